@@ -1,0 +1,3 @@
+module github.com/ferry-sync/ferry
+
+go 1.26.8
