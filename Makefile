@@ -1,0 +1,41 @@
+# Ferry: `make help` lists the targets.
+SHELL := /bin/bash
+GO ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo none)
+DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
+BIN := bin
+
+.PHONY: help build test test-short race vet fmt bench run cross clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+build: ## build ferry-coordinator and ferry-agent into bin/
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ferry-coordinator ./coordinator/cmd/ferry-coordinator
+	@if [ -d agent/cmd/ferry-agent ] && ls agent/cmd/ferry-agent/*.go >/dev/null 2>&1; then \
+		$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ferry-agent ./agent/cmd/ferry-agent; fi
+
+vet: ## gofmt check and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+test: vet build cross ## vet, cross-compile, then every test with the race detector (what CI runs)
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+test-short: ## the tests without the race detector or the slow e2e tests
+	$(GO) test -short -count=1 ./...
+
+cross: ## check the Windows and Linux/arm64 builds compile
+	GOOS=windows GOARCH=amd64 $(GO) build -o /dev/null ./...
+	GOOS=linux GOARCH=arm64 $(GO) build -o /dev/null ./...
+
+bench: ## run the Go benchmarks
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./...
+
+run: build ## start a coordinator and show a sync reach Complete
+	./scripts/run.sh
+
+clean: ## remove build output and the local data directory
+	rm -rf $(BIN) ferry-data .run

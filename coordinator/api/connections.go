@@ -1,0 +1,111 @@
+package api
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ferry-sync/ferry/coordinator/linkcode"
+	"github.com/ferry-sync/ferry/coordinator/queue"
+	"github.com/ferry-sync/ferry/coordinator/store"
+)
+
+func (s *Server) listConnections(w http.ResponseWriter, r *http.Request) error {
+	conns, err := s.store.Connections(r.Context(), r.PathValue("companyId"))
+	if err != nil {
+		return err
+	}
+	views := make([]connectionView, len(conns))
+	for i, c := range conns {
+		views[i] = s.connectionView(c)
+	}
+	return writePage(w, r, views)
+}
+
+func integrationKeys() string {
+	keys := make([]string, len(queue.Integrations))
+	for i, in := range queue.Integrations {
+		keys[i] = in.Key
+	}
+	return strings.Join(keys, ", ")
+}
+
+func (s *Server) createConnection(w http.ResponseWriter, r *http.Request) error {
+	companyID := r.PathValue("companyId")
+	if _, err := s.store.Company(r.Context(), companyID); err != nil {
+		return err
+	}
+	var b struct {
+		PlatformKey string `json:"platformKey"`
+	}
+	if err := decodeBody(w, r, &b); err != nil {
+		return err
+	}
+	if _, ok := queue.Integration(b.PlatformKey); !ok {
+		return errorf(http.StatusBadRequest, CodeInvalidField, "platformKey must be one of: %s", integrationKeys())
+	}
+	now := s.now().UTC()
+	code, hash := linkcode.New()
+	c := store.Connection{
+		ID: uuid.NewString(), CompanyID: companyID, PlatformKey: b.PlatformKey,
+		Status: store.PendingAuth, Created: now,
+		LinkCode: code, LinkCodeExpires: now.Add(s.codeTTL),
+	}
+	lc := store.LinkCode{Hash: hash, CompanyID: companyID, ConnectionID: c.ID, Expires: c.LinkCodeExpires}
+	if err := s.store.CreateConnection(r.Context(), c, lc); err != nil {
+		return err
+	}
+	s.log.Info("connection created", "company", companyID, "connection", c.ID, "platformKey", c.PlatformKey)
+	writeJSON(w, http.StatusOK, s.connectionView(c))
+	return nil
+}
+
+func (s *Server) getConnection(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.store.Connection(r.Context(), r.PathValue("companyId"), r.PathValue("connectionId"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, s.connectionView(c))
+	return nil
+}
+
+// patchConnection unlinks a connection: Codat's UpdateConnectionStatus with
+// the one status a client may set.
+func (s *Server) patchConnection(w http.ResponseWriter, r *http.Request) error {
+	companyID, id := r.PathValue("companyId"), r.PathValue("connectionId")
+	if _, err := s.store.Connection(r.Context(), companyID, id); err != nil {
+		return err
+	}
+	var b struct {
+		Status *store.ConnectionStatus `json:"status"`
+	}
+	if err := decodeBody(w, r, &b); err != nil {
+		return err
+	}
+	if b.Status == nil || *b.Status != store.Unlinked {
+		return errorf(http.StatusBadRequest, CodeInvalidField, `status must be "Unlinked": the only status a client can set`)
+	}
+	c, err := s.store.UpdateConnection(r.Context(), companyID, id, func(c *store.Connection) error {
+		c.Status = store.Unlinked
+		c.LinkCode, c.LinkCodeExpires = "", time.Time{}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.log.Info("connection unlinked", "company", companyID, "connection", id)
+	writeJSON(w, http.StatusOK, s.connectionView(c))
+	return nil
+}
+
+func (s *Server) deleteConnection(w http.ResponseWriter, r *http.Request) error {
+	companyID, id := r.PathValue("companyId"), r.PathValue("connectionId")
+	if err := s.store.DeleteConnection(r.Context(), companyID, id); err != nil {
+		return err
+	}
+	s.log.Info("connection deleted", "company", companyID, "connection", id)
+	w.WriteHeader(http.StatusOK)
+	return nil
+}

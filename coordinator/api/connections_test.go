@@ -1,0 +1,127 @@
+package api
+
+import (
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/ferry-sync/ferry/coordinator/linkcode"
+)
+
+func TestConnections(t *testing.T) {
+	e := newEnv(t)
+	co := e.company("Acme")
+	body := e.must(200, "POST", "/companies/"+co+"/connections", map[string]any{"platformKey": "gnucash"}, nil)
+	checkSchema(t, "Connection", body)
+	var c connectionView
+	e.must(200, "GET", "/companies/"+co+"/connections/"+mustID(t, body), nil, &c)
+	if c.Status != "PendingAuth" || c.PlatformName != "GnuCash" || c.IntegrationKey != "gnucash" || c.SourceType != "Accounting" {
+		t.Errorf("got %+v", c)
+	}
+	if c.LinkURL != "http://ferry.test/link/"+co+"/"+c.ID {
+		t.Errorf("linkUrl = %q", c.LinkURL)
+	}
+	code, _ := c.ConnectionInfo["linkCode"].(string)
+	if !regexp.MustCompile(`^[0-9A-Z]{4}-[0-9A-Z]{4}$`).MatchString(code) || linkcode.Normalize(code) == "" {
+		t.Errorf("connectionInfo.linkCode = %q, want a XXXX-XXXX code", code)
+	}
+	if exp := c.ConnectionInfo["linkCodeExpires"]; exp != e.clock.Now().Add(7*24*time.Hour).Format("2006-01-02T15:04:05.000Z") {
+		t.Errorf("linkCodeExpires = %v, want 7 days on", exp)
+	}
+
+	csv := e.connection(co, "csv")
+	var list struct {
+		Results      []connectionView `json:"results"`
+		TotalResults int              `json:"totalResults"`
+	}
+	body = e.must(200, "GET", "/companies/"+co+"/connections", nil, &list)
+	checkSchema(t, "Connections", body)
+	if list.TotalResults != 2 || list.Results[0].ID != c.ID || list.Results[1].ID != csv.ID {
+		t.Errorf("list = %+v", list)
+	}
+	var company companyView
+	e.must(200, "GET", "/companies/"+co, nil, &company)
+	if len(company.DataConnections) != 2 {
+		t.Errorf("company.dataConnections has %d, want 2", len(company.DataConnections))
+	}
+
+	// Another company cannot see these connections.
+	other := e.company("Other")
+	status, out := e.call("GET", "/companies/"+other+"/connections/"+c.ID, nil)
+	e.apiError(status, out, 404, CodeNotFound)
+	status, out = e.call("PATCH", "/companies/"+other+"/connections/"+c.ID, map[string]any{"status": "Unlinked"})
+	e.apiError(status, out, 404, CodeNotFound)
+	status, out = e.call("DELETE", "/companies/"+other+"/connections/"+c.ID, nil)
+	e.apiError(status, out, 404, CodeNotFound)
+
+	// Unlink.
+	var unlinked connectionView
+	body = e.must(200, "PATCH", "/companies/"+co+"/connections/"+c.ID, map[string]any{"status": "Unlinked"}, &unlinked)
+	checkSchema(t, "Connection", body)
+	if unlinked.Status != "Unlinked" || unlinked.ConnectionInfo["linkCode"] != nil {
+		t.Errorf("after unlink: %+v", unlinked)
+	}
+	e.must(200, "PATCH", "/companies/"+co+"/connections/"+c.ID, map[string]any{"status": "Unlinked"}, nil)
+
+	// Delete.
+	e.must(200, "DELETE", "/companies/"+co+"/connections/"+csv.ID, nil, nil)
+	status, out = e.call("GET", "/companies/"+co+"/connections/"+csv.ID, nil)
+	e.apiError(status, out, 404, CodeNotFound)
+}
+
+func TestConnectionBadInput(t *testing.T) {
+	e := newEnv(t)
+	co := e.company("Acme")
+	conn := e.connection(co, "gnucash")
+	tests := []struct {
+		name, method, path string
+		body               any
+		status, code       int
+		mention            string
+	}{
+		{"unknown platform", "POST", "/companies/" + co + "/connections", map[string]any{"platformKey": "xero"}, 400, CodeInvalidField, "gnucash, csv"},
+		{"no platform", "POST", "/companies/" + co + "/connections", map[string]any{}, 400, CodeInvalidField, "platformKey"},
+		{"unknown company", "POST", "/companies/nope/connections", map[string]any{"platformKey": "csv"}, 404, CodeNotFound, ""},
+		{"list unknown company", "GET", "/companies/nope/connections", nil, 404, CodeNotFound, ""},
+		{"set Linked", "PATCH", "/companies/" + co + "/connections/" + conn.ID, map[string]any{"status": "Linked"}, 400, CodeInvalidField, "Unlinked"},
+		{"no status", "PATCH", "/companies/" + co + "/connections/" + conn.ID, map[string]any{}, 400, CodeInvalidField, "Unlinked"},
+		{"extra field", "PATCH", "/companies/" + co + "/connections/" + conn.ID, map[string]any{"status": "Unlinked", "x": 1}, 400, CodeBadJSON, "x"},
+		{"unknown connection", "GET", "/companies/" + co + "/connections/nope", nil, 404, CodeNotFound, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, out := e.call(tt.method, tt.path, tt.body)
+			e.apiError(status, out, tt.status, tt.code, tt.mention)
+		})
+	}
+	var c connectionView
+	e.must(200, "GET", "/companies/"+co+"/connections/"+conn.ID, nil, &c)
+	if c.Status != "PendingAuth" {
+		t.Errorf("refused patches changed the status to %s", c.Status)
+	}
+}
+
+func TestIntegrations(t *testing.T) {
+	e := newEnv(t)
+	var list struct {
+		Results []integrationView `json:"results"`
+	}
+	body := e.must(200, "GET", "/integrations", nil, &list)
+	checkSchema(t, "Integrations", body)
+	if len(list.Results) != 2 {
+		t.Fatalf("%d integrations, want 2", len(list.Results))
+	}
+	var g integrationView
+	body = e.must(200, "GET", "/integrations/gnucash", nil, &g)
+	checkSchema(t, "Integration", body)
+	if !g.IsOfflineConnector || g.Name != "GnuCash" || len(g.DatatypeFeatures) != 8 {
+		t.Errorf("gnucash = %+v", g)
+	}
+	status, out := e.call("GET", "/integrations/xero", nil)
+	e.apiError(status, out, 404, CodeNotFound, "gnucash")
+	// The logo URL serves an image.
+	status, out = e.callWith("", "GET", "/static/gnucash.svg", nil)
+	if status != 200 || !regexp.MustCompile(`^<svg`).Match(out) {
+		t.Errorf("logo: %d %.40s", status, out)
+	}
+}

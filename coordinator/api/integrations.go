@@ -1,0 +1,69 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/ferry-sync/ferry/coordinator/queue"
+	"github.com/ferry-sync/ferry/shared/dataset"
+)
+
+// integrationView is Codat's Integration.
+type integrationView struct {
+	Key                string            `json:"key"`
+	LogoURL            string            `json:"logoUrl"`
+	Name               string            `json:"name"`
+	Enabled            bool              `json:"enabled"`
+	SourceID           string            `json:"sourceId"`
+	SourceType         string            `json:"sourceType"`
+	IntegrationID      string            `json:"integrationId"`
+	IsOfflineConnector bool              `json:"isOfflineConnector"`
+	IsBeta             bool              `json:"isBeta"`
+	DataProvidedBy     string            `json:"dataProvidedBy"`
+	DatatypeFeatures   []dataTypeFeature `json:"datatypeFeatures"`
+}
+
+type dataTypeFeature struct {
+	DataType          dataset.DataType   `json:"dataType"`
+	SupportedFeatures []supportedFeature `json:"supportedFeatures"`
+}
+
+type supportedFeature struct {
+	FeatureType  string `json:"featureType"`
+	FeatureState string `json:"featureState"`
+}
+
+func (s *Server) integrationView(in queue.IntegrationInfo) integrationView {
+	v := integrationView{
+		Key: in.Key, Name: in.Name, Enabled: true, SourceID: in.SourceID, SourceType: "Accounting",
+		IntegrationID: in.ID, IsOfflineConnector: true, DataProvidedBy: "Ferry agent",
+		LogoURL: s.publicURL + "/static/" + in.Key + ".svg",
+	}
+	for _, dt := range dataset.DataTypes {
+		state := "NotSupported"
+		if in.Supports(dt) {
+			state = "Release"
+		}
+		v.DatatypeFeatures = append(v.DatatypeFeatures, dataTypeFeature{
+			DataType: dt, SupportedFeatures: []supportedFeature{{FeatureType: "Get", FeatureState: state}},
+		})
+	}
+	return v
+}
+
+func (s *Server) listIntegrations(w http.ResponseWriter, r *http.Request) error {
+	views := make([]integrationView, len(queue.Integrations))
+	for i, in := range queue.Integrations {
+		views[i] = s.integrationView(in)
+	}
+	return writePage(w, r, views)
+}
+
+func (s *Server) getIntegration(w http.ResponseWriter, r *http.Request) error {
+	in, ok := queue.Integration(r.PathValue("platformKey"))
+	if !ok {
+		return errorf(http.StatusNotFound, CodeNotFound, "no integration %q; valid: %s",
+			truncate(r.PathValue("platformKey"), 64), integrationKeys())
+	}
+	writeJSON(w, http.StatusOK, s.integrationView(in))
+	return nil
+}

@@ -1,0 +1,200 @@
+// Package api serves the coordinator's REST API in the Codat Platform API's
+// shapes: companies, connections, queueing, data status, history, validation
+// results and the synced data, behind API-key authentication.
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"runtime/debug"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/ferry-sync/ferry/coordinator/queue"
+	"github.com/ferry-sync/ferry/coordinator/store"
+)
+
+// Config is what the API needs from its owner.
+type Config struct {
+	Store  store.Store
+	Queuer *queue.Queuer
+	Logger *slog.Logger
+	// PublicURL is the coordinator's address as clients and agents see it,
+	// without a trailing slash; link URLs are built on it.
+	PublicURL string
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// LinkCodeTTL is how long a link code is valid; 7 days when zero.
+	LinkCodeTTL time.Duration
+}
+
+// Server is the REST API.
+type Server struct {
+	store     store.Store
+	queuer    *queue.Queuer
+	log       *slog.Logger
+	publicURL string
+	now       func() time.Time
+	codeTTL   time.Duration
+	ready     atomic.Bool
+	mux       *http.ServeMux
+}
+
+// New builds the API; call SetReady(true) once the coordinator is serving.
+func New(cfg Config) *Server {
+	s := &Server{
+		store: cfg.Store, queuer: cfg.Queuer, log: cfg.Logger,
+		publicURL: cfg.PublicURL, now: cfg.Now, codeTTL: cfg.LinkCodeTTL,
+		mux: http.NewServeMux(),
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.codeTTL == 0 {
+		s.codeTTL = 7 * 24 * time.Hour
+	}
+	for _, rt := range s.routes() {
+		s.mux.Handle(rt.Method+" "+rt.Path, s.wrap(rt))
+	}
+	s.mux.HandleFunc("/", s.notFound)
+	return s
+}
+
+// notFound answers a path no route matches: 405 when another method would
+// match it, 404 otherwise.
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{"GET", "POST", "PATCH", "DELETE"} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "/" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		s.writeError(w, r, errorf(http.StatusMethodNotAllowed, CodeMethodRefused,
+			"%s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, strings.Join(allow, ", ")))
+		return
+	}
+	s.writeError(w, r, errorf(http.StatusNotFound, CodeNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
+}
+
+// SetReady says whether /readyz reports ready.
+func (s *Server) SetReady(ready bool) { s.ready.Store(ready) }
+
+// Route is one endpoint of the API.
+type Route struct {
+	Method string
+	Path   string
+	// Scope is the least scope allowed; "" for no authentication.
+	Scope   store.Scope
+	Handler func(http.ResponseWriter, *http.Request) error
+}
+
+// Routes returns every endpoint the API registers; the OpenAPI document
+// must list exactly these.
+func (s *Server) Routes() []Route { return s.routes() }
+
+func (s *Server) routes() []Route {
+	const c, sup = store.ScopeClient, store.ScopeSupport
+	return []Route{
+		{"GET", "/healthz", "", s.healthz},
+		{"GET", "/readyz", "", s.readyz},
+		{"GET", "/openapi.json", "", s.openapi},
+		{"GET", "/static/{file}", "", s.logo},
+		{"GET", "/companies", sup, s.listCompanies},
+		{"POST", "/companies", c, s.createCompany},
+		{"GET", "/companies/{companyId}", sup, s.getCompany},
+		{"PATCH", "/companies/{companyId}", c, s.patchCompany},
+		{"DELETE", "/companies/{companyId}", c, s.deleteCompany},
+		{"GET", "/companies/{companyId}/connections", sup, s.listConnections},
+		{"POST", "/companies/{companyId}/connections", c, s.createConnection},
+		{"GET", "/companies/{companyId}/connections/{connectionId}", sup, s.getConnection},
+		{"PATCH", "/companies/{companyId}/connections/{connectionId}", c, s.patchConnection},
+		{"DELETE", "/companies/{companyId}/connections/{connectionId}", c, s.deleteConnection},
+		{"GET", "/integrations", sup, s.listIntegrations},
+		{"GET", "/integrations/{platformKey}", sup, s.getIntegration},
+		{"POST", "/companies/{companyId}/data/queue/{dataType}", c, s.queueDataType},
+		{"POST", "/companies/{companyId}/data/all", c, s.queueAll},
+		{"GET", "/companies/{companyId}/dataStatus", sup, s.dataStatus},
+		{"GET", "/companies/{companyId}/data/history", sup, s.listHistory},
+		{"GET", "/companies/{companyId}/data/history/{datasetId}", sup, s.getHistory},
+		{"GET", "/companies/{companyId}/sync/{datasetId}/validation", sup, s.validation},
+	}
+}
+
+// ServeHTTP serves the API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx := context.WithValue(r.Context(), correlationKey{}, requestCorrelationID(r))
+	r = r.WithContext(ctx)
+	w.Header().Set("X-Correlation-Id", correlationID(ctx))
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			s.log.Error("handler panic", "path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			s.writeError(w, r, fmt.Errorf("panic: %v", p))
+		}
+	}()
+	s.mux.ServeHTTP(w, r)
+}
+
+// wrap authenticates and runs one route's handler.
+func (s *Server) wrap(rt Route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rt.Scope != "" {
+			key, err := s.authenticate(r)
+			if err == nil {
+				err = allowed(key.Scope, rt.Scope)
+			}
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+		}
+		if err := rt.Handler(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+type correlationKey struct{}
+
+var correlationPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// requestCorrelationID keeps a caller's X-Correlation-Id when it is sane,
+// and makes one otherwise.
+func requestCorrelationID(r *http.Request) string {
+	if id := r.Header.Get("X-Correlation-Id"); correlationPattern.MatchString(id) {
+		return id
+	}
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func correlationID(ctx context.Context) string {
+	id, _ := ctx.Value(correlationKey{}).(string)
+	return id
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
+	if !s.ready.Load() {
+		return &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "not ready", Retry: true}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	return nil
+}

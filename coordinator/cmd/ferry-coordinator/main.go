@@ -1,0 +1,55 @@
+// Command ferry-coordinator runs Ferry's coordinator: the REST API, the
+// agents' control channel and the store.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/ferry-sync/ferry/coordinator/server"
+)
+
+var version = "dev"
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "ferry-coordinator:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	cfg := server.DefaultConfig()
+	cfg.AdminKey = os.Getenv("FERRY_ADMIN_KEY")
+	fs := flag.NewFlagSet("ferry-coordinator", flag.ContinueOnError)
+	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to listen on")
+	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "directory for the store and the admin key")
+	fs.StringVar(&cfg.PublicURL, "public-url", cfg.PublicURL, "URL clients and agents use (default http://LISTEN)")
+	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long in-flight requests may take to finish on stop")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *showVersion {
+		fmt.Println("ferry-coordinator", version)
+		return nil
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("log-level: %w", err)
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srv, err := server.New(ctx, cfg, log, os.Stdout)
+	if err != nil {
+		return err
+	}
+	return srv.Serve(ctx)
+}

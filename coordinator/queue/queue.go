@@ -1,0 +1,169 @@
+// Package queue creates datasets by the queueing rules of the spec: which
+// connection a data type is queued on, the 409 rule, "queue all" and
+// first-link queueing, and it tells the dispatcher that work exists.
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ferry-sync/ferry/coordinator/store"
+	"github.com/ferry-sync/ferry/shared/dataset"
+)
+
+// Errors of Queue besides the store's.
+var (
+	// ErrNoConnection: the company has no connection that can take the type.
+	ErrNoConnection = errors.New("company has no data connection")
+	// ErrAmbiguous: the company has several connections and none was named.
+	ErrAmbiguous = errors.New("company has several data connections; name one with connectionId")
+)
+
+// Queuer queues datasets. Its fields are set once before use.
+type Queuer struct {
+	Store store.Store
+	// Settings returns the sync settings in force for a company.
+	Settings func(ctx context.Context, companyID string) ([]Setting, error)
+	// Now is the clock.
+	Now func() time.Time
+	// Notify, when set, is called after a dataset is queued on a connection,
+	// so that the hub can offer it to the connection's agent at once.
+	Notify func(connectionID string)
+}
+
+// New returns a Queuer with the default sync settings and the wall clock.
+func New(st store.Store) *Queuer {
+	return &Queuer{
+		Store: st,
+		Settings: func(context.Context, string) ([]Setting, error) {
+			return DefaultSettings(), nil
+		},
+		Now: time.Now,
+	}
+}
+
+// Queue queues one data type for a company, on the named connection or, when
+// connectionID is empty, on the company's only live connection.
+func (q *Queuer) Queue(ctx context.Context, companyID string, dt dataset.DataType, connectionID, why string) (store.Dataset, error) {
+	conn, err := q.pickConnection(ctx, companyID, connectionID)
+	if err != nil {
+		return store.Dataset{}, err
+	}
+	settings, err := q.Settings(ctx, companyID)
+	if err != nil {
+		return store.Dataset{}, fmt.Errorf("sync settings: %w", err)
+	}
+	return q.queueOn(ctx, conn, dt, orderOf(settings, dt), why)
+}
+
+// QueueAll queues every fetchOnFirstLink type of the company's settings that
+// has nothing in progress, on every live connection (or the named one). It
+// returns the datasets it queued.
+func (q *Queuer) QueueAll(ctx context.Context, companyID, connectionID, why string) ([]store.Dataset, error) {
+	conns, err := q.liveConnections(ctx, companyID, connectionID)
+	if err != nil {
+		return nil, err
+	}
+	settings, err := q.Settings(ctx, companyID)
+	if err != nil {
+		return nil, fmt.Errorf("sync settings: %w", err)
+	}
+	var queued []store.Dataset
+	for _, conn := range conns {
+		for _, s := range settings {
+			if !s.FetchOnFirstLink {
+				continue
+			}
+			ds, err := q.queueOn(ctx, conn, s.DataType, s.SyncOrder, why)
+			var busy *store.InProgressError
+			switch {
+			case errors.As(err, &busy):
+				continue
+			case err != nil:
+				return queued, err
+			}
+			queued = append(queued, ds)
+		}
+	}
+	return queued, nil
+}
+
+func (q *Queuer) queueOn(ctx context.Context, conn store.Connection, dt dataset.DataType, order int, why string) (store.Dataset, error) {
+	ds, err := q.Store.QueueDataset(ctx, store.QueueRequest{
+		ID:           uuid.NewString(),
+		CompanyID:    conn.CompanyID,
+		ConnectionID: conn.ID,
+		DataType:     dt,
+		SyncOrder:    order,
+		Now:          q.Now().UTC(),
+		Message:      why,
+	})
+	if err != nil {
+		return ds, err
+	}
+	if integ, ok := Integration(conn.PlatformKey); ok && !integ.Supports(dt) {
+		return q.Store.Report(ctx, store.Report{
+			CompanyID: ds.CompanyID, DatasetID: ds.ID, Actor: store.ActorCoordinator,
+			To: dataset.NotSupported, Now: q.Now().UTC(),
+			Message: fmt.Sprintf("%s does not provide %s", integ.Name, dt),
+		})
+	}
+	if q.Notify != nil && ds.Status == dataset.Queued {
+		q.Notify(conn.ID)
+	}
+	return ds, nil
+}
+
+// pickConnection finds the connection to queue on.
+func (q *Queuer) pickConnection(ctx context.Context, companyID, connectionID string) (store.Connection, error) {
+	if connectionID != "" {
+		return q.Store.Connection(ctx, companyID, connectionID)
+	}
+	conns, err := q.liveConnections(ctx, companyID, "")
+	if err != nil {
+		return store.Connection{}, err
+	}
+	if len(conns) > 1 {
+		return store.Connection{}, ErrAmbiguous
+	}
+	return conns[0], nil
+}
+
+// liveConnections returns the named connection, or every connection of the
+// company that is not Unlinked; ErrNoConnection when there is none.
+func (q *Queuer) liveConnections(ctx context.Context, companyID, connectionID string) ([]store.Connection, error) {
+	if connectionID != "" {
+		c, err := q.Store.Connection(ctx, companyID, connectionID)
+		if err != nil {
+			return nil, err
+		}
+		return []store.Connection{c}, nil
+	}
+	all, err := q.Store.Connections(ctx, companyID)
+	if err != nil {
+		return nil, err
+	}
+	var live []store.Connection
+	for _, c := range all {
+		if c.Status != store.Unlinked {
+			live = append(live, c)
+		}
+	}
+	if len(live) == 0 {
+		return nil, ErrNoConnection
+	}
+	return live, nil
+}
+
+func orderOf(settings []Setting, dt dataset.DataType) int {
+	for _, s := range settings {
+		if s.DataType == dt {
+			return s.SyncOrder
+		}
+	}
+	return len(settings)
+}

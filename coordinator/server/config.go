@@ -1,0 +1,67 @@
+// Package server assembles a coordinator: the store, the queue, the REST API
+// and the listeners, with their start and their clean stop.
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Config is everything a coordinator is started with.
+type Config struct {
+	// Listen is the address the HTTP listener binds.
+	Listen string
+	// DataDir holds the Badger store and the admin key file.
+	DataDir string
+	// PublicURL is the address clients and agents use; derived from Listen
+	// when empty.
+	PublicURL string
+	// AdminKey, when set, is ensured as a client-scope API key on start
+	// (FERRY_ADMIN_KEY). When empty and the store has no keys, one is
+	// generated, printed once and written to DataDir/admin-key.
+	AdminKey string
+	// ShutdownTimeout bounds how long in-flight requests may take to finish.
+	ShutdownTimeout time.Duration
+	// LinkCodeTTL is how long a link code stays valid.
+	LinkCodeTTL time.Duration
+}
+
+// DefaultConfig is the configuration of a coordinator started with no flags.
+func DefaultConfig() Config {
+	return Config{
+		Listen:          "127.0.0.1:8080",
+		DataDir:         "./ferry-data",
+		ShutdownTimeout: 15 * time.Second,
+		LinkCodeTTL:     7 * 24 * time.Hour,
+	}
+}
+
+// Validate checks the configuration and fills derived values; the error
+// names the field at fault.
+func (c *Config) Validate() error {
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("listen: %q is not host:port: %w", c.Listen, err)
+	}
+	if strings.TrimSpace(c.DataDir) == "" {
+		return errors.New("data: a directory is required")
+	}
+	if c.PublicURL == "" {
+		c.PublicURL = "http://" + c.Listen
+	}
+	u, err := url.Parse(c.PublicURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("public-url: %q is not an http(s) URL", c.PublicURL)
+	}
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	if c.ShutdownTimeout <= 0 {
+		return errors.New("shutdown-timeout: must be positive")
+	}
+	if c.LinkCodeTTL <= 0 {
+		return errors.New("link-code-ttl: must be positive")
+	}
+	return nil
+}

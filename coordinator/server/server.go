@@ -1,0 +1,121 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ferry-sync/ferry/coordinator/api"
+	"github.com/ferry-sync/ferry/coordinator/queue"
+	"github.com/ferry-sync/ferry/coordinator/store"
+)
+
+// Server is a running coordinator's pieces.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	Store store.Store
+	API   *api.Server
+	ln    net.Listener
+	http  *http.Server
+}
+
+// New opens the store, makes sure an admin key exists and binds the
+// listener; Serve then serves. The admin key, when generated, is written to
+// out once.
+func New(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	st, err := store.OpenBadger(filepath.Join(cfg.DataDir, "badger"), log.With("subsystem", "store"))
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, Store: st}
+	if err := s.ensureAdminKey(ctx, out); err != nil {
+		st.Close()
+		return nil, err
+	}
+	q := queue.New(st)
+	s.API = api.New(api.Config{
+		Store: st, Queuer: q, Logger: log.With("subsystem", "api"),
+		PublicURL: cfg.PublicURL, LinkCodeTTL: cfg.LinkCodeTTL,
+	})
+	s.ln, err = net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	s.http = &http.Server{
+		Handler:           s.API,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	return s, nil
+}
+
+// Addr is the address the listener is bound to.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Serve serves until ctx ends, then stops cleanly: it stops taking
+// requests, lets in-flight ones finish (up to ShutdownTimeout) and closes
+// the store.
+func (s *Server) Serve(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.http.Serve(s.ln) }()
+	s.API.SetReady(true)
+	s.log.Info("coordinator serving", "listen", s.Addr(), "publicUrl", s.cfg.PublicURL)
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	s.API.SetReady(false)
+	shutCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	shutErr := s.http.Shutdown(shutCtx)
+	if serveErr == nil {
+		serveErr = <-errc
+	}
+	if errors.Is(serveErr, http.ErrServerClosed) {
+		serveErr = nil
+	}
+	closeErr := s.Store.Close()
+	s.log.Info("coordinator stopped")
+	return errors.Join(serveErr, shutErr, closeErr)
+}
+
+// ensureAdminKey makes sure a client can call the API on first start.
+func (s *Server) ensureAdminKey(ctx context.Context, out io.Writer) error {
+	now := time.Now()
+	if s.cfg.AdminKey != "" {
+		return api.EnsureKey(ctx, s.Store, s.cfg.AdminKey, "admin (FERRY_ADMIN_KEY)", store.ScopeClient, now)
+	}
+	keys, err := s.Store.APIKeys(ctx)
+	if err != nil || len(keys) > 0 {
+		return err
+	}
+	secret := api.NewKeySecret()
+	path := filepath.Join(s.cfg.DataDir, "admin-key")
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write admin key: %w", err)
+	}
+	if err := api.EnsureKey(ctx, s.Store, secret, "admin", store.ScopeClient, now); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "Admin API key (shown once, also in %s):\n%s\n", path, secret)
+	return nil
+}

@@ -1,0 +1,184 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// Badger is the Store kept in an embedded Badger database in one local
+// directory. Every rule is checked and every index kept inside one Badger
+// transaction; a transaction that loses a race to another is run again, up to
+// maxConflictRetries times, against what the winner wrote.
+type Badger struct {
+	db  *badger.DB
+	log *slog.Logger
+	// now stamps the transitions of calls that carry no time of their own
+	// (UpdateConnection and DeleteConnection ending queued datasets).
+	now func() time.Time
+}
+
+var _ Store = (*Badger)(nil)
+
+// maxConflictRetries bounds the runs of one transaction that keeps losing
+// races. A loser runs again at once: its second run sees the winner's write
+// and usually ends without writing, so it cannot conflict again.
+const maxConflictRetries = 20
+
+// OpenBadger opens (or creates) the store in dir. Writes are synced to disk
+// before they are acknowledged. Badger's own messages go to logger, warnings
+// and errors only; a nil logger discards them.
+func OpenBadger(dir string, logger *slog.Logger) (*Badger, error) {
+	if dir == "" {
+		return nil, errors.New("open badger: no directory")
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	opts := badger.DefaultOptions(dir).
+		WithSyncWrites(true).
+		WithLogger(badgerLogger{logger})
+	db, err := badger.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("open badger %s: %w", dir, err)
+	}
+	return &Badger{db: db, log: logger, now: time.Now}, nil
+}
+
+// Close flushes and closes the database.
+func (b *Badger) Close() error {
+	if err := b.db.Close(); err != nil {
+		return fmt.Errorf("close badger: %w", err)
+	}
+	return nil
+}
+
+// update runs fn in a read-write transaction and commits it, running it
+// again when the commit loses a race (badger.ErrConflict). fn may run more
+// than once, so it must leave nothing behind outside the transaction but the
+// results of its last run.
+func (b *Badger) update(ctx context.Context, fn func(txn *badger.Txn) error) error {
+	for range maxConflictRetries {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err := b.db.Update(fn)
+		if !errors.Is(err, badger.ErrConflict) {
+			return err
+		}
+	}
+	return fmt.Errorf("transaction lost %d races in a row: %w", maxConflictRetries, badger.ErrConflict)
+}
+
+// view runs fn in a read-only transaction.
+func (b *Badger) view(ctx context.Context, fn func(txn *badger.Txn) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return b.db.View(fn)
+}
+
+// getJSON decodes the value at k into v; badger.ErrKeyNotFound if missing.
+func getJSON(txn *badger.Txn, k []byte, v any) error {
+	item, err := txn.Get(k)
+	if err != nil {
+		return err
+	}
+	return item.Value(func(val []byte) error {
+		if err := json.Unmarshal(val, v); err != nil {
+			return fmt.Errorf("decode %s: %w", k, err)
+		}
+		return nil
+	})
+}
+
+// getString returns the value at k as a string; badger.ErrKeyNotFound if
+// missing.
+func getString(txn *badger.Txn, k []byte) (string, error) {
+	item, err := txn.Get(k)
+	if err != nil {
+		return "", err
+	}
+	v, err := item.ValueCopy(nil)
+	return string(v), err
+}
+
+// exists reports whether k is present.
+func exists(txn *badger.Txn, k []byte) (bool, error) {
+	_, err := txn.Get(k)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// mustBeFree is ErrExists, naming what, when k is present.
+func mustBeFree(txn *badger.Txn, k []byte, what string) error {
+	taken, err := exists(txn, k)
+	if err != nil {
+		return err
+	}
+	if taken {
+		return fmt.Errorf("%s: %w", what, ErrExists)
+	}
+	return nil
+}
+
+func setJSON(txn *badger.Txn, k []byte, v any) error {
+	val, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", k, err)
+	}
+	return txn.Set(k, val)
+}
+
+// notFound turns badger's missing key into ErrNotFound, naming what is
+// missing; other errors pass through.
+func notFound(err error, what, id string) error {
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return fmt.Errorf("%s %s: %w", what, id, ErrNotFound)
+	}
+	return err
+}
+
+// scanKeys returns the keys and values under p, in key order, at most limit
+// of them (no limit when limit <= 0). It reads them all before the caller
+// writes, as Badger wants no write while an iterator is open.
+func scanKeys(txn *badger.Txn, p []byte, limit int) (keys, vals [][]byte, err error) {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: p, PrefetchValues: true, PrefetchSize: 100})
+	defer it.Close()
+	for it.Seek(p); it.ValidForPrefix(p); it.Next() {
+		if limit > 0 && len(keys) == limit {
+			break
+		}
+		item := it.Item()
+		v, err := item.ValueCopy(nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		keys = append(keys, item.KeyCopy(nil))
+		vals = append(vals, v)
+	}
+	return keys, vals, nil
+}
+
+// badgerLogger passes Badger's warnings and errors to slog and drops the
+// rest.
+type badgerLogger struct{ l *slog.Logger }
+
+func (b badgerLogger) Errorf(f string, a ...any) {
+	b.l.Error(strings.TrimSpace(fmt.Sprintf(f, a...)), "component", "badger")
+}
+
+func (b badgerLogger) Warningf(f string, a ...any) {
+	b.l.Warn(strings.TrimSpace(fmt.Sprintf(f, a...)), "component", "badger")
+}
+
+func (badgerLogger) Infof(string, ...any)  {}
+func (badgerLogger) Debugf(string, ...any) {}

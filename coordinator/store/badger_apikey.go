@@ -1,0 +1,98 @@
+package store
+
+import (
+	"context"
+	"crypto/subtle"
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+func (b *Badger) CreateAPIKey(ctx context.Context, k APIKey) error {
+	if err := checkID("API key", k.ID); err != nil {
+		return err
+	}
+	if err := checkHash("API key", k.Hash); err != nil {
+		return err
+	}
+	if k.Scope != ScopeClient && k.Scope != ScopeSupport {
+		return fmt.Errorf("API key %s: unknown scope %q", k.ID, k.Scope)
+	}
+	k.Created = k.Created.UTC()
+	return b.update(ctx, func(txn *badger.Txn) error {
+		if err := mustBeFree(txn, apiKeyKey(k.ID), "API key "+k.ID); err != nil {
+			return err
+		}
+		if err := mustBeFree(txn, apiKeyHashKey(k.Hash), "hash of API key "+k.ID); err != nil {
+			return err
+		}
+		if err := txn.Set(apiKeyHashKey(k.Hash), []byte(k.ID)); err != nil {
+			return err
+		}
+		if err := txn.Set(apiKeyOrderKey(k), nil); err != nil {
+			return err
+		}
+		return setJSON(txn, apiKeyKey(k.ID), k)
+	})
+}
+
+func (b *Badger) APIKeyByHash(ctx context.Context, hash []byte) (APIKey, error) {
+	if err := checkHash("API key", hash); err != nil {
+		return APIKey{}, err
+	}
+	var k APIKey
+	err := b.view(ctx, func(txn *badger.Txn) error {
+		id, err := getString(txn, apiKeyHashKey(hash))
+		if err != nil {
+			return notFound(err, "API key", "with that hash")
+		}
+		if err := getJSON(txn, apiKeyKey(id), &k); err != nil {
+			return notFound(err, "API key", id)
+		}
+		if subtle.ConstantTimeCompare(k.Hash, hash) != 1 {
+			return fmt.Errorf("API key %s: hash index out of date: %w", id, ErrNotFound)
+		}
+		return nil
+	})
+	if err != nil {
+		return APIKey{}, err
+	}
+	return k, nil
+}
+
+func (b *Badger) APIKeys(ctx context.Context) ([]APIKey, error) {
+	var out []APIKey
+	err := b.view(ctx, func(txn *badger.Txn) error {
+		keys, _, err := scanKeys(txn, prefix("ko"), 0)
+		if err != nil {
+			return err
+		}
+		for _, ok := range keys {
+			var k APIKey
+			if err := getJSON(txn, apiKeyKey(lastSegment(ok)), &k); err != nil {
+				return notFound(err, "API key", lastSegment(ok))
+			}
+			out = append(out, k)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (b *Badger) DeleteAPIKey(ctx context.Context, id string) error {
+	if err := checkID("API key", id); err != nil {
+		return err
+	}
+	return b.update(ctx, func(txn *badger.Txn) error {
+		var k APIKey
+		if err := getJSON(txn, apiKeyKey(id), &k); err != nil {
+			return notFound(err, "API key", id)
+		}
+		for _, key := range [][]byte{apiKeyHashKey(k.Hash), apiKeyOrderKey(k), apiKeyKey(id)} {
+			if err := txn.Delete(key); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

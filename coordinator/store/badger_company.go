@@ -1,0 +1,219 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// companyRecord is a company as stored. Deleting marks a company whose keys
+// DeleteCompany is removing: it is gone for every reader, and nothing new
+// can be created under it, even if the deletion was cut short by a crash.
+type companyRecord struct {
+	Company
+	Deleting bool `json:"deleting,omitempty"`
+}
+
+// deleteChunk is how many keys one DeleteCompany transaction removes, with
+// the index entries that go with them, to stay well inside Badger's limit on
+// the size of a transaction.
+const deleteChunk = 500
+
+func (b *Badger) CreateCompany(ctx context.Context, c Company) error {
+	if err := checkID("company", c.ID); err != nil {
+		return err
+	}
+	c.Created = c.Created.UTC()
+	return b.update(ctx, func(txn *badger.Txn) error {
+		if err := mustBeFree(txn, companyKey(c.ID), "company "+c.ID); err != nil {
+			return err
+		}
+		if err := txn.Set(companyOrderKey(c), nil); err != nil {
+			return err
+		}
+		return setJSON(txn, companyKey(c.ID), companyRecord{Company: c})
+	})
+}
+
+// getCompany returns a live company; ErrNotFound if missing or being deleted.
+func getCompany(txn *badger.Txn, id string) (Company, error) {
+	var rec companyRecord
+	if err := getJSON(txn, companyKey(id), &rec); err != nil {
+		return Company{}, notFound(err, "company", id)
+	}
+	if rec.Deleting {
+		return Company{}, fmt.Errorf("company %s: %w", id, ErrNotFound)
+	}
+	return rec.Company, nil
+}
+
+func (b *Badger) Company(ctx context.Context, id string) (Company, error) {
+	if err := checkID("company", id); err != nil {
+		return Company{}, err
+	}
+	var c Company
+	err := b.view(ctx, func(txn *badger.Txn) error {
+		var err error
+		c, err = getCompany(txn, id)
+		return err
+	})
+	return c, err
+}
+
+func (b *Badger) Companies(ctx context.Context) ([]Company, error) {
+	var out []Company
+	err := b.view(ctx, func(txn *badger.Txn) error {
+		keys, _, err := scanKeys(txn, prefix("co"), 0)
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			c, err := getCompany(txn, lastSegment(k))
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			out = append(out, c)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (b *Badger) UpdateCompany(ctx context.Context, id string, fn func(*Company) error) (Company, error) {
+	if err := checkID("company", id); err != nil {
+		return Company{}, err
+	}
+	var out Company
+	err := b.update(ctx, func(txn *badger.Txn) error {
+		old, err := getCompany(txn, id)
+		if err != nil {
+			return err
+		}
+		c := old
+		c.Tags = cloneTags(old.Tags)
+		if err := fn(&c); err != nil {
+			return err
+		}
+		if c.ID != id {
+			return fmt.Errorf("update company %s: the id cannot change", id)
+		}
+		c.Created = c.Created.UTC()
+		if err := txn.Delete(companyOrderKey(old)); err != nil {
+			return err
+		}
+		if err := txn.Set(companyOrderKey(c), nil); err != nil {
+			return err
+		}
+		out = c
+		return setJSON(txn, companyKey(id), companyRecord{Company: c})
+	})
+	return out, err
+}
+
+func cloneTags(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	c := make(map[string]string, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
+
+// DeleteCompany marks the company as being deleted, then removes its keys
+// and their index entries a chunk at a time, and the company record last. A
+// deletion cut short is finished by calling DeleteCompany again.
+func (b *Badger) DeleteCompany(ctx context.Context, id string) error {
+	if err := checkID("company", id); err != nil {
+		return err
+	}
+	err := b.update(ctx, func(txn *badger.Txn) error {
+		var rec companyRecord
+		if err := getJSON(txn, companyKey(id), &rec); err != nil {
+			return notFound(err, "company", id)
+		}
+		rec.Deleting = true
+		return setJSON(txn, companyKey(id), rec)
+	})
+	if err != nil {
+		return err
+	}
+	for done := false; !done; {
+		err := b.update(ctx, func(txn *badger.Txn) error {
+			var err error
+			done, err = deleteCompanyChunk(txn, id)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("delete company %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// deleteCompanyChunk removes up to deleteChunk keys of a company, and the
+// company record once nothing else is left; done reports the latter.
+func deleteCompanyChunk(txn *badger.Txn, id string) (done bool, err error) {
+	p := companyPrefix(id)
+	keys, vals, err := scanKeys(txn, p, deleteChunk+1)
+	if err != nil {
+		return false, err
+	}
+	var rec companyRecord
+	for i, k := range keys {
+		rest := strings.TrimPrefix(string(k), string(p))
+		if rest == "info" {
+			if err := json.Unmarshal(vals[i], &rec); err != nil {
+				return false, err
+			}
+			continue
+		}
+		if err := deleteCompanyKey(txn, rest, vals[i]); err != nil {
+			return false, err
+		}
+		if err := txn.Delete(k); err != nil {
+			return false, err
+		}
+	}
+	if len(keys) > deleteChunk {
+		return false, nil
+	}
+	if rec.ID == "" {
+		return true, nil // a concurrent DeleteCompany finished first
+	}
+	if err := txn.Delete(companyOrderKey(rec.Company)); err != nil {
+		return false, err
+	}
+	return true, txn.Delete(companyKey(id))
+}
+
+// deleteCompanyKey removes the global index entries that go with the
+// company's key rest (the part after c/<company>/) holding val.
+func deleteCompanyKey(txn *badger.Txn, rest string, val []byte) error {
+	parts := strings.Split(rest, "/")
+	switch {
+	case parts[0] == "conn" && len(parts) == 2:
+		return txn.Delete(connIndexKey(parts[1]))
+	case parts[0] == "code" && len(parts) == 3:
+		return txn.Delete(key("lc", parts[2]))
+	case parts[0] == "ds" && len(parts) == 2:
+		var d Dataset
+		if err := json.Unmarshal(val, &d); err != nil {
+			return err
+		}
+		for k := range datasetIndexes(&d) {
+			if err := txn.Delete([]byte(k)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,329 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/ferry-sync/ferry/shared/dataset"
+)
+
+// statusPointer names the newest dataset of a type, or its newest Complete
+// one: DataStatus reads these instead of the history.
+type statusPointer struct {
+	ID        string    `json:"id"`
+	Requested time.Time `json:"requested"`
+}
+
+// newer reports whether d was requested after what p points to.
+func (p statusPointer) newer(d *Dataset) bool {
+	if c := d.Requested.Compare(p.Requested); c != 0 {
+		return c > 0
+	}
+	return d.ID > p.ID
+}
+
+func getDataset(txn *badger.Txn, companyID, id string) (Dataset, error) {
+	var d Dataset
+	err := getJSON(txn, datasetKey(companyID, id), &d)
+	return d, notFound(err, "dataset", id)
+}
+
+// datasetByID finds a dataset by its id alone.
+func datasetByID(txn *badger.Txn, id string) (Dataset, error) {
+	co, err := getString(txn, datasetIndexKey(id))
+	if err != nil {
+		return Dataset{}, notFound(err, "dataset", id)
+	}
+	return getDataset(txn, co, id)
+}
+
+// putDataset stores d, which was old before the change (nil for a new
+// dataset), and brings every index and record that depends on it up to date.
+func putDataset(txn *badger.Txn, old, d *Dataset) error {
+	var before map[string][]byte
+	if old != nil {
+		before = datasetIndexes(old)
+	}
+	after := datasetIndexes(d)
+	for k := range before {
+		if _, ok := after[k]; !ok {
+			if err := txn.Delete([]byte(k)); err != nil {
+				return err
+			}
+		}
+	}
+	for k, v := range after {
+		if was, ok := before[k]; ok && bytes.Equal(was, v) {
+			continue
+		}
+		if err := txn.Set([]byte(k), v); err != nil {
+			return err
+		}
+	}
+	if err := setJSON(txn, datasetKey(d.CompanyID, d.ID), d); err != nil {
+		return err
+	}
+	if old == nil {
+		if err := raisePointer(txn, d, "latest"); err != nil {
+			return err
+		}
+	}
+	if d.Status == dataset.Complete && (old == nil || old.Status != dataset.Complete) {
+		return completed(txn, d)
+	}
+	return nil
+}
+
+// completed records a dataset that reached Complete: the type's newest
+// success, and the connection's last sync.
+func completed(txn *badger.Txn, d *Dataset) error {
+	if err := raisePointer(txn, d, "complete"); err != nil {
+		return err
+	}
+	var c Connection
+	err := getJSON(txn, connKey(d.CompanyID, d.ConnectionID), &c)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil // the connection was deleted; its data stays
+	}
+	if err != nil {
+		return err
+	}
+	if !d.Completed.After(c.LastSync) {
+		return nil
+	}
+	c.LastSync = d.Completed
+	return setJSON(txn, connKey(c.CompanyID, c.ID), c)
+}
+
+// raisePointer points the type's pointer which at d if d is newer.
+func raisePointer(txn *badger.Txn, d *Dataset, which string) error {
+	k := statusKey(d.CompanyID, d.DataType, which)
+	var p statusPointer
+	err := getJSON(txn, k, &p)
+	if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
+		return err
+	}
+	if err == nil && !p.newer(d) {
+		return nil
+	}
+	return setJSON(txn, k, statusPointer{ID: d.ID, Requested: d.Requested})
+}
+
+func checkQueueRequest(q *QueueRequest) error {
+	if err := checkIDs("dataset", q.ID, "company", q.CompanyID, "connection", q.ConnectionID); err != nil {
+		return err
+	}
+	if !q.DataType.Valid() {
+		return fmt.Errorf("queue: unknown data type %q", q.DataType)
+	}
+	if q.Now.IsZero() {
+		return errors.New("queue: time is zero")
+	}
+	q.Now = q.Now.UTC()
+	return nil
+}
+
+func (b *Badger) QueueDataset(ctx context.Context, q QueueRequest) (Dataset, error) {
+	if err := checkQueueRequest(&q); err != nil {
+		return Dataset{}, err
+	}
+	var out Dataset
+	err := b.update(ctx, func(txn *badger.Txn) error {
+		conn, err := getConnection(txn, q.CompanyID, q.ConnectionID)
+		if err != nil {
+			return err
+		}
+		if conn.Status == Unlinked {
+			return fmt.Errorf("queue %s on connection %s: %w", q.DataType, conn.ID, ErrUnlinked)
+		}
+		if err := mustBeFree(txn, datasetIndexKey(q.ID), "dataset "+q.ID); err != nil {
+			return err
+		}
+		if err := checkNotInProgress(txn, q); err != nil {
+			return err
+		}
+		d := newDataset(q)
+		if conn.Status == Deauthorized {
+			msg := "connection is " + string(Deauthorized)
+			if err := advance(&d, dataset.Coordinator, dataset.AuthError, q.Now, ActorCoordinator, msg); err != nil {
+				return err
+			}
+		}
+		out = d
+		return putDataset(txn, nil, &d)
+	})
+	return out, err
+}
+
+// checkNotInProgress is an *InProgressError when the type has a non-terminal
+// dataset on the connection. It reads the active key even when missing, so
+// that of two concurrent queue calls one conflicts and sees the other's.
+func checkNotInProgress(txn *badger.Txn, q QueueRequest) error {
+	id, err := getString(txn, activeKey(q.ConnectionID, q.DataType))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	d, err := getDataset(txn, q.CompanyID, id)
+	if err != nil {
+		return fmt.Errorf("active %s dataset of connection %s: %w", q.DataType, q.ConnectionID, err)
+	}
+	return &InProgressError{DatasetID: d.ID, Status: d.Status}
+}
+
+func (b *Badger) Dataset(ctx context.Context, companyID, id string) (Dataset, error) {
+	if err := checkIDs("company", companyID, "dataset", id); err != nil {
+		return Dataset{}, err
+	}
+	var d Dataset
+	err := b.view(ctx, func(txn *badger.Txn) error {
+		if _, err := getCompany(txn, companyID); err != nil {
+			return err
+		}
+		var err error
+		d, err = getDataset(txn, companyID, id)
+		return err
+	})
+	return d, err
+}
+
+func (b *Badger) Datasets(ctx context.Context, companyID string) ([]Dataset, error) {
+	if err := checkID("company", companyID); err != nil {
+		return nil, err
+	}
+	var out []Dataset
+	err := b.view(ctx, func(txn *badger.Txn) error {
+		if _, err := getCompany(txn, companyID); err != nil {
+			return err
+		}
+		p := prefix("c", companyID, "dr")
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: p, Reverse: true})
+		defer it.Close()
+		for it.Seek(append(bytes.Clone(p), 0xff)); it.ValidForPrefix(p); it.Next() {
+			d, err := getDataset(txn, companyID, lastSegment(it.Item().Key()))
+			if err != nil {
+				return err
+			}
+			out = append(out, d)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (b *Badger) DataStatus(ctx context.Context, companyID string) (map[dataset.DataType]TypeStatus, error) {
+	if err := checkID("company", companyID); err != nil {
+		return nil, err
+	}
+	out := map[dataset.DataType]TypeStatus{}
+	err := b.view(ctx, func(txn *badger.Txn) error {
+		if _, err := getCompany(txn, companyID); err != nil {
+			return err
+		}
+		p := prefix("c", companyID, "st")
+		keys, vals, err := scanKeys(txn, p, 0)
+		if err != nil {
+			return err
+		}
+		for i, k := range keys {
+			if err := addStatus(txn, out, companyID, string(k[len(p):]), vals[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// addStatus adds to out what the pointer at <type>/<which> holding val
+// points to.
+func addStatus(txn *badger.Txn, out map[dataset.DataType]TypeStatus, companyID, rest string, val []byte) error {
+	typ, which, _ := strings.Cut(rest, "/")
+	var p statusPointer
+	if err := json.Unmarshal(val, &p); err != nil {
+		return fmt.Errorf("decode status of %s: %w", typ, err)
+	}
+	d, err := getDataset(txn, companyID, p.ID)
+	if err != nil {
+		return err
+	}
+	ts := out[dataset.DataType(typ)]
+	if which == "complete" {
+		ts.LatestSuccessful = &d
+	} else {
+		ts.Latest = d
+	}
+	out[dataset.DataType(typ)] = ts
+	return nil
+}
+
+func (b *Badger) QueuedDatasets(ctx context.Context, connectionID string) ([]Dataset, error) {
+	if err := checkID("connection", connectionID); err != nil {
+		return nil, err
+	}
+	var out []Dataset
+	err := b.view(ctx, func(txn *badger.Txn) error {
+		keys, vals, err := scanKeys(txn, queuedPrefix(connectionID), 0)
+		if err != nil {
+			return err
+		}
+		for i, k := range keys {
+			d, err := getDataset(txn, string(vals[i]), lastSegment(k))
+			if err != nil {
+				return err
+			}
+			out = append(out, d)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (b *Badger) SetValidation(ctx context.Context, companyID, datasetID string, v ValidationResult) error {
+	if err := checkIDs("company", companyID, "dataset", datasetID); err != nil {
+		return err
+	}
+	return b.update(ctx, func(txn *badger.Txn) error {
+		// Reading the company makes a concurrent DeleteCompany conflict.
+		if _, err := getCompany(txn, companyID); err != nil {
+			return err
+		}
+		if _, err := getDataset(txn, companyID, datasetID); err != nil {
+			return err
+		}
+		return setJSON(txn, validationKey(companyID, datasetID), v)
+	})
+}
+
+func (b *Badger) Validation(ctx context.Context, companyID, datasetID string) (ValidationResult, error) {
+	if err := checkIDs("company", companyID, "dataset", datasetID); err != nil {
+		return ValidationResult{}, err
+	}
+	var v ValidationResult
+	err := b.view(ctx, func(txn *badger.Txn) error {
+		if _, err := getDataset(txn, companyID, datasetID); err != nil {
+			return err
+		}
+		err := getJSON(txn, validationKey(companyID, datasetID), &v)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		return err
+	})
+	if v.Errors == nil {
+		v.Errors = []ValidationItem{}
+	}
+	if v.Warnings == nil {
+		v.Warnings = []ValidationItem{}
+	}
+	return v, err
+}

@@ -1,0 +1,154 @@
+package store
+
+import (
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/ferry-sync/ferry/shared/dataset"
+)
+
+// The Badger key space. Ids never contain '/' (see checkID), so a prefix
+// ending in '/' matches one object and never another id that merely starts
+// with the same characters. Times and numbers are fixed-width hex, so keys
+// sort in time and number order.
+//
+// Under one company, removed together by DeleteCompany:
+//
+//	c/<company>/info                   companyRecord
+//	c/<company>/conn/<conn>            Connection
+//	c/<company>/code/<conn>/<hash>     back-reference to the connection's link code
+//	c/<company>/ds/<dataset>           Dataset
+//	c/<company>/dr/<requested>/<ds>    datasets by requested time
+//	c/<company>/st/<type>/latest       statusPointer: newest dataset of the type
+//	c/<company>/st/<type>/complete     statusPointer: newest Complete one
+//	c/<company>/val/<dataset>          ValidationResult
+//
+// Global indexes, each kept by the write that changes what it indexes:
+//
+//	co/<created>/<company>             companies in creation order
+//	ci/<conn>                          company id of a connection
+//	di/<dataset>                       company id of a dataset
+//	a/<conn>/<type>                    id of the type's non-terminal dataset
+//	q/<conn>/<order>/<requested>/<ds>  company id: Queued datasets, dispatch order
+//	lx/<expires>/<ds>                  company id: in-flight datasets by lease expiry
+//	la/<agent>/<ds>                    company id: live leases by agent
+//	lc/<hash>                          LinkCode
+//	k/<id>                             APIKey
+//	kh/<hash>                          id of the key with that hash
+//	ko/<created>/<id>                  keys in creation order
+const (
+	maxIDLen   = 128
+	maxHashLen = 128
+)
+
+// checkID refuses an id that is empty, too long, or could break the key
+// layout: no '/', no control characters, valid UTF-8.
+func checkID(kind, id string) error {
+	if id == "" {
+		return fmt.Errorf("%s id is empty", kind)
+	}
+	if len(id) > maxIDLen {
+		return fmt.Errorf("%s id is longer than %d bytes", kind, maxIDLen)
+	}
+	if !utf8.ValidString(id) {
+		return fmt.Errorf("%s id is not valid UTF-8", kind)
+	}
+	for _, r := range id {
+		if r == '/' || r < 0x20 || r == 0x7f {
+			return fmt.Errorf("%s id %q has a character not allowed in ids", kind, id)
+		}
+	}
+	return nil
+}
+
+// checkHash refuses an empty or oversized hash.
+func checkHash(kind string, h []byte) error {
+	if len(h) == 0 || len(h) > maxHashLen {
+		return fmt.Errorf("%s hash must be 1 to %d bytes, got %d", kind, maxHashLen, len(h))
+	}
+	return nil
+}
+
+// timeHex is t as 16 hex digits of Unix nanoseconds, clamped to the range
+// UnixNano can hold, so that the zero time sorts first.
+func timeHex(t time.Time) string {
+	var n uint64
+	switch {
+	case t.Before(time.Unix(0, 0)):
+		n = 0
+	case t.After(time.Unix(0, 1<<63-1)):
+		n = 1<<63 - 1
+	default:
+		n = uint64(t.UnixNano())
+	}
+	return fmt.Sprintf("%016x", n)
+}
+
+// intHex is n as 16 hex digits that sort in signed order.
+func intHex(n int) string {
+	return fmt.Sprintf("%016x", uint64(int64(n))^(1<<63))
+}
+
+func key(parts ...string) []byte { return []byte(strings.Join(parts, "/")) }
+
+// prefix is the parts joined and followed by '/'.
+func prefix(parts ...string) []byte { return []byte(strings.Join(parts, "/") + "/") }
+
+func companyPrefix(co string) []byte       { return prefix("c", co) }
+func companyKey(co string) []byte          { return key("c", co, "info") }
+func companyOrderKey(c Company) []byte     { return key("co", timeHex(c.Created), c.ID) }
+func connKey(co, conn string) []byte       { return key("c", co, "conn", conn) }
+func connIndexKey(conn string) []byte      { return key("ci", conn) }
+func datasetKey(co, ds string) []byte      { return key("c", co, "ds", ds) }
+func datasetIndexKey(ds string) []byte     { return key("di", ds) }
+func validationKey(co, ds string) []byte   { return key("c", co, "val", ds) }
+func linkCodeKey(hash []byte) []byte       { return key("lc", hex.EncodeToString(hash)) }
+func apiKeyKey(id string) []byte           { return key("k", id) }
+func apiKeyHashKey(hash []byte) []byte     { return key("kh", hex.EncodeToString(hash)) }
+func apiKeyOrderKey(k APIKey) []byte       { return key("ko", timeHex(k.Created), k.ID) }
+func leaseAgentPrefix(agent string) []byte { return prefix("la", agent) }
+func queuedPrefix(conn string) []byte      { return prefix("q", conn) }
+
+func linkCodeRefKey(co, conn string, hash []byte) []byte {
+	return key("c", co, "code", conn, hex.EncodeToString(hash))
+}
+
+func activeKey(conn string, t dataset.DataType) []byte { return key("a", conn, string(t)) }
+
+func statusKey(co string, t dataset.DataType, which string) []byte {
+	return key("c", co, "st", string(t), which)
+}
+
+// datasetIndexes are the index entries that dataset d has in its current
+// state, key to value. putDataset writes the difference between a dataset's
+// entries before and after a change, so no index can drift from the data.
+func datasetIndexes(d *Dataset) map[string][]byte {
+	co := []byte(d.CompanyID)
+	ix := map[string][]byte{
+		string(datasetIndexKey(d.ID)):                                   co,
+		string(key("c", d.CompanyID, "dr", timeHex(d.Requested), d.ID)): nil,
+	}
+	if d.Status == dataset.Queued {
+		k := key("q", d.ConnectionID, intHex(d.SyncOrder), timeHex(d.Requested), d.ID)
+		ix[string(k)] = co
+	}
+	if !d.Status.Terminal() {
+		ix[string(activeKey(d.ConnectionID, d.DataType))] = []byte(d.ID)
+	}
+	if inFlight(d.Status) {
+		ix[string(key("lx", timeHex(d.LeaseExpires), d.ID))] = co
+		if d.LeaseID != "" {
+			ix[string(key("la", d.LeaseAgent, d.ID))] = co
+		}
+	}
+	return ix
+}
+
+// lastSegment is what follows the last '/' of k.
+func lastSegment(k []byte) string {
+	s := string(k)
+	return s[strings.LastIndexByte(s, '/')+1:]
+}

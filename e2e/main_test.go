@@ -1,0 +1,167 @@
+// Package e2e runs Ferry's real binaries: it builds them once, starts them
+// on loopback ports and temp directories, and drives them over HTTP.
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// binDir holds the binaries TestMain builds.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "ferry-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := 1
+	if err := build(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "build:", err)
+	} else {
+		code = m.Run()
+	}
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func build(dir string) error {
+	for _, cmd := range []string{"ferry-coordinator"} {
+		args := []string{"build", "-race", "-o", filepath.Join(dir, cmd), "../coordinator/cmd/" + cmd}
+		if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
+			return fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	return nil
+}
+
+// freeAddr returns a loopback address with a port free at the time of asking.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// syncBuffer is an io.Writer safe to read while a process writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// coordinator is a running ferry-coordinator process.
+type coordinator struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	addr string
+	key  string
+	out  *syncBuffer
+	done chan struct{}
+}
+
+const e2eKey = "e2e-admin-key"
+
+// startCoordinator runs the binary on dataDir and waits until /readyz says
+// ready.
+func startCoordinator(t *testing.T, dataDir, addr string, extra ...string) *coordinator {
+	t.Helper()
+	args := append([]string{"--listen", addr, "--data", dataDir}, extra...)
+	cmd := exec.Command(filepath.Join(binDir, "ferry-coordinator"), args...)
+	cmd.Env = append(os.Environ(), "FERRY_ADMIN_KEY="+e2eKey)
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := &coordinator{t: t, cmd: cmd, addr: addr, key: e2eKey, out: out, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(c.done) }()
+	t.Cleanup(func() {
+		c.kill()
+		if t.Failed() {
+			t.Logf("coordinator output:\n%s", out.String())
+		}
+	})
+	waitFor(t, 30*time.Second, "coordinator ready", func() bool {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	return c
+}
+
+// kill ends the process with SIGKILL and waits for it.
+func (c *coordinator) kill() {
+	_ = c.cmd.Process.Kill()
+	<-c.done
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// do calls the coordinator's API with its admin key and decodes the JSON
+// answer into v when v is not nil.
+func (c *coordinator) do(method, path string, body, v any) int {
+	c.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		raw, _ := json.Marshal(body)
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, "http://"+c.addr+path, rd)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if v != nil && len(raw) > 0 {
+		if err := json.Unmarshal(raw, v); err != nil {
+			c.t.Fatalf("%s %s: decode %s: %v", method, path, raw, err)
+		}
+	}
+	return resp.StatusCode
+}
