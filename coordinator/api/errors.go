@@ -107,6 +107,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		return
 	}
 	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
 		slog.Debug("write response", "err", err)
 	}

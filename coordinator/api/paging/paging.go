@@ -10,10 +10,12 @@ package paging
 import (
 	"cmp"
 	"math"
+	"math/big"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Limits on the paging parameters, as in the Codat Platform API.
@@ -193,6 +195,64 @@ func Sort(recs []map[string]any, orderBy string) {
 	for i := range items {
 		recs[i] = items[i].rec
 	}
+}
+
+// kind orders values of different kinds when sorting.
+type kind int
+
+const (
+	kindNumber kind = iota
+	kindTime
+	kindBool
+	kindText
+	kindOther // object, array or no JSON type
+	kindMissing
+)
+
+// sortKey is a record's orderBy value, classified once before sorting.
+type sortKey struct {
+	kind kind
+	num  *big.Rat
+	when time.Time
+	b    bool
+	text string
+}
+
+func keyOf(rec map[string]any, path []string) sortKey {
+	v, ok := lookup(rec, path)
+	if !ok || v == nil {
+		return sortKey{kind: kindMissing}
+	}
+	if r, ok := toRat(v); ok {
+		return sortKey{kind: kindNumber, num: r}
+	}
+	if t, ok := toTime(v); ok {
+		return sortKey{kind: kindTime, when: t}
+	}
+	if b, ok := v.(bool); ok {
+		return sortKey{kind: kindBool, b: b}
+	}
+	if s, ok := scalarString(v); ok {
+		return sortKey{kind: kindText, text: s}
+	}
+	return sortKey{kind: kindOther}
+}
+
+func (k sortKey) compare(o sortKey) int {
+	if k.kind != o.kind {
+		return cmp.Compare(k.kind, o.kind)
+	}
+	switch k.kind {
+	case kindNumber:
+		return k.num.Cmp(o.num)
+	case kindTime:
+		return k.when.Compare(o.when)
+	case kindBool:
+		return compareBool(k.b, o.b)
+	case kindText:
+		return compareFold(k.text, o.text)
+	}
+	return 0
 }
 
 // Href is a hypertext reference, as in Codat's HAL links.

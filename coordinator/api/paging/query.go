@@ -38,9 +38,11 @@ const (
 //	value  = "{" text "}" | `"` text `"` | "'" text "'" | bare
 //
 // A bare value runs to the next && or || (or the ")" closing a group) with
-// surrounding spaces trimmed; braces (which may nest) or quotes keep any
-// characters, so name={Acme && Co} matches "Acme && Co". The bare value null
-// matches a missing or null field with = and anything else with !=.
+// surrounding spaces trimmed; it may not be empty or start with an operator
+// character. Braces (which may nest) or quotes keep any characters, so
+// name={Acme && Co} matches "Acme && Co" and name={} an empty name. The bare
+// value null is a keyword: field=null matches a missing or null field and
+// field!=null any other; {null} is the text "null".
 //
 // A clause compares the record's field with the value: as exact decimals
 // when both are numbers (JSON numbers or numeric strings); as instants when
@@ -613,62 +615,4 @@ func compareFold(a, b string) int {
 		a, b = a[na:], b[nb:]
 	}
 	return cmp.Compare(len(a), len(b))
-}
-
-// kind orders values of different kinds when sorting.
-type kind int
-
-const (
-	kindNumber kind = iota
-	kindTime
-	kindBool
-	kindText
-	kindOther // object, array or no JSON type
-	kindMissing
-)
-
-// sortKey is a record's orderBy value, classified once before sorting.
-type sortKey struct {
-	kind kind
-	num  *big.Rat
-	when time.Time
-	b    bool
-	text string
-}
-
-func keyOf(rec map[string]any, path []string) sortKey {
-	v, ok := lookup(rec, path)
-	if !ok || v == nil {
-		return sortKey{kind: kindMissing}
-	}
-	if r, ok := toRat(v); ok {
-		return sortKey{kind: kindNumber, num: r}
-	}
-	if t, ok := toTime(v); ok {
-		return sortKey{kind: kindTime, when: t}
-	}
-	if b, ok := v.(bool); ok {
-		return sortKey{kind: kindBool, b: b}
-	}
-	if s, ok := scalarString(v); ok {
-		return sortKey{kind: kindText, text: s}
-	}
-	return sortKey{kind: kindOther}
-}
-
-func (k sortKey) compare(o sortKey) int {
-	if k.kind != o.kind {
-		return cmp.Compare(k.kind, o.kind)
-	}
-	switch k.kind {
-	case kindNumber:
-		return k.num.Cmp(o.num)
-	case kindTime:
-		return k.when.Compare(o.when)
-	case kindBool:
-		return compareBool(k.b, o.b)
-	case kindText:
-		return compareFold(k.text, o.text)
-	}
-	return 0
 }

@@ -1,0 +1,123 @@
+package protocol
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/ferry-sync/ferry/shared/dataset"
+)
+
+const maxID = 128
+
+func checkID(name, v string) error {
+	if v == "" || len(v) > maxID {
+		return fmt.Errorf("%s must be 1 to %d bytes", name, maxID)
+	}
+	return nil
+}
+
+// Validate checks that the message's payload matches its type and that its
+// fields are within bounds.
+func (m *Message) Validate() error {
+	if len(m.ID) > maxID || len(m.ReplyTo) > maxID {
+		return errors.New("id too long")
+	}
+	payloads := 0
+	for _, p := range []bool{m.Hello != nil, m.Welcome != nil, m.Offer != nil, m.Claim != nil,
+		m.Claimed != nil, m.Report != nil, m.Heartbeat != nil, m.Error != nil, m.Revoked != nil} {
+		if p {
+			payloads++
+		}
+	}
+	if payloads > 1 {
+		return errors.New("more than one payload")
+	}
+	switch m.Type {
+	case TypeHello:
+		return need(m.Hello != nil, m.Type, func() error { return m.Hello.validate() })
+	case TypeWelcome:
+		return need(m.Welcome != nil, m.Type, func() error { return checkID("agentId", m.Welcome.AgentID) })
+	case TypeOffer:
+		return need(m.Offer != nil, m.Type, func() error { return m.Offer.validate() })
+	case TypeClaim:
+		return need(m.Claim != nil, m.Type, func() error { return checkID("datasetId", m.Claim.DatasetID) })
+	case TypeClaimed:
+		return need(m.Claimed != nil, m.Type, func() error {
+			return errors.Join(m.Claimed.Offer.validate(), checkID("leaseId", m.Claimed.LeaseID))
+		})
+	case TypeReport:
+		return need(m.Report != nil, m.Type, func() error { return m.Report.validate() })
+	case TypeHeartbeat:
+		return need(m.Heartbeat != nil, m.Type, func() error {
+			if len(m.Heartbeat.InHand) > 1000 {
+				return errors.New("inHand: too many")
+			}
+			return nil
+		})
+	case TypeAck:
+		return checkID("replyTo", m.ReplyTo)
+	case TypeError:
+		return need(m.Error != nil, m.Type, func() error { return checkID("replyTo", m.ReplyTo) })
+	case TypeRevoked:
+		return need(m.Revoked != nil, m.Type, func() error { return checkID("connectionId", m.Revoked.ConnectionID) })
+	}
+	return fmt.Errorf("unknown type %q", truncate(string(m.Type), 32))
+}
+
+func need(present bool, t Type, check func() error) error {
+	if !present {
+		return fmt.Errorf("%s without its payload", t)
+	}
+	return check()
+}
+
+func (h *Hello) validate() error {
+	if len(h.Versions) == 0 || len(h.Versions) > 16 {
+		return errors.New("hello: versions must list 1 to 16 versions")
+	}
+	if len(h.Bindings) > MaxBindings || len(h.Leases) > 1000 {
+		return errors.New("hello: too many bindings or leases")
+	}
+	if len(h.Hostname) > 255 || len(h.OS) > 64 || len(h.AgentVersion) > 64 {
+		return errors.New("hello: hostname, os or agentVersion too long")
+	}
+	for _, b := range h.Bindings {
+		if err := checkID("connectionId", b.ConnectionID); err != nil {
+			return err
+		}
+		if len(b.DataTypes) > len(dataset.DataTypes) {
+			return errors.New("hello: too many data types")
+		}
+	}
+	for _, l := range h.Leases {
+		if err := errors.Join(checkID("datasetId", l.DatasetID), checkID("leaseId", l.LeaseID)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (o *Offer) validate() error {
+	return errors.Join(checkID("datasetId", o.DatasetID), checkID("companyId", o.CompanyID),
+		checkID("connectionId", o.ConnectionID))
+}
+
+func (r *Report) validate() error {
+	if err := errors.Join(checkID("datasetId", r.DatasetID), checkID("leaseId", r.LeaseID)); err != nil {
+		return err
+	}
+	if !r.To.Valid() {
+		return fmt.Errorf("report: unknown status %q", truncate(string(r.To), 32))
+	}
+	if r.Progress < 0 || r.Progress > 100 || len(r.Message) > 4096 {
+		return errors.New("report: progress must be 0-100 and message at most 4096 bytes")
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
