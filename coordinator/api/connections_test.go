@@ -29,6 +29,7 @@ func TestConnections(t *testing.T) {
 		t.Errorf("linkCodeExpires = %v, want 7 days on", exp)
 	}
 
+	e.clock.Add(time.Second)
 	csv := e.connection(co, "csv")
 	var list struct {
 		Results      []connectionView `json:"results"`
