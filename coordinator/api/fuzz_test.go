@@ -1,0 +1,74 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/ferry-sync/ferry/coordinator/queue"
+	"github.com/ferry-sync/ferry/coordinator/store"
+)
+
+// FuzzRequestBodies sends arbitrary bodies to every endpoint that reads one:
+// whatever arrives, the answer is a 2xx or a 4xx in the error shape, never a
+// 5xx or a crash.
+func FuzzRequestBodies(f *testing.F) {
+	for _, seed := range []string{
+		`{"name":"Acme"}`, `{"name":"Acme","description":"x","tags":{"a":"b"}}`, `{"platformKey":"gnucash"}`,
+		`{"status":"Unlinked"}`, `{"name":null}`, `{"tags":{"":""}}`, `[]`, `""`, `{"name":"\u0000"}`, `{`,
+	} {
+		f.Add(seed, uint8(0))
+	}
+	st, err := store.OpenBadger(f.TempDir(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { st.Close() })
+	now := func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }
+	srv := New(Config{Store: st, Queuer: queue.New(st), Logger: slog.New(slog.DiscardHandler), Now: now})
+	if err := EnsureKey(f.Context(), st, adminKey, "admin", store.ScopeClient, now()); err != nil {
+		f.Fatal(err)
+	}
+	co := store.Company{ID: "co-1", Name: "Acme", Created: now()}
+	conn := store.Connection{ID: "cn-1", CompanyID: co.ID, PlatformKey: "csv", Status: store.PendingAuth, Created: now()}
+	if err := st.CreateCompany(f.Context(), co); err != nil {
+		f.Fatal(err)
+	}
+	if err := st.CreateConnection(f.Context(), conn, store.LinkCode{Hash: []byte("h"), CompanyID: co.ID, ConnectionID: conn.ID, Expires: now().Add(time.Hour)}); err != nil {
+		f.Fatal(err)
+	}
+	targets := []struct{ method, path string }{
+		{"POST", "/companies"},
+		{"PATCH", "/companies/co-1"},
+		{"POST", "/companies/co-1/connections"},
+		{"PATCH", "/companies/co-1/connections/cn-1"},
+	}
+	f.Fuzz(func(t *testing.T, body string, which uint8) {
+		tg := targets[int(which)%len(targets)]
+		req := httptest.NewRequest(tg.method, tg.path, bytes.NewReader([]byte(body)))
+		req.Header.Set("Authorization", "Bearer "+adminKey)
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, req)
+		if rec.Code >= 500 {
+			t.Fatalf("%s %s with %q: %d %s", tg.method, tg.path, body, rec.Code, rec.Body)
+		}
+		if rec.Code >= 400 {
+			var eb errorBody
+			if err := json.Unmarshal(rec.Body.Bytes(), &eb); err != nil || eb.StatusCode != rec.Code || eb.Error == "" {
+				t.Fatalf("%s %s with %q: error body %s", tg.method, tg.path, body, rec.Body)
+			}
+		}
+		if tg.method == "PATCH" && tg.path == "/companies/co-1/connections/cn-1" && rec.Code == http.StatusOK {
+			// An accepted unlink is the only change this body can make; put
+			// the connection back so later inputs see the same state.
+			_, _ = st.UpdateConnection(t.Context(), co.ID, conn.ID, func(c *store.Connection) error {
+				c.Status = store.PendingAuth
+				return nil
+			})
+		}
+	})
+}
