@@ -105,7 +105,7 @@ func (q *Queuer) queueOn(ctx context.Context, conn store.Connection, dt dataset.
 	if err != nil {
 		return ds, err
 	}
-	if integ, ok := Integration(conn.PlatformKey); ok && !integ.Supports(dt) {
+	if integ, ok := Integration(conn.PlatformKey); ok && ds.Status == dataset.Queued && !integ.Supports(dt) {
 		return q.Store.Report(ctx, store.Report{
 			CompanyID: ds.CompanyID, DatasetID: ds.ID, Actor: store.ActorCoordinator,
 			To: dataset.NotSupported, Now: q.Now().UTC(),

@@ -17,11 +17,14 @@ import (
 // transaction; a transaction that loses a race to another is run again, up to
 // maxConflictRetries times, against what the winner wrote.
 type Badger struct {
-	db  *badger.DB
-	log *slog.Logger
+	db *badger.DB
 	// now stamps the transitions of calls that carry no time of their own
 	// (UpdateConnection and DeleteConnection ending queued datasets).
 	now func() time.Time
+	// deleteChunk is how many keys one DeleteCompany transaction removes,
+	// with the index entries that go with them, to stay well inside
+	// Badger's limit on the size of a transaction.
+	deleteChunk int
 }
 
 var _ Store = (*Badger)(nil)
@@ -35,6 +38,12 @@ const maxConflictRetries = 20
 // before they are acknowledged. Badger's own messages go to logger, warnings
 // and errors only; a nil logger discards them.
 func OpenBadger(dir string, logger *slog.Logger) (*Badger, error) {
+	return openBadger(dir, logger, true)
+}
+
+// openBadger is OpenBadger with the choice to sync writes, which only a
+// benchmark's setup may turn off.
+func openBadger(dir string, logger *slog.Logger, syncWrites bool) (*Badger, error) {
 	if dir == "" {
 		return nil, errors.New("open badger: no directory")
 	}
@@ -42,13 +51,13 @@ func OpenBadger(dir string, logger *slog.Logger) (*Badger, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	opts := badger.DefaultOptions(dir).
-		WithSyncWrites(true).
+		WithSyncWrites(syncWrites).
 		WithLogger(badgerLogger{logger})
 	db, err := badger.Open(opts)
 	if err != nil {
 		return nil, fmt.Errorf("open badger %s: %w", dir, err)
 	}
-	return &Badger{db: db, log: logger, now: time.Now}, nil
+	return &Badger{db: db, now: time.Now, deleteChunk: 500}, nil
 }
 
 // Close flushes and closes the database.

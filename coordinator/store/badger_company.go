@@ -18,11 +18,6 @@ type companyRecord struct {
 	Deleting bool `json:"deleting,omitempty"`
 }
 
-// deleteChunk is how many keys one DeleteCompany transaction removes, with
-// the index entries that go with them, to stay well inside Badger's limit on
-// the size of a transaction.
-const deleteChunk = 500
-
 func (b *Badger) CreateCompany(ctx context.Context, c Company) error {
 	if err := checkID("company", c.ID); err != nil {
 		return err
@@ -149,7 +144,7 @@ func (b *Badger) DeleteCompany(ctx context.Context, id string) error {
 	for done := false; !done; {
 		err := b.update(ctx, func(txn *badger.Txn) error {
 			var err error
-			done, err = deleteCompanyChunk(txn, id)
+			done, err = deleteCompanyChunk(txn, id, b.deleteChunk)
 			return err
 		})
 		if err != nil {
@@ -159,11 +154,11 @@ func (b *Badger) DeleteCompany(ctx context.Context, id string) error {
 	return nil
 }
 
-// deleteCompanyChunk removes up to deleteChunk keys of a company, and the
-// company record once nothing else is left; done reports the latter.
-func deleteCompanyChunk(txn *badger.Txn, id string) (done bool, err error) {
+// deleteCompanyChunk removes up to chunk keys of a company, and the company
+// record once nothing else is left; done reports the latter.
+func deleteCompanyChunk(txn *badger.Txn, id string, chunk int) (done bool, err error) {
 	p := companyPrefix(id)
-	keys, vals, err := scanKeys(txn, p, deleteChunk+1)
+	keys, vals, err := scanKeys(txn, p, chunk+1)
 	if err != nil {
 		return false, err
 	}
@@ -183,7 +178,7 @@ func deleteCompanyChunk(txn *badger.Txn, id string) (done bool, err error) {
 			return false, err
 		}
 	}
-	if len(keys) > deleteChunk {
+	if len(keys) > chunk {
 		return false, nil
 	}
 	if rec.ID == "" {

@@ -3,10 +3,8 @@ package store
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -220,6 +218,9 @@ func (b *Badger) Datasets(ctx context.Context, companyID string) ([]Dataset, err
 	return out, err
 }
 
+// DataStatus reads two pointers per data type with point lookups: a scan of
+// the pointers' prefix would step over every old version of each pointer
+// that compaction has not yet dropped, a cost that grows with the history.
 func (b *Badger) DataStatus(ctx context.Context, companyID string) (map[dataset.DataType]TypeStatus, error) {
 	if err := checkID("company", companyID); err != nil {
 		return nil, err
@@ -229,41 +230,42 @@ func (b *Badger) DataStatus(ctx context.Context, companyID string) (map[dataset.
 		if _, err := getCompany(txn, companyID); err != nil {
 			return err
 		}
-		p := prefix("c", companyID, "st")
-		keys, vals, err := scanKeys(txn, p, 0)
-		if err != nil {
-			return err
-		}
-		for i, k := range keys {
-			if err := addStatus(txn, out, companyID, string(k[len(p):]), vals[i]); err != nil {
+		for _, t := range dataset.DataTypes {
+			latest, ok, err := pointedDataset(txn, companyID, t, "latest")
+			if err != nil {
 				return err
 			}
+			if !ok {
+				continue // never queued
+			}
+			ts := TypeStatus{Latest: latest}
+			success, ok, err := pointedDataset(txn, companyID, t, "complete")
+			if err != nil {
+				return err
+			}
+			if ok {
+				ts.LatestSuccessful = &success
+			}
+			out[t] = ts
 		}
 		return nil
 	})
 	return out, err
 }
 
-// addStatus adds to out what the pointer at <type>/<which> holding val
-// points to.
-func addStatus(txn *badger.Txn, out map[dataset.DataType]TypeStatus, companyID, rest string, val []byte) error {
-	typ, which, _ := strings.Cut(rest, "/")
+// pointedDataset returns the dataset the type's pointer which points at;
+// ok is false when there is no pointer.
+func pointedDataset(txn *badger.Txn, companyID string, t dataset.DataType, which string) (Dataset, bool, error) {
 	var p statusPointer
-	if err := json.Unmarshal(val, &p); err != nil {
-		return fmt.Errorf("decode status of %s: %w", typ, err)
+	err := getJSON(txn, statusKey(companyID, t, which), &p)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return Dataset{}, false, nil
+	}
+	if err != nil {
+		return Dataset{}, false, err
 	}
 	d, err := getDataset(txn, companyID, p.ID)
-	if err != nil {
-		return err
-	}
-	ts := out[dataset.DataType(typ)]
-	if which == "complete" {
-		ts.LatestSuccessful = &d
-	} else {
-		ts.Latest = d
-	}
-	out[dataset.DataType(typ)] = ts
-	return nil
+	return d, err == nil, err
 }
 
 func (b *Badger) QueuedDatasets(ctx context.Context, connectionID string) ([]Dataset, error) {

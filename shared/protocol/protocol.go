@@ -154,6 +154,7 @@ type Claimed struct {
 // Report is a transition the agent makes (To differs from the current
 // status) or progress within its current status (To equals it).
 type Report struct {
+	CompanyID string         `json:"companyId"`
 	DatasetID string         `json:"datasetId"`
 	LeaseID   string         `json:"leaseId"`
 	To        dataset.Status `json:"to"`

@@ -19,7 +19,7 @@ func TestDecodeRoundTrip(t *testing.T) {
 		{Type: TypeOffer, ID: "3", Offer: &Offer{DatasetID: "d", CompanyID: "co", ConnectionID: "c", DataType: dataset.Bills, Attempt: 1}},
 		{Type: TypeClaim, ID: "4", Claim: &Claim{DatasetID: "d"}},
 		{Type: TypeClaimed, ID: "5", ReplyTo: "4", Claimed: &Claimed{Offer: Offer{DatasetID: "d", CompanyID: "co", ConnectionID: "c"}, LeaseID: "l"}},
-		{Type: TypeReport, ID: "6", Report: &Report{DatasetID: "d", LeaseID: "l", To: dataset.Mapping, Progress: 50}},
+		{Type: TypeReport, ID: "6", Report: &Report{CompanyID: "co", DatasetID: "d", LeaseID: "l", To: dataset.Mapping, Progress: 50}},
 		{Type: TypeHeartbeat, ID: "7", Heartbeat: &Heartbeat{SentAt: time.Unix(1, 0).UTC(), RTTMillis: 3}},
 		{Type: TypeAck, ID: "8", ReplyTo: "6"},
 		{Type: TypeError, ID: "9", ReplyTo: "6", Error: &Error{Code: CodeStaleLease, Message: "gone"}},
@@ -47,11 +47,11 @@ func TestDecodeRefuses(t *testing.T) {
 		"not json":         `{"type":`,
 		"unknown type":     `{"type":"launch","id":"1"}`,
 		"no payload":       `{"type":"claim","id":"1"}`,
-		"two payloads":     `{"type":"claim","id":"1","claim":{"datasetId":"d"},"report":{"datasetId":"d","leaseId":"l","to":"Mapping"}}`,
+		"two payloads":     `{"type":"claim","id":"1","claim":{"datasetId":"d"},"report":{"companyId":"c","datasetId":"d","leaseId":"l","to":"Mapping"}}`,
 		"empty dataset id": `{"type":"claim","id":"1","claim":{"datasetId":""}}`,
 		"long id":          `{"type":"ack","id":"1","replyTo":"` + strings.Repeat("x", 200) + `"}`,
-		"bad status":       `{"type":"report","id":"1","report":{"datasetId":"d","leaseId":"l","to":"Done"}}`,
-		"bad progress":     `{"type":"report","id":"1","report":{"datasetId":"d","leaseId":"l","to":"Mapping","progress":101}}`,
+		"bad status":       `{"type":"report","id":"1","report":{"companyId":"c","datasetId":"d","leaseId":"l","to":"Done"}}`,
+		"bad progress":     `{"type":"report","id":"1","report":{"companyId":"c","datasetId":"d","leaseId":"l","to":"Mapping","progress":101}}`,
 		"no versions":      `{"type":"hello","id":"1","hello":{"versions":[]}}`,
 		"ack no reply":     `{"type":"ack","id":"1"}`,
 		"oversized":        `{"type":"ack","id":"1","replyTo":"2","pad":"` + strings.Repeat("x", MaxMessageBytes) + `"}`,
@@ -66,7 +66,7 @@ func TestDecodeRefuses(t *testing.T) {
 
 func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"type":"hello","id":"1","hello":{"versions":[1],"bindings":[{"connectionId":"c","dataTypes":["bills"]}]}}`))
-	f.Add([]byte(`{"type":"report","id":"1","report":{"datasetId":"d","leaseId":"l","to":"Mapping","progress":5}}`))
+	f.Add([]byte(`{"type":"report","id":"1","report":{"companyId":"c","datasetId":"d","leaseId":"l","to":"Mapping","progress":5}}`))
 	f.Add([]byte(`{"type":"heartbeat","id":"1","heartbeat":{"sentAt":"2026-01-01T00:00:00Z","inHand":[{"datasetId":"d","progress":3}]}}`))
 	f.Add([]byte(`{"type":"error","id":"1","replyTo":"2","error":{"code":"stale_lease","message":"x"}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {

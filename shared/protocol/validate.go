@@ -103,7 +103,7 @@ func (o *Offer) validate() error {
 }
 
 func (r *Report) validate() error {
-	if err := errors.Join(checkID("datasetId", r.DatasetID), checkID("leaseId", r.LeaseID)); err != nil {
+	if err := errors.Join(checkID("companyId", r.CompanyID), checkID("datasetId", r.DatasetID), checkID("leaseId", r.LeaseID)); err != nil {
 		return err
 	}
 	if !r.To.Valid() {

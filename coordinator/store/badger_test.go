@@ -1,0 +1,291 @@
+package store_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/ferry-sync/ferry/coordinator/store"
+	"github.com/ferry-sync/ferry/coordinator/store/storetest"
+	"github.com/ferry-sync/ferry/shared/dataset"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// openTest opens a store.Badger store in a new temporary directory, closed when
+// the test ends.
+func openTest(t testing.TB) *store.Badger {
+	t.Helper()
+	return openAt(t, t.TempDir())
+}
+
+func openAt(t testing.TB, dir string) *store.Badger {
+	t.Helper()
+	b, err := store.OpenBadger(dir, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("OpenBadger: %v", err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	return b
+}
+
+func TestBadger(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return openTest(t) })
+}
+
+var t0 = time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
+
+func sec(n int) time.Time { return t0.Add(time.Duration(n) * time.Second) }
+
+func must(t testing.TB, what string, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// fill makes a company with a linked connection and, on it, a Complete
+// customers dataset, a Mapping suppliers dataset held by agent-1 and a
+// Queued invoices dataset with validation results.
+func fill(t testing.TB, s store.Store, co string) {
+	t.Helper()
+	ctx := t.Context()
+	conn := "conn-" + co
+	must(t, "CreateCompany", s.CreateCompany(ctx, store.Company{ID: co, Name: "Books of " + co, Created: sec(1)}))
+	must(t, "CreateConnection", s.CreateConnection(ctx,
+		store.Connection{ID: conn, CompanyID: co, PlatformKey: "gnucash", Status: store.Linked, AgentID: "agent-1", Created: sec(2)},
+		store.LinkCode{Hash: []byte("hash-" + co), CompanyID: co, ConnectionID: conn, Expires: sec(1000)}))
+	queue := func(id string, dt dataset.DataType) {
+		_, err := s.QueueDataset(ctx, store.QueueRequest{ID: id, CompanyID: co, ConnectionID: conn, DataType: dt, Now: sec(3)})
+		must(t, "QueueDataset "+id, err)
+	}
+	report := func(id, lease string, to dataset.Status, n int) {
+		actor := store.ActorCoordinator
+		if lease != "" {
+			actor = "agent-1"
+		}
+		_, err := s.Report(ctx, store.Report{CompanyID: co, DatasetID: id, LeaseID: lease, Actor: actor, To: to, Now: sec(n)})
+		must(t, fmt.Sprintf("Report %s %s", id, to), err)
+	}
+	claim := func(id string) {
+		_, err := s.Claim(ctx, store.ClaimRequest{DatasetID: id, AgentID: "agent-1", LeaseID: "lease-" + id, Now: sec(4), TTL: time.Minute})
+		must(t, "Claim "+id, err)
+	}
+	done, mapping, queued := co+"-done", co+"-mapping", co+"-queued"
+	queue(done, dataset.Customers)
+	claim(done)
+	report(done, "lease-"+done, dataset.Mapping, 5)
+	report(done, "", dataset.Validating, 6)
+	report(done, "", dataset.Processing, 7)
+	report(done, "", dataset.Complete, 8)
+	queue(mapping, dataset.Suppliers)
+	claim(mapping)
+	report(mapping, "lease-"+mapping, dataset.Mapping, 5)
+	queue(queued, dataset.Invoices)
+	v := store.ValidationResult{Errors: []store.ValidationItem{{RuleID: "r", ItemID: "i", Message: "m", ValidatorName: "v"}}}
+	must(t, "SetValidation", s.SetValidation(ctx, co, done, v))
+}
+
+func TestReopen(t *testing.T) {
+	dir := t.TempDir()
+	b, err := store.OpenBadger(dir, nil)
+	must(t, "OpenBadger", err)
+	fill(t, b, "co-1")
+	must(t, "CreateAPIKey", b.CreateAPIKey(t.Context(), store.APIKey{ID: "key-1", Scope: store.ScopeClient, Hash: []byte("h"), Created: sec(1)}))
+	must(t, "Close", b.Close())
+
+	s := openAt(t, dir)
+	ctx := t.Context()
+	c, err := s.Company(ctx, "co-1")
+	must(t, "Company after reopen", err)
+	if c.Name != "Books of co-1" {
+		t.Errorf("company name after reopen: got %q, want %q", c.Name, "Books of co-1")
+	}
+	conn, err := s.Connection(ctx, "co-1", "conn-co-1")
+	must(t, "Connection after reopen", err)
+	if !conn.LastSync.Equal(sec(8)) {
+		t.Errorf("last sync after reopen: got %v, want %v", conn.LastSync, sec(8))
+	}
+	list, err := s.Datasets(ctx, "co-1")
+	must(t, "Datasets after reopen", err)
+	if len(list) != 3 {
+		t.Fatalf("datasets after reopen: got %d, want 3", len(list))
+	}
+	done, err := s.Dataset(ctx, "co-1", "co-1-done")
+	must(t, "Dataset after reopen", err)
+	if done.Status != dataset.Complete || len(done.Timeline) != 6 || !done.Timeline[5].At.Equal(sec(8)) {
+		t.Errorf("completed dataset after reopen: got %s with timeline %+v", done.Status, done.Timeline)
+	}
+	status, err := s.DataStatus(ctx, "co-1")
+	must(t, "DataStatus after reopen", err)
+	if ts := status[dataset.Customers]; ts.LatestSuccessful == nil || ts.LatestSuccessful.ID != "co-1-done" {
+		t.Errorf("customers status after reopen: got %+v", ts)
+	}
+	q, err := s.QueuedDatasets(ctx, "conn-co-1")
+	must(t, "QueuedDatasets after reopen", err)
+	if len(q) != 1 || q[0].ID != "co-1-queued" {
+		t.Errorf("queued after reopen: got %v, want [co-1-queued]", q)
+	}
+	held, err := s.RenewLeases(ctx, "agent-1", sec(100))
+	must(t, "RenewLeases after reopen", err)
+	if len(held) != 1 || held[0].ID != "co-1-mapping" {
+		t.Errorf("leases after reopen: got %v, want [co-1-mapping]", held)
+	}
+	v, err := s.Validation(ctx, "co-1", "co-1-done")
+	must(t, "Validation after reopen", err)
+	if len(v.Errors) != 1 {
+		t.Errorf("validation after reopen: got %+v", v)
+	}
+	if _, err := s.APIKeyByHash(ctx, []byte("h")); err != nil {
+		t.Errorf("APIKeyByHash after reopen: %v", err)
+	}
+}
+
+// keysMentioning lists the keys of the database whose key or value
+// contains s.
+func keysMentioning(t testing.TB, b *store.Badger, s string) []string {
+	t.Helper()
+	keys, vals, err := b.RawKeys()
+	must(t, "scan", err)
+	var found []string
+	for i, k := range keys {
+		if bytes.Contains(k, []byte(s)) || bytes.Contains(vals[i], []byte(s)) {
+			found = append(found, string(k))
+		}
+	}
+	return found
+}
+
+// TestDeleteCompanyLeavesNothing checks that no key or index entry of a
+// deleted company survives, whether it goes in one transaction or many.
+func TestDeleteCompanyLeavesNothing(t *testing.T) {
+	for _, chunk := range []int{500, 3, 1} {
+		t.Run(fmt.Sprintf("chunk=%d", chunk), func(t *testing.T) {
+			b := openTest(t)
+			b.SetDeleteChunk(chunk)
+			fill(t, b, "co-gone")
+			fill(t, b, "co-kept")
+			must(t, "DeleteCompany", b.DeleteCompany(t.Context(), "co-gone"))
+			if left := keysMentioning(t, b, "co-gone"); len(left) > 0 {
+				t.Errorf("keys left of a deleted company: %s", strings.Join(left, ", "))
+			}
+			if left := keysMentioning(t, b, "hash-co-gone"); len(left) > 0 {
+				t.Errorf("link code left of a deleted company: %s", strings.Join(left, ", "))
+			}
+			list, err := b.Datasets(t.Context(), "co-kept")
+			must(t, "Datasets of the other company", err)
+			if len(list) != 3 {
+				t.Errorf("datasets of the other company: got %d, want 3", len(list))
+			}
+		})
+	}
+}
+
+// TestDeleteCompanyResumes checks that a deletion cut short (the company
+// marked, some keys gone) is invisible, and finished by the next call.
+func TestDeleteCompanyResumes(t *testing.T) {
+	b := openTest(t)
+	fill(t, b, "co-1")
+	ctx := t.Context()
+	must(t, "StartDeleteCompany", b.StartDeleteCompany("co-1", 2))
+	if _, err := b.Company(ctx, "co-1"); err == nil {
+		t.Errorf("Company during deletion: got no error")
+	}
+	if err := b.CreateCompany(ctx, store.Company{ID: "co-1"}); err == nil {
+		t.Errorf("CreateCompany during deletion: got no error")
+	}
+	if all, _ := b.Companies(ctx); len(all) != 0 {
+		t.Errorf("Companies during deletion: got %v", all)
+	}
+	must(t, "DeleteCompany resumed", b.DeleteCompany(ctx, "co-1"))
+	if left := keysMentioning(t, b, "co-1"); len(left) > 0 {
+		t.Errorf("keys left: %s", strings.Join(left, ", "))
+	}
+}
+
+// TestLinkCodeClearedWithConnection checks that clearing a connection's
+// link code removes the code's hash, so an old code cannot be used.
+func TestLinkCodeClearedWithConnection(t *testing.T) {
+	b := openTest(t)
+	ctx := t.Context()
+	must(t, "CreateCompany", b.CreateCompany(ctx, store.Company{ID: "co-1"}))
+	must(t, "CreateConnection", b.CreateConnection(ctx,
+		store.Connection{ID: "conn-1", CompanyID: "co-1", Status: store.PendingAuth, LinkCode: "ABCD-EFGH"},
+		store.LinkCode{Hash: []byte("hash-1")}))
+	if left := keysMentioning(t, b, fmt.Sprintf("%x", "hash-1")); len(left) != 2 {
+		t.Fatalf("link code keys: got %v, want the code and its back-reference", left)
+	}
+	_, err := b.UpdateConnection(ctx, "co-1", "conn-1", func(c *store.Connection) error {
+		c.Status, c.AgentID, c.LinkCode = store.Linked, "agent-1", ""
+		return nil
+	})
+	must(t, "UpdateConnection", err)
+	if left := keysMentioning(t, b, fmt.Sprintf("%x", "hash-1")); len(left) != 0 {
+		t.Errorf("link code keys after it was cleared: %v", left)
+	}
+}
+
+// TestConcurrentWritersConflict runs queue calls and a withdrawal of the
+// connection at once: whichever order store.Badger commits them in, no dataset is
+// left Queued on an store.Unlinked connection.
+func TestConcurrentWritersConflict(t *testing.T) {
+	b := openTest(t)
+	ctx := t.Context()
+	must(t, "CreateCompany", b.CreateCompany(ctx, store.Company{ID: "co-1"}))
+	must(t, "CreateConnection", b.CreateConnection(ctx,
+		store.Connection{ID: "conn-1", CompanyID: "co-1", Status: store.Linked, AgentID: "agent-1"}, store.LinkCode{Hash: []byte("h")}))
+	errs := make(chan error, len(dataset.DataTypes)+1)
+	for i, dt := range dataset.DataTypes {
+		go func() {
+			_, err := b.QueueDataset(ctx, store.QueueRequest{ID: fmt.Sprint("ds-", i), CompanyID: "co-1", ConnectionID: "conn-1", DataType: dt, Now: sec(i)})
+			errs <- err
+		}()
+	}
+	go func() {
+		_, err := b.UpdateConnection(ctx, "co-1", "conn-1", func(c *store.Connection) error {
+			c.Status = store.Unlinked
+			return nil
+		})
+		errs <- err
+	}()
+	for range len(dataset.DataTypes) + 1 {
+		if err := <-errs; err != nil && !errors.Is(err, store.ErrUnlinked) {
+			t.Errorf("concurrent call: %v", err)
+		}
+	}
+	q, err := b.QueuedDatasets(ctx, "conn-1")
+	must(t, "QueuedDatasets", err)
+	if len(q) != 0 {
+		t.Errorf("datasets left Queued on an unlinked connection: %v", q)
+	}
+}
+
+// TestUpdateKeepsIDs checks that an update function cannot move a company or
+// a connection to another id, which would orphan its indexes.
+func TestUpdateKeepsIDs(t *testing.T) {
+	b := openTest(t)
+	ctx := t.Context()
+	fill(t, b, "co-1")
+	if _, err := b.UpdateCompany(ctx, "co-1", func(c *store.Company) error { c.ID = "co-2"; return nil }); err == nil {
+		t.Errorf("UpdateCompany changing the id: got no error")
+	}
+	_, err := b.UpdateConnection(ctx, "co-1", "conn-co-1", func(c *store.Connection) error { c.CompanyID = "co-2"; return nil })
+	if err == nil {
+		t.Errorf("UpdateConnection changing the company: got no error")
+	}
+	_, err = b.UpdateConnection(ctx, "co-1", "conn-co-1", func(c *store.Connection) error { c.Status = "Gone"; return nil })
+	if err == nil {
+		t.Errorf("UpdateConnection to an unknown status: got no error")
+	}
+	if _, err := b.Company(ctx, "co-1"); err != nil {
+		t.Errorf("Company after refused updates: %v", err)
+	}
+}

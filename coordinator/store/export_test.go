@@ -1,0 +1,44 @@
+package store
+
+import (
+	"log/slog"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// What the external tests of package store need from inside it.
+
+// OpenBadgerUnsynced opens a store whose writes are not synced, for the
+// setup of benchmarks only.
+func OpenBadgerUnsynced(dir string, logger *slog.Logger) (*Badger, error) {
+	return openBadger(dir, logger, false)
+}
+
+// SetDeleteChunk sets how many keys one DeleteCompany transaction removes.
+func (b *Badger) SetDeleteChunk(n int) { b.deleteChunk = n }
+
+// RawKeys returns every key of the database with its value.
+func (b *Badger) RawKeys() (keys, vals [][]byte, err error) {
+	err = b.db.View(func(txn *badger.Txn) error {
+		keys, vals, err = scanKeys(txn, nil, 0)
+		return err
+	})
+	return keys, vals, err
+}
+
+// StartDeleteCompany does what a DeleteCompany cut short by a crash has
+// done: marked the company and removed some of its keys.
+func (b *Badger) StartDeleteCompany(id string, keys int) error {
+	return b.db.Update(func(txn *badger.Txn) error {
+		var rec companyRecord
+		if err := getJSON(txn, companyKey(id), &rec); err != nil {
+			return err
+		}
+		rec.Deleting = true
+		if err := setJSON(txn, companyKey(id), rec); err != nil {
+			return err
+		}
+		_, err := deleteCompanyChunk(txn, id, keys)
+		return err
+	})
+}
