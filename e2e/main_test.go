@@ -39,13 +39,20 @@ func TestMain(m *testing.M) {
 }
 
 func build(dir string) error {
-	for _, cmd := range []string{"ferry-coordinator"} {
-		args := []string{"build", "-race", "-o", filepath.Join(dir, cmd), "../coordinator/cmd/" + cmd}
+	for _, cmd := range []string{"ferry-coordinator", "ferry-agent"} {
+		args := []string{"build", "-race", "-o", filepath.Join(dir, cmd), cmdDir(cmd)}
 		if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
 			return fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	}
 	return nil
+}
+
+func cmdDir(cmd string) string {
+	if cmd == "ferry-agent" {
+		return "../agent/cmd/ferry-agent"
+	}
+	return "../coordinator/cmd/" + cmd
 }
 
 // freeAddr returns a loopback address with a port free at the time of asking.

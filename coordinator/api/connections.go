@@ -96,6 +96,9 @@ func (s *Server) patchConnection(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.log.Info("connection unlinked", "company", companyID, "connection", id)
+	if s.onUnlink != nil {
+		s.onUnlink(id)
+	}
 	writeJSON(w, http.StatusOK, s.connectionView(c))
 	return nil
 }

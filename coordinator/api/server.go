@@ -32,6 +32,9 @@ type Config struct {
 	Now func() time.Time
 	// LinkCodeTTL is how long a link code is valid; 7 days when zero.
 	LinkCodeTTL time.Duration
+	// OnUnlink, when set, is called after a client unlinks a connection, so
+	// the agent serving it loses the binding at once.
+	OnUnlink func(connectionID string)
 }
 
 // Server is the REST API.
@@ -42,6 +45,7 @@ type Server struct {
 	publicURL string
 	now       func() time.Time
 	codeTTL   time.Duration
+	onUnlink  func(string)
 	ready     atomic.Bool
 	mux       *http.ServeMux
 }
@@ -50,7 +54,7 @@ type Server struct {
 func New(cfg Config) *Server {
 	s := &Server{
 		store: cfg.Store, queuer: cfg.Queuer, log: cfg.Logger,
-		publicURL: cfg.PublicURL, now: cfg.Now, codeTTL: cfg.LinkCodeTTL,
+		publicURL: cfg.PublicURL, now: cfg.Now, codeTTL: cfg.LinkCodeTTL, onUnlink: cfg.OnUnlink,
 		mux: http.NewServeMux(),
 	}
 	if s.now == nil {
@@ -127,6 +131,8 @@ func (s *Server) routes() []Route {
 		{"GET", "/companies/{companyId}/data/history", sup, s.listHistory},
 		{"GET", "/companies/{companyId}/data/history/{datasetId}", sup, s.getHistory},
 		{"GET", "/companies/{companyId}/sync/{datasetId}/validation", sup, s.validation},
+		{"GET", "/companies/{companyId}/data/{dataType}", sup, s.listRecords},
+		{"GET", "/companies/{companyId}/data/{dataType}/{recordId}", sup, s.getRecord},
 	}
 }
 

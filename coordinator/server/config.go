@@ -28,6 +28,10 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// LinkCodeTTL is how long a link code stays valid.
 	LinkCodeTTL time.Duration
+	// LeaseTTL is how long an agent's lease lasts without a heartbeat.
+	LeaseTTL time.Duration
+	// TLSCert and TLSKey, when set, serve HTTPS (and wss for agents).
+	TLSCert, TLSKey string
 }
 
 // DefaultConfig is the configuration of a coordinator started with no flags.
@@ -37,6 +41,7 @@ func DefaultConfig() Config {
 		DataDir:         "./ferry-data",
 		ShutdownTimeout: 15 * time.Second,
 		LinkCodeTTL:     7 * 24 * time.Hour,
+		LeaseTTL:        60 * time.Second,
 	}
 }
 
@@ -51,6 +56,9 @@ func (c *Config) Validate() error {
 	}
 	if c.PublicURL == "" {
 		c.PublicURL = "http://" + c.Listen
+		if c.TLSCert != "" {
+			c.PublicURL = "https://" + c.Listen
+		}
 	}
 	u, err := url.Parse(c.PublicURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -59,6 +67,12 @@ func (c *Config) Validate() error {
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	if c.ShutdownTimeout <= 0 {
 		return errors.New("shutdown-timeout: must be positive")
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("tls-cert and tls-key: give both or neither")
+	}
+	if c.LeaseTTL < 2*time.Second {
+		return errors.New("lease-ttl: must be at least 2s")
 	}
 	if c.LinkCodeTTL <= 0 {
 		return errors.New("link-code-ttl: must be positive")

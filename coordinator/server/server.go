@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/api"
+	"github.com/ferry-sync/ferry/coordinator/hub"
 	"github.com/ferry-sync/ferry/coordinator/queue"
 	"github.com/ferry-sync/ferry/coordinator/store"
 )
@@ -23,6 +24,7 @@ type Server struct {
 	log   *slog.Logger
 	Store store.Store
 	API   *api.Server
+	Hub   *hub.Hub
 	ln    net.Listener
 	http  *http.Server
 }
@@ -47,17 +49,23 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*Ser
 		return nil, err
 	}
 	q := queue.New(st)
+	s.Hub = hub.New(hub.Config{Store: st, Queuer: q, Logger: log.With("subsystem", "hub"), LeaseTTL: cfg.LeaseTTL})
+	q.Notify = s.Hub.Notify
 	s.API = api.New(api.Config{
 		Store: st, Queuer: q, Logger: log.With("subsystem", "api"),
 		PublicURL: cfg.PublicURL, LinkCodeTTL: cfg.LinkCodeTTL,
+		OnUnlink: func(connectionID string) { s.Hub.Revoke(connectionID, "unlinked by the client") },
 	})
+	mux := http.NewServeMux()
+	mux.Handle("/agent/", s.Hub.Handler())
+	mux.Handle("/", s.API)
 	s.ln, err = net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("listen: %w", err)
 	}
 	s.http = &http.Server{
-		Handler:           s.API,
+		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute,
 		IdleTimeout:       2 * time.Minute,
@@ -74,8 +82,17 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 // requests, lets in-flight ones finish (up to ShutdownTimeout) and closes
 // the store.
 func (s *Server) Serve(ctx context.Context) error {
+	if err := s.Hub.Start(); err != nil {
+		return errors.Join(err, s.Store.Close())
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- s.http.Serve(s.ln) }()
+	go func() {
+		if s.cfg.TLSCert != "" {
+			errc <- s.http.ServeTLS(s.ln, s.cfg.TLSCert, s.cfg.TLSKey)
+			return
+		}
+		errc <- s.http.Serve(s.ln)
+	}()
 	s.API.SetReady(true)
 	s.log.Info("coordinator serving", "listen", s.Addr(), "publicUrl", s.cfg.PublicURL)
 	var serveErr error
@@ -87,6 +104,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	shutCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	shutErr := s.http.Shutdown(shutCtx)
+	s.Hub.Close()
 	if serveErr == nil {
 		serveErr = <-errc
 	}

@@ -31,10 +31,16 @@ type AgentStore interface {
 	// wins.
 	RedeemLinkCode(ctx context.Context, hash []byte, agentID string, now time.Time) (Connection, error)
 	// ReplaceLinkCode gives a connection that is not Linked a new code,
-	// deleting its old one; ErrNotFound if missing; ErrExists (from the
-	// transition rules) if the connection is Linked.
+	// deleting its old one, and makes plain its readable code; its status
+	// stays as it is until the code is redeemed. ErrNotFound if missing;
+	// ErrLinked if the connection is Linked; ErrExists if the new code's hash
+	// is taken.
 	ReplaceLinkCode(ctx context.Context, companyID, connectionID string, code LinkCode, plain string) (Connection, error)
 
+	// AgentDataset returns a dataset by id alone for the agent its
+	// connection is bound to; ErrNotFound for any other agent, as for a
+	// dataset that does not exist.
+	AgentDataset(ctx context.Context, agentID, datasetID string) (Dataset, error)
 	// PutPage stages page n (from 1) of a Mapping dataset under its lease:
 	// ErrNotFound if the dataset's connection is not bound to p.AgentID,
 	// ErrStaleLease if the lease no longer holds it, ErrTransition if it is
@@ -42,21 +48,31 @@ type AgentStore interface {
 	// uploads are idempotent. Pages from an earlier attempt are gone: Claim
 	// deletes a dataset's staged pages.
 	PutPage(ctx context.Context, p Page) error
-	// Pages calls fn with each staged page of the dataset in page order.
+	// Pages calls fn with each page staged under the dataset's lease (or,
+	// once committed, under its CommittedLease) in page order; pages of an
+	// earlier attempt are never seen. ErrNotFound if the dataset is missing.
 	Pages(ctx context.Context, datasetID string, fn func(Page) error) error
 	// CommitUpload ends a Mapping dataset's upload: ErrNotFound as PutPage;
-	// fenced by the agent's lease (ErrStaleLease), it moves the dataset to Validating as the
-	// coordinator and drops the lease. Committing a dataset already past
-	// Mapping under the same lease succeeds and changes nothing.
+	// fenced by the agent's lease (ErrStaleLease), it moves the dataset to
+	// Validating as the coordinator, drops the lease and keeps it as
+	// CommittedLease. ErrTransition if the lease holds a dataset still
+	// Fetching. Committing a dataset already past Mapping under the same
+	// lease succeeds and changes nothing.
 	CommitUpload(ctx context.Context, agentID, datasetID, leaseID string, now time.Time) (Dataset, error)
 	// Unprocessed returns the datasets in Validating or Processing, which the
-	// coordinator itself must finish (after a restart, for one).
+	// coordinator itself must finish (after a restart, for one), in dataset
+	// id order. Its cost does not grow with the history.
 	Unprocessed(ctx context.Context) ([]Dataset, error)
 	// PublishCache makes the staged pages of a Processing dataset the
 	// company's cached records of its data type and moves the dataset to
 	// Complete, atomically: a reader sees the old snapshot or the new one,
-	// never a mix. The previous snapshot and the staged pages are deleted.
-	// Records are the NDJSON lines of the pages, keyed by their id.
+	// never a mix. The previous snapshot and the staged pages are deleted
+	// (with those of datasets that ended since, failed ones for instance).
+	// Records are the NDJSON lines of the pages, keyed by their id; of two
+	// lines with one id the later is kept. ErrNotFound if the company or
+	// dataset is missing, ErrTransition if the dataset is not Processing.
+	// Publishing a dataset that is Complete and still the current snapshot
+	// succeeds and changes nothing.
 	PublishCache(ctx context.Context, companyID, datasetID string, now time.Time) (Dataset, error)
 	// CachedRecords calls fn with each record of the current snapshot of
 	// (company, data type) in id order, from one consistent read; no

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +19,9 @@ import (
 // maxConflictRetries times, against what the winner wrote.
 type Badger struct {
 	db *badger.DB
+	// log reports what a call that succeeded left undone: space not yet
+	// reclaimed, which a later call reclaims.
+	log *slog.Logger
 	// now stamps the transitions of calls that carry no time of their own
 	// (UpdateConnection and DeleteConnection ending queued datasets).
 	now func() time.Time
@@ -57,7 +61,7 @@ func openBadger(dir string, logger *slog.Logger, syncWrites bool) (*Badger, erro
 	if err != nil {
 		return nil, fmt.Errorf("open badger %s: %w", dir, err)
 	}
-	return &Badger{db: db, now: time.Now, deleteChunk: 500}, nil
+	return &Badger{db: db, log: logger, now: time.Now, deleteChunk: 500}, nil
 }
 
 // Close flushes and closes the database.
@@ -175,6 +179,43 @@ func scanKeys(txn *badger.Txn, p []byte, limit int) (keys, vals [][]byte, err er
 		vals = append(vals, v)
 	}
 	return keys, vals, nil
+}
+
+// deletePrefix deletes every key under p but those under keep (nil for
+// none) as it finds them in one read, in write batches that commit as they
+// fill: there is no limit on how many keys it deletes, and a reader sees
+// them go a batch at a time, so it is only for keys no reader can reach
+// any more. Keys written after it starts may be left.
+func (b *Badger) deletePrefix(ctx context.Context, p, keep []byte) error {
+	wb := b.db.NewWriteBatch()
+	defer wb.Cancel()
+	err := b.view(ctx, func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
+		defer it.Close()
+		n := 0
+		for it.Seek(p); it.ValidForPrefix(p); it.Next() {
+			k := it.Item().KeyCopy(nil)
+			if keep != nil && bytes.HasPrefix(k, keep) {
+				continue
+			}
+			if n++; n%4096 == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+			if err := wb.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("delete %s: %w", p, err)
+	}
+	if err := wb.Flush(); err != nil {
+		return fmt.Errorf("delete %s: %w", p, err)
+	}
+	return nil
 }
 
 // badgerLogger passes Badger's warnings and errors to slog and drops the

@@ -124,8 +124,9 @@ func cloneTags(m map[string]string) map[string]string {
 }
 
 // DeleteCompany marks the company as being deleted, then removes its keys
-// and their index entries a chunk at a time, and the company record last. A
-// deletion cut short is finished by calling DeleteCompany again.
+// and their index entries a chunk at a time, then its bulk data (pages and
+// cached records) in write batches, and the company record last. A deletion
+// cut short is finished by calling DeleteCompany again.
 func (b *Badger) DeleteCompany(ctx context.Context, id string) error {
 	if err := checkID("company", id); err != nil {
 		return err
@@ -151,24 +152,46 @@ func (b *Badger) DeleteCompany(ctx context.Context, id string) error {
 			return fmt.Errorf("delete company %s: %w", id, err)
 		}
 	}
+	// With the datasets gone nothing writes pages or markers any more; a
+	// PublishCache cut off by the deletion deletes what it wrote itself.
+	for _, p := range companyDataPrefixes(id) {
+		if err := b.deletePrefix(ctx, p, nil); err != nil {
+			return fmt.Errorf("delete company %s: %w", id, err)
+		}
+	}
+	if err := b.update(ctx, func(txn *badger.Txn) error { return deleteCompanyRecord(txn, id) }); err != nil {
+		return fmt.Errorf("delete company %s: %w", id, err)
+	}
 	return nil
 }
 
-// deleteCompanyChunk removes up to chunk keys of a company, and the company
-// record once nothing else is left; done reports the latter.
+// deleteCompanyRecord removes the company record, the last of its keys.
+func deleteCompanyRecord(txn *badger.Txn, id string) error {
+	var rec companyRecord
+	err := getJSON(txn, companyKey(id), &rec)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil // a concurrent DeleteCompany finished first
+	}
+	if err != nil {
+		return err
+	}
+	if err := txn.Delete(companyOrderKey(rec.Company)); err != nil {
+		return err
+	}
+	return txn.Delete(companyKey(id))
+}
+
+// deleteCompanyChunk removes up to chunk keys of a company, all but its
+// record; done reports that nothing else is left.
 func deleteCompanyChunk(txn *badger.Txn, id string, chunk int) (done bool, err error) {
 	p := companyPrefix(id)
 	keys, vals, err := scanKeys(txn, p, chunk+1)
 	if err != nil {
 		return false, err
 	}
-	var rec companyRecord
 	for i, k := range keys {
 		rest := strings.TrimPrefix(string(k), string(p))
 		if rest == "info" {
-			if err := json.Unmarshal(vals[i], &rec); err != nil {
-				return false, err
-			}
 			continue
 		}
 		if err := deleteCompanyKey(txn, rest, vals[i]); err != nil {
@@ -178,16 +201,7 @@ func deleteCompanyChunk(txn *badger.Txn, id string, chunk int) (done bool, err e
 			return false, err
 		}
 	}
-	if len(keys) > chunk {
-		return false, nil
-	}
-	if rec.ID == "" {
-		return true, nil // a concurrent DeleteCompany finished first
-	}
-	if err := txn.Delete(companyOrderKey(rec.Company)); err != nil {
-		return false, err
-	}
-	return true, txn.Delete(companyKey(id))
+	return len(keys) <= chunk, nil
 }
 
 // deleteCompanyKey removes the global index entries that go with the
@@ -196,6 +210,15 @@ func deleteCompanyKey(txn *badger.Txn, rest string, val []byte) error {
 	parts := strings.Split(rest, "/")
 	switch {
 	case parts[0] == "conn" && len(parts) == 2:
+		var c Connection
+		if err := json.Unmarshal(val, &c); err != nil {
+			return err
+		}
+		if c.AgentID != "" {
+			if err := txn.Delete(agentConnKey(c.AgentID, c.ID)); err != nil {
+				return err
+			}
+		}
 		return txn.Delete(connIndexKey(parts[1]))
 	case parts[0] == "code" && len(parts) == 3:
 		return txn.Delete(key("lc", parts[2]))

@@ -36,8 +36,44 @@ func (b *Badger) CreateConnection(ctx context.Context, c Connection, code LinkCo
 		if err := txn.Set(linkCodeRefKey(c.CompanyID, c.ID, code.Hash), nil); err != nil {
 			return err
 		}
-		return setJSON(txn, connKey(c.CompanyID, c.ID), c)
+		return putConnection(txn, nil, c)
 	})
+}
+
+// putConnection stores c, which was old before the change (nil for a new
+// connection), and keeps the index of connections by agent in step. Every
+// write of a connection goes through it, so the index cannot drift.
+func putConnection(txn *badger.Txn, old *Connection, c Connection) error {
+	was := ""
+	if old != nil {
+		was = old.AgentID
+	}
+	if was != c.AgentID {
+		if was != "" {
+			if err := txn.Delete(agentConnKey(was, c.ID)); err != nil {
+				return err
+			}
+		}
+		if c.AgentID != "" {
+			if err := txn.Set(agentConnKey(c.AgentID, c.ID), []byte(c.CompanyID)); err != nil {
+				return err
+			}
+		}
+	}
+	return setJSON(txn, connKey(c.CompanyID, c.ID), c)
+}
+
+// deleteConnectionKeys removes a connection and its index entries.
+func deleteConnectionKeys(txn *badger.Txn, c Connection) error {
+	if c.AgentID != "" {
+		if err := txn.Delete(agentConnKey(c.AgentID, c.ID)); err != nil {
+			return err
+		}
+	}
+	if err := txn.Delete(connIndexKey(c.ID)); err != nil {
+		return err
+	}
+	return txn.Delete(connKey(c.CompanyID, c.ID))
 }
 
 // checkNewConnection refuses a connection or link code that would not fit
@@ -46,18 +82,27 @@ func checkNewConnection(c *Connection, code *LinkCode) error {
 	if err := checkConnection(*c); err != nil {
 		return err
 	}
+	if err := checkLinkCode(code, c.CompanyID, c.ID); err != nil {
+		return err
+	}
+	c.Created, c.LastSync, c.LinkCodeExpires = c.Created.UTC(), c.LastSync.UTC(), c.LinkCodeExpires.UTC()
+	return nil
+}
+
+// checkLinkCode refuses a link code that is not for connection co/conn,
+// fills in the code's owner when it names none, and puts its expiry in UTC.
+func checkLinkCode(code *LinkCode, co, conn string) error {
 	if err := checkHash("link code", code.Hash); err != nil {
 		return err
 	}
 	if code.CompanyID == "" && code.ConnectionID == "" {
-		code.CompanyID, code.ConnectionID = c.CompanyID, c.ID
+		code.CompanyID, code.ConnectionID = co, conn
 	}
-	if code.CompanyID != c.CompanyID || code.ConnectionID != c.ID {
+	if code.CompanyID != co || code.ConnectionID != conn {
 		return fmt.Errorf("link code is for connection %s/%s, not %s/%s",
-			code.CompanyID, code.ConnectionID, c.CompanyID, c.ID)
+			code.CompanyID, code.ConnectionID, co, conn)
 	}
 	code.Expires = code.Expires.UTC()
-	c.Created, c.LastSync, c.LinkCodeExpires = c.Created.UTC(), c.LastSync.UTC(), c.LinkCodeExpires.UTC()
 	return nil
 }
 
@@ -156,7 +201,7 @@ func (b *Badger) UpdateConnection(ctx context.Context, companyID, id string, fn 
 			return err
 		}
 		out = c
-		return setJSON(txn, connKey(companyID, id), c)
+		return putConnection(txn, &old, c)
 	})
 	return out, err
 }
@@ -192,10 +237,7 @@ func (b *Badger) DeleteConnection(ctx context.Context, companyID, id string) err
 		if err := deleteLinkCodes(txn, c); err != nil {
 			return err
 		}
-		if err := txn.Delete(connIndexKey(id)); err != nil {
-			return err
-		}
-		return txn.Delete(connKey(companyID, id))
+		return deleteConnectionKeys(txn, c)
 	})
 }
 

@@ -73,6 +73,12 @@ func putDataset(txn *badger.Txn, old, d *Dataset) error {
 			return err
 		}
 	}
+	if old != nil && !old.Status.Terminal() && d.Status.Terminal() {
+		// Its staged pages are of no more use: PublishCache deletes them.
+		if err := txn.Set(endedPagesKey(d.CompanyID, d.ID), nil); err != nil {
+			return err
+		}
+	}
 	if d.Status == dataset.Complete && (old == nil || old.Status != dataset.Complete) {
 		return completed(txn, d)
 	}
@@ -96,8 +102,9 @@ func completed(txn *badger.Txn, d *Dataset) error {
 	if !d.Completed.After(c.LastSync) {
 		return nil
 	}
+	old := c
 	c.LastSync = d.Completed
-	return setJSON(txn, connKey(c.CompanyID, c.ID), c)
+	return putConnection(txn, &old, c)
 }
 
 // raisePointer points the type's pointer which at d if d is newer.

@@ -26,6 +26,18 @@ import (
 //	c/<company>/st/<type>/complete     statusPointer: newest Complete one
 //	c/<company>/val/<dataset>          ValidationResult
 //
+// Bulk data of one company, also removed by DeleteCompany, outside c/ so
+// that it is deleted in batches apart from the company's transactions:
+//
+//	pg/<company>/<ds>/<lease>/<n>      staged upload page n (8 digits): pageValue
+//	pd/<company>/<ds>                  an ended dataset whose pages are to be deleted
+//	rc/<company>/<type>/<ds>/<id>      cached record of snapshot ds; id in hex
+//	cur/<company>/<type>               id of the current snapshot of the type
+//
+// Pages are keyed by lease, so an earlier attempt's pages are out of sight
+// the moment a new claim commits, however long their deletion takes.
+// Record ids are hex-encoded: any id fits, and hex keeps their byte order.
+//
 // Global indexes, each kept by the write that changes what it indexes:
 //
 //	co/<created>/<company>             companies in creation order
@@ -35,10 +47,15 @@ import (
 //	q/<conn>/<order>/<requested>/<ds>  company id: Queued datasets, dispatch order
 //	lx/<expires>/<ds>                  company id: in-flight datasets by lease expiry
 //	la/<agent>/<ds>                    company id: live leases by agent
+//	up/<ds>                            company id: datasets Validating or Processing
 //	lc/<hash>                          LinkCode
 //	k/<id>                             APIKey
 //	kh/<hash>                          id of the key with that hash
 //	ko/<created>/<id>                  keys in creation order
+//	ag/<agent>                         Agent
+//	agh/<hash>                         id of the agent with that credential hash
+//	ago/<created>/<agent>              agents in creation order
+//	ac/<agent>/<conn>                  company id: connections bound to the agent
 const (
 	maxIDLen   = 128
 	maxHashLen = 128
@@ -112,6 +129,28 @@ func apiKeyOrderKey(k APIKey) []byte       { return key("ko", timeHex(k.Created)
 func leaseAgentPrefix(agent string) []byte { return prefix("la", agent) }
 func queuedPrefix(conn string) []byte      { return prefix("q", conn) }
 
+func agentKey(id string) []byte                { return key("ag", id) }
+func agentHashKey(hash []byte) []byte          { return key("agh", hex.EncodeToString(hash)) }
+func agentOrderKey(a Agent) []byte             { return key("ago", timeHex(a.Created), a.ID) }
+func agentConnKey(agent, conn string) []byte   { return key("ac", agent, conn) }
+func endedPagesKey(co, ds string) []byte       { return key("pd", co, ds) }
+func cachePointerKey(co, t string) []byte      { return key("cur", co, t) }
+func snapshotPrefix(co, t, ds string) []byte   { return prefix("rc", co, t, ds) }
+func datasetPagesPrefix(co, ds string) []byte  { return prefix("pg", co, ds) }
+func leasePagesPrefix(co, ds, l string) []byte { return prefix("pg", co, ds, l) }
+func pageKey(co, ds, lease string, n int) []byte {
+	return key("pg", co, ds, lease, fmt.Sprintf("%08d", n))
+}
+
+func recordKey(co, t, ds, id string) []byte {
+	return key("rc", co, t, ds, hex.EncodeToString([]byte(id)))
+}
+
+// companyDataPrefixes are the prefixes of a company's bulk data.
+func companyDataPrefixes(co string) [][]byte {
+	return [][]byte{prefix("pg", co), prefix("pd", co), prefix("rc", co), prefix("cur", co)}
+}
+
 func linkCodeRefKey(co, conn string, hash []byte) []byte {
 	return key("c", co, "code", conn, hex.EncodeToString(hash))
 }
@@ -137,6 +176,9 @@ func datasetIndexes(d *Dataset) map[string][]byte {
 	}
 	if !d.Status.Terminal() {
 		ix[string(activeKey(d.ConnectionID, d.DataType))] = []byte(d.ID)
+	}
+	if d.Status == dataset.Validating || d.Status == dataset.Processing {
+		ix[string(key("up", d.ID))] = co
 	}
 	if inFlight(d.Status) {
 		ix[string(key("lx", timeHex(d.LeaseExpires), d.ID))] = co

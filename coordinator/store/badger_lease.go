@@ -53,6 +53,9 @@ func (b *Badger) Claim(ctx context.Context, c ClaimRequest) (Dataset, error) {
 	if err == nil && revoked {
 		return out, fmt.Errorf("claim %s: %s: %w", c.DatasetID, out.ErrorMessage, ErrNotQueued)
 	}
+	if err == nil {
+		b.dropEarlierPages(ctx, out)
+	}
 	return out, err
 }
 

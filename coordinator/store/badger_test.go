@@ -173,6 +173,8 @@ func TestDeleteCompanyLeavesNothing(t *testing.T) {
 			b.SetDeleteChunk(chunk)
 			fill(t, b, "co-gone")
 			fill(t, b, "co-kept")
+			fillAgentData(t, b, "co-kept")
+			fillAgentData(t, b, "co-gone") // last: its failed dataset's mark stays
 			must(t, "DeleteCompany", b.DeleteCompany(t.Context(), "co-gone"))
 			if left := keysMentioning(t, b, "co-gone"); len(left) > 0 {
 				t.Errorf("keys left of a deleted company: %s", strings.Join(left, ", "))
@@ -182,8 +184,14 @@ func TestDeleteCompanyLeavesNothing(t *testing.T) {
 			}
 			list, err := b.Datasets(t.Context(), "co-kept")
 			must(t, "Datasets of the other company", err)
-			if len(list) != 3 {
-				t.Errorf("datasets of the other company: got %d, want 3", len(list))
+			if len(list) != 6 {
+				t.Errorf("datasets of the other company: got %d, want 6", len(list))
+			}
+			if got := cachedIDs(t, b, "co-kept", dataset.Bills); got != "[co-kept-r1 co-kept-r2]" {
+				t.Errorf("cached records of the other company: got %s", got)
+			}
+			if got := agentConnections(t, b, "agent-1"); got != "[conn-co-kept]" {
+				t.Errorf("agent's connections: got %s, want [conn-co-kept]", got)
 			}
 		})
 	}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"log/slog"
 
 	"github.com/dgraph-io/badger/v4"
@@ -41,4 +42,14 @@ func (b *Badger) StartDeleteCompany(id string, keys int) error {
 		_, err := deleteCompanyChunk(txn, id, keys)
 		return err
 	})
+}
+
+// WriteSnapshot does what a PublishCache cut short after writing its
+// records has done.
+func (b *Badger) WriteSnapshot(ctx context.Context, companyID, datasetID string) error {
+	d, _, err := b.publishable(ctx, companyID, datasetID)
+	if err != nil {
+		return err
+	}
+	return b.writeSnapshot(ctx, d)
 }

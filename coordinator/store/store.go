@@ -36,6 +36,9 @@ var (
 	ErrNotQueued = errors.New("dataset is not queued")
 	// ErrCodeExpired: the link code exists but has expired.
 	ErrCodeExpired = errors.New("link code expired")
+	// ErrLinked: the connection is linked to an agent; it needs no new link
+	// code.
+	ErrLinked = errors.New("connection is already linked")
 )
 
 // InProgressError is returned by QueueDataset when the data type already has
@@ -53,6 +56,8 @@ func (e *InProgressError) Error() string {
 // A method that returns nil has made its change durable: a crash right after
 // loses nothing. Times are stored in UTC.
 type Store interface {
+	AgentStore
+
 	// CreateCompany stores a new company; ErrExists if the id is taken.
 	CreateCompany(ctx context.Context, c Company) error
 	// Company returns one company; ErrNotFound if missing.
@@ -235,10 +240,13 @@ type Dataset struct {
 	Attempt      int    `json:"attempt"`
 	ErrorMessage string `json:"errorMessage,omitempty"`
 	// The lease of the agent holding the dataset while Fetching or Mapping.
-	LeaseID      string       `json:"leaseId,omitempty"`
-	LeaseAgent   string       `json:"leaseAgent,omitempty"`
-	LeaseExpires time.Time    `json:"leaseExpires,omitzero"`
-	Timeline     []Transition `json:"timeline"`
+	LeaseID      string    `json:"leaseId,omitempty"`
+	LeaseAgent   string    `json:"leaseAgent,omitempty"`
+	LeaseExpires time.Time `json:"leaseExpires,omitzero"`
+	// CommittedLease is the lease whose upload CommitUpload accepted: its
+	// staged pages are the dataset's records.
+	CommittedLease string       `json:"committedLease,omitempty"`
+	Timeline       []Transition `json:"timeline"`
 }
 
 // Transition is one entry of a dataset's timeline.

@@ -1,0 +1,70 @@
+// Command ferry-agent is Ferry's connector agent: it links to a coordinator
+// with a one-time code, then runs (as a service or in the foreground),
+// syncing the local books it is bound to.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+)
+
+var (
+	version = "dev"
+	commit  = "none"
+	date    = "unknown"
+)
+
+const usage = `usage: ferry-agent <command> [flags]
+
+commands:
+  link      exchange a link code for a binding: --coordinator URL --code CODE --source csv|gnucash --path PATH
+  unlink    end a binding from this side: --connection ID (or the only one)
+  run       run in the foreground until interrupted
+  status    show bindings, connection state and datasets in hand
+  version   print version, commit and build date
+
+every command takes --config FILE (default ` + "%s" + `)
+`
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "ferry-agent:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprintf(stderr, usage, defaultConfigPath())
+		return errors.New("a command is required")
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "link":
+		return cmdLink(rest, stdout, stderr)
+	case "unlink":
+		return cmdUnlink(rest, stdout, stderr)
+	case "run":
+		return cmdRun(rest, stderr)
+	case "status":
+		return cmdStatus(rest, stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintf(stdout, "ferry-agent %s (commit %s, built %s)\n", version, commit, date)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprintf(stdout, usage, defaultConfigPath())
+		return nil
+	}
+	fmt.Fprintf(stderr, usage, defaultConfigPath())
+	return fmt.Errorf("unknown command %q", cmd)
+}
+
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}

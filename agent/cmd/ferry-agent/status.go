@@ -1,0 +1,48 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/ferry-sync/ferry/agent/config"
+	"github.com/ferry-sync/ferry/agent/worker"
+)
+
+func cmdStatus(args []string, stdout, stderr io.Writer) error {
+	fs, path := newFlags("status", stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "coordinator: %s\nagent:       %s\nbindings:\n", cfg.Coordinator, cfg.AgentID)
+	for _, b := range cfg.Bindings {
+		fmt.Fprintf(stdout, "  %s  company %s  %s %s\n", b.ConnectionID, b.CompanyID, b.PlatformKey, b.Path)
+	}
+	raw, err := os.ReadFile(statusPath(*path))
+	if err != nil {
+		fmt.Fprintln(stdout, "state:       not running (no status written yet)")
+		return nil
+	}
+	var st worker.Status
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return fmt.Errorf("status file: %w", err)
+	}
+	state := "disconnected"
+	if st.Connected {
+		state = fmt.Sprintf("connected since %s, round trip %d ms", st.ConnectedSince.Format(time.RFC3339), st.RTTMillis)
+	}
+	fmt.Fprintf(stdout, "state:       %s (as of %s)\n", state, st.Updated.Format(time.RFC3339))
+	if st.LastError != "" {
+		fmt.Fprintf(stdout, "last error:  %s\n", st.LastError)
+	}
+	for _, p := range st.InHand {
+		fmt.Fprintf(stdout, "in hand:     dataset %s at %d%%\n", p.DatasetID, p.Progress)
+	}
+	return nil
+}

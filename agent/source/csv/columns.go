@@ -1,0 +1,90 @@
+package csv
+
+import (
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/ferry-sync/ferry/shared/dataset"
+)
+
+// kind is how a column's cells become JSON values.
+type kind uint8
+
+const (
+	text    kind = iota // a string, as written
+	number              // a decimal number, kept exact as json.Number
+	boolean             // true or false, in any case
+	array               // a JSON array (of objects), amounts kept exact
+	object              // a JSON object
+)
+
+func (k kind) String() string {
+	return [...]string{"text", "a decimal number", "true or false", "a JSON array", "a JSON object"}[k]
+}
+
+// contact are the columns customers and suppliers share.
+var contact = map[string]kind{
+	"contactName": text, "emailAddress": text, "phone": text, "addresses": array,
+	"taxNumber": text, "registrationNumber": text, "defaultCurrency": text, "status": text,
+}
+
+// columns are the columns each data type's file may have: the standard
+// model's field names (Codat's), nested objects by dots, besides the
+// common ones. A column not listed is refused, so that
+// a misspelt one does not silently drop data.
+var columns = map[dataset.DataType]map[string]kind{
+	dataset.Company: {
+		"companyName": text, "companyLegalName": text, "registrationNumber": text, "taxNumber": text,
+		"baseCurrency": text, "financialYearStartDate": text, "createdDate": text,
+		"addresses": array, "sourceUrls": object,
+	},
+	dataset.ChartOfAccounts: {
+		"nominalCode": text, "name": text, "description": text, "fullyQualifiedCategory": text,
+		"fullyQualifiedName": text, "type": text, "status": text, "currency": text,
+		"currentBalance": number, "isBankAccount": boolean,
+	},
+	dataset.TaxRates: {
+		"name": text, "code": text, "effectiveTaxRate": number, "totalTaxRate": number, "status": text,
+	},
+	dataset.Customers: with(contact, map[string]kind{"customerName": text}),
+	dataset.Suppliers: with(contact, map[string]kind{"supplierName": text}),
+	dataset.Invoices: {
+		"invoiceNumber": text, "customerRef.id": text, "customerRef.companyName": text,
+		"issueDate": text, "dueDate": text, "paidOnDate": text, "currency": text, "currencyRate": number,
+		"lineItems": array, "subTotal": number, "totalDiscount": number, "totalTaxAmount": number,
+		"totalAmount": number, "amountDue": number, "status": text, "note": text,
+	},
+	dataset.Bills: {
+		"reference": text, "supplierRef.id": text, "supplierRef.supplierName": text,
+		"issueDate": text, "dueDate": text, "currency": text, "currencyRate": number,
+		"lineItems": array, "subTotal": number, "taxAmount": number, "totalAmount": number,
+		"amountDue": number, "status": text, "note": text,
+	},
+	dataset.JournalEntries: {
+		"description": text, "postedOn": text, "createdOn": text, "updatedOn": text, "journalLines": array,
+	},
+}
+
+func with(a, b map[string]kind) map[string]kind {
+	m := maps.Clone(a)
+	maps.Copy(m, b)
+	return m
+}
+
+// common are the columns every data type may have.
+var common = map[string]kind{"id": text, "sourceModifiedDate": text}
+
+// columnKind says how dt's column name is read, and whether dt has it.
+func columnKind(dt dataset.DataType, name string) (kind, bool) {
+	if k, ok := common[name]; ok {
+		return k, true
+	}
+	k, ok := columns[dt][name]
+	return k, ok
+}
+
+// columnNames lists dt's columns, for an error message.
+func columnNames(dt dataset.DataType) string {
+	return strings.Join(slices.Sorted(maps.Keys(with(common, columns[dt]))), ", ")
+}

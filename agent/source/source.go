@@ -1,0 +1,61 @@
+// Package source is what the agent's connectors implement: a binding's
+// local data (a GnuCash book, a folder of CSV files) read and mapped to
+// Ferry's standard model, one data type at a time, as a stream.
+//
+// A dataset goes through two phases on the agent: Fetching (Source.Fetch
+// opens and checks the local data) and Mapping (Batch.Records streams the
+// mapped records). A connector's failure is an *Error naming the terminal
+// status the dataset ends in, so the agent reports it without guessing.
+package source
+
+import (
+	"context"
+
+	"github.com/ferry-sync/ferry/shared/dataset"
+)
+
+// Record is one standard-model record as JSON-ready values; it has an "id".
+// Amounts are json.Number, never float64, so they stay exact.
+type Record = map[string]any
+
+// Source is one binding's local data, opened from its platform key and path.
+type Source interface {
+	// DataTypes lists the types this source can provide, checked now (for
+	// the hello message).
+	DataTypes() []dataset.DataType
+	// Fetch is the Fetching phase: open and check the local data for dt.
+	// It fails with *Error whose Status is FetchError, NotSupported or
+	// AuthError, the ends a dataset in Fetching may reach.
+	Fetch(ctx context.Context, dt dataset.DataType) (Batch, error)
+}
+
+// Batch is the Mapping phase: it streams records mapped to the standard
+// model.
+type Batch interface {
+	// Records calls emit for each record in order; it stops at the first
+	// error. It is called once. Memory must not grow with the number of
+	// records. A fault in the data is an *Error with Status MapError; an
+	// error from emit, or ctx's, is returned as it is.
+	Records(ctx context.Context, emit func(Record) error) error
+	// Close releases what Fetch opened.
+	Close() error
+}
+
+// Error classifies a failure into the terminal dataset status it ends in
+// (FetchError, NotSupported, AuthError, MapError) with a message a person
+// understands, such as "folder /srv/books does not exist" or
+// "invoices.csv line 12, column totalAmount: "12,50" is not a decimal number".
+type Error struct {
+	Status  dataset.Status
+	Message string
+	Err     error // the cause, if any, for errors.Is
+}
+
+func (e *Error) Error() string {
+	if e.Message == "" && e.Err != nil {
+		return e.Err.Error()
+	}
+	return e.Message
+}
+
+func (e *Error) Unwrap() error { return e.Err }

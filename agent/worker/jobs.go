@@ -1,0 +1,179 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/google/uuid"
+
+	"github.com/ferry-sync/ferry/agent/source"
+	"github.com/ferry-sync/ferry/agent/upload"
+	"github.com/ferry-sync/ferry/shared/dataset"
+	"github.com/ferry-sync/ferry/shared/protocol"
+)
+
+// job is a dataset the agent holds under a lease.
+type job struct {
+	claimed  protocol.Claimed
+	cancel   context.CancelFunc
+	progress atomic.Int32
+}
+
+// onOffer claims an offered dataset now if there is room, or keeps it for
+// when a slot frees.
+func (w *Worker) onOffer(s *session, o protocol.Offer) {
+	w.mu.Lock()
+	if _, held := w.jobs[o.DatasetID]; held {
+		w.mu.Unlock()
+		return
+	}
+	for _, q := range w.waiting {
+		if q.DatasetID == o.DatasetID {
+			w.mu.Unlock()
+			return
+		}
+	}
+	w.waiting = append(w.waiting, o)
+	w.mu.Unlock()
+	w.claimNext(s)
+}
+
+// claimNext sends claims for waiting offers while there is room.
+func (w *Worker) claimNext(s *session) {
+	for {
+		w.mu.Lock()
+		s.mu.Lock()
+		inFlight := len(w.jobs) + len(s.claims)
+		s.mu.Unlock()
+		if len(w.waiting) == 0 || inFlight >= w.cfg.Concurrency {
+			w.mu.Unlock()
+			return
+		}
+		o := w.waiting[0]
+		w.waiting = w.waiting[1:]
+		w.mu.Unlock()
+		id := uuid.NewString()
+		s.mu.Lock()
+		s.claims[id] = o.DatasetID
+		s.mu.Unlock()
+		if err := s.write(protocol.Message{Type: protocol.TypeClaim, ID: id, Claim: &protocol.Claim{DatasetID: o.DatasetID}}); err != nil {
+			return
+		}
+	}
+}
+
+// startJob runs a claimed dataset in its own goroutine, owned by the worker.
+func (w *Worker) startJob(ctx context.Context, c protocol.Claimed) {
+	b, ok := w.binding(c.ConnectionID)
+	ctx, cancel := context.WithCancel(ctx)
+	j := &job{claimed: c, cancel: cancel}
+	w.mu.Lock()
+	w.jobs[c.DatasetID] = j
+	w.mu.Unlock()
+	w.jobWG.Add(1)
+	go func() {
+		defer w.jobWG.Done()
+		defer w.endJob(c.DatasetID)
+		log := w.log.With("dataset", c.DatasetID, "company", c.CompanyID, "dataType", c.DataType)
+		if !ok {
+			log.Error("claimed a dataset for a connection this agent does not serve")
+			return
+		}
+		log.Info("dataset started", "attempt", c.Attempt)
+		if err := w.runJob(ctx, j, b); err != nil {
+			log.Warn("dataset dropped", "err", err)
+			return
+		}
+		log.Info("dataset uploaded")
+	}()
+}
+
+func (w *Worker) endJob(id string) {
+	w.mu.Lock()
+	if j := w.jobs[id]; j != nil {
+		j.cancel()
+	}
+	delete(w.jobs, id)
+	w.mu.Unlock()
+	if s := w.current(); s != nil {
+		w.claimNext(s)
+	}
+}
+
+// runJob is one dataset: fetch, map and upload, report each step.
+func (w *Worker) runJob(ctx context.Context, j *job, b Binding) error {
+	c := j.claimed
+	batch, err := b.Source.Fetch(ctx, c.DataType)
+	if err != nil {
+		return w.fail(ctx, j, err)
+	}
+	defer batch.Close()
+	if err := w.report(ctx, j, dataset.Mapping, "", 0); err != nil {
+		return err
+	}
+	pw := upload.NewPageWriter(ctx, w.cfg.HTTP, w.cfg.Coordinator, w.cfg.Credential, c.DatasetID, c.LeaseID, upload.Options{})
+	err = batch.Records(ctx, func(rec source.Record) error {
+		if err := pw.Write(rec); err != nil {
+			return err
+		}
+		if n := pw.Written(); n%1000 == 0 {
+			j.progress.Store(int32(min(79, 40+n/1000)))
+		}
+		return nil
+	})
+	if err != nil {
+		return w.fail(ctx, j, err)
+	}
+	if _, err := pw.Commit(); err != nil {
+		return w.fail(ctx, j, fmt.Errorf("commit: %w", err))
+	}
+	return nil
+}
+
+// fail ends a dataset with the status its error calls for: a source's own
+// classification, MapError for a record that is not a record, and
+// InternalError otherwise. Work whose lease is gone, or that was cancelled,
+// is just dropped: another attempt owns the dataset now.
+func (w *Worker) fail(ctx context.Context, j *job, err error) error {
+	var serr *source.Error
+	var perr *protocol.Error
+	status, msg := dataset.InternalError, err.Error()
+	switch {
+	case ctx.Err() != nil:
+		return err
+	case errors.As(err, &perr) && (perr.Code == protocol.CodeStaleLease || perr.Code == protocol.CodeNotFound || perr.Code == protocol.CodeUnauthorized):
+		return err
+	case errors.As(err, &serr):
+		status, msg = serr.Status, serr.Message
+	case errors.Is(err, upload.ErrBadRecord):
+		status = dataset.MapError
+	}
+	if rerr := w.report(ctx, j, status, msg, 0); rerr != nil {
+		return errors.Join(err, rerr)
+	}
+	return err
+}
+
+// report sends a transition and waits until the coordinator acknowledges it.
+func (w *Worker) report(ctx context.Context, j *job, to dataset.Status, msg string, progress int) error {
+	c := j.claimed
+	m := protocol.Message{Type: protocol.TypeReport, ID: uuid.NewString(), Report: &protocol.Report{
+		CompanyID: c.CompanyID, DatasetID: c.DatasetID, LeaseID: c.LeaseID, To: to, Message: truncate(msg, 4000), Progress: progress,
+	}}
+	if err := w.outbox.send(ctx, w, m); err != nil {
+		return fmt.Errorf("report %s: %w", to, err)
+	}
+	if to == dataset.Mapping {
+		j.progress.Store(40)
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

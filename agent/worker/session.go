@@ -1,0 +1,208 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/websocket"
+
+	"github.com/ferry-sync/ferry/shared/protocol"
+)
+
+// session is one live websocket to the coordinator.
+type session struct {
+	ws        *websocket.Conn
+	writeMu   sync.Mutex
+	heartbeat time.Duration
+	claims    map[string]string // claim message id -> dataset id
+	beats     map[string]time.Time
+	mu        sync.Mutex
+}
+
+func (s *session) write(m protocol.Message) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	_ = s.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	return s.ws.WriteJSON(m)
+}
+
+func connectURL(base string) (string, error) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", err
+	}
+	switch u.Scheme {
+	case "https":
+		u.Scheme = "wss"
+	case "http":
+		u.Scheme = "ws"
+	default:
+		return "", fmt.Errorf("coordinator URL %q must be http or https", base)
+	}
+	u.Path = strings.TrimRight(u.Path, "/") + protocol.ConnectPath
+	return u.String(), nil
+}
+
+// runSession dials, shakes hands and serves one connection until it ends.
+func (w *Worker) runSession(ctx, jobCtx context.Context) error {
+	target, err := connectURL(w.cfg.Coordinator)
+	if err != nil {
+		return err
+	}
+	hdr := http.Header{"Authorization": {"Bearer " + w.cfg.Credential}}
+	ws, resp, err := w.dialer().DialContext(ctx, target, hdr)
+	if resp != nil && resp.StatusCode == http.StatusUnauthorized {
+		w.setStatus(func(s *Status) { s.LastError = ErrUnauthorized.Error() })
+		w.log.Error("credential refused by the coordinator", "hint", "run ferry-agent link again")
+		return ErrUnauthorized
+	}
+	if err != nil {
+		w.setStatus(func(s *Status) { s.LastError = err.Error() })
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer ws.Close()
+	ws.SetReadLimit(protocol.MaxMessageBytes)
+	s := &session{ws: ws, claims: map[string]string{}, beats: map[string]time.Time{}}
+	welcome, err := w.handshake(s)
+	if err != nil {
+		return err
+	}
+	s.heartbeat = time.Duration(welcome.HeartbeatSeconds) * time.Second
+	if s.heartbeat <= 0 {
+		s.heartbeat = 15 * time.Second
+	}
+	w.attach(s, welcome)
+	defer w.detach(s)
+	w.log.Info("connected to the coordinator", "agent", welcome.AgentID, "resumed", len(welcome.Resumed))
+
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); w.runHeartbeatLoop(sctx, s) }()
+	defer wg.Wait()
+	go func() { <-sctx.Done(); ws.Close() }()
+	return w.readLoop(jobCtx, s)
+}
+
+func (w *Worker) handshake(s *session) (*protocol.Welcome, error) {
+	hello := protocol.Hello{
+		Versions: []int{protocol.Version}, AgentVersion: w.cfg.Version, Hostname: hostname(), OS: osName(),
+		Capacity: w.cfg.Concurrency, Leases: w.leases(),
+	}
+	for _, b := range w.bindings() {
+		hello.Bindings = append(hello.Bindings, protocol.Binding{ConnectionID: b.ConnectionID, DataTypes: b.Source.DataTypes()})
+	}
+	if err := s.write(protocol.Message{Type: protocol.TypeHello, ID: uuid.NewString(), Hello: &hello}); err != nil {
+		return nil, err
+	}
+	_ = s.ws.SetReadDeadline(time.Now().Add(15 * time.Second))
+	_, raw, err := s.ws.ReadMessage()
+	if err != nil {
+		return nil, fmt.Errorf("handshake: %w", err)
+	}
+	m, err := protocol.Decode(raw)
+	if err != nil {
+		return nil, err
+	}
+	if m.Type == protocol.TypeError {
+		return nil, fmt.Errorf("coordinator refused the handshake: %w", m.Error)
+	}
+	if m.Type != protocol.TypeWelcome {
+		return nil, fmt.Errorf("handshake: got %s, want welcome", m.Type)
+	}
+	return m.Welcome, nil
+}
+
+// readLoop handles the coordinator's messages until the connection ends.
+func (w *Worker) readLoop(jobCtx context.Context, s *session) error {
+	for {
+		_ = s.ws.SetReadDeadline(time.Now().Add(3 * s.heartbeat))
+		_, raw, err := s.ws.ReadMessage()
+		if err != nil {
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) {
+				return fmt.Errorf("closed by the coordinator: %s", ce.Text)
+			}
+			return err
+		}
+		m, err := protocol.Decode(raw)
+		if err != nil {
+			w.log.Warn("refused coordinator message", "err", err)
+			continue
+		}
+		w.dispatch(jobCtx, s, m)
+	}
+}
+
+func (w *Worker) dispatch(jobCtx context.Context, s *session, m protocol.Message) {
+	switch m.Type {
+	case protocol.TypeOffer:
+		w.onOffer(s, *m.Offer)
+	case protocol.TypeClaimed:
+		s.forget(m.ReplyTo)
+		w.startJob(jobCtx, *m.Claimed)
+	case protocol.TypeAck:
+		if sent, ok := s.beat(m.ReplyTo); ok {
+			w.setStatus(func(st *Status) { st.RTTMillis = time.Since(sent).Milliseconds() })
+			return
+		}
+		w.outbox.resolve(m.ReplyTo, nil)
+	case protocol.TypeError:
+		if id, ok := s.forget(m.ReplyTo); ok {
+			w.log.Info("claim refused", "dataset", id, "code", m.Error.Code)
+			w.claimNext(s)
+			return
+		}
+		w.outbox.resolve(m.ReplyTo, m.Error)
+	case protocol.TypeRevoked:
+		w.revoke(m.Revoked.ConnectionID, m.Revoked.Reason)
+	}
+}
+
+func (s *session) forget(claimID string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id, ok := s.claims[claimID]
+	delete(s.claims, claimID)
+	return id, ok
+}
+
+func (s *session) beat(id string) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.beats[id]
+	delete(s.beats, id)
+	return t, ok
+}
+
+// runHeartbeatLoop sends heartbeats, which renew the agent's leases.
+func (w *Worker) runHeartbeatLoop(ctx context.Context, s *session) {
+	t := time.NewTicker(s.heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		id := uuid.NewString()
+		now := time.Now()
+		s.mu.Lock()
+		s.beats[id] = now
+		s.mu.Unlock()
+		st := w.Status()
+		hb := &protocol.Heartbeat{SentAt: now.UTC(), RTTMillis: st.RTTMillis, InHand: w.inHand()}
+		if err := s.write(protocol.Message{Type: protocol.TypeHeartbeat, ID: id, Heartbeat: hb}); err != nil {
+			return
+		}
+		w.writeStatus()
+	}
+}

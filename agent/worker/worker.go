@@ -1,0 +1,139 @@
+// Package worker is the agent's runtime: it keeps one websocket to the
+// coordinator, claims offered datasets, reads them from local sources,
+// uploads them and reports every transition until it is acknowledged.
+package worker
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/hashicorp/go-retryablehttp"
+
+	"github.com/ferry-sync/ferry/agent/source"
+	"github.com/ferry-sync/ferry/shared/protocol"
+)
+
+// Binding is one connection the agent serves, with its opened source.
+type Binding struct {
+	ConnectionID string
+	CompanyID    string
+	Source       source.Source
+}
+
+// Config is what a Worker runs with.
+type Config struct {
+	// Coordinator is the base URL, http(s)://host:port.
+	Coordinator string
+	Credential  string
+	Bindings    []Binding
+	Concurrency int
+	Version     string
+	Logger      *slog.Logger
+	TLS         *tls.Config
+	HTTP        *retryablehttp.Client
+	// BackoffMin and BackoffMax bound the reconnect backoff (1 s and 60 s).
+	BackoffMin, BackoffMax time.Duration
+	// StatusFile, when set, receives the agent's status as JSON.
+	StatusFile string
+}
+
+// Worker is a running agent. Run it once.
+type Worker struct {
+	cfg Config
+	log *slog.Logger
+
+	mu      sync.Mutex
+	session *session        // the live connection; nil while offline
+	jobs    map[string]*job // by dataset id: work under a lease
+	waiting []protocol.Offer
+	outbox  *outbox
+	status  Status
+	jobWG   sync.WaitGroup
+}
+
+// New builds a worker.
+func New(cfg Config) *Worker {
+	if cfg.Concurrency < 1 {
+		cfg.Concurrency = 2
+	}
+	if cfg.BackoffMin == 0 {
+		cfg.BackoffMin = time.Second
+	}
+	if cfg.BackoffMax == 0 {
+		cfg.BackoffMax = time.Minute
+	}
+	return &Worker{cfg: cfg, log: cfg.Logger, jobs: map[string]*job{}, outbox: newOutbox()}
+}
+
+// Run connects and serves until ctx ends; on the way out it cancels the
+// datasets in hand (their leases expire and they are queued again) and
+// waits for them.
+func (w *Worker) Run(ctx context.Context) error {
+	jobCtx, cancelJobs := context.WithCancel(ctx)
+	defer func() {
+		cancelJobs()
+		w.jobWG.Wait()
+	}()
+	return w.runConnectLoop(ctx, jobCtx)
+}
+
+// runConnectLoop keeps a session up, reconnecting with exponential backoff
+// and full jitter, until ctx ends.
+func (w *Worker) runConnectLoop(ctx, jobCtx context.Context) error {
+	failures := 0
+	for {
+		started := time.Now()
+		err := w.runSession(ctx, jobCtx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if time.Since(started) > w.cfg.BackoffMax {
+			failures = 0
+		}
+		failures++
+		delay := backoff(failures, w.cfg.BackoffMin, w.cfg.BackoffMax)
+		w.log.Warn("disconnected from the coordinator", "err", err, "retryIn", delay.Round(time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(delay):
+		}
+	}
+}
+
+// backoff is exponential with full jitter: uniform in [lo, lo*2^n],
+// capped at hi, so that many agents coming back spread out.
+func backoff(failures int, lo, hi time.Duration) time.Duration {
+	ceiling := lo << min(failures, 20)
+	if ceiling > hi || ceiling <= 0 {
+		ceiling = hi
+	}
+	return lo + rand.N(ceiling-lo+1)
+}
+
+func (w *Worker) dialer() *websocket.Dialer {
+	return &websocket.Dialer{
+		HandshakeTimeout: 15 * time.Second,
+		TLSClientConfig:  w.cfg.TLS,
+		Proxy:            http.ProxyFromEnvironment,
+	}
+}
+
+func hostname() string {
+	h, _ := os.Hostname()
+	return h
+}
+
+func osName() string { return runtime.GOOS + "/" + runtime.GOARCH }
+
+// ErrUnauthorized: the coordinator refused the credential.
+var ErrUnauthorized = errors.New("the coordinator refused this agent's credential (revoked or unlinked); run ferry-agent link again")

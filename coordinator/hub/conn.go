@@ -1,0 +1,228 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/websocket"
+
+	"github.com/ferry-sync/ferry/coordinator/store"
+	"github.com/ferry-sync/ferry/shared/dataset"
+	"github.com/ferry-sync/ferry/shared/protocol"
+)
+
+var upgrader = websocket.Upgrader{
+	ReadBufferSize:  4096,
+	WriteBufferSize: 4096,
+	// Agents are not browsers: the credential, not the origin, decides.
+	CheckOrigin: func(*http.Request) bool { return true },
+}
+
+// agentConn is one agent's live control channel. The handler goroutine
+// reads; writeLoop is the only writer; offerLoop offers queued work.
+type agentConn struct {
+	h           *Hub
+	ws          *websocket.Conn
+	agentID     string
+	remote      string
+	connectedAt time.Time
+	log         *slog.Logger
+
+	mu       sync.Mutex
+	bindings map[string][]dataset.DataType // connection id -> types its source provides
+	rttMs    int64
+	inHand   []protocol.Progress
+
+	send      chan protocol.Message
+	kickc     chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+	reason    string
+}
+
+// serveConnect authenticates an agent, upgrades to a websocket, runs the
+// handshake and then the connection's loops until it ends.
+func (h *Hub) serveConnect(w http.ResponseWriter, r *http.Request) {
+	agent, ok := h.authenticate(r)
+	if !ok {
+		h.log.Warn("agent connection refused: unknown or revoked credential", "remote", r.RemoteAddr)
+		writeErr(w, http.StatusUnauthorized, protocol.CodeUnauthorized, "unknown or revoked agent credential")
+		return
+	}
+	if !h.track() {
+		writeErr(w, http.StatusServiceUnavailable, protocol.CodeInternal, "coordinator shutting down")
+		return
+	}
+	defer h.connWG.Done()
+	ws, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader has answered
+	}
+	ws.SetReadLimit(protocol.MaxMessageBytes)
+	c := &agentConn{
+		h: h, ws: ws, agentID: agent.ID, remote: r.RemoteAddr, connectedAt: h.now().UTC(),
+		log:  h.log.With("agent", agent.ID, "remote", r.RemoteAddr),
+		send: make(chan protocol.Message, 256), kickc: make(chan struct{}, 1), done: make(chan struct{}),
+	}
+	hello, err := c.handshake(r.Context(), agent)
+	if err != nil {
+		c.log.Warn("agent handshake refused", "err", err)
+		_ = ws.Close()
+		return
+	}
+	h.register(c)
+	c.log.Info("agent connected", "hostname", hello.Hostname, "os", hello.OS, "version", hello.AgentVersion, "bindings", len(c.bindings))
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); c.writeLoop() }()
+	go func() { defer wg.Done(); c.offerLoop() }()
+	c.kick()
+	c.close(c.readLoop())
+	wg.Wait()
+	h.unregister(c)
+	c.log.Info("agent disconnected", "reason", c.reason)
+}
+
+// handshake reads the hello, checks the version and bindings, resumes
+// leases and sends the welcome.
+func (c *agentConn) handshake(ctx context.Context, agent store.Agent) (*protocol.Hello, error) {
+	_ = c.ws.SetReadDeadline(time.Now().Add(15 * time.Second))
+	_, raw, err := c.ws.ReadMessage()
+	if err != nil {
+		return nil, err
+	}
+	m, err := protocol.Decode(raw)
+	if err == nil && m.Type != protocol.TypeHello {
+		err = errors.New("the first message must be hello")
+	}
+	if err != nil {
+		c.writeNow(errorReply(m.ID, protocol.CodeBadMessage, err.Error()))
+		return nil, err
+	}
+	if !slices.Contains(m.Hello.Versions, protocol.Version) {
+		c.writeNow(errorReply(m.ID, protocol.CodeVersion, "this coordinator speaks protocol version 1"))
+		return nil, errors.New("no common protocol version")
+	}
+	if err := c.bind(ctx, m.Hello.Bindings); err != nil {
+		return nil, err
+	}
+	c.updateAgent(ctx, agent, m.Hello)
+	resumed := c.resume(ctx, m.Hello.Leases)
+	c.writeNow(protocol.Message{Type: protocol.TypeWelcome, ID: uuid.NewString(), ReplyTo: m.ID, Welcome: &protocol.Welcome{
+		Version: protocol.Version, AgentID: c.agentID, ServerTime: c.h.now().UTC(), Resumed: resumed,
+		HeartbeatSeconds: int(c.h.cfg.HeartbeatInterval / time.Second), LeaseSeconds: int(c.h.cfg.LeaseTTL / time.Second),
+	}})
+	return m.Hello, nil
+}
+
+// bind keeps the hello's bindings that are this agent's connections.
+func (c *agentConn) bind(ctx context.Context, bs []protocol.Binding) error {
+	conns, err := c.h.st.AgentConnections(ctx, c.agentID)
+	if err != nil {
+		return err
+	}
+	c.bindings = map[string][]dataset.DataType{}
+	for _, b := range bs {
+		owned := slices.ContainsFunc(conns, func(cn store.Connection) bool { return cn.ID == b.ConnectionID })
+		if !owned {
+			c.log.Warn("hello names a connection not bound to this agent", "connection", b.ConnectionID)
+			continue
+		}
+		c.bindings[b.ConnectionID] = b.DataTypes
+	}
+	return nil
+}
+
+func (c *agentConn) updateAgent(ctx context.Context, agent store.Agent, hello *protocol.Hello) {
+	if hello.Hostname == agent.Hostname && hello.OS == agent.OS && hello.AgentVersion == agent.Version {
+		return
+	}
+	_, err := c.h.st.UpdateAgent(ctx, c.agentID, func(a *store.Agent) error {
+		a.Hostname, a.OS, a.Version = hello.Hostname, hello.OS, hello.AgentVersion
+		return nil
+	})
+	if err != nil {
+		c.log.Error("update agent", "err", err)
+	}
+}
+
+// resume renews the agent's leases and returns those of the hello that
+// still hold.
+func (c *agentConn) resume(ctx context.Context, leases []protocol.Lease) []protocol.Lease {
+	held, err := c.h.st.RenewLeases(ctx, c.agentID, c.h.now().Add(c.h.cfg.LeaseTTL))
+	if err != nil {
+		c.log.Error("renew leases on connect", "err", err)
+		return nil
+	}
+	var out []protocol.Lease
+	for _, l := range leases {
+		if slices.ContainsFunc(held, func(d store.Dataset) bool { return d.ID == l.DatasetID && d.LeaseID == l.LeaseID }) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func (c *agentConn) serves(connectionID string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.bindings[connectionID]
+	return ok
+}
+
+// kick asks the offer loop to offer queued work again.
+func (c *agentConn) kick() {
+	select {
+	case c.kickc <- struct{}{}:
+	default:
+	}
+}
+
+func (c *agentConn) revoke(connectionID, reason string) {
+	c.mu.Lock()
+	delete(c.bindings, connectionID)
+	c.mu.Unlock()
+	c.enqueue(protocol.Message{Type: protocol.TypeRevoked, ID: uuid.NewString(),
+		Revoked: &protocol.Revoked{ConnectionID: connectionID, Reason: reason}})
+}
+
+// enqueue hands a message to the write loop; a connection that cannot keep
+// up with its messages is closed rather than allowed to grow.
+func (c *agentConn) enqueue(m protocol.Message) {
+	select {
+	case c.send <- m:
+	case <-c.done:
+	default:
+		c.close("send queue full")
+	}
+}
+
+// writeNow writes during the handshake, before the write loop runs.
+func (c *agentConn) writeNow(m protocol.Message) {
+	_ = c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	_ = c.ws.WriteJSON(m)
+}
+
+func (c *agentConn) close(reason string) {
+	c.closeOnce.Do(func() {
+		c.reason = reason
+		close(c.done)
+		msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, reason)
+		_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+		_ = c.ws.Close()
+	})
+}
+
+func errorReply(replyTo string, code protocol.Code, msg string) protocol.Message {
+	if replyTo == "" {
+		replyTo = "-"
+	}
+	return protocol.Message{Type: protocol.TypeError, ID: uuid.NewString(), ReplyTo: replyTo,
+		Error: &protocol.Error{Code: code, Message: msg}}
+}

@@ -1,0 +1,208 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/websocket"
+
+	"github.com/ferry-sync/ferry/coordinator/store"
+	"github.com/ferry-sync/ferry/shared/dataset"
+	"github.com/ferry-sync/ferry/shared/protocol"
+)
+
+// maxBadMessages is how many refused messages end a connection.
+const maxBadMessages = 20
+
+// readLoop reads and handles messages until the connection ends, and
+// returns why it ended.
+func (c *agentConn) readLoop() string {
+	bad := 0
+	for {
+		_ = c.ws.SetReadDeadline(time.Now().Add(3 * c.h.cfg.HeartbeatInterval))
+		kind, raw, err := c.ws.ReadMessage()
+		if err != nil {
+			return readEndReason(err, c.done)
+		}
+		m, err := protocol.Decode(raw)
+		if err == nil && kind != websocket.TextMessage {
+			err = errors.New("binary messages are not part of the protocol")
+		}
+		if err != nil {
+			bad++
+			c.log.Warn("refused agent message", "err", err)
+			c.enqueue(errorReply(m.ID, protocol.CodeBadMessage, err.Error()))
+			if bad >= maxBadMessages {
+				return "too many bad messages"
+			}
+			continue
+		}
+		c.handle(m)
+	}
+}
+
+func readEndReason(err error, done chan struct{}) string {
+	select {
+	case <-done:
+		return ""
+	default:
+	}
+	var ce *websocket.CloseError
+	var ne interface{ Timeout() bool }
+	switch {
+	case errors.As(err, &ce):
+		return "closed by agent"
+	case errors.As(err, &ne) && ne.Timeout():
+		return "heartbeat timeout"
+	case errors.Is(err, websocket.ErrReadLimit):
+		return "message over the size limit"
+	}
+	return "connection lost"
+}
+
+// handle answers one message; store work runs on the read goroutine, so an
+// agent's messages are handled in the order it sent them.
+func (c *agentConn) handle(m protocol.Message) {
+	ctx, cancel := context.WithTimeout(c.h.ctx, 30*time.Second)
+	defer cancel()
+	switch m.Type {
+	case protocol.TypeClaim:
+		c.handleClaim(ctx, m)
+	case protocol.TypeReport:
+		c.handleReport(ctx, m)
+	case protocol.TypeHeartbeat:
+		c.handleHeartbeat(ctx, m)
+	case protocol.TypeAck, protocol.TypeError:
+		// The agent acknowledges offers and revocations; nothing waits.
+	default:
+		c.enqueue(errorReply(m.ID, protocol.CodeBadMessage, "an agent may not send "+string(m.Type)))
+	}
+}
+
+func (c *agentConn) handleClaim(ctx context.Context, m protocol.Message) {
+	d, err := c.h.st.Claim(ctx, store.ClaimRequest{
+		DatasetID: m.Claim.DatasetID, AgentID: c.agentID, LeaseID: uuid.NewString(),
+		Now: c.h.now().UTC(), TTL: c.h.cfg.LeaseTTL,
+	})
+	if err != nil {
+		c.refuse(m, err)
+		return
+	}
+	c.log.Info("dataset claimed", "dataset", d.ID, "company", d.CompanyID, "dataType", d.DataType, "attempt", d.Attempt)
+	c.enqueue(protocol.Message{Type: protocol.TypeClaimed, ID: uuid.NewString(), ReplyTo: m.ID,
+		Claimed: &protocol.Claimed{Offer: offerOf(d), LeaseID: d.LeaseID}})
+}
+
+func (c *agentConn) handleReport(ctx context.Context, m protocol.Message) {
+	r := m.Report
+	// The lease makes this the agent's transition: the store refuses what
+	// the table does not let an agent do.
+	d, err := c.h.st.Report(ctx, store.Report{
+		CompanyID: r.CompanyID, DatasetID: r.DatasetID, LeaseID: r.LeaseID, Actor: c.agentID,
+		To: r.To, Message: r.Message, Progress: r.Progress, Now: c.h.now().UTC(),
+	})
+	if err != nil {
+		c.refuse(m, err)
+		return
+	}
+	c.enqueue(protocol.Message{Type: protocol.TypeAck, ID: uuid.NewString(), ReplyTo: m.ID})
+	if d.Status.Terminal() {
+		c.log.Info("dataset ended by agent", "dataset", d.ID, "status", d.Status, "message", d.ErrorMessage)
+		c.kick()
+	}
+}
+
+func (c *agentConn) handleHeartbeat(ctx context.Context, m protocol.Message) {
+	if _, err := c.h.st.RenewLeases(ctx, c.agentID, c.h.now().Add(c.h.cfg.LeaseTTL)); err != nil {
+		c.log.Error("renew leases", "err", err)
+	}
+	c.mu.Lock()
+	c.rttMs, c.inHand = m.Heartbeat.RTTMillis, m.Heartbeat.InHand
+	c.mu.Unlock()
+	c.enqueue(protocol.Message{Type: protocol.TypeAck, ID: uuid.NewString(), ReplyTo: m.ID})
+}
+
+// refuse answers a message with the protocol code of a store error.
+func (c *agentConn) refuse(m protocol.Message, err error) {
+	_, code, msg := storeErr(err)
+	if code == protocol.CodeInternal {
+		c.log.Error("agent message failed", "type", m.Type, "err", err)
+	} else {
+		c.log.Info("agent message refused", "type", m.Type, "code", code)
+	}
+	c.enqueue(errorReply(m.ID, code, msg))
+}
+
+// writeLoop is the connection's only writer.
+func (c *agentConn) writeLoop() {
+	for {
+		select {
+		case <-c.done:
+			return
+		case m := <-c.send:
+			_ = c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			if err := c.ws.WriteJSON(m); err != nil {
+				c.close("write failed")
+				return
+			}
+		}
+	}
+}
+
+// offerLoop offers the queued datasets of the agent's connections whenever
+// kicked: on connect, when work is queued, when the agent ends a dataset.
+// A type the agent's source cannot provide ends NotSupported at once.
+func (c *agentConn) offerLoop() {
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-c.kickc:
+		}
+		c.offerQueued()
+	}
+}
+
+func (c *agentConn) offerQueued() {
+	c.mu.Lock()
+	bindings := make(map[string][]dataset.DataType, len(c.bindings))
+	for k, v := range c.bindings {
+		bindings[k] = v
+	}
+	c.mu.Unlock()
+	ctx, cancel := context.WithTimeout(c.h.ctx, 30*time.Second)
+	defer cancel()
+	for connID, types := range bindings {
+		queued, err := c.h.st.QueuedDatasets(ctx, connID)
+		if err != nil {
+			c.log.Error("list queued datasets", "connection", connID, "err", err)
+			continue
+		}
+		for _, d := range queued {
+			if !slices.Contains(types, d.DataType) {
+				c.notSupported(ctx, d)
+				continue
+			}
+			c.enqueue(protocol.Message{Type: protocol.TypeOffer, ID: uuid.NewString(), Offer: ptr(offerOf(d))})
+		}
+	}
+}
+
+func (c *agentConn) notSupported(ctx context.Context, d store.Dataset) {
+	_, err := c.h.st.Report(ctx, store.Report{
+		CompanyID: d.CompanyID, DatasetID: d.ID, Actor: store.ActorCoordinator, To: dataset.NotSupported,
+		Message: "the agent's source does not provide " + string(d.DataType), Now: c.h.now().UTC(),
+	})
+	if err != nil && !errors.Is(err, store.ErrTransition) {
+		c.log.Error("mark dataset not supported", "dataset", d.ID, "err", err)
+	}
+}
+
+func offerOf(d store.Dataset) protocol.Offer {
+	return protocol.Offer{DatasetID: d.ID, CompanyID: d.CompanyID, ConnectionID: d.ConnectionID, DataType: d.DataType, Attempt: d.Attempt}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,37 @@
+package hub
+
+import (
+	"context"
+	"time"
+)
+
+// runExpiryLoop returns datasets whose lease expired to the queue (or ends
+// them) every ExpiryInterval, until ctx ends.
+func (h *Hub) runExpiryLoop(ctx context.Context) {
+	t := time.NewTicker(h.cfg.ExpiryInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			h.ExpireLeases(ctx)
+		}
+	}
+}
+
+// ExpireLeases runs one pass of lease expiry at the hub's clock and offers
+// requeued work again. Tests call it directly with an injected clock.
+func (h *Hub) ExpireLeases(ctx context.Context) {
+	moved, err := h.st.ExpireLeases(ctx, h.now().UTC())
+	if err != nil {
+		if ctx.Err() == nil {
+			h.log.Error("expire leases", "err", err)
+		}
+		return
+	}
+	for _, d := range moved {
+		h.log.Warn("lease expired", "dataset", d.ID, "company", d.CompanyID, "status", d.Status, "attempt", d.Attempt)
+		h.Notify(d.ConnectionID)
+	}
+}

@@ -1,0 +1,248 @@
+// Package hub is the coordinator's side of the agents: their websocket
+// control channel (offers, claims, reports, heartbeats, leases), the link
+// exchange, the upload data plane, and the processing that takes an upload
+// from Validating to Complete.
+package hub
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ferry-sync/ferry/coordinator/queue"
+	"github.com/ferry-sync/ferry/coordinator/store"
+	"github.com/ferry-sync/ferry/shared/protocol"
+)
+
+// Config is what the hub needs from its owner.
+type Config struct {
+	Store  store.Store
+	Queuer *queue.Queuer
+	Logger *slog.Logger
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// LeaseTTL is how long a lease lasts without a heartbeat; 60 s when 0.
+	LeaseTTL time.Duration
+	// HeartbeatInterval is how often agents send heartbeats; LeaseTTL/4
+	// when 0. An agent silent for three intervals is disconnected.
+	HeartbeatInterval time.Duration
+	// ExpiryInterval is how often expired leases are looked for; 1 s when 0.
+	ExpiryInterval time.Duration
+	// LinkAttempts is how many link attempts one address may make per
+	// minute; 10 when 0.
+	LinkAttempts int
+}
+
+// Hub serves agents. Start runs its loops; Close stops them and every
+// agent connection.
+type Hub struct {
+	cfg    Config
+	st     store.Store
+	log    *slog.Logger
+	now    func() time.Time
+	limits *rateLimiter
+
+	mu     sync.Mutex
+	agents map[string]*agentConn // by agent id: the one live connection
+	closed bool
+	connWG sync.WaitGroup // agent connection handlers
+
+	work   chan workItem // datasets to process
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New builds a hub.
+func New(cfg Config) *Hub {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.LeaseTTL == 0 {
+		cfg.LeaseTTL = 60 * time.Second
+	}
+	if cfg.HeartbeatInterval == 0 {
+		cfg.HeartbeatInterval = cfg.LeaseTTL / 4
+	}
+	if cfg.ExpiryInterval == 0 {
+		cfg.ExpiryInterval = time.Second
+	}
+	if cfg.LinkAttempts == 0 {
+		cfg.LinkAttempts = 10
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Hub{
+		cfg: cfg, st: cfg.Store, log: cfg.Logger, now: cfg.Now,
+		limits: newRateLimiter(cfg.LinkAttempts, time.Minute, cfg.Now),
+		agents: map[string]*agentConn{}, work: make(chan workItem, 4096),
+		ctx: ctx, cancel: cancel,
+	}
+}
+
+// Start runs the lease-expiry and processing loops, and resumes the
+// processing of datasets a previous run left in Validating or Processing.
+func (h *Hub) Start() error {
+	pending, err := h.st.Unprocessed(h.ctx)
+	if err != nil {
+		return err
+	}
+	h.wg.Add(2)
+	go func() { defer h.wg.Done(); h.runExpiryLoop(h.ctx) }()
+	go func() { defer h.wg.Done(); h.runProcessLoop(h.ctx) }()
+	for _, d := range pending {
+		h.enqueue(workItem{companyID: d.CompanyID, datasetID: d.ID})
+	}
+	return nil
+}
+
+// Close disconnects every agent and stops the loops.
+func (h *Hub) Close() {
+	h.cancel()
+	h.mu.Lock()
+	h.closed = true
+	conns := make([]*agentConn, 0, len(h.agents))
+	for _, c := range h.agents {
+		conns = append(conns, c)
+	}
+	h.mu.Unlock()
+	for _, c := range conns {
+		c.close("coordinator shutting down")
+	}
+	h.connWG.Wait()
+	h.wg.Wait()
+}
+
+// track counts a new connection handler unless the hub is closing.
+func (h *Hub) track() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	h.connWG.Add(1)
+	return true
+}
+
+// Handler serves the agent endpoints under /agent/v1/.
+func (h *Hub) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+protocol.ConnectPath, h.serveConnect)
+	mux.HandleFunc("POST "+protocol.LinkPath, h.serveLink)
+	mux.HandleFunc("POST "+protocol.UnlinkPath, h.serveUnlink)
+	mux.HandleFunc("PUT "+protocol.DatasetsPath+"{id}/pages/{n}", h.servePage)
+	mux.HandleFunc("POST "+protocol.DatasetsPath+"{id}/commit", h.serveCommit)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeErr(w, http.StatusNotFound, protocol.CodeNotFound, "no such agent endpoint")
+	})
+	return mux
+}
+
+// Notify offers the queued work of a connection to its agent, if online.
+// The queue calls it after queueing.
+func (h *Hub) Notify(connectionID string) {
+	for _, c := range h.online() {
+		if c.serves(connectionID) {
+			c.kick()
+		}
+	}
+}
+
+// Revoke tells the agent serving a connection that its binding ended.
+func (h *Hub) Revoke(connectionID, reason string) {
+	for _, c := range h.online() {
+		if c.serves(connectionID) {
+			c.revoke(connectionID, reason)
+		}
+	}
+}
+
+// Online reports whether an agent has a live connection.
+func (h *Hub) Online(agentID string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.agents[agentID] != nil
+}
+
+func (h *Hub) online() []*agentConn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]*agentConn, 0, len(h.agents))
+	for _, c := range h.agents {
+		out = append(out, c)
+	}
+	return out
+}
+
+// register makes c the agent's live connection, closing an older one.
+func (h *Hub) register(c *agentConn) {
+	h.mu.Lock()
+	old := h.agents[c.agentID]
+	h.agents[c.agentID] = c
+	h.mu.Unlock()
+	if old != nil {
+		old.close("superseded by a newer connection")
+	}
+}
+
+func (h *Hub) unregister(c *agentConn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.agents[c.agentID] == c {
+		delete(h.agents, c.agentID)
+	}
+}
+
+// HashCredential is how an agent credential is stored.
+func HashCredential(secret string) []byte {
+	s := sha256.Sum256([]byte("ferry-agent-credential:" + secret))
+	return s[:]
+}
+
+// authenticate finds the agent of a request's Bearer credential.
+func (h *Hub) authenticate(r *http.Request) (store.Agent, bool) {
+	scheme, secret, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "bearer") || secret == "" || len(secret) > 256 {
+		return store.Agent{}, false
+	}
+	a, err := h.st.AgentByCredential(r.Context(), HashCredential(secret))
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			h.log.Error("look up agent credential", "err", err)
+		}
+		return store.Agent{}, false
+	}
+	return a, true
+}
+
+// writeErr answers an agent's HTTP call with a protocol error.
+func writeErr(w http.ResponseWriter, status int, code protocol.Code, msg string) {
+	writeJSON(w, status, protocol.Error{Code: code, Message: msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// storeErr maps a store error to the protocol's code and HTTP status.
+func storeErr(err error) (int, protocol.Code, string) {
+	var busy *store.InProgressError
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return http.StatusNotFound, protocol.CodeNotFound, "no such dataset for this agent"
+	case errors.Is(err, store.ErrStaleLease):
+		return http.StatusConflict, protocol.CodeStaleLease, "the lease no longer holds this dataset"
+	case errors.Is(err, store.ErrNotQueued):
+		return http.StatusConflict, protocol.CodeNotQueued, "the dataset is no longer queued"
+	case errors.Is(err, store.ErrTransition), errors.As(err, &busy):
+		return http.StatusConflict, protocol.CodeTransition, err.Error()
+	}
+	return http.StatusInternalServerError, protocol.CodeInternal, "internal error"
+}

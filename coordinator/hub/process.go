@@ -1,0 +1,113 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/ferry-sync/ferry/coordinator/store"
+	"github.com/ferry-sync/ferry/shared/dataset"
+)
+
+// workItem names a dataset the coordinator must take on from Validating.
+type workItem struct{ companyID, datasetID string }
+
+// enqueue hands a committed dataset to the process loop. When the queue is
+// full the dataset waits in Validating until the next start's resume.
+func (h *Hub) enqueue(w workItem) {
+	select {
+	case h.work <- w:
+	default:
+		h.log.Error("process queue full; the dataset resumes on the next start", "dataset", w.datasetID)
+	}
+}
+
+// runProcessLoop validates and publishes committed uploads, one at a time,
+// until ctx ends.
+func (h *Hub) runProcessLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case w := <-h.work:
+			if err := h.process(ctx, w); err != nil && ctx.Err() == nil {
+				h.log.Error("process dataset", "dataset", w.datasetID, "err", err)
+			}
+		}
+	}
+}
+
+// process takes a dataset from Validating (or Processing, after a restart)
+// to Complete, ValidationError or ProcessingError.
+func (h *Hub) process(ctx context.Context, w workItem) error {
+	d, err := h.st.Dataset(ctx, w.companyID, w.datasetID)
+	if err != nil {
+		return err
+	}
+	if d.Status == dataset.Validating {
+		if d, err = h.validate(ctx, d); err != nil || d.Status != dataset.Processing {
+			return err
+		}
+	}
+	if d.Status != dataset.Processing {
+		return nil
+	}
+	d, err = h.st.PublishCache(ctx, d.CompanyID, d.ID, h.now().UTC())
+	if err != nil {
+		if ctx.Err() != nil {
+			return err // stopping: the next start resumes it
+		}
+		_, rerr := h.transition(ctx, d.CompanyID, d.ID, dataset.ProcessingError, "the cache could not be updated")
+		return errors.Join(err, rerr)
+	}
+	h.log.Info("dataset complete", "dataset", d.ID, "company", d.CompanyID, "dataType", d.DataType)
+	h.Notify(d.ConnectionID)
+	return nil
+}
+
+// validate runs the validation rules over the staged records, stores the
+// results, and moves the dataset on to Processing or ValidationError.
+func (h *Hub) validate(ctx context.Context, d store.Dataset) (store.Dataset, error) {
+	v := newValidator(d.DataType)
+	err := h.st.Pages(ctx, d.ID, func(p store.Page) error {
+		return eachLine(p.Data, v.record)
+	})
+	if err != nil {
+		return d, err
+	}
+	res := v.result()
+	if err := h.st.SetValidation(ctx, d.CompanyID, d.ID, res); err != nil {
+		return d, err
+	}
+	if len(res.Errors) > 0 {
+		return h.transition(ctx, d.CompanyID, d.ID, dataset.ValidationError,
+			fmt.Sprintf("%d validation errors; see the validation results", len(res.Errors)))
+	}
+	return h.transition(ctx, d.CompanyID, d.ID, dataset.Processing, "")
+}
+
+func (h *Hub) transition(ctx context.Context, companyID, id string, to dataset.Status, msg string) (store.Dataset, error) {
+	return h.st.Report(ctx, store.Report{CompanyID: companyID, DatasetID: id, Actor: store.ActorCoordinator,
+		To: to, Message: msg, Now: h.now().UTC()})
+}
+
+// eachLine calls fn with each NDJSON line of a page.
+func eachLine(data []byte, fn func(json.RawMessage) error) error {
+	for len(data) > 0 {
+		i := 0
+		for i < len(data) && data[i] != '\n' {
+			i++
+		}
+		if i > 0 {
+			if err := fn(data[:i]); err != nil {
+				return err
+			}
+		}
+		if i == len(data) {
+			break
+		}
+		data = data[i+1:]
+	}
+	return nil
+}

@@ -1,0 +1,125 @@
+package hub
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/ferry-sync/ferry/coordinator/store"
+	"github.com/ferry-sync/ferry/shared/protocol"
+)
+
+// servePage stages one uploaded page: gzip NDJSON under the dataset's lease.
+func (h *Hub) servePage(w http.ResponseWriter, r *http.Request) {
+	agent, ok := h.authenticate(r)
+	if !ok {
+		writeErr(w, http.StatusUnauthorized, protocol.CodeUnauthorized, "unknown or revoked agent credential")
+		return
+	}
+	n, err := strconv.Atoi(r.PathValue("n"))
+	if err != nil || n < 1 || n > protocol.MaxPages {
+		writeErr(w, http.StatusBadRequest, protocol.CodeBadMessage, "page number must be 1 to "+strconv.Itoa(protocol.MaxPages))
+		return
+	}
+	// DecodePage caps what it reads, compressed and expanded.
+	page, err := protocol.DecodePage(r.Body)
+	if err != nil {
+		status, code := http.StatusBadRequest, protocol.CodeBadMessage
+		if errors.Is(err, protocol.ErrPageTooLarge) {
+			status, code = http.StatusRequestEntityTooLarge, protocol.CodeTooLarge
+		}
+		h.log.Warn("upload page refused", "agent", agent.ID, "dataset", r.PathValue("id"), "page", n, "err", err)
+		writeErr(w, status, code, err.Error())
+		return
+	}
+	err = h.st.PutPage(r.Context(), store.Page{
+		AgentID: agent.ID, DatasetID: r.PathValue("id"), LeaseID: r.Header.Get(protocol.LeaseHeader),
+		N: n, Records: len(page.Records), Data: page.Raw,
+	})
+	if err != nil {
+		h.refuseHTTP(w, agent.ID, "upload page", r.PathValue("id"), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"page": n, "records": len(page.Records)})
+}
+
+// serveCommit checks an upload's counts and checksum against the staged
+// pages, then moves the dataset to Validating and queues its processing.
+func (h *Hub) serveCommit(w http.ResponseWriter, r *http.Request) {
+	agent, ok := h.authenticate(r)
+	if !ok {
+		writeErr(w, http.StatusUnauthorized, protocol.CodeUnauthorized, "unknown or revoked agent credential")
+		return
+	}
+	var req protocol.CommitRequest
+	if err := decodeSmall(r, &req); err != nil {
+		writeErr(w, http.StatusBadRequest, protocol.CodeBadMessage, err.Error())
+		return
+	}
+	id := r.PathValue("id")
+	d, err := h.st.AgentDataset(r.Context(), agent.ID, id)
+	switch {
+	case err != nil:
+		h.refuseHTTP(w, agent.ID, "commit", id, err)
+		return
+	case req.LeaseID != "" && d.CommittedLease == req.LeaseID:
+		writeJSON(w, http.StatusOK, map[string]string{"status": string(d.Status)}) // a commit sent again
+		return
+	case req.LeaseID == "" || d.LeaseID != req.LeaseID:
+		h.refuseHTTP(w, agent.ID, "commit", id, store.ErrStaleLease)
+		return
+	}
+	if err := h.checkUpload(r, id, req); err != nil {
+		h.log.Warn("commit refused", "agent", agent.ID, "dataset", id, "err", err)
+		writeErr(w, http.StatusConflict, protocol.CodeBadMessage, err.Error())
+		return
+	}
+	d, err = h.st.CommitUpload(r.Context(), agent.ID, id, req.LeaseID, h.now().UTC())
+	if err != nil {
+		h.refuseHTTP(w, agent.ID, "commit", id, err)
+		return
+	}
+	h.log.Info("upload committed", "agent", agent.ID, "dataset", id, "company", d.CompanyID, "pages", req.Pages, "records", req.Records)
+	h.enqueue(workItem{companyID: d.CompanyID, datasetID: d.ID})
+	writeJSON(w, http.StatusOK, map[string]string{"status": string(d.Status)})
+}
+
+// checkUpload compares the commit with what was staged: pages 1..n, the
+// record count and the SHA-256 of the NDJSON in page order.
+func (h *Hub) checkUpload(r *http.Request, datasetID string, req protocol.CommitRequest) error {
+	sum := sha256.New()
+	pages, records := 0, 0
+	err := h.st.Pages(r.Context(), datasetID, func(p store.Page) error {
+		pages++
+		if p.N != pages {
+			return errors.New("page " + strconv.Itoa(pages) + " is missing")
+		}
+		records += p.Records
+		sum.Write(p.Data)
+		return nil
+	})
+	switch {
+	case err != nil:
+		return err
+	case pages != req.Pages:
+		return errors.New("commit names " + strconv.Itoa(req.Pages) + " pages; " + strconv.Itoa(pages) + " were uploaded")
+	case records != req.Records:
+		return errors.New("commit names " + strconv.Itoa(req.Records) + " records; " + strconv.Itoa(records) + " were uploaded")
+	case !bytes.Equal([]byte(hex.EncodeToString(sum.Sum(nil))), []byte(req.SHA256)):
+		return errors.New("checksum of the uploaded pages does not match the commit")
+	}
+	return nil
+}
+
+func (h *Hub) refuseHTTP(w http.ResponseWriter, agentID, what, datasetID string, err error) {
+	status, code, msg := storeErr(err)
+	if status >= 500 {
+		h.log.Error(what+" failed", "agent", agentID, "dataset", datasetID, "err", err)
+	} else {
+		h.log.Info(what+" refused", "agent", agentID, "dataset", datasetID, "code", code)
+	}
+	writeErr(w, status, code, msg)
+}

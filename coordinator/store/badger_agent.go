@@ -1,0 +1,267 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+func checkAgent(a Agent) error {
+	if err := checkID("agent", a.ID); err != nil {
+		return err
+	}
+	return checkHash("agent credential", a.CredentialHash)
+}
+
+func (b *Badger) CreateAgent(ctx context.Context, a Agent) error {
+	if err := checkAgent(a); err != nil {
+		return err
+	}
+	a.Created, a.LastSeen = a.Created.UTC(), a.LastSeen.UTC()
+	return b.update(ctx, func(txn *badger.Txn) error {
+		if err := mustBeFree(txn, agentKey(a.ID), "agent "+a.ID); err != nil {
+			return err
+		}
+		if err := mustBeFree(txn, agentHashKey(a.CredentialHash), "credential of agent "+a.ID); err != nil {
+			return err
+		}
+		return putAgent(txn, nil, a)
+	})
+}
+
+// putAgent stores a, which was old before the change (nil for a new agent),
+// with its index entries.
+func putAgent(txn *badger.Txn, old *Agent, a Agent) error {
+	if old != nil {
+		if err := txn.Delete(agentHashKey(old.CredentialHash)); err != nil {
+			return err
+		}
+		if err := txn.Delete(agentOrderKey(*old)); err != nil {
+			return err
+		}
+	}
+	if err := txn.Set(agentHashKey(a.CredentialHash), []byte(a.ID)); err != nil {
+		return err
+	}
+	if err := txn.Set(agentOrderKey(a), nil); err != nil {
+		return err
+	}
+	return setJSON(txn, agentKey(a.ID), a)
+}
+
+func getAgent(txn *badger.Txn, id string) (Agent, error) {
+	var a Agent
+	err := getJSON(txn, agentKey(id), &a)
+	return a, notFound(err, "agent", id)
+}
+
+func (b *Badger) Agent(ctx context.Context, id string) (Agent, error) {
+	if err := checkID("agent", id); err != nil {
+		return Agent{}, err
+	}
+	var a Agent
+	err := b.view(ctx, func(txn *badger.Txn) error {
+		var err error
+		a, err = getAgent(txn, id)
+		return err
+	})
+	return a, err
+}
+
+func (b *Badger) AgentByCredential(ctx context.Context, hash []byte) (Agent, error) {
+	if err := checkHash("agent credential", hash); err != nil {
+		return Agent{}, err
+	}
+	var a Agent
+	err := b.view(ctx, func(txn *badger.Txn) error {
+		id, err := getString(txn, agentHashKey(hash))
+		if err != nil {
+			return notFound(err, "agent", "with that credential")
+		}
+		if a, err = getAgent(txn, id); err != nil {
+			return err
+		}
+		if subtle.ConstantTimeCompare(a.CredentialHash, hash) != 1 {
+			return fmt.Errorf("agent %s: credential index out of date: %w", id, ErrNotFound)
+		}
+		return nil
+	})
+	if err != nil {
+		return Agent{}, err
+	}
+	return a, nil
+}
+
+func (b *Badger) Agents(ctx context.Context) ([]Agent, error) {
+	var out []Agent
+	err := b.view(ctx, func(txn *badger.Txn) error {
+		keys, _, err := scanKeys(txn, prefix("ago"), 0)
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			a, err := getAgent(txn, lastSegment(k))
+			if err != nil {
+				return err
+			}
+			out = append(out, a)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (b *Badger) UpdateAgent(ctx context.Context, id string, fn func(*Agent) error) (Agent, error) {
+	if err := checkID("agent", id); err != nil {
+		return Agent{}, err
+	}
+	var out Agent
+	err := b.update(ctx, func(txn *badger.Txn) error {
+		old, err := getAgent(txn, id)
+		if err != nil {
+			return err
+		}
+		a := old
+		a.CredentialHash = slices.Clone(old.CredentialHash)
+		if err := fn(&a); err != nil {
+			return err
+		}
+		if a.ID != id {
+			return fmt.Errorf("update agent %s: the id cannot change", id)
+		}
+		if err := checkAgent(a); err != nil {
+			return err
+		}
+		if !slices.Equal(a.CredentialHash, old.CredentialHash) {
+			if err := mustBeFree(txn, agentHashKey(a.CredentialHash), "credential of agent "+id); err != nil {
+				return err
+			}
+		}
+		a.Created, a.LastSeen = a.Created.UTC(), a.LastSeen.UTC()
+		out = a
+		return putAgent(txn, &old, a)
+	})
+	return out, err
+}
+
+// AgentConnections reads the connections of the agent index, skipping
+// those of a company being deleted.
+func (b *Badger) AgentConnections(ctx context.Context, agentID string) ([]Connection, error) {
+	if err := checkID("agent", agentID); err != nil {
+		return nil, err
+	}
+	var out []Connection
+	err := b.view(ctx, func(txn *badger.Txn) error {
+		keys, vals, err := scanKeys(txn, prefix("ac", agentID), 0)
+		if err != nil {
+			return err
+		}
+		for i, k := range keys {
+			c, err := getConnection(txn, string(vals[i]), lastSegment(k))
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			out = append(out, c)
+		}
+		return nil
+	})
+	slices.SortStableFunc(out, func(a, b Connection) int {
+		return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.ID, b.ID))
+	})
+	return out, err
+}
+
+func (b *Badger) RedeemLinkCode(ctx context.Context, hash []byte, agentID string, now time.Time) (Connection, error) {
+	if err := checkHash("link code", hash); err != nil {
+		return Connection{}, err
+	}
+	if err := checkID("agent", agentID); err != nil {
+		return Connection{}, err
+	}
+	if now.IsZero() {
+		return Connection{}, errors.New("redeem link code: time is zero")
+	}
+	now = now.UTC()
+	var (
+		out     Connection
+		expired bool // the code was deleted, and the call fails
+	)
+	err := b.update(ctx, func(txn *badger.Txn) error {
+		expired = false
+		var code LinkCode
+		if err := getJSON(txn, linkCodeKey(hash), &code); err != nil {
+			return notFound(err, "link code", "with that hash")
+		}
+		if !now.Before(code.Expires) {
+			expired = true
+			if err := txn.Delete(linkCodeRefKey(code.CompanyID, code.ConnectionID, hash)); err != nil {
+				return err
+			}
+			return txn.Delete(linkCodeKey(hash))
+		}
+		c, err := getConnection(txn, code.CompanyID, code.ConnectionID)
+		if err != nil {
+			return err
+		}
+		old := c
+		c.Status, c.AgentID = Linked, agentID
+		c.LinkCode, c.LinkCodeExpires = "", time.Time{}
+		if err := deleteLinkCodes(txn, c); err != nil {
+			return err
+		}
+		out = c
+		return putConnection(txn, &old, c)
+	})
+	if err == nil && expired {
+		return Connection{}, fmt.Errorf("link code: %w", ErrCodeExpired)
+	}
+	return out, err
+}
+
+func (b *Badger) ReplaceLinkCode(ctx context.Context, companyID, connectionID string, code LinkCode, plain string) (Connection, error) {
+	if err := checkIDs("company", companyID, "connection", connectionID); err != nil {
+		return Connection{}, err
+	}
+	if err := checkLinkCode(&code, companyID, connectionID); err != nil {
+		return Connection{}, err
+	}
+	if plain == "" {
+		return Connection{}, fmt.Errorf("replace link code of %s: the readable code is empty", connectionID)
+	}
+	var out Connection
+	err := b.update(ctx, func(txn *badger.Txn) error {
+		c, err := getConnection(txn, companyID, connectionID)
+		if err != nil {
+			return err
+		}
+		if c.Status == Linked {
+			return fmt.Errorf("replace link code of %s: %w", connectionID, ErrLinked)
+		}
+		if err := deleteLinkCodes(txn, c); err != nil {
+			return err
+		}
+		if err := mustBeFree(txn, linkCodeKey(code.Hash), "link code of connection "+c.ID); err != nil {
+			return err
+		}
+		if err := setJSON(txn, linkCodeKey(code.Hash), code); err != nil {
+			return err
+		}
+		if err := txn.Set(linkCodeRefKey(c.CompanyID, c.ID, code.Hash), nil); err != nil {
+			return err
+		}
+		old := c
+		c.LinkCode, c.LinkCodeExpires = plain, code.Expires
+		out = c
+		return putConnection(txn, &old, c)
+	})
+	return out, err
+}

@@ -1,0 +1,239 @@
+package store_test
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferry-sync/ferry/coordinator/store"
+	"github.com/ferry-sync/ferry/shared/dataset"
+)
+
+// keysUnder lists the keys of the database that start with p.
+func keysUnder(t testing.TB, b *store.Badger, p string) []string {
+	t.Helper()
+	keys, _, err := b.RawKeys()
+	must(t, "scan", err)
+	var found []string
+	for _, k := range keys {
+		if bytes.HasPrefix(k, []byte(p)) {
+			found = append(found, string(k))
+		}
+	}
+	return found
+}
+
+// uploader drives datasets of one linked connection through the agent's
+// side: claim, pages, commit.
+type uploader struct {
+	t        testing.TB
+	s        store.Store
+	co, conn string
+}
+
+func newUploader(t testing.TB, s store.Store, co string) uploader {
+	t.Helper()
+	u := uploader{t: t, s: s, co: co, conn: "conn-" + co}
+	if _, err := s.Company(t.Context(), co); err != nil {
+		must(t, "CreateCompany", s.CreateCompany(t.Context(), store.Company{ID: co, Created: sec(1)}))
+		must(t, "CreateConnection", s.CreateConnection(t.Context(),
+			store.Connection{ID: u.conn, CompanyID: co, Status: store.Linked, AgentID: "agent-1", Created: sec(2)},
+			store.LinkCode{Hash: []byte("hash-" + co), Expires: sec(1000)}))
+	}
+	return u
+}
+
+// mapping queues dataset id and takes it to Mapping under lease.
+func (u uploader) mapping(id string, dt dataset.DataType, lease string) {
+	u.t.Helper()
+	ctx := u.t.Context()
+	_, err := u.s.QueueDataset(ctx, store.QueueRequest{ID: id, CompanyID: u.co, ConnectionID: u.conn, DataType: dt, Now: sec(3)})
+	must(u.t, "QueueDataset "+id, err)
+	u.claim(id, lease)
+	_, err = u.s.Report(ctx, store.Report{CompanyID: u.co, DatasetID: id, LeaseID: lease, Actor: "agent-1", To: dataset.Mapping, Now: sec(5)})
+	must(u.t, "Report Mapping "+id, err)
+}
+
+func (u uploader) claim(id, lease string) {
+	u.t.Helper()
+	_, err := u.s.Claim(u.t.Context(), store.ClaimRequest{DatasetID: id, AgentID: "agent-1", LeaseID: lease, Now: sec(4), TTL: time.Minute})
+	must(u.t, "Claim "+id, err)
+}
+
+// put stages page n with a record per id, each naming the dataset.
+func (u uploader) put(id, lease string, n int, ids ...string) {
+	u.t.Helper()
+	var b strings.Builder
+	for _, r := range ids {
+		fmt.Fprintf(&b, "{\"id\":%q,\"ds\":%q}\n", r, id)
+	}
+	p := store.Page{AgentID: "agent-1", DatasetID: id, LeaseID: lease, N: n, Records: len(ids), Data: []byte(b.String())}
+	must(u.t, "PutPage", u.s.PutPage(u.t.Context(), p))
+}
+
+// processing commits a Mapping dataset and moves it on to Processing.
+func (u uploader) processing(id, lease string) {
+	u.t.Helper()
+	_, err := u.s.CommitUpload(u.t.Context(), "agent-1", id, lease, sec(6))
+	must(u.t, "CommitUpload "+id, err)
+	u.report(id, dataset.Processing)
+}
+
+func (u uploader) report(id string, to dataset.Status) {
+	u.t.Helper()
+	_, err := u.s.Report(u.t.Context(), store.Report{CompanyID: u.co, DatasetID: id, Actor: store.ActorCoordinator, To: to, Now: sec(7)})
+	must(u.t, fmt.Sprintf("Report %s %s", id, to), err)
+}
+
+// publish takes a new dataset through an upload of one page to Complete.
+func (u uploader) publish(id string, dt dataset.DataType, ids ...string) {
+	u.t.Helper()
+	u.mapping(id, dt, "lease-"+id)
+	u.put(id, "lease-"+id, 1, ids...)
+	u.processing(id, "lease-"+id)
+	_, err := u.s.PublishCache(u.t.Context(), u.co, id, sec(8))
+	must(u.t, "PublishCache "+id, err)
+}
+
+// cachedIDs returns the ids of the current snapshot.
+func cachedIDs(t testing.TB, s store.Store, co string, dt dataset.DataType) string {
+	t.Helper()
+	var ids []string
+	must(t, "CachedRecords", s.CachedRecords(t.Context(), co, string(dt), func(id string, _ []byte) error {
+		ids = append(ids, id)
+		return nil
+	}))
+	return fmt.Sprint(ids)
+}
+
+// TestSpaceReclaimed checks that the pages and records nobody can see any
+// more are deleted, not only out of sight: an earlier attempt's pages at
+// the next claim, a replaced snapshot and the staged pages at the publish,
+// a failed dataset's pages at the next publish.
+func TestSpaceReclaimed(t *testing.T) {
+	b := openTest(t)
+	u := newUploader(t, b, "co-1")
+	u.mapping("ds-1", dataset.Customers, "lease-1")
+	u.put("ds-1", "lease-1", 1, "a")
+	u.put("ds-1", "lease-1", 2, "b")
+	if _, err := b.ExpireLeases(t.Context(), sec(4).Add(time.Minute)); err != nil {
+		t.Fatalf("ExpireLeases: %v", err)
+	}
+	u.claim("ds-1", "lease-2")
+	if left := keysUnder(t, b, "pg/co-1/ds-1/"); len(left) > 0 {
+		t.Errorf("pages of the expired attempt after a new claim: %v", left)
+	}
+
+	u.publish("ds-2", dataset.Suppliers, "a", "b", "c")
+	u.mapping("ds-f", dataset.Invoices, "lease-f")
+	u.put("ds-f", "lease-f", 1, "x")
+	u.processing("ds-f", "lease-f")
+	u.report("ds-f", dataset.ProcessingError)
+	if len(keysUnder(t, b, "pg/co-1/ds-f/")) != 1 || len(keysUnder(t, b, "pd/co-1/ds-f")) != 1 {
+		t.Fatalf("a failed dataset's page and mark: got %v", append(keysUnder(t, b, "pg/"), keysUnder(t, b, "pd/")...))
+	}
+	u.publish("ds-3", dataset.Suppliers, "d")
+	for _, p := range []string{"rc/co-1/suppliers/ds-2/", "pg/co-1/ds-2/", "pg/co-1/ds-3/", "pg/co-1/ds-f/", "pd/"} {
+		if left := keysUnder(t, b, p); len(left) > 0 {
+			t.Errorf("keys under %s after a publish: %v", p, left)
+		}
+	}
+	if got := cachedIDs(t, b, "co-1", dataset.Suppliers); got != "[d]" {
+		t.Errorf("cached records: got %s, want [d]", got)
+	}
+}
+
+// TestPublishCutShort checks a PublishCache cut short after writing its
+// records, before the swap: nothing shows, the next call for the dataset
+// publishes it whole, and a snapshot whose dataset failed instead is
+// deleted by the next publish of its type.
+func TestPublishCutShort(t *testing.T) {
+	b := openTest(t)
+	ctx := t.Context()
+	u := newUploader(t, b, "co-1")
+	u.publish("ds-0", dataset.Customers, "old")
+
+	u.mapping("ds-1", dataset.Customers, "lease-1")
+	u.put("ds-1", "lease-1", 1, "a", "b")
+	u.processing("ds-1", "lease-1")
+	must(t, "WriteSnapshot", b.WriteSnapshot(ctx, "co-1", "ds-1"))
+	if got := cachedIDs(t, b, "co-1", dataset.Customers); got != "[old]" {
+		t.Errorf("records before the swap: got %s, want [old]", got)
+	}
+	d, err := b.PublishCache(ctx, "co-1", "ds-1", sec(9))
+	must(t, "PublishCache after a cut", err)
+	if d.Status != dataset.Complete {
+		t.Errorf("status: got %s, want Complete", d.Status)
+	}
+	if got := cachedIDs(t, b, "co-1", dataset.Customers); got != "[a b]" {
+		t.Errorf("records after the publish: got %s, want [a b]", got)
+	}
+
+	u.mapping("ds-2", dataset.Customers, "lease-2")
+	u.put("ds-2", "lease-2", 1, "orphan")
+	u.processing("ds-2", "lease-2")
+	must(t, "WriteSnapshot", b.WriteSnapshot(ctx, "co-1", "ds-2"))
+	u.report("ds-2", dataset.ProcessingError)
+	if len(keysUnder(t, b, "rc/co-1/customers/ds-2/")) != 1 {
+		t.Fatalf("the cut-short snapshot was not written")
+	}
+	u.publish("ds-3", dataset.Customers, "c")
+	if left := keysUnder(t, b, "rc/co-1/customers/"); len(left) != 1 {
+		t.Errorf("snapshot keys after the next publish: got %v, want ds-3's record only", left)
+	}
+}
+
+// TestPublishBadRecord checks that a page line without an id fails the
+// publish and leaves the dataset Processing with nothing published.
+func TestPublishBadRecord(t *testing.T) {
+	b := openTest(t)
+	ctx := t.Context()
+	u := newUploader(t, b, "co-1")
+	u.mapping("ds-1", dataset.Customers, "lease-1")
+	u.put("ds-1", "lease-1", 1, "a")
+	p := store.Page{AgentID: "agent-1", DatasetID: "ds-1", LeaseID: "lease-1", N: 2, Records: 1, Data: []byte("{\"name\":\"no id\"}\n")}
+	must(t, "PutPage", b.PutPage(ctx, p))
+	u.processing("ds-1", "lease-1")
+	if _, err := b.PublishCache(ctx, "co-1", "ds-1", sec(9)); err == nil {
+		t.Fatalf("PublishCache of a record without an id: got no error")
+	}
+	d, err := b.Dataset(ctx, "co-1", "ds-1")
+	must(t, "Dataset", err)
+	if d.Status != dataset.Processing {
+		t.Errorf("status after a failed publish: got %s, want Processing", d.Status)
+	}
+	if got := cachedIDs(t, b, "co-1", dataset.Customers); got != "[]" {
+		t.Errorf("records after a failed publish: got %s", got)
+	}
+}
+
+// fillAgentData adds to what fill made the agent's side of a company: a
+// published snapshot, a staged page, a failed dataset whose pages wait for
+// deletion and a committed one waiting for processing.
+func fillAgentData(t testing.TB, b *store.Badger, co string) {
+	t.Helper()
+	u := newUploader(t, b, co)
+	u.publish(co+"-pub", dataset.Bills, co+"-r1", co+"-r2")
+	u.put(co+"-mapping", "lease-"+co+"-mapping", 1, co+"-m")
+	u.mapping(co+"-failed", dataset.TaxRates, "lease-"+co+"-failed")
+	u.put(co+"-failed", "lease-"+co+"-failed", 1, co+"-f")
+	u.report(co+"-failed", dataset.InternalError)
+	u.mapping(co+"-val", dataset.JournalEntries, "lease-"+co+"-val")
+	u.put(co+"-val", "lease-"+co+"-val", 1, co+"-v")
+	_, err := b.CommitUpload(t.Context(), "agent-1", co+"-val", "lease-"+co+"-val", sec(6))
+	must(t, "CommitUpload", err)
+}
+
+// agentConnections returns the ids of the agent's connections.
+func agentConnections(t testing.TB, s store.Store, agent string) string {
+	t.Helper()
+	cs, err := s.AgentConnections(t.Context(), agent)
+	must(t, "AgentConnections", err)
+	ids := make([]string, len(cs))
+	for i, c := range cs {
+		ids[i] = c.ID
+	}
+	return fmt.Sprint(ids)
+}

@@ -1,0 +1,314 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/ferry-sync/ferry/shared/dataset"
+	"github.com/ferry-sync/ferry/shared/protocol"
+)
+
+// The cache of synced records. A snapshot is the records of one dataset,
+// under rc/<company>/<type>/<dataset>/, and the pointer cur/<company>/<type>
+// names the current one. PublishCache writes a snapshot in write batches,
+// out of every reader's sight, then in one small transaction points the
+// pointer at it and completes the dataset; a reader reads the pointer and
+// the records it names in one read transaction. So no snapshot, however
+// large, is ever written in one transaction, and no reader sees a mix.
+//
+// A snapshot that is neither current nor being written (its dataset is not
+// Processing) is an orphan: the one the pointer left, or one whose
+// PublishCache was cut short (a crash, a failed swap). Every PublishCache
+// deletes the orphans of its company and type once its own swap is done;
+// one cut short by a crash while its dataset is still Processing is
+// rewritten in full by the next PublishCache of that dataset.
+
+func (b *Badger) PublishCache(ctx context.Context, companyID, datasetID string, now time.Time) (Dataset, error) {
+	if err := checkIDs("company", companyID, "dataset", datasetID); err != nil {
+		return Dataset{}, err
+	}
+	if now.IsZero() {
+		return Dataset{}, errors.New("publish cache: time is zero")
+	}
+	now = now.UTC()
+	d, published, err := b.publishable(ctx, companyID, datasetID)
+	if err != nil {
+		return d, err
+	}
+	if !published {
+		if d, err = b.publish(ctx, d, now); err != nil {
+			return d, err
+		}
+	}
+	// The dataset is Complete and its records current: what is left to do
+	// reclaims space, and a later call does it if this one cannot.
+	if err := b.dropOrphanSnapshots(ctx, companyID, string(d.DataType)); err != nil && ctx.Err() == nil {
+		b.log.Warn("old cached records left; the next publish deletes them", "company", companyID,
+			"dataset", d.ID, "err", err)
+	}
+	if err := b.dropEndedPages(ctx); err != nil && ctx.Err() == nil {
+		b.log.Warn("staged pages of ended datasets left; the next publish deletes them", "dataset", d.ID, "err", err)
+	}
+	return d, nil
+}
+
+// publishable loads a dataset to publish; published reports that it is
+// Complete and its records current already.
+func (b *Badger) publishable(ctx context.Context, companyID, id string) (d Dataset, published bool, err error) {
+	err = b.view(ctx, func(txn *badger.Txn) error {
+		if _, err := getCompany(txn, companyID); err != nil {
+			return err
+		}
+		if d, err = getDataset(txn, companyID, id); err != nil {
+			return err
+		}
+		cur, err := currentSnapshot(txn, companyID, string(d.DataType))
+		if err != nil {
+			return err
+		}
+		published = d.Status == dataset.Complete && cur == d.ID
+		if !published && d.Status != dataset.Processing {
+			return fmt.Errorf("publish dataset %s (%s): %w", id, d.Status, ErrTransition)
+		}
+		return nil
+	})
+	return d, published, err
+}
+
+// currentSnapshot is the id of the current snapshot of the type; "" if none.
+func currentSnapshot(txn *badger.Txn, companyID, t string) (string, error) {
+	id, err := getString(txn, cachePointerKey(companyID, t))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return "", nil
+	}
+	return id, err
+}
+
+// publish writes d's snapshot and swaps it in. A snapshot it fails to swap
+// in is left to dropOrphanSnapshots, which also deletes it at once when the
+// dataset is past Processing already (its company deleted, for one).
+func (b *Badger) publish(ctx context.Context, d Dataset, now time.Time) (Dataset, error) {
+	err := b.writeSnapshot(ctx, d)
+	if err == nil {
+		var out Dataset
+		if out, err = b.swapSnapshot(ctx, d, now); err == nil {
+			return out, nil
+		}
+	}
+	if derr := b.dropOrphanSnapshots(ctx, d.CompanyID, string(d.DataType)); derr != nil && ctx.Err() == nil {
+		b.log.Warn("cached records of a failed publish left", "company", d.CompanyID, "dataset", d.ID, "err", derr)
+	}
+	return d, err
+}
+
+// writeSnapshot writes the records of d's staged pages under its snapshot
+// prefix, in write batches, and returns once they are durable. Writing a
+// snapshot again writes the same records over it.
+func (b *Badger) writeSnapshot(ctx context.Context, d Dataset) error {
+	wb := b.db.NewWriteBatch()
+	defer wb.Cancel()
+	t := string(d.DataType)
+	err := b.view(ctx, func(txn *badger.Txn) error {
+		return eachPage(ctx, txn, d, func(p Page) error {
+			return eachRecord(p, func(id string, rec []byte) error {
+				return wb.Set(recordKey(d.CompanyID, t, d.ID, id), rec)
+			})
+		})
+	})
+	if err == nil {
+		err = wb.Flush()
+	}
+	if err != nil {
+		return fmt.Errorf("publish dataset %s: %w", d.ID, err)
+	}
+	return nil
+}
+
+// eachRecord calls fn with the id and JSON of each NDJSON line of p; the
+// JSON shares p.Data.
+func eachRecord(p Page, fn func(id string, rec []byte) error) error {
+	data := p.Data
+	for line := 1; len(data) > 0; line++ {
+		rec := data
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			rec, data = data[:i:i], data[i+1:]
+		} else {
+			data = nil
+		}
+		rec = bytes.TrimSpace(rec)
+		if len(rec) == 0 {
+			continue
+		}
+		id, err := protocol.RecordID(rec)
+		if err != nil {
+			return fmt.Errorf("page %d line %d: %w", p.N, line, err)
+		}
+		if err := fn(id, rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// swapSnapshot makes d's snapshot current and d Complete, in one
+// transaction.
+func (b *Badger) swapSnapshot(ctx context.Context, d Dataset, now time.Time) (Dataset, error) {
+	var out Dataset
+	t := string(d.DataType)
+	err := b.update(ctx, func(txn *badger.Txn) error {
+		if _, err := getCompany(txn, d.CompanyID); err != nil {
+			return err
+		}
+		cur, err := getDataset(txn, d.CompanyID, d.ID)
+		if err != nil {
+			return err
+		}
+		out = cur
+		ptr, err := currentSnapshot(txn, d.CompanyID, t)
+		if err != nil {
+			return err
+		}
+		if cur.Status == dataset.Complete && ptr == cur.ID {
+			return nil // a concurrent call published it
+		}
+		old := cur
+		if err := advance(&cur, dataset.Coordinator, dataset.Complete, now, ActorCoordinator, ""); err != nil {
+			return err
+		}
+		if err := txn.Set(cachePointerKey(d.CompanyID, t), []byte(cur.ID)); err != nil {
+			return err
+		}
+		out = cur
+		return putDataset(txn, &old, &cur)
+	})
+	return out, err
+}
+
+// dropOrphanSnapshots deletes the snapshots of the type that are neither
+// current nor of a Processing dataset. Such a snapshot can never become
+// current (only a Processing dataset's swap makes one current), so deleting
+// it in batches, in sight of readers, is safe.
+func (b *Badger) dropOrphanSnapshots(ctx context.Context, companyID, t string) error {
+	var orphans []string
+	err := b.view(ctx, func(txn *badger.Txn) error {
+		cur, err := currentSnapshot(txn, companyID, t)
+		if err != nil {
+			return err
+		}
+		for _, id := range snapshotIDs(txn, prefix("rc", companyID, t)) {
+			if id == cur {
+				continue
+			}
+			d, err := getDataset(txn, companyID, id)
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				return err
+			}
+			if err != nil || d.Status != dataset.Processing {
+				orphans = append(orphans, id)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, id := range orphans {
+		if err := b.deletePrefix(ctx, snapshotPrefix(companyID, t, id), nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// snapshotIDs lists the datasets with records under p, stepping over each
+// one's records with a seek.
+func snapshotIDs(txn *badger.Txn, p []byte) []string {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
+	defer it.Close()
+	var ids []string
+	for it.Seek(p); it.ValidForPrefix(p); {
+		rest := it.Item().Key()[len(p):]
+		id := string(rest)
+		if i := bytes.IndexByte(rest, '/'); i >= 0 {
+			id = string(rest[:i])
+		}
+		ids = append(ids, id)
+		// Record keys are hex, all below 0xff.
+		it.Seek(append(prefix(string(p)+id), 0xff))
+	}
+	return ids
+}
+
+func (b *Badger) CachedRecords(ctx context.Context, companyID string, dt string, fn func(id string, record []byte) error) error {
+	if err := checkIDs("company", companyID, "data type", dt); err != nil {
+		return err
+	}
+	return b.view(ctx, func(txn *badger.Txn) error {
+		if _, err := getCompany(txn, companyID); err != nil {
+			return err
+		}
+		cur, err := currentSnapshot(txn, companyID, dt)
+		if err != nil || cur == "" {
+			return err
+		}
+		p := snapshotPrefix(companyID, dt, cur)
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
+		defer it.Close()
+		n := 0
+		for it.Seek(p); it.ValidForPrefix(p); it.Next() {
+			if n++; n%1024 == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+			item := it.Item()
+			id, err := hex.DecodeString(string(item.Key()[len(p):]))
+			if err != nil {
+				return fmt.Errorf("cached record key %s: %w", item.Key(), err)
+			}
+			v, err := item.ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			if err := fn(string(id), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// maxCachedIDLen bounds the id CachedRecord looks up, so the key fits.
+const maxCachedIDLen = 16 << 10
+
+func (b *Badger) CachedRecord(ctx context.Context, companyID string, dt string, id string) ([]byte, error) {
+	if err := checkIDs("company", companyID, "data type", dt); err != nil {
+		return nil, err
+	}
+	var rec []byte
+	err := b.view(ctx, func(txn *badger.Txn) error {
+		if _, err := getCompany(txn, companyID); err != nil {
+			return err
+		}
+		cur, err := currentSnapshot(txn, companyID, dt)
+		if err != nil {
+			return err
+		}
+		if cur == "" || id == "" || len(id) > maxCachedIDLen {
+			return fmt.Errorf("%s record %q: %w", dt, id, ErrNotFound)
+		}
+		item, err := txn.Get(recordKey(companyID, dt, cur, id))
+		if err != nil {
+			return notFound(err, dt+" record", fmt.Sprintf("%q", id))
+		}
+		rec, err = item.ValueCopy(nil)
+		return err
+	})
+	return rec, err
+}

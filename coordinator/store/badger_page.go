@@ -1,0 +1,271 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/ferry-sync/ferry/shared/dataset"
+)
+
+// maxPageNumber is the highest page number the 8-digit page keys hold.
+const maxPageNumber = 99_999_999
+
+// pageHeader is what a stored page holds beside its data.
+type pageHeader struct {
+	AgentID string `json:"agentId"`
+	LeaseID string `json:"leaseId"`
+	N       int    `json:"n"`
+	Records int    `json:"records"`
+}
+
+// encodePage is a page as stored: the length of its JSON header as a
+// uvarint, the header, then the data as is (a page is up to 32 MiB of
+// NDJSON; base64 in JSON would add a third).
+func encodePage(p Page) ([]byte, error) {
+	h, err := json.Marshal(pageHeader{AgentID: p.AgentID, LeaseID: p.LeaseID, N: p.N, Records: p.Records})
+	if err != nil {
+		return nil, err
+	}
+	v := make([]byte, 0, binary.MaxVarintLen64+len(h)+len(p.Data))
+	v = binary.AppendUvarint(v, uint64(len(h)))
+	v = append(v, h...)
+	return append(v, p.Data...), nil
+}
+
+// decodePage reads a stored page of dataset ds; its Data shares v.
+func decodePage(ds string, v []byte) (Page, error) {
+	n, w := binary.Uvarint(v)
+	if w <= 0 || n > uint64(len(v)-w) {
+		return Page{}, fmt.Errorf("page of dataset %s: bad header", ds)
+	}
+	var h pageHeader
+	if err := json.Unmarshal(v[w:w+int(n)], &h); err != nil {
+		return Page{}, fmt.Errorf("page of dataset %s: %w", ds, err)
+	}
+	return Page{
+		AgentID: h.AgentID, DatasetID: ds, LeaseID: h.LeaseID, N: h.N, Records: h.Records,
+		Data: v[w+int(n):],
+	}, nil
+}
+
+// uploading loads the dataset an agent uploads to: ErrNotFound unless its
+// company is live and its connection is bound to the agent.
+func uploading(txn *badger.Txn, agentID, datasetID string) (Dataset, error) {
+	d, err := datasetByID(txn, datasetID)
+	if err != nil {
+		return d, err
+	}
+	// Reading the company makes a concurrent DeleteCompany conflict.
+	if _, err := getCompany(txn, d.CompanyID); err != nil {
+		return d, fmt.Errorf("dataset %s: %w", datasetID, ErrNotFound)
+	}
+	var conn Connection
+	err = getJSON(txn, connKey(d.CompanyID, d.ConnectionID), &conn)
+	if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
+		return d, err
+	}
+	if err != nil || conn.AgentID != agentID {
+		return d, fmt.Errorf("dataset %s for agent %s: %w", datasetID, agentID, ErrNotFound)
+	}
+	return d, nil
+}
+
+func (b *Badger) AgentDataset(ctx context.Context, agentID, datasetID string) (Dataset, error) {
+	if err := checkIDs("agent", agentID, "dataset", datasetID); err != nil {
+		return Dataset{}, err
+	}
+	var d Dataset
+	err := b.view(ctx, func(txn *badger.Txn) error {
+		var err error
+		d, err = uploading(txn, agentID, datasetID)
+		return err
+	})
+	return d, err
+}
+
+// leaseHeld reports whether lease is the live lease of agent on d.
+func leaseHeld(d Dataset, agentID, lease string) bool {
+	return lease != "" && d.LeaseID == lease && d.LeaseAgent == agentID
+}
+
+func (b *Badger) PutPage(ctx context.Context, p Page) error {
+	if err := checkIDs("agent", p.AgentID, "dataset", p.DatasetID); err != nil {
+		return err
+	}
+	if p.N < 1 || p.N > maxPageNumber {
+		return fmt.Errorf("page %d of dataset %s: number must be 1 to %d", p.N, p.DatasetID, maxPageNumber)
+	}
+	if p.Records < 0 {
+		return fmt.Errorf("page %d of dataset %s: negative record count", p.N, p.DatasetID)
+	}
+	val, err := encodePage(p)
+	if err != nil {
+		return err
+	}
+	return b.update(ctx, func(txn *badger.Txn) error {
+		d, err := uploading(txn, p.AgentID, p.DatasetID)
+		if err != nil {
+			return err
+		}
+		// The lease is compared, never trusted: once equal to the claim's
+		// lease it is a checked id, safe in a key.
+		if !leaseHeld(d, p.AgentID, p.LeaseID) {
+			return fmt.Errorf("page %d of dataset %s: %w", p.N, d.ID, ErrStaleLease)
+		}
+		if d.Status != dataset.Mapping {
+			return fmt.Errorf("page %d of dataset %s (%s): %w", p.N, d.ID, d.Status, ErrTransition)
+		}
+		k := pageKey(d.CompanyID, d.ID, p.LeaseID, p.N)
+		if ok, err := exists(txn, k); err != nil || ok {
+			return err // stored already: an upload sent again
+		}
+		return txn.Set(k, val)
+	})
+}
+
+// Pages reads the pages one at a time, without prefetching, so that a
+// dataset of many large pages never sits in memory at once.
+func (b *Badger) Pages(ctx context.Context, datasetID string, fn func(Page) error) error {
+	if err := checkID("dataset", datasetID); err != nil {
+		return err
+	}
+	return b.view(ctx, func(txn *badger.Txn) error {
+		d, err := datasetByID(txn, datasetID)
+		if err != nil {
+			return err
+		}
+		return eachPage(ctx, txn, d, fn)
+	})
+}
+
+// eachPage calls fn with each page of d staged under its live or
+// committed lease, in page order.
+func eachPage(ctx context.Context, txn *badger.Txn, d Dataset, fn func(Page) error) error {
+	lease := d.CommittedLease
+	if inFlight(d.Status) {
+		lease = d.LeaseID
+	}
+	if lease == "" {
+		return nil
+	}
+	p := leasePagesPrefix(d.CompanyID, d.ID, lease)
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
+	defer it.Close()
+	for it.Seek(p); it.ValidForPrefix(p); it.Next() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		v, err := it.Item().ValueCopy(nil)
+		if err != nil {
+			return err
+		}
+		page, err := decodePage(d.ID, v)
+		if err != nil {
+			return err
+		}
+		if err := fn(page); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *Badger) CommitUpload(ctx context.Context, agentID, datasetID, leaseID string, now time.Time) (Dataset, error) {
+	if err := checkIDs("agent", agentID, "dataset", datasetID); err != nil {
+		return Dataset{}, err
+	}
+	if now.IsZero() {
+		return Dataset{}, errors.New("commit upload: time is zero")
+	}
+	now = now.UTC()
+	var out Dataset
+	err := b.update(ctx, func(txn *badger.Txn) error {
+		d, err := uploading(txn, agentID, datasetID)
+		if err != nil {
+			return err
+		}
+		out = d
+		switch {
+		case leaseHeld(d, agentID, leaseID) && d.Status == dataset.Mapping:
+		case leaseID != "" && d.CommittedLease == leaseID:
+			return nil // committed already: a commit sent again
+		case leaseHeld(d, agentID, leaseID):
+			return fmt.Errorf("commit dataset %s (%s): %w", d.ID, d.Status, ErrTransition)
+		default:
+			return fmt.Errorf("commit dataset %s: %w", d.ID, ErrStaleLease)
+		}
+		old := d
+		if err := advance(&d, dataset.Coordinator, dataset.Validating, now, ActorCoordinator, "upload committed"); err != nil {
+			return err
+		}
+		d.CommittedLease = leaseID
+		out = d
+		return putDataset(txn, &old, &d)
+	})
+	return out, err
+}
+
+func (b *Badger) Unprocessed(ctx context.Context) ([]Dataset, error) {
+	var out []Dataset
+	err := b.view(ctx, func(txn *badger.Txn) error {
+		keys, vals, err := scanKeys(txn, prefix("up"), 0)
+		if err != nil {
+			return err
+		}
+		for i, k := range keys {
+			co := string(vals[i])
+			if _, err := getCompany(txn, co); errors.Is(err, ErrNotFound) {
+				continue // being deleted
+			}
+			d, err := getDataset(txn, co, lastSegment(k))
+			if err != nil {
+				return err
+			}
+			out = append(out, d)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// dropEarlierPages deletes the pages of d staged under any lease but its
+// own. They are out of sight already (pages are keyed by lease); this
+// reclaims their space.
+func (b *Badger) dropEarlierPages(ctx context.Context, d Dataset) {
+	keep := leasePagesPrefix(d.CompanyID, d.ID, d.LeaseID)
+	if err := b.deletePrefix(ctx, datasetPagesPrefix(d.CompanyID, d.ID), keep); err != nil && ctx.Err() == nil {
+		b.log.Warn("pages of an earlier attempt left; the next claim or the end of the dataset deletes them",
+			"dataset", d.ID, "company", d.CompanyID, "err", err)
+	}
+}
+
+// dropEndedPages deletes the staged pages of every dataset that ended
+// since the last call (putDataset marks them), then the marks.
+func (b *Badger) dropEndedPages(ctx context.Context) error {
+	var marks [][]byte
+	err := b.view(ctx, func(txn *badger.Txn) error {
+		var err error
+		marks, _, err = scanKeys(txn, prefix("pd"), 0)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for _, m := range marks {
+		// pd/<company>/<dataset> names pg/<company>/<dataset>/.
+		pages := append(append([]byte("pg"), m[len("pd"):]...), '/')
+		if err := b.deletePrefix(ctx, pages, nil); err != nil {
+			return err
+		}
+		if err := b.update(ctx, func(txn *badger.Txn) error { return txn.Delete(m) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,405 @@
+package protocol
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"slices"
+	"strconv"
+	"unicode"
+	"unicode/utf8"
+)
+
+// The data plane. An agent uploads a dataset's records in pages numbered
+// from 1: PUT DatasetsPath+{id}/pages/{n}, the body gzip-compressed NDJSON
+// (one standard-model record, a JSON object with a string "id", per line),
+// with the lease in LeaseHeader and the page's record count in
+// RecordsHeader. Uploading a page again is acknowledged, not stored twice.
+// Then it POSTs a CommitRequest to DatasetsPath+{id}/commit; committing
+// again is acknowledged too. Any 2xx is success. A refusal is a 4xx (5xx for
+// a fault on the coordinator's side, which the agent retries) whose JSON
+// body is an Error, its Code saying why: CodeStaleLease, the agent drops the
+// work; CodeUnauthorized, CodeNotFound, CodeBadMessage, CodeTooLarge.
+
+// PageContentType is the Content-Type of an uploaded page; its
+// Content-Encoding is gzip.
+const PageContentType = "application/x-ndjson"
+
+// MaxRecordIDBytes bounds a record's "id".
+const MaxRecordIDBytes = 256
+
+// ErrBadPage wraps every reason DecodePage refuses a page.
+var ErrBadPage = errors.New("bad page")
+
+// PagePath is the path page n of a dataset is uploaded to.
+func PagePath(datasetID string, n int) string {
+	return DatasetsPath + url.PathEscape(datasetID) + "/pages/" + strconv.Itoa(n)
+}
+
+// CommitPath is the path a dataset's upload is committed at.
+func CommitPath(datasetID string) string {
+	return DatasetsPath + url.PathEscape(datasetID) + "/commit"
+}
+
+// CommitRequest ends an upload: how many pages and records were sent, and
+// SHA256, the lower-case hex SHA-256 of the uncompressed NDJSON of pages 1
+// to Pages concatenated in order. A dataset with no records commits Pages 0
+// and the SHA-256 of nothing.
+type CommitRequest struct {
+	LeaseID string `json:"leaseId"`
+	Pages   int    `json:"pages"`
+	Records int    `json:"records"`
+	SHA256  string `json:"sha256"`
+}
+
+// Validate checks the request's fields are within bounds and agree with
+// each other: every page holds 1 to MaxPageRecords records.
+func (c *CommitRequest) Validate() error {
+	if err := checkID("leaseId", c.LeaseID); err != nil {
+		return err
+	}
+	if c.Pages < 0 || c.Pages > MaxPages {
+		return fmt.Errorf("pages must be 0 to %d", MaxPages)
+	}
+	if c.Records < c.Pages || c.Records > c.Pages*MaxPageRecords {
+		return fmt.Errorf("%d records cannot fill %d pages", c.Records, c.Pages)
+	}
+	if len(c.SHA256) != 64 {
+		return errors.New("sha256 must be 64 hex digits")
+	}
+	for _, r := range c.SHA256 {
+		if (r < '0' || r > '9') && (r < 'a' || r > 'f') {
+			return errors.New("sha256 must be lower-case hex")
+		}
+	}
+	return nil
+}
+
+// Page is one decoded upload page.
+type Page struct {
+	Records []PageRecord
+	// Raw is the page's uncompressed NDJSON, exactly as sent: what the
+	// commit's checksum covers.
+	Raw []byte
+}
+
+// PageRecord is one line of a page: the record's id and its JSON object.
+type PageRecord struct {
+	ID   string
+	JSON json.RawMessage
+}
+
+// DecodePage reads and checks one gzip-compressed NDJSON page: at most
+// MaxPageBytes compressed and MaxPageExpandedBytes uncompressed, 1 to
+// MaxPageRecords lines, each a record RecordID accepts, no empty line and
+// no id twice. It reads line by line and stops at the first fault, so a
+// gzip bomb fails after at most a limit's worth of output. Every error
+// wraps ErrBadPage and names the line at fault.
+func DecodePage(r io.Reader) (Page, error) {
+	zr, err := gzip.NewReader(&capReader{r: r, left: MaxPageBytes})
+	if err != nil {
+		return Page{}, badPage(0, err)
+	}
+	defer zr.Close()
+	br := bufio.NewReaderSize(zr, 16<<10)
+	var (
+		raw   []byte
+		spans []span
+		lines = map[string]int{} // id -> line
+	)
+	for line := 1; ; line++ {
+		start := len(raw)
+		raw, err = appendLine(br, raw, start)
+		if err != nil && err != io.EOF {
+			return Page{}, badPage(line, err)
+		}
+		if len(raw) == start {
+			break // the end, after a final newline
+		}
+		sp, lerr := checkLine(raw, start, line, lines)
+		if lerr != nil {
+			return Page{}, fmt.Errorf("%w: line %d: %v", ErrBadPage, line, lerr)
+		}
+		spans = append(spans, sp)
+		if err == io.EOF {
+			break // the end, without a final newline
+		}
+	}
+	if len(spans) == 0 {
+		return Page{}, fmt.Errorf("%w: no records", ErrBadPage)
+	}
+	p := Page{Raw: raw, Records: make([]PageRecord, len(spans))}
+	for i, sp := range spans {
+		p.Records[i] = PageRecord{ID: sp.id, JSON: raw[sp.start:sp.end:sp.end]}
+	}
+	return p, nil
+}
+
+// span is a record's id and where its JSON is in the page.
+type span struct {
+	id         string
+	start, end int
+}
+
+// checkLine checks line number line, raw[start:], given the ids of the
+// lines before it.
+func checkLine(raw []byte, start, line int, lines map[string]int) (span, error) {
+	if line > MaxPageRecords {
+		return span{}, fmt.Errorf("over %d records", MaxPageRecords)
+	}
+	s, e := trimJSONSpace(raw, start, len(raw))
+	if s == e {
+		return span{}, errors.New("empty line")
+	}
+	id, err := RecordID(raw[s:e])
+	if err != nil {
+		return span{}, err
+	}
+	if first, dup := lines[id]; dup {
+		return span{}, fmt.Errorf("id %q already on line %d", id, first)
+	}
+	lines[id] = line
+	return span{id, s, e}, nil
+}
+
+// trimJSONSpace narrows raw[start:end] to leave out JSON white space (and
+// the newline) around it.
+func trimJSONSpace(raw []byte, start, end int) (int, int) {
+	isSpace := func(b byte) bool { return b == ' ' || b == '\t' || b == '\r' || b == '\n' }
+	for start < end && isSpace(raw[start]) {
+		start++
+	}
+	for end > start && isSpace(raw[end-1]) {
+		end--
+	}
+	return start, end
+}
+
+// ErrPageTooLarge is wrapped (with ErrBadPage) by the refusal of a page
+// over MaxPageBytes compressed or MaxPageExpandedBytes uncompressed.
+var ErrPageTooLarge = errors.New("page over the size limit")
+
+var (
+	errLineTooLong = errors.New("line too long")
+	errCompressed  = fmt.Errorf("%w: over %d bytes compressed", ErrPageTooLarge, MaxPageBytes)
+	errExpanded    = fmt.Errorf("%w: over %d bytes uncompressed", ErrPageTooLarge, MaxPageExpandedBytes)
+)
+
+// badPage describes a failure to read the page, at line.
+func badPage(line int, err error) error {
+	switch {
+	case errors.Is(err, errLineTooLong):
+		return fmt.Errorf("%w: line %d: over %d bytes", ErrBadPage, line, MaxRecordBytes)
+	case errors.Is(err, errCompressed), errors.Is(err, errExpanded):
+		return fmt.Errorf("%w: %w", ErrBadPage, err)
+	case err == io.EOF:
+		return fmt.Errorf("%w: empty body", ErrBadPage)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("%w: gzip stream cut short", ErrBadPage)
+	}
+	return fmt.Errorf("%w: gzip: %v", ErrBadPage, err)
+}
+
+// appendLine appends the next line of br, with its newline if it has one,
+// to raw; the line starts at raw[start]. It returns io.EOF when br ends
+// without a newline, perhaps after some bytes.
+func appendLine(br *bufio.Reader, raw []byte, start int) ([]byte, error) {
+	for {
+		frag, err := br.ReadSlice('\n')
+		if need := len(raw) + len(frag); need > cap(raw) {
+			// Double, rather than append's 1.25 for large slices: a page
+			// of 32 MiB then allocates 64 MiB on the way, not 160.
+			grown := make([]byte, len(raw), max(need, min(2*cap(raw), MaxPageExpandedBytes+1), 16<<10))
+			copy(grown, raw)
+			raw = grown
+		}
+		raw = append(raw, frag...)
+		n := len(raw) - start
+		if n > MaxRecordBytes+1 || (n == MaxRecordBytes+1 && raw[len(raw)-1] != '\n') {
+			return raw, errLineTooLong
+		}
+		if len(raw) > MaxPageExpandedBytes {
+			return raw, errExpanded
+		}
+		if err != bufio.ErrBufferFull {
+			return raw, err
+		}
+	}
+}
+
+// RecordID checks one NDJSON line as DecodePage does and returns the
+// record's id: at most MaxRecordBytes of UTF-8, one JSON object with no
+// top-level key twice, and a string "id" of 1 to MaxRecordIDBytes bytes
+// without control characters. An agent calls it on each record before
+// uploading, so that what it sends is what the coordinator accepts.
+func RecordID(line []byte) (string, error) {
+	if len(line) > MaxRecordBytes {
+		return "", fmt.Errorf("record over %d bytes", MaxRecordBytes)
+	}
+	if !utf8.Valid(line) {
+		return "", errors.New("not UTF-8")
+	}
+	if !json.Valid(line) {
+		var v json.RawMessage
+		return "", fmt.Errorf("not JSON: %v", json.Unmarshal(line, &v))
+	}
+	i := skipSpace(line, 0)
+	if line[i] != '{' {
+		return "", errors.New("not a JSON object")
+	}
+	var (
+		id    string
+		found bool
+		keys  keySet
+	)
+	// json.Valid holds, so the scan below needs no bounds or syntax checks.
+	for i = skipSpace(line, i+1); line[i] != '}'; {
+		end := endOfString(line, i)
+		key, err := unquote(line[i:end])
+		if err != nil {
+			return "", err
+		}
+		if !keys.add(key) {
+			return "", fmt.Errorf("key %q twice", truncate(key, 64))
+		}
+		i = skipSpace(line, skipSpace(line, end)+1) // past the colon
+		end = endOfValue(line, i)
+		if key == "id" {
+			if line[i] != '"' {
+				return "", errors.New(`"id" is not a string`)
+			}
+			if id, err = unquote(line[i:end]); err != nil {
+				return "", err
+			}
+			found = true
+		}
+		if i = skipSpace(line, end); line[i] == ',' {
+			i = skipSpace(line, i+1)
+		}
+	}
+	if !found {
+		return "", errors.New(`no "id"`)
+	}
+	return id, CheckRecordID(id)
+}
+
+// keySet is the keys of an object: a slice while they are few, a map
+// once they are many, so that a record of 100,000 keys costs no more
+// than its size.
+type keySet struct {
+	few  []string
+	many map[string]bool
+}
+
+// add adds key, unless it is there already.
+func (k *keySet) add(key string) bool {
+	if k.many == nil && len(k.few) < 16 {
+		if slices.Contains(k.few, key) {
+			return false
+		}
+		k.few = append(k.few, key)
+		return true
+	}
+	if k.many == nil {
+		k.many = make(map[string]bool, 32)
+		for _, f := range k.few {
+			k.many[f] = true
+		}
+	}
+	if k.many[key] {
+		return false
+	}
+	k.many[key] = true
+	return true
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
+		i++
+	}
+	return i
+}
+
+// endOfString returns the index after the JSON string that starts at b[i].
+func endOfString(b []byte, i int) int {
+	for i++; b[i] != '"'; i++ {
+		if b[i] == '\\' {
+			i++
+		}
+	}
+	return i + 1
+}
+
+// endOfValue returns the index after the JSON value that starts at b[i].
+func endOfValue(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return endOfString(b, i)
+	case '{', '[':
+		depth := 0
+		for ; ; i++ {
+			switch b[i] {
+			case '"':
+				i = endOfString(b, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+		}
+	}
+	for i < len(b) && !bytes.ContainsRune([]byte(",}] \t\r\n"), rune(b[i])) {
+		i++
+	}
+	return i
+}
+
+// unquote decodes a JSON string, quotes included.
+func unquote(b []byte) (string, error) {
+	if !bytes.ContainsRune(b, '\\') {
+		return string(b[1 : len(b)-1]), nil
+	}
+	var s string
+	err := json.Unmarshal(b, &s)
+	return s, err
+}
+
+// CheckRecordID checks a record's id: 1 to MaxRecordIDBytes bytes, no
+// control characters.
+func CheckRecordID(id string) error {
+	if id == "" || len(id) > MaxRecordIDBytes {
+		return fmt.Errorf(`"id" must be 1 to %d bytes`, MaxRecordIDBytes)
+	}
+	for _, r := range id {
+		if unicode.IsControl(r) {
+			return fmt.Errorf(`"id" %q holds a control character`, id)
+		}
+	}
+	return nil
+}
+
+// capReader reads from r and fails with errCompressed once more than left
+// bytes come through.
+type capReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if int64(len(p)) > c.left+1 {
+		p = p[:c.left+1]
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	if c.left < 0 {
+		return n, errCompressed
+	}
+	return n, err
+}
