@@ -34,8 +34,8 @@ cross: ## check the Windows and Linux/arm64 builds compile
 bench: ## run the Go benchmarks
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./...
 
-run: build ## start a coordinator and show a sync reach Complete
-	./scripts/run.sh
+run: build ## start a coordinator and a local agent on the sample book; show a sync reach Complete
+	$(GO) run ./e2e/demo -bin $(BIN)
 
 clean: ## remove build output and the local data directory
 	rm -rf $(BIN) ferry-data .run

@@ -39,7 +39,7 @@ func TestMain(m *testing.M) {
 }
 
 func build(dir string) error {
-	for _, cmd := range []string{"ferry-coordinator", "ferry-agent"} {
+	for _, cmd := range []string{"ferry-coordinator", "ferry-agent", "demo"} {
 		args := []string{"build", "-race", "-o", filepath.Join(dir, cmd), cmdDir(cmd)}
 		if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
 			return fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
@@ -49,8 +49,11 @@ func build(dir string) error {
 }
 
 func cmdDir(cmd string) string {
-	if cmd == "ferry-agent" {
+	switch cmd {
+	case "ferry-agent":
 		return "../agent/cmd/ferry-agent"
+	case "demo":
+		return "./demo"
 	}
 	return "../coordinator/cmd/" + cmd
 }

@@ -119,7 +119,7 @@ func (w *Worker) runJob(ctx context.Context, j *job, b Binding) error {
 			return err
 		}
 		if n := pw.Written(); n%1000 == 0 {
-			j.progress.Store(int32(min(79, 40+n/1000)))
+			w.sendProgress(j, mappingProgress(n))
 		}
 		return nil
 	})
@@ -154,6 +154,27 @@ func (w *Worker) fail(ctx context.Context, j *job, err error) error {
 		return errors.Join(err, rerr)
 	}
 	return err
+}
+
+// mappingProgress is the progress of a dataset that has mapped n records,
+// not knowing how many there are: it rises from 40 towards 79 and never
+// reaches it.
+func mappingProgress(n int) int {
+	return 40 + 39*n/(n+20000)
+}
+
+// sendProgress tells the coordinator how far a dataset got, without
+// waiting: a lost progress report costs nothing.
+func (w *Worker) sendProgress(j *job, p int) {
+	j.progress.Store(int32(p))
+	s := w.current()
+	if s == nil {
+		return
+	}
+	c := j.claimed
+	_ = s.write(protocol.Message{Type: protocol.TypeReport, ID: uuid.NewString(), Report: &protocol.Report{
+		CompanyID: c.CompanyID, DatasetID: c.DatasetID, LeaseID: c.LeaseID, To: dataset.Mapping, Progress: p,
+	}})
 }
 
 // report sends a transition and waits until the coordinator acknowledges it.

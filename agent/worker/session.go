@@ -82,14 +82,17 @@ func (w *Worker) runSession(ctx, jobCtx context.Context) error {
 	defer w.detach(s)
 	w.log.Info("connected to the coordinator", "agent", welcome.AgentID, "resumed", len(welcome.Resumed))
 
+	// The heartbeat loop and the closer end with the session: cancel, then
+	// wait, in that order.
 	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() { defer wg.Done(); w.runHeartbeatLoop(sctx, s) }()
-	defer wg.Wait()
-	go func() { <-sctx.Done(); ws.Close() }()
-	return w.readLoop(jobCtx, s)
+	go func() { defer wg.Done(); <-sctx.Done(); ws.Close() }()
+	err = w.readLoop(jobCtx, s)
+	cancel()
+	wg.Wait()
+	return err
 }
 
 func (w *Worker) handshake(s *session) (*protocol.Welcome, error) {

@@ -30,6 +30,8 @@ type Config struct {
 	LinkCodeTTL time.Duration
 	// LeaseTTL is how long an agent's lease lasts without a heartbeat.
 	LeaseTTL time.Duration
+	// GCInterval is how often the store's value-log garbage is collected.
+	GCInterval time.Duration
 	// TLSCert and TLSKey, when set, serve HTTPS (and wss for agents).
 	TLSCert, TLSKey string
 }
@@ -42,6 +44,7 @@ func DefaultConfig() Config {
 		ShutdownTimeout: 15 * time.Second,
 		LinkCodeTTL:     7 * 24 * time.Hour,
 		LeaseTTL:        60 * time.Second,
+		GCInterval:      10 * time.Minute,
 	}
 }
 
@@ -70,6 +73,9 @@ func (c *Config) Validate() error {
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("tls-cert and tls-key: give both or neither")
+	}
+	if c.GCInterval < time.Second {
+		return errors.New("gc-interval: must be at least 1s")
 	}
 	if c.LeaseTTL < 2*time.Second {
 		return errors.New("lease-ttl: must be at least 2s")

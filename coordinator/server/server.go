@@ -14,19 +14,21 @@ import (
 
 	"github.com/ferry-sync/ferry/coordinator/api"
 	"github.com/ferry-sync/ferry/coordinator/hub"
+	"github.com/ferry-sync/ferry/coordinator/linkpage"
 	"github.com/ferry-sync/ferry/coordinator/queue"
 	"github.com/ferry-sync/ferry/coordinator/store"
 )
 
 // Server is a running coordinator's pieces.
 type Server struct {
-	cfg   Config
-	log   *slog.Logger
-	Store store.Store
-	API   *api.Server
-	Hub   *hub.Hub
-	ln    net.Listener
-	http  *http.Server
+	cfg    Config
+	log    *slog.Logger
+	Store  store.Store
+	API    *api.Server
+	Hub    *hub.Hub
+	badger *store.Badger
+	ln     net.Listener
+	http   *http.Server
 }
 
 // New opens the store, makes sure an admin key exists and binds the
@@ -43,7 +45,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*Ser
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, Store: st}
+	s := &Server{cfg: cfg, log: log, Store: st, badger: st}
 	if err := s.ensureAdminKey(ctx, out); err != nil {
 		st.Close()
 		return nil, err
@@ -58,6 +60,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*Ser
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/agent/", s.Hub.Handler())
+	mux.Handle("/link/", linkpage.New(st, log.With("subsystem", "link"), cfg.PublicURL, cfg.LinkCodeTTL))
 	mux.Handle("/", s.API)
 	s.ln, err = net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -93,6 +96,9 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 		errc <- s.http.Serve(s.ln)
 	}()
+	gcCtx, stopGC := context.WithCancel(context.Background())
+	gcDone := make(chan struct{})
+	go func() { defer close(gcDone); s.runGCLoop(gcCtx) }()
 	s.API.SetReady(true)
 	s.log.Info("coordinator serving", "listen", s.Addr(), "publicUrl", s.cfg.PublicURL)
 	var serveErr error
@@ -105,6 +111,8 @@ func (s *Server) Serve(ctx context.Context) error {
 	defer cancel()
 	shutErr := s.http.Shutdown(shutCtx)
 	s.Hub.Close()
+	stopGC()
+	<-gcDone
 	if serveErr == nil {
 		serveErr = <-errc
 	}
@@ -114,6 +122,26 @@ func (s *Server) Serve(ctx context.Context) error {
 	closeErr := s.Store.Close()
 	s.log.Info("coordinator stopped")
 	return errors.Join(serveErr, shutErr, closeErr)
+}
+
+// runGCLoop reclaims the space of replaced cache snapshots and staged pages
+// every GCInterval, until ctx ends.
+func (s *Server) runGCLoop(ctx context.Context) {
+	t := time.NewTicker(s.cfg.GCInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := s.badger.CollectGarbage()
+		if err != nil {
+			s.log.Error("value log gc", "err", err)
+		} else if n > 0 {
+			s.log.Info("value log gc", "rewrites", n)
+		}
+	}
 }
 
 // ensureAdminKey makes sure a client can call the API on first start.

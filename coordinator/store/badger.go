@@ -54,14 +54,38 @@ func openBadger(dir string, logger *slog.Logger, syncWrites bool) (*Badger, erro
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	opts := badger.DefaultOptions(dir).
-		WithSyncWrites(syncWrites).
-		WithLogger(badgerLogger{logger})
-	db, err := badger.Open(opts)
+	return openBadgerWith(badger.DefaultOptions(dir).WithSyncWrites(syncWrites), logger)
+}
+
+func openBadgerWith(opts badger.Options, logger *slog.Logger) (*Badger, error) {
+	dir := opts.Dir
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	db, err := badger.Open(opts.WithLogger(badgerLogger{logger}))
 	if err != nil {
 		return nil, fmt.Errorf("open badger %s: %w", dir, err)
 	}
 	return &Badger{db: db, log: logger, now: time.Now, deleteChunk: 500}, nil
+}
+
+// CollectGarbage reclaims the disk space of deleted and replaced values
+// (old cache snapshots, staged pages): it rewrites value-log files that are
+// at least half garbage until none is left, and returns how many it
+// rewrote. Call it periodically; it is safe alongside other calls.
+func (b *Badger) CollectGarbage() (int, error) {
+	rewrites := 0
+	for {
+		err := b.db.RunValueLogGC(0.5)
+		switch {
+		case err == nil:
+			rewrites++
+		case errors.Is(err, badger.ErrNoRewrite), errors.Is(err, badger.ErrRejected):
+			return rewrites, nil
+		default:
+			return rewrites, fmt.Errorf("value log gc: %w", err)
+		}
+	}
 }
 
 // Close flushes and closes the database.

@@ -1,0 +1,214 @@
+package worker_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/ferry-sync/ferry/agent/source/sources"
+	"github.com/ferry-sync/ferry/agent/upload"
+	"github.com/ferry-sync/ferry/agent/worker"
+	"github.com/ferry-sync/ferry/coordinator/server"
+	"github.com/ferry-sync/ferry/shared/protocol"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const key = "worker-test-key"
+
+// coordinator is a real coordinator in this process on a loopback port.
+type coordinator struct {
+	t      *testing.T
+	url    string
+	addr   string
+	data   string
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startCoordinator(t *testing.T, data, addr string) *coordinator {
+	t.Helper()
+	cfg := server.DefaultConfig()
+	cfg.Listen, cfg.DataDir, cfg.AdminKey = addr, data, key
+	log := slog.New(slog.DiscardHandler)
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	srv, err := server.New(t.Context(), cfg, log, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &coordinator{t: t, url: "http://" + srv.Addr(), addr: srv.Addr(), data: data, cancel: cancel, done: make(chan error, 1)}
+	go func() { c.done <- srv.Serve(ctx) }()
+	t.Cleanup(c.stop)
+	return c
+}
+
+func (c *coordinator) stop() {
+	if c.cancel == nil {
+		return
+	}
+	c.cancel()
+	if err := <-c.done; err != nil {
+		c.t.Errorf("coordinator stop: %v", err)
+	}
+	c.cancel = nil
+}
+
+func (c *coordinator) api(method, path string, body, out any) {
+	c.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		raw, _ := json.Marshal(body)
+		rd = bytes.NewReader(raw)
+	}
+	req, _ := http.NewRequest(method, c.url+path, rd)
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		c.t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, raw)
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			c.t.Fatal(err)
+		}
+	}
+}
+
+// linked creates a company and a csv connection and links it, as
+// `ferry-agent link` does, returning the worker's binding and credential.
+func (c *coordinator) linked(path string) (string, worker.Binding, string) {
+	c.t.Helper()
+	var co, conn struct {
+		ID             string
+		ConnectionInfo map[string]string
+	}
+	c.api("POST", "/companies", map[string]string{"name": "Acme"}, &co)
+	c.api("POST", "/companies/"+co.ID+"/connections", map[string]string{"platformKey": "csv"}, &conn)
+	raw, _ := json.Marshal(protocol.LinkRequest{Code: conn.ConnectionInfo["linkCode"], PlatformKey: "csv"})
+	resp, err := http.Post(c.url+protocol.LinkPath, "application/json", bytes.NewReader(raw))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var lr protocol.LinkResponse
+	if err := json.NewDecoder(resp.Body).Decode(&lr); err != nil || resp.StatusCode != 200 {
+		c.t.Fatalf("link: %d %v", resp.StatusCode, err)
+	}
+	src, err := sources.Open("csv", path)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return co.ID, worker.Binding{ConnectionID: lr.ConnectionID, CompanyID: lr.CompanyID, Source: src}, lr.Credential
+}
+
+func (c *coordinator) statuses(company string) map[string]string {
+	var ds map[string]struct{ CurrentStatus string }
+	c.api("GET", "/companies/"+company+"/dataStatus", nil, &ds)
+	out := map[string]string{}
+	for k, v := range ds {
+		out[k] = v.CurrentStatus
+	}
+	return out
+}
+
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func allComplete(m map[string]string) bool {
+	for _, s := range m {
+		if s != "Complete" {
+			return false
+		}
+	}
+	return len(m) > 0
+}
+
+// runWorker runs a worker until the test ends.
+func runWorker(t *testing.T, c *coordinator, b worker.Binding, cred string) *worker.Worker {
+	t.Helper()
+	log := slog.New(slog.DiscardHandler)
+	w := worker.New(worker.Config{
+		Coordinator: c.url, Credential: cred, Bindings: []worker.Binding{b}, Concurrency: 2, Version: "test",
+		Logger: log, HTTP: upload.NewHTTPClient(log, nil), BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
+		StatusFile: filepath.Join(t.TempDir(), "status.json"),
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := w.Run(ctx); err != nil {
+			t.Errorf("worker: %v", err)
+		}
+	}()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return w
+}
+
+var sample, _ = filepath.Abs("../../testdata/sample-csv")
+
+func TestWorkerSyncsEveryType(t *testing.T) {
+	c := startCoordinator(t, t.TempDir(), "127.0.0.1:0")
+	company, b, cred := c.linked(sample)
+	w := runWorker(t, c, b, cred)
+	waitFor(t, 30*time.Second, "every type Complete", func() bool { return allComplete(c.statuses(company)) })
+	st := w.Status()
+	if !st.Connected || st.AgentID == "" {
+		t.Errorf("status %+v, want connected with an agent id", st)
+	}
+}
+
+func TestWorkerReconnectsAfterCoordinatorRestart(t *testing.T) {
+	data := t.TempDir()
+	c := startCoordinator(t, data, "127.0.0.1:0")
+	company, b, cred := c.linked(sample)
+	w := runWorker(t, c, b, cred)
+	waitFor(t, 30*time.Second, "first sync", func() bool { return allComplete(c.statuses(company)) })
+	c.stop()
+	waitFor(t, 10*time.Second, "the worker to notice", func() bool { return !w.Status().Connected })
+	c2 := startCoordinator(t, data, c.addr)
+	c2.url = c.url
+	waitFor(t, 10*time.Second, "the worker to reconnect", func() bool { return w.Status().Connected })
+	var op struct{ ID, Status string }
+	c2.api("POST", "/companies/"+company+"/data/queue/invoices", nil, &op)
+	waitFor(t, 30*time.Second, "the new sync", func() bool {
+		var got struct{ Status string }
+		c2.api("GET", "/companies/"+company+"/data/history/"+op.ID, nil, &got)
+		return got.Status == "Complete"
+	})
+}
+
+func TestWorkerRefusedCredential(t *testing.T) {
+	c := startCoordinator(t, t.TempDir(), "127.0.0.1:0")
+	_, b, _ := c.linked(sample)
+	w := runWorker(t, c, b, "fra_not-a-credential")
+	waitFor(t, 10*time.Second, "the refusal in the status", func() bool { return w.Status().LastError == worker.ErrUnauthorized.Error() })
+	if w.Status().Connected {
+		t.Error("connected with a refused credential")
+	}
+}
