@@ -32,7 +32,7 @@ func main() {
 
 type demo struct {
 	bin, dir, addr, key string
-	procs              []*exec.Cmd
+	procs               []*exec.Cmd
 }
 
 func run() error {
