@@ -70,13 +70,16 @@ func (h *Hub) serveConnect(w http.ResponseWriter, r *http.Request) {
 		log:  h.log.With("agent", agent.ID, "remote", r.RemoteAddr),
 		send: make(chan protocol.Message, 256), kickc: make(chan struct{}, 1), done: make(chan struct{}),
 	}
-	hello, err := c.handshake(r.Context(), agent)
+	hello, welcome, err := c.handshake(r.Context(), agent)
 	if err != nil {
 		c.log.Warn("agent handshake refused", "err", err)
 		_ = ws.Close()
 		return
 	}
+	// Registered before the welcome: once an agent is welcomed, its
+	// connection is the live one and any older one is closed.
 	h.register(c)
+	c.writeNow(welcome)
 	c.log.Info("agent connected", "hostname", hello.Hostname, "os", hello.OS, "version", hello.AgentVersion, "bindings", len(c.bindings))
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -90,12 +93,12 @@ func (h *Hub) serveConnect(w http.ResponseWriter, r *http.Request) {
 }
 
 // handshake reads the hello, checks the version and bindings, resumes
-// leases and sends the welcome.
-func (c *agentConn) handshake(ctx context.Context, agent store.Agent) (*protocol.Hello, error) {
+// leases and returns the welcome to send.
+func (c *agentConn) handshake(ctx context.Context, agent store.Agent) (*protocol.Hello, protocol.Message, error) {
 	_ = c.ws.SetReadDeadline(time.Now().Add(15 * time.Second))
 	_, raw, err := c.ws.ReadMessage()
 	if err != nil {
-		return nil, err
+		return nil, protocol.Message{}, err
 	}
 	m, err := protocol.Decode(raw)
 	if err == nil && m.Type != protocol.TypeHello {
@@ -103,25 +106,24 @@ func (c *agentConn) handshake(ctx context.Context, agent store.Agent) (*protocol
 	}
 	if err != nil {
 		c.writeNow(errorReply(m.ID, protocol.CodeBadMessage, err.Error()))
-		return nil, err
+		return nil, protocol.Message{}, err
 	}
 	if !slices.Contains(m.Hello.Versions, protocol.Version) {
 		c.writeNow(errorReply(m.ID, protocol.CodeVersion, "this coordinator speaks protocol version 1"))
-		return nil, errors.New("no common protocol version")
+		return nil, protocol.Message{}, errors.New("no common protocol version")
 	}
 	if err := c.bind(ctx, m.Hello.Bindings); err != nil {
-		return nil, err
+		return nil, protocol.Message{}, err
 	}
 	c.updateAgent(ctx, agent, m.Hello)
 	resumed := c.resume(ctx, m.Hello.Leases)
-	c.writeNow(protocol.Message{Type: protocol.TypeWelcome, ID: uuid.NewString(), ReplyTo: m.ID, Welcome: &protocol.Welcome{
+	return m.Hello, protocol.Message{Type: protocol.TypeWelcome, ID: uuid.NewString(), ReplyTo: m.ID, Welcome: &protocol.Welcome{
 		Version: protocol.Version, AgentID: c.agentID, ServerTime: c.h.now().UTC(), Resumed: resumed,
 		HeartbeatSeconds: int(c.h.cfg.HeartbeatInterval / time.Second), LeaseSeconds: int(c.h.cfg.LeaseTTL / time.Second),
-	}})
-	return m.Hello, nil
+	}}, nil
 }
 
-// bind keeps the hello's bindings that are this agent's connections.
+// bind keeps the hello's bindings that are this agent's Linked connections.
 func (c *agentConn) bind(ctx context.Context, bs []protocol.Binding) error {
 	conns, err := c.h.st.AgentConnections(ctx, c.agentID)
 	if err != nil {
@@ -129,9 +131,12 @@ func (c *agentConn) bind(ctx context.Context, bs []protocol.Binding) error {
 	}
 	c.bindings = map[string][]dataset.DataType{}
 	for _, b := range bs {
-		owned := slices.ContainsFunc(conns, func(cn store.Connection) bool { return cn.ID == b.ConnectionID })
+		owned := slices.ContainsFunc(conns, func(cn store.Connection) bool {
+			return cn.ID == b.ConnectionID && cn.Status == store.Linked
+		})
 		if !owned {
-			c.log.Warn("hello names a connection not bound to this agent", "connection", b.ConnectionID)
+			c.log.Warn("hello names a connection not linked to this agent", "connection", b.ConnectionID)
+			c.revoke(b.ConnectionID, "this connection is not linked to this agent")
 			continue
 		}
 		c.bindings[b.ConnectionID] = b.DataTypes
