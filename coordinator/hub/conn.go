@@ -17,6 +17,10 @@ import (
 	"github.com/ferry-sync/ferry/shared/protocol"
 )
 
+// sendQueue is how many messages may wait for an agent's write loop; a
+// sender waits for room. Small, because every idle agent carries it.
+const sendQueue = 32
+
 var upgrader = websocket.Upgrader{
 	ReadBufferSize:  4096,
 	WriteBufferSize: 4096,
@@ -36,6 +40,7 @@ type agentConn struct {
 
 	mu       sync.Mutex
 	bindings map[string][]dataset.DataType // connection id -> types its source provides
+	refused  []string                      // hello bindings that are not this agent's
 	rttMs    int64
 	inHand   []protocol.Progress
 
@@ -68,7 +73,7 @@ func (h *Hub) serveConnect(w http.ResponseWriter, r *http.Request) {
 	c := &agentConn{
 		h: h, ws: ws, agentID: agent.ID, remote: r.RemoteAddr, connectedAt: h.now().UTC(),
 		log:  h.log.With("agent", agent.ID, "remote", r.RemoteAddr),
-		send: make(chan protocol.Message, 256), kickc: make(chan struct{}, 1), done: make(chan struct{}),
+		send: make(chan protocol.Message, sendQueue), kickc: make(chan struct{}, 1), done: make(chan struct{}),
 	}
 	hello, welcome, err := c.handshake(r.Context(), agent)
 	if err != nil {
@@ -85,6 +90,10 @@ func (h *Hub) serveConnect(w http.ResponseWriter, r *http.Request) {
 	wg.Add(2)
 	go func() { defer wg.Done(); c.writeLoop() }()
 	go func() { defer wg.Done(); c.offerLoop() }()
+	for _, id := range c.refused {
+		c.enqueue(protocol.Message{Type: protocol.TypeRevoked, ID: uuid.NewString(),
+			Revoked: &protocol.Revoked{ConnectionID: id, Reason: "this connection is not linked to this agent"}})
+	}
 	c.kick()
 	c.close(c.readLoop())
 	wg.Wait()
@@ -136,7 +145,7 @@ func (c *agentConn) bind(ctx context.Context, bs []protocol.Binding) error {
 		})
 		if !owned {
 			c.log.Warn("hello names a connection not linked to this agent", "connection", b.ConnectionID)
-			c.revoke(b.ConnectionID, "this connection is not linked to this agent")
+			c.refused = append(c.refused, b.ConnectionID)
 			continue
 		}
 		c.bindings[b.ConnectionID] = b.DataTypes
@@ -174,11 +183,15 @@ func (c *agentConn) resume(ctx context.Context, leases []protocol.Lease) []proto
 	return out
 }
 
-func (c *agentConn) serves(connectionID string) bool {
+// bound returns the ids of the connections the agent serves.
+func (c *agentConn) bound() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	_, ok := c.bindings[connectionID]
-	return ok
+	ids := make([]string, 0, len(c.bindings))
+	for id := range c.bindings {
+		ids = append(ids, id)
+	}
+	return ids
 }
 
 // kick asks the offer loop to offer queued work again.
@@ -193,18 +206,18 @@ func (c *agentConn) revoke(connectionID, reason string) {
 	c.mu.Lock()
 	delete(c.bindings, connectionID)
 	c.mu.Unlock()
+	c.h.forget(connectionID, c)
 	c.enqueue(protocol.Message{Type: protocol.TypeRevoked, ID: uuid.NewString(),
 		Revoked: &protocol.Revoked{ConnectionID: connectionID, Reason: reason}})
 }
 
-// enqueue hands a message to the write loop; a connection that cannot keep
-// up with its messages is closed rather than allowed to grow.
+// enqueue hands a message to the write loop, waiting for room. An agent
+// that stops reading stalls its write loop, whose write deadline then closes
+// the connection and ends the wait: backpressure, not unbounded memory.
 func (c *agentConn) enqueue(m protocol.Message) {
 	select {
 	case c.send <- m:
 	case <-c.done:
-	default:
-		c.close("send queue full")
 	}
 }
 

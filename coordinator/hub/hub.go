@@ -50,6 +50,7 @@ type Hub struct {
 
 	mu     sync.Mutex
 	agents map[string]*agentConn // by agent id: the one live connection
+	conns  map[string]*agentConn // by connection id: the live connection serving it
 	closed bool
 	connWG sync.WaitGroup // agent connection handlers
 
@@ -80,7 +81,7 @@ func New(cfg Config) *Hub {
 	return &Hub{
 		cfg: cfg, st: cfg.Store, log: cfg.Logger, now: cfg.Now,
 		limits: newRateLimiter(cfg.LinkAttempts, time.Minute, cfg.Now),
-		agents: map[string]*agentConn{}, work: make(chan workItem, 4096),
+		agents: map[string]*agentConn{}, conns: map[string]*agentConn{}, work: make(chan workItem, 4096),
 		ctx: ctx, cancel: cancel,
 	}
 }
@@ -144,21 +145,33 @@ func (h *Hub) Handler() http.Handler {
 }
 
 // Notify offers the queued work of a connection to its agent, if online.
-// The queue calls it after queueing.
+// The queue calls it after queueing; its cost does not grow with the number
+// of agents.
 func (h *Hub) Notify(connectionID string) {
-	for _, c := range h.online() {
-		if c.serves(connectionID) {
-			c.kick()
-		}
+	if c := h.serving(connectionID); c != nil {
+		c.kick()
 	}
 }
 
 // Revoke tells the agent serving a connection that its binding ended.
 func (h *Hub) Revoke(connectionID, reason string) {
-	for _, c := range h.online() {
-		if c.serves(connectionID) {
-			c.revoke(connectionID, reason)
-		}
+	if c := h.serving(connectionID); c != nil {
+		c.revoke(connectionID, reason)
+	}
+}
+
+func (h *Hub) serving(connectionID string) *agentConn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.conns[connectionID]
+}
+
+// forget drops a connection from the index if c serves it.
+func (h *Hub) forget(connectionID string, c *agentConn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.conns[connectionID] == c {
+		delete(h.conns, connectionID)
 	}
 }
 
@@ -181,9 +194,13 @@ func (h *Hub) online() []*agentConn {
 
 // register makes c the agent's live connection, closing an older one.
 func (h *Hub) register(c *agentConn) {
+	ids := c.bound()
 	h.mu.Lock()
 	old := h.agents[c.agentID]
 	h.agents[c.agentID] = c
+	for _, id := range ids {
+		h.conns[id] = c
+	}
 	h.mu.Unlock()
 	if old != nil {
 		old.close("superseded by a newer connection")
@@ -191,10 +208,16 @@ func (h *Hub) register(c *agentConn) {
 }
 
 func (h *Hub) unregister(c *agentConn) {
+	ids := c.bound()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.agents[c.agentID] == c {
 		delete(h.agents, c.agentID)
+	}
+	for _, id := range ids {
+		if h.conns[id] == c {
+			delete(h.conns, id)
+		}
 	}
 }
 
