@@ -118,6 +118,19 @@ func (w *Worker) binding(connectionID string) (Binding, bool) {
 	return Binding{}, false
 }
 
+// SetBindings replaces the agent's bindings (after `ferry-agent link` added
+// one to the config file) and reconnects, so the coordinator learns them
+// from a new hello. Datasets in hand carry on: their leases resume.
+func (w *Worker) SetBindings(bs []Binding) {
+	w.mu.Lock()
+	w.cfg.Bindings = slices.Clone(bs)
+	s := w.session
+	w.mu.Unlock()
+	if s != nil {
+		_ = s.ws.Close()
+	}
+}
+
 // revoke drops a binding the coordinator ended, and its work.
 func (w *Worker) revoke(connectionID, reason string) {
 	w.mu.Lock()

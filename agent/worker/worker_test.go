@@ -212,3 +212,43 @@ func TestWorkerRefusedCredential(t *testing.T) {
 		t.Error("connected with a refused credential")
 	}
 }
+
+func TestWorkerTakesNewBindings(t *testing.T) {
+	c := startCoordinator(t, t.TempDir(), "127.0.0.1:0")
+	first, a, cred := c.linked(sample)
+	w := runWorker(t, c, a, cred)
+	waitFor(t, 30*time.Second, "the first binding's sync", func() bool { return allComplete(c.statuses(first)) })
+	// A second company linked to the same agent, as `ferry-agent link`
+	// with the existing credential does.
+	second, b := c.linkedTo(cred, sample)
+	w.SetBindings([]worker.Binding{a, b})
+	waitFor(t, 30*time.Second, "the new binding's sync", func() bool { return allComplete(c.statuses(second)) })
+}
+
+// linkedTo links a new company's csv connection to the agent with cred.
+func (c *coordinator) linkedTo(cred, path string) (string, worker.Binding) {
+	c.t.Helper()
+	var co, conn struct {
+		ID             string
+		ConnectionInfo map[string]string
+	}
+	c.api("POST", "/companies", map[string]string{"name": "Second"}, &co)
+	c.api("POST", "/companies/"+co.ID+"/connections", map[string]string{"platformKey": "csv"}, &conn)
+	raw, _ := json.Marshal(protocol.LinkRequest{Code: conn.ConnectionInfo["linkCode"], PlatformKey: "csv"})
+	req, _ := http.NewRequest("POST", c.url+protocol.LinkPath, bytes.NewReader(raw))
+	req.Header.Set("Authorization", "Bearer "+cred)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var lr protocol.LinkResponse
+	if err := json.NewDecoder(resp.Body).Decode(&lr); err != nil || resp.StatusCode != 200 || lr.Credential != "" {
+		c.t.Fatalf("link with a credential: %d %v %+v", resp.StatusCode, err, lr)
+	}
+	src, err := sources.Open("csv", path)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return co.ID, worker.Binding{ConnectionID: lr.ConnectionID, CompanyID: lr.CompanyID, Source: src}
+}

@@ -9,7 +9,10 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/ferry-sync/ferry/agent/config"
 	"github.com/ferry-sync/ferry/agent/source/sources"
@@ -35,9 +38,67 @@ func cmdRun(args []string, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log.Info("agent starting", "version", version, "config", *path)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); watchConfig(ctx, *path, w, log) }()
 	err = w.Run(ctx)
+	stop()
+	wg.Wait()
 	log.Info("agent stopped")
 	return err
+}
+
+// watchConfig reloads the bindings when the config file changes (a new
+// `ferry-agent link` while the service runs), until ctx ends.
+func watchConfig(ctx context.Context, path string, w *worker.Worker, log *slog.Logger) {
+	stamp := func() string {
+		st, err := os.Stat(path)
+		if err != nil {
+			return ""
+		}
+		return st.ModTime().String() + "/" + strconv.FormatInt(st.Size(), 10)
+	}
+	last := stamp()
+	t := time.NewTicker(configPollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := stamp()
+		if now == last || now == "" {
+			continue
+		}
+		last = now
+		bs, err := openBindings(path)
+		if err != nil {
+			log.Error("config changed but cannot be used; keeping the old bindings", "err", err)
+			continue
+		}
+		log.Info("config changed; reconnecting with the new bindings", "bindings", len(bs))
+		w.SetBindings(bs)
+	}
+}
+
+// configPollInterval is how often a running agent looks for a changed config.
+const configPollInterval = 2 * time.Second
+
+func openBindings(path string) ([]worker.Binding, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []worker.Binding
+	for _, b := range cfg.Bindings {
+		src, err := sources.Open(b.PlatformKey, b.Path)
+		if err != nil {
+			return nil, fmt.Errorf("binding %s: %w", b.ConnectionID, err)
+		}
+		out = append(out, worker.Binding{ConnectionID: b.ConnectionID, CompanyID: b.CompanyID, Source: src})
+	}
+	return out, nil
 }
 
 // buildWorker loads the config and opens every binding's source.
@@ -53,13 +114,9 @@ func buildWorker(path string, log *slog.Logger) (*worker.Worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	var bindings []worker.Binding
-	for _, b := range cfg.Bindings {
-		src, err := sources.Open(b.PlatformKey, b.Path)
-		if err != nil {
-			return nil, fmt.Errorf("binding %s: %w", b.ConnectionID, err)
-		}
-		bindings = append(bindings, worker.Binding{ConnectionID: b.ConnectionID, CompanyID: b.CompanyID, Source: src})
+	bindings, err := openBindings(path)
+	if err != nil {
+		return nil, err
 	}
 	return worker.New(worker.Config{
 		Coordinator: cfg.Coordinator, Credential: cfg.Credential, Bindings: bindings,
