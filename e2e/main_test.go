@@ -4,6 +4,8 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -95,6 +97,25 @@ type coordinator struct {
 	key  string
 	out  *syncBuffer
 	done chan struct{}
+	// client and scheme are set for a coordinator serving TLS; nil and ""
+	// mean http.DefaultClient over plain http.
+	client *http.Client
+	scheme string
+}
+
+// url is the coordinator's base URL.
+func (c *coordinator) url() string {
+	if c.scheme == "" {
+		return "http://" + c.addr
+	}
+	return c.scheme + "://" + c.addr
+}
+
+func (c *coordinator) httpClient() *http.Client {
+	if c.client == nil {
+		return http.DefaultClient
+	}
+	return c.client
 }
 
 const e2eKey = "e2e-admin-key"
@@ -103,6 +124,25 @@ const e2eKey = "e2e-admin-key"
 // ready.
 func startCoordinator(t *testing.T, dataDir, addr string, extra ...string) *coordinator {
 	t.Helper()
+	return launchCoordinator(t, &coordinator{addr: addr}, dataDir, extra...)
+}
+
+// startCoordinatorTLS runs the binary serving HTTPS with the certificate
+// and key files; the API and readiness calls trust only the CA pool.
+func startCoordinatorTLS(t *testing.T, dataDir, addr string, roots *x509.CertPool, cert, key string, extra ...string) *coordinator {
+	t.Helper()
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	c := &coordinator{addr: addr, scheme: "https", client: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+	t.Cleanup(tr.CloseIdleConnections)
+	return launchCoordinator(t, c, dataDir, append([]string{"--tls-cert", cert, "--tls-key", key}, extra...)...)
+}
+
+// launchCoordinator starts the process for c and waits until /readyz says
+// ready.
+func launchCoordinator(t *testing.T, c *coordinator, dataDir string, extra ...string) *coordinator {
+	t.Helper()
+	addr := c.addr
 	args := append([]string{"--listen", addr, "--data", dataDir}, extra...)
 	cmd := exec.Command(filepath.Join(binDir, "ferry-coordinator"), args...)
 	cmd.Env = append(os.Environ(), "FERRY_ADMIN_KEY="+e2eKey)
@@ -111,7 +151,7 @@ func startCoordinator(t *testing.T, dataDir, addr string, extra ...string) *coor
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	c := &coordinator{t: t, cmd: cmd, addr: addr, key: e2eKey, out: out, done: make(chan struct{})}
+	c.t, c.cmd, c.key, c.out, c.done = t, cmd, e2eKey, out, make(chan struct{})
 	go func() { _ = cmd.Wait(); close(c.done) }()
 	t.Cleanup(func() {
 		c.kill()
@@ -120,7 +160,7 @@ func startCoordinator(t *testing.T, dataDir, addr string, extra ...string) *coor
 		}
 	})
 	waitFor(t, 30*time.Second, "coordinator ready", func() bool {
-		resp, err := http.Get("http://" + addr + "/readyz")
+		resp, err := c.httpClient().Get(c.url() + "/readyz")
 		if err != nil {
 			return false
 		}
@@ -157,12 +197,12 @@ func (c *coordinator) do(method, path string, body, v any) int {
 		raw, _ := json.Marshal(body)
 		rd = bytes.NewReader(raw)
 	}
-	req, err := http.NewRequest(method, "http://"+c.addr+path, rd)
+	req, err := http.NewRequest(method, c.url()+path, rd)
 	if err != nil {
 		c.t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+c.key)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.httpClient().Do(req)
 	if err != nil {
 		c.t.Fatalf("%s %s: %v", method, path, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 
 	"github.com/google/uuid"
@@ -25,9 +26,15 @@ type job struct {
 // when a slot frees.
 func (w *Worker) onOffer(s *session, o protocol.Offer) {
 	w.mu.Lock()
-	if _, held := w.jobs[o.DatasetID]; held {
-		w.mu.Unlock()
-		return
+	if j, held := w.jobs[o.DatasetID]; held {
+		if o.Attempt <= j.claimed.Attempt {
+			w.mu.Unlock()
+			return
+		}
+		// Offered again under a later attempt: our lease expired. Drop the
+		// stale work; the offer waits until that job has ended.
+		w.log.Warn("lease lost; the dataset is offered again", "dataset", o.DatasetID, "attempt", o.Attempt)
+		j.cancel()
 	}
 	for _, q := range w.waiting {
 		if q.DatasetID == o.DatasetID {
@@ -47,12 +54,13 @@ func (w *Worker) claimNext(s *session) {
 		s.mu.Lock()
 		inFlight := len(w.jobs) + len(s.claims)
 		s.mu.Unlock()
-		if len(w.waiting) == 0 || inFlight >= w.cfg.Concurrency {
+		i := slices.IndexFunc(w.waiting, func(o protocol.Offer) bool { _, held := w.jobs[o.DatasetID]; return !held })
+		if i < 0 || inFlight >= w.cfg.Concurrency {
 			w.mu.Unlock()
 			return
 		}
-		o := w.waiting[0]
-		w.waiting = w.waiting[1:]
+		o := w.waiting[i]
+		w.waiting = slices.Delete(w.waiting, i, i+1)
 		w.mu.Unlock()
 		id := uuid.NewString()
 		s.mu.Lock()
@@ -75,7 +83,7 @@ func (w *Worker) startJob(ctx context.Context, c protocol.Claimed) {
 	w.jobWG.Add(1)
 	go func() {
 		defer w.jobWG.Done()
-		defer w.endJob(c.DatasetID)
+		defer w.endJob(c.DatasetID, j)
 		log := w.log.With("dataset", c.DatasetID, "company", c.CompanyID, "dataType", c.DataType)
 		if !ok {
 			log.Error("claimed a dataset for a connection this agent does not serve")
@@ -90,12 +98,12 @@ func (w *Worker) startJob(ctx context.Context, c protocol.Claimed) {
 	}()
 }
 
-func (w *Worker) endJob(id string) {
+func (w *Worker) endJob(id string, j *job) {
+	j.cancel()
 	w.mu.Lock()
-	if j := w.jobs[id]; j != nil {
-		j.cancel()
+	if w.jobs[id] == j {
+		delete(w.jobs, id)
 	}
-	delete(w.jobs, id)
 	w.mu.Unlock()
 	if s := w.current(); s != nil {
 		w.claimNext(s)

@@ -74,7 +74,7 @@ func (w *Worker) runSession(ctx, jobCtx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.heartbeat = time.Duration(welcome.HeartbeatSeconds) * time.Second
+	s.heartbeat = time.Duration(welcome.HeartbeatMillis) * time.Millisecond
 	if s.heartbeat <= 0 {
 		s.heartbeat = 15 * time.Second
 	}

@@ -128,7 +128,7 @@ func (c *agentConn) handshake(ctx context.Context, agent store.Agent) (*protocol
 	resumed := c.resume(ctx, m.Hello.Leases)
 	return m.Hello, protocol.Message{Type: protocol.TypeWelcome, ID: uuid.NewString(), ReplyTo: m.ID, Welcome: &protocol.Welcome{
 		Version: protocol.Version, AgentID: c.agentID, ServerTime: c.h.now().UTC(), Resumed: resumed,
-		HeartbeatSeconds: int(c.h.cfg.HeartbeatInterval / time.Second), LeaseSeconds: int(c.h.cfg.LeaseTTL / time.Second),
+		HeartbeatMillis: c.h.cfg.HeartbeatInterval.Milliseconds(), LeaseMillis: c.h.cfg.LeaseTTL.Milliseconds(),
 	}}, nil
 }
 

@@ -24,7 +24,7 @@ func TestOffersOnConnectAndClaim(t *testing.T) {
 	e := newEnv(t)
 	conn, cred := e.linked()
 	a, w := e.connect(cred, all(conn))
-	if w.LeaseSeconds != 60 || w.HeartbeatSeconds != 15 || w.Version != 1 {
+	if w.LeaseMillis != 60000 || w.HeartbeatMillis != 15000 || w.Version != 1 {
 		t.Errorf("welcome %+v", w)
 	}
 	offered := map[string]bool{}

@@ -121,11 +121,11 @@ type Lease struct {
 type Welcome struct {
 	Version int    `json:"version"`
 	AgentID string `json:"agentId"`
-	// HeartbeatSeconds is how often the agent sends a heartbeat.
-	HeartbeatSeconds int `json:"heartbeatSeconds"`
-	// LeaseSeconds is how long a lease lasts without a heartbeat.
-	LeaseSeconds int       `json:"leaseSeconds"`
-	ServerTime   time.Time `json:"serverTime"`
+	// HeartbeatMillis is how often the agent sends a heartbeat.
+	HeartbeatMillis int64 `json:"heartbeatMillis"`
+	// LeaseMillis is how long a lease lasts without a heartbeat.
+	LeaseMillis int64     `json:"leaseMillis"`
+	ServerTime  time.Time `json:"serverTime"`
 	// Resumed are the hello's leases that still hold; the others are gone
 	// and the agent drops that work.
 	Resumed []Lease `json:"resumed,omitempty"`

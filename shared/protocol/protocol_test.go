@@ -15,7 +15,7 @@ func TestDecodeRoundTrip(t *testing.T) {
 		{Type: TypeHello, ID: "1", Hello: &Hello{Versions: []int{1}, Hostname: "pc", OS: "linux",
 			Bindings: []Binding{{ConnectionID: "c1", DataTypes: []dataset.DataType{dataset.Invoices}}},
 			Leases:   []Lease{{DatasetID: "d1", LeaseID: "l1"}}, Capacity: 2}},
-		{Type: TypeWelcome, ID: "2", ReplyTo: "1", Welcome: &Welcome{Version: 1, AgentID: "a1", HeartbeatSeconds: 10, LeaseSeconds: 60}},
+		{Type: TypeWelcome, ID: "2", ReplyTo: "1", Welcome: &Welcome{Version: 1, AgentID: "a1", HeartbeatMillis: 10000, LeaseMillis: 60000}},
 		{Type: TypeOffer, ID: "3", Offer: &Offer{DatasetID: "d", CompanyID: "co", ConnectionID: "c", DataType: dataset.Bills, Attempt: 1}},
 		{Type: TypeClaim, ID: "4", Claim: &Claim{DatasetID: "d"}},
 		{Type: TypeClaimed, ID: "5", ReplyTo: "4", Claimed: &Claimed{Offer: Offer{DatasetID: "d", CompanyID: "co", ConnectionID: "c"}, LeaseID: "l"}},

@@ -36,7 +36,12 @@ func (m *Message) Validate() error {
 	case TypeHello:
 		return need(m.Hello != nil, m.Type, func() error { return m.Hello.validate() })
 	case TypeWelcome:
-		return need(m.Welcome != nil, m.Type, func() error { return checkID("agentId", m.Welcome.AgentID) })
+		return need(m.Welcome != nil, m.Type, func() error {
+			if m.Welcome.HeartbeatMillis < 100 || m.Welcome.LeaseMillis < m.Welcome.HeartbeatMillis {
+				return errors.New("welcome: heartbeat must be at least 100 ms and the lease at least one heartbeat")
+			}
+			return checkID("agentId", m.Welcome.AgentID)
+		})
 	case TypeOffer:
 		return need(m.Offer != nil, m.Type, func() error { return m.Offer.validate() })
 	case TypeClaim:
