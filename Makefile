@@ -14,8 +14,7 @@ help: ## list the targets
 
 build: ## build ferry-coordinator and ferry-agent into bin/
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ferry-coordinator ./coordinator/cmd/ferry-coordinator
-	@if [ -d agent/cmd/ferry-agent ] && ls agent/cmd/ferry-agent/*.go >/dev/null 2>&1; then \
-		$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ferry-agent ./agent/cmd/ferry-agent; fi
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ferry-agent ./agent/cmd/ferry-agent
 
 vet: ## gofmt check and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

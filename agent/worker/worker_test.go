@@ -91,9 +91,31 @@ func (c *coordinator) api(method, path string, body, out any) {
 	}
 }
 
-// linked creates a company and a csv connection and links it, as
-// `ferry-agent link` does, returning the worker's binding and credential.
+// linked creates a company and a csv connection and links it to a new
+// agent, as `ferry-agent link` does, returning the worker's binding and the
+// new credential.
 func (c *coordinator) linked(path string) (string, worker.Binding, string) {
+	c.t.Helper()
+	company, b, lr := c.link("", path)
+	if lr.Credential == "" {
+		c.t.Fatal("a first link returned no credential")
+	}
+	return company, b, lr.Credential
+}
+
+// linkedTo links a new company's csv connection to the agent with cred.
+func (c *coordinator) linkedTo(cred, path string) (string, worker.Binding) {
+	c.t.Helper()
+	company, b, lr := c.link(cred, path)
+	if lr.Credential != "" {
+		c.t.Fatalf("a link with a credential returned a new one: %+v", lr)
+	}
+	return company, b
+}
+
+// link creates a company and a csv connection and exchanges its code, with
+// the agent credential cred ("" for a new agent).
+func (c *coordinator) link(cred, path string) (string, worker.Binding, protocol.LinkResponse) {
 	c.t.Helper()
 	var co, conn struct {
 		ID             string
@@ -102,7 +124,11 @@ func (c *coordinator) linked(path string) (string, worker.Binding, string) {
 	c.api("POST", "/companies", map[string]string{"name": "Acme"}, &co)
 	c.api("POST", "/companies/"+co.ID+"/connections", map[string]string{"platformKey": "csv"}, &conn)
 	raw, _ := json.Marshal(protocol.LinkRequest{Code: conn.ConnectionInfo["linkCode"], PlatformKey: "csv"})
-	resp, err := http.Post(c.url+protocol.LinkPath, "application/json", bytes.NewReader(raw))
+	req, _ := http.NewRequest("POST", c.url+protocol.LinkPath, bytes.NewReader(raw))
+	if cred != "" {
+		req.Header.Set("Authorization", "Bearer "+cred)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -115,7 +141,7 @@ func (c *coordinator) linked(path string) (string, worker.Binding, string) {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	return co.ID, worker.Binding{ConnectionID: lr.ConnectionID, CompanyID: lr.CompanyID, Source: src}, lr.Credential
+	return co.ID, worker.Binding{ConnectionID: lr.ConnectionID, CompanyID: lr.CompanyID, Source: src}, lr
 }
 
 func (c *coordinator) statuses(company string) map[string]string {
@@ -223,32 +249,4 @@ func TestWorkerTakesNewBindings(t *testing.T) {
 	second, b := c.linkedTo(cred, sample)
 	w.SetBindings([]worker.Binding{a, b})
 	waitFor(t, 30*time.Second, "the new binding's sync", func() bool { return allComplete(c.statuses(second)) })
-}
-
-// linkedTo links a new company's csv connection to the agent with cred.
-func (c *coordinator) linkedTo(cred, path string) (string, worker.Binding) {
-	c.t.Helper()
-	var co, conn struct {
-		ID             string
-		ConnectionInfo map[string]string
-	}
-	c.api("POST", "/companies", map[string]string{"name": "Second"}, &co)
-	c.api("POST", "/companies/"+co.ID+"/connections", map[string]string{"platformKey": "csv"}, &conn)
-	raw, _ := json.Marshal(protocol.LinkRequest{Code: conn.ConnectionInfo["linkCode"], PlatformKey: "csv"})
-	req, _ := http.NewRequest("POST", c.url+protocol.LinkPath, bytes.NewReader(raw))
-	req.Header.Set("Authorization", "Bearer "+cred)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var lr protocol.LinkResponse
-	if err := json.NewDecoder(resp.Body).Decode(&lr); err != nil || resp.StatusCode != 200 || lr.Credential != "" {
-		c.t.Fatalf("link with a credential: %d %v %+v", resp.StatusCode, err, lr)
-	}
-	src, err := sources.Open("csv", path)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	return co.ID, worker.Binding{ConnectionID: lr.ConnectionID, CompanyID: lr.CompanyID, Source: src}
 }

@@ -314,3 +314,24 @@ func TestVersionMismatch(t *testing.T) {
 		t.Errorf("got %+v, want unsupported_version", m.Error)
 	}
 }
+
+func TestProgressReportsMoveTheDataset(t *testing.T) {
+	e := newEnv(t)
+	conn, cred := e.linked()
+	a, _ := e.connect(cred, all(conn))
+	queued, _ := e.st.QueuedDatasets(t.Context(), conn)
+	c := a.claim(queued[0].ID).Claimed
+	if m := a.report(c, dataset.Mapping, c.LeaseID); m.Type != protocol.TypeAck {
+		t.Fatalf("report Mapping: %+v", m)
+	}
+	for _, p := range []int{55, 50, 70} {
+		m := a.reply(protocol.Message{Type: protocol.TypeReport, ID: uuid.NewString(), Report: &protocol.Report{
+			CompanyID: c.CompanyID, DatasetID: c.DatasetID, LeaseID: c.LeaseID, To: dataset.Mapping, Progress: p}})
+		if m.Type != protocol.TypeAck {
+			t.Fatalf("progress %d: %+v", p, m)
+		}
+	}
+	if d := e.dataset(c.DatasetID); d.Progress != 70 || d.Status != dataset.Mapping {
+		t.Errorf("progress %d (%s), want 70: it only rises", d.Progress, d.Status)
+	}
+}
