@@ -2,7 +2,6 @@ package hub
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -68,21 +67,18 @@ func (h *Hub) process(ctx context.Context, w workItem) error {
 
 // validate runs the validation rules over the staged records, stores the
 // results, and moves the dataset on to Processing or ValidationError.
+// Warnings are kept and do not fail the dataset.
 func (h *Hub) validate(ctx context.Context, d store.Dataset) (store.Dataset, error) {
-	v := newValidator(d.DataType)
-	err := h.st.Pages(ctx, d.ID, func(p store.Page) error {
-		return eachLine(p.Data, v.record)
-	})
+	res, errs, err := h.runValidation(ctx, d)
 	if err != nil {
 		return d, err
 	}
-	res := v.result()
 	if err := h.st.SetValidation(ctx, d.CompanyID, d.ID, res); err != nil {
 		return d, err
 	}
-	if len(res.Errors) > 0 {
+	if errs > 0 {
 		return h.transition(ctx, d.CompanyID, d.ID, dataset.ValidationError,
-			fmt.Sprintf("%d validation errors; see the validation results", len(res.Errors)))
+			fmt.Sprintf("%d validation errors; see the validation results", errs))
 	}
 	return h.transition(ctx, d.CompanyID, d.ID, dataset.Processing, "")
 }
@@ -93,7 +89,7 @@ func (h *Hub) transition(ctx context.Context, companyID, id string, to dataset.S
 }
 
 // eachLine calls fn with each NDJSON line of a page.
-func eachLine(data []byte, fn func(json.RawMessage) error) error {
+func eachLine(data []byte, fn func([]byte) error) error {
 	for len(data) > 0 {
 		i := 0
 		for i < len(data) && data[i] != '\n' {

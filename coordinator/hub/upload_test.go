@@ -29,8 +29,8 @@ func (e *env) claimMapping() (*agent, *protocol.Claimed, string) {
 func TestUploadToComplete(t *testing.T) {
 	e := newEnv(t)
 	_, c, cred := e.claimMapping()
-	p1, raw1 := page(t, `{"id":"b","name":"second"}`, `{"id":"a","name":"first"}`)
-	p2, raw2 := page(t, `{"id":"c","name":"third"}`)
+	p1, raw1 := page(t, `{"id":"b","companyName":"second"}`, `{"id":"a","companyName":"first"}`)
+	p2, raw2 := page(t, `{"id":"c","companyName":"third"}`)
 	for n, p := range [][]byte{p1, p2} {
 		if status, out := e.putPage(cred, c.DatasetID, c.LeaseID, n+1, p); status != 200 {
 			t.Fatalf("page %d: %d %s", n+1, status, out)
@@ -61,7 +61,7 @@ func TestUploadToComplete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(ids, ",") != `a={"id":"a","name":"first"},b={"id":"b","name":"second"},c={"id":"c","name":"third"}` {
+	if strings.Join(ids, ",") != `a={"id":"a","companyName":"first"},b={"id":"b","companyName":"second"},c={"id":"c","companyName":"third"}` {
 		t.Errorf("cache holds %v", ids)
 	}
 	// A resent commit is answered again.
@@ -73,8 +73,8 @@ func TestUploadToComplete(t *testing.T) {
 func TestValidationErrorOnDuplicateIDs(t *testing.T) {
 	e := newEnv(t)
 	_, c, cred := e.claimMapping()
-	p1, raw1 := page(t, `{"id":"a"}`)
-	p2, raw2 := page(t, `{"id":"a"}`)
+	p1, raw1 := page(t, `{"id":"a","companyName":"Acme"}`)
+	p2, raw2 := page(t, `{"id":"a","companyName":"Acme"}`)
 	e.putPage(cred, c.DatasetID, c.LeaseID, 1, p1)
 	e.putPage(cred, c.DatasetID, c.LeaseID, 2, p2)
 	if status, out := e.commit(cred, c.DatasetID, protocol.CommitRequest{LeaseID: c.LeaseID, Pages: 2, Records: 2, SHA256: checksum(raw1, raw2)}); status != 200 {

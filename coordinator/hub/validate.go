@@ -1,58 +1,77 @@
 package hub
 
 import (
-	"encoding/json"
-	"fmt"
+	"context"
+	"errors"
 
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/dataset"
+	"github.com/ferry-sync/ferry/shared/model"
 )
 
-// maxFindings bounds the validation results kept per dataset.
-const maxFindings = 1000
-
-// validator applies the rules that need no knowledge of the standard model
-// beyond ids: every record has an id, and no id appears twice.
-type validator struct {
-	dt       dataset.DataType
-	seen     map[string]struct{}
-	res      store.ValidationResult
-	problems int
+// runValidation applies the standard model's rules (shared/model) to the
+// dataset's staged records, page by page, and returns what they found and
+// how many errors in all (the result keeps at most model.MaxFindings of
+// each kind). References resolve against the company's cache.
+func (h *Hub) runValidation(ctx context.Context, d store.Dataset) (store.ValidationResult, int, error) {
+	v := model.NewValidator(d.DataType, &cacheLookup{ctx: ctx, st: h.st, companyID: d.CompanyID})
+	err := h.st.Pages(ctx, d.ID, func(p store.Page) error {
+		return eachLine(p.Data, v.Add)
+	})
+	if err != nil {
+		return store.ValidationResult{}, 0, err
+	}
+	res := store.ValidationResult{Errors: []store.ValidationItem{}, Warnings: []store.ValidationItem{}}
+	for _, f := range v.Findings() {
+		item := store.ValidationItem{RuleID: f.RuleID, ItemID: f.ItemID, Message: f.Message, ValidatorName: string(d.DataType)}
+		if f.Warning {
+			res.Warnings = append(res.Warnings, item)
+		} else {
+			res.Errors = append(res.Errors, item)
+		}
+	}
+	return res, v.Errors(), nil
 }
 
-func newValidator(dt dataset.DataType) *validator {
-	return &validator{dt: dt, seen: map[string]struct{}{}}
+// cacheLookup is the model.Lookup of one dataset's validation: a
+// referenced record exists when it is in the company's cache of its type,
+// the records of that type's last Complete dataset.
+//
+// The cache alone cannot say "never synced": CachedRecord is ErrNotFound,
+// and CachedRecords calls nothing, both for a type with no snapshot and for
+// one whose last sync held no records. DataStatus can: a type has a
+// snapshot exactly when it has a Complete dataset (PublishCache completes
+// the dataset and points at its snapshot in one transaction, and only
+// deleting the company deletes either). It is asked once per validation.
+type cacheLookup struct {
+	ctx       context.Context
+	st        store.Store
+	companyID string
+	synced    map[dataset.DataType]bool // nil until asked
 }
 
-func (v *validator) record(raw json.RawMessage) error {
-	var rec struct {
-		ID string `json:"id"`
-	}
-	if err := json.Unmarshal(raw, &rec); err != nil || rec.ID == "" {
-		v.fail("record.id", "", "a record has no id")
-		return nil
-	}
-	if _, dup := v.seen[rec.ID]; dup {
-		v.fail("record.uniqueId", rec.ID, fmt.Sprintf("id %s appears more than once", rec.ID))
-		return nil
-	}
-	v.seen[rec.ID] = struct{}{}
-	return nil
-}
+var _ model.Lookup = (*cacheLookup)(nil)
 
-func (v *validator) fail(rule, id, msg string) {
-	v.problems++
-	if len(v.res.Errors) < maxFindings {
-		v.res.Errors = append(v.res.Errors, store.ValidationItem{RuleID: rule, ItemID: id, Message: msg, ValidatorName: string(v.dt)})
+func (l *cacheLookup) Exists(dt dataset.DataType, id string) (bool, error) {
+	if l.synced == nil {
+		status, err := l.st.DataStatus(l.ctx, l.companyID)
+		if err != nil {
+			return false, err
+		}
+		l.synced = map[dataset.DataType]bool{}
+		for t, s := range status {
+			l.synced[t] = s.LatestSuccessful != nil
+		}
 	}
-}
-
-func (v *validator) result() store.ValidationResult {
-	if v.res.Errors == nil {
-		v.res.Errors = []store.ValidationItem{}
+	if !l.synced[dt] {
+		return false, model.ErrNoCache
 	}
-	if v.res.Warnings == nil {
-		v.res.Warnings = []store.ValidationItem{}
+	_, err := l.st.CachedRecord(l.ctx, l.companyID, string(dt), id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, err
 	}
-	return v.res
+	return true, nil
 }
