@@ -40,8 +40,8 @@ func run() error {
 	flag.StringVar(&d.bin, "bin", "bin", "directory of ferry-coordinator and ferry-agent")
 	flag.StringVar(&d.dir, "dir", ".run", "working directory (wiped first)")
 	flag.StringVar(&d.addr, "listen", "127.0.0.1:8080", "coordinator address")
-	source := flag.String("source", "csv", "platform of the sample: csv or gnucash")
-	path := flag.String("path", "testdata/sample-csv", "the sample book or folder")
+	source := flag.String("source", "gnucash", "platform of the sample: gnucash or csv")
+	path := flag.String("path", "testdata/sample-gnucash/books.gnucash", "the sample book (gnucash) or folder (csv)")
 	exit := flag.Bool("exit", false, "stop both processes once the sync is Complete")
 	flag.Parse()
 	d.key = "demo-admin-key"
@@ -175,7 +175,7 @@ func (d *demo) link(ctx context.Context, source, path string) (string, error) {
 		LinkURL        string
 		ConnectionInfo map[string]string
 	}
-	if err := d.api("POST", "/companies", map[string]string{"name": "Harbour Lights Trading"}, &co); err != nil {
+	if err := d.api("POST", "/companies", map[string]string{"name": "Demo Company"}, &co); err != nil {
 		return "", err
 	}
 	if err := d.api("POST", "/companies/"+co.ID+"/connections", map[string]string{"platformKey": source}, &conn); err != nil {
@@ -230,20 +230,25 @@ func (d *demo) waitComplete(ctx context.Context, company string) error {
 	return nil
 }
 
-// show prints a few synced records.
+// show prints how many records of each type were synced, and a few.
 func (d *demo) show(company string) error {
-	var page struct {
-		Results      []json.RawMessage
-		TotalResults int
-	}
-	if err := d.api("GET", "/companies/"+company+"/data/invoices?pageSize=2", nil, &page); err != nil {
-		return err
-	}
-	fmt.Printf("\n%d invoices synced; the first %d:\n", page.TotalResults, len(page.Results))
-	for _, r := range page.Results {
-		var buf bytes.Buffer
-		_ = json.Indent(&buf, r, "  ", "  ")
-		fmt.Println("  " + strings.TrimSpace(buf.String()))
+	fmt.Println()
+	for _, dt := range []string{"company", "chartOfAccounts", "taxRates", "customers", "suppliers", "invoices", "bills", "journalEntries"} {
+		var page struct {
+			Results      []json.RawMessage
+			TotalResults int
+		}
+		if err := d.api("GET", "/companies/"+company+"/data/"+dt+"?pageSize=1", nil, &page); err != nil {
+			return err
+		}
+		fmt.Printf("%d %s synced\n", page.TotalResults, dt)
+		if dt == "invoices" || dt == "suppliers" {
+			for _, r := range page.Results {
+				var buf bytes.Buffer
+				_ = json.Indent(&buf, r, "  ", "  ")
+				fmt.Println("  " + strings.TrimSpace(buf.String()))
+			}
+		}
 	}
 	return nil
 }

@@ -8,10 +8,11 @@ import (
 
 	"github.com/ferry-sync/ferry/agent/source"
 	"github.com/ferry-sync/ferry/agent/source/csv"
+	"github.com/ferry-sync/ferry/agent/source/gnucash"
 )
 
 // Keys lists the platform keys this agent has a connector for.
-func Keys() []string { return []string{"csv"} }
+func Keys() []string { return []string{"csv", "gnucash"} }
 
 // Open opens the source of platform platformKey at path (a book's file, a
 // folder). A source opens even when its data is unavailable for now; its
@@ -22,6 +23,12 @@ func Open(platformKey, path string) (source.Source, error) {
 		s, err := csv.Open(path)
 		if err != nil {
 			return nil, err // not a nil *csv.Source in a non-nil interface
+		}
+		return s, nil
+	case "gnucash":
+		s, err := gnucash.Open(path)
+		if err != nil {
+			return nil, err
 		}
 		return s, nil
 	}

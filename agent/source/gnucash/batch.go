@@ -1,0 +1,106 @@
+package gnucash
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/ferry-sync/ferry/agent/source"
+	"github.com/ferry-sync/ferry/shared/dataset"
+)
+
+// batch reads the book once for one data type and maps what it needs.
+type batch struct {
+	l    loader
+	dt   dataset.DataType
+	name string // the book's file name, for messages
+}
+
+// needs is what each data type reads of the book.
+var needs = map[dataset.DataType]part{
+	dataset.Company:         partMeta,
+	dataset.ChartOfAccounts: partMeta | partBalances,
+	dataset.TaxRates:        partMeta | partTaxTables,
+	dataset.Customers:       partCustomers,
+	dataset.Suppliers:       partVendors,
+	dataset.Invoices:        partMeta | partTaxTables | partCustomers | partVendors | partInvoices,
+	dataset.Bills:           partMeta | partTaxTables | partCustomers | partVendors | partInvoices,
+	dataset.JournalEntries:  partMeta,
+}
+
+// Records reads the book and emits dt's records. Journal entries stream as
+// the transactions are read; the other types are emitted once the book is
+// read, since each needs pieces from all over it (an account's balance
+// sums every split).
+func (b *batch) Records(ctx context.Context, emit func(source.Record) error) error {
+	var emitErr error
+	out := func(r source.Record) error {
+		if err := emit(r); err != nil {
+			emitErr = err
+			return err
+		}
+		return nil
+	}
+	var err error
+	if b.dt == dataset.JournalEntries {
+		err = b.journal(ctx, out)
+	} else {
+		var bk *book
+		if bk, err = b.l.load(ctx, needs[b.dt], nil); err == nil {
+			err = b.mapBook(bk, out)
+		}
+	}
+	switch {
+	case err == nil:
+		return nil
+	case emitErr != nil && errors.Is(err, emitErr):
+		return emitErr
+	case ctx.Err() != nil:
+		return ctx.Err()
+	}
+	return b.mapError(err)
+}
+
+func (b *batch) journal(ctx context.Context, emit func(source.Record) error) error {
+	_, err := b.l.load(ctx, needs[b.dt], func(bk *book, t *txn) error {
+		return emit(mapTxn(bk, t))
+	})
+	return err
+}
+
+func (b *batch) mapBook(bk *book, emit func(source.Record) error) error {
+	switch b.dt {
+	case dataset.Company:
+		return emit(mapCompany(bk, b.name))
+	case dataset.ChartOfAccounts:
+		return mapAccounts(bk, emit)
+	case dataset.TaxRates:
+		return mapTaxRates(bk, emit)
+	case dataset.Customers:
+		return mapContacts(bk.customers, "customerName", emit)
+	case dataset.Suppliers:
+		return mapContacts(bk.vendors, "supplierName", emit)
+	case dataset.Invoices, dataset.Bills:
+		return mapInvoices(bk, b.dt == dataset.Bills, emit)
+	}
+	return &source.Error{Status: dataset.NotSupported, Message: fmt.Sprintf("the GnuCash connector does not map %s", b.dt)}
+}
+
+func (b *batch) Close() error { return b.l.close() }
+
+// mapError makes a fault found reading the book a MapError naming the book
+// and, in XML, the line.
+func (b *batch) mapError(err error) error {
+	var se *source.Error
+	var xe *xmlError
+	var de *dataError
+	switch {
+	case errors.As(err, &se):
+		return se
+	case errors.As(err, &xe):
+		return &source.Error{Status: dataset.MapError, Message: fmt.Sprintf("%s line %d: %v", b.name, xe.line, xe.err), Err: err}
+	case errors.As(err, &de):
+		return &source.Error{Status: dataset.MapError, Message: fmt.Sprintf("%s: %v", b.name, de), Err: err}
+	}
+	return &source.Error{Status: dataset.MapError, Message: fmt.Sprintf("reading %s: %v", b.name, err), Err: err}
+}

@@ -1,0 +1,96 @@
+package gnucash
+
+import (
+	"os"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ferry-sync/ferry/agent/source"
+	"github.com/ferry-sync/ferry/shared/dataset"
+)
+
+// TestMillionSplits streams every data type of a generated book of
+// 1,000,000 splits (500,000 transactions) and samples the heap in use as
+// it goes: it must stay under 150 MB, as it must not grow with the book.
+// Under the race detector, which slows the read about tenfold, the book
+// has 100,000 splits.
+func TestMillionSplits(t *testing.T) {
+	if testing.Short() {
+		t.Skip("reads a 1,000,000-split book eight times")
+	}
+	txns := 500_000
+	if raceEnabled {
+		txns = 50_000
+	}
+	path := genBook(t, txns)
+	fi, _ := os.Stat(path)
+	runtime.GC()
+	var mu sync.Mutex
+	var peak uint64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		var ms runtime.MemStats
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			runtime.ReadMemStats(&ms)
+			mu.Lock()
+			peak = max(peak, ms.HeapInuse)
+			mu.Unlock()
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	})
+	src := open(t, path)
+	want := map[dataset.DataType]int{dataset.Company: 1, dataset.ChartOfAccounts: len(genAccounts), dataset.TaxRates: 1,
+		dataset.Customers: 1, dataset.Invoices: 1, dataset.JournalEntries: txns}
+	for _, dt := range dataset.DataTypes {
+		b, err := src.Fetch(t.Context(), dt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		err = b.Records(t.Context(), func(source.Record) error { n++; return nil })
+		b.Close()
+		if err != nil || n != want[dt] {
+			t.Errorf("%s: %d records, %v; want %d", dt, n, err, want[dt])
+		}
+	}
+	close(stop)
+	wg.Wait()
+	const bound = 150 << 20
+	t.Logf("%d splits, book %d MiB gzip: peak heap in use %d MiB streaming every type", 2*txns, fi.Size()>>20, peak>>20)
+	if peak > bound {
+		t.Errorf("peak heap in use %d MiB, want under %d MiB", peak>>20, bound>>20)
+	}
+}
+
+// BenchmarkFetchMap reads and maps whole data types: records/s.
+func BenchmarkFetchMap(b *testing.B) {
+	gen := genBook(b, 100_000) // 200,000 splits
+	for _, bk := range []struct{ name, path string }{{"generated-200k-splits", gen}, {"taxreport", books + "taxreport.gnucash"}} {
+		for _, dt := range []dataset.DataType{dataset.JournalEntries, dataset.ChartOfAccounts} {
+			b.Run(bk.name+"/"+string(dt), func(b *testing.B) {
+				src := open(b, bk.path)
+				n := 0
+				for b.Loop() {
+					bt, err := src.Fetch(b.Context(), dt)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if err := bt.Records(b.Context(), func(source.Record) error { n++; return nil }); err != nil {
+						b.Fatal(err)
+					}
+					bt.Close()
+				}
+				b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "records/s")
+			})
+		}
+	}
+}

@@ -1,0 +1,111 @@
+// Package gnucash is the connector for GnuCash books: XML, compressed with
+// gzip or not, and SQLite, told apart by their first bytes (1f 8b, or
+// "SQLite format 3"), never by their name. Open never fails for a missing
+// book; each Fetch checks the file is there, is a GnuCash book, and is not
+// open in GnuCash (a <book>.LCK file beside an XML book, a row in an
+// SQLite book's gnclock table), and says so in a FetchError a person can
+// act on.
+//
+// # Reading
+//
+// Every Fetch reads the book once, keeping only what its data type needs.
+// An XML book is read with encoding/xml's token decoder as a stream of
+// objects (an account, a transaction): transactions pass one at a time,
+// and a data type that needs none has them cut out of the byte stream
+// before the decoder, unread. An SQLite book is read in one read-only
+// transaction, rows streamed. Memory does not grow with the number of
+// transactions: a generated book of 1,000,000 splits streams every type in
+// about 5 MiB of heap. Accounts, commodities, customers, vendors, jobs, tax
+// tables, invoices and their entries are held while a Fetch reads: GnuCash
+// keeps those in memory too. The XML reader refuses DOCTYPE and other
+// declarations, expands no entities but XML's five, and bounds nesting
+// (64), the size of one token (1 MiB) and of one object (16 MiB of text,
+// 400,000 elements), so a hostile file ends in an error.
+//
+// # Mapping
+//
+// Ids are GnuCash's GUIDs (the company's is "company"). Amounts are GnuCash's
+// rationals, summed exactly with big.Rat and written as json.Number decimals
+// with the commodity's places (two for cents), more only when a value
+// needs them to be exact. GnuCash keeps no modification times:
+// sourceModifiedDate is never set. Calendar dates (postedOn, issueDate,
+// dueDate) are RFC 3339 at midnight UTC; times (createdOn, a
+// transaction's date entered) are RFC 3339 in UTC. A date stored as an
+// instant is the date in the zone the XML wrote it in; stored in UTC
+// (SQLite, newer XML), an instant from 13:00 UTC is taken as the next
+// day's local midnight east of UTC (old books stored 23:00 UTC for a
+// Berlin midnight). A transaction's date-posted slot, when there, wins.
+// SQLite dates are read in both "2006-01-02 15:04:05" and
+// "20060102150405" forms.
+//
+//   - company: companyName is the book option Business/Company Name, else
+//     the file name without its extensions; baseCurrency the root account's
+//     currency, else the one most accounts use, else the first currency the
+//     book lists; taxNumber the Tax/Tax Number option (else Company ID);
+//     addresses, phoneNumbers and sourceUrls.website from the Business
+//     options when set. The book's path is not sent. No createdDate: GnuCash
+//     does not record one.
+//   - chartOfAccounts: every account but the root (and the template
+//     accounts of scheduled transactions). nominalCode is the account code,
+//     fullyQualifiedName the names from the top joined by ":". Types:
+//     ASSET, BANK, CASH, STOCK, MUTUAL, RECEIVABLE → Asset; LIABILITY,
+//     CREDIT, PAYABLE → Liability; EQUITY and TRADING → Equity (trading
+//     accounts hold the currency and price differences of multi-currency
+//     transactions; GnuCash reports them with equity); INCOME → Income;
+//     EXPENSE → Expense; GnuCash 1's CHECKING, SAVINGS, MONEYMRKT → Asset
+//     and CREDITLINE → Liability; others Unknown. status is Archived for a
+//     hidden account, else Active; isPlaceholder (not Codat's) flags
+//     placeholders. isBankAccount for BANK and CREDIT (credit cards are bank
+//     accounts to Codat), not CASH. currency is the account's commodity
+//     (a security's symbol for STOCK and MUTUAL). currentBalance is the sum
+//     of the account's split quantities in that commodity with the sign of
+//     the journal, debit positive (liabilities, equity and income are
+//     negative), as in the journal lines and the CSV sample; GnuCash's
+//     register shows credit accounts reversed by default.
+//   - Unbalanced transactions, which old books have (an opening balance of
+//     one split), are balanced as GnuCash does on opening the book: the
+//     rest goes to the top-level account Imbalance-<currency>, the book's
+//     own when it has one, else one made up with that name as its id.
+//   - customers, suppliers (vendors): customerName or supplierName,
+//     contactName (the address's name), emailAddress, phone, addresses
+//     (Billing from the address, Delivery from a customer's shipping
+//     address: GnuCash's four free lines become line1 and line2 joined by
+//     ", ", as it does not say which is the city or postal code),
+//     defaultCurrency, status Active or Archived. GnuCash has no tax number
+//     for them.
+//   - invoices and bills: documents owned by a customer, or by a job whose
+//     owner is a customer, are invoices; by a vendor or a vendor's job,
+//     bills; employees' expense vouchers are neither. invoiceNumber
+//     (invoices) and reference (bills) are GnuCash's document id. Lines
+//     are the entries, ordered by date: quantity and unitAmount as entered,
+//     subTotal (after discount, before tax), taxAmount, totalAmount,
+//     discountAmount, accountRef and taxRateRef; computed as GnuCash does
+//     (gncEntryComputeValue): tax-included prices backed out, discounts
+//     PRETAX, SAMETIME or POSTTAX, each percentage tax and each value tax
+//     rounded to the currency's unit half away from zero per line. The
+//     document's subTotal, totalTaxAmount (invoices) or taxAmount (bills),
+//     totalDiscount and totalAmount add its lines up. A credit note has
+//     its amounts and quantities negated. Unposted documents are Draft,
+//     issued on their date opened, with no dueDate, and amountDue their
+//     total (nothing can be paid before posting). Posted ones are issued on
+//     their date posted, due on the due date GnuCash stored with the
+//     posting (else the posting date, as GnuCash falls back), and amountDue
+//     is the balance left in their lot in the receivable or payable
+//     account; status Paid at zero, Submitted (invoices) or Open (bills, as
+//     Codat's bill statuses have it) while nothing is paid, else
+//     PartiallyPaid.
+//   - journalEntries: one per transaction but scheduled transactions'
+//     templates: description, postedOn, createdOn (date entered), and one
+//     line per split: accountRef, netAmount (the split's value in the
+//     transaction's currency, debit positive), currency and description
+//     (the memo). Lines of an entry sum to zero.
+//   - taxRates: one per tax table; name and code are its name,
+//     effectiveTaxRate and totalTaxRate the sum of its percentages
+//     (GnuCash does not compound them), components one per percentage.
+//     A fixed-value entry is no rate and is left out of them (it is used
+//     in the lines' taxes). status is Archived for the hidden copies
+//     GnuCash keeps of tables changed while in use, else Active.
+//
+// Every data type is provided by every book: a book without customers has
+// an empty, valid customers sync rather than NotSupported.
+package gnucash

@@ -1,0 +1,5 @@
+//go:build !race
+
+package gnucash
+
+const raceEnabled = false
