@@ -101,7 +101,12 @@ func (s *Server) getCompany(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	conns, err := s.store.Connections(r.Context(), id)
+	return s.writeCompany(w, r, c)
+}
+
+// writeCompany answers with a company and its connections inline.
+func (s *Server) writeCompany(w http.ResponseWriter, r *http.Request, c store.Company) error {
+	conns, err := s.store.Connections(r.Context(), c.ID)
 	if err != nil {
 		return err
 	}
@@ -128,12 +133,7 @@ func (s *Server) patchCompany(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	conns, err := s.store.Connections(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, s.companyView(c, conns))
-	return nil
+	return s.writeCompany(w, r, c)
 }
 
 func (s *Server) deleteCompany(w http.ResponseWriter, r *http.Request) error {
