@@ -27,10 +27,16 @@ func (a *agentProc) kill() {
 	<-a.done
 }
 
-// runAgent starts `ferry-agent run` on a config file.
+// runAgent starts `ferry-agent run` (the race build) on a config file.
 func runAgent(t *testing.T, config string) *agentProc {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(binDir, "ferry-agent"), "run", "--config", config, "--log-level", "debug")
+	return runAgentBin(t, binDir, config, "--log-level", "debug")
+}
+
+// runAgentBin starts `ferry-agent run` of the folder bin on a config file.
+func runAgentBin(t *testing.T, bin, config string, extra ...string) *agentProc {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(bin, "ferry-agent"), append([]string{"run", "--config", config}, extra...)...)
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {

@@ -101,6 +101,8 @@ type coordinator struct {
 	// mean http.DefaultClient over plain http.
 	client *http.Client
 	scheme string
+	// bin is the folder of the binary to run; binDir (race builds) when "".
+	bin string
 }
 
 // url is the coordinator's base URL.
@@ -144,7 +146,11 @@ func launchCoordinator(t *testing.T, c *coordinator, dataDir string, extra ...st
 	t.Helper()
 	addr := c.addr
 	args := append([]string{"--listen", addr, "--data", dataDir}, extra...)
-	cmd := exec.Command(filepath.Join(binDir, "ferry-coordinator"), args...)
+	bin := c.bin
+	if bin == "" {
+		bin = binDir
+	}
+	cmd := exec.Command(filepath.Join(bin, "ferry-coordinator"), args...)
 	cmd.Env = append(os.Environ(), "FERRY_ADMIN_KEY="+e2eKey)
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out

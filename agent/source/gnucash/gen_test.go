@@ -1,171 +1,21 @@
 package gnucash
 
 import (
-	"bufio"
-	"compress/gzip"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/ferry-sync/ferry/agent/source/gnucash/gnucashtest"
 )
 
-// genAccounts are the generated book's accounts under its root: guid,
-// name, type.
-var genAccounts = [][3]string{
-	{"a0000000000000000000000000000001", "Bank", "BANK"},
-	{"a0000000000000000000000000000002", "Sales", "INCOME"},
-	{"a0000000000000000000000000000003", "Rent", "EXPENSE"},
-	{"a0000000000000000000000000000004", "Receivables", "RECEIVABLE"},
-}
+// genAccounts are the generated book's accounts under its root.
+var genAccounts = gnucashtest.Accounts()
 
-const genRoot = "a0000000000000000000000000000000"
-
-// writeGenBook writes an XML book as GnuCash lays one out: commodities,
-// accounts, txns transactions of two splits each (1p to 99.99 moved
-// between the accounts in turn), then a customer, a tax table and an
-// unposted invoice of two lines.
+// writeGenBook writes a generated book of txns transactions as plain XML
+// (gnucashtest.WriteXML).
 func writeGenBook(w io.Writer, txns int) error {
-	bw := bufio.NewWriterSize(w, 256<<10)
-	fmt.Fprint(bw, `<?xml version="1.0" encoding="utf-8" ?>
-<gnc-v2
-     xmlns:gnc="http://www.gnucash.org/XML/gnc"
-     xmlns:act="http://www.gnucash.org/XML/act"
-     xmlns:book="http://www.gnucash.org/XML/book"
-     xmlns:cmdty="http://www.gnucash.org/XML/cmdty"
-     xmlns:slot="http://www.gnucash.org/XML/slot"
-     xmlns:split="http://www.gnucash.org/XML/split"
-     xmlns:trn="http://www.gnucash.org/XML/trn"
-     xmlns:ts="http://www.gnucash.org/XML/ts"
-     xmlns:cust="http://www.gnucash.org/XML/cust"
-     xmlns:addr="http://www.gnucash.org/XML/addr"
-     xmlns:entry="http://www.gnucash.org/XML/entry"
-     xmlns:invoice="http://www.gnucash.org/XML/invoice"
-     xmlns:owner="http://www.gnucash.org/XML/owner"
-     xmlns:taxtable="http://www.gnucash.org/XML/taxtable"
-     xmlns:tte="http://www.gnucash.org/XML/tte">
-<gnc:book version="2.0.0">
-<book:id type="guid">b0000000000000000000000000000000</book:id>
-<gnc:commodity version="2.0.0">
-  <cmdty:space>CURRENCY</cmdty:space>
-  <cmdty:id>GBP</cmdty:id>
-</gnc:commodity>
-`)
-	account := func(guid, name, typ, parent string) {
-		fmt.Fprintf(bw, `<gnc:account version="2.0.0">
-  <act:name>%s</act:name>
-  <act:id type="guid">%s</act:id>
-  <act:type>%s</act:type>
-  <act:commodity>
-    <cmdty:space>CURRENCY</cmdty:space>
-    <cmdty:id>GBP</cmdty:id>
-  </act:commodity>
-  <act:commodity-scu>100</act:commodity-scu>
-`, name, guid, typ)
-		if parent != "" {
-			fmt.Fprintf(bw, "  <act:parent type=\"guid\">%s</act:parent>\n", parent)
-		}
-		fmt.Fprint(bw, "</gnc:account>\n")
-	}
-	account(genRoot, "Root Account", "ROOT", "")
-	for _, a := range genAccounts {
-		account(a[0], a[1], a[2], genRoot)
-	}
-	for i := range txns {
-		from, to := genAccounts[i%4][0], genAccounts[(i+1)%4][0]
-		amount := i%9999 + 1
-		fmt.Fprintf(bw, `<gnc:transaction version="2.0.0">
-  <trn:id type="guid">7%031x</trn:id>
-  <trn:currency>
-    <cmdty:space>CURRENCY</cmdty:space>
-    <cmdty:id>GBP</cmdty:id>
-  </trn:currency>
-  <trn:date-posted>
-    <ts:date>2024-%02d-%02d 10:59:00 +0000</ts:date>
-  </trn:date-posted>
-  <trn:date-entered>
-    <ts:date>2024-%02d-%02d 12:00:00 +0000</ts:date>
-  </trn:date-entered>
-  <trn:description>Generated transaction %d</trn:description>
-  <trn:splits>
-    <trn:split>
-      <split:id type="guid">5%031x</split:id>
-      <split:reconciled-state>n</split:reconciled-state>
-      <split:value>%d/100</split:value>
-      <split:quantity>%d/100</split:quantity>
-      <split:account type="guid">%s</split:account>
-    </trn:split>
-    <trn:split>
-      <split:id type="guid">5%031x</split:id>
-      <split:memo>line %d</split:memo>
-      <split:reconciled-state>n</split:reconciled-state>
-      <split:value>-%d/100</split:value>
-      <split:quantity>-%d/100</split:quantity>
-      <split:account type="guid">%s</split:account>
-    </trn:split>
-  </trn:splits>
-</gnc:transaction>
-`, i, i%12+1, i%28+1, i%12+1, i%28+1, i, 2*i, amount, amount, to, 2*i+1, i, amount, amount, from)
-	}
-	fmt.Fprint(bw, `<gnc:GncCustomer version="2.0.0">
-  <cust:guid type="guid">c0000000000000000000000000000001</cust:guid>
-  <cust:name>Generated Customer</cust:name>
-  <cust:id>000001</cust:id>
-  <cust:addr version="2.0.0">
-    <addr:addr1>1 High Street</addr:addr1>
-  </cust:addr>
-  <cust:active>1</cust:active>
-  <cust:currency>
-    <cmdty:space>CURRENCY</cmdty:space>
-    <cmdty:id>GBP</cmdty:id>
-  </cust:currency>
-</gnc:GncCustomer>
-<gnc:GncEntry version="2.0.0">
-  <entry:guid type="guid">e0000000000000000000000000000001</entry:guid>
-  <entry:date>
-    <ts:date>2024-05-01 10:59:00 +0000</ts:date>
-  </entry:date>
-  <entry:description>Widgets</entry:description>
-  <entry:qty>3/1</entry:qty>
-  <entry:i-acct type="guid">a0000000000000000000000000000002</entry:i-acct>
-  <entry:i-price>1999/100</entry:i-price>
-  <entry:invoice type="guid">d0000000000000000000000000000001</entry:invoice>
-  <entry:i-taxable>1</entry:i-taxable>
-  <entry:i-taxincluded>0</entry:i-taxincluded>
-  <entry:i-taxtable type="guid">f0000000000000000000000000000001</entry:i-taxtable>
-</gnc:GncEntry>
-<gnc:GncInvoice version="2.0.0">
-  <invoice:guid type="guid">d0000000000000000000000000000001</invoice:guid>
-  <invoice:id>INV-1</invoice:id>
-  <invoice:owner version="2.0.0">
-    <owner:type>gncCustomer</owner:type>
-    <owner:id type="guid">c0000000000000000000000000000001</owner:id>
-  </invoice:owner>
-  <invoice:opened>
-    <ts:date>2024-05-01 10:59:00 +0000</ts:date>
-  </invoice:opened>
-  <invoice:active>1</invoice:active>
-  <invoice:currency>
-    <cmdty:space>CURRENCY</cmdty:space>
-    <cmdty:id>GBP</cmdty:id>
-  </invoice:currency>
-</gnc:GncInvoice>
-<gnc:GncTaxTable version="2.0.0">
-  <taxtable:guid type="guid">f0000000000000000000000000000001</taxtable:guid>
-  <taxtable:name>VAT</taxtable:name>
-  <taxtable:invisible>0</taxtable:invisible>
-  <taxtable:entries>
-    <gnc:GncTaxTableEntry>
-      <tte:acct type="guid">a0000000000000000000000000000004</tte:acct>
-      <tte:amount>20/1</tte:amount>
-      <tte:type>PERCENT</tte:type>
-    </gnc:GncTaxTableEntry>
-  </taxtable:entries>
-</gnc:GncTaxTable>
-</gnc:book>
-</gnc-v2>
-`)
-	return bw.Flush()
+	return gnucashtest.WriteXML(w, txns)
 }
 
 // genBook writes a generated book of txns transactions, gzip-compressed as
@@ -177,11 +27,7 @@ func genBook(tb testing.TB, txns int) string {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	gz, _ := gzip.NewWriterLevel(f, gzip.BestSpeed)
-	if err := writeGenBook(gz, txns); err != nil {
-		tb.Fatal(err)
-	}
-	if err := gz.Close(); err != nil {
+	if err := gnucashtest.WriteBook(f, txns); err != nil {
 		tb.Fatal(err)
 	}
 	if err := f.Close(); err != nil {
