@@ -54,7 +54,17 @@ func openBadger(dir string, logger *slog.Logger, syncWrites bool) (*Badger, erro
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return openBadgerWith(badger.DefaultOptions(dir).WithSyncWrites(syncWrites), logger)
+	return openBadgerWith(tuned(badger.DefaultOptions(dir)).WithSyncWrites(syncWrites), logger)
+}
+
+// tuned bounds Badger's memory for a coordinator that also serves the API:
+// smaller and fewer memtables, a smaller block cache, and values over 64 KiB
+// (upload pages) kept in the value log rather than the memtables.
+func tuned(o badger.Options) badger.Options {
+	return o.WithMemTableSize(32 << 20).
+		WithNumMemtables(3).
+		WithBlockCacheSize(64 << 20).
+		WithValueThreshold(64 << 10)
 }
 
 func openBadgerWith(opts badger.Options, logger *slog.Logger) (*Badger, error) {
