@@ -11,13 +11,15 @@ import (
 
 // Status is what `ferry-agent status` shows: written to StatusFile.
 type Status struct {
-	Connected      bool                `json:"connected"`
-	ConnectedSince time.Time           `json:"connectedSince,omitzero"`
-	AgentID        string              `json:"agentId,omitempty"`
-	RTTMillis      int64               `json:"rttMillis"`
-	InHand         []protocol.Progress `json:"inHand"`
-	LastError      string              `json:"lastError,omitempty"`
-	Updated        time.Time           `json:"updated"`
+	Connected      bool      `json:"connected"`
+	ConnectedSince time.Time `json:"connectedSince,omitzero"`
+	AgentID        string    `json:"agentId,omitempty"`
+	RTTMillis      int64     `json:"rttMillis"`
+	// HeartbeatMillis is how often the status is rewritten while connected.
+	HeartbeatMillis int64               `json:"heartbeatMillis,omitempty"`
+	InHand          []protocol.Progress `json:"inHand"`
+	LastError       string              `json:"lastError,omitempty"`
+	Updated         time.Time           `json:"updated"`
 }
 
 // Status returns the agent's current status.
@@ -68,6 +70,7 @@ func (w *Worker) attach(s *session, welcome *protocol.Welcome) {
 		}
 	}
 	w.status.Connected, w.status.ConnectedSince, w.status.AgentID, w.status.LastError = true, time.Now().UTC(), welcome.AgentID, ""
+	w.status.HeartbeatMillis = s.heartbeat.Milliseconds()
 	w.mu.Unlock()
 	w.outbox.resend(s)
 	w.writeStatus()

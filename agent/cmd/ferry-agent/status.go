@@ -11,6 +11,10 @@ import (
 	"github.com/ferry-sync/ferry/agent/worker"
 )
 
+// staleStatus is how old a "connected" status may be before status doubts
+// it: four default heartbeats, or three of the agent's own if longer.
+const staleStatus = time.Minute
+
 func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	fs, path := newFlags("status", stderr)
 	if err := fs.Parse(args); err != nil {
@@ -34,7 +38,11 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("status file: %w", err)
 	}
 	state := "disconnected"
-	if st.Connected {
+	switch {
+	case st.Connected && time.Since(st.Updated) > max(staleStatus, 3*time.Duration(st.HeartbeatMillis)*time.Millisecond):
+		// A running agent rewrites its status with every heartbeat.
+		state = "unknown: no news for " + time.Since(st.Updated).Round(time.Second).String() + "; the agent may not be running"
+	case st.Connected:
 		state = fmt.Sprintf("connected since %s, round trip %d ms", st.ConnectedSince.Format(time.RFC3339), st.RTTMillis)
 	}
 	fmt.Fprintf(stdout, "state:       %s (as of %s)\n", state, st.Updated.Format(time.RFC3339))
