@@ -97,7 +97,7 @@ func (w *Worker) runSession(ctx, jobCtx context.Context) error {
 
 func (w *Worker) handshake(s *session) (*protocol.Welcome, error) {
 	hello := protocol.Hello{
-		Versions: []int{protocol.Version}, AgentVersion: w.cfg.Version, Hostname: hostname(), OS: osName(),
+		Versions: []int{protocol.Version}, AgentVersion: w.cfg.Version, Hostname: Hostname(), OS: OSName(),
 		Capacity: w.cfg.Concurrency, Leases: w.leases(),
 	}
 	for _, b := range w.bindings() {

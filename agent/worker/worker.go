@@ -128,12 +128,14 @@ func (w *Worker) dialer() *websocket.Dialer {
 	}
 }
 
-func hostname() string {
+// Hostname is this machine's name, as the agent reports it.
+func Hostname() string {
 	h, _ := os.Hostname()
 	return h
 }
 
-func osName() string { return runtime.GOOS + "/" + runtime.GOARCH }
+// OSName is this machine's OS and architecture, as the agent reports them.
+func OSName() string { return runtime.GOOS + "/" + runtime.GOARCH }
 
 // ErrUnauthorized: the coordinator refused the credential.
 var ErrUnauthorized = errors.New("the coordinator refused this agent's credential (revoked or unlinked); run ferry-agent link again")

@@ -14,6 +14,7 @@ import (
 	"github.com/ferry-sync/ferry/agent/config"
 	"github.com/ferry-sync/ferry/agent/source/sources"
 	"github.com/ferry-sync/ferry/agent/upload"
+	"github.com/ferry-sync/ferry/agent/worker"
 	"github.com/ferry-sync/ferry/shared/protocol"
 )
 
@@ -52,7 +53,7 @@ func cmdLink(args []string, stdout, stderr io.Writer) error {
 	if _, err := sources.Open(*src, abs); err != nil {
 		return err
 	}
-	resp, err := exchange(cfg, protocol.LinkRequest{Code: *code, PlatformKey: *src, Hostname: hostname(), OS: osName(), AgentVersion: version})
+	resp, err := exchange(cfg, protocol.LinkRequest{Code: *code, PlatformKey: *src, Hostname: worker.Hostname(), OS: worker.OSName(), AgentVersion: version})
 	if err != nil {
 		return err
 	}

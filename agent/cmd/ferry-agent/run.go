@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
@@ -130,10 +129,3 @@ func buildWorker(path string, log *slog.Logger) (*worker.Worker, error) {
 func statusPath(configPath string) string {
 	return filepath.Join(filepath.Dir(configPath), "agent-status.json")
 }
-
-func hostname() string {
-	h, _ := os.Hostname()
-	return h
-}
-
-func osName() string { return runtime.GOOS + "/" + runtime.GOARCH }
