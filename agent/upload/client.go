@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -77,6 +78,33 @@ func IsRetryable(resp *http.Response, err error) bool {
 		return true
 	}
 	return false
+}
+
+// IsRetryableOnce is IsRetryable for a request that must not take effect
+// twice, such as redeeming a single-use link code: it may be sent again
+// only when it cannot have reached the server's handler. That is when the
+// connection was never made, or the server answered 429 or 503, which it
+// does before acting. A connection that broke after the request was sent
+// is not retried: the server may have acted and the answer been lost.
+func IsRetryableOnce(resp *http.Response, err error) bool {
+	if err != nil {
+		var op *net.OpError
+		return errors.As(err, &op) && op.Op == "dial" && !permanent(err)
+	}
+	return resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable
+}
+
+// NewOnceClient is NewHTTPClient for requests that must not take effect
+// twice: it retries only what IsRetryableOnce allows.
+func NewOnceClient(logger *slog.Logger, tlsConfig *tls.Config) *retryablehttp.Client {
+	c := NewHTTPClient(logger, tlsConfig)
+	c.CheckRetry = func(ctx context.Context, resp *http.Response, err error) (bool, error) {
+		if ctx.Err() != nil {
+			return false, ctx.Err()
+		}
+		return IsRetryableOnce(resp, err), nil
+	}
+	return c
 }
 
 // permanent reports whether err will happen again however often the

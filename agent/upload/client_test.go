@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -170,3 +171,65 @@ func TestNetworkFaultRetried(t *testing.T) {
 }
 
 var _ retryablehttp.LeveledLogger = leveledLogger{}
+
+func TestIsRetryableOnce(t *testing.T) {
+	urlErr := func(err error) error { return &url.Error{Op: "Post", URL: "https://c/x", Err: err} }
+	errs := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"connection refused", urlErr(&net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}), true},
+		{"connection reset after sending", urlErr(&net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}), false},
+		{"server hung up", urlErr(io.EOF), false},
+		{"attempt timeout", urlErr(context.DeadlineExceeded), false},
+		{"cancelled", urlErr(context.Canceled), false},
+		{"unknown authority", urlErr(&tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}), false},
+	}
+	for _, tt := range errs {
+		if got := IsRetryableOnce(nil, tt.err); got != tt.want {
+			t.Errorf("%s: IsRetryableOnce = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	statuses := map[int]bool{200: false, 400: false, 409: false, 429: true, 500: false, 502: false, 503: true, 504: false}
+	for status, want := range statuses {
+		if got := IsRetryableOnce(&http.Response{StatusCode: status}, nil); got != want {
+			t.Errorf("HTTP %d: IsRetryableOnce = %v, want %v", status, got, want)
+		}
+	}
+}
+
+// A single-use request whose connection breaks after the server read it is
+// sent once; the ordinary client would send it again.
+func TestOnceClientDoesNotRepeatARequestThatArrived(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		client *retryablehttp.Client
+		want   int
+	}{
+		{"once", NewOnceClient(nil, nil), 1},
+		{"ordinary", NewHTTPClient(nil, nil), 3},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var received atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.Copy(io.Discard, r.Body)
+				received.Add(1)
+				conn, _, err := w.(http.Hijacker).Hijack()
+				if err == nil {
+					conn.Close() // the request arrived; the answer is lost
+				}
+			}))
+			defer srv.Close()
+			tt.client.RetryMax = 2
+			tt.client.Backoff = func(time.Duration, time.Duration, int, *http.Response) time.Duration { return 0 }
+			_, err := tt.client.Post(srv.URL, "application/json", strings.NewReader(`{"code":"x"}`))
+			if err == nil {
+				t.Fatal("Post succeeded, want the broken connection's error")
+			}
+			if got := received.Load(); got != int32(tt.want) {
+				t.Errorf("server received %d requests, want %d", got, tt.want)
+			}
+		})
+	}
+}

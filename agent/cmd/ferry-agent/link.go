@@ -79,7 +79,9 @@ func exchange(cfg config.Config, req protocol.LinkRequest) (protocol.LinkRespons
 	if err != nil {
 		return out, err
 	}
-	client := upload.NewHTTPClient(slog.New(slog.DiscardHandler), tc)
+	// A link code is single-use: a request whose answer was lost must not
+	// be sent again, or its retry is refused as "already used".
+	client := upload.NewOnceClient(slog.New(slog.DiscardHandler), tc)
 	body, _ := json.Marshal(req)
 	hreq, err := http.NewRequest("POST", cfg.Coordinator+protocol.LinkPath, bytes.NewReader(body))
 	if err != nil {
