@@ -16,6 +16,7 @@ import (
 
 	"github.com/ferry-sync/ferry/agent/source"
 	"github.com/ferry-sync/ferry/shared/dataset"
+	"github.com/ferry-sync/ferry/shared/model"
 	"github.com/ferry-sync/ferry/shared/protocol"
 )
 
@@ -160,7 +161,20 @@ func convert(k kind, cell string) (any, error) {
 		return cell, nil
 	}
 	s := strings.TrimSpace(cell)
+	if vs, ok := enums[k]; ok {
+		for _, v := range vs {
+			if strings.EqualFold(s, v) {
+				return v, nil
+			}
+		}
+		return nil, fmt.Errorf("%q is not %s", truncate(s, 64), k)
+	}
 	switch k {
+	case date:
+		if _, err := model.Date(s).Time(); err != nil {
+			return nil, fmt.Errorf("%q is %v", truncate(s, 64), err)
+		}
+		return s, nil
 	case number:
 		if !decimal.MatchString(s) {
 			return nil, fmt.Errorf("%q is not a decimal number (write it as 1234.50)", truncate(s, 64))

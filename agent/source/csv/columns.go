@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/ferry-sync/ferry/shared/dataset"
+	"github.com/ferry-sync/ferry/shared/model"
 )
 
 // kind is how a column's cells become JSON values.
@@ -17,16 +18,45 @@ const (
 	boolean             // true or false, in any case
 	array               // a JSON array (of objects), amounts kept exact
 	object              // a JSON object
+	date                // a date as the standard model writes it
+	// The enumerations: one of the model's values, in any case, written
+	// as the model spells it.
+	accountType
+	accountStatus
+	status
+	invoiceStatus
+	billStatus
 )
 
 func (k kind) String() string {
-	return [...]string{"text", "a decimal number", "true or false", "a JSON array", "a JSON object"}[k]
+	if vs, ok := enums[k]; ok {
+		return "one of " + strings.Join(vs, ", ")
+	}
+	return [...]string{"text", "a decimal number", "true or false", "a JSON array", "a JSON object",
+		"a date (2024-05-02 or 2024-05-02T00:00:00)"}[k]
+}
+
+// enums are the values of each enumeration kind.
+var enums = map[kind][]string{
+	accountType:   names(model.AccountTypes),
+	accountStatus: names(model.AccountStatuses),
+	status:        names(model.Statuses),
+	invoiceStatus: names(model.InvoiceStatuses),
+	billStatus:    names(model.BillStatuses),
+}
+
+func names[S ~string](vs []S) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = string(v)
+	}
+	return out
 }
 
 // contact are the columns customers and suppliers share.
 var contact = map[string]kind{
 	"contactName": text, "emailAddress": text, "phone": text, "addresses": array,
-	"taxNumber": text, "registrationNumber": text, "defaultCurrency": text, "status": text,
+	"taxNumber": text, "registrationNumber": text, "defaultCurrency": text, "status": status,
 }
 
 // columns are the columns each data type's file may have: the standard
@@ -36,33 +66,33 @@ var contact = map[string]kind{
 var columns = map[dataset.DataType]map[string]kind{
 	dataset.Company: {
 		"companyName": text, "companyLegalName": text, "registrationNumber": text, "taxNumber": text,
-		"baseCurrency": text, "financialYearStartDate": text, "createdDate": text,
+		"baseCurrency": text, "financialYearStartDate": date, "createdDate": date,
 		"addresses": array, "sourceUrls": object,
 	},
 	dataset.ChartOfAccounts: {
 		"nominalCode": text, "name": text, "description": text, "fullyQualifiedCategory": text,
-		"fullyQualifiedName": text, "type": text, "status": text, "currency": text,
+		"fullyQualifiedName": text, "type": accountType, "status": accountStatus, "currency": text,
 		"currentBalance": number, "isBankAccount": boolean,
 	},
 	dataset.TaxRates: {
-		"name": text, "code": text, "effectiveTaxRate": number, "totalTaxRate": number, "status": text,
+		"name": text, "code": text, "effectiveTaxRate": number, "totalTaxRate": number, "status": status,
 	},
 	dataset.Customers: with(contact, map[string]kind{"customerName": text}),
 	dataset.Suppliers: with(contact, map[string]kind{"supplierName": text}),
 	dataset.Invoices: {
 		"invoiceNumber": text, "customerRef.id": text, "customerRef.companyName": text,
-		"issueDate": text, "dueDate": text, "paidOnDate": text, "currency": text, "currencyRate": number,
+		"issueDate": date, "dueDate": date, "paidOnDate": date, "currency": text, "currencyRate": number,
 		"lineItems": array, "subTotal": number, "totalDiscount": number, "totalTaxAmount": number,
-		"totalAmount": number, "amountDue": number, "status": text, "note": text,
+		"totalAmount": number, "amountDue": number, "status": invoiceStatus, "note": text,
 	},
 	dataset.Bills: {
 		"reference": text, "supplierRef.id": text, "supplierRef.supplierName": text,
-		"issueDate": text, "dueDate": text, "currency": text, "currencyRate": number,
+		"issueDate": date, "dueDate": date, "currency": text, "currencyRate": number,
 		"lineItems": array, "subTotal": number, "taxAmount": number, "totalAmount": number,
-		"amountDue": number, "status": text, "note": text,
+		"amountDue": number, "status": billStatus, "note": text,
 	},
 	dataset.JournalEntries: {
-		"description": text, "postedOn": text, "createdOn": text, "updatedOn": text, "journalLines": array,
+		"description": text, "postedOn": date, "createdOn": date, "updatedOn": date, "journalLines": array,
 	},
 }
 
@@ -73,7 +103,7 @@ func with(a, b map[string]kind) map[string]kind {
 }
 
 // common are the columns every data type may have.
-var common = map[string]kind{"id": text, "sourceModifiedDate": text}
+var common = map[string]kind{"id": text, "sourceModifiedDate": date}
 
 // columnKind says how dt's column name is read, and whether dt has it.
 func columnKind(dt dataset.DataType, name string) (kind, bool) {

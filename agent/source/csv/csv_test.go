@@ -128,6 +128,30 @@ func TestSampleValues(t *testing.T) {
 	}
 }
 
+// Enumerations are read in any case and written as the model spells them;
+// dates are kept as written.
+func TestEnumsAndDates(t *testing.T) {
+	body := "id,status,issueDate,dueDate\nI1,partiallypaid,2024-05-02,2024-06-01T00:00:00Z\nI2, PAID ,2024-05-02T10:00:00,\n"
+	src := open(t, folder(t, map[string]string{"invoices.csv": body}))
+	recs, err := records(t, src, dataset.Invoices)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		`{"dueDate":"2024-06-01T00:00:00Z","id":"I1","issueDate":"2024-05-02","status":"PartiallyPaid"}`,
+		`{"id":"I2","issueDate":"2024-05-02T10:00:00","status":"Paid"}`,
+	}
+	if len(recs) != len(want) {
+		t.Fatalf("got %d records, want %d", len(recs), len(want))
+	}
+	for i, rec := range recs {
+		got, _ := json.Marshal(rec)
+		if string(got) != want[i] {
+			t.Errorf("record %d = %s, want %s", i, got, want[i])
+		}
+	}
+}
+
 // The amounts are json.Number, never float64: 1234.50 does not become 1234.5.
 func TestAmountsStayExact(t *testing.T) {
 	recs, err := records(t, open(t, sample), dataset.Invoices)
@@ -241,6 +265,14 @@ func TestMapErrors(t *testing.T) {
 		{"empty file", dataset.Customers, "", "customers.csv is empty"},
 		{"two companies", dataset.Company, "companyName\nA\nB\n", "company.csv line 3: the file holds one row"},
 		{"no company", dataset.Company, "companyName\n", "company.csv has no row under its header"},
+		{"bad invoice status", dataset.Invoices, "id,status\nI1,Settled\n",
+			`line 2, column status: "Settled" is not one of Unknown, Draft, Submitted, PartiallyPaid, Paid, Void`},
+		{"bad bill status", dataset.Bills, "id,status\nB1,Submitted\n", `column status: "Submitted" is not one of Unknown, Draft, Open,`},
+		{"bad account type", dataset.ChartOfAccounts, "id,type\nA,Bank\n", `column type: "Bank" is not one of Unknown, Asset,`},
+		{"bad contact status", dataset.Customers, "id,status\nC1,Dormant\n", `column status: "Dormant" is not one of Unknown, Active, Archived`},
+		{"bad date", dataset.Invoices, "id,issueDate\nI1,02/05/2024\n", `line 2, column issueDate: "02/05/2024" is not a date`},
+		{"bad journal date", dataset.JournalEntries, "id,postedOn\nJ1,yesterday\n", `column postedOn: "yesterday" is not a date`},
+		{"bad modified date", dataset.Customers, "id,sourceModifiedDate\nC1,2024-13-01\n", `column sourceModifiedDate: "2024-13-01" is not a date`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
