@@ -1,0 +1,26 @@
+// Ferry Portal: live data status. The company page's #live element names a
+// Server-Sent Events stream whose "status" events carry the status table's
+// HTML, rendered and escaped by the coordinator's templates; it replaces
+// the table in place. Without JavaScript the page still works: reload it.
+"use strict";
+document.addEventListener("DOMContentLoaded", function () {
+  var live = document.getElementById("live");
+  if (!live || !window.EventSource) {
+    return;
+  }
+  var events = new EventSource(live.getAttribute("data-live"));
+  events.addEventListener("status", function (e) {
+    live.innerHTML = e.data;
+    live.setAttribute("data-updated", String(Date.now()));
+  });
+  events.addEventListener("signedout", function () {
+    events.close();
+    window.location.assign("/portal/signin");
+  });
+  events.addEventListener("open", function () {
+    live.classList.remove("stale");
+  });
+  events.addEventListener("error", function () {
+    live.classList.add("stale");
+  });
+});
