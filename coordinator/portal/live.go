@@ -9,8 +9,11 @@ import (
 )
 
 // live streams a company's data status as Server-Sent Events: an event
-// "status" whose data is the status table's HTML (rendered by the same
-// template as the page, so escaped the same way) each time it changes.
+// "status" whose data is the HTML of the page's live part, the status table
+// and the recent syncs (rendered by the same templates as the page, so
+// escaped the same way), each time the data status changes. Only the data
+// status, whose cost does not grow with the history, is read on every
+// tick; the history is read when it changed.
 // The stream ends when the browser goes, when the Portal closes, or after
 // LiveMax; the browser's EventSource then reconnects, which checks the
 // session again.
@@ -37,20 +40,20 @@ func (h *Handler) live(w http.ResponseWriter, r *http.Request, s *session) {
 	defer tick.Stop()
 	end := time.NewTimer(h.liveMax)
 	defer end.Stop()
-	var last []byte
+	var last []byte // the status table last sent
 	for {
 		if h.session(r) != s {
 			fmt.Fprint(w, "event: signedout\ndata: \n\n")
 			_ = rc.Flush()
 			return
 		}
-		frag, err := h.statusFragment(r, s, companyID)
+		status, frag, err := h.liveFragment(r, s, companyID, last)
 		if err != nil {
 			h.log.Warn("portal live status", "company", companyID, "err", err)
 			return
 		}
-		if !bytes.Equal(frag, last) {
-			last = frag
+		if frag != nil {
+			last = status
 			if err := writeEvent(w, "status", frag); err != nil {
 				return
 			}
@@ -70,14 +73,29 @@ func (h *Handler) live(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 }
 
-func (h *Handler) statusFragment(r *http.Request, s *session, companyID string) ([]byte, error) {
-	d, err := h.statusData(r.Context(), companyID, s)
-	if err != nil {
-		return nil, err
+// liveFragment renders the status table and, when it differs from last,
+// the whole live part; frag is nil when nothing changed.
+func (h *Handler) liveFragment(r *http.Request, s *session, companyID string, last []byte) (status, frag []byte, err error) {
+	var d liveData
+	if d.Status, err = h.statusData(r.Context(), companyID, s); err != nil {
+		return nil, nil, err
 	}
 	var buf bytes.Buffer
-	err = pages["company"].ExecuteTemplate(&buf, "status", d)
-	return buf.Bytes(), err
+	if err := pages["company"].ExecuteTemplate(&buf, "status", d.Status); err != nil {
+		return nil, nil, err
+	}
+	if bytes.Equal(buf.Bytes(), last) {
+		return last, nil, nil
+	}
+	status = bytes.Clone(buf.Bytes())
+	if err := h.recent(r.Context(), &d); err != nil {
+		return nil, nil, err
+	}
+	buf.Reset()
+	if err := pages["company"].ExecuteTemplate(&buf, "live", d); err != nil {
+		return nil, nil, err
+	}
+	return status, buf.Bytes(), nil
 }
 
 // writeEvent writes one event; every line of data gets its "data:" prefix.

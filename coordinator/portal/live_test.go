@@ -86,8 +86,9 @@ func TestLiveStatusFollowsTheDataset(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.until("invoices Queued", func(d string) bool {
-		return strings.Contains(d, `data-dataset="`+ds.ID+`">Queued<`)
+	s.until("invoices Queued, in the status and the recent syncs", func(d string) bool {
+		return strings.Contains(d, `data-dataset="`+ds.ID+`">Queued<`) &&
+			strings.Contains(d, `<a href="/portal/companies/co/datasets/`+ds.ID+`">invoices</a>`)
 	})
 	if _, err := e.st.Report(ctx, store.Report{CompanyID: "co", DatasetID: ds.ID, Actor: store.ActorCoordinator,
 		To: dataset.InternalError, Message: "stopped by a test", Now: time.Now()}); err != nil {

@@ -29,9 +29,16 @@ func (h *Handler) companies(w http.ResponseWriter, r *http.Request, s *session) 
 type companyData struct {
 	Company store.Company
 	Conns   []connView
-	Status  statusData
-	Recent  []store.Dataset
-	More    int
+	Live    liveData
+}
+
+// liveData is the part of the company page the live stream replaces: the
+// data status and the recent syncs.
+type liveData struct {
+	Status statusData
+	Recent []store.Dataset
+	// More is how many older datasets are not listed.
+	More int
 }
 
 type connView struct {
@@ -71,20 +78,29 @@ func (h *Handler) company(w http.ResponseWriter, r *http.Request, s *session) {
 	conns, err := h.store.Connections(ctx, co.ID)
 	if err == nil {
 		d.Conns = h.connViews(conns)
-		d.Status, err = h.statusData(ctx, co.ID, s)
+		d.Live.Status, err = h.statusData(ctx, co.ID, s)
 	}
 	if err == nil {
-		d.Recent, err = h.store.Datasets(ctx, co.ID)
+		err = h.recent(ctx, &d.Live)
 	}
 	if err != nil {
 		h.storeFail(w, r, s, err, "There is no such company.")
 		return
 	}
-	if len(d.Recent) > recentDatasets {
-		d.More = len(d.Recent) - recentDatasets
-		d.Recent = d.Recent[:recentDatasets]
-	}
 	h.render(w, r, http.StatusOK, "company", h.signedPage(s, co.Name, d))
+}
+
+// recent fills in the company's newest datasets.
+func (h *Handler) recent(ctx context.Context, d *liveData) error {
+	all, err := h.store.Datasets(ctx, d.Status.CompanyID)
+	if err != nil {
+		return err
+	}
+	d.Recent, d.More = all, 0
+	if len(all) > recentDatasets {
+		d.Recent, d.More = all[:recentDatasets], len(all)-recentDatasets
+	}
+	return nil
 }
 
 func (h *Handler) connViews(conns []store.Connection) []connView {
