@@ -352,3 +352,18 @@ func TestAssetsAreEmbedded(t *testing.T) {
 		t.Errorf("missing asset: %d", resp.StatusCode)
 	}
 }
+
+func TestLinkCodeShownWhileValid(t *testing.T) {
+	e := newEnv(t, "https://ferry.example")
+	b := e.signedIn(clientKey)
+	_, page := b.get("/portal/companies/co")
+	if !strings.Contains(page, `<code class="link-code">ABCD-2345</code>`) || !strings.Contains(page, `href="https://ferry.example/link/co/cn"`) {
+		t.Fatalf("company page lacks the link code or the link page:\n%s", page)
+	}
+	later := time.Now().Add(2 * time.Hour)
+	e.h.now = func() time.Time { return later }
+	b = e.signedIn(clientKey)
+	if _, page = b.get("/portal/companies/co"); strings.Contains(page, "ABCD-2345") {
+		t.Error("an expired link code is shown")
+	}
+}

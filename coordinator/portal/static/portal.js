@@ -22,5 +22,10 @@ document.addEventListener("DOMContentLoaded", function () {
   });
   events.addEventListener("error", function () {
     live.classList.add("stale");
+    if (events.readyState === EventSource.CLOSED) {
+      // Refused for good (signed out while away, company gone): the page
+      // itself says why once reloaded.
+      window.setTimeout(function () { window.location.reload(); }, 2000);
+    }
   });
 });
