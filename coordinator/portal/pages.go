@@ -56,7 +56,12 @@ type statusData struct {
 	CSRF      string
 	CanQueue  bool
 	Rows      []statusRow
+	// Choices are the connections a type can be queued on, when there is
+	// more than one; the queue buttons then ask which.
+	Choices []connChoice
 }
+
+type connChoice struct{ ID, Label string }
 
 type statusRow struct {
 	DataType dataset.DataType
@@ -128,6 +133,11 @@ func (h *Handler) statusData(ctx context.Context, companyID string, s *session) 
 		return statusData{}, fmt.Errorf("sync settings: %w", err)
 	}
 	d := statusData{CompanyID: companyID, CSRF: s.csrf, CanQueue: s.scope == store.ScopeClient}
+	if d.CanQueue {
+		if d.Choices, err = h.connChoices(ctx, companyID); err != nil {
+			return statusData{}, err
+		}
+	}
 	for _, set := range settings {
 		row := statusRow{DataType: set.DataType}
 		if st, ok := statuses[set.DataType]; ok {
@@ -140,6 +150,27 @@ func (h *Handler) statusData(ctx context.Context, companyID string, s *session) 
 	return d, nil
 }
 
+// connChoices lists the company's connections that are not Unlinked,
+// when there are several.
+func (h *Handler) connChoices(ctx context.Context, companyID string) ([]connChoice, error) {
+	conns, err := h.store.Connections(ctx, companyID)
+	if err != nil {
+		return nil, err
+	}
+	var out []connChoice
+	for _, c := range conns {
+		if c.Status == store.Unlinked {
+			continue
+		}
+		integ, _ := queue.Integration(c.PlatformKey)
+		out = append(out, connChoice{ID: c.ID, Label: fmt.Sprintf("%s (%s, %.8s)", integ.Name, c.Status, c.ID)})
+	}
+	if len(out) < 2 {
+		return nil, nil
+	}
+	return out, nil
+}
+
 func (h *Handler) queueOne(w http.ResponseWriter, r *http.Request, s *session) {
 	companyID, ok := h.queueable(w, r, s)
 	if !ok {
@@ -150,7 +181,12 @@ func (h *Handler) queueOne(w http.ResponseWriter, r *http.Request, s *session) {
 		h.fail(w, r, s, http.StatusNotFound, "There is no such data type.")
 		return
 	}
-	ds, err := h.queuer.Queue(r.Context(), companyID, dt, "", "queued in the Portal")
+	connectionID := r.PostForm.Get("connectionId")
+	if len(connectionID) > 128 {
+		h.fail(w, r, s, http.StatusNotFound, "There is no such connection.")
+		return
+	}
+	ds, err := h.queuer.Queue(r.Context(), companyID, dt, connectionID, "queued in the Portal")
 	h.afterQueue(w, r, s, companyID, err, func() string {
 		h.log.Info("dataset queued", "company", companyID, "dataset", ds.ID, "dataType", dt, "apiKey", s.keyID)
 		if ds.Status != dataset.Queued {
@@ -204,7 +240,7 @@ func (h *Handler) afterQueue(w http.ResponseWriter, r *http.Request, s *session,
 	case errors.Is(err, store.ErrUnlinked):
 		h.sessions.setFlash(s, "Not queued: the connection is unlinked.", true)
 	default:
-		h.storeFail(w, r, s, err, "There is no such company.")
+		h.storeFail(w, r, s, err, "There is no such company or connection.")
 		return
 	}
 	http.Redirect(w, r, "/portal/companies/"+companyID, http.StatusSeeOther)

@@ -367,3 +367,30 @@ func TestLinkCodeShownWhileValid(t *testing.T) {
 		t.Error("an expired link code is shown")
 	}
 }
+
+func TestQueueOnOneOfSeveralConnections(t *testing.T) {
+	e := newEnv(t, "")
+	ctx := t.Context()
+	conn := store.Connection{ID: "cn2", CompanyID: "co", PlatformKey: "csv", Status: store.PendingAuth, Created: time.Now()}
+	if err := e.st.CreateConnection(ctx, conn, store.LinkCode{Hash: []byte("h2"), CompanyID: "co", ConnectionID: "cn2", Expires: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	b := e.signedIn(clientKey)
+	_, page := b.get("/portal/companies/co")
+	if !strings.Contains(page, `<option value="cn2">CSV files (PendingAuth, cn2)</option>`) {
+		t.Fatalf("no connection choice on the page:\n%s", page)
+	}
+	tok := csrfOf(t, page)
+	b.post("/portal/companies/co/queue/bills", url.Values{"csrf": {tok}})
+	if _, page = b.get("/portal/companies/co"); !strings.Contains(page, "several data connections") {
+		t.Error("queueing without a connection among several: no message")
+	}
+	b.post("/portal/companies/co/queue/bills", url.Values{"csrf": {tok}, "connectionId": {"cn2"}})
+	ds, _ := e.st.Datasets(ctx, "co")
+	if len(ds) != 1 || ds[0].ConnectionID != "cn2" {
+		t.Fatalf("datasets: %+v, want one bills on cn2", ds)
+	}
+	if resp, _ := b.post("/portal/companies/co/queue/bills", url.Values{"csrf": {tok}, "connectionId": {"nope"}}); resp.StatusCode != 404 {
+		t.Errorf("unknown connection: %d, want 404", resp.StatusCode)
+	}
+}
