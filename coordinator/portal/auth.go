@@ -98,7 +98,13 @@ func (h *Handler) signinPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) renderSignin(w http.ResponseWriter, r *http.Request, status int, msg string) {
-	nonce := randomToken()
+	// Keep the nonce a browser has, so that two sign-in tabs both work.
+	var nonce string
+	if c, err := r.Cookie(signinCookie); err == nil && len(c.Value) == len(randomToken()) {
+		nonce = c.Value
+	} else {
+		nonce = randomToken()
+	}
 	http.SetCookie(w, h.cookie(signinCookie, nonce, 3600))
 	h.render(w, r, status, "signin", page{
 		Title: "Sign in", CSRF: signinToken(h.secret, nonce), Data: signinData{Error: msg},

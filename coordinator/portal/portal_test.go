@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -295,6 +296,24 @@ func TestUntrustedTextIsEscaped(t *testing.T) {
 		if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") {
 			t.Errorf("%s: CSP %q", p, csp)
 		}
+	}
+	// The live stream's HTML comes from the same templates.
+	live, cancel := context.WithCancel(ctx)
+	defer cancel()
+	frag := b.live(live, "co").until("the first status", func(string) bool { return true })
+	if strings.Contains(frag, "<b onmouseover") || !strings.Contains(frag, "&lt;b onmouseover=alert(2)&gt;boom&lt;/b&gt;") {
+		t.Errorf("live fragment does not escape the error message:\n%s", frag)
+	}
+}
+
+func TestTwoSignInTabs(t *testing.T) {
+	e := newEnv(t, "")
+	b := e.browser()
+	_, first := b.get("/portal/signin")
+	_, second := b.get("/portal/signin")
+	resp, _ := b.post("/portal/signin", url.Values{"csrf": {csrfOf(t, first)}, "key": {clientKey}})
+	if resp.StatusCode != http.StatusSeeOther || csrfOf(t, first) != csrfOf(t, second) {
+		t.Errorf("signing in from the first of two sign-in tabs: %d, want 303", resp.StatusCode)
 	}
 }
 
