@@ -132,15 +132,7 @@ func TestPortalInABrowser(t *testing.T) {
 	if got := getDataset(t, c, company, id); got.Status != "Complete" {
 		t.Fatalf("dataset %s is %s by the API", id, got.Status)
 	}
-	shot, err := chromedp.Run(tab, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(artifactDir(t), "portal-complete.png")
-	if err := os.WriteFile(path, shot, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s", path)
+	screenshot(t, tab, "portal-complete.png")
 
 	do("open the timeline",
 		chromedp.Click(chromedp.CSS(`#status-invoices a.status`)),
@@ -150,8 +142,23 @@ func TestPortalInABrowser(t *testing.T) {
 	if err != nil || !strings.Contains(timeline, "queued in the Portal") || !strings.Contains(timeline, "Complete") {
 		t.Errorf("timeline: %q, %v", timeline, err)
 	}
+	screenshot(t, tab, "portal-timeline.png")
 
 	checkForgedPosts(t, tab, c, company)
+}
+
+// screenshot saves the page as a test artifact.
+func screenshot(t *testing.T, tab context.Context, name string) {
+	t.Helper()
+	shot, err := chromedp.Run(tab, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(artifactDir(t), name)
+	if err := os.WriteFile(path, shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", path)
 }
 
 // checkForgedPosts posts to the queue button's URL from the signed-in
