@@ -17,6 +17,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -91,6 +92,11 @@ func New(cfg Config) *Handler {
 		nav:      []navItem{{"Companies", "/portal/companies"}},
 	}
 	_, _ = rand.Read(h.secret)
+	// Behind a proxy the Host the coordinator sees may not be the one the
+	// browser used: the public URL's origin is the Portal's own too.
+	if u, err := url.Parse(h.publicURL); err == nil && u.Host != "" {
+		_ = h.origin.AddTrustedOrigin(u.Scheme + "://" + u.Host)
+	}
 	if h.now == nil {
 		h.now = time.Now
 	}

@@ -413,3 +413,19 @@ func TestQueueOnOneOfSeveralConnections(t *testing.T) {
 		t.Errorf("unknown connection: %d, want 404", resp.StatusCode)
 	}
 }
+
+func TestPublicURLIsTheSameOrigin(t *testing.T) {
+	e := newEnv(t, "https://ferry.example")
+	b := e.signedIn(clientKey)
+	tok := b.token()
+	// Behind a proxy: the browser's Origin is the public URL, not the Host
+	// the coordinator sees.
+	resp, _ := b.post("/portal/companies/co/queue/bills", url.Values{"csrf": {tok}}, "Origin", "https://ferry.example")
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("post from the public URL's origin: %d, want 303", resp.StatusCode)
+	}
+	resp, _ = b.post("/portal/companies/co/queue/invoices", url.Values{"csrf": {tok}}, "Origin", "https://ferry.example.evil")
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("post from another origin: %d, want 403", resp.StatusCode)
+	}
+}
