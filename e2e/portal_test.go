@@ -55,12 +55,10 @@ func artifactDir(t *testing.T) string {
 // browserTab starts a headless chromium and returns a tab's context.
 func browserTab(t *testing.T, within time.Duration) context.Context {
 	t.Helper()
+	// No sandbox: it refuses to run as root (CI) and needs user namespaces
+	// that containers often lack; the browser only opens the test's pages.
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium(t)), chromedp.WindowSize(1280, 1000))
-	if os.Geteuid() == 0 {
-		// Chromium's sandbox refuses to run as root (CI's containers).
-		opts = append(opts, chromedp.NoSandbox)
-	}
+		chromedp.ExecPath(chromium(t)), chromedp.WindowSize(1280, 1000), chromedp.NoSandbox)
 	ctx, cancel := context.WithTimeout(t.Context(), within)
 	t.Cleanup(cancel)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
