@@ -119,6 +119,11 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, nil, http.StatusForbidden, "This form did not come from the Portal, or it has expired. Reload the page and try again.")
 		return
 	}
+	if h.failed.blocked(r.RemoteAddr, h.now()) {
+		h.log.Warn("portal sign-in refused", "reason", "too many wrong keys", "remote", addressOf(r.RemoteAddr))
+		h.renderSignin(w, r, http.StatusTooManyRequests, "Too many wrong keys from your address; try again in a few minutes.")
+		return
+	}
 	secret := strings.TrimSpace(r.PostForm.Get("key"))
 	if secret == "" || len(secret) > 512 {
 		h.renderSignin(w, r, http.StatusUnauthorized, "Enter an API key.")
@@ -130,7 +135,8 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			h.log.Error("portal sign-in", "err", err)
 		}
-		h.log.Info("portal sign-in refused", "reason", "unknown key")
+		h.failed.fail(r.RemoteAddr, h.now())
+		h.log.Info("portal sign-in refused", "reason", "unknown key", "remote", addressOf(r.RemoteAddr))
 		h.renderSignin(w, r, http.StatusUnauthorized, "That API key is not valid.")
 		return
 	}

@@ -61,9 +61,11 @@ type Handler struct {
 	// secret keys the sign-in form's CSRF token; new on every start.
 	secret   []byte
 	sessions *sessions
-	origin   *http.CrossOriginProtection
-	mux      *http.ServeMux
-	static   http.Handler
+	// failed limits wrong keys per address (20 per 10 minutes).
+	failed *failures
+	origin *http.CrossOriginProtection
+	mux    *http.ServeMux
+	static http.Handler
 	// nav is the menu. The agents page, when it exists, adds its entry
 	// here ({"Agents", "/portal/agents"}) and registers its routes in New.
 	nav []navItem
@@ -87,6 +89,7 @@ func New(cfg Config) *Handler {
 		secure:   strings.HasPrefix(cfg.PublicURL, "https://"),
 		secret:   make([]byte, 32),
 		sessions: newSessions(orDefault(cfg.SessionIdle, 2*time.Hour), orDefault(cfg.SessionLifetime, 12*time.Hour), 10000),
+		failed:   newFailures(20, 10*time.Minute),
 		origin:   http.NewCrossOriginProtection(),
 		mux:      http.NewServeMux(),
 		nav:      []navItem{{"Companies", "/portal/companies"}},

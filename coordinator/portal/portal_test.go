@@ -2,6 +2,7 @@ package portal
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -427,5 +428,25 @@ func TestPublicURLIsTheSameOrigin(t *testing.T) {
 	resp, _ = b.post("/portal/companies/co/queue/invoices", url.Values{"csrf": {tok}}, "Origin", "https://ferry.example.evil")
 	if resp.StatusCode != http.StatusForbidden {
 		t.Errorf("post from another origin: %d, want 403", resp.StatusCode)
+	}
+}
+
+func TestWrongKeysAreLimitedPerAddress(t *testing.T) {
+	e := newEnv(t, "")
+	now := time.Now()
+	e.h.now = func() time.Time { return now }
+	b := e.browser()
+	for i := range 20 {
+		if resp, _ := b.signIn(fmt.Sprintf("guess-%d", i)); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d, want 401", i, resp.StatusCode)
+		}
+	}
+	resp, body := b.signIn(clientKey)
+	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(body, "Too many wrong keys") {
+		t.Fatalf("after 20 wrong keys: %d, want 429", resp.StatusCode)
+	}
+	now = now.Add(10 * time.Minute)
+	if resp, _ := b.signIn(clientKey); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("ten minutes later: %d, want 303", resp.StatusCode)
 	}
 }
