@@ -23,7 +23,12 @@ type stream struct {
 
 func (b *browser) live(ctx context.Context, companyID string) *stream {
 	b.e.t.Helper()
-	req := must(http.NewRequestWithContext(ctx, "GET", b.e.srv.URL+"/portal/companies/"+companyID+"/live", nil))
+	return b.stream(ctx, "/portal/companies/"+companyID+"/live")
+}
+
+func (b *browser) stream(ctx context.Context, path string) *stream {
+	b.e.t.Helper()
+	req := must(http.NewRequestWithContext(ctx, "GET", b.e.srv.URL+path, nil))
 	resp, err := b.c.Do(req)
 	if err != nil {
 		b.e.t.Fatal(err)
@@ -143,5 +148,38 @@ func TestLiveStreamEndsOnSignOut(t *testing.T) {
 	}
 	if _, _, err := s.next(); err != io.EOF {
 		t.Errorf("after signedout: %v, want EOF", err)
+	}
+}
+
+func TestLiveDatasetUntilItEnds(t *testing.T) {
+	e := newEnv(t, "")
+	b := e.signedIn(supportKey)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	ds, err := e.q.Queue(ctx, "co", "bills", "", "queued by a test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, page := b.get("/portal/companies/co/datasets/" + ds.ID)
+	if want := `data-live="/portal/companies/co/datasets/` + ds.ID + `/live"`; !strings.Contains(page, want) {
+		t.Fatalf("dataset page lacks %s", want)
+	}
+	s := b.stream(ctx, "/portal/companies/co/datasets/"+ds.ID+"/live")
+	s.until("Queued", func(d string) bool { return strings.Contains(d, `id="dataset-status">Queued<`) })
+	if _, err := e.st.Report(ctx, store.Report{CompanyID: "co", DatasetID: ds.ID, Actor: store.ActorCoordinator,
+		To: dataset.InternalError, Message: "stopped <by> a test", Now: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	s.until("InternalError in the timeline", func(d string) bool {
+		return strings.Contains(d, `id="dataset-status">InternalError<`) && strings.Contains(d, "stopped &lt;by&gt; a test")
+	})
+	if name, _, err := s.next(); name != "done" || err != nil {
+		t.Fatalf("after the terminal status: %q %v, want done", name, err)
+	}
+	if _, _, err := s.next(); err != io.EOF {
+		t.Errorf("after done: %v, want EOF", err)
+	}
+	if resp, _ := b.get("/portal/companies/co/datasets/nope/live"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("live of a missing dataset: %d, want 404", resp.StatusCode)
 	}
 }

@@ -253,21 +253,28 @@ type datasetData struct {
 }
 
 func (h *Handler) datasetPage(w http.ResponseWriter, r *http.Request, s *session) {
-	ctx := r.Context()
-	co, err := h.store.Company(ctx, r.PathValue("companyId"))
-	var d datasetData
-	if err == nil {
-		d.Company = co
-		d.Dataset, err = h.store.Dataset(ctx, co.ID, r.PathValue("datasetId"))
-	}
-	if err == nil {
-		d.Validation, err = h.store.Validation(ctx, co.ID, d.Dataset.ID)
-	}
+	d, err := h.datasetData(r)
 	if err != nil {
 		h.storeFail(w, r, s, err, "There is no such dataset.")
 		return
 	}
 	h.render(w, r, http.StatusOK, "dataset", h.signedPage(s, string(d.Dataset.DataType)+" sync", d))
+}
+
+// datasetData reads the request's company, dataset and validation results.
+func (h *Handler) datasetData(r *http.Request) (datasetData, error) {
+	ctx := r.Context()
+	var d datasetData
+	co, err := h.store.Company(ctx, r.PathValue("companyId"))
+	if err != nil {
+		return d, err
+	}
+	d.Company = co
+	if d.Dataset, err = h.store.Dataset(ctx, co.ID, r.PathValue("datasetId")); err != nil {
+		return d, err
+	}
+	d.Validation, err = h.store.Validation(ctx, co.ID, d.Dataset.ID)
+	return d, err
 }
 
 // storeFail answers 404 with msg for ErrNotFound, 500 otherwise.

@@ -127,10 +127,11 @@ func (h *Handler) routes() {
 	m.HandleFunc("POST /portal/signout", h.form(h.signout))
 	m.HandleFunc("GET /portal/companies", h.signedIn(h.companies))
 	m.HandleFunc("GET /portal/companies/{companyId}", h.signedIn(h.company))
-	m.HandleFunc("GET /portal/companies/{companyId}/live", h.signedIn(h.live))
+	m.HandleFunc("GET /portal/companies/{companyId}/live", h.signedIn(h.companyLive))
 	m.HandleFunc("POST /portal/companies/{companyId}/queue", h.form(h.queueAll))
 	m.HandleFunc("POST /portal/companies/{companyId}/queue/{dataType}", h.form(h.queueOne))
 	m.HandleFunc("GET /portal/companies/{companyId}/datasets/{datasetId}", h.signedIn(h.datasetPage))
+	m.HandleFunc("GET /portal/companies/{companyId}/datasets/{datasetId}/live", h.signedIn(h.datasetLive))
 	m.HandleFunc("GET /portal/static/{file}", h.asset)
 	m.HandleFunc("/portal/", h.signedIn(h.notFound))
 }

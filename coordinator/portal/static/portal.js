@@ -1,7 +1,7 @@
-// Ferry Portal: live data status. The company page's #live element names a
-// Server-Sent Events stream whose "status" events carry the status table's
-// HTML, rendered and escaped by the coordinator's templates; it replaces
-// the table in place. Without JavaScript the page still works: reload it.
+// Ferry Portal: live pages. A page's #live element names a Server-Sent
+// Events stream whose "status" events carry that part's HTML, rendered and
+// escaped by the coordinator's templates; it replaces the part in place.
+// Without JavaScript the page still works: reload it.
 "use strict";
 document.addEventListener("DOMContentLoaded", function () {
   var live = document.getElementById("live");
@@ -12,6 +12,10 @@ document.addEventListener("DOMContentLoaded", function () {
   events.addEventListener("status", function (e) {
     live.innerHTML = e.data;
     live.setAttribute("data-updated", String(Date.now()));
+  });
+  events.addEventListener("done", function () {
+    // The part will not change again (a dataset that ended).
+    events.close();
   });
   events.addEventListener("signedout", function () {
     events.close();
