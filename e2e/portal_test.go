@@ -74,7 +74,6 @@ func browserTab(t *testing.T, within time.Duration) context.Context {
 // sample GnuCash book, saves a screenshot, and sees forged form posts
 // refused.
 func TestPortalInABrowser(t *testing.T) {
-	tab := browserTab(t, 3*time.Minute)
 	c := startCoordinator(t, t.TempDir(), freeAddr(t))
 	company, _, code := setupConnection(t, c, "gnucash")
 	config := linkAgent(t, c, code, "gnucash", sampleBook)
@@ -84,6 +83,7 @@ func TestPortalInABrowser(t *testing.T) {
 	waitAllComplete(t, c, company, 2*time.Minute)
 	agent.kill()
 	before := latestSyncs(t, c, company)["invoices"]
+	tab := browserTab(t, 3*time.Minute)
 
 	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
