@@ -34,13 +34,22 @@ func TestPortalIsMountedAndItsStreamsEndOnShutdown(t *testing.T) {
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
-	resp, err := c.Get(base + "/")
+	req, _ := http.NewRequest("GET", base+"/", nil)
+	req.Header.Set("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/portal/" {
-		t.Errorf("GET /: %d %q, want 303 to /portal/", resp.StatusCode, resp.Header.Get("Location"))
+		t.Errorf("GET / from a browser: %d %q, want 303 to /portal/", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if resp, err = c.Get(base + "/"); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		t.Errorf("GET / from an API client: %d %s, want the API's 404", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 	resp, err = c.Get(base + "/portal/signin")
 	if err != nil {
@@ -60,7 +69,7 @@ func TestPortalIsMountedAndItsStreamsEndOnShutdown(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("sign in: %d", resp.StatusCode)
 	}
-	req, _ := http.NewRequest("POST", base+"/companies", strings.NewReader(`{"name":"Acme"}`))
+	req, _ = http.NewRequest("POST", base+"/companies", strings.NewReader(`{"name":"Acme"}`))
 	req.Header.Set("Authorization", "Bearer "+cfg.AdminKey)
 	resp, err = http.DefaultClient.Do(req)
 	if err != nil {

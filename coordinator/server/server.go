@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/api"
@@ -67,8 +68,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*Ser
 	mux.Handle("/agent/", s.Hub.Handler())
 	mux.Handle("/link/", linkpage.New(st, log.With("subsystem", "link"), cfg.PublicURL, cfg.LinkCodeTTL))
 	mux.Handle("/portal/", s.Portal)
-	// A browser opening the coordinator's address lands in the Portal.
-	mux.Handle("GET /{$}", http.RedirectHandler("/portal/", http.StatusSeeOther))
+	// A browser opening the coordinator's address lands in the Portal; an
+	// API client gets the API's answer.
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		if !strings.Contains(r.Header.Get("Accept"), "text/html") {
+			s.API.ServeHTTP(w, r)
+			return
+		}
+		http.Redirect(w, r, "/portal/", http.StatusSeeOther)
+	})
 	mux.Handle("/", s.API)
 	s.ln, err = net.Listen("tcp", cfg.Listen)
 	if err != nil {
