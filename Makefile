@@ -7,7 +7,7 @@ DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 BIN := bin
 
-.PHONY: help build test test-short race vet fmt bench run cross clean
+.PHONY: help build deps test test-short race vet fmt bench run cross clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -20,7 +20,13 @@ vet: ## gofmt check and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-test: vet build cross ## vet, cross-compile, then every test with the race detector (what CI runs)
+deps: ## install what the tests need besides Go: chromium for the Portal's browser test (Debian, as root or with sudo)
+	@if command -v chromium >/dev/null 2>&1 || [ -n "$$FERRY_CHROMIUM" ]; then exit 0; fi; \
+	sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	echo "installing chromium (apt-get)"; \
+	$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium
+
+test: deps vet build cross ## vet, cross-compile, then every test with the race detector (what CI runs)
 	$(GO) test -race -count=1 -timeout 30m ./...
 
 test-short: ## the tests without the race detector or the slow e2e tests

@@ -10,11 +10,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/api"
 	"github.com/ferry-sync/ferry/coordinator/hub"
 	"github.com/ferry-sync/ferry/coordinator/linkpage"
+	"github.com/ferry-sync/ferry/coordinator/portal"
 	"github.com/ferry-sync/ferry/coordinator/queue"
 	"github.com/ferry-sync/ferry/coordinator/store"
 )
@@ -26,6 +28,7 @@ type Server struct {
 	Store  store.Store
 	API    *api.Server
 	Hub    *hub.Hub
+	Portal *portal.Handler
 	badger *store.Badger
 	ln     net.Listener
 	http   *http.Server
@@ -58,9 +61,22 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*Ser
 		PublicURL: cfg.PublicURL, LinkCodeTTL: cfg.LinkCodeTTL,
 		OnUnlink: func(connectionID string) { s.Hub.Revoke(connectionID, "unlinked by the client") },
 	})
+	s.Portal = portal.New(portal.Config{
+		Store: st, Queuer: q, Logger: log.With("subsystem", "portal"), PublicURL: cfg.PublicURL,
+	})
 	mux := http.NewServeMux()
 	mux.Handle("/agent/", s.Hub.Handler())
 	mux.Handle("/link/", linkpage.New(st, log.With("subsystem", "link"), cfg.PublicURL, cfg.LinkCodeTTL))
+	mux.Handle("/portal/", s.Portal)
+	// A browser opening the coordinator's address lands in the Portal; an
+	// API client gets the API's answer.
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		if !strings.Contains(r.Header.Get("Accept"), "text/html") {
+			s.API.ServeHTTP(w, r)
+			return
+		}
+		http.Redirect(w, r, "/portal/", http.StatusSeeOther)
+	})
 	mux.Handle("/", s.API)
 	s.ln, err = net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -75,6 +91,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*Ser
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	// Shutdown waits for requests to finish; the Portal's live streams
+	// would not, so they end when it starts.
+	s.http.RegisterOnShutdown(s.Portal.Close)
 	return s, nil
 }
 
@@ -110,6 +129,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	shutCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	shutErr := s.http.Shutdown(shutCtx)
+	s.Portal.Close()
 	s.Hub.Close()
 	stopGC()
 	<-gcDone

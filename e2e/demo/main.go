@@ -76,7 +76,8 @@ func run() error {
 	if *exit {
 		return nil
 	}
-	fmt.Printf("\nCoordinator: http://%s  (API key: %s)\nLogs: %s/coordinator.log, %s/agent.log\nCtrl-C stops both.\n", d.addr, d.key, d.dir, d.dir)
+	fmt.Printf("\nCoordinator: http://%s  (API key: %s)\nPortal: http://%s/portal/ (sign in with the API key)\nLogs: %s/coordinator.log, %s/agent.log\nCtrl-C stops both.\n",
+		d.addr, d.key, d.addr, d.dir, d.dir)
 	<-ctx.Done()
 	return nil
 }

@@ -1,0 +1,164 @@
+package portal
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/ferry-sync/ferry/coordinator/api"
+	"github.com/ferry-sync/ferry/coordinator/queue"
+	"github.com/ferry-sync/ferry/coordinator/store"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+const (
+	clientKey  = "portal-test-client-key"
+	supportKey = "portal-test-support-key"
+)
+
+// env is a Portal over a real Badger store with one company ("co") and one
+// PendingAuth gnucash connection ("cn").
+type env struct {
+	t   *testing.T
+	h   *Handler
+	st  store.Store
+	q   *queue.Queuer
+	srv *httptest.Server
+}
+
+func newEnv(t *testing.T, publicURL string) *env {
+	t.Helper()
+	st, err := store.OpenBadger(t.TempDir(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	now := time.Now().UTC()
+	for key, scope := range map[string]store.Scope{clientKey: store.ScopeClient, supportKey: store.ScopeSupport} {
+		if err := api.EnsureKey(ctx, st, key, string(scope)+" key", scope, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.CreateCompany(ctx, store.Company{ID: "co", Name: "Acme Ltd", Created: now}); err != nil {
+		t.Fatal(err)
+	}
+	conn := store.Connection{ID: "cn", CompanyID: "co", PlatformKey: "gnucash", Status: store.PendingAuth, Created: now,
+		LinkCode: "ABCD-2345", LinkCodeExpires: now.Add(time.Hour)}
+	if err := st.CreateConnection(ctx, conn, store.LinkCode{Hash: []byte("h"), CompanyID: "co", ConnectionID: "cn", Expires: conn.LinkCodeExpires}); err != nil {
+		t.Fatal(err)
+	}
+	q := queue.New(st)
+	h := New(Config{Store: st, Queuer: q, Logger: slog.New(slog.DiscardHandler), PublicURL: publicURL,
+		LiveInterval: 5 * time.Millisecond})
+	srv := httptest.NewServer(h)
+	t.Cleanup(func() {
+		h.Close()
+		srv.Close()
+		st.Close()
+	})
+	return &env{t: t, h: h, st: st, q: q, srv: srv}
+}
+
+// browser is a client with its own cookie jar that does not follow
+// redirects, so tests see them.
+type browser struct {
+	e *env
+	c *http.Client
+}
+
+func (e *env) browser() *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{e: e, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}}
+}
+
+// signedIn returns a browser signed in with the key.
+func (e *env) signedIn(key string) *browser {
+	e.t.Helper()
+	b := e.browser()
+	resp, _ := b.signIn(key)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/portal/companies" {
+		e.t.Fatalf("sign in with %s: %d %s", key, resp.StatusCode, resp.Header.Get("Location"))
+	}
+	return b
+}
+
+// signIn fills in and posts the sign-in form.
+func (b *browser) signIn(key string) (*http.Response, string) {
+	b.e.t.Helper()
+	_, body := b.get("/portal/signin")
+	return b.post("/portal/signin", url.Values{"csrf": {csrfOf(b.e.t, body)}, "key": {key}})
+}
+
+func (b *browser) get(path string) (*http.Response, string) {
+	b.e.t.Helper()
+	return b.do(must(http.NewRequest("GET", b.e.srv.URL+path, nil)))
+}
+
+func (b *browser) post(path string, form url.Values, headers ...string) (*http.Response, string) {
+	b.e.t.Helper()
+	req := must(http.NewRequest("POST", b.e.srv.URL+path, strings.NewReader(form.Encode())))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	return b.do(req)
+}
+
+func (b *browser) do(req *http.Request) (*http.Response, string) {
+	b.e.t.Helper()
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return resp, string(raw)
+}
+
+// token returns the CSRF token of the browser's session, from a page.
+func (b *browser) token() string {
+	b.e.t.Helper()
+	_, body := b.get("/portal/companies")
+	return csrfOf(b.e.t, body)
+}
+
+var csrfRe = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+func csrfOf(t *testing.T, body string) string {
+	t.Helper()
+	m := csrfRe.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no csrf field in:\n%s", body)
+	}
+	return m[1]
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+func cookieNamed(resp *http.Response, name string) *http.Cookie {
+	for _, c := range resp.Cookies() {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}

@@ -1,0 +1,173 @@
+// Package portal serves the Portal, the coordinator's HTML pages under
+// /portal: a client or support person signs in with an API key and sees the
+// companies, a company's connections with their link codes, its data status
+// (updated live over Server-Sent Events) with a "Queue sync" button per data
+// type and "Queue all", and each dataset's timeline and validation results.
+//
+// Pages come from html/template, assets are embedded, and the one script is
+// hand-written: there is no build step. Sessions are server-side, in memory;
+// every form carries the session's CSRF token and cross-origin posts are
+// refused.
+package portal
+
+import (
+	"context"
+	"crypto/rand"
+	"embed"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ferry-sync/ferry/coordinator/queue"
+	"github.com/ferry-sync/ferry/coordinator/store"
+)
+
+//go:embed templates/*.html static
+var assets embed.FS
+
+// Config is what the Portal needs from its owner.
+type Config struct {
+	Store  store.Store
+	Queuer *queue.Queuer
+	Logger *slog.Logger
+	// PublicURL is the coordinator's address as browsers see it; an https
+	// URL makes the cookies Secure. Link URLs are built on it.
+	PublicURL string
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// SessionIdle ends a session unused this long (2 hours when zero);
+	// SessionLifetime ends any session this old (12 hours when zero).
+	SessionIdle, SessionLifetime time.Duration
+	// LiveInterval is how often a live stream looks for changes (1 s when
+	// zero); LiveMax is how long one stream lasts before the browser is
+	// asked to reconnect, which checks the session again (10 minutes).
+	LiveInterval, LiveMax time.Duration
+}
+
+// Handler is the Portal. Mount it at /portal/; Close ends its live streams.
+type Handler struct {
+	store     store.Store
+	queuer    *queue.Queuer
+	log       *slog.Logger
+	publicURL string
+	now       func() time.Time
+	liveEvery time.Duration
+	liveMax   time.Duration
+	secure    bool
+	// secret keys the sign-in form's CSRF token; new on every start.
+	secret   []byte
+	sessions *sessions
+	// failed limits wrong keys per address (20 per 10 minutes).
+	failed *failures
+	origin *http.CrossOriginProtection
+	mux    *http.ServeMux
+	static http.Handler
+	// nav is the menu. The agents page, when it exists, adds its entry
+	// here ({"Agents", "/portal/agents"}) and registers its routes in New.
+	nav []navItem
+
+	// ctx ends the live streams; wg counts them; closed (under mu) lets
+	// no new one start once Close began.
+	ctx    context.Context
+	cancel context.CancelFunc
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup
+}
+
+type navItem struct{ Name, Path string }
+
+// New builds the Portal.
+func New(cfg Config) *Handler {
+	h := &Handler{
+		store: cfg.Store, queuer: cfg.Queuer, log: cfg.Logger, publicURL: strings.TrimRight(cfg.PublicURL, "/"),
+		now: cfg.Now, liveEvery: cfg.LiveInterval, liveMax: cfg.LiveMax,
+		secure:   strings.HasPrefix(cfg.PublicURL, "https://"),
+		secret:   make([]byte, 32),
+		sessions: newSessions(orDefault(cfg.SessionIdle, 2*time.Hour), orDefault(cfg.SessionLifetime, 12*time.Hour), 10000),
+		failed:   newFailures(20, 10*time.Minute),
+		origin:   http.NewCrossOriginProtection(),
+		mux:      http.NewServeMux(),
+		nav:      []navItem{{"Companies", "/portal/companies"}},
+	}
+	_, _ = rand.Read(h.secret)
+	// Behind a proxy the Host the coordinator sees may not be the one the
+	// browser used: the public URL's origin is the Portal's own too.
+	if u, err := url.Parse(h.publicURL); err == nil && u.Host != "" {
+		_ = h.origin.AddTrustedOrigin(u.Scheme + "://" + u.Host)
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	h.liveEvery = orDefault(h.liveEvery, time.Second)
+	h.liveMax = orDefault(h.liveMax, 10*time.Minute)
+	h.ctx, h.cancel = context.WithCancel(context.Background())
+	static, _ := fs.Sub(assets, "static")
+	h.static = http.StripPrefix("/portal/static/", http.FileServerFS(static))
+	h.routes()
+	return h
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+func (h *Handler) routes() {
+	m := h.mux
+	m.HandleFunc("GET /portal/{$}", h.signedIn(h.index))
+	m.HandleFunc("GET /portal/signin", h.signinPage)
+	m.HandleFunc("POST /portal/signin", h.signin)
+	m.HandleFunc("POST /portal/signout", h.form(h.signout))
+	m.HandleFunc("GET /portal/companies", h.signedIn(h.companies))
+	m.HandleFunc("GET /portal/companies/{companyId}", h.signedIn(h.company))
+	m.HandleFunc("GET /portal/companies/{companyId}/live", h.signedIn(h.companyLive))
+	m.HandleFunc("POST /portal/companies/{companyId}/queue", h.form(h.queueAll))
+	m.HandleFunc("POST /portal/companies/{companyId}/queue/{dataType}", h.form(h.queueOne))
+	m.HandleFunc("GET /portal/companies/{companyId}/datasets/{datasetId}", h.signedIn(h.datasetPage))
+	m.HandleFunc("GET /portal/companies/{companyId}/datasets/{datasetId}/live", h.signedIn(h.datasetLive))
+	m.HandleFunc("GET /portal/static/{file}", h.asset)
+	m.HandleFunc("/portal/", h.signedIn(h.notFound))
+}
+
+// ServeHTTP serves the Portal with headers that keep its pages out of
+// frames and caches and allow no inline script.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	hd := w.Header()
+	hd.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "+
+		"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Referrer-Policy", "same-origin")
+	hd.Set("Cache-Control", "no-store")
+	h.mux.ServeHTTP(w, r)
+}
+
+// Close ends the live streams and waits for them; pages still being served
+// finish as usual. Call it when the HTTP server shuts down.
+func (h *Handler) Close() {
+	h.mu.Lock()
+	h.closed = true
+	h.mu.Unlock()
+	h.cancel()
+	h.wg.Wait()
+}
+
+func (h *Handler) asset(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	h.static.ServeHTTP(w, r)
+}
+
+func (h *Handler) index(w http.ResponseWriter, r *http.Request, _ *session) {
+	http.Redirect(w, r, "/portal/companies", http.StatusSeeOther)
+}
+
+func (h *Handler) notFound(w http.ResponseWriter, r *http.Request, s *session) {
+	h.fail(w, r, s, http.StatusNotFound, "There is no such page.")
+}
