@@ -20,6 +20,10 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if m, err := newManager(*path, ""); err == nil {
+		st, _ := m.Status()
+		fmt.Fprintf(stdout, "service:     %s (%s)\n", st, m.Platform())
+	}
 	cfg, err := config.Load(*path)
 	if err != nil {
 		return err
