@@ -48,6 +48,16 @@ func (m *Manager) Install() error {
 	return PrepareConfig(m.settings.ConfigPath, m.settings.User)
 }
 
+// Secure sets up a service that another installer registered (the MSI's
+// ServiceInstall table): the restart policy and the configuration's
+// permissions.
+func (m *Manager) Secure() error {
+	if err := setRecovery(Name, m.settings.RestartDelay); err != nil {
+		return err
+	}
+	return PrepareConfig(m.settings.ConfigPath, m.settings.User)
+}
+
 // Uninstall stops the service if it runs and removes its registration.
 // The configuration stays: the package manager's purge removes it.
 func (m *Manager) Uninstall() error {

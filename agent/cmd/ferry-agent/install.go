@@ -14,6 +14,7 @@ import (
 func cmdService(cmd string, args []string, stdout, stderr io.Writer) error {
 	fs, path := newFlags(cmd, stderr)
 	user := fs.String("user", service.DefaultUser, "the account the service runs as (install)")
+	registered := fs.Bool("registered", false, "install: the service is already registered (by the MSI); only set its restart policy and the config's permissions")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -23,7 +24,11 @@ func cmdService(cmd string, args []string, stdout, stderr io.Writer) error {
 	}
 	switch cmd {
 	case "install":
-		err = m.Install()
+		if *registered {
+			err = m.Secure()
+		} else {
+			err = m.Install()
+		}
 	case "uninstall":
 		err = m.Uninstall()
 	case "start":

@@ -25,6 +25,10 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "service:     %s (%s)\n", st, m.Platform())
 	}
 	cfg, err := config.Load(*path)
+	if config.IsNotExist(err) {
+		fmt.Fprintf(stdout, "config:      %s does not exist: not linked yet (ferry-agent link)\n", *path)
+		return nil
+	}
 	if err != nil {
 		return err
 	}

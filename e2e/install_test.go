@@ -1,0 +1,206 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestDebInstallsASysVServiceAndPurgesClean builds the .deb as `make
+// installers` does, installs it on this machine (no systemd: the SysV
+// script), links the running service to a test coordinator, sees it sync,
+// restart after a crash and stop, then purges the package and finds
+// nothing left: no files, no user.
+func TestDebInstallsASysVServiceAndPurgesClean(t *testing.T) {
+	needRootWithoutSystemd(t)
+	deb := buildDeb(t)
+	c := startCoordinator(t, t.TempDir(), freeAddr(t))
+	company, conn, code := setupConnection(t, c, "csv")
+	book := readableBook(t)
+
+	t.Cleanup(func() { _ = exec.Command("dpkg", "--purge", "ferry-agent").Run() })
+	sh(t, "dpkg", "-i", deb)
+	if v, _ := exec.Command("ferry-agent", "version").Output(); !regexp.MustCompile(`^ferry-agent 1\.0\.0-e2e \(commit \w+, built \d{4}-\d\d-\d\dT`).Match(v) {
+		t.Errorf("ferry-agent version printed %q, want the stamped version, commit and date", v)
+	}
+	checkOwned(t, "/etc/ferry", "ferry", 0o700)
+	waitFor(t, 20*time.Second, "the SysV service to run the agent as ferry", func() bool {
+		return exec.Command("/etc/init.d/ferry-agent", "status").Run() == nil && len(agentPIDs(t)) == 1
+	})
+
+	// The end user links; the running service picks the config up.
+	sh(t, "ferry-agent", "link", "--coordinator", c.url(), "--code", code, "--source", "csv", "--path", book)
+	checkOwned(t, "/etc/ferry/agent.json", "ferry", 0o600)
+	waitAllComplete(t, c, company, 90*time.Second)
+	waitFor(t, 20*time.Second, "ferry-agent status to say connected", func() bool {
+		out, _ := exec.Command("ferry-agent", "status").CombinedOutput()
+		return strings.Contains(string(out), "service:     running (unix-systemv)") && strings.Contains(string(out), "connected since")
+	})
+
+	// A crash: the supervisor starts the agent again, which syncs again.
+	old := agentPIDs(t)[0]
+	if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "a new agent process after SIGKILL", func() bool {
+		p := agentPIDs(t)
+		return len(p) == 1 && p[0] != old
+	})
+	var op struct{ ID string }
+	if s := c.do("POST", "/companies/"+company+"/data/queue/customers", nil, &op); s != 200 {
+		t.Fatalf("queue after the restart: %d", s)
+	}
+	waitDataset(t, c, company, op.ID, 60*time.Second, "Complete after the restart", func(d datasetView) bool { return d.Status == "Complete" })
+
+	sh(t, "ferry-agent", "stop")
+	waitFor(t, 40*time.Second, "the agent to stop", func() bool {
+		return len(agentPIDs(t)) == 0 && exec.Command("/etc/init.d/ferry-agent", "status").Run() != nil
+	})
+
+	sh(t, "dpkg", "--purge", "ferry-agent")
+	var cn struct{ Status string }
+	if c.do("GET", "/companies/"+company+"/connections/"+conn, nil, &cn); cn.Status != "Deauthorized" {
+		t.Errorf("connection after the agent's removal: %q, want Deauthorized", cn.Status)
+	}
+	left, _ := filepath.Glob("/etc/rc?.d/*ferry-agent")
+	for _, p := range append(left, "/etc/ferry", "/etc/init.d/ferry-agent", "/usr/bin/ferry-agent", "/var/log/ferry-agent.log", "/run/ferry-agent.pid") {
+		if _, err := os.Lstat(p); err == nil {
+			t.Errorf("%s is left after purge", p)
+		}
+	}
+	if _, err := user.Lookup("ferry"); err == nil {
+		t.Error("the user ferry is left after purge")
+	}
+	if _, err := user.LookupGroup("ferry"); err == nil {
+		t.Error("the group ferry is left after purge")
+	}
+}
+
+// needRootWithoutSystemd skips unless the test may install packages here:
+// root, no systemd, ferry-agent not already installed. In CI it must run.
+func needRootWithoutSystemd(t *testing.T) {
+	t.Helper()
+	why := ""
+	switch {
+	case testing.Short():
+		why = "builds and installs a .deb; skipped with -short"
+	case os.Geteuid() != 0:
+		why = "installs a .deb system-wide: needs root"
+	case exec.Command("dpkg-query", "-W", "ferry-agent").Run() == nil:
+		why = "ferry-agent is already installed on this machine; not touching it"
+	}
+	if _, err := os.Stat("/run/systemd/system"); err == nil {
+		why = "systemd runs here; this test covers the SysV service"
+	}
+	if _, err := exec.LookPath("dpkg"); err != nil {
+		why = "no dpkg"
+	}
+	if why == "" {
+		return
+	}
+	if os.Getenv("CI") == "true" && !testing.Short() {
+		t.Fatalf("CI must run this test: %s", why)
+	}
+	t.Skip(why)
+}
+
+// buildDeb runs installer/build.sh (what make installers runs) for this
+// machine's architecture, without the MSI.
+func buildDeb(t *testing.T) string {
+	t.Helper()
+	out := t.TempDir()
+	cmd := exec.Command("bash", "../installer/build.sh")
+	cmd.Env = append(os.Environ(), "OUT="+out, "ARCHES="+runtime.GOARCH, "NO_MSI=1", "VERSION=1.0.0-e2e")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("installer/build.sh: %v\n%s", err, b)
+	}
+	debs, _ := filepath.Glob(filepath.Join(out, "*_"+runtime.GOARCH+".deb"))
+	if len(debs) != 1 {
+		t.Fatalf("built %v, want one .deb", debs)
+	}
+	return debs[0]
+}
+
+// readableBook copies the sample CSV book where the user ferry can read it.
+func readableBook(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "ferry-e2e-book-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(sampleCSV, "*.csv"))
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(f)), raw, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func sh(t *testing.T, name string, args ...string) {
+	t.Helper()
+	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+}
+
+// checkOwned checks that path belongs to owner and has exactly mode.
+func checkOwned(t *testing.T, path, owner string, mode os.FileMode) {
+	t.Helper()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := user.Lookup(owner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uid := strconv.Itoa(int(st.Sys().(*syscall.Stat_t).Uid)); uid != u.Uid || st.Mode().Perm() != mode {
+		t.Errorf("%s: owner %s mode %v, want %s (%s) and %v", path, uid, st.Mode().Perm(), owner, u.Uid, mode)
+	}
+}
+
+// agentPIDs are the live `ferry-agent run --service` processes (the
+// agent, not its supervisor) of the user ferry.
+func agentPIDs(t *testing.T) []int {
+	t.Helper()
+	u, err := user.Lookup("ferry")
+	if err != nil {
+		return nil
+	}
+	var pids []int
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		cmdline, err := os.ReadFile(d + "/cmdline")
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
+		if len(args) < 3 || filepath.Base(args[0]) != "ferry-agent" || args[1] != "run" || args[2] != "--service" {
+			continue
+		}
+		st, err := os.Stat(d)
+		if err != nil || strconv.Itoa(int(st.Sys().(*syscall.Stat_t).Uid)) != u.Uid {
+			continue
+		}
+		pid, _ := strconv.Atoi(filepath.Base(d))
+		pids = append(pids, pid)
+	}
+	return pids
+}
