@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/user"
@@ -21,10 +23,11 @@ import (
 // nothing left: no files, no user.
 func TestDebInstallsASysVServiceAndPurgesClean(t *testing.T) {
 	needRootWithoutSystemd(t)
-	deb := buildDeb(t)
-	c := startCoordinator(t, t.TempDir(), freeAddr(t))
+	dist := buildDeb(t)
+	c := startCoordinator(t, t.TempDir(), freeAddr(t), "--downloads", dist)
 	company, conn, code := setupConnection(t, c, "csv")
 	book := readableBook(t)
+	deb := downloadFromLinkPage(t, c, "/link/"+company+"/"+conn)
 
 	t.Cleanup(func() { _ = exec.Command("dpkg", "--purge", "ferry-agent").Run() })
 	sh(t, "dpkg", "-i", deb)
@@ -112,8 +115,42 @@ func needRootWithoutSystemd(t *testing.T) {
 	t.Skip(why)
 }
 
+// downloadFromLinkPage fetches the .deb the link page offers for this
+// machine, as an end user would.
+func downloadFromLinkPage(t *testing.T, c *coordinator, page string) string {
+	t.Helper()
+	resp, err := http.Get(c.url() + page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := regexp.MustCompile(`href="([^"]+_` + runtime.GOARCH + `\.deb)"`).FindSubmatch(body)
+	if m == nil {
+		t.Fatalf("the link page offers no .deb for %s:\n%s", runtime.GOARCH, body)
+	}
+	resp, err = http.Get(string(m[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %s", m[1], resp.Status)
+	}
+	path := filepath.Join(t.TempDir(), filepath.Base(string(m[1])))
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // buildDeb runs installer/build.sh (what make installers runs) for this
-// machine's architecture, without the MSI.
+// machine's architecture, without the MSI, and returns its output folder.
 func buildDeb(t *testing.T) string {
 	t.Helper()
 	out := t.TempDir()
@@ -126,7 +163,7 @@ func buildDeb(t *testing.T) string {
 	if len(debs) != 1 {
 		t.Fatalf("built %v, want one .deb", debs)
 	}
-	return debs[0]
+	return out
 }
 
 // readableBook copies the sample CSV book where the user ferry can read it.
