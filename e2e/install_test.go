@@ -16,19 +16,25 @@ import (
 	"time"
 )
 
-// TestDebInstallsASysVServiceAndPurgesClean builds the .deb as `make
-// installers` does, installs it on this machine (no systemd: the SysV
-// script), links the running service to a test coordinator, sees it sync,
-// restart after a crash and stop, then purges the package and finds
-// nothing left: no files, no user.
-func TestDebInstallsASysVServiceAndPurgesClean(t *testing.T) {
+// TestLinuxInstallersRunTheAgentAsASysVService builds the Linux installers
+// as `make installers` does and, on this machine (no systemd: the SysV
+// script), installs the .deb downloaded from the link page, then the
+// .tar.gz with its install.sh. Each time the end user links the running
+// service to a test coordinator and it syncs; the .deb's agent also
+// restarts after a crash and stops. Removal unlinks (Deauthorized), and
+// the purge leaves nothing behind: no files, no user.
+func TestLinuxInstallersRunTheAgentAsASysVService(t *testing.T) {
 	needRootWithoutSystemd(t)
 	dist := buildDeb(t)
 	c := startCoordinator(t, t.TempDir(), freeAddr(t), "--downloads", dist)
-	company, conn, code := setupConnection(t, c, "csv")
 	book := readableBook(t)
-	deb := downloadFromLinkPage(t, c, "/link/"+company+"/"+conn)
+	t.Run("deb", func(t *testing.T) { debLifecycle(t, c, book) })
+	t.Run("tar.gz", func(t *testing.T) { tarLifecycle(t, c, book, dist) })
+}
 
+func debLifecycle(t *testing.T, c *coordinator, book string) {
+	company, conn, code := setupConnection(t, c, "csv")
+	deb := downloadFromLinkPage(t, c, "/link/"+company+"/"+conn)
 	t.Cleanup(func() { _ = exec.Command("dpkg", "--purge", "ferry-agent").Run() })
 	sh(t, "dpkg", "-i", deb)
 	if v, _ := exec.Command("ferry-agent", "version").Output(); !regexp.MustCompile(`^ferry-agent 1\.0\.0-e2e \(commit \w+, built \d{4}-\d\d-\d\dT`).Match(v) {
@@ -69,12 +75,49 @@ func TestDebInstallsASysVServiceAndPurgesClean(t *testing.T) {
 	})
 
 	sh(t, "dpkg", "--purge", "ferry-agent")
+	checkRemoved(t, c, company, conn, "/usr/bin/ferry-agent")
+}
+
+// tarLifecycle installs the .tar.gz with its install.sh, links and syncs,
+// then runs install.sh --purge.
+func tarLifecycle(t *testing.T, c *coordinator, book, dist string) {
+	company, conn, code := setupConnection(t, c, "csv")
+	tars, _ := filepath.Glob(filepath.Join(dist, "ferry-agent-*-linux-"+runtime.GOARCH+".tar.gz"))
+	if len(tars) != 1 {
+		t.Fatalf("tarballs %v, want one", tars)
+	}
+	dir := t.TempDir()
+	sh(t, "tar", "-C", dir, "-xzf", tars[0])
+	script, _ := filepath.Glob(filepath.Join(dir, "*", "install.sh"))
+	if len(script) != 1 {
+		t.Fatalf("install.sh in the tarball: %v", script)
+	}
+	t.Cleanup(func() { _ = exec.Command(script[0], "--purge").Run() })
+	sh(t, script[0])
+	checkOwned(t, "/etc/ferry", "ferry", 0o700)
+	sh(t, "/usr/local/bin/ferry-agent", "link", "--coordinator", c.url(), "--code", code, "--source", "csv", "--path", book)
+	checkOwned(t, "/etc/ferry/agent.json", "ferry", 0o600)
+	waitAllComplete(t, c, company, 90*time.Second)
+	if len(agentPIDs(t)) != 1 {
+		t.Errorf("agent processes of ferry: %v, want one", agentPIDs(t))
+	}
+	sh(t, script[0], "--purge")
+	if n := len(agentPIDs(t)); n != 0 {
+		t.Errorf("%d agent processes left after install.sh --purge", n)
+	}
+	checkRemoved(t, c, company, conn, "/usr/local/bin/ferry-agent")
+}
+
+// checkRemoved checks that the removal unlinked the connection and left
+// no file of the agent and no user.
+func checkRemoved(t *testing.T, c *coordinator, company, conn, bin string) {
+	t.Helper()
 	var cn struct{ Status string }
 	if c.do("GET", "/companies/"+company+"/connections/"+conn, nil, &cn); cn.Status != "Deauthorized" {
 		t.Errorf("connection after the agent's removal: %q, want Deauthorized", cn.Status)
 	}
 	left, _ := filepath.Glob("/etc/rc?.d/*ferry-agent")
-	for _, p := range append(left, "/etc/ferry", "/etc/init.d/ferry-agent", "/usr/bin/ferry-agent", "/var/log/ferry-agent.log", "/run/ferry-agent.pid") {
+	for _, p := range append(left, bin, "/etc/ferry", "/etc/init.d/ferry-agent", "/var/log/ferry-agent.log", "/run/ferry-agent.pid") {
 		if _, err := os.Lstat(p); err == nil {
 			t.Errorf("%s is left after purge", p)
 		}
