@@ -4,8 +4,10 @@ package service
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
+	"golang.org/x/sys/windows/svc/eventlog"
 	"golang.org/x/sys/windows/svc/mgr"
 )
 
@@ -24,5 +26,14 @@ func setRecovery(name string, delay time.Duration) error {
 	}
 	defer s.Close()
 	actions := []mgr.RecoveryAction{{Type: mgr.ServiceRestart, Delay: delay}, {Type: mgr.ServiceRestart, Delay: delay}, {Type: mgr.ServiceRestart, Delay: delay}}
-	return s.SetRecoveryActions(actions, uint32((24 * time.Hour).Seconds()))
+	if err := s.SetRecoveryActions(actions, uint32((24 * time.Hour).Seconds())); err != nil {
+		return fmt.Errorf("recovery actions: %w", err)
+	}
+	// The Event Log source the service logs under, as kardianos registers
+	// it when it installs a service itself.
+	err = eventlog.InstallAsEventCreate(name, eventlog.Error|eventlog.Warning|eventlog.Info)
+	if err != nil && !strings.Contains(err.Error(), "exists") {
+		return fmt.Errorf("event log source: %w", err)
+	}
+	return nil
 }

@@ -26,9 +26,7 @@ func serviceLogger(fallback *slog.Logger, level slog.Level) *slog.Logger {
 // superviseRun is `run --respawn`: it runs `run` without --respawn as a
 // child and starts it again whenever it exits, until SIGTERM.
 func superviseRun(args []string, log *slog.Logger) error {
-	child := append([]string{"run"}, slices.DeleteFunc(slices.Clone(args), func(a string) bool {
-		return a == "--respawn" || a == "-respawn" || a == "--respawn=true" || a == "-respawn=true"
-	})...)
+	child := childArgs(args)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	sup := service.Supervisor{
@@ -38,4 +36,12 @@ func superviseRun(args []string, log *slog.Logger) error {
 	log.Info("supervising the agent", "args", child)
 	sup.Run(ctx)
 	return nil
+}
+
+// childArgs is the command line of the supervised agent: run, with the
+// same flags but --respawn.
+func childArgs(args []string) []string {
+	return append([]string{"run"}, slices.DeleteFunc(slices.Clone(args), func(a string) bool {
+		return a == "--respawn" || a == "-respawn" || a == "--respawn=true" || a == "-respawn=true"
+	})...)
 }
