@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -28,6 +29,9 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	if config.IsNotExist(err) {
 		fmt.Fprintf(stdout, "config:      %s does not exist: not linked yet (ferry-agent link)\n", *path)
 		return nil
+	}
+	if errors.Is(err, os.ErrPermission) {
+		return fmt.Errorf("%w (the config belongs to the service account: sudo ferry-agent status)", err)
 	}
 	if err != nil {
 		return err
