@@ -22,7 +22,7 @@ const usage = `usage: ferry-agent <command> [flags]
 
 commands:
   link      exchange a link code for a binding: --coordinator URL --code CODE --source csv|gnucash --path PATH
-  unlink    end a binding from this side: --connection ID (or the only one)
+  unlink    end a binding from this side: --connection ID (or the only one), or --all
   run       run in the foreground until interrupted (--service: as the system service)
   install   register the agent as a system service (Windows service, systemd or SysV) running as a low-privilege account
   uninstall stop the service and remove its registration
