@@ -60,10 +60,13 @@ func runAgent(ctx context.Context, path string, log *slog.Logger, waitLink bool)
 		return err
 	}
 	log.Info("agent starting", "version", version, "config", path)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); watchConfig(ctx, path, w, log) }()
 	err = w.Run(ctx)
+	cancel() // the worker may return first: stop watching the config too
 	wg.Wait()
 	log.Info("agent stopped")
 	return err
