@@ -69,6 +69,18 @@ func debLifecycle(t *testing.T, c *coordinator, book string) {
 	}
 	waitDataset(t, c, company, op.ID, 60*time.Second, "Complete after the restart", func(d datasetView) bool { return d.Status == "Complete" })
 
+	// restart: a new agent process, which comes back online.
+	old = agentPIDs(t)[0]
+	sh(t, "ferry-agent", "restart")
+	waitFor(t, 40*time.Second, "a new agent process after ferry-agent restart", func() bool {
+		p := agentPIDs(t)
+		return len(p) == 1 && p[0] != old
+	})
+	if s := c.do("POST", "/companies/"+company+"/data/queue/suppliers", nil, &op); s != 200 {
+		t.Fatalf("queue after ferry-agent restart: %d", s)
+	}
+	waitDataset(t, c, company, op.ID, 60*time.Second, "Complete after ferry-agent restart", func(d datasetView) bool { return d.Status == "Complete" })
+
 	sh(t, "ferry-agent", "stop")
 	waitFor(t, 40*time.Second, "the agent to stop", func() bool {
 		return len(agentPIDs(t)) == 0 && exec.Command("/etc/init.d/ferry-agent", "status").Run() != nil
