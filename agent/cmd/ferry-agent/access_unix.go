@@ -55,3 +55,11 @@ func canRead(uid, gid uint32, path string) bool {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	return cmd.Run() == nil
 }
+
+// needAdmin refuses a service command that only root can carry out.
+func needAdmin(cmd string) error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("%s changes the system's services: run it as root (sudo ferry-agent %s)", cmd, cmd)
+	}
+	return nil
+}

@@ -18,6 +18,9 @@ func cmdService(cmd string, args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if err := needAdmin(cmd); err != nil {
+		return err
+	}
 	m, err := newManager(*path, *user)
 	if err != nil {
 		return err
