@@ -7,6 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"unsafe"
+
+	"golang.org/x/sys/windows"
 )
 
 // DefaultUser is the service's virtual account: a low-privilege identity
@@ -32,6 +35,41 @@ func PrepareConfig(path, account string) error {
 		if _, err := os.Stat(f); err == nil {
 			if err := icacls(f, "/reset"); err != nil {
 				return err
+			}
+			if err := checkNotPublic(f); err != nil {
+				return err
+			}
+		}
+	}
+	return checkNotPublic(dir)
+}
+
+// checkNotPublic refuses a file whose ACL lets Everyone, Users or
+// Authenticated Users in (by SID: names differ between languages).
+func checkNotPublic(path string) error {
+	sd, err := windows.GetNamedSecurityInfo(path, windows.SE_FILE_OBJECT, windows.DACL_SECURITY_INFORMATION)
+	if err != nil {
+		return fmt.Errorf("read the ACL of %s: %w", path, err)
+	}
+	dacl, _, err := sd.DACL()
+	if err != nil {
+		return fmt.Errorf("read the ACL of %s: %w", path, err)
+	}
+	if dacl == nil {
+		return fmt.Errorf("%s has no ACL: everyone may read it", path)
+	}
+	for i := uint16(0); i < dacl.AceCount; i++ {
+		var ace *windows.ACCESS_ALLOWED_ACE
+		if err := windows.GetAce(dacl, uint32(i), &ace); err != nil {
+			return fmt.Errorf("read the ACL of %s: %w", path, err)
+		}
+		if ace.Header.AceType != windows.ACCESS_ALLOWED_ACE_TYPE {
+			continue
+		}
+		sid := (*windows.SID)(unsafe.Pointer(&ace.SidStart))
+		for _, public := range []windows.WELL_KNOWN_SID_TYPE{windows.WinWorldSid, windows.WinBuiltinUsersSid, windows.WinAuthenticatedUserSid} {
+			if sid.IsWellKnown(public) {
+				return fmt.Errorf("%s is still readable by %s", path, sid)
 			}
 		}
 	}
