@@ -24,6 +24,11 @@ func TestMSITablesAndSignatures(t *testing.T) {
 		t.Fatalf("installer/build.sh: %v\n%s", err, b)
 	}
 	msi := filepath.Join(out, "ferry-agent-1.2.3-windows-amd64.msi")
+	sums := exec.Command("sha256sum", "-c", "SHA256SUMS")
+	sums.Dir = out
+	if b, err := sums.CombinedOutput(); err != nil || !strings.Contains(string(b), "ferry-agent-1.2.3-windows-amd64.msi: OK") {
+		t.Errorf("sha256sum -c SHA256SUMS: %v\n%s", err, b)
+	}
 
 	tables := run(t, "msiinfo", "tables", msi)
 	for _, want := range []string{"ServiceInstall", "ServiceControl", "CustomAction", "Property", "File", "InstallExecuteSequence"} {
