@@ -22,10 +22,15 @@ func EnsureUser(name string) error {
 	if _, err := user.Lookup(name); err == nil {
 		return nil
 	}
-	out, err := exec.Command("useradd", "--system", "--user-group", "--no-create-home",
-		"--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", name).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("create user %s: %v: %s", name, err, out)
+	cmds := [][]string{{"useradd", "--system", "--user-group", "--no-create-home",
+		"--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", name}}
+	if _, err := exec.LookPath("useradd"); err != nil { // BusyBox (Alpine)
+		cmds = [][]string{{"addgroup", "-S", name}, {"adduser", "-S", "-D", "-H", "-h", "/nonexistent", "-s", "/sbin/nologin", "-G", name, name}}
+	}
+	for _, c := range cmds {
+		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
+			return fmt.Errorf("create user %s: %s: %v: %s", name, c[0], err, out)
+		}
 	}
 	return nil
 }

@@ -55,6 +55,7 @@ func (s Settings) Config() *kservice.Config {
 		Option: kservice.KeyValue{
 			"SystemdScript": escapeTemplate(s.SystemdUnit()),
 			"SysvScript":    escapeTemplate(s.SysVScript()),
+			"OpenRCScript":  escapeTemplate(s.OpenRCScript()),
 			"Restart":       "always",
 			// Windows: start at boot (after the network is up), restart after
 			// a crash every time, forgetting failures after a day.

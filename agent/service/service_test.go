@@ -67,6 +67,26 @@ func TestSysVScriptSupervisesAsTheServiceUser(t *testing.T) {
 	}
 }
 
+func TestOpenRCScriptSupervisesAsTheServiceUser(t *testing.T) {
+	script := testSettings().OpenRCScript()
+	for _, want := range []string{
+		"#!/sbin/openrc-run\n",
+		"supervisor=supervise-daemon\n",
+		"command=/usr/bin/ferry-agent\n",
+		`command_args="run --service --config /etc/ferry/agent.json"` + "\n",
+		`command_user="ferry:ferry"` + "\n",
+		"respawn_delay=5\n",
+		"respawn_max=0\n",
+	} {
+		if !strings.Contains(script, want) {
+			t.Errorf("script lacks %q:\n%s", want, script)
+		}
+	}
+	if got := testSettings().Config().Option["OpenRCScript"]; got != script {
+		t.Errorf("kardianos gets a different script:\n%v", got)
+	}
+}
+
 // The Windows service: started at boot, restarted after every failure,
 // arguments that make run a service.
 func TestWindowsServiceSettings(t *testing.T) {
