@@ -54,8 +54,23 @@ func debLifecycle(t *testing.T, c *coordinator, book string) {
 		return strings.Contains(string(out), "service:     running (unix-systemv)") && strings.Contains(string(out), "connected since")
 	})
 
-	// A crash: the supervisor starts the agent again, which syncs again.
+	// An upgrade (the same package again): the service is stopped,
+	// registered anew and started; the link survives.
 	old := agentPIDs(t)[0]
+	sh(t, "dpkg", "-i", deb)
+	checkOwned(t, "/etc/ferry/agent.json", "ferry", 0o600)
+	waitFor(t, 20*time.Second, "a new agent process after the upgrade", func() bool {
+		p := agentPIDs(t)
+		return len(p) == 1 && p[0] != old
+	})
+	var op struct{ ID string }
+	if s := c.do("POST", "/companies/"+company+"/data/queue/invoices", nil, &op); s != 200 {
+		t.Fatalf("queue after the upgrade: %d", s)
+	}
+	waitDataset(t, c, company, op.ID, 60*time.Second, "Complete after the upgrade", func(d datasetView) bool { return d.Status == "Complete" })
+
+	// A crash: the supervisor starts the agent again, which syncs again.
+	old = agentPIDs(t)[0]
 	if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +78,6 @@ func debLifecycle(t *testing.T, c *coordinator, book string) {
 		p := agentPIDs(t)
 		return len(p) == 1 && p[0] != old
 	})
-	var op struct{ ID string }
 	if s := c.do("POST", "/companies/"+company+"/data/queue/customers", nil, &op); s != 200 {
 		t.Fatalf("queue after the restart: %d", s)
 	}
