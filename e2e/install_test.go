@@ -20,8 +20,9 @@ import (
 // as `make installers` does and, on this machine (no systemd: the SysV
 // script), installs the .deb downloaded from the link page, then the
 // .tar.gz with its install.sh. Each time the end user links the running
-// service to a test coordinator and it syncs; the .deb's agent also
-// restarts after a crash and stops. Removal unlinks (Deauthorized), and
+// service to a test coordinator and it syncs; the .deb's agent also keeps
+// its link through an upgrade, comes back after SIGKILL and after
+// ferry-agent restart, and stops. Removal unlinks (Deauthorized), and
 // the purge leaves nothing behind: no files, no user.
 func TestLinuxInstallersRunTheAgentAsASysVService(t *testing.T) {
 	needRootWithoutSystemd(t)
