@@ -54,7 +54,7 @@ func TestMSITablesAndSignatures(t *testing.T) {
 		`link --coordinator "[COORDINATOR]" --code "[LINKCODE]" --source "[SOURCE]" --path "[BOOKPATH]"`)
 	wantRow(t, actions, "UnlinkAgent", "3154", "AgentExe", "unlink --all")
 	seq := run(t, "msiinfo", "export", msi, "InstallExecuteSequence")
-	wantRow(t, seq, "LinkAgent", "LINKCODE AND COORDINATOR AND NOT REMOVE")
+	wantRow(t, seq, "LinkAgent", "LINKCODE AND COORDINATOR AND BOOKPATH AND NOT REMOVE")
 
 	cert := filepath.Join(out, "signing", "test-cert.pem")
 	if v := run(t, "osslsigncode", "verify", "-CAfile", cert, "-in", msi); !strings.Contains(v, "Signature verification: ok") {
