@@ -7,7 +7,7 @@ DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 BIN := bin
 
-.PHONY: help build deps test test-short race vet fmt bench run cross clean
+.PHONY: help build deps test test-short race vet fmt bench run cross clean installers installer-deps
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -43,4 +43,10 @@ run: build ## start a coordinator and a local agent on the sample book; show a s
 	$(GO) run ./e2e/demo -bin $(BIN)
 
 clean: ## remove build output and the local data directory
-	rm -rf $(BIN) ferry-data .run
+	rm -rf $(BIN) ferry-data .run dist
+
+installers: ## build the agent's .deb (amd64, arm64), .tar.gz, signed .msi and SHA256SUMS into dist/
+	VERSION=$(VERSION) COMMIT=$(COMMIT) DATE=$(DATE) GO=$(GO) OUT=dist installer/build.sh
+
+installer-deps: ## install the Debian packages the installers need (wixl, msitools, osslsigncode, openssl) when missing
+	installer/deps.sh

@@ -10,6 +10,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/linkcode"
@@ -30,6 +31,10 @@ type Handler struct {
 	PublicURL string
 	Now       func() time.Time
 	CodeTTL   time.Duration
+	// Downloads is the directory of the agent's installers (what make
+	// installers builds), served at /downloads/ and offered on the page;
+	// "" serves none and the page says where to get them.
+	Downloads string
 	mux       *http.ServeMux
 }
 
@@ -39,19 +44,23 @@ func New(st store.Store, log *slog.Logger, publicURL string, codeTTL time.Durati
 	h.mux.HandleFunc("GET /link/{companyId}", h.company)
 	h.mux.HandleFunc("GET /link/{companyId}/{connectionId}", h.show)
 	h.mux.HandleFunc("POST /link/{companyId}/{connectionId}/code", h.newCode)
+	h.mux.HandleFunc("GET /downloads/{file}", h.serveDownload)
 	return h
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Frame-Options", "DENY")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
-	w.Header().Set("Cache-Control", "no-store")
+	if !strings.HasPrefix(r.URL.Path, "/downloads/") {
+		w.Header().Set("Cache-Control", "no-store")
+	}
 	h.mux.ServeHTTP(w, r)
 }
 
 type view struct {
 	Company, Platform, PlatformKey, Status, Code, Expires    string
 	Coordinator, ExamplePath, ExamplePathWindows, NewCodeURL string
+	Downloads                                                []download
 }
 
 func (h *Handler) show(w http.ResponseWriter, r *http.Request) {
@@ -70,6 +79,7 @@ func (h *Handler) show(w http.ResponseWriter, r *http.Request) {
 	}
 	if conn.Status != store.Linked && conn.LinkCode != "" && h.Now().Before(conn.LinkCodeExpires) {
 		v.Code, v.Expires = conn.LinkCode, conn.LinkCodeExpires.UTC().Format("2 January 2006 at 15:04 UTC")
+		v.Downloads = h.downloads(v)
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	if err := page.Execute(w, v); err != nil {

@@ -34,6 +34,9 @@ type Config struct {
 	GCInterval time.Duration
 	// TLSCert and TLSKey, when set, serve HTTPS (and wss for agents).
 	TLSCert, TLSKey string
+	// Downloads is the directory of the agent's installers (make
+	// installers), offered on the link page and served at /downloads/.
+	Downloads string
 }
 
 // DefaultConfig is the configuration of a coordinator started with no flags.

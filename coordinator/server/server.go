@@ -66,7 +66,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*Ser
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/agent/", s.Hub.Handler())
-	mux.Handle("/link/", linkpage.New(st, log.With("subsystem", "link"), cfg.PublicURL, cfg.LinkCodeTTL))
+	links := linkpage.New(st, log.With("subsystem", "link"), cfg.PublicURL, cfg.LinkCodeTTL)
+	links.Downloads = cfg.Downloads
+	mux.Handle("/link/", links)
+	mux.Handle("/downloads/", links)
 	mux.Handle("/portal/", s.Portal)
 	// A browser opening the coordinator's address lands in the Portal; an
 	// API client gets the API's answer.

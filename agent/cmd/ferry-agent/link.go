@@ -68,6 +68,7 @@ func cmdLink(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "Linked: connection %s of company %s now syncs %s from %s.\nConfiguration saved to %s (owner-only).\n",
 		resp.ConnectionID, resp.CompanyID, *src, abs, *path)
+	warnUnreadable(stdout, *path, abs)
 	return nil
 }
 

@@ -22,8 +22,12 @@ const usage = `usage: ferry-agent <command> [flags]
 
 commands:
   link      exchange a link code for a binding: --coordinator URL --code CODE --source csv|gnucash --path PATH
-  unlink    end a binding from this side: --connection ID (or the only one)
-  run       run in the foreground until interrupted
+  unlink    end a binding from this side: --connection ID (or the only one), or --all
+  run       run in the foreground until interrupted (--service: as the system service)
+  install   register the agent as a system service (Windows service, systemd or SysV) running as a low-privilege account
+  uninstall stop the service and remove its registration
+  start, stop, restart
+            control the service
   status    show bindings, connection state and datasets in hand
   version   print version, commit and build date
 
@@ -52,6 +56,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return cmdUnlink(rest, stdout, stderr)
 	case "run":
 		return cmdRun(rest, stderr)
+	case "install", "uninstall", "start", "stop", "restart":
+		return cmdService(cmd, rest, stdout, stderr)
 	case "status":
 		return cmdStatus(rest, stdout, stderr)
 	case "version", "--version", "-version":

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ferry-sync/ferry/agent/config"
+	"github.com/ferry-sync/ferry/agent/service"
 	"github.com/ferry-sync/ferry/agent/source/sources"
 	"github.com/ferry-sync/ferry/agent/upload"
 	"github.com/ferry-sync/ferry/agent/worker"
@@ -22,6 +23,8 @@ import (
 func cmdRun(args []string, stderr io.Writer) error {
 	fs, path := newFlags("run", stderr)
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	asService := fs.Bool("service", false, "run as the system service: log to the system log, wait for a link")
+	respawn := fs.Bool("respawn", false, "start the agent again whenever it exits (the SysV init script's restart policy)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -30,21 +33,69 @@ func cmdRun(args []string, stderr io.Writer) error {
 		return fmt.Errorf("log-level: %w", err)
 	}
 	log := newLogger(stderr, level)
-	w, err := buildWorker(*path, log)
-	if err != nil {
-		return err
+	if *asService {
+		log = serviceLogger(log, level)
+	}
+	if *respawn {
+		return superviseRun(args, log)
+	}
+	if *asService {
+		return service.Run(func(ctx context.Context) error { return runAgent(ctx, *path, log, true) },
+			func(err error) { log.Error("agent failed; the service manager will start it again", "err", err) })
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	log.Info("agent starting", "version", version, "config", *path)
+	return runAgent(ctx, *path, log, false)
+}
+
+// runAgent runs the worker until ctx ends. As a service (waitLink) it first
+// waits for a usable, linked config, so a freshly installed service idles
+// until the end user runs ferry-agent link.
+func runAgent(ctx context.Context, path string, log *slog.Logger, waitLink bool) error {
+	if waitLink && !waitLinked(ctx, path, log) {
+		return nil
+	}
+	w, err := buildWorker(path, log)
+	if err != nil {
+		return err
+	}
+	log.Info("agent starting", "version", version, "config", path)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() { defer wg.Done(); watchConfig(ctx, *path, w, log) }()
+	go func() { defer wg.Done(); watchConfig(ctx, path, w, log) }()
 	err = w.Run(ctx)
-	stop()
+	cancel() // the worker may return first: stop watching the config too
 	wg.Wait()
 	log.Info("agent stopped")
 	return err
+}
+
+// waitLinked polls the config until it is linked and valid; false when ctx
+// ended first.
+func waitLinked(ctx context.Context, path string, log *slog.Logger) bool {
+	t := time.NewTicker(configPollInterval)
+	defer t.Stop()
+	said := ""
+	for {
+		cfg, err := config.Load(path)
+		if err == nil {
+			err = cfg.Validate()
+		}
+		if err == nil {
+			return true
+		}
+		if err.Error() != said {
+			said = err.Error()
+			log.Warn("not linked yet; waiting for: ferry-agent link --coordinator URL --code CODE --source SOURCE --path PATH", "config", path, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+	}
 }
 
 // watchConfig reloads the bindings when the config file changes (a new

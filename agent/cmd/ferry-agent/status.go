@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -20,7 +21,18 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if m, err := newManager(*path, ""); err == nil {
+		st, _ := m.Status()
+		fmt.Fprintf(stdout, "service:     %s (%s)\n", st, m.Platform())
+	}
 	cfg, err := config.Load(*path)
+	if config.IsNotExist(err) {
+		fmt.Fprintf(stdout, "config:      %s does not exist: not linked yet (ferry-agent link)\n", *path)
+		return nil
+	}
+	if errors.Is(err, os.ErrPermission) {
+		return fmt.Errorf("%w (the config belongs to the service account: sudo ferry-agent status)", err)
+	}
 	if err != nil {
 		return err
 	}

@@ -18,28 +18,55 @@ import (
 func cmdUnlink(args []string, stdout, stderr io.Writer) error {
 	fs, path := newFlags("unlink", stderr)
 	conn := fs.String("connection", "", "the connection to unlink (default: the only one)")
+	all := fs.Bool("all", false, "unlink every binding (what uninstalling the agent does)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	cfg, err := config.Load(*path)
 	if err != nil {
+		if *all && config.IsNotExist(err) {
+			return nil
+		}
 		return err
 	}
-	if *conn == "" {
-		if len(cfg.Bindings) != 1 {
-			return errors.New("several bindings: name one with --connection")
+	targets := []string{*conn}
+	switch {
+	case *all:
+		targets = nil
+		for _, b := range cfg.Bindings {
+			targets = append(targets, b.ConnectionID)
 		}
-		*conn = cfg.Bindings[0].ConnectionID
+	case *conn == "" && len(cfg.Bindings) != 1:
+		return errors.New("several bindings: name one with --connection")
+	case *conn == "":
+		targets = []string{cfg.Bindings[0].ConnectionID}
 	}
-	i := slices.IndexFunc(cfg.Bindings, func(b config.Binding) bool { return b.ConnectionID == *conn })
+	var errs []error
+	for _, id := range targets {
+		if err := unlinkOne(&cfg, id); err != nil {
+			errs = append(errs, fmt.Errorf("connection %s: %w", id, err))
+			continue
+		}
+		if err := config.Save(*path, cfg); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "Unlinked connection %s; the data already synced stays readable.\n", id)
+	}
+	return errors.Join(errs...)
+}
+
+// unlinkOne tells the coordinator this side ends the binding, then drops
+// it from cfg.
+func unlinkOne(cfg *config.Config, conn string) error {
+	i := slices.IndexFunc(cfg.Bindings, func(b config.Binding) bool { return b.ConnectionID == conn })
 	if i < 0 {
-		return fmt.Errorf("no binding for connection %s", *conn)
+		return fmt.Errorf("no binding for connection %s", conn)
 	}
-	tc, err := tlsConfig(cfg)
+	tc, err := tlsConfig(*cfg)
 	if err != nil {
 		return err
 	}
-	body, _ := json.Marshal(protocol.UnlinkRequest{ConnectionID: *conn})
+	body, _ := json.Marshal(protocol.UnlinkRequest{ConnectionID: conn})
 	req, err := http.NewRequest("POST", cfg.Coordinator+protocol.UnlinkPath, bytes.NewReader(body))
 	if err != nil {
 		return err
@@ -51,9 +78,5 @@ func cmdUnlink(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	cfg.Bindings = slices.Delete(cfg.Bindings, i, i+1)
-	if err := config.Save(*path, cfg); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "Unlinked connection %s; the data already synced stays readable.\n", *conn)
 	return nil
 }

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/ferry-sync/ferry/agent/service"
+)
+
+// cmdService runs install, uninstall, start, stop and restart.
+func cmdService(cmd string, args []string, stdout, stderr io.Writer) error {
+	fs, path := newFlags(cmd, stderr)
+	user := fs.String("user", service.DefaultUser, "the account the service runs as (install)")
+	registered := fs.Bool("registered", false, "install: the service is already registered (by the MSI); only set its restart policy and the config's permissions")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := needAdmin(cmd); err != nil {
+		return err
+	}
+	m, err := newManager(*path, *user)
+	if err != nil {
+		return err
+	}
+	switch cmd {
+	case "install":
+		if *registered {
+			err = m.Secure()
+		} else {
+			err = m.Install()
+		}
+	case "uninstall":
+		err = m.Uninstall()
+	case "start":
+		err = m.Start()
+	case "stop":
+		err = m.Stop()
+	case "restart":
+		err = m.Restart()
+	}
+	if err != nil {
+		return fmt.Errorf("%s (%s): %w", cmd, m.Platform(), err)
+	}
+	fmt.Fprintf(stdout, "%s: done (%s).\n", cmd, m.Platform())
+	if cmd == "install" {
+		fmt.Fprintf(stdout, "The service runs as %s with the configuration %s.\nStart it with: ferry-agent start\n", *user, *path)
+	}
+	return nil
+}
+
+func newManager(configPath, user string) (*service.Manager, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	if exe, err = filepath.EvalSymlinks(exe); err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(configPath)
+	if err != nil {
+		return nil, err
+	}
+	s := service.Default(exe, abs)
+	if user != "" {
+		s.User = user
+	}
+	if s.User == "" {
+		return nil, errors.New("--user: an account is required")
+	}
+	return service.NewManager(s)
+}

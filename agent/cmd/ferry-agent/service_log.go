@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"os/signal"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/ferry-sync/ferry/agent/service"
+)
+
+// serviceLogger is the system log when there is one, else fallback (the
+// SysV script sends standard error to a log file).
+func serviceLogger(fallback *slog.Logger, level slog.Level) *slog.Logger {
+	h, err := service.SystemHandler(level)
+	if err != nil {
+		fallback.Info("no system log; logging to standard error", "err", err)
+		return fallback
+	}
+	return slog.New(h)
+}
+
+// superviseRun is `run --respawn`: it runs `run` without --respawn as a
+// child and starts it again whenever it exits, until SIGTERM.
+func superviseRun(args []string, log *slog.Logger) error {
+	child := childArgs(args)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	sup := service.Supervisor{
+		Start: service.ExecSelf(child), Log: log.With("subsystem", "supervisor"),
+		MinDelay: time.Second, MaxDelay: time.Minute, StableAfter: time.Minute,
+	}
+	log.Info("supervising the agent", "args", child)
+	sup.Run(ctx)
+	return nil
+}
+
+// childArgs is the command line of the supervised agent: run, with the
+// same flags but --respawn.
+func childArgs(args []string) []string {
+	return append([]string{"run"}, slices.DeleteFunc(slices.Clone(args), func(a string) bool {
+		return a == "--respawn" || a == "-respawn" || a == "--respawn=true" || a == "-respawn=true"
+	})...)
+}

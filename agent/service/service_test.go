@@ -1,0 +1,176 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func testSettings() Settings {
+	s := Default("/usr/bin/ferry-agent", "/etc/ferry/agent.json")
+	s.User = "ferry"
+	return s
+}
+
+func TestSystemdUnitRunsAsTheServiceUserAndRestarts(t *testing.T) {
+	unit := testSettings().SystemdUnit()
+	for _, want := range []string{
+		"User=ferry\n",
+		"Group=ferry\n",
+		"ExecStart=/usr/bin/ferry-agent run --service --config /etc/ferry/agent.json\n",
+		"Restart=always\n",
+		"RestartSec=5\n",
+		"ReadWritePaths=/etc/ferry\n",
+		"NoNewPrivileges=true\n",
+		"After=network-online.target\n",
+		"WantedBy=multi-user.target\n",
+	} {
+		if !strings.Contains(unit, want) {
+			t.Errorf("unit lacks %q:\n%s", want, unit)
+		}
+	}
+	if got := testSettings().Config().Option["SystemdScript"]; got != unit {
+		t.Errorf("kardianos gets a different unit:\n%v", got)
+	}
+}
+
+func TestSysVScriptSupervisesAsTheServiceUser(t *testing.T) {
+	script := testSettings().SysVScript()
+	for _, want := range []string{
+		"# Provides:          ferry-agent\n",
+		"# Default-Start:     2 3 4 5\n",
+		"DAEMON=/usr/bin/ferry-agent\n",
+		"USER=ferry\n",
+		`--chuid "$USER" --output "$LOG" --exec "$DAEMON" -- run --respawn --service --config /etc/ferry/agent.json`,
+		"--retry TERM/30/KILL/5",
+		"CONFIG_DIR=/etc/ferry\n",
+	} {
+		if !strings.Contains(script, want) {
+			t.Errorf("script lacks %q:\n%s", want, script)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "ferry-agent")
+	if err := os.WriteFile(path, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("sh", "-n", path).CombinedOutput(); err != nil {
+		t.Errorf("sh -n: %v %s", err, out)
+	}
+}
+
+func TestOpenRCScriptSupervisesAsTheServiceUser(t *testing.T) {
+	script := testSettings().OpenRCScript()
+	for _, want := range []string{
+		"#!/sbin/openrc-run\n",
+		"supervisor=supervise-daemon\n",
+		"command=/usr/bin/ferry-agent\n",
+		`command_args="run --service --config /etc/ferry/agent.json"` + "\n",
+		`command_user="ferry:ferry"` + "\n",
+		"respawn_delay=5\n",
+		"respawn_max=0\n",
+	} {
+		if !strings.Contains(script, want) {
+			t.Errorf("script lacks %q:\n%s", want, script)
+		}
+	}
+	if got := testSettings().Config().Option["OpenRCScript"]; got != script {
+		t.Errorf("kardianos gets a different script:\n%v", got)
+	}
+}
+
+// The Windows service: started at boot, restarted after every failure,
+// arguments that make run a service.
+func TestWindowsServiceSettings(t *testing.T) {
+	s := Default(`C:\Program Files\Ferry\ferry-agent.exe`, `C:\ProgramData\Ferry\agent.json`)
+	s.User = `NT SERVICE\ferry-agent`
+	c := s.Config()
+	if c.Name != "ferry-agent" || c.UserName != `NT SERVICE\ferry-agent` || c.Executable != s.Executable {
+		t.Errorf("name %q user %q executable %q", c.Name, c.UserName, c.Executable)
+	}
+	if want := []string{"run", "--service", "--config", `C:\ProgramData\Ferry\agent.json`}; !slices.Equal(c.Arguments, want) {
+		t.Errorf("arguments %q, want %q", c.Arguments, want)
+	}
+	want := map[string]any{
+		"StartType": "automatic", "DelayedAutoStart": true, "OnFailure": "restart",
+		"OnFailureDelayDuration": "5s", "OnFailureResetPeriod": 86400, "Restart": "always",
+	}
+	for k, v := range want {
+		if got := c.Option[k]; got != v {
+			t.Errorf("option %s = %v, want %v", k, got, v)
+		}
+	}
+}
+
+func TestQuoteArgs(t *testing.T) {
+	got := quoteArgs([]string{"run", "--config", "/srv/my books/agent.json", "it's"})
+	if want := `run --config '/srv/my books/agent.json' 'it'\''s'`; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+}
+
+// fakeProc exits with exit, or when signalled if exit is nil.
+type fakeProc struct {
+	exit     error
+	signaled chan os.Signal
+}
+
+func (p *fakeProc) Wait() error {
+	if p.exit != nil {
+		return p.exit
+	}
+	<-p.signaled
+	return nil
+}
+
+func (p *fakeProc) Signal(s os.Signal) error { p.signaled <- s; return nil }
+
+func TestSupervisorRestartsWithBackoffAndStopsTheAgent(t *testing.T) {
+	var mu sync.Mutex
+	var delays []time.Duration
+	last := &fakeProc{signaled: make(chan os.Signal, 1)}
+	procs := []*fakeProc{{exit: errors.New("exit status 1")}, {exit: errors.New("exit status 2")}, {exit: errors.New("killed")}, last}
+	started := make(chan int, len(procs))
+	n := 0
+	fired := make(chan time.Time)
+	close(fired)
+	s := Supervisor{
+		Start: func() (Proc, error) {
+			p := procs[n]
+			n++
+			started <- n
+			return p, nil
+		},
+		Log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		MinDelay: time.Second, MaxDelay: 3 * time.Second, StableAfter: time.Minute,
+		After: func(d time.Duration) <-chan time.Time {
+			mu.Lock()
+			defer mu.Unlock()
+			delays = append(delays, d)
+			return fired
+		},
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); s.Run(ctx) }()
+	for i := 1; i <= len(procs); i++ {
+		if got := <-started; got != i {
+			t.Fatalf("start %d, want %d", got, i)
+		}
+	}
+	cancel()
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []time.Duration{time.Second, 2 * time.Second, 3 * time.Second}; !slices.Equal(delays, want) {
+		t.Errorf("delays %v, want %v", delays, want)
+	}
+}
