@@ -35,6 +35,10 @@ type Config struct {
 	// OnUnlink, when set, is called after a client unlinks a connection, so
 	// the agent serving it loses the binding at once.
 	OnUnlink func(connectionID string)
+	// WebhookAllowPrivate accepts webhook URLs on loopback and private
+	// addresses (refused by default: a client must not make Ferry call
+	// into its own network).
+	WebhookAllowPrivate bool
 }
 
 // Server is the REST API.
@@ -46,8 +50,10 @@ type Server struct {
 	now       func() time.Time
 	codeTTL   time.Duration
 	onUnlink  func(string)
-	ready     atomic.Bool
-	mux       *http.ServeMux
+	// webhookAllowPrivate: see Config.WebhookAllowPrivate.
+	webhookAllowPrivate bool
+	ready               atomic.Bool
+	mux                 *http.ServeMux
 }
 
 // New builds the API; call SetReady(true) once the coordinator is serving.
@@ -55,7 +61,8 @@ func New(cfg Config) *Server {
 	s := &Server{
 		store: cfg.Store, queuer: cfg.Queuer, log: cfg.Logger,
 		publicURL: cfg.PublicURL, now: cfg.Now, codeTTL: cfg.LinkCodeTTL, onUnlink: cfg.OnUnlink,
-		mux: http.NewServeMux(),
+		webhookAllowPrivate: cfg.WebhookAllowPrivate,
+		mux:                 http.NewServeMux(),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -133,6 +140,15 @@ func (s *Server) routes() []Route {
 		{"GET", "/companies/{companyId}/sync/{datasetId}/validation", sup, s.validation},
 		{"GET", "/companies/{companyId}/data/{dataType}", sup, s.listRecords},
 		{"GET", "/companies/{companyId}/data/{dataType}/{recordId}", sup, s.getRecord},
+		{"GET", "/profile/syncSettings", sup, s.getProfileSyncSettings},
+		{"POST", "/profile/syncSettings", c, s.setProfileSyncSettings},
+		{"GET", "/companies/{companyId}/syncSettings", sup, s.getCompanySyncSettings},
+		{"POST", "/companies/{companyId}/syncSettings", c, s.setCompanySyncSettings},
+		{"GET", "/webhooks", sup, s.listWebhooks},
+		{"POST", "/webhooks", c, s.createWebhook},
+		{"GET", "/webhooks/{webhookId}", sup, s.getWebhook},
+		{"DELETE", "/webhooks/{webhookId}", c, s.deleteWebhook},
+		{"GET", "/webhooks/{webhookId}/deliveries", sup, s.listDeliveries},
 	}
 }
 

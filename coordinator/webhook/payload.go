@@ -2,17 +2,18 @@ package webhook
 
 import (
 	"encoding/json"
-	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/store"
 )
 
 // Envelope is what a consumer receives, Codat's webhook shape.
 type Envelope struct {
-	ID            string    `json:"id"`
-	EventType     string    `json:"eventType"`
-	GeneratedDate time.Time `json:"generatedDate"`
-	Payload       any       `json:"payload"`
+	ID        string `json:"id"`
+	EventType string `json:"eventType"`
+	// GeneratedDate is RFC 3339 in UTC with milliseconds, as the API's
+	// times.
+	GeneratedDate string `json:"generatedDate"`
+	Payload       any    `json:"payload"`
 }
 
 type companyRef struct {
@@ -63,7 +64,7 @@ type connectionRef struct {
 
 // Render is the body of an event's delivery, the same for every attempt.
 func Render(e store.WebhookEvent, publicURL string) ([]byte, error) {
-	env := Envelope{ID: e.ID, EventType: e.Type, GeneratedDate: e.Generated.UTC()}
+	env := Envelope{ID: e.ID, EventType: e.Type, GeneratedDate: e.Generated.UTC().Format("2006-01-02T15:04:05.000Z07:00")}
 	co := companyRef{ID: e.CompanyID, Name: e.CompanyName}
 	switch e.Type {
 	case store.EventReadCompleted:
