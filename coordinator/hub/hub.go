@@ -38,8 +38,9 @@ type Config struct {
 	// minute; 10 when 0.
 	LinkAttempts int
 	// OnPresence, when set, is called when an agent's connection becomes
-	// its live one (online) and when its live connection ends (offline, not
-	// when a newer one replaced it), with the connection ids it serves.
+	// its live one (online) and when its live connection ends (offline; not
+	// when a newer one replaced it, nor when the hub closes), with the
+	// connection ids it serves.
 	OnPresence func(agentID string, connectionIDs []string, online bool)
 }
 
@@ -221,13 +222,14 @@ func (h *Hub) unregister(c *agentConn) {
 	if live {
 		delete(h.agents, c.agentID)
 	}
+	closing := h.closed // a coordinator stopping is not the agent going offline
 	for _, id := range ids {
 		if h.conns[id] == c {
 			delete(h.conns, id)
 		}
 	}
 	h.mu.Unlock()
-	if live && h.cfg.OnPresence != nil {
+	if live && !closing && h.cfg.OnPresence != nil {
 		h.cfg.OnPresence(c.agentID, ids, false)
 	}
 }

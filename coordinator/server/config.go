@@ -34,6 +34,8 @@ type Config struct {
 	GCInterval time.Duration
 	// TLSCert and TLSKey, when set, serve HTTPS (and wss for agents).
 	TLSCert, TLSKey string
+	// Webhooks and schedules: see events.go.
+	Events EventsConfig
 }
 
 // DefaultConfig is the configuration of a coordinator started with no flags.
@@ -45,6 +47,7 @@ func DefaultConfig() Config {
 		LinkCodeTTL:     7 * 24 * time.Hour,
 		LeaseTTL:        60 * time.Second,
 		GCInterval:      10 * time.Minute,
+		Events:          DefaultEventsConfig(),
 	}
 }
 
@@ -83,5 +86,5 @@ func (c *Config) Validate() error {
 	if c.LinkCodeTTL <= 0 {
 		return errors.New("link-code-ttl: must be positive")
 	}
-	return nil
+	return c.Events.Validate()
 }

@@ -27,6 +27,7 @@ type Server struct {
 	API    *api.Server
 	Hub    *hub.Hub
 	badger *store.Badger
+	events *events
 	ln     net.Listener
 	http   *http.Server
 }
@@ -51,12 +52,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*Ser
 		return nil, err
 	}
 	q := queue.New(st)
-	s.Hub = hub.New(hub.Config{Store: st, Queuer: q, Logger: log.With("subsystem", "hub"), LeaseTTL: cfg.LeaseTTL})
+	s.events = newEvents(cfg, st, q, log)
+	s.Hub = hub.New(hub.Config{Store: st, Queuer: q, Logger: log.With("subsystem", "hub"), LeaseTTL: cfg.LeaseTTL,
+		OnPresence: s.events.presence})
 	q.Notify = s.Hub.Notify
 	s.API = api.New(api.Config{
 		Store: st, Queuer: q, Logger: log.With("subsystem", "api"),
 		PublicURL: cfg.PublicURL, LinkCodeTTL: cfg.LinkCodeTTL,
-		OnUnlink: func(connectionID string) { s.Hub.Revoke(connectionID, "unlinked by the client") },
+		OnUnlink:            func(connectionID string) { s.Hub.Revoke(connectionID, "unlinked by the client") },
+		WebhookAllowPrivate: cfg.Events.WebhookAllowPrivate,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/agent/", s.Hub.Handler())
@@ -88,6 +92,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	if err := s.Hub.Start(); err != nil {
 		return errors.Join(err, s.Store.Close())
 	}
+	s.events.start()
 	errc := make(chan error, 1)
 	go func() {
 		if s.cfg.TLSCert != "" {
@@ -111,6 +116,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	defer cancel()
 	shutErr := s.http.Shutdown(shutCtx)
 	s.Hub.Close()
+	s.events.close()
 	stopGC()
 	<-gcDone
 	if serveErr == nil {
