@@ -109,6 +109,9 @@ func (s *Scheduler) Tick(ctx context.Context) (Result, error) {
 			return res, fmt.Errorf("due syncs: %w", err)
 		}
 		for _, e := range due {
+			if e.Due.IsZero() || e.Due.After(now) {
+				continue // moved since it was read
+			}
 			if err := s.handle(ctx, e, now, settings, &res); err != nil {
 				return res, err
 			}

@@ -28,6 +28,35 @@ func deliveryKey(wh, ev string) []byte { return key("wd", wh, ev) }
 func deliveryDueKey(due time.Time, wh, ev string) []byte {
 	return key("wq", timeHex(due), wh, ev)
 }
+
+// DeliveryLogRetention is how long a consumer's delivery log keeps an
+// attempt: each new attempt deletes the ones older than that.
+const DeliveryLogRetention = 30 * 24 * time.Hour
+
+// logAttempt writes a to the delivery log and deletes (at most 100 of) the
+// consumer's entries older than DeliveryLogRetention: it reads only
+// expired keys, so the log stays bounded at little cost.
+func logAttempt(txn *badger.Txn, a DeliveryAttempt) error {
+	p := prefix("wl", a.WebhookID)
+	end := string(p) + timeHex(a.At.Add(-DeliveryLogRetention))
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
+	var old [][]byte
+	for it.Seek(p); it.ValidForPrefix(p) && len(old) < 100; it.Next() {
+		k := it.Item().KeyCopy(nil)
+		if string(k) >= end {
+			break
+		}
+		old = append(old, k)
+	}
+	it.Close()
+	for _, k := range old {
+		if err := txn.Delete(k); err != nil {
+			return err
+		}
+	}
+	return setJSON(txn, deliveryLogKey(a), a)
+}
+
 func deliveryLogKey(a DeliveryAttempt) []byte {
 	return key("wl", a.WebhookID, timeHex(a.At), a.EventID, fmt.Sprintf("%08d", a.Attempt))
 }
@@ -305,7 +334,7 @@ func (b *Badger) DeliveryDone(ctx context.Context, d Delivery, a DeliveryAttempt
 				return err
 			}
 		}
-		return setJSON(txn, deliveryLogKey(a), a)
+		return logAttempt(txn, a)
 	})
 }
 
@@ -341,13 +370,13 @@ func (b *Badger) DeliveryFailed(ctx context.Context, d Delivery, a DeliveryAttem
 			if _, err := endDelivery(txn, d); err != nil {
 				return err
 			}
-			return setJSON(txn, deliveryLogKey(a), a)
+			return logAttempt(txn, a)
 		}
 		a.Outcome, a.NextAttempt = OutcomeRetrying, next
 		var cur Delivery
 		if err := getJSON(txn, deliveryKey(d.WebhookID, d.Event.ID), &cur); err != nil {
 			if errors.Is(err, badger.ErrKeyNotFound) {
-				return setJSON(txn, deliveryLogKey(a), a)
+				return logAttempt(txn, a)
 			}
 			return err
 		}
@@ -361,7 +390,7 @@ func (b *Badger) DeliveryFailed(ctx context.Context, d Delivery, a DeliveryAttem
 		if err := txn.Set(deliveryDueKey(next, cur.WebhookID, cur.Event.ID), nil); err != nil {
 			return err
 		}
-		return setJSON(txn, deliveryLogKey(a), a)
+		return logAttempt(txn, a)
 	})
 	return disabled, err
 }

@@ -130,6 +130,18 @@ func testWebhookDeliveries(f *fixture) {
 	eq(f, "older", log[1].Outcome, store.OutcomeRetrying)
 	_, err = f.s.DeliveryLog(f.ctx, "missing", 0)
 	wantErr(f, "DeliveryLog of a missing consumer", err, store.ErrNotFound)
+
+	// A month on, a new attempt drops the expired ones from the log.
+	later := at(67).Add(store.DeliveryLogRetention + time.Hour)
+	e2 := store.WebhookEvent{ID: "ev-2", Type: store.EventConnectionConnected, Generated: later, CompanyID: "co-1"}
+	noErr(f, "AddWebhookEvent", f.s.AddWebhookEvent(f.ctx, e2))
+	ds, _ = f.s.DueDeliveries(f.ctx, later, 0)
+	a3 := store.DeliveryAttempt{WebhookID: "wh-1", EventID: "ev-2", EventType: e2.Type, Attempt: 1, At: later, Outcome: store.OutcomeDelivered}
+	noErr(f, "DeliveryDone", f.s.DeliveryDone(f.ctx, ds[0], a3))
+	log, _ = f.s.DeliveryLog(f.ctx, "wh-1", 0)
+	if len(log) != 1 || log[0].EventID != "ev-2" {
+		f.Errorf("log after the retention: %+v, want only ev-2's attempt", log)
+	}
 }
 
 func testWebhookDisabled(f *fixture) {
