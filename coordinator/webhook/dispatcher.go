@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -114,8 +115,36 @@ func newClient(cfg Config) *retryablehttp.Client {
 	c.RetryMax = max(cfg.RetryMax, 0)
 	c.RetryWaitMin, c.RetryWaitMax = cfg.RetryWait, 4*cfg.RetryWait
 	c.CheckRetry = checkRetry
+	c.Backoff = quickBackoff
 	c.ErrorHandler = retryablehttp.PassthroughErrorHandler
 	return c
+}
+
+// quickBackoff is the wait between go-retryablehttp's quick retries: the
+// consumer's Retry-After when it sends one (up to max: a longer one is for
+// the outbox), otherwise min doubled per attempt, fully jittered, up to max.
+func quickBackoff(lo, hi time.Duration, attempt int, resp *http.Response) time.Duration {
+	if d, ok := retryAfter(resp); ok {
+		return min(d, hi)
+	}
+	b := lo
+	for i := 0; i < attempt && b < hi; i++ {
+		b *= 2
+	}
+	b = min(b, hi)
+	return lo/2 + rand.N(b-lo/2+1)
+}
+
+// retryAfter reads a 429 or 503 answer's Retry-After, in seconds.
+func retryAfter(resp *http.Response) (time.Duration, bool) {
+	if resp == nil || (resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable) {
+		return 0, false
+	}
+	sec, err := strconv.Atoi(resp.Header.Get("Retry-After"))
+	if err != nil || sec < 0 {
+		return 0, false
+	}
+	return time.Duration(sec) * time.Second, true
 }
 
 // checkRetry is go-retryablehttp's policy, but a refused address is final.
@@ -213,7 +242,7 @@ func (d *Dispatcher) deliver(ctx context.Context, dl store.Delivery, w store.Web
 		a.At, a.Outcome, a.Error = d.cfg.Now(), store.OutcomeDropped, "consumer deleted or disabled"
 		return d.cfg.Store.DeliveryDone(ctx, dl, a)
 	}
-	status, err := d.post(ctx, w, dl.Event)
+	status, wait, err := d.post(ctx, w, dl.Event)
 	if ctx.Err() != nil {
 		return nil // stopping: the delivery stays due
 	}
@@ -229,7 +258,9 @@ func (d *Dispatcher) deliver(ctx context.Context, dl store.Delivery, w store.Web
 	} else {
 		a.Error = fmt.Sprintf("consumer answered %d", status)
 	}
-	next := a.At.Add(d.backoff(a.Attempt))
+	// The consumer's Retry-After, when longer than the backoff, is honoured
+	// up to MaxBackoff.
+	next := a.At.Add(max(d.backoff(a.Attempt), min(wait, d.cfg.MaxBackoff)))
 	disabled, serr := d.cfg.Store.DeliveryFailed(ctx, dl, a, next, d.cfg.DisableAfter)
 	if disabled {
 		log.Warn("webhook consumer disabled: it kept failing", "for", d.cfg.DisableAfter, "err", a.Error)
@@ -250,15 +281,16 @@ func (d *Dispatcher) backoff(attempt int) time.Duration {
 	return b/2 + rand.N(b/2+1)
 }
 
-// post sends one event to a consumer, signed; it returns the status.
-func (d *Dispatcher) post(ctx context.Context, w store.Webhook, e store.WebhookEvent) (int, error) {
+// post sends one event to a consumer, signed; it returns the status and
+// the consumer's Retry-After.
+func (d *Dispatcher) post(ctx context.Context, w store.Webhook, e store.WebhookEvent) (int, time.Duration, error) {
 	body, err := Render(e, d.cfg.PublicURL)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, w.URL, body)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Ferry-Webhooks/1")
@@ -271,9 +303,10 @@ func (d *Dispatcher) post(ctx context.Context, w store.Webhook, e store.WebhookE
 	if resp != nil {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()
-		return resp.StatusCode, nil
+		wait, _ := retryAfter(resp)
+		return resp.StatusCode, wait, nil
 	}
-	return 0, err
+	return 0, 0, err
 }
 
 // Presence puts connection.connected (online) or connection.disconnected

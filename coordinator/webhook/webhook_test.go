@@ -343,3 +343,41 @@ func TestVerify(t *testing.T) {
 		t.Errorf("malformed header: got %v", err)
 	}
 }
+
+// TestRetryAfterHonoured: a consumer answering 429 with Retry-After gets
+// the retry no sooner than it asked, even when the backoff is shorter.
+func TestRetryAfterHonoured(t *testing.T) {
+	st := openStore(t)
+	var n int
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if n++; n == 1 {
+			w.Header().Set("Retry-After", "600")
+			w.WriteHeader(http.StatusTooManyRequests)
+		}
+	}))
+	defer srv.Close()
+	addConsumer(t, st, "wh-1", srv.URL, store.EventConnectionConnected)
+	clk := &clock{t: t0}
+	d := webhook.New(webhook.Config{Store: st, AllowPrivate: true, Now: clk.Now, RetryMax: -1, MinBackoff: time.Second})
+	ctx := t.Context()
+	must(t, st.AddWebhookEvent(ctx, store.WebhookEvent{ID: "ev-1", Type: store.EventConnectionConnected, Generated: t0, CompanyID: "co-1"}))
+	if _, err := d.DeliverDue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(9 * time.Minute)
+	if got, _ := d.DeliverDue(ctx); got != 0 {
+		t.Errorf("retried after 9 minutes, before the consumer's Retry-After of 10")
+	}
+	clk.Add(2 * time.Minute)
+	if got, _ := d.DeliverDue(ctx); got != 1 {
+		t.Errorf("not retried after 11 minutes")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n != 2 {
+		t.Errorf("requests: %d, want 2", n)
+	}
+}
