@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -21,19 +22,22 @@ type webhookView struct {
 	URL            string   `json:"url"`
 	Disabled       bool     `json:"disabled"`
 	EventTypes     []string `json:"eventTypes"`
+	CompanyTags    []string `json:"companyTags,omitempty"`
 	Secret         string   `json:"secret,omitempty"`
 	DisabledReason string   `json:"disabledReason,omitempty"`
 }
 
 func viewWebhook(w store.Webhook) webhookView {
-	return webhookView{ID: w.ID, URL: w.URL, Disabled: w.Disabled, EventTypes: w.EventTypes, DisabledReason: w.DisabledReason}
+	return webhookView{ID: w.ID, URL: w.URL, Disabled: w.Disabled, EventTypes: w.EventTypes,
+		CompanyTags: w.CompanyTags, DisabledReason: w.DisabledReason}
 }
 
 // webhookBody is Codat's webhookConsumerPrototype.
 type webhookBody struct {
-	URL        *string  `json:"url"`
-	EventTypes []string `json:"eventTypes"`
-	Disabled   *bool    `json:"disabled"`
+	URL         *string  `json:"url"`
+	EventTypes  []string `json:"eventTypes"`
+	Disabled    *bool    `json:"disabled"`
+	CompanyTags []string `json:"companyTags"`
 }
 
 func (b webhookBody) validate(allowPrivate bool) error {
@@ -49,6 +53,14 @@ func (b webhookBody) validate(allowPrivate bool) error {
 	for _, t := range b.EventTypes {
 		if !slices.Contains(store.EventTypes, t) {
 			return errorf(http.StatusBadRequest, CodeInvalidField, "eventTypes: unknown event type %q; known: %v", truncate(t, 64), store.EventTypes)
+		}
+	}
+	if len(b.CompanyTags) > 10 {
+		return errorf(http.StatusBadRequest, CodeInvalidField, "companyTags: at most 10")
+	}
+	for _, t := range b.CompanyTags {
+		if k, _, ok := strings.Cut(t, ":"); !ok || k == "" || len(t) > 128 {
+			return errorf(http.StatusBadRequest, CodeInvalidField, "companyTags: %q is not tagKey:tagValue (at most 128 characters)", truncate(t, 64))
 		}
 	}
 	return nil
@@ -79,8 +91,8 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) error {
 	_, _ = rand.Read(raw[:])
 	h := store.Webhook{
 		ID: uuid.NewString(), URL: *b.URL, EventTypes: slices.Compact(slices.Sorted(slices.Values(b.EventTypes))),
-		Disabled: b.Disabled != nil && *b.Disabled,
-		Secret:   "whsec_" + base64.RawURLEncoding.EncodeToString(raw[:]), Created: s.now().UTC().Truncate(time.Millisecond),
+		Disabled: b.Disabled != nil && *b.Disabled, CompanyTags: b.CompanyTags,
+		Secret: "whsec_" + base64.RawURLEncoding.EncodeToString(raw[:]), Created: s.now().UTC().Truncate(time.Millisecond),
 	}
 	err := s.store.CreateWebhook(r.Context(), h)
 	if errors.Is(err, store.ErrExists) {

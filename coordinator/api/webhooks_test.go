@@ -71,6 +71,16 @@ func TestWebhookURLRefused(t *testing.T) {
 	e.apiError(status, out, 400, CodeInvalidField, "eventTypes")
 	status, out = e.call("POST", "/webhooks", map[string]any{"url": "https://ok.example.com"})
 	e.apiError(status, out, 400, CodeInvalidField, "eventTypes")
+	status, out = e.call("POST", "/webhooks", map[string]any{"url": "https://ok.example.com", "eventTypes": []string{"read.completed"},
+		"companyTags": []string{"no colon"}})
+	e.apiError(status, out, 400, CodeInvalidField, "companyTags")
+	var tagged webhookView
+	body := e.must(200, "POST", "/webhooks", map[string]any{"url": "https://ok.example.com", "eventTypes": []string{"read.completed"},
+		"companyTags": []string{"region:uk"}}, &tagged)
+	checkSchema(t, "WebhookConsumer", body)
+	if len(tagged.CompanyTags) != 1 {
+		t.Errorf("companyTags not kept: %s", body)
+	}
 	// Allowed by the switch, as the tests' receivers on loopback need.
 	e.srv.webhookAllowPrivate = true
 	e.must(200, "POST", "/webhooks", map[string]any{"url": "http://127.0.0.1:9/hook", "eventTypes": []string{"read.completed"}}, nil)

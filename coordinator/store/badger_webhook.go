@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -79,12 +80,16 @@ func emit(txn *badger.Txn, e WebhookEvent) error {
 		return err
 	}
 	e.Generated = e.Generated.UTC()
+	var tags map[string]string
+	if co, err := getCompany(txn, e.CompanyID); err == nil {
+		tags = co.Tags
+	}
 	for _, v := range vals {
 		var w Webhook
 		if err := json.Unmarshal(v, &w); err != nil {
 			return err
 		}
-		if w.Disabled || !w.Subscribed(e.Type) {
+		if w.Disabled || !w.Subscribed(e.Type) || !w.WantsCompany(tags) {
 			continue
 		}
 		if ok, err := exists(txn, deliveryKey(w.ID, e.ID)); err != nil || ok {
@@ -152,6 +157,14 @@ func checkWebhook(w Webhook) error {
 	for _, t := range w.EventTypes {
 		if !validEventType(t) {
 			return fmt.Errorf("webhook: unknown event type %q", t)
+		}
+	}
+	if len(w.CompanyTags) > 10 {
+		return errors.New("webhook: at most 10 company tags")
+	}
+	for _, t := range w.CompanyTags {
+		if k, _, ok := strings.Cut(t, ":"); !ok || k == "" || len(t) > 128 {
+			return fmt.Errorf("webhook: company tag %q is not key:value (at most 128 characters)", t)
 		}
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -69,6 +70,9 @@ type Webhook struct {
 	URL        string   `json:"url"`
 	Disabled   bool     `json:"disabled"`
 	EventTypes []string `json:"eventTypes"`
+	// CompanyTags, when set, limits the consumer to events of companies
+	// with one of these tags ("key:value"), as Codat's companyTags.
+	CompanyTags []string `json:"companyTags,omitempty"`
 	// Secret signs the deliveries (HMAC-SHA256); it is shown to the client
 	// once, when the consumer is created.
 	Secret  string    `json:"secret"`
@@ -83,6 +87,21 @@ type Webhook struct {
 func (w Webhook) Subscribed(t string) bool {
 	for _, et := range w.EventTypes {
 		if et == t {
+			return true
+		}
+	}
+	return false
+}
+
+// WantsCompany reports whether the consumer's company tags let through an
+// event of a company with tags.
+func (w Webhook) WantsCompany(tags map[string]string) bool {
+	if len(w.CompanyTags) == 0 {
+		return true
+	}
+	for _, t := range w.CompanyTags {
+		k, v, _ := strings.Cut(t, ":")
+		if got, ok := tags[k]; ok && got == v {
 			return true
 		}
 	}

@@ -16,6 +16,29 @@ var webhookTests = []struct {
 	{"WebhookEventsFromTransitions", testWebhookEventsFromTransitions},
 	{"WebhookDeliveries", testWebhookDeliveries},
 	{"WebhookDisabled", testWebhookDisabled},
+	{"WebhookCompanyTags", testWebhookCompanyTags},
+}
+
+func testWebhookCompanyTags(f *fixture) {
+	w := store.Webhook{ID: "wh-tagged", URL: "https://example.com/t", EventTypes: []string{store.EventConnectionCreated},
+		CompanyTags: []string{"region:uk"}, Secret: "s", Created: at(0)}
+	noErr(f, "CreateWebhook", f.s.CreateWebhook(f.ctx, w))
+	bad := w
+	bad.ID, bad.CompanyTags = "wh-bad", []string{"no-colon"}
+	if err := f.s.CreateWebhook(f.ctx, bad); err == nil {
+		f.Errorf("a company tag without a colon: got no error")
+	}
+	uk := store.Company{ID: "co-uk", Name: "UK", Created: at(0), Tags: map[string]string{"region": "uk"}}
+	de := store.Company{ID: "co-de", Name: "DE", Created: at(0), Tags: map[string]string{"region": "de"}}
+	noErr(f, "CreateCompany", f.s.CreateCompany(f.ctx, uk))
+	noErr(f, "CreateCompany", f.s.CreateCompany(f.ctx, de))
+	f.connection("co-uk", "conn-uk", store.PendingAuth, "")
+	f.connection("co-de", "conn-de", store.PendingAuth, "")
+	ds, err := f.s.DueDeliveries(f.ctx, at(10), 0)
+	noErr(f, "DueDeliveries", err)
+	if len(ds) != 1 || ds[0].Event.CompanyID != "co-uk" {
+		f.Errorf("deliveries to a consumer of region:uk: %+v, want only co-uk's", ds)
+	}
 }
 
 func fmtList[T any](l []T) string { return fmt.Sprint(l) }
