@@ -50,10 +50,11 @@ type Server struct {
 	now       func() time.Time
 	codeTTL   time.Duration
 	onUnlink  func(string)
+	ready     atomic.Bool
+	mux       *http.ServeMux
+
 	// webhookAllowPrivate: see Config.WebhookAllowPrivate.
 	webhookAllowPrivate bool
-	ready               atomic.Bool
-	mux                 *http.ServeMux
 }
 
 // New builds the API; call SetReady(true) once the coordinator is serving.
@@ -61,9 +62,9 @@ func New(cfg Config) *Server {
 	s := &Server{
 		store: cfg.Store, queuer: cfg.Queuer, log: cfg.Logger,
 		publicURL: cfg.PublicURL, now: cfg.Now, codeTTL: cfg.LinkCodeTTL, onUnlink: cfg.OnUnlink,
-		webhookAllowPrivate: cfg.WebhookAllowPrivate,
-		mux:                 http.NewServeMux(),
+		mux: http.NewServeMux(),
 	}
+	s.webhookAllowPrivate = cfg.WebhookAllowPrivate
 	if s.now == nil {
 		s.now = time.Now
 	}

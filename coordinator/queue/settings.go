@@ -4,7 +4,6 @@ import (
 	"slices"
 
 	"github.com/ferry-sync/ferry/coordinator/store"
-
 	"github.com/ferry-sync/ferry/shared/dataset"
 )
 

@@ -58,9 +58,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*Ser
 	q.Notify = s.Hub.Notify
 	s.API = api.New(api.Config{
 		Store: st, Queuer: q, Logger: log.With("subsystem", "api"),
-		PublicURL: cfg.PublicURL, LinkCodeTTL: cfg.LinkCodeTTL,
-		OnUnlink:            func(connectionID string) { s.Hub.Revoke(connectionID, "unlinked by the client") },
-		WebhookAllowPrivate: cfg.Events.WebhookAllowPrivate,
+		PublicURL: cfg.PublicURL, LinkCodeTTL: cfg.LinkCodeTTL, WebhookAllowPrivate: cfg.Events.WebhookAllowPrivate,
+		OnUnlink: func(connectionID string) { s.Hub.Revoke(connectionID, "unlinked by the client") },
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/agent/", s.Hub.Handler())
