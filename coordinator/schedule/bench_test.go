@@ -144,3 +144,27 @@ func setupBench(b *testing.B, dir string) {
 		}
 	}
 }
+
+// BenchmarkSettingsChange is a change of the client's invoices schedule
+// with 100,000 connections following it: every connection's entry moves,
+// in batches of 500 connections a transaction.
+//
+//	go test -run '^$' -bench SettingsChange -benchtime 2x ./coordinator/schedule/
+func BenchmarkSettingsChange(b *testing.B) {
+	st, err := store.OpenBadger(benchDir(b), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	hours := []int{12, 24}
+	i := 0
+	for b.Loop() {
+		err := st.SetProfileSyncSettings(ctx, []store.SyncSetting{{DataType: dataset.Invoices, SyncSchedule: hours[i%2]}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/change")
+}

@@ -91,17 +91,25 @@ func (b *Badger) SetProfileSyncSettings(ctx context.Context, list []SyncSetting)
 	if err := CheckSyncSettings(list); err != nil {
 		return err
 	}
+	var moved []dataset.DataType
 	err := b.update(ctx, func(txn *badger.Txn) error {
 		cur, err := profileSettings(txn)
 		if err != nil {
 			return err
 		}
-		return setJSON(txn, profileSettingsKey(), mergeSettings(cur, list))
+		next := mergeSettings(cur, list)
+		moved = moved[:0]
+		for i := range next {
+			if next[i].SyncSchedule != cur[i].SyncSchedule {
+				moved = append(moved, next[i].DataType)
+			}
+		}
+		return setJSON(txn, profileSettingsKey(), next)
 	})
-	if err != nil {
+	if err != nil || len(moved) == 0 {
 		return err
 	}
-	return b.rearmAll(ctx)
+	return b.rearmAll(ctx, moved)
 }
 
 func (b *Badger) CompanySyncSettings(ctx context.Context, companyID string) (CompanySyncSettings, error) {
@@ -198,14 +206,19 @@ func armSchedule(txn *badger.Txn, s ScheduledSync, hours int, armed bool) error 
 	if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
 		return err
 	}
+	s.Due = time.Time{}
+	if hours > 0 && armed {
+		s.Due = s.Requested.Add(time.Duration(hours) * time.Hour)
+	}
+	if err == nil && old.Due.Equal(s.Due) && old.Requested.Equal(s.Requested) && old.CompanyID == s.CompanyID {
+		return nil // unchanged: a settings change writes only what moves
+	}
 	if err == nil && !old.Due.IsZero() {
 		if err := txn.Delete(schedKey(old.Due, old.ConnectionID, old.DataType)); err != nil {
 			return err
 		}
 	}
-	s.Due = time.Time{}
-	if hours > 0 && armed {
-		s.Due = s.Requested.Add(time.Duration(hours) * time.Hour)
+	if !s.Due.IsZero() {
 		if err := txn.Set(schedKey(s.Due, s.ConnectionID, s.DataType), []byte(s.CompanyID)); err != nil {
 			return err
 		}
@@ -247,9 +260,10 @@ func rearmConnection(txn *badger.Txn, conn string, list []SyncSetting, armed boo
 	return nil
 }
 
-// rearmAll re-arms every connection's schedule after the client's settings
-// changed, a batch of connections per transaction.
-func (b *Badger) rearmAll(ctx context.Context) error {
+// rearmAll moves the schedule entries of the types whose schedule the
+// client changed, on every connection that follows the client's settings,
+// a batch of 500 connections per transaction.
+func (b *Badger) rearmAll(ctx context.Context, types []dataset.DataType) error {
 	after := []byte("ci/")
 	for {
 		var conns, cos []string
@@ -274,29 +288,59 @@ func (b *Badger) rearmAll(ctx context.Context) error {
 			return err
 		}
 		err = b.update(ctx, func(txn *badger.Txn) error {
-			for i, conn := range conns {
-				c, err := getConnection(txn, cos[i], conn)
-				if errors.Is(err, ErrNotFound) {
-					continue
-				}
-				if err != nil {
-					return err
-				}
-				list, err := effectiveSettings(txn, c.CompanyID)
-				if err != nil {
-					return err
-				}
-				if err := rearmConnection(txn, c.ID, list, c.Status == Linked); err != nil {
-					return err
-				}
-			}
-			return nil
+			return rearmBatch(txn, conns, cos, types)
 		})
 		if err != nil {
 			return fmt.Errorf("re-arm schedules: %w", err)
 		}
 		after = connIndexKey(conns[len(conns)-1])
 	}
+}
+
+// rearmBatch re-arms the pairs of types on the connections conns (of the
+// companies cos) that follow the client's settings.
+func rearmBatch(txn *badger.Txn, conns, cos []string, types []dataset.DataType) error {
+	lists := map[string][]SyncSetting{} // nil: the company overrides the client's
+	for i, conn := range conns {
+		list, ok := lists[cos[i]]
+		if !ok {
+			cs, own, err := companySettings(txn, cos[i])
+			if err != nil {
+				return err
+			}
+			if !own || !cs.OverridesDefaults {
+				if list, err = effectiveSettings(txn, cos[i]); err != nil {
+					return err
+				}
+			}
+			lists[cos[i]] = list
+		}
+		if list == nil {
+			continue
+		}
+		var c Connection
+		err := getJSON(txn, connKey(cos[i], conn), &c)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		for _, t := range types {
+			var sp ScheduledSync
+			err := getJSON(txn, schedPointerKey(conn, t), &sp)
+			if errors.Is(err, badger.ErrKeyNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if err := armSchedule(txn, sp, scheduleOf(list, t), c.Status == Linked); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func (b *Badger) DueSyncs(ctx context.Context, now time.Time, limit int) ([]ScheduledSync, error) {

@@ -119,6 +119,11 @@ func testScheduleFollowsSettings(f *fixture) {
 		Settings: []store.SyncSetting{{DataType: dataset.Invoices, SyncSchedule: 0}},
 	}))
 	eq(f, "due with schedule 0", len(f.dueAt(hours(100))), 0)
+	// The company's own settings hold when the client's change again.
+	noErr(f, "SetProfileSyncSettings", f.s.SetProfileSyncSettings(f.ctx, []store.SyncSetting{
+		{DataType: dataset.Invoices, SyncSchedule: 3},
+	}))
+	eq(f, "due after the client's change, the company overriding", len(f.dueAt(hours(100))), 0)
 }
 
 func testReschedule(f *fixture) {
