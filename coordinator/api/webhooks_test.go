@@ -1,6 +1,7 @@
 package api
 
 import (
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -9,7 +10,6 @@ import (
 
 func TestWebhookConsumers(t *testing.T) {
 	e := newEnv(t)
-	e.srv.webhookAllowPrivate = false
 	var created webhookView
 	body := e.must(200, "POST", "/webhooks", map[string]any{
 		"url": "https://hooks.example.com/ferry", "eventTypes": []string{"read.completed", "connection.created"},
@@ -57,8 +57,7 @@ func TestWebhookConsumers(t *testing.T) {
 // TestWebhookURLRefused: only http(s), and, with private addresses not
 // allowed (the default), no loopback, private or link-local address.
 func TestWebhookURLRefused(t *testing.T) {
-	e := newEnv(t)
-	e.srv.webhookAllowPrivate = false
+	e := newEnv(t) // private addresses not allowed: the default
 	for _, url := range []string{
 		"ftp://hooks.example.com/", "file:///etc/passwd", "hooks.example.com", "gopher://x/",
 		"http://127.0.0.1:8080/", "http://localhost/hook", "http://10.0.0.5/", "http://192.168.1.1/",
@@ -82,8 +81,12 @@ func TestWebhookURLRefused(t *testing.T) {
 		t.Errorf("companyTags not kept: %s", body)
 	}
 	// Allowed by the switch, as the tests' receivers on loopback need.
-	e.srv.webhookAllowPrivate = true
-	e.must(200, "POST", "/webhooks", map[string]any{"url": "http://127.0.0.1:9/hook", "eventTypes": []string{"read.completed"}}, nil)
+	allowing := New(Config{Store: e.st, Queuer: e.q, Logger: e.srv.log, Now: e.clock.Now, WebhookAllowPrivate: true})
+	hs := httptest.NewServer(allowing)
+	defer hs.Close()
+	private := *e
+	private.url = hs.URL
+	private.must(200, "POST", "/webhooks", map[string]any{"url": "http://127.0.0.1:9/hook", "eventTypes": []string{"read.completed"}}, nil)
 	// A support key may read but not create.
 	status, out = e.callWith("Bearer "+supportKey(t, e), "POST", "/webhooks",
 		map[string]any{"url": "https://ok.example.com", "eventTypes": []string{"read.completed"}})
