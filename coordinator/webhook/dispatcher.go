@@ -219,6 +219,7 @@ func (d *Dispatcher) DeliverDue(ctx context.Context) (int, error) {
 		byID[w.ID] = w
 	}
 	sem := make(chan struct{}, d.cfg.Concurrency)
+	r := &round{failed: map[string]bool{}}
 	var wg sync.WaitGroup
 	errs := make([]error, len(due))
 	for i, dl := range due {
@@ -226,21 +227,42 @@ func (d *Dispatcher) DeliverDue(ctx context.Context) (int, error) {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			errs[i] = d.deliver(ctx, dl, byID[dl.WebhookID])
+			errs[i] = d.deliver(ctx, r, dl, byID[dl.WebhookID])
 		}()
 	}
 	wg.Wait()
 	return len(due), errors.Join(errs...)
 }
 
+// round is one read of the outbox: the consumers that failed in it.
+type round struct {
+	mu     sync.Mutex
+	failed map[string]bool
+}
+
+func (r *round) fail(id string) { r.mu.Lock(); r.failed[id] = true; r.mu.Unlock() }
+func (r *round) down(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.failed[id]
+}
+
 // deliver makes one attempt at dl and records its outcome in the outbox.
-func (d *Dispatcher) deliver(ctx context.Context, dl store.Delivery, w store.Webhook) error {
+// Once a consumer failed in this round its other deliveries are not tried:
+// they wait for its backoff, so that a consumer that is down, with a
+// backlog, does not hold up the others.
+func (d *Dispatcher) deliver(ctx context.Context, r *round, dl store.Delivery, w store.Webhook) error {
 	a := store.DeliveryAttempt{
 		WebhookID: dl.WebhookID, EventID: dl.Event.ID, EventType: dl.Event.Type, Attempt: dl.Attempt + 1,
 	}
 	if w.ID == "" || w.Disabled {
 		a.At, a.Outcome, a.Error = d.cfg.Now(), store.OutcomeDropped, "consumer deleted or disabled"
 		return d.cfg.Store.DeliveryDone(ctx, dl, a)
+	}
+	if r.down(w.ID) {
+		a.At, a.Attempt, a.Error = d.cfg.Now(), dl.Attempt, "not tried: the consumer failed another delivery just now"
+		_, err := d.cfg.Store.DeliveryFailed(ctx, dl, a, a.At.Add(d.backoff(max(dl.Attempt, 1))), d.cfg.DisableAfter)
+		return err
 	}
 	status, wait, err := d.post(ctx, w, dl.Event)
 	if ctx.Err() != nil {
@@ -258,6 +280,7 @@ func (d *Dispatcher) deliver(ctx context.Context, dl store.Delivery, w store.Web
 	} else {
 		a.Error = fmt.Sprintf("consumer answered %d", status)
 	}
+	r.fail(w.ID)
 	// The consumer's Retry-After, when longer than the backoff, is honoured
 	// up to MaxBackoff.
 	next := a.At.Add(max(d.backoff(a.Attempt), min(wait, d.cfg.MaxBackoff)))

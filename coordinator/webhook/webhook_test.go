@@ -381,3 +381,30 @@ func TestRetryAfterHonoured(t *testing.T) {
 		t.Errorf("requests: %d, want 2", n)
 	}
 }
+
+// TestDownConsumerDoesNotHoldUpOthers: a failing consumer with a backlog
+// is tried once a round, its other deliveries wait for its backoff, and a
+// healthy consumer gets all of its own in the same round.
+func TestDownConsumerDoesNotHoldUpOthers(t *testing.T) {
+	st := openStore(t)
+	down := newReceiver(t, func(int) int { return http.StatusBadGateway })
+	up := newReceiver(t, nil)
+	addConsumer(t, st, "wh-down", down.URL, store.EventConnectionConnected)
+	addConsumer(t, st, "wh-up", up.URL, store.EventConnectionConnected)
+	clk := &clock{t: t0}
+	d := webhook.New(webhook.Config{Store: st, AllowPrivate: true, Now: clk.Now, RetryMax: -1, Concurrency: 1})
+	ctx := t.Context()
+	for i := range 5 {
+		e := store.WebhookEvent{ID: "ev-" + string(rune('a'+i)), Type: store.EventConnectionConnected, Generated: t0, CompanyID: "co-1"}
+		must(t, st.AddWebhookEvent(ctx, e))
+	}
+	n, err := d.DeliverDue(ctx)
+	must(t, err)
+	if n != 10 || len(down.deliveries()) != 1 || len(up.deliveries()) != 5 {
+		t.Errorf("one round: %d deliveries, %d requests to the failing consumer (want 1), %d to the healthy one (want 5)",
+			n, len(down.deliveries()), len(up.deliveries()))
+	}
+	if n, _ := d.DeliverDue(ctx); n != 0 {
+		t.Errorf("%d deliveries due again at once, want the failing consumer's to wait for its backoff", n)
+	}
+}
