@@ -72,8 +72,8 @@ func EventID(t, subject string) string {
 }
 
 // emit puts e in the outbox: a delivery, due at once, for each enabled
-// consumer subscribed to its type. An event already there is not added
-// again.
+// consumer subscribed to its type (and its company tags). An event still
+// pending for a consumer is not added for it again.
 func emit(txn *badger.Txn, e WebhookEvent) error {
 	_, vals, err := scanKeys(txn, prefix("wh"), 0)
 	if err != nil {
@@ -92,8 +92,12 @@ func emit(txn *badger.Txn, e WebhookEvent) error {
 		if w.Disabled || !w.Subscribed(e.Type) || !w.WantsCompany(tags) {
 			continue
 		}
-		if ok, err := exists(txn, deliveryKey(w.ID, e.ID)); err != nil || ok {
+		ok, err := exists(txn, deliveryKey(w.ID, e.ID))
+		if err != nil {
 			return err
+		}
+		if ok {
+			continue // the event is already on its way to this consumer
 		}
 		d := Delivery{WebhookID: w.ID, Event: e, Due: e.Generated}
 		if err := setJSON(txn, deliveryKey(w.ID, e.ID), d); err != nil {

@@ -43,7 +43,7 @@ type WebhookStore interface {
 	// AddWebhookEvent puts an event that is not a store transition (an
 	// agent online or offline) in the outbox: one delivery per enabled
 	// consumer subscribed to its type, due at once. Adding an event id
-	// again adds nothing.
+	// again while its delivery is pending adds nothing.
 	AddWebhookEvent(ctx context.Context, e WebhookEvent) error
 	// DueDeliveries returns at most limit deliveries due at or before now,
 	// earliest first; it reads only due ones.
