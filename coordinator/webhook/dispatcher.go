@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -328,6 +329,12 @@ func (d *Dispatcher) post(ctx context.Context, w store.Webhook, e store.WebhookE
 		resp.Body.Close()
 		wait, _ := retryAfter(resp)
 		return resp.StatusCode, wait, nil
+	}
+	// Without the URL, which may carry a token the client put in it: the
+	// error goes to the logs.
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = fmt.Errorf("%s: %w", ue.Op, ue.Err)
 	}
 	return 0, 0, err
 }

@@ -287,6 +287,9 @@ func TestPrivateAddressRefusedAtDial(t *testing.T) {
 	if len(log) != 1 || !strings.Contains(log[0].Error, "private or loopback") {
 		t.Errorf("delivery log: %+v", log)
 	}
+	if len(log) == 1 && strings.Contains(log[0].Error, "localhost") {
+		t.Errorf("the error names the URL, which may hold a token: %q", log[0].Error)
+	}
 }
 
 func TestCheckURL(t *testing.T) {
