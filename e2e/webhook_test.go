@@ -205,3 +205,25 @@ func TestWebhookSurvivesKill9(t *testing.T) {
 		return len(log.Results) == 1 && log.Results[0].Outcome == "Delivered" && log.Results[0].EventID == first.env.ID
 	})
 }
+
+// TestWebhookPrivateRefusedByDefault: a coordinator started without
+// --webhook-allow-private refuses a consumer on loopback, with Codat's
+// error shape.
+func TestWebhookPrivateRefusedByDefault(t *testing.T) {
+	t.Parallel()
+	rcv := newHookReceiver(t)
+	c := startCoordinator(t, t.TempDir(), freeAddr(t))
+	var e struct {
+		StatusCode        int
+		Error             string
+		DetailedErrorCode int
+	}
+	s := c.do("POST", "/webhooks", map[string]any{"url": rcv.URL, "eventTypes": []string{"connection.created"}}, &e)
+	if s != 400 || e.StatusCode != 400 || !strings.Contains(e.Error, "private or loopback") {
+		t.Errorf("loopback consumer: %d %+v, want 400 naming the private address", s, e)
+	}
+	setupConnection(t, c, "csv")
+	if got := rcv.deliveries(); len(got) != 0 {
+		t.Errorf("the loopback receiver got %d requests", len(got))
+	}
+}
