@@ -20,6 +20,11 @@ func FuzzRequestBodies(f *testing.F) {
 	for _, seed := range []string{
 		`{"name":"Acme"}`, `{"name":"Acme","description":"x","tags":{"a":"b"}}`, `{"platformKey":"gnucash"}`,
 		`{"status":"Unlinked"}`, `{"name":null}`, `{"tags":{"":""}}`, `[]`, `""`, `{"name":"\u0000"}`, `{`,
+		`{"settings":[{"dataType":"invoices","fetchOnFirstLink":true,"syncSchedule":6,"syncOrder":1,"isLocked":true}]}`,
+		`{"companyId":"co-1","overridesDefaults":false,"settings":[{"dataType":"bills","fetchOnFirstLink":false,"syncSchedule":0,"syncOrder":0}]}`,
+		`{"settings":[{"dataType":"x","fetchOnFirstLink":1,"syncSchedule":1e99,"syncOrder":-1}]}`,
+		`{"url":"https://hooks.example.com/x","eventTypes":["read.completed"]}`,
+		`{"url":"http://[::ffff:10.0.0.1]/","eventTypes":["connection.created"],"disabled":true}`,
 	} {
 		f.Add(seed, uint8(0))
 	}
@@ -46,6 +51,9 @@ func FuzzRequestBodies(f *testing.F) {
 		{"PATCH", "/companies/co-1"},
 		{"POST", "/companies/co-1/connections"},
 		{"PATCH", "/companies/co-1/connections/cn-1"},
+		{"POST", "/profile/syncSettings"},
+		{"POST", "/companies/co-1/syncSettings"},
+		{"POST", "/webhooks"},
 	}
 	f.Fuzz(func(t *testing.T, body string, which uint8) {
 		tg := targets[int(which)%len(targets)]

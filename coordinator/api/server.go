@@ -35,6 +35,10 @@ type Config struct {
 	// OnUnlink, when set, is called after a client unlinks a connection, so
 	// the agent serving it loses the binding at once.
 	OnUnlink func(connectionID string)
+	// WebhookAllowPrivate accepts webhook URLs on loopback and private
+	// addresses (refused by default: a client must not make Ferry call
+	// into its own network).
+	WebhookAllowPrivate bool
 }
 
 // Server is the REST API.
@@ -48,6 +52,9 @@ type Server struct {
 	onUnlink  func(string)
 	ready     atomic.Bool
 	mux       *http.ServeMux
+
+	// webhookAllowPrivate: see Config.WebhookAllowPrivate.
+	webhookAllowPrivate bool
 }
 
 // New builds the API; call SetReady(true) once the coordinator is serving.
@@ -57,6 +64,7 @@ func New(cfg Config) *Server {
 		publicURL: cfg.PublicURL, now: cfg.Now, codeTTL: cfg.LinkCodeTTL, onUnlink: cfg.OnUnlink,
 		mux: http.NewServeMux(),
 	}
+	s.webhookAllowPrivate = cfg.WebhookAllowPrivate
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -133,6 +141,15 @@ func (s *Server) routes() []Route {
 		{"GET", "/companies/{companyId}/sync/{datasetId}/validation", sup, s.validation},
 		{"GET", "/companies/{companyId}/data/{dataType}", sup, s.listRecords},
 		{"GET", "/companies/{companyId}/data/{dataType}/{recordId}", sup, s.getRecord},
+		{"GET", "/profile/syncSettings", sup, s.getProfileSyncSettings},
+		{"POST", "/profile/syncSettings", c, s.setProfileSyncSettings},
+		{"GET", "/companies/{companyId}/syncSettings", sup, s.getCompanySyncSettings},
+		{"POST", "/companies/{companyId}/syncSettings", c, s.setCompanySyncSettings},
+		{"GET", "/webhooks", sup, s.listWebhooks},
+		{"POST", "/webhooks", c, s.createWebhook},
+		{"GET", "/webhooks/{webhookId}", sup, s.getWebhook},
+		{"DELETE", "/webhooks/{webhookId}", c, s.deleteWebhook},
+		{"GET", "/webhooks/{webhookId}/deliveries", sup, s.listDeliveries},
 	}
 }
 

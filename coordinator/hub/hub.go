@@ -37,6 +37,11 @@ type Config struct {
 	// LinkAttempts is how many link attempts one address may make per
 	// minute; 10 when 0.
 	LinkAttempts int
+	// OnPresence, when set, is called when an agent's connection becomes
+	// its live one (online) and when its live connection ends (offline; not
+	// when a newer one replaced it, nor when the hub closes), with the
+	// connection ids it serves.
+	OnPresence func(agentID string, connectionIDs []string, online bool)
 }
 
 // Hub serves agents. Start runs its loops; Close stops them and every
@@ -205,19 +210,27 @@ func (h *Hub) register(c *agentConn) {
 	if old != nil {
 		old.close("superseded by a newer connection")
 	}
+	if h.cfg.OnPresence != nil {
+		h.cfg.OnPresence(c.agentID, ids, true)
+	}
 }
 
 func (h *Hub) unregister(c *agentConn) {
 	ids := c.bound()
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.agents[c.agentID] == c {
+	live := h.agents[c.agentID] == c
+	if live {
 		delete(h.agents, c.agentID)
 	}
+	closing := h.closed // a coordinator stopping is not the agent going offline
 	for _, id := range ids {
 		if h.conns[id] == c {
 			delete(h.conns, id)
 		}
+	}
+	h.mu.Unlock()
+	if live && !closing && h.cfg.OnPresence != nil {
+		h.cfg.OnPresence(c.agentID, ids, false)
 	}
 }
 

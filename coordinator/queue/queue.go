@@ -35,15 +35,10 @@ type Queuer struct {
 	Notify func(connectionID string)
 }
 
-// New returns a Queuer with the default sync settings and the wall clock.
+// New returns a Queuer with the sync settings the store keeps and the wall
+// clock.
 func New(st store.Store) *Queuer {
-	return &Queuer{
-		Store: st,
-		Settings: func(context.Context, string) ([]Setting, error) {
-			return DefaultSettings(), nil
-		},
-		Now: time.Now,
-	}
+	return &Queuer{Store: st, Settings: st.EffectiveSyncSettings, Now: time.Now}
 }
 
 // Queue queues one data type for a company, on the named connection or, when

@@ -3,29 +3,17 @@ package queue
 import (
 	"slices"
 
+	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/dataset"
 )
 
-// Setting is a data type's sync setting, Codat's SyncSetting.
-type Setting struct {
-	DataType         dataset.DataType `json:"dataType"`
-	FetchOnFirstLink bool             `json:"fetchOnFirstLink"`
-	// SyncSchedule is the hours between scheduled syncs; 0 for none.
-	SyncSchedule int  `json:"syncSchedule"`
-	SyncOrder    int  `json:"syncOrder"`
-	IsLocked     bool `json:"isLocked"`
-}
+// Setting is a data type's sync setting, Codat's SyncSetting; the store
+// keeps them.
+type Setting = store.SyncSetting
 
 // DefaultSettings are the settings of a client that has set none: every
-// data type fetched on first link and every 24 hours, in the order of
-// dataset.DataTypes (what others refer to first).
-func DefaultSettings() []Setting {
-	out := make([]Setting, len(dataset.DataTypes))
-	for i, dt := range dataset.DataTypes {
-		out[i] = Setting{DataType: dt, FetchOnFirstLink: true, SyncSchedule: 24, SyncOrder: i}
-	}
-	return out
-}
+// data type fetched on first link and every 24 hours.
+func DefaultSettings() []Setting { return store.DefaultSyncSettings() }
 
 // IntegrationInfo describes a connector.
 type IntegrationInfo struct {

@@ -37,6 +37,8 @@ type Config struct {
 	// Downloads is the directory of the agent's installers (make
 	// installers), offered on the link page and served at /downloads/.
 	Downloads string
+	// Webhooks and schedules: see events.go.
+	Events EventsConfig
 }
 
 // DefaultConfig is the configuration of a coordinator started with no flags.
@@ -48,6 +50,7 @@ func DefaultConfig() Config {
 		LinkCodeTTL:     7 * 24 * time.Hour,
 		LeaseTTL:        60 * time.Second,
 		GCInterval:      10 * time.Minute,
+		Events:          DefaultEventsConfig(),
 	}
 }
 
@@ -86,5 +89,5 @@ func (c *Config) Validate() error {
 	if c.LinkCodeTTL <= 0 {
 		return errors.New("link-code-ttl: must be positive")
 	}
-	return nil
+	return c.Events.Validate()
 }

@@ -30,6 +30,7 @@ type Server struct {
 	Hub    *hub.Hub
 	Portal *portal.Handler
 	badger *store.Badger
+	events *events
 	ln     net.Listener
 	http   *http.Server
 }
@@ -54,11 +55,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*Ser
 		return nil, err
 	}
 	q := queue.New(st)
-	s.Hub = hub.New(hub.Config{Store: st, Queuer: q, Logger: log.With("subsystem", "hub"), LeaseTTL: cfg.LeaseTTL})
+	s.events = newEvents(cfg, st, q, log)
+	s.Hub = hub.New(hub.Config{Store: st, Queuer: q, Logger: log.With("subsystem", "hub"), LeaseTTL: cfg.LeaseTTL,
+		OnPresence: s.events.presence})
 	q.Notify = s.Hub.Notify
 	s.API = api.New(api.Config{
 		Store: st, Queuer: q, Logger: log.With("subsystem", "api"),
-		PublicURL: cfg.PublicURL, LinkCodeTTL: cfg.LinkCodeTTL,
+		PublicURL: cfg.PublicURL, LinkCodeTTL: cfg.LinkCodeTTL, WebhookAllowPrivate: cfg.Events.WebhookAllowPrivate,
 		OnUnlink: func(connectionID string) { s.Hub.Revoke(connectionID, "unlinked by the client") },
 	})
 	s.Portal = portal.New(portal.Config{
@@ -110,6 +113,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	if err := s.Hub.Start(); err != nil {
 		return errors.Join(err, s.Store.Close())
 	}
+	s.events.start()
 	errc := make(chan error, 1)
 	go func() {
 		if s.cfg.TLSCert != "" {
@@ -134,6 +138,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	shutErr := s.http.Shutdown(shutCtx)
 	s.Portal.Close()
 	s.Hub.Close()
+	s.events.close()
 	stopGC()
 	<-gcDone
 	if serveErr == nil {

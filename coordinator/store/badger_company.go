@@ -219,6 +219,9 @@ func deleteCompanyKey(txn *badger.Txn, rest string, val []byte) error {
 				return err
 			}
 		}
+		if err := deleteSchedule(txn, parts[1]); err != nil {
+			return err
+		}
 		return txn.Delete(connIndexKey(parts[1]))
 	case parts[0] == "code" && len(parts) == 3:
 		return txn.Delete(key("lc", parts[2]))

@@ -60,6 +60,12 @@ func putConnection(txn *badger.Txn, old *Connection, c Connection) error {
 			}
 		}
 	}
+	if err := connectionScheduled(txn, old, c); err != nil {
+		return err
+	}
+	if err := connectionEvents(txn, old, c); err != nil {
+		return err
+	}
 	return setJSON(txn, connKey(c.CompanyID, c.ID), c)
 }
 
@@ -71,6 +77,9 @@ func deleteConnectionKeys(txn *badger.Txn, c Connection) error {
 		}
 	}
 	if err := txn.Delete(connIndexKey(c.ID)); err != nil {
+		return err
+	}
+	if err := deleteSchedule(txn, c.ID); err != nil {
 		return err
 	}
 	return txn.Delete(connKey(c.CompanyID, c.ID))

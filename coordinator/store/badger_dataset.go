@@ -72,6 +72,12 @@ func putDataset(txn *badger.Txn, old, d *Dataset) error {
 		if err := raisePointer(txn, d, "latest"); err != nil {
 			return err
 		}
+		if err := scheduleQueued(txn, d); err != nil {
+			return err
+		}
+	}
+	if err := datasetEvents(txn, old, d); err != nil {
+		return err
 	}
 	if old != nil && !old.Status.Terminal() && d.Status.Terminal() {
 		// Its staged pages are of no more use: PublishCache deletes them.

@@ -35,6 +35,11 @@ func run(args []string) error {
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (PEM); serves HTTPS and wss")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key file (PEM)")
 	fs.StringVar(&cfg.Downloads, "downloads", "", "directory of the agent's installers (make installers: dist/), offered on link pages")
+	fs.BoolVar(&cfg.Events.WebhookAllowPrivate, "webhook-allow-private", false, "allow webhook URLs on loopback and private addresses (off: refused when created and when dialled)")
+	fs.DurationVar(&cfg.Events.WebhookDisableAfter, "webhook-disable-after", cfg.Events.WebhookDisableAfter, "disable a webhook consumer whose deliveries keep failing this long")
+	fs.DurationVar(&cfg.Events.WebhookMinBackoff, "webhook-min-backoff", cfg.Events.WebhookMinBackoff, "wait before the first retry of a failed webhook delivery (doubles per attempt)")
+	fs.DurationVar(&cfg.Events.WebhookMaxBackoff, "webhook-max-backoff", cfg.Events.WebhookMaxBackoff, "longest wait between retries of a webhook delivery")
+	fs.DurationVar(&cfg.Events.ScheduleInterval, "schedule-interval", cfg.Events.ScheduleInterval, "how often due scheduled syncs are queued")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {

@@ -72,6 +72,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DeleteCompanyData", testDeleteCompanyData},
 		{"InvalidInput", testInvalidInput},
 	}
+	tests = append(tests, settingsTests...)
+	tests = append(tests, webhookTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.run(&fixture{T: t, s: open(t), ctx: t.Context()})

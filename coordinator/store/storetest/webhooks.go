@@ -1,0 +1,197 @@
+package storetest
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/ferry-sync/ferry/coordinator/store"
+	"github.com/ferry-sync/ferry/shared/dataset"
+)
+
+var webhookTests = []struct {
+	name string
+	run  func(*fixture)
+}{
+	{"Webhooks", testWebhooks},
+	{"WebhookEventsFromTransitions", testWebhookEventsFromTransitions},
+	{"WebhookDeliveries", testWebhookDeliveries},
+	{"WebhookDisabled", testWebhookDisabled},
+	{"WebhookCompanyTags", testWebhookCompanyTags},
+}
+
+func testWebhookCompanyTags(f *fixture) {
+	w := store.Webhook{ID: "wh-tagged", URL: "https://example.com/t", EventTypes: []string{store.EventConnectionCreated},
+		CompanyTags: []string{"region:uk"}, Secret: "s", Created: at(0)}
+	noErr(f, "CreateWebhook", f.s.CreateWebhook(f.ctx, w))
+	bad := w
+	bad.ID, bad.CompanyTags = "wh-bad", []string{"no-colon"}
+	if err := f.s.CreateWebhook(f.ctx, bad); err == nil {
+		f.Errorf("a company tag without a colon: got no error")
+	}
+	uk := store.Company{ID: "co-uk", Name: "UK", Created: at(0), Tags: map[string]string{"region": "uk"}}
+	de := store.Company{ID: "co-de", Name: "DE", Created: at(0), Tags: map[string]string{"region": "de"}}
+	noErr(f, "CreateCompany", f.s.CreateCompany(f.ctx, uk))
+	noErr(f, "CreateCompany", f.s.CreateCompany(f.ctx, de))
+	f.connection("co-uk", "conn-uk", store.PendingAuth, "")
+	f.connection("co-de", "conn-de", store.PendingAuth, "")
+	ds, err := f.s.DueDeliveries(f.ctx, at(10), 0)
+	noErr(f, "DueDeliveries", err)
+	if len(ds) != 1 || ds[0].Event.CompanyID != "co-uk" {
+		f.Errorf("deliveries to a consumer of region:uk: %+v, want only co-uk's", ds)
+	}
+}
+
+func fmtList[T any](l []T) string { return fmt.Sprint(l) }
+
+func (f *fixture) webhook(id string, types ...string) store.Webhook {
+	f.Helper()
+	w := store.Webhook{ID: id, URL: "https://example.com/" + id, EventTypes: types, Secret: "secret-" + id, Created: at(0)}
+	noErr(f, "CreateWebhook", f.s.CreateWebhook(f.ctx, w))
+	return w
+}
+
+// dueEvents returns the due deliveries as "webhook:eventType".
+func (f *fixture) dueEvents(sec int) []string {
+	f.Helper()
+	ds, err := f.s.DueDeliveries(f.ctx, at(sec), 0)
+	noErr(f, "DueDeliveries", err)
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = d.WebhookID + ":" + d.Event.Type
+	}
+	return out
+}
+
+func testWebhooks(f *fixture) {
+	f.webhook("wh-1", store.EventReadCompleted)
+	w, err := f.s.Webhook(f.ctx, "wh-1")
+	noErr(f, "Webhook", err)
+	eq(f, "secret kept", w.Secret, "secret-wh-1")
+	err = f.s.CreateWebhook(f.ctx, store.Webhook{ID: "wh-1", URL: "https://x", Secret: "s"})
+	wantErr(f, "CreateWebhook twice", err, store.ErrExists)
+	err = f.s.CreateWebhook(f.ctx, store.Webhook{ID: "wh-2", URL: "https://x", Secret: "s", EventTypes: []string{"nope"}})
+	if err == nil {
+		f.Errorf("unknown event type: got no error")
+	}
+	all, err := f.s.Webhooks(f.ctx)
+	noErr(f, "Webhooks", err)
+	eq(f, "consumers", len(all), 1)
+	noErr(f, "DeleteWebhook", f.s.DeleteWebhook(f.ctx, "wh-1"))
+	wantErr(f, "DeleteWebhook twice", f.s.DeleteWebhook(f.ctx, "wh-1"), store.ErrNotFound)
+	_, err = f.s.Webhook(f.ctx, "wh-1")
+	wantErr(f, "Webhook deleted", err, store.ErrNotFound)
+}
+
+func testWebhookEventsFromTransitions(f *fixture) {
+	f.webhook("wh-read", store.EventReadCompleted)
+	f.webhook("wh-conn", store.EventConnectionCreated)
+	f.linked("co-1", "conn-1", "agent-1")
+	eq(f, "after connection created", fmtList(f.dueEvents(0)), "[wh-conn:connection.created]")
+	f.queue("co-1", "conn-1", "ds-1", dataset.Invoices, 1)
+	eq(f, "after queue", len(f.dueEvents(1)), 1)
+	f.complete("co-1", "ds-1", "agent-1", 2)
+	ds, err := f.s.DueDeliveries(f.ctx, at(10), 0)
+	noErr(f, "DueDeliveries", err)
+	if len(ds) != 2 {
+		f.Fatalf("deliveries: got %d, want 2", len(ds))
+	}
+	read := ds[1]
+	eq(f, "read event", read.WebhookID+":"+read.Event.Type, "wh-read:read.completed")
+	eq(f, "read status", read.Event.Status, "Complete")
+	eq(f, "read dataset", read.Event.DatasetID, "ds-1")
+	eq(f, "event id stable", read.Event.ID, store.EventID(store.EventReadCompleted, "ds-1"))
+	// An AuthError by unlinking is an event too.
+	f.queue("co-1", "conn-1", "ds-2", dataset.Bills, 20)
+	_, err = f.s.UpdateConnection(f.ctx, "co-1", "conn-1", func(c *store.Connection) error {
+		c.Status = store.Unlinked
+		return nil
+	})
+	noErr(f, "UpdateConnection", err)
+	got := 0
+	all, _ := f.s.DueDeliveries(f.ctx, time.Now().Add(time.Hour), 0)
+	for _, d := range all {
+		if d.Event.DatasetID == "ds-2" && d.Event.Status == "AuthError" {
+			got++
+		}
+	}
+	eq(f, "AuthError read.completed events", got, 1)
+}
+
+func testWebhookDeliveries(f *fixture) {
+	f.webhook("wh-1", store.EventConnectionConnected)
+	e := store.WebhookEvent{ID: "ev-1", Type: store.EventConnectionConnected, Generated: at(5), CompanyID: "co-1"}
+	noErr(f, "AddWebhookEvent", f.s.AddWebhookEvent(f.ctx, e))
+	noErr(f, "AddWebhookEvent again", f.s.AddWebhookEvent(f.ctx, e))
+	eq(f, "due before the event", len(f.dueEvents(4)), 0)
+	ds, err := f.s.DueDeliveries(f.ctx, at(5), 0)
+	noErr(f, "DueDeliveries", err)
+	eq(f, "one delivery of an event added twice", len(ds), 1)
+	d := ds[0]
+	a := store.DeliveryAttempt{WebhookID: "wh-1", EventID: "ev-1", EventType: e.Type, Attempt: 1, At: at(6), StatusCode: 500}
+	disabled, err := f.s.DeliveryFailed(f.ctx, d, a, at(66), time.Hour)
+	noErr(f, "DeliveryFailed", err)
+	eq(f, "disabled", disabled, false)
+	eq(f, "due before the retry", len(f.dueEvents(65)), 0)
+	ds, _ = f.s.DueDeliveries(f.ctx, at(66), 0)
+	if len(ds) != 1 {
+		f.Fatalf("due at the retry: got %d", len(ds))
+	}
+	eq(f, "attempts so far", ds[0].Attempt, 1)
+	w, _ := f.s.Webhook(f.ctx, "wh-1")
+	eqTime(f, "failing since", w.FailingSince, at(6))
+	a2 := store.DeliveryAttempt{WebhookID: "wh-1", EventID: "ev-1", EventType: e.Type, Attempt: 2, At: at(67), StatusCode: 200, Outcome: store.OutcomeDelivered}
+	noErr(f, "DeliveryDone", f.s.DeliveryDone(f.ctx, ds[0], a2))
+	eq(f, "due after delivery", len(f.dueEvents(1000)), 0)
+	w, _ = f.s.Webhook(f.ctx, "wh-1")
+	eq(f, "failing after a success", w.FailingSince.IsZero(), true)
+	log, err := f.s.DeliveryLog(f.ctx, "wh-1", 0)
+	noErr(f, "DeliveryLog", err)
+	if len(log) != 2 {
+		f.Fatalf("log: got %d entries, want 2", len(log))
+	}
+	eq(f, "newest first", log[0].Outcome, store.OutcomeDelivered)
+	eq(f, "older", log[1].Outcome, store.OutcomeRetrying)
+	_, err = f.s.DeliveryLog(f.ctx, "missing", 0)
+	wantErr(f, "DeliveryLog of a missing consumer", err, store.ErrNotFound)
+
+	// A month on, a new attempt drops the expired ones from the log.
+	later := at(67).Add(store.DeliveryLogRetention + time.Hour)
+	e2 := store.WebhookEvent{ID: "ev-2", Type: store.EventConnectionConnected, Generated: later, CompanyID: "co-1"}
+	noErr(f, "AddWebhookEvent", f.s.AddWebhookEvent(f.ctx, e2))
+	ds, _ = f.s.DueDeliveries(f.ctx, later, 0)
+	a3 := store.DeliveryAttempt{WebhookID: "wh-1", EventID: "ev-2", EventType: e2.Type, Attempt: 1, At: later, Outcome: store.OutcomeDelivered}
+	noErr(f, "DeliveryDone", f.s.DeliveryDone(f.ctx, ds[0], a3))
+	log, _ = f.s.DeliveryLog(f.ctx, "wh-1", 0)
+	if len(log) != 1 || log[0].EventID != "ev-2" {
+		f.Errorf("log after the retention: %+v, want only ev-2's attempt", log)
+	}
+}
+
+func testWebhookDisabled(f *fixture) {
+	f.webhook("wh-1", store.EventConnectionConnected)
+	for i, sec := range []int{0, 100} {
+		e := store.WebhookEvent{ID: fmt.Sprint("ev-", i), Type: store.EventConnectionConnected, Generated: at(sec), CompanyID: "co-1"}
+		noErr(f, "AddWebhookEvent", f.s.AddWebhookEvent(f.ctx, e))
+	}
+	ds, _ := f.s.DueDeliveries(f.ctx, at(0), 0)
+	a := store.DeliveryAttempt{WebhookID: "wh-1", EventID: "ev-0", Attempt: 1, At: at(0), Error: "refused"}
+	disabled, err := f.s.DeliveryFailed(f.ctx, ds[0], a, at(50), time.Minute)
+	noErr(f, "DeliveryFailed", err)
+	eq(f, "disabled at the first failure", disabled, false)
+	ds, _ = f.s.DueDeliveries(f.ctx, at(100), 0)
+	eq(f, "due at 100", len(ds), 2)
+	a = store.DeliveryAttempt{WebhookID: "wh-1", EventID: ds[0].Event.ID, Attempt: 2, At: at(100), Error: "refused"}
+	disabled, err = f.s.DeliveryFailed(f.ctx, ds[0], a, at(200), time.Minute)
+	noErr(f, "DeliveryFailed", err)
+	eq(f, "disabled after failing a minute", disabled, true)
+	w, _ := f.s.Webhook(f.ctx, "wh-1")
+	eq(f, "consumer disabled", w.Disabled, true)
+	noErr(f, "AddWebhookEvent", f.s.AddWebhookEvent(f.ctx, store.WebhookEvent{
+		ID: "ev-late", Type: store.EventConnectionConnected, Generated: at(300), CompanyID: "co-1"}))
+	ds, _ = f.s.DueDeliveries(f.ctx, at(1000), 0)
+	for _, d := range ds {
+		if d.Event.ID == "ev-late" {
+			f.Errorf("a disabled consumer got a new event")
+		}
+	}
+}

@@ -1,0 +1,167 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"strings"
+	"time"
+)
+
+// The webhook event types.
+const (
+	EventReadCompleted          = "read.completed"
+	EventConnectionCreated      = "connection.created"
+	EventConnectionConnected    = "connection.connected"
+	EventConnectionDisconnected = "connection.disconnected"
+)
+
+// EventTypes lists every webhook event type.
+var EventTypes = []string{
+	EventReadCompleted, EventConnectionCreated, EventConnectionConnected, EventConnectionDisconnected,
+}
+
+// MaxWebhooks is how many webhook consumers a client may have, as Codat.
+const MaxWebhooks = 50
+
+// WebhookStore keeps webhook consumers and the durable outbox of their
+// deliveries. The store itself adds the events of its own transitions
+// (read.completed when a dataset reaches a terminal status,
+// connection.created) in the transaction that makes the transition, so a
+// crash cannot lose one. Store embeds it.
+type WebhookStore interface {
+	// CreateWebhook stores a consumer; ErrExists if the id is taken or the
+	// client has MaxWebhooks already.
+	CreateWebhook(ctx context.Context, w Webhook) error
+	// Webhook returns one consumer; ErrNotFound if missing.
+	Webhook(ctx context.Context, id string) (Webhook, error)
+	// Webhooks returns every consumer, oldest first.
+	Webhooks(ctx context.Context) ([]Webhook, error)
+	// DeleteWebhook removes a consumer, its pending deliveries and its
+	// delivery log; ErrNotFound if missing.
+	DeleteWebhook(ctx context.Context, id string) error
+	// AddWebhookEvent puts an event that is not a store transition (an
+	// agent online or offline) in the outbox: one delivery per enabled
+	// consumer subscribed to its type, due at once. Adding an event id
+	// again while its delivery is pending adds nothing.
+	AddWebhookEvent(ctx context.Context, e WebhookEvent) error
+	// DueDeliveries returns at most limit deliveries due at or before now,
+	// earliest first; it reads only due ones.
+	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]Delivery, error)
+	// DeliveryDone ends a delivery the consumer accepted (or one dropped
+	// for good): it leaves the outbox, a is logged, and the consumer is no
+	// longer failing when a.Outcome is OutcomeDelivered. A delivery no
+	// longer in the outbox is only logged.
+	DeliveryDone(ctx context.Context, d Delivery, a DeliveryAttempt) error
+	// DeliveryFailed logs a failed attempt and makes the delivery due again
+	// at next. When the consumer has been failing since at least
+	// disableAfter before a.At it is disabled instead, and the delivery
+	// leaves the outbox; disabled reports that.
+	DeliveryFailed(ctx context.Context, d Delivery, a DeliveryAttempt, next time.Time, disableAfter time.Duration) (disabled bool, err error)
+	// DeliveryLog returns a consumer's delivery attempts, newest first, at
+	// most limit; ErrNotFound if the consumer is missing.
+	DeliveryLog(ctx context.Context, webhookID string, limit int) ([]DeliveryAttempt, error)
+}
+
+// Webhook is a webhook consumer: Codat's WebhookConsumer, with Ferry's
+// signing secret.
+type Webhook struct {
+	ID         string   `json:"id"`
+	URL        string   `json:"url"`
+	Disabled   bool     `json:"disabled"`
+	EventTypes []string `json:"eventTypes"`
+	// CompanyTags, when set, limits the consumer to events of companies
+	// with one of these tags ("key:value"), as Codat's companyTags.
+	CompanyTags []string `json:"companyTags,omitempty"`
+	// Secret signs the deliveries (HMAC-SHA256); it is shown to the client
+	// once, when the consumer is created.
+	Secret  string    `json:"secret"`
+	Created time.Time `json:"created"`
+	// FailingSince is when the consumer's deliveries started failing
+	// without a success since; zero when it is healthy.
+	FailingSince   time.Time `json:"failingSince,omitzero"`
+	DisabledReason string    `json:"disabledReason,omitempty"`
+}
+
+// Subscribed reports whether the consumer wants events of type t.
+func (w Webhook) Subscribed(t string) bool {
+	for _, et := range w.EventTypes {
+		if et == t {
+			return true
+		}
+	}
+	return false
+}
+
+// WantsCompany reports whether the consumer's company tags let through an
+// event of a company with tags.
+func (w Webhook) WantsCompany(tags map[string]string) bool {
+	if len(w.CompanyTags) == 0 {
+		return true
+	}
+	for _, t := range w.CompanyTags {
+		k, v, _ := strings.Cut(t, ":")
+		if got, ok := tags[k]; ok && got == v {
+			return true
+		}
+	}
+	return false
+}
+
+// WebhookEvent is one event in the outbox: what happened, enough to render
+// its payload whenever it is delivered.
+type WebhookEvent struct {
+	// ID is stable: every delivery and retry of the event carries it, so a
+	// receiver can drop duplicates.
+	ID        string    `json:"id"`
+	Type      string    `json:"eventType"`
+	Generated time.Time `json:"generatedDate"`
+
+	CompanyID        string           `json:"companyId"`
+	CompanyName      string           `json:"companyName,omitempty"`
+	ConnectionID     string           `json:"connectionId,omitempty"`
+	PlatformKey      string           `json:"platformKey,omitempty"`
+	ConnectionStatus ConnectionStatus `json:"connectionStatus,omitempty"`
+	AgentID          string           `json:"agentId,omitempty"`
+	// A read.completed event's dataset.
+	DatasetID string `json:"datasetId,omitempty"`
+	DataType  string `json:"dataType,omitempty"`
+	Status    string `json:"status,omitempty"`
+	Message   string `json:"message,omitempty"`
+}
+
+// Delivery is one event due to one consumer.
+type Delivery struct {
+	WebhookID string       `json:"webhookId"`
+	Event     WebhookEvent `json:"event"`
+	// Attempt is how many attempts were made before this one.
+	Attempt int       `json:"attempt"`
+	Due     time.Time `json:"due"`
+}
+
+// Delivery outcomes, in the delivery log.
+const (
+	OutcomeDelivered = "Delivered"
+	OutcomeRetrying  = "Retrying"
+	OutcomeDropped   = "Dropped"
+)
+
+// DeliveryAttempt is one entry of a consumer's delivery log.
+type DeliveryAttempt struct {
+	WebhookID  string    `json:"webhookId"`
+	EventID    string    `json:"eventId"`
+	EventType  string    `json:"eventType"`
+	Attempt    int       `json:"attempt"`
+	At         time.Time `json:"at"`
+	StatusCode int       `json:"statusCode,omitempty"`
+	Error      string    `json:"error,omitempty"`
+	Outcome    string    `json:"outcome"`
+	// NextAttempt is when a Retrying delivery is tried again.
+	NextAttempt time.Time `json:"nextAttempt,omitzero"`
+}
+
+func sortWebhooks(ws []Webhook) {
+	slices.SortStableFunc(ws, func(a, b Webhook) int {
+		return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.ID, b.ID))
+	})
+}

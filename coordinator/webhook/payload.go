@@ -1,0 +1,93 @@
+package webhook
+
+import (
+	"encoding/json"
+
+	"github.com/ferry-sync/ferry/coordinator/store"
+)
+
+// Envelope is what a consumer receives, Codat's webhook shape.
+type Envelope struct {
+	ID        string `json:"id"`
+	EventType string `json:"eventType"`
+	// GeneratedDate is RFC 3339 in UTC with milliseconds, as the API's
+	// times.
+	GeneratedDate string `json:"generatedDate"`
+	Payload       any    `json:"payload"`
+}
+
+type companyRef struct {
+	ID   string `json:"id"`
+	Name string `json:"name,omitempty"`
+}
+
+type link struct {
+	Href string `json:"href"`
+}
+
+// readCompleted is the payload of read.completed: Codat's (referenceCompany,
+// dataTypes[]) with Ferry's dataset, status, message and links.
+type readCompleted struct {
+	ReferenceCompany companyRef      `json:"referenceCompany"`
+	DataTypes        []dataTypeRead  `json:"dataTypes"`
+	DatasetID        string          `json:"datasetId"`
+	ConnectionID     string          `json:"connectionId"`
+	DataType         string          `json:"dataType"`
+	Status           string          `json:"status"`
+	Message          string          `json:"message,omitempty"`
+	Links            map[string]link `json:"_links"`
+}
+
+type dataTypeRead struct {
+	ConnectionID string `json:"connectionId"`
+	DataType     string `json:"dataType"`
+	Status       string `json:"status"`
+	DatasetID    string `json:"datasetId"`
+}
+
+// connectionEvent is the payload of the connection.* events, Codat's
+// (referenceCompany, connection).
+type connectionEvent struct {
+	ReferenceCompany companyRef    `json:"referenceCompany"`
+	Connection       connectionRef `json:"connection"`
+	AgentID          string        `json:"agentId,omitempty"`
+}
+
+type connectionRef struct {
+	ID             string `json:"id"`
+	IntegrationKey string `json:"integrationKey,omitempty"`
+	PlatformName   string `json:"platformName,omitempty"`
+	SourceType     string `json:"sourceType"`
+	Status         string `json:"status,omitempty"`
+	LinkURL        string `json:"linkUrl,omitempty"`
+}
+
+// Render is the body of an event's delivery, the same for every attempt.
+func Render(e store.WebhookEvent, publicURL string) ([]byte, error) {
+	env := Envelope{ID: e.ID, EventType: e.Type, GeneratedDate: e.Generated.UTC().Format("2006-01-02T15:04:05.000Z07:00")}
+	co := companyRef{ID: e.CompanyID, Name: e.CompanyName}
+	switch e.Type {
+	case store.EventReadCompleted:
+		base := publicURL + "/companies/" + e.CompanyID
+		env.Payload = readCompleted{
+			ReferenceCompany: co,
+			DataTypes:        []dataTypeRead{{ConnectionID: e.ConnectionID, DataType: e.DataType, Status: e.Status, DatasetID: e.DatasetID}},
+			DatasetID:        e.DatasetID, ConnectionID: e.ConnectionID, DataType: e.DataType,
+			Status: e.Status, Message: e.Message,
+			Links: map[string]link{
+				"validation": {Href: base + "/sync/" + e.DatasetID + "/validation"},
+				"dataset":    {Href: base + "/data/history/" + e.DatasetID},
+			},
+		}
+	default:
+		env.Payload = connectionEvent{
+			ReferenceCompany: co,
+			Connection: connectionRef{
+				ID: e.ConnectionID, IntegrationKey: e.PlatformKey, SourceType: "Accounting",
+				Status: string(e.ConnectionStatus),
+			},
+			AgentID: e.AgentID,
+		}
+	}
+	return json.Marshal(env)
+}
