@@ -57,6 +57,7 @@ func (e *InProgressError) Error() string {
 // loses nothing. Times are stored in UTC.
 type Store interface {
 	AgentStore
+	AgentEventStore
 
 	// CreateCompany stores a new company; ErrExists if the id is taken.
 	CreateCompany(ctx context.Context, c Company) error
