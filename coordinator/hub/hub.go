@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ferry-sync/ferry/coordinator/metrics"
 	"github.com/ferry-sync/ferry/coordinator/queue"
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/protocol"
@@ -37,6 +38,8 @@ type Config struct {
 	// LinkAttempts is how many link attempts one address may make per
 	// minute; 10 when 0.
 	LinkAttempts int
+	// Metrics receives the hub's measurements; nil records nothing.
+	Metrics *metrics.Metrics
 }
 
 // Hub serves agents. Start runs its loops; Close stops them and every
@@ -113,7 +116,7 @@ func (h *Hub) Close() {
 	}
 	h.mu.Unlock()
 	for _, c := range conns {
-		c.close("coordinator shutting down")
+		c.close(store.ReasonShutdown)
 	}
 	h.connWG.Wait()
 	h.wg.Wait()
@@ -203,7 +206,7 @@ func (h *Hub) register(c *agentConn) {
 	}
 	h.mu.Unlock()
 	if old != nil {
-		old.close("superseded by a newer connection")
+		old.close(store.ReasonSuperseded)
 	}
 }
 
@@ -238,6 +241,11 @@ func (h *Hub) authenticate(r *http.Request) (store.Agent, bool) {
 		if !errors.Is(err, store.ErrNotFound) {
 			h.log.Error("look up agent credential", "err", err)
 		}
+		return store.Agent{}, false
+	}
+	if !a.Revoked.IsZero() {
+		h.event(store.AgentEvent{AgentID: a.ID, Type: store.EventCredentialRefused, RemoteAddress: r.RemoteAddr,
+			Reason: "the credential was revoked", Detail: r.Method + " " + r.URL.Path})
 		return store.Agent{}, false
 	}
 	return a, true
