@@ -167,6 +167,9 @@ func (w *Worker) dispatch(jobCtx context.Context, s *session, m protocol.Message
 		w.outbox.resolve(m.ReplyTo, m.Error)
 	case protocol.TypeRevoked:
 		w.revoke(m.Revoked.ConnectionID, m.Revoked.Reason)
+	case protocol.TypeDiagnose:
+		w.jobWG.Add(1)
+		go func() { defer w.jobWG.Done(); w.diagnose(jobCtx, s, m.ID) }()
 	}
 }
 

@@ -25,6 +25,7 @@ commands:
   unlink    end a binding from this side: --connection ID (or the only one)
   run       run in the foreground until interrupted
   status    show bindings, connection state and datasets in hand
+  diagnose  check each source is readable, free disk, the clock against the coordinator's, the version
   version   print version, commit and build date
 
 every command takes --config FILE (default ` + "%s" + `)
@@ -54,6 +55,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return cmdRun(rest, stderr)
 	case "status":
 		return cmdStatus(rest, stdout, stderr)
+	case "diagnose":
+		return cmdDiagnose(rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "ferry-agent %s (commit %s, built %s)\n", version, commit, date)
 		return nil

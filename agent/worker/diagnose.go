@@ -1,0 +1,33 @@
+package worker
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ferry-sync/ferry/shared/protocol"
+)
+
+// diagnoseTimeout bounds the agent's self-checks, within the coordinator's
+// wait.
+const diagnoseTimeout = 8 * time.Second
+
+// diagnose runs the self-checks off the read loop (a source on a slow
+// network drive must not stall heartbeats) and answers the coordinator's
+// diagnose message.
+func (w *Worker) diagnose(ctx context.Context, s *session, replyTo string) {
+	ctx, cancel := context.WithTimeout(ctx, diagnoseTimeout)
+	defer cancel()
+	d := &protocol.Diagnostics{AgentVersion: w.cfg.Version, Hostname: Hostname(), OS: OSName(), Checks: []protocol.Check{}}
+	if w.cfg.Checks != nil {
+		d.Checks = w.cfg.Checks(ctx)
+	}
+	d.AgentTime = time.Now().UTC()
+	err := s.write(protocol.Message{Type: protocol.TypeDiagnostics, ID: uuid.NewString(), ReplyTo: replyTo, Diagnostics: d})
+	if err != nil {
+		w.log.Warn("send diagnostics", "err", err)
+		return
+	}
+	w.log.Info("diagnostics sent", "checks", len(d.Checks))
+}
