@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ferry-sync/ferry/coordinator/metrics"
 	"github.com/ferry-sync/ferry/coordinator/queue"
 	"github.com/ferry-sync/ferry/coordinator/store"
 )
@@ -35,6 +36,12 @@ type Config struct {
 	// OnUnlink, when set, is called after a client unlinks a connection, so
 	// the agent serving it loses the binding at once.
 	OnUnlink func(connectionID string)
+	// Agents is the hub's view of live agents for the support endpoints;
+	// nil: every agent is offline.
+	Agents Agents
+	// Metrics counts requests and serves GET /metrics; nil: the endpoint
+	// serves an empty registry.
+	Metrics *metrics.Metrics
 }
 
 // Server is the REST API.
@@ -46,6 +53,8 @@ type Server struct {
 	now       func() time.Time
 	codeTTL   time.Duration
 	onUnlink  func(string)
+	agents    Agents
+	metrics   *metrics.Metrics
 	ready     atomic.Bool
 	mux       *http.ServeMux
 }
@@ -55,7 +64,10 @@ func New(cfg Config) *Server {
 	s := &Server{
 		store: cfg.Store, queuer: cfg.Queuer, log: cfg.Logger,
 		publicURL: cfg.PublicURL, now: cfg.Now, codeTTL: cfg.LinkCodeTTL, onUnlink: cfg.OnUnlink,
-		mux: http.NewServeMux(),
+		agents: cfg.Agents, metrics: cfg.Metrics, mux: http.NewServeMux(),
+	}
+	if s.metrics == nil {
+		s.metrics = metrics.New()
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -133,6 +145,15 @@ func (s *Server) routes() []Route {
 		{"GET", "/companies/{companyId}/sync/{datasetId}/validation", sup, s.validation},
 		{"GET", "/companies/{companyId}/data/{dataType}", sup, s.listRecords},
 		{"GET", "/companies/{companyId}/data/{dataType}/{recordId}", sup, s.getRecord},
+		{"GET", "/agents", sup, s.listAgents},
+		{"GET", "/agents/{agentId}", sup, s.getAgent},
+		{"GET", "/agents/{agentId}/events", sup, s.listAgentEvents},
+		{"POST", "/agents/{agentId}/diagnostics", sup, s.diagnoseAgent},
+		{"POST", "/agents/{agentId}/revoke", c, s.revokeAgent},
+		{"GET", "/apiKeys", c, s.listAPIKeys},
+		{"POST", "/apiKeys", c, s.createAPIKey},
+		{"DELETE", "/apiKeys/{apiKeyId}", c, s.deleteAPIKey},
+		{"GET", "/metrics", sup, s.serveMetrics},
 	}
 }
 
@@ -153,9 +174,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-// wrap authenticates and runs one route's handler.
+// wrap authenticates and runs one route's handler, and counts the request
+// by route and status.
 func (s *Server) wrap(rt Route) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	route := rt.Method + " " + rt.Path
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		w := &statusWriter{ResponseWriter: rw}
+		defer func() { s.metrics.APIRequest(route, w.status()) }()
 		if rt.Scope != "" {
 			key, err := s.authenticate(r)
 			if err == nil {

@@ -112,11 +112,13 @@ func (h *Hub) Diagnose(ctx context.Context, agentID string) (DiagnosticsReport, 
 		delete(c.pending, id)
 		c.mu.Unlock()
 	}()
-	sent := h.now().UTC()
+	// Real clocks, not the hub's: this measures the wire and the agent's
+	// clock against this machine's.
+	sent := time.Now().UTC()
 	c.enqueue(protocol.Message{Type: protocol.TypeDiagnose, ID: id, Diagnose: &protocol.Diagnose{ServerTime: sent}})
 	select {
 	case d := <-answer:
-		got := h.now().UTC()
+		got := time.Now().UTC()
 		rtt := got.Sub(sent)
 		skew := d.AgentTime.Sub(sent.Add(rtt / 2))
 		check := protocol.Check{Name: protocol.CheckClock, Status: protocol.CheckPass, Value: skew.Milliseconds(),
@@ -152,12 +154,17 @@ func (c *agentConn) onDiagnostics(m protocol.Message) {
 // event records an agent event; a failure is logged, never returned: the
 // event is for support, the connection goes on.
 func (h *Hub) event(e store.AgentEvent) {
-	e.ID, e.At = uuid.NewString(), h.now().UTC()
+	// Version 7 ids sort by creation: events of one instant keep their order.
+	id, err := uuid.NewV7()
+	if err != nil {
+		id = uuid.New()
+	}
+	e.ID, e.At = id.String(), h.now().UTC()
 	h.cfg.Metrics.AgentEvent(string(e.Type))
 	// Not the hub's context: a disconnect while closing is recorded too.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := h.st.AddAgentEvent(ctx, e); err != nil {
+	if err = h.st.AddAgentEvent(ctx, e); err != nil {
 		h.log.Error("record agent event", "agent", e.AgentID, "type", e.Type, "err", err)
 	}
 }

@@ -13,6 +13,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ferry-sync/ferry/coordinator/store"
+	"github.com/ferry-sync/ferry/shared/dataset"
 )
 
 // Metrics holds a coordinator's instruments.
@@ -88,11 +91,40 @@ func (m *Metrics) WatchAgentsOnline(count func() int) {
 	}, func() float64 { return float64(count()) }))
 }
 
+// Datasets is the part of the store the datasets gauge reads.
+type Datasets interface {
+	Companies(ctx context.Context) ([]store.Company, error)
+	Datasets(ctx context.Context, companyID string) ([]store.Dataset, error)
+}
+
 // WatchDatasets reports, at each scrape, how many datasets are in each
-// status, counted by count (bounded by a 10 s timeout).
-func (m *Metrics) WatchDatasets(count func(ctx context.Context) (map[string]int, error)) {
-	m.reg.MustRegister(&datasetsCollector{count: count, desc: prometheus.NewDesc(
-		"ferry_datasets", "Datasets by status.", []string{"status"}, nil)})
+// status (bounded by a 10 s timeout). It reads every dataset: its cost grows
+// with the history, once per scrape.
+func (m *Metrics) WatchDatasets(st Datasets) {
+	m.reg.MustRegister(&datasetsCollector{count: func(ctx context.Context) (map[string]int, error) {
+		return countDatasets(ctx, st)
+	}, desc: prometheus.NewDesc("ferry_datasets", "Datasets by status.", []string{"status"}, nil)})
+}
+
+func countDatasets(ctx context.Context, st Datasets) (map[string]int, error) {
+	companies, err := st.Companies(ctx)
+	if err != nil {
+		return nil, err
+	}
+	counts := map[string]int{}
+	for _, s := range dataset.Statuses {
+		counts[string(s)] = 0
+	}
+	for _, c := range companies {
+		ds, err := st.Datasets(ctx, c.ID)
+		if err != nil {
+			continue // deleted meanwhile
+		}
+		for _, d := range ds {
+			counts[string(d.Status)]++
+		}
+	}
+	return counts, nil
 }
 
 type datasetsCollector struct {

@@ -15,20 +15,22 @@ import (
 	"github.com/ferry-sync/ferry/coordinator/api"
 	"github.com/ferry-sync/ferry/coordinator/hub"
 	"github.com/ferry-sync/ferry/coordinator/linkpage"
+	"github.com/ferry-sync/ferry/coordinator/metrics"
 	"github.com/ferry-sync/ferry/coordinator/queue"
 	"github.com/ferry-sync/ferry/coordinator/store"
 )
 
 // Server is a running coordinator's pieces.
 type Server struct {
-	cfg    Config
-	log    *slog.Logger
-	Store  store.Store
-	API    *api.Server
-	Hub    *hub.Hub
-	badger *store.Badger
-	ln     net.Listener
-	http   *http.Server
+	cfg     Config
+	log     *slog.Logger
+	Store   store.Store
+	API     *api.Server
+	Hub     *hub.Hub
+	Metrics *metrics.Metrics
+	badger  *store.Badger
+	ln      net.Listener
+	http    *http.Server
 }
 
 // New opens the store, makes sure an admin key exists and binds the
@@ -51,12 +53,17 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*Ser
 		return nil, err
 	}
 	q := queue.New(st)
-	s.Hub = hub.New(hub.Config{Store: st, Queuer: q, Logger: log.With("subsystem", "hub"), LeaseTTL: cfg.LeaseTTL})
+	s.Metrics = metrics.New()
+	s.Hub = hub.New(hub.Config{Store: st, Queuer: q, Logger: log.With("subsystem", "hub"), LeaseTTL: cfg.LeaseTTL,
+		Metrics: s.Metrics})
+	s.Metrics.WatchAgentsOnline(s.Hub.OnlineCount)
+	s.Metrics.WatchDatasets(st)
 	q.Notify = s.Hub.Notify
 	s.API = api.New(api.Config{
 		Store: st, Queuer: q, Logger: log.With("subsystem", "api"),
 		PublicURL: cfg.PublicURL, LinkCodeTTL: cfg.LinkCodeTTL,
 		OnUnlink: func(connectionID string) { s.Hub.Revoke(connectionID, "unlinked by the client") },
+		Agents:   s.Hub, Metrics: s.Metrics,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/agent/", s.Hub.Handler())
@@ -135,6 +142,7 @@ func (s *Server) runGCLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		s.pruneEvents(ctx)
 		n, err := s.badger.CollectGarbage()
 		if err != nil {
 			s.log.Error("value log gc", "err", err)
