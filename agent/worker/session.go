@@ -88,7 +88,17 @@ func (w *Worker) runSession(ctx, jobCtx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); w.runHeartbeatLoop(sctx, s) }()
-	go func() { defer wg.Done(); <-sctx.Done(); ws.Close() }()
+	go func() {
+		defer wg.Done()
+		<-sctx.Done()
+		if ctx.Err() != nil {
+			// The agent is stopping: say so, so the coordinator records
+			// "closed by agent" rather than a lost connection.
+			msg := websocket.FormatCloseMessage(websocket.CloseGoingAway, "agent stopping")
+			_ = ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+		}
+		ws.Close()
+	}()
 	err = w.readLoop(jobCtx, s)
 	cancel()
 	wg.Wait()

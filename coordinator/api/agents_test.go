@@ -194,6 +194,9 @@ func TestAgentEventsPaged(t *testing.T) {
 		t.Errorf("connected events page 1 of 2: %+v, want v3, v2 of 3", page)
 	}
 	all := e.events("agent-p")
+	if !hasEvent(all, "Disconnected", "closed by agent") {
+		t.Errorf("events %+v: want a Disconnected closed by agent, for an agent that stopped", all)
+	}
 	for i := 1; i < len(all); i++ {
 		if all[i-1].At < all[i].At {
 			t.Errorf("events not newest first: %s before %s", all[i-1].At, all[i].At)
