@@ -57,6 +57,10 @@ func readEndReason(err error, done chan struct{}) string {
 	var ce *websocket.CloseError
 	var ne interface{ Timeout() bool }
 	switch {
+	case errors.As(err, &ce) && ce.Code == websocket.CloseAbnormalClosure:
+		// gorilla's name for a TCP close without a close frame: a killed
+		// process, a dropped connection.
+		return store.ReasonConnectionLost
 	case errors.As(err, &ce):
 		return store.ReasonClosedByAgent
 	case errors.As(err, &ne) && ne.Timeout():
@@ -64,7 +68,7 @@ func readEndReason(err error, done chan struct{}) string {
 	case errors.Is(err, websocket.ErrReadLimit):
 		return "message over the size limit"
 	}
-	return "connection lost"
+	return store.ReasonConnectionLost
 }
 
 // handle answers one message; store work runs on the read goroutine, so an

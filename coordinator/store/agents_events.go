@@ -52,6 +52,7 @@ const (
 	ReasonSuperseded        = "superseded by a newer connection"
 	ReasonCredentialRevoked = "credential revoked"
 	ReasonShutdown          = "coordinator shutting down"
+	ReasonConnectionLost    = "connection lost"
 )
 
 // AgentEvent is one thing that happened to an agent.
