@@ -87,11 +87,13 @@ func (h *Hub) serveConnect(w http.ResponseWriter, r *http.Request) {
 	}
 	// Registered before the welcome: once an agent is welcomed, its
 	// connection is the live one and any older one is closed.
+	// Counted before register: from then on a revocation may change them.
+	bindings := len(c.bindings)
 	h.register(c)
 	c.writeNow(welcome)
 	h.event(store.AgentEvent{AgentID: c.agentID, Type: store.EventConnected, RemoteAddress: c.remote,
 		Detail: "version " + hello.AgentVersion})
-	c.log.Info("agent connected", "hostname", hello.Hostname, "os", hello.OS, "version", hello.AgentVersion, "bindings", len(c.bindings))
+	c.log.Info("agent connected", "hostname", hello.Hostname, "os", hello.OS, "version", hello.AgentVersion, "bindings", bindings)
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); c.writeLoop() }()
