@@ -20,6 +20,7 @@ func FuzzRequestBodies(f *testing.F) {
 	for _, seed := range []string{
 		`{"name":"Acme"}`, `{"name":"Acme","description":"x","tags":{"a":"b"}}`, `{"platformKey":"gnucash"}`,
 		`{"status":"Unlinked"}`, `{"name":null}`, `{"tags":{"":""}}`, `[]`, `""`, `{"name":"\u0000"}`, `{`,
+		`{"name":"desk","scope":"support"}`, `{"scope":"root"}`,
 	} {
 		f.Add(seed, uint8(0))
 	}
@@ -46,6 +47,7 @@ func FuzzRequestBodies(f *testing.F) {
 		{"PATCH", "/companies/co-1"},
 		{"POST", "/companies/co-1/connections"},
 		{"PATCH", "/companies/co-1/connections/cn-1"},
+		{"POST", "/apiKeys"},
 	}
 	f.Fuzz(func(t *testing.T, body string, which uint8) {
 		tg := targets[int(which)%len(targets)]
@@ -61,6 +63,12 @@ func FuzzRequestBodies(f *testing.F) {
 			if err := json.Unmarshal(rec.Body.Bytes(), &eb); err != nil || eb.StatusCode != rec.Code || eb.Error == "" {
 				t.Fatalf("%s %s with %q: error body %s", tg.method, tg.path, body, rec.Body)
 			}
+		}
+		if tg.path == "/apiKeys" && rec.Code == http.StatusCreated {
+			// Keep under the key limit so later inputs reach the same code.
+			var k struct{ ID string }
+			_ = json.Unmarshal(rec.Body.Bytes(), &k)
+			_ = st.DeleteAPIKey(t.Context(), k.ID)
 		}
 		if tg.method == "PATCH" && tg.path == "/companies/co-1/connections/cn-1" && rec.Code == http.StatusOK {
 			// An accepted unlink is the only change this body can make; put
