@@ -16,8 +16,10 @@ import (
 
 // Agents is what the API needs of the hub for the support endpoints.
 type Agents interface {
-	// Live returns an agent's live connection; false when offline.
-	Live(agentID string) (hub.LiveAgent, bool)
+	// AgentState returns one agent's state (store.ErrNotFound).
+	AgentState(ctx context.Context, agentID string) (hub.AgentState, error)
+	// AgentStates returns every agent's state, oldest first.
+	AgentStates(ctx context.Context) ([]hub.AgentState, error)
 	// Disconnect closes an agent's live connection with a reason.
 	Disconnect(agentID, reason string) bool
 	// Diagnose asks an online agent to check itself (hub.ErrOffline,
@@ -71,72 +73,77 @@ type agentDatasetInHand struct {
 	Progress  int    `json:"progress"`
 }
 
-func (s *Server) live(agentID string) (hub.LiveAgent, bool) {
-	if s.agents == nil {
-		return hub.LiveAgent{}, false
+// agentState reads one agent, offline when the API runs without a hub.
+func (s *Server) agentState(ctx context.Context, id string) (hub.AgentState, error) {
+	if s.agents != nil {
+		return s.agents.AgentState(ctx, id)
 	}
-	return s.agents.Live(agentID)
+	a, err := s.store.Agent(ctx, id)
+	if err != nil {
+		return hub.AgentState{}, err
+	}
+	return hub.StateOf(ctx, s.store, a, hub.LiveAgent{}, false)
 }
 
-func (s *Server) agentView(ctx context.Context, a store.Agent) (agentView, error) {
+func (s *Server) agentStates(ctx context.Context) ([]hub.AgentState, error) {
+	if s.agents != nil {
+		return s.agents.AgentStates(ctx)
+	}
+	agents, err := s.store.Agents(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]hub.AgentState, len(agents))
+	for i, a := range agents {
+		if out[i], err = hub.StateOf(ctx, s.store, a, hub.LiveAgent{}, false); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func viewOfAgent(st hub.AgentState) agentView {
+	a := st.Agent
 	v := agentView{
 		ID: a.ID, Hostname: a.Hostname, OS: a.OS, AgentVersion: a.Version, Status: agentOffline,
 		Created: apiTime(a.Created), LastSeen: apiTime(a.LastSeen), Revoked: apiTime(a.Revoked),
 		Connections: []agentConnection{}, DatasetsInHand: []agentDatasetInHand{},
 	}
-	conns, err := s.store.AgentConnections(ctx, a.ID)
-	if err != nil {
-		return v, err
-	}
-	live, online := s.live(a.ID)
-	for _, c := range conns {
+	for _, c := range st.Connections {
 		v.Connections = append(v.Connections, agentConnection{ID: c.ID, CompanyID: c.CompanyID,
-			PlatformKey: c.PlatformKey, Status: string(c.Status), Served: online && slices.Contains(live.Connections, c.ID)})
+			PlatformKey: c.PlatformKey, Status: string(c.Status), Served: st.Online && slices.Contains(st.Live.Connections, c.ID)})
 	}
-	if online {
-		v.Status, v.ConnectedSince, v.LastSeen = agentOnline, apiTime(live.ConnectedSince), apiTime(live.LastSeen)
-		v.RemoteAddress, v.RoundTripMillis = live.RemoteAddress, &live.RoundTripMillis
-		for _, p := range live.InHand {
-			v.DatasetsInHand = append(v.DatasetsInHand, s.inHand(ctx, a.ID, p))
-		}
+	if !st.Online {
+		return v
 	}
-	return v, nil
-}
-
-// inHand describes a dataset of an agent's heartbeat from the store.
-func (s *Server) inHand(ctx context.Context, agentID string, p protocol.Progress) agentDatasetInHand {
-	out := agentDatasetInHand{ID: p.DatasetID, Progress: p.Progress}
-	if d, err := s.store.AgentDataset(ctx, agentID, p.DatasetID); err == nil {
-		out.CompanyID, out.DataType, out.Status = d.CompanyID, string(d.DataType), string(d.Status)
-		out.Progress = max(out.Progress, d.Progress)
+	live := st.Live
+	v.Status, v.ConnectedSince, v.LastSeen = agentOnline, apiTime(live.ConnectedSince), apiTime(live.LastSeen)
+	v.RemoteAddress, v.RoundTripMillis = live.RemoteAddress, &live.RoundTripMillis
+	for _, d := range st.InHand {
+		v.DatasetsInHand = append(v.DatasetsInHand, agentDatasetInHand{ID: d.ID, CompanyID: d.CompanyID,
+			DataType: string(d.DataType), Status: string(d.Status), Progress: d.Progress})
 	}
-	return out
+	return v
 }
 
 func (s *Server) listAgents(w http.ResponseWriter, r *http.Request) error {
-	agents, err := s.store.Agents(r.Context())
+	states, err := s.agentStates(r.Context())
 	if err != nil {
 		return err
 	}
-	views := make([]agentView, len(agents))
-	for i, a := range agents {
-		if views[i], err = s.agentView(r.Context(), a); err != nil {
-			return err
-		}
+	views := make([]agentView, len(states))
+	for i, st := range states {
+		views[i] = viewOfAgent(st)
 	}
 	return writePage(w, r, views)
 }
 
 func (s *Server) getAgent(w http.ResponseWriter, r *http.Request) error {
-	a, err := s.store.Agent(r.Context(), r.PathValue("agentId"))
+	st, err := s.agentState(r.Context(), r.PathValue("agentId"))
 	if err != nil {
 		return err
 	}
-	v, err := s.agentView(r.Context(), a)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, v)
+	writeJSON(w, http.StatusOK, viewOfAgent(st))
 	return nil
 }
 
@@ -224,7 +231,7 @@ func (s *Server) revokeAgent(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("agentId")
 	now := s.now().UTC()
 	first := false
-	a, err := s.store.UpdateAgent(r.Context(), id, func(a *store.Agent) error {
+	_, err := s.store.UpdateAgent(r.Context(), id, func(a *store.Agent) error {
 		if a.Revoked.IsZero() {
 			a.Revoked, first = now, true
 		}
@@ -261,10 +268,10 @@ func (s *Server) revokeAgent(w http.ResponseWriter, r *http.Request) error {
 	if s.agents != nil {
 		s.agents.Disconnect(id, store.ReasonCredentialRevoked)
 	}
-	v, err := s.agentView(r.Context(), a)
+	st, err := s.agentState(r.Context(), id)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, v)
+	writeJSON(w, http.StatusOK, viewOfAgent(st))
 	return nil
 }

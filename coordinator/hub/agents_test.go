@@ -94,6 +94,9 @@ func TestDisconnectReasons(t *testing.T) {
 			if live, ok := e.hub.Live(w.AgentID); !ok || len(live.Connections) != 1 || live.Connections[0] != conn || live.RemoteAddress == "" {
 				t.Fatalf("Live = %+v, %v; want online serving %s", live, ok, conn)
 			}
+			if st, err := e.hub.AgentState(t.Context(), w.AgentID); err != nil || !st.Online || st.Agent.Hostname != "pc-1" || len(st.Connections) != 1 {
+				t.Fatalf("AgentState = %+v, %v; want online, its hostname and connection", st, err)
+			}
 			tt.end(e, a, w.AgentID)
 			var evs []store.AgentEvent
 			deadline := time.Now().Add(10 * time.Second)
@@ -115,6 +118,12 @@ func TestDisconnectReasons(t *testing.T) {
 			}
 			if len(got) != 1 || got[0] != tt.want {
 				t.Errorf("disconnect reasons %q, want [%q]", got, tt.want)
+			}
+			if tt.want != store.ReasonSuperseded {
+				states, err := e.hub.AgentStates(t.Context())
+				if err != nil || len(states) != 1 || states[0].Online {
+					t.Errorf("AgentStates after the end = %+v, %v; want the agent offline", states, err)
+				}
 			}
 			if evs[len(evs)-1].Type != store.EventConnected || evs[len(evs)-1].Detail != "version test" {
 				t.Errorf("oldest event %+v, want Connected with the version", evs[len(evs)-1])
