@@ -231,15 +231,18 @@ func TestMetricsMove(t *testing.T) {
 		t.Fatalf("before anything: agents %v, queued %v, records %v", m0["ferry_agents_online"], m0[`ferry_datasets{status="Queued"}`], m0["ferry_upload_records_total"])
 	}
 	done := e.queue(co, dataset.TaxRates).ID
-	e.queue(co, dataset.Invoices)
+	stuck := e.queue(co, dataset.Invoices).ID
 	if m := e.scrape(sup); m[`ferry_datasets{status="Queued"}`] != 2 {
 		t.Errorf("two queued: ferry_datasets{Queued} = %v", m[`ferry_datasets{status="Queued"}`])
 	}
 	e.startAgent(co, conn, cred, agentOpts{version: "m", gated: dataset.Invoices})
-	e.waitFor("taxRates complete", func() bool {
+	status := func(id string) dataset.Status {
 		var op pullOperation
-		e.must(200, "GET", "/companies/"+co+"/data/history/"+done, nil, &op)
-		return op.Status == dataset.Complete
+		e.must(200, "GET", "/companies/"+co+"/data/history/"+id, nil, &op)
+		return op.Status
+	}
+	e.waitFor("taxRates complete, invoices in the agent's hands", func() bool {
+		return status(done) == dataset.Complete && status(stuck) == dataset.Fetching
 	})
 	m1 := e.scrape(sup)
 	want := map[string]float64{
