@@ -29,7 +29,7 @@ import (
 
 // testHeartbeat is the hub's heartbeat in the support tests: an agent
 // silent for three of them is disconnected.
-const testHeartbeat = 250 * time.Millisecond
+const testHeartbeat = 500 * time.Millisecond
 
 // testLeaseTTL is the hub's lease; the tests move the clock past it.
 const testLeaseTTL = time.Minute
