@@ -59,7 +59,8 @@ func TestKilledAgentGoesOffline(t *testing.T) {
 		t.Errorf("remote diagnostics %v, want healthy with the source and the clock passing", seen)
 	}
 	out, err := exec.Command(filepath.Join(binDir, "ferry-agent"), "diagnose", "--config", config).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "Pass  source "+conn) || !strings.Contains(string(out), "Pass  clock") {
+	if err != nil || !strings.Contains(string(out), "Pass  source "+conn) || !strings.Contains(string(out), "Pass  clock") ||
+		!strings.Contains(string(out), "Pass  credential") {
 		t.Errorf("ferry-agent diagnose: %v\n%s", err, out)
 	}
 

@@ -147,6 +147,36 @@ func Clock(ctx context.Context, client *http.Client, coordinator string) protoco
 	return c
 }
 
+// Credential asks the coordinator whether it accepts the agent's
+// credential: a plain GET of the control channel's path with it, which the
+// coordinator answers 401 before anything else when it refuses the
+// credential, and otherwise refuses for not being a websocket upgrade.
+func Credential(ctx context.Context, client *http.Client, coordinator, credential string) protocol.Check {
+	c := protocol.Check{Name: protocol.CheckCredential, Status: protocol.CheckFail}
+	if credential == "" {
+		c.Message = "no credential in the config: run ferry-agent link"
+		return c
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(coordinator, "/")+protocol.ConnectPath, nil)
+	if err != nil {
+		c.Message = err.Error()
+		return c
+	}
+	req.Header.Set("Authorization", "Bearer "+credential)
+	resp, err := client.Do(req)
+	if err != nil {
+		c.Message = "coordinator unreachable: " + err.Error()
+		return c
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusUnauthorized {
+		c.Message = "the coordinator refuses this agent's credential (revoked or unlinked): run ferry-agent link again"
+		return c
+	}
+	c.Status, c.Message = protocol.CheckPass, "the coordinator accepts this agent's credential"
+	return c
+}
+
 // cause is an error without the path os.PathError repeats.
 func cause(err error) string {
 	var pe *os.PathError

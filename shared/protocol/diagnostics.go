@@ -40,6 +40,9 @@ const (
 	CheckDisk    = "disk"    // free space where the agent keeps its files
 	CheckClock   = "clock"   // skew against the coordinator's clock
 	CheckVersion = "version" // the agent's version
+	// CheckCredential: the coordinator accepts the agent's credential
+	// (ferry-agent diagnose only: a remote diagnostic needs it accepted).
+	CheckCredential = "credential"
 )
 
 // Check is one thing an agent checked.

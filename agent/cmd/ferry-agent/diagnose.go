@@ -42,7 +42,8 @@ func cmdDiagnose(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: tc, Proxy: http.ProxyFromEnvironment}}
-		checks = append(checks, diagnose.Clock(ctx, client, cfg.Coordinator))
+		checks = append(checks, diagnose.Clock(ctx, client, cfg.Coordinator),
+			diagnose.Credential(ctx, client, cfg.Coordinator, cfg.Credential))
 	}
 	return printChecks(stdout, checks)
 }

@@ -25,7 +25,7 @@ commands:
   unlink    end a binding from this side: --connection ID (or the only one)
   run       run in the foreground until interrupted
   status    show bindings, connection state and datasets in hand
-  diagnose  check each source is readable, free disk, the clock against the coordinator's, the version
+  diagnose  check each source is readable, free disk, the version, the clock and the credential against the coordinator
   version   print version, commit and build date
 
 every command takes --config FILE (default ` + "%s" + `)
