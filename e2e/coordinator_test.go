@@ -160,6 +160,7 @@ func TestBadFlags(t *testing.T) {
 		{"--listen", "nonsense"},
 		{"--public-url", "ftp://x"},
 		{"--log-level", "loud"},
+		{"--event-retention", "10m"},
 		{"--no-such-flag"},
 	} {
 		out, err := exec.Command(filepath.Join(binDir, "ferry-coordinator"), append(args, "--data", t.TempDir())...).CombinedOutput()

@@ -88,7 +88,17 @@ func (w *Worker) runSession(ctx, jobCtx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); w.runHeartbeatLoop(sctx, s) }()
-	go func() { defer wg.Done(); <-sctx.Done(); ws.Close() }()
+	go func() {
+		defer wg.Done()
+		<-sctx.Done()
+		if ctx.Err() != nil {
+			// The agent is stopping: say so, so the coordinator records
+			// "closed by agent" rather than a lost connection.
+			msg := websocket.FormatCloseMessage(websocket.CloseGoingAway, "agent stopping")
+			_ = ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+		}
+		ws.Close()
+	}()
 	err = w.readLoop(jobCtx, s)
 	cancel()
 	wg.Wait()
@@ -167,6 +177,9 @@ func (w *Worker) dispatch(jobCtx context.Context, s *session, m protocol.Message
 		w.outbox.resolve(m.ReplyTo, m.Error)
 	case protocol.TypeRevoked:
 		w.revoke(m.Revoked.ConnectionID, m.Revoked.Reason)
+	case protocol.TypeDiagnose:
+		w.jobWG.Add(1)
+		go func() { defer w.jobWG.Done(); w.diagnose(jobCtx, s, m.ID) }()
 	}
 }
 

@@ -44,6 +44,9 @@ type Config struct {
 	BackoffMin, BackoffMax time.Duration
 	// StatusFile, when set, receives the agent's status as JSON.
 	StatusFile string
+	// Checks runs the agent's self-checks when the coordinator asks for
+	// diagnostics (agent/diagnose); nil answers with none.
+	Checks func(ctx context.Context) []protocol.Check
 }
 
 // Worker is a running agent. Run it once.

@@ -37,7 +37,7 @@ func TestShapesFollowCodat(t *testing.T) {
 	if err := json.Unmarshal(openapiJSON, &ferry); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"Company", "Connection", "PullOperation", "DataStatus", "ErrorMessage", "Integration", "ValidationResult", "PagingInfo", "SyncSetting", "SyncSettings", "CompanySyncSettings", "WebhookConsumer"} {
+	for _, name := range []string{"Company", "Connection", "PullOperation", "DataStatus", "ErrorMessage", "Integration", "ValidationResult", "PagingInfo", "SyncSetting", "SyncSettings", "CompanySyncSettings", "WebhookConsumer", "ApiKeyDetails", "ApiKeys", "CreateApiKey"} {
 		c := flatten(t, codat, "#/components/schemas/"+name)
 		f := flatten(t, ferry, "#/components/schemas/"+name)
 		for _, req := range c.required {

@@ -32,6 +32,8 @@ const (
 	CodeInternal      = 50001 // a fault in Ferry; the correlation id finds it in the logs
 	CodeUnavailable   = 50002 // Ferry is starting or stopping
 	CodeMethodRefused = 10006 // the method is not allowed on this path
+	CodeAgentOffline  = 40005 // the agent is offline
+	CodeAgentTimeout  = 50003 // the agent did not answer in time
 )
 
 // Error is an API error: the HTTP status, the message the caller sees and

@@ -25,6 +25,7 @@ func FuzzRequestBodies(f *testing.F) {
 		`{"settings":[{"dataType":"x","fetchOnFirstLink":1,"syncSchedule":1e99,"syncOrder":-1}]}`,
 		`{"url":"https://hooks.example.com/x","eventTypes":["read.completed"]}`,
 		`{"url":"http://[::ffff:10.0.0.1]/","eventTypes":["connection.created"],"disabled":true}`,
+		`{"name":"desk","scope":"support"}`, `{"scope":"root"}`,
 	} {
 		f.Add(seed, uint8(0))
 	}
@@ -54,6 +55,7 @@ func FuzzRequestBodies(f *testing.F) {
 		{"POST", "/profile/syncSettings"},
 		{"POST", "/companies/co-1/syncSettings"},
 		{"POST", "/webhooks"},
+		{"POST", "/apiKeys"},
 	}
 	f.Fuzz(func(t *testing.T, body string, which uint8) {
 		tg := targets[int(which)%len(targets)]
@@ -69,6 +71,12 @@ func FuzzRequestBodies(f *testing.F) {
 			if err := json.Unmarshal(rec.Body.Bytes(), &eb); err != nil || eb.StatusCode != rec.Code || eb.Error == "" {
 				t.Fatalf("%s %s with %q: error body %s", tg.method, tg.path, body, rec.Body)
 			}
+		}
+		if tg.path == "/apiKeys" && rec.Code == http.StatusCreated {
+			// Keep under the key limit so later inputs reach the same code.
+			var k struct{ ID string }
+			_ = json.Unmarshal(rec.Body.Bytes(), &k)
+			_ = st.DeleteAPIKey(t.Context(), k.ID)
 		}
 		if tg.method == "PATCH" && tg.path == "/companies/co-1/connections/cn-1" && rec.Code == http.StatusOK {
 			// An accepted unlink is the only change this body can make; put

@@ -108,6 +108,7 @@ func TestOpenAPIOperations(t *testing.T) {
 		"GET /companies/{companyId}/data/history":                  "list-pull-operations",
 		"GET /companies/{companyId}/data/history/{datasetId}":      "get-pull-operation",
 		"GET /companies/{companyId}/sync/{datasetId}/validation":   "get-read-validation-results",
+		"GET /apiKeys": "list-api-keys", "POST /apiKeys": "create-api-key", "DELETE /apiKeys/{apiKeyId}": "delete-api-key",
 	}
 	seen := map[string]string{}
 	for _, rt := range New(Config{}).Routes() {

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ferry-sync/ferry/coordinator/metrics"
 	"github.com/ferry-sync/ferry/coordinator/queue"
 	"github.com/ferry-sync/ferry/coordinator/store"
 )
@@ -39,6 +40,12 @@ type Config struct {
 	// addresses (refused by default: a client must not make Ferry call
 	// into its own network).
 	WebhookAllowPrivate bool
+	// Agents is the hub's view of live agents for the support endpoints;
+	// nil: every agent is offline.
+	Agents Agents
+	// Metrics counts requests and serves GET /metrics; nil: the endpoint
+	// serves an empty registry.
+	Metrics *metrics.Metrics
 }
 
 // Server is the REST API.
@@ -50,6 +57,8 @@ type Server struct {
 	now       func() time.Time
 	codeTTL   time.Duration
 	onUnlink  func(string)
+	agents    Agents
+	metrics   *metrics.Metrics
 	ready     atomic.Bool
 	mux       *http.ServeMux
 
@@ -62,7 +71,10 @@ func New(cfg Config) *Server {
 	s := &Server{
 		store: cfg.Store, queuer: cfg.Queuer, log: cfg.Logger,
 		publicURL: cfg.PublicURL, now: cfg.Now, codeTTL: cfg.LinkCodeTTL, onUnlink: cfg.OnUnlink,
-		mux: http.NewServeMux(),
+		agents: cfg.Agents, metrics: cfg.Metrics, mux: http.NewServeMux(),
+	}
+	if s.metrics == nil {
+		s.metrics = metrics.New()
 	}
 	s.webhookAllowPrivate = cfg.WebhookAllowPrivate
 	if s.now == nil {
@@ -150,6 +162,15 @@ func (s *Server) routes() []Route {
 		{"GET", "/webhooks/{webhookId}", sup, s.getWebhook},
 		{"DELETE", "/webhooks/{webhookId}", c, s.deleteWebhook},
 		{"GET", "/webhooks/{webhookId}/deliveries", sup, s.listDeliveries},
+		{"GET", "/agents", sup, s.listAgents},
+		{"GET", "/agents/{agentId}", sup, s.getAgent},
+		{"GET", "/agents/{agentId}/events", sup, s.listAgentEvents},
+		{"POST", "/agents/{agentId}/diagnostics", sup, s.diagnoseAgent},
+		{"POST", "/agents/{agentId}/revoke", c, s.revokeAgent},
+		{"GET", "/apiKeys", c, s.listAPIKeys},
+		{"POST", "/apiKeys", c, s.createAPIKey},
+		{"DELETE", "/apiKeys/{apiKeyId}", c, s.deleteAPIKey},
+		{"GET", "/metrics", sup, s.serveMetrics},
 	}
 }
 
@@ -170,9 +191,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-// wrap authenticates and runs one route's handler.
+// wrap authenticates and runs one route's handler, and counts the request
+// by route and status.
 func (s *Server) wrap(rt Route) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	route := rt.Method + " " + rt.Path
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		w := &statusWriter{ResponseWriter: rw}
+		defer func() { s.metrics.APIRequest(route, w.status()) }()
 		if rt.Scope != "" {
 			key, err := s.authenticate(r)
 			if err == nil {

@@ -43,6 +43,9 @@ type agentConn struct {
 	refused  []string                      // hello bindings that are not this agent's
 	rttMs    int64
 	inHand   []protocol.Progress
+	lastSeen time.Time
+	offered  map[string]bool                      // "dataset/attempt" offered by the last pass; offer loop only
+	pending  map[string]chan protocol.Diagnostics // diagnose message id -> its waiting caller
 
 	send      chan protocol.Message
 	kickc     chan struct{}
@@ -71,9 +74,10 @@ func (h *Hub) serveConnect(w http.ResponseWriter, r *http.Request) {
 	}
 	ws.SetReadLimit(protocol.MaxMessageBytes)
 	c := &agentConn{
-		h: h, ws: ws, agentID: agent.ID, remote: r.RemoteAddr, connectedAt: h.now().UTC(),
-		log:  h.log.With("agent", agent.ID, "remote", r.RemoteAddr),
-		send: make(chan protocol.Message, sendQueue), kickc: make(chan struct{}, 1), done: make(chan struct{}),
+		h: h, ws: ws, agentID: agent.ID, remote: r.RemoteAddr, connectedAt: h.now().UTC(), lastSeen: h.now().UTC(),
+		pending: map[string]chan protocol.Diagnostics{},
+		log:     h.log.With("agent", agent.ID, "remote", r.RemoteAddr),
+		send:    make(chan protocol.Message, sendQueue), kickc: make(chan struct{}, 1), done: make(chan struct{}),
 	}
 	hello, welcome, err := c.handshake(r.Context(), agent)
 	if err != nil {
@@ -83,9 +87,13 @@ func (h *Hub) serveConnect(w http.ResponseWriter, r *http.Request) {
 	}
 	// Registered before the welcome: once an agent is welcomed, its
 	// connection is the live one and any older one is closed.
+	// Counted before register: from then on a revocation may change them.
+	bindings := len(c.bindings)
 	h.register(c)
 	c.writeNow(welcome)
-	c.log.Info("agent connected", "hostname", hello.Hostname, "os", hello.OS, "version", hello.AgentVersion, "bindings", len(c.bindings))
+	h.event(store.AgentEvent{AgentID: c.agentID, Type: store.EventConnected, RemoteAddress: c.remote,
+		Detail: "version " + hello.AgentVersion})
+	c.log.Info("agent connected", "hostname", hello.Hostname, "os", hello.OS, "version", hello.AgentVersion, "bindings", bindings)
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); c.writeLoop() }()
@@ -98,6 +106,8 @@ func (h *Hub) serveConnect(w http.ResponseWriter, r *http.Request) {
 	c.close(c.readLoop())
 	wg.Wait()
 	h.unregister(c)
+	h.seen(c.agentID)
+	h.event(store.AgentEvent{AgentID: c.agentID, Type: store.EventDisconnected, Reason: c.reason, RemoteAddress: c.remote})
 	c.log.Info("agent disconnected", "reason", c.reason)
 }
 
@@ -153,16 +163,19 @@ func (c *agentConn) bind(ctx context.Context, bs []protocol.Binding) error {
 	return nil
 }
 
+// updateAgent stores what the hello says of the agent and when it was
+// seen; a new version is an event.
 func (c *agentConn) updateAgent(ctx context.Context, agent store.Agent, hello *protocol.Hello) {
-	if hello.Hostname == agent.Hostname && hello.OS == agent.OS && hello.AgentVersion == agent.Version {
-		return
-	}
 	_, err := c.h.st.UpdateAgent(ctx, c.agentID, func(a *store.Agent) error {
-		a.Hostname, a.OS, a.Version = hello.Hostname, hello.OS, hello.AgentVersion
+		a.Hostname, a.OS, a.Version, a.LastSeen = hello.Hostname, hello.OS, hello.AgentVersion, c.connectedAt
 		return nil
 	})
 	if err != nil {
 		c.log.Error("update agent", "err", err)
+	}
+	if agent.Version != "" && agent.Version != hello.AgentVersion {
+		c.h.event(store.AgentEvent{AgentID: c.agentID, Type: store.EventVersionChanged, RemoteAddress: c.remote,
+			Detail: agent.Version + " -> " + hello.AgentVersion})
 	}
 }
 

@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -27,6 +28,9 @@ func (c *agentConn) readLoop() string {
 		if err != nil {
 			return readEndReason(err, c.done)
 		}
+		c.mu.Lock()
+		c.lastSeen = c.h.now().UTC()
+		c.mu.Unlock()
 		m, err := protocol.Decode(raw)
 		if err == nil && kind != websocket.TextMessage {
 			err = errors.New("binary messages are not part of the protocol")
@@ -53,14 +57,18 @@ func readEndReason(err error, done chan struct{}) string {
 	var ce *websocket.CloseError
 	var ne interface{ Timeout() bool }
 	switch {
+	case errors.As(err, &ce) && ce.Code == websocket.CloseAbnormalClosure:
+		// gorilla's name for a TCP close without a close frame: a killed
+		// process, a dropped connection.
+		return store.ReasonConnectionLost
 	case errors.As(err, &ce):
-		return "closed by agent"
+		return store.ReasonClosedByAgent
 	case errors.As(err, &ne) && ne.Timeout():
-		return "heartbeat timeout"
+		return store.ReasonHeartbeatTimeout
 	case errors.Is(err, websocket.ErrReadLimit):
 		return "message over the size limit"
 	}
-	return "connection lost"
+	return store.ReasonConnectionLost
 }
 
 // handle answers one message; store work runs on the read goroutine, so an
@@ -75,6 +83,8 @@ func (c *agentConn) handle(m protocol.Message) {
 		c.handleReport(ctx, m)
 	case protocol.TypeHeartbeat:
 		c.handleHeartbeat(ctx, m)
+	case protocol.TypeDiagnostics:
+		c.onDiagnostics(m)
 	case protocol.TypeAck, protocol.TypeError:
 		// The agent acknowledges offers and revocations; nothing waits.
 	default:
@@ -110,6 +120,7 @@ func (c *agentConn) handleReport(ctx context.Context, m protocol.Message) {
 	}
 	c.enqueue(protocol.Message{Type: protocol.TypeAck, ID: uuid.NewString(), ReplyTo: m.ID})
 	if d.Status.Terminal() {
+		c.h.ended(d)
 		c.log.Info("dataset ended by agent", "dataset", d.ID, "status", d.Status, "message", d.ErrorMessage)
 		c.kick()
 	}
@@ -175,6 +186,10 @@ func (c *agentConn) offerQueued() {
 	c.mu.Unlock()
 	ctx, cancel := context.WithTimeout(c.h.ctx, 30*time.Second)
 	defer cancel()
+	// Dispatch latency counts each dataset's first offer (per attempt) on
+	// this connection; the offers of later passes are repeats.
+	offered := make(map[string]bool, len(c.offered))
+	defer func() { c.offered = offered }()
 	for connID, types := range bindings {
 		queued, err := c.h.st.QueuedDatasets(ctx, connID)
 		if err != nil {
@@ -186,16 +201,23 @@ func (c *agentConn) offerQueued() {
 				c.notSupported(ctx, d)
 				continue
 			}
+			k := fmt.Sprintf("%s/%d", d.ID, d.Attempt)
+			if offered[k] = true; !c.offered[k] {
+				c.h.cfg.Metrics.Dispatched(c.h.now().Sub(queuedSince(d)))
+			}
 			c.enqueue(protocol.Message{Type: protocol.TypeOffer, ID: uuid.NewString(), Offer: ptr(offerOf(d))})
 		}
 	}
 }
 
 func (c *agentConn) notSupported(ctx context.Context, d store.Dataset) {
-	_, err := c.h.st.Report(ctx, store.Report{
+	d, err := c.h.st.Report(ctx, store.Report{
 		CompanyID: d.CompanyID, DatasetID: d.ID, Actor: store.ActorCoordinator, To: dataset.NotSupported,
 		Message: "the agent's source does not provide " + string(d.DataType), Now: c.h.now().UTC(),
 	})
+	if err == nil {
+		c.h.ended(d)
+	}
 	if err != nil && !errors.Is(err, store.ErrTransition) {
 		c.log.Error("mark dataset not supported", "dataset", d.ID, "err", err)
 	}

@@ -2,7 +2,10 @@ package hub
 
 import (
 	"context"
+	"fmt"
 	"time"
+
+	"github.com/ferry-sync/ferry/coordinator/store"
 )
 
 // runExpiryLoop returns datasets whose lease expired to the queue (or ends
@@ -32,6 +35,12 @@ func (h *Hub) ExpireLeases(ctx context.Context) {
 	}
 	for _, d := range moved {
 		h.log.Warn("lease expired", "dataset", d.ID, "company", d.CompanyID, "status", d.Status, "attempt", d.Attempt)
+		h.cfg.Metrics.LeaseExpired()
+		h.ended(d)
+		if agent := leaseHolder(d); agent != "" {
+			h.event(store.AgentEvent{AgentID: agent, Type: store.EventLeaseExpired, DatasetID: d.ID,
+				Detail: fmt.Sprintf("%s attempt %d: dataset now %s", d.DataType, d.Attempt, d.Status)})
+		}
 		h.Notify(d.ConnectionID)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ferry-sync/ferry/coordinator/metrics"
 	"github.com/ferry-sync/ferry/coordinator/queue"
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/protocol"
@@ -42,6 +43,8 @@ type Config struct {
 	// when a newer one replaced it, nor when the hub closes), with the
 	// connection ids it serves.
 	OnPresence func(agentID string, connectionIDs []string, online bool)
+	// Metrics receives the hub's measurements; nil records nothing.
+	Metrics *metrics.Metrics
 }
 
 // Hub serves agents. Start runs its loops; Close stops them and every
@@ -118,7 +121,7 @@ func (h *Hub) Close() {
 	}
 	h.mu.Unlock()
 	for _, c := range conns {
-		c.close("coordinator shutting down")
+		c.close(store.ReasonShutdown)
 	}
 	h.connWG.Wait()
 	h.wg.Wait()
@@ -208,7 +211,7 @@ func (h *Hub) register(c *agentConn) {
 	}
 	h.mu.Unlock()
 	if old != nil {
-		old.close("superseded by a newer connection")
+		old.close(store.ReasonSuperseded)
 	}
 	if h.cfg.OnPresence != nil {
 		h.cfg.OnPresence(c.agentID, ids, true)
@@ -251,6 +254,11 @@ func (h *Hub) authenticate(r *http.Request) (store.Agent, bool) {
 		if !errors.Is(err, store.ErrNotFound) {
 			h.log.Error("look up agent credential", "err", err)
 		}
+		return store.Agent{}, false
+	}
+	if !a.Revoked.IsZero() {
+		h.event(store.AgentEvent{AgentID: a.ID, Type: store.EventCredentialRefused, RemoteAddress: r.RemoteAddr,
+			Reason: "the credential was revoked", Detail: r.Method + " " + r.URL.Path})
 		return store.Agent{}, false
 	}
 	return a, true

@@ -60,6 +60,7 @@ func (h *Hub) process(ctx context.Context, w workItem) error {
 		_, rerr := h.transition(ctx, d.CompanyID, d.ID, dataset.ProcessingError, "the cache could not be updated")
 		return errors.Join(err, rerr)
 	}
+	h.ended(d)
 	h.log.Info("dataset complete", "dataset", d.ID, "company", d.CompanyID, "dataType", d.DataType)
 	h.Notify(d.ConnectionID)
 	return nil
@@ -84,8 +85,12 @@ func (h *Hub) validate(ctx context.Context, d store.Dataset) (store.Dataset, err
 }
 
 func (h *Hub) transition(ctx context.Context, companyID, id string, to dataset.Status, msg string) (store.Dataset, error) {
-	return h.st.Report(ctx, store.Report{CompanyID: companyID, DatasetID: id, Actor: store.ActorCoordinator,
+	d, err := h.st.Report(ctx, store.Report{CompanyID: companyID, DatasetID: id, Actor: store.ActorCoordinator,
 		To: to, Message: msg, Now: h.now().UTC()})
+	if err == nil {
+		h.ended(d)
+	}
+	return d, err
 }
 
 // eachLine calls fn with each NDJSON line of a page.

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
 
@@ -25,7 +26,8 @@ func (h *Hub) servePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// DecodePage caps what it reads, compressed and expanded.
-	page, err := protocol.DecodePage(r.Body)
+	body := &countingReader{r: r.Body}
+	page, err := protocol.DecodePage(body)
 	if err != nil {
 		status, code := http.StatusBadRequest, protocol.CodeBadMessage
 		if errors.Is(err, protocol.ErrPageTooLarge) {
@@ -43,7 +45,20 @@ func (h *Hub) servePage(w http.ResponseWriter, r *http.Request) {
 		h.refuseHTTP(w, agent.ID, "upload page", r.PathValue("id"), err)
 		return
 	}
+	h.cfg.Metrics.Uploaded(body.n, len(page.Records))
 	writeJSON(w, http.StatusOK, map[string]int{"page": n, "records": len(page.Records)})
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // serveCommit checks an upload's counts and checksum against the staged

@@ -30,8 +30,11 @@ type Config struct {
 	LinkCodeTTL time.Duration
 	// LeaseTTL is how long an agent's lease lasts without a heartbeat.
 	LeaseTTL time.Duration
-	// GCInterval is how often the store's value-log garbage is collected.
+	// GCInterval is how often the store's value-log garbage is collected
+	// (and agent events past EventRetention are pruned).
 	GCInterval time.Duration
+	// EventRetention is how long agent events are kept.
+	EventRetention time.Duration
 	// TLSCert and TLSKey, when set, serve HTTPS (and wss for agents).
 	TLSCert, TLSKey string
 	// Downloads is the directory of the agent's installers (make
@@ -51,6 +54,7 @@ func DefaultConfig() Config {
 		LeaseTTL:        60 * time.Second,
 		GCInterval:      10 * time.Minute,
 		Events:          DefaultEventsConfig(),
+		EventRetention:  30 * 24 * time.Hour,
 	}
 }
 
@@ -85,6 +89,9 @@ func (c *Config) Validate() error {
 	}
 	if c.LeaseTTL < 2*time.Second {
 		return errors.New("lease-ttl: must be at least 2s")
+	}
+	if c.EventRetention < time.Hour {
+		return errors.New("event-retention: must be at least 1h")
 	}
 	if c.LinkCodeTTL <= 0 {
 		return errors.New("link-code-ttl: must be positive")

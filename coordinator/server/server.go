@@ -16,6 +16,7 @@ import (
 	"github.com/ferry-sync/ferry/coordinator/api"
 	"github.com/ferry-sync/ferry/coordinator/hub"
 	"github.com/ferry-sync/ferry/coordinator/linkpage"
+	"github.com/ferry-sync/ferry/coordinator/metrics"
 	"github.com/ferry-sync/ferry/coordinator/portal"
 	"github.com/ferry-sync/ferry/coordinator/queue"
 	"github.com/ferry-sync/ferry/coordinator/store"
@@ -23,16 +24,17 @@ import (
 
 // Server is a running coordinator's pieces.
 type Server struct {
-	cfg    Config
-	log    *slog.Logger
-	Store  store.Store
-	API    *api.Server
-	Hub    *hub.Hub
-	Portal *portal.Handler
-	badger *store.Badger
-	events *events
-	ln     net.Listener
-	http   *http.Server
+	cfg     Config
+	log     *slog.Logger
+	Store   store.Store
+	API     *api.Server
+	Hub     *hub.Hub
+	Portal  *portal.Handler
+	Metrics *metrics.Metrics
+	badger  *store.Badger
+	events  *events
+	ln      net.Listener
+	http    *http.Server
 }
 
 // New opens the store, makes sure an admin key exists and binds the
@@ -56,13 +58,17 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*Ser
 	}
 	q := queue.New(st)
 	s.events = newEvents(cfg, st, q, log)
+	s.Metrics = metrics.New()
 	s.Hub = hub.New(hub.Config{Store: st, Queuer: q, Logger: log.With("subsystem", "hub"), LeaseTTL: cfg.LeaseTTL,
-		OnPresence: s.events.presence})
+		OnPresence: s.events.presence, Metrics: s.Metrics})
+	s.Metrics.WatchAgentsOnline(s.Hub.OnlineCount)
+	s.Metrics.WatchDatasets(st)
 	q.Notify = s.Hub.Notify
 	s.API = api.New(api.Config{
 		Store: st, Queuer: q, Logger: log.With("subsystem", "api"),
 		PublicURL: cfg.PublicURL, LinkCodeTTL: cfg.LinkCodeTTL, WebhookAllowPrivate: cfg.Events.WebhookAllowPrivate,
 		OnUnlink: func(connectionID string) { s.Hub.Revoke(connectionID, "unlinked by the client") },
+		Agents:   s.Hub, Metrics: s.Metrics,
 	})
 	s.Portal = portal.New(portal.Config{
 		Store: st, Queuer: q, Logger: log.With("subsystem", "portal"), PublicURL: cfg.PublicURL,
@@ -163,6 +169,7 @@ func (s *Server) runGCLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		s.pruneEvents(ctx)
 		n, err := s.badger.CollectGarbage()
 		if err != nil {
 			s.log.Error("value log gc", "err", err)

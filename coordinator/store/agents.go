@@ -92,6 +92,11 @@ type Agent struct {
 	Version        string    `json:"version,omitempty"`
 	// LastSeen is when the agent's connection last opened or closed.
 	LastSeen time.Time `json:"lastSeen,omitzero"`
+	// Revoked is when the client revoked the agent's credential; zero
+	// while it is valid. A revoked agent is kept, so its events and its
+	// record stay readable, and AgentByCredential still finds it: the
+	// caller refuses it (and can say whose credential was refused).
+	Revoked time.Time `json:"revoked,omitzero"`
 }
 
 // Page is one staged upload page.

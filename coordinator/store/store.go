@@ -59,6 +59,7 @@ type Store interface {
 	AgentStore
 	SettingsStore
 	WebhookStore
+	AgentEventStore
 
 	// CreateCompany stores a new company; ErrExists if the id is taken.
 	CreateCompany(ctx context.Context, c Company) error

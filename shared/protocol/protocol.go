@@ -89,6 +89,9 @@ type Message struct {
 	Heartbeat *Heartbeat `json:"heartbeat,omitempty"`
 	Error     *Error     `json:"error,omitempty"`
 	Revoked   *Revoked   `json:"revoked,omitempty"`
+	// The diagnostics pair (diagnostics.go).
+	Diagnose    *Diagnose    `json:"diagnose,omitempty"`
+	Diagnostics *Diagnostics `json:"diagnostics,omitempty"`
 }
 
 // Hello opens a connection.

@@ -24,6 +24,9 @@ func TestDecodeRoundTrip(t *testing.T) {
 		{Type: TypeAck, ID: "8", ReplyTo: "6"},
 		{Type: TypeError, ID: "9", ReplyTo: "6", Error: &Error{Code: CodeStaleLease, Message: "gone"}},
 		{Type: TypeRevoked, ID: "10", Revoked: &Revoked{ConnectionID: "c", Reason: "unlinked"}},
+		{Type: TypeDiagnose, ID: "11", Diagnose: &Diagnose{ServerTime: time.Unix(2, 0).UTC()}},
+		{Type: TypeDiagnostics, ID: "12", ReplyTo: "11", Diagnostics: &Diagnostics{AgentVersion: "1.0", Hostname: "pc", OS: "linux/amd64",
+			AgentTime: time.Unix(3, 0).UTC(), Checks: []Check{{Name: CheckSource, Status: CheckFail, ConnectionID: "c", Message: "no such file"}, {Name: CheckDisk, Status: CheckPass, Value: 1 << 30}}}},
 	}
 	for _, m := range msgs {
 		raw, err := json.Marshal(m)
@@ -44,18 +47,22 @@ func TestDecodeRoundTrip(t *testing.T) {
 
 func TestDecodeRefuses(t *testing.T) {
 	tests := map[string]string{
-		"not json":         `{"type":`,
-		"unknown type":     `{"type":"launch","id":"1"}`,
-		"no payload":       `{"type":"claim","id":"1"}`,
-		"two payloads":     `{"type":"claim","id":"1","claim":{"datasetId":"d"},"report":{"companyId":"c","datasetId":"d","leaseId":"l","to":"Mapping"}}`,
-		"empty dataset id": `{"type":"claim","id":"1","claim":{"datasetId":""}}`,
-		"long id":          `{"type":"ack","id":"1","replyTo":"` + strings.Repeat("x", 200) + `"}`,
-		"bad status":       `{"type":"report","id":"1","report":{"companyId":"c","datasetId":"d","leaseId":"l","to":"Done"}}`,
-		"bad progress":     `{"type":"report","id":"1","report":{"companyId":"c","datasetId":"d","leaseId":"l","to":"Mapping","progress":101}}`,
-		"no versions":      `{"type":"hello","id":"1","hello":{"versions":[]}}`,
-		"ack no reply":     `{"type":"ack","id":"1"}`,
-		"oversized":        `{"type":"ack","id":"1","replyTo":"2","pad":"` + strings.Repeat("x", MaxMessageBytes) + `"}`,
-		"wrong field type": `{"type":"claim","id":1,"claim":{"datasetId":"d"}}`,
+		"not json":             `{"type":`,
+		"unknown type":         `{"type":"launch","id":"1"}`,
+		"no payload":           `{"type":"claim","id":"1"}`,
+		"two payloads":         `{"type":"claim","id":"1","claim":{"datasetId":"d"},"report":{"companyId":"c","datasetId":"d","leaseId":"l","to":"Mapping"}}`,
+		"empty dataset id":     `{"type":"claim","id":"1","claim":{"datasetId":""}}`,
+		"long id":              `{"type":"ack","id":"1","replyTo":"` + strings.Repeat("x", 200) + `"}`,
+		"bad status":           `{"type":"report","id":"1","report":{"companyId":"c","datasetId":"d","leaseId":"l","to":"Done"}}`,
+		"bad progress":         `{"type":"report","id":"1","report":{"companyId":"c","datasetId":"d","leaseId":"l","to":"Mapping","progress":101}}`,
+		"no versions":          `{"type":"hello","id":"1","hello":{"versions":[]}}`,
+		"ack no reply":         `{"type":"ack","id":"1"}`,
+		"oversized":            `{"type":"ack","id":"1","replyTo":"2","pad":"` + strings.Repeat("x", MaxMessageBytes) + `"}`,
+		"wrong field type":     `{"type":"claim","id":1,"claim":{"datasetId":"d"}}`,
+		"diagnose no payload":  `{"type":"diagnose","id":"1"}`,
+		"diagnostics no reply": `{"type":"diagnostics","id":"1","diagnostics":{"checks":[]}}`,
+		"check bad status":     `{"type":"diagnostics","id":"1","replyTo":"2","diagnostics":{"checks":[{"name":"disk","status":"Fine"}]}}`,
+		"check no name":        `{"type":"diagnostics","id":"1","replyTo":"2","diagnostics":{"checks":[{"name":"","status":"Pass"}]}}`,
 	}
 	for name, raw := range tests {
 		if _, err := Decode([]byte(raw)); !errors.Is(err, ErrBadMessage) {
@@ -69,6 +76,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"type":"report","id":"1","report":{"companyId":"c","datasetId":"d","leaseId":"l","to":"Mapping","progress":5}}`))
 	f.Add([]byte(`{"type":"heartbeat","id":"1","heartbeat":{"sentAt":"2026-01-01T00:00:00Z","inHand":[{"datasetId":"d","progress":3}]}}`))
 	f.Add([]byte(`{"type":"error","id":"1","replyTo":"2","error":{"code":"stale_lease","message":"x"}}`))
+	f.Add([]byte(`{"type":"diagnose","id":"1","diagnose":{"serverTime":"2026-01-01T00:00:00Z"}}`))
+	f.Add([]byte(`{"type":"diagnostics","id":"1","replyTo":"2","diagnostics":{"agentVersion":"1","checks":[{"name":"source","status":"Fail","connectionId":"c","message":"gone","value":3}]}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := Decode(b)
 		if err != nil {

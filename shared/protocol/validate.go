@@ -24,7 +24,8 @@ func (m *Message) Validate() error {
 	}
 	payloads := 0
 	for _, p := range []bool{m.Hello != nil, m.Welcome != nil, m.Offer != nil, m.Claim != nil,
-		m.Claimed != nil, m.Report != nil, m.Heartbeat != nil, m.Error != nil, m.Revoked != nil} {
+		m.Claimed != nil, m.Report != nil, m.Heartbeat != nil, m.Error != nil, m.Revoked != nil,
+		m.Diagnose != nil, m.Diagnostics != nil} {
 		if p {
 			payloads++
 		}
@@ -65,6 +66,8 @@ func (m *Message) Validate() error {
 		return need(m.Error != nil, m.Type, func() error { return checkID("replyTo", m.ReplyTo) })
 	case TypeRevoked:
 		return need(m.Revoked != nil, m.Type, func() error { return checkID("connectionId", m.Revoked.ConnectionID) })
+	case TypeDiagnose, TypeDiagnostics:
+		return m.validateDiagnostics()
 	}
 	return fmt.Errorf("unknown type %q", truncate(string(m.Type), 32))
 }

@@ -29,6 +29,7 @@ commands:
   start, stop, restart
             control the service
   status    show bindings, connection state and datasets in hand
+  diagnose  check each source is readable, free disk, the version, the clock and the credential against the coordinator
   version   print version, commit and build date
 
 every command takes --config FILE (default ` + "%s" + `)
@@ -60,6 +61,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return cmdService(cmd, rest, stdout, stderr)
 	case "status":
 		return cmdStatus(rest, stdout, stderr)
+	case "diagnose":
+		return cmdDiagnose(rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "ferry-agent %s (commit %s, built %s)\n", version, commit, date)
 		return nil

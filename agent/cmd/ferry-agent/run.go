@@ -173,6 +173,7 @@ func buildWorker(path string, log *slog.Logger) (*worker.Worker, error) {
 		Concurrency: cfg.Concurrency, Version: version, Logger: log, TLS: tc,
 		HTTP:       upload.NewHTTPClient(log.With("subsystem", "upload"), tc),
 		StatusFile: statusPath(path),
+		Checks:     localChecks(path, cfg),
 	}), nil
 }
 

@@ -129,6 +129,14 @@ func testAgents(f *fixture) {
 	noErr(f, "AgentByCredential(new credential)", err)
 	eq(f, "agent by new credential", got.ID, "agent-1")
 
+	// A revoked agent is kept, and still found by its credential: the
+	// caller refuses it knowing whose it is.
+	_, err = f.s.UpdateAgent(f.ctx, "agent-2", func(a *store.Agent) error { a.Revoked = at(60); return nil })
+	noErr(f, "UpdateAgent(revoke)", err)
+	got, err = f.s.AgentByCredential(f.ctx, []byte("cred-agent-2"))
+	noErr(f, "AgentByCredential(revoked)", err)
+	eqTime(f, "stored revoked", got.Revoked, at(60))
+
 	refusals := []struct {
 		name, id string
 		fn       func(*store.Agent) error

@@ -58,6 +58,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"APIKeys", testAPIKeys},
 		{"Agents", testAgents},
 		{"AgentConnections", testAgentConnections},
+		{"AgentEvents", testAgentEvents},
 		{"RedeemLinkCode", testRedeemLinkCode},
 		{"RedeemConcurrent", testRedeemConcurrent},
 		{"ReplaceLinkCode", testReplaceLinkCode},

@@ -1,0 +1,277 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ferry-sync/ferry/coordinator/hub"
+	"github.com/ferry-sync/ferry/coordinator/store"
+	"github.com/ferry-sync/ferry/shared/protocol"
+)
+
+// Agents is what the API needs of the hub for the support endpoints.
+type Agents interface {
+	// AgentState returns one agent's state (store.ErrNotFound).
+	AgentState(ctx context.Context, agentID string) (hub.AgentState, error)
+	// AgentStates returns every agent's state, oldest first.
+	AgentStates(ctx context.Context) ([]hub.AgentState, error)
+	// Disconnect closes an agent's live connection with a reason.
+	Disconnect(agentID, reason string) bool
+	// Diagnose asks an online agent to check itself (hub.ErrOffline,
+	// hub.ErrNoAnswer).
+	Diagnose(ctx context.Context, agentID string) (hub.DiagnosticsReport, error)
+}
+
+// diagnoseTimeout bounds how long POST /agents/{id}/diagnostics waits.
+const diagnoseTimeout = 10 * time.Second
+
+// The agent statuses.
+const (
+	agentOnline  = "Online"
+	agentOffline = "Offline"
+)
+
+// agentView is an agent as support staff see it.
+type agentView struct {
+	ID              string               `json:"id"`
+	Hostname        string               `json:"hostname,omitempty"`
+	OS              string               `json:"os,omitempty"`
+	AgentVersion    string               `json:"agentVersion,omitempty"`
+	Status          string               `json:"status"`
+	Created         string               `json:"created"`
+	ConnectedSince  string               `json:"connectedSince,omitempty"`
+	LastSeen        string               `json:"lastSeen,omitempty"`
+	RemoteAddress   string               `json:"remoteAddress,omitempty"`
+	RoundTripMillis *int64               `json:"roundTripMs,omitempty"`
+	Revoked         string               `json:"revoked,omitempty"`
+	Connections     []agentConnection    `json:"connections"`
+	DatasetsInHand  []agentDatasetInHand `json:"datasetsInHand"`
+}
+
+// agentConnection is one connection bound to an agent.
+type agentConnection struct {
+	ID          string `json:"id"`
+	CompanyID   string `json:"companyId"`
+	PlatformKey string `json:"platformKey"`
+	Status      string `json:"status"`
+	// Served: the online agent serves it now (its hello listed it).
+	Served bool `json:"served"`
+}
+
+// agentDatasetInHand is a dataset an online agent works on, from its last
+// heartbeat.
+type agentDatasetInHand struct {
+	ID        string `json:"id"`
+	CompanyID string `json:"companyId,omitempty"`
+	DataType  string `json:"dataType,omitempty"`
+	Status    string `json:"status,omitempty"`
+	Progress  int    `json:"progress"`
+}
+
+// agentState reads one agent, offline when the API runs without a hub.
+func (s *Server) agentState(ctx context.Context, id string) (hub.AgentState, error) {
+	if s.agents != nil {
+		return s.agents.AgentState(ctx, id)
+	}
+	a, err := s.store.Agent(ctx, id)
+	if err != nil {
+		return hub.AgentState{}, err
+	}
+	return hub.StateOf(ctx, s.store, a, hub.LiveAgent{}, false)
+}
+
+func (s *Server) agentStates(ctx context.Context) ([]hub.AgentState, error) {
+	if s.agents != nil {
+		return s.agents.AgentStates(ctx)
+	}
+	agents, err := s.store.Agents(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]hub.AgentState, len(agents))
+	for i, a := range agents {
+		if out[i], err = hub.StateOf(ctx, s.store, a, hub.LiveAgent{}, false); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func viewOfAgent(st hub.AgentState) agentView {
+	a := st.Agent
+	v := agentView{
+		ID: a.ID, Hostname: a.Hostname, OS: a.OS, AgentVersion: a.Version, Status: agentOffline,
+		Created: apiTime(a.Created), LastSeen: apiTime(a.LastSeen), Revoked: apiTime(a.Revoked),
+		Connections: []agentConnection{}, DatasetsInHand: []agentDatasetInHand{},
+	}
+	for _, c := range st.Connections {
+		v.Connections = append(v.Connections, agentConnection{ID: c.ID, CompanyID: c.CompanyID,
+			PlatformKey: c.PlatformKey, Status: string(c.Status), Served: st.Online && slices.Contains(st.Live.Connections, c.ID)})
+	}
+	if !st.Online {
+		return v
+	}
+	live := st.Live
+	v.Status, v.ConnectedSince, v.LastSeen = agentOnline, apiTime(live.ConnectedSince), apiTime(live.LastSeen)
+	v.RemoteAddress, v.RoundTripMillis = live.RemoteAddress, &live.RoundTripMillis
+	for _, d := range st.InHand {
+		v.DatasetsInHand = append(v.DatasetsInHand, agentDatasetInHand{ID: d.ID, CompanyID: d.CompanyID,
+			DataType: string(d.DataType), Status: string(d.Status), Progress: d.Progress})
+	}
+	return v
+}
+
+func (s *Server) listAgents(w http.ResponseWriter, r *http.Request) error {
+	states, err := s.agentStates(r.Context())
+	if err != nil {
+		return err
+	}
+	views := make([]agentView, len(states))
+	for i, st := range states {
+		views[i] = viewOfAgent(st)
+	}
+	return writePage(w, r, views)
+}
+
+func (s *Server) getAgent(w http.ResponseWriter, r *http.Request) error {
+	st, err := s.agentState(r.Context(), r.PathValue("agentId"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, viewOfAgent(st))
+	return nil
+}
+
+// agentEventView is one agent event.
+type agentEventView struct {
+	ID            string `json:"id"`
+	AgentID       string `json:"agentId"`
+	Type          string `json:"type"`
+	At            string `json:"at"`
+	Reason        string `json:"reason,omitempty"`
+	Detail        string `json:"detail,omitempty"`
+	DatasetID     string `json:"datasetId,omitempty"`
+	RemoteAddress string `json:"remoteAddress,omitempty"`
+}
+
+func (s *Server) listAgentEvents(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("agentId")
+	if _, err := s.store.Agent(r.Context(), id); err != nil {
+		return err
+	}
+	events, err := s.store.AgentEvents(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	views := make([]agentEventView, len(events))
+	for i, e := range events {
+		views[i] = agentEventView{ID: e.ID, AgentID: e.AgentID, Type: string(e.Type), At: apiTime(e.At),
+			Reason: e.Reason, Detail: e.Detail, DatasetID: e.DatasetID, RemoteAddress: e.RemoteAddress}
+	}
+	return writePage(w, r, views)
+}
+
+// diagnosticsView is an agent's diagnostics report.
+type diagnosticsView struct {
+	AgentID         string           `json:"agentId"`
+	AgentVersion    string           `json:"agentVersion"`
+	Hostname        string           `json:"hostname"`
+	OS              string           `json:"os"`
+	RequestedAt     string           `json:"requestedAt"`
+	ReceivedAt      string           `json:"receivedAt"`
+	AgentTime       string           `json:"agentTime"`
+	RoundTripMillis int64            `json:"roundTripMs"`
+	ClockSkewMillis int64            `json:"clockSkewMs"`
+	Healthy         bool             `json:"healthy"`
+	Checks          []protocol.Check `json:"checks"`
+}
+
+func (s *Server) diagnoseAgent(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("agentId")
+	if _, err := s.store.Agent(r.Context(), id); err != nil {
+		return err
+	}
+	if s.agents == nil {
+		return errorf(http.StatusConflict, CodeAgentOffline, "agent %s is offline", id)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), diagnoseTimeout)
+	defer cancel()
+	rep, err := s.agents.Diagnose(ctx, id)
+	switch {
+	case errors.Is(err, hub.ErrOffline):
+		return errorf(http.StatusConflict, CodeAgentOffline, "agent %s is offline", id)
+	case errors.Is(err, hub.ErrNoAnswer):
+		return &Error{Status: http.StatusGatewayTimeout, Code: CodeAgentTimeout, Retry: true,
+			Message: "the agent did not answer within " + diagnoseTimeout.String()}
+	case err != nil:
+		return err
+	}
+	v := diagnosticsView{
+		AgentID: id, AgentVersion: rep.AgentVersion, Hostname: rep.Hostname, OS: rep.OS,
+		RequestedAt: apiTime(rep.RequestedAt), ReceivedAt: apiTime(rep.ReceivedAt), AgentTime: apiTime(rep.AgentTime),
+		RoundTripMillis: rep.RoundTripMillis, ClockSkewMillis: rep.ClockSkewMillis, Healthy: true, Checks: rep.Checks,
+	}
+	for _, c := range rep.Checks {
+		v.Healthy = v.Healthy && c.Status != protocol.CheckFail
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// revokeAgent revokes an agent's credential: every later call with it is
+// refused (and recorded), its Linked connections become Deauthorized (so
+// their link pages offer a new code, and their queued work ends in
+// AuthError), and its live connection is closed.
+func (s *Server) revokeAgent(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("agentId")
+	now := s.now().UTC()
+	first := false
+	_, err := s.store.UpdateAgent(r.Context(), id, func(a *store.Agent) error {
+		if a.Revoked.IsZero() {
+			a.Revoked, first = now, true
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	conns, err := s.store.AgentConnections(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	for _, c := range conns {
+		if c.Status != store.Linked {
+			continue
+		}
+		_, err := s.store.UpdateConnection(r.Context(), c.CompanyID, c.ID, func(c *store.Connection) error {
+			if c.Status == store.Linked {
+				c.Status = store.Deauthorized
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
+	if first {
+		err := s.store.AddAgentEvent(r.Context(), store.AgentEvent{ID: uuid.Must(uuid.NewV7()).String(), AgentID: id, At: now,
+			Type: store.EventCredentialRevoked, Reason: "revoked through the API"})
+		if err != nil {
+			return err
+		}
+	}
+	if s.agents != nil {
+		s.agents.Disconnect(id, store.ReasonCredentialRevoked)
+	}
+	st, err := s.agentState(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, viewOfAgent(st))
+	return nil
+}

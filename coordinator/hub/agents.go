@@ -1,0 +1,211 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ferry-sync/ferry/coordinator/store"
+	"github.com/ferry-sync/ferry/shared/dataset"
+	"github.com/ferry-sync/ferry/shared/protocol"
+)
+
+// Errors of the support calls.
+var (
+	// ErrOffline: the agent has no live connection.
+	ErrOffline = errors.New("agent is offline")
+	// ErrNoAnswer: the agent did not answer in time (or is too old to
+	// know the message).
+	ErrNoAnswer = errors.New("agent did not answer in time")
+)
+
+// LiveAgent is what the hub knows of an online agent's connection.
+type LiveAgent struct {
+	ConnectedSince time.Time
+	// LastSeen is when the agent's last message arrived.
+	LastSeen      time.Time
+	RemoteAddress string
+	// RoundTripMillis is the round trip of the agent's last heartbeat, as
+	// it reported it.
+	RoundTripMillis int64
+	// InHand are the datasets the agent works on, from its last heartbeat.
+	InHand []protocol.Progress
+	// Connections are the ids of the connections it serves now.
+	Connections []string
+}
+
+// Live returns an agent's live connection; false when it is offline.
+func (h *Hub) Live(agentID string) (LiveAgent, bool) {
+	h.mu.Lock()
+	c := h.agents[agentID]
+	h.mu.Unlock()
+	if c == nil {
+		return LiveAgent{}, false
+	}
+	ids := c.bound()
+	slices.Sort(ids)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return LiveAgent{
+		ConnectedSince: c.connectedAt, LastSeen: c.lastSeen, RemoteAddress: c.remote,
+		RoundTripMillis: c.rttMs, InHand: slices.Clone(c.inHand), Connections: ids,
+	}, true
+}
+
+// OnlineCount is how many agents have a live connection.
+func (h *Hub) OnlineCount() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.agents)
+}
+
+// Disconnect closes an agent's live connection with a reason (one of the
+// store.Reason* constants); false when it was offline.
+func (h *Hub) Disconnect(agentID, reason string) bool {
+	h.mu.Lock()
+	c := h.agents[agentID]
+	h.mu.Unlock()
+	if c == nil {
+		return false
+	}
+	c.close(reason)
+	return true
+}
+
+// DiagnosticsReport is an agent's answer to diagnose, with what the
+// coordinator measured around it.
+type DiagnosticsReport struct {
+	protocol.Diagnostics
+	RequestedAt     time.Time
+	ReceivedAt      time.Time
+	RoundTripMillis int64
+	// ClockSkewMillis is the agent's clock minus the coordinator's, at the
+	// middle of the round trip.
+	ClockSkewMillis int64
+}
+
+// maxClockSkew is the skew a clock check still passes.
+const maxClockSkew = 30 * time.Second
+
+// Diagnose asks an online agent to check itself and waits for its report
+// until ctx ends. ErrOffline when the agent has no live connection (or it
+// closes meanwhile), ErrNoAnswer when ctx ends first. The report gets a
+// clock check added.
+func (h *Hub) Diagnose(ctx context.Context, agentID string) (DiagnosticsReport, error) {
+	h.mu.Lock()
+	c := h.agents[agentID]
+	h.mu.Unlock()
+	if c == nil {
+		return DiagnosticsReport{}, ErrOffline
+	}
+	id := uuid.NewString()
+	answer := make(chan protocol.Diagnostics, 1)
+	c.mu.Lock()
+	c.pending[id] = answer
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.pending, id)
+		c.mu.Unlock()
+	}()
+	// Real clocks, not the hub's: this measures the wire and the agent's
+	// clock against this machine's.
+	sent := time.Now().UTC()
+	c.enqueue(protocol.Message{Type: protocol.TypeDiagnose, ID: id, Diagnose: &protocol.Diagnose{ServerTime: sent}})
+	select {
+	case d := <-answer:
+		got := time.Now().UTC()
+		rtt := got.Sub(sent)
+		skew := d.AgentTime.Sub(sent.Add(rtt / 2))
+		check := protocol.Check{Name: protocol.CheckClock, Status: protocol.CheckPass, Value: skew.Milliseconds(),
+			Message: fmt.Sprintf("agent clock is %s off the coordinator's", skew.Round(time.Millisecond))}
+		if skew.Abs() > maxClockSkew {
+			check.Status = protocol.CheckWarn
+		}
+		d.Checks = append(d.Checks, check)
+		return DiagnosticsReport{Diagnostics: d, RequestedAt: sent, ReceivedAt: got,
+			RoundTripMillis: rtt.Milliseconds(), ClockSkewMillis: skew.Milliseconds()}, nil
+	case <-c.done:
+		return DiagnosticsReport{}, ErrOffline
+	case <-ctx.Done():
+		return DiagnosticsReport{}, ErrNoAnswer
+	}
+}
+
+// onDiagnostics hands an agent's report to the Diagnose call waiting for it.
+func (c *agentConn) onDiagnostics(m protocol.Message) {
+	c.mu.Lock()
+	answer := c.pending[m.ReplyTo]
+	c.mu.Unlock()
+	if answer == nil {
+		c.log.Info("diagnostics nobody waits for", "replyTo", m.ReplyTo)
+		return
+	}
+	select {
+	case answer <- *m.Diagnostics:
+	default:
+	}
+}
+
+// event records an agent event; a failure is logged, never returned: the
+// event is for support, the connection goes on.
+func (h *Hub) event(e store.AgentEvent) {
+	// Version 7 ids sort by creation: events of one instant keep their order.
+	id, err := uuid.NewV7()
+	if err != nil {
+		id = uuid.New()
+	}
+	e.ID, e.At = id.String(), h.now().UTC()
+	h.cfg.Metrics.AgentEvent(string(e.Type))
+	// Not the hub's context: a disconnect while closing is recorded too.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err = h.st.AddAgentEvent(ctx, e); err != nil {
+		h.log.Error("record agent event", "agent", e.AgentID, "type", e.Type, "err", err)
+	}
+}
+
+// seen stores when the agent's connection last opened or closed.
+func (h *Hub) seen(agentID string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := h.st.UpdateAgent(ctx, agentID, func(a *store.Agent) error {
+		a.LastSeen = h.now().UTC()
+		return nil
+	})
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		h.log.Error("store agent last seen", "agent", agentID, "err", err)
+	}
+}
+
+// ended records a dataset that reached a terminal status.
+func (h *Hub) ended(d store.Dataset) {
+	if d.Status.Terminal() {
+		h.cfg.Metrics.DatasetEnded(string(d.Status), d.Completed.Sub(d.Requested))
+	}
+}
+
+// leaseHolder is the agent that held a dataset's lease before it expired:
+// the actor of the newest transition an agent made.
+func leaseHolder(d store.Dataset) string {
+	for i := len(d.Timeline) - 1; i >= 0; i-- {
+		if a := d.Timeline[i].Actor; a != store.ActorCoordinator {
+			return a
+		}
+	}
+	return ""
+}
+
+// queuedSince is when a Queued dataset last entered Queued.
+func queuedSince(d store.Dataset) time.Time {
+	for i := len(d.Timeline) - 1; i >= 0; i-- {
+		if d.Timeline[i].To == dataset.Queued {
+			return d.Timeline[i].At
+		}
+	}
+	return d.Requested
+}

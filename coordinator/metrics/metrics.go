@@ -1,0 +1,194 @@
+// Package metrics is the coordinator's Prometheus metrics: one registry per
+// coordinator (never the global default, so that coordinators in one test
+// binary do not collide), the instruments the hub and the API feed, and the
+// /metrics handler. A nil *Metrics is valid and records nothing.
+package metrics
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ferry-sync/ferry/coordinator/store"
+	"github.com/ferry-sync/ferry/shared/dataset"
+)
+
+// Metrics holds a coordinator's instruments.
+type Metrics struct {
+	reg             *prometheus.Registry
+	dispatchLatency prometheus.Histogram
+	datasetDuration *prometheus.HistogramVec
+	datasetsEnded   *prometheus.CounterVec
+	leaseExpiries   prometheus.Counter
+	uploadBytes     prometheus.Counter
+	uploadRecords   prometheus.Counter
+	apiRequests     *prometheus.CounterVec
+	agentEvents     *prometheus.CounterVec
+}
+
+// New builds the instruments in a new registry, with the Go runtime and
+// process collectors.
+func New() *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		dispatchLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "ferry_dispatch_latency_seconds",
+			Help: "Time from a dataset entering Queued to its first offer to an agent.",
+			// 1 ms to about 9 h: an agent offline for hours is a real case.
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 13),
+		}),
+		datasetDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "ferry_dataset_duration_seconds",
+			Help:    "Time from a dataset's request to its terminal status, by that status.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 4, 12),
+		}, []string{"status"}),
+		datasetsEnded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ferry_datasets_ended_total",
+			Help: "Datasets that reached a terminal status, by that status.",
+		}, []string{"status"}),
+		leaseExpiries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ferry_lease_expiries_total",
+			Help: "Leases that expired (the agent went silent), each requeueing or failing a dataset.",
+		}),
+		uploadBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ferry_upload_bytes_total",
+			Help: "Bytes of upload pages stored, as sent (compressed).",
+		}),
+		uploadRecords: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ferry_upload_records_total",
+			Help: "Records in upload pages stored.",
+		}),
+		apiRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ferry_api_requests_total",
+			Help: "REST API requests, by route pattern and HTTP status.",
+		}, []string{"route", "code"}),
+		agentEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ferry_agent_events_total",
+			Help: "Agent connectivity events (Connected, Disconnected, CredentialRefused, ...), by type.",
+		}, []string{"type"}),
+	}
+	m.reg.MustRegister(m.dispatchLatency, m.datasetDuration, m.datasetsEnded, m.leaseExpiries,
+		m.uploadBytes, m.uploadRecords, m.apiRequests, m.agentEvents,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Handler serves the registry in Prometheus' text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// WatchAgentsOnline reports, at each scrape, how many agents are online.
+func (m *Metrics) WatchAgentsOnline(count func() int) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "ferry_agents_online",
+		Help: "Agents with a live control channel.",
+	}, func() float64 { return float64(count()) }))
+}
+
+// Datasets is the part of the store the datasets gauge reads.
+type Datasets interface {
+	Companies(ctx context.Context) ([]store.Company, error)
+	Datasets(ctx context.Context, companyID string) ([]store.Dataset, error)
+}
+
+// WatchDatasets reports, at each scrape, how many datasets are in each
+// status (bounded by a 10 s timeout). It reads every dataset: its cost grows
+// with the history, once per scrape.
+func (m *Metrics) WatchDatasets(st Datasets) {
+	m.reg.MustRegister(&datasetsCollector{count: func(ctx context.Context) (map[string]int, error) {
+		return countDatasets(ctx, st)
+	}, desc: prometheus.NewDesc("ferry_datasets", "Datasets by status.", []string{"status"}, nil)})
+}
+
+func countDatasets(ctx context.Context, st Datasets) (map[string]int, error) {
+	companies, err := st.Companies(ctx)
+	if err != nil {
+		return nil, err
+	}
+	counts := map[string]int{}
+	for _, s := range dataset.Statuses {
+		counts[string(s)] = 0
+	}
+	for _, c := range companies {
+		ds, err := st.Datasets(ctx, c.ID)
+		if err != nil {
+			continue // deleted meanwhile
+		}
+		for _, d := range ds {
+			counts[string(d.Status)]++
+		}
+	}
+	return counts, nil
+}
+
+type datasetsCollector struct {
+	count func(ctx context.Context) (map[string]int, error)
+	desc  *prometheus.Desc
+}
+
+func (c *datasetsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *datasetsCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	counts, err := c.count(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.desc, err)
+		return
+	}
+	for status, n := range counts {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), status)
+	}
+}
+
+// Dispatched records the time from a dataset entering Queued to its first
+// offer.
+func (m *Metrics) Dispatched(d time.Duration) {
+	if m != nil {
+		m.dispatchLatency.Observe(max(d, 0).Seconds())
+	}
+}
+
+// DatasetEnded records a dataset reaching a terminal status after d.
+func (m *Metrics) DatasetEnded(status string, d time.Duration) {
+	if m != nil {
+		m.datasetDuration.WithLabelValues(status).Observe(max(d, 0).Seconds())
+		m.datasetsEnded.WithLabelValues(status).Inc()
+	}
+}
+
+// LeaseExpired counts an expired lease.
+func (m *Metrics) LeaseExpired() {
+	if m != nil {
+		m.leaseExpiries.Inc()
+	}
+}
+
+// Uploaded counts one stored upload page.
+func (m *Metrics) Uploaded(bytes int64, records int) {
+	if m != nil {
+		m.uploadBytes.Add(float64(bytes))
+		m.uploadRecords.Add(float64(records))
+	}
+}
+
+// APIRequest counts one REST API request by its route pattern
+// ("GET /agents/{agentId}") and status.
+func (m *Metrics) APIRequest(route string, status int) {
+	if m != nil {
+		m.apiRequests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+	}
+}
+
+// AgentEvent counts one agent event by type.
+func (m *Metrics) AgentEvent(typ string) {
+	if m != nil {
+		m.agentEvents.WithLabelValues(typ).Inc()
+	}
+}

@@ -1,0 +1,69 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// AgentEventStore keeps what happened to each agent's connectivity, for
+// support staff: durable, read newest first, pruned after a retention.
+// Store embeds it.
+type AgentEventStore interface {
+	// AddAgentEvent stores an event; ErrExists if its id is taken. The
+	// agent need not exist (events outlive nothing, but are never refused
+	// for that).
+	AddAgentEvent(ctx context.Context, e AgentEvent) error
+	// AgentEvents returns an agent's events, newest first (by At, then id);
+	// none is an empty list, not an error.
+	AgentEvents(ctx context.Context, agentID string) ([]AgentEvent, error)
+	// PruneAgentEvents deletes every event of every agent that happened
+	// before cutoff and returns how many it deleted. Idempotent.
+	PruneAgentEvents(ctx context.Context, cutoff time.Time) (int, error)
+}
+
+// AgentEventType says what happened to an agent.
+type AgentEventType string
+
+// The agent event types.
+const (
+	// EventConnected: the agent's control channel opened (Detail: its
+	// version).
+	EventConnected AgentEventType = "Connected"
+	// EventDisconnected: the control channel closed; Reason says why (one
+	// of the Reason* constants).
+	EventDisconnected AgentEventType = "Disconnected"
+	// EventCredentialRefused: a call with the agent's revoked credential
+	// was refused.
+	EventCredentialRefused AgentEventType = "CredentialRefused"
+	// EventLeaseExpired: a lease the agent held on a dataset expired
+	// (DatasetID set; Detail: the status the dataset went to).
+	EventLeaseExpired AgentEventType = "LeaseExpired"
+	// EventVersionChanged: the agent connected with another version than
+	// before (Detail: "old -> new").
+	EventVersionChanged AgentEventType = "VersionChanged"
+	// EventCredentialRevoked: the client revoked the agent's credential.
+	EventCredentialRevoked AgentEventType = "CredentialRevoked"
+)
+
+// Why a control channel closed, as EventDisconnected's Reason says it.
+const (
+	ReasonClosedByAgent     = "closed by agent"
+	ReasonHeartbeatTimeout  = "heartbeat timeout"
+	ReasonSuperseded        = "superseded by a newer connection"
+	ReasonCredentialRevoked = "credential revoked"
+	ReasonShutdown          = "coordinator shutting down"
+	ReasonConnectionLost    = "connection lost"
+)
+
+// AgentEvent is one thing that happened to an agent.
+type AgentEvent struct {
+	ID        string         `json:"id"`
+	AgentID   string         `json:"agentId"`
+	At        time.Time      `json:"at"`
+	Type      AgentEventType `json:"type"`
+	Reason    string         `json:"reason,omitempty"`
+	Detail    string         `json:"detail,omitempty"`
+	DatasetID string         `json:"datasetId,omitempty"`
+	// RemoteAddress is the address the agent called from, where known.
+	RemoteAddress string `json:"remoteAddress,omitempty"`
+}

@@ -1,0 +1,123 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// Agent events live under two keys each:
+//
+//	ev/<agent>/<at>/<id>   AgentEvent
+//	evt/<at>/<agent>/<id>  nothing: events by time, for pruning
+func agentEventKey(e AgentEvent) []byte {
+	return key("ev", e.AgentID, timeHex(e.At), e.ID)
+}
+
+func agentEventTimeKey(e AgentEvent) []byte {
+	return key("evt", timeHex(e.At), e.AgentID, e.ID)
+}
+
+func (b *Badger) AddAgentEvent(ctx context.Context, e AgentEvent) error {
+	if err := errors.Join(checkID("agent event", e.ID), checkID("agent", e.AgentID)); err != nil {
+		return err
+	}
+	if e.At.IsZero() {
+		return fmt.Errorf("agent event %s: time is zero", e.ID)
+	}
+	e.At = e.At.UTC()
+	return b.update(ctx, func(txn *badger.Txn) error {
+		if err := mustBeFree(txn, agentEventKey(e), "agent event "+e.ID); err != nil {
+			return err
+		}
+		if err := txn.Set(agentEventTimeKey(e), nil); err != nil {
+			return err
+		}
+		return setJSON(txn, agentEventKey(e), e)
+	})
+}
+
+func (b *Badger) AgentEvents(ctx context.Context, agentID string) ([]AgentEvent, error) {
+	if err := checkID("agent", agentID); err != nil {
+		return nil, err
+	}
+	out := []AgentEvent{}
+	err := b.view(ctx, func(txn *badger.Txn) error {
+		p := prefix("ev", agentID)
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: p, PrefetchValues: true, Reverse: true})
+		defer it.Close()
+		// Reverse iteration starts at the last key under p.
+		for it.Seek(append(p, 0xff)); it.ValidForPrefix(p); it.Next() {
+			var e AgentEvent
+			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &e) }); err != nil {
+				return err
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (b *Badger) PruneAgentEvents(ctx context.Context, cutoff time.Time) (int, error) {
+	end := string(key("evt", timeHex(cutoff.UTC())))
+	var due [][]byte
+	err := b.view(ctx, func(txn *badger.Txn) error {
+		p := prefix("evt")
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
+		defer it.Close()
+		for it.Seek(p); it.ValidForPrefix(p); it.Next() {
+			k := it.Item().KeyCopy(nil)
+			if string(k) >= end {
+				break
+			}
+			due = append(due, k)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for len(due) > 0 {
+		batch := due[:min(len(due), 500)]
+		due = due[len(batch):]
+		err := b.update(ctx, func(txn *badger.Txn) error {
+			for _, k := range batch {
+				// evt/<at>/<agent>/<id> -> ev/<agent>/<at>/<id>
+				var at, agent, id string
+				if _, err := fmt.Sscanf(string(k), "evt/%16s/", &at); err != nil {
+					return fmt.Errorf("agent event index key %q: %w", k, err)
+				}
+				rest := string(k[len("evt/")+len(at)+1:])
+				agent, id = splitLast(rest)
+				if err := txn.Delete(key("ev", agent, at, id)); err != nil {
+					return err
+				}
+				if err := txn.Delete(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return n, fmt.Errorf("prune agent events: %w", err)
+		}
+		n += len(batch)
+	}
+	return n, nil
+}
+
+// splitLast splits "a/b" at its last '/'; ids never hold one.
+func splitLast(s string) (string, string) {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == '/' {
+			return s[:i], s[i+1:]
+		}
+	}
+	return "", s
+}
