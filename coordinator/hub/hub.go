@@ -17,6 +17,7 @@ import (
 
 	"github.com/ferry-sync/ferry/coordinator/metrics"
 	"github.com/ferry-sync/ferry/coordinator/queue"
+	"github.com/ferry-sync/ferry/coordinator/ratelimit"
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/protocol"
 )
@@ -50,11 +51,11 @@ type Config struct {
 // Hub serves agents. Start runs its loops; Close stops them and every
 // agent connection.
 type Hub struct {
-	cfg    Config
-	st     store.Store
-	log    *slog.Logger
-	now    func() time.Time
-	limits *rateLimiter
+	cfg   Config
+	st    store.Store
+	log   *slog.Logger
+	now   func() time.Time
+	links *ratelimit.Window // link attempts per address, per minute
 
 	mu     sync.Mutex
 	agents map[string]*agentConn // by agent id: the one live connection
@@ -88,7 +89,7 @@ func New(cfg Config) *Hub {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Hub{
 		cfg: cfg, st: cfg.Store, log: cfg.Logger, now: cfg.Now,
-		limits: newRateLimiter(cfg.LinkAttempts, time.Minute, cfg.Now),
+		links:  ratelimit.New(time.Minute),
 		agents: map[string]*agentConn{}, conns: map[string]*agentConn{}, work: make(chan workItem, 4096),
 		ctx: ctx, cancel: cancel,
 	}

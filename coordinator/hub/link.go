@@ -22,7 +22,7 @@ const maxLinkBody = 8 << 10
 // serveLink exchanges a link code for a binding, creating the agent (and
 // its credential) on its first link.
 func (h *Hub) serveLink(w http.ResponseWriter, r *http.Request) {
-	if !h.limits.allow(r.RemoteAddr) {
+	if h.links.Add(r.RemoteAddr, h.now()) > h.cfg.LinkAttempts {
 		h.log.Warn("link attempts over the limit", "remote", r.RemoteAddr)
 		w.Header().Set("Retry-After", "60")
 		writeErr(w, http.StatusTooManyRequests, protocol.CodeRateLimited, "too many link attempts; wait a minute")

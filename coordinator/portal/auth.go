@@ -7,11 +7,17 @@ import (
 	"strings"
 
 	"github.com/ferry-sync/ferry/coordinator/api"
+	"github.com/ferry-sync/ferry/coordinator/ratelimit"
 	"github.com/ferry-sync/ferry/coordinator/store"
 )
 
 // maxForm bounds a form body: the Portal's forms hold a token and a key.
 const maxForm = 16 << 10
+
+// maxSignInFailures is how many wrong keys one address may try in 10
+// minutes: guessing a weak key (a FERRY_ADMIN_KEY chosen by hand) through
+// the form is slow, and a good key is never held up by them.
+const maxSignInFailures = 20
 
 type pageFunc func(http.ResponseWriter, *http.Request, *session)
 
@@ -119,8 +125,8 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, nil, http.StatusForbidden, "This form did not come from the Portal, or it has expired. Reload the page and try again.")
 		return
 	}
-	if h.failed.blocked(r.RemoteAddr, h.now()) {
-		h.log.Warn("portal sign-in refused", "reason", "too many wrong keys", "remote", addressOf(r.RemoteAddr))
+	if h.failed.Count(r.RemoteAddr, h.now()) >= maxSignInFailures {
+		h.log.Warn("portal sign-in refused", "reason", "too many wrong keys", "remote", ratelimit.Address(r.RemoteAddr))
 		h.renderSignin(w, r, http.StatusTooManyRequests, "Too many wrong keys from your address; try again in a few minutes.")
 		return
 	}
@@ -135,8 +141,8 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			h.log.Error("portal sign-in", "err", err)
 		}
-		h.failed.fail(r.RemoteAddr, h.now())
-		h.log.Info("portal sign-in refused", "reason", "unknown key", "remote", addressOf(r.RemoteAddr))
+		h.failed.Add(r.RemoteAddr, h.now())
+		h.log.Info("portal sign-in refused", "reason", "unknown key", "remote", ratelimit.Address(r.RemoteAddr))
 		h.renderSignin(w, r, http.StatusUnauthorized, "That API key is not valid.")
 		return
 	}

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/queue"
+	"github.com/ferry-sync/ferry/coordinator/ratelimit"
 	"github.com/ferry-sync/ferry/coordinator/store"
 )
 
@@ -61,8 +62,9 @@ type Handler struct {
 	// secret keys the sign-in form's CSRF token; new on every start.
 	secret   []byte
 	sessions *sessions
-	// failed limits wrong keys per address (20 per 10 minutes).
-	failed *failures
+	// failed counts wrong keys per address, in windows of 10 minutes;
+	// maxSignInFailures in one refuses further sign-ins from there.
+	failed *ratelimit.Window
 	origin *http.CrossOriginProtection
 	mux    *http.ServeMux
 	static http.Handler
@@ -89,7 +91,7 @@ func New(cfg Config) *Handler {
 		secure:   strings.HasPrefix(cfg.PublicURL, "https://"),
 		secret:   make([]byte, 32),
 		sessions: newSessions(orDefault(cfg.SessionIdle, 2*time.Hour), orDefault(cfg.SessionLifetime, 12*time.Hour), 10000),
-		failed:   newFailures(20, 10*time.Minute),
+		failed:   ratelimit.New(10 * time.Minute),
 		origin:   http.NewCrossOriginProtection(),
 		mux:      http.NewServeMux(),
 		nav:      []navItem{{"Companies", "/portal/companies"}},
