@@ -248,7 +248,7 @@ func (h *Handler) diagnose(w http.ResponseWriter, r *http.Request, s *session) {
 		h.internal(w, r, s, err)
 		return
 	}
-	h.log.Info("agent diagnostics from the Portal", "agent", id, "apiKey", s.keyID, "err", err)
+	h.log.Info("agent diagnostics from the Portal", "agent", id, "apiKey", s.keyID, "ran", err == nil, "healthy", err == nil && v.Healthy)
 	h.sessions.setDiag(s, v)
 	http.Redirect(w, r, "/portal/agents/"+id+"#diagnostics", http.StatusSeeOther)
 }

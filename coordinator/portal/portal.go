@@ -35,8 +35,9 @@ var assets embed.FS
 type Config struct {
 	Store  store.Store
 	Queuer *queue.Queuer
-	// Agents is the hub: the agents pages read it and run diagnostics and
-	// revocations through it.
+	// Agents (required) is the hub: the agents pages read it and run
+	// diagnostics and revocations through it; the menu counts the agents
+	// online.
 	Agents Agents
 	Logger *slog.Logger
 	// PublicURL is the coordinator's address as browsers see it; an https
