@@ -241,7 +241,7 @@ func (h *Handler) diagnose(w http.ResponseWriter, r *http.Request, s *session) {
 	v := &diagView{AgentID: id, Report: rep, Healthy: rep.Healthy()}
 	switch {
 	case errors.Is(err, hub.ErrOffline):
-		v.Error = "The agent is offline: diagnostics need its live connection. It was last seen " + when(st.Agent.LastSeen) + "."
+		v.Error = "The agent is offline: diagnostics need its live connection. " + lastSeenText(st.Agent)
 	case errors.Is(err, hub.ErrNoAnswer):
 		v.Error = "The agent did not answer within " + hub.DiagnoseTimeout.String() + "."
 	case err != nil:
@@ -251,6 +251,14 @@ func (h *Handler) diagnose(w http.ResponseWriter, r *http.Request, s *session) {
 	h.log.Info("agent diagnostics from the Portal", "agent", id, "apiKey", s.keyID, "ran", err == nil, "healthy", err == nil && v.Healthy)
 	h.sessions.setDiag(s, v)
 	http.Redirect(w, r, "/portal/agents/"+id+"#diagnostics", http.StatusSeeOther)
+}
+
+// lastSeenText says when an offline agent was last seen.
+func lastSeenText(a store.Agent) string {
+	if a.LastSeen.IsZero() {
+		return "It has never connected."
+	}
+	return "It was last seen " + when(a.LastSeen) + "."
 }
 
 // checkClass is a diagnostics check's badge class.
