@@ -71,8 +71,8 @@ func browserTab(t *testing.T, within time.Duration) context.Context {
 // TestPortalInABrowser signs in to the Portal in a real (headless)
 // chromium, queues a sync with the "Queue sync" button, watches the status
 // go from Queued to Complete without a reload while a real agent syncs the
-// sample GnuCash book, saves a screenshot, and sees forged form posts
-// refused.
+// sample GnuCash book, saves a screenshot, sees the agent Online on the
+// agents page, and sees forged form posts refused.
 func TestPortalInABrowser(t *testing.T) {
 	c := startCoordinator(t, t.TempDir(), freeAddr(t))
 	company, _, code := setupConnection(t, c, "gnucash")
@@ -141,6 +141,18 @@ func TestPortalInABrowser(t *testing.T) {
 		t.Errorf("timeline: %q, %v", timeline, err)
 	}
 	screenshot(t, tab, "portal-timeline.png")
+
+	do("open the agents page",
+		chromedp.Click(chromedp.CSS(`header nav a[href="/portal/agents"]`)),
+		chromedp.WaitVisible(chromedp.ID("agents")),
+	)
+	_, err = chromedp.Run(tab, chromedp.Poll[bool](
+		`(p => p !== null && p.textContent === "Online")(document.querySelector("#agents tbody tr .presence"))`,
+		chromedp.WithPollingTimeout(30*time.Second)))
+	if err != nil {
+		t.Fatalf("the running agent never showed Online on the agents page: %v", err)
+	}
+	screenshot(t, tab, "portal-agents.png")
 
 	checkForgedPosts(t, tab, c, company)
 }

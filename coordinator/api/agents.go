@@ -5,12 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"slices"
-	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/ferry-sync/ferry/coordinator/hub"
-	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/protocol"
 )
 
@@ -25,10 +21,10 @@ type Agents interface {
 	// Diagnose asks an online agent to check itself (hub.ErrOffline,
 	// hub.ErrNoAnswer).
 	Diagnose(ctx context.Context, agentID string) (hub.DiagnosticsReport, error)
+	// RevokeAgent revokes an agent's credential and closes its live
+	// connection (store.ErrNotFound).
+	RevokeAgent(ctx context.Context, agentID, why string) error
 }
-
-// diagnoseTimeout bounds how long POST /agents/{id}/diagnostics waits.
-const diagnoseTimeout = 10 * time.Second
 
 // The agent statuses.
 const (
@@ -199,7 +195,7 @@ func (s *Server) diagnoseAgent(w http.ResponseWriter, r *http.Request) error {
 	if s.agents == nil {
 		return errorf(http.StatusConflict, CodeAgentOffline, "agent %s is offline", id)
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), diagnoseTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), hub.DiagnoseTimeout)
 	defer cancel()
 	rep, err := s.agents.Diagnose(ctx, id)
 	switch {
@@ -207,66 +203,33 @@ func (s *Server) diagnoseAgent(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusConflict, CodeAgentOffline, "agent %s is offline", id)
 	case errors.Is(err, hub.ErrNoAnswer):
 		return &Error{Status: http.StatusGatewayTimeout, Code: CodeAgentTimeout, Retry: true,
-			Message: "the agent did not answer within " + diagnoseTimeout.String()}
+			Message: "the agent did not answer within " + hub.DiagnoseTimeout.String()}
 	case err != nil:
 		return err
 	}
 	v := diagnosticsView{
 		AgentID: id, AgentVersion: rep.AgentVersion, Hostname: rep.Hostname, OS: rep.OS,
 		RequestedAt: apiTime(rep.RequestedAt), ReceivedAt: apiTime(rep.ReceivedAt), AgentTime: apiTime(rep.AgentTime),
-		RoundTripMillis: rep.RoundTripMillis, ClockSkewMillis: rep.ClockSkewMillis, Healthy: true, Checks: rep.Checks,
-	}
-	for _, c := range rep.Checks {
-		v.Healthy = v.Healthy && c.Status != protocol.CheckFail
+		RoundTripMillis: rep.RoundTripMillis, ClockSkewMillis: rep.ClockSkewMillis, Healthy: rep.Healthy(), Checks: rep.Checks,
 	}
 	writeJSON(w, http.StatusOK, v)
 	return nil
 }
 
-// revokeAgent revokes an agent's credential: every later call with it is
-// refused (and recorded), its Linked connections become Deauthorized (so
-// their link pages offer a new code, and their queued work ends in
-// AuthError), and its live connection is closed.
+// revokeAgent revokes an agent's credential (hub.RevokeCredential): every
+// later call with it is refused, its Linked connections become
+// Deauthorized, and its live connection is closed.
 func (s *Server) revokeAgent(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("agentId")
-	now := s.now().UTC()
-	first := false
-	_, err := s.store.UpdateAgent(r.Context(), id, func(a *store.Agent) error {
-		if a.Revoked.IsZero() {
-			a.Revoked, first = now, true
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	conns, err := s.store.AgentConnections(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	for _, c := range conns {
-		if c.Status != store.Linked {
-			continue
-		}
-		_, err := s.store.UpdateConnection(r.Context(), c.CompanyID, c.ID, func(c *store.Connection) error {
-			if c.Status == store.Linked {
-				c.Status = store.Deauthorized
-			}
-			return nil
-		})
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-	}
-	if first {
-		err := s.store.AddAgentEvent(r.Context(), store.AgentEvent{ID: uuid.Must(uuid.NewV7()).String(), AgentID: id, At: now,
-			Type: store.EventCredentialRevoked, Reason: "revoked through the API"})
-		if err != nil {
-			return err
-		}
-	}
+	const why = "revoked through the API"
+	var err error
 	if s.agents != nil {
-		s.agents.Disconnect(id, store.ReasonCredentialRevoked)
+		err = s.agents.RevokeAgent(r.Context(), id, why)
+	} else {
+		err = hub.RevokeCredential(r.Context(), s.store, id, s.now().UTC(), why)
+	}
+	if err != nil {
+		return err
 	}
 	st, err := s.agentState(r.Context(), id)
 	if err != nil {

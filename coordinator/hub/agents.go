@@ -88,6 +88,20 @@ type DiagnosticsReport struct {
 	ClockSkewMillis int64
 }
 
+// Healthy says no check failed (a warning is still healthy).
+func (r DiagnosticsReport) Healthy() bool {
+	for _, c := range r.Checks {
+		if c.Status == protocol.CheckFail {
+			return false
+		}
+	}
+	return true
+}
+
+// DiagnoseTimeout is how long the API and the Portal wait for an agent's
+// diagnostics report.
+const DiagnoseTimeout = 10 * time.Second
+
 // maxClockSkew is the skew a clock check still passes.
 const maxClockSkew = 30 * time.Second
 

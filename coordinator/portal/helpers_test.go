@@ -15,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ferry-sync/ferry/coordinator/api"
+	"github.com/ferry-sync/ferry/coordinator/hub"
 	"github.com/ferry-sync/ferry/coordinator/queue"
 	"github.com/ferry-sync/ferry/coordinator/store"
 )
@@ -29,14 +30,19 @@ const (
 )
 
 // env is a Portal over a real Badger store with one company ("co") and one
-// PendingAuth gnucash connection ("cn").
+// PendingAuth gnucash connection ("cn"), and a real hub serving agents on
+// the same loopback server.
 type env struct {
 	t   *testing.T
 	h   *Handler
 	st  store.Store
 	q   *queue.Queuer
+	hub *hub.Hub
 	srv *httptest.Server
 }
+
+// testHeartbeat is the hub's heartbeat in the tests.
+const testHeartbeat = 500 * time.Millisecond
 
 func newEnv(t *testing.T, publicURL string) *env {
 	t.Helper()
@@ -60,15 +66,25 @@ func newEnv(t *testing.T, publicURL string) *env {
 		t.Fatal(err)
 	}
 	q := queue.New(st)
-	h := New(Config{Store: st, Queuer: q, Logger: slog.New(slog.DiscardHandler), PublicURL: publicURL,
+	log := slog.New(slog.DiscardHandler)
+	hb := hub.New(hub.Config{Store: st, Queuer: q, Logger: log, HeartbeatInterval: testHeartbeat, ExpiryInterval: time.Hour})
+	q.Notify = hb.Notify
+	h := New(Config{Store: st, Queuer: q, Agents: hb, Logger: log, PublicURL: publicURL,
 		LiveInterval: 5 * time.Millisecond})
-	srv := httptest.NewServer(h)
+	mux := http.NewServeMux()
+	mux.Handle("/agent/", hb.Handler())
+	mux.Handle("/portal/", h)
+	srv := httptest.NewServer(mux)
+	if err := hb.Start(); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		h.Close()
+		hb.Close()
 		srv.Close()
 		st.Close()
 	})
-	return &env{t: t, h: h, st: st, q: q, srv: srv}
+	return &env{t: t, h: h, st: st, q: q, hub: hb, srv: srv}
 }
 
 // browser is a client with its own cookie jar that does not follow
@@ -161,4 +177,21 @@ func cookieNamed(resp *http.Response, name string) *http.Cookie {
 		}
 	}
 	return nil
+}
+
+// waitFor checks cond every 10 ms until it holds, or fails the test
+// after 15 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.NewTimer(15 * time.Second)
+	defer deadline.Stop()
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-deadline.C:
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
 }

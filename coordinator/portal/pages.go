@@ -47,6 +47,8 @@ type connView struct {
 	LinkURL     string
 	Code        string
 	CodeExpires time.Time
+	// AgentOnline: the bound agent has a live connection.
+	AgentOnline bool
 }
 
 // statusData is the live fragment: one row per data type of the sync
@@ -112,7 +114,8 @@ func (h *Handler) connViews(conns []store.Connection) []connView {
 	out := make([]connView, len(conns))
 	for i, c := range conns {
 		integ, _ := queue.Integration(c.PlatformKey)
-		v := connView{Connection: c, Platform: integ.Name, LinkURL: fmt.Sprintf("%s/link/%s/%s", h.publicURL, c.CompanyID, c.ID)}
+		v := connView{Connection: c, Platform: integ.Name, LinkURL: fmt.Sprintf("%s/link/%s/%s", h.publicURL, c.CompanyID, c.ID),
+			AgentOnline: c.AgentID != "" && h.agents.Online(c.AgentID)}
 		if c.Status != store.Linked && c.LinkCode != "" && h.now().Before(c.LinkCodeExpires) {
 			v.Code, v.CodeExpires = c.LinkCode, c.LinkCodeExpires
 		}

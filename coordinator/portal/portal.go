@@ -2,7 +2,9 @@
 // /portal: a client or support person signs in with an API key and sees the
 // companies, a company's connections with their link codes, its data status
 // (updated live over Server-Sent Events) with a "Queue sync" button per data
-// type and "Queue all", and each dataset's timeline and validation results.
+// type and "Queue all", each dataset's timeline and validation results,
+// and, for support staff, the agents: which are online, their events, a
+// remote diagnostic, and (client keys) revoking a credential.
 //
 // Pages come from html/template, assets are embedded, and the one script is
 // hand-written: there is no build step. Sessions are server-side, in memory;
@@ -34,6 +36,10 @@ var assets embed.FS
 type Config struct {
 	Store  store.Store
 	Queuer *queue.Queuer
+	// Agents (required) is the hub: the agents pages read it and run
+	// diagnostics and revocations through it; the menu counts the agents
+	// online.
+	Agents Agents
 	Logger *slog.Logger
 	// PublicURL is the coordinator's address as browsers see it; an https
 	// URL makes the cookies Secure. Link URLs are built on it.
@@ -53,6 +59,7 @@ type Config struct {
 type Handler struct {
 	store     store.Store
 	queuer    *queue.Queuer
+	agents    Agents
 	log       *slog.Logger
 	publicURL string
 	now       func() time.Time
@@ -68,8 +75,7 @@ type Handler struct {
 	origin *http.CrossOriginProtection
 	mux    *http.ServeMux
 	static http.Handler
-	// nav is the menu. The agents page, when it exists, adds its entry
-	// here ({"Agents", "/portal/agents"}) and registers its routes in New.
+	// nav is the menu.
 	nav []navItem
 
 	// ctx ends the live streams; wg counts them; closed (under mu) lets
@@ -86,7 +92,7 @@ type navItem struct{ Name, Path string }
 // New builds the Portal.
 func New(cfg Config) *Handler {
 	h := &Handler{
-		store: cfg.Store, queuer: cfg.Queuer, log: cfg.Logger, publicURL: strings.TrimRight(cfg.PublicURL, "/"),
+		store: cfg.Store, queuer: cfg.Queuer, agents: cfg.Agents, log: cfg.Logger, publicURL: strings.TrimRight(cfg.PublicURL, "/"),
 		now: cfg.Now, liveEvery: cfg.LiveInterval, liveMax: cfg.LiveMax,
 		secure:   strings.HasPrefix(cfg.PublicURL, "https://"),
 		secret:   make([]byte, 32),
@@ -94,7 +100,7 @@ func New(cfg Config) *Handler {
 		failed:   ratelimit.New(10 * time.Minute),
 		origin:   http.NewCrossOriginProtection(),
 		mux:      http.NewServeMux(),
-		nav:      []navItem{{"Companies", "/portal/companies"}},
+		nav:      []navItem{{"Companies", "/portal/companies"}, {"Agents", "/portal/agents"}},
 	}
 	_, _ = rand.Read(h.secret)
 	// Behind a proxy the Host the coordinator sees may not be the one the
@@ -134,6 +140,13 @@ func (h *Handler) routes() {
 	m.HandleFunc("POST /portal/companies/{companyId}/queue/{dataType}", h.form(h.queueOne))
 	m.HandleFunc("GET /portal/companies/{companyId}/datasets/{datasetId}", h.signedIn(h.datasetPage))
 	m.HandleFunc("GET /portal/companies/{companyId}/datasets/{datasetId}/live", h.signedIn(h.datasetLive))
+	m.HandleFunc("GET /portal/agents", h.signedIn(h.agentsPage))
+	m.HandleFunc("GET /portal/agents/live", h.signedIn(h.agentsLive))
+	m.HandleFunc("GET /portal/agents/{agentId}", h.signedIn(h.agentPage))
+	m.HandleFunc("GET /portal/agents/{agentId}/live", h.signedIn(h.agentLive))
+	m.HandleFunc("POST /portal/agents/{agentId}/diagnostics", h.form(h.diagnose))
+	m.HandleFunc("GET /portal/agents/{agentId}/revoke", h.signedIn(h.revokePage))
+	m.HandleFunc("POST /portal/agents/{agentId}/revoke", h.form(h.revoke))
 	m.HandleFunc("GET /portal/static/{file}", h.asset)
 	m.HandleFunc("/portal/", h.signedIn(h.notFound))
 }

@@ -12,24 +12,22 @@ import (
 
 // page is what every page template gets; Data is the page's own.
 type page struct {
-	Title    string
-	CSRF     string
-	Signed   bool
-	KeyName  string
-	Scope    store.Scope
-	Nav      []navItem
+	Title   string
+	CSRF    string
+	Signed  bool
+	KeyName string
+	Scope   store.Scope
+	Nav     []navItem
+	// Online is how many agents are online, shown beside the menu.
+	Online   int
 	Flash    string
 	FlashBad bool
 	Data     any
 }
 
 var funcs = template.FuncMap{
-	"when": func(t time.Time) string {
-		if t.IsZero() {
-			return "—"
-		}
-		return t.UTC().Format("2006-01-02 15:04:05 UTC")
-	},
+	"when":       when,
+	"checkClass": checkClass,
 	"findings": func(title, id string, items []store.ValidationItem) findingsView {
 		return findingsView{Title: title, ID: id, Items: items}
 	},
@@ -48,6 +46,14 @@ var funcs = template.FuncMap{
 	},
 }
 
+// when is a time as the pages show it; "—" for none.
+func when(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05 UTC")
+}
+
 type findingsView struct {
 	Title, ID string
 	Items     []store.ValidationItem
@@ -56,9 +62,9 @@ type findingsView struct {
 // pages holds one template set per page, each the layout plus that page's
 // "content" (and any fragments it defines).
 var pages = func() map[string]*template.Template {
-	layout := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(assets, "templates/layout.html"))
+	layout := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/agent-parts.html"))
 	out := map[string]*template.Template{}
-	for _, name := range []string{"signin", "companies", "company", "dataset", "error"} {
+	for _, name := range []string{"signin", "companies", "company", "dataset", "agents", "agent", "revoke", "error"} {
 		out[name] = template.Must(template.Must(layout.Clone()).ParseFS(assets, "templates/"+name+".html"))
 	}
 	return out
@@ -89,6 +95,7 @@ func (h *Handler) signedPage(s *session, title string, data any) page {
 	if s != nil {
 		p.Signed, p.CSRF, p.KeyName, p.Scope = true, s.csrf, s.keyName, s.scope
 		p.Flash, p.FlashBad = h.sessions.takeFlash(s)
+		p.Online = h.agents.OnlineCount()
 	}
 	return p
 }

@@ -36,6 +36,9 @@ type session struct {
 	// flash is a one-shot message shown on the next page.
 	flash    string
 	flashBad bool
+	// diag is the diagnostics report last run, shown once on its agent's
+	// page.
+	diag *diagView
 }
 
 // sessions holds the signed-in sessions, by the SHA-256 of their id (so a
@@ -118,6 +121,26 @@ func (ss *sessions) takeFlash(s *session) (string, bool) {
 	msg, bad := s.flash, s.flashBad
 	s.flash, s.flashBad = "", false
 	return msg, bad
+}
+
+// setDiag keeps a diagnostics outcome for the agent's next page.
+func (ss *sessions) setDiag(s *session, d *diagView) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	s.diag = d
+}
+
+// takeDiag returns the diagnostics outcome kept for the agent, once; nil
+// when there is none.
+func (ss *sessions) takeDiag(s *session, agentID string) *diagView {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	d := s.diag
+	if d == nil || d.AgentID != agentID {
+		return nil
+	}
+	s.diag = nil
+	return d
 }
 
 func (ss *sessions) expired(s *session, now time.Time) bool {

@@ -71,7 +71,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*Ser
 		Agents:   s.Hub, Metrics: s.Metrics,
 	})
 	s.Portal = portal.New(portal.Config{
-		Store: st, Queuer: q, Logger: log.With("subsystem", "portal"), PublicURL: cfg.PublicURL,
+		Store: st, Queuer: q, Agents: s.Hub, Logger: log.With("subsystem", "portal"), PublicURL: cfg.PublicURL,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/agent/", s.Hub.Handler())
