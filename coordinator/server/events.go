@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"time"
@@ -52,7 +51,6 @@ func (c EventsConfig) Validate() error {
 
 // events runs the scheduler and the webhook dispatcher.
 type events struct {
-	log   *slog.Logger
 	sched *schedule.Scheduler
 	hooks *webhook.Dispatcher
 }
@@ -60,7 +58,6 @@ type events struct {
 func newEvents(cfg Config, st store.Store, q *queue.Queuer, log *slog.Logger) *events {
 	ec := cfg.Events
 	return &events{
-		log: log.With("subsystem", "webhook"),
 		sched: schedule.New(schedule.Config{
 			Store: st, Queuer: q, Logger: log.With("subsystem", "schedule"), Interval: ec.ScheduleInterval,
 		}),
@@ -81,14 +78,4 @@ func (e *events) start() {
 func (e *events) close() {
 	e.sched.Close()
 	e.hooks.Close()
-}
-
-// presence is the hub's OnPresence: the connection.connected and
-// connection.disconnected events.
-func (e *events) presence(agentID string, connectionIDs []string, online bool) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := e.hooks.Presence(ctx, agentID, connectionIDs, online); err != nil {
-		e.log.Error("agent presence event", "agent", agentID, "online", online, "err", err)
-	}
 }

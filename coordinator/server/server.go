@@ -60,7 +60,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*Ser
 	s.events = newEvents(cfg, st, q, log)
 	s.Metrics = metrics.New()
 	s.Hub = hub.New(hub.Config{Store: st, Queuer: q, Logger: log.With("subsystem", "hub"), LeaseTTL: cfg.LeaseTTL,
-		OnPresence: s.events.presence, Metrics: s.Metrics})
+		Metrics: s.Metrics})
 	s.Metrics.WatchAgentsOnline(s.Hub.OnlineCount)
 	s.Metrics.WatchDatasets(st)
 	q.Notify = s.Hub.Notify

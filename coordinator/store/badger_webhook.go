@@ -148,6 +148,48 @@ func connectionEvents(txn *badger.Txn, old *Connection, c Connection) error {
 	return emit(txn, e)
 }
 
+// presenceEvents emits connection.connected or connection.disconnected
+// for each connection a Connected or Disconnected agent event names that
+// is still bound to the agent.
+func presenceEvents(txn *badger.Txn, e AgentEvent) error {
+	typ := EventConnectionConnected
+	switch e.Type {
+	case EventConnected:
+	case EventDisconnected:
+		typ = EventConnectionDisconnected
+	default:
+		return nil
+	}
+	for _, id := range e.Connections {
+		companyID, err := getString(txn, agentConnKey(e.AgentID, id))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		c, err := getConnection(txn, companyID, id)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		ev := WebhookEvent{
+			ID: PresenceEventID(e.ID, id), Type: typ, Generated: e.At,
+			CompanyID: c.CompanyID, ConnectionID: c.ID, PlatformKey: c.PlatformKey, ConnectionStatus: c.Status,
+			AgentID: e.AgentID,
+		}
+		if co, err := getCompany(txn, c.CompanyID); err == nil {
+			ev.CompanyName = co.Name
+		}
+		if err := emit(txn, ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func checkWebhook(w Webhook) error {
 	if err := checkID("webhook", w.ID); err != nil {
 		return err

@@ -27,8 +27,10 @@ const MaxWebhooks = 50
 // WebhookStore keeps webhook consumers and the durable outbox of their
 // deliveries. The store itself adds the events of its own transitions
 // (read.completed when a dataset reaches a terminal status,
-// connection.created) in the transaction that makes the transition, so a
-// crash cannot lose one. Store embeds it.
+// connection.created, and connection.connected/disconnected with an
+// agent's Connected/Disconnected event: see AddAgentEvent) in the
+// transaction that makes the transition, so a crash cannot lose one. Store
+// embeds it.
 type WebhookStore interface {
 	// CreateWebhook stores a consumer; ErrExists if the id is taken or the
 	// client has MaxWebhooks already.
@@ -40,10 +42,11 @@ type WebhookStore interface {
 	// DeleteWebhook removes a consumer, its pending deliveries and its
 	// delivery log; ErrNotFound if missing.
 	DeleteWebhook(ctx context.Context, id string) error
-	// AddWebhookEvent puts an event that is not a store transition (an
-	// agent online or offline) in the outbox: one delivery per enabled
-	// consumer subscribed to its type, due at once. Adding an event id
-	// again while its delivery is pending adds nothing.
+	// AddWebhookEvent puts an event in the outbox directly: one delivery
+	// per enabled consumer subscribed to its type, due at once. Adding an
+	// event id again while its delivery is pending adds nothing. Every
+	// event of the coordinator comes from a store write (see above); this
+	// is for tests and tools that drive the outbox.
 	AddWebhookEvent(ctx context.Context, e WebhookEvent) error
 	// DueDeliveries returns at most limit deliveries due at or before now,
 	// earliest first; it reads only due ones.

@@ -133,14 +133,16 @@ func TestEveryEventTypeArrives(t *testing.T) {
 	must(t, st.CreateCompany(ctx, store.Company{ID: "co-1", Name: "Acme", Created: t0}))
 	conn := store.Connection{ID: "conn-1", CompanyID: "co-1", PlatformKey: "gnucash", Status: store.Linked, AgentID: "agent-1", Created: t0}
 	must(t, st.CreateConnection(ctx, conn, store.LinkCode{Hash: []byte("h")}))
-	must(t, d.Presence(ctx, "agent-1", []string{"conn-1"}, true))
+	must(t, st.AddAgentEvent(ctx, store.AgentEvent{ID: "aev-1", AgentID: "agent-1", At: t0, Type: store.EventConnected,
+		Connections: []string{"conn-1"}}))
 	_, err := st.QueueDataset(ctx, store.QueueRequest{ID: "ds-1", CompanyID: "co-1", ConnectionID: "conn-1", DataType: dataset.Invoices, Now: t0})
 	must(t, err)
 	_, err = st.Claim(ctx, store.ClaimRequest{DatasetID: "ds-1", AgentID: "agent-1", LeaseID: "l1", Now: t0, TTL: time.Minute})
 	must(t, err)
 	_, err = st.Report(ctx, store.Report{CompanyID: "co-1", DatasetID: "ds-1", LeaseID: "l1", Actor: "agent-1", To: dataset.FetchError, Message: "book locked", Now: t0})
 	must(t, err)
-	must(t, d.Presence(ctx, "agent-1", []string{"conn-1"}, false))
+	must(t, st.AddAgentEvent(ctx, store.AgentEvent{ID: "aev-2", AgentID: "agent-1", At: t0, Type: store.EventDisconnected,
+		Connections: []string{"conn-1"}}))
 
 	got := rcv.waitFor(t, "four event types", func(ds []delivery) bool { return len(ds) >= 4 })
 	types := map[string]delivery{}

@@ -17,6 +17,52 @@ var webhookTests = []struct {
 	{"WebhookDeliveries", testWebhookDeliveries},
 	{"WebhookDisabled", testWebhookDisabled},
 	{"WebhookCompanyTags", testWebhookCompanyTags},
+	{"PresenceWebhooks", testPresenceWebhooks},
+}
+
+// testPresenceWebhooks: an agent's Connected and Disconnected events put
+// the presence webhooks of the connections they name in the outbox, in
+// the same write: with stable ids, only for connections bound to the
+// agent, none when they name none, and not twice when the event is added
+// again.
+func testPresenceWebhooks(f *fixture) {
+	f.webhook("wh-p", store.EventConnectionConnected, store.EventConnectionDisconnected)
+	f.linked("co-1", "conn-1", "agent-1")
+	f.connection("co-1", "conn-other", store.Linked, "agent-2")
+	on := store.AgentEvent{ID: "aev-1", AgentID: "agent-1", At: at(5), Type: store.EventConnected,
+		Connections: []string{"conn-1", "conn-other", "conn-missing"}}
+	noErr(f, "AddAgentEvent(Connected)", f.s.AddAgentEvent(f.ctx, on))
+	wantErr(f, "AddAgentEvent again", f.s.AddAgentEvent(f.ctx, on), store.ErrExists)
+	ds, err := f.s.DueDeliveries(f.ctx, at(5), 0)
+	noErr(f, "DueDeliveries", err)
+	if len(ds) != 1 {
+		f.Fatalf("deliveries after Connected: %+v, want one, for conn-1", ds)
+	}
+	e := ds[0].Event
+	eq(f, "type", e.Type, store.EventConnectionConnected)
+	eq(f, "id", e.ID, store.PresenceEventID("aev-1", "conn-1"))
+	eq(f, "connection", e.ConnectionID, "conn-1")
+	eq(f, "agent", e.AgentID, "agent-1")
+	eq(f, "company", e.CompanyID+" "+e.CompanyName, "co-1 Company co-1")
+	eq(f, "generated", e.Generated.Equal(at(5)), true)
+	evs, err := f.s.AgentEvents(f.ctx, "agent-1")
+	noErr(f, "AgentEvents", err)
+	eq(f, "connections kept with the agent event", fmtList(evs[0].Connections), "[conn-1 conn-other conn-missing]")
+
+	// A Disconnected naming none (superseded, shutting down) adds nothing;
+	// other event types never add any.
+	noErr(f, "AddAgentEvent(superseded)", f.s.AddAgentEvent(f.ctx, store.AgentEvent{ID: "aev-2", AgentID: "agent-1",
+		At: at(6), Type: store.EventDisconnected, Reason: store.ReasonSuperseded}))
+	noErr(f, "AddAgentEvent(LeaseExpired)", f.s.AddAgentEvent(f.ctx, store.AgentEvent{ID: "aev-3", AgentID: "agent-1",
+		At: at(6), Type: store.EventLeaseExpired, Connections: []string{"conn-1"}}))
+	eq(f, "after events naming no presence change", len(f.dueEvents(10)), 1)
+	noErr(f, "AddAgentEvent(Disconnected)", f.s.AddAgentEvent(f.ctx, store.AgentEvent{ID: "aev-4", AgentID: "agent-1",
+		At: at(7), Type: store.EventDisconnected, Reason: store.ReasonClosedByAgent, Connections: []string{"conn-1"}}))
+	ds, err = f.s.DueDeliveries(f.ctx, at(10), 0)
+	noErr(f, "DueDeliveries", err)
+	if len(ds) != 2 || ds[1].Event.Type != store.EventConnectionDisconnected || ds[1].Event.ID != store.PresenceEventID("aev-4", "conn-1") {
+		f.Fatalf("deliveries after Disconnected: %+v", ds)
+	}
 }
 
 func testWebhookCompanyTags(f *fixture) {
