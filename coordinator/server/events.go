@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/ferry-sync/ferry/coordinator/metrics"
 	"github.com/ferry-sync/ferry/coordinator/queue"
 	"github.com/ferry-sync/ferry/coordinator/schedule"
 	"github.com/ferry-sync/ferry/coordinator/store"
@@ -55,7 +56,7 @@ type events struct {
 	hooks *webhook.Dispatcher
 }
 
-func newEvents(cfg Config, st store.Store, q *queue.Queuer, log *slog.Logger) *events {
+func newEvents(cfg Config, st store.Store, q *queue.Queuer, m *metrics.Metrics, log *slog.Logger) *events {
 	ec := cfg.Events
 	return &events{
 		sched: schedule.New(schedule.Config{
@@ -64,7 +65,7 @@ func newEvents(cfg Config, st store.Store, q *queue.Queuer, log *slog.Logger) *e
 		hooks: webhook.New(webhook.Config{
 			Store: st, Logger: log.With("subsystem", "webhook"), PublicURL: cfg.PublicURL,
 			AllowPrivate: ec.WebhookAllowPrivate, DisableAfter: ec.WebhookDisableAfter,
-			MinBackoff: ec.WebhookMinBackoff, MaxBackoff: ec.WebhookMaxBackoff,
+			MinBackoff: ec.WebhookMinBackoff, MaxBackoff: ec.WebhookMaxBackoff, Metrics: m,
 		}),
 	}
 }

@@ -57,12 +57,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*Ser
 		return nil, err
 	}
 	q := queue.New(st)
-	s.events = newEvents(cfg, st, q, log)
 	s.Metrics = metrics.New()
+	s.events = newEvents(cfg, st, q, s.Metrics, log)
 	s.Hub = hub.New(hub.Config{Store: st, Queuer: q, Logger: log.With("subsystem", "hub"), LeaseTTL: cfg.LeaseTTL,
 		Metrics: s.Metrics})
 	s.Metrics.WatchAgentsOnline(s.Hub.OnlineCount)
 	s.Metrics.WatchDatasets(st)
+	s.Metrics.WatchWebhookOutbox(st)
 	q.Notify = s.Hub.Notify
 	s.API = api.New(api.Config{
 		Store: st, Queuer: q, Logger: log.With("subsystem", "api"),

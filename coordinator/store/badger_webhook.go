@@ -454,6 +454,21 @@ func (b *Badger) DeliveryFailed(ctx context.Context, d Delivery, a DeliveryAttem
 	return disabled, err
 }
 
+func (b *Badger) PendingDeliveries(ctx context.Context) (int, error) {
+	n := 0
+	err := b.view(ctx, func(txn *badger.Txn) error {
+		n = 0
+		p := prefix("wd")
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
+		defer it.Close()
+		for it.Seek(p); it.ValidForPrefix(p); it.Next() {
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
 func (b *Badger) DeliveryLog(ctx context.Context, webhookID string, limit int) ([]DeliveryAttempt, error) {
 	if err := checkID("webhook", webhookID); err != nil {
 		return nil, err

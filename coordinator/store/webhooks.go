@@ -61,6 +61,10 @@ type WebhookStore interface {
 	// disableAfter before a.At it is disabled instead, and the delivery
 	// leaves the outbox; disabled reports that.
 	DeliveryFailed(ctx context.Context, d Delivery, a DeliveryAttempt, next time.Time, disableAfter time.Duration) (disabled bool, err error)
+	// PendingDeliveries is how many deliveries are in the outbox (one per
+	// event and consumer), due or waiting for a retry. It reads the
+	// outbox's keys only: its cost grows with the backlog, not the history.
+	PendingDeliveries(ctx context.Context) (int, error)
 	// DeliveryLog returns a consumer's delivery attempts, newest first, at
 	// most limit; ErrNotFound if the consumer is missing.
 	DeliveryLog(ctx context.Context, webhookID string, limit int) ([]DeliveryAttempt, error)

@@ -3,6 +3,7 @@ package webhook_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/ferry-sync/ferry/coordinator/metrics"
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/coordinator/webhook"
 	"github.com/ferry-sync/ferry/shared/dataset"
@@ -193,7 +195,8 @@ func TestFailThreeTimesThenSucceed(t *testing.T) {
 	})
 	addConsumer(t, st, "wh-1", rcv.URL, store.EventConnectionConnected)
 	clk := &clock{t: t0}
-	d := webhook.New(webhook.Config{Store: st, AllowPrivate: true, Now: clk.Now, RetryMax: 2, RetryWait: time.Millisecond})
+	m := metrics.New()
+	d := webhook.New(webhook.Config{Store: st, AllowPrivate: true, Now: clk.Now, RetryMax: 2, RetryWait: time.Millisecond, Metrics: m})
 	ctx := t.Context()
 	must(t, st.AddWebhookEvent(ctx, store.WebhookEvent{ID: "ev-1", Type: store.EventConnectionConnected, Generated: t0, CompanyID: "co-1"}))
 
@@ -202,6 +205,10 @@ func TestFailThreeTimesThenSucceed(t *testing.T) {
 	if n != 1 || len(rcv.deliveries()) != 3 {
 		t.Fatalf("first attempt: %d deliveries attempted, %d requests; want 1 and 3 (one try, two quick retries)", n, len(rcv.deliveries()))
 	}
+	wantSeries(t, m, map[string]float64{
+		`ferry_webhook_deliveries_total{outcome="failed"}`:    1, // the quick retries are one attempt
+		`ferry_webhook_deliveries_total{outcome="delivered"}`: 0,
+	})
 	if n, _ := d.DeliverDue(ctx); n != 0 {
 		t.Errorf("retried before its backoff: %d", n)
 	}
@@ -227,6 +234,13 @@ func TestFailThreeTimesThenSucceed(t *testing.T) {
 	if ok != 1 {
 		t.Errorf("accepted %d times, want exactly once", ok)
 	}
+	// Delivered two minutes after the event, on the injected clock.
+	wantSeries(t, m, map[string]float64{
+		`ferry_webhook_deliveries_total{outcome="failed"}`:    1,
+		`ferry_webhook_deliveries_total{outcome="delivered"}`: 1,
+		`ferry_webhook_delivery_latency_seconds_count`:        1,
+		`ferry_webhook_delivery_latency_seconds_sum`:          120,
+	})
 	log, err := st.DeliveryLog(ctx, "wh-1", 0)
 	must(t, err)
 	if len(log) != 2 || log[0].Outcome != store.OutcomeDelivered || log[1].Outcome != store.OutcomeRetrying || log[1].StatusCode != 500 {
@@ -241,8 +255,9 @@ func TestFailingConsumerDisabled(t *testing.T) {
 	rcv := newReceiver(t, func(int) int { return http.StatusServiceUnavailable })
 	addConsumer(t, st, "wh-1", rcv.URL, store.EventConnectionConnected)
 	clk := &clock{t: t0}
+	m := metrics.New()
 	d := webhook.New(webhook.Config{Store: st, AllowPrivate: true, Now: clk.Now, RetryMax: -1,
-		MinBackoff: time.Minute, MaxBackoff: time.Hour, DisableAfter: 6 * time.Hour})
+		MinBackoff: time.Minute, MaxBackoff: time.Hour, DisableAfter: 6 * time.Hour, Metrics: m})
 	ctx := t.Context()
 	must(t, st.AddWebhookEvent(ctx, store.WebhookEvent{ID: "ev-1", Type: store.EventConnectionConnected, Generated: t0, CompanyID: "co-1"}))
 	for range 20 {
@@ -259,6 +274,11 @@ func TestFailingConsumerDisabled(t *testing.T) {
 	if tries < 3 || tries > 9 {
 		t.Errorf("attempts before disabling: %d, want a few (backoff doubling to 1 h, 6 h)", tries)
 	}
+	wantSeries(t, m, map[string]float64{
+		`ferry_webhook_deliveries_total{outcome="failed"}`:    float64(tries - 1),
+		`ferry_webhook_deliveries_total{outcome="disabled"}`:  1, // the attempt that disabled it
+		`ferry_webhook_deliveries_total{outcome="delivered"}`: 0,
+	})
 	must(t, st.AddWebhookEvent(ctx, store.WebhookEvent{ID: "ev-2", Type: store.EventConnectionConnected, Generated: clk.Now(), CompanyID: "co-1"}))
 	n, err := d.DeliverDue(ctx)
 	must(t, err)
@@ -411,5 +431,28 @@ func TestDownConsumerDoesNotHoldUpOthers(t *testing.T) {
 	}
 	if n, _ := d.DeliverDue(ctx); n != 0 {
 		t.Errorf("%d deliveries due again at once, want the failing consumer's to wait for its backoff", n)
+	}
+}
+
+// wantSeries scrapes m and checks the given series' values.
+func wantSeries(t *testing.T, m *metrics.Metrics, want map[string]float64) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	got := map[string]float64{}
+	for _, line := range strings.Split(rec.Body.String(), "\n") {
+		name, val, ok := strings.Cut(line, " ")
+		if !ok || strings.HasPrefix(line, "#") {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscan(val, &v); err == nil {
+			got[name] = v
+		}
+	}
+	for series, v := range want {
+		if g, ok := got[series]; !ok || g != v {
+			t.Errorf("%s = %v (present %v), want %v", series, g, ok, v)
+		}
 	}
 }

@@ -172,11 +172,13 @@ func testWebhookDeliveries(f *fixture) {
 	ds, err := f.s.DueDeliveries(f.ctx, at(5), 0)
 	noErr(f, "DueDeliveries", err)
 	eq(f, "one delivery of an event added twice", len(ds), 1)
+	eq(f, "pending after the event", f.pending(), 1)
 	d := ds[0]
 	a := store.DeliveryAttempt{WebhookID: "wh-1", EventID: "ev-1", EventType: e.Type, Attempt: 1, At: at(6), StatusCode: 500}
 	disabled, err := f.s.DeliveryFailed(f.ctx, d, a, at(66), time.Hour)
 	noErr(f, "DeliveryFailed", err)
 	eq(f, "disabled", disabled, false)
+	eq(f, "pending while it waits for its retry", f.pending(), 1)
 	eq(f, "due before the retry", len(f.dueEvents(65)), 0)
 	ds, _ = f.s.DueDeliveries(f.ctx, at(66), 0)
 	if len(ds) != 1 {
@@ -188,6 +190,7 @@ func testWebhookDeliveries(f *fixture) {
 	a2 := store.DeliveryAttempt{WebhookID: "wh-1", EventID: "ev-1", EventType: e.Type, Attempt: 2, At: at(67), StatusCode: 200, Outcome: store.OutcomeDelivered}
 	noErr(f, "DeliveryDone", f.s.DeliveryDone(f.ctx, ds[0], a2))
 	eq(f, "due after delivery", len(f.dueEvents(1000)), 0)
+	eq(f, "pending after delivery", f.pending(), 0)
 	w, _ = f.s.Webhook(f.ctx, "wh-1")
 	eq(f, "failing after a success", w.FailingSince.IsZero(), true)
 	log, err := f.s.DeliveryLog(f.ctx, "wh-1", 0)
@@ -211,6 +214,20 @@ func testWebhookDeliveries(f *fixture) {
 	if len(log) != 1 || log[0].EventID != "ev-2" {
 		f.Errorf("log after the retention: %+v, want only ev-2's attempt", log)
 	}
+	// Deleting the consumer empties its part of the outbox.
+	noErr(f, "AddWebhookEvent", f.s.AddWebhookEvent(f.ctx, store.WebhookEvent{
+		ID: "ev-3", Type: store.EventConnectionConnected, Generated: later, CompanyID: "co-1"}))
+	eq(f, "pending before deleting the consumer", f.pending(), 1)
+	noErr(f, "DeleteWebhook", f.s.DeleteWebhook(f.ctx, "wh-1"))
+	eq(f, "pending after deleting the consumer", f.pending(), 0)
+}
+
+// pending is PendingDeliveries.
+func (f *fixture) pending() int {
+	f.Helper()
+	n, err := f.s.PendingDeliveries(f.ctx)
+	noErr(f, "PendingDeliveries", err)
+	return n
 }
 
 func testWebhookDisabled(f *fixture) {
@@ -230,6 +247,7 @@ func testWebhookDisabled(f *fixture) {
 	disabled, err = f.s.DeliveryFailed(f.ctx, ds[0], a, at(200), time.Minute)
 	noErr(f, "DeliveryFailed", err)
 	eq(f, "disabled after failing a minute", disabled, true)
+	eq(f, "pending after disabling: the other waits to be dropped", f.pending(), 1)
 	w, _ := f.s.Webhook(f.ctx, "wh-1")
 	eq(f, "consumer disabled", w.Disabled, true)
 	noErr(f, "AddWebhookEvent", f.s.AddWebhookEvent(f.ctx, store.WebhookEvent{
