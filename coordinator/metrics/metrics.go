@@ -14,7 +14,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/dataset"
 )
 
@@ -122,38 +121,22 @@ func (m *Metrics) WatchAgentsOnline(count func() int) {
 
 // Datasets is the part of the store the datasets gauge reads.
 type Datasets interface {
-	Companies(ctx context.Context) ([]store.Company, error)
-	Datasets(ctx context.Context, companyID string) ([]store.Dataset, error)
+	DatasetCounts(ctx context.Context) (map[dataset.Status]int, error)
 }
 
-// WatchDatasets reports, at each scrape, how many datasets are in each
-// status (bounded by a 10 s timeout). It reads every dataset: its cost grows
-// with the history, once per scrape.
+// WatchDatasets reports, at each scrape, how many datasets the store holds
+// in each status (bounded by a 10 s timeout). The store keeps the counts
+// with each transition: a scrape costs the transitions since the last one,
+// not the history.
 func (m *Metrics) WatchDatasets(st Datasets) {
 	m.reg.MustRegister(&datasetsCollector{count: func(ctx context.Context) (map[string]int, error) {
-		return countDatasets(ctx, st)
-	}, desc: prometheus.NewDesc("ferry_datasets", "Datasets by status.", []string{"status"}, nil)})
-}
-
-func countDatasets(ctx context.Context, st Datasets) (map[string]int, error) {
-	companies, err := st.Companies(ctx)
-	if err != nil {
-		return nil, err
-	}
-	counts := map[string]int{}
-	for _, s := range dataset.Statuses {
-		counts[string(s)] = 0
-	}
-	for _, c := range companies {
-		ds, err := st.Datasets(ctx, c.ID)
-		if err != nil {
-			continue // deleted meanwhile
+		counts, err := st.DatasetCounts(ctx)
+		out := make(map[string]int, len(counts))
+		for s, n := range counts {
+			out[string(s)] = n
 		}
-		for _, d := range ds {
-			counts[string(d.Status)]++
-		}
-	}
-	return counts, nil
+		return out, err
+	}, desc: prometheus.NewDesc("ferry_datasets", "Datasets stored, by status (history included).", []string{"status"}, nil)})
 }
 
 type datasetsCollector struct {
