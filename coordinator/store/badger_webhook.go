@@ -304,19 +304,6 @@ func cmpErr(err, missing error) error {
 	return missing
 }
 
-func (b *Badger) AddWebhookEvent(ctx context.Context, e WebhookEvent) error {
-	if err := checkID("event", e.ID); err != nil {
-		return err
-	}
-	if !validEventType(e.Type) {
-		return fmt.Errorf("event: unknown type %q", e.Type)
-	}
-	if e.Generated.IsZero() {
-		return errors.New("event: time is zero")
-	}
-	return b.update(ctx, func(txn *badger.Txn) error { return emit(txn, e) })
-}
-
 func (b *Badger) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]Delivery, error) {
 	if limit <= 0 {
 		limit = 100

@@ -42,12 +42,6 @@ type WebhookStore interface {
 	// DeleteWebhook removes a consumer, its pending deliveries and its
 	// delivery log; ErrNotFound if missing.
 	DeleteWebhook(ctx context.Context, id string) error
-	// AddWebhookEvent puts an event in the outbox directly: one delivery
-	// per enabled consumer subscribed to its type, due at once. Adding an
-	// event id again while its delivery is pending adds nothing. Every
-	// event of the coordinator comes from a store write (see above); this
-	// is for tests and tools that drive the outbox.
-	AddWebhookEvent(ctx context.Context, e WebhookEvent) error
 	// DueDeliveries returns at most limit deliveries due at or before now,
 	// earliest first; it reads only due ones.
 	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]Delivery, error)

@@ -114,6 +114,22 @@ func must(t *testing.T, err error) {
 	}
 }
 
+// connected records agent-1 coming online for conn-1 of co-1 (created the
+// first time) at when, which puts connection.connected in the outbox; it
+// returns the event's id.
+func connected(t *testing.T, st store.Store, agentEventID string, when time.Time) string {
+	t.Helper()
+	ctx := t.Context()
+	if _, err := st.Company(ctx, "co-1"); errors.Is(err, store.ErrNotFound) {
+		must(t, st.CreateCompany(ctx, store.Company{ID: "co-1", Name: "Acme", Created: t0}))
+		must(t, st.CreateConnection(ctx, store.Connection{ID: "conn-1", CompanyID: "co-1", PlatformKey: "gnucash",
+			Status: store.Linked, AgentID: "agent-1", Created: t0}, store.LinkCode{Hash: []byte("h")}))
+	}
+	must(t, st.AddAgentEvent(ctx, store.AgentEvent{ID: agentEventID, AgentID: "agent-1", At: when, Type: store.EventConnected,
+		Connections: []string{"conn-1"}}))
+	return store.PresenceEventID(agentEventID, "conn-1")
+}
+
 func addConsumer(t *testing.T, st store.Store, id, url string, types ...string) store.Webhook {
 	w := store.Webhook{ID: id, URL: url, EventTypes: types, Secret: "whsec-" + id, Created: t0}
 	must(t, st.CreateWebhook(t.Context(), w))
@@ -198,7 +214,7 @@ func TestFailThreeTimesThenSucceed(t *testing.T) {
 	m := metrics.New()
 	d := webhook.New(webhook.Config{Store: st, AllowPrivate: true, Now: clk.Now, RetryMax: 2, RetryWait: time.Millisecond, Metrics: m})
 	ctx := t.Context()
-	must(t, st.AddWebhookEvent(ctx, store.WebhookEvent{ID: "ev-1", Type: store.EventConnectionConnected, Generated: t0, CompanyID: "co-1"}))
+	ev1 := connected(t, st, "aev-1", t0)
 
 	n, err := d.DeliverDue(ctx)
 	must(t, err)
@@ -224,8 +240,8 @@ func TestFailThreeTimesThenSucceed(t *testing.T) {
 	}
 	ok := 0
 	for _, g := range got {
-		if g.env.ID != "ev-1" {
-			t.Errorf("event id %q, want ev-1 on every attempt", g.env.ID)
+		if g.env.ID != ev1 {
+			t.Errorf("event id %q, want %s on every attempt", g.env.ID, ev1)
 		}
 		if g.status == http.StatusOK {
 			ok++
@@ -259,7 +275,7 @@ func TestFailingConsumerDisabled(t *testing.T) {
 	d := webhook.New(webhook.Config{Store: st, AllowPrivate: true, Now: clk.Now, RetryMax: -1,
 		MinBackoff: time.Minute, MaxBackoff: time.Hour, DisableAfter: 6 * time.Hour, Metrics: m})
 	ctx := t.Context()
-	must(t, st.AddWebhookEvent(ctx, store.WebhookEvent{ID: "ev-1", Type: store.EventConnectionConnected, Generated: t0, CompanyID: "co-1"}))
+	connected(t, st, "aev-1", t0)
 	for range 20 {
 		_, err := d.DeliverDue(ctx)
 		must(t, err)
@@ -279,7 +295,7 @@ func TestFailingConsumerDisabled(t *testing.T) {
 		`ferry_webhook_deliveries_total{outcome="disabled"}`:  1, // the attempt that disabled it
 		`ferry_webhook_deliveries_total{outcome="delivered"}`: 0,
 	})
-	must(t, st.AddWebhookEvent(ctx, store.WebhookEvent{ID: "ev-2", Type: store.EventConnectionConnected, Generated: clk.Now(), CompanyID: "co-1"}))
+	connected(t, st, "aev-2", clk.Now())
 	n, err := d.DeliverDue(ctx)
 	must(t, err)
 	if n != 0 || len(rcv.deliveries()) != tries {
@@ -298,7 +314,7 @@ func TestPrivateAddressRefusedAtDial(t *testing.T) {
 	clk := &clock{t: t0}
 	d := webhook.New(webhook.Config{Store: st, Now: clk.Now, RetryMax: 2, RetryWait: time.Millisecond})
 	ctx := t.Context()
-	must(t, st.AddWebhookEvent(ctx, store.WebhookEvent{ID: "ev-1", Type: store.EventConnectionConnected, Generated: t0, CompanyID: "co-1"}))
+	connected(t, st, "aev-1", t0)
 	_, err := d.DeliverDue(ctx)
 	must(t, err)
 	if got := rcv.deliveries(); len(got) != 0 {
@@ -388,7 +404,7 @@ func TestRetryAfterHonoured(t *testing.T) {
 	clk := &clock{t: t0}
 	d := webhook.New(webhook.Config{Store: st, AllowPrivate: true, Now: clk.Now, RetryMax: -1, MinBackoff: time.Second})
 	ctx := t.Context()
-	must(t, st.AddWebhookEvent(ctx, store.WebhookEvent{ID: "ev-1", Type: store.EventConnectionConnected, Generated: t0, CompanyID: "co-1"}))
+	connected(t, st, "aev-1", t0)
 	if _, err := d.DeliverDue(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -420,8 +436,7 @@ func TestDownConsumerDoesNotHoldUpOthers(t *testing.T) {
 	d := webhook.New(webhook.Config{Store: st, AllowPrivate: true, Now: clk.Now, RetryMax: -1, Concurrency: 1})
 	ctx := t.Context()
 	for i := range 5 {
-		e := store.WebhookEvent{ID: "ev-" + string(rune('a'+i)), Type: store.EventConnectionConnected, Generated: t0, CompanyID: "co-1"}
-		must(t, st.AddWebhookEvent(ctx, e))
+		connected(t, st, fmt.Sprint("aev-", i), t0)
 	}
 	n, err := d.DeliverDue(ctx)
 	must(t, err)
