@@ -89,10 +89,12 @@ func (h *Hub) serveConnect(w http.ResponseWriter, r *http.Request) {
 	// connection is the live one and any older one is closed.
 	// Counted before register: from then on a revocation may change them.
 	bindings := len(c.bindings)
-	h.register(c)
+	online := h.register(c)
 	c.writeNow(welcome)
+	// Recording the event puts the connections' presence webhooks in the
+	// outbox, in the same store transaction.
 	h.event(store.AgentEvent{AgentID: c.agentID, Type: store.EventConnected, RemoteAddress: c.remote,
-		Detail: "version " + hello.AgentVersion})
+		Detail: "version " + hello.AgentVersion, Connections: online})
 	c.log.Info("agent connected", "hostname", hello.Hostname, "os", hello.OS, "version", hello.AgentVersion, "bindings", bindings)
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -105,9 +107,10 @@ func (h *Hub) serveConnect(w http.ResponseWriter, r *http.Request) {
 	c.kick()
 	c.close(c.readLoop())
 	wg.Wait()
-	h.unregister(c)
+	offline := h.unregister(c)
 	h.seen(c.agentID)
-	h.event(store.AgentEvent{AgentID: c.agentID, Type: store.EventDisconnected, Reason: c.reason, RemoteAddress: c.remote})
+	h.event(store.AgentEvent{AgentID: c.agentID, Type: store.EventDisconnected, Reason: c.reason, RemoteAddress: c.remote,
+		Connections: offline})
 	c.log.Info("agent disconnected", "reason", c.reason)
 }
 

@@ -39,11 +39,6 @@ type Config struct {
 	// LinkAttempts is how many link attempts one address may make per
 	// minute; 10 when 0.
 	LinkAttempts int
-	// OnPresence, when set, is called when an agent's connection becomes
-	// its live one (online) and when its live connection ends (offline; not
-	// when a newer one replaced it, nor when the hub closes), with the
-	// connection ids it serves.
-	OnPresence func(agentID string, connectionIDs []string, online bool)
 	// Metrics receives the hub's measurements; nil records nothing.
 	Metrics *metrics.Metrics
 }
@@ -201,8 +196,9 @@ func (h *Hub) online() []*agentConn {
 	return out
 }
 
-// register makes c the agent's live connection, closing an older one.
-func (h *Hub) register(c *agentConn) {
+// register makes c the agent's live connection, closing an older one. It
+// returns the connections c serves: they are online now.
+func (h *Hub) register(c *agentConn) []string {
 	ids := c.bound()
 	h.mu.Lock()
 	old := h.agents[c.agentID]
@@ -214,28 +210,31 @@ func (h *Hub) register(c *agentConn) {
 	if old != nil {
 		old.close(store.ReasonSuperseded)
 	}
-	if h.cfg.OnPresence != nil {
-		h.cfg.OnPresence(c.agentID, ids, true)
-	}
+	return ids
 }
 
-func (h *Hub) unregister(c *agentConn) {
+// unregister drops c and returns the connections that went offline with
+// it: those it served, when it was the agent's live connection and the hub
+// is not closing (a coordinator stopping is not the agent going offline);
+// none otherwise.
+func (h *Hub) unregister(c *agentConn) []string {
 	ids := c.bound()
 	h.mu.Lock()
 	live := h.agents[c.agentID] == c
 	if live {
 		delete(h.agents, c.agentID)
 	}
-	closing := h.closed // a coordinator stopping is not the agent going offline
+	closing := h.closed
 	for _, id := range ids {
 		if h.conns[id] == c {
 			delete(h.conns, id)
 		}
 	}
 	h.mu.Unlock()
-	if live && !closing && h.cfg.OnPresence != nil {
-		h.cfg.OnPresence(c.agentID, ids, false)
+	if !live || closing {
+		return nil
 	}
+	return ids
 }
 
 // HashCredential is how an agent credential is stored.

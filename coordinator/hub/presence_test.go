@@ -3,7 +3,6 @@ package hub
 import (
 	"log/slog"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
@@ -11,47 +10,40 @@ import (
 	"github.com/ferry-sync/ferry/coordinator/store"
 )
 
-// presenceLog records OnPresence calls.
-type presenceLog struct {
-	mu    sync.Mutex
-	calls []string
-	c     chan struct{}
-}
-
-func (p *presenceLog) record(agentID string, conns []string, online bool) {
-	p.mu.Lock()
-	state := "offline"
-	if online {
-		state = "online"
-	}
-	for _, c := range conns {
-		p.calls = append(p.calls, c+" "+state)
-	}
-	p.mu.Unlock()
-	p.c <- struct{}{}
-}
-
-func (p *presenceLog) wait(t *testing.T, n int) []string {
+// presenceOutbox returns the presence webhook deliveries in the outbox once
+// there are at least n, failing after a deadline.
+func presenceOutbox(t *testing.T, st store.Store, n int) []store.Delivery {
 	t.Helper()
-	deadline := time.After(10 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for {
-		p.mu.Lock()
-		got := append([]string(nil), p.calls...)
-		p.mu.Unlock()
-		if len(got) >= n {
-			return got
+		ds, err := st.DueDeliveries(t.Context(), time.Now().Add(24*365*time.Hour), 1000)
+		if err != nil {
+			t.Fatal(err)
 		}
-		select {
-		case <-p.c:
-		case <-deadline:
-			t.Fatalf("presence calls: got %v, want %d", got, n)
+		if len(ds) >= n {
+			return ds
 		}
+		if time.Now().After(deadline) {
+			t.Fatalf("presence deliveries: got %d, want %d", len(ds), n)
+		}
+		time.Sleep(10 * time.Millisecond) // polling the store, with a deadline
 	}
 }
 
-// TestPresence: an agent's live connection reports its connections online,
-// a newer connection replacing it reports nothing, and the live one ending
-// reports them offline; the hub closing does not.
+func countTypes(ds []store.Delivery) map[string]int {
+	out := map[string]int{}
+	for _, d := range ds {
+		out[d.Event.Type]++
+	}
+	return out
+}
+
+// TestPresence: recording an agent's Connected and Disconnected events puts
+// the presence webhooks of its connections in the outbox (no other path
+// does). Its live connection reports them online; a newer connection
+// replacing it reports online again and nothing offline for the old one;
+// the live one ending reports them offline; the hub closing does not. Each
+// event's id is derived from the agent event that carries it.
 func TestPresence(t *testing.T) {
 	st, err := store.OpenBadger(t.TempDir(), slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -60,9 +52,7 @@ func TestPresence(t *testing.T) {
 	clk := &clock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
 	q := queue.New(st)
 	q.Now = clk.Now
-	log := &presenceLog{c: make(chan struct{}, 100)}
-	h := New(Config{Store: st, Queuer: q, Logger: slog.New(slog.DiscardHandler), Now: clk.Now,
-		ExpiryInterval: time.Hour, OnPresence: log.record})
+	h := New(Config{Store: st, Queuer: q, Logger: slog.New(slog.DiscardHandler), Now: clk.Now, ExpiryInterval: time.Hour})
 	q.Notify = h.Notify
 	if err := h.Start(); err != nil {
 		t.Fatal(err)
@@ -74,30 +64,49 @@ func TestPresence(t *testing.T) {
 	if err := st.CreateCompany(t.Context(), store.Company{ID: e.co, Name: "Acme", Created: clk.Now()}); err != nil {
 		t.Fatal(err)
 	}
+	if err := st.CreateWebhook(t.Context(), store.Webhook{ID: "wh-1", URL: "https://hooks.example/p", Secret: "s",
+		EventTypes: []string{store.EventConnectionConnected, store.EventConnectionDisconnected}, Created: clk.Now()}); err != nil {
+		t.Fatal(err)
+	}
 	conn, cred := e.linked()
 
-	a1, _ := e.connect(cred, all(conn))
-	if got := log.wait(t, 1); got[0] != conn+" online" {
-		t.Fatalf("after connecting: %v", got)
+	a1, w1 := e.connect(cred, all(conn))
+	got := presenceOutbox(t, st, 1)
+	if got[0].Event.Type != store.EventConnectionConnected || got[0].Event.ConnectionID != conn ||
+		got[0].Event.AgentID != w1.AgentID || got[0].Event.CompanyName != "Acme" {
+		t.Fatalf("after connecting: %+v", got[0].Event)
 	}
 	a2, _ := e.connect(cred, all(conn)) // replaces a1
-	got := log.wait(t, 2)
-	if got[1] != conn+" online" {
-		t.Fatalf("after a newer connection: %v", got)
+	if c := countTypes(presenceOutbox(t, st, 2)); c[store.EventConnectionConnected] != 2 {
+		t.Fatalf("after a newer connection: %v", c)
 	}
 	_ = a1.ws.Close()
 	_ = a2.ws.Close()
-	got = log.wait(t, 3)
-	if got[2] != conn+" offline" {
-		t.Fatalf("after the live connection closed: %v", got)
+	if c := countTypes(presenceOutbox(t, st, 3)); c[store.EventConnectionDisconnected] != 1 {
+		t.Fatalf("after the live connection closed: %v", c)
 	}
 	a3, _ := e.connect(cred, all(conn))
-	log.wait(t, 4)
-	h.Close()
+	presenceOutbox(t, st, 4)
+	h.Close() // waits for the connection handlers: every event is recorded
 	_ = a3.ws.Close()
-	log.mu.Lock()
-	defer log.mu.Unlock()
-	if len(log.calls) != 4 {
-		t.Errorf("calls %v: the superseded connection or the hub closing reported offline", log.calls)
+
+	final := presenceOutbox(t, st, 4)
+	if c := countTypes(final); len(final) != 4 || c[store.EventConnectionConnected] != 3 {
+		t.Errorf("presence events %v: the superseded connection or the hub closing reported offline", c)
+	}
+	evs, err := st.AgentEvents(t.Context(), w1.AgentID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for _, ev := range evs {
+		for _, c := range ev.Connections {
+			ids[store.PresenceEventID(ev.ID, c)] = true
+		}
+	}
+	for _, d := range final {
+		if !ids[d.Event.ID] {
+			t.Errorf("presence event %s (%s) comes from no agent event", d.Event.ID, d.Event.Type)
+		}
 	}
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/dataset"
 )
 
@@ -29,7 +28,22 @@ type Metrics struct {
 	uploadRecords   prometheus.Counter
 	apiRequests     *prometheus.CounterVec
 	agentEvents     *prometheus.CounterVec
+	hookDeliveries  *prometheus.CounterVec
+	hookLatency     prometheus.Histogram
 }
+
+// The outcomes of webhook deliveries, ferry_webhook_deliveries_total's
+// outcome label: each attempt the dispatcher makes (or drop) counts once.
+const (
+	// WebhookDelivered: the consumer accepted the event.
+	WebhookDelivered = "delivered"
+	// WebhookFailed: an attempt failed; the delivery waits in the outbox
+	// for its retry.
+	WebhookFailed = "failed"
+	// WebhookDisabled: the delivery left the outbox undelivered because
+	// its consumer is disabled (by this failure or before) or deleted.
+	WebhookDisabled = "disabled"
+)
 
 // New builds the instruments in a new registry, with the Go runtime and
 // process collectors.
@@ -71,9 +85,23 @@ func New() *Metrics {
 			Name: "ferry_agent_events_total",
 			Help: "Agent connectivity events (Connected, Disconnected, CredentialRefused, ...), by type.",
 		}, []string{"type"}),
+		hookDeliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ferry_webhook_deliveries_total",
+			Help: "Webhook delivery attempts, by outcome: delivered, failed (retried later), disabled (dropped: consumer disabled or deleted).",
+		}, []string{"outcome"}),
+		hookLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "ferry_webhook_delivery_latency_seconds",
+			Help: "Time from a webhook event being generated to its delivery being accepted, retries included.",
+			// 10 ms to about 29 h: a consumer may fail for a day before it
+			// is disabled.
+			Buckets: prometheus.ExponentialBuckets(0.01, 4, 13),
+		}),
+	}
+	for _, o := range []string{WebhookDelivered, WebhookFailed, WebhookDisabled} {
+		m.hookDeliveries.WithLabelValues(o)
 	}
 	m.reg.MustRegister(m.dispatchLatency, m.datasetDuration, m.datasetsEnded, m.leaseExpiries,
-		m.uploadBytes, m.uploadRecords, m.apiRequests, m.agentEvents,
+		m.uploadBytes, m.uploadRecords, m.apiRequests, m.agentEvents, m.hookDeliveries, m.hookLatency,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -93,38 +121,22 @@ func (m *Metrics) WatchAgentsOnline(count func() int) {
 
 // Datasets is the part of the store the datasets gauge reads.
 type Datasets interface {
-	Companies(ctx context.Context) ([]store.Company, error)
-	Datasets(ctx context.Context, companyID string) ([]store.Dataset, error)
+	DatasetCounts(ctx context.Context) (map[dataset.Status]int, error)
 }
 
-// WatchDatasets reports, at each scrape, how many datasets are in each
-// status (bounded by a 10 s timeout). It reads every dataset: its cost grows
-// with the history, once per scrape.
+// WatchDatasets reports, at each scrape, how many datasets the store holds
+// in each status (bounded by a 10 s timeout). The store keeps the counts
+// with each transition: a scrape costs the transitions since the last one,
+// not the history.
 func (m *Metrics) WatchDatasets(st Datasets) {
 	m.reg.MustRegister(&datasetsCollector{count: func(ctx context.Context) (map[string]int, error) {
-		return countDatasets(ctx, st)
-	}, desc: prometheus.NewDesc("ferry_datasets", "Datasets by status.", []string{"status"}, nil)})
-}
-
-func countDatasets(ctx context.Context, st Datasets) (map[string]int, error) {
-	companies, err := st.Companies(ctx)
-	if err != nil {
-		return nil, err
-	}
-	counts := map[string]int{}
-	for _, s := range dataset.Statuses {
-		counts[string(s)] = 0
-	}
-	for _, c := range companies {
-		ds, err := st.Datasets(ctx, c.ID)
-		if err != nil {
-			continue // deleted meanwhile
+		counts, err := st.DatasetCounts(ctx)
+		out := make(map[string]int, len(counts))
+		for s, n := range counts {
+			out[string(s)] = n
 		}
-		for _, d := range ds {
-			counts[string(d.Status)]++
-		}
-	}
-	return counts, nil
+		return out, err
+	}, desc: prometheus.NewDesc("ferry_datasets", "Datasets stored, by status (history included).", []string{"status"}, nil)})
 }
 
 type datasetsCollector struct {
@@ -191,4 +203,49 @@ func (m *Metrics) AgentEvent(typ string) {
 	if m != nil {
 		m.agentEvents.WithLabelValues(typ).Inc()
 	}
+}
+
+// WebhookDelivery counts one webhook delivery attempt by outcome (one of
+// the Webhook* constants); a delivered one also records the time since its
+// event was generated.
+func (m *Metrics) WebhookDelivery(outcome string, sinceGenerated time.Duration) {
+	if m == nil {
+		return
+	}
+	m.hookDeliveries.WithLabelValues(outcome).Inc()
+	if outcome == WebhookDelivered {
+		m.hookLatency.Observe(max(sinceGenerated, 0).Seconds())
+	}
+}
+
+// Outbox is the part of the store the webhook backlog gauge reads.
+type Outbox interface {
+	PendingDeliveries(ctx context.Context) (int, error)
+}
+
+// WatchWebhookOutbox reports, at each scrape, how many deliveries wait in
+// the webhook outbox (bounded by a 10 s timeout).
+func (m *Metrics) WatchWebhookOutbox(st Outbox) {
+	desc := prometheus.NewDesc("ferry_webhook_outbox_pending",
+		"Webhook deliveries in the outbox (one per event and consumer), due or waiting for a retry.", nil, nil)
+	m.reg.MustRegister(&gaugeCollector{desc: desc, read: st.PendingDeliveries})
+}
+
+// gaugeCollector reports one number read at scrape time.
+type gaugeCollector struct {
+	desc *prometheus.Desc
+	read func(ctx context.Context) (int, error)
+}
+
+func (c *gaugeCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *gaugeCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	n, err := c.read(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.desc, err)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n))
 }

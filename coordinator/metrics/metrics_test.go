@@ -47,8 +47,10 @@ func TestRegistryPerInstance(t *testing.T) {
 	}
 }
 
-// BenchmarkScrapeDatasets is the cost of a scrape whose ferry_datasets
-// gauge reads 10,000 datasets.
+// BenchmarkScrapeDatasets is the cost of a scrape of a store holding
+// 10,000 datasets: ms/scrape once the store's counts are up to date (the
+// steady state), ms/first-scrape for the scrape right after the 10,000
+// were queued, which folds their 10,000 count changes.
 func BenchmarkScrapeDatasets(b *testing.B) {
 	st, err := store.OpenBadger(b.TempDir(), slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -77,11 +79,17 @@ func BenchmarkScrapeDatasets(b *testing.B) {
 	m := metrics.New()
 	m.WatchDatasets(st)
 	want := fmt.Sprintf(`ferry_datasets{status="Queued"} %d`, conns*len(dataset.DataTypes))
+	start := time.Now()
+	if got := scrape(b, m); !strings.Contains(got, want) {
+		b.Fatalf("first scrape lacks %s", want)
+	}
+	first := time.Since(start)
 	b.ResetTimer()
 	for range b.N {
 		if got := scrape(b, m); !strings.Contains(got, want) {
 			b.Fatalf("scrape lacks %s", want)
 		}
 	}
-	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/scrape")
+	b.ReportMetric(b.Elapsed().Seconds()*1000/float64(b.N), "ms/scrape")
+	b.ReportMetric(first.Seconds()*1000, "ms/first-scrape")
 }

@@ -1,11 +1,11 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"time"
 
+	"github.com/ferry-sync/ferry/coordinator/metrics"
 	"github.com/ferry-sync/ferry/coordinator/queue"
 	"github.com/ferry-sync/ferry/coordinator/schedule"
 	"github.com/ferry-sync/ferry/coordinator/store"
@@ -52,22 +52,20 @@ func (c EventsConfig) Validate() error {
 
 // events runs the scheduler and the webhook dispatcher.
 type events struct {
-	log   *slog.Logger
 	sched *schedule.Scheduler
 	hooks *webhook.Dispatcher
 }
 
-func newEvents(cfg Config, st store.Store, q *queue.Queuer, log *slog.Logger) *events {
+func newEvents(cfg Config, st store.Store, q *queue.Queuer, m *metrics.Metrics, log *slog.Logger) *events {
 	ec := cfg.Events
 	return &events{
-		log: log.With("subsystem", "webhook"),
 		sched: schedule.New(schedule.Config{
 			Store: st, Queuer: q, Logger: log.With("subsystem", "schedule"), Interval: ec.ScheduleInterval,
 		}),
 		hooks: webhook.New(webhook.Config{
 			Store: st, Logger: log.With("subsystem", "webhook"), PublicURL: cfg.PublicURL,
 			AllowPrivate: ec.WebhookAllowPrivate, DisableAfter: ec.WebhookDisableAfter,
-			MinBackoff: ec.WebhookMinBackoff, MaxBackoff: ec.WebhookMaxBackoff,
+			MinBackoff: ec.WebhookMinBackoff, MaxBackoff: ec.WebhookMaxBackoff, Metrics: m,
 		}),
 	}
 }
@@ -81,14 +79,4 @@ func (e *events) start() {
 func (e *events) close() {
 	e.sched.Close()
 	e.hooks.Close()
-}
-
-// presence is the hub's OnPresence: the connection.connected and
-// connection.disconnected events.
-func (e *events) presence(agentID string, connectionIDs []string, online bool) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := e.hooks.Presence(ctx, agentID, connectionIDs, online); err != nil {
-		e.log.Error("agent presence event", "agent", agentID, "online", online, "err", err)
-	}
 }

@@ -57,12 +57,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*Ser
 		return nil, err
 	}
 	q := queue.New(st)
-	s.events = newEvents(cfg, st, q, log)
 	s.Metrics = metrics.New()
+	s.events = newEvents(cfg, st, q, s.Metrics, log)
 	s.Hub = hub.New(hub.Config{Store: st, Queuer: q, Logger: log.With("subsystem", "hub"), LeaseTTL: cfg.LeaseTTL,
-		OnPresence: s.events.presence, Metrics: s.Metrics})
+		Metrics: s.Metrics})
 	s.Metrics.WatchAgentsOnline(s.Hub.OnlineCount)
 	s.Metrics.WatchDatasets(st)
+	s.Metrics.WatchWebhookOutbox(st)
 	q.Notify = s.Hub.Notify
 	s.API = api.New(api.Config{
 		Store: st, Queuer: q, Logger: log.With("subsystem", "api"),
@@ -158,8 +159,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	return errors.Join(serveErr, shutErr, closeErr)
 }
 
-// runGCLoop reclaims the space of replaced cache snapshots and staged pages
-// every GCInterval, until ctx ends.
+// runGCLoop prunes old agent events, folds the dataset counts' pending
+// changes and reclaims the space of replaced cache snapshots and staged
+// pages every GCInterval, until ctx ends.
 func (s *Server) runGCLoop(ctx context.Context) {
 	t := time.NewTicker(s.cfg.GCInterval)
 	defer t.Stop()
@@ -170,6 +172,11 @@ func (s *Server) runGCLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		s.pruneEvents(ctx)
+		// Reading the dataset counts folds their pending changes: without
+		// a scraper, these stay bounded by one GC interval's transitions.
+		if _, err := s.Store.DatasetCounts(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("fold dataset counts", "err", err)
+		}
 		n, err := s.badger.CollectGarbage()
 		if err != nil {
 			s.log.Error("value log gc", "err", err)

@@ -11,7 +11,12 @@ import (
 type AgentEventStore interface {
 	// AddAgentEvent stores an event; ErrExists if its id is taken. The
 	// agent need not exist (events outlive nothing, but are never refused
-	// for that).
+	// for that). For a Connected or Disconnected event it also puts, in
+	// the same transaction, connection.connected or
+	// connection.disconnected in the webhook outbox for each of
+	// e.Connections still bound to the agent (others are skipped), with
+	// the id PresenceEventID(e.ID, connection): a crash cannot record the
+	// one without the other.
 	AddAgentEvent(ctx context.Context, e AgentEvent) error
 	// AgentEvents returns an agent's events, newest first (by At, then id);
 	// none is an empty list, not an error.
@@ -66,4 +71,16 @@ type AgentEvent struct {
 	DatasetID string         `json:"datasetId,omitempty"`
 	// RemoteAddress is the address the agent called from, where known.
 	RemoteAddress string `json:"remoteAddress,omitempty"`
+	// Connections, on a Connected or Disconnected event, are the
+	// connections whose agent the event brings online or takes offline:
+	// AddAgentEvent puts their presence webhook events in the outbox. The
+	// hub leaves it empty when presence does not change (a connection
+	// superseded by a newer one, the coordinator stopping).
+	Connections []string `json:"connections,omitempty"`
+}
+
+// PresenceEventID is the id of the presence webhook event an agent event
+// makes for one connection: stable, so a retry carries it.
+func PresenceEventID(agentEventID, connectionID string) string {
+	return EventID("presence", agentEventID+"/"+connectionID)
 }

@@ -76,7 +76,12 @@ func openBadgerWith(opts badger.Options, logger *slog.Logger) (*Badger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open badger %s: %w", dir, err)
 	}
-	return &Badger{db: db, log: logger, now: time.Now, deleteChunk: 500}, nil
+	b := &Badger{db: db, log: logger, now: time.Now, deleteChunk: 500}
+	if err := b.initCounts(context.Background()); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open badger %s: count datasets: %w", dir, err)
+	}
+	return b, nil
 }
 
 // CollectGarbage reclaims the disk space of deleted and replaced values

@@ -235,6 +235,7 @@ func deleteCompanyKey(txn *badger.Txn, rest string, val []byte) error {
 				return err
 			}
 		}
+		return countChange(txn, d.Status, "")
 	}
 	return nil
 }

@@ -68,6 +68,13 @@ func putDataset(txn *badger.Txn, old, d *Dataset) error {
 	if err := setJSON(txn, datasetKey(d.CompanyID, d.ID), d); err != nil {
 		return err
 	}
+	var was dataset.Status
+	if old != nil {
+		was = old.Status
+	}
+	if err := countChange(txn, was, d.Status); err != nil {
+		return err
+	}
 	if old == nil {
 		if err := raisePointer(txn, d, "latest"); err != nil {
 			return err

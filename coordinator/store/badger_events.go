@@ -37,6 +37,9 @@ func (b *Badger) AddAgentEvent(ctx context.Context, e AgentEvent) error {
 		if err := txn.Set(agentEventTimeKey(e), nil); err != nil {
 			return err
 		}
+		if err := presenceEvents(txn, e); err != nil {
+			return err
+		}
 		return setJSON(txn, agentEventKey(e), e)
 	})
 }

@@ -148,6 +148,48 @@ func connectionEvents(txn *badger.Txn, old *Connection, c Connection) error {
 	return emit(txn, e)
 }
 
+// presenceEvents emits connection.connected or connection.disconnected
+// for each connection a Connected or Disconnected agent event names that
+// is still bound to the agent.
+func presenceEvents(txn *badger.Txn, e AgentEvent) error {
+	typ := EventConnectionConnected
+	switch e.Type {
+	case EventConnected:
+	case EventDisconnected:
+		typ = EventConnectionDisconnected
+	default:
+		return nil
+	}
+	for _, id := range e.Connections {
+		companyID, err := getString(txn, agentConnKey(e.AgentID, id))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		c, err := getConnection(txn, companyID, id)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		ev := WebhookEvent{
+			ID: PresenceEventID(e.ID, id), Type: typ, Generated: e.At,
+			CompanyID: c.CompanyID, ConnectionID: c.ID, PlatformKey: c.PlatformKey, ConnectionStatus: c.Status,
+			AgentID: e.AgentID,
+		}
+		if co, err := getCompany(txn, c.CompanyID); err == nil {
+			ev.CompanyName = co.Name
+		}
+		if err := emit(txn, ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func checkWebhook(w Webhook) error {
 	if err := checkID("webhook", w.ID); err != nil {
 		return err
@@ -260,19 +302,6 @@ func cmpErr(err, missing error) error {
 		return err
 	}
 	return missing
-}
-
-func (b *Badger) AddWebhookEvent(ctx context.Context, e WebhookEvent) error {
-	if err := checkID("event", e.ID); err != nil {
-		return err
-	}
-	if !validEventType(e.Type) {
-		return fmt.Errorf("event: unknown type %q", e.Type)
-	}
-	if e.Generated.IsZero() {
-		return errors.New("event: time is zero")
-	}
-	return b.update(ctx, func(txn *badger.Txn) error { return emit(txn, e) })
 }
 
 func (b *Badger) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]Delivery, error) {
@@ -410,6 +439,21 @@ func (b *Badger) DeliveryFailed(ctx context.Context, d Delivery, a DeliveryAttem
 		return logAttempt(txn, a)
 	})
 	return disabled, err
+}
+
+func (b *Badger) PendingDeliveries(ctx context.Context) (int, error) {
+	n := 0
+	err := b.view(ctx, func(txn *badger.Txn) error {
+		n = 0
+		p := prefix("wd")
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
+		defer it.Close()
+		for it.Seek(p); it.ValidForPrefix(p); it.Next() {
+			n++
+		}
+		return nil
+	})
+	return n, err
 }
 
 func (b *Badger) DeliveryLog(ctx context.Context, webhookID string, limit int) ([]DeliveryAttempt, error) {

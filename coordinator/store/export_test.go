@@ -53,3 +53,22 @@ func (b *Badger) WriteSnapshot(ctx context.Context, companyID, datasetID string)
 	}
 	return b.writeSnapshot(ctx, d)
 }
+
+// ForgetCounts deletes the dataset counts, as in a store written before
+// they were kept.
+func (b *Badger) ForgetCounts() error {
+	return b.db.Update(func(txn *badger.Txn) error {
+		for _, p := range [][]byte{prefix("nb"), prefix("nd")} {
+			keys, _, err := scanKeys(txn, p, 0)
+			if err != nil {
+				return err
+			}
+			for _, k := range keys {
+				if err := txn.Delete(k); err != nil {
+					return err
+				}
+			}
+		}
+		return txn.Delete(key(countsMarker))
+	})
+}

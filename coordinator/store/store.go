@@ -111,6 +111,12 @@ type Store interface {
 	// grow with the length of the history. ErrNotFound if the company is
 	// missing.
 	DataStatus(ctx context.Context, companyID string) (map[dataset.DataType]TypeStatus, error)
+	// DatasetCounts returns how many datasets the store holds in each
+	// status, every status present (zero included), history included. The
+	// counts change in the transaction of each dataset write and deletion,
+	// so they are exact; reading costs the transitions since the last read,
+	// not the history.
+	DatasetCounts(ctx context.Context) (map[dataset.Status]int, error)
 	// QueuedDatasets returns the Queued datasets of a connection in dispatch
 	// order: sync order, then requested time.
 	QueuedDatasets(ctx context.Context, connectionID string) ([]Dataset, error)

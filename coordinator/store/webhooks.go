@@ -27,8 +27,10 @@ const MaxWebhooks = 50
 // WebhookStore keeps webhook consumers and the durable outbox of their
 // deliveries. The store itself adds the events of its own transitions
 // (read.completed when a dataset reaches a terminal status,
-// connection.created) in the transaction that makes the transition, so a
-// crash cannot lose one. Store embeds it.
+// connection.created, and connection.connected/disconnected with an
+// agent's Connected/Disconnected event: see AddAgentEvent) in the
+// transaction that makes the transition, so a crash cannot lose one. Store
+// embeds it.
 type WebhookStore interface {
 	// CreateWebhook stores a consumer; ErrExists if the id is taken or the
 	// client has MaxWebhooks already.
@@ -40,11 +42,6 @@ type WebhookStore interface {
 	// DeleteWebhook removes a consumer, its pending deliveries and its
 	// delivery log; ErrNotFound if missing.
 	DeleteWebhook(ctx context.Context, id string) error
-	// AddWebhookEvent puts an event that is not a store transition (an
-	// agent online or offline) in the outbox: one delivery per enabled
-	// consumer subscribed to its type, due at once. Adding an event id
-	// again while its delivery is pending adds nothing.
-	AddWebhookEvent(ctx context.Context, e WebhookEvent) error
 	// DueDeliveries returns at most limit deliveries due at or before now,
 	// earliest first; it reads only due ones.
 	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]Delivery, error)
@@ -58,6 +55,10 @@ type WebhookStore interface {
 	// disableAfter before a.At it is disabled instead, and the delivery
 	// leaves the outbox; disabled reports that.
 	DeliveryFailed(ctx context.Context, d Delivery, a DeliveryAttempt, next time.Time, disableAfter time.Duration) (disabled bool, err error)
+	// PendingDeliveries is how many deliveries are in the outbox (one per
+	// event and consumer), due or waiting for a retry. It reads the
+	// outbox's keys only: its cost grows with the backlog, not the history.
+	PendingDeliveries(ctx context.Context) (int, error)
 	// DeliveryLog returns a consumer's delivery attempts, newest first, at
 	// most limit; ErrNotFound if the consumer is missing.
 	DeliveryLog(ctx context.Context, webhookID string, limit int) ([]DeliveryAttempt, error)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hashicorp/go-retryablehttp"
 
+	"github.com/ferry-sync/ferry/coordinator/metrics"
 	"github.com/ferry-sync/ferry/coordinator/store"
 )
 
@@ -48,6 +49,9 @@ type Config struct {
 	Timeout time.Duration
 	// Concurrency is how many deliveries run at once; 8 when 0.
 	Concurrency int
+	// Metrics counts the attempts by outcome and the delivery latency; nil
+	// records nothing.
+	Metrics *metrics.Metrics
 }
 
 // Dispatcher delivers the outbox. Start runs its loop; Close stops it.
@@ -258,12 +262,15 @@ func (d *Dispatcher) deliver(ctx context.Context, r *round, dl store.Delivery, w
 	}
 	if w.ID == "" || w.Disabled {
 		a.At, a.Outcome, a.Error = d.cfg.Now(), store.OutcomeDropped, "consumer deleted or disabled"
-		return d.cfg.Store.DeliveryDone(ctx, dl, a)
+		return d.counted(d.cfg.Store.DeliveryDone(ctx, dl, a), metrics.WebhookDisabled, 0)
 	}
 	if r.down(w.ID) {
 		a.At, a.Attempt, a.Error = d.cfg.Now(), dl.Attempt, "not tried: the consumer failed another delivery just now"
-		_, err := d.cfg.Store.DeliveryFailed(ctx, dl, a, a.At.Add(d.backoff(max(dl.Attempt, 1))), d.cfg.DisableAfter)
-		return err
+		disabled, err := d.cfg.Store.DeliveryFailed(ctx, dl, a, a.At.Add(d.backoff(max(dl.Attempt, 1))), d.cfg.DisableAfter)
+		if disabled {
+			return d.counted(err, metrics.WebhookDisabled, 0)
+		}
+		return err // no attempt was made: nothing to count
 	}
 	status, wait, err := d.post(ctx, w, dl.Event)
 	if ctx.Err() != nil {
@@ -274,7 +281,7 @@ func (d *Dispatcher) deliver(ctx context.Context, r *round, dl store.Delivery, w
 	if err == nil && status >= 200 && status < 300 {
 		a.Outcome = store.OutcomeDelivered
 		log.Debug("webhook delivered", "status", status)
-		return d.cfg.Store.DeliveryDone(ctx, dl, a)
+		return d.counted(d.cfg.Store.DeliveryDone(ctx, dl, a), metrics.WebhookDelivered, a.At.Sub(dl.Event.Generated))
 	}
 	if err != nil {
 		a.Error = err.Error()
@@ -288,10 +295,19 @@ func (d *Dispatcher) deliver(ctx context.Context, r *round, dl store.Delivery, w
 	disabled, serr := d.cfg.Store.DeliveryFailed(ctx, dl, a, next, d.cfg.DisableAfter)
 	if disabled {
 		log.Warn("webhook consumer disabled: it kept failing", "for", d.cfg.DisableAfter, "err", a.Error)
-	} else {
-		log.Info("webhook delivery failed; retrying later", "next", next, "err", a.Error)
+		return d.counted(serr, metrics.WebhookDisabled, 0)
 	}
-	return serr
+	log.Info("webhook delivery failed; retrying later", "next", next, "err", a.Error)
+	return d.counted(serr, metrics.WebhookFailed, 0)
+}
+
+// counted counts an attempt whose outcome the store recorded (err nil)
+// and returns err.
+func (d *Dispatcher) counted(err error, outcome string, sinceGenerated time.Duration) error {
+	if err == nil {
+		d.cfg.Metrics.WebhookDelivery(outcome, sinceGenerated)
+	}
+	return err
 }
 
 // backoff is the wait after the attempt-th failure: MinBackoff doubled per
@@ -337,44 +353,4 @@ func (d *Dispatcher) post(ctx context.Context, w store.Webhook, e store.WebhookE
 		err = fmt.Errorf("%s: %w", ue.Op, ue.Err)
 	}
 	return 0, 0, err
-}
-
-// Presence puts connection.connected (online) or connection.disconnected
-// events in the outbox for each of an agent's connections that conns
-// names.
-func (d *Dispatcher) Presence(ctx context.Context, agentID string, conns []string, online bool) error {
-	bound, err := d.cfg.Store.AgentConnections(ctx, agentID)
-	if err != nil {
-		return err
-	}
-	typ := store.EventConnectionDisconnected
-	if online {
-		typ = store.EventConnectionConnected
-	}
-	now := d.cfg.Now().UTC()
-	var errs []error
-	for _, c := range bound {
-		if !contains(conns, c.ID) {
-			continue
-		}
-		e := store.WebhookEvent{
-			ID: newEventID(), Type: typ, Generated: now, CompanyID: c.CompanyID, ConnectionID: c.ID,
-			PlatformKey: c.PlatformKey, ConnectionStatus: c.Status, AgentID: agentID,
-		}
-		if co, err := d.cfg.Store.Company(ctx, c.CompanyID); err == nil {
-			e.CompanyName = co.Name
-		}
-		errs = append(errs, d.cfg.Store.AddWebhookEvent(ctx, e))
-	}
-	d.Kick()
-	return errors.Join(errs...)
-}
-
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -3,6 +3,7 @@ package webhook_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/ferry-sync/ferry/coordinator/metrics"
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/coordinator/webhook"
 	"github.com/ferry-sync/ferry/shared/dataset"
@@ -112,6 +114,22 @@ func must(t *testing.T, err error) {
 	}
 }
 
+// connected records agent-1 coming online for conn-1 of co-1 (created the
+// first time) at when, which puts connection.connected in the outbox; it
+// returns the event's id.
+func connected(t *testing.T, st store.Store, agentEventID string, when time.Time) string {
+	t.Helper()
+	ctx := t.Context()
+	if _, err := st.Company(ctx, "co-1"); errors.Is(err, store.ErrNotFound) {
+		must(t, st.CreateCompany(ctx, store.Company{ID: "co-1", Name: "Acme", Created: t0}))
+		must(t, st.CreateConnection(ctx, store.Connection{ID: "conn-1", CompanyID: "co-1", PlatformKey: "gnucash",
+			Status: store.Linked, AgentID: "agent-1", Created: t0}, store.LinkCode{Hash: []byte("h")}))
+	}
+	must(t, st.AddAgentEvent(ctx, store.AgentEvent{ID: agentEventID, AgentID: "agent-1", At: when, Type: store.EventConnected,
+		Connections: []string{"conn-1"}}))
+	return store.PresenceEventID(agentEventID, "conn-1")
+}
+
 func addConsumer(t *testing.T, st store.Store, id, url string, types ...string) store.Webhook {
 	w := store.Webhook{ID: id, URL: url, EventTypes: types, Secret: "whsec-" + id, Created: t0}
 	must(t, st.CreateWebhook(t.Context(), w))
@@ -133,14 +151,16 @@ func TestEveryEventTypeArrives(t *testing.T) {
 	must(t, st.CreateCompany(ctx, store.Company{ID: "co-1", Name: "Acme", Created: t0}))
 	conn := store.Connection{ID: "conn-1", CompanyID: "co-1", PlatformKey: "gnucash", Status: store.Linked, AgentID: "agent-1", Created: t0}
 	must(t, st.CreateConnection(ctx, conn, store.LinkCode{Hash: []byte("h")}))
-	must(t, d.Presence(ctx, "agent-1", []string{"conn-1"}, true))
+	must(t, st.AddAgentEvent(ctx, store.AgentEvent{ID: "aev-1", AgentID: "agent-1", At: t0, Type: store.EventConnected,
+		Connections: []string{"conn-1"}}))
 	_, err := st.QueueDataset(ctx, store.QueueRequest{ID: "ds-1", CompanyID: "co-1", ConnectionID: "conn-1", DataType: dataset.Invoices, Now: t0})
 	must(t, err)
 	_, err = st.Claim(ctx, store.ClaimRequest{DatasetID: "ds-1", AgentID: "agent-1", LeaseID: "l1", Now: t0, TTL: time.Minute})
 	must(t, err)
 	_, err = st.Report(ctx, store.Report{CompanyID: "co-1", DatasetID: "ds-1", LeaseID: "l1", Actor: "agent-1", To: dataset.FetchError, Message: "book locked", Now: t0})
 	must(t, err)
-	must(t, d.Presence(ctx, "agent-1", []string{"conn-1"}, false))
+	must(t, st.AddAgentEvent(ctx, store.AgentEvent{ID: "aev-2", AgentID: "agent-1", At: t0, Type: store.EventDisconnected,
+		Connections: []string{"conn-1"}}))
 
 	got := rcv.waitFor(t, "four event types", func(ds []delivery) bool { return len(ds) >= 4 })
 	types := map[string]delivery{}
@@ -191,15 +211,20 @@ func TestFailThreeTimesThenSucceed(t *testing.T) {
 	})
 	addConsumer(t, st, "wh-1", rcv.URL, store.EventConnectionConnected)
 	clk := &clock{t: t0}
-	d := webhook.New(webhook.Config{Store: st, AllowPrivate: true, Now: clk.Now, RetryMax: 2, RetryWait: time.Millisecond})
+	m := metrics.New()
+	d := webhook.New(webhook.Config{Store: st, AllowPrivate: true, Now: clk.Now, RetryMax: 2, RetryWait: time.Millisecond, Metrics: m})
 	ctx := t.Context()
-	must(t, st.AddWebhookEvent(ctx, store.WebhookEvent{ID: "ev-1", Type: store.EventConnectionConnected, Generated: t0, CompanyID: "co-1"}))
+	ev1 := connected(t, st, "aev-1", t0)
 
 	n, err := d.DeliverDue(ctx)
 	must(t, err)
 	if n != 1 || len(rcv.deliveries()) != 3 {
 		t.Fatalf("first attempt: %d deliveries attempted, %d requests; want 1 and 3 (one try, two quick retries)", n, len(rcv.deliveries()))
 	}
+	wantSeries(t, m, map[string]float64{
+		`ferry_webhook_deliveries_total{outcome="failed"}`:    1, // the quick retries are one attempt
+		`ferry_webhook_deliveries_total{outcome="delivered"}`: 0,
+	})
 	if n, _ := d.DeliverDue(ctx); n != 0 {
 		t.Errorf("retried before its backoff: %d", n)
 	}
@@ -215,8 +240,8 @@ func TestFailThreeTimesThenSucceed(t *testing.T) {
 	}
 	ok := 0
 	for _, g := range got {
-		if g.env.ID != "ev-1" {
-			t.Errorf("event id %q, want ev-1 on every attempt", g.env.ID)
+		if g.env.ID != ev1 {
+			t.Errorf("event id %q, want %s on every attempt", g.env.ID, ev1)
 		}
 		if g.status == http.StatusOK {
 			ok++
@@ -225,6 +250,13 @@ func TestFailThreeTimesThenSucceed(t *testing.T) {
 	if ok != 1 {
 		t.Errorf("accepted %d times, want exactly once", ok)
 	}
+	// Delivered two minutes after the event, on the injected clock.
+	wantSeries(t, m, map[string]float64{
+		`ferry_webhook_deliveries_total{outcome="failed"}`:    1,
+		`ferry_webhook_deliveries_total{outcome="delivered"}`: 1,
+		`ferry_webhook_delivery_latency_seconds_count`:        1,
+		`ferry_webhook_delivery_latency_seconds_sum`:          120,
+	})
 	log, err := st.DeliveryLog(ctx, "wh-1", 0)
 	must(t, err)
 	if len(log) != 2 || log[0].Outcome != store.OutcomeDelivered || log[1].Outcome != store.OutcomeRetrying || log[1].StatusCode != 500 {
@@ -239,10 +271,11 @@ func TestFailingConsumerDisabled(t *testing.T) {
 	rcv := newReceiver(t, func(int) int { return http.StatusServiceUnavailable })
 	addConsumer(t, st, "wh-1", rcv.URL, store.EventConnectionConnected)
 	clk := &clock{t: t0}
+	m := metrics.New()
 	d := webhook.New(webhook.Config{Store: st, AllowPrivate: true, Now: clk.Now, RetryMax: -1,
-		MinBackoff: time.Minute, MaxBackoff: time.Hour, DisableAfter: 6 * time.Hour})
+		MinBackoff: time.Minute, MaxBackoff: time.Hour, DisableAfter: 6 * time.Hour, Metrics: m})
 	ctx := t.Context()
-	must(t, st.AddWebhookEvent(ctx, store.WebhookEvent{ID: "ev-1", Type: store.EventConnectionConnected, Generated: t0, CompanyID: "co-1"}))
+	connected(t, st, "aev-1", t0)
 	for range 20 {
 		_, err := d.DeliverDue(ctx)
 		must(t, err)
@@ -257,7 +290,12 @@ func TestFailingConsumerDisabled(t *testing.T) {
 	if tries < 3 || tries > 9 {
 		t.Errorf("attempts before disabling: %d, want a few (backoff doubling to 1 h, 6 h)", tries)
 	}
-	must(t, st.AddWebhookEvent(ctx, store.WebhookEvent{ID: "ev-2", Type: store.EventConnectionConnected, Generated: clk.Now(), CompanyID: "co-1"}))
+	wantSeries(t, m, map[string]float64{
+		`ferry_webhook_deliveries_total{outcome="failed"}`:    float64(tries - 1),
+		`ferry_webhook_deliveries_total{outcome="disabled"}`:  1, // the attempt that disabled it
+		`ferry_webhook_deliveries_total{outcome="delivered"}`: 0,
+	})
+	connected(t, st, "aev-2", clk.Now())
 	n, err := d.DeliverDue(ctx)
 	must(t, err)
 	if n != 0 || len(rcv.deliveries()) != tries {
@@ -276,7 +314,7 @@ func TestPrivateAddressRefusedAtDial(t *testing.T) {
 	clk := &clock{t: t0}
 	d := webhook.New(webhook.Config{Store: st, Now: clk.Now, RetryMax: 2, RetryWait: time.Millisecond})
 	ctx := t.Context()
-	must(t, st.AddWebhookEvent(ctx, store.WebhookEvent{ID: "ev-1", Type: store.EventConnectionConnected, Generated: t0, CompanyID: "co-1"}))
+	connected(t, st, "aev-1", t0)
 	_, err := d.DeliverDue(ctx)
 	must(t, err)
 	if got := rcv.deliveries(); len(got) != 0 {
@@ -366,7 +404,7 @@ func TestRetryAfterHonoured(t *testing.T) {
 	clk := &clock{t: t0}
 	d := webhook.New(webhook.Config{Store: st, AllowPrivate: true, Now: clk.Now, RetryMax: -1, MinBackoff: time.Second})
 	ctx := t.Context()
-	must(t, st.AddWebhookEvent(ctx, store.WebhookEvent{ID: "ev-1", Type: store.EventConnectionConnected, Generated: t0, CompanyID: "co-1"}))
+	connected(t, st, "aev-1", t0)
 	if _, err := d.DeliverDue(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -398,8 +436,7 @@ func TestDownConsumerDoesNotHoldUpOthers(t *testing.T) {
 	d := webhook.New(webhook.Config{Store: st, AllowPrivate: true, Now: clk.Now, RetryMax: -1, Concurrency: 1})
 	ctx := t.Context()
 	for i := range 5 {
-		e := store.WebhookEvent{ID: "ev-" + string(rune('a'+i)), Type: store.EventConnectionConnected, Generated: t0, CompanyID: "co-1"}
-		must(t, st.AddWebhookEvent(ctx, e))
+		connected(t, st, fmt.Sprint("aev-", i), t0)
 	}
 	n, err := d.DeliverDue(ctx)
 	must(t, err)
@@ -409,5 +446,28 @@ func TestDownConsumerDoesNotHoldUpOthers(t *testing.T) {
 	}
 	if n, _ := d.DeliverDue(ctx); n != 0 {
 		t.Errorf("%d deliveries due again at once, want the failing consumer's to wait for its backoff", n)
+	}
+}
+
+// wantSeries scrapes m and checks the given series' values.
+func wantSeries(t *testing.T, m *metrics.Metrics, want map[string]float64) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	got := map[string]float64{}
+	for _, line := range strings.Split(rec.Body.String(), "\n") {
+		name, val, ok := strings.Cut(line, " ")
+		if !ok || strings.HasPrefix(line, "#") {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscan(val, &v); err == nil {
+			got[name] = v
+		}
+	}
+	for series, v := range want {
+		if g, ok := got[series]; !ok || g != v {
+			t.Errorf("%s = %v (present %v), want %v", series, g, ok, v)
+		}
 	}
 }

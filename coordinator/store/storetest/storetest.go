@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Datasets", testDatasets},
 		{"DataStatus", testDataStatus},
 		{"QueuedDatasets", testQueuedDatasets},
+		{"DatasetCounts", testDatasetCounts},
 		{"Claim", testClaim},
 		{"ClaimRefusals", testClaimRefusals},
 		{"ClaimConcurrent", testClaimConcurrent},

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -17,6 +18,52 @@ var webhookTests = []struct {
 	{"WebhookDeliveries", testWebhookDeliveries},
 	{"WebhookDisabled", testWebhookDisabled},
 	{"WebhookCompanyTags", testWebhookCompanyTags},
+	{"PresenceWebhooks", testPresenceWebhooks},
+}
+
+// testPresenceWebhooks: an agent's Connected and Disconnected events put
+// the presence webhooks of the connections they name in the outbox, in
+// the same write: with stable ids, only for connections bound to the
+// agent, none when they name none, and not twice when the event is added
+// again.
+func testPresenceWebhooks(f *fixture) {
+	f.webhook("wh-p", store.EventConnectionConnected, store.EventConnectionDisconnected)
+	f.linked("co-1", "conn-1", "agent-1")
+	f.connection("co-1", "conn-other", store.Linked, "agent-2")
+	on := store.AgentEvent{ID: "aev-1", AgentID: "agent-1", At: at(5), Type: store.EventConnected,
+		Connections: []string{"conn-1", "conn-other", "conn-missing"}}
+	noErr(f, "AddAgentEvent(Connected)", f.s.AddAgentEvent(f.ctx, on))
+	wantErr(f, "AddAgentEvent again", f.s.AddAgentEvent(f.ctx, on), store.ErrExists)
+	ds, err := f.s.DueDeliveries(f.ctx, at(5), 0)
+	noErr(f, "DueDeliveries", err)
+	if len(ds) != 1 {
+		f.Fatalf("deliveries after Connected: %+v, want one, for conn-1", ds)
+	}
+	e := ds[0].Event
+	eq(f, "type", e.Type, store.EventConnectionConnected)
+	eq(f, "id", e.ID, store.PresenceEventID("aev-1", "conn-1"))
+	eq(f, "connection", e.ConnectionID, "conn-1")
+	eq(f, "agent", e.AgentID, "agent-1")
+	eq(f, "company", e.CompanyID+" "+e.CompanyName, "co-1 Company co-1")
+	eq(f, "generated", e.Generated.Equal(at(5)), true)
+	evs, err := f.s.AgentEvents(f.ctx, "agent-1")
+	noErr(f, "AgentEvents", err)
+	eq(f, "connections kept with the agent event", fmtList(evs[0].Connections), "[conn-1 conn-other conn-missing]")
+
+	// A Disconnected naming none (superseded, shutting down) adds nothing;
+	// other event types never add any.
+	noErr(f, "AddAgentEvent(superseded)", f.s.AddAgentEvent(f.ctx, store.AgentEvent{ID: "aev-2", AgentID: "agent-1",
+		At: at(6), Type: store.EventDisconnected, Reason: store.ReasonSuperseded}))
+	noErr(f, "AddAgentEvent(LeaseExpired)", f.s.AddAgentEvent(f.ctx, store.AgentEvent{ID: "aev-3", AgentID: "agent-1",
+		At: at(6), Type: store.EventLeaseExpired, Connections: []string{"conn-1"}}))
+	eq(f, "after events naming no presence change", len(f.dueEvents(10)), 1)
+	noErr(f, "AddAgentEvent(Disconnected)", f.s.AddAgentEvent(f.ctx, store.AgentEvent{ID: "aev-4", AgentID: "agent-1",
+		At: at(7), Type: store.EventDisconnected, Reason: store.ReasonClosedByAgent, Connections: []string{"conn-1"}}))
+	ds, err = f.s.DueDeliveries(f.ctx, at(10), 0)
+	noErr(f, "DueDeliveries", err)
+	if len(ds) != 2 || ds[1].Event.Type != store.EventConnectionDisconnected || ds[1].Event.ID != store.PresenceEventID("aev-4", "conn-1") {
+		f.Fatalf("deliveries after Disconnected: %+v", ds)
+	}
 }
 
 func testWebhookCompanyTags(f *fixture) {
@@ -119,18 +166,19 @@ func testWebhookEventsFromTransitions(f *fixture) {
 
 func testWebhookDeliveries(f *fixture) {
 	f.webhook("wh-1", store.EventConnectionConnected)
-	e := store.WebhookEvent{ID: "ev-1", Type: store.EventConnectionConnected, Generated: at(5), CompanyID: "co-1"}
-	noErr(f, "AddWebhookEvent", f.s.AddWebhookEvent(f.ctx, e))
-	noErr(f, "AddWebhookEvent again", f.s.AddWebhookEvent(f.ctx, e))
+	ev1 := f.presence("aev-1", 5)
+	e := store.WebhookEvent{ID: ev1, Type: store.EventConnectionConnected}
 	eq(f, "due before the event", len(f.dueEvents(4)), 0)
 	ds, err := f.s.DueDeliveries(f.ctx, at(5), 0)
 	noErr(f, "DueDeliveries", err)
 	eq(f, "one delivery of an event added twice", len(ds), 1)
+	eq(f, "pending after the event", f.pending(), 1)
 	d := ds[0]
-	a := store.DeliveryAttempt{WebhookID: "wh-1", EventID: "ev-1", EventType: e.Type, Attempt: 1, At: at(6), StatusCode: 500}
+	a := store.DeliveryAttempt{WebhookID: "wh-1", EventID: ev1, EventType: e.Type, Attempt: 1, At: at(6), StatusCode: 500}
 	disabled, err := f.s.DeliveryFailed(f.ctx, d, a, at(66), time.Hour)
 	noErr(f, "DeliveryFailed", err)
 	eq(f, "disabled", disabled, false)
+	eq(f, "pending while it waits for its retry", f.pending(), 1)
 	eq(f, "due before the retry", len(f.dueEvents(65)), 0)
 	ds, _ = f.s.DueDeliveries(f.ctx, at(66), 0)
 	if len(ds) != 1 {
@@ -139,9 +187,10 @@ func testWebhookDeliveries(f *fixture) {
 	eq(f, "attempts so far", ds[0].Attempt, 1)
 	w, _ := f.s.Webhook(f.ctx, "wh-1")
 	eqTime(f, "failing since", w.FailingSince, at(6))
-	a2 := store.DeliveryAttempt{WebhookID: "wh-1", EventID: "ev-1", EventType: e.Type, Attempt: 2, At: at(67), StatusCode: 200, Outcome: store.OutcomeDelivered}
+	a2 := store.DeliveryAttempt{WebhookID: "wh-1", EventID: ev1, EventType: e.Type, Attempt: 2, At: at(67), StatusCode: 200, Outcome: store.OutcomeDelivered}
 	noErr(f, "DeliveryDone", f.s.DeliveryDone(f.ctx, ds[0], a2))
 	eq(f, "due after delivery", len(f.dueEvents(1000)), 0)
+	eq(f, "pending after delivery", f.pending(), 0)
 	w, _ = f.s.Webhook(f.ctx, "wh-1")
 	eq(f, "failing after a success", w.FailingSince.IsZero(), true)
 	log, err := f.s.DeliveryLog(f.ctx, "wh-1", 0)
@@ -156,25 +205,52 @@ func testWebhookDeliveries(f *fixture) {
 
 	// A month on, a new attempt drops the expired ones from the log.
 	later := at(67).Add(store.DeliveryLogRetention + time.Hour)
-	e2 := store.WebhookEvent{ID: "ev-2", Type: store.EventConnectionConnected, Generated: later, CompanyID: "co-1"}
-	noErr(f, "AddWebhookEvent", f.s.AddWebhookEvent(f.ctx, e2))
+	ev2 := f.presenceAt("aev-2", later)
 	ds, _ = f.s.DueDeliveries(f.ctx, later, 0)
-	a3 := store.DeliveryAttempt{WebhookID: "wh-1", EventID: "ev-2", EventType: e2.Type, Attempt: 1, At: later, Outcome: store.OutcomeDelivered}
+	a3 := store.DeliveryAttempt{WebhookID: "wh-1", EventID: ev2, EventType: e.Type, Attempt: 1, At: later, Outcome: store.OutcomeDelivered}
 	noErr(f, "DeliveryDone", f.s.DeliveryDone(f.ctx, ds[0], a3))
 	log, _ = f.s.DeliveryLog(f.ctx, "wh-1", 0)
-	if len(log) != 1 || log[0].EventID != "ev-2" {
+	if len(log) != 1 || log[0].EventID != ev2 {
 		f.Errorf("log after the retention: %+v, want only ev-2's attempt", log)
 	}
+	// Deleting the consumer empties its part of the outbox.
+	f.presenceAt("aev-3", later)
+	eq(f, "pending before deleting the consumer", f.pending(), 1)
+	noErr(f, "DeleteWebhook", f.s.DeleteWebhook(f.ctx, "wh-1"))
+	eq(f, "pending after deleting the consumer", f.pending(), 0)
+}
+
+// presence records agent-1 coming online for conn-1 of co-1 (created on
+// first use) at(sec): a connection.connected event, whose id it returns.
+func (f *fixture) presence(agentEventID string, sec int) string {
+	f.Helper()
+	return f.presenceAt(agentEventID, at(sec))
+}
+
+func (f *fixture) presenceAt(agentEventID string, when time.Time) string {
+	f.Helper()
+	if _, err := f.s.Company(f.ctx, "co-1"); errors.Is(err, store.ErrNotFound) {
+		f.linked("co-1", "conn-1", "agent-1")
+	}
+	noErr(f, "AddAgentEvent", f.s.AddAgentEvent(f.ctx, store.AgentEvent{ID: agentEventID, AgentID: "agent-1", At: when,
+		Type: store.EventConnected, Connections: []string{"conn-1"}}))
+	return store.PresenceEventID(agentEventID, "conn-1")
+}
+
+// pending is PendingDeliveries.
+func (f *fixture) pending() int {
+	f.Helper()
+	n, err := f.s.PendingDeliveries(f.ctx)
+	noErr(f, "PendingDeliveries", err)
+	return n
 }
 
 func testWebhookDisabled(f *fixture) {
 	f.webhook("wh-1", store.EventConnectionConnected)
-	for i, sec := range []int{0, 100} {
-		e := store.WebhookEvent{ID: fmt.Sprint("ev-", i), Type: store.EventConnectionConnected, Generated: at(sec), CompanyID: "co-1"}
-		noErr(f, "AddWebhookEvent", f.s.AddWebhookEvent(f.ctx, e))
-	}
+	ev0 := f.presence("aev-0", 0)
+	f.presence("aev-1", 100)
 	ds, _ := f.s.DueDeliveries(f.ctx, at(0), 0)
-	a := store.DeliveryAttempt{WebhookID: "wh-1", EventID: "ev-0", Attempt: 1, At: at(0), Error: "refused"}
+	a := store.DeliveryAttempt{WebhookID: "wh-1", EventID: ev0, Attempt: 1, At: at(0), Error: "refused"}
 	disabled, err := f.s.DeliveryFailed(f.ctx, ds[0], a, at(50), time.Minute)
 	noErr(f, "DeliveryFailed", err)
 	eq(f, "disabled at the first failure", disabled, false)
@@ -184,13 +260,13 @@ func testWebhookDisabled(f *fixture) {
 	disabled, err = f.s.DeliveryFailed(f.ctx, ds[0], a, at(200), time.Minute)
 	noErr(f, "DeliveryFailed", err)
 	eq(f, "disabled after failing a minute", disabled, true)
+	eq(f, "pending after disabling: the other waits to be dropped", f.pending(), 1)
 	w, _ := f.s.Webhook(f.ctx, "wh-1")
 	eq(f, "consumer disabled", w.Disabled, true)
-	noErr(f, "AddWebhookEvent", f.s.AddWebhookEvent(f.ctx, store.WebhookEvent{
-		ID: "ev-late", Type: store.EventConnectionConnected, Generated: at(300), CompanyID: "co-1"}))
+	late := f.presence("aev-late", 300)
 	ds, _ = f.s.DueDeliveries(f.ctx, at(1000), 0)
 	for _, d := range ds {
-		if d.Event.ID == "ev-late" {
+		if d.Event.ID == late {
 			f.Errorf("a disabled consumer got a new event")
 		}
 	}
