@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"runtime"
@@ -44,6 +45,9 @@ type Config struct {
 	BackoffMin, BackoffMax time.Duration
 	// StatusFile, when set, receives the agent's status as JSON.
 	StatusFile string
+	// NetDial, when set, opens the control channel's TCP connections (the
+	// load tool spreads simulated agents over source addresses with it).
+	NetDial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Worker is a running agent. Run it once.
@@ -125,6 +129,7 @@ func (w *Worker) dialer() *websocket.Dialer {
 		HandshakeTimeout: 15 * time.Second,
 		TLSClientConfig:  w.cfg.TLS,
 		Proxy:            http.ProxyFromEnvironment,
+		NetDialContext:   w.cfg.NetDial,
 	}
 }
 
