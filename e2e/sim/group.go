@@ -24,7 +24,7 @@ type Group struct {
 	Records     int
 	// Big agents (indexes 0..Big-1) have BigRecords records a dataset.
 	Big, BigRecords int
-	Ramp        time.Duration
+	Ramp            time.Duration
 	// OnEvent sees every fetch and close event, from the goroutine
 	// reading that process.
 	OnEvent func(Event)
