@@ -36,7 +36,6 @@ type options struct {
 	records    int
 	big        int
 	bigRecords int
-	restart    bool
 	jsonOut    string
 	setupConc  int
 }
@@ -62,7 +61,6 @@ func main() {
 	flag.IntVar(&o.records, "records", 10, "records in each small dataset")
 	flag.IntVar(&o.big, "big", 4, "agents whose datasets are big, queued at once to measure records per second")
 	flag.IntVar(&o.bigRecords, "big-records", 50000, "records in each big dataset")
-	flag.BoolVar(&o.restart, "restart", true, "kill -9 the coordinator at the end and time every agent's return")
 	flag.StringVar(&o.jsonOut, "json", "", "also write the figures as JSON to this file")
 	flag.IntVar(&o.setupConc, "setup-concurrency", 64, "API calls at once while making companies, connections and links")
 	flag.Parse()
@@ -133,11 +131,11 @@ func (l *loadRun) phases(ctx context.Context) error {
 	}{
 		{"setup", l.setup},
 		{"connect", l.connect},
+		{"restart", l.measureRestart},
 		{"idle", l.measureIdle},
 		{"dispatch", l.measureDispatch},
 		{"datasets", l.measureDatasets},
 		{"records", l.measureRecords},
-		{"restart", l.measureRestart},
 		{"baseline", l.measureBaseline},
 	}
 	defer func() {

@@ -65,9 +65,6 @@ func (l *loadRun) setup(ctx context.Context) error {
 	}
 	l.agents = agents
 	l.r.SetupSeconds = time.Since(start).Seconds()
-	if l.r.RSSBeforeAgents, err = l.c.RSS(); err != nil {
-		return err
-	}
 	return sim.SaveAgents(filepath.Join(l.o.dir, "agents.json"), agents)
 }
 
@@ -338,24 +335,27 @@ func (l *loadRun) span(ctx context.Context, idx []int, ids map[int]string) (firs
 
 // measureRestart kills the coordinator with SIGKILL, starts it again on
 // the same data, and times every agent's return, with the coordinator's
-// CPU meanwhile.
+// CPU meanwhile. The fresh process's memory before the agents return, and
+// after, give the memory per connected agent without the garbage of the
+// syncs the run made so far.
 func (l *loadRun) measureRestart(ctx context.Context) error {
-	if !l.o.restart {
-		return nil
-	}
 	l.c.Kill()
 	start := time.Now()
 	if err := l.c.Start(ctx); err != nil {
 		return err
 	}
 	l.r.RestartReadySeconds = time.Since(start).Seconds()
+	var err error
+	if l.r.RSSBeforeAgents, err = l.c.RSS(); err != nil {
+		return err
+	}
 	cpu0, _ := l.c.CPU()
 	// The agent processes report every 250 ms: wait for them to notice
 	// the loss before counting returns.
 	if err := waitUntil(ctx, 30*time.Second, func() bool { return l.g.Online() < l.o.agents }); err != nil {
 		return fmt.Errorf("agents did not notice the restart: %w", err)
 	}
-	err := waitUntil(ctx, 5*time.Minute, func() bool { return l.g.Online() >= l.o.agents })
+	err = waitUntil(ctx, 5*time.Minute, func() bool { return l.g.Online() >= l.o.agents })
 	l.r.ReconnectSeconds = time.Since(start).Seconds()
 	cpu1, _ := l.c.CPU()
 	l.r.ReconnectCPUPercent = 100 * (cpu1 - cpu0).Seconds() / time.Since(start).Seconds()

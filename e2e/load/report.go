@@ -55,7 +55,7 @@ func (r *report) print(w io.Writer) {
 	rows := [][2]string{
 		{"agents connected", fmt.Sprintf("%d of %d (%d agent processes), %.1f s from the first connect", r.Connected, r.Agents, r.AgentProcesses, r.ConnectSeconds)},
 		{"setup through the API (company, connection, link each)", fmt.Sprintf("%.1f s, %.0f agents/s", r.SetupSeconds, float64(r.Agents)/max(r.SetupSeconds, 1e-9))},
-		{"coordinator RSS before agents / idle with them", fmt.Sprintf("%.0f MiB / %.0f MiB", float64(r.RSSBeforeAgents)/(1<<20), float64(r.RSSIdle)/(1<<20))},
+		{"coordinator RSS after a restart, before the agents return / idle with them", fmt.Sprintf("%.0f MiB / %.0f MiB", float64(r.RSSBeforeAgents)/(1<<20), float64(r.RSSIdle)/(1<<20))},
 		{"coordinator memory per idle agent", fmt.Sprintf("%.1f KiB", r.BytesPerAgent/1024)},
 		{"coordinator CPU, idle agents heartbeating", fmt.Sprintf("%.1f%% of a core", r.IdleCPUPercent)},
 		{"dispatch latency (queue answered → agent holds the lease) p50 / p99 / max", fmt.Sprintf("%s / %s / %s (%d samples)", ms(r.DispatchP50), ms(r.DispatchP99), ms(r.DispatchMax), r.DispatchSamples)},

@@ -57,6 +57,7 @@ func (c *Coordinator) Start(ctx context.Context) error {
 	cmd := exec.Command(c.Bin, args...)
 	cmd.Env = append(os.Environ(), "FERRY_ADMIN_KEY="+c.Key)
 	cmd.Stdout, cmd.Stderr = c.Log, c.Log
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start coordinator: %w", err)
 	}

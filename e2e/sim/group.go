@@ -67,6 +67,7 @@ func (g *Group) StartProcess(i int) error {
 		"-coordinator", g.Coordinator, "-records", strconv.Itoa(g.Records), "-ramp", g.Ramp.String(),
 		"-big", strconv.Itoa(g.Big), "-big-records", strconv.Itoa(g.BigRecords))
 	cmd.Stderr = g.Stderr
+	dieWithParent(cmd)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return err
