@@ -180,6 +180,22 @@ func (c *agentConn) resume(ctx context.Context, leases []protocol.Lease) []proto
 			out = append(out, l)
 		}
 	}
+	// A lease the agent holds and does not name, it lost (a restarted
+	// process): its heartbeats would renew it for ever. It ends now, and
+	// the dataset is queued again.
+	revoked := 0
+	for _, d := range held {
+		if !slices.ContainsFunc(leases, func(l protocol.Lease) bool { return l.DatasetID == d.ID && l.LeaseID == d.LeaseID }) {
+			if err := c.h.st.RevokeLease(ctx, c.agentID, d.CompanyID, d.ID); err != nil {
+				c.log.Error("revoke a lease the agent lost", "dataset", d.ID, "err", err)
+				continue
+			}
+			revoked++
+		}
+	}
+	if revoked > 0 {
+		c.h.ExpireLeases(ctx)
+	}
 	return out
 }
 
