@@ -21,9 +21,12 @@ import (
 // sender waits for room. Small, because every idle agent carries it.
 const sendQueue = 32
 
+// upgrader keeps an idle agent small: with no read buffer size it reads
+// through the HTTP server's buffer it took over (rather than keep that
+// one and a new one), and a write buffer is taken from the pool only while
+// a message is written.
 var upgrader = websocket.Upgrader{
-	ReadBufferSize:  4096,
-	WriteBufferSize: 4096,
+	WriteBufferPool: &sync.Pool{},
 	// Agents are not browsers: the credential, not the origin, decides.
 	CheckOrigin: func(*http.Request) bool { return true },
 }

@@ -77,7 +77,11 @@ func main() {
 
 func run(ctx context.Context, o options) (*verdict, error) {
 	logf("seed %d", o.seed)
-	if o.dir == "" {
+	if o.dir != "" {
+		if err := os.MkdirAll(o.dir, 0o700); err != nil {
+			return nil, err
+		}
+	} else {
 		d, err := os.MkdirTemp("", "ferry-chaos-")
 		if err != nil {
 			return nil, err

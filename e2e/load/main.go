@@ -85,7 +85,11 @@ func run(ctx context.Context, o options) (*report, error) {
 	if o.big >= o.agents {
 		return nil, fmt.Errorf("-big %d must be below -agents %d", o.big, o.agents)
 	}
-	if o.dir == "" {
+	if o.dir != "" {
+		if err := os.MkdirAll(o.dir, 0o700); err != nil {
+			return nil, err
+		}
+	} else {
 		d, err := os.MkdirTemp("", "ferry-load-")
 		if err != nil {
 			return nil, err
