@@ -28,16 +28,18 @@ func newWorkQueues() []chan workItem {
 	return qs
 }
 
-// enqueue hands a committed dataset to its company's process loop. When
-// the queue is full the dataset waits in Validating until the next start's
-// resume.
+// enqueue hands a committed dataset to its company's process loop,
+// waiting for room: the commit call that brought it waits too, which slows
+// the agents down while processing is behind. (Dropping it when the queue
+// was full left it in Validating until the next start: the load tool's
+// 15,000 first-link syncs dropped 10,639.) It returns without when the hub
+// is closing; the next start resumes the dataset.
 func (h *Hub) enqueue(w workItem) {
 	f := fnv.New32a()
 	f.Write([]byte(w.companyID))
 	select {
 	case h.work[f.Sum32()%uint32(len(h.work))] <- w:
-	default:
-		h.log.Error("process queue full; the dataset resumes on the next start", "dataset", w.datasetID)
+	case <-h.ctx.Done():
 	}
 }
 
