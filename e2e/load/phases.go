@@ -110,7 +110,7 @@ func (l *loadRun) waitComplete(ctx context.Context, idx []int, want map[int]stri
 	for len(pending) > 0 {
 		var mu sync.Mutex
 		var still []int
-		err := sim.Parallel(ctx, len(pending), 16, func(k int) error {
+		err := sim.Parallel(ctx, len(pending), 8, func(k int) error {
 			i := pending[k]
 			id, status, err := l.c.Latest(ctx, l.agents[i].CompanyID, "customers")
 			if err != nil {
@@ -134,7 +134,7 @@ func (l *loadRun) waitComplete(ctx context.Context, idx []int, want map[int]stri
 			if time.Now().After(deadline) {
 				return fmt.Errorf("%d datasets not Complete after 10 minutes", len(pending))
 			}
-			time.Sleep(250 * time.Millisecond)
+			time.Sleep(time.Second)
 		}
 	}
 	return nil
