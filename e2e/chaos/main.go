@@ -38,13 +38,7 @@ type options struct {
 }
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "agents" {
-		if err := sim.AgentsMain(os.Args[2:]); err != nil {
-			fmt.Fprintln(os.Stderr, "agents:", err)
-			os.Exit(1)
-		}
-		return
-	}
+	sim.ServeAgentsProcess()
 	var o options
 	flag.StringVar(&o.bin, "bin", "bin", "folder holding ferry-coordinator (make build)")
 	flag.StringVar(&o.dir, "dir", "", "working folder; a temp folder when empty")
@@ -77,33 +71,12 @@ func main() {
 
 func run(ctx context.Context, o options) (*verdict, error) {
 	logf("seed %d", o.seed)
-	if o.dir != "" {
-		if err := os.MkdirAll(o.dir, 0o700); err != nil {
-			return nil, err
-		}
-	} else {
-		d, err := os.MkdirTemp("", "ferry-chaos-")
-		if err != nil {
-			return nil, err
-		}
-		defer os.RemoveAll(d)
-		o.dir = d
-	}
-	logFile, err := os.Create(filepath.Join(o.dir, "coordinator.log"))
+	c, dir, stop, err := sim.Launch(ctx, o.dir, o.bin, o.addr, "chaos-admin-key", "--lease-ttl", o.leaseTTL.String())
+	defer stop()
 	if err != nil {
 		return nil, err
 	}
-	defer logFile.Close()
-	bin, err := filepath.Abs(filepath.Join(o.bin, "ferry-coordinator"))
-	if err != nil {
-		return nil, err
-	}
-	c := &sim.Coordinator{Bin: bin, Addr: o.addr, DataDir: filepath.Join(o.dir, "data"), Key: "chaos-admin-key",
-		Log: logFile, Args: []string{"--lease-ttl", o.leaseTTL.String()}}
-	if err := c.Start(ctx); err != nil {
-		return nil, err
-	}
-	defer c.Stop()
+	o.dir = dir
 	proxy, err := faultproxy.Listen("127.0.0.1:0", o.addr)
 	if err != nil {
 		return nil, err

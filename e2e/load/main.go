@@ -13,10 +13,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -41,13 +39,7 @@ type options struct {
 }
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "agents" {
-		if err := sim.AgentsMain(os.Args[2:]); err != nil {
-			fmt.Fprintln(os.Stderr, "agents:", err)
-			os.Exit(1)
-		}
-		return
-	}
+	sim.ServeAgentsProcess()
 	var o options
 	flag.StringVar(&o.bin, "bin", "bin", "folder holding ferry-coordinator (make build)")
 	flag.StringVar(&o.dir, "dir", "", "working folder (coordinator data, agents file, logs); a temp folder when empty")
@@ -85,32 +77,12 @@ func run(ctx context.Context, o options) (*report, error) {
 	if o.big >= o.agents {
 		return nil, fmt.Errorf("-big %d must be below -agents %d", o.big, o.agents)
 	}
-	if o.dir != "" {
-		if err := os.MkdirAll(o.dir, 0o700); err != nil {
-			return nil, err
-		}
-	} else {
-		d, err := os.MkdirTemp("", "ferry-load-")
-		if err != nil {
-			return nil, err
-		}
-		defer os.RemoveAll(d)
-		o.dir = d
-	}
-	logf, err := os.Create(filepath.Join(o.dir, "coordinator.log"))
+	c, dir, stop, err := sim.Launch(ctx, o.dir, o.bin, o.addr, "load-admin-key")
+	defer stop()
 	if err != nil {
 		return nil, err
 	}
-	defer logf.Close()
-	bin, err := filepath.Abs(filepath.Join(o.bin, "ferry-coordinator"))
-	if err != nil {
-		return nil, err
-	}
-	c := &sim.Coordinator{Bin: bin, Addr: o.addr, DataDir: filepath.Join(o.dir, "data"), Key: "load-admin-key", Log: logf}
-	if err := c.Start(ctx); err != nil {
-		return nil, err
-	}
-	defer c.Stop()
+	o.dir = dir
 	r := &report{Agents: o.agents, Started: time.Now().UTC()}
 	l := &loadRun{o: o, c: c, r: r, events: newEvents()}
 	err = l.phases(ctx)
@@ -162,5 +134,3 @@ func (l *loadRun) phases(ctx context.Context) error {
 func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05.000")}, args...)...)
 }
-
-var _ io.Writer = os.Stderr

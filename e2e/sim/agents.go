@@ -27,6 +27,20 @@ type Event struct {
 	Online  int    `json:"n,omitempty"`
 }
 
+// ServeAgentsProcess runs AgentsMain and exits when the tool was started as
+// an agent process (`TOOL agents …`, as Group starts it); otherwise it
+// returns at once. A tool's main calls it first.
+func ServeAgentsProcess() {
+	if len(os.Args) < 2 || os.Args[1] != "agents" {
+		return
+	}
+	if err := AgentsMain(os.Args[2:]); err != nil {
+		fmt.Fprintln(os.Stderr, "agents:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
 // AgentsMain is the agent process: `TOOL agents -agents FILE -from A -to B
 // -coordinator URL -records R`. It runs agents [from, to) of the file, each
 // the real agent worker over a Synthetic source connecting from its own
