@@ -83,7 +83,11 @@ func runAgents(ctx context.Context, agents []Agent, url string, records func(ind
 	discard := slog.New(slog.DiscardHandler)
 	hc := upload.NewHTTPClient(discard, nil)
 	tr := hc.HTTPClient.Transport.(*http.Transport)
-	tr.MaxIdleConnsPerHost = 64
+	// Thousands of agents of one process committing at once would each
+	// open a connection (real agents are on thousands of machines); the
+	// coordinator's open-files limit (20,000) holds the websockets and
+	// these together, so a process opens at most 128.
+	tr.MaxIdleConnsPerHost, tr.MaxConnsPerHost = 64, 128
 	workers := make([]*worker.Worker, len(agents))
 	for i, a := range agents {
 		src := &Synthetic{Index: a.Index, Records: records(a.Index),
