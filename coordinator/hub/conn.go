@@ -47,7 +47,7 @@ type agentConn struct {
 	rttMs    int64
 	inHand   []protocol.Progress
 
-	send      chan protocol.Message
+	send      chan *protocol.Message // pointers: an idle agent's empty queue is 32 words, not 32 messages
 	kickc     chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
@@ -76,7 +76,7 @@ func (h *Hub) serveConnect(w http.ResponseWriter, r *http.Request) {
 	c := &agentConn{
 		h: h, ws: ws, agentID: agent.ID, remote: r.RemoteAddr, connectedAt: h.now().UTC(),
 		log:  h.log.With("agent", agent.ID, "remote", r.RemoteAddr),
-		send: make(chan protocol.Message, sendQueue), kickc: make(chan struct{}, 1), done: make(chan struct{}),
+		send: make(chan *protocol.Message, sendQueue), kickc: make(chan struct{}, 1), done: make(chan struct{}),
 	}
 	hello, welcome, err := c.handshake(r.Context(), agent)
 	if err != nil {
@@ -235,7 +235,7 @@ func (c *agentConn) revoke(connectionID, reason string) {
 // the connection and ends the wait: backpressure, not unbounded memory.
 func (c *agentConn) enqueue(m protocol.Message) {
 	select {
-	case c.send <- m:
+	case c.send <- &m:
 	case <-c.done:
 	}
 }

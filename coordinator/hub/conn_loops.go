@@ -144,7 +144,7 @@ func (c *agentConn) writeLoop() {
 			return
 		case m := <-c.send:
 			_ = c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
-			if err := c.ws.WriteJSON(m); err != nil {
+			if err := c.ws.WriteJSON(*m); err != nil {
 				c.close("write failed")
 				return
 			}
