@@ -36,8 +36,11 @@ cross: ## check the Windows and Linux/arm64 builds compile
 	GOOS=windows GOARCH=amd64 $(GO) build -o /dev/null ./...
 	GOOS=linux GOARCH=arm64 $(GO) build -o /dev/null ./...
 
-bench: ## run the Go benchmarks
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./...
+# The load tool's size for this machine (2 cores): see docs/benchmarks.md.
+LOAD_FLAGS ?= -agents 15000 -per-process 5000 -ramp 60s -idle 30s -dispatch 500 -datasets 2000 -big 4 -big-records 50000
+
+bench: build ## Go benchmarks and the load tool (LOAD_FLAGS); writes the figures to docs/benchmarks.md
+	$(GO) run ./e2e/benchdoc -bin $(BIN) -- $(LOAD_FLAGS)
 
 run: build ## start a coordinator and a local agent on the sample book; show a sync reach Complete
 	$(GO) run ./e2e/demo -bin $(BIN)

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"runtime"
@@ -47,6 +48,9 @@ type Config struct {
 	// Checks runs the agent's self-checks when the coordinator asks for
 	// diagnostics (agent/diagnose); nil answers with none.
 	Checks func(ctx context.Context) []protocol.Check
+	// NetDial, when set, opens the control channel's TCP connections (the
+	// load tool spreads simulated agents over source addresses with it).
+	NetDial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Worker is a running agent. Run it once.
@@ -128,6 +132,7 @@ func (w *Worker) dialer() *websocket.Dialer {
 		HandshakeTimeout: 15 * time.Second,
 		TLSClientConfig:  w.cfg.TLS,
 		Proxy:            http.ProxyFromEnvironment,
+		NetDialContext:   w.cfg.NetDial,
 	}
 }
 

@@ -21,9 +21,12 @@ import (
 // sender waits for room. Small, because every idle agent carries it.
 const sendQueue = 32
 
+// upgrader keeps an idle agent small: with no read buffer size it reads
+// through the HTTP server's buffer it took over (rather than keep that
+// one and a new one), and a write buffer is taken from the pool only while
+// a message is written.
 var upgrader = websocket.Upgrader{
-	ReadBufferSize:  4096,
-	WriteBufferSize: 4096,
+	WriteBufferPool: &sync.Pool{},
 	// Agents are not browsers: the credential, not the origin, decides.
 	CheckOrigin: func(*http.Request) bool { return true },
 }
@@ -47,7 +50,7 @@ type agentConn struct {
 	offered  map[string]bool                      // "dataset/attempt" offered by the last pass; offer loop only
 	pending  map[string]chan protocol.Diagnostics // diagnose message id -> its waiting caller
 
-	send      chan protocol.Message
+	send      chan *protocol.Message // pointers: an idle agent's empty queue is 32 words, not 32 messages
 	kickc     chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
@@ -77,7 +80,7 @@ func (h *Hub) serveConnect(w http.ResponseWriter, r *http.Request) {
 		h: h, ws: ws, agentID: agent.ID, remote: r.RemoteAddr, connectedAt: h.now().UTC(), lastSeen: h.now().UTC(),
 		pending: map[string]chan protocol.Diagnostics{},
 		log:     h.log.With("agent", agent.ID, "remote", r.RemoteAddr),
-		send:    make(chan protocol.Message, sendQueue), kickc: make(chan struct{}, 1), done: make(chan struct{}),
+		send:    make(chan *protocol.Message, sendQueue), kickc: make(chan struct{}, 1), done: make(chan struct{}),
 	}
 	hello, welcome, err := c.handshake(r.Context(), agent)
 	if err != nil {
@@ -196,6 +199,22 @@ func (c *agentConn) resume(ctx context.Context, leases []protocol.Lease) []proto
 			out = append(out, l)
 		}
 	}
+	// A lease the agent holds and does not name, it lost (a restarted
+	// process): its heartbeats would renew it for ever. It ends now, and
+	// the dataset is queued again.
+	revoked := 0
+	for _, d := range held {
+		if !slices.ContainsFunc(leases, func(l protocol.Lease) bool { return l.DatasetID == d.ID && l.LeaseID == d.LeaseID }) {
+			if err := c.h.st.RevokeLease(ctx, c.agentID, d.CompanyID, d.ID); err != nil {
+				c.log.Error("revoke a lease the agent lost", "dataset", d.ID, "err", err)
+				continue
+			}
+			revoked++
+		}
+	}
+	if revoked > 0 {
+		c.h.ExpireLeases(ctx)
+	}
 	return out
 }
 
@@ -232,7 +251,7 @@ func (c *agentConn) revoke(connectionID, reason string) {
 // the connection and ends the wait: backpressure, not unbounded memory.
 func (c *agentConn) enqueue(m protocol.Message) {
 	select {
-	case c.send <- m:
+	case c.send <- &m:
 	case <-c.done:
 	}
 }

@@ -155,7 +155,7 @@ func (c *agentConn) writeLoop() {
 			return
 		case m := <-c.send:
 			_ = c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
-			if err := c.ws.WriteJSON(m); err != nil {
+			if err := c.ws.WriteJSON(*m); err != nil {
 				// The agent's end is gone (or stopped reading for the
 				// write deadline); the read loop may not have seen it yet.
 				c.close(store.ReasonConnectionLost)

@@ -249,6 +249,29 @@ func TestResumeAfterReconnect(t *testing.T) {
 	}
 }
 
+// An agent that reconnects without naming a lease it holds (a restarted
+// process) lost that work: the dataset is queued again at once, under the
+// next attempt, and offered; its heartbeats must not keep it for ever.
+func TestLeaseNotNamedOnReconnectIsQueuedAgain(t *testing.T) {
+	e := newEnv(t)
+	conn, cred := e.linked()
+	a, _ := e.connect(cred, all(conn))
+	queued, _ := e.st.QueuedDatasets(t.Context(), conn)
+	c := a.claim(queued[0].ID).Claimed
+	a.ws.Close()
+	b, w := e.connect(cred, all(conn))
+	if len(w.Resumed) != 0 {
+		t.Fatalf("resumed %+v, want none", w.Resumed)
+	}
+	d := e.dataset(c.DatasetID)
+	if d.Status != dataset.Queued || d.Attempt != 2 || d.LeaseID != "" {
+		t.Fatalf("dataset after a reconnect without its lease: %s attempt %d lease %q, want Queued attempt 2 and no lease", d.Status, d.Attempt, d.LeaseID)
+	}
+	if m := b.report(c, dataset.Mapping, c.LeaseID); m.Type != protocol.TypeError || m.Error.Code != protocol.CodeStaleLease {
+		t.Errorf("report under the lost lease: %+v, want stale_lease", m)
+	}
+}
+
 func TestNewerConnectionSupersedes(t *testing.T) {
 	e := newEnv(t)
 	conn, cred := e.linked()

@@ -58,7 +58,7 @@ type Hub struct {
 	closed bool
 	connWG sync.WaitGroup // agent connection handlers
 
-	work   chan workItem // datasets to process
+	work   []chan workItem // datasets to process, one queue per process loop
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -85,7 +85,7 @@ func New(cfg Config) *Hub {
 	return &Hub{
 		cfg: cfg, st: cfg.Store, log: cfg.Logger, now: cfg.Now,
 		links:  ratelimit.New(time.Minute),
-		agents: map[string]*agentConn{}, conns: map[string]*agentConn{}, work: make(chan workItem, 4096),
+		agents: map[string]*agentConn{}, conns: map[string]*agentConn{}, work: newWorkQueues(),
 		ctx: ctx, cancel: cancel,
 	}
 }
@@ -97,9 +97,11 @@ func (h *Hub) Start() error {
 	if err != nil {
 		return err
 	}
-	h.wg.Add(2)
+	h.wg.Add(1 + len(h.work))
 	go func() { defer h.wg.Done(); h.runExpiryLoop(h.ctx) }()
-	go func() { defer h.wg.Done(); h.runProcessLoop(h.ctx) }()
+	for _, q := range h.work {
+		go func() { defer h.wg.Done(); h.runProcessLoop(h.ctx, q) }()
+	}
 	for _, d := range pending {
 		h.enqueue(workItem{companyID: d.CompanyID, datasetID: d.ID})
 	}

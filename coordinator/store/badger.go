@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -29,6 +30,8 @@ type Badger struct {
 	// with the index entries that go with them, to stay well inside
 	// Badger's limit on the size of a transaction.
 	deleteChunk int
+	// sweep is held by the dropEndedPages call sweeping now.
+	sweep sync.Mutex
 }
 
 var _ Store = (*Badger)(nil)

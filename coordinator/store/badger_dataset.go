@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -86,7 +87,7 @@ func putDataset(txn *badger.Txn, old, d *Dataset) error {
 	if err := datasetEvents(txn, old, d); err != nil {
 		return err
 	}
-	if old != nil && !old.Status.Terminal() && d.Status.Terminal() {
+	if old != nil && !old.Status.Terminal() && d.Status.Terminal() && mayHavePages(*d) {
 		// Its staged pages are of no more use: PublishCache deletes them.
 		if err := txn.Set(endedPagesKey(d.CompanyID, d.ID), nil); err != nil {
 			return err
@@ -348,4 +349,12 @@ func (b *Badger) Validation(ctx context.Context, companyID, datasetID string) (V
 		v.Warnings = []ValidationItem{}
 	}
 	return v, err
+}
+
+// mayHavePages reports whether a dataset ever reached Mapping, the only
+// status in which pages are staged. The many datasets that end without
+// (NotSupported, AuthError, a fetch that failed) leave no mark for
+// PublishCache to sweep.
+func mayHavePages(d Dataset) bool {
+	return slices.ContainsFunc(d.Timeline, func(t Transition) bool { return t.To == dataset.Mapping })
 }

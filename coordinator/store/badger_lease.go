@@ -144,6 +144,24 @@ func (b *Badger) RenewLeases(ctx context.Context, agentID string, until time.Tim
 	return out, err
 }
 
+func (b *Badger) RevokeLease(ctx context.Context, agentID, companyID, datasetID string) error {
+	if err := checkIDs("agent", agentID, "company", companyID, "dataset", datasetID); err != nil {
+		return err
+	}
+	return b.update(ctx, func(txn *badger.Txn) error {
+		d, err := getDataset(txn, companyID, datasetID)
+		if err != nil {
+			return err
+		}
+		if d.LeaseAgent != agentID || d.LeaseID == "" {
+			return nil
+		}
+		old := d
+		revokeLease(&d)
+		return putDataset(txn, &old, &d)
+	})
+}
+
 // leaseRef names a dataset found in the lease index.
 type leaseRef struct{ company, id string }
 

@@ -247,7 +247,15 @@ func (b *Badger) dropEarlierPages(ctx context.Context, d Dataset) {
 
 // dropEndedPages deletes the staged pages of every dataset that ended
 // since the last call (putDataset marks them), then the marks.
+//
+// Only one call sweeps at a time: publishes running at once would each
+// scan the same marks and race to delete them; the one sweeping deletes
+// what the others would have.
 func (b *Badger) dropEndedPages(ctx context.Context) error {
+	if !b.sweep.TryLock() {
+		return nil
+	}
+	defer b.sweep.Unlock()
 	var marks [][]byte
 	err := b.view(ctx, func(txn *badger.Txn) error {
 		var err error

@@ -138,6 +138,11 @@ type Store interface {
 	// RenewLeases extends every lease the agent holds to expire at until,
 	// and returns the datasets it holds.
 	RenewLeases(ctx context.Context, agentID string, until time.Time) ([]Dataset, error)
+	// RevokeLease takes away the agent's lease on a dataset, as if it had
+	// expired: the next ExpireLeases moves the dataset on, and a report
+	// under the lease is ErrStaleLease. A dataset the agent holds no lease
+	// on is left as it is (nil); a missing one is ErrNotFound.
+	RevokeLease(ctx context.Context, agentID, companyID, datasetID string) error
 	// ExpireLeases returns every Fetching or Mapping dataset whose lease
 	// expired at or before now to Queued with its attempt count raised, or to
 	// FetchError when that was attempt MaxAttempts. A dataset whose

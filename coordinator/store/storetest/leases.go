@@ -462,3 +462,30 @@ func testWithdrawnConnection(f *fixture) {
 		}
 	}
 }
+
+func testRevokeLease(f *fixture) {
+	f.linked("co-1", "conn-1", "agent-1")
+	f.connection("co-1", "conn-2", store.Linked, "agent-2")
+	f.queue("co-1", "conn-1", "ds-a", dataset.Customers, 0)
+	f.claim("ds-a", "agent-1", "lease-a", 0)
+	f.queue("co-1", "conn-2", "ds-b", dataset.Customers, 0)
+	f.claim("ds-b", "agent-2", "lease-b", 0)
+
+	noErr(f, "RevokeLease of another agent's lease", f.s.RevokeLease(f.ctx, "agent-1", "co-1", "ds-b"))
+	eq(f, "another agent's lease", f.dataset("co-1", "ds-b").LeaseID, "lease-b")
+	noErr(f, "RevokeLease", f.s.RevokeLease(f.ctx, "agent-1", "co-1", "ds-a"))
+	noErr(f, "RevokeLease again", f.s.RevokeLease(f.ctx, "agent-1", "co-1", "ds-a"))
+	wantErr(f, "RevokeLease of a missing dataset", f.s.RevokeLease(f.ctx, "agent-1", "co-1", "ds-none"), store.ErrNotFound)
+
+	held, err := f.s.RenewLeases(f.ctx, "agent-1", at(100))
+	noErr(f, "RenewLeases", err)
+	eq(f, "leases held after the revocation", len(held), 0)
+	_, err = f.s.Report(f.ctx, agentReport("co-1", "ds-a", "agent-1", "lease-a", dataset.Mapping, 1))
+	wantErr(f, "report under a revoked lease", err, store.ErrStaleLease)
+	moved, err := f.s.ExpireLeases(f.ctx, at(1))
+	noErr(f, "ExpireLeases", err)
+	eqIDs(f, "expired at once", moved, "ds-a")
+	d := f.dataset("co-1", "ds-a")
+	eq(f, "status", d.Status, dataset.Queued)
+	eq(f, "attempt", d.Attempt, 2)
+}

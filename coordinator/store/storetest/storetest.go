@@ -54,6 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ReportProgress", testReportProgress},
 		{"RenewLeases", testRenewLeases},
 		{"ExpireLeases", testExpireLeases},
+		{"RevokeLease", testRevokeLease},
 		{"ExpireLeasesAttempts", testExpireAttempts},
 		{"Validation", testValidation},
 		{"APIKeys", testAPIKeys},

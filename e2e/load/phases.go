@@ -1,0 +1,400 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ferry-sync/ferry/e2e/sim"
+)
+
+// events receives the agents' fetch events, by company.
+type events struct {
+	mu     sync.Mutex
+	fetch  map[string]chan int64
+	closes atomic.Int64
+}
+
+func newEvents() *events { return &events{fetch: map[string]chan int64{}} }
+
+func (e *events) ch(company string) chan int64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c := e.fetch[company]
+	if c == nil {
+		c = make(chan int64, 64)
+		e.fetch[company] = c
+	}
+	return c
+}
+
+func (e *events) on(ev sim.Event) {
+	switch ev.Kind {
+	case "fetch":
+		select {
+		case e.ch(ev.Company) <- ev.At:
+		default:
+		}
+	case "close":
+		e.closes.Add(1)
+	}
+}
+
+// drain forgets the fetch events of a company so far.
+func (e *events) drain(company string) {
+	c := e.ch(company)
+	for {
+		select {
+		case <-c:
+		default:
+			return
+		}
+	}
+}
+
+func (l *loadRun) setup(ctx context.Context) error {
+	start := time.Now()
+	agents, err := sim.Setup(ctx, l.c, l.o.agents, l.o.setupConc, func(n int) { logf("setup: %d agents linked", n) })
+	if err != nil {
+		return err
+	}
+	l.agents = agents
+	l.r.SetupSeconds = time.Since(start).Seconds()
+	return sim.SaveAgents(filepath.Join(l.o.dir, "agents.json"), agents)
+}
+
+func (l *loadRun) connect(ctx context.Context) error {
+	l.g = &sim.Group{
+		File: filepath.Join(l.o.dir, "agents.json"), Total: l.o.agents, PerProcess: l.o.perProc,
+		Coordinator: l.c.URL(), Records: l.o.records, Big: l.o.big, BigRecords: l.o.bigRecords,
+		Ramp: l.o.ramp, OnEvent: l.events.on, Stderr: logWriter{},
+	}
+	l.r.AgentProcesses = l.g.Processes()
+	start := time.Now()
+	if err := l.g.Start(); err != nil {
+		return err
+	}
+	err := waitUntil(ctx, 5*time.Minute+l.o.ramp, func() bool {
+		n := l.g.Online()
+		l.r.Connected = max(l.r.Connected, n)
+		return n >= l.o.agents
+	})
+	l.r.ConnectSeconds = time.Since(start).Seconds()
+	if err != nil {
+		return fmt.Errorf("%d of %d agents online: %w", l.g.Online(), l.o.agents, err)
+	}
+	logf("connect: %d agents online in %.1fs", l.o.agents, l.r.ConnectSeconds)
+	// The first link queued every type: customers syncs, the rest end
+	// NotSupported. Wait for that wave to end before measuring.
+	return l.waitComplete(ctx, l.allCompanies(), nil)
+}
+
+func (l *loadRun) allCompanies() []int {
+	out := make([]int, len(l.agents))
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+// waitComplete polls dataStatus until the customers dataset of every agent
+// in idx is Complete and, when want is given, is want[i].
+func (l *loadRun) waitComplete(ctx context.Context, idx []int, want map[int]string) error {
+	pending := slices.Clone(idx)
+	deadline := time.Now().Add(10 * time.Minute)
+	for len(pending) > 0 {
+		var mu sync.Mutex
+		var still []int
+		err := sim.Parallel(ctx, len(pending), 8, func(k int) error {
+			i := pending[k]
+			id, status, err := l.c.Latest(ctx, l.agents[i].CompanyID, "customers")
+			if err != nil {
+				return err
+			}
+			if sim.Terminal(status) && status != "Complete" {
+				return fmt.Errorf("agent %d: customers dataset %s ended %s", i, id, status)
+			}
+			if status != "Complete" || (want != nil && want[i] != id) {
+				mu.Lock()
+				still = append(still, i)
+				mu.Unlock()
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		pending = still
+		if len(pending) > 0 {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%d datasets not Complete after 10 minutes", len(pending))
+			}
+			time.Sleep(time.Second)
+		}
+	}
+	return nil
+}
+
+func (l *loadRun) measureIdle(ctx context.Context) error {
+	// Let the last uploads' garbage be collected before reading memory.
+	if err := sleep(ctx, 5*time.Second); err != nil {
+		return err
+	}
+	cpu0, err := l.c.CPU()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := sleep(ctx, l.o.idle); err != nil {
+		return err
+	}
+	cpu1, err := l.c.CPU()
+	if err != nil {
+		return err
+	}
+	l.r.IdleCPUPercent = 100 * (cpu1 - cpu0).Seconds() / time.Since(start).Seconds()
+	if l.r.RSSIdle, err = l.c.RSS(); err != nil {
+		return err
+	}
+	l.r.BytesPerAgent = float64(l.r.RSSIdle-l.r.RSSBeforeAgents) / float64(l.o.agents)
+	logf("idle: RSS %d MiB, %.0f B/agent, CPU %.1f%%", l.r.RSSIdle>>20, l.r.BytesPerAgent, l.r.IdleCPUPercent)
+	return nil
+}
+
+// measureDispatch queues one dataset at a time, each on another agent, and
+// times it from the queue call's answer (and from its start) to the agent
+// holding the lease (the synthetic source's Fetch).
+func (l *loadRun) measureDispatch(ctx context.Context) error {
+	n := min(l.o.dispatch, l.o.agents-l.o.big)
+	var fromAnswer, fromCall []time.Duration
+	var used []int
+	want := map[int]string{}
+	for k := range n {
+		i := l.o.big + k*(l.o.agents-l.o.big)/n
+		co := l.agents[i].CompanyID
+		l.events.drain(co)
+		sent := time.Now()
+		id, status, err := l.c.Queue(ctx, co, "customers")
+		answered := time.Now()
+		if err != nil || status != 200 {
+			return fmt.Errorf("queue on agent %d: status %d, %v", i, status, err)
+		}
+		select {
+		case at := <-l.events.ch(co):
+			t := time.Unix(0, at)
+			fromAnswer = append(fromAnswer, max(0, t.Sub(answered)))
+			fromCall = append(fromCall, t.Sub(sent))
+		case <-time.After(30 * time.Second):
+			return fmt.Errorf("agent %d did not start dataset %s within 30s", i, id)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		used, want[i] = append(used, i), id
+		if err := sleep(ctx, 10*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	l.r.DispatchSamples = n
+	l.r.DispatchP50, l.r.DispatchP99, l.r.DispatchMax = sim.Percentiles(fromAnswer)
+	l.r.QueueToLeaseP50, l.r.QueueToLeaseP99, _ = sim.Percentiles(fromCall)
+	logf("dispatch: p50 %s p99 %s max %s", l.r.DispatchP50, l.r.DispatchP99, l.r.DispatchMax)
+	return l.waitComplete(ctx, used, want)
+}
+
+// measureDatasets queues small datasets on many agents at once and times
+// them through the whole lifecycle, by the coordinator's own timelines.
+func (l *loadRun) measureDatasets(ctx context.Context) error {
+	n := min(l.o.datasets, l.o.agents-l.o.big)
+	idx := make([]int, n)
+	for k := range idx {
+		idx[k] = l.o.big + k*(l.o.agents-l.o.big)/n
+	}
+	ids, err := l.queueAll(ctx, idx)
+	if err != nil {
+		return err
+	}
+	first, last, steps, err := l.span(ctx, idx, ids)
+	if err != nil {
+		return err
+	}
+	secs := last.Sub(first).Seconds()
+	l.r.SmallDatasets, l.r.SmallRecords = n, l.o.records
+	l.r.DatasetsPerSec = float64(n) / secs
+	l.r.TransitionsPerSec = float64(steps) / secs
+	logf("datasets: %d in %.2fs: %.0f/s, %.0f transitions/s", n, secs, l.r.DatasetsPerSec, l.r.TransitionsPerSec)
+	return nil
+}
+
+// measureRecords queues the big agents' datasets at once; records per
+// second is their records over the time from the first queued to the last
+// Complete, with the coordinator's peak memory meanwhile.
+func (l *loadRun) measureRecords(ctx context.Context) error {
+	if l.o.big == 0 {
+		return nil
+	}
+	idx := make([]int, l.o.big)
+	for i := range idx {
+		idx[i] = i
+	}
+	peak := l.samplePeakRSS()
+	ids, err := l.queueAll(ctx, idx)
+	if err != nil {
+		peak()
+		return err
+	}
+	first, last, _, err := l.span(ctx, idx, ids)
+	l.r.PeakRSSRecords = peak()
+	if err != nil {
+		return err
+	}
+	total := l.o.big * l.o.bigRecords
+	l.r.BigDatasets, l.r.BigRecords = l.o.big, l.o.bigRecords
+	l.r.RecordsPerSec = float64(total) / last.Sub(first).Seconds()
+	logf("records: %d in %.2fs: %.0f/s, peak RSS %d MiB", total, last.Sub(first).Seconds(), l.r.RecordsPerSec, l.r.PeakRSSRecords>>20)
+	return nil
+}
+
+// samplePeakRSS samples the coordinator's memory every 100 ms until the
+// returned function is called, which returns the peak.
+func (l *loadRun) samplePeakRSS() func() int64 {
+	var peak atomic.Int64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if rss, err := l.c.RSS(); err == nil && rss > peak.Load() {
+				peak.Store(rss)
+			}
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() int64 { close(done); wg.Wait(); return peak.Load() }
+}
+
+// queueAll queues customers on each agent in idx from 32 callers at once.
+func (l *loadRun) queueAll(ctx context.Context, idx []int) (map[int]string, error) {
+	ids := make([]string, len(idx))
+	err := sim.Parallel(ctx, len(idx), 32, func(k int) error {
+		id, status, err := l.c.Queue(ctx, l.agents[idx[k]].CompanyID, "customers")
+		if err != nil || status != 200 {
+			return fmt.Errorf("queue on agent %d: status %d, %v", idx[k], status, err)
+		}
+		ids[k] = id
+		return nil
+	})
+	want := map[int]string{}
+	for k, i := range idx {
+		want[i] = ids[k]
+	}
+	return want, err
+}
+
+// span waits for the datasets to be Complete and reads their timelines:
+// the first Queued, the last Complete and how many transitions.
+func (l *loadRun) span(ctx context.Context, idx []int, ids map[int]string) (first, last time.Time, steps int, err error) {
+	if err = l.waitComplete(ctx, idx, ids); err != nil {
+		return
+	}
+	var mu sync.Mutex
+	err = sim.Parallel(ctx, len(idx), 16, func(k int) error {
+		i := idx[k]
+		d, err := l.c.Dataset(ctx, l.agents[i].CompanyID, ids[i])
+		if err != nil {
+			return err
+		}
+		if len(d.Timeline) == 0 {
+			return errors.New("dataset " + d.ID + " has no timeline")
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		q, c := d.Timeline[0].At, d.Timeline[len(d.Timeline)-1].At
+		if first.IsZero() || q.Before(first) {
+			first = q
+		}
+		if c.After(last) {
+			last = c
+		}
+		steps += len(d.Timeline)
+		return nil
+	})
+	return
+}
+
+// measureRestart kills the coordinator with SIGKILL, starts it again on
+// the same data, and times every agent's return, with the coordinator's
+// CPU meanwhile. The fresh process's memory before the agents return, and
+// after, give the memory per connected agent without the garbage of the
+// syncs the run made so far.
+func (l *loadRun) measureRestart(ctx context.Context) error {
+	l.c.Kill()
+	start := time.Now()
+	if err := l.c.Start(ctx); err != nil {
+		return err
+	}
+	l.r.RestartReadySeconds = time.Since(start).Seconds()
+	var err error
+	if l.r.RSSBeforeAgents, err = l.c.RSS(); err != nil {
+		return err
+	}
+	cpu0, _ := l.c.CPU()
+	// The agent processes report every 250 ms: wait for them to notice
+	// the loss before counting returns.
+	if err := waitUntil(ctx, 30*time.Second, func() bool { return l.g.Online() < l.o.agents }); err != nil {
+		return fmt.Errorf("agents did not notice the restart: %w", err)
+	}
+	err = waitUntil(ctx, 5*time.Minute, func() bool { return l.g.Online() >= l.o.agents })
+	l.r.ReconnectSeconds = time.Since(start).Seconds()
+	cpu1, _ := l.c.CPU()
+	l.r.ReconnectCPUPercent = 100 * (cpu1 - cpu0).Seconds() / time.Since(start).Seconds()
+	if err != nil {
+		return fmt.Errorf("%d of %d agents back: %w", l.g.Online(), l.o.agents, err)
+	}
+	logf("restart: ready in %.1fs, all agents back in %.1fs", l.r.RestartReadySeconds, l.r.ReconnectSeconds)
+	return nil
+}
+
+func (l *loadRun) measureBaseline(ctx context.Context) error {
+	b, err := measureBaseline(filepath.Join(l.o.dir, "baseline"), l.o.bigRecords)
+	l.r.Baseline = b
+	return err
+}
+
+func waitUntil(ctx context.Context, within time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not within %s", within)
+		}
+		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
+
+// logWriter passes the agent processes' standard error to the tool's.
+type logWriter struct{}
+
+func (logWriter) Write(p []byte) (int, error) { logf("agents: %s", p); return len(p), nil }
