@@ -42,6 +42,32 @@ type Config struct {
 	Downloads string
 	// Webhooks and schedules: see events.go.
 	Events EventsConfig
+	// MaxConnections is the most connections (agents' websockets, uploads,
+	// API and Portal requests) served at once; more wait to be accepted.
+	// 0: the process's open-files limit less filesReserve, so that a burst
+	// of connections cannot leave the store unable to open its files.
+	// Negative: no limit.
+	MaxConnections int
+}
+
+// filesReserve is how many open files the default MaxConnections keeps for
+// the store (Badger's tables and value logs) and the rest of the process.
+const filesReserve = 1024
+
+// maxConnections is MaxConnections with the default worked out; 0 means no
+// limit.
+func (c Config) maxConnections() int {
+	switch {
+	case c.MaxConnections > 0:
+		return c.MaxConnections
+	case c.MaxConnections < 0:
+		return 0
+	}
+	files, ok := openFilesLimit()
+	if !ok {
+		return 0
+	}
+	return max(int(min(files, 1<<30))-filesReserve, 64)
 }
 
 // DefaultConfig is the configuration of a coordinator started with no flags.

@@ -20,6 +20,7 @@ import (
 	"github.com/ferry-sync/ferry/coordinator/portal"
 	"github.com/ferry-sync/ferry/coordinator/queue"
 	"github.com/ferry-sync/ferry/coordinator/store"
+	"golang.org/x/net/netutil"
 )
 
 // Server is a running coordinator's pieces.
@@ -95,6 +96,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*Ser
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("listen: %w", err)
+	}
+	if n := cfg.maxConnections(); n > 0 {
+		s.ln = netutil.LimitListener(s.ln, n)
+		log.Info("connections limited", "max", n)
 	}
 	s.http = &http.Server{
 		Handler:           mux,

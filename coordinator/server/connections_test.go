@@ -1,0 +1,105 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// At MaxConnections a further connection waits, unserved, until one of the
+// served ones closes; the store's files are never crowded out.
+func TestConnectionsLimited(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Listen, cfg.DataDir, cfg.AdminKey = "127.0.0.1:0", t.TempDir(), "server-test-key"
+	cfg.MaxConnections = 1
+	srv, err := New(t.Context(), cfg, slog.New(slog.DiscardHandler), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}()
+
+	held, err := net.Dial("tcp", srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	// The held connection is served: it gets an answer, and stays open.
+	get := func(c net.Conn) (*http.Response, error) {
+		if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: ferry\r\n\r\n"); err != nil {
+			return nil, err
+		}
+		return http.ReadResponse(bufio.NewReader(c), nil)
+	}
+	resp, err := get(held)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("held connection: %v %v, want 200", resp, err)
+	}
+	resp.Body.Close()
+
+	waiting, err := net.Dial("tcp", srv.Addr()) // the kernel accepts it; the server does not
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer waiting.Close()
+	answered := make(chan error, 1)
+	go func() {
+		resp, err := get(waiting)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				err = io.ErrUnexpectedEOF
+			}
+		}
+		answered <- err
+	}()
+	// No answer can be waited for; this bounds how long its absence is
+	// looked for.
+	select {
+	case err := <-answered:
+		t.Fatalf("second connection answered (%v) while the first is open; want it to wait", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	held.Close()
+	select {
+	case err := <-answered:
+		if err != nil {
+			t.Fatalf("second connection after the first closed: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("second connection not served after the first closed")
+	}
+}
+
+func TestMaxConnectionsDefault(t *testing.T) {
+	files, ok := openFilesLimit()
+	if !ok {
+		t.Skip("no open-files limit on this system")
+	}
+	tests := []struct {
+		set, want int
+	}{
+		{0, max(int(files)-filesReserve, 64)},
+		{500, 500},
+		{-1, 0},
+	}
+	for _, tt := range tests {
+		cfg := DefaultConfig()
+		cfg.MaxConnections = tt.set
+		if got := cfg.maxConnections(); got != tt.want {
+			t.Errorf("MaxConnections %d: limit %d, want %d (open files %d)", tt.set, got, tt.want, files)
+		}
+	}
+}
