@@ -21,18 +21,23 @@ import (
 // sender waits for room. Small, because every idle agent carries it.
 const sendQueue = 32
 
-// upgrader keeps an idle agent small: with no read buffer size it reads
-// through the HTTP server's buffer it took over (rather than keep that
-// one and a new one), and a write buffer is taken from the pool only while
-// a message is written.
+// upgrader keeps an idle agent small: a read buffer of its own of 1 KiB
+// (most messages fit; a longer one takes more reads) rather than the HTTP
+// server's 4 KiB one it could take over, and a write buffer from the pool
+// only while a message is written.
 var upgrader = websocket.Upgrader{
+	ReadBufferSize:  readBuffer,
 	WriteBufferPool: &sync.Pool{},
 	// Agents are not browsers: the credential, not the origin, decides.
 	CheckOrigin: func(*http.Request) bool { return true },
 }
 
-// agentConn is one agent's live control channel. The handler goroutine
-// reads; writeLoop is the only writer; offerLoop offers queued work.
+// readBuffer is an agent connection's read buffer, in bytes.
+const readBuffer = 1024
+
+// agentConn is one agent's live control channel, on two goroutines: run
+// reads and handles; writeLoop is the only writer, and offers queued work
+// when kicked.
 type agentConn struct {
 	h           *Hub
 	ws          *websocket.Conn
@@ -47,7 +52,7 @@ type agentConn struct {
 	rttMs    int64
 	inHand   []protocol.Progress
 	lastSeen time.Time
-	offered  map[string]bool                      // "dataset/attempt" offered by the last pass; offer loop only
+	offered  map[string]bool                      // "dataset/attempt" offered by the last pass; write loop only
 	pending  map[string]chan protocol.Diagnostics // diagnose message id -> its waiting caller
 
 	send      chan *protocol.Message // pointers: an idle agent's empty queue is 32 words, not 32 messages
@@ -57,8 +62,10 @@ type agentConn struct {
 	reason    string
 }
 
-// serveConnect authenticates an agent, upgrades to a websocket, runs the
-// handshake and then the connection's loops until it ends.
+// serveConnect authenticates an agent, upgrades to a websocket and runs
+// the handshake, then hands the connection to a goroutine of the hub's and
+// returns: the HTTP server's goroutine, with the request, the response and
+// the server's buffers it holds, is not kept for the connection's life.
 func (h *Hub) serveConnect(w http.ResponseWriter, r *http.Request) {
 	agent, ok := h.authenticate(r)
 	if !ok {
@@ -70,10 +77,23 @@ func (h *Hub) serveConnect(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusServiceUnavailable, protocol.CodeInternal, "coordinator shutting down")
 		return
 	}
-	defer h.connWG.Done()
+	c := h.accept(w, r, agent)
+	if c == nil {
+		h.connWG.Done()
+		return
+	}
+	go func() {
+		defer h.connWG.Done()
+		c.run()
+	}()
+}
+
+// accept upgrades, runs the handshake, registers the connection and
+// welcomes the agent; nil when the connection ended instead.
+func (h *Hub) accept(w http.ResponseWriter, r *http.Request, agent store.Agent) *agentConn {
 	ws, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
-		return // the upgrader has answered
+		return nil // the upgrader has answered
 	}
 	ws.SetReadLimit(protocol.MaxMessageBytes)
 	c := &agentConn{
@@ -86,7 +106,7 @@ func (h *Hub) serveConnect(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		c.log.Warn("agent handshake refused", "err", err)
 		_ = ws.Close()
-		return
+		return nil
 	}
 	// Registered before the welcome: once an agent is welcomed, its
 	// connection is the live one and any older one is closed.
@@ -99,17 +119,24 @@ func (h *Hub) serveConnect(w http.ResponseWriter, r *http.Request) {
 	h.event(store.AgentEvent{AgentID: c.agentID, Type: store.EventConnected, RemoteAddress: c.remote,
 		Detail: "version " + hello.AgentVersion, Connections: online})
 	c.log.Info("agent connected", "hostname", hello.Hostname, "os", hello.OS, "version", hello.AgentVersion, "bindings", bindings)
+	return c
+}
+
+// run is a welcomed connection's life: it reads here while writeLoop
+// writes, until either ends the connection; then it goes offline.
+func (c *agentConn) run() {
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(1)
 	go func() { defer wg.Done(); c.writeLoop() }()
-	go func() { defer wg.Done(); c.offerLoop() }()
 	for _, id := range c.refused {
 		c.enqueue(protocol.Message{Type: protocol.TypeRevoked, ID: uuid.NewString(),
 			Revoked: &protocol.Revoked{ConnectionID: id, Reason: "this connection is not linked to this agent"}})
 	}
+	c.refused = nil
 	c.kick()
 	c.close(c.readLoop())
 	wg.Wait()
+	h := c.h
 	offline := h.unregister(c)
 	h.seen(c.agentID)
 	h.event(store.AgentEvent{AgentID: c.agentID, Type: store.EventDisconnected, Reason: c.reason, RemoteAddress: c.remote,
@@ -229,7 +256,7 @@ func (c *agentConn) bound() []string {
 	return ids
 }
 
-// kick asks the offer loop to offer queued work again.
+// kick asks the write loop to offer queued work again.
 func (c *agentConn) kick() {
 	select {
 	case c.kickc <- struct{}{}:

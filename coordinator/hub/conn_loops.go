@@ -147,39 +147,44 @@ func (c *agentConn) refuse(m protocol.Message, err error) {
 	c.enqueue(errorReply(m.ID, code, msg))
 }
 
-// writeLoop is the connection's only writer.
+// writeLoop is the connection's only writer. It writes what is queued
+// and, when kicked (on connect, when work is queued, when the agent ends a
+// dataset), offers the agent's queued datasets itself: one goroutine per
+// agent fewer than an offer loop of its own, whose offers would have gone
+// through the same queue to this loop anyway.
 func (c *agentConn) writeLoop() {
 	for {
 		select {
 		case <-c.done:
 			return
 		case m := <-c.send:
-			_ = c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
-			if err := c.ws.WriteJSON(*m); err != nil {
-				// The agent's end is gone (or stopped reading for the
-				// write deadline); the read loop may not have seen it yet.
-				c.close(store.ReasonConnectionLost)
+			if !c.write(m) {
+				return
+			}
+		case <-c.kickc:
+			if !c.offerQueued() {
 				return
 			}
 		}
 	}
 }
 
-// offerLoop offers the queued datasets of the agent's connections whenever
-// kicked: on connect, when work is queued, when the agent ends a dataset.
-// A type the agent's source cannot provide ends NotSupported at once.
-func (c *agentConn) offerLoop() {
-	for {
-		select {
-		case <-c.done:
-			return
-		case <-c.kickc:
-		}
-		c.offerQueued()
+// write writes one message; false when the connection is gone.
+func (c *agentConn) write(m *protocol.Message) bool {
+	_ = c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if err := c.ws.WriteJSON(*m); err != nil {
+		// The agent's end is gone (or stopped reading for the write
+		// deadline); the read loop may not have seen it yet.
+		c.close(store.ReasonConnectionLost)
+		return false
 	}
+	return true
 }
 
-func (c *agentConn) offerQueued() {
+// offerQueued offers the queued datasets of the agent's connections, from
+// the write loop; false when the connection is gone. A type the agent's
+// source cannot provide ends NotSupported at once.
+func (c *agentConn) offerQueued() bool {
 	c.mu.Lock()
 	bindings := make(map[string][]dataset.DataType, len(c.bindings))
 	for k, v := range c.bindings {
@@ -207,9 +212,12 @@ func (c *agentConn) offerQueued() {
 			if offered[k] = true; !c.offered[k] {
 				c.h.cfg.Metrics.Dispatched(c.h.now().Sub(queuedSince(d)))
 			}
-			c.enqueue(protocol.Message{Type: protocol.TypeOffer, ID: uuid.NewString(), Offer: ptr(offerOf(d))})
+			if !c.write(&protocol.Message{Type: protocol.TypeOffer, ID: uuid.NewString(), Offer: ptr(offerOf(d))}) {
+				return false
+			}
 		}
 	}
+	return true
 }
 
 func (c *agentConn) notSupported(ctx context.Context, d store.Dataset) {

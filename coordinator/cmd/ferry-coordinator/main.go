@@ -7,8 +7,12 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/ferry-sync/ferry/coordinator/server"
@@ -42,6 +46,7 @@ func run(args []string) error {
 	fs.DurationVar(&cfg.Events.WebhookMinBackoff, "webhook-min-backoff", cfg.Events.WebhookMinBackoff, "wait before the first retry of a failed webhook delivery (doubles per attempt)")
 	fs.DurationVar(&cfg.Events.WebhookMaxBackoff, "webhook-max-backoff", cfg.Events.WebhookMaxBackoff, "longest wait between retries of a webhook delivery")
 	fs.DurationVar(&cfg.Events.ScheduleInterval, "schedule-interval", cfg.Events.ScheduleInterval, "how often due scheduled syncs are queued")
+	memoryLimit := fs.String("memory-limit", "", "soft limit on the process's memory, as 512MiB or 2GiB: the GC collects more often to stay under it (default none, or GOMEMLIMIT)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
@@ -50,6 +55,13 @@ func run(args []string) error {
 	if *showVersion {
 		fmt.Println("ferry-coordinator", version)
 		return nil
+	}
+	if *memoryLimit != "" {
+		n, err := parseBytes(*memoryLimit)
+		if err != nil {
+			return fmt.Errorf("memory-limit: %w", err)
+		}
+		debug.SetMemoryLimit(n)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -63,4 +75,25 @@ func run(args []string) error {
 		return err
 	}
 	return srv.Serve(ctx)
+}
+
+// parseBytes reads a size as GOMEMLIMIT writes it: digits and an optional
+// unit, B, KiB, MiB, GiB or TiB.
+func parseBytes(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		shift  uint
+	}{{"TiB", 40}, {"GiB", 30}, {"MiB", 20}, {"KiB", 10}, {"B", 0}}
+	digits, shift := s, uint(0)
+	for _, u := range units {
+		if rest, ok := strings.CutSuffix(s, u.suffix); ok {
+			digits, shift = rest, u.shift
+			break
+		}
+	}
+	n, err := strconv.ParseInt(digits, 10, 64)
+	if err != nil || n <= 0 || n > math.MaxInt64>>shift {
+		return 0, fmt.Errorf("%q is not a size such as 512MiB", s)
+	}
+	return n << shift, nil
 }

@@ -1,0 +1,96 @@
+package hub
+
+import (
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/ferry-sync/ferry/shared/dataset"
+	"github.com/ferry-sync/ferry/shared/protocol"
+)
+
+// BenchmarkIdleAgentMemory connects agents to an in-process hub and
+// reports what each idle one costs the coordinator after a GC: live heap,
+// goroutine stacks and goroutines. The clients keep only their net.Conn
+// once welcomed (their websocket buffers are garbage), so nearly all of
+// the figure is the hub's side; the store's writes for the connects
+// (events, last seen) are in it, as in production.
+func BenchmarkIdleAgentMemory(b *testing.B) {
+	const n = 2000
+	bh := newBenchHub(b)
+	links := bh.link(n)
+	before := memNow()
+	conns := make([]net.Conn, n)
+	b.Cleanup(func() {
+		for _, c := range conns {
+			if c != nil {
+				c.Close()
+			}
+		}
+	})
+	err := parallel(n, 32, func(i int) error {
+		c, err := bh.dialIdle(links[i])
+		conns[i] = c
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); len(bh.hub.online()) < n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			b.Fatalf("%d agents online, want %d", len(bh.hub.online()), n)
+		}
+	}
+	time.Sleep(time.Second) // the connect's offer passes and events settle
+	after := memNow()
+	heap := float64(after.heap-before.heap) / n
+	stack := float64(after.stack-before.stack) / n
+	b.ReportMetric(heap, "heap-B/agent")
+	b.ReportMetric(stack, "stack-B/agent")
+	b.ReportMetric((heap+stack)/1024, "KiB/agent")
+	b.ReportMetric(float64(after.goroutines-before.goroutines)/n, "goroutines/agent")
+}
+
+type memFigures struct {
+	heap, stack uint64
+	goroutines  int
+}
+
+// memNow collects twice (what the first frees, finalizers included, goes
+// in the second) and reads the live heap and the stacks in use.
+func memNow() memFigures {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return memFigures{heap: ms.HeapAlloc, stack: ms.StackInuse, goroutines: runtime.NumGoroutine()}
+}
+
+// dialIdle connects as l, says hello, waits for the welcome and keeps
+// only the network connection: an idle agent that reads nothing more.
+func (bh *benchHub) dialIdle(l benchLink) (net.Conn, error) {
+	d := websocket.Dialer{ReadBufferSize: 1024, WriteBufferSize: 1024}
+	hdr := http.Header{"Authorization": {"Bearer " + l.cred}}
+	ws, _, err := d.Dial("ws"+strings.TrimPrefix(bh.url, "http")+protocol.ConnectPath, hdr)
+	if err != nil {
+		return nil, err
+	}
+	err = ws.WriteJSON(protocol.Message{Type: protocol.TypeHello, ID: "hello", Hello: &protocol.Hello{
+		Versions: []int{protocol.Version}, Hostname: "bench", OS: "linux", AgentVersion: "bench",
+		Bindings: []protocol.Binding{{ConnectionID: l.connID, DataTypes: dataset.DataTypes}}, Capacity: 2}})
+	if err == nil {
+		var m protocol.Message
+		_ = ws.SetReadDeadline(time.Now().Add(30 * time.Second))
+		err = ws.ReadJSON(&m)
+	}
+	if err != nil {
+		ws.Close()
+		return nil, err
+	}
+	return ws.NetConn(), nil
+}
