@@ -2,9 +2,7 @@ package server
 
 import (
 	"bufio"
-	"context"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"testing"
@@ -14,22 +12,9 @@ import (
 // At MaxConnections a further connection waits, unserved, until one of the
 // served ones closes; the store's files are never crowded out.
 func TestConnectionsLimited(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.Listen, cfg.DataDir, cfg.AdminKey = "127.0.0.1:0", t.TempDir(), "server-test-key"
+	cfg := testConfig(t)
 	cfg.MaxConnections = 1
-	srv, err := New(t.Context(), cfg, slog.New(slog.DiscardHandler), io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	}()
+	srv := serve(t, cfg)
 
 	held, err := net.Dial("tcp", srv.Addr())
 	if err != nil {

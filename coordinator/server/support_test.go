@@ -1,9 +1,6 @@
 package server
 
 import (
-	"context"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -13,13 +10,9 @@ import (
 // TestEventsPrunedAfterRetention: the GC loop of a serving coordinator
 // deletes agent events older than EventRetention and keeps the others.
 func TestEventsPrunedAfterRetention(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.Listen, cfg.DataDir, cfg.AdminKey = "127.0.0.1:0", t.TempDir(), "server-test-key"
+	cfg := testConfig(t)
 	cfg.GCInterval, cfg.EventRetention = time.Second, time.Hour
-	srv, err := New(t.Context(), cfg, slog.New(slog.DiscardHandler), io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := serve(t, cfg)
 	now := time.Now().UTC()
 	for id, at := range map[string]time.Time{"old": now.Add(-2 * time.Hour), "recent": now.Add(-30 * time.Minute)} {
 		err := srv.Store.AddAgentEvent(t.Context(), store.AgentEvent{ID: id, AgentID: "agent-1", At: at, Type: store.EventConnected})
@@ -27,15 +20,6 @@ func TestEventsPrunedAfterRetention(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	}()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		evs, err := srv.Store.AgentEvents(t.Context(), "agent-1")

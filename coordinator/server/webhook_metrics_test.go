@@ -2,11 +2,9 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -31,23 +29,10 @@ func TestWebhookMetricsMove(t *testing.T) {
 	}))
 	defer rcv.Close()
 
-	cfg := DefaultConfig()
-	cfg.Listen, cfg.DataDir, cfg.AdminKey = "127.0.0.1:0", t.TempDir(), "server-test-key"
+	cfg := testConfig(t)
 	cfg.Events.WebhookAllowPrivate = true
 	cfg.Events.WebhookMinBackoff, cfg.Events.WebhookMaxBackoff = 10*time.Millisecond, 20*time.Millisecond
-	ctx, cancel := context.WithCancel(t.Context())
-	srv, err := New(ctx, cfg, slog.New(slog.DiscardHandler), io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	}()
+	srv := serve(t, cfg)
 	api := &apiClient{t: t, base: "http://" + srv.Addr(), key: cfg.AdminKey}
 
 	m := api.metrics()
