@@ -108,4 +108,17 @@ type Page struct {
 	Records   int    `json:"records"`
 	// Data is the page's uncompressed NDJSON.
 	Data []byte `json:"data"`
+	// Lines, when the uploader gives them to PutPage, are where Data's
+	// records are and their ids, as the upload's decoding found them: they
+	// are stored with the page so that PublishCache need not parse the
+	// records again. They are trusted, not checked against Data. Pages
+	// leaves them empty.
+	Lines []Line `json:"-"`
+}
+
+// Line is one record of a page: its id and where its JSON object is in
+// the page's Data.
+type Line struct {
+	ID         string
+	Start, End int
 }
