@@ -51,6 +51,8 @@ type AgentStore interface {
 	// Pages calls fn with each page staged under the dataset's lease (or,
 	// once committed, under its CommittedLease) in page order; pages of an
 	// earlier attempt are never seen. ErrNotFound if the dataset is missing.
+	// The page's Data may be the store's own: valid only until fn returns,
+	// and never to be changed.
 	Pages(ctx context.Context, datasetID string, fn func(Page) error) error
 	// CommitUpload ends a Mapping dataset's upload: ErrNotFound as PutPage;
 	// fenced by the agent's lease (ErrStaleLease), it moves the dataset to

@@ -115,7 +115,9 @@ func (b *Badger) writeSnapshot(ctx context.Context, d Dataset) error {
 	defer wb.Cancel()
 	snap := snapshotPrefix(d.CompanyID, string(d.DataType), d.ID)
 	err := b.view(ctx, func(txn *badger.Txn) error {
-		return eachPage(ctx, txn, d, func(p Page, index []byte) error {
+		// The batch keeps the records until it commits them: the pages are
+		// copies.
+		return eachPage(ctx, txn, d, true, func(p Page, index []byte) error {
 			if index != nil {
 				return eachIndexed(index, p.Data, func(id, rec []byte) error {
 					return wb.Set(snapshotKey(snap, id), rec)

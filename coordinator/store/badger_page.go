@@ -184,8 +184,9 @@ func (b *Badger) PutPage(ctx context.Context, p Page) error {
 	})
 }
 
-// Pages reads the pages one at a time, without prefetching, so that a
-// dataset of many large pages never sits in memory at once.
+// Pages reads the pages one at a time, without prefetching and without
+// copying them out of Badger, so that a dataset of many large pages never
+// sits in memory at once.
 func (b *Badger) Pages(ctx context.Context, datasetID string, fn func(Page) error) error {
 	if err := checkID("dataset", datasetID); err != nil {
 		return err
@@ -195,13 +196,15 @@ func (b *Badger) Pages(ctx context.Context, datasetID string, fn func(Page) erro
 		if err != nil {
 			return err
 		}
-		return eachPage(ctx, txn, d, func(p Page, _ []byte) error { return fn(p) })
+		return eachPage(ctx, txn, d, false, func(p Page, _ []byte) error { return fn(p) })
 	})
 }
 
 // eachPage calls fn with each page of d staged under its live or
-// committed lease, in page order, and its line index (nil if none).
-func eachPage(ctx context.Context, txn *badger.Txn, d Dataset, fn func(Page, []byte) error) error {
+// committed lease, in page order, and its line index (nil if none). With
+// keep, the page is a copy that fn may keep; without, it is Badger's own
+// and valid only until fn returns.
+func eachPage(ctx context.Context, txn *badger.Txn, d Dataset, keep bool, fn func(Page, []byte) error) error {
 	lease := d.CommittedLease
 	if inFlight(d.Status) {
 		lease = d.LeaseID
@@ -216,15 +219,23 @@ func eachPage(ctx context.Context, txn *badger.Txn, d Dataset, fn func(Page, []b
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		v, err := it.Item().ValueCopy(nil)
-		if err != nil {
-			return err
+		each := func(v []byte) error {
+			page, index, err := decodePage(d.ID, v)
+			if err != nil {
+				return err
+			}
+			return fn(page, index)
 		}
-		page, index, err := decodePage(d.ID, v)
-		if err != nil {
-			return err
+		var err error
+		if keep {
+			var v []byte
+			if v, err = it.Item().ValueCopy(nil); err == nil {
+				err = each(v)
+			}
+		} else {
+			err = it.Item().Value(each)
 		}
-		if err := fn(page, index); err != nil {
+		if err != nil {
 			return err
 		}
 	}
