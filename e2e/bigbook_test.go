@@ -119,6 +119,10 @@ func waitSyncWatchingMemory(t *testing.T, c *coordinator, company string, agent 
 	start := time.Now()
 	deadline, nextLog := start.Add(within), start
 	var maxRSS uint64
+	// The coordinator's largest VmRSS sampled while journalEntries (the
+	// big type) was in each status, to tell where its peak is.
+	coordRSS := map[string]float64{}
+	defer func() { t.Logf("coordinator's largest VmRSS sampled (MiB) by journalEntries status: %v", coordRSS) }()
 	for {
 		select {
 		case <-agent.done:
@@ -131,6 +135,10 @@ func waitSyncWatchingMemory(t *testing.T, c *coordinator, company string, agent 
 		}
 		maxRSS = max(maxRSS, rss)
 		statuses := dataStatus(t, c, company)
+		if rss, err := procStatusBytes(c.cmd.Process.Pid, "VmRSS"); err == nil {
+			st := statuses["journalEntries"]
+			coordRSS[st] = max(coordRSS[st], float64(int(mib(rss)*10))/10)
+		}
 		done := len(statuses) > 0
 		for dt, st := range statuses {
 			switch st {

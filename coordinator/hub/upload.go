@@ -39,7 +39,7 @@ func (h *Hub) servePage(w http.ResponseWriter, r *http.Request) {
 	}
 	err = h.st.PutPage(r.Context(), store.Page{
 		AgentID: agent.ID, DatasetID: r.PathValue("id"), LeaseID: r.Header.Get(protocol.LeaseHeader),
-		N: n, Records: len(page.Records), Data: page.Raw,
+		N: n, Records: len(page.Records), Data: page.Raw, Lines: pageLines(page),
 	})
 	if err != nil {
 		h.refuseHTTP(w, agent.ID, "upload page", r.PathValue("id"), err)
@@ -47,6 +47,16 @@ func (h *Hub) servePage(w http.ResponseWriter, r *http.Request) {
 	}
 	h.cfg.Metrics.Uploaded(body.n, len(page.Records))
 	writeJSON(w, http.StatusOK, map[string]int{"page": n, "records": len(page.Records)})
+}
+
+// pageLines are the ids and places of a decoded page's records, stored
+// with the page so that publishing it parses none of them again.
+func pageLines(p protocol.Page) []store.Line {
+	lines := make([]store.Line, len(p.Records))
+	for i, r := range p.Records {
+		lines[i] = store.Line{ID: r.ID, Start: r.Offset, End: r.Offset + len(r.JSON)}
+	}
+	return lines
 }
 
 // countingReader counts the bytes read through it.

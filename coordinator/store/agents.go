@@ -51,6 +51,8 @@ type AgentStore interface {
 	// Pages calls fn with each page staged under the dataset's lease (or,
 	// once committed, under its CommittedLease) in page order; pages of an
 	// earlier attempt are never seen. ErrNotFound if the dataset is missing.
+	// The page's Data may be the store's own: valid only until fn returns,
+	// and never to be changed.
 	Pages(ctx context.Context, datasetID string, fn func(Page) error) error
 	// CommitUpload ends a Mapping dataset's upload: ErrNotFound as PutPage;
 	// fenced by the agent's lease (ErrStaleLease), it moves the dataset to
@@ -108,4 +110,17 @@ type Page struct {
 	Records   int    `json:"records"`
 	// Data is the page's uncompressed NDJSON.
 	Data []byte `json:"data"`
+	// Lines, when the uploader gives them to PutPage, are where Data's
+	// records are and their ids, as the upload's decoding found them: they
+	// are stored with the page so that PublishCache need not parse the
+	// records again. They are trusted, not checked against Data. Pages
+	// leaves them empty.
+	Lines []Line `json:"-"`
+}
+
+// Line is one record of a page: its id and where its JSON object is in
+// the page's Data.
+type Line struct {
+	ID         string
+	Start, End int
 }

@@ -237,3 +237,42 @@ func agentConnections(t testing.TB, s store.Store, agent string) string {
 	}
 	return fmt.Sprint(ids)
 }
+
+// TestPublishByLineIndex checks that a page stored with its lines is
+// published by them, beside a page stored without (read by parsing), and
+// that lines outside the page's data are refused.
+func TestPublishByLineIndex(t *testing.T) {
+	b := openTest(t)
+	ctx := t.Context()
+	u := newUploader(t, b, "co-1")
+	u.mapping("ds-1", dataset.Customers, "lease-1")
+	u.put("ds-1", "lease-1", 1, "a")
+	data := " {\"id\":\"b\",\"n\":1}\n{\"id\":\"c\\u0041\"}\n"
+	p := store.Page{AgentID: "agent-1", DatasetID: "ds-1", LeaseID: "lease-1", N: 2, Records: 2, Data: []byte(data),
+		Lines: []store.Line{{ID: "b", Start: 1, End: 17}, {ID: "cA", Start: 18, End: 34}}}
+	bad := p
+	bad.Lines = []store.Line{{ID: "b", Start: 1, End: len(data) + 1}}
+	if err := b.PutPage(ctx, bad); err == nil {
+		t.Fatalf("PutPage with a line past its data: got no error")
+	}
+	must(t, "PutPage", b.PutPage(ctx, p))
+	var staged []string
+	must(t, "Pages", b.Pages(ctx, "ds-1", func(p store.Page) error {
+		staged = append(staged, string(p.Data))
+		return nil
+	}))
+	if len(staged) != 2 || staged[1] != data {
+		t.Errorf("staged pages: got %q, want page 2 %q", staged, data)
+	}
+	u.processing("ds-1", "lease-1")
+	_, err := b.PublishCache(ctx, "co-1", "ds-1", sec(9))
+	must(t, "PublishCache", err)
+	if got, want := cachedIDs(t, b, "co-1", dataset.Customers), "[a b cA]"; got != want {
+		t.Errorf("cached ids: got %s, want %s", got, want)
+	}
+	rec, err := b.CachedRecord(ctx, "co-1", string(dataset.Customers), "cA")
+	must(t, "CachedRecord", err)
+	if got, want := string(rec), `{"id":"c\u0041"}`; got != want {
+		t.Errorf("record cA: got %s, want %s", got, want)
+	}
+}

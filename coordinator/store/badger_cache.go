@@ -113,11 +113,18 @@ func (b *Badger) publish(ctx context.Context, d Dataset, now time.Time) (Dataset
 func (b *Badger) writeSnapshot(ctx context.Context, d Dataset) error {
 	wb := b.db.NewWriteBatch()
 	defer wb.Cancel()
-	t := string(d.DataType)
+	snap := snapshotPrefix(d.CompanyID, string(d.DataType), d.ID)
 	err := b.view(ctx, func(txn *badger.Txn) error {
-		return eachPage(ctx, txn, d, func(p Page) error {
+		// The batch keeps the records until it commits them: the pages are
+		// copies.
+		return eachPage(ctx, txn, d, true, func(p Page, index []byte) error {
+			if index != nil {
+				return eachIndexed(index, p.Data, func(id, rec []byte) error {
+					return wb.Set(snapshotKey(snap, id), rec)
+				})
+			}
 			return eachRecord(p, func(id string, rec []byte) error {
-				return wb.Set(recordKey(d.CompanyID, t, d.ID, id), rec)
+				return wb.Set(snapshotKey(snap, []byte(id)), rec)
 			})
 		})
 	})
@@ -130,8 +137,17 @@ func (b *Badger) writeSnapshot(ctx context.Context, d Dataset) error {
 	return nil
 }
 
-// eachRecord calls fn with the id and JSON of each NDJSON line of p; the
-// JSON shares p.Data.
+// snapshotKey is the key of the record id in the snapshot under prefix
+// snap: recordKey's, in one allocation.
+func snapshotKey(snap, id []byte) []byte {
+	k := make([]byte, len(snap)+hex.EncodedLen(len(id)))
+	copy(k, snap)
+	hex.Encode(k[len(snap):], id)
+	return k
+}
+
+// eachRecord calls fn with the id and JSON of each NDJSON line of p, a
+// page stored without a line index; the JSON shares p.Data.
 func eachRecord(p Page, fn func(id string, rec []byte) error) error {
 	data := p.Data
 	for line := 1; len(data) > 0; line++ {

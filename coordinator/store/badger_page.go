@@ -22,36 +22,91 @@ type pageHeader struct {
 	LeaseID string `json:"leaseId"`
 	N       int    `json:"n"`
 	Records int    `json:"records"`
+	// Index is the length of the page's line index; 0 for a page stored
+	// without one (or before pages had one).
+	Index int `json:"index,omitempty"`
 }
 
 // encodePage is a page as stored: the length of its JSON header as a
-// uvarint, the header, then the data as is (a page is up to 32 MiB of
-// NDJSON; base64 in JSON would add a third).
+// uvarint, the header, its line index, then the data as is (a page is up
+// to 32 MiB of NDJSON; base64 in JSON would add a third). The index is,
+// per line, the id's length, the id, the line's start and its length, the
+// numbers as uvarints.
 func encodePage(p Page) ([]byte, error) {
-	h, err := json.Marshal(pageHeader{AgentID: p.AgentID, LeaseID: p.LeaseID, N: p.N, Records: p.Records})
+	var index []byte
+	for _, l := range p.Lines {
+		if l.ID == "" || l.Start < 0 || l.Start > l.End || l.End > len(p.Data) {
+			return nil, fmt.Errorf("page %d of dataset %s: line %q out of its data", p.N, p.DatasetID, l.ID)
+		}
+		index = binary.AppendUvarint(index, uint64(len(l.ID)))
+		index = append(index, l.ID...)
+		index = binary.AppendUvarint(index, uint64(l.Start))
+		index = binary.AppendUvarint(index, uint64(l.End-l.Start))
+	}
+	h, err := json.Marshal(pageHeader{AgentID: p.AgentID, LeaseID: p.LeaseID, N: p.N, Records: p.Records, Index: len(index)})
 	if err != nil {
 		return nil, err
 	}
-	v := make([]byte, 0, binary.MaxVarintLen64+len(h)+len(p.Data))
+	v := make([]byte, 0, binary.MaxVarintLen64+len(h)+len(index)+len(p.Data))
 	v = binary.AppendUvarint(v, uint64(len(h)))
 	v = append(v, h...)
+	v = append(v, index...)
 	return append(v, p.Data...), nil
 }
 
-// decodePage reads a stored page of dataset ds; its Data shares v.
-func decodePage(ds string, v []byte) (Page, error) {
+// decodePage reads a stored page of dataset ds and returns it with its
+// line index (nil if it has none); both share v.
+func decodePage(ds string, v []byte) (Page, []byte, error) {
 	n, w := binary.Uvarint(v)
 	if w <= 0 || n > uint64(len(v)-w) {
-		return Page{}, fmt.Errorf("page of dataset %s: bad header", ds)
+		return Page{}, nil, fmt.Errorf("page of dataset %s: bad header", ds)
 	}
 	var h pageHeader
 	if err := json.Unmarshal(v[w:w+int(n)], &h); err != nil {
-		return Page{}, fmt.Errorf("page of dataset %s: %w", ds, err)
+		return Page{}, nil, fmt.Errorf("page of dataset %s: %w", ds, err)
+	}
+	rest := v[w+int(n):]
+	if h.Index < 0 || h.Index > len(rest) {
+		return Page{}, nil, fmt.Errorf("page of dataset %s: bad index", ds)
+	}
+	var index []byte
+	if h.Index > 0 {
+		index = rest[:h.Index:h.Index]
 	}
 	return Page{
 		AgentID: h.AgentID, DatasetID: ds, LeaseID: h.LeaseID, N: h.N, Records: h.Records,
-		Data: v[w+int(n):],
-	}, nil
+		Data: rest[h.Index:],
+	}, index, nil
+}
+
+// eachIndexed calls fn with the id and JSON of each line of a page's
+// index; the id shares index and the JSON data. The index was written by
+// encodePage, which checked it against data.
+func eachIndexed(index, data []byte, fn func(id, rec []byte) error) error {
+	for len(index) > 0 {
+		var f [3]uint64
+		var id []byte
+		for i := range f {
+			n, w := binary.Uvarint(index)
+			if w <= 0 {
+				return errors.New("bad page index")
+			}
+			f[i], index = n, index[w:]
+			if i == 0 {
+				if n > uint64(len(index)) {
+					return errors.New("bad page index")
+				}
+				id, index = index[:n], index[n:]
+			}
+		}
+		if f[1] > uint64(len(data)) || f[2] > uint64(len(data))-f[1] {
+			return errors.New("bad page index")
+		}
+		if err := fn(id, data[f[1]:f[1]+f[2]:f[1]+f[2]]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // uploading loads the dataset an agent uploads to: ErrNotFound unless its
@@ -129,8 +184,9 @@ func (b *Badger) PutPage(ctx context.Context, p Page) error {
 	})
 }
 
-// Pages reads the pages one at a time, without prefetching, so that a
-// dataset of many large pages never sits in memory at once.
+// Pages reads the pages one at a time, without prefetching and without
+// copying them out of Badger, so that a dataset of many large pages never
+// sits in memory at once.
 func (b *Badger) Pages(ctx context.Context, datasetID string, fn func(Page) error) error {
 	if err := checkID("dataset", datasetID); err != nil {
 		return err
@@ -140,13 +196,15 @@ func (b *Badger) Pages(ctx context.Context, datasetID string, fn func(Page) erro
 		if err != nil {
 			return err
 		}
-		return eachPage(ctx, txn, d, fn)
+		return eachPage(ctx, txn, d, false, func(p Page, _ []byte) error { return fn(p) })
 	})
 }
 
 // eachPage calls fn with each page of d staged under its live or
-// committed lease, in page order.
-func eachPage(ctx context.Context, txn *badger.Txn, d Dataset, fn func(Page) error) error {
+// committed lease, in page order, and its line index (nil if none). With
+// keep, the page is a copy that fn may keep; without, it is Badger's own
+// and valid only until fn returns.
+func eachPage(ctx context.Context, txn *badger.Txn, d Dataset, keep bool, fn func(Page, []byte) error) error {
 	lease := d.CommittedLease
 	if inFlight(d.Status) {
 		lease = d.LeaseID
@@ -161,15 +219,23 @@ func eachPage(ctx context.Context, txn *badger.Txn, d Dataset, fn func(Page) err
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		v, err := it.Item().ValueCopy(nil)
-		if err != nil {
-			return err
+		each := func(v []byte) error {
+			page, index, err := decodePage(d.ID, v)
+			if err != nil {
+				return err
+			}
+			return fn(page, index)
 		}
-		page, err := decodePage(d.ID, v)
-		if err != nil {
-			return err
+		var err error
+		if keep {
+			var v []byte
+			if v, err = it.Item().ValueCopy(nil); err == nil {
+				err = each(v)
+			}
+		} else {
+			err = it.Item().Value(each)
 		}
-		if err := fn(page); err != nil {
+		if err != nil {
 			return err
 		}
 	}

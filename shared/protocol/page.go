@@ -88,10 +88,12 @@ type Page struct {
 	Raw []byte
 }
 
-// PageRecord is one line of a page: the record's id and its JSON object.
+// PageRecord is one line of a page: the record's id and its JSON object,
+// which starts at Raw[Offset].
 type PageRecord struct {
-	ID   string
-	JSON json.RawMessage
+	ID     string
+	JSON   json.RawMessage
+	Offset int
 }
 
 // DecodePage reads and checks one gzip-compressed NDJSON page: at most
@@ -135,7 +137,7 @@ func DecodePage(r io.Reader) (Page, error) {
 	}
 	p := Page{Raw: raw, Records: make([]PageRecord, len(spans))}
 	for i, sp := range spans {
-		p.Records[i] = PageRecord{ID: sp.id, JSON: raw[sp.start:sp.end:sp.end]}
+		p.Records[i] = PageRecord{ID: sp.id, JSON: raw[sp.start:sp.end:sp.end], Offset: sp.start}
 	}
 	return p, nil
 }

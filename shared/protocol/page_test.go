@@ -45,16 +45,19 @@ func TestDecodePage(t *testing.T) {
 		t.Errorf("Raw = %q, want %q", p.Raw, raw)
 	}
 	want := []PageRecord{
-		{"a", json.RawMessage(`{"id":"a","totalAmount":1234.50}`)},
-		{"b", json.RawMessage(`{"name":"x","id":"b","lines":[{"id":1}]}`)},
-		{"c", json.RawMessage(`{"id":"c"}`)},
+		{"a", json.RawMessage(`{"id":"a","totalAmount":1234.50}`), 0},
+		{"b", json.RawMessage(`{"name":"x","id":"b","lines":[{"id":1}]}`), 35},
+		{"c", json.RawMessage(`{"id":"c"}`), 77},
 	}
 	if len(p.Records) != len(want) {
 		t.Fatalf("got %d records, want %d", len(p.Records), len(want))
 	}
 	for i, w := range want {
-		if got := p.Records[i]; got.ID != w.ID || string(got.JSON) != string(w.JSON) {
-			t.Errorf("record %d = %s %s, want %s %s", i, got.ID, got.JSON, w.ID, w.JSON)
+		if got := p.Records[i]; got.ID != w.ID || string(got.JSON) != string(w.JSON) || got.Offset != w.Offset {
+			t.Errorf("record %d = %s %s at %d, want %s %s at %d", i, got.ID, got.JSON, got.Offset, w.ID, w.JSON, w.Offset)
+		}
+		if got := p.Records[i]; string(p.Raw[got.Offset:got.Offset+len(got.JSON)]) != string(got.JSON) {
+			t.Errorf("record %d: Raw at its offset is not its JSON", i)
 		}
 	}
 }

@@ -67,6 +67,7 @@ func (f *fixture) pages(id string) []store.Page {
 	f.Helper()
 	var out []store.Page
 	noErr(f, "Pages("+id+")", f.s.Pages(f.ctx, id, func(p store.Page) error {
+		p.Data = bytes.Clone(p.Data) // valid only until this returns
 		out = append(out, p)
 		return nil
 	}))
