@@ -210,6 +210,9 @@ func (l *loadRun) measureDispatch(ctx context.Context) error {
 // them through the whole lifecycle, by the coordinator's own timelines.
 func (l *loadRun) measureDatasets(ctx context.Context) error {
 	n := min(l.o.datasets, l.o.agents-l.o.big)
+	if n <= 0 {
+		return nil
+	}
 	idx := make([]int, n)
 	for k := range idx {
 		idx[k] = l.o.big + k*(l.o.agents-l.o.big)/n

@@ -49,6 +49,15 @@ func (r *report) writeJSON(path string) error {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/1e6) }
 
+// measured is figure, or says the phase was skipped when it measured n = 0
+// (its flag was 0).
+func measured(n int, flag, figure string) string {
+	if n == 0 {
+		return "not measured (" + flag + " 0)"
+	}
+	return figure
+}
+
 // print writes the figures as a Markdown table.
 func (r *report) print(w io.Writer) {
 	b := r.Baseline
@@ -62,10 +71,10 @@ func (r *report) print(w io.Writer) {
 		{"queue call sent → agent holds the lease p50 / p99", fmt.Sprintf("%s / %s", ms(r.QueueToLeaseP50), ms(r.QueueToLeaseP99))},
 		{"limit: raw websocket round trip p50 / p99", fmt.Sprintf("%s / %s", ms(b.WSRoundTripP50), ms(b.WSRoundTripP99))},
 		{"limit: one synced Badger write p50 / p99", fmt.Sprintf("%s / %s", ms(b.SyncWriteP50), ms(b.SyncWriteP99))},
-		{"small datasets through the whole lifecycle", fmt.Sprintf("%.0f /s (%d datasets of %d records)", r.DatasetsPerSec, r.SmallDatasets, r.SmallRecords)},
-		{"durable transitions", fmt.Sprintf("%.0f /s", r.TransitionsPerSec)},
+		{"small datasets through the whole lifecycle", measured(r.SmallDatasets, "-datasets", fmt.Sprintf("%.0f /s (%d datasets of %d records)", r.DatasetsPerSec, r.SmallDatasets, r.SmallRecords))},
+		{"durable transitions", measured(r.SmallDatasets, "-datasets", fmt.Sprintf("%.0f /s", r.TransitionsPerSec))},
 		{"limit: synced Badger writes, 64 writers", fmt.Sprintf("%.0f /s", b.SyncWritesPerSec)},
-		{"records into the cache", fmt.Sprintf("%.0f /s (%d datasets of %d records), coordinator peak RSS %.0f MiB", r.RecordsPerSec, r.BigDatasets, r.BigRecords, float64(r.PeakRSSRecords)/(1<<20))},
+		{"records into the cache", measured(r.BigDatasets, "-big", fmt.Sprintf("%.0f /s (%d datasets of %d records), coordinator peak RSS %.0f MiB", r.RecordsPerSec, r.BigDatasets, r.BigRecords, float64(r.PeakRSSRecords)/(1<<20)))},
 		{"limit: Badger WriteBatch of the same records", fmt.Sprintf("%.0f records/s, %.1f MB/s", b.BatchRecordsPerSec, b.BatchMBPerSec)},
 		{"after kill -9: coordinator ready / every agent back", fmt.Sprintf("%.1f s / %.1f s, coordinator CPU meanwhile %.0f%% of a core", r.RestartReadySeconds, r.ReconnectSeconds, r.ReconnectCPUPercent)},
 	}
