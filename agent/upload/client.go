@@ -98,12 +98,7 @@ func IsRetryableOnce(resp *http.Response, err error) bool {
 // twice: it retries only what IsRetryableOnce allows.
 func NewOnceClient(logger *slog.Logger, tlsConfig *tls.Config) *retryablehttp.Client {
 	c := NewHTTPClient(logger, tlsConfig)
-	c.CheckRetry = func(ctx context.Context, resp *http.Response, err error) (bool, error) {
-		if ctx.Err() != nil {
-			return false, ctx.Err()
-		}
-		return IsRetryableOnce(resp, err), nil
-	}
+	c.CheckRetry = checkRetryBy(IsRetryableOnce)
 	return c
 }
 
@@ -124,11 +119,17 @@ func permanent(err error) bool {
 
 // checkRetry is the client's CheckRetry: IsRetryable, unless the request's
 // context is done.
-func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
-	if ctx.Err() != nil {
-		return false, ctx.Err()
+var checkRetry = checkRetryBy(IsRetryable)
+
+// checkRetryBy is a CheckRetry that asks retryable, unless the request's
+// context is done.
+func checkRetryBy(retryable func(*http.Response, error) bool) retryablehttp.CheckRetry {
+	return func(ctx context.Context, resp *http.Response, err error) (bool, error) {
+		if ctx.Err() != nil {
+			return false, ctx.Err()
+		}
+		return retryable(resp, err), nil
 	}
-	return IsRetryable(resp, err), nil
 }
 
 // backoff is the client's Backoff. A Retry-After (seconds or an HTTP date)

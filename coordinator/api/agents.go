@@ -16,8 +16,6 @@ type Agents interface {
 	AgentState(ctx context.Context, agentID string) (hub.AgentState, error)
 	// AgentStates returns every agent's state, oldest first.
 	AgentStates(ctx context.Context) ([]hub.AgentState, error)
-	// Disconnect closes an agent's live connection with a reason.
-	Disconnect(agentID, reason string) bool
 	// Diagnose asks an online agent to check itself (hub.ErrOffline,
 	// hub.ErrNoAnswer).
 	Diagnose(ctx context.Context, agentID string) (hub.DiagnosticsReport, error)
