@@ -69,8 +69,12 @@ func TestKilledAgentGoesOffline(t *testing.T) {
 		c.do("GET", "/agents", nil, &agents)
 		return agents.Results[0].Status == "Offline"
 	})
+	// The hub takes the agent offline, then records why: wait for the event.
 	var evs eventsPage
-	c.do("GET", "/agents/"+id+"/events", nil, &evs)
+	waitFor(t, 10*time.Second, "the Disconnected event", func() bool {
+		c.do("GET", "/agents/"+id+"/events", nil, &evs)
+		return len(evs.Results) > 0 && evs.Results[0].Type == "Disconnected"
+	})
 	if len(evs.Results) < 2 || evs.Results[0].Type != "Disconnected" || evs.Results[0].Reason != "connection lost" {
 		t.Errorf("events %+v: want the newest a Disconnected for a connection lost", evs.Results)
 	}
