@@ -29,24 +29,9 @@ func FuzzRequestBodies(f *testing.F) {
 	} {
 		f.Add(seed, uint8(0))
 	}
-	st, err := store.OpenBadger(f.TempDir(), slog.New(slog.DiscardHandler))
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { st.Close() })
-	now := func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }
-	srv := New(Config{Store: st, Queuer: queue.New(st), Logger: slog.New(slog.DiscardHandler), Now: now})
-	if err := EnsureKey(f.Context(), st, adminKey, "admin", store.ScopeClient, now()); err != nil {
-		f.Fatal(err)
-	}
-	co := store.Company{ID: "co-1", Name: "Acme", Created: now()}
-	conn := store.Connection{ID: "cn-1", CompanyID: co.ID, PlatformKey: "csv", Status: store.PendingAuth, Created: now()}
-	if err := st.CreateCompany(f.Context(), co); err != nil {
-		f.Fatal(err)
-	}
-	if err := st.CreateConnection(f.Context(), conn, store.LinkCode{Hash: []byte("h"), CompanyID: co.ID, ConnectionID: conn.ID, Expires: now().Add(time.Hour)}); err != nil {
-		f.Fatal(err)
-	}
+	srv, st := fuzzServer(f)
+	co := store.Company{ID: "co-1"}
+	conn := store.Connection{ID: "cn-1"}
 	targets := []struct{ method, path string }{
 		{"POST", "/companies"},
 		{"PATCH", "/companies/co-1"},
@@ -87,4 +72,28 @@ func FuzzRequestBodies(f *testing.F) {
 			})
 		}
 	})
+}
+
+// fuzzServer is an API over a real Badger store with company co-1 and its
+// PendingAuth connection cn-1, and the admin key.
+func fuzzServer(f *testing.F) (*Server, store.Store) {
+	st, err := store.OpenBadger(f.TempDir(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { st.Close() })
+	now := func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }
+	srv := New(Config{Store: st, Queuer: queue.New(st), Logger: slog.New(slog.DiscardHandler), Now: now})
+	if err := EnsureKey(f.Context(), st, adminKey, "admin", store.ScopeClient, now()); err != nil {
+		f.Fatal(err)
+	}
+	co := store.Company{ID: "co-1", Name: "Acme", Created: now()}
+	conn := store.Connection{ID: "cn-1", CompanyID: co.ID, PlatformKey: "csv", Status: store.PendingAuth, Created: now()}
+	if err := st.CreateCompany(f.Context(), co); err != nil {
+		f.Fatal(err)
+	}
+	if err := st.CreateConnection(f.Context(), conn, store.LinkCode{Hash: []byte("h"), CompanyID: co.ID, ConnectionID: conn.ID, Expires: now().Add(time.Hour)}); err != nil {
+		f.Fatal(err)
+	}
+	return srv, st
 }
