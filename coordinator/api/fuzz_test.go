@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"testing"
 	"time"
 
@@ -26,6 +27,8 @@ func FuzzRequestBodies(f *testing.F) {
 		`{"url":"https://hooks.example.com/x","eventTypes":["read.completed"]}`,
 		`{"url":"http://[::ffff:10.0.0.1]/","eventTypes":["connection.created"],"disabled":true}`,
 		`{"name":"desk","scope":"support"}`, `{"scope":"root"}`,
+		"{\"name\":\"Acme\",\"description\":\"\xff\xfe\"}", `{"name":"Acme","description":"\ud800"}`,
+		`[{"name":"Acme"}]`, `{"settings":[1]}`, `{"tags":{"\u0000":"x"}}`, `null`,
 	} {
 		f.Add(seed, uint8(0))
 	}
@@ -56,6 +59,9 @@ func FuzzRequestBodies(f *testing.F) {
 			if err := json.Unmarshal(rec.Body.Bytes(), &eb); err != nil || eb.StatusCode != rec.Code || eb.Error == "" {
 				t.Fatalf("%s %s with %q: error body %s", tg.method, tg.path, body, rec.Body)
 			}
+			if goType.MatchString(eb.Error) {
+				t.Fatalf("%s %s with %q: the error names a Go type: %s", tg.method, tg.path, body, eb.Error)
+			}
 		}
 		if tg.path == "/apiKeys" && rec.Code == http.StatusCreated {
 			// Keep under the key limit so later inputs reach the same code.
@@ -73,6 +79,10 @@ func FuzzRequestBodies(f *testing.F) {
 		}
 	})
 }
+
+// goType matches a Go type name in an error: api.companyBody, *string,
+// []api.syncSettingBody, map[string]string.
+var goType = regexp.MustCompile(`\b(api|store|dataset|queue)\.[a-zA-Z]|\*string|\*int|\*bool|map\[string\]|\[\][a-z*]`)
 
 // fuzzServer is an API over a real Badger store with company co-1 and its
 // PendingAuth connection cn-1, and the admin key.
