@@ -23,17 +23,6 @@ var objectIDs = map[string]bool{
 	"agentId": true, "apiKeyId": true, "recordId": true,
 }
 
-// pathWildcards returns the names of a route pattern's wildcards.
-func pathWildcards(pattern string) []string {
-	var names []string
-	for _, seg := range strings.Split(pattern, "/") {
-		if strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") {
-			names = append(names, strings.Trim(seg, "{}"))
-		}
-	}
-	return names
-}
-
 // TestBadPathIDs sends every bad id in every wildcard of every route: the
 // answer is a 4xx in the error shape that cannot be retried, never a 5xx;
 // an object id is 404 not found.
@@ -48,10 +37,10 @@ func TestBadPathIDs(t *testing.T) {
 	}
 	tested := 0
 	for _, rt := range e.srv.Routes() {
-		for _, bad := range pathWildcards(rt.Path) {
+		for _, bad := range pathIDs(rt.Path) {
 			for _, id := range badPathIDs {
 				path := rt.Path
-				for _, name := range pathWildcards(rt.Path) {
+				for _, name := range pathIDs(rt.Path) {
 					v := good[name]
 					if name == bad {
 						v = id
@@ -97,13 +86,13 @@ func FuzzPathIDs(f *testing.F) {
 	srv, _ := fuzzServer(f)
 	var routes []Route
 	for _, rt := range srv.Routes() {
-		if len(pathWildcards(rt.Path)) > 0 {
+		if len(pathIDs(rt.Path)) > 0 {
 			routes = append(routes, rt)
 		}
 	}
 	f.Fuzz(func(t *testing.T, id string, which, slot uint8) {
 		rt := routes[int(which)%len(routes)]
-		names := pathWildcards(rt.Path)
+		names := pathIDs(rt.Path)
 		bad := names[int(slot)%len(names)]
 		path := rt.Path
 		for _, name := range names {
