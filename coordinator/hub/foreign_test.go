@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -102,7 +103,7 @@ func twoCompanies(e *env) (mine, theirs *agent, myConn, theirConn string) {
 // datasets do not change.
 func TestForeignDatasetLooksMissing(t *testing.T) {
 	e := newEnv(t)
-	mine, theirs, _, theirConn := twoCompanies(e)
+	mine, theirs, myConn, theirConn := twoCompanies(e)
 	queued, err := e.st.QueuedDatasets(t.Context(), theirConn)
 	if err != nil || len(queued) < 4 {
 		t.Fatalf("queued datasets of the other company: %d, %v", len(queued), err)
@@ -155,8 +156,19 @@ func TestForeignDatasetLooksMissing(t *testing.T) {
 			}
 		}
 	}
+	// A hello naming their leases resumes none of them and renews none
+	// (the clock moves, so a renewal would move their expiry).
+	e.clock.Add(time.Second)
+	_, welcome := e.connect(mine.cred, all(myConn), protocol.Lease{DatasetID: fetching.DatasetID, LeaseID: fetching.LeaseID},
+		protocol.Lease{DatasetID: mapping.DatasetID, LeaseID: mapping.LeaseID})
+	if len(welcome.Resumed) != 0 {
+		t.Errorf("a hello naming another agent's leases resumed %+v", welcome.Resumed)
+	}
 	for id, b := range before {
 		d := e.dataset2(b.CompanyID, id)
+		if !d.LeaseExpires.Equal(b.LeaseExpires) {
+			t.Errorf("%s: lease expiry moved from %v to %v", id, b.LeaseExpires, d.LeaseExpires)
+		}
 		if d.Status != b.Status || len(d.Timeline) != len(b.Timeline) || d.LeaseID != b.LeaseID {
 			t.Errorf("%s changed: got %s with %d entries, want %s with %d", id, d.Status, len(d.Timeline), b.Status, len(b.Timeline))
 		}
