@@ -4,10 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 
 	"github.com/ferry-sync/ferry/coordinator/api/paging"
 	"github.com/ferry-sync/ferry/coordinator/queue"
@@ -113,41 +111,4 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	if err := enc.Encode(v); err != nil {
 		slog.Debug("write response", "err", err)
 	}
-}
-
-// maxBody caps every request body of the REST API.
-const maxBody = 1 << 20
-
-// decodeBody reads a JSON object into v, refusing unknown fields, trailing
-// data and bodies over maxBody with errors the caller can act on.
-func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
-	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return bodyError(err)
-	}
-	if dec.More() {
-		return errorf(http.StatusBadRequest, CodeBadJSON, "body has data after the JSON object")
-	}
-	return nil
-}
-
-func bodyError(err error) *Error {
-	var tooBig *http.MaxBytesError
-	var syntax *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &tooBig):
-		return errorf(http.StatusRequestEntityTooLarge, CodeBodyTooLarge, "body is over %d bytes", maxBody)
-	case errors.As(err, &syntax):
-		return errorf(http.StatusBadRequest, CodeBadJSON, "body is not valid JSON at byte %d", syntax.Offset)
-	case errors.As(err, &typ):
-		return errorf(http.StatusBadRequest, CodeBadJSON, "field %q must be %s", typ.Field, typ.Type.String())
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return errorf(http.StatusBadRequest, CodeBadJSON, "unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
-	case errors.Is(err, io.EOF):
-		return errorf(http.StatusBadRequest, CodeBadJSON, "body is empty; a JSON object is required")
-	}
-	return errorf(http.StatusBadRequest, CodeBadJSON, "body is not valid JSON")
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"testing"
 	"time"
 
@@ -26,27 +27,14 @@ func FuzzRequestBodies(f *testing.F) {
 		`{"url":"https://hooks.example.com/x","eventTypes":["read.completed"]}`,
 		`{"url":"http://[::ffff:10.0.0.1]/","eventTypes":["connection.created"],"disabled":true}`,
 		`{"name":"desk","scope":"support"}`, `{"scope":"root"}`,
+		"{\"name\":\"Acme\",\"description\":\"\xff\xfe\"}", `{"name":"Acme","description":"\ud800"}`,
+		`[{"name":"Acme"}]`, `{"settings":[1]}`, `{"tags":{"\u0000":"x"}}`, `null`,
 	} {
 		f.Add(seed, uint8(0))
 	}
-	st, err := store.OpenBadger(f.TempDir(), slog.New(slog.DiscardHandler))
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { st.Close() })
-	now := func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }
-	srv := New(Config{Store: st, Queuer: queue.New(st), Logger: slog.New(slog.DiscardHandler), Now: now})
-	if err := EnsureKey(f.Context(), st, adminKey, "admin", store.ScopeClient, now()); err != nil {
-		f.Fatal(err)
-	}
-	co := store.Company{ID: "co-1", Name: "Acme", Created: now()}
-	conn := store.Connection{ID: "cn-1", CompanyID: co.ID, PlatformKey: "csv", Status: store.PendingAuth, Created: now()}
-	if err := st.CreateCompany(f.Context(), co); err != nil {
-		f.Fatal(err)
-	}
-	if err := st.CreateConnection(f.Context(), conn, store.LinkCode{Hash: []byte("h"), CompanyID: co.ID, ConnectionID: conn.ID, Expires: now().Add(time.Hour)}); err != nil {
-		f.Fatal(err)
-	}
+	srv, st := fuzzServer(f)
+	co := store.Company{ID: "co-1"}
+	conn := store.Connection{ID: "cn-1"}
 	targets := []struct{ method, path string }{
 		{"POST", "/companies"},
 		{"PATCH", "/companies/co-1"},
@@ -71,6 +59,9 @@ func FuzzRequestBodies(f *testing.F) {
 			if err := json.Unmarshal(rec.Body.Bytes(), &eb); err != nil || eb.StatusCode != rec.Code || eb.Error == "" {
 				t.Fatalf("%s %s with %q: error body %s", tg.method, tg.path, body, rec.Body)
 			}
+			if goType.MatchString(eb.Error) {
+				t.Fatalf("%s %s with %q: the error names a Go type: %s", tg.method, tg.path, body, eb.Error)
+			}
 		}
 		if tg.path == "/apiKeys" && rec.Code == http.StatusCreated {
 			// Keep under the key limit so later inputs reach the same code.
@@ -87,4 +78,32 @@ func FuzzRequestBodies(f *testing.F) {
 			})
 		}
 	})
+}
+
+// goType matches a Go type name in an error: api.companyBody, *string,
+// []api.syncSettingBody, map[string]string.
+var goType = regexp.MustCompile(`\b(api|store|dataset|queue)\.[a-zA-Z]|\*string|\*int|\*bool|map\[string\]|\[\][a-z*]`)
+
+// fuzzServer is an API over a real Badger store with company co-1 and its
+// PendingAuth connection cn-1, and the admin key.
+func fuzzServer(f *testing.F) (*Server, store.Store) {
+	st, err := store.OpenBadger(f.TempDir(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { st.Close() })
+	now := func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }
+	srv := New(Config{Store: st, Queuer: queue.New(st), Logger: slog.New(slog.DiscardHandler), Now: now})
+	if err := EnsureKey(f.Context(), st, adminKey, "admin", store.ScopeClient, now()); err != nil {
+		f.Fatal(err)
+	}
+	co := store.Company{ID: "co-1", Name: "Acme", Created: now()}
+	conn := store.Connection{ID: "cn-1", CompanyID: co.ID, PlatformKey: "csv", Status: store.PendingAuth, Created: now()}
+	if err := st.CreateCompany(f.Context(), co); err != nil {
+		f.Fatal(err)
+	}
+	if err := st.CreateConnection(f.Context(), conn, store.LinkCode{Hash: []byte("h"), CompanyID: co.ID, ConnectionID: conn.ID, Expires: now().Add(time.Hour)}); err != nil {
+		f.Fatal(err)
+	}
+	return srv, st
 }

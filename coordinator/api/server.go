@@ -195,6 +195,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // by route and status.
 func (s *Server) wrap(rt Route) http.Handler {
 	route := rt.Method + " " + rt.Path
+	ids := pathIDs(rt.Path)
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		w := &statusWriter{ResponseWriter: rw}
 		defer func() { s.metrics.APIRequest(route, w.status()) }()
@@ -207,6 +208,10 @@ func (s *Server) wrap(rt Route) http.Handler {
 				s.writeError(w, r, err)
 				return
 			}
+		}
+		if err := checkPathIDs(r, ids); err != nil {
+			s.writeError(w, r, err)
+			return
 		}
 		if err := rt.Handler(w, r); err != nil {
 			s.writeError(w, r, err)

@@ -142,12 +142,26 @@ func (h *Hub) Handler() http.Handler {
 	mux.HandleFunc("GET "+protocol.ConnectPath, h.serveConnect)
 	mux.HandleFunc("POST "+protocol.LinkPath, h.serveLink)
 	mux.HandleFunc("POST "+protocol.UnlinkPath, h.serveUnlink)
-	mux.HandleFunc("PUT "+protocol.DatasetsPath+"{id}/pages/{n}", h.servePage)
-	mux.HandleFunc("POST "+protocol.DatasetsPath+"{id}/commit", h.serveCommit)
+	mux.HandleFunc("PUT "+protocol.DatasetsPath+"{id}/pages/{n}", datasetPath(h.servePage))
+	mux.HandleFunc("POST "+protocol.DatasetsPath+"{id}/commit", datasetPath(h.serveCommit))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusNotFound, protocol.CodeNotFound, "no such agent endpoint")
 	})
 	return mux
+}
+
+// datasetPath answers 404 not_found, before anything else, for a dataset
+// id in the path that no dataset can have (store.CheckID): the answer to a
+// dataset that does not exist.
+func datasetPath(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if store.CheckID(r.PathValue("id")) != nil {
+			status, code, msg := storeErr(store.ErrNotFound)
+			writeErr(w, status, code, msg)
+			return
+		}
+		next(w, r)
+	}
 }
 
 // Notify offers the queued work of a connection to its agent, if online.

@@ -62,7 +62,7 @@ func getAgent(txn *badger.Txn, id string) (Agent, error) {
 }
 
 func (b *Badger) Agent(ctx context.Context, id string) (Agent, error) {
-	if err := checkID("agent", id); err != nil {
+	if err := lookupIDs("agent", id); err != nil {
 		return Agent{}, err
 	}
 	var a Agent
@@ -118,7 +118,7 @@ func (b *Badger) Agents(ctx context.Context) ([]Agent, error) {
 }
 
 func (b *Badger) UpdateAgent(ctx context.Context, id string, fn func(*Agent) error) (Agent, error) {
-	if err := checkID("agent", id); err != nil {
+	if err := lookupIDs("agent", id); err != nil {
 		return Agent{}, err
 	}
 	var out Agent
@@ -153,7 +153,7 @@ func (b *Badger) UpdateAgent(ctx context.Context, id string, fn func(*Agent) err
 // AgentConnections reads the connections of the agent index, skipping
 // those of a company being deleted.
 func (b *Badger) AgentConnections(ctx context.Context, agentID string) ([]Connection, error) {
-	if err := checkID("agent", agentID); err != nil {
+	if err := lookupIDs("agent", agentID); err != nil {
 		return nil, err
 	}
 	var out []Connection
@@ -228,7 +228,7 @@ func (b *Badger) RedeemLinkCode(ctx context.Context, hash []byte, agentID string
 }
 
 func (b *Badger) ReplaceLinkCode(ctx context.Context, companyID, connectionID string, code LinkCode, plain string) (Connection, error) {
-	if err := checkIDs("company", companyID, "connection", connectionID); err != nil {
+	if err := lookupIDs("company", companyID, "connection", connectionID); err != nil {
 		return Connection{}, err
 	}
 	if err := checkLinkCode(&code, companyID, connectionID); err != nil {

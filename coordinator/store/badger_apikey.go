@@ -80,7 +80,7 @@ func (b *Badger) APIKeys(ctx context.Context) ([]APIKey, error) {
 }
 
 func (b *Badger) DeleteAPIKey(ctx context.Context, id string) error {
-	if err := checkID("API key", id); err != nil {
+	if err := lookupIDs("API key", id); err != nil {
 		return err
 	}
 	return b.update(ctx, func(txn *badger.Txn) error {

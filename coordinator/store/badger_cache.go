@@ -30,7 +30,7 @@ import (
 // rewritten in full by the next PublishCache of that dataset.
 
 func (b *Badger) PublishCache(ctx context.Context, companyID, datasetID string, now time.Time) (Dataset, error) {
-	if err := checkIDs("company", companyID, "dataset", datasetID); err != nil {
+	if err := lookupIDs("company", companyID, "dataset", datasetID); err != nil {
 		return Dataset{}, err
 	}
 	if now.IsZero() {
@@ -262,7 +262,7 @@ func snapshotIDs(txn *badger.Txn, p []byte) []string {
 }
 
 func (b *Badger) CachedRecords(ctx context.Context, companyID string, dt string, fn func(id string, record []byte) error) error {
-	if err := checkIDs("company", companyID, "data type", dt); err != nil {
+	if err := lookupIDs("company", companyID, "data type", dt); err != nil {
 		return err
 	}
 	return b.view(ctx, func(txn *badger.Txn) error {
@@ -304,7 +304,7 @@ func (b *Badger) CachedRecords(ctx context.Context, companyID string, dt string,
 const maxCachedIDLen = 16 << 10
 
 func (b *Badger) CachedRecord(ctx context.Context, companyID string, dt string, id string) ([]byte, error) {
-	if err := checkIDs("company", companyID, "data type", dt); err != nil {
+	if err := lookupIDs("company", companyID, "data type", dt); err != nil {
 		return nil, err
 	}
 	var rec []byte

@@ -47,7 +47,7 @@ func getCompany(txn *badger.Txn, id string) (Company, error) {
 }
 
 func (b *Badger) Company(ctx context.Context, id string) (Company, error) {
-	if err := checkID("company", id); err != nil {
+	if err := lookupIDs("company", id); err != nil {
 		return Company{}, err
 	}
 	var c Company
@@ -82,7 +82,7 @@ func (b *Badger) Companies(ctx context.Context) ([]Company, error) {
 }
 
 func (b *Badger) UpdateCompany(ctx context.Context, id string, fn func(*Company) error) (Company, error) {
-	if err := checkID("company", id); err != nil {
+	if err := lookupIDs("company", id); err != nil {
 		return Company{}, err
 	}
 	var out Company
@@ -128,7 +128,7 @@ func cloneTags(m map[string]string) map[string]string {
 // cached records) in write batches, and the company record last. A deletion
 // cut short is finished by calling DeleteCompany again.
 func (b *Badger) DeleteCompany(ctx context.Context, id string) error {
-	if err := checkID("company", id); err != nil {
+	if err := lookupIDs("company", id); err != nil {
 		return err
 	}
 	err := b.update(ctx, func(txn *badger.Txn) error {

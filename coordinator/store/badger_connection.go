@@ -144,7 +144,7 @@ func getConnection(txn *badger.Txn, companyID, id string) (Connection, error) {
 }
 
 func (b *Badger) Connection(ctx context.Context, companyID, id string) (Connection, error) {
-	if err := checkIDs("company", companyID, "connection", id); err != nil {
+	if err := lookupIDs("company", companyID, "connection", id); err != nil {
 		return Connection{}, err
 	}
 	var c Connection
@@ -159,7 +159,7 @@ func (b *Badger) Connection(ctx context.Context, companyID, id string) (Connecti
 // Connections are few per company, so they are sorted here rather than
 // kept in an index.
 func (b *Badger) Connections(ctx context.Context, companyID string) ([]Connection, error) {
-	if err := checkID("company", companyID); err != nil {
+	if err := lookupIDs("company", companyID); err != nil {
 		return nil, err
 	}
 	var out []Connection
@@ -186,7 +186,7 @@ func (b *Badger) Connections(ctx context.Context, companyID string) ([]Connectio
 }
 
 func (b *Badger) UpdateConnection(ctx context.Context, companyID, id string, fn func(*Connection) error) (Connection, error) {
-	if err := checkIDs("company", companyID, "connection", id); err != nil {
+	if err := lookupIDs("company", companyID, "connection", id); err != nil {
 		return Connection{}, err
 	}
 	var out Connection
@@ -232,7 +232,7 @@ func (b *Badger) connectionChanged(txn *badger.Txn, old, c Connection) error {
 }
 
 func (b *Badger) DeleteConnection(ctx context.Context, companyID, id string) error {
-	if err := checkIDs("company", companyID, "connection", id); err != nil {
+	if err := lookupIDs("company", companyID, "connection", id); err != nil {
 		return err
 	}
 	return b.update(ctx, func(txn *badger.Txn) error {

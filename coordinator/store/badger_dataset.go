@@ -136,7 +136,10 @@ func raisePointer(txn *badger.Txn, d *Dataset, which string) error {
 }
 
 func checkQueueRequest(q *QueueRequest) error {
-	if err := checkIDs("dataset", q.ID, "company", q.CompanyID, "connection", q.ConnectionID); err != nil {
+	if err := checkID("dataset", q.ID); err != nil {
+		return err
+	}
+	if err := lookupIDs("company", q.CompanyID, "connection", q.ConnectionID); err != nil {
 		return err
 	}
 	if !q.DataType.Valid() {
@@ -200,7 +203,7 @@ func checkNotInProgress(txn *badger.Txn, q QueueRequest) error {
 }
 
 func (b *Badger) Dataset(ctx context.Context, companyID, id string) (Dataset, error) {
-	if err := checkIDs("company", companyID, "dataset", id); err != nil {
+	if err := lookupIDs("company", companyID, "dataset", id); err != nil {
 		return Dataset{}, err
 	}
 	var d Dataset
@@ -216,7 +219,7 @@ func (b *Badger) Dataset(ctx context.Context, companyID, id string) (Dataset, er
 }
 
 func (b *Badger) Datasets(ctx context.Context, companyID string) ([]Dataset, error) {
-	if err := checkID("company", companyID); err != nil {
+	if err := lookupIDs("company", companyID); err != nil {
 		return nil, err
 	}
 	var out []Dataset
@@ -243,7 +246,7 @@ func (b *Badger) Datasets(ctx context.Context, companyID string) ([]Dataset, err
 // the pointers' prefix would step over every old version of each pointer
 // that compaction has not yet dropped, a cost that grows with the history.
 func (b *Badger) DataStatus(ctx context.Context, companyID string) (map[dataset.DataType]TypeStatus, error) {
-	if err := checkID("company", companyID); err != nil {
+	if err := lookupIDs("company", companyID); err != nil {
 		return nil, err
 	}
 	out := map[dataset.DataType]TypeStatus{}
@@ -290,7 +293,7 @@ func pointedDataset(txn *badger.Txn, companyID string, t dataset.DataType, which
 }
 
 func (b *Badger) QueuedDatasets(ctx context.Context, connectionID string) ([]Dataset, error) {
-	if err := checkID("connection", connectionID); err != nil {
+	if err := lookupIDs("connection", connectionID); err != nil {
 		return nil, err
 	}
 	var out []Dataset
@@ -312,7 +315,7 @@ func (b *Badger) QueuedDatasets(ctx context.Context, connectionID string) ([]Dat
 }
 
 func (b *Badger) SetValidation(ctx context.Context, companyID, datasetID string, v ValidationResult) error {
-	if err := checkIDs("company", companyID, "dataset", datasetID); err != nil {
+	if err := lookupIDs("company", companyID, "dataset", datasetID); err != nil {
 		return err
 	}
 	return b.update(ctx, func(txn *badger.Txn) error {
@@ -328,7 +331,7 @@ func (b *Badger) SetValidation(ctx context.Context, companyID, datasetID string,
 }
 
 func (b *Badger) Validation(ctx context.Context, companyID, datasetID string) (ValidationResult, error) {
-	if err := checkIDs("company", companyID, "dataset", datasetID); err != nil {
+	if err := lookupIDs("company", companyID, "dataset", datasetID); err != nil {
 		return ValidationResult{}, err
 	}
 	var v ValidationResult

@@ -45,7 +45,7 @@ func (b *Badger) AddAgentEvent(ctx context.Context, e AgentEvent) error {
 }
 
 func (b *Badger) AgentEvents(ctx context.Context, agentID string) ([]AgentEvent, error) {
-	if err := checkID("agent", agentID); err != nil {
+	if err := lookupIDs("agent", agentID); err != nil {
 		return nil, err
 	}
 	out := []AgentEvent{}

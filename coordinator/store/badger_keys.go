@@ -2,9 +2,11 @@ package store
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/ferry-sync/ferry/shared/dataset"
@@ -56,26 +58,49 @@ import (
 //	agh/<hash>                         id of the agent with that credential hash
 //	ago/<created>/<agent>              agents in creation order
 //	ac/<agent>/<conn>                  company id: connections bound to the agent
-const (
-	maxIDLen   = 128
-	maxHashLen = 128
-)
+//
+// MaxIDLen is the longest id, in bytes, of any stored object.
+const MaxIDLen = 128
 
-// checkID refuses an id that is empty, too long, or could break the key
-// layout: no '/', no control characters, valid UTF-8.
-func checkID(kind, id string) error {
+const maxHashLen = 128
+
+// CheckID says whether id can name a stored object: 1 to MaxIDLen bytes of
+// valid UTF-8 with no '/' (the key separator) and no control character.
+// The API and the hub check every id of a request path with it, and the
+// store refuses (checkID) or does not find (lookupIDs) an id that fails it.
+func CheckID(id string) error {
 	if id == "" {
-		return fmt.Errorf("%s id is empty", kind)
+		return errors.New("id is empty")
 	}
-	if len(id) > maxIDLen {
-		return fmt.Errorf("%s id is longer than %d bytes", kind, maxIDLen)
+	if len(id) > MaxIDLen {
+		return fmt.Errorf("id is longer than %d bytes", MaxIDLen)
 	}
 	if !utf8.ValidString(id) {
-		return fmt.Errorf("%s id is not valid UTF-8", kind)
+		return errors.New("id is not valid UTF-8")
 	}
 	for _, r := range id {
-		if r == '/' || r < 0x20 || r == 0x7f {
-			return fmt.Errorf("%s id %q has a character not allowed in ids", kind, id)
+		if r == '/' || unicode.IsControl(r) {
+			return fmt.Errorf("id has the character %U, not allowed in ids", r)
+		}
+	}
+	return nil
+}
+
+// checkID refuses an id of a new object that CheckID refuses.
+func checkID(kind, id string) error {
+	if err := CheckID(id); err != nil {
+		return fmt.Errorf("%s %w", kind, err)
+	}
+	return nil
+}
+
+// lookupIDs checks the ids that name objects to be found, in kind, id
+// pairs: an id CheckID refuses names no object, so it is ErrNotFound, the
+// same answer as a well-formed id that is not stored.
+func lookupIDs(kindsAndIDs ...string) error {
+	for i := 0; i+1 < len(kindsAndIDs); i += 2 {
+		if err := CheckID(kindsAndIDs[i+1]); err != nil {
+			return fmt.Errorf("%s: %w (%w)", kindsAndIDs[i], ErrNotFound, err)
 		}
 	}
 	return nil

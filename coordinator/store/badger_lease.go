@@ -12,7 +12,10 @@ import (
 )
 
 func checkClaim(c *ClaimRequest) error {
-	if err := checkIDs("dataset", c.DatasetID, "agent", c.AgentID, "lease", c.LeaseID); err != nil {
+	if err := lookupIDs("dataset", c.DatasetID); err != nil {
+		return err
+	}
+	if err := checkIDs("agent", c.AgentID, "lease", c.LeaseID); err != nil {
 		return err
 	}
 	if c.Now.IsZero() || c.TTL <= 0 {
@@ -96,6 +99,13 @@ func (b *Badger) Report(ctx context.Context, r Report) (Dataset, error) {
 		if err != nil {
 			return err
 		}
+		if r.LeaseID != "" {
+			// An agent's report: on another agent's dataset it is the
+			// answer to an id that does not exist, whatever the state.
+			if err := agentsDataset(txn, d, r.Actor); err != nil {
+				return err
+			}
+		}
 		old := d
 		changed, err := applyReport(&d, r)
 		out = d
@@ -108,7 +118,7 @@ func (b *Badger) Report(ctx context.Context, r Report) (Dataset, error) {
 }
 
 func (b *Badger) RenewLeases(ctx context.Context, agentID string, until time.Time) ([]Dataset, error) {
-	if err := checkID("agent", agentID); err != nil {
+	if err := lookupIDs("agent", agentID); err != nil {
 		return nil, err
 	}
 	if until.IsZero() {
@@ -145,7 +155,7 @@ func (b *Badger) RenewLeases(ctx context.Context, agentID string, until time.Tim
 }
 
 func (b *Badger) RevokeLease(ctx context.Context, agentID, companyID, datasetID string) error {
-	if err := checkIDs("agent", agentID, "company", companyID, "dataset", datasetID); err != nil {
+	if err := lookupIDs("agent", agentID, "company", companyID, "dataset", datasetID); err != nil {
 		return err
 	}
 	return b.update(ctx, func(txn *badger.Txn) error {

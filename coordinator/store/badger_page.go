@@ -120,19 +120,28 @@ func uploading(txn *badger.Txn, agentID, datasetID string) (Dataset, error) {
 	if _, err := getCompany(txn, d.CompanyID); err != nil {
 		return d, fmt.Errorf("dataset %s: %w", datasetID, ErrNotFound)
 	}
+	return d, agentsDataset(txn, d, agentID)
+}
+
+// agentsDataset is ErrNotFound unless d's connection is bound to the agent.
+// An agent's upload, commit and report on a dataset of another agent (of
+// another company, or of another connection) get the very answer a random
+// id gets, whatever that dataset's state: its state is not the agent's to
+// learn.
+func agentsDataset(txn *badger.Txn, d Dataset, agentID string) error {
 	var conn Connection
-	err = getJSON(txn, connKey(d.CompanyID, d.ConnectionID), &conn)
+	err := getJSON(txn, connKey(d.CompanyID, d.ConnectionID), &conn)
 	if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
-		return d, err
+		return err
 	}
-	if err != nil || conn.AgentID != agentID {
-		return d, fmt.Errorf("dataset %s for agent %s: %w", datasetID, agentID, ErrNotFound)
+	if err != nil || conn.AgentID == "" || conn.AgentID != agentID {
+		return fmt.Errorf("dataset %s for agent %s: %w", d.ID, agentID, ErrNotFound)
 	}
-	return d, nil
+	return nil
 }
 
 func (b *Badger) AgentDataset(ctx context.Context, agentID, datasetID string) (Dataset, error) {
-	if err := checkIDs("agent", agentID, "dataset", datasetID); err != nil {
+	if err := lookupIDs("agent", agentID, "dataset", datasetID); err != nil {
 		return Dataset{}, err
 	}
 	var d Dataset
@@ -150,7 +159,7 @@ func leaseHeld(d Dataset, agentID, lease string) bool {
 }
 
 func (b *Badger) PutPage(ctx context.Context, p Page) error {
-	if err := checkIDs("agent", p.AgentID, "dataset", p.DatasetID); err != nil {
+	if err := lookupIDs("agent", p.AgentID, "dataset", p.DatasetID); err != nil {
 		return err
 	}
 	if p.N < 1 || p.N > maxPageNumber {
@@ -188,7 +197,7 @@ func (b *Badger) PutPage(ctx context.Context, p Page) error {
 // copying them out of Badger, so that a dataset of many large pages never
 // sits in memory at once.
 func (b *Badger) Pages(ctx context.Context, datasetID string, fn func(Page) error) error {
-	if err := checkID("dataset", datasetID); err != nil {
+	if err := lookupIDs("dataset", datasetID); err != nil {
 		return err
 	}
 	return b.view(ctx, func(txn *badger.Txn) error {
@@ -243,7 +252,7 @@ func eachPage(ctx context.Context, txn *badger.Txn, d Dataset, keep bool, fn fun
 }
 
 func (b *Badger) CommitUpload(ctx context.Context, agentID, datasetID, leaseID string, now time.Time) (Dataset, error) {
-	if err := checkIDs("agent", agentID, "dataset", datasetID); err != nil {
+	if err := lookupIDs("agent", agentID, "dataset", datasetID); err != nil {
 		return Dataset{}, err
 	}
 	if now.IsZero() {

@@ -113,7 +113,7 @@ func (b *Badger) SetProfileSyncSettings(ctx context.Context, list []SyncSetting)
 }
 
 func (b *Badger) CompanySyncSettings(ctx context.Context, companyID string) (CompanySyncSettings, error) {
-	if err := checkID("company", companyID); err != nil {
+	if err := lookupIDs("company", companyID); err != nil {
 		return CompanySyncSettings{}, err
 	}
 	var out CompanySyncSettings
@@ -139,7 +139,7 @@ func (b *Badger) CompanySyncSettings(ctx context.Context, companyID string) (Com
 }
 
 func (b *Badger) SetCompanySyncSettings(ctx context.Context, s CompanySyncSettings) error {
-	if err := checkID("company", s.CompanyID); err != nil {
+	if err := lookupIDs("company", s.CompanyID); err != nil {
 		return err
 	}
 	if err := CheckSyncSettings(s.Settings); err != nil {
@@ -185,7 +185,7 @@ func (b *Badger) SetCompanySyncSettings(ctx context.Context, s CompanySyncSettin
 }
 
 func (b *Badger) EffectiveSyncSettings(ctx context.Context, companyID string) ([]SyncSetting, error) {
-	if err := checkID("company", companyID); err != nil {
+	if err := lookupIDs("company", companyID); err != nil {
 		return nil, err
 	}
 	var out []SyncSetting
@@ -380,7 +380,7 @@ func (b *Badger) DueSyncs(ctx context.Context, now time.Time, limit int) ([]Sche
 }
 
 func (b *Badger) Reschedule(ctx context.Context, s ScheduledSync, next time.Time) error {
-	if err := checkIDs("company", s.CompanyID, "connection", s.ConnectionID); err != nil {
+	if err := lookupIDs("company", s.CompanyID, "connection", s.ConnectionID); err != nil {
 		return err
 	}
 	return b.update(ctx, func(txn *badger.Txn) error {

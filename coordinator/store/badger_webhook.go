@@ -246,7 +246,7 @@ func (b *Badger) CreateWebhook(ctx context.Context, w Webhook) error {
 }
 
 func (b *Badger) Webhook(ctx context.Context, id string) (Webhook, error) {
-	if err := checkID("webhook", id); err != nil {
+	if err := lookupIDs("webhook", id); err != nil {
 		return Webhook{}, err
 	}
 	var w Webhook
@@ -276,7 +276,7 @@ func (b *Badger) Webhooks(ctx context.Context) ([]Webhook, error) {
 }
 
 func (b *Badger) DeleteWebhook(ctx context.Context, id string) error {
-	if err := checkID("webhook", id); err != nil {
+	if err := lookupIDs("webhook", id); err != nil {
 		return err
 	}
 	err := b.update(ctx, func(txn *badger.Txn) error {
@@ -457,7 +457,7 @@ func (b *Badger) PendingDeliveries(ctx context.Context) (int, error) {
 }
 
 func (b *Badger) DeliveryLog(ctx context.Context, webhookID string, limit int) ([]DeliveryAttempt, error) {
-	if err := checkID("webhook", webhookID); err != nil {
+	if err := lookupIDs("webhook", webhookID); err != nil {
 		return nil, err
 	}
 	if limit <= 0 {

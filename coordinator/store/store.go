@@ -130,7 +130,10 @@ type Store interface {
 	Claim(ctx context.Context, c ClaimRequest) (Dataset, error)
 	// Report applies a transition. With a lease id it is the agent's report,
 	// fenced by that lease (ErrStaleLease when it no longer holds the
-	// dataset); without one it is the coordinator's. A transition the table
+	// dataset); without one it is the coordinator's. An agent's report on a
+	// dataset whose connection is not bound to it is ErrNotFound, whatever
+	// the dataset's state, as for a dataset that does not exist. A
+	// transition the table
 	// refuses to that mover is ErrTransition. Reporting the status the
 	// dataset already has, under the same lease, changes nothing and
 	// succeeds: reports are idempotent.

@@ -170,10 +170,7 @@ func sameStatus(d *Dataset, r Report) (bool, error) {
 
 // checkReport refuses a report that is not well formed.
 func checkReport(r Report) error {
-	if err := checkID("company", r.CompanyID); err != nil {
-		return err
-	}
-	if err := checkID("dataset", r.DatasetID); err != nil {
+	if err := lookupIDs("company", r.CompanyID, "dataset", r.DatasetID); err != nil {
 		return err
 	}
 	if r.LeaseID != "" {

@@ -338,7 +338,8 @@ func TestCheckURL(t *testing.T) {
 		ok           bool
 	}{
 		{"https://hooks.example.com/ferry", false, false, true},
-		{"http://203.0.113.7:8080/x", false, false, true},
+		{"http://93.184.216.34:8080/x", false, false, true},
+		{"http://203.0.113.7:8080/x", false, true, false},
 		{"ftp://hooks.example.com/", false, false, false},
 		{"javascript:alert(1)", false, false, false},
 		{"https:///nohost", false, false, false},

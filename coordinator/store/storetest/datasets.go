@@ -2,7 +2,9 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/ferry-sync/ferry/coordinator/store"
@@ -363,4 +365,72 @@ func testInvalidInput(f *fixture) {
 	eq(f, "dataset status after refused input", list[0].Status, dataset.Queued)
 	keys, _ := f.s.APIKeys(f.ctx)
 	eq(f, "API keys after refused input", len(keys), 0)
+}
+
+// testLookupBadIDs checks that an id no object can have (invalid UTF-8,
+// a control character, a '/', over the length limit) is not found by every
+// call that looks an object up: ErrNotFound, as for an id that is not
+// stored, never another error.
+func testLookupBadIDs(f *fixture) {
+	f.linked("co-1", "conn-1", "agent-1")
+	f.queue("co-1", "conn-1", "ds-1", dataset.Invoices, 1)
+	for _, bad := range []string{"\x00", "\xff\xfe", strings.Repeat("a", 300), "a/b", "a\nb", "\x7f", "\u0085"} {
+		calls := []struct {
+			name string
+			call func() error
+		}{
+			{"Company", func() error { _, err := f.s.Company(f.ctx, bad); return err }},
+			{"UpdateCompany", func() error {
+				_, err := f.s.UpdateCompany(f.ctx, bad, func(*store.Company) error { return nil })
+				return err
+			}},
+			{"DeleteCompany", func() error { return f.s.DeleteCompany(f.ctx, bad) }},
+			{"Connection", func() error { _, err := f.s.Connection(f.ctx, "co-1", bad); return err }},
+			{"Connections", func() error { _, err := f.s.Connections(f.ctx, bad); return err }},
+			{"UpdateConnection", func() error {
+				_, err := f.s.UpdateConnection(f.ctx, bad, "conn-1", func(*store.Connection) error { return nil })
+				return err
+			}},
+			{"DeleteConnection", func() error { return f.s.DeleteConnection(f.ctx, "co-1", bad) }},
+			{"QueueDataset", func() error {
+				_, err := f.s.QueueDataset(f.ctx, store.QueueRequest{ID: "ds-2", CompanyID: bad, ConnectionID: "conn-1", DataType: dataset.Bills, Now: at(2)})
+				return err
+			}},
+			{"Dataset", func() error { _, err := f.s.Dataset(f.ctx, "co-1", bad); return err }},
+			{"Datasets", func() error { _, err := f.s.Datasets(f.ctx, bad); return err }},
+			{"DataStatus", func() error { _, err := f.s.DataStatus(f.ctx, bad); return err }},
+			{"Validation", func() error { _, err := f.s.Validation(f.ctx, "co-1", bad); return err }},
+			{"Claim", func() error {
+				_, err := f.s.Claim(f.ctx, store.ClaimRequest{DatasetID: bad, AgentID: "agent-1", LeaseID: "l", Now: at(2), TTL: ttl})
+				return err
+			}},
+			{"Report", func() error {
+				_, err := f.s.Report(f.ctx, agentReport("co-1", bad, "agent-1", "l", dataset.Mapping, 2))
+				return err
+			}},
+			{"Report, company", func() error {
+				_, err := f.s.Report(f.ctx, coordReport(bad, "ds-1", dataset.InternalError, 2))
+				return err
+			}},
+			{"RevokeLease", func() error { return f.s.RevokeLease(f.ctx, "agent-1", "co-1", bad) }},
+			{"Agent", func() error { _, err := f.s.Agent(f.ctx, bad); return err }},
+			{"AgentEvents", func() error { _, err := f.s.AgentEvents(f.ctx, bad); return err }},
+			{"AgentDataset", func() error { _, err := f.s.AgentDataset(f.ctx, "agent-1", bad); return err }},
+			{"PutPage", func() error {
+				return f.s.PutPage(f.ctx, store.Page{AgentID: "agent-1", DatasetID: bad, LeaseID: "l", N: 1, Data: []byte("{}\n")})
+			}},
+			{"CommitUpload", func() error { _, err := f.s.CommitUpload(f.ctx, "agent-1", bad, "l", at(2)); return err }},
+			{"CachedRecord", func() error { _, err := f.s.CachedRecord(f.ctx, bad, "invoices", "r"); return err }},
+			{"CompanySyncSettings", func() error { _, err := f.s.CompanySyncSettings(f.ctx, bad); return err }},
+			{"DeleteAPIKey", func() error { return f.s.DeleteAPIKey(f.ctx, bad) }},
+			{"Webhook", func() error { _, err := f.s.Webhook(f.ctx, bad); return err }},
+			{"DeleteWebhook", func() error { return f.s.DeleteWebhook(f.ctx, bad) }},
+			{"DeliveryLog", func() error { _, err := f.s.DeliveryLog(f.ctx, bad, 10); return err }},
+		}
+		for _, c := range calls {
+			wantErr(f, fmt.Sprintf("%s(%q)", c.name, bad), c.call(), store.ErrNotFound)
+		}
+	}
+	d := f.dataset("co-1", "ds-1")
+	eq(f, "dataset status after lookups of bad ids", d.Status, dataset.Queued)
 }

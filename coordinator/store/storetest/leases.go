@@ -186,13 +186,21 @@ func testReportRefusals(f *fixture) {
 	otherActor := agent("ds-f", "lease-f", dataset.Mapping)
 	otherActor.Actor = "agent-2"
 	otherCompany := coordReport("co-2", "ds-v", dataset.Processing, 10)
+	// Another agent's reports learn nothing of the dataset, not even that
+	// it exists: the answer is ErrNotFound whatever its state.
+	otherTerminal := agent("ds-t", "lease-ds-t", dataset.MapError)
+	otherTerminal.Actor = "agent-2"
+	otherResend := agent("ds-t", "lease-ds-t", dataset.FetchError)
+	otherResend.Actor = "agent-2"
 	tests := []struct {
 		name string
 		r    store.Report
 		want error
 	}{
 		{"stale lease", agent("ds-f", "lease-old", dataset.Mapping), store.ErrStaleLease},
-		{"lease of another agent", otherActor, store.ErrStaleLease},
+		{"lease of another agent", otherActor, store.ErrNotFound},
+		{"another agent on a terminal dataset", otherTerminal, store.ErrNotFound},
+		{"another agent resending a terminal status", otherResend, store.ErrNotFound},
 		{"lease on a dataset past the agent", agent("ds-v", "lease-v", dataset.Processing), store.ErrStaleLease},
 		{"coordinator moving the agent's transition", coordReport("co-1", "ds-f", dataset.Mapping, 10), store.ErrTransition},
 		{"agent moving the coordinator's transition", agent("ds-m", "lease-m", dataset.Validating), store.ErrTransition},

@@ -74,6 +74,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PublishCacheLarge", testPublishCacheLarge},
 		{"DeleteCompanyData", testDeleteCompanyData},
 		{"InvalidInput", testInvalidInput},
+		{"LookupBadIDs", testLookupBadIDs},
 	}
 	tests = append(tests, settingsTests...)
 	tests = append(tests, webhookTests...)
