@@ -24,30 +24,13 @@ import (
 // that however many arrive at once, at most Config.UploadMemory bytes of
 // pages are expanded in memory.
 func (h *Hub) servePage(w http.ResponseWriter, r *http.Request) {
-	agent, ok := h.authenticate(r)
+	agent, n, size, ok := h.admitPage(w, r)
 	if !ok {
-		refuseUnread(w, r, http.StatusUnauthorized, protocol.CodeUnauthorized, "unknown or revoked agent credential")
-		return
-	}
-	id, lease := r.PathValue("id"), r.Header.Get(protocol.LeaseHeader)
-	n, err := strconv.Atoi(r.PathValue("n"))
-	if err != nil || n < 1 || n > protocol.MaxPages {
-		refuseUnread(w, r, http.StatusBadRequest, protocol.CodeBadMessage, "page number must be 1 to "+strconv.Itoa(protocol.MaxPages))
-		return
-	}
-	size, err := declaredSize(r.Header)
-	if err != nil {
-		refuseUnread(w, r, http.StatusBadRequest, protocol.CodeBadMessage, err.Error())
-		return
-	}
-	if err := h.uploadable(r.Context(), agent.ID, id, lease); err != nil {
-		closeUnread(w, r)
-		h.refuseHTTP(w, agent.ID, "upload page", id, err)
 		return
 	}
 	share := int64(cmp.Or(size, protocol.MaxPageExpandedBytes))
 	wait, cancel := context.WithTimeout(r.Context(), h.cfg.UploadWait)
-	err = h.uploads.acquire(wait, share)
+	err := h.uploads.acquire(wait, share)
 	cancel()
 	if err != nil {
 		w.Header().Set("Retry-After", "5")
@@ -55,6 +38,7 @@ func (h *Hub) servePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer h.uploads.release(share)
+	id := r.PathValue("id")
 	page, body, err := decodeBody(r.Body, size)
 	if err != nil {
 		status, code := http.StatusBadRequest, protocol.CodeBadMessage
@@ -66,7 +50,7 @@ func (h *Hub) servePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	err = h.st.PutPage(r.Context(), store.Page{
-		AgentID: agent.ID, DatasetID: id, LeaseID: lease,
+		AgentID: agent.ID, DatasetID: id, LeaseID: r.Header.Get(protocol.LeaseHeader),
 		N: n, Records: len(page.Records), Data: page.Raw, Lines: pageLines(page),
 	})
 	if err != nil {
@@ -75,6 +59,34 @@ func (h *Hub) servePage(w http.ResponseWriter, r *http.Request) {
 	}
 	h.cfg.Metrics.Uploaded(body, len(page.Records))
 	writeJSON(w, http.StatusOK, map[string]int{"page": n, "records": len(page.Records)})
+}
+
+// admitPage checks what an upload says before its body: the agent, the
+// page number, the declared size (0 when not given) and that the agent
+// may upload to the dataset under the lease it names. A refusal is
+// answered, the body unread.
+func (h *Hub) admitPage(w http.ResponseWriter, r *http.Request) (agent store.Agent, n, size int, ok bool) {
+	agent, ok = h.authenticate(r)
+	if !ok {
+		refuseUnread(w, r, http.StatusUnauthorized, protocol.CodeUnauthorized, "unknown or revoked agent credential")
+		return agent, 0, 0, false
+	}
+	n, err := strconv.Atoi(r.PathValue("n"))
+	if err != nil || n < 1 || n > protocol.MaxPages {
+		refuseUnread(w, r, http.StatusBadRequest, protocol.CodeBadMessage, "page number must be 1 to "+strconv.Itoa(protocol.MaxPages))
+		return agent, 0, 0, false
+	}
+	if size, err = declaredSize(r.Header); err != nil {
+		refuseUnread(w, r, http.StatusBadRequest, protocol.CodeBadMessage, err.Error())
+		return agent, 0, 0, false
+	}
+	id := r.PathValue("id")
+	if err := h.uploadable(r.Context(), agent.ID, id, r.Header.Get(protocol.LeaseHeader)); err != nil {
+		closeUnread(w, r)
+		h.refuseHTTP(w, agent.ID, "upload page", id, err)
+		return agent, 0, 0, false
+	}
+	return agent, n, size, true
 }
 
 // declaredSize reads a page's PageBytesHeader: 0 when absent.
