@@ -200,6 +200,7 @@ func (w *PageWriter) upload(n int) error {
 	req.Header.Set("Content-Type", protocol.PageContentType)
 	req.Header.Set("Content-Encoding", "gzip")
 	req.Header.Set(protocol.RecordsHeader, strconv.Itoa(w.records))
+	req.Header.Set(protocol.PageBytesHeader, strconv.Itoa(w.page.Len()))
 	return w.send(req)
 }
 

@@ -96,7 +96,14 @@ func (c *coordinator) put(w http.ResponseWriter, r *http.Request) {
 		refuse(w, http.StatusUnsupportedMediaType, protocol.CodeBadMessage, "want gzip NDJSON")
 		return
 	}
-	page, err := protocol.DecodePage(http.MaxBytesReader(w, r.Body, protocol.MaxPageBytes))
+	// The agent declares each page's size, so that the coordinator sets
+	// aside no more than that to expand it.
+	size, err := strconv.Atoi(r.Header.Get(protocol.PageBytesHeader))
+	if err != nil {
+		refuse(w, http.StatusBadRequest, protocol.CodeBadMessage, "no "+protocol.PageBytesHeader)
+		return
+	}
+	page, err := protocol.DecodeSizedPage(http.MaxBytesReader(w, r.Body, protocol.MaxPageBytes), size)
 	if err != nil {
 		refuse(w, http.StatusBadRequest, protocol.CodeBadMessage, err.Error())
 		return

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 
@@ -19,10 +20,11 @@ type recordPage struct {
 }
 
 // listRecords serves the cached records of the last Complete dataset of a
-// type. Without orderBy it streams: memory holds one page, whatever the
-// size of the cache.
+// type. It streams the cache in id order and holds one page, filtering as
+// it goes; with orderBy it ranks as it goes and holds page × pageSize
+// records (at most paging.MaxSortWindow), and at most Config.SortScans
+// such requests scan at once.
 func (s *Server) listRecords(w http.ResponseWriter, r *http.Request) error {
-	companyID := r.PathValue("companyId")
 	dt, err := dataTypeParam(r)
 	if err != nil {
 		return err
@@ -31,48 +33,75 @@ func (s *Server) listRecords(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := recordPage{Results: []json.RawMessage{}, PageNumber: p.Page, PageSize: p.PageSize}
-	first := (p.Page - 1) * p.PageSize
-	var sorted []map[string]any
-	err = s.store.CachedRecords(r.Context(), companyID, string(dt), func(_ string, rec []byte) error {
-		if p.Query == nil && p.OrderBy == "" {
-			if out.TotalResults >= first && len(out.Results) < p.PageSize {
-				out.Results = append(out.Results, json.RawMessage(bytes.Clone(rec)))
-			}
-			out.TotalResults++
-			return nil
-		}
-		m, err := decodeRecord(rec)
-		if err != nil || !p.Query.Match(m) {
+	var rank *paging.Ranker[json.RawMessage]
+	if p.OrderBy != "" {
+		window, err := p.SortWindow()
+		if err != nil {
 			return err
 		}
-		if p.OrderBy != "" {
-			sorted = append(sorted, m)
-			return nil
+		release, err := s.sortSlot(r.Context())
+		if err != nil {
+			return err
 		}
-		if out.TotalResults >= first && len(out.Results) < p.PageSize {
+		defer release()
+		rank = paging.NewRanker[json.RawMessage](p.OrderBy, window)
+	}
+	out, err := s.scanRecords(r, string(dt), p, rank)
+	if err != nil {
+		return err
+	}
+	out.Links = paging.MakeLinks(r.URL.Path, p, out.TotalResults)
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// scanRecords streams the cache into a page of p: the records that match
+// p.Query, ranked by rank when it is not nil. A page whose offset
+// overflows is past the end: empty.
+func (s *Server) scanRecords(r *http.Request, dt string, p paging.Params, rank *paging.Ranker[json.RawMessage]) (recordPage, error) {
+	out := recordPage{Results: []json.RawMessage{}, PageNumber: p.Page, PageSize: p.PageSize}
+	offset, inRange := p.Offset()
+	err := s.store.CachedRecords(r.Context(), r.PathValue("companyId"), dt, func(_ string, rec []byte) error {
+		if p.Query != nil || rank != nil {
+			m, err := decodeRecord(rec)
+			if err != nil {
+				return err
+			}
+			if !p.Query.Match(m) {
+				return nil
+			}
+			if rank != nil {
+				rank.Add(m, func() json.RawMessage { return bytes.Clone(rec) })
+				out.TotalResults++
+				return nil
+			}
+		}
+		if inRange && out.TotalResults >= offset && len(out.Results) < p.PageSize {
 			out.Results = append(out.Results, json.RawMessage(bytes.Clone(rec)))
 		}
 		out.TotalResults++
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	if p.OrderBy != "" {
-		page, total := paging.Apply(sorted, p)
-		out.TotalResults = total
-		for _, m := range page {
-			raw, err := json.Marshal(m)
-			if err != nil {
-				return err
-			}
-			out.Results = append(out.Results, raw)
+	if rank != nil {
+		if ranked := rank.Sorted(); offset < len(ranked) { // a sort window is in range
+			out.Results = ranked[offset:]
 		}
 	}
-	out.Links = paging.MakeLinks(r.URL.Path, p, out.TotalResults)
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return out, err
+}
+
+// sortSlot waits, with the request, for one of the Config.SortScans
+// sorted scans of the cache allowed at once, and returns its release.
+func (s *Server) sortSlot(ctx context.Context) (func(), error) {
+	s.sortWaiting.Add(1)
+	defer s.sortWaiting.Add(-1)
+	select {
+	case s.sorts <- struct{}{}:
+		return func() { <-s.sorts }, nil
+	case <-ctx.Done(): // the caller went away; the answer is for the log
+		return nil, &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable,
+			Message: "the request ended while waiting for its turn to sort", Retry: true}
+	}
 }
 
 func (s *Server) getRecord(w http.ResponseWriter, r *http.Request) error {

@@ -4,6 +4,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -46,6 +47,9 @@ type Config struct {
 	// Metrics counts requests and serves GET /metrics; nil: the endpoint
 	// serves an empty registry.
 	Metrics *metrics.Metrics
+	// SortScans is how many requests for synced data with orderBy may
+	// scan the cache at once; others wait for their turn. 2 when 0.
+	SortScans int
 }
 
 // Server is the REST API.
@@ -61,6 +65,10 @@ type Server struct {
 	metrics   *metrics.Metrics
 	ready     atomic.Bool
 	mux       *http.ServeMux
+	// sorts holds a token per sorted scan of the cache under way;
+	// sortWaiting counts the requests waiting for one.
+	sorts       chan struct{}
+	sortWaiting atomic.Int32
 
 	// webhookAllowPrivate: see Config.WebhookAllowPrivate.
 	webhookAllowPrivate bool
@@ -72,6 +80,7 @@ func New(cfg Config) *Server {
 		store: cfg.Store, queuer: cfg.Queuer, log: cfg.Logger,
 		publicURL: cfg.PublicURL, now: cfg.Now, codeTTL: cfg.LinkCodeTTL, onUnlink: cfg.OnUnlink,
 		agents: cfg.Agents, metrics: cfg.Metrics, mux: http.NewServeMux(),
+		sorts: make(chan struct{}, cmp.Or(max(cfg.SortScans, 0), 2)),
 	}
 	if s.metrics == nil {
 		s.metrics = metrics.New()

@@ -41,7 +41,23 @@ type Config struct {
 	LinkAttempts int
 	// Metrics receives the hub's measurements; nil records nothing.
 	Metrics *metrics.Metrics
+	// UploadMemory bounds the upload pages expanded in memory at once, in
+	// uncompressed bytes: a page takes its declared size
+	// (protocol.PageBytesHeader), or MaxPageExpandedBytes without one,
+	// before its body is read, and waits while that is not free.
+	// DefaultUploadMemory when 0.
+	UploadMemory int64
+	// UploadWait is how long a page waits for its share of UploadMemory
+	// before it is refused with 503, which the agent retries; 30 s when 0,
+	// well within the HTTP server's ReadTimeout, which covers the wait.
+	UploadWait time.Duration
 }
+
+// DefaultUploadMemory is Config.UploadMemory's default: one page of the
+// largest size, or 32 of the 1 MiB an agent sends. A page costs the heap
+// about three times its size while it is decoded and stored (the page, its
+// copy in the store's write, the store's write buffer).
+const DefaultUploadMemory = protocol.MaxPageExpandedBytes
 
 // Hub serves agents. Start runs its loops; Close stops them and every
 // agent connection.
@@ -51,6 +67,8 @@ type Hub struct {
 	log   *slog.Logger
 	now   func() time.Time
 	links *ratelimit.Window // link attempts per address, per minute
+	// uploads is the upload budget: bytes of pages being expanded.
+	uploads *budget
 
 	mu     sync.Mutex
 	agents map[string]*agentConn // by agent id: the one live connection
@@ -81,10 +99,16 @@ func New(cfg Config) *Hub {
 	if cfg.LinkAttempts == 0 {
 		cfg.LinkAttempts = 10
 	}
+	if cfg.UploadMemory <= 0 {
+		cfg.UploadMemory = DefaultUploadMemory
+	}
+	if cfg.UploadWait <= 0 {
+		cfg.UploadWait = 30 * time.Second
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Hub{
 		cfg: cfg, st: cfg.Store, log: cfg.Logger, now: cfg.Now,
-		links:  ratelimit.New(time.Minute),
+		links: ratelimit.New(time.Minute), uploads: newBudget(cfg.UploadMemory),
 		agents: map[string]*agentConn{}, conns: map[string]*agentConn{}, work: newWorkQueues(),
 		ctx: ctx, cancel: cancel,
 	}

@@ -2,51 +2,150 @@ package hub
 
 import (
 	"bytes"
+	"cmp"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 
 	"github.com/ferry-sync/ferry/coordinator/store"
+	"github.com/ferry-sync/ferry/shared/dataset"
 	"github.com/ferry-sync/ferry/shared/protocol"
 )
 
 // servePage stages one uploaded page: gzip NDJSON under the dataset's lease.
+// Everything that can refuse the page without its body (the credential,
+// the page number, the lease on the dataset) is checked before a byte of
+// it is read; then the page waits for its share of the upload budget, so
+// that however many arrive at once, at most Config.UploadMemory bytes of
+// pages are expanded in memory.
 func (h *Hub) servePage(w http.ResponseWriter, r *http.Request) {
-	agent, ok := h.authenticate(r)
+	agent, n, size, ok := h.admitPage(w, r)
 	if !ok {
-		writeErr(w, http.StatusUnauthorized, protocol.CodeUnauthorized, "unknown or revoked agent credential")
 		return
 	}
-	n, err := strconv.Atoi(r.PathValue("n"))
-	if err != nil || n < 1 || n > protocol.MaxPages {
-		writeErr(w, http.StatusBadRequest, protocol.CodeBadMessage, "page number must be 1 to "+strconv.Itoa(protocol.MaxPages))
+	share := int64(cmp.Or(size, protocol.MaxPageExpandedBytes))
+	wait, cancel := context.WithTimeout(r.Context(), h.cfg.UploadWait)
+	err := h.uploads.acquire(wait, share)
+	cancel()
+	if err != nil {
+		w.Header().Set("Retry-After", "5")
+		refuseUnread(w, r, http.StatusServiceUnavailable, protocol.CodeBusy, "too many pages are being received; send it again later")
 		return
 	}
-	// DecodePage caps what it reads, compressed and expanded.
-	body := &countingReader{r: r.Body}
-	page, err := protocol.DecodePage(body)
+	defer h.uploads.release(share)
+	id := r.PathValue("id")
+	page, body, err := decodeBody(r.Body, size)
 	if err != nil {
 		status, code := http.StatusBadRequest, protocol.CodeBadMessage
 		if errors.Is(err, protocol.ErrPageTooLarge) {
 			status, code = http.StatusRequestEntityTooLarge, protocol.CodeTooLarge
 		}
-		h.log.Warn("upload page refused", "agent", agent.ID, "dataset", r.PathValue("id"), "page", n, "err", err)
+		h.log.Warn("upload page refused", "agent", agent.ID, "dataset", id, "page", n, "err", err)
 		writeErr(w, status, code, err.Error())
 		return
 	}
 	err = h.st.PutPage(r.Context(), store.Page{
-		AgentID: agent.ID, DatasetID: r.PathValue("id"), LeaseID: r.Header.Get(protocol.LeaseHeader),
+		AgentID: agent.ID, DatasetID: id, LeaseID: r.Header.Get(protocol.LeaseHeader),
 		N: n, Records: len(page.Records), Data: page.Raw, Lines: pageLines(page),
 	})
 	if err != nil {
-		h.refuseHTTP(w, agent.ID, "upload page", r.PathValue("id"), err)
+		h.refuseHTTP(w, agent.ID, "upload page", id, err)
 		return
 	}
-	h.cfg.Metrics.Uploaded(body.n, len(page.Records))
+	h.cfg.Metrics.Uploaded(body, len(page.Records))
 	writeJSON(w, http.StatusOK, map[string]int{"page": n, "records": len(page.Records)})
+}
+
+// admitPage checks what an upload says before its body: the agent, the
+// page number, the declared size (0 when not given) and that the agent
+// may upload to the dataset under the lease it names. A refusal is
+// answered, the body unread.
+func (h *Hub) admitPage(w http.ResponseWriter, r *http.Request) (agent store.Agent, n, size int, ok bool) {
+	agent, ok = h.authenticate(r)
+	if !ok {
+		refuseUnread(w, r, http.StatusUnauthorized, protocol.CodeUnauthorized, "unknown or revoked agent credential")
+		return agent, 0, 0, false
+	}
+	n, err := strconv.Atoi(r.PathValue("n"))
+	if err != nil || n < 1 || n > protocol.MaxPages {
+		refuseUnread(w, r, http.StatusBadRequest, protocol.CodeBadMessage, "page number must be 1 to "+strconv.Itoa(protocol.MaxPages))
+		return agent, 0, 0, false
+	}
+	if size, err = declaredSize(r.Header); err != nil {
+		refuseUnread(w, r, http.StatusBadRequest, protocol.CodeBadMessage, err.Error())
+		return agent, 0, 0, false
+	}
+	id := r.PathValue("id")
+	if err := h.uploadable(r.Context(), agent.ID, id, r.Header.Get(protocol.LeaseHeader)); err != nil {
+		closeUnread(w, r)
+		h.refuseHTTP(w, agent.ID, "upload page", id, err)
+		return agent, 0, 0, false
+	}
+	return agent, n, size, true
+}
+
+// declaredSize reads a page's PageBytesHeader: 0 when absent.
+func declaredSize(h http.Header) (int, error) {
+	v := h.Get(protocol.PageBytesHeader)
+	if v == "" {
+		return 0, nil
+	}
+	size, err := strconv.Atoi(v)
+	if err != nil || size < 1 || size > protocol.MaxPageExpandedBytes {
+		return 0, fmt.Errorf("%s must be 1 to %d", protocol.PageBytesHeader, protocol.MaxPageExpandedBytes)
+	}
+	return size, nil
+}
+
+// uploadable checks, as PutPage will again, that the agent may upload to
+// the dataset under lease: ErrNotFound if its connection is not the
+// agent's, ErrStaleLease if the lease no longer holds it, ErrTransition if
+// it is not Mapping.
+func (h *Hub) uploadable(ctx context.Context, agentID, datasetID, lease string) error {
+	d, err := h.st.AgentDataset(ctx, agentID, datasetID)
+	switch {
+	case err != nil:
+		return err
+	case lease == "" || d.LeaseID != lease || d.LeaseAgent != agentID:
+		return fmt.Errorf("page of dataset %s: %w", datasetID, store.ErrStaleLease)
+	case d.Status != dataset.Mapping:
+		return fmt.Errorf("page of dataset %s (%s): %w", datasetID, d.Status, store.ErrTransition)
+	}
+	return nil
+}
+
+// decodeBody decodes an uploaded page, of the declared size unless 0,
+// and returns it with the bytes read (compressed).
+func decodeBody(r io.Reader, size int) (protocol.Page, int64, error) {
+	body := &countingReader{r: r}
+	var page protocol.Page
+	var err error
+	if size > 0 {
+		page, err = protocol.DecodeSizedPage(body, size)
+	} else {
+		page, err = protocol.DecodePage(body)
+	}
+	return page, body.n, err
+}
+
+// refuseUnread answers a call whose body was not read.
+func refuseUnread(w http.ResponseWriter, r *http.Request, status int, code protocol.Code, msg string) {
+	closeUnread(w, r)
+	writeErr(w, status, code, msg)
+}
+
+// closeUnread, before a refusal of a call whose body was not read, has
+// the connection closed after the answer rather than the rest of the body
+// read to keep it (an agent that waits for 100 Continue sends none).
+func closeUnread(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength != 0 {
+		w.Header().Set("Connection", "close")
+	}
 }
 
 // pageLines are the ids and places of a decoded page's records, stored

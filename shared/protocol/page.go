@@ -18,8 +18,12 @@ import (
 // The data plane. An agent uploads a dataset's records in pages numbered
 // from 1: PUT DatasetsPath+{id}/pages/{n}, the body gzip-compressed NDJSON
 // (one standard-model record, a JSON object with a string "id", per line),
-// with the lease in LeaseHeader and the page's record count in
-// RecordsHeader. Uploading a page again is acknowledged, not stored twice.
+// with the lease in LeaseHeader, the page's record count in RecordsHeader
+// and its size uncompressed in PageBytesHeader. The coordinator checks the
+// lease before it reads the body, then sets that much memory aside for the
+// page (MaxPageExpandedBytes without the header: fewer such pages are
+// decoded at once) and refuses a page of another size. Uploading a page
+// again is acknowledged, not stored twice.
 // Then it POSTs a CommitRequest to DatasetsPath+{id}/commit; committing
 // again is acknowledged too. Any 2xx is success. A refusal is a 4xx (5xx for
 // a fault on the coordinator's side, which the agent retries) whose JSON
@@ -103,20 +107,44 @@ type PageRecord struct {
 // gzip bomb fails after at most a limit's worth of output. Every error
 // wraps ErrBadPage and names the line at fault.
 func DecodePage(r io.Reader) (Page, error) {
+	return decodePage(r, 0)
+}
+
+// DecodeSizedPage is DecodePage for a page its sender declared to be size
+// bytes uncompressed (PageBytesHeader), 1 to MaxPageExpandedBytes: it
+// allocates that much once, expands at most one byte more, and refuses a
+// page of any other size.
+func DecodeSizedPage(r io.Reader, size int) (Page, error) {
+	if size < 1 || size > MaxPageExpandedBytes {
+		return Page{}, fmt.Errorf("%w: declared size %d is not 1 to %d bytes", ErrBadPage, size, MaxPageExpandedBytes)
+	}
+	return decodePage(r, size)
+}
+
+// decodePage decodes a page of size bytes uncompressed, or of any size up
+// to MaxPageExpandedBytes when size is 0.
+func decodePage(r io.Reader, size int) (Page, error) {
 	zr, err := gzip.NewReader(&capReader{r: r, left: MaxPageBytes})
 	if err != nil {
 		return Page{}, badPage(0, err)
 	}
 	defer zr.Close()
-	br := bufio.NewReaderSize(zr, 16<<10)
+	limit, raw := MaxPageExpandedBytes, []byte(nil)
+	if size > 0 {
+		limit, raw = size, make([]byte, 0, size+1)
+	}
+	// One byte past the limit tells a page over it; no more is expanded.
+	br := bufio.NewReaderSize(io.LimitReader(zr, int64(limit)+1), 16<<10)
 	var (
-		raw   []byte
 		spans []span
 		lines = map[string]int{} // id -> line
 	)
 	for line := 1; ; line++ {
 		start := len(raw)
-		raw, err = appendLine(br, raw, start)
+		raw, err = appendLine(br, raw, start, limit)
+		if errors.Is(err, errExpanded) && size > 0 {
+			return Page{}, fmt.Errorf("%w: over its declared %d bytes uncompressed", ErrBadPage, size)
+		}
 		if err != nil && err != io.EOF {
 			return Page{}, badPage(line, err)
 		}
@@ -132,8 +160,11 @@ func DecodePage(r io.Reader) (Page, error) {
 			break // the end, without a final newline
 		}
 	}
-	if len(spans) == 0 {
+	switch {
+	case len(spans) == 0:
 		return Page{}, fmt.Errorf("%w: no records", ErrBadPage)
+	case size > 0 && len(raw) != size:
+		return Page{}, fmt.Errorf("%w: %d bytes uncompressed, not the %d declared", ErrBadPage, len(raw), size)
 	}
 	p := Page{Raw: raw, Records: make([]PageRecord, len(spans))}
 	for i, sp := range spans {
@@ -209,14 +240,15 @@ func badPage(line int, err error) error {
 
 // appendLine appends the next line of br, with its newline if it has one,
 // to raw; the line starts at raw[start]. It returns io.EOF when br ends
-// without a newline, perhaps after some bytes.
-func appendLine(br *bufio.Reader, raw []byte, start int) ([]byte, error) {
+// without a newline, perhaps after some bytes, and errExpanded once raw
+// holds over limit bytes.
+func appendLine(br *bufio.Reader, raw []byte, start, limit int) ([]byte, error) {
 	for {
 		frag, err := br.ReadSlice('\n')
 		if need := len(raw) + len(frag); need > cap(raw) {
 			// Double, rather than append's 1.25 for large slices: a page
 			// of 32 MiB then allocates 64 MiB on the way, not 160.
-			grown := make([]byte, len(raw), max(need, min(2*cap(raw), MaxPageExpandedBytes+1), 16<<10))
+			grown := make([]byte, len(raw), max(need, min(2*cap(raw), limit+1), 16<<10))
 			copy(grown, raw)
 			raw = grown
 		}
@@ -225,7 +257,7 @@ func appendLine(br *bufio.Reader, raw []byte, start int) ([]byte, error) {
 		if n > MaxRecordBytes+1 || (n == MaxRecordBytes+1 && raw[len(raw)-1] != '\n') {
 			return raw, errLineTooLong
 		}
-		if len(raw) > MaxPageExpandedBytes {
+		if len(raw) > limit {
 			return raw, errExpanded
 		}
 		if err != bufio.ErrBufferFull {

@@ -319,6 +319,15 @@ func FuzzDecodePage(f *testing.F) {
 		if err != nil || len(again.Records) != len(p.Records) {
 			t.Fatalf("Raw does not decode again: %v", err)
 		}
+		// Declared at its size it decodes the same; declared a byte
+		// smaller, never.
+		sized, err := DecodeSizedPage(bytes.NewReader(body), len(p.Raw))
+		if err != nil || !bytes.Equal(sized.Raw, p.Raw) || len(sized.Records) != len(p.Records) {
+			t.Fatalf("declared at its size %d: %v", len(p.Raw), err)
+		}
+		if _, err := DecodeSizedPage(bytes.NewReader(body), len(p.Raw)-1); !errors.Is(err, ErrBadPage) {
+			t.Fatalf("declared a byte smaller: err %v, want ErrBadPage", err)
+		}
 	})
 }
 
@@ -338,5 +347,45 @@ func TestDecodePageTooLargeIsTyped(t *testing.T) {
 	_, err := DecodePage(&b)
 	if !errors.Is(err, ErrBadPage) || !errors.Is(err, ErrPageTooLarge) {
 		t.Fatalf("err %v, want ErrBadPage and ErrPageTooLarge", err)
+	}
+}
+
+func TestDecodeSizedPage(t *testing.T) {
+	raw := "{\"id\":\"a\"}\n{\"id\":\"b\"}\n"
+	var valid bytes.Buffer // 2 MB of valid records, a few KB gzipped
+	for i := range MaxPageRecords {
+		fmt.Fprintf(&valid, `{"id":"r%d","pad":"%s"}`+"\n", i, strings.Repeat("a", 400))
+	}
+	bomb := gzipped(t, valid.Bytes())
+	tests := []struct {
+		name string
+		body []byte
+		size int
+		want string // "" for success, else part of the error
+	}{
+		{"exact", gzipped(t, []byte(raw)), len(raw), ""},
+		{"larger than declared", gzipped(t, []byte(raw)), len(raw) - 1, "over its declared"},
+		{"smaller than declared", gzipped(t, []byte(raw)), len(raw) + 1, "not the 23 declared"},
+		{"bomb declared small", bomb, 100, "over its declared 100 bytes"},
+		{"declared zero", gzipped(t, []byte(raw)), 0, "declared size 0"},
+		{"declared over the limit", gzipped(t, []byte(raw)), MaxPageExpandedBytes + 1, "is not 1 to"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var p Page
+			var err error
+			alloc := allocated(func() { p, err = DecodeSizedPage(bytes.NewReader(tt.body), tt.size) })
+			switch {
+			case tt.want == "" && (err != nil || string(p.Raw) != raw || len(p.Records) != 2):
+				t.Fatalf("got %d records, raw %q, err %v; want the page", len(p.Records), p.Raw, err)
+			case tt.want != "" && (!errors.Is(err, ErrBadPage) || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("err = %v, want ErrBadPage with %q", err, tt.want)
+			}
+			// What is allocated follows the declared size, not what the
+			// body expands to: gzip's state and the page itself.
+			if limit := uint64(max(tt.size, 0)) + 1<<20; alloc > limit {
+				t.Errorf("allocated %d KiB, want at most %d KiB", alloc>>10, limit>>10)
+			}
+		})
 	}
 }

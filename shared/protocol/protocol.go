@@ -25,6 +25,8 @@ const (
 	DatasetsPath  = "/agent/v1/datasets/" // + {id}/pages/{n} or {id}/commit
 	LeaseHeader   = "X-Ferry-Lease"
 	RecordsHeader = "X-Ferry-Records"
+	// PageBytesHeader is an uploaded page's size uncompressed, in bytes.
+	PageBytesHeader = "X-Ferry-Page-Bytes"
 )
 
 // Limits on what either side accepts.
@@ -71,6 +73,7 @@ const (
 	CodeUnauthorized Code = "unauthorized"        // credential unknown or revoked
 	CodeBadCode      Code = "bad_link_code"       // link code unknown, used or expired
 	CodeRateLimited  Code = "rate_limited"        // too many attempts; wait
+	CodeBusy         Code = "busy"                // at a limit for now; retry later
 	CodeInternal     Code = "internal"            // a fault on the other side; retry
 )
 

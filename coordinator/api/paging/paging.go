@@ -28,6 +28,10 @@ const (
 	MaxQueryLen = 2000
 	// MaxFieldLen is the longest field name accepted in query and orderBy.
 	MaxFieldLen = 100
+	// MaxSortWindow is the most records a list that streams its records
+	// (the synced data) ranks for one request with orderBy: page ×
+	// pageSize. Such a list refuses a sorted request past it (SortWindow).
+	MaxSortWindow = 10_000
 )
 
 // ParamError reports a paging parameter the client got wrong. Message is
@@ -129,6 +133,30 @@ func (p Params) normalized() Params {
 	return p
 }
 
+// Offset is the index of the first record of page p.Page, and false when
+// it does not fit in an int: such a page is past the end of any list.
+func (p Params) Offset() (int, bool) {
+	p = p.normalized()
+	if p.Page-1 > math.MaxInt/p.PageSize {
+		return 0, false
+	}
+	return (p.Page - 1) * p.PageSize, true
+}
+
+// SortWindow is how many records of a sorted list page p.Page needs
+// ranked, page × pageSize, for a list that ranks them as it streams
+// (Ranker). Past MaxSortWindow it is a *ParamError naming orderBy and
+// page: such a list serves a sorted request only near its start.
+func (p Params) SortWindow() (int, error) {
+	p = p.normalized()
+	if p.Page > MaxSortWindow/p.PageSize {
+		return 0, &ParamError{Param: "page", Message: "with orderBy, page × pageSize must be at most " +
+			strconv.Itoa(MaxSortWindow) + " (the first " + strconv.Itoa(MaxSortWindow) +
+			" records in that order); narrow the query, or page without orderBy"}
+	}
+	return p.Page * p.PageSize, nil
+}
+
 // Apply filters recs by p.Query, orders them by p.OrderBy and returns page
 // p.Page of the result together with the number of records that matched.
 // recs itself is not reordered. A page past the end is empty, never nil.
@@ -182,19 +210,24 @@ func Sort(recs []map[string]any, orderBy string) {
 	for i, r := range recs {
 		items[i] = item{keyOf(r, path), r}
 	}
-	slices.SortStableFunc(items, func(a, b item) int {
-		if a.key.kind == kindMissing || b.key.kind == kindMissing {
-			return cmp.Compare(a.key.kind, b.key.kind)
-		}
-		c := a.key.compare(b.key)
-		if desc {
-			return -c
-		}
-		return c
-	})
+	slices.SortStableFunc(items, func(a, b item) int { return order(a.key, b.key, desc) })
 	for i := range items {
 		recs[i] = items[i].rec
 	}
+}
+
+// order compares two records' orderBy values as Sort orders them: by
+// compare, reversed when desc, and a missing value after any other in
+// either direction.
+func order(a, b sortKey, desc bool) int {
+	if a.kind == kindMissing || b.kind == kindMissing {
+		return cmp.Compare(a.kind, b.kind)
+	}
+	c := a.compare(b)
+	if desc {
+		return -c
+	}
+	return c
 }
 
 // kind orders values of different kinds when sorting.

@@ -1,0 +1,157 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"runtime/metrics"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ferry-sync/ferry/coordinator/queue"
+	"github.com/ferry-sync/ferry/coordinator/store"
+	"github.com/ferry-sync/ferry/shared/dataset"
+)
+
+// The benchmarks print figures and assert none. Run them with
+//
+//	go test -run '^$' -bench SortedRecords -benchtime 3x ./coordinator/api/
+
+// benchCustomers publishes n customers to a new company's cache, in the
+// store directly, and returns the company's id.
+func benchCustomers(b *testing.B, st store.Store, n int) string {
+	b.Helper()
+	ctx, now := context.Background(), time.Now().UTC()
+	const co, conn, agent, ds, lease = "co-bench", "conn-bench", "agent-bench", "ds-bench", "lease-bench"
+	step := func(err error) {
+		if err != nil {
+			b.Helper()
+			b.Fatal(err)
+		}
+	}
+	step(st.CreateCompany(ctx, store.Company{ID: co, Name: "Acme", Created: now}))
+	step(st.CreateConnection(ctx, store.Connection{ID: conn, CompanyID: co, PlatformKey: "csv", Status: store.Linked,
+		AgentID: agent, Created: now}, store.LinkCode{Hash: []byte("bench-code-hash-0123456789abcdef")}))
+	_, err := st.QueueDataset(ctx, store.QueueRequest{ID: ds, CompanyID: co, ConnectionID: conn, DataType: dataset.Customers, Now: now})
+	step(err)
+	_, err = st.Claim(ctx, store.ClaimRequest{DatasetID: ds, AgentID: agent, LeaseID: lease, Now: now, TTL: time.Hour})
+	step(err)
+	_, err = st.Report(ctx, store.Report{CompanyID: co, DatasetID: ds, LeaseID: lease, Actor: agent, To: dataset.Mapping, Now: now})
+	step(err)
+	const perPage = 5000
+	for p := 0; p*perPage < n; p++ {
+		var page bytes.Buffer
+		records := 0
+		for i := p * perPage; i < min(n, (p+1)*perPage); i++ {
+			fmt.Fprintf(&page, `{"id":"cus-%06d","customerName":"Customer %d Ltd","contactName":"Contact %d",`+
+				`"emailAddress":"c%d@example.com","phone":"+44 20 7946 %04d","defaultCurrency":"GBP","status":"Active"}`+"\n",
+				i, (i*7919)%n, i, i, i%10000)
+			records++
+		}
+		step(st.PutPage(ctx, store.Page{AgentID: agent, DatasetID: ds, LeaseID: lease, N: p + 1, Records: records, Data: page.Bytes()}))
+	}
+	_, err = st.CommitUpload(ctx, agent, ds, lease, now)
+	step(err)
+	_, err = st.Report(ctx, store.Report{CompanyID: co, DatasetID: ds, Actor: store.ActorCoordinator, To: dataset.Processing, Now: now})
+	step(err)
+	_, err = st.PublishCache(ctx, co, ds, now)
+	step(err)
+	return co
+}
+
+// heapPeak samples the heap's live and unswept objects every 200 µs from
+// its own goroutine until stop is called, which returns the highest
+// figure seen.
+func heapPeak() (stop func() uint64) {
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	done, out := make(chan struct{}), make(chan uint64)
+	go func() {
+		var peak uint64
+		t := time.NewTicker(200 * time.Microsecond)
+		defer t.Stop()
+		for {
+			metrics.Read(sample)
+			peak = max(peak, sample[0].Value.Uint64())
+			select {
+			case <-done:
+				out <- peak
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() uint64 { close(done); return <-out }
+}
+
+// BenchmarkSortedRecordsMemory asks for one record of 100,000 cached
+// customers ordered by name, four requests at once, and reports the heap's
+// peak above what was live before (garbage not yet collected included, as
+// the process's memory holds it) and the time for the four.
+func BenchmarkSortedRecordsMemory(b *testing.B) {
+	const customers, clients = 100_000, 4
+	st, err := store.OpenBadger(b.TempDir(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := New(Config{Store: st, Queuer: queue.New(st), Logger: slog.New(slog.DiscardHandler), PublicURL: "http://ferry.test"})
+	hs := httptest.NewServer(srv)
+	b.Cleanup(func() { hs.Close(); st.Close() })
+	if err := EnsureKey(context.Background(), st, adminKey, "admin", store.ScopeClient, time.Now()); err != nil {
+		b.Fatal(err)
+	}
+	co := benchCustomers(b, st, customers)
+	url := hs.URL + "/companies/" + co + "/data/customers?pageSize=1&orderBy=customerName"
+	get := func() error {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		req.Header.Set("Authorization", "Bearer "+adminKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`"totalResults":100000`)) {
+			return fmt.Errorf("%d %.200s", resp.StatusCode, body)
+		}
+		return nil
+	}
+	if err := get(); err != nil {
+		b.Fatal(err)
+	}
+	var peak uint64
+	for b.Loop() {
+		runtime.GC()
+		before := memLive()
+		stop := heapPeak()
+		var wg sync.WaitGroup
+		errs := make([]error, clients)
+		for i := range clients {
+			wg.Go(func() { errs[i] = get() })
+		}
+		wg.Wait()
+		if p := stop(); p > before {
+			peak = max(peak, p-before)
+		}
+		for _, err := range errs {
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
+}
+
+// memLive is the live heap after two collections.
+func memLive() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
