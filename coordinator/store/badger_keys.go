@@ -56,6 +56,8 @@ import (
 //	agh/<hash>                         id of the agent with that credential hash
 //	ago/<created>/<agent>              agents in creation order
 //	ac/<agent>/<conn>                  company id: connections bound to the agent
+//	sec/<name>                         a secret of the coordinator (Store.Secret)
+//	mg/...                             markers of one-time migrations (badger_scrub.go)
 const (
 	maxIDLen   = 128
 	maxHashLen = 128

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 
 	"github.com/dgraph-io/badger/v4"
@@ -71,4 +72,28 @@ func (b *Badger) ForgetCounts() error {
 		}
 		return txn.Delete(key(countsMarker))
 	})
+}
+
+// PutLegacyConnection writes a connection record as a store written before
+// link codes were kept only as hashes did: with the readable code in it.
+func (b *Badger) PutLegacyConnection(c Connection, plainCode string) error {
+	rec, err := json.Marshal(struct {
+		Connection
+		LinkCode string `json:"linkCode,omitempty"`
+	}{c, plainCode})
+	if err != nil {
+		return err
+	}
+	return b.db.Update(func(txn *badger.Txn) error {
+		if err := txn.Set(connIndexKey(c.ID), []byte(c.CompanyID)); err != nil {
+			return err
+		}
+		return txn.Set(connKey(c.CompanyID, c.ID), rec)
+	})
+}
+
+// ForgetScrub deletes the marker of the link-code scrub, as in a store
+// written before it.
+func (b *Badger) ForgetScrub() error {
+	return b.db.Update(func(txn *badger.Txn) error { return txn.Delete(key(scrubbedMarker)) })
 }

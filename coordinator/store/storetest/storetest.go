@@ -58,6 +58,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ExpireLeasesAttempts", testExpireAttempts},
 		{"Validation", testValidation},
 		{"APIKeys", testAPIKeys},
+		{"Secret", testSecret},
 		{"Agents", testAgents},
 		{"AgentConnections", testAgentConnections},
 		{"AgentEvents", testAgentEvents},
@@ -109,9 +110,6 @@ func (f *fixture) connection(co, id string, status store.ConnectionStatus, agent
 	f.Helper()
 	c := store.Connection{
 		ID: id, CompanyID: co, PlatformKey: "gnucash", Status: status, Created: at(0), AgentID: agent,
-	}
-	if status == store.PendingAuth {
-		c.LinkCode, c.LinkCodeExpires = "CODE-"+id, at(7*24*3600)
 	}
 	code := store.LinkCode{Hash: linkHash(id), CompanyID: co, ConnectionID: id, Expires: at(7 * 24 * 3600)}
 	if err := f.s.CreateConnection(f.ctx, c, code); err != nil {
