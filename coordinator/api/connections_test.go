@@ -171,16 +171,19 @@ func (l *logRecords) has(parts ...string) bool {
 }
 
 // TestWithdrawnConnectionTellsAgent runs a real agent on a real hub: when
-// the client unlinks its connection, or deletes it, the agent is told at
-// once that the binding is gone, with the reason.
+// the client unlinks its connection, or deletes it or its company, the
+// agent is told at once that the binding is gone, with the reason.
 func TestWithdrawnConnectionTellsAgent(t *testing.T) {
 	tests := []struct {
 		name, method string
+		company      bool // the call is on the company, not the connection
 		body         any
+		want         int
 		reason       string
 	}{
-		{"unlink", "PATCH", map[string]any{"status": "Unlinked"}, "unlinked by the client"},
-		{"delete", "DELETE", nil, "deleted by the client"},
+		{"unlink", "PATCH", false, map[string]any{"status": "Unlinked"}, 200, "unlinked by the client"},
+		{"delete", "DELETE", false, nil, 200, "deleted by the client"},
+		{"delete the company", "DELETE", true, nil, 204, "deleted by the client"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -192,7 +195,11 @@ func TestWithdrawnConnectionTellsAgent(t *testing.T) {
 				a := e.agent("agent-1", "Bearer "+adminKey)
 				return a.Status == "Online" && len(a.Connections) == 1 && a.Connections[0].Served
 			})
-			e.must(200, tt.method, "/companies/"+co+"/connections/"+conn, tt.body, nil)
+			path := "/companies/" + co + "/connections/" + conn
+			if tt.company {
+				path = "/companies/" + co
+			}
+			e.must(tt.want, tt.method, path, tt.body, nil)
 			e.waitFor("the agent to drop the binding", func() bool {
 				return logs.has("binding revoked by the coordinator", "connection="+conn, "reason="+tt.reason)
 			})

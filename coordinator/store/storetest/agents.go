@@ -268,6 +268,27 @@ func testRedeemConcurrent(f *fixture) {
 	}
 }
 
+// testWithdrawnLosesCode: a connection the client unlinks, or the end
+// user deauthorizes, loses the code issued for it, which could otherwise
+// link it again.
+func testWithdrawnLosesCode(f *fixture) {
+	f.company("co-1", 0)
+	for _, status := range []store.ConnectionStatus{store.Unlinked, store.Deauthorized} {
+		id := "conn-" + string(status)
+		f.connection("co-1", id, store.PendingAuth, "")
+		c, err := f.s.UpdateConnection(f.ctx, "co-1", id, func(c *store.Connection) error {
+			c.Status = status
+			return nil
+		})
+		noErr(f, "UpdateConnection to "+string(status), err)
+		eq(f, string(status)+": code expiry cleared", c.LinkCodeExpires.IsZero(), true)
+		_, err = f.s.RedeemLinkCode(f.ctx, linkHash(id), "agent-1", at(1))
+		wantErr(f, string(status)+": RedeemLinkCode of its code", err, store.ErrNotFound)
+		c, _ = f.s.Connection(f.ctx, "co-1", id)
+		eq(f, string(status)+": status after the refused code", c.Status, status)
+	}
+}
+
 func testReplaceLinkCode(f *fixture) {
 	f.company("co-1", 0)
 	f.connection("co-1", "conn-1", store.PendingAuth, "")

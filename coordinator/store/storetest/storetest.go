@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"LinkCodes", testLinkCodes},
 		{"DeleteConnection", testDeleteConnection},
 		{"WithdrawnConnection", testWithdrawnConnection},
+		{"WithdrawnLosesCode", testWithdrawnLosesCode},
 		{"QueueDataset", testQueueDataset},
 		{"QueueRefusals", testQueueRefusals},
 		{"QueueConcurrent", testQueueConcurrent},
