@@ -74,31 +74,31 @@ func closeStore(t *testing.T, b *store.Badger) {
 // connections are otherwise as they were.
 func TestScrubReadableLinkCodes(t *testing.T) {
 	dir := t.TempDir()
-	b := openAt(t, dir)
 	ctx := t.Context()
-	must(t, "CreateCompany", b.CreateCompany(ctx, store.Company{ID: "co-1", Name: "Co", Created: sec(0)}))
+	legacy, err := store.OpenBadgerWithoutScrub(dir)
+	must(t, "OpenBadgerWithoutScrub", err)
+	must(t, "CreateCompany", legacy.CreateCompany(ctx, store.Company{ID: "co-1", Name: "Co", Created: sec(0)}))
 	codes := map[string]string{}
 	for i := range 20 {
 		id := fmt.Sprintf("conn-%02d", i)
 		code := randomCode(t)
 		codes[id] = code
 		c := store.Connection{ID: id, CompanyID: "co-1", PlatformKey: "csv", Status: store.PendingAuth, Created: sec(i), LinkCodeExpires: sec(1000)}
-		must(t, "PutLegacyConnection", b.PutLegacyConnection(c, code))
-		if i == 10 { // half the records in a table, half in the memtable's log
-			closeStore(t, b)
-			b = openAt(t, dir)
-			must(t, "ForgetScrub", b.ForgetScrub())
+		must(t, "PutLegacyConnection", legacy.PutLegacyConnection(c, code))
+		if i == 10 { // two sessions: the records in two tables of level 0
+			closeStore(t, legacy)
+			legacy, err = store.OpenBadgerWithoutScrub(dir)
+			must(t, "OpenBadgerWithoutScrub", err)
 		}
 	}
-	must(t, "ForgetScrub", b.ForgetScrub())
-	closeStore(t, b)
+	closeStore(t, legacy)
 	for id, code := range codes {
 		if len(filesHolding(t, dir, code)) == 0 {
 			t.Fatalf("the legacy store's files do not hold %s's code %s: the test cannot see a leak", id, code)
 		}
 	}
 
-	b = openAt(t, dir) // scrubs
+	b := openAt(t, dir) // scrubs
 	for id := range codes {
 		c, err := b.Connection(ctx, "co-1", id)
 		must(t, "Connection "+id, err)
@@ -115,6 +115,40 @@ func TestScrubReadableLinkCodes(t *testing.T) {
 	b = openAt(t, dir) // a second open finds nothing to do
 	if _, err := b.Connection(ctx, "co-1", "conn-00"); err != nil {
 		t.Errorf("Connection after a second open: %v", err)
+	}
+}
+
+// TestScrubResumesAfterACrash: a scrub cut short after rewriting the
+// records, before purging the old versions, purges them at the next open.
+func TestScrubResumesAfterACrash(t *testing.T) {
+	dir := t.TempDir()
+	ctx := t.Context()
+	legacy, err := store.OpenBadgerWithoutScrub(dir)
+	must(t, "OpenBadgerWithoutScrub", err)
+	must(t, "CreateCompany", legacy.CreateCompany(ctx, store.Company{ID: "co-1", Name: "Co", Created: sec(0)}))
+	code := randomCode(t)
+	c := store.Connection{ID: "conn-1", CompanyID: "co-1", PlatformKey: "csv", Status: store.PendingAuth, Created: sec(0)}
+	must(t, "PutLegacyConnection", legacy.PutLegacyConnection(c, code))
+	closeStore(t, legacy)
+
+	crashed, err := store.OpenBadgerWithoutScrub(dir)
+	must(t, "OpenBadgerWithoutScrub", err)
+	if n, err := crashed.RewriteReadableCodes(ctx); err != nil || n != 1 {
+		t.Fatalf("rewrite: %d %v, want 1 record", n, err)
+	}
+	closeStore(t, crashed) // before the purge
+	if len(filesHolding(t, dir, code)) == 0 {
+		t.Fatal("the files do not hold the replaced version: the test cannot see a leak")
+	}
+
+	b := openAt(t, dir)
+	got, err := b.Connection(ctx, "co-1", "conn-1")
+	if err != nil || got.Status != store.PendingAuth {
+		t.Errorf("connection after the resumed scrub: %v %+v", err, got)
+	}
+	closeStore(t, b)
+	if files := filesHolding(t, dir, code); len(files) > 0 {
+		t.Errorf("after the resumed scrub, the code is still in %v", files)
 	}
 }
 

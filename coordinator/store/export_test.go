@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 )
@@ -92,8 +93,20 @@ func (b *Badger) PutLegacyConnection(c Connection, plainCode string) error {
 	})
 }
 
-// ForgetScrub deletes the marker of the link-code scrub, as in a store
-// written before it.
-func (b *Badger) ForgetScrub() error {
-	return b.db.Update(func(txn *badger.Txn) error { return txn.Delete(key(scrubbedMarker)) })
+// RewriteReadableCodes does what a scrub cut short by a crash before its
+// purge has done: rewritten the records, left the old versions.
+func (b *Badger) RewriteReadableCodes(ctx context.Context) (int, error) {
+	return b.rewriteReadableCodes(ctx)
+}
+
+// OpenBadgerWithoutScrub opens a store as OpenBadger does but without the
+// link-code scrub, as a coordinator of before the scrub, or one that
+// crashed in it, left it.
+func OpenBadgerWithoutScrub(dir string) (*Badger, error) {
+	logger := slog.New(slog.DiscardHandler)
+	db, err := badger.Open(tuned(badger.DefaultOptions(dir)).WithLogger(badgerLogger{logger}))
+	if err != nil {
+		return nil, err
+	}
+	return &Badger{db: db, log: logger, now: time.Now, deleteChunk: 500}, nil
 }
