@@ -218,10 +218,12 @@ func (b *Badger) UpdateConnection(ctx context.Context, companyID, id string, fn 
 
 // connectionChanged applies what follows from a connection's change: a
 // connection withdrawn (Unlinked or Deauthorized) ends its work and loses
-// its link code, which could otherwise undo the withdrawal.
+// its link code, which could otherwise undo the withdrawal. Unlinking an
+// Unlinked connection again voids the code the client issued it since; a
+// Deauthorized one keeps the code its link page issued.
 func (b *Badger) connectionChanged(txn *badger.Txn, old, c *Connection) error {
 	withdrawn := c.Status == Unlinked || c.Status == Deauthorized
-	if !withdrawn || old.Status == c.Status {
+	if !withdrawn || (old.Status == c.Status && c.Status != Unlinked) {
 		return nil
 	}
 	if old.Status == Linked || old.Status == PendingAuth {

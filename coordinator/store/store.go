@@ -95,7 +95,8 @@ type Store interface {
 	// dataset of the connection moves to AuthError, and every lease on its
 	// in-flight datasets is revoked: it expires at once (ExpireLeases then
 	// ends the dataset) and a report under it is ErrStaleLease. A connection
-	// that becomes Unlinked or Deauthorized loses its link code too.
+	// that becomes Unlinked or Deauthorized loses its link code too, and so
+	// does an Unlinked one unlinked again.
 	UpdateConnection(ctx context.Context, companyID, id string, fn func(*Connection) error) (Connection, error)
 	// DeleteConnection removes a connection, its link code and its datasets'
 	// claims; datasets already synced stay readable. ErrNotFound if missing.

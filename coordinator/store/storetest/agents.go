@@ -287,6 +287,19 @@ func testWithdrawnLosesCode(f *fixture) {
 		c, _ = f.s.Connection(f.ctx, "co-1", id)
 		eq(f, string(status)+": status after the refused code", c.Status, status)
 	}
+	// A code issued for the Unlinked connection (the client relinking) is
+	// voided by unlinking it again.
+	id := "conn-" + string(store.Unlinked)
+	code := store.LinkCode{Hash: []byte("hash-again"), CompanyID: "co-1", ConnectionID: id, Expires: at(500)}
+	_, err := f.s.ReplaceLinkCode(f.ctx, "co-1", id, code, store.Unlinked)
+	noErr(f, "ReplaceLinkCode of the Unlinked connection", err)
+	_, err = f.s.UpdateConnection(f.ctx, "co-1", id, func(c *store.Connection) error {
+		c.Status = store.Unlinked
+		return nil
+	})
+	noErr(f, "UpdateConnection to Unlinked again", err)
+	_, err = f.s.RedeemLinkCode(f.ctx, code.Hash, "agent-1", at(2))
+	wantErr(f, "RedeemLinkCode after unlinking again", err, store.ErrNotFound)
 }
 
 func testReplaceLinkCode(f *fixture) {
