@@ -35,7 +35,7 @@ func TestLinuxInstallersRunTheAgentAsASysVService(t *testing.T) {
 
 func debLifecycle(t *testing.T, c *coordinator, book string) {
 	company, conn, code := setupConnection(t, c, "csv")
-	deb := downloadFromLinkPage(t, c, "/link/"+company+"/"+conn)
+	deb := downloadFromLinkPage(t, c, company, conn)
 	t.Cleanup(func() { _ = exec.Command("dpkg", "--purge", "ferry-agent").Run() })
 	sh(t, "dpkg", "-i", deb)
 	if v, _ := exec.Command("ferry-agent", "version").Output(); !regexp.MustCompile(`^ferry-agent 1\.0\.0-e2e \(commit \w+, built \d{4}-\d\d-\d\dT`).Match(v) {
@@ -188,9 +188,13 @@ func needRootWithoutSystemd(t *testing.T) {
 
 // downloadFromLinkPage fetches the .deb the link page offers for this
 // machine, as an end user would.
-func downloadFromLinkPage(t *testing.T, c *coordinator, page string) string {
+func downloadFromLinkPage(t *testing.T, c *coordinator, company, conn string) string {
 	t.Helper()
-	resp, err := http.Get(c.url() + page)
+	var cn struct{ LinkURL string }
+	if s := c.do("GET", "/companies/"+company+"/connections/"+conn, nil, &cn); s != 200 {
+		t.Fatalf("GET the connection: %d", s)
+	}
+	resp, err := http.Get(cn.LinkURL) // with its token: the URL the client hands out
 	if err != nil {
 		t.Fatal(err)
 	}

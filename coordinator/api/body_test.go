@@ -53,10 +53,11 @@ func bodyRoutes() map[string]bodyRoute {
 
 // noBody are the POST routes that read no body.
 var noBody = map[string]bool{
-	"POST /companies/{companyId}/data/queue/{dataType}": true,
-	"POST /companies/{companyId}/data/all":              true,
-	"POST /agents/{agentId}/diagnostics":                true,
-	"POST /agents/{agentId}/revoke":                     true,
+	"POST /companies/{companyId}/data/queue/{dataType}":               true,
+	"POST /companies/{companyId}/data/all":                            true,
+	"POST /agents/{agentId}/diagnostics":                              true,
+	"POST /agents/{agentId}/revoke":                                   true,
+	"POST /companies/{companyId}/connections/{connectionId}/linkCode": true,
 }
 
 // bodyPath fills a route pattern with the test's objects.

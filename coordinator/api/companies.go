@@ -72,7 +72,7 @@ func (s *Server) listCompanies(w http.ResponseWriter, r *http.Request) error {
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		views[i] = s.companyView(c, conns)
+		views[i] = s.companyView(r, c, conns)
 	}
 	return writePage(w, r, views)
 }
@@ -91,7 +91,7 @@ func (s *Server) createCompany(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("create company: %w", err)
 	}
 	s.log.Info("company created", "company", c.ID)
-	writeJSON(w, http.StatusOK, s.companyView(c, nil))
+	writeJSON(w, http.StatusOK, s.companyView(r, c, nil))
 	return nil
 }
 
@@ -110,7 +110,7 @@ func (s *Server) writeCompany(w http.ResponseWriter, r *http.Request, c store.Co
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, s.companyView(c, conns))
+	writeJSON(w, http.StatusOK, s.companyView(r, c, conns))
 	return nil
 }
 
@@ -138,10 +138,22 @@ func (s *Server) patchCompany(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) deleteCompany(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("companyId")
+	// The connections bound to agents are read first, so that their
+	// agents are told, as when one connection is deleted. One created
+	// meanwhile has no agent yet.
+	conns, err := s.store.Connections(r.Context(), id)
+	if err != nil {
+		return err
+	}
 	if err := s.store.DeleteCompany(r.Context(), id); err != nil {
 		return err
 	}
 	s.log.Info("company deleted", "company", id)
+	for _, c := range conns {
+		if c.AgentID != "" && s.onUnlink != nil {
+			s.onUnlink(c.ID, "deleted by the client")
+		}
+	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

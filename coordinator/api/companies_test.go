@@ -22,7 +22,7 @@ func TestCompaniesCRUD(t *testing.T) {
 	if c.Created != "2026-03-01T09:00:00.000Z" {
 		t.Errorf("created = %q, want RFC 3339 UTC with milliseconds", c.Created)
 	}
-	if c.Redirect != "http://ferry.test/link/"+c.ID || c.DataConnections == nil {
+	if c.Redirect != "http://ferry.test/link/"+c.ID+"?token="+e.srv.links.CompanyToken(c.ID) || c.DataConnections == nil {
 		t.Errorf("redirect %q, dataConnections %v", c.Redirect, c.DataConnections)
 	}
 

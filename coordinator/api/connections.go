@@ -1,9 +1,9 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -19,7 +19,7 @@ func (s *Server) listConnections(w http.ResponseWriter, r *http.Request) error {
 	}
 	views := make([]connectionView, len(conns))
 	for i, c := range conns {
-		views[i] = s.connectionView(c)
+		views[i] = s.connectionView(r, c)
 	}
 	return writePage(w, r, views)
 }
@@ -50,15 +50,34 @@ func (s *Server) createConnection(w http.ResponseWriter, r *http.Request) error 
 	code, hash := linkcode.New()
 	c := store.Connection{
 		ID: uuid.NewString(), CompanyID: companyID, PlatformKey: b.PlatformKey,
-		Status: store.PendingAuth, Created: now,
-		LinkCode: code, LinkCodeExpires: now.Add(s.codeTTL),
+		Status: store.PendingAuth, Created: now, LinkCodeExpires: now.Add(s.codeTTL),
 	}
 	lc := store.LinkCode{Hash: hash, CompanyID: companyID, ConnectionID: c.ID, Expires: c.LinkCodeExpires}
 	if err := s.store.CreateConnection(r.Context(), c, lc); err != nil {
 		return err
 	}
 	s.log.Info("connection created", "company", companyID, "connection", c.ID, "platformKey", c.PlatformKey)
-	writeJSON(w, http.StatusOK, s.connectionView(c))
+	writeJSON(w, http.StatusOK, s.withCode(r, c, code))
+	return nil
+}
+
+// newLinkCode issues a fresh link code for a connection that is not
+// Linked, replacing any it had, and answers the connection with the code:
+// the only time it is shown. An Unlinked connection may get one here (the
+// client acting), never at the link page.
+func (s *Server) newLinkCode(w http.ResponseWriter, r *http.Request) error {
+	companyID, id := r.PathValue("companyId"), r.PathValue("connectionId")
+	code, hash := linkcode.New()
+	lc := store.LinkCode{Hash: hash, CompanyID: companyID, ConnectionID: id, Expires: s.now().UTC().Add(s.codeTTL)}
+	c, err := s.store.ReplaceLinkCode(r.Context(), companyID, id, lc, store.PendingAuth, store.Deauthorized, store.Unlinked)
+	if errors.Is(err, store.ErrLinked) {
+		return errorf(http.StatusConflict, CodeConflict, "the connection is Linked; unlink it before issuing a new link code")
+	}
+	if err != nil {
+		return err
+	}
+	s.log.Info("link code issued", "company", companyID, "connection", id)
+	writeJSON(w, http.StatusOK, s.withCode(r, c, code))
 	return nil
 }
 
@@ -67,7 +86,7 @@ func (s *Server) getConnection(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, s.connectionView(c))
+	writeJSON(w, http.StatusOK, s.connectionView(r, c))
 	return nil
 }
 
@@ -89,7 +108,6 @@ func (s *Server) patchConnection(w http.ResponseWriter, r *http.Request) error {
 	}
 	c, err := s.store.UpdateConnection(r.Context(), companyID, id, func(c *store.Connection) error {
 		c.Status = store.Unlinked
-		c.LinkCode, c.LinkCodeExpires = "", time.Time{}
 		return nil
 	})
 	if err != nil {
@@ -97,9 +115,9 @@ func (s *Server) patchConnection(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.log.Info("connection unlinked", "company", companyID, "connection", id)
 	if s.onUnlink != nil {
-		s.onUnlink(id)
+		s.onUnlink(id, "unlinked by the client")
 	}
-	writeJSON(w, http.StatusOK, s.connectionView(c))
+	writeJSON(w, http.StatusOK, s.connectionView(r, c))
 	return nil
 }
 
@@ -109,6 +127,9 @@ func (s *Server) deleteConnection(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	s.log.Info("connection deleted", "company", companyID, "connection", id)
+	if s.onUnlink != nil {
+		s.onUnlink(id, "deleted by the client")
+	}
 	w.WriteHeader(http.StatusOK)
 	return nil
 }

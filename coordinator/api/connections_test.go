@@ -1,7 +1,12 @@
 package api
 
 import (
+	"context"
+	"log/slog"
 	"regexp"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,19 +16,23 @@ import (
 func TestConnections(t *testing.T) {
 	e := newEnv(t)
 	co := e.company("Acme")
-	body := e.must(200, "POST", "/companies/"+co+"/connections", map[string]any{"platformKey": "gnucash"}, nil)
+	var created connectionView
+	body := e.must(200, "POST", "/companies/"+co+"/connections", map[string]any{"platformKey": "gnucash"}, &created)
 	checkSchema(t, "Connection", body)
+	code, _ := created.ConnectionInfo["linkCode"].(string)
+	if !regexp.MustCompile(`^[0-9A-Z]{4}-[0-9A-Z]{4}$`).MatchString(code) || linkcode.Normalize(code) == "" {
+		t.Errorf("created connectionInfo.linkCode = %q, want a XXXX-XXXX code", code)
+	}
 	var c connectionView
-	e.must(200, "GET", "/companies/"+co+"/connections/"+mustID(t, body), nil, &c)
+	body = e.must(200, "GET", "/companies/"+co+"/connections/"+mustID(t, body), nil, &c)
 	if c.Status != "PendingAuth" || c.PlatformName != "GnuCash" || c.IntegrationKey != "gnucash" || c.SourceType != "Accounting" {
 		t.Errorf("got %+v", c)
 	}
-	if c.LinkURL != "http://ferry.test/link/"+co+"/"+c.ID {
-		t.Errorf("linkUrl = %q", c.LinkURL)
+	if want := "http://ferry.test/link/" + co + "/" + c.ID + "?token=" + e.srv.links.ConnectionToken(co, c.ID); c.LinkURL != want || created.LinkURL != want {
+		t.Errorf("linkUrl = %q (created: %q), want %q", c.LinkURL, created.LinkURL, want)
 	}
-	code, _ := c.ConnectionInfo["linkCode"].(string)
-	if !regexp.MustCompile(`^[0-9A-Z]{4}-[0-9A-Z]{4}$`).MatchString(code) || linkcode.Normalize(code) == "" {
-		t.Errorf("connectionInfo.linkCode = %q, want a XXXX-XXXX code", code)
+	if strings.Contains(string(body), code) || c.ConnectionInfo["linkCode"] != nil {
+		t.Errorf("GET shows the link code: %s", body)
 	}
 	if exp := c.ConnectionInfo["linkCodeExpires"]; exp != e.clock.Now().Add(7*24*time.Hour).Format("2006-01-02T15:04:05.000Z") {
 		t.Errorf("linkCodeExpires = %v, want 7 days on", exp)
@@ -124,5 +133,76 @@ func TestIntegrations(t *testing.T) {
 	status, out = e.callWith("", "GET", "/static/gnucash.svg", nil)
 	if status != 200 || !regexp.MustCompile(`^<svg`).Match(out) {
 		t.Errorf("logo: %d %.40s", status, out)
+	}
+}
+
+// logRecords is a slog handler that keeps each record's message and
+// attributes, for a test to wait on what a real agent logged.
+type logRecords struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logRecords) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logRecords) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *logRecords) WithGroup(string) slog.Handler            { return l }
+func (l *logRecords) Handle(_ context.Context, r slog.Record) error {
+	line := r.Message
+	r.Attrs(func(a slog.Attr) bool {
+		line += " " + a.Key + "=" + a.Value.String()
+		return true
+	})
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, line)
+	return nil
+}
+
+// has reports whether one line holds every one of parts.
+func (l *logRecords) has(parts ...string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, line := range l.lines {
+		if !slices.ContainsFunc(parts, func(p string) bool { return !strings.Contains(line, p) }) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestWithdrawnConnectionTellsAgent runs a real agent on a real hub: when
+// the client unlinks its connection, or deletes it or its company, the
+// agent is told at once that the binding is gone, with the reason.
+func TestWithdrawnConnectionTellsAgent(t *testing.T) {
+	tests := []struct {
+		name, method string
+		company      bool // the call is on the company, not the connection
+		body         any
+		want         int
+		reason       string
+	}{
+		{"unlink", "PATCH", false, map[string]any{"status": "Unlinked"}, 200, "unlinked by the client"},
+		{"delete", "DELETE", false, nil, 200, "deleted by the client"},
+		{"delete the company", "DELETE", true, nil, 204, "deleted by the client"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newSupportEnv(t)
+			co, conn, cred := e.linkedAgent("agent-1")
+			logs := &logRecords{}
+			e.startAgent(co, conn, cred, agentOpts{log: slog.New(logs)})
+			e.waitFor("the agent to serve its connection", func() bool {
+				a := e.agent("agent-1", "Bearer "+adminKey)
+				return a.Status == "Online" && len(a.Connections) == 1 && a.Connections[0].Served
+			})
+			path := "/companies/" + co + "/connections/" + conn
+			if tt.company {
+				path = "/companies/" + co
+			}
+			e.must(tt.want, tt.method, path, tt.body, nil)
+			e.waitFor("the agent to drop the binding", func() bool {
+				return logs.has("binding revoked by the coordinator", "connection="+conn, "reason="+tt.reason)
+			})
+		})
 	}
 }

@@ -200,7 +200,7 @@ func (e *env) connection(companyID, platform string) connectionView {
 func (e *env) link(companyID, connID, agentID string) {
 	e.t.Helper()
 	_, err := e.st.UpdateConnection(e.t.Context(), companyID, connID, func(c *store.Connection) error {
-		c.Status, c.AgentID, c.LinkCode = store.Linked, agentID, ""
+		c.Status, c.AgentID = store.Linked, agentID
 		return nil
 	})
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ferry-sync/ferry/coordinator/linkcode"
 	"github.com/ferry-sync/ferry/coordinator/metrics"
 	"github.com/ferry-sync/ferry/coordinator/queue"
 	"github.com/ferry-sync/ferry/coordinator/store"
@@ -34,9 +35,14 @@ type Config struct {
 	Now func() time.Time
 	// LinkCodeTTL is how long a link code is valid; 7 days when zero.
 	LinkCodeTTL time.Duration
-	// OnUnlink, when set, is called after a client unlinks a connection, so
-	// the agent serving it loses the binding at once.
-	OnUnlink func(connectionID string)
+	// OnUnlink, when set, is called after a client unlinks or deletes a
+	// connection, so the agent serving it loses the binding at once; reason
+	// is what the agent is told.
+	OnUnlink func(connectionID, reason string)
+	// Links builds the link URLs (linkUrl, redirect); nil: links keyed with
+	// a secret of this Server's own, which a link page elsewhere cannot
+	// check (tests of the API alone).
+	Links *linkcode.Links
 	// WebhookAllowPrivate accepts webhook URLs on loopback and private
 	// addresses (refused by default: a client must not make Ferry call
 	// into its own network).
@@ -60,7 +66,8 @@ type Server struct {
 	publicURL string
 	now       func() time.Time
 	codeTTL   time.Duration
-	onUnlink  func(string)
+	onUnlink  func(connectionID, reason string)
+	links     *linkcode.Links
 	agents    Agents
 	metrics   *metrics.Metrics
 	ready     atomic.Bool
@@ -79,8 +86,13 @@ func New(cfg Config) *Server {
 	s := &Server{
 		store: cfg.Store, queuer: cfg.Queuer, log: cfg.Logger,
 		publicURL: cfg.PublicURL, now: cfg.Now, codeTTL: cfg.LinkCodeTTL, onUnlink: cfg.OnUnlink,
-		agents: cfg.Agents, metrics: cfg.Metrics, mux: http.NewServeMux(),
+		links: cfg.Links, agents: cfg.Agents, metrics: cfg.Metrics, mux: http.NewServeMux(),
 		sorts: make(chan struct{}, cmp.Or(max(cfg.SortScans, 0), 2)),
+	}
+	if s.links == nil {
+		secret := make([]byte, 32)
+		_, _ = rand.Read(secret)
+		s.links = linkcode.NewLinks(cfg.PublicURL, secret)
 	}
 	if s.metrics == nil {
 		s.metrics = metrics.New()
@@ -152,6 +164,7 @@ func (s *Server) routes() []Route {
 		{"GET", "/companies/{companyId}/connections/{connectionId}", sup, s.getConnection},
 		{"PATCH", "/companies/{companyId}/connections/{connectionId}", c, s.patchConnection},
 		{"DELETE", "/companies/{companyId}/connections/{connectionId}", c, s.deleteConnection},
+		{"POST", "/companies/{companyId}/connections/{connectionId}/linkCode", c, s.newLinkCode},
 		{"GET", "/integrations", sup, s.listIntegrations},
 		{"GET", "/integrations/{platformKey}", sup, s.getIntegration},
 		{"POST", "/companies/{companyId}/data/queue/{dataType}", c, s.queueDataType},
@@ -217,6 +230,7 @@ func (s *Server) wrap(rt Route) http.Handler {
 				s.writeError(w, r, err)
 				return
 			}
+			r = r.WithContext(context.WithValue(r.Context(), scopeKey{}, key.Scope))
 		}
 		if err := checkPathIDs(r, ids); err != nil {
 			s.writeError(w, r, err)
@@ -229,6 +243,16 @@ func (s *Server) wrap(rt Route) http.Handler {
 }
 
 type correlationKey struct{}
+
+// scopeKey holds the scope of the request's API key in its context.
+type scopeKey struct{}
+
+// scopeOf is the scope of the request's API key; "" on a route without
+// authentication.
+func scopeOf(r *http.Request) store.Scope {
+	sc, _ := r.Context().Value(scopeKey{}).(store.Scope)
+	return sc
+}
 
 var correlationPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 

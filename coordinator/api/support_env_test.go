@@ -66,7 +66,7 @@ func newSupportEnv(t *testing.T) *supportEnv {
 	m.WatchAgentsOnline(h.OnlineCount)
 	m.WatchDatasets(st)
 	srv := New(Config{Store: st, Queuer: q, Logger: log, PublicURL: "http://ferry.test", Now: clk.Now,
-		OnUnlink: func(id string) { h.Revoke(id, "unlinked by the client") }, Agents: h, Metrics: m})
+		OnUnlink: h.Revoke, Agents: h, Metrics: m})
 	srv.SetReady(true)
 	mux := http.NewServeMux()
 	mux.Handle("/agent/", h.Handler())
@@ -147,6 +147,8 @@ type agentOpts struct {
 	checks  func(context.Context) []protocol.Check
 	// backoff, when set, is the reconnect delay (min and max).
 	backoff time.Duration
+	// log, when set, is the agent's logger.
+	log *slog.Logger
 }
 
 // startAgent runs a worker for the connection until the test ends.
@@ -162,10 +164,13 @@ func (e *supportEnv) startAgent(companyID, connID, cred string, o agentOpts) *ag
 	if o.gate == nil {
 		o.gate = make(chan struct{})
 	}
+	if o.log == nil {
+		o.log = e.log.With("side", "agent")
+	}
 	cfg := worker.Config{
 		Coordinator: o.url, Credential: cred, Version: o.version,
 		Bindings: []worker.Binding{{ConnectionID: connID, CompanyID: companyID, Source: &gatedSource{Source: src, gated: o.gated, gate: o.gate}}},
-		Logger:   e.log.With("side", "agent"), HTTP: upload.NewHTTPClient(e.log, nil), Checks: o.checks,
+		Logger:   o.log, HTTP: upload.NewHTTPClient(e.log, nil), Checks: o.checks,
 		BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
 	}
 	if o.backoff > 0 {

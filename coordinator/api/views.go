@@ -87,16 +87,23 @@ type dataStatusView struct {
 	LatestSuccessfulSyncID string           `json:"latestSuccessfulSyncId,omitempty"`
 }
 
-func (s *Server) companyView(c store.Company, conns []store.Connection) companyView {
+// The link URLs are capabilities (whoever holds one may ask for a link
+// code), so only a client key sees them whole: a support key sees each page's
+// address without its token, which names the page and opens nothing.
+
+func (s *Server) companyView(r *http.Request, c store.Company, conns []store.Connection) companyView {
 	v := companyView{
 		ID: c.ID, Name: c.Name, Description: c.Description, Tags: c.Tags,
-		Redirect: s.publicURL + "/link/" + c.ID,
+		Redirect: s.links.BareCompanyURL(c.ID),
 		Created:  apiTime(c.Created), Products: []string{"ferry"},
 		DataConnections: make([]connectionView, 0, len(conns)),
 	}
+	if scopeOf(r) == store.ScopeClient {
+		v.Redirect = s.links.CompanyURL(c.ID)
+	}
 	var last time.Time
 	for _, cn := range conns {
-		v.DataConnections = append(v.DataConnections, s.connectionView(cn))
+		v.DataConnections = append(v.DataConnections, s.connectionView(r, cn))
 		if cn.LastSync.After(last) {
 			last = cn.LastSync
 		}
@@ -105,20 +112,41 @@ func (s *Server) companyView(c store.Company, conns []store.Connection) companyV
 	return v
 }
 
-func (s *Server) connectionView(c store.Connection) connectionView {
+// connectionView is the connection as r's key may see it. The link code
+// itself is never in it: only the calls that issue one add it (withCode).
+func (s *Server) connectionView(r *http.Request, c store.Connection) connectionView {
 	integ, _ := queue.Integration(c.PlatformKey)
 	v := connectionView{
 		ID: c.ID, IntegrationID: integ.ID, IntegrationKey: integ.Key, SourceID: integ.SourceID,
 		SourceType: "Accounting", PlatformName: integ.Name,
-		LinkURL: fmt.Sprintf("%s/link/%s/%s", s.publicURL, c.CompanyID, c.ID),
+		LinkURL: s.links.BareConnectionURL(c.CompanyID, c.ID),
 		Status:  string(c.Status), LastSync: apiTime(c.LastSync), Created: apiTime(c.Created),
 	}
-	switch {
-	case c.Status == store.PendingAuth && c.LinkCode != "":
-		v.ConnectionInfo = map[string]any{"linkCode": c.LinkCode, "linkCodeExpires": apiTime(c.LinkCodeExpires)}
-	case c.AgentID != "":
-		v.ConnectionInfo = map[string]any{"agentId": c.AgentID}
+	if scopeOf(r) == store.ScopeClient {
+		v.LinkURL = s.links.ConnectionURL(c.CompanyID, c.ID)
 	}
+	info := map[string]any{}
+	if c.Status != store.Linked && !c.LinkCodeExpires.IsZero() {
+		info["linkCodeExpires"] = apiTime(c.LinkCodeExpires)
+	}
+	if c.AgentID != "" {
+		info["agentId"] = c.AgentID
+	}
+	if len(info) > 0 {
+		v.ConnectionInfo = info
+	}
+	return v
+}
+
+// withCode is the view of a connection whose link code was just issued:
+// the one answer that shows the code.
+func (s *Server) withCode(r *http.Request, c store.Connection, code string) connectionView {
+	v := s.connectionView(r, c)
+	if v.ConnectionInfo == nil {
+		v.ConnectionInfo = map[string]any{}
+	}
+	v.ConnectionInfo["linkCode"] = code
+	v.ConnectionInfo["linkCodeExpires"] = apiTime(c.LinkCodeExpires)
 	return v
 }
 

@@ -107,7 +107,7 @@ func (e *env) connection(company string) (string, string) {
 	code, hash := linkcode.New()
 	id := uuid.NewString()
 	c := store.Connection{ID: id, CompanyID: company, PlatformKey: "csv", Status: store.PendingAuth, Created: e.clock.Now(),
-		LinkCode: code, LinkCodeExpires: e.clock.Now().Add(time.Hour)}
+		LinkCodeExpires: e.clock.Now().Add(time.Hour)}
 	if err := e.st.CreateConnection(e.t.Context(), c, store.LinkCode{Hash: hash, CompanyID: company, ConnectionID: id, Expires: c.LinkCodeExpires}); err != nil {
 		e.t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ func TestLinkExchange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Status != store.Linked || c.AgentID != r.AgentID || c.LinkCode != "" {
+	if c.Status != store.Linked || c.AgentID != r.AgentID || !c.LinkCodeExpires.IsZero() {
 		t.Errorf("after link: %+v", c)
 	}
 	// First link queued every fetchOnFirstLink type.

@@ -49,3 +49,37 @@ func TestNormalize(t *testing.T) {
 		t.Error("Hash of a non-code is not nil")
 	}
 }
+
+// TestLinks checks that a link URL's token opens its own page only, and
+// that another secret makes other tokens.
+func TestLinks(t *testing.T) {
+	l := NewLinks("https://ferry.example/", bytes.Repeat([]byte{1}, 32))
+	other := NewLinks("https://ferry.example", bytes.Repeat([]byte{2}, 32))
+	conn := l.ConnectionToken("co", "cn")
+	if got, want := l.ConnectionURL("co", "cn"), "https://ferry.example/link/co/cn?token="+conn; got != want {
+		t.Errorf("ConnectionURL = %q, want %q", got, want)
+	}
+	if len(conn) < 22 { // 128 bits in base64
+		t.Errorf("token %q is shorter than 128 bits", conn)
+	}
+	tests := []struct {
+		name string
+		ok   bool
+		want bool
+	}{
+		{"own token", l.CheckConnection("co", "cn", conn), true},
+		{"no token", l.CheckConnection("co", "cn", ""), false},
+		{"another connection's", l.CheckConnection("co", "cn2", conn), false},
+		{"another company's", l.CheckConnection("co2", "cn", conn), false},
+		{"the company's token on a connection", l.CheckConnection("co", "cn", l.CompanyToken("co")), false},
+		{"a connection's token on its company", l.CheckCompany("co", conn), false},
+		{"company's own", l.CheckCompany("co", l.CompanyToken("co")), true},
+		{"another secret's", l.CheckConnection("co", "cn", other.ConnectionToken("co", "cn")), false},
+		{"ids run together", l.CheckConnection("c", "ocn", l.ConnectionToken("co", "cn")), false},
+	}
+	for _, tt := range tests {
+		if tt.ok != tt.want {
+			t.Errorf("%s: got %v, want %v", tt.name, tt.ok, tt.want)
+		}
+	}
+}

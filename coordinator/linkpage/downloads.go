@@ -33,15 +33,20 @@ func (h *Handler) latest(glob string) string {
 }
 
 // downloads are the installers there are, each with the commands for this
-// connection's code; nil when the coordinator serves none.
+// connection's code when one was just issued; nil when the coordinator
+// serves none.
 func (h *Handler) downloads(v view) []download {
 	link := "sudo ferry-agent link --coordinator " + v.Coordinator + " --code " + v.Code +
 		" --source " + v.PlatformKey + " --path " + v.ExamplePath
 	var out []download
 	add := func(title, glob string, commands func(file, url string) string) {
 		if f := h.latest(glob); f != "" {
-			url := h.PublicURL + "/downloads/" + f
-			out = append(out, download{Title: title, File: f, URL: url, Commands: commands(f, url)})
+			url := h.Links.Base() + "/downloads/" + f
+			d := download{Title: title, File: f, URL: url}
+			if v.Code != "" {
+				d.Commands = commands(f, url)
+			}
+			out = append(out, d)
 		}
 	}
 	for _, arch := range []string{"amd64", "arm64"} {
@@ -61,7 +66,7 @@ func (h *Handler) downloads(v view) []download {
 	})
 	if len(out) > 0 {
 		if f := h.latest("SHA256SUMS"); f != "" {
-			out = append(out, download{Title: "Checksums (SHA-256)", File: f, URL: h.PublicURL + "/downloads/" + f})
+			out = append(out, download{Title: "Checksums (SHA-256)", File: f, URL: h.Links.Base() + "/downloads/" + f})
 		}
 	}
 	return out

@@ -31,7 +31,7 @@ func (e *env) linkAgent(agentID string) string {
 		e.t.Fatal(err)
 	}
 	_, err := e.st.UpdateConnection(e.t.Context(), "co", "cn", func(c *store.Connection) error {
-		c.Status, c.AgentID, c.LinkCode = store.Linked, agentID, ""
+		c.Status, c.AgentID = store.Linked, agentID
 		return nil
 	})
 	if err != nil {

@@ -60,9 +60,8 @@ func newEnv(t *testing.T, publicURL string) *env {
 	if err := st.CreateCompany(ctx, store.Company{ID: "co", Name: "Acme Ltd", Created: now}); err != nil {
 		t.Fatal(err)
 	}
-	conn := store.Connection{ID: "cn", CompanyID: "co", PlatformKey: "gnucash", Status: store.PendingAuth, Created: now,
-		LinkCode: "ABCD-2345", LinkCodeExpires: now.Add(time.Hour)}
-	if err := st.CreateConnection(ctx, conn, store.LinkCode{Hash: []byte("h"), CompanyID: "co", ConnectionID: "cn", Expires: conn.LinkCodeExpires}); err != nil {
+	conn := store.Connection{ID: "cn", CompanyID: "co", PlatformKey: "gnucash", Status: store.PendingAuth, Created: now}
+	if err := st.CreateConnection(ctx, conn, store.LinkCode{Hash: []byte("h"), CompanyID: "co", ConnectionID: "cn", Expires: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	q := queue.New(st)

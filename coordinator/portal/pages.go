@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/ferry-sync/ferry/coordinator/linkcode"
 	"github.com/ferry-sync/ferry/coordinator/queue"
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/dataset"
@@ -43,10 +44,16 @@ type liveData struct {
 
 type connView struct {
 	store.Connection
-	Platform    string
-	LinkURL     string
-	Code        string
+	Platform string
+	// LinkURL is the link page with its token: client keys only (a support
+	// key could ask for a code with it).
+	LinkURL string
+	// CodeExpires is when the outstanding link code expires; zero when
+	// there is none (or the connection is Linked).
 	CodeExpires time.Time
+	// CanIssue: the key may issue a new code here (client, not Linked).
+	CanIssue bool
+	CSRF     string
 	// AgentOnline: the bound agent has a live connection.
 	AgentOnline bool
 }
@@ -84,7 +91,7 @@ func (h *Handler) company(w http.ResponseWriter, r *http.Request, s *session) {
 	d := companyData{Company: co}
 	conns, err := h.store.Connections(ctx, co.ID)
 	if err == nil {
-		d.Conns = h.connViews(conns)
+		d.Conns = h.connViews(conns, s)
 		d.Live.Status, err = h.statusData(ctx, co.ID, s)
 	}
 	if err == nil {
@@ -110,18 +117,65 @@ func (h *Handler) recent(ctx context.Context, d *liveData) error {
 	return nil
 }
 
-func (h *Handler) connViews(conns []store.Connection) []connView {
+func (h *Handler) connViews(conns []store.Connection, s *session) []connView {
 	out := make([]connView, len(conns))
+	client := s.scope == store.ScopeClient
 	for i, c := range conns {
 		integ, _ := queue.Integration(c.PlatformKey)
-		v := connView{Connection: c, Platform: integ.Name, LinkURL: fmt.Sprintf("%s/link/%s/%s", h.publicURL, c.CompanyID, c.ID),
+		v := connView{Connection: c, Platform: integ.Name,
 			AgentOnline: c.AgentID != "" && h.agents.Online(c.AgentID)}
-		if c.Status != store.Linked && c.LinkCode != "" && h.now().Before(c.LinkCodeExpires) {
-			v.Code, v.CodeExpires = c.LinkCode, c.LinkCodeExpires
+		if client {
+			v.LinkURL, v.CSRF = h.links.ConnectionURL(c.CompanyID, c.ID), s.csrf
+			v.CanIssue = c.Status != store.Linked
+		}
+		if c.Status != store.Linked && h.now().Before(c.LinkCodeExpires) {
+			v.CodeExpires = c.LinkCodeExpires
 		}
 		out[i] = v
 	}
 	return out
+}
+
+type linkCodeData struct {
+	Company  store.Company
+	Conn     connView
+	Code     string
+	Expires  time.Time
+	Replaced bool
+}
+
+// newLinkCode issues a fresh link code for a connection that is not Linked
+// (a client key only) and shows it on the answer, this once: only its
+// hash is kept. As the API's, it may link an Unlinked connection again:
+// the client is acting.
+func (h *Handler) newLinkCode(w http.ResponseWriter, r *http.Request, s *session) {
+	if s.scope != store.ScopeClient {
+		h.fail(w, r, s, http.StatusForbidden, "A "+string(s.scope)+" key may not issue link codes.")
+		return
+	}
+	ctx := r.Context()
+	co, err := h.store.Company(ctx, r.PathValue("companyId"))
+	if err != nil {
+		h.storeFail(w, r, s, err, "There is no such company.")
+		return
+	}
+	connID := r.PathValue("connectionId")
+	code, hash := linkcode.New()
+	exp := h.now().UTC().Add(h.codeTTL)
+	c, err := h.store.ReplaceLinkCode(ctx, co.ID, connID, store.LinkCode{Hash: hash, CompanyID: co.ID, ConnectionID: connID, Expires: exp},
+		store.PendingAuth, store.Deauthorized, store.Unlinked)
+	if errors.Is(err, store.ErrLinked) {
+		h.sessions.setFlash(s, "No link code issued: the connection is Linked.", true)
+		http.Redirect(w, r, "/portal/companies/"+co.ID, http.StatusSeeOther)
+		return
+	}
+	if err != nil {
+		h.storeFail(w, r, s, err, "There is no such connection.")
+		return
+	}
+	h.log.Info("link code issued in the Portal", "company", co.ID, "connection", c.ID, "apiKey", s.keyID)
+	views := h.connViews([]store.Connection{c}, s)
+	h.render(w, r, http.StatusOK, "linkcode", h.signedPage(s, "Link code", linkCodeData{Company: co, Conn: views[0], Code: code, Expires: exp}))
 }
 
 // statusData is the company's data status, as the API's dataStatus: one

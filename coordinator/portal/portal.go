@@ -1,6 +1,7 @@
 // Package portal serves the Portal, the coordinator's HTML pages under
 // /portal: a client or support person signs in with an API key and sees the
-// companies, a company's connections with their link codes, its data status
+// companies, a company's connections (and, for client keys, their link
+// pages and a button that issues a link code, shown once), its data status
 // (updated live over Server-Sent Events) with a "Queue sync" button per data
 // type and "Queue all", each dataset's timeline and validation results,
 // and, for support staff, the agents: which are online, their events, a
@@ -24,6 +25,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ferry-sync/ferry/coordinator/linkcode"
 	"github.com/ferry-sync/ferry/coordinator/queue"
 	"github.com/ferry-sync/ferry/coordinator/ratelimit"
 	"github.com/ferry-sync/ferry/coordinator/store"
@@ -44,6 +46,12 @@ type Config struct {
 	// PublicURL is the coordinator's address as browsers see it; an https
 	// URL makes the cookies Secure. Link URLs are built on it.
 	PublicURL string
+	// Links builds the link pages' URLs, shown to client keys only; nil:
+	// links keyed with a secret of the Portal's own (tests).
+	Links *linkcode.Links
+	// LinkCodeTTL is how long a code issued in the Portal is valid (7 days
+	// when zero).
+	LinkCodeTTL time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	// SessionIdle ends a session unused this long (2 hours when zero);
@@ -62,6 +70,8 @@ type Handler struct {
 	agents    Agents
 	log       *slog.Logger
 	publicURL string
+	links     *linkcode.Links
+	codeTTL   time.Duration
 	now       func() time.Time
 	liveEvery time.Duration
 	liveMax   time.Duration
@@ -103,6 +113,12 @@ func New(cfg Config) *Handler {
 		nav:      []navItem{{"Companies", "/portal/companies"}, {"Agents", "/portal/agents"}},
 	}
 	_, _ = rand.Read(h.secret)
+	h.links, h.codeTTL = cfg.Links, orDefault(cfg.LinkCodeTTL, 7*24*time.Hour)
+	if h.links == nil {
+		secret := make([]byte, 32)
+		_, _ = rand.Read(secret)
+		h.links = linkcode.NewLinks(h.publicURL, secret)
+	}
 	// Behind a proxy the Host the coordinator sees may not be the one the
 	// browser used: the public URL's origin is the Portal's own too.
 	if u, err := url.Parse(h.publicURL); err == nil && u.Host != "" {
@@ -138,6 +154,7 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /portal/companies/{companyId}/live", h.signedIn(h.companyLive))
 	m.HandleFunc("POST /portal/companies/{companyId}/queue", h.form(h.queueAll))
 	m.HandleFunc("POST /portal/companies/{companyId}/queue/{dataType}", h.form(h.queueOne))
+	m.HandleFunc("POST /portal/companies/{companyId}/connections/{connectionId}/linkCode", h.form(h.newLinkCode))
 	m.HandleFunc("GET /portal/companies/{companyId}/datasets/{datasetId}", h.signedIn(h.datasetPage))
 	m.HandleFunc("GET /portal/companies/{companyId}/datasets/{datasetId}/live", h.signedIn(h.datasetLive))
 	m.HandleFunc("GET /portal/agents", h.signedIn(h.agentsPage))

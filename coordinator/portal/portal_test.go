@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ferry-sync/ferry/coordinator/linkcode"
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/dataset"
 )
@@ -189,7 +191,7 @@ func TestQueueButtons(t *testing.T) {
 	e := newEnv(t, "")
 	b := e.signedIn(clientKey)
 	_, page := b.get("/portal/companies/co")
-	for _, want := range []string{`action="/portal/companies/co/queue/invoices"`, `id="queue-all"`, "ABCD-2345", "/link/co/cn", "Never synced"} {
+	for _, want := range []string{`action="/portal/companies/co/queue/invoices"`, `id="queue-all"`, `class="new-link-code"`, "/link/co/cn?token=", "Never synced"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("company page lacks %q", want)
 		}
@@ -373,20 +375,54 @@ func TestAssetsAreEmbedded(t *testing.T) {
 	}
 }
 
-func TestLinkCodeShownWhileValid(t *testing.T) {
+// TestNewLinkCode: the company page shows no link code (only its hash is
+// stored) but, to a client key, the link page and a "New link code"
+// button, whose answer shows a fresh code once; the code links. A support
+// key sees neither the button nor the link page's token, and its post is
+// 403.
+func TestNewLinkCode(t *testing.T) {
 	e := newEnv(t, "https://ferry.example")
+	token := e.h.links.ConnectionToken("co", "cn")
 	b := e.signedIn(clientKey)
 	_, page := b.get("/portal/companies/co")
-	if !strings.Contains(page, `<code class="link-code">ABCD-2345</code>`) || !strings.Contains(page, `href="https://ferry.example/link/co/cn"`) {
-		t.Fatalf("company page lacks the link code or the link page:\n%s", page)
+	if !strings.Contains(page, `class="new-link-code"`) || !strings.Contains(page, `href="https://ferry.example/link/co/cn?token=`+token+`"`) ||
+		codeRe.MatchString(page) {
+		t.Fatalf("client's company page: want the button and the link page, no code:\n%s", page)
 	}
-	later := time.Now().Add(2 * time.Hour)
-	e.h.now = func() time.Time { return later }
-	b = e.signedIn(clientKey)
-	if _, page = b.get("/portal/companies/co"); strings.Contains(page, "ABCD-2345") {
-		t.Error("an expired link code is shown")
+	resp, answer := b.post("/portal/companies/co/connections/cn/linkCode", url.Values{"csrf": {csrfOf(t, page)}})
+	m := codeRe.FindStringSubmatch(answer)
+	if resp.StatusCode != 200 || m == nil {
+		t.Fatalf("New link code: %d, want 200 with the code:\n%s", resp.StatusCode, answer)
+	}
+	if _, again := b.get("/portal/companies/co"); strings.Contains(again, m[1]) {
+		t.Error("the company page shows the issued code")
+	}
+	if _, err := e.st.RedeemLinkCode(t.Context(), linkcode.Hash(m[1]), "agent-1", time.Now()); err != nil {
+		t.Fatalf("redeem the Portal's code: %v", err)
+	}
+	_, page = b.get("/portal/companies/co")
+	if strings.Contains(page, `class="new-link-code"`) {
+		t.Error("a Linked connection offers a new link code")
+	}
+	resp, _ = b.post("/portal/companies/co/connections/cn/linkCode", url.Values{"csrf": {csrfOf(t, page)}})
+	if _, page = b.get("/portal/companies/co"); resp.StatusCode != http.StatusSeeOther || !strings.Contains(page, "the connection is Linked") {
+		t.Errorf("New link code of a Linked connection: %d, want 303 and a message", resp.StatusCode)
+	}
+
+	sup := e.signedIn(supportKey)
+	_, page = sup.get("/portal/companies/co")
+	if strings.Contains(page, `class="new-link-code"`) || strings.Contains(page, token) || strings.Contains(page, "token=") {
+		t.Errorf("support's company page has the button or a link token:\n%s", page)
+	}
+	if resp, body := sup.post("/portal/companies/co/connections/cn/linkCode", url.Values{"csrf": {csrfOf(t, page)}}); resp.StatusCode != 403 || codeRe.MatchString(body) {
+		t.Errorf("support's New link code: %d, want 403 without a code", resp.StatusCode)
+	}
+	if resp, _ := b.post("/portal/companies/co/connections/cn/linkCode", url.Values{"csrf": {"forged"}}); resp.StatusCode != 403 {
+		t.Errorf("New link code without the session's token: %d, want 403", resp.StatusCode)
 	}
 }
+
+var codeRe = regexp.MustCompile(`id="link-code">([0-9A-Z]{4}-[0-9A-Z]{4})<`)
 
 func TestQueueOnOneOfSeveralConnections(t *testing.T) {
 	e := newEnv(t, "")

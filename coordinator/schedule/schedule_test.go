@@ -230,7 +230,7 @@ func TestNothingQueuedForUnlinked(t *testing.T) {
 	}
 	// Linking again re-arms the schedule.
 	_, err = e.st.ReplaceLinkCode(t.Context(), "co-2", "co-2-conn",
-		store.LinkCode{Hash: []byte("relink"), Expires: e.clock.Now().Add(time.Hour)}, "RELI-NK00")
+		store.LinkCode{Hash: []byte("relink"), Expires: e.clock.Now().Add(time.Hour)}, store.Unlinked)
 	must(t, err)
 	_, err = e.st.RedeemLinkCode(t.Context(), []byte("relink"), "agent-co-2", e.clock.Now())
 	must(t, err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ferry-sync/ferry/coordinator/api"
 	"github.com/ferry-sync/ferry/coordinator/hub"
+	"github.com/ferry-sync/ferry/coordinator/linkcode"
 	"github.com/ferry-sync/ferry/coordinator/linkpage"
 	"github.com/ferry-sync/ferry/coordinator/metrics"
 	"github.com/ferry-sync/ferry/coordinator/portal"
@@ -57,6 +58,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*Ser
 		st.Close()
 		return nil, err
 	}
+	secret, err := st.Secret(ctx, linkcode.SecretName)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	links := linkcode.NewLinks(cfg.PublicURL, secret)
 	q := queue.New(st)
 	s.Metrics = metrics.New()
 	s.events = newEvents(cfg, st, q, s.Metrics, log)
@@ -69,18 +76,18 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*Ser
 	s.API = api.New(api.Config{
 		Store: st, Queuer: q, Logger: log.With("subsystem", "api"),
 		PublicURL: cfg.PublicURL, LinkCodeTTL: cfg.LinkCodeTTL, WebhookAllowPrivate: cfg.Events.WebhookAllowPrivate,
-		OnUnlink: func(connectionID string) { s.Hub.Revoke(connectionID, "unlinked by the client") },
-		Agents:   s.Hub, Metrics: s.Metrics,
+		OnUnlink: s.Hub.Revoke, Links: links, Agents: s.Hub, Metrics: s.Metrics,
 	})
 	s.Portal = portal.New(portal.Config{
 		Store: st, Queuer: q, Agents: s.Hub, Logger: log.With("subsystem", "portal"), PublicURL: cfg.PublicURL,
+		Links: links, LinkCodeTTL: cfg.LinkCodeTTL,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/agent/", s.Hub.Handler())
-	links := linkpage.New(st, log.With("subsystem", "link"), cfg.PublicURL, cfg.LinkCodeTTL)
-	links.Downloads = cfg.Downloads
-	mux.Handle("/link/", links)
-	mux.Handle("/downloads/", links)
+	pages := linkpage.New(st, log.With("subsystem", "link"), links, cfg.LinkCodeTTL)
+	pages.Downloads = cfg.Downloads
+	mux.Handle("/link/", pages)
+	mux.Handle("/downloads/", pages)
 	mux.Handle("/portal/", s.Portal)
 	// A browser opening the coordinator's address lands in the Portal; an
 	// API client gets the API's answer.

@@ -24,18 +24,20 @@ type AgentStore interface {
 	// status), oldest first.
 	AgentConnections(ctx context.Context, agentID string) ([]Connection, error)
 	// RedeemLinkCode uses a link code, once: the code's connection is bound
-	// to the agent and becomes Linked, its readable code is cleared and the
+	// to the agent and becomes Linked, its LinkCodeExpires is cleared and the
 	// code is deleted, in one transaction. ErrNotFound for a code that does
 	// not exist or was used; ErrCodeExpired (the code is deleted too) when
 	// past its expiry. Of concurrent redemptions of one code exactly one
 	// wins.
 	RedeemLinkCode(ctx context.Context, hash []byte, agentID string, now time.Time) (Connection, error)
-	// ReplaceLinkCode gives a connection that is not Linked a new code,
-	// deleting its old one, and makes plain its readable code; its status
-	// stays as it is until the code is redeemed. ErrNotFound if missing;
-	// ErrLinked if the connection is Linked; ErrExists if the new code's hash
-	// is taken.
-	ReplaceLinkCode(ctx context.Context, companyID, connectionID string, code LinkCode, plain string) (Connection, error)
+	// ReplaceLinkCode gives a connection whose status is one of from a new
+	// code (by its hash), deleting its old one, and sets LinkCodeExpires; its
+	// status stays as it is until the code is redeemed. The status is read
+	// in the same transaction, so a concurrent unlink cannot slip between
+	// the caller's check and the code. ErrNotFound if missing; ErrLinked if
+	// the connection is Linked (never in from); ErrCodeRefused for another
+	// status not in from; ErrExists if the new code's hash is taken.
+	ReplaceLinkCode(ctx context.Context, companyID, connectionID string, code LinkCode, from ...ConnectionStatus) (Connection, error)
 
 	// AgentDataset returns a dataset by id alone for the agent its
 	// connection is bound to; ErrNotFound for any other agent, as for a

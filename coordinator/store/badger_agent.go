@@ -213,8 +213,7 @@ func (b *Badger) RedeemLinkCode(ctx context.Context, hash []byte, agentID string
 			return err
 		}
 		old := c
-		c.Status, c.AgentID = Linked, agentID
-		c.LinkCode, c.LinkCodeExpires = "", time.Time{}
+		c.Status, c.AgentID, c.LinkCodeExpires = Linked, agentID, time.Time{}
 		if err := deleteLinkCodes(txn, c); err != nil {
 			return err
 		}
@@ -227,15 +226,12 @@ func (b *Badger) RedeemLinkCode(ctx context.Context, hash []byte, agentID string
 	return out, err
 }
 
-func (b *Badger) ReplaceLinkCode(ctx context.Context, companyID, connectionID string, code LinkCode, plain string) (Connection, error) {
+func (b *Badger) ReplaceLinkCode(ctx context.Context, companyID, connectionID string, code LinkCode, from ...ConnectionStatus) (Connection, error) {
 	if err := lookupIDs("company", companyID, "connection", connectionID); err != nil {
 		return Connection{}, err
 	}
 	if err := checkLinkCode(&code, companyID, connectionID); err != nil {
 		return Connection{}, err
-	}
-	if plain == "" {
-		return Connection{}, fmt.Errorf("replace link code of %s: the readable code is empty", connectionID)
 	}
 	var out Connection
 	err := b.update(ctx, func(txn *badger.Txn) error {
@@ -243,8 +239,11 @@ func (b *Badger) ReplaceLinkCode(ctx context.Context, companyID, connectionID st
 		if err != nil {
 			return err
 		}
-		if c.Status == Linked {
+		switch {
+		case c.Status == Linked:
 			return fmt.Errorf("replace link code of %s: %w", connectionID, ErrLinked)
+		case !slices.Contains(from, c.Status):
+			return fmt.Errorf("replace link code of %s (%s): %w", connectionID, c.Status, ErrCodeRefused)
 		}
 		if err := deleteLinkCodes(txn, c); err != nil {
 			return err
@@ -259,7 +258,7 @@ func (b *Badger) ReplaceLinkCode(ctx context.Context, companyID, connectionID st
 			return err
 		}
 		old := c
-		c.LinkCode, c.LinkCodeExpires = plain, code.Expires
+		c.LinkCodeExpires = code.Expires
 		out = c
 		return putConnection(txn, &old, c)
 	})

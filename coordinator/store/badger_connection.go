@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -94,7 +95,7 @@ func checkNewConnection(c *Connection, code *LinkCode) error {
 	if err := checkLinkCode(code, c.CompanyID, c.ID); err != nil {
 		return err
 	}
-	c.Created, c.LastSync, c.LinkCodeExpires = c.Created.UTC(), c.LastSync.UTC(), c.LinkCodeExpires.UTC()
+	c.Created, c.LastSync, c.LinkCodeExpires = c.Created.UTC(), c.LastSync.UTC(), code.Expires
 	return nil
 }
 
@@ -206,7 +207,7 @@ func (b *Badger) UpdateConnection(ctx context.Context, companyID, id string, fn 
 			return err
 		}
 		c.Created, c.LastSync, c.LinkCodeExpires = c.Created.UTC(), c.LastSync.UTC(), c.LinkCodeExpires.UTC()
-		if err := b.connectionChanged(txn, old, c); err != nil {
+		if err := b.connectionChanged(txn, &old, &c); err != nil {
 			return err
 		}
 		out = c
@@ -216,19 +217,22 @@ func (b *Badger) UpdateConnection(ctx context.Context, companyID, id string, fn 
 }
 
 // connectionChanged applies what follows from a connection's change: a
-// connection withdrawn (Unlinked or Deauthorized) ends its work, and a
-// cleared link code can no longer be used.
-func (b *Badger) connectionChanged(txn *badger.Txn, old, c Connection) error {
+// connection withdrawn (Unlinked or Deauthorized) ends its work and loses
+// its link code, which could otherwise undo the withdrawal. Unlinking an
+// Unlinked connection again voids the code the client issued it since; a
+// Deauthorized one keeps the code its link page issued.
+func (b *Badger) connectionChanged(txn *badger.Txn, old, c *Connection) error {
 	withdrawn := c.Status == Unlinked || c.Status == Deauthorized
-	if withdrawn && (old.Status == Linked || old.Status == PendingAuth) {
-		if err := b.endConnectionWork(txn, c, "connection is "+string(c.Status)); err != nil {
+	if !withdrawn || (old.Status == c.Status && c.Status != Unlinked) {
+		return nil
+	}
+	if old.Status == Linked || old.Status == PendingAuth {
+		if err := b.endConnectionWork(txn, *c, "connection is "+string(c.Status)); err != nil {
 			return err
 		}
 	}
-	if old.LinkCode != "" && c.LinkCode == "" {
-		return deleteLinkCodes(txn, c)
-	}
-	return nil
+	c.LinkCodeExpires = time.Time{}
+	return deleteLinkCodes(txn, *c)
 }
 
 func (b *Badger) DeleteConnection(ctx context.Context, companyID, id string) error {

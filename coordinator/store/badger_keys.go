@@ -58,6 +58,8 @@ import (
 //	agh/<hash>                         id of the agent with that credential hash
 //	ago/<created>/<agent>              agents in creation order
 //	ac/<agent>/<conn>                  company id: connections bound to the agent
+//	sec/<name>                         a secret of the coordinator (Store.Secret)
+//	mg/...                             markers of one-time migrations (badger_scrub.go)
 //
 // MaxIDLen is the longest id, in bytes, of any stored object.
 const MaxIDLen = 128

@@ -219,25 +219,36 @@ func TestDeleteCompanyResumes(t *testing.T) {
 	}
 }
 
-// TestLinkCodeClearedWithConnection checks that clearing a connection's
-// link code removes the code's hash, so an old code cannot be used.
-func TestLinkCodeClearedWithConnection(t *testing.T) {
-	b := openTest(t)
-	ctx := t.Context()
-	must(t, "CreateCompany", b.CreateCompany(ctx, store.Company{ID: "co-1"}))
-	must(t, "CreateConnection", b.CreateConnection(ctx,
-		store.Connection{ID: "conn-1", CompanyID: "co-1", Status: store.PendingAuth, LinkCode: "ABCD-EFGH"},
-		store.LinkCode{Hash: []byte("hash-1")}))
-	if left := keysMentioning(t, b, fmt.Sprintf("%x", "hash-1")); len(left) != 2 {
-		t.Fatalf("link code keys: got %v, want the code and its back-reference", left)
-	}
-	_, err := b.UpdateConnection(ctx, "co-1", "conn-1", func(c *store.Connection) error {
-		c.Status, c.AgentID, c.LinkCode = store.Linked, "agent-1", ""
-		return nil
-	})
-	must(t, "UpdateConnection", err)
-	if left := keysMentioning(t, b, fmt.Sprintf("%x", "hash-1")); len(left) != 0 {
-		t.Errorf("link code keys after it was cleared: %v", left)
+// TestLinkCodeDeletedWhenWithdrawn checks that a connection the client
+// unlinks, or the end user deauthorizes, loses its link code: a code given
+// out before cannot undo the withdrawal.
+func TestLinkCodeDeletedWhenWithdrawn(t *testing.T) {
+	for _, status := range []store.ConnectionStatus{store.Unlinked, store.Deauthorized} {
+		t.Run(string(status), func(t *testing.T) {
+			b := openTest(t)
+			ctx := t.Context()
+			must(t, "CreateCompany", b.CreateCompany(ctx, store.Company{ID: "co-1"}))
+			must(t, "CreateConnection", b.CreateConnection(ctx,
+				store.Connection{ID: "conn-1", CompanyID: "co-1", Status: store.PendingAuth},
+				store.LinkCode{Hash: []byte("hash-1"), Expires: sec(1000)}))
+			if left := keysMentioning(t, b, fmt.Sprintf("%x", "hash-1")); len(left) != 2 {
+				t.Fatalf("link code keys: got %v, want the code and its back-reference", left)
+			}
+			c, err := b.UpdateConnection(ctx, "co-1", "conn-1", func(c *store.Connection) error {
+				c.Status = status
+				return nil
+			})
+			must(t, "UpdateConnection", err)
+			if left := keysMentioning(t, b, fmt.Sprintf("%x", "hash-1")); len(left) != 0 {
+				t.Errorf("link code keys after %s: %v, want none", status, left)
+			}
+			if !c.LinkCodeExpires.IsZero() {
+				t.Errorf("linkCodeExpires after %s: %v, want zero", status, c.LinkCodeExpires)
+			}
+			if _, err := b.RedeemLinkCode(ctx, []byte("hash-1"), "agent-1", sec(1)); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("redeem after %s: %v, want ErrNotFound", status, err)
+			}
+		})
 	}
 }
 

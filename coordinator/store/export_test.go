@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 )
@@ -71,4 +73,40 @@ func (b *Badger) ForgetCounts() error {
 		}
 		return txn.Delete(key(countsMarker))
 	})
+}
+
+// PutLegacyConnection writes a connection record as a store written before
+// link codes were kept only as hashes did: with the readable code in it.
+func (b *Badger) PutLegacyConnection(c Connection, plainCode string) error {
+	rec, err := json.Marshal(struct {
+		Connection
+		LinkCode string `json:"linkCode,omitempty"`
+	}{c, plainCode})
+	if err != nil {
+		return err
+	}
+	return b.db.Update(func(txn *badger.Txn) error {
+		if err := txn.Set(connIndexKey(c.ID), []byte(c.CompanyID)); err != nil {
+			return err
+		}
+		return txn.Set(connKey(c.CompanyID, c.ID), rec)
+	})
+}
+
+// RewriteReadableCodes does what a scrub cut short by a crash before its
+// purge has done: rewritten the records, left the old versions.
+func (b *Badger) RewriteReadableCodes(ctx context.Context) (int, error) {
+	return b.rewriteReadableCodes(ctx)
+}
+
+// OpenBadgerWithoutScrub opens a store as OpenBadger does but without the
+// link-code scrub, as a coordinator of before the scrub, or one that
+// crashed in it, left it.
+func OpenBadgerWithoutScrub(dir string) (*Badger, error) {
+	logger := slog.New(slog.DiscardHandler)
+	db, err := badger.Open(tuned(badger.DefaultOptions(dir)).WithLogger(badgerLogger{logger}))
+	if err != nil {
+		return nil, err
+	}
+	return &Badger{db: db, log: logger, now: time.Now, deleteChunk: 500}, nil
 }

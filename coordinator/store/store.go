@@ -39,6 +39,10 @@ var (
 	// ErrLinked: the connection is linked to an agent; it needs no new link
 	// code.
 	ErrLinked = errors.New("connection is already linked")
+	// ErrCodeRefused: the connection's status is not one a new link code
+	// may be issued in by that caller (an Unlinked connection, at the link
+	// page).
+	ErrCodeRefused = errors.New("no link code can be issued for the connection in its status")
 )
 
 // InProgressError is returned by QueueDataset when the data type already has
@@ -75,8 +79,9 @@ type Store interface {
 	DeleteCompany(ctx context.Context, id string) error
 
 	// CreateConnection stores a new connection of an existing company, and
-	// with it the link code (by its hash) that links it; ErrNotFound if the
-	// company is missing, ErrExists if the connection id is taken.
+	// with it the link code (by its hash) that links it, whose expiry
+	// becomes the connection's LinkCodeExpires; ErrNotFound if the company
+	// is missing, ErrExists if the connection id is taken.
 	CreateConnection(ctx context.Context, c Connection, code LinkCode) error
 	// Connection returns one connection of a company; ErrNotFound if either
 	// is missing or the connection belongs to another company.
@@ -89,7 +94,9 @@ type Store interface {
 	// for Unlinked or Deauthorized, in the same transaction every Queued
 	// dataset of the connection moves to AuthError, and every lease on its
 	// in-flight datasets is revoked: it expires at once (ExpireLeases then
-	// ends the dataset) and a report under it is ErrStaleLease.
+	// ends the dataset) and a report under it is ErrStaleLease. A connection
+	// that becomes Unlinked or Deauthorized loses its link code too, and so
+	// does an Unlinked one unlinked again.
 	UpdateConnection(ctx context.Context, companyID, id string, fn func(*Connection) error) (Connection, error)
 	// DeleteConnection removes a connection, its link code and its datasets'
 	// claims; datasets already synced stay readable. ErrNotFound if missing.
@@ -158,6 +165,12 @@ type Store interface {
 	// none were stored); ErrNotFound if the dataset is missing.
 	Validation(ctx context.Context, companyID, datasetID string) (ValidationResult, error)
 
+	// Secret returns the named secret of this coordinator: 32 random bytes
+	// made on the first call and the same on every later one, restarts
+	// included; concurrent first calls agree. It keys the tokens of link
+	// URLs.
+	Secret(ctx context.Context, name string) ([]byte, error)
+
 	// CreateAPIKey stores a key by its hash; ErrExists if the id is taken.
 	CreateAPIKey(ctx context.Context, k APIKey) error
 	// APIKeyByHash finds a key by the hash of its secret; ErrNotFound.
@@ -222,10 +235,9 @@ type Connection struct {
 	LastSync time.Time `json:"lastSync,omitzero"`
 	// AgentID is the agent the connection is bound to, once Linked.
 	AgentID string `json:"agentId,omitempty"`
-	// LinkCode is the one-time code, kept readable while the connection is
-	// PendingAuth so the client can hand it to the end user; cleared once
-	// used. Lookups go by the code's hash (LinkCode.Hash).
-	LinkCode        string    `json:"linkCode,omitempty"`
+	// LinkCodeExpires is when the connection's outstanding link code
+	// expires; zero when it has none. The code itself is never stored, only
+	// its hash (LinkCode.Hash): it is shown once, where it is issued.
 	LinkCodeExpires time.Time `json:"linkCodeExpires,omitzero"`
 }
 

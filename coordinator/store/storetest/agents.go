@@ -206,7 +206,6 @@ func testRedeemLinkCode(f *fixture) {
 	for _, c := range []store.Connection{c, stored} {
 		eq(f, "redeemed status", c.Status, store.Linked)
 		eq(f, "redeemed agent", c.AgentID, "agent-1")
-		eq(f, "redeemed readable code", c.LinkCode, "")
 		eq(f, "redeemed code expiry cleared", c.LinkCodeExpires.IsZero(), true)
 	}
 	f.queue("co-1", "conn-1", "ds-1", dataset.Customers, 11)
@@ -269,6 +268,40 @@ func testRedeemConcurrent(f *fixture) {
 	}
 }
 
+// testWithdrawnLosesCode: a connection the client unlinks, or the end
+// user deauthorizes, loses the code issued for it, which could otherwise
+// link it again.
+func testWithdrawnLosesCode(f *fixture) {
+	f.company("co-1", 0)
+	for _, status := range []store.ConnectionStatus{store.Unlinked, store.Deauthorized} {
+		id := "conn-" + string(status)
+		f.connection("co-1", id, store.PendingAuth, "")
+		c, err := f.s.UpdateConnection(f.ctx, "co-1", id, func(c *store.Connection) error {
+			c.Status = status
+			return nil
+		})
+		noErr(f, "UpdateConnection to "+string(status), err)
+		eq(f, string(status)+": code expiry cleared", c.LinkCodeExpires.IsZero(), true)
+		_, err = f.s.RedeemLinkCode(f.ctx, linkHash(id), "agent-1", at(1))
+		wantErr(f, string(status)+": RedeemLinkCode of its code", err, store.ErrNotFound)
+		c, _ = f.s.Connection(f.ctx, "co-1", id)
+		eq(f, string(status)+": status after the refused code", c.Status, status)
+	}
+	// A code issued for the Unlinked connection (the client relinking) is
+	// voided by unlinking it again.
+	id := "conn-" + string(store.Unlinked)
+	code := store.LinkCode{Hash: []byte("hash-again"), CompanyID: "co-1", ConnectionID: id, Expires: at(500)}
+	_, err := f.s.ReplaceLinkCode(f.ctx, "co-1", id, code, store.Unlinked)
+	noErr(f, "ReplaceLinkCode of the Unlinked connection", err)
+	_, err = f.s.UpdateConnection(f.ctx, "co-1", id, func(c *store.Connection) error {
+		c.Status = store.Unlinked
+		return nil
+	})
+	noErr(f, "UpdateConnection to Unlinked again", err)
+	_, err = f.s.RedeemLinkCode(f.ctx, code.Hash, "agent-1", at(2))
+	wantErr(f, "RedeemLinkCode after unlinking again", err, store.ErrNotFound)
+}
+
 func testReplaceLinkCode(f *fixture) {
 	f.company("co-1", 0)
 	f.connection("co-1", "conn-1", store.PendingAuth, "")
@@ -276,16 +309,16 @@ func testReplaceLinkCode(f *fixture) {
 	code := func(h string, expires int) store.LinkCode {
 		return store.LinkCode{Hash: []byte(h), CompanyID: "co-1", ConnectionID: "conn-1", Expires: at(expires)}
 	}
-	replace := func(what string, c store.LinkCode, plain string) store.Connection {
+	anyNotLinked := []store.ConnectionStatus{store.PendingAuth, store.Deauthorized, store.Unlinked}
+	replace := func(what string, c store.LinkCode) store.Connection {
 		f.Helper()
-		got, err := f.s.ReplaceLinkCode(f.ctx, "co-1", "conn-1", c, plain)
+		got, err := f.s.ReplaceLinkCode(f.ctx, "co-1", "conn-1", c, anyNotLinked...)
 		noErr(f, "ReplaceLinkCode, "+what, err)
 		return got
 	}
-	c := replace("pending", code("hash-b", 500), "CODE-B")
+	c := replace("pending", code("hash-b", 500))
 	stored, _ := f.s.Connection(f.ctx, "co-1", "conn-1")
 	for _, c := range []store.Connection{c, stored} {
-		eq(f, "readable code", c.LinkCode, "CODE-B")
 		eqTime(f, "code expiry", c.LinkCodeExpires, at(500))
 		eq(f, "status until redeemed", c.Status, store.PendingAuth)
 	}
@@ -295,7 +328,7 @@ func testReplaceLinkCode(f *fixture) {
 	noErr(f, "RedeemLinkCode of the new code", err)
 	eq(f, "status after the new code", c.Status, store.Linked)
 
-	_, err = f.s.ReplaceLinkCode(f.ctx, "co-1", "conn-1", code("hash-c", 500), "CODE-C")
+	_, err = f.s.ReplaceLinkCode(f.ctx, "co-1", "conn-1", code("hash-c", 500), anyNotLinked...)
 	wantErr(f, "ReplaceLinkCode of a linked connection", err, store.ErrLinked)
 	_, err = f.s.RedeemLinkCode(f.ctx, []byte("hash-c"), "agent-2", at(2))
 	wantErr(f, "RedeemLinkCode of a refused code", err, store.ErrNotFound)
@@ -307,7 +340,11 @@ func testReplaceLinkCode(f *fixture) {
 		})
 		noErr(f, "UpdateConnection to "+string(status), err)
 		h, agent := fmt.Sprintf("hash-%s", status), fmt.Sprintf("agent-%d", i+3)
-		c := replace(string(status), code(h, 500), "CODE")
+		_, err = f.s.ReplaceLinkCode(f.ctx, "co-1", "conn-1", code(h+"-refused", 500), store.PendingAuth)
+		wantErr(f, string(status)+": ReplaceLinkCode allowed from PendingAuth only", err, store.ErrCodeRefused)
+		_, err = f.s.RedeemLinkCode(f.ctx, []byte(h+"-refused"), agent, at(3))
+		wantErr(f, string(status)+": RedeemLinkCode of a refused code", err, store.ErrNotFound)
+		c := replace(string(status), code(h, 500))
 		eq(f, string(status)+": status until redeemed", c.Status, status)
 		c, err = f.s.RedeemLinkCode(f.ctx, []byte(h), agent, at(3))
 		noErr(f, string(status)+": RedeemLinkCode", err)
@@ -323,7 +360,7 @@ func testReplaceLinkCode(f *fixture) {
 		return nil
 	})
 	noErr(f, "UpdateConnection", err)
-	replace("an expired code", code("hash-old", 10), "CODE-OLD")
+	replace("an expired code", code("hash-old", 10))
 	_, err = f.s.RedeemLinkCode(f.ctx, []byte("hash-old"), "agent-1", at(11))
 	wantErr(f, "RedeemLinkCode of an expired new code", err, store.ErrCodeExpired)
 
@@ -337,7 +374,7 @@ func testReplaceLinkCode(f *fixture) {
 		{"a hash taken by another connection", "co-1", "conn-1", code(string(linkHash("conn-2")), 500), store.ErrExists},
 	}
 	for _, tt := range refusals {
-		_, err := f.s.ReplaceLinkCode(f.ctx, tt.co, tt.conn, tt.c, "CODE-X")
+		_, err := f.s.ReplaceLinkCode(f.ctx, tt.co, tt.conn, tt.c, anyNotLinked...)
 		wantErr(f, "ReplaceLinkCode, "+tt.name, err, tt.want)
 	}
 	c, err = f.s.RedeemLinkCode(f.ctx, linkHash("conn-2"), "agent-2", at(12))

@@ -1,8 +1,10 @@
 package storetest
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/dataset"
@@ -79,7 +81,6 @@ func testConnections(f *fixture) {
 	f.company("co-2", 0)
 	want := store.Connection{
 		ID: "conn-b", CompanyID: "co-1", PlatformKey: "csv", Status: store.PendingAuth, Created: at(5),
-		LinkCode: "ABCD-EFGH", LinkCodeExpires: at(100),
 	}
 	code := store.LinkCode{Hash: []byte("hash-b"), CompanyID: "co-1", ConnectionID: "conn-b", Expires: at(100)}
 	noErr(f, "CreateConnection", f.s.CreateConnection(f.ctx, want, code))
@@ -91,8 +92,7 @@ func testConnections(f *fixture) {
 	noErr(f, "Connection", err)
 	eq(f, "platform key", got.PlatformKey, "csv")
 	eq(f, "status", got.Status, store.PendingAuth)
-	eq(f, "link code", got.LinkCode, "ABCD-EFGH")
-	eqTime(f, "link code expires", got.LinkCodeExpires, at(100))
+	eqTime(f, "link code expires (the code's)", got.LinkCodeExpires, at(100))
 	eqTime(f, "created", got.Created, at(5))
 
 	tests := []struct {
@@ -129,7 +129,7 @@ func testUpdateConnection(f *fixture) {
 	f.company("co-1", 0)
 	f.connection("co-1", "conn-1", store.PendingAuth, "")
 	c, err := f.s.UpdateConnection(f.ctx, "co-1", "conn-1", func(c *store.Connection) error {
-		c.Status, c.AgentID, c.LinkCode = store.Linked, "agent-1", ""
+		c.Status, c.AgentID = store.Linked, "agent-1"
 		return nil
 	})
 	noErr(f, "UpdateConnection", err)
@@ -138,7 +138,6 @@ func testUpdateConnection(f *fixture) {
 	noErr(f, "Connection", err)
 	eq(f, "stored status", c.Status, store.Linked)
 	eq(f, "stored agent", c.AgentID, "agent-1")
-	eq(f, "stored link code", c.LinkCode, "")
 
 	refuse := errors.New("refused by fn")
 	_, err = f.s.UpdateConnection(f.ctx, "co-1", "conn-1", func(c *store.Connection) error {
@@ -316,4 +315,33 @@ func testAPIKeys(f *fixture) {
 	keys, _ = f.s.APIKeys(f.ctx)
 	eq(f, "keys after delete", len(keys), 1)
 	noErr(f, "CreateAPIKey with a deleted key's id and hash", f.s.CreateAPIKey(f.ctx, k1))
+}
+
+// testSecret checks that a named secret is made once, is the same on every
+// call (concurrent first calls included) and differs by name.
+func testSecret(f *fixture) {
+	const n = 8
+	got := make([][]byte, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { got[i], errs[i] = f.s.Secret(f.ctx, "link-url") })
+	}
+	wg.Wait()
+	for i := range n {
+		noErr(f, "Secret", errs[i])
+		if len(got[i]) != 32 || !bytes.Equal(got[i], got[0]) {
+			f.Errorf("Secret call %d: %x, want the same 32 bytes as the first, %x", i, got[i], got[0])
+		}
+	}
+	again, err := f.s.Secret(f.ctx, "link-url")
+	noErr(f, "Secret again", err)
+	eq(f, "secret again", bytes.Equal(again, got[0]), true)
+	other, err := f.s.Secret(f.ctx, "other")
+	noErr(f, "Secret of another name", err)
+	eq(f, "another name's secret differs", bytes.Equal(other, got[0]), false)
+	_, err = f.s.Secret(f.ctx, "")
+	if err == nil {
+		f.Errorf("Secret with an empty name: nil error, want a refusal")
+	}
 }

@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"LinkCodes", testLinkCodes},
 		{"DeleteConnection", testDeleteConnection},
 		{"WithdrawnConnection", testWithdrawnConnection},
+		{"WithdrawnLosesCode", testWithdrawnLosesCode},
 		{"QueueDataset", testQueueDataset},
 		{"QueueRefusals", testQueueRefusals},
 		{"QueueConcurrent", testQueueConcurrent},
@@ -58,6 +59,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ExpireLeasesAttempts", testExpireAttempts},
 		{"Validation", testValidation},
 		{"APIKeys", testAPIKeys},
+		{"Secret", testSecret},
 		{"Agents", testAgents},
 		{"AgentConnections", testAgentConnections},
 		{"AgentEvents", testAgentEvents},
@@ -110,9 +112,6 @@ func (f *fixture) connection(co, id string, status store.ConnectionStatus, agent
 	f.Helper()
 	c := store.Connection{
 		ID: id, CompanyID: co, PlatformKey: "gnucash", Status: status, Created: at(0), AgentID: agent,
-	}
-	if status == store.PendingAuth {
-		c.LinkCode, c.LinkCodeExpires = "CODE-"+id, at(7*24*3600)
 	}
 	code := store.LinkCode{Hash: linkHash(id), CompanyID: co, ConnectionID: id, Expires: at(7 * 24 * 3600)}
 	if err := f.s.CreateConnection(f.ctx, c, code); err != nil {
