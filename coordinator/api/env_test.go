@@ -57,6 +57,12 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, nil)
+}
+
+// newEnvWith is newEnv with the API's configuration changed by set.
+func newEnvWith(t *testing.T, set func(*Config)) *env {
+	t.Helper()
 	st, err := store.OpenBadger(t.TempDir(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +74,11 @@ func newEnv(t *testing.T) *env {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	srv := New(Config{Store: st, Queuer: q, Logger: log, PublicURL: "http://ferry.test", Now: clk.Now})
+	cfg := Config{Store: st, Queuer: q, Logger: log, PublicURL: "http://ferry.test", Now: clk.Now}
+	if set != nil {
+		set(&cfg)
+	}
+	srv := New(cfg)
 	srv.SetReady(true)
 	hs := httptest.NewServer(srv)
 	t.Cleanup(func() {

@@ -24,6 +24,7 @@ const (
 	CodeUnknownType   = 10005 // the data type is not one of Ferry's
 	CodeUnauthorized  = 20001 // no key, or a key Ferry does not know
 	CodeForbidden     = 20002 // the key's scope does not allow this
+	CodeRateLimited   = 20003 // too many failed authentications from the caller's address; wait Retry-After
 	CodeNotFound      = 30001 // the object does not exist
 	CodeInProgress    = 40001 // the data type already has a dataset in progress
 	CodeUnlinked      = 40002 // the connection is unlinked

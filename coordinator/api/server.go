@@ -18,6 +18,7 @@ import (
 
 	"github.com/ferry-sync/ferry/coordinator/metrics"
 	"github.com/ferry-sync/ferry/coordinator/queue"
+	"github.com/ferry-sync/ferry/coordinator/ratelimit"
 	"github.com/ferry-sync/ferry/coordinator/store"
 )
 
@@ -46,6 +47,9 @@ type Config struct {
 	// Metrics counts requests and serves GET /metrics; nil: the endpoint
 	// serves an empty registry.
 	Metrics *metrics.Metrics
+	// AuthFailures limits wrong API keys per source address (shared with
+	// the hub's agent credentials); nil: no limit.
+	AuthFailures *ratelimit.Failures
 }
 
 // Server is the REST API.
@@ -59,6 +63,7 @@ type Server struct {
 	onUnlink  func(string)
 	agents    Agents
 	metrics   *metrics.Metrics
+	failures  *ratelimit.Failures
 	ready     atomic.Bool
 	mux       *http.ServeMux
 
@@ -71,7 +76,7 @@ func New(cfg Config) *Server {
 	s := &Server{
 		store: cfg.Store, queuer: cfg.Queuer, log: cfg.Logger,
 		publicURL: cfg.PublicURL, now: cfg.Now, codeTTL: cfg.LinkCodeTTL, onUnlink: cfg.OnUnlink,
-		agents: cfg.Agents, metrics: cfg.Metrics, mux: http.NewServeMux(),
+		agents: cfg.Agents, metrics: cfg.Metrics, failures: cfg.AuthFailures, mux: http.NewServeMux(),
 	}
 	if s.metrics == nil {
 		s.metrics = metrics.New()
@@ -199,7 +204,7 @@ func (s *Server) wrap(rt Route) http.Handler {
 		w := &statusWriter{ResponseWriter: rw}
 		defer func() { s.metrics.APIRequest(route, w.status()) }()
 		if rt.Scope != "" {
-			key, err := s.authenticate(r)
+			key, err := s.authenticate(w, r)
 			if err == nil {
 				err = allowed(key.Scope, rt.Scope)
 			}

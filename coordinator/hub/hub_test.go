@@ -62,6 +62,12 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, nil)
+}
+
+// newEnvWith is newEnv with the hub's configuration changed by set.
+func newEnvWith(t *testing.T, set func(*Config)) *env {
+	t.Helper()
 	st, err := store.OpenBadger(t.TempDir(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +79,11 @@ func newEnv(t *testing.T) *env {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	h := New(Config{Store: st, Queuer: q, Logger: log, Now: clk.Now, ExpiryInterval: time.Hour})
+	cfg := Config{Store: st, Queuer: q, Logger: log, Now: clk.Now, ExpiryInterval: time.Hour}
+	if set != nil {
+		set(&cfg)
+	}
+	h := New(cfg)
 	q.Notify = h.Notify
 	if err := h.Start(); err != nil {
 		t.Fatal(err)

@@ -15,11 +15,11 @@ import (
 
 // servePage stages one uploaded page: gzip NDJSON under the dataset's lease.
 func (h *Hub) servePage(w http.ResponseWriter, r *http.Request) {
-	agent, ok := h.authenticate(r)
-	if !ok {
-		writeErr(w, http.StatusUnauthorized, protocol.CodeUnauthorized, "unknown or revoked agent credential")
+	agent, ok := h.authenticate(w, r)
+	if !ok || !h.startUpload(w, agent.ID) {
 		return
 	}
+	defer h.endUpload(agent.ID)
 	n, err := strconv.Atoi(r.PathValue("n"))
 	if err != nil || n < 1 || n > protocol.MaxPages {
 		writeErr(w, http.StatusBadRequest, protocol.CodeBadMessage, "page number must be 1 to "+strconv.Itoa(protocol.MaxPages))
@@ -49,6 +49,35 @@ func (h *Hub) servePage(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]int{"page": n, "records": len(page.Records)})
 }
 
+// startUpload counts an upload request of the agent in flight, or answers
+// 429 when it has UploadsPerAgent already: one credential cannot hold more
+// of the coordinator's connections and memory than its uploads need (an
+// agent works on 2 datasets at once, one request each). The agent's HTTP
+// client retries after Retry-After.
+func (h *Hub) startUpload(w http.ResponseWriter, agentID string) bool {
+	h.mu.Lock()
+	ok := h.uploads[agentID] < h.cfg.UploadsPerAgent
+	if ok {
+		h.uploads[agentID]++
+	}
+	h.mu.Unlock()
+	if !ok {
+		w.Header().Set("Retry-After", "1")
+		writeErr(w, http.StatusTooManyRequests, protocol.CodeRateLimited,
+			"too many uploads at once for this agent (at most "+strconv.Itoa(h.cfg.UploadsPerAgent)+")")
+	}
+	return ok
+}
+
+// endUpload counts an upload request of the agent as ended.
+func (h *Hub) endUpload(agentID string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.uploads[agentID]--; h.uploads[agentID] <= 0 {
+		delete(h.uploads, agentID)
+	}
+}
+
 // pageLines are the ids and places of a decoded page's records, stored
 // with the page so that publishing it parses none of them again.
 func pageLines(p protocol.Page) []store.Line {
@@ -74,11 +103,11 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // serveCommit checks an upload's counts and checksum against the staged
 // pages, then moves the dataset to Validating and queues its processing.
 func (h *Hub) serveCommit(w http.ResponseWriter, r *http.Request) {
-	agent, ok := h.authenticate(r)
-	if !ok {
-		writeErr(w, http.StatusUnauthorized, protocol.CodeUnauthorized, "unknown or revoked agent credential")
+	agent, ok := h.authenticate(w, r)
+	if !ok || !h.startUpload(w, agent.ID) {
 		return
 	}
+	defer h.endUpload(agent.ID)
 	var req protocol.CommitRequest
 	if err := decodeSmall(r, &req); err != nil {
 		writeErr(w, http.StatusBadRequest, protocol.CodeBadMessage, err.Error())

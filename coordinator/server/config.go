@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Config is everything a coordinator is started with.
@@ -48,7 +49,17 @@ type Config struct {
 	// of connections cannot leave the store unable to open its files.
 	// Negative: no limit.
 	MaxConnections int
+	// MaxAuthFailures is how many failed authentications (wrong API keys,
+	// unknown or revoked agent credentials) one source address may make in
+	// a minute; past it every authenticated call from it is 429 until the
+	// minute passes. Negative: no limit.
+	MaxAuthFailures int
 }
+
+// MinAdminKey is the fewest characters FERRY_ADMIN_KEY may have: a key
+// chosen by hand must not be guessable, even at the limited rate of
+// failed authentications.
+const MinAdminKey = 32
 
 // filesReserve is how many open files the default MaxConnections keeps for
 // the store (Badger's tables and value logs) and the rest of the process.
@@ -81,6 +92,7 @@ func DefaultConfig() Config {
 		GCInterval:      10 * time.Minute,
 		Events:          DefaultEventsConfig(),
 		EventRetention:  30 * 24 * time.Hour,
+		MaxAuthFailures: 20,
 	}
 }
 
@@ -121,6 +133,12 @@ func (c *Config) Validate() error {
 	}
 	if c.LinkCodeTTL <= 0 {
 		return errors.New("link-code-ttl: must be positive")
+	}
+	if c.MaxAuthFailures == 0 {
+		return errors.New("max-auth-failures: must be positive, or -1 for no limit")
+	}
+	if n := utf8.RuneCountInString(c.AdminKey); c.AdminKey != "" && n < MinAdminKey {
+		return fmt.Errorf("FERRY_ADMIN_KEY: %d characters, at least %d are required (a random one: openssl rand -base64 32)", n, MinAdminKey)
 	}
 	return c.Events.Validate()
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/ferry-sync/ferry/coordinator/metrics"
 	"github.com/ferry-sync/ferry/coordinator/portal"
 	"github.com/ferry-sync/ferry/coordinator/queue"
+	"github.com/ferry-sync/ferry/coordinator/ratelimit"
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"golang.org/x/net/netutil"
 )
@@ -58,10 +59,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*Ser
 		return nil, err
 	}
 	q := queue.New(st)
+	// One count of failed authentications per address, for API keys and
+	// agent credentials alike.
+	failures := ratelimit.NewFailures(cfg.MaxAuthFailures, time.Minute)
 	s.Metrics = metrics.New()
 	s.events = newEvents(cfg, st, q, s.Metrics, log)
 	s.Hub = hub.New(hub.Config{Store: st, Queuer: q, Logger: log.With("subsystem", "hub"), LeaseTTL: cfg.LeaseTTL,
-		Metrics: s.Metrics})
+		Metrics: s.Metrics, AuthFailures: failures})
 	s.Metrics.WatchAgentsOnline(s.Hub.OnlineCount)
 	s.Metrics.WatchDatasets(st)
 	s.Metrics.WatchWebhookOutbox(st)
@@ -70,7 +74,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*Ser
 		Store: st, Queuer: q, Logger: log.With("subsystem", "api"),
 		PublicURL: cfg.PublicURL, LinkCodeTTL: cfg.LinkCodeTTL, WebhookAllowPrivate: cfg.Events.WebhookAllowPrivate,
 		OnUnlink: func(connectionID string) { s.Hub.Revoke(connectionID, "unlinked by the client") },
-		Agents:   s.Hub, Metrics: s.Metrics,
+		Agents:   s.Hub, Metrics: s.Metrics, AuthFailures: failures,
 	})
 	s.Portal = portal.New(portal.Config{
 		Store: st, Queuer: q, Agents: s.Hub, Logger: log.With("subsystem", "portal"), PublicURL: cfg.PublicURL,

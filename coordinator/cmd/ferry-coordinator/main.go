@@ -38,6 +38,7 @@ func run(args []string) error {
 	fs.DurationVar(&cfg.LeaseTTL, "lease-ttl", cfg.LeaseTTL, "how long an agent's lease lasts without a heartbeat")
 	fs.DurationVar(&cfg.EventRetention, "event-retention", cfg.EventRetention, "how long agent events are kept")
 	fs.IntVar(&cfg.MaxConnections, "max-connections", 0, "most connections served at once, more wait (0: the open-files limit less 1024 kept for the store; -1: no limit)")
+	fs.IntVar(&cfg.MaxAuthFailures, "max-auth-failures", cfg.MaxAuthFailures, "failed authentications (API keys, agent credentials) one address may make in a minute; then 429 until the minute passes (-1: no limit)")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (PEM); serves HTTPS and wss")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key file (PEM)")
 	fs.StringVar(&cfg.Downloads, "downloads", "", "directory of the agent's installers (make installers: dist/), offered on link pages")
