@@ -31,7 +31,7 @@ const (
 	CodeNoConnection  = 40003 // the company has no (single) connection for this
 	CodeConflict      = 40004 // the object's state does not allow this
 	CodeInternal      = 50001 // a fault in Ferry; the correlation id finds it in the logs
-	CodeUnavailable   = 50002 // Ferry is starting or stopping
+	CodeUnavailable   = 50002 // Ferry is starting or stopping, or at its connection limit
 	CodeMethodRefused = 10006 // the method is not allowed on this path
 	CodeAgentOffline  = 40005 // the agent is offline
 	CodeAgentTimeout  = 50003 // the agent did not answer in time

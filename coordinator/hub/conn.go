@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 
+	"github.com/ferry-sync/ferry/coordinator/connlimit"
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/dataset"
 	"github.com/ferry-sync/ferry/shared/protocol"
@@ -103,6 +104,9 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request, agent store.Agent) 
 	if err != nil {
 		return nil // the upgrader has answered
 	}
+	// An authenticated control channel leaves the ordinary connections and
+	// its address's count: one per agent, see supersede.
+	connlimit.Promote(r.Context())
 	ws.SetReadLimit(protocol.MaxMessageBytes)
 	c := &agentConn{
 		h: h, ws: ws, agentID: agent.ID, remote: r.RemoteAddr, connectedAt: h.now().UTC(), lastSeen: h.now().UTC(),

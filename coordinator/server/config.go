@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/ferry-sync/ferry/coordinator/connlimit"
 )
 
 // Config is everything a coordinator is started with.
@@ -54,6 +56,14 @@ type Config struct {
 	// a minute; past it every authenticated call from it is 429 until the
 	// minute passes. Negative: no limit.
 	MaxAuthFailures int
+	// MaxConnectionsPerAddress is the most ordinary connections (all but
+	// agents' control channels) from one source address; an IPv6 /64 is
+	// one address. 0: half of what ordinary connections may take, at most
+	// 256. Negative: no limit.
+	MaxConnectionsPerAddress int
+	// IdleTimeout is how long a keep-alive connection may wait, idle, for
+	// its next request.
+	IdleTimeout time.Duration
 }
 
 // MinAdminKey is the fewest characters FERRY_ADMIN_KEY may have: a key
@@ -81,6 +91,28 @@ func (c Config) maxConnections() int {
 	return max(int(min(files, 1<<30))-filesReserve, 64)
 }
 
+// connectionLimits are the limits of the listener: MaxConnections, a tenth
+// of it kept for connections that become agents' control channels, and
+// the per-address cap with its default worked out.
+func (c Config) connectionLimits() connlimit.Limits {
+	lim := connlimit.Limits{Max: c.maxConnections()}
+	lim.Reserve = lim.Max / 10
+	switch {
+	case c.MaxConnectionsPerAddress > 0:
+		lim.PerAddress = c.MaxConnectionsPerAddress
+	case c.MaxConnectionsPerAddress < 0:
+	case lim.Max > 0:
+		lim.PerAddress = min(defaultPerAddress, max(1, (lim.Max-lim.Reserve)/2))
+	default:
+		lim.PerAddress = defaultPerAddress
+	}
+	return lim
+}
+
+// defaultPerAddress is the default cap of ordinary connections from one
+// address when MaxConnections leaves room for more.
+const defaultPerAddress = 256
+
 // DefaultConfig is the configuration of a coordinator started with no flags.
 func DefaultConfig() Config {
 	return Config{
@@ -93,6 +125,7 @@ func DefaultConfig() Config {
 		Events:          DefaultEventsConfig(),
 		EventRetention:  30 * 24 * time.Hour,
 		MaxAuthFailures: 20,
+		IdleTimeout:     30 * time.Second,
 	}
 }
 
@@ -133,6 +166,9 @@ func (c *Config) Validate() error {
 	}
 	if c.LinkCodeTTL <= 0 {
 		return errors.New("link-code-ttl: must be positive")
+	}
+	if c.IdleTimeout <= 0 {
+		return errors.New("idle-timeout: must be positive")
 	}
 	if c.MaxAuthFailures == 0 {
 		return errors.New("max-auth-failures: must be positive, or -1 for no limit")

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/api"
+	"github.com/ferry-sync/ferry/coordinator/connlimit"
 	"github.com/ferry-sync/ferry/coordinator/hub"
 	"github.com/ferry-sync/ferry/coordinator/linkpage"
 	"github.com/ferry-sync/ferry/coordinator/metrics"
@@ -21,7 +22,7 @@ import (
 	"github.com/ferry-sync/ferry/coordinator/queue"
 	"github.com/ferry-sync/ferry/coordinator/ratelimit"
 	"github.com/ferry-sync/ferry/coordinator/store"
-	"golang.org/x/net/netutil"
+	"github.com/ferry-sync/ferry/shared/protocol"
 )
 
 // Server is a running coordinator's pieces.
@@ -101,22 +102,43 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*Ser
 		st.Close()
 		return nil, fmt.Errorf("listen: %w", err)
 	}
-	if n := cfg.maxConnections(); n > 0 {
-		s.ln = netutil.LimitListener(s.ln, n)
-		log.Info("connections limited", "max", n)
-	}
+	lim := cfg.connectionLimits()
+	limited := connlimit.New(s.ln, lim, log.With("subsystem", "listener"))
+	s.ln = limited
+	log.Info("connections limited", "max", lim.Max, "reserveForAgents", lim.Reserve, "perAddress", lim.PerAddress)
 	s.http = &http.Server{
-		Handler:           mux,
+		Handler:           reserveForAgents(mux),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
+		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ConnState:         limited.ConnState,
+		ConnContext:       limited.ConnContext,
 	}
 	// Shutdown waits for requests to finish; the Portal's live streams
 	// would not, so they end when it starts.
 	s.http.RegisterOnShutdown(s.Portal.Close)
 	return s, nil
+}
+
+// reserveForAgents lets a connection accepted into the reserve (the
+// ordinary connections were at their cap) serve only an agent's control
+// channel upgrade; anything else is 503 with Retry-After. Either way it is
+// closed after this request, unless the hub makes it a control channel.
+func reserveForAgents(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if connlimit.Reserved(r.Context()) {
+			w.Header().Set("Connection", "close")
+			if r.URL.Path != protocol.ConnectPath {
+				w.Header().Set("Retry-After", "1")
+				api.Refuse(w, r, &api.Error{Status: http.StatusServiceUnavailable, Code: api.CodeUnavailable, Retry: true,
+					Message: "the coordinator is at its connection limit; retry shortly"})
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // Addr is the address the listener is bound to.

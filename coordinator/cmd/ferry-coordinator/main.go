@@ -38,6 +38,8 @@ func run(args []string) error {
 	fs.DurationVar(&cfg.LeaseTTL, "lease-ttl", cfg.LeaseTTL, "how long an agent's lease lasts without a heartbeat")
 	fs.DurationVar(&cfg.EventRetention, "event-retention", cfg.EventRetention, "how long agent events are kept")
 	fs.IntVar(&cfg.MaxConnections, "max-connections", 0, "most connections served at once, more wait (0: the open-files limit less 1024 kept for the store; -1: no limit)")
+	fs.IntVar(&cfg.MaxConnectionsPerAddress, "max-connections-per-address", 0, "most connections from one address, agents' control channels aside (0: half of what max-connections leaves to ordinary connections, at most 256; -1: no limit)")
+	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "how long an idle keep-alive connection is kept open")
 	fs.IntVar(&cfg.MaxAuthFailures, "max-auth-failures", cfg.MaxAuthFailures, "failed authentications (API keys, agent credentials) one address may make in a minute; then 429 until the minute passes (-1: no limit)")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (PEM); serves HTTPS and wss")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key file (PEM)")
