@@ -126,7 +126,7 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request, agent store.Agent) 
 			return nil
 		}
 		c.log.Warn("agent handshake refused", "err", err)
-		c.close(reasonHandshakeFailed)
+		c.close("handshake refused")
 		h.abandon(c, reasonHandshakeFailed)
 		return nil
 	}
@@ -136,7 +136,8 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request, agent store.Agent) 
 	bindings := len(c.bindings)
 	online, ok := h.register(c)
 	if !ok {
-		// A newer connection, or the hub closing, closed this one.
+		// The hub is closing, or a newer connection came and closed this
+		// one already (then this close changes nothing).
 		c.close(store.ReasonShutdown)
 		h.abandon(c, store.ReasonShutdown)
 		return nil

@@ -356,3 +356,42 @@ func TestUploadsPerAgentLimited(t *testing.T) {
 		t.Errorf("an upload once one ended: %d %s, want 200", status, out)
 	}
 }
+
+// TestReplacementFailingItsHandshake: when the connection that replaced a
+// live one fails before its welcome, the agent's connections are reported
+// offline: nobody serves them.
+func TestReplacementFailingItsHandshake(t *testing.T) {
+	e := newEnv(t)
+	conn, cred := e.linked()
+	a, w := e.connect(cred, all(conn))
+	ws, _, err := e.dial(cred)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	if got := closedBy(a.ws); got != store.ReasonSuperseded {
+		t.Fatalf("live connection ended with %q, want %q", got, store.ReasonSuperseded)
+	}
+	_ = ws.WriteJSON(protocol.Message{Type: protocol.TypeHello, ID: "hello", Hello: &protocol.Hello{Versions: []int{99}}})
+	closedBy(ws)
+	var got []string
+	waitUntil(t, "the offline report", func() bool {
+		evs, err := e.st.AgentEvents(t.Context(), w.AgentID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = got[:0]
+		for _, ev := range evs {
+			if ev.Type == store.EventDisconnected && len(ev.Connections) > 0 {
+				got = append(got, ev.Reason+" "+strings.Join(ev.Connections, ","))
+			}
+		}
+		return len(got) > 0
+	})
+	if want := reasonHandshakeFailed + " " + conn; len(got) != 1 || got[0] != want {
+		t.Errorf("disconnects naming connections %q, want [%q]", got, want)
+	}
+	if e.hub.Online(w.AgentID) {
+		t.Error("agent still online")
+	}
+}
