@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -161,6 +162,8 @@ func TestBadFlags(t *testing.T) {
 		{"--public-url", "ftp://x"},
 		{"--log-level", "loud"},
 		{"--event-retention", "10m"},
+		{"--idle-timeout", "0s"},
+		{"--max-auth-failures", "0"},
 		{"--no-such-flag"},
 	} {
 		out, err := exec.Command(filepath.Join(binDir, "ferry-coordinator"), append(args, "--data", t.TempDir())...).CombinedOutput()
@@ -170,6 +173,23 @@ func TestBadFlags(t *testing.T) {
 		if !strings.Contains(string(out), "ferry-coordinator") && !strings.Contains(string(out), "flag") {
 			t.Errorf("%v: no clear message: %s", args, out)
 		}
+	}
+}
+
+// TestShortAdminKeyRefused: the real binary refuses FERRY_ADMIN_KEY
+// shorter than 32 characters at start-up, with a message naming it and a
+// non-zero exit.
+func TestShortAdminKeyRefused(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "ferry-coordinator"), "--listen", freeAddr(t), "--data", t.TempDir())
+	cmd.Env = append(withoutEnv(os.Environ(), "FERRY_ADMIN_KEY"), "FERRY_ADMIN_KEY=a")
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("the coordinator started with FERRY_ADMIN_KEY=a:\n%s", out)
+	}
+	if err == nil || !strings.Contains(string(out), "FERRY_ADMIN_KEY") || !strings.Contains(string(out), "at least 32") {
+		t.Errorf("FERRY_ADMIN_KEY=a: %v, output %q; want a non-zero exit naming FERRY_ADMIN_KEY and 32 characters", err, out)
 	}
 }
 

@@ -120,7 +120,7 @@ func (c *coordinator) httpClient() *http.Client {
 	return c.client
 }
 
-const e2eKey = "e2e-admin-key"
+const e2eKey = "e2e-admin-key-0123456789abcdefghijkl"
 
 // startCoordinator runs the binary on dataDir and waits until /readyz says
 // ready.

@@ -24,7 +24,7 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-const key = "worker-test-key"
+const key = "worker-test-key-0123456789abcdefghij"
 
 // coordinator is a real coordinator in this process on a loopback port.
 type coordinator struct {

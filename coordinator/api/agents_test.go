@@ -159,8 +159,10 @@ func TestAgentsConnectivity(t *testing.T) {
 	if err == nil || resp == nil || resp.StatusCode != 401 {
 		t.Fatalf("dial with a revoked credential: %v %v, want 401", err, resp)
 	}
-	if !hasEvent(e.events("agent-1"), "CredentialRefused", protocol.ConnectPath) {
-		t.Errorf("events %+v: want CredentialRefused for the dial", e.events("agent-1"))
+	// Refusals are recorded at most once a minute per agent (the first one
+	// names its call, here the upload or the dial, whichever came first).
+	if !hasEvent(e.events("agent-1"), "CredentialRefused", "") {
+		t.Errorf("events %+v: want CredentialRefused", e.events("agent-1"))
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ferry-sync/ferry/coordinator/ratelimit"
 	"github.com/ferry-sync/ferry/coordinator/store"
 )
 
@@ -65,7 +66,16 @@ func apiKeyFrom(h string) (string, bool) {
 	return "", false
 }
 
-func (s *Server) authenticate(r *http.Request) (store.APIKey, error) {
+// authenticate finds the request's API key. An address past the limit of
+// failed authentications is refused (429, Retry-After) before the key is
+// looked up, until its window passes; a wrong key counts as a failure, a
+// missing or malformed header (no guess at a key) does not.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (store.APIKey, error) {
+	if wait, blocked := s.failures.Blocked(r.RemoteAddr, s.now()); blocked {
+		w.Header().Set("Retry-After", ratelimit.RetryAfter(wait))
+		return store.APIKey{}, &Error{Status: http.StatusTooManyRequests, Code: CodeRateLimited, Retry: true,
+			Message: "too many failed authentications from this address; retry after " + ratelimit.RetryAfter(wait) + " seconds"}
+	}
 	secret, ok := apiKeyFrom(r.Header.Get("Authorization"))
 	if !ok {
 		return store.APIKey{}, errorf(http.StatusUnauthorized, CodeUnauthorized,
@@ -74,6 +84,9 @@ func (s *Server) authenticate(r *http.Request) (store.APIKey, error) {
 	hash := HashKey(secret)
 	key, err := s.store.APIKeyByHash(r.Context(), hash)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && subtle.ConstantTimeCompare(key.Hash, hash) != 1) {
+		if s.failures.Fail(r.RemoteAddr, s.now()) {
+			s.log.Warn("failed authentications over the limit", "remote", ratelimit.Address(r.RemoteAddr))
+		}
 		return store.APIKey{}, errorf(http.StatusUnauthorized, CodeUnauthorized, "the API key is not valid")
 	}
 	if err != nil {

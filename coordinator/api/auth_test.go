@@ -2,10 +2,15 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/ferry-sync/ferry/coordinator/ratelimit"
 	"github.com/ferry-sync/ferry/coordinator/store"
 )
 
@@ -92,4 +97,64 @@ func TestReadyz(t *testing.T) {
 	status, out := e.call("GET", "/readyz", nil)
 	e.apiError(status, out, 503, CodeUnavailable)
 	e.must(200, "GET", "/healthz", nil, nil)
+}
+
+// TestFailedAuthenticationsLimited: past the limit of wrong keys from one
+// address in a minute, every authenticated call from it is 429 with
+// Retry-After, before any key is looked up (the admin key's too), until
+// the minute passes; another address is not held up.
+func TestFailedAuthenticationsLimited(t *testing.T) {
+	e := newEnvWith(t, func(c *Config) { c.AuthFailures = ratelimit.NewFailures(20, time.Minute) })
+	for i := range 20 {
+		e.apiError2(fmt.Sprintf("Bearer wrong-%d", i), "GET", "/companies", 401, CodeUnauthorized)
+	}
+	other := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{
+		LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).DialContext}}
+	defer other.CloseIdleConnections()
+	tests := []struct {
+		name   string
+		client *http.Client
+		auth   string
+		after  time.Duration
+		status int
+	}{
+		{"another wrong key", http.DefaultClient, "Bearer wrong-20", 0, 429},
+		{"the admin key from the same address", http.DefaultClient, "Bearer " + adminKey, 0, 429},
+		{"no key", http.DefaultClient, "", 0, 429},
+		{"the admin key from another address", other, "Bearer " + adminKey, 0, 200},
+		{"a wrong key from another address", other, "Bearer wrong-0", 0, 401},
+		{"the admin key once the minute passed", http.DefaultClient, "Bearer " + adminKey, time.Minute, 200},
+		{"a wrong key once the minute passed", http.DefaultClient, "Bearer wrong-21", 0, 401},
+	}
+	for _, tt := range tests {
+		e.clock.Add(tt.after)
+		req, _ := http.NewRequestWithContext(t.Context(), "GET", e.url+"/companies", nil)
+		if tt.auth != "" {
+			req.Header.Set("Authorization", tt.auth)
+		}
+		resp, err := tt.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.status {
+			t.Errorf("%s: status %d, want %d; body %s", tt.name, resp.StatusCode, tt.status, body)
+			continue
+		}
+		if tt.status != 429 {
+			continue
+		}
+		e.apiError(resp.StatusCode, body, 429, CodeRateLimited, "too many failed authentications")
+		if got := resp.Header.Get("Retry-After"); got != "60" {
+			t.Errorf("%s: Retry-After %q, want 60", tt.name, got)
+		}
+		if !strings.Contains(string(body), `"canBeRetried":"True"`) {
+			t.Errorf("%s: body %s, want canBeRetried True", tt.name, body)
+		}
+	}
+	// What needs no key is not held up.
+	if status, _ := e.callWith("", "GET", "/healthz", nil); status != 200 {
+		t.Errorf("healthz from a limited address: %d, want 200", status)
+	}
 }

@@ -22,13 +22,14 @@ const (
 	CodeUnknownType   = 10005 // the data type is not one of Ferry's
 	CodeUnauthorized  = 20001 // no key, or a key Ferry does not know
 	CodeForbidden     = 20002 // the key's scope does not allow this
+	CodeRateLimited   = 20003 // too many failed authentications from the caller's address; wait Retry-After
 	CodeNotFound      = 30001 // the object does not exist
 	CodeInProgress    = 40001 // the data type already has a dataset in progress
 	CodeUnlinked      = 40002 // the connection is unlinked
 	CodeNoConnection  = 40003 // the company has no (single) connection for this
 	CodeConflict      = 40004 // the object's state does not allow this
 	CodeInternal      = 50001 // a fault in Ferry; the correlation id finds it in the logs
-	CodeUnavailable   = 50002 // Ferry is starting or stopping
+	CodeUnavailable   = 50002 // Ferry is starting or stopping, or at its connection limit
 	CodeMethodRefused = 10006 // the method is not allowed on this path
 	CodeAgentOffline  = 40005 // the agent is offline
 	CodeAgentTimeout  = 50003 // the agent did not answer in time

@@ -20,6 +20,7 @@ import (
 	"github.com/ferry-sync/ferry/coordinator/linkcode"
 	"github.com/ferry-sync/ferry/coordinator/metrics"
 	"github.com/ferry-sync/ferry/coordinator/queue"
+	"github.com/ferry-sync/ferry/coordinator/ratelimit"
 	"github.com/ferry-sync/ferry/coordinator/store"
 )
 
@@ -56,6 +57,9 @@ type Config struct {
 	// SortScans is how many requests for synced data with orderBy may
 	// scan the cache at once; others wait for their turn. 2 when 0.
 	SortScans int
+	// AuthFailures limits wrong API keys per source address (shared with
+	// the hub's agent credentials); nil: no limit.
+	AuthFailures *ratelimit.Failures
 }
 
 // Server is the REST API.
@@ -70,6 +74,7 @@ type Server struct {
 	links     *linkcode.Links
 	agents    Agents
 	metrics   *metrics.Metrics
+	failures  *ratelimit.Failures
 	ready     atomic.Bool
 	mux       *http.ServeMux
 	// sorts holds a token per sorted scan of the cache under way;
@@ -86,7 +91,7 @@ func New(cfg Config) *Server {
 	s := &Server{
 		store: cfg.Store, queuer: cfg.Queuer, log: cfg.Logger,
 		publicURL: cfg.PublicURL, now: cfg.Now, codeTTL: cfg.LinkCodeTTL, onUnlink: cfg.OnUnlink,
-		links: cfg.Links, agents: cfg.Agents, metrics: cfg.Metrics, mux: http.NewServeMux(),
+		links: cfg.Links, agents: cfg.Agents, metrics: cfg.Metrics, failures: cfg.AuthFailures, mux: http.NewServeMux(),
 		sorts: make(chan struct{}, cmp.Or(max(cfg.SortScans, 0), 2)),
 	}
 	if s.links == nil {
@@ -222,7 +227,7 @@ func (s *Server) wrap(rt Route) http.Handler {
 		w := &statusWriter{ResponseWriter: rw}
 		defer func() { s.metrics.APIRequest(route, w.status()) }()
 		if rt.Scope != "" {
-			key, err := s.authenticate(r)
+			key, err := s.authenticate(w, r)
 			if err == nil {
 				err = allowed(key.Scope, rt.Scope)
 			}

@@ -68,6 +68,9 @@ func (h *Hub) OnlineCount() int {
 func (h *Hub) Disconnect(agentID, reason string) bool {
 	h.mu.Lock()
 	c := h.agents[agentID]
+	if c == nil {
+		c = h.newest[agentID] // still in its handshake
+	}
 	h.mu.Unlock()
 	if c == nil {
 		return false

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 
+	"github.com/ferry-sync/ferry/coordinator/connlimit"
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/dataset"
 	"github.com/ferry-sync/ferry/shared/protocol"
@@ -31,6 +32,10 @@ var upgrader = websocket.Upgrader{
 	// Agents are not browsers: the credential, not the origin, decides.
 	CheckOrigin: func(*http.Request) bool { return true },
 }
+
+// reasonHandshakeFailed is why an agent's connections went offline when
+// the connection that replaced their live one failed before its welcome.
+const reasonHandshakeFailed = "newer connection failed its handshake"
 
 // readBuffer is an agent connection's read buffer, in bytes.
 const readBuffer = 1024
@@ -54,6 +59,9 @@ type agentConn struct {
 	lastSeen time.Time
 	offered  map[string]bool                      // "dataset/attempt" offered by the last pass; write loop only
 	pending  map[string]chan protocol.Diagnostics // diagnose message id -> its waiting caller
+	// replaced are the connections served by a welcomed connection this
+	// one replaced (guarded by the hub's mu): see supersede.
+	replaced []string
 
 	send      chan *protocol.Message // pointers: an idle agent's empty queue is 32 words, not 32 messages
 	kickc     chan struct{}
@@ -67,10 +75,9 @@ type agentConn struct {
 // returns: the HTTP server's goroutine, with the request, the response and
 // the server's buffers it holds, is not kept for the connection's life.
 func (h *Hub) serveConnect(w http.ResponseWriter, r *http.Request) {
-	agent, ok := h.authenticate(r)
+	agent, ok := h.authenticate(w, r)
 	if !ok {
-		h.log.Warn("agent connection refused: unknown or revoked credential", "remote", r.RemoteAddr)
-		writeErr(w, http.StatusUnauthorized, protocol.CodeUnauthorized, "unknown or revoked agent credential")
+		h.log.Info("agent connection refused", "remote", r.RemoteAddr)
 		return
 	}
 	if !h.track() {
@@ -88,13 +95,18 @@ func (h *Hub) serveConnect(w http.ResponseWriter, r *http.Request) {
 	}()
 }
 
-// accept upgrades, runs the handshake, registers the connection and
-// welcomes the agent; nil when the connection ended instead.
+// accept upgrades, makes the connection the agent's newest (closing an
+// older one at once), runs the handshake in the agent's turn, registers
+// the connection and welcomes the agent; nil when the connection ended
+// instead.
 func (h *Hub) accept(w http.ResponseWriter, r *http.Request, agent store.Agent) *agentConn {
 	ws, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return nil // the upgrader has answered
 	}
+	// An authenticated control channel leaves the ordinary connections and
+	// its address's count: one per agent, see supersede.
+	connlimit.Promote(r.Context())
 	ws.SetReadLimit(protocol.MaxMessageBytes)
 	c := &agentConn{
 		h: h, ws: ws, agentID: agent.ID, remote: r.RemoteAddr, connectedAt: h.now().UTC(), lastSeen: h.now().UTC(),
@@ -102,17 +114,34 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request, agent store.Agent) 
 		log:     h.log.With("agent", agent.ID, "remote", r.RemoteAddr),
 		send:    make(chan *protocol.Message, sendQueue), kickc: make(chan struct{}, 1), done: make(chan struct{}),
 	}
+	h.supersede(c)
+	defer h.takeTurn(agent.ID)()
+	if !h.isNewest(c) {
+		return nil // a newer connection closed this one while it waited
+	}
 	hello, welcome, err := c.handshake(r.Context(), agent)
 	if err != nil {
+		if !h.isNewest(c) {
+			c.log.Info("agent connection superseded during its handshake")
+			return nil
+		}
 		c.log.Warn("agent handshake refused", "err", err)
-		_ = ws.Close()
+		c.close("handshake refused")
+		h.abandon(c, reasonHandshakeFailed)
 		return nil
 	}
 	// Registered before the welcome: once an agent is welcomed, its
 	// connection is the live one and any older one is closed.
 	// Counted before register: from then on a revocation may change them.
 	bindings := len(c.bindings)
-	online := h.register(c)
+	online, ok := h.register(c)
+	if !ok {
+		// The hub is closing, or a newer connection came and closed this
+		// one already (then this close changes nothing).
+		c.close(store.ReasonShutdown)
+		h.abandon(c, store.ReasonShutdown)
+		return nil
+	}
 	c.writeNow(welcome)
 	// Recording the event puts the connections' presence webhooks in the
 	// outbox, in the same store transaction.

@@ -51,6 +51,12 @@ type Config struct {
 	// before it is refused with 503, which the agent retries; 30 s when 0,
 	// well within the HTTP server's ReadTimeout, which covers the wait.
 	UploadWait time.Duration
+	// AuthFailures limits unknown and revoked agent credentials per source
+	// address (shared with the API's keys); nil: no limit.
+	AuthFailures *ratelimit.Failures
+	// UploadsPerAgent is how many upload requests (pages, commits) one
+	// agent may have in flight; more are 429. 4 when 0.
+	UploadsPerAgent int
 }
 
 // DefaultUploadMemory is Config.UploadMemory's default: one page of the
@@ -67,14 +73,22 @@ type Hub struct {
 	log   *slog.Logger
 	now   func() time.Time
 	links *ratelimit.Window // link attempts per address, per minute
-	// uploads is the upload budget: bytes of pages being expanded.
-	uploads *budget
+	// pageBudget is the upload budget: bytes of pages being expanded.
+	pageBudget *budget
+	// refusals coalesces the CredentialRefused events of revoked
+	// credentials.
+	refusals refusals
 
 	mu     sync.Mutex
 	agents map[string]*agentConn // by agent id: the one live connection
+	newest map[string]*agentConn // by agent id: its newest connection, welcomed or in its handshake
+	turns  map[string]*turn      // by agent id: whose handshake runs
 	conns  map[string]*agentConn // by connection id: the live connection serving it
-	closed bool
-	connWG sync.WaitGroup // agent connection handlers
+	// uploads counts each agent's upload requests in flight; an agent
+	// with none has no entry.
+	uploads map[string]int
+	closed  bool
+	connWG  sync.WaitGroup // agent connection handlers
 
 	work   []chan workItem // datasets to process, one queue per process loop
 	ctx    context.Context
@@ -105,13 +119,19 @@ func New(cfg Config) *Hub {
 	if cfg.UploadWait <= 0 {
 		cfg.UploadWait = 30 * time.Second
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	return &Hub{
-		cfg: cfg, st: cfg.Store, log: cfg.Logger, now: cfg.Now,
-		links: ratelimit.New(time.Minute), uploads: newBudget(cfg.UploadMemory),
-		agents: map[string]*agentConn{}, conns: map[string]*agentConn{}, work: newWorkQueues(),
-		ctx: ctx, cancel: cancel,
+	if cfg.UploadsPerAgent == 0 {
+		cfg.UploadsPerAgent = 4
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &Hub{
+		cfg: cfg, st: cfg.Store, log: cfg.Logger, now: cfg.Now,
+		links: ratelimit.New(time.Minute), pageBudget: newBudget(cfg.UploadMemory),
+		agents: map[string]*agentConn{}, conns: map[string]*agentConn{}, uploads: map[string]int{},
+		newest: map[string]*agentConn{}, turns: map[string]*turn{},
+		work: newWorkQueues(), ctx: ctx, cancel: cancel,
+	}
+	h.refusals = refusals{h: h, by: map[string]*refusal{}}
+	return h
 }
 
 // Start runs the lease-expiry and processing loops, and resumes the
@@ -121,8 +141,9 @@ func (h *Hub) Start() error {
 	if err != nil {
 		return err
 	}
-	h.wg.Add(1 + len(h.work))
+	h.wg.Add(2 + len(h.work))
 	go func() { defer h.wg.Done(); h.runExpiryLoop(h.ctx) }()
+	go func() { defer h.wg.Done(); h.runRefusalLoop(h.ctx) }()
 	for _, q := range h.work {
 		go func() { defer h.wg.Done(); h.runProcessLoop(h.ctx, q) }()
 	}
@@ -137,8 +158,8 @@ func (h *Hub) Close() {
 	h.cancel()
 	h.mu.Lock()
 	h.closed = true
-	conns := make([]*agentConn, 0, len(h.agents))
-	for _, c := range h.agents {
+	conns := make([]*agentConn, 0, len(h.newest))
+	for _, c := range h.newest { // the live ones, and those in their handshake
 		conns = append(conns, c)
 	}
 	h.mu.Unlock()
@@ -237,10 +258,16 @@ func (h *Hub) online() []*agentConn {
 }
 
 // register makes c the agent's live connection, closing an older one. It
-// returns the connections c serves: they are online now.
-func (h *Hub) register(c *agentConn) []string {
+// returns the connections c serves: they are online now; false when c is
+// no longer the agent's newest connection (a newer one came during its
+// handshake) or the hub is closing.
+func (h *Hub) register(c *agentConn) ([]string, bool) {
 	ids := c.bound()
 	h.mu.Lock()
+	if h.newest[c.agentID] != c || h.closed {
+		h.mu.Unlock()
+		return nil, false
+	}
 	old := h.agents[c.agentID]
 	h.agents[c.agentID] = c
 	for _, id := range ids {
@@ -250,16 +277,20 @@ func (h *Hub) register(c *agentConn) []string {
 	if old != nil {
 		old.close(store.ReasonSuperseded)
 	}
-	return ids
+	return ids, true
 }
 
 // unregister drops c and returns the connections that went offline with
 // it: those it served, when it was the agent's live connection and the hub
 // is not closing (a coordinator stopping is not the agent going offline);
-// none otherwise.
+// none otherwise. A connection superseded by a newer one was taken out of
+// the live ones by supersede: it reports none.
 func (h *Hub) unregister(c *agentConn) []string {
 	ids := c.bound()
 	h.mu.Lock()
+	if h.newest[c.agentID] == c {
+		delete(h.newest, c.agentID)
+	}
 	live := h.agents[c.agentID] == c
 	if live {
 		delete(h.agents, c.agentID)
@@ -283,25 +314,41 @@ func HashCredential(secret string) []byte {
 	return s[:]
 }
 
-// authenticate finds the agent of a request's Bearer credential.
-func (h *Hub) authenticate(r *http.Request) (store.Agent, bool) {
+// authenticate finds the agent of a request's Bearer credential, or
+// answers the refusal itself and returns false: 429 with Retry-After while
+// the address is past the limit of failed authentications (before the
+// credential is looked up), 401 for an unknown or revoked credential (a
+// failure; a revoked one is recorded as a CredentialRefused event, at most
+// one an agent a minute), 500 when the store fails.
+func (h *Hub) authenticate(w http.ResponseWriter, r *http.Request) (store.Agent, bool) {
+	if wait, blocked := h.cfg.AuthFailures.Blocked(r.RemoteAddr, h.now()); blocked {
+		w.Header().Set("Retry-After", ratelimit.RetryAfter(wait))
+		refuseUnread(w, r, http.StatusTooManyRequests, protocol.CodeRateLimited,
+			"too many failed authentications from this address; retry after "+ratelimit.RetryAfter(wait)+" seconds")
+		return store.Agent{}, false
+	}
 	scheme, secret, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !ok || !strings.EqualFold(scheme, "bearer") || secret == "" || len(secret) > 256 {
+		refuseUnread(w, r, http.StatusUnauthorized, protocol.CodeUnauthorized, "an agent credential is required: Authorization: Bearer fra_…")
 		return store.Agent{}, false
 	}
 	a, err := h.st.AgentByCredential(r.Context(), HashCredential(secret))
-	if err != nil {
-		if !errors.Is(err, store.ErrNotFound) {
-			h.log.Error("look up agent credential", "err", err)
-		}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		h.log.Error("look up agent credential", "err", err)
+		writeErr(w, http.StatusInternalServerError, protocol.CodeInternal, "internal error")
 		return store.Agent{}, false
 	}
-	if !a.Revoked.IsZero() {
-		h.event(store.AgentEvent{AgentID: a.ID, Type: store.EventCredentialRefused, RemoteAddress: r.RemoteAddr,
-			Reason: "the credential was revoked", Detail: r.Method + " " + r.URL.Path})
-		return store.Agent{}, false
+	if err == nil && a.Revoked.IsZero() {
+		return a, true
 	}
-	return a, true
+	if h.cfg.AuthFailures.Fail(r.RemoteAddr, h.now()) {
+		h.log.Warn("failed authentications over the limit", "remote", ratelimit.Address(r.RemoteAddr))
+	}
+	if err == nil {
+		h.refusals.add(a.ID, r.RemoteAddr, r.Method+" "+r.URL.Path, h.now())
+	}
+	refuseUnread(w, r, http.StatusUnauthorized, protocol.CodeUnauthorized, "unknown or revoked agent credential")
+	return store.Agent{}, false
 }
 
 // writeErr answers an agent's HTTP call with a protocol error.

@@ -33,9 +33,8 @@ func (h *Hub) serveLink(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, protocol.CodeBadMessage, err.Error())
 		return
 	}
-	agent, existing, credential, err := h.linkingAgent(r, req)
-	if err != nil {
-		writeErr(w, http.StatusUnauthorized, protocol.CodeUnauthorized, err.Error())
+	agent, existing, credential, ok := h.linkingAgent(w, r, req)
+	if !ok {
 		return
 	}
 	hash := linkcode.Hash(req.Code)
@@ -61,13 +60,11 @@ func (h *Hub) serveLink(w http.ResponseWriter, r *http.Request) {
 
 // linkingAgent is the agent a link request binds to: the one whose
 // credential it carries, or a new one (not stored until the code holds).
-func (h *Hub) linkingAgent(r *http.Request, req protocol.LinkRequest) (store.Agent, bool, string, error) {
+// false when the credential was refused (and the refusal answered).
+func (h *Hub) linkingAgent(w http.ResponseWriter, r *http.Request, req protocol.LinkRequest) (store.Agent, bool, string, bool) {
 	if r.Header.Get("Authorization") != "" {
-		a, ok := h.authenticate(r)
-		if !ok {
-			return store.Agent{}, false, "", errors.New("unknown or revoked agent credential")
-		}
-		return a, true, "", nil
+		a, ok := h.authenticate(w, r)
+		return a, true, "", ok
 	}
 	var b [32]byte
 	_, _ = rand.Read(b[:])
@@ -75,7 +72,7 @@ func (h *Hub) linkingAgent(r *http.Request, req protocol.LinkRequest) (store.Age
 	return store.Agent{
 		ID: uuid.NewString(), CredentialHash: HashCredential(secret), Created: h.now().UTC(),
 		Hostname: req.Hostname, OS: req.OS, Version: req.AgentVersion,
-	}, false, secret, nil
+	}, false, secret, true
 }
 
 // redeem uses the code; a new agent is stored only once the code held, so
@@ -103,9 +100,8 @@ func (h *Hub) redeem(ctx context.Context, hash []byte, platformKey string, agent
 // serveUnlink is the end user's unlink: the connection becomes
 // Deauthorized and the agent loses the binding at once.
 func (h *Hub) serveUnlink(w http.ResponseWriter, r *http.Request) {
-	agent, ok := h.authenticate(r)
+	agent, ok := h.authenticate(w, r)
 	if !ok {
-		writeErr(w, http.StatusUnauthorized, protocol.CodeUnauthorized, "unknown or revoked agent credential")
 		return
 	}
 	var req protocol.UnlinkRequest

@@ -24,20 +24,25 @@ import (
 // that however many arrive at once, at most Config.UploadMemory bytes of
 // pages are expanded in memory.
 func (h *Hub) servePage(w http.ResponseWriter, r *http.Request) {
-	agent, n, size, ok := h.admitPage(w, r)
+	agent, ok := h.authenticate(w, r)
+	if !ok || !h.startUpload(w, r, agent.ID) {
+		return
+	}
+	defer h.endUpload(agent.ID)
+	n, size, ok := h.admitPage(w, r, agent)
 	if !ok {
 		return
 	}
 	share := int64(cmp.Or(size, protocol.MaxPageExpandedBytes))
 	wait, cancel := context.WithTimeout(r.Context(), h.cfg.UploadWait)
-	err := h.uploads.acquire(wait, share)
+	err := h.pageBudget.acquire(wait, share)
 	cancel()
 	if err != nil {
 		w.Header().Set("Retry-After", "5")
 		refuseUnread(w, r, http.StatusServiceUnavailable, protocol.CodeBusy, "too many pages are being received; send it again later")
 		return
 	}
-	defer h.uploads.release(share)
+	defer h.pageBudget.release(share)
 	id := r.PathValue("id")
 	page, body, err := decodeBody(r.Body, size)
 	if err != nil {
@@ -61,32 +66,27 @@ func (h *Hub) servePage(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]int{"page": n, "records": len(page.Records)})
 }
 
-// admitPage checks what an upload says before its body: the agent, the
-// page number, the declared size (0 when not given) and that the agent
-// may upload to the dataset under the lease it names. A refusal is
-// answered, the body unread.
-func (h *Hub) admitPage(w http.ResponseWriter, r *http.Request) (agent store.Agent, n, size int, ok bool) {
-	agent, ok = h.authenticate(r)
-	if !ok {
-		refuseUnread(w, r, http.StatusUnauthorized, protocol.CodeUnauthorized, "unknown or revoked agent credential")
-		return agent, 0, 0, false
-	}
+// admitPage checks what an upload of the authenticated agent says before
+// its body: the page number, the declared size (0 when not given) and that
+// the agent may upload to the dataset under the lease it names. A refusal
+// is answered, the body unread.
+func (h *Hub) admitPage(w http.ResponseWriter, r *http.Request, agent store.Agent) (n, size int, ok bool) {
 	n, err := strconv.Atoi(r.PathValue("n"))
 	if err != nil || n < 1 || n > protocol.MaxPages {
 		refuseUnread(w, r, http.StatusBadRequest, protocol.CodeBadMessage, "page number must be 1 to "+strconv.Itoa(protocol.MaxPages))
-		return agent, 0, 0, false
+		return 0, 0, false
 	}
 	if size, err = declaredSize(r.Header); err != nil {
 		refuseUnread(w, r, http.StatusBadRequest, protocol.CodeBadMessage, err.Error())
-		return agent, 0, 0, false
+		return 0, 0, false
 	}
 	id := r.PathValue("id")
 	if err := h.uploadable(r.Context(), agent.ID, id, r.Header.Get(protocol.LeaseHeader)); err != nil {
 		closeUnread(w, r)
 		h.refuseHTTP(w, agent.ID, "upload page", id, err)
-		return agent, 0, 0, false
+		return 0, 0, false
 	}
-	return agent, n, size, true
+	return n, size, true
 }
 
 // declaredSize reads a page's PageBytesHeader: 0 when absent.
@@ -148,6 +148,35 @@ func closeUnread(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// startUpload counts an upload request of the agent in flight, or answers
+// 429 when it has UploadsPerAgent already: one credential cannot hold more
+// of the coordinator's connections and memory than its uploads need (an
+// agent works on 2 datasets at once, one request each). The agent's HTTP
+// client retries after Retry-After.
+func (h *Hub) startUpload(w http.ResponseWriter, r *http.Request, agentID string) bool {
+	h.mu.Lock()
+	ok := h.uploads[agentID] < h.cfg.UploadsPerAgent
+	if ok {
+		h.uploads[agentID]++
+	}
+	h.mu.Unlock()
+	if !ok {
+		w.Header().Set("Retry-After", "1")
+		refuseUnread(w, r, http.StatusTooManyRequests, protocol.CodeRateLimited,
+			"too many uploads at once for this agent (at most "+strconv.Itoa(h.cfg.UploadsPerAgent)+")")
+	}
+	return ok
+}
+
+// endUpload counts an upload request of the agent as ended.
+func (h *Hub) endUpload(agentID string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.uploads[agentID]--; h.uploads[agentID] <= 0 {
+		delete(h.uploads, agentID)
+	}
+}
+
 // pageLines are the ids and places of a decoded page's records, stored
 // with the page so that publishing it parses none of them again.
 func pageLines(p protocol.Page) []store.Line {
@@ -173,11 +202,11 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // serveCommit checks an upload's counts and checksum against the staged
 // pages, then moves the dataset to Validating and queues its processing.
 func (h *Hub) serveCommit(w http.ResponseWriter, r *http.Request) {
-	agent, ok := h.authenticate(r)
-	if !ok {
-		writeErr(w, http.StatusUnauthorized, protocol.CodeUnauthorized, "unknown or revoked agent credential")
+	agent, ok := h.authenticate(w, r)
+	if !ok || !h.startUpload(w, r, agent.ID) {
 		return
 	}
+	defer h.endUpload(agent.ID)
 	var req protocol.CommitRequest
 	if err := decodeSmall(r, &req); err != nil {
 		writeErr(w, http.StatusBadRequest, protocol.CodeBadMessage, err.Error())

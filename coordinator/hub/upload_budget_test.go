@@ -156,7 +156,7 @@ func TestUploadBudgetBoundsPagesInFlight(t *testing.T) {
 	var used int64
 	var waiting int
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-		used, waiting = e.hub.uploads.state()
+		used, waiting = e.hub.pageBudget.state()
 		if used == 2*size && waiting == 1 && started() == 2 {
 			break
 		}
@@ -177,7 +177,7 @@ func TestUploadBudgetBoundsPagesInFlight(t *testing.T) {
 			t.Errorf("page %d: %d %s %v", r.n, r.status, r.out, r.err)
 		}
 	}
-	if used, waiting := e.hub.uploads.state(); used != 0 || waiting != 0 {
+	if used, waiting := e.hub.pageBudget.state(); used != 0 || waiting != 0 {
 		t.Errorf("after the uploads: budget used %d, %d waiting; want 0, 0", used, waiting)
 	}
 }
@@ -187,10 +187,10 @@ func TestUploadBudgetBoundsPagesInFlight(t *testing.T) {
 func TestUploadBudgetWaitIsBounded(t *testing.T) {
 	e := newEnvWith(t, func(c *Config) { c.UploadMemory, c.UploadWait = 1, 50*time.Millisecond })
 	_, c, cred := e.claimMapping()
-	if err := e.hub.uploads.acquire(t.Context(), 1); err != nil { // the budget is taken
+	if err := e.hub.pageBudget.acquire(t.Context(), 1); err != nil { // the budget is taken
 		t.Fatal(err)
 	}
-	defer e.hub.uploads.release(1)
+	defer e.hub.pageBudget.release(1)
 	body, raw := page(t, `{"id":"a"}`)
 	b := &watchedBody{r: bytes.NewReader(body)}
 	status, out, err := e.putExpecting(expectClient(t), cred, c.DatasetID, c.LeaseID, 1, len(raw), b)
@@ -203,7 +203,7 @@ func TestUploadBudgetWaitIsBounded(t *testing.T) {
 	if b.started.Load() {
 		t.Error("the body was read; want it refused unread")
 	}
-	if used, waiting := e.hub.uploads.state(); used != 1 || waiting != 0 {
+	if used, waiting := e.hub.pageBudget.state(); used != 1 || waiting != 0 {
 		t.Errorf("budget used %d, %d waiting after the refusal; want 1, 0", used, waiting)
 	}
 }

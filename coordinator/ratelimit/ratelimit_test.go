@@ -34,11 +34,79 @@ func TestWindowCountsPerHost(t *testing.T) {
 func TestWindowForgetsPassedHosts(t *testing.T) {
 	t0 := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	w := New(time.Minute)
-	for i := range maxKeys + 1 {
+	for i := range maxKeys {
 		w.Add(fmt.Sprintf("10.%d.%d.%d:1", i>>16, (i>>8)&255, i&255), t0)
 	}
 	w.Add("192.0.2.1:1", t0.Add(time.Minute))
 	if got := len(w.counts); got != 1 {
 		t.Errorf("after the window %d hosts are kept, want 1", got)
+	}
+}
+
+// However many addresses are counted at once, the map stays bounded.
+func TestWindowBounded(t *testing.T) {
+	t0 := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	w := New(time.Minute)
+	for i := range 3 * maxKeys {
+		w.Add(fmt.Sprintf("10.%d.%d.%d:1", i>>16, (i>>8)&255, i&255), t0)
+		if len(w.counts) > maxKeys {
+			t.Fatalf("after %d hosts in one window %d are kept, want at most %d", i+1, len(w.counts), maxKeys)
+		}
+	}
+}
+
+func TestAddress(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"192.0.2.7:443", "192.0.2.7"},
+		{"[2001:db8:1:2:aaaa::1]:443", "2001:db8:1:2::/64"},
+		{"[2001:db8:1:2:bbbb::9]:80", "2001:db8:1:2::/64"},
+		{"[2001:db8:1:3::1]:80", "2001:db8:1:3::/64"},
+		{"[::1]:80", "::1"},
+		{"[::ffff:192.0.2.7]:80", "::ffff:192.0.2.7"},
+		{"[fe80::1%eth0]:80", "fe80::/64"},
+		{"no-port", "no-port"},
+	}
+	for _, tt := range tests {
+		if got := Address(tt.in); got != tt.want {
+			t.Errorf("Address(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestFailures(t *testing.T) {
+	t0 := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	f := NewFailures(3, time.Minute)
+	for i := 1; i <= 3; i++ {
+		if _, blocked := f.Blocked("10.0.0.1:1", t0); blocked {
+			t.Fatalf("blocked before failure %d, want the limit of 3 first", i)
+		}
+		if reached := f.Fail("10.0.0.1:1", t0); reached != (i == 3) {
+			t.Errorf("Fail #%d reached the limit: %v", i, reached)
+		}
+	}
+	tests := []struct {
+		name      string
+		addr      string
+		at        time.Duration
+		blocked   bool
+		wantAfter time.Duration
+	}{
+		{"at the limit", "10.0.0.1:2", 10 * time.Second, true, 50 * time.Second},
+		{"another address", "10.0.0.2:1", 10 * time.Second, false, 0},
+		{"the window passed", "10.0.0.1:2", time.Minute, false, 0},
+	}
+	for _, tt := range tests {
+		left, blocked := f.Blocked(tt.addr, t0.Add(tt.at))
+		if blocked != tt.blocked || (blocked && left != tt.wantAfter) {
+			t.Errorf("%s: Blocked = %v, %v; want %v, %v", tt.name, left, blocked, tt.wantAfter, tt.blocked)
+		}
+	}
+	var none *Failures = NewFailures(0, time.Minute)
+	none.Fail("10.0.0.1:1", t0)
+	if _, blocked := none.Blocked("10.0.0.1:1", t0); blocked {
+		t.Error("no limit blocked")
+	}
+	if got := RetryAfter(1500 * time.Millisecond); got != "2" {
+		t.Errorf("RetryAfter(1.5s) = %s, want 2", got)
 	}
 }

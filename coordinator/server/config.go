@@ -9,6 +9,9 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
+
+	"github.com/ferry-sync/ferry/coordinator/connlimit"
 )
 
 // Config is everything a coordinator is started with.
@@ -48,7 +51,25 @@ type Config struct {
 	// of connections cannot leave the store unable to open its files.
 	// Negative: no limit.
 	MaxConnections int
+	// MaxAuthFailures is how many failed authentications (wrong API keys,
+	// unknown or revoked agent credentials) one source address may make in
+	// a minute; past it every authenticated call from it is 429 until the
+	// minute passes. Negative: no limit.
+	MaxAuthFailures int
+	// MaxConnectionsPerAddress is the most ordinary connections (all but
+	// agents' control channels) from one source address; an IPv6 /64 is
+	// one address. 0: half of what ordinary connections may take, at most
+	// 256. Negative: no limit.
+	MaxConnectionsPerAddress int
+	// IdleTimeout is how long a keep-alive connection may wait, idle, for
+	// its next request.
+	IdleTimeout time.Duration
 }
+
+// MinAdminKey is the fewest characters FERRY_ADMIN_KEY may have: a key
+// chosen by hand must not be guessable, even at the limited rate of
+// failed authentications.
+const MinAdminKey = 32
 
 // filesReserve is how many open files the default MaxConnections keeps for
 // the store (Badger's tables and value logs) and the rest of the process.
@@ -70,6 +91,28 @@ func (c Config) maxConnections() int {
 	return max(int(min(files, 1<<30))-filesReserve, 64)
 }
 
+// connectionLimits are the limits of the listener: MaxConnections, a tenth
+// of it kept for connections that become agents' control channels, and
+// the per-address cap with its default worked out.
+func (c Config) connectionLimits() connlimit.Limits {
+	lim := connlimit.Limits{Max: c.maxConnections()}
+	lim.Reserve = lim.Max / 10
+	switch {
+	case c.MaxConnectionsPerAddress > 0:
+		lim.PerAddress = c.MaxConnectionsPerAddress
+	case c.MaxConnectionsPerAddress < 0:
+	case lim.Max > 0:
+		lim.PerAddress = min(defaultPerAddress, max(1, (lim.Max-lim.Reserve)/2))
+	default:
+		lim.PerAddress = defaultPerAddress
+	}
+	return lim
+}
+
+// defaultPerAddress is the default cap of ordinary connections from one
+// address when MaxConnections leaves room for more.
+const defaultPerAddress = 256
+
 // DefaultConfig is the configuration of a coordinator started with no flags.
 func DefaultConfig() Config {
 	return Config{
@@ -81,6 +124,8 @@ func DefaultConfig() Config {
 		GCInterval:      10 * time.Minute,
 		Events:          DefaultEventsConfig(),
 		EventRetention:  30 * 24 * time.Hour,
+		MaxAuthFailures: 20,
+		IdleTimeout:     30 * time.Second,
 	}
 }
 
@@ -121,6 +166,15 @@ func (c *Config) Validate() error {
 	}
 	if c.LinkCodeTTL <= 0 {
 		return errors.New("link-code-ttl: must be positive")
+	}
+	if c.IdleTimeout <= 0 {
+		return errors.New("idle-timeout: must be positive")
+	}
+	if c.MaxAuthFailures == 0 {
+		return errors.New("max-auth-failures: must be positive, or -1 for no limit")
+	}
+	if n := utf8.RuneCountInString(c.AdminKey); c.AdminKey != "" && n < MinAdminKey {
+		return fmt.Errorf("FERRY_ADMIN_KEY: %d characters, at least %d are required (a random one: openssl rand -base64 32)", n, MinAdminKey)
 	}
 	return c.Events.Validate()
 }

@@ -20,7 +20,7 @@ func TestMain(m *testing.M) {
 // a store in a temporary directory and a known admin key.
 func testConfig(t *testing.T) Config {
 	cfg := DefaultConfig()
-	cfg.Listen, cfg.DataDir, cfg.AdminKey = "127.0.0.1:0", t.TempDir(), "server-test-key"
+	cfg.Listen, cfg.DataDir, cfg.AdminKey = "127.0.0.1:0", t.TempDir(), "server-test-key-0123456789abcdefghij"
 	return cfg
 }
 

@@ -21,7 +21,7 @@ import (
 // timeout is an hour.
 func TestPortalIsMountedAndItsStreamsEndOnShutdown(t *testing.T) {
 	cfg := DefaultConfig()
-	cfg.Listen, cfg.DataDir, cfg.AdminKey, cfg.ShutdownTimeout = "127.0.0.1:0", t.TempDir(), "server-test-key", time.Hour
+	cfg.Listen, cfg.DataDir, cfg.AdminKey, cfg.ShutdownTimeout = "127.0.0.1:0", t.TempDir(), "server-test-key-0123456789abcdefghij", time.Hour
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	srv, err := New(ctx, cfg, slog.New(slog.DiscardHandler), io.Discard)

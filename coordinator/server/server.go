@@ -14,14 +14,16 @@ import (
 	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/api"
+	"github.com/ferry-sync/ferry/coordinator/connlimit"
 	"github.com/ferry-sync/ferry/coordinator/hub"
 	"github.com/ferry-sync/ferry/coordinator/linkcode"
 	"github.com/ferry-sync/ferry/coordinator/linkpage"
 	"github.com/ferry-sync/ferry/coordinator/metrics"
 	"github.com/ferry-sync/ferry/coordinator/portal"
 	"github.com/ferry-sync/ferry/coordinator/queue"
+	"github.com/ferry-sync/ferry/coordinator/ratelimit"
 	"github.com/ferry-sync/ferry/coordinator/store"
-	"golang.org/x/net/netutil"
+	"github.com/ferry-sync/ferry/shared/protocol"
 )
 
 // Server is a running coordinator's pieces.
@@ -65,10 +67,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*Ser
 	}
 	links := linkcode.NewLinks(cfg.PublicURL, secret)
 	q := queue.New(st)
+	// One count of failed authentications per address, for API keys and
+	// agent credentials alike.
+	failures := ratelimit.NewFailures(cfg.MaxAuthFailures, time.Minute)
 	s.Metrics = metrics.New()
 	s.events = newEvents(cfg, st, q, s.Metrics, log)
 	s.Hub = hub.New(hub.Config{Store: st, Queuer: q, Logger: log.With("subsystem", "hub"), LeaseTTL: cfg.LeaseTTL,
-		Metrics: s.Metrics})
+		Metrics: s.Metrics, AuthFailures: failures})
 	s.Metrics.WatchAgentsOnline(s.Hub.OnlineCount)
 	s.Metrics.WatchDatasets(st)
 	s.Metrics.WatchWebhookOutbox(st)
@@ -76,7 +81,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*Ser
 	s.API = api.New(api.Config{
 		Store: st, Queuer: q, Logger: log.With("subsystem", "api"),
 		PublicURL: cfg.PublicURL, LinkCodeTTL: cfg.LinkCodeTTL, WebhookAllowPrivate: cfg.Events.WebhookAllowPrivate,
-		OnUnlink: s.Hub.Revoke, Links: links, Agents: s.Hub, Metrics: s.Metrics,
+		OnUnlink: s.Hub.Revoke, Links: links, Agents: s.Hub, Metrics: s.Metrics, AuthFailures: failures,
 	})
 	s.Portal = portal.New(portal.Config{
 		Store: st, Queuer: q, Agents: s.Hub, Logger: log.With("subsystem", "portal"), PublicURL: cfg.PublicURL,
@@ -104,22 +109,43 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*Ser
 		st.Close()
 		return nil, fmt.Errorf("listen: %w", err)
 	}
-	if n := cfg.maxConnections(); n > 0 {
-		s.ln = netutil.LimitListener(s.ln, n)
-		log.Info("connections limited", "max", n)
-	}
+	lim := cfg.connectionLimits()
+	limited := connlimit.New(s.ln, lim, log.With("subsystem", "listener"))
+	s.ln = limited
+	log.Info("connections limited", "max", lim.Max, "reserveForAgents", lim.Reserve, "perAddress", lim.PerAddress)
 	s.http = &http.Server{
-		Handler:           mux,
+		Handler:           reserveForAgents(mux),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
+		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ConnState:         limited.ConnState,
+		ConnContext:       limited.ConnContext,
 	}
 	// Shutdown waits for requests to finish; the Portal's live streams
 	// would not, so they end when it starts.
 	s.http.RegisterOnShutdown(s.Portal.Close)
 	return s, nil
+}
+
+// reserveForAgents lets a connection accepted into the reserve (the
+// ordinary connections were at their cap) serve only an agent's control
+// channel upgrade; anything else is 503 with Retry-After. Either way it is
+// closed after this request, unless the hub makes it a control channel.
+func reserveForAgents(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if connlimit.Reserved(r.Context()) {
+			w.Header().Set("Connection", "close")
+			if r.URL.Path != protocol.ConnectPath {
+				w.Header().Set("Retry-After", "1")
+				api.Refuse(w, r, &api.Error{Status: http.StatusServiceUnavailable, Code: api.CodeUnavailable, Retry: true,
+					Message: "the coordinator is at its connection limit; retry shortly"})
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // Addr is the address the listener is bound to.

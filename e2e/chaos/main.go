@@ -71,7 +71,7 @@ func main() {
 
 func run(ctx context.Context, o options) (*verdict, error) {
 	logf("seed %d", o.seed)
-	c, dir, stop, err := sim.Launch(ctx, o.dir, o.bin, o.addr, "chaos-admin-key", "--lease-ttl", o.leaseTTL.String())
+	c, dir, stop, err := sim.Launch(ctx, o.dir, o.bin, o.addr, "chaos-admin-key-0123456789abcdefghij", "--lease-ttl", o.leaseTTL.String())
 	defer stop()
 	if err != nil {
 		return nil, err

@@ -44,7 +44,7 @@ func run() error {
 	path := flag.String("path", "testdata/sample-gnucash/books.gnucash", "the sample book (gnucash) or folder (csv)")
 	exit := flag.Bool("exit", false, "stop both processes once the sync is Complete")
 	flag.Parse()
-	d.key = "demo-admin-key"
+	d.key = "demo-admin-key-change-me-0123456789"
 	if err := os.RemoveAll(d.dir); err != nil {
 		return err
 	}

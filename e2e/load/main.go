@@ -77,7 +77,7 @@ func run(ctx context.Context, o options) (*report, error) {
 	if o.big >= o.agents {
 		return nil, fmt.Errorf("-big %d must be below -agents %d", o.big, o.agents)
 	}
-	c, dir, stop, err := sim.Launch(ctx, o.dir, o.bin, o.addr, "load-admin-key")
+	c, dir, stop, err := sim.Launch(ctx, o.dir, o.bin, o.addr, "load-admin-key-0123456789abcdefghijk")
 	defer stop()
 	if err != nil {
 		return nil, err

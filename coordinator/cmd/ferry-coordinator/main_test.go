@@ -1,6 +1,11 @@
 package main
 
-import "testing"
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
 
 func TestParseBytes(t *testing.T) {
 	tests := []struct {
@@ -26,6 +31,33 @@ func TestParseBytes(t *testing.T) {
 		got, err := parseBytes(tt.in)
 		if (err == nil) != tt.ok || got != tt.want {
 			t.Errorf("parseBytes(%q) = %d, %v; want %d, ok %v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+}
+
+// TestAdminKeyLength: FERRY_ADMIN_KEY shorter than 32 characters stops
+// the start with a message naming it, before anything is opened or bound;
+// main then exits 1.
+func TestAdminKeyLength(t *testing.T) {
+	tests := []struct {
+		key  string
+		want string // in the error; "" for none
+	}{
+		{"a", "FERRY_ADMIN_KEY: 1 characters, at least 32"},
+		{"demo-admin-key", "FERRY_ADMIN_KEY: 14 characters, at least 32"},
+		{strings.Repeat("ü", 31), "FERRY_ADMIN_KEY: 31 characters"},
+	}
+	// A data directory that cannot be made: were the key accepted, the
+	// start would fail there instead (and not serve for ever).
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		t.Setenv("FERRY_ADMIN_KEY", tt.key)
+		err := run([]string{"--listen", "127.0.0.1:0", "--data", filepath.Join(file, "data")})
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("FERRY_ADMIN_KEY of %d characters: %v, want an error with %q", len([]rune(tt.key)), err, tt.want)
 		}
 	}
 }
