@@ -38,7 +38,7 @@ func cmdRun(args []string, stderr io.Writer) error {
 		log = serviceLogger(log, level)
 	}
 	if *respawn {
-		return superviseRun(args, log)
+		return superviseRun(args, *path, log)
 	}
 	if *asService {
 		return service.Run(func(ctx context.Context) error { return runAgent(ctx, *path, log, true) },
