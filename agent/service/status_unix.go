@@ -31,7 +31,12 @@ func sysvState(s Settings) State {
 		if pid > 0 {
 			// The script's stop removes the pid file: this one ended
 			// without a stop, or never started.
-			st.Detail = "it ended without a stop; the last line of " + LogFile + ": " + lastLine(LogFile)
+			st.Detail = "it ended without a stop, or could not start"
+			if line := lastLine(LogFile); line != "" {
+				st.Detail += "; the last line of " + LogFile + ": " + line
+			} else {
+				st.Detail += "; see " + LogFile + " (as root) or the system log"
+			}
 		}
 		return st
 	}
@@ -103,11 +108,12 @@ func procStat(path string) (ppid int, state string, ok bool) {
 	return ppid, f[0], err == nil
 }
 
-// lastLine is the last non-empty line of the file's last 4 KiB.
+// lastLine is the last non-empty line of the file's last 4 KiB; "" when
+// it cannot be read.
 func lastLine(path string) string {
 	f, err := os.Open(path)
 	if err != nil {
-		return "(unreadable: " + err.Error() + ")"
+		return ""
 	}
 	defer f.Close()
 	if st, err := f.Stat(); err == nil && st.Size() > 4096 {
