@@ -209,24 +209,36 @@ func (w *Worker) ignoreUnasked(m protocol.Message) {
 	w.ignored.log(w.log, "ignored coordinator messages the agent did not ask for", "type", m.Type, "replyTo", m.ReplyTo)
 }
 
-// rareLog logs at most once per minute and counts what it left out, so a
-// coordinator cannot flood the agent's log.
+// rareLog logs each message (a constant) at most once per minute and
+// counts what it left out, so a coordinator cannot flood the agent's log.
 type rareLog struct {
-	mu      sync.Mutex
+	mu    sync.Mutex
+	kinds map[string]*rareKind
+}
+
+type rareKind struct {
 	next    time.Time
 	skipped int
 }
 
 func (r *rareLog) log(l *slog.Logger, msg string, args ...any) {
 	r.mu.Lock()
+	if r.kinds == nil {
+		r.kinds = map[string]*rareKind{}
+	}
+	k := r.kinds[msg]
+	if k == nil {
+		k = &rareKind{}
+		r.kinds[msg] = k
+	}
 	now := time.Now()
-	if now.Before(r.next) {
-		r.skipped++
+	if now.Before(k.next) {
+		k.skipped++
 		r.mu.Unlock()
 		return
 	}
-	skipped := r.skipped
-	r.skipped, r.next = 0, now.Add(time.Minute)
+	skipped := k.skipped
+	k.skipped, k.next = 0, now.Add(time.Minute)
 	r.mu.Unlock()
 	l.Warn(msg, append(args, "sinceLastLogged", skipped)...)
 }
