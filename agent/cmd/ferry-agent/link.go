@@ -47,25 +47,8 @@ func cmdLink(args []string, stdout, stderr io.Writer) error {
 	if *force && !*replace {
 		return errors.New("--force goes with --replace")
 	}
-	// Nothing is sent anywhere before this: a config that holds an agent
-	// of another coordinator keeps its credential to itself.
-	if !*replace && holdsAgent(old) && !config.SameCoordinator(old.Coordinator, target) {
-		return otherCoordinator(*path, old, target)
-	}
-	cfg := old
-	if *replace || (old.Coordinator != "" && !config.SameCoordinator(old.Coordinator, target)) {
-		cfg = fresh(old, target, *insecure, *caFile)
-	} else {
-		cfg.Coordinator = cmp.Or(old.Coordinator, target)
-		cfg.Insecure = cfg.Insecure || *insecure
-		if *caFile != "" {
-			cfg.CAFile = *caFile
-		}
-	}
-	if err := config.CheckURL(cfg.Coordinator, cfg.Insecure); err != nil {
-		return fmt.Errorf("coordinator: %w", err)
-	}
-	if _, err := tlsConfig(cfg); err != nil {
+	cfg, err := linkConfig(*path, old, target, *replace, *insecure, *caFile)
+	if err != nil {
 		return err
 	}
 	abs, err := filepath.Abs(*dataPath)
@@ -75,12 +58,16 @@ func cmdLink(args []string, stdout, stderr io.Writer) error {
 	if _, err := sources.Open(*src, abs); err != nil {
 		return err
 	}
-	if *replace && holdsAgent(old) {
+	replacing := *replace && holdsAgent(old)
+	if replacing {
 		if err := unlinkAll(stdout, stderr, *path, old, *force); err != nil {
 			return err
 		}
 	}
 	resp, err := exchange(cfg, protocol.LinkRequest{Code: *code, PlatformKey: *src, Hostname: worker.Hostname(), OS: worker.OSName(), AgentVersion: version})
+	if err != nil && replacing {
+		return fmt.Errorf("%w\nThe old bindings are unlinked; run this again (with --replace) with a working code", err)
+	}
 	if err != nil {
 		return err
 	}
@@ -97,6 +84,32 @@ func cmdLink(args []string, stdout, stderr io.Writer) error {
 		resp.ConnectionID, resp.CompanyID, *src, abs, *path)
 	warnUnreadable(stdout, *path, abs)
 	return nil
+}
+
+// linkConfig is the config a link adds its binding to: the old one when
+// it is of target (or of no coordinator yet), a fresh one with --replace
+// or when the old holds no agent. A config holding an agent of another
+// coordinator is refused here, before anything is sent anywhere: its
+// credential goes to no other coordinator.
+func linkConfig(path string, old config.Config, target string, replace, insecure bool, caFile string) (config.Config, error) {
+	if !replace && holdsAgent(old) && !config.SameCoordinator(old.Coordinator, target) {
+		return old, otherCoordinator(path, old, target)
+	}
+	cfg := old
+	if replace || (old.Coordinator != "" && !config.SameCoordinator(old.Coordinator, target)) {
+		cfg = fresh(old, target, insecure, caFile)
+	} else {
+		cfg.Coordinator = cmp.Or(old.Coordinator, target)
+		cfg.Insecure = cfg.Insecure || insecure
+		if caFile != "" {
+			cfg.CAFile = caFile
+		}
+	}
+	if err := config.CheckURL(cfg.Coordinator, cfg.Insecure); err != nil {
+		return cfg, fmt.Errorf("coordinator: %w", err)
+	}
+	_, err := tlsConfig(cfg)
+	return cfg, err
 }
 
 // holdsAgent reports whether a config holds an agent of a coordinator: a
