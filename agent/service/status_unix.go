@@ -133,8 +133,13 @@ func systemdState() (State, error) {
 	if err != nil {
 		return State{Name: "unknown", Detail: err.Error()}, fmt.Errorf("systemctl show: %w", err)
 	}
+	return parseSystemdShow(string(out)), nil
+}
+
+// parseSystemdShow reads `systemctl show`'s properties as a State.
+func parseSystemdShow(out string) State {
 	p := map[string]string{}
-	for _, line := range strings.Split(string(out), "\n") {
+	for _, line := range strings.Split(out, "\n") {
 		if k, v, ok := strings.Cut(line, "="); ok {
 			p[k] = v
 		}
@@ -142,14 +147,14 @@ func systemdState() (State, error) {
 	pid, _ := strconv.Atoi(p["MainPID"])
 	switch {
 	case p["LoadState"] == "not-found":
-		return State{Name: "not installed"}, nil
+		return State{Name: "not installed"}
 	case p["ActiveState"] == "active" && p["SubState"] == "running" && pid > 0:
-		return State{Name: "running", PID: pid}, nil
+		return State{Name: "running", PID: pid}
 	case p["ActiveState"] == "inactive":
-		return State{Name: "stopped"}, nil
+		return State{Name: "stopped"}
 	case p["ActiveState"] == "failed" || p["SubState"] == "auto-restart":
 		return State{Name: "failing", Detail: fmt.Sprintf("%s (%s): result %s, exit status %s; see: journalctl -u %s",
-			p["ActiveState"], p["SubState"], p["Result"], p["ExecMainStatus"], Name)}, nil
+			p["ActiveState"], p["SubState"], p["Result"], p["ExecMainStatus"], Name)}
 	}
-	return State{Name: p["ActiveState"], Detail: p["SubState"]}, nil
+	return State{Name: p["ActiveState"], Detail: p["SubState"]}
 }
