@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Config is the agent's configuration file.
@@ -135,3 +136,33 @@ var errNotPrivate = errors.New("is readable by other users; run: chmod 600")
 
 // IsNotExist reports whether err says the file is missing.
 func IsNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
+
+// SameCoordinator reports whether two coordinator URLs name the same
+// coordinator: the same scheme, host (in lower case, without a trailing
+// dot), port (the scheme's default when absent) and path (without a
+// trailing slash). A credential is only ever sent to the coordinator that
+// issued it, so anything else is another coordinator.
+func SameCoordinator(a, b string) bool {
+	na, okA := normalURL(a)
+	nb, okB := normalURL(b)
+	return okA && okB && na == nb
+}
+
+func normalURL(raw string) (string, bool) {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || u.Host == "" {
+		return "", false
+	}
+	scheme := strings.ToLower(u.Scheme)
+	port := u.Port()
+	if port == "" {
+		switch scheme {
+		case "https":
+			port = "443"
+		case "http":
+			port = "80"
+		}
+	}
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	return scheme + "://" + net.JoinHostPort(host, port) + strings.TrimRight(u.EscapedPath(), "/"), true
+}

@@ -82,3 +82,30 @@ func TestValidateNamesTheField(t *testing.T) {
 		}
 	}
 }
+
+func TestSameCoordinator(t *testing.T) {
+	tests := []struct {
+		a, b string
+		want bool
+	}{
+		{"https://ferry.example.com", "https://ferry.example.com/", true},
+		{"https://Ferry.Example.COM", "https://ferry.example.com", true},
+		{"HTTPS://ferry.example.com:443", "https://ferry.example.com", true},
+		{"http://127.0.0.1:80/", "http://127.0.0.1", true},
+		{"https://ferry.example.com./ferry/", "https://ferry.example.com/ferry", true},
+		{"http://[::1]:8080", "http://[::1]:8080/", true},
+		{"https://ferry.example.com", "http://ferry.example.com", false},
+		{"https://ferry.example.com", "https://ferry.example.com:8443", false},
+		{"https://ferry.example.com", "https://other.example.com", false},
+		{"https://ferry.example.com/a", "https://ferry.example.com/b", false},
+		{"http://127.0.0.1:8080", "http://localhost:8080", false},
+		{"http://127.0.0.1:8080", "http://127.0.0.1:8081", false},
+		{"", "", false},
+		{"not a url", "not a url", false},
+	}
+	for _, tt := range tests {
+		if got := SameCoordinator(tt.a, tt.b); got != tt.want {
+			t.Errorf("SameCoordinator(%q, %q) = %v, want %v", tt.a, tt.b, got, tt.want)
+		}
+	}
+}

@@ -163,12 +163,20 @@ func Credential(ctx context.Context, client *http.Client, coordinator, credentia
 		return c
 	}
 	req.Header.Set("Authorization", "Bearer "+credential)
-	resp, err := client.Do(req)
+	// Never follow a redirect with the credential: Go's client would send
+	// it on to the same host's other ports and to subdomains.
+	once := *client
+	once.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := once.Do(req)
 	if err != nil {
 		c.Message = "coordinator unreachable: " + err.Error()
 		return c
 	}
 	resp.Body.Close()
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		c.Message = fmt.Sprintf("the coordinator redirects (%s to %q): not followed, the credential goes to the configured URL only; link to the coordinator's real URL", resp.Status, resp.Header.Get("Location"))
+		return c
+	}
 	if resp.StatusCode == http.StatusUnauthorized {
 		c.Message = "the coordinator refuses this agent's credential (revoked or unlinked): run ferry-agent link again"
 		return c

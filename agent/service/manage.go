@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
+	"path/filepath"
 	"time"
 
 	kservice "github.com/kardianos/service"
@@ -30,14 +30,26 @@ func NewManager(s Settings) (*Manager, error) {
 // linux-systemd, unix-systemv, …
 func (m *Manager) Platform() string { return m.svc.Platform() }
 
-// Install creates the service account, registers the service (again, if
-// it was: the registration always matches this binary) and gives the
-// configuration to the service account alone.
-func (m *Manager) Install() error {
+// Install creates the service account, checks that it can run the
+// binary, reach the configuration and read every need (the bound books),
+// registers the service (again, if it was: the registration always
+// matches this binary) and gives the configuration to the service account
+// alone. A path the account cannot reach is an *AccessError, and nothing
+// is registered.
+func (m *Manager) Install(reads []Need) error {
 	if err := EnsureUser(m.settings.User); err != nil {
 		return err
 	}
-	if st, _ := m.Status(); st != "not installed" {
+	// The configuration's folder and file are given to the account below;
+	// it must reach the folder, through those above it.
+	needs := []Need{
+		{Path: m.settings.Executable, What: "the agent binary", Exec: true},
+		{Path: existingParent(filepath.Dir(m.settings.ConfigPath)), What: "the configuration's folder", Enter: true},
+	}
+	if err := CheckAccess(m.settings.User, append(needs, reads...)); err != nil {
+		return err
+	}
+	if st, _ := m.Status(); st.Name != "not installed" {
 		if err := m.Uninstall(); err != nil {
 			return fmt.Errorf("replace the old registration: %w", err)
 		}
@@ -45,7 +57,27 @@ func (m *Manager) Install() error {
 	if err := m.svc.Install(); err != nil {
 		return fmt.Errorf("register the service: %w", err)
 	}
-	return PrepareConfig(m.settings.ConfigPath, m.settings.User)
+	if err := PrepareConfig(m.settings.ConfigPath, m.settings.User); err != nil {
+		return err
+	}
+	config := m.settings.ConfigPath
+	if _, err := os.Stat(config); err != nil {
+		config = filepath.Dir(config)
+	}
+	return CheckAccess(m.settings.User, []Need{{Path: config, What: "the configuration"}})
+}
+
+// existingParent is the folder that holds dir: dir's parent, or the
+// nearest folder above it that exists.
+func existingParent(dir string) string {
+	p := filepath.Dir(dir)
+	for p != filepath.Dir(p) {
+		if _, err := os.Stat(p); err == nil {
+			break
+		}
+		p = filepath.Dir(p)
+	}
+	return p
 }
 
 // Secure sets up a service that another installer registered (the MSI's
@@ -61,7 +93,7 @@ func (m *Manager) Secure() error {
 // Uninstall stops the service if it runs and removes its registration.
 // The configuration stays: the package manager's purge removes it.
 func (m *Manager) Uninstall() error {
-	if st, _ := m.Status(); st == "running" {
+	if st, _ := m.Status(); st.Name == "running" || st.Name == "failing" {
 		if err := m.svc.Stop(); err != nil {
 			return fmt.Errorf("stop the service: %w", err)
 		}
@@ -72,41 +104,101 @@ func (m *Manager) Uninstall() error {
 	return removeLeftovers()
 }
 
-// Start, Stop and Restart ask the service manager.
-func (m *Manager) Start() error   { return m.svc.Start() }
-func (m *Manager) Stop() error    { return m.svc.Stop() }
-func (m *Manager) Restart() error { return m.svc.Restart() }
+// StartTimeout bounds how long start and restart wait for the agent's
+// process to run.
+const StartTimeout = 15 * time.Second
 
-// Status is "running", "stopped" or "not installed".
-func (m *Manager) Status() (string, error) {
-	if m.Platform() == "unix-systemv" {
-		return sysvStatus()
+// startSettle is how long the agent's process must stay up to count as
+// started: one that fails at once is not running.
+const startSettle = time.Second
+
+// Start and Restart ask the service manager, then wait until the agent's
+// process runs (and stays up), or fail with what the manager reports.
+func (m *Manager) Start() error {
+	if err := m.svc.Start(); err != nil {
+		return err
+	}
+	return m.waitRunning(StartTimeout)
+}
+
+func (m *Manager) Restart() error {
+	if err := m.svc.Restart(); err != nil {
+		return err
+	}
+	return m.waitRunning(StartTimeout)
+}
+
+// Stop asks the service manager.
+func (m *Manager) Stop() error { return m.svc.Stop() }
+
+// waitRunning polls the status until the same agent process has run for
+// startSettle, or fails at the deadline with the last status.
+func (m *Manager) waitRunning(within time.Duration) error {
+	deadline := time.Now().Add(within)
+	pid, since := -1, time.Time{}
+	for {
+		st, err := m.Status()
+		if err == nil && st.Name == "running" {
+			if st.PID != pid {
+				pid, since = st.PID, time.Now()
+			}
+			if st.PID == 0 || time.Since(since) >= startSettle {
+				return nil // PID 0: the manager does not say which; trust it
+			}
+		} else {
+			pid = -1
+		}
+		if time.Now().After(deadline) {
+			if err != nil {
+				return fmt.Errorf("the service did not start within %s: %w", within, err)
+			}
+			return fmt.Errorf("the service did not start within %s: %s", within, st)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// State is what the service manager reports, checked against the
+// processes that really run.
+type State struct {
+	// Name is "running", "stopped", "failing" (registered and started, but
+	// the agent's process does not stay up), "not installed" or "unknown".
+	Name string
+	// Detail says why it is not running, when known: the last error.
+	Detail string
+	// PID is the agent's process while it runs, when known.
+	PID int
+}
+
+func (s State) String() string {
+	if s.Detail == "" {
+		return s.Name
+	}
+	return s.Name + ": " + s.Detail
+}
+
+// Status is the service's state: for SysV, the init script's answer and
+// the supervisor's child; for systemd, the unit's active and sub state;
+// elsewhere what kardianos/service reads from the manager.
+func (m *Manager) Status() (State, error) {
+	switch m.Platform() {
+	case "unix-systemv":
+		return sysvState(m.settings), nil
+	case "linux-systemd":
+		return systemdState()
 	}
 	st, err := m.svc.Status()
 	switch {
 	case errors.Is(err, kservice.ErrNotInstalled):
-		return "not installed", nil
+		return State{Name: "not installed"}, nil
 	case err != nil:
-		return "unknown", err
+		return State{Name: "unknown", Detail: err.Error()}, err
 	case st == kservice.StatusRunning:
-		return "running", nil
+		return State{Name: "running"}, nil
 	case st == kservice.StatusStopped:
-		return "stopped", nil
+		return State{Name: "stopped"}, nil
 	}
-	return "unknown", nil
-}
-
-// sysvStatus asks the init script, which answers by exit code (LSB: 0
-// running, 3 stopped).
-func sysvStatus() (string, error) {
-	script := "/etc/init.d/" + Name
-	if _, err := os.Stat(script); err != nil {
-		return "not installed", nil
-	}
-	if err := exec.Command(script, "status").Run(); err != nil {
-		return "stopped", nil
-	}
-	return "running", nil
+	return State{Name: "unknown"}, nil
 }
 
 // idle is the program of a Manager, which never runs it.

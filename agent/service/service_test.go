@@ -132,6 +132,7 @@ func (p *fakeProc) Wait() error {
 }
 
 func (p *fakeProc) Signal(s os.Signal) error { p.signaled <- s; return nil }
+func (p *fakeProc) Pid() int                 { return 0 }
 
 func TestSupervisorRestartsWithBackoffAndStopsTheAgent(t *testing.T) {
 	var mu sync.Mutex
@@ -151,6 +152,7 @@ func TestSupervisorRestartsWithBackoffAndStopsTheAgent(t *testing.T) {
 		},
 		Log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 		MinDelay: time.Second, MaxDelay: 3 * time.Second, StableAfter: time.Minute,
+		StateFile: filepath.Join(t.TempDir(), "agent-service.json"),
 		After: func(d time.Duration) <-chan time.Time {
 			mu.Lock()
 			defer mu.Unlock()
@@ -172,5 +174,19 @@ func TestSupervisorRestartsWithBackoffAndStopsTheAgent(t *testing.T) {
 	defer mu.Unlock()
 	if want := []time.Duration{time.Second, 2 * time.Second, 3 * time.Second}; !slices.Equal(delays, want) {
 		t.Errorf("delays %v, want %v", delays, want)
+	}
+	st, err := ReadSupervisorState(s.StateFile)
+	if err != nil || st.Restarts != 3 || st.PID != os.Getpid() || st.AgentPID != 0 {
+		t.Errorf("supervisor state %+v (%v), want 3 restarts, this pid, no agent", st, err)
+	}
+}
+
+func TestLastLineWriter(t *testing.T) {
+	var w lastLineWriter
+	for _, p := range []string{"level=INFO msg=starting\nlevel=ERR", "OR msg=\"agent failed\" err=boom\n", "\n  \n"} {
+		_, _ = w.Write([]byte(p))
+	}
+	if got, want := w.String(), `level=ERROR msg="agent failed" err=boom`; got != want {
+		t.Errorf("last line %q, want %q", got, want)
 	}
 }

@@ -2,9 +2,15 @@ package service
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -13,6 +19,36 @@ import (
 type Proc interface {
 	Wait() error
 	Signal(os.Signal) error
+	Pid() int
+}
+
+// SupervisorState is what a supervisor writes for status: the agent it
+// runs, and why the last one ended or could not start.
+type SupervisorState struct {
+	// PID is the supervisor's own process id.
+	PID        int       `json:"pid"`
+	AgentPID   int       `json:"agentPid,omitempty"`
+	AgentSince time.Time `json:"agentSince,omitzero"`
+	Restarts   int       `json:"restarts"`
+	LastError  string    `json:"lastError,omitempty"`
+	Updated    time.Time `json:"updated"`
+}
+
+// ReadSupervisorState reads what a supervisor wrote.
+func ReadSupervisorState(path string) (SupervisorState, error) {
+	var st SupervisorState
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return st, err
+	}
+	return st, json.Unmarshal(raw, &st)
+}
+
+// SupervisorStatePath is where the supervisor of the agent with this
+// configuration writes its state: beside the configuration, which the
+// service account owns.
+func SupervisorStatePath(configPath string) string {
+	return filepath.Join(filepath.Dir(configPath), "agent-service.json")
 }
 
 // Supervisor restarts the agent whenever it exits, until its context ends:
@@ -27,6 +63,27 @@ type Supervisor struct {
 	// Now and After are the clock (time.Now and time.After by default).
 	Now   func() time.Time
 	After func(time.Duration) <-chan time.Time
+	// StateFile, when set, receives the SupervisorState as JSON.
+	StateFile string
+
+	state SupervisorState
+}
+
+// record updates the state and writes it, owner-only, through a
+// temporary file.
+func (s *Supervisor) record(fn func(*SupervisorState)) {
+	fn(&s.state)
+	if s.StateFile == "" {
+		return
+	}
+	s.state.PID, s.state.Updated = os.Getpid(), time.Now().UTC()
+	raw, _ := json.Marshal(s.state)
+	tmp := s.StateFile + ".tmp"
+	if err := os.WriteFile(tmp, raw, 0o600); err != nil {
+		s.Log.Warn("write the supervisor's state", "err", err)
+		return
+	}
+	_ = os.Rename(tmp, s.StateFile)
 }
 
 // Run starts the agent and starts it again after every exit. When ctx ends
@@ -44,19 +101,25 @@ func (s *Supervisor) Run(ctx context.Context) {
 		started := now()
 		p, err := s.Start()
 		if err != nil {
+			s.record(func(st *SupervisorState) { st.AgentPID, st.LastError = 0, "start the agent: "+err.Error() })
 			s.Log.Error("start the agent", "err", err, "retryIn", delay)
 		} else {
+			s.record(func(st *SupervisorState) { st.AgentPID, st.AgentSince = p.Pid(), now().UTC() })
 			done := make(chan error, 1)
 			go func() { done <- p.Wait() }()
 			select {
 			case <-ctx.Done():
 				_ = p.Signal(syscall.SIGTERM)
 				<-done
+				s.record(func(st *SupervisorState) { st.AgentPID, st.LastError = 0, "" })
 				return
 			case err := <-done:
 				if now().Sub(started) >= s.StableAfter {
 					delay = s.MinDelay
 				}
+				s.record(func(st *SupervisorState) {
+					st.AgentPID, st.Restarts, st.LastError = 0, st.Restarts+1, fmt.Sprintf("the agent exited: %v", err)
+				})
 				s.Log.Warn("the agent stopped; starting it again", "err", err, "in", delay)
 			}
 		}
@@ -70,22 +133,69 @@ func (s *Supervisor) Run(ctx context.Context) {
 }
 
 // ExecSelf starts this executable again with args, sharing its output.
+// An exit's error carries the last line the agent wrote to standard error.
 func ExecSelf(args []string) func() (Proc, error) {
 	return func() (Proc, error) {
 		exe, err := os.Executable()
 		if err != nil {
 			return nil, err
 		}
+		tail := &lastLineWriter{}
 		cmd := exec.Command(exe, args...)
-		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		cmd.Stdout, cmd.Stderr = os.Stdout, io.MultiWriter(os.Stderr, tail)
 		if err := cmd.Start(); err != nil {
 			return nil, err
 		}
-		return execProc{cmd}, nil
+		return execProc{cmd, tail}, nil
 	}
 }
 
-type execProc struct{ cmd *exec.Cmd }
+type execProc struct {
+	cmd  *exec.Cmd
+	tail *lastLineWriter
+}
 
-func (p execProc) Wait() error              { return p.cmd.Wait() }
+func (p execProc) Wait() error {
+	err := p.cmd.Wait()
+	if line := p.tail.String(); err != nil && line != "" {
+		return fmt.Errorf("%w; its last words: %s", err, line)
+	}
+	return err
+}
+
 func (p execProc) Signal(s os.Signal) error { return p.cmd.Process.Signal(s) }
+func (p execProc) Pid() int                 { return p.cmd.Process.Pid }
+
+// lastLineWriter keeps the last complete non-empty line written to it, at
+// most maxLastLine bytes of it.
+type lastLineWriter struct {
+	mu   sync.Mutex
+	cur  []byte
+	last string
+}
+
+const maxLastLine = 1024
+
+func (w *lastLineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, b := range p {
+		if b != '\n' {
+			if len(w.cur) < maxLastLine {
+				w.cur = append(w.cur, b)
+			}
+			continue
+		}
+		if line := strings.TrimSpace(string(w.cur)); line != "" {
+			w.last = line
+		}
+		w.cur = w.cur[:0]
+	}
+	return len(p), nil
+}
+
+func (w *lastLineWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.last
+}

@@ -1,8 +1,10 @@
 package worker
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -24,5 +26,21 @@ func TestFitDiagnostics(t *testing.T) {
 	}
 	if _, err := protocol.Decode(raw); err != nil {
 		t.Fatalf("fitted report (%d bytes) does not decode: %v", len(raw), err)
+	}
+}
+
+// Each kind of ignored message is logged at most once a minute, counting
+// the ones left out, whatever the other kinds do.
+func TestRareLogOncePerKind(t *testing.T) {
+	var buf bytes.Buffer
+	l := slog.New(slog.NewTextHandler(&buf, nil))
+	var r rareLog
+	for range 40 {
+		r.log(l, "ignored claimed")
+		r.log(l, "ignored offers")
+	}
+	got := strings.Count(buf.String(), "\n")
+	if got != 2 || !strings.Contains(buf.String(), "ignored claimed") || !strings.Contains(buf.String(), "ignored offers") {
+		t.Errorf("logged %d lines, want one per kind:\n%s", got, buf.String())
 	}
 }

@@ -42,6 +42,13 @@ func (w *Worker) onOffer(s *session, o protocol.Offer) {
 			return
 		}
 	}
+	if !slices.ContainsFunc(w.cfg.Bindings, func(b Binding) bool { return b.ConnectionID == o.ConnectionID }) || len(w.waiting) >= maxWaiting {
+		// Not ours, or more than the coordinator can have queued for us:
+		// a coordinator offers queued work again on its next pass.
+		w.mu.Unlock()
+		w.ignored.log(w.log, "ignored offers", "dataset", o.DatasetID, "connection", o.ConnectionID, "waiting", maxWaiting)
+		return
+	}
 	w.waiting = append(w.waiting, o)
 	w.mu.Unlock()
 	w.claimNext(s)
@@ -72,12 +79,24 @@ func (w *Worker) claimNext(s *session) {
 	}
 }
 
-// startJob runs a claimed dataset in its own goroutine, owned by the worker.
+// maxWaiting bounds the offers kept for when a slot frees: one per data
+// type of as many bindings as an agent may have, the most a coordinator
+// can have queued for it (a type has one dataset in progress at a time).
+var maxWaiting = protocol.MaxBindings * len(dataset.DataTypes)
+
+// startJob runs a claimed dataset in its own goroutine, owned by the
+// worker, unless the agent already works on it or on as many datasets as
+// its concurrency.
 func (w *Worker) startJob(ctx context.Context, c protocol.Claimed) {
 	b, ok := w.binding(c.ConnectionID)
+	w.mu.Lock()
+	if _, held := w.jobs[c.DatasetID]; held || len(w.jobs) >= w.cfg.Concurrency {
+		w.mu.Unlock()
+		w.ignored.log(w.log, "ignored claimed datasets over the agent's concurrency", "dataset", c.DatasetID, "concurrency", w.cfg.Concurrency)
+		return
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	j := &job{claimed: c, cancel: cancel}
-	w.mu.Lock()
 	w.jobs[c.DatasetID] = j
 	w.mu.Unlock()
 	w.jobWG.Add(1)

@@ -57,8 +57,8 @@ func (o *outbox) resend(s *session) {
 	}
 }
 
-// resolve ends the wait for message id.
-func (o *outbox) resolve(id string, err *protocol.Error) {
+// resolve ends the wait for message id; false when nothing waits for it.
+func (o *outbox) resolve(id string, err *protocol.Error) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for i, p := range o.pending {
@@ -69,9 +69,10 @@ func (o *outbox) resolve(id string, err *protocol.Error) {
 				p.done <- nil
 			}
 			o.pending = append(o.pending[:i], o.pending[i+1:]...)
-			return
+			return true
 		}
 	}
+	return false
 }
 
 func (o *outbox) drop(id string) {

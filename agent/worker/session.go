@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -148,7 +149,7 @@ func (w *Worker) readLoop(jobCtx context.Context, s *session) error {
 		}
 		m, err := protocol.Decode(raw)
 		if err != nil {
-			w.log.Warn("refused coordinator message", "err", err)
+			w.ignored.log(w.log, "refused coordinator messages", "err", err)
 			continue
 		}
 		w.dispatch(jobCtx, s, m)
@@ -160,27 +161,86 @@ func (w *Worker) dispatch(jobCtx context.Context, s *session, m protocol.Message
 	case protocol.TypeOffer:
 		w.onOffer(s, *m.Offer)
 	case protocol.TypeClaimed:
-		s.forget(m.ReplyTo)
-		w.startJob(jobCtx, *m.Claimed)
+		w.onClaimed(jobCtx, s, m)
 	case protocol.TypeAck:
 		if sent, ok := s.beat(m.ReplyTo); ok {
 			w.setStatus(func(st *Status) { st.RTTMillis = time.Since(sent).Milliseconds() })
 			return
 		}
-		w.outbox.resolve(m.ReplyTo, nil)
+		if !w.outbox.resolve(m.ReplyTo, nil) {
+			w.ignoreUnasked(m)
+		}
 	case protocol.TypeError:
 		if id, ok := s.forget(m.ReplyTo); ok {
 			w.log.Info("claim refused", "dataset", id, "code", m.Error.Code)
 			w.claimNext(s)
 			return
 		}
-		w.outbox.resolve(m.ReplyTo, m.Error)
+		if !w.outbox.resolve(m.ReplyTo, m.Error) {
+			w.ignoreUnasked(m)
+		}
 	case protocol.TypeRevoked:
 		w.revoke(m.Revoked.ConnectionID, m.Revoked.Reason)
 	case protocol.TypeDiagnose:
-		w.jobWG.Add(1)
-		go func() { defer w.jobWG.Done(); w.diagnose(jobCtx, s, m.ID) }()
+		w.onDiagnose(jobCtx, s, m.ID)
+	default:
+		w.ignoreUnasked(m)
 	}
+}
+
+// onClaimed starts the dataset a claim of this session was granted. A
+// claimed that answers no claim of ours, or names another dataset than
+// the one claimed, starts nothing: the agent runs only what it asked for.
+func (w *Worker) onClaimed(ctx context.Context, s *session, m protocol.Message) {
+	id, asked := s.forget(m.ReplyTo)
+	if asked && id == m.Claimed.DatasetID {
+		w.startJob(ctx, *m.Claimed)
+		return
+	}
+	w.ignoreUnasked(m)
+	if asked {
+		w.claimNext(s) // that claim's slot is free again
+	}
+}
+
+// ignoreUnasked notes a reply the agent did not ask for, at most once a
+// minute in the log.
+func (w *Worker) ignoreUnasked(m protocol.Message) {
+	w.ignored.log(w.log, "ignored coordinator messages the agent did not ask for", "type", m.Type, "replyTo", m.ReplyTo)
+}
+
+// rareLog logs each message (a constant) at most once per minute and
+// counts what it left out, so a coordinator cannot flood the agent's log.
+type rareLog struct {
+	mu    sync.Mutex
+	kinds map[string]*rareKind
+}
+
+type rareKind struct {
+	next    time.Time
+	skipped int
+}
+
+func (r *rareLog) log(l *slog.Logger, msg string, args ...any) {
+	r.mu.Lock()
+	if r.kinds == nil {
+		r.kinds = map[string]*rareKind{}
+	}
+	k := r.kinds[msg]
+	if k == nil {
+		k = &rareKind{}
+		r.kinds[msg] = k
+	}
+	now := time.Now()
+	if now.Before(k.next) {
+		k.skipped++
+		r.mu.Unlock()
+		return
+	}
+	skipped := k.skipped
+	k.skipped, k.next = 0, now.Add(time.Minute)
+	r.mu.Unlock()
+	l.Warn(msg, append(args, "sinceLastLogged", skipped)...)
 }
 
 func (s *session) forget(claimID string) (string, bool) {

@@ -138,11 +138,18 @@ func (w *Worker) SetBindings(bs []Binding) {
 func (w *Worker) revoke(connectionID, reason string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	n := len(w.cfg.Bindings)
 	w.cfg.Bindings = slices.DeleteFunc(w.cfg.Bindings, func(b Binding) bool { return b.ConnectionID == connectionID })
+	held := false
 	for _, j := range w.jobs {
 		if j.claimed.ConnectionID == connectionID {
 			j.cancel()
+			held = true
 		}
+	}
+	if n == len(w.cfg.Bindings) && !held {
+		w.ignored.log(w.log, "ignored revocations of connections the agent does not serve", "connection", connectionID)
+		return
 	}
 	w.log.Warn("binding revoked by the coordinator", "connection", connectionID, "reason", reason)
 }

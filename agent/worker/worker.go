@@ -65,6 +65,8 @@ type Worker struct {
 	outbox  *outbox
 	status  Status
 	jobWG   sync.WaitGroup
+	diag    diagRuns
+	ignored rareLog // messages the agent did not ask for, or refused
 }
 
 // New builds a worker.

@@ -41,7 +41,10 @@ func cmdDiagnose(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: tc, Proxy: http.ProxyFromEnvironment}}
+		// Redirects are not followed: the credential goes to the config's
+		// coordinator only (Go's client would send it on to another port).
+		client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: tc, Proxy: http.ProxyFromEnvironment},
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 		checks = append(checks, diagnose.Clock(ctx, client, cfg.Coordinator),
 			diagnose.Credential(ctx, client, cfg.Coordinator, cfg.Credential))
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/ferry-sync/ferry/agent/config"
 	"github.com/ferry-sync/ferry/agent/service"
 )
 
@@ -30,7 +31,7 @@ func cmdService(cmd string, args []string, stdout, stderr io.Writer) error {
 		if *registered {
 			err = m.Secure()
 		} else {
-			err = m.Install()
+			err = install(m, *path)
 		}
 	case "uninstall":
 		err = m.Uninstall()
@@ -49,6 +50,26 @@ func cmdService(cmd string, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "The service runs as %s with the configuration %s.\nStart it with: ferry-agent start\n", *user, *path)
 	}
 	return nil
+}
+
+// install registers the service once its account can run the binary,
+// reach the config and read every bound book or CSV folder.
+func install(m *service.Manager, path string) error {
+	var reads []service.Need
+	cfg, err := config.Load(path)
+	switch {
+	case err == nil:
+		for _, b := range cfg.Bindings {
+			what := "the book of connection " + b.ConnectionID
+			if b.PlatformKey == "csv" {
+				what = "the CSV folder of connection " + b.ConnectionID
+			}
+			reads = append(reads, service.Need{Path: b.Path, What: what})
+		}
+	case !config.IsNotExist(err):
+		return err
+	}
+	return m.Install(reads)
 }
 
 func newManager(configPath, user string) (*service.Manager, error) {

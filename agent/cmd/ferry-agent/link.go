@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/ferry-sync/ferry/agent/config"
@@ -26,25 +28,28 @@ func cmdLink(args []string, stdout, stderr io.Writer) error {
 	dataPath := fs.String("path", "", "the GnuCash book, or the folder of CSV files")
 	insecure := fs.Bool("insecure", false, "allow plain http to a host that is not loopback")
 	caFile := fs.String("ca-file", "", "an extra CA certificate (PEM) to trust for the coordinator")
+	replace := fs.Bool("replace", false, "replace the agent this config holds: unlink every binding at its coordinator first, then link afresh")
+	force := fs.Bool("force", false, "with --replace: link even when the old coordinator cannot be told (its bindings stay linked there)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := config.Load(*path)
+	old, err := config.Load(*path)
 	if err != nil && !config.IsNotExist(err) {
 		return err
 	}
-	if *coordinator != "" {
-		cfg.Coordinator = strings.TrimRight(*coordinator, "/")
+	target := strings.TrimRight(*coordinator, "/")
+	if target == "" {
+		target = old.Coordinator
 	}
-	cfg.Insecure = cfg.Insecure || *insecure
-	if *caFile != "" {
-		cfg.CAFile = *caFile
-	}
-	if cfg.Coordinator == "" || *code == "" || *src == "" || *dataPath == "" {
+	if target == "" || *code == "" || *src == "" || *dataPath == "" {
 		return errors.New("link needs --coordinator, --code, --source and --path")
 	}
-	if err := config.CheckURL(cfg.Coordinator, cfg.Insecure); err != nil {
-		return fmt.Errorf("coordinator: %w", err)
+	if *force && !*replace {
+		return errors.New("--force goes with --replace")
+	}
+	cfg, err := linkConfig(*path, old, target, *replace, *insecure, *caFile)
+	if err != nil {
+		return err
 	}
 	abs, err := filepath.Abs(*dataPath)
 	if err != nil {
@@ -53,7 +58,16 @@ func cmdLink(args []string, stdout, stderr io.Writer) error {
 	if _, err := sources.Open(*src, abs); err != nil {
 		return err
 	}
+	replacing := *replace && holdsAgent(old)
+	if replacing {
+		if err := unlinkAll(stdout, stderr, *path, old, *force); err != nil {
+			return err
+		}
+	}
 	resp, err := exchange(cfg, protocol.LinkRequest{Code: *code, PlatformKey: *src, Hostname: worker.Hostname(), OS: worker.OSName(), AgentVersion: version})
+	if err != nil && replacing {
+		return fmt.Errorf("%w\nThe old bindings are unlinked; run this again (with --replace) with a working code", err)
+	}
 	if err != nil {
 		return err
 	}
@@ -69,6 +83,97 @@ func cmdLink(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "Linked: connection %s of company %s now syncs %s from %s.\nConfiguration saved to %s (owner-only).\n",
 		resp.ConnectionID, resp.CompanyID, *src, abs, *path)
 	warnUnreadable(stdout, *path, abs)
+	return nil
+}
+
+// linkConfig is the config a link adds its binding to: the old one when
+// it is of target (or of no coordinator yet), a fresh one with --replace
+// or when the old holds no agent. A config holding an agent of another
+// coordinator is refused here, before anything is sent anywhere: its
+// credential goes to no other coordinator.
+func linkConfig(path string, old config.Config, target string, replace, insecure bool, caFile string) (config.Config, error) {
+	if !replace && holdsAgent(old) && !config.SameCoordinator(old.Coordinator, target) {
+		return old, otherCoordinator(path, old, target)
+	}
+	cfg := old
+	if replace || (old.Coordinator != "" && !config.SameCoordinator(old.Coordinator, target)) {
+		cfg = fresh(old, target, insecure, caFile)
+	} else {
+		cfg.Coordinator = cmp.Or(old.Coordinator, target)
+		cfg.Insecure = cfg.Insecure || insecure
+		if caFile != "" {
+			cfg.CAFile = caFile
+		}
+	}
+	if err := config.CheckURL(cfg.Coordinator, cfg.Insecure); err != nil {
+		return cfg, fmt.Errorf("coordinator: %w", err)
+	}
+	_, err := tlsConfig(cfg)
+	return cfg, err
+}
+
+// holdsAgent reports whether a config holds an agent of a coordinator: a
+// credential, or bindings.
+func holdsAgent(cfg config.Config) bool { return cfg.Credential != "" || len(cfg.Bindings) > 0 }
+
+// fresh is a config for a new agent of target: no credential, no
+// bindings, the old config's local settings.
+func fresh(old config.Config, target string, insecure bool, caFile string) config.Config {
+	cfg := config.Default()
+	if old.Concurrency > 0 {
+		cfg.Concurrency = old.Concurrency
+	}
+	cfg.Coordinator, cfg.Insecure, cfg.CAFile = target, insecure, caFile
+	return cfg
+}
+
+// otherCoordinator refuses to link a config that holds another
+// coordinator's agent, naming both coordinators and the two ways out.
+func otherCoordinator(path string, old config.Config, target string) error {
+	return fmt.Errorf(`%s holds an agent of the coordinator %s (%d binding(s)); refusing to link it to %s: an agent's credential only ever goes to the coordinator that issued it. Either
+  keep both: link a second agent with its own config, e.g. ferry-agent link --config OTHER_FILE --coordinator %s ...
+  or move this agent: ferry-agent link --replace --coordinator %s ... (unlinks its binding(s) at %s first)`,
+		path, old.Coordinator, len(old.Bindings), target, target, target, old.Coordinator)
+}
+
+// unlinkAll is --replace: it ends every binding of the old config at its
+// own coordinator, with its own credential, and says so. A binding that
+// coordinator no longer knows (or a credential it revoked) is already
+// ended. When some could not be unlinked, it stops, unless force; the
+// config then keeps the bindings still linked.
+func unlinkAll(stdout, stderr io.Writer, path string, old config.Config, force bool) error {
+	fmt.Fprintf(stdout, "Replacing the agent of %s: unlinking its %d binding(s) there first.\n", old.Coordinator, len(old.Bindings))
+	client, err := unlinkClient(old, 2)
+	if err != nil {
+		return err
+	}
+	var failed []error
+	for _, b := range slices.Clone(old.Bindings) {
+		err := unlinkOne(client, &old, b.ConnectionID)
+		var ref *refusal
+		switch {
+		case err == nil:
+			fmt.Fprintf(stdout, "Unlinked connection %s at %s.\n", b.ConnectionID, old.Coordinator)
+		case errors.As(err, &ref) && (ref.Code == protocol.CodeNotFound || ref.Code == protocol.CodeUnauthorized):
+			dropBinding(&old, b.ConnectionID)
+			fmt.Fprintf(stdout, "Connection %s was already ended at %s (%s).\n", b.ConnectionID, old.Coordinator, ref.Message)
+		default:
+			failed = append(failed, fmt.Errorf("connection %s: %w", b.ConnectionID, err))
+		}
+	}
+	// The config keeps what is still linked, whatever happens next.
+	if err := config.Save(path, old); err != nil {
+		return err
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	if !force {
+		return fmt.Errorf("could not unlink %d binding(s) at %s, so nothing was linked (%w).\nRun this again when %s answers, or add --force to link anyway: those bindings then stay linked at %s until its client unlinks them",
+			len(failed), old.Coordinator, errors.Join(failed...), old.Coordinator, old.Coordinator)
+	}
+	fmt.Fprintf(stderr, "Warning: %d binding(s) could not be unlinked at %s and stay linked there until its client unlinks them: %v\n",
+		len(failed), old.Coordinator, errors.Join(failed...))
 	return nil
 }
 
@@ -107,9 +212,17 @@ func callJSON(c *http.Client, req *http.Request, out any) error {
 	if resp.StatusCode != http.StatusOK {
 		var perr protocol.Error
 		if json.Unmarshal(raw, &perr) == nil && perr.Message != "" {
-			return fmt.Errorf("the coordinator refused: %s", perr.Message)
+			return &refusal{Code: perr.Code, Message: perr.Message}
 		}
 		return fmt.Errorf("the coordinator answered %s", resp.Status)
 	}
 	return json.Unmarshal(raw, out)
 }
+
+// refusal is the coordinator's protocol error answer to a call.
+type refusal struct {
+	Code    protocol.Code
+	Message string
+}
+
+func (r *refusal) Error() string { return "the coordinator refused: " + r.Message }

@@ -22,6 +22,7 @@ const usage = `usage: ferry-agent <command> [flags]
 
 commands:
   link      exchange a link code for a binding: --coordinator URL --code CODE --source csv|gnucash --path PATH
+            (--replace: move a config linked to another coordinator, unlinking it there first)
   unlink    end a binding from this side: --connection ID (or the only one), or --all
   run       run in the foreground until interrupted (--service: as the system service)
   install   register the agent as a system service (Windows service, systemd or SysV) running as a low-privilege account

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -37,7 +38,7 @@ func cmdRun(args []string, stderr io.Writer) error {
 		log = serviceLogger(log, level)
 	}
 	if *respawn {
-		return superviseRun(args, log)
+		return superviseRun(args, *path, log)
 	}
 	if *asService {
 		return service.Run(func(ctx context.Context) error { return runAgent(ctx, *path, log, true) },
@@ -50,26 +51,56 @@ func cmdRun(args []string, stderr io.Writer) error {
 
 // runAgent runs the worker until ctx ends. As a service (waitLink) it first
 // waits for a usable, linked config, so a freshly installed service idles
-// until the end user runs ferry-agent link.
+// until the end user runs ferry-agent link. When the config comes to name
+// another coordinator or credential (link --replace), the worker is built
+// afresh from it: a credential only ever goes to its own coordinator.
 func runAgent(ctx context.Context, path string, log *slog.Logger, waitLink bool) error {
-	if waitLink && !waitLinked(ctx, path, log) {
-		return nil
+	for {
+		if waitLink && !waitLinked(ctx, path, log) {
+			return nil
+		}
+		again, err := runWorker(ctx, path, log)
+		if !again {
+			return err
+		}
+		log.Info("the config names another coordinator or credential now; starting the agent afresh")
 	}
-	w, err := buildWorker(path, log)
+}
+
+// runWorker runs one worker until ctx ends, or until the config's agent
+// changes (true).
+func runWorker(ctx context.Context, path string, log *slog.Logger) (bool, error) {
+	w, id, err := buildWorker(path, log)
 	if err != nil {
-		return err
+		return false, err
 	}
 	log.Info("agent starting", "version", version, "config", path)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	var changed atomic.Bool
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() { defer wg.Done(); watchConfig(ctx, path, w, log) }()
+	go func() {
+		defer wg.Done()
+		if watchConfig(ctx, path, id, w, log) {
+			changed.Store(true)
+			cancel()
+		}
+	}()
 	err = w.Run(ctx)
 	cancel() // the worker may return first: stop watching the config too
 	wg.Wait()
+	if changed.Load() {
+		return true, nil
+	}
 	log.Info("agent stopped")
-	return err
+	return false, err
+}
+
+// agentIdentity is what a worker is built around and cannot change while
+// it runs: where it connects and with what.
+func agentIdentity(cfg config.Config) string {
+	return fmt.Sprintf("%s\x00%s\x00%s\x00%t\x00%d", cfg.Coordinator, cfg.Credential, cfg.CAFile, cfg.Insecure, cfg.Concurrency)
 }
 
 // waitLinked polls the config until it is linked and valid; false when ctx
@@ -99,8 +130,9 @@ func waitLinked(ctx context.Context, path string, log *slog.Logger) bool {
 }
 
 // watchConfig reloads the bindings when the config file changes (a new
-// `ferry-agent link` while the service runs), until ctx ends.
-func watchConfig(ctx context.Context, path string, w *worker.Worker, log *slog.Logger) {
+// `ferry-agent link` while the service runs), until ctx ends (false) or
+// the config names another agent than id (true).
+func watchConfig(ctx context.Context, path, id string, w *worker.Worker, log *slog.Logger) bool {
 	stamp := func() string {
 		st, err := os.Stat(path)
 		if err != nil {
@@ -114,7 +146,7 @@ func watchConfig(ctx context.Context, path string, w *worker.Worker, log *slog.L
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return false
 		case <-t.C:
 		}
 		now := stamp()
@@ -122,6 +154,9 @@ func watchConfig(ctx context.Context, path string, w *worker.Worker, log *slog.L
 			continue
 		}
 		last = now
+		if cfg, err := config.Load(path); err == nil && cfg.Validate() == nil && agentIdentity(cfg) != id {
+			return true
+		}
 		bs, err := openBindings(path)
 		if err != nil {
 			log.Error("config changed but cannot be used; keeping the old bindings", "err", err)
@@ -151,22 +186,23 @@ func openBindings(path string) ([]worker.Binding, error) {
 	return out, nil
 }
 
-// buildWorker loads the config and opens every binding's source.
-func buildWorker(path string, log *slog.Logger) (*worker.Worker, error) {
+// buildWorker loads the config and opens every binding's source; it
+// returns the worker and the agentIdentity it was built on.
+func buildWorker(path string, log *slog.Logger) (*worker.Worker, string, error) {
 	cfg, err := config.Load(path)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
+		return nil, "", fmt.Errorf("config %s: %w", path, err)
 	}
 	tc, err := tlsConfig(cfg)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	bindings, err := openBindings(path)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	return worker.New(worker.Config{
 		Coordinator: cfg.Coordinator, Credential: cfg.Credential, Bindings: bindings,
@@ -174,7 +210,7 @@ func buildWorker(path string, log *slog.Logger) (*worker.Worker, error) {
 		HTTP:       upload.NewHTTPClient(log.With("subsystem", "upload"), tc),
 		StatusFile: statusPath(path),
 		Checks:     localChecks(path, cfg),
-	}), nil
+	}), agentIdentity(cfg), nil
 }
 
 // statusPath is where a running agent writes its status: beside the config.

@@ -25,13 +25,14 @@ func serviceLogger(fallback *slog.Logger, level slog.Level) *slog.Logger {
 
 // superviseRun is `run --respawn`: it runs `run` without --respawn as a
 // child and starts it again whenever it exits, until SIGTERM.
-func superviseRun(args []string, log *slog.Logger) error {
+func superviseRun(args []string, configPath string, log *slog.Logger) error {
 	child := childArgs(args)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	sup := service.Supervisor{
 		Start: service.ExecSelf(child), Log: log.With("subsystem", "supervisor"),
 		MinDelay: time.Second, MaxDelay: time.Minute, StableAfter: time.Minute,
+		StateFile: service.SupervisorStatePath(configPath),
 	}
 	log.Info("supervising the agent", "args", child)
 	sup.Run(ctx)

@@ -23,7 +23,10 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	}
 	if m, err := newManager(*path, ""); err == nil {
 		st, _ := m.Status()
-		fmt.Fprintf(stdout, "service:     %s (%s)\n", st, m.Platform())
+		fmt.Fprintf(stdout, "service:     %s (%s)\n", st.Name, m.Platform())
+		if st.Detail != "" {
+			fmt.Fprintf(stdout, "             %s\n", st.Detail)
+		}
 	}
 	cfg, err := config.Load(*path)
 	if config.IsNotExist(err) {

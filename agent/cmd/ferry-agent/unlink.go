@@ -41,9 +41,13 @@ func cmdUnlink(args []string, stdout, stderr io.Writer) error {
 	case *conn == "":
 		targets = []string{cfg.Bindings[0].ConnectionID}
 	}
+	client, err := unlinkClient(cfg, -1)
+	if err != nil {
+		return err
+	}
 	var errs []error
 	for _, id := range targets {
-		if err := unlinkOne(&cfg, id); err != nil {
+		if err := unlinkOne(client, &cfg, id); err != nil {
 			errs = append(errs, fmt.Errorf("connection %s: %w", id, err))
 			continue
 		}
@@ -55,16 +59,25 @@ func cmdUnlink(args []string, stdout, stderr io.Writer) error {
 	return errors.Join(errs...)
 }
 
-// unlinkOne tells the coordinator this side ends the binding, then drops
-// it from cfg.
-func unlinkOne(cfg *config.Config, conn string) error {
-	i := slices.IndexFunc(cfg.Bindings, func(b config.Binding) bool { return b.ConnectionID == conn })
-	if i < 0 {
-		return fmt.Errorf("no binding for connection %s", conn)
-	}
-	tc, err := tlsConfig(*cfg)
+// unlinkClient is the client for unlink calls to cfg's coordinator;
+// retries < 0 keeps the ordinary retry policy.
+func unlinkClient(cfg config.Config, retries int) (*http.Client, error) {
+	tc, err := tlsConfig(cfg)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	c := upload.NewHTTPClient(slog.New(slog.DiscardHandler), tc)
+	if retries >= 0 {
+		c.RetryMax = retries
+	}
+	return c.StandardClient(), nil
+}
+
+// unlinkOne tells cfg's coordinator, with cfg's credential, that this
+// side ends the binding, then drops it from cfg.
+func unlinkOne(client *http.Client, cfg *config.Config, conn string) error {
+	if !slices.ContainsFunc(cfg.Bindings, func(b config.Binding) bool { return b.ConnectionID == conn }) {
+		return fmt.Errorf("no binding for connection %s", conn)
 	}
 	body, _ := json.Marshal(protocol.UnlinkRequest{ConnectionID: conn})
 	req, err := http.NewRequest("POST", cfg.Coordinator+protocol.UnlinkPath, bytes.NewReader(body))
@@ -74,9 +87,13 @@ func unlinkOne(cfg *config.Config, conn string) error {
 	req.Header.Set("Authorization", "Bearer "+cfg.Credential)
 	req.Header.Set("Content-Type", "application/json")
 	var out map[string]string
-	if err := callJSON(upload.NewHTTPClient(slog.New(slog.DiscardHandler), tc).StandardClient(), req, &out); err != nil {
+	if err := callJSON(client, req, &out); err != nil {
 		return err
 	}
-	cfg.Bindings = slices.Delete(cfg.Bindings, i, i+1)
+	dropBinding(cfg, conn)
 	return nil
+}
+
+func dropBinding(cfg *config.Config, conn string) {
+	cfg.Bindings = slices.DeleteFunc(cfg.Bindings, func(b config.Binding) bool { return b.ConnectionID == conn })
 }
