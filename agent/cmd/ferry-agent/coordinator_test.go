@@ -18,7 +18,7 @@ import (
 	"github.com/ferry-sync/ferry/coordinator/server"
 )
 
-const adminKey = "agent-cmd-test-key"
+const adminKey = "agent-cmd-test-key-0123456789abcdef"
 
 var sampleCSV, _ = filepath.Abs("../../../testdata/sample-csv")
 
