@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -18,77 +16,21 @@ import (
 	"github.com/ferry-sync/ferry/agent/source/sources"
 	"github.com/ferry-sync/ferry/agent/upload"
 	"github.com/ferry-sync/ferry/agent/worker"
-	"github.com/ferry-sync/ferry/coordinator/server"
+	"github.com/ferry-sync/ferry/coordinator/server/servertest"
 	"github.com/ferry-sync/ferry/shared/protocol"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-const key = "worker-test-key-0123456789abcdefghij"
-
 // coordinator is a real coordinator in this process on a loopback port.
 type coordinator struct {
-	t      *testing.T
-	url    string
-	addr   string
-	data   string
-	cancel context.CancelFunc
-	done   chan error
+	*servertest.Coordinator
+	t *testing.T
 }
 
 func startCoordinator(t *testing.T, data, addr string) *coordinator {
 	t.Helper()
-	cfg := server.DefaultConfig()
-	cfg.Listen, cfg.DataDir, cfg.AdminKey = addr, data, key
-	log := slog.New(slog.DiscardHandler)
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
-	srv, err := server.New(t.Context(), cfg, log, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	c := &coordinator{t: t, url: "http://" + srv.Addr(), addr: srv.Addr(), data: data, cancel: cancel, done: make(chan error, 1)}
-	go func() { c.done <- srv.Serve(ctx) }()
-	t.Cleanup(c.stop)
-	return c
-}
-
-func (c *coordinator) stop() {
-	if c.cancel == nil {
-		return
-	}
-	c.cancel()
-	if err := <-c.done; err != nil {
-		c.t.Errorf("coordinator stop: %v", err)
-	}
-	c.cancel = nil
-}
-
-func (c *coordinator) api(method, path string, body, out any) {
-	c.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		raw, _ := json.Marshal(body)
-		rd = bytes.NewReader(raw)
-	}
-	req, _ := http.NewRequest(method, c.url+path, rd)
-	req.Header.Set("Authorization", "Bearer "+key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 {
-		c.t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, raw)
-	}
-	if out != nil {
-		if err := json.Unmarshal(raw, out); err != nil {
-			c.t.Fatal(err)
-		}
-	}
+	return &coordinator{servertest.Start(t, data, addr), t}
 }
 
 // linked creates a company and a csv connection and links it to a new
@@ -121,10 +63,10 @@ func (c *coordinator) link(cred, path string) (string, worker.Binding, protocol.
 		ID             string
 		ConnectionInfo map[string]string
 	}
-	c.api("POST", "/companies", map[string]string{"name": "Acme"}, &co)
-	c.api("POST", "/companies/"+co.ID+"/connections", map[string]string{"platformKey": "csv"}, &conn)
+	c.API("POST", "/companies", map[string]string{"name": "Acme"}, &co)
+	c.API("POST", "/companies/"+co.ID+"/connections", map[string]string{"platformKey": "csv"}, &conn)
 	raw, _ := json.Marshal(protocol.LinkRequest{Code: conn.ConnectionInfo["linkCode"], PlatformKey: "csv"})
-	req, _ := http.NewRequest("POST", c.url+protocol.LinkPath, bytes.NewReader(raw))
+	req, _ := http.NewRequest("POST", c.URL+protocol.LinkPath, bytes.NewReader(raw))
 	if cred != "" {
 		req.Header.Set("Authorization", "Bearer "+cred)
 	}
@@ -146,7 +88,7 @@ func (c *coordinator) link(cred, path string) (string, worker.Binding, protocol.
 
 func (c *coordinator) statuses(company string) map[string]string {
 	var ds map[string]struct{ CurrentStatus string }
-	c.api("GET", "/companies/"+company+"/dataStatus", nil, &ds)
+	c.API("GET", "/companies/"+company+"/dataStatus", nil, &ds)
 	out := map[string]string{}
 	for k, v := range ds {
 		out[k] = v.CurrentStatus
@@ -179,7 +121,7 @@ func runWorker(t *testing.T, c *coordinator, b worker.Binding, cred string) *wor
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	w := worker.New(worker.Config{
-		Coordinator: c.url, Credential: cred, Bindings: []worker.Binding{b}, Concurrency: 2, Version: "test",
+		Coordinator: c.URL, Credential: cred, Bindings: []worker.Binding{b}, Concurrency: 2, Version: "test",
 		Logger: log, HTTP: upload.NewHTTPClient(log, nil), BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
 		StatusFile: filepath.Join(t.TempDir(), "status.json"),
 	})
@@ -215,16 +157,16 @@ func TestWorkerReconnectsAfterCoordinatorRestart(t *testing.T) {
 	company, b, cred := c.linked(sample)
 	w := runWorker(t, c, b, cred)
 	waitFor(t, 30*time.Second, "first sync", func() bool { return allComplete(c.statuses(company)) })
-	c.stop()
+	c.Stop()
 	waitFor(t, 10*time.Second, "the worker to notice", func() bool { return !w.Status().Connected })
-	c2 := startCoordinator(t, data, c.addr)
-	c2.url = c.url
+	c2 := startCoordinator(t, data, c.Addr)
+	c2.URL = c.URL
 	waitFor(t, 10*time.Second, "the worker to reconnect", func() bool { return w.Status().Connected })
 	var op struct{ ID, Status string }
-	c2.api("POST", "/companies/"+company+"/data/queue/invoices", nil, &op)
+	c2.API("POST", "/companies/"+company+"/data/queue/invoices", nil, &op)
 	waitFor(t, 30*time.Second, "the new sync", func() bool {
 		var got struct{ Status string }
-		c2.api("GET", "/companies/"+company+"/data/history/"+op.ID, nil, &got)
+		c2.API("GET", "/companies/"+company+"/data/history/"+op.ID, nil, &got)
 		return got.Status == "Complete"
 	})
 }

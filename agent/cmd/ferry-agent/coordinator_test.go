@@ -1,11 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -15,70 +10,20 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/ferry-sync/ferry/coordinator/server"
+	"github.com/ferry-sync/ferry/coordinator/server/servertest"
 )
-
-const adminKey = "agent-cmd-test-key-0123456789abcdef"
 
 var sampleCSV, _ = filepath.Abs("../../../testdata/sample-csv")
 
 // coordinator is a real coordinator in this process on a loopback port.
 type coordinator struct {
-	t      *testing.T
-	url    string
-	cancel context.CancelFunc
-	done   chan error
+	*servertest.Coordinator
+	t *testing.T
 }
 
 func startCoordinator(t *testing.T) *coordinator {
 	t.Helper()
-	cfg := server.DefaultConfig()
-	cfg.Listen, cfg.DataDir, cfg.AdminKey = "127.0.0.1:0", t.TempDir(), adminKey
-	srv, err := server.New(t.Context(), cfg, slog.New(slog.DiscardHandler), io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	c := &coordinator{t: t, url: "http://" + srv.Addr(), cancel: cancel, done: make(chan error, 1)}
-	go func() { c.done <- srv.Serve(ctx) }()
-	t.Cleanup(c.stop)
-	return c
-}
-
-func (c *coordinator) stop() {
-	if c.cancel == nil {
-		return
-	}
-	c.cancel()
-	if err := <-c.done; err != nil {
-		c.t.Errorf("coordinator stop: %v", err)
-	}
-	c.cancel = nil
-}
-
-func (c *coordinator) api(method, path string, body, out any) {
-	c.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		raw, _ := json.Marshal(body)
-		rd = bytes.NewReader(raw)
-	}
-	req, _ := http.NewRequest(method, c.url+path, rd)
-	req.Header.Set("Authorization", "Bearer "+adminKey)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 {
-		c.t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, raw)
-	}
-	if out != nil {
-		if err := json.Unmarshal(raw, out); err != nil {
-			c.t.Fatal(err)
-		}
-	}
+	return &coordinator{servertest.Start(t, "", ""), t}
 }
 
 // newConnection creates a company and a csv connection, returning the
@@ -89,15 +34,15 @@ func (c *coordinator) newConnection() (company, conn, code string) {
 		ID             string
 		ConnectionInfo map[string]string
 	}
-	c.api("POST", "/companies", map[string]string{"name": "Acme"}, &co)
-	c.api("POST", "/companies/"+co.ID+"/connections", map[string]string{"platformKey": "csv"}, &cn)
+	c.API("POST", "/companies", map[string]string{"name": "Acme"}, &co)
+	c.API("POST", "/companies/"+co.ID+"/connections", map[string]string{"platformKey": "csv"}, &cn)
 	return co.ID, cn.ID, cn.ConnectionInfo["linkCode"]
 }
 
 func (c *coordinator) connectionStatus(company, conn string) string {
 	c.t.Helper()
 	var cn struct{ Status string }
-	c.api("GET", "/companies/"+company+"/connections/"+conn, nil, &cn)
+	c.API("GET", "/companies/"+company+"/connections/"+conn, nil, &cn)
 	return cn.Status
 }
 
@@ -111,7 +56,7 @@ type recorder struct {
 
 func recordAuth(t *testing.T, c *coordinator) *recorder {
 	t.Helper()
-	target, _ := url.Parse(c.url)
+	target, _ := url.Parse(c.URL)
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	r := &recorder{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {

@@ -50,12 +50,12 @@ func TestLinkRefusesAnotherCoordinator(t *testing.T) {
 	rec := recordAuth(t, second)
 	path := filepath.Join(t.TempDir(), "agent.json")
 	_, _, code := first.newConnection()
-	if _, errs, err := linkCmd(t, path, first.url, code); err != nil {
+	if _, errs, err := linkCmd(t, path, first.URL, code); err != nil {
 		t.Fatalf("first link: %v %s", err, errs)
 	}
 	// Same coordinator, spelled with a trailing slash: a second binding.
 	_, _, code = first.newConnection()
-	if _, errs, err := linkCmd(t, path, first.url+"/", code); err != nil {
+	if _, errs, err := linkCmd(t, path, first.URL+"/", code); err != nil {
 		t.Fatalf("second link to the same coordinator: %v %s", err, errs)
 	}
 	before, err := os.ReadFile(path)
@@ -70,7 +70,7 @@ func TestLinkRefusesAnotherCoordinator(t *testing.T) {
 	tests := []struct{ name, coordinator string }{
 		{"another coordinator", rec.url},
 		{"another coordinator, trailing slash", rec.url + "/"},
-		{"another path on the same host", first.url + "/other"},
+		{"another path on the same host", first.URL + "/other"},
 		{"the other coordinator by another name", strings.Replace(rec.url, "127.0.0.1", "localhost", 1)},
 	}
 	for _, tt := range tests {
@@ -80,7 +80,7 @@ func TestLinkRefusesAnotherCoordinator(t *testing.T) {
 			t.Errorf("%s: link to %s succeeded, want a refusal", tt.name, tt.coordinator)
 			continue
 		}
-		for _, want := range []string{first.url, strings.TrimRight(tt.coordinator, "/"), "--config", "--replace"} {
+		for _, want := range []string{first.URL, strings.TrimRight(tt.coordinator, "/"), "--config", "--replace"} {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("%s: refusal %q does not name %q", tt.name, err, want)
 			}
@@ -105,7 +105,7 @@ func TestLinkReplaceUnlinksTheOldCoordinatorFirst(t *testing.T) {
 	var old [][2]string
 	for range 2 {
 		company, conn, code := first.newConnection()
-		if _, errs, err := linkCmd(t, path, first.url, code); err != nil {
+		if _, errs, err := linkCmd(t, path, first.URL, code); err != nil {
 			t.Fatalf("link to the first: %v %s", err, errs)
 		}
 		old = append(old, [2]string{company, conn})
@@ -142,26 +142,26 @@ func TestLinkReplaceWithTheOldCoordinatorUnreachable(t *testing.T) {
 	second := startCoordinator(t)
 	path := filepath.Join(t.TempDir(), "agent.json")
 	_, oldConn, code := first.newConnection()
-	if _, errs, err := linkCmd(t, path, first.url, code); err != nil {
+	if _, errs, err := linkCmd(t, path, first.URL, code); err != nil {
 		t.Fatalf("link to the first: %v %s", err, errs)
 	}
-	first.stop()
+	first.Stop()
 	_, conn, code := second.newConnection()
-	if _, _, err := linkCmd(t, path, second.url, code, "--replace"); err == nil || !strings.Contains(err.Error(), "--force") {
+	if _, _, err := linkCmd(t, path, second.URL, code, "--replace"); err == nil || !strings.Contains(err.Error(), "--force") {
 		t.Fatalf("link --replace with the old coordinator down: %v, want a refusal naming --force", err)
 	}
-	if cfg := loadConfig(t, path); cfg.Coordinator != first.url || !slices.Equal(bindingIDs(cfg), []string{oldConn}) {
-		t.Fatalf("config after the refusal: %s %v, want %s [%s]", cfg.Coordinator, bindingIDs(cfg), first.url, oldConn)
+	if cfg := loadConfig(t, path); cfg.Coordinator != first.URL || !slices.Equal(bindingIDs(cfg), []string{oldConn}) {
+		t.Fatalf("config after the refusal: %s %v, want %s [%s]", cfg.Coordinator, bindingIDs(cfg), first.URL, oldConn)
 	}
-	_, errs, err := linkCmd(t, path, second.url, code, "--replace", "--force")
+	_, errs, err := linkCmd(t, path, second.URL, code, "--replace", "--force")
 	if err != nil {
 		t.Fatalf("link --replace --force: %v %s", err, errs)
 	}
 	if !strings.Contains(errs, "stay linked") || !strings.Contains(errs, oldConn) {
 		t.Errorf("--force did not warn about %s staying linked: %q", oldConn, errs)
 	}
-	if cfg := loadConfig(t, path); cfg.Coordinator != second.url || !slices.Equal(bindingIDs(cfg), []string{conn}) {
-		t.Errorf("config after --force: %s %v, want %s [%s]", cfg.Coordinator, bindingIDs(cfg), second.url, conn)
+	if cfg := loadConfig(t, path); cfg.Coordinator != second.URL || !slices.Equal(bindingIDs(cfg), []string{conn}) {
+		t.Errorf("config after --force: %s %v, want %s [%s]", cfg.Coordinator, bindingIDs(cfg), second.URL, conn)
 	}
 }
 
@@ -209,7 +209,7 @@ func TestRunningAgentFollowsLinkReplace(t *testing.T) {
 	second := startCoordinator(t)
 	path := filepath.Join(t.TempDir(), "agent.json")
 	_, _, code := first.newConnection()
-	if _, errs, err := linkCmd(t, path, first.url, code); err != nil {
+	if _, errs, err := linkCmd(t, path, first.URL, code); err != nil {
 		t.Fatalf("link: %v %s", err, errs)
 	}
 	var logs lockedBuffer
@@ -225,13 +225,13 @@ func TestRunningAgentFollowsLinkReplace(t *testing.T) {
 	online := func(c *coordinator) func() bool {
 		return func() bool {
 			var page struct{ Results []struct{ Status string } }
-			c.api("GET", "/agents", nil, &page)
+			c.API("GET", "/agents", nil, &page)
 			return slices.ContainsFunc(page.Results, func(a struct{ Status string }) bool { return a.Status == "Online" })
 		}
 	}
 	waitUntil(t, 20*time.Second, "the agent online at the first coordinator", online(first))
 	_, _, code = second.newConnection()
-	if _, errs, err := linkCmd(t, path, second.url, code, "--replace"); err != nil {
+	if _, errs, err := linkCmd(t, path, second.URL, code, "--replace"); err != nil {
 		t.Fatalf("link --replace: %v %s", err, errs)
 	}
 	waitUntil(t, 20*time.Second, "the agent online at the second coordinator", online(second))
