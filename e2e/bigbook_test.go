@@ -29,6 +29,9 @@ const agentPeakBound = 150 << 20
 // 150 MiB. The binaries are built without the race detector, which is
 // slow and inflates memory: TestMain's builds are not used.
 func TestMillionSplitBookAgentMemory(t *testing.T) {
+	// In parallel with the others: what it checks is memory (VmHWM), which
+	// other processes do not change; its times are only reported.
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("syncs a 1,000,000-split book")
 	}

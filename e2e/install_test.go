@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,6 +26,7 @@ import (
 // ferry-agent restart, and stops. Removal unlinks (Deauthorized), and
 // the purge leaves nothing behind: no files, no user.
 func TestLinuxInstallersRunTheAgentAsASysVService(t *testing.T) {
+	t.Parallel()
 	needRootWithoutSystemd(t)
 	dist := buildDeb(t)
 	c := startCoordinator(t, t.TempDir(), freeAddr(t), "--downloads", dist)
@@ -159,8 +161,14 @@ func checkRemoved(t *testing.T, c *coordinator, company, conn, bin string) {
 
 // needRootWithoutSystemd skips unless the test may install packages here:
 // root, no systemd, ferry-agent not already installed. In CI it must run.
+//
+// It also holds systemService for the rest of the test: the tests that
+// touch the machine's one service run in parallel with the others but one
+// at a time, and the check that no ferry-agent is installed must not see
+// another such test's.
 func needRootWithoutSystemd(t *testing.T) {
 	t.Helper()
+	lockSystemService(t)
 	if _, err := os.Stat("/run/systemd/system"); err == nil {
 		t.Skip("systemd runs here; this test covers the SysV service")
 	}
@@ -182,8 +190,6 @@ func needRootWithoutSystemd(t *testing.T) {
 		}
 		t.Skip(why)
 	}
-	// dpkg and the maintainer scripts need the sbin folders.
-	t.Setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:"+os.Getenv("PATH"))
 }
 
 // downloadFromLinkPage fetches the .deb the link page offers for this
@@ -315,4 +321,16 @@ func agentPIDs(t *testing.T) []int {
 		pids = append(pids, pid)
 	}
 	return pids
+}
+
+// systemService serialises the tests that install, run and remove the
+// machine's one ferry-agent service (and its user ferry); each of them
+// still runs beside the other tests.
+var systemService sync.Mutex
+
+// lockSystemService holds systemService until the test and its cleanups
+// (which remove what it installed) have ended.
+func lockSystemService(t *testing.T) {
+	systemService.Lock()
+	t.Cleanup(systemService.Unlock)
 }

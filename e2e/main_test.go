@@ -30,6 +30,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
+	// dpkg and the installers' maintainer scripts need the sbin folders
+	// (set here, once: a test that runs in parallel may not t.Setenv).
+	os.Setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:"+os.Getenv("PATH"))
 	code := 1
 	if err := build(dir); err != nil {
 		fmt.Fprintln(os.Stderr, "build:", err)

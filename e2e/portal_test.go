@@ -100,8 +100,15 @@ func TestPortalInABrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#companies a[href="/portal/companies/`+company+`"]`)),
 		chromedp.WaitVisible(chromedp.ID("data-status")),
 	)
+	// The live stream replaces the status part (its buttons too) when its
+	// first event arrives and on every change: wait for the first, then
+	// press the button as it is at that instant (a click on a node the
+	// stream has just replaced would do nothing).
+	do("wait for the live status",
+		chromedp.WaitReady(chromedp.CSS(`#live[data-updated]`)),
+	)
 	do("queue invoices with the button",
-		chromedp.Click(chromedp.CSS(`#status-invoices button.queue`)),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector("#status-invoices button.queue").click()`),
 		chromedp.WaitVisible(chromedp.ID("flash")),
 	)
 	flash, err := chromedp.Run(tab, chromedp.Text(chromedp.ID("flash")))
