@@ -11,7 +11,7 @@ import (
 )
 
 // copyStepPages is how many pages one step of the online backup copies
-// (4 MiB of a book with GnuCash's 4 KiB pages): the book's shared lock is
+// (1 MiB of a book with the 1 KiB pages GnuCash makes): the book's shared lock is
 // held for one step, then released, so a GnuCash saving meanwhile waits
 // at most that long.
 const copyStepPages = 1024
