@@ -58,6 +58,7 @@ func (b *batch) Records(ctx context.Context, emit func(source.Record) error) err
 	} else {
 		var bk *book
 		if bk, err = b.l.load(ctx, needs[b.dt], nil); err == nil {
+			bk.loc = b.loc
 			err = b.mapBook(bk, out)
 		}
 	}
@@ -74,6 +75,7 @@ func (b *batch) Records(ctx context.Context, emit func(source.Record) error) err
 
 func (b *batch) journal(ctx context.Context, emit func(source.Record) error) error {
 	_, err := b.l.load(ctx, needs[b.dt], func(bk *book, t *txn) error {
+		bk.loc = b.loc
 		return emit(mapTxn(bk, t))
 	})
 	return err

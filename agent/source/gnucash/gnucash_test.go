@@ -102,10 +102,21 @@ func TestOldDates(t *testing.T) {
 			t.Errorf("%s: dates not read: %v", id, e)
 		}
 	}
-	// The same book writes newer rows in the other form.
-	inv := mustRecords(t, open(t, books+"invoices-sqlite.gnucash"), dataset.Invoices)
-	if inv[0]["issueDate"] != "2018-02-02T00:00:00Z" { // date_opened 2018-02-01 23:00:00 UTC
-		t.Errorf("issueDate %v, want 2018-02-02T00:00:00Z", inv[0]["issueDate"])
+	// Newer rows are in the other form. The book was kept in Berlin: its
+	// date_opened 2018-02-01 23:00:00 UTC is 2 February there, and 1
+	// February to an agent in New York.
+	for _, tt := range []struct{ zone, want string }{{"Europe/Berlin", "2018-02-02"}, {"America/New_York", "2018-02-01"}} {
+		loc, err := time.LoadLocation(tt.zone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src, err := OpenWith(books+"invoices-sqlite.gnucash", Options{Location: loc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if inv := mustRecords(t, src, dataset.Invoices); inv[0]["issueDate"] != tt.want+"T00:00:00Z" {
+			t.Errorf("%s: issueDate %v, want %sT00:00:00Z", tt.zone, inv[0]["issueDate"], tt.want)
+		}
 	}
 }
 

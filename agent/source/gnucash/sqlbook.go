@@ -3,8 +3,8 @@ package gnucash
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"errors"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -80,6 +79,7 @@ func genSQLiteBook(tb testing.TB, dir string, txns int) string {
 // each write's duration, its wait for Ferry's lock included.
 type gnuCashWriter struct {
 	db      *sql.DB
+	pace    time.Duration // between two saves; none when 0
 	stop    chan struct{}
 	done    chan struct{}
 	first   chan struct{}
@@ -88,14 +88,14 @@ type gnuCashWriter struct {
 	err     error
 }
 
-func startWriter(tb testing.TB, path string) *gnuCashWriter {
+func startWriter(tb testing.TB, path string, pace time.Duration) *gnuCashWriter {
 	tb.Helper()
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_txlock=immediate")
 	if err != nil {
 		tb.Fatal(err)
 	}
 	db.SetMaxOpenConns(1)
-	w := &gnuCashWriter{db: db, stop: make(chan struct{}), done: make(chan struct{}), first: make(chan struct{})}
+	w := &gnuCashWriter{db: db, pace: pace, stop: make(chan struct{}), done: make(chan struct{}), first: make(chan struct{})}
 	go w.run()
 	<-w.first
 	return w
@@ -104,10 +104,12 @@ func startWriter(tb testing.TB, path string) *gnuCashWriter {
 func (w *gnuCashWriter) run() {
 	defer close(w.done)
 	for i := 0; ; i++ {
-		select {
-		case <-w.stop:
+		wait := (<-chan time.Time)(nil)
+		if w.pace > 0 && i > 0 {
+			wait = time.After(w.pace) // a person's pace, not a synchronisation
+		}
+		if !w.waitOrStop(wait) {
 			return
-		default:
 		}
 		start := time.Now()
 		if err := w.write(i); err != nil {
@@ -121,6 +123,25 @@ func (w *gnuCashWriter) run() {
 		if w.writes++; w.writes == 1 {
 			close(w.first)
 		}
+	}
+}
+
+// waitOrStop waits for wait (not at all when nil) and reports whether
+// the writer goes on.
+func (w *gnuCashWriter) waitOrStop(wait <-chan time.Time) bool {
+	if wait == nil {
+		select {
+		case <-w.stop:
+			return false
+		default:
+			return true
+		}
+	}
+	select {
+	case <-w.stop:
+		return false
+	case <-wait:
+		return true
 	}
 }
 
@@ -185,7 +206,7 @@ func TestSQLiteFetchWhileGnuCashWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := startWriter(t, book)
+	w := startWriter(t, book, 0)
 	n, ferr := fetchJournal(t, t.Context(), src)
 	writes, _, werr := w.end()
 	if werr != nil {
@@ -202,44 +223,49 @@ func TestSQLiteFetchWhileGnuCashWrites(t *testing.T) {
 	}
 }
 
-var sqliteBookOnce struct {
-	sync.Once
-	path string
-}
-
 // BenchmarkSQLiteFetchWhileWriting fetches the journal of a generated
 // SQLite book of 1,000,000 splits while a writer saves changes as GnuCash
-// does, and reports the fetch's duration beside the writer's longest wait
-// for one save (writer-max-ms) and its saves during the fetch.
+// does, without a pause or one every 100 ms (a fast typist), and reports
+// the fetch's duration (fetch-ms; copy-ms of it is Fetch, the copy) beside
+// the writer's longest wait for one save (writer-max-ms) and its saves
+// during the fetch.
 func BenchmarkSQLiteFetchWhileWriting(b *testing.B) {
 	if testing.Short() {
 		b.Skip("generates a 1,000,000-split SQLite book")
 	}
-	sqliteBookOnce.Do(func() {
-		sqliteBookOnce.path = genSQLiteBook(b, b.TempDir(), 500_000)
-	})
-	src, err := OpenWith(sqliteBookOnce.path, Options{TempDir: b.TempDir()})
-	if err != nil {
-		b.Fatal(err)
+	book := genSQLiteBook(b, b.TempDir(), 500_000)
+	for _, pace := range []time.Duration{0, 100 * time.Millisecond} {
+		b.Run(fmt.Sprintf("1M-splits/writer-every-%s", pace), func(b *testing.B) {
+			src, err := OpenWith(book, Options{TempDir: b.TempDir()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			var fetch, cp, longest time.Duration
+			writes := 0
+			for b.Loop() {
+				w := startWriter(b, book, pace)
+				start := time.Now()
+				bt, err := src.Fetch(b.Context(), dataset.JournalEntries)
+				if err != nil {
+					b.Fatal(err)
+				}
+				cp += time.Since(start)
+				if err := bt.Records(b.Context(), func(source.Record) error { return nil }); err != nil {
+					b.Fatal(err)
+				}
+				bt.Close()
+				fetch += time.Since(start)
+				n, l, err := w.end()
+				if err != nil {
+					b.Fatalf("writer: %v", err)
+				}
+				writes += n
+				longest = max(longest, l)
+			}
+			b.ReportMetric(float64(fetch.Milliseconds())/float64(b.N), "fetch-ms")
+			b.ReportMetric(float64(cp.Milliseconds())/float64(b.N), "copy-ms")
+			b.ReportMetric(float64(longest.Microseconds())/1000, "writer-max-ms")
+			b.ReportMetric(float64(writes)/float64(b.N), "writes/fetch")
+		})
 	}
-	var fetch, longest time.Duration
-	writes := 0
-	b.ResetTimer()
-	for range b.N {
-		w := startWriter(b, sqliteBookOnce.path)
-		start := time.Now()
-		if _, err := fetchJournal(b, b.Context(), src); err != nil {
-			b.Fatal(err)
-		}
-		fetch += time.Since(start)
-		n, l, err := w.end()
-		if err != nil {
-			b.Fatalf("writer: %v", err)
-		}
-		writes += n
-		longest = max(longest, l)
-	}
-	b.ReportMetric(float64(fetch.Milliseconds())/float64(b.N), "fetch-ms")
-	b.ReportMetric(float64(longest.Microseconds())/1000, "writer-max-ms")
-	b.ReportMetric(float64(writes)/float64(b.N), "writes/fetch")
 }
