@@ -2,9 +2,12 @@ package gnucash
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"strings"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -17,12 +20,19 @@ import (
 const copyStepPages = 1024
 
 // copySQLite copies the SQLite book at path into a new file in dir (the
-// system's temporary folder when empty) with SQLite's online backup, and
-// returns the copy's path; the caller removes it. The copy is one
-// consistent version of the book: a write by another connection between
-// two steps makes the backup start again, and each restart takes bigger
-// steps (four times as many pages), so a book written to all the time
-// still gets copied, at worst in one step holding the lock for the copy.
+// system's temporary folder when empty) and returns the copy's path; the
+// caller removes it. The copy is one consistent version of the book,
+// taken so that GnuCash waits as little as possible to save:
+//
+//   - first with SQLite's online backup, copyStepPages at a time, the
+//     shared lock held for one step and released between steps;
+//   - a write by GnuCash between two steps makes the backup start again:
+//     after maxRestarts restarts, a book written to that often is copied
+//     in one go instead, under one read transaction: a byte copy of the
+//     file (a rollback-journal book, as GnuCash makes them: the shared
+//     lock keeps every writer out of the file meanwhile, and the copy runs
+//     at disk speed, far faster than the backup's), or one backup step (a
+//     WAL book, whose readers never block a writer).
 func copySQLite(ctx context.Context, path, dir string) (string, error) {
 	f, err := os.CreateTemp(dir, "ferry-book-*.sqlite")
 	if err != nil {
@@ -30,19 +40,48 @@ func copySQLite(ctx context.Context, path, dir string) (string, error) {
 	}
 	dst := f.Name()
 	f.Close()
-	if err := backup(ctx, path, dst); err != nil {
+	err = backup(ctx, path, dst, copyStepPages)
+	if errors.Is(err, errRestarted) {
+		err = copyAtOnce(ctx, path, dst)
+	}
+	if err != nil {
 		os.Remove(dst)
 		return "", err
 	}
 	return dst, nil
 }
 
+// maxRestarts is how many times the stepped backup starts again before
+// the book is copied at once.
+const maxRestarts = 2
+
+// errRestarted: the book changed under the stepped backup too often.
+var errRestarted = errors.New("the book changed during its copy")
+
 // backuper is the modernc.org/sqlite driver connection's backup API.
 type backuper interface {
 	NewBackup(dstURI string) (*sqlite.Backup, error)
 }
 
-func backup(ctx context.Context, path, dst string) error {
+// backup copies path to dst with the online backup, n pages a step (all
+// in one step when n is -1).
+func backup(ctx context.Context, path, dst string, n int32) error {
+	return withConn(ctx, path, func(dc any) error {
+		b, ok := dc.(backuper)
+		if !ok {
+			return fmt.Errorf("the SQLite driver's connection (%T) has no backup", dc)
+		}
+		bk, err := b.NewBackup(dst)
+		if err != nil {
+			return err
+		}
+		return errors.Join(steps(ctx, bk, n), bk.Finish())
+	})
+}
+
+// withConn calls fn with the driver connection of a read-only connection
+// to the book at path.
+func withConn(ctx context.Context, path string, fn func(dc any) error) error {
 	db, err := openSQLite(path)
 	if err != nil {
 		return err
@@ -53,29 +92,20 @@ func backup(ctx context.Context, path, dst string) error {
 		return err
 	}
 	defer conn.Close()
-	return conn.Raw(func(dc any) error {
-		b, ok := dc.(backuper)
-		if !ok {
-			return fmt.Errorf("the SQLite driver's connection (%T) has no backup", dc)
-		}
-		bk, err := b.NewBackup(dst)
-		if err != nil {
-			return err
-		}
-		return errors.Join(steps(ctx, bk), bk.Finish())
-	})
+	return conn.Raw(fn)
 }
 
-// steps runs the backup to its end, a few pages at a time.
-func steps(ctx context.Context, bk *sqlite.Backup) error {
-	n, done, busy := int32(copyStepPages), 0, 0
+// steps runs the backup to its end, n pages a step; errRestarted after
+// maxRestarts restarts.
+func steps(ctx context.Context, bk *sqlite.Backup, n int32) error {
+	done, busy, restarts := 0, 0, 0
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		more, err := bk.Step(n)
 		switch {
-		case isBusy(err) && busy < 5:
+		case isBusy(err) && busy < 3:
 			busy++ // a writer held the lock past the busy timeout; try again
 			continue
 		case err != nil:
@@ -85,15 +115,57 @@ func steps(ctx context.Context, bk *sqlite.Backup) error {
 		}
 		busy = 0
 		now := bk.PageCount() - bk.Remaining()
-		if now < done+int(n) && n > 0 {
+		if now < done+int(n) {
 			// The book changed since the last step: the backup started
-			// again. Bigger steps meet fewer writes.
-			if n *= 4; int(n) >= bk.PageCount() {
-				n = -1
+			// again from its first page.
+			if restarts++; restarts > maxRestarts {
+				return errRestarted
 			}
 		}
 		done = now
 	}
+}
+
+// copyAtOnce copies the book at path to dst under one read transaction.
+func copyAtOnce(ctx context.Context, path, dst string) error {
+	db, err := openSQLite(path)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var mode string
+	if err := db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return err
+	}
+	if strings.EqualFold(mode, "wal") {
+		return backup(ctx, path, dst, -1)
+	}
+	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var n int
+	// The first read takes the shared lock, held until the rollback.
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&n); err != nil {
+		return err
+	}
+	return copyBytes(path, dst)
+}
+
+// copyBytes copies the bytes of the file at src over dst.
+func copyBytes(src, dst string) error {
+	in, err := openBookFile(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(out, in)
+	return errors.Join(err, out.Close())
 }
 
 func isBusy(err error) bool {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -145,8 +146,12 @@ func (w *gnuCashWriter) waitOrStop(wait <-chan time.Time) bool {
 	}
 }
 
+// writeSeq numbers the writers' transactions.
+var writeSeq atomic.Int64
+
 // write adds one balanced transaction, as GnuCash saves an entered one.
-func (w *gnuCashWriter) write(i int) error {
+func (w *gnuCashWriter) write(int) error {
+	i := int(writeSeq.Add(1)) // unique over every writer on the book
 	tx, err := w.db.Begin()
 	if err != nil {
 		return err
