@@ -79,6 +79,16 @@ func TestDecodeRefuses(t *testing.T) {
 	}
 }
 
+// TestDecodeIgnoresNewFields: a field added in a later build (as
+// warnings were added to report) is ignored, not refused, so an older
+// coordinator takes a newer agent's report.
+func TestDecodeIgnoresNewFields(t *testing.T) {
+	raw := `{"type":"report","id":"1","report":{"companyId":"c","datasetId":"d","leaseId":"l","to":"Mapping","somethingNew":[{"x":1}]}}`
+	if _, err := Decode([]byte(raw)); err != nil {
+		t.Errorf("a report with a field this build does not know: %v", err)
+	}
+}
+
 func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"type":"hello","id":"1","hello":{"versions":[1],"bindings":[{"connectionId":"c","dataTypes":["bills"]}]}}`))
 	f.Add([]byte(`{"type":"report","id":"1","report":{"companyId":"c","datasetId":"d","leaseId":"l","to":"Mapping","progress":5}}`))
