@@ -13,13 +13,13 @@ import (
 type warnBatch struct{ ws []source.Warning }
 
 func (b warnBatch) Records(context.Context, func(source.Record) error) error { return nil }
-func (b warnBatch) Close() error                                            { return nil }
-func (b warnBatch) Warnings() []source.Warning                              { return b.ws }
+func (b warnBatch) Close() error                                             { return nil }
+func (b warnBatch) Warnings() []source.Warning                               { return b.ws }
 
 type plainBatch struct{}
 
 func (plainBatch) Records(context.Context, func(source.Record) error) error { return nil }
-func (plainBatch) Close() error                                            { return nil }
+func (plainBatch) Close() error                                             { return nil }
 
 // TestSourceWarnings: what a source says is cut to the protocol's bounds
 // before it is sent, so a source can never make its report refused.

@@ -1,6 +1,7 @@
 package gnucash
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -126,7 +127,12 @@ func steps(ctx context.Context, bk *sqlite.Backup, n int32) error {
 	}
 }
 
-// copyAtOnce copies the book at path to dst under one read transaction.
+// copyAtOnce copies the book at path to dst in one go: one backup step
+// for a WAL book (its readers never block writers), else its bytes,
+// first without a lock (a copy that may mix versions, at disk speed),
+// then under one read transaction, whose shared lock keeps every writer
+// out of the file, compared with the copy and patched where they differ:
+// the lock is held for reading the book, not for writing its copy.
 func copyAtOnce(ctx context.Context, path, dst string) error {
 	db, err := openSQLite(path)
 	if err != nil {
@@ -140,6 +146,9 @@ func copyAtOnce(ctx context.Context, path, dst string) error {
 	if strings.EqualFold(mode, "wal") {
 		return backup(ctx, path, dst, -1)
 	}
+	if err := patch(path, dst); err != nil {
+		return err
+	}
 	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return err
@@ -150,22 +159,44 @@ func copyAtOnce(ctx context.Context, path, dst string) error {
 	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&n); err != nil {
 		return err
 	}
-	return copyBytes(path, dst)
+	return patch(path, dst)
 }
 
-// copyBytes copies the bytes of the file at src over dst.
-func copyBytes(src, dst string) error {
+// patch makes the file at dst a copy of the one at src, writing only the
+// pieces (1 MiB) that differ, and cutting or growing it to src's size.
+func patch(src, dst string) error {
 	in, err := openBookFile(src)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_TRUNC, 0o600)
+	out, err := os.OpenFile(dst, os.O_RDWR, 0o600)
 	if err != nil {
 		return err
 	}
-	_, err = io.Copy(out, in)
-	return errors.Join(err, out.Close())
+	a, b := make([]byte, 1<<20), make([]byte, 1<<20)
+	var off int64
+	for {
+		n, rerr := io.ReadFull(in, a)
+		if n > 0 {
+			m, _ := out.ReadAt(b[:n], off)
+			if m != n || !bytes.Equal(a[:n], b[:n]) {
+				if _, err := out.WriteAt(a[:n], off); err != nil {
+					out.Close()
+					return err
+				}
+			}
+			off += int64(n)
+		}
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			break
+		}
+		if rerr != nil {
+			out.Close()
+			return rerr
+		}
+	}
+	return errors.Join(out.Truncate(off), out.Close())
 }
 
 func isBusy(err error) bool {
