@@ -28,10 +28,11 @@
 // for a whole fetch. The copy is SQLite's online backup, 1024 pages (1
 // MiB) a step, the lock released between steps; a write by GnuCash
 // between two steps makes the backup start again, and after two restarts
-// the book is copied in one go under one read transaction: its bytes, at
-// disk speed (GnuCash's books keep a rollback journal, so the lock keeps
-// writers out of the file meanwhile), or one backup step for a WAL book
-// (whose readers never block a writer).
+// the book is copied in one go: its bytes without a lock, then read again
+// under one read transaction and patched where they differ (GnuCash's
+// books keep a rollback journal, so the lock keeps writers out of the
+// file while it is read), or one backup step for a WAL book (whose
+// readers never block a writer).
 //
 // # Reading
 //
