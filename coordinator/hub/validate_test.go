@@ -2,10 +2,11 @@ package hub
 
 import (
 	"fmt"
-	"github.com/google/uuid"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/google/uuid"
 
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/dataset"
