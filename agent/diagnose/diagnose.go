@@ -99,7 +99,7 @@ func source(b config.Binding) protocol.Check {
 		}
 		return c
 	}
-	f, err := os.Open(b.Path)
+	f, err := openShared(b.Path)
 	if err != nil {
 		c.Message = fmt.Sprintf("file %s cannot be opened: %s", b.Path, cause(err))
 		return c
