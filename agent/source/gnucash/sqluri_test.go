@@ -1,6 +1,10 @@
 package gnucash
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/ferry-sync/ferry/shared/dataset"
+)
 
 func TestSQLiteURI(t *testing.T) {
 	const q = "?" + sqliteQuery
@@ -29,5 +33,14 @@ func TestSQLiteURI(t *testing.T) {
 				t.Errorf("sqliteURI(%q, %v)\n got %s\nwant %s", tt.path, tt.windows, got, tt.want)
 			}
 		})
+	}
+}
+
+// TestSQLiteBookWithAnAwkwardName: a real book whose name holds every
+// character URIs reserve opens through its URI.
+func TestSQLiteBookWithAnAwkwardName(t *testing.T) {
+	book := copyFile(t, books+"simple-sqlite.gnucash", t.TempDir(), "Books #2? 100% & more.gnucash")
+	if recs := mustRecords(t, open(t, book), dataset.Company); len(recs) != 1 {
+		t.Errorf("%d company records, want 1", len(recs))
 	}
 }
