@@ -53,7 +53,27 @@ func Run(ctx context.Context, cfg Config) []protocol.Check {
 
 // Source checks that a binding's local data can be read now: a CSV folder
 // listed (with at least one .csv file), a GnuCash book opened and read.
+//
+// On Windows a path on a mapped network drive, or a network path while the
+// agent runs as a service, is a Warn that says why it may not be seen.
 func Source(b config.Binding) protocol.Check {
+	kind, service := pathKind(b.Path)
+	return withAdvice(source(b), pathAdvice(b.Path, kind, service))
+}
+
+// withAdvice adds the path's advice to a check: a Pass becomes a Warn.
+func withAdvice(c protocol.Check, advice string) protocol.Check {
+	if advice == "" {
+		return c
+	}
+	if c.Status == protocol.CheckPass {
+		c.Status = protocol.CheckWarn
+	}
+	c.Message += "; " + advice
+	return c
+}
+
+func source(b config.Binding) protocol.Check {
 	c := protocol.Check{Name: protocol.CheckSource, ConnectionID: b.ConnectionID, Status: protocol.CheckFail}
 	st, err := os.Stat(b.Path)
 	if err != nil {
@@ -79,7 +99,7 @@ func Source(b config.Binding) protocol.Check {
 		}
 		return c
 	}
-	f, err := os.Open(b.Path)
+	f, err := openShared(b.Path)
 	if err != nil {
 		c.Message = fmt.Sprintf("file %s cannot be opened: %s", b.Path, cause(err))
 		return c

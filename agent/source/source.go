@@ -41,6 +41,23 @@ type Batch interface {
 	Close() error
 }
 
+// Warning is something a source noticed that does not stop the sync but
+// that whoever reads the data should know: the book was open in GnuCash,
+// so changes not yet saved are not in it. RuleID names the kind
+// ("source.bookOpen"); Message is for a person.
+type Warning struct {
+	RuleID  string
+	Message string
+}
+
+// Warner is a Batch that has warnings about the data it reads, known once
+// Fetch has returned it. The agent sends them with the Mapping report; the
+// coordinator adds them to the dataset's validation warnings and its
+// statusDescription.
+type Warner interface {
+	Warnings() []Warning
+}
+
 // Error classifies a failure into the terminal dataset status it ends in
 // (FetchError, NotSupported, AuthError, MapError) with a message a person
 // understands, such as "folder /srv/books does not exist" or

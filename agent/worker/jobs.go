@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync/atomic"
+	"unicode"
 
 	"github.com/google/uuid"
 
@@ -137,7 +139,8 @@ func (w *Worker) runJob(ctx context.Context, j *job, b Binding) error {
 		return w.fail(ctx, j, err)
 	}
 	defer batch.Close()
-	if err := w.report(ctx, j, dataset.Mapping, "", 0); err != nil {
+	warnings := sourceWarnings(batch)
+	if err := w.reportWarnings(ctx, j, dataset.Mapping, warnings); err != nil {
 		return err
 	}
 	pw := upload.NewPageWriter(ctx, w.cfg.HTTP, w.cfg.Coordinator, w.cfg.Credential, c.DatasetID, c.LeaseID, upload.Options{})
@@ -204,11 +207,51 @@ func (w *Worker) sendProgress(j *job, p int) {
 	}})
 }
 
+// sourceWarnings are the batch's warnings, if it has any, cut to the
+// protocol's bounds: a source's message is not the coordinator's problem.
+func sourceWarnings(b source.Batch) []protocol.Warning {
+	wr, ok := b.(source.Warner)
+	if !ok {
+		return nil
+	}
+	var out []protocol.Warning
+	for _, sw := range wr.Warnings() {
+		pw := protocol.Warning{RuleID: truncate(sw.RuleID, protocol.MaxWarningRuleIDBytes),
+			Message: strings.ToValidUTF8(truncate(sw.Message, protocol.MaxWarningMessageBytes), "")}
+		pw.Message = strings.Map(func(r rune) rune {
+			if unicode.IsControl(r) {
+				return ' '
+			}
+			return r
+		}, pw.Message)
+		if len(out) == protocol.MaxWarnings || protocol.CheckWarnings([]protocol.Warning{pw}) != nil {
+			continue
+		}
+		out = append(out, pw)
+	}
+	return out
+}
+
+// reportWarnings reports the transition to with the source's warnings,
+// whose messages are also the transition's message in the timeline.
+func (w *Worker) reportWarnings(ctx context.Context, j *job, to dataset.Status, ws []protocol.Warning) error {
+	msgs := make([]string, len(ws))
+	for i, wn := range ws {
+		msgs[i] = wn.Message
+	}
+	return w.send(ctx, j, to, strings.Join(msgs, " "), 0, ws)
+}
+
 // report sends a transition and waits until the coordinator acknowledges it.
 func (w *Worker) report(ctx context.Context, j *job, to dataset.Status, msg string, progress int) error {
+	return w.send(ctx, j, to, msg, progress, nil)
+}
+
+func (w *Worker) send(ctx context.Context, j *job, to dataset.Status, msg string, progress int, ws []protocol.Warning) error {
 	c := j.claimed
 	m := protocol.Message{Type: protocol.TypeReport, ID: uuid.NewString(), Report: &protocol.Report{
-		CompanyID: c.CompanyID, DatasetID: c.DatasetID, LeaseID: c.LeaseID, To: to, Message: truncate(msg, 4000), Progress: progress,
+		CompanyID: c.CompanyID, DatasetID: c.DatasetID, LeaseID: c.LeaseID, To: to, Message: truncate(msg, 4000),
+		Progress: progress, Warnings: ws,
 	}}
 	if err := w.outbox.send(ctx, w, m); err != nil {
 		return fmt.Errorf("report %s: %w", to, err)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/api/paging"
@@ -157,8 +158,11 @@ func pullOperationView(d store.Dataset, withTimeline bool) pullOperation {
 		Completed: apiTime(d.Completed), Progress: d.Progress, Attempt: d.Attempt,
 		IsCompleted: d.Status == dataset.Complete, IsErrored: d.Status.IsError(),
 	}
-	if d.Status == dataset.Queued && d.Attempt > 1 {
+	switch {
+	case d.Status == dataset.Queued && d.Attempt > 1:
 		v.StatusDescription = fmt.Sprintf("waiting for the agent; attempt %d of %d", d.Attempt, store.MaxAttempts)
+	case len(d.Warnings) > 0:
+		v.StatusDescription = warningsDescription(d.Warnings)
 	}
 	if withTimeline {
 		v.Timeline = make([]timelineEntry, len(d.Timeline))
@@ -167,6 +171,19 @@ func pullOperationView(d store.Dataset, withTimeline bool) pullOperation {
 		}
 	}
 	return v
+}
+
+// warningsDescription is the statusDescription of a dataset whose agent
+// sent warnings: their messages, one after the other.
+func warningsDescription(ws []store.Warning) string {
+	msgs := make([]string, len(ws))
+	for i, w := range ws {
+		msgs[i] = strings.TrimSpace(w.Message)
+		if !strings.HasSuffix(msgs[i], ".") {
+			msgs[i] += "."
+		}
+	}
+	return strings.Join(msgs, " ")
 }
 
 // pageBody is the paged list shape: results plus Codat's PagingInfo.

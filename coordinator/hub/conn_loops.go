@@ -112,7 +112,7 @@ func (c *agentConn) handleReport(ctx context.Context, m protocol.Message) {
 	// the table does not let an agent do.
 	d, err := c.h.st.Report(ctx, store.Report{
 		CompanyID: r.CompanyID, DatasetID: r.DatasetID, LeaseID: r.LeaseID, Actor: c.agentID,
-		To: r.To, Message: r.Message, Progress: r.Progress, Now: c.h.now().UTC(),
+		To: r.To, Message: r.Message, Progress: r.Progress, Now: c.h.now().UTC(), Warnings: storeWarnings(r.Warnings),
 	})
 	if err != nil {
 		c.refuse(m, err)
@@ -124,6 +124,19 @@ func (c *agentConn) handleReport(ctx context.Context, m protocol.Message) {
 		c.log.Info("dataset ended by agent", "dataset", d.ID, "status", d.Status, "message", d.ErrorMessage)
 		c.kick()
 	}
+}
+
+// storeWarnings are a report's warnings as the store keeps them (Decode
+// has checked their bounds).
+func storeWarnings(ws []protocol.Warning) []store.Warning {
+	if len(ws) == 0 {
+		return nil
+	}
+	out := make([]store.Warning, len(ws))
+	for i, w := range ws {
+		out[i] = store.Warning{RuleID: w.RuleID, Message: w.Message}
+	}
+	return out
 }
 
 func (c *agentConn) handleHeartbeat(ctx context.Context, m protocol.Message) {

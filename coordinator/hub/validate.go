@@ -9,6 +9,11 @@ import (
 	"github.com/ferry-sync/ferry/shared/model"
 )
 
+// SourceValidator is the validatorName of the warnings an agent's source
+// sent with its reports (the book was open in GnuCash): they come first
+// among the dataset's validation warnings.
+const SourceValidator = "source"
+
 // runValidation applies the standard model's rules (shared/model) to the
 // dataset's staged records, page by page, and returns what they found and
 // how many errors in all (the result keeps at most model.MaxFindings of
@@ -22,6 +27,9 @@ func (h *Hub) runValidation(ctx context.Context, d store.Dataset) (store.Validat
 		return store.ValidationResult{}, 0, err
 	}
 	res := store.ValidationResult{Errors: []store.ValidationItem{}, Warnings: []store.ValidationItem{}}
+	for _, w := range d.Warnings {
+		res.Warnings = append(res.Warnings, store.ValidationItem{RuleID: w.RuleID, Message: w.Message, ValidatorName: SourceValidator})
+	}
 	for _, f := range v.Findings() {
 		item := store.ValidationItem{RuleID: f.RuleID, ItemID: f.ItemID, Message: f.Message, ValidatorName: string(d.DataType)}
 		if f.Warning {

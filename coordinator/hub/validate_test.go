@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
+
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/dataset"
 	"github.com/ferry-sync/ferry/shared/model"
@@ -37,6 +39,8 @@ type syncing struct {
 	a    *agent
 	conn string
 	cred string
+	// warnings go with the Mapping report, as a source's would.
+	warnings []protocol.Warning
 }
 
 func (e *env) syncing() *syncing {
@@ -61,7 +65,8 @@ func (s *syncing) upload(dt dataset.DataType, want dataset.Status, recs ...strin
 		e.t.Fatalf("no %s dataset queued", dt)
 	}
 	c := s.a.claim(queued[i].ID).Claimed
-	if m := s.a.report(c, dataset.Mapping, c.LeaseID); m.Type != protocol.TypeAck {
+	if m := s.a.reply(protocol.Message{Type: protocol.TypeReport, ID: uuid.NewString(), Report: &protocol.Report{
+		CompanyID: c.CompanyID, DatasetID: c.DatasetID, LeaseID: c.LeaseID, To: dataset.Mapping, Warnings: s.warnings}}); m.Type != protocol.TypeAck {
 		e.t.Fatalf("report Mapping: %+v", m)
 	}
 	commit := protocol.CommitRequest{LeaseID: c.LeaseID, SHA256: checksum()}
@@ -202,5 +207,21 @@ func TestValidationKeepsOnlyMaxFindings(t *testing.T) {
 	d := s.latest(dataset.Customers)
 	if msg := d.Timeline[len(d.Timeline)-1].Message; !strings.HasPrefix(msg, fmt.Sprint(n, " validation errors")) {
 		t.Errorf("timeline message %q, want the count of every error", msg)
+	}
+}
+
+// TestValidationKeepsSourceWarnings: the warnings an agent sends with its
+// Mapping report come first among the validation warnings, and stay with
+// the dataset, which completes.
+func TestValidationKeepsSourceWarnings(t *testing.T) {
+	s := newEnv(t).syncing()
+	s.warnings = []protocol.Warning{{RuleID: "source.bookOpen", Message: "The book was open in GnuCash on till-pc"}}
+	v := s.upload(dataset.Customers, dataset.Complete)
+	want := []store.ValidationItem{{RuleID: "source.bookOpen", Message: "The book was open in GnuCash on till-pc", ValidatorName: SourceValidator}}
+	if len(v.Errors) != 0 || !slices.Equal(v.Warnings, want) {
+		t.Errorf("validation %+v, want only the warning %+v", v, want)
+	}
+	if d := s.latest(dataset.Customers); len(d.Warnings) != 1 || d.Warnings[0].RuleID != "source.bookOpen" {
+		t.Errorf("the dataset keeps warnings %+v", d.Warnings)
 	}
 }

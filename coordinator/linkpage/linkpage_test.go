@@ -160,12 +160,16 @@ func TestLinkPageIssuesACodeOnce(t *testing.T) {
 			if codeRe.MatchString(page) || !strings.Contains(page, "Müller &amp; &lt;Söhne&gt;") {
 				t.Errorf("the page before a post: %s", page)
 			}
+			if !strings.Contains(page, "GnuCash may stay open while the agent syncs") {
+				t.Errorf("a GnuCash connection's page does not say GnuCash may stay open: %s", page)
+			}
 			resp, body := b.post(action, form, sameSite)
 			m := codeRe.FindStringSubmatch(body)
 			if resp.StatusCode != 200 || m == nil {
 				t.Fatalf("post for a code: %d %s", resp.StatusCode, body)
 			}
-			if !strings.Contains(body, "ferry-agent link --coordinator https://ferry.example --code "+m[1]+" --source gnucash") {
+			if !strings.Contains(body, "ferry-agent link --coordinator https://ferry.example --code "+m[1]+" --source gnucash") ||
+				!strings.Contains(body, "GnuCash may stay open") {
 				t.Errorf("the answer lacks the link command with the code: %s", body)
 			}
 			if _, again := b.get(f.page("c2")); strings.Contains(again, m[1]) {

@@ -276,7 +276,21 @@ type Dataset struct {
 	// staged pages are the dataset's records.
 	CommittedLease string       `json:"committedLease,omitempty"`
 	Timeline       []Transition `json:"timeline"`
+	// Warnings are what the agent's source noticed (the book was open in
+	// GnuCash), from its reports: shown among the validation warnings and
+	// in the statusDescription. At most MaxWarnings.
+	Warnings []Warning `json:"warnings,omitempty"`
 }
+
+// Warning is one thing an agent's source noticed that does not fail the
+// dataset.
+type Warning struct {
+	RuleID  string `json:"ruleId"`
+	Message string `json:"message"`
+}
+
+// MaxWarnings bounds the warnings a dataset keeps from its reports.
+const MaxWarnings = 8
 
 // Transition is one entry of a dataset's timeline.
 type Transition struct {
@@ -335,6 +349,9 @@ type Report struct {
 	// progress of its stage (see Dataset.Progress).
 	Progress int
 	Now      time.Time
+	// Warnings (an agent's, with a transition) are added to the dataset's;
+	// a report that changes nothing adds none.
+	Warnings []Warning
 }
 
 // ValidationResult holds what validation found in a dataset.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/ferry-sync/ferry/shared/dataset"
@@ -140,7 +141,15 @@ func applyReport(d *Dataset, r Report) (bool, error) {
 		// Only a lease expiry requeues, and only a claim starts a fetch.
 		return false, fmt.Errorf("dataset %s: %s to %s by report: %w", d.ID, d.Status, r.To, ErrTransition)
 	}
-	return true, advance(d, mover, r.To, r.Now, actor, r.Message)
+	if err := advance(d, mover, r.To, r.Now, actor, r.Message); err != nil {
+		return false, err
+	}
+	for _, w := range r.Warnings {
+		if len(d.Warnings) < MaxWarnings && !slices.Contains(d.Warnings, w) {
+			d.Warnings = append(d.Warnings, w)
+		}
+	}
+	return true, nil
 }
 
 // holds reports whether the agent's report r is under the lease holding d.
@@ -186,6 +195,14 @@ func checkReport(r Report) error {
 	}
 	if r.Now.IsZero() {
 		return fmt.Errorf("report: time is zero")
+	}
+	if len(r.Warnings) > MaxWarnings {
+		return fmt.Errorf("report: %d warnings is over %d", len(r.Warnings), MaxWarnings)
+	}
+	for _, w := range r.Warnings {
+		if w.RuleID == "" || len(w.RuleID) > 64 || w.Message == "" || len(w.Message) > 1024 {
+			return fmt.Errorf("report: a warning needs a ruleId of 1-64 bytes and a message of 1-1024")
+		}
 	}
 	return nil
 }

@@ -166,7 +166,27 @@ type Report struct {
 	To        dataset.Status `json:"to"`
 	Message   string         `json:"message,omitempty"`
 	Progress  int            `json:"progress,omitempty"`
+	// Warnings are what the agent's source noticed that does not fail the
+	// dataset (the book was open in GnuCash), sent with the Mapping report.
+	// The coordinator keeps them with the dataset, among its validation
+	// warnings and in its statusDescription. Optional and additive: an
+	// older agent sends none, and an older coordinator ignores the field.
+	Warnings []Warning `json:"warnings,omitempty"`
 }
+
+// Warning is one thing a source noticed: a rule id such as
+// "source.bookOpen" and a message for a person.
+type Warning struct {
+	RuleID  string `json:"ruleId"`
+	Message string `json:"message"`
+}
+
+// Limits on a report's warnings.
+const (
+	MaxWarnings            = 8    // warnings in one report
+	MaxWarningRuleIDBytes  = 64   // a warning's ruleId
+	MaxWarningMessageBytes = 1024 // a warning's message
+)
 
 // Heartbeat says the agent is alive and renews its leases.
 type Heartbeat struct {

@@ -20,6 +20,8 @@ func TestDecodeRoundTrip(t *testing.T) {
 		{Type: TypeClaim, ID: "4", Claim: &Claim{DatasetID: "d"}},
 		{Type: TypeClaimed, ID: "5", ReplyTo: "4", Claimed: &Claimed{Offer: Offer{DatasetID: "d", CompanyID: "co", ConnectionID: "c"}, LeaseID: "l"}},
 		{Type: TypeReport, ID: "6", Report: &Report{CompanyID: "co", DatasetID: "d", LeaseID: "l", To: dataset.Mapping, Progress: 50}},
+		{Type: TypeReport, ID: "6w", Report: &Report{CompanyID: "co", DatasetID: "d", LeaseID: "l", To: dataset.Mapping,
+			Warnings: []Warning{{RuleID: "source.bookOpen", Message: "the book is open in GnuCash on till-pc"}}}},
 		{Type: TypeHeartbeat, ID: "7", Heartbeat: &Heartbeat{SentAt: time.Unix(1, 0).UTC(), RTTMillis: 3}},
 		{Type: TypeAck, ID: "8", ReplyTo: "6"},
 		{Type: TypeError, ID: "9", ReplyTo: "6", Error: &Error{Code: CodeStaleLease, Message: "gone"}},
@@ -55,6 +57,12 @@ func TestDecodeRefuses(t *testing.T) {
 		"long id":              `{"type":"ack","id":"1","replyTo":"` + strings.Repeat("x", 200) + `"}`,
 		"bad status":           `{"type":"report","id":"1","report":{"companyId":"c","datasetId":"d","leaseId":"l","to":"Done"}}`,
 		"bad progress":         `{"type":"report","id":"1","report":{"companyId":"c","datasetId":"d","leaseId":"l","to":"Mapping","progress":101}}`,
+		"too many warnings":    `{"type":"report","id":"1","report":{"companyId":"c","datasetId":"d","leaseId":"l","to":"Mapping","warnings":[` + strings.Repeat(`{"ruleId":"r","message":"m"},`, MaxWarnings) + `{"ruleId":"r","message":"m"}]}}`,
+		"warning no rule":      `{"type":"report","id":"1","report":{"companyId":"c","datasetId":"d","leaseId":"l","to":"Mapping","warnings":[{"ruleId":"","message":"m"}]}}`,
+		"warning bad rule":     `{"type":"report","id":"1","report":{"companyId":"c","datasetId":"d","leaseId":"l","to":"Mapping","warnings":[{"ruleId":"a b","message":"m"}]}}`,
+		"warning no message":   `{"type":"report","id":"1","report":{"companyId":"c","datasetId":"d","leaseId":"l","to":"Mapping","warnings":[{"ruleId":"r","message":""}]}}`,
+		"warning long message": `{"type":"report","id":"1","report":{"companyId":"c","datasetId":"d","leaseId":"l","to":"Mapping","warnings":[{"ruleId":"r","message":"` + strings.Repeat("x", MaxWarningMessageBytes+1) + `"}]}}`,
+		"warning control":      `{"type":"report","id":"1","report":{"companyId":"c","datasetId":"d","leaseId":"l","to":"Mapping","warnings":[{"ruleId":"r","message":"a\u0007b"}]}}`,
 		"no versions":          `{"type":"hello","id":"1","hello":{"versions":[]}}`,
 		"ack no reply":         `{"type":"ack","id":"1"}`,
 		"oversized":            `{"type":"ack","id":"1","replyTo":"2","pad":"` + strings.Repeat("x", MaxMessageBytes) + `"}`,
@@ -71,9 +79,20 @@ func TestDecodeRefuses(t *testing.T) {
 	}
 }
 
+// TestDecodeIgnoresNewFields: a field added in a later build (as
+// warnings were added to report) is ignored, not refused, so an older
+// coordinator takes a newer agent's report.
+func TestDecodeIgnoresNewFields(t *testing.T) {
+	raw := `{"type":"report","id":"1","report":{"companyId":"c","datasetId":"d","leaseId":"l","to":"Mapping","somethingNew":[{"x":1}]}}`
+	if _, err := Decode([]byte(raw)); err != nil {
+		t.Errorf("a report with a field this build does not know: %v", err)
+	}
+}
+
 func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"type":"hello","id":"1","hello":{"versions":[1],"bindings":[{"connectionId":"c","dataTypes":["bills"]}]}}`))
 	f.Add([]byte(`{"type":"report","id":"1","report":{"companyId":"c","datasetId":"d","leaseId":"l","to":"Mapping","progress":5}}`))
+	f.Add([]byte(`{"type":"report","id":"1","report":{"companyId":"c","datasetId":"d","leaseId":"l","to":"Mapping","warnings":[{"ruleId":"source.bookOpen","message":"open"}]}}`))
 	f.Add([]byte(`{"type":"heartbeat","id":"1","heartbeat":{"sentAt":"2026-01-01T00:00:00Z","inHand":[{"datasetId":"d","progress":3}]}}`))
 	f.Add([]byte(`{"type":"error","id":"1","replyTo":"2","error":{"code":"stale_lease","message":"x"}}`))
 	f.Add([]byte(`{"type":"diagnose","id":"1","diagnose":{"serverTime":"2026-01-01T00:00:00Z"}}`))

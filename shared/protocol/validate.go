@@ -3,6 +3,8 @@ package protocol
 import (
 	"errors"
 	"fmt"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/ferry-sync/ferry/shared/dataset"
 )
@@ -119,6 +121,38 @@ func (r *Report) validate() error {
 	}
 	if r.Progress < 0 || r.Progress > 100 || len(r.Message) > 4096 {
 		return errors.New("report: progress must be 0-100 and message at most 4096 bytes")
+	}
+	return CheckWarnings(r.Warnings)
+}
+
+// CheckWarnings checks a report's warnings: at most MaxWarnings, each
+// ruleId 1 to MaxWarningRuleIDBytes of letters, digits, '.', '-' and '_',
+// each message 1 to MaxWarningMessageBytes of valid UTF-8 without control
+// characters.
+func CheckWarnings(ws []Warning) error {
+	if len(ws) > MaxWarnings {
+		return fmt.Errorf("report: %d warnings is over %d", len(ws), MaxWarnings)
+	}
+	for i, w := range ws {
+		if w.RuleID == "" || len(w.RuleID) > MaxWarningRuleIDBytes {
+			return fmt.Errorf("report: warning %d: ruleId must be 1 to %d bytes", i+1, MaxWarningRuleIDBytes)
+		}
+		for _, c := range w.RuleID {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
+				return fmt.Errorf("report: warning %d: ruleId may hold letters, digits, '.', '-' and '_' only", i+1)
+			}
+		}
+		if w.Message == "" || len(w.Message) > MaxWarningMessageBytes {
+			return fmt.Errorf("report: warning %d: message must be 1 to %d bytes", i+1, MaxWarningMessageBytes)
+		}
+		if !utf8.ValidString(w.Message) {
+			return fmt.Errorf("report: warning %d: message is not valid UTF-8", i+1)
+		}
+		for _, c := range w.Message {
+			if unicode.IsControl(c) {
+				return fmt.Errorf("report: warning %d: message holds a control character", i+1)
+			}
+		}
 	}
 	return nil
 }

@@ -3,6 +3,8 @@ package gnucash
 import (
 	"math/big"
 	"testing"
+	"time"
+	_ "time/tzdata" // the zones of TestDates on any machine
 )
 
 func TestDecimal(t *testing.T) {
@@ -77,29 +79,62 @@ func TestComputeLine(t *testing.T) {
 	}
 }
 
+// TestDates: a date stored as an instant in UTC is the date in the zone
+// the agent runs in (injected), a date written with an offset is the date
+// at that offset, a date stored as a date is that date. Zones east of
+// UTC+11 (Auckland, Fiji) and west of UTC (New York, Honolulu) included:
+// GnuCash's neutral 10:59 UTC is the same date in each, and an old book's
+// local midnight is that day's date in its own zone.
 func TestDates(t *testing.T) {
+	zone := func(name string) *time.Location {
+		l, err := time.LoadLocation(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	utc, berlin, auckland, fiji, newYork, honolulu := time.UTC, zone("Europe/Berlin"), zone("Pacific/Auckland"),
+		zone("Pacific/Fiji"), zone("America/New_York"), zone("Pacific/Honolulu")
 	tests := []struct {
-		in, day, instant string
-		parse            func(string) (stamp, error)
+		name, in string
+		parse    func(string) (stamp, error)
+		loc      *time.Location
+		day      string
+		instant  string
 	}{
-		{"2023-07-01 10:59:00 +0000", "2023-07-01T00:00:00Z", "2023-07-01T10:59:00Z", parseXMLStamp},
-		{"2014-01-01 00:00:00 +0100", "2014-01-01T00:00:00Z", "2013-12-31T23:00:00Z", parseXMLStamp},
-		{"2000-01-08 17:00:00 -0500", "2000-01-08T00:00:00Z", "2000-01-08T22:00:00Z", parseXMLStamp},
-		{"2014-12-24 23:00:00 +0000", "2014-12-25T00:00:00Z", "2014-12-24T23:00:00Z", parseXMLStamp},
-		{"2018-02-01 23:00:00", "2018-02-02T00:00:00Z", "2018-02-01T23:00:00Z", parseSQLStamp},
-		{"20150102230000", "2015-01-03T00:00:00Z", "2015-01-02T23:00:00Z", parseSQLStamp},
-		{"2014-12-24 10:59:00", "2014-12-24T00:00:00Z", "2014-12-24T10:59:00Z", parseSQLStamp},
-		{"2014-12-24 05:00:00", "2014-12-24T00:00:00Z", "2014-12-24T05:00:00Z", parseSQLStamp}, // New York midnight
-		{"20141225", "2014-12-25T00:00:00Z", "2014-12-25T10:59:00Z", parseGDate},
+		{"neutral, UTC", "2023-07-01 10:59:00", parseSQLStamp, utc, "2023-07-01", "2023-07-01T10:59:00Z"},
+		{"neutral, Auckland summer", "2023-01-15 10:59:00", parseSQLStamp, auckland, "2023-01-15", "2023-01-15T10:59:00Z"},
+		{"neutral, Fiji", "2023-07-01 10:59:00", parseSQLStamp, fiji, "2023-07-01", "2023-07-01T10:59:00Z"},
+		{"neutral, Honolulu", "2023-07-01 10:59:00", parseSQLStamp, honolulu, "2023-07-01", "2023-07-01T10:59:00Z"},
+		{"neutral, New York", "2023-07-01 10:59:00", parseSQLStamp, newYork, "2023-07-01", "2023-07-01T10:59:00Z"},
+		{"old Berlin midnight, Berlin", "2018-02-01 23:00:00", parseSQLStamp, berlin, "2018-02-02", "2018-02-01T23:00:00Z"},
+		{"old Berlin midnight, compact", "20150102230000", parseSQLStamp, berlin, "2015-01-03", "2015-01-02T23:00:00Z"},
+		// The old rule (from 13:00 UTC, the next day) took these as the day before.
+		{"old Auckland midnight (NZDT, +13)", "2014-12-24 11:00:00", parseSQLStamp, auckland, "2014-12-25", "2014-12-24T11:00:00Z"},
+		{"old Auckland midnight (NZST, +12)", "2014-06-30 12:00:00", parseSQLStamp, auckland, "2014-07-01", "2014-06-30T12:00:00Z"},
+		{"old Fiji midnight (+12)", "2014-06-30 12:00:00", parseSQLStamp, fiji, "2014-07-01", "2014-06-30T12:00:00Z"},
+		{"old New York midnight (-5)", "2014-12-24 05:00:00", parseSQLStamp, newYork, "2014-12-24", "2014-12-24T05:00:00Z"},
+		{"old Honolulu midnight (-10)", "2014-12-24 10:00:00", parseSQLStamp, honolulu, "2014-12-24", "2014-12-24T10:00:00Z"},
+		{"XML in UTC, agent in Auckland", "2023-07-01 10:59:00 +0000", parseXMLStamp, auckland, "2023-07-01", "2023-07-01T10:59:00Z"},
+		{"XML in UTC, old Berlin midnight", "2014-12-24 23:00:00 +0000", parseXMLStamp, berlin, "2014-12-25", "2014-12-24T23:00:00Z"},
+		// A date written with an offset is the date there, whatever the agent's zone.
+		{"XML at +0100", "2014-01-01 00:00:00 +0100", parseXMLStamp, honolulu, "2014-01-01", "2013-12-31T23:00:00Z"},
+		{"XML at +1300", "2014-01-01 00:00:00 +1300", parseXMLStamp, newYork, "2014-01-01", "2013-12-31T11:00:00Z"},
+		{"XML at -0500", "2000-01-08 17:00:00 -0500", parseXMLStamp, auckland, "2000-01-08", "2000-01-08T22:00:00Z"},
+		{"gdate, Auckland", "20141225", parseGDate, auckland, "2014-12-25", "2014-12-25T10:59:00Z"},
+		{"gdate, Honolulu", "2014-12-25", parseGDate, honolulu, "2014-12-25", "2014-12-25T10:59:00Z"},
 	}
 	for _, tt := range tests {
-		s, err := tt.parse(tt.in)
-		if err != nil {
-			t.Fatalf("%q: %v", tt.in, err)
-		}
-		if s.day() != tt.day || s.instant() != tt.instant {
-			t.Errorf("%q: day %s instant %s, want %s %s", tt.in, s.day(), s.instant(), tt.day, tt.instant)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := tt.parse(tt.in)
+			if err != nil {
+				t.Fatalf("%q: %v", tt.in, err)
+			}
+			want := tt.day + "T00:00:00Z"
+			if got := s.day(tt.loc); got != want || s.instant() != tt.instant {
+				t.Errorf("%q in %s: day %s instant %s, want %s %s", tt.in, tt.loc, got, s.instant(), want, tt.instant)
+			}
+		})
 	}
 	if s, err := parseSQLStamp(""); err != nil || !s.IsZero() {
 		t.Errorf("an empty SQLite date = %v, %v; want no date", s, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/ferry-sync/ferry/agent/source"
 	"github.com/ferry-sync/ferry/shared/dataset"
@@ -14,7 +15,17 @@ type batch struct {
 	l    loader
 	dt   dataset.DataType
 	name string // the book's file name, for messages
+	// warnings are what Fetch noticed (the book is open in GnuCash).
+	warnings []source.Warning
+	// loc is the zone dates stored as instants are read in when the book
+	// records none.
+	loc *time.Location
 }
+
+var _ source.Warner = (*batch)(nil)
+
+// Warnings are what Fetch noticed about the book: that GnuCash had it open.
+func (b *batch) Warnings() []source.Warning { return b.warnings }
 
 // needs is what each data type reads of the book.
 var needs = map[dataset.DataType]part{
@@ -47,6 +58,7 @@ func (b *batch) Records(ctx context.Context, emit func(source.Record) error) err
 	} else {
 		var bk *book
 		if bk, err = b.l.load(ctx, needs[b.dt], nil); err == nil {
+			bk.loc = b.loc
 			err = b.mapBook(bk, out)
 		}
 	}
@@ -63,6 +75,7 @@ func (b *batch) Records(ctx context.Context, emit func(source.Record) error) err
 
 func (b *batch) journal(ctx context.Context, emit func(source.Record) error) error {
 	_, err := b.l.load(ctx, needs[b.dt], func(bk *book, t *txn) error {
+		bk.loc = b.loc
 		return emit(mapTxn(bk, t))
 	})
 	return err

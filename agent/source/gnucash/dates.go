@@ -17,6 +17,8 @@ type stamp struct {
 	// offset (XML from a writer outside UTC): then that zone's date is the
 	// date the user saw.
 	offset bool
+	// date is a calendar date stored as one (a gdate): no zone applies.
+	date bool
 }
 
 func (s stamp) IsZero() bool { return s.t.IsZero() }
@@ -25,27 +27,34 @@ func (s stamp) IsZero() bool { return s.t.IsZero() }
 func (s stamp) instant() string { return s.t.UTC().Format("2006-01-02T15:04:05Z") }
 
 // day is the calendar date the stamp stands for, as RFC 3339 at midnight
-// UTC. Written with a UTC offset, it is the date in that zone. Written in
-// UTC (SQLite books, newer XML), an instant from 13:00 UTC on is taken as
-// the local midnight of the next day in a zone east of UTC (an old book's
-// 23:00 UTC is midnight in Berlin); earlier ones, the neutral 10:59 among
-// them, are that UTC day. Zones from UTC+12 (New Zealand) get the day
-// before for old local-midnight stamps: no book says which zone it was
-// written in.
-func (s stamp) day() string {
+// UTC: the date in the book's own time zone where the book records one,
+// else in loc, the agent's. A book records its zone only as the UTC
+// offset an older XML writer put on each date ("2014-01-01 00:00:00
+// +1300"); GnuCash keeps no zone anywhere else in a book (not in its
+// options, its features or its slots), and SQLite books and newer XML
+// store UTC. So an instant written with an offset is the date at that
+// offset; an instant in UTC is the date in loc, which reads both GnuCash's
+// neutral 10:59 UTC and an old book's local midnight (23:00 UTC the day
+// before, for Berlin; 11:00 UTC the day before, for Auckland) as the date
+// the user entered, when the agent runs in the zone the book is kept in.
+// A date stored as a date is that date.
+func (s stamp) day(loc *time.Location) string {
 	t := s.t
-	if !s.offset {
+	if loc == nil {
+		loc = time.Local
+	}
+	switch {
+	case s.date:
 		t = t.UTC()
-		if t.Hour() >= 13 {
-			t = t.AddDate(0, 0, 1)
-		}
+	case !s.offset:
+		t = t.In(loc)
 	}
 	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC).Format("2006-01-02T15:04:05Z")
 }
 
 // dayStamp makes a stamp of a calendar date (a gdate).
 func dayStamp(y int, m time.Month, d int) stamp {
-	return stamp{t: time.Date(y, m, d, 10, 59, 0, 0, time.UTC)}
+	return stamp{t: time.Date(y, m, d, 10, 59, 0, 0, time.UTC), date: true}
 }
 
 // parseXMLStamp reads an XML book's <ts:date>: "2014-01-01 10:59:00 +0100".

@@ -1,10 +1,38 @@
 // Package gnucash is the connector for GnuCash books: XML, compressed with
 // gzip or not, and SQLite, told apart by their first bytes (1f 8b, or
 // "SQLite format 3"), never by their name. Open never fails for a missing
-// book; each Fetch checks the file is there, is a GnuCash book, and is not
-// open in GnuCash (a <book>.LCK file beside an XML book, a row in an
-// SQLite book's gnclock table), and says so in a FetchError a person can
-// act on.
+// book; each Fetch checks the file is there and is a GnuCash book, and
+// says what is wrong in a FetchError a person can act on.
+//
+// # Open books
+//
+// GnuCash may keep the book open while Ferry reads it: its lock (a
+// <book>.LCK file beside an XML book, a row in an SQLite book's gnclock
+// table) guards against a second writer, and Ferry only reads. A locked
+// book is read, and the batch carries a warning (source.Warner, rule
+// "source.bookOpen") that the agent sends to the coordinator, where it is
+// among the dataset's validation warnings and in its statusDescription:
+// for SQLite, the host and process in the gnclock row; for XML, whose lock
+// file holds no host, the lock file's time, and that changes not yet saved
+// in GnuCash are not included (an SQLite book has none: GnuCash writes
+// every change at once). A lock left by a crash reads the same, and is no
+// error either.
+//
+// Ferry never stands in GnuCash's way. GnuCash saves an XML book by
+// writing a new file and renaming it over the old one: the fetch reads
+// the file it opened to its end, one whole version (on Windows it opens
+// the book sharing read, write and delete, which os.Open does not, so the
+// rename is allowed). An SQLite book is first copied, and the copy is
+// read, from a temporary file removed when the batch closes: GnuCash
+// waits for Ferry's shared lock only while a small piece is copied, never
+// for a whole fetch. The copy is SQLite's online backup, 1024 pages (1
+// MiB) a step, the lock released between steps; a write by GnuCash
+// between two steps makes the backup start again, and after two restarts
+// the book is copied in one go: its bytes without a lock, then read again
+// under one read transaction and patched where they differ (GnuCash's
+// books keep a rollback journal, so the lock keeps writers out of the
+// file while it is read), or one backup step for a WAL book (whose
+// readers never block a writer).
 //
 // # Reading
 //
@@ -12,8 +40,8 @@
 // An XML book is read with encoding/xml's token decoder as a stream of
 // objects (an account, a transaction): transactions pass one at a time,
 // and a data type that needs none has them cut out of the byte stream
-// before the decoder, unread. An SQLite book is read in one read-only
-// transaction, rows streamed. Memory does not grow with the number of
+// before the decoder, unread. An SQLite book's copy is read in one
+// read-only transaction, rows streamed. Memory does not grow with the number of
 // transactions: a generated book of 1,000,000 splits streams every type in
 // about 5 MiB of heap. Accounts, commodities, customers, vendors, jobs, tax
 // tables, invoices and their entries are held while a Fetch reads: GnuCash
@@ -30,11 +58,17 @@
 // needs them to be exact. GnuCash keeps no modification times:
 // sourceModifiedDate is never set. Calendar dates (postedOn, issueDate,
 // dueDate) are RFC 3339 at midnight UTC; times (createdOn, a
-// transaction's date entered) are RFC 3339 in UTC. A date stored as an
-// instant is the date in the zone the XML wrote it in; stored in UTC
-// (SQLite, newer XML), an instant from 13:00 UTC is taken as the next
-// day's local midnight east of UTC (old books stored 23:00 UTC for a
-// Berlin midnight). A transaction's date-posted slot, when there, wins.
+// transaction's date entered) are RFC 3339 in UTC. The date of a calendar
+// date stored as an instant is taken in the book's own time zone where
+// the book records one, else in the agent's: GnuCash records a zone only
+// as the UTC offset older XML writers put on each date ("+0100"), so such
+// a date is the date at that offset; a date stored in UTC (SQLite, newer
+// XML) is the date in the agent's zone (Options.Location, time.Local by
+// default). That reads GnuCash's neutral 10:59 UTC as its date from
+// UTC-10:59 to UTC+13, and an old book's local midnight (23:00 UTC the day
+// before for Berlin, 11:00 UTC for Auckland) as the date entered, when the
+// agent runs in the zone the book is kept in. A transaction's date-posted
+// slot (a date, no zone), when there, wins.
 // SQLite dates are read in both "2006-01-02 15:04:05" and
 // "20060102150405" forms.
 //

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/ferry-sync/ferry/agent/source"
 	"github.com/ferry-sync/ferry/shared/dataset"
@@ -21,6 +22,19 @@ import (
 // Source is one GnuCash book file.
 type Source struct {
 	path string
+	opts Options
+}
+
+// Options are a source's settings; the zero value is the default.
+type Options struct {
+	// Location is the time zone a date stored as an instant is read in
+	// when the book does not record one (see the package comment): the
+	// agent's own, time.Local, when nil.
+	Location *time.Location
+	// TempDir is where the consistent copy of an SQLite book is made for
+	// a fetch (and removed after it): the system's temporary folder when
+	// empty.
+	TempDir string
 }
 
 var _ source.Source = (*Source)(nil)
@@ -29,7 +43,13 @@ var _ source.Source = (*Source)(nil)
 // file: the agent starts even while the book is missing (a network drive
 // not yet mounted, a book being moved), and each Fetch reports what is
 // wrong with it then.
-func Open(path string) (*Source, error) {
+func Open(path string) (*Source, error) { return OpenWith(path, Options{}) }
+
+// OpenWith is Open with options.
+func OpenWith(path string, o Options) (*Source, error) {
+	if o.Location == nil {
+		o.Location = time.Local
+	}
 	if path == "" {
 		return nil, errors.New("gnucash: no book file given")
 	}
@@ -37,7 +57,7 @@ func Open(path string) (*Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gnucash: book %s: %w", path, err)
 	}
-	return &Source{path: abs}, nil
+	return &Source{path: abs, opts: o}, nil
 }
 
 // Path is the book's absolute path.
@@ -48,9 +68,9 @@ func (s *Source) Path() string { return s.path }
 // type with no records is a valid, empty sync rather than NotSupported.
 func (s *Source) DataTypes() []dataset.DataType { return slices.Clone(dataset.DataTypes) }
 
-// Fetch checks the book (there, a GnuCash book, not open in GnuCash) and
-// opens it for dt. The book is read, and its faults found, by the batch's
-// Records.
+// Fetch checks the book (there, a GnuCash book) and opens it for dt, an
+// SQLite book by copying it; a book open in GnuCash is read too, with a
+// warning. The book is read, and its faults found, by the batch's Records.
 func (s *Source) Fetch(ctx context.Context, dt dataset.DataType) (source.Batch, error) {
 	if !dt.Valid() {
 		return nil, &source.Error{Status: dataset.NotSupported,
@@ -59,11 +79,11 @@ func (s *Source) Fetch(ctx context.Context, dt dataset.DataType) (source.Batch, 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	l, err := s.open(ctx)
+	l, warnings, err := s.open(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return &batch{l: l, dt: dt, name: filepath.Base(s.path)}, nil
+	return &batch{l: l, dt: dt, name: filepath.Base(s.path), warnings: warnings, loc: s.opts.Location}, nil
 }
 
 var (
@@ -75,54 +95,55 @@ var (
 const sniffBytes = 4096
 
 // open tells the book's format by its first bytes, not its name (GnuCash
-// names both kinds .gnucash), and checks that GnuCash has not locked it.
-func (s *Source) open(ctx context.Context) (loader, error) {
-	f, err := os.Open(s.path)
+// names both kinds .gnucash), and opens it with the warnings it has.
+func (s *Source) open(ctx context.Context) (loader, []source.Warning, error) {
+	f, err := openBookFile(s.path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, fetchError(err, "GnuCash book %s does not exist", s.path)
+		return nil, nil, fetchError(err, "GnuCash book %s does not exist", s.path)
 	case err != nil:
-		return nil, fetchError(err, "cannot open GnuCash book %s: %v", s.path, reason(err))
+		return nil, nil, fetchError(err, "cannot open GnuCash book %s: %v", s.path, reason(err))
 	}
 	if fi, err := f.Stat(); err == nil && fi.IsDir() {
 		f.Close()
-		return nil, fetchError(nil, "%s is a folder, not a GnuCash book file", s.path)
+		return nil, nil, fetchError(nil, "%s is a folder, not a GnuCash book file", s.path)
 	}
 	br := bufio.NewReaderSize(f, 64<<10)
 	head, err := br.Peek(len(sqliteMagic))
 	if err != nil && err != io.EOF {
 		f.Close()
-		return nil, fetchError(err, "cannot read GnuCash book %s: %v", s.path, reason(err))
+		return nil, nil, fetchError(err, "cannot read GnuCash book %s: %v", s.path, reason(err))
 	}
-	switch {
-	case bytes.HasPrefix(head, sqliteMagic):
+	if bytes.HasPrefix(head, sqliteMagic) {
 		f.Close()
 		return s.openSQLite(ctx)
-	case bytes.HasPrefix(head, gzipMagic):
+	}
+	// An XML book is read from the file opened here to its end: a save in
+	// GnuCash meanwhile renames a new file over the book, and this one
+	// stays the version it was.
+	r, kind, closer := io.Reader(br), "", f.Close
+	if bytes.HasPrefix(head, gzipMagic) {
 		gz, err := gzip.NewReader(br)
 		if err != nil {
 			f.Close()
-			return nil, fetchError(err, "%s is not a GnuCash book: it starts as a gzip file but cannot be decompressed (%v)", s.path, err)
+			return nil, nil, fetchError(err, "%s is not a GnuCash book: it starts as a gzip file but cannot be decompressed (%v)", s.path, err)
 		}
-		l, err := s.openXML(bufio.NewReaderSize(gz, 64<<10), "compressed ")
-		if err != nil {
-			f.Close()
-			return nil, err
-		}
-		l.closer = func() error { return errors.Join(gz.Close(), f.Close()) }
-		return l, nil
+		r, kind, closer = gz, "compressed ", func() error { return errors.Join(gz.Close(), f.Close()) }
 	}
-	l, err := s.openXML(br, "")
+	l, err := s.openXML(bufio.NewReaderSize(r, 64<<10), kind)
 	if err != nil {
-		f.Close()
-		return nil, err
+		closer()
+		return nil, nil, err
 	}
-	l.closer = f.Close
-	return l, nil
+	l.closer = closer
+	var warnings []source.Warning
+	if w, ok := xmlLockWarning(s.path); ok {
+		warnings = append(warnings, w)
+	}
+	return l, warnings, nil
 }
 
-// openXML checks that the XML text r starts as a GnuCash book does and
-// that GnuCash's lock file is not beside it.
+// openXML checks that the XML text r starts as a GnuCash book does.
 func (s *Source) openXML(r *bufio.Reader, kind string) (*xmlLoader, error) {
 	head, err := r.Peek(sniffBytes)
 	if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
@@ -131,12 +152,20 @@ func (s *Source) openXML(r *bufio.Reader, kind string) (*xmlLoader, error) {
 	if !looksLikeXMLBook(head) {
 		return nil, notBook(s.path, head)
 	}
-	if _, err := os.Stat(s.path + ".LCK"); err == nil {
-		return nil, fetchError(nil, "GnuCash has the book %s open (its lock file %s is there): close the book in GnuCash, "+
-			"then sync again. If GnuCash is not running, the lock file was left by a crash and can be deleted.",
-			s.path, filepath.Base(s.path)+".LCK")
-	}
 	return &xmlLoader{r: r}, nil
+}
+
+// xmlLockWarning is the warning for an XML book with GnuCash's lock file
+// beside it. The lock file holds no host, so the warning gives its time.
+func xmlLockWarning(path string) (source.Warning, bool) {
+	fi, err := os.Stat(path + ".LCK")
+	if err != nil {
+		return source.Warning{}, false
+	}
+	return source.Warning{RuleID: RuleBookOpen, Message: fmt.Sprintf("The book was open in GnuCash while it was read "+
+		"(its lock file %s dates from %s; GnuCash leaves it behind when it ends without closing the book): "+
+		"this sync holds the book as last saved, and changes not yet saved in GnuCash are not included.",
+		filepath.Base(path)+".LCK", fi.ModTime().UTC().Format("2006-01-02 15:04 UTC"))}, true
 }
 
 // looksLikeXMLBook: optional byte order mark, white space, the XML

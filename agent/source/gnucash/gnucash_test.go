@@ -8,7 +8,9 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/ferry-sync/ferry/agent/source"
 	"github.com/ferry-sync/ferry/shared/dataset"
@@ -100,10 +102,21 @@ func TestOldDates(t *testing.T) {
 			t.Errorf("%s: dates not read: %v", id, e)
 		}
 	}
-	// The same book writes newer rows in the other form.
-	inv := mustRecords(t, open(t, books+"invoices-sqlite.gnucash"), dataset.Invoices)
-	if inv[0]["issueDate"] != "2018-02-02T00:00:00Z" { // date_opened 2018-02-01 23:00:00 UTC
-		t.Errorf("issueDate %v, want 2018-02-02T00:00:00Z", inv[0]["issueDate"])
+	// Newer rows are in the other form. The book was kept in Berlin: its
+	// date_opened 2018-02-01 23:00:00 UTC is 2 February there, and 1
+	// February to an agent in New York.
+	for _, tt := range []struct{ zone, want string }{{"Europe/Berlin", "2018-02-02"}, {"America/New_York", "2018-02-01"}} {
+		loc, err := time.LoadLocation(tt.zone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src, err := OpenWith(books+"invoices-sqlite.gnucash", Options{Location: loc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if inv := mustRecords(t, src, dataset.Invoices); inv[0]["issueDate"] != tt.want+"T00:00:00Z" {
+			t.Errorf("%s: issueDate %v, want %sT00:00:00Z", tt.zone, inv[0]["issueDate"], tt.want)
+		}
 	}
 }
 
@@ -131,13 +144,16 @@ func TestMissingBook(t *testing.T) {
 	wantError(t, err, dataset.NotSupported, `"items" is not a data type`)
 }
 
-func TestLocked(t *testing.T) {
+// TestOpenBook: a book GnuCash has open (its lock file beside an XML book,
+// a gnclock row in an SQLite book) is read as it is, with a warning naming
+// who has it open; the SQLite copy is gone once the batch is closed.
+func TestOpenBook(t *testing.T) {
 	dir := t.TempDir()
 	xmlBook := copyFile(t, books+"business-de.gnucash.xml", dir, "firm.gnucash")
-	os.WriteFile(xmlBook+".LCK", nil, 0o600)
-	_, err := open(t, xmlBook).Fetch(t.Context(), dataset.Invoices)
-	wantError(t, err, dataset.FetchError, "GnuCash has the book "+xmlBook+" open", "firm.gnucash.LCK",
-		"close the book in GnuCash", "can be deleted")
+	lock := xmlBook + ".LCK"
+	os.WriteFile(lock, nil, 0o600)
+	when := time.Date(2026, 3, 2, 8, 15, 0, 0, time.UTC)
+	os.Chtimes(lock, when, when)
 
 	sqlBook := copyFile(t, books+"invoices-sqlite.gnucash", dir, "shop.gnucash")
 	db, err := sql.Open("sqlite", sqlBook)
@@ -148,9 +164,57 @@ func TestLocked(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
-	_, err = open(t, sqlBook).Fetch(t.Context(), dataset.Customers)
-	wantError(t, err, dataset.FetchError, "GnuCash on till-pc (process 4242) has the book "+sqlBook+" open",
-		"close the book in GnuCash")
+
+	tmp := t.TempDir()
+	tests := []struct {
+		name, path string
+		want       []string
+	}{
+		{"XML", xmlBook, []string{"open in GnuCash", "firm.gnucash.LCK dates from 2026-03-02 08:15 UTC",
+			"changes not yet saved in GnuCash are not included"}},
+		{"SQLite", sqlBook, []string{"open in GnuCash on till-pc (process 4242)", "everything entered until then is included"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src, err := OpenWith(tt.path, Options{TempDir: tmp})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := src.Fetch(t.Context(), dataset.Customers)
+			if err != nil {
+				t.Fatalf("Fetch of an open book: %v", err)
+			}
+			ws := b.(source.Warner).Warnings()
+			if len(ws) != 1 || ws[0].RuleID != RuleBookOpen {
+				t.Fatalf("warnings %+v, want one %s", ws, RuleBookOpen)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(ws[0].Message, w) {
+					t.Errorf("warning %q does not say %q", ws[0].Message, w)
+				}
+			}
+			n := 0
+			if err := b.Records(t.Context(), func(source.Record) error { n++; return nil }); err != nil || n == 0 {
+				t.Errorf("Records: %d records, %v", n, err)
+			}
+			if err := b.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+			if left, _ := os.ReadDir(tmp); len(left) != 0 {
+				t.Errorf("the temporary folder still holds %v after Close", left)
+			}
+		})
+	}
+	// Without the lock, no warning.
+	os.Remove(lock)
+	b, err := open(t, xmlBook).Fetch(t.Context(), dataset.Company)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if ws := b.(source.Warner).Warnings(); len(ws) != 0 {
+		t.Errorf("warnings without a lock: %+v", ws)
+	}
 }
 
 func TestNotABook(t *testing.T) {

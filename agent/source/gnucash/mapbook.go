@@ -295,9 +295,9 @@ func mapTxn(b *book, t *txn) source.Record {
 	setText(rec, "description", t.description)
 	switch {
 	case !t.postedDate.IsZero():
-		rec["postedOn"] = t.postedDate.day()
+		rec["postedOn"] = t.postedDate.day(b.loc)
 	case !t.posted.IsZero():
-		rec["postedOn"] = t.posted.day()
+		rec["postedOn"] = t.posted.day(b.loc)
 	}
 	if !t.entered.IsZero() {
 		rec["createdOn"] = t.entered.instant()

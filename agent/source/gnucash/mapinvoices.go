@@ -128,10 +128,10 @@ func (d *docs) record(inv *invoice, o owner) (source.Record, error) {
 		if !ok {
 			dueDate = inv.posted // GnuCash's own fallback
 		}
-		rec["dueDate"] = dueDate.day()
+		rec["dueDate"] = dueDate.day(d.b.loc)
 	}
 	if !issued.IsZero() {
-		rec["issueDate"] = issued.day()
+		rec["issueDate"] = issued.day(d.b.loc)
 	}
 	return rec, nil
 }

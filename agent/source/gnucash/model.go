@@ -3,6 +3,7 @@ package gnucash
 import (
 	"context"
 	"math/big"
+	"time"
 )
 
 // The book as the mappers see it, whichever format it came from: only what
@@ -125,6 +126,9 @@ type split struct {
 
 // book is what one Fetch read, by part.
 type book struct {
+	// loc is the zone a date stored in UTC is read in (stamp.day): the
+	// batch's, set before mapping.
+	loc          *time.Location
 	options      map[string]string // "Business/Company Name", string options only
 	rootGUID     string
 	commodities  map[cmdty]*commodity

@@ -3,9 +3,10 @@ package gnucash
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math/big"
-	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,14 +14,22 @@ import (
 	_ "modernc.org/sqlite" // the "sqlite" driver, pure Go
 )
 
-// sqlLoader reads an SQLite book: one read transaction per load, rows
-// streamed. Columns are named, never taken by position: books made by
-// different GnuCash versions order them differently.
+// sqlLoader reads an SQLite book: the consistent copy Fetch took of it,
+// in one read transaction per load, rows streamed. Columns are named,
+// never taken by position: books made by different GnuCash versions order
+// them differently.
 type sqlLoader struct {
-	db *sql.DB
+	db   *sql.DB
+	copy string // the copy's path, removed on close
 }
 
-func (l *sqlLoader) close() error { return l.db.Close() }
+func (l *sqlLoader) close() error {
+	err := l.db.Close()
+	if l.copy == "" {
+		return err
+	}
+	return errors.Join(err, os.Remove(l.copy))
+}
 
 // openSQLite opens path read-only: the driver must neither create a
 // missing file nor write to the book.
@@ -29,12 +38,7 @@ func openSQLite(path string) (*sql.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := filepath.ToSlash(abs)
-	if !strings.HasPrefix(p, "/") {
-		p = "/" + p // C:/books/x.gnucash
-	}
-	u := url.URL{Scheme: "file", Path: p, RawQuery: "mode=ro&_pragma=busy_timeout(5000)&_pragma=query_only(1)"}
-	db, err := sql.Open("sqlite", u.String())
+	db, err := sql.Open("sqlite", sqliteURI(abs, windowsPaths))
 	if err != nil {
 		return nil, err
 	}

@@ -4,22 +4,49 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
 	"strings"
+
+	"github.com/ferry-sync/ferry/agent/source"
 )
 
 // gnucashTables are tables every GnuCash SQLite book has.
 var gnucashTables = []string{"books", "commodities", "accounts", "transactions", "splits", "gnclock"}
 
-// openSQLite opens an SQLite book and checks that it is GnuCash's and that
-// no GnuCash holds its lock (a row in gnclock while the book is open).
-func (s *Source) openSQLite(ctx context.Context) (loader, error) {
-	db, err := openSQLite(s.path)
+// RuleBookOpen is the rule id of the warning that the book was open in
+// GnuCash while Ferry read it.
+const RuleBookOpen = "source.bookOpen"
+
+// openSQLite copies an SQLite book (copySQLite: GnuCash waits for Ferry
+// at most one short step, never for a whole fetch), checks that the copy
+// is GnuCash's, and reads the copy. A row in gnclock (GnuCash has the book
+// open) is a warning: GnuCash writes every change at once, so the book is
+// complete as it is.
+func (s *Source) openSQLite(ctx context.Context) (loader, []source.Warning, error) {
+	cp, err := copySQLite(ctx, s.path, s.opts.TempDir)
 	if err != nil {
-		return nil, fetchError(err, "cannot open GnuCash book %s: %v", s.path, err)
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
+		return nil, nil, fetchError(err, "cannot read GnuCash book %s as an SQLite database: %v", s.path, err)
 	}
-	fail := func(err error) (loader, error) {
+	l, warnings, err := s.checkSQLite(ctx, cp)
+	if err != nil {
+		os.Remove(cp)
+		return nil, nil, err
+	}
+	return l, warnings, nil
+}
+
+// checkSQLite opens the copy cp of the book and checks its tables and lock.
+func (s *Source) checkSQLite(ctx context.Context, cp string) (*sqlLoader, []source.Warning, error) {
+	db, err := openSQLite(cp)
+	if err != nil {
+		return nil, nil, fetchError(err, "cannot open GnuCash book %s: %v", s.path, err)
+	}
+	fail := func(err error) (*sqlLoader, []source.Warning, error) {
 		db.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	have := map[string]bool{}
 	rows, err := db.QueryContext(ctx, "SELECT name FROM sqlite_master WHERE type = 'table'")
@@ -48,18 +75,23 @@ func (s *Source) openSQLite(ctx context.Context) (loader, error) {
 	err = db.QueryRowContext(ctx, "SELECT hostname, pid FROM gnclock LIMIT 1").Scan(&host, &pid)
 	switch {
 	case err == sql.ErrNoRows:
-		return &sqlLoader{db: db}, nil
+		return &sqlLoader{db: db, copy: cp}, nil, nil
 	case err != nil:
 		return fail(fetchError(err, "cannot read GnuCash book %s: %v", s.path, err))
 	}
+	return &sqlLoader{db: db, copy: cp}, []source.Warning{sqlOpenWarning(string(host), int64(pid))}, nil
+}
+
+// sqlOpenWarning says who has the book open, from its gnclock row.
+func sqlOpenWarning(host string, pid int64) source.Warning {
 	who := "GnuCash"
-	if host != "" {
-		who += " on " + string(host)
+	if host = strings.TrimSpace(host); host != "" {
+		who += " on " + truncate(host, 255)
 		if pid != 0 {
 			who += fmt.Sprintf(" (process %d)", pid)
 		}
 	}
-	return fail(fetchError(nil, "%s has the book %s open: close the book in GnuCash, then sync again. "+
-		"If GnuCash is not running, the lock was left by a crash: open the book in GnuCash, choose Open Anyway, "+
-		"and quit GnuCash to clear it.", who, s.path))
+	return source.Warning{RuleID: RuleBookOpen, Message: fmt.Sprintf("The book was open in %s while it was read "+
+		"(or GnuCash ended without closing it); GnuCash saves every change of an SQLite book at once, "+
+		"so everything entered until then is included.", who)}
 }

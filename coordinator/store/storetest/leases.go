@@ -293,6 +293,38 @@ func testReportProgress(f *fixture) {
 	eq(f, "timeline entries after progress reports", len(d.Timeline), 4)
 }
 
+// testReportWarnings: an agent's warnings come with its transition and stay
+// with the dataset through the coordinator's; a resent report adds none,
+// and a dataset keeps at most MaxWarnings.
+func testReportWarnings(f *fixture) {
+	f.linked("co-1", "conn-1", "agent-1")
+	f.queue("co-1", "conn-1", "ds-1", dataset.Customers, 1)
+	f.claim("ds-1", "agent-1", "lease-1", 2)
+	open := store.Warning{RuleID: "source.bookOpen", Message: "the book is open in GnuCash on till-pc"}
+	mapping := agentReport("co-1", "ds-1", "agent-1", "lease-1", dataset.Mapping, 3)
+	mapping.Warnings = []store.Warning{open}
+	d := f.report(mapping)
+	eq(f, "warnings after the Mapping report", fmt.Sprint(d.Warnings), fmt.Sprint([]store.Warning{open}))
+	mapping.Now = at(4)
+	f.report(mapping)
+	f.report(coordReport("co-1", "ds-1", dataset.Validating, 5))
+	eq(f, "stored warnings after a resent report and Validating", fmt.Sprint(f.dataset("co-1", "ds-1").Warnings),
+		fmt.Sprint([]store.Warning{open}))
+
+	f.queue("co-1", "conn-1", "ds-2", dataset.Suppliers, 6)
+	f.claim("ds-2", "agent-1", "lease-2", 7)
+	many := agentReport("co-1", "ds-2", "agent-1", "lease-2", dataset.Mapping, 8)
+	for i := range store.MaxWarnings + 1 {
+		many.Warnings = append(many.Warnings, store.Warning{RuleID: "r", Message: fmt.Sprint("warning ", i)})
+	}
+	_, err := f.s.Report(f.ctx, many)
+	if err == nil {
+		f.Errorf("a report with %d warnings was accepted", len(many.Warnings))
+	}
+	many.Warnings = many.Warnings[:store.MaxWarnings]
+	eq(f, "warnings kept", len(f.report(many).Warnings), store.MaxWarnings)
+}
+
 func testRenewLeases(f *fixture) {
 	f.linked("co-1", "conn-1", "agent-1")
 	f.connection("co-1", "conn-2", store.Linked, "agent-1")

@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ReportRefusals", testReportRefusals},
 		{"ReportIdempotent", testReportIdempotent},
 		{"ReportProgress", testReportProgress},
+		{"ReportWarnings", testReportWarnings},
 		{"RenewLeases", testRenewLeases},
 		{"ExpireLeases", testExpireLeases},
 		{"RevokeLease", testRevokeLease},
