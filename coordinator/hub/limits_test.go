@@ -52,7 +52,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 // closedBy reads until the coordinator ends the connection and returns
 // the close frame's text; "" when it stayed open for 5 s.
 func closedBy(ws *websocket.Conn) string {
-	_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_ = ws.SetReadDeadline(time.Now().Add(20 * time.Second))
 	for {
 		if _, _, err := ws.ReadMessage(); err != nil {
 			var ce *websocket.CloseError
