@@ -50,7 +50,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 }
 
 // closedBy reads until the coordinator ends the connection and returns
-// the close frame's text; "" when it stayed open for 5 s.
+// the close frame's text; "" when it stayed open for 20 s.
 func closedBy(ws *websocket.Conn) string {
 	_ = ws.SetReadDeadline(time.Now().Add(20 * time.Second))
 	for {
