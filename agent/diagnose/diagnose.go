@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ferry-sync/ferry/agent/config"
+	"github.com/ferry-sync/ferry/agent/source/gnucash"
 	"github.com/ferry-sync/ferry/shared/protocol"
 )
 
@@ -99,7 +100,8 @@ func source(b config.Binding) protocol.Check {
 		}
 		return c
 	}
-	f, err := openShared(b.Path)
+	// Opened as the connector opens it: GnuCash may save meanwhile.
+	f, err := gnucash.OpenBookFile(b.Path)
 	if err != nil {
 		c.Message = fmt.Sprintf("file %s cannot be opened: %s", b.Path, cause(err))
 		return c

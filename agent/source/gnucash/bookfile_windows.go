@@ -8,12 +8,13 @@ import (
 // windowsPaths: SQLite URIs are built from Windows paths.
 const windowsPaths = true
 
-// openBookFile opens the book for reading, sharing it with GnuCash for
+// OpenBookFile opens a book for reading (the connector, and diagnose
+// checking it can), sharing it with GnuCash for
 // reading, writing and deleting: GnuCash saves an XML book by writing a
 // new file and renaming it over the book, which Windows refuses while a
 // reader holds the file without FILE_SHARE_DELETE (os.Open does not ask
 // for it). The handle keeps reading the version it opened.
-func openBookFile(path string) (*os.File, error) {
+func OpenBookFile(path string) (*os.File, error) {
 	p, err := syscall.UTF16PtrFromString(path)
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: path, Err: err}

@@ -97,7 +97,7 @@ const sniffBytes = 4096
 // open tells the book's format by its first bytes, not its name (GnuCash
 // names both kinds .gnucash), and opens it with the warnings it has.
 func (s *Source) open(ctx context.Context) (loader, []source.Warning, error) {
-	f, err := openBookFile(s.path)
+	f, err := OpenBookFile(s.path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, nil, fetchError(err, "GnuCash book %s does not exist", s.path)

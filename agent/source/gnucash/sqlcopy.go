@@ -165,7 +165,7 @@ func copyAtOnce(ctx context.Context, path, dst string) error {
 // patch makes the file at dst a copy of the one at src, writing only the
 // pieces (1 MiB) that differ, and cutting or growing it to src's size.
 func patch(src, dst string) error {
-	in, err := openBookFile(src)
+	in, err := OpenBookFile(src)
 	if err != nil {
 		return err
 	}
