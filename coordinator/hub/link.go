@@ -29,7 +29,11 @@ func (h *Hub) serveLink(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req protocol.LinkRequest
-	if err := decodeSmall(r, &req); err != nil {
+	err := decodeSmall(r, &req)
+	if err == nil {
+		err = req.Validate()
+	}
+	if err != nil {
 		writeErr(w, http.StatusBadRequest, protocol.CodeBadMessage, err.Error())
 		return
 	}

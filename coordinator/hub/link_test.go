@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/ferry-sync/ferry/coordinator/store"
@@ -64,6 +65,8 @@ func TestLinkRefusals(t *testing.T) {
 		{"malformed code", "", protocol.LinkRequest{Code: "nope"}, 400, protocol.CodeBadCode},
 		{"unknown code", "", protocol.LinkRequest{Code: "ABCD-EFGH"}, 400, protocol.CodeBadCode},
 		{"unknown field", "", map[string]any{"code": good, "evil": 1}, 400, protocol.CodeBadMessage},
+		{"hostname with NUL", "", protocol.LinkRequest{Code: good, PlatformKey: "csv", Hostname: "pc\x00"}, 400, protocol.CodeBadMessage},
+		{"long agentVersion", "", protocol.LinkRequest{Code: good, PlatformKey: "csv", AgentVersion: strings.Repeat("1", 65)}, 400, protocol.CodeBadMessage},
 		{"bad credential", "fra_wrong", protocol.LinkRequest{Code: good}, 401, protocol.CodeUnauthorized},
 	}
 	for _, tt := range tests {

@@ -11,6 +11,10 @@ type LinkRequest struct {
 	AgentVersion string `json:"agentVersion"`
 }
 
+// Validate checks what the request says of the agent (the code and the
+// platform key are checked where they are looked up).
+func (r LinkRequest) Validate() error { return checkAbout(r.Hostname, r.OS, r.AgentVersion) }
+
 // LinkResponse answers a LinkRequest. Credential is set only when a new
 // agent was created; it is shown this once.
 type LinkResponse struct {

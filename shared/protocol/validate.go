@@ -3,6 +3,7 @@ package protocol
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 
@@ -14,6 +15,24 @@ const maxID = 128
 func checkID(name, v string) error {
 	if v == "" || len(v) > maxID {
 		return fmt.Errorf("%s must be 1 to %d bytes", name, maxID)
+	}
+	return nil
+}
+
+// checkAbout checks what an agent says of itself (in its hello and its link
+// request), which support staff read: hostname at most 255 bytes, os and
+// agentVersion at most 64, each valid UTF-8 without control characters.
+func checkAbout(hostname, os, version string) error {
+	for _, f := range []struct {
+		name, v string
+		max     int
+	}{{"hostname", hostname, 255}, {"os", os, 64}, {"agentVersion", version, 64}} {
+		if len(f.v) > f.max {
+			return fmt.Errorf("%s is over %d bytes", f.name, f.max)
+		}
+		if !utf8.ValidString(f.v) || strings.ContainsFunc(f.v, unicode.IsControl) {
+			return fmt.Errorf("%s must be UTF-8 text without control characters", f.name)
+		}
 	}
 	return nil
 }
@@ -88,8 +107,8 @@ func (h *Hello) validate() error {
 	if len(h.Bindings) > MaxBindings || len(h.Leases) > 1000 {
 		return errors.New("hello: too many bindings or leases")
 	}
-	if len(h.Hostname) > 255 || len(h.OS) > 64 || len(h.AgentVersion) > 64 {
-		return errors.New("hello: hostname, os or agentVersion too long")
+	if err := checkAbout(h.Hostname, h.OS, h.AgentVersion); err != nil {
+		return fmt.Errorf("hello: %w", err)
 	}
 	for _, b := range h.Bindings {
 		if err := checkID("connectionId", b.ConnectionID); err != nil {
