@@ -244,6 +244,11 @@ func TestMetricsMove(t *testing.T) {
 	e.waitFor("taxRates complete, invoices in the agent's hands", func() bool {
 		return status(done) == dataset.Complete && status(stuck) == dataset.Fetching
 	})
+	// The hub counts an ended dataset just after the store has it Complete,
+	// which the API may show first.
+	e.waitFor("taxRates counted as ended", func() bool {
+		return e.scrape(sup)[`ferry_datasets_ended_total{status="Complete"}`] == 1
+	})
 	m1 := e.scrape(sup)
 	want := map[string]float64{
 		"ferry_agents_online":                                     1,

@@ -197,7 +197,14 @@ func TestLinkPageRefusals(t *testing.T) {
 	action, form := b.form("cn")
 	wrong := url.Values{"token": {f.links.ConnectionToken("co", "c2")}, "csrf": form["csrf"]}
 	noCSRF := url.Values{"token": form["token"]}
-	badCSRF := url.Values{"token": form["token"], "csrf": {"x" + form.Get("csrf")[1:]}}
+	// The page's CSRF token with its first character changed (to another
+	// one: "x" would leave a token starting with x unchanged).
+	csrf := form.Get("csrf")
+	first := "x"
+	if csrf[0] == 'x' {
+		first = "y"
+	}
+	badCSRF := url.Values{"token": form["token"], "csrf": {first + csrf[1:]}}
 	gets := []struct {
 		name, path string
 		want       int
