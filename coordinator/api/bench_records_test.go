@@ -9,11 +9,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
-	"runtime/metrics"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/ferry-sync/ferry/coordinator/memtest"
 	"github.com/ferry-sync/ferry/coordinator/queue"
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/dataset"
@@ -65,30 +65,6 @@ func benchCustomers(b *testing.B, st store.Store, n int) string {
 	return co
 }
 
-// heapPeak samples the heap's live and unswept objects every 200 µs from
-// its own goroutine until stop is called, which returns the highest
-// figure seen.
-func heapPeak() (stop func() uint64) {
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	done, out := make(chan struct{}), make(chan uint64)
-	go func() {
-		var peak uint64
-		t := time.NewTicker(200 * time.Microsecond)
-		defer t.Stop()
-		for {
-			metrics.Read(sample)
-			peak = max(peak, sample[0].Value.Uint64())
-			select {
-			case <-done:
-				out <- peak
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return func() uint64 { close(done); return <-out }
-}
-
 // BenchmarkSortedRecordsMemory asks for one record of 100,000 cached
 // customers ordered by name, four requests at once, and reports the heap's
 // peak above what was live before (garbage not yet collected included, as
@@ -128,7 +104,7 @@ func BenchmarkSortedRecordsMemory(b *testing.B) {
 	for b.Loop() {
 		runtime.GC()
 		before := memLive()
-		stop := heapPeak()
+		stop := memtest.HeapPeak()
 		var wg sync.WaitGroup
 		errs := make([]error, clients)
 		for i := range clients {

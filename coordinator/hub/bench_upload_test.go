@@ -6,12 +6,11 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
-	"runtime/metrics"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
+	"github.com/ferry-sync/ferry/coordinator/memtest"
 	"github.com/ferry-sync/ferry/shared/protocol"
 )
 
@@ -31,30 +30,6 @@ func bombPage(tb testing.TB) (body []byte, raw int) {
 		tb.Fatal(err)
 	}
 	return gz.Bytes(), raw
-}
-
-// heapPeak samples the heap's live and unswept objects every 200 µs from
-// its own goroutine until stop is called, which returns the highest
-// figure seen.
-func heapPeak() (stop func() uint64) {
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	done, out := make(chan struct{}), make(chan uint64)
-	go func() {
-		var peak uint64
-		t := time.NewTicker(200 * time.Microsecond)
-		defer t.Stop()
-		for {
-			metrics.Read(sample)
-			peak = max(peak, sample[0].Value.Uint64())
-			select {
-			case <-done:
-				out <- peak
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return func() uint64 { close(done); return <-out }
 }
 
 // BenchmarkUploadBombMemory sends 16 pages of 55 KB gzip expanding to
@@ -102,7 +77,7 @@ func BenchmarkUploadBombMemory(b *testing.B) {
 				n++
 				runtime.GC()
 				before := memNow().heap
-				stop := heapPeak()
+				stop := memtest.HeapPeak()
 				var wg sync.WaitGroup
 				errs := make([]error, senders)
 				for i, t := range targets {
