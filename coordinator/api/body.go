@@ -7,11 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"reflect"
 	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/ferry-sync/ferry/shared/model"
 )
 
 // maxBody caps every request body of the REST API.
@@ -54,37 +55,13 @@ func bodyError(err error) *Error {
 	case errors.As(err, &typ) && typ.Field == "":
 		return errorf(http.StatusBadRequest, CodeBadJSON, "body must be a JSON object")
 	case errors.As(err, &typ):
-		return errorf(http.StatusBadRequest, CodeBadJSON, "field %q must be %s", typ.Field, jsonKind(typ.Type))
+		return errorf(http.StatusBadRequest, CodeBadJSON, "field %q must be %s", typ.Field, model.JSONKind(typ.Type))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		return errorf(http.StatusBadRequest, CodeBadJSON, "unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return errorf(http.StatusBadRequest, CodeBadJSON, "body is empty or cut short; a JSON object is required")
 	}
 	return errorf(http.StatusBadRequest, CodeBadJSON, "body is not valid JSON")
-}
-
-// jsonKind names the JSON a Go type accepts, in the caller's terms: never
-// a Go type name.
-func jsonKind(t reflect.Type) string {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch t.Kind() {
-	case reflect.String:
-		return "a string"
-	case reflect.Bool:
-		return "true or false"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "a whole number in range"
-	case reflect.Float32, reflect.Float64:
-		return "a number"
-	case reflect.Slice, reflect.Array:
-		return "an array"
-	case reflect.Struct, reflect.Map:
-		return "an object"
-	}
-	return "of another type"
 }
 
 // checkJSON walks a body's JSON: one object, nothing after it, and every

@@ -72,15 +72,16 @@ func describe(err error) error {
 	case errors.As(err, &syntax):
 		return fmt.Errorf("%w: not valid JSON at byte %d: %v", ErrMalformed, syntax.Offset, syntax)
 	case errors.As(err, &typ) && typ.Field != "":
-		return fmt.Errorf("%w: %s is %s, not %s", ErrMalformed, typ.Field, article(typ.Value), kindName(typ.Type))
+		return fmt.Errorf("%w: %s is %s, not %s", ErrMalformed, typ.Field, article(typ.Value), JSONKind(typ.Type))
 	case errors.As(err, &typ):
-		return fmt.Errorf("%w: %s, not %s", ErrMalformed, article(typ.Value), kindName(typ.Type))
+		return fmt.Errorf("%w: %s, not %s", ErrMalformed, article(typ.Value), JSONKind(typ.Type))
 	}
 	return fmt.Errorf("%w: %v", ErrMalformed, err)
 }
 
-// kindName says in JSON's words what a Go type is read from.
-func kindName(t reflect.Type) string {
+// JSONKind names in JSON's words what a Go type is read from, never a Go
+// type name: the model's decoder and the API's bodies say it alike.
+func JSONKind(t reflect.Type) string {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -89,12 +90,17 @@ func kindName(t reflect.Type) string {
 		return "a string"
 	case reflect.Bool:
 		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number in range"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
 	case reflect.Slice, reflect.Array:
 		return "an array"
 	case reflect.Struct, reflect.Map:
 		return "an object"
 	}
-	return "a " + t.Kind().String()
+	return "of another type"
 }
 
 // article puts "a" or "an" before the JSON value kind json names (string,
