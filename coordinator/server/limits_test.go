@@ -35,22 +35,10 @@ func TestAuthFailuresShared(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.MaxAuthFailures = 4
 	srv := serve(t, cfg)
-	base := "http://" + srv.Addr()
-	get := func(c *http.Client, path, auth string) int {
-		t.Helper()
-		req, _ := http.NewRequestWithContext(t.Context(), "GET", base+path, nil)
-		req.Header.Set("Authorization", auth)
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
 	one, two := from(t, "127.0.0.1"), from(t, "127.0.0.2")
 	for i := range 2 {
-		get(one, "/companies", fmt.Sprintf("Bearer wrong-%d", i))
-		get(one, "/agent/v1/connect", fmt.Sprintf("Bearer fra_wrong-%d", i))
+		get(t, one, srv, "/companies", fmt.Sprintf("Bearer wrong-%d", i))
+		get(t, one, srv, "/agent/v1/connect", fmt.Sprintf("Bearer fra_wrong-%d", i))
 	}
 	tests := []struct {
 		name   string
@@ -65,7 +53,7 @@ func TestAuthFailuresShared(t *testing.T) {
 		{"agents, another address", two, "/agent/v1/connect", "Bearer fra_wrong", 401},
 	}
 	for _, tt := range tests {
-		if got := get(tt.client, tt.path, tt.auth); got != tt.want {
+		if got := get(t, tt.client, srv, tt.path, tt.auth); got != tt.want {
 			t.Errorf("%s: %d, want %d", tt.name, got, tt.want)
 		}
 	}
