@@ -8,8 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
-	"sync"
 	"testing"
 	"time"
 
@@ -102,32 +100,11 @@ func BenchmarkSortedRecordsMemory(b *testing.B) {
 	}
 	var peak uint64
 	for b.Loop() {
-		runtime.GC()
-		before := memLive()
-		stop := memtest.HeapPeak()
-		var wg sync.WaitGroup
-		errs := make([]error, clients)
-		for i := range clients {
-			wg.Go(func() { errs[i] = get() })
+		p, err := memtest.Burst(clients, func(int) error { return get() })
+		if err != nil {
+			b.Fatal(err)
 		}
-		wg.Wait()
-		if p := stop(); p > before {
-			peak = max(peak, p-before)
-		}
-		for _, err := range errs {
-			if err != nil {
-				b.Fatal(err)
-			}
-		}
+		peak = max(peak, p)
 	}
 	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
-}
-
-// memLive is the live heap after two collections.
-func memLive() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
 }

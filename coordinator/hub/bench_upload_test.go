@@ -5,9 +5,7 @@ import (
 	"compress/gzip"
 	"fmt"
 	"net/http"
-	"runtime"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/ferry-sync/ferry/coordinator/memtest"
@@ -75,25 +73,14 @@ func BenchmarkUploadBombMemory(b *testing.B) {
 			}
 			for b.Loop() {
 				n++
-				runtime.GC()
-				before := memNow().heap
-				stop := memtest.HeapPeak()
-				var wg sync.WaitGroup
-				errs := make([]error, senders)
-				for i, t := range targets {
-					wg.Go(func() {
-						errs[i] = bh.put(client, t.l, t.ds, t.lease, n, body, size, t.status)
-					})
+				p, err := memtest.Burst(len(targets), func(i int) error {
+					t := targets[i]
+					return bh.put(client, t.l, t.ds, t.lease, n, body, size, t.status)
+				})
+				if err != nil {
+					b.Fatal(err)
 				}
-				wg.Wait()
-				if p := stop(); p > before {
-					peak = max(peak, p-before)
-				}
-				for _, err := range errs {
-					if err != nil {
-						b.Fatal(err)
-					}
-				}
+				peak = max(peak, p)
 			}
 			b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
 			b.ReportMetric(float64(protocol.MaxPageExpandedBytes)/(1<<20), "page-limit-MiB")

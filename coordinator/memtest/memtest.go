@@ -3,7 +3,10 @@
 package memtest
 
 import (
+	"errors"
+	"runtime"
 	"runtime/metrics"
+	"sync"
 	"time"
 )
 
@@ -29,4 +32,25 @@ func HeapPeak() (stop func() uint64) {
 		}
 	}()
 	return func() uint64 { close(done); return <-out }
+}
+
+// Burst runs f(0) … f(n-1) at once and returns how far the heap's peak
+// (HeapPeak) rose above the live heap before them, and their errors
+// joined.
+func Burst(n int, f func(i int) error) (peak uint64, err error) {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	stop := HeapPeak()
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() { errs[i] = f(i) })
+	}
+	wg.Wait()
+	if p := stop(); p > ms.HeapAlloc {
+		peak = p - ms.HeapAlloc
+	}
+	return peak, errors.Join(errs...)
 }
