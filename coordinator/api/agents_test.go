@@ -106,8 +106,11 @@ func TestAgentsConnectivity(t *testing.T) {
 	if off.ConnectedSince != "" || off.LastSeen == "" || len(off.DatasetsInHand) != 0 || off.Connections[0].Served {
 		t.Errorf("offline agent %+v: want lastSeen, no live details", off)
 	}
-	if evs := e.events("agent-1"); !hasEvent(evs, "Disconnected", "heartbeat timeout") || !hasEvent(evs, "Connected", "1.0.0-test") {
-		t.Errorf("events %+v: want Connected and Disconnected for heartbeat timeout", evs)
+	// The hub marks the agent offline before it writes the Disconnected
+	// event: wait for the event.
+	e.waitFor("the Disconnected event", func() bool { return hasEvent(e.events("agent-1"), "Disconnected", "heartbeat timeout") })
+	if evs := e.events("agent-1"); !hasEvent(evs, "Connected", "1.0.0-test") {
+		t.Errorf("events %+v: want Connected", evs)
 	}
 	e.apiError2(sup, "POST", "/agents/agent-1/diagnostics", 409, CodeAgentOffline, "offline")
 

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/store/badgerstore"
+
 	"bytes"
 	"context"
 	"fmt"
@@ -69,7 +71,7 @@ func benchCustomers(b *testing.B, st store.Store, n int) string {
 // the process's memory holds it) and the time for the four.
 func BenchmarkSortedRecordsMemory(b *testing.B) {
 	const customers, clients = 100_000, 4
-	st, err := store.OpenBadger(b.TempDir(), slog.New(slog.DiscardHandler))
+	st, err := badgerstore.Open(b.TempDir(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)
 	}

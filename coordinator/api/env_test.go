@@ -1,6 +1,8 @@
 package api
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/store/badgerstore"
+
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
@@ -63,7 +65,7 @@ func newEnv(t *testing.T) *env {
 // newEnvWith is newEnv with the API's Config changed by edit first.
 func newEnvWith(t *testing.T, edit func(*Config)) *env {
 	t.Helper()
-	st, err := store.OpenBadger(t.TempDir(), slog.New(slog.DiscardHandler))
+	st, err := badgerstore.Open(t.TempDir(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

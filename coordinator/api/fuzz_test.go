@@ -1,6 +1,8 @@
 package api
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/store/badgerstore"
+
 	"bytes"
 	"encoding/json"
 	"log/slog"
@@ -87,7 +89,7 @@ var goType = regexp.MustCompile(`\b(api|store|dataset|queue)\.[a-zA-Z]|\*string|
 // fuzzServer is an API over a real Badger store with company co-1 and its
 // PendingAuth connection cn-1, and the admin key.
 func fuzzServer(f *testing.F) (*Server, store.Store) {
-	st, err := store.OpenBadger(f.TempDir(), slog.New(slog.DiscardHandler))
+	st, err := badgerstore.Open(f.TempDir(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/store/badgerstore"
+
 	"context"
 	"encoding/json"
 	"io"
@@ -48,7 +50,7 @@ type supportEnv struct {
 
 func newSupportEnv(t *testing.T) *supportEnv {
 	t.Helper()
-	st, err := store.OpenBadger(t.TempDir(), slog.New(slog.DiscardHandler))
+	st, err := badgerstore.Open(t.TempDir(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

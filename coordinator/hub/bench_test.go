@@ -1,6 +1,8 @@
 package hub
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/store/badgerstore"
+
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -47,7 +49,7 @@ type benchHub struct {
 
 func newBenchHub(tb testing.TB) *benchHub {
 	tb.Helper()
-	st, err := store.OpenBadger(tb.TempDir(), slog.New(slog.DiscardHandler))
+	st, err := badgerstore.Open(tb.TempDir(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		tb.Fatal(err)
 	}

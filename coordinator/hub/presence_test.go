@@ -1,6 +1,8 @@
 package hub
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/store/badgerstore"
+
 	"log/slog"
 	"net/http/httptest"
 	"testing"
@@ -45,7 +47,7 @@ func countTypes(ds []store.Delivery) map[string]int {
 // the live one ending reports them offline; the hub closing does not. Each
 // event's id is derived from the agent event that carries it.
 func TestPresence(t *testing.T) {
-	st, err := store.OpenBadger(t.TempDir(), slog.New(slog.DiscardHandler))
+	st, err := badgerstore.Open(t.TempDir(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,8 @@
 package linkpage
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/store/badgerstore"
+
 	"bytes"
 	"io"
 	"log/slog"
@@ -35,7 +37,7 @@ func setup(t *testing.T) *fixture {
 
 func setupWith(t *testing.T, downloads string) *fixture {
 	t.Helper()
-	st, err := store.OpenBadger(t.TempDir(), slog.New(slog.DiscardHandler))
+	st, err := badgerstore.Open(t.TempDir(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

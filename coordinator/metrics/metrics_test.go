@@ -1,6 +1,8 @@
 package metrics_test
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/store/badgerstore"
+
 	"context"
 	"fmt"
 	"log/slog"
@@ -52,7 +54,7 @@ func TestRegistryPerInstance(t *testing.T) {
 // steady state), ms/first-scrape for the scrape right after the 10,000
 // were queued, which folds their 10,000 count changes.
 func BenchmarkScrapeDatasets(b *testing.B) {
-	st, err := store.OpenBadger(b.TempDir(), slog.New(slog.DiscardHandler))
+	st, err := badgerstore.Open(b.TempDir(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)
 	}

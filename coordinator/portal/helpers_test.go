@@ -1,6 +1,8 @@
 package portal
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/store/badgerstore"
+
 	"io"
 	"log/slog"
 	"net/http"
@@ -46,7 +48,7 @@ const testHeartbeat = 500 * time.Millisecond
 
 func newEnv(t *testing.T, publicURL string) *env {
 	t.Helper()
-	st, err := store.OpenBadger(t.TempDir(), slog.New(slog.DiscardHandler))
+	st, err := badgerstore.Open(t.TempDir(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

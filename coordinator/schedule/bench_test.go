@@ -1,6 +1,8 @@
 package schedule_test
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/store/badgerstore"
+
 	"context"
 	"fmt"
 	"os"
@@ -28,7 +30,7 @@ const benchConnections = 100_000
 //
 //	go test -run '^$' -bench Tick -benchtime 200x ./coordinator/schedule/
 func BenchmarkTick(b *testing.B) {
-	st, err := store.OpenBadger(benchDir(b), nil)
+	st, err := badgerstore.Open(benchDir(b), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -58,7 +60,7 @@ func BenchmarkTick(b *testing.B) {
 // BenchmarkTickNothingDue is a tick over 100,000 connections none of which
 // is due: what a tick costs when the store has nothing for it.
 func BenchmarkTickNothingDue(b *testing.B) {
-	st, err := store.OpenBadger(benchDir(b), nil)
+	st, err := badgerstore.Open(benchDir(b), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -104,7 +106,7 @@ func benchDir(b *testing.B) string {
 // due from t0+1h on, evenly over a day.
 func setupBench(b *testing.B, dir string) {
 	b.Helper()
-	st, err := store.OpenBadgerNoSync(dir, nil)
+	st, err := badgerstore.OpenNoSync(dir, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -151,7 +153,7 @@ func setupBench(b *testing.B, dir string) {
 //
 //	go test -run '^$' -bench SettingsChange -benchtime 2x ./coordinator/schedule/
 func BenchmarkSettingsChange(b *testing.B) {
-	st, err := store.OpenBadger(benchDir(b), nil)
+	st, err := badgerstore.Open(benchDir(b), nil)
 	if err != nil {
 		b.Fatal(err)
 	}

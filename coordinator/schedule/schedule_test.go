@@ -1,6 +1,8 @@
 package schedule_test
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/store/badgerstore"
+
 	"context"
 	"fmt"
 	"os"
@@ -45,7 +47,7 @@ var t0 = time.Date(2025, 6, 2, 0, 0, 0, 0, time.UTC)
 type env struct {
 	t     *testing.T
 	dir   string
-	st    *store.Badger
+	st    *badgerstore.Badger
 	q     *queue.Queuer
 	sched *schedule.Scheduler
 	clock *clock
@@ -61,7 +63,7 @@ func newEnv(t *testing.T) *env {
 // open (re)opens the store and builds the queuer and scheduler on it, as a
 // coordinator's start does.
 func (e *env) open() {
-	st, err := store.OpenBadger(e.dir, nil)
+	st, err := badgerstore.Open(e.dir, nil)
 	if err != nil {
 		e.t.Fatal(err)
 	}

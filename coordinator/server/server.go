@@ -1,6 +1,8 @@
 package server
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/store/badgerstore"
+
 	"context"
 	"errors"
 	"fmt"
@@ -35,7 +37,7 @@ type Server struct {
 	Hub     *hub.Hub
 	Portal  *portal.Handler
 	Metrics *metrics.Metrics
-	badger  *store.Badger
+	badger  *badgerstore.Badger
 	events  *events
 	ln      net.Listener
 	http    *http.Server
@@ -51,7 +53,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*Ser
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	st, err := store.OpenBadger(filepath.Join(cfg.DataDir, "badger"), log.With("subsystem", "store"))
+	st, err := badgerstore.Open(filepath.Join(cfg.DataDir, "badger"), log.With("subsystem", "store"))
 	if err != nil {
 		return nil, err
 	}

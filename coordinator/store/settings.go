@@ -54,9 +54,9 @@ func CheckSyncSettings(list []SyncSetting) error {
 	return nil
 }
 
-// mergeSettings is base with each type given in over replaced, in
+// MergeSettings is base with each type given in over replaced, in
 // dataset.DataTypes order: every supported type always has a setting.
-func mergeSettings(base, over []SyncSetting) []SyncSetting {
+func MergeSettings(base, over []SyncSetting) []SyncSetting {
 	by := map[dataset.DataType]SyncSetting{}
 	for _, s := range DefaultSyncSettings() {
 		by[s.DataType] = s

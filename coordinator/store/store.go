@@ -385,3 +385,6 @@ type APIKey struct {
 	Hash    []byte    `json:"hash"`
 	Created time.Time `json:"created"`
 }
+
+// MsgAgentOffline is the error message of a dataset whose last lease expired.
+const MsgAgentOffline = "connector went offline during the sync"

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // The webhook event types.
@@ -161,8 +163,21 @@ type DeliveryAttempt struct {
 	NextAttempt time.Time `json:"nextAttempt,omitzero"`
 }
 
-func sortWebhooks(ws []Webhook) {
+func SortWebhooks(ws []Webhook) {
 	slices.SortStableFunc(ws, func(a, b Webhook) int {
 		return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.ID, b.ID))
 	})
 }
+
+// eventNamespace makes the ids of the store's own events: the same cause
+// always gives the same id.
+var eventNamespace = uuid.MustParse("2f0e4a55-6a1c-4d0b-9a43-5d8c0f5e7a10")
+
+// EventID is the stable id of the event of type t about subject.
+func EventID(t, subject string) string {
+	return uuid.NewSHA1(eventNamespace, []byte(t+"/"+subject)).String()
+}
+
+// DeliveryLogRetention is how long a consumer's delivery log keeps an
+// attempt: each new attempt deletes the ones older than that.
+const DeliveryLogRetention = 30 * 24 * time.Hour

@@ -1,6 +1,8 @@
 package webhook_test
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/store/badgerstore"
+
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -98,8 +100,8 @@ func (r *receiver) waitFor(t *testing.T, what string, cond func([]delivery) bool
 	}
 }
 
-func openStore(t *testing.T) *store.Badger {
-	st, err := store.OpenBadger(t.TempDir(), nil)
+func openStore(t *testing.T) *badgerstore.Badger {
+	st, err := badgerstore.Open(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,8 @@
-package store
+package badgerstore
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/store"
+
 	"cmp"
 	"context"
 	"encoding/json"
@@ -14,7 +16,7 @@ import (
 	"github.com/ferry-sync/ferry/shared/dataset"
 )
 
-func (b *Badger) CreateConnection(ctx context.Context, c Connection, code LinkCode) error {
+func (b *Badger) CreateConnection(ctx context.Context, c store.Connection, code store.LinkCode) error {
 	if err := checkNewConnection(&c, &code); err != nil {
 		return err
 	}
@@ -44,7 +46,7 @@ func (b *Badger) CreateConnection(ctx context.Context, c Connection, code LinkCo
 // putConnection stores c, which was old before the change (nil for a new
 // connection), and keeps the index of connections by agent in step. Every
 // write of a connection goes through it, so the index cannot drift.
-func putConnection(txn *badger.Txn, old *Connection, c Connection) error {
+func putConnection(txn *badger.Txn, old *store.Connection, c store.Connection) error {
 	was := ""
 	if old != nil {
 		was = old.AgentID
@@ -71,7 +73,7 @@ func putConnection(txn *badger.Txn, old *Connection, c Connection) error {
 }
 
 // deleteConnectionKeys removes a connection and its index entries.
-func deleteConnectionKeys(txn *badger.Txn, c Connection) error {
+func deleteConnectionKeys(txn *badger.Txn, c store.Connection) error {
 	if c.AgentID != "" {
 		if err := txn.Delete(agentConnKey(c.AgentID, c.ID)); err != nil {
 			return err
@@ -88,7 +90,7 @@ func deleteConnectionKeys(txn *badger.Txn, c Connection) error {
 
 // checkNewConnection refuses a connection or link code that would not fit
 // the key layout, fills in the code's owner, and puts times in UTC.
-func checkNewConnection(c *Connection, code *LinkCode) error {
+func checkNewConnection(c *store.Connection, code *store.LinkCode) error {
 	if err := checkConnection(*c); err != nil {
 		return err
 	}
@@ -101,7 +103,7 @@ func checkNewConnection(c *Connection, code *LinkCode) error {
 
 // checkLinkCode refuses a link code that is not for connection co/conn,
 // fills in the code's owner when it names none, and puts its expiry in UTC.
-func checkLinkCode(code *LinkCode, co, conn string) error {
+func checkLinkCode(code *store.LinkCode, co, conn string) error {
 	if err := checkHash("link code", code.Hash); err != nil {
 		return err
 	}
@@ -116,7 +118,7 @@ func checkLinkCode(code *LinkCode, co, conn string) error {
 	return nil
 }
 
-func checkConnection(c Connection) error {
+func checkConnection(c store.Connection) error {
 	if err := checkID("company", c.CompanyID); err != nil {
 		return err
 	}
@@ -124,7 +126,7 @@ func checkConnection(c Connection) error {
 		return err
 	}
 	switch c.Status {
-	case PendingAuth, Linked, Unlinked, Deauthorized:
+	case store.PendingAuth, store.Linked, store.Unlinked, store.Deauthorized:
 	default:
 		return fmt.Errorf("connection %s: unknown status %q", c.ID, c.Status)
 	}
@@ -135,20 +137,20 @@ func checkConnection(c Connection) error {
 }
 
 // getConnection returns a connection of a live company.
-func getConnection(txn *badger.Txn, companyID, id string) (Connection, error) {
+func getConnection(txn *badger.Txn, companyID, id string) (store.Connection, error) {
 	if _, err := getCompany(txn, companyID); err != nil {
-		return Connection{}, err
+		return store.Connection{}, err
 	}
-	var c Connection
+	var c store.Connection
 	err := getJSON(txn, connKey(companyID, id), &c)
 	return c, notFound(err, "connection", id)
 }
 
-func (b *Badger) Connection(ctx context.Context, companyID, id string) (Connection, error) {
+func (b *Badger) Connection(ctx context.Context, companyID, id string) (store.Connection, error) {
 	if err := lookupIDs("company", companyID, "connection", id); err != nil {
-		return Connection{}, err
+		return store.Connection{}, err
 	}
-	var c Connection
+	var c store.Connection
 	err := b.view(ctx, func(txn *badger.Txn) error {
 		var err error
 		c, err = getConnection(txn, companyID, id)
@@ -159,11 +161,11 @@ func (b *Badger) Connection(ctx context.Context, companyID, id string) (Connecti
 
 // Connections are few per company, so they are sorted here rather than
 // kept in an index.
-func (b *Badger) Connections(ctx context.Context, companyID string) ([]Connection, error) {
+func (b *Badger) Connections(ctx context.Context, companyID string) ([]store.Connection, error) {
 	if err := lookupIDs("company", companyID); err != nil {
 		return nil, err
 	}
-	var out []Connection
+	var out []store.Connection
 	err := b.view(ctx, func(txn *badger.Txn) error {
 		if _, err := getCompany(txn, companyID); err != nil {
 			return err
@@ -172,7 +174,7 @@ func (b *Badger) Connections(ctx context.Context, companyID string) ([]Connectio
 		if err != nil {
 			return err
 		}
-		out = make([]Connection, len(vals))
+		out = make([]store.Connection, len(vals))
 		for i, v := range vals {
 			if err := json.Unmarshal(v, &out[i]); err != nil {
 				return err
@@ -180,17 +182,17 @@ func (b *Badger) Connections(ctx context.Context, companyID string) ([]Connectio
 		}
 		return nil
 	})
-	slices.SortStableFunc(out, func(a, b Connection) int {
+	slices.SortStableFunc(out, func(a, b store.Connection) int {
 		return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.ID, b.ID))
 	})
 	return out, err
 }
 
-func (b *Badger) UpdateConnection(ctx context.Context, companyID, id string, fn func(*Connection) error) (Connection, error) {
+func (b *Badger) UpdateConnection(ctx context.Context, companyID, id string, fn func(*store.Connection) error) (store.Connection, error) {
 	if err := lookupIDs("company", companyID, "connection", id); err != nil {
-		return Connection{}, err
+		return store.Connection{}, err
 	}
-	var out Connection
+	var out store.Connection
 	err := b.update(ctx, func(txn *badger.Txn) error {
 		old, err := getConnection(txn, companyID, id)
 		if err != nil {
@@ -221,12 +223,12 @@ func (b *Badger) UpdateConnection(ctx context.Context, companyID, id string, fn 
 // its link code, which could otherwise undo the withdrawal. Unlinking an
 // Unlinked connection again voids the code the client issued it since; a
 // Deauthorized one keeps the code its link page issued.
-func (b *Badger) connectionChanged(txn *badger.Txn, old, c *Connection) error {
-	withdrawn := c.Status == Unlinked || c.Status == Deauthorized
-	if !withdrawn || (old.Status == c.Status && c.Status != Unlinked) {
+func (b *Badger) connectionChanged(txn *badger.Txn, old, c *store.Connection) error {
+	withdrawn := c.Status == store.Unlinked || c.Status == store.Deauthorized
+	if !withdrawn || (old.Status == c.Status && c.Status != store.Unlinked) {
 		return nil
 	}
-	if old.Status == Linked || old.Status == PendingAuth {
+	if old.Status == store.Linked || old.Status == store.PendingAuth {
 		if err := b.endConnectionWork(txn, *c, "connection is "+string(c.Status)); err != nil {
 			return err
 		}
@@ -258,7 +260,7 @@ func (b *Badger) DeleteConnection(ctx context.Context, companyID, id string) err
 // revokes the leases on its in-flight ones. It reads the active index key of
 // every data type, present or not, so that a dataset queued concurrently
 // makes one of the two transactions conflict.
-func (b *Badger) endConnectionWork(txn *badger.Txn, c Connection, why string) error {
+func (b *Badger) endConnectionWork(txn *badger.Txn, c store.Connection, why string) error {
 	now := b.now().UTC()
 	for _, t := range dataset.DataTypes {
 		id, err := getString(txn, activeKey(c.ID, t))
@@ -275,7 +277,7 @@ func (b *Badger) endConnectionWork(txn *badger.Txn, c Connection, why string) er
 		old := d
 		switch {
 		case d.Status == dataset.Queued:
-			err = advance(&d, dataset.Coordinator, dataset.AuthError, now, ActorCoordinator, why)
+			err = advance(&d, dataset.Coordinator, dataset.AuthError, now, store.ActorCoordinator, why)
 		case inFlight(d.Status):
 			revokeLease(&d)
 		default:
@@ -292,7 +294,7 @@ func (b *Badger) endConnectionWork(txn *badger.Txn, c Connection, why string) er
 }
 
 // deleteLinkCodes removes every link code of the connection.
-func deleteLinkCodes(txn *badger.Txn, c Connection) error {
+func deleteLinkCodes(txn *badger.Txn, c store.Connection) error {
 	p := prefix("c", c.CompanyID, "code", c.ID)
 	keys, _, err := scanKeys(txn, p, 0)
 	if err != nil {

@@ -1,6 +1,8 @@
-package store
+package badgerstore
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/store"
+
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -126,7 +128,7 @@ func withoutReadableCode(txn *badger.Txn, k []byte) ([]byte, bool, error) {
 	if old.LinkCode == nil {
 		return nil, false, nil
 	}
-	var c Connection
+	var c store.Connection
 	if err := getJSON(txn, k, &c); err != nil {
 		return nil, false, err
 	}

@@ -1,6 +1,8 @@
-package store
+package badgerstore
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/store"
+
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -11,9 +13,9 @@ import (
 
 // What the external tests of package store need from inside it.
 
-// OpenBadgerUnsynced opens a store whose writes are not synced, for the
+// OpenUnsynced opens a store whose writes are not synced, for the
 // setup of benchmarks only.
-func OpenBadgerUnsynced(dir string, logger *slog.Logger) (*Badger, error) {
+func OpenUnsynced(dir string, logger *slog.Logger) (*Badger, error) {
 	return openBadger(dir, logger, false)
 }
 
@@ -77,9 +79,9 @@ func (b *Badger) ForgetCounts() error {
 
 // PutLegacyConnection writes a connection record as a store written before
 // link codes were kept only as hashes did: with the readable code in it.
-func (b *Badger) PutLegacyConnection(c Connection, plainCode string) error {
+func (b *Badger) PutLegacyConnection(c store.Connection, plainCode string) error {
 	rec, err := json.Marshal(struct {
-		Connection
+		store.Connection
 		LinkCode string `json:"linkCode,omitempty"`
 	}{c, plainCode})
 	if err != nil {
@@ -99,10 +101,10 @@ func (b *Badger) RewriteReadableCodes(ctx context.Context) (int, error) {
 	return b.rewriteReadableCodes(ctx)
 }
 
-// OpenBadgerWithoutScrub opens a store as OpenBadger does but without the
+// OpenWithoutScrub opens a store as Open does but without the
 // link-code scrub, as a coordinator of before the scrub, or one that
 // crashed in it, left it.
-func OpenBadgerWithoutScrub(dir string) (*Badger, error) {
+func OpenWithoutScrub(dir string) (*Badger, error) {
 	logger := slog.New(slog.DiscardHandler)
 	db, err := badger.Open(tuned(badger.DefaultOptions(dir)).WithLogger(badgerLogger{logger}))
 	if err != nil {

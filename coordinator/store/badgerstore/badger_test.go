@@ -1,6 +1,8 @@
-package store_test
+package badgerstore_test
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/store/badgerstore"
+
 	"bytes"
 	"errors"
 	"fmt"
@@ -20,18 +22,18 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// openTest opens a store.Badger store in a new temporary directory, closed when
+// openTest opens a badgerstore.Badger store in a new temporary directory, closed when
 // the test ends.
-func openTest(t testing.TB) *store.Badger {
+func openTest(t testing.TB) *badgerstore.Badger {
 	t.Helper()
 	return openAt(t, t.TempDir())
 }
 
-func openAt(t testing.TB, dir string) *store.Badger {
+func openAt(t testing.TB, dir string) *badgerstore.Badger {
 	t.Helper()
-	b, err := store.OpenBadger(dir, slog.New(slog.DiscardHandler))
+	b, err := badgerstore.Open(dir, slog.New(slog.DiscardHandler))
 	if err != nil {
-		t.Fatalf("OpenBadger: %v", err)
+		t.Fatalf("Open: %v", err)
 	}
 	t.Cleanup(func() { _ = b.Close() })
 	return b
@@ -96,8 +98,8 @@ func fill(t testing.TB, s store.Store, co string) {
 
 func TestReopen(t *testing.T) {
 	dir := t.TempDir()
-	b, err := store.OpenBadger(dir, nil)
-	must(t, "OpenBadger", err)
+	b, err := badgerstore.Open(dir, nil)
+	must(t, "Open", err)
 	fill(t, b, "co-1")
 	must(t, "CreateAPIKey", b.CreateAPIKey(t.Context(), store.APIKey{ID: "key-1", Scope: store.ScopeClient, Hash: []byte("h"), Created: sec(1)}))
 	must(t, "Close", b.Close())
@@ -151,7 +153,7 @@ func TestReopen(t *testing.T) {
 
 // keysMentioning lists the keys of the database whose key or value
 // contains s.
-func keysMentioning(t testing.TB, b *store.Badger, s string) []string {
+func keysMentioning(t testing.TB, b *badgerstore.Badger, s string) []string {
 	t.Helper()
 	keys, vals, err := b.RawKeys()
 	must(t, "scan", err)
@@ -253,7 +255,7 @@ func TestLinkCodeDeletedWhenWithdrawn(t *testing.T) {
 }
 
 // TestConcurrentWritersConflict runs queue calls and a withdrawal of the
-// connection at once: whichever order store.Badger commits them in, no dataset is
+// connection at once: whichever order badgerstore.Badger commits them in, no dataset is
 // left Queued on an store.Unlinked connection.
 func TestConcurrentWritersConflict(t *testing.T) {
 	b := openTest(t)

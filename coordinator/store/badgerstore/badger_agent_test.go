@@ -1,6 +1,8 @@
-package store_test
+package badgerstore_test
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/store/badgerstore"
+
 	"bytes"
 	"fmt"
 	"strings"
@@ -12,7 +14,7 @@ import (
 )
 
 // keysUnder lists the keys of the database that start with p.
-func keysUnder(t testing.TB, b *store.Badger, p string) []string {
+func keysUnder(t testing.TB, b *badgerstore.Badger, p string) []string {
 	t.Helper()
 	keys, _, err := b.RawKeys()
 	must(t, "scan", err)
@@ -212,7 +214,7 @@ func TestPublishBadRecord(t *testing.T) {
 // fillAgentData adds to what fill made the agent's side of a company: a
 // published snapshot, a staged page, a failed dataset whose pages wait for
 // deletion and a committed one waiting for processing.
-func fillAgentData(t testing.TB, b *store.Badger, co string) {
+func fillAgentData(t testing.TB, b *badgerstore.Badger, co string) {
 	t.Helper()
 	u := newUploader(t, b, co)
 	u.publish(co+"-pub", dataset.Bills, co+"-r1", co+"-r2")

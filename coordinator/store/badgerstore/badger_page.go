@@ -1,6 +1,8 @@
-package store
+package badgerstore
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/store"
+
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -32,7 +34,7 @@ type pageHeader struct {
 // to 32 MiB of NDJSON; base64 in JSON would add a third). The index is,
 // per line, the id's length, the id, the line's start and its length, the
 // numbers as uvarints.
-func encodePage(p Page) ([]byte, error) {
+func encodePage(p store.Page) ([]byte, error) {
 	var index []byte
 	for _, l := range p.Lines {
 		if l.ID == "" || l.Start < 0 || l.Start > l.End || l.End > len(p.Data) {
@@ -56,24 +58,24 @@ func encodePage(p Page) ([]byte, error) {
 
 // decodePage reads a stored page of dataset ds and returns it with its
 // line index (nil if it has none); both share v.
-func decodePage(ds string, v []byte) (Page, []byte, error) {
+func decodePage(ds string, v []byte) (store.Page, []byte, error) {
 	n, w := binary.Uvarint(v)
 	if w <= 0 || n > uint64(len(v)-w) {
-		return Page{}, nil, fmt.Errorf("page of dataset %s: bad header", ds)
+		return store.Page{}, nil, fmt.Errorf("page of dataset %s: bad header", ds)
 	}
 	var h pageHeader
 	if err := json.Unmarshal(v[w:w+int(n)], &h); err != nil {
-		return Page{}, nil, fmt.Errorf("page of dataset %s: %w", ds, err)
+		return store.Page{}, nil, fmt.Errorf("page of dataset %s: %w", ds, err)
 	}
 	rest := v[w+int(n):]
 	if h.Index < 0 || h.Index > len(rest) {
-		return Page{}, nil, fmt.Errorf("page of dataset %s: bad index", ds)
+		return store.Page{}, nil, fmt.Errorf("page of dataset %s: bad index", ds)
 	}
 	var index []byte
 	if h.Index > 0 {
 		index = rest[:h.Index:h.Index]
 	}
-	return Page{
+	return store.Page{
 		AgentID: h.AgentID, DatasetID: ds, LeaseID: h.LeaseID, N: h.N, Records: h.Records,
 		Data: rest[h.Index:],
 	}, index, nil
@@ -111,14 +113,14 @@ func eachIndexed(index, data []byte, fn func(id, rec []byte) error) error {
 
 // uploading loads the dataset an agent uploads to: ErrNotFound unless its
 // company is live and its connection is bound to the agent.
-func uploading(txn *badger.Txn, agentID, datasetID string) (Dataset, error) {
+func uploading(txn *badger.Txn, agentID, datasetID string) (store.Dataset, error) {
 	d, err := datasetByID(txn, datasetID)
 	if err != nil {
 		return d, err
 	}
 	// Reading the company makes a concurrent DeleteCompany conflict.
 	if _, err := getCompany(txn, d.CompanyID); err != nil {
-		return d, fmt.Errorf("dataset %s: %w", datasetID, ErrNotFound)
+		return d, fmt.Errorf("dataset %s: %w", datasetID, store.ErrNotFound)
 	}
 	return d, agentsDataset(txn, d, agentID)
 }
@@ -128,23 +130,23 @@ func uploading(txn *badger.Txn, agentID, datasetID string) (Dataset, error) {
 // another company, or of another connection) get the very answer a random
 // id gets, whatever that dataset's state: its state is not the agent's to
 // learn.
-func agentsDataset(txn *badger.Txn, d Dataset, agentID string) error {
-	var conn Connection
+func agentsDataset(txn *badger.Txn, d store.Dataset, agentID string) error {
+	var conn store.Connection
 	err := getJSON(txn, connKey(d.CompanyID, d.ConnectionID), &conn)
 	if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
 		return err
 	}
 	if err != nil || conn.AgentID == "" || conn.AgentID != agentID {
-		return fmt.Errorf("dataset %s for agent %s: %w", d.ID, agentID, ErrNotFound)
+		return fmt.Errorf("dataset %s for agent %s: %w", d.ID, agentID, store.ErrNotFound)
 	}
 	return nil
 }
 
-func (b *Badger) AgentDataset(ctx context.Context, agentID, datasetID string) (Dataset, error) {
+func (b *Badger) AgentDataset(ctx context.Context, agentID, datasetID string) (store.Dataset, error) {
 	if err := lookupIDs("agent", agentID, "dataset", datasetID); err != nil {
-		return Dataset{}, err
+		return store.Dataset{}, err
 	}
-	var d Dataset
+	var d store.Dataset
 	err := b.view(ctx, func(txn *badger.Txn) error {
 		var err error
 		d, err = uploading(txn, agentID, datasetID)
@@ -154,11 +156,11 @@ func (b *Badger) AgentDataset(ctx context.Context, agentID, datasetID string) (D
 }
 
 // leaseHeld reports whether lease is the live lease of agent on d.
-func leaseHeld(d Dataset, agentID, lease string) bool {
+func leaseHeld(d store.Dataset, agentID, lease string) bool {
 	return lease != "" && d.LeaseID == lease && d.LeaseAgent == agentID
 }
 
-func (b *Badger) PutPage(ctx context.Context, p Page) error {
+func (b *Badger) PutPage(ctx context.Context, p store.Page) error {
 	if err := lookupIDs("agent", p.AgentID, "dataset", p.DatasetID); err != nil {
 		return err
 	}
@@ -180,10 +182,10 @@ func (b *Badger) PutPage(ctx context.Context, p Page) error {
 		// The lease is compared, never trusted: once equal to the claim's
 		// lease it is a checked id, safe in a key.
 		if !leaseHeld(d, p.AgentID, p.LeaseID) {
-			return fmt.Errorf("page %d of dataset %s: %w", p.N, d.ID, ErrStaleLease)
+			return fmt.Errorf("page %d of dataset %s: %w", p.N, d.ID, store.ErrStaleLease)
 		}
 		if d.Status != dataset.Mapping {
-			return fmt.Errorf("page %d of dataset %s (%s): %w", p.N, d.ID, d.Status, ErrTransition)
+			return fmt.Errorf("page %d of dataset %s (%s): %w", p.N, d.ID, d.Status, store.ErrTransition)
 		}
 		k := pageKey(d.CompanyID, d.ID, p.LeaseID, p.N)
 		if ok, err := exists(txn, k); err != nil || ok {
@@ -196,7 +198,7 @@ func (b *Badger) PutPage(ctx context.Context, p Page) error {
 // Pages reads the pages one at a time, without prefetching and without
 // copying them out of Badger, so that a dataset of many large pages never
 // sits in memory at once.
-func (b *Badger) Pages(ctx context.Context, datasetID string, fn func(Page) error) error {
+func (b *Badger) Pages(ctx context.Context, datasetID string, fn func(store.Page) error) error {
 	if err := lookupIDs("dataset", datasetID); err != nil {
 		return err
 	}
@@ -205,7 +207,7 @@ func (b *Badger) Pages(ctx context.Context, datasetID string, fn func(Page) erro
 		if err != nil {
 			return err
 		}
-		return eachPage(ctx, txn, d, false, func(p Page, _ []byte) error { return fn(p) })
+		return eachPage(ctx, txn, d, false, func(p store.Page, _ []byte) error { return fn(p) })
 	})
 }
 
@@ -213,7 +215,7 @@ func (b *Badger) Pages(ctx context.Context, datasetID string, fn func(Page) erro
 // committed lease, in page order, and its line index (nil if none). With
 // keep, the page is a copy that fn may keep; without, it is Badger's own
 // and valid only until fn returns.
-func eachPage(ctx context.Context, txn *badger.Txn, d Dataset, keep bool, fn func(Page, []byte) error) error {
+func eachPage(ctx context.Context, txn *badger.Txn, d store.Dataset, keep bool, fn func(store.Page, []byte) error) error {
 	lease := d.CommittedLease
 	if inFlight(d.Status) {
 		lease = d.LeaseID
@@ -251,15 +253,15 @@ func eachPage(ctx context.Context, txn *badger.Txn, d Dataset, keep bool, fn fun
 	return nil
 }
 
-func (b *Badger) CommitUpload(ctx context.Context, agentID, datasetID, leaseID string, now time.Time) (Dataset, error) {
+func (b *Badger) CommitUpload(ctx context.Context, agentID, datasetID, leaseID string, now time.Time) (store.Dataset, error) {
 	if err := lookupIDs("agent", agentID, "dataset", datasetID); err != nil {
-		return Dataset{}, err
+		return store.Dataset{}, err
 	}
 	if now.IsZero() {
-		return Dataset{}, errors.New("commit upload: time is zero")
+		return store.Dataset{}, errors.New("commit upload: time is zero")
 	}
 	now = now.UTC()
-	var out Dataset
+	var out store.Dataset
 	err := b.update(ctx, func(txn *badger.Txn) error {
 		d, err := uploading(txn, agentID, datasetID)
 		if err != nil {
@@ -271,12 +273,12 @@ func (b *Badger) CommitUpload(ctx context.Context, agentID, datasetID, leaseID s
 		case leaseID != "" && d.CommittedLease == leaseID:
 			return nil // committed already: a commit sent again
 		case leaseHeld(d, agentID, leaseID):
-			return fmt.Errorf("commit dataset %s (%s): %w", d.ID, d.Status, ErrTransition)
+			return fmt.Errorf("commit dataset %s (%s): %w", d.ID, d.Status, store.ErrTransition)
 		default:
-			return fmt.Errorf("commit dataset %s: %w", d.ID, ErrStaleLease)
+			return fmt.Errorf("commit dataset %s: %w", d.ID, store.ErrStaleLease)
 		}
 		old := d
-		if err := advance(&d, dataset.Coordinator, dataset.Validating, now, ActorCoordinator, "upload committed"); err != nil {
+		if err := advance(&d, dataset.Coordinator, dataset.Validating, now, store.ActorCoordinator, "upload committed"); err != nil {
 			return err
 		}
 		d.CommittedLease = leaseID
@@ -286,8 +288,8 @@ func (b *Badger) CommitUpload(ctx context.Context, agentID, datasetID, leaseID s
 	return out, err
 }
 
-func (b *Badger) Unprocessed(ctx context.Context) ([]Dataset, error) {
-	var out []Dataset
+func (b *Badger) Unprocessed(ctx context.Context) ([]store.Dataset, error) {
+	var out []store.Dataset
 	err := b.view(ctx, func(txn *badger.Txn) error {
 		keys, vals, err := scanKeys(txn, prefix("up"), 0)
 		if err != nil {
@@ -295,7 +297,7 @@ func (b *Badger) Unprocessed(ctx context.Context) ([]Dataset, error) {
 		}
 		for i, k := range keys {
 			co := string(vals[i])
-			if _, err := getCompany(txn, co); errors.Is(err, ErrNotFound) {
+			if _, err := getCompany(txn, co); errors.Is(err, store.ErrNotFound) {
 				continue // being deleted
 			}
 			d, err := getDataset(txn, co, lastSegment(k))
@@ -312,7 +314,7 @@ func (b *Badger) Unprocessed(ctx context.Context) ([]Dataset, error) {
 // dropEarlierPages deletes the pages of d staged under any lease but its
 // own. They are out of sight already (pages are keyed by lease); this
 // reclaims their space.
-func (b *Badger) dropEarlierPages(ctx context.Context, d Dataset) {
+func (b *Badger) dropEarlierPages(ctx context.Context, d store.Dataset) {
 	keep := leasePagesPrefix(d.CompanyID, d.ID, d.LeaseID)
 	if err := b.deletePrefix(ctx, datasetPagesPrefix(d.CompanyID, d.ID), keep); err != nil && ctx.Err() == nil {
 		b.log.Warn("pages of an earlier attempt left; the next claim or the end of the dataset deletes them",

@@ -1,6 +1,8 @@
-package store
+package badgerstore
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/store"
+
 	"bytes"
 	"context"
 	"errors"
@@ -21,31 +23,31 @@ type statusPointer struct {
 }
 
 // newer reports whether d was requested after what p points to.
-func (p statusPointer) newer(d *Dataset) bool {
+func (p statusPointer) newer(d *store.Dataset) bool {
 	if c := d.Requested.Compare(p.Requested); c != 0 {
 		return c > 0
 	}
 	return d.ID > p.ID
 }
 
-func getDataset(txn *badger.Txn, companyID, id string) (Dataset, error) {
-	var d Dataset
+func getDataset(txn *badger.Txn, companyID, id string) (store.Dataset, error) {
+	var d store.Dataset
 	err := getJSON(txn, datasetKey(companyID, id), &d)
 	return d, notFound(err, "dataset", id)
 }
 
 // datasetByID finds a dataset by its id alone.
-func datasetByID(txn *badger.Txn, id string) (Dataset, error) {
+func datasetByID(txn *badger.Txn, id string) (store.Dataset, error) {
 	co, err := getString(txn, datasetIndexKey(id))
 	if err != nil {
-		return Dataset{}, notFound(err, "dataset", id)
+		return store.Dataset{}, notFound(err, "dataset", id)
 	}
 	return getDataset(txn, co, id)
 }
 
 // putDataset stores d, which was old before the change (nil for a new
 // dataset), and brings every index and record that depends on it up to date.
-func putDataset(txn *badger.Txn, old, d *Dataset) error {
+func putDataset(txn *badger.Txn, old, d *store.Dataset) error {
 	var before map[string][]byte
 	if old != nil {
 		before = datasetIndexes(old)
@@ -101,11 +103,11 @@ func putDataset(txn *badger.Txn, old, d *Dataset) error {
 
 // completed records a dataset that reached Complete: the type's newest
 // success, and the connection's last sync.
-func completed(txn *badger.Txn, d *Dataset) error {
+func completed(txn *badger.Txn, d *store.Dataset) error {
 	if err := raisePointer(txn, d, "complete"); err != nil {
 		return err
 	}
-	var c Connection
+	var c store.Connection
 	err := getJSON(txn, connKey(d.CompanyID, d.ConnectionID), &c)
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return nil // the connection was deleted; its data stays
@@ -122,7 +124,7 @@ func completed(txn *badger.Txn, d *Dataset) error {
 }
 
 // raisePointer points the type's pointer which at d if d is newer.
-func raisePointer(txn *badger.Txn, d *Dataset, which string) error {
+func raisePointer(txn *badger.Txn, d *store.Dataset, which string) error {
 	k := statusKey(d.CompanyID, d.DataType, which)
 	var p statusPointer
 	err := getJSON(txn, k, &p)
@@ -135,7 +137,7 @@ func raisePointer(txn *badger.Txn, d *Dataset, which string) error {
 	return setJSON(txn, k, statusPointer{ID: d.ID, Requested: d.Requested})
 }
 
-func checkQueueRequest(q *QueueRequest) error {
+func checkQueueRequest(q *store.QueueRequest) error {
 	if err := checkID("dataset", q.ID); err != nil {
 		return err
 	}
@@ -152,18 +154,18 @@ func checkQueueRequest(q *QueueRequest) error {
 	return nil
 }
 
-func (b *Badger) QueueDataset(ctx context.Context, q QueueRequest) (Dataset, error) {
+func (b *Badger) QueueDataset(ctx context.Context, q store.QueueRequest) (store.Dataset, error) {
 	if err := checkQueueRequest(&q); err != nil {
-		return Dataset{}, err
+		return store.Dataset{}, err
 	}
-	var out Dataset
+	var out store.Dataset
 	err := b.update(ctx, func(txn *badger.Txn) error {
 		conn, err := getConnection(txn, q.CompanyID, q.ConnectionID)
 		if err != nil {
 			return err
 		}
-		if conn.Status == Unlinked {
-			return fmt.Errorf("queue %s on connection %s: %w", q.DataType, conn.ID, ErrUnlinked)
+		if conn.Status == store.Unlinked {
+			return fmt.Errorf("queue %s on connection %s: %w", q.DataType, conn.ID, store.ErrUnlinked)
 		}
 		if err := mustBeFree(txn, datasetIndexKey(q.ID), "dataset "+q.ID); err != nil {
 			return err
@@ -172,9 +174,9 @@ func (b *Badger) QueueDataset(ctx context.Context, q QueueRequest) (Dataset, err
 			return err
 		}
 		d := newDataset(q)
-		if conn.Status == Deauthorized {
-			msg := "connection is " + string(Deauthorized)
-			if err := advance(&d, dataset.Coordinator, dataset.AuthError, q.Now, ActorCoordinator, msg); err != nil {
+		if conn.Status == store.Deauthorized {
+			msg := "connection is " + string(store.Deauthorized)
+			if err := advance(&d, dataset.Coordinator, dataset.AuthError, q.Now, store.ActorCoordinator, msg); err != nil {
 				return err
 			}
 		}
@@ -187,7 +189,7 @@ func (b *Badger) QueueDataset(ctx context.Context, q QueueRequest) (Dataset, err
 // checkNotInProgress is an *InProgressError when the type has a non-terminal
 // dataset on the connection. It reads the active key even when missing, so
 // that of two concurrent queue calls one conflicts and sees the other's.
-func checkNotInProgress(txn *badger.Txn, q QueueRequest) error {
+func checkNotInProgress(txn *badger.Txn, q store.QueueRequest) error {
 	id, err := getString(txn, activeKey(q.ConnectionID, q.DataType))
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return nil
@@ -199,14 +201,14 @@ func checkNotInProgress(txn *badger.Txn, q QueueRequest) error {
 	if err != nil {
 		return fmt.Errorf("active %s dataset of connection %s: %w", q.DataType, q.ConnectionID, err)
 	}
-	return &InProgressError{DatasetID: d.ID, Status: d.Status}
+	return &store.InProgressError{DatasetID: d.ID, Status: d.Status}
 }
 
-func (b *Badger) Dataset(ctx context.Context, companyID, id string) (Dataset, error) {
+func (b *Badger) Dataset(ctx context.Context, companyID, id string) (store.Dataset, error) {
 	if err := lookupIDs("company", companyID, "dataset", id); err != nil {
-		return Dataset{}, err
+		return store.Dataset{}, err
 	}
-	var d Dataset
+	var d store.Dataset
 	err := b.view(ctx, func(txn *badger.Txn) error {
 		if _, err := getCompany(txn, companyID); err != nil {
 			return err
@@ -218,11 +220,11 @@ func (b *Badger) Dataset(ctx context.Context, companyID, id string) (Dataset, er
 	return d, err
 }
 
-func (b *Badger) Datasets(ctx context.Context, companyID string) ([]Dataset, error) {
+func (b *Badger) Datasets(ctx context.Context, companyID string) ([]store.Dataset, error) {
 	if err := lookupIDs("company", companyID); err != nil {
 		return nil, err
 	}
-	var out []Dataset
+	var out []store.Dataset
 	err := b.view(ctx, func(txn *badger.Txn) error {
 		if _, err := getCompany(txn, companyID); err != nil {
 			return err
@@ -245,11 +247,11 @@ func (b *Badger) Datasets(ctx context.Context, companyID string) ([]Dataset, err
 // DataStatus reads two pointers per data type with point lookups: a scan of
 // the pointers' prefix would step over every old version of each pointer
 // that compaction has not yet dropped, a cost that grows with the history.
-func (b *Badger) DataStatus(ctx context.Context, companyID string) (map[dataset.DataType]TypeStatus, error) {
+func (b *Badger) DataStatus(ctx context.Context, companyID string) (map[dataset.DataType]store.TypeStatus, error) {
 	if err := lookupIDs("company", companyID); err != nil {
 		return nil, err
 	}
-	out := map[dataset.DataType]TypeStatus{}
+	out := map[dataset.DataType]store.TypeStatus{}
 	err := b.view(ctx, func(txn *badger.Txn) error {
 		if _, err := getCompany(txn, companyID); err != nil {
 			return err
@@ -262,7 +264,7 @@ func (b *Badger) DataStatus(ctx context.Context, companyID string) (map[dataset.
 			if !ok {
 				continue // never queued
 			}
-			ts := TypeStatus{Latest: latest}
+			ts := store.TypeStatus{Latest: latest}
 			success, ok, err := pointedDataset(txn, companyID, t, "complete")
 			if err != nil {
 				return err
@@ -279,24 +281,24 @@ func (b *Badger) DataStatus(ctx context.Context, companyID string) (map[dataset.
 
 // pointedDataset returns the dataset the type's pointer which points at;
 // ok is false when there is no pointer.
-func pointedDataset(txn *badger.Txn, companyID string, t dataset.DataType, which string) (Dataset, bool, error) {
+func pointedDataset(txn *badger.Txn, companyID string, t dataset.DataType, which string) (store.Dataset, bool, error) {
 	var p statusPointer
 	err := getJSON(txn, statusKey(companyID, t, which), &p)
 	if errors.Is(err, badger.ErrKeyNotFound) {
-		return Dataset{}, false, nil
+		return store.Dataset{}, false, nil
 	}
 	if err != nil {
-		return Dataset{}, false, err
+		return store.Dataset{}, false, err
 	}
 	d, err := getDataset(txn, companyID, p.ID)
 	return d, err == nil, err
 }
 
-func (b *Badger) QueuedDatasets(ctx context.Context, connectionID string) ([]Dataset, error) {
+func (b *Badger) QueuedDatasets(ctx context.Context, connectionID string) ([]store.Dataset, error) {
 	if err := lookupIDs("connection", connectionID); err != nil {
 		return nil, err
 	}
-	var out []Dataset
+	var out []store.Dataset
 	err := b.view(ctx, func(txn *badger.Txn) error {
 		keys, vals, err := scanKeys(txn, queuedPrefix(connectionID), 0)
 		if err != nil {
@@ -314,7 +316,7 @@ func (b *Badger) QueuedDatasets(ctx context.Context, connectionID string) ([]Dat
 	return out, err
 }
 
-func (b *Badger) SetValidation(ctx context.Context, companyID, datasetID string, v ValidationResult) error {
+func (b *Badger) SetValidation(ctx context.Context, companyID, datasetID string, v store.ValidationResult) error {
 	if err := lookupIDs("company", companyID, "dataset", datasetID); err != nil {
 		return err
 	}
@@ -330,11 +332,11 @@ func (b *Badger) SetValidation(ctx context.Context, companyID, datasetID string,
 	})
 }
 
-func (b *Badger) Validation(ctx context.Context, companyID, datasetID string) (ValidationResult, error) {
+func (b *Badger) Validation(ctx context.Context, companyID, datasetID string) (store.ValidationResult, error) {
 	if err := lookupIDs("company", companyID, "dataset", datasetID); err != nil {
-		return ValidationResult{}, err
+		return store.ValidationResult{}, err
 	}
-	var v ValidationResult
+	var v store.ValidationResult
 	err := b.view(ctx, func(txn *badger.Txn) error {
 		if _, err := getDataset(txn, companyID, datasetID); err != nil {
 			return err
@@ -346,10 +348,10 @@ func (b *Badger) Validation(ctx context.Context, companyID, datasetID string) (V
 		return err
 	})
 	if v.Errors == nil {
-		v.Errors = []ValidationItem{}
+		v.Errors = []store.ValidationItem{}
 	}
 	if v.Warnings == nil {
-		v.Warnings = []ValidationItem{}
+		v.Warnings = []store.ValidationItem{}
 	}
 	return v, err
 }
@@ -358,6 +360,6 @@ func (b *Badger) Validation(ctx context.Context, companyID, datasetID string) (V
 // status in which pages are staged. The many datasets that end without
 // (NotSupported, AuthError, a fetch that failed) leave no mark for
 // PublishCache to sweep.
-func mayHavePages(d Dataset) bool {
-	return slices.ContainsFunc(d.Timeline, func(t Transition) bool { return t.To == dataset.Mapping })
+func mayHavePages(d store.Dataset) bool {
+	return slices.ContainsFunc(d.Timeline, func(t store.Transition) bool { return t.To == dataset.Mapping })
 }

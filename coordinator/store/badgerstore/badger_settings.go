@@ -1,6 +1,8 @@
-package store
+package badgerstore
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/store"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -36,27 +38,27 @@ func schedKey(due time.Time, conn string, t dataset.DataType) []byte {
 }
 
 // profileSettings is the client's settings, every type filled in.
-func profileSettings(txn *badger.Txn) ([]SyncSetting, error) {
-	var set []SyncSetting
+func profileSettings(txn *badger.Txn) ([]store.SyncSetting, error) {
+	var set []store.SyncSetting
 	if err := getJSON(txn, profileSettingsKey(), &set); err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
 		return nil, err
 	}
-	return mergeSettings(nil, set), nil
+	return store.MergeSettings(nil, set), nil
 }
 
 // companySettings is the company's settings as set; ok is false when none
 // were.
-func companySettings(txn *badger.Txn, co string) (CompanySyncSettings, bool, error) {
-	var cs CompanySyncSettings
+func companySettings(txn *badger.Txn, co string) (store.CompanySyncSettings, bool, error) {
+	var cs store.CompanySyncSettings
 	err := getJSON(txn, companySettingsKey(co), &cs)
 	if errors.Is(err, badger.ErrKeyNotFound) {
-		return CompanySyncSettings{}, false, nil
+		return store.CompanySyncSettings{}, false, nil
 	}
 	return cs, err == nil, err
 }
 
 // effectiveSettings are the settings in force for a company.
-func effectiveSettings(txn *badger.Txn, co string) ([]SyncSetting, error) {
+func effectiveSettings(txn *badger.Txn, co string) ([]store.SyncSetting, error) {
 	profile, err := profileSettings(txn)
 	if err != nil {
 		return nil, err
@@ -65,10 +67,10 @@ func effectiveSettings(txn *badger.Txn, co string) ([]SyncSetting, error) {
 	if err != nil || !ok || !cs.OverridesDefaults {
 		return profile, err
 	}
-	return mergeSettings(profile, cs.Settings), nil
+	return store.MergeSettings(profile, cs.Settings), nil
 }
 
-func scheduleOf(list []SyncSetting, t dataset.DataType) int {
+func scheduleOf(list []store.SyncSetting, t dataset.DataType) int {
 	for _, s := range list {
 		if s.DataType == t {
 			return s.SyncSchedule
@@ -77,8 +79,8 @@ func scheduleOf(list []SyncSetting, t dataset.DataType) int {
 	return 0
 }
 
-func (b *Badger) ProfileSyncSettings(ctx context.Context) ([]SyncSetting, error) {
-	var out []SyncSetting
+func (b *Badger) ProfileSyncSettings(ctx context.Context) ([]store.SyncSetting, error) {
+	var out []store.SyncSetting
 	err := b.view(ctx, func(txn *badger.Txn) error {
 		var err error
 		out, err = profileSettings(txn)
@@ -87,8 +89,8 @@ func (b *Badger) ProfileSyncSettings(ctx context.Context) ([]SyncSetting, error)
 	return out, err
 }
 
-func (b *Badger) SetProfileSyncSettings(ctx context.Context, list []SyncSetting) error {
-	if err := CheckSyncSettings(list); err != nil {
+func (b *Badger) SetProfileSyncSettings(ctx context.Context, list []store.SyncSetting) error {
+	if err := store.CheckSyncSettings(list); err != nil {
 		return err
 	}
 	var moved []dataset.DataType
@@ -97,7 +99,7 @@ func (b *Badger) SetProfileSyncSettings(ctx context.Context, list []SyncSetting)
 		if err != nil {
 			return err
 		}
-		next := mergeSettings(cur, list)
+		next := store.MergeSettings(cur, list)
 		moved = moved[:0]
 		for i := range next {
 			if next[i].SyncSchedule != cur[i].SyncSchedule {
@@ -112,11 +114,11 @@ func (b *Badger) SetProfileSyncSettings(ctx context.Context, list []SyncSetting)
 	return b.rearmAll(ctx, moved)
 }
 
-func (b *Badger) CompanySyncSettings(ctx context.Context, companyID string) (CompanySyncSettings, error) {
+func (b *Badger) CompanySyncSettings(ctx context.Context, companyID string) (store.CompanySyncSettings, error) {
 	if err := lookupIDs("company", companyID); err != nil {
-		return CompanySyncSettings{}, err
+		return store.CompanySyncSettings{}, err
 	}
-	var out CompanySyncSettings
+	var out store.CompanySyncSettings
 	err := b.view(ctx, func(txn *badger.Txn) error {
 		if _, err := getCompany(txn, companyID); err != nil {
 			return err
@@ -129,20 +131,20 @@ func (b *Badger) CompanySyncSettings(ctx context.Context, companyID string) (Com
 		if err != nil {
 			return err
 		}
-		out = CompanySyncSettings{CompanyID: companyID, Settings: profile}
+		out = store.CompanySyncSettings{CompanyID: companyID, Settings: profile}
 		if ok {
-			out.Settings, out.OverridesDefaults = mergeSettings(profile, cs.Settings), cs.OverridesDefaults
+			out.Settings, out.OverridesDefaults = store.MergeSettings(profile, cs.Settings), cs.OverridesDefaults
 		}
 		return nil
 	})
 	return out, err
 }
 
-func (b *Badger) SetCompanySyncSettings(ctx context.Context, s CompanySyncSettings) error {
+func (b *Badger) SetCompanySyncSettings(ctx context.Context, s store.CompanySyncSettings) error {
 	if err := lookupIDs("company", s.CompanyID); err != nil {
 		return err
 	}
-	if err := CheckSyncSettings(s.Settings); err != nil {
+	if err := store.CheckSyncSettings(s.Settings); err != nil {
 		return err
 	}
 	return b.update(ctx, func(txn *badger.Txn) error {
@@ -159,7 +161,7 @@ func (b *Badger) SetCompanySyncSettings(ctx context.Context, s CompanySyncSettin
 				return err
 			}
 		}
-		s.Settings = mergeSettings(base, s.Settings)
+		s.Settings = store.MergeSettings(base, s.Settings)
 		if err := setJSON(txn, companySettingsKey(s.CompanyID), s); err != nil {
 			return err
 		}
@@ -172,11 +174,11 @@ func (b *Badger) SetCompanySyncSettings(ctx context.Context, s CompanySyncSettin
 			return err
 		}
 		for _, v := range vals {
-			var c Connection
+			var c store.Connection
 			if err := json.Unmarshal(v, &c); err != nil {
 				return err
 			}
-			if err := rearmConnection(txn, c.ID, list, c.Status == Linked); err != nil {
+			if err := rearmConnection(txn, c.ID, list, c.Status == store.Linked); err != nil {
 				return err
 			}
 		}
@@ -184,11 +186,11 @@ func (b *Badger) SetCompanySyncSettings(ctx context.Context, s CompanySyncSettin
 	})
 }
 
-func (b *Badger) EffectiveSyncSettings(ctx context.Context, companyID string) ([]SyncSetting, error) {
+func (b *Badger) EffectiveSyncSettings(ctx context.Context, companyID string) ([]store.SyncSetting, error) {
 	if err := lookupIDs("company", companyID); err != nil {
 		return nil, err
 	}
-	var out []SyncSetting
+	var out []store.SyncSetting
 	err := b.view(ctx, func(txn *badger.Txn) error {
 		var err error
 		out, err = effectiveSettings(txn, companyID)
@@ -199,9 +201,9 @@ func (b *Badger) EffectiveSyncSettings(ctx context.Context, companyID string) ([
 
 // armSchedule points the pair's entry at requested + hours (none when hours
 // is 0 or armed is false), replacing the entry it had.
-func armSchedule(txn *badger.Txn, s ScheduledSync, hours int, armed bool) error {
+func armSchedule(txn *badger.Txn, s store.ScheduledSync, hours int, armed bool) error {
 	pk := schedPointerKey(s.ConnectionID, s.DataType)
-	var old ScheduledSync
+	var old store.ScheduledSync
 	err := getJSON(txn, pk, &old)
 	if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
 		return err
@@ -227,29 +229,29 @@ func armSchedule(txn *badger.Txn, s ScheduledSync, hours int, armed bool) error 
 }
 
 // scheduleQueued re-arms the schedule of a dataset just queued.
-func scheduleQueued(txn *badger.Txn, d *Dataset) error {
+func scheduleQueued(txn *badger.Txn, d *store.Dataset) error {
 	list, err := effectiveSettings(txn, d.CompanyID)
 	if err != nil {
 		return err
 	}
-	var c Connection
+	var c store.Connection
 	err = getJSON(txn, connKey(d.CompanyID, d.ConnectionID), &c)
 	if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
 		return err
 	}
-	s := ScheduledSync{CompanyID: d.CompanyID, ConnectionID: d.ConnectionID, DataType: d.DataType, Requested: d.Requested}
-	return armSchedule(txn, s, scheduleOf(list, d.DataType), c.Status == Linked)
+	s := store.ScheduledSync{CompanyID: d.CompanyID, ConnectionID: d.ConnectionID, DataType: d.DataType, Requested: d.Requested}
+	return armSchedule(txn, s, scheduleOf(list, d.DataType), c.Status == store.Linked)
 }
 
 // rearmConnection re-arms every pair of a connection that has a schedule
 // entry, by list; armed false disarms them (a connection not Linked).
-func rearmConnection(txn *badger.Txn, conn string, list []SyncSetting, armed bool) error {
+func rearmConnection(txn *badger.Txn, conn string, list []store.SyncSetting, armed bool) error {
 	_, vals, err := scanKeys(txn, schedPointerPrefix(conn), 0)
 	if err != nil {
 		return err
 	}
 	for _, v := range vals {
-		var s ScheduledSync
+		var s store.ScheduledSync
 		if err := json.Unmarshal(v, &s); err != nil {
 			return err
 		}
@@ -300,7 +302,7 @@ func (b *Badger) rearmAll(ctx context.Context, types []dataset.DataType) error {
 // rearmBatch re-arms the pairs of types on the connections conns (of the
 // companies cos) that follow the client's settings.
 func rearmBatch(txn *badger.Txn, conns, cos []string, types []dataset.DataType) error {
-	lists := map[string][]SyncSetting{} // nil: the company overrides the client's
+	lists := map[string][]store.SyncSetting{} // nil: the company overrides the client's
 	for i, conn := range conns {
 		list, ok := lists[cos[i]]
 		if !ok {
@@ -318,7 +320,7 @@ func rearmBatch(txn *badger.Txn, conns, cos []string, types []dataset.DataType) 
 		if list == nil {
 			continue
 		}
-		var c Connection
+		var c store.Connection
 		err := getJSON(txn, connKey(cos[i], conn), &c)
 		if errors.Is(err, badger.ErrKeyNotFound) {
 			continue
@@ -327,7 +329,7 @@ func rearmBatch(txn *badger.Txn, conns, cos []string, types []dataset.DataType) 
 			return err
 		}
 		for _, t := range types {
-			var sp ScheduledSync
+			var sp store.ScheduledSync
 			err := getJSON(txn, schedPointerKey(conn, t), &sp)
 			if errors.Is(err, badger.ErrKeyNotFound) {
 				continue
@@ -335,7 +337,7 @@ func rearmBatch(txn *badger.Txn, conns, cos []string, types []dataset.DataType) 
 			if err != nil {
 				return err
 			}
-			if err := armSchedule(txn, sp, scheduleOf(list, t), c.Status == Linked); err != nil {
+			if err := armSchedule(txn, sp, scheduleOf(list, t), c.Status == store.Linked); err != nil {
 				return err
 			}
 		}
@@ -343,12 +345,12 @@ func rearmBatch(txn *badger.Txn, conns, cos []string, types []dataset.DataType) 
 	return nil
 }
 
-func (b *Badger) DueSyncs(ctx context.Context, now time.Time, limit int) ([]ScheduledSync, error) {
+func (b *Badger) DueSyncs(ctx context.Context, now time.Time, limit int) ([]store.ScheduledSync, error) {
 	if limit <= 0 {
 		limit = 1000
 	}
 	end := []byte("sc/" + timeHex(now) + "/\xff")
-	var out []ScheduledSync
+	var out []store.ScheduledSync
 	err := b.view(ctx, func(txn *badger.Txn) error {
 		p := []byte("sc/")
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
@@ -364,7 +366,7 @@ func (b *Badger) DueSyncs(ctx context.Context, now time.Time, limit int) ([]Sche
 		it.Close()
 		for _, k := range keys {
 			parts := splitKey(k)
-			var s ScheduledSync
+			var s store.ScheduledSync
 			err := getJSON(txn, schedPointerKey(parts[2], dataset.DataType(parts[3])), &s)
 			if errors.Is(err, badger.ErrKeyNotFound) {
 				continue
@@ -379,12 +381,12 @@ func (b *Badger) DueSyncs(ctx context.Context, now time.Time, limit int) ([]Sche
 	return out, err
 }
 
-func (b *Badger) Reschedule(ctx context.Context, s ScheduledSync, next time.Time) error {
+func (b *Badger) Reschedule(ctx context.Context, s store.ScheduledSync, next time.Time) error {
 	if err := lookupIDs("company", s.CompanyID, "connection", s.ConnectionID); err != nil {
 		return err
 	}
 	return b.update(ctx, func(txn *badger.Txn) error {
-		var cur ScheduledSync
+		var cur store.ScheduledSync
 		err := getJSON(txn, schedPointerKey(s.ConnectionID, s.DataType), &cur)
 		if errors.Is(err, badger.ErrKeyNotFound) {
 			return nil
@@ -416,16 +418,16 @@ func splitKey(k []byte) []string { return strings.Split(string(k), "/") }
 // connectionScheduled arms a connection's schedule when it becomes Linked
 // and disarms it when it stops being Linked, so that the scheduler never
 // reads the entries of connections it would not queue on.
-func connectionScheduled(txn *badger.Txn, old *Connection, c Connection) error {
-	was := old != nil && old.Status == Linked
-	if was == (c.Status == Linked) {
+func connectionScheduled(txn *badger.Txn, old *store.Connection, c store.Connection) error {
+	was := old != nil && old.Status == store.Linked
+	if was == (c.Status == store.Linked) {
 		return nil
 	}
 	list, err := effectiveSettings(txn, c.CompanyID)
 	if err != nil {
 		return err
 	}
-	return rearmConnection(txn, c.ID, list, c.Status == Linked)
+	return rearmConnection(txn, c.ID, list, c.Status == store.Linked)
 }
 
 // deleteSchedule removes a connection's schedule entries and pointers.
@@ -435,7 +437,7 @@ func deleteSchedule(txn *badger.Txn, conn string) error {
 		return err
 	}
 	for i, v := range vals {
-		var s ScheduledSync
+		var s store.ScheduledSync
 		if err := json.Unmarshal(v, &s); err != nil {
 			return err
 		}

@@ -1,6 +1,8 @@
-package store
+package badgerstore
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/store"
+
 	"bytes"
 	"context"
 	"encoding/hex"
@@ -29,12 +31,12 @@ import (
 // one cut short by a crash while its dataset is still Processing is
 // rewritten in full by the next PublishCache of that dataset.
 
-func (b *Badger) PublishCache(ctx context.Context, companyID, datasetID string, now time.Time) (Dataset, error) {
+func (b *Badger) PublishCache(ctx context.Context, companyID, datasetID string, now time.Time) (store.Dataset, error) {
 	if err := lookupIDs("company", companyID, "dataset", datasetID); err != nil {
-		return Dataset{}, err
+		return store.Dataset{}, err
 	}
 	if now.IsZero() {
-		return Dataset{}, errors.New("publish cache: time is zero")
+		return store.Dataset{}, errors.New("publish cache: time is zero")
 	}
 	now = now.UTC()
 	d, published, err := b.publishable(ctx, companyID, datasetID)
@@ -60,7 +62,7 @@ func (b *Badger) PublishCache(ctx context.Context, companyID, datasetID string, 
 
 // publishable loads a dataset to publish; published reports that it is
 // Complete and its records current already.
-func (b *Badger) publishable(ctx context.Context, companyID, id string) (d Dataset, published bool, err error) {
+func (b *Badger) publishable(ctx context.Context, companyID, id string) (d store.Dataset, published bool, err error) {
 	err = b.view(ctx, func(txn *badger.Txn) error {
 		if _, err := getCompany(txn, companyID); err != nil {
 			return err
@@ -74,7 +76,7 @@ func (b *Badger) publishable(ctx context.Context, companyID, id string) (d Datas
 		}
 		published = d.Status == dataset.Complete && cur == d.ID
 		if !published && d.Status != dataset.Processing {
-			return fmt.Errorf("publish dataset %s (%s): %w", id, d.Status, ErrTransition)
+			return fmt.Errorf("publish dataset %s (%s): %w", id, d.Status, store.ErrTransition)
 		}
 		return nil
 	})
@@ -93,10 +95,10 @@ func currentSnapshot(txn *badger.Txn, companyID, t string) (string, error) {
 // publish writes d's snapshot and swaps it in. A snapshot it fails to swap
 // in is left to dropOrphanSnapshots, which also deletes it at once when the
 // dataset is past Processing already (its company deleted, for one).
-func (b *Badger) publish(ctx context.Context, d Dataset, now time.Time) (Dataset, error) {
+func (b *Badger) publish(ctx context.Context, d store.Dataset, now time.Time) (store.Dataset, error) {
 	err := b.writeSnapshot(ctx, d)
 	if err == nil {
-		var out Dataset
+		var out store.Dataset
 		if out, err = b.swapSnapshot(ctx, d, now); err == nil {
 			return out, nil
 		}
@@ -110,14 +112,14 @@ func (b *Badger) publish(ctx context.Context, d Dataset, now time.Time) (Dataset
 // writeSnapshot writes the records of d's staged pages under its snapshot
 // prefix, in write batches, and returns once they are durable. Writing a
 // snapshot again writes the same records over it.
-func (b *Badger) writeSnapshot(ctx context.Context, d Dataset) error {
+func (b *Badger) writeSnapshot(ctx context.Context, d store.Dataset) error {
 	wb := b.db.NewWriteBatch()
 	defer wb.Cancel()
 	snap := snapshotPrefix(d.CompanyID, string(d.DataType), d.ID)
 	err := b.view(ctx, func(txn *badger.Txn) error {
 		// The batch keeps the records until it commits them: the pages are
 		// copies.
-		return eachPage(ctx, txn, d, true, func(p Page, index []byte) error {
+		return eachPage(ctx, txn, d, true, func(p store.Page, index []byte) error {
 			if index != nil {
 				return eachIndexed(index, p.Data, func(id, rec []byte) error {
 					return wb.Set(snapshotKey(snap, id), rec)
@@ -148,7 +150,7 @@ func snapshotKey(snap, id []byte) []byte {
 
 // eachRecord calls fn with the id and JSON of each NDJSON line of p, a
 // page stored without a line index; the JSON shares p.Data.
-func eachRecord(p Page, fn func(id string, rec []byte) error) error {
+func eachRecord(p store.Page, fn func(id string, rec []byte) error) error {
 	data := p.Data
 	for line := 1; len(data) > 0; line++ {
 		rec := data
@@ -174,8 +176,8 @@ func eachRecord(p Page, fn func(id string, rec []byte) error) error {
 
 // swapSnapshot makes d's snapshot current and d Complete, in one
 // transaction.
-func (b *Badger) swapSnapshot(ctx context.Context, d Dataset, now time.Time) (Dataset, error) {
-	var out Dataset
+func (b *Badger) swapSnapshot(ctx context.Context, d store.Dataset, now time.Time) (store.Dataset, error) {
+	var out store.Dataset
 	t := string(d.DataType)
 	err := b.update(ctx, func(txn *badger.Txn) error {
 		if _, err := getCompany(txn, d.CompanyID); err != nil {
@@ -194,7 +196,7 @@ func (b *Badger) swapSnapshot(ctx context.Context, d Dataset, now time.Time) (Da
 			return nil // a concurrent call published it
 		}
 		old := cur
-		if err := advance(&cur, dataset.Coordinator, dataset.Complete, now, ActorCoordinator, ""); err != nil {
+		if err := advance(&cur, dataset.Coordinator, dataset.Complete, now, store.ActorCoordinator, ""); err != nil {
 			return err
 		}
 		if err := txn.Set(cachePointerKey(d.CompanyID, t), []byte(cur.ID)); err != nil {
@@ -222,7 +224,7 @@ func (b *Badger) dropOrphanSnapshots(ctx context.Context, companyID, t string) e
 				continue
 			}
 			d, err := getDataset(txn, companyID, id)
-			if err != nil && !errors.Is(err, ErrNotFound) {
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				return err
 			}
 			if err != nil || d.Status != dataset.Processing {
@@ -317,7 +319,7 @@ func (b *Badger) CachedRecord(ctx context.Context, companyID string, dt string, 
 			return err
 		}
 		if cur == "" || id == "" || len(id) > maxCachedIDLen {
-			return fmt.Errorf("%s record %q: %w", dt, id, ErrNotFound)
+			return fmt.Errorf("%s record %q: %w", dt, id, store.ErrNotFound)
 		}
 		item, err := txn.Get(recordKey(companyID, dt, cur, id))
 		if err != nil {

@@ -1,6 +1,8 @@
-package store
+package badgerstore
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/store"
+
 	"context"
 	"crypto/subtle"
 	"fmt"
@@ -8,14 +10,14 @@ import (
 	"github.com/dgraph-io/badger/v4"
 )
 
-func (b *Badger) CreateAPIKey(ctx context.Context, k APIKey) error {
+func (b *Badger) CreateAPIKey(ctx context.Context, k store.APIKey) error {
 	if err := checkID("API key", k.ID); err != nil {
 		return err
 	}
 	if err := checkHash("API key", k.Hash); err != nil {
 		return err
 	}
-	if k.Scope != ScopeClient && k.Scope != ScopeSupport {
+	if k.Scope != store.ScopeClient && k.Scope != store.ScopeSupport {
 		return fmt.Errorf("API key %s: unknown scope %q", k.ID, k.Scope)
 	}
 	k.Created = k.Created.UTC()
@@ -36,11 +38,11 @@ func (b *Badger) CreateAPIKey(ctx context.Context, k APIKey) error {
 	})
 }
 
-func (b *Badger) APIKeyByHash(ctx context.Context, hash []byte) (APIKey, error) {
+func (b *Badger) APIKeyByHash(ctx context.Context, hash []byte) (store.APIKey, error) {
 	if err := checkHash("API key", hash); err != nil {
-		return APIKey{}, err
+		return store.APIKey{}, err
 	}
-	var k APIKey
+	var k store.APIKey
 	err := b.view(ctx, func(txn *badger.Txn) error {
 		id, err := getString(txn, apiKeyHashKey(hash))
 		if err != nil {
@@ -50,25 +52,25 @@ func (b *Badger) APIKeyByHash(ctx context.Context, hash []byte) (APIKey, error) 
 			return notFound(err, "API key", id)
 		}
 		if subtle.ConstantTimeCompare(k.Hash, hash) != 1 {
-			return fmt.Errorf("API key %s: hash index out of date: %w", id, ErrNotFound)
+			return fmt.Errorf("API key %s: hash index out of date: %w", id, store.ErrNotFound)
 		}
 		return nil
 	})
 	if err != nil {
-		return APIKey{}, err
+		return store.APIKey{}, err
 	}
 	return k, nil
 }
 
-func (b *Badger) APIKeys(ctx context.Context) ([]APIKey, error) {
-	var out []APIKey
+func (b *Badger) APIKeys(ctx context.Context) ([]store.APIKey, error) {
+	var out []store.APIKey
 	err := b.view(ctx, func(txn *badger.Txn) error {
 		keys, _, err := scanKeys(txn, prefix("ko"), 0)
 		if err != nil {
 			return err
 		}
 		for _, ok := range keys {
-			var k APIKey
+			var k store.APIKey
 			if err := getJSON(txn, apiKeyKey(lastSegment(ok)), &k); err != nil {
 				return notFound(err, "API key", lastSegment(ok))
 			}
@@ -84,7 +86,7 @@ func (b *Badger) DeleteAPIKey(ctx context.Context, id string) error {
 		return err
 	}
 	return b.update(ctx, func(txn *badger.Txn) error {
-		var k APIKey
+		var k store.APIKey
 		if err := getJSON(txn, apiKeyKey(id), &k); err != nil {
 			return notFound(err, "API key", id)
 		}

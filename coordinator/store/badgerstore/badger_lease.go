@@ -1,6 +1,8 @@
-package store
+package badgerstore
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/store"
+
 	"context"
 	"errors"
 	"fmt"
@@ -11,7 +13,7 @@ import (
 	"github.com/ferry-sync/ferry/shared/dataset"
 )
 
-func checkClaim(c *ClaimRequest) error {
+func checkClaim(c *store.ClaimRequest) error {
 	if err := lookupIDs("dataset", c.DatasetID); err != nil {
 		return err
 	}
@@ -25,12 +27,12 @@ func checkClaim(c *ClaimRequest) error {
 	return nil
 }
 
-func (b *Badger) Claim(ctx context.Context, c ClaimRequest) (Dataset, error) {
+func (b *Badger) Claim(ctx context.Context, c store.ClaimRequest) (store.Dataset, error) {
 	if err := checkClaim(&c); err != nil {
-		return Dataset{}, err
+		return store.Dataset{}, err
 	}
 	var (
-		out     Dataset
+		out     store.Dataset
 		revoked bool // the connection was withdrawn: the dataset was ended
 	)
 	err := b.update(ctx, func(txn *badger.Txn) error {
@@ -40,12 +42,12 @@ func (b *Badger) Claim(ctx context.Context, c ClaimRequest) (Dataset, error) {
 			return err
 		}
 		old := d
-		if conn.Status == Linked {
+		if conn.Status == store.Linked {
 			err = claim(&d, c)
 		} else {
 			revoked = true
 			msg := "connection is " + string(conn.Status)
-			err = advance(&d, dataset.Coordinator, dataset.AuthError, c.Now, ActorCoordinator, msg)
+			err = advance(&d, dataset.Coordinator, dataset.AuthError, c.Now, store.ActorCoordinator, msg)
 		}
 		if err != nil {
 			return err
@@ -54,7 +56,7 @@ func (b *Badger) Claim(ctx context.Context, c ClaimRequest) (Dataset, error) {
 		return putDataset(txn, &old, &d)
 	})
 	if err == nil && revoked {
-		return out, fmt.Errorf("claim %s: %s: %w", c.DatasetID, out.ErrorMessage, ErrNotQueued)
+		return out, fmt.Errorf("claim %s: %s: %w", c.DatasetID, out.ErrorMessage, store.ErrNotQueued)
 	}
 	if err == nil {
 		b.dropEarlierPages(ctx, out)
@@ -65,31 +67,31 @@ func (b *Badger) Claim(ctx context.Context, c ClaimRequest) (Dataset, error) {
 // claimable loads a dataset an agent claims and its connection: ErrNotFound
 // unless the connection is bound to that agent, ErrNotQueued unless the
 // dataset is Queued.
-func claimable(txn *badger.Txn, c ClaimRequest) (Dataset, Connection, error) {
+func claimable(txn *badger.Txn, c store.ClaimRequest) (store.Dataset, store.Connection, error) {
 	d, err := datasetByID(txn, c.DatasetID)
 	if err != nil {
-		return d, Connection{}, err
+		return d, store.Connection{}, err
 	}
-	var conn Connection
+	var conn store.Connection
 	err = getJSON(txn, connKey(d.CompanyID, d.ConnectionID), &conn)
-	if err != nil || conn.AgentID != c.AgentID || conn.Status == PendingAuth {
+	if err != nil || conn.AgentID != c.AgentID || conn.Status == store.PendingAuth {
 		if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
 			return d, conn, err
 		}
-		return d, conn, fmt.Errorf("dataset %s for agent %s: %w", d.ID, c.AgentID, ErrNotFound)
+		return d, conn, fmt.Errorf("dataset %s for agent %s: %w", d.ID, c.AgentID, store.ErrNotFound)
 	}
 	if d.Status != dataset.Queued {
-		return d, conn, fmt.Errorf("claim %s (%s): %w", d.ID, d.Status, ErrNotQueued)
+		return d, conn, fmt.Errorf("claim %s (%s): %w", d.ID, d.Status, store.ErrNotQueued)
 	}
 	return d, conn, nil
 }
 
-func (b *Badger) Report(ctx context.Context, r Report) (Dataset, error) {
+func (b *Badger) Report(ctx context.Context, r store.Report) (store.Dataset, error) {
 	if err := checkReport(r); err != nil {
-		return Dataset{}, err
+		return store.Dataset{}, err
 	}
 	r.Now = r.Now.UTC()
-	var out Dataset
+	var out store.Dataset
 	err := b.update(ctx, func(txn *badger.Txn) error {
 		// Reading the company makes a concurrent DeleteCompany conflict.
 		if _, err := getCompany(txn, r.CompanyID); err != nil {
@@ -117,7 +119,7 @@ func (b *Badger) Report(ctx context.Context, r Report) (Dataset, error) {
 	return out, err
 }
 
-func (b *Badger) RenewLeases(ctx context.Context, agentID string, until time.Time) ([]Dataset, error) {
+func (b *Badger) RenewLeases(ctx context.Context, agentID string, until time.Time) ([]store.Dataset, error) {
 	if err := lookupIDs("agent", agentID); err != nil {
 		return nil, err
 	}
@@ -125,7 +127,7 @@ func (b *Badger) RenewLeases(ctx context.Context, agentID string, until time.Tim
 		return nil, errors.New("renew leases: time is zero")
 	}
 	until = until.UTC()
-	var out []Dataset
+	var out []store.Dataset
 	err := b.update(ctx, func(txn *badger.Txn) error {
 		out = out[:0]
 		keys, vals, err := scanKeys(txn, leaseAgentPrefix(agentID), 0)
@@ -175,7 +177,7 @@ func (b *Badger) RevokeLease(ctx context.Context, agentID, companyID, datasetID 
 // leaseRef names a dataset found in the lease index.
 type leaseRef struct{ company, id string }
 
-func (b *Badger) ExpireLeases(ctx context.Context, now time.Time) ([]Dataset, error) {
+func (b *Badger) ExpireLeases(ctx context.Context, now time.Time) ([]store.Dataset, error) {
 	if now.IsZero() {
 		return nil, errors.New("expire leases: time is zero")
 	}
@@ -184,10 +186,10 @@ func (b *Badger) ExpireLeases(ctx context.Context, now time.Time) ([]Dataset, er
 	if err != nil {
 		return nil, err
 	}
-	var moved []Dataset
+	var moved []store.Dataset
 	for _, ref := range due {
 		var (
-			d  Dataset
+			d  store.Dataset
 			ok bool
 		)
 		err := b.update(ctx, func(txn *badger.Txn) error {
@@ -233,9 +235,9 @@ func (b *Badger) dueLeases(ctx context.Context, now time.Time) ([]leaseRef, erro
 
 // expireLease expires the lease of one dataset if it is still in flight and
 // its lease is still due; ok reports whether it did.
-func expireLease(txn *badger.Txn, ref leaseRef, now time.Time) (d Dataset, ok bool, err error) {
+func expireLease(txn *badger.Txn, ref leaseRef, now time.Time) (d store.Dataset, ok bool, err error) {
 	d, err = getDataset(txn, ref.company, ref.id)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) {
 		return d, false, nil
 	}
 	if err != nil || !inFlight(d.Status) || d.LeaseExpires.After(now) {
@@ -246,14 +248,14 @@ func expireLease(txn *badger.Txn, ref leaseRef, now time.Time) (d Dataset, ok bo
 		return d, false, err
 	}
 	if d.Status == dataset.Queued {
-		var conn Connection
+		var conn store.Connection
 		err := getJSON(txn, connKey(d.CompanyID, d.ConnectionID), &conn)
 		if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
 			return d, false, err
 		}
-		if err != nil || conn.Status != Linked {
+		if err != nil || conn.Status != store.Linked {
 			msg := "connection is no longer linked"
-			if err := advance(&d, dataset.Coordinator, dataset.AuthError, now, ActorCoordinator, msg); err != nil {
+			if err := advance(&d, dataset.Coordinator, dataset.AuthError, now, store.ActorCoordinator, msg); err != nil {
 				return d, false, err
 			}
 		}

@@ -1,6 +1,8 @@
-package store
+package badgerstore
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/store"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,7 +11,6 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
-	"github.com/google/uuid"
 
 	"github.com/ferry-sync/ferry/shared/dataset"
 )
@@ -30,16 +31,12 @@ func deliveryDueKey(due time.Time, wh, ev string) []byte {
 	return key("wq", timeHex(due), wh, ev)
 }
 
-// DeliveryLogRetention is how long a consumer's delivery log keeps an
-// attempt: each new attempt deletes the ones older than that.
-const DeliveryLogRetention = 30 * 24 * time.Hour
-
 // logAttempt writes a to the delivery log and deletes (at most 100 of) the
-// consumer's entries older than DeliveryLogRetention: it reads only
+// consumer's entries older than store.DeliveryLogRetention: it reads only
 // expired keys, so the log stays bounded at little cost.
-func logAttempt(txn *badger.Txn, a DeliveryAttempt) error {
+func logAttempt(txn *badger.Txn, a store.DeliveryAttempt) error {
 	p := prefix("wl", a.WebhookID)
-	end := string(p) + timeHex(a.At.Add(-DeliveryLogRetention))
+	end := string(p) + timeHex(a.At.Add(-store.DeliveryLogRetention))
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
 	var old [][]byte
 	for it.Seek(p); it.ValidForPrefix(p) && len(old) < 100; it.Next() {
@@ -58,23 +55,14 @@ func logAttempt(txn *badger.Txn, a DeliveryAttempt) error {
 	return setJSON(txn, deliveryLogKey(a), a)
 }
 
-func deliveryLogKey(a DeliveryAttempt) []byte {
+func deliveryLogKey(a store.DeliveryAttempt) []byte {
 	return key("wl", a.WebhookID, timeHex(a.At), a.EventID, fmt.Sprintf("%08d", a.Attempt))
-}
-
-// eventNamespace makes the ids of the store's own events: the same cause
-// always gives the same id.
-var eventNamespace = uuid.MustParse("2f0e4a55-6a1c-4d0b-9a43-5d8c0f5e7a10")
-
-// EventID is the stable id of the event of type t about subject.
-func EventID(t, subject string) string {
-	return uuid.NewSHA1(eventNamespace, []byte(t+"/"+subject)).String()
 }
 
 // emit puts e in the outbox: a delivery, due at once, for each enabled
 // consumer subscribed to its type (and its company tags). An event still
 // pending for a consumer is not added for it again.
-func emit(txn *badger.Txn, e WebhookEvent) error {
+func emit(txn *badger.Txn, e store.WebhookEvent) error {
 	_, vals, err := scanKeys(txn, prefix("wh"), 0)
 	if err != nil {
 		return err
@@ -85,7 +73,7 @@ func emit(txn *badger.Txn, e WebhookEvent) error {
 		tags = co.Tags
 	}
 	for _, v := range vals {
-		var w Webhook
+		var w store.Webhook
 		if err := json.Unmarshal(v, &w); err != nil {
 			return err
 		}
@@ -99,7 +87,7 @@ func emit(txn *badger.Txn, e WebhookEvent) error {
 		if ok {
 			continue // the event is already on its way to this consumer
 		}
-		d := Delivery{WebhookID: w.ID, Event: e, Due: e.Generated}
+		d := store.Delivery{WebhookID: w.ID, Event: e, Due: e.Generated}
 		if err := setJSON(txn, deliveryKey(w.ID, e.ID), d); err != nil {
 			return err
 		}
@@ -111,19 +99,19 @@ func emit(txn *badger.Txn, e WebhookEvent) error {
 }
 
 // datasetEvents emits read.completed when d reaches a terminal status.
-func datasetEvents(txn *badger.Txn, old, d *Dataset) error {
+func datasetEvents(txn *badger.Txn, old, d *store.Dataset) error {
 	if !d.Status.Terminal() || (old != nil && old.Status.Terminal()) {
 		return nil
 	}
-	e := WebhookEvent{
-		ID: EventID(EventReadCompleted, d.ID), Type: EventReadCompleted, Generated: d.Completed,
+	e := store.WebhookEvent{
+		ID: store.EventID(store.EventReadCompleted, d.ID), Type: store.EventReadCompleted, Generated: d.Completed,
 		CompanyID: d.CompanyID, ConnectionID: d.ConnectionID,
 		DatasetID: d.ID, DataType: string(d.DataType), Status: string(d.Status), Message: d.ErrorMessage,
 	}
 	if co, err := getCompany(txn, d.CompanyID); err == nil {
 		e.CompanyName = co.Name
 	}
-	var c Connection
+	var c store.Connection
 	if err := getJSON(txn, connKey(d.CompanyID, d.ConnectionID), &c); err == nil {
 		e.PlatformKey, e.ConnectionStatus = c.PlatformKey, c.Status
 	}
@@ -134,12 +122,12 @@ func datasetEvents(txn *badger.Txn, old, d *Dataset) error {
 }
 
 // connectionEvents emits connection.created for a new connection.
-func connectionEvents(txn *badger.Txn, old *Connection, c Connection) error {
+func connectionEvents(txn *badger.Txn, old *store.Connection, c store.Connection) error {
 	if old != nil {
 		return nil
 	}
-	e := WebhookEvent{
-		ID: EventID(EventConnectionCreated, c.ID), Type: EventConnectionCreated, Generated: c.Created,
+	e := store.WebhookEvent{
+		ID: store.EventID(store.EventConnectionCreated, c.ID), Type: store.EventConnectionCreated, Generated: c.Created,
 		CompanyID: c.CompanyID, ConnectionID: c.ID, PlatformKey: c.PlatformKey, ConnectionStatus: c.Status,
 	}
 	if co, err := getCompany(txn, c.CompanyID); err == nil {
@@ -151,12 +139,12 @@ func connectionEvents(txn *badger.Txn, old *Connection, c Connection) error {
 // presenceEvents emits connection.connected or connection.disconnected
 // for each connection a Connected or Disconnected agent event names that
 // is still bound to the agent.
-func presenceEvents(txn *badger.Txn, e AgentEvent) error {
-	typ := EventConnectionConnected
+func presenceEvents(txn *badger.Txn, e store.AgentEvent) error {
+	typ := store.EventConnectionConnected
 	switch e.Type {
-	case EventConnected:
-	case EventDisconnected:
-		typ = EventConnectionDisconnected
+	case store.EventConnected:
+	case store.EventDisconnected:
+		typ = store.EventConnectionDisconnected
 	default:
 		return nil
 	}
@@ -169,14 +157,14 @@ func presenceEvents(txn *badger.Txn, e AgentEvent) error {
 			return err
 		}
 		c, err := getConnection(txn, companyID, id)
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, store.ErrNotFound) {
 			continue
 		}
 		if err != nil {
 			return err
 		}
-		ev := WebhookEvent{
-			ID: PresenceEventID(e.ID, id), Type: typ, Generated: e.At,
+		ev := store.WebhookEvent{
+			ID: store.PresenceEventID(e.ID, id), Type: typ, Generated: e.At,
 			CompanyID: c.CompanyID, ConnectionID: c.ID, PlatformKey: c.PlatformKey, ConnectionStatus: c.Status,
 			AgentID: e.AgentID,
 		}
@@ -190,7 +178,7 @@ func presenceEvents(txn *badger.Txn, e AgentEvent) error {
 	return nil
 }
 
-func checkWebhook(w Webhook) error {
+func checkWebhook(w store.Webhook) error {
 	if err := checkID("webhook", w.ID); err != nil {
 		return err
 	}
@@ -217,7 +205,7 @@ func checkWebhook(w Webhook) error {
 }
 
 func validEventType(t string) bool {
-	for _, et := range EventTypes {
+	for _, et := range store.EventTypes {
 		if et == t {
 			return true
 		}
@@ -225,7 +213,7 @@ func validEventType(t string) bool {
 	return false
 }
 
-func (b *Badger) CreateWebhook(ctx context.Context, w Webhook) error {
+func (b *Badger) CreateWebhook(ctx context.Context, w store.Webhook) error {
 	if err := checkWebhook(w); err != nil {
 		return err
 	}
@@ -235,8 +223,8 @@ func (b *Badger) CreateWebhook(ctx context.Context, w Webhook) error {
 		if err != nil {
 			return err
 		}
-		if len(keys) >= MaxWebhooks {
-			return fmt.Errorf("webhook: the limit of %d consumers is reached: %w", MaxWebhooks, ErrExists)
+		if len(keys) >= store.MaxWebhooks {
+			return fmt.Errorf("webhook: the limit of %d consumers is reached: %w", store.MaxWebhooks, store.ErrExists)
 		}
 		if err := mustBeFree(txn, webhookKey(w.ID), "webhook "+w.ID); err != nil {
 			return err
@@ -245,25 +233,25 @@ func (b *Badger) CreateWebhook(ctx context.Context, w Webhook) error {
 	})
 }
 
-func (b *Badger) Webhook(ctx context.Context, id string) (Webhook, error) {
+func (b *Badger) Webhook(ctx context.Context, id string) (store.Webhook, error) {
 	if err := lookupIDs("webhook", id); err != nil {
-		return Webhook{}, err
+		return store.Webhook{}, err
 	}
-	var w Webhook
+	var w store.Webhook
 	err := b.view(ctx, func(txn *badger.Txn) error {
 		return notFound(getJSON(txn, webhookKey(id), &w), "webhook", id)
 	})
 	return w, err
 }
 
-func (b *Badger) Webhooks(ctx context.Context) ([]Webhook, error) {
-	var out []Webhook
+func (b *Badger) Webhooks(ctx context.Context) ([]store.Webhook, error) {
+	var out []store.Webhook
 	err := b.view(ctx, func(txn *badger.Txn) error {
 		_, vals, err := scanKeys(txn, prefix("wh"), 0)
 		if err != nil {
 			return err
 		}
-		out = make([]Webhook, len(vals))
+		out = make([]store.Webhook, len(vals))
 		for i, v := range vals {
 			if err := json.Unmarshal(v, &out[i]); err != nil {
 				return err
@@ -271,7 +259,7 @@ func (b *Badger) Webhooks(ctx context.Context) ([]Webhook, error) {
 		}
 		return nil
 	})
-	sortWebhooks(out)
+	store.SortWebhooks(out)
 	return out, err
 }
 
@@ -304,12 +292,12 @@ func cmpErr(err, missing error) error {
 	return missing
 }
 
-func (b *Badger) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]Delivery, error) {
+func (b *Badger) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]store.Delivery, error) {
 	if limit <= 0 {
 		limit = 100
 	}
 	end := "wq/" + timeHex(now) + "/\xff"
-	var out []Delivery
+	var out []store.Delivery
 	err := b.update(ctx, func(txn *badger.Txn) error {
 		out = out[:0]
 		p := []byte("wq/")
@@ -325,7 +313,7 @@ func (b *Badger) DueDeliveries(ctx context.Context, now time.Time, limit int) ([
 		it.Close()
 		for _, k := range keys {
 			parts := splitKey(k)
-			var d Delivery
+			var d store.Delivery
 			err := getJSON(txn, deliveryKey(parts[2], parts[3]), &d)
 			if errors.Is(err, badger.ErrKeyNotFound) || (err == nil && timeHex(d.Due) != parts[1]) {
 				// Left behind by a deleted consumer or a crash: drop it.
@@ -345,8 +333,8 @@ func (b *Badger) DueDeliveries(ctx context.Context, now time.Time, limit int) ([
 }
 
 // endDelivery removes d from the outbox if it is still the one read.
-func endDelivery(txn *badger.Txn, d Delivery) (bool, error) {
-	var cur Delivery
+func endDelivery(txn *badger.Txn, d store.Delivery) (bool, error) {
+	var cur store.Delivery
 	err := getJSON(txn, deliveryKey(d.WebhookID, d.Event.ID), &cur)
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return false, nil
@@ -360,13 +348,13 @@ func endDelivery(txn *badger.Txn, d Delivery) (bool, error) {
 	return true, txn.Delete(deliveryKey(d.WebhookID, d.Event.ID))
 }
 
-func (b *Badger) DeliveryDone(ctx context.Context, d Delivery, a DeliveryAttempt) error {
+func (b *Badger) DeliveryDone(ctx context.Context, d store.Delivery, a store.DeliveryAttempt) error {
 	a.At = a.At.UTC()
 	return b.update(ctx, func(txn *badger.Txn) error {
 		if _, err := endDelivery(txn, d); err != nil {
 			return err
 		}
-		var w Webhook
+		var w store.Webhook
 		err := getJSON(txn, webhookKey(d.WebhookID), &w)
 		if errors.Is(err, badger.ErrKeyNotFound) {
 			return nil
@@ -374,7 +362,7 @@ func (b *Badger) DeliveryDone(ctx context.Context, d Delivery, a DeliveryAttempt
 		if err != nil {
 			return err
 		}
-		if a.Outcome == OutcomeDelivered && !w.FailingSince.IsZero() {
+		if a.Outcome == store.OutcomeDelivered && !w.FailingSince.IsZero() {
 			w.FailingSince = time.Time{}
 			if err := setJSON(txn, webhookKey(w.ID), w); err != nil {
 				return err
@@ -384,12 +372,12 @@ func (b *Badger) DeliveryDone(ctx context.Context, d Delivery, a DeliveryAttempt
 	})
 }
 
-func (b *Badger) DeliveryFailed(ctx context.Context, d Delivery, a DeliveryAttempt, next time.Time, disableAfter time.Duration) (bool, error) {
+func (b *Badger) DeliveryFailed(ctx context.Context, d store.Delivery, a store.DeliveryAttempt, next time.Time, disableAfter time.Duration) (bool, error) {
 	a.At, next = a.At.UTC(), next.UTC()
 	var disabled bool
 	err := b.update(ctx, func(txn *badger.Txn) error {
 		disabled = false
-		var w Webhook
+		var w store.Webhook
 		err := getJSON(txn, webhookKey(d.WebhookID), &w)
 		if errors.Is(err, badger.ErrKeyNotFound) {
 			_, err := endDelivery(txn, d)
@@ -412,14 +400,14 @@ func (b *Badger) DeliveryFailed(ctx context.Context, d Delivery, a DeliveryAttem
 			}
 		}
 		if w.Disabled {
-			a.Outcome = OutcomeDropped
+			a.Outcome = store.OutcomeDropped
 			if _, err := endDelivery(txn, d); err != nil {
 				return err
 			}
 			return logAttempt(txn, a)
 		}
-		a.Outcome, a.NextAttempt = OutcomeRetrying, next
-		var cur Delivery
+		a.Outcome, a.NextAttempt = store.OutcomeRetrying, next
+		var cur store.Delivery
 		if err := getJSON(txn, deliveryKey(d.WebhookID, d.Event.ID), &cur); err != nil {
 			if errors.Is(err, badger.ErrKeyNotFound) {
 				return logAttempt(txn, a)
@@ -456,14 +444,14 @@ func (b *Badger) PendingDeliveries(ctx context.Context) (int, error) {
 	return n, err
 }
 
-func (b *Badger) DeliveryLog(ctx context.Context, webhookID string, limit int) ([]DeliveryAttempt, error) {
+func (b *Badger) DeliveryLog(ctx context.Context, webhookID string, limit int) ([]store.DeliveryAttempt, error) {
 	if err := lookupIDs("webhook", webhookID); err != nil {
 		return nil, err
 	}
 	if limit <= 0 {
 		limit = 100
 	}
-	var out []DeliveryAttempt
+	var out []store.DeliveryAttempt
 	err := b.view(ctx, func(txn *badger.Txn) error {
 		if ok, err := exists(txn, webhookKey(webhookID)); err != nil || !ok {
 			return notFound(cmpErr(err, badger.ErrKeyNotFound), "webhook", webhookID)
@@ -472,7 +460,7 @@ func (b *Badger) DeliveryLog(ctx context.Context, webhookID string, limit int) (
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: p, Reverse: true, PrefetchValues: true})
 		defer it.Close()
 		for it.Seek(append(append([]byte{}, p...), 0xff)); it.ValidForPrefix(p) && len(out) < limit; it.Next() {
-			var a DeliveryAttempt
+			var a store.DeliveryAttempt
 			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &a) }); err != nil {
 				return err
 			}

@@ -1,6 +1,8 @@
-package store
+package badgerstore
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/store"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,15 +16,15 @@ import (
 //
 //	ev/<agent>/<at>/<id>   AgentEvent
 //	evt/<at>/<agent>/<id>  nothing: events by time, for pruning
-func agentEventKey(e AgentEvent) []byte {
+func agentEventKey(e store.AgentEvent) []byte {
 	return key("ev", e.AgentID, timeHex(e.At), e.ID)
 }
 
-func agentEventTimeKey(e AgentEvent) []byte {
+func agentEventTimeKey(e store.AgentEvent) []byte {
 	return key("evt", timeHex(e.At), e.AgentID, e.ID)
 }
 
-func (b *Badger) AddAgentEvent(ctx context.Context, e AgentEvent) error {
+func (b *Badger) AddAgentEvent(ctx context.Context, e store.AgentEvent) error {
 	if err := errors.Join(checkID("agent event", e.ID), checkID("agent", e.AgentID)); err != nil {
 		return err
 	}
@@ -44,18 +46,18 @@ func (b *Badger) AddAgentEvent(ctx context.Context, e AgentEvent) error {
 	})
 }
 
-func (b *Badger) AgentEvents(ctx context.Context, agentID string) ([]AgentEvent, error) {
+func (b *Badger) AgentEvents(ctx context.Context, agentID string) ([]store.AgentEvent, error) {
 	if err := lookupIDs("agent", agentID); err != nil {
 		return nil, err
 	}
-	out := []AgentEvent{}
+	out := []store.AgentEvent{}
 	err := b.view(ctx, func(txn *badger.Txn) error {
 		p := prefix("ev", agentID)
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: p, PrefetchValues: true, Reverse: true})
 		defer it.Close()
 		// Reverse iteration starts at the last key under p.
 		for it.Seek(append(p, 0xff)); it.ValidForPrefix(p); it.Next() {
-			var e AgentEvent
+			var e store.AgentEvent
 			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &e) }); err != nil {
 				return err
 			}

@@ -1,6 +1,8 @@
-package store
+package badgerstore
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/store"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -34,21 +36,21 @@ type Badger struct {
 	sweep sync.Mutex
 }
 
-var _ Store = (*Badger)(nil)
+var _ store.Store = (*Badger)(nil)
 
 // maxConflictRetries bounds the runs of one transaction that keeps losing
 // races. A loser runs again at once: its second run sees the winner's write
 // and usually ends without writing, so it cannot conflict again.
 const maxConflictRetries = 20
 
-// OpenBadger opens (or creates) the store in dir. Writes are synced to disk
+// Open opens (or creates) the store in dir. Writes are synced to disk
 // before they are acknowledged. Badger's own messages go to logger, warnings
 // and errors only; a nil logger discards them.
-func OpenBadger(dir string, logger *slog.Logger) (*Badger, error) {
+func Open(dir string, logger *slog.Logger) (*Badger, error) {
 	return openBadger(dir, logger, true)
 }
 
-// openBadger is OpenBadger with the choice to sync writes, which only a
+// openBadger is Open with the choice to sync writes, which only a
 // benchmark's setup may turn off.
 func openBadger(dir string, logger *slog.Logger, syncWrites bool) (*Badger, error) {
 	if dir == "" {
@@ -184,7 +186,7 @@ func mustBeFree(txn *badger.Txn, k []byte, what string) error {
 		return err
 	}
 	if taken {
-		return fmt.Errorf("%s: %w", what, ErrExists)
+		return fmt.Errorf("%s: %w", what, store.ErrExists)
 	}
 	return nil
 }
@@ -201,7 +203,7 @@ func setJSON(txn *badger.Txn, k []byte, v any) error {
 // missing; other errors pass through.
 func notFound(err error, what, id string) error {
 	if errors.Is(err, badger.ErrKeyNotFound) {
-		return fmt.Errorf("%s %s: %w", what, id, ErrNotFound)
+		return fmt.Errorf("%s %s: %w", what, id, store.ErrNotFound)
 	}
 	return err
 }

@@ -1,6 +1,8 @@
-package store_test
+package badgerstore_test
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/store/badgerstore"
+
 	"fmt"
 	"log/slog"
 	"testing"
@@ -17,14 +19,14 @@ func TestDatasetCountsAcrossRestart(t *testing.T) {
 	dir := t.TempDir()
 	ctx := t.Context()
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	open := func() *store.Badger {
-		b, err := store.OpenBadger(dir, slog.New(slog.DiscardHandler))
+	open := func() *badgerstore.Badger {
+		b, err := badgerstore.Open(dir, slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatal(err)
 		}
 		return b
 	}
-	want := func(b *store.Badger, when string, queued, fetching, complete int) {
+	want := func(b *badgerstore.Badger, when string, queued, fetching, complete int) {
 		t.Helper()
 		got, err := b.DatasetCounts(ctx)
 		if err != nil {

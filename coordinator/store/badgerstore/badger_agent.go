@@ -1,6 +1,8 @@
-package store
+package badgerstore
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/store"
+
 	"cmp"
 	"context"
 	"crypto/subtle"
@@ -12,14 +14,14 @@ import (
 	"github.com/dgraph-io/badger/v4"
 )
 
-func checkAgent(a Agent) error {
+func checkAgent(a store.Agent) error {
 	if err := checkID("agent", a.ID); err != nil {
 		return err
 	}
 	return checkHash("agent credential", a.CredentialHash)
 }
 
-func (b *Badger) CreateAgent(ctx context.Context, a Agent) error {
+func (b *Badger) CreateAgent(ctx context.Context, a store.Agent) error {
 	if err := checkAgent(a); err != nil {
 		return err
 	}
@@ -37,7 +39,7 @@ func (b *Badger) CreateAgent(ctx context.Context, a Agent) error {
 
 // putAgent stores a, which was old before the change (nil for a new agent),
 // with its index entries.
-func putAgent(txn *badger.Txn, old *Agent, a Agent) error {
+func putAgent(txn *badger.Txn, old *store.Agent, a store.Agent) error {
 	if old != nil {
 		if err := txn.Delete(agentHashKey(old.CredentialHash)); err != nil {
 			return err
@@ -55,17 +57,17 @@ func putAgent(txn *badger.Txn, old *Agent, a Agent) error {
 	return setJSON(txn, agentKey(a.ID), a)
 }
 
-func getAgent(txn *badger.Txn, id string) (Agent, error) {
-	var a Agent
+func getAgent(txn *badger.Txn, id string) (store.Agent, error) {
+	var a store.Agent
 	err := getJSON(txn, agentKey(id), &a)
 	return a, notFound(err, "agent", id)
 }
 
-func (b *Badger) Agent(ctx context.Context, id string) (Agent, error) {
+func (b *Badger) Agent(ctx context.Context, id string) (store.Agent, error) {
 	if err := lookupIDs("agent", id); err != nil {
-		return Agent{}, err
+		return store.Agent{}, err
 	}
-	var a Agent
+	var a store.Agent
 	err := b.view(ctx, func(txn *badger.Txn) error {
 		var err error
 		a, err = getAgent(txn, id)
@@ -74,11 +76,11 @@ func (b *Badger) Agent(ctx context.Context, id string) (Agent, error) {
 	return a, err
 }
 
-func (b *Badger) AgentByCredential(ctx context.Context, hash []byte) (Agent, error) {
+func (b *Badger) AgentByCredential(ctx context.Context, hash []byte) (store.Agent, error) {
 	if err := checkHash("agent credential", hash); err != nil {
-		return Agent{}, err
+		return store.Agent{}, err
 	}
-	var a Agent
+	var a store.Agent
 	err := b.view(ctx, func(txn *badger.Txn) error {
 		id, err := getString(txn, agentHashKey(hash))
 		if err != nil {
@@ -88,18 +90,18 @@ func (b *Badger) AgentByCredential(ctx context.Context, hash []byte) (Agent, err
 			return err
 		}
 		if subtle.ConstantTimeCompare(a.CredentialHash, hash) != 1 {
-			return fmt.Errorf("agent %s: credential index out of date: %w", id, ErrNotFound)
+			return fmt.Errorf("agent %s: credential index out of date: %w", id, store.ErrNotFound)
 		}
 		return nil
 	})
 	if err != nil {
-		return Agent{}, err
+		return store.Agent{}, err
 	}
 	return a, nil
 }
 
-func (b *Badger) Agents(ctx context.Context) ([]Agent, error) {
-	var out []Agent
+func (b *Badger) Agents(ctx context.Context) ([]store.Agent, error) {
+	var out []store.Agent
 	err := b.view(ctx, func(txn *badger.Txn) error {
 		keys, _, err := scanKeys(txn, prefix("ago"), 0)
 		if err != nil {
@@ -117,11 +119,11 @@ func (b *Badger) Agents(ctx context.Context) ([]Agent, error) {
 	return out, err
 }
 
-func (b *Badger) UpdateAgent(ctx context.Context, id string, fn func(*Agent) error) (Agent, error) {
+func (b *Badger) UpdateAgent(ctx context.Context, id string, fn func(*store.Agent) error) (store.Agent, error) {
 	if err := lookupIDs("agent", id); err != nil {
-		return Agent{}, err
+		return store.Agent{}, err
 	}
-	var out Agent
+	var out store.Agent
 	err := b.update(ctx, func(txn *badger.Txn) error {
 		old, err := getAgent(txn, id)
 		if err != nil {
@@ -152,11 +154,11 @@ func (b *Badger) UpdateAgent(ctx context.Context, id string, fn func(*Agent) err
 
 // AgentConnections reads the connections of the agent index, skipping
 // those of a company being deleted.
-func (b *Badger) AgentConnections(ctx context.Context, agentID string) ([]Connection, error) {
+func (b *Badger) AgentConnections(ctx context.Context, agentID string) ([]store.Connection, error) {
 	if err := lookupIDs("agent", agentID); err != nil {
 		return nil, err
 	}
-	var out []Connection
+	var out []store.Connection
 	err := b.view(ctx, func(txn *badger.Txn) error {
 		keys, vals, err := scanKeys(txn, prefix("ac", agentID), 0)
 		if err != nil {
@@ -164,7 +166,7 @@ func (b *Badger) AgentConnections(ctx context.Context, agentID string) ([]Connec
 		}
 		for i, k := range keys {
 			c, err := getConnection(txn, string(vals[i]), lastSegment(k))
-			if errors.Is(err, ErrNotFound) {
+			if errors.Is(err, store.ErrNotFound) {
 				continue
 			}
 			if err != nil {
@@ -174,30 +176,30 @@ func (b *Badger) AgentConnections(ctx context.Context, agentID string) ([]Connec
 		}
 		return nil
 	})
-	slices.SortStableFunc(out, func(a, b Connection) int {
+	slices.SortStableFunc(out, func(a, b store.Connection) int {
 		return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.ID, b.ID))
 	})
 	return out, err
 }
 
-func (b *Badger) RedeemLinkCode(ctx context.Context, hash []byte, agentID string, now time.Time) (Connection, error) {
+func (b *Badger) RedeemLinkCode(ctx context.Context, hash []byte, agentID string, now time.Time) (store.Connection, error) {
 	if err := checkHash("link code", hash); err != nil {
-		return Connection{}, err
+		return store.Connection{}, err
 	}
 	if err := checkID("agent", agentID); err != nil {
-		return Connection{}, err
+		return store.Connection{}, err
 	}
 	if now.IsZero() {
-		return Connection{}, errors.New("redeem link code: time is zero")
+		return store.Connection{}, errors.New("redeem link code: time is zero")
 	}
 	now = now.UTC()
 	var (
-		out     Connection
+		out     store.Connection
 		expired bool // the code was deleted, and the call fails
 	)
 	err := b.update(ctx, func(txn *badger.Txn) error {
 		expired = false
-		var code LinkCode
+		var code store.LinkCode
 		if err := getJSON(txn, linkCodeKey(hash), &code); err != nil {
 			return notFound(err, "link code", "with that hash")
 		}
@@ -213,7 +215,7 @@ func (b *Badger) RedeemLinkCode(ctx context.Context, hash []byte, agentID string
 			return err
 		}
 		old := c
-		c.Status, c.AgentID, c.LinkCodeExpires = Linked, agentID, time.Time{}
+		c.Status, c.AgentID, c.LinkCodeExpires = store.Linked, agentID, time.Time{}
 		if err := deleteLinkCodes(txn, c); err != nil {
 			return err
 		}
@@ -221,29 +223,29 @@ func (b *Badger) RedeemLinkCode(ctx context.Context, hash []byte, agentID string
 		return putConnection(txn, &old, c)
 	})
 	if err == nil && expired {
-		return Connection{}, fmt.Errorf("link code: %w", ErrCodeExpired)
+		return store.Connection{}, fmt.Errorf("link code: %w", store.ErrCodeExpired)
 	}
 	return out, err
 }
 
-func (b *Badger) ReplaceLinkCode(ctx context.Context, companyID, connectionID string, code LinkCode, from ...ConnectionStatus) (Connection, error) {
+func (b *Badger) ReplaceLinkCode(ctx context.Context, companyID, connectionID string, code store.LinkCode, from ...store.ConnectionStatus) (store.Connection, error) {
 	if err := lookupIDs("company", companyID, "connection", connectionID); err != nil {
-		return Connection{}, err
+		return store.Connection{}, err
 	}
 	if err := checkLinkCode(&code, companyID, connectionID); err != nil {
-		return Connection{}, err
+		return store.Connection{}, err
 	}
-	var out Connection
+	var out store.Connection
 	err := b.update(ctx, func(txn *badger.Txn) error {
 		c, err := getConnection(txn, companyID, connectionID)
 		if err != nil {
 			return err
 		}
 		switch {
-		case c.Status == Linked:
-			return fmt.Errorf("replace link code of %s: %w", connectionID, ErrLinked)
+		case c.Status == store.Linked:
+			return fmt.Errorf("replace link code of %s: %w", connectionID, store.ErrLinked)
 		case !slices.Contains(from, c.Status):
-			return fmt.Errorf("replace link code of %s (%s): %w", connectionID, c.Status, ErrCodeRefused)
+			return fmt.Errorf("replace link code of %s (%s): %w", connectionID, c.Status, store.ErrCodeRefused)
 		}
 		if err := deleteLinkCodes(txn, c); err != nil {
 			return err

@@ -1,13 +1,12 @@
-package store
+package badgerstore
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/store"
+
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/ferry-sync/ferry/shared/dataset"
 )
@@ -61,36 +60,9 @@ import (
 //	sec/<name>                         a secret of the coordinator (Store.Secret)
 //	mg/...                             markers of one-time migrations (badger_scrub.go)
 //
-// MaxIDLen is the longest id, in bytes, of any stored object.
-const MaxIDLen = 128
-
-const maxHashLen = 128
-
-// CheckID says whether id can name a stored object: 1 to MaxIDLen bytes of
-// valid UTF-8 with no '/' (the key separator) and no control character.
-// The API and the hub check every id of a request path with it, and the
-// store refuses (checkID) or does not find (lookupIDs) an id that fails it.
-func CheckID(id string) error {
-	if id == "" {
-		return errors.New("id is empty")
-	}
-	if len(id) > MaxIDLen {
-		return fmt.Errorf("id is longer than %d bytes", MaxIDLen)
-	}
-	if !utf8.ValidString(id) {
-		return errors.New("id is not valid UTF-8")
-	}
-	for _, r := range id {
-		if r == '/' || unicode.IsControl(r) {
-			return fmt.Errorf("id has the character %U, not allowed in ids", r)
-		}
-	}
-	return nil
-}
-
 // checkID refuses an id of a new object that CheckID refuses.
 func checkID(kind, id string) error {
-	if err := CheckID(id); err != nil {
+	if err := store.CheckID(id); err != nil {
 		return fmt.Errorf("%s %w", kind, err)
 	}
 	return nil
@@ -101,12 +73,14 @@ func checkID(kind, id string) error {
 // same answer as a well-formed id that is not stored.
 func lookupIDs(kindsAndIDs ...string) error {
 	for i := 0; i+1 < len(kindsAndIDs); i += 2 {
-		if err := CheckID(kindsAndIDs[i+1]); err != nil {
-			return fmt.Errorf("%s: %w (%w)", kindsAndIDs[i], ErrNotFound, err)
+		if err := store.CheckID(kindsAndIDs[i+1]); err != nil {
+			return fmt.Errorf("%s: %w (%w)", kindsAndIDs[i], store.ErrNotFound, err)
 		}
 	}
 	return nil
 }
+
+const maxHashLen = 128
 
 // checkHash refuses an empty or oversized hash.
 func checkHash(kind string, h []byte) error {
@@ -141,24 +115,24 @@ func key(parts ...string) []byte { return []byte(strings.Join(parts, "/")) }
 // prefix is the parts joined and followed by '/'.
 func prefix(parts ...string) []byte { return []byte(strings.Join(parts, "/") + "/") }
 
-func companyPrefix(co string) []byte       { return prefix("c", co) }
-func companyKey(co string) []byte          { return key("c", co, "info") }
-func companyOrderKey(c Company) []byte     { return key("co", timeHex(c.Created), c.ID) }
-func connKey(co, conn string) []byte       { return key("c", co, "conn", conn) }
-func connIndexKey(conn string) []byte      { return key("ci", conn) }
-func datasetKey(co, ds string) []byte      { return key("c", co, "ds", ds) }
-func datasetIndexKey(ds string) []byte     { return key("di", ds) }
-func validationKey(co, ds string) []byte   { return key("c", co, "val", ds) }
-func linkCodeKey(hash []byte) []byte       { return key("lc", hex.EncodeToString(hash)) }
-func apiKeyKey(id string) []byte           { return key("k", id) }
-func apiKeyHashKey(hash []byte) []byte     { return key("kh", hex.EncodeToString(hash)) }
-func apiKeyOrderKey(k APIKey) []byte       { return key("ko", timeHex(k.Created), k.ID) }
-func leaseAgentPrefix(agent string) []byte { return prefix("la", agent) }
-func queuedPrefix(conn string) []byte      { return prefix("q", conn) }
+func companyPrefix(co string) []byte         { return prefix("c", co) }
+func companyKey(co string) []byte            { return key("c", co, "info") }
+func companyOrderKey(c store.Company) []byte { return key("co", timeHex(c.Created), c.ID) }
+func connKey(co, conn string) []byte         { return key("c", co, "conn", conn) }
+func connIndexKey(conn string) []byte        { return key("ci", conn) }
+func datasetKey(co, ds string) []byte        { return key("c", co, "ds", ds) }
+func datasetIndexKey(ds string) []byte       { return key("di", ds) }
+func validationKey(co, ds string) []byte     { return key("c", co, "val", ds) }
+func linkCodeKey(hash []byte) []byte         { return key("lc", hex.EncodeToString(hash)) }
+func apiKeyKey(id string) []byte             { return key("k", id) }
+func apiKeyHashKey(hash []byte) []byte       { return key("kh", hex.EncodeToString(hash)) }
+func apiKeyOrderKey(k store.APIKey) []byte   { return key("ko", timeHex(k.Created), k.ID) }
+func leaseAgentPrefix(agent string) []byte   { return prefix("la", agent) }
+func queuedPrefix(conn string) []byte        { return prefix("q", conn) }
 
 func agentKey(id string) []byte                { return key("ag", id) }
 func agentHashKey(hash []byte) []byte          { return key("agh", hex.EncodeToString(hash)) }
-func agentOrderKey(a Agent) []byte             { return key("ago", timeHex(a.Created), a.ID) }
+func agentOrderKey(a store.Agent) []byte       { return key("ago", timeHex(a.Created), a.ID) }
 func agentConnKey(agent, conn string) []byte   { return key("ac", agent, conn) }
 func endedPagesKey(co, ds string) []byte       { return key("pd", co, ds) }
 func cachePointerKey(co, t string) []byte      { return key("cur", co, t) }
@@ -191,7 +165,7 @@ func statusKey(co string, t dataset.DataType, which string) []byte {
 // datasetIndexes are the index entries that dataset d has in its current
 // state, key to value. putDataset writes the difference between a dataset's
 // entries before and after a change, so no index can drift from the data.
-func datasetIndexes(d *Dataset) map[string][]byte {
+func datasetIndexes(d *store.Dataset) map[string][]byte {
 	co := []byte(d.CompanyID)
 	ix := map[string][]byte{
 		string(datasetIndexKey(d.ID)):                                   co,

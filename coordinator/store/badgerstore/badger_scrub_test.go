@@ -1,6 +1,8 @@
-package store_test
+package badgerstore_test
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/store/badgerstore"
+
 	"bytes"
 	"crypto/rand"
 	"fmt"
@@ -60,7 +62,7 @@ func randomCode(t *testing.T) string {
 	return string(b)
 }
 
-func closeStore(t *testing.T, b *store.Badger) {
+func closeStore(t *testing.T, b *badgerstore.Badger) {
 	t.Helper()
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
@@ -75,8 +77,8 @@ func closeStore(t *testing.T, b *store.Badger) {
 func TestScrubReadableLinkCodes(t *testing.T) {
 	dir := t.TempDir()
 	ctx := t.Context()
-	legacy, err := store.OpenBadgerWithoutScrub(dir)
-	must(t, "OpenBadgerWithoutScrub", err)
+	legacy, err := badgerstore.OpenWithoutScrub(dir)
+	must(t, "OpenWithoutScrub", err)
 	must(t, "CreateCompany", legacy.CreateCompany(ctx, store.Company{ID: "co-1", Name: "Co", Created: sec(0)}))
 	codes := map[string]string{}
 	for i := range 20 {
@@ -87,8 +89,8 @@ func TestScrubReadableLinkCodes(t *testing.T) {
 		must(t, "PutLegacyConnection", legacy.PutLegacyConnection(c, code))
 		if i == 10 { // two sessions: the records in two tables of level 0
 			closeStore(t, legacy)
-			legacy, err = store.OpenBadgerWithoutScrub(dir)
-			must(t, "OpenBadgerWithoutScrub", err)
+			legacy, err = badgerstore.OpenWithoutScrub(dir)
+			must(t, "OpenWithoutScrub", err)
 		}
 	}
 	closeStore(t, legacy)
@@ -123,16 +125,16 @@ func TestScrubReadableLinkCodes(t *testing.T) {
 func TestScrubResumesAfterACrash(t *testing.T) {
 	dir := t.TempDir()
 	ctx := t.Context()
-	legacy, err := store.OpenBadgerWithoutScrub(dir)
-	must(t, "OpenBadgerWithoutScrub", err)
+	legacy, err := badgerstore.OpenWithoutScrub(dir)
+	must(t, "OpenWithoutScrub", err)
 	must(t, "CreateCompany", legacy.CreateCompany(ctx, store.Company{ID: "co-1", Name: "Co", Created: sec(0)}))
 	code := randomCode(t)
 	c := store.Connection{ID: "conn-1", CompanyID: "co-1", PlatformKey: "csv", Status: store.PendingAuth, Created: sec(0)}
 	must(t, "PutLegacyConnection", legacy.PutLegacyConnection(c, code))
 	closeStore(t, legacy)
 
-	crashed, err := store.OpenBadgerWithoutScrub(dir)
-	must(t, "OpenBadgerWithoutScrub", err)
+	crashed, err := badgerstore.OpenWithoutScrub(dir)
+	must(t, "OpenWithoutScrub", err)
 	if n, err := crashed.RewriteReadableCodes(ctx); err != nil || n != 1 {
 		t.Fatalf("rewrite: %d %v, want 1 record", n, err)
 	}
@@ -157,7 +159,7 @@ func TestScrubResumesAfterACrash(t *testing.T) {
 // code, in any form a person could type.
 func TestNoReadableLinkCodeStored(t *testing.T) {
 	dir := t.TempDir()
-	b, err := store.OpenBadger(dir, slog.New(slog.DiscardHandler))
+	b, err := badgerstore.Open(dir, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

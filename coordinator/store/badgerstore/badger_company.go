@@ -1,6 +1,8 @@
-package store
+package badgerstore
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/store"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,11 +16,11 @@ import (
 // DeleteCompany is removing: it is gone for every reader, and nothing new
 // can be created under it, even if the deletion was cut short by a crash.
 type companyRecord struct {
-	Company
+	store.Company
 	Deleting bool `json:"deleting,omitempty"`
 }
 
-func (b *Badger) CreateCompany(ctx context.Context, c Company) error {
+func (b *Badger) CreateCompany(ctx context.Context, c store.Company) error {
 	if err := checkID("company", c.ID); err != nil {
 		return err
 	}
@@ -35,22 +37,22 @@ func (b *Badger) CreateCompany(ctx context.Context, c Company) error {
 }
 
 // getCompany returns a live company; ErrNotFound if missing or being deleted.
-func getCompany(txn *badger.Txn, id string) (Company, error) {
+func getCompany(txn *badger.Txn, id string) (store.Company, error) {
 	var rec companyRecord
 	if err := getJSON(txn, companyKey(id), &rec); err != nil {
-		return Company{}, notFound(err, "company", id)
+		return store.Company{}, notFound(err, "company", id)
 	}
 	if rec.Deleting {
-		return Company{}, fmt.Errorf("company %s: %w", id, ErrNotFound)
+		return store.Company{}, fmt.Errorf("company %s: %w", id, store.ErrNotFound)
 	}
 	return rec.Company, nil
 }
 
-func (b *Badger) Company(ctx context.Context, id string) (Company, error) {
+func (b *Badger) Company(ctx context.Context, id string) (store.Company, error) {
 	if err := lookupIDs("company", id); err != nil {
-		return Company{}, err
+		return store.Company{}, err
 	}
-	var c Company
+	var c store.Company
 	err := b.view(ctx, func(txn *badger.Txn) error {
 		var err error
 		c, err = getCompany(txn, id)
@@ -59,8 +61,8 @@ func (b *Badger) Company(ctx context.Context, id string) (Company, error) {
 	return c, err
 }
 
-func (b *Badger) Companies(ctx context.Context) ([]Company, error) {
-	var out []Company
+func (b *Badger) Companies(ctx context.Context) ([]store.Company, error) {
+	var out []store.Company
 	err := b.view(ctx, func(txn *badger.Txn) error {
 		keys, _, err := scanKeys(txn, prefix("co"), 0)
 		if err != nil {
@@ -68,7 +70,7 @@ func (b *Badger) Companies(ctx context.Context) ([]Company, error) {
 		}
 		for _, k := range keys {
 			c, err := getCompany(txn, lastSegment(k))
-			if errors.Is(err, ErrNotFound) {
+			if errors.Is(err, store.ErrNotFound) {
 				continue
 			}
 			if err != nil {
@@ -81,11 +83,11 @@ func (b *Badger) Companies(ctx context.Context) ([]Company, error) {
 	return out, err
 }
 
-func (b *Badger) UpdateCompany(ctx context.Context, id string, fn func(*Company) error) (Company, error) {
+func (b *Badger) UpdateCompany(ctx context.Context, id string, fn func(*store.Company) error) (store.Company, error) {
 	if err := lookupIDs("company", id); err != nil {
-		return Company{}, err
+		return store.Company{}, err
 	}
-	var out Company
+	var out store.Company
 	err := b.update(ctx, func(txn *badger.Txn) error {
 		old, err := getCompany(txn, id)
 		if err != nil {
@@ -210,7 +212,7 @@ func deleteCompanyKey(txn *badger.Txn, rest string, val []byte) error {
 	parts := strings.Split(rest, "/")
 	switch {
 	case parts[0] == "conn" && len(parts) == 2:
-		var c Connection
+		var c store.Connection
 		if err := json.Unmarshal(val, &c); err != nil {
 			return err
 		}
@@ -226,7 +228,7 @@ func deleteCompanyKey(txn *badger.Txn, rest string, val []byte) error {
 	case parts[0] == "code" && len(parts) == 3:
 		return txn.Delete(key("lc", parts[2]))
 	case parts[0] == "ds" && len(parts) == 2:
-		var d Dataset
+		var d store.Dataset
 		if err := json.Unmarshal(val, &d); err != nil {
 			return err
 		}

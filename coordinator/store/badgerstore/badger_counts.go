@@ -1,6 +1,8 @@
-package store
+package badgerstore
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/store"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -129,7 +131,7 @@ func (b *Badger) initCounts(ctx context.Context) error {
 				return err
 			}
 			d, err := getDataset(txn, string(co), lastSegment(it.Item().Key()))
-			if errors.Is(err, ErrNotFound) {
+			if errors.Is(err, store.ErrNotFound) {
 				continue
 			}
 			if err != nil {

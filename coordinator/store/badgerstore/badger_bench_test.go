@@ -1,6 +1,8 @@
-package store_test
+package badgerstore_test
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/store/badgerstore"
+
 	"context"
 	"fmt"
 	"sync/atomic"
@@ -12,12 +14,12 @@ import (
 )
 
 // benchStore runs setup on a store whose writes are not synced, to keep it
-// quick, then reopens the same directory as OpenBadger does, for the timed
+// quick, then reopens the same directory as Open does, for the timed
 // part.
-func benchStore(b *testing.B, setup func(s store.Store)) *store.Badger {
+func benchStore(b *testing.B, setup func(s store.Store)) *badgerstore.Badger {
 	b.Helper()
 	dir := b.TempDir()
-	s, err := store.OpenBadgerUnsynced(dir, nil)
+	s, err := badgerstore.OpenUnsynced(dir, nil)
 	must(b, "open for setup", err)
 	setup(s)
 	must(b, "close after setup", s.Close())
