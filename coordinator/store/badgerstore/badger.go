@@ -38,6 +38,11 @@ type Badger struct {
 
 var _ store.Store = (*Badger)(nil)
 
+// tx is one Badger transaction of the store.
+type tx struct {
+	*badger.Txn
+}
+
 // maxConflictRetries bounds the runs of one transaction that keeps losing
 // races. A loser runs again at once: its second run sees the winner's write
 // and usually ends without writing, so it cannot conflict again.
@@ -124,12 +129,12 @@ func (b *Badger) Close() error {
 // again when the commit loses a race (badger.ErrConflict). fn may run more
 // than once, so it must leave nothing behind outside the transaction but the
 // results of its last run.
-func (b *Badger) update(ctx context.Context, fn func(txn *badger.Txn) error) error {
+func (b *Badger) update(ctx context.Context, fn func(txn *tx) error) error {
 	for range maxConflictRetries {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		err := b.db.Update(fn)
+		err := b.db.Update(func(t *badger.Txn) error { return fn(&tx{Txn: t}) })
 		if !errors.Is(err, badger.ErrConflict) {
 			return err
 		}
@@ -138,15 +143,15 @@ func (b *Badger) update(ctx context.Context, fn func(txn *badger.Txn) error) err
 }
 
 // view runs fn in a read-only transaction.
-func (b *Badger) view(ctx context.Context, fn func(txn *badger.Txn) error) error {
+func (b *Badger) view(ctx context.Context, fn func(txn *tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return b.db.View(fn)
+	return b.db.View(func(t *badger.Txn) error { return fn(&tx{Txn: t}) })
 }
 
 // getJSON decodes the value at k into v; badger.ErrKeyNotFound if missing.
-func getJSON(txn *badger.Txn, k []byte, v any) error {
+func getJSON(txn *tx, k []byte, v any) error {
 	item, err := txn.Get(k)
 	if err != nil {
 		return err
@@ -161,7 +166,7 @@ func getJSON(txn *badger.Txn, k []byte, v any) error {
 
 // getString returns the value at k as a string; badger.ErrKeyNotFound if
 // missing.
-func getString(txn *badger.Txn, k []byte) (string, error) {
+func getString(txn *tx, k []byte) (string, error) {
 	item, err := txn.Get(k)
 	if err != nil {
 		return "", err
@@ -171,7 +176,7 @@ func getString(txn *badger.Txn, k []byte) (string, error) {
 }
 
 // exists reports whether k is present.
-func exists(txn *badger.Txn, k []byte) (bool, error) {
+func exists(txn *tx, k []byte) (bool, error) {
 	_, err := txn.Get(k)
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return false, nil
@@ -180,7 +185,7 @@ func exists(txn *badger.Txn, k []byte) (bool, error) {
 }
 
 // mustBeFree is ErrExists, naming what, when k is present.
-func mustBeFree(txn *badger.Txn, k []byte, what string) error {
+func mustBeFree(txn *tx, k []byte, what string) error {
 	taken, err := exists(txn, k)
 	if err != nil {
 		return err
@@ -191,7 +196,7 @@ func mustBeFree(txn *badger.Txn, k []byte, what string) error {
 	return nil
 }
 
-func setJSON(txn *badger.Txn, k []byte, v any) error {
+func setJSON(txn *tx, k []byte, v any) error {
 	val, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", k, err)
@@ -211,7 +216,7 @@ func notFound(err error, what, id string) error {
 // scanKeys returns the keys and values under p, in key order, at most limit
 // of them (no limit when limit <= 0). It reads them all before the caller
 // writes, as Badger wants no write while an iterator is open.
-func scanKeys(txn *badger.Txn, p []byte, limit int) (keys, vals [][]byte, err error) {
+func scanKeys(txn *tx, p []byte, limit int) (keys, vals [][]byte, err error) {
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: p, PrefetchValues: true, PrefetchSize: 100})
 	defer it.Close()
 	for it.Seek(p); it.ValidForPrefix(p); it.Next() {
@@ -237,7 +242,7 @@ func scanKeys(txn *badger.Txn, p []byte, limit int) (keys, vals [][]byte, err er
 func (b *Badger) deletePrefix(ctx context.Context, p, keep []byte) error {
 	wb := b.db.NewWriteBatch()
 	defer wb.Cancel()
-	err := b.view(ctx, func(txn *badger.Txn) error {
+	err := b.view(ctx, func(txn *tx) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
 		defer it.Close()
 		n := 0

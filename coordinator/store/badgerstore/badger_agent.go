@@ -10,8 +10,6 @@ import (
 	"fmt"
 	"slices"
 	"time"
-
-	"github.com/dgraph-io/badger/v4"
 )
 
 func checkAgent(a store.Agent) error {
@@ -26,7 +24,7 @@ func (b *Badger) CreateAgent(ctx context.Context, a store.Agent) error {
 		return err
 	}
 	a.Created, a.LastSeen = a.Created.UTC(), a.LastSeen.UTC()
-	return b.update(ctx, func(txn *badger.Txn) error {
+	return b.update(ctx, func(txn *tx) error {
 		if err := mustBeFree(txn, agentKey(a.ID), "agent "+a.ID); err != nil {
 			return err
 		}
@@ -39,7 +37,7 @@ func (b *Badger) CreateAgent(ctx context.Context, a store.Agent) error {
 
 // putAgent stores a, which was old before the change (nil for a new agent),
 // with its index entries.
-func putAgent(txn *badger.Txn, old *store.Agent, a store.Agent) error {
+func putAgent(txn *tx, old *store.Agent, a store.Agent) error {
 	if old != nil {
 		if err := txn.Delete(agentHashKey(old.CredentialHash)); err != nil {
 			return err
@@ -57,7 +55,7 @@ func putAgent(txn *badger.Txn, old *store.Agent, a store.Agent) error {
 	return setJSON(txn, agentKey(a.ID), a)
 }
 
-func getAgent(txn *badger.Txn, id string) (store.Agent, error) {
+func getAgent(txn *tx, id string) (store.Agent, error) {
 	var a store.Agent
 	err := getJSON(txn, agentKey(id), &a)
 	return a, notFound(err, "agent", id)
@@ -68,7 +66,7 @@ func (b *Badger) Agent(ctx context.Context, id string) (store.Agent, error) {
 		return store.Agent{}, err
 	}
 	var a store.Agent
-	err := b.view(ctx, func(txn *badger.Txn) error {
+	err := b.view(ctx, func(txn *tx) error {
 		var err error
 		a, err = getAgent(txn, id)
 		return err
@@ -81,7 +79,7 @@ func (b *Badger) AgentByCredential(ctx context.Context, hash []byte) (store.Agen
 		return store.Agent{}, err
 	}
 	var a store.Agent
-	err := b.view(ctx, func(txn *badger.Txn) error {
+	err := b.view(ctx, func(txn *tx) error {
 		id, err := getString(txn, agentHashKey(hash))
 		if err != nil {
 			return notFound(err, "agent", "with that credential")
@@ -102,7 +100,7 @@ func (b *Badger) AgentByCredential(ctx context.Context, hash []byte) (store.Agen
 
 func (b *Badger) Agents(ctx context.Context) ([]store.Agent, error) {
 	var out []store.Agent
-	err := b.view(ctx, func(txn *badger.Txn) error {
+	err := b.view(ctx, func(txn *tx) error {
 		keys, _, err := scanKeys(txn, prefix("ago"), 0)
 		if err != nil {
 			return err
@@ -124,7 +122,7 @@ func (b *Badger) UpdateAgent(ctx context.Context, id string, fn func(*store.Agen
 		return store.Agent{}, err
 	}
 	var out store.Agent
-	err := b.update(ctx, func(txn *badger.Txn) error {
+	err := b.update(ctx, func(txn *tx) error {
 		old, err := getAgent(txn, id)
 		if err != nil {
 			return err
@@ -159,7 +157,7 @@ func (b *Badger) AgentConnections(ctx context.Context, agentID string) ([]store.
 		return nil, err
 	}
 	var out []store.Connection
-	err := b.view(ctx, func(txn *badger.Txn) error {
+	err := b.view(ctx, func(txn *tx) error {
 		keys, vals, err := scanKeys(txn, prefix("ac", agentID), 0)
 		if err != nil {
 			return err
@@ -197,7 +195,7 @@ func (b *Badger) RedeemLinkCode(ctx context.Context, hash []byte, agentID string
 		out     store.Connection
 		expired bool // the code was deleted, and the call fails
 	)
-	err := b.update(ctx, func(txn *badger.Txn) error {
+	err := b.update(ctx, func(txn *tx) error {
 		expired = false
 		var code store.LinkCode
 		if err := getJSON(txn, linkCodeKey(hash), &code); err != nil {
@@ -236,7 +234,7 @@ func (b *Badger) ReplaceLinkCode(ctx context.Context, companyID, connectionID st
 		return store.Connection{}, err
 	}
 	var out store.Connection
-	err := b.update(ctx, func(txn *badger.Txn) error {
+	err := b.update(ctx, func(txn *tx) error {
 		c, err := getConnection(txn, companyID, connectionID)
 		if err != nil {
 			return err

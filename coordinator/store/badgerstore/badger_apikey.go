@@ -6,8 +6,6 @@ import (
 	"context"
 	"crypto/subtle"
 	"fmt"
-
-	"github.com/dgraph-io/badger/v4"
 )
 
 func (b *Badger) CreateAPIKey(ctx context.Context, k store.APIKey) error {
@@ -21,7 +19,7 @@ func (b *Badger) CreateAPIKey(ctx context.Context, k store.APIKey) error {
 		return fmt.Errorf("API key %s: unknown scope %q", k.ID, k.Scope)
 	}
 	k.Created = k.Created.UTC()
-	return b.update(ctx, func(txn *badger.Txn) error {
+	return b.update(ctx, func(txn *tx) error {
 		if err := mustBeFree(txn, apiKeyKey(k.ID), "API key "+k.ID); err != nil {
 			return err
 		}
@@ -43,7 +41,7 @@ func (b *Badger) APIKeyByHash(ctx context.Context, hash []byte) (store.APIKey, e
 		return store.APIKey{}, err
 	}
 	var k store.APIKey
-	err := b.view(ctx, func(txn *badger.Txn) error {
+	err := b.view(ctx, func(txn *tx) error {
 		id, err := getString(txn, apiKeyHashKey(hash))
 		if err != nil {
 			return notFound(err, "API key", "with that hash")
@@ -64,7 +62,7 @@ func (b *Badger) APIKeyByHash(ctx context.Context, hash []byte) (store.APIKey, e
 
 func (b *Badger) APIKeys(ctx context.Context) ([]store.APIKey, error) {
 	var out []store.APIKey
-	err := b.view(ctx, func(txn *badger.Txn) error {
+	err := b.view(ctx, func(txn *tx) error {
 		keys, _, err := scanKeys(txn, prefix("ko"), 0)
 		if err != nil {
 			return err
@@ -85,7 +83,7 @@ func (b *Badger) DeleteAPIKey(ctx context.Context, id string) error {
 	if err := lookupIDs("API key", id); err != nil {
 		return err
 	}
-	return b.update(ctx, func(txn *badger.Txn) error {
+	return b.update(ctx, func(txn *tx) error {
 		var k store.APIKey
 		if err := getJSON(txn, apiKeyKey(id), &k); err != nil {
 			return notFound(err, "API key", id)

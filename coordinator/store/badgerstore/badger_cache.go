@@ -63,7 +63,7 @@ func (b *Badger) PublishCache(ctx context.Context, companyID, datasetID string, 
 // publishable loads a dataset to publish; published reports that it is
 // Complete and its records current already.
 func (b *Badger) publishable(ctx context.Context, companyID, id string) (d store.Dataset, published bool, err error) {
-	err = b.view(ctx, func(txn *badger.Txn) error {
+	err = b.view(ctx, func(txn *tx) error {
 		if _, err := getCompany(txn, companyID); err != nil {
 			return err
 		}
@@ -84,7 +84,7 @@ func (b *Badger) publishable(ctx context.Context, companyID, id string) (d store
 }
 
 // currentSnapshot is the id of the current snapshot of the type; "" if none.
-func currentSnapshot(txn *badger.Txn, companyID, t string) (string, error) {
+func currentSnapshot(txn *tx, companyID, t string) (string, error) {
 	id, err := getString(txn, cachePointerKey(companyID, t))
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return "", nil
@@ -116,7 +116,7 @@ func (b *Badger) writeSnapshot(ctx context.Context, d store.Dataset) error {
 	wb := b.db.NewWriteBatch()
 	defer wb.Cancel()
 	snap := snapshotPrefix(d.CompanyID, string(d.DataType), d.ID)
-	err := b.view(ctx, func(txn *badger.Txn) error {
+	err := b.view(ctx, func(txn *tx) error {
 		// The batch keeps the records until it commits them: the pages are
 		// copies.
 		return eachPage(ctx, txn, d, true, func(p store.Page, index []byte) error {
@@ -179,7 +179,7 @@ func eachRecord(p store.Page, fn func(id string, rec []byte) error) error {
 func (b *Badger) swapSnapshot(ctx context.Context, d store.Dataset, now time.Time) (store.Dataset, error) {
 	var out store.Dataset
 	t := string(d.DataType)
-	err := b.update(ctx, func(txn *badger.Txn) error {
+	err := b.update(ctx, func(txn *tx) error {
 		if _, err := getCompany(txn, d.CompanyID); err != nil {
 			return err
 		}
@@ -214,7 +214,7 @@ func (b *Badger) swapSnapshot(ctx context.Context, d store.Dataset, now time.Tim
 // it in batches, in sight of readers, is safe.
 func (b *Badger) dropOrphanSnapshots(ctx context.Context, companyID, t string) error {
 	var orphans []string
-	err := b.view(ctx, func(txn *badger.Txn) error {
+	err := b.view(ctx, func(txn *tx) error {
 		cur, err := currentSnapshot(txn, companyID, t)
 		if err != nil {
 			return err
@@ -246,7 +246,7 @@ func (b *Badger) dropOrphanSnapshots(ctx context.Context, companyID, t string) e
 
 // snapshotIDs lists the datasets with records under p, stepping over each
 // one's records with a seek.
-func snapshotIDs(txn *badger.Txn, p []byte) []string {
+func snapshotIDs(txn *tx, p []byte) []string {
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
 	defer it.Close()
 	var ids []string
@@ -267,7 +267,7 @@ func (b *Badger) CachedRecords(ctx context.Context, companyID string, dt string,
 	if err := lookupIDs("company", companyID, "data type", dt); err != nil {
 		return err
 	}
-	return b.view(ctx, func(txn *badger.Txn) error {
+	return b.view(ctx, func(txn *tx) error {
 		if _, err := getCompany(txn, companyID); err != nil {
 			return err
 		}
@@ -310,7 +310,7 @@ func (b *Badger) CachedRecord(ctx context.Context, companyID string, dt string, 
 		return nil, err
 	}
 	var rec []byte
-	err := b.view(ctx, func(txn *badger.Txn) error {
+	err := b.view(ctx, func(txn *tx) error {
 		if _, err := getCompany(txn, companyID); err != nil {
 			return err
 		}

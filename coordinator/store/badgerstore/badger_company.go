@@ -25,7 +25,7 @@ func (b *Badger) CreateCompany(ctx context.Context, c store.Company) error {
 		return err
 	}
 	c.Created = c.Created.UTC()
-	return b.update(ctx, func(txn *badger.Txn) error {
+	return b.update(ctx, func(txn *tx) error {
 		if err := mustBeFree(txn, companyKey(c.ID), "company "+c.ID); err != nil {
 			return err
 		}
@@ -37,7 +37,7 @@ func (b *Badger) CreateCompany(ctx context.Context, c store.Company) error {
 }
 
 // getCompany returns a live company; ErrNotFound if missing or being deleted.
-func getCompany(txn *badger.Txn, id string) (store.Company, error) {
+func getCompany(txn *tx, id string) (store.Company, error) {
 	var rec companyRecord
 	if err := getJSON(txn, companyKey(id), &rec); err != nil {
 		return store.Company{}, notFound(err, "company", id)
@@ -53,7 +53,7 @@ func (b *Badger) Company(ctx context.Context, id string) (store.Company, error) 
 		return store.Company{}, err
 	}
 	var c store.Company
-	err := b.view(ctx, func(txn *badger.Txn) error {
+	err := b.view(ctx, func(txn *tx) error {
 		var err error
 		c, err = getCompany(txn, id)
 		return err
@@ -63,7 +63,7 @@ func (b *Badger) Company(ctx context.Context, id string) (store.Company, error) 
 
 func (b *Badger) Companies(ctx context.Context) ([]store.Company, error) {
 	var out []store.Company
-	err := b.view(ctx, func(txn *badger.Txn) error {
+	err := b.view(ctx, func(txn *tx) error {
 		keys, _, err := scanKeys(txn, prefix("co"), 0)
 		if err != nil {
 			return err
@@ -88,7 +88,7 @@ func (b *Badger) UpdateCompany(ctx context.Context, id string, fn func(*store.Co
 		return store.Company{}, err
 	}
 	var out store.Company
-	err := b.update(ctx, func(txn *badger.Txn) error {
+	err := b.update(ctx, func(txn *tx) error {
 		old, err := getCompany(txn, id)
 		if err != nil {
 			return err
@@ -133,7 +133,7 @@ func (b *Badger) DeleteCompany(ctx context.Context, id string) error {
 	if err := lookupIDs("company", id); err != nil {
 		return err
 	}
-	err := b.update(ctx, func(txn *badger.Txn) error {
+	err := b.update(ctx, func(txn *tx) error {
 		var rec companyRecord
 		if err := getJSON(txn, companyKey(id), &rec); err != nil {
 			return notFound(err, "company", id)
@@ -145,7 +145,7 @@ func (b *Badger) DeleteCompany(ctx context.Context, id string) error {
 		return err
 	}
 	for done := false; !done; {
-		err := b.update(ctx, func(txn *badger.Txn) error {
+		err := b.update(ctx, func(txn *tx) error {
 			var err error
 			done, err = deleteCompanyChunk(txn, id, b.deleteChunk)
 			return err
@@ -161,14 +161,14 @@ func (b *Badger) DeleteCompany(ctx context.Context, id string) error {
 			return fmt.Errorf("delete company %s: %w", id, err)
 		}
 	}
-	if err := b.update(ctx, func(txn *badger.Txn) error { return deleteCompanyRecord(txn, id) }); err != nil {
+	if err := b.update(ctx, func(txn *tx) error { return deleteCompanyRecord(txn, id) }); err != nil {
 		return fmt.Errorf("delete company %s: %w", id, err)
 	}
 	return nil
 }
 
 // deleteCompanyRecord removes the company record, the last of its keys.
-func deleteCompanyRecord(txn *badger.Txn, id string) error {
+func deleteCompanyRecord(txn *tx, id string) error {
 	var rec companyRecord
 	err := getJSON(txn, companyKey(id), &rec)
 	if errors.Is(err, badger.ErrKeyNotFound) {
@@ -185,7 +185,7 @@ func deleteCompanyRecord(txn *badger.Txn, id string) error {
 
 // deleteCompanyChunk removes up to chunk keys of a company, all but its
 // record; done reports that nothing else is left.
-func deleteCompanyChunk(txn *badger.Txn, id string, chunk int) (done bool, err error) {
+func deleteCompanyChunk(txn *tx, id string, chunk int) (done bool, err error) {
 	p := companyPrefix(id)
 	keys, vals, err := scanKeys(txn, p, chunk+1)
 	if err != nil {
@@ -208,7 +208,7 @@ func deleteCompanyChunk(txn *badger.Txn, id string, chunk int) (done bool, err e
 
 // deleteCompanyKey removes the global index entries that go with the
 // company's key rest (the part after c/<company>/) holding val.
-func deleteCompanyKey(txn *badger.Txn, rest string, val []byte) error {
+func deleteCompanyKey(txn *tx, rest string, val []byte) error {
 	parts := strings.Split(rest, "/")
 	switch {
 	case parts[0] == "conn" && len(parts) == 2:

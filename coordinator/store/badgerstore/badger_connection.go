@@ -20,7 +20,7 @@ func (b *Badger) CreateConnection(ctx context.Context, c store.Connection, code 
 	if err := checkNewConnection(&c, &code); err != nil {
 		return err
 	}
-	return b.update(ctx, func(txn *badger.Txn) error {
+	return b.update(ctx, func(txn *tx) error {
 		if _, err := getCompany(txn, c.CompanyID); err != nil {
 			return err
 		}
@@ -46,7 +46,7 @@ func (b *Badger) CreateConnection(ctx context.Context, c store.Connection, code 
 // putConnection stores c, which was old before the change (nil for a new
 // connection), and keeps the index of connections by agent in step. Every
 // write of a connection goes through it, so the index cannot drift.
-func putConnection(txn *badger.Txn, old *store.Connection, c store.Connection) error {
+func putConnection(txn *tx, old *store.Connection, c store.Connection) error {
 	was := ""
 	if old != nil {
 		was = old.AgentID
@@ -73,7 +73,7 @@ func putConnection(txn *badger.Txn, old *store.Connection, c store.Connection) e
 }
 
 // deleteConnectionKeys removes a connection and its index entries.
-func deleteConnectionKeys(txn *badger.Txn, c store.Connection) error {
+func deleteConnectionKeys(txn *tx, c store.Connection) error {
 	if c.AgentID != "" {
 		if err := txn.Delete(agentConnKey(c.AgentID, c.ID)); err != nil {
 			return err
@@ -137,7 +137,7 @@ func checkConnection(c store.Connection) error {
 }
 
 // getConnection returns a connection of a live company.
-func getConnection(txn *badger.Txn, companyID, id string) (store.Connection, error) {
+func getConnection(txn *tx, companyID, id string) (store.Connection, error) {
 	if _, err := getCompany(txn, companyID); err != nil {
 		return store.Connection{}, err
 	}
@@ -151,7 +151,7 @@ func (b *Badger) Connection(ctx context.Context, companyID, id string) (store.Co
 		return store.Connection{}, err
 	}
 	var c store.Connection
-	err := b.view(ctx, func(txn *badger.Txn) error {
+	err := b.view(ctx, func(txn *tx) error {
 		var err error
 		c, err = getConnection(txn, companyID, id)
 		return err
@@ -166,7 +166,7 @@ func (b *Badger) Connections(ctx context.Context, companyID string) ([]store.Con
 		return nil, err
 	}
 	var out []store.Connection
-	err := b.view(ctx, func(txn *badger.Txn) error {
+	err := b.view(ctx, func(txn *tx) error {
 		if _, err := getCompany(txn, companyID); err != nil {
 			return err
 		}
@@ -193,7 +193,7 @@ func (b *Badger) UpdateConnection(ctx context.Context, companyID, id string, fn 
 		return store.Connection{}, err
 	}
 	var out store.Connection
-	err := b.update(ctx, func(txn *badger.Txn) error {
+	err := b.update(ctx, func(txn *tx) error {
 		old, err := getConnection(txn, companyID, id)
 		if err != nil {
 			return err
@@ -223,7 +223,7 @@ func (b *Badger) UpdateConnection(ctx context.Context, companyID, id string, fn 
 // its link code, which could otherwise undo the withdrawal. Unlinking an
 // Unlinked connection again voids the code the client issued it since; a
 // Deauthorized one keeps the code its link page issued.
-func (b *Badger) connectionChanged(txn *badger.Txn, old, c *store.Connection) error {
+func (b *Badger) connectionChanged(txn *tx, old, c *store.Connection) error {
 	withdrawn := c.Status == store.Unlinked || c.Status == store.Deauthorized
 	if !withdrawn || (old.Status == c.Status && c.Status != store.Unlinked) {
 		return nil
@@ -241,7 +241,7 @@ func (b *Badger) DeleteConnection(ctx context.Context, companyID, id string) err
 	if err := lookupIDs("company", companyID, "connection", id); err != nil {
 		return err
 	}
-	return b.update(ctx, func(txn *badger.Txn) error {
+	return b.update(ctx, func(txn *tx) error {
 		c, err := getConnection(txn, companyID, id)
 		if err != nil {
 			return err
@@ -260,7 +260,7 @@ func (b *Badger) DeleteConnection(ctx context.Context, companyID, id string) err
 // revokes the leases on its in-flight ones. It reads the active index key of
 // every data type, present or not, so that a dataset queued concurrently
 // makes one of the two transactions conflict.
-func (b *Badger) endConnectionWork(txn *badger.Txn, c store.Connection, why string) error {
+func (b *Badger) endConnectionWork(txn *tx, c store.Connection, why string) error {
 	now := b.now().UTC()
 	for _, t := range dataset.DataTypes {
 		id, err := getString(txn, activeKey(c.ID, t))
@@ -294,7 +294,7 @@ func (b *Badger) endConnectionWork(txn *badger.Txn, c store.Connection, why stri
 }
 
 // deleteLinkCodes removes every link code of the connection.
-func deleteLinkCodes(txn *badger.Txn, c store.Connection) error {
+func deleteLinkCodes(txn *tx, c store.Connection) error {
 	p := prefix("c", c.CompanyID, "code", c.ID)
 	keys, _, err := scanKeys(txn, p, 0)
 	if err != nil {

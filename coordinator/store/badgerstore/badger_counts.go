@@ -35,7 +35,7 @@ func countBaseKey(s dataset.Status) []byte { return key("nb", string(s)) }
 
 // countChange records that a dataset left status from (none when "") and
 // entered status to (none when "").
-func countChange(txn *badger.Txn, from, to dataset.Status) error {
+func countChange(txn *tx, from, to dataset.Status) error {
 	if from == to {
 		return nil
 	}
@@ -49,7 +49,7 @@ func countChange(txn *badger.Txn, from, to dataset.Status) error {
 	return setJSON(txn, key("nd", uuid.NewString()), delta)
 }
 
-func readCountBases(txn *badger.Txn) (map[dataset.Status]int, error) {
+func readCountBases(txn *tx) (map[dataset.Status]int, error) {
 	counts := make(map[dataset.Status]int, len(dataset.Statuses))
 	for _, s := range dataset.Statuses {
 		v, err := getString(txn, countBaseKey(s))
@@ -67,7 +67,7 @@ func readCountBases(txn *badger.Txn) (map[dataset.Status]int, error) {
 	return counts, nil
 }
 
-func writeCountBases(txn *badger.Txn, counts map[dataset.Status]int) error {
+func writeCountBases(txn *tx, counts map[dataset.Status]int) error {
 	for s, n := range counts {
 		if err := txn.Set(countBaseKey(s), []byte(strconv.Itoa(n))); err != nil {
 			return err
@@ -80,7 +80,7 @@ func (b *Badger) DatasetCounts(ctx context.Context) (map[dataset.Status]int, err
 	for {
 		var counts map[dataset.Status]int
 		more := false
-		err := b.update(ctx, func(txn *badger.Txn) error {
+		err := b.update(ctx, func(txn *tx) error {
 			var err error
 			if counts, err = readCountBases(txn); err != nil {
 				return err
@@ -114,7 +114,7 @@ func (b *Badger) DatasetCounts(ctx context.Context) (map[dataset.Status]int, err
 // (a store written before they were kept): it runs when the store opens,
 // before anything else writes.
 func (b *Badger) initCounts(ctx context.Context) error {
-	return b.update(ctx, func(txn *badger.Txn) error {
+	return b.update(ctx, func(txn *tx) error {
 		if ok, err := exists(txn, key(countsMarker)); err != nil || ok {
 			return err
 		}

@@ -30,14 +30,14 @@ func (p statusPointer) newer(d *store.Dataset) bool {
 	return d.ID > p.ID
 }
 
-func getDataset(txn *badger.Txn, companyID, id string) (store.Dataset, error) {
+func getDataset(txn *tx, companyID, id string) (store.Dataset, error) {
 	var d store.Dataset
 	err := getJSON(txn, datasetKey(companyID, id), &d)
 	return d, notFound(err, "dataset", id)
 }
 
 // datasetByID finds a dataset by its id alone.
-func datasetByID(txn *badger.Txn, id string) (store.Dataset, error) {
+func datasetByID(txn *tx, id string) (store.Dataset, error) {
 	co, err := getString(txn, datasetIndexKey(id))
 	if err != nil {
 		return store.Dataset{}, notFound(err, "dataset", id)
@@ -47,7 +47,7 @@ func datasetByID(txn *badger.Txn, id string) (store.Dataset, error) {
 
 // putDataset stores d, which was old before the change (nil for a new
 // dataset), and brings every index and record that depends on it up to date.
-func putDataset(txn *badger.Txn, old, d *store.Dataset) error {
+func putDataset(txn *tx, old, d *store.Dataset) error {
 	var before map[string][]byte
 	if old != nil {
 		before = datasetIndexes(old)
@@ -103,7 +103,7 @@ func putDataset(txn *badger.Txn, old, d *store.Dataset) error {
 
 // completed records a dataset that reached Complete: the type's newest
 // success, and the connection's last sync.
-func completed(txn *badger.Txn, d *store.Dataset) error {
+func completed(txn *tx, d *store.Dataset) error {
 	if err := raisePointer(txn, d, "complete"); err != nil {
 		return err
 	}
@@ -124,7 +124,7 @@ func completed(txn *badger.Txn, d *store.Dataset) error {
 }
 
 // raisePointer points the type's pointer which at d if d is newer.
-func raisePointer(txn *badger.Txn, d *store.Dataset, which string) error {
+func raisePointer(txn *tx, d *store.Dataset, which string) error {
 	k := statusKey(d.CompanyID, d.DataType, which)
 	var p statusPointer
 	err := getJSON(txn, k, &p)
@@ -159,7 +159,7 @@ func (b *Badger) QueueDataset(ctx context.Context, q store.QueueRequest) (store.
 		return store.Dataset{}, err
 	}
 	var out store.Dataset
-	err := b.update(ctx, func(txn *badger.Txn) error {
+	err := b.update(ctx, func(txn *tx) error {
 		conn, err := getConnection(txn, q.CompanyID, q.ConnectionID)
 		if err != nil {
 			return err
@@ -189,7 +189,7 @@ func (b *Badger) QueueDataset(ctx context.Context, q store.QueueRequest) (store.
 // checkNotInProgress is an *InProgressError when the type has a non-terminal
 // dataset on the connection. It reads the active key even when missing, so
 // that of two concurrent queue calls one conflicts and sees the other's.
-func checkNotInProgress(txn *badger.Txn, q store.QueueRequest) error {
+func checkNotInProgress(txn *tx, q store.QueueRequest) error {
 	id, err := getString(txn, activeKey(q.ConnectionID, q.DataType))
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return nil
@@ -209,7 +209,7 @@ func (b *Badger) Dataset(ctx context.Context, companyID, id string) (store.Datas
 		return store.Dataset{}, err
 	}
 	var d store.Dataset
-	err := b.view(ctx, func(txn *badger.Txn) error {
+	err := b.view(ctx, func(txn *tx) error {
 		if _, err := getCompany(txn, companyID); err != nil {
 			return err
 		}
@@ -225,7 +225,7 @@ func (b *Badger) Datasets(ctx context.Context, companyID string) ([]store.Datase
 		return nil, err
 	}
 	var out []store.Dataset
-	err := b.view(ctx, func(txn *badger.Txn) error {
+	err := b.view(ctx, func(txn *tx) error {
 		if _, err := getCompany(txn, companyID); err != nil {
 			return err
 		}
@@ -252,7 +252,7 @@ func (b *Badger) DataStatus(ctx context.Context, companyID string) (map[dataset.
 		return nil, err
 	}
 	out := map[dataset.DataType]store.TypeStatus{}
-	err := b.view(ctx, func(txn *badger.Txn) error {
+	err := b.view(ctx, func(txn *tx) error {
 		if _, err := getCompany(txn, companyID); err != nil {
 			return err
 		}
@@ -281,7 +281,7 @@ func (b *Badger) DataStatus(ctx context.Context, companyID string) (map[dataset.
 
 // pointedDataset returns the dataset the type's pointer which points at;
 // ok is false when there is no pointer.
-func pointedDataset(txn *badger.Txn, companyID string, t dataset.DataType, which string) (store.Dataset, bool, error) {
+func pointedDataset(txn *tx, companyID string, t dataset.DataType, which string) (store.Dataset, bool, error) {
 	var p statusPointer
 	err := getJSON(txn, statusKey(companyID, t, which), &p)
 	if errors.Is(err, badger.ErrKeyNotFound) {
@@ -299,7 +299,7 @@ func (b *Badger) QueuedDatasets(ctx context.Context, connectionID string) ([]sto
 		return nil, err
 	}
 	var out []store.Dataset
-	err := b.view(ctx, func(txn *badger.Txn) error {
+	err := b.view(ctx, func(txn *tx) error {
 		keys, vals, err := scanKeys(txn, queuedPrefix(connectionID), 0)
 		if err != nil {
 			return err
@@ -320,7 +320,7 @@ func (b *Badger) SetValidation(ctx context.Context, companyID, datasetID string,
 	if err := lookupIDs("company", companyID, "dataset", datasetID); err != nil {
 		return err
 	}
-	return b.update(ctx, func(txn *badger.Txn) error {
+	return b.update(ctx, func(txn *tx) error {
 		// Reading the company makes a concurrent DeleteCompany conflict.
 		if _, err := getCompany(txn, companyID); err != nil {
 			return err
@@ -337,7 +337,7 @@ func (b *Badger) Validation(ctx context.Context, companyID, datasetID string) (s
 		return store.ValidationResult{}, err
 	}
 	var v store.ValidationResult
-	err := b.view(ctx, func(txn *badger.Txn) error {
+	err := b.view(ctx, func(txn *tx) error {
 		if _, err := getDataset(txn, companyID, datasetID); err != nil {
 			return err
 		}

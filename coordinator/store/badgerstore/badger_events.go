@@ -32,7 +32,7 @@ func (b *Badger) AddAgentEvent(ctx context.Context, e store.AgentEvent) error {
 		return fmt.Errorf("agent event %s: time is zero", e.ID)
 	}
 	e.At = e.At.UTC()
-	return b.update(ctx, func(txn *badger.Txn) error {
+	return b.update(ctx, func(txn *tx) error {
 		if err := mustBeFree(txn, agentEventKey(e), "agent event "+e.ID); err != nil {
 			return err
 		}
@@ -51,7 +51,7 @@ func (b *Badger) AgentEvents(ctx context.Context, agentID string) ([]store.Agent
 		return nil, err
 	}
 	out := []store.AgentEvent{}
-	err := b.view(ctx, func(txn *badger.Txn) error {
+	err := b.view(ctx, func(txn *tx) error {
 		p := prefix("ev", agentID)
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: p, PrefetchValues: true, Reverse: true})
 		defer it.Close()
@@ -71,7 +71,7 @@ func (b *Badger) AgentEvents(ctx context.Context, agentID string) ([]store.Agent
 func (b *Badger) PruneAgentEvents(ctx context.Context, cutoff time.Time) (int, error) {
 	end := string(key("evt", timeHex(cutoff.UTC())))
 	var due [][]byte
-	err := b.view(ctx, func(txn *badger.Txn) error {
+	err := b.view(ctx, func(txn *tx) error {
 		p := prefix("evt")
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
 		defer it.Close()
@@ -91,7 +91,7 @@ func (b *Badger) PruneAgentEvents(ctx context.Context, cutoff time.Time) (int, e
 	for len(due) > 0 {
 		batch := due[:min(len(due), 500)]
 		due = due[len(batch):]
-		err := b.update(ctx, func(txn *badger.Txn) error {
+		err := b.update(ctx, func(txn *tx) error {
 			for _, k := range batch {
 				// evt/<at>/<agent>/<id> -> ev/<agent>/<at>/<id>
 				var at, agent, id string

@@ -1,6 +1,8 @@
 package badgerstore
 
 import (
+	"context"
+
 	"bytes"
 	"fmt"
 	"log/slog"
@@ -24,12 +26,12 @@ func TestCollectGarbageKeepsLiveData(t *testing.T) {
 	defer func() { b.Close() }()
 	val := func(i int) []byte { return bytes.Repeat([]byte{byte('a' + i%26)}, 64<<10) }
 	for i := range 60 {
-		if err := b.db.Update(func(txn *badger.Txn) error { return txn.Set(fmt.Appendf(nil, "k%02d", i), val(i)) }); err != nil {
+		if err := b.update(context.Background(), func(txn *tx) error { return txn.Set(fmt.Appendf(nil, "k%02d", i), val(i)) }); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for i := range 45 {
-		if err := b.db.Update(func(txn *badger.Txn) error { return txn.Delete(fmt.Appendf(nil, "k%02d", i)) }); err != nil {
+		if err := b.update(context.Background(), func(txn *tx) error { return txn.Delete(fmt.Appendf(nil, "k%02d", i)) }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -39,7 +41,7 @@ func TestCollectGarbageKeepsLiveData(t *testing.T) {
 		}
 	}
 	for i := 45; i < 60; i++ {
-		err := b.db.View(func(txn *badger.Txn) error {
+		err := b.view(context.Background(), func(txn *tx) error {
 			item, err := txn.Get(fmt.Appendf(nil, "k%02d", i))
 			if err != nil {
 				return err

@@ -35,7 +35,7 @@ func (b *Badger) Claim(ctx context.Context, c store.ClaimRequest) (store.Dataset
 		out     store.Dataset
 		revoked bool // the connection was withdrawn: the dataset was ended
 	)
-	err := b.update(ctx, func(txn *badger.Txn) error {
+	err := b.update(ctx, func(txn *tx) error {
 		revoked = false
 		d, conn, err := claimable(txn, c)
 		if err != nil {
@@ -67,7 +67,7 @@ func (b *Badger) Claim(ctx context.Context, c store.ClaimRequest) (store.Dataset
 // claimable loads a dataset an agent claims and its connection: ErrNotFound
 // unless the connection is bound to that agent, ErrNotQueued unless the
 // dataset is Queued.
-func claimable(txn *badger.Txn, c store.ClaimRequest) (store.Dataset, store.Connection, error) {
+func claimable(txn *tx, c store.ClaimRequest) (store.Dataset, store.Connection, error) {
 	d, err := datasetByID(txn, c.DatasetID)
 	if err != nil {
 		return d, store.Connection{}, err
@@ -92,7 +92,7 @@ func (b *Badger) Report(ctx context.Context, r store.Report) (store.Dataset, err
 	}
 	r.Now = r.Now.UTC()
 	var out store.Dataset
-	err := b.update(ctx, func(txn *badger.Txn) error {
+	err := b.update(ctx, func(txn *tx) error {
 		// Reading the company makes a concurrent DeleteCompany conflict.
 		if _, err := getCompany(txn, r.CompanyID); err != nil {
 			return err
@@ -128,7 +128,7 @@ func (b *Badger) RenewLeases(ctx context.Context, agentID string, until time.Tim
 	}
 	until = until.UTC()
 	var out []store.Dataset
-	err := b.update(ctx, func(txn *badger.Txn) error {
+	err := b.update(ctx, func(txn *tx) error {
 		out = out[:0]
 		keys, vals, err := scanKeys(txn, leaseAgentPrefix(agentID), 0)
 		if err != nil {
@@ -160,7 +160,7 @@ func (b *Badger) RevokeLease(ctx context.Context, agentID, companyID, datasetID 
 	if err := lookupIDs("agent", agentID, "company", companyID, "dataset", datasetID); err != nil {
 		return err
 	}
-	return b.update(ctx, func(txn *badger.Txn) error {
+	return b.update(ctx, func(txn *tx) error {
 		d, err := getDataset(txn, companyID, datasetID)
 		if err != nil {
 			return err
@@ -192,7 +192,7 @@ func (b *Badger) ExpireLeases(ctx context.Context, now time.Time) ([]store.Datas
 			d  store.Dataset
 			ok bool
 		)
-		err := b.update(ctx, func(txn *badger.Txn) error {
+		err := b.update(ctx, func(txn *tx) error {
 			var err error
 			d, ok, err = expireLease(txn, ref, now)
 			return err
@@ -211,7 +211,7 @@ func (b *Badger) ExpireLeases(ctx context.Context, now time.Time) ([]store.Datas
 // now, each to be expired in its own transaction.
 func (b *Badger) dueLeases(ctx context.Context, now time.Time) ([]leaseRef, error) {
 	var due []leaseRef
-	err := b.view(ctx, func(txn *badger.Txn) error {
+	err := b.view(ctx, func(txn *tx) error {
 		p := prefix("lx")
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: p, PrefetchValues: true})
 		defer it.Close()
@@ -235,7 +235,7 @@ func (b *Badger) dueLeases(ctx context.Context, now time.Time) ([]leaseRef, erro
 
 // expireLease expires the lease of one dataset if it is still in flight and
 // its lease is still due; ok reports whether it did.
-func expireLease(txn *badger.Txn, ref leaseRef, now time.Time) (d store.Dataset, ok bool, err error) {
+func expireLease(txn *tx, ref leaseRef, now time.Time) (d store.Dataset, ok bool, err error) {
 	d, err = getDataset(txn, ref.company, ref.id)
 	if errors.Is(err, store.ErrNotFound) {
 		return d, false, nil

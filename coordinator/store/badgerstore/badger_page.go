@@ -113,7 +113,7 @@ func eachIndexed(index, data []byte, fn func(id, rec []byte) error) error {
 
 // uploading loads the dataset an agent uploads to: ErrNotFound unless its
 // company is live and its connection is bound to the agent.
-func uploading(txn *badger.Txn, agentID, datasetID string) (store.Dataset, error) {
+func uploading(txn *tx, agentID, datasetID string) (store.Dataset, error) {
 	d, err := datasetByID(txn, datasetID)
 	if err != nil {
 		return d, err
@@ -130,7 +130,7 @@ func uploading(txn *badger.Txn, agentID, datasetID string) (store.Dataset, error
 // another company, or of another connection) get the very answer a random
 // id gets, whatever that dataset's state: its state is not the agent's to
 // learn.
-func agentsDataset(txn *badger.Txn, d store.Dataset, agentID string) error {
+func agentsDataset(txn *tx, d store.Dataset, agentID string) error {
 	var conn store.Connection
 	err := getJSON(txn, connKey(d.CompanyID, d.ConnectionID), &conn)
 	if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
@@ -147,7 +147,7 @@ func (b *Badger) AgentDataset(ctx context.Context, agentID, datasetID string) (s
 		return store.Dataset{}, err
 	}
 	var d store.Dataset
-	err := b.view(ctx, func(txn *badger.Txn) error {
+	err := b.view(ctx, func(txn *tx) error {
 		var err error
 		d, err = uploading(txn, agentID, datasetID)
 		return err
@@ -174,7 +174,7 @@ func (b *Badger) PutPage(ctx context.Context, p store.Page) error {
 	if err != nil {
 		return err
 	}
-	return b.update(ctx, func(txn *badger.Txn) error {
+	return b.update(ctx, func(txn *tx) error {
 		d, err := uploading(txn, p.AgentID, p.DatasetID)
 		if err != nil {
 			return err
@@ -202,7 +202,7 @@ func (b *Badger) Pages(ctx context.Context, datasetID string, fn func(store.Page
 	if err := lookupIDs("dataset", datasetID); err != nil {
 		return err
 	}
-	return b.view(ctx, func(txn *badger.Txn) error {
+	return b.view(ctx, func(txn *tx) error {
 		d, err := datasetByID(txn, datasetID)
 		if err != nil {
 			return err
@@ -215,7 +215,7 @@ func (b *Badger) Pages(ctx context.Context, datasetID string, fn func(store.Page
 // committed lease, in page order, and its line index (nil if none). With
 // keep, the page is a copy that fn may keep; without, it is Badger's own
 // and valid only until fn returns.
-func eachPage(ctx context.Context, txn *badger.Txn, d store.Dataset, keep bool, fn func(store.Page, []byte) error) error {
+func eachPage(ctx context.Context, txn *tx, d store.Dataset, keep bool, fn func(store.Page, []byte) error) error {
 	lease := d.CommittedLease
 	if inFlight(d.Status) {
 		lease = d.LeaseID
@@ -262,7 +262,7 @@ func (b *Badger) CommitUpload(ctx context.Context, agentID, datasetID, leaseID s
 	}
 	now = now.UTC()
 	var out store.Dataset
-	err := b.update(ctx, func(txn *badger.Txn) error {
+	err := b.update(ctx, func(txn *tx) error {
 		d, err := uploading(txn, agentID, datasetID)
 		if err != nil {
 			return err
@@ -290,7 +290,7 @@ func (b *Badger) CommitUpload(ctx context.Context, agentID, datasetID, leaseID s
 
 func (b *Badger) Unprocessed(ctx context.Context) ([]store.Dataset, error) {
 	var out []store.Dataset
-	err := b.view(ctx, func(txn *badger.Txn) error {
+	err := b.view(ctx, func(txn *tx) error {
 		keys, vals, err := scanKeys(txn, prefix("up"), 0)
 		if err != nil {
 			return err
@@ -334,7 +334,7 @@ func (b *Badger) dropEndedPages(ctx context.Context) error {
 	}
 	defer b.sweep.Unlock()
 	var marks [][]byte
-	err := b.view(ctx, func(txn *badger.Txn) error {
+	err := b.view(ctx, func(txn *tx) error {
 		var err error
 		marks, _, err = scanKeys(txn, prefix("pd"), 0)
 		return err
@@ -348,7 +348,7 @@ func (b *Badger) dropEndedPages(ctx context.Context) error {
 		if err := b.deletePrefix(ctx, pages, nil); err != nil {
 			return err
 		}
-		if err := b.update(ctx, func(txn *badger.Txn) error { return txn.Delete(m) }); err != nil {
+		if err := b.update(ctx, func(txn *tx) error { return txn.Delete(m) }); err != nil {
 			return err
 		}
 	}

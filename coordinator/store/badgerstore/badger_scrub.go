@@ -33,7 +33,8 @@ const (
 // records that hold a readable code and purges the old versions.
 func (b *Badger) scrubLinkCodes(ctx context.Context) error {
 	var done, pending bool
-	err := b.db.View(func(txn *badger.Txn) error {
+	err := b.db.View(func(t *badger.Txn) error {
+		txn := &tx{Txn: t}
 		var err error
 		if done, err = exists(txn, key(scrubbedMarker)); err != nil || done {
 			return err
@@ -58,7 +59,7 @@ func (b *Badger) scrubLinkCodes(ctx context.Context) error {
 		}
 		b.log.Info("readable link codes removed from the store", "connections", n)
 	}
-	return b.update(ctx, func(txn *badger.Txn) error {
+	return b.update(ctx, func(txn *tx) error {
 		if err := txn.Delete(key(purgePending)); err != nil {
 			return err
 		}
@@ -70,7 +71,8 @@ func (b *Badger) scrubLinkCodes(ctx context.Context) error {
 // has a "linkCode" field, without it; it returns how many it rewrote.
 func (b *Badger) rewriteReadableCodes(ctx context.Context) (int, error) {
 	var found [][2][]byte // connection key, record without the code
-	err := b.db.View(func(txn *badger.Txn) error {
+	err := b.db.View(func(t *badger.Txn) error {
+		txn := &tx{Txn: t}
 		p := prefix("ci")
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: p, PrefetchValues: true})
 		defer it.Close()
@@ -97,7 +99,7 @@ func (b *Badger) rewriteReadableCodes(ctx context.Context) (int, error) {
 	for len(found) > 0 {
 		chunk := found[:min(scrubChunk, len(found))]
 		found = found[len(chunk):]
-		err := b.update(ctx, func(txn *badger.Txn) error {
+		err := b.update(ctx, func(txn *tx) error {
 			for _, kv := range chunk {
 				if err := txn.Set(kv[0], kv[1]); err != nil {
 					return err
@@ -115,7 +117,7 @@ func (b *Badger) rewriteReadableCodes(ctx context.Context) (int, error) {
 // withoutReadableCode reads the record at k and, when it holds a readable
 // link code, returns it encoded again without one (the field no longer
 // exists in Connection).
-func withoutReadableCode(txn *badger.Txn, k []byte) ([]byte, bool, error) {
+func withoutReadableCode(txn *tx, k []byte) ([]byte, bool, error) {
 	var old struct {
 		LinkCode *string `json:"linkCode"`
 	}
@@ -164,7 +166,7 @@ func (b *Badger) Secret(ctx context.Context, name string) ([]byte, error) {
 		return nil, err
 	}
 	var out []byte
-	err := b.update(ctx, func(txn *badger.Txn) error {
+	err := b.update(ctx, func(txn *tx) error {
 		item, err := txn.Get(secretKey(name))
 		if err == nil {
 			out, err = item.ValueCopy(nil)

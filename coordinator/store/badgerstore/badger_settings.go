@@ -38,7 +38,7 @@ func schedKey(due time.Time, conn string, t dataset.DataType) []byte {
 }
 
 // profileSettings is the client's settings, every type filled in.
-func profileSettings(txn *badger.Txn) ([]store.SyncSetting, error) {
+func profileSettings(txn *tx) ([]store.SyncSetting, error) {
 	var set []store.SyncSetting
 	if err := getJSON(txn, profileSettingsKey(), &set); err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
 		return nil, err
@@ -48,7 +48,7 @@ func profileSettings(txn *badger.Txn) ([]store.SyncSetting, error) {
 
 // companySettings is the company's settings as set; ok is false when none
 // were.
-func companySettings(txn *badger.Txn, co string) (store.CompanySyncSettings, bool, error) {
+func companySettings(txn *tx, co string) (store.CompanySyncSettings, bool, error) {
 	var cs store.CompanySyncSettings
 	err := getJSON(txn, companySettingsKey(co), &cs)
 	if errors.Is(err, badger.ErrKeyNotFound) {
@@ -58,7 +58,7 @@ func companySettings(txn *badger.Txn, co string) (store.CompanySyncSettings, boo
 }
 
 // effectiveSettings are the settings in force for a company.
-func effectiveSettings(txn *badger.Txn, co string) ([]store.SyncSetting, error) {
+func effectiveSettings(txn *tx, co string) ([]store.SyncSetting, error) {
 	profile, err := profileSettings(txn)
 	if err != nil {
 		return nil, err
@@ -81,7 +81,7 @@ func scheduleOf(list []store.SyncSetting, t dataset.DataType) int {
 
 func (b *Badger) ProfileSyncSettings(ctx context.Context) ([]store.SyncSetting, error) {
 	var out []store.SyncSetting
-	err := b.view(ctx, func(txn *badger.Txn) error {
+	err := b.view(ctx, func(txn *tx) error {
 		var err error
 		out, err = profileSettings(txn)
 		return err
@@ -94,7 +94,7 @@ func (b *Badger) SetProfileSyncSettings(ctx context.Context, list []store.SyncSe
 		return err
 	}
 	var moved []dataset.DataType
-	err := b.update(ctx, func(txn *badger.Txn) error {
+	err := b.update(ctx, func(txn *tx) error {
 		cur, err := profileSettings(txn)
 		if err != nil {
 			return err
@@ -119,7 +119,7 @@ func (b *Badger) CompanySyncSettings(ctx context.Context, companyID string) (sto
 		return store.CompanySyncSettings{}, err
 	}
 	var out store.CompanySyncSettings
-	err := b.view(ctx, func(txn *badger.Txn) error {
+	err := b.view(ctx, func(txn *tx) error {
 		if _, err := getCompany(txn, companyID); err != nil {
 			return err
 		}
@@ -147,7 +147,7 @@ func (b *Badger) SetCompanySyncSettings(ctx context.Context, s store.CompanySync
 	if err := store.CheckSyncSettings(s.Settings); err != nil {
 		return err
 	}
-	return b.update(ctx, func(txn *badger.Txn) error {
+	return b.update(ctx, func(txn *tx) error {
 		if _, err := getCompany(txn, s.CompanyID); err != nil {
 			return err
 		}
@@ -191,7 +191,7 @@ func (b *Badger) EffectiveSyncSettings(ctx context.Context, companyID string) ([
 		return nil, err
 	}
 	var out []store.SyncSetting
-	err := b.view(ctx, func(txn *badger.Txn) error {
+	err := b.view(ctx, func(txn *tx) error {
 		var err error
 		out, err = effectiveSettings(txn, companyID)
 		return err
@@ -201,7 +201,7 @@ func (b *Badger) EffectiveSyncSettings(ctx context.Context, companyID string) ([
 
 // armSchedule points the pair's entry at requested + hours (none when hours
 // is 0 or armed is false), replacing the entry it had.
-func armSchedule(txn *badger.Txn, s store.ScheduledSync, hours int, armed bool) error {
+func armSchedule(txn *tx, s store.ScheduledSync, hours int, armed bool) error {
 	pk := schedPointerKey(s.ConnectionID, s.DataType)
 	var old store.ScheduledSync
 	err := getJSON(txn, pk, &old)
@@ -229,7 +229,7 @@ func armSchedule(txn *badger.Txn, s store.ScheduledSync, hours int, armed bool) 
 }
 
 // scheduleQueued re-arms the schedule of a dataset just queued.
-func scheduleQueued(txn *badger.Txn, d *store.Dataset) error {
+func scheduleQueued(txn *tx, d *store.Dataset) error {
 	list, err := effectiveSettings(txn, d.CompanyID)
 	if err != nil {
 		return err
@@ -245,7 +245,7 @@ func scheduleQueued(txn *badger.Txn, d *store.Dataset) error {
 
 // rearmConnection re-arms every pair of a connection that has a schedule
 // entry, by list; armed false disarms them (a connection not Linked).
-func rearmConnection(txn *badger.Txn, conn string, list []store.SyncSetting, armed bool) error {
+func rearmConnection(txn *tx, conn string, list []store.SyncSetting, armed bool) error {
 	_, vals, err := scanKeys(txn, schedPointerPrefix(conn), 0)
 	if err != nil {
 		return err
@@ -269,7 +269,7 @@ func (b *Badger) rearmAll(ctx context.Context, types []dataset.DataType) error {
 	after := []byte("ci/")
 	for {
 		var conns, cos []string
-		err := b.view(ctx, func(txn *badger.Txn) error {
+		err := b.view(ctx, func(txn *tx) error {
 			p := []byte("ci/")
 			it := txn.NewIterator(badger.IteratorOptions{Prefix: p, PrefetchValues: true})
 			defer it.Close()
@@ -289,7 +289,7 @@ func (b *Badger) rearmAll(ctx context.Context, types []dataset.DataType) error {
 		if err != nil || len(conns) == 0 {
 			return err
 		}
-		err = b.update(ctx, func(txn *badger.Txn) error {
+		err = b.update(ctx, func(txn *tx) error {
 			return rearmBatch(txn, conns, cos, types)
 		})
 		if err != nil {
@@ -301,7 +301,7 @@ func (b *Badger) rearmAll(ctx context.Context, types []dataset.DataType) error {
 
 // rearmBatch re-arms the pairs of types on the connections conns (of the
 // companies cos) that follow the client's settings.
-func rearmBatch(txn *badger.Txn, conns, cos []string, types []dataset.DataType) error {
+func rearmBatch(txn *tx, conns, cos []string, types []dataset.DataType) error {
 	lists := map[string][]store.SyncSetting{} // nil: the company overrides the client's
 	for i, conn := range conns {
 		list, ok := lists[cos[i]]
@@ -351,7 +351,7 @@ func (b *Badger) DueSyncs(ctx context.Context, now time.Time, limit int) ([]stor
 	}
 	end := []byte("sc/" + timeHex(now) + "/\xff")
 	var out []store.ScheduledSync
-	err := b.view(ctx, func(txn *badger.Txn) error {
+	err := b.view(ctx, func(txn *tx) error {
 		p := []byte("sc/")
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
 		defer it.Close()
@@ -385,7 +385,7 @@ func (b *Badger) Reschedule(ctx context.Context, s store.ScheduledSync, next tim
 	if err := lookupIDs("company", s.CompanyID, "connection", s.ConnectionID); err != nil {
 		return err
 	}
-	return b.update(ctx, func(txn *badger.Txn) error {
+	return b.update(ctx, func(txn *tx) error {
 		var cur store.ScheduledSync
 		err := getJSON(txn, schedPointerKey(s.ConnectionID, s.DataType), &cur)
 		if errors.Is(err, badger.ErrKeyNotFound) {
@@ -418,7 +418,7 @@ func splitKey(k []byte) []string { return strings.Split(string(k), "/") }
 // connectionScheduled arms a connection's schedule when it becomes Linked
 // and disarms it when it stops being Linked, so that the scheduler never
 // reads the entries of connections it would not queue on.
-func connectionScheduled(txn *badger.Txn, old *store.Connection, c store.Connection) error {
+func connectionScheduled(txn *tx, old *store.Connection, c store.Connection) error {
 	was := old != nil && old.Status == store.Linked
 	if was == (c.Status == store.Linked) {
 		return nil
@@ -431,7 +431,7 @@ func connectionScheduled(txn *badger.Txn, old *store.Connection, c store.Connect
 }
 
 // deleteSchedule removes a connection's schedule entries and pointers.
-func deleteSchedule(txn *badger.Txn, conn string) error {
+func deleteSchedule(txn *tx, conn string) error {
 	keys, vals, err := scanKeys(txn, schedPointerPrefix(conn), 0)
 	if err != nil {
 		return err

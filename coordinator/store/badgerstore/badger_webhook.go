@@ -34,7 +34,7 @@ func deliveryDueKey(due time.Time, wh, ev string) []byte {
 // logAttempt writes a to the delivery log and deletes (at most 100 of) the
 // consumer's entries older than store.DeliveryLogRetention: it reads only
 // expired keys, so the log stays bounded at little cost.
-func logAttempt(txn *badger.Txn, a store.DeliveryAttempt) error {
+func logAttempt(txn *tx, a store.DeliveryAttempt) error {
 	p := prefix("wl", a.WebhookID)
 	end := string(p) + timeHex(a.At.Add(-store.DeliveryLogRetention))
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
@@ -62,7 +62,7 @@ func deliveryLogKey(a store.DeliveryAttempt) []byte {
 // emit puts e in the outbox: a delivery, due at once, for each enabled
 // consumer subscribed to its type (and its company tags). An event still
 // pending for a consumer is not added for it again.
-func emit(txn *badger.Txn, e store.WebhookEvent) error {
+func emit(txn *tx, e store.WebhookEvent) error {
 	_, vals, err := scanKeys(txn, prefix("wh"), 0)
 	if err != nil {
 		return err
@@ -99,7 +99,7 @@ func emit(txn *badger.Txn, e store.WebhookEvent) error {
 }
 
 // datasetEvents emits read.completed when d reaches a terminal status.
-func datasetEvents(txn *badger.Txn, old, d *store.Dataset) error {
+func datasetEvents(txn *tx, old, d *store.Dataset) error {
 	if !d.Status.Terminal() || (old != nil && old.Status.Terminal()) {
 		return nil
 	}
@@ -122,7 +122,7 @@ func datasetEvents(txn *badger.Txn, old, d *store.Dataset) error {
 }
 
 // connectionEvents emits connection.created for a new connection.
-func connectionEvents(txn *badger.Txn, old *store.Connection, c store.Connection) error {
+func connectionEvents(txn *tx, old *store.Connection, c store.Connection) error {
 	if old != nil {
 		return nil
 	}
@@ -139,7 +139,7 @@ func connectionEvents(txn *badger.Txn, old *store.Connection, c store.Connection
 // presenceEvents emits connection.connected or connection.disconnected
 // for each connection a Connected or Disconnected agent event names that
 // is still bound to the agent.
-func presenceEvents(txn *badger.Txn, e store.AgentEvent) error {
+func presenceEvents(txn *tx, e store.AgentEvent) error {
 	typ := store.EventConnectionConnected
 	switch e.Type {
 	case store.EventConnected:
@@ -218,7 +218,7 @@ func (b *Badger) CreateWebhook(ctx context.Context, w store.Webhook) error {
 		return err
 	}
 	w.Created = w.Created.UTC()
-	return b.update(ctx, func(txn *badger.Txn) error {
+	return b.update(ctx, func(txn *tx) error {
 		keys, _, err := scanKeys(txn, prefix("wh"), 0)
 		if err != nil {
 			return err
@@ -238,7 +238,7 @@ func (b *Badger) Webhook(ctx context.Context, id string) (store.Webhook, error) 
 		return store.Webhook{}, err
 	}
 	var w store.Webhook
-	err := b.view(ctx, func(txn *badger.Txn) error {
+	err := b.view(ctx, func(txn *tx) error {
 		return notFound(getJSON(txn, webhookKey(id), &w), "webhook", id)
 	})
 	return w, err
@@ -246,7 +246,7 @@ func (b *Badger) Webhook(ctx context.Context, id string) (store.Webhook, error) 
 
 func (b *Badger) Webhooks(ctx context.Context) ([]store.Webhook, error) {
 	var out []store.Webhook
-	err := b.view(ctx, func(txn *badger.Txn) error {
+	err := b.view(ctx, func(txn *tx) error {
 		_, vals, err := scanKeys(txn, prefix("wh"), 0)
 		if err != nil {
 			return err
@@ -267,7 +267,7 @@ func (b *Badger) DeleteWebhook(ctx context.Context, id string) error {
 	if err := lookupIDs("webhook", id); err != nil {
 		return err
 	}
-	err := b.update(ctx, func(txn *badger.Txn) error {
+	err := b.update(ctx, func(txn *tx) error {
 		if ok, err := exists(txn, webhookKey(id)); err != nil || !ok {
 			return notFound(cmpErr(err, badger.ErrKeyNotFound), "webhook", id)
 		}
@@ -298,7 +298,7 @@ func (b *Badger) DueDeliveries(ctx context.Context, now time.Time, limit int) ([
 	}
 	end := "wq/" + timeHex(now) + "/\xff"
 	var out []store.Delivery
-	err := b.update(ctx, func(txn *badger.Txn) error {
+	err := b.update(ctx, func(txn *tx) error {
 		out = out[:0]
 		p := []byte("wq/")
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
@@ -333,7 +333,7 @@ func (b *Badger) DueDeliveries(ctx context.Context, now time.Time, limit int) ([
 }
 
 // endDelivery removes d from the outbox if it is still the one read.
-func endDelivery(txn *badger.Txn, d store.Delivery) (bool, error) {
+func endDelivery(txn *tx, d store.Delivery) (bool, error) {
 	var cur store.Delivery
 	err := getJSON(txn, deliveryKey(d.WebhookID, d.Event.ID), &cur)
 	if errors.Is(err, badger.ErrKeyNotFound) {
@@ -350,7 +350,7 @@ func endDelivery(txn *badger.Txn, d store.Delivery) (bool, error) {
 
 func (b *Badger) DeliveryDone(ctx context.Context, d store.Delivery, a store.DeliveryAttempt) error {
 	a.At = a.At.UTC()
-	return b.update(ctx, func(txn *badger.Txn) error {
+	return b.update(ctx, func(txn *tx) error {
 		if _, err := endDelivery(txn, d); err != nil {
 			return err
 		}
@@ -375,7 +375,7 @@ func (b *Badger) DeliveryDone(ctx context.Context, d store.Delivery, a store.Del
 func (b *Badger) DeliveryFailed(ctx context.Context, d store.Delivery, a store.DeliveryAttempt, next time.Time, disableAfter time.Duration) (bool, error) {
 	a.At, next = a.At.UTC(), next.UTC()
 	var disabled bool
-	err := b.update(ctx, func(txn *badger.Txn) error {
+	err := b.update(ctx, func(txn *tx) error {
 		disabled = false
 		var w store.Webhook
 		err := getJSON(txn, webhookKey(d.WebhookID), &w)
@@ -431,7 +431,7 @@ func (b *Badger) DeliveryFailed(ctx context.Context, d store.Delivery, a store.D
 
 func (b *Badger) PendingDeliveries(ctx context.Context) (int, error) {
 	n := 0
-	err := b.view(ctx, func(txn *badger.Txn) error {
+	err := b.view(ctx, func(txn *tx) error {
 		n = 0
 		p := prefix("wd")
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
@@ -452,7 +452,7 @@ func (b *Badger) DeliveryLog(ctx context.Context, webhookID string, limit int) (
 		limit = 100
 	}
 	var out []store.DeliveryAttempt
-	err := b.view(ctx, func(txn *badger.Txn) error {
+	err := b.view(ctx, func(txn *tx) error {
 		if ok, err := exists(txn, webhookKey(webhookID)); err != nil || !ok {
 			return notFound(cmpErr(err, badger.ErrKeyNotFound), "webhook", webhookID)
 		}

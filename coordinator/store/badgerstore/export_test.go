@@ -24,7 +24,7 @@ func (b *Badger) SetDeleteChunk(n int) { b.deleteChunk = n }
 
 // RawKeys returns every key of the database with its value.
 func (b *Badger) RawKeys() (keys, vals [][]byte, err error) {
-	err = b.db.View(func(txn *badger.Txn) error {
+	err = b.view(context.Background(), func(txn *tx) error {
 		keys, vals, err = scanKeys(txn, nil, 0)
 		return err
 	})
@@ -34,7 +34,7 @@ func (b *Badger) RawKeys() (keys, vals [][]byte, err error) {
 // StartDeleteCompany does what a DeleteCompany cut short by a crash has
 // done: marked the company and removed some of its keys.
 func (b *Badger) StartDeleteCompany(id string, keys int) error {
-	return b.db.Update(func(txn *badger.Txn) error {
+	return b.update(context.Background(), func(txn *tx) error {
 		var rec companyRecord
 		if err := getJSON(txn, companyKey(id), &rec); err != nil {
 			return err
@@ -61,7 +61,7 @@ func (b *Badger) WriteSnapshot(ctx context.Context, companyID, datasetID string)
 // ForgetCounts deletes the dataset counts, as in a store written before
 // they were kept.
 func (b *Badger) ForgetCounts() error {
-	return b.db.Update(func(txn *badger.Txn) error {
+	return b.update(context.Background(), func(txn *tx) error {
 		for _, p := range [][]byte{prefix("nb"), prefix("nd")} {
 			keys, _, err := scanKeys(txn, p, 0)
 			if err != nil {
@@ -87,7 +87,7 @@ func (b *Badger) PutLegacyConnection(c store.Connection, plainCode string) error
 	if err != nil {
 		return err
 	}
-	return b.db.Update(func(txn *badger.Txn) error {
+	return b.update(context.Background(), func(txn *tx) error {
 		if err := txn.Set(connIndexKey(c.ID), []byte(c.CompanyID)); err != nil {
 			return err
 		}
