@@ -41,7 +41,7 @@ func run(bin, out, benchtime string, skipGo bool, loadArgs []string) error {
 		// UploadBombMemory writes 450 MB a round: it is run by hand, and
 		// its figures are kept below the marker.
 		cmd := exec.Command("go", "test", "-run", "^$", "-bench", ".", "-skip", "UploadBombMemory", "-benchtime", benchtime,
-			"./coordinator/hub/", "./coordinator/store/")
+			"./coordinator/hub/", "./coordinator/store/...")
 		cmd.Stderr = os.Stderr
 		raw, err := cmd.Output()
 		if err != nil {
