@@ -65,7 +65,7 @@ func (r *hookReceiver) deliveries() []hookDelivery {
 	return append([]hookDelivery(nil), r.got...)
 }
 
-// verifySignature is the README's recipe, written out: HMAC-SHA256 keyed
+// verifySignature is the recipe of docs/api.md, written out: HMAC-SHA256 keyed
 // with the consumer's secret over "<t>.<raw body>", hex, compared in
 // constant time, t within five minutes.
 func verifySignature(secret, header string, body []byte) bool {
@@ -106,7 +106,7 @@ func createHook(t *testing.T, c *coordinator, url string) string {
 
 // TestWebhookEvents links and runs a real agent, then stops it: the client's
 // receiver gets connection.created, connection.connected, a read.completed
-// per data type and connection.disconnected, each signed as the README
+// per data type and connection.disconnected, each signed as docs/api.md
 // says.
 func TestWebhookEvents(t *testing.T) {
 	t.Parallel()
