@@ -1,6 +1,7 @@
 package badgerstore
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/rules"
 	"github.com/ferry-sync/ferry/coordinator/store"
 
 	"context"
@@ -9,10 +10,10 @@ import (
 )
 
 func (b *Badger) CreateAPIKey(ctx context.Context, k store.APIKey) error {
-	if err := checkID("API key", k.ID); err != nil {
+	if err := rules.CheckID("API key", k.ID); err != nil {
 		return err
 	}
-	if err := checkHash("API key", k.Hash); err != nil {
+	if err := rules.CheckHash("API key", k.Hash); err != nil {
 		return err
 	}
 	if k.Scope != store.ScopeClient && k.Scope != store.ScopeSupport {
@@ -37,7 +38,7 @@ func (b *Badger) CreateAPIKey(ctx context.Context, k store.APIKey) error {
 }
 
 func (b *Badger) APIKeyByHash(ctx context.Context, hash []byte) (store.APIKey, error) {
-	if err := checkHash("API key", hash); err != nil {
+	if err := rules.CheckHash("API key", hash); err != nil {
 		return store.APIKey{}, err
 	}
 	var k store.APIKey
@@ -80,7 +81,7 @@ func (b *Badger) APIKeys(ctx context.Context) ([]store.APIKey, error) {
 }
 
 func (b *Badger) DeleteAPIKey(ctx context.Context, id string) error {
-	if err := lookupIDs("API key", id); err != nil {
+	if err := rules.LookupIDs("API key", id); err != nil {
 		return err
 	}
 	return b.update(ctx, func(txn *tx) error {

@@ -1,6 +1,7 @@
 package badgerstore
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/rules"
 	"github.com/ferry-sync/ferry/coordinator/store"
 
 	"context"
@@ -143,7 +144,7 @@ func agentsDataset(txn *tx, d store.Dataset, agentID string) error {
 }
 
 func (b *Badger) AgentDataset(ctx context.Context, agentID, datasetID string) (store.Dataset, error) {
-	if err := lookupIDs("agent", agentID, "dataset", datasetID); err != nil {
+	if err := rules.LookupIDs("agent", agentID, "dataset", datasetID); err != nil {
 		return store.Dataset{}, err
 	}
 	var d store.Dataset
@@ -155,13 +156,8 @@ func (b *Badger) AgentDataset(ctx context.Context, agentID, datasetID string) (s
 	return d, err
 }
 
-// leaseHeld reports whether lease is the live lease of agent on d.
-func leaseHeld(d store.Dataset, agentID, lease string) bool {
-	return lease != "" && d.LeaseID == lease && d.LeaseAgent == agentID
-}
-
 func (b *Badger) PutPage(ctx context.Context, p store.Page) error {
-	if err := lookupIDs("agent", p.AgentID, "dataset", p.DatasetID); err != nil {
+	if err := rules.LookupIDs("agent", p.AgentID, "dataset", p.DatasetID); err != nil {
 		return err
 	}
 	if p.N < 1 || p.N > maxPageNumber {
@@ -181,7 +177,7 @@ func (b *Badger) PutPage(ctx context.Context, p store.Page) error {
 		}
 		// The lease is compared, never trusted: once equal to the claim's
 		// lease it is a checked id, safe in a key.
-		if !leaseHeld(d, p.AgentID, p.LeaseID) {
+		if !rules.LeaseHeld(d, p.AgentID, p.LeaseID) {
 			return fmt.Errorf("page %d of dataset %s: %w", p.N, d.ID, store.ErrStaleLease)
 		}
 		if d.Status != dataset.Mapping {
@@ -199,7 +195,7 @@ func (b *Badger) PutPage(ctx context.Context, p store.Page) error {
 // copying them out of Badger, so that a dataset of many large pages never
 // sits in memory at once.
 func (b *Badger) Pages(ctx context.Context, datasetID string, fn func(store.Page) error) error {
-	if err := lookupIDs("dataset", datasetID); err != nil {
+	if err := rules.LookupIDs("dataset", datasetID); err != nil {
 		return err
 	}
 	return b.view(ctx, func(txn *tx) error {
@@ -217,7 +213,7 @@ func (b *Badger) Pages(ctx context.Context, datasetID string, fn func(store.Page
 // and valid only until fn returns.
 func eachPage(ctx context.Context, txn *tx, d store.Dataset, keep bool, fn func(store.Page, []byte) error) error {
 	lease := d.CommittedLease
-	if inFlight(d.Status) {
+	if rules.InFlight(d.Status) {
 		lease = d.LeaseID
 	}
 	if lease == "" {
@@ -254,7 +250,7 @@ func eachPage(ctx context.Context, txn *tx, d store.Dataset, keep bool, fn func(
 }
 
 func (b *Badger) CommitUpload(ctx context.Context, agentID, datasetID, leaseID string, now time.Time) (store.Dataset, error) {
-	if err := lookupIDs("agent", agentID, "dataset", datasetID); err != nil {
+	if err := rules.LookupIDs("agent", agentID, "dataset", datasetID); err != nil {
 		return store.Dataset{}, err
 	}
 	if now.IsZero() {
@@ -268,20 +264,10 @@ func (b *Badger) CommitUpload(ctx context.Context, agentID, datasetID, leaseID s
 			return err
 		}
 		out = d
-		switch {
-		case leaseHeld(d, agentID, leaseID) && d.Status == dataset.Mapping:
-		case leaseID != "" && d.CommittedLease == leaseID:
-			return nil // committed already: a commit sent again
-		case leaseHeld(d, agentID, leaseID):
-			return fmt.Errorf("commit dataset %s (%s): %w", d.ID, d.Status, store.ErrTransition)
-		default:
-			return fmt.Errorf("commit dataset %s: %w", d.ID, store.ErrStaleLease)
-		}
 		old := d
-		if err := advance(&d, dataset.Coordinator, dataset.Validating, now, store.ActorCoordinator, "upload committed"); err != nil {
+		if changed, err := rules.CommitUpload(&d, agentID, leaseID, now); err != nil || !changed {
 			return err
 		}
-		d.CommittedLease = leaseID
 		out = d
 		return putDataset(txn, &old, &d)
 	})
