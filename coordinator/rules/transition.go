@@ -400,3 +400,27 @@ func CountChange(from, to dataset.Status) map[dataset.Status]int {
 	}
 	return delta
 }
+
+// AgentsDataset is store.ErrNotFound unless d's connection conn (nil when
+// missing) is bound to agentID. An agent's upload, commit and report on a
+// dataset of another agent (of another company, or of another connection)
+// get the very answer a random id gets, whatever that dataset's state: its
+// state is not the agent's to learn.
+func AgentsDataset(d store.Dataset, conn *store.Connection, agentID string) error {
+	if conn == nil || conn.AgentID == "" || conn.AgentID != agentID {
+		return fmt.Errorf("dataset %s for agent %s: %w", d.ID, agentID, store.ErrNotFound)
+	}
+	return nil
+}
+
+// CanStage is nil when page p may be staged on d: store.ErrStaleLease
+// unless p's lease holds d, store.ErrTransition unless d is Mapping.
+func CanStage(d store.Dataset, p store.Page) error {
+	if !LeaseHeld(d, p.AgentID, p.LeaseID) {
+		return fmt.Errorf("page %d of dataset %s: %w", p.N, d.ID, store.ErrStaleLease)
+	}
+	if d.Status != dataset.Mapping {
+		return fmt.Errorf("page %d of dataset %s (%s): %w", p.N, d.ID, d.Status, store.ErrTransition)
+	}
+	return nil
+}

@@ -400,3 +400,39 @@ func TestPagesAndCompletion(t *testing.T) {
 		t.Error("Completes: want true only on reaching Complete")
 	}
 }
+
+func TestAgentsDatasetAndStaging(t *testing.T) {
+	d := held(dataset.Mapping)
+	for _, tt := range []struct {
+		name string
+		conn *store.Connection
+		err  error
+	}{
+		{"bound", &store.Connection{AgentID: "agent-1"}, nil},
+		{"another agent's", &store.Connection{AgentID: "agent-2"}, store.ErrNotFound},
+		{"unbound", &store.Connection{}, store.ErrNotFound},
+		{"connection deleted", nil, store.ErrNotFound},
+	} {
+		if err := AgentsDataset(d, tt.conn, "agent-1"); !errors.Is(err, tt.err) {
+			t.Errorf("%s: got %v, want %v", tt.name, err, tt.err)
+		}
+	}
+	page := store.Page{AgentID: "agent-1", DatasetID: "ds-1", LeaseID: "lease-1", N: 1}
+	stale := page
+	stale.LeaseID = "lease-0"
+	for _, tt := range []struct {
+		name string
+		d    store.Dataset
+		p    store.Page
+		err  error
+	}{
+		{"staged", held(dataset.Mapping), page, nil},
+		{"still fetching", held(dataset.Fetching), page, store.ErrTransition},
+		{"stale lease", held(dataset.Mapping), stale, store.ErrStaleLease},
+		{"lease revoked", free(dataset.Mapping), page, store.ErrStaleLease},
+	} {
+		if err := CanStage(tt.d, tt.p); !errors.Is(err, tt.err) {
+			t.Errorf("%s: got %v, want %v", tt.name, err, tt.err)
+		}
+	}
+}

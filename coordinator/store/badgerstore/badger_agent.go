@@ -95,18 +95,11 @@ func (b *Badger) AgentByCredential(ctx context.Context, hash []byte) (store.Agen
 func (b *Badger) Agents(ctx context.Context) ([]store.Agent, error) {
 	var out []store.Agent
 	err := b.view(ctx, func(txn *tx) error {
-		keys, _, err := scanKeys(txn, prefix("ago"), 0)
-		if err != nil {
-			return err
-		}
-		for _, k := range keys {
-			a, err := getAgent(txn, lastSegment(k))
-			if err != nil {
-				return err
-			}
-			out = append(out, a)
-		}
-		return nil
+		var err error
+		out, err = listIndex(txn, prefix("ago"), func(id string, _ []byte) (store.Agent, error) {
+			return getAgent(txn, id)
+		})
+		return err
 	})
 	return out, err
 }
@@ -137,21 +130,11 @@ func (b *Badger) AgentConnections(ctx context.Context, agentID string) ([]store.
 	}
 	var out []store.Connection
 	err := b.view(ctx, func(txn *tx) error {
-		keys, vals, err := scanKeys(txn, prefix("ac", agentID), 0)
-		if err != nil {
-			return err
-		}
-		for i, k := range keys {
-			c, err := getConnection(txn, string(vals[i]), lastSegment(k))
-			if errors.Is(err, store.ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			out = append(out, c)
-		}
-		return nil
+		var err error
+		out, err = listIndex(txn, prefix("ac", agentID), func(id string, co []byte) (store.Connection, error) {
+			return skipMissing(getConnection(txn, string(co), id))
+		})
+		return err
 	})
 	slices.SortStableFunc(out, func(a, b store.Connection) int {
 		return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.ID, b.ID))

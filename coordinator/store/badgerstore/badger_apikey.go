@@ -64,18 +64,12 @@ func (b *Badger) APIKeyByHash(ctx context.Context, hash []byte) (store.APIKey, e
 func (b *Badger) APIKeys(ctx context.Context) ([]store.APIKey, error) {
 	var out []store.APIKey
 	err := b.view(ctx, func(txn *tx) error {
-		keys, _, err := scanKeys(txn, prefix("ko"), 0)
-		if err != nil {
-			return err
-		}
-		for _, ok := range keys {
+		var err error
+		out, err = listIndex(txn, prefix("ko"), func(id string, _ []byte) (store.APIKey, error) {
 			var k store.APIKey
-			if err := getJSON(txn, apiKeyKey(lastSegment(ok)), &k); err != nil {
-				return notFound(err, "API key", lastSegment(ok))
-			}
-			out = append(out, k)
-		}
-		return nil
+			return k, notFound(getJSON(txn, apiKeyKey(id), &k), "API key", id)
+		})
+		return err
 	})
 	return out, err
 }

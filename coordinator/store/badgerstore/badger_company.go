@@ -76,21 +76,11 @@ func (b *Badger) Company(ctx context.Context, id string) (store.Company, error) 
 func (b *Badger) Companies(ctx context.Context) ([]store.Company, error) {
 	var out []store.Company
 	err := b.view(ctx, func(txn *tx) error {
-		keys, _, err := scanKeys(txn, prefix("co"), 0)
-		if err != nil {
-			return err
-		}
-		for _, k := range keys {
-			c, err := getCompany(txn, lastSegment(k))
-			if errors.Is(err, store.ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			out = append(out, c)
-		}
-		return nil
+		var err error
+		out, err = listIndex(txn, prefix("co"), func(id string, _ []byte) (store.Company, error) {
+			return skipMissing(getCompany(txn, id))
+		})
+		return err
 	})
 	return out, err
 }
@@ -116,15 +106,7 @@ func (b *Badger) DeleteCompany(ctx context.Context, id string) error {
 	if err := rules.LookupIDs("company", id); err != nil {
 		return err
 	}
-	err := b.update(ctx, func(txn *tx) error {
-		var rec companyRecord
-		if err := getJSON(txn, companyKey(id), &rec); err != nil {
-			return notFound(err, "company", id)
-		}
-		rec.Deleting = true
-		return setJSON(txn, companyKey(id), rec)
-	})
-	if err != nil {
+	if err := b.update(ctx, func(txn *tx) error { return markDeleting(txn, id) }); err != nil {
 		return err
 	}
 	for done := false; !done; {
@@ -148,6 +130,17 @@ func (b *Badger) DeleteCompany(ctx context.Context, id string) error {
 		return fmt.Errorf("delete company %s: %w", id, err)
 	}
 	return nil
+}
+
+// markDeleting marks the company as being deleted: it is gone for every
+// reader from now on. ErrNotFound if missing.
+func markDeleting(txn *tx, id string) error {
+	var rec companyRecord
+	if err := getJSON(txn, companyKey(id), &rec); err != nil {
+		return notFound(err, "company", id)
+	}
+	rec.Deleting = true
+	return setJSON(txn, companyKey(id), rec)
 }
 
 // deleteCompanyRecord removes the company record, the last of its keys.

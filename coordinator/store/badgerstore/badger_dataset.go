@@ -273,18 +273,11 @@ func (b *Badger) QueuedDatasets(ctx context.Context, connectionID string) ([]sto
 	}
 	var out []store.Dataset
 	err := b.view(ctx, func(txn *tx) error {
-		keys, vals, err := scanKeys(txn, queuedPrefix(connectionID), 0)
-		if err != nil {
-			return err
-		}
-		for i, k := range keys {
-			d, err := getDataset(txn, string(vals[i]), lastSegment(k))
-			if err != nil {
-				return err
-			}
-			out = append(out, d)
-		}
-		return nil
+		var err error
+		out, err = listIndex(txn, queuedPrefix(connectionID), func(id string, co []byte) (store.Dataset, error) {
+			return getDataset(txn, string(co), id)
+		})
+		return err
 	})
 	return out, err
 }

@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
-
-	"github.com/ferry-sync/ferry/shared/dataset"
 )
 
 // maxPageNumber is the highest page number the 8-digit page keys hold.
@@ -126,21 +124,14 @@ func uploading(txn *tx, agentID, datasetID string) (store.Dataset, error) {
 	return d, agentsDataset(txn, d, agentID)
 }
 
-// agentsDataset is ErrNotFound unless d's connection is bound to the agent.
-// An agent's upload, commit and report on a dataset of another agent (of
-// another company, or of another connection) get the very answer a random
-// id gets, whatever that dataset's state: its state is not the agent's to
-// learn.
+// agentsDataset is ErrNotFound unless d's connection is bound to the
+// agent (rules.AgentsDataset).
 func agentsDataset(txn *tx, d store.Dataset, agentID string) error {
-	var conn store.Connection
-	err := getJSON(txn, connKey(d.CompanyID, d.ConnectionID), &conn)
-	if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
+	conn, err := findConnection(txn, d.CompanyID, d.ConnectionID)
+	if err != nil {
 		return err
 	}
-	if err != nil || conn.AgentID == "" || conn.AgentID != agentID {
-		return fmt.Errorf("dataset %s for agent %s: %w", d.ID, agentID, store.ErrNotFound)
-	}
-	return nil
+	return rules.AgentsDataset(d, conn, agentID)
 }
 
 func (b *Badger) AgentDataset(ctx context.Context, agentID, datasetID string) (store.Dataset, error) {
@@ -177,11 +168,8 @@ func (b *Badger) PutPage(ctx context.Context, p store.Page) error {
 		}
 		// The lease is compared, never trusted: once equal to the claim's
 		// lease it is a checked id, safe in a key.
-		if !rules.LeaseHeld(d, p.AgentID, p.LeaseID) {
-			return fmt.Errorf("page %d of dataset %s: %w", p.N, d.ID, store.ErrStaleLease)
-		}
-		if d.Status != dataset.Mapping {
-			return fmt.Errorf("page %d of dataset %s (%s): %w", p.N, d.ID, d.Status, store.ErrTransition)
+		if err := rules.CanStage(d, p); err != nil {
+			return err
 		}
 		k := pageKey(d.CompanyID, d.ID, p.LeaseID, p.N)
 		if ok, err := exists(txn, k); err != nil || ok {
@@ -277,22 +265,14 @@ func (b *Badger) CommitUpload(ctx context.Context, agentID, datasetID, leaseID s
 func (b *Badger) Unprocessed(ctx context.Context) ([]store.Dataset, error) {
 	var out []store.Dataset
 	err := b.view(ctx, func(txn *tx) error {
-		keys, vals, err := scanKeys(txn, prefix("up"), 0)
-		if err != nil {
-			return err
-		}
-		for i, k := range keys {
-			co := string(vals[i])
-			if _, err := getCompany(txn, co); errors.Is(err, store.ErrNotFound) {
-				continue // being deleted
+		var err error
+		out, err = listIndex(txn, prefix("up"), func(id string, co []byte) (store.Dataset, error) {
+			if _, err := getCompany(txn, string(co)); errors.Is(err, store.ErrNotFound) {
+				return store.Dataset{}, errSkip // being deleted
 			}
-			d, err := getDataset(txn, co, lastSegment(k))
-			if err != nil {
-				return err
-			}
-			out = append(out, d)
-		}
-		return nil
+			return getDataset(txn, string(co), id)
+		})
+		return err
 	})
 	return out, err
 }

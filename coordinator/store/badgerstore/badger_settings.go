@@ -5,7 +5,6 @@ import (
 	"github.com/ferry-sync/ferry/coordinator/store"
 
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -394,21 +393,17 @@ func connectionScheduled(txn *tx, old *store.Connection, c store.Connection) err
 
 // deleteSchedule removes a connection's schedule entries and pointers.
 func deleteSchedule(txn *tx, conn string) error {
-	keys, vals, err := scanKeys(txn, schedPointerPrefix(conn), 0)
+	entries, err := list[store.ScheduledSync](txn, schedPointerPrefix(conn))
 	if err != nil {
 		return err
 	}
-	for i, v := range vals {
-		var s store.ScheduledSync
-		if err := json.Unmarshal(v, &s); err != nil {
-			return err
-		}
+	for _, s := range entries {
 		if !s.Due.IsZero() {
 			if err := txn.Delete(schedKey(s.Due, s.ConnectionID, s.DataType)); err != nil {
 				return err
 			}
 		}
-		if err := txn.Delete(keys[i]); err != nil {
+		if err := txn.Delete(schedPointerKey(s.ConnectionID, s.DataType)); err != nil {
 			return err
 		}
 	}

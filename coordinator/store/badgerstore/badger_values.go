@@ -3,7 +3,10 @@ package badgerstore
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+
+	"github.com/ferry-sync/ferry/coordinator/store"
 )
 
 // list decodes every value under p, in key order.
@@ -46,4 +49,39 @@ func modify[T any](b *Badger, ctx context.Context, load func(*tx) (T, error), fn
 		return nil
 	})
 	return out, err
+}
+
+// errSkip, returned by listIndex's get, leaves the entry out.
+var errSkip = errors.New("skip the entry")
+
+// listIndex loads, with get, the object each entry of the index under p
+// names, in key order: get has the entry's last key segment (the object's
+// id) and its value (a company id, say), and returns errSkip to leave the
+// entry out.
+func listIndex[T any](txn *tx, p []byte, get func(id string, val []byte) (T, error)) ([]T, error) {
+	keys, vals, err := scanKeys(txn, p, 0)
+	if err != nil {
+		return nil, err
+	}
+	var out []T
+	for i, k := range keys {
+		v, err := get(lastSegment(k), vals[i])
+		if errors.Is(err, errSkip) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// skipMissing is v and err, but errSkip for store.ErrNotFound: an index
+// entry of an object gone (or being deleted) is left out.
+func skipMissing[T any](v T, err error) (T, error) {
+	if errors.Is(err, store.ErrNotFound) {
+		return v, errSkip
+	}
+	return v, err
 }
