@@ -8,8 +8,8 @@ import (
 	"github.com/ferry-sync/ferry/coordinator/store"
 )
 
-// CheckConnection refuses a connection that is not well formed.
-func CheckConnection(c store.Connection) error {
+// checkConnection refuses a connection that is not well formed.
+func checkConnection(c store.Connection) error {
 	if err := CheckID("company", c.CompanyID); err != nil {
 		return err
 	}
@@ -30,7 +30,7 @@ func CheckConnection(c store.Connection) error {
 // CheckNewConnection refuses a connection or link code that is not well
 // formed, fills in the code's owner, and puts times in UTC.
 func CheckNewConnection(c *store.Connection, code *store.LinkCode) error {
-	if err := CheckConnection(*c); err != nil {
+	if err := checkConnection(*c); err != nil {
 		return err
 	}
 	if err := CheckLinkCode(code, c.CompanyID, c.ID); err != nil {
@@ -77,7 +77,7 @@ func ChangeConnection(old store.Connection, c *store.Connection) (ConnectionChan
 	if c.ID != old.ID || c.CompanyID != old.CompanyID {
 		return ConnectionChange{}, fmt.Errorf("update connection %s: the ids cannot change", old.ID)
 	}
-	if err := CheckConnection(*c); err != nil {
+	if err := checkConnection(*c); err != nil {
 		return ConnectionChange{}, err
 	}
 	c.Created, c.LastSync, c.LinkCodeExpires = c.Created.UTC(), c.LastSync.UTC(), c.LinkCodeExpires.UTC()

@@ -37,14 +37,14 @@ func LookupIDs(kindsAndIDs ...string) error {
 	return nil
 }
 
-// MaxHashLen is the longest hash (of a credential, a key or a link code)
+// maxHashLen is the longest hash (of a credential, a key or a link code)
 // the store keeps.
-const MaxHashLen = 128
+const maxHashLen = 128
 
 // CheckHash refuses an empty or oversized hash.
 func CheckHash(kind string, h []byte) error {
-	if len(h) == 0 || len(h) > MaxHashLen {
-		return fmt.Errorf("%s hash must be 1 to %d bytes, got %d", kind, MaxHashLen, len(h))
+	if len(h) == 0 || len(h) > maxHashLen {
+		return fmt.Errorf("%s hash must be 1 to %d bytes, got %d", kind, maxHashLen, len(h))
 	}
 	return nil
 }

@@ -60,9 +60,9 @@ func MovedSchedules(cur, next []store.SyncSetting) []dataset.DataType {
 	return moved
 }
 
-// ScheduleOf is the hours between scheduled syncs of type t in list; 0 for
+// scheduleOf is the hours between scheduled syncs of type t in list; 0 for
 // none.
-func ScheduleOf(list []store.SyncSetting, t dataset.DataType) int {
+func scheduleOf(list []store.SyncSetting, t dataset.DataType) int {
 	for _, s := range list {
 		if s.DataType == t {
 			return s.SyncSchedule
@@ -76,7 +76,7 @@ func ScheduleOf(list []store.SyncSetting, t dataset.DataType) int {
 // the type has no schedule or the connection is not linked.
 func Arm(s store.ScheduledSync, list []store.SyncSetting, linked bool) store.ScheduledSync {
 	s.Due = time.Time{}
-	if hours := ScheduleOf(list, s.DataType); hours > 0 && linked {
+	if hours := scheduleOf(list, s.DataType); hours > 0 && linked {
 		s.Due = s.Requested.Add(time.Duration(hours) * time.Hour)
 	}
 	return s

@@ -33,7 +33,7 @@ func TestMergeSettings(t *testing.T) {
 	}
 	for _, tt := range tests {
 		tt.cs.OverridesDefaults = tt.overrides
-		if got := ScheduleOf(EffectiveSettings(profile, tt.cs, tt.set), first); got != tt.want {
+		if got := scheduleOf(EffectiveSettings(profile, tt.cs, tt.set), first); got != tt.want {
 			t.Errorf("%s: got %d hours, want %d", tt.name, got, tt.want)
 		}
 	}

@@ -25,9 +25,9 @@ var stages = []dataset.Status{
 	dataset.Queued, dataset.Fetching, dataset.Mapping, dataset.Validating, dataset.Processing,
 }
 
-// StageCeiling is the highest progress a report can raise a dataset to
+// stageCeiling is the highest progress a report can raise a dataset to
 // within s: one below the floor of the next stage, 99 in the last.
-func StageCeiling(s dataset.Status) int {
+func stageCeiling(s dataset.Status) int {
 	for i, st := range stages[:len(stages)-1] {
 		if st == s {
 			return store.StageProgress(stages[i+1]) - 1
@@ -36,9 +36,9 @@ func StageCeiling(s dataset.Status) int {
 	return 99
 }
 
-// Advance moves d to the status to, made by mover m, if the state machine
+// advance moves d to the status to, made by mover m, if the state machine
 // allows it; store.ErrTransition otherwise.
-func Advance(d *store.Dataset, m dataset.Mover, to dataset.Status, at time.Time, actor, msg string) error {
+func advance(d *store.Dataset, m dataset.Mover, to dataset.Status, at time.Time, actor, msg string) error {
 	if !dataset.CanMove(m, d.Status, to) {
 		return fmt.Errorf("dataset %s: %s to %s by %s: %w", d.ID, d.Status, to, moverName(m), store.ErrTransition)
 	}
@@ -48,7 +48,7 @@ func Advance(d *store.Dataset, m dataset.Mover, to dataset.Status, at time.Time,
 
 // End moves d to status to as the coordinator, for the reason msg.
 func End(d *store.Dataset, to dataset.Status, at time.Time, msg string) error {
-	return Advance(d, dataset.Coordinator, to, at, store.ActorCoordinator, msg)
+	return advance(d, dataset.Coordinator, to, at, store.ActorCoordinator, msg)
 }
 
 func moverName(m dataset.Mover) string {
@@ -96,9 +96,9 @@ func CheckQueueRequest(q *store.QueueRequest) error {
 	return nil
 }
 
-// NewDataset is the dataset a queue request creates, in Queued with its
+// newDataset is the dataset a queue request creates, in Queued with its
 // first timeline entry, attempt 1.
-func NewDataset(q store.QueueRequest) store.Dataset {
+func newDataset(q store.QueueRequest) store.Dataset {
 	return store.Dataset{
 		ID: q.ID, CompanyID: q.CompanyID, ConnectionID: q.ConnectionID,
 		DataType: q.DataType, Status: dataset.Queued, Requested: q.Now,
@@ -115,7 +115,7 @@ func Queue(q store.QueueRequest, conn store.Connection) (store.Dataset, error) {
 	if conn.Status == store.Unlinked {
 		return store.Dataset{}, fmt.Errorf("queue %s on connection %s: %w", q.DataType, conn.ID, store.ErrUnlinked)
 	}
-	d := NewDataset(q)
+	d := newDataset(q)
 	if conn.Status == store.Deauthorized {
 		if err := End(&d, dataset.AuthError, q.Now, "connection is "+string(store.Deauthorized)); err != nil {
 			return store.Dataset{}, err
@@ -159,7 +159,7 @@ func Claim(d *store.Dataset, conn *store.Connection, c store.ClaimRequest) (with
 	if conn.Status != store.Linked {
 		return true, End(d, dataset.AuthError, c.Now, "connection is "+string(conn.Status))
 	}
-	if err := Advance(d, dataset.Coordinator, dataset.Fetching, c.Now, c.AgentID, "claimed"); err != nil {
+	if err := advance(d, dataset.Coordinator, dataset.Fetching, c.Now, c.AgentID, "claimed"); err != nil {
 		return false, err
 	}
 	d.LeaseID, d.LeaseAgent, d.LeaseExpires = c.LeaseID, c.AgentID, c.Now.Add(c.TTL)
@@ -188,9 +188,9 @@ func RevokeLease(d *store.Dataset) {
 	d.LeaseID, d.LeaseAgent, d.LeaseExpires = "", "", time.Time{}
 }
 
-// Expire ends a lost lease at now: back to Queued with the attempt count
+// expire ends a lost lease at now: back to Queued with the attempt count
 // raised, or FetchError when that was attempt store.MaxAttempts.
-func Expire(d *store.Dataset, now time.Time) error {
+func expire(d *store.Dataset, now time.Time) error {
 	if d.Attempt >= store.MaxAttempts {
 		return End(d, dataset.FetchError, now, store.MsgAgentOffline)
 	}
@@ -208,13 +208,13 @@ func Expire(d *store.Dataset, now time.Time) error {
 
 // ExpireLease expires d's lease at now if d is still in flight and its
 // lease is due, and reports whether it did: d goes back to Queued (see
-// Expire), and on to AuthError when its connection conn is missing (nil) or
+// expire), and on to AuthError when its connection conn is missing (nil) or
 // no longer Linked.
 func ExpireLease(d *store.Dataset, conn *store.Connection, now time.Time) (bool, error) {
 	if !InFlight(d.Status) || d.LeaseExpires.After(now) {
 		return false, nil
 	}
-	if err := Expire(d, now); err != nil {
+	if err := expire(d, now); err != nil {
 		return false, err
 	}
 	if d.Status == dataset.Queued && (conn == nil || conn.Status != store.Linked) {
@@ -291,7 +291,7 @@ func ApplyReport(d *store.Dataset, r store.Report) (changed bool, err error) {
 		// Only a lease expiry requeues, and only a claim starts a fetch.
 		return false, fmt.Errorf("dataset %s: %s to %s by report: %w", d.ID, d.Status, r.To, store.ErrTransition)
 	}
-	if err := Advance(d, mover, r.To, r.Now, actor, r.Message); err != nil {
+	if err := advance(d, mover, r.To, r.Now, actor, r.Message); err != nil {
 		return false, err
 	}
 	for _, w := range r.Warnings {
@@ -319,7 +319,7 @@ func sameStatus(d *store.Dataset, r store.Report) (bool, error) {
 	if r.LeaseID == "" && d.LeaseID != "" {
 		return false, fmt.Errorf("dataset %s is held by an agent's lease: %w", d.ID, store.ErrTransition)
 	}
-	p := min(r.Progress, StageCeiling(d.Status))
+	p := min(r.Progress, stageCeiling(d.Status))
 	if p <= d.Progress {
 		return false, nil
 	}
@@ -327,8 +327,8 @@ func sameStatus(d *store.Dataset, r store.Report) (bool, error) {
 	return true, nil
 }
 
-// LeaseHeld reports whether lease is the live lease of agentID on d.
-func LeaseHeld(d store.Dataset, agentID, lease string) bool {
+// leaseHeld reports whether lease is the live lease of agentID on d.
+func leaseHeld(d store.Dataset, agentID, lease string) bool {
 	return lease != "" && d.LeaseID == lease && d.LeaseAgent == agentID
 }
 
@@ -340,10 +340,10 @@ func LeaseHeld(d store.Dataset, agentID, lease string) bool {
 // store.ErrStaleLease when it does not hold d.
 func CommitUpload(d *store.Dataset, agentID, lease string, now time.Time) (bool, error) {
 	switch {
-	case LeaseHeld(*d, agentID, lease) && d.Status == dataset.Mapping:
+	case leaseHeld(*d, agentID, lease) && d.Status == dataset.Mapping:
 	case lease != "" && d.CommittedLease == lease:
 		return false, nil
-	case LeaseHeld(*d, agentID, lease):
+	case leaseHeld(*d, agentID, lease):
 		return false, fmt.Errorf("commit dataset %s (%s): %w", d.ID, d.Status, store.ErrTransition)
 	default:
 		return false, fmt.Errorf("commit dataset %s: %w", d.ID, store.ErrStaleLease)
@@ -355,17 +355,17 @@ func CommitUpload(d *store.Dataset, agentID, lease string, now time.Time) (bool,
 	return true, nil
 }
 
-// MayHavePages reports whether a dataset ever reached Mapping, the only
+// mayHavePages reports whether a dataset ever reached Mapping, the only
 // status in which pages are staged. The many datasets that end without
 // (NotSupported, AuthError, a fetch that failed) leave no pages to sweep.
-func MayHavePages(d store.Dataset) bool {
+func mayHavePages(d store.Dataset) bool {
 	return slices.ContainsFunc(d.Timeline, func(t store.Transition) bool { return t.To == dataset.Mapping })
 }
 
 // PagesEnded reports whether d's change from old (nil for a new dataset)
 // leaves staged pages of no more use: d ended, after reaching Mapping.
 func PagesEnded(old, d *store.Dataset) bool {
-	return old != nil && !old.Status.Terminal() && d.Status.Terminal() && MayHavePages(*d)
+	return old != nil && !old.Status.Terminal() && d.Status.Terminal() && mayHavePages(*d)
 }
 
 // Completes reports whether d's change from old (nil for a new dataset)
@@ -416,7 +416,7 @@ func AgentsDataset(d store.Dataset, conn *store.Connection, agentID string) erro
 // CanStage is nil when page p may be staged on d: store.ErrStaleLease
 // unless p's lease holds d, store.ErrTransition unless d is Mapping.
 func CanStage(d store.Dataset, p store.Page) error {
-	if !LeaseHeld(d, p.AgentID, p.LeaseID) {
+	if !leaseHeld(d, p.AgentID, p.LeaseID) {
 		return fmt.Errorf("page %d of dataset %s: %w", p.N, d.ID, store.ErrStaleLease)
 	}
 	if d.Status != dataset.Mapping {

@@ -144,7 +144,7 @@ func TestReportProgress(t *testing.T) {
 			t.Errorf("%s: got progress %d changed %v, want %d %v", tt.name, d.Progress, changed, tt.want, tt.changed)
 		}
 	}
-	if got := StageCeiling(dataset.Processing); got != 99 {
+	if got := stageCeiling(dataset.Processing); got != 99 {
 		t.Errorf("ceiling of the last stage: got %d, want 99", got)
 	}
 }
@@ -330,7 +330,7 @@ func TestQueue(t *testing.T) {
 			t.Errorf("%s: got %s with %d entries, err %v; want %s, %d, %v", tt.status, d.Status, len(d.Timeline), err, tt.want, tt.steps, tt.err)
 		}
 	}
-	d := NewDataset(q)
+	d := newDataset(q)
 	want := store.Transition{At: at(0), To: dataset.Queued, Actor: store.ActorCoordinator, Attempt: 1, Message: "queued by test"}
 	if d.Attempt != 1 || d.Timeline[0] != want {
 		t.Errorf("new dataset: attempt %d, entry %+v; want 1, %+v", d.Attempt, d.Timeline[0], want)
