@@ -135,7 +135,7 @@ func (b *Badger) Connections(ctx context.Context, companyID string) ([]store.Con
 			return err
 		}
 		var err error
-		out, err = list[store.Connection](txn, prefix("c", companyID, "conn"))
+		out, err = listValues[store.Connection](txn, prefix("c", companyID, "conn"))
 		return err
 	})
 	slices.SortStableFunc(out, func(a, b store.Connection) int {

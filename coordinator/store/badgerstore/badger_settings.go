@@ -151,7 +151,7 @@ func (b *Badger) SetCompanySyncSettings(ctx context.Context, s store.CompanySync
 		if err := setJSON(txn, companySettingsKey(s.CompanyID), s); err != nil {
 			return err
 		}
-		conns, err := list[store.Connection](txn, prefix("c", s.CompanyID, "conn"))
+		conns, err := listValues[store.Connection](txn, prefix("c", s.CompanyID, "conn"))
 		if err != nil {
 			return err
 		}
@@ -223,7 +223,7 @@ func scheduleQueued(txn *tx, d *store.Dataset) error {
 // rearmConnection re-arms every pair of a connection that has a schedule
 // entry, by settings; linked false disarms them.
 func rearmConnection(txn *tx, conn string, settings []store.SyncSetting, linked bool) error {
-	entries, err := list[store.ScheduledSync](txn, schedPointerPrefix(conn))
+	entries, err := listValues[store.ScheduledSync](txn, schedPointerPrefix(conn))
 	if err != nil {
 		return err
 	}
@@ -393,7 +393,7 @@ func connectionScheduled(txn *tx, old *store.Connection, c store.Connection) err
 
 // deleteSchedule removes a connection's schedule entries and pointers.
 func deleteSchedule(txn *tx, conn string) error {
-	entries, err := list[store.ScheduledSync](txn, schedPointerPrefix(conn))
+	entries, err := listValues[store.ScheduledSync](txn, schedPointerPrefix(conn))
 	if err != nil {
 		return err
 	}

@@ -9,8 +9,8 @@ import (
 	"github.com/ferry-sync/ferry/coordinator/store"
 )
 
-// list decodes every value under p, in key order.
-func list[T any](txn *tx, p []byte) ([]T, error) {
+// listValues decodes every value under p, in key order.
+func listValues[T any](txn *tx, p []byte) ([]T, error) {
 	keys, vals, err := scanKeys(txn, p, 0)
 	if err != nil {
 		return nil, err

@@ -62,7 +62,7 @@ func deliveryLogKey(a store.DeliveryAttempt) []byte {
 // rules.Deliveries sends it to. conn is the connection e names (zero if
 // missing). An event still pending for a consumer is not added for it again.
 func emit(txn *tx, e store.WebhookEvent, conn store.Connection) error {
-	hooks, err := list[store.Webhook](txn, prefix("wh"))
+	hooks, err := listValues[store.Webhook](txn, prefix("wh"))
 	if err != nil {
 		return err
 	}
@@ -119,9 +119,6 @@ func connectionEvents(txn *tx, old *store.Connection, c store.Connection) error 
 // presenceEvents emits the events of an agent's event e, reading the
 // connections it names that are still bound to the agent.
 func presenceEvents(txn *tx, e store.AgentEvent) error {
-	if e.Type != store.EventConnected && e.Type != store.EventDisconnected {
-		return nil
-	}
 	var conns []store.Connection
 	for _, id := range e.Connections {
 		companyID, err := getString(txn, agentConnKey(e.AgentID, id))
@@ -184,7 +181,7 @@ func (b *Badger) Webhooks(ctx context.Context) ([]store.Webhook, error) {
 	var out []store.Webhook
 	err := b.view(ctx, func(txn *tx) error {
 		var err error
-		out, err = list[store.Webhook](txn, prefix("wh"))
+		out, err = listValues[store.Webhook](txn, prefix("wh"))
 		return err
 	})
 	store.SortWebhooks(out)
