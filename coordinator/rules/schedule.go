@@ -82,9 +82,10 @@ func Arm(s store.ScheduledSync, list []store.SyncSetting, linked bool) store.Sch
 	return s
 }
 
-// Queued is the schedule entry of the pair of a dataset just queued, d:
-// re-armed from d's request, by list, on a connection linked or not.
-func Queued(d store.Dataset, list []store.SyncSetting, linked bool) store.ScheduledSync {
+// QueuedSchedule is the schedule entry of the pair of d, a dataset just
+// queued: re-armed from d's request, by list, on a connection linked or
+// not.
+func QueuedSchedule(d store.Dataset, list []store.SyncSetting, linked bool) store.ScheduledSync {
 	s := store.ScheduledSync{CompanyID: d.CompanyID, ConnectionID: d.ConnectionID, DataType: d.DataType, Requested: d.Requested}
 	return Arm(s, list, linked)
 }

@@ -60,7 +60,7 @@ func TestArm(t *testing.T) {
 		{"not linked", 6, false, time.Time{}},
 	}
 	for _, tt := range tests {
-		s := Queued(d, list(tt.hours), tt.linked)
+		s := QueuedSchedule(d, list(tt.hours), tt.linked)
 		want := store.ScheduledSync{CompanyID: "co-1", ConnectionID: "conn-1", DataType: dt, Requested: at(0), Due: tt.due}
 		if s != want {
 			t.Errorf("%s: got %+v, want %+v", tt.name, s, want)
@@ -69,7 +69,7 @@ func TestArm(t *testing.T) {
 			t.Errorf("%s: re-armed: got %+v, want %+v", tt.name, got, want)
 		}
 	}
-	s := Queued(d, list(6), true)
+	s := QueuedSchedule(d, list(6), true)
 	if !SameEntry(s, Arm(s, list(6), true)) || SameEntry(s, Arm(s, list(7), true)) || SameEntry(s, Arm(s, list(6), false)) {
 		t.Error("SameEntry: want true only when the due time stays")
 	}

@@ -217,7 +217,7 @@ func scheduleQueued(txn *tx, d *store.Dataset) error {
 	if err != nil {
 		return err
 	}
-	return armSchedule(txn, rules.Queued(*d, settings, c != nil && c.Status == store.Linked))
+	return armSchedule(txn, rules.QueuedSchedule(*d, settings, c != nil && c.Status == store.Linked))
 }
 
 // rearmConnection re-arms every pair of a connection that has a schedule
