@@ -54,26 +54,6 @@ func CheckSyncSettings(list []SyncSetting) error {
 	return nil
 }
 
-// MergeSettings is base with each type given in over replaced, in
-// dataset.DataTypes order: every supported type always has a setting.
-func MergeSettings(base, over []SyncSetting) []SyncSetting {
-	by := map[dataset.DataType]SyncSetting{}
-	for _, s := range DefaultSyncSettings() {
-		by[s.DataType] = s
-	}
-	for _, s := range base {
-		by[s.DataType] = s
-	}
-	for _, s := range over {
-		by[s.DataType] = s
-	}
-	out := make([]SyncSetting, 0, len(dataset.DataTypes))
-	for _, dt := range dataset.DataTypes {
-		out = append(out, by[dt])
-	}
-	return out
-}
-
 // CompanySyncSettings is a company's own settings, Codat's
 // CompanySyncSettings.
 type CompanySyncSettings struct {

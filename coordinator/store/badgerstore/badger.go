@@ -36,8 +36,6 @@ type Badger struct {
 	sweep sync.Mutex
 }
 
-var _ store.Store = (*Badger)(nil)
-
 // tx is one Badger transaction of the store.
 type tx struct {
 	*badger.Txn

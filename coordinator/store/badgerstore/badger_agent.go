@@ -1,6 +1,7 @@
 package badgerstore
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/rules"
 	"github.com/ferry-sync/ferry/coordinator/store"
 
 	"cmp"
@@ -12,15 +13,8 @@ import (
 	"time"
 )
 
-func checkAgent(a store.Agent) error {
-	if err := checkID("agent", a.ID); err != nil {
-		return err
-	}
-	return checkHash("agent credential", a.CredentialHash)
-}
-
 func (b *Badger) CreateAgent(ctx context.Context, a store.Agent) error {
-	if err := checkAgent(a); err != nil {
+	if err := rules.CheckAgent(a); err != nil {
 		return err
 	}
 	a.Created, a.LastSeen = a.Created.UTC(), a.LastSeen.UTC()
@@ -62,7 +56,7 @@ func getAgent(txn *tx, id string) (store.Agent, error) {
 }
 
 func (b *Badger) Agent(ctx context.Context, id string) (store.Agent, error) {
-	if err := lookupIDs("agent", id); err != nil {
+	if err := rules.LookupIDs("agent", id); err != nil {
 		return store.Agent{}, err
 	}
 	var a store.Agent
@@ -75,7 +69,7 @@ func (b *Badger) Agent(ctx context.Context, id string) (store.Agent, error) {
 }
 
 func (b *Badger) AgentByCredential(ctx context.Context, hash []byte) (store.Agent, error) {
-	if err := checkHash("agent credential", hash); err != nil {
+	if err := rules.CheckHash("agent credential", hash); err != nil {
 		return store.Agent{}, err
 	}
 	var a store.Agent
@@ -101,41 +95,22 @@ func (b *Badger) AgentByCredential(ctx context.Context, hash []byte) (store.Agen
 func (b *Badger) Agents(ctx context.Context) ([]store.Agent, error) {
 	var out []store.Agent
 	err := b.view(ctx, func(txn *tx) error {
-		keys, _, err := scanKeys(txn, prefix("ago"), 0)
-		if err != nil {
-			return err
-		}
-		for _, k := range keys {
-			a, err := getAgent(txn, lastSegment(k))
-			if err != nil {
-				return err
-			}
-			out = append(out, a)
-		}
-		return nil
+		var err error
+		out, err = listIndex(txn, prefix("ago"), func(id string, _ []byte) (store.Agent, error) {
+			return getAgent(txn, id)
+		})
+		return err
 	})
 	return out, err
 }
 
 func (b *Badger) UpdateAgent(ctx context.Context, id string, fn func(*store.Agent) error) (store.Agent, error) {
-	if err := lookupIDs("agent", id); err != nil {
+	if err := rules.LookupIDs("agent", id); err != nil {
 		return store.Agent{}, err
 	}
-	var out store.Agent
-	err := b.update(ctx, func(txn *tx) error {
-		old, err := getAgent(txn, id)
-		if err != nil {
-			return err
-		}
-		a := old
-		a.CredentialHash = slices.Clone(old.CredentialHash)
-		if err := fn(&a); err != nil {
-			return err
-		}
-		if a.ID != id {
-			return fmt.Errorf("update agent %s: the id cannot change", id)
-		}
-		if err := checkAgent(a); err != nil {
+	load := func(txn *tx) (store.Agent, error) { return getAgent(txn, id) }
+	return modify(b, ctx, load, fn, func(txn *tx, old store.Agent, a *store.Agent) error {
+		if err := rules.ChangeAgent(old, a); err != nil {
 			return err
 		}
 		if !slices.Equal(a.CredentialHash, old.CredentialHash) {
@@ -143,36 +118,23 @@ func (b *Badger) UpdateAgent(ctx context.Context, id string, fn func(*store.Agen
 				return err
 			}
 		}
-		a.Created, a.LastSeen = a.Created.UTC(), a.LastSeen.UTC()
-		out = a
-		return putAgent(txn, &old, a)
+		return putAgent(txn, &old, *a)
 	})
-	return out, err
 }
 
 // AgentConnections reads the connections of the agent index, skipping
 // those of a company being deleted.
 func (b *Badger) AgentConnections(ctx context.Context, agentID string) ([]store.Connection, error) {
-	if err := lookupIDs("agent", agentID); err != nil {
+	if err := rules.LookupIDs("agent", agentID); err != nil {
 		return nil, err
 	}
 	var out []store.Connection
 	err := b.view(ctx, func(txn *tx) error {
-		keys, vals, err := scanKeys(txn, prefix("ac", agentID), 0)
-		if err != nil {
-			return err
-		}
-		for i, k := range keys {
-			c, err := getConnection(txn, string(vals[i]), lastSegment(k))
-			if errors.Is(err, store.ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			out = append(out, c)
-		}
-		return nil
+		var err error
+		out, err = listIndex(txn, prefix("ac", agentID), func(id string, co []byte) (store.Connection, error) {
+			return skipMissing(getConnection(txn, string(co), id))
+		})
+		return err
 	})
 	slices.SortStableFunc(out, func(a, b store.Connection) int {
 		return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.ID, b.ID))
@@ -181,10 +143,10 @@ func (b *Badger) AgentConnections(ctx context.Context, agentID string) ([]store.
 }
 
 func (b *Badger) RedeemLinkCode(ctx context.Context, hash []byte, agentID string, now time.Time) (store.Connection, error) {
-	if err := checkHash("link code", hash); err != nil {
+	if err := rules.CheckHash("link code", hash); err != nil {
 		return store.Connection{}, err
 	}
-	if err := checkID("agent", agentID); err != nil {
+	if err := rules.CheckID("agent", agentID); err != nil {
 		return store.Connection{}, err
 	}
 	if now.IsZero() {
@@ -201,7 +163,7 @@ func (b *Badger) RedeemLinkCode(ctx context.Context, hash []byte, agentID string
 		if err := getJSON(txn, linkCodeKey(hash), &code); err != nil {
 			return notFound(err, "link code", "with that hash")
 		}
-		if !now.Before(code.Expires) {
+		if rules.CodeExpired(code, now) {
 			expired = true
 			if err := txn.Delete(linkCodeRefKey(code.CompanyID, code.ConnectionID, hash)); err != nil {
 				return err
@@ -213,7 +175,7 @@ func (b *Badger) RedeemLinkCode(ctx context.Context, hash []byte, agentID string
 			return err
 		}
 		old := c
-		c.Status, c.AgentID, c.LinkCodeExpires = store.Linked, agentID, time.Time{}
+		rules.Redeem(&c, agentID)
 		if err := deleteLinkCodes(txn, c); err != nil {
 			return err
 		}
@@ -227,10 +189,10 @@ func (b *Badger) RedeemLinkCode(ctx context.Context, hash []byte, agentID string
 }
 
 func (b *Badger) ReplaceLinkCode(ctx context.Context, companyID, connectionID string, code store.LinkCode, from ...store.ConnectionStatus) (store.Connection, error) {
-	if err := lookupIDs("company", companyID, "connection", connectionID); err != nil {
+	if err := rules.LookupIDs("company", companyID, "connection", connectionID); err != nil {
 		return store.Connection{}, err
 	}
-	if err := checkLinkCode(&code, companyID, connectionID); err != nil {
+	if err := rules.CheckLinkCode(&code, companyID, connectionID); err != nil {
 		return store.Connection{}, err
 	}
 	var out store.Connection
@@ -239,11 +201,8 @@ func (b *Badger) ReplaceLinkCode(ctx context.Context, companyID, connectionID st
 		if err != nil {
 			return err
 		}
-		switch {
-		case c.Status == store.Linked:
-			return fmt.Errorf("replace link code of %s: %w", connectionID, store.ErrLinked)
-		case !slices.Contains(from, c.Status):
-			return fmt.Errorf("replace link code of %s (%s): %w", connectionID, c.Status, store.ErrCodeRefused)
+		if err := rules.CanReplaceCode(c, from); err != nil {
+			return err
 		}
 		if err := deleteLinkCodes(txn, c); err != nil {
 			return err

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/store"
+	"github.com/ferry-sync/ferry/coordinator/store/storetest"
 	"github.com/ferry-sync/ferry/shared/dataset"
 )
 
@@ -31,11 +32,11 @@ func keysUnder(t testing.TB, b *badgerstore.Badger, p string) []string {
 // side: claim, pages, commit.
 type uploader struct {
 	t        testing.TB
-	s        store.Store
+	s        storetest.Backend
 	co, conn string
 }
 
-func newUploader(t testing.TB, s store.Store, co string) uploader {
+func newUploader(t testing.TB, s storetest.Backend, co string) uploader {
 	t.Helper()
 	u := uploader{t: t, s: s, co: co, conn: "conn-" + co}
 	if _, err := s.Company(t.Context(), co); err != nil {
@@ -100,7 +101,7 @@ func (u uploader) publish(id string, dt dataset.DataType, ids ...string) {
 }
 
 // cachedIDs returns the ids of the current snapshot.
-func cachedIDs(t testing.TB, s store.Store, co string, dt dataset.DataType) string {
+func cachedIDs(t testing.TB, s storetest.Backend, co string, dt dataset.DataType) string {
 	t.Helper()
 	var ids []string
 	must(t, "CachedRecords", s.CachedRecords(t.Context(), co, string(dt), func(id string, _ []byte) error {
@@ -229,7 +230,7 @@ func fillAgentData(t testing.TB, b *badgerstore.Badger, co string) {
 }
 
 // agentConnections returns the ids of the agent's connections.
-func agentConnections(t testing.TB, s store.Store, agent string) string {
+func agentConnections(t testing.TB, s storetest.Backend, agent string) string {
 	t.Helper()
 	cs, err := s.AgentConnections(t.Context(), agent)
 	must(t, "AgentConnections", err)

@@ -1,6 +1,7 @@
 package badgerstore
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/rules"
 	"github.com/ferry-sync/ferry/coordinator/store"
 
 	"context"
@@ -9,10 +10,10 @@ import (
 )
 
 func (b *Badger) CreateAPIKey(ctx context.Context, k store.APIKey) error {
-	if err := checkID("API key", k.ID); err != nil {
+	if err := rules.CheckID("API key", k.ID); err != nil {
 		return err
 	}
-	if err := checkHash("API key", k.Hash); err != nil {
+	if err := rules.CheckHash("API key", k.Hash); err != nil {
 		return err
 	}
 	if k.Scope != store.ScopeClient && k.Scope != store.ScopeSupport {
@@ -37,7 +38,7 @@ func (b *Badger) CreateAPIKey(ctx context.Context, k store.APIKey) error {
 }
 
 func (b *Badger) APIKeyByHash(ctx context.Context, hash []byte) (store.APIKey, error) {
-	if err := checkHash("API key", hash); err != nil {
+	if err := rules.CheckHash("API key", hash); err != nil {
 		return store.APIKey{}, err
 	}
 	var k store.APIKey
@@ -63,24 +64,18 @@ func (b *Badger) APIKeyByHash(ctx context.Context, hash []byte) (store.APIKey, e
 func (b *Badger) APIKeys(ctx context.Context) ([]store.APIKey, error) {
 	var out []store.APIKey
 	err := b.view(ctx, func(txn *tx) error {
-		keys, _, err := scanKeys(txn, prefix("ko"), 0)
-		if err != nil {
-			return err
-		}
-		for _, ok := range keys {
+		var err error
+		out, err = listIndex(txn, prefix("ko"), func(id string, _ []byte) (store.APIKey, error) {
 			var k store.APIKey
-			if err := getJSON(txn, apiKeyKey(lastSegment(ok)), &k); err != nil {
-				return notFound(err, "API key", lastSegment(ok))
-			}
-			out = append(out, k)
-		}
-		return nil
+			return k, notFound(getJSON(txn, apiKeyKey(id), &k), "API key", id)
+		})
+		return err
 	})
 	return out, err
 }
 
 func (b *Badger) DeleteAPIKey(ctx context.Context, id string) error {
-	if err := lookupIDs("API key", id); err != nil {
+	if err := rules.LookupIDs("API key", id); err != nil {
 		return err
 	}
 	return b.update(ctx, func(txn *tx) error {

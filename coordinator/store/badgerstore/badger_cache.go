@@ -1,6 +1,7 @@
 package badgerstore
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/rules"
 	"github.com/ferry-sync/ferry/coordinator/store"
 
 	"bytes"
@@ -32,7 +33,7 @@ import (
 // rewritten in full by the next PublishCache of that dataset.
 
 func (b *Badger) PublishCache(ctx context.Context, companyID, datasetID string, now time.Time) (store.Dataset, error) {
-	if err := lookupIDs("company", companyID, "dataset", datasetID); err != nil {
+	if err := rules.LookupIDs("company", companyID, "dataset", datasetID); err != nil {
 		return store.Dataset{}, err
 	}
 	if now.IsZero() {
@@ -196,7 +197,7 @@ func (b *Badger) swapSnapshot(ctx context.Context, d store.Dataset, now time.Tim
 			return nil // a concurrent call published it
 		}
 		old := cur
-		if err := advance(&cur, dataset.Coordinator, dataset.Complete, now, store.ActorCoordinator, ""); err != nil {
+		if err := rules.End(&cur, dataset.Complete, now, ""); err != nil {
 			return err
 		}
 		if err := txn.Set(cachePointerKey(d.CompanyID, t), []byte(cur.ID)); err != nil {
@@ -264,7 +265,7 @@ func snapshotIDs(txn *tx, p []byte) []string {
 }
 
 func (b *Badger) CachedRecords(ctx context.Context, companyID string, dt string, fn func(id string, record []byte) error) error {
-	if err := lookupIDs("company", companyID, "data type", dt); err != nil {
+	if err := rules.LookupIDs("company", companyID, "data type", dt); err != nil {
 		return err
 	}
 	return b.view(ctx, func(txn *tx) error {
@@ -306,7 +307,7 @@ func (b *Badger) CachedRecords(ctx context.Context, companyID string, dt string,
 const maxCachedIDLen = 16 << 10
 
 func (b *Badger) CachedRecord(ctx context.Context, companyID string, dt string, id string) ([]byte, error) {
-	if err := lookupIDs("company", companyID, "data type", dt); err != nil {
+	if err := rules.LookupIDs("company", companyID, "data type", dt); err != nil {
 		return nil, err
 	}
 	var rec []byte

@@ -1,6 +1,7 @@
 package badgerstore
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/rules"
 	"github.com/ferry-sync/ferry/coordinator/store"
 
 	"context"
@@ -21,7 +22,7 @@ type companyRecord struct {
 }
 
 func (b *Badger) CreateCompany(ctx context.Context, c store.Company) error {
-	if err := checkID("company", c.ID); err != nil {
+	if err := rules.CheckID("company", c.ID); err != nil {
 		return err
 	}
 	c.Created = c.Created.UTC()
@@ -29,11 +30,22 @@ func (b *Badger) CreateCompany(ctx context.Context, c store.Company) error {
 		if err := mustBeFree(txn, companyKey(c.ID), "company "+c.ID); err != nil {
 			return err
 		}
-		if err := txn.Set(companyOrderKey(c), nil); err != nil {
+		return putCompany(txn, nil, c)
+	})
+}
+
+// putCompany stores c, which was old before the change (nil for a new
+// company), with its entry in the order of creation.
+func putCompany(txn *tx, old *store.Company, c store.Company) error {
+	if old != nil {
+		if err := txn.Delete(companyOrderKey(*old)); err != nil {
 			return err
 		}
-		return setJSON(txn, companyKey(c.ID), companyRecord{Company: c})
-	})
+	}
+	if err := txn.Set(companyOrderKey(c), nil); err != nil {
+		return err
+	}
+	return setJSON(txn, companyKey(c.ID), companyRecord{Company: c})
 }
 
 // getCompany returns a live company; ErrNotFound if missing or being deleted.
@@ -49,7 +61,7 @@ func getCompany(txn *tx, id string) (store.Company, error) {
 }
 
 func (b *Badger) Company(ctx context.Context, id string) (store.Company, error) {
-	if err := lookupIDs("company", id); err != nil {
+	if err := rules.LookupIDs("company", id); err != nil {
 		return store.Company{}, err
 	}
 	var c store.Company
@@ -64,65 +76,26 @@ func (b *Badger) Company(ctx context.Context, id string) (store.Company, error) 
 func (b *Badger) Companies(ctx context.Context) ([]store.Company, error) {
 	var out []store.Company
 	err := b.view(ctx, func(txn *tx) error {
-		keys, _, err := scanKeys(txn, prefix("co"), 0)
-		if err != nil {
-			return err
-		}
-		for _, k := range keys {
-			c, err := getCompany(txn, lastSegment(k))
-			if errors.Is(err, store.ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			out = append(out, c)
-		}
-		return nil
+		var err error
+		out, err = listIndex(txn, prefix("co"), func(id string, _ []byte) (store.Company, error) {
+			return skipMissing(getCompany(txn, id))
+		})
+		return err
 	})
 	return out, err
 }
 
 func (b *Badger) UpdateCompany(ctx context.Context, id string, fn func(*store.Company) error) (store.Company, error) {
-	if err := lookupIDs("company", id); err != nil {
+	if err := rules.LookupIDs("company", id); err != nil {
 		return store.Company{}, err
 	}
-	var out store.Company
-	err := b.update(ctx, func(txn *tx) error {
-		old, err := getCompany(txn, id)
-		if err != nil {
+	load := func(txn *tx) (store.Company, error) { return getCompany(txn, id) }
+	return modify(b, ctx, load, fn, func(txn *tx, old store.Company, c *store.Company) error {
+		if err := rules.ChangeCompany(old, c); err != nil {
 			return err
 		}
-		c := old
-		c.Tags = cloneTags(old.Tags)
-		if err := fn(&c); err != nil {
-			return err
-		}
-		if c.ID != id {
-			return fmt.Errorf("update company %s: the id cannot change", id)
-		}
-		c.Created = c.Created.UTC()
-		if err := txn.Delete(companyOrderKey(old)); err != nil {
-			return err
-		}
-		if err := txn.Set(companyOrderKey(c), nil); err != nil {
-			return err
-		}
-		out = c
-		return setJSON(txn, companyKey(id), companyRecord{Company: c})
+		return putCompany(txn, &old, *c)
 	})
-	return out, err
-}
-
-func cloneTags(m map[string]string) map[string]string {
-	if m == nil {
-		return nil
-	}
-	c := make(map[string]string, len(m))
-	for k, v := range m {
-		c[k] = v
-	}
-	return c
 }
 
 // DeleteCompany marks the company as being deleted, then removes its keys
@@ -130,18 +103,10 @@ func cloneTags(m map[string]string) map[string]string {
 // cached records) in write batches, and the company record last. A deletion
 // cut short is finished by calling DeleteCompany again.
 func (b *Badger) DeleteCompany(ctx context.Context, id string) error {
-	if err := lookupIDs("company", id); err != nil {
+	if err := rules.LookupIDs("company", id); err != nil {
 		return err
 	}
-	err := b.update(ctx, func(txn *tx) error {
-		var rec companyRecord
-		if err := getJSON(txn, companyKey(id), &rec); err != nil {
-			return notFound(err, "company", id)
-		}
-		rec.Deleting = true
-		return setJSON(txn, companyKey(id), rec)
-	})
-	if err != nil {
+	if err := b.update(ctx, func(txn *tx) error { return markDeleting(txn, id) }); err != nil {
 		return err
 	}
 	for done := false; !done; {
@@ -165,6 +130,17 @@ func (b *Badger) DeleteCompany(ctx context.Context, id string) error {
 		return fmt.Errorf("delete company %s: %w", id, err)
 	}
 	return nil
+}
+
+// markDeleting marks the company as being deleted: it is gone for every
+// reader from now on. ErrNotFound if missing.
+func markDeleting(txn *tx, id string) error {
+	var rec companyRecord
+	if err := getJSON(txn, companyKey(id), &rec); err != nil {
+		return notFound(err, "company", id)
+	}
+	rec.Deleting = true
+	return setJSON(txn, companyKey(id), rec)
 }
 
 // deleteCompanyRecord removes the company record, the last of its keys.

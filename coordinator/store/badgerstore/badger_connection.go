@@ -1,15 +1,13 @@
 package badgerstore
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/rules"
 	"github.com/ferry-sync/ferry/coordinator/store"
 
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"slices"
-	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -17,7 +15,7 @@ import (
 )
 
 func (b *Badger) CreateConnection(ctx context.Context, c store.Connection, code store.LinkCode) error {
-	if err := checkNewConnection(&c, &code); err != nil {
+	if err := rules.CheckNewConnection(&c, &code); err != nil {
 		return err
 	}
 	return b.update(ctx, func(txn *tx) error {
@@ -88,54 +86,6 @@ func deleteConnectionKeys(txn *tx, c store.Connection) error {
 	return txn.Delete(connKey(c.CompanyID, c.ID))
 }
 
-// checkNewConnection refuses a connection or link code that would not fit
-// the key layout, fills in the code's owner, and puts times in UTC.
-func checkNewConnection(c *store.Connection, code *store.LinkCode) error {
-	if err := checkConnection(*c); err != nil {
-		return err
-	}
-	if err := checkLinkCode(code, c.CompanyID, c.ID); err != nil {
-		return err
-	}
-	c.Created, c.LastSync, c.LinkCodeExpires = c.Created.UTC(), c.LastSync.UTC(), code.Expires
-	return nil
-}
-
-// checkLinkCode refuses a link code that is not for connection co/conn,
-// fills in the code's owner when it names none, and puts its expiry in UTC.
-func checkLinkCode(code *store.LinkCode, co, conn string) error {
-	if err := checkHash("link code", code.Hash); err != nil {
-		return err
-	}
-	if code.CompanyID == "" && code.ConnectionID == "" {
-		code.CompanyID, code.ConnectionID = co, conn
-	}
-	if code.CompanyID != co || code.ConnectionID != conn {
-		return fmt.Errorf("link code is for connection %s/%s, not %s/%s",
-			code.CompanyID, code.ConnectionID, co, conn)
-	}
-	code.Expires = code.Expires.UTC()
-	return nil
-}
-
-func checkConnection(c store.Connection) error {
-	if err := checkID("company", c.CompanyID); err != nil {
-		return err
-	}
-	if err := checkID("connection", c.ID); err != nil {
-		return err
-	}
-	switch c.Status {
-	case store.PendingAuth, store.Linked, store.Unlinked, store.Deauthorized:
-	default:
-		return fmt.Errorf("connection %s: unknown status %q", c.ID, c.Status)
-	}
-	if c.AgentID != "" {
-		return checkID("agent", c.AgentID)
-	}
-	return nil
-}
-
 // getConnection returns a connection of a live company.
 func getConnection(txn *tx, companyID, id string) (store.Connection, error) {
 	if _, err := getCompany(txn, companyID); err != nil {
@@ -146,8 +96,22 @@ func getConnection(txn *tx, companyID, id string) (store.Connection, error) {
 	return c, notFound(err, "connection", id)
 }
 
+// findConnection returns the stored connection, whether or not its company
+// is live; nil if missing.
+func findConnection(txn *tx, companyID, id string) (*store.Connection, error) {
+	var c store.Connection
+	err := getJSON(txn, connKey(companyID, id), &c)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
 func (b *Badger) Connection(ctx context.Context, companyID, id string) (store.Connection, error) {
-	if err := lookupIDs("company", companyID, "connection", id); err != nil {
+	if err := rules.LookupIDs("company", companyID, "connection", id); err != nil {
 		return store.Connection{}, err
 	}
 	var c store.Connection
@@ -162,7 +126,7 @@ func (b *Badger) Connection(ctx context.Context, companyID, id string) (store.Co
 // Connections are few per company, so they are sorted here rather than
 // kept in an index.
 func (b *Badger) Connections(ctx context.Context, companyID string) ([]store.Connection, error) {
-	if err := lookupIDs("company", companyID); err != nil {
+	if err := rules.LookupIDs("company", companyID); err != nil {
 		return nil, err
 	}
 	var out []store.Connection
@@ -170,17 +134,9 @@ func (b *Badger) Connections(ctx context.Context, companyID string) ([]store.Con
 		if _, err := getCompany(txn, companyID); err != nil {
 			return err
 		}
-		_, vals, err := scanKeys(txn, prefix("c", companyID, "conn"), 0)
-		if err != nil {
-			return err
-		}
-		out = make([]store.Connection, len(vals))
-		for i, v := range vals {
-			if err := json.Unmarshal(v, &out[i]); err != nil {
-				return err
-			}
-		}
-		return nil
+		var err error
+		out, err = listValues[store.Connection](txn, prefix("c", companyID, "conn"))
+		return err
 	})
 	slices.SortStableFunc(out, func(a, b store.Connection) int {
 		return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.ID, b.ID))
@@ -189,56 +145,31 @@ func (b *Badger) Connections(ctx context.Context, companyID string) ([]store.Con
 }
 
 func (b *Badger) UpdateConnection(ctx context.Context, companyID, id string, fn func(*store.Connection) error) (store.Connection, error) {
-	if err := lookupIDs("company", companyID, "connection", id); err != nil {
+	if err := rules.LookupIDs("company", companyID, "connection", id); err != nil {
 		return store.Connection{}, err
 	}
-	var out store.Connection
-	err := b.update(ctx, func(txn *tx) error {
-		old, err := getConnection(txn, companyID, id)
+	load := func(txn *tx) (store.Connection, error) { return getConnection(txn, companyID, id) }
+	return modify(b, ctx, load, fn, func(txn *tx, old store.Connection, c *store.Connection) error {
+		change, err := rules.ChangeConnection(old, c)
 		if err != nil {
 			return err
 		}
-		c := old
-		if err := fn(&c); err != nil {
-			return err
+		if change.EndWork {
+			if err := b.endConnectionWork(txn, *c, "connection is "+string(c.Status)); err != nil {
+				return err
+			}
 		}
-		if c.ID != old.ID || c.CompanyID != old.CompanyID {
-			return fmt.Errorf("update connection %s: the ids cannot change", id)
+		if change.DropCodes {
+			if err := deleteLinkCodes(txn, *c); err != nil {
+				return err
+			}
 		}
-		if err := checkConnection(c); err != nil {
-			return err
-		}
-		c.Created, c.LastSync, c.LinkCodeExpires = c.Created.UTC(), c.LastSync.UTC(), c.LinkCodeExpires.UTC()
-		if err := b.connectionChanged(txn, &old, &c); err != nil {
-			return err
-		}
-		out = c
-		return putConnection(txn, &old, c)
+		return putConnection(txn, &old, *c)
 	})
-	return out, err
-}
-
-// connectionChanged applies what follows from a connection's change: a
-// connection withdrawn (Unlinked or Deauthorized) ends its work and loses
-// its link code, which could otherwise undo the withdrawal. Unlinking an
-// Unlinked connection again voids the code the client issued it since; a
-// Deauthorized one keeps the code its link page issued.
-func (b *Badger) connectionChanged(txn *tx, old, c *store.Connection) error {
-	withdrawn := c.Status == store.Unlinked || c.Status == store.Deauthorized
-	if !withdrawn || (old.Status == c.Status && c.Status != store.Unlinked) {
-		return nil
-	}
-	if old.Status == store.Linked || old.Status == store.PendingAuth {
-		if err := b.endConnectionWork(txn, *c, "connection is "+string(c.Status)); err != nil {
-			return err
-		}
-	}
-	c.LinkCodeExpires = time.Time{}
-	return deleteLinkCodes(txn, *c)
 }
 
 func (b *Badger) DeleteConnection(ctx context.Context, companyID, id string) error {
-	if err := lookupIDs("company", companyID, "connection", id); err != nil {
+	if err := rules.LookupIDs("company", companyID, "connection", id); err != nil {
 		return err
 	}
 	return b.update(ctx, func(txn *tx) error {
@@ -275,16 +206,12 @@ func (b *Badger) endConnectionWork(txn *tx, c store.Connection, why string) erro
 			return err
 		}
 		old := d
-		switch {
-		case d.Status == dataset.Queued:
-			err = advance(&d, dataset.Coordinator, dataset.AuthError, now, store.ActorCoordinator, why)
-		case inFlight(d.Status):
-			revokeLease(&d)
-		default:
-			continue // past the agent: let it finish
-		}
+		changed, err := rules.EndWork(&d, now, why)
 		if err != nil {
 			return err
+		}
+		if !changed {
+			continue // past the agent: let it finish
 		}
 		if err := putDataset(txn, &old, &d); err != nil {
 			return err
@@ -305,16 +232,6 @@ func deleteLinkCodes(txn *tx, c store.Connection) error {
 			return err
 		}
 		if err := txn.Delete(k); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// checkIDs checks pairs of kind and id.
-func checkIDs(kindsAndIDs ...string) error {
-	for i := 0; i+1 < len(kindsAndIDs); i += 2 {
-		if err := checkID(kindsAndIDs[i], kindsAndIDs[i+1]); err != nil {
 			return err
 		}
 	}

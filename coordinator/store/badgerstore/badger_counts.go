@@ -1,6 +1,7 @@
 package badgerstore
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/rules"
 	"github.com/ferry-sync/ferry/coordinator/store"
 
 	"context"
@@ -36,15 +37,9 @@ func countBaseKey(s dataset.Status) []byte { return key("nb", string(s)) }
 // countChange records that a dataset left status from (none when "") and
 // entered status to (none when "").
 func countChange(txn *tx, from, to dataset.Status) error {
-	if from == to {
+	delta := rules.CountChange(from, to)
+	if delta == nil {
 		return nil
-	}
-	delta := map[dataset.Status]int{}
-	if from != "" {
-		delta[from]--
-	}
-	if to != "" {
-		delta[to]++
 	}
 	return setJSON(txn, key("nd", uuid.NewString()), delta)
 }

@@ -1,13 +1,13 @@
 package badgerstore
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/rules"
 	"github.com/ferry-sync/ferry/coordinator/store"
 
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -89,13 +89,13 @@ func putDataset(txn *tx, old, d *store.Dataset) error {
 	if err := datasetEvents(txn, old, d); err != nil {
 		return err
 	}
-	if old != nil && !old.Status.Terminal() && d.Status.Terminal() && mayHavePages(*d) {
+	if rules.PagesEnded(old, d) {
 		// Its staged pages are of no more use: PublishCache deletes them.
 		if err := txn.Set(endedPagesKey(d.CompanyID, d.ID), nil); err != nil {
 			return err
 		}
 	}
-	if d.Status == dataset.Complete && (old == nil || old.Status != dataset.Complete) {
+	if rules.Completes(old, d) {
 		return completed(txn, d)
 	}
 	return nil
@@ -107,20 +107,16 @@ func completed(txn *tx, d *store.Dataset) error {
 	if err := raisePointer(txn, d, "complete"); err != nil {
 		return err
 	}
-	var c store.Connection
-	err := getJSON(txn, connKey(d.CompanyID, d.ConnectionID), &c)
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return nil // the connection was deleted; its data stays
+	c, err := findConnection(txn, d.CompanyID, d.ConnectionID)
+	if err != nil || c == nil {
+		return err // c nil: the connection was deleted; its data stays
 	}
-	if err != nil {
-		return err
-	}
-	if !d.Completed.After(c.LastSync) {
+	old := *c
+	var moved bool
+	if c.LastSync, moved = rules.LastSync(old, *d); !moved {
 		return nil
 	}
-	old := c
-	c.LastSync = d.Completed
-	return putConnection(txn, &old, c)
+	return putConnection(txn, &old, *c)
 }
 
 // raisePointer points the type's pointer which at d if d is newer.
@@ -137,25 +133,8 @@ func raisePointer(txn *tx, d *store.Dataset, which string) error {
 	return setJSON(txn, k, statusPointer{ID: d.ID, Requested: d.Requested})
 }
 
-func checkQueueRequest(q *store.QueueRequest) error {
-	if err := checkID("dataset", q.ID); err != nil {
-		return err
-	}
-	if err := lookupIDs("company", q.CompanyID, "connection", q.ConnectionID); err != nil {
-		return err
-	}
-	if !q.DataType.Valid() {
-		return fmt.Errorf("queue: unknown data type %q", q.DataType)
-	}
-	if q.Now.IsZero() {
-		return errors.New("queue: time is zero")
-	}
-	q.Now = q.Now.UTC()
-	return nil
-}
-
 func (b *Badger) QueueDataset(ctx context.Context, q store.QueueRequest) (store.Dataset, error) {
-	if err := checkQueueRequest(&q); err != nil {
+	if err := rules.CheckQueueRequest(&q); err != nil {
 		return store.Dataset{}, err
 	}
 	var out store.Dataset
@@ -164,21 +143,15 @@ func (b *Badger) QueueDataset(ctx context.Context, q store.QueueRequest) (store.
 		if err != nil {
 			return err
 		}
-		if conn.Status == store.Unlinked {
-			return fmt.Errorf("queue %s on connection %s: %w", q.DataType, conn.ID, store.ErrUnlinked)
+		d, err := rules.Queue(q, conn)
+		if err != nil {
+			return err
 		}
 		if err := mustBeFree(txn, datasetIndexKey(q.ID), "dataset "+q.ID); err != nil {
 			return err
 		}
 		if err := checkNotInProgress(txn, q); err != nil {
 			return err
-		}
-		d := newDataset(q)
-		if conn.Status == store.Deauthorized {
-			msg := "connection is " + string(store.Deauthorized)
-			if err := advance(&d, dataset.Coordinator, dataset.AuthError, q.Now, store.ActorCoordinator, msg); err != nil {
-				return err
-			}
 		}
 		out = d
 		return putDataset(txn, nil, &d)
@@ -205,7 +178,7 @@ func checkNotInProgress(txn *tx, q store.QueueRequest) error {
 }
 
 func (b *Badger) Dataset(ctx context.Context, companyID, id string) (store.Dataset, error) {
-	if err := lookupIDs("company", companyID, "dataset", id); err != nil {
+	if err := rules.LookupIDs("company", companyID, "dataset", id); err != nil {
 		return store.Dataset{}, err
 	}
 	var d store.Dataset
@@ -221,7 +194,7 @@ func (b *Badger) Dataset(ctx context.Context, companyID, id string) (store.Datas
 }
 
 func (b *Badger) Datasets(ctx context.Context, companyID string) ([]store.Dataset, error) {
-	if err := lookupIDs("company", companyID); err != nil {
+	if err := rules.LookupIDs("company", companyID); err != nil {
 		return nil, err
 	}
 	var out []store.Dataset
@@ -248,7 +221,7 @@ func (b *Badger) Datasets(ctx context.Context, companyID string) ([]store.Datase
 // the pointers' prefix would step over every old version of each pointer
 // that compaction has not yet dropped, a cost that grows with the history.
 func (b *Badger) DataStatus(ctx context.Context, companyID string) (map[dataset.DataType]store.TypeStatus, error) {
-	if err := lookupIDs("company", companyID); err != nil {
+	if err := rules.LookupIDs("company", companyID); err != nil {
 		return nil, err
 	}
 	out := map[dataset.DataType]store.TypeStatus{}
@@ -295,29 +268,22 @@ func pointedDataset(txn *tx, companyID string, t dataset.DataType, which string)
 }
 
 func (b *Badger) QueuedDatasets(ctx context.Context, connectionID string) ([]store.Dataset, error) {
-	if err := lookupIDs("connection", connectionID); err != nil {
+	if err := rules.LookupIDs("connection", connectionID); err != nil {
 		return nil, err
 	}
 	var out []store.Dataset
 	err := b.view(ctx, func(txn *tx) error {
-		keys, vals, err := scanKeys(txn, queuedPrefix(connectionID), 0)
-		if err != nil {
-			return err
-		}
-		for i, k := range keys {
-			d, err := getDataset(txn, string(vals[i]), lastSegment(k))
-			if err != nil {
-				return err
-			}
-			out = append(out, d)
-		}
-		return nil
+		var err error
+		out, err = listIndex(txn, queuedPrefix(connectionID), func(id string, co []byte) (store.Dataset, error) {
+			return getDataset(txn, string(co), id)
+		})
+		return err
 	})
 	return out, err
 }
 
 func (b *Badger) SetValidation(ctx context.Context, companyID, datasetID string, v store.ValidationResult) error {
-	if err := lookupIDs("company", companyID, "dataset", datasetID); err != nil {
+	if err := rules.LookupIDs("company", companyID, "dataset", datasetID); err != nil {
 		return err
 	}
 	return b.update(ctx, func(txn *tx) error {
@@ -333,7 +299,7 @@ func (b *Badger) SetValidation(ctx context.Context, companyID, datasetID string,
 }
 
 func (b *Badger) Validation(ctx context.Context, companyID, datasetID string) (store.ValidationResult, error) {
-	if err := lookupIDs("company", companyID, "dataset", datasetID); err != nil {
+	if err := rules.LookupIDs("company", companyID, "dataset", datasetID); err != nil {
 		return store.ValidationResult{}, err
 	}
 	var v store.ValidationResult
@@ -354,12 +320,4 @@ func (b *Badger) Validation(ctx context.Context, companyID, datasetID string) (s
 		v.Warnings = []store.ValidationItem{}
 	}
 	return v, err
-}
-
-// mayHavePages reports whether a dataset ever reached Mapping, the only
-// status in which pages are staged. The many datasets that end without
-// (NotSupported, AuthError, a fetch that failed) leave no mark for
-// PublishCache to sweep.
-func mayHavePages(d store.Dataset) bool {
-	return slices.ContainsFunc(d.Timeline, func(t store.Transition) bool { return t.To == dataset.Mapping })
 }

@@ -1,6 +1,7 @@
 package badgerstore
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/rules"
 	"github.com/ferry-sync/ferry/coordinator/store"
 
 	"context"
@@ -25,7 +26,7 @@ func agentEventTimeKey(e store.AgentEvent) []byte {
 }
 
 func (b *Badger) AddAgentEvent(ctx context.Context, e store.AgentEvent) error {
-	if err := errors.Join(checkID("agent event", e.ID), checkID("agent", e.AgentID)); err != nil {
+	if err := errors.Join(rules.CheckID("agent event", e.ID), rules.CheckID("agent", e.AgentID)); err != nil {
 		return err
 	}
 	if e.At.IsZero() {
@@ -47,7 +48,7 @@ func (b *Badger) AddAgentEvent(ctx context.Context, e store.AgentEvent) error {
 }
 
 func (b *Badger) AgentEvents(ctx context.Context, agentID string) ([]store.AgentEvent, error) {
-	if err := lookupIDs("agent", agentID); err != nil {
+	if err := rules.LookupIDs("agent", agentID); err != nil {
 		return nil, err
 	}
 	out := []store.AgentEvent{}

@@ -1,6 +1,7 @@
 package badgerstore
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/rules"
 	"github.com/ferry-sync/ferry/coordinator/store"
 
 	"encoding/hex"
@@ -60,36 +61,6 @@ import (
 //	sec/<name>                         a secret of the coordinator (Store.Secret)
 //	mg/...                             markers of one-time migrations (badger_scrub.go)
 //
-// checkID refuses an id of a new object that CheckID refuses.
-func checkID(kind, id string) error {
-	if err := store.CheckID(id); err != nil {
-		return fmt.Errorf("%s %w", kind, err)
-	}
-	return nil
-}
-
-// lookupIDs checks the ids that name objects to be found, in kind, id
-// pairs: an id CheckID refuses names no object, so it is ErrNotFound, the
-// same answer as a well-formed id that is not stored.
-func lookupIDs(kindsAndIDs ...string) error {
-	for i := 0; i+1 < len(kindsAndIDs); i += 2 {
-		if err := store.CheckID(kindsAndIDs[i+1]); err != nil {
-			return fmt.Errorf("%s: %w (%w)", kindsAndIDs[i], store.ErrNotFound, err)
-		}
-	}
-	return nil
-}
-
-const maxHashLen = 128
-
-// checkHash refuses an empty or oversized hash.
-func checkHash(kind string, h []byte) error {
-	if len(h) == 0 || len(h) > maxHashLen {
-		return fmt.Errorf("%s hash must be 1 to %d bytes, got %d", kind, maxHashLen, len(h))
-	}
-	return nil
-}
-
 // timeHex is t as 16 hex digits of Unix nanoseconds, clamped to the range
 // UnixNano can hold, so that the zero time sorts first.
 func timeHex(t time.Time) string {
@@ -181,7 +152,7 @@ func datasetIndexes(d *store.Dataset) map[string][]byte {
 	if d.Status == dataset.Validating || d.Status == dataset.Processing {
 		ix[string(key("up", d.ID))] = co
 	}
-	if inFlight(d.Status) {
+	if rules.InFlight(d.Status) {
 		ix[string(key("lx", timeHex(d.LeaseExpires), d.ID))] = co
 		if d.LeaseID != "" {
 			ix[string(key("la", d.LeaseAgent, d.ID))] = co

@@ -1,6 +1,7 @@
 package badgerstore
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/rules"
 	"github.com/ferry-sync/ferry/coordinator/store"
 
 	"context"
@@ -9,26 +10,10 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
-
-	"github.com/ferry-sync/ferry/shared/dataset"
 )
 
-func checkClaim(c *store.ClaimRequest) error {
-	if err := lookupIDs("dataset", c.DatasetID); err != nil {
-		return err
-	}
-	if err := checkIDs("agent", c.AgentID, "lease", c.LeaseID); err != nil {
-		return err
-	}
-	if c.Now.IsZero() || c.TTL <= 0 {
-		return fmt.Errorf("claim %s: needs a time and a positive TTL", c.DatasetID)
-	}
-	c.Now = c.Now.UTC()
-	return nil
-}
-
 func (b *Badger) Claim(ctx context.Context, c store.ClaimRequest) (store.Dataset, error) {
-	if err := checkClaim(&c); err != nil {
+	if err := rules.CheckClaim(&c); err != nil {
 		return store.Dataset{}, err
 	}
 	var (
@@ -36,20 +21,16 @@ func (b *Badger) Claim(ctx context.Context, c store.ClaimRequest) (store.Dataset
 		revoked bool // the connection was withdrawn: the dataset was ended
 	)
 	err := b.update(ctx, func(txn *tx) error {
-		revoked = false
-		d, conn, err := claimable(txn, c)
+		d, err := datasetByID(txn, c.DatasetID)
+		if err != nil {
+			return err
+		}
+		conn, err := findConnection(txn, d.CompanyID, d.ConnectionID)
 		if err != nil {
 			return err
 		}
 		old := d
-		if conn.Status == store.Linked {
-			err = claim(&d, c)
-		} else {
-			revoked = true
-			msg := "connection is " + string(conn.Status)
-			err = advance(&d, dataset.Coordinator, dataset.AuthError, c.Now, store.ActorCoordinator, msg)
-		}
-		if err != nil {
+		if revoked, err = rules.Claim(&d, conn, c); err != nil {
 			return err
 		}
 		out = d
@@ -64,30 +45,8 @@ func (b *Badger) Claim(ctx context.Context, c store.ClaimRequest) (store.Dataset
 	return out, err
 }
 
-// claimable loads a dataset an agent claims and its connection: ErrNotFound
-// unless the connection is bound to that agent, ErrNotQueued unless the
-// dataset is Queued.
-func claimable(txn *tx, c store.ClaimRequest) (store.Dataset, store.Connection, error) {
-	d, err := datasetByID(txn, c.DatasetID)
-	if err != nil {
-		return d, store.Connection{}, err
-	}
-	var conn store.Connection
-	err = getJSON(txn, connKey(d.CompanyID, d.ConnectionID), &conn)
-	if err != nil || conn.AgentID != c.AgentID || conn.Status == store.PendingAuth {
-		if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
-			return d, conn, err
-		}
-		return d, conn, fmt.Errorf("dataset %s for agent %s: %w", d.ID, c.AgentID, store.ErrNotFound)
-	}
-	if d.Status != dataset.Queued {
-		return d, conn, fmt.Errorf("claim %s (%s): %w", d.ID, d.Status, store.ErrNotQueued)
-	}
-	return d, conn, nil
-}
-
 func (b *Badger) Report(ctx context.Context, r store.Report) (store.Dataset, error) {
-	if err := checkReport(r); err != nil {
+	if err := rules.CheckReport(r); err != nil {
 		return store.Dataset{}, err
 	}
 	r.Now = r.Now.UTC()
@@ -109,7 +68,7 @@ func (b *Badger) Report(ctx context.Context, r store.Report) (store.Dataset, err
 			}
 		}
 		old := d
-		changed, err := applyReport(&d, r)
+		changed, err := rules.ApplyReport(&d, r)
 		out = d
 		if err != nil || !changed {
 			return err
@@ -120,7 +79,7 @@ func (b *Badger) Report(ctx context.Context, r store.Report) (store.Dataset, err
 }
 
 func (b *Badger) RenewLeases(ctx context.Context, agentID string, until time.Time) ([]store.Dataset, error) {
-	if err := lookupIDs("agent", agentID); err != nil {
+	if err := rules.LookupIDs("agent", agentID); err != nil {
 		return nil, err
 	}
 	if until.IsZero() {
@@ -139,12 +98,11 @@ func (b *Badger) RenewLeases(ctx context.Context, agentID string, until time.Tim
 			if err != nil {
 				return err
 			}
-			if d.LeaseAgent != agentID || d.LeaseID == "" {
+			if !rules.HeldBy(d, agentID) {
 				continue
 			}
-			if until.After(d.LeaseExpires) {
-				old := d
-				d.LeaseExpires = until
+			old := d
+			if rules.RenewLease(&d, agentID, until) {
 				if err := putDataset(txn, &old, &d); err != nil {
 					return err
 				}
@@ -157,7 +115,7 @@ func (b *Badger) RenewLeases(ctx context.Context, agentID string, until time.Tim
 }
 
 func (b *Badger) RevokeLease(ctx context.Context, agentID, companyID, datasetID string) error {
-	if err := lookupIDs("agent", agentID, "company", companyID, "dataset", datasetID); err != nil {
+	if err := rules.LookupIDs("agent", agentID, "company", companyID, "dataset", datasetID); err != nil {
 		return err
 	}
 	return b.update(ctx, func(txn *tx) error {
@@ -165,11 +123,11 @@ func (b *Badger) RevokeLease(ctx context.Context, agentID, companyID, datasetID 
 		if err != nil {
 			return err
 		}
-		if d.LeaseAgent != agentID || d.LeaseID == "" {
+		if !rules.HeldBy(d, agentID) {
 			return nil
 		}
 		old := d
-		revokeLease(&d)
+		rules.RevokeLease(&d)
 		return putDataset(txn, &old, &d)
 	})
 }
@@ -240,25 +198,16 @@ func expireLease(txn *tx, ref leaseRef, now time.Time) (d store.Dataset, ok bool
 	if errors.Is(err, store.ErrNotFound) {
 		return d, false, nil
 	}
-	if err != nil || !inFlight(d.Status) || d.LeaseExpires.After(now) {
+	if err != nil {
+		return d, false, err
+	}
+	conn, err := findConnection(txn, d.CompanyID, d.ConnectionID)
+	if err != nil {
 		return d, false, err
 	}
 	old := d
-	if err := expire(&d, now); err != nil {
+	if ok, err := rules.ExpireLease(&d, conn, now); err != nil || !ok {
 		return d, false, err
-	}
-	if d.Status == dataset.Queued {
-		var conn store.Connection
-		err := getJSON(txn, connKey(d.CompanyID, d.ConnectionID), &conn)
-		if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
-			return d, false, err
-		}
-		if err != nil || conn.Status != store.Linked {
-			msg := "connection is no longer linked"
-			if err := advance(&d, dataset.Coordinator, dataset.AuthError, now, store.ActorCoordinator, msg); err != nil {
-				return d, false, err
-			}
-		}
 	}
 	return d, true, putDataset(txn, &old, &d)
 }

@@ -1,6 +1,7 @@
 package badgerstore
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/rules"
 	"github.com/ferry-sync/ferry/coordinator/store"
 
 	"context"
@@ -11,8 +12,6 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
-
-	"github.com/ferry-sync/ferry/shared/dataset"
 )
 
 // maxPageNumber is the highest page number the 8-digit page keys hold.
@@ -125,25 +124,18 @@ func uploading(txn *tx, agentID, datasetID string) (store.Dataset, error) {
 	return d, agentsDataset(txn, d, agentID)
 }
 
-// agentsDataset is ErrNotFound unless d's connection is bound to the agent.
-// An agent's upload, commit and report on a dataset of another agent (of
-// another company, or of another connection) get the very answer a random
-// id gets, whatever that dataset's state: its state is not the agent's to
-// learn.
+// agentsDataset is ErrNotFound unless d's connection is bound to the
+// agent (rules.AgentsDataset).
 func agentsDataset(txn *tx, d store.Dataset, agentID string) error {
-	var conn store.Connection
-	err := getJSON(txn, connKey(d.CompanyID, d.ConnectionID), &conn)
-	if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
+	conn, err := findConnection(txn, d.CompanyID, d.ConnectionID)
+	if err != nil {
 		return err
 	}
-	if err != nil || conn.AgentID == "" || conn.AgentID != agentID {
-		return fmt.Errorf("dataset %s for agent %s: %w", d.ID, agentID, store.ErrNotFound)
-	}
-	return nil
+	return rules.AgentsDataset(d, conn, agentID)
 }
 
 func (b *Badger) AgentDataset(ctx context.Context, agentID, datasetID string) (store.Dataset, error) {
-	if err := lookupIDs("agent", agentID, "dataset", datasetID); err != nil {
+	if err := rules.LookupIDs("agent", agentID, "dataset", datasetID); err != nil {
 		return store.Dataset{}, err
 	}
 	var d store.Dataset
@@ -155,13 +147,8 @@ func (b *Badger) AgentDataset(ctx context.Context, agentID, datasetID string) (s
 	return d, err
 }
 
-// leaseHeld reports whether lease is the live lease of agent on d.
-func leaseHeld(d store.Dataset, agentID, lease string) bool {
-	return lease != "" && d.LeaseID == lease && d.LeaseAgent == agentID
-}
-
 func (b *Badger) PutPage(ctx context.Context, p store.Page) error {
-	if err := lookupIDs("agent", p.AgentID, "dataset", p.DatasetID); err != nil {
+	if err := rules.LookupIDs("agent", p.AgentID, "dataset", p.DatasetID); err != nil {
 		return err
 	}
 	if p.N < 1 || p.N > maxPageNumber {
@@ -181,11 +168,8 @@ func (b *Badger) PutPage(ctx context.Context, p store.Page) error {
 		}
 		// The lease is compared, never trusted: once equal to the claim's
 		// lease it is a checked id, safe in a key.
-		if !leaseHeld(d, p.AgentID, p.LeaseID) {
-			return fmt.Errorf("page %d of dataset %s: %w", p.N, d.ID, store.ErrStaleLease)
-		}
-		if d.Status != dataset.Mapping {
-			return fmt.Errorf("page %d of dataset %s (%s): %w", p.N, d.ID, d.Status, store.ErrTransition)
+		if err := rules.CanStage(d, p); err != nil {
+			return err
 		}
 		k := pageKey(d.CompanyID, d.ID, p.LeaseID, p.N)
 		if ok, err := exists(txn, k); err != nil || ok {
@@ -199,7 +183,7 @@ func (b *Badger) PutPage(ctx context.Context, p store.Page) error {
 // copying them out of Badger, so that a dataset of many large pages never
 // sits in memory at once.
 func (b *Badger) Pages(ctx context.Context, datasetID string, fn func(store.Page) error) error {
-	if err := lookupIDs("dataset", datasetID); err != nil {
+	if err := rules.LookupIDs("dataset", datasetID); err != nil {
 		return err
 	}
 	return b.view(ctx, func(txn *tx) error {
@@ -217,7 +201,7 @@ func (b *Badger) Pages(ctx context.Context, datasetID string, fn func(store.Page
 // and valid only until fn returns.
 func eachPage(ctx context.Context, txn *tx, d store.Dataset, keep bool, fn func(store.Page, []byte) error) error {
 	lease := d.CommittedLease
-	if inFlight(d.Status) {
+	if rules.InFlight(d.Status) {
 		lease = d.LeaseID
 	}
 	if lease == "" {
@@ -254,7 +238,7 @@ func eachPage(ctx context.Context, txn *tx, d store.Dataset, keep bool, fn func(
 }
 
 func (b *Badger) CommitUpload(ctx context.Context, agentID, datasetID, leaseID string, now time.Time) (store.Dataset, error) {
-	if err := lookupIDs("agent", agentID, "dataset", datasetID); err != nil {
+	if err := rules.LookupIDs("agent", agentID, "dataset", datasetID); err != nil {
 		return store.Dataset{}, err
 	}
 	if now.IsZero() {
@@ -268,20 +252,10 @@ func (b *Badger) CommitUpload(ctx context.Context, agentID, datasetID, leaseID s
 			return err
 		}
 		out = d
-		switch {
-		case leaseHeld(d, agentID, leaseID) && d.Status == dataset.Mapping:
-		case leaseID != "" && d.CommittedLease == leaseID:
-			return nil // committed already: a commit sent again
-		case leaseHeld(d, agentID, leaseID):
-			return fmt.Errorf("commit dataset %s (%s): %w", d.ID, d.Status, store.ErrTransition)
-		default:
-			return fmt.Errorf("commit dataset %s: %w", d.ID, store.ErrStaleLease)
-		}
 		old := d
-		if err := advance(&d, dataset.Coordinator, dataset.Validating, now, store.ActorCoordinator, "upload committed"); err != nil {
+		if changed, err := rules.CommitUpload(&d, agentID, leaseID, now); err != nil || !changed {
 			return err
 		}
-		d.CommittedLease = leaseID
 		out = d
 		return putDataset(txn, &old, &d)
 	})
@@ -291,22 +265,14 @@ func (b *Badger) CommitUpload(ctx context.Context, agentID, datasetID, leaseID s
 func (b *Badger) Unprocessed(ctx context.Context) ([]store.Dataset, error) {
 	var out []store.Dataset
 	err := b.view(ctx, func(txn *tx) error {
-		keys, vals, err := scanKeys(txn, prefix("up"), 0)
-		if err != nil {
-			return err
-		}
-		for i, k := range keys {
-			co := string(vals[i])
-			if _, err := getCompany(txn, co); errors.Is(err, store.ErrNotFound) {
-				continue // being deleted
+		var err error
+		out, err = listIndex(txn, prefix("up"), func(id string, co []byte) (store.Dataset, error) {
+			if _, err := getCompany(txn, string(co)); errors.Is(err, store.ErrNotFound) {
+				return store.Dataset{}, errSkip // being deleted
 			}
-			d, err := getDataset(txn, co, lastSegment(k))
-			if err != nil {
-				return err
-			}
-			out = append(out, d)
-		}
-		return nil
+			return getDataset(txn, string(co), id)
+		})
+		return err
 	})
 	return out, err
 }

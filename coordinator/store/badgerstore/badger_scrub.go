@@ -1,6 +1,7 @@
 package badgerstore
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/rules"
 	"github.com/ferry-sync/ferry/coordinator/store"
 
 	"context"
@@ -162,7 +163,7 @@ func (b *Badger) purgeReplaced() error {
 func secretKey(name string) []byte { return key("sec", name) }
 
 func (b *Badger) Secret(ctx context.Context, name string) ([]byte, error) {
-	if err := checkID("secret", name); err != nil {
+	if err := rules.CheckID("secret", name); err != nil {
 		return nil, err
 	}
 	var out []byte

@@ -1,10 +1,10 @@
 package badgerstore
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/rules"
 	"github.com/ferry-sync/ferry/coordinator/store"
 
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -43,7 +43,7 @@ func profileSettings(txn *tx) ([]store.SyncSetting, error) {
 	if err := getJSON(txn, profileSettingsKey(), &set); err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
 		return nil, err
 	}
-	return store.MergeSettings(nil, set), nil
+	return rules.MergeSettings(nil, set), nil
 }
 
 // companySettings is the company's settings as set; ok is false when none
@@ -63,20 +63,11 @@ func effectiveSettings(txn *tx, co string) ([]store.SyncSetting, error) {
 	if err != nil {
 		return nil, err
 	}
-	cs, ok, err := companySettings(txn, co)
-	if err != nil || !ok || !cs.OverridesDefaults {
-		return profile, err
+	cs, own, err := companySettings(txn, co)
+	if err != nil {
+		return nil, err
 	}
-	return store.MergeSettings(profile, cs.Settings), nil
-}
-
-func scheduleOf(list []store.SyncSetting, t dataset.DataType) int {
-	for _, s := range list {
-		if s.DataType == t {
-			return s.SyncSchedule
-		}
-	}
-	return 0
+	return rules.EffectiveSettings(profile, cs, own), nil
 }
 
 func (b *Badger) ProfileSyncSettings(ctx context.Context) ([]store.SyncSetting, error) {
@@ -99,13 +90,8 @@ func (b *Badger) SetProfileSyncSettings(ctx context.Context, list []store.SyncSe
 		if err != nil {
 			return err
 		}
-		next := store.MergeSettings(cur, list)
-		moved = moved[:0]
-		for i := range next {
-			if next[i].SyncSchedule != cur[i].SyncSchedule {
-				moved = append(moved, next[i].DataType)
-			}
-		}
+		next := rules.MergeSettings(cur, list)
+		moved = rules.MovedSchedules(cur, next)
 		return setJSON(txn, profileSettingsKey(), next)
 	})
 	if err != nil || len(moved) == 0 {
@@ -115,7 +101,7 @@ func (b *Badger) SetProfileSyncSettings(ctx context.Context, list []store.SyncSe
 }
 
 func (b *Badger) CompanySyncSettings(ctx context.Context, companyID string) (store.CompanySyncSettings, error) {
-	if err := lookupIDs("company", companyID); err != nil {
+	if err := rules.LookupIDs("company", companyID); err != nil {
 		return store.CompanySyncSettings{}, err
 	}
 	var out store.CompanySyncSettings
@@ -133,7 +119,7 @@ func (b *Badger) CompanySyncSettings(ctx context.Context, companyID string) (sto
 		}
 		out = store.CompanySyncSettings{CompanyID: companyID, Settings: profile}
 		if ok {
-			out.Settings, out.OverridesDefaults = store.MergeSettings(profile, cs.Settings), cs.OverridesDefaults
+			out.Settings, out.OverridesDefaults = rules.MergeSettings(profile, cs.Settings), cs.OverridesDefaults
 		}
 		return nil
 	})
@@ -141,7 +127,7 @@ func (b *Badger) CompanySyncSettings(ctx context.Context, companyID string) (sto
 }
 
 func (b *Badger) SetCompanySyncSettings(ctx context.Context, s store.CompanySyncSettings) error {
-	if err := lookupIDs("company", s.CompanyID); err != nil {
+	if err := rules.LookupIDs("company", s.CompanyID); err != nil {
 		return err
 	}
 	if err := store.CheckSyncSettings(s.Settings); err != nil {
@@ -161,24 +147,20 @@ func (b *Badger) SetCompanySyncSettings(ctx context.Context, s store.CompanySync
 				return err
 			}
 		}
-		s.Settings = store.MergeSettings(base, s.Settings)
+		s.Settings = rules.MergeSettings(base, s.Settings)
 		if err := setJSON(txn, companySettingsKey(s.CompanyID), s); err != nil {
 			return err
 		}
-		_, vals, err := scanKeys(txn, prefix("c", s.CompanyID, "conn"), 0)
+		conns, err := listValues[store.Connection](txn, prefix("c", s.CompanyID, "conn"))
 		if err != nil {
 			return err
 		}
-		list, err := effectiveSettings(txn, s.CompanyID)
+		settings, err := effectiveSettings(txn, s.CompanyID)
 		if err != nil {
 			return err
 		}
-		for _, v := range vals {
-			var c store.Connection
-			if err := json.Unmarshal(v, &c); err != nil {
-				return err
-			}
-			if err := rearmConnection(txn, c.ID, list, c.Status == store.Linked); err != nil {
+		for _, c := range conns {
+			if err := rearmConnection(txn, c.ID, settings, c.Status == store.Linked); err != nil {
 				return err
 			}
 		}
@@ -187,7 +169,7 @@ func (b *Badger) SetCompanySyncSettings(ctx context.Context, s store.CompanySync
 }
 
 func (b *Badger) EffectiveSyncSettings(ctx context.Context, companyID string) ([]store.SyncSetting, error) {
-	if err := lookupIDs("company", companyID); err != nil {
+	if err := rules.LookupIDs("company", companyID); err != nil {
 		return nil, err
 	}
 	var out []store.SyncSetting
@@ -199,20 +181,17 @@ func (b *Badger) EffectiveSyncSettings(ctx context.Context, companyID string) ([
 	return out, err
 }
 
-// armSchedule points the pair's entry at requested + hours (none when hours
-// is 0 or armed is false), replacing the entry it had.
-func armSchedule(txn *tx, s store.ScheduledSync, hours int, armed bool) error {
+// armSchedule writes the pair's entry s, replacing the entry it had, and
+// keeps the index by due time in step. Every write of an entry goes
+// through it.
+func armSchedule(txn *tx, s store.ScheduledSync) error {
 	pk := schedPointerKey(s.ConnectionID, s.DataType)
 	var old store.ScheduledSync
 	err := getJSON(txn, pk, &old)
 	if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
 		return err
 	}
-	s.Due = time.Time{}
-	if hours > 0 && armed {
-		s.Due = s.Requested.Add(time.Duration(hours) * time.Hour)
-	}
-	if err == nil && old.Due.Equal(s.Due) && old.Requested.Equal(s.Requested) && old.CompanyID == s.CompanyID {
+	if err == nil && rules.SameEntry(old, s) {
 		return nil // unchanged: a settings change writes only what moves
 	}
 	if err == nil && !old.Due.IsZero() {
@@ -230,32 +209,26 @@ func armSchedule(txn *tx, s store.ScheduledSync, hours int, armed bool) error {
 
 // scheduleQueued re-arms the schedule of a dataset just queued.
 func scheduleQueued(txn *tx, d *store.Dataset) error {
-	list, err := effectiveSettings(txn, d.CompanyID)
+	settings, err := effectiveSettings(txn, d.CompanyID)
 	if err != nil {
 		return err
 	}
-	var c store.Connection
-	err = getJSON(txn, connKey(d.CompanyID, d.ConnectionID), &c)
-	if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
+	c, err := findConnection(txn, d.CompanyID, d.ConnectionID)
+	if err != nil {
 		return err
 	}
-	s := store.ScheduledSync{CompanyID: d.CompanyID, ConnectionID: d.ConnectionID, DataType: d.DataType, Requested: d.Requested}
-	return armSchedule(txn, s, scheduleOf(list, d.DataType), c.Status == store.Linked)
+	return armSchedule(txn, rules.QueuedSchedule(*d, settings, c != nil && c.Status == store.Linked))
 }
 
 // rearmConnection re-arms every pair of a connection that has a schedule
-// entry, by list; armed false disarms them (a connection not Linked).
-func rearmConnection(txn *tx, conn string, list []store.SyncSetting, armed bool) error {
-	_, vals, err := scanKeys(txn, schedPointerPrefix(conn), 0)
+// entry, by settings; linked false disarms them.
+func rearmConnection(txn *tx, conn string, settings []store.SyncSetting, linked bool) error {
+	entries, err := listValues[store.ScheduledSync](txn, schedPointerPrefix(conn))
 	if err != nil {
 		return err
 	}
-	for _, v := range vals {
-		var s store.ScheduledSync
-		if err := json.Unmarshal(v, &s); err != nil {
-			return err
-		}
-		if err := armSchedule(txn, s, scheduleOf(list, s.DataType), armed); err != nil {
+	for _, s := range entries {
+		if err := armSchedule(txn, rules.Arm(s, settings, linked)); err != nil {
 			return err
 		}
 	}
@@ -304,29 +277,28 @@ func (b *Badger) rearmAll(ctx context.Context, types []dataset.DataType) error {
 func rearmBatch(txn *tx, conns, cos []string, types []dataset.DataType) error {
 	lists := map[string][]store.SyncSetting{} // nil: the company overrides the client's
 	for i, conn := range conns {
-		list, ok := lists[cos[i]]
+		settings, ok := lists[cos[i]]
 		if !ok {
 			cs, own, err := companySettings(txn, cos[i])
 			if err != nil {
 				return err
 			}
-			if !own || !cs.OverridesDefaults {
-				if list, err = effectiveSettings(txn, cos[i]); err != nil {
+			if !rules.Overrides(cs, own) {
+				if settings, err = effectiveSettings(txn, cos[i]); err != nil {
 					return err
 				}
 			}
-			lists[cos[i]] = list
+			lists[cos[i]] = settings
 		}
-		if list == nil {
+		if settings == nil {
 			continue
 		}
-		var c store.Connection
-		err := getJSON(txn, connKey(cos[i], conn), &c)
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			continue
-		}
+		c, err := findConnection(txn, cos[i], conn)
 		if err != nil {
 			return err
+		}
+		if c == nil {
+			continue
 		}
 		for _, t := range types {
 			var sp store.ScheduledSync
@@ -337,7 +309,7 @@ func rearmBatch(txn *tx, conns, cos []string, types []dataset.DataType) error {
 			if err != nil {
 				return err
 			}
-			if err := armSchedule(txn, sp, scheduleOf(list, t), c.Status == store.Linked); err != nil {
+			if err := armSchedule(txn, rules.Arm(sp, settings, c.Status == store.Linked)); err != nil {
 				return err
 			}
 		}
@@ -382,7 +354,7 @@ func (b *Badger) DueSyncs(ctx context.Context, now time.Time, limit int) ([]stor
 }
 
 func (b *Badger) Reschedule(ctx context.Context, s store.ScheduledSync, next time.Time) error {
-	if err := lookupIDs("company", s.CompanyID, "connection", s.ConnectionID); err != nil {
+	if err := rules.LookupIDs("company", s.CompanyID, "connection", s.ConnectionID); err != nil {
 		return err
 	}
 	return b.update(ctx, func(txn *tx) error {
@@ -394,21 +366,11 @@ func (b *Badger) Reschedule(ctx context.Context, s store.ScheduledSync, next tim
 		if err != nil {
 			return err
 		}
-		if !cur.Due.Equal(s.Due) || !cur.Requested.Equal(s.Requested) {
+		moved, ok := rules.Reschedule(cur, s, next)
+		if !ok {
 			return nil // a dataset was queued meanwhile
 		}
-		if !cur.Due.IsZero() {
-			if err := txn.Delete(schedKey(cur.Due, cur.ConnectionID, cur.DataType)); err != nil {
-				return err
-			}
-		}
-		cur.Due = next.UTC()
-		if !next.IsZero() {
-			if err := txn.Set(schedKey(cur.Due, cur.ConnectionID, cur.DataType), []byte(cur.CompanyID)); err != nil {
-				return err
-			}
-		}
-		return setJSON(txn, schedPointerKey(s.ConnectionID, s.DataType), cur)
+		return armSchedule(txn, moved)
 	})
 }
 
@@ -419,34 +381,29 @@ func splitKey(k []byte) []string { return strings.Split(string(k), "/") }
 // and disarms it when it stops being Linked, so that the scheduler never
 // reads the entries of connections it would not queue on.
 func connectionScheduled(txn *tx, old *store.Connection, c store.Connection) error {
-	was := old != nil && old.Status == store.Linked
-	if was == (c.Status == store.Linked) {
+	if !rules.Rearms(old, c) {
 		return nil
 	}
-	list, err := effectiveSettings(txn, c.CompanyID)
+	settings, err := effectiveSettings(txn, c.CompanyID)
 	if err != nil {
 		return err
 	}
-	return rearmConnection(txn, c.ID, list, c.Status == store.Linked)
+	return rearmConnection(txn, c.ID, settings, c.Status == store.Linked)
 }
 
 // deleteSchedule removes a connection's schedule entries and pointers.
 func deleteSchedule(txn *tx, conn string) error {
-	keys, vals, err := scanKeys(txn, schedPointerPrefix(conn), 0)
+	entries, err := listValues[store.ScheduledSync](txn, schedPointerPrefix(conn))
 	if err != nil {
 		return err
 	}
-	for i, v := range vals {
-		var s store.ScheduledSync
-		if err := json.Unmarshal(v, &s); err != nil {
-			return err
-		}
+	for _, s := range entries {
 		if !s.Due.IsZero() {
 			if err := txn.Delete(schedKey(s.Due, s.ConnectionID, s.DataType)); err != nil {
 				return err
 			}
 		}
-		if err := txn.Delete(keys[i]); err != nil {
+		if err := txn.Delete(schedPointerKey(s.ConnectionID, s.DataType)); err != nil {
 			return err
 		}
 	}

@@ -1,18 +1,17 @@
 package badgerstore
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/rules"
 	"github.com/ferry-sync/ferry/coordinator/store"
 
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
+	"slices"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
-
-	"github.com/ferry-sync/ferry/shared/dataset"
 )
 
 // The keys of webhooks and their outbox:
@@ -59,95 +58,68 @@ func deliveryLogKey(a store.DeliveryAttempt) []byte {
 	return key("wl", a.WebhookID, timeHex(a.At), a.EventID, fmt.Sprintf("%08d", a.Attempt))
 }
 
-// emit puts e in the outbox: a delivery, due at once, for each enabled
-// consumer subscribed to its type (and its company tags). An event still
-// pending for a consumer is not added for it again.
-func emit(txn *tx, e store.WebhookEvent) error {
-	_, vals, err := scanKeys(txn, prefix("wh"), 0)
+// emit puts e in the outbox: a delivery, due at once, for each consumer
+// rules.Deliveries sends it to. conn is the connection e names (zero if
+// missing). An event still pending for a consumer is not added for it again.
+func emit(txn *tx, e store.WebhookEvent, conn store.Connection) error {
+	hooks, err := listValues[store.Webhook](txn, prefix("wh"))
 	if err != nil {
 		return err
 	}
-	e.Generated = e.Generated.UTC()
-	var tags map[string]string
-	if co, err := getCompany(txn, e.CompanyID); err == nil {
-		tags = co.Tags
-	}
-	for _, v := range vals {
-		var w store.Webhook
-		if err := json.Unmarshal(v, &w); err != nil {
-			return err
-		}
-		if w.Disabled || !w.Subscribed(e.Type) || !w.WantsCompany(tags) {
-			continue
-		}
-		ok, err := exists(txn, deliveryKey(w.ID, e.ID))
+	co, _ := getCompany(txn, e.CompanyID) // a company being deleted is named by id only
+	for _, d := range rules.Deliveries(e, co, conn, hooks) {
+		ok, err := exists(txn, deliveryKey(d.WebhookID, d.Event.ID))
 		if err != nil {
 			return err
 		}
 		if ok {
 			continue // the event is already on its way to this consumer
 		}
-		d := store.Delivery{WebhookID: w.ID, Event: e, Due: e.Generated}
-		if err := setJSON(txn, deliveryKey(w.ID, e.ID), d); err != nil {
+		if err := setJSON(txn, deliveryKey(d.WebhookID, d.Event.ID), d); err != nil {
 			return err
 		}
-		if err := txn.Set(deliveryDueKey(d.Due, w.ID, e.ID), nil); err != nil {
+		if err := txn.Set(deliveryDueKey(d.Due, d.WebhookID, d.Event.ID), nil); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// datasetEvents emits read.completed when d reaches a terminal status.
+// datasetEvents emits the events of d's change from old.
 func datasetEvents(txn *tx, old, d *store.Dataset) error {
-	if !d.Status.Terminal() || (old != nil && old.Status.Terminal()) {
+	evs := rules.DatasetEvents(old, d)
+	if len(evs) == 0 {
 		return nil
 	}
-	e := store.WebhookEvent{
-		ID: store.EventID(store.EventReadCompleted, d.ID), Type: store.EventReadCompleted, Generated: d.Completed,
-		CompanyID: d.CompanyID, ConnectionID: d.ConnectionID,
-		DatasetID: d.ID, DataType: string(d.DataType), Status: string(d.Status), Message: d.ErrorMessage,
+	conn, err := findConnection(txn, d.CompanyID, d.ConnectionID)
+	if err != nil {
+		return err
 	}
-	if co, err := getCompany(txn, d.CompanyID); err == nil {
-		e.CompanyName = co.Name
+	if conn == nil {
+		conn = &store.Connection{}
 	}
-	var c store.Connection
-	if err := getJSON(txn, connKey(d.CompanyID, d.ConnectionID), &c); err == nil {
-		e.PlatformKey, e.ConnectionStatus = c.PlatformKey, c.Status
-	}
-	if d.Status == dataset.Complete || d.Status.IsError() || d.Status == dataset.NotSupported {
-		return emit(txn, e)
+	for _, e := range evs {
+		if err := emit(txn, e, *conn); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-// connectionEvents emits connection.created for a new connection.
+// connectionEvents emits the events of c's change from old.
 func connectionEvents(txn *tx, old *store.Connection, c store.Connection) error {
-	if old != nil {
-		return nil
+	for _, e := range rules.ConnectionEvents(old, c) {
+		if err := emit(txn, e, c); err != nil {
+			return err
+		}
 	}
-	e := store.WebhookEvent{
-		ID: store.EventID(store.EventConnectionCreated, c.ID), Type: store.EventConnectionCreated, Generated: c.Created,
-		CompanyID: c.CompanyID, ConnectionID: c.ID, PlatformKey: c.PlatformKey, ConnectionStatus: c.Status,
-	}
-	if co, err := getCompany(txn, c.CompanyID); err == nil {
-		e.CompanyName = co.Name
-	}
-	return emit(txn, e)
+	return nil
 }
 
-// presenceEvents emits connection.connected or connection.disconnected
-// for each connection a Connected or Disconnected agent event names that
-// is still bound to the agent.
+// presenceEvents emits the events of an agent's event e, reading the
+// connections it names that are still bound to the agent.
 func presenceEvents(txn *tx, e store.AgentEvent) error {
-	typ := store.EventConnectionConnected
-	switch e.Type {
-	case store.EventConnected:
-	case store.EventDisconnected:
-		typ = store.EventConnectionDisconnected
-	default:
-		return nil
-	}
+	var conns []store.Connection
 	for _, id := range e.Connections {
 		companyID, err := getString(txn, agentConnKey(e.AgentID, id))
 		if errors.Is(err, badger.ErrKeyNotFound) {
@@ -163,58 +135,19 @@ func presenceEvents(txn *tx, e store.AgentEvent) error {
 		if err != nil {
 			return err
 		}
-		ev := store.WebhookEvent{
-			ID: store.PresenceEventID(e.ID, id), Type: typ, Generated: e.At,
-			CompanyID: c.CompanyID, ConnectionID: c.ID, PlatformKey: c.PlatformKey, ConnectionStatus: c.Status,
-			AgentID: e.AgentID,
-		}
-		if co, err := getCompany(txn, c.CompanyID); err == nil {
-			ev.CompanyName = co.Name
-		}
-		if err := emit(txn, ev); err != nil {
+		conns = append(conns, c)
+	}
+	for _, ev := range rules.PresenceEvents(e, conns) {
+		i := slices.IndexFunc(conns, func(c store.Connection) bool { return c.ID == ev.ConnectionID })
+		if err := emit(txn, ev, conns[i]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func checkWebhook(w store.Webhook) error {
-	if err := checkID("webhook", w.ID); err != nil {
-		return err
-	}
-	if w.URL == "" || len(w.URL) > 2048 {
-		return errors.New("webhook: url must be 1 to 2048 characters")
-	}
-	if w.Secret == "" {
-		return errors.New("webhook: secret is empty")
-	}
-	for _, t := range w.EventTypes {
-		if !validEventType(t) {
-			return fmt.Errorf("webhook: unknown event type %q", t)
-		}
-	}
-	if len(w.CompanyTags) > 10 {
-		return errors.New("webhook: at most 10 company tags")
-	}
-	for _, t := range w.CompanyTags {
-		if k, _, ok := strings.Cut(t, ":"); !ok || k == "" || len(t) > 128 {
-			return fmt.Errorf("webhook: company tag %q is not key:value (at most 128 characters)", t)
-		}
-	}
-	return nil
-}
-
-func validEventType(t string) bool {
-	for _, et := range store.EventTypes {
-		if et == t {
-			return true
-		}
-	}
-	return false
-}
-
 func (b *Badger) CreateWebhook(ctx context.Context, w store.Webhook) error {
-	if err := checkWebhook(w); err != nil {
+	if err := rules.CheckWebhook(w); err != nil {
 		return err
 	}
 	w.Created = w.Created.UTC()
@@ -234,7 +167,7 @@ func (b *Badger) CreateWebhook(ctx context.Context, w store.Webhook) error {
 }
 
 func (b *Badger) Webhook(ctx context.Context, id string) (store.Webhook, error) {
-	if err := lookupIDs("webhook", id); err != nil {
+	if err := rules.LookupIDs("webhook", id); err != nil {
 		return store.Webhook{}, err
 	}
 	var w store.Webhook
@@ -247,24 +180,16 @@ func (b *Badger) Webhook(ctx context.Context, id string) (store.Webhook, error) 
 func (b *Badger) Webhooks(ctx context.Context) ([]store.Webhook, error) {
 	var out []store.Webhook
 	err := b.view(ctx, func(txn *tx) error {
-		_, vals, err := scanKeys(txn, prefix("wh"), 0)
-		if err != nil {
-			return err
-		}
-		out = make([]store.Webhook, len(vals))
-		for i, v := range vals {
-			if err := json.Unmarshal(v, &out[i]); err != nil {
-				return err
-			}
-		}
-		return nil
+		var err error
+		out, err = listValues[store.Webhook](txn, prefix("wh"))
+		return err
 	})
 	store.SortWebhooks(out)
 	return out, err
 }
 
 func (b *Badger) DeleteWebhook(ctx context.Context, id string) error {
-	if err := lookupIDs("webhook", id); err != nil {
+	if err := rules.LookupIDs("webhook", id); err != nil {
 		return err
 	}
 	err := b.update(ctx, func(txn *tx) error {
@@ -362,8 +287,7 @@ func (b *Badger) DeliveryDone(ctx context.Context, d store.Delivery, a store.Del
 		if err != nil {
 			return err
 		}
-		if a.Outcome == store.OutcomeDelivered && !w.FailingSince.IsZero() {
-			w.FailingSince = time.Time{}
+		if rules.Delivered(&w, a) {
 			if err := setJSON(txn, webhookKey(w.ID), w); err != nil {
 				return err
 			}
@@ -386,27 +310,18 @@ func (b *Badger) DeliveryFailed(ctx context.Context, d store.Delivery, a store.D
 		if err != nil {
 			return err
 		}
-		if w.FailingSince.IsZero() || w.FailingSince.After(a.At) {
-			w.FailingSince = a.At
-			if err := setJSON(txn, webhookKey(w.ID), w); err != nil {
-				return err
-			}
-		}
-		if !w.Disabled && a.At.Sub(w.FailingSince) >= disableAfter {
-			w.Disabled, disabled = true, true
-			w.DisabledReason = fmt.Sprintf("deliveries failed for %s since %s", disableAfter, w.FailingSince.Format(time.RFC3339))
+		var changed bool
+		if changed, disabled = rules.Failed(&w, &a, next, disableAfter); changed {
 			if err := setJSON(txn, webhookKey(w.ID), w); err != nil {
 				return err
 			}
 		}
 		if w.Disabled {
-			a.Outcome = store.OutcomeDropped
 			if _, err := endDelivery(txn, d); err != nil {
 				return err
 			}
 			return logAttempt(txn, a)
 		}
-		a.Outcome, a.NextAttempt = store.OutcomeRetrying, next
 		var cur store.Delivery
 		if err := getJSON(txn, deliveryKey(d.WebhookID, d.Event.ID), &cur); err != nil {
 			if errors.Is(err, badger.ErrKeyNotFound) {
@@ -445,7 +360,7 @@ func (b *Badger) PendingDeliveries(ctx context.Context) (int, error) {
 }
 
 func (b *Badger) DeliveryLog(ctx context.Context, webhookID string, limit int) ([]store.DeliveryAttempt, error) {
-	if err := lookupIDs("webhook", webhookID); err != nil {
+	if err := rules.LookupIDs("webhook", webhookID); err != nil {
 		return nil, err
 	}
 	if limit <= 0 {

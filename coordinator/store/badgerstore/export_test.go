@@ -35,12 +35,7 @@ func (b *Badger) RawKeys() (keys, vals [][]byte, err error) {
 // done: marked the company and removed some of its keys.
 func (b *Badger) StartDeleteCompany(id string, keys int) error {
 	return b.update(context.Background(), func(txn *tx) error {
-		var rec companyRecord
-		if err := getJSON(txn, companyKey(id), &rec); err != nil {
-			return err
-		}
-		rec.Deleting = true
-		if err := setJSON(txn, companyKey(id), rec); err != nil {
+		if err := markDeleting(txn, id); err != nil {
 			return err
 		}
 		_, err := deleteCompanyChunk(txn, id, keys)

@@ -1,6 +1,6 @@
-// Package storetest is the conformance suite every store.Store passes:
-// storetest.Run(t, open) runs it as subtests, each on a fresh, empty store
-// made by open. Time is a fixed base plus offsets, so nothing sleeps.
+// Package storetest is the contract of a store backend (Backend) and the
+// conformance suite every backend passes: storetest.Run(t, open) runs it as
+// subtests, each on a fresh, empty store made by open. Time is a fixed base plus offsets, so nothing sleeps.
 package storetest
 
 import (
@@ -25,7 +25,7 @@ const ttl = 60 * time.Second
 
 // Run runs the conformance suite. open returns a new, empty store, and
 // closes it when the test ends (t.Cleanup).
-func Run(t *testing.T, open func(t *testing.T) store.Store) {
+func Run(t *testing.T, open func(t *testing.T) Backend) {
 	tests := []struct {
 		name string
 		run  func(*fixture)
@@ -91,7 +91,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 // fixture is one test's store with helpers that fail the test on error.
 type fixture struct {
 	*testing.T
-	s   store.Store
+	s   Backend
 	ctx context.Context
 }
 

@@ -1,0 +1,146 @@
+package rules
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ferry-sync/ferry/coordinator/store"
+)
+
+// This file holds the webhook rules: which events a change fires, which
+// consumers each goes to, and what a delivery's outcome does to its
+// consumer. A backend puts the deliveries in its outbox in the transaction
+// of the change, so a crash cannot lose an event.
+
+// DatasetEvents are the events of d's change from old (nil for a new
+// dataset): read.completed, once, when d reaches a terminal status.
+func DatasetEvents(old, d *store.Dataset) []store.WebhookEvent {
+	if !d.Status.Terminal() || (old != nil && old.Status.Terminal()) {
+		return nil
+	}
+	return []store.WebhookEvent{{
+		ID: store.EventID(store.EventReadCompleted, d.ID), Type: store.EventReadCompleted, Generated: d.Completed,
+		CompanyID: d.CompanyID, ConnectionID: d.ConnectionID,
+		DatasetID: d.ID, DataType: string(d.DataType), Status: string(d.Status), Message: d.ErrorMessage,
+	}}
+}
+
+// ConnectionEvents are the events of c's change from old (nil for a new
+// connection): connection.created for a new one.
+func ConnectionEvents(old *store.Connection, c store.Connection) []store.WebhookEvent {
+	if old != nil {
+		return nil
+	}
+	return []store.WebhookEvent{{
+		ID: store.EventID(store.EventConnectionCreated, c.ID), Type: store.EventConnectionCreated, Generated: c.Created,
+		CompanyID: c.CompanyID, ConnectionID: c.ID,
+	}}
+}
+
+// PresenceEvents are the events of an agent's event e:
+// connection.connected or connection.disconnected, for a Connected or
+// Disconnected event, for each connection of conns that e names and that
+// is still bound to the agent. conns are the connections e names, as
+// stored (missing ones left out).
+func PresenceEvents(e store.AgentEvent, conns []store.Connection) []store.WebhookEvent {
+	typ := store.EventConnectionConnected
+	switch e.Type {
+	case store.EventConnected:
+	case store.EventDisconnected:
+		typ = store.EventConnectionDisconnected
+	default:
+		return nil
+	}
+	var out []store.WebhookEvent
+	for _, c := range conns {
+		if c.AgentID != e.AgentID || !slices.Contains(e.Connections, c.ID) {
+			continue
+		}
+		out = append(out, store.WebhookEvent{
+			ID: store.PresenceEventID(e.ID, c.ID), Type: typ, Generated: e.At,
+			CompanyID: c.CompanyID, ConnectionID: c.ID, AgentID: e.AgentID,
+		})
+	}
+	return out
+}
+
+// Deliveries are the deliveries of event e, due at once, one to each
+// enabled consumer of hooks subscribed to its type and wanting its company.
+// The event names its company co and connection conn as they are at the
+// change (zero values when missing).
+func Deliveries(e store.WebhookEvent, co store.Company, conn store.Connection, hooks []store.Webhook) []store.Delivery {
+	e.Generated = e.Generated.UTC()
+	e.CompanyName = co.Name
+	if conn.ID != "" {
+		e.PlatformKey, e.ConnectionStatus = conn.PlatformKey, conn.Status
+	}
+	var out []store.Delivery
+	for _, w := range hooks {
+		if w.Disabled || !w.Subscribed(e.Type) || !w.WantsCompany(co.Tags) {
+			continue
+		}
+		out = append(out, store.Delivery{WebhookID: w.ID, Event: e, Due: e.Generated})
+	}
+	return out
+}
+
+// CheckWebhook refuses a consumer that is not well formed.
+func CheckWebhook(w store.Webhook) error {
+	if err := CheckID("webhook", w.ID); err != nil {
+		return err
+	}
+	if w.URL == "" || len(w.URL) > 2048 {
+		return errors.New("webhook: url must be 1 to 2048 characters")
+	}
+	if w.Secret == "" {
+		return errors.New("webhook: secret is empty")
+	}
+	for _, t := range w.EventTypes {
+		if !slices.Contains(store.EventTypes, t) {
+			return fmt.Errorf("webhook: unknown event type %q", t)
+		}
+	}
+	if len(w.CompanyTags) > 10 {
+		return errors.New("webhook: at most 10 company tags")
+	}
+	for _, t := range w.CompanyTags {
+		if k, _, ok := strings.Cut(t, ":"); !ok || k == "" || len(t) > 128 {
+			return fmt.Errorf("webhook: company tag %q is not key:value (at most 128 characters)", t)
+		}
+	}
+	return nil
+}
+
+// Delivered is what a delivery's success a does to its consumer w: it is
+// no longer failing. It reports whether w changed.
+func Delivered(w *store.Webhook, a store.DeliveryAttempt) bool {
+	if a.Outcome != store.OutcomeDelivered || w.FailingSince.IsZero() {
+		return false
+	}
+	w.FailingSince = time.Time{}
+	return true
+}
+
+// Failed is what a failed attempt a does to its consumer w: w is failing
+// since a.At unless it was already, and is disabled once it has been
+// failing for disableAfter. a becomes Dropped when w is disabled (the
+// delivery leaves the outbox), Retrying at next otherwise. It reports
+// whether w changed and whether this attempt disabled it.
+func Failed(w *store.Webhook, a *store.DeliveryAttempt, next time.Time, disableAfter time.Duration) (changed, disabled bool) {
+	if w.FailingSince.IsZero() || w.FailingSince.After(a.At) {
+		w.FailingSince, changed = a.At, true
+	}
+	if !w.Disabled && a.At.Sub(w.FailingSince) >= disableAfter {
+		w.Disabled, disabled, changed = true, true, true
+		w.DisabledReason = fmt.Sprintf("deliveries failed for %s since %s", disableAfter, w.FailingSince.Format(time.RFC3339))
+	}
+	if w.Disabled {
+		a.Outcome = store.OutcomeDropped
+	} else {
+		a.Outcome, a.NextAttempt = store.OutcomeRetrying, next
+	}
+	return changed, disabled
+}

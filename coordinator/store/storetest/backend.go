@@ -1,0 +1,335 @@
+package storetest
+
+import (
+	"context"
+	"time"
+
+	"github.com/ferry-sync/ferry/coordinator/store"
+	"github.com/ferry-sync/ferry/shared/dataset"
+)
+
+// Backend is the contract every store backend keeps, the one Run tests.
+// Every method is safe for concurrent use. A method that returns nil has
+// made its change durable: a crash right after loses nothing. Times are
+// stored in UTC. The errors named are those of package store, tested with
+// errors.Is or errors.As. What a change means is computed by package
+// rules; a backend loads the values, calls the rules, and persists the
+// result atomically.
+type Backend interface {
+	CompanyStore
+	ConnectionStore
+	DatasetStore
+	LeaseStore
+	KeyStore
+	AgentStore
+	UploadStore
+	SettingsStore
+	WebhookStore
+	AgentEventStore
+
+	// Close flushes and releases the store. It is safe to call once.
+	Close() error
+}
+
+// CompanyStore keeps companies, the businesses sharing their data.
+type CompanyStore interface {
+	// CreateCompany stores a new company; ErrExists if the id is taken.
+	CreateCompany(ctx context.Context, c store.Company) error
+	// Company returns one company; ErrNotFound if missing.
+	Company(ctx context.Context, id string) (store.Company, error)
+	// Companies returns every company, oldest first.
+	Companies(ctx context.Context) ([]store.Company, error)
+	// UpdateCompany applies fn to the stored company and stores the result
+	// atomically; ErrNotFound if missing; an error from fn aborts the update.
+	UpdateCompany(ctx context.Context, id string, fn func(*store.Company) error) (store.Company, error)
+	// DeleteCompany removes a company with its connections, datasets, link
+	// codes and cached data; ErrNotFound if missing.
+	DeleteCompany(ctx context.Context, id string) error
+}
+
+// ConnectionStore keeps the connections of companies, with their link codes.
+type ConnectionStore interface {
+	// CreateConnection stores a new connection of an existing company, and
+	// with it the link code (by its hash) that links it, whose expiry
+	// becomes the connection's LinkCodeExpires; ErrNotFound if the company
+	// is missing, ErrExists if the connection id is taken.
+	CreateConnection(ctx context.Context, c store.Connection, code store.LinkCode) error
+	// Connection returns one connection of a company; ErrNotFound if either
+	// is missing or the connection belongs to another company.
+	Connection(ctx context.Context, companyID, id string) (store.Connection, error)
+	// Connections returns a company's connections, oldest first; ErrNotFound
+	// if the company is missing.
+	Connections(ctx context.Context, companyID string) ([]store.Connection, error)
+	// UpdateConnection applies fn to the stored connection atomically;
+	// ErrNotFound if missing. When the status leaves Linked (or PendingAuth)
+	// for Unlinked or Deauthorized, in the same transaction every Queued
+	// dataset of the connection moves to AuthError, and every lease on its
+	// in-flight datasets is revoked: it expires at once (ExpireLeases then
+	// ends the dataset) and a report under it is ErrStaleLease. A connection
+	// that becomes Unlinked or Deauthorized loses its link code too, and so
+	// does an Unlinked one unlinked again.
+	UpdateConnection(ctx context.Context, companyID, id string, fn func(*store.Connection) error) (store.Connection, error)
+	// DeleteConnection removes a connection, its link code and its datasets'
+	// claims; datasets already synced stay readable. ErrNotFound if missing.
+	DeleteConnection(ctx context.Context, companyID, id string) error
+}
+
+// DatasetStore queues datasets and reads them.
+type DatasetStore interface {
+	// QueueDataset creates a dataset in Queued (or in AuthError at once when
+	// the connection is Deauthorized) with the first timeline entry. It
+	// refuses with *InProgressError when the type has a non-terminal dataset
+	// on the connection, ErrUnlinked on an Unlinked connection, and
+	// ErrNotFound when the company or connection is missing.
+	QueueDataset(ctx context.Context, q store.QueueRequest) (store.Dataset, error)
+	// Dataset returns one dataset of a company; ErrNotFound if missing.
+	Dataset(ctx context.Context, companyID, id string) (store.Dataset, error)
+	// Datasets returns a company's datasets, newest requested first;
+	// ErrNotFound if the company is missing.
+	Datasets(ctx context.Context, companyID string) ([]store.Dataset, error)
+	// DataStatus returns, per data type that has ever been queued for the
+	// company, its newest and newest Complete datasets. Its cost does not
+	// grow with the length of the history. ErrNotFound if the company is
+	// missing.
+	DataStatus(ctx context.Context, companyID string) (map[dataset.DataType]store.TypeStatus, error)
+	// DatasetCounts returns how many datasets the store holds in each
+	// status, every status present (zero included), history included. The
+	// counts change in the transaction of each dataset write and deletion,
+	// so they are exact; reading costs the transitions since the last read,
+	// not the history.
+	DatasetCounts(ctx context.Context) (map[dataset.Status]int, error)
+	// QueuedDatasets returns the Queued datasets of a connection in dispatch
+	// order: sync order, then requested time.
+	QueuedDatasets(ctx context.Context, connectionID string) ([]store.Dataset, error)
+}
+
+// LeaseStore moves datasets through their lifecycle: claims under a
+// lease, reports, expiry, and the validation results.
+type LeaseStore interface {
+	// Claim moves a Queued dataset to Fetching for an agent and gives it a
+	// new lease expiring at c.Now+c.TTL. Exactly one of any number of
+	// concurrent claims wins; the others get ErrNotQueued. A dataset whose
+	// connection is not bound to the agent is ErrNotFound. A dataset whose
+	// connection is Deauthorized moves to AuthError and the claim gets
+	// ErrNotQueued.
+	Claim(ctx context.Context, c store.ClaimRequest) (store.Dataset, error)
+	// Report applies a transition. With a lease id it is the agent's report,
+	// fenced by that lease (ErrStaleLease when it no longer holds the
+	// dataset); without one it is the coordinator's. An agent's report on a
+	// dataset whose connection is not bound to it is ErrNotFound, whatever
+	// the dataset's state, as for a dataset that does not exist. A
+	// transition the table
+	// refuses to that mover is ErrTransition. Reporting the status the
+	// dataset already has, under the same lease, changes nothing and
+	// succeeds: reports are idempotent.
+	Report(ctx context.Context, r store.Report) (store.Dataset, error)
+	// RenewLeases extends every lease the agent holds to expire at until,
+	// and returns the datasets it holds.
+	RenewLeases(ctx context.Context, agentID string, until time.Time) ([]store.Dataset, error)
+	// RevokeLease takes away the agent's lease on a dataset, as if it had
+	// expired: the next ExpireLeases moves the dataset on, and a report
+	// under the lease is ErrStaleLease. A dataset the agent holds no lease
+	// on is left as it is (nil); a missing one is ErrNotFound.
+	RevokeLease(ctx context.Context, agentID, companyID, datasetID string) error
+	// ExpireLeases returns every Fetching or Mapping dataset whose lease
+	// expired at or before now to Queued with its attempt count raised, or to
+	// FetchError when that was attempt MaxAttempts. A dataset whose
+	// connection is no longer Linked goes on from Queued to AuthError. It
+	// returns the datasets it moved, in their final state.
+	ExpireLeases(ctx context.Context, now time.Time) ([]store.Dataset, error)
+	// SetValidation stores a dataset's validation results, replacing any.
+	SetValidation(ctx context.Context, companyID, datasetID string, v store.ValidationResult) error
+	// Validation returns a dataset's validation results (empty lists when
+	// none were stored); ErrNotFound if the dataset is missing.
+	Validation(ctx context.Context, companyID, datasetID string) (store.ValidationResult, error)
+}
+
+// KeyStore keeps the coordinator's secrets and the clients' API keys.
+type KeyStore interface {
+	// Secret returns the named secret of this coordinator: 32 random bytes
+	// made on the first call and the same on every later one, restarts
+	// included; concurrent first calls agree. It keys the tokens of link
+	// URLs.
+	Secret(ctx context.Context, name string) ([]byte, error)
+
+	// CreateAPIKey stores a key by its hash; ErrExists if the id is taken.
+	CreateAPIKey(ctx context.Context, k store.APIKey) error
+	// APIKeyByHash finds a key by the hash of its secret; ErrNotFound.
+	APIKeyByHash(ctx context.Context, hash []byte) (store.APIKey, error)
+	// APIKeys returns every key, oldest first (hashes included).
+	APIKeys(ctx context.Context) ([]store.APIKey, error)
+	// DeleteAPIKey removes a key; ErrNotFound if missing.
+	DeleteAPIKey(ctx context.Context, id string) error
+}
+
+// AgentStore keeps agents, their credentials and the redemption of link codes.
+type AgentStore interface {
+	// CreateAgent stores a new agent; ErrExists if the id or the credential
+	// hash is taken.
+	CreateAgent(ctx context.Context, a store.Agent) error
+	// Agent returns one agent; ErrNotFound if missing.
+	Agent(ctx context.Context, id string) (store.Agent, error)
+	// AgentByCredential finds an agent by its credential's hash; ErrNotFound.
+	AgentByCredential(ctx context.Context, hash []byte) (store.Agent, error)
+	// Agents returns every agent, oldest first.
+	Agents(ctx context.Context) ([]store.Agent, error)
+	// UpdateAgent applies fn to the stored agent atomically; ErrNotFound.
+	UpdateAgent(ctx context.Context, id string, fn func(*store.Agent) error) (store.Agent, error)
+	// AgentConnections returns the connections bound to the agent (any
+	// status), oldest first.
+	AgentConnections(ctx context.Context, agentID string) ([]store.Connection, error)
+	// RedeemLinkCode uses a link code, once: the code's connection is bound
+	// to the agent and becomes Linked, its LinkCodeExpires is cleared and the
+	// code is deleted, in one transaction. ErrNotFound for a code that does
+	// not exist or was used; ErrCodeExpired (the code is deleted too) when
+	// past its expiry. Of concurrent redemptions of one code exactly one
+	// wins.
+	RedeemLinkCode(ctx context.Context, hash []byte, agentID string, now time.Time) (store.Connection, error)
+	// ReplaceLinkCode gives a connection whose status is one of from a new
+	// code (by its hash), deleting its old one, and sets LinkCodeExpires; its
+	// status stays as it is until the code is redeemed. The status is read
+	// in the same transaction, so a concurrent unlink cannot slip between
+	// the caller's check and the code. ErrNotFound if missing; ErrLinked if
+	// the connection is Linked (never in from); ErrCodeRefused for another
+	// status not in from; ErrExists if the new code's hash is taken.
+	ReplaceLinkCode(ctx context.Context, companyID, connectionID string, code store.LinkCode, from ...store.ConnectionStatus) (store.Connection, error)
+}
+
+// UploadStore stages the pages agents upload and publishes them as the cached
+// records.
+type UploadStore interface {
+	// AgentDataset returns a dataset by id alone for the agent its
+	// connection is bound to; ErrNotFound for any other agent, as for a
+	// dataset that does not exist.
+	AgentDataset(ctx context.Context, agentID, datasetID string) (store.Dataset, error)
+	// PutPage stages page n (from 1) of a Mapping dataset under its lease:
+	// ErrNotFound if the dataset's connection is not bound to p.AgentID,
+	// ErrStaleLease if the lease no longer holds it, ErrTransition if it is
+	// not Mapping. Storing a page number again replaces nothing and succeeds:
+	// uploads are idempotent. Pages from an earlier attempt are gone: Claim
+	// deletes a dataset's staged pages.
+	PutPage(ctx context.Context, p store.Page) error
+	// Pages calls fn with each page staged under the dataset's lease (or,
+	// once committed, under its CommittedLease) in page order; pages of an
+	// earlier attempt are never seen. ErrNotFound if the dataset is missing.
+	// The page's Data may be the store's own: valid only until fn returns,
+	// and never to be changed.
+	Pages(ctx context.Context, datasetID string, fn func(store.Page) error) error
+	// CommitUpload ends a Mapping dataset's upload: ErrNotFound as PutPage;
+	// fenced by the agent's lease (ErrStaleLease), it moves the dataset to
+	// Validating as the coordinator, drops the lease and keeps it as
+	// CommittedLease. ErrTransition if the lease holds a dataset still
+	// Fetching. Committing a dataset already past Mapping under the same
+	// lease succeeds and changes nothing.
+	CommitUpload(ctx context.Context, agentID, datasetID, leaseID string, now time.Time) (store.Dataset, error)
+	// Unprocessed returns the datasets in Validating or Processing, which the
+	// coordinator itself must finish (after a restart, for one), in dataset
+	// id order. Its cost does not grow with the history.
+	Unprocessed(ctx context.Context) ([]store.Dataset, error)
+	// PublishCache makes the staged pages of a Processing dataset the
+	// company's cached records of its data type and moves the dataset to
+	// Complete, atomically: a reader sees the old snapshot or the new one,
+	// never a mix. The previous snapshot and the staged pages are deleted
+	// (with those of datasets that ended since, failed ones for instance).
+	// Records are the NDJSON lines of the pages, keyed by their id; of two
+	// lines with one id the later is kept. ErrNotFound if the company or
+	// dataset is missing, ErrTransition if the dataset is not Processing.
+	// Publishing a dataset that is Complete and still the current snapshot
+	// succeeds and changes nothing.
+	PublishCache(ctx context.Context, companyID, datasetID string, now time.Time) (store.Dataset, error)
+	// CachedRecords calls fn with each record of the current snapshot of
+	// (company, data type) in id order, from one consistent read; no
+	// snapshot means no calls. ErrNotFound if the company is missing.
+	CachedRecords(ctx context.Context, companyID string, dt string, fn func(id string, record []byte) error) error
+	// CachedRecord returns one cached record; ErrNotFound if missing.
+	CachedRecord(ctx context.Context, companyID string, dt string, id string) ([]byte, error)
+}
+
+// SettingsStore keeps the sync settings, client-wide and per company, and the
+// schedule they make: when each (connection, data type) is next due.
+type SettingsStore interface {
+	// ProfileSyncSettings returns the client-wide settings, one per data
+	// type (the defaults for the types never set).
+	ProfileSyncSettings(ctx context.Context) ([]store.SyncSetting, error)
+	// SetProfileSyncSettings replaces the settings of the types given
+	// (CheckSyncSettings), keeping the others, and moves the schedule of
+	// every connection that follows them to the new hours.
+	SetProfileSyncSettings(ctx context.Context, list []store.SyncSetting) error
+	// CompanySyncSettings returns a company's own settings (those of the
+	// client when it set none); ErrNotFound if the company is missing.
+	CompanySyncSettings(ctx context.Context, companyID string) (store.CompanySyncSettings, error)
+	// SetCompanySyncSettings replaces the settings of the types given for a
+	// company, keeping the others, and moves the schedule of its
+	// connections; ErrNotFound if the company is missing.
+	SetCompanySyncSettings(ctx context.Context, s store.CompanySyncSettings) error
+	// EffectiveSyncSettings returns the settings in force for a company:
+	// its own when they override the defaults, the client's otherwise.
+	EffectiveSyncSettings(ctx context.Context, companyID string) ([]store.SyncSetting, error)
+
+	// DueSyncs returns at most limit schedule entries due at or before now,
+	// earliest first. It reads only due entries: its cost does not grow
+	// with the number of connections.
+	DueSyncs(ctx context.Context, now time.Time, limit int) ([]store.ScheduledSync, error)
+	// Reschedule moves a due entry to next (it stays at most one entry per
+	// connection and type), or removes it when next is zero. An entry that
+	// changed since it was read (a dataset was queued meanwhile) is left as
+	// it is.
+	Reschedule(ctx context.Context, s store.ScheduledSync, next time.Time) error
+}
+
+// WebhookStore keeps webhook consumers and the durable outbox of their
+// deliveries. The backend itself adds the events of its own changes
+// (rules.DatasetEvents, rules.ConnectionEvents, rules.PresenceEvents) in
+// the transaction that makes the change, so a crash cannot lose one.
+type WebhookStore interface {
+	// CreateWebhook stores a consumer; ErrExists if the id is taken or the
+	// client has MaxWebhooks already.
+	CreateWebhook(ctx context.Context, w store.Webhook) error
+	// Webhook returns one consumer; ErrNotFound if missing.
+	Webhook(ctx context.Context, id string) (store.Webhook, error)
+	// Webhooks returns every consumer, oldest first.
+	Webhooks(ctx context.Context) ([]store.Webhook, error)
+	// DeleteWebhook removes a consumer, its pending deliveries and its
+	// delivery log; ErrNotFound if missing.
+	DeleteWebhook(ctx context.Context, id string) error
+	// DueDeliveries returns at most limit deliveries due at or before now,
+	// earliest first; it reads only due ones.
+	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]store.Delivery, error)
+	// DeliveryDone ends a delivery the consumer accepted (or one dropped
+	// for good): it leaves the outbox, a is logged, and the consumer is no
+	// longer failing when a.Outcome is OutcomeDelivered. A delivery no
+	// longer in the outbox is only logged.
+	DeliveryDone(ctx context.Context, d store.Delivery, a store.DeliveryAttempt) error
+	// DeliveryFailed logs a failed attempt and makes the delivery due again
+	// at next. When the consumer has been failing since at least
+	// disableAfter before a.At it is disabled instead, and the delivery
+	// leaves the outbox; disabled reports that.
+	DeliveryFailed(ctx context.Context, d store.Delivery, a store.DeliveryAttempt, next time.Time, disableAfter time.Duration) (disabled bool, err error)
+	// PendingDeliveries is how many deliveries are in the outbox (one per
+	// event and consumer), due or waiting for a retry. It reads the
+	// outbox's keys only: its cost grows with the backlog, not the history.
+	PendingDeliveries(ctx context.Context) (int, error)
+	// DeliveryLog returns a consumer's delivery attempts, newest first, at
+	// most limit; ErrNotFound if the consumer is missing.
+	DeliveryLog(ctx context.Context, webhookID string, limit int) ([]store.DeliveryAttempt, error)
+}
+
+// AgentEventStore keeps what happened to each agent's connectivity, for support
+// staff: durable, read newest first, pruned after a retention.
+type AgentEventStore interface {
+	// AddAgentEvent stores an event; ErrExists if its id is taken. The
+	// agent need not exist (events outlive nothing, but are never refused
+	// for that). For a Connected or Disconnected event it also puts, in
+	// the same transaction, connection.connected or
+	// connection.disconnected in the webhook outbox for each of
+	// e.Connections still bound to the agent (others are skipped), with
+	// the id PresenceEventID(e.ID, connection): a crash cannot record the
+	// one without the other.
+	AddAgentEvent(ctx context.Context, e store.AgentEvent) error
+	// AgentEvents returns an agent's events, newest first (by At, then id);
+	// none is an empty list, not an error.
+	AgentEvents(ctx context.Context, agentID string) ([]store.AgentEvent, error)
+	// PruneAgentEvents deletes every event of every agent that happened
+	// before cutoff and returns how many it deleted. Idempotent.
+	PruneAgentEvents(ctx context.Context, cutoff time.Time) (int, error)
+}
