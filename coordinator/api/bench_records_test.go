@@ -75,7 +75,7 @@ func BenchmarkSortedRecordsMemory(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := New(Config{Store: st, Queuer: queue.New(st), Logger: slog.New(slog.DiscardHandler), PublicURL: "http://ferry.test"})
+	srv := New(Config{Store: st, Queuer: queue.New(st), Agents: noAgents{}, Logger: slog.New(slog.DiscardHandler), PublicURL: "http://ferry.test"})
 	hs := httptest.NewServer(srv)
 	b.Cleanup(func() { hs.Close(); st.Close() })
 	if err := EnsureKey(context.Background(), st, adminKey, "admin", store.ScopeClient, time.Now()); err != nil {

@@ -76,7 +76,7 @@ func newEnvWith(t *testing.T, edit func(*Config)) *env {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	cfg := Config{Store: st, Queuer: q, Logger: log, PublicURL: "http://ferry.test", Now: clk.Now}
+	cfg := Config{Store: st, Queuer: q, Agents: noAgents{}, Logger: log, PublicURL: "http://ferry.test", Now: clk.Now}
 	if edit != nil {
 		edit(&cfg)
 	}

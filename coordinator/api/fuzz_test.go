@@ -95,7 +95,7 @@ func fuzzServer(f *testing.F) (*Server, store.Store) {
 	}
 	f.Cleanup(func() { st.Close() })
 	now := func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }
-	srv := New(Config{Store: st, Queuer: queue.New(st), Logger: slog.New(slog.DiscardHandler), Now: now})
+	srv := New(Config{Store: st, Queuer: queue.New(st), Agents: noAgents{}, Logger: slog.New(slog.DiscardHandler), Now: now})
 	if err := EnsureKey(f.Context(), st, adminKey, "admin", store.ScopeClient, now()); err != nil {
 		f.Fatal(err)
 	}

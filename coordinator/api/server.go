@@ -48,8 +48,8 @@ type Config struct {
 	// addresses (refused by default: a client must not make Ferry call
 	// into its own network).
 	WebhookAllowPrivate bool
-	// Agents is the hub's view of live agents for the support endpoints;
-	// nil: every agent is offline.
+	// Agents (required) is the hub: the support endpoints read the agents'
+	// state through it and run diagnostics and revocations.
 	Agents Agents
 	// Metrics counts requests and serves GET /metrics; nil: the endpoint
 	// serves an empty registry.
