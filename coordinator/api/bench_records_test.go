@@ -25,7 +25,7 @@ import (
 
 // benchCustomers publishes n customers to a new company's cache, in the
 // store directly, and returns the company's id.
-func benchCustomers(b *testing.B, st store.Store, n int) string {
+func benchCustomers(b *testing.B, st *badgerstore.Badger, n int) string {
 	b.Helper()
 	ctx, now := context.Background(), time.Now().UTC()
 	const co, conn, agent, ds, lease = "co-bench", "conn-bench", "agent-bench", "ds-bench", "lease-bench"

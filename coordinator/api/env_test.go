@@ -51,7 +51,7 @@ func (c *clock) Add(d time.Duration) {
 type env struct {
 	t     *testing.T
 	url   string
-	st    store.Store
+	st    *badgerstore.Badger
 	clock *clock
 	q     *queue.Queuer
 	srv   *Server

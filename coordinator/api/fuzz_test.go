@@ -88,7 +88,7 @@ var goType = regexp.MustCompile(`\b(api|store|dataset|queue)\.[a-zA-Z]|\*string|
 
 // fuzzServer is an API over a real Badger store with company co-1 and its
 // PendingAuth connection cn-1, and the admin key.
-func fuzzServer(f *testing.F) (*Server, store.Store) {
+func fuzzServer(f *testing.F) (*Server, *badgerstore.Badger) {
 	st, err := badgerstore.Open(f.TempDir(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		f.Fatal(err)

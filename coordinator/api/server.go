@@ -26,7 +26,7 @@ import (
 
 // Config is what the API needs from its owner.
 type Config struct {
-	Store  store.Store
+	Store  Store
 	Queuer *queue.Queuer
 	Logger *slog.Logger
 	// PublicURL is the coordinator's address as clients and agents see it,
@@ -64,7 +64,7 @@ type Config struct {
 
 // Server is the REST API.
 type Server struct {
-	store     store.Store
+	store     Store
 	queuer    *queue.Queuer
 	log       *slog.Logger
 	publicURL string

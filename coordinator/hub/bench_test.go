@@ -41,7 +41,7 @@ import (
 // synced, as in production), usable from benchmarks, with one company.
 type benchHub struct {
 	tb  testing.TB
-	st  store.Store
+	st  *badgerstore.Badger
 	hub *Hub
 	q   *queue.Queuer
 	url string
@@ -413,7 +413,7 @@ func wsRoundTrips(b *testing.B, n int) []time.Duration {
 
 // durableWrites times n CreateCompany calls, one synced Badger
 // transaction each.
-func durableWrites(b *testing.B, st store.Store, n int) []time.Duration {
+func durableWrites(b *testing.B, st *badgerstore.Badger, n int) []time.Duration {
 	b.Helper()
 	out := make([]time.Duration, 0, n)
 	for i := range n {

@@ -25,7 +25,7 @@ import (
 
 // Config is what the hub needs from its owner.
 type Config struct {
-	Store  store.Store
+	Store  Store
 	Queuer *queue.Queuer
 	// Publisher (required) takes each committed upload on.
 	Publisher Publisher
@@ -81,7 +81,7 @@ type Publisher interface {
 // agent connection.
 type Hub struct {
 	cfg   Config
-	st    store.Store
+	st    Store
 	log   *slog.Logger
 	now   func() time.Time
 	links *ratelimit.Window // link attempts per address, per minute

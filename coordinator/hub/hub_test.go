@@ -55,7 +55,7 @@ func (c *clock) Add(d time.Duration) {
 // and a connection waiting to be linked.
 type env struct {
 	t     *testing.T
-	st    store.Store
+	st    *badgerstore.Badger
 	hub   *Hub
 	q     *queue.Queuer
 	clock *clock

@@ -38,7 +38,7 @@ const (
 type env struct {
 	t   *testing.T
 	h   *Handler
-	st  store.Store
+	st  *badgerstore.Badger
 	q   *queue.Queuer
 	hub *hub.Hub
 	srv *httptest.Server

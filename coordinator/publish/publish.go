@@ -20,28 +20,6 @@ import (
 	"github.com/ferry-sync/ferry/shared/dataset"
 )
 
-// Store is what validating and publishing need of the store.
-type Store interface {
-	// Unprocessed returns the datasets in Validating or Processing.
-	Unprocessed(ctx context.Context) ([]store.Dataset, error)
-	// Dataset returns one dataset of a company; store.ErrNotFound.
-	Dataset(ctx context.Context, companyID, id string) (store.Dataset, error)
-	// Pages calls fn with each page staged for the dataset, in order.
-	Pages(ctx context.Context, datasetID string, fn func(store.Page) error) error
-	// SetValidation stores a dataset's validation results.
-	SetValidation(ctx context.Context, companyID, datasetID string, v store.ValidationResult) error
-	// Report applies the coordinator's transition of a dataset.
-	Report(ctx context.Context, r store.Report) (store.Dataset, error)
-	// PublishCache makes a Processing dataset's pages the company's cache
-	// of its type and completes it.
-	PublishCache(ctx context.Context, companyID, datasetID string, now time.Time) (store.Dataset, error)
-	// DataStatus returns the newest and newest Complete dataset of each
-	// type of a company.
-	DataStatus(ctx context.Context, companyID string) (map[dataset.DataType]store.TypeStatus, error)
-	// CachedRecord returns one cached record; store.ErrNotFound.
-	CachedRecord(ctx context.Context, companyID, dt, id string) ([]byte, error)
-}
-
 // Offers is told of each dataset that completes, so that the agent
 // serving its connection is offered the connection's queued work again
 // (the hub).
