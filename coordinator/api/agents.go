@@ -10,7 +10,8 @@ import (
 	"github.com/ferry-sync/ferry/shared/protocol"
 )
 
-// Agents is what the API needs of the hub for the support endpoints.
+// Agents is what the API needs of the hub for the support endpoints; the
+// hub is the one implementation.
 type Agents interface {
 	// AgentState returns one agent's state (store.ErrNotFound).
 	AgentState(ctx context.Context, agentID string) (hub.AgentState, error)
@@ -67,35 +68,6 @@ type agentDatasetInHand struct {
 	Progress  int    `json:"progress"`
 }
 
-// agentState reads one agent, offline when the API runs without a hub.
-func (s *Server) agentState(ctx context.Context, id string) (hub.AgentState, error) {
-	if s.agents != nil {
-		return s.agents.AgentState(ctx, id)
-	}
-	a, err := s.store.Agent(ctx, id)
-	if err != nil {
-		return hub.AgentState{}, err
-	}
-	return hub.StateOf(ctx, s.store, a, hub.LiveAgent{}, false)
-}
-
-func (s *Server) agentStates(ctx context.Context) ([]hub.AgentState, error) {
-	if s.agents != nil {
-		return s.agents.AgentStates(ctx)
-	}
-	agents, err := s.store.Agents(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]hub.AgentState, len(agents))
-	for i, a := range agents {
-		if out[i], err = hub.StateOf(ctx, s.store, a, hub.LiveAgent{}, false); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
-
 func viewOfAgent(st hub.AgentState) agentView {
 	a := st.Agent
 	v := agentView{
@@ -121,7 +93,7 @@ func viewOfAgent(st hub.AgentState) agentView {
 }
 
 func (s *Server) listAgents(w http.ResponseWriter, r *http.Request) error {
-	states, err := s.agentStates(r.Context())
+	states, err := s.agents.AgentStates(r.Context())
 	if err != nil {
 		return err
 	}
@@ -133,7 +105,7 @@ func (s *Server) listAgents(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) getAgent(w http.ResponseWriter, r *http.Request) error {
-	st, err := s.agentState(r.Context(), r.PathValue("agentId"))
+	st, err := s.agents.AgentState(r.Context(), r.PathValue("agentId"))
 	if err != nil {
 		return err
 	}
@@ -190,9 +162,6 @@ func (s *Server) diagnoseAgent(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.store.Agent(r.Context(), id); err != nil {
 		return err
 	}
-	if s.agents == nil {
-		return errorf(http.StatusConflict, CodeAgentOffline, "agent %s is offline", id)
-	}
 	ctx, cancel := context.WithTimeout(r.Context(), hub.DiagnoseTimeout)
 	defer cancel()
 	rep, err := s.agents.Diagnose(ctx, id)
@@ -214,22 +183,15 @@ func (s *Server) diagnoseAgent(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// revokeAgent revokes an agent's credential (hub.RevokeCredential): every
+// revokeAgent revokes an agent's credential (hub.Hub.RevokeAgent): every
 // later call with it is refused, its Linked connections become
 // Deauthorized, and its live connection is closed.
 func (s *Server) revokeAgent(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("agentId")
-	const why = "revoked through the API"
-	var err error
-	if s.agents != nil {
-		err = s.agents.RevokeAgent(r.Context(), id, why)
-	} else {
-		err = hub.RevokeCredential(r.Context(), s.store, id, s.now().UTC(), why)
-	}
-	if err != nil {
+	if err := s.agents.RevokeAgent(r.Context(), id, "revoked through the API"); err != nil {
 		return err
 	}
-	st, err := s.agentState(r.Context(), id)
+	st, err := s.agents.AgentState(r.Context(), id)
 	if err != nil {
 		return err
 	}

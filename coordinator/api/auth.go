@@ -34,7 +34,7 @@ func NewKeySecret() string {
 
 // EnsureKey stores a key with the given secret and scope unless one with that
 // secret exists. It is how the first start creates the admin key.
-func EnsureKey(ctx context.Context, st store.Store, secret, name string, scope store.Scope, now time.Time) error {
+func EnsureKey(ctx context.Context, st KeyStore, secret, name string, scope store.Scope, now time.Time) error {
 	if _, err := st.APIKeyByHash(ctx, HashKey(secret)); err == nil {
 		return nil
 	} else if !errors.Is(err, store.ErrNotFound) {

@@ -25,7 +25,7 @@ import (
 
 // benchCustomers publishes n customers to a new company's cache, in the
 // store directly, and returns the company's id.
-func benchCustomers(b *testing.B, st store.Store, n int) string {
+func benchCustomers(b *testing.B, st *badgerstore.Badger, n int) string {
 	b.Helper()
 	ctx, now := context.Background(), time.Now().UTC()
 	const co, conn, agent, ds, lease = "co-bench", "conn-bench", "agent-bench", "ds-bench", "lease-bench"
@@ -75,7 +75,7 @@ func BenchmarkSortedRecordsMemory(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := New(Config{Store: st, Queuer: queue.New(st), Logger: slog.New(slog.DiscardHandler), PublicURL: "http://ferry.test"})
+	srv := New(Config{Store: st, Queuer: queue.New(st), Agents: noAgents{}, Logger: slog.New(slog.DiscardHandler), PublicURL: "http://ferry.test"})
 	hs := httptest.NewServer(srv)
 	b.Cleanup(func() { hs.Close(); st.Close() })
 	if err := EnsureKey(context.Background(), st, adminKey, "admin", store.ScopeClient, time.Now()); err != nil {

@@ -51,7 +51,7 @@ func (c *clock) Add(d time.Duration) {
 type env struct {
 	t     *testing.T
 	url   string
-	st    store.Store
+	st    *badgerstore.Badger
 	clock *clock
 	q     *queue.Queuer
 	srv   *Server
@@ -76,7 +76,7 @@ func newEnvWith(t *testing.T, edit func(*Config)) *env {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	cfg := Config{Store: st, Queuer: q, Logger: log, PublicURL: "http://ferry.test", Now: clk.Now}
+	cfg := Config{Store: st, Queuer: q, Agents: noAgents{}, Logger: log, PublicURL: "http://ferry.test", Now: clk.Now}
 	if edit != nil {
 		edit(&cfg)
 	}

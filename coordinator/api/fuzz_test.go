@@ -88,14 +88,14 @@ var goType = regexp.MustCompile(`\b(api|store|dataset|queue)\.[a-zA-Z]|\*string|
 
 // fuzzServer is an API over a real Badger store with company co-1 and its
 // PendingAuth connection cn-1, and the admin key.
-func fuzzServer(f *testing.F) (*Server, store.Store) {
+func fuzzServer(f *testing.F) (*Server, *badgerstore.Badger) {
 	st, err := badgerstore.Open(f.TempDir(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { st.Close() })
 	now := func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }
-	srv := New(Config{Store: st, Queuer: queue.New(st), Logger: slog.New(slog.DiscardHandler), Now: now})
+	srv := New(Config{Store: st, Queuer: queue.New(st), Agents: noAgents{}, Logger: slog.New(slog.DiscardHandler), Now: now})
 	if err := EnsureKey(f.Context(), st, adminKey, "admin", store.ScopeClient, now()); err != nil {
 		f.Fatal(err)
 	}

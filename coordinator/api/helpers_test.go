@@ -1,9 +1,13 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"net/url"
 	"testing"
+
+	"github.com/ferry-sync/ferry/coordinator/hub"
+	"github.com/ferry-sync/ferry/coordinator/store"
 )
 
 func urlq(s string) string { return url.QueryEscape(s) }
@@ -18,3 +22,18 @@ func mustID(t *testing.T, body []byte) string {
 	}
 	return v.ID
 }
+
+// noAgents is the hub of the tests that run no agents: it knows of none.
+type noAgents struct{}
+
+func (noAgents) AgentState(context.Context, string) (hub.AgentState, error) {
+	return hub.AgentState{}, store.ErrNotFound
+}
+
+func (noAgents) AgentStates(context.Context) ([]hub.AgentState, error) { return nil, nil }
+
+func (noAgents) Diagnose(context.Context, string) (hub.DiagnosticsReport, error) {
+	return hub.DiagnosticsReport{}, hub.ErrOffline
+}
+
+func (noAgents) RevokeAgent(context.Context, string, string) error { return store.ErrNotFound }

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/api/paging"
-	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/dataset"
 )
 
@@ -118,7 +117,7 @@ func TestRecordsSortWindow(t *testing.T) {
 // gatedStore holds every CachedRecords call until gate is closed, and
 // counts the calls under way.
 type gatedStore struct {
-	store.Store
+	Store
 	gate         chan struct{}
 	inside, most atomic.Int32
 }

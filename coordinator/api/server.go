@@ -26,7 +26,7 @@ import (
 
 // Config is what the API needs from its owner.
 type Config struct {
-	Store  store.Store
+	Store  Store
 	Queuer *queue.Queuer
 	Logger *slog.Logger
 	// PublicURL is the coordinator's address as clients and agents see it,
@@ -48,8 +48,8 @@ type Config struct {
 	// addresses (refused by default: a client must not make Ferry call
 	// into its own network).
 	WebhookAllowPrivate bool
-	// Agents is the hub's view of live agents for the support endpoints;
-	// nil: every agent is offline.
+	// Agents (required) is the hub: the support endpoints read the agents'
+	// state through it and run diagnostics and revocations.
 	Agents Agents
 	// Metrics counts requests and serves GET /metrics; nil: the endpoint
 	// serves an empty registry.
@@ -64,7 +64,7 @@ type Config struct {
 
 // Server is the REST API.
 type Server struct {
-	store     store.Store
+	store     Store
 	queuer    *queue.Queuer
 	log       *slog.Logger
 	publicURL string

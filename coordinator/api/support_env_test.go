@@ -23,6 +23,7 @@ import (
 	"github.com/ferry-sync/ferry/agent/worker"
 	"github.com/ferry-sync/ferry/coordinator/hub"
 	"github.com/ferry-sync/ferry/coordinator/metrics"
+	"github.com/ferry-sync/ferry/coordinator/publish"
 	"github.com/ferry-sync/ferry/coordinator/queue"
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/dataset"
@@ -62,7 +63,8 @@ func newSupportEnv(t *testing.T) *supportEnv {
 	m := metrics.New()
 	q := queue.New(st)
 	q.Now = clk.Now
-	h := hub.New(hub.Config{Store: st, Queuer: q, Logger: log, Now: clk.Now, LeaseTTL: testLeaseTTL,
+	pub := publish.New(publish.Config{Store: st, Logger: log, Now: clk.Now, Metrics: m})
+	h := hub.New(hub.Config{Store: st, Queuer: q, Publisher: pub, Logger: log, Now: clk.Now, LeaseTTL: testLeaseTTL,
 		HeartbeatInterval: testHeartbeat, ExpiryInterval: time.Hour, Metrics: m})
 	q.Notify = h.Notify
 	m.WatchAgentsOnline(h.OnlineCount)
@@ -77,8 +79,12 @@ func newSupportEnv(t *testing.T) *supportEnv {
 	if err := h.Start(); err != nil {
 		t.Fatal(err)
 	}
+	if err := pub.Start(h); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		h.Close()
+		pub.Close()
 		hs.Close()
 		if err := st.Close(); err != nil {
 			t.Errorf("close store: %v", err)

@@ -81,7 +81,7 @@ func TestWebhookURLRefused(t *testing.T) {
 		t.Errorf("companyTags not kept: %s", body)
 	}
 	// Allowed by the switch, as the tests' receivers on loopback need.
-	allowing := New(Config{Store: e.st, Queuer: e.q, Logger: e.srv.log, Now: e.clock.Now, WebhookAllowPrivate: true})
+	allowing := New(Config{Store: e.st, Queuer: e.q, Agents: noAgents{}, Logger: e.srv.log, Now: e.clock.Now, WebhookAllowPrivate: true})
 	hs := httptest.NewServer(allowing)
 	defer hs.Close()
 	private := *e

@@ -28,8 +28,7 @@ func (h *Hub) AgentState(ctx context.Context, agentID string) (AgentState, error
 	if err != nil {
 		return AgentState{}, err
 	}
-	live, online := h.Live(agentID)
-	return StateOf(ctx, h.st, a, live, online)
+	return h.stateOf(ctx, a)
 }
 
 // AgentStates returns every agent's state, oldest agent first.
@@ -40,18 +39,17 @@ func (h *Hub) AgentStates(ctx context.Context) ([]AgentState, error) {
 	}
 	out := make([]AgentState, len(agents))
 	for i, a := range agents {
-		live, online := h.Live(a.ID)
-		if out[i], err = StateOf(ctx, h.st, a, live, online); err != nil {
+		if out[i], err = h.stateOf(ctx, a); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
 }
 
-// StateOf builds an agent's state from the store and what is known of its
-// live connection (online false: none).
-func StateOf(ctx context.Context, st store.AgentStore, a store.Agent, live LiveAgent, online bool) (AgentState, error) {
-	conns, err := st.AgentConnections(ctx, a.ID)
+// stateOf builds an agent's state from the store and its live connection.
+func (h *Hub) stateOf(ctx context.Context, a store.Agent) (AgentState, error) {
+	live, online := h.Live(a.ID)
+	conns, err := h.st.AgentConnections(ctx, a.ID)
 	if err != nil {
 		return AgentState{}, err
 	}
@@ -61,7 +59,7 @@ func StateOf(ctx context.Context, st store.AgentStore, a store.Agent, live LiveA
 	}
 	s.Live = live
 	for _, p := range live.InHand {
-		d, err := st.AgentDataset(ctx, a.ID, p.DatasetID)
+		d, err := h.st.AgentDataset(ctx, a.ID, p.DatasetID)
 		if err != nil {
 			d = store.Dataset{ID: p.DatasetID}
 		}

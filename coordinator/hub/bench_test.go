@@ -25,6 +25,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 
+	"github.com/ferry-sync/ferry/coordinator/publish"
 	"github.com/ferry-sync/ferry/coordinator/queue"
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/dataset"
@@ -40,7 +41,7 @@ import (
 // synced, as in production), usable from benchmarks, with one company.
 type benchHub struct {
 	tb  testing.TB
-	st  store.Store
+	st  *badgerstore.Badger
 	hub *Hub
 	q   *queue.Queuer
 	url string
@@ -56,15 +57,22 @@ func newBenchHub(tb testing.TB) *benchHub {
 	q := queue.New(st)
 	// A long lease keeps heartbeat timeouts (3 × LeaseTTL/4) out of a long
 	// run: the raw clients below send none.
-	h := New(Config{Store: st, Queuer: q, Logger: slog.New(slog.DiscardHandler), LeaseTTL: time.Hour})
+	pub := publish.New(publish.Config{Store: st, Logger: slog.New(slog.DiscardHandler)})
+	h := New(Config{Store: st, Queuer: q, Publisher: pub, Logger: slog.New(slog.DiscardHandler), LeaseTTL: time.Hour})
 	q.Notify = h.Notify
 	if err := h.Start(); err != nil {
+		st.Close()
+		tb.Fatal(err)
+	}
+	if err := pub.Start(h); err != nil {
+		h.Close()
 		st.Close()
 		tb.Fatal(err)
 	}
 	srv := httptest.NewServer(h.Handler())
 	tb.Cleanup(func() {
 		h.Close()
+		pub.Close()
 		srv.Close()
 		st.Close()
 	})
@@ -405,7 +413,7 @@ func wsRoundTrips(b *testing.B, n int) []time.Duration {
 
 // durableWrites times n CreateCompany calls, one synced Badger
 // transaction each.
-func durableWrites(b *testing.B, st store.Store, n int) []time.Duration {
+func durableWrites(b *testing.B, st *badgerstore.Badger, n int) []time.Duration {
 	b.Helper()
 	out := make([]time.Duration, 0, n)
 	for i := range n {

@@ -1,7 +1,8 @@
 // Package hub is the coordinator's side of the agents: their websocket
 // control channel (offers, claims, reports, heartbeats, leases), the link
-// exchange, the upload data plane, and the processing that takes an upload
-// from Validating to Complete.
+// exchange, the upload data plane, and the support views of live agents.
+// It hands each committed upload to a Publisher (package publish), which
+// takes it from Validating to Complete.
 package hub
 
 import (
@@ -24,9 +25,11 @@ import (
 
 // Config is what the hub needs from its owner.
 type Config struct {
-	Store  store.Store
+	Store  Store
 	Queuer *queue.Queuer
-	Logger *slog.Logger
+	// Publisher (required) takes each committed upload on.
+	Publisher Publisher
+	Logger    *slog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	// LeaseTTL is how long a lease lasts without a heartbeat; 60 s when 0.
@@ -65,11 +68,20 @@ type Config struct {
 // copy in the store's write, the store's write buffer).
 const DefaultUploadMemory = protocol.MaxPageExpandedBytes
 
+// Publisher takes the uploads agents commit on from Validating to
+// Complete (publish.Publisher).
+type Publisher interface {
+	// Publish hands over a committed dataset, waiting for room while the
+	// publisher is behind; it returns without when the publisher is
+	// closing, and the next start resumes the dataset.
+	Publish(companyID, datasetID string)
+}
+
 // Hub serves agents. Start runs its loops; Close stops them and every
 // agent connection.
 type Hub struct {
 	cfg   Config
-	st    store.Store
+	st    Store
 	log   *slog.Logger
 	now   func() time.Time
 	links *ratelimit.Window // link attempts per address, per minute
@@ -90,7 +102,6 @@ type Hub struct {
 	closed  bool
 	connWG  sync.WaitGroup // agent connection handlers
 
-	work   []chan workItem // datasets to process, one queue per process loop
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -128,28 +139,17 @@ func New(cfg Config) *Hub {
 		links: ratelimit.New(time.Minute), pageBudget: newBudget(cfg.UploadMemory),
 		agents: map[string]*agentConn{}, conns: map[string]*agentConn{}, uploads: map[string]int{},
 		newest: map[string]*agentConn{}, turns: map[string]*turn{},
-		work: newWorkQueues(), ctx: ctx, cancel: cancel,
+		ctx: ctx, cancel: cancel,
 	}
 	h.refusals = refusals{h: h, by: map[string]*refusal{}}
 	return h
 }
 
-// Start runs the lease-expiry and processing loops, and resumes the
-// processing of datasets a previous run left in Validating or Processing.
+// Start runs the lease-expiry and refusal loops.
 func (h *Hub) Start() error {
-	pending, err := h.st.Unprocessed(h.ctx)
-	if err != nil {
-		return err
-	}
-	h.wg.Add(2 + len(h.work))
+	h.wg.Add(2)
 	go func() { defer h.wg.Done(); h.runExpiryLoop(h.ctx) }()
 	go func() { defer h.wg.Done(); h.runRefusalLoop(h.ctx) }()
-	for _, q := range h.work {
-		go func() { defer h.wg.Done(); h.runProcessLoop(h.ctx, q) }()
-	}
-	for _, d := range pending {
-		h.enqueue(workItem{companyID: d.CompanyID, datasetID: d.ID})
-	}
 	return nil
 }
 

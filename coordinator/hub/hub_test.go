@@ -25,6 +25,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ferry-sync/ferry/coordinator/linkcode"
+	"github.com/ferry-sync/ferry/coordinator/publish"
 	"github.com/ferry-sync/ferry/coordinator/queue"
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/dataset"
@@ -54,7 +55,7 @@ func (c *clock) Add(d time.Duration) {
 // and a connection waiting to be linked.
 type env struct {
 	t     *testing.T
-	st    store.Store
+	st    *badgerstore.Badger
 	hub   *Hub
 	q     *queue.Queuer
 	clock *clock
@@ -81,7 +82,8 @@ func newEnvWith(t *testing.T, edit func(*Config)) *env {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	cfg := Config{Store: st, Queuer: q, Logger: log, Now: clk.Now, ExpiryInterval: time.Hour}
+	pub := publish.New(publish.Config{Store: st, Logger: log, Now: clk.Now})
+	cfg := Config{Store: st, Queuer: q, Publisher: pub, Logger: log, Now: clk.Now, ExpiryInterval: time.Hour}
 	if edit != nil {
 		edit(&cfg)
 	}
@@ -90,9 +92,13 @@ func newEnvWith(t *testing.T, edit func(*Config)) *env {
 	if err := h.Start(); err != nil {
 		t.Fatal(err)
 	}
+	if err := pub.Start(h); err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(h.Handler())
 	t.Cleanup(func() {
 		h.Close()
+		pub.Close()
 		srv.Close()
 		st.Close()
 	})

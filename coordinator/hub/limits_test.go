@@ -207,7 +207,7 @@ func TestRevokedCredentialRefusalsCoalesced(t *testing.T) {
 		t.Fatalf("agents %v, %v", agents, err)
 	}
 	id := agents[0].ID
-	if err := RevokeCredential(t.Context(), e.st, id, e.clock.Now(), "test"); err != nil {
+	if err := e.hub.RevokeAgent(t.Context(), id, "test"); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup

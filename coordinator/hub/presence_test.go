@@ -14,7 +14,7 @@ import (
 
 // presenceOutbox returns the presence webhook deliveries in the outbox once
 // there are at least n, failing after a deadline.
-func presenceOutbox(t *testing.T, st store.Store, n int) []store.Delivery {
+func presenceOutbox(t *testing.T, st *badgerstore.Badger, n int) []store.Delivery {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -10,26 +10,26 @@ import (
 	"github.com/ferry-sync/ferry/coordinator/store"
 )
 
-// RevokeAgent revokes an agent's credential (RevokeCredential) and closes
-// its live connection. The API's POST /agents/{id}/revoke and the Portal's
-// "Revoke credential" button both call it; why says through which.
+// RevokeAgent revokes an agent's credential and closes its live
+// connection: every later call with the credential is refused (and
+// recorded), its Linked connections become Deauthorized (so their link
+// pages offer a new code, and their queued work ends in AuthError), and a
+// CredentialRevoked event with reason why is recorded. The agent record
+// stays. Idempotent: revoking again changes nothing. store.ErrNotFound
+// when the agent does not exist. The API's POST /agents/{id}/revoke and
+// the Portal's "Revoke credential" button both call it; why says through
+// which.
 func (h *Hub) RevokeAgent(ctx context.Context, agentID, why string) error {
-	if err := RevokeCredential(ctx, h.st, agentID, h.now().UTC(), why); err != nil {
+	if err := h.revokeCredential(ctx, agentID, h.now().UTC(), why); err != nil {
 		return err
 	}
 	h.Disconnect(agentID, store.ReasonCredentialRevoked)
 	return nil
 }
 
-// RevokeCredential revokes an agent's credential in the store: every later
-// call with it is refused (and recorded), its Linked connections become
-// Deauthorized (so their link pages offer a new code, and their queued work
-// ends in AuthError), and a CredentialRevoked event with reason why is
-// recorded. The agent record stays. Idempotent: revoking again changes
-// nothing. store.ErrNotFound when the agent does not exist. It does not
-// close a live connection: RevokeAgent does both.
-func RevokeCredential(ctx context.Context, st store.Store, agentID string, at time.Time, why string) error {
-	first := false
+// revokeCredential is RevokeAgent's part in the store.
+func (h *Hub) revokeCredential(ctx context.Context, agentID string, at time.Time, why string) error {
+	st, first := h.st, false
 	_, err := st.UpdateAgent(ctx, agentID, func(a *store.Agent) error {
 		if a.Revoked.IsZero() {
 			a.Revoked, first = at, true

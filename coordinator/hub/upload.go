@@ -200,7 +200,8 @@ func (c *countingReader) Read(p []byte) (int, error) {
 }
 
 // serveCommit checks an upload's counts and checksum against the staged
-// pages, then moves the dataset to Validating and queues its processing.
+// pages, then moves the dataset to Validating and hands it to the
+// Publisher.
 func (h *Hub) serveCommit(w http.ResponseWriter, r *http.Request) {
 	agent, ok := h.authenticate(w, r)
 	if !ok || !h.startUpload(w, r, agent.ID) {
@@ -236,7 +237,7 @@ func (h *Hub) serveCommit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.log.Info("upload committed", "agent", agent.ID, "dataset", id, "company", d.CompanyID, "pages", req.Pages, "records", req.Records)
-	h.enqueue(workItem{companyID: d.CompanyID, datasetID: d.ID})
+	h.cfg.Publisher.Publish(d.CompanyID, d.ID)
 	writeJSON(w, http.StatusOK, map[string]string{"status": string(d.Status)})
 }
 

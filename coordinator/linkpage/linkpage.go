@@ -52,7 +52,7 @@ const (
 // Handler serves GET /link/{companyId}, GET /link/{companyId}/{connectionId}
 // (each with ?token=) and POST /link/{companyId}/{connectionId}/code.
 type Handler struct {
-	Store   store.Store
+	Store   Store
 	Logger  *slog.Logger
 	Links   *linkcode.Links
 	Now     func() time.Time
@@ -71,7 +71,7 @@ type Handler struct {
 }
 
 // New builds the handler.
-func New(st store.Store, log *slog.Logger, links *linkcode.Links, codeTTL time.Duration) *Handler {
+func New(st Store, log *slog.Logger, links *linkcode.Links, codeTTL time.Duration) *Handler {
 	h := &Handler{Store: st, Logger: log, Links: links, Now: time.Now, CodeTTL: codeTTL,
 		secret: make([]byte, 32), secure: strings.HasPrefix(links.Base(), "https://"),
 		origin: http.NewCrossOriginProtection(), limiter: ratelimit.New(codeWindow), mux: http.NewServeMux()}

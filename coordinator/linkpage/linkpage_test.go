@@ -25,7 +25,7 @@ import (
 type fixture struct {
 	t     *testing.T
 	srv   *httptest.Server
-	st    store.Store
+	st    *badgerstore.Badger
 	links *linkcode.Links
 	now   *time.Time
 }

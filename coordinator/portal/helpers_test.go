@@ -18,6 +18,7 @@ import (
 
 	"github.com/ferry-sync/ferry/coordinator/api"
 	"github.com/ferry-sync/ferry/coordinator/hub"
+	"github.com/ferry-sync/ferry/coordinator/publish"
 	"github.com/ferry-sync/ferry/coordinator/queue"
 	"github.com/ferry-sync/ferry/coordinator/store"
 )
@@ -37,7 +38,7 @@ const (
 type env struct {
 	t   *testing.T
 	h   *Handler
-	st  store.Store
+	st  *badgerstore.Badger
 	q   *queue.Queuer
 	hub *hub.Hub
 	srv *httptest.Server
@@ -68,7 +69,8 @@ func newEnv(t *testing.T, publicURL string) *env {
 	}
 	q := queue.New(st)
 	log := slog.New(slog.DiscardHandler)
-	hb := hub.New(hub.Config{Store: st, Queuer: q, Logger: log, HeartbeatInterval: testHeartbeat, ExpiryInterval: time.Hour})
+	pub := publish.New(publish.Config{Store: st, Logger: log})
+	hb := hub.New(hub.Config{Store: st, Queuer: q, Publisher: pub, Logger: log, HeartbeatInterval: testHeartbeat, ExpiryInterval: time.Hour})
 	q.Notify = hb.Notify
 	h := New(Config{Store: st, Queuer: q, Agents: hb, Logger: log, PublicURL: publicURL,
 		LiveInterval: 5 * time.Millisecond})
@@ -79,9 +81,13 @@ func newEnv(t *testing.T, publicURL string) *env {
 	if err := hb.Start(); err != nil {
 		t.Fatal(err)
 	}
+	if err := pub.Start(hb); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		h.Close()
 		hb.Close()
+		pub.Close()
 		srv.Close()
 		st.Close()
 	})

@@ -28,7 +28,6 @@ import (
 	"github.com/ferry-sync/ferry/coordinator/linkcode"
 	"github.com/ferry-sync/ferry/coordinator/queue"
 	"github.com/ferry-sync/ferry/coordinator/ratelimit"
-	"github.com/ferry-sync/ferry/coordinator/store"
 )
 
 //go:embed templates/*.html static
@@ -36,7 +35,7 @@ var assets embed.FS
 
 // Config is what the Portal needs from its owner.
 type Config struct {
-	Store  store.Store
+	Store  Store
 	Queuer *queue.Queuer
 	// Agents (required) is the hub: the agents pages read it and run
 	// diagnostics and revocations through it; the menu counts the agents
@@ -65,7 +64,7 @@ type Config struct {
 
 // Handler is the Portal. Mount it at /portal/; Close ends its live streams.
 type Handler struct {
-	store     store.Store
+	store     Store
 	queuer    *queue.Queuer
 	agents    Agents
 	log       *slog.Logger

@@ -22,6 +22,7 @@ import (
 	"github.com/ferry-sync/ferry/coordinator/linkpage"
 	"github.com/ferry-sync/ferry/coordinator/metrics"
 	"github.com/ferry-sync/ferry/coordinator/portal"
+	"github.com/ferry-sync/ferry/coordinator/publish"
 	"github.com/ferry-sync/ferry/coordinator/queue"
 	"github.com/ferry-sync/ferry/coordinator/ratelimit"
 	"github.com/ferry-sync/ferry/coordinator/store"
@@ -38,9 +39,11 @@ type Server struct {
 	Portal  *portal.Handler
 	Metrics *metrics.Metrics
 	badger  *badgerstore.Badger
-	events  *events
-	ln      net.Listener
-	http    *http.Server
+	// publisher takes the uploads the hub commits to Complete.
+	publisher *publish.Publisher
+	events    *events
+	ln        net.Listener
+	http      *http.Server
 }
 
 // New opens the store, makes sure an admin key exists and binds the
@@ -74,8 +77,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*Ser
 	failures := ratelimit.NewFailures(cfg.MaxAuthFailures, time.Minute)
 	s.Metrics = metrics.New()
 	s.events = newEvents(cfg, st, q, s.Metrics, log)
-	s.Hub = hub.New(hub.Config{Store: st, Queuer: q, Logger: log.With("subsystem", "hub"), LeaseTTL: cfg.LeaseTTL,
-		Metrics: s.Metrics, AuthFailures: failures})
+	s.publisher = publish.New(publish.Config{Store: st, Logger: log.With("subsystem", "publish"), Metrics: s.Metrics})
+	s.Hub = hub.New(hub.Config{Store: st, Queuer: q, Publisher: s.publisher, Logger: log.With("subsystem", "hub"),
+		LeaseTTL: cfg.LeaseTTL, Metrics: s.Metrics, AuthFailures: failures})
 	s.Metrics.WatchAgentsOnline(s.Hub.OnlineCount)
 	s.Metrics.WatchDatasets(st)
 	s.Metrics.WatchWebhookOutbox(st)
@@ -160,6 +164,10 @@ func (s *Server) Serve(ctx context.Context) error {
 	if err := s.Hub.Start(); err != nil {
 		return errors.Join(err, s.Store.Close())
 	}
+	if err := s.publisher.Start(s.Hub); err != nil {
+		s.Hub.Close()
+		return errors.Join(err, s.Store.Close())
+	}
 	s.events.start()
 	errc := make(chan error, 1)
 	go func() {
@@ -185,6 +193,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	shutErr := s.http.Shutdown(shutCtx)
 	s.Portal.Close()
 	s.Hub.Close()
+	s.publisher.Close()
 	s.events.close()
 	stopGC()
 	<-gcDone

@@ -1,4 +1,4 @@
-package hub
+package publish
 
 import (
 	"context"
@@ -18,9 +18,9 @@ const SourceValidator = "source"
 // dataset's staged records, page by page, and returns what they found and
 // how many errors in all (the result keeps at most model.MaxFindings of
 // each kind). References resolve against the company's cache.
-func (h *Hub) runValidation(ctx context.Context, d store.Dataset) (store.ValidationResult, int, error) {
-	v := model.NewValidator(d.DataType, &cacheLookup{ctx: ctx, st: h.st, companyID: d.CompanyID})
-	err := h.st.Pages(ctx, d.ID, func(p store.Page) error {
+func (p *Publisher) runValidation(ctx context.Context, d store.Dataset) (store.ValidationResult, int, error) {
+	v := model.NewValidator(d.DataType, &cacheLookup{ctx: ctx, st: p.st, companyID: d.CompanyID})
+	err := p.st.Pages(ctx, d.ID, func(p store.Page) error {
 		return eachLine(p.Data, v.Add)
 	})
 	if err != nil {
@@ -53,7 +53,7 @@ func (h *Hub) runValidation(ctx context.Context, d store.Dataset) (store.Validat
 // deleting the company deletes either). It is asked once per validation.
 type cacheLookup struct {
 	ctx       context.Context
-	st        store.Store
+	st        Store
 	companyID string
 	synced    map[dataset.DataType]bool // nil until asked
 }

@@ -1,4 +1,4 @@
-package hub
+package publish
 
 import (
 	"fmt"
@@ -6,12 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/uuid"
-
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/dataset"
 	"github.com/ferry-sync/ferry/shared/model"
-	"github.com/ferry-sync/ferry/shared/protocol"
 )
 
 // Records of the sample book (testdata/sample-csv) as the csv connector
@@ -32,56 +29,27 @@ const (
 		`{"accountRef":{"id":"3000"},"currency":"GBP","description":"Share capital issued","netAmount":-5000.00}],"postedOn":"2024-04-01T00:00:00"}`
 )
 
-// syncing is a linked, connected agent whose connection has every type
-// queued (the first link queues them).
+// syncing is an env whose uploads carry warnings, as a source's
+// Mapping report would.
 type syncing struct {
-	e    *env
-	a    *agent
-	conn string
-	cred string
-	// warnings go with the Mapping report, as a source's would.
-	warnings []protocol.Warning
+	e        *env
+	warnings []store.Warning
 }
 
 func (e *env) syncing() *syncing {
-	e.t.Helper()
-	conn, cred := e.linked()
-	a, _ := e.connect(cred, all(conn))
-	return &syncing{e: e, a: a, conn: conn, cred: cred}
+	return &syncing{e: e.start()}
 }
 
-// upload claims the queued dataset of type dt, uploads recs in one page
-// (none: an empty dataset), commits, and waits for the dataset to reach
-// want. It returns the dataset's validation results.
+// upload commits a dataset of type dt with recs in one page (none: an
+// empty dataset), publishes it and waits for it to reach want. It returns
+// the dataset's validation results.
 func (s *syncing) upload(dt dataset.DataType, want dataset.Status, recs ...string) store.ValidationResult {
 	e := s.e
 	e.t.Helper()
-	queued, err := e.st.QueuedDatasets(e.t.Context(), s.conn)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	i := slices.IndexFunc(queued, func(d store.Dataset) bool { return d.DataType == dt })
-	if i < 0 {
-		e.t.Fatalf("no %s dataset queued", dt)
-	}
-	c := s.a.claim(queued[i].ID).Claimed
-	if m := s.a.reply(protocol.Message{Type: protocol.TypeReport, ID: uuid.NewString(), Report: &protocol.Report{
-		CompanyID: c.CompanyID, DatasetID: c.DatasetID, LeaseID: c.LeaseID, To: dataset.Mapping, Warnings: s.warnings}}); m.Type != protocol.TypeAck {
-		e.t.Fatalf("report Mapping: %+v", m)
-	}
-	commit := protocol.CommitRequest{LeaseID: c.LeaseID, SHA256: checksum()}
-	if len(recs) > 0 {
-		body, raw := page(e.t, recs...)
-		if status, out := e.putPage(s.cred, c.DatasetID, c.LeaseID, 1, body); status != 200 {
-			e.t.Fatalf("page: %d %s", status, out)
-		}
-		commit = protocol.CommitRequest{LeaseID: c.LeaseID, Pages: 1, Records: len(recs), SHA256: checksum(raw)}
-	}
-	if status, out := e.commit(s.cred, c.DatasetID, commit); status != 200 {
-		e.t.Fatalf("commit: %d %s", status, out)
-	}
-	e.waitStatus(c.DatasetID, want)
-	v, err := e.st.Validation(e.t.Context(), e.co, c.DatasetID)
+	id := e.committed(dt, s.warnings, recs...)
+	e.pub.Publish(e.co, id)
+	e.waitStatus(id, want)
+	v, err := e.st.Validation(e.t.Context(), e.co, id)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -215,7 +183,7 @@ func TestValidationKeepsOnlyMaxFindings(t *testing.T) {
 // the dataset, which completes.
 func TestValidationKeepsSourceWarnings(t *testing.T) {
 	s := newEnv(t).syncing()
-	s.warnings = []protocol.Warning{{RuleID: "source.bookOpen", Message: "The book was open in GnuCash on till-pc"}}
+	s.warnings = []store.Warning{{RuleID: "source.bookOpen", Message: "The book was open in GnuCash on till-pc"}}
 	v := s.upload(dataset.Customers, dataset.Complete)
 	want := []store.ValidationItem{{RuleID: "source.bookOpen", Message: "The book was open in GnuCash on till-pc", ValidatorName: SourceValidator}}
 	if len(v.Errors) != 0 || !slices.Equal(v.Warnings, want) {

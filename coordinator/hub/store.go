@@ -1,0 +1,122 @@
+package hub
+
+import (
+	"context"
+	"time"
+
+	"github.com/ferry-sync/ferry/coordinator/store"
+)
+
+// Store is what the hub needs of the store. Each method keeps the
+// contract written on it, which every backend keeps and storetest checks.
+type Store interface {
+	// Agents, their credentials and their events.
+
+	// CreateAgent stores a new agent; store.ErrExists if the id or the
+	// credential hash is taken.
+	CreateAgent(ctx context.Context, a store.Agent) error
+	// Agent returns one agent; store.ErrNotFound if missing.
+	Agent(ctx context.Context, id string) (store.Agent, error)
+	// AgentByCredential finds an agent by its credential's hash;
+	// store.ErrNotFound.
+	AgentByCredential(ctx context.Context, hash []byte) (store.Agent, error)
+	// Agents returns every agent, oldest first.
+	Agents(ctx context.Context) ([]store.Agent, error)
+	// UpdateAgent applies fn to the stored agent atomically;
+	// store.ErrNotFound.
+	UpdateAgent(ctx context.Context, id string, fn func(*store.Agent) error) (store.Agent, error)
+	// AddAgentEvent stores an event; store.ErrExists if its id is taken. The
+	// agent need not exist (events outlive nothing, but are never refused
+	// for that). For a Connected or Disconnected event it also puts, in the
+	// same transaction, connection.connected or connection.disconnected in
+	// the webhook outbox for each of e.Connections still bound to the agent
+	// (others are skipped), with the id PresenceEventID(e.ID, connection): a
+	// crash cannot record the one without the other.
+	AddAgentEvent(ctx context.Context, e store.AgentEvent) error
+
+	// The connections an agent serves: linking and revoking.
+
+	// RedeemLinkCode uses a link code, once: the code's connection is bound
+	// to the agent and becomes Linked, its LinkCodeExpires is cleared and
+	// the code is deleted, in one transaction. store.ErrNotFound for a code
+	// that does not exist or was used; store.ErrCodeExpired (the code is
+	// deleted too) when past its expiry. Of concurrent redemptions of one
+	// code exactly one wins.
+	RedeemLinkCode(ctx context.Context, hash []byte, agentID string, now time.Time) (store.Connection, error)
+	// AgentConnections returns the connections bound to the agent (any
+	// status), oldest first.
+	AgentConnections(ctx context.Context, agentID string) ([]store.Connection, error)
+	// UpdateConnection applies fn to the stored connection atomically;
+	// store.ErrNotFound if missing. When the status leaves Linked (or
+	// PendingAuth) for Unlinked or Deauthorized, in the same transaction
+	// every Queued dataset of the connection moves to AuthError, and every
+	// lease on its in-flight datasets is revoked: it expires at once
+	// (ExpireLeases then ends the dataset) and a report under it is
+	// store.ErrStaleLease. A connection that becomes Unlinked or
+	// Deauthorized loses its link code too, and so does an Unlinked one
+	// unlinked again.
+	UpdateConnection(ctx context.Context, companyID, id string, fn func(*store.Connection) error) (store.Connection, error)
+
+	// Datasets on the control channel: offers, claims, reports, leases.
+
+	// QueuedDatasets returns the Queued datasets of a connection in dispatch
+	// order: sync order, then requested time.
+	QueuedDatasets(ctx context.Context, connectionID string) ([]store.Dataset, error)
+	// Claim moves a Queued dataset to Fetching for an agent and gives it a
+	// new lease expiring at c.Now+c.TTL. Exactly one of any number of
+	// concurrent claims wins; the others get store.ErrNotQueued. A dataset
+	// whose connection is not bound to the agent is store.ErrNotFound. A
+	// dataset whose connection is Deauthorized moves to AuthError and the
+	// claim gets store.ErrNotQueued.
+	Claim(ctx context.Context, c store.ClaimRequest) (store.Dataset, error)
+	// Report applies a transition. With a lease id it is the agent's report,
+	// fenced by that lease (store.ErrStaleLease when it no longer holds the
+	// dataset); without one it is the coordinator's. An agent's report on a
+	// dataset whose connection is not bound to it is store.ErrNotFound,
+	// whatever the dataset's state, as for a dataset that does not exist. A
+	// transition the table refuses to that mover is store.ErrTransition.
+	// Reporting the status the dataset already has, under the same lease,
+	// changes nothing and succeeds: reports are idempotent.
+	Report(ctx context.Context, r store.Report) (store.Dataset, error)
+	// RenewLeases extends every lease the agent holds to expire at until,
+	// and returns the datasets it holds.
+	RenewLeases(ctx context.Context, agentID string, until time.Time) ([]store.Dataset, error)
+	// RevokeLease takes away the agent's lease on a dataset, as if it had
+	// expired: the next ExpireLeases moves the dataset on, and a report
+	// under the lease is store.ErrStaleLease. A dataset the agent holds no
+	// lease on is left as it is (nil); a missing one is store.ErrNotFound.
+	RevokeLease(ctx context.Context, agentID, companyID, datasetID string) error
+	// ExpireLeases returns every Fetching or Mapping dataset whose lease
+	// expired at or before now to Queued with its attempt count raised, or
+	// to FetchError when that was attempt MaxAttempts. A dataset whose
+	// connection is no longer Linked goes on from Queued to AuthError. It
+	// returns the datasets it moved, in their final state.
+	ExpireLeases(ctx context.Context, now time.Time) ([]store.Dataset, error)
+
+	// Uploads.
+
+	// AgentDataset returns a dataset by id alone for the agent its
+	// connection is bound to; store.ErrNotFound for any other agent, as for
+	// a dataset that does not exist.
+	AgentDataset(ctx context.Context, agentID, datasetID string) (store.Dataset, error)
+	// PutPage stages page n (from 1) of a Mapping dataset under its lease:
+	// store.ErrNotFound if the dataset's connection is not bound to
+	// p.AgentID, store.ErrStaleLease if the lease no longer holds it,
+	// store.ErrTransition if it is not Mapping. Storing a page number again
+	// replaces nothing and succeeds: uploads are idempotent. Pages from an
+	// earlier attempt are gone: Claim deletes a dataset's staged pages.
+	PutPage(ctx context.Context, p store.Page) error
+	// Pages calls fn with each page staged under the dataset's lease (or,
+	// once committed, under its CommittedLease) in page order; pages of an
+	// earlier attempt are never seen. store.ErrNotFound if the dataset is
+	// missing. The page's Data may be the store's own: valid only until fn
+	// returns, and never to be changed.
+	Pages(ctx context.Context, datasetID string, fn func(store.Page) error) error
+	// CommitUpload ends a Mapping dataset's upload: store.ErrNotFound as
+	// PutPage; fenced by the agent's lease (store.ErrStaleLease), it moves
+	// the dataset to Validating as the coordinator, drops the lease and
+	// keeps it as CommittedLease. store.ErrTransition if the lease holds a
+	// dataset still Fetching. Committing a dataset already past Mapping
+	// under the same lease succeeds and changes nothing.
+	CommitUpload(ctx context.Context, agentID, datasetID, leaseID string, now time.Time) (store.Dataset, error)
+}

@@ -1,0 +1,29 @@
+package linkpage
+
+import (
+	"context"
+
+	"github.com/ferry-sync/ferry/coordinator/store"
+)
+
+// Store is what the link page needs of the store. Each method keeps the
+// contract written on it, which every backend keeps and storetest checks.
+type Store interface {
+	// Company returns one company; store.ErrNotFound if missing.
+	Company(ctx context.Context, id string) (store.Company, error)
+	// Connections returns a company's connections, oldest first;
+	// store.ErrNotFound if the company is missing.
+	Connections(ctx context.Context, companyID string) ([]store.Connection, error)
+	// Connection returns one connection of a company; store.ErrNotFound if
+	// either is missing or the connection belongs to another company.
+	Connection(ctx context.Context, companyID, id string) (store.Connection, error)
+	// ReplaceLinkCode gives a connection whose status is one of from a new
+	// code (by its hash), deleting its old one, and sets LinkCodeExpires;
+	// its status stays as it is until the code is redeemed. The status is
+	// read in the same transaction, so a concurrent unlink cannot slip
+	// between the caller's check and the code. store.ErrNotFound if missing;
+	// store.ErrLinked if the connection is Linked (never in from);
+	// store.ErrCodeRefused for another status not in from; store.ErrExists
+	// if the new code's hash is taken.
+	ReplaceLinkCode(ctx context.Context, companyID, connectionID string, code store.LinkCode, from ...store.ConnectionStatus) (store.Connection, error)
+}

@@ -1,0 +1,59 @@
+package portal
+
+import (
+	"context"
+
+	"github.com/ferry-sync/ferry/coordinator/store"
+	"github.com/ferry-sync/ferry/shared/dataset"
+)
+
+// Store is what the Portal needs of the store. Each method keeps the
+// contract written on it, which every backend keeps and storetest checks.
+type Store interface {
+	// Signing in with an API key.
+
+	// APIKeyByHash finds a key by the hash of its secret; store.ErrNotFound.
+	APIKeyByHash(ctx context.Context, hash []byte) (store.APIKey, error)
+
+	// Companies, their connections and link codes.
+
+	// Companies returns every company, oldest first.
+	Companies(ctx context.Context) ([]store.Company, error)
+	// Company returns one company; store.ErrNotFound if missing.
+	Company(ctx context.Context, id string) (store.Company, error)
+	// Connections returns a company's connections, oldest first;
+	// store.ErrNotFound if the company is missing.
+	Connections(ctx context.Context, companyID string) ([]store.Connection, error)
+	// ReplaceLinkCode gives a connection whose status is one of from a new
+	// code (by its hash), deleting its old one, and sets LinkCodeExpires;
+	// its status stays as it is until the code is redeemed. The status is
+	// read in the same transaction, so a concurrent unlink cannot slip
+	// between the caller's check and the code. store.ErrNotFound if missing;
+	// store.ErrLinked if the connection is Linked (never in from);
+	// store.ErrCodeRefused for another status not in from; store.ErrExists
+	// if the new code's hash is taken.
+	ReplaceLinkCode(ctx context.Context, companyID, connectionID string, code store.LinkCode, from ...store.ConnectionStatus) (store.Connection, error)
+
+	// Datasets and their validation.
+
+	// Datasets returns a company's datasets, newest requested first;
+	// store.ErrNotFound if the company is missing.
+	Datasets(ctx context.Context, companyID string) ([]store.Dataset, error)
+	// Dataset returns one dataset of a company; store.ErrNotFound if
+	// missing.
+	Dataset(ctx context.Context, companyID, id string) (store.Dataset, error)
+	// DataStatus returns, per data type that has ever been queued for the
+	// company, its newest and newest Complete datasets. Its cost does not
+	// grow with the length of the history. store.ErrNotFound if the company
+	// is missing.
+	DataStatus(ctx context.Context, companyID string) (map[dataset.DataType]store.TypeStatus, error)
+	// Validation returns a dataset's validation results (empty lists when
+	// none were stored); store.ErrNotFound if the dataset is missing.
+	Validation(ctx context.Context, companyID, datasetID string) (store.ValidationResult, error)
+
+	// An agent's events (its live state comes from Agents).
+
+	// AgentEvents returns an agent's events, newest first (by At, then id);
+	// none is an empty list, not an error.
+	AgentEvents(ctx context.Context, agentID string) ([]store.AgentEvent, error)
+}

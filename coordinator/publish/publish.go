@@ -1,0 +1,217 @@
+// Package publish takes a committed upload from Validating to Complete: it
+// runs the standard model's validation rules over the staged records,
+// stores what they found, and makes the records the company's cache of
+// their data type. The hub hands it each dataset an agent commits; at
+// start it resumes the datasets a previous run left in Validating or
+// Processing.
+package publish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ferry-sync/ferry/coordinator/metrics"
+	"github.com/ferry-sync/ferry/coordinator/store"
+	"github.com/ferry-sync/ferry/shared/dataset"
+)
+
+// Offers is told of each dataset that completes, so that the agent
+// serving its connection is offered the connection's queued work again
+// (the hub).
+type Offers interface {
+	Notify(connectionID string)
+}
+
+// Config is what the Publisher needs from its owner.
+type Config struct {
+	Store  Store
+	Logger *slog.Logger
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// Metrics counts the datasets that end; nil records nothing.
+	Metrics *metrics.Metrics
+}
+
+// Publisher validates and publishes committed uploads. Start runs its
+// loops; Close stops them.
+type Publisher struct {
+	st     Store
+	log    *slog.Logger
+	now    func() time.Time
+	m      *metrics.Metrics
+	offers Offers
+
+	work   []chan item // datasets to process, one queue per process loop
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// item names a dataset to take on from Validating.
+type item struct{ companyID, datasetID string }
+
+// processLoops is how many datasets are validated and published at once.
+// Each step of a dataset is a synced write, so one loop waits on the disk
+// most of the time; several share each sync (Badger batches concurrent
+// commits). A company's datasets always go to the same loop, one at a
+// time, so two swaps of one company's cache never race.
+const processLoops = 8
+
+// New builds a Publisher.
+func New(cfg Config) *Publisher {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &Publisher{st: cfg.Store, log: cfg.Logger, now: cfg.Now, m: cfg.Metrics,
+		work: make([]chan item, processLoops), ctx: ctx, cancel: cancel}
+	for i := range p.work {
+		p.work[i] = make(chan item, 4096/processLoops)
+	}
+	return p
+}
+
+// Start runs the process loops and resumes the datasets a previous run
+// left in Validating or Processing. Offers is told of each dataset that
+// completes.
+func (p *Publisher) Start(offers Offers) error {
+	pending, err := p.st.Unprocessed(p.ctx)
+	if err != nil {
+		return err
+	}
+	p.offers = offers
+	p.wg.Add(len(p.work))
+	for _, q := range p.work {
+		go func() { defer p.wg.Done(); p.runProcessLoop(p.ctx, q) }()
+	}
+	for _, d := range pending {
+		p.Publish(d.CompanyID, d.ID)
+	}
+	return nil
+}
+
+// Close stops the loops, the dataset each works on included; the next
+// Start resumes what is left.
+func (p *Publisher) Close() {
+	p.cancel()
+	p.wg.Wait()
+}
+
+// Publish hands a committed dataset, in Validating, to its company's
+// process loop, waiting for room: the commit call that brought it waits
+// too, which slows the agents down while processing is behind. (Dropping
+// it when the queue was full left it in Validating until the next start:
+// the load tool's 15,000 first-link syncs dropped 10,639.) It returns
+// without when the Publisher is closing; the next start resumes the
+// dataset.
+func (p *Publisher) Publish(companyID, datasetID string) {
+	f := fnv.New32a()
+	f.Write([]byte(companyID))
+	select {
+	case p.work[f.Sum32()%uint32(len(p.work))] <- item{companyID: companyID, datasetID: datasetID}:
+	case <-p.ctx.Done():
+	}
+}
+
+// runProcessLoop validates and publishes the committed uploads of its
+// queue, one at a time, until ctx ends.
+func (p *Publisher) runProcessLoop(ctx context.Context, work <-chan item) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case w := <-work:
+			if err := p.process(ctx, w); err != nil && ctx.Err() == nil {
+				p.log.Error("process dataset", "dataset", w.datasetID, "err", err)
+			}
+		}
+	}
+}
+
+// process takes a dataset from Validating (or Processing, after a restart)
+// to Complete, ValidationError or ProcessingError.
+func (p *Publisher) process(ctx context.Context, w item) error {
+	d, err := p.st.Dataset(ctx, w.companyID, w.datasetID)
+	if err != nil {
+		return err
+	}
+	if d.Status == dataset.Validating {
+		if d, err = p.validate(ctx, d); err != nil || d.Status != dataset.Processing {
+			return err
+		}
+	}
+	if d.Status != dataset.Processing {
+		return nil
+	}
+	d, err = p.st.PublishCache(ctx, d.CompanyID, d.ID, p.now().UTC())
+	if err != nil {
+		if ctx.Err() != nil {
+			return err // stopping: the next start resumes it
+		}
+		_, rerr := p.transition(ctx, d.CompanyID, d.ID, dataset.ProcessingError, "the cache could not be updated")
+		return errors.Join(err, rerr)
+	}
+	p.ended(d)
+	p.log.Info("dataset complete", "dataset", d.ID, "company", d.CompanyID, "dataType", d.DataType)
+	p.offers.Notify(d.ConnectionID)
+	return nil
+}
+
+// validate runs the validation rules over the staged records, stores the
+// results, and moves the dataset on to Processing or ValidationError.
+// Warnings are kept and do not fail the dataset.
+func (p *Publisher) validate(ctx context.Context, d store.Dataset) (store.Dataset, error) {
+	res, errs, err := p.runValidation(ctx, d)
+	if err != nil {
+		return d, err
+	}
+	if err := p.st.SetValidation(ctx, d.CompanyID, d.ID, res); err != nil {
+		return d, err
+	}
+	if errs > 0 {
+		return p.transition(ctx, d.CompanyID, d.ID, dataset.ValidationError,
+			fmt.Sprintf("%d validation errors; see the validation results", errs))
+	}
+	return p.transition(ctx, d.CompanyID, d.ID, dataset.Processing, "")
+}
+
+func (p *Publisher) transition(ctx context.Context, companyID, id string, to dataset.Status, msg string) (store.Dataset, error) {
+	d, err := p.st.Report(ctx, store.Report{CompanyID: companyID, DatasetID: id, Actor: store.ActorCoordinator,
+		To: to, Message: msg, Now: p.now().UTC()})
+	if err == nil {
+		p.ended(d)
+	}
+	return d, err
+}
+
+// ended records a dataset that reached a terminal status.
+func (p *Publisher) ended(d store.Dataset) {
+	if d.Status.Terminal() {
+		p.m.DatasetEnded(string(d.Status), d.Completed.Sub(d.Requested))
+	}
+}
+
+// eachLine calls fn with each NDJSON line of a page.
+func eachLine(data []byte, fn func([]byte) error) error {
+	for len(data) > 0 {
+		i := 0
+		for i < len(data) && data[i] != '\n' {
+			i++
+		}
+		if i > 0 {
+			if err := fn(data[:i]); err != nil {
+				return err
+			}
+		}
+		if i == len(data) {
+			break
+		}
+		data = data[i+1:]
+	}
+	return nil
+}
