@@ -225,6 +225,7 @@ func armSchedule(txn *tx, s store.ScheduledSync, hours int, armed bool) error {
 			return err
 		}
 	}
+	txn.recordSync(s.Due)
 	return setJSON(txn, pk, s)
 }
 

@@ -94,6 +94,7 @@ func emit(txn *tx, e store.WebhookEvent) error {
 		if err := txn.Set(deliveryDueKey(d.Due, w.ID, e.ID), nil); err != nil {
 			return err
 		}
+		txn.recordDelivery()
 	}
 	return nil
 }
