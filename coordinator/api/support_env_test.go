@@ -62,13 +62,12 @@ func newSupportEnv(t *testing.T) *supportEnv {
 	m := metrics.New()
 	q := queue.New(st)
 	q.Now = clk.Now
-	h := hub.New(hub.Config{Store: st, Queuer: q, Logger: log, Now: clk.Now, LeaseTTL: testLeaseTTL,
+	h := hub.New(hub.Config{Store: st, Queuer: q, Feed: st.Feed(), Logger: log, Now: clk.Now, LeaseTTL: testLeaseTTL,
 		HeartbeatInterval: testHeartbeat, ExpiryInterval: time.Hour, Metrics: m})
-	q.Notify = h.Notify
-	m.WatchAgentsOnline(h.OnlineCount)
+	m.WatchAgentsOnline(h)
 	m.WatchDatasets(st)
 	srv := New(Config{Store: st, Queuer: q, Logger: log, PublicURL: "http://ferry.test", Now: clk.Now,
-		OnUnlink: h.Revoke, Agents: h, Metrics: m})
+		Agents: h, Metrics: m})
 	srv.SetReady(true)
 	mux := http.NewServeMux()
 	mux.Handle("/agent/", h.Handler())

@@ -56,8 +56,7 @@ func newBenchHub(tb testing.TB) *benchHub {
 	q := queue.New(st)
 	// A long lease keeps heartbeat timeouts (3 × LeaseTTL/4) out of a long
 	// run: the raw clients below send none.
-	h := New(Config{Store: st, Queuer: q, Logger: slog.New(slog.DiscardHandler), LeaseTTL: time.Hour})
-	q.Notify = h.Notify
+	h := New(Config{Store: st, Queuer: q, Feed: st.Feed(), Logger: slog.New(slog.DiscardHandler), LeaseTTL: time.Hour})
 	if err := h.Start(); err != nil {
 		st.Close()
 		tb.Fatal(err)

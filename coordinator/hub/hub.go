@@ -26,6 +26,9 @@ import (
 type Config struct {
 	Store  store.Store
 	Queuer *queue.Queuer
+	// Feed is the store's change feed, on which the hub learns of queued
+	// work, withdrawn connections and revoked credentials (changes.go).
+	Feed   *store.Feed
 	Logger *slog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
@@ -134,14 +137,17 @@ func New(cfg Config) *Hub {
 	return h
 }
 
-// Start runs the lease-expiry and processing loops, and resumes the
-// processing of datasets a previous run left in Validating or Processing.
+// Start runs the change-feed, lease-expiry and processing loops, and
+// resumes the processing of datasets a previous run left in Validating or
+// Processing.
 func (h *Hub) Start() error {
 	pending, err := h.st.Unprocessed(h.ctx)
 	if err != nil {
 		return err
 	}
-	h.wg.Add(2 + len(h.work))
+	sub := h.cfg.Feed.Subscribe(h.cfg.Feed.Head())
+	h.wg.Add(3 + len(h.work))
+	go func() { defer h.wg.Done(); h.runChangesLoop(h.ctx, sub) }()
 	go func() { defer h.wg.Done(); h.runExpiryLoop(h.ctx) }()
 	go func() { defer h.wg.Done(); h.runRefusalLoop(h.ctx) }()
 	for _, q := range h.work {
@@ -210,8 +216,8 @@ func datasetPath(next http.HandlerFunc) http.HandlerFunc {
 }
 
 // Notify offers the queued work of a connection to its agent, if online.
-// The queue calls it after queueing; its cost does not grow with the number
-// of agents.
+// The change feed calls it when a dataset is queued; its cost does not grow
+// with the number of agents.
 func (h *Hub) Notify(connectionID string) {
 	if c := h.serving(connectionID); c != nil {
 		c.kick()

@@ -81,12 +81,11 @@ func newEnvWith(t *testing.T, edit func(*Config)) *env {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	cfg := Config{Store: st, Queuer: q, Logger: log, Now: clk.Now, ExpiryInterval: time.Hour}
+	cfg := Config{Store: st, Queuer: q, Feed: st.Feed(), Logger: log, Now: clk.Now, ExpiryInterval: time.Hour}
 	if edit != nil {
 		edit(&cfg)
 	}
 	h := New(cfg)
-	q.Notify = h.Notify
 	if err := h.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -10,15 +10,12 @@ import (
 	"github.com/ferry-sync/ferry/coordinator/store"
 )
 
-// RevokeAgent revokes an agent's credential (RevokeCredential) and closes
-// its live connection. The API's POST /agents/{id}/revoke and the Portal's
-// "Revoke credential" button both call it; why says through which.
+// RevokeAgent revokes an agent's credential (RevokeCredential); the hub
+// closes its live connection when the change feed brings the revocation.
+// The API's POST /agents/{id}/revoke and the Portal's "Revoke credential"
+// button both call it; why says through which.
 func (h *Hub) RevokeAgent(ctx context.Context, agentID, why string) error {
-	if err := RevokeCredential(ctx, h.st, agentID, h.now().UTC(), why); err != nil {
-		return err
-	}
-	h.Disconnect(agentID, store.ReasonCredentialRevoked)
-	return nil
+	return RevokeCredential(ctx, h.st, agentID, h.now().UTC(), why)
 }
 
 // RevokeCredential revokes an agent's credential in the store: every later
@@ -26,8 +23,9 @@ func (h *Hub) RevokeAgent(ctx context.Context, agentID, why string) error {
 // Deauthorized (so their link pages offer a new code, and their queued work
 // ends in AuthError), and a CredentialRevoked event with reason why is
 // recorded. The agent record stays. Idempotent: revoking again changes
-// nothing. store.ErrNotFound when the agent does not exist. It does not
-// close a live connection: RevokeAgent does both.
+// nothing. store.ErrNotFound when the agent does not exist. The hub of any
+// coordinator on the store closes the agent's live connection when the
+// change feed brings the revocation.
 func RevokeCredential(ctx context.Context, st store.Store, agentID string, at time.Time, why string) error {
 	first := false
 	_, err := st.UpdateAgent(ctx, agentID, func(a *store.Agent) error {

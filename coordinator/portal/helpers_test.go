@@ -68,8 +68,7 @@ func newEnv(t *testing.T, publicURL string) *env {
 	}
 	q := queue.New(st)
 	log := slog.New(slog.DiscardHandler)
-	hb := hub.New(hub.Config{Store: st, Queuer: q, Logger: log, HeartbeatInterval: testHeartbeat, ExpiryInterval: time.Hour})
-	q.Notify = hb.Notify
+	hb := hub.New(hub.Config{Store: st, Queuer: q, Feed: st.Feed(), Logger: log, HeartbeatInterval: testHeartbeat, ExpiryInterval: time.Hour})
 	h := New(Config{Store: st, Queuer: q, Agents: hb, Logger: log, PublicURL: publicURL,
 		LiveInterval: 5 * time.Millisecond})
 	mux := http.NewServeMux()
