@@ -21,8 +21,16 @@ import (
 // A Change carries only what its subscribers act on, not the state: a
 // subscriber that needs more reads the store. Every reaction is idempotent
 // (offer what is queued now, revoke a binding that may already be gone), so
-// a change delivered twice, or two changes committed at nearly the same
-// time and published in the other order, do no harm.
+// a change delivered twice does no harm. A backend publishes after its
+// commit returns, so two transactions that commit at nearly the same time
+// may publish in the other order. Subscribers therefore act on
+// what a change names by reading the store's state now, not by replaying
+// the changes on a copy of it.
+//
+// A subscriber starts by subscribing at the head, then reads from the
+// store what it watches (the scheduler its due entries, the dispatcher its
+// outbox): what commits after that read comes through the subscription, so
+// nothing falls between the two.
 //
 // Each Change has a sequence number, increasing along the feed. The Feed
 // keeps the last changes in a ring; a subscriber reads them after its
