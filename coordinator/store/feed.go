@@ -232,14 +232,7 @@ func (s *Subscription) read() ([]Change, <-chan struct{}, error) {
 	f := s.f
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if s.cursor >= f.head {
-		if s.cursor > f.head {
-			// A cursor from the future (a restarted feed): what it
-			// names is not here.
-			gap := &GapError{Cursor: s.cursor, After: f.head}
-			s.cursor = f.head
-			return nil, nil, gap
-		}
+	if s.cursor == f.head {
 		if f.wake == nil {
 			f.wake = make(chan struct{})
 		}
@@ -247,7 +240,9 @@ func (s *Subscription) read() ([]Change, <-chan struct{}, error) {
 	}
 	at := func(i int) *Change { return &f.ring[(f.start+i)%len(f.ring)] }
 	i := sort.Search(f.n, func(i int) bool { return at(i).Seq > s.cursor })
-	if at(i).Seq != s.cursor+1 {
+	// None after the cursor (a cursor past the head, from a feed that
+	// restarted) is a gap too.
+	if i == f.n || at(i).Seq != s.cursor+1 {
 		gap := &GapError{Cursor: s.cursor, After: f.head}
 		s.cursor = f.head
 		return nil, nil, gap
