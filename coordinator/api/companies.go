@@ -138,22 +138,10 @@ func (s *Server) patchCompany(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) deleteCompany(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("companyId")
-	// The connections bound to agents are read first, so that their
-	// agents are told, as when one connection is deleted. One created
-	// meanwhile has no agent yet.
-	conns, err := s.store.Connections(r.Context(), id)
-	if err != nil {
-		return err
-	}
 	if err := s.store.DeleteCompany(r.Context(), id); err != nil {
 		return err
 	}
 	s.log.Info("company deleted", "company", id)
-	for _, c := range conns {
-		if c.AgentID != "" && s.onUnlink != nil {
-			s.onUnlink(c.ID, "deleted by the client")
-		}
-	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

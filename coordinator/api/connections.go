@@ -114,9 +114,6 @@ func (s *Server) patchConnection(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.log.Info("connection unlinked", "company", companyID, "connection", id)
-	if s.onUnlink != nil {
-		s.onUnlink(id, "unlinked by the client")
-	}
 	writeJSON(w, http.StatusOK, s.connectionView(r, c))
 	return nil
 }
@@ -127,9 +124,6 @@ func (s *Server) deleteConnection(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	s.log.Info("connection deleted", "company", companyID, "connection", id)
-	if s.onUnlink != nil {
-		s.onUnlink(id, "deleted by the client")
-	}
 	w.WriteHeader(http.StatusOK)
 	return nil
 }

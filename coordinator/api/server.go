@@ -36,10 +36,6 @@ type Config struct {
 	Now func() time.Time
 	// LinkCodeTTL is how long a link code is valid; 7 days when zero.
 	LinkCodeTTL time.Duration
-	// OnUnlink, when set, is called after a client unlinks or deletes a
-	// connection, so the agent serving it loses the binding at once; reason
-	// is what the agent is told.
-	OnUnlink func(connectionID, reason string)
 	// Links builds the link URLs (linkUrl, redirect); nil: links keyed with
 	// a secret of this Server's own, which a link page elsewhere cannot
 	// check (tests of the API alone).
@@ -70,7 +66,6 @@ type Server struct {
 	publicURL string
 	now       func() time.Time
 	codeTTL   time.Duration
-	onUnlink  func(connectionID, reason string)
 	links     *linkcode.Links
 	agents    Agents
 	metrics   *metrics.Metrics
@@ -90,7 +85,7 @@ type Server struct {
 func New(cfg Config) *Server {
 	s := &Server{
 		store: cfg.Store, queuer: cfg.Queuer, log: cfg.Logger,
-		publicURL: cfg.PublicURL, now: cfg.Now, codeTTL: cfg.LinkCodeTTL, onUnlink: cfg.OnUnlink,
+		publicURL: cfg.PublicURL, now: cfg.Now, codeTTL: cfg.LinkCodeTTL,
 		links: cfg.Links, agents: cfg.Agents, metrics: cfg.Metrics, failures: cfg.AuthFailures, mux: http.NewServeMux(),
 		sorts: make(chan struct{}, cmp.Or(max(cfg.SortScans, 0), 2)),
 	}

@@ -64,13 +64,12 @@ func newSupportEnv(t *testing.T) *supportEnv {
 	q := queue.New(st)
 	q.Now = clk.Now
 	pub := publish.New(publish.Config{Store: st, Logger: log, Now: clk.Now, Metrics: m})
-	h := hub.New(hub.Config{Store: st, Queuer: q, Publisher: pub, Logger: log, Now: clk.Now, LeaseTTL: testLeaseTTL,
+	h := hub.New(hub.Config{Store: st, Queuer: q, Publisher: pub, Feed: st.Feed(), Logger: log, Now: clk.Now, LeaseTTL: testLeaseTTL,
 		HeartbeatInterval: testHeartbeat, ExpiryInterval: time.Hour, Metrics: m})
-	q.Notify = h.Notify
-	m.WatchAgentsOnline(h.OnlineCount)
+	m.WatchAgentsOnline(h)
 	m.WatchDatasets(st)
 	srv := New(Config{Store: st, Queuer: q, Logger: log, PublicURL: "http://ferry.test", Now: clk.Now,
-		OnUnlink: h.Revoke, Agents: h, Metrics: m})
+		Agents: h, Metrics: m})
 	srv.SetReady(true)
 	mux := http.NewServeMux()
 	mux.Handle("/agent/", h.Handler())

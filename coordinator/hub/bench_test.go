@@ -58,8 +58,7 @@ func newBenchHub(tb testing.TB) *benchHub {
 	// A long lease keeps heartbeat timeouts (3 × LeaseTTL/4) out of a long
 	// run: the raw clients below send none.
 	pub := publish.New(publish.Config{Store: st, Logger: slog.New(slog.DiscardHandler)})
-	h := New(Config{Store: st, Queuer: q, Publisher: pub, Logger: slog.New(slog.DiscardHandler), LeaseTTL: time.Hour})
-	q.Notify = h.Notify
+	h := New(Config{Store: st, Queuer: q, Publisher: pub, Feed: st.Feed(), Logger: slog.New(slog.DiscardHandler), LeaseTTL: time.Hour})
 	if err := h.Start(); err != nil {
 		st.Close()
 		tb.Fatal(err)

@@ -58,6 +58,7 @@ type agentConn struct {
 	inHand   []protocol.Progress
 	lastSeen time.Time
 	offered  map[string]bool                      // "dataset/attempt" offered by the last pass; write loop only
+	revoked  []protocol.Revoked                   // revocations the write loop sends at its next kick
 	pending  map[string]chan protocol.Diagnostics // diagnose message id -> its waiting caller
 	// replaced are the connections served by a welcomed connection this
 	// one replaced (guarded by the hub's mu): see supersede.
@@ -293,13 +294,16 @@ func (c *agentConn) kick() {
 	}
 }
 
+// revoke ends the binding now and has the write loop tell the agent,
+// before its next offers. It does not wait for the agent: the hub's change
+// loop calls it.
 func (c *agentConn) revoke(connectionID, reason string) {
 	c.mu.Lock()
 	delete(c.bindings, connectionID)
+	c.revoked = append(c.revoked, protocol.Revoked{ConnectionID: connectionID, Reason: reason})
 	c.mu.Unlock()
 	c.h.forget(connectionID, c)
-	c.enqueue(protocol.Message{Type: protocol.TypeRevoked, ID: uuid.NewString(),
-		Revoked: &protocol.Revoked{ConnectionID: connectionID, Reason: reason}})
+	c.kick()
 }
 
 // enqueue hands a message to the write loop, waiting for room. An agent

@@ -162,7 +162,8 @@ func (c *agentConn) refuse(m protocol.Message, err error) {
 
 // writeLoop is the connection's only writer. It writes what is queued
 // and, when kicked (on connect, when work is queued, when the agent ends a
-// dataset), offers the agent's queued datasets itself: one goroutine per
+// dataset, when a binding is revoked), sends the revocations and offers
+// the agent's queued datasets itself: one goroutine per
 // agent fewer than an offer loop of its own, whose offers would have gone
 // through the same queue to this loop anyway.
 func (c *agentConn) writeLoop() {
@@ -175,7 +176,7 @@ func (c *agentConn) writeLoop() {
 				return
 			}
 		case <-c.kickc:
-			if !c.offerQueued() {
+			if !c.sendRevoked() || !c.offerQueued() {
 				return
 			}
 		}
@@ -190,6 +191,21 @@ func (c *agentConn) write(m *protocol.Message) bool {
 		// deadline); the read loop may not have seen it yet.
 		c.close(store.ReasonConnectionLost)
 		return false
+	}
+	return true
+}
+
+// sendRevoked tells the agent of the bindings revoked since the last kick;
+// false when the connection is gone.
+func (c *agentConn) sendRevoked() bool {
+	c.mu.Lock()
+	revoked := c.revoked
+	c.revoked = nil
+	c.mu.Unlock()
+	for _, r := range revoked {
+		if !c.write(&protocol.Message{Type: protocol.TypeRevoked, ID: uuid.NewString(), Revoked: &r}) {
+			return false
+		}
 	}
 	return true
 }

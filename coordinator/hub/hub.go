@@ -29,7 +29,11 @@ type Config struct {
 	Queuer *queue.Queuer
 	// Publisher (required) takes each committed upload on.
 	Publisher Publisher
-	Logger    *slog.Logger
+	// Feed (required) is the store's change feed, on which the hub learns
+	// of queued work, withdrawn connections and revoked credentials
+	// (changes.go).
+	Feed   *store.Feed
+	Logger *slog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	// LeaseTTL is how long a lease lasts without a heartbeat; 60 s when 0.
@@ -145,9 +149,11 @@ func New(cfg Config) *Hub {
 	return h
 }
 
-// Start runs the lease-expiry and refusal loops.
+// Start runs the change-feed, lease-expiry and refusal loops.
 func (h *Hub) Start() error {
-	h.wg.Add(2)
+	sub := h.cfg.Feed.Subscribe(h.cfg.Feed.Head())
+	h.wg.Add(3)
+	go func() { defer h.wg.Done(); h.runChangesLoop(h.ctx, sub) }()
 	go func() { defer h.wg.Done(); h.runExpiryLoop(h.ctx) }()
 	go func() { defer h.wg.Done(); h.runRefusalLoop(h.ctx) }()
 	return nil
@@ -210,8 +216,8 @@ func datasetPath(next http.HandlerFunc) http.HandlerFunc {
 }
 
 // Notify offers the queued work of a connection to its agent, if online.
-// The queue calls it after queueing; its cost does not grow with the number
-// of agents.
+// The change feed calls it when a dataset is queued; its cost does not grow
+// with the number of agents.
 func (h *Hub) Notify(connectionID string) {
 	if c := h.serving(connectionID); c != nil {
 		c.kick()

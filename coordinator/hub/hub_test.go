@@ -83,12 +83,11 @@ func newEnvWith(t *testing.T, edit func(*Config)) *env {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	pub := publish.New(publish.Config{Store: st, Logger: log, Now: clk.Now})
-	cfg := Config{Store: st, Queuer: q, Publisher: pub, Logger: log, Now: clk.Now, ExpiryInterval: time.Hour}
+	cfg := Config{Store: st, Queuer: q, Publisher: pub, Feed: st.Feed(), Logger: log, Now: clk.Now, ExpiryInterval: time.Hour}
 	if edit != nil {
 		edit(&cfg)
 	}
 	h := New(cfg)
-	q.Notify = h.Notify
 	if err := h.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -127,8 +127,9 @@ func (h *Hub) serveUnlink(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, status, code, msg)
 		return
 	}
+	// The change feed revokes the binding from the agent's live
+	// connection (changes.go).
 	h.log.Info("connection deauthorized by the agent", "agent", agent.ID, "connection", conn.ID)
-	h.Revoke(conn.ID, "unlinked by the agent")
 	writeJSON(w, http.StatusOK, map[string]string{"status": string(store.Deauthorized)})
 }
 

@@ -54,8 +54,7 @@ func TestPresence(t *testing.T) {
 	clk := &clock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
 	q := queue.New(st)
 	q.Now = clk.Now
-	h := New(Config{Store: st, Queuer: q, Logger: slog.New(slog.DiscardHandler), Now: clk.Now, ExpiryInterval: time.Hour})
-	q.Notify = h.Notify
+	h := New(Config{Store: st, Queuer: q, Feed: st.Feed(), Logger: slog.New(slog.DiscardHandler), Now: clk.Now, ExpiryInterval: time.Hour})
 	if err := h.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -10,21 +10,18 @@ import (
 	"github.com/ferry-sync/ferry/coordinator/store"
 )
 
-// RevokeAgent revokes an agent's credential and closes its live
-// connection: every later call with the credential is refused (and
-// recorded), its Linked connections become Deauthorized (so their link
-// pages offer a new code, and their queued work ends in AuthError), and a
-// CredentialRevoked event with reason why is recorded. The agent record
-// stays. Idempotent: revoking again changes nothing. store.ErrNotFound
-// when the agent does not exist. The API's POST /agents/{id}/revoke and
-// the Portal's "Revoke credential" button both call it; why says through
-// which.
+// RevokeAgent revokes an agent's credential: every later call with the
+// credential is refused (and recorded), its Linked connections become
+// Deauthorized (so their link pages offer a new code, and their queued work
+// ends in AuthError), and a CredentialRevoked event with reason why is
+// recorded. The agent record stays. Idempotent: revoking again changes
+// nothing. store.ErrNotFound when the agent does not exist. The hub of any
+// coordinator on the store closes the agent's live connection when the
+// change feed brings the revocation. The API's POST /agents/{id}/revoke
+// and the Portal's "Revoke credential" button both call it; why says
+// through which.
 func (h *Hub) RevokeAgent(ctx context.Context, agentID, why string) error {
-	if err := h.revokeCredential(ctx, agentID, h.now().UTC(), why); err != nil {
-		return err
-	}
-	h.Disconnect(agentID, store.ReasonCredentialRevoked)
-	return nil
+	return h.revokeCredential(ctx, agentID, h.now().UTC(), why)
 }
 
 // revokeCredential is RevokeAgent's part in the store.

@@ -30,6 +30,7 @@ type Metrics struct {
 	agentEvents     *prometheus.CounterVec
 	hookDeliveries  *prometheus.CounterVec
 	hookLatency     prometheus.Histogram
+	feedGaps        *prometheus.CounterVec
 }
 
 // The outcomes of webhook deliveries, ferry_webhook_deliveries_total's
@@ -96,12 +97,16 @@ func New() *Metrics {
 			// is disabled.
 			Buckets: prometheus.ExponentialBuckets(0.01, 4, 13),
 		}),
+		feedGaps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ferry_change_feed_gaps_total",
+			Help: "Gaps a subscriber of the store's change feed met (it fell behind, or changes were missed) and recovered from by reading the store again, by subscriber.",
+		}, []string{"subscriber"}),
 	}
 	for _, o := range []string{WebhookDelivered, WebhookFailed, WebhookDisabled} {
 		m.hookDeliveries.WithLabelValues(o)
 	}
 	m.reg.MustRegister(m.dispatchLatency, m.datasetDuration, m.datasetsEnded, m.leaseExpiries,
-		m.uploadBytes, m.uploadRecords, m.apiRequests, m.agentEvents, m.hookDeliveries, m.hookLatency,
+		m.uploadBytes, m.uploadRecords, m.apiRequests, m.agentEvents, m.hookDeliveries, m.hookLatency, m.feedGaps,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -111,12 +116,38 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
 
+// Online is what counts the agents online: the hub.
+type Online interface {
+	OnlineCount() int
+}
+
 // WatchAgentsOnline reports, at each scrape, how many agents are online.
-func (m *Metrics) WatchAgentsOnline(count func() int) {
+func (m *Metrics) WatchAgentsOnline(agents Online) {
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "ferry_agents_online",
 		Help: "Agents with a live control channel.",
-	}, func() float64 { return float64(count()) }))
+	}, func() float64 { return float64(agents.OnlineCount()) }))
+}
+
+// Feed is the store's change feed, as the sequence gauge reads it.
+type Feed interface {
+	Head() uint64
+}
+
+// WatchFeed reports, at each scrape, the sequence number of the store's
+// last published change: its rate is the commits' rate.
+func (m *Metrics) WatchFeed(f Feed) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "ferry_change_feed_sequence",
+		Help: "Sequence number of the last change the store published on its change feed.",
+	}, func() float64 { return float64(f.Head()) }))
+}
+
+// FeedGap counts a gap a subscriber of the change feed met.
+func (m *Metrics) FeedGap(subscriber string) {
+	if m != nil {
+		m.feedGaps.WithLabelValues(subscriber).Inc()
+	}
 }
 
 // Datasets is the part of the store the datasets gauge reads.

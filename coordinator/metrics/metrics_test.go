@@ -95,3 +95,26 @@ func BenchmarkScrapeDatasets(b *testing.B) {
 	b.ReportMetric(b.Elapsed().Seconds()*1000/float64(b.N), "ms/scrape")
 	b.ReportMetric(first.Seconds()*1000, "ms/first-scrape")
 }
+
+// online is a hub with a fixed count of agents online.
+type online int
+
+func (o online) OnlineCount() int { return int(o) }
+
+// TestFeedAndAgents: the feed's sequence, its subscribers' gaps and the
+// agents online are read from what is watched.
+func TestFeedAndAgents(t *testing.T) {
+	m := metrics.New()
+	f := store.NewFeed(4)
+	f.Publish(store.Change{Deliveries: 1})
+	f.Publish(store.Change{Deliveries: 1})
+	m.WatchFeed(f)
+	m.WatchAgentsOnline(online(3))
+	m.FeedGap("hub")
+	got := scrape(t, m)
+	for _, want := range []string{"ferry_change_feed_sequence 2", `ferry_change_feed_gaps_total{subscriber="hub"} 1`, "ferry_agents_online 3"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("scrape lacks %s:\n%s", want, got)
+		}
+	}
+}

@@ -70,8 +70,7 @@ func newEnv(t *testing.T, publicURL string) *env {
 	q := queue.New(st)
 	log := slog.New(slog.DiscardHandler)
 	pub := publish.New(publish.Config{Store: st, Logger: log})
-	hb := hub.New(hub.Config{Store: st, Queuer: q, Publisher: pub, Logger: log, HeartbeatInterval: testHeartbeat, ExpiryInterval: time.Hour})
-	q.Notify = hb.Notify
+	hb := hub.New(hub.Config{Store: st, Queuer: q, Publisher: pub, Feed: st.Feed(), Logger: log, HeartbeatInterval: testHeartbeat, ExpiryInterval: time.Hour})
 	h := New(Config{Store: st, Queuer: q, Agents: hb, Logger: log, PublicURL: publicURL,
 		LiveInterval: 5 * time.Millisecond})
 	mux := http.NewServeMux()

@@ -1,6 +1,7 @@
 // Package queue creates datasets by the queueing rules of the spec: which
 // connection a data type is queued on, the 409 rule, "queue all" and
-// first-link queueing, and it tells the dispatcher that work exists.
+// first-link queueing. The hub learns of the work queued from the store's
+// change feed.
 package queue
 
 import (
@@ -23,22 +24,30 @@ var (
 	ErrAmbiguous = errors.New("company has several data connections; name one with connectionId")
 )
 
-// Queuer queues datasets. Its fields are set once before use.
-type Queuer struct {
-	Store store.Store
-	// Settings returns the sync settings in force for a company.
-	Settings func(ctx context.Context, companyID string) ([]Setting, error)
-	// Now is the clock.
-	Now func() time.Time
-	// Notify, when set, is called after a dataset is queued on a connection,
-	// so that the hub can offer it to the connection's agent at once.
-	Notify func(connectionID string)
+// Store is what the Queuer needs of the store.
+type Store interface {
+	Connection(ctx context.Context, companyID, id string) (store.Connection, error)
+	Connections(ctx context.Context, companyID string) ([]store.Connection, error)
+	EffectiveSyncSettings(ctx context.Context, companyID string) ([]store.SyncSetting, error)
+	QueueDataset(ctx context.Context, q store.QueueRequest) (store.Dataset, error)
+	Report(ctx context.Context, r store.Report) (store.Dataset, error)
 }
 
-// New returns a Queuer with the sync settings the store keeps and the wall
-// clock.
-func New(st store.Store) *Queuer {
-	return &Queuer{Store: st, Settings: st.EffectiveSyncSettings, Now: time.Now}
+// Queuer queues datasets. Its fields are set once before use.
+type Queuer struct {
+	Store Store
+	// Now is the clock.
+	Now func() time.Time
+}
+
+// New returns a Queuer on st with the wall clock.
+func New(st Store) *Queuer {
+	return &Queuer{Store: st, Now: time.Now}
+}
+
+// Settings returns the sync settings in force for a company.
+func (q *Queuer) Settings(ctx context.Context, companyID string) ([]Setting, error) {
+	return q.Store.EffectiveSyncSettings(ctx, companyID)
 }
 
 // Queue queues one data type for a company, on the named connection or, when
@@ -106,9 +115,6 @@ func (q *Queuer) queueOn(ctx context.Context, conn store.Connection, dt dataset.
 			To: dataset.NotSupported, Now: q.Now().UTC(),
 			Message: fmt.Sprintf("%s does not provide %s", integ.Name, dt),
 		})
-	}
-	if q.Notify != nil && ds.Status == dataset.Queued {
-		q.Notify(conn.ID)
 	}
 	return ds, nil
 }

@@ -37,7 +37,7 @@ func BenchmarkTick(b *testing.B) {
 	defer st.Close()
 	clk := &clock{t: t0}
 	q := queue.New(st)
-	q.Now, q.Settings = clk.Now, st.EffectiveSyncSettings
+	q.Now = clk.Now
 	s := schedule.New(schedule.Config{Store: st, Queuer: q, Now: clk.Now})
 	ctx := context.Background()
 	clk.Add(time.Hour) // the first entries fall due
@@ -67,7 +67,7 @@ func BenchmarkTickNothingDue(b *testing.B) {
 	defer st.Close()
 	clk := &clock{t: t0.Add(time.Hour - time.Second)}
 	q := queue.New(st)
-	q.Now, q.Settings = clk.Now, st.EffectiveSyncSettings
+	q.Now = clk.Now
 	s := schedule.New(schedule.Config{Store: st, Queuer: q, Now: clk.Now})
 	ctx := context.Background()
 	for b.Loop() {

@@ -7,6 +7,9 @@
 // tick reads only the entries due, so its cost follows the number of syncs
 // due, not the number of connections; and since queueing re-arms the entry
 // atomically, a restart neither skips nor doubles a due sync.
+//
+// The loop sleeps until the earliest entry is due; a change on the store's
+// feed that arms an entry due earlier wakes it.
 package schedule
 
 import (
@@ -21,14 +24,31 @@ import (
 	"github.com/ferry-sync/ferry/coordinator/store"
 )
 
+// Store is what the scheduler needs of the store.
+type Store interface {
+	// DueSyncs returns schedule entries due at or before now, earliest
+	// first.
+	DueSyncs(ctx context.Context, now time.Time, limit int) ([]store.ScheduledSync, error)
+	Reschedule(ctx context.Context, s store.ScheduledSync, next time.Time) error
+	Connection(ctx context.Context, companyID, id string) (store.Connection, error)
+	EffectiveSyncSettings(ctx context.Context, companyID string) ([]store.SyncSetting, error)
+}
+
 // Config is what the scheduler needs from its owner.
 type Config struct {
-	Store  store.Store
+	Store  Store
 	Queuer *queue.Queuer
+	// Feed is the store's change feed: a change that arms an entry due
+	// before the loop's next wake wakes it.
+	Feed   *store.Feed
 	Logger *slog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
-	// Interval is how often the scheduler looks for due syncs; 30 s when 0.
+	// Interval is the longest the loop sleeps between two looks for due
+	// syncs; 30 s when 0. It wakes before when the earliest entry is due,
+	// or a change arms one due earlier. The interval only bounds how late
+	// an entry the feed missed (a gap, a store that publishes none) is
+	// queued.
 	Interval time.Duration
 	// Batch is how many due entries one store read returns; 500 when 0.
 	Batch int
@@ -63,8 +83,11 @@ func New(cfg Config) *Scheduler {
 func (s *Scheduler) Start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
+	// Subscribed before the first tick: what is armed after its read of
+	// the entries comes through the feed.
+	sub := s.cfg.Feed.Subscribe(s.cfg.Feed.Head())
 	s.wg.Add(1)
-	go func() { defer s.wg.Done(); s.runTickLoop(ctx) }()
+	go func() { defer s.wg.Done(); s.runTickLoop(ctx, sub) }()
 }
 
 // Close stops the loop and waits for it.
@@ -75,17 +98,59 @@ func (s *Scheduler) Close() {
 	s.wg.Wait()
 }
 
-func (s *Scheduler) runTickLoop(ctx context.Context) {
-	t := time.NewTicker(s.cfg.Interval)
-	defer t.Stop()
+// runTickLoop ticks, then sleeps until the next entry is due (at most
+// Interval), until ctx ends.
+func (s *Scheduler) runTickLoop(ctx context.Context, sub *store.Subscription) {
 	for {
-		if _, err := s.Tick(ctx); err != nil && ctx.Err() == nil {
+		_, err := s.Tick(ctx)
+		if err != nil && ctx.Err() == nil {
 			s.log.Error("scheduled syncs", "err", err)
 		}
-		select {
-		case <-ctx.Done():
+		due := s.nextDue(ctx)
+		if err != nil {
+			// What failed may still be due: no faster than once a second.
+			due = later(due, s.cfg.Now().Add(time.Second))
+		}
+		if !s.sleep(ctx, sub, due) {
 			return
-		case <-t.C:
+		}
+	}
+}
+
+// nextDue is when the earliest entry is due, at most Interval from now.
+func (s *Scheduler) nextDue(ctx context.Context) time.Time {
+	now := s.cfg.Now()
+	limit := now.Add(s.cfg.Interval)
+	next, err := s.cfg.Store.DueSyncs(ctx, limit, 1)
+	if err != nil || len(next) == 0 {
+		if err != nil && ctx.Err() == nil {
+			s.log.Error("scheduled syncs: next due", "err", err)
+		}
+		return limit
+	}
+	return next[0].Due
+}
+
+// sleep waits until due, a change that arms an entry due before it, or a
+// gap in the feed (which may have hidden one); false when ctx ended.
+func (s *Scheduler) sleep(ctx context.Context, sub *store.Subscription, due time.Time) bool {
+	wctx, cancel := context.WithTimeout(ctx, max(due.Sub(s.cfg.Now()), 0))
+	defer cancel()
+	for {
+		changes, err := sub.Next(wctx)
+		switch {
+		case ctx.Err() != nil:
+			return false
+		case wctx.Err() != nil:
+			return true
+		case err != nil:
+			s.log.Warn("change feed gap: looking for due syncs", "err", err)
+			return true
+		}
+		for _, c := range changes {
+			if !c.SyncDue.IsZero() && c.SyncDue.Before(due) {
+				return true
+			}
 		}
 	}
 }
@@ -170,6 +235,13 @@ func (s *Scheduler) handle(ctx context.Context, e store.ScheduledSync, now time.
 	s.log.Info("scheduled sync queued", "company", e.CompanyID, "connection", e.ConnectionID,
 		"dataset", ds.ID, "dataType", e.DataType)
 	return nil
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 func scheduleOf(list []store.SyncSetting, e store.ScheduledSync) int {

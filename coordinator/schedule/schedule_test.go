@@ -70,7 +70,6 @@ func (e *env) open() {
 	e.st = st
 	e.q = queue.New(st)
 	e.q.Now = e.clock.Now
-	e.q.Settings = st.EffectiveSyncSettings
 	e.sched = schedule.New(schedule.Config{Store: st, Queuer: e.q, Now: e.clock.Now, Batch: 7})
 }
 
@@ -308,7 +307,7 @@ func TestLoopRunsAndStops(t *testing.T) {
 	e.linkedConnection("co-1")
 	e.completeAll("co-1")
 	e.clock.Add(25 * time.Hour)
-	s := schedule.New(schedule.Config{Store: e.st, Queuer: e.q, Now: e.clock.Now, Interval: time.Millisecond})
+	s := schedule.New(schedule.Config{Store: e.st, Queuer: e.q, Feed: e.st.Feed(), Now: e.clock.Now, Interval: time.Millisecond})
 	s.Start()
 	defer s.Close()
 	deadline := time.Now().Add(10 * time.Second)
@@ -323,4 +322,51 @@ func TestLoopRunsAndStops(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// TestLoopWakesWhenArmed: a loop asleep until its next due entry wakes
+// when a change arms one due earlier (a shorter schedule), long before its
+// Interval of ten hours.
+func TestLoopWakesWhenArmed(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	every := func(hours map[dataset.DataType]int) {
+		t.Helper()
+		list := store.DefaultSyncSettings()
+		for i := range list {
+			if h, ok := hours[list[i].DataType]; ok {
+				list[i].SyncSchedule = h
+			}
+		}
+		must(t, e.st.SetProfileSyncSettings(ctx, list))
+	}
+	every(map[dataset.DataType]int{dataset.Bills: 1})
+	e.linkedConnection("co-1")
+	e.completeAll("co-1")
+	e.clock.Add(2 * time.Hour) // bills are due; the rest in 22 hours
+	s := schedule.New(schedule.Config{Store: e.st, Queuer: e.q, Feed: e.st.Feed(), Now: e.clock.Now, Interval: 10 * time.Hour})
+	s.Start()
+	defer s.Close()
+	waitQueued := func(want dataset.DataType) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			q, err := e.st.QueuedDatasets(ctx, "co-1-conn")
+			must(t, err)
+			for _, d := range q {
+				if d.DataType == want {
+					return
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s not queued", want)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	// The first tick queues bills, which arms them again an hour on: the
+	// loop sleeps until then.
+	waitQueued(dataset.Bills)
+	every(map[dataset.DataType]int{dataset.Bills: 1, dataset.Invoices: 1})
+	waitQueued(dataset.Invoices)
 }

@@ -14,7 +14,9 @@ import (
 
 // EventsConfig configures the scheduled syncs and the webhook deliveries.
 type EventsConfig struct {
-	// ScheduleInterval is how often due scheduled syncs are queued.
+	// ScheduleInterval is the longest the scheduler sleeps between two
+	// looks for due syncs: it wakes when the earliest is due, or a change
+	// arms one due earlier.
 	ScheduleInterval time.Duration
 	// WebhookAllowPrivate lets webhook consumers be on loopback and private
 	// addresses: off, a client cannot make Ferry call into its own network.
@@ -56,14 +58,14 @@ type events struct {
 	hooks *webhook.Dispatcher
 }
 
-func newEvents(cfg Config, st store.Store, q *queue.Queuer, m *metrics.Metrics, log *slog.Logger) *events {
+func newEvents(cfg Config, st store.Store, feed *store.Feed, q *queue.Queuer, m *metrics.Metrics, log *slog.Logger) *events {
 	ec := cfg.Events
 	return &events{
 		sched: schedule.New(schedule.Config{
-			Store: st, Queuer: q, Logger: log.With("subsystem", "schedule"), Interval: ec.ScheduleInterval,
+			Store: st, Queuer: q, Feed: feed, Logger: log.With("subsystem", "schedule"), Interval: ec.ScheduleInterval,
 		}),
 		hooks: webhook.New(webhook.Config{
-			Store: st, Logger: log.With("subsystem", "webhook"), PublicURL: cfg.PublicURL,
+			Store: st, Feed: feed, Logger: log.With("subsystem", "webhook"), PublicURL: cfg.PublicURL,
 			AllowPrivate: ec.WebhookAllowPrivate, DisableAfter: ec.WebhookDisableAfter,
 			MinBackoff: ec.WebhookMinBackoff, MaxBackoff: ec.WebhookMaxBackoff, Metrics: m,
 		}),

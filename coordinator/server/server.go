@@ -76,18 +76,21 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*Ser
 	// agent credentials alike.
 	failures := ratelimit.NewFailures(cfg.MaxAuthFailures, time.Minute)
 	s.Metrics = metrics.New()
-	s.events = newEvents(cfg, st, q, s.Metrics, log)
+	// The parts that act on commits (the hub's offers and revocations,
+	// the scheduler, the webhook dispatcher) learn of them from the
+	// store's change feed, not from the writers.
+	s.events = newEvents(cfg, st, st.Feed(), q, s.Metrics, log)
 	s.publisher = publish.New(publish.Config{Store: st, Logger: log.With("subsystem", "publish"), Metrics: s.Metrics})
-	s.Hub = hub.New(hub.Config{Store: st, Queuer: q, Publisher: s.publisher, Logger: log.With("subsystem", "hub"),
+	s.Hub = hub.New(hub.Config{Store: st, Queuer: q, Publisher: s.publisher, Feed: st.Feed(), Logger: log.With("subsystem", "hub"),
 		LeaseTTL: cfg.LeaseTTL, Metrics: s.Metrics, AuthFailures: failures})
-	s.Metrics.WatchAgentsOnline(s.Hub.OnlineCount)
+	s.Metrics.WatchAgentsOnline(s.Hub)
 	s.Metrics.WatchDatasets(st)
 	s.Metrics.WatchWebhookOutbox(st)
-	q.Notify = s.Hub.Notify
+	s.Metrics.WatchFeed(st.Feed())
 	s.API = api.New(api.Config{
 		Store: st, Queuer: q, Logger: log.With("subsystem", "api"),
 		PublicURL: cfg.PublicURL, LinkCodeTTL: cfg.LinkCodeTTL, WebhookAllowPrivate: cfg.Events.WebhookAllowPrivate,
-		OnUnlink: s.Hub.Revoke, Links: links, Agents: s.Hub, Metrics: s.Metrics, AuthFailures: failures,
+		Links: links, Agents: s.Hub, Metrics: s.Metrics, AuthFailures: failures,
 	})
 	s.Portal = portal.New(portal.Config{
 		Store: st, Queuer: q, Agents: s.Hub, Logger: log.With("subsystem", "portal"), PublicURL: cfg.PublicURL,

@@ -6,6 +6,10 @@
 // Rules that must hold atomically (one non-terminal dataset per type and
 // connection, a claim won by exactly one agent, a report fenced by its lease)
 // are enforced inside the store's transactions, not by its callers.
+//
+// After a transaction commits, the backend publishes what it changed on its
+// change Feed (feed.go, where the design is written down): the parts that
+// react to commits subscribe to it rather than being called by the writers.
 package store
 
 import (

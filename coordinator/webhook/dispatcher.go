@@ -20,9 +20,22 @@ import (
 	"github.com/ferry-sync/ferry/coordinator/store"
 )
 
+// Store is what the dispatcher needs of the store: the outbox.
+type Store interface {
+	// DueDeliveries returns deliveries due at or before now, earliest
+	// first.
+	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]store.Delivery, error)
+	Webhooks(ctx context.Context) ([]store.Webhook, error)
+	DeliveryDone(ctx context.Context, d store.Delivery, a store.DeliveryAttempt) error
+	DeliveryFailed(ctx context.Context, d store.Delivery, a store.DeliveryAttempt, next time.Time, disableAfter time.Duration) (bool, error)
+}
+
 // Config is what the dispatcher needs from its owner.
 type Config struct {
-	Store  store.Store
+	Store Store
+	// Feed is the store's change feed: a change that puts deliveries in
+	// the outbox wakes the loop.
+	Feed   *store.Feed
 	Logger *slog.Logger
 	// PublicURL is the coordinator's address, for the links in payloads.
 	PublicURL string
@@ -32,7 +45,11 @@ type Config struct {
 	// AllowPrivate lets deliveries go to loopback and private addresses;
 	// off, they are refused at dial time.
 	AllowPrivate bool
-	// Interval is how often the outbox is read; 1 s when 0.
+	// Interval is the longest the loop sleeps between two reads of the
+	// outbox; 1 min when 0. It wakes before: when a change on the feed
+	// puts deliveries in the outbox, and when the earliest delivery
+	// waiting for its retry is due. The interval only bounds how long a
+	// delivery the feed missed (a gap, a store that publishes none) waits.
 	Interval time.Duration
 	// MinBackoff and MaxBackoff bound the wait before a failed delivery is
 	// tried again, doubling each attempt; 30 s and 1 h when 0.
@@ -59,7 +76,6 @@ type Dispatcher struct {
 	cfg    Config
 	log    *slog.Logger
 	client *retryablehttp.Client
-	kickc  chan struct{}
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -73,7 +89,7 @@ func New(cfg Config) *Dispatcher {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Interval == 0 {
-		cfg.Interval = time.Second
+		cfg.Interval = time.Minute
 	}
 	if cfg.MinBackoff == 0 {
 		cfg.MinBackoff = 30 * time.Second
@@ -96,7 +112,7 @@ func New(cfg Config) *Dispatcher {
 	if cfg.Concurrency == 0 {
 		cfg.Concurrency = 8
 	}
-	return &Dispatcher{cfg: cfg, log: cfg.Logger, client: newClient(cfg), kickc: make(chan struct{}, 1)}
+	return &Dispatcher{cfg: cfg, log: cfg.Logger, client: newClient(cfg)}
 }
 
 // newClient is the HTTP client of deliveries: go-retryablehttp over a
@@ -164,8 +180,11 @@ func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, erro
 func (d *Dispatcher) Start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
+	// Subscribed before the loop's first read of the outbox: what is
+	// put in it after that read wakes the loop.
+	sub := d.cfg.Feed.Subscribe(d.cfg.Feed.Head())
 	d.wg.Add(1)
-	go func() { defer d.wg.Done(); d.runDeliverLoop(ctx) }()
+	go func() { defer d.wg.Done(); d.runDeliverLoop(ctx, sub) }()
 }
 
 // Close stops the loop, abandoning deliveries in flight (they stay in the
@@ -178,20 +197,15 @@ func (d *Dispatcher) Close() {
 	d.client.HTTPClient.CloseIdleConnections()
 }
 
-// Kick makes the loop read the outbox now.
-func (d *Dispatcher) Kick() {
-	select {
-	case d.kickc <- struct{}{}:
-	default:
-	}
-}
-
-func (d *Dispatcher) runDeliverLoop(ctx context.Context) {
-	t := time.NewTicker(d.cfg.Interval)
-	defer t.Stop()
+// runDeliverLoop delivers what is due, then sleeps until the next
+// delivery is due, a change puts new ones in the outbox, or Interval
+// passes, until ctx ends.
+func (d *Dispatcher) runDeliverLoop(ctx context.Context, sub *store.Subscription) {
 	for {
+		var err error
 		for {
-			n, err := d.DeliverDue(ctx)
+			var n int
+			n, err = d.DeliverDue(ctx)
 			if err != nil && ctx.Err() == nil {
 				d.log.Error("webhook deliveries", "err", err)
 			}
@@ -199,11 +213,53 @@ func (d *Dispatcher) runDeliverLoop(ctx context.Context) {
 				break
 			}
 		}
-		select {
-		case <-ctx.Done():
+		wait := d.untilDue(ctx)
+		if err != nil {
+			// What failed may still be due: no faster than once a second.
+			wait = max(wait, time.Second)
+		}
+		if !d.sleep(ctx, sub, wait) {
 			return
-		case <-t.C:
-		case <-d.kickc:
+		}
+	}
+}
+
+// untilDue is the time until the earliest delivery in the outbox is due,
+// at most Interval.
+func (d *Dispatcher) untilDue(ctx context.Context) time.Duration {
+	now := d.cfg.Now()
+	next, err := d.cfg.Store.DueDeliveries(ctx, now.Add(d.cfg.Interval), 1)
+	if err != nil || len(next) == 0 {
+		if err != nil && ctx.Err() == nil {
+			d.log.Error("webhook outbox: next due delivery", "err", err)
+		}
+		return d.cfg.Interval
+	}
+	return max(next[0].Due.Sub(now), 0)
+}
+
+// sleep waits for wait to pass, a change that puts deliveries in the
+// outbox, or a gap in the feed (which may have hidden one); false when ctx
+// ended.
+func (d *Dispatcher) sleep(ctx context.Context, sub *store.Subscription, wait time.Duration) bool {
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	for {
+		changes, err := sub.Next(wctx)
+		switch {
+		case ctx.Err() != nil:
+			return false
+		case wctx.Err() != nil:
+			return true
+		case err != nil:
+			d.log.Warn("change feed gap: reading the outbox", "err", err)
+			d.cfg.Metrics.FeedGap("webhook")
+			return true
+		}
+		for _, c := range changes {
+			if c.Deliveries > 0 {
+				return true
+			}
 		}
 	}
 }

@@ -140,12 +140,13 @@ func addConsumer(t *testing.T, st store.Store, id, url string, types ...string) 
 
 // TestEveryEventTypeArrives runs the dispatcher's loop against a real
 // receiver: each event type arrives, signed so that Verify accepts it, in
-// Codat's envelope.
+// Codat's envelope. The loop reads the outbox at most once an hour on its
+// own: the store's change feed wakes it for each event.
 func TestEveryEventTypeArrives(t *testing.T) {
 	st := openStore(t)
 	rcv := newReceiver(t, nil)
 	w := addConsumer(t, st, "wh-1", rcv.URL+"/hook", store.EventTypes...)
-	d := webhook.New(webhook.Config{Store: st, PublicURL: "https://ferry.example", AllowPrivate: true, Interval: 10 * time.Millisecond})
+	d := webhook.New(webhook.Config{Store: st, Feed: st.Feed(), PublicURL: "https://ferry.example", AllowPrivate: true, Interval: time.Hour})
 	d.Start()
 	defer d.Close()
 
@@ -473,4 +474,26 @@ func wantSeries(t *testing.T, m *metrics.Metrics, want map[string]float64) {
 			t.Errorf("%s = %v (present %v), want %v", series, g, ok, v)
 		}
 	}
+}
+
+// TestGapReadsTheOutbox: a dispatcher that meets a gap in its feed (here
+// a jump in the sequence of a feed that is not the store's, so it hears
+// nothing of the store's changes) reads the outbox at once.
+func TestGapReadsTheOutbox(t *testing.T) {
+	st := openStore(t)
+	rcv := newReceiver(t, nil)
+	addConsumer(t, st, "wh-1", rcv.URL, store.EventConnectionConnected)
+	feed := store.NewFeed(16)
+	clk := &clock{t: t0}
+	d := webhook.New(webhook.Config{Store: st, Feed: feed, Now: clk.Now, AllowPrivate: true, Interval: time.Hour})
+	d.Start()
+	defer d.Close()
+	// Due in an hour of the dispatcher's clock, whenever its first read of
+	// the outbox runs: then due at once, but only a read finds it.
+	connected(t, st, "aev-1", t0.Add(time.Hour))
+	clk.Add(2 * time.Hour)
+	if err := feed.PublishAt(store.Change{Seq: 10}); err != nil {
+		t.Fatal(err)
+	}
+	rcv.waitFor(t, "the delivery after the gap", func(ds []delivery) bool { return len(ds) == 1 })
 }

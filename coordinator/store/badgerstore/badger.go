@@ -34,12 +34,21 @@ type Badger struct {
 	deleteChunk int
 	// sweep is held by the dropEndedPages call sweeping now.
 	sweep sync.Mutex
+	// feed receives what each committed transaction changed.
+	feed *store.Feed
 }
 
-// tx is one Badger transaction of the store.
+// tx is one Badger transaction of the store, with the change it makes as
+// the feed's subscribers see it (changes.go), built by its writes and
+// published once it commits.
 type tx struct {
 	*badger.Txn
+	change store.Change
 }
+
+// feedCapacity is how many changes the feed keeps for subscribers that
+// fall behind: a few seconds of a busy coordinator's commits.
+const feedCapacity = 4096
 
 // maxConflictRetries bounds the runs of one transaction that keeps losing
 // races. A loser runs again at once: its second run sees the winner's write
@@ -84,7 +93,7 @@ func openBadgerWith(opts badger.Options, logger *slog.Logger) (*Badger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open badger %s: %w", dir, err)
 	}
-	b := &Badger{db: db, log: logger, now: time.Now, deleteChunk: 500}
+	b := &Badger{db: db, log: logger, now: time.Now, deleteChunk: 500, feed: store.NewFeed(feedCapacity)}
 	if err := b.initCounts(context.Background()); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open badger %s: count datasets: %w", dir, err)
@@ -95,6 +104,9 @@ func openBadgerWith(opts badger.Options, logger *slog.Logger) (*Badger, error) {
 	}
 	return b, nil
 }
+
+// Feed is the feed on which every committed change is published.
+func (b *Badger) Feed() *store.Feed { return b.feed }
 
 // CollectGarbage reclaims the disk space of deleted and replaced values
 // (old cache snapshots, staged pages): it rewrites value-log files that are
@@ -126,13 +138,21 @@ func (b *Badger) Close() error {
 // update runs fn in a read-write transaction and commits it, running it
 // again when the commit loses a race (badger.ErrConflict). fn may run more
 // than once, so it must leave nothing behind outside the transaction but the
-// results of its last run.
+// results of its last run. Once it commits, the change its last run
+// recorded, if any, is published on the feed.
 func (b *Badger) update(ctx context.Context, fn func(txn *tx) error) error {
 	for range maxConflictRetries {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		err := b.db.Update(func(t *badger.Txn) error { return fn(&tx{Txn: t}) })
+		var run *tx
+		err := b.db.Update(func(t *badger.Txn) error {
+			run = &tx{Txn: t}
+			return fn(run)
+		})
+		if err == nil && !run.change.Empty() {
+			b.feed.Publish(run.change)
+		}
 		if !errors.Is(err, badger.ErrConflict) {
 			return err
 		}

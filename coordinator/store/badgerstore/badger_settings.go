@@ -204,6 +204,7 @@ func armSchedule(txn *tx, s store.ScheduledSync) error {
 			return err
 		}
 	}
+	txn.recordSync(s.Due)
 	return setJSON(txn, pk, s)
 }
 

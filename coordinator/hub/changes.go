@@ -1,0 +1,117 @@
+package hub
+
+import (
+	"context"
+	"errors"
+
+	"github.com/ferry-sync/ferry/coordinator/store"
+	"github.com/ferry-sync/ferry/shared/dataset"
+)
+
+// runChangesLoop acts on the store's committed changes, read from sub,
+// until ctx ends: a dataset that became Queued is offered to its
+// connection's agent, a connection no longer Linked (or deleted) is revoked
+// from the agent serving it, and an agent whose credential was revoked is
+// disconnected. Whoever made the change (the API, the Portal, the
+// scheduler, an agent's unlink, another coordinator sharing the store)
+// need not tell the hub. After a gap in the feed it checks every live
+// agent against the store instead.
+func (h *Hub) runChangesLoop(ctx context.Context, sub *store.Subscription) {
+	for {
+		changes, err := sub.Next(ctx)
+		var gap *store.GapError
+		switch {
+		case ctx.Err() != nil:
+			return
+		case errors.As(err, &gap):
+			h.log.Warn("change feed gap: checking every live agent against the store", "err", err)
+			h.cfg.Metrics.FeedGap("hub")
+			h.recheck(ctx)
+			continue
+		case err != nil:
+			h.log.Error("change feed", "err", err)
+			return
+		}
+		for _, c := range changes {
+			h.apply(c)
+		}
+	}
+}
+
+// apply acts on one change. Revoked credentials come first: their agents
+// are gone before the Deauthorized connections of the same revocation are
+// revoked, so they are not told of those.
+func (h *Hub) apply(c store.Change) {
+	for _, id := range c.RevokedAgents {
+		h.Disconnect(id, store.ReasonCredentialRevoked)
+	}
+	for _, cc := range c.Connections {
+		if cc.To != store.Linked {
+			h.Revoke(cc.ID, withdrawnReason(cc.To))
+		}
+	}
+	for _, d := range c.Datasets {
+		if d.To == dataset.Queued {
+			h.Notify(d.ConnectionID)
+		}
+	}
+}
+
+// withdrawnReason is what the agent is told when a connection it serves
+// becomes status (empty: deleted).
+func withdrawnReason(status store.ConnectionStatus) string {
+	switch status {
+	case "":
+		return "deleted by the client"
+	case store.Unlinked:
+		return "unlinked by the client"
+	case store.Deauthorized:
+		return "unlinked by the agent"
+	}
+	return reasonNotLinked
+}
+
+// reasonNotLinked is why a connection is revoked when the store no longer
+// binds it to the agent serving it, for a reason the hub did not see.
+const reasonNotLinked = "no longer linked to this agent"
+
+// recheck does what the changes missed in a gap would have done: it
+// disconnects the live agents whose credential is revoked, revokes the
+// connections they serve that are no longer Linked to them, and offers
+// each the work queued now.
+func (h *Hub) recheck(ctx context.Context) {
+	for _, c := range h.online() {
+		if err := h.recheckAgent(ctx, c); err != nil && ctx.Err() == nil {
+			c.log.Error("check agent after a change feed gap", "err", err)
+		}
+	}
+}
+
+func (h *Hub) recheckAgent(ctx context.Context, c *agentConn) error {
+	a, err := h.st.Agent(ctx, c.agentID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !a.Revoked.IsZero()) {
+		c.close(store.ReasonCredentialRevoked)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	conns, err := h.st.AgentConnections(ctx, c.agentID)
+	if err != nil {
+		return err
+	}
+	status := make(map[string]store.ConnectionStatus, len(conns))
+	for _, cn := range conns {
+		status[cn.ID] = cn.Status
+	}
+	for _, id := range c.bound() {
+		switch s, ok := status[id]; {
+		case !ok:
+			h.Revoke(id, reasonNotLinked)
+		case s != store.Linked:
+			h.Revoke(id, withdrawnReason(s))
+		}
+	}
+	c.kick()
+	return nil
+}

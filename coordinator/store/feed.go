@@ -1,0 +1,258 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/ferry-sync/ferry/shared/dataset"
+)
+
+// The change feed
+//
+// After a transaction commits, the backend publishes what it changed on a
+// Feed, as one Change. The parts that react to commits subscribe to it
+// instead of being called by the writer: the hub offers newly queued work
+// and revokes withdrawn connections, the webhook dispatcher wakes for new
+// deliveries, the scheduler for schedules armed earlier than its next wake.
+//
+// A Change carries only what its subscribers act on, not the state: a
+// subscriber that needs more reads the store. Every reaction is idempotent
+// (offer what is queued now, revoke a binding that may already be gone), so
+// a change delivered twice does no harm. A backend publishes after its
+// commit returns, so two transactions that commit at nearly the same time
+// may publish in the other order. Subscribers therefore act on
+// what a change names by reading the store's state now, not by replaying
+// the changes on a copy of it.
+//
+// A subscriber starts by subscribing at the head, then reads from the
+// store what it watches (the scheduler its due entries, the dispatcher its
+// outbox): what commits after that read comes through the subscription, so
+// nothing falls between the two.
+//
+// Each Change has a sequence number, increasing along the feed. The Feed
+// keeps the last changes in a ring; a subscriber reads them after its
+// cursor, in order, each at least once. When what follows its cursor is no
+// longer in the ring (it fell behind by more than the ring holds), or was
+// never published here (a jump in the sequence), Next returns a *GapError
+// once and moves the cursor to the head: the subscriber resynchronises from
+// the store (a full read of what it watches) and goes on from there. That is
+// how a backend whose commits come from elsewhere feeds the same Feed: a
+// replicated backend publishes the commits of every replica with their own
+// global sequence numbers (PublishAt), and one it missed is a gap that the
+// subscribers recover from by reading the store.
+
+// Change is what one committed transaction changed, as the feed's
+// subscribers need it. Its slices must not be modified: every subscriber
+// reads the same ones.
+type Change struct {
+	// Seq is the change's place in the feed, set by the Feed (or the
+	// backend, PublishAt).
+	Seq uint64
+	// At is when it was published.
+	At time.Time
+	// Datasets are the datasets the commit created or moved to another
+	// status.
+	Datasets []DatasetChange
+	// Connections are the connections the commit created, deleted, moved
+	// to another status or bound to another agent.
+	Connections []ConnectionChange
+	// RevokedAgents are the agents whose credential the commit revoked.
+	RevokedAgents []string
+	// Deliveries is how many webhook deliveries the commit put in the
+	// outbox, each due at once.
+	Deliveries int
+	// SyncDue is the earliest due time of the scheduled syncs the commit
+	// armed; zero when it armed none.
+	SyncDue time.Time
+}
+
+// DatasetChange is a dataset created or moved to another status.
+type DatasetChange struct {
+	ID, CompanyID, ConnectionID string
+	DataType                    dataset.DataType
+	// From is the status before; empty for a new dataset.
+	From dataset.Status
+	// To is the status after.
+	To dataset.Status
+}
+
+// ConnectionChange is a connection created, deleted, moved to another
+// status or bound to another agent.
+type ConnectionChange struct {
+	ID, CompanyID string
+	// From is the status before; empty for a new connection.
+	From ConnectionStatus
+	// To is the status after; empty for a deleted connection.
+	To ConnectionStatus
+	// AgentID is the agent bound after the change (before it, for a
+	// deleted connection); empty for none.
+	AgentID string
+}
+
+// Empty reports whether c records nothing.
+func (c *Change) Empty() bool {
+	return len(c.Datasets) == 0 && len(c.Connections) == 0 && len(c.RevokedAgents) == 0 &&
+		c.Deliveries == 0 && c.SyncDue.IsZero()
+}
+
+// ArmSync notes that the commit armed a scheduled sync due at due.
+func (c *Change) ArmSync(due time.Time) {
+	if !due.IsZero() && (c.SyncDue.IsZero() || due.Before(c.SyncDue)) {
+		c.SyncDue = due
+	}
+}
+
+// GapError is Next's answer when changes after the subscriber's cursor are
+// not in the feed: the subscriber must read again from the store what it
+// watches. The cursor has moved to the head, After.
+type GapError struct {
+	// Cursor is where the subscriber was.
+	Cursor uint64
+	// After is where it is now: it reads the changes after it.
+	After uint64
+}
+
+func (e *GapError) Error() string {
+	return fmt.Sprintf("change feed: changes after %d are missing; resynchronise (now after %d)", e.Cursor, e.After)
+}
+
+// Feed is an in-process change feed: a ring of the last changes, which
+// subscribers read in order after their cursor. Publishing never waits for
+// a subscriber. The zero Feed is not usable; NewFeed builds one.
+type Feed struct {
+	mu    sync.Mutex
+	ring  []Change // the last len(ring) changes, oldest at start
+	start int
+	n     int
+	head  uint64
+	// wake is closed at the next publication; nil when nobody waits.
+	wake chan struct{}
+}
+
+// NewFeed returns a feed that keeps the last capacity changes (at least 1).
+func NewFeed(capacity int) *Feed {
+	return &Feed{ring: make([]Change, max(capacity, 1))}
+}
+
+// Publish appends c with the next sequence number, stamps At when it is
+// zero, wakes the subscribers and returns the number.
+func (f *Feed) Publish(c Change) uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c.Seq = f.head + 1
+	f.append(c)
+	return c.Seq
+}
+
+// PublishAt appends c with its own sequence number c.Seq, for a backend
+// whose commits carry one. A number past the head plus one leaves a gap,
+// which subscribers see as a GapError; one at or below the head is refused.
+// Such a backend numbers its commits without holes (a counter its commits
+// increment, not a database sequence that a rolled-back transaction
+// skips): a hole costs every subscriber a resynchronisation.
+func (f *Feed) PublishAt(c Change) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c.Seq <= f.head {
+		return fmt.Errorf("change feed: sequence %d is not after the head %d", c.Seq, f.head)
+	}
+	f.append(c)
+	return nil
+}
+
+func (f *Feed) append(c Change) {
+	if c.At.IsZero() {
+		c.At = time.Now().UTC()
+	}
+	if f.n < len(f.ring) {
+		f.ring[(f.start+f.n)%len(f.ring)] = c
+		f.n++
+	} else {
+		f.ring[f.start] = c
+		f.start = (f.start + 1) % len(f.ring)
+	}
+	f.head = c.Seq
+	if f.wake != nil {
+		close(f.wake)
+		f.wake = nil
+	}
+}
+
+// Head is the sequence number of the last change published; 0 before the
+// first.
+func (f *Feed) Head() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.head
+}
+
+// Subscribe returns a subscription that reads the changes after after;
+// Subscribe(f.Head()) reads those published from now on. A subscriber that
+// then reads the store's state misses nothing: what changes after its read
+// comes through the subscription.
+func (f *Feed) Subscribe(after uint64) *Subscription {
+	return &Subscription{f: f, cursor: after}
+}
+
+// Subscription is one reader of a feed. It holds nothing in the feed: a
+// subscription no longer read just stops. Its methods are for one goroutine.
+type Subscription struct {
+	f      *Feed
+	cursor uint64
+}
+
+// Cursor is the sequence number of the last change read (or skipped by a
+// gap).
+func (s *Subscription) Cursor() uint64 { return s.cursor }
+
+// Next waits until there is at least one change after the cursor and
+// returns them all, in order, moving the cursor past them. When the change
+// after the cursor is missing it returns a *GapError and moves the cursor to
+// the head. It returns ctx's error when ctx ends first.
+func (s *Subscription) Next(ctx context.Context) ([]Change, error) {
+	for {
+		changes, wake, err := s.read()
+		if err != nil || len(changes) > 0 {
+			return changes, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-wake:
+		}
+	}
+}
+
+// read returns the changes after the cursor, or a gap, or a channel closed
+// at the next publication when there is nothing yet.
+func (s *Subscription) read() ([]Change, <-chan struct{}, error) {
+	f := s.f
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if s.cursor == f.head {
+		if f.wake == nil {
+			f.wake = make(chan struct{})
+		}
+		return nil, f.wake, nil
+	}
+	at := func(i int) *Change { return &f.ring[(f.start+i)%len(f.ring)] }
+	i := sort.Search(f.n, func(i int) bool { return at(i).Seq > s.cursor })
+	// None after the cursor (a cursor past the head, from a feed that
+	// restarted) is a gap too.
+	if i == f.n || at(i).Seq != s.cursor+1 {
+		gap := &GapError{Cursor: s.cursor, After: f.head}
+		s.cursor = f.head
+		return nil, nil, gap
+	}
+	// Up to the next jump in the sequence, if any: the call after this
+	// one reports it.
+	var out []Change
+	for ; i < f.n && at(i).Seq == s.cursor+1; i++ {
+		out = append(out, *at(i))
+		s.cursor++
+	}
+	return out, nil, nil
+}

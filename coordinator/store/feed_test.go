@@ -1,0 +1,176 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/ferry-sync/ferry/coordinator/store"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// change is a change that records n deliveries, to tell changes apart.
+func change(n int) store.Change { return store.Change{Deliveries: n} }
+
+// read reads from sub until it has want changes, failing on a gap.
+func read(t *testing.T, sub *store.Subscription, want int) []store.Change {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	var got []store.Change
+	for len(got) < want {
+		cs, err := sub.Next(ctx)
+		if err != nil {
+			t.Fatalf("Next after %d changes: %v", len(got), err)
+		}
+		got = append(got, cs...)
+	}
+	return got
+}
+
+// TestFeedOrder: every subscriber reads every change once, in the order
+// published, with consecutive sequence numbers from its cursor on.
+func TestFeedOrder(t *testing.T) {
+	f := store.NewFeed(100)
+	early := f.Subscribe(f.Head())
+	f.Publish(change(1))
+	late := f.Subscribe(f.Head())
+	for i := 2; i <= 5; i++ {
+		if seq := f.Publish(change(i)); seq != uint64(i) {
+			t.Fatalf("Publish = %d, want %d", seq, i)
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		sub   *store.Subscription
+		first int
+	}{{"early", early, 1}, {"late", late, 2}} {
+		got := read(t, tc.sub, 5-tc.first+1)
+		for i, c := range got {
+			if want := tc.first + i; c.Deliveries != want || c.Seq != uint64(want) || c.At.IsZero() {
+				t.Errorf("%s: change %d = seq %d deliveries %d at %v, want %d", tc.name, i, c.Seq, c.Deliveries, c.At, want)
+			}
+		}
+		if tc.sub.Cursor() != 5 {
+			t.Errorf("%s: cursor %d, want 5", tc.name, tc.sub.Cursor())
+		}
+	}
+}
+
+// TestFeedWaits: Next waits for a publication, and returns ctx's error
+// when ctx ends first.
+func TestFeedWaits(t *testing.T) {
+	f := store.NewFeed(4)
+	sub := f.Subscribe(0)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := sub.Next(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Next with an ended ctx = %v, want context.Canceled", err)
+	}
+	done := make(chan []store.Change)
+	go func() {
+		cs, _ := sub.Next(t.Context())
+		done <- cs
+	}()
+	f.Publish(change(7))
+	if cs := <-done; len(cs) != 1 || cs[0].Deliveries != 7 {
+		t.Fatalf("Next = %+v, want the change published", cs)
+	}
+}
+
+// TestFeedConcurrent: changes published from many goroutines reach every
+// subscriber, each once, in sequence order.
+func TestFeedConcurrent(t *testing.T) {
+	const publishers, each, subscribers = 8, 200, 3
+	f := store.NewFeed(publishers * each)
+	var subs []*store.Subscription
+	for range subscribers {
+		subs = append(subs, f.Subscribe(0))
+	}
+	var wg sync.WaitGroup
+	results := make([][]store.Change, subscribers)
+	for i, sub := range subs {
+		wg.Add(1)
+		go func() { defer wg.Done(); results[i] = read(t, sub, publishers*each) }()
+	}
+	var pub sync.WaitGroup
+	for range publishers {
+		pub.Add(1)
+		go func() {
+			defer pub.Done()
+			for range each {
+				f.Publish(change(1))
+			}
+		}()
+	}
+	pub.Wait()
+	wg.Wait()
+	for i, got := range results {
+		for j, c := range got {
+			if c.Seq != uint64(j+1) {
+				t.Fatalf("subscriber %d: change %d has seq %d, want %d", i, j, c.Seq, j+1)
+			}
+		}
+	}
+}
+
+// TestFeedSlowSubscriber: a subscriber that falls behind by more than the
+// ring gets one gap, its cursor at the head, then reads on.
+func TestFeedSlowSubscriber(t *testing.T) {
+	f := store.NewFeed(3)
+	sub := f.Subscribe(0)
+	for i := 1; i <= 5; i++ {
+		f.Publish(change(i))
+	}
+	_, err := sub.Next(t.Context())
+	var gap *store.GapError
+	if !errors.As(err, &gap) || gap.Cursor != 0 || gap.After != 5 || sub.Cursor() != 5 {
+		t.Fatalf("Next = %v (cursor %d), want a gap from 0 to 5", err, sub.Cursor())
+	}
+	f.Publish(change(6))
+	if got := read(t, sub, 1); len(got) != 1 || got[0].Seq != 6 {
+		t.Fatalf("after the gap: %+v, want change 6", got)
+	}
+	// One that kept up reads the ring's last changes without a gap.
+	kept := f.Subscribe(4)
+	if got := read(t, kept, 2); got[0].Seq != 5 || got[1].Seq != 6 {
+		t.Fatalf("from 4: %+v, want 5 and 6", got)
+	}
+}
+
+// TestFeedExternalSequence: a backend that numbers its own changes may
+// skip numbers; a subscriber reads up to the jump, then gets a gap.
+func TestFeedExternalSequence(t *testing.T) {
+	f := store.NewFeed(10)
+	sub := f.Subscribe(0)
+	for _, seq := range []uint64{1, 2, 5, 6} {
+		if err := f.PublishAt(store.Change{Seq: seq, Deliveries: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.PublishAt(store.Change{Seq: 6}); err == nil {
+		t.Fatal("PublishAt accepted a sequence number at the head")
+	}
+	cs, err := sub.Next(t.Context())
+	if err != nil || len(cs) != 2 || cs[1].Seq != 2 {
+		t.Fatalf("Next = %+v, %v; want changes 1 and 2", cs, err)
+	}
+	_, err = sub.Next(t.Context())
+	var gap *store.GapError
+	if !errors.As(err, &gap) || gap.Cursor != 2 || gap.After != 6 {
+		t.Fatalf("Next = %v, want a gap from 2 to 6", err)
+	}
+	f.Publish(change(1))
+	if got := read(t, sub, 1); got[0].Seq != 7 {
+		t.Fatalf("after the gap: %+v, want change 7", got)
+	}
+	// A cursor past the head (a subscriber that outlived its feed) is a gap.
+	if _, err := f.Subscribe(100).Next(t.Context()); !errors.As(err, &gap) || gap.After != 7 {
+		t.Fatalf("Next from the future = %v, want a gap to 7", err)
+	}
+}
