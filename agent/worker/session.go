@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 
+	"github.com/ferry-sync/ferry/shared/lograte"
 	"github.com/ferry-sync/ferry/shared/protocol"
 )
 
@@ -211,36 +212,12 @@ func (w *Worker) ignoreUnasked(m protocol.Message) {
 
 // rareLog logs each message (a constant) at most once per minute and
 // counts what it left out, so a coordinator cannot flood the agent's log.
-type rareLog struct {
-	mu    sync.Mutex
-	kinds map[string]*rareKind
-}
-
-type rareKind struct {
-	next    time.Time
-	skipped int
-}
+type rareLog struct{ lograte.Limiter }
 
 func (r *rareLog) log(l *slog.Logger, msg string, args ...any) {
-	r.mu.Lock()
-	if r.kinds == nil {
-		r.kinds = map[string]*rareKind{}
+	if calls, ok := r.Allow(msg); ok {
+		l.Warn(msg, append(args, "sinceLastLogged", calls-1)...)
 	}
-	k := r.kinds[msg]
-	if k == nil {
-		k = &rareKind{}
-		r.kinds[msg] = k
-	}
-	now := time.Now()
-	if now.Before(k.next) {
-		k.skipped++
-		r.mu.Unlock()
-		return
-	}
-	skipped := k.skipped
-	k.skipped, k.next = 0, now.Add(time.Minute)
-	r.mu.Unlock()
-	l.Warn(msg, append(args, "sinceLastLogged", skipped)...)
 }
 
 func (s *session) forget(claimID string) (string, bool) {
