@@ -95,3 +95,13 @@ func Reason(err error) error {
 	}
 	return err
 }
+
+// Check is what every Fetch checks first: dt is a data type (an *Error of
+// Status NotSupported if not) and ctx has not ended (its error).
+func Check(ctx context.Context, dt dataset.DataType) error {
+	if !dt.Valid() {
+		return &Error{Status: dataset.NotSupported,
+			Message: fmt.Sprintf("%q is not a data type; they are %s", dt, dataset.DataTypeNames())}
+	}
+	return ctx.Err()
+}

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 	"os"
@@ -23,5 +24,20 @@ func TestFetchfAndReason(t *testing.T) {
 	plain := errors.New("plain")
 	if Reason(plain) != plain {
 		t.Error("Reason changed an error that names no path")
+	}
+}
+
+func TestCheck(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	if err := Check(ctx, dataset.Invoices); err != nil {
+		t.Errorf("Check(invoices) = %v", err)
+	}
+	var e *Error
+	if err := Check(ctx, "invoice"); !errors.As(err, &e) || e.Status != dataset.NotSupported {
+		t.Errorf("Check(invoice) = %v, want NotSupported", err)
+	}
+	cancel()
+	if err := Check(ctx, dataset.Invoices); !errors.Is(err, context.Canceled) {
+		t.Errorf("Check after cancel = %v, want context.Canceled", err)
 	}
 }

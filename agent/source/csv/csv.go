@@ -64,11 +64,7 @@ func (s *Source) DataTypes() []dataset.DataType {
 // FetchError, a missing file NotSupported. The file's contents are read,
 // and their faults found, by the batch's Records.
 func (s *Source) Fetch(ctx context.Context, dt dataset.DataType) (source.Batch, error) {
-	if !dt.Valid() {
-		return nil, &source.Error{Status: dataset.NotSupported,
-			Message: fmt.Sprintf("%q is not a data type; they are %s", dt, dataset.DataTypeNames())}
-	}
-	if err := ctx.Err(); err != nil {
+	if err := source.Check(ctx, dt); err != nil {
 		return nil, err
 	}
 	if err := s.checkDir(); err != nil {

@@ -72,11 +72,7 @@ func (s *Source) DataTypes() []dataset.DataType { return slices.Clone(dataset.Da
 // SQLite book by copying it; a book open in GnuCash is read too, with a
 // warning. The book is read, and its faults found, by the batch's Records.
 func (s *Source) Fetch(ctx context.Context, dt dataset.DataType) (source.Batch, error) {
-	if !dt.Valid() {
-		return nil, &source.Error{Status: dataset.NotSupported,
-			Message: fmt.Sprintf("%q is not a data type; they are %s", dt, dataset.DataTypeNames())}
-	}
-	if err := ctx.Err(); err != nil {
+	if err := source.Check(ctx, dt); err != nil {
 		return nil, err
 	}
 	l, warnings, err := s.open(ctx)
