@@ -16,6 +16,7 @@ import (
 
 	"github.com/ferry-sync/ferry/shared/lograte"
 	"github.com/ferry-sync/ferry/shared/protocol"
+	"github.com/ferry-sync/ferry/shared/tick"
 )
 
 // session is one live websocket to the coordinator.
@@ -237,15 +238,11 @@ func (s *session) beat(id string) (time.Time, bool) {
 }
 
 // runHeartbeatLoop sends heartbeats, which renew the agent's leases.
+// It ends with ctx, or at the first heartbeat it cannot write.
 func (w *Worker) runHeartbeatLoop(ctx context.Context, s *session) {
-	t := time.NewTicker(s.heartbeat)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	tick.Every(ctx, s.heartbeat, func(context.Context) {
 		id := uuid.NewString()
 		now := time.Now()
 		s.mu.Lock()
@@ -254,8 +251,9 @@ func (w *Worker) runHeartbeatLoop(ctx context.Context, s *session) {
 		st := w.Status()
 		hb := &protocol.Heartbeat{SentAt: now.UTC(), RTTMillis: st.RTTMillis, InHand: w.inHand()}
 		if err := s.write(protocol.Message{Type: protocol.TypeHeartbeat, ID: id, Heartbeat: hb}); err != nil {
+			stop()
 			return
 		}
 		w.writeStatus()
-	}
+	})
 }

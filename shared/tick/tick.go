@@ -7,8 +7,9 @@ import (
 )
 
 // Every calls fn with ctx every d, the first time d from now, until ctx
-// ends. A pass that takes longer than d delays the next rather than
-// queueing more. d must be positive.
+// ends; it never calls fn once ctx has ended, so fn may end the loop by
+// cancelling ctx. A pass that takes longer than d delays the next rather
+// than queueing more. d must be positive.
 func Every(ctx context.Context, d time.Duration, fn func(context.Context)) {
 	t := time.NewTicker(d)
 	defer t.Stop()
@@ -17,7 +18,10 @@ func Every(ctx context.Context, d time.Duration, fn func(context.Context)) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			fn(ctx)
 		}
+		if ctx.Err() != nil {
+			return // the tick and the end came together
+		}
+		fn(ctx)
 	}
 }

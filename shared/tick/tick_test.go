@@ -54,3 +54,24 @@ func TestEveryEndsWithCtx(t *testing.T) {
 		}
 	})
 }
+
+// A pass that cancels ctx is the last, even when the next tick is due by
+// the time it returns. (select picks at random between a due tick and
+// the end: 20 runs would all miss a fault by chance once in a million.)
+func TestEveryEndsWhenFnCancels(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		for range 20 {
+			ctx, cancel := context.WithCancel(t.Context())
+			calls := 0
+			Every(ctx, time.Second, func(context.Context) {
+				if calls++; calls == 3 {
+					time.Sleep(2 * time.Second) // the next tick is due
+					cancel()
+				}
+			})
+			if calls != 3 {
+				t.Fatalf("%d passes, want 3", calls)
+			}
+		}
+	})
+}
