@@ -38,15 +38,7 @@ func TestEveryGnuCashBookSyncs(t *testing.T) {
 	}
 	runAgent(t, config)
 	for name, company := range companies {
-		waitFor(t, 3*time.Minute, name+": every type ended", func() bool {
-			for _, st := range dataStatus(t, c, company) {
-				switch st {
-				case "", "Queued", "Fetching", "Mapping", "Validating", "Processing":
-					return false
-				}
-			}
-			return true
-		})
+		waitAllEnded(t, c, name, company)
 		statuses := dataStatus(t, c, company)
 		t.Logf("%s: %v", name, statuses)
 		for dt, st := range statuses {
@@ -123,15 +115,7 @@ func TestOpenGnuCashBooksSync(t *testing.T) {
 	runAgent(t, config)
 	for book, company := range companies {
 		name := filepath.Base(book)
-		waitFor(t, 3*time.Minute, name+": every type ended", func() bool {
-			for _, st := range dataStatus(t, c, company) {
-				switch st {
-				case "", "Queued", "Fetching", "Mapping", "Validating", "Processing":
-					return false
-				}
-			}
-			return true
-		})
+		waitAllEnded(t, c, name, company)
 		var hist struct {
 			Results []struct{ ID, DataType, Status, StatusDescription string }
 		}
@@ -167,4 +151,19 @@ func copyBook(t *testing.T, from, to string) {
 	if err := os.WriteFile(to, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// waitAllEnded waits until every data type of company (name, in the
+// message) has ended.
+func waitAllEnded(t *testing.T, c *coordinator, name, company string) {
+	t.Helper()
+	waitFor(t, 3*time.Minute, name+": every type ended", func() bool {
+		for _, st := range dataStatus(t, c, company) {
+			switch st {
+			case "", "Queued", "Fetching", "Mapping", "Validating", "Processing":
+				return false
+			}
+		}
+		return true
+	})
 }

@@ -10,6 +10,9 @@ package source
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io/fs"
 
 	"github.com/ferry-sync/ferry/shared/dataset"
 )
@@ -76,3 +79,29 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// Fetchf is an *Error of Status FetchError with the formatted message and
+// the cause err (nil for none).
+func Fetchf(err error, format string, args ...any) *Error {
+	return &Error{Status: dataset.FetchError, Message: fmt.Sprintf(format, args...), Err: err}
+}
+
+// Reason is err's cause without the path a message already names: what a
+// *fs.PathError wraps, or err itself.
+func Reason(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// Check is what every Fetch checks first: dt is a data type (an *Error of
+// Status NotSupported if not) and ctx has not ended (its error).
+func Check(ctx context.Context, dt dataset.DataType) error {
+	if !dt.Valid() {
+		return &Error{Status: dataset.NotSupported,
+			Message: fmt.Sprintf("%q is not a data type; they are %s", dt, dataset.DataTypeNames())}
+	}
+	return ctx.Err()
+}

@@ -14,7 +14,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 
+	"github.com/ferry-sync/ferry/shared/lograte"
 	"github.com/ferry-sync/ferry/shared/protocol"
+	"github.com/ferry-sync/ferry/shared/tick"
 )
 
 // session is one live websocket to the coordinator.
@@ -211,36 +213,12 @@ func (w *Worker) ignoreUnasked(m protocol.Message) {
 
 // rareLog logs each message (a constant) at most once per minute and
 // counts what it left out, so a coordinator cannot flood the agent's log.
-type rareLog struct {
-	mu    sync.Mutex
-	kinds map[string]*rareKind
-}
-
-type rareKind struct {
-	next    time.Time
-	skipped int
-}
+type rareLog struct{ lograte.Limiter }
 
 func (r *rareLog) log(l *slog.Logger, msg string, args ...any) {
-	r.mu.Lock()
-	if r.kinds == nil {
-		r.kinds = map[string]*rareKind{}
+	if calls, ok := r.Allow(msg); ok {
+		l.Warn(msg, append(args, "sinceLastLogged", calls-1)...)
 	}
-	k := r.kinds[msg]
-	if k == nil {
-		k = &rareKind{}
-		r.kinds[msg] = k
-	}
-	now := time.Now()
-	if now.Before(k.next) {
-		k.skipped++
-		r.mu.Unlock()
-		return
-	}
-	skipped := k.skipped
-	k.skipped, k.next = 0, now.Add(time.Minute)
-	r.mu.Unlock()
-	l.Warn(msg, append(args, "sinceLastLogged", skipped)...)
 }
 
 func (s *session) forget(claimID string) (string, bool) {
@@ -260,15 +238,11 @@ func (s *session) beat(id string) (time.Time, bool) {
 }
 
 // runHeartbeatLoop sends heartbeats, which renew the agent's leases.
+// It ends with ctx, or at the first heartbeat it cannot write.
 func (w *Worker) runHeartbeatLoop(ctx context.Context, s *session) {
-	t := time.NewTicker(s.heartbeat)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	tick.Every(ctx, s.heartbeat, func(context.Context) {
 		id := uuid.NewString()
 		now := time.Now()
 		s.mu.Lock()
@@ -277,8 +251,9 @@ func (w *Worker) runHeartbeatLoop(ctx context.Context, s *session) {
 		st := w.Status()
 		hb := &protocol.Heartbeat{SentAt: now.UTC(), RTTMillis: st.RTTMillis, InHand: w.inHand()}
 		if err := s.write(protocol.Message{Type: protocol.TypeHeartbeat, ID: id, Heartbeat: hb}); err != nil {
+			stop()
 			return
 		}
 		w.writeStatus()
-	}
+	})
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/ferry-sync/ferry/coordinator/ratelimit"
 	"github.com/ferry-sync/ferry/coordinator/store"
 )
 
@@ -71,10 +70,8 @@ func apiKeyFrom(h string) (string, bool) {
 // looked up, until its window passes; a wrong key counts as a failure, a
 // missing or malformed header (no guess at a key) does not.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (store.APIKey, error) {
-	if wait, blocked := s.failures.Blocked(r.RemoteAddr, s.now()); blocked {
-		w.Header().Set("Retry-After", ratelimit.RetryAfter(wait))
-		return store.APIKey{}, &Error{Status: http.StatusTooManyRequests, Code: CodeRateLimited, Retry: true,
-			Message: "too many failed authentications from this address; retry after " + ratelimit.RetryAfter(wait) + " seconds"}
+	if msg, refused := s.failures.Refuse(w, r.RemoteAddr, s.now()); refused {
+		return store.APIKey{}, &Error{Status: http.StatusTooManyRequests, Code: CodeRateLimited, Retry: true, Message: msg}
 	}
 	secret, ok := apiKeyFrom(r.Header.Get("Authorization"))
 	if !ok {
@@ -84,9 +81,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (store.API
 	hash := HashKey(secret)
 	key, err := s.store.APIKeyByHash(r.Context(), hash)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && subtle.ConstantTimeCompare(key.Hash, hash) != 1) {
-		if s.failures.Fail(r.RemoteAddr, s.now()) {
-			s.log.Warn("failed authentications over the limit", "remote", ratelimit.Address(r.RemoteAddr))
-		}
+		s.failures.Fail(s.log, r.RemoteAddr, s.now())
 		return store.APIKey{}, errorf(http.StatusUnauthorized, CodeUnauthorized, "the API key is not valid")
 	}
 	if err != nil {

@@ -8,8 +8,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ferry-sync/ferry/coordinator/linkcode"
-	"github.com/ferry-sync/ferry/coordinator/queue"
 	"github.com/ferry-sync/ferry/coordinator/store"
+	"github.com/ferry-sync/ferry/shared/platform"
 )
 
 func (s *Server) listConnections(w http.ResponseWriter, r *http.Request) error {
@@ -25,11 +25,7 @@ func (s *Server) listConnections(w http.ResponseWriter, r *http.Request) error {
 }
 
 func integrationKeys() string {
-	keys := make([]string, len(queue.Integrations))
-	for i, in := range queue.Integrations {
-		keys[i] = in.Key
-	}
-	return strings.Join(keys, ", ")
+	return strings.Join(platform.Keys(), ", ")
 }
 
 func (s *Server) createConnection(w http.ResponseWriter, r *http.Request) error {
@@ -43,7 +39,7 @@ func (s *Server) createConnection(w http.ResponseWriter, r *http.Request) error 
 	if err := decodeBody(w, r, &b); err != nil {
 		return err
 	}
-	if _, ok := queue.Integration(b.PlatformKey); !ok {
+	if _, ok := platform.Lookup(b.PlatformKey); !ok {
 		return errorf(http.StatusBadRequest, CodeInvalidField, "platformKey must be one of: %s", integrationKeys())
 	}
 	now := s.now().UTC()

@@ -3,8 +3,8 @@ package api
 import (
 	"net/http"
 
-	"github.com/ferry-sync/ferry/coordinator/queue"
 	"github.com/ferry-sync/ferry/shared/dataset"
+	"github.com/ferry-sync/ferry/shared/platform"
 )
 
 // integrationView is Codat's Integration.
@@ -32,7 +32,7 @@ type supportedFeature struct {
 	FeatureState string `json:"featureState"`
 }
 
-func (s *Server) integrationView(in queue.IntegrationInfo) integrationView {
+func (s *Server) integrationView(in platform.Info) integrationView {
 	v := integrationView{
 		Key: in.Key, Name: in.Name, Enabled: true, SourceID: in.SourceID, SourceType: "Accounting",
 		IntegrationID: in.ID, IsOfflineConnector: true, DataProvidedBy: "Ferry agent",
@@ -51,15 +51,15 @@ func (s *Server) integrationView(in queue.IntegrationInfo) integrationView {
 }
 
 func (s *Server) listIntegrations(w http.ResponseWriter, r *http.Request) error {
-	views := make([]integrationView, len(queue.Integrations))
-	for i, in := range queue.Integrations {
+	views := make([]integrationView, len(platform.All))
+	for i, in := range platform.All {
 		views[i] = s.integrationView(in)
 	}
 	return writePage(w, r, views)
 }
 
 func (s *Server) getIntegration(w http.ResponseWriter, r *http.Request) error {
-	in, ok := queue.Integration(r.PathValue("platformKey"))
+	in, ok := platform.Lookup(r.PathValue("platformKey"))
 	if !ok {
 		return errorf(http.StatusNotFound, CodeNotFound, "no integration %q; valid: %s",
 			truncate(r.PathValue("platformKey"), 64), integrationKeys())

@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/api/paging"
-	"github.com/ferry-sync/ferry/coordinator/queue"
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/dataset"
+	"github.com/ferry-sync/ferry/shared/platform"
 )
 
 // apiTime formats a time as the API does: RFC 3339 in UTC with milliseconds.
@@ -116,7 +116,7 @@ func (s *Server) companyView(r *http.Request, c store.Company, conns []store.Con
 // connectionView is the connection as r's key may see it. The link code
 // itself is never in it: only the calls that issue one add it (withCode).
 func (s *Server) connectionView(r *http.Request, c store.Connection) connectionView {
-	integ, _ := queue.Integration(c.PlatformKey)
+	integ, _ := platform.Lookup(c.PlatformKey)
 	v := connectionView{
 		ID: c.ID, IntegrationID: integ.ID, IntegrationKey: integ.Key, SourceID: integ.SourceID,
 		SourceType: "Accounting", PlatformName: integ.Name,

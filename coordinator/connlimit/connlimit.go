@@ -23,9 +23,9 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/ratelimit"
+	"github.com/ferry-sync/ferry/shared/lograte"
 )
 
 // Limits are a Listener's bounds; 0 (or less) means no bound.
@@ -66,9 +66,8 @@ type Listener struct {
 	ordinary int
 	control  int
 	addrs    map[string]*addr
-	idle     list.List // idle ordinary connections, longest idle first
-	refused  int       // over the per-address cap since the last log line
-	warned   time.Time
+	idle     list.List       // idle ordinary connections, longest idle first
+	refused  lograte.Limiter // logs of connections over the per-address cap
 }
 
 type addr struct {
@@ -175,10 +174,8 @@ func (l *Listener) admit(nc net.Conn) *Conn {
 // refuse notes a connection refused over the per-address cap, logging at
 // most once a minute.
 func (l *Listener) refuse(key string) {
-	l.refused++
-	if now := time.Now(); now.Sub(l.warned) >= time.Minute {
-		l.log.Warn("connections refused: over the limit per address", "remote", key, "refused", l.refused)
-		l.warned, l.refused = now, 0
+	if n, ok := l.refused.Allow(""); ok {
+		l.log.Warn("connections refused: over the limit per address", "remote", key, "refused", n)
 	}
 }
 

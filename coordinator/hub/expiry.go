@@ -3,24 +3,15 @@ package hub
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/store"
+	"github.com/ferry-sync/ferry/shared/tick"
 )
 
 // runExpiryLoop returns datasets whose lease expired to the queue (or ends
 // them) every ExpiryInterval, until ctx ends.
 func (h *Hub) runExpiryLoop(ctx context.Context) {
-	t := time.NewTicker(h.cfg.ExpiryInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			h.ExpireLeases(ctx)
-		}
-	}
+	tick.Every(ctx, h.cfg.ExpiryInterval, h.ExpireLeases)
 }
 
 // ExpireLeases runs one pass of lease expiry at the hub's clock and offers

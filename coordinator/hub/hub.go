@@ -327,10 +327,8 @@ func HashCredential(secret string) []byte {
 // failure; a revoked one is recorded as a CredentialRefused event, at most
 // one an agent a minute), 500 when the store fails.
 func (h *Hub) authenticate(w http.ResponseWriter, r *http.Request) (store.Agent, bool) {
-	if wait, blocked := h.cfg.AuthFailures.Blocked(r.RemoteAddr, h.now()); blocked {
-		w.Header().Set("Retry-After", ratelimit.RetryAfter(wait))
-		refuseUnread(w, r, http.StatusTooManyRequests, protocol.CodeRateLimited,
-			"too many failed authentications from this address; retry after "+ratelimit.RetryAfter(wait)+" seconds")
+	if msg, refused := h.cfg.AuthFailures.Refuse(w, r.RemoteAddr, h.now()); refused {
+		refuseUnread(w, r, http.StatusTooManyRequests, protocol.CodeRateLimited, msg)
 		return store.Agent{}, false
 	}
 	scheme, secret, ok := strings.Cut(r.Header.Get("Authorization"), " ")
@@ -347,9 +345,7 @@ func (h *Hub) authenticate(w http.ResponseWriter, r *http.Request) (store.Agent,
 	if err == nil && a.Revoked.IsZero() {
 		return a, true
 	}
-	if h.cfg.AuthFailures.Fail(r.RemoteAddr, h.now()) {
-		h.log.Warn("failed authentications over the limit", "remote", ratelimit.Address(r.RemoteAddr))
-	}
+	h.cfg.AuthFailures.Fail(h.log, r.RemoteAddr, h.now())
 	if err == nil {
 		h.refusals.add(a.ID, r.RemoteAddr, r.Method+" "+r.URL.Path, h.now())
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/store"
+	"github.com/ferry-sync/ferry/shared/tick"
 )
 
 // refusalEvery is how often a CredentialRefused event may be recorded for
@@ -75,14 +76,5 @@ func (rs *refusals) flush(now time.Time) {
 // runRefusalLoop records the coalesced refusals every ExpiryInterval,
 // until ctx ends.
 func (h *Hub) runRefusalLoop(ctx context.Context) {
-	t := time.NewTicker(h.cfg.ExpiryInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			h.refusals.flush(h.now())
-		}
-	}
+	tick.Every(ctx, h.cfg.ExpiryInterval, func(context.Context) { h.refusals.flush(h.now()) })
 }

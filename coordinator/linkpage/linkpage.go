@@ -27,9 +27,9 @@ import (
 	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/linkcode"
-	"github.com/ferry-sync/ferry/coordinator/queue"
 	"github.com/ferry-sync/ferry/coordinator/ratelimit"
 	"github.com/ferry-sync/ferry/coordinator/store"
+	"github.com/ferry-sync/ferry/shared/platform"
 )
 
 //go:embed page.html
@@ -120,14 +120,14 @@ func (h *Handler) show(w http.ResponseWriter, r *http.Request) {
 
 // view is the page of a connection, with the code form's tokens.
 func (h *Handler) view(w http.ResponseWriter, r *http.Request, co store.Company, conn store.Connection, token string) view {
-	integ, _ := queue.Integration(conn.PlatformKey)
+	integ, _ := platform.Lookup(conn.PlatformKey)
 	v := view{
 		Company: co.Name, Platform: integ.Name, PlatformKey: conn.PlatformKey, Status: string(conn.Status),
 		Coordinator: h.Links.Base(), NewCodeURL: linkcode.ConnectionPath(conn.CompanyID, conn.ID) + "/code",
 		ExamplePath: "/home/you/accounts.gnucash", ExamplePathWindows: `"C:\Users\you\Documents\accounts.gnucash"`,
 		Token: token, CanIssue: issuable(conn.Status),
 	}
-	if conn.PlatformKey == "csv" {
+	if conn.PlatformKey == platform.CSV {
 		v.ExamplePath, v.ExamplePathWindows = "/home/you/exports", `"C:\Users\you\Documents\exports"`
 	}
 	if v.CanIssue {

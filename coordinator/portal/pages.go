@@ -12,6 +12,7 @@ import (
 	"github.com/ferry-sync/ferry/coordinator/queue"
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/dataset"
+	"github.com/ferry-sync/ferry/shared/platform"
 )
 
 // recentDatasets is how many datasets the company page lists.
@@ -121,7 +122,7 @@ func (h *Handler) connViews(conns []store.Connection, s *session) []connView {
 	out := make([]connView, len(conns))
 	client := s.scope == store.ScopeClient
 	for i, c := range conns {
-		integ, _ := queue.Integration(c.PlatformKey)
+		integ, _ := platform.Lookup(c.PlatformKey)
 		v := connView{Connection: c, Platform: integ.Name,
 			AgentOnline: c.AgentID != "" && h.agents.Online(c.AgentID)}
 		if client {
@@ -219,7 +220,7 @@ func (h *Handler) connChoices(ctx context.Context, companyID string) ([]connChoi
 		if c.Status == store.Unlinked {
 			continue
 		}
-		integ, _ := queue.Integration(c.PlatformKey)
+		integ, _ := platform.Lookup(c.PlatformKey)
 		out = append(out, connChoice{ID: c.ID, Label: fmt.Sprintf("%s (%s, %.8s)", integ.Name, c.Status, c.ID)})
 	}
 	if len(out) < 2 {

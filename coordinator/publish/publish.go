@@ -195,23 +195,3 @@ func (p *Publisher) ended(d store.Dataset) {
 		p.m.DatasetEnded(string(d.Status), d.Completed.Sub(d.Requested))
 	}
 }
-
-// eachLine calls fn with each NDJSON line of a page.
-func eachLine(data []byte, fn func([]byte) error) error {
-	for len(data) > 0 {
-		i := 0
-		for i < len(data) && data[i] != '\n' {
-			i++
-		}
-		if i > 0 {
-			if err := fn(data[:i]); err != nil {
-				return err
-			}
-		}
-		if i == len(data) {
-			break
-		}
-		data = data[i+1:]
-	}
-	return nil
-}

@@ -7,6 +7,7 @@ import (
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/dataset"
 	"github.com/ferry-sync/ferry/shared/model"
+	"github.com/ferry-sync/ferry/shared/ndjson"
 )
 
 // SourceValidator is the validatorName of the warnings an agent's source
@@ -21,7 +22,12 @@ const SourceValidator = "source"
 func (p *Publisher) runValidation(ctx context.Context, d store.Dataset) (store.ValidationResult, int, error) {
 	v := model.NewValidator(d.DataType, &cacheLookup{ctx: ctx, st: p.st, companyID: d.CompanyID})
 	err := p.st.Pages(ctx, d.ID, func(p store.Page) error {
-		return eachLine(p.Data, v.Add)
+		for _, line := range ndjson.Lines(p.Data) {
+			if err := v.Add(line); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return store.ValidationResult{}, 0, err

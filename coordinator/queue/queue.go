@@ -14,6 +14,7 @@ import (
 
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/dataset"
+	"github.com/ferry-sync/ferry/shared/platform"
 )
 
 // Errors of Queue besides the store's.
@@ -109,7 +110,7 @@ func (q *Queuer) queueOn(ctx context.Context, conn store.Connection, dt dataset.
 	if err != nil {
 		return ds, err
 	}
-	if integ, ok := Integration(conn.PlatformKey); ok && ds.Status == dataset.Queued && !integ.Supports(dt) {
+	if integ, ok := platform.Lookup(conn.PlatformKey); ok && ds.Status == dataset.Queued && !integ.Supports(dt) {
 		return q.Store.Report(ctx, store.Report{
 			CompanyID: ds.CompanyID, DatasetID: ds.ID, Actor: store.ActorCoordinator,
 			To: dataset.NotSupported, Now: q.Now().UTC(),

@@ -1,7 +1,9 @@
 package ratelimit
 
 import (
+	"log/slog"
 	"math"
+	"net/http"
 	"strconv"
 	"time"
 )
@@ -25,10 +27,22 @@ func NewFailures(limit int, length time.Duration) *Failures {
 	return &Failures{w: New(length), limit: limit}
 }
 
-// Blocked reports whether remoteAddr is refused at now, and for how long.
-// Callers ask before they check the credential, so a refused address
-// learns nothing of it.
-func (f *Failures) Blocked(remoteAddr string, now time.Time) (time.Duration, bool) {
+// Refuse reports whether remoteAddr is refused at now. When it is, it
+// sets w's Retry-After header and returns the refusal's message, for the
+// caller to answer 429 in its own format. Callers ask before they check
+// the credential, so a refused address learns nothing of it.
+func (f *Failures) Refuse(w http.ResponseWriter, remoteAddr string, now time.Time) (string, bool) {
+	wait, blocked := f.blocked(remoteAddr, now)
+	if !blocked {
+		return "", false
+	}
+	after := retryAfter(wait)
+	w.Header().Set("Retry-After", after)
+	return "too many failed authentications from this address; retry after " + after + " seconds", true
+}
+
+// blocked reports whether remoteAddr is refused at now, and for how long.
+func (f *Failures) blocked(remoteAddr string, now time.Time) (time.Duration, bool) {
 	if f == nil {
 		return 0, false
 	}
@@ -36,17 +50,16 @@ func (f *Failures) Blocked(remoteAddr string, now time.Time) (time.Duration, boo
 	return left, n >= f.limit
 }
 
-// Fail records a failed attempt from remoteAddr at now; true when it is
-// the one that reached the limit (for a single log line).
-func (f *Failures) Fail(remoteAddr string, now time.Time) bool {
-	if f == nil {
-		return false
+// Fail records a failed attempt from remoteAddr at now, and logs to log
+// once, when it is the one that reaches the limit.
+func (f *Failures) Fail(log *slog.Logger, remoteAddr string, now time.Time) {
+	if f != nil && f.w.Add(remoteAddr, now) == f.limit {
+		log.Warn("failed authentications over the limit", "remote", Address(remoteAddr))
 	}
-	return f.w.Add(remoteAddr, now) == f.limit
 }
 
-// RetryAfter is d as a Retry-After header's whole seconds, rounded up, at
+// retryAfter is d as a Retry-After header's whole seconds, rounded up, at
 // least 1.
-func RetryAfter(d time.Duration) string {
+func retryAfter(d time.Duration) string {
 	return strconv.Itoa(max(1, int(math.Ceil(d.Seconds()))))
 }

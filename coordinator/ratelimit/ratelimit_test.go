@@ -1,7 +1,11 @@
 package ratelimit
 
 import (
+	"bytes"
 	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 )
@@ -75,38 +79,49 @@ func TestAddress(t *testing.T) {
 
 func TestFailures(t *testing.T) {
 	t0 := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
 	f := NewFailures(3, time.Minute)
 	for i := 1; i <= 3; i++ {
-		if _, blocked := f.Blocked("10.0.0.1:1", t0); blocked {
-			t.Fatalf("blocked before failure %d, want the limit of 3 first", i)
+		w := httptest.NewRecorder()
+		if _, refused := f.Refuse(w, "10.0.0.1:1", t0); refused || w.Header().Get("Retry-After") != "" {
+			t.Fatalf("refused before failure %d, want the limit of 3 first", i)
 		}
-		if reached := f.Fail("10.0.0.1:1", t0); reached != (i == 3) {
-			t.Errorf("Fail #%d reached the limit: %v", i, reached)
+		f.Fail(log, "10.0.0.1:1", t0)
+		if reached := strings.Contains(logs.String(), "failed authentications over the limit"); reached != (i == 3) {
+			t.Errorf("after failure %d, logged the limit: %v", i, reached)
 		}
+	}
+	f.Fail(log, "10.0.0.1:1", t0)
+	if n := strings.Count(logs.String(), "\n"); n != 1 || !strings.Contains(logs.String(), "remote=10.0.0.1") {
+		t.Errorf("logged %d lines, want the one naming the address:\n%s", n, logs.String())
 	}
 	tests := []struct {
 		name      string
 		addr      string
 		at        time.Duration
-		blocked   bool
-		wantAfter time.Duration
+		refused   bool
+		wantAfter string
 	}{
-		{"at the limit", "10.0.0.1:2", 10 * time.Second, true, 50 * time.Second},
-		{"another address", "10.0.0.2:1", 10 * time.Second, false, 0},
-		{"the window passed", "10.0.0.1:2", time.Minute, false, 0},
+		{"at the limit", "10.0.0.1:2", 10 * time.Second, true, "50"},
+		{"rounded up", "10.0.0.1:2", 10*time.Second + 500*time.Millisecond, true, "50"},
+		{"another address", "10.0.0.2:1", 10 * time.Second, false, ""},
+		{"the window passed", "10.0.0.1:2", time.Minute, false, ""},
 	}
 	for _, tt := range tests {
-		left, blocked := f.Blocked(tt.addr, t0.Add(tt.at))
-		if blocked != tt.blocked || (blocked && left != tt.wantAfter) {
-			t.Errorf("%s: Blocked = %v, %v; want %v, %v", tt.name, left, blocked, tt.wantAfter, tt.blocked)
+		w := httptest.NewRecorder()
+		msg, refused := f.Refuse(w, tt.addr, t0.Add(tt.at))
+		after := w.Header().Get("Retry-After")
+		if refused != tt.refused || after != tt.wantAfter || (refused && !strings.Contains(msg, "retry after "+after+" seconds")) {
+			t.Errorf("%s: Refuse = %q, %v, Retry-After %q; want %v, %q", tt.name, msg, refused, after, tt.refused, tt.wantAfter)
 		}
 	}
 	var none *Failures = NewFailures(0, time.Minute)
-	none.Fail("10.0.0.1:1", t0)
-	if _, blocked := none.Blocked("10.0.0.1:1", t0); blocked {
-		t.Error("no limit blocked")
+	none.Fail(log, "10.0.0.1:1", t0)
+	if _, refused := none.Refuse(httptest.NewRecorder(), "10.0.0.1:1", t0); refused {
+		t.Error("no limit refused")
 	}
-	if got := RetryAfter(1500 * time.Millisecond); got != "2" {
-		t.Errorf("RetryAfter(1.5s) = %s, want 2", got)
+	if got := retryAfter(1500 * time.Millisecond); got != "2" {
+		t.Errorf("retryAfter(1.5s) = %s, want 2", got)
 	}
 }

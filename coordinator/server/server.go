@@ -27,6 +27,7 @@ import (
 	"github.com/ferry-sync/ferry/coordinator/ratelimit"
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/protocol"
+	"github.com/ferry-sync/ferry/shared/tick"
 )
 
 // Server is a running coordinator's pieces.
@@ -215,26 +216,22 @@ func (s *Server) Serve(ctx context.Context) error {
 // changes and reclaims the space of replaced cache snapshots and staged
 // pages every GCInterval, until ctx ends.
 func (s *Server) runGCLoop(ctx context.Context) {
-	t := time.NewTicker(s.cfg.GCInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		s.pruneEvents(ctx)
-		// Reading the dataset counts folds their pending changes: without
-		// a scraper, these stay bounded by one GC interval's transitions.
-		if _, err := s.Store.DatasetCounts(ctx); err != nil && ctx.Err() == nil {
-			s.log.Error("fold dataset counts", "err", err)
-		}
-		n, err := s.badger.CollectGarbage()
-		if err != nil {
-			s.log.Error("value log gc", "err", err)
-		} else if n > 0 {
-			s.log.Info("value log gc", "rewrites", n)
-		}
+	tick.Every(ctx, s.cfg.GCInterval, s.collectGarbage)
+}
+
+// collectGarbage is one pass of the GC loop.
+func (s *Server) collectGarbage(ctx context.Context) {
+	s.pruneEvents(ctx)
+	// Reading the dataset counts folds their pending changes: without a
+	// scraper, these stay bounded by one GC interval's transitions.
+	if _, err := s.Store.DatasetCounts(ctx); err != nil && ctx.Err() == nil {
+		s.log.Error("fold dataset counts", "err", err)
+	}
+	n, err := s.badger.CollectGarbage()
+	if err != nil {
+		s.log.Error("value log gc", "err", err)
+	} else if n > 0 {
+		s.log.Info("value log gc", "rewrites", n)
 	}
 }
 

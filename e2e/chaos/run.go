@@ -10,6 +10,7 @@ import (
 
 	"github.com/ferry-sync/ferry/e2e/faultproxy"
 	"github.com/ferry-sync/ferry/e2e/sim"
+	"github.com/ferry-sync/ferry/shared/tick"
 )
 
 // chaosRun is one run: the system under test, what was acknowledged to
@@ -94,23 +95,17 @@ func (ch *chaosRun) runFaultLoop(ctx context.Context) {
 		ch.proxy.SetDelay(0)
 		ch.proxy.SetDown(false)
 	}()
-	t := time.NewTicker(ch.o.faultEach)
-	defer t.Stop()
-	for n := 0; ; n++ {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		// The first three faults are one of each kind that loses work: a
-		// short run still has them all.
-		r := []int{0, 20, 40}
-		if n < len(r) {
-			ch.inject(ctx, rng, r[n])
+	// The first three faults are one of each kind that loses work: a short
+	// run still has them all.
+	first := []int{0, 20, 40}
+	tick.Every(ctx, ch.o.faultEach, func(ctx context.Context) {
+		if len(first) > 0 {
+			ch.inject(ctx, rng, first[0])
+			first = first[1:]
 		} else {
 			ch.inject(ctx, rng, rng.IntN(100))
 		}
-	}
+	})
 }
 
 func (ch *chaosRun) inject(ctx context.Context, rng *rand.Rand, r int) {

@@ -21,6 +21,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ferry-sync/ferry/shared/platform"
 )
 
 func main() {
@@ -40,7 +42,7 @@ func run() error {
 	flag.StringVar(&d.bin, "bin", "bin", "directory of ferry-coordinator and ferry-agent")
 	flag.StringVar(&d.dir, "dir", ".run", "working directory (wiped first)")
 	flag.StringVar(&d.addr, "listen", "127.0.0.1:8080", "coordinator address")
-	source := flag.String("source", "gnucash", "platform of the sample: gnucash or csv")
+	source := flag.String("source", platform.GnuCash, "platform of the sample: gnucash or csv")
 	path := flag.String("path", "testdata/sample-gnucash/books.gnucash", "the sample book (gnucash) or folder (csv)")
 	exit := flag.Bool("exit", false, "stop both processes once the sync is Complete")
 	flag.Parse()

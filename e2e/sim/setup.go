@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ferry-sync/ferry/shared/platform"
 	"github.com/ferry-sync/ferry/shared/protocol"
 )
 
@@ -65,11 +66,11 @@ func setupOne(ctx context.Context, c *Coordinator, i int) (Agent, error) {
 		ID             string
 		ConnectionInfo struct{ LinkCode string }
 	}
-	if s, err := c.Call(ctx, "POST", "/companies/"+co.ID+"/connections", map[string]string{"platformKey": "csv"}, &conn); err != nil || s != 200 {
+	if s, err := c.Call(ctx, "POST", "/companies/"+co.ID+"/connections", map[string]string{"platformKey": platform.CSV}, &conn); err != nil || s != 200 {
 		return Agent{}, fmt.Errorf("create connection %d: status %d, %v", i, s, err)
 	}
 	resp, err := link(ctx, c.URL(), SourceAddr(i), protocol.LinkRequest{
-		Code: conn.ConnectionInfo.LinkCode, PlatformKey: "csv", Hostname: fmt.Sprintf("sim-%06d", i), OS: "linux/sim", AgentVersion: "sim",
+		Code: conn.ConnectionInfo.LinkCode, PlatformKey: platform.CSV, Hostname: fmt.Sprintf("sim-%06d", i), OS: "linux/sim", AgentVersion: "sim",
 	})
 	if err != nil {
 		return Agent{}, fmt.Errorf("link %d: %w", i, err)

@@ -1,7 +1,6 @@
 package model
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -11,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/ferry-sync/ferry/shared/dataset"
+	"github.com/ferry-sync/ferry/shared/ndjson"
 )
 
 // sampleBook reads testdata/sample: the records the csv connector emits
@@ -19,17 +19,11 @@ func sampleBook(t testing.TB) map[dataset.DataType][][]byte {
 	t.Helper()
 	book := map[dataset.DataType][][]byte{}
 	for _, dt := range dataset.DataTypes {
-		f, err := os.Open(filepath.Join("testdata", "sample", string(dt)+".ndjson"))
-		if err != nil {
-			t.Fatal(err)
+		data, err := os.ReadFile(filepath.Join("testdata", "sample", string(dt)+".ndjson"))
+		for _, line := range ndjson.Lines(data) {
+			book[dt] = append(book[dt], line)
 		}
-		sc := bufio.NewScanner(f)
-		sc.Buffer(nil, 1<<20)
-		for sc.Scan() {
-			book[dt] = append(book[dt], bytes.Clone(sc.Bytes()))
-		}
-		f.Close()
-		if err := sc.Err(); err != nil || len(book[dt]) == 0 {
+		if err != nil || len(book[dt]) == 0 {
 			t.Fatalf("%s: %d records, %v", dt, len(book[dt]), err)
 		}
 	}

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/ferry-sync/ferry/shared/ndjson"
 )
 
 // The data plane. An agent uploads a dataset's records in pages numbered
@@ -141,7 +143,10 @@ func decodePage(r io.Reader, size int) (Page, error) {
 	)
 	for line := 1; ; line++ {
 		start := len(raw)
-		raw, err = appendLine(br, raw, start, limit)
+		raw, err = ndjson.AppendLine(br, raw, MaxRecordBytes, limit+1)
+		if len(raw) > limit && !errors.Is(err, ndjson.ErrLineTooLong) {
+			err = errExpanded
+		}
 		if errors.Is(err, errExpanded) && size > 0 {
 			return Page{}, fmt.Errorf("%w: over its declared %d bytes uncompressed", ErrBadPage, size)
 		}
@@ -185,11 +190,13 @@ func checkLine(raw []byte, start, line int, lines map[string]int) (span, error) 
 	if line > MaxPageRecords {
 		return span{}, fmt.Errorf("over %d records", MaxPageRecords)
 	}
-	s, e := trimJSONSpace(raw, start, len(raw))
-	if s == e {
+	rec := ndjson.Trim(raw[start:])
+	if len(rec) == 0 {
 		return span{}, errors.New("empty line")
 	}
-	id, err := RecordID(raw[s:e])
+	s := start + cap(raw[start:]) - cap(rec) // rec is raw[s:e]
+	e := s + len(rec)
+	id, err := RecordID(rec)
 	if err != nil {
 		return span{}, err
 	}
@@ -200,33 +207,19 @@ func checkLine(raw []byte, start, line int, lines map[string]int) (span, error) 
 	return span{id, s, e}, nil
 }
 
-// trimJSONSpace narrows raw[start:end] to leave out JSON white space (and
-// the newline) around it.
-func trimJSONSpace(raw []byte, start, end int) (int, int) {
-	isSpace := func(b byte) bool { return b == ' ' || b == '\t' || b == '\r' || b == '\n' }
-	for start < end && isSpace(raw[start]) {
-		start++
-	}
-	for end > start && isSpace(raw[end-1]) {
-		end--
-	}
-	return start, end
-}
-
 // ErrPageTooLarge is wrapped (with ErrBadPage) by the refusal of a page
 // over MaxPageBytes compressed or MaxPageExpandedBytes uncompressed.
 var ErrPageTooLarge = errors.New("page over the size limit")
 
 var (
-	errLineTooLong = errors.New("line too long")
-	errCompressed  = fmt.Errorf("%w: over %d bytes compressed", ErrPageTooLarge, MaxPageBytes)
-	errExpanded    = fmt.Errorf("%w: over %d bytes uncompressed", ErrPageTooLarge, MaxPageExpandedBytes)
+	errCompressed = fmt.Errorf("%w: over %d bytes compressed", ErrPageTooLarge, MaxPageBytes)
+	errExpanded   = fmt.Errorf("%w: over %d bytes uncompressed", ErrPageTooLarge, MaxPageExpandedBytes)
 )
 
 // badPage describes a failure to read the page, at line.
 func badPage(line int, err error) error {
 	switch {
-	case errors.Is(err, errLineTooLong):
+	case errors.Is(err, ndjson.ErrLineTooLong):
 		return fmt.Errorf("%w: line %d: over %d bytes", ErrBadPage, line, MaxRecordBytes)
 	case errors.Is(err, errCompressed), errors.Is(err, errExpanded):
 		return fmt.Errorf("%w: %w", ErrBadPage, err)
@@ -236,34 +229,6 @@ func badPage(line int, err error) error {
 		return fmt.Errorf("%w: gzip stream cut short", ErrBadPage)
 	}
 	return fmt.Errorf("%w: gzip: %v", ErrBadPage, err)
-}
-
-// appendLine appends the next line of br, with its newline if it has one,
-// to raw; the line starts at raw[start]. It returns io.EOF when br ends
-// without a newline, perhaps after some bytes, and errExpanded once raw
-// holds over limit bytes.
-func appendLine(br *bufio.Reader, raw []byte, start, limit int) ([]byte, error) {
-	for {
-		frag, err := br.ReadSlice('\n')
-		if need := len(raw) + len(frag); need > cap(raw) {
-			// Double, rather than append's 1.25 for large slices: a page
-			// of 32 MiB then allocates 64 MiB on the way, not 160.
-			grown := make([]byte, len(raw), max(need, min(2*cap(raw), limit+1), 16<<10))
-			copy(grown, raw)
-			raw = grown
-		}
-		raw = append(raw, frag...)
-		n := len(raw) - start
-		if n > MaxRecordBytes+1 || (n == MaxRecordBytes+1 && raw[len(raw)-1] != '\n') {
-			return raw, errLineTooLong
-		}
-		if len(raw) > limit {
-			return raw, errExpanded
-		}
-		if err != bufio.ErrBufferFull {
-			return raw, err
-		}
-	}
 }
 
 // RecordID checks one NDJSON line as DecodePage does and returns the

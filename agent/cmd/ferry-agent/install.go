@@ -9,6 +9,7 @@ import (
 
 	"github.com/ferry-sync/ferry/agent/config"
 	"github.com/ferry-sync/ferry/agent/service"
+	"github.com/ferry-sync/ferry/shared/platform"
 )
 
 // cmdService runs install, uninstall, start, stop and restart.
@@ -61,7 +62,7 @@ func install(m *service.Manager, path string) error {
 	case err == nil:
 		for _, b := range cfg.Bindings {
 			what := "the book of connection " + b.ConnectionID
-			if b.PlatformKey == "csv" {
+			if b.PlatformKey == platform.CSV {
 				what = "the CSV folder of connection " + b.ConnectionID
 			}
 			reads = append(reads, service.Need{Path: b.Path, What: what})

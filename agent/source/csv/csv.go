@@ -64,11 +64,7 @@ func (s *Source) DataTypes() []dataset.DataType {
 // FetchError, a missing file NotSupported. The file's contents are read,
 // and their faults found, by the batch's Records.
 func (s *Source) Fetch(ctx context.Context, dt dataset.DataType) (source.Batch, error) {
-	if !dt.Valid() {
-		return nil, &source.Error{Status: dataset.NotSupported,
-			Message: fmt.Sprintf("%q is not a data type; they are %s", dt, dataset.DataTypeNames())}
-	}
-	if err := ctx.Err(); err != nil {
+	if err := source.Check(ctx, dt); err != nil {
 		return nil, err
 	}
 	if err := s.checkDir(); err != nil {
@@ -80,7 +76,7 @@ func (s *Source) Fetch(ctx context.Context, dt dataset.DataType) (source.Batch, 
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fetchError(err, "cannot open %s: %v", path, reason(err))
+		return nil, source.Fetchf(err, "cannot open %s: %v", path, source.Reason(err))
 	}
 	return &batch{f: f, dt: dt, name: filepath.Base(path)}, nil
 }
@@ -90,11 +86,11 @@ func (s *Source) checkDir() error {
 	fi, err := os.Stat(s.dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return fetchError(err, "folder %s does not exist", s.dir)
+		return source.Fetchf(err, "folder %s does not exist", s.dir)
 	case err != nil:
-		return fetchError(err, "cannot read folder %s: %v", s.dir, reason(err))
+		return source.Fetchf(err, "cannot read folder %s: %v", s.dir, source.Reason(err))
 	case !fi.IsDir():
-		return fetchError(nil, "%s is not a folder", s.dir)
+		return source.Fetchf(nil, "%s is not a folder", s.dir)
 	}
 	return nil
 }
@@ -108,25 +104,12 @@ func (s *Source) file(dt dataset.DataType) (string, error) {
 		case errors.Is(err, fs.ErrNotExist):
 			continue
 		case err != nil:
-			return "", fetchError(err, "cannot read %s: %v", path, reason(err))
+			return "", source.Fetchf(err, "cannot read %s: %v", path, source.Reason(err))
 		case !fi.Mode().IsRegular():
-			return "", fetchError(nil, "%s is not a file", path)
+			return "", source.Fetchf(nil, "%s is not a file", path)
 		}
 		return path, nil
 	}
 	return "", &source.Error{Status: dataset.NotSupported,
 		Message: fmt.Sprintf("no %s.csv in folder %s", dt, s.dir)}
-}
-
-func fetchError(err error, format string, args ...any) *source.Error {
-	return &source.Error{Status: dataset.FetchError, Message: fmt.Sprintf(format, args...), Err: err}
-}
-
-// reason is an error's cause without the path the message already names.
-func reason(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }

@@ -72,11 +72,7 @@ func (s *Source) DataTypes() []dataset.DataType { return slices.Clone(dataset.Da
 // SQLite book by copying it; a book open in GnuCash is read too, with a
 // warning. The book is read, and its faults found, by the batch's Records.
 func (s *Source) Fetch(ctx context.Context, dt dataset.DataType) (source.Batch, error) {
-	if !dt.Valid() {
-		return nil, &source.Error{Status: dataset.NotSupported,
-			Message: fmt.Sprintf("%q is not a data type; they are %s", dt, dataset.DataTypeNames())}
-	}
-	if err := ctx.Err(); err != nil {
+	if err := source.Check(ctx, dt); err != nil {
 		return nil, err
 	}
 	l, warnings, err := s.open(ctx)
@@ -100,19 +96,19 @@ func (s *Source) open(ctx context.Context) (loader, []source.Warning, error) {
 	f, err := OpenBookFile(s.path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, nil, fetchError(err, "GnuCash book %s does not exist", s.path)
+		return nil, nil, source.Fetchf(err, "GnuCash book %s does not exist", s.path)
 	case err != nil:
-		return nil, nil, fetchError(err, "cannot open GnuCash book %s: %v", s.path, reason(err))
+		return nil, nil, source.Fetchf(err, "cannot open GnuCash book %s: %v", s.path, source.Reason(err))
 	}
 	if fi, err := f.Stat(); err == nil && fi.IsDir() {
 		f.Close()
-		return nil, nil, fetchError(nil, "%s is a folder, not a GnuCash book file", s.path)
+		return nil, nil, source.Fetchf(nil, "%s is a folder, not a GnuCash book file", s.path)
 	}
 	br := bufio.NewReaderSize(f, 64<<10)
 	head, err := br.Peek(len(sqliteMagic))
 	if err != nil && err != io.EOF {
 		f.Close()
-		return nil, nil, fetchError(err, "cannot read GnuCash book %s: %v", s.path, reason(err))
+		return nil, nil, source.Fetchf(err, "cannot read GnuCash book %s: %v", s.path, source.Reason(err))
 	}
 	if bytes.HasPrefix(head, sqliteMagic) {
 		f.Close()
@@ -126,7 +122,7 @@ func (s *Source) open(ctx context.Context) (loader, []source.Warning, error) {
 		gz, err := gzip.NewReader(br)
 		if err != nil {
 			f.Close()
-			return nil, nil, fetchError(err, "%s is not a GnuCash book: it starts as a gzip file but cannot be decompressed (%v)", s.path, err)
+			return nil, nil, source.Fetchf(err, "%s is not a GnuCash book: it starts as a gzip file but cannot be decompressed (%v)", s.path, err)
 		}
 		r, kind, closer = gz, "compressed ", func() error { return errors.Join(gz.Close(), f.Close()) }
 	}
@@ -147,7 +143,7 @@ func (s *Source) open(ctx context.Context) (loader, []source.Warning, error) {
 func (s *Source) openXML(r *bufio.Reader, kind string) (*xmlLoader, error) {
 	head, err := r.Peek(sniffBytes)
 	if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
-		return nil, fetchError(err, "cannot read %sGnuCash book %s: %v", kind, s.path, reason(err))
+		return nil, source.Fetchf(err, "cannot read %sGnuCash book %s: %v", kind, s.path, source.Reason(err))
 	}
 	if !looksLikeXMLBook(head) {
 		return nil, notBook(s.path, head)
@@ -185,22 +181,9 @@ func notBook(path string, head []byte) error {
 	what := "GnuCash saves a book as XML (compressed or not) or as an SQLite database"
 	switch {
 	case len(head) == 0:
-		return fetchError(nil, "%s is not a GnuCash book: the file is empty", path)
+		return source.Fetchf(nil, "%s is not a GnuCash book: the file is empty", path)
 	case bytes.HasPrefix(t, []byte("<")):
-		return fetchError(nil, "%s is not a GnuCash book: it is XML, but not GnuCash's (no <gnc-v2> element at its start)", path)
+		return source.Fetchf(nil, "%s is not a GnuCash book: it is XML, but not GnuCash's (no <gnc-v2> element at its start)", path)
 	}
-	return fetchError(nil, "%s is not a GnuCash book: %s, and this file is neither", path, what)
-}
-
-func fetchError(err error, format string, args ...any) *source.Error {
-	return &source.Error{Status: dataset.FetchError, Message: fmt.Sprintf(format, args...), Err: err}
-}
-
-// reason is an error's cause without the path the message already names.
-func reason(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
+	return source.Fetchf(nil, "%s is not a GnuCash book: %s, and this file is neither", path, what)
 }

@@ -28,7 +28,7 @@ func (s *Source) openSQLite(ctx context.Context) (loader, []source.Warning, erro
 		if ctx.Err() != nil {
 			return nil, nil, ctx.Err()
 		}
-		return nil, nil, fetchError(err, "cannot read GnuCash book %s as an SQLite database: %v", s.path, err)
+		return nil, nil, source.Fetchf(err, "cannot read GnuCash book %s as an SQLite database: %v", s.path, err)
 	}
 	l, warnings, err := s.checkSQLite(ctx, cp)
 	if err != nil {
@@ -42,7 +42,7 @@ func (s *Source) openSQLite(ctx context.Context) (loader, []source.Warning, erro
 func (s *Source) checkSQLite(ctx context.Context, cp string) (*sqlLoader, []source.Warning, error) {
 	db, err := openSQLite(cp)
 	if err != nil {
-		return nil, nil, fetchError(err, "cannot open GnuCash book %s: %v", s.path, err)
+		return nil, nil, source.Fetchf(err, "cannot open GnuCash book %s: %v", s.path, err)
 	}
 	fail := func(err error) (*sqlLoader, []source.Warning, error) {
 		db.Close()
@@ -51,23 +51,23 @@ func (s *Source) checkSQLite(ctx context.Context, cp string) (*sqlLoader, []sour
 	have := map[string]bool{}
 	rows, err := db.QueryContext(ctx, "SELECT name FROM sqlite_master WHERE type = 'table'")
 	if err != nil {
-		return fail(fetchError(err, "cannot read GnuCash book %s as an SQLite database: %v", s.path, err))
+		return fail(source.Fetchf(err, "cannot read GnuCash book %s as an SQLite database: %v", s.path, err))
 	}
 	for rows.Next() {
 		var name string
 		if err := rows.Scan(&name); err != nil {
 			rows.Close()
-			return fail(fetchError(err, "cannot read GnuCash book %s: %v", s.path, err))
+			return fail(source.Fetchf(err, "cannot read GnuCash book %s: %v", s.path, err))
 		}
 		have[strings.ToLower(name)] = true
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return fail(fetchError(err, "cannot read GnuCash book %s as an SQLite database: %v", s.path, err))
+		return fail(source.Fetchf(err, "cannot read GnuCash book %s as an SQLite database: %v", s.path, err))
 	}
 	for _, t := range gnucashTables {
 		if !have[t] {
-			return fail(fetchError(nil, "%s is not a GnuCash book: it is an SQLite database, but without GnuCash's tables (no %s table)", s.path, t))
+			return fail(source.Fetchf(nil, "%s is not a GnuCash book: it is an SQLite database, but without GnuCash's tables (no %s table)", s.path, t))
 		}
 	}
 	var host text
@@ -77,7 +77,7 @@ func (s *Source) checkSQLite(ctx context.Context, cp string) (*sqlLoader, []sour
 	case err == sql.ErrNoRows:
 		return &sqlLoader{db: db, copy: cp}, nil, nil
 	case err != nil:
-		return fail(fetchError(err, "cannot read GnuCash book %s: %v", s.path, err))
+		return fail(source.Fetchf(err, "cannot read GnuCash book %s: %v", s.path, err))
 	}
 	return &sqlLoader{db: db, copy: cp}, []source.Warning{sqlOpenWarning(string(host), int64(pid))}, nil
 }

@@ -9,23 +9,24 @@ import (
 	"github.com/ferry-sync/ferry/agent/source"
 	"github.com/ferry-sync/ferry/agent/source/csv"
 	"github.com/ferry-sync/ferry/agent/source/gnucash"
+	"github.com/ferry-sync/ferry/shared/platform"
 )
 
 // Keys lists the platform keys this agent has a connector for.
-func Keys() []string { return []string{"csv", "gnucash"} }
+func Keys() []string { return []string{platform.CSV, platform.GnuCash} }
 
 // Open opens the source of platform platformKey at path (a book's file, a
 // folder). A source opens even when its data is unavailable for now; its
 // Fetch says why.
 func Open(platformKey, path string) (source.Source, error) {
 	switch platformKey {
-	case "csv":
+	case platform.CSV:
 		s, err := csv.Open(path)
 		if err != nil {
 			return nil, err // not a nil *csv.Source in a non-nil interface
 		}
 		return s, nil
-	case "gnucash":
+	case platform.GnuCash:
 		s, err := gnucash.Open(path)
 		if err != nil {
 			return nil, err

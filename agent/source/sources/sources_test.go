@@ -1,8 +1,11 @@
 package sources
 
 import (
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ferry-sync/ferry/shared/platform"
 )
 
 func TestOpen(t *testing.T) {
@@ -16,5 +19,18 @@ func TestOpen(t *testing.T) {
 	_, err = Open("sage50", "/x")
 	if err == nil || !strings.Contains(err.Error(), `"sage50"`) {
 		t.Errorf("Open(sage50) error = %v, want one naming the platform", err)
+	}
+}
+
+// TestEveryPlatform checks the agent has a connector for every platform
+// the coordinator offers.
+func TestEveryPlatform(t *testing.T) {
+	for _, key := range platform.Keys() {
+		if !slices.Contains(Keys(), key) {
+			t.Errorf("no connector for platform %q", key)
+		}
+	}
+	if len(Keys()) != len(platform.All) {
+		t.Errorf("connectors %q, platforms %q", Keys(), platform.Keys())
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/ferry-sync/ferry/shared/dataset"
+	"github.com/ferry-sync/ferry/shared/ndjson"
 	"github.com/ferry-sync/ferry/shared/protocol"
 )
 
@@ -152,18 +153,7 @@ func snapshotKey(snap, id []byte) []byte {
 // eachRecord calls fn with the id and JSON of each NDJSON line of p, a
 // page stored without a line index; the JSON shares p.Data.
 func eachRecord(p store.Page, fn func(id string, rec []byte) error) error {
-	data := p.Data
-	for line := 1; len(data) > 0; line++ {
-		rec := data
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			rec, data = data[:i:i], data[i+1:]
-		} else {
-			data = nil
-		}
-		rec = bytes.TrimSpace(rec)
-		if len(rec) == 0 {
-			continue
-		}
+	for line, rec := range ndjson.Lines(p.Data) {
 		id, err := protocol.RecordID(rec)
 		if err != nil {
 			return fmt.Errorf("page %d line %d: %w", p.N, line, err)
