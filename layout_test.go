@@ -2,6 +2,7 @@ package ferry_test
 
 import (
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -41,5 +42,85 @@ func TestImportRules(t *testing.T) {
 	}
 	if checked == 0 {
 		t.Fatal("no shared/ or agent/ package was checked")
+	}
+}
+
+// storageLibraries are the import paths of storage libraries, with their
+// subpackages (database/sql/driver, which uuid implements, is no storage).
+var storageLibraries = []string{"github.com/dgraph-io/badger", "github.com/jackc/pgx", "github.com/lib/pq"}
+
+// TestStoreIsReplaceable enforces the shape #13 gave the coordinator: the
+// rules packages import no storage library, not even through another
+// package, and no package but coordinator/server and the backends
+// themselves imports a backend (tests may open one directly).
+func TestStoreIsReplaceable(t *testing.T) {
+	const mod = "github.com/ferry-sync/ferry/"
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}}|{{join .Imports \" \"}}|{{join .Deps \" \"}}", "./...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	type pkg struct{ imports, deps []string }
+	pkgs := map[string]pkg{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Split(line, "|")
+		if len(f) != 3 {
+			t.Fatalf("go list line %q", line)
+		}
+		pkgs[f[0]] = pkg{strings.Fields(f[1]), strings.Fields(f[2])}
+	}
+	isStorage := func(path string) bool {
+		if path == "database/sql" {
+			return true
+		}
+		for _, l := range storageLibraries {
+			if path == l || strings.HasPrefix(path, l+"/") {
+				return true
+			}
+		}
+		return false
+	}
+	// A backend is a coordinator package that imports a storage library
+	// itself (the agent reads GnuCash's SQLite books through database/sql).
+	backends := map[string]bool{}
+	for path, p := range pkgs {
+		if strings.HasPrefix(path, mod+"coordinator/") && slices.ContainsFunc(p.imports, isStorage) {
+			backends[path] = true
+		}
+	}
+	if !backends[mod+"coordinator/store/badgerstore"] {
+		t.Fatalf("the Badger backend was not found among %v", backends)
+	}
+	// The rules packages may depend on the standard library but
+	// database/sql, on shared/, on store's plain types and on uuid: an
+	// allowlist, so that a storage library not named above cannot creep in.
+	allowed := func(path string) bool {
+		switch {
+		case !strings.Contains(strings.Split(path, "/")[0], "."):
+			return !isStorage(path)
+		case strings.HasPrefix(path, mod+"shared/"), path == mod+"coordinator/store":
+			return true
+		}
+		return path == "github.com/google/uuid"
+	}
+	for _, rules := range []string{"coordinator/rules", "coordinator/store", "shared/dataset"} {
+		p, ok := pkgs[mod+rules]
+		if !ok {
+			t.Fatalf("rules package %s is missing", rules)
+		}
+		for _, d := range p.deps {
+			if !allowed(d) {
+				t.Errorf("rules package %s depends on %s", rules, d)
+			}
+		}
+	}
+	for path, p := range pkgs {
+		if path == mod+"coordinator/server" || backends[path] {
+			continue
+		}
+		for _, imp := range p.imports {
+			if backends[imp] {
+				t.Errorf("%s imports the store backend %s: only coordinator/server may", path, imp)
+			}
+		}
 	}
 }

@@ -8,7 +8,7 @@ import (
 	"strings"
 )
 
-// SecretName is the name of the store secret (store.Store.Secret) that keys
+// SecretName is the name of the store secret (badgerstore.Badger.Secret, and every backend's) that keys
 // link URL tokens.
 const SecretName = "link-url"
 

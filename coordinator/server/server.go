@@ -32,14 +32,15 @@ import (
 
 // Server is a running coordinator's pieces.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	Store   store.Store
+	cfg Config
+	log *slog.Logger
+	// Store is the backend every part is handed, each through the narrow
+	// interface it declares.
+	Store   *badgerstore.Badger
 	API     *api.Server
 	Hub     *hub.Hub
 	Portal  *portal.Handler
 	Metrics *metrics.Metrics
-	badger  *badgerstore.Badger
 	// publisher takes the uploads the hub commits to Complete.
 	publisher *publish.Publisher
 	events    *events
@@ -61,7 +62,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*Ser
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, Store: st, badger: st}
+	s := &Server{cfg: cfg, log: log, Store: st}
 	if err := s.ensureAdminKey(ctx, out); err != nil {
 		st.Close()
 		return nil, err
@@ -227,7 +228,7 @@ func (s *Server) collectGarbage(ctx context.Context) {
 	if _, err := s.Store.DatasetCounts(ctx); err != nil && ctx.Err() == nil {
 		s.log.Error("fold dataset counts", "err", err)
 	}
-	n, err := s.badger.CollectGarbage()
+	n, err := s.Store.CollectGarbage()
 	if err != nil {
 		s.log.Error("value log gc", "err", err)
 	} else if n > 0 {

@@ -1,30 +1,8 @@
 package store
 
 import (
-	"context"
 	"time"
 )
-
-// AgentEventStore keeps what happened to each agent's connectivity, for
-// support staff: durable, read newest first, pruned after a retention.
-// Store embeds it.
-type AgentEventStore interface {
-	// AddAgentEvent stores an event; ErrExists if its id is taken. The
-	// agent need not exist (events outlive nothing, but are never refused
-	// for that). For a Connected or Disconnected event it also puts, in
-	// the same transaction, connection.connected or
-	// connection.disconnected in the webhook outbox for each of
-	// e.Connections still bound to the agent (others are skipped), with
-	// the id PresenceEventID(e.ID, connection): a crash cannot record the
-	// one without the other.
-	AddAgentEvent(ctx context.Context, e AgentEvent) error
-	// AgentEvents returns an agent's events, newest first (by At, then id);
-	// none is an empty list, not an error.
-	AgentEvents(ctx context.Context, agentID string) ([]AgentEvent, error)
-	// PruneAgentEvents deletes every event of every agent that happened
-	// before cutoff and returns how many it deleted. Idempotent.
-	PruneAgentEvents(ctx context.Context, cutoff time.Time) (int, error)
-}
 
 // AgentEventType says what happened to an agent.
 type AgentEventType string

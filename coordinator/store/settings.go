@@ -1,7 +1,6 @@
 package store
 
 import (
-	"context"
 	"fmt"
 	"time"
 
@@ -62,39 +61,6 @@ type CompanySyncSettings struct {
 	// OverridesDefaults: the company's settings replace the client's; when
 	// false the client's apply.
 	OverridesDefaults bool `json:"overridesDefaults"`
-}
-
-// SettingsStore keeps the sync settings, client-wide and per company, and
-// the schedule they make: when each (connection, data type) is next due.
-// Store embeds it.
-type SettingsStore interface {
-	// ProfileSyncSettings returns the client-wide settings, one per data
-	// type (the defaults for the types never set).
-	ProfileSyncSettings(ctx context.Context) ([]SyncSetting, error)
-	// SetProfileSyncSettings replaces the settings of the types given
-	// (CheckSyncSettings), keeping the others, and moves the schedule of
-	// every connection that follows them to the new hours.
-	SetProfileSyncSettings(ctx context.Context, list []SyncSetting) error
-	// CompanySyncSettings returns a company's own settings (those of the
-	// client when it set none); ErrNotFound if the company is missing.
-	CompanySyncSettings(ctx context.Context, companyID string) (CompanySyncSettings, error)
-	// SetCompanySyncSettings replaces the settings of the types given for a
-	// company, keeping the others, and moves the schedule of its
-	// connections; ErrNotFound if the company is missing.
-	SetCompanySyncSettings(ctx context.Context, s CompanySyncSettings) error
-	// EffectiveSyncSettings returns the settings in force for a company:
-	// its own when they override the defaults, the client's otherwise.
-	EffectiveSyncSettings(ctx context.Context, companyID string) ([]SyncSetting, error)
-
-	// DueSyncs returns at most limit schedule entries due at or before now,
-	// earliest first. It reads only due entries: its cost does not grow
-	// with the number of connections.
-	DueSyncs(ctx context.Context, now time.Time, limit int) ([]ScheduledSync, error)
-	// Reschedule moves a due entry to next (it stays at most one entry per
-	// connection and type), or removes it when next is zero. An entry that
-	// changed since it was read (a dataset was queued meanwhile) is left as
-	// it is.
-	Reschedule(ctx context.Context, s ScheduledSync, next time.Time) error
 }
 
 // ScheduledSync is one schedule entry: the data type is due on the

@@ -1,7 +1,11 @@
-// Package store keeps the coordinator's state: companies, connections,
-// datasets with their timelines, API keys and link codes. Store is the
-// interface the rest of the coordinator uses; Badger is the default
-// implementation, and every implementation passes storetest.Run.
+// Package store holds the coordinator's state as plain values: companies,
+// connections, datasets with their timelines, agents, API keys, link codes,
+// sync settings and webhooks; the errors a backend returns; the id rules;
+// and the change feed. It imports no storage library. What a change means
+// is decided by package rules; a backend (badgerstore.Badger today) loads
+// values, applies the rules and persists the result in one transaction,
+// and every backend passes storetest.Run. Each part of the coordinator
+// declares beside itself the few store methods it uses.
 //
 // Rules that must hold atomically (one non-terminal dataset per type and
 // connection, a claim won by exactly one agent, a report fenced by its lease)
@@ -13,7 +17,6 @@
 package store
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -21,7 +24,7 @@ import (
 	"github.com/ferry-sync/ferry/shared/dataset"
 )
 
-// Errors a Store returns; callers test them with errors.Is or errors.As.
+// Errors a backend returns; callers test them with errors.Is or errors.As.
 var (
 	// ErrNotFound: the company, connection, dataset, key or code does not
 	// exist (or is not visible to the caller, such as another agent's dataset).
@@ -58,134 +61,6 @@ type InProgressError struct {
 
 func (e *InProgressError) Error() string {
 	return fmt.Sprintf("dataset %s is already in progress (%s)", e.DatasetID, e.Status)
-}
-
-// Store is the coordinator's state. Every method is safe for concurrent use.
-// A method that returns nil has made its change durable: a crash right after
-// loses nothing. Times are stored in UTC.
-type Store interface {
-	AgentStore
-	SettingsStore
-	WebhookStore
-	AgentEventStore
-
-	// CreateCompany stores a new company; ErrExists if the id is taken.
-	CreateCompany(ctx context.Context, c Company) error
-	// Company returns one company; ErrNotFound if missing.
-	Company(ctx context.Context, id string) (Company, error)
-	// Companies returns every company, oldest first.
-	Companies(ctx context.Context) ([]Company, error)
-	// UpdateCompany applies fn to the stored company and stores the result
-	// atomically; ErrNotFound if missing; an error from fn aborts the update.
-	UpdateCompany(ctx context.Context, id string, fn func(*Company) error) (Company, error)
-	// DeleteCompany removes a company with its connections, datasets, link
-	// codes and cached data; ErrNotFound if missing.
-	DeleteCompany(ctx context.Context, id string) error
-
-	// CreateConnection stores a new connection of an existing company, and
-	// with it the link code (by its hash) that links it, whose expiry
-	// becomes the connection's LinkCodeExpires; ErrNotFound if the company
-	// is missing, ErrExists if the connection id is taken.
-	CreateConnection(ctx context.Context, c Connection, code LinkCode) error
-	// Connection returns one connection of a company; ErrNotFound if either
-	// is missing or the connection belongs to another company.
-	Connection(ctx context.Context, companyID, id string) (Connection, error)
-	// Connections returns a company's connections, oldest first; ErrNotFound
-	// if the company is missing.
-	Connections(ctx context.Context, companyID string) ([]Connection, error)
-	// UpdateConnection applies fn to the stored connection atomically;
-	// ErrNotFound if missing. When the status leaves Linked (or PendingAuth)
-	// for Unlinked or Deauthorized, in the same transaction every Queued
-	// dataset of the connection moves to AuthError, and every lease on its
-	// in-flight datasets is revoked: it expires at once (ExpireLeases then
-	// ends the dataset) and a report under it is ErrStaleLease. A connection
-	// that becomes Unlinked or Deauthorized loses its link code too, and so
-	// does an Unlinked one unlinked again.
-	UpdateConnection(ctx context.Context, companyID, id string, fn func(*Connection) error) (Connection, error)
-	// DeleteConnection removes a connection, its link code and its datasets'
-	// claims; datasets already synced stay readable. ErrNotFound if missing.
-	DeleteConnection(ctx context.Context, companyID, id string) error
-
-	// QueueDataset creates a dataset in Queued (or in AuthError at once when
-	// the connection is Deauthorized) with the first timeline entry. It
-	// refuses with *InProgressError when the type has a non-terminal dataset
-	// on the connection, ErrUnlinked on an Unlinked connection, and
-	// ErrNotFound when the company or connection is missing.
-	QueueDataset(ctx context.Context, q QueueRequest) (Dataset, error)
-	// Dataset returns one dataset of a company; ErrNotFound if missing.
-	Dataset(ctx context.Context, companyID, id string) (Dataset, error)
-	// Datasets returns a company's datasets, newest requested first;
-	// ErrNotFound if the company is missing.
-	Datasets(ctx context.Context, companyID string) ([]Dataset, error)
-	// DataStatus returns, per data type that has ever been queued for the
-	// company, its newest and newest Complete datasets. Its cost does not
-	// grow with the length of the history. ErrNotFound if the company is
-	// missing.
-	DataStatus(ctx context.Context, companyID string) (map[dataset.DataType]TypeStatus, error)
-	// DatasetCounts returns how many datasets the store holds in each
-	// status, every status present (zero included), history included. The
-	// counts change in the transaction of each dataset write and deletion,
-	// so they are exact; reading costs the transitions since the last read,
-	// not the history.
-	DatasetCounts(ctx context.Context) (map[dataset.Status]int, error)
-	// QueuedDatasets returns the Queued datasets of a connection in dispatch
-	// order: sync order, then requested time.
-	QueuedDatasets(ctx context.Context, connectionID string) ([]Dataset, error)
-
-	// Claim moves a Queued dataset to Fetching for an agent and gives it a
-	// new lease expiring at c.Now+c.TTL. Exactly one of any number of
-	// concurrent claims wins; the others get ErrNotQueued. A dataset whose
-	// connection is not bound to the agent is ErrNotFound. A dataset whose
-	// connection is Deauthorized moves to AuthError and the claim gets
-	// ErrNotQueued.
-	Claim(ctx context.Context, c ClaimRequest) (Dataset, error)
-	// Report applies a transition. With a lease id it is the agent's report,
-	// fenced by that lease (ErrStaleLease when it no longer holds the
-	// dataset); without one it is the coordinator's. An agent's report on a
-	// dataset whose connection is not bound to it is ErrNotFound, whatever
-	// the dataset's state, as for a dataset that does not exist. A
-	// transition the table
-	// refuses to that mover is ErrTransition. Reporting the status the
-	// dataset already has, under the same lease, changes nothing and
-	// succeeds: reports are idempotent.
-	Report(ctx context.Context, r Report) (Dataset, error)
-	// RenewLeases extends every lease the agent holds to expire at until,
-	// and returns the datasets it holds.
-	RenewLeases(ctx context.Context, agentID string, until time.Time) ([]Dataset, error)
-	// RevokeLease takes away the agent's lease on a dataset, as if it had
-	// expired: the next ExpireLeases moves the dataset on, and a report
-	// under the lease is ErrStaleLease. A dataset the agent holds no lease
-	// on is left as it is (nil); a missing one is ErrNotFound.
-	RevokeLease(ctx context.Context, agentID, companyID, datasetID string) error
-	// ExpireLeases returns every Fetching or Mapping dataset whose lease
-	// expired at or before now to Queued with its attempt count raised, or to
-	// FetchError when that was attempt MaxAttempts. A dataset whose
-	// connection is no longer Linked goes on from Queued to AuthError. It
-	// returns the datasets it moved, in their final state.
-	ExpireLeases(ctx context.Context, now time.Time) ([]Dataset, error)
-	// SetValidation stores a dataset's validation results, replacing any.
-	SetValidation(ctx context.Context, companyID, datasetID string, v ValidationResult) error
-	// Validation returns a dataset's validation results (empty lists when
-	// none were stored); ErrNotFound if the dataset is missing.
-	Validation(ctx context.Context, companyID, datasetID string) (ValidationResult, error)
-
-	// Secret returns the named secret of this coordinator: 32 random bytes
-	// made on the first call and the same on every later one, restarts
-	// included; concurrent first calls agree. It keys the tokens of link
-	// URLs.
-	Secret(ctx context.Context, name string) ([]byte, error)
-
-	// CreateAPIKey stores a key by its hash; ErrExists if the id is taken.
-	CreateAPIKey(ctx context.Context, k APIKey) error
-	// APIKeyByHash finds a key by the hash of its secret; ErrNotFound.
-	APIKeyByHash(ctx context.Context, hash []byte) (APIKey, error)
-	// APIKeys returns every key, oldest first (hashes included).
-	APIKeys(ctx context.Context) ([]APIKey, error)
-	// DeleteAPIKey removes a key; ErrNotFound if missing.
-	DeleteAPIKey(ctx context.Context, id string) error
-
-	// Close flushes and releases the store. It is safe to call once.
-	Close() error
 }
 
 // StageProgress is the progress a dataset has on entering a status.

@@ -2,7 +2,6 @@ package store
 
 import (
 	"cmp"
-	"context"
 	"slices"
 	"strings"
 	"time"
@@ -25,46 +24,6 @@ var EventTypes = []string{
 
 // MaxWebhooks is how many webhook consumers a client may have, as Codat.
 const MaxWebhooks = 50
-
-// WebhookStore keeps webhook consumers and the durable outbox of their
-// deliveries. The store itself adds the events of its own transitions
-// (read.completed when a dataset reaches a terminal status,
-// connection.created, and connection.connected/disconnected with an
-// agent's Connected/Disconnected event: see AddAgentEvent) in the
-// transaction that makes the transition, so a crash cannot lose one. Store
-// embeds it.
-type WebhookStore interface {
-	// CreateWebhook stores a consumer; ErrExists if the id is taken or the
-	// client has MaxWebhooks already.
-	CreateWebhook(ctx context.Context, w Webhook) error
-	// Webhook returns one consumer; ErrNotFound if missing.
-	Webhook(ctx context.Context, id string) (Webhook, error)
-	// Webhooks returns every consumer, oldest first.
-	Webhooks(ctx context.Context) ([]Webhook, error)
-	// DeleteWebhook removes a consumer, its pending deliveries and its
-	// delivery log; ErrNotFound if missing.
-	DeleteWebhook(ctx context.Context, id string) error
-	// DueDeliveries returns at most limit deliveries due at or before now,
-	// earliest first; it reads only due ones.
-	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]Delivery, error)
-	// DeliveryDone ends a delivery the consumer accepted (or one dropped
-	// for good): it leaves the outbox, a is logged, and the consumer is no
-	// longer failing when a.Outcome is OutcomeDelivered. A delivery no
-	// longer in the outbox is only logged.
-	DeliveryDone(ctx context.Context, d Delivery, a DeliveryAttempt) error
-	// DeliveryFailed logs a failed attempt and makes the delivery due again
-	// at next. When the consumer has been failing since at least
-	// disableAfter before a.At it is disabled instead, and the delivery
-	// leaves the outbox; disabled reports that.
-	DeliveryFailed(ctx context.Context, d Delivery, a DeliveryAttempt, next time.Time, disableAfter time.Duration) (disabled bool, err error)
-	// PendingDeliveries is how many deliveries are in the outbox (one per
-	// event and consumer), due or waiting for a retry. It reads the
-	// outbox's keys only: its cost grows with the backlog, not the history.
-	PendingDeliveries(ctx context.Context) (int, error)
-	// DeliveryLog returns a consumer's delivery attempts, newest first, at
-	// most limit; ErrNotFound if the consumer is missing.
-	DeliveryLog(ctx context.Context, webhookID string, limit int) ([]DeliveryAttempt, error)
-}
 
 // Webhook is a webhook consumer: Codat's WebhookConsumer, with Ferry's
 // signing secret.

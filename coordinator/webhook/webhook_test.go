@@ -119,7 +119,7 @@ func must(t *testing.T, err error) {
 // connected records agent-1 coming online for conn-1 of co-1 (created the
 // first time) at when, which puts connection.connected in the outbox; it
 // returns the event's id.
-func connected(t *testing.T, st store.Store, agentEventID string, when time.Time) string {
+func connected(t *testing.T, st *badgerstore.Badger, agentEventID string, when time.Time) string {
 	t.Helper()
 	ctx := t.Context()
 	if _, err := st.Company(ctx, "co-1"); errors.Is(err, store.ErrNotFound) {
@@ -132,7 +132,7 @@ func connected(t *testing.T, st store.Store, agentEventID string, when time.Time
 	return store.PresenceEventID(agentEventID, "conn-1")
 }
 
-func addConsumer(t *testing.T, st store.Store, id, url string, types ...string) store.Webhook {
+func addConsumer(t *testing.T, st *badgerstore.Badger, id, url string, types ...string) store.Webhook {
 	w := store.Webhook{ID: id, URL: url, EventTypes: types, Secret: "whsec-" + id, Created: t0}
 	must(t, st.CreateWebhook(t.Context(), w))
 	return w
