@@ -78,7 +78,7 @@ func newSupportEnv(t *testing.T) *supportEnv {
 	if err := h.Start(); err != nil {
 		t.Fatal(err)
 	}
-	if err := pub.Start(h); err != nil {
+	if err := pub.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

@@ -63,7 +63,7 @@ func newBenchHub(tb testing.TB) *benchHub {
 		st.Close()
 		tb.Fatal(err)
 	}
-	if err := pub.Start(h); err != nil {
+	if err := pub.Start(); err != nil {
 		h.Close()
 		st.Close()
 		tb.Fatal(err)

@@ -10,7 +10,8 @@ import (
 
 // runChangesLoop acts on the store's committed changes, read from sub,
 // until ctx ends: a dataset that became Queued is offered to its
-// connection's agent, a connection no longer Linked (or deleted) is revoked
+// connection's agent (and the connection's queued work is offered again
+// when one of its datasets ends), a connection no longer Linked (or deleted) is revoked
 // from the agent serving it, and an agent whose credential was revoked is
 // disconnected. Whoever made the change (the API, the Portal, the
 // scheduler, an agent's unlink, another coordinator sharing the store)
@@ -51,7 +52,9 @@ func (h *Hub) apply(c store.Change) {
 		}
 	}
 	for _, d := range c.Datasets {
-		if d.To == dataset.Queued {
+		// A dataset that ends frees a place in its agent's hands for the
+		// connection's queued work.
+		if d.To == dataset.Queued || d.To.Terminal() {
 			h.Notify(d.ConnectionID)
 		}
 	}

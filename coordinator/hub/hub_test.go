@@ -91,7 +91,7 @@ func newEnvWith(t *testing.T, edit func(*Config)) *env {
 	if err := h.Start(); err != nil {
 		t.Fatal(err)
 	}
-	if err := pub.Start(h); err != nil {
+	if err := pub.Start(); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(h.Handler())

@@ -80,7 +80,7 @@ func newEnv(t *testing.T, publicURL string) *env {
 	if err := hb.Start(); err != nil {
 		t.Fatal(err)
 	}
-	if err := pub.Start(hb); err != nil {
+	if err := pub.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

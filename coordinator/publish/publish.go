@@ -20,13 +20,6 @@ import (
 	"github.com/ferry-sync/ferry/shared/dataset"
 )
 
-// Offers is told of each dataset that completes, so that the agent
-// serving its connection is offered the connection's queued work again
-// (the hub).
-type Offers interface {
-	Notify(connectionID string)
-}
-
 // Config is what the Publisher needs from its owner.
 type Config struct {
 	Store  Store
@@ -40,11 +33,10 @@ type Config struct {
 // Publisher validates and publishes committed uploads. Start runs its
 // loops; Close stops them.
 type Publisher struct {
-	st     Store
-	log    *slog.Logger
-	now    func() time.Time
-	m      *metrics.Metrics
-	offers Offers
+	st  Store
+	log *slog.Logger
+	now func() time.Time
+	m   *metrics.Metrics
 
 	work   []chan item // datasets to process, one queue per process loop
 	ctx    context.Context
@@ -77,14 +69,12 @@ func New(cfg Config) *Publisher {
 }
 
 // Start runs the process loops and resumes the datasets a previous run
-// left in Validating or Processing. Offers is told of each dataset that
-// completes.
-func (p *Publisher) Start(offers Offers) error {
+// left in Validating or Processing.
+func (p *Publisher) Start() error {
 	pending, err := p.st.Unprocessed(p.ctx)
 	if err != nil {
 		return err
 	}
-	p.offers = offers
 	p.wg.Add(len(p.work))
 	for _, q := range p.work {
 		go func() { defer p.wg.Done(); p.runProcessLoop(p.ctx, q) }()
@@ -158,7 +148,6 @@ func (p *Publisher) process(ctx context.Context, w item) error {
 	}
 	p.ended(d)
 	p.log.Info("dataset complete", "dataset", d.ID, "company", d.CompanyID, "dataType", d.DataType)
-	p.offers.Notify(d.ConnectionID)
 	return nil
 }
 

@@ -1,11 +1,12 @@
 package publish
 
 import (
+	"context"
+
 	"encoding/json"
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,35 +20,16 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// offers records the connections a Publisher tells of.
-type offers struct {
-	mu    sync.Mutex
-	conns []string
-}
-
-func (o *offers) Notify(connectionID string) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.conns = append(o.conns, connectionID)
-}
-
-func (o *offers) told() []string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return append([]string(nil), o.conns...)
-}
-
 // env is a Publisher over a real Badger store with a company and a
 // connection bound to an agent, which uploads as the hub would store it.
 type env struct {
-	t      *testing.T
-	st     *badgerstore.Badger
-	pub    *Publisher
-	offers *offers
-	now    time.Time
-	co     string
-	conn   string
-	agent  string
+	t     *testing.T
+	st    *badgerstore.Badger
+	pub   *Publisher
+	now   time.Time
+	co    string
+	conn  string
+	agent string
 }
 
 // newEnv builds the env; the Publisher is not started.
@@ -58,7 +40,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e := &env{t: t, st: st, offers: &offers{}, now: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC),
+	e := &env{t: t, st: st, now: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC),
 		co: "co-1", conn: "cn-1", agent: "agent-1"}
 	ctx := t.Context()
 	if err := st.CreateCompany(ctx, store.Company{ID: e.co, Name: "Acme", Created: e.now}); err != nil {
@@ -86,7 +68,7 @@ func (e *env) start() *env {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	e.pub = New(Config{Store: e.st, Logger: log, Now: func() time.Time { return e.now }})
-	if err := e.pub.Start(e.offers); err != nil {
+	if err := e.pub.Start(); err != nil {
 		e.t.Fatal(err)
 	}
 	e.t.Cleanup(e.pub.Close)
@@ -157,6 +139,7 @@ func (e *env) waitStatus(id string, want dataset.Status) store.Dataset {
 func TestPublishCompletes(t *testing.T) {
 	e := newEnv(t).start()
 	id := e.committed(dataset.Customers, nil, customerC001)
+	sub := e.st.Feed().Subscribe(e.st.Feed().Head())
 	e.pub.Publish(e.co, id)
 	d := e.waitStatus(id, dataset.Complete)
 	var path []string
@@ -170,9 +153,20 @@ func TestPublishCompletes(t *testing.T) {
 	if err != nil || string(rec) != customerC001 {
 		t.Errorf("cached C001: %s, %v", rec, err)
 	}
-	waitFor(t, func() bool { return len(e.offers.told()) == 1 }, "the connection offered its work again")
-	if got := e.offers.told(); got[0] != e.conn {
-		t.Errorf("offers told of %v, want [%s]", got, e.conn)
+	// The hub learns of the end, to offer the connection's queued work
+	// again, from the feed.
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	for ended := false; !ended; {
+		changes, err := sub.Next(ctx)
+		if err != nil {
+			t.Fatalf("no change with the dataset Complete on the feed: %v", err)
+		}
+		for _, c := range changes {
+			for _, dc := range c.Datasets {
+				ended = ended || (dc.ID == id && dc.To == dataset.Complete && dc.ConnectionID == e.conn)
+			}
+		}
 	}
 }
 

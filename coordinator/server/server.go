@@ -169,7 +169,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	if err := s.Hub.Start(); err != nil {
 		return errors.Join(err, s.Store.Close())
 	}
-	if err := s.publisher.Start(s.Hub); err != nil {
+	if err := s.publisher.Start(); err != nil {
 		s.Hub.Close()
 		return errors.Join(err, s.Store.Close())
 	}
