@@ -27,6 +27,14 @@ type Backend interface {
 	WebhookStore
 	AgentEventStore
 
+	// Feed is the backend's change feed: after each transaction that
+	// creates a connection or changes its status or agent, creates a
+	// dataset or changes its status, revokes an agent's credential, puts
+	// webhook deliveries in the outbox or arms a scheduled sync, the
+	// backend publishes one store.Change saying so; a transaction that
+	// fails, or changes nothing of that, publishes nothing.
+	Feed() *store.Feed
+
 	// Close flushes and releases the store. It is safe to call once.
 	Close() error
 }

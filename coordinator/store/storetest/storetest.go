@@ -31,6 +31,7 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 		run  func(*fixture)
 	}{
 		{"Companies", testCompanies},
+		{"Feed", testFeed},
 		{"UpdateCompany", testUpdateCompany},
 		{"DeleteCompany", testDeleteCompany},
 		{"Connections", testConnections},

@@ -1,23 +1,21 @@
-package badgerstore_test
+package storetest
 
 import (
 	"context"
 	"errors"
 	"slices"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/dataset"
 )
 
-// TestFeedPublishesCommits: each call that commits publishes one change
-// with what it did; a transaction run again after a conflict publishes
-// only its last run, and one that fails publishes nothing.
-func TestFeedPublishesCommits(t *testing.T) {
-	b := openTest(t)
-	ctx := t.Context()
+// testFeed: each call that commits what a subscriber acts on publishes
+// one change with what it did; a transaction run again after a conflict
+// publishes only its last run, and one that fails publishes nothing.
+func testFeed(f *fixture) {
+	t, b, ctx := f.T, f.s, f.ctx
 	feed := b.Feed()
 	sub := feed.Subscribe(feed.Head())
 	next := func(what string) store.Change {
@@ -30,7 +28,7 @@ func TestFeedPublishesCommits(t *testing.T) {
 		}
 		return cs[0]
 	}
-	now := time.Now().UTC()
+	now := at(0)
 	must := func(what string, err error) {
 		t.Helper()
 		if err != nil {
