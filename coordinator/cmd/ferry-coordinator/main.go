@@ -48,7 +48,7 @@ func run(args []string) error {
 	fs.DurationVar(&cfg.Events.WebhookDisableAfter, "webhook-disable-after", cfg.Events.WebhookDisableAfter, "disable a webhook consumer whose deliveries keep failing this long")
 	fs.DurationVar(&cfg.Events.WebhookMinBackoff, "webhook-min-backoff", cfg.Events.WebhookMinBackoff, "wait before the first retry of a failed webhook delivery (doubles per attempt)")
 	fs.DurationVar(&cfg.Events.WebhookMaxBackoff, "webhook-max-backoff", cfg.Events.WebhookMaxBackoff, "longest wait between retries of a webhook delivery")
-	fs.DurationVar(&cfg.Events.ScheduleInterval, "schedule-interval", cfg.Events.ScheduleInterval, "how often due scheduled syncs are queued")
+	fs.DurationVar(&cfg.Events.ScheduleInterval, "schedule-interval", cfg.Events.ScheduleInterval, "the longest the scheduler sleeps between looks for due syncs (it also wakes when one falls due or is armed)")
 	memoryLimit := fs.String("memory-limit", "", "soft limit on the process's memory, as 512MiB or 2GiB: the GC collects more often to stay under it (default none, or GOMEMLIMIT)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	showVersion := fs.Bool("version", false, "print the version and exit")
