@@ -44,8 +44,12 @@ const readBuffer = 1024
 // reads and handles; writeLoop is the only writer, and offers queued work
 // when kicked.
 type agentConn struct {
-	h           *Hub
-	ws          *websocket.Conn
+	h  *Hub
+	ws *websocket.Conn
+	// upgrade orders the connections' upgrades: taken before the upgrade
+	// is answered, so a connection dialled after another's dial returned
+	// has a higher one, whichever reaches supersede first.
+	upgrade     uint64
 	agentID     string
 	remote      string
 	connectedAt time.Time
@@ -101,6 +105,7 @@ func (h *Hub) serveConnect(w http.ResponseWriter, r *http.Request) {
 // the connection and welcomes the agent; nil when the connection ended
 // instead.
 func (h *Hub) accept(w http.ResponseWriter, r *http.Request, agent store.Agent) *agentConn {
+	upgrade := h.upgrades.Add(1)
 	ws, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return nil // the upgrader has answered
@@ -110,7 +115,7 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request, agent store.Agent) 
 	connlimit.Promote(r.Context())
 	ws.SetReadLimit(protocol.MaxMessageBytes)
 	c := &agentConn{
-		h: h, ws: ws, agentID: agent.ID, remote: r.RemoteAddr, connectedAt: h.now().UTC(), lastSeen: h.now().UTC(),
+		h: h, ws: ws, upgrade: upgrade, agentID: agent.ID, remote: r.RemoteAddr, connectedAt: h.now().UTC(), lastSeen: h.now().UTC(),
 		pending: map[string]chan protocol.Diagnostics{},
 		log:     h.log.With("agent", agent.ID, "remote", r.RemoteAddr),
 		send:    make(chan *protocol.Message, sendQueue), kickc: make(chan struct{}, 1), done: make(chan struct{}),

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/metrics"
@@ -94,6 +95,9 @@ type Hub struct {
 	// refusals coalesces the CredentialRefused events of revoked
 	// credentials.
 	refusals refusals
+
+	// upgrades numbers the control channels' upgrades (agentConn.upgrade).
+	upgrades atomic.Uint64
 
 	mu     sync.Mutex
 	agents map[string]*agentConn // by agent id: the one live connection

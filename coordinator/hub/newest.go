@@ -23,9 +23,17 @@ type turn struct {
 // replaces. A welcomed connection it replaces goes offline now, and c
 // keeps the connections that one served: they are reported offline if c
 // fails before it is welcomed.
+//
+// A connection whose upgrade was answered before the newest one's (it
+// reached here late) is the one superseded: it is closed at once.
 func (h *Hub) supersede(c *agentConn) {
 	h.mu.Lock()
 	old := h.newest[c.agentID]
+	if old != nil && old.upgrade > c.upgrade {
+		h.mu.Unlock()
+		c.close(store.ReasonSuperseded)
+		return
+	}
 	h.newest[c.agentID] = c
 	if old != nil {
 		c.replaced = old.replaced
