@@ -13,6 +13,8 @@
 package schedule
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/metrics"
+
 	"context"
 	"errors"
 	"fmt"
@@ -42,6 +44,8 @@ type Config struct {
 	// before the loop's next wake wakes it.
 	Feed   *store.Feed
 	Logger *slog.Logger
+	// Metrics counts the feed's gaps; nil records nothing.
+	Metrics *metrics.Metrics
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	// Interval is the longest the loop sleeps between two looks for due
@@ -134,25 +138,14 @@ func (s *Scheduler) nextDue(ctx context.Context) time.Time {
 // sleep waits until due, a change that arms an entry due before it, or a
 // gap in the feed (which may have hidden one); false when ctx ended.
 func (s *Scheduler) sleep(ctx context.Context, sub *store.Subscription, due time.Time) bool {
-	wctx, cancel := context.WithTimeout(ctx, max(due.Sub(s.cfg.Now()), 0))
-	defer cancel()
-	for {
-		changes, err := sub.Next(wctx)
-		switch {
-		case ctx.Err() != nil:
-			return false
-		case wctx.Err() != nil:
-			return true
-		case err != nil:
-			s.log.Warn("change feed gap: looking for due syncs", "err", err)
-			return true
-		}
-		for _, c := range changes {
-			if !c.SyncDue.IsZero() && c.SyncDue.Before(due) {
-				return true
-			}
-		}
+	ok, gap := sub.Wait(ctx, max(due.Sub(s.cfg.Now()), 0), func(c store.Change) bool {
+		return !c.SyncDue.IsZero() && c.SyncDue.Before(due)
+	})
+	if gap != nil {
+		s.log.Warn("change feed gap: looking for due syncs", "err", gap)
+		s.cfg.Metrics.FeedGap("schedule")
 	}
+	return ok
 }
 
 // Result counts what one tick did.

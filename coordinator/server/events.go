@@ -65,6 +65,7 @@ func newEvents(cfg Config, st *badgerstore.Badger, feed *store.Feed, q *queue.Qu
 	return &events{
 		sched: schedule.New(schedule.Config{
 			Store: st, Queuer: q, Feed: feed, Logger: log.With("subsystem", "schedule"), Interval: ec.ScheduleInterval,
+			Metrics: m,
 		}),
 		hooks: webhook.New(webhook.Config{
 			Store: st, Feed: feed, Logger: log.With("subsystem", "webhook"), PublicURL: cfg.PublicURL,

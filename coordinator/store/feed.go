@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -222,6 +224,31 @@ func (s *Subscription) Next(ctx context.Context) ([]Change, error) {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-wake:
+		}
+	}
+}
+
+// Wait waits until wait has passed or a change for which wake is true
+// arrives (true, nil), or a gap in the feed, which may have hidden such a
+// change (true and the *GapError: read the store afresh, as after a wake);
+// false when ctx ended. It is the sleep of a loop that also has work due
+// at a time it knows, such as a retry or a schedule.
+func (s *Subscription) Wait(ctx context.Context, wait time.Duration, wake func(Change) bool) (bool, *GapError) {
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	for {
+		changes, err := s.Next(wctx)
+		var gap *GapError
+		switch {
+		case ctx.Err() != nil:
+			return false, nil
+		case errors.As(err, &gap):
+			return true, gap
+		case err != nil: // wait has passed
+			return true, nil
+		}
+		if slices.ContainsFunc(changes, wake) {
+			return true, nil
 		}
 	}
 }

@@ -174,3 +174,38 @@ func TestFeedExternalSequence(t *testing.T) {
 		t.Fatalf("Next from the future = %v, want a gap to 7", err)
 	}
 }
+
+// TestSubscriptionWait: Wait ends at a change that wakes it, reading past
+// those that do not; at the end of its wait; at a gap, which it returns;
+// and says false when ctx has ended.
+func TestSubscriptionWait(t *testing.T) {
+	wake := func(c store.Change) bool { return c.Deliveries > 1 }
+	f := store.NewFeed(2)
+	sub := f.Subscribe(f.Head())
+	f.Publish(change(1))
+	f.Publish(change(2))
+	if ok, gap := sub.Wait(t.Context(), time.Hour, wake); !ok || gap != nil {
+		t.Errorf("Wait with a waking change = %v, %v; want true, no gap", ok, gap)
+	}
+	if sub.Cursor() != 2 {
+		t.Errorf("cursor %d after the waking change, want 2", sub.Cursor())
+	}
+
+	f.Publish(change(1))
+	if ok, gap := sub.Wait(t.Context(), time.Millisecond, wake); !ok || gap != nil || sub.Cursor() != 3 {
+		t.Errorf("Wait past a change that does not wake = %v, %v, cursor %d; want true at the end of the wait, cursor 3", ok, gap, sub.Cursor())
+	}
+
+	for range 3 {
+		f.Publish(change(1))
+	}
+	if ok, gap := sub.Wait(t.Context(), time.Hour, wake); !ok || gap == nil || gap.Cursor != 3 || gap.After != 6 {
+		t.Errorf("Wait over a gap = %v, %v; want true and the gap from 3 to 6", ok, gap)
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if ok, gap := sub.Wait(ctx, time.Hour, wake); ok || gap != nil {
+		t.Errorf("Wait with ctx ended = %v, %v; want false", ok, gap)
+	}
+}

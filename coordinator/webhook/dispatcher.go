@@ -242,26 +242,12 @@ func (d *Dispatcher) untilDue(ctx context.Context) time.Duration {
 // outbox, or a gap in the feed (which may have hidden one); false when ctx
 // ended.
 func (d *Dispatcher) sleep(ctx context.Context, sub *store.Subscription, wait time.Duration) bool {
-	wctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	for {
-		changes, err := sub.Next(wctx)
-		switch {
-		case ctx.Err() != nil:
-			return false
-		case wctx.Err() != nil:
-			return true
-		case err != nil:
-			d.log.Warn("change feed gap: reading the outbox", "err", err)
-			d.cfg.Metrics.FeedGap("webhook")
-			return true
-		}
-		for _, c := range changes {
-			if c.Deliveries > 0 {
-				return true
-			}
-		}
+	ok, gap := sub.Wait(ctx, wait, func(c store.Change) bool { return c.Deliveries > 0 })
+	if gap != nil {
+		d.log.Warn("change feed gap: reading the outbox", "err", gap)
+		d.cfg.Metrics.FeedGap("webhook")
 	}
+	return ok
 }
 
 // DeliverDue makes one attempt at each delivery due now (at most a batch)
