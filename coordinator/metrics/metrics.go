@@ -5,7 +5,10 @@
 package metrics
 
 import (
+	"github.com/ferry-sync/ferry/coordinator/store"
+
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -31,6 +34,7 @@ type Metrics struct {
 	hookDeliveries  *prometheus.CounterVec
 	hookLatency     prometheus.Histogram
 	feedGaps        *prometheus.CounterVec
+	transitions     *prometheus.CounterVec
 }
 
 // The outcomes of webhook deliveries, ferry_webhook_deliveries_total's
@@ -101,12 +105,20 @@ func New() *Metrics {
 			Name: "ferry_change_feed_gaps_total",
 			Help: "Gaps a subscriber of the store's change feed met (it fell behind, or changes were missed) and recovered from by reading the store again, by subscriber.",
 		}, []string{"subscriber"}),
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ferry_dataset_transitions_total",
+			Help: "Datasets that entered each status (a new dataset enters Queued), from the store's change feed: every writer's, other coordinators' included.",
+		}, []string{"status"}),
+	}
+	for _, st := range dataset.Statuses {
+		m.transitions.WithLabelValues(string(st))
 	}
 	for _, o := range []string{WebhookDelivered, WebhookFailed, WebhookDisabled} {
 		m.hookDeliveries.WithLabelValues(o)
 	}
 	m.reg.MustRegister(m.dispatchLatency, m.datasetDuration, m.datasetsEnded, m.leaseExpiries,
 		m.uploadBytes, m.uploadRecords, m.apiRequests, m.agentEvents, m.hookDeliveries, m.hookLatency, m.feedGaps,
+		m.transitions,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -141,6 +153,30 @@ func (m *Metrics) WatchFeed(f Feed) {
 		Name: "ferry_change_feed_sequence",
 		Help: "Sequence number of the last change the store published on its change feed.",
 	}, func() float64 { return float64(f.Head()) }))
+}
+
+// Follow counts the datasets' transitions the store's change feed brings
+// on sub, until ctx ends. Changes lost in a gap are not counted (the gap
+// is).
+func (m *Metrics) Follow(ctx context.Context, sub *store.Subscription) {
+	for {
+		changes, err := sub.Next(ctx)
+		var gap *store.GapError
+		switch {
+		case ctx.Err() != nil:
+			return
+		case errors.As(err, &gap):
+			m.FeedGap("metrics")
+			continue
+		case err != nil:
+			return
+		}
+		for _, c := range changes {
+			for _, d := range c.Datasets {
+				m.transitions.WithLabelValues(string(d.To)).Inc()
+			}
+		}
+	}
 }
 
 // FeedGap counts a gap a subscriber of the change feed met.

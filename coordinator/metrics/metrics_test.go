@@ -1,6 +1,10 @@
 package metrics_test
 
 import (
+	"runtime"
+
+	"slices"
+
 	"github.com/ferry-sync/ferry/coordinator/store/badgerstore"
 
 	"context"
@@ -117,4 +121,68 @@ func TestFeedAndAgents(t *testing.T) {
 			t.Errorf("scrape lacks %s:\n%s", want, got)
 		}
 	}
+}
+
+// TestFollowCountsTransitions: the transitions a real store publishes
+// are counted by the status entered, and a gap is counted as one.
+func TestFollowCountsTransitions(t *testing.T) {
+	st, err := badgerstore.Open(t.TempDir(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	m := metrics.New()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); m.Follow(ctx, st.Feed().Subscribe(st.Feed().Head())) }()
+	defer func() { cancel(); <-done }()
+
+	now := time.Now().UTC()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(st.CreateCompany(ctx, store.Company{ID: "co", Name: "Co", Created: now}))
+	must(st.CreateConnection(ctx, store.Connection{ID: "cn", CompanyID: "co", PlatformKey: "gnucash", Status: store.PendingAuth, Created: now},
+		store.LinkCode{Hash: []byte("code"), Expires: now.Add(time.Hour)}))
+	for _, dt := range []dataset.DataType{dataset.Invoices, dataset.Customers} {
+		d, err := st.QueueDataset(ctx, store.QueueRequest{ID: "ds-" + string(dt), CompanyID: "co", ConnectionID: "cn", DataType: dt, Now: now})
+		must(err)
+		_, err = st.Report(ctx, store.Report{CompanyID: "co", DatasetID: d.ID, Actor: store.ActorCoordinator, To: dataset.NotSupported, Now: now})
+		must(err)
+	}
+	want := []string{`ferry_dataset_transitions_total{status="Queued"} 2`, `ferry_dataset_transitions_total{status="NotSupported"} 2`,
+		`ferry_dataset_transitions_total{status="Complete"} 0`}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := scrape(t, m)
+		missing := slices.DeleteFunc(slices.Clone(want), func(w string) bool { return strings.Contains(got, w) })
+		if len(missing) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("scrape lacks %v:\n%s", missing, got)
+		}
+		runtime.Gosched()
+	}
+
+	// A subscriber that fell behind counts the gap.
+	f := store.NewFeed(1)
+	sub := f.Subscribe(0)
+	f.Publish(store.Change{Deliveries: 1})
+	f.Publish(store.Change{Deliveries: 1})
+	gctx, gcancel := context.WithCancel(t.Context())
+	gdone := make(chan struct{})
+	go func() { defer close(gdone); m.Follow(gctx, sub) }()
+	deadline = time.Now().Add(10 * time.Second)
+	for !strings.Contains(scrape(t, m), `ferry_change_feed_gaps_total{subscriber="metrics"} 1`) {
+		if time.Now().After(deadline) {
+			t.Fatal("the gap was not counted")
+		}
+		runtime.Gosched()
+	}
+	gcancel()
+	<-gdone
 }

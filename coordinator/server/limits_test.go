@@ -74,7 +74,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // dialFrom opens a TCP connection to the server from a loopback address.
 func dialFrom(t *testing.T, srv *Server, ip string) net.Conn {
 	t.Helper()
-	c, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}).Dial("tcp", srv.Addr())
+	c, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 15 * time.Second}).Dial("tcp", srv.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,14 +112,14 @@ func closedByServer(c net.Conn) bool {
 // credential and reports whether it was welcomed.
 func agentWelcomed(t *testing.T, srv *Server, ip, secret string) error {
 	t.Helper()
-	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second,
+	d := websocket.Dialer{HandshakeTimeout: 15 * time.Second,
 		NetDial: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}).Dial}
 	ws, _, err := d.Dial("ws://"+srv.Addr()+protocol.ConnectPath, http.Header{"Authorization": {"Bearer " + secret}})
 	if err != nil {
 		return err
 	}
 	t.Cleanup(func() { ws.Close() })
-	_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_ = ws.SetReadDeadline(time.Now().Add(15 * time.Second))
 	if err := ws.WriteJSON(protocol.Message{Type: protocol.TypeHello, ID: "h", Hello: &protocol.Hello{
 		Versions: []int{protocol.Version}, Hostname: "pc", OS: "linux", AgentVersion: "test", Capacity: 2}}); err != nil {
 		return err
@@ -266,7 +266,7 @@ func served(c net.Conn) error {
 	if _, err := io.WriteString(c, "Host: ferry.test\r\n\r\n"); err != nil {
 		return err
 	}
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_ = c.SetReadDeadline(time.Now().Add(15 * time.Second))
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
 		return err

@@ -182,9 +182,12 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 		errc <- s.http.Serve(s.ln)
 	}()
-	gcCtx, stopGC := context.WithCancel(context.Background())
+	loops, stopLoops := context.WithCancel(context.Background())
 	gcDone := make(chan struct{})
-	go func() { defer close(gcDone); s.runGCLoop(gcCtx) }()
+	go func() { defer close(gcDone); s.runGCLoop(loops) }()
+	transitions := s.Store.Feed().Subscribe(s.Store.Feed().Head())
+	followDone := make(chan struct{})
+	go func() { defer close(followDone); s.Metrics.Follow(loops, transitions) }()
 	s.API.SetReady(true)
 	s.log.Info("coordinator serving", "listen", s.Addr(), "publicUrl", s.cfg.PublicURL)
 	var serveErr error
@@ -200,8 +203,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.Hub.Close()
 	s.publisher.Close()
 	s.events.close()
-	stopGC()
+	stopLoops()
 	<-gcDone
+	<-followDone
 	if serveErr == nil {
 		serveErr = <-errc
 	}
