@@ -18,25 +18,11 @@ import (
 // need not tell the hub. After a gap in the feed it checks every live
 // agent against the store instead.
 func (h *Hub) runChangesLoop(ctx context.Context, sub *store.Subscription) {
-	for {
-		changes, err := sub.Next(ctx)
-		var gap *store.GapError
-		switch {
-		case ctx.Err() != nil:
-			return
-		case errors.As(err, &gap):
-			h.log.Warn("change feed gap: checking every live agent against the store", "err", err)
-			h.cfg.Metrics.FeedGap("hub")
-			h.recheck(ctx)
-			continue
-		case err != nil:
-			h.log.Error("change feed", "err", err)
-			return
-		}
-		for _, c := range changes {
-			h.apply(c)
-		}
-	}
+	sub.Follow(ctx, h.apply, func(gap *store.GapError) {
+		h.log.Warn("change feed gap: checking every live agent against the store", "err", gap)
+		h.cfg.Metrics.FeedGap("hub")
+		h.recheck(ctx)
+	})
 }
 
 // apply acts on one change. Revoked credentials come first: their agents

@@ -8,7 +8,6 @@ import (
 	"github.com/ferry-sync/ferry/coordinator/store"
 
 	"context"
-	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -159,24 +158,11 @@ func (m *Metrics) WatchFeed(f Feed) {
 // on sub, until ctx ends. Changes lost in a gap are not counted (the gap
 // is).
 func (m *Metrics) Follow(ctx context.Context, sub *store.Subscription) {
-	for {
-		changes, err := sub.Next(ctx)
-		var gap *store.GapError
-		switch {
-		case ctx.Err() != nil:
-			return
-		case errors.As(err, &gap):
-			m.FeedGap("metrics")
-			continue
-		case err != nil:
-			return
+	sub.Follow(ctx, func(c store.Change) {
+		for _, d := range c.Datasets {
+			m.transitions.WithLabelValues(string(d.To)).Inc()
 		}
-		for _, c := range changes {
-			for _, d := range c.Datasets {
-				m.transitions.WithLabelValues(string(d.To)).Inc()
-			}
-		}
-	}
+	}, func(*store.GapError) { m.FeedGap("metrics") })
 }
 
 // FeedGap counts a gap a subscriber of the change feed met.

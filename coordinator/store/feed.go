@@ -228,6 +228,26 @@ func (s *Subscription) Next(ctx context.Context) ([]Change, error) {
 	}
 }
 
+// Follow hands each change to apply, in order, and each gap to gap (the
+// subscriber then reads what it watches from the store), until ctx ends.
+// It is the loop of a subscriber that has nothing else to wait for.
+func (s *Subscription) Follow(ctx context.Context, apply func(Change), gap func(*GapError)) {
+	for {
+		changes, err := s.Next(ctx)
+		var g *GapError
+		switch {
+		case errors.As(err, &g):
+			gap(g)
+			continue
+		case err != nil: // ctx ended: Next's only other error
+			return
+		}
+		for _, c := range changes {
+			apply(c)
+		}
+	}
+}
+
 // Wait waits until wait has passed or a change for which wake is true
 // arrives (true, nil), or a gap in the feed, which may have hidden such a
 // change (true and the *GapError: read the store afresh, as after a wake);

@@ -209,3 +209,38 @@ func TestSubscriptionWait(t *testing.T) {
 		t.Errorf("Wait with ctx ended = %v, %v; want false", ok, gap)
 	}
 }
+
+// TestSubscriptionFollow: Follow hands every change over in order, a gap
+// once, and returns when ctx ends.
+func TestSubscriptionFollow(t *testing.T) {
+	f := store.NewFeed(2)
+	sub := f.Subscribe(0)
+	for i := range 3 {
+		f.Publish(change(i + 1)) // the first falls out of the ring: a gap
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	var got []int
+	gaps := 0
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sub.Follow(ctx, func(c store.Change) {
+			got = append(got, c.Deliveries)
+			if c.Deliveries == 4 {
+				cancel()
+			}
+		}, func(*store.GapError) {
+			gaps++
+			f.Publish(change(4)) // after the gap moved the cursor to the head
+		})
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		cancel()
+		t.Fatal("Follow did not return after ctx ended")
+	}
+	if gaps != 1 || len(got) != 1 || got[0] != 4 {
+		t.Errorf("Follow gave changes %v and %d gaps; want [4] after one gap (the gap moves past 1-3)", got, gaps)
+	}
+}
