@@ -5,7 +5,6 @@ import (
 	"github.com/ferry-sync/ferry/coordinator/store"
 
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -51,20 +50,10 @@ func (b *Badger) AgentEvents(ctx context.Context, agentID string) ([]store.Agent
 	if err := rules.LookupIDs("agent", agentID); err != nil {
 		return nil, err
 	}
-	out := []store.AgentEvent{}
-	err := b.view(ctx, func(txn *tx) error {
-		p := prefix("ev", agentID)
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: p, PrefetchValues: true, Reverse: true})
-		defer it.Close()
-		// Reverse iteration starts at the last key under p.
-		for it.Seek(append(p, 0xff)); it.ValidForPrefix(p); it.Next() {
-			var e store.AgentEvent
-			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &e) }); err != nil {
-				return err
-			}
-			out = append(out, e)
-		}
-		return nil
+	var out []store.AgentEvent
+	err := b.view(ctx, func(txn *tx) (err error) {
+		out, err = listNewest[store.AgentEvent](txn, prefix("ev", agentID), 0)
+		return err
 	})
 	return out, err
 }

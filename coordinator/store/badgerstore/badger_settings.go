@@ -322,22 +322,9 @@ func (b *Badger) DueSyncs(ctx context.Context, now time.Time, limit int) ([]stor
 	if limit <= 0 {
 		limit = 1000
 	}
-	end := []byte("sc/" + timeHex(now) + "/\xff")
 	var out []store.ScheduledSync
 	err := b.view(ctx, func(txn *tx) error {
-		p := []byte("sc/")
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
-		defer it.Close()
-		var keys [][]byte
-		for it.Seek(p); it.ValidForPrefix(p) && len(keys) < limit; it.Next() {
-			k := it.Item().KeyCopy(nil)
-			if string(k) > string(end) {
-				break
-			}
-			keys = append(keys, k)
-		}
-		it.Close()
-		for _, k := range keys {
+		for _, k := range dueKeys(txn, "sc", now, limit) {
 			parts := splitKey(k)
 			var s store.ScheduledSync
 			err := getJSON(txn, schedPointerKey(parts[2], dataset.DataType(parts[3])), &s)

@@ -5,6 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
 
 	"github.com/ferry-sync/ferry/coordinator/store"
 )
@@ -22,6 +26,41 @@ func listValues[T any](txn *tx, p []byte) ([]T, error) {
 		}
 	}
 	return out, nil
+}
+
+// listNewest decodes the values under p, last key first (keys that sort
+// by time give the newest first), at most limit of them (0: all).
+func listNewest[T any](txn *tx, p []byte, limit int) ([]T, error) {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: p, PrefetchValues: true, Reverse: true})
+	defer it.Close()
+	out := []T{}
+	// Reverse iteration starts at the last key under p.
+	for it.Seek(append(slices.Clone(p), 0xff)); it.ValidForPrefix(p) && (limit == 0 || len(out) < limit); it.Next() {
+		var v T
+		if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &v) }); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// dueKeys returns, in due order, at most limit keys of the due-time index
+// named index (keys index/<due>/...) that are due at now.
+func dueKeys(txn *tx, index string, now time.Time, limit int) [][]byte {
+	p := prefix(index)
+	end := string(p) + timeHex(now) + "/\xff"
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
+	defer it.Close()
+	var keys [][]byte
+	for it.Seek(p); it.ValidForPrefix(p) && len(keys) < limit; it.Next() {
+		k := it.Item().KeyCopy(nil)
+		if string(k) > end {
+			break
+		}
+		keys = append(keys, k)
+	}
+	return keys
 }
 
 // modify is one read-modify-write, in one transaction: load reads the

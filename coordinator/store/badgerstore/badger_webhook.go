@@ -5,7 +5,6 @@ import (
 	"github.com/ferry-sync/ferry/coordinator/store"
 
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -222,22 +221,10 @@ func (b *Badger) DueDeliveries(ctx context.Context, now time.Time, limit int) ([
 	if limit <= 0 {
 		limit = 100
 	}
-	end := "wq/" + timeHex(now) + "/\xff"
 	var out []store.Delivery
 	err := b.update(ctx, func(txn *tx) error {
 		out = out[:0]
-		p := []byte("wq/")
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
-		var keys [][]byte
-		for it.Seek(p); it.ValidForPrefix(p) && len(keys) < limit; it.Next() {
-			k := it.Item().KeyCopy(nil)
-			if string(k) > end {
-				break
-			}
-			keys = append(keys, k)
-		}
-		it.Close()
-		for _, k := range keys {
+		for _, k := range dueKeys(txn, "wq", now, limit) {
 			parts := splitKey(k)
 			var d store.Delivery
 			err := getJSON(txn, deliveryKey(parts[2], parts[3]), &d)
@@ -372,17 +359,9 @@ func (b *Badger) DeliveryLog(ctx context.Context, webhookID string, limit int) (
 		if ok, err := exists(txn, webhookKey(webhookID)); err != nil || !ok {
 			return notFound(cmpErr(err, badger.ErrKeyNotFound), "webhook", webhookID)
 		}
-		p := prefix("wl", webhookID)
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: p, Reverse: true, PrefetchValues: true})
-		defer it.Close()
-		for it.Seek(append(append([]byte{}, p...), 0xff)); it.ValidForPrefix(p) && len(out) < limit; it.Next() {
-			var a store.DeliveryAttempt
-			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &a) }); err != nil {
-				return err
-			}
-			out = append(out, a)
-		}
-		return nil
+		var err error
+		out, err = listNewest[store.DeliveryAttempt](txn, prefix("wl", webhookID), limit)
+		return err
 	})
 	return out, err
 }
