@@ -185,15 +185,3 @@ func TestStartResumes(t *testing.T) {
 	e.waitStatus(validating, dataset.Complete)
 	e.waitStatus(processing, dataset.Complete)
 }
-
-// waitFor waits (with a deadline) for cond.
-func waitFor(t *testing.T, cond func() bool, what string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
