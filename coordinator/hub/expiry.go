@@ -14,8 +14,9 @@ func (h *Hub) runExpiryLoop(ctx context.Context) {
 	tick.Every(ctx, h.cfg.ExpiryInterval, h.ExpireLeases)
 }
 
-// ExpireLeases runs one pass of lease expiry at the hub's clock and offers
-// requeued work again. Tests call it directly with an injected clock.
+// ExpireLeases runs one pass of lease expiry at the hub's clock; the
+// change feed brings the requeued work back to the hub's offers. Tests call
+// it directly with an injected clock.
 func (h *Hub) ExpireLeases(ctx context.Context) {
 	moved, err := h.st.ExpireLeases(ctx, h.now().UTC())
 	if err != nil {
@@ -32,6 +33,5 @@ func (h *Hub) ExpireLeases(ctx context.Context) {
 			h.event(store.AgentEvent{AgentID: agent, Type: store.EventLeaseExpired, DatasetID: d.ID,
 				Detail: fmt.Sprintf("%s attempt %d: dataset now %s", d.DataType, d.Attempt, d.Status)})
 		}
-		h.Notify(d.ConnectionID)
 	}
 }
