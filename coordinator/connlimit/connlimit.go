@@ -334,14 +334,15 @@ func Reserved(ctx context.Context) bool {
 	return c.kind == reserved
 }
 
-// Counts are a Listener's connections by kind.
+// Counts are a Listener's connections by kind, and how many of the
+// ordinary ones are idle (those that may be closed to make room).
 type Counts struct {
-	Ordinary, Reserved, Control int
+	Ordinary, Reserved, Control, Idle int
 }
 
 // Counts returns the connections open now, by kind.
 func (l *Listener) Counts() Counts {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return Counts{Ordinary: l.ordinary, Reserved: l.total - l.ordinary - l.control, Control: l.control}
+	return Counts{Ordinary: l.ordinary, Reserved: l.total - l.ordinary - l.control, Control: l.control, Idle: l.idle.Len()}
 }

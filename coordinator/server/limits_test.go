@@ -155,10 +155,13 @@ func TestIdleConnectionsDoNotShutOutOthers(t *testing.T) {
 	lim := srv.ln.(*connlimit.Listener)
 	perAddress := cfg.connectionLimits().PerAddress
 	var conns []net.Conn
-	for range 50 {
+	for i := range 50 {
 		c := dialFrom(t, srv, "127.0.0.1")
 		keepAlive(t, c)
 		conns = append(conns, c)
+		// The server marks a connection idle after the client has read its
+		// answer: wait for it, or the next one may find none idle to close.
+		waitFor(t, "the connection idle", func() bool { return lim.Counts().Idle == min(i+1, perAddress) })
 	}
 	if got := lim.Counts().Ordinary; got > perAddress {
 		t.Errorf("%d connections of one address open, want at most %d", got, perAddress)
@@ -220,14 +223,18 @@ func TestConnectionsPerAddress(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.MaxConnections, cfg.MaxConnectionsPerAddress, cfg.IdleTimeout = -1, 3, time.Hour
 	srv := serve(t, cfg)
+	lim := srv.ln.(*connlimit.Listener)
 	idle := dialFrom(t, srv, "127.0.0.4")
 	keepAlive(t, idle)
+	// The server marks it idle after the client has read its answer.
+	waitFor(t, "the kept-alive connection idle", func() bool { return lim.Counts().Idle == 1 })
 	for range 2 {
 		busy := dialFrom(t, srv, "127.0.0.4")
 		if _, err := io.WriteString(busy, "GET /healthz HTTP/1.1\r\n"); err != nil {
 			t.Fatal(err)
 		}
 	}
+	waitFor(t, "the busy connections accepted", func() bool { return lim.Counts().Ordinary == 3 })
 	tests := []struct {
 		name   string
 		ip     string
