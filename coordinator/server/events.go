@@ -1,8 +1,6 @@
 package server
 
 import (
-	"github.com/ferry-sync/ferry/coordinator/store/badgerstore"
-
 	"errors"
 	"log/slog"
 	"time"
@@ -60,7 +58,7 @@ type events struct {
 	hooks *webhook.Dispatcher
 }
 
-func newEvents(cfg Config, st *badgerstore.Badger, feed *store.Feed, q *queue.Queuer, m *metrics.Metrics, log *slog.Logger) *events {
+func newEvents(cfg Config, st store.Backend, feed *store.Feed, q *queue.Queuer, m *metrics.Metrics, log *slog.Logger) *events {
 	ec := cfg.Events
 	return &events{
 		sched: schedule.New(schedule.Config{

@@ -36,7 +36,7 @@ type Server struct {
 	log *slog.Logger
 	// Store is the backend every part is handed, each through the narrow
 	// interface it declares.
-	Store   *badgerstore.Badger
+	Store   store.Backend
 	API     *api.Server
 	Hub     *hub.Hub
 	Portal  *portal.Handler
@@ -232,7 +232,11 @@ func (s *Server) collectGarbage(ctx context.Context) {
 	if _, err := s.Store.DatasetCounts(ctx); err != nil && ctx.Err() == nil {
 		s.log.Error("fold dataset counts", "err", err)
 	}
-	n, err := s.Store.CollectGarbage()
+	gc, ok := s.Store.(interface{ CollectGarbage() (int, error) })
+	if !ok {
+		return
+	}
+	n, err := gc.CollectGarbage()
 	if err != nil {
 		s.log.Error("value log gc", "err", err)
 	} else if n > 0 {

@@ -107,6 +107,52 @@ func (c *Change) ArmSync(due time.Time) {
 	}
 }
 
+// A backend records what each write of a transaction means to the
+// subscribers with the Record* methods (and ArmSync) on the transaction's
+// Change, and publishes it once the transaction commits.
+
+// RecordDataset notes d, which was old before (nil for a new dataset),
+// when it is new or moved to another status.
+func (ch *Change) RecordDataset(old, d *Dataset) {
+	c := DatasetChange{ID: d.ID, CompanyID: d.CompanyID, ConnectionID: d.ConnectionID, DataType: d.DataType, To: d.Status}
+	if old != nil {
+		if old.Status == d.Status {
+			return
+		}
+		c.From = old.Status
+	}
+	ch.Datasets = append(ch.Datasets, c)
+}
+
+// RecordConnection notes c, which was old before (nil for a new
+// connection; c nil for a deleted one), when it is new, deleted, moved to
+// another status or bound to another agent.
+func (ch *Change) RecordConnection(old, c *Connection) {
+	var cc ConnectionChange
+	switch {
+	case c == nil:
+		cc = ConnectionChange{ID: old.ID, CompanyID: old.CompanyID, From: old.Status, AgentID: old.AgentID}
+	case old == nil:
+		cc = ConnectionChange{ID: c.ID, CompanyID: c.CompanyID, To: c.Status, AgentID: c.AgentID}
+	case old.Status == c.Status && old.AgentID == c.AgentID:
+		return
+	default:
+		cc = ConnectionChange{ID: c.ID, CompanyID: c.CompanyID, From: old.Status, To: c.Status, AgentID: c.AgentID}
+	}
+	ch.Connections = append(ch.Connections, cc)
+}
+
+// RecordAgent notes a, which was old before (nil for a new agent), when
+// its credential was revoked by this write.
+func (ch *Change) RecordAgent(old *Agent, a Agent) {
+	if !a.Revoked.IsZero() && (old == nil || old.Revoked.IsZero()) {
+		ch.RevokedAgents = append(ch.RevokedAgents, a.ID)
+	}
+}
+
+// RecordDelivery notes a webhook delivery put in the outbox.
+func (ch *Change) RecordDelivery() { ch.Deliveries++ }
+
 // GapError is Next's answer when changes after the subscriber's cursor are
 // not in the feed: the subscriber must read again from the store what it
 // watches. The cursor has moved to the head, After.

@@ -46,7 +46,7 @@ func putAgent(txn *tx, old *store.Agent, a store.Agent) error {
 	if err := txn.Set(agentOrderKey(a), nil); err != nil {
 		return err
 	}
-	txn.recordAgent(old, a)
+	txn.change.RecordAgent(old, a)
 	return setJSON(txn, agentKey(a.ID), a)
 }
 

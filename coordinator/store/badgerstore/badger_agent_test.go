@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/store"
-	"github.com/ferry-sync/ferry/coordinator/store/storetest"
 	"github.com/ferry-sync/ferry/shared/dataset"
 )
 
@@ -32,11 +31,11 @@ func keysUnder(t testing.TB, b *badgerstore.Badger, p string) []string {
 // side: claim, pages, commit.
 type uploader struct {
 	t        testing.TB
-	s        storetest.Backend
+	s        store.Backend
 	co, conn string
 }
 
-func newUploader(t testing.TB, s storetest.Backend, co string) uploader {
+func newUploader(t testing.TB, s store.Backend, co string) uploader {
 	t.Helper()
 	u := uploader{t: t, s: s, co: co, conn: "conn-" + co}
 	if _, err := s.Company(t.Context(), co); err != nil {
@@ -101,7 +100,7 @@ func (u uploader) publish(id string, dt dataset.DataType, ids ...string) {
 }
 
 // cachedIDs returns the ids of the current snapshot.
-func cachedIDs(t testing.TB, s storetest.Backend, co string, dt dataset.DataType) string {
+func cachedIDs(t testing.TB, s store.Backend, co string, dt dataset.DataType) string {
 	t.Helper()
 	var ids []string
 	must(t, "CachedRecords", s.CachedRecords(t.Context(), co, string(dt), func(id string, _ []byte) error {
@@ -230,7 +229,7 @@ func fillAgentData(t testing.TB, b *badgerstore.Badger, co string) {
 }
 
 // agentConnections returns the ids of the agent's connections.
-func agentConnections(t testing.TB, s storetest.Backend, agent string) string {
+func agentConnections(t testing.TB, s store.Backend, agent string) string {
 	t.Helper()
 	cs, err := s.AgentConnections(t.Context(), agent)
 	must(t, "AgentConnections", err)

@@ -10,14 +10,13 @@ import (
 	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/store"
-	"github.com/ferry-sync/ferry/coordinator/store/storetest"
 	"github.com/ferry-sync/ferry/shared/dataset"
 )
 
 // benchStore runs setup on a store whose writes are not synced, to keep it
 // quick, then reopens the same directory as Open does, for the timed
 // part.
-func benchStore(b *testing.B, setup func(s storetest.Backend)) *badgerstore.Badger {
+func benchStore(b *testing.B, setup func(s store.Backend)) *badgerstore.Badger {
 	b.Helper()
 	dir := b.TempDir()
 	s, err := badgerstore.OpenUnsynced(dir, nil)
@@ -28,7 +27,7 @@ func benchStore(b *testing.B, setup func(s storetest.Backend)) *badgerstore.Badg
 }
 
 // benchConnections creates company co with n linked connections.
-func benchConnections(b *testing.B, s storetest.Backend, co string, n int) {
+func benchConnections(b *testing.B, s store.Backend, co string, n int) {
 	ctx := context.Background()
 	must(b, "CreateCompany", s.CreateCompany(ctx, store.Company{ID: co, Created: sec(0)}))
 	for i := range n {
@@ -42,7 +41,7 @@ func benchConnections(b *testing.B, s storetest.Backend, co string, n int) {
 // so none is refused, each call a synced transaction.
 func BenchmarkQueueDataset(b *testing.B) {
 	types := len(dataset.DataTypes)
-	s := benchStore(b, func(s storetest.Backend) { benchConnections(b, s, "co-1", b.N/types+1) })
+	s := benchStore(b, func(s store.Backend) { benchConnections(b, s, "co-1", b.N/types+1) })
 	ctx := b.Context()
 	b.ResetTimer()
 	for i := range b.N {
@@ -61,7 +60,7 @@ func BenchmarkQueueDataset(b *testing.B) {
 // goroutines (times -cpu): concurrent commits share their disk syncs.
 func BenchmarkQueueDatasetParallel(b *testing.B) {
 	types := len(dataset.DataTypes)
-	s := benchStore(b, func(s storetest.Backend) { benchConnections(b, s, "co-1", b.N/types+1) })
+	s := benchStore(b, func(s store.Backend) { benchConnections(b, s, "co-1", b.N/types+1) })
 	ctx := b.Context()
 	var next atomic.Int64
 	b.SetParallelism(16)
@@ -86,7 +85,7 @@ func BenchmarkQueueDatasetParallel(b *testing.B) {
 // history and of one with a short one: the cost should not differ much.
 func BenchmarkDataStatus(b *testing.B) {
 	sizes := []int{80, 10_000}
-	s := benchStore(b, func(s storetest.Backend) {
+	s := benchStore(b, func(s store.Backend) {
 		for _, n := range sizes {
 			benchHistory(b, s, fmt.Sprint("co-", n), n)
 		}
@@ -108,7 +107,7 @@ func BenchmarkDataStatus(b *testing.B) {
 // benchHistory gives company co n datasets over the data types, each driven
 // through the Store to a terminal status: one in four Complete through every
 // stage, the others FetchError, NotSupported or InternalError.
-func benchHistory(b *testing.B, s storetest.Backend, co string, n int) {
+func benchHistory(b *testing.B, s store.Backend, co string, n int) {
 	ctx := context.Background()
 	benchConnections(b, s, co, 1)
 	conn := co + "-conn-0"

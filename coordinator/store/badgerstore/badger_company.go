@@ -200,7 +200,7 @@ func deleteCompanyKey(txn *tx, rest string, val []byte) error {
 		if err := deleteSchedule(txn, parts[1]); err != nil {
 			return err
 		}
-		txn.recordConnection(&c, nil)
+		txn.change.RecordConnection(&c, nil)
 		return txn.Delete(connIndexKey(parts[1]))
 	case parts[0] == "code" && len(parts) == 3:
 		return txn.Delete(key("lc", parts[2]))

@@ -67,7 +67,7 @@ func putConnection(txn *tx, old *store.Connection, c store.Connection) error {
 	if err := connectionEvents(txn, old, c); err != nil {
 		return err
 	}
-	txn.recordConnection(old, &c)
+	txn.change.RecordConnection(old, &c)
 	return setJSON(txn, connKey(c.CompanyID, c.ID), c)
 }
 
@@ -84,7 +84,7 @@ func deleteConnectionKeys(txn *tx, c store.Connection) error {
 	if err := deleteSchedule(txn, c.ID); err != nil {
 		return err
 	}
-	txn.recordConnection(&c, nil)
+	txn.change.RecordConnection(&c, nil)
 	return txn.Delete(connKey(c.CompanyID, c.ID))
 }
 

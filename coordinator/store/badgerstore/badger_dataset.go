@@ -71,7 +71,7 @@ func putDataset(txn *tx, old, d *store.Dataset) error {
 	if err := setJSON(txn, datasetKey(d.CompanyID, d.ID), d); err != nil {
 		return err
 	}
-	txn.recordDataset(old, d)
+	txn.change.RecordDataset(old, d)
 	var was dataset.Status
 	if old != nil {
 		was = old.Status

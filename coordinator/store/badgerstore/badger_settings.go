@@ -204,7 +204,7 @@ func armSchedule(txn *tx, s store.ScheduledSync) error {
 			return err
 		}
 	}
-	txn.recordSync(s.Due)
+	txn.change.ArmSync(s.Due)
 	return setJSON(txn, pk, s)
 }
 

@@ -40,10 +40,10 @@ func openAt(t testing.TB, dir string) *badgerstore.Badger {
 }
 
 // Badger keeps the contract of a store backend.
-var _ storetest.Backend = (*badgerstore.Badger)(nil)
+var _ store.Backend = (*badgerstore.Badger)(nil)
 
 func TestBadger(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) storetest.Backend { return openTest(t) })
+	storetest.Run(t, func(t *testing.T) store.Backend { return openTest(t) })
 }
 
 var t0 = time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
@@ -60,7 +60,7 @@ func must(t testing.TB, what string, err error) {
 // fill makes a company with a linked connection and, on it, a Complete
 // customers dataset, a Mapping suppliers dataset held by agent-1 and a
 // Queued invoices dataset with validation results.
-func fill(t testing.TB, s storetest.Backend, co string) {
+func fill(t testing.TB, s store.Backend, co string) {
 	t.Helper()
 	ctx := t.Context()
 	conn := "conn-" + co

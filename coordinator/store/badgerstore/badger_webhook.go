@@ -80,7 +80,7 @@ func emit(txn *tx, e store.WebhookEvent, conn store.Connection) error {
 		if err := txn.Set(deliveryDueKey(d.Due, d.WebhookID, d.Event.ID), nil); err != nil {
 			return err
 		}
-		txn.recordDelivery()
+		txn.change.RecordDelivery()
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-// Package storetest is the contract of a store backend (Backend) and the
+// Package storetest is the contract of a store backend (store.Backend) and the
 // conformance suite every backend passes: storetest.Run(t, open) runs it as
 // subtests, each on a fresh, empty store made by open. Time is a fixed base plus offsets, so nothing sleeps.
 package storetest
@@ -25,7 +25,7 @@ const ttl = 60 * time.Second
 
 // Run runs the conformance suite. open returns a new, empty store, and
 // closes it when the test ends (t.Cleanup).
-func Run(t *testing.T, open func(t *testing.T) Backend) {
+func Run(t *testing.T, open func(t *testing.T) store.Backend) {
 	tests := []struct {
 		name string
 		run  func(*fixture)
@@ -92,7 +92,7 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 // fixture is one test's store with helpers that fail the test on error.
 type fixture struct {
 	*testing.T
-	s   Backend
+	s   store.Backend
 	ctx context.Context
 }
 

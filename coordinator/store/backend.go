@@ -1,14 +1,15 @@
-package storetest
+package store
 
 import (
 	"context"
 	"time"
 
-	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/dataset"
 )
 
-// Backend is the contract every store backend keeps, the one Run tests.
+// Backend is the contract every store backend keeps, the one
+// storetest.Run tests; the coordinator's server holds one and hands each
+// part the narrow interface that part declares.
 // Every method is safe for concurrent use. A method that returns nil has
 // made its change durable: a crash right after loses nothing. Times are
 // stored in UTC. The errors named are those of package store, tested with
@@ -31,25 +32,25 @@ type Backend interface {
 	// creates a connection or changes its status or agent, creates a
 	// dataset or changes its status, revokes an agent's credential, puts
 	// webhook deliveries in the outbox or arms a scheduled sync, the
-	// backend publishes one store.Change saying so; a transaction that
+	// backend publishes one Change saying so; a transaction that
 	// fails, or changes nothing of that, publishes nothing.
-	Feed() *store.Feed
+	Feed() *Feed
 
-	// Close flushes and releases the store. It is safe to call once.
+	// Close flushes and releases the  It is safe to call once.
 	Close() error
 }
 
 // CompanyStore keeps companies, the businesses sharing their data.
 type CompanyStore interface {
 	// CreateCompany stores a new company; ErrExists if the id is taken.
-	CreateCompany(ctx context.Context, c store.Company) error
+	CreateCompany(ctx context.Context, c Company) error
 	// Company returns one company; ErrNotFound if missing.
-	Company(ctx context.Context, id string) (store.Company, error)
+	Company(ctx context.Context, id string) (Company, error)
 	// Companies returns every company, oldest first.
-	Companies(ctx context.Context) ([]store.Company, error)
+	Companies(ctx context.Context) ([]Company, error)
 	// UpdateCompany applies fn to the stored company and stores the result
 	// atomically; ErrNotFound if missing; an error from fn aborts the update.
-	UpdateCompany(ctx context.Context, id string, fn func(*store.Company) error) (store.Company, error)
+	UpdateCompany(ctx context.Context, id string, fn func(*Company) error) (Company, error)
 	// DeleteCompany removes a company with its connections, datasets, link
 	// codes and cached data; ErrNotFound if missing.
 	DeleteCompany(ctx context.Context, id string) error
@@ -61,13 +62,13 @@ type ConnectionStore interface {
 	// with it the link code (by its hash) that links it, whose expiry
 	// becomes the connection's LinkCodeExpires; ErrNotFound if the company
 	// is missing, ErrExists if the connection id is taken.
-	CreateConnection(ctx context.Context, c store.Connection, code store.LinkCode) error
+	CreateConnection(ctx context.Context, c Connection, code LinkCode) error
 	// Connection returns one connection of a company; ErrNotFound if either
 	// is missing or the connection belongs to another company.
-	Connection(ctx context.Context, companyID, id string) (store.Connection, error)
+	Connection(ctx context.Context, companyID, id string) (Connection, error)
 	// Connections returns a company's connections, oldest first; ErrNotFound
 	// if the company is missing.
-	Connections(ctx context.Context, companyID string) ([]store.Connection, error)
+	Connections(ctx context.Context, companyID string) ([]Connection, error)
 	// UpdateConnection applies fn to the stored connection atomically;
 	// ErrNotFound if missing. When the status leaves Linked (or PendingAuth)
 	// for Unlinked or Deauthorized, in the same transaction every Queued
@@ -76,7 +77,7 @@ type ConnectionStore interface {
 	// ends the dataset) and a report under it is ErrStaleLease. A connection
 	// that becomes Unlinked or Deauthorized loses its link code too, and so
 	// does an Unlinked one unlinked again.
-	UpdateConnection(ctx context.Context, companyID, id string, fn func(*store.Connection) error) (store.Connection, error)
+	UpdateConnection(ctx context.Context, companyID, id string, fn func(*Connection) error) (Connection, error)
 	// DeleteConnection removes a connection, its link code and its datasets'
 	// claims; datasets already synced stay readable. ErrNotFound if missing.
 	DeleteConnection(ctx context.Context, companyID, id string) error
@@ -89,17 +90,17 @@ type DatasetStore interface {
 	// refuses with *InProgressError when the type has a non-terminal dataset
 	// on the connection, ErrUnlinked on an Unlinked connection, and
 	// ErrNotFound when the company or connection is missing.
-	QueueDataset(ctx context.Context, q store.QueueRequest) (store.Dataset, error)
+	QueueDataset(ctx context.Context, q QueueRequest) (Dataset, error)
 	// Dataset returns one dataset of a company; ErrNotFound if missing.
-	Dataset(ctx context.Context, companyID, id string) (store.Dataset, error)
+	Dataset(ctx context.Context, companyID, id string) (Dataset, error)
 	// Datasets returns a company's datasets, newest requested first;
 	// ErrNotFound if the company is missing.
-	Datasets(ctx context.Context, companyID string) ([]store.Dataset, error)
+	Datasets(ctx context.Context, companyID string) ([]Dataset, error)
 	// DataStatus returns, per data type that has ever been queued for the
 	// company, its newest and newest Complete datasets. Its cost does not
 	// grow with the length of the history. ErrNotFound if the company is
 	// missing.
-	DataStatus(ctx context.Context, companyID string) (map[dataset.DataType]store.TypeStatus, error)
+	DataStatus(ctx context.Context, companyID string) (map[dataset.DataType]TypeStatus, error)
 	// DatasetCounts returns how many datasets the store holds in each
 	// status, every status present (zero included), history included. The
 	// counts change in the transaction of each dataset write and deletion,
@@ -108,7 +109,7 @@ type DatasetStore interface {
 	DatasetCounts(ctx context.Context) (map[dataset.Status]int, error)
 	// QueuedDatasets returns the Queued datasets of a connection in dispatch
 	// order: sync order, then requested time.
-	QueuedDatasets(ctx context.Context, connectionID string) ([]store.Dataset, error)
+	QueuedDatasets(ctx context.Context, connectionID string) ([]Dataset, error)
 }
 
 // LeaseStore moves datasets through their lifecycle: claims under a
@@ -120,7 +121,7 @@ type LeaseStore interface {
 	// connection is not bound to the agent is ErrNotFound. A dataset whose
 	// connection is Deauthorized moves to AuthError and the claim gets
 	// ErrNotQueued.
-	Claim(ctx context.Context, c store.ClaimRequest) (store.Dataset, error)
+	Claim(ctx context.Context, c ClaimRequest) (Dataset, error)
 	// Report applies a transition. With a lease id it is the agent's report,
 	// fenced by that lease (ErrStaleLease when it no longer holds the
 	// dataset); without one it is the coordinator's. An agent's report on a
@@ -130,10 +131,10 @@ type LeaseStore interface {
 	// refuses to that mover is ErrTransition. Reporting the status the
 	// dataset already has, under the same lease, changes nothing and
 	// succeeds: reports are idempotent.
-	Report(ctx context.Context, r store.Report) (store.Dataset, error)
+	Report(ctx context.Context, r Report) (Dataset, error)
 	// RenewLeases extends every lease the agent holds to expire at until,
 	// and returns the datasets it holds.
-	RenewLeases(ctx context.Context, agentID string, until time.Time) ([]store.Dataset, error)
+	RenewLeases(ctx context.Context, agentID string, until time.Time) ([]Dataset, error)
 	// RevokeLease takes away the agent's lease on a dataset, as if it had
 	// expired: the next ExpireLeases moves the dataset on, and a report
 	// under the lease is ErrStaleLease. A dataset the agent holds no lease
@@ -144,12 +145,12 @@ type LeaseStore interface {
 	// FetchError when that was attempt MaxAttempts. A dataset whose
 	// connection is no longer Linked goes on from Queued to AuthError. It
 	// returns the datasets it moved, in their final state.
-	ExpireLeases(ctx context.Context, now time.Time) ([]store.Dataset, error)
+	ExpireLeases(ctx context.Context, now time.Time) ([]Dataset, error)
 	// SetValidation stores a dataset's validation results, replacing any.
-	SetValidation(ctx context.Context, companyID, datasetID string, v store.ValidationResult) error
+	SetValidation(ctx context.Context, companyID, datasetID string, v ValidationResult) error
 	// Validation returns a dataset's validation results (empty lists when
 	// none were stored); ErrNotFound if the dataset is missing.
-	Validation(ctx context.Context, companyID, datasetID string) (store.ValidationResult, error)
+	Validation(ctx context.Context, companyID, datasetID string) (ValidationResult, error)
 }
 
 // KeyStore keeps the coordinator's secrets and the clients' API keys.
@@ -161,11 +162,11 @@ type KeyStore interface {
 	Secret(ctx context.Context, name string) ([]byte, error)
 
 	// CreateAPIKey stores a key by its hash; ErrExists if the id is taken.
-	CreateAPIKey(ctx context.Context, k store.APIKey) error
+	CreateAPIKey(ctx context.Context, k APIKey) error
 	// APIKeyByHash finds a key by the hash of its secret; ErrNotFound.
-	APIKeyByHash(ctx context.Context, hash []byte) (store.APIKey, error)
+	APIKeyByHash(ctx context.Context, hash []byte) (APIKey, error)
 	// APIKeys returns every key, oldest first (hashes included).
-	APIKeys(ctx context.Context) ([]store.APIKey, error)
+	APIKeys(ctx context.Context) ([]APIKey, error)
 	// DeleteAPIKey removes a key; ErrNotFound if missing.
 	DeleteAPIKey(ctx context.Context, id string) error
 }
@@ -174,25 +175,25 @@ type KeyStore interface {
 type AgentStore interface {
 	// CreateAgent stores a new agent; ErrExists if the id or the credential
 	// hash is taken.
-	CreateAgent(ctx context.Context, a store.Agent) error
+	CreateAgent(ctx context.Context, a Agent) error
 	// Agent returns one agent; ErrNotFound if missing.
-	Agent(ctx context.Context, id string) (store.Agent, error)
+	Agent(ctx context.Context, id string) (Agent, error)
 	// AgentByCredential finds an agent by its credential's hash; ErrNotFound.
-	AgentByCredential(ctx context.Context, hash []byte) (store.Agent, error)
+	AgentByCredential(ctx context.Context, hash []byte) (Agent, error)
 	// Agents returns every agent, oldest first.
-	Agents(ctx context.Context) ([]store.Agent, error)
+	Agents(ctx context.Context) ([]Agent, error)
 	// UpdateAgent applies fn to the stored agent atomically; ErrNotFound.
-	UpdateAgent(ctx context.Context, id string, fn func(*store.Agent) error) (store.Agent, error)
+	UpdateAgent(ctx context.Context, id string, fn func(*Agent) error) (Agent, error)
 	// AgentConnections returns the connections bound to the agent (any
 	// status), oldest first.
-	AgentConnections(ctx context.Context, agentID string) ([]store.Connection, error)
+	AgentConnections(ctx context.Context, agentID string) ([]Connection, error)
 	// RedeemLinkCode uses a link code, once: the code's connection is bound
 	// to the agent and becomes Linked, its LinkCodeExpires is cleared and the
 	// code is deleted, in one transaction. ErrNotFound for a code that does
 	// not exist or was used; ErrCodeExpired (the code is deleted too) when
 	// past its expiry. Of concurrent redemptions of one code exactly one
 	// wins.
-	RedeemLinkCode(ctx context.Context, hash []byte, agentID string, now time.Time) (store.Connection, error)
+	RedeemLinkCode(ctx context.Context, hash []byte, agentID string, now time.Time) (Connection, error)
 	// ReplaceLinkCode gives a connection whose status is one of from a new
 	// code (by its hash), deleting its old one, and sets LinkCodeExpires; its
 	// status stays as it is until the code is redeemed. The status is read
@@ -200,7 +201,7 @@ type AgentStore interface {
 	// the caller's check and the code. ErrNotFound if missing; ErrLinked if
 	// the connection is Linked (never in from); ErrCodeRefused for another
 	// status not in from; ErrExists if the new code's hash is taken.
-	ReplaceLinkCode(ctx context.Context, companyID, connectionID string, code store.LinkCode, from ...store.ConnectionStatus) (store.Connection, error)
+	ReplaceLinkCode(ctx context.Context, companyID, connectionID string, code LinkCode, from ...ConnectionStatus) (Connection, error)
 }
 
 // UploadStore stages the pages agents upload and publishes them as the cached
@@ -209,31 +210,31 @@ type UploadStore interface {
 	// AgentDataset returns a dataset by id alone for the agent its
 	// connection is bound to; ErrNotFound for any other agent, as for a
 	// dataset that does not exist.
-	AgentDataset(ctx context.Context, agentID, datasetID string) (store.Dataset, error)
+	AgentDataset(ctx context.Context, agentID, datasetID string) (Dataset, error)
 	// PutPage stages page n (from 1) of a Mapping dataset under its lease:
 	// ErrNotFound if the dataset's connection is not bound to p.AgentID,
 	// ErrStaleLease if the lease no longer holds it, ErrTransition if it is
 	// not Mapping. Storing a page number again replaces nothing and succeeds:
 	// uploads are idempotent. Pages from an earlier attempt are gone: Claim
 	// deletes a dataset's staged pages.
-	PutPage(ctx context.Context, p store.Page) error
+	PutPage(ctx context.Context, p Page) error
 	// Pages calls fn with each page staged under the dataset's lease (or,
 	// once committed, under its CommittedLease) in page order; pages of an
 	// earlier attempt are never seen. ErrNotFound if the dataset is missing.
 	// The page's Data may be the store's own: valid only until fn returns,
 	// and never to be changed.
-	Pages(ctx context.Context, datasetID string, fn func(store.Page) error) error
+	Pages(ctx context.Context, datasetID string, fn func(Page) error) error
 	// CommitUpload ends a Mapping dataset's upload: ErrNotFound as PutPage;
 	// fenced by the agent's lease (ErrStaleLease), it moves the dataset to
 	// Validating as the coordinator, drops the lease and keeps it as
 	// CommittedLease. ErrTransition if the lease holds a dataset still
 	// Fetching. Committing a dataset already past Mapping under the same
 	// lease succeeds and changes nothing.
-	CommitUpload(ctx context.Context, agentID, datasetID, leaseID string, now time.Time) (store.Dataset, error)
+	CommitUpload(ctx context.Context, agentID, datasetID, leaseID string, now time.Time) (Dataset, error)
 	// Unprocessed returns the datasets in Validating or Processing, which the
 	// coordinator itself must finish (after a restart, for one), in dataset
 	// id order. Its cost does not grow with the history.
-	Unprocessed(ctx context.Context) ([]store.Dataset, error)
+	Unprocessed(ctx context.Context) ([]Dataset, error)
 	// PublishCache makes the staged pages of a Processing dataset the
 	// company's cached records of its data type and moves the dataset to
 	// Complete, atomically: a reader sees the old snapshot or the new one,
@@ -244,7 +245,7 @@ type UploadStore interface {
 	// dataset is missing, ErrTransition if the dataset is not Processing.
 	// Publishing a dataset that is Complete and still the current snapshot
 	// succeeds and changes nothing.
-	PublishCache(ctx context.Context, companyID, datasetID string, now time.Time) (store.Dataset, error)
+	PublishCache(ctx context.Context, companyID, datasetID string, now time.Time) (Dataset, error)
 	// CachedRecords calls fn with each record of the current snapshot of
 	// (company, data type) in id order, from one consistent read; no
 	// snapshot means no calls. ErrNotFound if the company is missing.
@@ -258,31 +259,31 @@ type UploadStore interface {
 type SettingsStore interface {
 	// ProfileSyncSettings returns the client-wide settings, one per data
 	// type (the defaults for the types never set).
-	ProfileSyncSettings(ctx context.Context) ([]store.SyncSetting, error)
+	ProfileSyncSettings(ctx context.Context) ([]SyncSetting, error)
 	// SetProfileSyncSettings replaces the settings of the types given
 	// (CheckSyncSettings), keeping the others, and moves the schedule of
 	// every connection that follows them to the new hours.
-	SetProfileSyncSettings(ctx context.Context, list []store.SyncSetting) error
+	SetProfileSyncSettings(ctx context.Context, list []SyncSetting) error
 	// CompanySyncSettings returns a company's own settings (those of the
 	// client when it set none); ErrNotFound if the company is missing.
-	CompanySyncSettings(ctx context.Context, companyID string) (store.CompanySyncSettings, error)
+	CompanySyncSettings(ctx context.Context, companyID string) (CompanySyncSettings, error)
 	// SetCompanySyncSettings replaces the settings of the types given for a
 	// company, keeping the others, and moves the schedule of its
 	// connections; ErrNotFound if the company is missing.
-	SetCompanySyncSettings(ctx context.Context, s store.CompanySyncSettings) error
+	SetCompanySyncSettings(ctx context.Context, s CompanySyncSettings) error
 	// EffectiveSyncSettings returns the settings in force for a company:
 	// its own when they override the defaults, the client's otherwise.
-	EffectiveSyncSettings(ctx context.Context, companyID string) ([]store.SyncSetting, error)
+	EffectiveSyncSettings(ctx context.Context, companyID string) ([]SyncSetting, error)
 
 	// DueSyncs returns at most limit schedule entries due at or before now,
 	// earliest first. It reads only due entries: its cost does not grow
 	// with the number of connections.
-	DueSyncs(ctx context.Context, now time.Time, limit int) ([]store.ScheduledSync, error)
+	DueSyncs(ctx context.Context, now time.Time, limit int) ([]ScheduledSync, error)
 	// Reschedule moves a due entry to next (it stays at most one entry per
 	// connection and type), or removes it when next is zero. An entry that
 	// changed since it was read (a dataset was queued meanwhile) is left as
 	// it is.
-	Reschedule(ctx context.Context, s store.ScheduledSync, next time.Time) error
+	Reschedule(ctx context.Context, s ScheduledSync, next time.Time) error
 }
 
 // WebhookStore keeps webhook consumers and the durable outbox of their
@@ -292,34 +293,34 @@ type SettingsStore interface {
 type WebhookStore interface {
 	// CreateWebhook stores a consumer; ErrExists if the id is taken or the
 	// client has MaxWebhooks already.
-	CreateWebhook(ctx context.Context, w store.Webhook) error
+	CreateWebhook(ctx context.Context, w Webhook) error
 	// Webhook returns one consumer; ErrNotFound if missing.
-	Webhook(ctx context.Context, id string) (store.Webhook, error)
+	Webhook(ctx context.Context, id string) (Webhook, error)
 	// Webhooks returns every consumer, oldest first.
-	Webhooks(ctx context.Context) ([]store.Webhook, error)
+	Webhooks(ctx context.Context) ([]Webhook, error)
 	// DeleteWebhook removes a consumer, its pending deliveries and its
 	// delivery log; ErrNotFound if missing.
 	DeleteWebhook(ctx context.Context, id string) error
 	// DueDeliveries returns at most limit deliveries due at or before now,
 	// earliest first; it reads only due ones.
-	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]store.Delivery, error)
+	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]Delivery, error)
 	// DeliveryDone ends a delivery the consumer accepted (or one dropped
 	// for good): it leaves the outbox, a is logged, and the consumer is no
 	// longer failing when a.Outcome is OutcomeDelivered. A delivery no
 	// longer in the outbox is only logged.
-	DeliveryDone(ctx context.Context, d store.Delivery, a store.DeliveryAttempt) error
+	DeliveryDone(ctx context.Context, d Delivery, a DeliveryAttempt) error
 	// DeliveryFailed logs a failed attempt and makes the delivery due again
 	// at next. When the consumer has been failing since at least
 	// disableAfter before a.At it is disabled instead, and the delivery
 	// leaves the outbox; disabled reports that.
-	DeliveryFailed(ctx context.Context, d store.Delivery, a store.DeliveryAttempt, next time.Time, disableAfter time.Duration) (disabled bool, err error)
+	DeliveryFailed(ctx context.Context, d Delivery, a DeliveryAttempt, next time.Time, disableAfter time.Duration) (disabled bool, err error)
 	// PendingDeliveries is how many deliveries are in the outbox (one per
 	// event and consumer), due or waiting for a retry. It reads the
 	// outbox's keys only: its cost grows with the backlog, not the history.
 	PendingDeliveries(ctx context.Context) (int, error)
 	// DeliveryLog returns a consumer's delivery attempts, newest first, at
 	// most limit; ErrNotFound if the consumer is missing.
-	DeliveryLog(ctx context.Context, webhookID string, limit int) ([]store.DeliveryAttempt, error)
+	DeliveryLog(ctx context.Context, webhookID string, limit int) ([]DeliveryAttempt, error)
 }
 
 // AgentEventStore keeps what happened to each agent's connectivity, for support
@@ -333,10 +334,10 @@ type AgentEventStore interface {
 	// e.Connections still bound to the agent (others are skipped), with
 	// the id PresenceEventID(e.ID, connection): a crash cannot record the
 	// one without the other.
-	AddAgentEvent(ctx context.Context, e store.AgentEvent) error
+	AddAgentEvent(ctx context.Context, e AgentEvent) error
 	// AgentEvents returns an agent's events, newest first (by At, then id);
 	// none is an empty list, not an error.
-	AgentEvents(ctx context.Context, agentID string) ([]store.AgentEvent, error)
+	AgentEvents(ctx context.Context, agentID string) ([]AgentEvent, error)
 	// PruneAgentEvents deletes every event of every agent that happened
 	// before cutoff and returns how many it deleted. Idempotent.
 	PruneAgentEvents(ctx context.Context, cutoff time.Time) (int, error)
