@@ -216,3 +216,30 @@ func jsonDoc(v any) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// modify is one read-modify-write, in one transaction: load reads the
+// stored value, fn changes it, and save checks and writes the result
+// knowing the value before. load runs twice, so that what fn changes
+// shares no map or slice with that value. It returns the value written.
+func modify[T any](p *PG, ctx context.Context, load func(*tx) (T, error), fn func(*T) error, save func(t *tx, old T, v *T) error) (T, error) {
+	var out T
+	err := p.update(ctx, func(t *tx) error {
+		old, err := load(t)
+		if err != nil {
+			return err
+		}
+		v, err := load(t)
+		if err != nil {
+			return err
+		}
+		if err := fn(&v); err != nil {
+			return err
+		}
+		if err := save(t, old, &v); err != nil {
+			return err
+		}
+		out = v
+		return nil
+	})
+	return out, err
+}
