@@ -209,7 +209,7 @@ func (p *PG) runSweepLoop(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		_, err := p.pool.Exec(ctx, "DELETE FROM ferry_change_overflow WHERE created < now() - $1::interval", overflowKept)
+		_, err := p.pool.Exec(ctx, "DELETE FROM ferry_change_overflow WHERE created < now() - make_interval(secs => $1)", overflowKept.Seconds())
 		if err != nil && !errors.Is(err, context.Canceled) {
 			p.log.Warn("change feed: sweep large changes", "err", err)
 		}

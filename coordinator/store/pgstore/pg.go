@@ -243,3 +243,6 @@ func modify[T any](p *PG, ctx context.Context, load func(*tx) (T, error), fn fun
 	})
 	return out, err
 }
+
+// isNotFound reports store.ErrNotFound.
+func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }

@@ -2,24 +2,25 @@
 -- agents, API keys, secrets, sync settings and the schedule, webhooks with
 -- their outbox and log, agent events, and the overflow of the change feed.
 -- Each value is the JSON of its Go struct in doc; the other columns are
--- what queries filter, order and join on.
+-- what queries filter, order and join on. Ids are COLLATE "C": byte order,
+-- as Badger's keys, whatever the database's locale.
 
 CREATE TABLE companies (
-	id text PRIMARY KEY,
+	id text COLLATE "C" PRIMARY KEY,
 	created timestamptz NOT NULL,
 	doc jsonb NOT NULL
 );
 CREATE INDEX companies_created ON companies (created, id);
 
 CREATE TABLE company_settings (
-	company_id text PRIMARY KEY REFERENCES companies (id) ON DELETE CASCADE,
+	company_id text COLLATE "C" PRIMARY KEY REFERENCES companies (id) ON DELETE CASCADE,
 	doc jsonb NOT NULL
 );
 
 CREATE TABLE connections (
-	id text PRIMARY KEY,
-	company_id text NOT NULL REFERENCES companies (id) ON DELETE CASCADE,
-	agent_id text,
+	id text COLLATE "C" PRIMARY KEY,
+	company_id text COLLATE "C" NOT NULL REFERENCES companies (id) ON DELETE CASCADE,
+	agent_id text COLLATE "C",
 	created timestamptz NOT NULL,
 	doc jsonb NOT NULL
 );
@@ -28,13 +29,13 @@ CREATE INDEX connections_agent ON connections (agent_id, created, id) WHERE agen
 
 CREATE TABLE link_codes (
 	hash bytea PRIMARY KEY,
-	connection_id text NOT NULL REFERENCES connections (id) ON DELETE CASCADE,
+	connection_id text COLLATE "C" NOT NULL REFERENCES connections (id) ON DELETE CASCADE,
 	doc jsonb NOT NULL
 );
 CREATE INDEX link_codes_connection ON link_codes (connection_id);
 
 CREATE TABLE api_keys (
-	id text PRIMARY KEY,
+	id text COLLATE "C" PRIMARY KEY,
 	hash bytea NOT NULL UNIQUE,
 	created timestamptz NOT NULL,
 	doc jsonb NOT NULL
@@ -42,7 +43,7 @@ CREATE TABLE api_keys (
 CREATE INDEX api_keys_created ON api_keys (created, id);
 
 CREATE TABLE agents (
-	id text PRIMARY KEY,
+	id text COLLATE "C" PRIMARY KEY,
 	credential_hash bytea NOT NULL UNIQUE,
 	created timestamptz NOT NULL,
 	doc jsonb NOT NULL
@@ -63,8 +64,8 @@ CREATE TABLE settings (
 -- schedules: one entry per (connection, data type); due is null when none
 -- is armed.
 CREATE TABLE schedules (
-	connection_id text NOT NULL REFERENCES connections (id) ON DELETE CASCADE,
-	data_type text NOT NULL,
+	connection_id text COLLATE "C" NOT NULL REFERENCES connections (id) ON DELETE CASCADE,
+	data_type text COLLATE "C" NOT NULL,
 	due timestamptz,
 	doc jsonb NOT NULL,
 	PRIMARY KEY (connection_id, data_type)
@@ -72,7 +73,7 @@ CREATE TABLE schedules (
 CREATE INDEX schedules_due ON schedules (due, connection_id, data_type) WHERE due IS NOT NULL;
 
 CREATE TABLE webhooks (
-	id text PRIMARY KEY,
+	id text COLLATE "C" PRIMARY KEY,
 	created timestamptz NOT NULL,
 	doc jsonb NOT NULL
 );
@@ -80,8 +81,8 @@ CREATE INDEX webhooks_created ON webhooks (created, id);
 
 -- webhook_deliveries is the outbox: one row per event and consumer.
 CREATE TABLE webhook_deliveries (
-	webhook_id text NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
-	event_id text NOT NULL,
+	webhook_id text COLLATE "C" NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+	event_id text COLLATE "C" NOT NULL,
 	due timestamptz NOT NULL,
 	doc jsonb NOT NULL,
 	PRIMARY KEY (webhook_id, event_id)
@@ -89,17 +90,17 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (due, webhook_id, event_id);
 
 CREATE TABLE webhook_log (
-	webhook_id text NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+	webhook_id text COLLATE "C" NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
 	at timestamptz NOT NULL,
-	event_id text NOT NULL,
+	event_id text COLLATE "C" NOT NULL,
 	attempt int NOT NULL,
 	doc jsonb NOT NULL,
 	PRIMARY KEY (webhook_id, at, event_id, attempt)
 );
 
 CREATE TABLE agent_events (
-	id text PRIMARY KEY,
-	agent_id text NOT NULL,
+	id text COLLATE "C" PRIMARY KEY,
+	agent_id text COLLATE "C" NOT NULL,
 	at timestamptz NOT NULL,
 	doc jsonb NOT NULL
 );
