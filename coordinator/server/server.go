@@ -50,8 +50,8 @@ type Server struct {
 	leader *leader.Leader
 	// ownStore: Serve closes the store (New opened it).
 	ownStore bool
-	ln        net.Listener
-	http      *http.Server
+	ln       net.Listener
+	http     *http.Server
 }
 
 // New opens the store (openStore), makes sure an admin key exists and
