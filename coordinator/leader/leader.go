@@ -92,7 +92,11 @@ func (l *Leader) Run(ctx context.Context) {
 	t := time.NewTicker(l.cfg.TTL / 3)
 	defer t.Stop()
 	for {
-		held, until, err := l.cfg.Store.AcquireLease(ctx, l.cfg.Name, l.cfg.Holder, l.cfg.Now(), l.cfg.TTL)
+		// A renewal that takes longer than a third of the lease fails:
+		// the work must stop well before the lease it holds expires.
+		actx, cancel := context.WithTimeout(ctx, l.cfg.TTL/3)
+		held, until, err := l.cfg.Store.AcquireLease(actx, l.cfg.Name, l.cfg.Holder, l.cfg.Now(), l.cfg.TTL)
+		cancel()
 		switch {
 		case ctx.Err() != nil:
 			return
