@@ -32,6 +32,7 @@ func (h *Hub) claim(ctx context.Context, c *agentConn) bool {
 	ch, err := h.st.Channel(ctx, c.agentID)
 	if err != nil {
 		c.log.Error("read the agent's channel", "err", err)
+		h.release(c.agentID, epoch)
 		return false
 	}
 	if ch.Epoch > epoch {
