@@ -50,6 +50,7 @@ type wireChange struct {
 	RevokedAgents []string                 `json:",omitempty"`
 	Deliveries    int                      `json:",omitempty"`
 	SyncDue       time.Time                `json:",omitzero"`
+	Channels      []store.ChannelChange    `json:",omitempty"`
 	Overflow      int64                    `json:",omitempty"`
 }
 
@@ -57,7 +58,7 @@ type wireChange struct {
 func notify(ctx context.Context, t *tx) error {
 	c := t.change
 	payload, err := json.Marshal(wireChange{Datasets: c.Datasets, Connections: c.Connections,
-		RevokedAgents: c.RevokedAgents, Deliveries: c.Deliveries, SyncDue: c.SyncDue})
+		RevokedAgents: c.RevokedAgents, Deliveries: c.Deliveries, SyncDue: c.SyncDue, Channels: c.Channels})
 	if err != nil {
 		return fmt.Errorf("encode change: %w", err)
 	}
@@ -173,7 +174,7 @@ func (p *PG) decode(ctx context.Context, payload []byte) (store.Change, error) {
 		}
 	}
 	return store.Change{Datasets: w.Datasets, Connections: w.Connections, RevokedAgents: w.RevokedAgents,
-		Deliveries: w.Deliveries, SyncDue: w.SyncDue}, nil
+		Deliveries: w.Deliveries, SyncDue: w.SyncDue, Channels: w.Channels}, nil
 }
 
 // relisten connects again until it succeeds, waiting longer between tries
