@@ -250,3 +250,37 @@ func TestStoreURL(t *testing.T) {
 		}
 	}
 }
+
+// TestGoneReplicaReleased: the channels claimed by a replica whose
+// presence lease expired (killed) are released by the leader, so its
+// agents show offline; those of a replica alive stay.
+func TestGoneReplicaReleased(t *testing.T) {
+	srvs, _ := replicaSet(t, nil, "replica-a")
+	a := srvs[0]
+	key := testConfig(t).AdminKey
+	ctx := t.Context()
+	for _, r := range []struct {
+		replica string
+		renewed time.Time
+	}{{"replica-gone", time.Now().Add(-time.Hour)}, {"replica-alive", time.Now()}} {
+		storedAgent(t, a, "agent-on-"+r.replica)
+		if _, err := a.Store.ClaimChannel(ctx, "agent-on-"+r.replica, r.replica); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := a.Store.AcquireLease(ctx, presenceLease(r.replica), r.replica, r.renewed, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	status := func(agent string) string {
+		var v struct{ Status string }
+		apiCall(t, a, key, "GET", "/agents/"+agent, nil, &v)
+		return v.Status
+	}
+	waitFor(t, "the gone replica's agent offline", func() bool { return status("agent-on-replica-gone") == "Offline" })
+	if got := status("agent-on-replica-alive"); got != "Online" {
+		t.Errorf("the agent of a replica alive: %s, want Online", got)
+	}
+	if holder, _, _ := a.Store.Lease(ctx, presenceLease("replica-a")); holder != "replica-a" {
+		t.Errorf("replica-a's presence lease held by %q, want itself", holder)
+	}
+}
