@@ -301,20 +301,40 @@ const leaderLease = "leader"
 // runLeaderWork is what one replica alone runs, while it holds the leader
 // lease, until ctx ends: lease expiry, the scheduler, webhook delivery
 // from the outbox, the release of the channels of replicas that are gone
-// (every leader TTL), and the pruning of what the replicas share (agent
+// (every leader TTL), the uploads a replica left unfinished, and the pruning of what the replicas share (agent
 // events, Portal sessions, failure counts) every GCInterval.
 func (s *Server) runLeaderWork(ctx context.Context) {
 	s.events.start()
 	defer s.events.close()
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); s.Hub.RunExpiryLoop(ctx) }()
 	go func() {
 		defer wg.Done()
 		tick.Every(ctx, cmp.Or(s.cfg.LeaderTTL, leader.DefaultTTL), s.releaseDeadClaims)
 	}()
+	go func() { defer wg.Done(); s.runResumeLoop(ctx) }()
 	tick.Every(ctx, s.cfg.GCInterval, s.pruneShared)
 	wg.Wait()
+}
+
+// resumeAfter is how long a dataset may stay in Validating or Processing
+// before the leader takes it on, as one a replica that died left: longer
+// than a replica takes to finish a large one.
+const resumeAfter = 2 * time.Minute
+
+// runResumeLoop has this replica's publisher take on the uploads left in
+// Validating or Processing: all of them at once (a leader starts after a
+// restart, or after the last leader died), then, every minute, those
+// there for more than resumeAfter, until ctx ends.
+func (s *Server) runResumeLoop(ctx context.Context) {
+	resume := func(before time.Time) {
+		if err := s.publisher.Resume(ctx, before); err != nil && ctx.Err() == nil {
+			s.log.Error("resume unfinished uploads", "err", err)
+		}
+	}
+	resume(time.Now())
+	tick.Every(ctx, time.Minute, func(context.Context) { resume(time.Now().Add(-resumeAfter)) })
 }
 
 // runGCLoop folds the dataset counts' pending changes and reclaims the
