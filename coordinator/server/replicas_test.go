@@ -30,6 +30,13 @@ func replicaSet(t *testing.T, edit func(*Config), ids ...string) ([]*Server, []f
 	if err != nil {
 		t.Fatal(err)
 	}
+	return replicasOn(t, st, edit, ids...)
+}
+
+// replicasOn is replicaSet on a store of the test's; it closes it at the
+// end.
+func replicasOn(t *testing.T, st store.Backend, edit func(*Config), ids ...string) ([]*Server, []func()) {
+	t.Helper()
 	var srvs []*Server
 	var stops []func()
 	for _, id := range ids {
@@ -248,5 +255,80 @@ func TestStoreURL(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "PostgreSQL store not built in") {
 			t.Errorf("%s: %v, want the PostgreSQL backend's", u, err)
 		}
+	}
+}
+
+// TestGoneReplicaReleased: the channels claimed by a replica whose
+// presence lease expired (killed) are released by the leader, so its
+// agents show offline; those of a replica alive stay.
+func TestGoneReplicaReleased(t *testing.T) {
+	srvs, _ := replicaSet(t, nil, "replica-a")
+	a := srvs[0]
+	key := testConfig(t).AdminKey
+	ctx := t.Context()
+	for _, r := range []struct {
+		replica string
+		renewed time.Time
+	}{{"replica-gone", time.Now().Add(-time.Hour)}, {"replica-alive", time.Now()}} {
+		storedAgent(t, a, "agent-on-"+r.replica)
+		if _, err := a.Store.ClaimChannel(ctx, "agent-on-"+r.replica, r.replica); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := a.Store.AcquireLease(ctx, presenceLease(r.replica), r.replica, r.renewed, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	status := func(agent string) string {
+		var v struct{ Status string }
+		apiCall(t, a, key, "GET", "/agents/"+agent, nil, &v)
+		return v.Status
+	}
+	waitFor(t, "the gone replica's agent offline", func() bool { return status("agent-on-replica-gone") == "Offline" })
+	if got := status("agent-on-replica-alive"); got != "Online" {
+		t.Errorf("the agent of a replica alive: %s, want Online", got)
+	}
+	if holder, _, _ := a.Store.Lease(ctx, presenceLease("replica-a")); holder != "replica-a" {
+		t.Errorf("replica-a's presence lease held by %q, want itself", holder)
+	}
+}
+
+// TestLeaderResumesUploads: an upload a coordinator left committed, in
+// Validating (it stopped, or died, before finishing it), is finished by
+// the leader of the replicas that start on the store.
+func TestLeaderResumesUploads(t *testing.T) {
+	st, err := badgerstore.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, now := t.Context(), time.Now()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(st.CreateCompany(ctx, store.Company{ID: "co", Name: "Acme", Created: now}))
+	must(st.CreateAgent(ctx, store.Agent{ID: "agent-1", CredentialHash: []byte("cred"), Created: now}))
+	must(st.CreateConnection(ctx, store.Connection{ID: "conn", CompanyID: "co", PlatformKey: "csv", Status: store.Linked,
+		Created: now, AgentID: "agent-1"}, store.LinkCode{Hash: []byte("code"), CompanyID: "co", ConnectionID: "conn", Expires: now.Add(time.Hour)}))
+	d, err := st.QueueDataset(ctx, store.QueueRequest{ID: "ds", CompanyID: "co", ConnectionID: "conn", DataType: dataset.Customers, Now: now})
+	must(err)
+	_, err = st.Claim(ctx, store.ClaimRequest{DatasetID: d.ID, AgentID: "agent-1", LeaseID: "lease", Now: now, TTL: time.Hour})
+	must(err)
+	_, err = st.Report(ctx, store.Report{CompanyID: "co", DatasetID: d.ID, LeaseID: "lease", Actor: "agent-1", To: dataset.Mapping, Now: now})
+	must(err)
+	rec := `{"id":"C001","customerName":"Bluebell Cafe","status":"Active"}`
+	must(st.PutPage(ctx, store.Page{AgentID: "agent-1", DatasetID: d.ID, LeaseID: "lease", N: 1, Records: 1, Data: []byte(rec + "\n"),
+		Lines: []store.Line{{ID: "C001", Start: 0, End: len(rec)}}}))
+	_, err = st.CommitUpload(ctx, "agent-1", d.ID, "lease", now)
+	must(err)
+
+	srvs, _ := replicasOn(t, st, nil, "replica-a", "replica-b")
+	waitFor(t, "the upload finished", func() bool {
+		d, err := srvs[0].Store.Dataset(ctx, "co", "ds")
+		return err == nil && d.Status.Terminal()
+	})
+	if d, _ := srvs[0].Store.Dataset(ctx, "co", "ds"); d.Status != dataset.Complete {
+		t.Errorf("the resumed upload: %s, want Complete", d.Status)
 	}
 }
