@@ -54,3 +54,23 @@ func (p *PG) ReleaseLease(ctx context.Context, name, holder string) error {
 		return err
 	})
 }
+
+func (p *PG) Lease(ctx context.Context, name string) (string, time.Time, error) {
+	if checkName("lease", name) != nil {
+		return "", time.Time{}, nil
+	}
+	var holder string
+	var until time.Time
+	err := p.view(ctx, func(t *tx) error {
+		err := t.QueryRow(ctx, "SELECT holder, until FROM leader_leases WHERE name = $1", name).Scan(&holder, &until)
+		if errNoRows(err) {
+			holder, until = "", time.Time{}
+			return nil
+		}
+		return err
+	})
+	if err != nil || holder == "" {
+		return "", time.Time{}, err
+	}
+	return holder, until.UTC(), nil
+}
