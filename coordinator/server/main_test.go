@@ -7,14 +7,23 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/ferry-sync/ferry/coordinator/store/pgstore/pgtest"
 )
 
 // TestMain checks that a served and stopped coordinator leaves no goroutine
-// behind (besides the ones Badger's dependencies start at init).
+// behind (besides the ones Badger's dependencies start at init), once the
+// PostgreSQL server of the tests that use one has stopped.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/golang/glog.(*fileSink).flushDaemon"),
+	goleak.VerifyTestMain(withPostgres{m}, goleak.IgnoreTopFunction("github.com/golang/glog.(*fileSink).flushDaemon"),
 		goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"))
 }
+
+// withPostgres runs the tests, then stops the PostgreSQL server pgtest
+// started for them (if any).
+type withPostgres struct{ m *testing.M }
+
+func (w withPostgres) Run() int { return pgtest.Main(w.m) }
 
 // testConfig is a coordinator's configuration for a test: a loopback port,
 // a store in a temporary directory and a known admin key.

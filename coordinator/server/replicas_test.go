@@ -17,25 +17,71 @@ import (
 
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/coordinator/store/badgerstore"
+	"github.com/ferry-sync/ferry/coordinator/store/pgstore"
+	"github.com/ferry-sync/ferry/coordinator/store/pgstore/pgtest"
 	"github.com/ferry-sync/ferry/shared/dataset"
 	"github.com/ferry-sync/ferry/shared/protocol"
 )
 
-// replicaSet serves one coordinator per id on one Badger store, as
-// replicas on one database; each is stopped when the test ends, or
-// earlier by its stop function.
-func replicaSet(t *testing.T, edit func(*Config), ids ...string) ([]*Server, []func()) {
-	t.Helper()
-	st, err := badgerstore.Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return replicasOn(t, st, edit, ids...)
+// backend is a store that coordinators share as replicas.
+type backend struct {
+	name string
+	// open makes a new store, closed when the test ends, and returns it
+	// with the function that builds a replica on it.
+	open func(t *testing.T) (store.Backend, func(Config) (*Server, error))
 }
 
-// replicasOn is replicaSet on a store of the test's; it closes it at the
-// end.
-func replicasOn(t *testing.T, st store.Backend, edit func(*Config), ids ...string) ([]*Server, []func()) {
+// backends are the stores replicas share: every test of replicas runs on
+// each. On Badger every replica is built on the one store; on PostgreSQL
+// each opens the database for itself, as separate processes do, and
+// learns of the others' commits through the database alone.
+var backends = []backend{
+	{"Badger", func(t *testing.T) (store.Backend, func(Config) (*Server, error)) {
+		st, err := badgerstore.Open(t.TempDir(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if err := st.Close(); err != nil {
+				t.Error(err)
+			}
+		})
+		return st, func(cfg Config) (*Server, error) {
+			return NewWithStore(t.Context(), cfg, st, slog.New(slog.DiscardHandler), io.Discard)
+		}
+	}},
+	{"PostgreSQL", func(t *testing.T) (store.Backend, func(Config) (*Server, error)) {
+		url := pgtest.NewDatabase(t)
+		st, err := pgstore.Open(t.Context(), url, pgstore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st, func(cfg Config) (*Server, error) {
+			cfg.Store = url
+			return New(t.Context(), cfg, slog.New(slog.DiscardHandler), io.Discard)
+		}
+	}},
+}
+
+// onBackends runs test on each backend, as a subtest named for it.
+func onBackends(t *testing.T, test func(t *testing.T, b backend)) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) { test(t, b) })
+	}
+}
+
+// replicaSet serves one coordinator per id on a new store of b, as
+// replicas on one database; each is stopped when the test ends, or
+// earlier by its stop function.
+func replicaSet(t *testing.T, b backend, edit func(*Config), ids ...string) ([]*Server, []func()) {
+	t.Helper()
+	_, newReplica := b.open(t)
+	return replicasOn(t, newReplica, edit, ids...)
+}
+
+// replicasOn is replicaSet on a store of the test's, built by newReplica.
+func replicasOn(t *testing.T, newReplica func(Config) (*Server, error), edit func(*Config), ids ...string) ([]*Server, []func()) {
 	t.Helper()
 	var srvs []*Server
 	var stops []func()
@@ -45,7 +91,7 @@ func replicasOn(t *testing.T, st store.Backend, edit func(*Config), ids ...strin
 		if edit != nil {
 			edit(&cfg)
 		}
-		srv, err := NewWithStore(t.Context(), cfg, st, slog.New(slog.DiscardHandler), io.Discard)
+		srv, err := newReplica(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -69,9 +115,6 @@ func replicasOn(t *testing.T, st store.Backend, edit func(*Config), ids ...strin
 		for _, stop := range stops {
 			stop()
 		}
-		if err := st.Close(); err != nil {
-			t.Error(err)
-		}
 	})
 	return srvs, stops
 }
@@ -80,8 +123,10 @@ func replicasOn(t *testing.T, st store.Backend, edit func(*Config), ids ...strin
 // connected to B is Online on A's API with B's replicaId; a sync queued
 // through A's API is offered to it on B; its newer channel on A
 // supersedes B's.
-func TestReplicasShareAgents(t *testing.T) {
-	srvs, _ := replicaSet(t, nil, "replica-a", "replica-b")
+func TestReplicasShareAgents(t *testing.T) { onBackends(t, testReplicasShareAgents) }
+
+func testReplicasShareAgents(t *testing.T, on backend) {
+	srvs, _ := replicaSet(t, on, nil, "replica-a", "replica-b")
 	a, b := srvs[0], srvs[1]
 	key := testConfig(t).AdminKey
 	cred := storedAgent(t, a, "agent-1")
@@ -165,8 +210,10 @@ func connectAgent(t *testing.T, srv *Server, cred, conn string) *websocket.Conn 
 
 // TestReplicasOneLeader: of two coordinators on one store one runs the
 // once-only work; when it stops, the other takes it over.
-func TestReplicasOneLeader(t *testing.T) {
-	srvs, stops := replicaSet(t, nil, "replica-a", "replica-b")
+func TestReplicasOneLeader(t *testing.T) { onBackends(t, testReplicasOneLeader) }
+
+func testReplicasOneLeader(t *testing.T, on backend) {
+	srvs, stops := replicaSet(t, on, nil, "replica-a", "replica-b")
 	waitFor(t, "a leader", func() bool { return srvs[0].Leading() || srvs[1].Leading() })
 	first, second := 0, 1
 	if srvs[1].Leading() {
@@ -183,7 +230,11 @@ func TestReplicasOneLeader(t *testing.T) {
 // two coordinators count together; a Portal session opened on one is one
 // on the other, and signing out on the other ends it on both.
 func TestReplicasShareLimitsAndSessions(t *testing.T) {
-	srvs, _ := replicaSet(t, func(c *Config) { c.MaxAuthFailures = 4 }, "replica-a", "replica-b")
+	onBackends(t, testReplicasShareLimitsAndSessions)
+}
+
+func testReplicasShareLimitsAndSessions(t *testing.T, on backend) {
+	srvs, _ := replicaSet(t, on, func(c *Config) { c.MaxAuthFailures = 4 }, "replica-a", "replica-b")
 	a, b := srvs[0], srvs[1]
 	key := testConfig(t).AdminKey
 	for i := range 2 {
@@ -240,29 +291,33 @@ func TestReplicasShareLimitsAndSessions(t *testing.T) {
 	}
 }
 
-// TestStoreURL: --store takes a postgres:// URL (PostgreSQL is not built
-// in yet) or nothing; anything else is refused by name.
+// TestStoreURL: --store takes a postgres:// URL, which opens the
+// PostgreSQL store, or nothing; anything else is refused by name.
 func TestStoreURL(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Store = "mysql://db/ferry"
 	if err := cfg.Validate(); err == nil || !strings.HasPrefix(err.Error(), "store:") {
 		t.Errorf("a mysql URL: %v, want refused naming store", err)
 	}
-	for _, u := range []string{"postgres://ferry@db/ferry", "postgresql://ferry@db/ferry"} {
+	url := pgtest.NewDatabase(t)
+	for _, u := range []string{url, "postgresql" + strings.TrimPrefix(url, "postgres")} {
 		cfg := testConfig(t)
 		cfg.Store = u
-		_, err := New(t.Context(), cfg, slog.New(slog.DiscardHandler), io.Discard)
-		if err == nil || !strings.Contains(err.Error(), "PostgreSQL store not built in") {
-			t.Errorf("%s: %v, want the PostgreSQL backend's", u, err)
+		if srv := serve(t, cfg); !isPG(srv.Store) {
+			t.Errorf("%s: the store is a %T, want PostgreSQL's", u, srv.Store)
 		}
 	}
 }
 
+func isPG(st store.Backend) bool { _, ok := st.(*pgstore.PG); return ok }
+
 // TestGoneReplicaReleased: the channels claimed by a replica whose
 // presence lease expired (killed) are released by the leader, so its
 // agents show offline; those of a replica alive stay.
-func TestGoneReplicaReleased(t *testing.T) {
-	srvs, _ := replicaSet(t, nil, "replica-a")
+func TestGoneReplicaReleased(t *testing.T) { onBackends(t, testGoneReplicaReleased) }
+
+func testGoneReplicaReleased(t *testing.T, on backend) {
+	srvs, _ := replicaSet(t, on, nil, "replica-a")
 	a := srvs[0]
 	key := testConfig(t).AdminKey
 	ctx := t.Context()
@@ -295,11 +350,10 @@ func TestGoneReplicaReleased(t *testing.T) {
 // TestLeaderResumesUploads: an upload a coordinator left committed, in
 // Validating (it stopped, or died, before finishing it), is finished by
 // the leader of the replicas that start on the store.
-func TestLeaderResumesUploads(t *testing.T) {
-	st, err := badgerstore.Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+func TestLeaderResumesUploads(t *testing.T) { onBackends(t, testLeaderResumesUploads) }
+
+func testLeaderResumesUploads(t *testing.T, on backend) {
+	st, newReplica := on.open(t)
 	ctx, now := t.Context(), time.Now()
 	must := func(err error) {
 		t.Helper()
@@ -323,7 +377,7 @@ func TestLeaderResumesUploads(t *testing.T) {
 	_, err = st.CommitUpload(ctx, "agent-1", d.ID, "lease", now)
 	must(err)
 
-	srvs, _ := replicasOn(t, st, nil, "replica-a", "replica-b")
+	srvs, _ := replicasOn(t, newReplica, nil, "replica-a", "replica-b")
 	waitFor(t, "the upload finished", func() bool {
 		d, err := srvs[0].Store.Dataset(ctx, "co", "ds")
 		return err == nil && d.Status.Terminal()
