@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"errors"
+	"math"
 
 	"github.com/ferry-sync/ferry/coordinator/rules"
 	"github.com/ferry-sync/ferry/coordinator/store"
@@ -36,8 +37,8 @@ func (p *PG) ClaimChannel(ctx context.Context, agentID, replica string) (uint64,
 // ReleaseChannel is fenced by its WHERE, which a concurrent claim's new
 // epoch fails.
 func (p *PG) ReleaseChannel(ctx context.Context, agentID string, epoch uint64) (bool, error) {
-	if err := rules.LookupIDs("agent", agentID); err != nil {
-		return false, nil
+	if err := rules.LookupIDs("agent", agentID); err != nil || epoch > math.MaxInt64 {
+		return false, nil // no claim has that epoch
 	}
 	released := false
 	err := p.readCommitted(ctx, func(t *tx) error {

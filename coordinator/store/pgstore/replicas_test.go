@@ -1,6 +1,7 @@
 package pgstore
 
 import (
+	"math"
 	"reflect"
 	"slices"
 	"sync"
@@ -45,6 +46,9 @@ func TestChannelsAcrossReplicas(t *testing.T) {
 	}
 	if ok, err := a.ReleaseChannel(ctx, "ag", 1); err != nil || ok {
 		t.Errorf("ReleaseChannel(1) through a = %v, %v; want false: b's claim holds it", ok, err)
+	}
+	if ok, err := a.ReleaseChannel(ctx, "ag", math.MaxUint64); err != nil || ok {
+		t.Errorf("ReleaseChannel(an epoch past bigint) = %v, %v; want false, nil", ok, err)
 	}
 	want := []store.ChannelChange{{AgentID: "ag", Replica: "ra", Epoch: 1}, {AgentID: "ag", Replica: "rb", Epoch: 2}}
 	for i, sub := range subs {
