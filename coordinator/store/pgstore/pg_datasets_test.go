@@ -260,3 +260,31 @@ func TestDeleteCompanyLeavesNoRows(t *testing.T) {
 		}
 	}
 }
+
+// TestDatasetTextKeptWhole: a dataset's message and its validation's
+// messages are kept as given, NUL included, which a jsonb column refuses.
+func TestDatasetTextKeptWhole(t *testing.T) {
+	ps, _ := twoReplicas(t, "co")
+	p, ctx := ps[0], t.Context()
+	if _, err := p.QueueDataset(ctx, store.QueueRequest{ID: "ds-1", CompanyID: "co", ConnectionID: "co-conn",
+		DataType: dataset.Bills, Now: time.Unix(1, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	const msg = "book \x00 unreadable"
+	if _, err := p.Report(ctx, store.Report{CompanyID: "co", DatasetID: "ds-1", Actor: store.ActorCoordinator,
+		To: dataset.InternalError, Now: time.Unix(2, 0), Message: msg}); err != nil {
+		t.Fatal(err)
+	}
+	item := store.ValidationItem{RuleID: "r", ItemID: "i", Message: msg, ValidatorName: "v"}
+	if err := p.SetValidation(ctx, "co", "ds-1", store.ValidationResult{Errors: []store.ValidationItem{item}}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := ps[1].Dataset(ctx, "co", "ds-1")
+	if err != nil || d.ErrorMessage != msg {
+		t.Errorf("error message: %q (%v), want %q", d.ErrorMessage, err, msg)
+	}
+	v, err := ps[1].Validation(ctx, "co", "ds-1")
+	if err != nil || len(v.Errors) != 1 || v.Errors[0] != item {
+		t.Errorf("validation: %+v (%v), want %+v", v, err, item)
+	}
+}
