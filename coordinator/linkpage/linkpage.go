@@ -60,8 +60,8 @@ type Handler struct {
 	// installers builds), served at /downloads/ and offered on the page;
 	// "" serves none and the page says where to get them.
 	Downloads string
-	// secret keys the CSRF tokens; new on every start (an open page's
-	// form then asks for a reload).
+	// secret keys the CSRF tokens: derived from the coordinator's, so a
+	// page served by one replica posts to any.
 	secret  []byte
 	secure  bool
 	origin  *http.CrossOriginProtection
@@ -72,9 +72,8 @@ type Handler struct {
 // New builds the handler.
 func New(st Store, log *slog.Logger, links *linkcode.Links, codeTTL time.Duration) *Handler {
 	h := &Handler{Store: st, Logger: log, Links: links, Now: time.Now, CodeTTL: codeTTL,
-		secret: make([]byte, 32), secure: strings.HasPrefix(links.Base(), "https://"),
+		secret: links.Key("linkpage-csrf"), secure: strings.HasPrefix(links.Base(), "https://"),
 		origin: http.NewCrossOriginProtection(), limiter: ratelimit.NewLimit(st, "linkcode", codeRequests, codeWindow, log), mux: http.NewServeMux()}
-	_, _ = rand.Read(h.secret)
 	_ = h.origin.AddTrustedOrigin(links.Base())
 	h.mux.HandleFunc("GET /link/{companyId}", h.company)
 	h.mux.HandleFunc("GET /link/{companyId}/{connectionId}", h.show)

@@ -180,8 +180,9 @@ func TestReplicasOneLeader(t *testing.T) {
 }
 
 // TestReplicasShareLimitsAndSessions: failed authentications split across
-// two coordinators count together; a Portal session opened on one is one
-// on the other, and signing out on the other ends it on both.
+// two coordinators count together; the Portal's sign-in form served by one
+// signs in on the other; a session opened on one is one on the other, and
+// signing out on the other ends it on both.
 func TestReplicasShareLimitsAndSessions(t *testing.T) {
 	srvs, _ := replicaSet(t, func(c *Config) { c.MaxAuthFailures = 4 }, "replica-a", "replica-b")
 	a, b := srvs[0], srvs[1]
@@ -222,9 +223,10 @@ func TestReplicasShareLimitsAndSessions(t *testing.T) {
 		}
 		return m[1]
 	}
-	_, body := page(a, "GET", "/portal/signin", nil)
+	// The form comes from B, the post goes to A.
+	_, body := page(b, "GET", "/portal/signin", nil)
 	if code, _ := page(a, "POST", "/portal/signin", url.Values{"csrf": {token(body)}, "key": {key}}); code != http.StatusSeeOther {
-		t.Fatalf("sign in on A: %d", code)
+		t.Fatalf("sign in on A with B's form: %d", code)
 	}
 	code, body := page(b, "GET", "/portal/companies", nil)
 	if code != 200 {
