@@ -227,8 +227,9 @@ func testReplicasOneLeader(t *testing.T, on backend) {
 }
 
 // TestReplicasShareLimitsAndSessions: failed authentications split across
-// two coordinators count together; a Portal session opened on one is one
-// on the other, and signing out on the other ends it on both.
+// two coordinators count together; the Portal's sign-in form served by one
+// signs in on the other; a session opened on one is one on the other, and
+// signing out on the other ends it on both.
 func TestReplicasShareLimitsAndSessions(t *testing.T) {
 	onBackends(t, testReplicasShareLimitsAndSessions)
 }
@@ -273,9 +274,10 @@ func testReplicasShareLimitsAndSessions(t *testing.T, on backend) {
 		}
 		return m[1]
 	}
-	_, body := page(a, "GET", "/portal/signin", nil)
+	// The form comes from B, the post goes to A.
+	_, body := page(b, "GET", "/portal/signin", nil)
 	if code, _ := page(a, "POST", "/portal/signin", url.Values{"csrf": {token(body)}, "key": {key}}); code != http.StatusSeeOther {
-		t.Fatalf("sign in on A: %d", code)
+		t.Fatalf("sign in on A with B's form: %d", code)
 	}
 	code, body := page(b, "GET", "/portal/companies", nil)
 	if code != 200 {
