@@ -1,0 +1,70 @@
+package badgerstore_test
+
+import (
+	"github.com/ferry-sync/ferry/coordinator/store/badgerstore"
+
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/ferry-sync/ferry/coordinator/store"
+	"github.com/ferry-sync/ferry/coordinator/store/storetest"
+)
+
+// TestCopyRoundTrip moves a store that holds every kind of item into an
+// empty one and reopens the copy: it exports the same items, the counts
+// read back equal those copied, and it works as the source did (the
+// agent's credential and the API key authenticate, the cache reads, the
+// agent's lease expires and re-queues its dataset).
+func TestCopyRoundTrip(t *testing.T) {
+	src := openTest(t)
+	storetest.Populate(t, src)
+	dir := t.TempDir()
+	dst, err := badgerstore.Open(dir, slog.New(slog.DiscardHandler))
+	must(t, "Open the target", err)
+	source, target, err := store.Copy(t.Context(), src, dst)
+	if err != nil {
+		_ = dst.Close()
+		t.Fatalf("Copy: %v", err)
+	}
+	must(t, "Close the target", dst.Close())
+	for _, k := range store.Kinds {
+		if source[k] == 0 || source[k] != target[k] {
+			t.Errorf("%s: %d copied, %d read back; want the same, not 0", k, source[k], target[k])
+		}
+	}
+	storetest.CheckCopy(t, src, openAt(t, dir))
+}
+
+// TestCopyRefusesNonEmpty: a target holding anything is refused, with what
+// it holds, and left as it was.
+func TestCopyRefusesNonEmpty(t *testing.T) {
+	src := openTest(t)
+	storetest.Populate(t, src)
+	dst := openTest(t)
+	_, err := dst.Secret(t.Context(), "only")
+	must(t, "Secret", err)
+	_, _, err = store.Copy(t.Context(), src, dst)
+	if !errors.Is(err, store.ErrNotEmpty) || !strings.Contains(err.Error(), "secrets: 1") {
+		t.Fatalf("Copy into a store with a secret: %v; want ErrNotEmpty naming 1 secret", err)
+	}
+	keys, err := dst.APIKeys(t.Context())
+	if err != nil || len(keys) != 0 {
+		t.Errorf("API keys of the refused target: %d, %v; want none", len(keys), err)
+	}
+}
+
+// TestOpenLocked: a store another Badger holds open is ErrLocked, which
+// says a coordinator may be running on it.
+func TestOpenLocked(t *testing.T) {
+	dir := t.TempDir()
+	openAt(t, dir)
+	b, err := badgerstore.Open(dir, nil)
+	if err == nil {
+		_ = b.Close()
+	}
+	if !errors.Is(err, badgerstore.ErrLocked) || !strings.Contains(err.Error(), "running coordinator") {
+		t.Fatalf("Open of a store open elsewhere: %v; want ErrLocked", err)
+	}
+}
