@@ -25,8 +25,7 @@ import (
 // Kind names a kind of dump item, as the migrate command's table shows it.
 type Kind string
 
-// The kinds of dump items, in Export's order: each kind's items come after
-// those of the kinds they refer to.
+// The kinds of dump items, each after the kinds its items refer to.
 const (
 	KindSecret          Kind = "secrets"
 	KindAPIKey          Kind = "API keys"
@@ -47,7 +46,7 @@ const (
 	KindAgentEvent      Kind = "agent events"
 )
 
-// Kinds lists every kind, in Export's order.
+// Kinds lists every kind, each after the kinds its items refer to.
 var Kinds = []Kind{
 	KindSecret, KindAPIKey, KindAgent, KindProfileSettings, KindWebhook,
 	KindCompany, KindCompanySettings, KindConnection, KindLinkCode, KindScheduledSync,
@@ -66,28 +65,30 @@ type Item interface {
 
 // Exporter is a backend that can be the source of a move.
 type Exporter interface {
-	// Export calls fn with every item the store holds, from one consistent
-	// read, in the order of Kinds: a company's items (its settings,
-	// connections, link codes, schedule, datasets, validations, cached
-	// records and pages) come after the company, in that order, and a
-	// connection's link codes and schedule after the connection. Only the
-	// current snapshot of each company's cached records is in it, and only
-	// the pages of datasets in Validating or Processing, under their
-	// CommittedLease. An error from fn stops it and is returned. The
-	// store's writers should be stopped: a coordinator running on it
-	// changes what a later read sees.
+	// Export calls fn with every item the store holds, from one
+	// consistent read, each after the items it refers to: secrets, API
+	// keys, agents, profile settings and webhooks first; a company before
+	// its settings, connections and datasets; a connection before its link
+	// codes and schedule; a dataset before its validation, cached records
+	// and pages; webhook deliveries, delivery attempts and agent events
+	// last. Only the current snapshot of each company's cached records is
+	// in it, and only the pages of datasets in Validating or Processing,
+	// under their CommittedLease. An error from fn stops it and is
+	// returned. The store's writers should be stopped: a coordinator
+	// running on it changes what a later read sees.
 	Export(ctx context.Context, fn func(Item) error) error
 }
 
 // Importer is a backend that can be the target of a move.
 type Importer interface {
-	// Import writes the items that items yields, in Export's order, into
-	// an empty store as they are, leases and times included; it runs no
-	// rule, emits no webhook event and publishes nothing on the feed. An
-	// item the store cannot hold (unknown, or naming a parent not yielded
-	// before it) fails the import. A backend that can makes the import one
-	// transaction; one that cannot leaves what it wrote when it fails, and
-	// the store must be emptied (or made anew) before another try.
+	// Import writes the items that items yields, each after the items it
+	// refers to (as Export yields them), into an empty store as they are,
+	// leases and times included; it runs no rule, emits no webhook event
+	// and publishes nothing on the feed. An item the store cannot hold
+	// (unknown, or naming a parent not yielded before it) fails the
+	// import. A backend that can makes the import one transaction; one
+	// that cannot leaves what it wrote when it fails, and the store must
+	// be emptied (or made anew) before another try.
 	Import(ctx context.Context, items func(yield func(Item) error) error) error
 }
 

@@ -55,16 +55,21 @@ func (e *exporter) all() error {
 	if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
 		return err
 	}
-	if err := exportJSON[store.Webhook](e, prefix("wh")); err != nil {
+	webhooks := map[string]bool{}
+	err = e.each(prefix("wh"), func(k, v []byte) error {
+		webhooks[lastSegment(k)] = true
+		return decodeItem[store.Webhook](k, v, e.fn)
+	})
+	if err != nil {
 		return err
 	}
 	if err := e.each(prefix("co"), func(k, _ []byte) error { return e.company(lastSegment(k)) }); err != nil {
 		return err
 	}
-	if err := exportJSON[store.Delivery](e, prefix("wd")); err != nil {
+	if err := exportOfWebhooks[store.Delivery](e, prefix("wd"), webhooks); err != nil {
 		return err
 	}
-	if err := exportJSON[store.DeliveryAttempt](e, prefix("wl")); err != nil {
+	if err := exportOfWebhooks[store.DeliveryAttempt](e, prefix("wl"), webhooks); err != nil {
 		return err
 	}
 	return exportJSON[store.AgentEvent](e, prefix("ev"))
@@ -95,13 +100,28 @@ func (e *exporter) each(p []byte, f func(k, v []byte) error) error {
 
 // exportJSON yields the values under p, decoded as T.
 func exportJSON[T store.Item](e *exporter, p []byte) error {
+	return e.each(p, func(k, v []byte) error { return decodeItem[T](k, v, e.fn) })
+}
+
+// exportOfWebhooks yields the values under p (keys p<webhook>/...) of
+// the consumers in webhooks, decoded as T. Those of a consumer whose
+// deletion a crash cut short are left out: nothing reads them.
+func exportOfWebhooks[T store.Item](e *exporter, p []byte, webhooks map[string]bool) error {
 	return e.each(p, func(k, v []byte) error {
-		var x T
-		if err := json.Unmarshal(v, &x); err != nil {
-			return fmt.Errorf("decode %s: %w", k, err)
+		if !webhooks[splitKey(k)[1]] {
+			return nil
 		}
-		return e.fn(x)
+		return decodeItem[T](k, v, e.fn)
 	})
+}
+
+// decodeItem yields v, the value at k, decoded as T.
+func decodeItem[T store.Item](k, v []byte, fn func(store.Item) error) error {
+	var x T
+	if err := json.Unmarshal(v, &x); err != nil {
+		return fmt.Errorf("decode %s: %w", k, err)
+	}
+	return fn(x)
 }
 
 // exportOrdered yields, decoded as T, the object at key(id) of each entry
