@@ -385,7 +385,8 @@ func (im *importer) finish() error {
 		}
 	}
 	for s, n := range im.counts {
-		if _, err := im.tx.Exec(im.ctx, "INSERT INTO dataset_counts (status, n) VALUES ($1, $2)", string(s), n); err != nil {
+		if _, err := im.tx.Exec(im.ctx, `INSERT INTO dataset_counts (status, n) VALUES ($1, $2)
+			ON CONFLICT (status) DO UPDATE SET n = EXCLUDED.n`, string(s), n); err != nil {
 			return fmt.Errorf("dataset counts: %w", err)
 		}
 	}
