@@ -34,6 +34,7 @@ type exporter struct {
 	fn  func(store.Item) error
 }
 
+// all yields every item, each after those it refers to.
 func (e *exporter) all() error {
 	err := e.each(prefix("sec"), func(k, v []byte) error {
 		return e.fn(store.Secret{Name: lastSegment(k), Value: v})

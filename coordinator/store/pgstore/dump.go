@@ -30,61 +30,35 @@ func (p *PG) Export(ctx context.Context, fn func(store.Item) error) error {
 		if err != nil {
 			return err
 		}
-		for _, q := range []struct {
-			sql  string
-			each func(doc []byte) error
-		}{
-			{"SELECT doc FROM api_keys ORDER BY created, id", decodeTo[store.APIKey](fn)},
-			{"SELECT doc FROM agents ORDER BY created, id", decodeTo[store.Agent](fn)},
-			{"SELECT doc FROM settings WHERE name = 'profile'", func(doc []byte) error {
+		err = eachDoc(ctx, t,
+			docQuery{"SELECT doc FROM api_keys ORDER BY created, id", decodeTo[store.APIKey](fn)},
+			docQuery{"SELECT doc FROM agents ORDER BY created, id", decodeTo[store.Agent](fn)},
+			docQuery{"SELECT doc FROM settings WHERE name = 'profile'", func(doc []byte) error {
 				var ps store.ProfileSettings
 				if err := json.Unmarshal(doc, &ps.Settings); err != nil {
 					return fmt.Errorf("decode profile settings: %w", err)
 				}
 				return fn(ps)
 			}},
-			{"SELECT doc FROM webhooks ORDER BY created, id", decodeTo[store.Webhook](fn)},
-			{"SELECT doc FROM companies ORDER BY created, id", decodeTo[store.Company](fn)},
-			{"SELECT doc FROM company_settings ORDER BY company_id", decodeTo[store.CompanySyncSettings](fn)},
-			{"SELECT doc FROM connections ORDER BY company_id, created, id", decodeTo[store.Connection](fn)},
-			{"SELECT doc FROM link_codes ORDER BY connection_id, hash", decodeTo[store.LinkCode](fn)},
-			{"SELECT doc FROM schedules ORDER BY connection_id, data_type", decodeTo[store.ScheduledSync](fn)},
-			{"SELECT doc FROM datasets ORDER BY company_id, requested, id", decodeTo[store.Dataset](fn)},
-		} {
-			err := eachRow(ctx, t, q.sql, func(r pgx.Rows) error {
-				var doc []byte
-				if err := r.Scan(&doc); err != nil {
-					return err
-				}
-				return q.each(doc)
-			})
-			if err != nil {
-				return err
-			}
+			docQuery{"SELECT doc FROM webhooks ORDER BY created, id", decodeTo[store.Webhook](fn)},
+			docQuery{"SELECT doc FROM companies ORDER BY created, id", decodeTo[store.Company](fn)},
+			docQuery{"SELECT doc FROM company_settings ORDER BY company_id", decodeTo[store.CompanySyncSettings](fn)},
+			docQuery{"SELECT doc FROM connections ORDER BY company_id, created, id", decodeTo[store.Connection](fn)},
+			docQuery{"SELECT doc FROM link_codes ORDER BY connection_id, hash", decodeTo[store.LinkCode](fn)},
+			docQuery{"SELECT doc FROM schedules ORDER BY connection_id, data_type", decodeTo[store.ScheduledSync](fn)},
+			docQuery{"SELECT doc FROM datasets ORDER BY company_id, requested, id", decodeTo[store.Dataset](fn)},
+		)
+		if err != nil {
+			return err
 		}
 		if err := exportDatasetData(ctx, t, fn); err != nil {
 			return err
 		}
-		for _, q := range []struct {
-			sql  string
-			each func(doc []byte) error
-		}{
-			{"SELECT doc FROM webhook_deliveries ORDER BY webhook_id, event_id", decodeTo[store.Delivery](fn)},
-			{"SELECT doc FROM webhook_log ORDER BY webhook_id, at, event_id, attempt", decodeTo[store.DeliveryAttempt](fn)},
-			{"SELECT doc FROM agent_events ORDER BY agent_id, at, id", decodeTo[store.AgentEvent](fn)},
-		} {
-			err := eachRow(ctx, t, q.sql, func(r pgx.Rows) error {
-				var doc []byte
-				if err := r.Scan(&doc); err != nil {
-					return err
-				}
-				return q.each(doc)
-			})
-			if err != nil {
-				return err
-			}
-		}
-		return nil
+		return eachDoc(ctx, t,
+			docQuery{"SELECT doc FROM webhook_deliveries ORDER BY webhook_id, event_id", decodeTo[store.Delivery](fn)},
+			docQuery{"SELECT doc FROM webhook_log ORDER BY webhook_id, at, event_id, attempt", decodeTo[store.DeliveryAttempt](fn)},
+			docQuery{"SELECT doc FROM agent_events ORDER BY agent_id, at, id", decodeTo[store.AgentEvent](fn)},
+		)
 	})
 }
 
@@ -146,6 +120,30 @@ func eachRow(ctx context.Context, t *tx, sql string, each func(pgx.Rows) error) 
 		}
 	}
 	return rows.Err()
+}
+
+// docQuery is a query of one doc column, and what to do with each doc.
+type docQuery struct {
+	sql  string
+	each func(doc []byte) error
+}
+
+// eachDoc runs the queries in turn, calling each query's each with the
+// docs it returns, in its order.
+func eachDoc(ctx context.Context, t *tx, qs ...docQuery) error {
+	for _, q := range qs {
+		err := eachRow(ctx, t, q.sql, func(r pgx.Rows) error {
+			var doc []byte
+			if err := r.Scan(&doc); err != nil {
+				return err
+			}
+			return q.each(doc)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // decodeTo decodes a doc as T and yields it to fn.
