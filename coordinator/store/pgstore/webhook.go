@@ -144,7 +144,7 @@ func (p *PG) CreateWebhook(ctx context.Context, w store.Webhook) error {
 		if n >= store.MaxWebhooks {
 			return fmt.Errorf("webhook: the limit of %d consumers is reached: %w", store.MaxWebhooks, store.ErrExists)
 		}
-		_, err := t.Exec(ctx, "INSERT INTO webhooks (id, created, doc) VALUES ($1, $2, $3)", w.ID, w.Created, doc)
+		_, err := t.Exec(ctx, "INSERT INTO webhooks (id, doc) VALUES ($1, $2)", w.ID, doc)
 		if isUnique(err) {
 			return fmt.Errorf("webhook %s: %w", w.ID, store.ErrExists)
 		}

@@ -72,12 +72,11 @@ CREATE TABLE schedules (
 );
 CREATE INDEX schedules_due ON schedules (due, connection_id, data_type) WHERE due IS NOT NULL;
 
+-- webhooks: at most store.MaxWebhooks, read whole and sorted in Go.
 CREATE TABLE webhooks (
 	id text COLLATE "C" PRIMARY KEY,
-	created timestamptz NOT NULL,
 	doc jsonb NOT NULL
 );
-CREATE INDEX webhooks_created ON webhooks (created, id);
 
 -- webhook_deliveries is the outbox: one row per event and consumer.
 CREATE TABLE webhook_deliveries (
