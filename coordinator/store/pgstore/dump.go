@@ -40,7 +40,7 @@ func (p *PG) Export(ctx context.Context, fn func(store.Item) error) error {
 				}
 				return fn(ps)
 			}},
-			docQuery{"SELECT doc FROM webhooks ORDER BY created, id", decodeTo[store.Webhook](fn)},
+			docQuery{"SELECT doc FROM webhooks ORDER BY id", decodeTo[store.Webhook](fn)},
 			docQuery{"SELECT doc FROM companies ORDER BY created, id", decodeTo[store.Company](fn)},
 			docQuery{"SELECT doc FROM company_settings ORDER BY company_id", decodeTo[store.CompanySyncSettings](fn)},
 			docQuery{"SELECT doc FROM connections ORDER BY company_id, created, id", decodeTo[store.Connection](fn)},
@@ -209,7 +209,7 @@ var importTables = []importTable{
 	tAPIKeys:         {"api_keys", []string{"id", "hash", "created", "doc"}},
 	tAgents:          {"agents", []string{"id", "credential_hash", "created", "doc"}},
 	tSettings:        {"settings", []string{"name", "doc"}},
-	tWebhooks:        {"webhooks", []string{"id", "created", "doc"}},
+	tWebhooks:        {"webhooks", []string{"id", "doc"}},
 	tCompanies:       {"companies", []string{"id", "created", "doc"}},
 	tCompanySettings: {"company_settings", []string{"company_id", "doc"}},
 	tConnections:     {"connections", []string{"id", "company_id", "agent_id", "created", "doc"}},
@@ -314,7 +314,7 @@ func (im *importer) put(it store.Item) error {
 	case store.ProfileSettings:
 		return im.addDoc(tSettings, v.Settings, "profile")
 	case store.Webhook:
-		return im.addDoc(tWebhooks, v, v.ID, v.Created.UTC())
+		return im.addDoc(tWebhooks, v, v.ID)
 	case store.Company:
 		return im.addDoc(tCompanies, v, v.ID, v.Created.UTC())
 	case store.CompanySyncSettings:
