@@ -183,7 +183,9 @@ type importTable struct {
 }
 
 // The tables of an import, in the order their foreign keys need: rows
-// are copied into each in turn.
+// are copied into each in turn. Their columns are the schema's
+// (migrations/), filled as the store's writes fill them: a change to
+// either must change them too, or TestCopyRoundTrip fails.
 const (
 	tSecrets = iota
 	tAPIKeys
