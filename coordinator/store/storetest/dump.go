@@ -52,7 +52,7 @@ func Populate(t *testing.T, s store.Backend) {
 	noErr(f, "CreateCompany", s.CreateCompany(f.ctx, co))
 	f.company("co-2", 11)
 	noErr(f, "SetCompanySyncSettings", s.SetCompanySyncSettings(f.ctx, store.CompanySyncSettings{
-		CompanyID: "co-2", OverridesDefaults: true, Settings: []store.SyncSetting{{DataType: dumpTypes[0], SyncSchedule: 6}},
+		CompanyID: "co-2", OverridesDefaults: true, Settings: []store.SyncSetting{{DataType: dumpTypes[0], SyncSchedule: 0}}, // an entry with no due time
 	}))
 	f.connectionAt("co-1", "conn-1", store.Linked, dumpAgent, 12)
 	f.connectionAt("co-1", dumpPending, store.PendingAuth, "", 13)
