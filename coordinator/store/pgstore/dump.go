@@ -8,7 +8,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/ferry-sync/ferry/coordinator/rules"
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/dataset"
 )
@@ -198,6 +197,11 @@ const (
 	tLinkCodes
 	tSchedules
 	tDatasets
+	tActive
+	tQueue
+	tLeases
+	tUnprocessed
+	tComplete
 	tValidations
 	tRecords
 	tPages
@@ -217,14 +221,18 @@ var importTables = []importTable{
 	tConnections:     {"connections", []string{"id", "company_id", "agent_id", "created", "doc"}},
 	tLinkCodes:       {"link_codes", []string{"hash", "connection_id", "doc"}},
 	tSchedules:       {"schedules", []string{"connection_id", "data_type", "due", "doc"}},
-	tDatasets: {"datasets", []string{"id", "company_id", "connection_id", "data_type", "status", "requested",
-		"sync_order", "active", "lease_expires", "lease_agent", "doc"}},
-	tValidations: {"validations", []string{"dataset_id", "doc"}},
-	tRecords:     {"records", []string{"dataset_id", "id", "seq", "body"}},
-	tPages:       {"pages", []string{"dataset_id", "lease_id", "n", "agent_id", "records", "data"}},
-	tDeliveries:  {"webhook_deliveries", []string{"webhook_id", "event_id", "due", "doc"}},
-	tLog:         {"webhook_log", []string{"webhook_id", "at", "event_id", "attempt", "doc"}},
-	tAgentEvents: {"agent_events", []string{"id", "agent_id", "at", "doc"}},
+	tDatasets:        {"datasets", []string{"id", "company_id", "connection_id", "data_type", "requested", "status", "doc"}},
+	tActive:          {"dataset_active", []string{"connection_id", "data_type", "dataset_id"}},
+	tQueue:           {"dataset_queue", []string{"dataset_id", "connection_id", "sync_order", "requested"}},
+	tLeases:          {"dataset_leases", []string{"dataset_id", "expires", "agent_id"}},
+	tUnprocessed:     {"dataset_unprocessed", []string{"dataset_id"}},
+	tComplete:        {"dataset_complete", []string{"dataset_id", "company_id", "data_type", "requested"}},
+	tValidations:     {"validations", []string{"dataset_id", "doc"}},
+	tRecords:         {"records", []string{"dataset_id", "id", "seq", "body"}},
+	tPages:           {"pages", []string{"dataset_id", "lease_id", "n", "agent_id", "records", "data"}},
+	tDeliveries:      {"webhook_deliveries", []string{"webhook_id", "event_id", "due", "doc"}},
+	tLog:             {"webhook_log", []string{"webhook_id", "at", "event_id", "attempt", "doc"}},
+	tAgentEvents:     {"agent_events", []string{"id", "agent_id", "at", "doc"}},
 }
 
 // copyBatch bounds what an import holds before it copies: so many rows,
@@ -347,23 +355,36 @@ func (im *importer) put(it store.Item) error {
 	return fmt.Errorf("a dump item of type %T, unknown to the store", it)
 }
 
-// dataset holds a dataset's row with the columns putDataset writes, and
-// counts it.
+// dataset holds a dataset's row and its rows in the lookup tables its
+// state puts it in (lookupsOf, as putDataset writes them), and counts it.
 func (im *importer) dataset(d store.Dataset) error {
-	var (
-		expires *time.Time
-		agent   *string
-	)
-	if rules.InFlight(d.Status) {
-		e := d.LeaseExpires.UTC()
-		expires = &e
-		if d.LeaseID != "" {
-			agent = &d.LeaseAgent
+	im.counts[d.Status]++
+	requested, dt := d.Requested.UTC(), string(d.DataType)
+	err := im.addDoc(tDatasets, d, d.ID, d.CompanyID, d.ConnectionID, dt, requested, string(d.Status))
+	if err != nil {
+		return err
+	}
+	l := lookupsOf(&d)
+	rows := []struct {
+		in    bool
+		table int
+		row   []any
+	}{
+		{l.active, tActive, []any{d.ConnectionID, dt, d.ID}},
+		{l.queued, tQueue, []any{d.ID, d.ConnectionID, d.SyncOrder, requested}},
+		{l.inFlight, tLeases, []any{d.ID, l.expires, nullString(l.agent)}},
+		{l.unprocessed, tUnprocessed, []any{d.ID}},
+		{d.Status == dataset.Complete, tComplete, []any{d.ID, d.CompanyID, dt, requested}},
+	}
+	for _, r := range rows {
+		if !r.in {
+			continue
+		}
+		if err := im.add(r.table, 0, r.row...); err != nil {
+			return err
 		}
 	}
-	im.counts[d.Status]++
-	return im.addDoc(tDatasets, d, d.ID, d.CompanyID, d.ConnectionID, string(d.DataType), string(d.Status),
-		d.Requested.UTC(), d.SyncOrder, !d.Status.Terminal(), expires, agent)
+	return nil
 }
 
 // finish copies the rows still held, then points each company's data
