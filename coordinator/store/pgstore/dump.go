@@ -95,20 +95,44 @@ func exportDatasetData(ctx context.Context, t *tx, fn func(store.Item) error) er
 	if err != nil {
 		return err
 	}
-	return eachRow(ctx, t, `SELECT p.dataset_id, p.lease_id, p.n, p.agent_id, p.records, p.data FROM pages p
-		JOIN datasets d ON d.id = p.dataset_id AND p.lease_id = d.doc->>'committedLease'
-		WHERE d.status IN ('Validating', 'Processing') ORDER BY p.dataset_id, p.n`, func(r pgx.Rows) error {
-		var pg store.Page
-		if err := r.Scan(&pg.DatasetID, &pg.LeaseID, &pg.N, &pg.AgentID, &pg.Records, &pg.Data); err != nil {
+	// The datasets to finish are few: their committed leases are read
+	// first, then their pages under those leases.
+	var leases [][2]string
+	err = eachRow(ctx, t, `SELECT d.doc FROM dataset_unprocessed u JOIN datasets d ON d.id = u.dataset_id
+		ORDER BY u.dataset_id`, func(r pgx.Rows) error {
+		var doc []byte
+		if err := r.Scan(&doc); err != nil {
 			return err
 		}
-		return fn(pg)
+		var d store.Dataset
+		if err := json.Unmarshal(doc, &d); err != nil {
+			return fmt.Errorf("decode dataset: %w", err)
+		}
+		leases = append(leases, [2]string{d.ID, d.CommittedLease})
+		return nil
 	})
+	if err != nil {
+		return err
+	}
+	for _, l := range leases {
+		err := eachRow(ctx, t, `SELECT dataset_id, lease_id, n, agent_id, records, data FROM pages
+			WHERE dataset_id = $1 AND lease_id = $2 ORDER BY n`, func(r pgx.Rows) error {
+			var pg store.Page
+			if err := r.Scan(&pg.DatasetID, &pg.LeaseID, &pg.N, &pg.AgentID, &pg.Records, &pg.Data); err != nil {
+				return err
+			}
+			return fn(pg)
+		}, l[0], l[1])
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // eachRow calls each with every row of the query, in its order.
-func eachRow(ctx context.Context, t *tx, sql string, each func(pgx.Rows) error) error {
-	rows, err := t.Query(ctx, sql)
+func eachRow(ctx context.Context, t *tx, sql string, each func(pgx.Rows) error, args ...any) error {
+	rows, err := t.Query(ctx, sql, args...)
 	if err != nil {
 		return err
 	}
