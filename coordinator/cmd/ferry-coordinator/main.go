@@ -1,5 +1,6 @@
 // Command ferry-coordinator runs Ferry's coordinator: the REST API, the
-// agents' control channel and the store.
+// agents' control channel and the store. `ferry-coordinator migrate`
+// moves a stopped coordinator's Badger store into PostgreSQL (migrate.go).
 package main
 
 import (
@@ -21,7 +22,13 @@ import (
 var version = "dev"
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	var err error
+	if len(os.Args) > 1 && os.Args[1] == "migrate" {
+		err = runMigrate(os.Args[2:], os.Stdout)
+	} else {
+		err = run(os.Args[1:])
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "ferry-coordinator:", err)
 		os.Exit(1)
 	}

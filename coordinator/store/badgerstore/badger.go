@@ -46,6 +46,14 @@ type tx struct {
 	change store.Change
 }
 
+// ErrLocked: another process (a coordinator, most likely) has the store
+// open; Badger allows one at a time.
+var ErrLocked = errors.New("the store is in use by another process (a running coordinator?)")
+
+// lockedMessage is in Badger's error when another process holds the
+// directory's lock; Badger wraps no error that says so.
+const lockedMessage = "Another process is using this Badger database"
+
 // feedCapacity is how many changes the feed keeps for subscribers that
 // fall behind: a few seconds of a busy coordinator's commits.
 const feedCapacity = 4096
@@ -90,6 +98,9 @@ func openBadgerWith(opts badger.Options, logger *slog.Logger) (*Badger, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	db, err := badger.Open(opts.WithLogger(badgerLogger{logger}))
+	if err != nil && strings.Contains(err.Error(), lockedMessage) {
+		return nil, fmt.Errorf("open badger %s: %w", dir, ErrLocked)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open badger %s: %w", dir, err)
 	}

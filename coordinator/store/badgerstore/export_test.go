@@ -108,3 +108,9 @@ func OpenWithoutScrub(dir string) (*Badger, error) {
 	}
 	return &Badger{db: db, log: logger, now: time.Now, deleteChunk: 500}, nil
 }
+
+// DropWebhookRecord removes a consumer's record alone, as a DeleteWebhook
+// cut short by a crash leaves it: its deliveries and log stay.
+func (b *Badger) DropWebhookRecord(id string) error {
+	return b.update(context.Background(), func(txn *tx) error { return txn.Delete(webhookKey(id)) })
+}
