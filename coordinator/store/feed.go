@@ -211,6 +211,20 @@ func (f *Feed) PublishAt(c Change) error {
 	return nil
 }
 
+// Lost notes that changes were committed that this feed will never
+// publish (a replicated backend lost its link to the others for a while):
+// the head moves past a change that is not in the ring, so every subscriber
+// gets a *GapError and resynchronises from the store.
+func (f *Feed) Lost() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.head++
+	if f.wake != nil {
+		close(f.wake)
+		f.wake = nil
+	}
+}
+
 func (f *Feed) append(c Change) {
 	if c.At.IsZero() {
 		c.At = time.Now().UTC()

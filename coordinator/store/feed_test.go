@@ -244,3 +244,35 @@ func TestSubscriptionFollow(t *testing.T) {
 		t.Errorf("Follow gave changes %v and %d gaps; want [4] after one gap (the gap moves past 1-3)", got, gaps)
 	}
 }
+
+// TestFeedLost: after Lost, a subscriber gets one gap (also one waiting in
+// Next, or one that had not read the changes before), then the changes
+// published after it, in order.
+func TestFeedLost(t *testing.T) {
+	f := store.NewFeed(100)
+	behind := f.Subscribe(f.Head())
+	f.Publish(change(1))
+	waiting := f.Subscribe(f.Head())
+	gap := make(chan error, 1)
+	go func() {
+		_, err := waiting.Next(t.Context())
+		gap <- err
+	}()
+	f.Lost()
+	var g *store.GapError
+	if err := <-gap; !errors.As(err, &g) || g.Cursor != 1 || g.After != 2 {
+		t.Fatalf("waiting: Next = %v, want a gap from 1 to 2", err)
+	}
+	if got := read(t, behind, 1); got[0].Deliveries != 1 {
+		t.Fatalf("behind: read %+v, want change 1 first", got)
+	}
+	if _, err := behind.Next(t.Context()); !errors.As(err, &g) {
+		t.Fatalf("behind: Next after change 1 = %v, want a gap", err)
+	}
+	f.Publish(change(3))
+	for _, sub := range []*store.Subscription{behind, waiting} {
+		if got := read(t, sub, 1); len(got) != 1 || got[0].Deliveries != 3 || got[0].Seq != 3 {
+			t.Errorf("after the gap: read %+v, want change 3 alone", got)
+		}
+	}
+}

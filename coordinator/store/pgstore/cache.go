@@ -1,0 +1,368 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ferry-sync/ferry/coordinator/rules"
+	"github.com/ferry-sync/ferry/coordinator/store"
+	"github.com/ferry-sync/ferry/shared/dataset"
+	"github.com/ferry-sync/ferry/shared/ndjson"
+	"github.com/ferry-sync/ferry/shared/protocol"
+)
+
+// The cache of synced records. A snapshot is the records of one dataset,
+// rows of records under its dataset id, listed in cache_snapshots;
+// cache_current points at the current snapshot of each (company, type).
+// PublishCache writes a snapshot with COPY, a page at a time, in a
+// transaction of its own, out of every reader's sight until it commits;
+// then in one short transaction it points cache_current at it and
+// completes the dataset. A reader reads the pointer and the records it
+// names in one REPEATABLE READ transaction, so no reader sees a mix, and
+// one reading a snapshot that is replaced and deleted meanwhile still
+// reads all of it.
+//
+// A snapshot that is neither current nor of a Processing dataset is an
+// orphan: the one the pointer left, or one whose swap failed. Every
+// PublishCache deletes the orphans of its company and type once its own
+// swap is done. One publish of a dataset runs at a time across every
+// replica (an advisory lock, held from the write to the swap).
+
+// publishLock is the first key of the advisory locks of publishes; the
+// second is a hash of the dataset id ("cach" in ASCII).
+const publishLock = 0x63616368
+
+func (p *PG) PublishCache(ctx context.Context, companyID, datasetID string, now time.Time) (store.Dataset, error) {
+	if err := rules.LookupIDs("company", companyID, "dataset", datasetID); err != nil {
+		return store.Dataset{}, err
+	}
+	if now.IsZero() {
+		return store.Dataset{}, errors.New("publish cache: time is zero")
+	}
+	now = now.UTC()
+	d, published, err := p.publishable(ctx, companyID, datasetID)
+	if err != nil {
+		return d, err
+	}
+	if !published {
+		if d, err = p.publish(ctx, d, now); err != nil {
+			return d, err
+		}
+	}
+	// The dataset is Complete and its records current: what is left to do
+	// reclaims space, and a later call does it if this one cannot.
+	if err := p.dropOrphanSnapshots(ctx, companyID, string(d.DataType)); err != nil && ctx.Err() == nil {
+		p.log.Warn("old cached records left; the next publish deletes them", "company", companyID,
+			"dataset", d.ID, "err", err)
+	}
+	if err := p.dropEndedPages(ctx); err != nil && ctx.Err() == nil {
+		p.log.Warn("staged pages of ended datasets left; the next publish deletes them", "dataset", d.ID, "err", err)
+	}
+	return d, nil
+}
+
+// publishable loads a dataset to publish; published reports that it is
+// Complete and its records current already.
+func (p *PG) publishable(ctx context.Context, companyID, id string) (d store.Dataset, published bool, err error) {
+	err = p.view(ctx, func(t *tx) error {
+		if _, err := getCompany(ctx, t, companyID); err != nil {
+			return err
+		}
+		if d, err = getDataset(ctx, t, companyID, id); err != nil {
+			return err
+		}
+		cur, err := currentSnapshot(ctx, t, companyID, string(d.DataType))
+		if err != nil {
+			return err
+		}
+		published = d.Status == dataset.Complete && cur == d.ID
+		if !published && d.Status != dataset.Processing {
+			return fmt.Errorf("publish dataset %s (%s): %w", id, d.Status, store.ErrTransition)
+		}
+		return nil
+	})
+	return d, published, err
+}
+
+// currentSnapshot is the id of the current snapshot of the type; "" if none.
+func currentSnapshot(ctx context.Context, t pgx.Tx, companyID, dt string) (string, error) {
+	var id string
+	err := t.QueryRow(ctx, "SELECT dataset_id FROM cache_current WHERE company_id = $1 AND data_type = $2",
+		companyID, dt).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	return id, err
+}
+
+// publish writes d's snapshot and swaps it in, holding the dataset's
+// publish lock on a connection of its own. A snapshot it fails to swap in
+// is left to dropOrphanSnapshots, which deletes it at once when the
+// dataset is past Processing already.
+func (p *PG) publish(ctx context.Context, d store.Dataset, now time.Time) (store.Dataset, error) {
+	conn, err := p.pool.Acquire(ctx)
+	if err != nil {
+		return d, fmt.Errorf("publish dataset %s: %w", d.ID, err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1, hashtext($2))", publishLock, d.ID); err != nil {
+		return d, fmt.Errorf("publish dataset %s: lock: %w", d.ID, err)
+	}
+	defer func() {
+		_, err := conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1, hashtext($2))", publishLock, d.ID)
+		if err != nil {
+			conn.Conn().Close(context.WithoutCancel(ctx)) //nolint:errcheck // closing ends the lock
+		}
+	}()
+	err = pgx.BeginFunc(ctx, conn, func(t pgx.Tx) error { return writeSnapshot(ctx, t, d) })
+	if err == nil {
+		var out store.Dataset
+		if out, err = p.swapSnapshot(ctx, d, now); err == nil {
+			return out, nil
+		}
+	}
+	if derr := p.dropOrphanSnapshots(ctx, d.CompanyID, string(d.DataType)); derr != nil && ctx.Err() == nil {
+		p.log.Warn("cached records of a failed publish left", "company", d.CompanyID, "dataset", d.ID, "err", derr)
+	}
+	return d, err
+}
+
+// writeSnapshot writes the records of d's staged pages as its snapshot,
+// one COPY per page, so that memory holds one page at a time. A snapshot
+// of d left by an earlier publish (whose swap failed) is replaced. When d
+// is no longer Processing (a publish that held the lock before this one
+// completed it) it writes nothing and the swap says what happened.
+func writeSnapshot(ctx context.Context, t pgx.Tx, d store.Dataset) error {
+	var status dataset.Status
+	err := t.QueryRow(ctx, "SELECT status FROM datasets WHERE id = $1", d.ID).Scan(&status)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return err
+	}
+	if status != dataset.Processing {
+		return nil
+	}
+	if _, err := t.Exec(ctx, "DELETE FROM cache_snapshots WHERE dataset_id = $1", d.ID); err != nil {
+		return err
+	}
+	if _, err := t.Exec(ctx, "INSERT INTO cache_snapshots (dataset_id, company_id, data_type) VALUES ($1, $2, $3)",
+		d.ID, d.CompanyID, d.DataType); err != nil {
+		return err
+	}
+	rows, err := t.Query(ctx, "SELECT n FROM pages WHERE dataset_id = $1 AND lease_id = $2 ORDER BY n",
+		d.ID, pagesLease(d))
+	if err != nil {
+		return err
+	}
+	ns, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
+		return err
+	}
+	src := &recordSource{dataset: d.ID}
+	for _, n := range ns {
+		var lines, data []byte
+		err := t.QueryRow(ctx, "SELECT lines, data FROM pages WHERE dataset_id = $1 AND lease_id = $2 AND n = $3",
+			d.ID, pagesLease(d), n).Scan(&lines, &data)
+		if err != nil {
+			return fmt.Errorf("page %d: %w", n, err)
+		}
+		if err := src.page(n, lines, data); err != nil {
+			return err
+		}
+		if _, err := t.CopyFrom(ctx, pgx.Identifier{"records"}, recordColumns, src); err != nil {
+			return fmt.Errorf("page %d: %w", n, err)
+		}
+	}
+	return nil
+}
+
+// recordColumns are the columns of records that COPY writes.
+var recordColumns = []string{"dataset_id", "id", "seq", "body"}
+
+// recordSource gives COPY the records of one page after another, numbered
+// in the order of the snapshot's lines.
+type recordSource struct {
+	dataset string
+	ids     []string
+	recs    [][]byte
+	i       int
+	seq     int64
+	row     []any
+}
+
+// page makes the records of page n the rows to copy; their ids and JSON
+// share data.
+func (s *recordSource) page(n int, lines, data []byte) error {
+	s.ids, s.recs, s.i = s.ids[:0], s.recs[:0], -1
+	add := func(id string, rec []byte) error {
+		s.ids, s.recs = append(s.ids, id), append(s.recs, rec)
+		return nil
+	}
+	if lines != nil {
+		return eachIndexed(lines, data, func(id, rec []byte) error { return add(string(id), rec) })
+	}
+	for line, rec := range ndjson.Lines(data) {
+		id, err := protocol.RecordID(rec)
+		if err != nil {
+			return fmt.Errorf("page %d line %d: %w", n, line, err)
+		}
+		add(id, rec) //nolint:errcheck // add does not fail
+	}
+	return nil
+}
+
+func (s *recordSource) Next() bool {
+	s.i++
+	return s.i < len(s.ids)
+}
+
+func (s *recordSource) Values() ([]any, error) {
+	s.seq++
+	s.row = append(s.row[:0], s.dataset, s.ids[s.i], s.seq, s.recs[s.i])
+	return s.row, nil
+}
+
+func (s *recordSource) Err() error { return nil }
+
+// swapSnapshot makes d's snapshot current and d Complete, in one
+// transaction.
+func (p *PG) swapSnapshot(ctx context.Context, d store.Dataset, now time.Time) (store.Dataset, error) {
+	var out store.Dataset
+	dt := string(d.DataType)
+	err := p.update(ctx, func(t *tx) error {
+		cur, err := getDataset(ctx, t, d.CompanyID, d.ID)
+		if err != nil {
+			return err
+		}
+		out = cur
+		ptr, err := currentSnapshot(ctx, t, d.CompanyID, dt)
+		if err != nil {
+			return err
+		}
+		if cur.Status == dataset.Complete && ptr == cur.ID {
+			return nil // a concurrent call published it
+		}
+		old := cur
+		if err := rules.End(&cur, dataset.Complete, now, ""); err != nil {
+			return err
+		}
+		_, err = t.Exec(ctx, `INSERT INTO cache_current (company_id, data_type, dataset_id) VALUES ($1, $2, $3)
+			ON CONFLICT (company_id, data_type) DO UPDATE SET dataset_id = EXCLUDED.dataset_id`, d.CompanyID, dt, cur.ID)
+		if err != nil {
+			return err
+		}
+		out = cur
+		return putDataset(ctx, t, &old, &cur)
+	})
+	return out, err
+}
+
+// dropOrphanSnapshots deletes the snapshots of the type that are neither
+// current nor of a Processing dataset, each in a statement of its own.
+// Such a snapshot can never become current (only a Processing dataset's
+// swap makes one current), so deleting it in sight of readers is safe; a
+// reader already reading it reads it whole from its own snapshot.
+func (p *PG) dropOrphanSnapshots(ctx context.Context, companyID, dt string) error {
+	rows, err := p.pool.Query(ctx, `SELECT s.dataset_id FROM cache_snapshots s
+		LEFT JOIN cache_current c ON c.company_id = s.company_id AND c.data_type = s.data_type
+		LEFT JOIN datasets d ON d.id = s.dataset_id
+		WHERE s.company_id = $1 AND s.data_type = $2 AND s.dataset_id IS DISTINCT FROM c.dataset_id
+			AND (d.status IS NULL OR d.status <> 'Processing')`, companyID, dt)
+	if err != nil {
+		return err
+	}
+	orphans, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	for _, id := range orphans {
+		if _, err := p.pool.Exec(ctx, "DELETE FROM cache_snapshots WHERE dataset_id = $1", id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// recordsPage is how many records CachedRecords reads at a time.
+const recordsPage = 1000
+
+// CachedRecords reads the snapshot in keyset pages of recordsPage records,
+// in id order, all in one REPEATABLE READ transaction: memory holds one
+// page, and the transaction's snapshot keeps the records it started with,
+// whatever publishes meanwhile.
+func (p *PG) CachedRecords(ctx context.Context, companyID string, dt string, fn func(id string, record []byte) error) error {
+	if err := rules.LookupIDs("company", companyID, "data type", dt); err != nil {
+		return err
+	}
+	return p.view(ctx, func(t *tx) error {
+		if _, err := getCompany(ctx, t, companyID); err != nil {
+			return err
+		}
+		cur, err := currentSnapshot(ctx, t, companyID, dt)
+		if err != nil || cur == "" {
+			return err
+		}
+		var (
+			ids  []string
+			recs [][]byte
+		)
+		for after := ""; ; {
+			ids, recs = ids[:0], recs[:0]
+			rows, err := t.Query(ctx, `SELECT DISTINCT ON (id) id, body FROM records
+				WHERE dataset_id = $1 AND id > $2 ORDER BY id, seq DESC LIMIT $3`, cur, after, recordsPage)
+			if err != nil {
+				return err
+			}
+			var (
+				id  string
+				rec []byte
+			)
+			_, err = pgx.ForEachRow(rows, []any{&id, &rec}, func() error {
+				ids, recs = append(ids, id), append(recs, rec)
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			for i := range ids {
+				if err := fn(ids[i], recs[i]); err != nil {
+					return err
+				}
+			}
+			if len(ids) < recordsPage {
+				return nil
+			}
+			after = ids[len(ids)-1]
+		}
+	})
+}
+
+func (p *PG) CachedRecord(ctx context.Context, companyID string, dt string, id string) ([]byte, error) {
+	if err := rules.LookupIDs("company", companyID, "data type", dt); err != nil {
+		return nil, err
+	}
+	var rec []byte
+	err := p.view(ctx, func(t *tx) error {
+		if _, err := getCompany(ctx, t, companyID); err != nil {
+			return err
+		}
+		cur, err := currentSnapshot(ctx, t, companyID, dt)
+		if err != nil {
+			return err
+		}
+		// No stored id holds a NUL or invalid UTF-8, which a text
+		// parameter cannot.
+		if cur == "" || id == "" || !utf8.ValidString(id) || strings.ContainsRune(id, 0) {
+			return fmt.Errorf("%s record %q: %w", dt, id, store.ErrNotFound)
+		}
+		err = t.QueryRow(ctx, "SELECT body FROM records WHERE dataset_id = $1 AND id = $2 ORDER BY seq DESC LIMIT 1",
+			cur, id).Scan(&rec)
+		return notFound(err, dt+" record", fmt.Sprintf("%q", id))
+	})
+	return rec, err
+}
