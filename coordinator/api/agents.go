@@ -38,6 +38,7 @@ type agentView struct {
 	OS              string               `json:"os,omitempty"`
 	AgentVersion    string               `json:"agentVersion,omitempty"`
 	Status          string               `json:"status"`
+	ReplicaID       string               `json:"replicaId,omitempty"`
 	Created         string               `json:"created"`
 	ConnectedSince  string               `json:"connectedSince,omitempty"`
 	LastSeen        string               `json:"lastSeen,omitempty"`
@@ -82,8 +83,12 @@ func viewOfAgent(st hub.AgentState) agentView {
 	if !st.Online {
 		return v
 	}
+	v.Status, v.ReplicaID = agentOnline, st.ReplicaID
 	live := st.Live
-	v.Status, v.ConnectedSince, v.LastSeen = agentOnline, apiTime(live.ConnectedSince), apiTime(live.LastSeen)
+	if live.ConnectedSince.IsZero() {
+		return v // held by another replica, which knows the rest
+	}
+	v.ConnectedSince, v.LastSeen = apiTime(live.ConnectedSince), apiTime(live.LastSeen)
 	v.RemoteAddress, v.RoundTripMillis = live.RemoteAddress, &live.RoundTripMillis
 	for _, d := range st.InHand {
 		v.DatasetsInHand = append(v.DatasetsInHand, agentDatasetInHand{ID: d.ID, CompanyID: d.CompanyID,

@@ -121,6 +121,10 @@ func TestAgentsConnectivity(t *testing.T) {
 	if !slices.ContainsFunc(evs, func(ev agentEventView) bool { return ev.Type == "LeaseExpired" && ev.DatasetID == queued }) {
 		t.Errorf("events %+v: want LeaseExpired for %s", evs, queued)
 	}
+	// The agent may be redialling through the frozen network, a dial
+	// that would hold its stop up to its handshake timeout: the network
+	// goes for good first.
+	px.close()
 	a.stop()
 
 	// A new version connects, then a second process with the same

@@ -70,7 +70,7 @@ func apiKeyFrom(h string) (string, bool) {
 // looked up, until its window passes; a wrong key counts as a failure, a
 // missing or malformed header (no guess at a key) does not.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (store.APIKey, error) {
-	if msg, refused := s.failures.Refuse(w, r.RemoteAddr, s.now()); refused {
+	if msg, refused := s.failures.Refuse(r.Context(), w, r.RemoteAddr, s.now()); refused {
 		return store.APIKey{}, &Error{Status: http.StatusTooManyRequests, Code: CodeRateLimited, Retry: true, Message: msg}
 	}
 	secret, ok := apiKeyFrom(r.Header.Get("Authorization"))
@@ -81,7 +81,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (store.API
 	hash := HashKey(secret)
 	key, err := s.store.APIKeyByHash(r.Context(), hash)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && subtle.ConstantTimeCompare(key.Hash, hash) != 1) {
-		s.failures.Fail(s.log, r.RemoteAddr, s.now())
+		s.failures.Fail(r.Context(), r.RemoteAddr, s.now())
 		return store.APIKey{}, errorf(http.StatusUnauthorized, CodeUnauthorized, "the API key is not valid")
 	}
 	if err != nil {

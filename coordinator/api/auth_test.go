@@ -104,7 +104,9 @@ func TestReadyz(t *testing.T) {
 // Retry-After, before any key is looked up (the admin key's too), until
 // the minute passes; another address is not held up.
 func TestFailedAuthenticationsLimited(t *testing.T) {
-	e := newEnvWith(t, func(c *Config) { c.AuthFailures = ratelimit.NewFailures(20, time.Minute) })
+	e := newEnvWith(t, func(c *Config) {
+		c.AuthFailures = ratelimit.NewFailures(c.Store.(ratelimit.Counter), "auth", 20, time.Minute, nil)
+	})
 	for i := range 20 {
 		e.apiError2(fmt.Sprintf("Bearer wrong-%d", i), "GET", "/companies", 401, CodeUnauthorized)
 	}

@@ -13,8 +13,13 @@ import (
 type AgentState struct {
 	Agent       store.Agent
 	Connections []store.Connection
-	Online      bool
-	// Live is the live connection; zero while offline.
+	// Online: a replica holds the agent's control channel, this one or
+	// another sharing the store.
+	Online bool
+	// ReplicaID is the replica holding the channel; empty while offline.
+	ReplicaID string
+	// Live is the live connection when this replica holds it; zero
+	// otherwise (what it says is known on the replica holding it).
 	Live LiveAgent
 	// InHand are the datasets of the agent's last heartbeat as the store
 	// has them, with the heartbeat's progress where it is ahead. A dataset
@@ -28,7 +33,11 @@ func (h *Hub) AgentState(ctx context.Context, agentID string) (AgentState, error
 	if err != nil {
 		return AgentState{}, err
 	}
-	return h.stateOf(ctx, a)
+	ch, err := h.st.Channel(ctx, agentID)
+	if err != nil {
+		return AgentState{}, err
+	}
+	return h.stateOf(ctx, a, ch.Replica)
 }
 
 // AgentStates returns every agent's state, oldest agent first.
@@ -37,26 +46,36 @@ func (h *Hub) AgentStates(ctx context.Context) ([]AgentState, error) {
 	if err != nil {
 		return nil, err
 	}
+	chans, err := h.st.Channels(ctx)
+	if err != nil {
+		return nil, err
+	}
+	holder := make(map[string]string, len(chans))
+	for _, ch := range chans {
+		holder[ch.AgentID] = ch.Replica
+	}
 	out := make([]AgentState, len(agents))
 	for i, a := range agents {
-		if out[i], err = h.stateOf(ctx, a); err != nil {
+		if out[i], err = h.stateOf(ctx, a, holder[a.ID]); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
 }
 
-// stateOf builds an agent's state from the store and its live connection.
-func (h *Hub) stateOf(ctx context.Context, a store.Agent) (AgentState, error) {
+// stateOf builds an agent's state from the store, the replica the store
+// says holds its channel (empty: none) and its live connection here.
+func (h *Hub) stateOf(ctx context.Context, a store.Agent, replica string) (AgentState, error) {
 	live, online := h.Live(a.ID)
 	conns, err := h.st.AgentConnections(ctx, a.ID)
 	if err != nil {
 		return AgentState{}, err
 	}
-	s := AgentState{Agent: a, Connections: conns, Online: online}
+	s := AgentState{Agent: a, Connections: conns, Online: online || replica != "", ReplicaID: replica}
 	if !online {
 		return s, nil
 	}
+	s.ReplicaID = h.cfg.Replica
 	s.Live = live
 	for _, p := range live.InHand {
 		d, err := h.st.AgentDataset(ctx, a.ID, p.DatasetID)

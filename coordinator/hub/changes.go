@@ -29,6 +29,9 @@ func (h *Hub) runChangesLoop(ctx context.Context, sub *store.Subscription) {
 // are gone before the Deauthorized connections of the same revocation are
 // revoked, so they are not told of those.
 func (h *Hub) apply(c store.Change) {
+	for _, cc := range c.Channels {
+		h.claimed(cc)
+	}
 	for _, id := range c.RevokedAgents {
 		h.Disconnect(id, store.ReasonCredentialRevoked)
 	}
@@ -83,6 +86,9 @@ func (h *Hub) recheckAgent(ctx context.Context, c *agentConn) error {
 		return nil
 	}
 	if err != nil {
+		return err
+	}
+	if err := h.recheckChannel(ctx, c); err != nil {
 		return err
 	}
 	conns, err := h.st.AgentConnections(ctx, c.agentID)

@@ -65,8 +65,13 @@ type agentConn struct {
 	revoked  []protocol.Revoked                   // revocations the write loop sends at its next kick
 	pending  map[string]chan protocol.Diagnostics // diagnose message id -> its waiting caller
 	// replaced are the connections served by a welcomed connection this
-	// one replaced (guarded by the hub's mu): see supersede.
-	replaced []string
+	// one replaced (guarded by the hub's mu): see supersede; replacedEpoch
+	// is that connection's claim.
+	replaced      []string
+	replacedEpoch uint64
+	// epoch is the connection's claim of its agent's channel
+	// (channels.go), set before it is registered.
+	epoch uint64
 
 	send      chan *protocol.Message // pointers: an idle agent's empty queue is 32 words, not 32 messages
 	kickc     chan struct{}
@@ -136,8 +141,14 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request, agent store.Agent) 
 		h.abandon(c, reasonHandshakeFailed)
 		return nil
 	}
-	// Registered before the welcome: once an agent is welcomed, its
-	// connection is the live one and any older one is closed.
+	// Claimed, then registered, before the welcome: once an agent is
+	// welcomed, its connection is the live one and any older one, on any
+	// replica, is closed.
+	if !h.claim(r.Context(), c) {
+		c.close(store.ReasonSuperseded)
+		h.drop(c)
+		return nil
+	}
 	// Counted before register: from then on a revocation may change them.
 	bindings := len(c.bindings)
 	online, ok := h.register(c)
@@ -172,7 +183,12 @@ func (c *agentConn) run() {
 	c.close(c.readLoop())
 	wg.Wait()
 	h := c.h
-	offline := h.unregister(c)
+	offline, live := h.unregister(c)
+	// A newer claim, on another replica, has the agent: its end here is
+	// no news.
+	if live && !h.release(c.agentID, c.epoch) {
+		offline = nil
+	}
 	h.seen(c.agentID)
 	h.event(store.AgentEvent{AgentID: c.agentID, Type: store.EventDisconnected, Reason: c.reason, RemoteAddress: c.remote,
 		Connections: offline})

@@ -8,9 +8,10 @@ import (
 	"github.com/ferry-sync/ferry/shared/tick"
 )
 
-// runExpiryLoop returns datasets whose lease expired to the queue (or ends
-// them) every ExpiryInterval, until ctx ends.
-func (h *Hub) runExpiryLoop(ctx context.Context) {
+// RunExpiryLoop returns datasets whose lease expired to the queue (or ends
+// them) every ExpiryInterval, until ctx ends. One replica alone runs it:
+// the leader (package leader).
+func (h *Hub) RunExpiryLoop(ctx context.Context) {
 	tick.Every(ctx, h.cfg.ExpiryInterval, h.ExpireLeases)
 }
 

@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -65,6 +66,13 @@ type Config struct {
 	// UploadsPerAgent is how many upload requests (pages, commits) one
 	// agent may have in flight; more are 429. 4 when 0.
 	UploadsPerAgent int
+	// Replica is this coordinator's id among the replicas sharing the
+	// store, recorded as the holder of the channels it serves
+	// (channels.go); "local" when empty.
+	Replica string
+	// SweepInterval is how often every live agent is offered its queued
+	// work whatever the feed said; DefaultSweepInterval when 0.
+	SweepInterval time.Duration
 }
 
 // DefaultUploadMemory is Config.UploadMemory's default: one page of the
@@ -141,6 +149,12 @@ func New(cfg Config) *Hub {
 	if cfg.UploadsPerAgent == 0 {
 		cfg.UploadsPerAgent = 4
 	}
+	if cfg.Replica == "" {
+		cfg.Replica = "local"
+	}
+	if cfg.SweepInterval <= 0 {
+		cfg.SweepInterval = DefaultSweepInterval
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Hub{
 		cfg: cfg, st: cfg.Store, log: cfg.Logger, now: cfg.Now,
@@ -153,12 +167,16 @@ func New(cfg Config) *Hub {
 	return h
 }
 
-// Start runs the change-feed, lease-expiry and refusal loops.
+// Start runs the change-feed, sweep and refusal loops. Lease expiry, which
+// one replica alone runs, is RunExpiryLoop's, which the owner runs.
 func (h *Hub) Start() error {
+	if err := h.releaseOwn(h.ctx); err != nil {
+		return fmt.Errorf("release the channels of this replica's last run: %w", err)
+	}
 	sub := h.cfg.Feed.Subscribe(h.cfg.Feed.Head())
 	h.wg.Add(3)
 	go func() { defer h.wg.Done(); h.runChangesLoop(h.ctx, sub) }()
-	go func() { defer h.wg.Done(); h.runExpiryLoop(h.ctx) }()
+	go func() { defer h.wg.Done(); h.runSweepLoop(h.ctx) }()
 	go func() { defer h.wg.Done(); h.runRefusalLoop(h.ctx) }()
 	return nil
 }
@@ -294,8 +312,9 @@ func (h *Hub) register(c *agentConn) ([]string, bool) {
 // it: those it served, when it was the agent's live connection and the hub
 // is not closing (a coordinator stopping is not the agent going offline);
 // none otherwise. A connection superseded by a newer one was taken out of
-// the live ones by supersede: it reports none.
-func (h *Hub) unregister(c *agentConn) []string {
+// the live ones by supersede (or claimed): it reports none. live says
+// whether c was the agent's live connection: its claim is then released.
+func (h *Hub) unregister(c *agentConn) ([]string, bool) {
 	ids := c.bound()
 	h.mu.Lock()
 	if h.newest[c.agentID] == c {
@@ -313,9 +332,9 @@ func (h *Hub) unregister(c *agentConn) []string {
 	}
 	h.mu.Unlock()
 	if !live || closing {
-		return nil
+		return nil, live
 	}
-	return ids
+	return ids, true
 }
 
 // HashCredential is how an agent credential is stored.
@@ -331,7 +350,7 @@ func HashCredential(secret string) []byte {
 // failure; a revoked one is recorded as a CredentialRefused event, at most
 // one an agent a minute), 500 when the store fails.
 func (h *Hub) authenticate(w http.ResponseWriter, r *http.Request) (store.Agent, bool) {
-	if msg, refused := h.cfg.AuthFailures.Refuse(w, r.RemoteAddr, h.now()); refused {
+	if msg, refused := h.cfg.AuthFailures.Refuse(r.Context(), w, r.RemoteAddr, h.now()); refused {
 		refuseUnread(w, r, http.StatusTooManyRequests, protocol.CodeRateLimited, msg)
 		return store.Agent{}, false
 	}
@@ -349,7 +368,7 @@ func (h *Hub) authenticate(w http.ResponseWriter, r *http.Request) (store.Agent,
 	if err == nil && a.Revoked.IsZero() {
 		return a, true
 	}
-	h.cfg.AuthFailures.Fail(h.log, r.RemoteAddr, h.now())
+	h.cfg.AuthFailures.Fail(r.Context(), r.RemoteAddr, h.now())
 	if err == nil {
 		h.refusals.add(a.ID, r.RemoteAddr, r.Method+" "+r.URL.Path, h.now())
 	}

@@ -272,7 +272,9 @@ func TestRevokedCredentialRefusalsCoalesced(t *testing.T) {
 // before looking a credential up, the right one included, until the
 // window passes.
 func TestAgentCredentialFailuresLimited(t *testing.T) {
-	e := newEnvWith(t, func(c *Config) { c.AuthFailures = ratelimit.NewFailures(20, time.Minute) })
+	e := newEnvWith(t, func(c *Config) {
+		c.AuthFailures = ratelimit.NewFailures(c.Store.(ratelimit.Counter), "auth", 20, time.Minute, nil)
+	})
 	_, cred := e.linked()
 	for i := range 20 {
 		if _, resp, err := e.dial(fmt.Sprintf("fra_wrong-%d", i)); err == nil || resp == nil || resp.StatusCode != 401 {

@@ -36,10 +36,10 @@ func (h *Hub) supersede(c *agentConn) {
 	}
 	h.newest[c.agentID] = c
 	if old != nil {
-		c.replaced = old.replaced
+		c.replaced, c.replacedEpoch = old.replaced, old.replacedEpoch
 		if h.agents[c.agentID] == old {
 			delete(h.agents, c.agentID)
-			c.replaced = old.bound()
+			c.replaced, c.replacedEpoch = old.bound(), old.epoch
 			for _, id := range c.replaced {
 				if h.conns[id] == old {
 					delete(h.conns, id)
@@ -94,8 +94,20 @@ func (h *Hub) abandon(c *agentConn, reason string) {
 	}
 	report := newest && len(c.replaced) > 0 && h.agents[c.agentID] == nil && !h.closed
 	h.mu.Unlock()
-	if report {
+	// Reported by the holder of the replaced connection's claim alone: a
+	// newer claim elsewhere has the agent.
+	if report && h.release(c.agentID, c.replacedEpoch) {
 		h.event(store.AgentEvent{AgentID: c.agentID, Type: store.EventDisconnected, Reason: reason,
 			RemoteAddress: c.remote, Connections: c.replaced})
+	}
+}
+
+// drop forgets c, which ended before it was welcomed because a newer
+// claim on another replica has its agent: nothing goes offline.
+func (h *Hub) drop(c *agentConn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.newest[c.agentID] == c {
+		delete(h.newest, c.agentID)
 	}
 }

@@ -34,6 +34,24 @@ type Store interface {
 	// crash cannot record the one without the other.
 	AddAgentEvent(ctx context.Context, e store.AgentEvent) error
 
+	// Which replica holds each agent's channel (channels.go).
+
+	// ClaimChannel records that replica now holds the agent's control
+	// channel, whoever held it before, with an epoch one more than the
+	// agent's last (1 for its first claim), and returns that epoch;
+	// concurrent claims get distinct epochs. store.ErrNotFound if the
+	// agent is missing.
+	ClaimChannel(ctx context.Context, agentID, replica string) (uint64, error)
+	// ReleaseChannel ends the claim numbered epoch and returns true when
+	// it still held the channel; false (nil error) when a newer claim
+	// holds it or it is released already.
+	ReleaseChannel(ctx context.Context, agentID string, epoch uint64) (bool, error)
+	// Channel returns who holds the agent's channel; no error and no
+	// replica for an agent never claimed.
+	Channel(ctx context.Context, agentID string) (store.Channel, error)
+	// Channels returns the channels held now, by agent id.
+	Channels(ctx context.Context) ([]store.Channel, error)
+
 	// The connections an agent serves: linking and revoking.
 
 	// RedeemLinkCode uses a link code, once: the code's connection is bound

@@ -68,14 +68,20 @@ func (h *Handler) session(r *http.Request) *session {
 	if err != nil {
 		return nil
 	}
-	s := h.sessions.get(c.Value, h.now())
+	s, err := h.sessions.get(r.Context(), c.Value, h.now())
+	if err != nil {
+		h.log.Error("portal session", "err", err)
+		return nil
+	}
 	if s == nil {
 		return nil
 	}
 	key, err := h.store.APIKeyByHash(r.Context(), s.keyHash)
 	if err != nil || key.ID != s.keyID || subtle.ConstantTimeCompare(key.Hash, s.keyHash) != 1 {
 		if errors.Is(err, store.ErrNotFound) || err == nil {
-			h.sessions.drop(c.Value)
+			if err := h.sessions.drop(r.Context(), c.Value); err != nil {
+				h.log.Error("end portal session", "err", err)
+			}
 		}
 		return nil
 	}
@@ -125,7 +131,7 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, nil, http.StatusForbidden, "This form did not come from the Portal, or it has expired. Reload the page and try again.")
 		return
 	}
-	if h.failed.Count(r.RemoteAddr, h.now()) >= maxSignInFailures {
+	if _, blocked := h.failed.Blocked(r.Context(), r.RemoteAddr, h.now()); blocked {
 		h.log.Warn("portal sign-in refused", "reason", "too many wrong keys", "remote", ratelimit.Address(r.RemoteAddr))
 		h.renderSignin(w, r, http.StatusTooManyRequests, "Too many wrong keys from your address; try again in a few minutes.")
 		return
@@ -141,12 +147,17 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			h.log.Error("portal sign-in", "err", err)
 		}
-		h.failed.Add(r.RemoteAddr, h.now())
+		h.failed.Fail(r.Context(), r.RemoteAddr, h.now())
 		h.log.Info("portal sign-in refused", "reason", "unknown key", "remote", ratelimit.Address(r.RemoteAddr))
 		h.renderSignin(w, r, http.StatusUnauthorized, "That API key is not valid.")
 		return
 	}
-	id := h.sessions.create(&session{keyID: key.ID, keyHash: key.Hash, keyName: key.Name, scope: key.Scope}, h.now())
+	id, err := h.sessions.create(r.Context(), &session{keyID: key.ID, keyHash: key.Hash, keyName: key.Name, scope: key.Scope}, h.now())
+	if err != nil {
+		h.log.Error("portal sign-in", "err", err)
+		h.renderSignin(w, r, http.StatusServiceUnavailable, "The Portal could not sign you in; try again shortly.")
+		return
+	}
 	http.SetCookie(w, h.cookie(sessionCookie, id, 0))
 	http.SetCookie(w, h.cookie(signinCookie, "", -1))
 	h.log.Info("portal sign-in", "apiKey", key.ID, "scope", key.Scope)
@@ -155,7 +166,11 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) signout(w http.ResponseWriter, r *http.Request, s *session) {
 	if c, err := r.Cookie(sessionCookie); err == nil {
-		h.sessions.drop(c.Value)
+		if err := h.sessions.drop(r.Context(), c.Value); err != nil {
+			h.log.Error("portal sign-out", "err", err)
+			h.fail(w, r, s, http.StatusServiceUnavailable, "The Portal could not sign you out; try again shortly.")
+			return
+		}
 	}
 	http.SetCookie(w, h.cookie(sessionCookie, "", -1))
 	h.log.Info("portal sign-out", "apiKey", s.keyID)

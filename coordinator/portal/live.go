@@ -80,7 +80,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, s *session, ren
 	defer end.Stop()
 	var last []byte
 	for {
-		if h.session(r) != s {
+		if cur := h.session(r); cur == nil || cur.id != s.id {
 			fmt.Fprint(w, "event: signedout\ndata: \n\n")
 			_ = rc.Flush()
 			return

@@ -78,9 +78,10 @@ type Handler struct {
 	// secret keys the sign-in form's CSRF token; new on every start.
 	secret   []byte
 	sessions *sessions
-	// failed counts wrong keys per address, in windows of 10 minutes;
-	// maxSignInFailures in one refuses further sign-ins from there.
-	failed *ratelimit.Window
+	// failed counts wrong keys per address, in windows of 10 minutes, in
+	// the store; maxSignInFailures in one refuses further sign-ins from
+	// there, on every replica.
+	failed *ratelimit.Failures
 	origin *http.CrossOriginProtection
 	mux    *http.ServeMux
 	static http.Handler
@@ -105,8 +106,8 @@ func New(cfg Config) *Handler {
 		now: cfg.Now, liveEvery: cfg.LiveInterval, liveMax: cfg.LiveMax,
 		secure:   strings.HasPrefix(cfg.PublicURL, "https://"),
 		secret:   make([]byte, 32),
-		sessions: newSessions(orDefault(cfg.SessionIdle, 2*time.Hour), orDefault(cfg.SessionLifetime, 12*time.Hour), 10000),
-		failed:   ratelimit.New(10 * time.Minute),
+		sessions: newSessions(cfg.Store, orDefault(cfg.SessionIdle, 2*time.Hour), orDefault(cfg.SessionLifetime, 12*time.Hour)),
+		failed:   ratelimit.NewFailures(cfg.Store, "signin", maxSignInFailures, 10*time.Minute, cfg.Logger),
 		origin:   http.NewCrossOriginProtection(),
 		mux:      http.NewServeMux(),
 		nav:      []navItem{{"Companies", "/portal/companies"}, {"Agents", "/portal/agents"}},
@@ -201,4 +202,14 @@ func (h *Handler) index(w http.ResponseWriter, r *http.Request, _ *session) {
 
 func (h *Handler) notFound(w http.ResponseWriter, r *http.Request, s *session) {
 	h.fail(w, r, s, http.StatusNotFound, "There is no such page.")
+}
+
+// Prune deletes the sessions that expired, idle or past their lifetime;
+// the replicas' leader calls it now and then.
+func (h *Handler) Prune(ctx context.Context) error {
+	n, err := h.sessions.prune(ctx, h.now())
+	if n > 0 {
+		h.log.Info("pruned portal sessions", "deleted", n)
+	}
+	return err
 }

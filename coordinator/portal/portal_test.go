@@ -2,6 +2,8 @@ package portal
 
 import (
 	"context"
+	"crypto/sha256"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -86,8 +88,14 @@ func TestSignOutEndsTheSession(t *testing.T) {
 	if resp, _ := replay.get("/portal/companies"); resp.StatusCode != http.StatusSeeOther {
 		t.Errorf("replayed cookie after sign-out: %d, want 303 to sign-in", resp.StatusCode)
 	}
-	if n := e.h.sessions.len(); n != 0 {
-		t.Errorf("%d sessions left after sign-out", n)
+	for _, c := range cookies {
+		if c.Name != sessionCookie {
+			continue
+		}
+		id := sha256.Sum256([]byte(c.Value))
+		if _, err := e.st.Session(t.Context(), id[:]); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("the session in the store after sign-out: %v, want ErrNotFound", err)
+		}
 	}
 }
 

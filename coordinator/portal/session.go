@@ -1,11 +1,14 @@
 package portal
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -20,9 +23,13 @@ const (
 	signinCookie  = "ferry_signin"
 )
 
-// session is a signed-in browser. Sessions live in memory: a coordinator
-// restart signs everyone out.
+// session is a signed-in browser. Sessions are kept in the store, so a
+// session opened on one replica is one on every replica, and a restart
+// signs nobody out.
 type session struct {
+	// id is the SHA-256 of the cookie's value, the session's id in the
+	// store.
+	id [32]byte
 	// keyID and keyHash name the API key that signed in; the key is looked
 	// up again on every request, so deleting it ends its sessions.
 	keyID   string
@@ -33,93 +40,135 @@ type session struct {
 	csrf    string
 	created time.Time
 	seen    time.Time
-	// flash is a one-shot message shown on the next page.
+}
+
+// notes are what a session shows once on its next page: a flash message,
+// a diagnostics outcome. They live in this replica's memory: behind a
+// balancer that sends the next page to another replica, the note is not
+// shown.
+type notes struct {
 	flash    string
 	flashBad bool
-	// diag is the diagnostics report last run, shown once on its agent's
-	// page.
-	diag *diagView
+	diag     *diagView
 }
 
-// sessions holds the signed-in sessions, by the SHA-256 of their id (so a
-// memory dump or a timing difference does not give away a cookie).
+// maxNotes bounds the sessions with notes held in memory; past it the
+// notes of arbitrary sessions are dropped.
+const maxNotes = 10000
+
+// touchEvery is how stale a session's stored Seen may be: a session used
+// more often is written once per this, not once per request.
+const touchEvery = time.Minute
+
+// sessions are the signed-in sessions, in the store by the SHA-256 of
+// their id (so neither the store nor a timing difference gives away a
+// cookie), with their notes in memory.
 type sessions struct {
+	st   SessionStore
+	idle time.Duration
+	life time.Duration
+
 	mu    sync.Mutex
-	byID  map[[32]byte]*session
-	idle  time.Duration
-	life  time.Duration
-	limit int
+	notes map[[32]byte]*notes
 }
 
-func newSessions(idle, life time.Duration, limit int) *sessions {
-	return &sessions{byID: map[[32]byte]*session{}, idle: idle, life: life, limit: limit}
+func newSessions(st SessionStore, idle, life time.Duration) *sessions {
+	return &sessions{st: st, idle: idle, life: life, notes: map[[32]byte]*notes{}}
 }
 
-// create stores a new session and returns its cookie value. When the table
-// is full it drops expired sessions, then the oldest one.
-func (ss *sessions) create(s *session, now time.Time) string {
+// create stores a new session and returns its cookie value.
+func (ss *sessions) create(ctx context.Context, s *session, now time.Time) (string, error) {
 	id := randomToken()
+	s.id = sha256.Sum256([]byte(id))
 	s.csrf, s.created, s.seen = randomToken(), now, now
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	if len(ss.byID) >= ss.limit {
-		ss.sweepLocked(now)
+	err := ss.st.CreateSession(ctx, store.Session{ID: s.id[:], KeyID: s.keyID, KeyHash: s.keyHash, KeyName: s.keyName,
+		Scope: s.scope, CSRF: s.csrf, Created: now, Seen: now})
+	if err != nil {
+		return "", fmt.Errorf("create portal session: %w", err)
 	}
-	if len(ss.byID) >= ss.limit {
-		var oldest [32]byte
-		var at time.Time
-		for k, v := range ss.byID {
-			if at.IsZero() || v.created.Before(at) {
-				oldest, at = k, v.created
-			}
-		}
-		delete(ss.byID, oldest)
-	}
-	ss.byID[sha256.Sum256([]byte(id))] = s
-	return id
+	return id, nil
 }
 
 // get returns the live session of a cookie value, marking it seen; nil
-// when there is none or it expired.
-func (ss *sessions) get(id string, now time.Time) *session {
+// when there is none or it expired (then it is deleted). An error is the
+// store's.
+func (ss *sessions) get(ctx context.Context, id string, now time.Time) (*session, error) {
 	if id == "" || len(id) > 128 {
-		return nil
+		return nil, nil
 	}
 	k := sha256.Sum256([]byte(id))
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	s := ss.byID[k]
-	if s == nil {
-		return nil
+	st, err := ss.st.Session(ctx, k[:])
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
 	}
+	if err != nil {
+		return nil, err
+	}
+	s := &session{id: k, keyID: st.KeyID, keyHash: st.KeyHash, keyName: st.KeyName, scope: st.Scope, csrf: st.CSRF,
+		created: st.Created, seen: st.Seen}
 	if ss.expired(s, now) {
-		delete(ss.byID, k)
-		return nil
+		return nil, ss.drop(ctx, id)
 	}
-	s.seen = now
-	return s
+	if now.Sub(s.seen) >= touchEvery {
+		if err := ss.st.TouchSession(ctx, k[:], now); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		s.seen = now
+	}
+	return s, nil
 }
 
-// drop ends a session.
-func (ss *sessions) drop(id string) {
+// drop ends a session, on every replica.
+func (ss *sessions) drop(ctx context.Context, id string) error {
+	k := sha256.Sum256([]byte(id))
 	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	delete(ss.byID, sha256.Sum256([]byte(id)))
+	delete(ss.notes, k)
+	ss.mu.Unlock()
+	return ss.st.DeleteSession(ctx, k[:])
+}
+
+// prune deletes the sessions that expired (idle or past their lifetime).
+func (ss *sessions) prune(ctx context.Context, now time.Time) (int, error) {
+	return ss.st.PruneSessions(ctx, now.Add(-ss.idle), now.Add(-ss.life))
+}
+
+// note returns the session's notes, made when missing; under ss.mu.
+func (ss *sessions) note(s *session) *notes {
+	n := ss.notes[s.id]
+	if n == nil {
+		if len(ss.notes) >= maxNotes {
+			for k := range ss.notes {
+				delete(ss.notes, k)
+				if len(ss.notes) < maxNotes-maxNotes/10 {
+					break
+				}
+			}
+		}
+		n = &notes{}
+		ss.notes[s.id] = n
+	}
+	return n
 }
 
 // setFlash leaves a message for the session's next page.
 func (ss *sessions) setFlash(s *session, msg string, bad bool) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	s.flash, s.flashBad = msg, bad
+	n := ss.note(s)
+	n.flash, n.flashBad = msg, bad
 }
 
 // takeFlash returns the session's message once.
 func (ss *sessions) takeFlash(s *session) (string, bool) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	msg, bad := s.flash, s.flashBad
-	s.flash, s.flashBad = "", false
+	n := ss.notes[s.id]
+	if n == nil {
+		return "", false
+	}
+	msg, bad := n.flash, n.flashBad
+	n.flash, n.flashBad = "", false
+	ss.forgetEmpty(s.id, n)
 	return msg, bad
 }
 
@@ -127,7 +176,7 @@ func (ss *sessions) takeFlash(s *session) (string, bool) {
 func (ss *sessions) setDiag(s *session, d *diagView) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	s.diag = d
+	ss.note(s).diag = d
 }
 
 // takeDiag returns the diagnostics outcome kept for the agent, once; nil
@@ -135,31 +184,25 @@ func (ss *sessions) setDiag(s *session, d *diagView) {
 func (ss *sessions) takeDiag(s *session, agentID string) *diagView {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	d := s.diag
-	if d == nil || d.AgentID != agentID {
+	n := ss.notes[s.id]
+	if n == nil || n.diag == nil || n.diag.AgentID != agentID {
 		return nil
 	}
-	s.diag = nil
+	d := n.diag
+	n.diag = nil
+	ss.forgetEmpty(s.id, n)
 	return d
+}
+
+// forgetEmpty drops notes with nothing left to show; under ss.mu.
+func (ss *sessions) forgetEmpty(k [32]byte, n *notes) {
+	if n.flash == "" && n.diag == nil {
+		delete(ss.notes, k)
+	}
 }
 
 func (ss *sessions) expired(s *session, now time.Time) bool {
 	return now.Sub(s.seen) > ss.idle || now.Sub(s.created) > ss.life
-}
-
-func (ss *sessions) sweepLocked(now time.Time) {
-	for k, s := range ss.byID {
-		if ss.expired(s, now) {
-			delete(ss.byID, k)
-		}
-	}
-}
-
-// len is the number of sessions held, expired or not.
-func (ss *sessions) len() int {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	return len(ss.byID)
 }
 
 // randomToken is 256 random bits, URL-safe.

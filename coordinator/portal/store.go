@@ -2,7 +2,9 @@ package portal
 
 import (
 	"context"
+	"time"
 
+	"github.com/ferry-sync/ferry/coordinator/ratelimit"
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/dataset"
 )
@@ -56,4 +58,27 @@ type Store interface {
 	// AgentEvents returns an agent's events, newest first (by At, then id);
 	// none is an empty list, not an error.
 	AgentEvents(ctx context.Context, agentID string) ([]store.AgentEvent, error)
+
+	// Sessions, and the count of wrong keys per address, shared by the
+	// replicas.
+
+	SessionStore
+	ratelimit.Counter
+}
+
+// SessionStore keeps the signed-in sessions (store.SessionStore).
+type SessionStore interface {
+	// CreateSession stores a new session; store.ErrExists if its id is
+	// taken.
+	CreateSession(ctx context.Context, s store.Session) error
+	// Session returns a session by id; store.ErrNotFound if missing.
+	Session(ctx context.Context, id []byte) (store.Session, error)
+	// TouchSession sets a session's Seen to seen when that is later than
+	// the stored one; store.ErrNotFound if missing.
+	TouchSession(ctx context.Context, id []byte, seen time.Time) error
+	// DeleteSession removes a session; nil when it is missing.
+	DeleteSession(ctx context.Context, id []byte) error
+	// PruneSessions deletes every session last seen before seenBefore or
+	// created before createdBefore, and returns how many it deleted.
+	PruneSessions(ctx context.Context, seenBefore, createdBefore time.Time) (int, error)
 }

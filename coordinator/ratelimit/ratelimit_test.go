@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ferry-sync/ferry/coordinator/store/badgerstore"
 )
 
 func TestWindowCountsPerHost(t *testing.T) {
@@ -81,18 +83,35 @@ func TestFailures(t *testing.T) {
 	t0 := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	var logs bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
-	f := NewFailures(3, time.Minute)
+	st, err := badgerstore.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := t.Context()
+	f := NewFailures(st, "auth", 3, time.Minute, log)
+	// Another replica on the same store, whose failures count with f's;
+	// another kind counts apart.
+	other := NewFailures(st, "auth", 3, time.Minute, log)
+	signin := NewFailures(st, "signin", 3, time.Minute, log)
 	for i := 1; i <= 3; i++ {
 		w := httptest.NewRecorder()
-		if _, refused := f.Refuse(w, "10.0.0.1:1", t0); refused || w.Header().Get("Retry-After") != "" {
+		if _, refused := f.Refuse(ctx, w, "10.0.0.1:1", t0); refused || w.Header().Get("Retry-After") != "" {
 			t.Fatalf("refused before failure %d, want the limit of 3 first", i)
 		}
-		f.Fail(log, "10.0.0.1:1", t0)
+		if i == 2 {
+			other.Fail(ctx, "10.0.0.1:1", t0)
+		} else {
+			f.Fail(ctx, "10.0.0.1:1", t0)
+		}
 		if reached := strings.Contains(logs.String(), "failed authentications over the limit"); reached != (i == 3) {
 			t.Errorf("after failure %d, logged the limit: %v", i, reached)
 		}
 	}
-	f.Fail(log, "10.0.0.1:1", t0)
+	f.Fail(ctx, "10.0.0.1:1", t0)
+	if _, refused := signin.Blocked(ctx, "10.0.0.1:1", t0); refused {
+		t.Error("failures of one kind refused another")
+	}
 	if n := strings.Count(logs.String(), "\n"); n != 1 || !strings.Contains(logs.String(), "remote=10.0.0.1") {
 		t.Errorf("logged %d lines, want the one naming the address:\n%s", n, logs.String())
 	}
@@ -110,15 +129,15 @@ func TestFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		w := httptest.NewRecorder()
-		msg, refused := f.Refuse(w, tt.addr, t0.Add(tt.at))
+		msg, refused := other.Refuse(ctx, w, tt.addr, t0.Add(tt.at))
 		after := w.Header().Get("Retry-After")
 		if refused != tt.refused || after != tt.wantAfter || (refused && !strings.Contains(msg, "retry after "+after+" seconds")) {
 			t.Errorf("%s: Refuse = %q, %v, Retry-After %q; want %v, %q", tt.name, msg, refused, after, tt.refused, tt.wantAfter)
 		}
 	}
-	var none *Failures = NewFailures(0, time.Minute)
-	none.Fail(log, "10.0.0.1:1", t0)
-	if _, refused := none.Refuse(httptest.NewRecorder(), "10.0.0.1:1", t0); refused {
+	var none *Failures = NewFailures(st, "auth", 0, time.Minute, log)
+	none.Fail(ctx, "10.0.0.1:1", t0)
+	if _, refused := none.Refuse(ctx, httptest.NewRecorder(), "10.0.0.1:1", t0); refused {
 		t.Error("no limit refused")
 	}
 	if got := retryAfter(1500 * time.Millisecond); got != "2" {

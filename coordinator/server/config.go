@@ -18,8 +18,27 @@ import (
 type Config struct {
 	// Listen is the address the HTTP listener binds.
 	Listen string
-	// DataDir holds the Badger store and the admin key file.
+	// DataDir holds the Badger store (when Store is empty) and the admin
+	// key file.
 	DataDir string
+	// Store is the URL of the store shared by the coordinator's replicas:
+	// postgres:// or postgresql:// for PostgreSQL (FERRY_STORE). Empty:
+	// the embedded Badger store in DataDir, for one coordinator alone.
+	Store string
+	// ReplicaID names this coordinator among the replicas sharing the
+	// store (FERRY_REPLICA_ID): it is recorded as the holder of its
+	// agents' control channels and of the leader lease. Empty: the
+	// host's name and the listener's port.
+	ReplicaID string
+	// LeaderTTL is how long the leader lease lasts without a renewal (it
+	// is renewed every third of it): a dead leader's once-only work (lease
+	// expiry, the scheduler, webhook delivery, pruning) moves to another
+	// replica within it. leader.DefaultTTL when 0.
+	LeaderTTL time.Duration
+	// SweepInterval is how often the hub offers every connected agent
+	// its queued work, whatever the change feed said: a lost notification
+	// costs at most this much latency. hub.DefaultSweepInterval when 0.
+	SweepInterval time.Duration
 	// PublicURL is the address clients and agents use; derived from Listen
 	// when empty.
 	PublicURL string
@@ -138,6 +157,12 @@ func (c *Config) Validate() error {
 	if strings.TrimSpace(c.DataDir) == "" {
 		return errors.New("data: a directory is required")
 	}
+	if c.Store != "" && !isPostgres(c.Store) {
+		return errors.New("store: not a postgres:// or postgresql:// URL (empty: Badger in --data)")
+	}
+	if len(c.ReplicaID) > 200 {
+		return errors.New("replica-id: at most 200 characters")
+	}
 	if c.PublicURL == "" {
 		c.PublicURL = "http://" + c.Listen
 		if c.TLSCert != "" {
@@ -177,4 +202,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("FERRY_ADMIN_KEY: %d characters, at least %d are required (a random one: openssl rand -base64 32)", n, MinAdminKey)
 	}
 	return c.Events.Validate()
+}
+
+// isPostgres reports whether a store URL selects PostgreSQL.
+func isPostgres(url string) bool {
+	return strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://")
 }

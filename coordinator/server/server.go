@@ -13,11 +13,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/api"
 	"github.com/ferry-sync/ferry/coordinator/connlimit"
 	"github.com/ferry-sync/ferry/coordinator/hub"
+	"github.com/ferry-sync/ferry/coordinator/leader"
 	"github.com/ferry-sync/ferry/coordinator/linkcode"
 	"github.com/ferry-sync/ferry/coordinator/linkpage"
 	"github.com/ferry-sync/ferry/coordinator/metrics"
@@ -44,13 +46,17 @@ type Server struct {
 	// publisher takes the uploads the hub commits to Complete.
 	publisher *publish.Publisher
 	events    *events
-	ln        net.Listener
-	http      *http.Server
+	// leader runs the work that must run once across the replicas.
+	leader *leader.Leader
+	// ownStore: Serve closes the store (New opened it).
+	ownStore bool
+	ln       net.Listener
+	http     *http.Server
 }
 
-// New opens the store, makes sure an admin key exists and binds the
-// listener; Serve then serves. The admin key, when generated, is written to
-// out once.
+// New opens the store (openStore), makes sure an admin key exists and
+// binds the listener; Serve then serves, and closes the store at its end.
+// The admin key, when generated, is written to out once.
 func New(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -58,25 +64,78 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*Ser
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	st, err := badgerstore.Open(filepath.Join(cfg.DataDir, "badger"), log.With("subsystem", "store"))
+	st, err := openStore(ctx, cfg, log.With("subsystem", "store"))
 	if err != nil {
 		return nil, err
 	}
+	s, err := NewWithStore(ctx, cfg, st, log, out)
+	if err != nil {
+		return nil, errors.Join(err, st.Close())
+	}
+	s.ownStore = true
+	return s, nil
+}
+
+// openStore opens the store cfg names: PostgreSQL for a postgres:// URL,
+// else Badger in the data directory.
+func openStore(ctx context.Context, cfg Config, log *slog.Logger) (store.Backend, error) {
+	if isPostgres(cfg.Store) {
+		return nil, errors.New("store: PostgreSQL store not built in")
+	}
+	return badgerstore.Open(filepath.Join(cfg.DataDir, "badger"), log)
+}
+
+// NewWithStore is New on a store the caller opened and keeps: Serve does
+// not close it. Coordinators built on one store are replicas of one
+// another, as on one PostgreSQL database.
+func NewWithStore(ctx context.Context, cfg Config, st store.Backend, log *slog.Logger, out io.Writer) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	if cfg.ReplicaID == "" {
+		cfg.ReplicaID = defaultReplicaID(ln.Addr())
+	}
+	s, err := build(ctx, cfg, st, ln, log, out)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// defaultReplicaID is the host's name and the listener's port.
+func defaultReplicaID(addr net.Addr) string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "localhost"
+	}
+	_, port, _ := net.SplitHostPort(addr.String())
+	return net.JoinHostPort(host, port)
+}
+
+// build assembles the parts on st and ln.
+func build(ctx context.Context, cfg Config, st store.Backend, ln net.Listener, log *slog.Logger, out io.Writer) (*Server, error) {
+	log = log.With("replica", cfg.ReplicaID)
 	s := &Server{cfg: cfg, log: log, Store: st}
 	if err := s.ensureAdminKey(ctx, out); err != nil {
-		st.Close()
 		return nil, err
 	}
 	secret, err := st.Secret(ctx, linkcode.SecretName)
 	if err != nil {
-		st.Close()
 		return nil, err
 	}
 	links := linkcode.NewLinks(cfg.PublicURL, secret)
 	q := queue.New(st)
 	// One count of failed authentications per address, for API keys and
 	// agent credentials alike.
-	failures := ratelimit.NewFailures(cfg.MaxAuthFailures, time.Minute)
+	failures := ratelimit.NewFailures(st, "auth", cfg.MaxAuthFailures, time.Minute, log.With("subsystem", "auth"))
 	s.Metrics = metrics.New()
 	// The parts that act on commits (the hub's offers and revocations,
 	// the scheduler, the webhook dispatcher) learn of them from the
@@ -84,7 +143,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*Ser
 	s.events = newEvents(cfg, st, st.Feed(), q, s.Metrics, log)
 	s.publisher = publish.New(publish.Config{Store: st, Logger: log.With("subsystem", "publish"), Metrics: s.Metrics})
 	s.Hub = hub.New(hub.Config{Store: st, Queuer: q, Publisher: s.publisher, Feed: st.Feed(), Logger: log.With("subsystem", "hub"),
-		LeaseTTL: cfg.LeaseTTL, Metrics: s.Metrics, AuthFailures: failures})
+		LeaseTTL: cfg.LeaseTTL, Metrics: s.Metrics, AuthFailures: failures,
+		Replica: cfg.ReplicaID, SweepInterval: cfg.SweepInterval})
 	s.Metrics.WatchAgentsOnline(s.Hub)
 	s.Metrics.WatchDatasets(st)
 	s.Metrics.WatchWebhookOutbox(st)
@@ -115,11 +175,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*Ser
 		http.Redirect(w, r, "/portal/", http.StatusSeeOther)
 	})
 	mux.Handle("/", s.API)
-	s.ln, err = net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		st.Close()
-		return nil, fmt.Errorf("listen: %w", err)
-	}
+	s.ln = ln
 	lim := cfg.connectionLimits()
 	limited := connlimit.New(s.ln, lim, log.With("subsystem", "listener"))
 	s.ln = limited
@@ -137,6 +193,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*Ser
 	// Shutdown waits for requests to finish; the Portal's live streams
 	// would not, so they end when it starts.
 	s.http.RegisterOnShutdown(s.Portal.Close)
+	s.leader = leader.New(leader.Config{Store: st, Name: leaderLease, Holder: cfg.ReplicaID, TTL: cfg.LeaderTTL,
+		Logger: log.With("subsystem", "leader")}, s.runLeaderWork)
 	return s, nil
 }
 
@@ -164,16 +222,15 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // Serve serves until ctx ends, then stops cleanly: it stops taking
 // requests, lets in-flight ones finish (up to ShutdownTimeout) and closes
-// the store.
+// the store (when New opened it).
 func (s *Server) Serve(ctx context.Context) error {
 	if err := s.Hub.Start(); err != nil {
-		return errors.Join(err, s.Store.Close())
+		return errors.Join(err, s.closeStore())
 	}
 	if err := s.publisher.Start(); err != nil {
 		s.Hub.Close()
-		return errors.Join(err, s.Store.Close())
+		return errors.Join(err, s.closeStore())
 	}
-	s.events.start()
 	errc := make(chan error, 1)
 	go func() {
 		if s.cfg.TLSCert != "" {
@@ -183,11 +240,12 @@ func (s *Server) Serve(ctx context.Context) error {
 		errc <- s.http.Serve(s.ln)
 	}()
 	loops, stopLoops := context.WithCancel(context.Background())
-	gcDone := make(chan struct{})
-	go func() { defer close(gcDone); s.runGCLoop(loops) }()
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); s.runGCLoop(loops) }()
+	go func() { defer wg.Done(); s.leader.Run(loops) }()
 	transitions := s.Store.Feed().Subscribe(s.Store.Feed().Head())
-	followDone := make(chan struct{})
-	go func() { defer close(followDone); s.Metrics.Follow(loops, transitions) }()
+	go func() { defer wg.Done(); s.Metrics.Follow(loops, transitions) }()
 	s.API.SetReady(true)
 	s.log.Info("coordinator serving", "listen", s.Addr(), "publicUrl", s.cfg.PublicURL)
 	var serveErr error
@@ -200,33 +258,65 @@ func (s *Server) Serve(ctx context.Context) error {
 	defer cancel()
 	shutErr := s.http.Shutdown(shutCtx)
 	s.Portal.Close()
+	// The leader's work stops and its lease is released before the hub
+	// closes: another replica takes both over at once.
+	stopLoops()
+	wg.Wait()
 	s.Hub.Close()
 	s.publisher.Close()
-	s.events.close()
-	stopLoops()
-	<-gcDone
-	<-followDone
 	if serveErr == nil {
 		serveErr = <-errc
 	}
 	if errors.Is(serveErr, http.ErrServerClosed) {
 		serveErr = nil
 	}
-	closeErr := s.Store.Close()
+	closeErr := s.closeStore()
 	s.log.Info("coordinator stopped")
 	return errors.Join(serveErr, shutErr, closeErr)
 }
 
-// runGCLoop prunes old agent events, folds the dataset counts' pending
-// changes and reclaims the space of replaced cache snapshots and staged
-// pages every GCInterval, until ctx ends.
+// closeStore closes the store when New opened it.
+func (s *Server) closeStore() error {
+	if !s.ownStore {
+		return nil
+	}
+	return s.Store.Close()
+}
+
+// Leading reports whether this coordinator runs the work that must run
+// once across the replicas sharing its store.
+func (s *Server) Leading() bool { return s.leader.Leading() }
+
+// ReplicaID is this coordinator's id among the replicas.
+func (s *Server) ReplicaID() string { return s.cfg.ReplicaID }
+
+// leaderLease is the name of the lease whose holder runs the cluster's
+// once-only work.
+const leaderLease = "leader"
+
+// runLeaderWork is what one replica alone runs, while it holds the leader
+// lease, until ctx ends: lease expiry, the scheduler, webhook delivery
+// from the outbox, and the pruning of what the replicas share (agent
+// events, Portal sessions, failure counts) every GCInterval.
+func (s *Server) runLeaderWork(ctx context.Context) {
+	s.events.start()
+	defer s.events.close()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); s.Hub.RunExpiryLoop(ctx) }()
+	tick.Every(ctx, s.cfg.GCInterval, s.pruneShared)
+	wg.Wait()
+}
+
+// runGCLoop folds the dataset counts' pending changes and reclaims the
+// space of replaced cache snapshots and staged pages every GCInterval,
+// until ctx ends: each replica's own upkeep of its store.
 func (s *Server) runGCLoop(ctx context.Context) {
 	tick.Every(ctx, s.cfg.GCInterval, s.collectGarbage)
 }
 
 // collectGarbage is one pass of the GC loop.
 func (s *Server) collectGarbage(ctx context.Context) {
-	s.pruneEvents(ctx)
 	// Reading the dataset counts folds their pending changes: without a
 	// scraper, these stay bounded by one GC interval's transitions.
 	if _, err := s.Store.DatasetCounts(ctx); err != nil && ctx.Err() == nil {

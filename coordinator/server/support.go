@@ -18,3 +18,19 @@ func (s *Server) pruneEvents(ctx context.Context) {
 		s.log.Info("pruned agent events", "deleted", n, "retention", s.cfg.EventRetention)
 	}
 }
+
+// pruneShared is the leader's pruning of what the replicas share: agent
+// events past EventRetention, ended Portal sessions and ended windows of
+// failed authentications.
+func (s *Server) pruneShared(ctx context.Context) {
+	s.pruneEvents(ctx)
+	if err := s.Portal.Prune(ctx); err != nil && ctx.Err() == nil {
+		s.log.Error("prune portal sessions", "err", err)
+	}
+	n, err := s.Store.PruneFailures(ctx, time.Now())
+	if err != nil && ctx.Err() == nil {
+		s.log.Error("prune failure counts", "err", err)
+	} else if n > 0 {
+		s.log.Info("pruned failure counts", "deleted", n)
+	}
+}

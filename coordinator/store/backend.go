@@ -27,11 +27,16 @@ type Backend interface {
 	SettingsStore
 	WebhookStore
 	AgentEventStore
+	ChannelStore
+	LeaderStore
+	SessionStore
+	FailureStore
 
 	// Feed is the backend's change feed: after each transaction that
 	// creates a connection or changes its status or agent, creates a
 	// dataset or changes its status, revokes an agent's credential, puts
-	// webhook deliveries in the outbox or arms a scheduled sync, the
+	// webhook deliveries in the outbox, arms a scheduled sync, or claims
+	// or releases an agent's control channel, the
 	// backend publishes one Change saying so; a transaction that
 	// fails, or changes nothing of that, publishes nothing.
 	Feed() *Feed
@@ -341,4 +346,86 @@ type AgentEventStore interface {
 	// PruneAgentEvents deletes every event of every agent that happened
 	// before cutoff and returns how many it deleted. Idempotent.
 	PruneAgentEvents(ctx context.Context, cutoff time.Time) (int, error)
+}
+
+// ChannelStore records which replica holds each agent's control channel,
+// numbered by an epoch that fences a stale holder: a newer claim, on any
+// replica, wins.
+type ChannelStore interface {
+	// ClaimChannel records that replica now holds the agent's control
+	// channel, whoever held it before, with an epoch one more than the
+	// agent's last (1 for its first claim), and returns that epoch. The
+	// increment is atomic: concurrent claims get distinct epochs, and the
+	// claim that commits last has the highest and holds the channel. The
+	// feed's Change carries it in Channels. ErrNotFound if the agent is
+	// missing.
+	ClaimChannel(ctx context.Context, agentID, replica string) (uint64, error)
+	// ReleaseChannel ends the claim numbered epoch: when the agent's
+	// channel is held at that epoch, its holder is cleared (the epoch
+	// stays), the feed's Change carries it in Channels with an empty
+	// Replica, and it returns true. When a newer claim holds the channel,
+	// or it is already released, or the agent is missing, it changes
+	// nothing and returns false (nil error): the stale holder learns it
+	// lost the agent.
+	ReleaseChannel(ctx context.Context, agentID string, epoch uint64) (bool, error)
+	// Channel returns who holds the agent's channel; for an agent never
+	// claimed (or missing), a Channel with only AgentID set, no error.
+	Channel(ctx context.Context, agentID string) (Channel, error)
+	// Channels returns the channels held now (Replica not empty), by
+	// agent id.
+	Channels(ctx context.Context) ([]Channel, error)
+}
+
+// LeaderStore keeps named leases: the replica holding one does alone the
+// work it names (lease expiry, the scheduler, webhook delivery, pruning).
+type LeaderStore interface {
+	// AcquireLease takes the named lease for holder until now+ttl when it
+	// is free, expired (its until at or before now) or already holder's
+	// (a renewal), and returns true and the new until. When another holder
+	// has it until after now it changes nothing and returns false and that
+	// holder's until. Of concurrent acquisitions of a free lease exactly
+	// one wins. Times are the callers' clocks, which must agree to well
+	// within ttl.
+	AcquireLease(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (bool, time.Time, error)
+	// ReleaseLease frees the named lease when holder has it, so that
+	// another replica takes it at once; otherwise it changes nothing. Nil
+	// either way.
+	ReleaseLease(ctx context.Context, name, holder string) error
+}
+
+// SessionStore keeps the Portal's signed-in sessions, so that a session
+// opened on one replica is one on every replica.
+type SessionStore interface {
+	// CreateSession stores a new session; ErrExists if its id is taken.
+	CreateSession(ctx context.Context, s Session) error
+	// Session returns a session by id; ErrNotFound if missing.
+	Session(ctx context.Context, id []byte) (Session, error)
+	// TouchSession sets a session's Seen to seen when that is later than
+	// the stored one; ErrNotFound if missing.
+	TouchSession(ctx context.Context, id []byte, seen time.Time) error
+	// DeleteSession removes a session; nil when it is missing
+	// (idempotent).
+	DeleteSession(ctx context.Context, id []byte) error
+	// PruneSessions deletes every session last seen before seenBefore or
+	// created before createdBefore, and returns how many it deleted.
+	PruneSessions(ctx context.Context, seenBefore, createdBefore time.Time) (int, error)
+}
+
+// FailureStore counts failed authentications per key (a kind of failure
+// and an address) in fixed windows, so that a limit holds across
+// replicas. A key holds one window at a time: what one address can make
+// the store hold is one small row per kind.
+type FailureStore interface {
+	// CountFailure adds one failure to key's window current at now and
+	// returns the window's count, this one included, and when it ends.
+	// When key has no window, or it ended at or before now, a new one
+	// starts at now and ends at now+window. Concurrent counts are all
+	// counted.
+	CountFailure(ctx context.Context, key string, now time.Time, window time.Duration) (int, time.Time, error)
+	// Failures returns the count of key's window current at now and when
+	// it ends; 0 and the zero time when there is none.
+	Failures(ctx context.Context, key string, now time.Time) (int, time.Time, error)
+	// PruneFailures deletes every window that ended at or before before,
+	// and returns how many it deleted.
+	PruneFailures(ctx context.Context, before time.Time) (int, error)
 }

@@ -69,6 +69,16 @@ type Change struct {
 	// SyncDue is the earliest due time of the scheduled syncs the commit
 	// armed; zero when it armed none.
 	SyncDue time.Time
+	// Channels are the agents' control channels the commit claimed or
+	// released.
+	Channels []ChannelChange
+}
+
+// ChannelChange is an agent's control channel claimed by a replica at an
+// epoch, or released (Replica empty) at the epoch of the claim it ends.
+type ChannelChange struct {
+	AgentID, Replica string
+	Epoch            uint64
 }
 
 // DatasetChange is a dataset created or moved to another status.
@@ -97,7 +107,7 @@ type ConnectionChange struct {
 // Empty reports whether c records nothing.
 func (c *Change) Empty() bool {
 	return len(c.Datasets) == 0 && len(c.Connections) == 0 && len(c.RevokedAgents) == 0 &&
-		c.Deliveries == 0 && c.SyncDue.IsZero()
+		c.Deliveries == 0 && c.SyncDue.IsZero() && len(c.Channels) == 0
 }
 
 // ArmSync notes that the commit armed a scheduled sync due at due.
@@ -152,6 +162,12 @@ func (ch *Change) RecordAgent(old *Agent, a Agent) {
 
 // RecordDelivery notes a webhook delivery put in the outbox.
 func (ch *Change) RecordDelivery() { ch.Deliveries++ }
+
+// RecordChannel notes an agent's control channel claimed by replica at
+// epoch, or released (replica empty) at the epoch of the claim it ends.
+func (ch *Change) RecordChannel(agentID, replica string, epoch uint64) {
+	ch.Channels = append(ch.Channels, ChannelChange{AgentID: agentID, Replica: replica, Epoch: epoch})
+}
 
 // GapError is Next's answer when changes after the subscriber's cursor are
 // not in the feed: the subscriber must read again from the store what it

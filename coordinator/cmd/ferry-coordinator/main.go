@@ -33,6 +33,8 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("ferry-coordinator", flag.ContinueOnError)
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to listen on")
 	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "directory for the store and the admin key")
+	fs.StringVar(&cfg.Store, "store", os.Getenv("FERRY_STORE"), "the store shared by the coordinator's replicas: postgres://USER@HOST:PORT/DB?... (default FERRY_STORE; empty: Badger in --data, for one coordinator)")
+	fs.StringVar(&cfg.ReplicaID, "replica-id", os.Getenv("FERRY_REPLICA_ID"), "this coordinator's id among the replicas sharing --store (default FERRY_REPLICA_ID, else the host's name and the listener's port)")
 	fs.StringVar(&cfg.PublicURL, "public-url", cfg.PublicURL, "URL clients and agents use (default http://LISTEN)")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long in-flight requests may take to finish on stop")
 	fs.DurationVar(&cfg.LeaseTTL, "lease-ttl", cfg.LeaseTTL, "how long an agent's lease lasts without a heartbeat")

@@ -1,0 +1,345 @@
+package badgerstore
+
+import (
+	"github.com/ferry-sync/ferry/coordinator/rules"
+	"github.com/ferry-sync/ferry/coordinator/store"
+
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// What replicas share (store/replicas.go), under:
+//
+//	ch/<agent>        store.Channel: who holds the agent's control channel
+//	ll/<name>         leaderLease
+//	ses/<hex of id>   store.Session
+//	fl/<key>          failureWindow
+
+func channelKey(agentID string) []byte { return key("ch", agentID) }
+func leaseKey(name string) []byte      { return key("ll", name) }
+func sessionKey(id []byte) []byte      { return key("ses", hex.EncodeToString(id)) }
+func failureKey(k string) []byte       { return key("fl", k) }
+
+// leaderLease is a named lease and its holder.
+type leaderLease struct {
+	Holder string    `json:"holder"`
+	Until  time.Time `json:"until"`
+}
+
+// failureWindow is one key's window of failures.
+type failureWindow struct {
+	N     int       `json:"n"`
+	Until time.Time `json:"until"`
+}
+
+// maxNameBytes bounds lease names and failure keys.
+const maxNameBytes = 256
+
+func checkName(what, s string) error {
+	if s == "" || len(s) > maxNameBytes {
+		return fmt.Errorf("%s %q: empty or over %d bytes", what, s, maxNameBytes)
+	}
+	return nil
+}
+
+func (b *Badger) ClaimChannel(ctx context.Context, agentID, replica string) (uint64, error) {
+	if err := errors.Join(rules.CheckID("agent", agentID), checkName("replica", replica)); err != nil {
+		return 0, err
+	}
+	var epoch uint64
+	err := b.update(ctx, func(txn *tx) error {
+		if _, err := txn.Get(agentKey(agentID)); err != nil {
+			return notFound(err, "agent", agentID)
+		}
+		var ch store.Channel
+		if err := getJSON(txn, channelKey(agentID), &ch); err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
+		}
+		ch = store.Channel{AgentID: agentID, Replica: replica, Epoch: ch.Epoch + 1}
+		epoch = ch.Epoch
+		txn.change.RecordChannel(agentID, replica, epoch)
+		return setJSON(txn, channelKey(agentID), ch)
+	})
+	return epoch, err
+}
+
+func (b *Badger) ReleaseChannel(ctx context.Context, agentID string, epoch uint64) (bool, error) {
+	if err := rules.LookupIDs("agent", agentID); err != nil {
+		return false, nil
+	}
+	released := false
+	err := b.update(ctx, func(txn *tx) error {
+		released = false
+		var ch store.Channel
+		err := getJSON(txn, channelKey(agentID), &ch)
+		if errors.Is(err, badger.ErrKeyNotFound) || (err == nil && (ch.Epoch != epoch || ch.Replica == "")) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		ch.Replica = ""
+		released = true
+		txn.change.RecordChannel(agentID, "", epoch)
+		return setJSON(txn, channelKey(agentID), ch)
+	})
+	return released, err
+}
+
+func (b *Badger) Channel(ctx context.Context, agentID string) (store.Channel, error) {
+	ch := store.Channel{AgentID: agentID}
+	if err := rules.LookupIDs("agent", agentID); err != nil {
+		return ch, nil
+	}
+	err := b.view(ctx, func(txn *tx) error {
+		err := getJSON(txn, channelKey(agentID), &ch)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		return err
+	})
+	return ch, err
+}
+
+func (b *Badger) Channels(ctx context.Context) ([]store.Channel, error) {
+	var out []store.Channel
+	err := b.view(ctx, func(txn *tx) error {
+		_, vals, err := scanKeys(txn, prefix("ch"), 0)
+		if err != nil {
+			return err
+		}
+		for _, v := range vals {
+			var ch store.Channel
+			if err := json.Unmarshal(v, &ch); err != nil {
+				return err
+			}
+			if ch.Replica != "" {
+				out = append(out, ch)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (b *Badger) AcquireLease(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (bool, time.Time, error) {
+	if err := errors.Join(checkName("lease", name), checkName("lease holder", holder)); err != nil {
+		return false, time.Time{}, err
+	}
+	if ttl <= 0 {
+		return false, time.Time{}, fmt.Errorf("lease %s: ttl %s is not positive", name, ttl)
+	}
+	var held bool
+	var until time.Time
+	err := b.update(ctx, func(txn *tx) error {
+		var l leaderLease
+		if err := getJSON(txn, leaseKey(name), &l); err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
+		}
+		if l.Holder != "" && l.Holder != holder && l.Until.After(now) {
+			held, until = false, l.Until
+			return nil
+		}
+		held, until = true, now.Add(ttl).UTC()
+		return setJSON(txn, leaseKey(name), leaderLease{Holder: holder, Until: until})
+	})
+	return held, until, err
+}
+
+func (b *Badger) ReleaseLease(ctx context.Context, name, holder string) error {
+	if checkName("lease", name) != nil {
+		return nil
+	}
+	return b.update(ctx, func(txn *tx) error {
+		var l leaderLease
+		err := getJSON(txn, leaseKey(name), &l)
+		if errors.Is(err, badger.ErrKeyNotFound) || (err == nil && l.Holder != holder) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return txn.Delete(leaseKey(name))
+	})
+}
+
+// checkSessionID refuses an id that is not a SHA-256.
+func checkSessionID(id []byte) error {
+	if len(id) != 32 {
+		return fmt.Errorf("session id: %d bytes, want 32: %w", len(id), store.ErrNotFound)
+	}
+	return nil
+}
+
+func (b *Badger) CreateSession(ctx context.Context, s store.Session) error {
+	if len(s.ID) != 32 {
+		return fmt.Errorf("session id: %d bytes, want 32", len(s.ID))
+	}
+	s.Created, s.Seen = s.Created.UTC(), s.Seen.UTC()
+	return b.update(ctx, func(txn *tx) error {
+		if err := mustBeFree(txn, sessionKey(s.ID), "session"); err != nil {
+			return err
+		}
+		return setJSON(txn, sessionKey(s.ID), s)
+	})
+}
+
+func (b *Badger) Session(ctx context.Context, id []byte) (store.Session, error) {
+	var s store.Session
+	if err := checkSessionID(id); err != nil {
+		return s, err
+	}
+	err := b.view(ctx, func(txn *tx) error {
+		return notFound(getJSON(txn, sessionKey(id), &s), "session", "")
+	})
+	return s, err
+}
+
+func (b *Badger) TouchSession(ctx context.Context, id []byte, seen time.Time) error {
+	if err := checkSessionID(id); err != nil {
+		return err
+	}
+	return b.update(ctx, func(txn *tx) error {
+		var s store.Session
+		if err := getJSON(txn, sessionKey(id), &s); err != nil {
+			return notFound(err, "session", "")
+		}
+		if !seen.After(s.Seen) {
+			return nil
+		}
+		s.Seen = seen.UTC()
+		return setJSON(txn, sessionKey(id), s)
+	})
+}
+
+func (b *Badger) DeleteSession(ctx context.Context, id []byte) error {
+	if checkSessionID(id) != nil {
+		return nil
+	}
+	return b.update(ctx, func(txn *tx) error { return txn.Delete(sessionKey(id)) })
+}
+
+func (b *Badger) PruneSessions(ctx context.Context, seenBefore, createdBefore time.Time) (int, error) {
+	return b.pruneWhere(ctx, prefix("ses"), func(v []byte) (bool, error) {
+		var s store.Session
+		if err := json.Unmarshal(v, &s); err != nil {
+			return false, err
+		}
+		return s.Seen.Before(seenBefore) || s.Created.Before(createdBefore), nil
+	})
+}
+
+func (b *Badger) CountFailure(ctx context.Context, k string, now time.Time, window time.Duration) (int, time.Time, error) {
+	if err := checkName("failure key", k); err != nil {
+		return 0, time.Time{}, err
+	}
+	if window <= 0 {
+		return 0, time.Time{}, fmt.Errorf("failure key %s: window %s is not positive", k, window)
+	}
+	var w failureWindow
+	err := b.update(ctx, func(txn *tx) error {
+		w = failureWindow{}
+		if err := getJSON(txn, failureKey(k), &w); err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
+		}
+		if !w.Until.After(now) {
+			w = failureWindow{Until: now.Add(window).UTC()}
+		}
+		w.N++
+		return setJSON(txn, failureKey(k), w)
+	})
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	return w.N, w.Until, nil
+}
+
+func (b *Badger) Failures(ctx context.Context, k string, now time.Time) (int, time.Time, error) {
+	if checkName("failure key", k) != nil {
+		return 0, time.Time{}, nil
+	}
+	var w failureWindow
+	err := b.view(ctx, func(txn *tx) error {
+		err := getJSON(txn, failureKey(k), &w)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		return err
+	})
+	if err != nil || !w.Until.After(now) {
+		return 0, time.Time{}, err
+	}
+	return w.N, w.Until, nil
+}
+
+func (b *Badger) PruneFailures(ctx context.Context, before time.Time) (int, error) {
+	return b.pruneWhere(ctx, prefix("fl"), func(v []byte) (bool, error) {
+		var w failureWindow
+		if err := json.Unmarshal(v, &w); err != nil {
+			return false, err
+		}
+		return !w.Until.After(before), nil
+	})
+}
+
+// pruneWhere deletes the keys under p whose value due says are due, each
+// checked again in the transaction that deletes it, and returns how many
+// it deleted.
+func (b *Badger) pruneWhere(ctx context.Context, p []byte, due func(v []byte) (bool, error)) (int, error) {
+	var keys [][]byte
+	err := b.view(ctx, func(txn *tx) error {
+		ks, vals, err := scanKeys(txn, p, 0)
+		for i := range ks {
+			if ok, err := due(vals[i]); err != nil {
+				return err
+			} else if ok {
+				keys = append(keys, ks[i])
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for len(keys) > 0 {
+		batch := keys[:min(len(keys), 500)]
+		keys = keys[len(batch):]
+		deleted := 0
+		err := b.update(ctx, func(txn *tx) error {
+			deleted = 0
+			for _, k := range batch {
+				item, err := txn.Get(k)
+				if errors.Is(err, badger.ErrKeyNotFound) {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				v, err := item.ValueCopy(nil)
+				if err != nil {
+					return err
+				}
+				if ok, err := due(v); err != nil || !ok {
+					continue
+				}
+				if err := txn.Delete(k); err != nil {
+					return err
+				}
+				deleted++
+			}
+			return nil
+		})
+		if err != nil {
+			return n, fmt.Errorf("prune %s: %w", p, err)
+		}
+		n += deleted
+	}
+	return n, nil
+}

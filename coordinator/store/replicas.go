@@ -1,0 +1,37 @@
+package store
+
+import "time"
+
+// What the coordinator's replicas share through the store: who holds each
+// agent's control channel, the leases that make one replica do what must
+// run once, the Portal's sessions and the counts of failed
+// authentications. One replica on Badger keeps them too, alone.
+
+// Channel is who holds an agent's control channel.
+type Channel struct {
+	AgentID string
+	// Replica is the id of the replica holding the channel; empty when
+	// none does (released, or never claimed).
+	Replica string
+	// Epoch is the number of the channel's last claim: 1 for the first,
+	// one more for each claim after. A release keeps it.
+	Epoch uint64
+}
+
+// Session is a browser signed in to the Portal.
+type Session struct {
+	// ID is the SHA-256 of the session cookie's value (32 bytes): the
+	// store never holds the value itself.
+	ID []byte
+	// KeyID and KeyHash name the API key that signed in; KeyName and
+	// Scope are what it was when it did.
+	KeyID   string
+	KeyHash []byte
+	KeyName string
+	Scope   Scope
+	// CSRF is the token every form of the session carries.
+	CSRF string
+	// Created is when the session signed in; Seen when it was last used
+	// (as the Portal last touched it).
+	Created, Seen time.Time
+}

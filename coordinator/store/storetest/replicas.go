@@ -1,0 +1,309 @@
+package storetest
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ferry-sync/ferry/coordinator/store"
+)
+
+// replicaTests are the cases of what replicas share: channels, leases,
+// sessions and failure counts.
+var replicaTests = []struct {
+	name string
+	run  func(*fixture)
+}{
+	{"Channels", testChannels},
+	{"ChannelsConcurrent", testChannelsConcurrent},
+	{"Leases", testLeases},
+	{"LeasesConcurrent", testLeasesConcurrent},
+	{"Sessions", testSessions},
+	{"Failures", testFailures},
+	{"FailuresConcurrent", testFailuresConcurrent},
+}
+
+// testChannels checks that claims number the channel's epochs, that a
+// release is fenced by its epoch, and that both are on the feed.
+func testChannels(f *fixture) {
+	t, s, ctx := f.T, f.s, f.ctx
+	feed := s.Feed()
+	sub := feed.Subscribe(feed.Head())
+	mustAgent(f, "ag-1")
+	mustAgent(f, "ag-2")
+	if _, err := s.ClaimChannel(ctx, "ag-none", "r1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("ClaimChannel(missing agent): %v, want ErrNotFound", err)
+	}
+	if ch, err := s.Channel(ctx, "ag-1"); err != nil || ch != (store.Channel{AgentID: "ag-1"}) {
+		t.Errorf("Channel(never claimed) = %+v, %v; want only the agent id", ch, err)
+	}
+	claim := func(agent, replica string, want uint64) {
+		t.Helper()
+		e, err := s.ClaimChannel(ctx, agent, replica)
+		if err != nil || e != want {
+			t.Fatalf("ClaimChannel(%s, %s) = %d, %v; want %d", agent, replica, e, err, want)
+		}
+	}
+	claim("ag-1", "r1", 1)
+	claim("ag-1", "r2", 2) // the agent reconnected elsewhere
+	claim("ag-2", "r1", 1)
+	if ok, err := s.ReleaseChannel(ctx, "ag-1", 1); err != nil || ok {
+		t.Errorf("ReleaseChannel(stale epoch 1) = %v, %v; want false: epoch 2 holds it", ok, err)
+	}
+	if ch, err := s.Channel(ctx, "ag-1"); err != nil || ch != (store.Channel{AgentID: "ag-1", Replica: "r2", Epoch: 2}) {
+		t.Errorf("Channel(ag-1) = %+v, %v; want r2 at epoch 2", ch, err)
+	}
+	got, err := s.Channels(ctx)
+	want := []store.Channel{{AgentID: "ag-1", Replica: "r2", Epoch: 2}, {AgentID: "ag-2", Replica: "r1", Epoch: 1}}
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("Channels = %+v, %v; want %+v", got, err, want)
+	}
+	if ok, err := s.ReleaseChannel(ctx, "ag-2", 1); err != nil || !ok {
+		t.Errorf("ReleaseChannel(ag-2, 1) = %v, %v; want true", ok, err)
+	}
+	if ok, err := s.ReleaseChannel(ctx, "ag-2", 1); err != nil || ok {
+		t.Errorf("ReleaseChannel again = %v, %v; want false", ok, err)
+	}
+	if ok, err := s.ReleaseChannel(ctx, "ag-none", 1); err != nil || ok {
+		t.Errorf("ReleaseChannel(missing agent) = %v, %v; want false, nil", ok, err)
+	}
+	if ch, _ := s.Channel(ctx, "ag-2"); ch != (store.Channel{AgentID: "ag-2", Epoch: 1}) {
+		t.Errorf("Channel(released) = %+v; want no replica, epoch 1 kept", ch)
+	}
+	claim("ag-2", "r3", 2)
+	var changes []store.ChannelChange
+	for len(changes) < 5 {
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		cs, err := sub.Next(wctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("feed after %d channel changes: %v", len(changes), err)
+		}
+		for _, c := range cs {
+			changes = append(changes, c.Channels...)
+		}
+	}
+	wantChanges := []store.ChannelChange{
+		{AgentID: "ag-1", Replica: "r1", Epoch: 1}, {AgentID: "ag-1", Replica: "r2", Epoch: 2},
+		{AgentID: "ag-2", Replica: "r1", Epoch: 1}, {AgentID: "ag-2", Epoch: 1}, {AgentID: "ag-2", Replica: "r3", Epoch: 2},
+	}
+	if !slices.Equal(changes, wantChanges) {
+		t.Errorf("feed's channel changes:\n got %+v\nwant %+v (refused releases publish nothing)", changes, wantChanges)
+	}
+}
+
+func mustAgent(f *fixture, id string) {
+	f.Helper()
+	if err := f.s.CreateAgent(f.ctx, store.Agent{ID: id, CredentialHash: []byte("cred-" + id), Created: at(0)}); err != nil {
+		f.Fatalf("CreateAgent(%s): %v", id, err)
+	}
+}
+
+// testChannelsConcurrent checks that concurrent claims get distinct
+// epochs and the highest holds the channel.
+func testChannelsConcurrent(f *fixture) {
+	mustAgent(f, "ag")
+	const n = 8
+	epochs := make([]uint64, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e, err := f.s.ClaimChannel(f.ctx, "ag", "r"+string(rune('a'+i)))
+			if err != nil {
+				f.Errorf("ClaimChannel %d: %v", i, err)
+			}
+			epochs[i] = e
+		}()
+	}
+	wg.Wait()
+	slices.Sort(epochs)
+	if want := []uint64{1, 2, 3, 4, 5, 6, 7, 8}; !slices.Equal(epochs, want) {
+		f.Fatalf("epochs of %d concurrent claims: %v, want %v", n, epochs, want)
+	}
+	ch, err := f.s.Channel(f.ctx, "ag")
+	if err != nil || ch.Epoch != n || ch.Replica == "" {
+		f.Errorf("Channel after the claims = %+v, %v; want epoch %d held", ch, err, n)
+	}
+}
+
+// testLeases checks taking, renewing, refusing, expiring and releasing a
+// named lease.
+func testLeases(f *fixture) {
+	t, s, ctx := f.T, f.s, f.ctx
+	acquire := func(holder string, sec int, ttl time.Duration, wantHeld bool, wantUntil time.Time) {
+		t.Helper()
+		held, until, err := s.AcquireLease(ctx, "leader", holder, at(sec), ttl)
+		if err != nil || held != wantHeld || !until.Equal(wantUntil) {
+			t.Errorf("AcquireLease(%s at %d) = %v, %v, %v; want %v, %v", holder, sec, held, until, err, wantHeld, wantUntil)
+		}
+	}
+	acquire("r1", 0, 10*time.Second, true, at(10))
+	acquire("r2", 5, 10*time.Second, false, at(10))
+	acquire("r1", 6, 10*time.Second, true, at(16)) // renewed
+	acquire("r2", 15, 10*time.Second, false, at(16))
+	acquire("r2", 16, 10*time.Second, true, at(26)) // expired at 16: taken over
+	acquire("r1", 17, 10*time.Second, false, at(26))
+	if held, _, err := s.AcquireLease(ctx, "other", "r1", at(17), time.Second); err != nil || !held {
+		t.Errorf("AcquireLease(another name) = %v, %v; want held: names are independent", held, err)
+	}
+	if err := s.ReleaseLease(ctx, "leader", "r1"); err != nil {
+		t.Errorf("ReleaseLease(not the holder): %v", err)
+	}
+	acquire("r1", 18, 10*time.Second, false, at(26))
+	if err := s.ReleaseLease(ctx, "leader", "r2"); err != nil {
+		t.Errorf("ReleaseLease: %v", err)
+	}
+	acquire("r1", 19, 10*time.Second, true, at(29))
+	if err := s.ReleaseLease(ctx, "never", "r1"); err != nil {
+		t.Errorf("ReleaseLease(never taken): %v", err)
+	}
+}
+
+// testLeasesConcurrent checks that one of concurrent acquisitions wins.
+func testLeasesConcurrent(f *fixture) {
+	const n = 8
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	won := 0
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			held, _, err := f.s.AcquireLease(f.ctx, "leader", "r"+string(rune('a'+i)), at(0), time.Minute)
+			if err != nil {
+				f.Errorf("AcquireLease %d: %v", i, err)
+			}
+			if held {
+				mu.Lock()
+				won++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if won != 1 {
+		f.Errorf("%d of %d concurrent acquisitions won, want 1", won, n)
+	}
+}
+
+// testSessions checks a session's life: created, read, touched (never
+// back), deleted, pruned by idleness and by age.
+func testSessions(f *fixture) {
+	t, s, ctx := f.T, f.s, f.ctx
+	id := func(n string) []byte { h := sha256.Sum256([]byte(n)); return h[:] }
+	mk := func(n string, created, seen int) store.Session {
+		return store.Session{ID: id(n), KeyID: "key-" + n, KeyHash: []byte("hash-" + n), KeyName: "Key " + n,
+			Scope: store.ScopeClient, CSRF: "csrf-" + n, Created: at(created), Seen: at(seen)}
+	}
+	for _, ss := range []store.Session{mk("a", 0, 0), mk("b", 10, 100), mk("c", 50, 50)} {
+		if err := s.CreateSession(ctx, ss); err != nil {
+			t.Fatalf("CreateSession(%s): %v", ss.KeyID, err)
+		}
+	}
+	if err := s.CreateSession(ctx, mk("a", 1, 1)); !errors.Is(err, store.ErrExists) {
+		t.Errorf("CreateSession(taken id): %v, want ErrExists", err)
+	}
+	got, err := s.Session(ctx, id("a"))
+	if want := mk("a", 0, 0); err != nil || got.KeyID != want.KeyID || string(got.KeyHash) != string(want.KeyHash) ||
+		got.KeyName != want.KeyName || got.Scope != want.Scope || got.CSRF != want.CSRF ||
+		!got.Created.Equal(want.Created) || !got.Seen.Equal(want.Seen) || string(got.ID) != string(want.ID) {
+		t.Errorf("Session(a) = %+v, %v; want %+v", got, err, want)
+	}
+	if _, err := s.Session(ctx, id("none")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Session(missing): %v, want ErrNotFound", err)
+	}
+	if _, err := s.Session(ctx, []byte("short")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Session(malformed id): %v, want ErrNotFound", err)
+	}
+	if err := s.TouchSession(ctx, id("a"), at(30)); err != nil {
+		t.Errorf("TouchSession: %v", err)
+	}
+	if err := s.TouchSession(ctx, id("a"), at(20)); err != nil {
+		t.Errorf("TouchSession(earlier): %v", err)
+	}
+	if got, _ := s.Session(ctx, id("a")); !got.Seen.Equal(at(30)) {
+		t.Errorf("Seen after touches at 30 then 20: %v, want %v (never back)", got.Seen, at(30))
+	}
+	if err := s.TouchSession(ctx, id("none"), at(30)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("TouchSession(missing): %v, want ErrNotFound", err)
+	}
+	// Pruned: a (seen 30 < 40) by idleness, b (created 10 < 20) by age.
+	if n, err := s.PruneSessions(ctx, at(40), at(20)); err != nil || n != 2 {
+		t.Errorf("PruneSessions = %d, %v; want 2", n, err)
+	}
+	for n, want := range map[string]error{"a": store.ErrNotFound, "b": store.ErrNotFound, "c": nil} {
+		if _, err := s.Session(ctx, id(n)); !errors.Is(err, want) && (want != nil || err != nil) {
+			t.Errorf("after prune, Session(%s): %v, want %v", n, err, want)
+		}
+	}
+	if err := s.DeleteSession(ctx, id("c")); err != nil {
+		t.Errorf("DeleteSession: %v", err)
+	}
+	if _, err := s.Session(ctx, id("c")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("after delete, Session: %v, want ErrNotFound", err)
+	}
+	if err := s.DeleteSession(ctx, id("c")); err != nil {
+		t.Errorf("DeleteSession again: %v, want nil", err)
+	}
+}
+
+// testFailures checks fixed windows per key, and pruning of those that
+// ended.
+func testFailures(f *fixture) {
+	t, s, ctx := f.T, f.s, f.ctx
+	count := func(key string, sec, wantN int, wantUntil time.Time) {
+		t.Helper()
+		n, until, err := s.CountFailure(ctx, key, at(sec), time.Minute)
+		if err != nil || n != wantN || !until.Equal(wantUntil) {
+			t.Errorf("CountFailure(%s at %d) = %d, %v, %v; want %d, %v", key, sec, n, until, err, wantN, wantUntil)
+		}
+	}
+	read := func(key string, sec, wantN int, wantUntil time.Time) {
+		t.Helper()
+		n, until, err := s.Failures(ctx, key, at(sec))
+		if err != nil || n != wantN || !until.Equal(wantUntil) {
+			t.Errorf("Failures(%s at %d) = %d, %v, %v; want %d, %v", key, sec, n, until, err, wantN, wantUntil)
+		}
+	}
+	read("auth:192.0.2.1", 0, 0, time.Time{})
+	count("auth:192.0.2.1", 0, 1, at(60))
+	count("auth:192.0.2.1", 30, 2, at(60))
+	count("signin:192.0.2.1", 30, 1, at(90))
+	read("auth:192.0.2.1", 59, 2, at(60))
+	read("auth:192.0.2.1", 60, 0, time.Time{}) // the window ended
+	count("auth:192.0.2.1", 61, 1, at(121))
+	count("auth:2001:db8::/64", 61, 1, at(121))
+	// Ended at or before 90: signin's window only.
+	if n, err := s.PruneFailures(ctx, at(90)); err != nil || n != 1 {
+		t.Errorf("PruneFailures(at 90) = %d, %v; want 1", n, err)
+	}
+	read("auth:192.0.2.1", 62, 1, at(121))
+	read("auth:2001:db8::/64", 62, 1, at(121))
+	if n, err := s.PruneFailures(ctx, at(200)); err != nil || n != 2 {
+		t.Errorf("PruneFailures(at 200) = %d, %v; want 2", n, err)
+	}
+}
+
+// testFailuresConcurrent checks that concurrent failures are all counted.
+func testFailuresConcurrent(f *fixture) {
+	const n = 16
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, _, err := f.s.CountFailure(f.ctx, "auth:192.0.2.7", at(0), time.Minute); err != nil {
+				f.Errorf("CountFailure: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if got, _, err := f.s.Failures(f.ctx, "auth:192.0.2.7", at(1)); err != nil || got != n {
+		f.Errorf("Failures after %d concurrent counts = %d, %v", n, got, err)
+	}
+}
