@@ -8,8 +8,6 @@ import (
 
 	"github.com/ferry-sync/ferry/coordinator/rules"
 	"github.com/ferry-sync/ferry/coordinator/store"
-
-	"github.com/jackc/pgx/v5"
 )
 
 func (p *PG) CreateAgent(ctx context.Context, a store.Agent) error {
@@ -180,6 +178,3 @@ func (p *PG) ReplaceLinkCode(ctx context.Context, companyID, connectionID string
 	})
 	return out, err
 }
-
-// errNoRows reports pgx's no-rows error.
-func errNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }

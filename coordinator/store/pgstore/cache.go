@@ -31,11 +31,10 @@ import (
 // A snapshot that is neither current nor of a Processing dataset is an
 // orphan: the one the pointer left, or one whose swap failed. Every
 // PublishCache deletes the orphans of its company and type once its own
-// swap is done. One publish of a dataset runs at a time across every
-// replica (an advisory lock, held from the write to the swap).
+// swap is done.
 
-// publishLock is the first key of the advisory locks of publishes; the
-// second is a hash of the dataset id ("cach" in ASCII).
+// publishLock is the first key of the advisory locks of snapshot writers;
+// the second is a hash of the dataset id ("cach" in ASCII).
 const publishLock = 0x63616368
 
 func (p *PG) PublishCache(ctx context.Context, companyID, datasetID string, now time.Time) (store.Dataset, error) {
@@ -101,27 +100,14 @@ func currentSnapshot(ctx context.Context, t pgx.Tx, companyID, dt string) (strin
 	return id, err
 }
 
-// publish writes d's snapshot and swaps it in, holding the dataset's
-// publish lock on a connection of its own. A snapshot it fails to swap in
-// is left to dropOrphanSnapshots, which deletes it at once when the
+// publish writes d's snapshot and swaps it in. A snapshot it fails to swap
+// in is left to dropOrphanSnapshots, which deletes it at once when the
 // dataset is past Processing already.
 func (p *PG) publish(ctx context.Context, d store.Dataset, now time.Time) (store.Dataset, error) {
-	conn, err := p.pool.Acquire(ctx)
+	err := pgx.BeginFunc(ctx, p.pool, func(t pgx.Tx) error { return writeSnapshot(ctx, t, d) })
 	if err != nil {
-		return d, fmt.Errorf("publish dataset %s: %w", d.ID, err)
-	}
-	defer conn.Release()
-	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1, hashtext($2))", publishLock, d.ID); err != nil {
-		return d, fmt.Errorf("publish dataset %s: lock: %w", d.ID, err)
-	}
-	defer func() {
-		_, err := conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1, hashtext($2))", publishLock, d.ID)
-		if err != nil {
-			conn.Conn().Close(context.WithoutCancel(ctx)) //nolint:errcheck // closing ends the lock
-		}
-	}()
-	err = pgx.BeginFunc(ctx, conn, func(t pgx.Tx) error { return writeSnapshot(ctx, t, d) })
-	if err == nil {
+		err = fmt.Errorf("publish dataset %s: %w", d.ID, err)
+	} else {
 		var out store.Dataset
 		if out, err = p.swapSnapshot(ctx, d, now); err == nil {
 			return out, nil
@@ -133,29 +119,35 @@ func (p *PG) publish(ctx context.Context, d store.Dataset, now time.Time) (store
 	return d, err
 }
 
-// writeSnapshot writes the records of d's staged pages as its snapshot,
-// one COPY per page, so that memory holds one page at a time. A snapshot
-// of d left by an earlier publish (whose swap failed) is replaced. When d
-// is no longer Processing (a publish that held the lock before this one
-// completed it) it writes nothing and the swap says what happened.
+// writeSnapshot writes the records of d's staged pages as its snapshot, in
+// transaction t, one COPY per page, so that memory holds one page at a
+// time. Writers of one dataset take turns (an advisory lock until t ends),
+// and a snapshot is written whole or not at all, so a writer that finds d's
+// snapshot written already (by a publish whose swap failed, or that another
+// replica is swapping in) leaves it as it is. When d is no longer
+// Processing it writes nothing, and the swap says what happened.
 func writeSnapshot(ctx context.Context, t pgx.Tx, d store.Dataset) error {
-	var status dataset.Status
-	err := t.QueryRow(ctx, "SELECT status FROM datasets WHERE id = $1", d.ID).Scan(&status)
+	if _, err := t.Exec(ctx, "SELECT pg_advisory_xact_lock($1, hashtext($2))", publishLock, d.ID); err != nil {
+		return err
+	}
+	var (
+		status  dataset.Status
+		written bool
+	)
+	err := t.QueryRow(ctx, `SELECT status, EXISTS (SELECT 1 FROM cache_snapshots WHERE dataset_id = $1)
+		FROM datasets WHERE id = $1`, d.ID).Scan(&status, &written)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return err
 	}
-	if status != dataset.Processing {
+	if status != dataset.Processing || written {
 		return nil
-	}
-	if _, err := t.Exec(ctx, "DELETE FROM cache_snapshots WHERE dataset_id = $1", d.ID); err != nil {
-		return err
 	}
 	if _, err := t.Exec(ctx, "INSERT INTO cache_snapshots (dataset_id, company_id, data_type) VALUES ($1, $2, $3)",
 		d.ID, d.CompanyID, d.DataType); err != nil {
 		return err
 	}
-	rows, err := t.Query(ctx, "SELECT n FROM pages WHERE dataset_id = $1 AND lease_id = $2 ORDER BY n",
-		d.ID, pagesLease(d))
+	lease := pagesLease(d)
+	rows, err := t.Query(ctx, "SELECT n FROM pages WHERE dataset_id = $1 AND lease_id = $2 ORDER BY n", d.ID, lease)
 	if err != nil {
 		return err
 	}
@@ -167,7 +159,7 @@ func writeSnapshot(ctx context.Context, t pgx.Tx, d store.Dataset) error {
 	for _, n := range ns {
 		var lines, data []byte
 		err := t.QueryRow(ctx, "SELECT lines, data FROM pages WHERE dataset_id = $1 AND lease_id = $2 AND n = $3",
-			d.ID, pagesLease(d), n).Scan(&lines, &data)
+			d.ID, lease, n).Scan(&lines, &data)
 		if err != nil {
 			return fmt.Errorf("page %d: %w", n, err)
 		}

@@ -2,13 +2,10 @@ package pgstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/ferry-sync/ferry/coordinator/rules"
 	"github.com/ferry-sync/ferry/coordinator/store"
-
-	"github.com/jackc/pgx/v5"
 )
 
 func (p *PG) CreateConnection(ctx context.Context, c store.Connection, code store.LinkCode) error {
@@ -95,7 +92,7 @@ func connectionByID(ctx context.Context, t *tx, id string) (store.Connection, er
 // findConnection returns the connection of a company; nil if missing.
 func findConnection(ctx context.Context, t *tx, companyID, id string) (*store.Connection, error) {
 	c, err := getDoc[store.Connection](ctx, t, "SELECT doc FROM connections WHERE id = $1 AND company_id = $2", id, companyID)
-	if errors.Is(err, pgx.ErrNoRows) {
+	if errNoRows(err) {
 		return nil, nil
 	}
 	if err != nil {

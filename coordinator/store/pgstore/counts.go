@@ -3,6 +3,8 @@ package pgstore
 import (
 	"context"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/ferry-sync/ferry/coordinator/rules"
 	"github.com/ferry-sync/ferry/shared/dataset"
 )
@@ -19,30 +21,37 @@ import (
 // foldBatch is how many deltas one fold transaction takes.
 const foldBatch = 2000
 
-// countChange records that a dataset left status from (none when "") and
-// entered status to (none when "").
-func countChange(ctx context.Context, t *tx, from, to dataset.Status) error {
+// queueCountChange queues on b the record that a dataset left status from
+// (none when "") and entered status to (none when "").
+func queueCountChange(b *pgx.Batch, from, to dataset.Status) {
 	delta := rules.CountChange(from, to)
 	if delta == nil {
-		return nil
+		return
 	}
 	statuses := make([]string, 0, len(delta))
 	deltas := make([]int32, 0, len(delta))
 	for s, n := range delta {
 		statuses, deltas = append(statuses, string(s)), append(deltas, int32(n))
 	}
-	_, err := t.Exec(ctx, "INSERT INTO dataset_count_deltas (status, delta) SELECT * FROM unnest($1::text[], $2::int[])",
+	b.Queue("INSERT INTO dataset_count_deltas (status, delta) SELECT * FROM unnest($1::text[], $2::int[])",
 		statuses, deltas)
-	return err
 }
 
+// DatasetCounts folds in READ COMMITTED transactions that take turns (a
+// lock on dataset_counts, which no writer of datasets takes), each
+// statement seeing what the folds before it committed. A SERIALIZABLE
+// fold, which reads the table every writer of a dataset adds to, would
+// conflict with them all.
 func (p *PG) DatasetCounts(ctx context.Context) (map[dataset.Status]int, error) {
 	for {
 		var (
 			counts map[dataset.Status]int
 			folded int
 		)
-		err := p.update(ctx, func(t *tx) error {
+		err := pgx.BeginFunc(ctx, p.pool, func(t pgx.Tx) error {
+			if _, err := t.Exec(ctx, "LOCK TABLE dataset_counts IN SHARE ROW EXCLUSIVE MODE"); err != nil {
+				return err
+			}
 			err := t.QueryRow(ctx, `WITH folded AS (
 					DELETE FROM dataset_count_deltas WHERE id IN
 						(SELECT id FROM dataset_count_deltas ORDER BY id LIMIT $1)

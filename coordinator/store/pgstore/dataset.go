@@ -28,46 +28,40 @@ func datasetByID(ctx context.Context, t *tx, id string) (store.Dataset, error) {
 }
 
 // putDataset stores d, which was old before the change (nil for a new
-// dataset), with the columns its lookups use, and records what depends on
-// the change: the feed's change, the counts, the schedule of a new one,
-// its webhook events, the pages it leaves, its connection's last sync.
+// dataset), with the rows of the lookups its state puts it in, and records
+// what depends on the change: the feed's change, the counts, the schedule
+// of a new one, its webhook events, the pages it leaves, its connection's
+// last sync. ErrExists-like unique violations are the caller's to name:
+// datasets_pkey (the id is taken), dataset_active_pkey (the type has a
+// non-terminal dataset on the connection).
 func putDataset(ctx context.Context, t *tx, old, d *store.Dataset) error {
 	doc, err := jsonDoc(d)
 	if err != nil {
 		return err
 	}
-	var (
-		expires *time.Time
-		agent   *string
-	)
-	if rules.InFlight(d.Status) {
-		e := d.LeaseExpires.UTC()
-		expires = &e
-		if d.LeaseID != "" {
-			agent = &d.LeaseAgent
-		}
-	}
-	args := []any{d.ID, d.CompanyID, d.ConnectionID, d.DataType, d.Status, d.Requested.UTC(), d.SyncOrder,
-		!d.Status.Terminal(), expires, agent, doc}
+	// The writes of the dataset's own tables go in one round trip.
+	b := &pgx.Batch{}
 	if old == nil {
-		_, err = t.Exec(ctx, `INSERT INTO datasets (id, company_id, connection_id, data_type, status, requested,
-			sync_order, active, lease_expires, lease_agent, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, args...)
+		b.Queue(`INSERT INTO datasets (id, company_id, connection_id, data_type, requested, status, doc)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			d.ID, d.CompanyID, d.ConnectionID, d.DataType, d.Requested.UTC(), d.Status, doc)
 	} else {
-		_, err = t.Exec(ctx, `UPDATE datasets SET company_id = $2, connection_id = $3, data_type = $4, status = $5,
-			requested = $6, sync_order = $7, active = $8, lease_expires = $9, lease_agent = $10, doc = $11
-			WHERE id = $1`, args...)
+		b.Queue("UPDATE datasets SET status = $2, doc = $3 WHERE id = $1", d.ID, d.Status, doc)
 	}
-	if err != nil {
-		return err
-	}
-	t.change.RecordDataset(old, d)
+	queueLookups(b, old, d)
 	var was dataset.Status
 	if old != nil {
 		was = old.Status
 	}
-	if err := countChange(ctx, t, was, d.Status); err != nil {
+	queueCountChange(b, was, d.Status)
+	if rules.PagesEnded(old, d) {
+		// Its staged pages are of no more use: PublishCache deletes them.
+		b.Queue("INSERT INTO ended_pages (dataset_id) VALUES ($1) ON CONFLICT DO NOTHING", d.ID)
+	}
+	if err := t.SendBatch(ctx, b).Close(); err != nil {
 		return err
 	}
+	t.change.RecordDataset(old, d)
 	if old == nil {
 		if err := scheduleQueued(ctx, t, d); err != nil {
 			return err
@@ -76,16 +70,87 @@ func putDataset(ctx context.Context, t *tx, old, d *store.Dataset) error {
 	if err := datasetEvents(ctx, t, old, d); err != nil {
 		return err
 	}
-	if rules.PagesEnded(old, d) {
-		// Its staged pages are of no more use: PublishCache deletes them.
-		if _, err := t.Exec(ctx, "INSERT INTO ended_pages (dataset_id) VALUES ($1) ON CONFLICT DO NOTHING", d.ID); err != nil {
-			return err
-		}
-	}
 	if rules.Completes(old, d) {
 		return completed(ctx, t, d)
 	}
 	return nil
+}
+
+// lookups is what d's state puts it in: the rows it has in the lookup
+// tables (0002_datasets.sql).
+type lookups struct {
+	active, queued, unprocessed bool
+	// inFlight: a row in dataset_leases, with expires and agent ("" when
+	// no live lease holds it: revoked).
+	inFlight bool
+	expires  time.Time
+	agent    string
+}
+
+// lookupsOf is what d's state puts it in; none for nil.
+func lookupsOf(d *store.Dataset) lookups {
+	if d == nil {
+		return lookups{}
+	}
+	l := lookups{
+		active:      !d.Status.Terminal(),
+		queued:      d.Status == dataset.Queued,
+		unprocessed: d.Status == dataset.Validating || d.Status == dataset.Processing,
+		inFlight:    rules.InFlight(d.Status),
+	}
+	if l.inFlight {
+		l.expires = d.LeaseExpires.UTC()
+		if d.LeaseID != "" {
+			l.agent = d.LeaseAgent
+		}
+	}
+	return l
+}
+
+// queueLookups queues on b the writes of the difference between the
+// lookup rows of old and d.
+func queueLookups(b *pgx.Batch, old, d *store.Dataset) {
+	was, is := lookupsOf(old), lookupsOf(d)
+	switch {
+	case is.active && !was.active:
+		b.Queue("INSERT INTO dataset_active (connection_id, data_type, dataset_id) VALUES ($1, $2, $3)",
+			d.ConnectionID, d.DataType, d.ID)
+	case was.active && !is.active:
+		b.Queue("DELETE FROM dataset_active WHERE dataset_id = $1", d.ID)
+	}
+	switch {
+	case is.queued && !was.queued:
+		b.Queue("INSERT INTO dataset_queue (dataset_id, connection_id, sync_order, requested) VALUES ($1, $2, $3, $4)",
+			d.ID, d.ConnectionID, d.SyncOrder, d.Requested.UTC())
+	case was.queued && !is.queued:
+		b.Queue("DELETE FROM dataset_queue WHERE dataset_id = $1", d.ID)
+	}
+	switch {
+	case is.unprocessed && !was.unprocessed:
+		b.Queue("INSERT INTO dataset_unprocessed (dataset_id) VALUES ($1)", d.ID)
+	case was.unprocessed && !is.unprocessed:
+		b.Queue("DELETE FROM dataset_unprocessed WHERE dataset_id = $1", d.ID)
+	}
+	agent := func(l lookups) *string {
+		if l.agent == "" {
+			return nil
+		}
+		return &l.agent
+	}
+	switch {
+	case is.inFlight && !was.inFlight:
+		b.Queue("INSERT INTO dataset_leases (dataset_id, expires, agent_id) VALUES ($1, $2, $3)",
+			d.ID, is.expires, agent(is))
+	case is.inFlight && (!is.expires.Equal(was.expires) || is.agent != was.agent):
+		b.Queue("UPDATE dataset_leases SET expires = $2, agent_id = $3 WHERE dataset_id = $1",
+			d.ID, is.expires, agent(is))
+	case was.inFlight && !is.inFlight:
+		b.Queue("DELETE FROM dataset_leases WHERE dataset_id = $1", d.ID)
+	}
+	if rules.Completes(old, d) {
+		b.Queue("INSERT INTO dataset_complete (dataset_id, company_id, data_type, requested) VALUES ($1, $2, $3, $4)",
+			d.ID, d.CompanyID, d.DataType, d.Requested.UTC())
+	}
 }
 
 // completed records a dataset that reached Complete as its connection's
@@ -103,6 +168,10 @@ func completed(ctx context.Context, t *tx, d *store.Dataset) error {
 	return putConnection(ctx, t, &old, *c)
 }
 
+// QueueDataset inserts the dataset without looking for one in progress
+// first: a read of the lookup's index page would make every concurrent
+// queue call on that page conflict. The key of dataset_active refuses a
+// second non-terminal dataset, and a view then says which one holds it.
 func (p *PG) QueueDataset(ctx context.Context, q store.QueueRequest) (store.Dataset, error) {
 	if err := rules.CheckQueueRequest(&q); err != nil {
 		return store.Dataset{}, err
@@ -117,16 +186,6 @@ func (p *PG) QueueDataset(ctx context.Context, q store.QueueRequest) (store.Data
 		if err != nil {
 			return err
 		}
-		var taken bool
-		if err := t.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM datasets WHERE id = $1)", q.ID).Scan(&taken); err != nil {
-			return err
-		}
-		if taken {
-			return fmt.Errorf("dataset %s: %w", q.ID, store.ErrExists)
-		}
-		if err := checkNotInProgress(ctx, t, q); err != nil {
-			return err
-		}
 		out = d
 		return putDataset(ctx, t, nil, &d)
 	}
@@ -135,18 +194,18 @@ func (p *PG) QueueDataset(ctx context.Context, q store.QueueRequest) (store.Data
 		switch constraint(err) {
 		case "datasets_pkey":
 			return out, fmt.Errorf("dataset %s: %w", q.ID, store.ErrExists)
-		case "datasets_active":
-			// A concurrent call queued the type first, unseen by this
-			// one's check: run again, to answer with that dataset.
-			if run < 3 {
-				continue
+		case "dataset_active_pkey":
+			if err := p.inProgress(ctx, q); err != nil || run == 3 {
+				return out, err
 			}
+			continue // it ended meanwhile
 		}
 		return out, err
 	}
 }
 
-// constraint is the name of the constraint err violates; "" for none.
+// constraint is the name of the unique constraint err violates; "" for
+// none.
 func constraint(err error) string {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && isUnique(err) {
@@ -155,23 +214,24 @@ func constraint(err error) string {
 	return ""
 }
 
-// checkNotInProgress is an *InProgressError when the type has a non-terminal
-// dataset on the connection. Of two concurrent queue calls that both find
-// none, the partial unique index datasets_active lets one commit.
-func checkNotInProgress(ctx context.Context, t *tx, q store.QueueRequest) error {
-	var (
-		id     string
-		status dataset.Status
-	)
-	err := t.QueryRow(ctx, "SELECT id, status FROM datasets WHERE connection_id = $1 AND data_type = $2 AND active",
-		q.ConnectionID, q.DataType).Scan(&id, &status)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	return &store.InProgressError{DatasetID: id, Status: status}
+// inProgress is an *InProgressError naming the type's non-terminal dataset
+// on the connection; nil if it has none.
+func (p *PG) inProgress(ctx context.Context, q store.QueueRequest) error {
+	return p.view(ctx, func(t *tx) error {
+		var (
+			id     string
+			status dataset.Status
+		)
+		err := t.QueryRow(ctx, `SELECT d.id, d.status FROM dataset_active a JOIN datasets d ON d.id = a.dataset_id
+			WHERE a.connection_id = $1 AND a.data_type = $2`, q.ConnectionID, q.DataType).Scan(&id, &status)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return &store.InProgressError{DatasetID: id, Status: status}
+	})
 }
 
 func (p *PG) Dataset(ctx context.Context, companyID, id string) (store.Dataset, error) {
@@ -225,8 +285,9 @@ func (p *PG) DataStatus(ctx context.Context, companyID string) (map[dataset.Data
 		rows, err := t.Query(ctx, `SELECT latest.doc, complete.doc FROM unnest($2::text[]) AS types (data_type)
 			CROSS JOIN LATERAL (SELECT doc FROM datasets WHERE company_id = $1 AND data_type = types.data_type
 				ORDER BY requested DESC, id DESC LIMIT 1) AS latest
-			LEFT JOIN LATERAL (SELECT doc FROM datasets WHERE company_id = $1 AND data_type = types.data_type
-				AND status = 'Complete' ORDER BY requested DESC, id DESC LIMIT 1) AS complete ON true`,
+			LEFT JOIN LATERAL (SELECT d.doc FROM dataset_complete c JOIN datasets d ON d.id = c.dataset_id
+				WHERE c.company_id = $1 AND c.data_type = types.data_type
+				ORDER BY c.requested DESC, c.dataset_id DESC LIMIT 1) AS complete ON true`,
 			companyID, types)
 		if err != nil {
 			return err
@@ -260,8 +321,8 @@ func (p *PG) QueuedDatasets(ctx context.Context, connectionID string) ([]store.D
 	var out []store.Dataset
 	err := p.view(ctx, func(t *tx) error {
 		var err error
-		out, err = listDocs[store.Dataset](ctx, t, `SELECT doc FROM datasets WHERE connection_id = $1
-			AND status = 'Queued' ORDER BY sync_order, requested, id`, connectionID)
+		out, err = listDocs[store.Dataset](ctx, t, `SELECT d.doc FROM dataset_queue q JOIN datasets d ON d.id = q.dataset_id
+			WHERE q.connection_id = $1 ORDER BY q.sync_order, q.requested, q.dataset_id`, connectionID)
 		return err
 	})
 	return out, err
@@ -312,13 +373,14 @@ func (p *PG) Validation(ctx context.Context, companyID, datasetID string) (store
 
 // endConnectionWork moves the connection's Queued datasets to AuthError and
 // revokes the leases on its in-flight ones, stamping the transitions with
-// the time now. It reads them with the predicate the partial unique index
-// datasets_active keeps, so that a dataset queued concurrently makes one of
-// the two transactions fail to serialize.
+// the time now. It reads the connection's rows of dataset_active, so that
+// a dataset queued concurrently makes one of the two transactions fail to
+// serialize.
 func endConnectionWork(ctx context.Context, t *tx, c store.Connection, why string) error {
 	now := time.Now().UTC()
 	active, err := listDocs[store.Dataset](ctx, t,
-		"SELECT doc FROM datasets WHERE connection_id = $1 AND active ORDER BY data_type", c.ID)
+		`SELECT d.doc FROM dataset_active a JOIN datasets d ON d.id = a.dataset_id
+			WHERE a.connection_id = $1 ORDER BY a.data_type`, c.ID)
 	if err != nil {
 		return err
 	}

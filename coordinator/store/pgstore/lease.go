@@ -85,8 +85,8 @@ func (p *PG) RenewLeases(ctx context.Context, agentID string, until time.Time) (
 	until = until.UTC()
 	var out []store.Dataset
 	err := p.update(ctx, func(t *tx) error {
-		held, err := listDocs[store.Dataset](ctx, t,
-			"SELECT doc FROM datasets WHERE lease_agent = $1 ORDER BY id", agentID)
+		held, err := listDocs[store.Dataset](ctx, t, `SELECT d.doc FROM dataset_leases l JOIN datasets d ON d.id = l.dataset_id
+			WHERE l.agent_id = $1 ORDER BY l.dataset_id`, agentID)
 		if err != nil {
 			return err
 		}
@@ -139,8 +139,8 @@ func (p *PG) ExpireLeases(ctx context.Context, now time.Time) ([]store.Dataset, 
 	now = now.UTC()
 	var due []leaseRef
 	err := p.view(ctx, func(t *tx) error {
-		rows, err := t.Query(ctx, `SELECT company_id, id FROM datasets WHERE lease_expires <= $1
-			ORDER BY lease_expires, id`, now)
+		rows, err := t.Query(ctx, `SELECT d.company_id, d.id FROM dataset_leases l JOIN datasets d ON d.id = l.dataset_id
+			WHERE l.expires <= $1 ORDER BY l.expires, l.dataset_id`, now)
 		if err != nil {
 			return err
 		}

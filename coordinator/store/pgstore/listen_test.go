@@ -139,3 +139,39 @@ func TestCloseStopsListener(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestFeedAcrossRestart: when the server itself goes down and comes back,
+// the listener reconnects (with backoff, while the server is down), the
+// subscribers see a gap, and later commits reach them again.
+func TestFeedAcrossRestart(t *testing.T) {
+	srv, err := pgtest.Start(pgtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	url, err := srv.CreateDatabase(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Open(t.Context(), url, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	if err := p.CreateCompany(t.Context(), store.Company{ID: "co", Name: "Co", Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	sub := p.Feed().Subscribe(p.Feed().Head())
+	srv.Stop(true)
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := next(t, sub); !errors.As(err, new(*store.GapError)) {
+		t.Fatalf("Next after the restart = %v, want a gap", err)
+	}
+	linkedConnection(t, p, "co", "cn")
+	cs, err := next(t, sub)
+	if err != nil || len(cs) != 1 || len(cs[0].Connections) != 1 || cs[0].Connections[0].ID != "cn" {
+		t.Fatalf("after the gap: Next = %+v, %v; want the new connection", cs, err)
+	}
+}

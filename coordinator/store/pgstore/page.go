@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/ferry-sync/ferry/coordinator/rules"
 	"github.com/ferry-sync/ferry/coordinator/store"
 )
@@ -201,7 +199,7 @@ func (p *PG) Unprocessed(ctx context.Context) ([]store.Dataset, error) {
 	err := p.view(ctx, func(t *tx) error {
 		var err error
 		out, err = listDocs[store.Dataset](ctx, t,
-			"SELECT doc FROM datasets WHERE status IN ('Validating', 'Processing') ORDER BY id")
+			"SELECT d.doc FROM dataset_unprocessed u JOIN datasets d ON d.id = u.dataset_id ORDER BY u.dataset_id")
 		return err
 	})
 	return out, err
@@ -219,25 +217,20 @@ func (p *PG) dropEarlierPages(ctx context.Context, d store.Dataset) {
 }
 
 // dropEndedPages deletes the staged pages of every dataset that ended
-// since the last call (putDataset marks them), each with its mark in a
-// transaction of its own. Replicas sweeping at once share the marks: each
-// takes one no other holds (SKIP LOCKED).
+// since the last call (putDataset marks them), with their marks, a batch
+// of datasets a statement. Replicas sweeping at once share the marks: each
+// takes those no other holds (SKIP LOCKED).
 func (p *PG) dropEndedPages(ctx context.Context) error {
+	const batch = 16
 	for {
-		var id string
-		err := pgx.BeginFunc(ctx, p.pool, func(t pgx.Tx) error {
-			err := t.QueryRow(ctx, `DELETE FROM ended_pages WHERE dataset_id =
-				(SELECT dataset_id FROM ended_pages LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING dataset_id`).Scan(&id)
-			if err != nil {
-				return err
-			}
-			_, err = t.Exec(ctx, "DELETE FROM pages WHERE dataset_id = $1", id)
-			return err
-		})
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
-		}
-		if err != nil {
+		var n int
+		err := p.pool.QueryRow(ctx, `WITH ended AS (
+				DELETE FROM ended_pages WHERE dataset_id IN
+					(SELECT dataset_id FROM ended_pages LIMIT $1 FOR UPDATE SKIP LOCKED)
+				RETURNING dataset_id),
+			dropped AS (DELETE FROM pages WHERE dataset_id IN (SELECT dataset_id FROM ended))
+			SELECT count(*) FROM ended`, batch).Scan(&n)
+		if err != nil || n < batch {
 			return err
 		}
 	}

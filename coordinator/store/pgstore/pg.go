@@ -133,7 +133,7 @@ func (p *PG) view(ctx context.Context, fn func(t *tx) error) error {
 
 // run is one run of fn in a transaction of the given options.
 func (p *PG) run(ctx context.Context, opts pgx.TxOptions, fn func(t *tx) error, write bool) error {
-	ptx, err := p.pool.BeginTx(ctx, opts)
+	ptx, err := p.begin(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -148,6 +148,20 @@ func (p *PG) run(ctx context.Context, opts pgx.TxOptions, fn func(t *tx) error, 
 		}
 	}
 	return ptx.Commit(ctx)
+}
+
+// begin begins a transaction. A pooled connection that broke while idle
+// (the server restarted, a proxy dropped it) fails its BEGIN and leaves
+// the pool, and nothing was done: begin tries again, at most once per
+// connection the pool may hold.
+func (p *PG) begin(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error) {
+	for i := int32(0); ; i++ {
+		ptx, err := p.pool.BeginTx(ctx, opts)
+		if err == nil || ctx.Err() != nil || i == p.pool.Config().MaxConns {
+			return ptx, err
+		}
+		p.log.Debug("begin transaction again", "err", err)
+	}
 }
 
 // retryable reports a transaction that lost a race and may run again.
@@ -243,6 +257,9 @@ func modify[T any](p *PG, ctx context.Context, load func(*tx) (T, error), fn fun
 	})
 	return out, err
 }
+
+// errNoRows reports pgx's no-rows error.
+func errNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
 
 // isNotFound reports store.ErrNotFound.
 func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }

@@ -4,39 +4,69 @@
 -- it by cascade. Ids whose order a caller sees are COLLATE "C": byte
 -- order, as Badger's keys, whatever the database's locale.
 
--- datasets: doc is the store.Dataset; the other columns are what queries
--- filter and order on, written by putDataset from the doc. active is the
--- status not being terminal, lease_expires is set while the dataset is in
--- flight (Fetching or Mapping), lease_agent while a live lease holds it:
--- Go decides all three (dataset.Status.Terminal, rules.InFlight).
+-- datasets: doc is the store.Dataset; the columns beside it never change
+-- after the insert (status aside, which no index holds), so that a
+-- dataset's update is a HOT update, writing no index. The lookups by what
+-- does change are rows of the tables after it, which putDataset keeps in
+-- step with the doc, as Badger's index keys: every SERIALIZABLE reader of
+-- an index page would otherwise conflict with every writer of a dataset on
+-- that page. The fill factor leaves a page room for its rows' updates.
 CREATE TABLE datasets (
 	id text COLLATE "C" PRIMARY KEY,
 	company_id text NOT NULL REFERENCES companies (id) ON DELETE CASCADE,
 	connection_id text NOT NULL,
 	data_type text NOT NULL,
-	status text NOT NULL,
 	requested timestamptz NOT NULL,
-	sync_order int NOT NULL,
-	active boolean NOT NULL,
-	lease_expires timestamptz,
-	lease_agent text,
+	status text NOT NULL,
 	doc jsonb NOT NULL
-);
--- One non-terminal dataset per type and connection, across every replica.
-CREATE UNIQUE INDEX datasets_active ON datasets (connection_id, data_type) WHERE active;
--- QueuedDatasets, in dispatch order.
-CREATE INDEX datasets_queued ON datasets (connection_id, sync_order, requested, id) WHERE status = 'Queued';
--- ExpireLeases and RenewLeases.
-CREATE INDEX datasets_lease_expires ON datasets (lease_expires, id) WHERE lease_expires IS NOT NULL;
-CREATE INDEX datasets_lease_agent ON datasets (lease_agent, id) WHERE lease_agent IS NOT NULL;
+) WITH (fillfactor = 60);
 -- Datasets, newest requested first (and the cascade from companies).
 CREATE INDEX datasets_company ON datasets (company_id, requested DESC, id DESC);
--- DataStatus: the type's newest, and its newest Complete.
+-- DataStatus: the type's newest.
 CREATE INDEX datasets_type ON datasets (company_id, data_type, requested DESC, id DESC);
-CREATE INDEX datasets_type_complete ON datasets (company_id, data_type, requested DESC, id DESC)
-	WHERE status = 'Complete';
--- Unprocessed.
-CREATE INDEX datasets_unprocessed ON datasets (id) WHERE status IN ('Validating', 'Processing');
+
+-- dataset_active: the non-terminal dataset of each type and connection;
+-- its key holds one across every replica.
+CREATE TABLE dataset_active (
+	connection_id text NOT NULL,
+	data_type text NOT NULL,
+	dataset_id text COLLATE "C" NOT NULL UNIQUE REFERENCES datasets (id) ON DELETE CASCADE,
+	PRIMARY KEY (connection_id, data_type)
+);
+
+-- dataset_queue: the Queued datasets, for QueuedDatasets in dispatch order.
+CREATE TABLE dataset_queue (
+	dataset_id text COLLATE "C" PRIMARY KEY REFERENCES datasets (id) ON DELETE CASCADE,
+	connection_id text NOT NULL,
+	sync_order int NOT NULL,
+	requested timestamptz NOT NULL
+);
+CREATE INDEX dataset_queue_order ON dataset_queue (connection_id, sync_order, requested, dataset_id);
+
+-- dataset_leases: the datasets in flight (Fetching, Mapping), by the
+-- expiry of their lease (ExpireLeases) and its agent while one holds it
+-- (RenewLeases).
+CREATE TABLE dataset_leases (
+	dataset_id text COLLATE "C" PRIMARY KEY REFERENCES datasets (id) ON DELETE CASCADE,
+	expires timestamptz NOT NULL,
+	agent_id text
+);
+CREATE INDEX dataset_leases_expires ON dataset_leases (expires, dataset_id);
+CREATE INDEX dataset_leases_agent ON dataset_leases (agent_id, dataset_id) WHERE agent_id IS NOT NULL;
+
+-- dataset_unprocessed: the datasets Validating or Processing (Unprocessed).
+CREATE TABLE dataset_unprocessed (
+	dataset_id text COLLATE "C" PRIMARY KEY REFERENCES datasets (id) ON DELETE CASCADE
+);
+
+-- dataset_complete: the Complete datasets, for DataStatus's newest success.
+CREATE TABLE dataset_complete (
+	dataset_id text COLLATE "C" PRIMARY KEY REFERENCES datasets (id) ON DELETE CASCADE,
+	company_id text NOT NULL,
+	data_type text NOT NULL,
+	requested timestamptz NOT NULL
+);
+CREATE INDEX dataset_complete_type ON dataset_complete (company_id, data_type, requested DESC, dataset_id DESC);
 
 CREATE TABLE validations (
 	dataset_id text COLLATE "C" PRIMARY KEY REFERENCES datasets (id) ON DELETE CASCADE,
