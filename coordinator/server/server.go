@@ -2,6 +2,7 @@ package server
 
 import (
 	"github.com/ferry-sync/ferry/coordinator/store/badgerstore"
+	"github.com/ferry-sync/ferry/coordinator/store/pgstore"
 
 	"context"
 	"errors"
@@ -80,7 +81,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*Ser
 // else Badger in the data directory.
 func openStore(ctx context.Context, cfg Config, log *slog.Logger) (store.Backend, error) {
 	if isPostgres(cfg.Store) {
-		return nil, errors.New("store: PostgreSQL store not built in")
+		return pgstore.Open(ctx, cfg.Store, pgstore.Options{Logger: log})
 	}
 	return badgerstore.Open(filepath.Join(cfg.DataDir, "badger"), log)
 }

@@ -48,6 +48,7 @@ type wireChange struct {
 	Datasets      []store.DatasetChange    `json:",omitempty"`
 	Connections   []store.ConnectionChange `json:",omitempty"`
 	RevokedAgents []string                 `json:",omitempty"`
+	Channels      []store.ChannelChange    `json:",omitempty"`
 	Deliveries    int                      `json:",omitempty"`
 	SyncDue       time.Time                `json:",omitzero"`
 	Overflow      int64                    `json:",omitempty"`
@@ -57,7 +58,7 @@ type wireChange struct {
 func notify(ctx context.Context, t *tx) error {
 	c := t.change
 	payload, err := json.Marshal(wireChange{Datasets: c.Datasets, Connections: c.Connections,
-		RevokedAgents: c.RevokedAgents, Deliveries: c.Deliveries, SyncDue: c.SyncDue})
+		RevokedAgents: c.RevokedAgents, Channels: c.Channels, Deliveries: c.Deliveries, SyncDue: c.SyncDue})
 	if err != nil {
 		return fmt.Errorf("encode change: %w", err)
 	}
@@ -173,7 +174,7 @@ func (p *PG) decode(ctx context.Context, payload []byte) (store.Change, error) {
 		}
 	}
 	return store.Change{Datasets: w.Datasets, Connections: w.Connections, RevokedAgents: w.RevokedAgents,
-		Deliveries: w.Deliveries, SyncDue: w.SyncDue}, nil
+		Channels: w.Channels, Deliveries: w.Deliveries, SyncDue: w.SyncDue}, nil
 }
 
 // relisten connects again until it succeeds, waiting longer between tries
