@@ -128,7 +128,7 @@ func TestReplicas(t *testing.T) {
 			t.Fatalf("r%d exited while the database was down:\n%s", i, r.out)
 		default:
 		}
-		for _, co := range companies {
+		for _, co := range companies[1:] {
 			queueAndComplete(t, r, co, "suppliers", 90*time.Second)
 		}
 	}

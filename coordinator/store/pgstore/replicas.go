@@ -85,13 +85,13 @@ func (p *PG) Channel(ctx context.Context, agentID string) (store.Channel, error)
 		return ch, nil
 	}
 	ch.Epoch = uint64(epoch)
-	return ch, err
+	return ch, unavailable(err)
 }
 
 func (p *PG) Channels(ctx context.Context) ([]store.Channel, error) {
 	rows, err := p.pool.Query(ctx, "SELECT agent_id, replica, epoch FROM agent_channels WHERE replica <> '' ORDER BY agent_id")
 	if err != nil {
-		return nil, err
+		return nil, unavailable(err)
 	}
 	var out []store.Channel
 	var ch store.Channel
@@ -101,7 +101,7 @@ func (p *PG) Channels(ctx context.Context) ([]store.Channel, error) {
 		out = append(out, ch)
 		return nil
 	})
-	return out, err
+	return out, unavailable(err)
 }
 
 func (p *PG) AcquireLease(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (bool, time.Time, error) {
@@ -137,7 +137,7 @@ func (p *PG) ReleaseLease(ctx context.Context, name, holder string) error {
 		return nil
 	}
 	_, err := p.pool.Exec(ctx, "DELETE FROM leader_leases WHERE name = $1 AND holder = $2", name, holder)
-	return err
+	return unavailable(err)
 }
 
 // checkSessionID refuses an id that is not a SHA-256.
@@ -162,7 +162,7 @@ func (p *PG) CreateSession(ctx context.Context, s store.Session) error {
 	if err == nil && tag.RowsAffected() == 0 {
 		return fmt.Errorf("session: %w", store.ErrExists)
 	}
-	return err
+	return unavailable(err)
 }
 
 func (p *PG) Session(ctx context.Context, id []byte) (store.Session, error) {
@@ -177,7 +177,7 @@ func (p *PG) Session(ctx context.Context, id []byte) (store.Session, error) {
 		return s, fmt.Errorf("session: %w", store.ErrNotFound)
 	}
 	if err != nil {
-		return s, err
+		return s, unavailable(err)
 	}
 	if err := json.Unmarshal(doc, &s); err != nil {
 		return s, err
@@ -196,7 +196,7 @@ func (p *PG) TouchSession(ctx context.Context, id []byte, seen time.Time) error 
 	if err == nil && !exists {
 		return fmt.Errorf("session: %w", store.ErrNotFound)
 	}
-	return err
+	return unavailable(err)
 }
 
 func (p *PG) DeleteSession(ctx context.Context, id []byte) error {
@@ -204,12 +204,12 @@ func (p *PG) DeleteSession(ctx context.Context, id []byte) error {
 		return nil
 	}
 	_, err := p.pool.Exec(ctx, "DELETE FROM portal_sessions WHERE id = $1", id)
-	return err
+	return unavailable(err)
 }
 
 func (p *PG) PruneSessions(ctx context.Context, seenBefore, createdBefore time.Time) (int, error) {
 	tag, err := p.pool.Exec(ctx, "DELETE FROM portal_sessions WHERE seen < $1 OR created < $2", seenBefore.UTC(), createdBefore.UTC())
-	return int(tag.RowsAffected()), err
+	return int(tag.RowsAffected()), unavailable(err)
 }
 
 func (p *PG) CountFailure(ctx context.Context, k string, now time.Time, window time.Duration) (int, time.Time, error) {
@@ -229,7 +229,7 @@ func (p *PG) CountFailure(ctx context.Context, k string, now time.Time, window t
 			until = CASE WHEN auth_failures.until > $2 THEN auth_failures.until ELSE EXCLUDED.until END
 		RETURNING n, until`, k, now.UTC(), now.Add(window).UTC()).Scan(&n, &until)
 	if err != nil {
-		return 0, time.Time{}, err
+		return 0, time.Time{}, unavailable(err)
 	}
 	return n, until.UTC(), nil
 }
@@ -245,12 +245,12 @@ func (p *PG) Failures(ctx context.Context, k string, now time.Time) (int, time.T
 		return 0, time.Time{}, nil
 	}
 	if err != nil {
-		return 0, time.Time{}, err
+		return 0, time.Time{}, unavailable(err)
 	}
 	return n, until.UTC(), nil
 }
 
 func (p *PG) PruneFailures(ctx context.Context, before time.Time) (int, error) {
 	tag, err := p.pool.Exec(ctx, "DELETE FROM auth_failures WHERE until <= $1", before.UTC())
-	return int(tag.RowsAffected()), err
+	return int(tag.RowsAffected()), unavailable(err)
 }
