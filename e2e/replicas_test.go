@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -51,10 +52,11 @@ func TestReplicas(t *testing.T) {
 	}
 	h, via := startHAProxy(t, listen, replicas...)
 
-	// Company 0's source is big, so that its upload is under way when the
-	// replica holding its agent is killed.
+	// Company 0's source is the sample's customers until its first link
+	// has synced; then it grows big, so that its upload is under way when
+	// the replica holding its agent is killed.
 	big := t.TempDir()
-	writeBigCustomers(t, big, bigRows)
+	copyFile(t, filepath.Join(sampleCSV, "customers.csv"), filepath.Join(big, "customers.csv"), 0o644)
 	companies, conns := make([]string, 3), make([]string, 3)
 	agents := make([]*agentProc, 3)
 	for i := range companies {
@@ -79,6 +81,7 @@ func TestReplicas(t *testing.T) {
 	}
 
 	// The replica holding company 0's agent is killed mid-upload.
+	writeBigCustomers(t, big, bigRows)
 	var d datasetView
 	if s := via.do("POST", "/companies/"+companies[0]+"/data/queue/customers", nil, &d); s != 200 {
 		t.Fatalf("queue the big customers: %d", s)
