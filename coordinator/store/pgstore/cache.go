@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ferry-sync/ferry/coordinator/rules"
 	"github.com/ferry-sync/ferry/coordinator/store"
@@ -105,9 +106,13 @@ func currentSnapshot(ctx context.Context, t pgx.Tx, companyID, dt string) (strin
 // dataset is past Processing already.
 func (p *PG) publish(ctx context.Context, d store.Dataset, now time.Time) (store.Dataset, error) {
 	err := pgx.BeginFunc(ctx, p.pool, func(t pgx.Tx) error { return writeSnapshot(ctx, t, d) })
-	if err != nil {
+	var pe *pgconn.PgError
+	switch {
+	case errors.As(err, &pe) && pe.Code == "23503": // the company was deleted meanwhile
+		err = fmt.Errorf("publish dataset %s: company %s: %w", d.ID, d.CompanyID, store.ErrNotFound)
+	case err != nil:
 		err = fmt.Errorf("publish dataset %s: %w", d.ID, err)
-	} else {
+	default:
 		var out store.Dataset
 		if out, err = p.swapSnapshot(ctx, d, now); err == nil {
 			return out, nil

@@ -31,9 +31,9 @@ func datasetByID(ctx context.Context, t *tx, id string) (store.Dataset, error) {
 // dataset), with the rows of the lookups its state puts it in, and records
 // what depends on the change: the feed's change, the counts, the schedule
 // of a new one, its webhook events, the pages it leaves, its connection's
-// last sync. ErrExists-like unique violations are the caller's to name:
-// datasets_pkey (the id is taken), dataset_active_pkey (the type has a
-// non-terminal dataset on the connection).
+// last sync. A unique violation is the caller's to name: datasets_pkey
+// (the id is taken), dataset_active_pkey (the type has a non-terminal
+// dataset on the connection).
 func putDataset(ctx context.Context, t *tx, old, d *store.Dataset) error {
 	doc, err := jsonDoc(d)
 	if err != nil {

@@ -75,6 +75,9 @@ func (p *PG) Report(ctx context.Context, r store.Report) (store.Dataset, error) 
 	return out, err
 }
 
+// RenewLeases reads in a snapshot first whether the agent holds any lease:
+// most heartbeats come from agents that hold none, and a read-only
+// transaction takes no part in serialization.
 func (p *PG) RenewLeases(ctx context.Context, agentID string, until time.Time) ([]store.Dataset, error) {
 	if err := rules.LookupIDs("agent", agentID); err != nil {
 		return nil, err
@@ -83,15 +86,23 @@ func (p *PG) RenewLeases(ctx context.Context, agentID string, until time.Time) (
 		return nil, errors.New("renew leases: time is zero")
 	}
 	until = until.UTC()
+	const held = `SELECT d.doc FROM dataset_leases l JOIN datasets d ON d.id = l.dataset_id
+		WHERE l.agent_id = $1 ORDER BY l.dataset_id`
 	var out []store.Dataset
-	err := p.update(ctx, func(t *tx) error {
-		held, err := listDocs[store.Dataset](ctx, t, `SELECT d.doc FROM dataset_leases l JOIN datasets d ON d.id = l.dataset_id
-			WHERE l.agent_id = $1 ORDER BY l.dataset_id`, agentID)
+	err := p.view(ctx, func(t *tx) (err error) {
+		out, err = listDocs[store.Dataset](ctx, t, held, agentID)
+		return err
+	})
+	if err != nil || len(out) == 0 {
+		return out, err
+	}
+	err = p.update(ctx, func(t *tx) error {
+		list, err := listDocs[store.Dataset](ctx, t, held, agentID)
 		if err != nil {
 			return err
 		}
 		out = nil
-		for _, d := range held {
+		for _, d := range list {
 			if !rules.HeldBy(d, agentID) {
 				continue
 			}

@@ -5,8 +5,8 @@
 // that must hold atomically holds across processes. Values are kept as the
 // JSON of their Go struct in a doc column, beside the plain columns that
 // queries filter, order and join on. Each committed change is sent with
-// pg_notify and every replica's listener publishes it on its own feed
-// (listen.go).
+// pg_notify after its commit and every replica's listener publishes it on
+// its own feed (listen.go).
 package pgstore
 
 import (
@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"strings"
 	"sync"
@@ -36,7 +37,9 @@ type PG struct {
 	log  *slog.Logger
 	now  func() time.Time // stamps transitions of calls that carry no time
 
-	// cancel stops the listener, wg waits for it.
+	// notes are the committed changes waiting to be sent (listen.go).
+	notes notes
+	// cancel stops the listener and the notifier, wg waits for them.
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	// listening is the listener's connection, for tests that break it.
@@ -83,6 +86,7 @@ func Open(ctx context.Context, url string, opts Options) (*PG, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	p := &PG{pool: pool, feed: store.NewFeed(feedCapacity), log: logger, now: time.Now}
+	p.notes.wake = make(chan struct{}, 1)
 	if err := migrate(ctx, pool); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("open postgres: %w", err)
@@ -116,15 +120,24 @@ type tx struct {
 
 // update runs fn in a SERIALIZABLE read-write transaction and commits,
 // running fn again (fresh tx, fresh change) on serialization failure 40001
-// or deadlock 40P01, up to maxRuns runs; before committing it sends
-// t.change (when not Empty) on the notification channel (listen.go). fn
+// or deadlock 40P01, up to maxRuns runs, each after a random wait that
+// doubles (up to 100 ms) so that losers do not meet again; once it has committed, t.change
+// (when not Empty) is sent on the notification channel (listen.go). fn
 // must leave nothing behind outside the transaction.
 func (p *PG) update(ctx context.Context, fn func(t *tx) error) error {
 	var err error
+	wait := time.Millisecond
 	for range maxRuns {
 		if err = p.run(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable}, fn, true); !retryable(err) {
 			return err
 		}
+		// Losers that run again at once meet again: spread them out.
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(rand.N(wait) + time.Microsecond):
+		}
+		wait = min(2*wait, 100*time.Millisecond)
 	}
 	return fmt.Errorf("transaction lost %d races in a row: %w", maxRuns, err)
 }
@@ -146,12 +159,19 @@ func (p *PG) run(ctx context.Context, opts pgx.TxOptions, fn func(t *tx) error, 
 	if err := fn(t); err != nil {
 		return err
 	}
+	var payload []byte
 	if write && !t.change.Empty() {
-		if err := notify(ctx, t); err != nil {
+		if payload, err = encodeChange(ctx, t); err != nil {
 			return err
 		}
 	}
-	return ptx.Commit(ctx)
+	if err := ptx.Commit(ctx); err != nil {
+		return err
+	}
+	if payload != nil {
+		p.notes.add(payload)
+	}
+	return nil
 }
 
 // begin begins a transaction. A pooled connection that broke while idle

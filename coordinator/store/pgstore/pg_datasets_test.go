@@ -260,3 +260,87 @@ func TestDeleteCompanyLeavesNoRows(t *testing.T) {
 		}
 	}
 }
+
+// TestDatasetTextKeptWhole: a dataset's message and its validation's
+// messages are kept as given, NUL included, which a jsonb column refuses.
+func TestDatasetTextKeptWhole(t *testing.T) {
+	ps, _ := twoReplicas(t, "co")
+	p, ctx := ps[0], t.Context()
+	if _, err := p.QueueDataset(ctx, store.QueueRequest{ID: "ds-1", CompanyID: "co", ConnectionID: "co-conn",
+		DataType: dataset.Bills, Now: time.Unix(1, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	const msg = "book \x00 unreadable"
+	if _, err := p.Report(ctx, store.Report{CompanyID: "co", DatasetID: "ds-1", Actor: store.ActorCoordinator,
+		To: dataset.InternalError, Now: time.Unix(2, 0), Message: msg}); err != nil {
+		t.Fatal(err)
+	}
+	item := store.ValidationItem{RuleID: "r", ItemID: "i", Message: msg, ValidatorName: "v"}
+	if err := p.SetValidation(ctx, "co", "ds-1", store.ValidationResult{Errors: []store.ValidationItem{item}}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := ps[1].Dataset(ctx, "co", "ds-1")
+	if err != nil || d.ErrorMessage != msg {
+		t.Errorf("error message: %q (%v), want %q", d.ErrorMessage, err, msg)
+	}
+	v, err := ps[1].Validation(ctx, "co", "ds-1")
+	if err != nil || len(v.Errors) != 1 || v.Errors[0] != item {
+		t.Errorf("validation: %+v (%v), want %+v", v, err, item)
+	}
+}
+
+// TestPublishCacheCompanyDeleted: a publish that a deletion of its company
+// overtakes is ErrNotFound and leaves no record behind.
+func TestPublishCacheCompanyDeleted(t *testing.T) {
+	ps, url := twoReplicas(t, "co")
+	p, ctx := ps[0], t.Context()
+	publishable(t, p, "co", "ds-1", linesPage(1, "x", "a", "b"))
+	conn := connect(t, url)
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // committed below
+	if _, err := tx.Exec(ctx, "DELETE FROM companies WHERE id = 'co'"); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.PublishCache(ctx, "co", "ds-1", time.Unix(20, 0))
+		done <- err
+	}()
+	// The publish's snapshot waits for the company row the deletion holds.
+	watch := connect(t, url)
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		var waiting bool
+		err := watch.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+			WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO cache_snapshots%')`).Scan(&waiting)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if waiting {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the publish never waited for the company")
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("PublishCache returned before the deletion committed: %v", err)
+		case <-time.After(10 * time.Millisecond): // poll the condition
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("PublishCache: got %v, want ErrNotFound", err)
+	}
+	var rows int
+	if err := watch.QueryRow(ctx, "SELECT (SELECT count(*) FROM records) + (SELECT count(*) FROM cache_snapshots)").Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 0 {
+		t.Errorf("%d rows of records and snapshots left", rows)
+	}
+}

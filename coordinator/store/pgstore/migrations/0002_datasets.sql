@@ -4,7 +4,9 @@
 -- it by cascade. Ids whose order a caller sees are COLLATE "C": byte
 -- order, as Badger's keys, whatever the database's locale.
 
--- datasets: doc is the store.Dataset; the columns beside it never change
+-- datasets: doc is the store.Dataset's JSON, as bytea rather than jsonb,
+-- which refuses the escape \u0000 that an agent's message may hold (and
+-- costs a parse on every write). The columns beside it never change
 -- after the insert (status aside, which no index holds), so that a
 -- dataset's update is a HOT update, writing no index. The lookups by what
 -- does change are rows of the tables after it, which putDataset keeps in
@@ -18,7 +20,7 @@ CREATE TABLE datasets (
 	data_type text NOT NULL,
 	requested timestamptz NOT NULL,
 	status text NOT NULL,
-	doc jsonb NOT NULL
+	doc bytea NOT NULL
 ) WITH (fillfactor = 60);
 -- Datasets, newest requested first (and the cascade from companies).
 CREATE INDEX datasets_company ON datasets (company_id, requested DESC, id DESC);
@@ -68,9 +70,11 @@ CREATE TABLE dataset_complete (
 );
 CREATE INDEX dataset_complete_type ON dataset_complete (company_id, data_type, requested DESC, dataset_id DESC);
 
+-- validations: doc is the store.ValidationResult's JSON, bytea as the
+-- datasets' (its messages quote the records).
 CREATE TABLE validations (
 	dataset_id text COLLATE "C" PRIMARY KEY REFERENCES datasets (id) ON DELETE CASCADE,
-	doc jsonb NOT NULL
+	doc bytea NOT NULL
 );
 
 -- pages: the staged upload pages, by the lease they were staged under, so
