@@ -2,6 +2,8 @@ package hub
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/store"
@@ -18,28 +20,30 @@ import (
 // reconnected elsewhere.
 
 // claim records c as its agent's channel, for this replica, at a new
-// epoch; false when it cannot (the store failed) or a newer claim,
-// from another replica, holds the channel already.
-func (h *Hub) claim(ctx context.Context, c *agentConn) bool {
+// epoch. It returns errSuperseded when a newer claim, from another
+// replica, holds the channel already, and the store's error when it
+// cannot tell.
+func (h *Hub) claim(ctx context.Context, c *agentConn) error {
 	epoch, err := h.st.ClaimChannel(ctx, c.agentID, h.cfg.Replica)
 	if err != nil {
-		c.log.Error("claim the agent's channel", "err", err)
-		return false
+		return fmt.Errorf("claim the agent's channel: %w", err)
 	}
 	c.epoch = epoch
 	// A newer claim whose change came before this epoch was known is
 	// seen here: it committed before this read.
 	ch, err := h.st.Channel(ctx, c.agentID)
 	if err != nil {
-		c.log.Error("read the agent's channel", "err", err)
-		return false
+		return fmt.Errorf("read the agent's channel: %w", err)
 	}
 	if ch.Epoch > epoch {
 		c.log.Info("agent connection superseded on another replica during its handshake", "replica", ch.Replica)
-		return false
+		return errSuperseded
 	}
-	return true
+	return nil
 }
+
+// errSuperseded: a newer claim holds the agent's channel.
+var errSuperseded = errors.New("superseded on another replica")
 
 // release ends c's claim: true when it still held the channel, so its
 // end is the agent's going offline; false when a newer claim holds it.

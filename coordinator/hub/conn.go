@@ -144,9 +144,15 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request, agent store.Agent) 
 	// Claimed, then registered, before the welcome: once an agent is
 	// welcomed, its connection is the live one and any older one, on any
 	// replica, is closed.
-	if !h.claim(r.Context(), c) {
+	if err := h.claim(r.Context(), c); errors.Is(err, errSuperseded) {
 		c.close(store.ReasonSuperseded)
 		h.drop(c)
+		return nil
+	} else if err != nil {
+		// The agent retries; the abandon releases a claim made.
+		c.log.Error("agent connection refused", "err", err)
+		c.close("coordinator store unavailable")
+		h.abandon(c, reasonHandshakeFailed)
 		return nil
 	}
 	// Counted before register: from then on a revocation may change them.

@@ -97,7 +97,7 @@ type Hub struct {
 	st    Store
 	log   *slog.Logger
 	now   func() time.Time
-	links *ratelimit.Window // link attempts per address, per minute
+	links *ratelimit.Limit // link attempts per address, per minute
 	// pageBudget is the upload budget: bytes of pages being expanded.
 	pageBudget *budget
 	// refusals coalesces the CredentialRefused events of revoked
@@ -158,8 +158,9 @@ func New(cfg Config) *Hub {
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Hub{
 		cfg: cfg, st: cfg.Store, log: cfg.Logger, now: cfg.Now,
-		links: ratelimit.New(time.Minute), pageBudget: newBudget(cfg.UploadMemory),
-		agents: map[string]*agentConn{}, conns: map[string]*agentConn{}, uploads: map[string]int{},
+		links:      ratelimit.NewLimit(cfg.Store, "link", cfg.LinkAttempts, time.Minute, cfg.Logger),
+		pageBudget: newBudget(cfg.UploadMemory),
+		agents:     map[string]*agentConn{}, conns: map[string]*agentConn{}, uploads: map[string]int{},
 		newest: map[string]*agentConn{}, turns: map[string]*turn{},
 		ctx: ctx, cancel: cancel,
 	}

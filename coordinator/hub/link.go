@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ferry-sync/ferry/coordinator/linkcode"
+	"github.com/ferry-sync/ferry/coordinator/ratelimit"
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/protocol"
 )
@@ -22,9 +23,9 @@ const maxLinkBody = 8 << 10
 // serveLink exchanges a link code for a binding, creating the agent (and
 // its credential) on its first link.
 func (h *Hub) serveLink(w http.ResponseWriter, r *http.Request) {
-	if h.links.Add(r.RemoteAddr, h.now()) > h.cfg.LinkAttempts {
+	if wait, ok := h.links.Allow(r.Context(), r.RemoteAddr, h.now()); !ok {
 		h.log.Warn("link attempts over the limit", "remote", r.RemoteAddr)
-		w.Header().Set("Retry-After", "60")
+		w.Header().Set("Retry-After", ratelimit.RetryAfter(wait))
 		writeErr(w, http.StatusTooManyRequests, protocol.CodeRateLimited, "too many link attempts; wait a minute")
 		return
 	}

@@ -93,7 +93,13 @@ func (h *Hub) abandon(c *agentConn, reason string) {
 		delete(h.newest, c.agentID)
 	}
 	report := newest && len(c.replaced) > 0 && h.agents[c.agentID] == nil && !h.closed
+	claimed := c.epoch
 	h.mu.Unlock()
+	if claimed != 0 {
+		// Claimed, then not registered (the hub is closing, or a newer
+		// connection came): its claim ends, unless a newer one holds.
+		h.release(c.agentID, claimed)
+	}
 	// Reported by the holder of the replaced connection's claim alone: a
 	// newer claim elsewhere has the agent.
 	if report && h.release(c.agentID, c.replacedEpoch) {

@@ -34,6 +34,11 @@ type Store interface {
 	// crash cannot record the one without the other.
 	AddAgentEvent(ctx context.Context, e store.AgentEvent) error
 
+	// CountFailure adds one to key's window current at now (a new one of
+	// length window when it has none, or it ended) and returns its count
+	// and end: the link attempts per address, counted across replicas.
+	CountFailure(ctx context.Context, key string, now time.Time, window time.Duration) (int, time.Time, error)
+
 	// Which replica holds each agent's channel (channels.go).
 
 	// ClaimChannel records that replica now holds the agent's control

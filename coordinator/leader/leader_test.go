@@ -65,7 +65,7 @@ func TestOneLeads(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	const ttl = 300 * time.Millisecond
+	const ttl = time.Second
 	a, b := start(st, "a", ttl), start(st, "b", ttl)
 	waitFor(t, "a leader", func() bool { return a.l.Leading() || b.l.Leading() })
 	first, second := a, b
@@ -73,7 +73,7 @@ func TestOneLeads(t *testing.T) {
 		first, second = b, a
 	}
 	// A few renewals later, still one.
-	until := time.Now().Add(3 * ttl)
+	until := time.Now().Add(2 * ttl)
 	for time.Now().Before(until) {
 		if n := first.running.Load() + second.running.Load(); n != 1 || second.l.Leading() {
 			t.Fatalf("%d work runs, second leading %v; want one run, the first's", n, second.l.Leading())
@@ -127,7 +127,7 @@ func TestRenewalFailureStopsTheWork(t *testing.T) {
 	}
 	defer st.Close()
 	f := &flaky{Store: st}
-	r := start(f, "a", 300*time.Millisecond)
+	r := start(f, "a", time.Second)
 	defer r.stop()
 	waitFor(t, "leading", func() bool { return r.running.Load() == 1 })
 	f.mu.Lock()

@@ -35,6 +35,15 @@ func (l *Links) token(parts ...string) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
+// Key is a key for purpose (a word naming its use: a form's CSRF tokens)
+// derived from the coordinator's secret: the same on every replica
+// sharing the store, and across restarts.
+func (l *Links) Key(purpose string) []byte {
+	m := hmac.New(sha256.New, l.secret)
+	m.Write([]byte("ferry-key\x00" + purpose))
+	return m.Sum(nil)
+}
+
 // check compares a presented token with the right one in constant time;
 // an empty or oversized one never matches.
 func (l *Links) check(got string, parts ...string) bool {

@@ -22,7 +22,6 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -61,21 +60,20 @@ type Handler struct {
 	// installers builds), served at /downloads/ and offered on the page;
 	// "" serves none and the page says where to get them.
 	Downloads string
-	// secret keys the CSRF tokens; new on every start (an open page's
-	// form then asks for a reload).
+	// secret keys the CSRF tokens: derived from the coordinator's, so a
+	// page served by one replica posts to any.
 	secret  []byte
 	secure  bool
 	origin  *http.CrossOriginProtection
-	limiter *ratelimit.Window
+	limiter *ratelimit.Limit
 	mux     *http.ServeMux
 }
 
 // New builds the handler.
 func New(st Store, log *slog.Logger, links *linkcode.Links, codeTTL time.Duration) *Handler {
 	h := &Handler{Store: st, Logger: log, Links: links, Now: time.Now, CodeTTL: codeTTL,
-		secret: make([]byte, 32), secure: strings.HasPrefix(links.Base(), "https://"),
-		origin: http.NewCrossOriginProtection(), limiter: ratelimit.New(codeWindow), mux: http.NewServeMux()}
-	_, _ = rand.Read(h.secret)
+		secret: links.Key("linkpage-csrf"), secure: strings.HasPrefix(links.Base(), "https://"),
+		origin: http.NewCrossOriginProtection(), limiter: ratelimit.NewLimit(st, "linkcode", codeRequests, codeWindow, log), mux: http.NewServeMux()}
 	_ = h.origin.AddTrustedOrigin(links.Base())
 	h.mux.HandleFunc("GET /link/{companyId}", h.company)
 	h.mux.HandleFunc("GET /link/{companyId}/{connectionId}", h.show)
@@ -204,9 +202,9 @@ func (h *Handler) company(w http.ResponseWriter, r *http.Request) {
 // newCode issues a fresh code for a PendingAuth or Deauthorized connection
 // to a post from its own page, and shows it this once.
 func (h *Handler) newCode(w http.ResponseWriter, r *http.Request) {
-	if n := h.limiter.Add(r.RemoteAddr, h.Now()); n > codeRequests {
+	if wait, ok := h.limiter.Allow(r.Context(), r.RemoteAddr, h.Now()); !ok {
 		h.Logger.Warn("link code requests over the limit", "remote", ratelimit.Address(r.RemoteAddr))
-		w.Header().Set("Retry-After", strconv.Itoa(int(codeWindow/time.Second)))
+		w.Header().Set("Retry-After", ratelimit.RetryAfter(wait))
 		http.Error(w, "Too many requests for a link code from your address; try again in a few minutes.", http.StatusTooManyRequests)
 		return
 	}

@@ -382,3 +382,21 @@ func TestLinkPageWithoutDownloadsSaysWhereToGetThem(t *testing.T) {
 		t.Errorf("downloads without a directory: %d, want 404", status)
 	}
 }
+
+// TestLinkPagePostsToAnotherReplica: the page served by one coordinator
+// posts to another on the same store (its CSRF key derives from the
+// store's secret, not the process), which issues the code.
+func TestLinkPagePostsToAnotherReplica(t *testing.T) {
+	f := setup(t)
+	other := New(f.st, slog.New(slog.DiscardHandler), linkcode.NewLinks("https://ferry.example", bytes.Repeat([]byte{7}, 32)), 7*24*time.Hour)
+	other.Now = func() time.Time { return *f.now }
+	srv := httptest.NewServer(other)
+	defer srv.Close()
+	b := f.browser()
+	action, form := b.form("cn")
+	f.srv = srv // the browser's next request lands on the other replica
+	resp, body := b.post(action, form, sameSite)
+	if resp.StatusCode != 200 || !codeRe.MatchString(body) {
+		t.Fatalf("the post on another replica: %d %s", resp.StatusCode, body)
+	}
+}

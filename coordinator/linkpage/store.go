@@ -2,6 +2,7 @@ package linkpage
 
 import (
 	"context"
+	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/store"
 )
@@ -9,6 +10,10 @@ import (
 // Store is what the link page needs of the store. Each method keeps the
 // contract written on it, which every backend keeps and storetest checks.
 type Store interface {
+	// CountFailure adds one to key's window current at now (a new one of
+	// length window when it has none, or it ended) and returns its count
+	// and end: the code requests per address, counted across replicas.
+	CountFailure(ctx context.Context, key string, now time.Time, window time.Duration) (int, time.Time, error)
 	// Company returns one company; store.ErrNotFound if missing.
 	Company(ctx context.Context, id string) (store.Company, error)
 	// Connections returns a company's connections, oldest first;

@@ -21,9 +21,8 @@ type Agents interface {
 	AgentState(ctx context.Context, agentID string) (hub.AgentState, error)
 	// AgentStates returns every agent's state, oldest first.
 	AgentStates(ctx context.Context) ([]hub.AgentState, error)
-	// Online reports whether an agent has a live connection.
-	Online(agentID string) bool
-	// OnlineCount is how many agents have a live connection.
+	// OnlineCount is how many agents have a live connection to this
+	// replica.
 	OnlineCount() int
 	// Diagnose asks an online agent to check itself (hub.ErrOffline,
 	// hub.ErrNoAnswer).

@@ -92,7 +92,7 @@ func (h *Handler) company(w http.ResponseWriter, r *http.Request, s *session) {
 	d := companyData{Company: co}
 	conns, err := h.store.Connections(ctx, co.ID)
 	if err == nil {
-		d.Conns = h.connViews(conns, s)
+		d.Conns = h.connViews(r.Context(), conns, s)
 		d.Live.Status, err = h.statusData(ctx, co.ID, s)
 	}
 	if err == nil {
@@ -118,13 +118,12 @@ func (h *Handler) recent(ctx context.Context, d *liveData) error {
 	return nil
 }
 
-func (h *Handler) connViews(conns []store.Connection, s *session) []connView {
+func (h *Handler) connViews(ctx context.Context, conns []store.Connection, s *session) []connView {
 	out := make([]connView, len(conns))
 	client := s.scope == store.ScopeClient
 	for i, c := range conns {
 		integ, _ := platform.Lookup(c.PlatformKey)
-		v := connView{Connection: c, Platform: integ.Name,
-			AgentOnline: c.AgentID != "" && h.agents.Online(c.AgentID)}
+		v := connView{Connection: c, Platform: integ.Name, AgentOnline: h.online(ctx, c.AgentID)}
 		if client {
 			v.LinkURL, v.CSRF = h.links.ConnectionURL(c.CompanyID, c.ID), s.csrf
 			v.CanIssue = c.Status != store.Linked
@@ -175,7 +174,7 @@ func (h *Handler) newLinkCode(w http.ResponseWriter, r *http.Request, s *session
 		return
 	}
 	h.log.Info("link code issued in the Portal", "company", co.ID, "connection", c.ID, "apiKey", s.keyID)
-	views := h.connViews([]store.Connection{c}, s)
+	views := h.connViews(r.Context(), []store.Connection{c}, s)
 	h.render(w, r, http.StatusOK, "linkcode", h.signedPage(s, "Link code", linkCodeData{Company: co, Conn: views[0], Code: code, Expires: exp}))
 }
 
@@ -342,4 +341,17 @@ func (h *Handler) storeFail(w http.ResponseWriter, r *http.Request, s *session, 
 		return
 	}
 	h.internal(w, r, s, err)
+}
+
+// online reports whether a replica holds the agent's control channel
+// (false for no agent, or when the store cannot say).
+func (h *Handler) online(ctx context.Context, agentID string) bool {
+	if agentID == "" {
+		return false
+	}
+	ch, err := h.store.Channel(ctx, agentID)
+	if err != nil {
+		h.log.Warn("read an agent's channel", "agent", agentID, "err", err)
+	}
+	return ch.Replica != ""
 }

@@ -75,7 +75,8 @@ type Handler struct {
 	liveEvery time.Duration
 	liveMax   time.Duration
 	secure    bool
-	// secret keys the sign-in form's CSRF token; new on every start.
+	// secret keys the sign-in form's CSRF token: derived from the
+	// coordinator's (Links), so a form served by one replica posts to any.
 	secret   []byte
 	sessions *sessions
 	// failed counts wrong keys per address, in windows of 10 minutes, in
@@ -105,20 +106,19 @@ func New(cfg Config) *Handler {
 		store: cfg.Store, queuer: cfg.Queuer, agents: cfg.Agents, log: cfg.Logger, publicURL: strings.TrimRight(cfg.PublicURL, "/"),
 		now: cfg.Now, liveEvery: cfg.LiveInterval, liveMax: cfg.LiveMax,
 		secure:   strings.HasPrefix(cfg.PublicURL, "https://"),
-		secret:   make([]byte, 32),
 		sessions: newSessions(cfg.Store, orDefault(cfg.SessionIdle, 2*time.Hour), orDefault(cfg.SessionLifetime, 12*time.Hour)),
 		failed:   ratelimit.NewFailures(cfg.Store, "signin", maxSignInFailures, 10*time.Minute, cfg.Logger),
 		origin:   http.NewCrossOriginProtection(),
 		mux:      http.NewServeMux(),
 		nav:      []navItem{{"Companies", "/portal/companies"}, {"Agents", "/portal/agents"}},
 	}
-	_, _ = rand.Read(h.secret)
 	h.links, h.codeTTL = cfg.Links, orDefault(cfg.LinkCodeTTL, 7*24*time.Hour)
 	if h.links == nil {
 		secret := make([]byte, 32)
 		_, _ = rand.Read(secret)
 		h.links = linkcode.NewLinks(h.publicURL, secret)
 	}
+	h.secret = h.links.Key("portal-signin")
 	// Behind a proxy the Host the coordinator sees may not be the one the
 	// browser used: the public URL's origin is the Portal's own too.
 	if u, err := url.Parse(h.publicURL); err == nil && u.Host != "" {

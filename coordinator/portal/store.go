@@ -59,6 +59,10 @@ type Store interface {
 	// none is an empty list, not an error.
 	AgentEvents(ctx context.Context, agentID string) ([]store.AgentEvent, error)
 
+	// Channel returns who holds the agent's channel; no error and no
+	// replica for an agent never claimed.
+	Channel(ctx context.Context, agentID string) (store.Channel, error)
+
 	// Sessions, and the count of wrong keys per address, shared by the
 	// replicas.
 

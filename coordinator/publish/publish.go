@@ -1,8 +1,8 @@
 // Package publish takes a committed upload from Validating to Complete: it
 // runs the standard model's validation rules over the staged records,
 // stores what they found, and makes the records the company's cache of
-// their data type. The hub hands it each dataset an agent commits; at
-// start it resumes the datasets a previous run left in Validating or
+// their data type. The hub hands it each dataset an agent commits; Resume
+// takes on the datasets a coordinator that stopped left in Validating or
 // Processing.
 package publish
 
@@ -68,19 +68,36 @@ func New(cfg Config) *Publisher {
 	return p
 }
 
-// Start runs the process loops and resumes the datasets a previous run
-// left in Validating or Processing.
+// Start runs the process loops.
 func (p *Publisher) Start() error {
-	pending, err := p.st.Unprocessed(p.ctx)
-	if err != nil {
-		return err
-	}
 	p.wg.Add(len(p.work))
 	for _, q := range p.work {
 		go func() { defer p.wg.Done(); p.runProcessLoop(p.ctx, q) }()
 	}
+	return nil
+}
+
+// Resume takes on the datasets in Validating or Processing that entered
+// that status before before: those a coordinator that stopped, or died,
+// left unfinished. One replica alone calls it (the leader: all of them
+// when it starts leading, then the ones older than a while): a dataset
+// another replica is finishing now would be processed twice, which the
+// store's transitions make harmless but wasteful.
+func (p *Publisher) Resume(ctx context.Context, before time.Time) error {
+	pending, err := p.st.Unprocessed(ctx)
+	if err != nil {
+		return err
+	}
+	n := 0
 	for _, d := range pending {
+		if len(d.Timeline) > 0 && !d.Timeline[len(d.Timeline)-1].At.Before(before) {
+			continue
+		}
 		p.Publish(d.CompanyID, d.ID)
+		n++
+	}
+	if n > 0 {
+		p.log.Info("resumed unfinished datasets", "count", n)
 	}
 	return nil
 }

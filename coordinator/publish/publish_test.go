@@ -170,10 +170,10 @@ func TestPublishCompletes(t *testing.T) {
 	}
 }
 
-// TestStartResumes: the datasets a stopped coordinator left in Validating
-// or Processing are finished when the next Publisher starts, without
-// anything handing them over.
-func TestStartResumes(t *testing.T) {
+// TestResume: the datasets a stopped coordinator left in Validating or
+// Processing before the time given are finished, without anything
+// handing them over; a later one is left to whoever has it.
+func TestResume(t *testing.T) {
 	e := newEnv(t)
 	validating := e.committed(dataset.Customers, nil, customerC001)
 	processing := e.committed(dataset.TaxRates, nil, taxRateVAT20)
@@ -181,7 +181,15 @@ func TestStartResumes(t *testing.T) {
 		To: dataset.Processing, Now: e.now}); err != nil {
 		t.Fatal(err)
 	}
+	e.now = e.now.Add(time.Minute)
+	recent := e.committed(dataset.Invoices, nil, customerC001)
 	e.start()
+	if err := e.pub.Resume(t.Context(), e.now); err != nil {
+		t.Fatal(err)
+	}
 	e.waitStatus(validating, dataset.Complete)
 	e.waitStatus(processing, dataset.Complete)
+	if d, _ := e.st.Dataset(t.Context(), e.co, recent); d.Status != dataset.Validating {
+		t.Errorf("the dataset committed at the time given: %s, want left Validating", d.Status)
+	}
 }

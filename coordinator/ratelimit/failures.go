@@ -60,7 +60,7 @@ func (f *Failures) Refuse(ctx context.Context, w http.ResponseWriter, remoteAddr
 	if !blocked {
 		return "", false
 	}
-	after := retryAfter(wait)
+	after := RetryAfter(wait)
 	w.Header().Set("Retry-After", after)
 	return "too many failed authentications from this address; retry after " + after + " seconds", true
 }
@@ -96,8 +96,8 @@ func (f *Failures) Fail(ctx context.Context, remoteAddr string, now time.Time) {
 // key is the store's key of remoteAddr's failures of f's kind.
 func (f *Failures) key(remoteAddr string) string { return f.kind + ":" + Address(remoteAddr) }
 
-// retryAfter is d as a Retry-After header's whole seconds, rounded up, at
+// RetryAfter is d as a Retry-After header's whole seconds, rounded up, at
 // least 1.
-func retryAfter(d time.Duration) string {
+func RetryAfter(d time.Duration) string {
 	return strconv.Itoa(max(1, int(math.Ceil(d.Seconds()))))
 }

@@ -2,7 +2,6 @@ package ratelimit
 
 import (
 	"bytes"
-	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"strings"
@@ -11,55 +10,6 @@ import (
 
 	"github.com/ferry-sync/ferry/coordinator/store/badgerstore"
 )
-
-func TestWindowCountsPerHost(t *testing.T) {
-	t0 := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
-	w := New(time.Minute)
-	for i := 1; i <= 3; i++ {
-		if got := w.Add(fmt.Sprintf("10.0.0.1:%d", 4000+i), t0); got != i {
-			t.Errorf("Add #%d = %d, want %d (ports of one host count together)", i, got, i)
-		}
-	}
-	if got := w.Count("10.0.0.1:1", t0.Add(59*time.Second)); got != 3 {
-		t.Errorf("Count within the window = %d, want 3", got)
-	}
-	if got := w.Count("10.0.0.2:1", t0); got != 0 {
-		t.Errorf("Count of another host = %d, want 0", got)
-	}
-	if got := w.Count("10.0.0.1:1", t0.Add(time.Minute)); got != 0 {
-		t.Errorf("Count after the window = %d, want 0", got)
-	}
-	if got := w.Add("10.0.0.1:1", t0.Add(time.Minute)); got != 1 {
-		t.Errorf("Add in a new window = %d, want 1", got)
-	}
-	if got := w.Add("no-port", t0); got != 1 {
-		t.Errorf("Add of an address without a port = %d, want 1", got)
-	}
-}
-
-func TestWindowForgetsPassedHosts(t *testing.T) {
-	t0 := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
-	w := New(time.Minute)
-	for i := range maxKeys {
-		w.Add(fmt.Sprintf("10.%d.%d.%d:1", i>>16, (i>>8)&255, i&255), t0)
-	}
-	w.Add("192.0.2.1:1", t0.Add(time.Minute))
-	if got := len(w.counts); got != 1 {
-		t.Errorf("after the window %d hosts are kept, want 1", got)
-	}
-}
-
-// However many addresses are counted at once, the map stays bounded.
-func TestWindowBounded(t *testing.T) {
-	t0 := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
-	w := New(time.Minute)
-	for i := range 3 * maxKeys {
-		w.Add(fmt.Sprintf("10.%d.%d.%d:1", i>>16, (i>>8)&255, i&255), t0)
-		if len(w.counts) > maxKeys {
-			t.Fatalf("after %d hosts in one window %d are kept, want at most %d", i+1, len(w.counts), maxKeys)
-		}
-	}
-}
 
 func TestAddress(t *testing.T) {
 	tests := []struct{ in, want string }{
@@ -140,7 +90,39 @@ func TestFailures(t *testing.T) {
 	if _, refused := none.Refuse(ctx, httptest.NewRecorder(), "10.0.0.1:1", t0); refused {
 		t.Error("no limit refused")
 	}
-	if got := retryAfter(1500 * time.Millisecond); got != "2" {
-		t.Errorf("retryAfter(1.5s) = %s, want 2", got)
+	if got := RetryAfter(1500 * time.Millisecond); got != "2" {
+		t.Errorf("RetryAfter(1.5s) = %s, want 2", got)
+	}
+}
+
+// TestLimit: every attempt counts, across replicas sharing the store;
+// past the limit the address waits for its window to pass, and another
+// address or kind is not held up.
+func TestLimit(t *testing.T) {
+	st, err := badgerstore.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := t.Context()
+	t0 := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	a, b := NewLimit(st, "link", 3, time.Minute, nil), NewLimit(st, "link", 3, time.Minute, nil)
+	other := NewLimit(st, "code", 3, time.Minute, nil)
+	for i, l := range []*Limit{a, b, a} {
+		if _, ok := l.Allow(ctx, "10.0.0.1:1", t0); !ok {
+			t.Fatalf("attempt %d refused, want the limit of 3 first", i+1)
+		}
+	}
+	if wait, ok := b.Allow(ctx, "10.0.0.1:2", t0.Add(10*time.Second)); ok || wait != 50*time.Second {
+		t.Errorf("the fourth attempt: %v, wait %s; want refused for 50s", ok, wait)
+	}
+	if _, ok := a.Allow(ctx, "10.0.0.2:1", t0); !ok {
+		t.Error("another address refused")
+	}
+	if _, ok := other.Allow(ctx, "10.0.0.1:1", t0); !ok {
+		t.Error("another kind refused")
+	}
+	if _, ok := a.Allow(ctx, "10.0.0.1:1", t0.Add(time.Minute)); !ok {
+		t.Error("refused after the window passed")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"github.com/ferry-sync/ferry/coordinator/store/badgerstore"
 	"github.com/ferry-sync/ferry/coordinator/store/pgstore"
 
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -47,8 +48,9 @@ type Server struct {
 	// publisher takes the uploads the hub commits to Complete.
 	publisher *publish.Publisher
 	events    *events
-	// leader runs the work that must run once across the replicas.
-	leader *leader.Leader
+	// leader runs the work that must run once across the replicas;
+	// presence holds this replica's presence lease (replicas.go).
+	leader, presence *leader.Leader
 	// ownStore: Serve closes the store (New opened it).
 	ownStore bool
 	ln       net.Listener
@@ -196,6 +198,7 @@ func build(ctx context.Context, cfg Config, st store.Backend, ln net.Listener, l
 	s.http.RegisterOnShutdown(s.Portal.Close)
 	s.leader = leader.New(leader.Config{Store: st, Name: leaderLease, Holder: cfg.ReplicaID, TTL: cfg.LeaderTTL,
 		Logger: log.With("subsystem", "leader")}, s.runLeaderWork)
+	s.presence = s.newPresence()
 	return s, nil
 }
 
@@ -242,8 +245,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	}()
 	loops, stopLoops := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); s.runGCLoop(loops) }()
+	go func() { defer wg.Done(); s.presence.Run(loops) }()
 	go func() { defer wg.Done(); s.leader.Run(loops) }()
 	transitions := s.Store.Feed().Subscribe(s.Store.Feed().Head())
 	go func() { defer wg.Done(); s.Metrics.Follow(loops, transitions) }()
@@ -297,16 +301,41 @@ const leaderLease = "leader"
 
 // runLeaderWork is what one replica alone runs, while it holds the leader
 // lease, until ctx ends: lease expiry, the scheduler, webhook delivery
-// from the outbox, and the pruning of what the replicas share (agent
+// from the outbox, the release of the channels of replicas that are gone
+// (every leader TTL), the uploads a replica left unfinished, and the pruning of what the replicas share (agent
 // events, Portal sessions, failure counts) every GCInterval.
 func (s *Server) runLeaderWork(ctx context.Context) {
 	s.events.start()
 	defer s.events.close()
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(3)
 	go func() { defer wg.Done(); s.Hub.RunExpiryLoop(ctx) }()
+	go func() {
+		defer wg.Done()
+		tick.Every(ctx, cmp.Or(s.cfg.LeaderTTL, leader.DefaultTTL), s.releaseDeadClaims)
+	}()
+	go func() { defer wg.Done(); s.runResumeLoop(ctx) }()
 	tick.Every(ctx, s.cfg.GCInterval, s.pruneShared)
 	wg.Wait()
+}
+
+// resumeAfter is how long a dataset may stay in Validating or Processing
+// before the leader takes it on, as one a replica that died left: longer
+// than a replica takes to finish a large one.
+const resumeAfter = 2 * time.Minute
+
+// runResumeLoop has this replica's publisher take on the uploads left in
+// Validating or Processing: all of them at once (a leader starts after a
+// restart, or after the last leader died), then, every minute, those
+// there for more than resumeAfter, until ctx ends.
+func (s *Server) runResumeLoop(ctx context.Context) {
+	resume := func(before time.Time) {
+		if err := s.publisher.Resume(ctx, before); err != nil && ctx.Err() == nil {
+			s.log.Error("resume unfinished uploads", "err", err)
+		}
+	}
+	resume(time.Now())
+	tick.Every(ctx, time.Minute, func(context.Context) { resume(time.Now().Add(-resumeAfter)) })
 }
 
 // runGCLoop folds the dataset counts' pending changes and reclaims the

@@ -391,6 +391,10 @@ type LeaderStore interface {
 	// another replica takes it at once; otherwise it changes nothing. Nil
 	// either way.
 	ReleaseLease(ctx context.Context, name, holder string) error
+	// Lease returns the named lease's holder and until, expired or not;
+	// an empty holder and the zero time when it was never taken or was
+	// released.
+	Lease(ctx context.Context, name string) (string, time.Time, error)
 }
 
 // SessionStore keeps the Portal's signed-in sessions, so that a session

@@ -169,6 +169,21 @@ func (b *Badger) ReleaseLease(ctx context.Context, name, holder string) error {
 	})
 }
 
+func (b *Badger) Lease(ctx context.Context, name string) (string, time.Time, error) {
+	if checkName("lease", name) != nil {
+		return "", time.Time{}, nil
+	}
+	var l leaderLease
+	err := b.view(ctx, func(txn *tx) error {
+		err := getJSON(txn, leaseKey(name), &l)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		return err
+	})
+	return l.Holder, l.Until, err
+}
+
 // checkSessionID refuses an id that is not a SHA-256.
 func checkSessionID(id []byte) error {
 	if len(id) != 32 {

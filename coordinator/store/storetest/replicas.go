@@ -162,6 +162,20 @@ func testLeases(f *fixture) {
 	if err := s.ReleaseLease(ctx, "never", "r1"); err != nil {
 		t.Errorf("ReleaseLease(never taken): %v", err)
 	}
+	lease := func(name, wantHolder string, wantUntil time.Time) {
+		t.Helper()
+		h, until, err := s.Lease(ctx, name)
+		if err != nil || h != wantHolder || !until.Equal(wantUntil) {
+			t.Errorf("Lease(%s) = %q, %v, %v; want %q, %v", name, h, until, err, wantHolder, wantUntil)
+		}
+	}
+	lease("leader", "r1", at(29))
+	lease("other", "r1", at(18)) // expired, still named
+	lease("never", "", time.Time{})
+	if err := s.ReleaseLease(ctx, "leader", "r1"); err != nil {
+		t.Errorf("ReleaseLease: %v", err)
+	}
+	lease("leader", "", time.Time{})
 }
 
 // testLeasesConcurrent checks that one of concurrent acquisitions wins.
