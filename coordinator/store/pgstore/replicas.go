@@ -140,6 +140,22 @@ func (p *PG) ReleaseLease(ctx context.Context, name, holder string) error {
 	return unavailable(err)
 }
 
+func (p *PG) Lease(ctx context.Context, name string) (string, time.Time, error) {
+	if checkName("lease", name) != nil {
+		return "", time.Time{}, nil
+	}
+	var holder string
+	var until time.Time
+	err := p.pool.QueryRow(ctx, "SELECT holder, until FROM leader_leases WHERE name = $1", name).Scan(&holder, &until)
+	if errNoRows(err) {
+		return "", time.Time{}, nil
+	}
+	if err != nil {
+		return "", time.Time{}, unavailable(err)
+	}
+	return holder, until.UTC(), nil
+}
+
 // checkSessionID refuses an id that is not a SHA-256.
 func checkSessionID(id []byte) error {
 	if len(id) != 32 {
