@@ -17,6 +17,8 @@ import (
 
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/coordinator/store/badgerstore"
+	"github.com/ferry-sync/ferry/coordinator/store/pgstore"
+	"github.com/ferry-sync/ferry/coordinator/store/pgstore/pgtest"
 	"github.com/ferry-sync/ferry/shared/dataset"
 	"github.com/ferry-sync/ferry/shared/protocol"
 )
@@ -242,20 +244,30 @@ func TestReplicasShareLimitsAndSessions(t *testing.T) {
 	}
 }
 
-// TestStoreURL: --store takes a postgres:// URL (PostgreSQL is not built
-// in yet) or nothing; anything else is refused by name.
+// TestStoreURL: --store takes a postgres:// or postgresql:// URL, which
+// opens the PostgreSQL store, or nothing (Badger); anything else is
+// refused by name.
 func TestStoreURL(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Store = "mysql://db/ferry"
 	if err := cfg.Validate(); err == nil || !strings.HasPrefix(err.Error(), "store:") {
 		t.Errorf("a mysql URL: %v, want refused naming store", err)
 	}
-	for _, u := range []string{"postgres://ferry@db/ferry", "postgresql://ferry@db/ferry"} {
+	pg, err := pgtest.Start(pgtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pg.Close)
+	db, err := pg.CreateDatabase(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{db, "postgresql" + strings.TrimPrefix(db, "postgres")} {
 		cfg := testConfig(t)
 		cfg.Store = u
-		_, err := New(t.Context(), cfg, slog.New(slog.DiscardHandler), io.Discard)
-		if err == nil || !strings.Contains(err.Error(), "PostgreSQL store not built in") {
-			t.Errorf("%s: %v, want the PostgreSQL backend's", u, err)
+		srv := serve(t, cfg)
+		if _, ok := srv.Store.(*pgstore.PG); !ok {
+			t.Errorf("%s: the store is a %T, want *pgstore.PG", u, srv.Store)
 		}
 	}
 }
