@@ -20,11 +20,15 @@ vet: ## gofmt check and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-deps: ## install what the tests need besides Go: chromium for the Portal's browser test (Debian, as root or with sudo)
-	@if command -v chromium >/dev/null 2>&1 || [ -n "$$FERRY_CHROMIUM" ]; then exit 0; fi; \
+deps: ## install what the tests need besides Go, when missing: chromium (the Portal's browser test), postgresql (the PostgreSQL store's tests), haproxy (the replica e2e); Debian, as root or with sudo
+	@pkgs=; \
+	command -v chromium >/dev/null 2>&1 || [ -n "$$FERRY_CHROMIUM" ] || pkgs="$$pkgs chromium"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || pkgs="$$pkgs postgresql"; \
+	command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || pkgs="$$pkgs haproxy"; \
+	[ -z "$$pkgs" ] && exit 0; \
 	sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
-	echo "installing chromium (apt-get)"; \
-	$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium
+	echo "installing$$pkgs (apt-get)"; \
+	$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$pkgs
 
 test: deps vet build cross ## vet, cross-compile, then every test with the race detector (what CI runs)
 	$(GO) test -race -count=1 -timeout 30m ./...

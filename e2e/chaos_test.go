@@ -16,6 +16,23 @@ import (
 // are drawn from a fixed seed, logged; the verdict does not depend on
 // their timing.
 func TestChaos(t *testing.T) {
+	runChaos(t, "-listen", freeAddr(t), "-agents", "40", "-per-process", "5", "-datasets", "300", "-seed", "8",
+		"-fault-every", "700ms", "-duration", "30s")
+}
+
+// TestChaosReplicas is the chaos tool's short form on three replicas on
+// PostgreSQL behind HAProxy: 30 agents through 200 datasets while
+// replicas are killed with SIGKILL, PostgreSQL is stopped as in a crash
+// and started again, agent processes are killed and their connections
+// cut, delayed and refused; then every invariant must hold.
+func TestChaosReplicas(t *testing.T) {
+	runChaos(t, "-store", "postgres", "-replicas", "3", "-agents", "30", "-per-process", "5", "-datasets", "200", "-seed", "9",
+		"-fault-every", "1s", "-duration", "30s")
+}
+
+// runChaos builds the chaos tool and runs it with args (after -bin, -dir
+// and the settings the short forms share), and checks its verdict.
+func runChaos(t *testing.T, args ...string) {
 	if testing.Short() {
 		t.Skip("chaos run: not with -short")
 	}
@@ -25,10 +42,8 @@ func TestChaos(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, tool, "-bin", binDir, "-dir", t.TempDir(), "-listen", freeAddr(t),
-		"-agents", "40", "-per-process", "5", "-datasets", "300", "-records", "20", "-seed", "8",
-		"-lease-ttl", "3s", "-fault-every", "700ms", "-duration", "30s", "-settle", "2m")
-	out, err := cmd.CombinedOutput()
+	args = append([]string{"-bin", binDir, "-dir", t.TempDir(), "-records", "20", "-lease-ttl", "3s", "-settle", "2m"}, args...)
+	out, err := exec.CommandContext(ctx, tool, args...).CombinedOutput()
 	if ctx.Err() != nil {
 		t.Fatalf("the chaos run did not end within 5 minutes:\n%s", out)
 	}

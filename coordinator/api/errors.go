@@ -29,7 +29,7 @@ const (
 	CodeNoConnection  = 40003 // the company has no (single) connection for this
 	CodeConflict      = 40004 // the object's state does not allow this
 	CodeInternal      = 50001 // a fault in Ferry; the correlation id finds it in the logs
-	CodeUnavailable   = 50002 // Ferry is starting or stopping, or at its connection limit
+	CodeUnavailable   = 50002 // Ferry is starting or stopping, at its connection limit, or cannot reach its database
 	CodeMethodRefused = 10006 // the method is not allowed on this path
 	CodeAgentOffline  = 40005 // the agent is offline
 	CodeAgentTimeout  = 50003 // the agent did not answer in time
@@ -74,6 +74,9 @@ func classify(err error) *Error {
 			"a %s dataset is already in progress: %s", busy.Status, busy.DatasetID)
 	case errors.As(err, &param):
 		return errorf(http.StatusBadRequest, CodeBadParameter, "%s", param.Error())
+	case errors.Is(err, store.ErrUnavailable):
+		return &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Retry: true,
+			Message: "the coordinator cannot reach its database; retry shortly"}
 	case errors.Is(err, store.ErrNotFound):
 		return errorf(http.StatusNotFound, CodeNotFound, "not found")
 	case errors.Is(err, store.ErrUnlinked):

@@ -31,6 +31,10 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrExists: an object with that id already exists.
 	ErrExists = errors.New("already exists")
+	// ErrUnavailable: the store cannot be reached now (its database is
+	// down, restarting or out of connections); nothing was acknowledged,
+	// and the call may be retried.
+	ErrUnavailable = errors.New("store unavailable")
 	// ErrUnlinked: the connection was unlinked by the client; nothing can be
 	// queued on it.
 	ErrUnlinked = errors.New("connection is unlinked")

@@ -17,7 +17,8 @@ import (
 // the tool, and the faults injected.
 type chaosRun struct {
 	o      options
-	c      *sim.Coordinator
+	sys    *system
+	c      *sim.Coordinator // the API: sys.api
 	proxy  *faultproxy.Proxy
 	g      *sim.Group
 	agents []sim.Agent
@@ -26,7 +27,6 @@ type chaosRun struct {
 	acked   map[string]string // dataset id -> company: queue calls answered 200
 	fetches map[string]int    // company -> claims its agent was told it won
 	faults  map[string]int
-	cDown   atomic.Bool // the coordinator is being restarted
 }
 
 func (ch *chaosRun) onEvent(ev sim.Event) {
@@ -95,9 +95,12 @@ func (ch *chaosRun) runFaultLoop(ctx context.Context) {
 		ch.proxy.SetDelay(0)
 		ch.proxy.SetDown(false)
 	}()
-	// The first three faults are one of each kind that loses work: a short
-	// run still has them all.
+	// The first faults are one of each kind that loses work: a short run
+	// still has them all.
 	first := []int{0, 20, 40}
+	if ch.sys.db != nil {
+		first = append(first, 80)
+	}
 	tick.Every(ctx, ch.o.faultEach, func(ctx context.Context) {
 		if len(first) > 0 {
 			ch.inject(ctx, rng, first[0])
@@ -111,13 +114,20 @@ func (ch *chaosRun) runFaultLoop(ctx context.Context) {
 func (ch *chaosRun) inject(ctx context.Context, rng *rand.Rand, r int) {
 	switch {
 	case r < 12:
+		i := rng.IntN(len(ch.sys.replicas))
 		down := time.Duration(rng.IntN(1500)) * time.Millisecond
-		logf("fault: kill -9 the coordinator, down %s", down)
-		ch.faults["coordinator killed"]++
-		ch.c.Kill()
+		if len(ch.sys.replicas) > 1 {
+			logf("fault: kill -9 replica r%d, down %s", i, down)
+			ch.faults["replica killed"]++
+		} else {
+			logf("fault: kill -9 the coordinator, down %s", down)
+			ch.faults["coordinator killed"]++
+		}
+		c := ch.sys.replicas[i]
+		c.Kill()
 		pause(ctx, down)
 		// Started even when ctx ended: the settle needs a coordinator.
-		if err := ch.c.Start(context.Background()); err != nil {
+		if err := c.Start(context.Background()); err != nil {
 			logf("coordinator restart: %v", err)
 		}
 	case r < 32:
@@ -148,6 +158,16 @@ func (ch *chaosRun) inject(ctx context.Context, rng *rand.Rand, r int) {
 		ch.proxy.Cut()
 		pause(ctx, 1500*time.Millisecond)
 		ch.proxy.SetDown(false)
+	case r < 84 && ch.sys.db != nil:
+		down := time.Duration(rng.IntN(3000)) * time.Millisecond
+		logf("fault: PostgreSQL stopped as in a crash, down %s", down)
+		ch.faults["database restarted"]++
+		ch.sys.db.Stop(true)
+		pause(ctx, down)
+		// Started even when ctx ended: the settle needs the database.
+		if err := ch.sys.db.Start(); err != nil {
+			logf("database restart: %v", err)
+		}
 	}
 }
 

@@ -18,11 +18,14 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
 
-// Coordinator is a ferry-coordinator process the tool started.
+// Coordinator is a ferry-coordinator process the tool started. With only
+// Addr and Key set, it calls the API of one it did not start (or of the
+// HAProxy in front of replicas).
 type Coordinator struct {
 	Bin     string // the binary
 	Addr    string // host:port it listens on
@@ -31,9 +34,10 @@ type Coordinator struct {
 	Args    []string
 	Log     io.Writer
 
-	cmd    *exec.Cmd
-	done   chan struct{}
-	client *http.Client
+	cmd        *exec.Cmd
+	done       chan struct{}
+	clientOnce sync.Once
+	client     *http.Client
 }
 
 // URL is the coordinator's base URL.
@@ -41,11 +45,6 @@ func (c *Coordinator) URL() string { return "http://" + c.Addr }
 
 // Start runs the process and waits until /readyz answers 200.
 func (c *Coordinator) Start(ctx context.Context) error {
-	if c.client == nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxIdleConnsPerHost = 256
-		c.client = &http.Client{Transport: tr, Timeout: 60 * time.Second}
-	}
 	// A coordinator left over on the address would answer /readyz for
 	// this one.
 	ln, err := net.Listen("tcp", c.Addr)
@@ -65,7 +64,7 @@ func (c *Coordinator) Start(ctx context.Context) error {
 	go func() { _ = cmd.Wait(); close(c.done) }()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		resp, err := c.client.Get(c.URL() + "/readyz")
+		resp, err := c.httpClient().Get(c.URL() + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
@@ -83,6 +82,16 @@ func (c *Coordinator) Start(ctx context.Context) error {
 			return fmt.Errorf("coordinator not ready within 60s")
 		}
 	}
+}
+
+// httpClient is the client of the API calls, made at the first.
+func (c *Coordinator) httpClient() *http.Client {
+	c.clientOnce.Do(func() {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 256
+		c.client = &http.Client{Transport: tr, Timeout: 60 * time.Second}
+	})
+	return c.client
 }
 
 // Kill ends the process with SIGKILL and waits for it.
@@ -169,7 +178,7 @@ func (c *Coordinator) Call(ctx context.Context, method, path string, body, v any
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := c.client.Do(req)
+	resp, err := c.httpClient().Do(req)
 	if err != nil {
 		return 0, err
 	}

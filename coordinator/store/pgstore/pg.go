@@ -14,8 +14,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -145,7 +148,8 @@ func (p *PG) view(ctx context.Context, fn func(t *tx) error) error {
 }
 
 // run is one run of fn in a transaction of the given options.
-func (p *PG) run(ctx context.Context, opts pgx.TxOptions, fn func(t *tx) error, write bool) error {
+func (p *PG) run(ctx context.Context, opts pgx.TxOptions, fn func(t *tx) error, write bool) (err error) {
+	defer func() { err = unavailable(err) }()
 	ptx, err := p.begin(ctx, opts)
 	if err != nil {
 		return err
@@ -182,6 +186,34 @@ func (p *PG) begin(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error) {
 		}
 		p.log.Debug("begin transaction again", "err", err)
 	}
+}
+
+// unavailable marks an error of reaching the server (it refused or
+// dropped the connection, is shutting down or starting, or the pool had no
+// connection to give in time) as store.ErrUnavailable, which the API
+// answers with 503; other errors it returns as they are.
+func unavailable(err error) error {
+	if err == nil || errors.Is(err, store.ErrUnavailable) {
+		return err
+	}
+	var (
+		ce *pgconn.ConnectError
+		ne net.Error
+		pe *pgconn.PgError
+	)
+	switch {
+	case errors.As(err, &pe):
+		// 08: connection exception; 57P01-57P03: the server shuts down
+		// or is not accepting connections yet.
+		if !strings.HasPrefix(pe.Code, "08") && !strings.HasPrefix(pe.Code, "57P0") {
+			return err
+		}
+	case errors.As(err, &ce), errors.As(err, &ne), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF),
+		pgconn.Timeout(err), errors.Is(err, context.DeadlineExceeded):
+	default:
+		return err
+	}
+	return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
 }
 
 // retryable reports a transaction that lost a race and may run again.
