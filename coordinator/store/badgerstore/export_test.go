@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 )
 
 // What the external tests of package store need from inside it.
@@ -99,10 +100,11 @@ func (b *Badger) RewriteReadableCodes(ctx context.Context) (int, error) {
 // OpenWithoutScrub opens a store as Open does but without the
 // link-code scrub, as a coordinator of before the scrub, or one that
 // crashed in it, left it. It does not compact at close, which could drop
-// the replaced versions a test looks for in the files.
+// the replaced versions a test looks for in the files, nor compress its
+// tables, which could hide a code that repeats what is near it.
 func OpenWithoutScrub(dir string) (*Badger, error) {
 	logger := slog.New(slog.DiscardHandler)
-	db, err := badger.Open(tuned(badger.DefaultOptions(dir)).WithCompactL0OnClose(false).WithLogger(badgerLogger{logger}))
+	db, err := badger.Open(tuned(badger.DefaultOptions(dir)).WithCompactL0OnClose(false).WithCompression(options.None).WithLogger(badgerLogger{logger}))
 	if err != nil {
 		return nil, err
 	}
