@@ -130,7 +130,12 @@ func TestAgentsConnectivity(t *testing.T) {
 	// A new version connects, then a second process with the same
 	// credential supersedes it.
 	v2 := e.startAgent(co, conn, cred, agentOpts{version: "1.1.0-test", backoff: time.Hour})
-	e.waitFor("the new version online", func() bool { return e.agent("agent-1", sup).AgentVersion == "1.1.0-test" })
+	// Welcomed (its Connected event), not only past its hello: a second
+	// process superseding it during its handshake would leave no
+	// Disconnected event to wait for.
+	e.waitFor("the new version online", func() bool {
+		return e.agent("agent-1", sup).AgentVersion == "1.1.0-test" && hasEvent(e.events("agent-1"), "Connected", "1.1.0-test")
+	})
 	e.startAgent(co, conn, cred, agentOpts{version: "1.1.0-test", backoff: time.Hour})
 	e.waitFor("the older connection superseded", func() bool {
 		return hasEvent(e.events("agent-1"), "Disconnected", "superseded by a newer connection")

@@ -85,6 +85,10 @@ type Store interface {
 	// QueuedDatasets returns the Queued datasets of a connection in dispatch
 	// order: sync order, then requested time.
 	QueuedDatasets(ctx context.Context, connectionID string) ([]store.Dataset, error)
+	// QueuedConnections returns the ids of the connections that have at
+	// least one Queued dataset, each once, in id order. Its cost grows
+	// with the Queued datasets, not the history or the connections.
+	QueuedConnections(ctx context.Context) ([]string, error)
 	// Claim moves a Queued dataset to Fetching for an agent and gives it a
 	// new lease expiring at c.Now+c.TTL. Exactly one of any number of
 	// concurrent claims wins; the others get store.ErrNotQueued. A dataset

@@ -115,6 +115,10 @@ type DatasetStore interface {
 	// QueuedDatasets returns the Queued datasets of a connection in dispatch
 	// order: sync order, then requested time.
 	QueuedDatasets(ctx context.Context, connectionID string) ([]Dataset, error)
+	// QueuedConnections returns the ids of the connections that have at
+	// least one Queued dataset, each once, in id order. Its cost grows
+	// with the Queued datasets, not the history or the connections.
+	QueuedConnections(ctx context.Context) ([]string, error)
 }
 
 // LeaseStore moves datasets through their lifecycle: claims under a

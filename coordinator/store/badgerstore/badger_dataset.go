@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -279,6 +280,23 @@ func (b *Badger) QueuedDatasets(ctx context.Context, connectionID string) ([]sto
 			return getDataset(txn, string(co), id)
 		})
 		return err
+	})
+	return out, err
+}
+
+func (b *Badger) QueuedConnections(ctx context.Context) ([]string, error) {
+	var out []string
+	err := b.view(ctx, func(txn *tx) error {
+		p := prefix("q")
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
+		defer it.Close()
+		for it.Seek(p); it.ValidForPrefix(p); {
+			// q/<connection>/<order>/<requested>/<dataset>: ids hold no '/'.
+			conn, _, _ := strings.Cut(string(it.Item().Key()[len(p):]), "/")
+			out = append(out, conn)
+			it.Seek(append(queuedPrefix(conn), 0xff))
+		}
+		return nil
 	})
 	return out, err
 }

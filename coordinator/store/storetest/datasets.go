@@ -265,6 +265,17 @@ func testQueuedDatasets(f *fixture) {
 	q, err = f.s.QueuedDatasets(f.ctx, "conn-unknown")
 	noErr(f, "QueuedDatasets(unknown connection)", err)
 	eq(f, "queued on an unknown connection", len(q), 0)
+
+	// The connections with queued work: conn-3 has none (its one dataset
+	// was claimed), conn-2 one, conn-1 four.
+	f.connection("co-1", "conn-3", store.Linked, "agent-1")
+	f.queue("co-1", "conn-3", "ds-3", dataset.Customers, 0)
+	f.claim("ds-3", "agent-1", "lease-3", 7)
+	conns, err := f.s.QueuedConnections(f.ctx)
+	noErr(f, "QueuedConnections", err)
+	if !slices.Equal(conns, []string{"conn-1", "conn-2"}) {
+		f.Errorf("QueuedConnections = %v, want [conn-1 conn-2]", conns)
+	}
 }
 
 func testValidation(f *fixture) {
