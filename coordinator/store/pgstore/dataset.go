@@ -328,6 +328,19 @@ func (p *PG) QueuedDatasets(ctx context.Context, connectionID string) ([]store.D
 	return out, err
 }
 
+func (p *PG) QueuedConnections(ctx context.Context) ([]string, error) {
+	out := []string{}
+	err := p.view(ctx, func(t *tx) error {
+		rows, err := t.Query(ctx, `SELECT DISTINCT connection_id COLLATE "C" AS c FROM dataset_queue ORDER BY c`)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
+	return out, err
+}
+
 func (p *PG) SetValidation(ctx context.Context, companyID, datasetID string, v store.ValidationResult) error {
 	if err := rules.LookupIDs("company", companyID, "dataset", datasetID); err != nil {
 		return err
