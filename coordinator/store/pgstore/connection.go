@@ -140,7 +140,7 @@ func (p *PG) UpdateConnection(ctx context.Context, companyID, id string, fn func
 			return err
 		}
 		if change.EndWork {
-			if err := endConnectionWork(ctx, t, *c, "connection is "+string(c.Status)); err != nil {
+			if err := endConnectionWork(ctx, t, *c, "connection is "+string(c.Status), p.now()); err != nil {
 				return err
 			}
 		}
@@ -164,7 +164,7 @@ func (p *PG) DeleteConnection(ctx context.Context, companyID, id string) error {
 		if err != nil {
 			return err
 		}
-		if err := endConnectionWork(ctx, t, c, "connection deleted"); err != nil {
+		if err := endConnectionWork(ctx, t, c, "connection deleted", p.now()); err != nil {
 			return err
 		}
 		if _, err := t.Exec(ctx, "DELETE FROM connections WHERE id = $1", id); err != nil {

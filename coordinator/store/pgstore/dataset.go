@@ -387,11 +387,11 @@ func (p *PG) Validation(ctx context.Context, companyID, datasetID string) (store
 
 // endConnectionWork moves the connection's Queued datasets to AuthError and
 // revokes the leases on its in-flight ones, stamping the transitions with
-// the time now. It reads the connection's rows of dataset_active, so that
+// now. It reads the connection's rows of dataset_active, so that
 // a dataset queued concurrently makes one of the two transactions fail to
 // serialize.
-func endConnectionWork(ctx context.Context, t *tx, c store.Connection, why string) error {
-	now := time.Now().UTC()
+func endConnectionWork(ctx context.Context, t *tx, c store.Connection, why string, now time.Time) error {
+	now = now.UTC()
 	active, err := listDocs[store.Dataset](ctx, t,
 		`SELECT d.doc FROM dataset_active a JOIN datasets d ON d.id = a.dataset_id
 			WHERE a.connection_id = $1 ORDER BY a.data_type`, c.ID)
