@@ -123,7 +123,7 @@ func (b *Badger) writeSnapshot(ctx context.Context, d store.Dataset) error {
 		// copies.
 		return eachPage(ctx, txn, d, true, func(p store.Page, index []byte) error {
 			if index != nil {
-				return eachIndexed(index, p.Data, func(id, rec []byte) error {
+				return store.EachIndexed(index, p.Data, func(id, rec []byte) error {
 					return wb.Set(snapshotKey(snap, id), rec)
 				})
 			}

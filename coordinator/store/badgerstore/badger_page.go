@@ -30,19 +30,12 @@ type pageHeader struct {
 
 // encodePage is a page as stored: the length of its JSON header as a
 // uvarint, the header, its line index, then the data as is (a page is up
-// to 32 MiB of NDJSON; base64 in JSON would add a third). The index is,
-// per line, the id's length, the id, the line's start and its length, the
-// numbers as uvarints.
+// to 32 MiB of NDJSON; base64 in JSON would add a third). The index is
+// store.EncodeLines'.
 func encodePage(p store.Page) ([]byte, error) {
-	var index []byte
-	for _, l := range p.Lines {
-		if l.ID == "" || l.Start < 0 || l.Start > l.End || l.End > len(p.Data) {
-			return nil, fmt.Errorf("page %d of dataset %s: line %q out of its data", p.N, p.DatasetID, l.ID)
-		}
-		index = binary.AppendUvarint(index, uint64(len(l.ID)))
-		index = append(index, l.ID...)
-		index = binary.AppendUvarint(index, uint64(l.Start))
-		index = binary.AppendUvarint(index, uint64(l.End-l.Start))
+	index, err := store.EncodeLines(p)
+	if err != nil {
+		return nil, err
 	}
 	h, err := json.Marshal(pageHeader{AgentID: p.AgentID, LeaseID: p.LeaseID, N: p.N, Records: p.Records, Index: len(index)})
 	if err != nil {
@@ -78,36 +71,6 @@ func decodePage(ds string, v []byte) (store.Page, []byte, error) {
 		AgentID: h.AgentID, DatasetID: ds, LeaseID: h.LeaseID, N: h.N, Records: h.Records,
 		Data: rest[h.Index:],
 	}, index, nil
-}
-
-// eachIndexed calls fn with the id and JSON of each line of a page's
-// index; the id shares index and the JSON data. The index was written by
-// encodePage, which checked it against data.
-func eachIndexed(index, data []byte, fn func(id, rec []byte) error) error {
-	for len(index) > 0 {
-		var f [3]uint64
-		var id []byte
-		for i := range f {
-			n, w := binary.Uvarint(index)
-			if w <= 0 {
-				return errors.New("bad page index")
-			}
-			f[i], index = n, index[w:]
-			if i == 0 {
-				if n > uint64(len(index)) {
-					return errors.New("bad page index")
-				}
-				id, index = index[:n], index[n:]
-			}
-		}
-		if f[1] > uint64(len(data)) || f[2] > uint64(len(data))-f[1] {
-			return errors.New("bad page index")
-		}
-		if err := fn(id, data[f[1]:f[1]+f[2]:f[1]+f[2]]); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // uploading loads the dataset an agent uploads to: ErrNotFound unless its

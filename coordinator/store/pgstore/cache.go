@@ -201,7 +201,7 @@ func (s *recordSource) page(n int, lines, data []byte) error {
 		return nil
 	}
 	if lines != nil {
-		return eachIndexed(lines, data, func(id, rec []byte) error { return add(string(id), rec) })
+		return store.EachIndexed(lines, data, func(id, rec []byte) error { return add(string(id), rec) })
 	}
 	for line, rec := range ndjson.Lines(data) {
 		id, err := protocol.RecordID(rec)

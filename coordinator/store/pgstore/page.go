@@ -2,7 +2,6 @@ package pgstore
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -13,54 +12,6 @@ import (
 
 // maxPageNumber is the highest page number, as Badger's.
 const maxPageNumber = 99_999_999
-
-// encodeLines is the line index of a page as stored in pages.lines (nil
-// when the uploader gave none): per line, the id's length, the id, the
-// line's start and its length, the numbers as uvarints, as Badger stores
-// it.
-func encodeLines(p store.Page) ([]byte, error) {
-	var index []byte
-	for _, l := range p.Lines {
-		if l.ID == "" || l.Start < 0 || l.Start > l.End || l.End > len(p.Data) {
-			return nil, fmt.Errorf("page %d of dataset %s: line %q out of its data", p.N, p.DatasetID, l.ID)
-		}
-		index = binary.AppendUvarint(index, uint64(len(l.ID)))
-		index = append(index, l.ID...)
-		index = binary.AppendUvarint(index, uint64(l.Start))
-		index = binary.AppendUvarint(index, uint64(l.End-l.Start))
-	}
-	return index, nil
-}
-
-// eachIndexed calls fn with the id and JSON of each line of a page's
-// index; the id shares index and the JSON data. The index was written by
-// encodeLines, which checked it against data.
-func eachIndexed(index, data []byte, fn func(id, rec []byte) error) error {
-	for len(index) > 0 {
-		var f [3]uint64
-		var id []byte
-		for i := range f {
-			n, w := binary.Uvarint(index)
-			if w <= 0 {
-				return errors.New("bad page index")
-			}
-			f[i], index = n, index[w:]
-			if i == 0 {
-				if n > uint64(len(index)) {
-					return errors.New("bad page index")
-				}
-				id, index = index[:n], index[n:]
-			}
-		}
-		if f[1] > uint64(len(data)) || f[2] > uint64(len(data))-f[1] {
-			return errors.New("bad page index")
-		}
-		if err := fn(id, data[f[1]:f[1]+f[2]:f[1]+f[2]]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
 
 // uploading loads the dataset an agent uploads to: ErrNotFound unless its
 // connection is bound to the agent. (A company's datasets are deleted with
@@ -106,7 +57,7 @@ func (p *PG) PutPage(ctx context.Context, pg store.Page) error {
 	if pg.Records < 0 {
 		return fmt.Errorf("page %d of dataset %s: negative record count", pg.N, pg.DatasetID)
 	}
-	lines, err := encodeLines(pg)
+	lines, err := store.EncodeLines(pg)
 	if err != nil {
 		return err
 	}
