@@ -118,6 +118,7 @@ func (l *loadRun) measureKillReplica(ctx context.Context) error {
 type use struct {
 	CoordinatorCPUPercent float64 // % of one core, the live coordinators summed
 	PostgresCPUPercent    float64 // % of one core, the postmaster and its children
+	AgentsCPUPercent      float64 // % of one core, the agent processes
 	MachineCPUPercent     float64 // % of every core together
 	ActiveBackends        float64 // active client backends, on average
 	Waits                 string  // the commonest wait events of active backends, with their share
@@ -128,7 +129,7 @@ type use struct {
 func (l *loadRun) sampleUse(ctx context.Context) func() use {
 	start := time.Now()
 	c0, _ := l.cpu()
-	p0 := l.postgresCPU()
+	p0, a0 := l.postgresCPU(), l.agentsCPU()
 	m0busy, m0all := machineCPU()
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -175,7 +176,7 @@ func (l *loadRun) sampleUse(ctx context.Context) func() use {
 		secs := time.Since(start).Seconds()
 		c1, _ := l.cpu()
 		m1busy, m1all := machineCPU()
-		u := use{CoordinatorCPUPercent: 100 * (c1 - c0).Seconds() / secs}
+		u := use{CoordinatorCPUPercent: 100 * (c1 - c0).Seconds() / secs, AgentsCPUPercent: 100 * (l.agentsCPU() - a0).Seconds() / secs}
 		if m1all > m0all {
 			u.MachineCPUPercent = 100 * float64(m1busy-m0busy) / float64(m1all-m0all)
 		}
@@ -219,6 +220,17 @@ func (l *loadRun) postgresCPU() time.Duration {
 			continue
 		}
 		if ppid, cpu, ok := procStat(pid); ok && (pid == pm || ppid == pm) {
+			sum += cpu
+		}
+	}
+	return sum
+}
+
+// agentsCPU is the CPU time so far of the agent processes.
+func (l *loadRun) agentsCPU() time.Duration {
+	var sum time.Duration
+	for _, pid := range l.g.Pids() {
+		if _, cpu, ok := procStat(pid); ok {
 			sum += cpu
 		}
 	}

@@ -107,8 +107,8 @@ func (r *report) postgresRows() [][2]string {
 		return fmt.Sprintf("%.2f×", x/limit)
 	}
 	useRow := func(u use) string {
-		return fmt.Sprintf("coordinators %.0f%%, PostgreSQL %.0f%% (of a core); machine %.0f%% of all cores; active backends %.1f: %s",
-			u.CoordinatorCPUPercent, u.PostgresCPUPercent, u.MachineCPUPercent, u.ActiveBackends, u.Waits)
+		return fmt.Sprintf("CPU: replicas %.0f%%, PostgreSQL %.0f%%, agents %.0f%% (of a core); machine %.0f%% busy (both cores, every process); PostgreSQL's active backends %.1f on average: %s",
+			u.CoordinatorCPUPercent, u.PostgresCPUPercent, u.AgentsCPUPercent, u.MachineCPUPercent, u.ActiveBackends, u.Waits)
 	}
 	rows := [][2]string{
 		{"store", fmt.Sprintf("PostgreSQL (fsync on), %d replica(s) behind HAProxy", r.Replicas)},
