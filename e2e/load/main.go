@@ -100,7 +100,7 @@ func run(ctx context.Context, o options) (*report, error) {
 	l := &loadRun{o: o, r: r, events: newEvents(), killed: -1}
 	if o.store == "postgres" {
 		// The cluster's replicas allow any number of connections per
-		// address already: behind HAProxy every caller comes from its.
+		// address already: behind HAProxy every caller comes from HAProxy.
 		cl, dir, stop, err := sim.LaunchCluster(ctx, o.dir, o.bin, loadKey, o.replicas, pgtest.Options{Durable: true})
 		defer stop()
 		if err != nil {
