@@ -140,7 +140,7 @@ func launch(ctx context.Context, o *options) (*system, func(), error) {
 		o.dir = dir
 		return &system{api: c, replicas: []*sim.Coordinator{c}}, stop, err
 	}
-	cl, dir, stop, err := sim.LaunchCluster(ctx, o.dir, o.bin, chaosKey, o.replicas, args...)
+	cl, dir, stop, err := sim.LaunchCluster(ctx, o.dir, o.bin, chaosKey, o.replicas, pgtest.Options{}, args...)
 	o.dir = dir
 	if err != nil {
 		return nil, stop, err

@@ -6,7 +6,15 @@
 // coordinator; beside the same machine's limits (a raw websocket round
 // trip, raw Badger writes).
 //
+// With -store postgres it starts a PostgreSQL server of its own (fsync on)
+// and -replicas coordinators on it behind HAProxy instead: the agents and
+// the API go through HAProxy, dispatch is queued on a replica other than
+// the agent's, -kill-replica times the agents' return after a kill -9 of
+// the replica holding the most, and the limits add a raw PostgreSQL commit
+// rate and a raw COPY of the same records, on the same server.
+//
 //	go run ./e2e/load -bin bin -agents 2000
+//	go run ./e2e/load -bin bin -agents 500 -store postgres -replicas 3 -kill-replica
 package main
 
 import (
@@ -18,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ferry-sync/ferry/coordinator/store/pgstore/pgtest"
 	"github.com/ferry-sync/ferry/e2e/sim"
 )
 
@@ -36,6 +45,9 @@ type options struct {
 	bigRecords int
 	jsonOut    string
 	setupConc  int
+	store      string
+	replicas   int
+	killRep    bool
 }
 
 func main() {
@@ -55,7 +67,14 @@ func main() {
 	flag.IntVar(&o.bigRecords, "big-records", 50000, "records in each big dataset")
 	flag.StringVar(&o.jsonOut, "json", "", "also write the figures as JSON to this file")
 	flag.IntVar(&o.setupConc, "setup-concurrency", 64, "API calls at once while making companies, connections and links")
+	flag.StringVar(&o.store, "store", "badger", "badger: one coordinator on its data folder; postgres: -replicas coordinators on a PostgreSQL server the tool starts (fsync on), behind HAProxy")
+	flag.IntVar(&o.replicas, "replicas", 1, "coordinator replicas (with -store postgres)")
+	flag.BoolVar(&o.killRep, "kill-replica", false, "with -store postgres and -replicas 2 or more: kill -9 the replica holding the most agents and time their return to the others")
 	flag.Parse()
+	if o.store != "badger" && o.store != "postgres" || o.replicas < 1 || o.replicas > 1 && o.store != "postgres" || o.killRep && o.replicas < 2 {
+		fmt.Fprintln(os.Stderr, "load: -store is badger (one coordinator) or postgres (-replicas 1 or more; -kill-replica needs 2 or more)")
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	r, err := run(ctx, o)
@@ -77,47 +96,68 @@ func run(ctx context.Context, o options) (*report, error) {
 	if o.big >= o.agents {
 		return nil, fmt.Errorf("-big %d must be below -agents %d", o.big, o.agents)
 	}
-	c, dir, stop, err := sim.Launch(ctx, o.dir, o.bin, o.addr, "load-admin-key-0123456789abcdefghijk",
-		// The tool is one client polling for thousands of companies from one
-		// address: the per-address cap, which is there for real clients,
-		// would measure the tool, not the coordinator.
-		"--max-connections-per-address", "-1")
-	defer stop()
-	if err != nil {
-		return nil, err
+	r := &report{Agents: o.agents, Store: o.store, Replicas: o.replicas, Started: time.Now().UTC()}
+	l := &loadRun{o: o, r: r, events: newEvents(), killed: -1}
+	if o.store == "postgres" {
+		// The cluster's replicas allow any number of connections per
+		// address already: behind HAProxy every caller comes from HAProxy.
+		cl, dir, stop, err := sim.LaunchCluster(ctx, o.dir, o.bin, loadKey, o.replicas, pgtest.Options{Durable: true})
+		defer stop()
+		if err != nil {
+			return nil, err
+		}
+		l.o.dir, l.c, l.replicas, l.db = dir, cl.API, cl.Replicas, cl.DB
+		logf("PostgreSQL on port %d, %d replicas behind HAProxy on %s", cl.DB.Port, len(cl.Replicas), cl.LB.Addr)
+	} else {
+		c, dir, stop, err := sim.Launch(ctx, o.dir, o.bin, o.addr, loadKey,
+			// The tool is one client polling for thousands of companies from one
+			// address: the per-address cap, which is there for real clients,
+			// would measure the tool, not the coordinator.
+			"--max-connections-per-address", "-1")
+		defer stop()
+		if err != nil {
+			return nil, err
+		}
+		l.o.dir, l.c, l.replicas = dir, c, []*sim.Coordinator{c}
 	}
-	o.dir = dir
-	r := &report{Agents: o.agents, Started: time.Now().UTC()}
-	l := &loadRun{o: o, c: c, r: r, events: newEvents()}
-	err = l.phases(ctx)
+	err := l.phases(ctx)
 	r.Finished = time.Now().UTC()
 	return r, err
 }
 
+const loadKey = "load-admin-key-0123456789abcdefghijk"
+
 // loadRun holds one run's pieces.
 type loadRun struct {
-	o      options
-	c      *sim.Coordinator
-	r      *report
-	g      *sim.Group
-	agents []sim.Agent
-	events *events
+	o options
+	// c is where the API calls and the agents go: the coordinator, or
+	// HAProxy in front of the replicas.
+	c *sim.Coordinator
+	// replicas are the coordinator processes: c alone on Badger.
+	replicas []*sim.Coordinator
+	db       *pgtest.Server // nil on Badger
+	killed   int            // the replica the kill-replica phase killed; -1 before
+	r        *report
+	g        *sim.Group
+	agents   []sim.Agent
+	events   *events
 }
 
 func (l *loadRun) phases(ctx context.Context) error {
-	steps := []struct {
+	type step struct {
 		name string
 		fn   func(context.Context) error
-	}{
-		{"setup", l.setup},
-		{"connect", l.connect},
-		{"restart", l.measureRestart},
-		{"idle", l.measureIdle},
-		{"dispatch", l.measureDispatch},
-		{"datasets", l.measureDatasets},
-		{"records", l.measureRecords},
-		{"baseline", l.measureBaseline},
 	}
+	steps := []step{{"setup", l.setup}, {"connect", l.connect}}
+	if l.db == nil {
+		steps = append(steps, step{"restart", l.measureRestart})
+	}
+	steps = append(steps, step{"idle", l.measureIdle}, step{"dispatch", l.measureDispatch},
+		step{"datasets", l.measureDatasets}, step{"records", l.measureRecords})
+	if l.o.killRep {
+		steps = append(steps, step{"kill-replica", l.measureKillReplica})
+	}
+	steps = append(steps, step{"baseline", l.measureBaseline})
 	defer func() {
 		if l.g != nil {
 			l.g.Stop()

@@ -59,7 +59,9 @@ func (e *events) drain(company string) {
 
 func (l *loadRun) setup(ctx context.Context) error {
 	start := time.Now()
-	agents, err := sim.Setup(ctx, l.c, l.o.agents, l.o.setupConc, func(n int) { logf("setup: %d agents linked", n) })
+	// Linked straight to a coordinator: the link exchange limits each
+	// source address, and through HAProxy every agent would share one.
+	agents, err := sim.Setup(ctx, l.replicas[0], l.o.agents, l.o.setupConc, func(n int) { logf("setup: %d agents linked", n) })
 	if err != nil {
 		return err
 	}
@@ -75,6 +77,14 @@ func (l *loadRun) connect(ctx context.Context) error {
 		Ramp: l.o.ramp, OnEvent: l.events.on, Stderr: logWriter{},
 	}
 	l.r.AgentProcesses = l.g.Processes()
+	if l.db != nil {
+		// No restart phase on replicas: their memory before the agents
+		// is read here, after the setup.
+		var err error
+		if l.r.RSSBeforeAgents, err = l.rss(); err != nil {
+			return err
+		}
+	}
 	start := time.Now()
 	if err := l.g.Start(); err != nil {
 		return err
@@ -145,7 +155,7 @@ func (l *loadRun) measureIdle(ctx context.Context) error {
 	if err := sleep(ctx, 5*time.Second); err != nil {
 		return err
 	}
-	cpu0, err := l.c.CPU()
+	cpu0, err := l.cpu()
 	if err != nil {
 		return err
 	}
@@ -153,12 +163,12 @@ func (l *loadRun) measureIdle(ctx context.Context) error {
 	if err := sleep(ctx, l.o.idle); err != nil {
 		return err
 	}
-	cpu1, err := l.c.CPU()
+	cpu1, err := l.cpu()
 	if err != nil {
 		return err
 	}
 	l.r.IdleCPUPercent = 100 * (cpu1 - cpu0).Seconds() / time.Since(start).Seconds()
-	if l.r.RSSIdle, err = l.c.RSS(); err != nil {
+	if l.r.RSSIdle, err = l.rss(); err != nil {
 		return err
 	}
 	l.r.BytesPerAgent = float64(l.r.RSSIdle-l.r.RSSBeforeAgents) / float64(l.o.agents)
@@ -168,18 +178,35 @@ func (l *loadRun) measureIdle(ctx context.Context) error {
 
 // measureDispatch queues one dataset at a time, each on another agent, and
 // times it from the queue call's answer (and from its start) to the agent
-// holding the lease (the synthetic source's Fetch).
+// holding the lease (the synthetic source's Fetch). On replicas each is
+// queued on a replica other than the one holding the agent's channel,
+// when there is one.
 func (l *loadRun) measureDispatch(ctx context.Context) error {
 	n := min(l.o.dispatch, l.o.agents-l.o.big)
 	var fromAnswer, fromCall []time.Duration
 	var used []int
 	want := map[int]string{}
+	l.r.DispatchVia = "the coordinator"
+	if l.db != nil {
+		l.r.DispatchVia = "a replica other than the agent's"
+		if len(l.replicas) == 1 {
+			l.r.DispatchVia = "the agent's own replica (the only one)"
+		}
+	}
 	for k := range n {
 		i := l.o.big + k*(l.o.agents-l.o.big)/n
 		co := l.agents[i].CompanyID
+		via := l.c
+		if l.db != nil {
+			r, err := l.agentReplica(ctx, i)
+			if err != nil {
+				return err
+			}
+			via = l.replicas[(r+1)%len(l.replicas)]
+		}
 		l.events.drain(co)
 		sent := time.Now()
-		id, status, err := l.c.Queue(ctx, co, "customers")
+		id, status, err := via.Queue(ctx, co, "customers")
 		answered := time.Now()
 		if err != nil || status != 200 {
 			return fmt.Errorf("queue on agent %d: status %d, %v", i, status, err)
@@ -217,11 +244,14 @@ func (l *loadRun) measureDatasets(ctx context.Context) error {
 	for k := range idx {
 		idx[k] = l.o.big + k*(l.o.agents-l.o.big)/n
 	}
+	use := l.sampleUse(ctx)
 	ids, err := l.queueAll(ctx, idx)
 	if err != nil {
+		use()
 		return err
 	}
 	first, last, steps, err := l.span(ctx, idx, ids)
+	l.r.DatasetsUse = use()
 	if err != nil {
 		return err
 	}
@@ -244,14 +274,15 @@ func (l *loadRun) measureRecords(ctx context.Context) error {
 	for i := range idx {
 		idx[i] = i
 	}
-	peak := l.samplePeakRSS()
+	peak, use := l.samplePeakRSS(), l.sampleUse(ctx)
 	ids, err := l.queueAll(ctx, idx)
 	if err != nil {
 		peak()
+		use()
 		return err
 	}
 	first, last, _, err := l.span(ctx, idx, ids)
-	l.r.PeakRSSRecords = peak()
+	l.r.PeakRSSRecords, l.r.RecordsUse = peak(), use()
 	if err != nil {
 		return err
 	}
@@ -274,7 +305,7 @@ func (l *loadRun) samplePeakRSS() func() int64 {
 		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
 		for {
-			if rss, err := l.c.RSS(); err == nil && rss > peak.Load() {
+			if rss, err := l.rss(); err == nil && rss > peak.Load() {
 				peak.Store(rss)
 			}
 			select {
@@ -287,10 +318,15 @@ func (l *loadRun) samplePeakRSS() func() int64 {
 	return func() int64 { close(done); wg.Wait(); return peak.Load() }
 }
 
-// queueAll queues customers on each agent in idx from 32 callers at once.
+// queueCallers is how many callers queue at once in the datasets and
+// records phases, and so how many writers the raw commit rate uses.
+const queueCallers = 32
+
+// queueAll queues customers on each agent in idx from queueCallers
+// callers at once.
 func (l *loadRun) queueAll(ctx context.Context, idx []int) (map[int]string, error) {
 	ids := make([]string, len(idx))
-	err := sim.Parallel(ctx, len(idx), 32, func(k int) error {
+	err := sim.Parallel(ctx, len(idx), queueCallers, func(k int) error {
 		id, status, err := l.c.Queue(ctx, l.agents[idx[k]].CompanyID, "customers")
 		if err != nil || status != 200 {
 			return fmt.Errorf("queue on agent %d: status %d, %v", idx[k], status, err)
@@ -372,6 +408,10 @@ func (l *loadRun) measureRestart(ctx context.Context) error {
 func (l *loadRun) measureBaseline(ctx context.Context) error {
 	b, err := measureBaseline(filepath.Join(l.o.dir, "baseline"), l.o.bigRecords)
 	l.r.Baseline = b
+	if err != nil || l.db == nil {
+		return err
+	}
+	l.r.PGBaseline, err = measurePGBaseline(ctx, l.db, queueCallers, l.o.bigRecords)
 	return err
 }
 

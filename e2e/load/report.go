@@ -12,6 +12,8 @@ import (
 type report struct {
 	Started, Finished time.Time
 	Agents            int
+	Store             string
+	Replicas          int
 	AgentProcesses    int
 	SetupSeconds      float64
 
@@ -23,6 +25,7 @@ type report struct {
 	IdleCPUPercent  float64
 
 	DispatchSamples                   int
+	DispatchVia                       string // where the datasets were queued
 	DispatchP50, DispatchP99          time.Duration
 	DispatchMax                       time.Duration
 	QueueToLeaseP50, QueueToLeaseP99  time.Duration
@@ -31,12 +34,18 @@ type report struct {
 	BigDatasets, BigRecords           int
 	RecordsPerSec                     float64
 	PeakRSSRecords                    int64
+	DatasetsUse, RecordsUse           use
+
+	AgentsPerReplica       []int
+	KilledAgents           int
+	KillReplicaBackSeconds float64
 
 	RestartReadySeconds float64
 	ReconnectSeconds    float64
 	ReconnectCPUPercent float64
 
-	Baseline baseline
+	Baseline   baseline
+	PGBaseline pgBaseline // on PostgreSQL only
 }
 
 func (r *report) writeJSON(path string) error {
@@ -78,8 +87,53 @@ func (r *report) print(w io.Writer) {
 		{"limit: Badger WriteBatch of the same records", fmt.Sprintf("%.0f records/s, %.1f MB/s", b.BatchRecordsPerSec, b.BatchMBPerSec)},
 		{"after kill -9: coordinator ready / every agent back", fmt.Sprintf("%.1f s / %.1f s, coordinator CPU meanwhile %.0f%% of a core", r.RestartReadySeconds, r.ReconnectSeconds, r.ReconnectCPUPercent)},
 	}
+	if r.Store == "postgres" {
+		rows = r.postgresRows()
+	}
 	fmt.Fprintf(w, "| figure | value |\n|---|---|\n")
 	for _, row := range rows {
 		fmt.Fprintf(w, "| %s | %s |\n", row[0], row[1])
 	}
+}
+
+// postgresRows are the figures of a run on PostgreSQL replicas, each
+// beside the limit it is held against, with the ratio.
+func (r *report) postgresRows() [][2]string {
+	b, pb := r.Baseline, r.PGBaseline
+	ratio := func(x, limit float64) string {
+		if limit == 0 {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.2f×", x/limit)
+	}
+	useRow := func(u use) string {
+		return fmt.Sprintf("CPU: replicas %.0f%%, PostgreSQL %.0f%%, agents %.0f%% (of a core); machine %.0f%% busy (both cores, every process); PostgreSQL's active backends %.1f on average: %s",
+			u.CoordinatorCPUPercent, u.PostgresCPUPercent, u.AgentsCPUPercent, u.MachineCPUPercent, u.ActiveBackends, u.Waits)
+	}
+	rows := [][2]string{
+		{"store", fmt.Sprintf("PostgreSQL (fsync on), %d replica(s) behind HAProxy", r.Replicas)},
+		{"agents connected", fmt.Sprintf("%d of %d (%d agent processes), %.1f s from the first connect", r.Connected, r.Agents, r.AgentProcesses, r.ConnectSeconds)},
+		{"setup through the API (company, connection, link each)", fmt.Sprintf("%.1f s, %.0f agents/s", r.SetupSeconds, float64(r.Agents)/max(r.SetupSeconds, 1e-9))},
+		{"replicas' RSS before the agents connect / idle with them (summed)", fmt.Sprintf("%.0f MiB / %.0f MiB (%.1f KiB per agent)", float64(r.RSSBeforeAgents)/(1<<20), float64(r.RSSIdle)/(1<<20), r.BytesPerAgent/1024)},
+		{"replicas' CPU, idle agents heartbeating (summed)", fmt.Sprintf("%.1f%% of a core", r.IdleCPUPercent)},
+		{"dispatch latency, queued on " + r.DispatchVia + " (answered → agent holds the lease) p50 / p99 / max",
+			fmt.Sprintf("%s / %s / %s (%d samples); p99 %s the raw commit p99", ms(r.DispatchP50), ms(r.DispatchP99), ms(r.DispatchMax), r.DispatchSamples, ratio(float64(r.DispatchP99), float64(pb.CommitP99)))},
+		{"queue call sent → agent holds the lease p50 / p99", fmt.Sprintf("%s / %s", ms(r.QueueToLeaseP50), ms(r.QueueToLeaseP99))},
+		{"limit: one single-row INSERT commit, alone, p50 / p99", fmt.Sprintf("%s / %s", ms(pb.CommitP50), ms(pb.CommitP99))},
+		{"limit: raw websocket round trip p50 / p99", fmt.Sprintf("%s / %s", ms(b.WSRoundTripP50), ms(b.WSRoundTripP99))},
+		{"small datasets through the whole lifecycle", measured(r.SmallDatasets, "-datasets", fmt.Sprintf("%.0f /s (%d datasets of %d records)", r.DatasetsPerSec, r.SmallDatasets, r.SmallRecords))},
+		{"durable transitions", measured(r.SmallDatasets, "-datasets", fmt.Sprintf("%.0f /s, %s the raw commit rate", r.TransitionsPerSec, ratio(r.TransitionsPerSec, pb.CommitsPerSec)))},
+		{"limit: single-row INSERT commits, " + fmt.Sprint(pb.Writers) + " writers", fmt.Sprintf("%.0f /s", pb.CommitsPerSec)},
+		{"machine during the small datasets", measured(r.SmallDatasets, "-datasets", useRow(r.DatasetsUse))},
+		{"records into the cache", measured(r.BigDatasets, "-big", fmt.Sprintf("%.0f /s (%d datasets of %d records), %s the raw COPY, replicas' peak RSS %.0f MiB", r.RecordsPerSec, r.BigDatasets, r.BigRecords, ratio(r.RecordsPerSec, pb.CopyRecordsPerSec), float64(r.PeakRSSRecords)/(1<<20)))},
+		{"limit: COPY of the same record bodies, one transaction", fmt.Sprintf("%.0f records/s, %.1f MB/s", pb.CopyRecordsPerSec, pb.CopyMBPerSec)},
+		{"machine during the records", measured(r.BigDatasets, "-big", useRow(r.RecordsUse))},
+	}
+	if r.KillReplicaBackSeconds > 0 {
+		rows = append(rows, [2]string{"after kill -9 of the replica holding the most agents: every agent back",
+			fmt.Sprintf("%.1f s (%d agents were on it; per replica %v)", r.KillReplicaBackSeconds, r.KilledAgents, r.AgentsPerReplica)})
+	} else {
+		rows = append(rows, [2]string{"after kill -9 of a replica", "not measured (-kill-replica not given)"})
+	}
+	return rows
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // A run with -datasets 0 and -big 0 says those phases were not measured,
@@ -19,5 +20,26 @@ func TestReportSkippedPhases(t *testing.T) {
 	}
 	if strings.Contains(out, "NaN") {
 		t.Errorf("report holds NaN:\n%s", out)
+	}
+}
+
+// A run on PostgreSQL prints each figure beside its limit with the ratio,
+// says where dispatch was queued, and says when the limit is missing
+// rather than dividing by 0.
+func TestReportPostgres(t *testing.T) {
+	var b strings.Builder
+	(&report{Store: "postgres", Replicas: 3, Agents: 10, DispatchVia: "a replica other than the agent's",
+		DispatchSamples: 5, DispatchP99: 20 * time.Millisecond, SmallDatasets: 4, TransitionsPerSec: 300,
+		BigDatasets: 1, RecordsPerSec: 50000, KillReplicaBackSeconds: 2.5, KilledAgents: 4, AgentsPerReplica: []int{4, 3, 3},
+		PGBaseline: pgBaseline{Writers: 32, CommitP99: 5 * time.Millisecond, CommitsPerSec: 3000}}).print(&b)
+	out := b.String()
+	for _, want := range []string{"queued on a replica other than the agent's", "p99 4.00× the raw commit p99",
+		"300 /s, 0.10× the raw commit rate", "n/a the raw COPY", "2.5 s (4 agents were on it; per replica [4 3 3])"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "NaN") || strings.Contains(out, "Inf") {
+		t.Errorf("report holds NaN or Inf:\n%s", out)
 	}
 }

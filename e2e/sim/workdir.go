@@ -37,18 +37,19 @@ type Cluster struct {
 }
 
 // LaunchCluster prepares the working folder as Launch does, starts a
-// PostgreSQL server of its own (pgtest) and creates a database, starts n
+// PostgreSQL server of its own (pgtest, shaped by db) and creates a
+// database, starts n
 // replicas of bin/ferry-coordinator on it (`--store URL --replica-id rI`,
 // each on a free loopback port, logging to rI.log), and HAProxy in
 // front of them; it returns once HAProxy has every replica in rotation.
 // stop stops it all and cleans up; call it even when err is not nil.
-func LaunchCluster(ctx context.Context, dir, bin, key string, n int, args ...string) (cl *Cluster, workdir string, stop func(), err error) {
+func LaunchCluster(ctx context.Context, dir, bin, key string, n int, db pgtest.Options, args ...string) (cl *Cluster, workdir string, stop func(), err error) {
 	var u undo
 	if dir, err = u.workdir(dir); err != nil {
 		return nil, "", u.run, err
 	}
 	cl = &Cluster{}
-	if cl.DB, err = pgtest.Start(pgtest.Options{}); err != nil {
+	if cl.DB, err = pgtest.Start(db); err != nil {
 		return nil, dir, u.run, err
 	}
 	u.add(cl.DB.Close)
