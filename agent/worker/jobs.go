@@ -86,12 +86,11 @@ func (w *Worker) claimNext(s *session) {
 // can have queued for it (a type has one dataset in progress at a time).
 var maxWaiting = protocol.MaxBindings * len(dataset.DataTypes)
 
-// startJob runs a claimed dataset in its own goroutine, owned by the
-// worker, unless the agent already works on it or on as many datasets as
-// its concurrency.
-func (w *Worker) startJob(ctx context.Context, c protocol.Claimed) {
-	b, ok := w.binding(c.ConnectionID)
-	w.mu.Lock()
+// startJob runs a claimed dataset of binding b (ok false: none) in its
+// own goroutine, owned by the worker, unless the agent already works on it
+// or on as many datasets as its concurrency. It is called with w.mu held,
+// and releases it.
+func (w *Worker) startJob(ctx context.Context, c protocol.Claimed, b Binding, ok bool) {
 	if _, held := w.jobs[c.DatasetID]; held || len(w.jobs) >= w.cfg.Concurrency {
 		w.mu.Unlock()
 		w.ignored.log(w.log, "ignored claimed datasets over the agent's concurrency", "dataset", c.DatasetID, "concurrency", w.cfg.Concurrency)

@@ -194,11 +194,18 @@ func (w *Worker) dispatch(jobCtx context.Context, s *session, m protocol.Message
 // claimed that answers no claim of ours, or names another dataset than
 // the one claimed, starts nothing: the agent runs only what it asked for.
 func (w *Worker) onClaimed(ctx context.Context, s *session, m protocol.Message) {
+	b, bound := w.binding(m.Claimed.ConnectionID)
+	// The claim is forgotten and its job added under one hold of w.mu, so
+	// claimNext, which counts both, never sees the slot free in between
+	// and claims one dataset too many (whose claimed this agent would then
+	// have to ignore, leaving it Fetching until its lease expired).
+	w.mu.Lock()
 	id, asked := s.forget(m.ReplyTo)
 	if asked && id == m.Claimed.DatasetID {
-		w.startJob(ctx, *m.Claimed)
+		w.startJob(ctx, *m.Claimed, b, bound)
 		return
 	}
+	w.mu.Unlock()
 	w.ignoreUnasked(m)
 	if asked {
 		w.claimNext(s) // that claim's slot is free again
