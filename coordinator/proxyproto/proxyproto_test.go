@@ -259,3 +259,24 @@ func TestNoHeader(t *testing.T) {
 func isReset(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "connection reset")
 }
+
+func TestParsePrefixes(t *testing.T) {
+	got, err := ParsePrefixes(" 10.0.0.0/8, 127.0.0.9,::ffff:192.0.2.1/128,2001:db8::/32 ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"10.0.0.0/8", "127.0.0.9/32", "192.0.2.1/32", "2001:db8::/32"}
+	if len(got) != len(want) {
+		t.Fatalf("ParsePrefixes = %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i].String() != want[i] {
+			t.Errorf("prefix %d = %s, want %s", i, got[i], want[i])
+		}
+	}
+	for _, bad := range []string{"10.0.0.0/33", "example.com", "10.0.0.1/8/8"} {
+		if _, err := ParsePrefixes(bad); err == nil {
+			t.Errorf("ParsePrefixes(%q): no error", bad)
+		}
+	}
+}
