@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"strings"
 	"syscall"
@@ -53,8 +54,25 @@ func waitBackends(t *testing.T, h *sim.HAProxy, within time.Duration, what strin
 func TestHAProxy(t *testing.T) {
 	t.Parallel()
 	listen := freeAddr(t)
-	c := startCoordinator(t, t.TempDir(), freeAddr(t), "--public-url", "http://"+listen, "--max-connections-per-address", "-1")
+	c := startCoordinator(t, t.TempDir(), freeAddr(t), "--public-url", "http://"+listen, "--max-connections-per-address", "-1",
+		"--max-auth-failures", "3", sim.ProxyProtocolFrom[0], sim.ProxyProtocolFrom[1])
 	h, via := startHAProxy(t, listen, c)
+
+	// HAProxy names each client in its PROXY header: one client's failed
+	// authentications lock out that client only.
+	attacker := &coordinator{t: t, addr: h.Addr, key: "wrong-key", client: clientFrom(t, "127.0.0.2")}
+	other := &coordinator{t: t, addr: h.Addr, key: e2eKey, client: clientFrom(t, "127.0.0.3")}
+	for i := range 3 {
+		if s := attacker.do("GET", "/companies", nil, nil); s != http.StatusUnauthorized {
+			t.Fatalf("wrong key, attempt %d from 127.0.0.2 through HAProxy: %d, want 401", i+1, s)
+		}
+	}
+	if s := attacker.do("GET", "/companies", nil, nil); s != http.StatusTooManyRequests {
+		t.Fatalf("wrong key past --max-auth-failures from 127.0.0.2: %d, want 429", s)
+	}
+	if s := other.do("GET", "/companies", nil, nil); s != http.StatusOK {
+		t.Fatalf("right key from 127.0.0.3 while 127.0.0.2 is locked out: %d, want 200", s)
+	}
 
 	company, _, code := setupConnection(t, via, "csv")
 	config := linkAgent(t, via, code, "csv", sampleCSV)
@@ -98,6 +116,15 @@ func TestHAProxy(t *testing.T) {
 		return strings.Count(agent.out.String(), "connected to the coordinator") >= 2
 	})
 	queueAndComplete(t, via, company, "customers", 60*time.Second)
+}
+
+// clientFrom is an HTTP client whose connections come from the loopback
+// address local.
+func clientFrom(t *testing.T, local string) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 5 * time.Second}).DialContext
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
 }
 
 // queueAndComplete queues a data type and waits until the dataset is

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/store/pgstore/pgtest"
+	"github.com/ferry-sync/ferry/e2e/sim"
 )
 
 // replicaAgents is GET /agents with the replica holding each channel.
@@ -48,7 +49,7 @@ func TestReplicas(t *testing.T) {
 	replicas := make([]*coordinator, 3)
 	for i := range replicas {
 		replicas[i] = startCoordinator(t, t.TempDir(), freeAddr(t), "--store", url, "--replica-id", fmt.Sprintf("r%d", i),
-			"--public-url", "http://"+listen, "--max-connections-per-address", "-1", "--lease-ttl", "5s")
+			"--public-url", "http://"+listen, "--max-connections-per-address", "-1", "--lease-ttl", "5s", sim.ProxyProtocolFrom[0], sim.ProxyProtocolFrom[1])
 	}
 	h, via := startHAProxy(t, listen, replicas...)
 

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ferry-sync/ferry/coordinator/connlimit"
+	"github.com/ferry-sync/ferry/coordinator/proxyproto"
 )
 
 // Config is everything a coordinator is started with.
@@ -80,6 +81,12 @@ type Config struct {
 	// one address. 0: half of what ordinary connections may take, at most
 	// 256. Negative: no limit.
 	MaxConnectionsPerAddress int
+	// ProxyProtocolFrom is a comma-separated list of CIDR prefixes
+	// (FERRY_PROXY_PROTOCOL_FROM): connections from them must begin with
+	// a PROXY protocol header (HAProxy's send-proxy-v2), whose client
+	// address every per-address limit and the logs then see. Empty: no
+	// header is read.
+	ProxyProtocolFrom string
 	// IdleTimeout is how long a keep-alive connection may wait, idle, for
 	// its next request.
 	IdleTimeout time.Duration
@@ -194,6 +201,9 @@ func (c *Config) Validate() error {
 	}
 	if c.IdleTimeout <= 0 {
 		return errors.New("idle-timeout: must be positive")
+	}
+	if _, err := proxyproto.ParsePrefixes(c.ProxyProtocolFrom); err != nil {
+		return fmt.Errorf("proxy-protocol-from: %w", err)
 	}
 	if c.MaxAuthFailures == 0 {
 		return errors.New("max-auth-failures: must be positive, or -1 for no limit")

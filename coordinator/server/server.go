@@ -23,6 +23,7 @@ import (
 	"github.com/ferry-sync/ferry/coordinator/linkpage"
 	"github.com/ferry-sync/ferry/coordinator/metrics"
 	"github.com/ferry-sync/ferry/coordinator/portal"
+	"github.com/ferry-sync/ferry/coordinator/proxyproto"
 	"github.com/ferry-sync/ferry/coordinator/publish"
 	"github.com/ferry-sync/ferry/coordinator/queue"
 	"github.com/ferry-sync/ferry/coordinator/ratelimit"
@@ -177,7 +178,16 @@ func build(ctx context.Context, cfg Config, st store.Backend, ln net.Listener, l
 		http.Redirect(w, r, "/portal/", http.StatusSeeOther)
 	})
 	mux.Handle("/", s.API)
-	s.ln = ln
+	// The PROXY header is read beneath the connection limits, so that
+	// they, and everything after, see the client's address.
+	proxies, err := proxyproto.ParsePrefixes(cfg.ProxyProtocolFrom)
+	if err != nil {
+		return nil, fmt.Errorf("proxy-protocol-from: %w", err)
+	}
+	s.ln = proxyproto.New(ln, proxies, 0, log.With("subsystem", "listener"))
+	if len(proxies) > 0 {
+		log.Info("PROXY protocol headers required", "from", cfg.ProxyProtocolFrom)
+	}
 	lim := cfg.connectionLimits()
 	limited := connlimit.New(s.ln, lim, log.With("subsystem", "listener"))
 	s.ln = limited

@@ -17,6 +17,12 @@ import (
 	"time"
 )
 
+// ProxyProtocolFrom are the flags of a coordinator behind StartHAProxy's
+// HAProxy: it reads the PROXY header of HAProxy's connections, which come
+// from 127.0.0.9 (source), so that callers on 127.0.0.1 (tests, tools)
+// still reach it directly.
+var ProxyProtocolFrom = []string{"--proxy-protocol-from", "127.0.0.9/32"}
+
 // HAProxyOptions configures an HAProxy in front of coordinator replicas.
 type HAProxyOptions struct {
 	// Listen is the address clients and agents use; a free loopback port
@@ -34,7 +40,9 @@ type HAProxyOptions struct {
 }
 
 // HAProxy is a running haproxy process (Debian's haproxy package) that
-// balances the API and the agents' channels over the replicas.
+// balances the API and the agents' channels over the replicas. It tells
+// them each client's address in a PROXY protocol header (send-proxy-v2):
+// start them with ProxyProtocolFrom.
 type HAProxy struct {
 	// Addr is the host:port it listens on.
 	Addr string
@@ -79,12 +87,15 @@ backend coordinators
     # which roundrobin, counting requests rather than open connections,
     # does not.
     balance leastconn
+    # Connections to the replicas come from an address of HAProxy's own,
+    # the one they trust for PROXY headers (ProxyProtocolFrom).
+    source 127.0.0.9
     option httpchk
     http-check send meth GET uri /readyz
     http-check expect status 200
     # A replica taken out of rotation has its open connections closed, so
     # its agents reconnect to the others at once.
-    default-server check inter {{.Check}} fall 2 rise 2 on-marked-down shutdown-sessions
+    default-server check inter {{.Check}} fall 2 rise 2 on-marked-down shutdown-sessions send-proxy-v2
 {{range $i, $b := .Backends}}    server r{{$i}} {{$b}}
 {{end}}`))
 

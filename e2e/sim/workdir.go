@@ -67,8 +67,9 @@ func LaunchCluster(ctx context.Context, dir, bin, key string, n int, db pgtest.O
 			return nil, dir, u.run, err
 		}
 		a := append([]string{"--store", url, "--replica-id", fmt.Sprintf("r%d", i), "--public-url", "http://" + listen,
-			// Behind HAProxy every caller comes from its address.
+			// Every simulated agent comes from 127.0.0.1.
 			"--max-connections-per-address", "-1"}, args...)
+		a = append(a, ProxyProtocolFrom...)
 		c := &Coordinator{Addr: backends[i], DataDir: filepath.Join(dir, fmt.Sprintf("r%d-data", i)), Key: key, Args: a}
 		c, err := u.coordinator(ctx, c, bin, filepath.Join(dir, fmt.Sprintf("r%d.log", i)))
 		if err != nil {

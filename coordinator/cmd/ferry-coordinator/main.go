@@ -50,6 +50,7 @@ func run(args []string) error {
 	fs.IntVar(&cfg.MaxConnectionsPerAddress, "max-connections-per-address", 0, "most connections from one address, agents' control channels aside (0: half of what max-connections leaves to ordinary connections, at most 256; -1: no limit)")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "how long an idle keep-alive connection is kept open")
 	fs.IntVar(&cfg.MaxAuthFailures, "max-auth-failures", cfg.MaxAuthFailures, "failed authentications (API keys, agent credentials) one address may make in a minute; then 429 until the minute passes (-1: no limit)")
+	fs.StringVar(&cfg.ProxyProtocolFrom, "proxy-protocol-from", os.Getenv("FERRY_PROXY_PROTOCOL_FROM"), "CIDR[,CIDR...] of load balancers whose connections begin with a PROXY protocol header (HAProxy send-proxy-v2), whose client address the per-address limits and logs then see (default FERRY_PROXY_PROTOCOL_FROM; empty: none)")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (PEM); serves HTTPS and wss")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key file (PEM)")
 	fs.StringVar(&cfg.Downloads, "downloads", "", "directory of the agent's installers (make installers: dist/), offered on link pages")
