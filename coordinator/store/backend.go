@@ -31,12 +31,14 @@ type Backend interface {
 	LeaderStore
 	SessionStore
 	FailureStore
+	DiagnosticsStore
 
 	// Feed is the backend's change feed: after each transaction that
 	// creates a connection or changes its status or agent, creates a
 	// dataset or changes its status, revokes an agent's credential, puts
 	// webhook deliveries in the outbox, arms a scheduled sync, or claims
-	// or releases an agent's control channel, the
+	// or releases an agent's control channel, or makes or answers a
+	// diagnostics request, the
 	// backend publishes one Change saying so; a transaction that
 	// fails, or changes nothing of that, publishes nothing.
 	Feed() *Feed
@@ -411,6 +413,10 @@ type SessionStore interface {
 	// TouchSession sets a session's Seen to seen when that is later than
 	// the stored one; ErrNotFound if missing.
 	TouchSession(ctx context.Context, id []byte, seen time.Time) error
+	// SetSessionNotes replaces a session's Notes; ErrNotFound if the
+	// session is missing, an error when notes are over MaxSessionNotes
+	// bytes.
+	SetSessionNotes(ctx context.Context, id []byte, notes []byte) error
 	// DeleteSession removes a session; nil when it is missing
 	// (idempotent).
 	DeleteSession(ctx context.Context, id []byte) error
@@ -436,4 +442,32 @@ type FailureStore interface {
 	// PruneFailures deletes every window that ended at or before before,
 	// and returns how many it deleted.
 	PruneFailures(ctx context.Context, before time.Time) (int, error)
+}
+
+// DiagnosticsStore carries a request for an agent's diagnostics from the
+// replica where support asked to the one holding the agent's channel, and
+// its answer back: one request per agent, a newer one replacing the last.
+type DiagnosticsStore interface {
+	// RequestDiagnostics makes r the agent's request, waiting for its
+	// answer, and returns it; but when the agent has a request still
+	// waiting that was asked after pendingSince, it changes nothing and
+	// returns that one, whose answer the caller shares. The feed's Change
+	// carries a new request in Diagnostics. ErrNotFound if the agent is
+	// missing.
+	RequestDiagnostics(ctx context.Context, r DiagnosticsRequest, pendingSince time.Time) (DiagnosticsRequest, error)
+	// AnswerDiagnostics stores the answer to the agent's request id, made
+	// at answered, replacing any answer it had; the feed's Change carries
+	// it in Diagnostics. ErrNotFound when the agent's request is not id
+	// (another replaced it, or it was pruned); an error when answer is
+	// over MaxDiagnosticsAnswer bytes.
+	AnswerDiagnostics(ctx context.Context, agentID, id string, answered time.Time, answer []byte) error
+	// Diagnostics returns the agent's request, answered or not;
+	// ErrNotFound when it has none.
+	Diagnostics(ctx context.Context, agentID string) (DiagnosticsRequest, error)
+	// PendingDiagnostics returns the requests still waiting for an answer
+	// that were asked after since, by agent id.
+	PendingDiagnostics(ctx context.Context, since time.Time) ([]DiagnosticsRequest, error)
+	// PruneDiagnostics deletes every request asked before before,
+	// answered or not, and returns how many it deleted.
+	PruneDiagnostics(ctx context.Context, before time.Time) (int, error)
 }

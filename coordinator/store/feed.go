@@ -72,6 +72,16 @@ type Change struct {
 	// Channels are the agents' control channels the commit claimed or
 	// released.
 	Channels []ChannelChange
+	// Diagnostics are the diagnostics requests the commit made or
+	// answered.
+	Diagnostics []DiagnosticsChange
+}
+
+// DiagnosticsChange is a diagnostics request made of the replica holding
+// the agent's channel, or answered.
+type DiagnosticsChange struct {
+	AgentID, ID, Replica string
+	Answered             bool
 }
 
 // ChannelChange is an agent's control channel claimed by a replica at an
@@ -107,7 +117,7 @@ type ConnectionChange struct {
 // Empty reports whether c records nothing.
 func (c *Change) Empty() bool {
 	return len(c.Datasets) == 0 && len(c.Connections) == 0 && len(c.RevokedAgents) == 0 &&
-		c.Deliveries == 0 && c.SyncDue.IsZero() && len(c.Channels) == 0
+		c.Deliveries == 0 && c.SyncDue.IsZero() && len(c.Channels) == 0 && len(c.Diagnostics) == 0
 }
 
 // ArmSync notes that the commit armed a scheduled sync due at due.
@@ -167,6 +177,12 @@ func (ch *Change) RecordDelivery() { ch.Deliveries++ }
 // epoch, or released (replica empty) at the epoch of the claim it ends.
 func (ch *Change) RecordChannel(agentID, replica string, epoch uint64) {
 	ch.Channels = append(ch.Channels, ChannelChange{AgentID: agentID, Replica: replica, Epoch: epoch})
+}
+
+// RecordDiagnostics notes a diagnostics request made, or answered.
+func (ch *Change) RecordDiagnostics(r DiagnosticsRequest) {
+	ch.Diagnostics = append(ch.Diagnostics, DiagnosticsChange{AgentID: r.AgentID, ID: r.ID, Replica: r.Replica,
+		Answered: !r.Answered.IsZero()})
 }
 
 // GapError is Next's answer when changes after the subscriber's cursor are

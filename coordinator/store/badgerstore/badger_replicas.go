@@ -20,11 +20,13 @@ import (
 //	ll/<name>         leaderLease
 //	ses/<hex of id>   store.Session
 //	fl/<key>          failureWindow
+//	dg/<agent>        store.DiagnosticsRequest: the agent's one request
 
-func channelKey(agentID string) []byte { return key("ch", agentID) }
-func leaseKey(name string) []byte      { return key("ll", name) }
-func sessionKey(id []byte) []byte      { return key("ses", hex.EncodeToString(id)) }
-func failureKey(k string) []byte       { return key("fl", k) }
+func channelKey(agentID string) []byte     { return key("ch", agentID) }
+func leaseKey(name string) []byte          { return key("ll", name) }
+func sessionKey(id []byte) []byte          { return key("ses", hex.EncodeToString(id)) }
+func failureKey(k string) []byte           { return key("fl", k) }
+func diagnosticsKey(agentID string) []byte { return key("dg", agentID) }
 
 // leaderLease is a named lease and its holder.
 type leaderLease struct {
@@ -233,6 +235,23 @@ func (b *Badger) TouchSession(ctx context.Context, id []byte, seen time.Time) er
 	})
 }
 
+func (b *Badger) SetSessionNotes(ctx context.Context, id []byte, notes []byte) error {
+	if err := checkSessionID(id); err != nil {
+		return err
+	}
+	if len(notes) > store.MaxSessionNotes {
+		return fmt.Errorf("session notes: %d bytes, over %d", len(notes), store.MaxSessionNotes)
+	}
+	return b.update(ctx, func(txn *tx) error {
+		var s store.Session
+		if err := getJSON(txn, sessionKey(id), &s); err != nil {
+			return notFound(err, "session", "")
+		}
+		s.Notes = notes
+		return setJSON(txn, sessionKey(id), s)
+	})
+}
+
 func (b *Badger) DeleteSession(ctx context.Context, id []byte) error {
 	if checkSessionID(id) != nil {
 		return nil
@@ -357,4 +376,94 @@ func (b *Badger) pruneWhere(ctx context.Context, p []byte, due func(v []byte) (b
 		n += deleted
 	}
 	return n, nil
+}
+
+func (b *Badger) RequestDiagnostics(ctx context.Context, r store.DiagnosticsRequest, pendingSince time.Time) (store.DiagnosticsRequest, error) {
+	if err := errors.Join(rules.CheckID("agent", r.AgentID), checkName("request id", r.ID), checkName("replica", r.Replica)); err != nil {
+		return store.DiagnosticsRequest{}, err
+	}
+	r.Asked, r.Answered, r.Answer = r.Asked.UTC(), time.Time{}, nil
+	var out store.DiagnosticsRequest
+	err := b.update(ctx, func(txn *tx) error {
+		out = store.DiagnosticsRequest{}
+		if _, err := txn.Get(agentKey(r.AgentID)); err != nil {
+			return notFound(err, "agent", r.AgentID)
+		}
+		err := getJSON(txn, diagnosticsKey(r.AgentID), &out)
+		if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
+		}
+		if err == nil && out.Answered.IsZero() && out.Asked.After(pendingSince) {
+			return nil // the caller shares the waiting request
+		}
+		out = r
+		txn.change.RecordDiagnostics(r)
+		return setJSON(txn, diagnosticsKey(r.AgentID), r)
+	})
+	return out, err
+}
+
+func (b *Badger) AnswerDiagnostics(ctx context.Context, agentID, id string, answered time.Time, answer []byte) error {
+	if len(answer) > store.MaxDiagnosticsAnswer {
+		return fmt.Errorf("diagnostics answer: %d bytes, over %d", len(answer), store.MaxDiagnosticsAnswer)
+	}
+	if rules.LookupIDs("agent", agentID) != nil {
+		return fmt.Errorf("diagnostics of agent %q: %w", agentID, store.ErrNotFound)
+	}
+	return b.update(ctx, func(txn *tx) error {
+		var r store.DiagnosticsRequest
+		err := getJSON(txn, diagnosticsKey(agentID), &r)
+		if errors.Is(err, badger.ErrKeyNotFound) || (err == nil && r.ID != id) {
+			return fmt.Errorf("diagnostics request %s of agent %s: %w", id, agentID, store.ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		r.Answered, r.Answer = answered.UTC(), answer
+		txn.change.RecordDiagnostics(r)
+		return setJSON(txn, diagnosticsKey(agentID), r)
+	})
+}
+
+func (b *Badger) Diagnostics(ctx context.Context, agentID string) (store.DiagnosticsRequest, error) {
+	var r store.DiagnosticsRequest
+	if rules.LookupIDs("agent", agentID) != nil {
+		return r, fmt.Errorf("diagnostics of agent %q: %w", agentID, store.ErrNotFound)
+	}
+	err := b.view(ctx, func(txn *tx) error {
+		return notFound(getJSON(txn, diagnosticsKey(agentID), &r), "diagnostics of agent", agentID)
+	})
+	return r, err
+}
+
+func (b *Badger) PendingDiagnostics(ctx context.Context, since time.Time) ([]store.DiagnosticsRequest, error) {
+	var out []store.DiagnosticsRequest
+	err := b.view(ctx, func(txn *tx) error {
+		out = nil
+		_, vals, err := scanKeys(txn, prefix("dg"), 0)
+		if err != nil {
+			return err
+		}
+		for _, v := range vals {
+			var r store.DiagnosticsRequest
+			if err := json.Unmarshal(v, &r); err != nil {
+				return err
+			}
+			if r.Answered.IsZero() && r.Asked.After(since) {
+				out = append(out, r)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (b *Badger) PruneDiagnostics(ctx context.Context, before time.Time) (int, error) {
+	return b.pruneWhere(ctx, prefix("dg"), func(v []byte) (bool, error) {
+		var r store.DiagnosticsRequest
+		if err := json.Unmarshal(v, &r); err != nil {
+			return false, err
+		}
+		return r.Asked.Before(before), nil
+	})
 }

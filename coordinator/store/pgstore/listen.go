@@ -59,13 +59,14 @@ const (
 // wireChange is a Change as a notification carries it: no Seq nor At,
 // which each feed sets, or only the id of its overflow row.
 type wireChange struct {
-	Datasets      []store.DatasetChange    `json:",omitempty"`
-	Connections   []store.ConnectionChange `json:",omitempty"`
-	RevokedAgents []string                 `json:",omitempty"`
-	Deliveries    int                      `json:",omitempty"`
-	SyncDue       time.Time                `json:",omitzero"`
-	Channels      []store.ChannelChange    `json:",omitempty"`
-	Overflow      int64                    `json:",omitempty"`
+	Datasets      []store.DatasetChange     `json:",omitempty"`
+	Connections   []store.ConnectionChange  `json:",omitempty"`
+	RevokedAgents []string                  `json:",omitempty"`
+	Deliveries    int                       `json:",omitempty"`
+	SyncDue       time.Time                 `json:",omitzero"`
+	Channels      []store.ChannelChange     `json:",omitempty"`
+	Diagnostics   []store.DiagnosticsChange `json:",omitempty"`
+	Overflow      int64                     `json:",omitempty"`
 }
 
 // encodeChange is t's change as a notification's payload; a change too
@@ -74,7 +75,8 @@ type wireChange struct {
 func encodeChange(ctx context.Context, t *tx) ([]byte, error) {
 	c := t.change
 	payload, err := json.Marshal(wireChange{Datasets: c.Datasets, Connections: c.Connections,
-		RevokedAgents: c.RevokedAgents, Deliveries: c.Deliveries, SyncDue: c.SyncDue, Channels: c.Channels})
+		RevokedAgents: c.RevokedAgents, Deliveries: c.Deliveries, SyncDue: c.SyncDue, Channels: c.Channels,
+		Diagnostics: c.Diagnostics})
 	if err != nil {
 		return nil, fmt.Errorf("encode change: %w", err)
 	}
@@ -302,7 +304,7 @@ func (p *PG) decode(ctx context.Context, payload []byte) (store.Change, error) {
 		}
 	}
 	return store.Change{Datasets: w.Datasets, Connections: w.Connections, RevokedAgents: w.RevokedAgents,
-		Deliveries: w.Deliveries, SyncDue: w.SyncDue, Channels: w.Channels}, nil
+		Deliveries: w.Deliveries, SyncDue: w.SyncDue, Channels: w.Channels, Diagnostics: w.Diagnostics}, nil
 }
 
 // relisten connects again until it succeeds, waiting longer between tries

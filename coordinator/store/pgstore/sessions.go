@@ -73,6 +73,28 @@ func (p *PG) TouchSession(ctx context.Context, id []byte, seen time.Time) error 
 	})
 }
 
+func (p *PG) SetSessionNotes(ctx context.Context, id []byte, notes []byte) error {
+	if err := checkSessionID(id); err != nil {
+		return err
+	}
+	if len(notes) > store.MaxSessionNotes {
+		return fmt.Errorf("session notes: %d bytes, over %d", len(notes), store.MaxSessionNotes)
+	}
+	return p.update(ctx, func(t *tx) error {
+		s, err := getSession(ctx, t, id)
+		if err != nil {
+			return err
+		}
+		s.Notes = notes
+		doc, err := jsonDoc(s)
+		if err != nil {
+			return err
+		}
+		_, err = t.Exec(ctx, "UPDATE sessions SET doc = $2 WHERE id = $1", id, doc)
+		return err
+	})
+}
+
 func (p *PG) DeleteSession(ctx context.Context, id []byte) error {
 	if checkSessionID(id) != nil {
 		return nil

@@ -24,6 +24,165 @@ var replicaTests = []struct {
 	{"Sessions", testSessions},
 	{"Failures", testFailures},
 	{"FailuresConcurrent", testFailuresConcurrent},
+	{"SessionNotes", testSessionNotes},
+	{"Diagnostics", testDiagnostics},
+	{"DiagnosticsConcurrent", testDiagnosticsConcurrent},
+}
+
+// testSessionNotes checks that a session's notes are replaced, kept by a
+// touch, bounded, and refused for a missing session.
+func testSessionNotes(f *fixture) {
+	t, s, ctx := f.T, f.s, f.ctx
+	h := sha256.Sum256([]byte("n"))
+	id := h[:]
+	if err := s.CreateSession(ctx, store.Session{ID: id, KeyID: "k", Scope: store.ScopeSupport, CSRF: "c", Created: at(0), Seen: at(0)}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Session(ctx, id); len(got.Notes) != 0 {
+		t.Errorf("a new session's notes: %q, want none", got.Notes)
+	}
+	if err := s.SetSessionNotes(ctx, id, []byte(`{"flash":"one"}`)); err != nil {
+		t.Fatalf("SetSessionNotes: %v", err)
+	}
+	if err := s.TouchSession(ctx, id, at(90)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Session(ctx, id); err != nil || string(got.Notes) != `{"flash":"one"}` || !got.Seen.Equal(at(90)) {
+		t.Errorf("Session after notes and a touch = %q seen %v, %v; want the notes kept and seen at 90", got.Notes, got.Seen, err)
+	}
+	if err := s.SetSessionNotes(ctx, id, make([]byte, store.MaxSessionNotes+1)); err == nil {
+		t.Error("SetSessionNotes over MaxSessionNotes: nil error")
+	}
+	if err := s.SetSessionNotes(ctx, id, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Session(ctx, id); len(got.Notes) != 0 {
+		t.Errorf("notes after clearing: %q, want none", got.Notes)
+	}
+	other := sha256.Sum256([]byte("none"))
+	if err := s.SetSessionNotes(ctx, other[:], []byte("x")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("SetSessionNotes(missing): %v, want ErrNotFound", err)
+	}
+}
+
+// testDiagnostics checks an agent's one diagnostics request: made,
+// shared while it waits, answered (only under its id), replaced once
+// answered or stale, listed while pending, pruned, and on the feed.
+func testDiagnostics(f *fixture) {
+	t, s, ctx := f.T, f.s, f.ctx
+	feed := s.Feed()
+	sub := feed.Subscribe(feed.Head())
+	mustAgent(f, "ag-1")
+	mustAgent(f, "ag-2")
+	req := func(agent, id string, sec int) store.DiagnosticsRequest {
+		return store.DiagnosticsRequest{AgentID: agent, ID: id, Replica: "r1", Asked: at(sec)}
+	}
+	ask := func(r store.DiagnosticsRequest, since int, wantID string) {
+		t.Helper()
+		got, err := s.RequestDiagnostics(ctx, r, at(since))
+		if err != nil || got.ID != wantID || got.AgentID != r.AgentID || !got.Answered.IsZero() {
+			t.Fatalf("RequestDiagnostics(%s, %s) = %+v, %v; want request %s waiting", r.AgentID, r.ID, got, err, wantID)
+		}
+	}
+	if _, err := s.RequestDiagnostics(ctx, req("ag-none", "q0", 0), at(-10)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("RequestDiagnostics(missing agent): %v, want ErrNotFound", err)
+	}
+	if _, err := s.Diagnostics(ctx, "ag-1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Diagnostics(none asked): %v, want ErrNotFound", err)
+	}
+	ask(req("ag-1", "q1", 100), 90, "q1")
+	ask(req("ag-1", "q2", 105), 95, "q1") // q1 waits: shared
+	ask(req("ag-2", "q3", 106), 96, "q3")
+	pending, err := s.PendingDiagnostics(ctx, at(99))
+	if err != nil || len(pending) != 2 || pending[0].ID != "q1" || pending[1].ID != "q3" || pending[0].Replica != "r1" {
+		t.Errorf("PendingDiagnostics(99) = %+v, %v; want q1, q3", pending, err)
+	}
+	if pending, _ := s.PendingDiagnostics(ctx, at(100)); len(pending) != 1 || pending[0].ID != "q3" {
+		t.Errorf("PendingDiagnostics(100) = %+v; want q3 (q1 asked at 100, not after)", pending)
+	}
+	if err := s.AnswerDiagnostics(ctx, "ag-1", "q2", at(107), []byte("x")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("AnswerDiagnostics(not the agent's request): %v, want ErrNotFound", err)
+	}
+	if err := s.AnswerDiagnostics(ctx, "ag-none", "q1", at(107), []byte("x")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("AnswerDiagnostics(missing agent): %v, want ErrNotFound", err)
+	}
+	if err := s.AnswerDiagnostics(ctx, "ag-1", "q1", at(107), make([]byte, store.MaxDiagnosticsAnswer+1)); err == nil {
+		t.Error("AnswerDiagnostics over MaxDiagnosticsAnswer: nil error")
+	}
+	if err := s.AnswerDiagnostics(ctx, "ag-1", "q1", at(108), []byte(`{"report":1}`)); err != nil {
+		t.Fatalf("AnswerDiagnostics(q1): %v", err)
+	}
+	got, err := s.Diagnostics(ctx, "ag-1")
+	if err != nil || got.ID != "q1" || got.Replica != "r1" || !got.Asked.Equal(at(100)) || !got.Answered.Equal(at(108)) ||
+		string(got.Answer) != `{"report":1}` {
+		t.Errorf("Diagnostics(ag-1) = %+v, %v; want q1 asked at 100, answered at 108", got, err)
+	}
+	if pending, _ := s.PendingDiagnostics(ctx, at(0)); len(pending) != 1 || pending[0].ID != "q3" {
+		t.Errorf("PendingDiagnostics after q1's answer = %+v; want q3", pending)
+	}
+	ask(req("ag-1", "q4", 110), 100, "q4") // q1 answered: replaced
+	if got, _ := s.Diagnostics(ctx, "ag-1"); got.ID != "q4" || !got.Answered.IsZero() || len(got.Answer) != 0 {
+		t.Errorf("Diagnostics after q4 = %+v; want q4 waiting, no answer", got)
+	}
+	ask(req("ag-2", "q5", 200), 190, "q5") // q3 asked at 106 is stale: replaced
+	if n, err := s.PruneDiagnostics(ctx, at(150)); err != nil || n != 1 {
+		t.Errorf("PruneDiagnostics(150) = %d, %v; want 1 (q4)", n, err)
+	}
+	if _, err := s.Diagnostics(ctx, "ag-1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Diagnostics after prune: %v, want ErrNotFound", err)
+	}
+	if err := s.AnswerDiagnostics(ctx, "ag-1", "q4", at(160), nil); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("AnswerDiagnostics(pruned): %v, want ErrNotFound", err)
+	}
+	var changes []store.DiagnosticsChange
+	for len(changes) < 5 {
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		cs, err := sub.Next(wctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("feed after %d diagnostics changes: %v", len(changes), err)
+		}
+		for _, c := range cs {
+			changes = append(changes, c.Diagnostics...)
+		}
+	}
+	want := []store.DiagnosticsChange{{AgentID: "ag-1", ID: "q1", Replica: "r1"}, {AgentID: "ag-2", ID: "q3", Replica: "r1"},
+		{AgentID: "ag-1", ID: "q1", Replica: "r1", Answered: true}, {AgentID: "ag-1", ID: "q4", Replica: "r1"},
+		{AgentID: "ag-2", ID: "q5", Replica: "r1"}}
+	if !slices.Equal(changes, want) {
+		t.Errorf("feed's diagnostics changes:\n got %+v\nwant %+v (shared and refused calls publish nothing)", changes, want)
+	}
+}
+
+// testDiagnosticsConcurrent checks that of concurrent requests for one
+// agent one is made and the others share it.
+func testDiagnosticsConcurrent(f *fixture) {
+	mustAgent(f, "ag")
+	const n = 8
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := f.s.RequestDiagnostics(f.ctx, store.DiagnosticsRequest{AgentID: "ag", ID: "q" + string(rune('a'+i)),
+				Replica: "r1", Asked: at(100)}, at(90))
+			if err != nil {
+				f.Errorf("RequestDiagnostics %d: %v", i, err)
+			}
+			ids[i] = r.ID
+		}()
+	}
+	wg.Wait()
+	got, err := f.s.Diagnostics(f.ctx, "ag")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for i, id := range ids {
+		if id != got.ID {
+			f.Errorf("request %d got %q, want the one stored, %q: %v", i, id, got.ID, ids)
+		}
+	}
 }
 
 // testChannels checks that claims number the channel's epochs, that a
