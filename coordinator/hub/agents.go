@@ -3,7 +3,6 @@ package hub
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"time"
 
@@ -77,95 +76,6 @@ func (h *Hub) Disconnect(agentID, reason string) bool {
 	}
 	c.close(reason)
 	return true
-}
-
-// DiagnosticsReport is an agent's answer to diagnose, with what the
-// coordinator measured around it.
-type DiagnosticsReport struct {
-	protocol.Diagnostics
-	RequestedAt     time.Time
-	ReceivedAt      time.Time
-	RoundTripMillis int64
-	// ClockSkewMillis is the agent's clock minus the coordinator's, at the
-	// middle of the round trip.
-	ClockSkewMillis int64
-}
-
-// Healthy says no check failed (a warning is still healthy).
-func (r DiagnosticsReport) Healthy() bool {
-	for _, c := range r.Checks {
-		if c.Status == protocol.CheckFail {
-			return false
-		}
-	}
-	return true
-}
-
-// DiagnoseTimeout is how long the API and the Portal wait for an agent's
-// diagnostics report.
-const DiagnoseTimeout = 10 * time.Second
-
-// maxClockSkew is the skew a clock check still passes.
-const maxClockSkew = 30 * time.Second
-
-// Diagnose asks an online agent to check itself and waits for its report
-// until ctx ends. ErrOffline when the agent has no live connection (or it
-// closes meanwhile), ErrNoAnswer when ctx ends first. The report gets a
-// clock check added.
-func (h *Hub) Diagnose(ctx context.Context, agentID string) (DiagnosticsReport, error) {
-	h.mu.Lock()
-	c := h.agents[agentID]
-	h.mu.Unlock()
-	if c == nil {
-		return DiagnosticsReport{}, ErrOffline
-	}
-	id := uuid.NewString()
-	answer := make(chan protocol.Diagnostics, 1)
-	c.mu.Lock()
-	c.pending[id] = answer
-	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		delete(c.pending, id)
-		c.mu.Unlock()
-	}()
-	// Real clocks, not the hub's: this measures the wire and the agent's
-	// clock against this machine's.
-	sent := time.Now().UTC()
-	c.enqueue(protocol.Message{Type: protocol.TypeDiagnose, ID: id, Diagnose: &protocol.Diagnose{ServerTime: sent}})
-	select {
-	case d := <-answer:
-		got := time.Now().UTC()
-		rtt := got.Sub(sent)
-		skew := d.AgentTime.Sub(sent.Add(rtt / 2))
-		check := protocol.Check{Name: protocol.CheckClock, Status: protocol.CheckPass, Value: skew.Milliseconds(),
-			Message: fmt.Sprintf("agent clock is %s off the coordinator's", skew.Round(time.Millisecond))}
-		if skew.Abs() > maxClockSkew {
-			check.Status = protocol.CheckWarn
-		}
-		d.Checks = append(d.Checks, check)
-		return DiagnosticsReport{Diagnostics: d, RequestedAt: sent, ReceivedAt: got,
-			RoundTripMillis: rtt.Milliseconds(), ClockSkewMillis: skew.Milliseconds()}, nil
-	case <-c.done:
-		return DiagnosticsReport{}, ErrOffline
-	case <-ctx.Done():
-		return DiagnosticsReport{}, ErrNoAnswer
-	}
-}
-
-// onDiagnostics hands an agent's report to the Diagnose call waiting for it.
-func (c *agentConn) onDiagnostics(m protocol.Message) {
-	c.mu.Lock()
-	answer := c.pending[m.ReplyTo]
-	c.mu.Unlock()
-	if answer == nil {
-		c.log.Info("diagnostics nobody waits for", "replyTo", m.ReplyTo)
-		return
-	}
-	select {
-	case answer <- *m.Diagnostics:
-	default:
-	}
 }
 
 // event records an agent event; a failure is logged, never returned: the

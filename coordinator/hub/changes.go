@@ -13,7 +13,8 @@ import (
 // connection's agent (and the connection's queued work is offered again
 // when one of its datasets ends), a connection no longer Linked (or deleted) is revoked
 // from the agent serving it, and an agent whose credential was revoked is
-// disconnected. Whoever made the change (the API, the Portal, the
+// disconnected; a diagnostics request for an agent here is run, and an
+// answer wakes the callers waiting for one. Whoever made the change (the API, the Portal, the
 // scheduler, an agent's unlink, another coordinator sharing the store)
 // need not tell the hub. After a gap in the feed it checks every live
 // agent against the store instead.
@@ -22,6 +23,8 @@ func (h *Hub) runChangesLoop(ctx context.Context, sub *store.Subscription) {
 		h.log.Warn("change feed gap: checking every live agent against the store", "err", gap)
 		h.cfg.Metrics.FeedGap("hub")
 		h.recheck(ctx)
+		h.wakeDiagnostics()
+		h.sweepDiagnostics(ctx)
 	})
 }
 
@@ -34,6 +37,9 @@ func (h *Hub) apply(c store.Change) {
 	}
 	for _, id := range c.RevokedAgents {
 		h.Disconnect(id, store.ReasonCredentialRevoked)
+	}
+	for _, d := range c.Diagnostics {
+		h.diagnosticsChanged(d)
 	}
 	for _, cc := range c.Connections {
 		if cc.To != store.Linked {

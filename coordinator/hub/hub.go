@@ -115,8 +115,14 @@ type Hub struct {
 	// uploads counts each agent's upload requests in flight; an agent
 	// with none has no entry.
 	uploads map[string]int
-	closed  bool
-	connWG  sync.WaitGroup // agent connection handlers
+	// answering are the ids of the diagnostics requests of other
+	// replicas this one runs now (diagnostics.go).
+	answering map[string]bool
+	// diagWake is closed at the next diagnostics answer stored anywhere;
+	// nil when nobody waits.
+	diagWake chan struct{}
+	closed   bool
+	connWG   sync.WaitGroup // agent connection handlers
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -161,7 +167,7 @@ func New(cfg Config) *Hub {
 		links:      ratelimit.NewLimit(cfg.Store, "link", cfg.LinkAttempts, time.Minute, cfg.Logger),
 		pageBudget: newBudget(cfg.UploadMemory),
 		agents:     map[string]*agentConn{}, conns: map[string]*agentConn{}, uploads: map[string]int{},
-		newest: map[string]*agentConn{}, turns: map[string]*turn{},
+		newest: map[string]*agentConn{}, turns: map[string]*turn{}, answering: map[string]bool{},
 		ctx: ctx, cancel: cancel,
 	}
 	h.refusals = refusals{h: h, by: map[string]*refusal{}}

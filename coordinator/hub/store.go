@@ -57,6 +57,24 @@ type Store interface {
 	// Channels returns the channels held now, by agent id.
 	Channels(ctx context.Context) ([]store.Channel, error)
 
+	// Diagnostics asked through another replica (diagnostics.go).
+
+	// RequestDiagnostics makes r the agent's request and returns it, or,
+	// when the agent has one still waiting asked after pendingSince,
+	// returns that one unchanged; the feed carries a new request.
+	// store.ErrNotFound if the agent is missing.
+	RequestDiagnostics(ctx context.Context, r store.DiagnosticsRequest, pendingSince time.Time) (store.DiagnosticsRequest, error)
+	// AnswerDiagnostics stores the answer to the agent's request id; the
+	// feed carries it. store.ErrNotFound when the agent's request is not
+	// id; an error past store.MaxDiagnosticsAnswer bytes.
+	AnswerDiagnostics(ctx context.Context, agentID, id string, answered time.Time, answer []byte) error
+	// Diagnostics returns the agent's request, answered or not;
+	// store.ErrNotFound when it has none.
+	Diagnostics(ctx context.Context, agentID string) (store.DiagnosticsRequest, error)
+	// PendingDiagnostics returns the requests still waiting for an answer
+	// that were asked after since.
+	PendingDiagnostics(ctx context.Context, since time.Time) ([]store.DiagnosticsRequest, error)
+
 	// The connections an agent serves: linking and revoking.
 
 	// RedeemLinkCode uses a link code, once: the code's connection is bound

@@ -19,8 +19,10 @@ func (h *Hub) runSweepLoop(ctx context.Context) {
 	tick.Every(ctx, h.cfg.SweepInterval, h.sweep)
 }
 
-// sweep is one pass of the sweep loop.
+// sweep is one pass of the sweep loop; it also runs the diagnostics
+// requests waiting for this replica's agents.
 func (h *Hub) sweep(ctx context.Context) {
+	h.sweepDiagnostics(ctx)
 	ids, err := h.st.QueuedConnections(ctx)
 	if err != nil {
 		if ctx.Err() == nil {

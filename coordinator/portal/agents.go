@@ -85,7 +85,7 @@ func (h *Handler) agentsPage(w http.ResponseWriter, r *http.Request, s *session)
 		h.internal(w, r, s, err)
 		return
 	}
-	h.render(w, r, http.StatusOK, "agents", h.signedPage(s, "Agents", d))
+	h.render(w, r, http.StatusOK, "agents", h.signedPage(r.Context(), s, "Agents", d))
 }
 
 // agentsData reads every agent, online ones first, then the most recently
@@ -156,12 +156,12 @@ func (h *Handler) agentPage(w http.ResponseWriter, r *http.Request, s *session) 
 		return
 	}
 	p := agentPageData{Live: d, CSRF: s.csrf, CanRevoke: s.scope == store.ScopeClient && d.Agent.Agent.Revoked.IsZero(),
-		Diag: h.sessions.takeDiag(s, d.Agent.Agent.ID)}
+		Diag: h.sessions.takeDiag(r.Context(), s, d.Agent.Agent.ID)}
 	title := "Agent " + d.Agent.Agent.ID
 	if d.Agent.Agent.Hostname != "" {
 		title = "Agent " + d.Agent.Agent.Hostname
 	}
-	h.render(w, r, http.StatusOK, "agent", h.signedPage(s, title, p))
+	h.render(w, r, http.StatusOK, "agent", h.signedPage(r.Context(), s, title, p))
 }
 
 // agentData reads the request's agent and a page of its events, newest
@@ -248,7 +248,7 @@ func (h *Handler) diagnose(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	h.log.Info("agent diagnostics from the Portal", "agent", id, "apiKey", s.keyID, "ran", err == nil, "healthy", err == nil && v.Healthy)
-	h.sessions.setDiag(s, v)
+	h.sessions.setDiag(r.Context(), s, v)
 	http.Redirect(w, r, "/portal/agents/"+id+"#diagnostics", http.StatusSeeOther)
 }
 
@@ -282,7 +282,7 @@ func (h *Handler) revokePage(w http.ResponseWriter, r *http.Request, s *session)
 		h.internal(w, r, s, err)
 		return
 	}
-	h.render(w, r, http.StatusOK, "revoke", h.signedPage(s, "Revoke agent "+st.Agent.ID, v))
+	h.render(w, r, http.StatusOK, "revoke", h.signedPage(r.Context(), s, "Revoke agent "+st.Agent.ID, v))
 }
 
 // revoke revokes an agent's credential, as the API's revoke does.
@@ -296,7 +296,7 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	h.log.Info("agent credential revoked", "agent", st.Agent.ID, "apiKey", s.keyID)
-	h.sessions.setFlash(s, "The agent's credential is revoked: it can no longer connect, and its connections need a new link.", false)
+	h.sessions.setFlash(r.Context(), s, "The agent's credential is revoked: it can no longer connect, and its connections need a new link.", false)
 	http.Redirect(w, r, "/portal/agents/"+st.Agent.ID, http.StatusSeeOther)
 }
 

@@ -25,7 +25,7 @@ func (h *Handler) companies(w http.ResponseWriter, r *http.Request, s *session) 
 		return
 	}
 	slices.SortStableFunc(all, func(a, b store.Company) int { return b.Created.Compare(a.Created) })
-	h.render(w, r, http.StatusOK, "companies", h.signedPage(s, "Companies", all))
+	h.render(w, r, http.StatusOK, "companies", h.signedPage(r.Context(), s, "Companies", all))
 }
 
 type companyData struct {
@@ -102,7 +102,7 @@ func (h *Handler) company(w http.ResponseWriter, r *http.Request, s *session) {
 		h.storeFail(w, r, s, err, "There is no such company.")
 		return
 	}
-	h.render(w, r, http.StatusOK, "company", h.signedPage(s, co.Name, d))
+	h.render(w, r, http.StatusOK, "company", h.signedPage(r.Context(), s, co.Name, d))
 }
 
 // recent fills in the company's newest datasets.
@@ -165,7 +165,7 @@ func (h *Handler) newLinkCode(w http.ResponseWriter, r *http.Request, s *session
 	c, err := h.store.ReplaceLinkCode(ctx, co.ID, connID, store.LinkCode{Hash: hash, CompanyID: co.ID, ConnectionID: connID, Expires: exp},
 		store.PendingAuth, store.Deauthorized, store.Unlinked)
 	if errors.Is(err, store.ErrLinked) {
-		h.sessions.setFlash(s, "No link code issued: the connection is Linked.", true)
+		h.sessions.setFlash(r.Context(), s, "No link code issued: the connection is Linked.", true)
 		http.Redirect(w, r, "/portal/companies/"+co.ID, http.StatusSeeOther)
 		return
 	}
@@ -175,7 +175,7 @@ func (h *Handler) newLinkCode(w http.ResponseWriter, r *http.Request, s *session
 	}
 	h.log.Info("link code issued in the Portal", "company", co.ID, "connection", c.ID, "apiKey", s.keyID)
 	views := h.connViews(r.Context(), []store.Connection{c}, s)
-	h.render(w, r, http.StatusOK, "linkcode", h.signedPage(s, "Link code", linkCodeData{Company: co, Conn: views[0], Code: code, Expires: exp}))
+	h.render(w, r, http.StatusOK, "linkcode", h.signedPage(r.Context(), s, "Link code", linkCodeData{Company: co, Conn: views[0], Code: code, Expires: exp}))
 }
 
 // statusData is the company's data status, as the API's dataStatus: one
@@ -289,13 +289,13 @@ func (h *Handler) afterQueue(w http.ResponseWriter, r *http.Request, s *session,
 	var busy *store.InProgressError
 	switch {
 	case err == nil:
-		h.sessions.setFlash(s, ok(), false)
+		h.sessions.setFlash(r.Context(), s, ok(), false)
 	case errors.As(err, &busy):
-		h.sessions.setFlash(s, fmt.Sprintf("Already in progress: dataset %s is %s.", busy.DatasetID, busy.Status), true)
+		h.sessions.setFlash(r.Context(), s, fmt.Sprintf("Already in progress: dataset %s is %s.", busy.DatasetID, busy.Status), true)
 	case errors.Is(err, queue.ErrNoConnection), errors.Is(err, queue.ErrAmbiguous):
-		h.sessions.setFlash(s, "Not queued: "+err.Error()+".", true)
+		h.sessions.setFlash(r.Context(), s, "Not queued: "+err.Error()+".", true)
 	case errors.Is(err, store.ErrUnlinked):
-		h.sessions.setFlash(s, "Not queued: the connection is unlinked.", true)
+		h.sessions.setFlash(r.Context(), s, "Not queued: the connection is unlinked.", true)
 	default:
 		h.storeFail(w, r, s, err, "There is no such company or connection.")
 		return
@@ -315,7 +315,7 @@ func (h *Handler) datasetPage(w http.ResponseWriter, r *http.Request, s *session
 		h.storeFail(w, r, s, err, "There is no such dataset.")
 		return
 	}
-	h.render(w, r, http.StatusOK, "dataset", h.signedPage(s, string(d.Dataset.DataType)+" sync", d))
+	h.render(w, r, http.StatusOK, "dataset", h.signedPage(r.Context(), s, string(d.Dataset.DataType)+" sync", d))
 }
 
 // datasetData reads the request's company, dataset and validation results.

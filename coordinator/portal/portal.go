@@ -106,7 +106,7 @@ func New(cfg Config) *Handler {
 		store: cfg.Store, queuer: cfg.Queuer, agents: cfg.Agents, log: cfg.Logger, publicURL: strings.TrimRight(cfg.PublicURL, "/"),
 		now: cfg.Now, liveEvery: cfg.LiveInterval, liveMax: cfg.LiveMax,
 		secure:   strings.HasPrefix(cfg.PublicURL, "https://"),
-		sessions: newSessions(cfg.Store, orDefault(cfg.SessionIdle, 2*time.Hour), orDefault(cfg.SessionLifetime, 12*time.Hour)),
+		sessions: newSessions(cfg.Store, cfg.Logger, orDefault(cfg.SessionIdle, 2*time.Hour), orDefault(cfg.SessionLifetime, 12*time.Hour)),
 		failed:   ratelimit.NewFailures(cfg.Store, "signin", maxSignInFailures, 10*time.Minute, cfg.Logger),
 		origin:   http.NewCrossOriginProtection(),
 		mux:      http.NewServeMux(),

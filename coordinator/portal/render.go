@@ -2,6 +2,7 @@ package portal
 
 import (
 	"bytes"
+	"context"
 	"html/template"
 	"net/http"
 	"time"
@@ -90,11 +91,11 @@ func (h *Handler) renderTemplate(w http.ResponseWriter, status int, t *template.
 
 // signedPage fills the parts of a page every signed-in page has, and takes
 // the session's flash message.
-func (h *Handler) signedPage(s *session, title string, data any) page {
+func (h *Handler) signedPage(ctx context.Context, s *session, title string, data any) page {
 	p := page{Title: title, Data: data, Nav: h.nav}
 	if s != nil {
 		p.Signed, p.CSRF, p.KeyName, p.Scope = true, s.csrf, s.keyName, s.scope
-		p.Flash, p.FlashBad = h.sessions.takeFlash(s)
+		p.Flash, p.FlashBad = h.sessions.takeFlash(ctx, s)
 		p.Online = h.agents.OnlineCount()
 	}
 	return p
@@ -104,7 +105,7 @@ type errorData struct{ Message string }
 
 // fail answers with an error page.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, s *session, status int, msg string) {
-	h.render(w, r, status, "error", h.signedPage(s, http.StatusText(status), errorData{msg}))
+	h.render(w, r, status, "error", h.signedPage(r.Context(), s, http.StatusText(status), errorData{msg}))
 }
 
 // internal answers 500 for an unexpected error, logged once here.

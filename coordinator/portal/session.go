@@ -7,9 +7,10 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
+	"log/slog"
 	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/store"
@@ -40,21 +41,19 @@ type session struct {
 	csrf    string
 	created time.Time
 	seen    time.Time
+	// notes are what its next page shows once, as the store has them.
+	notes notes
 }
 
 // notes are what a session shows once on its next page: a flash message,
-// a diagnostics outcome. They live in this replica's memory: behind a
-// balancer that sends the next page to another replica, the note is not
-// shown.
+// a diagnostics outcome. They are kept in the store with the session
+// (store.Session.Notes, as JSON), so the next page shows them whichever
+// replica serves it.
 type notes struct {
-	flash    string
-	flashBad bool
-	diag     *diagView
+	Flash    string    `json:"flash,omitempty"`
+	FlashBad bool      `json:"flashBad,omitempty"`
+	Diag     *diagView `json:"diag,omitempty"`
 }
-
-// maxNotes bounds the sessions with notes held in memory; past it the
-// notes of arbitrary sessions are dropped.
-const maxNotes = 10000
 
 // touchEvery is how stale a session's stored Seen may be: a session used
 // more often is written once per this, not once per request.
@@ -62,18 +61,19 @@ const touchEvery = time.Minute
 
 // sessions are the signed-in sessions, in the store by the SHA-256 of
 // their id (so neither the store nor a timing difference gives away a
-// cookie), with their notes in memory.
+// cookie), with their notes.
 type sessions struct {
 	st   SessionStore
+	log  *slog.Logger
 	idle time.Duration
 	life time.Duration
-
-	mu    sync.Mutex
-	notes map[[32]byte]*notes
 }
 
-func newSessions(st SessionStore, idle, life time.Duration) *sessions {
-	return &sessions{st: st, idle: idle, life: life, notes: map[[32]byte]*notes{}}
+func newSessions(st SessionStore, log *slog.Logger, idle, life time.Duration) *sessions {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &sessions{st: st, log: log, idle: idle, life: life}
 }
 
 // create stores a new session and returns its cookie value.
@@ -106,6 +106,11 @@ func (ss *sessions) get(ctx context.Context, id string, now time.Time) (*session
 	}
 	s := &session{id: k, keyID: st.KeyID, keyHash: st.KeyHash, keyName: st.KeyName, scope: st.Scope, csrf: st.CSRF,
 		created: st.Created, seen: st.Seen}
+	if len(st.Notes) > 0 {
+		if err := json.Unmarshal(st.Notes, &s.notes); err != nil {
+			ss.log.Warn("portal session notes unreadable: dropped", "err", err)
+		}
+	}
 	if ss.expired(s, now) {
 		return nil, ss.drop(ctx, id)
 	}
@@ -121,9 +126,6 @@ func (ss *sessions) get(ctx context.Context, id string, now time.Time) (*session
 // drop ends a session, on every replica.
 func (ss *sessions) drop(ctx context.Context, id string) error {
 	k := sha256.Sum256([]byte(id))
-	ss.mu.Lock()
-	delete(ss.notes, k)
-	ss.mu.Unlock()
 	return ss.st.DeleteSession(ctx, k[:])
 }
 
@@ -132,72 +134,53 @@ func (ss *sessions) prune(ctx context.Context, now time.Time) (int, error) {
 	return ss.st.PruneSessions(ctx, now.Add(-ss.idle), now.Add(-ss.life))
 }
 
-// note returns the session's notes, made when missing; under ss.mu.
-func (ss *sessions) note(s *session) *notes {
-	n := ss.notes[s.id]
-	if n == nil {
-		if len(ss.notes) >= maxNotes {
-			for k := range ss.notes {
-				delete(ss.notes, k)
-				if len(ss.notes) < maxNotes-maxNotes/10 {
-					break
-				}
-			}
-		}
-		n = &notes{}
-		ss.notes[s.id] = n
-	}
-	return n
-}
-
 // setFlash leaves a message for the session's next page.
-func (ss *sessions) setFlash(s *session, msg string, bad bool) {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	n := ss.note(s)
-	n.flash, n.flashBad = msg, bad
+func (ss *sessions) setFlash(ctx context.Context, s *session, msg string, bad bool) {
+	s.notes.Flash, s.notes.FlashBad = msg, bad
+	ss.keep(ctx, s)
 }
 
 // takeFlash returns the session's message once.
-func (ss *sessions) takeFlash(s *session) (string, bool) {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	n := ss.notes[s.id]
-	if n == nil {
-		return "", false
+func (ss *sessions) takeFlash(ctx context.Context, s *session) (string, bool) {
+	msg, bad := s.notes.Flash, s.notes.FlashBad
+	if msg != "" {
+		s.notes.Flash, s.notes.FlashBad = "", false
+		ss.keep(ctx, s)
 	}
-	msg, bad := n.flash, n.flashBad
-	n.flash, n.flashBad = "", false
-	ss.forgetEmpty(s.id, n)
 	return msg, bad
 }
 
 // setDiag keeps a diagnostics outcome for the agent's next page.
-func (ss *sessions) setDiag(s *session, d *diagView) {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	ss.note(s).diag = d
+func (ss *sessions) setDiag(ctx context.Context, s *session, d *diagView) {
+	s.notes.Diag = d
+	ss.keep(ctx, s)
 }
 
 // takeDiag returns the diagnostics outcome kept for the agent, once; nil
 // when there is none.
-func (ss *sessions) takeDiag(s *session, agentID string) *diagView {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	n := ss.notes[s.id]
-	if n == nil || n.diag == nil || n.diag.AgentID != agentID {
+func (ss *sessions) takeDiag(ctx context.Context, s *session, agentID string) *diagView {
+	d := s.notes.Diag
+	if d == nil || d.AgentID != agentID {
 		return nil
 	}
-	d := n.diag
-	n.diag = nil
-	ss.forgetEmpty(s.id, n)
+	s.notes.Diag = nil
+	ss.keep(ctx, s)
 	return d
 }
 
-// forgetEmpty drops notes with nothing left to show; under ss.mu.
-func (ss *sessions) forgetEmpty(k [32]byte, n *notes) {
-	if n.flash == "" && n.diag == nil {
-		delete(ss.notes, k)
+// keep stores the session's notes. A failure is logged, not returned: a
+// note lost costs a message, and the request goes on.
+func (ss *sessions) keep(ctx context.Context, s *session) {
+	var b []byte
+	if s.notes != (notes{}) {
+		var err error
+		if b, err = json.Marshal(s.notes); err != nil {
+			ss.log.Error("encode portal session notes", "err", err)
+			return
+		}
+	}
+	if err := ss.st.SetSessionNotes(ctx, s.id[:], b); err != nil && !errors.Is(err, store.ErrNotFound) {
+		ss.log.Error("store portal session notes", "err", err)
 	}
 }
 

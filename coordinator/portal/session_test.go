@@ -20,7 +20,7 @@ func TestSessions(t *testing.T) {
 	defer st.Close()
 	ctx := t.Context()
 	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
-	ss, other := newSessions(st, time.Hour, 3*time.Hour), newSessions(st, time.Hour, 3*time.Hour)
+	ss, other := newSessions(st, nil, time.Hour, 3*time.Hour), newSessions(st, nil, time.Hour, 3*time.Hour)
 	create := func(key string, at time.Time) string {
 		t.Helper()
 		id, err := ss.create(ctx, &session{keyID: key, keyHash: []byte("h-" + key), scope: store.ScopeClient}, at)
@@ -44,6 +44,24 @@ func TestSessions(t *testing.T) {
 	}
 	if get(ss, first[:len(first)-1], now) != nil || get(ss, "", now) != nil {
 		t.Error("a wrong id found a session")
+	}
+	// Notes left on one replica are shown once on the other.
+	s := get(ss, second, now.Add(2*time.Minute))
+	ss.setFlash(ctx, s, "queued", false)
+	ss.setDiag(ctx, s, &diagView{AgentID: "ag-1", Error: "offline"})
+	s = get(other, second, now.Add(2*time.Minute))
+	if d := other.takeDiag(ctx, s, "ag-2"); d != nil {
+		t.Errorf("another agent's page took the diagnostics of ag-1: %+v", d)
+	}
+	if d := other.takeDiag(ctx, s, "ag-1"); d == nil || d.Error != "offline" {
+		t.Errorf("diagnostics on the other replica: %+v, want ag-1's", d)
+	}
+	if msg, bad := other.takeFlash(ctx, s); msg != "queued" || bad {
+		t.Errorf("flash on the other replica: %q %v, want queued", msg, bad)
+	}
+	s = get(ss, second, now.Add(2*time.Minute))
+	if msg, _ := ss.takeFlash(ctx, s); msg != "" || ss.takeDiag(ctx, s, "ag-1") != nil {
+		t.Errorf("notes shown twice: flash %q", msg)
 	}
 	third := create("c", now.Add(3*time.Minute))
 	// Idle for an hour ends a session; being used keeps it, up to its

@@ -80,6 +80,9 @@ type SessionStore interface {
 	// TouchSession sets a session's Seen to seen when that is later than
 	// the stored one; store.ErrNotFound if missing.
 	TouchSession(ctx context.Context, id []byte, seen time.Time) error
+	// SetSessionNotes replaces a session's Notes; store.ErrNotFound if the
+	// session is missing, an error past store.MaxSessionNotes bytes.
+	SetSessionNotes(ctx context.Context, id []byte, notes []byte) error
 	// DeleteSession removes a session; nil when it is missing.
 	DeleteSession(ctx context.Context, id []byte) error
 	// PruneSessions deletes every session last seen before seenBefore or

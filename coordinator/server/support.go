@@ -20,8 +20,8 @@ func (s *Server) pruneEvents(ctx context.Context) {
 }
 
 // pruneShared is the leader's pruning of what the replicas share: agent
-// events past EventRetention, ended Portal sessions and ended windows of
-// failed authentications.
+// events past EventRetention, ended Portal sessions, ended windows of
+// failed authentications and diagnostics requests over an hour old.
 func (s *Server) pruneShared(ctx context.Context) {
 	s.pruneEvents(ctx)
 	if err := s.Portal.Prune(ctx); err != nil && ctx.Err() == nil {
@@ -33,4 +33,14 @@ func (s *Server) pruneShared(ctx context.Context) {
 	} else if n > 0 {
 		s.log.Info("pruned failure counts", "deleted", n)
 	}
+	n, err = s.Store.PruneDiagnostics(ctx, time.Now().Add(-diagnosticsKept))
+	if err != nil && ctx.Err() == nil {
+		s.log.Error("prune diagnostics requests", "err", err)
+	} else if n > 0 {
+		s.log.Info("pruned diagnostics requests", "deleted", n)
+	}
 }
+
+// diagnosticsKept is how long a diagnostics request and its answer stay
+// in the store: its callers have long had it.
+const diagnosticsKept = time.Hour
