@@ -101,6 +101,7 @@ func TestImportRows(t *testing.T) {
 		"leader_leases":           "",
 		"sessions":                "",
 		"failures":                "",
+		"diagnostics":             "",
 	}
 	want, got := connect(t, direct), connect(t, imported)
 	tables := rowsOf(t, want, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
