@@ -2,8 +2,10 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/store"
@@ -197,4 +199,50 @@ func testFinishUploadRefusals(f *fixture) {
 	noErr(f, "PublishCache after ErrTooLarge", err)
 	got, _ := f.cached("co-1", cust)
 	eq(f, "records published the long way", len(got), len(ids))
+}
+
+// testFinishUploadConcurrent: finishes of many datasets at once all
+// commit (none keeps losing races to the others), and of two finishes of
+// one dataset exactly one applies.
+func testFinishUploadConcurrent(f *fixture) {
+	const n = 16
+	for i := range n {
+		co := fmt.Sprint("co-", i)
+		f.linked(co, "conn-"+co, "agent-"+co)
+		f.validating(co, "conn-"+co, "ds-"+co, dataset.Customers, "agent-"+co, 10, page("ds-"+co, "a", "b"))
+	}
+	errs := make(chan error, 2*n)
+	var wg sync.WaitGroup
+	for i := range n {
+		for range 2 {
+			wg.Go(func() {
+				co := fmt.Sprint("co-", i)
+				_, err := f.s.FinishUpload(f.ctx, finish(co, "ds-"+co, 20, ""))
+				errs <- err
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	var ok, refused int
+	for err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, store.ErrTransition):
+			refused++
+		default:
+			f.Errorf("FinishUpload: %v", err)
+		}
+	}
+	eq(f, "finishes applied", ok, n)
+	eq(f, "finishes refused", refused, n)
+	for i := range n {
+		co := fmt.Sprint("co-", i)
+		d := f.dataset(co, "ds-"+co)
+		eq(f, co+": status", d.Status, dataset.Complete)
+		eq(f, co+": timeline", len(d.Timeline), 6)
+		f.wantCached(co+": records", co, dataset.Customers, func(string) string { return "ds-" + co }, "a", "b")
+	}
+	f.wantCounts("after concurrent finishes")
 }

@@ -79,6 +79,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Backend) {
 		{"FinishUpload", testFinishUpload},
 		{"FinishUploadFails", testFinishUploadFails},
 		{"FinishUploadRefusals", testFinishUploadRefusals},
+		{"FinishUploadConcurrent", testFinishUploadConcurrent},
 		{"DeleteCompanyData", testDeleteCompanyData},
 		{"InvalidInput", testInvalidInput},
 		{"LookupBadIDs", testLookupBadIDs},
