@@ -75,10 +75,7 @@ func finishUpload(ctx context.Context, txn *tx, f store.Finish) (store.Dataset, 
 	if err != nil {
 		return d, err
 	}
-	pageKeys, _, err := scanKeys(txn, datasetPagesPrefix(d.CompanyID, d.ID), maxFinishPageKeys+1)
-	if err != nil {
-		return d, err
-	}
+	pageKeys, allPages := keysUnder(txn, datasetPagesPrefix(d.CompanyID, d.ID), maxFinishPageKeys)
 
 	if err := setJSON(txn, validationKey(d.CompanyID, d.ID), f.Validation); err != nil {
 		return d, err
@@ -104,7 +101,7 @@ func finishUpload(ctx context.Context, txn *tx, f store.Finish) (store.Dataset, 
 		}
 		prev = *s
 	}
-	if len(pageKeys) <= maxFinishPageKeys {
+	if allPages {
 		if err := deleteKeys(txn, append(pageKeys, endedPagesKey(d.CompanyID, d.ID))); err != nil {
 			return d, err
 		}
@@ -153,17 +150,26 @@ func replacedSnapshot(txn *tx, d store.Dataset) ([][]byte, error) {
 	if err != nil || cur == "" || cur == d.ID {
 		return nil, err
 	}
-	p := snapshotPrefix(d.CompanyID, string(d.DataType), cur)
+	keys, all := keysUnder(txn, snapshotPrefix(d.CompanyID, string(d.DataType), cur), store.MaxFinishRecords)
+	if !all {
+		return nil, nil
+	}
+	return keys, nil
+}
+
+// keysUnder returns the keys under p, without their values, and true; or
+// the first limit of them and false when there are more.
+func keysUnder(txn *tx, p []byte, limit int) ([][]byte, bool) {
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
 	defer it.Close()
 	var keys [][]byte
 	for it.Seek(p); it.ValidForPrefix(p); it.Next() {
-		if len(keys) == store.MaxFinishRecords {
-			return nil, nil
+		if len(keys) == limit {
+			return keys, false
 		}
 		keys = append(keys, it.Item().KeyCopy(nil))
 	}
-	return keys, nil
+	return keys, true
 }
 
 // deleteKeys deletes keys in txn.

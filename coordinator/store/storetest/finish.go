@@ -199,6 +199,14 @@ func testFinishUploadRefusals(f *fixture) {
 	noErr(f, "PublishCache after ErrTooLarge", err)
 	got, _ := f.cached("co-1", cust)
 	eq(f, "records published the long way", len(got), len(ids))
+	// A small one replaces that snapshot, too large to delete in its
+	// transaction: it goes after the commit.
+	f.validating("co-1", "conn-1", "ds-after", cust, "agent-1", 70, page("ds-after", "z"))
+	_, err = f.s.FinishUpload(f.ctx, finish("co-1", "ds-after", 80, ""))
+	noErr(f, "FinishUpload after a large snapshot", err)
+	f.wantCached("records replacing a large snapshot", "co-1", cust, func(string) string { return "ds-after" }, "z")
+	_, err = f.s.CachedRecord(f.ctx, "co-1", string(cust), "r0")
+	wantErr(f, "a record of the replaced large snapshot", err, store.ErrNotFound)
 }
 
 // testFinishUploadConcurrent: finishes of many datasets at once all
