@@ -47,6 +47,19 @@ type Store interface {
 	// Processing. Publishing a dataset that is Complete and still the
 	// current snapshot succeeds and changes nothing.
 	PublishCache(ctx context.Context, companyID, datasetID string, now time.Time) (store.Dataset, error)
+	// FinishUpload ends a small Validating dataset in one transaction, as
+	// SetValidation, Report and PublishCache called one after another
+	// would, with nothing half applied: it stores f.Validation; then, when
+	// f.Failure is empty, it moves the dataset to Processing at
+	// f.Validated, makes the records of its staged pages the company's
+	// cached records of its type and moves it to Complete at f.Now;
+	// otherwise it moves it to ValidationError at f.Validated with
+	// f.Failure as the message. store.ErrTooLarge when the staged pages
+	// hold more than store.MaxFinishRecords records or
+	// store.MaxFinishBytes bytes; store.ErrNotFound if the company or
+	// dataset is missing; store.ErrTransition unless the dataset is
+	// Validating. Each error leaves the store as it was.
+	FinishUpload(ctx context.Context, f store.Finish) (store.Dataset, error)
 	// DataStatus returns, per data type that has ever been queued for the
 	// company, its newest and newest Complete datasets. Its cost does not
 	// grow with the length of the history. store.ErrNotFound if the company

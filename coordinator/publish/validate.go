@@ -18,11 +18,16 @@ const SourceValidator = "source"
 // runValidation applies the standard model's rules (shared/model) to the
 // dataset's staged records, page by page, and returns what they found and
 // how many errors in all (the result keeps at most model.MaxFindings of
-// each kind). References resolve against the company's cache.
-func (p *Publisher) runValidation(ctx context.Context, d store.Dataset) (store.ValidationResult, int, error) {
+// each kind). References resolve against the company's cache. small
+// reports whether the records fit the one transaction of
+// Store.FinishUpload (store.MaxFinishRecords, store.MaxFinishBytes).
+func (p *Publisher) runValidation(ctx context.Context, d store.Dataset) (res store.ValidationResult, errs int, small bool, err error) {
 	v := model.NewValidator(d.DataType, &cacheLookup{ctx: ctx, st: p.st, companyID: d.CompanyID})
-	err := p.st.Pages(ctx, d.ID, func(p store.Page) error {
+	var records, bytes int
+	err = p.st.Pages(ctx, d.ID, func(p store.Page) error {
+		bytes += len(p.Data)
 		for _, line := range ndjson.Lines(p.Data) {
+			records++
 			if err := v.Add(line); err != nil {
 				return err
 			}
@@ -30,9 +35,10 @@ func (p *Publisher) runValidation(ctx context.Context, d store.Dataset) (store.V
 		return nil
 	})
 	if err != nil {
-		return store.ValidationResult{}, 0, err
+		return store.ValidationResult{}, 0, false, err
 	}
-	res := store.ValidationResult{Errors: []store.ValidationItem{}, Warnings: []store.ValidationItem{}}
+	small = records <= store.MaxFinishRecords && bytes <= store.MaxFinishBytes
+	res = store.ValidationResult{Errors: []store.ValidationItem{}, Warnings: []store.ValidationItem{}}
 	for _, w := range d.Warnings {
 		res.Warnings = append(res.Warnings, store.ValidationItem{RuleID: w.RuleID, Message: w.Message, ValidatorName: SourceValidator})
 	}
@@ -44,7 +50,7 @@ func (p *Publisher) runValidation(ctx context.Context, d store.Dataset) (store.V
 			res.Errors = append(res.Errors, item)
 		}
 	}
-	return res, v.Errors(), nil
+	return res, v.Errors(), small, nil
 }
 
 // cacheLookup is the model.Lookup of one dataset's validation: a

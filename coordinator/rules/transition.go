@@ -424,3 +424,46 @@ func CanStage(d store.Dataset, p store.Page) error {
 	}
 	return nil
 }
+
+// CheckFinish refuses a store.Finish that is not well formed and puts its
+// times in UTC.
+func CheckFinish(f *store.Finish) error {
+	if err := LookupIDs("company", f.CompanyID, "dataset", f.DatasetID); err != nil {
+		return err
+	}
+	if f.Validated.IsZero() || f.Now.IsZero() {
+		return fmt.Errorf("finish dataset %s: a time is zero", f.DatasetID)
+	}
+	if f.Now.Before(f.Validated) {
+		return fmt.Errorf("finish dataset %s: completed before it was validated", f.DatasetID)
+	}
+	f.Validated, f.Now = f.Validated.UTC(), f.Now.UTC()
+	return nil
+}
+
+// Finish is the states d goes through, in order, as its validation ends
+// as f says: Processing at f.Validated then Complete at f.Now, or
+// ValidationError at f.Validated with f.Failure as its message. Each
+// state is a dataset of its own (its timeline is not shared with the
+// next), to be stored in turn. store.ErrTransition unless d is
+// Validating.
+func Finish(d store.Dataset, f store.Finish) ([]store.Dataset, error) {
+	if d.Status != dataset.Validating {
+		return nil, fmt.Errorf("finish dataset %s (%s): %w", d.ID, d.Status, store.ErrTransition)
+	}
+	if f.Failure != "" {
+		if err := End(&d, dataset.ValidationError, f.Validated, f.Failure); err != nil {
+			return nil, err
+		}
+		return []store.Dataset{d}, nil
+	}
+	if err := End(&d, dataset.Processing, f.Validated, ""); err != nil {
+		return nil, err
+	}
+	done := d
+	done.Timeline = slices.Clone(d.Timeline)
+	if err := End(&done, dataset.Complete, f.Now, ""); err != nil {
+		return nil, err
+	}
+	return []store.Dataset{d, done}, nil
+}

@@ -436,3 +436,58 @@ func TestAgentsDatasetAndStaging(t *testing.T) {
 		}
 	}
 }
+
+func TestFinish(t *testing.T) {
+	f := store.Finish{CompanyID: "co-1", DatasetID: "ds-1", Validated: at(20), Now: at(21)}
+	d := free(dataset.Validating)
+	d.Timeline = []store.Transition{{At: at(10), To: dataset.Validating}}
+	steps, err := Finish(d, f)
+	if err != nil || len(steps) != 2 {
+		t.Fatalf("Finish: %d steps, %v; want 2", len(steps), err)
+	}
+	mid, done := steps[0], steps[1]
+	if mid.Status != dataset.Processing || len(mid.Timeline) != 2 || !mid.Timeline[1].At.Equal(at(20)) || !mid.Completed.IsZero() {
+		t.Errorf("first step: %s, timeline %+v, completed %v; want Processing at(20)", mid.Status, mid.Timeline, mid.Completed)
+	}
+	if done.Status != dataset.Complete || len(done.Timeline) != 3 || !done.Timeline[2].At.Equal(at(21)) ||
+		done.Timeline[2].From != dataset.Processing || !done.Completed.Equal(at(21)) || done.Progress != 100 {
+		t.Errorf("second step: %s, timeline %+v, completed %v; want Complete at(21) from Processing", done.Status, done.Timeline, done.Completed)
+	}
+	if len(d.Timeline) != 1 {
+		t.Errorf("Finish changed the dataset it was given: %d timeline entries", len(d.Timeline))
+	}
+
+	f.Failure = "2 validation errors"
+	steps, err = Finish(d, f)
+	if err != nil || len(steps) != 1 || steps[0].Status != dataset.ValidationError || steps[0].ErrorMessage != f.Failure ||
+		!steps[0].Completed.Equal(at(20)) {
+		t.Errorf("Finish failing: %+v, %v; want one step, ValidationError at(20) with the message", steps, err)
+	}
+
+	for _, s := range []dataset.Status{dataset.Queued, dataset.Mapping, dataset.Processing, dataset.Complete} {
+		if _, err := Finish(free(s), f); !errors.Is(err, store.ErrTransition) {
+			t.Errorf("Finish of a %s dataset: %v, want ErrTransition", s, err)
+		}
+	}
+}
+
+func TestCheckFinish(t *testing.T) {
+	good := store.Finish{CompanyID: "co-1", DatasetID: "ds-1", Validated: at(20), Now: at(20)}
+	if err := CheckFinish(&good); err != nil {
+		t.Errorf("CheckFinish(good): %v", err)
+	}
+	bad := map[string]func(*store.Finish){
+		"bad dataset id":          func(f *store.Finish) { f.DatasetID = "a/b" },
+		"no company":              func(f *store.Finish) { f.CompanyID = "" },
+		"zero validated":          func(f *store.Finish) { f.Validated = time.Time{} },
+		"zero now":                func(f *store.Finish) { f.Now = time.Time{} },
+		"complete before checked": func(f *store.Finish) { f.Now = at(19) },
+	}
+	for name, change := range bad {
+		f := good
+		change(&f)
+		if err := CheckFinish(&f); err == nil {
+			t.Errorf("CheckFinish(%s): no error", name)
+		}
+	}
+}

@@ -257,6 +257,22 @@ type UploadStore interface {
 	// Publishing a dataset that is Complete and still the current snapshot
 	// succeeds and changes nothing.
 	PublishCache(ctx context.Context, companyID, datasetID string, now time.Time) (Dataset, error)
+	// FinishUpload ends a small Validating dataset in one transaction, as
+	// SetValidation, Report and PublishCache called one after another
+	// would, with nothing half applied: it stores f.Validation; then, when
+	// f.Failure is empty, it moves the dataset to Processing at
+	// f.Validated, makes the records of its staged pages the company's
+	// cached records of its type (as PublishCache: of two lines with one
+	// id the later is kept) and moves it to Complete at f.Now; otherwise
+	// it moves it to ValidationError at f.Validated with f.Failure as the
+	// message. Each transition has its own timeline entry, webhook events
+	// and DatasetChange in the feed's one Change. The dataset's staged
+	// pages and the snapshot it replaces are deleted. ErrTooLarge when the
+	// staged pages hold more than MaxFinishRecords records or
+	// MaxFinishBytes bytes; ErrNotFound if the company or dataset is
+	// missing; ErrTransition unless the dataset is Validating (a second
+	// call, for one). Each error leaves the store as it was.
+	FinishUpload(ctx context.Context, f Finish) (Dataset, error)
 	// CachedRecords calls fn with each record of the current snapshot of
 	// (company, data type) in id order, from one consistent read; no
 	// snapshot means no calls. ErrNotFound if the company is missing.

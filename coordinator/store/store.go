@@ -54,6 +54,11 @@ var (
 	// may be issued in by that caller (an Unlinked connection, at the link
 	// page).
 	ErrCodeRefused = errors.New("no link code can be issued for the connection in its status")
+	// ErrTooLarge: a dataset's staged records are more than FinishUpload
+	// writes in one transaction (MaxFinishRecords, MaxFinishBytes); it
+	// changed nothing, and the caller takes the dataset the long way
+	// (SetValidation, Report, PublishCache).
+	ErrTooLarge = errors.New("dataset too large for one transaction")
 )
 
 // InProgressError is returned by QueueDataset when the data type already has
@@ -235,6 +240,32 @@ type Report struct {
 	// Warnings (an agent's, with a transition) are added to the dataset's;
 	// a report that changes nothing adds none.
 	Warnings []Warning
+}
+
+// MaxFinishRecords and MaxFinishBytes bound the staged records (their
+// count, and the bytes of their pages) that FinishUpload writes in one
+// transaction: well inside Badger's limit on a transaction's size with
+// its memtables of 32 MiB, and small enough that the transaction is short.
+const (
+	MaxFinishRecords = 5000
+	MaxFinishBytes   = 1 << 20
+)
+
+// Finish is how the coordinator's validation of a Validating dataset
+// ended, for FinishUpload.
+type Finish struct {
+	CompanyID string
+	DatasetID string
+	// Validation is what validation found, stored as SetValidation does.
+	Validation ValidationResult
+	// Failure is the message of a dataset that fails validation: it ends
+	// ValidationError. Empty, it passes: Processing, then Complete.
+	Failure string
+	// Validated is when validation ended: the time of the Processing (or
+	// ValidationError) entry.
+	Validated time.Time
+	// Now is the time of the Complete entry, at or after Validated.
+	Now time.Time
 }
 
 // ValidationResult holds what validation found in a dataset.

@@ -125,10 +125,16 @@ type tx struct {
 // (when not Empty) is sent on the notification channel (listen.go). fn
 // must leave nothing behind outside the transaction.
 func (p *PG) update(ctx context.Context, fn func(t *tx) error) error {
+	return p.updateAt(ctx, pgx.Serializable, fn)
+}
+
+// updateAt is update at the isolation level iso. Only FinishUpload uses
+// another level than SERIALIZABLE (finish.go says why).
+func (p *PG) updateAt(ctx context.Context, iso pgx.TxIsoLevel, fn func(t *tx) error) error {
 	var err error
 	wait := time.Millisecond
 	for range maxRuns {
-		if err = p.run(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable}, fn, true); !retryable(err) {
+		if err = p.run(ctx, pgx.TxOptions{IsoLevel: iso}, fn, true); !retryable(err) {
 			return err
 		}
 		// Losers that run again at once meet again: spread them out.

@@ -1,0 +1,129 @@
+package publish
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ferry-sync/ferry/coordinator/store"
+	"github.com/ferry-sync/ferry/shared/dataset"
+)
+
+// writeCounter is the Publisher's Store, counting the calls that write.
+type writeCounter struct {
+	Store
+	mu    sync.Mutex
+	calls []string
+}
+
+func (w *writeCounter) note(call string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.calls = append(w.calls, call)
+}
+
+// take returns the calls noted so far and forgets them.
+func (w *writeCounter) take() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := w.calls
+	w.calls = nil
+	return out
+}
+
+func (w *writeCounter) SetValidation(ctx context.Context, co, id string, v store.ValidationResult) error {
+	w.note("SetValidation")
+	return w.Store.SetValidation(ctx, co, id, v)
+}
+
+func (w *writeCounter) Report(ctx context.Context, r store.Report) (store.Dataset, error) {
+	w.note("Report")
+	return w.Store.Report(ctx, r)
+}
+
+func (w *writeCounter) PublishCache(ctx context.Context, co, id string, now time.Time) (store.Dataset, error) {
+	w.note("PublishCache")
+	return w.Store.PublishCache(ctx, co, id, now)
+}
+
+func (w *writeCounter) FinishUpload(ctx context.Context, f store.Finish) (store.Dataset, error) {
+	w.note("FinishUpload")
+	return w.Store.FinishUpload(ctx, f)
+}
+
+// TestSmallDatasetOneCommit: the publisher takes a small dataset from
+// Validating to its end in one write (one synced commit), its
+// transitions each at its own time; a large one goes the long way, a
+// write a step. It fails if the steps of a small dataset go back to
+// separate commits.
+func TestSmallDatasetOneCommit(t *testing.T) {
+	e := newEnv(t)
+	w := &writeCounter{Store: e.st}
+	var (
+		mu    sync.Mutex
+		clock = e.now
+	)
+	tick := func() time.Time { // each reading a second later
+		mu.Lock()
+		defer mu.Unlock()
+		clock = clock.Add(time.Second)
+		return clock
+	}
+	e.pub = New(Config{Store: w, Logger: slog.New(slog.DiscardHandler), Now: tick})
+	if err := e.pub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.pub.Close)
+
+	many := make([]string, store.MaxFinishRecords+1)
+	for i := range many {
+		many[i] = fmt.Sprintf(`{"customerName":"Customer %d","id":"C%05d","status":"Active"}`, i, i)
+	}
+	tests := []struct {
+		name   string
+		recs   []string
+		status dataset.Status
+		calls  []string
+	}{
+		{"small", []string{customerC001}, dataset.Complete, []string{"FinishUpload"}},
+		{"small, failing validation", []string{`{"id":"C002","status":"Active"}`}, dataset.ValidationError, []string{"FinishUpload"}},
+		{"empty", nil, dataset.Complete, []string{"FinishUpload"}},
+		{"large", many, dataset.Complete, []string{"SetValidation", "Report", "PublishCache"}},
+	}
+	for _, tt := range tests {
+		id := e.committed(dataset.Customers, nil, tt.recs...)
+		w.take()
+		e.pub.Publish(e.co, id)
+		d := e.waitStatus(id, tt.status)
+		if got := w.take(); !slices.Equal(got, tt.calls) {
+			t.Errorf("%s: writes %q, want %q", tt.name, got, tt.calls)
+		}
+		tl := d.Timeline
+		var path []string
+		for i, s := range tl {
+			path = append(path, string(s.To))
+			if (s.From == dataset.Validating || s.From == dataset.Processing) && !s.At.After(tl[i-1].At) {
+				t.Errorf("%s: %s at %v, not after %s at %v", tt.name, s.To, s.At, tl[i-1].To, tl[i-1].At)
+			}
+		}
+		want := []string{"Queued", "Fetching", "Mapping", "Validating", "Processing", "Complete"}
+		if tt.status == dataset.ValidationError {
+			want = []string{"Queued", "Fetching", "Mapping", "Validating", "ValidationError"}
+		}
+		if !slices.Equal(path, want) {
+			t.Errorf("%s: timeline %q, want %q", tt.name, path, want)
+		}
+		n := 0
+		err := e.st.CachedRecords(t.Context(), e.co, string(dataset.Customers), func(string, []byte) error { n++; return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tt.status == dataset.Complete && n != len(tt.recs) {
+			t.Errorf("%s: %d records cached, want %d", tt.name, n, len(tt.recs))
+		}
+	}
+}

@@ -1,0 +1,183 @@
+package badgerstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/ferry-sync/ferry/coordinator/rules"
+	"github.com/ferry-sync/ferry/coordinator/store"
+	"github.com/ferry-sync/ferry/shared/dataset"
+)
+
+// maxFinishPageKeys bounds the staged page keys (of every attempt) that
+// FinishUpload deletes in its transaction; a dataset with more keeps its
+// ended mark, and the next sweep deletes them.
+const maxFinishPageKeys = 256
+
+// FinishUpload reads the staged pages, writes the snapshot and swaps it
+// in within one transaction: a small dataset's coordinator steps cost
+// one synced commit instead of one each.
+func (b *Badger) FinishUpload(ctx context.Context, f store.Finish) (store.Dataset, error) {
+	if err := rules.CheckFinish(&f); err != nil {
+		return store.Dataset{}, err
+	}
+	var out store.Dataset
+	err := b.update(ctx, func(txn *tx) error {
+		var err error
+		out, err = finishUpload(ctx, txn, f)
+		return err
+	})
+	if errors.Is(err, badger.ErrTxnTooBig) {
+		err = fmt.Errorf("finish dataset %s: %w", f.DatasetID, store.ErrTooLarge)
+	}
+	if err != nil {
+		return out, err
+	}
+	// What is left reclaims space, as after PublishCache: a snapshot
+	// replaced that was too large to delete in the transaction, the pages
+	// of datasets that ended elsewhere.
+	if err := b.dropOrphanSnapshots(ctx, f.CompanyID, string(out.DataType)); err != nil && ctx.Err() == nil {
+		b.log.Warn("old cached records left; the next publish deletes them", "company", f.CompanyID,
+			"dataset", out.ID, "err", err)
+	}
+	if err := b.dropEndedPages(ctx); err != nil && ctx.Err() == nil {
+		b.log.Warn("staged pages of ended datasets left; the next publish deletes them", "dataset", out.ID, "err", err)
+	}
+	return out, nil
+}
+
+// finishUpload is FinishUpload's transaction. Every read comes before the
+// first write, as Badger wants no write while an iterator is open.
+func finishUpload(ctx context.Context, txn *tx, f store.Finish) (store.Dataset, error) {
+	// Reading the company makes a concurrent DeleteCompany conflict.
+	if _, err := getCompany(txn, f.CompanyID); err != nil {
+		return store.Dataset{}, err
+	}
+	d, err := getDataset(txn, f.CompanyID, f.DatasetID)
+	if err != nil {
+		return d, err
+	}
+	steps, err := rules.Finish(d, f)
+	if err != nil {
+		return d, err
+	}
+	t := string(d.DataType)
+	var records []keyValue
+	if f.Failure == "" {
+		if records, err = snapshotRecords(ctx, txn, d); err != nil {
+			return d, err
+		}
+	}
+	replaced, err := replacedSnapshot(txn, d)
+	if err != nil {
+		return d, err
+	}
+	pageKeys, allPages := keysUnder(txn, datasetPagesPrefix(d.CompanyID, d.ID), maxFinishPageKeys)
+
+	if err := setJSON(txn, validationKey(d.CompanyID, d.ID), f.Validation); err != nil {
+		return d, err
+	}
+	prev := d
+	for i := range steps {
+		s := &steps[i]
+		if s.Status == dataset.Complete {
+			for _, r := range records {
+				if err := txn.Set(r.k, r.v); err != nil {
+					return d, err
+				}
+			}
+			if err := txn.Set(cachePointerKey(d.CompanyID, t), []byte(d.ID)); err != nil {
+				return d, err
+			}
+			if err := deleteKeys(txn, replaced); err != nil {
+				return d, err
+			}
+		}
+		if err := putDataset(txn, &prev, s); err != nil {
+			return d, err
+		}
+		prev = *s
+	}
+	if allPages {
+		if err := deleteKeys(txn, append(pageKeys, endedPagesKey(d.CompanyID, d.ID))); err != nil {
+			return d, err
+		}
+	}
+	return prev, nil
+}
+
+// keyValue is one write of a transaction.
+type keyValue struct{ k, v []byte }
+
+// snapshotRecords are the writes of d's snapshot: the records of its
+// staged pages under their keys, in page order (of two lines with one id
+// the later is written last, and kept). store.ErrTooLarge past
+// MaxFinishRecords records or MaxFinishBytes bytes.
+func snapshotRecords(ctx context.Context, txn *tx, d store.Dataset) ([]keyValue, error) {
+	snap := snapshotPrefix(d.CompanyID, string(d.DataType), d.ID)
+	var (
+		out   []keyValue
+		bytes int
+	)
+	tooLarge := fmt.Errorf("finish dataset %s: %w", d.ID, store.ErrTooLarge)
+	err := eachPage(ctx, txn, d, true, func(p store.Page, index []byte) error {
+		if bytes += len(p.Data); bytes > store.MaxFinishBytes || len(out)+p.Records > store.MaxFinishRecords {
+			return tooLarge
+		}
+		add := func(id, rec []byte) error {
+			if len(out) == store.MaxFinishRecords {
+				return tooLarge
+			}
+			out = append(out, keyValue{k: snapshotKey(snap, id), v: rec})
+			return nil
+		}
+		if index != nil {
+			return store.EachIndexed(index, p.Data, add)
+		}
+		return eachRecord(p, func(id string, rec []byte) error { return add([]byte(id), rec) })
+	})
+	return out, err
+}
+
+// replacedSnapshot lists the keys of the snapshot d's replaces, to delete
+// with the swap; none when it holds more than MaxFinishRecords records
+// (dropOrphanSnapshots deletes it after the commit).
+func replacedSnapshot(txn *tx, d store.Dataset) ([][]byte, error) {
+	cur, err := currentSnapshot(txn, d.CompanyID, string(d.DataType))
+	if err != nil || cur == "" || cur == d.ID {
+		return nil, err
+	}
+	keys, all := keysUnder(txn, snapshotPrefix(d.CompanyID, string(d.DataType), cur), store.MaxFinishRecords)
+	if !all {
+		return nil, nil
+	}
+	return keys, nil
+}
+
+// keysUnder returns the keys under p, without their values, and true; or
+// the first limit of them and false when there are more.
+func keysUnder(txn *tx, p []byte, limit int) ([][]byte, bool) {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
+	defer it.Close()
+	var keys [][]byte
+	for it.Seek(p); it.ValidForPrefix(p); it.Next() {
+		if len(keys) == limit {
+			return keys, false
+		}
+		keys = append(keys, it.Item().KeyCopy(nil))
+	}
+	return keys, true
+}
+
+// deleteKeys deletes keys in txn.
+func deleteKeys(txn *tx, keys [][]byte) error {
+	for _, k := range keys {
+		if err := txn.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}

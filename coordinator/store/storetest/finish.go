@@ -1,0 +1,256 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ferry-sync/ferry/coordinator/store"
+	"github.com/ferry-sync/ferry/shared/dataset"
+)
+
+// finish is the store.Finish of dataset id validated at(sec) and
+// completed at(sec+1), failing with failure unless it is empty.
+func finish(co, id string, sec int, failure string) store.Finish {
+	return store.Finish{CompanyID: co, DatasetID: id, Failure: failure, Validated: at(sec), Now: at(sec + 1),
+		Validation: store.ValidationResult{
+			Errors:   []store.ValidationItem{},
+			Warnings: []store.ValidationItem{{RuleID: "w-" + id, ItemID: "b", Message: "a warning", ValidatorName: "customers"}},
+		}}
+}
+
+// validating takes a new dataset through an upload of pages to
+// Validating, committed at(sec+3).
+func (f *fixture) validating(co, conn, id string, dt dataset.DataType, agent string, sec int, pages ...[]byte) {
+	f.Helper()
+	lease := "lease-" + id
+	f.mapping(co, conn, id, dt, agent, lease, sec)
+	f.upload(id, agent, lease, sec+3, pages...)
+}
+
+// changeOf waits for the feed's change that moves dataset id from
+// Validating, on sub.
+func (f *fixture) changeOf(sub *store.Subscription, id string) store.Change {
+	f.Helper()
+	ctx, cancel := context.WithTimeout(f.ctx, 10*time.Second)
+	defer cancel()
+	for {
+		cs, err := sub.Next(ctx)
+		if err != nil {
+			f.Fatalf("waiting for the change of %s: %v", id, err)
+		}
+		for _, c := range cs {
+			for _, d := range c.Datasets {
+				if d.ID == id && d.From == dataset.Validating {
+					return c
+				}
+			}
+		}
+	}
+}
+
+// testFinishUpload: FinishUpload does what SetValidation, Report and
+// PublishCache do one after another, in one commit: the feed's one change
+// carries each transition, and each has its own timeline entry.
+func testFinishUpload(f *fixture) {
+	f.linked("co-1", "conn-1", "agent-1")
+	f.webhook("wh-1", store.EventReadCompleted)
+	cust := dataset.Customers
+	f.publish("co-1", "conn-1", "ds-0", cust, "agent-1", 0, page("ds-0", "old", "b"))
+	f.validating("co-1", "conn-1", "ds-1", cust, "agent-1", 10, page("ds-1", "b", "a"), page("ds-1b", "b"))
+	sub := f.s.Feed().Subscribe(f.s.Feed().Head())
+	before := f.pending()
+
+	d, err := f.s.FinishUpload(f.ctx, finish("co-1", "ds-1", 20, ""))
+	noErr(f, "FinishUpload", err)
+	for _, d := range []store.Dataset{d, f.dataset("co-1", "ds-1")} {
+		eq(f, "status", d.Status, dataset.Complete)
+		eqTime(f, "completed", d.Completed, at(21))
+		eq(f, "progress", d.Progress, 100)
+		checkTimeline(f, store.Dataset{ID: d.ID, Timeline: d.Timeline[len(d.Timeline)-3:]},
+			store.Transition{At: at(13), From: dataset.Mapping, To: dataset.Validating, Actor: store.ActorCoordinator, Attempt: 1, Message: "upload committed"},
+			store.Transition{At: at(20), From: dataset.Validating, To: dataset.Processing, Actor: store.ActorCoordinator, Attempt: 1},
+			store.Transition{At: at(21), From: dataset.Processing, To: dataset.Complete, Actor: store.ActorCoordinator, Attempt: 1})
+	}
+	c := f.changeOf(sub, "ds-1")
+	eq(f, "the change's datasets", fmt.Sprint(c.Datasets), fmt.Sprint([]store.DatasetChange{
+		{ID: "ds-1", CompanyID: "co-1", ConnectionID: "conn-1", DataType: cust, From: dataset.Validating, To: dataset.Processing},
+		{ID: "ds-1", CompanyID: "co-1", ConnectionID: "conn-1", DataType: cust, From: dataset.Processing, To: dataset.Complete},
+	}))
+	eq(f, "the change's deliveries", c.Deliveries, 1)
+	eq(f, "deliveries in the outbox", f.pending(), before+1)
+	v, err := f.s.Validation(f.ctx, "co-1", "ds-1")
+	noErr(f, "Validation", err)
+	eq(f, "validation stored", fmt.Sprint(v), fmt.Sprint(finish("co-1", "ds-1", 20, "").Validation))
+	f.wantCached("records after FinishUpload (a later line wins; the old snapshot gone)", "co-1", cust,
+		func(id string) string { return map[string]string{"a": "ds-1", "b": "ds-1b"}[id] }, "a", "b")
+	eq(f, "staged pages after FinishUpload", len(f.pages("ds-1")), 0)
+	conn, err := f.s.Connection(f.ctx, "co-1", "conn-1")
+	noErr(f, "Connection", err)
+	eqTime(f, "last sync", conn.LastSync, at(21))
+	st, err := f.s.DataStatus(f.ctx, "co-1")
+	noErr(f, "DataStatus", err)
+	if s := st[cust].LatestSuccessful; s == nil || s.ID != "ds-1" {
+		f.Errorf("latest successful: %+v, want ds-1", s)
+	}
+	f.wantCounts("after FinishUpload")
+	un, err := f.s.Unprocessed(f.ctx)
+	noErr(f, "Unprocessed", err)
+	eq(f, "unprocessed", len(un), 0)
+
+	// An empty upload empties the type, as PublishCache's.
+	f.validating("co-1", "conn-1", "ds-2", cust, "agent-1", 30)
+	_, err = f.s.FinishUpload(f.ctx, finish("co-1", "ds-2", 40, ""))
+	noErr(f, "FinishUpload of an empty upload", err)
+	got, _ := f.cached("co-1", cust)
+	eq(f, "records after an empty upload", len(got), 0)
+}
+
+// testFinishUploadFails: a failure ends the dataset ValidationError with
+// its results, and leaves the cache as it was.
+func testFinishUploadFails(f *fixture) {
+	f.linked("co-1", "conn-1", "agent-1")
+	cust := dataset.Customers
+	f.publish("co-1", "conn-1", "ds-0", cust, "agent-1", 0, page("ds-0", "a"))
+	f.validating("co-1", "conn-1", "ds-1", cust, "agent-1", 10, page("ds-1", "a", "b"))
+	fin := finish("co-1", "ds-1", 20, "2 validation errors; see the validation results")
+	fin.Validation.Errors = []store.ValidationItem{{RuleID: "e", ItemID: "a", Message: "bad", ValidatorName: "customers"}}
+	d, err := f.s.FinishUpload(f.ctx, fin)
+	noErr(f, "FinishUpload", err)
+	for _, d := range []store.Dataset{d, f.dataset("co-1", "ds-1")} {
+		eq(f, "status", d.Status, dataset.ValidationError)
+		eq(f, "error message", d.ErrorMessage, fin.Failure)
+		eqTime(f, "completed", d.Completed, at(20))
+		checkTimeline(f, store.Dataset{ID: d.ID, Timeline: d.Timeline[len(d.Timeline)-1:]},
+			store.Transition{At: at(20), From: dataset.Validating, To: dataset.ValidationError, Actor: store.ActorCoordinator, Attempt: 1, Message: fin.Failure})
+	}
+	v, err := f.s.Validation(f.ctx, "co-1", "ds-1")
+	noErr(f, "Validation", err)
+	eq(f, "validation stored", fmt.Sprint(v), fmt.Sprint(fin.Validation))
+	f.wantCached("records after a failure", "co-1", cust, func(string) string { return "ds-0" }, "a")
+	eq(f, "staged pages after a failure", len(f.pages("ds-1")), 0)
+	f.wantCounts("after a failure")
+}
+
+// testFinishUploadRefusals: a refused FinishUpload leaves everything as it
+// was: the dataset, its results, its pages and the cache.
+func testFinishUploadRefusals(f *fixture) {
+	f.linked("co-1", "conn-1", "agent-1")
+	f.company("co-2", 0)
+	cust := dataset.Customers
+	f.publish("co-1", "conn-1", "ds-0", cust, "agent-1", 0, page("ds-0", "a"))
+	f.validating("co-1", "conn-1", "ds-v", dataset.Invoices, "agent-1", 10, page("ds-v", "v"))
+	f.mapping("co-1", "conn-1", "ds-m", dataset.Bills, "agent-1", "lease-m", 10)
+	f.queue("co-1", "conn-1", "ds-q", dataset.Suppliers, 10)
+	// Past MaxFinishRecords, and past MaxFinishBytes.
+	ids := make([]string, store.MaxFinishRecords+1)
+	for i := range ids {
+		ids[i] = fmt.Sprint("r", i)
+	}
+	f.validating("co-1", "conn-1", "ds-many", cust, "agent-1", 10, page("ds-many", ids...))
+	f.linked("co-3", "conn-3", "agent-3")
+	big := page("ds-big", strings.Repeat("x", store.MaxFinishBytes/2), strings.Repeat("y", store.MaxFinishBytes/2))
+	f.validating("co-3", "conn-3", "ds-big", cust, "agent-3", 10, big)
+
+	refusals := []struct {
+		name, co, id string
+		want         error
+	}{
+		{"queued", "co-1", "ds-q", store.ErrTransition},
+		{"mapping", "co-1", "ds-m", store.ErrTransition},
+		{"complete", "co-1", "ds-0", store.ErrTransition},
+		{"too many records", "co-1", "ds-many", store.ErrTooLarge},
+		{"too many bytes", "co-3", "ds-big", store.ErrTooLarge},
+		{"missing dataset", "co-1", "ds-missing", store.ErrNotFound},
+		{"another company's dataset", "co-2", "ds-v", store.ErrNotFound},
+		{"missing company", "co-missing", "ds-v", store.ErrNotFound},
+	}
+	for _, tt := range refusals {
+		_, err := f.s.FinishUpload(f.ctx, finish(tt.co, tt.id, 30, ""))
+		wantErr(f, "FinishUpload, "+tt.name, err, tt.want)
+	}
+	for _, id := range []string{"ds-v", "ds-many"} {
+		d := f.dataset("co-1", id)
+		eq(f, id+" after refusals: status", d.Status, dataset.Validating)
+		eq(f, id+" after refusals: timeline", len(d.Timeline), 4)
+		v, err := f.s.Validation(f.ctx, "co-1", id)
+		noErr(f, "Validation", err)
+		eq(f, id+" after refusals: results", len(v.Warnings), 0)
+		eq(f, id+" after refusals: pages", len(f.pages(id)), 1)
+	}
+	eq(f, "mapping after a refusal", f.dataset("co-1", "ds-m").Status, dataset.Mapping)
+	eq(f, "complete after a refusal", len(f.dataset("co-1", "ds-0").Timeline), 6)
+	f.wantCached("records after refusals", "co-1", cust, func(string) string { return "ds-0" }, "a")
+	f.wantCounts("after refusals")
+
+	// A second call finds it finished and changes nothing.
+	_, err := f.s.FinishUpload(f.ctx, finish("co-1", "ds-v", 40, ""))
+	noErr(f, "FinishUpload", err)
+	_, err = f.s.FinishUpload(f.ctx, finish("co-1", "ds-v", 50, ""))
+	wantErr(f, "FinishUpload again", err, store.ErrTransition)
+	eqTime(f, "completed after a second call", f.dataset("co-1", "ds-v").Completed, at(41))
+	// A refused one goes the long way.
+	noErr(f, "SetValidation", f.s.SetValidation(f.ctx, "co-1", "ds-many", store.ValidationResult{}))
+	f.report(coordReport("co-1", "ds-many", dataset.Processing, 60))
+	_, err = f.s.PublishCache(f.ctx, "co-1", "ds-many", at(61))
+	noErr(f, "PublishCache after ErrTooLarge", err)
+	got, _ := f.cached("co-1", cust)
+	eq(f, "records published the long way", len(got), len(ids))
+	// A small one replaces that snapshot, too large to delete in its
+	// transaction: it goes after the commit.
+	f.validating("co-1", "conn-1", "ds-after", cust, "agent-1", 70, page("ds-after", "z"))
+	_, err = f.s.FinishUpload(f.ctx, finish("co-1", "ds-after", 80, ""))
+	noErr(f, "FinishUpload after a large snapshot", err)
+	f.wantCached("records replacing a large snapshot", "co-1", cust, func(string) string { return "ds-after" }, "z")
+	_, err = f.s.CachedRecord(f.ctx, "co-1", string(cust), "r0")
+	wantErr(f, "a record of the replaced large snapshot", err, store.ErrNotFound)
+}
+
+// testFinishUploadConcurrent: finishes of many datasets at once all
+// commit (none keeps losing races to the others), and of two finishes of
+// one dataset exactly one applies.
+func testFinishUploadConcurrent(f *fixture) {
+	const n = 16
+	for i := range n {
+		co := fmt.Sprint("co-", i)
+		f.linked(co, "conn-"+co, "agent-"+co)
+		f.validating(co, "conn-"+co, "ds-"+co, dataset.Customers, "agent-"+co, 10, page("ds-"+co, "a", "b"))
+	}
+	errs := make(chan error, 2*n)
+	var wg sync.WaitGroup
+	for i := range n {
+		for range 2 {
+			wg.Go(func() {
+				co := fmt.Sprint("co-", i)
+				_, err := f.s.FinishUpload(f.ctx, finish(co, "ds-"+co, 20, ""))
+				errs <- err
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	var ok, refused int
+	for err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, store.ErrTransition):
+			refused++
+		default:
+			f.Errorf("FinishUpload: %v", err)
+		}
+	}
+	eq(f, "finishes applied", ok, n)
+	eq(f, "finishes refused", refused, n)
+	for i := range n {
+		co := fmt.Sprint("co-", i)
+		d := f.dataset(co, "ds-"+co)
+		eq(f, co+": status", d.Status, dataset.Complete)
+		eq(f, co+": timeline", len(d.Timeline), 6)
+		f.wantCached(co+": records", co, dataset.Customers, func(string) string { return "ds-" + co }, "a", "b")
+	}
+	f.wantCounts("after concurrent finishes")
+}
