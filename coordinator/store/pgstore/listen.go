@@ -65,6 +65,7 @@ type wireChange struct {
 	Deliveries    int                      `json:",omitempty"`
 	SyncDue       time.Time                `json:",omitzero"`
 	Channels      []store.ChannelChange    `json:",omitempty"`
+	SyncWindows   bool                     `json:",omitempty"`
 	Overflow      int64                    `json:",omitempty"`
 }
 
@@ -74,7 +75,7 @@ type wireChange struct {
 func encodeChange(ctx context.Context, t *tx) ([]byte, error) {
 	c := t.change
 	payload, err := json.Marshal(wireChange{Datasets: c.Datasets, Connections: c.Connections,
-		RevokedAgents: c.RevokedAgents, Deliveries: c.Deliveries, SyncDue: c.SyncDue, Channels: c.Channels})
+		RevokedAgents: c.RevokedAgents, Deliveries: c.Deliveries, SyncDue: c.SyncDue, Channels: c.Channels, SyncWindows: c.SyncWindows})
 	if err != nil {
 		return nil, fmt.Errorf("encode change: %w", err)
 	}
@@ -302,7 +303,7 @@ func (p *PG) decode(ctx context.Context, payload []byte) (store.Change, error) {
 		}
 	}
 	return store.Change{Datasets: w.Datasets, Connections: w.Connections, RevokedAgents: w.RevokedAgents,
-		Deliveries: w.Deliveries, SyncDue: w.SyncDue, Channels: w.Channels}, nil
+		Deliveries: w.Deliveries, SyncDue: w.SyncDue, Channels: w.Channels, SyncWindows: w.SyncWindows}, nil
 }
 
 // relisten connects again until it succeeds, waiting longer between tries
