@@ -113,7 +113,9 @@ func testSyncWindowFeed(f *fixture) {
 	}{
 		{"pause", func(c *store.Connection) { c.PausedSince = at(1) }},
 		{"resume", func(c *store.Connection) { c.PausedSince = time.Time{} }},
-		{"own window", func(c *store.Connection) { c.SyncWindow = &store.SyncWindow{TimeZone: "UTC", Windows: []store.Window{}} }},
+		{"own window", func(c *store.Connection) {
+			c.SyncWindow = &store.SyncWindow{TimeZone: "UTC", Windows: []store.Window{}}
+		}},
 	} {
 		_, err := s.UpdateConnection(ctx, "co", "cn", func(c *store.Connection) error { step.fn(c); return nil })
 		noErr(f, step.what, err)
