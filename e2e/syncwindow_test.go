@@ -1,10 +1,13 @@
 package e2e
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 )
 
 // heldDatasets returns the company's Queued datasets with their
@@ -91,4 +94,82 @@ func TestSyncWindowAndPause(t *testing.T) {
 		t.Fatalf("resume: %d %+v", s, cn)
 	}
 	waitAllComplete(t, c, held, 60*time.Second)
+}
+
+// TestPortalPauseAndWindow drives the company page in a real (headless)
+// chromium: Pause, a window of one span set with the editor, a bad time
+// refused with a message naming it, then Resume; the API sees each change.
+func TestPortalPauseAndWindow(t *testing.T) {
+	t.Parallel()
+	c := startCoordinator(t, t.TempDir(), freeAddr(t))
+	company, conn, _ := setupConnection(t, c, "csv")
+	tab := browserTab(t, 2*time.Minute)
+	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(tab, actions...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	// untilText waits for the element's text to hold want: a button posts
+	// and the page that comes back replaces the one clicked.
+	untilText := func(what, sel, want string) {
+		t.Helper()
+		js := fmt.Sprintf(`(e => e !== null && e.textContent.includes(%q))(document.querySelector(%q))`, want, sel)
+		waitFor(t, 30*time.Second, what+": "+sel+" showing "+want, func() bool {
+			ok, err := chromedp.Run(tab, chromedp.Evaluate[bool](js)) // an error while the page loads: ask again
+			return err == nil && ok
+		})
+	}
+	var cn struct {
+		Paused      bool
+		PausedSince string
+	}
+	row := "#conn-" + conn + " "
+	do("sign in and open the company",
+		chromedp.Navigate(c.url()+"/"),
+		chromedp.WaitVisible(chromedp.ID("key")),
+		chromedp.SendKeys(chromedp.ID("key"), e2eKey),
+		chromedp.Click(chromedp.CSS(`#signin button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.ID("companies")),
+		chromedp.Click(chromedp.CSS(`#companies a[href="/portal/companies/`+company+`"]`)),
+		chromedp.WaitVisible(chromedp.CSS(row+"button.pause")),
+	)
+	do("pause", chromedp.Click(chromedp.CSS(row+"button.pause")), chromedp.WaitVisible(chromedp.CSS(row+".status.paused")))
+	if c.do("GET", "/companies/"+company+"/connections/"+conn, nil, &cn); !cn.Paused || cn.PausedSince == "" {
+		t.Fatalf("after the Pause button the API says %+v", cn)
+	}
+	do("set a window",
+		chromedp.Click(chromedp.CSS(row+"details.window-edit summary")),
+		chromedp.WaitVisible(chromedp.CSS(row+`input[name=timeZone]`)),
+		chromedp.SetValue(chromedp.CSS(row+`input[name=timeZone]`), "Europe/London"),
+		chromedp.Click(chromedp.CSS(row+`input[name=days][value=Tue]`)),
+		chromedp.Click(chromedp.CSS(row+`input[name=days][value=Thu]`)),
+		chromedp.SetValue(chromedp.CSS(row+`input[name=start]`), "19:00"),
+		chromedp.SetValue(chromedp.CSS(row+`input[name=end]`), "07:00"),
+		chromedp.Click(chromedp.CSS(row+"button.set-window")),
+	)
+	untilText("set a window", row+".window-summary", "Tue, Thu 19:00–07:00 (Europe/London)")
+	var w struct {
+		TimeZone    string
+		AppliesFrom string
+		Windows     []struct{ Days []string }
+	}
+	if c.do("GET", "/companies/"+company+"/connections/"+conn+"/syncWindow", nil, &w); w.AppliesFrom != "connection" || w.TimeZone != "Europe/London" || len(w.Windows) != 1 || len(w.Windows[0].Days) != 2 {
+		t.Errorf("after Set window the API says %+v", w)
+	}
+	do("a bad time",
+		chromedp.Click(chromedp.CSS(row+"details.window-edit summary")),
+		chromedp.SetValue(chromedp.CSS(row+`input[name=start]`), "7pm"),
+		chromedp.Click(chromedp.CSS(row+"button.set-window")),
+	)
+	untilText("a bad time", "#flash", "Sync window not set: start")
+	screenshot(t, tab, "portal-sync-window.png")
+	do("resume", chromedp.Click(chromedp.CSS(row+"button.resume")), chromedp.WaitVisible(chromedp.CSS(row+".status.running")))
+	cn = struct {
+		Paused      bool
+		PausedSince string
+	}{}
+	if c.do("GET", "/companies/"+company+"/connections/"+conn, nil, &cn); cn.Paused {
+		t.Fatalf("after the Resume button the API says %+v", cn)
+	}
 }
