@@ -43,6 +43,21 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 	return nil
 }
 
+// decodeOptionalBody is decodeBody for a route whose body may be left out:
+// an empty body (or one of white space only) leaves v as it is and
+// answers false.
+func decodeOptionalBody(w http.ResponseWriter, r *http.Request, v any) (bool, error) {
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		return false, bodyError(err)
+	}
+	if len(bytes.TrimLeft(raw, " \t\r\n")) == 0 {
+		return false, nil
+	}
+	r.Body = io.NopCloser(bytes.NewReader(raw))
+	return true, decodeBody(w, r, v)
+}
+
 func bodyError(err error) *Error {
 	var tooBig *http.MaxBytesError
 	var syntax *json.SyntaxError

@@ -40,6 +40,18 @@ func bodyRoutes() map[string]bodyRoute {
 			"companyId":            `{"companyId":"%s","settings":[]}`,
 			"settings[0].dataType": `{"settings":[{"dataType":"%s","fetchOnFirstLink":true,"syncSchedule":24,"syncOrder":0}]}`,
 		}},
+		"PUT /profile/syncWindow": {`{"timeZone":"UTC","windows":[]}`, map[string]string{
+			"timeZone":           `{"timeZone":"%s","windows":[]}`,
+			"windows[0].days[0]": `{"timeZone":"UTC","windows":[{"days":["%s"],"start":"19:00","end":"07:00"}]}`,
+			"windows[0].start":   `{"timeZone":"UTC","windows":[{"days":["Mon"],"start":"%s","end":"07:00"}]}`,
+		}},
+		"PUT /companies/{companyId}/syncWindow": {`{"timeZone":"UTC","windows":[]}`, map[string]string{
+			"timeZone": `{"timeZone":"%s","windows":[]}`,
+		}},
+		"PUT /companies/{companyId}/connections/{connectionId}/syncWindow": {`{"timeZone":"UTC","windows":[]}`, map[string]string{
+			"timeZone":       `{"timeZone":"%s","windows":[]}`,
+			"windows[0].end": `{"timeZone":"UTC","windows":[{"days":["Mon"],"start":"19:00","end":"%s"}]}`,
+		}},
 		"POST /webhooks": {`{"url":"https://hooks.example.com/x","eventTypes":["read.completed"]}`, map[string]string{
 			"url":           `{"url":"%s","eventTypes":["read.completed"]}`,
 			"eventTypes[1]": `{"url":"https://hooks.example.com/x","eventTypes":["read.completed","%s"]}`,
@@ -58,6 +70,8 @@ var noBody = map[string]bool{
 	"POST /agents/{agentId}/diagnostics":                              true,
 	"POST /agents/{agentId}/revoke":                                   true,
 	"POST /companies/{companyId}/connections/{connectionId}/linkCode": true,
+	"POST /companies/{companyId}/connections/{connectionId}/pause":    true,
+	"POST /companies/{companyId}/connections/{connectionId}/resume":   true,
 }
 
 // bodyPath fills a route pattern with the test's objects.

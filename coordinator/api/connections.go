@@ -87,7 +87,9 @@ func (s *Server) getConnection(w http.ResponseWriter, r *http.Request) error {
 }
 
 // patchConnection unlinks a connection: Codat's UpdateConnectionStatus with
-// the one status a client may set.
+// the one status a client may set. Codat's document does not require the
+// body (its SDK sends none when the caller gives none): an empty body
+// means {"status": "Unlinked"}.
 func (s *Server) patchConnection(w http.ResponseWriter, r *http.Request) error {
 	companyID, id := r.PathValue("companyId"), r.PathValue("connectionId")
 	if _, err := s.store.Connection(r.Context(), companyID, id); err != nil {
@@ -96,8 +98,13 @@ func (s *Server) patchConnection(w http.ResponseWriter, r *http.Request) error {
 	var b struct {
 		Status *store.ConnectionStatus `json:"status"`
 	}
-	if err := decodeBody(w, r, &b); err != nil {
+	present, err := decodeOptionalBody(w, r, &b)
+	if err != nil {
 		return err
+	}
+	if !present {
+		unlinked := store.Unlinked
+		b.Status = &unlinked
 	}
 	if b.Status == nil || *b.Status != store.Unlinked {
 		return errorf(http.StatusBadRequest, CodeInvalidField, `status must be "Unlinked": the only status a client can set`)

@@ -206,3 +206,27 @@ func TestWithdrawnConnectionTellsAgent(t *testing.T) {
 		})
 	}
 }
+
+// TestUnlinkWithoutBody unlinks with no body at all, as Codat's SDK does
+// when the caller gives none: it means {"status": "Unlinked"}. A body of
+// {} still names no status and is refused; the callers that may not
+// unlink are refused whatever the body.
+func TestUnlinkWithoutBody(t *testing.T) {
+	e := newEnv(t)
+	co := e.company("Acme")
+	c := e.connection(co, "gnucash")
+	other := e.company("Other")
+	status, out := e.call("PATCH", "/companies/"+other+"/connections/"+c.ID, nil)
+	e.apiError(status, out, 404, CodeNotFound)
+	e.apiError2(e.supportKeyOf(), "PATCH", "/companies/"+co+"/connections/"+c.ID, 403, CodeForbidden)
+	status, out = e.call("PATCH", "/companies/"+co+"/connections/"+c.ID, "{}")
+	e.apiError(status, out, 400, CodeInvalidField, "Unlinked")
+	for _, body := range []any{nil, " \n"} {
+		var unlinked connectionView
+		out := e.must(200, "PATCH", "/companies/"+co+"/connections/"+c.ID, body, &unlinked)
+		checkSchema(t, "Connection", out)
+		if unlinked.Status != "Unlinked" {
+			t.Errorf("body %q: status %s, want Unlinked", body, unlinked.Status)
+		}
+	}
+}

@@ -38,7 +38,9 @@ func (s *Server) queueDataType(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.log.Info("dataset queued", "company", companyID, "dataset", ds.ID, "dataType", dt)
-	writeJSON(w, http.StatusOK, pullOperationView(ds, false))
+	v := pullOperationView(ds, false)
+	s.holds(r.Context()).describe(ds, &v)
+	writeJSON(w, http.StatusOK, v)
 	return nil
 }
 
@@ -90,8 +92,10 @@ func (s *Server) listHistory(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	views := make([]pullOperation, len(all))
+	held := s.holds(r.Context())
 	for i, d := range all {
 		views[i] = pullOperationView(d, false)
+		held.describe(d, &views[i])
 	}
 	return writePage(w, r, views)
 }
@@ -101,7 +105,9 @@ func (s *Server) getHistory(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, pullOperationView(d, true))
+	v := pullOperationView(d, true)
+	s.holds(r.Context()).describe(d, &v)
+	writeJSON(w, http.StatusOK, v)
 	return nil
 }
 

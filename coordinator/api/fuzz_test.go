@@ -31,6 +31,8 @@ func FuzzRequestBodies(f *testing.F) {
 		`{"name":"desk","scope":"support"}`, `{"scope":"root"}`,
 		"{\"name\":\"Acme\",\"description\":\"\xff\xfe\"}", `{"name":"Acme","description":"\ud800"}`,
 		`[{"name":"Acme"}]`, `{"settings":[1]}`, `{"tags":{"\u0000":"x"}}`, `null`,
+		`{"timeZone":"Europe/London","windows":[{"days":["Mon","Fri"],"start":"19:00","end":"07:00"}]}`,
+		`{"timeZone":"../../etc/passwd","windows":[]}`, `{"timeZone":"UTC","windows":[{"days":[null],"start":"","end":"9"}]}`,
 	} {
 		f.Add(seed, uint8(0))
 	}
@@ -46,6 +48,9 @@ func FuzzRequestBodies(f *testing.F) {
 		{"POST", "/companies/co-1/syncSettings"},
 		{"POST", "/webhooks"},
 		{"POST", "/apiKeys"},
+		{"PUT", "/profile/syncWindow"},
+		{"PUT", "/companies/co-1/syncWindow"},
+		{"PUT", "/companies/co-1/connections/cn-1/syncWindow"},
 	}
 	f.Fuzz(func(t *testing.T, body string, which uint8) {
 		tg := targets[int(which)%len(targets)]

@@ -115,7 +115,7 @@ func New(cfg Config) *Server {
 // match it, 404 otherwise.
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 	var allow []string
-	for _, m := range []string{"GET", "POST", "PATCH", "DELETE"} {
+	for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
 		probe := r.Clone(r.Context())
 		probe.Method = m
 		if _, pattern := s.mux.Handler(probe); pattern != "/" {
@@ -165,6 +165,11 @@ func (s *Server) routes() []Route {
 		{"PATCH", "/companies/{companyId}/connections/{connectionId}", c, s.patchConnection},
 		{"DELETE", "/companies/{companyId}/connections/{connectionId}", c, s.deleteConnection},
 		{"POST", "/companies/{companyId}/connections/{connectionId}/linkCode", c, s.newLinkCode},
+		{"GET", "/companies/{companyId}/connections/{connectionId}/syncWindow", sup, s.getConnectionSyncWindow},
+		{"PUT", "/companies/{companyId}/connections/{connectionId}/syncWindow", c, s.putConnectionSyncWindow},
+		{"DELETE", "/companies/{companyId}/connections/{connectionId}/syncWindow", c, s.deleteConnectionSyncWindow},
+		{"POST", "/companies/{companyId}/connections/{connectionId}/pause", c, s.pauseConnection},
+		{"POST", "/companies/{companyId}/connections/{connectionId}/resume", c, s.resumeConnection},
 		{"GET", "/integrations", sup, s.listIntegrations},
 		{"GET", "/integrations/{platformKey}", sup, s.getIntegration},
 		{"POST", "/companies/{companyId}/data/queue/{dataType}", c, s.queueDataType},
@@ -179,6 +184,12 @@ func (s *Server) routes() []Route {
 		{"POST", "/profile/syncSettings", c, s.setProfileSyncSettings},
 		{"GET", "/companies/{companyId}/syncSettings", sup, s.getCompanySyncSettings},
 		{"POST", "/companies/{companyId}/syncSettings", c, s.setCompanySyncSettings},
+		{"GET", "/profile/syncWindow", sup, s.getProfileSyncWindow},
+		{"PUT", "/profile/syncWindow", c, s.putProfileSyncWindow},
+		{"DELETE", "/profile/syncWindow", c, s.deleteProfileSyncWindow},
+		{"GET", "/companies/{companyId}/syncWindow", sup, s.getCompanySyncWindow},
+		{"PUT", "/companies/{companyId}/syncWindow", c, s.putCompanySyncWindow},
+		{"DELETE", "/companies/{companyId}/syncWindow", c, s.deleteCompanySyncWindow},
 		{"GET", "/webhooks", sup, s.listWebhooks},
 		{"POST", "/webhooks", c, s.createWebhook},
 		{"GET", "/webhooks/{webhookId}", sup, s.getWebhook},

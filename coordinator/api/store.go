@@ -32,6 +32,15 @@ type Store interface {
 	// DeleteCompany removes a company with its connections, datasets, link
 	// codes and cached data; store.ErrNotFound if missing.
 	DeleteCompany(ctx context.Context, id string) error
+	// ProfileSyncWindow returns the client's default sync window; nil
+	// when it set none.
+	ProfileSyncWindow(ctx context.Context) (*store.SyncWindow, error)
+	// SetProfileSyncWindow replaces the client's default window; nil
+	// removes it. The window must pass rules.CheckSyncWindow.
+	SetProfileSyncWindow(ctx context.Context, w *store.SyncWindow) error
+	// SyncGate returns a connection's pause and the window in force for
+	// it, from one consistent read; store.ErrNotFound if missing.
+	SyncGate(ctx context.Context, connectionID string) (store.SyncGate, error)
 	// CreateConnection stores a new connection of an existing company, and
 	// with it the link code (by its hash) that links it, whose expiry
 	// becomes the connection's LinkCodeExpires; store.ErrNotFound if the

@@ -49,6 +49,10 @@ type connectionView struct {
 	LastSync       string         `json:"lastSync,omitempty"`
 	Created        string         `json:"created"`
 	ConnectionInfo map[string]any `json:"connectionInfo,omitempty"`
+	// Paused and PausedSince are Ferry's: the client paused the
+	// connection (POST .../pause), and when.
+	Paused      bool   `json:"paused"`
+	PausedSince string `json:"pausedSince,omitempty"`
 }
 
 // pullOperation is Codat's PullOperation, with Ferry's timeline on the
@@ -122,6 +126,7 @@ func (s *Server) connectionView(r *http.Request, c store.Connection) connectionV
 		SourceType: "Accounting", PlatformName: integ.Name,
 		LinkURL: s.links.BareConnectionURL(c.CompanyID, c.ID),
 		Status:  string(c.Status), LastSync: apiTime(c.LastSync), Created: apiTime(c.Created),
+		Paused: !c.PausedSince.IsZero(), PausedSince: apiTime(c.PausedSince),
 	}
 	if scopeOf(r) == store.ScopeClient {
 		v.LinkURL = s.links.ConnectionURL(c.CompanyID, c.ID)

@@ -11,7 +11,8 @@ import (
 // runChangesLoop acts on the store's committed changes, read from sub,
 // until ctx ends: a dataset that became Queued is offered to its
 // connection's agent (and the connection's queued work is offered again
-// when one of its datasets ends), a connection no longer Linked (or deleted) is revoked
+// when one of its datasets ends, or it is resumed, or a window changes), a
+// connection no longer Linked (or deleted) is revoked
 // from the agent serving it, and an agent whose credential was revoked is
 // disconnected; a diagnostics request for an agent here is run, and an
 // answer wakes the callers waiting for one. Whoever made the change (the API, the Portal, the
@@ -44,6 +45,15 @@ func (h *Hub) apply(c store.Change) {
 	for _, cc := range c.Connections {
 		if cc.To != store.Linked {
 			h.Revoke(cc.ID, withdrawnReason(cc.To))
+		} else {
+			// Linked, resumed, paused or given another window: what
+			// may be offered on it changed (holds.go).
+			h.Notify(cc.ID)
+		}
+	}
+	if c.SyncWindows {
+		for _, a := range h.online() {
+			a.kick()
 		}
 	}
 	for _, d := range c.Datasets {

@@ -61,9 +61,15 @@ type agentConn struct {
 	rttMs    int64
 	inHand   []protocol.Progress
 	lastSeen time.Time
-	offered  map[string]bool                      // "dataset/attempt" offered by the last pass; write loop only
-	revoked  []protocol.Revoked                   // revocations the write loop sends at its next kick
-	pending  map[string]chan protocol.Diagnostics // diagnose message id -> its waiting caller
+	offered  map[string]bool // "dataset/attempt" offered by the last pass; write loop only
+	// offeredOn is the connection of each dataset offered by the last
+	// pass, for the claim's check of its sync gate (holds.go).
+	offeredOn map[string]string
+	// wake kicks the write loop when the earliest closed window of the
+	// agent's queued work opens; write loop only.
+	wake    *time.Timer
+	revoked []protocol.Revoked                   // revocations the write loop sends at its next kick
+	pending map[string]chan protocol.Diagnostics // diagnose message id -> its waiting caller
 	// replaced are the connections served by a welcomed connection this
 	// one replaced (guarded by the hub's mu): see supersede; replacedEpoch
 	// is that connection's claim.

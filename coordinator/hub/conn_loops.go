@@ -93,6 +93,10 @@ func (c *agentConn) handle(m protocol.Message) {
 }
 
 func (c *agentConn) handleClaim(ctx context.Context, m protocol.Message) {
+	if c.claimHeld(ctx, m.Claim.DatasetID) {
+		c.enqueue(errorReply(m.ID, protocol.CodeNotQueued, "the connection is paused or outside its sync window; the dataset is offered again when it may run"))
+		return
+	}
 	d, err := c.h.st.Claim(ctx, store.ClaimRequest{
 		DatasetID: m.Claim.DatasetID, AgentID: c.agentID, LeaseID: uuid.NewString(),
 		Now: c.h.now().UTC(), TTL: c.h.cfg.LeaseTTL,
@@ -167,6 +171,7 @@ func (c *agentConn) refuse(m protocol.Message, err error) {
 // agent fewer than an offer loop of its own, whose offers would have gone
 // through the same queue to this loop anyway.
 func (c *agentConn) writeLoop() {
+	defer c.armWake(time.Time{})
 	for {
 		select {
 		case <-c.done:
@@ -212,7 +217,10 @@ func (c *agentConn) sendRevoked() bool {
 
 // offerQueued offers the queued datasets of the agent's connections, from
 // the write loop; false when the connection is gone. A type the agent's
-// source cannot provide ends NotSupported at once.
+// source cannot provide ends NotSupported at once. The work of a
+// connection that is paused or outside its sync window is not offered;
+// the loop is kicked again when the earliest such window opens (a resume
+// or a changed window comes through the feed).
 func (c *agentConn) offerQueued() bool {
 	c.mu.Lock()
 	bindings := make(map[string][]dataset.DataType, len(c.bindings))
@@ -226,10 +234,24 @@ func (c *agentConn) offerQueued() bool {
 	// this connection; the offers of later passes are repeats.
 	offered := make(map[string]bool, len(c.offered))
 	defer func() { c.offered = offered }()
+	offeredOn := map[string]string{}
+	defer c.setOfferedOn(offeredOn)
+	var wake time.Time
+	defer func() { c.armWake(wake) }()
 	for connID, types := range bindings {
 		queued, err := c.h.st.QueuedDatasets(ctx, connID)
 		if err != nil {
 			c.log.Error("list queued datasets", "connection", connID, "err", err)
+			continue
+		}
+		if len(queued) == 0 {
+			continue
+		}
+		for _, d := range queued {
+			offeredOn[d.ID] = connID // held or offered: claimHeld checks either
+		}
+		if hold, ok := c.h.hold(ctx, connID); !ok || hold.Held() {
+			wake = earliest(wake, hold.Opens)
 			continue
 		}
 		for _, d := range queued {

@@ -103,6 +103,9 @@ type Store interface {
 	// QueuedDatasets returns the Queued datasets of a connection in dispatch
 	// order: sync order, then requested time.
 	QueuedDatasets(ctx context.Context, connectionID string) ([]store.Dataset, error)
+	// SyncGate returns a connection's pause and the sync window in force
+	// for it, from one consistent read; store.ErrNotFound if missing.
+	SyncGate(ctx context.Context, connectionID string) (store.SyncGate, error)
 	// QueuedConnections returns the ids of the connections that have at
 	// least one Queued dataset, each once, in id order. Its cost grows
 	// with the Queued datasets, not the history or the connections.

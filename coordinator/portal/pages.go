@@ -57,6 +57,9 @@ type connView struct {
 	CSRF     string
 	// AgentOnline: the bound agent has a live connection.
 	AgentOnline bool
+	// Window is the sync window in force and where it comes from
+	// (windows.go); Own: the connection set its own.
+	Window windowView
 }
 
 // statusData is the live fragment: one row per data type of the sync
@@ -123,7 +126,7 @@ func (h *Handler) connViews(ctx context.Context, conns []store.Connection, s *se
 	client := s.scope == store.ScopeClient
 	for i, c := range conns {
 		integ, _ := platform.Lookup(c.PlatformKey)
-		v := connView{Connection: c, Platform: integ.Name, AgentOnline: h.online(ctx, c.AgentID)}
+		v := connView{Connection: c, Platform: integ.Name, AgentOnline: h.online(ctx, c.AgentID), Window: h.window(ctx, c.ID)}
 		if client {
 			v.LinkURL, v.CSRF = h.links.ConnectionURL(c.CompanyID, c.ID), s.csrf
 			v.CanIssue = c.Status != store.Linked

@@ -29,6 +29,7 @@ type page struct {
 var funcs = template.FuncMap{
 	"when":       when,
 	"checkClass": checkClass,
+	"weekdays":   func() []string { return weekdays },
 	"findings": func(title, id string, items []store.ValidationItem) findingsView {
 		return findingsView{Title: title, ID: id, Items: items}
 	},

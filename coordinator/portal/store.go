@@ -36,6 +36,14 @@ type Store interface {
 	// if the new code's hash is taken.
 	ReplaceLinkCode(ctx context.Context, companyID, connectionID string, code store.LinkCode, from ...store.ConnectionStatus) (store.Connection, error)
 
+	// UpdateConnection applies fn to the stored connection atomically;
+	// store.ErrNotFound if missing (the Portal pauses, resumes and sets
+	// a connection's own sync window with it).
+	UpdateConnection(ctx context.Context, companyID, id string, fn func(*store.Connection) error) (store.Connection, error)
+	// SyncGate returns a connection's pause and the sync window in force
+	// for it, from one consistent read; store.ErrNotFound if missing.
+	SyncGate(ctx context.Context, connectionID string) (store.SyncGate, error)
+
 	// Datasets and their validation.
 
 	// Datasets returns a company's datasets, newest requested first;

@@ -150,12 +150,12 @@ func (s *Scheduler) sleep(ctx context.Context, sub *store.Subscription, due time
 
 // Result counts what one tick did.
 type Result struct {
-	Queued, Busy, Dropped, Moved int
+	Queued, Busy, Dropped, Moved, Paused int
 }
 
 // Tick queues every sync due now. Each due entry is queued, moved (to its
-// next turn when the type is still in progress, or later when its schedule
-// was lengthened), or dropped (schedule 0, connection gone or not Linked;
+// next turn when the type is still in progress or the connection is
+// paused, or later when its schedule was lengthened), or dropped (schedule 0, connection gone or not Linked;
 // linking again re-arms it).
 func (s *Scheduler) Tick(ctx context.Context) (Result, error) {
 	var res Result
@@ -206,18 +206,27 @@ func (s *Scheduler) handle(ctx context.Context, e store.ScheduledSync, now time.
 		res.Moved++
 		return s.cfg.Store.Reschedule(ctx, e, e.Requested.Add(every))
 	}
-	ds, err := s.cfg.Queuer.Queue(ctx, e.CompanyID, e.DataType, e.ConnectionID, "scheduled sync")
-	var busy *store.InProgressError
-	switch {
-	case errors.As(err, &busy):
-		// The 409 rule: the type is still in progress (its agent offline,
-		// say). Its next turn is the next multiple of the schedule.
-		res.Busy++
+	// A paused connection's turn is skipped, as a busy one's: its
+	// next turn is the next multiple of the schedule.
+	nextTurn := func() error {
 		next := e.Due
 		for !next.After(now) {
 			next = next.Add(every)
 		}
 		return s.cfg.Store.Reschedule(ctx, e, next)
+	}
+	if !conn.PausedSince.IsZero() {
+		res.Paused++
+		return nextTurn()
+	}
+	ds, err := s.cfg.Queuer.Queue(ctx, e.CompanyID, e.DataType, e.ConnectionID, "scheduled sync")
+	var busy *store.InProgressError
+	switch {
+	case errors.As(err, &busy):
+		// The 409 rule: the type is still in progress (its agent offline,
+		// say).
+		res.Busy++
+		return nextTurn()
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrUnlinked):
 		res.Dropped++
 		return s.cfg.Store.Reschedule(ctx, e, time.Time{})

@@ -370,3 +370,35 @@ func TestLoopWakesWhenArmed(t *testing.T) {
 	every(map[dataset.DataType]int{dataset.Bills: 1, dataset.Invoices: 1})
 	waitQueued(dataset.Invoices)
 }
+
+// TestPausedSkipsTurns: while its connection is paused, a type's
+// scheduled turns are skipped (nothing is queued); after the resume it is
+// queued again at its next turn.
+func TestPausedSkipsTurns(t *testing.T) {
+	e := newEnv(t)
+	e.linkedConnection("co-1")
+	e.completeAll("co-1")
+	pause := func(since time.Time) {
+		_, err := e.st.UpdateConnection(t.Context(), "co-1", "co-1-conn", func(c *store.Connection) error {
+			c.PausedSince = since
+			return nil
+		})
+		must(t, err)
+	}
+	pause(e.clock.Now())
+	var paused int
+	for end := e.clock.Now().Add(72 * time.Hour); e.clock.Now().Before(end); {
+		e.clock.Add(time.Hour)
+		paused += e.tick().Paused
+	}
+	if want := len(dataset.DataTypes) * 3; paused != want {
+		t.Errorf("%d turns skipped while paused, want %d (every type, each day)", paused, want)
+	}
+	pause(time.Time{})
+	e.run(24*time.Hour, time.Hour, nil)
+	for dt, at := range e.requested("co-1") {
+		if fmt.Sprint(at) != fmt.Sprint(hours(0, 96)) {
+			t.Errorf("%s requested at %v, want %v: nothing while paused, then its next turn", dt, at, hours(0, 96))
+		}
+	}
+}

@@ -25,6 +25,7 @@ type Backend interface {
 	AgentStore
 	UploadStore
 	SettingsStore
+	SyncWindowStore
 	WebhookStore
 	AgentEventStore
 	ChannelStore
@@ -311,6 +312,25 @@ type SettingsStore interface {
 	// changed since it was read (a dataset was queued meanwhile) is left as
 	// it is.
 	Reschedule(ctx context.Context, s ScheduledSync, next time.Time) error
+}
+
+// SyncWindowStore keeps the client's default sync window and reads what
+// gates the offers of a connection's queued datasets. A connection's own
+// window and its pause are fields of the Connection (UpdateConnection), a
+// company's window a field of the Company (UpdateCompany); the feed's
+// Change carries each such change (Connections for a connection's,
+// SyncWindows for a company's or the client's).
+type SyncWindowStore interface {
+	// ProfileSyncWindow returns the client's default window; nil when it
+	// set none.
+	ProfileSyncWindow(ctx context.Context) (*SyncWindow, error)
+	// SetProfileSyncWindow replaces the client's default window; nil
+	// removes it. The window must pass rules.CheckSyncWindow.
+	SetProfileSyncWindow(ctx context.Context, w *SyncWindow) error
+	// SyncGate returns a connection's pause and the window in force for
+	// it (rules.EffectiveWindow over its own, its company's and the
+	// client's), from one consistent read; ErrNotFound if missing.
+	SyncGate(ctx context.Context, connectionID string) (SyncGate, error)
 }
 
 // WebhookStore keeps webhook consumers and the durable outbox of their

@@ -31,6 +31,7 @@ const (
 	KindAPIKey          Kind = "API keys"
 	KindAgent           Kind = "agents"
 	KindProfileSettings Kind = "profile sync settings"
+	KindProfileWindow   Kind = "profile sync window"
 	KindWebhook         Kind = "webhooks"
 	KindCompany         Kind = "companies"
 	KindCompanySettings Kind = "company sync settings"
@@ -48,14 +49,14 @@ const (
 
 // Kinds lists every kind, each after the kinds its items refer to.
 var Kinds = []Kind{
-	KindSecret, KindAPIKey, KindAgent, KindProfileSettings, KindWebhook,
+	KindSecret, KindAPIKey, KindAgent, KindProfileSettings, KindProfileWindow, KindWebhook,
 	KindCompany, KindCompanySettings, KindConnection, KindLinkCode, KindScheduledSync,
 	KindDataset, KindValidation, KindCachedRecord, KindPage,
 	KindDelivery, KindDeliveryAttempt, KindAgentEvent,
 }
 
 // Item is one value of a dump: a Secret, APIKey, Agent, ProfileSettings,
-// Webhook, Company, CompanySyncSettings (as the company set them),
+// ProfileWindow, Webhook, Company, CompanySyncSettings (as the company set them),
 // Connection, LinkCode, ScheduledSync, Dataset (with its lease and
 // timeline), Validation, CachedRecord, Page, Delivery, DeliveryAttempt or
 // AgentEvent.
@@ -104,6 +105,12 @@ type ProfileSettings struct {
 	Settings []SyncSetting `json:"settings"`
 }
 
+// ProfileWindow is the client's default sync window; a dump holds it only
+// when it was set.
+type ProfileWindow struct {
+	Window SyncWindow `json:"window"`
+}
+
 // Validation is the validation result of one dataset.
 type Validation struct {
 	CompanyID string           `json:"companyId"`
@@ -132,6 +139,9 @@ func (Agent) Kind() Kind { return KindAgent }
 
 // Kind is KindProfileSettings.
 func (ProfileSettings) Kind() Kind { return KindProfileSettings }
+
+// Kind is KindProfileWindow.
+func (ProfileWindow) Kind() Kind { return KindProfileWindow }
 
 // Kind is KindWebhook.
 func (Webhook) Kind() Kind { return KindWebhook }

@@ -75,6 +75,10 @@ type Change struct {
 	// Diagnostics are the diagnostics requests the commit made or
 	// answered.
 	Diagnostics []DiagnosticsChange
+	// SyncWindows: the commit changed a company's or the client's sync
+	// window, which may open or close any connection's. (A connection's
+	// own window or pause is in Connections.)
+	SyncWindows bool
 }
 
 // DiagnosticsChange is a diagnostics request made of the replica holding
@@ -102,7 +106,8 @@ type DatasetChange struct {
 }
 
 // ConnectionChange is a connection created, deleted, moved to another
-// status or bound to another agent.
+// status, bound to another agent, paused, resumed, or given another sync
+// window of its own (From equal to To for the last three).
 type ConnectionChange struct {
 	ID, CompanyID string
 	// From is the status before; empty for a new connection.
@@ -117,7 +122,7 @@ type ConnectionChange struct {
 // Empty reports whether c records nothing.
 func (c *Change) Empty() bool {
 	return len(c.Datasets) == 0 && len(c.Connections) == 0 && len(c.RevokedAgents) == 0 &&
-		c.Deliveries == 0 && c.SyncDue.IsZero() && len(c.Channels) == 0 && len(c.Diagnostics) == 0
+		c.Deliveries == 0 && c.SyncDue.IsZero() && len(c.Channels) == 0 && len(c.Diagnostics) == 0 && !c.SyncWindows
 }
 
 // ArmSync notes that the commit armed a scheduled sync due at due.
@@ -146,7 +151,8 @@ func (ch *Change) RecordDataset(old, d *Dataset) {
 
 // RecordConnection notes c, which was old before (nil for a new
 // connection; c nil for a deleted one), when it is new, deleted, moved to
-// another status or bound to another agent.
+// another status, bound to another agent, paused or resumed, or given
+// another sync window.
 func (ch *Change) RecordConnection(old, c *Connection) {
 	var cc ConnectionChange
 	switch {
@@ -154,7 +160,8 @@ func (ch *Change) RecordConnection(old, c *Connection) {
 		cc = ConnectionChange{ID: old.ID, CompanyID: old.CompanyID, From: old.Status, AgentID: old.AgentID}
 	case old == nil:
 		cc = ConnectionChange{ID: c.ID, CompanyID: c.CompanyID, To: c.Status, AgentID: c.AgentID}
-	case old.Status == c.Status && old.AgentID == c.AgentID:
+	case old.Status == c.Status && old.AgentID == c.AgentID &&
+		old.PausedSince.Equal(c.PausedSince) && SameWindow(old.SyncWindow, c.SyncWindow):
 		return
 	default:
 		cc = ConnectionChange{ID: c.ID, CompanyID: c.CompanyID, From: old.Status, To: c.Status, AgentID: c.AgentID}

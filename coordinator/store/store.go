@@ -99,6 +99,9 @@ type Company struct {
 	Description string            `json:"description,omitempty"`
 	Tags        map[string]string `json:"tags,omitempty"`
 	Created     time.Time         `json:"created"`
+	// SyncWindow is the company's default window for its connections;
+	// nil when it set none (the client's applies).
+	SyncWindow *SyncWindow `json:"syncWindow,omitempty"`
 }
 
 // ConnectionStatus is a connection's state, as Codat spells it.
@@ -127,6 +130,12 @@ type Connection struct {
 	// expires; zero when it has none. The code itself is never stored, only
 	// its hash (LinkCode.Hash): it is shown once, where it is issued.
 	LinkCodeExpires time.Time `json:"linkCodeExpires,omitzero"`
+	// SyncWindow is the connection's own window; nil when it set none
+	// (its company's or the client's applies).
+	SyncWindow *SyncWindow `json:"syncWindow,omitempty"`
+	// PausedSince is when the client paused the connection: nothing is
+	// offered for it until it is resumed. Zero when it is not paused.
+	PausedSince time.Time `json:"pausedSince,omitzero"`
 }
 
 // LinkCode is a one-time code that links a connection to an agent. Only its

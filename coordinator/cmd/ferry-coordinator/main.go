@@ -15,6 +15,9 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	// Sync windows name IANA zones; the zone data is built in, as a
+	// Windows machine or a slim container has none of its own.
+	_ "time/tzdata"
 
 	"github.com/ferry-sync/ferry/coordinator/server"
 )

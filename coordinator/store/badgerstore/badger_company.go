@@ -41,6 +41,9 @@ func putCompany(txn *tx, old *store.Company, c store.Company) error {
 		if err := txn.Delete(companyOrderKey(*old)); err != nil {
 			return err
 		}
+		if !store.SameWindow(old.SyncWindow, c.SyncWindow) {
+			txn.change.SyncWindows = true
+		}
 	}
 	if err := txn.Set(companyOrderKey(c), nil); err != nil {
 		return err

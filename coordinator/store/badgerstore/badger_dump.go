@@ -56,6 +56,14 @@ func (e *exporter) all() error {
 	if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
 		return err
 	}
+	var w store.SyncWindow
+	err = getJSON(e.txn, profileWindowKey(), &w)
+	if err == nil {
+		err = e.fn(store.ProfileWindow{Window: w})
+	}
+	if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
+		return err
+	}
 	webhooks := map[string]bool{}
 	err = e.each(prefix("wh"), func(k, v []byte) error {
 		webhooks[lastSegment(k)] = true
@@ -315,6 +323,8 @@ func (im *importer) put(it store.Item) error {
 		return im.agent(v)
 	case store.ProfileSettings:
 		return im.json(profileSettingsKey(), v.Settings)
+	case store.ProfileWindow:
+		return im.json(profileWindowKey(), v.Window)
 	case store.Webhook:
 		return im.json(webhookKey(v.ID), v)
 	case store.Company:

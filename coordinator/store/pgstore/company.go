@@ -66,6 +66,9 @@ func (p *PG) UpdateCompany(ctx context.Context, id string, fn func(*store.Compan
 		if err != nil {
 			return err
 		}
+		if !store.SameWindow(old.SyncWindow, c.SyncWindow) {
+			t.change.SyncWindows = true
+		}
 		_, err = t.Exec(ctx, "UPDATE companies SET created = $2, doc = $3 WHERE id = $1", id, c.Created, doc)
 		return err
 	})

@@ -39,6 +39,13 @@ func (p *PG) Export(ctx context.Context, fn func(store.Item) error) error {
 				}
 				return fn(ps)
 			}},
+			docQuery{"SELECT doc FROM settings WHERE name = 'syncWindow'", func(doc []byte) error {
+				var pw store.ProfileWindow
+				if err := json.Unmarshal(doc, &pw.Window); err != nil {
+					return fmt.Errorf("decode profile sync window: %w", err)
+				}
+				return fn(pw)
+			}},
 			docQuery{"SELECT doc FROM webhooks ORDER BY id", decodeTo[store.Webhook](fn)},
 			docQuery{"SELECT doc FROM companies ORDER BY created, id", decodeTo[store.Company](fn)},
 			docQuery{"SELECT doc FROM company_settings ORDER BY company_id", decodeTo[store.CompanySyncSettings](fn)},
@@ -347,6 +354,8 @@ func (im *importer) put(it store.Item) error {
 		return im.addDoc(tAgents, v, v.ID, v.CredentialHash, v.Created.UTC())
 	case store.ProfileSettings:
 		return im.addDoc(tSettings, v.Settings, "profile")
+	case store.ProfileWindow:
+		return im.addDoc(tSettings, v.Window, "syncWindow")
 	case store.Webhook:
 		return im.addDoc(tWebhooks, v, v.ID)
 	case store.Company:

@@ -46,9 +46,11 @@ func Populate(t *testing.T, s store.Backend) {
 	_, err = s.UpdateAgent(f.ctx, "agent-2", func(a *store.Agent) error { a.Revoked = at(5); return nil })
 	noErr(f, "UpdateAgent", err)
 	noErr(f, "SetProfileSyncSettings", s.SetProfileSyncSettings(f.ctx, []store.SyncSetting{{DataType: dumpTypes[1], SyncSchedule: 12, SyncOrder: 3}}))
+	noErr(f, "SetProfileSyncWindow", s.SetProfileSyncWindow(f.ctx, &store.SyncWindow{TimeZone: "Europe/London", Windows: []store.Window{{Days: []string{"Mon"}, Start: "19:00", End: "07:00"}}}))
 	f.webhook("wh-1", store.EventTypes...)
 
-	co := store.Company{ID: "co-1", Name: "One", Description: "the first", Tags: map[string]string{"region": "uk"}, Created: at(10)}
+	co := store.Company{ID: "co-1", Name: "One", Description: "the first", Tags: map[string]string{"region": "uk"}, Created: at(10),
+		SyncWindow: &store.SyncWindow{TimeZone: "Europe/Paris", Windows: []store.Window{{Days: []string{"Sat", "Sun"}, Start: "00:00", End: "00:00"}}}}
 	noErr(f, "CreateCompany", s.CreateCompany(f.ctx, co))
 	f.company("co-2", 11)
 	noErr(f, "SetCompanySyncSettings", s.SetCompanySyncSettings(f.ctx, store.CompanySyncSettings{
@@ -57,6 +59,11 @@ func Populate(t *testing.T, s store.Backend) {
 	f.connectionAt("co-1", "conn-1", store.Linked, dumpAgent, 12)
 	f.connectionAt("co-1", dumpPending, store.PendingAuth, "", 13)
 	f.connectionAt("co-2", "conn-2", store.Linked, dumpAgent, 14)
+	_, err = s.UpdateConnection(f.ctx, "co-2", "conn-2", func(c *store.Connection) error {
+		c.PausedSince, c.SyncWindow = at(15), &store.SyncWindow{TimeZone: "UTC", Windows: []store.Window{}}
+		return nil
+	})
+	noErr(f, "UpdateConnection", err)
 
 	f.publish("co-1", "conn-1", "ds-complete", dumpTypes[0], dumpAgent, 20, page("v1", "r1", "r2"), page("v1", "r3"))
 	noErr(f, "SetValidation", s.SetValidation(f.ctx, "co-1", "ds-complete", store.ValidationResult{

@@ -85,6 +85,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Backend) {
 		{"LookupBadIDs", testLookupBadIDs},
 	}
 	tests = append(tests, settingsTests...)
+	tests = append(tests, syncWindowTests...)
 	tests = append(tests, webhookTests...)
 	tests = append(tests, replicaTests...)
 	for _, tt := range tests {

@@ -1,0 +1,85 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/ferry-sync/ferry/coordinator/rules"
+	"github.com/ferry-sync/ferry/coordinator/store"
+)
+
+// Pauses and sync windows
+//
+// The work of a connection that is paused, or outside its sync window, is
+// not offered (offerQueued asks hold before each connection's offers), and
+// a claim of a dataset offered before the pause or before the window
+// closed is refused (claimHeld), so that the agent's waiting offers do not
+// start it either; a dataset already running when either happens goes on
+// to its end. Work held by a window is offered when the window opens: the
+// write loop arms one timer (wake) for the earliest opening among its
+// connections. A pause, a resume or a connection's own window changed is
+// a ConnectionChange on the feed, and a company's or the client's window
+// changed is Change.SyncWindows (changes.go): both kick the agents
+// concerned, whichever replica made the change. The sweep is the safety
+// net for a change the feed lost.
+
+// hold is what holds the connection's queued work now; ok is false when
+// the store could not say (the work waits for the next pass, as when its
+// queue could not be read), or the connection is gone.
+func (h *Hub) hold(ctx context.Context, connectionID string) (rules.Hold, bool) {
+	g, err := h.st.SyncGate(ctx, connectionID)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) && ctx.Err() == nil {
+			h.log.Error("read the sync gate", "connection", connectionID, "err", err)
+		}
+		return rules.Hold{}, false
+	}
+	return rules.HoldAt(g, h.now()), true
+}
+
+// claimHeld reports whether the claim of a dataset queued at the last
+// offer pass must be refused because its connection is held now. Another
+// dataset is left to the store, which refuses what is not this agent's or
+// not Queued.
+func (c *agentConn) claimHeld(ctx context.Context, datasetID string) bool {
+	c.mu.Lock()
+	connID, ok := c.offeredOn[datasetID]
+	c.mu.Unlock()
+	if !ok {
+		return false
+	}
+	hold, ok := c.h.hold(ctx, connID)
+	return ok && hold.Held()
+}
+
+// setOfferedOn records the connections of the datasets the last pass
+// offered.
+func (c *agentConn) setOfferedOn(m map[string]string) {
+	if len(m) == 0 {
+		m = nil // an idle agent keeps no map
+	}
+	c.mu.Lock()
+	c.offeredOn = m
+	c.mu.Unlock()
+}
+
+// armWake sets the write loop's timer to kick it at t, replacing any;
+// zero t stops it. Write loop only.
+func (c *agentConn) armWake(t time.Time) {
+	if c.wake != nil {
+		c.wake.Stop()
+		c.wake = nil
+	}
+	if !t.IsZero() {
+		c.wake = time.AfterFunc(max(t.Sub(c.h.now()), 0), c.kick)
+	}
+}
+
+// earliest is the earlier of a and b, a zero time being none.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}

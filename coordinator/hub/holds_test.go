@@ -1,0 +1,157 @@
+package hub
+
+import (
+	"testing"
+	"time"
+
+	"github.com/ferry-sync/ferry/coordinator/store"
+	"github.com/ferry-sync/ferry/shared/dataset"
+	"github.com/ferry-sync/ferry/shared/protocol"
+)
+
+// twoConnections links two connections to one agent and connects it;
+// nothing is queued on first link.
+func (e *env) twoConnections() (held, free string, a *agent) {
+	e.t.Helper()
+	e.nothingOnFirstLink()
+	held, cred := e.linked()
+	free, code := e.connection(e.co)
+	e.link(code, cred)
+	a, _ = e.connect(cred, append(all(held), all(free)...))
+	return held, free, a
+}
+
+// offersUntil reads the offers until one of marker arrives and returns
+// the datasets offered before it.
+func (a *agent) offersUntil(marker string) []string {
+	a.t.Helper()
+	var before []string
+	for {
+		m := a.expect(protocol.TypeOffer)
+		if m.Offer.DatasetID == marker {
+			return before
+		}
+		before = append(before, m.Offer.DatasetID)
+	}
+}
+
+// notOffered queues two markers on the free connection, one after the
+// other's offer arrived: every pass that saw id queued has ended by then,
+// so id was held if it did not come before the second.
+func (e *env) notOffered(a *agent, free, id, marker string) {
+	e.t.Helper()
+	e.queueInStore(free, marker+"-1", dataset.Invoices)
+	a.offersUntil(marker + "-1")
+	e.queueInStore(free, marker+"-2", dataset.Bills)
+	for _, got := range a.offersUntil(marker + "-2") {
+		if got == id {
+			e.t.Fatalf("%s was offered while held", id)
+		}
+	}
+	if m := a.claim(id); m.Type != protocol.TypeError || m.Error.Code != protocol.CodeNotQueued {
+		e.t.Fatalf("claim of held %s: %+v, want not_queued", id, m)
+	}
+	e.endFree(a, free, marker+"-1", marker+"-2")
+}
+
+// endFree claims and fails the markers, so the free connection can queue
+// their types again.
+func (e *env) endFree(a *agent, free string, ids ...string) {
+	e.t.Helper()
+	for _, id := range ids {
+		m := a.claim(id)
+		if m.Type != protocol.TypeClaimed {
+			e.t.Fatalf("claim %s: %+v", id, m)
+		}
+		a.report(m.Claimed, dataset.FetchError, m.Claimed.LeaseID)
+	}
+}
+
+// TestPauseHoldsOffers: a paused connection's queued work is neither
+// offered nor claimable (an offer made before the pause included); the
+// resume, written to the store by anyone, offers it at once.
+func TestPauseHoldsOffers(t *testing.T) {
+	e := newEnv(t)
+	held, free, a := e.twoConnections()
+	e.queueInStore(held, "ds-held", dataset.Customers)
+	if m := a.expect(protocol.TypeOffer); m.Offer.DatasetID != "ds-held" {
+		t.Fatalf("offer %+v, want ds-held", m.Offer)
+	}
+	pause := func(since time.Time) {
+		t.Helper()
+		if _, err := e.st.UpdateConnection(t.Context(), e.co, held, func(c *store.Connection) error { c.PausedSince = since; return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pause(e.clock.Now())
+	e.notOffered(a, free, "ds-held", "paused")
+	pause(time.Time{})
+	a.offersUntil("ds-held")
+	if m := a.claim("ds-held"); m.Type != protocol.TypeClaimed {
+		t.Fatalf("claim after resume: %+v", m)
+	}
+}
+
+// TestWindowHoldsOffers: work outside its window waits; a company's
+// window moved to include now (Change.SyncWindows) offers it at once, and
+// so does the connection's own window overriding the client's.
+func TestWindowHoldsOffers(t *testing.T) {
+	e := newEnv(t)
+	held, free, a := e.twoConnections()
+	// The test's clock is Sunday 1 March 2026, 09:00 UTC. The free
+	// connection has its own window: any time.
+	if _, err := e.st.UpdateConnection(t.Context(), e.co, free, func(c *store.Connection) error {
+		c.SyncWindow = &store.SyncWindow{TimeZone: "UTC", Windows: []store.Window{}}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	closed := &store.SyncWindow{TimeZone: "Europe/London", Windows: []store.Window{{Days: []string{"Mon", "Tue", "Wed", "Thu", "Fri"}, Start: "19:00", End: "07:00"}}}
+	if err := e.st.SetProfileSyncWindow(t.Context(), closed); err != nil {
+		t.Fatal(err)
+	}
+	e.queueInStore(held, "ds-held", dataset.Customers)
+	e.notOffered(a, free, "ds-held", "client-window")
+
+	open := &store.SyncWindow{TimeZone: "Europe/London", Windows: []store.Window{{Days: []string{"Sun"}, Start: "08:00", End: "10:00"}}}
+	if _, err := e.st.UpdateCompany(t.Context(), e.co, func(c *store.Company) error { c.SyncWindow = open; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	a.offersUntil("ds-held")
+	if m := a.claim("ds-held"); m.Type != protocol.TypeClaimed {
+		t.Fatalf("claim inside the window: %+v", m)
+	}
+}
+
+// TestWindowOpeningOffers: held work is offered when its window opens,
+// by the write loop's own timer, with nothing else happening. The hub's
+// clock runs at real speed from 18:59:59.7 London time on a Monday, so
+// the window from 19:00 opens 300 ms into the test.
+func TestWindowOpeningOffers(t *testing.T) {
+	london, err := time.LoadLocation("Europe/London")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	offset := time.Date(2026, 12, 7, 18, 59, 59, 700_000_000, london).Sub(start)
+	e := newEnvWith(t, func(c *Config) {
+		c.Now = func() time.Time { return time.Now().Add(offset) }
+		c.SweepInterval = time.Hour // no sweep to stand in for the timer
+	})
+	e.clock.Add(start.Add(offset).Sub(e.clock.Now())) // the link codes' and the queue's clock
+	e.nothingOnFirstLink()
+	conn, cred := e.linked()
+	if err := e.st.SetProfileSyncWindow(t.Context(), &store.SyncWindow{TimeZone: "Europe/London", Windows: []store.Window{
+		{Days: []string{"Mon"}, Start: "19:00", End: "07:00"},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	e.queueInStore(conn, "ds-evening", dataset.Customers)
+	a, _ := e.connect(cred, all(conn))
+	if m := a.expect(protocol.TypeOffer); m.Offer.DatasetID != "ds-evening" {
+		t.Fatalf("offer %+v, want ds-evening", m.Offer)
+	}
+	if opened := time.Now().Add(offset).In(london); opened.Hour() != 19 {
+		t.Errorf("offered at %s London time, before the window opened", opened)
+	}
+}
