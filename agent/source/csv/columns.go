@@ -105,7 +105,7 @@ var columns = map[dataset.DataType]map[string]kind{
 	dataset.BillCreditNotes: with(credit, map[string]kind{
 		"billCreditNoteNumber": text, "supplierRef.id": text, "supplierRef.supplierName": text,
 	}),
-	dataset.Payments: with(payment, map[string]kind{"customerRef.id": text, "customerRef.companyName": text}),
+	dataset.Payments:     with(payment, map[string]kind{"customerRef.id": text, "customerRef.companyName": text}),
 	dataset.BillPayments: with(payment, map[string]kind{"supplierRef.id": text, "supplierRef.supplierName": text}),
 	dataset.BankAccounts: {
 		"accountName": text, "accountType": bankAccountType, "nominalCode": text, "sortCode": text,

@@ -71,11 +71,13 @@ func TestMillionSplits(t *testing.T) {
 	}
 }
 
-// BenchmarkFetchMap reads and maps whole data types: records/s.
+// BenchmarkFetchMap reads and maps whole data types: records/s, and the
+// book's splits read per second (payments and bank accounts read every
+// split for a few records: compare their splits/s with journalEntries').
 func BenchmarkFetchMap(b *testing.B) {
 	gen := genBook(b, 100_000) // 200,000 splits
 	for _, bk := range []struct{ name, path string }{{"generated-200k-splits", gen}, {"taxreport", books + "taxreport.gnucash"}} {
-		for _, dt := range []dataset.DataType{dataset.JournalEntries, dataset.ChartOfAccounts} {
+		for _, dt := range []dataset.DataType{dataset.JournalEntries, dataset.ChartOfAccounts, dataset.Payments, dataset.BankAccounts} {
 			b.Run(bk.name+"/"+string(dt), func(b *testing.B) {
 				src := open(b, bk.path)
 				n := 0
@@ -90,6 +92,9 @@ func BenchmarkFetchMap(b *testing.B) {
 					bt.Close()
 				}
 				b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "records/s")
+				if bk.path == gen {
+					b.ReportMetric(float64(200_000*b.N)/b.Elapsed().Seconds(), "splits/s")
+				}
 			})
 		}
 	}
