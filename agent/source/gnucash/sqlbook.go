@@ -76,7 +76,7 @@ func (l *sqlLoader) load(ctx context.Context, parts part, onTxn txnFunc) (*book,
 		}
 	}
 	if onTxn != nil {
-		if err := r.transactions(onTxn); err != nil {
+		if err := r.transactions(onTxn, parts&partLotOwners != 0); err != nil {
 			return nil, err
 		}
 	}
@@ -203,7 +203,7 @@ func (r *sqlReader) balances() error {
 		}
 		b.addImbalance(t)
 		return nil
-	})
+	}, false)
 }
 
 func (r *sqlReader) taxTables() error {
@@ -439,8 +439,9 @@ func (r *sqlReader) entries() error {
 // transactions streams the transactions with their splits, ordered by
 // transaction so that each one's splits come together. Transactions with a
 // split in a template account belong to scheduled transactions and are
-// left out.
-func (r *sqlReader) transactions(onTxn txnFunc) error {
+// left out. With types, each transaction's type is read too (payments need
+// it; the journal, which reads every split, does not pay for the lookup).
+func (r *sqlReader) transactions(onTxn txnFunc, types bool) error {
 	var t txn
 	skip := false
 	flush := func() error {
@@ -449,9 +450,13 @@ func (r *sqlReader) transactions(onTxn txnFunc) error {
 		}
 		return onTxn(r.book, &t)
 	}
+	typ := "''"
+	if types {
+		typ = "(SELECT string_val FROM slots y WHERE y.obj_guid = t.guid AND y.name = 'trans-txn-type' LIMIT 1)"
+	}
 	err := r.rows(`SELECT t.guid, t.currency_guid, t.post_date, t.enter_date, t.description,
 		(SELECT gdate_val FROM slots d WHERE d.obj_guid = t.guid AND d.name = 'date-posted' LIMIT 1),
-		(SELECT string_val FROM slots y WHERE y.obj_guid = t.guid AND y.name = 'trans-txn-type' LIMIT 1),
+		`+typ+`,
 		s.account_guid, s.memo, s.value_num, s.value_denom, s.quantity_num, s.quantity_denom, s.lot_guid
 		FROM transactions t JOIN splits s ON s.tx_guid = t.guid ORDER BY t.guid`, func(rows *sql.Rows) error {
 		var guid, cur, posted, entered, desc, gdate, typ, acct, memo, lot text
