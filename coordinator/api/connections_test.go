@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/linkcode"
+	"github.com/ferry-sync/ferry/shared/dataset"
 )
 
 func TestConnections(t *testing.T) {
@@ -124,7 +125,7 @@ func TestIntegrations(t *testing.T) {
 	var g integrationView
 	body = e.must(200, "GET", "/integrations/gnucash", nil, &g)
 	checkSchema(t, "Integration", body)
-	if !g.IsOfflineConnector || g.Name != "GnuCash" || len(g.DatatypeFeatures) != 8 {
+	if !g.IsOfflineConnector || g.Name != "GnuCash" || len(g.DatatypeFeatures) != len(dataset.DataTypes) {
 		t.Errorf("gnucash = %+v", g)
 	}
 	status, out := e.call("GET", "/integrations/xero", nil)

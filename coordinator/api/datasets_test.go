@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
@@ -128,7 +129,7 @@ func TestQueueAll(t *testing.T) {
 	if seen[dataset.Invoices] != first.ID {
 		t.Errorf("queue all replaced the invoices dataset in progress")
 	}
-	// Dispatch order is the sync order: company first, journal entries last.
+	// Dispatch order is the sync order: company first, bank accounts last.
 	queued, err := e.st.QueuedDatasets(t.Context(), first.ConnectionID)
 	if err != nil {
 		t.Fatal(err)
@@ -137,7 +138,7 @@ func TestQueueAll(t *testing.T) {
 	for _, d := range queued {
 		order = append(order, d.DataType)
 	}
-	if len(order) != 8 || order[0] != dataset.Company || order[7] != dataset.JournalEntries {
+	if !slices.Equal(order, dataset.DataTypes) {
 		t.Errorf("dispatch order %v", order)
 	}
 	status, out := e.call("POST", "/companies/nope/data/all", nil)

@@ -48,7 +48,7 @@ func TestProfileSyncSettings(t *testing.T) {
 		name string
 		body any
 	}{
-		{"unknown type", map[string]any{"settings": []map[string]any{{"dataType": "payments", "fetchOnFirstLink": true, "syncSchedule": 1, "syncOrder": 0}}}},
+		{"unknown type", map[string]any{"settings": []map[string]any{{"dataType": "items", "fetchOnFirstLink": true, "syncSchedule": 1, "syncOrder": 0}}}},
 		{"negative schedule", map[string]any{"settings": []map[string]any{{"dataType": "bills", "fetchOnFirstLink": true, "syncSchedule": -1, "syncOrder": 0}}}},
 		{"missing field", map[string]any{"settings": []map[string]any{{"dataType": "bills"}}}},
 		{"no settings", map[string]any{"overridesDefaults": true}},

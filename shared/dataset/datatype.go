@@ -19,12 +19,20 @@ const (
 	Bills           DataType = "bills"
 	JournalEntries  DataType = "journalEntries"
 	TaxRates        DataType = "taxRates"
+	CreditNotes     DataType = "creditNotes"
+	BillCreditNotes DataType = "billCreditNotes"
+	Payments        DataType = "payments"
+	BillPayments    DataType = "billPayments"
+	BankAccounts    DataType = "bankAccounts"
 )
 
 // DataTypes lists every data type in the order a full sync fetches them:
-// the things others refer to come first.
+// the things others refer to come first (payments refer to invoices, bills
+// and credit notes). The types a lender reads came later and follow the
+// first eight, so that those keep their place in the default sync order.
 var DataTypes = []DataType{
 	Company, ChartOfAccounts, TaxRates, Customers, Suppliers, Invoices, Bills, JournalEntries,
+	CreditNotes, BillCreditNotes, Payments, BillPayments, BankAccounts,
 }
 
 // Valid reports whether t is one of DataTypes.

@@ -95,7 +95,8 @@ func TestDataTypes(t *testing.T) {
 	if DataType("items").Valid() {
 		t.Error("items is not a Ferry data type")
 	}
-	if got := DataTypeNames(); got != "company, chartOfAccounts, taxRates, customers, suppliers, invoices, bills, journalEntries" {
+	if got := DataTypeNames(); got != "company, chartOfAccounts, taxRates, customers, suppliers, invoices, bills, journalEntries, "+
+		"creditNotes, billCreditNotes, payments, billPayments, bankAccounts" {
 		t.Errorf("DataTypeNames() = %q", got)
 	}
 }

@@ -34,6 +34,16 @@ func New(dt dataset.DataType) Record {
 		return &Bill{}
 	case dataset.JournalEntries:
 		return &JournalEntry{}
+	case dataset.CreditNotes:
+		return &CreditNote{}
+	case dataset.BillCreditNotes:
+		return &BillCreditNote{}
+	case dataset.Payments:
+		return &Payment{}
+	case dataset.BillPayments:
+		return &BillPayment{}
+	case dataset.BankAccounts:
+		return &BankAccount{}
 	}
 	return nil
 }

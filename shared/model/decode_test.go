@@ -90,7 +90,7 @@ func TestDecodeRefuses(t *testing.T) {
 		{"nested", "invoices", `{"id":"a","customerRef":{"id":7}}`, ErrMalformed, "customerRef.id is a number"},
 		{"bad amount", "invoices", `{"id":"a","totalAmount":"12,50"}`, ErrNotDecimal, `"12,50"`},
 		{"bool amount", "bills", `{"id":"a","lineItems":[{"subTotal":true}]}`, ErrNotDecimal, "true"},
-		{"unknown type", "payments", `{"id":"a"}`, ErrMalformed, "not a data type"},
+		{"unknown type", "items", `{"id":"a"}`, ErrMalformed, "not a data type"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

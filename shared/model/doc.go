@@ -5,7 +5,8 @@
 // # Records
 //
 // Decode reads one record of a data type (Company, Account, Customer,
-// Supplier, TaxRate, Invoice, Bill, JournalEntry) from its JSON object. It
+// Supplier, TaxRate, Invoice, Bill, JournalEntry, CreditNote,
+// BillCreditNote, Payment, BillPayment, BankAccount) from its JSON object. It
 // ignores fields the model does not hold, since a connector may send more
 // of Codat's fields; the coordinator keeps and serves the record as it was
 // uploaded, so nothing is lost. Amounts are Decimals, exact and read from
@@ -52,6 +53,19 @@
 //	journalEntry.accountRef    ref      each line's accountRef.id is a cached account
 //	journalEntry.balanced      error    Σ journalLines[].netAmount = 0, exactly
 //	journalEntry.currencies    warning  the lines are in one currency; otherwise balance is not checked
+//	creditNote.*               as invoice.*, with remainingCredit for amountDue (creditNote.remainingCredit) and the statuses Unknown, Draft, Submitted, Paid, Void or PartiallyPaid
+//	billCreditNote.*           as creditNote.*, with supplierRef (a cached supplier) for customerRef
+//	payment.required           error    date, totalAmount; each line's amount; customerRef.id when customerRef is given
+//	payment.customerRef        ref      customerRef.id is a cached customer
+//	payment.accountRef         ref      accountRef.id is a cached account
+//	payment.linkType           error    each link's type is Unknown, Unlinked, Invoice, CreditNote, Other, Refund, Payment, PaymentOnAccount, ManualJournal or Discount
+//	payment.linkRef            ref      each link's id is a cached invoice (Invoice), credit note (CreditNote), customer (PaymentOnAccount, Other) or journal entry (ManualJournal); Payment, Refund and Discount links are not looked up
+//	payment.linesSum           error    Σ lines[].amount = totalAmount
+//	payment.linksSum           error    each line: amount + Σ links[].amount = 0 (a link reduces what is owed by what the line pays), when no link has a currencyRate
+//	billPayment.*              as payment.*, with supplierRef, Bill (a cached bill) for Invoice, billCreditNotes for creditNotes, suppliers for customers, BillPayment for Payment
+//	bankAccount.required       error    accountName
+//	bankAccount.type           error    accountType, when given, is Unknown, Credit or Debit
+//	bankAccount.status         error    status, when given, is Unknown, Active, Archived or Pending
 //	validation.truncated       either   more than MaxFindings errors (or warnings) were found: how many were not kept
 //
 // A sum rule is checked when the record states the total and every line

@@ -97,3 +97,72 @@ var BillStatuses = []BillStatus{BillStatusUnknown, BillStatusDraft, BillStatusOp
 
 // Valid reports whether s is one of BillStatuses.
 func (s BillStatus) Valid() bool { return slices.Contains(BillStatuses, s) }
+
+// PaymentLinkType is what a payment line's link points at. Payments and
+// bill payments share it: Codat's two enums differ only in Invoice (a
+// payment's) and Bill, BillPayment (a bill payment's).
+type PaymentLinkType string
+
+// The payment link types.
+const (
+	PaymentLinkUnknown          PaymentLinkType = "Unknown"
+	PaymentLinkUnlinked         PaymentLinkType = "Unlinked"
+	PaymentLinkInvoice          PaymentLinkType = "Invoice"
+	PaymentLinkBill             PaymentLinkType = "Bill"
+	PaymentLinkCreditNote       PaymentLinkType = "CreditNote"
+	PaymentLinkOther            PaymentLinkType = "Other"
+	PaymentLinkRefund           PaymentLinkType = "Refund"
+	PaymentLinkPayment          PaymentLinkType = "Payment"
+	PaymentLinkBillPayment      PaymentLinkType = "BillPayment"
+	PaymentLinkPaymentOnAccount PaymentLinkType = "PaymentOnAccount"
+	PaymentLinkManualJournal    PaymentLinkType = "ManualJournal"
+	PaymentLinkDiscount         PaymentLinkType = "Discount"
+)
+
+// PaymentLinkTypes lists the link types of a payment's lines.
+var PaymentLinkTypes = []PaymentLinkType{PaymentLinkUnknown, PaymentLinkUnlinked, PaymentLinkInvoice,
+	PaymentLinkCreditNote, PaymentLinkOther, PaymentLinkRefund, PaymentLinkPayment, PaymentLinkPaymentOnAccount,
+	PaymentLinkManualJournal, PaymentLinkDiscount}
+
+// BillPaymentLinkTypes lists the link types of a bill payment's lines.
+var BillPaymentLinkTypes = []PaymentLinkType{PaymentLinkUnknown, PaymentLinkUnlinked, PaymentLinkBill,
+	PaymentLinkOther, PaymentLinkCreditNote, PaymentLinkBillPayment, PaymentLinkPaymentOnAccount,
+	PaymentLinkRefund, PaymentLinkManualJournal, PaymentLinkDiscount}
+
+// CreditNoteStatus is where a credit note, given or received, is in its
+// life.
+type CreditNoteStatus string
+
+// The credit note statuses.
+const (
+	CreditNoteStatusUnknown       CreditNoteStatus = "Unknown"
+	CreditNoteStatusDraft         CreditNoteStatus = "Draft"
+	CreditNoteStatusSubmitted     CreditNoteStatus = "Submitted"
+	CreditNoteStatusPaid          CreditNoteStatus = "Paid"
+	CreditNoteStatusVoid          CreditNoteStatus = "Void"
+	CreditNoteStatusPartiallyPaid CreditNoteStatus = "PartiallyPaid"
+)
+
+// CreditNoteStatuses lists every CreditNoteStatus.
+var CreditNoteStatuses = []CreditNoteStatus{CreditNoteStatusUnknown, CreditNoteStatusDraft,
+	CreditNoteStatusSubmitted, CreditNoteStatusPaid, CreditNoteStatusVoid, CreditNoteStatusPartiallyPaid}
+
+// Valid reports whether s is one of CreditNoteStatuses.
+func (s CreditNoteStatus) Valid() bool { return slices.Contains(CreditNoteStatuses, s) }
+
+// BankAccountType says whether a bank account holds money (Debit: a
+// current or savings account, cash) or lends it (Credit: a credit card).
+type BankAccountType string
+
+// The bank account types.
+const (
+	BankAccountTypeUnknown BankAccountType = "Unknown"
+	BankAccountTypeCredit  BankAccountType = "Credit"
+	BankAccountTypeDebit   BankAccountType = "Debit"
+)
+
+// BankAccountTypes lists every BankAccountType.
+var BankAccountTypes = []BankAccountType{BankAccountTypeUnknown, BankAccountTypeCredit, BankAccountTypeDebit}
+
+// Valid reports whether t is one of BankAccountTypes.
+func (t BankAccountType) Valid() bool { return slices.Contains(BankAccountTypes, t) }

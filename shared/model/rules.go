@@ -100,6 +100,16 @@ func checkRecord(c *check, rec Record) {
 		checkBill(c, r)
 	case *JournalEntry:
 		checkJournal(c, r)
+	case *CreditNote:
+		checkCreditNote(c, r)
+	case *BillCreditNote:
+		checkBillCreditNote(c, r)
+	case *Payment:
+		checkPayment(c, paymentOf(r))
+	case *BillPayment:
+		checkPayment(c, billPaymentOf(r))
+	case *BankAccount:
+		checkBankAccount(c, r)
 	}
 }
 
@@ -206,6 +216,7 @@ func checkJournal(c *check, r *JournalEntry) {
 type document struct {
 	rules     docRules
 	taxField  string // "totalTaxAmount" or "taxAmount"
+	dueField  string // "amountDue", or a credit note's "remainingCredit"
 	lines     []LineItem
 	subTotal  *Decimal
 	tax       *Decimal
@@ -214,7 +225,7 @@ type document struct {
 }
 
 func checkInvoice(c *check, r *Invoice) {
-	d := &document{rules: invoiceRules, taxField: "totalTaxAmount", lines: r.LineItems, subTotal: r.SubTotal,
+	d := &document{rules: invoiceRules, taxField: "totalTaxAmount", dueField: "amountDue", lines: r.LineItems, subTotal: r.SubTotal,
 		tax: r.TotalTaxAmount, total: r.TotalAmount, amountDue: r.AmountDue}
 	ref := ""
 	if r.CustomerRef != nil {
@@ -233,7 +244,7 @@ func checkInvoice(c *check, r *Invoice) {
 }
 
 func checkBill(c *check, r *Bill) {
-	d := &document{rules: billRules, taxField: "taxAmount", lines: r.LineItems, subTotal: r.SubTotal,
+	d := &document{rules: billRules, taxField: "taxAmount", dueField: "amountDue", lines: r.LineItems, subTotal: r.SubTotal,
 		tax: r.TaxAmount, total: r.TotalAmount, amountDue: r.AmountDue}
 	ref := ""
 	if r.SupplierRef != nil {
@@ -283,7 +294,7 @@ func checkDocument(c *check, d *document) {
 			d.subTotal, d.taxField, d.tax, d.subTotal.Add(*d.tax), d.total)
 	}
 	if d.amountDue != nil && d.total != nil && exceeds(*d.amountDue, *d.total) {
-		c.warn(d.rules.amountDue, "amountDue %s is more than totalAmount %s", d.amountDue, d.total)
+		c.warn(d.rules.amountDue, "%s %s is more than totalAmount %s", d.dueField, d.amountDue, d.total)
 	}
 }
 

@@ -26,6 +26,8 @@ const (
 	status
 	invoiceStatus
 	billStatus
+	creditNoteStatus
+	bankAccountType
 )
 
 func (k kind) String() string {
@@ -43,6 +45,9 @@ var enums = map[kind][]string{
 	status:        names(model.Statuses),
 	invoiceStatus: names(model.InvoiceStatuses),
 	billStatus:    names(model.BillStatuses),
+
+	creditNoteStatus: names(model.CreditNoteStatuses),
+	bankAccountType:  names(model.BankAccountTypes),
 }
 
 func names[S ~string](vs []S) []string {
@@ -94,6 +99,34 @@ var columns = map[dataset.DataType]map[string]kind{
 	dataset.JournalEntries: {
 		"description": text, "postedOn": date, "createdOn": date, "updatedOn": date, "journalLines": array,
 	},
+	dataset.CreditNotes: with(credit, map[string]kind{
+		"creditNoteNumber": text, "customerRef.id": text, "customerRef.companyName": text,
+	}),
+	dataset.BillCreditNotes: with(credit, map[string]kind{
+		"billCreditNoteNumber": text, "supplierRef.id": text, "supplierRef.supplierName": text,
+	}),
+	dataset.Payments:     with(payment, map[string]kind{"customerRef.id": text, "customerRef.companyName": text}),
+	dataset.BillPayments: with(payment, map[string]kind{"supplierRef.id": text, "supplierRef.supplierName": text}),
+	dataset.BankAccounts: {
+		"accountName": text, "accountType": bankAccountType, "nominalCode": text, "sortCode": text,
+		"accountNumber": text, "iBan": text, "currency": text, "balance": number, "institution": text,
+		"availableBalance": number, "overdraftLimit": number, "status": accountStatus,
+	},
+}
+
+// credit are the columns credit notes, given and received, share.
+var credit = map[string]kind{
+	"issueDate": date, "allocatedOnDate": date, "currency": text, "currencyRate": number, "lineItems": array,
+	"subTotal": number, "totalDiscount": number, "discountPercentage": number, "totalTaxAmount": number,
+	"totalAmount": number, "remainingCredit": number, "status": creditNoteStatus, "note": text,
+}
+
+// payment are the columns payments and bill payments share: the lines
+// with their links are one JSON array.
+var payment = map[string]kind{
+	"accountRef.id": text, "accountRef.name": text, "paymentMethodRef.id": text, "paymentMethodRef.name": text,
+	"totalAmount": number, "currency": text, "currencyRate": number, "date": date, "note": text,
+	"lines": array, "reference": text,
 }
 
 func with(a, b map[string]kind) map[string]kind {

@@ -63,6 +63,7 @@ func TestSampleCounts(t *testing.T) {
 	want := map[dataset.DataType]int{
 		dataset.Company: 1, dataset.ChartOfAccounts: 8, dataset.TaxRates: 2, dataset.Customers: 3,
 		dataset.Suppliers: 2, dataset.Invoices: 3, dataset.Bills: 2, dataset.JournalEntries: 2,
+		dataset.CreditNotes: 1, dataset.BillCreditNotes: 1, dataset.Payments: 2, dataset.BillPayments: 1, dataset.BankAccounts: 1,
 	}
 	for _, dt := range dataset.DataTypes {
 		recs, err := records(t, src, dt)

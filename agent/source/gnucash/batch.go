@@ -37,6 +37,11 @@ var needs = map[dataset.DataType]part{
 	dataset.Invoices:        partMeta | partTaxTables | partCustomers | partVendors | partInvoices,
 	dataset.Bills:           partMeta | partTaxTables | partCustomers | partVendors | partInvoices,
 	dataset.JournalEntries:  partMeta,
+	dataset.CreditNotes:     partMeta | partTaxTables | partCustomers | partVendors | partInvoices,
+	dataset.BillCreditNotes: partMeta | partTaxTables | partCustomers | partVendors | partInvoices,
+	dataset.Payments:        partMeta | partCustomers | partVendors | partInvoices | partLotOwners,
+	dataset.BillPayments:    partMeta | partCustomers | partVendors | partInvoices | partLotOwners,
+	dataset.BankAccounts:    partMeta | partBalances,
 }
 
 // Records reads the book and emits dt's records. Journal entries stream as
@@ -53,9 +58,12 @@ func (b *batch) Records(ctx context.Context, emit func(source.Record) error) err
 		return nil
 	}
 	var err error
-	if b.dt == dataset.JournalEntries {
+	switch b.dt {
+	case dataset.JournalEntries:
 		err = b.journal(ctx, out)
-	} else {
+	case dataset.Payments, dataset.BillPayments:
+		err = b.payments(ctx, out)
+	default:
 		var bk *book
 		if bk, err = b.l.load(ctx, needs[b.dt], nil); err == nil {
 			bk.loc = b.loc
@@ -81,6 +89,27 @@ func (b *batch) journal(ctx context.Context, emit func(source.Record) error) err
 	return err
 }
 
+// payments reads the book, keeping its payment and lot-link transactions
+// as they stream past (the documents their lots belong to may come after
+// them in an XML book), and maps them once it is read.
+func (b *batch) payments(ctx context.Context, emit func(source.Record) error) error {
+	var kept []*txn
+	bk, err := b.l.load(ctx, needs[b.dt], func(_ *book, t *txn) error {
+		if t.typ == txnPayment || t.typ == txnLink {
+			if len(kept) >= maxKept {
+				return dataErrorf("the book holds more than %d payments", maxKept)
+			}
+			kept = append(kept, t.clone())
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	bk.loc = b.loc
+	return mapPayments(bk, b.dt == dataset.BillPayments, kept, emit)
+}
+
 func (b *batch) mapBook(bk *book, emit func(source.Record) error) error {
 	switch b.dt {
 	case dataset.Company:
@@ -94,7 +123,11 @@ func (b *batch) mapBook(bk *book, emit func(source.Record) error) error {
 	case dataset.Suppliers:
 		return mapContacts(bk.vendors, "supplierName", emit)
 	case dataset.Invoices, dataset.Bills:
-		return mapInvoices(bk, b.dt == dataset.Bills, emit)
+		return mapInvoices(bk, b.dt == dataset.Bills, false, emit)
+	case dataset.CreditNotes, dataset.BillCreditNotes:
+		return mapInvoices(bk, b.dt == dataset.BillCreditNotes, true, emit)
+	case dataset.BankAccounts:
+		return mapBankAccounts(bk, emit)
 	}
 	return &source.Error{Status: dataset.NotSupported, Message: fmt.Sprintf("the GnuCash connector does not map %s", b.dt)}
 }

@@ -26,6 +26,8 @@ type figures struct {
 	balances map[string]*big.Rat // account guid: its splits' quantities summed
 	totals   map[string]*big.Rat // invoice or bill guid: its total
 	due      map[string]*big.Rat // posted invoice or bill guid: what is left to pay
+	paid     map[string]*big.Rat // customer or vendor guid: its payments' lines summed (what they paid)
+	banks    map[string]bool     // the guids of the bank, cash and card accounts that are no placeholders
 }
 
 // The real books, with their counts as read off the files by hand.
@@ -35,22 +37,41 @@ var bookTests = []struct {
 }{
 	// 156 accounts and the Imbalance-USD that GnuCash makes for its 11
 	// opening balances of one split.
-	{"taxreport.gnucash", counts{dataset.ChartOfAccounts: 157, dataset.JournalEntries: 75}},
+	{"taxreport.gnucash", counts{dataset.ChartOfAccounts: 157, dataset.JournalEntries: 75, dataset.BankAccounts: 11}},
 	{"business-de.gnucash.xml", counts{dataset.ChartOfAccounts: 106, dataset.JournalEntries: 17, dataset.Customers: 3,
-		dataset.Suppliers: 3, dataset.Invoices: 3, dataset.Bills: 5, dataset.TaxRates: 7}},
+		dataset.Suppliers: 3, dataset.Invoices: 3, dataset.Bills: 5, dataset.TaxRates: 7,
+		dataset.Payments: 2, dataset.BillPayments: 1, dataset.BankAccounts: 6}},
 	{"business-de-gzip.gnucash", counts{dataset.ChartOfAccounts: 105, dataset.JournalEntries: 18, dataset.Customers: 3,
-		dataset.Suppliers: 3, dataset.Invoices: 3, dataset.Bills: 5, dataset.TaxRates: 7}},
-	{"invoices-sqlite.gnucash", counts{dataset.ChartOfAccounts: 63, dataset.Customers: 1, dataset.Suppliers: 3, dataset.Invoices: 1}},
+		dataset.Suppliers: 3, dataset.Invoices: 3, dataset.Bills: 5, dataset.TaxRates: 7,
+		dataset.Payments: 2, dataset.BillPayments: 1, dataset.BankAccounts: 6}},
+	{"invoices-sqlite.gnucash", counts{dataset.ChartOfAccounts: 63, dataset.Customers: 1, dataset.Suppliers: 3, dataset.Invoices: 1,
+		dataset.BankAccounts: 4}},
 	{"simple-sqlite.gnucash", counts{dataset.ChartOfAccounts: 6, dataset.JournalEntries: 5}},
-	{"old-dates-sqlite.gnucash", counts{dataset.ChartOfAccounts: 65, dataset.JournalEntries: 74, dataset.Customers: 13}},
-	{"all-account-types-sqlite.gnucash", counts{dataset.ChartOfAccounts: 13, dataset.JournalEntries: 13}},
+	{"old-dates-sqlite.gnucash", counts{dataset.ChartOfAccounts: 65, dataset.JournalEntries: 74, dataset.Customers: 13,
+		dataset.BankAccounts: 5}},
+	{"all-account-types-sqlite.gnucash", counts{dataset.ChartOfAccounts: 13, dataset.JournalEntries: 13, dataset.BankAccounts: 4}},
 	{"empty-sqlite.gnucash", counts{}},
+	// Made by GnuCash itself (testdata/make-lending.py): payments, credit
+	// notes, their use, a payment on account, bank, cash and card.
+	{"testdata/lending.gnucash", lendingCounts},
+	{"testdata/lending-sqlite.gnucash", lendingCounts},
 }
+
+// lendingCounts are the records of the books testdata/make-lending.py
+// writes: 14 accounts, 19 transactions (3 transfers, 8 postings, 6
+// payments, 2 credit notes used), INV-1 to INV-5 and CN-1, B-1, B-2 and
+// BCN-1.
+var lendingCounts = counts{dataset.ChartOfAccounts: 14, dataset.JournalEntries: 19, dataset.Customers: 2,
+	dataset.Suppliers: 2, dataset.Invoices: 5, dataset.Bills: 2, dataset.CreditNotes: 1, dataset.BillCreditNotes: 1,
+	dataset.Payments: 5, dataset.BillPayments: 3, dataset.BankAccounts: 4}
 
 func TestBooks(t *testing.T) {
 	for _, tt := range bookTests {
 		t.Run(tt.file, func(t *testing.T) {
-			path := books + tt.file
+			path := tt.file
+			if !strings.HasPrefix(path, "testdata/") {
+				path = books + path
+			}
 			var fig figures
 			if strings.Contains(tt.file, "sqlite") {
 				fig = sqlFigures(t, path)
@@ -74,6 +95,7 @@ func TestBooks(t *testing.T) {
 			checkBalances(t, recs[dataset.ChartOfAccounts], fig.balances)
 			checkDocs(t, append(recs[dataset.Invoices], recs[dataset.Bills]...), fig)
 			checkJournal(t, recs[dataset.JournalEntries])
+			checkLending(t, recs, fig)
 		})
 	}
 }
@@ -231,10 +253,15 @@ func xmlFigures(t *testing.T, path string) figures {
 			kind = jobOwner[field(inv, "owner:id")]
 		}
 		guid := field(inv, "invoice:guid")
-		switch kind {
-		case "gncCustomer":
+		credit := reCreditNote.MatchString(inv)
+		switch {
+		case kind == "gncCustomer" && credit:
+			fig.counts[dataset.CreditNotes]++
+		case kind == "gncVendor" && credit:
+			fig.counts[dataset.BillCreditNotes]++
+		case kind == "gncCustomer":
 			fig.counts[dataset.Invoices]++
-		case "gncVendor":
+		case kind == "gncVendor":
 			fig.counts[dataset.Bills]++
 		default:
 			continue
@@ -249,6 +276,7 @@ func xmlFigures(t *testing.T, path string) figures {
 			fig.due[guid] = due
 		}
 	}
+	xmlLending(t, s, &fig)
 	return fig
 }
 
@@ -270,18 +298,22 @@ func sqlFigures(t *testing.T, path string) figures {
 	const tree = `WITH RECURSIVE tree(guid) AS (SELECT root_account_guid FROM books
 		UNION ALL SELECT a.guid FROM accounts a JOIN tree ON a.parent_guid = tree.guid) `
 	const docs = `SELECT count(*) FROM invoices i LEFT JOIN jobs j ON i.owner_type = 3 AND j.guid = i.owner_guid
-		WHERE i.owner_type = %[1]d OR j.owner_type = %[1]d`
+		WHERE (i.owner_type = %[1]d OR j.owner_type = %[1]d) AND %[2]s EXISTS (SELECT 1 FROM slots c
+		WHERE c.obj_guid = i.guid AND c.name = 'credit-note' AND c.int64_val = 1)`
 	fig := figures{counts: counts{
 		dataset.ChartOfAccounts: one(tree + "SELECT count(*) - 1 FROM tree"),
 		dataset.JournalEntries: one(tree + `SELECT count(*) FROM transactions t
 			WHERE EXISTS (SELECT 1 FROM splits s WHERE s.tx_guid = t.guid)
 			AND NOT EXISTS (SELECT 1 FROM splits s WHERE s.tx_guid = t.guid AND s.account_guid NOT IN (SELECT guid FROM tree))`),
-		dataset.Customers: one("SELECT count(*) FROM customers"),
-		dataset.Suppliers: one("SELECT count(*) FROM vendors"),
-		dataset.TaxRates:  one("SELECT count(*) FROM taxtables"),
-		dataset.Invoices:  one(fmt.Sprintf(docs, 2)),
-		dataset.Bills:     one(fmt.Sprintf(docs, 4)),
+		dataset.Customers:       one("SELECT count(*) FROM customers"),
+		dataset.Suppliers:       one("SELECT count(*) FROM vendors"),
+		dataset.TaxRates:        one("SELECT count(*) FROM taxtables"),
+		dataset.Invoices:        one(fmt.Sprintf(docs, 2, "NOT")),
+		dataset.Bills:           one(fmt.Sprintf(docs, 4, "NOT")),
+		dataset.CreditNotes:     one(fmt.Sprintf(docs, 2, "")),
+		dataset.BillCreditNotes: one(fmt.Sprintf(docs, 4, "")),
 	}, balances: map[string]*big.Rat{}, totals: map[string]*big.Rat{}}
+	sqlLending(t, db, tree, &fig)
 	rows, err := db.Query("SELECT account_guid, quantity_num || '/' || quantity_denom FROM splits")
 	if err != nil {
 		t.Fatal(err)

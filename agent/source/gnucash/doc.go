@@ -118,8 +118,9 @@
 //     PRETAX, SAMETIME or POSTTAX, each percentage tax and each value tax
 //     rounded to the currency's unit half away from zero per line. The
 //     document's subTotal, totalTaxAmount (invoices) or taxAmount (bills),
-//     totalDiscount and totalAmount add its lines up. A credit note has
-//     its amounts and quantities negated. Unposted documents are Draft,
+//     totalDiscount and totalAmount add its lines up. Documents with the
+//     credit-note flag are not among them: they are creditNotes and
+//     billCreditNotes. Unposted documents are Draft,
 //     issued on their date opened, with no dueDate, and amountDue their
 //     total (nothing can be paid before posting). Posted ones are issued on
 //     their date posted, due on the due date GnuCash stored with the
@@ -128,6 +129,42 @@
 //     account; status Paid at zero, Submitted (invoices) or Open (bills, as
 //     Codat's bill statuses have it) while nothing is paid, else
 //     PartiallyPaid.
+//   - creditNotes and billCreditNotes: the customers' and vendors'
+//     documents with GnuCash's credit-note flag, mapped as invoices and
+//     bills are, with positive amounts (GnuCash keeps a credit note's
+//     quantities negated): creditNoteNumber or billCreditNoteNumber is the
+//     document id, totalTaxAmount the lines' tax, totalDiscount their
+//     discounts, discountPercentage 0 (GnuCash discounts lines, not
+//     documents), remainingCredit the credit not yet used (the negated
+//     balance of the note's lot; its total before posting), no dueDate,
+//     status Draft, Submitted, PartiallyPaid or Paid as for invoices.
+//   - payments and billPayments: one per payment (P) or lot-link (L)
+//     transaction with a split in a receivable (payments) or payable
+//     (billPayments) account whose lot belongs to one of that side's
+//     customers or vendors. Each such split is a line: amount what it
+//     pays (positive for money received or paid), allocatedOnDate the
+//     transaction's date, one link to the document of the split's lot
+//     (Invoice, Bill, or CreditNote for a credit note's lot) or, for a lot
+//     of its own (money paid on account), PaymentOnAccount to the customer
+//     or vendor its gncOwner slot names; the link's amount is the line's
+//     negated (Codat's change in what is owed). totalAmount adds the lines
+//     up: the money paid, or 0 for a lot link (a credit note set against
+//     an invoice). customerRef or supplierRef is the party; accountRef the
+//     other account of a payment (bank, cash or card; none for a lot
+//     link); date the transaction's date; currency its currency; note its
+//     description. Lines are ordered by what they link to, then amount.
+//     Codat's paymentMethodRef, reference and currencyRate are not set
+//     (GnuCash keeps none; a payment in another currency than its
+//     documents is in the transaction's currency).
+//   - bankAccounts: the BANK, CASH and CREDIT accounts (and GnuCash 1's
+//     CHECKING, SAVINGS, MONEYMRKT) that are no placeholders, which only
+//     group others. accountName, nominalCode (the code), currency, status
+//     as in chartOfAccounts; accountType Credit for a card, else Debit;
+//     balance the same figure as the account's currentBalance, debit
+//     positive (a card's debt is negative). GnuCash keeps no sort code,
+//     account number, IBAN, institution, available balance or overdraft
+//     limit for Ferry to read. An Imbalance account GnuCash made is a BANK
+//     account and is among them.
 //   - journalEntries: one per transaction but scheduled transactions'
 //     templates: description, postedOn, createdOn (date entered), and one
 //     line per split: accountRef, netAmount (the split's value in the

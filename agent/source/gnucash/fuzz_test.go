@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ferry-sync/ferry/shared/dataset"
 )
 
 // smallBook is a valid book of one account, one transaction and one
@@ -30,12 +32,24 @@ func readAll(data []byte) error {
 			discard := func(map[string]any) error { return nil }
 			mapCompany(bk, "fuzz.gnucash")
 			err = errors.Join(mapAccounts(bk, discard), mapTaxRates(bk, discard), mapContacts(bk.customers, "customerName", discard),
-				mapInvoices(bk, false, discard), mapInvoices(bk, true, discard))
+				mapInvoices(bk, false, false, discard), mapInvoices(bk, true, false, discard),
+				mapInvoices(bk, false, true, discard), mapInvoices(bk, true, true, discard), mapBankAccounts(bk, discard))
 		}
 		errs = append(errs, err)
 	}
+	var kept []*txn
 	l := &xmlLoader{r: bytes.NewReader(data), closer: func() error { return nil }}
-	_, err := l.load(context.Background(), partMeta, func(bk *book, t *txn) error { mapTxn(bk, t); return nil })
+	bk, err := l.load(context.Background(), needs[dataset.Payments], func(_ *book, t *txn) error {
+		kept = append(kept, t.clone())
+		return nil
+	})
+	if err == nil {
+		discard := func(map[string]any) error { return nil }
+		err = errors.Join(mapPayments(bk, false, kept, discard), mapPayments(bk, true, kept, discard))
+	}
+	errs = append(errs, err)
+	l = &xmlLoader{r: bytes.NewReader(data), closer: func() error { return nil }}
+	_, err = l.load(context.Background(), partMeta, func(bk *book, t *txn) error { mapTxn(bk, t); return nil })
 	return errors.Join(append(errs, err)...)
 }
 

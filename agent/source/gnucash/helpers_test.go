@@ -1,6 +1,7 @@
 package gnucash
 
 import (
+	"bufio"
 	"compress/gzip"
 	"encoding/json"
 	"errors"
@@ -126,9 +127,10 @@ func xmlText(t testing.TB, path string) string {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	var r io.Reader = f
-	if strings.HasSuffix(path, "gzip.gnucash") {
-		gz, err := gzip.NewReader(f)
+	br := bufio.NewReader(f)
+	var r io.Reader = br
+	if head, _ := br.Peek(2); string(head) == "\x1f\x8b" {
+		gz, err := gzip.NewReader(br)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,17 +12,20 @@ import (
 type docs struct {
 	b         *book
 	bills     bool
+	credit    bool // credit notes rather than invoices or bills
 	customers map[string]*contact
 	vendors   map[string]*contact
 	taxTables map[string]*taxTable
 	lines     map[string][]*entry // document guid: its entries
 }
 
-// mapInvoices emits the customer invoices, or with bills the vendor bills.
-// A document owned by a job belongs to the job's owner; employees' expense
-// vouchers are neither.
-func mapInvoices(b *book, bills bool, emit func(source.Record) error) error {
-	d := &docs{b: b, bills: bills, customers: byGUID(b.customers), vendors: byGUID(b.vendors),
+// mapInvoices emits the customer invoices, or with bills the vendor bills;
+// with credit the credit notes of either, which are GnuCash documents with
+// the credit-note flag (and only those: an invoice or a bill is never a
+// credit note). A document owned by a job belongs to the job's owner;
+// employees' expense vouchers are neither.
+func mapInvoices(b *book, bills, credit bool, emit func(source.Record) error) error {
+	d := &docs{b: b, bills: bills, credit: credit, customers: byGUID(b.customers), vendors: byGUID(b.vendors),
 		taxTables: map[string]*taxTable{}, lines: map[string][]*entry{}}
 	for _, t := range b.taxTables {
 		d.taxTables[t.guid] = t
@@ -37,6 +40,9 @@ func mapInvoices(b *book, bills bool, emit func(source.Record) error) error {
 		}
 	}
 	for _, inv := range b.invoices {
+		if inv.creditNote != credit {
+			continue
+		}
 		o, err := d.owner(inv)
 		if err != nil {
 			return err
@@ -105,22 +111,27 @@ func (d *docs) record(inv *invoice, o owner) (source.Record, error) {
 	total := new(big.Rat).Add(sub, tax)
 	rec := source.Record{"id": inv.guid, "currency": inv.currency.id, "lineItems": items,
 		"subTotal": decimal(sub, places), "totalAmount": decimal(total, places)}
-	if d.bills {
+	due := d.amountDue(inv, total)
+	switch {
+	case d.credit:
+		d.creditFields(rec, inv, c, total, tax, disc, due, places)
+	case d.bills:
 		rec["reference"] = inv.id
 		rec["supplierRef"] = map[string]any{"id": c.guid, "supplierName": c.name}
 		rec["taxAmount"] = decimal(tax, places)
-	} else {
+	default:
 		rec["invoiceNumber"] = inv.id
 		rec["customerRef"] = map[string]any{"id": c.guid, "companyName": c.name}
 		rec["totalTaxAmount"] = decimal(tax, places)
 	}
-	if disc.Sign() != 0 {
+	if disc.Sign() != 0 && !d.credit {
 		rec["totalDiscount"] = decimal(disc, places)
 	}
 	setText(rec, "note", inv.notes)
-	due := d.amountDue(inv, total)
-	rec["amountDue"] = decimal(due, places)
-	rec["status"] = d.status(inv, total, due)
+	if !d.credit {
+		rec["amountDue"] = decimal(due, places)
+		rec["status"] = d.status(inv, total, due)
+	}
 	issued := inv.opened
 	if inv.isPosted() && !inv.posted.IsZero() {
 		issued = inv.posted
@@ -128,12 +139,41 @@ func (d *docs) record(inv *invoice, o owner) (source.Record, error) {
 		if !ok {
 			dueDate = inv.posted // GnuCash's own fallback
 		}
-		rec["dueDate"] = dueDate.day(d.b.loc)
+		if !d.credit { // a credit note falls due for nothing
+			rec["dueDate"] = dueDate.day(d.b.loc)
+		}
 	}
 	if !issued.IsZero() {
 		rec["issueDate"] = issued.day(d.b.loc)
 	}
 	return rec, nil
+}
+
+// creditFields sets a credit note's own fields: Codat's names, the same
+// for credit given and received but for the number and the party, and
+// remainingCredit, the credit not yet used (the document's amount due,
+// which is negative for a credit note, negated).
+func (d *docs) creditFields(rec source.Record, inv *invoice, c *contact, total, tax, disc, due *big.Rat, places int) {
+	if d.bills {
+		rec["billCreditNoteNumber"] = inv.id
+		rec["supplierRef"] = map[string]any{"id": c.guid, "supplierName": c.name}
+	} else {
+		rec["creditNoteNumber"] = inv.id
+		rec["customerRef"] = map[string]any{"id": c.guid, "companyName": c.name}
+	}
+	remaining := new(big.Rat).Neg(due)
+	if !inv.isPosted() {
+		remaining.Neg(remaining) // nothing is due, and the whole credit remains
+	}
+	rec["totalTaxAmount"] = decimal(tax, places)
+	rec["totalDiscount"] = decimal(disc, places)
+	rec["discountPercentage"] = decimal(new(big.Rat), 0)
+	rec["remainingCredit"] = decimal(remaining, places)
+	status := d.status(inv, total, remaining)
+	if status == "Open" {
+		status = "Submitted" // a bill's word; credit notes have one set of statuses
+	}
+	rec["status"] = status
 }
 
 // amountDue is what is left to pay: a posted document's lot balance in its

@@ -116,7 +116,21 @@ type txn struct {
 	posted, entered stamp
 	postedDate      stamp // the date-posted slot, when the book has one
 	description     string
+	typ             string // the trans-txn-type slot: I invoice, P payment, L lot link, "" other
 	splits          []split
+}
+
+// The transaction types of GnuCash's business features (trans-txn-type).
+const (
+	txnPayment = "P" // money paid or received, applied to documents' lots
+	txnLink    = "L" // documents' lots set against each other (a credit note used)
+)
+
+// clone copies t, which the loaders reuse, with its splits.
+func (t *txn) clone() *txn {
+	c := *t
+	c.splits = append([]split(nil), t.splits...)
+	return &c
 }
 
 type split struct {
@@ -146,13 +160,14 @@ type book struct {
 	entries      []*entry
 	lots         map[string]*big.Rat // lot guid: sum of its splits' quantities
 	dueDates     map[string]stamp    // transaction guid: the invoice's due date
+	lotOwners    map[string]string   // lot guid: the customer, vendor or job a payment lot belongs to
 }
 
 func newBook() *book {
 	return &book{
 		options: map[string]string{}, commodities: map[cmdty]*commodity{}, accounts: map[string]*account{},
 		balances: map[string]*big.Rat{}, imbalances: map[cmdty]*big.Rat{}, imbalanceIDs: map[cmdty]string{}, jobs: map[string]*job{}, lots: map[string]*big.Rat{},
-		dueDates: map[string]stamp{},
+		dueDates: map[string]stamp{}, lotOwners: map[string]string{},
 	}
 }
 
@@ -166,6 +181,7 @@ const (
 	partCustomers                  // customers
 	partVendors                    // vendors
 	partInvoices                   // invoices, entries, jobs, posted lots' balances, due dates
+	partLotOwners                  // the owners of lots (payments on account)
 )
 
 // txnFunc is handed each transaction of a book being read.

@@ -66,6 +66,7 @@ func (l *sqlLoader) load(ctx context.Context, parts part, onTxn txnFunc) (*book,
 		{partCustomers | partInvoices, func() error { return r.contacts("customers", true, &r.book.customers) }},
 		{partVendors | partInvoices, func() error { return r.contacts("vendors", false, &r.book.vendors) }},
 		{partInvoices, r.invoices},
+		{partLotOwners, r.lotOwners},
 	}
 	for _, s := range steps {
 		if parts&s.need != 0 {
@@ -75,7 +76,7 @@ func (l *sqlLoader) load(ctx context.Context, parts part, onTxn txnFunc) (*book,
 		}
 	}
 	if onTxn != nil {
-		if err := r.transactions(onTxn); err != nil {
+		if err := r.transactions(onTxn, parts&partLotOwners != 0); err != nil {
 			return nil, err
 		}
 	}
@@ -202,7 +203,7 @@ func (r *sqlReader) balances() error {
 		}
 		b.addImbalance(t)
 		return nil
-	})
+	}, false)
 }
 
 func (r *sqlReader) taxTables() error {
@@ -336,6 +337,22 @@ func (r *sqlReader) invoices() error {
 	return r.posted()
 }
 
+// lotOwners reads which customer, vendor or job each lot belongs to, where
+// the lot says: its gncOwner slot is a frame, whose guid_val is the
+// obj_guid of the frame's own slots, among them owner-guid.
+func (r *sqlReader) lotOwners() error {
+	return r.rows(`SELECT f.obj_guid, o.guid_val FROM slots f JOIN slots o ON o.obj_guid = f.guid_val
+		WHERE f.name = 'gncOwner' AND o.name = 'gncOwner/owner-guid' AND o.guid_val <> ''`,
+		func(rows *sql.Rows) error {
+			var lot, owner text
+			if err := rows.Scan(&lot, &owner); err != nil {
+				return err
+			}
+			r.book.lotOwners[string(lot)] = string(owner)
+			return nil
+		})
+}
+
 // posted reads the balances of the posted invoices' lots and their due
 // dates.
 func (r *sqlReader) posted() error {
@@ -422,8 +439,9 @@ func (r *sqlReader) entries() error {
 // transactions streams the transactions with their splits, ordered by
 // transaction so that each one's splits come together. Transactions with a
 // split in a template account belong to scheduled transactions and are
-// left out.
-func (r *sqlReader) transactions(onTxn txnFunc) error {
+// left out. With types, each transaction's type is read too (payments need
+// it; the journal, which reads every split, does not pay for the lookup).
+func (r *sqlReader) transactions(onTxn txnFunc, types bool) error {
 	var t txn
 	skip := false
 	flush := func() error {
@@ -432,13 +450,18 @@ func (r *sqlReader) transactions(onTxn txnFunc) error {
 		}
 		return onTxn(r.book, &t)
 	}
+	typ := "''"
+	if types {
+		typ = "(SELECT string_val FROM slots y WHERE y.obj_guid = t.guid AND y.name = 'trans-txn-type' LIMIT 1)"
+	}
 	err := r.rows(`SELECT t.guid, t.currency_guid, t.post_date, t.enter_date, t.description,
 		(SELECT gdate_val FROM slots d WHERE d.obj_guid = t.guid AND d.name = 'date-posted' LIMIT 1),
+		`+typ+`,
 		s.account_guid, s.memo, s.value_num, s.value_denom, s.quantity_num, s.quantity_denom, s.lot_guid
 		FROM transactions t JOIN splits s ON s.tx_guid = t.guid ORDER BY t.guid`, func(rows *sql.Rows) error {
-		var guid, cur, posted, entered, desc, gdate, acct, memo, lot text
+		var guid, cur, posted, entered, desc, gdate, typ, acct, memo, lot text
 		var vn, vd, qn, qd integer
-		if err := rows.Scan(&guid, &cur, &posted, &entered, &desc, &gdate, &acct, &memo, &vn, &vd, &qn, &qd, &lot); err != nil {
+		if err := rows.Scan(&guid, &cur, &posted, &entered, &desc, &gdate, &typ, &acct, &memo, &vn, &vd, &qn, &qd, &lot); err != nil {
 			return err
 		}
 		if string(guid) != t.guid {
@@ -446,7 +469,8 @@ func (r *sqlReader) transactions(onTxn txnFunc) error {
 				return err
 			}
 			var err error
-			t = txn{guid: string(guid), currency: r.cmdtys[string(cur)], description: string(desc), splits: t.splits[:0]}
+			t = txn{guid: string(guid), currency: r.cmdtys[string(cur)], description: string(desc), typ: string(typ),
+				splits: t.splits[:0]}
 			skip = false
 			if t.posted, err = parseSQLStamp(string(posted)); err == nil {
 				t.entered, err = parseSQLStamp(string(entered))

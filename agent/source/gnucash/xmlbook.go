@@ -144,6 +144,9 @@ func (x *xmlObjects) account(n nodeRef) error {
 		}
 		a.scu = v
 	}
+	if x.parts&partLotOwners != 0 {
+		x.lotOwners(n.child("act:lots"))
+	}
 	slots := n.child("act:slots")
 	a.placeholder = slotValue(slots, "placeholder").text() == "true"
 	a.hidden = slotValue(slots, "hidden").text() == "true"
@@ -152,6 +155,17 @@ func (x *xmlObjects) account(n nodeRef) error {
 	}
 	x.book.addAccount(a)
 	return nil
+}
+
+// lotOwners reads which customer, vendor or job each of an account's lots
+// belongs to, where the lot says (GnuCash's gncOwner slot).
+func (x *xmlObjects) lotOwners(lots nodeRef) {
+	lots.each("gnc:lot", func(l nodeRef) error {
+		if g := slotValue(slotValue(l.child("lot:slots"), "gncOwner"), "owner-guid").text(); g != "" {
+			x.book.lotOwners[l.child("lot:id").text()] = g
+		}
+		return nil
+	})
 }
 
 // transaction reads a transaction into the reused txn, adds its splits to
@@ -168,6 +182,7 @@ func (x *xmlObjects) transaction(n nodeRef) error {
 		return dataErrorf("transaction %s: date entered: %v", t.guid, err)
 	}
 	slots := n.child("trn:slots")
+	t.typ = slotValue(slots, "trans-txn-type").text()
 	if d := slotValue(slots, "date-posted").child("gdate"); d.ok() {
 		if t.postedDate, err = parseGDate(d.text()); err != nil {
 			return dataErrorf("transaction %s: date posted: %v", t.guid, err)

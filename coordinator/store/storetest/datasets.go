@@ -336,7 +336,7 @@ func testInvalidInput(f *fixture) {
 			return err
 		}},
 		{"unknown data type", func() error {
-			_, err := f.s.QueueDataset(f.ctx, store.QueueRequest{ID: "ds-x", CompanyID: "co-1", ConnectionID: "conn-1", DataType: "payments", Now: at(2)})
+			_, err := f.s.QueueDataset(f.ctx, store.QueueRequest{ID: "ds-x", CompanyID: "co-1", ConnectionID: "conn-1", DataType: "items", Now: at(2)})
 			return err
 		}},
 		{"claim without lease", func() error {

@@ -68,7 +68,7 @@ func testSyncSettings(f *fixture) {
 	}
 	err = f.s.SetCompanySyncSettings(f.ctx, store.CompanySyncSettings{CompanyID: "missing"})
 	wantErr(f, "settings of a missing company", err, store.ErrNotFound)
-	bad := []store.SyncSetting{{DataType: "payments"}}
+	bad := []store.SyncSetting{{DataType: "items"}}
 	if err := f.s.SetProfileSyncSettings(f.ctx, bad); err == nil {
 		f.Errorf("unknown data type: got no error")
 	}
