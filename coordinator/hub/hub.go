@@ -103,6 +103,9 @@ type Hub struct {
 	// refusals coalesces the CredentialRefused events of revoked
 	// credentials.
 	refusals refusals
+	// online is the count of agents online across the replicas
+	// (online.go).
+	agentsOnline onlineCount
 
 	// upgrades numbers the control channels' upgrades (agentConn.upgrade).
 	upgrades atomic.Uint64

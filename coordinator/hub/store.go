@@ -56,6 +56,9 @@ type Store interface {
 	Channel(ctx context.Context, agentID string) (store.Channel, error)
 	// Channels returns the channels held now, by agent id.
 	Channels(ctx context.Context) ([]store.Channel, error)
+	// ChannelCount returns how many channels are held now, on any
+	// replica.
+	ChannelCount(ctx context.Context) (int, error)
 
 	// The connections an agent serves: linking and revoking.
 

@@ -378,6 +378,9 @@ type ChannelStore interface {
 	// Channels returns the channels held now (Replica not empty), by
 	// agent id.
 	Channels(ctx context.Context) ([]Channel, error)
+	// ChannelCount returns how many channels are held now: the length of
+	// Channels, counted without reading them out.
+	ChannelCount(ctx context.Context) (int, error)
 }
 
 // LeaderStore keeps named leases: the replica holding one does alone the
