@@ -309,7 +309,8 @@ func (s *Server) ReplicaID() string { return s.cfg.ReplicaID }
 const leaderLease = "leader"
 
 // runLeaderWork is what one replica alone runs, while it holds the leader
-// lease, until ctx ends: lease expiry, the scheduler, webhook delivery
+// lease, until ctx ends: lease expiry, the events of coalesced credential
+// refusals, the scheduler, webhook delivery
 // from the outbox, the release of the channels of replicas that are gone
 // (every leader TTL), the uploads a replica left unfinished, and the pruning of what the replicas share (agent
 // events, Portal sessions, failure counts) every GCInterval.
@@ -317,8 +318,9 @@ func (s *Server) runLeaderWork(ctx context.Context) {
 	s.events.start()
 	defer s.events.close()
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); s.Hub.RunExpiryLoop(ctx) }()
+	go func() { defer wg.Done(); s.Hub.RunRefusalLoop(ctx) }()
 	go func() {
 		defer wg.Done()
 		tick.Every(ctx, cmp.Or(s.cfg.LeaderTTL, leader.DefaultTTL), s.releaseDeadClaims)

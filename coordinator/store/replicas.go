@@ -35,3 +35,15 @@ type Session struct {
 	// (as the Portal last touched it).
 	Created, Seen time.Time
 }
+
+// Refusals are the refusals of an agent's revoked credential counted in
+// a window after its first.
+type Refusals struct {
+	AgentID string
+	// Since is when the window began; N is how many refusals it counted
+	// after its first.
+	Since time.Time
+	N     int
+	// Last is the latest refusal ("METHOD path"), Remote its address.
+	Last, Remote string
+}
