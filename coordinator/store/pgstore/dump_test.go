@@ -75,7 +75,7 @@ func TestImportAtomic(t *testing.T) {
 // the pages to delete (a dump carries none), the feed's overflow, the
 // schema's own table, and what a running cluster holds for the moment
 // (agents' channels, leader leases, Portal sessions, failure windows,
-// upload slots, refusal windows),
+// upload slots, refusal windows, readers' holds on snapshots),
 // which a copy between stopped coordinators does not carry.
 func TestImportRows(t *testing.T) {
 	direct := pgtest.NewDatabase(t)
@@ -104,6 +104,7 @@ func TestImportRows(t *testing.T) {
 		"failures":                "",
 		"upload_slots":            "",
 		"refusal_windows":         "",
+		"snapshot_readers":        "",
 	}
 	want, got := connect(t, direct), connect(t, imported)
 	tables := rowsOf(t, want, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")

@@ -26,3 +26,14 @@ CREATE UNLOGGED TABLE refusal_windows (
 	remote text NOT NULL
 );
 CREATE INDEX refusal_windows_until ON refusal_windows (until);
+
+-- snapshot_readers: a CachedRecords call reading a snapshot page by page,
+-- each page in a statement of its own; a snapshot is not deleted while a
+-- reader's until has not passed (cache.go).
+CREATE UNLOGGED TABLE snapshot_readers (
+	token text PRIMARY KEY,
+	dataset_id text COLLATE "C" NOT NULL,
+	until timestamptz NOT NULL
+);
+CREATE INDEX snapshot_readers_snapshot ON snapshot_readers (dataset_id);
+CREATE INDEX snapshot_readers_until ON snapshot_readers (until);
