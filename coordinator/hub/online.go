@@ -10,8 +10,9 @@ import (
 // The agents online across the replicas are the channels the store says
 // are held (store.ChannelStore), on this replica or another. Counting them
 // reads the store, so the count is kept between reads: it is read again
-// only when the change feed has carried a claim or a release (or a gap)
-// since the last read, or that read is onlineMaxAge old (a lost
+// only when this replica has claimed or released a channel, or the change
+// feed has carried a claim or a release (or a gap), since the last read,
+// or that read is onlineMaxAge old (a lost
 // notification then costs no more than that). A fleet at rest costs no
 // read at all, a busy one at most one read at a time per replica, however
 // many pages and scrapes ask.
@@ -31,8 +32,9 @@ type onlineCount struct {
 	readAt  uint64    // changes when n was read
 }
 
-// channelsChanged notes that the feed carried a claim or a release, or
-// lost some: the next OnlineCount reads the store.
+// channelsChanged notes that a channel was claimed or released (here, or
+// elsewhere as the feed says), or the feed lost some changes: the next
+// OnlineCount reads the store.
 func (h *Hub) channelsChanged() { h.agentsOnline.changes.Add(1) }
 
 // OnlineCount is how many agents are online across the replicas sharing
