@@ -55,13 +55,6 @@ func (h *Hub) Live(agentID string) (LiveAgent, bool) {
 	}, true
 }
 
-// OnlineCount is how many agents have a live connection.
-func (h *Hub) OnlineCount() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.agents)
-}
-
 // Disconnect closes an agent's live connection with a reason (one of the
 // store.Reason* constants); false when it was offline.
 func (h *Hub) Disconnect(agentID, reason string) bool {

@@ -23,6 +23,7 @@ func (h *Hub) runChangesLoop(ctx context.Context, sub *store.Subscription) {
 	sub.Follow(ctx, h.apply, func(gap *store.GapError) {
 		h.log.Warn("change feed gap: checking every live agent against the store", "err", gap)
 		h.cfg.Metrics.FeedGap("hub")
+		h.channelsChanged()
 		h.recheck(ctx)
 		h.wakeDiagnostics()
 		h.sweepDiagnostics(ctx)
@@ -33,6 +34,9 @@ func (h *Hub) runChangesLoop(ctx context.Context, sub *store.Subscription) {
 // are gone before the Deauthorized connections of the same revocation are
 // revoked, so they are not told of those.
 func (h *Hub) apply(c store.Change) {
+	if len(c.Channels) > 0 {
+		h.channelsChanged()
+	}
 	for _, cc := range c.Channels {
 		h.claimed(cc)
 	}

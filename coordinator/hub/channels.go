@@ -28,6 +28,7 @@ func (h *Hub) claim(ctx context.Context, c *agentConn) error {
 	if err != nil {
 		return fmt.Errorf("claim the agent's channel: %w", err)
 	}
+	h.channelsChanged() // counted at once here, before the feed says so
 	c.epoch = epoch
 	// A newer claim whose change came before this epoch was known is
 	// seen here: it committed before this read.
@@ -53,6 +54,7 @@ func (h *Hub) release(agentID string, epoch uint64) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	ok, err := h.st.ReleaseChannel(ctx, agentID, epoch)
+	h.channelsChanged()
 	if err != nil {
 		h.log.Error("release the agent's channel", "agent", agentID, "err", err)
 		return true

@@ -64,7 +64,8 @@ type Config struct {
 	// address (shared with the API's keys); nil: no limit.
 	AuthFailures *ratelimit.Failures
 	// UploadsPerAgent is how many upload requests (pages, commits) one
-	// agent may have in flight; more are 429. 4 when 0.
+	// agent may have in flight, across the replicas sharing the store;
+	// more are 429. 4 when 0.
 	UploadsPerAgent int
 	// Replica is this coordinator's id among the replicas sharing the
 	// store, recorded as the holder of the channels it serves
@@ -100,9 +101,9 @@ type Hub struct {
 	links *ratelimit.Limit // link attempts per address, per minute
 	// pageBudget is the upload budget: bytes of pages being expanded.
 	pageBudget *budget
-	// refusals coalesces the CredentialRefused events of revoked
-	// credentials.
-	refusals refusals
+	// online is the count of agents online across the replicas
+	// (online.go).
+	agentsOnline onlineCount
 
 	// upgrades numbers the control channels' upgrades (agentConn.upgrade).
 	upgrades atomic.Uint64
@@ -112,9 +113,6 @@ type Hub struct {
 	newest map[string]*agentConn // by agent id: its newest connection, welcomed or in its handshake
 	turns  map[string]*turn      // by agent id: whose handshake runs
 	conns  map[string]*agentConn // by connection id: the live connection serving it
-	// uploads counts each agent's upload requests in flight; an agent
-	// with none has no entry.
-	uploads map[string]int
 	// answering are the ids of the diagnostics requests of other
 	// replicas this one runs now (diagnostics.go).
 	answering map[string]bool
@@ -166,25 +164,24 @@ func New(cfg Config) *Hub {
 		cfg: cfg, st: cfg.Store, log: cfg.Logger, now: cfg.Now,
 		links:      ratelimit.NewLimit(cfg.Store, "link", cfg.LinkAttempts, time.Minute, cfg.Logger),
 		pageBudget: newBudget(cfg.UploadMemory),
-		agents:     map[string]*agentConn{}, conns: map[string]*agentConn{}, uploads: map[string]int{},
+		agents:     map[string]*agentConn{}, conns: map[string]*agentConn{},
 		newest: map[string]*agentConn{}, turns: map[string]*turn{}, answering: map[string]bool{},
 		ctx: ctx, cancel: cancel,
 	}
-	h.refusals = refusals{h: h, by: map[string]*refusal{}}
 	return h
 }
 
-// Start runs the change-feed, sweep and refusal loops. Lease expiry, which
-// one replica alone runs, is RunExpiryLoop's, which the owner runs.
+// Start runs the change-feed and sweep loops. Lease expiry and the
+// coalesced refusals' events, which one replica alone runs, are
+// RunExpiryLoop's and RunRefusalLoop's, which the owner runs.
 func (h *Hub) Start() error {
 	if err := h.releaseOwn(h.ctx); err != nil {
 		return fmt.Errorf("release the channels of this replica's last run: %w", err)
 	}
 	sub := h.cfg.Feed.Subscribe(h.cfg.Feed.Head())
-	h.wg.Add(3)
+	h.wg.Add(2)
 	go func() { defer h.wg.Done(); h.runChangesLoop(h.ctx, sub) }()
 	go func() { defer h.wg.Done(); h.runSweepLoop(h.ctx) }()
-	go func() { defer h.wg.Done(); h.runRefusalLoop(h.ctx) }()
 	return nil
 }
 
@@ -377,7 +374,7 @@ func (h *Hub) authenticate(w http.ResponseWriter, r *http.Request) (store.Agent,
 	}
 	h.cfg.AuthFailures.Fail(r.Context(), r.RemoteAddr, h.now())
 	if err == nil {
-		h.refusals.add(a.ID, r.RemoteAddr, r.Method+" "+r.URL.Path, h.now())
+		h.refused(r.Context(), a.ID, r.RemoteAddr, r.Method+" "+r.URL.Path, h.now())
 	}
 	refuseUnread(w, r, http.StatusUnauthorized, protocol.CodeUnauthorized, "unknown or revoked agent credential")
 	return store.Agent{}, false

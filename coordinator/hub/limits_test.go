@@ -198,7 +198,7 @@ func TestConcurrentUpgradesOneCredential(t *testing.T) {
 
 // TestRevokedCredentialRefusalsCoalesced: 200 calls with a revoked
 // credential record one CredentialRefused event at once and one more, with
-// the count, when the minute has passed; then the agent is forgotten.
+// the count, when the minute has passed; then nothing more.
 func TestRevokedCredentialRefusalsCoalesced(t *testing.T) {
 	e := newEnv(t)
 	_, cred := e.linked()
@@ -251,7 +251,7 @@ func TestRevokedCredentialRefusalsCoalesced(t *testing.T) {
 	}
 	for _, s := range steps {
 		e.clock.Add(s.advance)
-		e.hub.refusals.flush(e.clock.Now())
+		e.hub.FlushRefusals(t.Context())
 		got := refused()
 		if len(got) != s.want {
 			t.Fatalf("%s: %d CredentialRefused events, want %d", s.name, len(got), s.want)
@@ -259,11 +259,6 @@ func TestRevokedCredentialRefusalsCoalesced(t *testing.T) {
 		if s.detail != "" && !strings.Contains(got[0].Detail, s.detail) {
 			t.Errorf("%s: newest event's detail %q, want it to say %q", s.name, got[0].Detail, s.detail)
 		}
-	}
-	e.hub.refusals.mu.Lock()
-	defer e.hub.refusals.mu.Unlock()
-	if len(e.hub.refusals.by) != 0 {
-		t.Errorf("after a quiet minute %d agents are still tracked, want 0", len(e.hub.refusals.by))
 	}
 }
 
@@ -322,10 +317,20 @@ func TestUploadsPerAgentLimited(t *testing.T) {
 	e := newEnvWith(t, func(c *Config) { c.UploadMemory = 8 * protocol.MaxPageExpandedBytes })
 	_, c, cred := e.claimMapping()
 	agents, _ := e.st.Agents(t.Context())
-	inFlight := func() int {
-		e.hub.mu.Lock()
-		defer e.hub.mu.Unlock()
-		return e.hub.uploads[agents[0].ID]
+	// allHeld says whether the agent's 4 slots are held: a slot taken
+	// here is returned at once.
+	allHeld := func() bool {
+		token, err := e.st.TakeUploadSlot(t.Context(), agents[0].ID, 4, e.clock.Now(), time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if token == "" {
+			return true
+		}
+		if err := e.st.ReturnUploadSlot(t.Context(), agents[0].ID, token); err != nil {
+			t.Fatal(err)
+		}
+		return false
 	}
 	var wg sync.WaitGroup
 	var pipes []*io.PipeWriter
@@ -348,14 +353,14 @@ func TestUploadsPerAgentLimited(t *testing.T) {
 			pw.Close()
 		}
 	}()
-	waitUntil(t, "4 uploads in flight", func() bool { return inFlight() == 4 })
+	waitUntil(t, "4 uploads in flight", allHeld)
 	p, _ := page(t, `{"id":"a","companyName":"Acme"}`)
 	status, out := e.putPage(cred, c.DatasetID, c.LeaseID, 5, p)
 	if status != http.StatusTooManyRequests || code(t, out) != protocol.CodeRateLimited {
 		t.Fatalf("a 5th upload at once: %d %s, want 429 %s", status, out, protocol.CodeRateLimited)
 	}
 	pipes[0].CloseWithError(errors.New("gone"))
-	waitUntil(t, "an upload to end", func() bool { return inFlight() < 4 })
+	waitUntil(t, "an upload to end", func() bool { return !allHeld() })
 	if status, out := e.putPage(cred, c.DatasetID, c.LeaseID, 5, p); status != 200 {
 		t.Errorf("an upload once one ended: %d %s, want 200", status, out)
 	}

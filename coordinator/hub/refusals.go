@@ -3,7 +3,6 @@ package hub
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/store"
@@ -15,66 +14,49 @@ import (
 // the interval are counted and recorded together when it has passed.
 const refusalEvery = time.Minute
 
-// refusals coalesces the CredentialRefused events of revoked credentials:
-// a caller repeating a revoked credential costs one durable write a minute,
-// not one a call. Entries go once a quiet interval passes, so the table
-// holds only agents refused within the last two intervals.
-type refusals struct {
-	h  *Hub
-	mu sync.Mutex
-	by map[string]*refusal // by agent id
-}
+// The CredentialRefused events of revoked credentials are coalesced in the
+// store (store.RefusalStore), across the replicas: a caller repeating a
+// revoked credential, to one replica or to all, costs one event a minute,
+// not one a call. Each refused call is counted in the agent's window (a
+// write that waits for no disk); the first of a window is recorded at
+// once, by the replica that counted it, and the leader records the rest
+// of each ended window as one event (RunRefusalLoop). A crash between
+// taking a window and recording its event loses that event: it is for
+// support, as before, when the count was kept in one replica's memory.
 
-type refusal struct {
-	since  time.Time // when the last event was recorded
-	n      int       // refusals since, not recorded yet
-	last   string    // the latest of them: "METHOD path"
-	remote string    // and its address
-}
-
-// add records a refusal of agentID's revoked credential at now: an event
-// now if none was recorded within refusalEvery, else a count for the next.
-func (rs *refusals) add(agentID, remote, what string, now time.Time) {
-	rs.mu.Lock()
-	r := rs.by[agentID]
-	if r != nil && now.Sub(r.since) < refusalEvery {
-		r.n, r.last, r.remote = r.n+1, what, remote
-		rs.mu.Unlock()
+// refused records a refusal of agentID's revoked credential at now: an
+// event now if it opens a window, else a count for the window's event.
+func (h *Hub) refused(ctx context.Context, agentID, remote, what string, now time.Time) {
+	first, err := h.st.CountRefusal(ctx, agentID, remote, what, now, refusalEvery)
+	if err != nil {
+		h.log.Warn("count a refused credential", "agent", agentID, "err", err)
 		return
 	}
-	rs.by[agentID] = &refusal{since: now}
-	rs.mu.Unlock()
-	rs.h.event(store.AgentEvent{AgentID: agentID, Type: store.EventCredentialRefused, RemoteAddress: remote,
-		Reason: "the credential was revoked", Detail: what})
+	if first {
+		h.event(store.AgentEvent{AgentID: agentID, Type: store.EventCredentialRefused, RemoteAddress: remote,
+			Reason: "the credential was revoked", Detail: what})
+	}
 }
 
-// flush records, for each agent whose interval has passed at now, the
-// refusals counted in it as one event, and forgets agents refused by
-// nobody since.
-func (rs *refusals) flush(now time.Time) {
-	var due []store.AgentEvent
-	rs.mu.Lock()
-	for id, r := range rs.by {
-		if now.Sub(r.since) < refusalEvery {
-			continue
+// FlushRefusals records, for each agent whose window ended by the hub's
+// clock, the refusals counted in it after its first as one event.
+func (h *Hub) FlushRefusals(ctx context.Context) {
+	due, err := h.st.TakeRefusals(ctx, h.now(), refusalEvery)
+	if err != nil {
+		if ctx.Err() == nil {
+			h.log.Error("take coalesced credential refusals", "err", err)
 		}
-		if r.n == 0 {
-			delete(rs.by, id)
-			continue
-		}
-		due = append(due, store.AgentEvent{AgentID: id, Type: store.EventCredentialRefused, RemoteAddress: r.remote,
+		return
+	}
+	for _, r := range due {
+		h.event(store.AgentEvent{AgentID: r.AgentID, Type: store.EventCredentialRefused, RemoteAddress: r.Remote,
 			Reason: "the credential was revoked",
-			Detail: fmt.Sprintf("%d more refused calls since %s, the last %s", r.n, r.since.Format(time.RFC3339), r.last)})
-		rs.by[id] = &refusal{since: now}
-	}
-	rs.mu.Unlock()
-	for _, e := range due {
-		rs.h.event(e)
+			Detail: fmt.Sprintf("%d more refused calls since %s, the last %s", r.N, r.Since.Format(time.RFC3339), r.Last)})
 	}
 }
 
-// runRefusalLoop records the coalesced refusals every ExpiryInterval,
-// until ctx ends.
-func (h *Hub) runRefusalLoop(ctx context.Context) {
-	tick.Every(ctx, h.cfg.ExpiryInterval, func(context.Context) { h.refusals.flush(h.now()) })
+// RunRefusalLoop records the coalesced refusals every ExpiryInterval,
+// until ctx ends. One replica alone runs it: the leader.
+func (h *Hub) RunRefusalLoop(ctx context.Context) {
+	tick.Every(ctx, h.cfg.ExpiryInterval, h.FlushRefusals)
 }

@@ -56,6 +56,25 @@ type Store interface {
 	Channel(ctx context.Context, agentID string) (store.Channel, error)
 	// Channels returns the channels held now, by agent id.
 	Channels(ctx context.Context) ([]store.Channel, error)
+	// ChannelCount returns how many channels are held now, on any
+	// replica.
+	ChannelCount(ctx context.Context) (int, error)
+
+	// What an agent holds for the moment, across the replicas
+	// (upload.go, refusals.go).
+
+	// TakeUploadSlot takes one of the agent's limit upload slots until
+	// now+ttl and returns its token; "" when all are held.
+	TakeUploadSlot(ctx context.Context, agentID string, limit int, now time.Time, ttl time.Duration) (string, error)
+	// ReturnUploadSlot frees the slot taken with token.
+	ReturnUploadSlot(ctx context.Context, agentID, token string) error
+	// CountRefusal counts a refusal of the agent's revoked credential:
+	// true when it opens a window of length every, and its event is to
+	// be recorded now.
+	CountRefusal(ctx context.Context, agentID, remote, what string, now time.Time, every time.Duration) (bool, error)
+	// TakeRefusals returns the windows ended by now that counted
+	// refusals after their first, each to one caller only.
+	TakeRefusals(ctx context.Context, now time.Time, every time.Duration) ([]store.Refusals, error)
 
 	// Diagnostics asked through another replica (diagnostics.go).
 

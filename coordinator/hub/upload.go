@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/dataset"
@@ -25,10 +26,14 @@ import (
 // pages are expanded in memory.
 func (h *Hub) servePage(w http.ResponseWriter, r *http.Request) {
 	agent, ok := h.authenticate(w, r)
-	if !ok || !h.startUpload(w, r, agent.ID) {
+	if !ok {
 		return
 	}
-	defer h.endUpload(agent.ID)
+	r, end, ok := h.startUpload(w, r, agent.ID)
+	if !ok {
+		return
+	}
+	defer end()
 	n, size, ok := h.admitPage(w, r, agent)
 	if !ok {
 		return
@@ -148,33 +153,44 @@ func closeUnread(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// startUpload counts an upload request of the agent in flight, or answers
-// 429 when it has UploadsPerAgent already: one credential cannot hold more
-// of the coordinator's connections and memory than its uploads need (an
-// agent works on 2 datasets at once, one request each). The agent's HTTP
-// client retries after Retry-After.
-func (h *Hub) startUpload(w http.ResponseWriter, r *http.Request, agentID string) bool {
-	h.mu.Lock()
-	ok := h.uploads[agentID] < h.cfg.UploadsPerAgent
-	if ok {
-		h.uploads[agentID]++
+// uploadSlotTTL is how long an upload request holds its agent's slot at
+// most: longer than the HTTP server's ReadTimeout (2 minutes), which
+// bounds reading its body, and the request's context ends then, so no
+// request runs past its slot. A slot its replica never returned (killed)
+// is free again after it.
+const uploadSlotTTL = 3 * time.Minute
+
+// startUpload takes one of the agent's upload slots in the store, or
+// answers 429 when it holds UploadsPerAgent already, whichever replicas
+// its requests went to: one credential cannot hold more of the
+// coordinators' connections and memory than its uploads need (an agent
+// works on 2 datasets at once, one request each). The agent's HTTP client
+// retries after Retry-After. It returns the request to go on with, whose
+// context ends with the slot, and the function that ends the upload.
+func (h *Hub) startUpload(w http.ResponseWriter, r *http.Request, agentID string) (*http.Request, func(), bool) {
+	started := time.Now()
+	token, err := h.st.TakeUploadSlot(r.Context(), agentID, h.cfg.UploadsPerAgent, h.now(), uploadSlotTTL)
+	if err != nil {
+		closeUnread(w, r)
+		h.refuseHTTP(w, agentID, "upload slot", r.PathValue("id"), err)
+		return nil, nil, false
 	}
-	h.mu.Unlock()
-	if !ok {
+	if token == "" {
 		w.Header().Set("Retry-After", "1")
 		refuseUnread(w, r, http.StatusTooManyRequests, protocol.CodeRateLimited,
 			"too many uploads at once for this agent (at most "+strconv.Itoa(h.cfg.UploadsPerAgent)+")")
+		return nil, nil, false
 	}
-	return ok
-}
-
-// endUpload counts an upload request of the agent as ended.
-func (h *Hub) endUpload(agentID string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.uploads[agentID]--; h.uploads[agentID] <= 0 {
-		delete(h.uploads, agentID)
-	}
+	ctx, cancel := context.WithDeadline(r.Context(), started.Add(uploadSlotTTL))
+	return r.WithContext(ctx), func() {
+		cancel()
+		// Not the request's context: it may have ended.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := h.st.ReturnUploadSlot(ctx, agentID, token); err != nil {
+			h.log.Warn("return an upload slot: it frees itself later", "agent", agentID, "err", err)
+		}
+	}, true
 }
 
 // pageLines are the ids and places of a decoded page's records, stored
@@ -204,10 +220,14 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // Publisher.
 func (h *Hub) serveCommit(w http.ResponseWriter, r *http.Request) {
 	agent, ok := h.authenticate(w, r)
-	if !ok || !h.startUpload(w, r, agent.ID) {
+	if !ok {
 		return
 	}
-	defer h.endUpload(agent.ID)
+	r, end, ok := h.startUpload(w, r, agent.ID)
+	if !ok {
+		return
+	}
+	defer end()
 	var req protocol.CommitRequest
 	if err := decodeSmall(r, &req); err != nil {
 		writeErr(w, http.StatusBadRequest, protocol.CodeBadMessage, err.Error())

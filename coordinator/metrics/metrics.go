@@ -129,15 +129,24 @@ func (m *Metrics) Handler() http.Handler {
 
 // Online is what counts the agents online: the hub.
 type Online interface {
+	// OnlineCount is how many agents are online across the replicas.
 	OnlineCount() int
+	// ConnectedCount is how many agents have their channel to this
+	// replica.
+	ConnectedCount() int
 }
 
-// WatchAgentsOnline reports, at each scrape, how many agents are online.
+// WatchAgentsOnline reports, at each scrape, how many agents are online
+// across the replicas and how many are connected to this one.
 func (m *Metrics) WatchAgentsOnline(agents Online) {
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "ferry_agents_online",
-		Help: "Agents with a live control channel.",
-	}, func() float64 { return float64(agents.OnlineCount()) }))
+		Help: "Agents with a live control channel to any replica sharing the store.",
+	}, func() float64 { return float64(agents.OnlineCount()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "ferry_agents_connected",
+			Help: "Agents with a live control channel to this replica.",
+		}, func() float64 { return float64(agents.ConnectedCount()) }))
 }
 
 // Feed is the store's change feed, as the sequence gauge reads it.

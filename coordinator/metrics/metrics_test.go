@@ -100,10 +100,12 @@ func BenchmarkScrapeDatasets(b *testing.B) {
 	b.ReportMetric(first.Seconds()*1000, "ms/first-scrape")
 }
 
-// online is a hub with a fixed count of agents online.
+// online is a hub with a fixed count of agents online, a third of them
+// connected to this replica.
 type online int
 
-func (o online) OnlineCount() int { return int(o) }
+func (o online) OnlineCount() int    { return int(o) }
+func (o online) ConnectedCount() int { return int(o) / 3 }
 
 // TestFeedAndAgents: the feed's sequence, its subscribers' gaps and the
 // agents online are read from what is watched.
@@ -116,7 +118,7 @@ func TestFeedAndAgents(t *testing.T) {
 	m.WatchAgentsOnline(online(3))
 	m.FeedGap("hub")
 	got := scrape(t, m)
-	for _, want := range []string{"ferry_change_feed_sequence 2", `ferry_change_feed_gaps_total{subscriber="hub"} 1`, "ferry_agents_online 3"} {
+	for _, want := range []string{"ferry_change_feed_sequence 2", `ferry_change_feed_gaps_total{subscriber="hub"} 1`, "ferry_agents_online 3", "ferry_agents_connected 1"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("scrape lacks %s:\n%s", want, got)
 		}

@@ -21,8 +21,7 @@ type Agents interface {
 	AgentState(ctx context.Context, agentID string) (hub.AgentState, error)
 	// AgentStates returns every agent's state, oldest first.
 	AgentStates(ctx context.Context) ([]hub.AgentState, error)
-	// OnlineCount is how many agents have a live connection to this
-	// replica.
+	// OnlineCount is how many agents are online across the replicas.
 	OnlineCount() int
 	// Diagnose asks an online agent to check itself (hub.ErrOffline,
 	// hub.ErrNoAnswer).

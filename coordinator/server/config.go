@@ -19,6 +19,10 @@ import (
 type Config struct {
 	// Listen is the address the HTTP listener binds.
 	Listen string
+	// DebugListen, when set, is a loopback address on which the Go
+	// profiler (net/http/pprof) is served, apart from the API; empty:
+	// not served.
+	DebugListen string
 	// DataDir holds the Badger store (when Store is empty) and the admin
 	// key file.
 	DataDir string
@@ -160,6 +164,11 @@ func DefaultConfig() Config {
 func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return fmt.Errorf("listen: %q is not host:port: %w", c.Listen, err)
+	}
+	if c.DebugListen != "" {
+		if err := checkDebugListen(c.DebugListen); err != nil {
+			return err
+		}
 	}
 	if strings.TrimSpace(c.DataDir) == "" {
 		return errors.New("data: a directory is required")

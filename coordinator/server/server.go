@@ -55,6 +55,10 @@ type Server struct {
 	ownStore bool
 	ln       net.Listener
 	http     *http.Server
+	// debugLn and debug serve the profiler when DebugListen is set
+	// (debug.go).
+	debugLn net.Listener
+	debug   *http.Server
 }
 
 // New opens the store (openStore), makes sure an admin key exists and
@@ -208,6 +212,13 @@ func build(ctx context.Context, cfg Config, st store.Backend, ln net.Listener, l
 	s.leader = leader.New(leader.Config{Store: st, Name: leaderLease, Holder: cfg.ReplicaID, TTL: cfg.LeaderTTL,
 		Logger: log.With("subsystem", "leader")}, s.runLeaderWork)
 	s.presence = s.newPresence()
+	if cfg.DebugListen != "" {
+		if s.debugLn, err = net.Listen("tcp", cfg.DebugListen); err != nil {
+			return nil, fmt.Errorf("debug-listen: %w", err)
+		}
+		s.debug = newDebugServer()
+		log.Info("profiler serving", "debugListen", s.debugLn.Addr().String())
+	}
 	return s, nil
 }
 
@@ -252,6 +263,14 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 		errc <- s.http.Serve(s.ln)
 	}()
+	if s.debug != nil {
+		go func() {
+			if err := s.debug.Serve(s.debugLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error("profiler stopped", "err", err)
+			}
+		}()
+		defer s.debug.Close()
+	}
 	loops, stopLoops := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(4)
@@ -309,7 +328,8 @@ func (s *Server) ReplicaID() string { return s.cfg.ReplicaID }
 const leaderLease = "leader"
 
 // runLeaderWork is what one replica alone runs, while it holds the leader
-// lease, until ctx ends: lease expiry, the scheduler, webhook delivery
+// lease, until ctx ends: lease expiry, the events of coalesced credential
+// refusals, the scheduler, webhook delivery
 // from the outbox, the release of the channels of replicas that are gone
 // (every leader TTL), the uploads a replica left unfinished, and the pruning of what the replicas share (agent
 // events, Portal sessions, failure counts) every GCInterval.
@@ -317,8 +337,9 @@ func (s *Server) runLeaderWork(ctx context.Context) {
 	s.events.start()
 	defer s.events.close()
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); s.Hub.RunExpiryLoop(ctx) }()
+	go func() { defer wg.Done(); s.Hub.RunRefusalLoop(ctx) }()
 	go func() {
 		defer wg.Done()
 		tick.Every(ctx, cmp.Or(s.cfg.LeaderTTL, leader.DefaultTTL), s.releaseDeadClaims)

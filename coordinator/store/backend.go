@@ -34,6 +34,9 @@ type Backend interface {
 	FailureStore
 	DiagnosticsStore
 
+	UploadSlotStore
+	RefusalStore
+
 	// Feed is the backend's change feed: after each transaction that
 	// creates a connection or changes its status or agent, creates a
 	// dataset or changes its status, revokes an agent's credential, puts
@@ -416,6 +419,9 @@ type ChannelStore interface {
 	// Channels returns the channels held now (Replica not empty), by
 	// agent id.
 	Channels(ctx context.Context) ([]Channel, error)
+	// ChannelCount returns how many channels are held now: the length of
+	// Channels, counted without reading them out.
+	ChannelCount(ctx context.Context) (int, error)
 }
 
 // LeaderStore keeps named leases: the replica holding one does alone the
@@ -506,4 +512,45 @@ type DiagnosticsStore interface {
 	// PruneDiagnostics deletes every request asked before before,
 	// answered or not, and returns how many it deleted.
 	PruneDiagnostics(ctx context.Context, before time.Time) (int, error)
+}
+
+// UploadSlotStore bounds the upload requests each agent has in flight
+// across the replicas: a request holds one of its agent's slots while it
+// runs. A slot is a lease: one its replica never returned (it was killed)
+// frees itself when it ends. Unlike the rest of the store, slots need no
+// durability: a crash of the store may free them all.
+type UploadSlotStore interface {
+	// TakeUploadSlot takes one of the agent's limit slots until now+ttl
+	// and returns its token; "" (nil error) when all limit are held. A
+	// slot is free when it was never taken, was returned, or its time
+	// ended at or before now. Of any number of concurrent takes, at most
+	// limit hold a slot at once.
+	TakeUploadSlot(ctx context.Context, agentID string, limit int, now time.Time, ttl time.Duration) (string, error)
+	// ReturnUploadSlot frees the agent's slot taken with token; nothing
+	// (nil error) when it is free already or another take holds it since
+	// it ended.
+	ReturnUploadSlot(ctx context.Context, agentID, token string) error
+}
+
+// RefusalStore coalesces, across the replicas, the CredentialRefused
+// events of an agent's revoked credential: the first refusal of a window
+// is recorded as an event at once, the others are counted and recorded
+// as one event when the window has ended. Like upload slots, the windows
+// need no durability: a crash of the store may lose what they counted.
+type RefusalStore interface {
+	// CountRefusal counts a refusal of the agent's credential at now.
+	// When the agent has no window, or its window ended at or before now
+	// counting nothing after its first refusal, the refusal opens a new
+	// window from now to now+every and CountRefusal returns true: its
+	// event is to be recorded now. Otherwise the refusal is counted in the
+	// window (an ended one not taken yet included), with remote and what
+	// as the latest, and it returns false. Of concurrent first refusals,
+	// one alone gets true.
+	CountRefusal(ctx context.Context, agentID, remote, what string, now time.Time, every time.Duration) (bool, error)
+	// TakeRefusals returns the windows that ended at or before now and
+	// counted refusals after their first, each to one caller only, and
+	// opens the next window of each agent at the end of the last, with
+	// nothing counted; the windows that ended counting nothing after
+	// their first are deleted.
+	TakeRefusals(ctx context.Context, now time.Time, every time.Duration) ([]Refusals, error)
 }

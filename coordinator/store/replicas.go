@@ -68,3 +68,15 @@ const MaxDiagnosticsAnswer = 128 << 10
 // MaxSessionNotes bounds a Portal session's notes: a flash message and a
 // diagnostics report.
 const MaxSessionNotes = 128 << 10
+
+// Refusals are the refusals of an agent's revoked credential counted in
+// a window after its first.
+type Refusals struct {
+	AgentID string
+	// Since is when the window began; N is how many refusals it counted
+	// after its first.
+	Since time.Time
+	N     int
+	// Last is the latest refusal ("METHOD path"), Remote its address.
+	Last, Remote string
+}

@@ -36,6 +36,9 @@ type Badger struct {
 	sweep sync.Mutex
 	// feed receives what each committed transaction changed.
 	feed *store.Feed
+	// held is what needs no durability: upload slots and refusal
+	// windows (badger_held.go).
+	held held
 }
 
 // tx is one Badger transaction of the store, with the change it makes as

@@ -130,6 +130,11 @@ func (b *Badger) Channels(ctx context.Context) ([]store.Channel, error) {
 	return out, err
 }
 
+func (b *Badger) ChannelCount(ctx context.Context) (int, error) {
+	chans, err := b.Channels(ctx)
+	return len(chans), err
+}
+
 func (b *Badger) AcquireLease(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (bool, time.Time, error) {
 	if err := errors.Join(checkName("lease", name), checkName("lease holder", holder)); err != nil {
 		return false, time.Time{}, err

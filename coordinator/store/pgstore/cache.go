@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -24,9 +25,10 @@ import (
 // PublishCache writes a snapshot with COPY, a page at a time, in a
 // transaction of its own, out of every reader's sight until it commits;
 // then in one short transaction it points cache_current at it and
-// completes the dataset. A reader reads the pointer and the records it
-// names in one REPEATABLE READ transaction, so no reader sees a mix, and
-// one reading a snapshot that is replaced and deleted meanwhile still
+// completes the dataset. A reader reads the pointer once and then the
+// records of the snapshot it names, which never change, a page at a
+// time, holding the snapshot against deletion (CachedRecords): no reader
+// sees a mix, and one reading a snapshot that is replaced meanwhile still
 // reads all of it.
 //
 // A snapshot that is neither current nor of a Processing dataset is an
@@ -260,16 +262,18 @@ func (p *PG) swapSnapshot(ctx context.Context, d store.Dataset, now time.Time) (
 }
 
 // dropOrphanSnapshots deletes the snapshots of the type that are neither
-// current nor of a Processing dataset, each in a statement of its own.
-// Such a snapshot can never become current (only a Processing dataset's
-// swap makes one current), so deleting it in sight of readers is safe; a
-// reader already reading it reads it whole from its own snapshot.
+// current nor of a Processing dataset nor held by a reader, each in a
+// statement of its own. Such a snapshot can never become current (only a
+// Processing dataset's swap makes one current), so deleting it in sight
+// of readers is safe: a reader that reads it holds it, and the last to
+// stop deletes it (stopReading).
 func (p *PG) dropOrphanSnapshots(ctx context.Context, companyID, dt string) error {
 	rows, err := p.pool.Query(ctx, `SELECT s.dataset_id FROM cache_snapshots s
 		LEFT JOIN cache_current c ON c.company_id = s.company_id AND c.data_type = s.data_type
 		LEFT JOIN datasets d ON d.id = s.dataset_id
 		WHERE s.company_id = $1 AND s.data_type = $2 AND s.dataset_id IS DISTINCT FROM c.dataset_id
-			AND (d.status IS NULL OR d.status <> 'Processing')`, companyID, dt)
+			AND (d.status IS NULL OR d.status <> 'Processing')
+			AND NOT EXISTS (SELECT 1 FROM snapshot_readers r WHERE r.dataset_id = s.dataset_id AND r.until > now())`, companyID, dt)
 	if err != nil {
 		return err
 	}
@@ -278,7 +282,8 @@ func (p *PG) dropOrphanSnapshots(ctx context.Context, companyID, dt string) erro
 		return err
 	}
 	for _, id := range orphans {
-		if _, err := p.pool.Exec(ctx, "DELETE FROM cache_snapshots WHERE dataset_id = $1", id); err != nil {
+		if _, err := p.pool.Exec(ctx, `DELETE FROM cache_snapshots s WHERE dataset_id = $1
+			AND NOT EXISTS (SELECT 1 FROM snapshot_readers r WHERE r.dataset_id = s.dataset_id AND r.until > now())`, id); err != nil {
 			return err
 		}
 	}
@@ -288,55 +293,157 @@ func (p *PG) dropOrphanSnapshots(ctx context.Context, companyID, dt string) erro
 // recordsPage is how many records CachedRecords reads at a time.
 const recordsPage = 1000
 
-// CachedRecords reads the snapshot in keyset pages of recordsPage records,
-// in id order, all in one REPEATABLE READ transaction: memory holds one
-// page, and the transaction's snapshot keeps the records it started with,
-// whatever publishes meanwhile.
+// readerHold is how long a reader's hold on the snapshot it reads lasts
+// from its last page: the snapshot is not deleted before. A reader that
+// pauses longer between two pages may find it gone, and fails rather
+// than read a part of it.
+const readerHold = 10 * time.Minute
+
+// CachedRecords reads the snapshot in keyset pages of recordsPage
+// records, in id order, each page in a statement of its own: between two
+// pages, while fn takes the records (a slow HTTP client), it holds none
+// of the pool's connections. The reader reads one snapshot, named by its
+// id when the read starts: its records never change, and a hold in
+// snapshot_readers keeps it from being deleted as an orphan while the
+// read lasts (renewed with each page). Each page also checks, in its own
+// statement, that the snapshot still exists (its records go in the same
+// transaction as its row), so a reader never sees part of one: one
+// that paused past its hold fails instead.
 func (p *PG) CachedRecords(ctx context.Context, companyID string, dt string, fn func(id string, record []byte) error) error {
 	if err := rules.LookupIDs("company", companyID, "data type", dt); err != nil {
 		return err
 	}
-	return p.view(ctx, func(t *tx) error {
-		if _, err := getCompany(ctx, t, companyID); err != nil {
-			return err
-		}
-		cur, err := currentSnapshot(ctx, t, companyID, dt)
+	for try := 0; ; try++ {
+		cur, token, err := p.startReading(ctx, companyID, dt)
 		if err != nil || cur == "" {
 			return err
 		}
-		var (
-			ids  []string
-			recs [][]byte
-		)
-		for after := ""; ; {
-			ids, recs = ids[:0], recs[:0]
-			rows, err := t.Query(ctx, `SELECT DISTINCT ON (id) id, body FROM records
-				WHERE dataset_id = $1 AND id > $2 ORDER BY id, seq DESC LIMIT $3`, cur, after, recordsPage)
-			if err != nil {
-				return err
-			}
-			var (
-				id  string
-				rec []byte
-			)
-			_, err = pgx.ForEachRow(rows, []any{&id, &rec}, func() error {
-				ids, recs = append(ids, id), append(recs, rec)
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-			for i := range ids {
-				if err := fn(ids[i], recs[i]); err != nil {
-					return err
-				}
-			}
-			if len(ids) < recordsPage {
-				return nil
-			}
-			after = ids[len(ids)-1]
+		read, err := p.readSnapshot(ctx, cur, token, fn)
+		p.stopReading(companyID, dt, cur, token)
+		// A snapshot deleted between its pointer's read and the hold's
+		// commit is found gone before any record is read: read the new one.
+		if errors.Is(err, errSnapshotGone) && read == 0 && try < 10 {
+			continue
 		}
+		return err
+	}
+}
+
+// errSnapshotGone: the snapshot a reader reads was deleted.
+var errSnapshotGone = errors.New("the records were replaced while being read (the read paused too long); read them again")
+
+// startReading returns the current snapshot of the company's type ("" for
+// none) and the token of the hold taken on it; store.ErrNotFound for a
+// missing company.
+func (p *PG) startReading(ctx context.Context, companyID, dt string) (cur, token string, err error) {
+	token = uuid.NewString()
+	err = p.held(ctx, func(t *tx) error {
+		if _, err := getCompany(ctx, t, companyID); err != nil {
+			return err
+		}
+		if cur, err = currentSnapshot(ctx, t, companyID, dt); err != nil || cur == "" {
+			return err
+		}
+		_, err := t.Exec(ctx, "INSERT INTO snapshot_readers (token, dataset_id, until) VALUES ($1, $2, now() + $3 * interval '1 microsecond')",
+			token, cur, readerHold.Microseconds())
+		return err
 	})
+	return cur, token, err
+}
+
+// readSnapshot calls fn with each record of snapshot cur, a page at a
+// time, renewing the hold token with each; it returns how many it read.
+func (p *PG) readSnapshot(ctx context.Context, cur, token string, fn func(id string, record []byte) error) (int, error) {
+	var (
+		ids  []string
+		recs [][]byte
+		read int
+	)
+	for after := ""; ; {
+		ids, recs = ids[:0], recs[:0]
+		var b pgx.Batch
+		b.Queue("UPDATE snapshot_readers SET until = now() + $2 * interval '1 microsecond' WHERE token = $1",
+			token, readerHold.Microseconds())
+		b.Queue(`SELECT s.ok, r.id, r.body
+			FROM (SELECT EXISTS (SELECT 1 FROM cache_snapshots WHERE dataset_id = $1) AS ok) s
+			LEFT JOIN LATERAL (SELECT DISTINCT ON (id) id, body FROM records
+				WHERE dataset_id = $1 AND id > $2 ORDER BY id, seq DESC LIMIT $3) r ON true`, cur, after, recordsPage)
+		ok, err := p.readPage(ctx, &b, &ids, &recs)
+		if err != nil {
+			return read, unavailable(err)
+		}
+		if !ok {
+			return read, fmt.Errorf("snapshot %s: %w", cur, errSnapshotGone)
+		}
+		for i := range ids {
+			if err := fn(ids[i], recs[i]); err != nil {
+				return read, err
+			}
+			read++
+		}
+		if len(ids) < recordsPage {
+			return read, nil
+		}
+		after = ids[len(ids)-1]
+	}
+}
+
+// readPage sends b (the hold's renewal, then the page's query) and
+// appends the page's records to ids and recs; ok is false when the
+// snapshot no longer exists.
+func (p *PG) readPage(ctx context.Context, b *pgx.Batch, ids *[]string, recs *[][]byte) (ok bool, err error) {
+	br := p.pool.SendBatch(ctx, b)
+	defer func() { err = errors.Join(err, br.Close()) }()
+	if _, err := br.Exec(); err != nil {
+		return false, err
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return false, err
+	}
+	var (
+		id  *string
+		rec []byte
+	)
+	_, err = pgx.ForEachRow(rows, []any{&ok, &id, &rec}, func() error {
+		if id != nil {
+			*ids, *recs = append(*ids, *id), append(*recs, rec)
+		}
+		return nil
+	})
+	return ok, err
+}
+
+// currentOf returns the current snapshot of the company's type; "" for
+// none.
+func (p *PG) currentOf(ctx context.Context, companyID, dt string) (string, error) {
+	var cur string
+	err := p.view(ctx, func(t *tx) error {
+		var err error
+		cur, err = currentSnapshot(ctx, t, companyID, dt)
+		return err
+	})
+	return cur, err
+}
+
+// stopReading ends the hold token (and any hold past its end) and, when
+// cur is no longer current, deletes the orphans it may have kept.
+func (p *PG) stopReading(companyID, dt, cur, token string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := p.held(ctx, func(t *tx) error {
+		_, err := t.Exec(ctx, "DELETE FROM snapshot_readers WHERE token = $1 OR until <= now()", token)
+		return err
+	})
+	if err == nil {
+		var now string
+		if now, err = p.currentOf(ctx, companyID, dt); err == nil && now != cur {
+			err = p.dropOrphanSnapshots(ctx, companyID, dt)
+		}
+	}
+	if err != nil {
+		p.log.Warn("end a read of cached records", "company", companyID, "dataType", dt, "err", err)
+	}
 }
 
 func (p *PG) CachedRecord(ctx context.Context, companyID string, dt string, id string) ([]byte, error) {

@@ -91,3 +91,11 @@ func (p *PG) Channels(ctx context.Context) ([]store.Channel, error) {
 	})
 	return out, err
 }
+
+func (p *PG) ChannelCount(ctx context.Context) (int, error) {
+	var n int
+	err := p.view(ctx, func(t *tx) error {
+		return t.QueryRow(ctx, "SELECT count(*) FROM channels WHERE replica <> ''").Scan(&n)
+	})
+	return n, err
+}

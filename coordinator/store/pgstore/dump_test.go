@@ -74,7 +74,8 @@ func TestImportAtomic(t *testing.T) {
 // or pending), the records' sequence numbers, the secrets' random values,
 // the pages to delete (a dump carries none), the feed's overflow, the
 // schema's own table, and what a running cluster holds for the moment
-// (agents' channels, leader leases, Portal sessions, failure windows),
+// (agents' channels, leader leases, Portal sessions, failure windows,
+// upload slots, refusal windows, readers' holds on snapshots),
 // which a copy between stopped coordinators does not carry.
 func TestImportRows(t *testing.T) {
 	direct := pgtest.NewDatabase(t)
@@ -102,6 +103,10 @@ func TestImportRows(t *testing.T) {
 		"sessions":                "",
 		"failures":                "",
 		"diagnostics":             "",
+
+		"upload_slots":     "",
+		"refusal_windows":  "",
+		"snapshot_readers": "",
 	}
 	want, got := connect(t, direct), connect(t, imported)
 	tables := rowsOf(t, want, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")

@@ -173,10 +173,12 @@ func testPublishCacheReplace(f *fixture) {
 // snapshot, all its records of one dataset.
 func testPublishCacheConsistent(f *fixture) {
 	f.linked("co-1", "conn-1", "agent-1")
-	const n = 60
+	// More records than a page of PostgreSQL's reader (1,000), so that a
+	// read spans swaps between its pages.
+	const n = 2500
 	ids := make([]string, n)
 	for i := range ids {
-		ids[i] = fmt.Sprintf("r%03d", i)
+		ids[i] = fmt.Sprintf("r%04d", i)
 	}
 	pages := func(marker string) [][]byte {
 		return [][]byte{page(marker, ids[:n/2]...), page(marker, ids[n/2:]...)}

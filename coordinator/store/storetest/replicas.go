@@ -220,9 +220,17 @@ func testChannels(f *fixture) {
 	if err != nil || !slices.Equal(got, want) {
 		t.Errorf("Channels = %+v, %v; want %+v", got, err, want)
 	}
+	count := func(want int) {
+		t.Helper()
+		if n, err := s.ChannelCount(ctx); err != nil || n != want {
+			t.Errorf("ChannelCount = %d, %v; want %d", n, err, want)
+		}
+	}
+	count(2) // ag-1 claimed twice counts once
 	if ok, err := s.ReleaseChannel(ctx, "ag-2", 1); err != nil || !ok {
 		t.Errorf("ReleaseChannel(ag-2, 1) = %v, %v; want true", ok, err)
 	}
+	count(1)
 	if ok, err := s.ReleaseChannel(ctx, "ag-2", 1); err != nil || ok {
 		t.Errorf("ReleaseChannel again = %v, %v; want false", ok, err)
 	}
@@ -233,6 +241,7 @@ func testChannels(f *fixture) {
 		t.Errorf("Channel(released) = %+v; want no replica, epoch 1 kept", ch)
 	}
 	claim("ag-2", "r3", 2)
+	count(2)
 	var changes []store.ChannelChange
 	for len(changes) < 5 {
 		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
