@@ -27,10 +27,11 @@ const (
 	// collections (GOGC=50) before the limit makes the GC run.
 	Headroom = 0.5
 	// MinHeadroom is the least room above the live heap, so that a small
-	// process's burst (a big dataset's publish, many agents returning at
-	// once) does not collect continuously until the controller's next
-	// sample raises the limit.
-	MinHeadroom = 64 << 20
+	// process does not collect after every few allocations. It is kept
+	// small: an idle process's heap fills whatever room the limit leaves
+	// before each collection, so the room is resident memory (64 MiB was
+	// 32 KiB an agent at 2,000 agents).
+	MinHeadroom = 16 << 20
 	// Every is how often the controller samples the runtime's memory.
 	Every = time.Second
 	// Quiet is how long without a collection before the controller

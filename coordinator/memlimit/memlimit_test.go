@@ -24,7 +24,7 @@ func TestLimit(t *testing.T) {
 		want int64
 	}{
 		{"nothing live yet", Sample{}, MinHeadroom},
-		{"small heap: the least headroom", Sample{Live: 40 * mib, Other: 10 * mib}, 50*mib + MinHeadroom},
+		{"small heap: the least headroom", Sample{Live: 20 * mib, Other: 10 * mib}, 30*mib + MinHeadroom},
 		{"idle agents: half the live heap", Sample{Live: 300 * mib, Other: 120 * mib}, 420*mib + 150*mib},
 		{"a big publish", Sample{Live: 2048 * mib, Other: 16 * mib}, 2064*mib + 1024*mib},
 		{"past int64", Sample{Live: math.MaxUint64 / 2, Other: math.MaxUint64 / 2}, math.MaxInt64},

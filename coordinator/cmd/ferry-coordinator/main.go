@@ -60,7 +60,7 @@ func run(args []string) error {
 	fs.DurationVar(&cfg.Events.WebhookMinBackoff, "webhook-min-backoff", cfg.Events.WebhookMinBackoff, "wait before the first retry of a failed webhook delivery (doubles per attempt)")
 	fs.DurationVar(&cfg.Events.WebhookMaxBackoff, "webhook-max-backoff", cfg.Events.WebhookMaxBackoff, "longest wait between retries of a webhook delivery")
 	fs.DurationVar(&cfg.Events.ScheduleInterval, "schedule-interval", cfg.Events.ScheduleInterval, "the longest the scheduler sleeps between looks for due syncs (it also wakes when one falls due or is armed)")
-	memoryLimit := fs.String("memory-limit", "", "soft limit on the process's memory, as 512MiB or 2GiB: the GC collects more often to stay under it (default GOMEMLIMIT; neither set: kept at 1.5 times the live heap, at least 64MiB above it)")
+	memoryLimit := fs.String("memory-limit", "", "soft limit on the process's memory, as 512MiB or 2GiB: the GC collects more often to stay under it (default GOMEMLIMIT; neither set: kept at 1.5 times the live heap, at least 16MiB above it)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
