@@ -32,7 +32,7 @@ func measureBaseline(dir string, records int) (baseline, error) {
 		return b, fmt.Errorf("websocket round trip: %w", err)
 	}
 	db, err := badger.Open(badger.DefaultOptions(dir).WithSyncWrites(true).WithLogger(nil).
-		WithMemTableSize(32 << 20).WithNumMemtables(3).WithBlockCacheSize(64 << 20).WithValueThreshold(64 << 10))
+		WithMemTableSize(8 << 20).WithNumMemtables(2).WithNumCompactors(2).WithBlockCacheSize(64 << 20).WithValueThreshold(64 << 10))
 	if err != nil {
 		return b, err
 	}

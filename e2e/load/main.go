@@ -52,6 +52,7 @@ type options struct {
 
 func main() {
 	sim.ServeAgentsProcess()
+	serveBareProcess()
 	var o options
 	flag.StringVar(&o.bin, "bin", "bin", "folder holding ferry-coordinator (make build)")
 	flag.StringVar(&o.dir, "dir", "", "working folder (coordinator data, agents file, logs); a temp folder when empty")

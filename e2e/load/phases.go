@@ -408,7 +408,10 @@ func (l *loadRun) measureRestart(ctx context.Context) error {
 func (l *loadRun) measureBaseline(ctx context.Context) error {
 	b, err := measureBaseline(filepath.Join(l.o.dir, "baseline"), l.o.bigRecords)
 	l.r.Baseline = b
-	if err != nil || l.db == nil {
+	if err != nil {
+		return err
+	}
+	if l.r.BareBytesPerConn, err = measureBare(ctx, l.o.agents); err != nil || l.db == nil {
 		return err
 	}
 	l.r.PGBaseline, err = measurePGBaseline(ctx, l.db, queueCallers, l.o.bigRecords)

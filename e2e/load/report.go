@@ -23,6 +23,9 @@ type report struct {
 	RSSIdle         int64
 	BytesPerAgent   float64
 	IdleCPUPercent  float64
+	// BareBytesPerConn is the limit BytesPerAgent is held against: RSS
+	// per idle bare websocket (bare.go), as many as the agents.
+	BareBytesPerConn float64
 
 	DispatchSamples                   int
 	DispatchVia                       string // where the datasets were queued
@@ -56,6 +59,14 @@ func (r *report) writeJSON(path string) error {
 	return os.WriteFile(path, raw, 0o644)
 }
 
+// ratio is x over its limit, or n/a when the limit was not measured.
+func ratio(x, limit float64) string {
+	if limit == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.2f×", x/limit)
+}
+
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/1e6) }
 
 // measured is figure, or says the phase was skipped when it measured n = 0
@@ -74,7 +85,8 @@ func (r *report) print(w io.Writer) {
 		{"agents connected", fmt.Sprintf("%d of %d (%d agent processes), %.1f s from the first connect", r.Connected, r.Agents, r.AgentProcesses, r.ConnectSeconds)},
 		{"setup through the API (company, connection, link each)", fmt.Sprintf("%.1f s, %.0f agents/s", r.SetupSeconds, float64(r.Agents)/max(r.SetupSeconds, 1e-9))},
 		{"coordinator RSS after a restart, before the agents return / idle with them", fmt.Sprintf("%.0f MiB / %.0f MiB", float64(r.RSSBeforeAgents)/(1<<20), float64(r.RSSIdle)/(1<<20))},
-		{"coordinator memory per idle agent", fmt.Sprintf("%.1f KiB", r.BytesPerAgent/1024)},
+		{"coordinator memory per idle agent", fmt.Sprintf("%.1f KiB, %s the bare connection", r.BytesPerAgent/1024, ratio(r.BytesPerAgent, r.BareBytesPerConn))},
+		{"limit: RSS per idle bare websocket (gorilla, a goroutine, 1 KiB buffers)", fmt.Sprintf("%.1f KiB", r.BareBytesPerConn/1024)},
 		{"coordinator CPU, idle agents heartbeating", fmt.Sprintf("%.1f%% of a core", r.IdleCPUPercent)},
 		{"dispatch latency (queue answered → agent holds the lease) p50 / p99 / max", fmt.Sprintf("%s / %s / %s (%d samples)", ms(r.DispatchP50), ms(r.DispatchP99), ms(r.DispatchMax), r.DispatchSamples)},
 		{"queue call sent → agent holds the lease p50 / p99", fmt.Sprintf("%s / %s", ms(r.QueueToLeaseP50), ms(r.QueueToLeaseP99))},
@@ -100,12 +112,6 @@ func (r *report) print(w io.Writer) {
 // beside the limit it is held against, with the ratio.
 func (r *report) postgresRows() [][2]string {
 	b, pb := r.Baseline, r.PGBaseline
-	ratio := func(x, limit float64) string {
-		if limit == 0 {
-			return "n/a"
-		}
-		return fmt.Sprintf("%.2f×", x/limit)
-	}
 	useRow := func(u use) string {
 		return fmt.Sprintf("CPU: replicas %.0f%%, PostgreSQL %.0f%%, agents %.0f%% (of a core); machine %.0f%% busy (both cores, every process); PostgreSQL's active backends %.1f on average: %s",
 			u.CoordinatorCPUPercent, u.PostgresCPUPercent, u.AgentsCPUPercent, u.MachineCPUPercent, u.ActiveBackends, u.Waits)

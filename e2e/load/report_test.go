@@ -43,3 +43,21 @@ func TestReportPostgres(t *testing.T) {
 		t.Errorf("report holds NaN or Inf:\n%s", out)
 	}
 }
+
+// Memory per idle agent is printed beside the bare connection of the same
+// run, with the ratio; n/a when the bare connection was not measured.
+func TestReportMemoryRatio(t *testing.T) {
+	for _, tc := range []struct {
+		bare float64
+		want string
+	}{
+		{20 << 10, "| coordinator memory per idle agent | 30.0 KiB, 1.50× the bare connection |"},
+		{0, "| coordinator memory per idle agent | 30.0 KiB, n/a the bare connection |"},
+	} {
+		var b strings.Builder
+		(&report{Agents: 10, BytesPerAgent: 30 << 10, BareBytesPerConn: tc.bare}).print(&b)
+		if !strings.Contains(b.String(), tc.want) {
+			t.Errorf("report lacks %q:\n%s", tc.want, b.String())
+		}
+	}
+}

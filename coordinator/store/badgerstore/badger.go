@@ -86,12 +86,20 @@ func openBadger(dir string, logger *slog.Logger, syncWrites bool) (*Badger, erro
 }
 
 // tuned bounds Badger's memory for a coordinator that also serves the API:
-// smaller and fewer memtables, a smaller block cache, and values over 64 KiB
-// (upload pages) kept in the value log rather than the memtables.
+// small memtables, two of them, two compactors, a smaller block cache, and
+// values over 64 KiB (upload pages) kept in the value log rather than the
+// memtables. A big dataset's records pass through the LSM tree when its
+// snapshot is written: each memtable (and its mapped write-ahead log) and
+// each table builder holds a share of them, so their size and number set
+// the publish's peak memory (BenchmarkPublishCache: 758 MiB with three of
+// 32 MiB and four compactors, 329 with two of 8 MiB and two). A
+// transaction may hold 15% of a memtable: 1.2 MiB, far above the store's
+// largest (staged pages, in the value log, count a pointer each).
 func tuned(o badger.Options) badger.Options {
-	return o.WithMemTableSize(32 << 20).
-		WithNumMemtables(3).
-		WithBlockCacheSize(64 << 20).
+	return o.WithMemTableSize(8 << 20).
+		WithNumMemtables(2).
+		WithNumCompactors(2).
+		WithBlockCacheSize(16 << 20).
 		WithValueThreshold(64 << 10)
 }
 

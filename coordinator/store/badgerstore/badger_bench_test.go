@@ -27,7 +27,7 @@ func benchStore(b *testing.B, setup func(s store.Backend)) *badgerstore.Badger {
 }
 
 // benchConnections creates company co with n linked connections.
-func benchConnections(b *testing.B, s store.Backend, co string, n int) {
+func benchConnections(b testing.TB, s store.Backend, co string, n int) {
 	ctx := context.Background()
 	must(b, "CreateCompany", s.CreateCompany(ctx, store.Company{ID: co, Created: sec(0)}))
 	for i := range n {

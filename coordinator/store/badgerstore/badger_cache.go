@@ -113,15 +113,26 @@ func (b *Badger) publish(ctx context.Context, d store.Dataset, now time.Time) (s
 
 // writeSnapshot writes the records of d's staged pages under its snapshot
 // prefix, in write batches, and returns once they are durable. Writing a
-// snapshot again writes the same records over it.
+// snapshot again writes the same records over it. The store's mapped
+// files leave the process's resident memory at the start and after every
+// releaseEvery bytes of pages (releaseFiles): the pages read and the
+// tables written are not kept resident.
 func (b *Badger) writeSnapshot(ctx context.Context, d store.Dataset) error {
 	wb := b.db.NewWriteBatch()
 	defer wb.Cancel()
+	dir := b.db.Opts().Dir
+	defer releaseFiles(dir)
+	releaseFiles(dir)
+	read := 0
 	snap := snapshotPrefix(d.CompanyID, string(d.DataType), d.ID)
 	err := b.view(ctx, func(txn *tx) error {
 		// The batch keeps the records until it commits them: the pages are
 		// copies.
 		return eachPage(ctx, txn, d, true, func(p store.Page, index []byte) error {
+			if read += len(p.Data); read >= releaseEvery {
+				releaseFiles(dir)
+				read = 0
+			}
 			if index != nil {
 				return store.EachIndexed(index, p.Data, func(id, rec []byte) error {
 					return wb.Set(snapshotKey(snap, id), rec)
@@ -140,6 +151,10 @@ func (b *Badger) writeSnapshot(ctx context.Context, d store.Dataset) error {
 	}
 	return nil
 }
+
+// releaseEvery is how many bytes of pages writeSnapshot reads between two
+// releases of the store's mapped files.
+const releaseEvery = 16 << 20
 
 // snapshotKey is the key of the record id in the snapshot under prefix
 // snap: recordKey's, in one allocation.

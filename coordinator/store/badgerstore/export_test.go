@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"testing"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -115,4 +116,15 @@ func OpenWithoutScrub(dir string) (*Badger, error) {
 // cut short by a crash leaves it: its deliveries and log stay.
 func (b *Badger) DropWebhookRecord(id string) error {
 	return b.update(context.Background(), func(txn *tx) error { return txn.Delete(webhookKey(id)) })
+}
+
+// OpenRaw opens a bare Badger database in dir with the store's options
+// (synced writes included), for the benchmarks' limits.
+func OpenRaw(t testing.TB, dir string) *badger.DB {
+	t.Helper()
+	db, err := badger.Open(tuned(badger.DefaultOptions(dir)).WithSyncWrites(true).WithLogger(nil))
+	if err != nil {
+		t.Fatalf("open raw badger: %v", err)
+	}
+	return db
 }
