@@ -7,7 +7,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -33,6 +32,9 @@ var (
 	chaosBuild = &lazyBuild{name: "chaos", pkgs: []string{"./chaos"}}
 )
 
+// TestMain builds the race binaries once for every test. Every test calls
+// t.Parallel (a new one must too): they run -parallel (GOMAXPROCS) at a
+// time, with no one-at-a-time phase before them.
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "ferry-e2e-bin-")
 	if err != nil {
@@ -44,12 +46,6 @@ func TestMain(m *testing.M) {
 	// dpkg and the installers' maintainer scripts need the sbin folders
 	// (set here, once: a test that runs in parallel may not t.Setenv).
 	os.Setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:"+os.Getenv("PATH"))
-	// The tests mostly wait on the processes they start (every one of them
-	// calls t.Parallel): run up to 4 at once, unless -parallel says.
-	flag.Parse()
-	if !flagSet("test.parallel") {
-		flag.Set("test.parallel", "4")
-	}
 	code := 1
 	if err := goBuild(binDir, []string{"-race"}, cmdDir("ferry-coordinator"), cmdDir("ferry-agent"), cmdDir("demo")); err != nil {
 		fmt.Fprintln(os.Stderr, "build:", err)
@@ -58,13 +54,6 @@ func TestMain(m *testing.M) {
 	}
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-// flagSet reports whether the command line set the flag name.
-func flagSet(name string) bool {
-	set := false
-	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	return set
 }
 
 // goBuild builds the main packages pkgs with flags into the folder dir,
