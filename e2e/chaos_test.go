@@ -32,8 +32,9 @@ func TestChaosReplicas(t *testing.T) {
 		"-fault-every", "1s", "-duration", "30s")
 }
 
-// runChaos runs the chaos tool (built once for both tests) with args (after -bin, -dir
-// and the settings the short forms share), and checks its verdict.
+// runChaos runs the chaos tool (built once for both tests) with args
+// (after -bin, -dir and the settings the short forms share), and checks
+// its verdict.
 func runChaos(t *testing.T, args ...string) {
 	if testing.Short() {
 		t.Skip("chaos run: not with -short")
