@@ -30,8 +30,12 @@ deps: ## install what the tests need besides Go, when missing: chromium (the Por
 	echo "installing$$pkgs (apt-get)"; \
 	$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$pkgs
 
+# The longest test packages first: go test starts them in the order named,
+# two at a time on 2 cores, so the longest ones do not start last.
+SLOW_TESTS := ./e2e/ ./agent/source/gnucash/ ./coordinator/store/pgstore/ ./coordinator/store/badgerstore/ ./shared/protocol/
+
 test: deps vet build cross ## vet, cross-compile, then every test with the race detector (what CI runs)
-	$(GO) test -race -count=1 -timeout 30m ./...
+	$(GO) test -race -count=1 -timeout 30m $(SLOW_TESTS) ./...
 
 test-short: ## the tests without the race detector or the slow e2e tests
 	$(GO) test -short -count=1 ./...

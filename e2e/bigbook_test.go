@@ -38,7 +38,7 @@ func TestMillionSplitBookAgentMemory(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("reads the agent's memory from /proc")
 	}
-	bin := buildPlain(t)
+	bin := plainBuild.get(t)
 	book := writeBigBook(t, bigBookTransactions)
 	c := startCoordinatorBin(t, bin, t.TempDir(), freeAddr(t))
 	company, _, code := setupConnection(t, c, "gnucash")
@@ -71,20 +71,6 @@ func TestMillionSplitBookAgentMemory(t *testing.T) {
 	if hwm >= agentPeakBound {
 		t.Errorf("agent's peak resident memory (VmHWM) %.1f MiB, want under %d MiB", mib(hwm), agentPeakBound>>20)
 	}
-}
-
-// buildPlain builds ferry-coordinator and ferry-agent without the race
-// detector into a temporary folder and returns it.
-func buildPlain(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	for _, cmd := range []string{"ferry-coordinator", "ferry-agent"} {
-		args := []string{"build", "-o", filepath.Join(dir, cmd), cmdDir(cmd)}
-		if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
-			t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
-	return dir
 }
 
 // writeBigBook writes a generated gzip book of txns transactions into a

@@ -16,6 +16,7 @@ import (
 // are drawn from a fixed seed, logged; the verdict does not depend on
 // their timing.
 func TestChaos(t *testing.T) {
+	t.Parallel()
 	runChaos(t, "-listen", freeAddr(t), "-agents", "40", "-per-process", "5", "-datasets", "300", "-seed", "8",
 		"-fault-every", "700ms", "-duration", "30s")
 }
@@ -26,20 +27,19 @@ func TestChaos(t *testing.T) {
 // and started again, agent processes are killed and their connections
 // cut, delayed and refused; then every invariant must hold.
 func TestChaosReplicas(t *testing.T) {
+	t.Parallel()
 	runChaos(t, "-store", "postgres", "-replicas", "3", "-agents", "30", "-per-process", "5", "-datasets", "200", "-seed", "9",
 		"-fault-every", "1s", "-duration", "30s")
 }
 
-// runChaos builds the chaos tool and runs it with args (after -bin, -dir
-// and the settings the short forms share), and checks its verdict.
+// runChaos runs the chaos tool (built once for both tests) with args
+// (after -bin, -dir and the settings the short forms share), and checks
+// its verdict.
 func runChaos(t *testing.T, args ...string) {
 	if testing.Short() {
 		t.Skip("chaos run: not with -short")
 	}
-	tool := filepath.Join(t.TempDir(), "chaos")
-	if out, err := exec.Command("go", "build", "-o", tool, "./chaos").CombinedOutput(); err != nil {
-		t.Fatalf("build the chaos tool: %v\n%s", err, out)
-	}
+	tool := filepath.Join(chaosBuild.get(t), "chaos")
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	args = append([]string{"-bin", binDir, "-dir", t.TempDir(), "-records", "20", "-lease-ttl", "3s", "-settle", "2m"}, args...)

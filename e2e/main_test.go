@@ -20,21 +20,34 @@ import (
 	"time"
 )
 
-// binDir holds the binaries TestMain builds.
+// binDir holds the race builds TestMain makes: ferry-coordinator,
+// ferry-agent and demo.
 var binDir string
 
+// plainBuild and chaosBuild are built on first use, once for every test
+// that needs them, beside binDir: the binaries without the race detector
+// (the big book's memory test) and the chaos tool.
+var (
+	plainBuild = &lazyBuild{name: "plain", pkgs: []string{cmdDir("ferry-coordinator"), cmdDir("ferry-agent")}}
+	chaosBuild = &lazyBuild{name: "chaos", pkgs: []string{"./chaos"}}
+)
+
+// TestMain builds the race binaries once for every test. Every test calls
+// t.Parallel (a new one must too): they run -parallel (GOMAXPROCS) at a
+// time, with no one-at-a-time phase before them.
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "ferry-e2e-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	binDir = dir
+	binDir = filepath.Join(dir, "race")
+	plainBuild.dir, chaosBuild.dir = filepath.Join(dir, plainBuild.name), filepath.Join(dir, chaosBuild.name)
 	// dpkg and the installers' maintainer scripts need the sbin folders
 	// (set here, once: a test that runs in parallel may not t.Setenv).
 	os.Setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:"+os.Getenv("PATH"))
 	code := 1
-	if err := build(dir); err != nil {
+	if err := goBuild(binDir, []string{"-race"}, cmdDir("ferry-coordinator"), cmdDir("ferry-agent"), cmdDir("demo")); err != nil {
 		fmt.Fprintln(os.Stderr, "build:", err)
 	} else {
 		code = m.Run()
@@ -43,14 +56,37 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func build(dir string) error {
-	for _, cmd := range []string{"ferry-coordinator", "ferry-agent", "demo"} {
-		args := []string{"build", "-race", "-o", filepath.Join(dir, cmd), cmdDir(cmd)}
-		if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
-			return fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
+// goBuild builds the main packages pkgs with flags into the folder dir,
+// in one go command, which builds them in parallel.
+func goBuild(dir string, flags []string, pkgs ...string) error {
+	args := append(append([]string{"build"}, flags...), "-o", dir+string(filepath.Separator))
+	args = append(args, pkgs...)
+	if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return nil
+}
+
+// lazyBuild is a set of binaries built, without the race detector, into
+// dir the first time a test asks for them.
+type lazyBuild struct {
+	name string
+	pkgs []string
+	dir  string
+
+	once sync.Once
+	err  error
+}
+
+// get builds the binaries unless done and returns their folder; it fails
+// the test if the build failed.
+func (b *lazyBuild) get(t *testing.T) string {
+	t.Helper()
+	b.once.Do(func() { b.err = goBuild(b.dir, nil, b.pkgs...) })
+	if b.err != nil {
+		t.Fatalf("build the %s binaries: %v", b.name, b.err)
+	}
+	return b.dir
 }
 
 func cmdDir(cmd string) string {
