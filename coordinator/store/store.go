@@ -253,11 +253,13 @@ type Report struct {
 
 // MaxFinishRecords and MaxFinishBytes bound the staged records (their
 // count, and the bytes of their pages) that FinishUpload writes in one
-// transaction: well inside Badger's limit on a transaction's size with
-// its memtables of 32 MiB, and small enough that the transaction is short.
+// transaction: inside Badger's limit on a transaction's size with its
+// memtables of 8 MiB (15% of one, about 1.2 MiB, holding the records once
+// and the pages' deletions), and small enough that the transaction is
+// short.
 const (
 	MaxFinishRecords = 5000
-	MaxFinishBytes   = 1 << 20
+	MaxFinishBytes   = 512 << 10
 )
 
 // Finish is how the coordinator's validation of a Validating dataset
