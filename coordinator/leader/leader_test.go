@@ -67,7 +67,10 @@ func TestOneLeads(t *testing.T) {
 	defer st.Close()
 	const ttl = time.Second
 	a, b := start(st, "a", ttl), start(st, "b", ttl)
-	waitFor(t, "a leader", func() bool { return a.l.Leading() || b.l.Leading() })
+	// Leading is set before the work's goroutine starts: wait for both.
+	waitFor(t, "a leader running its work", func() bool {
+		return (a.l.Leading() || b.l.Leading()) && a.running.Load()+b.running.Load() == 1
+	})
 	first, second := a, b
 	if b.l.Leading() {
 		first, second = b, a
