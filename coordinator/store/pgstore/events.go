@@ -30,7 +30,14 @@ func (p *PG) AddAgentEvent(ctx context.Context, e store.AgentEvent) error {
 		if err != nil {
 			return err
 		}
-		return presenceEvents(ctx, t, e)
+		if err := presenceEvents(ctx, t, e); err != nil {
+			return err
+		}
+		if e.Type == store.EventConnected {
+			// The agent is back: it is no longer reported offline.
+			_, err = agentOffline(ctx, t, e.AgentID, true, e.At, 0)
+		}
+		return err
 	})
 }
 
