@@ -83,6 +83,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Backend) {
 	tests = append(tests, settingsTests...)
 	tests = append(tests, webhookTests...)
 	tests = append(tests, replicaTests...)
+	tests = append(tests, connErrorTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.run(&fixture{T: t, s: open(t), ctx: t.Context()})
