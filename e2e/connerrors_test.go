@@ -1,0 +1,166 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// connError is a dataConnectionError as the API and the webhooks show it.
+type connError struct {
+	StatusCode, StatusText, ErrorMessage, ErroredOnUtc, Status, ResolvedOnUtc string
+}
+
+// connErrors reads a connection's dataConnectionErrors.
+func connErrors(t *testing.T, c *coordinator, company, conn string) []connError {
+	t.Helper()
+	var cn struct{ DataConnectionErrors []connError }
+	if s := c.do("GET", "/companies/"+company+"/connections/"+conn, nil, &cn); s != 200 {
+		t.Fatalf("get connection: %d", s)
+	}
+	return cn.DataConnectionErrors
+}
+
+// hasError reports whether errs has one of kind in status.
+func hasError(errs []connError, kind, status string) (connError, bool) {
+	for _, e := range errs {
+		if e.StatusText == kind && e.Status == status {
+			return e, true
+		}
+	}
+	return connError{}, false
+}
+
+// hookEvents are the receiver's deliveries of typ, with the error each
+// names.
+func hookEvents(r *hookReceiver, typ string) []connError {
+	var out []connError
+	for _, d := range r.deliveries() {
+		if d.env.EventType != typ {
+			continue
+		}
+		var p struct{ Error connError }
+		_ = json.Unmarshal(d.env.Payload, &p)
+		out = append(out, p.Error)
+	}
+	return out
+}
+
+// TestAgentOfflineRaisesAndResolves runs the real binaries with a short
+// --agent-offline-after: a killed agent is reported offline once the
+// threshold has passed since it was last seen (the AgentOffline error and
+// agent.offline, connection.error.raised), not before; started again, the
+// error is Resolved and agent.online and connection.error.resolved
+// follow.
+func TestAgentOfflineRaisesAndResolves(t *testing.T) {
+	t.Parallel()
+	const after = 3 * time.Second
+	rcv := newHookReceiver(t)
+	c := startCoordinator(t, t.TempDir(), freeAddr(t), "--webhook-allow-private", "--agent-offline-after", after.String())
+	body := map[string]any{"url": rcv.URL + "/ferry", "eventTypes": []string{
+		"agent.offline", "agent.online", "connection.error.raised", "connection.error.resolved"}}
+	if s := c.do("POST", "/webhooks", body, nil); s != 200 {
+		t.Fatalf("create webhook: %d", s)
+	}
+	company, conn, code := setupConnection(t, c, "csv")
+	config := linkAgent(t, c, code, "csv", sampleCSV)
+	a := runAgent(t, config)
+	waitAllComplete(t, c, company, 90*time.Second)
+	if errs := connErrors(t, c, company, conn); len(errs) != 0 {
+		t.Errorf("errors while the agent runs: %+v", errs)
+	}
+
+	a.kill()
+	var offline connError
+	waitFor(t, 30*time.Second, "the AgentOffline error", func() bool {
+		var ok bool
+		offline, ok = hasError(connErrors(t, c, company, conn), "AgentOffline", "Active")
+		return ok
+	})
+	var agents struct{ Results []struct{ ID, LastSeen string } }
+	c.do("GET", "/agents", nil, &agents)
+	lastSeen, err1 := time.Parse(time.RFC3339, agents.Results[0].LastSeen)
+	erroredOn, err2 := time.Parse(time.RFC3339, offline.ErroredOnUtc)
+	if err1 != nil || err2 != nil || erroredOn.Sub(lastSeen) < after {
+		t.Errorf("raised at %s, the agent last seen at %s: want %s or more after (%v, %v)", offline.ErroredOnUtc,
+			agents.Results[0].LastSeen, after, err1, err2)
+	}
+	if offline.StatusCode != "503" || offline.ResolvedOnUtc != "" || offline.ErrorMessage == "" {
+		t.Errorf("AgentOffline error %+v", offline)
+	}
+	waitFor(t, 30*time.Second, "agent.offline and connection.error.raised", func() bool {
+		return len(hookEvents(rcv, "agent.offline")) == 1 && len(hookEvents(rcv, "connection.error.raised")) == 1
+	})
+	if e := hookEvents(rcv, "agent.offline")[0]; e != offline {
+		t.Errorf("agent.offline's error %+v, want the connection's %+v", e, offline)
+	}
+
+	runAgent(t, config)
+	waitFor(t, 30*time.Second, "the AgentOffline error resolved", func() bool {
+		_, ok := hasError(connErrors(t, c, company, conn), "AgentOffline", "Resolved")
+		return ok
+	})
+	waitFor(t, 30*time.Second, "agent.online and connection.error.resolved", func() bool {
+		return len(hookEvents(rcv, "agent.online")) == 1 && len(hookEvents(rcv, "connection.error.resolved")) == 1
+	})
+	errs := connErrors(t, c, company, conn)
+	if len(errs) != 1 || errs[0].ResolvedOnUtc == "" || errs[0].ErroredOnUtc != offline.ErroredOnUtc {
+		t.Errorf("errors after the agent came back: %+v, want the one, Resolved", errs)
+	}
+	if n := len(hookEvents(rcv, "agent.offline")); n != 1 {
+		t.Errorf("agent.offline sent %d times, want once", n)
+	}
+}
+
+// TestBookErrorsRaiseAndResolve: the real agent's fetch of a book made
+// unreadable, then removed, raises BookUnreadable, then BookMissing
+// (resolving the first); the book restored, the next sync resolves it.
+func TestBookErrorsRaiseAndResolve(t *testing.T) {
+	t.Parallel()
+	c := startCoordinator(t, t.TempDir(), freeAddr(t))
+	book := filepath.Join(t.TempDir(), "books.gnucash")
+	good := filepath.Join(gnucashBooks, "business-de.gnucash.xml")
+	copyBook(t, good, book)
+	company, conn, code := setupConnection(t, c, "gnucash")
+	config := linkAgent(t, c, code, "gnucash", book)
+	runAgent(t, config)
+	waitAllEnded(t, c, "first link", company)
+
+	sync := func(what, wantStatus string) {
+		t.Helper()
+		var d struct{ ID string }
+		if s := c.do("POST", "/companies/"+company+"/data/queue/chartOfAccounts", nil, &d); s != 200 {
+			t.Fatalf("%s: queue: %d", what, s)
+		}
+		waitFor(t, 60*time.Second, what+": the sync ended", func() bool {
+			return dataStatus(t, c, company)["chartOfAccounts"] == wantStatus
+		})
+	}
+	if err := os.WriteFile(book, []byte("this is no book"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sync("unreadable", "FetchError")
+	errs := connErrors(t, c, company, conn)
+	if e, ok := hasError(errs, "BookUnreadable", "Active"); !ok || e.StatusCode != "422" || e.ErrorMessage == "" {
+		t.Fatalf("errors after an unreadable book: %+v", errs)
+	}
+	if err := os.Remove(book); err != nil {
+		t.Fatal(err)
+	}
+	sync("missing", "FetchError")
+	errs = connErrors(t, c, company, conn)
+	_, missing := hasError(errs, "BookMissing", "Active")
+	_, unreadable := hasError(errs, "BookUnreadable", "Resolved")
+	if !missing || !unreadable {
+		t.Fatalf("errors after the book was removed: %+v", errs)
+	}
+	copyBook(t, good, book)
+	sync("restored", "Complete")
+	for _, e := range connErrors(t, c, company, conn) {
+		if e.Status != "Resolved" || e.ResolvedOnUtc == "" {
+			t.Errorf("after the book was restored: %+v", e)
+		}
+	}
+}
