@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 )
 
 // connError is a dataConnectionError as the API and the webhooks show it.
@@ -146,6 +149,7 @@ func TestBookErrorsRaiseAndResolve(t *testing.T) {
 	if e, ok := hasError(errs, "BookUnreadable", "Active"); !ok || e.StatusCode != "422" || e.ErrorMessage == "" {
 		t.Fatalf("errors after an unreadable book: %+v", errs)
 	}
+	portalShowsError(t, c, company, conn, "BookUnreadable")
 	if err := os.Remove(book); err != nil {
 		t.Fatal(err)
 	}
@@ -163,4 +167,29 @@ func TestBookErrorsRaiseAndResolve(t *testing.T) {
 			t.Errorf("after the book was restored: %+v", e)
 		}
 	}
+}
+
+// portalShowsError signs in to the Portal in a real (headless) chromium
+// and waits for the company page to list the connection's Active error of
+// kind, and saves a screenshot.
+func portalShowsError(t *testing.T, c *coordinator, company, conn, kind string) {
+	t.Helper()
+	tab := browserTab(t, 2*time.Minute)
+	err := chromedp.Do(tab,
+		chromedp.Navigate(c.url()+"/"),
+		chromedp.WaitVisible(chromedp.ID("key")),
+		chromedp.SendKeys(chromedp.ID("key"), e2eKey),
+		chromedp.Click(chromedp.CSS(`#signin button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.ID("companies")),
+		chromedp.Navigate(c.url()+"/portal/companies/"+company),
+		chromedp.WaitVisible(chromedp.ID("conn-errors-"+conn)),
+	)
+	if err != nil {
+		t.Fatalf("the Portal's company page: %v", err)
+	}
+	text, err := chromedp.Run(tab, chromedp.Text(chromedp.CSS(`#conn-errors-`+conn+` li[data-kind="`+kind+`"][data-status="Active"]`)))
+	if err != nil || !strings.Contains(text, kind) || !strings.Contains(text, "Active") {
+		t.Errorf("the Portal shows %q (%v), want the Active %s error", text, err, kind)
+	}
+	screenshot(t, tab, "portal-connection-error.png")
 }
