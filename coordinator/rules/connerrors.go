@@ -158,6 +158,35 @@ func AgentOffline(a *store.Agent, online bool, conns []store.Connection, now tim
 	return agentChanged, changed
 }
 
+// AgentEventErrors is what agent event e does to agent a and conns, the
+// connections bound to it: a Connected event ends its offline report
+// (AgentOffline, online) and resolves AgentOutdated on each of conns; a
+// VersionRefused event raises AgentOutdated on each Linked one. It
+// returns whether a changed and the indexes of conns that changed.
+func AgentEventErrors(a *store.Agent, e store.AgentEvent, conns []store.Connection) (bool, []int) {
+	switch e.Type {
+	case store.EventConnected:
+		agentChanged, changed := AgentOffline(a, true, conns, e.At, 0)
+		for i := range conns {
+			if ResolveErrors(&conns[i], e.At, store.ConnErrAgentOutdated) && !slices.Contains(changed, i) {
+				changed = append(changed, i)
+			}
+		}
+		slices.Sort(changed)
+		return agentChanged, changed
+	case store.EventVersionRefused:
+		var changed []int
+		msg := "the agent " + a.ID + " is too old for this coordinator: " + e.Detail + "; update it"
+		for i := range conns {
+			if conns[i].Status == store.Linked && RaiseError(&conns[i], store.ConnErrAgentOutdated, msg, e.At) {
+				changed = append(changed, i)
+			}
+		}
+		return false, changed
+	}
+	return false, nil
+}
+
 // offlineMessage is the AgentOffline error's message.
 func offlineMessage(a store.Agent, after time.Duration) string {
 	last := a.LastSeen

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -195,5 +196,35 @@ func TestResolvedErrorsTrimmed(t *testing.T) {
 	}
 	if last := c.Errors[len(c.Errors)-1]; !last.ErroredOn.Equal(at(10*(store.MaxResolvedErrors+4) + 1)) {
 		t.Errorf("newest kept raised at %v", last.ErroredOn)
+	}
+}
+
+// TestAgentEventErrors: a refused protocol version raises AgentOutdated on
+// the agent's Linked connections, once; its next Connected resolves it
+// and ends an offline report in the same step.
+func TestAgentEventErrors(t *testing.T) {
+	a := store.Agent{ID: "agent-1", Created: at(0), Offline: at(900)}
+	conns := []store.Connection{
+		{ID: "conn-1", CompanyID: "co-1", Status: store.Linked, AgentID: "agent-1"},
+		{ID: "conn-2", CompanyID: "co-1", Status: store.Deauthorized, AgentID: "agent-1"},
+	}
+	RaiseError(&conns[0], store.ConnErrAgentOffline, "gone", at(900))
+	refused := store.AgentEvent{ID: "aev-1", AgentID: "agent-1", At: at(1000), Type: store.EventVersionRefused, Detail: "it speaks protocol versions [0]"}
+	if ac, changed := AgentEventErrors(&a, refused, conns); ac || !slices.Equal(changed, []int{0}) {
+		t.Errorf("refused: got %v, %v; want the Linked connection changed", ac, changed)
+	}
+	if e, ok := ActiveError(conns[0], store.ConnErrAgentOutdated); !ok || e.StatusCode != "426" || !strings.Contains(e.ErrorMessage, "[0]") {
+		t.Errorf("AgentOutdated: %+v, %v", e, ok)
+	}
+	if _, changed := AgentEventErrors(&a, refused, conns); len(changed) != 0 {
+		t.Errorf("refused again changed %v", changed)
+	}
+	connected := store.AgentEvent{ID: "aev-2", AgentID: "agent-1", At: at(1100), Type: store.EventConnected}
+	ac, changed := AgentEventErrors(&a, connected, conns)
+	if !ac || !slices.Equal(changed, []int{0}) || !a.Offline.IsZero() {
+		t.Errorf("connected: got %v, %v, offline %v", ac, changed, a.Offline)
+	}
+	if want := []string{"AgentOffline:Resolved", "AgentOutdated:Resolved"}; !slices.Equal(kinds(conns[0]), want) {
+		t.Errorf("after Connected: %v, want %v", kinds(conns[0]), want)
 	}
 }

@@ -22,15 +22,18 @@ func (b *Badger) CheckAgentOffline(ctx context.Context, agentID string, now time
 		if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
 			return err
 		}
-		changed, err = agentOffline(txn, agentID, ch.Replica != "", now, after)
+		changed, err = applyAgentErrors(txn, agentID, func(a *store.Agent, conns []store.Connection) (bool, []int) {
+			return rules.AgentOffline(a, ch.Replica != "", conns, now, after)
+		})
 		return err
 	})
 	return changed, err
 }
 
-// agentOffline applies rules.AgentOffline to the stored agent (missing:
-// nothing to do) and its connections, and stores what changed.
-func agentOffline(txn *tx, agentID string, online bool, now time.Time, after time.Duration) (bool, error) {
+// applyAgentErrors applies rule (rules.AgentOffline, rules.AgentEventErrors)
+// to the stored agent (missing: nothing to do) and the connections bound
+// to it, and stores what changed.
+func applyAgentErrors(txn *tx, agentID string, rule func(*store.Agent, []store.Connection) (bool, []int)) (bool, error) {
 	a, err := getAgent(txn, agentID)
 	if errors.Is(err, store.ErrNotFound) {
 		return false, nil
@@ -45,7 +48,7 @@ func agentOffline(txn *tx, agentID string, online bool, now time.Time, after tim
 		return false, err
 	}
 	old := a
-	agentChanged, changed := rules.AgentOffline(&a, online, conns, now, after)
+	agentChanged, changed := rule(&a, conns)
 	for _, i := range changed {
 		was, err := getConnection(txn, conns[i].CompanyID, conns[i].ID)
 		if err != nil {

@@ -21,15 +21,18 @@ func (p *PG) CheckAgentOffline(ctx context.Context, agentID string, now time.Tim
 		if err != nil && !errNoRows(err) {
 			return err
 		}
-		changed, err = agentOffline(ctx, t, agentID, replica != "", now, after)
+		changed, err = applyAgentErrors(ctx, t, agentID, func(a *store.Agent, conns []store.Connection) (bool, []int) {
+			return rules.AgentOffline(a, replica != "", conns, now, after)
+		})
 		return err
 	})
 	return changed, err
 }
 
-// agentOffline applies rules.AgentOffline to the stored agent (missing:
-// nothing to do) and its connections, and stores what changed.
-func agentOffline(ctx context.Context, t *tx, agentID string, online bool, now time.Time, after time.Duration) (bool, error) {
+// applyAgentErrors applies rule (rules.AgentOffline, rules.AgentEventErrors)
+// to the stored agent (missing: nothing to do) and the connections bound
+// to it, and stores what changed.
+func applyAgentErrors(ctx context.Context, t *tx, agentID string, rule func(*store.Agent, []store.Connection) (bool, []int)) (bool, error) {
 	a, err := getAgent(ctx, t, agentID)
 	if errors.Is(err, store.ErrNotFound) {
 		return false, nil
@@ -43,7 +46,7 @@ func agentOffline(ctx context.Context, t *tx, agentID string, online bool, now t
 	}
 	was := slices.Clone(conns)
 	old := a
-	agentChanged, changed := rules.AgentOffline(&a, online, conns, now, after)
+	agentChanged, changed := rule(&a, conns)
 	for _, i := range changed {
 		if err := putConnection(ctx, t, &was[i], conns[i]); err != nil {
 			return false, err

@@ -33,10 +33,9 @@ func (p *PG) AddAgentEvent(ctx context.Context, e store.AgentEvent) error {
 		if err := presenceEvents(ctx, t, e); err != nil {
 			return err
 		}
-		if e.Type == store.EventConnected {
-			// The agent is back: it is no longer reported offline.
-			_, err = agentOffline(ctx, t, e.AgentID, true, e.At, 0)
-		}
+		_, err = applyAgentErrors(ctx, t, e.AgentID, func(a *store.Agent, conns []store.Connection) (bool, []int) {
+			return rules.AgentEventErrors(a, e, conns)
+		})
 		return err
 	})
 }

@@ -16,6 +16,7 @@ var connErrorTests = []struct {
 	{"AgentOfflineErrors", testAgentOfflineErrors},
 	{"BookErrors", testBookErrors},
 	{"ConnectionDeletedWebhook", testConnectionDeletedWebhook},
+	{"AgentOutdatedErrors", testAgentOutdatedErrors},
 }
 
 // connErrors are the connection's errors as kind:status.
@@ -133,4 +134,25 @@ func testConnectionDeletedWebhook(f *fixture) {
 		ds[0].Event.ID != store.EventID(store.EventConnectionDeleted, "conn-1") {
 		f.Fatalf("deliveries after DeleteConnection: %+v", ds)
 	}
+}
+
+// testAgentOutdatedErrors: a VersionRefused event raises AgentOutdated on
+// the agent's Linked connections in its own write, and its next Connected
+// event resolves it.
+func testAgentOutdatedErrors(f *fixture) {
+	f.webhook("wh", store.EventConnectionErrorRaised, store.EventConnectionErrorResolved)
+	f.agent("agent-1", 0)
+	f.linked("co-1", "conn-1", "agent-1")
+	seen := 0
+	noErr(f, "AddAgentEvent(VersionRefused)", f.s.AddAgentEvent(f.ctx, store.AgentEvent{ID: "aev-1", AgentID: "agent-1", At: at(10),
+		Type: store.EventVersionRefused, Detail: "it speaks protocol versions [0]"}))
+	eq(f, "errors after the refusal", f.connErrors("co-1", "conn-1"), "AgentOutdated:Active")
+	eq(f, "events after the refusal", fmtList(f.newEvents(&seen)), "[wh:connection.error.raised]")
+	noErr(f, "AddAgentEvent(VersionRefused) again", f.s.AddAgentEvent(f.ctx, store.AgentEvent{ID: "aev-2", AgentID: "agent-1", At: at(11),
+		Type: store.EventVersionRefused, Detail: "it speaks protocol versions [0]"}))
+	eq(f, "events after a second refusal", len(f.newEvents(&seen)), 0)
+	noErr(f, "AddAgentEvent(Connected)", f.s.AddAgentEvent(f.ctx, store.AgentEvent{ID: "aev-3", AgentID: "agent-1", At: at(20),
+		Type: store.EventConnected, Connections: []string{"conn-1"}}))
+	eq(f, "errors after Connected", f.connErrors("co-1", "conn-1"), "AgentOutdated:Resolved")
+	eq(f, "events after Connected", fmtList(f.newEvents(&seen)), "[wh:connection.error.resolved]")
 }
