@@ -158,6 +158,13 @@ func AgentOffline(a *store.Agent, online bool, conns []store.Connection, now tim
 	return agentChanged, changed
 }
 
+// AgentEventChangesErrors reports whether an agent event of e's type can
+// change connection errors (AgentEventErrors), so that the others cost
+// no read.
+func AgentEventChangesErrors(e store.AgentEvent) bool {
+	return e.Type == store.EventConnected || e.Type == store.EventVersionRefused
+}
+
 // AgentEventErrors is what agent event e does to agent a and conns, the
 // connections bound to it: a Connected event ends its offline report
 // (AgentOffline, online) and resolves AgentOutdated on each of conns; a

@@ -33,6 +33,9 @@ func (p *PG) AddAgentEvent(ctx context.Context, e store.AgentEvent) error {
 		if err := presenceEvents(ctx, t, e); err != nil {
 			return err
 		}
+		if !rules.AgentEventChangesErrors(e) {
+			return nil
+		}
 		_, err = applyAgentErrors(ctx, t, e.AgentID, func(a *store.Agent, conns []store.Connection) (bool, []int) {
 			return rules.AgentEventErrors(a, e, conns)
 		})
