@@ -15,6 +15,7 @@ import (
 	"io/fs"
 
 	"github.com/ferry-sync/ferry/shared/dataset"
+	"github.com/ferry-sync/ferry/shared/protocol"
 )
 
 // Record is one standard-model record as JSON-ready values; it has an "id".
@@ -69,6 +70,23 @@ type Error struct {
 	Status  dataset.Status
 	Message string
 	Err     error // the cause, if any, for errors.Is
+}
+
+// FetchKind is what kind of FetchError e is, one of protocol's Fetch*
+// kinds: the book missing (its cause fs.ErrNotExist), locked by the
+// accounting program (a sharing or lock violation, on Windows), or
+// unreadable (anything else: no permission, not a book). Empty for
+// another status.
+func (e *Error) FetchKind() string {
+	switch {
+	case e.Status != dataset.FetchError:
+		return ""
+	case errors.Is(e.Err, fs.ErrNotExist):
+		return protocol.FetchBookMissing
+	case locked(e.Err):
+		return protocol.FetchBookLocked
+	}
+	return protocol.FetchBookUnreadable
 }
 
 func (e *Error) Error() string {

@@ -168,18 +168,18 @@ func (w *Worker) runJob(ctx context.Context, j *job, b Binding) error {
 func (w *Worker) fail(ctx context.Context, j *job, err error) error {
 	var serr *source.Error
 	var perr *protocol.Error
-	status, msg := dataset.InternalError, err.Error()
+	status, msg, code := dataset.InternalError, err.Error(), ""
 	switch {
 	case ctx.Err() != nil:
 		return err
 	case errors.As(err, &perr) && (perr.Code == protocol.CodeStaleLease || perr.Code == protocol.CodeNotFound || perr.Code == protocol.CodeUnauthorized):
 		return err
 	case errors.As(err, &serr):
-		status, msg = serr.Status, serr.Message
+		status, msg, code = serr.Status, serr.Message, serr.FetchKind()
 	case errors.Is(err, upload.ErrBadRecord):
 		status = dataset.MapError
 	}
-	if rerr := w.report(ctx, j, status, msg, 0); rerr != nil {
+	if rerr := w.send(ctx, j, status, msg, 0, nil, code); rerr != nil {
 		return errors.Join(err, rerr)
 	}
 	return err
@@ -238,19 +238,21 @@ func (w *Worker) reportWarnings(ctx context.Context, j *job, to dataset.Status, 
 	for i, wn := range ws {
 		msgs[i] = wn.Message
 	}
-	return w.send(ctx, j, to, strings.Join(msgs, " "), 0, ws)
+	return w.send(ctx, j, to, strings.Join(msgs, " "), 0, ws, "")
 }
 
 // report sends a transition and waits until the coordinator acknowledges it.
 func (w *Worker) report(ctx context.Context, j *job, to dataset.Status, msg string, progress int) error {
-	return w.send(ctx, j, to, msg, progress, nil)
+	return w.send(ctx, j, to, msg, progress, nil, "")
 }
 
-func (w *Worker) send(ctx context.Context, j *job, to dataset.Status, msg string, progress int, ws []protocol.Warning) error {
+// send reports j's move to status to with msg, progress, warnings ws and
+// the kind of a FetchError, code (protocol's Fetch* kinds; "" for none).
+func (w *Worker) send(ctx context.Context, j *job, to dataset.Status, msg string, progress int, ws []protocol.Warning, code string) error {
 	c := j.claimed
 	m := protocol.Message{Type: protocol.TypeReport, ID: uuid.NewString(), Report: &protocol.Report{
 		CompanyID: c.CompanyID, DatasetID: c.DatasetID, LeaseID: c.LeaseID, To: to, Message: truncate(msg, 4000),
-		Progress: progress, Warnings: ws,
+		Progress: progress, Warnings: ws, ErrorCode: code,
 	}}
 	if err := w.outbox.send(ctx, w, m); err != nil {
 		return fmt.Errorf("report %s: %w", to, err)

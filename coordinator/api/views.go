@@ -38,21 +38,46 @@ type companyView struct {
 
 // connectionView is Codat's Connection.
 type connectionView struct {
-	ID             string         `json:"id"`
-	IntegrationID  string         `json:"integrationId"`
-	IntegrationKey string         `json:"integrationKey"`
-	SourceID       string         `json:"sourceId"`
-	SourceType     string         `json:"sourceType"`
-	PlatformName   string         `json:"platformName"`
-	LinkURL        string         `json:"linkUrl"`
-	Status         string         `json:"status"`
-	LastSync       string         `json:"lastSync,omitempty"`
-	Created        string         `json:"created"`
-	ConnectionInfo map[string]any `json:"connectionInfo,omitempty"`
+	ID             string `json:"id"`
+	IntegrationID  string `json:"integrationId"`
+	IntegrationKey string `json:"integrationKey"`
+	SourceID       string `json:"sourceId"`
+	SourceType     string `json:"sourceType"`
+	PlatformName   string `json:"platformName"`
+	LinkURL        string `json:"linkUrl"`
+	Status         string `json:"status"`
+	LastSync       string `json:"lastSync,omitempty"`
+	Created        string `json:"created"`
+	// DataConnectionErrors are Codat's; absent when the connection never
+	// had one.
+	DataConnectionErrors []connectionErrorView `json:"dataConnectionErrors,omitempty"`
+	ConnectionInfo       map[string]any        `json:"connectionInfo,omitempty"`
 	// Paused and PausedSince are Ferry's: the client paused the
 	// connection (POST .../pause), and when.
 	Paused      bool   `json:"paused"`
 	PausedSince string `json:"pausedSince,omitempty"`
+}
+
+// connectionErrorView is Codat's dataConnectionError.
+type connectionErrorView struct {
+	StatusCode   string `json:"statusCode"`
+	StatusText   string `json:"statusText"`
+	ErrorMessage string `json:"errorMessage"`
+	ErroredOnUtc string `json:"erroredOnUtc"`
+	Status       string `json:"status"`
+	ResolvedOn   string `json:"resolvedOnUtc,omitempty"`
+}
+
+// connectionErrorsView is the view of a connection's errors; nil for none.
+func connectionErrorsView(errs []store.ConnectionError) []connectionErrorView {
+	var out []connectionErrorView
+	for _, e := range errs {
+		out = append(out, connectionErrorView{
+			StatusCode: e.StatusCode, StatusText: e.StatusText, ErrorMessage: e.ErrorMessage,
+			ErroredOnUtc: apiTime(e.ErroredOn), Status: string(e.Status), ResolvedOn: apiTime(e.ResolvedOn),
+		})
+	}
+	return out
 }
 
 // pullOperation is Codat's PullOperation, with Ferry's timeline on the
@@ -127,6 +152,7 @@ func (s *Server) connectionView(r *http.Request, c store.Connection) connectionV
 		LinkURL: s.links.BareConnectionURL(c.CompanyID, c.ID),
 		Status:  string(c.Status), LastSync: apiTime(c.LastSync), Created: apiTime(c.Created),
 		Paused: !c.PausedSince.IsZero(), PausedSince: apiTime(c.PausedSince),
+		DataConnectionErrors: connectionErrorsView(c.Errors),
 	}
 	if scopeOf(r) == store.ScopeClient {
 		v.LinkURL = s.links.ConnectionURL(c.CompanyID, c.ID)

@@ -105,7 +105,8 @@ func (h *Hub) recheckChannel(ctx context.Context, c *agentConn) error {
 
 // releaseOwn releases the channels the store says this replica holds
 // while it holds none: those of a previous run that ended without
-// releasing them (killed). It runs at Start, before any agent connects.
+// releasing them (killed), and stores each agent as last seen now. It
+// runs at Start, before any agent connects.
 func (h *Hub) releaseOwn(ctx context.Context) error {
 	chans, err := h.st.Channels(ctx)
 	if err != nil {
@@ -118,6 +119,9 @@ func (h *Hub) releaseOwn(ctx context.Context) error {
 		if _, err := h.st.ReleaseChannel(ctx, ch.AgentID, ch.Epoch); err != nil {
 			return err
 		}
+		// The agent was last known online when this replica stopped, at
+		// the latest now: its offline report counts from here.
+		h.seen(ch.AgentID)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -225,6 +226,10 @@ func (c *agentConn) handshake(ctx context.Context, agent store.Agent) (*protocol
 	}
 	if !slices.Contains(m.Hello.Versions, protocol.Version) {
 		c.writeNow(errorReply(m.ID, protocol.CodeVersion, "this coordinator speaks protocol version 1"))
+		// Its connections get the AgentOutdated error until it connects.
+		c.h.event(store.AgentEvent{AgentID: c.agentID, Type: store.EventVersionRefused, RemoteAddress: c.remote,
+			Detail: fmt.Sprintf("it speaks protocol versions %v, this coordinator %d", m.Hello.Versions[:min(len(m.Hello.Versions), 8)],
+				protocol.Version)})
 		return nil, protocol.Message{}, errors.New("no common protocol version")
 	}
 	if err := c.bind(ctx, m.Hello.Bindings); err != nil {

@@ -117,6 +117,7 @@ func (c *agentConn) handleReport(ctx context.Context, m protocol.Message) {
 	d, err := c.h.st.Report(ctx, store.Report{
 		CompanyID: r.CompanyID, DatasetID: r.DatasetID, LeaseID: r.LeaseID, Actor: c.agentID,
 		To: r.To, Message: r.Message, Progress: r.Progress, Now: c.h.now().UTC(), Warnings: storeWarnings(r.Warnings),
+		ErrorCode: r.ErrorCode,
 	})
 	if err != nil {
 		c.refuse(m, err)

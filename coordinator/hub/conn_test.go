@@ -1,12 +1,14 @@
 package hub
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 
+	"github.com/ferry-sync/ferry/coordinator/rules"
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/dataset"
 	"github.com/ferry-sync/ferry/shared/protocol"
@@ -325,7 +327,7 @@ func TestGarbageOnTheWebsocket(t *testing.T) {
 
 func TestVersionMismatch(t *testing.T) {
 	e := newEnv(t)
-	_, cred := e.linked()
+	conn, cred := e.linked()
 	ws, _, err := e.dial(cred)
 	if err != nil {
 		t.Fatal(err)
@@ -336,6 +338,20 @@ func TestVersionMismatch(t *testing.T) {
 	if m := a.expect(protocol.TypeError); m.Error.Code != protocol.CodeVersion {
 		t.Errorf("got %+v, want unsupported_version", m.Error)
 	}
+	// The agent is too old: its connection says so until it connects.
+	outdated := func() (store.ConnectionError, bool) {
+		c, err := e.st.Connection(t.Context(), e.co, conn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rules.ActiveError(c, store.ConnErrAgentOutdated)
+	}
+	waitUntil(t, "the AgentOutdated error", func() bool { _, ok := outdated(); return ok })
+	if got, _ := outdated(); !strings.Contains(got.ErrorMessage, "[7]") {
+		t.Errorf("AgentOutdated error %+v, want the versions it offered", got)
+	}
+	e.connect(cred, all(conn))
+	waitUntil(t, "the AgentOutdated error resolved", func() bool { _, ok := outdated(); return !ok })
 }
 
 func TestProgressReportsMoveTheDataset(t *testing.T) {

@@ -74,6 +74,9 @@ type Config struct {
 	// SweepInterval is how often every live agent is offered its queued
 	// work whatever the feed said; DefaultSweepInterval when 0.
 	SweepInterval time.Duration
+	// OfflineAfter is how long an agent may be offline before it is
+	// reported offline (offline.go); DefaultOfflineAfter when 0.
+	OfflineAfter time.Duration
 }
 
 // DefaultUploadMemory is Config.UploadMemory's default: one page of the
@@ -158,6 +161,9 @@ func New(cfg Config) *Hub {
 	}
 	if cfg.SweepInterval <= 0 {
 		cfg.SweepInterval = DefaultSweepInterval
+	}
+	if cfg.OfflineAfter <= 0 {
+		cfg.OfflineAfter = DefaultOfflineAfter
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Hub{

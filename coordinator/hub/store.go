@@ -33,6 +33,11 @@ type Store interface {
 	// (others are skipped), with the id PresenceEventID(e.ID, connection): a
 	// crash cannot record the one without the other.
 	AddAgentEvent(ctx context.Context, e store.AgentEvent) error
+	// CheckAgentOffline reports the agent offline, or ends that report,
+	// as rules.AgentOffline says at now with the threshold after, reading
+	// the agent, its channel and its connections in one transaction; it
+	// reports whether anything changed.
+	CheckAgentOffline(ctx context.Context, agentID string, now time.Time, after time.Duration) (bool, error)
 
 	// CountFailure adds one to key's window current at now (a new one of
 	// length window when it has none, or it ended) and returns its count

@@ -72,8 +72,10 @@ type ConnectionChange struct {
 // (Unlinked or Deauthorized) ends its work, if it had any, and loses its
 // link code, which could otherwise undo the withdrawal. Unlinking an
 // Unlinked connection again voids the code the client issued it since; a
-// Deauthorized one keeps the code its link page issued.
-func ChangeConnection(old store.Connection, c *store.Connection) (ConnectionChange, error) {
+// Deauthorized one keeps the code its link page issued. A change of
+// status raises and resolves the connection's errors at now
+// (withdrawErrors).
+func ChangeConnection(old store.Connection, c *store.Connection, now time.Time) (ConnectionChange, error) {
 	if c.ID != old.ID || c.CompanyID != old.CompanyID {
 		return ConnectionChange{}, fmt.Errorf("update connection %s: the ids cannot change", old.ID)
 	}
@@ -81,6 +83,7 @@ func ChangeConnection(old store.Connection, c *store.Connection) (ConnectionChan
 		return ConnectionChange{}, err
 	}
 	c.Created, c.LastSync, c.LinkCodeExpires = c.Created.UTC(), c.LastSync.UTC(), c.LinkCodeExpires.UTC()
+	withdrawErrors(old, c, now)
 	withdrawn := c.Status == store.Unlinked || c.Status == store.Deauthorized
 	if !withdrawn || (old.Status == c.Status && c.Status != store.Unlinked) {
 		return ConnectionChange{}, nil
@@ -97,9 +100,12 @@ func CodeExpired(code store.LinkCode, now time.Time) bool {
 	return !now.Before(code.Expires)
 }
 
-// Redeem links c to agentID, as redeeming its link code does.
-func Redeem(c *store.Connection, agentID string) {
+// Redeem links c to agentID, as redeeming its link code does at now: the
+// errors of the agent it had are resolved.
+func Redeem(c *store.Connection, agentID string, now time.Time) {
+	old := *c
 	c.Status, c.AgentID, c.LinkCodeExpires = store.Linked, agentID, time.Time{}
+	withdrawErrors(old, c, now)
 }
 
 // CanReplaceCode is nil when a connection in status may be given a new link

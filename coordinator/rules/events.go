@@ -29,14 +29,33 @@ func DatasetEvents(old, d *store.Dataset) []store.WebhookEvent {
 }
 
 // ConnectionEvents are the events of c's change from old (nil for a new
-// connection): connection.created for a new one.
-func ConnectionEvents(old *store.Connection, c store.Connection) []store.WebhookEvent {
-	if old != nil {
-		return nil
+// connection) at now: connection.created for a new one;
+// connection.reconnected for one Linked again after it was Unlinked or
+// Deauthorized; and the events of its errors' changes (errorEvents).
+func ConnectionEvents(old *store.Connection, c store.Connection, now time.Time) []store.WebhookEvent {
+	if old == nil {
+		return []store.WebhookEvent{{
+			ID: store.EventID(store.EventConnectionCreated, c.ID), Type: store.EventConnectionCreated, Generated: c.Created,
+			CompanyID: c.CompanyID, ConnectionID: c.ID,
+		}}
 	}
+	var out []store.WebhookEvent
+	if c.Status == store.Linked && (old.Status == store.Unlinked || old.Status == store.Deauthorized) {
+		// Each link code links once: the one redeemed names the reconnection.
+		subject := c.ID + "/" + old.LinkCodeExpires.UTC().Format(time.RFC3339Nano) + "/" + c.AgentID
+		out = append(out, store.WebhookEvent{
+			ID: store.EventID(store.EventConnectionReconnected, subject), Type: store.EventConnectionReconnected,
+			Generated: now, CompanyID: c.CompanyID, ConnectionID: c.ID, AgentID: c.AgentID,
+		})
+	}
+	return append(out, errorEvents(*old, c)...)
+}
+
+// DeletedEvents are the events of c's deletion at now: connection.deleted.
+func DeletedEvents(c store.Connection, now time.Time) []store.WebhookEvent {
 	return []store.WebhookEvent{{
-		ID: store.EventID(store.EventConnectionCreated, c.ID), Type: store.EventConnectionCreated, Generated: c.Created,
-		CompanyID: c.CompanyID, ConnectionID: c.ID,
+		ID: store.EventID(store.EventConnectionDeleted, c.ID), Type: store.EventConnectionDeleted, Generated: now,
+		CompanyID: c.CompanyID, ConnectionID: c.ID, AgentID: c.AgentID,
 	}}
 }
 
@@ -76,6 +95,7 @@ func Deliveries(e store.WebhookEvent, co store.Company, conn store.Connection, h
 	e.CompanyName = co.Name
 	if conn.ID != "" {
 		e.PlatformKey, e.ConnectionStatus = conn.PlatformKey, conn.Status
+		e.ConnectionErrors = ActiveErrors(conn)
 	}
 	var out []store.Delivery
 	for _, w := range hooks {

@@ -3,6 +3,7 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -46,7 +47,7 @@ func TestDatasetEvents(t *testing.T) {
 			CompanyID: "co-1", ConnectionID: "conn-1", DatasetID: "ds-1", DataType: string(tt.new.DataType),
 			Status: string(tt.new.Status), Message: "why",
 		}
-		if e != want {
+		if !reflect.DeepEqual(e, want) {
 			t.Errorf("%s: got %+v, want %+v", tt.name, e, want)
 		}
 	}
@@ -56,13 +57,13 @@ func ptr[T any](v T) *T { return &v }
 
 func TestConnectionEvents(t *testing.T) {
 	c := store.Connection{ID: "conn-1", CompanyID: "co-1", Status: store.PendingAuth, Created: at(1)}
-	evs := ConnectionEvents(nil, c)
+	evs := ConnectionEvents(nil, c, at(2))
 	if len(evs) != 1 || evs[0].Type != store.EventConnectionCreated || evs[0].ID != store.EventID(store.EventConnectionCreated, "conn-1") || !evs[0].Generated.Equal(at(1)) {
 		t.Errorf("new connection: got %+v, want one connection.created", evs)
 	}
 	linked := c
 	linked.Status = store.Linked
-	if evs := ConnectionEvents(&c, linked); len(evs) != 0 {
+	if evs := ConnectionEvents(&c, linked, at(2)); len(evs) != 0 {
 		t.Errorf("changed connection: got %+v, want none", evs)
 	}
 }
@@ -95,7 +96,7 @@ func TestPresenceEvents(t *testing.T) {
 			ID: store.PresenceEventID("aev-1", "conn-1"), Type: tt.want, Generated: at(3),
 			CompanyID: "co-1", ConnectionID: "conn-1", AgentID: "agent-1",
 		}
-		if len(evs) != 1 || evs[0] != want {
+		if len(evs) != 1 || !reflect.DeepEqual(evs[0], want) {
 			t.Errorf("%s: got %+v, want [%+v]", tt.typ, evs, want)
 		}
 	}
@@ -228,7 +229,7 @@ func TestChangeConnection(t *testing.T) {
 	}
 	for _, tt := range tests {
 		c := conn(tt.to)
-		got, err := ChangeConnection(conn(tt.from), &c)
+		got, err := ChangeConnection(conn(tt.from), &c, at(50))
 		if err != nil || got != tt.want {
 			t.Errorf("%s to %s: got %+v, %v; want %+v", tt.from, tt.to, got, err, tt.want)
 		}
@@ -238,12 +239,12 @@ func TestChangeConnection(t *testing.T) {
 	}
 	c := conn(store.Linked)
 	c.ID = "conn-2"
-	if _, err := ChangeConnection(conn(store.Linked), &c); err == nil {
+	if _, err := ChangeConnection(conn(store.Linked), &c, at(50)); err == nil {
 		t.Error("id changed: got no error")
 	}
 	c = conn(store.Linked)
 	c.Status = "Paused"
-	if _, err := ChangeConnection(conn(store.Linked), &c); err == nil {
+	if _, err := ChangeConnection(conn(store.Linked), &c, at(50)); err == nil {
 		t.Error("unknown status: got no error")
 	}
 	for _, tt := range []struct {

@@ -294,6 +294,9 @@ func ApplyReport(d *store.Dataset, r store.Report) (changed bool, err error) {
 	if err := advance(d, mover, r.To, r.Now, actor, r.Message); err != nil {
 		return false, err
 	}
+	if r.To == dataset.FetchError && IsBookError(r.ErrorCode) {
+		d.ErrorCode = r.ErrorCode // an unknown kind is left out
+	}
 	for _, w := range r.Warnings {
 		if len(d.Warnings) < store.MaxWarnings && !slices.Contains(d.Warnings, w) {
 			d.Warnings = append(d.Warnings, w)

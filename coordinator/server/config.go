@@ -44,6 +44,10 @@ type Config struct {
 	// its queued work, whatever the change feed said: a lost notification
 	// costs at most this much latency. hub.DefaultSweepInterval when 0.
 	SweepInterval time.Duration
+	// OfflineAfter is how long an agent may be offline before it is
+	// reported offline (--agent-offline-after). hub.DefaultOfflineAfter
+	// when 0.
+	OfflineAfter time.Duration
 	// PublicURL is the address clients and agents use; derived from Listen
 	// when empty.
 	PublicURL string

@@ -2,9 +2,11 @@ package server
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/leader"
+	"github.com/ferry-sync/ferry/coordinator/store"
 )
 
 // A replica holds a presence lease of its own while it serves, renewed
@@ -59,6 +61,13 @@ func (s *Server) releaseDeadClaims(ctx context.Context) {
 		}
 		if _, err := s.Store.ReleaseChannel(ctx, ch.AgentID, ch.Epoch); err != nil && ctx.Err() == nil {
 			s.log.Error("release a gone replica's channel", "agent", ch.AgentID, "replica", ch.Replica, "err", err)
+			continue
+		}
+		// The agent was last known online now: its offline report counts
+		// from here.
+		_, err := s.Store.UpdateAgent(ctx, ch.AgentID, func(a *store.Agent) error { a.LastSeen = now.UTC(); return nil })
+		if err != nil && !errors.Is(err, store.ErrNotFound) && ctx.Err() == nil {
+			s.log.Error("store a gone replica's agent last seen", "agent", ch.AgentID, "err", err)
 		}
 	}
 }

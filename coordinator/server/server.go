@@ -151,7 +151,7 @@ func build(ctx context.Context, cfg Config, st store.Backend, ln net.Listener, l
 	s.publisher = publish.New(publish.Config{Store: st, Logger: log.With("subsystem", "publish"), Metrics: s.Metrics})
 	s.Hub = hub.New(hub.Config{Store: st, Queuer: q, Publisher: s.publisher, Feed: st.Feed(), Logger: log.With("subsystem", "hub"),
 		LeaseTTL: cfg.LeaseTTL, Metrics: s.Metrics, AuthFailures: failures,
-		Replica: cfg.ReplicaID, SweepInterval: cfg.SweepInterval})
+		Replica: cfg.ReplicaID, SweepInterval: cfg.SweepInterval, OfflineAfter: cfg.OfflineAfter})
 	s.Metrics.WatchAgentsOnline(s.Hub)
 	s.Metrics.WatchDatasets(st)
 	s.Metrics.WatchWebhookOutbox(st)
@@ -329,7 +329,7 @@ const leaderLease = "leader"
 
 // runLeaderWork is what one replica alone runs, while it holds the leader
 // lease, until ctx ends: lease expiry, the events of coalesced credential
-// refusals, the scheduler, webhook delivery
+// refusals, the offline reports of agents, the scheduler, webhook delivery
 // from the outbox, the release of the channels of replicas that are gone
 // (every leader TTL), the uploads a replica left unfinished, and the pruning of what the replicas share (agent
 // events, Portal sessions, failure counts) every GCInterval.
@@ -337,9 +337,10 @@ func (s *Server) runLeaderWork(ctx context.Context) {
 	s.events.start()
 	defer s.events.close()
 	var wg sync.WaitGroup
-	wg.Add(4)
+	wg.Add(5)
 	go func() { defer wg.Done(); s.Hub.RunExpiryLoop(ctx) }()
 	go func() { defer wg.Done(); s.Hub.RunRefusalLoop(ctx) }()
+	go func() { defer wg.Done(); s.Hub.RunOfflineLoop(ctx) }()
 	go func() {
 		defer wg.Done()
 		tick.Every(ctx, cmp.Or(s.cfg.LeaderTTL, leader.DefaultTTL), s.releaseDeadClaims)

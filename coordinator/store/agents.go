@@ -19,6 +19,10 @@ type Agent struct {
 	// record stay readable, and AgentByCredential still finds it: the
 	// caller refuses it (and can say whose credential was refused).
 	Revoked time.Time `json:"revoked,omitzero"`
+	// Offline is when the coordinator reported the agent offline (it had
+	// been for longer than --agent-offline-after: the AgentOffline error
+	// of its connections, agent.offline); zero while it is not.
+	Offline time.Time `json:"offline,omitzero"`
 }
 
 // Page is one staged upload page.

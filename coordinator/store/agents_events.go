@@ -26,6 +26,10 @@ const (
 	EventVersionChanged AgentEventType = "VersionChanged"
 	// EventCredentialRevoked: the client revoked the agent's credential.
 	EventCredentialRevoked AgentEventType = "CredentialRevoked"
+	// EventVersionRefused: the agent offered no protocol version the
+	// coordinator speaks (Detail: the versions it offered); its
+	// connections get the AgentOutdated error until it connects.
+	EventVersionRefused AgentEventType = "VersionRefused"
 )
 
 // Why a control channel closed, as EventDisconnected's Reason says it.

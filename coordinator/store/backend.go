@@ -217,6 +217,15 @@ type AgentStore interface {
 	// the connection is Linked (never in from); ErrCodeRefused for another
 	// status not in from; ErrExists if the new code's hash is taken.
 	ReplaceLinkCode(ctx context.Context, companyID, connectionID string, code LinkCode, from ...ConnectionStatus) (Connection, error)
+	// CheckAgentOffline applies rules.AgentOffline at now, with after the
+	// threshold, to the agent as stored, online when a replica holds its
+	// channel, and to the connections bound to it, reading them all in one
+	// transaction: it reports the agent offline (Agent.Offline set, the
+	// AgentOffline error raised on its Linked connections, with their
+	// webhook events) or ends that report. It reports whether anything
+	// changed; nothing changes for a missing agent. AddAgentEvent of a
+	// Connected event ends the report too, in its own transaction.
+	CheckAgentOffline(ctx context.Context, agentID string, now time.Time, after time.Duration) (bool, error)
 }
 
 // UploadStore stages the pages agents upload and publishes them as the cached

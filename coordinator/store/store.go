@@ -136,6 +136,9 @@ type Connection struct {
 	// PausedSince is when the client paused the connection: nothing is
 	// offered for it until it is resumed. Zero when it is not paused.
 	PausedSince time.Time `json:"pausedSince,omitzero"`
+	// Errors are the connection's errors, Active and recently Resolved, in
+	// the order they were raised (package rules raises and resolves them).
+	Errors []ConnectionError `json:"errors,omitempty"`
 }
 
 // LinkCode is a one-time code that links a connection to an agent. Only its
@@ -158,6 +161,9 @@ type Dataset struct {
 	Requested    time.Time        `json:"requested"`
 	// Completed is when it reached a terminal status.
 	Completed time.Time `json:"completed,omitzero"`
+	// ErrorCode is what kind of failure a FetchError was, when the agent
+	// said (one of the ConnErrBook* kinds); empty otherwise.
+	ErrorCode string `json:"errorCode,omitempty"`
 	// Progress is 0-100: each status sets the floor of its stage (see
 	// StageProgress); an agent's report raises it within Fetching and
 	// Mapping; it never goes down except when a lease expires.
@@ -246,6 +252,9 @@ type Report struct {
 	// progress of its stage (see Dataset.Progress).
 	Progress int
 	Now      time.Time
+	// ErrorCode (an agent's, with FetchError) is the failure's kind, one
+	// of the ConnErrBook* kinds; it raises that error on the connection.
+	ErrorCode string
 	// Warnings (an agent's, with a transition) are added to the dataset's;
 	// a report that changes nothing adds none.
 	Warnings []Warning

@@ -15,11 +15,20 @@ const (
 	EventConnectionCreated      = "connection.created"
 	EventConnectionConnected    = "connection.connected"
 	EventConnectionDisconnected = "connection.disconnected"
+	EventConnectionReconnected  = "connection.reconnected"
+	EventConnectionDeleted      = "connection.deleted"
+	// Ferry's own, for support.
+	EventAgentOffline            = "agent.offline"
+	EventAgentOnline             = "agent.online"
+	EventConnectionErrorRaised   = "connection.error.raised"
+	EventConnectionErrorResolved = "connection.error.resolved"
 )
 
 // EventTypes lists every webhook event type.
 var EventTypes = []string{
 	EventReadCompleted, EventConnectionCreated, EventConnectionConnected, EventConnectionDisconnected,
+	EventConnectionReconnected, EventConnectionDeleted,
+	EventAgentOffline, EventAgentOnline, EventConnectionErrorRaised, EventConnectionErrorResolved,
 }
 
 // MaxWebhooks is how many webhook consumers a client may have, as Codat.
@@ -90,6 +99,12 @@ type WebhookEvent struct {
 	DataType  string `json:"dataType,omitempty"`
 	Status    string `json:"status,omitempty"`
 	Message   string `json:"message,omitempty"`
+	// Error is the error a connection.error.*, agent.offline or
+	// agent.online event is about.
+	Error *ConnectionError `json:"error,omitempty"`
+	// ConnectionErrors are the connection's Active errors at the change
+	// (rules.Deliveries fills them in).
+	ConnectionErrors []ConnectionError `json:"connectionErrors,omitempty"`
 }
 
 // Delivery is one event due to one consumer.

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"encoding/json"
+	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/store"
 )
@@ -45,12 +46,15 @@ type dataTypeRead struct {
 	DatasetID    string `json:"datasetId"`
 }
 
-// connectionEvent is the payload of the connection.* events, Codat's
-// (referenceCompany, connection).
+// connectionEvent is the payload of the connection.* and agent.* events,
+// Codat's (referenceCompany, connection), with Ferry's agentId and, for
+// the events of an error (connection.error.*, agent.offline,
+// agent.online), the error.
 type connectionEvent struct {
-	ReferenceCompany companyRef    `json:"referenceCompany"`
-	Connection       connectionRef `json:"connection"`
-	AgentID          string        `json:"agentId,omitempty"`
+	ReferenceCompany companyRef       `json:"referenceCompany"`
+	Connection       connectionRef    `json:"connection"`
+	AgentID          string           `json:"agentId,omitempty"`
+	Error            *connectionError `json:"error,omitempty"`
 }
 
 type connectionRef struct {
@@ -60,11 +64,38 @@ type connectionRef struct {
 	SourceType     string `json:"sourceType"`
 	Status         string `json:"status,omitempty"`
 	LinkURL        string `json:"linkUrl,omitempty"`
+	// DataConnectionErrors are the connection's Active errors at the
+	// event, as Codat's.
+	DataConnectionErrors []connectionError `json:"dataConnectionErrors,omitempty"`
+}
+
+// connectionError is Codat's dataConnectionError.
+type connectionError struct {
+	StatusCode    string `json:"statusCode"`
+	StatusText    string `json:"statusText"`
+	ErrorMessage  string `json:"errorMessage"`
+	ErroredOnUtc  string `json:"erroredOnUtc"`
+	Status        string `json:"status"`
+	ResolvedOnUtc string `json:"resolvedOnUtc,omitempty"`
+}
+
+// jsonTime is t as the API's times: RFC 3339 in UTC with milliseconds;
+// "" for the zero time.
+func jsonTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02T15:04:05.000Z07:00")
+}
+
+func errorJSON(e store.ConnectionError) connectionError {
+	return connectionError{StatusCode: e.StatusCode, StatusText: e.StatusText, ErrorMessage: e.ErrorMessage,
+		ErroredOnUtc: jsonTime(e.ErroredOn), Status: string(e.Status), ResolvedOnUtc: jsonTime(e.ResolvedOn)}
 }
 
 // Render is the body of an event's delivery, the same for every attempt.
 func Render(e store.WebhookEvent, publicURL string) ([]byte, error) {
-	env := Envelope{ID: e.ID, EventType: e.Type, GeneratedDate: e.Generated.UTC().Format("2006-01-02T15:04:05.000Z07:00")}
+	env := Envelope{ID: e.ID, EventType: e.Type, GeneratedDate: jsonTime(e.Generated)}
 	co := companyRef{ID: e.CompanyID, Name: e.CompanyName}
 	switch e.Type {
 	case store.EventReadCompleted:
@@ -80,7 +111,7 @@ func Render(e store.WebhookEvent, publicURL string) ([]byte, error) {
 			},
 		}
 	default:
-		env.Payload = connectionEvent{
+		ev := connectionEvent{
 			ReferenceCompany: co,
 			Connection: connectionRef{
 				ID: e.ConnectionID, IntegrationKey: e.PlatformKey, SourceType: "Accounting",
@@ -88,6 +119,14 @@ func Render(e store.WebhookEvent, publicURL string) ([]byte, error) {
 			},
 			AgentID: e.AgentID,
 		}
+		for _, ce := range e.ConnectionErrors {
+			ev.Connection.DataConnectionErrors = append(ev.Connection.DataConnectionErrors, errorJSON(ce))
+		}
+		if e.Error != nil {
+			ej := errorJSON(*e.Error)
+			ev.Error = &ej
+		}
+		env.Payload = ev
 	}
 	return json.Marshal(env)
 }

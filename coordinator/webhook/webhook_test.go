@@ -160,12 +160,34 @@ func TestEveryEventTypeArrives(t *testing.T) {
 	must(t, err)
 	_, err = st.Claim(ctx, store.ClaimRequest{DatasetID: "ds-1", AgentID: "agent-1", LeaseID: "l1", Now: t0, TTL: time.Minute})
 	must(t, err)
-	_, err = st.Report(ctx, store.Report{CompanyID: "co-1", DatasetID: "ds-1", LeaseID: "l1", Actor: "agent-1", To: dataset.FetchError, Message: "book locked", Now: t0})
+	_, err = st.Report(ctx, store.Report{CompanyID: "co-1", DatasetID: "ds-1", LeaseID: "l1", Actor: "agent-1", To: dataset.FetchError,
+		Message: "book locked", ErrorCode: store.ConnErrBookLocked, Now: t0})
 	must(t, err)
 	must(t, st.AddAgentEvent(ctx, store.AgentEvent{ID: "aev-2", AgentID: "agent-1", At: t0, Type: store.EventDisconnected,
 		Connections: []string{"conn-1"}}))
+	// Offline for an hour: agent.offline; back: agent.online and the
+	// error resolved.
+	must(t, st.CreateAgent(ctx, store.Agent{ID: "agent-1", CredentialHash: []byte("cred"), Created: t0, LastSeen: t0}))
+	_, err = st.CheckAgentOffline(ctx, "agent-1", t0.Add(time.Hour), 15*time.Minute)
+	must(t, err)
+	must(t, st.AddAgentEvent(ctx, store.AgentEvent{ID: "aev-3", AgentID: "agent-1", At: t0.Add(2 * time.Hour), Type: store.EventConnected,
+		Connections: []string{"conn-1"}}))
+	// Deauthorized, then linked again: connection.reconnected; then deleted.
+	_, err = st.UpdateConnection(ctx, "co-1", "conn-1", func(c *store.Connection) error { c.Status = store.Deauthorized; return nil })
+	must(t, err)
+	_, err = st.ReplaceLinkCode(ctx, "co-1", "conn-1", store.LinkCode{Hash: []byte("h2"), Expires: t0.Add(time.Hour)}, store.Deauthorized)
+	must(t, err)
+	_, err = st.RedeemLinkCode(ctx, []byte("h2"), "agent-1", t0)
+	must(t, err)
+	must(t, st.DeleteConnection(ctx, "co-1", "conn-1"))
 
-	got := rcv.waitFor(t, "four event types", func(ds []delivery) bool { return len(ds) >= 4 })
+	got := rcv.waitFor(t, "every event type", func(ds []delivery) bool {
+		seen := map[string]bool{}
+		for _, d := range ds {
+			seen[d.env.EventType] = true
+		}
+		return len(seen) == len(store.EventTypes)
+	})
 	types := map[string]delivery{}
 	for _, g := range got {
 		if err := webhook.Verify(w.Secret, g.header.Get(webhook.SignatureHeader), g.body, time.Now(), 5*time.Minute); err != nil {
@@ -195,6 +217,29 @@ func TestEveryEventTypeArrives(t *testing.T) {
 	}
 	if want := "https://ferry.example/companies/co-1/sync/ds-1/validation"; p.Links["validation"].Href != want {
 		t.Errorf("validation link: got %q, want %q", p.Links["validation"].Href, want)
+	}
+	var offline struct {
+		Payload struct {
+			Connection struct {
+				ID                   string
+				DataConnectionErrors []map[string]string
+			}
+			AgentID string
+			Error   map[string]string
+		}
+	}
+	must(t, json.Unmarshal(types[store.EventAgentOffline].body, &offline))
+	op := offline.Payload
+	if op.AgentID != "agent-1" || op.Connection.ID != "conn-1" || op.Error["statusText"] != "AgentOffline" || op.Error["statusCode"] != "503" ||
+		op.Error["status"] != "Active" || op.Error["erroredOnUtc"] != "2025-06-02T10:00:00.000Z" {
+		t.Errorf("agent.offline payload: %+v", op)
+	}
+	if n := len(op.Connection.DataConnectionErrors); n != 2 { // the book locked and the agent offline
+		t.Errorf("agent.offline: connection.dataConnectionErrors %+v, want 2", op.Connection.DataConnectionErrors)
+	}
+	must(t, json.Unmarshal(types[store.EventAgentOnline].body, &offline))
+	if e := offline.Payload.Error; e["status"] != "Resolved" || e["resolvedOnUtc"] != "2025-06-02T11:00:00.000Z" {
+		t.Errorf("agent.online payload's error: %+v", e)
 	}
 	if err := webhook.Verify("another secret", got[0].header.Get(webhook.SignatureHeader), got[0].body, time.Now(), time.Minute); err == nil {
 		t.Errorf("Verify with the wrong secret: got no error")

@@ -172,7 +172,19 @@ type Report struct {
 	// warnings and in its statusDescription. Optional and additive: an
 	// older agent sends none, and an older coordinator ignores the field.
 	Warnings []Warning `json:"warnings,omitempty"`
+	// ErrorCode, with To FetchError, says what kind of failure it was: one
+	// of the Fetch* kinds. The coordinator raises the matching error on the
+	// connection (its dataConnectionErrors) until a fetch succeeds.
+	// Optional and additive, as Warnings.
+	ErrorCode string `json:"errorCode,omitempty"`
 }
+
+// The kinds of FetchError a report's ErrorCode names.
+const (
+	FetchBookMissing    = "BookMissing"    // the book (or folder) does not exist
+	FetchBookLocked     = "BookLocked"     // the accounting program holds it locked
+	FetchBookUnreadable = "BookUnreadable" // it cannot be read, or is not a book
+)
 
 // Warning is one thing a source noticed: a rule id such as
 // "source.bookOpen" and a message for a person.

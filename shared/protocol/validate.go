@@ -138,8 +138,8 @@ func (r *Report) validate() error {
 	if !r.To.Valid() {
 		return fmt.Errorf("report: unknown status %q", truncate(string(r.To), 32))
 	}
-	if r.Progress < 0 || r.Progress > 100 || len(r.Message) > 4096 {
-		return errors.New("report: progress must be 0-100 and message at most 4096 bytes")
+	if r.Progress < 0 || r.Progress > 100 || len(r.Message) > 4096 || len(r.ErrorCode) > 64 {
+		return errors.New("report: progress must be 0-100, message at most 4096 bytes and errorCode at most 64")
 	}
 	return CheckWarnings(r.Warnings)
 }

@@ -19,6 +19,7 @@ import (
 	// Windows machine or a slim container has none of its own.
 	_ "time/tzdata"
 
+	"github.com/ferry-sync/ferry/coordinator/hub"
 	"github.com/ferry-sync/ferry/coordinator/memlimit"
 	"github.com/ferry-sync/ferry/coordinator/server"
 )
@@ -50,6 +51,7 @@ func run(args []string) error {
 	fs.StringVar(&cfg.PublicURL, "public-url", cfg.PublicURL, "URL clients and agents use (default http://LISTEN)")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long in-flight requests may take to finish on stop")
 	fs.DurationVar(&cfg.LeaseTTL, "lease-ttl", cfg.LeaseTTL, "how long an agent's lease lasts without a heartbeat")
+	fs.DurationVar(&cfg.OfflineAfter, "agent-offline-after", hub.DefaultOfflineAfter, "how long an agent may be offline before its connections get an AgentOffline error and agent.offline is sent")
 	fs.DurationVar(&cfg.EventRetention, "event-retention", cfg.EventRetention, "how long agent events are kept")
 	fs.IntVar(&cfg.MaxConnections, "max-connections", 0, "most connections served at once, more wait (0: the open-files limit less 1024 kept for the store; -1: no limit)")
 	fs.IntVar(&cfg.MaxConnectionsPerAddress, "max-connections-per-address", 0, "most connections from one address, agents' control channels aside (0: half of what max-connections leaves to ordinary connections, at most 256; -1: no limit)")

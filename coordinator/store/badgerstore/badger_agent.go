@@ -176,7 +176,7 @@ func (b *Badger) RedeemLinkCode(ctx context.Context, hash []byte, agentID string
 			return err
 		}
 		old := c
-		rules.Redeem(&c, agentID)
+		rules.Redeem(&c, agentID, now)
 		if err := deleteLinkCodes(txn, c); err != nil {
 			return err
 		}

@@ -152,7 +152,7 @@ func (b *Badger) UpdateConnection(ctx context.Context, companyID, id string, fn 
 	}
 	load := func(txn *tx) (store.Connection, error) { return getConnection(txn, companyID, id) }
 	return modify(b, ctx, load, fn, func(txn *tx, old store.Connection, c *store.Connection) error {
-		change, err := rules.ChangeConnection(old, c)
+		change, err := rules.ChangeConnection(old, c, b.now())
 		if err != nil {
 			return err
 		}
@@ -184,6 +184,11 @@ func (b *Badger) DeleteConnection(ctx context.Context, companyID, id string) err
 		}
 		if err := deleteLinkCodes(txn, c); err != nil {
 			return err
+		}
+		for _, e := range rules.DeletedEvents(c, b.now()) {
+			if err := emit(txn, e, c); err != nil {
+				return err
+			}
 		}
 		return deleteConnectionKeys(txn, c)
 	})

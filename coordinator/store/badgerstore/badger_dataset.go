@@ -91,6 +91,9 @@ func putDataset(txn *tx, old, d *store.Dataset) error {
 	if err := datasetEvents(txn, old, d); err != nil {
 		return err
 	}
+	if err := bookErrors(txn, old, d); err != nil {
+		return err
+	}
 	if rules.PagesEnded(old, d) {
 		// Its staged pages are of no more use: PublishCache deletes them.
 		if err := txn.Set(endedPagesKey(d.CompanyID, d.ID), nil); err != nil {
@@ -101,6 +104,23 @@ func putDataset(txn *tx, old, d *store.Dataset) error {
 		return completed(txn, d)
 	}
 	return nil
+}
+
+// bookErrors raises or resolves the book errors of d's connection
+// (rules.BookErrors) when d's change from old says something of its book.
+func bookErrors(txn *tx, old, d *store.Dataset) error {
+	if !rules.TouchesBook(old, d) {
+		return nil
+	}
+	c, err := findConnection(txn, d.CompanyID, d.ConnectionID)
+	if err != nil || c == nil {
+		return err
+	}
+	was := *c
+	if !rules.BookErrors(c, old, d) {
+		return nil
+	}
+	return putConnection(txn, &was, *c)
 }
 
 // completed records a dataset that reached Complete: the type's newest

@@ -42,6 +42,14 @@ func (b *Badger) AddAgentEvent(ctx context.Context, e store.AgentEvent) error {
 		if err := presenceEvents(txn, e); err != nil {
 			return err
 		}
+		if rules.AgentEventChangesErrors(e) {
+			_, err := applyAgentErrors(txn, e.AgentID, func(a *store.Agent, conns []store.Connection) (bool, []int) {
+				return rules.AgentEventErrors(a, e, conns)
+			})
+			if err != nil {
+				return err
+			}
+		}
 		return setJSON(txn, agentEventKey(e), e)
 	})
 }

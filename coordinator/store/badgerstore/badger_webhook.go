@@ -108,7 +108,7 @@ func datasetEvents(txn *tx, old, d *store.Dataset) error {
 
 // connectionEvents emits the events of c's change from old.
 func connectionEvents(txn *tx, old *store.Connection, c store.Connection) error {
-	for _, e := range rules.ConnectionEvents(old, c) {
+	for _, e := range rules.ConnectionEvents(old, c, time.Now()) {
 		if err := emit(txn, e, c); err != nil {
 			return err
 		}

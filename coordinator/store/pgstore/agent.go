@@ -136,7 +136,7 @@ func (p *PG) RedeemLinkCode(ctx context.Context, hash []byte, agentID string, no
 			return err
 		}
 		old := c
-		rules.Redeem(&c, agentID)
+		rules.Redeem(&c, agentID, now)
 		if err := deleteLinkCodes(ctx, t, c.ID); err != nil {
 			return err
 		}

@@ -135,7 +135,7 @@ func (p *PG) UpdateConnection(ctx context.Context, companyID, id string, fn func
 	}
 	load := func(t *tx) (store.Connection, error) { return getConnection(ctx, t, companyID, id) }
 	return modify(p, ctx, load, fn, func(t *tx, old store.Connection, c *store.Connection) error {
-		change, err := rules.ChangeConnection(old, c)
+		change, err := rules.ChangeConnection(old, c, p.now())
 		if err != nil {
 			return err
 		}
@@ -166,6 +166,11 @@ func (p *PG) DeleteConnection(ctx context.Context, companyID, id string) error {
 		}
 		if err := endConnectionWork(ctx, t, c, "connection deleted", p.now()); err != nil {
 			return err
+		}
+		for _, e := range rules.DeletedEvents(c, p.now()) {
+			if err := emit(ctx, t, e, c); err != nil {
+				return err
+			}
 		}
 		if _, err := t.Exec(ctx, "DELETE FROM connections WHERE id = $1", id); err != nil {
 			return err

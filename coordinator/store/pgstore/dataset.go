@@ -70,6 +70,9 @@ func putDataset(ctx context.Context, t *tx, old, d *store.Dataset) error {
 	if err := datasetEvents(ctx, t, old, d); err != nil {
 		return err
 	}
+	if err := bookErrors(ctx, t, old, d); err != nil {
+		return err
+	}
 	if rules.Completes(old, d) {
 		return completed(ctx, t, d)
 	}

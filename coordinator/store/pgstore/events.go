@@ -30,7 +30,16 @@ func (p *PG) AddAgentEvent(ctx context.Context, e store.AgentEvent) error {
 		if err != nil {
 			return err
 		}
-		return presenceEvents(ctx, t, e)
+		if err := presenceEvents(ctx, t, e); err != nil {
+			return err
+		}
+		if !rules.AgentEventChangesErrors(e) {
+			return nil
+		}
+		_, err = applyAgentErrors(ctx, t, e.AgentID, func(a *store.Agent, conns []store.Connection) (bool, []int) {
+			return rules.AgentEventErrors(a, e, conns)
+		})
+		return err
 	})
 }
 

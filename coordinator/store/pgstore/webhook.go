@@ -95,7 +95,7 @@ func datasetEvents(ctx context.Context, t *tx, old, d *store.Dataset) error {
 
 // connectionEvents puts the events of c's change from old in the outbox.
 func connectionEvents(ctx context.Context, t *tx, old *store.Connection, c store.Connection) error {
-	for _, e := range rules.ConnectionEvents(old, c) {
+	for _, e := range rules.ConnectionEvents(old, c, time.Now()) {
 		if err := emit(ctx, t, e, c); err != nil {
 			return err
 		}

@@ -89,6 +89,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Backend) {
 	tests = append(tests, webhookTests...)
 	tests = append(tests, replicaTests...)
 	tests = append(tests, heldTests...)
+	tests = append(tests, connErrorTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.run(&fixture{T: t, s: open(t), ctx: t.Context()})
