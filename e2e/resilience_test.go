@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ferry-sync/ferry/shared/dataset"
 )
 
 // bigRows is the size of the customers file the kill tests sync: enough
@@ -35,8 +37,8 @@ func TestAgentOfflineWhenQueued(t *testing.T) {
 		}
 	}
 	checkStillQueued("after link")
-	if len(queued) != 8 {
-		t.Fatalf("first link queued %d types, want 8: %v", len(queued), queued)
+	if len(queued) != len(dataset.DataTypes) {
+		t.Fatalf("first link queued %d types, want %d: %v", len(queued), len(dataset.DataTypes), queued)
 	}
 
 	// Every type is fetched on first link, so queueing one more finds it in
@@ -56,8 +58,8 @@ func TestAgentOfflineWhenQueued(t *testing.T) {
 		t.Errorf("queue all: %d, want 204", s)
 	}
 	var hist struct{ TotalResults int }
-	if s := c.do("GET", "/companies/"+company+"/data/history", nil, &hist); s != 200 || hist.TotalResults != 8 {
-		t.Errorf("history after queueing again: %d, %d datasets, want 8", s, hist.TotalResults)
+	if s := c.do("GET", "/companies/"+company+"/data/history", nil, &hist); s != 200 || hist.TotalResults != len(dataset.DataTypes) {
+		t.Errorf("history after queueing again: %d, %d datasets, want %d", s, hist.TotalResults, len(dataset.DataTypes))
 	}
 	checkStillQueued("after queueing with the agent offline")
 

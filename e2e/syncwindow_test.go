@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/ferry-sync/ferry/shared/dataset"
 )
 
 // heldDatasets returns the company's Queued datasets with their
@@ -61,8 +63,8 @@ func TestSyncWindowAndPause(t *testing.T) {
 	// offered all it would be; the held one's still waits.
 	waitAllComplete(t, c, free, 90*time.Second)
 	waiting := heldDatasets(t, c, held)
-	if len(waiting) != 8 {
-		t.Fatalf("outside the window %d types wait Queued (%v), want all 8", len(waiting), waiting)
+	if len(waiting) != len(dataset.DataTypes) {
+		t.Fatalf("outside the window %d types wait Queued (%v), want all %d", len(waiting), waiting, len(dataset.DataTypes))
 	}
 	for dt, desc := range waiting {
 		if !strings.Contains(desc, "client's sync window, which opens at") {

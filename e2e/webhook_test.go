@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ferry-sync/ferry/shared/dataset"
 )
 
 // hookReceiver is a client's webhook endpoint, in the test process.
@@ -130,7 +132,7 @@ func TestWebhookEvents(t *testing.T) {
 	}
 	waitFor(t, 30*time.Second, "every event type", func() bool {
 		return count("connection.created") == 1 && count("connection.connected") >= 1 &&
-			count("read.completed") >= 8 && count("connection.disconnected") >= 1
+			count("read.completed") >= len(dataset.DataTypes) && count("connection.disconnected") >= 1
 	})
 	seen := map[string]bool{}
 	for _, d := range rcv.deliveries() {
