@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -48,15 +47,14 @@ func (h *Hub) serveLink(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, protocol.CodeBadCode, "a link code is 8 letters and digits, like ABCD-2345")
 		return
 	}
-	now := h.now().UTC()
-	conn, err := h.redeem(r.Context(), hash, req.PlatformKey, agent, existing, now)
+	conn, err := h.redeem(r.Context(), hash, req.PlatformKey, agent, existing)
 	if err != nil {
 		h.log.Warn("link refused", "remote", r.RemoteAddr, "err", err)
 		writeErr(w, http.StatusBadRequest, protocol.CodeBadCode, err.Error())
 		return
 	}
 	h.log.Info("agent linked", "agent", agent.ID, "company", conn.CompanyID, "connection", conn.ID, "newAgent", !existing)
-	if conn.FirstLinked.Equal(now) { // the connection's first link
+	if conn.Links == 1 { // the connection's first link
 		_, err = h.cfg.Queuer.QueueFirstLink(r.Context(), conn.CompanyID, conn.ID)
 	} else {
 		_, err = h.cfg.Queuer.QueueAll(r.Context(), conn.CompanyID, conn.ID, "first link")
@@ -89,8 +87,8 @@ func (h *Hub) linkingAgent(w http.ResponseWriter, r *http.Request, req protocol.
 
 // redeem uses the code; a new agent is stored only once the code held, so
 // that wrong codes leave nothing behind.
-func (h *Hub) redeem(ctx context.Context, hash []byte, platformKey string, agent store.Agent, existing bool, now time.Time) (store.Connection, error) {
-	conn, err := h.st.RedeemLinkCode(ctx, hash, agent.ID, now)
+func (h *Hub) redeem(ctx context.Context, hash []byte, platformKey string, agent store.Agent, existing bool) (store.Connection, error) {
+	conn, err := h.st.RedeemLinkCode(ctx, hash, agent.ID, h.now().UTC())
 	if err == nil && !existing {
 		if cerr := h.st.CreateAgent(ctx, agent); cerr != nil {
 			return store.Connection{}, fmt.Errorf("create agent: %w", cerr)

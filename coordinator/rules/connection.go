@@ -101,14 +101,11 @@ func CodeExpired(code store.LinkCode, now time.Time) bool {
 }
 
 // Redeem links c to agentID, as redeeming its link code does at now: the
-// errors of the agent it had are resolved; FirstLinked is set at the
-// first link.
+// errors of the agent it had are resolved; Links counts the link.
 func Redeem(c *store.Connection, agentID string, now time.Time) {
 	old := *c
 	c.Status, c.AgentID, c.LinkCodeExpires = store.Linked, agentID, time.Time{}
-	if c.FirstLinked.IsZero() {
-		c.FirstLinked = now
-	}
+	c.Links++
 	withdrawErrors(old, c, now)
 }
 

@@ -317,12 +317,15 @@ func TestInitialReadEvents(t *testing.T) {
 	}
 }
 
-func TestRedeemSetsFirstLinkedOnce(t *testing.T) {
+func TestRedeemCountsLinks(t *testing.T) {
 	c := store.Connection{ID: "conn-1", Status: store.PendingAuth}
 	Redeem(&c, "agent-1", at(1))
+	if c.Links != 1 {
+		t.Errorf("Links %d after the first link, want 1", c.Links)
+	}
 	c.Status = store.Deauthorized
-	Redeem(&c, "agent-2", at(2))
-	if !c.FirstLinked.Equal(at(1)) {
-		t.Errorf("FirstLinked %v after a relink, want the first link's %v", c.FirstLinked, at(1))
+	Redeem(&c, "agent-2", at(1))
+	if c.Links != 2 {
+		t.Errorf("Links %d after a relink at the same time, want 2", c.Links)
 	}
 }

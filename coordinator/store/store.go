@@ -133,8 +133,9 @@ type Connection struct {
 	// SyncWindow is the connection's own window; nil when it set none
 	// (its company's or the client's applies).
 	SyncWindow *SyncWindow `json:"syncWindow,omitempty"`
-	// FirstLinked is when it was first linked (rules.Redeem).
-	FirstLinked time.Time `json:"firstLinked,omitzero"`
+	// Links is how many times its link code was redeemed (rules.Redeem):
+	// 1 at its first link.
+	Links int `json:"links,omitempty"`
 	// PausedSince is when the client paused the connection: nothing is
 	// offered for it until it is resumed. Zero when it is not paused.
 	PausedSince time.Time `json:"pausedSince,omitzero"`
