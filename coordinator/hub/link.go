@@ -54,7 +54,12 @@ func (h *Hub) serveLink(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.log.Info("agent linked", "agent", agent.ID, "company", conn.CompanyID, "connection", conn.ID, "newAgent", !existing)
-	if _, err := h.cfg.Queuer.QueueAll(r.Context(), conn.CompanyID, conn.ID, "first link"); err != nil {
+	if conn.Links == 1 { // the connection's first link
+		_, err = h.cfg.Queuer.QueueFirstLink(r.Context(), conn.CompanyID, conn.ID)
+	} else {
+		_, err = h.cfg.Queuer.QueueAll(r.Context(), conn.CompanyID, conn.ID, "first link")
+	}
+	if err != nil {
 		h.log.Error("queue first-link datasets", "connection", conn.ID, "err", err)
 	}
 	writeJSON(w, http.StatusOK, protocol.LinkResponse{

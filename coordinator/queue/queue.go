@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -62,13 +63,24 @@ func (q *Queuer) Queue(ctx context.Context, companyID string, dt dataset.DataTyp
 	if err != nil {
 		return store.Dataset{}, fmt.Errorf("sync settings: %w", err)
 	}
-	return q.queueOn(ctx, conn, dt, orderOf(settings, dt), why)
+	return q.queueOn(ctx, conn, uuid.NewString(), nil, dt, orderOf(settings, dt), why)
 }
 
 // QueueAll queues every fetchOnFirstLink type of the company's settings that
 // has nothing in progress, on every live connection (or the named one). It
 // returns the datasets it queued.
 func (q *Queuer) QueueAll(ctx context.Context, companyID, connectionID, why string) ([]store.Dataset, error) {
+	return q.queueAll(ctx, companyID, connectionID, why, false)
+}
+
+// QueueFirstLink is QueueAll on a connection at its first link: each
+// dataset names them all (store.Dataset.FirstLink), so the last to end
+// sends read.completed.initial.
+func (q *Queuer) QueueFirstLink(ctx context.Context, companyID, connectionID string) ([]store.Dataset, error) {
+	return q.queueAll(ctx, companyID, connectionID, "first link", true)
+}
+
+func (q *Queuer) queueAll(ctx context.Context, companyID, connectionID, why string, firstLink bool) ([]store.Dataset, error) {
 	conns, err := q.liveConnections(ctx, companyID, connectionID)
 	if err != nil {
 		return nil, err
@@ -77,13 +89,19 @@ func (q *Queuer) QueueAll(ctx context.Context, companyID, connectionID, why stri
 	if err != nil {
 		return nil, fmt.Errorf("sync settings: %w", err)
 	}
+	settings = slices.DeleteFunc(slices.Clone(settings), func(s store.SyncSetting) bool { return !s.FetchOnFirstLink })
 	var queued []store.Dataset
 	for _, conn := range conns {
-		for _, s := range settings {
-			if !s.FetchOnFirstLink {
-				continue
-			}
-			ds, err := q.queueOn(ctx, conn, s.DataType, s.SyncOrder, why)
+		ids := make([]string, len(settings))
+		for i := range ids {
+			ids[i] = uuid.NewString()
+		}
+		var names []string
+		if firstLink {
+			names = ids
+		}
+		for i, s := range settings {
+			ds, err := q.queueOn(ctx, conn, ids[i], names, s.DataType, s.SyncOrder, why)
 			var busy *store.InProgressError
 			switch {
 			case errors.As(err, &busy):
@@ -97,9 +115,10 @@ func (q *Queuer) QueueAll(ctx context.Context, companyID, connectionID, why stri
 	return queued, nil
 }
 
-func (q *Queuer) queueOn(ctx context.Context, conn store.Connection, dt dataset.DataType, order int, why string) (store.Dataset, error) {
+func (q *Queuer) queueOn(ctx context.Context, conn store.Connection, id string, firstLink []string, dt dataset.DataType, order int, why string) (store.Dataset, error) {
 	ds, err := q.Store.QueueDataset(ctx, store.QueueRequest{
-		ID:           uuid.NewString(),
+		ID:           id,
+		FirstLink:    firstLink,
 		CompanyID:    conn.CompanyID,
 		ConnectionID: conn.ID,
 		DataType:     dt,

@@ -101,10 +101,11 @@ func CodeExpired(code store.LinkCode, now time.Time) bool {
 }
 
 // Redeem links c to agentID, as redeeming its link code does at now: the
-// errors of the agent it had are resolved.
+// errors of the agent it had are resolved; Links counts the link.
 func Redeem(c *store.Connection, agentID string, now time.Time) {
 	old := *c
 	c.Status, c.AgentID, c.LinkCodeExpires = store.Linked, agentID, time.Time{}
+	c.Links++
 	withdrawErrors(old, c, now)
 }
 

@@ -28,6 +28,37 @@ func DatasetEvents(old, d *store.Dataset) []store.WebhookEvent {
 	}}
 }
 
+// InitialReadEvents are the events of d's change from old (nil for a new
+// dataset) when d is one of its connection's first link's datasets:
+// read.completed.initial, once per connection, when the last of them
+// reaches a terminal status. firstLink are the others as stored (d's own
+// entry, if there, is ignored; one missing, not yet queued, is not
+// terminal).
+func InitialReadEvents(old, d *store.Dataset, firstLink []store.Dataset) []store.WebhookEvent {
+	if len(d.FirstLink) == 0 || !d.Status.Terminal() || (old != nil && old.Status.Terminal()) {
+		return nil
+	}
+	e := store.WebhookEvent{
+		ID: store.EventID(store.EventReadCompletedInitial, d.ConnectionID), Type: store.EventReadCompletedInitial,
+		Generated: d.Completed, CompanyID: d.CompanyID, ConnectionID: d.ConnectionID,
+	}
+	for _, id := range d.FirstLink {
+		f := *d
+		if id != d.ID {
+			i := slices.IndexFunc(firstLink, func(f store.Dataset) bool { return f.ID == id })
+			if i < 0 {
+				return nil
+			}
+			f = firstLink[i]
+		}
+		if !f.Status.Terminal() {
+			return nil
+		}
+		e.Reads = append(e.Reads, store.DatasetRead{DatasetID: f.ID, DataType: string(f.DataType), Status: string(f.Status)})
+	}
+	return []store.WebhookEvent{e}
+}
+
 // ConnectionEvents are the events of c's change from old (nil for a new
 // connection) at now: connection.created for a new one;
 // connection.reconnected for one Linked again after it was Unlinked or

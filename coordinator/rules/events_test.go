@@ -261,3 +261,71 @@ func TestChangeConnection(t *testing.T) {
 		}
 	}
 }
+
+func TestInitialReadEvents(t *testing.T) {
+	ids := []string{"ds-1", "ds-2", "ds-3"}
+	ds := func(id string, s dataset.Status) store.Dataset {
+		d := free(s)
+		d.ID, d.DataType, d.FirstLink = id, dataset.DataType(dataset.DataTypes[len(id)%3]), ids
+		if s.Terminal() {
+			d.Completed = at(30)
+		}
+		return d
+	}
+	done := []store.Dataset{ds("ds-2", dataset.Complete), ds("ds-3", dataset.NotSupported)}
+	last := ds("ds-1", dataset.FetchError)
+	tests := []struct {
+		name      string
+		old, new  store.Dataset
+		firstLink []store.Dataset
+		fires     bool
+	}{
+		{"the last ends", ds("ds-1", dataset.Fetching), last, done, true},
+		{"queued ended (deauthorized), the others already ended", store.Dataset{}, last, done, true},
+		{"its own stale entry is ignored", ds("ds-1", dataset.Fetching), last, append([]store.Dataset{ds("ds-1", dataset.Fetching)}, done...), true},
+		{"one still running", ds("ds-1", dataset.Fetching), last, []store.Dataset{done[0], ds("ds-3", dataset.Queued)}, false},
+		{"one not queued yet", ds("ds-1", dataset.Fetching), last, done[:1], false},
+		{"written again once ended", last, last, done, false},
+		{"not ended", ds("ds-1", dataset.Queued), ds("ds-1", dataset.Fetching), done, false},
+		{"not a first link's", ds("ds-1", dataset.Fetching), func() store.Dataset { d := last; d.FirstLink = nil; return d }(), done, false},
+	}
+	for _, tt := range tests {
+		old := &tt.old
+		if tt.old.ID == "" {
+			old = nil
+		}
+		evs := InitialReadEvents(old, &tt.new, tt.firstLink)
+		if (len(evs) == 1) != tt.fires || len(evs) > 1 {
+			t.Errorf("%s: got %d events, want fired %v", tt.name, len(evs), tt.fires)
+			continue
+		}
+		if !tt.fires {
+			continue
+		}
+		want := store.WebhookEvent{
+			ID: store.EventID(store.EventReadCompletedInitial, "conn-1"), Type: store.EventReadCompletedInitial,
+			Generated: at(30), CompanyID: "co-1", ConnectionID: "conn-1",
+			Reads: []store.DatasetRead{
+				{DatasetID: "ds-1", DataType: string(last.DataType), Status: string(dataset.FetchError)},
+				{DatasetID: "ds-2", DataType: string(done[0].DataType), Status: string(dataset.Complete)},
+				{DatasetID: "ds-3", DataType: string(done[1].DataType), Status: string(dataset.NotSupported)},
+			},
+		}
+		if !reflect.DeepEqual(evs[0], want) {
+			t.Errorf("%s: got %+v, want %+v", tt.name, evs[0], want)
+		}
+	}
+}
+
+func TestRedeemCountsLinks(t *testing.T) {
+	c := store.Connection{ID: "conn-1", Status: store.PendingAuth}
+	Redeem(&c, "agent-1", at(1))
+	if c.Links != 1 {
+		t.Errorf("Links %d after the first link, want 1", c.Links)
+	}
+	c.Status = store.Deauthorized
+	Redeem(&c, "agent-2", at(1))
+	if c.Links != 2 {
+		t.Errorf("Links %d after a relink at the same time, want 2", c.Links)
+	}
+}

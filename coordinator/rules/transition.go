@@ -92,6 +92,14 @@ func CheckQueueRequest(q *store.QueueRequest) error {
 	if q.Now.IsZero() {
 		return errors.New("queue: time is zero")
 	}
+	if q.FirstLink != nil && (len(q.FirstLink) > len(dataset.DataTypes) || !slices.Contains(q.FirstLink, q.ID)) {
+		return fmt.Errorf("queue: the first link's datasets must name %s, at most %d", q.ID, len(dataset.DataTypes))
+	}
+	for _, id := range q.FirstLink {
+		if err := CheckID("dataset", id); err != nil {
+			return err
+		}
+	}
 	q.Now = q.Now.UTC()
 	return nil
 }
@@ -102,7 +110,7 @@ func newDataset(q store.QueueRequest) store.Dataset {
 	return store.Dataset{
 		ID: q.ID, CompanyID: q.CompanyID, ConnectionID: q.ConnectionID,
 		DataType: q.DataType, Status: dataset.Queued, Requested: q.Now,
-		SyncOrder: q.SyncOrder, Attempt: 1,
+		SyncOrder: q.SyncOrder, Attempt: 1, FirstLink: q.FirstLink,
 		Timeline: []store.Transition{{
 			At: q.Now, To: dataset.Queued, Actor: store.ActorCoordinator, Attempt: 1, Message: q.Message,
 		}},

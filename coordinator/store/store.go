@@ -133,6 +133,9 @@ type Connection struct {
 	// SyncWindow is the connection's own window; nil when it set none
 	// (its company's or the client's applies).
 	SyncWindow *SyncWindow `json:"syncWindow,omitempty"`
+	// Links is how many times its link code was redeemed (rules.Redeem):
+	// 1 at its first link.
+	Links int `json:"links,omitempty"`
 	// PausedSince is when the client paused the connection: nothing is
 	// offered for it until it is resumed. Zero when it is not paused.
 	PausedSince time.Time `json:"pausedSince,omitzero"`
@@ -183,6 +186,9 @@ type Dataset struct {
 	// GnuCash), from its reports: shown among the validation warnings and
 	// in the statusDescription. At most MaxWarnings.
 	Warnings []Warning `json:"warnings,omitempty"`
+	// FirstLink are the ids of the datasets its connection's first link
+	// queued, when it is one of them (rules.InitialReadEvents).
+	FirstLink []string `json:"firstLink,omitempty"`
 }
 
 // Warning is one thing an agent's source noticed that does not fail the
@@ -226,6 +232,9 @@ type QueueRequest struct {
 	Now          time.Time
 	// Message goes into the first timeline entry ("queued by API", ...).
 	Message string
+	// FirstLink are the ids of the datasets the connection's first link
+	// queues, ID among them, when it is one of them.
+	FirstLink []string
 }
 
 // ClaimRequest is an agent's claim of a dataset.

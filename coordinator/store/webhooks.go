@@ -12,6 +12,7 @@ import (
 // The webhook event types.
 const (
 	EventReadCompleted          = "read.completed"
+	EventReadCompletedInitial   = "read.completed.initial"
 	EventConnectionCreated      = "connection.created"
 	EventConnectionConnected    = "connection.connected"
 	EventConnectionDisconnected = "connection.disconnected"
@@ -26,7 +27,7 @@ const (
 
 // EventTypes lists every webhook event type.
 var EventTypes = []string{
-	EventReadCompleted, EventConnectionCreated, EventConnectionConnected, EventConnectionDisconnected,
+	EventReadCompleted, EventReadCompletedInitial, EventConnectionCreated, EventConnectionConnected, EventConnectionDisconnected,
 	EventConnectionReconnected, EventConnectionDeleted,
 	EventAgentOffline, EventAgentOnline, EventConnectionErrorRaised, EventConnectionErrorResolved,
 }
@@ -99,12 +100,22 @@ type WebhookEvent struct {
 	DataType  string `json:"dataType,omitempty"`
 	Status    string `json:"status,omitempty"`
 	Message   string `json:"message,omitempty"`
+	// Reads are a read.completed.initial event's datasets: those its
+	// connection's first link queued, each with its terminal status.
+	Reads []DatasetRead `json:"reads,omitempty"`
 	// Error is the error a connection.error.*, agent.offline or
 	// agent.online event is about.
 	Error *ConnectionError `json:"error,omitempty"`
 	// ConnectionErrors are the connection's Active errors at the change
 	// (rules.Deliveries fills them in).
 	ConnectionErrors []ConnectionError `json:"connectionErrors,omitempty"`
+}
+
+// DatasetRead is one dataset of a read.completed.initial event.
+type DatasetRead struct {
+	DatasetID string `json:"datasetId"`
+	DataType  string `json:"dataType"`
+	Status    string `json:"status"`
 }
 
 // Delivery is one event due to one consumer.

@@ -39,6 +39,15 @@ type readCompleted struct {
 	Links            map[string]link `json:"_links"`
 }
 
+// readCompletedInitial is the payload of read.completed.initial: Codat's
+// (referenceCompany, dataTypes[]), one entry per dataset of the
+// connection's first link, with Ferry's connectionId.
+type readCompletedInitial struct {
+	ReferenceCompany companyRef     `json:"referenceCompany"`
+	DataTypes        []dataTypeRead `json:"dataTypes"`
+	ConnectionID     string         `json:"connectionId"`
+}
+
 type dataTypeRead struct {
 	ConnectionID string `json:"connectionId"`
 	DataType     string `json:"dataType"`
@@ -110,6 +119,12 @@ func Render(e store.WebhookEvent, publicURL string) ([]byte, error) {
 				"dataset":    {Href: base + "/data/history/" + e.DatasetID},
 			},
 		}
+	case store.EventReadCompletedInitial:
+		p := readCompletedInitial{ReferenceCompany: co, DataTypes: []dataTypeRead{}, ConnectionID: e.ConnectionID}
+		for _, r := range e.Reads {
+			p.DataTypes = append(p.DataTypes, dataTypeRead{ConnectionID: e.ConnectionID, DataType: r.DataType, Status: r.Status, DatasetID: r.DatasetID})
+		}
+		env.Payload = p
 	default:
 		ev := connectionEvent{
 			ReferenceCompany: co,

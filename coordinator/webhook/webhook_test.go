@@ -156,7 +156,9 @@ func TestEveryEventTypeArrives(t *testing.T) {
 	must(t, st.CreateConnection(ctx, conn, store.LinkCode{Hash: []byte("h")}))
 	must(t, st.AddAgentEvent(ctx, store.AgentEvent{ID: "aev-1", AgentID: "agent-1", At: t0, Type: store.EventConnected,
 		Connections: []string{"conn-1"}}))
-	_, err := st.QueueDataset(ctx, store.QueueRequest{ID: "ds-1", CompanyID: "co-1", ConnectionID: "conn-1", DataType: dataset.Invoices, Now: t0})
+	// The first link's one dataset: read.completed and read.completed.initial.
+	_, err := st.QueueDataset(ctx, store.QueueRequest{ID: "ds-1", CompanyID: "co-1", ConnectionID: "conn-1", DataType: dataset.Invoices, Now: t0,
+		FirstLink: []string{"ds-1"}})
 	must(t, err)
 	_, err = st.Claim(ctx, store.ClaimRequest{DatasetID: "ds-1", AgentID: "agent-1", LeaseID: "l1", Now: t0, TTL: time.Minute})
 	must(t, err)
@@ -217,6 +219,17 @@ func TestEveryEventTypeArrives(t *testing.T) {
 	}
 	if want := "https://ferry.example/companies/co-1/sync/ds-1/validation"; p.Links["validation"].Href != want {
 		t.Errorf("validation link: got %q, want %q", p.Links["validation"].Href, want)
+	}
+	var initial struct {
+		Payload struct {
+			ReferenceCompany struct{ ID string }
+			DataTypes        []map[string]string
+		}
+	}
+	must(t, json.Unmarshal(types[store.EventReadCompletedInitial].body, &initial))
+	if dts := initial.Payload.DataTypes; initial.Payload.ReferenceCompany.ID != "co-1" || len(dts) != 1 ||
+		fmt.Sprint(dts[0]) != "map[connectionId:conn-1 dataType:invoices datasetId:ds-1 status:FetchError]" {
+		t.Errorf("read.completed.initial payload: %+v", initial.Payload)
 	}
 	var offline struct {
 		Payload struct {

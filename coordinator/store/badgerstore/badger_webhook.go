@@ -88,6 +88,20 @@ func emit(txn *tx, e store.WebhookEvent, conn store.Connection) error {
 // datasetEvents emits the events of d's change from old.
 func datasetEvents(txn *tx, old, d *store.Dataset) error {
 	evs := rules.DatasetEvents(old, d)
+	if len(evs) > 0 && len(d.FirstLink) > 0 {
+		var firstLink []store.Dataset
+		for _, id := range d.FirstLink {
+			f, err := getDataset(txn, d.CompanyID, id)
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			firstLink = append(firstLink, f)
+		}
+		evs = append(evs, rules.InitialReadEvents(old, d, firstLink)...)
+	}
 	if len(evs) == 0 {
 		return nil
 	}

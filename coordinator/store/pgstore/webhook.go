@@ -75,6 +75,14 @@ func emit(ctx context.Context, t *tx, e store.WebhookEvent, conn store.Connectio
 // dataset) in the outbox.
 func datasetEvents(ctx context.Context, t *tx, old, d *store.Dataset) error {
 	evs := rules.DatasetEvents(old, d)
+	if len(evs) > 0 && len(d.FirstLink) > 0 {
+		firstLink, err := listDocs[store.Dataset](ctx, t, "SELECT doc FROM datasets WHERE company_id = $1 AND id = ANY($2)",
+			d.CompanyID, d.FirstLink)
+		if err != nil {
+			return err
+		}
+		evs = append(evs, rules.InitialReadEvents(old, d, firstLink)...)
+	}
 	if len(evs) == 0 {
 		return nil
 	}

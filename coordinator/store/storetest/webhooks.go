@@ -15,6 +15,7 @@ var webhookTests = []struct {
 }{
 	{"Webhooks", testWebhooks},
 	{"WebhookEventsFromTransitions", testWebhookEventsFromTransitions},
+	{"InitialReadEvent", testInitialReadEvent},
 	{"WebhookDeliveries", testWebhookDeliveries},
 	{"WebhookDisabled", testWebhookDisabled},
 	{"WebhookCompanyTags", testWebhookCompanyTags},
@@ -162,6 +163,40 @@ func testWebhookEventsFromTransitions(f *fixture) {
 		}
 	}
 	eq(f, "AuthError read.completed events", got, 1)
+}
+
+// testInitialReadEvent: the last of a first link's datasets to end adds
+// read.completed.initial, naming them all, in its own transaction.
+func testInitialReadEvent(f *fixture) {
+	f.webhook("wh-init", store.EventReadCompletedInitial)
+	f.linked("co-1", "conn-1", "agent-1")
+	ids := []string{"ds-1", "ds-2", "ds-3"}
+	types := []dataset.DataType{dataset.Invoices, dataset.Bills, dataset.Customers}
+	_, err := f.s.QueueDataset(f.ctx, store.QueueRequest{ID: "ds-x", CompanyID: "co-1", ConnectionID: "conn-1",
+		DataType: dataset.Suppliers, Now: at(1), FirstLink: ids})
+	if err == nil {
+		f.Errorf("first link's datasets without the queued one: got no error")
+	}
+	for i, id := range ids {
+		_, err := f.s.QueueDataset(f.ctx, store.QueueRequest{ID: id, CompanyID: "co-1", ConnectionID: "conn-1",
+			DataType: types[i], Now: at(1), Message: "first link", FirstLink: ids})
+		noErr(f, "QueueDataset "+id, err)
+	}
+	f.queue("co-1", "conn-1", "ds-4", dataset.Suppliers, 1) // not the first link's
+	f.complete("co-1", "ds-1", "agent-1", 2)
+	f.fail("co-1", "ds-2", "agent-1", 10)
+	f.complete("co-1", "ds-4", "agent-1", 20)
+	eq(f, "before the last ends", len(f.dueEvents(100)), 0)
+	f.complete("co-1", "ds-3", "agent-1", 30)
+	ds, err := f.s.DueDeliveries(f.ctx, at(100), 0)
+	noErr(f, "DueDeliveries", err)
+	if len(ds) != 1 {
+		f.Fatalf("deliveries: got %d, want 1", len(ds))
+	}
+	e := ds[0].Event
+	eq(f, "event", ds[0].WebhookID+":"+e.Type+":"+e.ConnectionID, "wh-init:read.completed.initial:conn-1")
+	eq(f, "event id", e.ID, store.EventID(store.EventReadCompletedInitial, "conn-1"))
+	eq(f, "reads", fmt.Sprint(e.Reads), "[{ds-1 invoices Complete} {ds-2 bills FetchError} {ds-3 customers Complete}]")
 }
 
 func testWebhookDeliveries(f *fixture) {
