@@ -127,3 +127,44 @@ func TestSmallDatasetOneCommit(t *testing.T) {
 		}
 	}
 }
+
+// unreachable is the Publisher's Store whose FinishUpload fails as a
+// database that cannot be reached, the first fails times.
+type unreachable struct {
+	Store
+	mu    sync.Mutex
+	fails int
+}
+
+func (u *unreachable) FinishUpload(ctx context.Context, f store.Finish) (store.Dataset, error) {
+	u.mu.Lock()
+	fail := u.fails > 0
+	u.fails--
+	u.mu.Unlock()
+	if fail {
+		return store.Dataset{}, fmt.Errorf("finish: %w: connection refused", store.ErrUnavailable)
+	}
+	return u.Store.FinishUpload(ctx, f)
+}
+
+// TestUnavailableStoreIsWaitedFor: a dataset whose finish meets a store
+// that cannot be reached (its database restarting) is tried again until
+// it completes, not left Validating for the leader's resume minutes
+// later. Without the retry it stays Validating and the test times out.
+func TestUnavailableStoreIsWaitedFor(t *testing.T) {
+	e := newEnv(t)
+	u := &unreachable{Store: e.st, fails: 3}
+	e.pub = New(Config{Store: u, Logger: slog.New(slog.DiscardHandler), Now: time.Now})
+	if err := e.pub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.pub.Close)
+	id := e.committed(dataset.Customers, nil, customerC001)
+	e.pub.Publish(e.co, id)
+	e.waitStatus(id, dataset.Complete)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.fails != -1 {
+		t.Errorf("%d failures left to make, want -1: three failed tries, then one that completed", u.fails)
+	}
+}

@@ -133,9 +133,41 @@ func (p *Publisher) runProcessLoop(ctx context.Context, work <-chan item) {
 		case <-ctx.Done():
 			return
 		case w := <-work:
-			if err := p.process(ctx, w); err != nil && ctx.Err() == nil {
-				p.log.Error("process dataset", "dataset", w.datasetID, "err", err)
-			}
+			p.processWaiting(ctx, w)
+		}
+	}
+}
+
+// unavailableFor is how long a process loop waits for a store that cannot
+// be reached (its database restarting) before it leaves the dataset to
+// the leader's resume; unavailableWait the longest pause between tries.
+const (
+	unavailableFor  = time.Minute
+	unavailableWait = 5 * time.Second
+)
+
+// processWaiting processes w; while the store cannot be reached it tries
+// again after a pause that doubles, for up to unavailableFor, so that a
+// database restart leaves no dataset in Validating until the leader's
+// resume minutes later.
+func (p *Publisher) processWaiting(ctx context.Context, w item) {
+	start := time.Now()
+	for pause := 100 * time.Millisecond; ; pause = min(2*pause, unavailableWait) {
+		err := p.process(ctx, w)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		if !errors.Is(err, store.ErrUnavailable) || time.Since(start) > unavailableFor {
+			p.log.Error("process dataset", "dataset", w.datasetID, "err", err)
+			return
+		}
+		p.log.Warn("process dataset: the store is unavailable, trying again", "dataset", w.datasetID, "in", pause, "err", err)
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
 		}
 	}
 }

@@ -273,8 +273,20 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	loops, stopLoops := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Add(4)
+	wg.Add(5)
 	go func() { defer wg.Done(); s.runGCLoop(loops) }()
+	// A replica that starts again after a kill takes on at once what it
+	// (or any replica) left in Validating or Processing before it
+	// started, rather than leaving it to the leader's resume minutes
+	// later; a dataset another replica is finishing now is processed
+	// twice, which the store's transitions make harmless.
+	started := time.Now()
+	go func() {
+		defer wg.Done()
+		if err := s.publisher.Resume(loops, started); err != nil && loops.Err() == nil {
+			s.log.Error("resume unfinished uploads", "err", err)
+		}
+	}()
 	go func() { defer wg.Done(); s.presence.Run(loops) }()
 	go func() { defer wg.Done(); s.leader.Run(loops) }()
 	transitions := s.Store.Feed().Subscribe(s.Store.Feed().Head())
