@@ -12,6 +12,7 @@ package rules
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/store"
 )
@@ -21,6 +22,18 @@ import (
 func CheckID(kind, id string) error {
 	if err := store.CheckID(id); err != nil {
 		return fmt.Errorf("%s %w", kind, err)
+	}
+	return nil
+}
+
+// CheckUploadSlot refuses a take of an upload slot that could hold none:
+// a malformed agent id, a limit below one or a ttl not positive.
+func CheckUploadSlot(agentID string, limit int, ttl time.Duration) error {
+	if err := CheckID("agent", agentID); err != nil {
+		return err
+	}
+	if limit < 1 || ttl <= 0 {
+		return fmt.Errorf("upload slots: limit %d and ttl %s must be positive", limit, ttl)
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package badgerstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -39,7 +38,7 @@ type uploadSlot struct {
 }
 
 func (b *Badger) TakeUploadSlot(ctx context.Context, agentID string, limit int, now time.Time, ttl time.Duration) (string, error) {
-	if err := errors.Join(rules.CheckID("agent", agentID), checkSlots(limit, ttl)); err != nil {
+	if err := rules.CheckUploadSlot(agentID, limit, ttl); err != nil {
 		return "", err
 	}
 	h := &b.held
@@ -56,14 +55,6 @@ func (b *Badger) TakeUploadSlot(ctx context.Context, agentID string, limit int, 
 	token := uuid.NewString()
 	h.slots[agentID] = append(live, uploadSlot{token: token, until: now.Add(ttl)})
 	return token, nil
-}
-
-// checkSlots refuses a limit or a ttl that holds no slot.
-func checkSlots(limit int, ttl time.Duration) error {
-	if limit < 1 || ttl <= 0 {
-		return fmt.Errorf("upload slots: limit %d and ttl %s must be positive", limit, ttl)
-	}
-	return nil
 }
 
 func (b *Badger) ReturnUploadSlot(ctx context.Context, agentID, token string) error {

@@ -34,11 +34,8 @@ func (p *PG) held(ctx context.Context, fn func(t *tx) error) error {
 // takes it only when free: a concurrent take of the same slot waits for
 // the row and then finds it held.
 func (p *PG) TakeUploadSlot(ctx context.Context, agentID string, limit int, now time.Time, ttl time.Duration) (string, error) {
-	if err := rules.CheckID("agent", agentID); err != nil {
+	if err := rules.CheckUploadSlot(agentID, limit, ttl); err != nil {
 		return "", err
-	}
-	if limit < 1 || ttl <= 0 {
-		return "", fmt.Errorf("upload slots: limit %d and ttl %s must be positive", limit, ttl)
 	}
 	token := uuid.NewString()
 	took := false
