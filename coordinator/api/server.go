@@ -178,6 +178,8 @@ func (s *Server) routes() []Route {
 		{"GET", "/companies/{companyId}/data/history", sup, s.listHistory},
 		{"GET", "/companies/{companyId}/data/history/{datasetId}", sup, s.getHistory},
 		{"GET", "/companies/{companyId}/sync/{datasetId}/validation", sup, s.validation},
+		{"GET", "/companies/{companyId}/data/financials/balanceSheet", sup, s.getBalanceSheet},
+		{"GET", "/companies/{companyId}/data/financials/profitAndLoss", sup, s.getProfitAndLoss},
 		{"GET", "/companies/{companyId}/data/{dataType}", sup, s.listRecords},
 		{"GET", "/companies/{companyId}/data/{dataType}/{recordId}", sup, s.getRecord},
 		{"GET", "/profile/syncSettings", sup, s.getProfileSyncSettings},
