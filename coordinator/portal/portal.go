@@ -88,6 +88,8 @@ type Handler struct {
 	static http.Handler
 	// nav is the menu.
 	nav []navItem
+	// scans holds a token per financial statement being computed.
+	scans chan struct{}
 
 	// ctx ends the live streams; wg counts them; closed (under mu) lets
 	// no new one start once Close began.
@@ -111,6 +113,7 @@ func New(cfg Config) *Handler {
 		origin:   http.NewCrossOriginProtection(),
 		mux:      http.NewServeMux(),
 		nav:      []navItem{{"Companies", "/portal/companies"}, {"Agents", "/portal/agents"}},
+		scans:    make(chan struct{}, statementScans),
 	}
 	h.links, h.codeTTL = cfg.Links, orDefault(cfg.LinkCodeTTL, 7*24*time.Hour)
 	if h.links == nil {
@@ -152,6 +155,7 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /portal/companies", h.signedIn(h.companies))
 	m.HandleFunc("GET /portal/companies/{companyId}", h.signedIn(h.company))
 	m.HandleFunc("GET /portal/companies/{companyId}/live", h.signedIn(h.companyLive))
+	m.HandleFunc("GET /portal/companies/{companyId}/financials", h.signedIn(h.financialsPage))
 	m.HandleFunc("POST /portal/companies/{companyId}/queue", h.form(h.queueAll))
 	m.HandleFunc("POST /portal/companies/{companyId}/queue/{dataType}", h.form(h.queueOne))
 	m.HandleFunc("POST /portal/companies/{companyId}/connections/{connectionId}/linkCode", h.form(h.newLinkCode))

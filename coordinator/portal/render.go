@@ -28,6 +28,7 @@ type page struct {
 
 var funcs = template.FuncMap{
 	"when":       when,
+	"indent":     indent,
 	"checkClass": checkClass,
 	"weekdays":   func() []string { return weekdays },
 	"findings": func(title, id string, items []store.ValidationItem) findingsView {
@@ -66,7 +67,7 @@ type findingsView struct {
 var pages = func() map[string]*template.Template {
 	layout := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/agent-parts.html"))
 	out := map[string]*template.Template{}
-	for _, name := range []string{"signin", "companies", "company", "dataset", "agents", "agent", "revoke", "linkcode", "error"} {
+	for _, name := range []string{"signin", "companies", "company", "dataset", "agents", "agent", "revoke", "linkcode", "error", "financials"} {
 		out[name] = template.Must(template.Must(layout.Clone()).ParseFS(assets, "templates/"+name+".html"))
 	}
 	return out
