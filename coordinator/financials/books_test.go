@@ -305,9 +305,10 @@ func spanQuery(b *book) Query {
 // encoding/xml: each account's balance at each period's end is the sum of
 // the values of its splits and its children's up to that day, to the cent
 // (what GnuCash's balance sheet shows), the balance sheet balances at
-// every period's end, and each period's net profit is the income less the
-// expenses posted in it; one period over the whole span has the sum of
-// the monthly profits.
+// every period's end, each income and expense account's line is what was
+// posted to it and its children in the period, and each period's net
+// profit is the income less the expenses posted in it; one period over
+// the whole span has the sum of the monthly profits.
 func TestStatementsMatchBooks(t *testing.T) {
 	books := []struct {
 		path string
@@ -413,6 +414,23 @@ func checkProfitAndLoss(t *testing.T, b *book, pl *ProfitAndLoss) {
 		want.Neg(want)
 		if got := rat(t, r.NetProfit); got.Cmp(want) != 0 {
 			t.Errorf("%s to %s: net profit %s, the book's income less expenses %s", r.FromDate[:10], r.ToDate[:10], got.FloatString(2), want.FloatString(2))
+		}
+		lines := map[string]*Line{}
+		byAccount(lines, r.Income)
+		byAccount(lines, r.Expenses)
+		for guid, a := range b.accounts {
+			set, uniform := b.subtree(a)
+			cl := class[a.typ]
+			if !uniform || (cl != "income" && cl != "expense") {
+				continue
+			}
+			want := b.sum(func(g string) bool { return set[g] }, r.FromDate[:10], r.ToDate[:10])
+			if cl == "income" {
+				want.Neg(want)
+			}
+			if line := lines[guid]; line == nil || rat(t, line.Value).Cmp(want) != 0 {
+				t.Errorf("%s to %s: %s account %s is %v, its splits in the period add up to %s", r.FromDate[:10], r.ToDate[:10], a.typ, guid, line, want.FloatString(2))
+			}
 		}
 		if !r.Income.Value.Sub(r.Expenses.Value).Equal(r.NetProfit) {
 			t.Errorf("%s: income %s less expenses %s is not net profit %s", r.FromDate[:10], r.Income.Value, r.Expenses.Value, r.NetProfit)
