@@ -64,7 +64,7 @@ func TestAgentOfflineRaisesAndResolves(t *testing.T) {
 	c := startCoordinator(t, t.TempDir(), freeAddr(t), "--webhook-allow-private", "--agent-offline-after", after.String())
 	body := map[string]any{"url": rcv.URL + "/ferry", "eventTypes": []string{
 		"agent.offline", "agent.online", "connection.error.raised", "connection.error.resolved"}}
-	if s := c.do("POST", "/webhooks", body, nil); s != 200 {
+	if s := c.do("POST", "/webhooks", body, nil); s != 201 {
 		t.Fatalf("create webhook: %d", s)
 	}
 	company, conn, code := setupConnection(t, c, "csv")

@@ -100,7 +100,7 @@ func createHook(t *testing.T, c *coordinator, url string) string {
 	var h struct{ ID, Secret string }
 	body := map[string]any{"url": url, "eventTypes": []string{
 		"read.completed", "connection.created", "connection.connected", "connection.disconnected"}}
-	if s := c.do("POST", "/webhooks", body, &h); s != 200 || h.Secret == "" {
+	if s := c.do("POST", "/webhooks", body, &h); s != 201 || h.Secret == "" {
 		t.Fatalf("create webhook: %d %+v", s, h)
 	}
 	return h.Secret

@@ -60,6 +60,19 @@ func bodyRoutes() map[string]bodyRoute {
 			"name":  `{"name":"%s","scope":"support"}`,
 			"scope": `{"name":"desk","scope":"%s"}`,
 		}},
+		"PUT /companies/{companyId}": {`{"name":"Acme 3"}`, map[string]string{
+			"name": `{"name":"%s"}`,
+		}},
+		"PUT /profile": {`{"name":"Lender"}`, map[string]string{
+			"redirectUrl":      `{"name":"Lender","redirectUrl":"%s"}`,
+			"whiteListUrls[0]": `{"name":"Lender","whiteListUrls":["%s"]}`,
+		}},
+		"POST /corsSettings": {`{"allowedOrigins":["https://app.example.com"]}`, map[string]string{
+			"allowedOrigins[0]": `{"allowedOrigins":["%s"]}`,
+		}},
+		"POST /connectionManagement/corsSettings": {`{"allowedOrigins":[]}`, map[string]string{
+			"allowedOrigins[1]": `{"allowedOrigins":["https://app.example.com","%s"]}`,
+		}},
 	}
 }
 

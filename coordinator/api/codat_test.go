@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/url"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,7 +38,8 @@ func TestShapesFollowCodat(t *testing.T) {
 	if err := json.Unmarshal(openapiJSON, &ferry); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"Company", "Connection", "PullOperation", "DataStatus", "ErrorMessage", "Integration", "ValidationResult", "PagingInfo", "SyncSetting", "SyncSettings", "CompanySyncSettings", "WebhookConsumer", "ApiKeyDetails", "ApiKeys", "CreateApiKey"} {
+	for _, name := range []string{"Company", "Connection", "PullOperation", "DataStatus", "ErrorMessage", "Integration", "ValidationResult", "PagingInfo", "SyncSetting", "SyncSettings", "CompanySyncSettings", "WebhookConsumer", "ApiKeyDetails", "ApiKeys", "CreateApiKey",
+		"Profile", "ConnectionManagementAllowedOrigins", "Branding", "PushOperation"} {
 		c := flatten(t, codat, "#/components/schemas/"+name)
 		f := flatten(t, ferry, "#/components/schemas/"+name)
 		for _, req := range c.required {
@@ -154,4 +156,58 @@ func lookupRef(t *testing.T, doc map[string]any, ref string) map[string]any {
 		t.Fatalf("$ref %s does not resolve", ref)
 	}
 	return m
+}
+
+// TestCodatOperationsAnswered reads Codat's document and fails for an
+// operation of it that Ferry neither serves (a route of the same method
+// and path, whatever its wildcards are named) nor refuses (notOfferedOps,
+// each listed in docs/api.md as `METHOD path`); a refusal that is not
+// Codat's, or that a route serves, fails too.
+func TestCodatOperationsAnswered(t *testing.T) {
+	raw, err := os.ReadFile(codatReference)
+	if err != nil {
+		t.Fatalf("the Codat reference must sit beside the repo: %v", err)
+	}
+	var codat map[string]any
+	if err := yaml.Unmarshal(raw, &codat); err != nil {
+		t.Fatal(err)
+	}
+	docs, err := os.ReadFile("../../docs/api.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wild := regexp.MustCompile(`\{[^}]*\}`)
+	norm := func(method, path string) string { return method + " " + wild.ReplaceAllString(path, "{}") }
+	served := map[string]bool{}
+	for _, rt := range New(Config{}).Routes() {
+		served[norm(rt.Method, rt.Path)] = true
+	}
+	refused := map[string]bool{}
+	for _, op := range notOfferedOps {
+		k := norm(op.Method, op.Path)
+		refused[k] = true
+		if served[k] {
+			t.Errorf("%s %s is refused and served both", op.Method, op.Path)
+		}
+		if !strings.Contains(string(docs), "`"+op.Method+" "+op.Path+"`") {
+			t.Errorf("%s %s is refused but docs/api.md does not list it", op.Method, op.Path)
+		}
+	}
+	ops := operations(codat)
+	if len(ops) < 50 {
+		t.Fatalf("read %d operations from Codat's document; want its 52", len(ops))
+	}
+	codatOps := map[string]bool{}
+	for k := range ops {
+		method, path, _ := strings.Cut(k, " ")
+		codatOps[norm(method, path)] = true
+		if !served[norm(method, path)] && !refused[norm(method, path)] {
+			t.Errorf("Codat's %s has neither a route nor a documented refusal", k)
+		}
+	}
+	for _, op := range notOfferedOps {
+		if !codatOps[norm(op.Method, op.Path)] {
+			t.Errorf("%s %s is refused but is not an operation of Codat's", op.Method, op.Path)
+		}
+	}
 }

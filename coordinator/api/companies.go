@@ -145,3 +145,29 @@ func (s *Server) deleteCompany(w http.ResponseWriter, r *http.Request) error {
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
+
+// replaceCompany is Codat's replace: the body's name, description and
+// tags replace the company's, an absent description or tags becoming
+// empty.
+func (s *Server) replaceCompany(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("companyId")
+	if _, err := s.store.Company(r.Context(), id); err != nil {
+		return err
+	}
+	var b companyBody
+	if err := decodeBody(w, r, &b); err != nil {
+		return err
+	}
+	if err := b.validate(true); err != nil {
+		return err
+	}
+	c, err := s.store.UpdateCompany(r.Context(), id, func(c *store.Company) error {
+		c.Description, c.Tags = "", nil
+		b.apply(c)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return s.writeCompany(w, r, c)
+}

@@ -116,7 +116,7 @@ func TestCompanyBadInput(t *testing.T) {
 		{"bad query", "GET", "/companies?query=" + urlq("=x"), nil, 400, CodeBadParameter, "query"},
 		{"unknown company", "GET", "/companies/nope", nil, 404, CodeNotFound, ""},
 		{"unknown path", "GET", "/nothing/here", nil, 404, CodeNotFound, "/nothing/here"},
-		{"wrong method", "PUT", "/companies/" + id, map[string]any{"name": "a"}, 405, CodeMethodRefused, "PATCH"},
+		{"wrong method", "POST", "/companies/" + id, map[string]any{"name": "a"}, 405, CodeMethodRefused, "PATCH"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

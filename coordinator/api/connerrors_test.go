@@ -107,7 +107,7 @@ func TestWebhookNewEventTypes(t *testing.T) {
 	var w struct {
 		EventTypes []string `json:"eventTypes"`
 	}
-	e.must(200, "POST", "/webhooks", map[string]any{"url": "https://hooks.example.com/ferry", "eventTypes": types}, &w)
+	e.must(201, "POST", "/webhooks", map[string]any{"url": "https://hooks.example.com/ferry", "eventTypes": types}, &w)
 	if len(w.EventTypes) != len(types) {
 		t.Errorf("eventTypes = %v, want %v", w.EventTypes, types)
 	}

@@ -51,6 +51,9 @@ func FuzzRequestBodies(f *testing.F) {
 		{"PUT", "/profile/syncWindow"},
 		{"PUT", "/companies/co-1/syncWindow"},
 		{"PUT", "/companies/co-1/connections/cn-1/syncWindow"},
+		{"PUT", "/companies/co-1"},
+		{"PUT", "/profile"},
+		{"POST", "/corsSettings"},
 	}
 	f.Fuzz(func(t *testing.T, body string, which uint8) {
 		tg := targets[int(which)%len(targets)]

@@ -109,6 +109,17 @@ func TestOpenAPIOperations(t *testing.T) {
 		"GET /companies/{companyId}/data/history/{datasetId}":      "get-pull-operation",
 		"GET /companies/{companyId}/sync/{datasetId}/validation":   "get-read-validation-results",
 		"GET /apiKeys": "list-api-keys", "POST /apiKeys": "create-api-key", "DELETE /apiKeys/{apiKeyId}": "delete-api-key",
+		"PUT /companies/{companyId}":                         "replace-company",
+		"GET /profile":                                       "get-profile",
+		"PUT /profile":                                       "update-profile",
+		"GET /corsSettings":                                  "get-cors-settings",
+		"POST /corsSettings":                                 "set-cors-settings",
+		"GET /connectionManagement/corsSettings":             "get-connection-management-cors-settings",
+		"POST /connectionManagement/corsSettings":            "set-connection-management-cors-settings",
+		"GET /integrations/{platformKey}/branding":           "get-integrations-branding",
+		"GET /companies/{companyId}/push":                    "get-company-push-history",
+		"GET /companies/{companyId}/push/{pushOperationKey}": "get-push-operation",
+		"POST /webhooks":                                     "create-webhook-consumer",
 	}
 	seen := map[string]string{}
 	for _, rt := range New(Config{}).Routes() {

@@ -111,9 +111,14 @@ func New(cfg Config) *Server {
 	return s
 }
 
-// notFound answers a path no route matches: 405 when another method would
-// match it, 404 otherwise.
+// notFound answers a path no route matches: an operation of Codat's that
+// Ferry does not offer is refused (notoffered.go); otherwise 405 when
+// another method would match it, 404 when none would.
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	if op, ok := refusedOperation(r); ok {
+		s.refuse(w, r, op)
+		return
+	}
 	var allow []string
 	for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
 		probe := r.Clone(r.Context())
@@ -206,6 +211,16 @@ func (s *Server) routes() []Route {
 		{"POST", "/apiKeys", c, s.createAPIKey},
 		{"DELETE", "/apiKeys/{apiKeyId}", c, s.deleteAPIKey},
 		{"GET", "/metrics", sup, s.serveMetrics},
+		{"PUT", "/companies/{companyId}", c, s.replaceCompany},
+		{"GET", "/profile", sup, s.getProfile},
+		{"PUT", "/profile", c, s.putProfile},
+		{"GET", "/corsSettings", sup, s.getCORS},
+		{"POST", "/corsSettings", c, s.setCORS},
+		{"GET", "/connectionManagement/corsSettings", sup, s.getCORS},
+		{"POST", "/connectionManagement/corsSettings", c, s.setCORS},
+		{"GET", "/integrations/{platformKey}/branding", sup, s.getBranding},
+		{"GET", "/companies/{companyId}/push", sup, s.listPushOperations},
+		{"GET", "/companies/{companyId}/push/{pushOperationKey}", sup, s.getPushOperation},
 	}
 }
 
@@ -223,6 +238,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, fmt.Errorf("panic: %v", p))
 		}
 	}()
+	if s.cors(w, r) {
+		return
+	}
 	s.mux.ServeHTTP(w, r)
 }
 

@@ -11,6 +11,8 @@ import (
 // contract written on it, which every backend keeps and storetest checks.
 type Store interface {
 	KeyStore
+	// The client's profile and its CORS origins.
+	store.ProfileStore
 	// APIKeys returns every key, oldest first (hashes included).
 	APIKeys(ctx context.Context) ([]store.APIKey, error)
 	// DeleteAPIKey removes a key; store.ErrNotFound if missing.

@@ -104,7 +104,7 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) error {
 	s.log.Info("webhook consumer created", "webhook", h.ID, "eventTypes", h.EventTypes)
 	v := viewWebhook(h)
 	v.Secret = h.Secret
-	writeJSON(w, http.StatusOK, v)
+	writeJSON(w, http.StatusCreated, v)
 	return nil
 }
 

@@ -11,7 +11,7 @@ import (
 func TestWebhookConsumers(t *testing.T) {
 	e := newEnv(t)
 	var created webhookView
-	body := e.must(200, "POST", "/webhooks", map[string]any{
+	body := e.must(201, "POST", "/webhooks", map[string]any{
 		"url": "https://hooks.example.com/ferry", "eventTypes": []string{"read.completed", "connection.created"},
 	}, &created)
 	checkSchema(t, "WebhookConsumer", body)
@@ -74,7 +74,7 @@ func TestWebhookURLRefused(t *testing.T) {
 		"companyTags": []string{"no colon"}})
 	e.apiError(status, out, 400, CodeInvalidField, "companyTags")
 	var tagged webhookView
-	body := e.must(200, "POST", "/webhooks", map[string]any{"url": "https://ok.example.com", "eventTypes": []string{"read.completed"},
+	body := e.must(201, "POST", "/webhooks", map[string]any{"url": "https://ok.example.com", "eventTypes": []string{"read.completed"},
 		"companyTags": []string{"region:uk"}}, &tagged)
 	checkSchema(t, "WebhookConsumer", body)
 	if len(tagged.CompanyTags) != 1 {
@@ -86,7 +86,7 @@ func TestWebhookURLRefused(t *testing.T) {
 	defer hs.Close()
 	private := *e
 	private.url = hs.URL
-	private.must(200, "POST", "/webhooks", map[string]any{"url": "http://127.0.0.1:9/hook", "eventTypes": []string{"read.completed"}}, nil)
+	private.must(201, "POST", "/webhooks", map[string]any{"url": "http://127.0.0.1:9/hook", "eventTypes": []string{"read.completed"}}, nil)
 	// A support key may read but not create.
 	status, out = e.callWith("Bearer "+supportKey(t, e), "POST", "/webhooks",
 		map[string]any{"url": "https://ok.example.com", "eventTypes": []string{"read.completed"}})

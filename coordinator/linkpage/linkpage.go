@@ -22,11 +22,13 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/linkcode"
 	"github.com/ferry-sync/ferry/coordinator/ratelimit"
+	"github.com/ferry-sync/ferry/coordinator/rules"
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/platform"
 )
@@ -98,6 +100,9 @@ type view struct {
 	Coordinator, ExamplePath, ExamplePathWindows, NewCodeURL string
 	// Token and CSRF go into the code form.
 	Token, CSRF string
+	// PageURL is the page itself, token included: the code page's link
+	// to go on once the agent is linked.
+	PageURL string
 	// CanIssue: the page offers a code (PendingAuth or Deauthorized).
 	CanIssue bool
 	// Outstanding is when a code issued earlier expires, while one does.
@@ -107,11 +112,26 @@ type view struct {
 	Downloads []download
 }
 
+// show serves a connection's page. Once the connection is Linked, the
+// page sends the end user on to the client's redirect URL
+// (rules.LinkRedirect: set, and its origin white-listed), or says that
+// linking is done.
 func (h *Handler) show(w http.ResponseWriter, r *http.Request) {
 	token := r.URL.Query().Get("token")
 	co, conn, ok := h.load(w, r, token)
 	if !ok {
 		return
+	}
+	if conn.Status == store.Linked {
+		p, err := h.Store.Profile(r.Context())
+		if err != nil {
+			h.fail(w, err)
+			return
+		}
+		if to, ok := rules.LinkRedirect(p, co.ID); ok {
+			http.Redirect(w, r, to, http.StatusSeeOther)
+			return
+		}
 	}
 	h.render(w, r, http.StatusOK, h.view(w, r, co, conn, token))
 }
@@ -124,6 +144,7 @@ func (h *Handler) view(w http.ResponseWriter, r *http.Request, co store.Company,
 		Coordinator: h.Links.Base(), NewCodeURL: linkcode.ConnectionPath(conn.CompanyID, conn.ID) + "/code",
 		ExamplePath: "/home/you/accounts.gnucash", ExamplePathWindows: `"C:\Users\you\Documents\accounts.gnucash"`,
 		Token: token, CanIssue: issuable(conn.Status),
+		PageURL: linkcode.ConnectionPath(conn.CompanyID, conn.ID) + "?token=" + url.QueryEscape(token),
 	}
 	if conn.PlatformKey == platform.CSV {
 		v.ExamplePath, v.ExamplePathWindows = "/home/you/exports", `"C:\Users\you\Documents\exports"`

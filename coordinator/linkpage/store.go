@@ -31,4 +31,8 @@ type Store interface {
 	// store.ErrCodeRefused for another status not in from; store.ErrExists
 	// if the new code's hash is taken.
 	ReplaceLinkCode(ctx context.Context, companyID, connectionID string, code store.LinkCode, from ...store.ConnectionStatus) (store.Connection, error)
+	// Profile returns the client's profile; the zero Profile when none was
+	// set. Its redirect URL is where a Linked connection's page sends the
+	// end user.
+	Profile(ctx context.Context) (store.Profile, error)
 }

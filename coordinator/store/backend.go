@@ -26,6 +26,7 @@ type Backend interface {
 	UploadStore
 	SettingsStore
 	SyncWindowStore
+	ProfileStore
 	WebhookStore
 	AgentEventStore
 	ChannelStore

@@ -32,6 +32,7 @@ const (
 	KindAgent           Kind = "agents"
 	KindProfileSettings Kind = "profile sync settings"
 	KindProfileWindow   Kind = "profile sync window"
+	KindProfile         Kind = "profile"
 	KindWebhook         Kind = "webhooks"
 	KindCompany         Kind = "companies"
 	KindCompanySettings Kind = "company sync settings"
@@ -49,14 +50,14 @@ const (
 
 // Kinds lists every kind, each after the kinds its items refer to.
 var Kinds = []Kind{
-	KindSecret, KindAPIKey, KindAgent, KindProfileSettings, KindProfileWindow, KindWebhook,
+	KindSecret, KindAPIKey, KindAgent, KindProfileSettings, KindProfileWindow, KindProfile, KindWebhook,
 	KindCompany, KindCompanySettings, KindConnection, KindLinkCode, KindScheduledSync,
 	KindDataset, KindValidation, KindCachedRecord, KindPage,
 	KindDelivery, KindDeliveryAttempt, KindAgentEvent,
 }
 
 // Item is one value of a dump: a Secret, APIKey, Agent, ProfileSettings,
-// ProfileWindow, Webhook, Company, CompanySyncSettings (as the company set them),
+// ProfileWindow, Profile, Webhook, Company, CompanySyncSettings (as the company set them),
 // Connection, LinkCode, ScheduledSync, Dataset (with its lease and
 // timeline), Validation, CachedRecord, Page, Delivery, DeliveryAttempt or
 // AgentEvent.

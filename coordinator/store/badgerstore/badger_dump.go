@@ -64,6 +64,14 @@ func (e *exporter) all() error {
 	if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
 		return err
 	}
+	var prof store.Profile
+	err = getJSON(e.txn, profileKey(), &prof)
+	if err == nil {
+		err = e.fn(prof)
+	}
+	if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
+		return err
+	}
 	webhooks := map[string]bool{}
 	err = e.each(prefix("wh"), func(k, v []byte) error {
 		webhooks[lastSegment(k)] = true
@@ -325,6 +333,8 @@ func (im *importer) put(it store.Item) error {
 		return im.json(profileSettingsKey(), v.Settings)
 	case store.ProfileWindow:
 		return im.json(profileWindowKey(), v.Window)
+	case store.Profile:
+		return im.json(profileKey(), v)
 	case store.Webhook:
 		return im.json(webhookKey(v.ID), v)
 	case store.Company:

@@ -46,6 +46,7 @@ func (p *PG) Export(ctx context.Context, fn func(store.Item) error) error {
 				}
 				return fn(pw)
 			}},
+			docQuery{"SELECT doc FROM settings WHERE name = 'profileDoc'", decodeTo[store.Profile](fn)},
 			docQuery{"SELECT doc FROM webhooks ORDER BY id", decodeTo[store.Webhook](fn)},
 			docQuery{"SELECT doc FROM companies ORDER BY created, id", decodeTo[store.Company](fn)},
 			docQuery{"SELECT doc FROM company_settings ORDER BY company_id", decodeTo[store.CompanySyncSettings](fn)},
@@ -356,6 +357,8 @@ func (im *importer) put(it store.Item) error {
 		return im.addDoc(tSettings, v.Settings, "profile")
 	case store.ProfileWindow:
 		return im.addDoc(tSettings, v.Window, "syncWindow")
+	case store.Profile:
+		return im.addDoc(tSettings, v, "profileDoc")
 	case store.Webhook:
 		return im.addDoc(tWebhooks, v, v.ID)
 	case store.Company:

@@ -47,6 +47,12 @@ func Populate(t *testing.T, s store.Backend) {
 	noErr(f, "UpdateAgent", err)
 	noErr(f, "SetProfileSyncSettings", s.SetProfileSyncSettings(f.ctx, []store.SyncSetting{{DataType: dumpTypes[1], SyncSchedule: 12, SyncOrder: 3}}))
 	noErr(f, "SetProfileSyncWindow", s.SetProfileSyncWindow(f.ctx, &store.SyncWindow{TimeZone: "Europe/London", Windows: []store.Window{{Days: []string{"Mon"}, Start: "19:00", End: "07:00"}}}))
+	_, err = s.UpdateProfile(f.ctx, func(p *store.Profile) error {
+		*p = store.Profile{Name: "Lender", RedirectURL: "https://app.example.com/{companyId}", WhiteListURLs: []string{"https://app.example.com"},
+			ConfirmCompanyName: true, AllowedOrigins: []string{"https://app.example.com"}}
+		return nil
+	})
+	noErr(f, "UpdateProfile", err)
 	f.webhook("wh-1", store.EventTypes...)
 
 	co := store.Company{ID: "co-1", Name: "One", Description: "the first", Tags: map[string]string{"region": "uk"}, Created: at(10),

@@ -86,6 +86,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Backend) {
 	}
 	tests = append(tests, settingsTests...)
 	tests = append(tests, syncWindowTests...)
+	tests = append(tests, profileTests...)
 	tests = append(tests, webhookTests...)
 	tests = append(tests, replicaTests...)
 	tests = append(tests, heldTests...)
