@@ -16,7 +16,7 @@ const roundTripBatch = 1000
 
 // roundTripKey is a ring slot: agent, resolution in seconds, slot.
 type roundTripKey struct {
-	agent      string
+	agent     string
 	res, slot int64
 }
 
