@@ -142,8 +142,8 @@ func (s *Server) getRoundTrips(w http.ResponseWriter, r *http.Request) error {
 type fleetView struct {
 	At     string          `json:"at"`
 	Agents fleetAgentsView `json:"agents"`
-	// DatasetsLast24Hours counts the datasets' moves into each status in
-	// the last 24 hours.
+	// DatasetsLast24Hours counts the datasets requested in the last 24
+	// hours by their status now.
 	DatasetsLast24Hours map[string]int `json:"datasetsLast24Hours"`
 	ErrorsByDataType    []countView    `json:"errorsByDataType"`
 	ErrorsByAgent       []countView    `json:"errorsByAgent"`

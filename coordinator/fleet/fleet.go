@@ -68,11 +68,11 @@ type Summary struct {
 	// At is when the agents' part was read.
 	At time.Time
 	rules.FleetAgents
-	// Datasets counts the datasets' moves into each status in the last 24
-	// hours (by the hour), every status present.
+	// Datasets counts the datasets requested in the last 24 hours (by the
+	// hour) by their status now, every status present.
 	Datasets map[dataset.Status]int
 	// ErrorTypes and ErrorAgents are the data types and the agents with
-	// the most datasets ended in an error in the last 24 hours.
+	// the most of those datasets in an error status.
 	ErrorTypes, ErrorAgents []rules.Count
 	// OnlineHistory is the number of agents online at each reading of the
 	// last 24 hours this coordinator made (at most one a Refresh, kept one

@@ -11,75 +11,93 @@ import (
 	"github.com/ferry-sync/ferry/shared/dataset"
 )
 
-// hours counts the datasets' steps of the last day by the hour, with the
-// agent bound to each connection to name the agents with errors.
+// hours keeps the datasets first seen in the last day (by the hour) with
+// their status now, and the counts they add up to, moved with each step:
+// a call reads the counts, not the datasets.
 type hours struct {
-	mu      sync.Mutex
-	buckets map[time.Time]*bucket // by the hour's start
-	agentOf map[string]string     // connection id -> agent id
+	mu       sync.Mutex
+	ds       map[string]*entry        // by dataset id
+	byHour   map[time.Time][]string   // the ids first seen in each hour
+	agentOf  map[string]string        // connection id -> agent id
+	statuses map[dataset.Status]int   // datasets by status now
+	types    map[dataset.DataType]int // datasets in an error status, by type
+	agents   map[string]int           // datasets in an error status, by agent
 }
 
-// bucket is one hour's steps; seen makes a step delivered twice by the
-// feed count once.
-type bucket struct {
-	seen     map[string]bool // "dataset/status"
-	statuses map[dataset.Status]int
-	types    map[string]int
-	agents   map[string]int
+// entry is a dataset of the last day.
+type entry struct {
+	dataType dataset.DataType
+	status   dataset.Status
+	agent    string
 }
 
 func newHours() *hours {
-	return &hours{buckets: map[time.Time]*bucket{}, agentOf: map[string]string{}}
+	return &hours{ds: map[string]*entry{}, byHour: map[time.Time][]string{}, agentOf: map[string]string{},
+		statuses: map[dataset.Status]int{}, types: map[dataset.DataType]int{}, agents: map[string]int{}}
 }
 
-// add counts a step at at, once.
+// add applies a step seen at at: a dataset not seen before is counted
+// from at's hour; a step back from a terminal status (a change delivered
+// late) is ignored.
 func (h *hours) add(at time.Time, s rules.FleetDatasetStep) {
-	hour := at.UTC().Truncate(time.Hour)
-	b := h.buckets[hour]
-	if b == nil {
-		b = &bucket{seen: map[string]bool{}, statuses: map[dataset.Status]int{}, types: map[string]int{}, agents: map[string]int{}}
-		h.buckets[hour] = b
+	e := h.ds[s.ID]
+	if e == nil {
+		e = &entry{dataType: s.DataType, agent: s.Agent}
+		h.ds[s.ID] = e
+		hour := at.UTC().Truncate(time.Hour)
+		h.byHour[hour] = append(h.byHour[hour], s.ID)
+	} else if e.status.Terminal() && !s.To.Terminal() {
+		return
+	} else {
+		h.count(e, -1)
 	}
-	k := s.ID + "/" + string(s.To)
-	if b.seen[k] {
+	e.status = s.To
+	h.count(e, 1)
+}
+
+// count adds e to the counts n times (1 or -1).
+func (h *hours) count(e *entry, n int) {
+	h.statuses[e.status] += n
+	if !e.status.IsError() {
 		return
 	}
-	b.seen[k] = true
-	b.statuses[s.To]++
-	if s.CountsErrors() {
-		b.types[string(s.DataType)]++
-		if s.Agent != "" {
-			b.agents[s.Agent]++
+	h.types[e.dataType] += n
+	if h.types[e.dataType] == 0 {
+		delete(h.types, e.dataType)
+	}
+	if e.agent != "" {
+		h.agents[e.agent] += n
+		if h.agents[e.agent] == 0 {
+			delete(h.agents, e.agent)
 		}
 	}
 }
 
-// sum adds up the buckets of the last day at now and forgets older ones.
+// sum forgets the datasets first seen before the last day at now and
+// returns the counts.
 func (h *hours) sum(now time.Time) (map[dataset.Status]int, []rules.Count, []rules.Count) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	statuses := map[dataset.Status]int{}
-	for _, s := range dataset.Statuses {
-		statuses[s] = 0
-	}
-	types, agents := map[string]int{}, map[string]int{}
 	first := now.UTC().Add(-Day).Truncate(time.Hour)
-	for hour, b := range h.buckets {
-		if hour.Before(first) {
-			delete(h.buckets, hour)
+	for hour, ids := range h.byHour {
+		if !hour.Before(first) {
 			continue
 		}
-		for k, n := range b.statuses {
-			statuses[k] += n
+		for _, id := range ids {
+			h.count(h.ds[id], -1)
+			delete(h.ds, id)
 		}
-		for k, n := range b.types {
-			types[k] += n
-		}
-		for k, n := range b.agents {
-			agents[k] += n
-		}
+		delete(h.byHour, hour)
 	}
-	return statuses, rules.TopCounts(types), rules.TopCounts(agents)
+	statuses := map[dataset.Status]int{}
+	for _, s := range dataset.Statuses {
+		statuses[s] = h.statuses[s]
+	}
+	types := make(map[string]int, len(h.types))
+	for t, n := range h.types {
+		types[string(t)] = n
+	}
+	return statuses, rules.TopCounts(types), rules.TopCounts(h.agents)
 }
 
 // apply counts a change's dataset steps and notes its connections'
@@ -102,8 +120,9 @@ func (f *Fleet) apply(c store.Change) {
 	}
 }
 
-// backfill reads the last day's steps from the datasets' timelines and
-// the connections' agents: the counts start over from the store.
+// backfill reads the datasets requested in the last day, with their
+// status now, and the connections' agents: the counts start over from
+// the store.
 func (f *Fleet) backfill(ctx context.Context) error {
 	companies, err := f.st.Companies(ctx)
 	if err != nil {
@@ -130,15 +149,14 @@ func (f *Fleet) backfill(ctx context.Context) error {
 			return err
 		}
 		for _, d := range ds {
-			for _, t := range d.Timeline {
-				if !t.At.Before(since) {
-					fresh.add(t.At, rules.FleetDatasetStep{ID: d.ID, DataType: d.DataType, To: t.To, Agent: fresh.agentOf[d.ConnectionID]})
-				}
+			if !d.Requested.Before(since) {
+				fresh.add(d.Requested, rules.FleetDatasetStep{ID: d.ID, DataType: d.DataType, To: d.Status, Agent: fresh.agentOf[d.ConnectionID]})
 			}
 		}
 	}
 	f.hours.mu.Lock()
 	defer f.hours.mu.Unlock()
-	f.hours.buckets, f.hours.agentOf = fresh.buckets, fresh.agentOf
+	h := f.hours
+	h.ds, h.byHour, h.agentOf, h.statuses, h.types, h.agents = fresh.ds, fresh.byHour, fresh.agentOf, fresh.statuses, fresh.types, fresh.agents
 	return nil
 }

@@ -31,8 +31,8 @@ type fleetData struct {
 	fleet.Summary
 	Defs   string
 	Online lineView
-	// Failing are the datasets' moves into an error status in the last
-	// 24 hours, by status.
+	// Moves are the datasets requested in the last 24 hours by their
+	// status now; Failing those in an error status.
 	Failing []rules.Count
 	Moves   []rules.Count
 }

@@ -116,7 +116,7 @@ func TopCounts(m map[string]int) []Count {
 	return out[:min(len(out), MaxFleetList)]
 }
 
-// FleetDatasetStep is one dataset's move into a status, as the fleet's
+// FleetDatasetStep is a dataset's move into a status, as the fleet's
 // counts of the last 24 hours take it.
 type FleetDatasetStep struct {
 	ID       string
@@ -126,7 +126,3 @@ type FleetDatasetStep struct {
 	// none.
 	Agent string
 }
-
-// CountsErrors reports whether a step counts among the errors of its
-// data type and agent: a move into one of the *Error statuses.
-func (s FleetDatasetStep) CountsErrors() bool { return s.To.IsError() }
