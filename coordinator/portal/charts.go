@@ -74,7 +74,7 @@ func strip(c rules.Connectivity, from, to time.Time, label string) stripView {
 		x := float64(d) * 86400 / span * w
 		fmt.Fprintf(&b, `<line x1="%.2f" y1="%.0f" x2="%.2f" y2="%.0f" stroke="#5f6b76"/>`, x, h, x, h+4)
 	}
-	fmt.Fprintf(&b, `<text x="0" y="%.0f" font-size="10" fill="#5f6b76">%s</text>`, h+13, from.UTC().Format("Jan 2"))
+	fmt.Fprintf(&b, `<text x="0" y="%.0f" font-size="10" fill="#5f6b76">%s</text>`, h+13, from.UTC().Format("Jan 2 15:04"))
 	fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" font-size="10" fill="#5f6b76" text-anchor="end">%s</text>`, w, h+13, to.UTC().Format("Jan 2 15:04 UTC"))
 	b.WriteString(`</svg>`)
 	return stripView{SVG: template.HTML(b.String()), Summary: summary, Intervals: c.Intervals, Disconnects: c.Disconnects}

@@ -71,7 +71,8 @@ func sortCounts(cs []rules.Count) []rules.Count {
 	return rules.TopCounts(m)
 }
 
-// agentStrip is an agent's strip over the last stripDays days.
+// agentStrip is an agent's strip over the last stripDays days, or since
+// it was linked when that is later.
 func (h *Handler) agentStrip(ctx context.Context, agentID string) (stripView, error) {
 	now := h.now()
 	from := now.Add(-stripDays * 24 * time.Hour)
@@ -79,7 +80,11 @@ func (h *Handler) agentStrip(ctx context.Context, agentID string) (stripView, er
 	if err != nil {
 		return stripView{}, err
 	}
-	return strip(c, from, now, "Agent "+agentID+" over 30 days"), nil
+	label := "Agent " + agentID + " over 30 days"
+	if len(c.Intervals) > 0 && c.Intervals[0].Start.After(from) {
+		from, label = c.Intervals[0].Start, "Agent "+agentID+" since it was linked"
+	}
+	return strip(c, from, now, label), nil
 }
 
 // roundTripChart is an agent's round trips over the last day.
