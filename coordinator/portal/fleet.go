@@ -29,8 +29,7 @@ const stripDays = 30
 // fleetData is the fleet page.
 type fleetData struct {
 	fleet.Summary
-	Defs   string
-	Online lineView
+	OnlineChart lineView
 	// Moves are the datasets requested in the last 24 hours by their
 	// status now; Failing those in an error status.
 	Failing []rules.Count
@@ -48,7 +47,7 @@ func (h *Handler) fleetPage(w http.ResponseWriter, r *http.Request, s *session) 
 	for i, p := range sum.OnlineHistory {
 		pts[i] = point{At: p.At, Value: float64(p.Online)}
 	}
-	d := fleetData{Summary: sum, Online: lineChart(pts, now.Add(-fleet.Day), now, "Agents online", "agents")}
+	d := fleetData{Summary: sum, OnlineChart: lineChart(pts, now.Add(-fleet.Day), now, "Agents online", "agents")}
 	for st, n := range sum.Datasets {
 		if n == 0 {
 			continue
