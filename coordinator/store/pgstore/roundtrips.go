@@ -36,14 +36,23 @@ func (p *PG) PutRoundTrips(ctx context.Context, samples []store.RoundTrip) error
 	return nil
 }
 
-// putRoundTrips reads the slots the batch goes to, merges each sample by
-// rules.MergeRoundTrip and writes the slots back.
+// putRoundTrips reads the slots the batch goes to (those alone, not the
+// agents' rings), merges each sample by rules.MergeRoundTrip and writes
+// the slots back.
 func putRoundTrips(ctx context.Context, t *tx, batch []store.RoundTrip) error {
-	agents := make([]string, len(batch))
-	for i, s := range batch {
-		agents[i] = s.AgentID
+	var (
+		ag     []string
+		rs, sl []int64
+	)
+	for _, s := range batch {
+		for _, res := range []time.Duration{store.RoundTripMinute, store.RoundTripHour} {
+			slot, _ := store.RoundTripSlot(res, s.At)
+			ag, rs, sl = append(ag, s.AgentID), append(rs, int64(res/time.Second)), append(sl, slot)
+		}
 	}
-	rows, err := t.Query(ctx, "SELECT agent_id, resolution, slot, at, millis FROM round_trips WHERE agent_id = ANY($1)", agents)
+	rows, err := t.Query(ctx, `SELECT r.agent_id, r.resolution, r.slot, r.at, r.millis FROM round_trips r
+		JOIN unnest($1::text[], $2::integer[], $3::integer[]) AS k (agent_id, resolution, slot)
+		ON r.agent_id = k.agent_id AND r.resolution = k.resolution AND r.slot = k.slot`, ag, rs, sl)
 	if err != nil {
 		return err
 	}
@@ -65,10 +74,10 @@ func putRoundTrips(ctx context.Context, t *tx, batch []store.RoundTrip) error {
 			held[k] = rules.MergeRoundTrip(res, old, had, s)
 		}
 	}
+	ag, rs, sl = ag[:0], rs[:0], sl[:0]
 	var (
-		ag         []string
-		rs, sl, ms []int64
-		at         []time.Time
+		ms []int64
+		at []time.Time
 	)
 	for k, v := range held {
 		ag, rs, sl, at, ms = append(ag, k.agent), append(rs, k.res), append(sl, k.slot), append(at, v.At), append(ms, v.Millis)
