@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/store"
+	"github.com/ferry-sync/ferry/shared/dataset"
 )
 
 // connectivity reads GET /agents/{id}/connectivity over [from, to),
@@ -201,4 +202,20 @@ func TestConnectivityHistory(t *testing.T) {
 	}
 	// The client key has every scope, support's included.
 	e.must(200, "GET", "/agents/agent-h/connectivity", nil, nil)
+
+	// The fleet: both agents, agent-c online (its channel is held), the
+	// linked connection's datasets of the first link among the last day's.
+	code, body = e.callWith(sup, "GET", "/fleet", nil)
+	if code != 200 {
+		t.Fatalf("GET /fleet: %d %s", code, body)
+	}
+	checkSchema(t, "Fleet", body)
+	var fl fleetView
+	if err := json.Unmarshal(body, &fl); err != nil {
+		t.Fatal(err)
+	}
+	if fl.Agents.Total != 2 || fl.Agents.Online != 1 || fl.Agents.Offline != 1 || len(fl.Agents.LongestOffline) != 1 ||
+		fl.Agents.LongestOffline[0].ID != "agent-h" || len(fl.DatasetsLast24Hours) != len(dataset.Statuses) {
+		t.Errorf("fleet %s: want 2 agents, agent-c online, agent-h offline, every status counted", body)
+	}
 }

@@ -125,7 +125,7 @@ func lineChart(points []point, from, to time.Time, label, unit string) lineView 
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg class="line" viewBox="0 0 %.0f %.0f" role="img" aria-label="%s">`, w, h+16, template.HTMLEscapeString(v.Summary))
 	fmt.Fprintf(&b, `<line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="#5f6b76"/>`, left, h, w, h)
-	fmt.Fprintf(&b, `<line x1="%.0f" y1="10" x2="%.0f" y2="%.0f" stroke="#d8dde2" stroke-dasharray="4 4"/>`, left, w, h)
+	fmt.Fprintf(&b, `<line x1="%.0f" y1="10" x2="%.0f" y2="10" stroke="#d8dde2" stroke-dasharray="4 4"/>`, left, w)
 	fmt.Fprintf(&b, `<text x="%.0f" y="14" font-size="11" fill="#5f6b76" text-anchor="end">%g</text>`, left-4, top)
 	fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" font-size="11" fill="#5f6b76" text-anchor="end">0 %s</text>`, left-4, h, unit)
 	fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" font-size="11" fill="#5f6b76">%s</text>`, left, h+14, from.UTC().Format("Jan 2 15:04"))
