@@ -203,8 +203,8 @@ func TestConnectivityHistory(t *testing.T) {
 	// The client key has every scope, support's included.
 	e.must(200, "GET", "/agents/agent-h/connectivity", nil, nil)
 
-	// The fleet: both agents, agent-c online (its channel is held), the
-	// linked connection's datasets of the first link among the last day's.
+	// The fleet: both agents, agent-c online (its channel is held), every
+	// status counted.
 	code, body = e.callWith(sup, "GET", "/fleet", nil)
 	if code != 200 {
 		t.Fatalf("GET /fleet: %d %s", code, body)
