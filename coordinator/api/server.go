@@ -56,6 +56,9 @@ type Config struct {
 	// AuthFailures limits wrong API keys per source address (shared with
 	// the hub's agent credentials); nil: no limit.
 	AuthFailures *ratelimit.Failures
+	// Fleet (required) answers GET /fleet and the agents' connectivity and
+	// round trips.
+	Fleet Fleet
 }
 
 // Server is the REST API.
@@ -68,6 +71,7 @@ type Server struct {
 	codeTTL   time.Duration
 	links     *linkcode.Links
 	agents    Agents
+	fleet     Fleet
 	metrics   *metrics.Metrics
 	failures  *ratelimit.Failures
 	ready     atomic.Bool
@@ -86,7 +90,7 @@ func New(cfg Config) *Server {
 	s := &Server{
 		store: cfg.Store, queuer: cfg.Queuer, log: cfg.Logger,
 		publicURL: cfg.PublicURL, now: cfg.Now, codeTTL: cfg.LinkCodeTTL,
-		links: cfg.Links, agents: cfg.Agents, metrics: cfg.Metrics, failures: cfg.AuthFailures, mux: http.NewServeMux(),
+		links: cfg.Links, agents: cfg.Agents, fleet: cfg.Fleet, metrics: cfg.Metrics, failures: cfg.AuthFailures, mux: http.NewServeMux(),
 		sorts: make(chan struct{}, cmp.Or(max(cfg.SortScans, 0), 2)),
 	}
 	if s.links == nil {
@@ -205,6 +209,9 @@ func (s *Server) routes() []Route {
 		{"GET", "/agents", sup, s.listAgents},
 		{"GET", "/agents/{agentId}", sup, s.getAgent},
 		{"GET", "/agents/{agentId}/events", sup, s.listAgentEvents},
+		{"GET", "/agents/{agentId}/connectivity", sup, s.getConnectivity},
+		{"GET", "/agents/{agentId}/roundTrips", sup, s.getRoundTrips},
+		{"GET", "/fleet", sup, s.getFleet},
 		{"POST", "/agents/{agentId}/diagnostics", sup, s.diagnoseAgent},
 		{"POST", "/agents/{agentId}/revoke", c, s.revokeAgent},
 		{"GET", "/apiKeys", c, s.listAPIKeys},

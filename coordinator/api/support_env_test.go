@@ -21,6 +21,7 @@ import (
 	"github.com/ferry-sync/ferry/agent/source/sources"
 	"github.com/ferry-sync/ferry/agent/upload"
 	"github.com/ferry-sync/ferry/agent/worker"
+	"github.com/ferry-sync/ferry/coordinator/fleet"
 	"github.com/ferry-sync/ferry/coordinator/hub"
 	"github.com/ferry-sync/ferry/coordinator/metrics"
 	"github.com/ferry-sync/ferry/coordinator/publish"
@@ -68,8 +69,9 @@ func newSupportEnv(t *testing.T) *supportEnv {
 		HeartbeatInterval: testHeartbeat, ExpiryInterval: time.Hour, Metrics: m})
 	m.WatchAgentsOnline(h)
 	m.WatchDatasets(st)
+	fl := fleet.New(fleet.Config{Store: st, Feed: st.Feed(), Logger: log, Now: clk.Now})
 	srv := New(Config{Store: st, Queuer: q, Logger: log, PublicURL: "http://ferry.test", Now: clk.Now,
-		Agents: h, Metrics: m})
+		Agents: h, Metrics: m, Fleet: fl})
 	srv.SetReady(true)
 	mux := http.NewServeMux()
 	mux.Handle("/agent/", h.Handler())
@@ -81,7 +83,9 @@ func newSupportEnv(t *testing.T) *supportEnv {
 	if err := pub.Start(); err != nil {
 		t.Fatal(err)
 	}
+	fl.Start()
 	t.Cleanup(func() {
+		fl.Close()
 		h.Close()
 		pub.Close()
 		hs.Close()

@@ -177,7 +177,7 @@ func New(cfg Config) *Hub {
 	return h
 }
 
-// Start runs the change-feed and sweep loops. Lease expiry and the
+// Start runs the change-feed, sweep and round-trip loops. Lease expiry and the
 // coalesced refusals' events, which one replica alone runs, are
 // RunExpiryLoop's and RunRefusalLoop's, which the owner runs.
 func (h *Hub) Start() error {
@@ -185,9 +185,10 @@ func (h *Hub) Start() error {
 		return fmt.Errorf("release the channels of this replica's last run: %w", err)
 	}
 	sub := h.cfg.Feed.Subscribe(h.cfg.Feed.Head())
-	h.wg.Add(2)
+	h.wg.Add(3)
 	go func() { defer h.wg.Done(); h.runChangesLoop(h.ctx, sub) }()
 	go func() { defer h.wg.Done(); h.runSweepLoop(h.ctx) }()
+	go func() { defer h.wg.Done(); h.runRoundTripLoop(h.ctx) }()
 	return nil
 }
 

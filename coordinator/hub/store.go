@@ -33,6 +33,9 @@ type Store interface {
 	// (others are skipped), with the id PresenceEventID(e.ID, connection): a
 	// crash cannot record the one without the other.
 	AddAgentEvent(ctx context.Context, e store.AgentEvent) error
+	// PutRoundTrips stores agents' round-trip samples in their rings
+	// (store.RoundTrip); idempotent.
+	PutRoundTrips(ctx context.Context, samples []store.RoundTrip) error
 	// CheckAgentOffline reports the agent offline, or ends that report,
 	// as rules.AgentOffline says at now with the threshold after, reading
 	// the agent, its channel and its connections in one transaction; it

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html/template"
 	"net/http"
 	"slices"
 
@@ -67,6 +68,11 @@ type agentPageData struct {
 	CanRevoke bool
 	// Diag is the report of diagnostics just run, nil when none.
 	Diag *diagView
+	// Strip is the agent's last 30 days; RoundTrip its last day's round
+	// trips; Defs the strip's patterns.
+	Strip     stripView
+	RoundTrip lineView
+	Defs      template.HTML
 }
 
 // diagView is the outcome of "Run diagnostics": a report, or why there
@@ -155,7 +161,14 @@ func (h *Handler) agentPage(w http.ResponseWriter, r *http.Request, s *session) 
 		return
 	}
 	p := agentPageData{Live: d, CSRF: s.csrf, CanRevoke: s.scope == store.ScopeClient && d.Agent.Agent.Revoked.IsZero(),
-		Diag: h.sessions.takeDiag(r.Context(), s, d.Agent.Agent.ID)}
+		Diag: h.sessions.takeDiag(r.Context(), s, d.Agent.Agent.ID), Defs: stripDefs}
+	if p.Strip, err = h.agentStrip(r.Context(), d.Agent.Agent.ID); err == nil {
+		p.RoundTrip, err = h.roundTripChart(r.Context(), d.Agent.Agent.ID)
+	}
+	if err != nil {
+		h.storeFail(w, r, s, err, "There is no such agent.")
+		return
+	}
 	title := "Agent " + d.Agent.Agent.ID
 	if d.Agent.Agent.Hostname != "" {
 		title = "Agent " + d.Agent.Agent.Hostname
@@ -256,7 +269,7 @@ func lastSeenText(a store.Agent) string {
 	if a.LastSeen.IsZero() {
 		return "It has never connected."
 	}
-	return "It was last seen " + when(a.LastSeen) + "."
+	return "It was last seen " + a.LastSeen.UTC().Format("2006-01-02 15:04:05 UTC") + "."
 }
 
 // checkClass is a diagnostics check's badge class.

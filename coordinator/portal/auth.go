@@ -102,8 +102,8 @@ type signinData struct {
 // signinPage shows the sign-in form. Before a session exists, the form's
 // CSRF token is bound to a nonce in a cookie of its own.
 func (h *Handler) signinPage(w http.ResponseWriter, r *http.Request) {
-	if h.session(r) != nil {
-		http.Redirect(w, r, "/portal/companies", http.StatusSeeOther)
+	if s := h.session(r); s != nil {
+		http.Redirect(w, r, home(s.scope), http.StatusSeeOther)
 		return
 	}
 	h.renderSignin(w, r, http.StatusOK, "")
@@ -161,7 +161,7 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, h.cookie(sessionCookie, id, 0))
 	http.SetCookie(w, h.cookie(signinCookie, "", -1))
 	h.log.Info("portal sign-in", "apiKey", key.ID, "scope", key.Scope)
-	http.Redirect(w, r, "/portal/companies", http.StatusSeeOther)
+	http.Redirect(w, r, home(key.Scope), http.StatusSeeOther)
 }
 
 func (h *Handler) signout(w http.ResponseWriter, r *http.Request, s *session) {
@@ -175,4 +175,13 @@ func (h *Handler) signout(w http.ResponseWriter, r *http.Request, s *session) {
 	http.SetCookie(w, h.cookie(sessionCookie, "", -1))
 	h.log.Info("portal sign-out", "apiKey", s.keyID)
 	http.Redirect(w, r, "/portal/signin", http.StatusSeeOther)
+}
+
+// home is the Portal's first page for a key of scope: the fleet for
+// support, the companies for a client.
+func home(scope store.Scope) string {
+	if scope == store.ScopeSupport {
+		return "/portal/fleet"
+	}
+	return "/portal/companies"
 }

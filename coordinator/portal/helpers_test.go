@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ferry-sync/ferry/coordinator/api"
+	"github.com/ferry-sync/ferry/coordinator/fleet"
 	"github.com/ferry-sync/ferry/coordinator/hub"
 	"github.com/ferry-sync/ferry/coordinator/publish"
 	"github.com/ferry-sync/ferry/coordinator/queue"
@@ -71,7 +72,8 @@ func newEnv(t *testing.T, publicURL string) *env {
 	log := slog.New(slog.DiscardHandler)
 	pub := publish.New(publish.Config{Store: st, Logger: log})
 	hb := hub.New(hub.Config{Store: st, Queuer: q, Publisher: pub, Feed: st.Feed(), Logger: log, HeartbeatInterval: testHeartbeat, ExpiryInterval: time.Hour})
-	h := New(Config{Store: st, Queuer: q, Agents: hb, Logger: log, PublicURL: publicURL,
+	fl := fleet.New(fleet.Config{Store: st, Feed: st.Feed(), Logger: log})
+	h := New(Config{Store: st, Queuer: q, Agents: hb, Fleet: fl, Logger: log, PublicURL: publicURL,
 		LiveInterval: 5 * time.Millisecond})
 	mux := http.NewServeMux()
 	mux.Handle("/agent/", hb.Handler())
@@ -83,7 +85,9 @@ func newEnv(t *testing.T, publicURL string) *env {
 	if err := pub.Start(); err != nil {
 		t.Fatal(err)
 	}
+	fl.Start()
 	t.Cleanup(func() {
+		fl.Close()
 		h.Close()
 		hb.Close()
 		pub.Close()
@@ -112,7 +116,7 @@ func (e *env) signedIn(key string) *browser {
 	e.t.Helper()
 	b := e.browser()
 	resp, _ := b.signIn(key)
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/portal/companies" {
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != "/portal/companies" && loc != "/portal/fleet" {
 		e.t.Fatalf("sign in with %s: %d %s", key, resp.StatusCode, resp.Header.Get("Location"))
 	}
 	return b

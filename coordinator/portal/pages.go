@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html/template"
 	"net/http"
 	"slices"
 	"time"
@@ -32,6 +33,16 @@ type companyData struct {
 	Company store.Company
 	Conns   []connView
 	Live    liveData
+	// Strips are the 30-day strips of the connections' agents, Defs their
+	// patterns.
+	Strips []connStrip
+	Defs   template.HTML
+}
+
+// connStrip is a connection's agent's strip.
+type connStrip struct {
+	ConnectionID, AgentID string
+	Strip                 stripView
 }
 
 // liveData is the part of the company page the live stream replaces: the
@@ -100,6 +111,18 @@ func (h *Handler) company(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	if err == nil {
 		err = h.recent(ctx, &d.Live)
+	}
+	for _, c := range conns {
+		if err != nil || c.AgentID == "" {
+			continue
+		}
+		var st stripView
+		st, err = h.agentStrip(ctx, c.AgentID)
+		if errors.Is(err, store.ErrNotFound) {
+			err = nil // bound to an agent since deleted
+			continue
+		}
+		d.Strips, d.Defs = append(d.Strips, connStrip{ConnectionID: c.ID, AgentID: c.AgentID, Strip: st}), stripDefs
 	}
 	if err != nil {
 		h.storeFail(w, r, s, err, "There is no such company.")

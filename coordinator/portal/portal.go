@@ -41,6 +41,9 @@ type Config struct {
 	// diagnostics and revocations through it; the menu counts the agents
 	// online.
 	Agents Agents
+	// Fleet (required) draws the fleet page and the agents' strips and
+	// round trips.
+	Fleet  Fleet
 	Logger *slog.Logger
 	// PublicURL is the coordinator's address as browsers see it; an https
 	// URL makes the cookies Secure. Link URLs are built on it.
@@ -67,6 +70,7 @@ type Handler struct {
 	store     Store
 	queuer    *queue.Queuer
 	agents    Agents
+	fleet     Fleet
 	log       *slog.Logger
 	publicURL string
 	links     *linkcode.Links
@@ -105,14 +109,14 @@ type navItem struct{ Name, Path string }
 // New builds the Portal.
 func New(cfg Config) *Handler {
 	h := &Handler{
-		store: cfg.Store, queuer: cfg.Queuer, agents: cfg.Agents, log: cfg.Logger, publicURL: strings.TrimRight(cfg.PublicURL, "/"),
+		store: cfg.Store, queuer: cfg.Queuer, agents: cfg.Agents, fleet: cfg.Fleet, log: cfg.Logger, publicURL: strings.TrimRight(cfg.PublicURL, "/"),
 		now: cfg.Now, liveEvery: cfg.LiveInterval, liveMax: cfg.LiveMax,
 		secure:   strings.HasPrefix(cfg.PublicURL, "https://"),
 		sessions: newSessions(cfg.Store, cfg.Logger, orDefault(cfg.SessionIdle, 2*time.Hour), orDefault(cfg.SessionLifetime, 12*time.Hour)),
 		failed:   ratelimit.NewFailures(cfg.Store, "signin", maxSignInFailures, 10*time.Minute, cfg.Logger),
 		origin:   http.NewCrossOriginProtection(),
 		mux:      http.NewServeMux(),
-		nav:      []navItem{{"Companies", "/portal/companies"}, {"Agents", "/portal/agents"}},
+		nav:      []navItem{{"Fleet", "/portal/fleet"}, {"Companies", "/portal/companies"}, {"Agents", "/portal/agents"}},
 		scans:    make(chan struct{}, statementScans),
 	}
 	h.links, h.codeTTL = cfg.Links, orDefault(cfg.LinkCodeTTL, 7*24*time.Hour)
@@ -164,6 +168,7 @@ func (h *Handler) routes() {
 	m.HandleFunc("POST /portal/companies/{companyId}/connections/{connectionId}/syncWindow", h.form(h.setWindow))
 	m.HandleFunc("GET /portal/companies/{companyId}/datasets/{datasetId}", h.signedIn(h.datasetPage))
 	m.HandleFunc("GET /portal/companies/{companyId}/datasets/{datasetId}/live", h.signedIn(h.datasetLive))
+	m.HandleFunc("GET /portal/fleet", h.signedIn(h.fleetPage))
 	m.HandleFunc("GET /portal/agents", h.signedIn(h.agentsPage))
 	m.HandleFunc("GET /portal/agents/live", h.signedIn(h.agentsLive))
 	m.HandleFunc("GET /portal/agents/{agentId}", h.signedIn(h.agentPage))
@@ -203,8 +208,10 @@ func (h *Handler) asset(w http.ResponseWriter, r *http.Request) {
 	h.static.ServeHTTP(w, r)
 }
 
-func (h *Handler) index(w http.ResponseWriter, r *http.Request, _ *session) {
-	http.Redirect(w, r, "/portal/companies", http.StatusSeeOther)
+// index is the Portal's home: the fleet for a support key, the companies
+// for a client key.
+func (h *Handler) index(w http.ResponseWriter, r *http.Request, s *session) {
+	http.Redirect(w, r, home(s.scope), http.StatusSeeOther)
 }
 
 func (h *Handler) notFound(w http.ResponseWriter, r *http.Request, s *session) {

@@ -49,12 +49,15 @@ var funcs = template.FuncMap{
 	},
 }
 
-// when is a time as the pages show it; "—" for none.
-func when(t time.Time) string {
+// when is a time as the pages show it; "—" for none: a <time> element
+// in UTC, which portal.js rewrites in the viewer's time zone, keeping
+// UTC in its title (shown on hover).
+func when(t time.Time) template.HTML {
 	if t.IsZero() {
 		return "—"
 	}
-	return t.UTC().Format("2006-01-02 15:04:05 UTC")
+	u := t.UTC().Format("2006-01-02 15:04:05 UTC")
+	return template.HTML(`<time datetime="` + t.UTC().Format(time.RFC3339) + `" title="` + u + `">` + u + `</time>`)
 }
 
 type findingsView struct {
@@ -67,7 +70,7 @@ type findingsView struct {
 var pages = func() map[string]*template.Template {
 	layout := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/agent-parts.html"))
 	out := map[string]*template.Template{}
-	for _, name := range []string{"signin", "companies", "company", "dataset", "agents", "agent", "revoke", "linkcode", "error", "financials"} {
+	for _, name := range []string{"fleet", "signin", "companies", "company", "dataset", "agents", "agent", "revoke", "linkcode", "error", "financials"} {
 		out[name] = template.Must(template.Must(layout.Clone()).ParseFS(assets, "templates/"+name+".html"))
 	}
 	return out

@@ -12,6 +12,7 @@ package rules
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/store"
@@ -60,4 +61,31 @@ func CheckHash(kind string, h []byte) error {
 		return fmt.Errorf("%s hash must be 1 to %d bytes, got %d", kind, maxHashLen, len(h))
 	}
 	return nil
+}
+
+// MergeRoundTrip is what a ring's slot holds after the minute sample s
+// is put in it, when it held old (had says whether it held anything):
+// the sample alone when the slot held an earlier minute or hour; in the
+// hourly ring, the larger round trip of the same hour; in the minute
+// ring, the later sample of the same minute.
+func MergeRoundTrip(res time.Duration, old store.RoundTrip, had bool, s store.RoundTrip) store.RoundTrip {
+	_, start := store.RoundTripSlot(res, s.At)
+	out := store.RoundTrip{AgentID: s.AgentID, Resolution: res, At: start, Millis: s.Millis}
+	if had && res == store.RoundTripHour && old.At.Equal(start) {
+		out.Millis = max(out.Millis, old.Millis)
+	}
+	return out
+}
+
+// RoundTripsBetween returns the samples of a ring read in slot order that
+// were taken at or after from and before to, oldest first.
+func RoundTripsBetween(ring []store.RoundTrip, from, to time.Time) []store.RoundTrip {
+	out := []store.RoundTrip{}
+	for _, s := range ring {
+		if !s.At.Before(from) && s.At.Before(to) {
+			out = append(out, s)
+		}
+	}
+	slices.SortFunc(out, func(a, b store.RoundTrip) int { return a.At.Compare(b.At) })
+	return out
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ferry-sync/ferry/coordinator/api"
 	"github.com/ferry-sync/ferry/coordinator/connlimit"
+	"github.com/ferry-sync/ferry/coordinator/fleet"
 	"github.com/ferry-sync/ferry/coordinator/hub"
 	"github.com/ferry-sync/ferry/coordinator/leader"
 	"github.com/ferry-sync/ferry/coordinator/linkcode"
@@ -45,6 +46,8 @@ type Server struct {
 	Hub     *hub.Hub
 	Portal  *portal.Handler
 	Metrics *metrics.Metrics
+	// fleet answers support's questions about the agents over time.
+	fleet *fleet.Fleet
 	// publisher takes the uploads the hub commits to Complete.
 	publisher *publish.Publisher
 	events    *events
@@ -156,14 +159,15 @@ func build(ctx context.Context, cfg Config, st store.Backend, ln net.Listener, l
 	s.Metrics.WatchDatasets(st)
 	s.Metrics.WatchWebhookOutbox(st)
 	s.Metrics.WatchFeed(st.Feed())
+	s.fleet = fleet.New(fleet.Config{Store: st, Feed: st.Feed(), Logger: log.With("subsystem", "fleet")})
 	s.API = api.New(api.Config{
 		Store: st, Queuer: q, Logger: log.With("subsystem", "api"),
 		PublicURL: cfg.PublicURL, LinkCodeTTL: cfg.LinkCodeTTL, WebhookAllowPrivate: cfg.Events.WebhookAllowPrivate,
-		Links: links, Agents: s.Hub, Metrics: s.Metrics, AuthFailures: failures,
+		Links: links, Agents: s.Hub, Metrics: s.Metrics, AuthFailures: failures, Fleet: s.fleet,
 	})
 	s.Portal = portal.New(portal.Config{
 		Store: st, Queuer: q, Agents: s.Hub, Logger: log.With("subsystem", "portal"), PublicURL: cfg.PublicURL,
-		Links: links, LinkCodeTTL: cfg.LinkCodeTTL,
+		Links: links, LinkCodeTTL: cfg.LinkCodeTTL, Fleet: s.fleet,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/agent/", s.Hub.Handler())
@@ -255,6 +259,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.Hub.Close()
 		return errors.Join(err, s.closeStore())
 	}
+	s.fleet.Start()
 	errc := make(chan error, 1)
 	go func() {
 		if s.cfg.TLSCert != "" {
@@ -309,6 +314,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	wg.Wait()
 	s.Hub.Close()
 	s.publisher.Close()
+	s.fleet.Close()
 	if serveErr == nil {
 		serveErr = <-errc
 	}

@@ -29,6 +29,7 @@ type Backend interface {
 	ProfileStore
 	WebhookStore
 	AgentEventStore
+	RoundTripStore
 	ChannelStore
 	LeaderStore
 	SessionStore
@@ -401,6 +402,22 @@ type AgentEventStore interface {
 	// PruneAgentEvents deletes every event of every agent that happened
 	// before cutoff and returns how many it deleted. Idempotent.
 	PruneAgentEvents(ctx context.Context, cutoff time.Time) (int, error)
+}
+
+// RoundTripStore keeps the agents' heartbeat round trips in two rings per
+// agent (RoundTrip): bounded, so it needs no pruning.
+type RoundTripStore interface {
+	// PutRoundTrips stores each minute sample (Resolution and At are
+	// ignored: the sample is put in the minute ring's slot of its At and
+	// in the hour ring's), replacing what the slot held from an earlier
+	// minute or hour; a second sample of the same hour keeps the larger
+	// round trip, a second of the same minute the later one. The agent
+	// need not exist. Idempotent.
+	PutRoundTrips(ctx context.Context, samples []RoundTrip) error
+	// RoundTrips returns the samples of the agent's ring of resolution res
+	// taken at or after from and before to, oldest first; none is an
+	// empty list.
+	RoundTrips(ctx context.Context, agentID string, res time.Duration, from, to time.Time) ([]RoundTrip, error)
 }
 
 // ChannelStore records which replica holds each agent's control channel,

@@ -65,6 +65,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Backend) {
 		{"Agents", testAgents},
 		{"AgentConnections", testAgentConnections},
 		{"AgentEvents", testAgentEvents},
+		{"RoundTrips", testRoundTrips},
 		{"RedeemLinkCode", testRedeemLinkCode},
 		{"RedeemConcurrent", testRedeemConcurrent},
 		{"ReplaceLinkCode", testReplaceLinkCode},
