@@ -144,8 +144,8 @@ type AmountDetail struct {
 	Amount model.Decimal `json:"amount"`
 }
 
-// dateLayout is how the report writes its dates.
-const dateLayout = "2006-01-02T15:04:05Z"
+// dateLayout is how the report writes its dates: the API's DateTime.
+const dateLayout = "2006-01-02T15:04:05.000Z"
 
 // farPast is the start of the last period: the first day there is.
 var farPast = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)

@@ -29,7 +29,7 @@ func TestDebtorPeriods(t *testing.T) {
 	recs := fixed(map[dataset.DataType][]string{
 		dataset.Customers: {`{"id":"c1","customerName":"Anna"}`, `{"id":"c2","customerName":"Bo"}`},
 		dataset.Invoices: {
-			`{"id":"i1","customerRef":{"id":"c1"},"issueDate":"2024-03-31T00:00:00Z","currency":"EUR","totalAmount":100.10,"status":"Submitted"}`,
+			`{"id":"i1","customerRef":{"id":"c1"},"issueDate":"2024-03-31T00:00:00.000Z","currency":"EUR","totalAmount":100.10,"status":"Submitted"}`,
 			`{"id":"i2","customerRef":{"id":"c1"},"issueDate":"2024-03-02","currency":"EUR","totalAmount":200,"status":"PartiallyPaid"}`,
 			`{"id":"i3","customerRef":{"id":"c1"},"issueDate":"2024-03-01","currency":"EUR","totalAmount":300,"status":"Submitted"}`,
 			`{"id":"i4","customerRef":{"id":"c1"},"issueDate":"1999-01-01","currency":"USD","totalAmount":7,"status":"Submitted"}`,
@@ -58,16 +58,16 @@ func TestDebtorPeriods(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, _ := json.Marshal(rep)
-	want := `{"generated":"2024-05-01T12:00:00Z","reportDate":"2024-04-01T00:00:00Z","data":[` +
+	want := `{"generated":"2024-05-01T12:00:00.000Z","reportDate":"2024-04-01T00:00:00.000Z","data":[` +
 		`{"customerId":"c1","customerName":"Anna","agedCurrencyOutstanding":[` +
 		`{"currency":"EUR","agedOutstandingAmounts":[` +
-		`{"fromDate":"2024-03-02T00:00:00Z","toDate":"2024-04-01T00:00:00Z","amount":270.10,"details":[{"name":"Invoices","amount":280.10},{"name":"CreditNotes","amount":-10}]},` +
-		`{"fromDate":"2024-02-01T00:00:00Z","toDate":"2024-03-02T00:00:00Z","amount":300,"details":[{"name":"Invoices","amount":300}]},` +
-		`{"fromDate":"0001-01-01T00:00:00Z","toDate":"2024-02-01T00:00:00Z","amount":-5,"details":[{"name":"Payments","amount":-5}]}]},` +
+		`{"fromDate":"2024-03-02T00:00:00.000Z","toDate":"2024-04-01T00:00:00.000Z","amount":270.10,"details":[{"name":"Invoices","amount":280.10},{"name":"CreditNotes","amount":-10}]},` +
+		`{"fromDate":"2024-02-01T00:00:00.000Z","toDate":"2024-03-02T00:00:00.000Z","amount":300,"details":[{"name":"Invoices","amount":300}]},` +
+		`{"fromDate":"0001-01-01T00:00:00.000Z","toDate":"2024-02-01T00:00:00.000Z","amount":-5,"details":[{"name":"Payments","amount":-5}]}]},` +
 		`{"currency":"USD","agedOutstandingAmounts":[` +
-		`{"fromDate":"2024-03-02T00:00:00Z","toDate":"2024-04-01T00:00:00Z","amount":0,"details":[]},` +
-		`{"fromDate":"2024-02-01T00:00:00Z","toDate":"2024-03-02T00:00:00Z","amount":0,"details":[]},` +
-		`{"fromDate":"0001-01-01T00:00:00Z","toDate":"2024-02-01T00:00:00Z","amount":7,"details":[{"name":"Invoices","amount":7}]}]}]}]}`
+		`{"fromDate":"2024-03-02T00:00:00.000Z","toDate":"2024-04-01T00:00:00.000Z","amount":0,"details":[]},` +
+		`{"fromDate":"2024-02-01T00:00:00.000Z","toDate":"2024-03-02T00:00:00.000Z","amount":0,"details":[]},` +
+		`{"fromDate":"0001-01-01T00:00:00.000Z","toDate":"2024-02-01T00:00:00.000Z","amount":7,"details":[{"name":"Invoices","amount":7}]}]}]}]}`
 	if string(got) != want {
 		t.Errorf("report\n got %s\nwant %s", got, want)
 	}
