@@ -1,14 +1,12 @@
 package api
 
 import (
-	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/aged"
-	"github.com/ferry-sync/ferry/coordinator/store"
-	"github.com/ferry-sync/ferry/shared/dataset"
 	"github.com/ferry-sync/ferry/shared/model"
 )
 
@@ -25,13 +23,16 @@ func (s *Server) agedCreditor(w http.ResponseWriter, r *http.Request) error {
 }
 
 // agedReport computes kind's report from the company's cached records
-// of the latest Complete datasets (see AgedRecords).
+// of the latest Complete datasets (aged.Open); 409 when one is missing.
 func (s *Server) agedReport(w http.ResponseWriter, r *http.Request, kind aged.Kind) error {
 	p, err := agedParams(r, s.now())
 	if err != nil {
 		return err
 	}
-	records, err := AgedRecords(r.Context(), s.store, r.PathValue("companyId"), kind)
+	records, err := aged.Open(r.Context(), s.store, r.PathValue("companyId"), kind)
+	if missing := (*aged.MissingError)(nil); errors.As(err, &missing) {
+		return errorf(http.StatusConflict, CodeConflict, "%v", missing)
+	}
 	if err != nil {
 		return err
 	}
@@ -41,39 +42,6 @@ func (s *Server) agedReport(w http.ResponseWriter, r *http.Request, kind aged.Ki
 	}
 	writeJSON(w, http.StatusOK, rep)
 	return nil
-}
-
-// agedStore is what a report needs of the store.
-type agedStore interface {
-	DataStatus(ctx context.Context, companyID string) (map[dataset.DataType]store.TypeStatus, error)
-	CachedRecords(ctx context.Context, companyID string, dt string, fn func(id string, record []byte) error) error
-}
-
-// AgedRecords checks that each data type kind is computed from has a
-// Complete dataset, or that its newest dataset ended NotSupported (the
-// source has none: no records), and returns the reader of the company's
-// cached records. A type with neither is a 409 naming it; a missing
-// company is store.ErrNotFound. The Portal reads its reports through it
-// too.
-func AgedRecords(ctx context.Context, st agedStore, companyID string, kind aged.Kind) (aged.Records, error) {
-	status, err := st.DataStatus(ctx, companyID)
-	if err != nil {
-		return nil, err
-	}
-	var missing []string
-	for _, dt := range kind.Required() {
-		ts, ok := status[dt]
-		if !ok || ts.LatestSuccessful == nil && ts.Latest.Status != dataset.NotSupported {
-			missing = append(missing, string(dt))
-		}
-	}
-	if missing != nil {
-		return nil, errorf(http.StatusConflict, CodeConflict,
-			"the %s report needs a Complete dataset of %v; none of %v: queue them", kind.Name, kind.Required(), missing)
-	}
-	return func(dt dataset.DataType, fn func([]byte) error) error {
-		return st.CachedRecords(ctx, companyID, string(dt), func(_ string, rec []byte) error { return fn(rec) })
-	}, nil
 }
 
 // agedParams reads reportDate (today when absent), numberOfPeriods and
