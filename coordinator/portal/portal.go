@@ -160,6 +160,7 @@ func (h *Handler) routes() {
 	m.HandleFunc("POST /portal/companies/{companyId}/connections/{connectionId}/syncWindow", h.form(h.setWindow))
 	m.HandleFunc("GET /portal/companies/{companyId}/datasets/{datasetId}", h.signedIn(h.datasetPage))
 	m.HandleFunc("GET /portal/companies/{companyId}/datasets/{datasetId}/live", h.signedIn(h.datasetLive))
+	m.HandleFunc("GET /portal/companies/{companyId}/reports/{report}", h.signedIn(h.reportPage))
 	m.HandleFunc("GET /portal/agents", h.signedIn(h.agentsPage))
 	m.HandleFunc("GET /portal/agents/live", h.signedIn(h.agentsLive))
 	m.HandleFunc("GET /portal/agents/{agentId}", h.signedIn(h.agentPage))

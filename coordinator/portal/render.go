@@ -66,7 +66,7 @@ type findingsView struct {
 var pages = func() map[string]*template.Template {
 	layout := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/agent-parts.html"))
 	out := map[string]*template.Template{}
-	for _, name := range []string{"signin", "companies", "company", "dataset", "agents", "agent", "revoke", "linkcode", "error"} {
+	for _, name := range []string{"signin", "companies", "company", "dataset", "agents", "agent", "revoke", "linkcode", "error", "report"} {
 		out[name] = template.Must(template.Must(layout.Clone()).ParseFS(assets, "templates/"+name+".html"))
 	}
 	return out
