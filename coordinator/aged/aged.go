@@ -22,7 +22,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net/url"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/ferry-sync/ferry/shared/dataset"
@@ -94,6 +96,43 @@ func (p Params) Check() error {
 		return fmt.Errorf("reportDate must be in the years 1900 to 9999, not %s", p.ReportDate.Format(time.DateOnly))
 	}
 	return nil
+}
+
+// ParseParams reads the parameters from a query: reportDate (a date, or a
+// date and time whose day is taken; today, UTC, when absent),
+// numberOfPeriods and periodLengthDays (DefaultPeriods and
+// DefaultPeriodLengthDays when absent). The error names the parameter.
+func ParseParams(q url.Values, now time.Time) (Params, error) {
+	y, m, d := now.UTC().Date()
+	p := Params{ReportDate: time.Date(y, m, d, 0, 0, 0, 0, time.UTC), Periods: DefaultPeriods, PeriodLengthDays: DefaultPeriodLengthDays}
+	if v := q.Get("reportDate"); v != "" {
+		t, err := model.Date(v).Time()
+		if err != nil {
+			return p, fmt.Errorf("reportDate %q is not a date (write it as 2024-05-02)", clip(v))
+		}
+		p.ReportDate = time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+	}
+	for _, f := range []struct {
+		name string
+		dst  *int
+	}{{"numberOfPeriods", &p.Periods}, {"periodLengthDays", &p.PeriodLengthDays}} {
+		if v := q.Get(f.name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return p, fmt.Errorf("%s %q is not a whole number", f.name, clip(v))
+			}
+			*f.dst = n
+		}
+	}
+	return p, p.Check()
+}
+
+// clip shortens a value quoted in an error.
+func clip(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
 }
 
 // Records calls fn with each synced record of dt as JSON; none when dt was

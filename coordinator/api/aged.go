@@ -3,11 +3,9 @@ package api
 import (
 	"errors"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/aged"
-	"github.com/ferry-sync/ferry/shared/model"
 )
 
 // agedDebtor serves the aged debtor report: what each customer owes, by
@@ -44,36 +42,11 @@ func (s *Server) agedReport(w http.ResponseWriter, r *http.Request, kind aged.Ki
 	return nil
 }
 
-// agedParams reads reportDate (today when absent), numberOfPeriods and
-// periodLengthDays (Codat's defaults, 4 and 30); a bad one is a 400 naming
-// it.
+// agedParams reads the report's parameters (aged.ParseParams); a bad one
+// is a 400 naming it.
 func agedParams(r *http.Request, now time.Time) (aged.Params, error) {
-	q := r.URL.Query()
-	y, m, d := now.UTC().Date()
-	p := aged.Params{ReportDate: time.Date(y, m, d, 0, 0, 0, 0, time.UTC),
-		Periods: aged.DefaultPeriods, PeriodLengthDays: aged.DefaultPeriodLengthDays}
-	if v := q.Get("reportDate"); v != "" {
-		t, err := model.Date(v).Time()
-		if err != nil {
-			return p, errorf(http.StatusBadRequest, CodeBadParameter,
-				"reportDate %q is not a date (write it as 2024-05-02)", truncate(v, 40))
-		}
-		p.ReportDate = time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
-	}
-	for _, f := range []struct {
-		name string
-		dst  *int
-	}{{"numberOfPeriods", &p.Periods}, {"periodLengthDays", &p.PeriodLengthDays}} {
-		name, dst := f.name, f.dst
-		if v := q.Get(name); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				return p, errorf(http.StatusBadRequest, CodeBadParameter, "%s %q is not a whole number", name, truncate(v, 40))
-			}
-			*dst = n
-		}
-	}
-	if err := p.Check(); err != nil {
+	p, err := aged.ParseParams(r.URL.Query(), now)
+	if err != nil {
 		return p, errorf(http.StatusBadRequest, CodeBadParameter, "%v", err)
 	}
 	return p, nil
