@@ -15,40 +15,6 @@ import (
 // gnucashBooks is the folder of real GnuCash books beside the repo.
 var gnucashBooks, _ = filepath.Abs("../../shared/testdata/gnucash")
 
-// TestEveryGnuCashBookSyncs links one agent to every book in
-// shared/testdata/gnucash (one binding each, one company each) and checks
-// that every data type of every book ends Complete, or NotSupported.
-func TestEveryGnuCashBookSyncs(t *testing.T) {
-	t.Parallel()
-	books, err := filepath.Glob(filepath.Join(gnucashBooks, "*.gnucash*"))
-	if err != nil || len(books) == 0 {
-		t.Fatalf("no books in %s (%v)", gnucashBooks, err)
-	}
-	c := startCoordinator(t, t.TempDir(), freeAddr(t))
-	config := filepath.Join(t.TempDir(), "agent.json")
-	companies := map[string]string{}
-	for _, book := range books {
-		company, _, code := setupConnection(t, c, "gnucash")
-		out, err := exec.Command(filepath.Join(binDir, "ferry-agent"), "link", "--config", config,
-			"--coordinator", "http://"+c.addr, "--code", code, "--source", "gnucash", "--path", book).CombinedOutput()
-		if err != nil {
-			t.Fatalf("link %s: %v\n%s", book, err, out)
-		}
-		companies[filepath.Base(book)] = company
-	}
-	runAgent(t, config)
-	for name, company := range companies {
-		waitAllEnded(t, c, name, company)
-		statuses := dataStatus(t, c, company)
-		t.Logf("%s: %v", name, statuses)
-		for dt, st := range statuses {
-			if st != "Complete" && st != "NotSupported" {
-				t.Errorf("%s: %s ended %s: %s", name, dt, st, failure(t, c, company, dt))
-			}
-		}
-	}
-}
-
 // failure describes why the newest dataset of a type failed.
 func failure(t *testing.T, c *coordinator, company, dt string) string {
 	var hist struct {

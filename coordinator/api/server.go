@@ -191,6 +191,8 @@ func (s *Server) routes() []Route {
 		{"GET", "/companies/{companyId}/data/financials/profitAndLoss", sup, s.getProfitAndLoss},
 		{"GET", "/companies/{companyId}/data/{dataType}", sup, s.listRecords},
 		{"GET", "/companies/{companyId}/data/{dataType}/{recordId}", sup, s.getRecord},
+		{"GET", "/companies/{companyId}/reports/agedDebtor", sup, s.agedDebtor},
+		{"GET", "/companies/{companyId}/reports/agedCreditor", sup, s.agedCreditor},
 		{"GET", "/profile/syncSettings", sup, s.getProfileSyncSettings},
 		{"POST", "/profile/syncSettings", c, s.setProfileSyncSettings},
 		{"GET", "/companies/{companyId}/syncSettings", sup, s.getCompanySyncSettings},

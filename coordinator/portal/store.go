@@ -57,14 +57,14 @@ type Store interface {
 	// grow with the length of the history. store.ErrNotFound if the company
 	// is missing.
 	DataStatus(ctx context.Context, companyID string) (map[dataset.DataType]store.TypeStatus, error)
-	// Validation returns a dataset's validation results (empty lists when
-	// none were stored); store.ErrNotFound if the dataset is missing.
-	Validation(ctx context.Context, companyID, datasetID string) (store.ValidationResult, error)
 	// CachedRecords calls fn with each record of the current snapshot of
 	// (company, data type) in id order, from one consistent read; no
 	// snapshot means no calls. store.ErrNotFound if the company is missing.
-	// The financial statements are computed from them.
+	// The aged reports and the financial statements are computed from them.
 	CachedRecords(ctx context.Context, companyID string, dt string, fn func(id string, record []byte) error) error
+	// Validation returns a dataset's validation results (empty lists when
+	// none were stored); store.ErrNotFound if the dataset is missing.
+	Validation(ctx context.Context, companyID, datasetID string) (store.ValidationResult, error)
 
 	// An agent's events (its live state comes from Agents).
 

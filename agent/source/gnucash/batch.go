@@ -89,17 +89,25 @@ func (b *batch) journal(ctx context.Context, emit func(source.Record) error) err
 	return err
 }
 
-// payments reads the book, keeping its payment and lot-link transactions
-// as they stream past (the documents their lots belong to may come after
-// them in an XML book), and maps them once it is read.
+// payments reads the book, keeping what mapping needs of its payment and
+// lot-link transactions of this side as they stream past (the documents
+// their lots belong to may come after them in an XML book), and maps them
+// once it is read.
 func (b *batch) payments(ctx context.Context, emit func(source.Record) error) error {
 	var kept []*txn
-	bk, err := b.l.load(ctx, needs[b.dt], func(_ *book, t *txn) error {
-		if t.typ == txnPayment || t.typ == txnLink {
+	side := "RECEIVABLE"
+	if b.dt == dataset.BillPayments {
+		side = "PAYABLE"
+	}
+	bk, err := b.l.load(ctx, needs[b.dt], func(bk *book, t *txn) error {
+		if t.typ != txnPayment && t.typ != txnLink {
+			return nil
+		}
+		if k := t.paymentPart(bk, side); k != nil {
 			if len(kept) >= maxKept {
 				return dataErrorf("the book holds more than %d payments", maxKept)
 			}
-			kept = append(kept, t.clone())
+			kept = append(kept, k)
 		}
 		return nil
 	})

@@ -133,6 +133,30 @@ func (t *txn) clone() *txn {
 	return &c
 }
 
+// paymentPart copies what mapping a payment of side (RECEIVABLE, PAYABLE)
+// reads of t: its splits in accounts of that type, and the first other
+// split (the bank side), without memos or quantities. Nil when t has no
+// split of that side: it is the other side's payment, or none. Accounts
+// come before transactions in both formats, so bk knows every account.
+func (t *txn) paymentPart(bk *book, side string) *txn {
+	c := *t
+	c.splits = nil
+	other := false
+	for _, sp := range t.splits {
+		a := bk.accounts[sp.account]
+		isSide := a != nil && a.typ == side
+		if !isSide && other {
+			continue
+		}
+		other = other || !isSide
+		c.splits = append(c.splits, split{account: sp.account, lot: sp.lot, value: sp.value})
+	}
+	if len(c.splits) == 0 || other && len(c.splits) == 1 {
+		return nil
+	}
+	return &c
+}
+
 type split struct {
 	account, memo, lot string
 	value, quantity    *big.Rat

@@ -34,16 +34,7 @@ func Accounts() []Account { return slices.Clone(accounts) }
 // WriteBook writes a generated book of the given number of transactions
 // (two splits each), gzip-compressed as GnuCash saves a book; see
 // WriteXML for what it holds.
-func WriteBook(w io.Writer, transactions int) error {
-	gz, err := gzip.NewWriterLevel(w, gzip.BestSpeed)
-	if err != nil {
-		return err
-	}
-	if err := WriteXML(gz, transactions); err != nil {
-		return err
-	}
-	return gz.Close()
-}
+func WriteBook(w io.Writer, transactions int) error { return WriteBookWith(w, transactions, Options{}) }
 
 // WriteXML writes a book as plain XML, laid out as GnuCash lays one out:
 // the GBP commodity; the accounts (a root, then Accounts); the given
@@ -51,7 +42,37 @@ func WriteBook(w io.Writer, transactions int) error {
 // the accounts in turn (transaction i's guid is "7" then i in 31 hex
 // digits); then a customer, an unposted invoice of one line and a tax
 // table. Errors of w are returned.
-func WriteXML(w io.Writer, transactions int) error {
+func WriteXML(w io.Writer, transactions int) error { return WriteXMLWith(w, transactions, Options{}) }
+
+// Options change what a generated book holds.
+type Options struct {
+	// Payments makes every transaction from Receivables to Bank (one in
+	// four) a payment on account by the customer: marked P, its receivable
+	// split in a lot the customer owns. Such a book has that many payments.
+	Payments bool
+}
+
+// PaymentLotGUID is the guid of the lot that holds the payments of a book
+// written with Options.Payments.
+const PaymentLotGUID = "e1000000000000000000000000000001"
+
+// CustomerGUID is the guid of a generated book's customer.
+const CustomerGUID = "c0000000000000000000000000000001"
+
+// WriteBookWith is WriteBook with options.
+func WriteBookWith(w io.Writer, transactions int, o Options) error {
+	gz, err := gzip.NewWriterLevel(w, gzip.BestSpeed)
+	if err != nil {
+		return err
+	}
+	if err := WriteXMLWith(gz, transactions, o); err != nil {
+		return err
+	}
+	return gz.Close()
+}
+
+// WriteXMLWith is WriteXML with options.
+func WriteXMLWith(w io.Writer, transactions int, o Options) error {
 	bw := bufio.NewWriterSize(w, 256<<10)
 	fmt.Fprint(bw, `<?xml version="1.0" encoding="utf-8" ?>
 <gnc-v2
@@ -63,6 +84,7 @@ func WriteXML(w io.Writer, transactions int) error {
      xmlns:split="http://www.gnucash.org/XML/split"
      xmlns:trn="http://www.gnucash.org/XML/trn"
      xmlns:ts="http://www.gnucash.org/XML/ts"
+     xmlns:lot="http://www.gnucash.org/XML/lot"
      xmlns:cust="http://www.gnucash.org/XML/cust"
      xmlns:addr="http://www.gnucash.org/XML/addr"
      xmlns:entry="http://www.gnucash.org/XML/entry"
@@ -91,6 +113,29 @@ func WriteXML(w io.Writer, transactions int) error {
 		if parent != "" {
 			fmt.Fprintf(bw, "  <act:parent type=\"guid\">%s</act:parent>\n", parent)
 		}
+		if o.Payments && typ == "RECEIVABLE" {
+			fmt.Fprintf(bw, `  <act:lots>
+    <gnc:lot version="2.0.0">
+      <lot:id type="guid">%s</lot:id>
+      <lot:slots>
+        <slot>
+          <slot:key>gncOwner</slot:key>
+          <slot:value type="frame">
+            <slot>
+              <slot:key>owner-guid</slot:key>
+              <slot:value type="guid">%s</slot:value>
+            </slot>
+            <slot>
+              <slot:key>owner-type</slot:key>
+              <slot:value type="integer">2</slot:value>
+            </slot>
+          </slot:value>
+        </slot>
+      </lot:slots>
+    </gnc:lot>
+  </act:lots>
+`, PaymentLotGUID, CustomerGUID)
+		}
 		fmt.Fprint(bw, "</gnc:account>\n")
 	}
 	account(RootGUID, "Root Account", "ROOT", "")
@@ -100,6 +145,18 @@ func WriteXML(w io.Writer, transactions int) error {
 	for i := range transactions {
 		from, to := accounts[i%len(accounts)].GUID, accounts[(i+1)%len(accounts)].GUID
 		amount := i%9999 + 1
+		slots, lot := "", ""
+		if o.Payments && from == accounts[3].GUID { // Receivables to Bank
+			slots = `
+  <trn:slots>
+    <slot>
+      <slot:key>trans-txn-type</slot:key>
+      <slot:value type="string">P</slot:value>
+    </slot>
+  </trn:slots>`
+			lot = `
+      <split:lot type="guid">` + PaymentLotGUID + `</split:lot>`
+		}
 		fmt.Fprintf(bw, `<gnc:transaction version="2.0.0">
   <trn:id type="guid">7%031x</trn:id>
   <trn:currency>
@@ -112,7 +169,7 @@ func WriteXML(w io.Writer, transactions int) error {
   <trn:date-entered>
     <ts:date>2024-%02d-%02d 12:00:00 +0000</ts:date>
   </trn:date-entered>
-  <trn:description>Generated transaction %d</trn:description>
+  <trn:description>Generated transaction %d</trn:description>%s
   <trn:splits>
     <trn:split>
       <split:id type="guid">5%031x</split:id>
@@ -127,11 +184,11 @@ func WriteXML(w io.Writer, transactions int) error {
       <split:reconciled-state>n</split:reconciled-state>
       <split:value>-%d/100</split:value>
       <split:quantity>-%d/100</split:quantity>
-      <split:account type="guid">%s</split:account>
+      <split:account type="guid">%s</split:account>%s
     </trn:split>
   </trn:splits>
 </gnc:transaction>
-`, i, i%12+1, i%28+1, i%12+1, i%28+1, i, 2*i, amount, amount, to, 2*i+1, i, amount, amount, from)
+`, i, i%12+1, i%28+1, i%12+1, i%28+1, i, slots, 2*i, amount, amount, to, 2*i+1, i, amount, amount, from, lot)
 	}
 	fmt.Fprint(bw, `<gnc:GncCustomer version="2.0.0">
   <cust:guid type="guid">c0000000000000000000000000000001</cust:guid>

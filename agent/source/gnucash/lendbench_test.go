@@ -1,0 +1,164 @@
+package gnucash
+
+import (
+	"bufio"
+	"compress/gzip"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ferry-sync/ferry/agent/source"
+	"github.com/ferry-sync/ferry/agent/source/gnucash/gnucashtest"
+	"github.com/ferry-sync/ferry/shared/dataset"
+)
+
+// BenchmarkLenderMillionSplits reads the lender's types from the generated
+// book of 1,000,000 splits (500,000 transactions; e2e's bigbook, the book
+// of issue #4), written with gnucashtest.Options.Payments so that one
+// transaction in four is a customer's payment (125,000 payments): per type, the records mapped per second, the splits read
+// per second and the peak heap in use while it runs; beside, in the same
+// run, the limit no mapping can beat, the raw read of the same book
+// (gunzip and a scan of its lines), and journalEntries, the type that maps
+// every transaction. Run it with -benchtime 1x: one read is a few seconds.
+//
+//	go test -run '^$' -bench LenderMillionSplits -benchtime 1x ./agent/source/gnucash/
+func BenchmarkLenderMillionSplits(b *testing.B) {
+	const txns, splits = 500_000, 1_000_000
+	path := genPaymentsBook(b, txns)
+	b.Run("raw-read", func(b *testing.B) {
+		peak := peakHeap(b, func() {
+			for b.Loop() {
+				lines := rawRead(b, path)
+				if lines < splits {
+					b.Fatalf("%d lines", lines)
+				}
+			}
+		})
+		b.ReportMetric(float64(splits*b.N)/b.Elapsed().Seconds(), "splits/s")
+		b.ReportMetric(float64(peak>>20), "peak-heap-MiB")
+	})
+	src := open(b, path)
+	for _, dt := range []dataset.DataType{dataset.JournalEntries, dataset.Payments, dataset.BillPayments,
+		dataset.CreditNotes, dataset.BillCreditNotes, dataset.BankAccounts} {
+		b.Run(string(dt), func(b *testing.B) {
+			n := 0
+			peak := peakHeap(b, func() {
+				for b.Loop() {
+					bt, err := src.Fetch(b.Context(), dt)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if err := bt.Records(b.Context(), func(source.Record) error { n++; return nil }); err != nil {
+						b.Fatal(err)
+					}
+					bt.Close()
+				}
+			})
+			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "records/s")
+			b.ReportMetric(float64(splits*b.N)/b.Elapsed().Seconds(), "splits/s")
+			b.ReportMetric(float64(peak>>20), "peak-heap-MiB")
+		})
+	}
+}
+
+// genPaymentsBook writes a generated book whose customer pays on account
+// one transaction in four (gnucashtest.Options.Payments).
+func genPaymentsBook(tb testing.TB, txns int) string {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), "generated-payments.gnucash")
+	f, err := os.Create(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := gnucashtest.WriteBookWith(f, txns, gnucashtest.Options{Payments: true}); err != nil {
+		tb.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	return path
+}
+
+// TestGeneratedPayments: a generated book with payments has one payment
+// per transaction from Receivables to Bank, each on account, by the
+// customer, of that transaction's amount.
+func TestGeneratedPayments(t *testing.T) {
+	src := open(t, genPaymentsBook(t, 400))
+	recs := mustRecords(t, src, dataset.Payments)
+	if len(recs) != 100 {
+		t.Fatalf("%d payments, want 100", len(recs))
+	}
+	for _, r := range recs {
+		id := r["id"].(string)
+		i, err := strconv.ParseInt(id[1:], 16, 64)
+		if err != nil || i%4 != 3 {
+			t.Fatalf("payment %s is not a transaction from Receivables", id)
+		}
+		want := fmt.Sprintf("%d.%02d", (i%9999+1)/100, (i%9999+1)%100)
+		line := r["lines"].([]any)[0].(map[string]any)
+		link := line["links"].([]any)[0].(map[string]any)
+		if fmt.Sprint(r["totalAmount"]) != want || r["customerRef"].(map[string]any)["id"] != gnucashtest.CustomerGUID ||
+			link["type"] != "PaymentOnAccount" || fmt.Sprint(link["amount"]) != "-"+want {
+			t.Errorf("payment %s: %v, want %s on account by the customer", id, r, want)
+		}
+	}
+}
+
+// rawRead gunzips the book and counts its lines: the least any read of it
+// costs.
+func rawRead(b *testing.B, path string) int {
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(bufio.NewReaderSize(f, 256<<10))
+	if err != nil {
+		b.Fatal(err)
+	}
+	sc := bufio.NewScanner(zr)
+	n := 0
+	for sc.Scan() {
+		n++
+	}
+	if err := sc.Err(); err != nil && err != io.EOF {
+		b.Fatal(err)
+	}
+	return n
+}
+
+// peakHeap runs fn while sampling the heap in use every 10 ms, and returns
+// the largest sample.
+func peakHeap(b *testing.B, fn func()) uint64 {
+	runtime.GC()
+	var mu sync.Mutex
+	var peak uint64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		var ms runtime.MemStats
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			runtime.ReadMemStats(&ms)
+			mu.Lock()
+			peak = max(peak, ms.HeapInuse)
+			mu.Unlock()
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	})
+	fn()
+	close(stop)
+	wg.Wait()
+	return peak
+}
