@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/dataset"
 	"github.com/ferry-sync/ferry/shared/protocol"
@@ -164,6 +166,47 @@ func TestWindowOpeningOffers(t *testing.T) {
 			}
 			if offered := time.Now().Add(offset); offered.Before(tt.opens) {
 				t.Errorf("offered at %s, before the window opened at %s", offered.UTC(), tt.opens.UTC())
+			}
+		})
+	}
+}
+
+// TestRunningWorkFinishesWhenHeld: a dataset claimed before its
+// connection is paused, or before its window closes, goes on: its
+// reports are taken as before.
+func TestRunningWorkFinishesWhenHeld(t *testing.T) {
+	closed := &store.SyncWindow{TimeZone: "UTC", Windows: []store.Window{{Days: []string{"Tue"}, Start: "01:00", End: "02:00"}}}
+	for _, tt := range []struct {
+		name string
+		hold func(*store.Connection)
+	}{
+		{"paused", func(c *store.Connection) { c.PausedSince = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC) }},
+		{"window closed", func(c *store.Connection) { c.SyncWindow = closed }}, // the test's clock is a Sunday
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.nothingOnFirstLink()
+			conn, cred := e.linked()
+			a, _ := e.connect(cred, all(conn))
+			e.queueInStore(conn, "ds-running", dataset.Customers)
+			a.offersUntil("ds-running")
+			c := a.claim("ds-running").Claimed
+			if c == nil {
+				t.Fatal("the claim was refused")
+			}
+			if _, err := e.st.UpdateConnection(t.Context(), e.co, conn, func(cn *store.Connection) error { tt.hold(cn); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if m := a.report(c, dataset.Mapping, c.LeaseID); m.Type != protocol.TypeAck {
+				t.Fatalf("report Mapping once held: %+v", m)
+			}
+			m := a.reply(protocol.Message{Type: protocol.TypeReport, ID: uuid.NewString(), Report: &protocol.Report{
+				CompanyID: c.CompanyID, DatasetID: c.DatasetID, LeaseID: c.LeaseID, To: dataset.Mapping, Progress: 50}})
+			if m.Type != protocol.TypeAck {
+				t.Fatalf("report progress once held: %+v", m)
+			}
+			if d := e.dataset("ds-running"); d.Status != dataset.Mapping || d.Progress != 50 {
+				t.Errorf("the running dataset is %s at %d%%, want Mapping at 50%%", d.Status, d.Progress)
 			}
 		})
 	}
