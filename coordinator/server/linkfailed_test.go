@@ -97,7 +97,7 @@ func TestConnectionFailedWebhook(t *testing.T) {
 		Payload       struct {
 			ReferenceCompany struct{ ID, Name string }
 			Connection       struct {
-				ID, IntegrationKey, SourceType, Status string
+				ID, IntegrationID, IntegrationKey, SourceID, PlatformName, SourceType, Status string
 				DataConnectionErrors                   []struct{ StatusCode, StatusText, ErrorMessage, ErroredOnUtc, Status string }
 			}
 		}
@@ -107,7 +107,8 @@ func TestConnectionFailedWebhook(t *testing.T) {
 	}
 	p := failed.Payload
 	if p.ReferenceCompany.ID != co.ID || p.ReferenceCompany.Name != "Acme" || p.Connection.ID != cn.ID ||
-		p.Connection.Status != "PendingAuth" || p.Connection.IntegrationKey != "csv" || p.Connection.SourceType != "Accounting" {
+		p.Connection.Status != "PendingAuth" || p.Connection.IntegrationKey != "csv" || p.Connection.SourceType != "Accounting" ||
+		p.Connection.IntegrationID == "" || p.Connection.SourceID == "" || p.Connection.PlatformName != "CSV files" {
 		t.Errorf("connection.failed payload %+v", p)
 	}
 	if errs := p.Connection.DataConnectionErrors; len(errs) != 1 || errs[0].StatusCode != "410" || errs[0].StatusText != "LinkCodeExpired" ||
