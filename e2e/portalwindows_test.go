@@ -35,11 +35,12 @@ func (p *portalTab) until(what, js string) {
 	})
 }
 
-// untilText waits for the element's text to be want.
+// untilText waits for the element's text to be want, on a page loaded
+// whole (a node of a page still loading may be gone by the next action).
 func (p *portalTab) untilText(what, sel, want string) {
 	p.t.Helper()
 	p.until(what+": "+sel+" showing "+want,
-		fmt.Sprintf(`(e => e !== null && e.textContent.trim() === %q)(document.querySelector(%q))`, want, sel))
+		fmt.Sprintf(`(e => document.readyState === "complete" && e !== null && e.textContent.trim() === %q)(document.querySelector(%q))`, want, sel))
 }
 
 func (p *portalTab) signIn(key string) {
