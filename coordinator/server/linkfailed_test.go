@@ -98,7 +98,7 @@ func TestConnectionFailedWebhook(t *testing.T) {
 			ReferenceCompany struct{ ID, Name string }
 			Connection       struct {
 				ID, IntegrationID, IntegrationKey, SourceID, PlatformName, SourceType, Status string
-				DataConnectionErrors                   []struct{ StatusCode, StatusText, ErrorMessage, ErroredOnUtc, Status string }
+				DataConnectionErrors                                                          []struct{ StatusCode, StatusText, ErrorMessage, ErroredOnUtc, Status string }
 			}
 		}
 	}
