@@ -144,10 +144,10 @@ func TestPortalPauseAndWindow(t *testing.T) {
 		chromedp.Click(chromedp.CSS(row+"details.window-edit summary")),
 		chromedp.WaitVisible(chromedp.CSS(row+`input[name=timeZone]`)),
 		chromedp.SetValue(chromedp.CSS(row+`input[name=timeZone]`), "Europe/London"),
-		chromedp.Click(chromedp.CSS(row+`input[name=days][value=Tue]`)),
-		chromedp.Click(chromedp.CSS(row+`input[name=days][value=Thu]`)),
-		chromedp.SetValue(chromedp.CSS(row+`input[name=start]`), "19:00"),
-		chromedp.SetValue(chromedp.CSS(row+`input[name=end]`), "07:00"),
+		chromedp.Click(chromedp.CSS(row+`input[name=days-0][value=Tue]`)),
+		chromedp.Click(chromedp.CSS(row+`input[name=days-0][value=Thu]`)),
+		chromedp.SetValue(chromedp.CSS(row+`input[name=start-0]`), "19:00"),
+		chromedp.SetValue(chromedp.CSS(row+`input[name=end-0]`), "07:00"),
 		chromedp.Click(chromedp.CSS(row+"button.set-window")),
 	)
 	untilText("set a window", row+".window-summary", "Tue, Thu 19:00–07:00 (Europe/London)")
@@ -161,10 +161,10 @@ func TestPortalPauseAndWindow(t *testing.T) {
 	}
 	do("a bad time",
 		chromedp.Click(chromedp.CSS(row+"details.window-edit summary")),
-		chromedp.SetValue(chromedp.CSS(row+`input[name=start]`), "7pm"),
+		chromedp.SetValue(chromedp.CSS(row+`input[name=start-0]`), "7pm"),
 		chromedp.Click(chromedp.CSS(row+"button.set-window")),
 	)
-	untilText("a bad time", "#flash", "Sync window not set: start")
+	untilText("a bad time", "#flash", "Sync window not set: span 1 start")
 	screenshot(t, tab, "portal-sync-window.png")
 	do("resume", chromedp.Click(chromedp.CSS(row+"button.resume")), chromedp.WaitVisible(chromedp.CSS(row+".status.running")))
 	cn = struct {

@@ -102,8 +102,8 @@ func TestConnectionErrors(t *testing.T) {
 // type; an unknown one is still refused.
 func TestWebhookNewEventTypes(t *testing.T) {
 	e := newEnvWith(t, func(c *Config) { c.WebhookAllowPrivate = true })
-	types := []string{"read.completed.initial", "connection.reconnected", "connection.deleted", "agent.offline", "agent.online",
-		"connection.error.raised", "connection.error.resolved"}
+	types := []string{"read.completed.initial", "connection.reconnected", "connection.deleted", "connection.failed", "agent.offline",
+		"agent.online", "connection.error.raised", "connection.error.resolved"}
 	var w struct {
 		EventTypes []string `json:"eventTypes"`
 	}

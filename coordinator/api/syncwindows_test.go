@@ -1,10 +1,15 @@
 package api
 
 import (
+	"fmt"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ferry-sync/ferry/coordinator/rules"
+	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/dataset"
 )
 
@@ -52,6 +57,48 @@ func TestSyncWindowLevels(t *testing.T) {
 	get(connPath, "client", "Europe/London")
 	e.must(200, "DELETE", "/profile/syncWindow", nil, nil)
 	get(connPath, "none", "UTC")
+}
+
+// TestSyncWindowSpans: a window of several spans (one crossing midnight,
+// one of a whole day) is kept whole and in order; MaxWindows spans are
+// accepted and one more is refused naming windows; a bad field in a
+// later span is named with its index.
+func TestSyncWindowSpans(t *testing.T) {
+	e := newEnv(t)
+	co := e.company("Acme")
+	conn := e.connection(co, "gnucash")
+	path := "/companies/" + co + "/connections/" + conn.ID + "/syncWindow"
+	spans := []store.Window{
+		{Days: []string{"Mon", "Tue"}, Start: "19:00", End: "07:00"},
+		{Days: []string{"Sat"}, Start: "00:00", End: "00:00"},
+		{Days: []string{"Sun"}, Start: "10:00", End: "12:30"},
+	}
+	var got syncWindowView
+	e.must(200, "PUT", path, map[string]any{"timeZone": "America/New_York", "windows": spans}, &got)
+	if got.AppliesFrom != store.WindowOfConnection || !reflect.DeepEqual(got.Windows, spans) {
+		t.Errorf("PUT answered %+v, want the three spans in order", got)
+	}
+	got = syncWindowView{}
+	e.must(200, "GET", path, nil, &got)
+	if !reflect.DeepEqual(got.Windows, spans) {
+		t.Errorf("GET %+v, want the three spans in order", got.Windows)
+	}
+	many := make([]store.Window, rules.MaxWindows+1)
+	for i := range many {
+		many[i] = store.Window{Days: []string{"Mon"}, Start: fmt.Sprintf("%02d:00", i%24), End: fmt.Sprintf("%02d:30", i%24)}
+	}
+	e.must(200, "PUT", path, map[string]any{"timeZone": "UTC", "windows": many[:rules.MaxWindows]}, nil)
+	status, out := e.call("PUT", path, map[string]any{"timeZone": "UTC", "windows": many})
+	e.apiError(status, out, 400, CodeInvalidField, "windows")
+	bad := slices.Clone(spans)
+	bad[2].End = "12:61"
+	status, out = e.call("PUT", path, map[string]any{"timeZone": "UTC", "windows": bad})
+	e.apiError(status, out, 400, CodeInvalidField, "windows[2].end")
+	got = syncWindowView{}
+	e.must(200, "GET", path, nil, &got)
+	if len(got.Windows) != rules.MaxWindows {
+		t.Errorf("after the refusals the window has %d spans, want the %d set", len(got.Windows), rules.MaxWindows)
+	}
 }
 
 // TestSyncWindowRefusals: bad zones, times and days are 400 naming the

@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/dataset"
 	"github.com/ferry-sync/ferry/shared/protocol"
@@ -125,33 +127,87 @@ func TestWindowHoldsOffers(t *testing.T) {
 
 // TestWindowOpeningOffers: held work is offered when its window opens,
 // by the write loop's own timer, with nothing else happening. The hub's
-// clock runs at real speed from 18:59:59.7 London time on a Monday, so
-// the window from 19:00 opens 300 ms into the test.
+// clock runs at real speed from 300 ms before an opening: on a Monday
+// evening; at midnight, the day changing as the window opens; and the
+// night London's clocks go forward (29 March 2026, 01:00 UTC), when a
+// window from 02:00 London time opens at 01:00 UTC, an hour before
+// 02:00 GMT would.
 func TestWindowOpeningOffers(t *testing.T) {
 	london, err := time.LoadLocation("Europe/London")
 	if err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
-	offset := time.Date(2026, 12, 7, 18, 59, 59, 700_000_000, london).Sub(start)
-	e := newEnvWith(t, func(c *Config) {
-		c.Now = func() time.Time { return time.Now().Add(offset) }
-		c.SweepInterval = time.Hour // no sweep to stand in for the timer
-	})
-	e.clock.Add(start.Add(offset).Sub(e.clock.Now())) // the link codes' and the queue's clock
-	e.nothingOnFirstLink()
-	conn, cred := e.linked()
-	if err := e.st.SetProfileSyncWindow(t.Context(), &store.SyncWindow{TimeZone: "Europe/London", Windows: []store.Window{
-		{Days: []string{"Mon"}, Start: "19:00", End: "07:00"},
-	}}); err != nil {
-		t.Fatal(err)
+	for _, tt := range []struct {
+		name  string
+		opens time.Time
+		span  store.Window
+	}{
+		{"a Monday evening", time.Date(2026, 12, 7, 19, 0, 0, 0, london), store.Window{Days: []string{"Mon"}, Start: "19:00", End: "07:00"}},
+		{"at midnight", time.Date(2026, 12, 7, 0, 0, 0, 0, london), store.Window{Days: []string{"Mon"}, Start: "00:00", End: "06:00"}},
+		{"clocks going forward", time.Date(2026, 3, 29, 1, 0, 0, 0, time.UTC), store.Window{Days: []string{"Sun"}, Start: "02:00", End: "04:00"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			offset := tt.opens.Add(-300 * time.Millisecond).Sub(start)
+			e := newEnvWith(t, func(c *Config) {
+				c.Now = func() time.Time { return time.Now().Add(offset) }
+				c.SweepInterval = time.Hour // no sweep to stand in for the timer
+			})
+			e.clock.Add(start.Add(offset).Sub(e.clock.Now())) // the link codes' and the queue's clock
+			e.nothingOnFirstLink()
+			conn, cred := e.linked()
+			if err := e.st.SetProfileSyncWindow(t.Context(), &store.SyncWindow{TimeZone: "Europe/London", Windows: []store.Window{tt.span}}); err != nil {
+				t.Fatal(err)
+			}
+			e.queueInStore(conn, "ds-held", dataset.Customers)
+			a, _ := e.connect(cred, all(conn))
+			if m := a.expect(protocol.TypeOffer); m.Offer.DatasetID != "ds-held" {
+				t.Fatalf("offer %+v, want ds-held", m.Offer)
+			}
+			if offered := time.Now().Add(offset); offered.Before(tt.opens) {
+				t.Errorf("offered at %s, before the window opened at %s", offered.UTC(), tt.opens.UTC())
+			}
+		})
 	}
-	e.queueInStore(conn, "ds-evening", dataset.Customers)
-	a, _ := e.connect(cred, all(conn))
-	if m := a.expect(protocol.TypeOffer); m.Offer.DatasetID != "ds-evening" {
-		t.Fatalf("offer %+v, want ds-evening", m.Offer)
-	}
-	if opened := time.Now().Add(offset).In(london); opened.Hour() != 19 {
-		t.Errorf("offered at %s London time, before the window opened", opened)
+}
+
+// TestRunningWorkFinishesWhenHeld: a dataset claimed before its
+// connection is paused, or before its window closes, goes on: its
+// reports are taken as before.
+func TestRunningWorkFinishesWhenHeld(t *testing.T) {
+	closed := &store.SyncWindow{TimeZone: "UTC", Windows: []store.Window{{Days: []string{"Tue"}, Start: "01:00", End: "02:00"}}}
+	for _, tt := range []struct {
+		name string
+		hold func(*store.Connection)
+	}{
+		{"paused", func(c *store.Connection) { c.PausedSince = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC) }},
+		{"window closed", func(c *store.Connection) { c.SyncWindow = closed }}, // the test's clock is a Sunday
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.nothingOnFirstLink()
+			conn, cred := e.linked()
+			a, _ := e.connect(cred, all(conn))
+			e.queueInStore(conn, "ds-running", dataset.Customers)
+			a.offersUntil("ds-running")
+			c := a.claim("ds-running").Claimed
+			if c == nil {
+				t.Fatal("the claim was refused")
+			}
+			if _, err := e.st.UpdateConnection(t.Context(), e.co, conn, func(cn *store.Connection) error { tt.hold(cn); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if m := a.report(c, dataset.Mapping, c.LeaseID); m.Type != protocol.TypeAck {
+				t.Fatalf("report Mapping once held: %+v", m)
+			}
+			m := a.reply(protocol.Message{Type: protocol.TypeReport, ID: uuid.NewString(), Report: &protocol.Report{
+				CompanyID: c.CompanyID, DatasetID: c.DatasetID, LeaseID: c.LeaseID, To: dataset.Mapping, Progress: 50}})
+			if m.Type != protocol.TypeAck {
+				t.Fatalf("report progress once held: %+v", m)
+			}
+			if d := e.dataset("ds-running"); d.Status != dataset.Mapping || d.Progress != 50 {
+				t.Errorf("the running dataset is %s at %d%%, want Mapping at 50%%", d.Status, d.Progress)
+			}
+		})
 	}
 }

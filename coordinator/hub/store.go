@@ -107,9 +107,10 @@ type Store interface {
 	// RedeemLinkCode uses a link code, once: the code's connection is bound
 	// to the agent and becomes Linked, its LinkCodeExpires is cleared and
 	// the code is deleted, in one transaction. store.ErrNotFound for a code
-	// that does not exist or was used; store.ErrCodeExpired (the code is
-	// deleted too) when past its expiry. Of concurrent redemptions of one
-	// code exactly one wins.
+	// that does not exist or was used; store.ErrCodeExpired when past its
+	// expiry (the code is deleted too, and its connection gets the
+	// LinkCodeExpired error and connection.failed, in the same
+	// transaction). Of concurrent redemptions of one code exactly one wins.
 	RedeemLinkCode(ctx context.Context, hash []byte, agentID string, now time.Time) (store.Connection, error)
 	// AgentConnections returns the connections bound to the agent (any
 	// status), oldest first.

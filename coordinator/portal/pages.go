@@ -31,8 +31,10 @@ func (h *Handler) companies(w http.ResponseWriter, r *http.Request, s *session) 
 
 type companyData struct {
 	Company store.Company
-	Conns   []connView
-	Live    liveData
+	// Window is the company's sync window (its own, or the client's).
+	Window windowView
+	Conns  []connView
+	Live   liveData
 	// Strips are the 30-day strips of the connections' agents, Defs their
 	// patterns.
 	Strips []connStrip
@@ -104,7 +106,11 @@ func (h *Handler) company(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	d := companyData{Company: co}
-	conns, err := h.store.Connections(ctx, co.ID)
+	d.Window, err = h.companyWindow(ctx, co, s)
+	var conns []store.Connection
+	if err == nil {
+		conns, err = h.store.Connections(ctx, co.ID)
+	}
 	if err == nil {
 		d.Conns = h.connViews(r.Context(), conns, s)
 		d.Live.Status, err = h.statusData(ctx, co.ID, s)
@@ -149,7 +155,7 @@ func (h *Handler) connViews(ctx context.Context, conns []store.Connection, s *se
 	client := s.scope == store.ScopeClient
 	for i, c := range conns {
 		integ, _ := platform.Lookup(c.PlatformKey)
-		v := connView{Connection: c, Platform: integ.Name, AgentOnline: h.online(ctx, c.AgentID), Window: h.window(ctx, c.ID)}
+		v := connView{Connection: c, Platform: integ.Name, AgentOnline: h.online(ctx, c.AgentID), Window: h.connectionWindow(ctx, c, s)}
 		if client {
 			v.LinkURL, v.CSRF = h.links.ConnectionURL(c.CompanyID, c.ID), s.csrf
 			v.CanIssue = c.Status != store.Linked

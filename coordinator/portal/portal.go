@@ -4,6 +4,7 @@
 // pages and a button that issues a link code, shown once), its data status
 // (updated live over Server-Sent Events) with a "Queue sync" button per data
 // type and "Queue all", each dataset's timeline and validation results,
+// the sync windows and pauses of connections, companies and the client,
 // and, for support staff, the agents: which are online, their events, a
 // remote diagnostic, and (client keys) revoking a credential.
 //
@@ -116,7 +117,7 @@ func New(cfg Config) *Handler {
 		failed:   ratelimit.NewFailures(cfg.Store, "signin", maxSignInFailures, 10*time.Minute, cfg.Logger),
 		origin:   http.NewCrossOriginProtection(),
 		mux:      http.NewServeMux(),
-		nav:      []navItem{{"Fleet", "/portal/fleet"}, {"Companies", "/portal/companies"}, {"Agents", "/portal/agents"}},
+		nav:      []navItem{{"Fleet", "/portal/fleet"}, {"Companies", "/portal/companies"}, {"Agents", "/portal/agents"}, {"Sync window", "/portal/syncWindow"}},
 		scans:    make(chan struct{}, statementScans),
 	}
 	h.links, h.codeTTL = cfg.Links, orDefault(cfg.LinkCodeTTL, 7*24*time.Hour)
@@ -166,6 +167,9 @@ func (h *Handler) routes() {
 	m.HandleFunc("POST /portal/companies/{companyId}/connections/{connectionId}/pause", h.form(h.pause))
 	m.HandleFunc("POST /portal/companies/{companyId}/connections/{connectionId}/resume", h.form(h.resume))
 	m.HandleFunc("POST /portal/companies/{companyId}/connections/{connectionId}/syncWindow", h.form(h.setWindow))
+	m.HandleFunc("POST /portal/companies/{companyId}/syncWindow", h.form(h.setCompanyWindow))
+	m.HandleFunc("GET /portal/syncWindow", h.signedIn(h.clientWindowPage))
+	m.HandleFunc("POST /portal/syncWindow", h.form(h.setClientWindow))
 	m.HandleFunc("GET /portal/companies/{companyId}/datasets/{datasetId}", h.signedIn(h.datasetPage))
 	m.HandleFunc("GET /portal/companies/{companyId}/datasets/{datasetId}/live", h.signedIn(h.datasetLive))
 	m.HandleFunc("GET /portal/fleet", h.signedIn(h.fleetPage))

@@ -31,6 +31,7 @@ var funcs = template.FuncMap{
 	"indent":     indent,
 	"checkClass": checkClass,
 	"weekdays":   func() []string { return weekdays },
+	"add":        func(a, b int) int { return a + b },
 	"findings": func(title, id string, items []store.ValidationItem) findingsView {
 		return findingsView{Title: title, ID: id, Items: items}
 	},
@@ -68,9 +69,9 @@ type findingsView struct {
 // pages holds one template set per page, each the layout plus that page's
 // "content" (and any fragments it defines).
 var pages = func() map[string]*template.Template {
-	layout := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/agent-parts.html"))
+	layout := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/agent-parts.html", "templates/window-parts.html"))
 	out := map[string]*template.Template{}
-	for _, name := range []string{"fleet", "signin", "companies", "company", "dataset", "agents", "agent", "revoke", "linkcode", "error", "financials", "report"} {
+	for _, name := range []string{"fleet", "signin", "companies", "company", "dataset", "agents", "agent", "revoke", "linkcode", "error", "financials", "report", "syncwindow"} {
 		out[name] = template.Must(template.Must(layout.Clone()).ParseFS(assets, "templates/"+name+".html"))
 	}
 	return out

@@ -36,6 +36,16 @@ type Store interface {
 	// if the new code's hash is taken.
 	ReplaceLinkCode(ctx context.Context, companyID, connectionID string, code store.LinkCode, from ...store.ConnectionStatus) (store.Connection, error)
 
+	// UpdateCompany applies fn to the stored company atomically;
+	// store.ErrNotFound if missing (the Portal sets a company's sync
+	// window with it).
+	UpdateCompany(ctx context.Context, id string, fn func(*store.Company) error) (store.Company, error)
+	// ProfileSyncWindow returns the client's default sync window; nil
+	// when it set none.
+	ProfileSyncWindow(ctx context.Context) (*store.SyncWindow, error)
+	// SetProfileSyncWindow replaces the client's default window; nil
+	// removes it. The window must pass rules.CheckSyncWindow.
+	SetProfileSyncWindow(ctx context.Context, w *store.SyncWindow) error
 	// UpdateConnection applies fn to the stored connection atomically;
 	// store.ErrNotFound if missing (the Portal pauses, resumes and sets
 	// a connection's own sync window with it).

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -12,65 +15,144 @@ import (
 	"github.com/ferry-sync/ferry/coordinator/store"
 )
 
-// Pauses and sync windows on the company page. The Portal edits a
-// connection's own window as one span (days, start, end in a zone), or
-// sets "any time", or removes it so the company's or the client's
-// applies; windows of several spans, and the company's and the client's,
-// are set through the API (and shown here as they are).
+// Pauses and sync windows. Each level's window (a connection's own, its
+// company's, the client's default) is shown where it is set (a
+// connection's and its company's on the company page, the client's on
+// its own page) with an editor for client keys: the window's spans as
+// rows, one blank row to add a span, a Remove box on each, Save, Any
+// time, and Use the default (remove this level's own, so the level above
+// applies). The narrowest set is in force (rules.EffectiveWindow).
 
-// windowView is the window in force for a connection, for the page.
+// windowView is the window in force at one level, for a page.
 type windowView struct {
-	// Source is where it comes from; Own: the connection's own.
-	Source store.WindowSource
-	Own    bool
+	// Source is where it comes from; Own: the level shown set its own,
+	// which OwnLabel names ("this connection's own").
+	Source   store.WindowSource
+	Own      bool
+	OwnLabel string
 	// Summary is the window in words ("any time", or its spans).
 	Summary string
-	// The first span, to fill in the form.
-	TimeZone, Start, End string
-	Days                 map[string]bool
 	// Opens is when a closed window opens; zero when open now.
 	Opens time.Time
+	// Edit is the editor's form; nil for a key that may not edit.
+	Edit *windowEdit
+}
+
+// windowEdit is a window editor's form.
+type windowEdit struct {
+	// Action is the form's URL; Class names the form for tests and styles.
+	Action, Class, CSRF string
+	TimeZone            string
+	// Rows are the window's spans and, below MaxWindows, a blank one.
+	Rows []spanRow
+	// Own offers "Use the default", which Default names.
+	Own     bool
+	Default string
+}
+
+// spanRow is one span of the editor; New: the blank row that adds one.
+type spanRow struct {
+	Index      int
+	Days       map[string]bool
+	Start, End string
+	New        bool
 }
 
 // weekdays are the days in the form's order.
 var weekdays = []string{"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"}
 
-// window reads the connection's gate for the page; a gate that cannot be
-// read shows as none.
-func (h *Handler) window(ctx context.Context, connectionID string) windowView {
-	g, err := h.store.SyncGate(ctx, connectionID)
-	if err != nil {
-		return windowView{Source: store.WindowNone, Summary: "any time", TimeZone: "UTC"}
-	}
-	v := windowView{Source: g.Source, Own: g.Source == store.WindowOfConnection, Summary: "any time", TimeZone: "UTC", Days: map[string]bool{}}
-	if w := g.Window; w != nil {
-		v.TimeZone = w.TimeZone
-		if len(w.Windows) > 0 {
-			spans := make([]string, len(w.Windows))
-			for i, s := range w.Windows {
-				spans[i] = strings.Join(s.Days, ", ") + " " + s.Start + "–" + s.End
+// windowLevel says how one level's window is shown and edited.
+type windowLevel struct {
+	ownLabel, action, class, dflt string
+}
+
+// viewWindow is w, in force at a level from src, as the page shows it to
+// session s (the editor for client keys only).
+func (h *Handler) viewWindow(w *store.SyncWindow, src store.WindowSource, own bool, lv windowLevel, s *session) windowView {
+	v := windowView{Source: src, Own: own, OwnLabel: lv.ownLabel, Summary: "any time"}
+	zone := "UTC"
+	var spans []store.Window
+	if w != nil {
+		zone, spans = w.TimeZone, w.Windows
+		if len(spans) > 0 {
+			words := make([]string, len(spans))
+			for i, sp := range spans {
+				words[i] = strings.Join(sp.Days, ", ") + " " + sp.Start + "–" + sp.End
 			}
-			v.Summary = strings.Join(spans, "; ") + " (" + w.TimeZone + ")"
-			v.Start, v.End = w.Windows[0].Start, w.Windows[0].End
-			for _, d := range w.Windows[0].Days {
-				v.Days[d] = true
-			}
+			v.Summary = strings.Join(words, "; ") + " (" + w.TimeZone + ")"
 		}
 	}
-	if hold := rules.HoldAt(store.SyncGate{Window: g.Window, Source: g.Source}, h.now()); hold.Held() {
+	if hold := rules.HoldAt(store.SyncGate{Window: w, Source: src}, h.now()); hold.Held() {
 		v.Opens = hold.Opens
 	}
+	if s == nil || s.scope != store.ScopeClient {
+		return v
+	}
+	e := &windowEdit{Action: lv.action, Class: lv.class, CSRF: s.csrf, TimeZone: zone, Own: own, Default: lv.dflt}
+	for i, sp := range spans {
+		row := spanRow{Index: i, Days: map[string]bool{}, Start: sp.Start, End: sp.End}
+		for _, d := range sp.Days {
+			row.Days[d] = true
+		}
+		e.Rows = append(e.Rows, row)
+	}
+	if len(spans) < rules.MaxWindows {
+		e.Rows = append(e.Rows, spanRow{Index: len(spans), Days: map[string]bool{}, New: true})
+	}
+	v.Edit = e
 	return v
 }
 
-// connectionForm checks that the session may change the connection and
-// returns its company's and its ids; false when it answered instead.
-func (h *Handler) connectionForm(w http.ResponseWriter, r *http.Request, s *session, what string) (string, string, bool) {
+// connectionWindow is the window in force for a connection; a gate that
+// cannot be read shows as none.
+func (h *Handler) connectionWindow(ctx context.Context, c store.Connection, s *session) windowView {
+	lv := windowLevel{ownLabel: "this connection's own", class: "window-form", dflt: "the company's or the client's",
+		action: "/portal/companies/" + url.PathEscape(c.CompanyID) + "/connections/" + url.PathEscape(c.ID) + "/syncWindow"}
+	g, err := h.store.SyncGate(ctx, c.ID)
+	if err != nil {
+		return h.viewWindow(nil, store.WindowNone, false, lv, s)
+	}
+	return h.viewWindow(g.Window, g.Source, g.Source == store.WindowOfConnection, lv, s)
+}
+
+// companyWindow is the window in force for a company's connections that
+// set none of their own.
+func (h *Handler) companyWindow(ctx context.Context, co store.Company, s *session) (windowView, error) {
+	client, err := h.store.ProfileSyncWindow(ctx)
+	if err != nil {
+		return windowView{}, err
+	}
+	w, src := rules.EffectiveWindow(nil, co.SyncWindow, client)
+	lv := windowLevel{ownLabel: "this company's own", class: "company-window-form", dflt: "the client's",
+		action: "/portal/companies/" + url.PathEscape(co.ID) + "/syncWindow"}
+	return h.viewWindow(w, src, src == store.WindowOfCompany, lv, s), nil
+}
+
+type clientWindowData struct{ Window windowView }
+
+// clientWindowPage shows the client's default window.
+func (h *Handler) clientWindowPage(w http.ResponseWriter, r *http.Request, s *session) {
+	sw, err := h.store.ProfileSyncWindow(r.Context())
+	if err != nil {
+		h.internal(w, r, s, err)
+		return
+	}
+	src := store.WindowNone
+	if sw != nil {
+		src = store.WindowOfClient
+	}
+	lv := windowLevel{ownLabel: "the client's default", class: "client-window-form", dflt: "none: any time", action: "/portal/syncWindow"}
+	d := clientWindowData{Window: h.viewWindow(sw, src, sw != nil, lv, s)}
+	h.render(w, r, http.StatusOK, "syncwindow", h.signedPage(r.Context(), s, "Default sync window", d))
+}
+
+// clientOnly answers 403 unless the session's key is a client key.
+func (h *Handler) clientOnly(w http.ResponseWriter, r *http.Request, s *session, what string) bool {
 	if s.scope != store.ScopeClient {
 		h.fail(w, r, s, http.StatusForbidden, "A "+string(s.scope)+" key may not "+what+".")
-		return "", "", false
+		return false
 	}
-	return r.PathValue("companyId"), r.PathValue("connectionId"), true
+	return true
 }
 
 // changeConnection applies fn to the connection and goes back to the
@@ -86,70 +168,132 @@ func (h *Handler) changeConnection(w http.ResponseWriter, r *http.Request, s *se
 }
 
 func (h *Handler) pause(w http.ResponseWriter, r *http.Request, s *session) {
-	co, id, ok := h.connectionForm(w, r, s, "pause syncs")
-	if !ok {
+	if !h.clientOnly(w, r, s, "pause syncs") {
 		return
 	}
 	now := h.now().UTC()
-	h.changeConnection(w, r, s, co, id, "Connection paused: nothing syncs until it is resumed.", func(c *store.Connection) error {
-		if c.PausedSince.IsZero() {
-			c.PausedSince = now
-		}
-		return nil
-	})
+	h.changeConnection(w, r, s, r.PathValue("companyId"), r.PathValue("connectionId"), "Connection paused: nothing syncs until it is resumed.",
+		func(c *store.Connection) error {
+			if c.PausedSince.IsZero() {
+				c.PausedSince = now
+			}
+			return nil
+		})
 }
 
 func (h *Handler) resume(w http.ResponseWriter, r *http.Request, s *session) {
-	co, id, ok := h.connectionForm(w, r, s, "resume syncs")
-	if !ok {
+	if !h.clientOnly(w, r, s, "resume syncs") {
 		return
 	}
-	h.changeConnection(w, r, s, co, id, "Connection resumed.", func(c *store.Connection) error {
-		c.PausedSince = time.Time{}
-		return nil
-	})
+	h.changeConnection(w, r, s, r.PathValue("companyId"), r.PathValue("connectionId"), "Connection resumed.",
+		func(c *store.Connection) error {
+			c.PausedSince = time.Time{}
+			return nil
+		})
 }
 
-// setWindow sets the connection's own window from the form: action
-// "span" (timeZone, days, start, end), "any" (any time) or "inherit"
-// (remove its own). A bad field is a message naming it, as the API's 400.
+// setWindow sets a connection's own window from its editor.
 func (h *Handler) setWindow(w http.ResponseWriter, r *http.Request, s *session) {
-	co, id, ok := h.connectionForm(w, r, s, "set sync windows")
-	if !ok {
+	co, id := r.PathValue("companyId"), r.PathValue("connectionId")
+	h.saveWindow(w, r, s, "/portal/companies/"+co, "The connection follows its company's or the client's sync window again.",
+		func(sw *store.SyncWindow) (string, error) {
+			_, err := h.store.UpdateConnection(r.Context(), co, id, func(c *store.Connection) error {
+				c.SyncWindow = sw
+				return nil
+			})
+			return "There is no such connection.", err
+		})
+}
+
+// setCompanyWindow sets a company's window from its editor.
+func (h *Handler) setCompanyWindow(w http.ResponseWriter, r *http.Request, s *session) {
+	co := r.PathValue("companyId")
+	h.saveWindow(w, r, s, "/portal/companies/"+co, "The company follows the client's sync window again.",
+		func(sw *store.SyncWindow) (string, error) {
+			_, err := h.store.UpdateCompany(r.Context(), co, func(c *store.Company) error {
+				c.SyncWindow = sw
+				return nil
+			})
+			return "There is no such company.", err
+		})
+}
+
+// setClientWindow sets the client's default window from its editor.
+func (h *Handler) setClientWindow(w http.ResponseWriter, r *http.Request, s *session) {
+	h.saveWindow(w, r, s, "/portal/syncWindow", "No default sync window: a connection without its own or its company's syncs any time.",
+		func(sw *store.SyncWindow) (string, error) {
+			return "", h.store.SetProfileSyncWindow(r.Context(), sw)
+		})
+}
+
+// saveWindow reads an editor's post (action "save", "any" or "inherit")
+// and stores the window with set, which says what a store.ErrNotFound
+// means; then it goes back to the page back with a message. A bad field
+// is a message naming it, as the API's 400.
+func (h *Handler) saveWindow(w http.ResponseWriter, r *http.Request, s *session, back, inherited string,
+	set func(*store.SyncWindow) (string, error)) {
+	if !h.clientOnly(w, r, s, "set sync windows") {
 		return
 	}
 	f := r.PostForm
 	var sw *store.SyncWindow
+	msg := "Sync window set."
 	switch f.Get("action") {
-	case "span":
-		sw = &store.SyncWindow{TimeZone: strings.TrimSpace(f.Get("timeZone")), Windows: []store.Window{
-			{Days: f["days"], Start: f.Get("start"), End: f.Get("end")},
-		}}
+	case "save":
+		var bad string
+		if sw, bad = windowFromForm(f); bad != "" {
+			h.sessions.setFlash(r.Context(), s, "Sync window not set: "+bad+".", true)
+			http.Redirect(w, r, back, http.StatusSeeOther)
+			return
+		}
 	case "any":
 		sw = &store.SyncWindow{TimeZone: "UTC", Windows: []store.Window{}}
 	case "inherit":
+		msg = inherited
 	default:
 		h.fail(w, r, s, http.StatusBadRequest, "Unknown sync window action.")
 		return
 	}
-	if sw != nil {
-		if err := rules.CheckSyncWindow(*sw); err != nil {
-			var fe *rules.FieldError
-			if !errors.As(err, &fe) {
-				h.internal(w, r, s, err)
-				return
-			}
-			h.sessions.setFlash(r.Context(), s, fmt.Sprintf("Sync window not set: %s %s.", strings.TrimPrefix(fe.Field, "windows[0]."), fe.Reason), true)
-			http.Redirect(w, r, "/portal/companies/"+co, http.StatusSeeOther)
-			return
+	if missing, err := set(sw); err != nil {
+		h.storeFail(w, r, s, err, missing)
+		return
+	}
+	h.log.Info("sync window set in the Portal", "path", r.URL.Path, "window", sw != nil, "apiKey", s.keyID)
+	h.sessions.setFlash(r.Context(), s, msg, false)
+	http.Redirect(w, r, back, http.StatusSeeOther)
+}
+
+// spanField matches a field of the spans in a rules.FieldError.
+var spanField = regexp.MustCompile(`^windows\[(\d+)\]\.?(.*)$`)
+
+// windowFromForm is the window an editor posted: its time zone and each
+// row not blank and not marked for removal, in order. A window that
+// fails rules.CheckSyncWindow is returned with what is wrong, naming the
+// row as the page numbers it ("span 2 start must be HH:MM").
+func windowFromForm(f url.Values) (*store.SyncWindow, string) {
+	sw := &store.SyncWindow{TimeZone: strings.TrimSpace(f.Get("timeZone")), Windows: []store.Window{}}
+	var rows []int // the row of each span
+	for i := 0; i <= rules.MaxWindows; i++ {
+		k := strconv.Itoa(i)
+		days, start, end := f["days-"+k], strings.TrimSpace(f.Get("start-"+k)), strings.TrimSpace(f.Get("end-"+k))
+		if f.Get("remove-"+k) != "" || len(days) == 0 && start == "" && end == "" {
+			continue
 		}
+		rows = append(rows, i)
+		sw.Windows = append(sw.Windows, store.Window{Days: days, Start: start, End: end})
 	}
-	msg := "Sync window set."
-	if sw == nil {
-		msg = "The connection follows its company's or the client's sync window again."
+	err := rules.CheckSyncWindow(*sw)
+	var fe *rules.FieldError
+	switch {
+	case err == nil:
+		return sw, ""
+	case !errors.As(err, &fe):
+		return nil, err.Error()
 	}
-	h.changeConnection(w, r, s, co, id, msg, func(c *store.Connection) error {
-		c.SyncWindow = sw
-		return nil
-	})
+	field := fe.Field
+	if m := spanField.FindStringSubmatch(field); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		field = fmt.Sprintf("span %d %s", rows[n]+1, m[2])
+	}
+	return nil, strings.TrimSpace(field) + " " + fe.Reason
 }

@@ -23,6 +23,7 @@ var errorStatusCodes = map[string]string{
 	store.ConnErrBookMissing:       "404",
 	store.ConnErrBookLocked:        "423",
 	store.ConnErrBookUnreadable:    "422",
+	store.ConnErrLinkCodeExpired:   "410",
 }
 
 // bookErrors are the kinds a fetch raises and resolves.
@@ -31,6 +32,24 @@ var bookErrors = []string{store.ConnErrBookMissing, store.ConnErrBookLocked, sto
 // agentErrors are the kinds that belong to the connection's agent: a new
 // agent linking the connection resolves them.
 var agentErrors = []string{store.ConnErrAgentOffline, store.ConnErrCredentialRevoked, store.ConnErrAgentOutdated}
+
+// linkErrors are the kinds a failed link attempt raises: any change of
+// the connection's status (it is linked, or the client withdraws it)
+// resolves them.
+var linkErrors = []string{store.ConnErrLinkCodeExpired}
+
+// LinkFailed is what an attempt to link c with its link code that
+// expired at expires does to c, at now: unless c is Linked, the
+// LinkCodeExpired error is raised (which sends connection.failed). It
+// reports whether c changed.
+func LinkFailed(c *store.Connection, expires, now time.Time) bool {
+	if c.Status == store.Linked {
+		return false
+	}
+	msg := fmt.Sprintf("an agent tried to link this connection with a link code that expired at %s; the end user needs a new code from the link page",
+		expires.UTC().Format(time.RFC3339))
+	return RaiseError(c, store.ConnErrLinkCodeExpired, msg, now)
+}
 
 // ActiveError returns c's Active error of kind, if any.
 func ActiveError(c store.Connection, kind string) (store.ConnectionError, bool) {
@@ -207,11 +226,12 @@ func offlineMessage(a store.Agent, after time.Duration) string {
 // errors, at now: Deauthorized with its agent kept (the agent's credential
 // was revoked) raises CredentialRevoked, and any withdrawal resolves the
 // AgentOffline error (the agent no longer serves it); Linked again
-// resolves the agent's errors.
+// resolves the agent's errors; any change resolves a failed link's.
 func withdrawErrors(old store.Connection, c *store.Connection, now time.Time) {
 	if old.Status == c.Status {
 		return
 	}
+	ResolveErrors(c, now, linkErrors...)
 	switch c.Status {
 	case store.Deauthorized:
 		ResolveErrors(c, now, store.ConnErrAgentOffline)
@@ -268,7 +288,8 @@ func IsBookError(code string) bool { return slices.Contains(bookErrors, code) }
 // connection.error.raised for each newly Active error, and
 // connection.error.resolved for each newly Resolved one; with each
 // AgentOffline error raised agent.offline, and with each resolved
-// agent.online, which so follows an agent.offline only.
+// agent.online, which so follows an agent.offline only; with each
+// LinkCodeExpired error raised, Codat's connection.failed.
 func errorEvents(old, c store.Connection) []store.WebhookEvent {
 	var out []store.WebhookEvent
 	ev := func(typ string, e store.ConnectionError, at time.Time) {
@@ -282,8 +303,11 @@ func errorEvents(old, c store.Connection) []store.WebhookEvent {
 		switch {
 		case e.Status == store.ErrorActive && !ok:
 			ev(store.EventConnectionErrorRaised, e, e.ErroredOn)
-			if e.StatusText == store.ConnErrAgentOffline {
+			switch e.StatusText {
+			case store.ConnErrAgentOffline:
 				ev(store.EventAgentOffline, e, e.ErroredOn)
+			case store.ConnErrLinkCodeExpired:
+				ev(store.EventConnectionFailed, e, e.ErroredOn)
 			}
 		case e.Status == store.ErrorResolved && (!ok || was.Status == store.ErrorActive):
 			if !ok { // raised and resolved in one change

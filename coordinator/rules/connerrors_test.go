@@ -228,3 +228,55 @@ func TestAgentEventErrors(t *testing.T) {
 		t.Errorf("after Connected: %v, want %v", kinds(conns[0]), want)
 	}
 }
+
+// TestLinkFailed: an expired code tried on a connection waiting for its
+// link raises LinkCodeExpired with connection.failed, once while it is
+// Active, never on a Linked connection; the link resolves it, and so does
+// the client's unlink.
+func TestLinkFailed(t *testing.T) {
+	pending := store.Connection{ID: "conn-1", CompanyID: "co-1", Status: store.PendingAuth}
+	c := pending
+	if !LinkFailed(&c, at(5), at(10)) {
+		t.Fatal("an expired code changed nothing")
+	}
+	e, ok := ActiveError(c, store.ConnErrLinkCodeExpired)
+	if !ok || e.StatusCode != "410" || !strings.Contains(e.ErrorMessage, at(5).UTC().Format(time.RFC3339)) {
+		t.Errorf("raised %+v, want LinkCodeExpired, 410, naming the expiry", c.Errors)
+	}
+	evs := ConnectionEvents(&pending, c, at(10))
+	if want := []string{store.EventConnectionErrorRaised, store.EventConnectionFailed}; !slices.Equal(eventTypes(evs), want) {
+		t.Fatalf("events %v, want %v", eventTypes(evs), want)
+	}
+	if f := evs[1]; f.Error == nil || f.Error.StatusText != store.ConnErrLinkCodeExpired || !f.Generated.Equal(at(10)) || f.ConnectionID != "conn-1" {
+		t.Errorf("connection.failed: %+v", f)
+	}
+	if LinkFailed(&c, at(15), at(20)) {
+		t.Error("a second failure while Active raised again")
+	}
+	linked := store.Connection{ID: "conn-2", CompanyID: "co-1", Status: store.Linked, AgentID: "agent-1"}
+	if LinkFailed(&linked, at(5), at(10)) || len(linked.Errors) != 0 {
+		t.Errorf("a Linked connection failed to link: %+v", linked.Errors)
+	}
+	for _, tt := range []struct {
+		name string
+		to   func(*store.Connection)
+	}{
+		{"linked", func(c *store.Connection) { Redeem(c, "agent-1", at(30)) }},
+		{"unlinked", func(c *store.Connection) {
+			old := *c
+			c.Status = store.Unlinked
+			if _, err := ChangeConnection(old, c, at(30)); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		next := c
+		tt.to(&next)
+		if want := []string{"LinkCodeExpired:Resolved"}; !slices.Equal(kinds(next), want) {
+			t.Errorf("%s: errors %v, want %v", tt.name, kinds(next), want)
+		}
+		if evs := ConnectionEvents(&c, next, at(30)); !slices.Contains(eventTypes(evs), store.EventConnectionErrorResolved) || slices.Contains(eventTypes(evs), store.EventConnectionFailed) {
+			t.Errorf("%s: events %v, want connection.error.resolved", tt.name, eventTypes(evs))
+		}
+	}
+}

@@ -207,9 +207,11 @@ type AgentStore interface {
 	// RedeemLinkCode uses a link code, once: the code's connection is bound
 	// to the agent and becomes Linked, its LinkCodeExpires is cleared and the
 	// code is deleted, in one transaction. ErrNotFound for a code that does
-	// not exist or was used; ErrCodeExpired (the code is deleted too) when
-	// past its expiry. Of concurrent redemptions of one code exactly one
-	// wins.
+	// not exist or was used; ErrCodeExpired when past its expiry: the code
+	// is deleted too and, in the same transaction, its connection (unless
+	// Linked) gets the LinkCodeExpired error (rules.LinkFailed) and the
+	// webhooks connection.failed and connection.error.raised. Of
+	// concurrent redemptions of one code exactly one wins.
 	RedeemLinkCode(ctx context.Context, hash []byte, agentID string, now time.Time) (Connection, error)
 	// ReplaceLinkCode gives a connection whose status is one of from a new
 	// code (by its hash), deleting its old one, and sets LinkCodeExpires; its

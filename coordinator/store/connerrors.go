@@ -52,12 +52,17 @@ const (
 	ConnErrBookMissing    = protocol.FetchBookMissing
 	ConnErrBookLocked     = protocol.FetchBookLocked
 	ConnErrBookUnreadable = protocol.FetchBookUnreadable
+	// ConnErrLinkCodeExpired: an agent tried to link the connection with
+	// its link code after the code expired; the connection is not linked
+	// until the end user links it with a new code.
+	ConnErrLinkCodeExpired = "LinkCodeExpired"
 )
 
 // ConnErrKinds lists every kind of connection error.
 var ConnErrKinds = []string{
 	ConnErrAgentOffline, ConnErrCredentialRevoked, ConnErrAgentOutdated,
 	ConnErrBookMissing, ConnErrBookLocked, ConnErrBookUnreadable,
+	ConnErrLinkCodeExpired,
 }
 
 // MaxResolvedErrors is how many Resolved errors a connection keeps, the

@@ -18,6 +18,7 @@ const (
 	EventConnectionDisconnected = "connection.disconnected"
 	EventConnectionReconnected  = "connection.reconnected"
 	EventConnectionDeleted      = "connection.deleted"
+	EventConnectionFailed       = "connection.failed"
 	// Ferry's own, for support.
 	EventAgentOffline            = "agent.offline"
 	EventAgentOnline             = "agent.online"
@@ -28,7 +29,7 @@ const (
 // EventTypes lists every webhook event type.
 var EventTypes = []string{
 	EventReadCompleted, EventReadCompletedInitial, EventConnectionCreated, EventConnectionConnected, EventConnectionDisconnected,
-	EventConnectionReconnected, EventConnectionDeleted,
+	EventConnectionReconnected, EventConnectionDeleted, EventConnectionFailed,
 	EventAgentOffline, EventAgentOnline, EventConnectionErrorRaised, EventConnectionErrorResolved,
 }
 

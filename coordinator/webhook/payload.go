@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/store"
+	"github.com/ferry-sync/ferry/shared/platform"
 )
 
 // Envelope is what a consumer receives, Codat's webhook shape.
@@ -68,7 +69,9 @@ type connectionEvent struct {
 
 type connectionRef struct {
 	ID             string `json:"id"`
+	IntegrationID  string `json:"integrationId,omitempty"`
 	IntegrationKey string `json:"integrationKey,omitempty"`
+	SourceID       string `json:"sourceId,omitempty"`
 	PlatformName   string `json:"platformName,omitempty"`
 	SourceType     string `json:"sourceType"`
 	Status         string `json:"status,omitempty"`
@@ -126,11 +129,12 @@ func Render(e store.WebhookEvent, publicURL string) ([]byte, error) {
 		}
 		env.Payload = p
 	default:
+		integ, _ := platform.Lookup(e.PlatformKey)
 		ev := connectionEvent{
 			ReferenceCompany: co,
 			Connection: connectionRef{
-				ID: e.ConnectionID, IntegrationKey: e.PlatformKey, SourceType: "Accounting",
-				Status: string(e.ConnectionStatus),
+				ID: e.ConnectionID, IntegrationID: integ.ID, IntegrationKey: e.PlatformKey, SourceID: integ.SourceID,
+				PlatformName: integ.Name, SourceType: "Accounting", Status: string(e.ConnectionStatus),
 			},
 			AgentID: e.AgentID,
 		}

@@ -174,9 +174,15 @@ func TestEveryEventTypeArrives(t *testing.T) {
 	must(t, err)
 	must(t, st.AddAgentEvent(ctx, store.AgentEvent{ID: "aev-3", AgentID: "agent-1", At: t0.Add(2 * time.Hour), Type: store.EventConnected,
 		Connections: []string{"conn-1"}}))
-	// Deauthorized, then linked again: connection.reconnected; then deleted.
+	// Deauthorized; a code tried after it expired: connection.failed;
+	// then linked again: connection.reconnected; then deleted.
 	_, err = st.UpdateConnection(ctx, "co-1", "conn-1", func(c *store.Connection) error { c.Status = store.Deauthorized; return nil })
 	must(t, err)
+	_, err = st.ReplaceLinkCode(ctx, "co-1", "conn-1", store.LinkCode{Hash: []byte("h-expired"), Expires: t0}, store.Deauthorized)
+	must(t, err)
+	if _, err = st.RedeemLinkCode(ctx, []byte("h-expired"), "agent-1", t0); !errors.Is(err, store.ErrCodeExpired) {
+		t.Fatalf("redeem an expired code: %v", err)
+	}
 	_, err = st.ReplaceLinkCode(ctx, "co-1", "conn-1", store.LinkCode{Hash: []byte("h2"), Expires: t0.Add(time.Hour)}, store.Deauthorized)
 	must(t, err)
 	_, err = st.RedeemLinkCode(ctx, []byte("h2"), "agent-1", t0)

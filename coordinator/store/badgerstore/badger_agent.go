@@ -169,7 +169,21 @@ func (b *Badger) RedeemLinkCode(ctx context.Context, hash []byte, agentID string
 			if err := txn.Delete(linkCodeRefKey(code.CompanyID, code.ConnectionID, hash)); err != nil {
 				return err
 			}
-			return txn.Delete(linkCodeKey(hash))
+			if err := txn.Delete(linkCodeKey(hash)); err != nil {
+				return err
+			}
+			c, err := getConnection(txn, code.CompanyID, code.ConnectionID)
+			if errors.Is(err, store.ErrNotFound) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			old := c
+			if !rules.LinkFailed(&c, code.Expires, now) {
+				return nil
+			}
+			return putConnection(txn, &old, c)
 		}
 		c, err := getConnection(txn, code.CompanyID, code.ConnectionID)
 		if err != nil {

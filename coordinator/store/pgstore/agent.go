@@ -128,8 +128,21 @@ func (p *PG) RedeemLinkCode(ctx context.Context, hash []byte, agentID string, no
 		}
 		if rules.CodeExpired(code, now) {
 			expired = true
-			_, err := t.Exec(ctx, "DELETE FROM link_codes WHERE hash = $1", hash)
-			return err
+			if _, err := t.Exec(ctx, "DELETE FROM link_codes WHERE hash = $1", hash); err != nil {
+				return err
+			}
+			c, err := getConnection(ctx, t, code.CompanyID, code.ConnectionID)
+			if errors.Is(err, store.ErrNotFound) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			old := c
+			if !rules.LinkFailed(&c, code.Expires, now) {
+				return nil
+			}
+			return putConnection(ctx, t, &old, c)
 		}
 		c, err := getConnection(ctx, t, code.CompanyID, code.ConnectionID)
 		if err != nil {

@@ -17,6 +17,7 @@ var connErrorTests = []struct {
 	{"BookErrors", testBookErrors},
 	{"ConnectionDeletedWebhook", testConnectionDeletedWebhook},
 	{"AgentOutdatedErrors", testAgentOutdatedErrors},
+	{"LinkCodeExpiredErrors", testLinkCodeExpiredErrors},
 }
 
 // connErrors are the connection's errors as kind:status.
@@ -155,4 +156,53 @@ func testAgentOutdatedErrors(f *fixture) {
 		Type: store.EventConnected, Connections: []string{"conn-1"}}))
 	eq(f, "errors after Connected", f.connErrors("co-1", "conn-1"), "AgentOutdated:Resolved")
 	eq(f, "events after Connected", fmtList(f.newEvents(&seen)), "[wh:connection.error.resolved]")
+}
+
+// testLinkCodeExpiredErrors: redeeming an expired code raises
+// LinkCodeExpired on its connection, with connection.failed, in the
+// write that deletes the code; the connection stays as it was. A second
+// failure while it is Active raises nothing more, a new code changes
+// nothing, and the link resolves it.
+func testLinkCodeExpiredErrors(f *fixture) {
+	f.webhook("wh", store.EventConnectionFailed, store.EventConnectionErrorRaised, store.EventConnectionErrorResolved)
+	f.company("co-1", 0)
+	f.connection("co-1", "conn-1", store.PendingAuth, "")
+	expires := at(7 * 24 * 3600)
+	seen := 0
+	_, err := f.s.RedeemLinkCode(f.ctx, linkHash("conn-1"), "agent-1", expires.Add(time.Second))
+	wantErr(f, "RedeemLinkCode of an expired code", err, store.ErrCodeExpired)
+	eq(f, "errors after the expired code", f.connErrors("co-1", "conn-1"), "LinkCodeExpired:Active")
+	eq(f, "events after the expired code", fmtList(f.newEvents(&seen)), "[wh:connection.error.raised wh:connection.failed]")
+	c, err := f.s.Connection(f.ctx, "co-1", "conn-1")
+	noErr(f, "Connection", err)
+	eq(f, "status after the expired code", c.Status, store.PendingAuth)
+	eq(f, "error's status code", c.Errors[0].StatusCode, "410")
+	eqTime(f, "erroredOn", c.Errors[0].ErroredOn, expires.Add(time.Second))
+	_, err = f.s.RedeemLinkCode(f.ctx, linkHash("conn-1"), "agent-1", expires.Add(2*time.Second))
+	wantErr(f, "RedeemLinkCode of the expired code again", err, store.ErrNotFound)
+
+	code := func(h string, exp time.Time) {
+		f.Helper()
+		_, err := f.s.ReplaceLinkCode(f.ctx, "co-1", "conn-1", store.LinkCode{Hash: []byte(h), Expires: exp}, store.PendingAuth)
+		noErr(f, "ReplaceLinkCode", err)
+	}
+	code("hash-second", expires.Add(time.Hour))
+	_, err = f.s.RedeemLinkCode(f.ctx, []byte("hash-second"), "agent-1", expires.Add(2*time.Hour))
+	wantErr(f, "RedeemLinkCode of a second expired code", err, store.ErrCodeExpired)
+	eq(f, "errors after a second expired code", f.connErrors("co-1", "conn-1"), "LinkCodeExpired:Active")
+	eq(f, "events after a second expired code", len(f.newEvents(&seen)), 0)
+
+	code("hash-third", expires.Add(48*time.Hour))
+	_, err = f.s.RedeemLinkCode(f.ctx, []byte("hash-third"), "agent-1", expires.Add(3*time.Hour))
+	noErr(f, "RedeemLinkCode in time", err)
+	eq(f, "errors after the link", f.connErrors("co-1", "conn-1"), "LinkCodeExpired:Resolved")
+	eq(f, "events after the link", fmtList(f.newEvents(&seen)), "[wh:connection.error.resolved]")
+
+	// A Linked connection's stale code (a code left by a backend before
+	// this rule) fails to link without an error: the connection is fine.
+	f.connection("co-1", "conn-2", store.Linked, "agent-2")
+	_, err = f.s.RedeemLinkCode(f.ctx, linkHash("conn-2"), "agent-1", expires.Add(4*time.Hour))
+	wantErr(f, "RedeemLinkCode of a Linked connection's expired code", err, store.ErrCodeExpired)
+	eq(f, "a Linked connection's errors", f.connErrors("co-1", "conn-2"), "")
+	eq(f, "events of a Linked connection's expired code", len(f.newEvents(&seen)), 0)
 }
