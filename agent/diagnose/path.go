@@ -3,15 +3,16 @@ package diagnose
 import (
 	"context"
 	"crypto/tls"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
-
-	"github.com/gorilla/websocket"
 
 	"github.com/ferry-sync/ferry/agent/transport"
 	"github.com/ferry-sync/ferry/shared/protocol"
@@ -26,6 +27,9 @@ type Route struct {
 	Coordinator string
 	// Path is the way the agent reaches it (its proxy and TLS settings).
 	Path *transport.Path
+	// Credential is the agent's; the websocket step sends it to the
+	// coordinator (and only there) to be let as far as the upgrade.
+	Credential string
 	// Live: the checks run inside a connected agent (remote diagnostics),
 	// whose control channel already proves the websocket upgrade.
 	Live bool
@@ -126,7 +130,10 @@ func proxyStep(ctx context.Context, _ *url.URL, addr string, r Route) protocol.C
 	if r.Path.Proxy == nil {
 		return pass(protocol.CheckProxy, "direct, "+r.Path.ProxyFrom)
 	}
-	which := fmt.Sprintf("proxy %s, from %s", r.Path.Proxy.Redacted(), r.Path.ProxyFrom)
+	which := fmt.Sprintf("proxy %s, from %s, without credentials", r.Path.Proxy.Host, r.Path.ProxyFrom)
+	if u := r.Path.Proxy.User; u != nil {
+		which = fmt.Sprintf("proxy %s, from %s, as the user %q", r.Path.Proxy.Host, r.Path.ProxyFrom, u.Username())
+	}
 	conn, err := r.Path.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		var refused *transport.ProxyRefusedError
@@ -189,26 +196,49 @@ func websocketStep(ctx context.Context, u *url.URL, _ string, r Route) protocol.
 	if r.Live {
 		return pass(protocol.CheckWebsocket, "this report came over the agent's websocket control channel")
 	}
-	target := *u
-	target.Scheme = map[string]string{"https": "wss", "http": "ws"}[u.Scheme]
-	target.Path = strings.TrimRight(u.Path, "/") + protocol.ConnectPath
-	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second, NetDialContext: r.Path.DialContext, NetDialTLSContext: r.Path.DialTLSContext}
-	// Without the credential: with it the coordinator would make this the
-	// agent's channel, closing the running service's. It refuses this one
-	// (401) before upgrading; the credential check says whether the
-	// agent's is accepted.
-	ws, resp, err := d.DialContext(ctx, target.String(), nil)
-	if err == nil {
-		ws.Close()
-		return pass(protocol.CheckWebsocket, "the upgrade to "+target.String()+" was accepted")
+	target := strings.TrimRight(r.Coordinator, "/") + protocol.ConnectPath
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		return fail(protocol.CheckWebsocket, err.Error(), "check the coordinator URL")
 	}
-	if resp != nil && resp.StatusCode == http.StatusUnauthorized {
-		return pass(protocol.CheckWebsocket, "an upgrade request to "+target.Path+" reached the coordinator, which answered 401 as it does without a credential (none sent, so as not to displace a running agent's channel)")
+	// A real upgrade would become the agent's channel and close the
+	// running service's: this one asks for a websocket version no
+	// coordinator speaks, which it refuses before upgrading, saying
+	// whether the upgrade itself reached it.
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "websocket")
+	req.Header.Set("Sec-WebSocket-Key", base64.StdEncoding.EncodeToString([]byte("ferry-diagnose-1")))
+	req.Header.Set("Sec-WebSocket-Version", "0")
+	if r.Credential != "" {
+		req.Header.Set("Authorization", "Bearer "+r.Credential)
 	}
-	what := err.Error()
-	if resp != nil {
-		what = "answered " + resp.Status
+	client := &http.Client{Transport: r.Path.HTTPTransport(), Timeout: 10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	defer client.CloseIdleConnections()
+	resp, err := client.Do(req)
+	if err != nil {
+		return fail(protocol.CheckWebsocket, "upgrade request to "+target+": "+err.Error(), "ask IT whether a proxy or firewall blocks it")
 	}
-	return fail(protocol.CheckWebsocket, "the upgrade to "+target.String()+" "+what,
-		"ask IT to let websocket upgrades (HTTP Upgrade) through to the coordinator")
+	defer resp.Body.Close()
+	var perr protocol.Error
+	_ = json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&perr)
+	switch {
+	case resp.StatusCode == http.StatusBadRequest && perr.Code == protocol.CodeNotUpgrade:
+		via := "something on the way"
+		if p := r.Path.ProxyAddr(); p != "" {
+			via = "the proxy " + p
+		}
+		return fail(protocol.CheckWebsocket, "the coordinator received the upgrade request without its websocket upgrade: "+via+" removed it",
+			"ask IT to let websocket upgrades (HTTP Upgrade: websocket) through to the coordinator, or to exclude its host from inspection")
+	case resp.StatusCode == http.StatusBadRequest && perr.Code != "":
+		return pass(protocol.CheckWebsocket, "the websocket upgrade reaches the coordinator intact (it refused only the deliberately unsupported version this check asks for)")
+	case resp.StatusCode == http.StatusBadRequest && resp.Header.Get("Sec-Websocket-Version") != "":
+		return protocol.Check{Name: protocol.CheckWebsocket, Status: protocol.CheckWarn,
+			Message: "not known: the coordinator refused the upgrade without saying whether it arrived whole (a coordinator older than this check); next: if the agent does not stay connected, ask IT to let websocket upgrades through"}
+	case resp.StatusCode == http.StatusUnauthorized:
+		return protocol.Check{Name: protocol.CheckWebsocket, Status: protocol.CheckWarn,
+			Message: "not known: the coordinator refused the credential before looking at the upgrade; next: see the credential check"}
+	}
+	return fail(protocol.CheckWebsocket, "the upgrade request to "+target+" was answered "+resp.Status+" (Server "+fmt.Sprintf("%q", resp.Header.Get("Server"))+")",
+		"ask IT whether a proxy answers in the coordinator's place or blocks websocket upgrades")
 }

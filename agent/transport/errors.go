@@ -27,15 +27,13 @@ func (e *ProxyRefusedError) Error() string {
 	case e.Status != http.StatusProxyAuthRequired && e.Status != http.StatusUnauthorized:
 		return fmt.Sprintf("the proxy %s refused a tunnel to %s (%s): ask its administrators to allow CONNECT to that host and port", e.Proxy, e.Target, e.StatusText)
 	case e.HadCredentials:
-		return fmt.Sprintf("the proxy %s refused the agent's credentials (%s): they are wrong or no longer valid; correct them with ferry-agent link --proxy http://USER:PASSWORD@%s or --proxy-credentials FILE", e.Proxy, e.StatusText, e.Proxy)
+		return fmt.Sprintf("the proxy %s refused the agent's credentials (%s): they are wrong or no longer valid; %s", e.Proxy, e.StatusText, e.giveThem())
 	}
-	return fmt.Sprintf("the proxy %s wants credentials (%s) and the agent has none: give them with ferry-agent link --proxy http://USER:PASSWORD@%s or --proxy-credentials FILE", e.Proxy, e.StatusText, e.Proxy)
+	return fmt.Sprintf("the proxy %s wants credentials (%s) and the agent has none; %s", e.Proxy, e.StatusText, e.giveThem())
 }
 
-// WantsCredentials reports whether the proxy refused for want of (right)
-// credentials.
-func (e *ProxyRefusedError) WantsCredentials() bool {
-	return e.Status == http.StatusProxyAuthRequired || e.Status == http.StatusUnauthorized
+func (e *ProxyRefusedError) giveThem() string {
+	return fmt.Sprintf("give them in the proxy's URL (link --proxy http://USER:PASSWORD@%s, the config's \"proxy\") or in an owner-only file holding USER:PASSWORD (link --proxy-credentials FILE, the config's \"proxyCredentialsFile\")", e.Proxy)
 }
 
 // ProxyUnreachableError is a proxy that could not be reached or did not

@@ -157,3 +157,7 @@ func OSName() string { return runtime.GOOS + "/" + runtime.GOARCH }
 
 // ErrUnauthorized: the coordinator refused the credential.
 var ErrUnauthorized = errors.New("the coordinator refused this agent's credential (revoked or unlinked); run ferry-agent link again")
+
+// ErrUpgradeRemoved: the coordinator received the control channel's
+// request without its websocket upgrade.
+var ErrUpgradeRemoved = errors.New("the coordinator received the control channel's request without its websocket upgrade: a proxy on the way removed it; ask IT to let websocket upgrades through to the coordinator (ferry-agent diagnose checks it)")

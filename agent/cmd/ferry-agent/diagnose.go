@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/ferry-sync/ferry/agent/config"
@@ -55,9 +56,9 @@ func diagnoseAll(ctx context.Context, configPath string, cfg config.Config) ([]p
 	if err != nil {
 		return checks, err
 	}
-	path := diagnose.Path(ctx, diagnose.Route{Coordinator: cfg.Coordinator, Path: route})
+	path := diagnose.Path(ctx, diagnose.Route{Coordinator: cfg.Coordinator, Credential: cfg.Credential, Path: route})
 	checks = append(checks, path...)
-	if len(path) > 0 && path[len(path)-1].Status == protocol.CheckFail {
+	if !slices.ContainsFunc(path, func(c protocol.Check) bool { return c.Name == protocol.CheckHTTP && c.Status != protocol.CheckFail }) {
 		return checks, nil // the coordinator cannot be reached: nothing more to ask it
 	}
 	// Redirects are not followed: the credential goes to the config's
