@@ -55,7 +55,7 @@ func TestProxy(t *testing.T) {
 	}
 	linkInto(t, c.url(), config, code, "csv", sampleCSV, "--proxy", "http://"+sq.addr, "--proxy-credentials", creds)
 	raw, _ := os.ReadFile(config)
-	var cfg struct{ Proxy, ProxyCredentialsFile string }
+	var cfg struct{ AgentID, Proxy, ProxyCredentialsFile string }
 	if err := json.Unmarshal(raw, &cfg); err != nil || cfg.Proxy != "http://"+sq.addr || cfg.ProxyCredentialsFile != creds {
 		t.Fatalf("config after link: %s (%v); want the proxy and the credentials file kept", raw, err)
 	}
@@ -72,6 +72,28 @@ func TestProxy(t *testing.T) {
 	for _, dt := range []string{"customers", "invoices", "journalEntries"} {
 		compareWithSource(t, c, company, dt)
 	}
+
+	t.Run("remote diagnostics", func(t *testing.T) {
+		var diag struct {
+			Healthy bool
+			Checks  []struct{ Name, Status, Message string }
+		}
+		if s := c.do("POST", "/agents/"+cfg.AgentID+"/diagnostics", nil, &diag); s != 200 {
+			t.Fatalf("diagnostics: %d", s)
+		}
+		got := map[string]string{}
+		for _, ch := range diag.Checks {
+			got[ch.Name] = ch.Status + ": " + ch.Message
+		}
+		for name, want := range map[string]string{"proxy": "Pass: proxy " + sq.addr + ", from the config (--proxy)", "websocket": "Pass: this report came over", "http": "Pass", "tcp": "Pass"} {
+			if !strings.HasPrefix(got[name], want) {
+				t.Errorf("remote diagnostics' %s check: %q, want it to start %q", name, got[name], want)
+			}
+		}
+		if !diag.Healthy {
+			t.Errorf("remote diagnostics through the proxy: not healthy: %+v", diag.Checks)
+		}
+	})
 
 	t.Run("diagnose", func(t *testing.T) {
 		out, err := ferryAgent(t, nil, "diagnose", "--config", config)
@@ -120,11 +142,15 @@ func TestProxy(t *testing.T) {
 		if err := os.WriteFile(wrong, b, 0o600); err != nil {
 			t.Fatal(err)
 		}
+		out, err := ferryAgent(t, nil, "diagnose", "--config", wrong)
+		if err == nil || !strings.Contains(out, "Fail  proxy") || !strings.Contains(out, "refused the agent's credentials (407") {
+			t.Errorf("diagnose with wrong proxy credentials: %v\n%s\nwant the proxy step failing on the 407", err, out)
+		}
 		a := runAgent(t, wrong)
 		waitFor(t, 60*time.Second, "the agent to log the proxy's refusal twice", func() bool {
 			return strings.Count(a.out.String(), "refused the agent's credentials (407") >= 2
 		})
-		out := a.out.String()
+		out = a.out.String()
 		if !strings.Contains(out, "retryIn=") || strings.Contains(out, "changed@") {
 			t.Errorf("the agent's log: want the refusal with its backoff (retryIn) and no password:\n%s", out)
 		}
