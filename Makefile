@@ -20,11 +20,12 @@ vet: ## gofmt check and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-deps: ## install what the tests need besides Go, when missing: chromium (the Portal's browser test), postgresql (the PostgreSQL store's tests), haproxy (the replica e2e); Debian, as root or with sudo
+deps: ## install what the tests need besides Go, when missing: chromium (the Portal's browser test), postgresql (the PostgreSQL store's tests), haproxy (the replica e2e), squid-openssl (the proxy and TLS-inspection e2e); Debian, as root or with sudo
 	@pkgs=; \
 	command -v chromium >/dev/null 2>&1 || [ -n "$$FERRY_CHROMIUM" ] || pkgs="$$pkgs chromium"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || pkgs="$$pkgs postgresql"; \
 	command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || pkgs="$$pkgs haproxy"; \
+	/usr/sbin/squid -v 2>/dev/null | grep -q -- --with-openssl || pkgs="$$pkgs squid-openssl"; \
 	[ -z "$$pkgs" ] && exit 0; \
 	sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
 	echo "installing$$pkgs (apt-get)"; \

@@ -28,8 +28,18 @@ type Config struct {
 	Concurrency int `json:"concurrency,omitempty"`
 	// Insecure allows plain http/ws to a host that is not loopback.
 	Insecure bool `json:"insecure,omitempty"`
-	// CAFile is an extra CA certificate (PEM) to trust for the coordinator.
+	// CAFile is an extra CA certificate (PEM) to trust for the coordinator,
+	// such as the CA of a proxy that inspects TLS; the system's trust store
+	// is used as well.
 	CAFile string `json:"caFile,omitempty"`
+	// Proxy is the HTTP proxy every connection to the coordinator goes
+	// through (http://[user:password@]host:port), even to a loopback
+	// coordinator. Empty: the environment's HTTPS_PROXY/HTTP_PROXY/NO_PROXY,
+	// then on Windows the machine's WinHTTP proxy.
+	Proxy string `json:"proxy,omitempty"`
+	// ProxyCredentialsFile is an owner-only file holding user:password for
+	// the proxy, used when the proxy's URL holds none.
+	ProxyCredentialsFile string `json:"proxyCredentialsFile,omitempty"`
 }
 
 // Binding ties a connection to a local source.
@@ -97,6 +107,9 @@ func (c *Config) Validate() error {
 	if c.Concurrency < 1 || c.Concurrency > 32 {
 		return errors.New("concurrency: must be 1 to 32")
 	}
+	if err := CheckProxy(c.Proxy); err != nil {
+		return fmt.Errorf("proxy: %w", err)
+	}
 	for i, b := range c.Bindings {
 		if b.ConnectionID == "" || b.CompanyID == "" || b.PlatformKey == "" || b.Path == "" {
 			return fmt.Errorf("bindings[%d]: connectionId, companyId, platformKey and path are required", i)
@@ -122,6 +135,32 @@ func CheckURL(raw string, insecure bool) error {
 		return fmt.Errorf("refusing plain http to %s: use https, or --insecure on a trusted network", u.Hostname())
 	}
 	return fmt.Errorf("%q: the scheme must be https (or http)", raw)
+}
+
+// CheckProxy refuses a proxy URL that is not http://host:port; empty is
+// no proxy configured.
+func CheckProxy(raw string) error {
+	if raw == "" {
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.Scheme != "http" || u.Port() == "" {
+		return errors.New("must be http://host:port, with user:password@ before the host if the proxy wants them")
+	}
+	return nil
+}
+
+// ReadSecret reads a file that holds a secret (such as the proxy's
+// credentials), refusing it when others can read it.
+func ReadSecret(path string) ([]byte, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkPrivate(path); err != nil {
+		return nil, err
+	}
+	return raw, nil
 }
 
 func isLoopback(host string) bool {

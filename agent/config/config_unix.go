@@ -19,7 +19,7 @@ func checkPrivate(path string) error {
 		return err
 	}
 	if st.Mode().Perm()&0o077 != 0 {
-		return fmt.Errorf("config %s %w %s", path, errNotPrivate, path)
+		return fmt.Errorf("%s %w %s", path, errNotPrivate, path)
 	}
 	return nil
 }

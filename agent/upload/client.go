@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
+
+	"github.com/ferry-sync/ferry/agent/transport"
 )
 
 // The retry policy.
@@ -38,14 +40,14 @@ const (
 // or as long as the server's Retry-After says. Redirects are not followed.
 // When it gives up on a response (a 503 retried to the end) it returns that
 // response, not an error, so the caller reads the server's error body.
-// tlsConfig may be nil.
-func NewHTTPClient(logger *slog.Logger, tlsConfig *tls.Config) *retryablehttp.Client {
+// transport opens the connections (the agent's is a transport.Path's, which
+// goes through its proxy); nil is http.DefaultTransport's settings.
+func NewHTTPClient(logger *slog.Logger, transport http.RoundTripper) *retryablehttp.Client {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	if tlsConfig != nil {
-		transport.TLSClientConfig = tlsConfig.Clone()
+	if transport == nil {
+		transport = http.DefaultTransport.(*http.Transport).Clone()
 	}
 	c := retryablehttp.NewClient()
 	c.HTTPClient = &http.Client{
@@ -67,7 +69,8 @@ func NewHTTPClient(logger *slog.Logger, tlsConfig *tls.Config) *retryablehttp.Cl
 // succeed if sent again: network faults and timeouts, and the statuses
 // 429, 500, 502, 503 and 504. Anything else will fail the same way again:
 // other statuses (a 4xx refusal, a redirect), a certificate the agent does
-// not trust, a server that does not speak TLS, a cancelled request.
+// not trust, a server that does not speak TLS, a proxy's refusal, a
+// cancelled request.
 func IsRetryable(resp *http.Response, err error) bool {
 	if err != nil {
 		return !permanent(err)
@@ -85,19 +88,22 @@ func IsRetryable(resp *http.Response, err error) bool {
 // only when it cannot have reached the server's handler. That is when the
 // connection was never made, or the server answered 429 or 503, which it
 // does before acting. A connection that broke after the request was sent
-// is not retried: the server may have acted and the answer been lost.
+// is not retried: the server may have acted and the answer been lost. A
+// proxy that could not be reached, or broke off before its tunnel was
+// made, never passed the request on.
 func IsRetryableOnce(resp *http.Response, err error) bool {
 	if err != nil {
 		var op *net.OpError
-		return errors.As(err, &op) && op.Op == "dial" && !permanent(err)
+		var proxy *transport.ProxyUnreachableError
+		return (errors.As(err, &op) && op.Op == "dial" || errors.As(err, &proxy)) && !permanent(err)
 	}
 	return resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable
 }
 
 // NewOnceClient is NewHTTPClient for requests that must not take effect
 // twice: it retries only what IsRetryableOnce allows.
-func NewOnceClient(logger *slog.Logger, tlsConfig *tls.Config) *retryablehttp.Client {
-	c := NewHTTPClient(logger, tlsConfig)
+func NewOnceClient(logger *slog.Logger, transport http.RoundTripper) *retryablehttp.Client {
+	c := NewHTTPClient(logger, transport)
 	c.CheckRetry = checkRetryBy(IsRetryableOnce)
 	return c
 }
@@ -112,7 +118,7 @@ func permanent(err error) bool {
 		invalid   x509.CertificateInvalidError
 		notTLS    tls.RecordHeaderError
 	)
-	return errors.Is(err, context.Canceled) ||
+	return errors.Is(err, context.Canceled) || transport.Permanent(err) ||
 		errors.As(err, &verify) || errors.As(err, &authority) || errors.As(err, &hostname) ||
 		errors.As(err, &invalid) || errors.As(err, &notTLS)
 }

@@ -132,7 +132,7 @@ func TestRetryAfterParse(t *testing.T) {
 func TestUntrustedCertificateNotRetried(t *testing.T) {
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer srv.Close()
-	client := NewHTTPClient(nil, &tls.Config{MinVersion: tls.VersionTLS12})
+	client := NewHTTPClient(nil, &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12}})
 	retries := 0
 	client.Backoff = func(time.Duration, time.Duration, int, *http.Response) time.Duration { retries++; return 0 }
 	_, err := client.Get(srv.URL)
@@ -141,7 +141,7 @@ func TestUntrustedCertificateNotRetried(t *testing.T) {
 		t.Errorf("Get = %v after %d retries, want a certificate error, not retried", err, retries)
 	}
 	// With the server's certificate trusted, the same client goes through.
-	trusted := NewHTTPClient(nil, srv.Client().Transport.(*http.Transport).TLSClientConfig)
+	trusted := NewHTTPClient(nil, srv.Client().Transport)
 	resp, err := trusted.Get(srv.URL)
 	if err != nil {
 		t.Fatal(err)

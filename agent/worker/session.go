@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -65,6 +66,12 @@ func (w *Worker) runSession(ctx, jobCtx context.Context) error {
 		w.setStatus(func(s *Status) { s.LastError = ErrUnauthorized.Error() })
 		w.log.Error("credential refused by the coordinator", "hint", "run ferry-agent link again")
 		return ErrUnauthorized
+	}
+	if resp != nil && resp.StatusCode == http.StatusBadRequest {
+		var perr protocol.Error
+		if json.NewDecoder(resp.Body).Decode(&perr) == nil && perr.Code == protocol.CodeNotUpgrade {
+			err = ErrUpgradeRemoved
+		}
 	}
 	if err != nil {
 		w.setStatus(func(s *Status) { s.LastError = err.Error() })

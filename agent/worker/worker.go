@@ -49,8 +49,11 @@ type Config struct {
 	// diagnostics (agent/diagnose); nil answers with none.
 	Checks func(ctx context.Context) []protocol.Check
 	// NetDial, when set, opens the control channel's TCP connections (the
-	// load tool spreads simulated agents over source addresses with it).
-	NetDial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// load tool spreads simulated agents over source addresses with it);
+	// DialTLS its TLS ones, handshake done (ferry-agent's transport.Path,
+	// which goes through the agent's proxy). When either is set, the
+	// environment's proxy is not read: the dial goes where it must.
+	NetDial, DialTLS func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Worker is a running agent. Run it once.
@@ -130,12 +133,17 @@ func backoff(failures int, lo, hi time.Duration) time.Duration {
 }
 
 func (w *Worker) dialer() *websocket.Dialer {
-	return &websocket.Dialer{
-		HandshakeTimeout: 15 * time.Second,
-		TLSClientConfig:  w.cfg.TLS,
-		Proxy:            http.ProxyFromEnvironment,
-		NetDialContext:   w.cfg.NetDial,
+	d := &websocket.Dialer{
+		HandshakeTimeout:  15 * time.Second,
+		TLSClientConfig:   w.cfg.TLS,
+		Proxy:             http.ProxyFromEnvironment,
+		NetDialContext:    w.cfg.NetDial,
+		NetDialTLSContext: w.cfg.DialTLS,
 	}
+	if d.NetDialContext != nil || d.NetDialTLSContext != nil {
+		d.Proxy = nil
+	}
+	return d
 }
 
 // Hostname is this machine's name, as the agent reports it.
@@ -149,3 +157,7 @@ func OSName() string { return runtime.GOOS + "/" + runtime.GOARCH }
 
 // ErrUnauthorized: the coordinator refused the credential.
 var ErrUnauthorized = errors.New("the coordinator refused this agent's credential (revoked or unlinked); run ferry-agent link again")
+
+// ErrUpgradeRemoved: the coordinator received the control channel's
+// request without its websocket upgrade.
+var ErrUpgradeRemoved = errors.New("the coordinator received the control channel's request without its websocket upgrade: a proxy on the way removed it; ask IT to let websocket upgrades through to the coordinator (ferry-agent diagnose checks it)")

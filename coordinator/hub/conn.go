@@ -32,6 +32,21 @@ var upgrader = websocket.Upgrader{
 	WriteBufferPool: &sync.Pool{},
 	// Agents are not browsers: the credential, not the origin, decides.
 	CheckOrigin: func(*http.Request) bool { return true },
+	Error:       refuseUpgrade,
+}
+
+// refuseUpgrade answers an upgrade the upgrader refuses in the protocol's
+// error shape. A request without the websocket upgrade is
+// CodeNotUpgrade, so that an agent behind a proxy that removes it can say
+// so (ferry-agent diagnose sends an upgrade it knows is refused, to see
+// which).
+func refuseUpgrade(w http.ResponseWriter, r *http.Request, status int, reason error) {
+	code := protocol.CodeBadMessage
+	if !websocket.IsWebSocketUpgrade(r) {
+		code = protocol.CodeNotUpgrade
+	}
+	w.Header().Set("Sec-Websocket-Version", "13")
+	writeErr(w, status, code, reason.Error())
 }
 
 // reasonHandshakeFailed is why an agent's connections went offline when

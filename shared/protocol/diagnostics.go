@@ -43,6 +43,14 @@ const (
 	// CheckCredential: the coordinator accepts the agent's credential
 	// (ferry-agent diagnose only: a remote diagnostic needs it accepted).
 	CheckCredential = "credential"
+	// The path to the coordinator, step by step, each from where the one
+	// before it ended (agent/diagnose.Path).
+	CheckDNS       = "dns"       // the coordinator's, or the proxy's, name resolves
+	CheckTCP       = "tcp"       // a TCP connection to it opens
+	CheckProxy     = "proxy"     // which proxy, how it was found, and its tunnel
+	CheckTLS       = "tls"       // the certificate: trusted, its issuer, its expiry
+	CheckHTTP      = "http"      // the coordinator answers /healthz
+	CheckWebsocket = "websocket" // an upgrade to the control channel reaches it
 )
 
 // Check is one thing an agent checked.

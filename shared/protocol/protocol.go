@@ -75,6 +75,9 @@ const (
 	CodeRateLimited  Code = "rate_limited"        // too many attempts; wait
 	CodeBusy         Code = "busy"                // at a limit for now; retry later
 	CodeInternal     Code = "internal"            // a fault on the other side; retry
+	// CodeNotUpgrade: a request to the control channel came without the
+	// websocket upgrade (a proxy on the way may have removed it).
+	CodeNotUpgrade Code = "not_websocket_upgrade"
 )
 
 // Message is the envelope of every control message: a type, the sender's

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -20,7 +21,10 @@ func TestDiagnose(t *testing.T) {
 		switch {
 		case r.URL.Path == "/healthz":
 		case r.URL.Path == "/agent/v1/connect" && r.Header.Get("Authorization") == "Bearer fra_x" && !revoked.Load():
-			http.Error(w, "not a websocket upgrade", http.StatusBadRequest)
+			// As the coordinator's upgrader refuses diagnose's upgrade.
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `{"code":"bad_message","message":"websocket: unsupported version"}`)
 		case r.URL.Path == "/agent/v1/connect":
 			http.Error(w, "unknown or revoked agent credential", http.StatusUnauthorized)
 		default:

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ferry-sync/ferry/agent/config"
 	"github.com/ferry-sync/ferry/agent/source/sources"
+	"github.com/ferry-sync/ferry/agent/transport"
 	"github.com/ferry-sync/ferry/agent/upload"
 	"github.com/ferry-sync/ferry/agent/worker"
 	"github.com/ferry-sync/ferry/shared/protocol"
@@ -26,8 +27,11 @@ func cmdLink(args []string, stdout, stderr io.Writer) error {
 	code := fs.String("code", "", "the link code shown on the link page")
 	src := fs.String("source", "", "the kind of local data: gnucash or csv")
 	dataPath := fs.String("path", "", "the GnuCash book, or the folder of CSV files")
-	insecure := fs.Bool("insecure", false, "allow plain http to a host that is not loopback")
-	caFile := fs.String("ca-file", "", "an extra CA certificate (PEM) to trust for the coordinator")
+	var via route
+	fs.BoolVar(&via.insecure, "insecure", false, "allow plain http to a host that is not loopback")
+	fs.StringVar(&via.caFile, "ca-file", "", "an extra CA certificate (PEM) to trust for the coordinator, such as a TLS-inspecting proxy's (the system's trust store is used as well)")
+	fs.StringVar(&via.proxy, "proxy", "", "the HTTP proxy to reach the coordinator through, http://[USER:PASSWORD@]HOST:PORT, kept in the config (none: stop using one)")
+	fs.StringVar(&via.proxyCredentials, "proxy-credentials", "", "an owner-only file holding the proxy's USER:PASSWORD, when its URL holds none")
 	replace := fs.Bool("replace", false, "replace the agent this config holds: unlink every binding at its coordinator first, then link afresh")
 	force := fs.Bool("force", false, "with --replace: link even when the old coordinator cannot be told (its bindings stay linked there)")
 	if err := fs.Parse(args); err != nil {
@@ -47,7 +51,7 @@ func cmdLink(args []string, stdout, stderr io.Writer) error {
 	if *force && !*replace {
 		return errors.New("--force goes with --replace")
 	}
-	cfg, err := linkConfig(*path, old, target, *replace, *insecure, *caFile)
+	cfg, err := linkConfig(*path, old, target, *replace, via)
 	if err != nil {
 		return err
 	}
@@ -91,25 +95,58 @@ func cmdLink(args []string, stdout, stderr io.Writer) error {
 // or when the old holds no agent. A config holding an agent of another
 // coordinator is refused here, before anything is sent anywhere: its
 // credential goes to no other coordinator.
-func linkConfig(path string, old config.Config, target string, replace, insecure bool, caFile string) (config.Config, error) {
+func linkConfig(path string, old config.Config, target string, replace bool, via route) (config.Config, error) {
 	if !replace && holdsAgent(old) && !config.SameCoordinator(old.Coordinator, target) {
 		return old, otherCoordinator(path, old, target)
 	}
 	cfg := old
 	if replace || (old.Coordinator != "" && !config.SameCoordinator(old.Coordinator, target)) {
-		cfg = fresh(old, target, insecure, caFile)
-	} else {
-		cfg.Coordinator = cmp.Or(old.Coordinator, target)
-		cfg.Insecure = cfg.Insecure || insecure
-		if caFile != "" {
-			cfg.CAFile = caFile
-		}
+		cfg = fresh(old, target)
 	}
+	cfg.Coordinator = cmp.Or(cfg.Coordinator, target)
+	via.apply(&cfg)
 	if err := config.CheckURL(cfg.Coordinator, cfg.Insecure); err != nil {
 		return cfg, fmt.Errorf("coordinator: %w", err)
 	}
-	_, err := tlsConfig(cfg)
+	if err := config.CheckProxy(cfg.Proxy); err != nil {
+		return cfg, fmt.Errorf("--proxy: %w", err)
+	}
+	_, err := transport.New(cfg, nil)
 	return cfg, err
+}
+
+// route is what link is told of the way to the coordinator; the config
+// keeps it.
+type route struct {
+	insecure                        bool
+	caFile, proxy, proxyCredentials string
+}
+
+// apply sets what was given on cfg; what was not keeps the config's.
+func (r route) apply(cfg *config.Config) {
+	cfg.Insecure = cfg.Insecure || r.insecure
+	if r.caFile != "" {
+		cfg.CAFile = absPath(r.caFile)
+	}
+	switch r.proxy {
+	case "":
+	case "none":
+		cfg.Proxy, cfg.ProxyCredentialsFile = "", ""
+	default:
+		cfg.Proxy = r.proxy
+	}
+	if r.proxyCredentials != "" {
+		cfg.ProxyCredentialsFile = absPath(r.proxyCredentials)
+	}
+}
+
+// absPath is path made absolute, for a config a service reads from
+// another working directory.
+func absPath(path string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
+	}
+	return path
 }
 
 // holdsAgent reports whether a config holds an agent of a coordinator: a
@@ -117,13 +154,14 @@ func linkConfig(path string, old config.Config, target string, replace, insecure
 func holdsAgent(cfg config.Config) bool { return cfg.Credential != "" || len(cfg.Bindings) > 0 }
 
 // fresh is a config for a new agent of target: no credential, no
-// bindings, the old config's local settings.
-func fresh(old config.Config, target string, insecure bool, caFile string) config.Config {
+// bindings, the old config's local settings (its concurrency and proxy:
+// the machine's network stays the same).
+func fresh(old config.Config, target string) config.Config {
 	cfg := config.Default()
 	if old.Concurrency > 0 {
 		cfg.Concurrency = old.Concurrency
 	}
-	cfg.Coordinator, cfg.Insecure, cfg.CAFile = target, insecure, caFile
+	cfg.Coordinator, cfg.Proxy, cfg.ProxyCredentialsFile = target, old.Proxy, old.ProxyCredentialsFile
 	return cfg
 }
 
@@ -181,13 +219,13 @@ func unlinkAll(stdout, stderr io.Writer, path string, old config.Config, force b
 // the binding joins the same agent.
 func exchange(cfg config.Config, req protocol.LinkRequest) (protocol.LinkResponse, error) {
 	var out protocol.LinkResponse
-	tc, err := tlsConfig(cfg)
+	path, err := transport.New(cfg, nil)
 	if err != nil {
 		return out, err
 	}
 	// A link code is single-use: a request whose answer was lost must not
 	// be sent again, or its retry is refused as "already used".
-	client := upload.NewOnceClient(slog.New(slog.DiscardHandler), tc)
+	client := upload.NewOnceClient(slog.New(slog.DiscardHandler), path.HTTPTransport())
 	body, _ := json.Marshal(req)
 	hreq, err := http.NewRequest("POST", cfg.Coordinator+protocol.LinkPath, bytes.NewReader(body))
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/ferry-sync/ferry/agent/config"
 	"github.com/ferry-sync/ferry/agent/service"
 	"github.com/ferry-sync/ferry/agent/source/sources"
+	"github.com/ferry-sync/ferry/agent/transport"
 	"github.com/ferry-sync/ferry/agent/upload"
 	"github.com/ferry-sync/ferry/agent/worker"
 )
@@ -100,7 +101,8 @@ func runWorker(ctx context.Context, path string, log *slog.Logger) (bool, error)
 // agentIdentity is what a worker is built around and cannot change while
 // it runs: where it connects and with what.
 func agentIdentity(cfg config.Config) string {
-	return fmt.Sprintf("%s\x00%s\x00%s\x00%t\x00%d", cfg.Coordinator, cfg.Credential, cfg.CAFile, cfg.Insecure, cfg.Concurrency)
+	return fmt.Sprintf("%s\x00%s\x00%s\x00%t\x00%d\x00%s\x00%s", cfg.Coordinator, cfg.Credential, cfg.CAFile, cfg.Insecure, cfg.Concurrency,
+		cfg.Proxy, cfg.ProxyCredentialsFile)
 }
 
 // waitLinked polls the config until it is linked and valid; false when ctx
@@ -196,9 +198,12 @@ func buildWorker(path string, log *slog.Logger) (*worker.Worker, string, error) 
 	if err := cfg.Validate(); err != nil {
 		return nil, "", fmt.Errorf("config %s: %w", path, err)
 	}
-	tc, err := tlsConfig(cfg)
+	route, err := transport.New(cfg, nil)
 	if err != nil {
 		return nil, "", err
+	}
+	if route.Proxy != nil {
+		log.Info("connecting through a proxy", "proxy", route.Proxy.Redacted(), "from", route.ProxyFrom)
 	}
 	bindings, err := openBindings(path)
 	if err != nil {
@@ -206,10 +211,11 @@ func buildWorker(path string, log *slog.Logger) (*worker.Worker, string, error) 
 	}
 	return worker.New(worker.Config{
 		Coordinator: cfg.Coordinator, Credential: cfg.Credential, Bindings: bindings,
-		Concurrency: cfg.Concurrency, Version: version, Logger: log, TLS: tc,
-		HTTP:       upload.NewHTTPClient(log.With("subsystem", "upload"), tc),
+		Concurrency: cfg.Concurrency, Version: version, Logger: log, TLS: route.TLS,
+		NetDial: route.DialContext, DialTLS: route.DialTLSContext,
+		HTTP:       upload.NewHTTPClient(log.With("subsystem", "upload"), route.HTTPTransport()),
 		StatusFile: statusPath(path),
-		Checks:     localChecks(path, cfg),
+		Checks:     remoteChecks(path, cfg, route),
 	}), agentIdentity(cfg), nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"slices"
 
 	"github.com/ferry-sync/ferry/agent/config"
+	"github.com/ferry-sync/ferry/agent/transport"
 	"github.com/ferry-sync/ferry/agent/upload"
 	"github.com/ferry-sync/ferry/shared/protocol"
 )
@@ -62,11 +63,11 @@ func cmdUnlink(args []string, stdout, stderr io.Writer) error {
 // unlinkClient is the client for unlink calls to cfg's coordinator;
 // retries < 0 keeps the ordinary retry policy.
 func unlinkClient(cfg config.Config, retries int) (*http.Client, error) {
-	tc, err := tlsConfig(cfg)
+	path, err := transport.New(cfg, nil)
 	if err != nil {
 		return nil, err
 	}
-	c := upload.NewHTTPClient(slog.New(slog.DiscardHandler), tc)
+	c := upload.NewHTTPClient(slog.New(slog.DiscardHandler), path.HTTPTransport())
 	if retries >= 0 {
 		c.RetryMax = retries
 	}
