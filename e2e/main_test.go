@@ -26,9 +26,12 @@ var binDir string
 
 // plainBuild and chaosBuild are built on first use, once for every test
 // that needs them, beside binDir: the binaries without the race detector
-// (the big book's memory test) and the chaos tool.
+// (the big book's memory test) and the chaos tool. The plain binaries are
+// built as installer/build.sh builds the agent (no cgo, -trimpath), so the
+// installers' tests and they compile the agent's packages once.
 var (
-	plainBuild = &lazyBuild{name: "plain", pkgs: []string{cmdDir("ferry-coordinator"), cmdDir("ferry-agent")}}
+	plainBuild = &lazyBuild{name: "plain", flags: []string{"-trimpath"}, env: []string{"CGO_ENABLED=0"},
+		pkgs: []string{cmdDir("ferry-coordinator"), cmdDir("ferry-agent")}}
 	chaosBuild = &lazyBuild{name: "chaos", pkgs: []string{"./chaos"}}
 )
 
@@ -47,7 +50,7 @@ func TestMain(m *testing.M) {
 	// (set here, once: a test that runs in parallel may not t.Setenv).
 	os.Setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:"+os.Getenv("PATH"))
 	code := 1
-	if err := goBuild(binDir, []string{"-race"}, cmdDir("ferry-coordinator"), cmdDir("ferry-agent"), cmdDir("demo")); err != nil {
+	if err := goBuild(binDir, []string{"-race"}, nil, cmdDir("ferry-coordinator"), cmdDir("ferry-agent"), cmdDir("demo")); err != nil {
 		fmt.Fprintln(os.Stderr, "build:", err)
 	} else {
 		code = m.Run()
@@ -56,12 +59,15 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// goBuild builds the main packages pkgs with flags into the folder dir,
-// in one go command, which builds them in parallel.
-func goBuild(dir string, flags []string, pkgs ...string) error {
+// goBuild builds the main packages pkgs with flags and the environment
+// variables env into the folder dir, in one go command, which builds them
+// in parallel.
+func goBuild(dir string, flags, env []string, pkgs ...string) error {
 	args := append(append([]string{"build"}, flags...), "-o", dir+string(filepath.Separator))
 	args = append(args, pkgs...)
-	if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
+	cmd := exec.Command("go", args...)
+	cmd.Env = append(os.Environ(), env...)
+	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return nil
@@ -70,9 +76,10 @@ func goBuild(dir string, flags []string, pkgs ...string) error {
 // lazyBuild is a set of binaries built, without the race detector, into
 // dir the first time a test asks for them.
 type lazyBuild struct {
-	name string
-	pkgs []string
-	dir  string
+	name       string
+	flags, env []string
+	pkgs       []string
+	dir        string
 
 	once sync.Once
 	err  error
@@ -82,7 +89,7 @@ type lazyBuild struct {
 // the test if the build failed.
 func (b *lazyBuild) get(t *testing.T) string {
 	t.Helper()
-	b.once.Do(func() { b.err = goBuild(b.dir, nil, b.pkgs...) })
+	b.once.Do(func() { b.err = goBuild(b.dir, b.flags, b.env, b.pkgs...) })
 	if b.err != nil {
 		t.Fatalf("build the %s binaries: %v", b.name, b.err)
 	}

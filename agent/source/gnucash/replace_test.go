@@ -15,7 +15,7 @@ import (
 // book) leaves the fetch reading the version it opened, whole; the next
 // fetch reads the new one.
 func TestXMLBookReplacedWhileRead(t *testing.T) {
-	const before, after = 20000, 20001
+	const before, after = 2000, 2001
 	book := genBook(t, before)
 	saved := genBook(t, after) // GnuCash's new file, beside the book
 	next := filepath.Join(filepath.Dir(book), "generated.gnucash.tmp")
