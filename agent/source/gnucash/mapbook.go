@@ -120,7 +120,9 @@ var accountTypes = map[string]string{
 }
 
 // bankTypes are the account types Codat counts as bank accounts: bank
-// accounts (and GnuCash 1's kinds of them) and credit cards.
+// accounts (and GnuCash 1's kinds of them) and credit cards; GnuCash's
+// Imbalance and Orphan accounts (book.suspense) are of type BANK but not
+// bank accounts.
 var bankTypes = map[string]bool{"BANK": true, "CREDIT": true, "CHECKING": true, "SAVINGS": true, "MONEYMRKT": true}
 
 // mapAccounts emits every account but the root, in the book's order, and
@@ -149,7 +151,7 @@ func mapAccounts(b *book, emit func(source.Record) error) error {
 			bal = new(big.Rat)
 		}
 		rec := source.Record{"id": g, "name": a.name, "fullyQualifiedName": fullName(b, a), "type": typ,
-			"status": status, "currentBalance": decimal(bal, places), "isBankAccount": bankTypes[a.typ],
+			"status": status, "currentBalance": decimal(bal, places), "isBankAccount": bankTypes[a.typ] && !b.suspense(a),
 			"isPlaceholder": a.placeholder}
 		setText(rec, "nominalCode", a.code)
 		setText(rec, "description", a.description)

@@ -167,14 +167,15 @@ var bankAccountTypes = map[string]string{"BANK": "Debit", "CASH": "Debit", "CHEC
 	"MONEYMRKT": "Debit", "CREDIT": "Credit"}
 
 // mapBankAccounts emits the bank, cash and credit-card accounts that hold
-// money (placeholders, which only group others, left out), with their
+// money (placeholders, which only group others, and GnuCash's Imbalance
+// and Orphan accounts left out), with their
 // balances: the sum of their splits, in the account's commodity, debit
 // positive (a card's debt is negative).
 func mapBankAccounts(b *book, emit func(source.Record) error) error {
 	for _, g := range b.accountOrder {
 		a := b.accounts[g]
 		typ, ok := bankAccountTypes[a.typ]
-		if !ok || a.placeholder {
+		if !ok || a.placeholder || b.suspense(a) {
 			continue
 		}
 		places := placesOf(a.scu)

@@ -292,6 +292,14 @@ func (b *book) imbalanceAccount(cur cmdty) (id, name string, found bool) {
 	return id, name, id != name
 }
 
+// suspense reports whether a is one of the accounts GnuCash makes at the
+// top of the tree to hold what balances nothing: Imbalance-<currency> for
+// unbalanced transactions, Orphan-<currency> for splits without an
+// account. GnuCash makes them of type BANK, but no bank holds them.
+func (b *book) suspense(a *account) bool {
+	return a.parent == b.rootGUID && (a.name == "Imbalance-"+a.cmdty.id || a.name == "Orphan-"+a.cmdty.id)
+}
+
 // add adds r to the sum at key of m.
 func add(m map[string]*big.Rat, key string, r *big.Rat) {
 	if s, ok := m[key]; ok {
