@@ -50,7 +50,9 @@ func (p *portalTab) signIn(key string) {
 		chromedp.WaitVisible(chromedp.ID("key")),
 		chromedp.SendKeys(chromedp.ID("key"), key),
 		chromedp.Click(chromedp.CSS(`#signin button[type=submit]`)),
-		chromedp.WaitVisible(chromedp.ID("companies")),
+		// Signed in: a client key lands on the companies, a support key on
+		// the fleet; both pages offer to sign out.
+		chromedp.WaitVisible(chromedp.CSS(`form.signout`)),
 	)
 }
 
