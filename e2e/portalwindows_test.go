@@ -43,6 +43,7 @@ func (p *portalTab) untilText(what, sel, want string) {
 		fmt.Sprintf(`(e => document.readyState === "complete" && e !== null && e.textContent.trim() === %q)(document.querySelector(%q))`, want, sel))
 }
 
+// signIn signs the tab in with key and waits for the signed-in page.
 func (p *portalTab) signIn(key string) {
 	p.t.Helper()
 	p.do("sign in",
