@@ -33,6 +33,7 @@ type Backend interface {
 	SessionStore
 	FailureStore
 	DiagnosticsStore
+	BundleStore
 
 	UploadSlotStore
 	RefusalStore
@@ -42,7 +43,7 @@ type Backend interface {
 	// dataset or changes its status, revokes an agent's credential, puts
 	// webhook deliveries in the outbox, arms a scheduled sync, or claims
 	// or releases an agent's control channel, or makes or answers a
-	// diagnostics request, the
+	// diagnostics request, or requests a support bundle, the
 	// backend publishes one Change saying so; a transaction that
 	// fails, or changes nothing of that, publishes nothing.
 	Feed() *Feed

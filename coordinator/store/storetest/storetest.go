@@ -83,6 +83,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Backend) {
 		{"DeleteCompanyData", testDeleteCompanyData},
 		{"InvalidInput", testInvalidInput},
 		{"LookupBadIDs", testLookupBadIDs},
+		{"Bundles", testBundles},
 	}
 	tests = append(tests, settingsTests...)
 	tests = append(tests, syncWindowTests...)
