@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"time"
+
+	"github.com/ferry-sync/ferry/shared/protocol"
 )
 
 // SupportBundle is an archive an agent collected for support staff: its
@@ -25,7 +27,7 @@ type SupportBundle struct {
 // MaxBundleBytes bounds one support bundle's archive (gzip tar). The
 // agent keeps what it collects under it; the coordinator refuses a larger
 // upload before reading its body.
-const MaxBundleBytes = 8 << 20
+const MaxBundleBytes = protocol.MaxBundleBytes
 
 // BundleStore keeps support bundles, asked for on any replica and
 // uploaded through any.
