@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/ferry-sync/ferry/coordinator/hub"
+	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/protocol"
 )
 
@@ -23,6 +24,9 @@ type Agents interface {
 	// RevokeAgent revokes an agent's credential and closes its live
 	// connection (store.ErrNotFound).
 	RevokeAgent(ctx context.Context, agentID, why string) error
+	// RequestBundle asks an online agent for a support bundle
+	// (store.ErrNotFound, hub.ErrOffline, hub.ErrUnsupported).
+	RequestBundle(ctx context.Context, agentID string) (store.SupportBundle, error)
 }
 
 // The agent statuses.

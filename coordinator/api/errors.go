@@ -33,6 +33,8 @@ const (
 	CodeMethodRefused = 10006 // the method is not allowed on this path
 	CodeAgentOffline  = 40005 // the agent is offline
 	CodeAgentTimeout  = 50003 // the agent did not answer in time
+	// CodeAgentUnsupported: the agent's version does not know the request.
+	CodeAgentUnsupported = 40006
 )
 
 // Error is an API error: the HTTP status, the message the caller sees and

@@ -37,3 +37,7 @@ func (noAgents) Diagnose(context.Context, string) (hub.DiagnosticsReport, error)
 }
 
 func (noAgents) RevokeAgent(context.Context, string, string) error { return store.ErrNotFound }
+
+func (noAgents) RequestBundle(context.Context, string) (store.SupportBundle, error) {
+	return store.SupportBundle{}, store.ErrNotFound
+}

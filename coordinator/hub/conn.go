@@ -59,6 +59,7 @@ type agentConn struct {
 	mu       sync.Mutex
 	bindings map[string][]dataset.DataType // connection id -> types its source provides
 	refused  []string                      // hello bindings that are not this agent's
+	features []string                      // the optional messages the hello says the agent understands
 	rttMs    int64
 	inHand   []protocol.Progress
 	lastSeen time.Time
@@ -193,6 +194,9 @@ func (c *agentConn) run() {
 	}
 	c.refused = nil
 	c.kick()
+	if slices.Contains(c.features, protocol.FeatureSupportBundle) {
+		c.sendWaitingBundles()
+	}
 	c.close(c.readLoop())
 	wg.Wait()
 	h := c.h
@@ -236,6 +240,7 @@ func (c *agentConn) handshake(ctx context.Context, agent store.Agent) (*protocol
 		return nil, protocol.Message{}, err
 	}
 	c.updateAgent(ctx, agent, m.Hello)
+	c.features = m.Hello.Features
 	resumed := c.resume(ctx, m.Hello.Leases)
 	return m.Hello, protocol.Message{Type: protocol.TypeWelcome, ID: uuid.NewString(), ReplyTo: m.ID, Welcome: &protocol.Welcome{
 		Version: protocol.Version, AgentID: c.agentID, ServerTime: c.h.now().UTC(), Resumed: resumed,
@@ -269,6 +274,7 @@ func (c *agentConn) bind(ctx context.Context, bs []protocol.Binding) error {
 func (c *agentConn) updateAgent(ctx context.Context, agent store.Agent, hello *protocol.Hello) {
 	_, err := c.h.st.UpdateAgent(ctx, c.agentID, func(a *store.Agent) error {
 		a.Hostname, a.OS, a.Version, a.LastSeen = hello.Hostname, hello.OS, hello.AgentVersion, c.connectedAt
+		a.Features = hello.Features
 		return nil
 	})
 	if err != nil {

@@ -44,6 +44,19 @@ type Store interface {
 	// and end: the link attempts per address, counted across replicas.
 	CountFailure(ctx context.Context, key string, now time.Time, window time.Duration) (int, time.Time, error)
 
+	// Support bundles (bundles.go).
+
+	// RequestBundle stores a bundle waiting for the agent's archive; the
+	// feed carries it in Bundles. store.ErrNotFound if the agent is
+	// missing.
+	RequestBundle(ctx context.Context, b store.SupportBundle) error
+	// PutBundle stores the archive of the agent's bundle id, once:
+	// store.ErrNotFound when the agent has no such bundle, store.ErrExists
+	// when its archive arrived already.
+	PutBundle(ctx context.Context, agentID, id string, uploaded time.Time, archive []byte) error
+	// Bundles returns the agent's bundles, newest first, without archives.
+	Bundles(ctx context.Context, agentID string) ([]store.SupportBundle, error)
+
 	// Which replica holds each agent's channel (channels.go).
 
 	// ClaimChannel records that replica now holds the agent's control

@@ -12,6 +12,9 @@ type Agent struct {
 	Hostname       string    `json:"hostname,omitempty"`
 	OS             string    `json:"os,omitempty"`
 	Version        string    `json:"version,omitempty"`
+	// Features are the optional messages the agent understood when it
+	// last connected (its hello's protocol.Feature* names).
+	Features []string `json:"features,omitempty"`
 	// LastSeen is when the agent's connection last opened or closed.
 	LastSeen time.Time `json:"lastSeen,omitzero"`
 	// Revoked is when the client revoked the agent's credential; zero
