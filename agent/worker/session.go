@@ -111,7 +111,7 @@ func (w *Worker) runSession(ctx, jobCtx context.Context) error {
 func (w *Worker) handshake(s *session) (*protocol.Welcome, error) {
 	hello := protocol.Hello{
 		Versions: []int{protocol.Version}, AgentVersion: w.cfg.Version, Hostname: Hostname(), OS: OSName(),
-		Capacity: w.cfg.Concurrency, Leases: w.leases(),
+		Capacity: w.cfg.Concurrency, Leases: w.leases(), Features: w.features(),
 	}
 	for _, b := range w.bindings() {
 		hello.Bindings = append(hello.Bindings, protocol.Binding{ConnectionID: b.ConnectionID, DataTypes: b.Source.DataTypes()})
@@ -185,6 +185,8 @@ func (w *Worker) dispatch(jobCtx context.Context, s *session, m protocol.Message
 		w.revoke(m.Revoked.ConnectionID, m.Revoked.Reason)
 	case protocol.TypeDiagnose:
 		w.onDiagnose(jobCtx, s, m.ID)
+	case protocol.TypeSupportBundle:
+		w.onSupportBundle(jobCtx, m)
 	default:
 		w.ignoreUnasked(m)
 	}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -48,6 +49,9 @@ type Config struct {
 	// Checks runs the agent's self-checks when the coordinator asks for
 	// diagnostics (agent/diagnose); nil answers with none.
 	Checks func(ctx context.Context) []protocol.Check
+	// Bundle collects a support bundle (agent/bundle) when support asks
+	// for one; nil: the agent does not offer support bundles.
+	Bundle func(ctx context.Context, w io.Writer) error
 	// NetDial, when set, opens the control channel's TCP connections (the
 	// load tool spreads simulated agents over source addresses with it).
 	NetDial func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -66,7 +70,9 @@ type Worker struct {
 	status  Status
 	jobWG   sync.WaitGroup
 	diag    diagRuns
-	ignored rareLog // messages the agent did not ask for, or refused
+	// bundling: a support bundle is being collected or uploaded (w.mu).
+	bundling bool
+	ignored  rareLog // messages the agent did not ask for, or refused
 }
 
 // New builds a worker.

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ferry-sync/ferry/agent/bundle"
 	"github.com/ferry-sync/ferry/agent/config"
 	"github.com/ferry-sync/ferry/agent/service"
 	"github.com/ferry-sync/ferry/agent/source/sources"
@@ -36,6 +37,15 @@ func cmdRun(args []string, stderr io.Writer) error {
 	log := newLogger(stderr, level)
 	if *asService {
 		log = serviceLogger(log, level)
+	}
+	if !*respawn {
+		lf, err := bundle.OpenLogFile(*path)
+		if err != nil {
+			log.Info("no log file beside the config; support bundles will hold no log", "err", err)
+		} else {
+			defer lf.Close()
+			log = slog.New(bundle.Tee(log.Handler(), slog.NewTextHandler(lf, &slog.HandlerOptions{Level: level})))
+		}
 	}
 	if *respawn {
 		return superviseRun(args, *path, log)
@@ -210,6 +220,7 @@ func buildWorker(path string, log *slog.Logger) (*worker.Worker, string, error) 
 		HTTP:       upload.NewHTTPClient(log.With("subsystem", "upload"), tc),
 		StatusFile: statusPath(path),
 		Checks:     localChecks(path, cfg),
+		Bundle:     writeBundle(path, cfg),
 	}), agentIdentity(cfg), nil
 }
 
