@@ -22,7 +22,8 @@ type Store interface {
 	AgentByCredential(ctx context.Context, hash []byte) (store.Agent, error)
 	// Agents returns every agent, oldest first.
 	Agents(ctx context.Context) ([]store.Agent, error)
-	// UpdateAgent applies fn to the stored agent atomically;
+	// UpdateAgent applies fn to the stored agent atomically (a change
+	// of the raised log level is on the feed, in LogLevels);
 	// store.ErrNotFound.
 	UpdateAgent(ctx context.Context, id string, fn func(*store.Agent) error) (store.Agent, error)
 	// AddAgentEvent stores an event; store.ErrExists if its id is taken. The

@@ -54,8 +54,8 @@ func testReplicasSupportBundle(t *testing.T, on backend) {
 	gz := map[string]string{"Content-Type": protocol.BundleContentType}
 	for _, c := range []struct {
 		what, cred, path string
-		body         []byte
-		want         int
+		body             []byte
+		want             int
 	}{
 		{"no credential", "", path, archive, 401},
 		{"another agent's credential", otherCred, path, archive, 404},

@@ -77,6 +77,8 @@ type Change struct {
 	Diagnostics []DiagnosticsChange
 	// Bundles are the support bundles the commit requested.
 	Bundles []BundleChange
+	// LogLevels are the agents whose raised log level the commit changed.
+	LogLevels []LogLevelChange
 	// SyncWindows: the commit changed a company's or the client's sync
 	// window, which may open or close any connection's. (A connection's
 	// own window or pause is in Connections.)
@@ -93,6 +95,12 @@ type DiagnosticsChange struct {
 // BundleChange is a support bundle requested of an agent.
 type BundleChange struct {
 	AgentID, ID string
+}
+
+// LogLevelChange is an agent's log level raised by support, until Until.
+type LogLevelChange struct {
+	AgentID, Level string
+	Until          time.Time
 }
 
 // ChannelChange is an agent's control channel claimed by a replica at an
@@ -130,7 +138,7 @@ type ConnectionChange struct {
 func (c *Change) Empty() bool {
 	return len(c.Datasets) == 0 && len(c.Connections) == 0 && len(c.RevokedAgents) == 0 &&
 		c.Deliveries == 0 && c.SyncDue.IsZero() && len(c.Channels) == 0 && len(c.Diagnostics) == 0 &&
-		len(c.Bundles) == 0 && !c.SyncWindows
+		len(c.Bundles) == 0 && len(c.LogLevels) == 0 && !c.SyncWindows
 }
 
 // ArmSync notes that the commit armed a scheduled sync due at due.
@@ -203,6 +211,14 @@ func (ch *Change) RecordDiagnostics(r DiagnosticsRequest) {
 // RecordBundle notes a support bundle requested.
 func (ch *Change) RecordBundle(b SupportBundle) {
 	ch.Bundles = append(ch.Bundles, BundleChange{AgentID: b.AgentID, ID: b.ID})
+}
+
+// RecordLogLevel notes the agent's raised log level changed, when it did
+// from old to a.
+func (ch *Change) RecordLogLevel(old, a Agent) {
+	if a.LogLevel != old.LogLevel || !a.LogLevelUntil.Equal(old.LogLevelUntil) {
+		ch.LogLevels = append(ch.LogLevels, LogLevelChange{AgentID: a.ID, Level: a.LogLevel, Until: a.LogLevelUntil})
+	}
 }
 
 // GapError is Next's answer when changes after the subscriber's cursor are

@@ -94,3 +94,43 @@ func testBundles(f *fixture) {
 		t.Errorf("feed's bundle changes:\n got %+v\nwant %+v", changes, want)
 	}
 }
+
+// testLogLevelFeed checks that an agent update that changes its raised
+// log level is on the feed, and one that changes anything else is not.
+func testLogLevelFeed(f *fixture) {
+	t, s, ctx := f.T, f.s, f.ctx
+	mustAgent(f, "ag-1")
+	feed := s.Feed()
+	sub := feed.Subscribe(feed.Head())
+	until := at(1800)
+	update := func(fn func(*store.Agent)) {
+		t.Helper()
+		if _, err := s.UpdateAgent(ctx, "ag-1", func(a *store.Agent) error { fn(a); return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	update(func(a *store.Agent) { a.Hostname = "pc" })
+	update(func(a *store.Agent) { a.LogLevel, a.LogLevelUntil = "debug", until })
+	update(func(a *store.Agent) { a.Version = "2.0" })
+	update(func(a *store.Agent) { a.LogLevel, a.LogLevelUntil = "", time.Time{} })
+	got, err := s.Agent(ctx, "ag-1")
+	if err != nil || got.LogLevel != "" || !got.LogLevelUntil.IsZero() || got.Version != "2.0" {
+		t.Errorf("Agent after the updates = %+v, %v", got, err)
+	}
+	var changes []store.LogLevelChange
+	for len(changes) < 2 {
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		cs, err := sub.Next(wctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("feed after %d log level changes: %v", len(changes), err)
+		}
+		for _, c := range cs {
+			changes = append(changes, c.LogLevels...)
+		}
+	}
+	if len(changes) != 2 || changes[0].AgentID != "ag-1" || changes[0].Level != "debug" || !changes[0].Until.Equal(until) ||
+		changes[1].Level != "" || !changes[1].Until.IsZero() {
+		t.Errorf("feed's log level changes = %+v; want debug until 1800, then none", changes)
+	}
+}
