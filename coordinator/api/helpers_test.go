@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/hub"
 	"github.com/ferry-sync/ferry/coordinator/store"
@@ -40,4 +41,8 @@ func (noAgents) RevokeAgent(context.Context, string, string) error { return stor
 
 func (noAgents) RequestBundle(context.Context, string) (store.SupportBundle, error) {
 	return store.SupportBundle{}, store.ErrNotFound
+}
+
+func (noAgents) SetLogLevel(context.Context, string, string, time.Duration) (store.Agent, error) {
+	return store.Agent{}, hub.ErrOffline
 }

@@ -197,6 +197,7 @@ func (s *Server) routes() []Route {
 		{"GET", "/webhooks/{webhookId}/deliveries", sup, s.listDeliveries},
 		{"GET", "/agents", sup, s.listAgents},
 		{"GET", "/agents/{agentId}", sup, s.getAgent},
+		{"PATCH", "/agents/{agentId}", sup, s.patchAgent},
 		{"GET", "/agents/{agentId}/events", sup, s.listAgentEvents},
 		{"POST", "/agents/{agentId}/diagnostics", sup, s.diagnoseAgent},
 		{"POST", "/agents/{agentId}/supportBundle", sup, s.requestBundle},

@@ -16,7 +16,8 @@ import (
 // from the agent serving it, and an agent whose credential was revoked is
 // disconnected; a diagnostics request for an agent here is run, and an
 // answer wakes the callers waiting for one; a support bundle requested
-// of an agent here is asked of it. Whoever made the change (the API, the Portal, the
+// of an agent here is asked of it, and a raised log level is sent to
+// it. Whoever made the change (the API, the Portal, the
 // scheduler, an agent's unlink, another coordinator sharing the store)
 // need not tell the hub. After a gap in the feed it checks every live
 // agent against the store instead.
@@ -49,6 +50,9 @@ func (h *Hub) apply(c store.Change) {
 	}
 	for _, b := range c.Bundles {
 		h.sendBundle(b)
+	}
+	for _, l := range c.LogLevels {
+		h.sendLogLevel(l)
 	}
 	for _, cc := range c.Connections {
 		if cc.To != store.Linked {
