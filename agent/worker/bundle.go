@@ -81,5 +81,8 @@ func (w *Worker) features() []string {
 	if w.cfg.Bundle != nil {
 		fs = append(fs, protocol.FeatureSupportBundle)
 	}
+	if w.cfg.LogLevel != nil {
+		fs = append(fs, protocol.FeatureLogLevel)
+	}
 	return fs
 }

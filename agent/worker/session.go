@@ -83,6 +83,7 @@ func (w *Worker) runSession(ctx, jobCtx context.Context) error {
 	}
 	w.attach(s, welcome)
 	defer w.detach(s)
+	w.reportLevel(s)
 	w.log.Info("connected to the coordinator", "agent", welcome.AgentID, "resumed", len(welcome.Resumed))
 
 	// The heartbeat loop and the closer end with the session: cancel, then
@@ -169,7 +170,7 @@ func (w *Worker) dispatch(jobCtx context.Context, s *session, m protocol.Message
 			w.setStatus(func(st *Status) { st.RTTMillis = time.Since(sent).Milliseconds() })
 			return
 		}
-		if !w.outbox.resolve(m.ReplyTo, nil) {
+		if !w.outbox.resolve(m.ReplyTo, nil) && !w.levelReportAcked(m.ReplyTo) {
 			w.ignoreUnasked(m)
 		}
 	case protocol.TypeError:
@@ -187,6 +188,8 @@ func (w *Worker) dispatch(jobCtx context.Context, s *session, m protocol.Message
 		w.onDiagnose(jobCtx, s, m.ID)
 	case protocol.TypeSupportBundle:
 		w.onSupportBundle(jobCtx, m)
+	case protocol.TypeLogLevel:
+		w.onLogLevel(s, m)
 	default:
 		w.ignoreUnasked(m)
 	}

@@ -52,6 +52,11 @@ type Config struct {
 	// Bundle collects a support bundle (agent/bundle) when support asks
 	// for one; nil: the agent does not offer support bundles.
 	Bundle func(ctx context.Context, w io.Writer) error
+	// LogLevel is the level the agent's loggers log at, which support may
+	// raise for a while; BaseLevel is the agent's own, which it falls
+	// back to. Nil: the agent does not offer its log level from afar.
+	LogLevel  *slog.LevelVar
+	BaseLevel slog.Level
 	// NetDial, when set, opens the control channel's TCP connections (the
 	// load tool spreads simulated agents over source addresses with it).
 	NetDial func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -72,7 +77,9 @@ type Worker struct {
 	diag    diagRuns
 	// bundling: a support bundle is being collected or uploaded (w.mu).
 	bundling bool
-	ignored  rareLog // messages the agent did not ask for, or refused
+	// raise is the log level support raised (w.mu).
+	raise   raisedLevel
+	ignored rareLog // messages the agent did not ask for, or refused
 }
 
 // New builds a worker.
@@ -97,6 +104,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer func() {
 		cancelJobs()
 		w.jobWG.Wait()
+		w.stopRaise()
 	}()
 	return w.runConnectLoop(ctx, jobCtx)
 }
