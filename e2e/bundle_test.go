@@ -24,7 +24,9 @@ import (
 // books' metadata, diagnostics, the agent's log) and no secret: not the
 // agent's credential, the link code, an API key, nor any distinctive
 // string of the book's contents. `ferry-agent bundle --out` writes the
-// same files, as clean.
+// same files, as clean. Then support raises the agent's log level for a
+// few seconds: the agent logs at debug, falls back to info by itself, and
+// both are agent events.
 func TestSupportBundle(t *testing.T) {
 	t.Parallel()
 	book := filepath.Join(t.TempDir(), "business-de.gnucash.xml")
@@ -38,7 +40,7 @@ func TestSupportBundle(t *testing.T) {
 	c := startCoordinator(t, t.TempDir(), freeAddr(t))
 	company, _, code := setupConnection(t, c, "gnucash")
 	config := linkAgent(t, c, code, "gnucash", book)
-	runAgent(t, config)
+	agent := runAgentBin(t, binDir, config) // at its own level, info
 	waitAllComplete(t, c, company, 90*time.Second)
 
 	var agents agentsPage
@@ -112,6 +114,36 @@ func TestSupportBundle(t *testing.T) {
 		t.Errorf("ferry-agent bundle wrote %v, the agent uploaded %v", got, want)
 	}
 	checkNoSecrets(t, "ferry-agent bundle's file", local, localFiles, secrets)
+
+	var view struct{ LogLevel string }
+	if s := c.do("PATCH", "/agents/"+id, map[string]any{"logLevel": "debug", "for": "10s"}, &view); s != 200 || view.LogLevel != "debug" {
+		t.Fatalf("raise the log level: %d %+v", s, view)
+	}
+	// Something for the agent to log at debug while the level lasts.
+	waitFor(t, 10*time.Second, "the agent at debug", func() bool { return strings.Contains(agent.out.String(), "log level raised by support") })
+	if s := c.do("POST", "/agents/"+id+"/diagnostics", nil, nil); s != 200 {
+		t.Errorf("diagnostics while at debug: %d", s)
+	}
+	var evs struct{ Results []struct{ Type, Detail string } }
+	waitFor(t, 60*time.Second, "the agent back at info, as an event", func() bool {
+		c.do("GET", "/agents/"+id+"/events", nil, &evs)
+		return len(evs.Results) > 0 && evs.Results[0].Type == "LogLevelChanged" && strings.Contains(evs.Results[0].Detail, "back to info")
+	})
+	if len(evs.Results) < 2 || evs.Results[1].Type != "LogLevelChanged" || !strings.HasPrefix(evs.Results[1].Detail, "debug for 10s") {
+		t.Errorf("events %+v: want the raise before the fall back", evs.Results)
+	}
+	out2 := agent.out.String()
+	raisedAt := strings.Index(out2, "log level raised by support")
+	backAt := strings.Index(out2, "log level back to the agent's own")
+	if raisedAt < 0 || backAt < raisedAt || !strings.Contains(out2[raisedAt:backAt], "level=DEBUG") {
+		t.Errorf("the agent's log shows no debug lines between the raise and the fall back:\n%s", out2)
+	}
+	if strings.Contains(out2[:max(raisedAt, 0)], "level=DEBUG") || strings.Contains(out2[max(backAt, 0):], "level=DEBUG") {
+		t.Errorf("the agent logged at debug outside the raised window:\n%s", out2)
+	}
+	if s := c.do("PATCH", "/agents/"+id, map[string]any{"logLevel": "debug", "for": "48h"}, nil); s != 400 {
+		t.Errorf("raise for 48h: %d, want 400", s)
+	}
 }
 
 // openBundle reads a gzip tar: name -> contents.

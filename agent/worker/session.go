@@ -160,6 +160,7 @@ func (w *Worker) readLoop(jobCtx context.Context, s *session) error {
 }
 
 func (w *Worker) dispatch(jobCtx context.Context, s *session, m protocol.Message) {
+	w.log.Debug("message from the coordinator", "type", m.Type, "id", m.ID, "replyTo", m.ReplyTo)
 	switch m.Type {
 	case protocol.TypeOffer:
 		w.onOffer(s, *m.Offer)
