@@ -103,6 +103,7 @@ func TestImportRows(t *testing.T) {
 		"sessions":                "",
 		"failures":                "",
 		"diagnostics":             "",
+		"support_bundles":         "",
 
 		"upload_slots":     "",
 		"refusal_windows":  "",
