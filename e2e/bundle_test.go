@@ -124,7 +124,9 @@ func TestSupportBundle(t *testing.T) {
 	if s := c.do("POST", "/agents/"+id+"/diagnostics", nil, nil); s != 200 {
 		t.Errorf("diagnostics while at debug: %d", s)
 	}
-	var evs struct{ Results []struct{ Type, Detail string } }
+	var evs struct {
+		Results []struct{ Type, Detail string }
+	}
 	waitFor(t, 60*time.Second, "the agent back at info, as an event", func() bool {
 		c.do("GET", "/agents/"+id+"/events", nil, &evs)
 		return len(evs.Results) > 0 && evs.Results[0].Type == "LogLevelChanged" && strings.Contains(evs.Results[0].Detail, "back to info")

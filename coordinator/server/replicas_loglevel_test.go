@@ -48,7 +48,9 @@ func testReplicasLogLevel(t *testing.T, on backend) {
 	if ack := expectType(t, ws, protocol.TypeAck); ack.ReplyTo != "fell-back" {
 		t.Errorf("ack %+v, want one for fell-back", ack)
 	}
-	var evs struct{ Results []struct{ Type, Detail string } }
+	var evs struct {
+		Results []struct{ Type, Detail string }
+	}
 	waitFor(t, "the fall back's event", func() bool {
 		apiCall(t, a, admin, "GET", "/agents/agent-1/events", nil, &evs)
 		return len(evs.Results) > 0 && evs.Results[0].Type == "LogLevelChanged" && strings.Contains(evs.Results[0].Detail, "back to info")
