@@ -90,6 +90,7 @@ func (w *Worker) runSession(ctx, jobCtx context.Context) error {
 	}
 	w.attach(s, welcome)
 	defer w.detach(s)
+	w.reportLevel(s)
 	w.log.Info("connected to the coordinator", "agent", welcome.AgentID, "resumed", len(welcome.Resumed))
 
 	// The heartbeat loop and the closer end with the session: cancel, then
@@ -118,7 +119,7 @@ func (w *Worker) runSession(ctx, jobCtx context.Context) error {
 func (w *Worker) handshake(s *session) (*protocol.Welcome, error) {
 	hello := protocol.Hello{
 		Versions: []int{protocol.Version}, AgentVersion: w.cfg.Version, Hostname: Hostname(), OS: OSName(),
-		Capacity: w.cfg.Concurrency, Leases: w.leases(),
+		Capacity: w.cfg.Concurrency, Leases: w.leases(), Features: w.features(),
 	}
 	for _, b := range w.bindings() {
 		hello.Bindings = append(hello.Bindings, protocol.Binding{ConnectionID: b.ConnectionID, DataTypes: b.Source.DataTypes()})
@@ -166,6 +167,7 @@ func (w *Worker) readLoop(jobCtx context.Context, s *session) error {
 }
 
 func (w *Worker) dispatch(jobCtx context.Context, s *session, m protocol.Message) {
+	w.log.Debug("message from the coordinator", "type", m.Type, "id", m.ID, "replyTo", m.ReplyTo)
 	switch m.Type {
 	case protocol.TypeOffer:
 		w.onOffer(s, *m.Offer)
@@ -176,7 +178,7 @@ func (w *Worker) dispatch(jobCtx context.Context, s *session, m protocol.Message
 			w.setStatus(func(st *Status) { st.RTTMillis = time.Since(sent).Milliseconds() })
 			return
 		}
-		if !w.outbox.resolve(m.ReplyTo, nil) {
+		if !w.outbox.resolve(m.ReplyTo, nil) && !w.levelReportAcked(m.ReplyTo) {
 			w.ignoreUnasked(m)
 		}
 	case protocol.TypeError:
@@ -192,6 +194,10 @@ func (w *Worker) dispatch(jobCtx context.Context, s *session, m protocol.Message
 		w.revoke(m.Revoked.ConnectionID, m.Revoked.Reason)
 	case protocol.TypeDiagnose:
 		w.onDiagnose(jobCtx, s, m.ID)
+	case protocol.TypeSupportBundle:
+		w.onSupportBundle(jobCtx, m)
+	case protocol.TypeLogLevel:
+		w.onLogLevel(s, m)
 	default:
 		w.ignoreUnasked(m)
 	}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -48,6 +49,14 @@ type Config struct {
 	// Checks runs the agent's self-checks when the coordinator asks for
 	// diagnostics (agent/diagnose); nil answers with none.
 	Checks func(ctx context.Context) []protocol.Check
+	// Bundle collects a support bundle (agent/bundle) when support asks
+	// for one; nil: the agent does not offer support bundles.
+	Bundle func(ctx context.Context, w io.Writer) error
+	// LogLevel is the level the agent's loggers log at, which support may
+	// raise for a while; BaseLevel is the agent's own, which it falls
+	// back to. Nil: the agent does not offer its log level from afar.
+	LogLevel  *slog.LevelVar
+	BaseLevel slog.Level
 	// NetDial, when set, opens the control channel's TCP connections (the
 	// load tool spreads simulated agents over source addresses with it);
 	// DialTLS its TLS ones, handshake done (ferry-agent's transport.Path,
@@ -69,6 +78,10 @@ type Worker struct {
 	status  Status
 	jobWG   sync.WaitGroup
 	diag    diagRuns
+	// bundling: a support bundle is being collected or uploaded (w.mu).
+	bundling bool
+	// raise is the log level support raised (w.mu).
+	raise   raisedLevel
 	ignored rareLog // messages the agent did not ask for, or refused
 }
 
@@ -94,6 +107,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer func() {
 		cancelJobs()
 		w.jobWG.Wait()
+		w.stopRaise()
 	}()
 	return w.runConnectLoop(ctx, jobCtx)
 }

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/hub"
+	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/protocol"
 )
 
@@ -23,6 +25,12 @@ type Agents interface {
 	// RevokeAgent revokes an agent's credential and closes its live
 	// connection (store.ErrNotFound).
 	RevokeAgent(ctx context.Context, agentID, why string) error
+	// RequestBundle asks an online agent for a support bundle
+	// (store.ErrNotFound, hub.ErrOffline, hub.ErrUnsupported).
+	RequestBundle(ctx context.Context, agentID string) (store.SupportBundle, error)
+	// SetLogLevel raises an online agent's log level for d
+	// (store.ErrNotFound, hub.ErrOffline, hub.ErrUnsupported).
+	SetLogLevel(ctx context.Context, agentID, level string, d time.Duration) (store.Agent, error)
 }
 
 // The agent statuses.
@@ -33,20 +41,24 @@ const (
 
 // agentView is an agent as support staff see it.
 type agentView struct {
-	ID              string               `json:"id"`
-	Hostname        string               `json:"hostname,omitempty"`
-	OS              string               `json:"os,omitempty"`
-	AgentVersion    string               `json:"agentVersion,omitempty"`
-	Status          string               `json:"status"`
-	ReplicaID       string               `json:"replicaId,omitempty"`
-	Created         string               `json:"created"`
-	ConnectedSince  string               `json:"connectedSince,omitempty"`
-	LastSeen        string               `json:"lastSeen,omitempty"`
-	RemoteAddress   string               `json:"remoteAddress,omitempty"`
-	RoundTripMillis *int64               `json:"roundTripMs,omitempty"`
-	Revoked         string               `json:"revoked,omitempty"`
-	Connections     []agentConnection    `json:"connections"`
-	DatasetsInHand  []agentDatasetInHand `json:"datasetsInHand"`
+	ID              string `json:"id"`
+	Hostname        string `json:"hostname,omitempty"`
+	OS              string `json:"os,omitempty"`
+	AgentVersion    string `json:"agentVersion,omitempty"`
+	Status          string `json:"status"`
+	ReplicaID       string `json:"replicaId,omitempty"`
+	Created         string `json:"created"`
+	ConnectedSince  string `json:"connectedSince,omitempty"`
+	LastSeen        string `json:"lastSeen,omitempty"`
+	RemoteAddress   string `json:"remoteAddress,omitempty"`
+	RoundTripMillis *int64 `json:"roundTripMs,omitempty"`
+	Revoked         string `json:"revoked,omitempty"`
+	// LogLevel is the log level support raised the agent's to, until
+	// LogLevelUntil; both left out when none is raised now.
+	LogLevel       string               `json:"logLevel,omitempty"`
+	LogLevelUntil  string               `json:"logLevelUntil,omitempty"`
+	Connections    []agentConnection    `json:"connections"`
+	DatasetsInHand []agentDatasetInHand `json:"datasetsInHand"`
 }
 
 // agentConnection is one connection bound to an agent.
@@ -75,6 +87,9 @@ func viewOfAgent(st hub.AgentState) agentView {
 		ID: a.ID, Hostname: a.Hostname, OS: a.OS, AgentVersion: a.Version, Status: agentOffline,
 		Created: apiTime(a.Created), LastSeen: apiTime(a.LastSeen), Revoked: apiTime(a.Revoked),
 		Connections: []agentConnection{}, DatasetsInHand: []agentDatasetInHand{},
+	}
+	if a.LogLevel != "" && a.LogLevelUntil.After(time.Now()) {
+		v.LogLevel, v.LogLevelUntil = a.LogLevel, apiTime(a.LogLevelUntil)
 	}
 	for _, c := range st.Connections {
 		v.Connections = append(v.Connections, agentConnection{ID: c.ID, CompanyID: c.CompanyID,

@@ -64,8 +64,8 @@ func TestAPIKeysLimit(t *testing.T) {
 	e.apiError(code, out, 409, CodeConflict, "delete an unused key")
 }
 
-// TestSupportScope: a support key reads everything and runs diagnostics,
-// and gets 403 on every other call that changes state.
+// TestSupportScope: a support key reads everything, runs diagnostics,
+// asks for support bundles and raises agents' log levels, and gets 403 on every other call that changes state.
 func TestSupportScope(t *testing.T) {
 	e := newEnv(t)
 	var k apiKeyView
@@ -78,7 +78,8 @@ func TestSupportScope(t *testing.T) {
 		path := strings.NewReplacer("{companyId}", "co", "{connectionId}", "cn", "{datasetId}", "ds", "{dataType}", "invoices",
 			"{recordId}", "r", "{platformKey}", "csv", "{agentId}", "ag", "{apiKeyId}", "k").Replace(rt.Path)
 		code, out := e.callWith(sup, rt.Method, path, nil)
-		mutates := rt.Method != "GET" && rt.Path != "/agents/{agentId}/diagnostics"
+		mutates := rt.Method != "GET" && rt.Path != "/agents/{agentId}/diagnostics" &&
+			rt.Path != "/agents/{agentId}/supportBundle" && rt.Path != "/agents/{agentId}"
 		readsKeys := strings.HasPrefix(rt.Path, "/apiKeys")
 		switch {
 		case mutates || readsKeys:

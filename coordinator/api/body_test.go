@@ -56,6 +56,10 @@ func bodyRoutes() map[string]bodyRoute {
 			"url":           `{"url":"%s","eventTypes":["read.completed"]}`,
 			"eventTypes[1]": `{"url":"https://hooks.example.com/x","eventTypes":["read.completed","%s"]}`,
 		}},
+		"PATCH /agents/{agentId}": {`{"logLevel":"debug","for":"30m"}`, map[string]string{
+			"logLevel": `{"logLevel":"%s","for":"30m"}`,
+			"for":      `{"logLevel":"debug","for":"%s"}`,
+		}},
 		"POST /apiKeys": {`{"name":"desk","scope":"support"}`, map[string]string{
 			"name":  `{"name":"%s","scope":"support"}`,
 			"scope": `{"name":"desk","scope":"%s"}`,
@@ -81,6 +85,7 @@ var noBody = map[string]bool{
 	"POST /companies/{companyId}/data/queue/{dataType}":               true,
 	"POST /companies/{companyId}/data/all":                            true,
 	"POST /agents/{agentId}/diagnostics":                              true,
+	"POST /agents/{agentId}/supportBundle":                            true,
 	"POST /agents/{agentId}/revoke":                                   true,
 	"POST /companies/{companyId}/connections/{connectionId}/linkCode": true,
 	"POST /companies/{companyId}/connections/{connectionId}/pause":    true,

@@ -33,7 +33,9 @@ const (
 	CodeMethodRefused = 10006 // the method is not allowed on this path
 	CodeAgentOffline  = 40005 // the agent is offline
 	CodeAgentTimeout  = 50003 // the agent did not answer in time
-	CodeNotOffered    = 60001 // an operation of Codat's API that Ferry does not offer (docs/api.md says why)
+	// CodeAgentUnsupported: the agent's version does not know the request.
+	CodeAgentUnsupported = 40006
+	CodeNotOffered       = 60001 // an operation of Codat's API that Ferry does not offer (docs/api.md says why)
 )
 
 // Error is an API error: the HTTP status, the message the caller sees and

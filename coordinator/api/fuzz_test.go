@@ -33,6 +33,7 @@ func FuzzRequestBodies(f *testing.F) {
 		`[{"name":"Acme"}]`, `{"settings":[1]}`, `{"tags":{"\u0000":"x"}}`, `null`,
 		`{"timeZone":"Europe/London","windows":[{"days":["Mon","Fri"],"start":"19:00","end":"07:00"}]}`,
 		`{"timeZone":"../../etc/passwd","windows":[]}`, `{"timeZone":"UTC","windows":[{"days":[null],"start":"","end":"9"}]}`,
+		`{"logLevel":"debug","for":"30m"}`, `{"logLevel":"DEBUG","for":"-1h"}`, `{"logLevel":null,"for":"9999999h"}`,
 	} {
 		f.Add(seed, uint8(0))
 	}
@@ -54,6 +55,7 @@ func FuzzRequestBodies(f *testing.F) {
 		{"PUT", "/companies/co-1"},
 		{"PUT", "/profile"},
 		{"POST", "/corsSettings"},
+		{"PATCH", "/agents/ag-1"},
 	}
 	f.Fuzz(func(t *testing.T, body string, which uint8) {
 		tg := targets[int(which)%len(targets)]

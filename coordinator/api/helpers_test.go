@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/hub"
 	"github.com/ferry-sync/ferry/coordinator/store"
@@ -37,3 +38,11 @@ func (noAgents) Diagnose(context.Context, string) (hub.DiagnosticsReport, error)
 }
 
 func (noAgents) RevokeAgent(context.Context, string, string) error { return store.ErrNotFound }
+
+func (noAgents) RequestBundle(context.Context, string) (store.SupportBundle, error) {
+	return store.SupportBundle{}, store.ErrNotFound
+}
+
+func (noAgents) SetLogLevel(context.Context, string, string, time.Duration) (store.Agent, error) {
+	return store.Agent{}, hub.ErrOffline
+}

@@ -141,6 +141,12 @@ type Store interface {
 	// AgentEvents returns an agent's events, newest first (by At, then id);
 	// none is an empty list, not an error.
 	AgentEvents(ctx context.Context, agentID string) ([]store.AgentEvent, error)
+	// Bundles returns an agent's support bundles, newest first, without
+	// their archives.
+	Bundles(ctx context.Context, agentID string) ([]store.SupportBundle, error)
+	// BundleArchive returns one support bundle of the agent and its
+	// archive; store.ErrNotFound when there is none or it has not arrived.
+	BundleArchive(ctx context.Context, agentID, id string) (store.SupportBundle, []byte, error)
 }
 
 // KeyStore is what API-key authentication and EnsureKey need of the store.

@@ -20,6 +20,9 @@ var (
 	// ErrNoAnswer: the agent did not answer in time (or is too old to
 	// know the message).
 	ErrNoAnswer = errors.New("agent did not answer in time")
+	// ErrUnsupported: the agent's version does not know the message (its
+	// hello did not list the feature).
+	ErrUnsupported = errors.New("the agent's version does not support this; upgrade the agent")
 )
 
 // LiveAgent is what the hub knows of an online agent's connection.

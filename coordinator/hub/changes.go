@@ -15,7 +15,9 @@ import (
 // connection no longer Linked (or deleted) is revoked
 // from the agent serving it, and an agent whose credential was revoked is
 // disconnected; a diagnostics request for an agent here is run, and an
-// answer wakes the callers waiting for one. Whoever made the change (the API, the Portal, the
+// answer wakes the callers waiting for one; a support bundle requested
+// of an agent here is asked of it, and a raised log level is sent to
+// it. Whoever made the change (the API, the Portal, the
 // scheduler, an agent's unlink, another coordinator sharing the store)
 // need not tell the hub. After a gap in the feed it checks every live
 // agent against the store instead.
@@ -45,6 +47,12 @@ func (h *Hub) apply(c store.Change) {
 	}
 	for _, d := range c.Diagnostics {
 		h.diagnosticsChanged(d)
+	}
+	for _, b := range c.Bundles {
+		h.sendBundle(b)
+	}
+	for _, l := range c.LogLevels {
+		h.sendLogLevel(l)
 	}
 	for _, cc := range c.Connections {
 		if cc.To != store.Linked {

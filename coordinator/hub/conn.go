@@ -74,10 +74,15 @@ type agentConn struct {
 	mu       sync.Mutex
 	bindings map[string][]dataset.DataType // connection id -> types its source provides
 	refused  []string                      // hello bindings that are not this agent's
-	rttMs    int64
-	inHand   []protocol.Progress
-	lastSeen time.Time
-	offered  map[string]bool // "dataset/attempt" offered by the last pass; write loop only
+	features []string                      // the optional messages the hello says the agent understands
+	// raised and raisedUntil are the log level support raised the agent's
+	// to, as stored when it connected: sent again if it has not ended.
+	raised      string
+	raisedUntil time.Time
+	rttMs       int64
+	inHand      []protocol.Progress
+	lastSeen    time.Time
+	offered     map[string]bool // "dataset/attempt" offered by the last pass; write loop only
 	// offeredOn is the connection of each dataset offered by the last
 	// pass, for the claim's check of its sync gate (holds.go).
 	offeredOn map[string]string
@@ -208,6 +213,10 @@ func (c *agentConn) run() {
 	}
 	c.refused = nil
 	c.kick()
+	if slices.Contains(c.features, protocol.FeatureSupportBundle) {
+		c.sendWaitingBundles()
+	}
+	c.sendLogLevel(c.raised, c.raisedUntil)
 	c.close(c.readLoop())
 	wg.Wait()
 	h := c.h
@@ -251,6 +260,8 @@ func (c *agentConn) handshake(ctx context.Context, agent store.Agent) (*protocol
 		return nil, protocol.Message{}, err
 	}
 	c.updateAgent(ctx, agent, m.Hello)
+	c.features = m.Hello.Features
+	c.raised, c.raisedUntil = agent.LogLevel, agent.LogLevelUntil
 	resumed := c.resume(ctx, m.Hello.Leases)
 	return m.Hello, protocol.Message{Type: protocol.TypeWelcome, ID: uuid.NewString(), ReplyTo: m.ID, Welcome: &protocol.Welcome{
 		Version: protocol.Version, AgentID: c.agentID, ServerTime: c.h.now().UTC(), Resumed: resumed,
@@ -284,6 +295,7 @@ func (c *agentConn) bind(ctx context.Context, bs []protocol.Binding) error {
 func (c *agentConn) updateAgent(ctx context.Context, agent store.Agent, hello *protocol.Hello) {
 	_, err := c.h.st.UpdateAgent(ctx, c.agentID, func(a *store.Agent) error {
 		a.Hostname, a.OS, a.Version, a.LastSeen = hello.Hostname, hello.OS, hello.AgentVersion, c.connectedAt
+		a.Features = hello.Features
 		return nil
 	})
 	if err != nil {

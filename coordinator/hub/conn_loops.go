@@ -85,6 +85,8 @@ func (c *agentConn) handle(m protocol.Message) {
 		c.handleHeartbeat(ctx, m)
 	case protocol.TypeDiagnostics:
 		c.onDiagnostics(m)
+	case protocol.TypeLogLevel:
+		c.onLogLevel(m)
 	case protocol.TypeAck, protocol.TypeError:
 		// The agent acknowledges offers and revocations; nothing waits.
 	default:

@@ -228,6 +228,7 @@ func (h *Hub) Handler() http.Handler {
 	mux.HandleFunc("POST "+protocol.UnlinkPath, h.serveUnlink)
 	mux.HandleFunc("PUT "+protocol.DatasetsPath+"{id}/pages/{n}", datasetPath(h.servePage))
 	mux.HandleFunc("POST "+protocol.DatasetsPath+"{id}/commit", datasetPath(h.serveCommit))
+	mux.HandleFunc("PUT "+protocol.BundlesPath+"{id}", datasetPath(h.serveBundle))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusNotFound, protocol.CodeNotFound, "no such agent endpoint")
 	})

@@ -22,7 +22,8 @@ type Store interface {
 	AgentByCredential(ctx context.Context, hash []byte) (store.Agent, error)
 	// Agents returns every agent, oldest first.
 	Agents(ctx context.Context) ([]store.Agent, error)
-	// UpdateAgent applies fn to the stored agent atomically;
+	// UpdateAgent applies fn to the stored agent atomically (a change
+	// of the raised log level is on the feed, in LogLevels);
 	// store.ErrNotFound.
 	UpdateAgent(ctx context.Context, id string, fn func(*store.Agent) error) (store.Agent, error)
 	// AddAgentEvent stores an event; store.ErrExists if its id is taken. The
@@ -46,6 +47,19 @@ type Store interface {
 	// length window when it has none, or it ended) and returns its count
 	// and end: the link attempts per address, counted across replicas.
 	CountFailure(ctx context.Context, key string, now time.Time, window time.Duration) (int, time.Time, error)
+
+	// Support bundles (bundles.go).
+
+	// RequestBundle stores a bundle waiting for the agent's archive; the
+	// feed carries it in Bundles. store.ErrNotFound if the agent is
+	// missing.
+	RequestBundle(ctx context.Context, b store.SupportBundle) error
+	// PutBundle stores the archive of the agent's bundle id, once:
+	// store.ErrNotFound when the agent has no such bundle, store.ErrExists
+	// when its archive arrived already.
+	PutBundle(ctx context.Context, agentID, id string, uploaded time.Time, archive []byte) error
+	// Bundles returns the agent's bundles, newest first, without archives.
+	Bundles(ctx context.Context, agentID string) ([]store.SupportBundle, error)
 
 	// Which replica holds each agent's channel (channels.go).
 

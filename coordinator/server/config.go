@@ -66,6 +66,8 @@ type Config struct {
 	GCInterval time.Duration
 	// EventRetention is how long agent events are kept.
 	EventRetention time.Duration
+	// BundleRetention is how long support bundles are kept.
+	BundleRetention time.Duration
 	// TLSCert and TLSKey, when set, serve HTTPS (and wss for agents).
 	TLSCert, TLSKey string
 	// Downloads is the directory of the agent's installers (make
@@ -158,6 +160,7 @@ func DefaultConfig() Config {
 		GCInterval:      10 * time.Minute,
 		Events:          DefaultEventsConfig(),
 		EventRetention:  30 * 24 * time.Hour,
+		BundleRetention: 7 * 24 * time.Hour,
 		MaxAuthFailures: 20,
 		IdleTimeout:     30 * time.Second,
 	}
@@ -208,6 +211,9 @@ func (c *Config) Validate() error {
 	}
 	if c.EventRetention < time.Hour {
 		return errors.New("event-retention: must be at least 1h")
+	}
+	if c.BundleRetention < time.Hour {
+		return errors.New("bundle-retention: must be at least 1h")
 	}
 	if c.LinkCodeTTL <= 0 {
 		return errors.New("link-code-ttl: must be positive")

@@ -21,7 +21,8 @@ func (s *Server) pruneEvents(ctx context.Context) {
 
 // pruneShared is the leader's pruning of what the replicas share: agent
 // events past EventRetention, ended Portal sessions, ended windows of
-// failed authentications and diagnostics requests over an hour old.
+// failed authentications, diagnostics requests over an hour old and
+// support bundles past BundleRetention.
 func (s *Server) pruneShared(ctx context.Context) {
 	s.pruneEvents(ctx)
 	if err := s.Portal.Prune(ctx); err != nil && ctx.Err() == nil {
@@ -38,6 +39,12 @@ func (s *Server) pruneShared(ctx context.Context) {
 		s.log.Error("prune diagnostics requests", "err", err)
 	} else if n > 0 {
 		s.log.Info("pruned diagnostics requests", "deleted", n)
+	}
+	n, err = s.Store.PruneBundles(ctx, time.Now().Add(-s.cfg.BundleRetention))
+	if err != nil && ctx.Err() == nil {
+		s.log.Error("prune support bundles", "err", err)
+	} else if n > 0 {
+		s.log.Info("pruned support bundles", "deleted", n, "retention", s.cfg.BundleRetention)
 	}
 }
 

@@ -12,6 +12,14 @@ type Agent struct {
 	Hostname       string    `json:"hostname,omitempty"`
 	OS             string    `json:"os,omitempty"`
 	Version        string    `json:"version,omitempty"`
+	// Features are the optional messages the agent understood when it
+	// last connected (its hello's protocol.Feature* names).
+	Features []string `json:"features,omitempty"`
+	// LogLevel is the log level support raised the agent's to, until
+	// LogLevelUntil; both empty when support raised none (or after it
+	// ended, whichever the next raise finds).
+	LogLevel      string    `json:"logLevel,omitempty"`
+	LogLevelUntil time.Time `json:"logLevelUntil,omitzero"`
 	// LastSeen is when the agent's connection last opened or closed.
 	LastSeen time.Time `json:"lastSeen,omitzero"`
 	// Revoked is when the client revoked the agent's credential; zero

@@ -30,6 +30,9 @@ const (
 	// coordinator speaks (Detail: the versions it offered); its
 	// connections get the AgentOutdated error until it connects.
 	EventVersionRefused AgentEventType = "VersionRefused"
+	// EventLogLevelChanged: support raised the agent's log level for a
+	// while, or the agent fell back to its own level (Detail says which).
+	EventLogLevelChanged AgentEventType = "LogLevelChanged"
 )
 
 // Why a control channel closed, as EventDisconnected's Reason says it.

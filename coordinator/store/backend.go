@@ -35,6 +35,7 @@ type Backend interface {
 	SessionStore
 	FailureStore
 	DiagnosticsStore
+	BundleStore
 
 	UploadSlotStore
 	RefusalStore
@@ -44,7 +45,8 @@ type Backend interface {
 	// dataset or changes its status, revokes an agent's credential, puts
 	// webhook deliveries in the outbox, arms a scheduled sync, or claims
 	// or releases an agent's control channel, or makes or answers a
-	// diagnostics request, the
+	// diagnostics request, or requests a support bundle, or changes an
+	// agent's raised log level, the
 	// backend publishes one Change saying so; a transaction that
 	// fails, or changes nothing of that, publishes nothing.
 	Feed() *Feed
@@ -200,6 +202,8 @@ type AgentStore interface {
 	// Agents returns every agent, oldest first.
 	Agents(ctx context.Context) ([]Agent, error)
 	// UpdateAgent applies fn to the stored agent atomically; ErrNotFound.
+	// When the raised log level (LogLevel, LogLevelUntil) changes, the
+	// feed's Change carries it in LogLevels.
 	UpdateAgent(ctx context.Context, id string, fn func(*Agent) error) (Agent, error)
 	// AgentConnections returns the connections bound to the agent (any
 	// status), oldest first.

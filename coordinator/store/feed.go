@@ -75,6 +75,10 @@ type Change struct {
 	// Diagnostics are the diagnostics requests the commit made or
 	// answered.
 	Diagnostics []DiagnosticsChange
+	// Bundles are the support bundles the commit requested.
+	Bundles []BundleChange
+	// LogLevels are the agents whose raised log level the commit changed.
+	LogLevels []LogLevelChange
 	// SyncWindows: the commit changed a company's or the client's sync
 	// window, which may open or close any connection's. (A connection's
 	// own window or pause is in Connections.)
@@ -86,6 +90,17 @@ type Change struct {
 type DiagnosticsChange struct {
 	AgentID, ID, Replica string
 	Answered             bool
+}
+
+// BundleChange is a support bundle requested of an agent.
+type BundleChange struct {
+	AgentID, ID string
+}
+
+// LogLevelChange is an agent's log level raised by support, until Until.
+type LogLevelChange struct {
+	AgentID, Level string
+	Until          time.Time
 }
 
 // ChannelChange is an agent's control channel claimed by a replica at an
@@ -122,7 +137,8 @@ type ConnectionChange struct {
 // Empty reports whether c records nothing.
 func (c *Change) Empty() bool {
 	return len(c.Datasets) == 0 && len(c.Connections) == 0 && len(c.RevokedAgents) == 0 &&
-		c.Deliveries == 0 && c.SyncDue.IsZero() && len(c.Channels) == 0 && len(c.Diagnostics) == 0 && !c.SyncWindows
+		c.Deliveries == 0 && c.SyncDue.IsZero() && len(c.Channels) == 0 && len(c.Diagnostics) == 0 &&
+		len(c.Bundles) == 0 && len(c.LogLevels) == 0 && !c.SyncWindows
 }
 
 // ArmSync notes that the commit armed a scheduled sync due at due.
@@ -190,6 +206,19 @@ func (ch *Change) RecordChannel(agentID, replica string, epoch uint64) {
 func (ch *Change) RecordDiagnostics(r DiagnosticsRequest) {
 	ch.Diagnostics = append(ch.Diagnostics, DiagnosticsChange{AgentID: r.AgentID, ID: r.ID, Replica: r.Replica,
 		Answered: !r.Answered.IsZero()})
+}
+
+// RecordBundle notes a support bundle requested.
+func (ch *Change) RecordBundle(b SupportBundle) {
+	ch.Bundles = append(ch.Bundles, BundleChange{AgentID: b.AgentID, ID: b.ID})
+}
+
+// RecordLogLevel notes the agent's raised log level changed, when it did
+// from old to a.
+func (ch *Change) RecordLogLevel(old, a Agent) {
+	if a.LogLevel != old.LogLevel || !a.LogLevelUntil.Equal(old.LogLevelUntil) {
+		ch.LogLevels = append(ch.LogLevels, LogLevelChange{AgentID: a.ID, Level: a.LogLevel, Until: a.LogLevelUntil})
+	}
 }
 
 // GapError is Next's answer when changes after the subscriber's cursor are

@@ -98,6 +98,9 @@ type Message struct {
 	// The diagnostics pair (diagnostics.go).
 	Diagnose    *Diagnose    `json:"diagnose,omitempty"`
 	Diagnostics *Diagnostics `json:"diagnostics,omitempty"`
+	// Support from afar (support.go).
+	SupportBundle *SupportBundle `json:"supportBundle,omitempty"`
+	LogLevel      *LogLevel      `json:"logLevel,omitempty"`
 }
 
 // Hello opens a connection.
@@ -111,6 +114,9 @@ type Hello struct {
 	Leases []Lease `json:"leases,omitempty"`
 	// Capacity is how many datasets the agent works on at once.
 	Capacity int `json:"capacity"`
+	// Features are the optional messages the agent understands (the
+	// Feature* names). Optional and additive: an older agent lists none.
+	Features []string `json:"features,omitempty"`
 }
 
 // Binding is one connection the agent serves and the data types its source

@@ -46,7 +46,7 @@ func (m *Message) Validate() error {
 	payloads := 0
 	for _, p := range []bool{m.Hello != nil, m.Welcome != nil, m.Offer != nil, m.Claim != nil,
 		m.Claimed != nil, m.Report != nil, m.Heartbeat != nil, m.Error != nil, m.Revoked != nil,
-		m.Diagnose != nil, m.Diagnostics != nil} {
+		m.Diagnose != nil, m.Diagnostics != nil, m.SupportBundle != nil, m.LogLevel != nil} {
 		if p {
 			payloads++
 		}
@@ -89,6 +89,8 @@ func (m *Message) Validate() error {
 		return need(m.Revoked != nil, m.Type, func() error { return checkID("connectionId", m.Revoked.ConnectionID) })
 	case TypeDiagnose, TypeDiagnostics:
 		return m.validateDiagnostics()
+	case TypeSupportBundle, TypeLogLevel:
+		return m.validateSupport()
 	}
 	return fmt.Errorf("unknown type %q", truncate(string(m.Type), 32))
 }
@@ -109,6 +111,9 @@ func (h *Hello) validate() error {
 	}
 	if err := checkAbout(h.Hostname, h.OS, h.AgentVersion); err != nil {
 		return fmt.Errorf("hello: %w", err)
+	}
+	if err := checkFeatures(h.Features); err != nil {
+		return err
 	}
 	for _, b := range h.Bindings {
 		if err := checkID("connectionId", b.ConnectionID); err != nil {

@@ -215,7 +215,7 @@ func TestRunningAgentFollowsLinkReplace(t *testing.T) {
 	var logs lockedBuffer
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- runAgent(ctx, path, newLogger(&logs, 0), false) }()
+	go func() { done <- runAgent(ctx, path, newLogger(&logs, nil), nil, false) }()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {

@@ -31,6 +31,7 @@ commands:
             control the service
   status    show bindings, connection state and datasets in hand
   diagnose  check each source is readable, free disk, the version, the clock and the credential against the coordinator
+  bundle    write a support bundle (logs, config without secrets, diagnostics, books' metadata) to --out FILE
   version   print version, commit and build date
 
 every command takes --config FILE (default ` + "%s" + `)
@@ -64,6 +65,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return cmdStatus(rest, stdout, stderr)
 	case "diagnose":
 		return cmdDiagnose(rest, stdout, stderr)
+	case "bundle":
+		return cmdBundle(rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "ferry-agent %s (commit %s, built %s)\n", version, commit, date)
 		return nil
@@ -75,6 +78,6 @@ func run(args []string, stdout, stderr io.Writer) error {
 	return fmt.Errorf("unknown command %q", cmd)
 }
 
-func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+func newLogger(w io.Writer, level slog.Leveler) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ferry-sync/ferry/agent/bundle"
 	"github.com/ferry-sync/ferry/agent/config"
 	"github.com/ferry-sync/ferry/agent/service"
 	"github.com/ferry-sync/ferry/agent/source/sources"
@@ -34,20 +35,31 @@ func cmdRun(args []string, stderr io.Writer) error {
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("log-level: %w", err)
 	}
-	log := newLogger(stderr, level)
+	lv := new(slog.LevelVar) // support may raise it for a while
+	lv.Set(level)
+	log := newLogger(stderr, lv)
 	if *asService {
-		log = serviceLogger(log, level)
+		log = serviceLogger(log, lv)
+	}
+	if !*respawn {
+		lf, err := bundle.OpenLogFile(*path)
+		if err != nil {
+			log.Info("no log file beside the config; support bundles will hold no log", "err", err)
+		} else {
+			defer lf.Close()
+			log = slog.New(bundle.Tee(log.Handler(), slog.NewTextHandler(lf, &slog.HandlerOptions{Level: lv})))
+		}
 	}
 	if *respawn {
 		return superviseRun(args, *path, log)
 	}
 	if *asService {
-		return service.Run(func(ctx context.Context) error { return runAgent(ctx, *path, log, true) },
+		return service.Run(func(ctx context.Context) error { return runAgent(ctx, *path, log, lv, true) },
 			func(err error) { log.Error("agent failed; the service manager will start it again", "err", err) })
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return runAgent(ctx, *path, log, false)
+	return runAgent(ctx, *path, log, lv, false)
 }
 
 // runAgent runs the worker until ctx ends. As a service (waitLink) it first
@@ -55,12 +67,12 @@ func cmdRun(args []string, stderr io.Writer) error {
 // until the end user runs ferry-agent link. When the config comes to name
 // another coordinator or credential (link --replace), the worker is built
 // afresh from it: a credential only ever goes to its own coordinator.
-func runAgent(ctx context.Context, path string, log *slog.Logger, waitLink bool) error {
+func runAgent(ctx context.Context, path string, log *slog.Logger, level *slog.LevelVar, waitLink bool) error {
 	for {
 		if waitLink && !waitLinked(ctx, path, log) {
 			return nil
 		}
-		again, err := runWorker(ctx, path, log)
+		again, err := runWorker(ctx, path, log, level)
 		if !again {
 			return err
 		}
@@ -70,8 +82,8 @@ func runAgent(ctx context.Context, path string, log *slog.Logger, waitLink bool)
 
 // runWorker runs one worker until ctx ends, or until the config's agent
 // changes (true).
-func runWorker(ctx context.Context, path string, log *slog.Logger) (bool, error) {
-	w, id, err := buildWorker(path, log)
+func runWorker(ctx context.Context, path string, log *slog.Logger, level *slog.LevelVar) (bool, error) {
+	w, id, err := buildWorker(path, log, level)
 	if err != nil {
 		return false, err
 	}
@@ -190,7 +202,7 @@ func openBindings(path string) ([]worker.Binding, error) {
 
 // buildWorker loads the config and opens every binding's source; it
 // returns the worker and the agentIdentity it was built on.
-func buildWorker(path string, log *slog.Logger) (*worker.Worker, string, error) {
+func buildWorker(path string, log *slog.Logger, level *slog.LevelVar) (*worker.Worker, string, error) {
 	cfg, err := config.Load(path)
 	if err != nil {
 		return nil, "", err
@@ -209,14 +221,20 @@ func buildWorker(path string, log *slog.Logger) (*worker.Worker, string, error) 
 	if err != nil {
 		return nil, "", err
 	}
-	return worker.New(worker.Config{
+	checks := remoteChecks(path, cfg, route)
+	wc := worker.Config{
 		Coordinator: cfg.Coordinator, Credential: cfg.Credential, Bindings: bindings,
 		Concurrency: cfg.Concurrency, Version: version, Logger: log, TLS: route.TLS,
 		NetDial: route.DialContext, DialTLS: route.DialTLSContext,
 		HTTP:       upload.NewHTTPClient(log.With("subsystem", "upload"), route.HTTPTransport()),
 		StatusFile: statusPath(path),
-		Checks:     remoteChecks(path, cfg, route),
-	}), agentIdentity(cfg), nil
+		Checks:     checks,
+		Bundle:     writeBundle(path, checks),
+	}
+	if level != nil {
+		wc.LogLevel, wc.BaseLevel = level, level.Level()
+	}
+	return worker.New(wc), agentIdentity(cfg), nil
 }
 
 // statusPath is where a running agent writes its status: beside the config.

@@ -14,7 +14,7 @@ import (
 
 // serviceLogger is the system log when there is one, else fallback (the
 // SysV script sends standard error to a log file).
-func serviceLogger(fallback *slog.Logger, level slog.Level) *slog.Logger {
+func serviceLogger(fallback *slog.Logger, level slog.Leveler) *slog.Logger {
 	h, err := service.SystemHandler(level)
 	if err != nil {
 		fallback.Info("no system log; logging to standard error", "err", err)

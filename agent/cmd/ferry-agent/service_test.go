@@ -34,7 +34,9 @@ func TestServiceWaitsForALink(t *testing.T) {
 	var logs lockedBuffer
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- runAgent(ctx, filepath.Join(t.TempDir(), "agent.json"), newLogger(&logs, 0), true) }()
+	go func() {
+		done <- runAgent(ctx, filepath.Join(t.TempDir(), "agent.json"), newLogger(&logs, nil), nil, true)
+	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(logs.String(), "not linked yet; waiting for: ferry-agent link") {
 		select {

@@ -53,6 +53,7 @@ func run(args []string) error {
 	fs.DurationVar(&cfg.LeaseTTL, "lease-ttl", cfg.LeaseTTL, "how long an agent's lease lasts without a heartbeat")
 	fs.DurationVar(&cfg.OfflineAfter, "agent-offline-after", hub.DefaultOfflineAfter, "how long an agent may be offline before its connections get an AgentOffline error and agent.offline is sent")
 	fs.DurationVar(&cfg.EventRetention, "event-retention", cfg.EventRetention, "how long agent events are kept")
+	fs.DurationVar(&cfg.BundleRetention, "bundle-retention", cfg.BundleRetention, "how long support bundles are kept")
 	fs.IntVar(&cfg.MaxConnections, "max-connections", 0, "most connections served at once, more wait (0: the open-files limit less 1024 kept for the store; -1: no limit)")
 	fs.IntVar(&cfg.MaxConnectionsPerAddress, "max-connections-per-address", 0, "most connections from one address, agents' control channels aside (0: half of what max-connections leaves to ordinary connections, at most 256; -1: no limit)")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "how long an idle keep-alive connection is kept open")

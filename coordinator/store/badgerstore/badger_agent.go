@@ -114,6 +114,7 @@ func (b *Badger) UpdateAgent(ctx context.Context, id string, fn func(*store.Agen
 		if err := rules.ChangeAgent(old, a); err != nil {
 			return err
 		}
+		txn.change.RecordLogLevel(old, *a)
 		if !slices.Equal(a.CredentialHash, old.CredentialHash) {
 			if err := mustBeFree(txn, agentHashKey(a.CredentialHash), "credential of agent "+id); err != nil {
 				return err

@@ -89,6 +89,7 @@ func (p *PG) UpdateAgent(ctx context.Context, id string, fn func(*store.Agent) e
 		if err := rules.ChangeAgent(old, a); err != nil {
 			return err
 		}
+		t.change.RecordLogLevel(old, *a)
 		return putAgent(ctx, t, &old, *a)
 	})
 }

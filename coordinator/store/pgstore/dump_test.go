@@ -104,6 +104,7 @@ func TestImportRows(t *testing.T) {
 		"failures":                "",
 		"diagnostics":             "",
 		"round_trips":             "", // telemetry: migrate leaves it behind
+		"support_bundles":         "",
 
 		"upload_slots":     "",
 		"refusal_windows":  "",

@@ -66,6 +66,8 @@ type wireChange struct {
 	SyncDue       time.Time                 `json:",omitzero"`
 	Channels      []store.ChannelChange     `json:",omitempty"`
 	Diagnostics   []store.DiagnosticsChange `json:",omitempty"`
+	Bundles       []store.BundleChange      `json:",omitempty"`
+	LogLevels     []store.LogLevelChange    `json:",omitempty"`
 	SyncWindows   bool                      `json:",omitempty"`
 	Overflow      int64                     `json:",omitempty"`
 }
@@ -77,7 +79,7 @@ func encodeChange(ctx context.Context, t *tx) ([]byte, error) {
 	c := t.change
 	payload, err := json.Marshal(wireChange{Datasets: c.Datasets, Connections: c.Connections,
 		RevokedAgents: c.RevokedAgents, Deliveries: c.Deliveries, SyncDue: c.SyncDue, Channels: c.Channels,
-		Diagnostics: c.Diagnostics, SyncWindows: c.SyncWindows})
+		Diagnostics: c.Diagnostics, Bundles: c.Bundles, LogLevels: c.LogLevels, SyncWindows: c.SyncWindows})
 	if err != nil {
 		return nil, fmt.Errorf("encode change: %w", err)
 	}
@@ -305,7 +307,8 @@ func (p *PG) decode(ctx context.Context, payload []byte) (store.Change, error) {
 		}
 	}
 	return store.Change{Datasets: w.Datasets, Connections: w.Connections, RevokedAgents: w.RevokedAgents,
-		Deliveries: w.Deliveries, SyncDue: w.SyncDue, Channels: w.Channels, Diagnostics: w.Diagnostics, SyncWindows: w.SyncWindows}, nil
+		Deliveries: w.Deliveries, SyncDue: w.SyncDue, Channels: w.Channels, Diagnostics: w.Diagnostics, Bundles: w.Bundles, LogLevels: w.LogLevels,
+		SyncWindows: w.SyncWindows}, nil
 }
 
 // relisten connects again until it succeeds, waiting longer between tries

@@ -84,6 +84,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Backend) {
 		{"DeleteCompanyData", testDeleteCompanyData},
 		{"InvalidInput", testInvalidInput},
 		{"LookupBadIDs", testLookupBadIDs},
+		{"Bundles", testBundles},
+		{"LogLevelFeed", testLogLevelFeed},
 	}
 	tests = append(tests, settingsTests...)
 	tests = append(tests, syncWindowTests...)
