@@ -115,6 +115,19 @@ func (s *Server) writeCompany(w http.ResponseWriter, r *http.Request, c store.Co
 }
 
 func (s *Server) patchCompany(w http.ResponseWriter, r *http.Request) error {
+	return s.updateCompany(w, r, false)
+}
+
+// replaceCompany is Codat's replace: the body's name, description and
+// tags replace the company's, an absent description or tags becoming
+// empty.
+func (s *Server) replaceCompany(w http.ResponseWriter, r *http.Request) error {
+	return s.updateCompany(w, r, true)
+}
+
+// updateCompany applies the body to the company: a patch changes what the
+// body names; a replace (which must name the company) empties the rest.
+func (s *Server) updateCompany(w http.ResponseWriter, r *http.Request, replace bool) error {
 	id := r.PathValue("companyId")
 	if _, err := s.store.Company(r.Context(), id); err != nil {
 		return err
@@ -123,10 +136,13 @@ func (s *Server) patchCompany(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(w, r, &b); err != nil {
 		return err
 	}
-	if err := b.validate(false); err != nil {
+	if err := b.validate(replace); err != nil {
 		return err
 	}
 	c, err := s.store.UpdateCompany(r.Context(), id, func(c *store.Company) error {
+		if replace {
+			c.Description, c.Tags = "", nil
+		}
 		b.apply(c)
 		return nil
 	})
@@ -144,30 +160,4 @@ func (s *Server) deleteCompany(w http.ResponseWriter, r *http.Request) error {
 	s.log.Info("company deleted", "company", id)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
-}
-
-// replaceCompany is Codat's replace: the body's name, description and
-// tags replace the company's, an absent description or tags becoming
-// empty.
-func (s *Server) replaceCompany(w http.ResponseWriter, r *http.Request) error {
-	id := r.PathValue("companyId")
-	if _, err := s.store.Company(r.Context(), id); err != nil {
-		return err
-	}
-	var b companyBody
-	if err := decodeBody(w, r, &b); err != nil {
-		return err
-	}
-	if err := b.validate(true); err != nil {
-		return err
-	}
-	c, err := s.store.UpdateCompany(r.Context(), id, func(c *store.Company) error {
-		c.Description, c.Tags = "", nil
-		b.apply(c)
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return s.writeCompany(w, r, c)
 }
