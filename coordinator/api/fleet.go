@@ -1,27 +1,13 @@
 package api
 
 import (
-	"context"
 	"math"
 	"net/http"
 	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/fleet"
 	"github.com/ferry-sync/ferry/coordinator/rules"
-	"github.com/ferry-sync/ferry/coordinator/store"
 )
-
-// Fleet is what the API needs of the fleet's answers (coordinator/fleet).
-type Fleet interface {
-	// Summary returns the fleet at a glance.
-	Summary(ctx context.Context) (fleet.Summary, error)
-	// Connectivity returns an agent's intervals over [from, to)
-	// (store.ErrNotFound).
-	Connectivity(ctx context.Context, agentID string, from, to time.Time) (rules.Connectivity, error)
-	// RoundTrips returns an agent's round-trip samples over [from, to) and
-	// their resolution (store.ErrNotFound).
-	RoundTrips(ctx context.Context, agentID string, from, to time.Time) (time.Duration, []store.RoundTrip, error)
-}
 
 // DefaultHistory is the range of the agents' histories when from is not
 // given.

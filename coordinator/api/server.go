@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ferry-sync/ferry/coordinator/fleet"
 	"github.com/ferry-sync/ferry/coordinator/linkcode"
 	"github.com/ferry-sync/ferry/coordinator/metrics"
 	"github.com/ferry-sync/ferry/coordinator/queue"
@@ -58,7 +59,7 @@ type Config struct {
 	AuthFailures *ratelimit.Failures
 	// Fleet (required) answers GET /fleet and the agents' connectivity and
 	// round trips.
-	Fleet Fleet
+	Fleet fleet.Reader
 }
 
 // Server is the REST API.
@@ -71,7 +72,7 @@ type Server struct {
 	codeTTL   time.Duration
 	links     *linkcode.Links
 	agents    Agents
-	fleet     Fleet
+	fleet     fleet.Reader
 	metrics   *metrics.Metrics
 	failures  *ratelimit.Failures
 	ready     atomic.Bool

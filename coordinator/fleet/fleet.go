@@ -86,6 +86,19 @@ type Point struct {
 	Online int
 }
 
+// Reader is what the API and the Portal read of the fleet: *Fleet's
+// answers.
+type Reader interface {
+	// Summary returns the fleet at a glance.
+	Summary(ctx context.Context) (Summary, error)
+	// Connectivity returns an agent's intervals over [from, to)
+	// (store.ErrNotFound).
+	Connectivity(ctx context.Context, agentID string, from, to time.Time) (rules.Connectivity, error)
+	// RoundTrips returns an agent's round-trip samples over [from, to) and
+	// their resolution (store.ErrNotFound).
+	RoundTrips(ctx context.Context, agentID string, from, to time.Time) (time.Duration, []store.RoundTrip, error)
+}
+
 // Fleet keeps the summary. Start runs its feed loop; Close stops it.
 type Fleet struct {
 	cfg Config

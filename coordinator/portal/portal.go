@@ -26,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ferry-sync/ferry/coordinator/fleet"
 	"github.com/ferry-sync/ferry/coordinator/linkcode"
 	"github.com/ferry-sync/ferry/coordinator/queue"
 	"github.com/ferry-sync/ferry/coordinator/ratelimit"
@@ -44,7 +45,7 @@ type Config struct {
 	Agents Agents
 	// Fleet (required) draws the fleet page and the agents' strips and
 	// round trips.
-	Fleet  Fleet
+	Fleet  fleet.Reader
 	Logger *slog.Logger
 	// PublicURL is the coordinator's address as browsers see it; an https
 	// URL makes the cookies Secure. Link URLs are built on it.
@@ -71,7 +72,7 @@ type Handler struct {
 	store     Store
 	queuer    *queue.Queuer
 	agents    Agents
-	fleet     Fleet
+	fleet     fleet.Reader
 	log       *slog.Logger
 	publicURL string
 	links     *linkcode.Links
