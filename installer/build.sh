@@ -6,7 +6,9 @@
 # Environment: VERSION, COMMIT, DATE (stamped into the binaries); OUT;
 # ARCHES (default "amd64 arm64"); NO_MSI=1 to skip the Windows installer;
 # SIGN_CERT and SIGN_KEY (PEM) to sign with a real certificate, otherwise
-# a test certificate is made at build time (kept in OUT/signing/).
+# a test certificate is made at build time (kept in OUT/signing/);
+# RELEASE_ROOTS, the release root public keys the agent trusts
+# (installer/release.sh).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -17,6 +19,9 @@ DATE=${DATE:-$(date -u +%Y-%m-%dT%H:%M:%SZ)}
 OUT=${OUT:-$root/dist}
 ARCHES=${ARCHES:-amd64 arm64}
 ldflags="-s -w -X main.version=$VERSION -X main.commit=$COMMIT -X main.date=$DATE"
+if [ -n "${RELEASE_ROOTS:-}" ]; then
+	ldflags="$ldflags -X github.com/ferry-sync/ferry/shared/release.roots=$RELEASE_ROOTS"
+fi
 
 installer/deps.sh
 mkdir -p "$OUT"
