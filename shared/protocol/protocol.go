@@ -19,10 +19,13 @@ const Version = 1
 
 // Paths and headers of the agent endpoints.
 const (
-	ConnectPath   = "/agent/v1/connect"
-	LinkPath      = "/agent/v1/link"
-	UnlinkPath    = "/agent/v1/unlink"
-	DatasetsPath  = "/agent/v1/datasets/" // + {id}/pages/{n} or {id}/commit
+	ConnectPath  = "/agent/v1/connect"
+	LinkPath     = "/agent/v1/link"
+	UnlinkPath   = "/agent/v1/unlink"
+	DatasetsPath = "/agent/v1/datasets/" // + {id}/pages/{n} or {id}/commit
+	// ReleasesPath + {version}/{archive} downloads a verified release's
+	// archive (resumable: Range requests are answered).
+	ReleasesPath  = "/agent/v1/releases/"
 	LeaseHeader   = "X-Ferry-Lease"
 	RecordsHeader = "X-Ferry-Records"
 	// PageBytesHeader is an uploaded page's size uncompressed, in bytes.
