@@ -209,4 +209,3 @@ func unpackAgent(t *testing.T, archive string) string {
 		return path
 	}
 }
-
