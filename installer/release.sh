@@ -19,6 +19,10 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 GO=${GO:-go}
 : "${VERSION:?VERSION=MAJOR.MINOR.PATCH is required}"
+if ! [[ $VERSION =~ ^v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$ ]]; then
+	echo "installer/release.sh: VERSION=$VERSION is not MAJOR.MINOR.PATCH[-PRERELEASE]" >&2
+	exit 1
+fi
 COMMIT=${COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo none)}
 DATE=${DATE:-$(date -u +%Y-%m-%dT%H:%M:%SZ)}
 OUT=${OUT:-$root/dist}
