@@ -19,13 +19,11 @@ const Version = 1
 
 // Paths and headers of the agent endpoints.
 const (
-	ConnectPath  = "/agent/v1/connect"
-	LinkPath     = "/agent/v1/link"
-	UnlinkPath   = "/agent/v1/unlink"
-	DatasetsPath = "/agent/v1/datasets/" // + {id}/pages/{n} or {id}/commit
-	// ReleasesPath + {version}/{archive} downloads a verified release's
-	// archive (resumable: Range requests are answered).
-	ReleasesPath  = "/agent/v1/releases/"
+	ConnectPath   = "/agent/v1/connect"
+	LinkPath      = "/agent/v1/link"
+	UnlinkPath    = "/agent/v1/unlink"
+	DatasetsPath  = "/agent/v1/datasets/" // + {id}/pages/{n} or {id}/commit
+	ReleasesPath  = "/agent/v1/releases/" // + {version}/{archive}: a verified release's archive, Range answered
 	LeaseHeader   = "X-Ferry-Lease"
 	RecordsHeader = "X-Ferry-Records"
 	// PageBytesHeader is an uploaded page's size uncompressed, in bytes.
