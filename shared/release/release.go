@@ -9,9 +9,10 @@
 // standard library's crypto/ed25519.
 //
 // Every signed document (certificate, revocations) is carried as the
-// exact bytes that were signed (in base64), beside the signature (Signed), so that
-// nothing is re-encoded before a check; each names its own type, so that
-// a signature over one kind of document is never taken for another.
+// exact bytes that were signed (in base64), beside the signature
+// (Signed), so that nothing is re-encoded before a check; each names its
+// own type, so that a signature over one kind of document is never taken
+// for another.
 package release
 
 import (
