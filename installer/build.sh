@@ -12,6 +12,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+. installer/authenticode.sh
 GO=${GO:-go}
 VERSION=${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}
 COMMIT=${COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo none)}
@@ -68,28 +69,16 @@ done
 
 if [ -z "${NO_MSI:-}" ]; then
 	# Signing: a real certificate when given, else a test one made now.
-	cert=${SIGN_CERT:-}
-	key=${SIGN_KEY:-}
-	if [ -z "$cert" ]; then
-		install -d -m 0700 "$OUT/signing"
-		cert="$OUT/signing/test-cert.pem"
-		key="$OUT/signing/test-key.pem"
-		openssl req -x509 -newkey rsa:2048 -nodes -days 30 -keyout "$key" -out "$cert" \
-			-subj "/CN=Ferry test code signing" -addext "extendedKeyUsage=codeSigning" 2>/dev/null
-	fi
-	sign() { # IN OUT
-		osslsigncode sign -certs "$cert" -key "$key" -h sha256 -n "Ferry connector agent" \
-			-i https://github.com/ferry-sync/ferry -in "$1" -out "$2" >/dev/null
-	}
+	authenticode_setup "$OUT"
 	win="$work/windows"
 	install -d "$win"
 	build windows amd64 "$win/unsigned.exe"
-	sign "$win/unsigned.exe" "$win/ferry-agent.exe"
+	authenticode_sign "$win/unsigned.exe" "$win/ferry-agent.exe"
 	# wixl finds File sources relative to the .wxs it reads.
 	cp installer/windows/ferry-agent.wxs "$win/"
 	(cd "$win" && wixl -a x64 -D "Version=$msiver" -o unsigned.msi ferry-agent.wxs 2>wixl.log) ||
 		{ cat "$win/wixl.log" >&2; exit 1; }
-	sign "$win/unsigned.msi" "$OUT/ferry-agent-$VERSION-windows-amd64.msi"
+	authenticode_sign "$win/unsigned.msi" "$OUT/ferry-agent-$VERSION-windows-amd64.msi"
 fi
 
 shopt -s nullglob

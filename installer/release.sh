@@ -13,10 +13,12 @@
 # signing key and its certificate, with RELEASE_ROOTS, the root public
 # keys compiled into the agents (default RELEASE_KEYS/root.pub);
 # RELEASE_REVOCATIONS, the root's revocation list to ship (default
-# RELEASE_KEYS/revocations.json when there).
+# RELEASE_KEYS/revocations.json when there); SIGN_CERT and SIGN_KEY, the
+# Authenticode certificate of ferry-agent.exe (as installer/build.sh).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+. installer/authenticode.sh
 GO=${GO:-go}
 : "${VERSION:?VERSION=MAJOR.MINOR.PATCH is required}"
 if ! [[ $VERSION =~ ^v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$ ]]; then
@@ -47,15 +49,22 @@ fi
 # The agent is built as installer/build.sh builds it, with the roots it
 # trusts compiled in.
 ldflags="-s -w -X main.version=$VERSION -X main.commit=$COMMIT -X main.date=$DATE -X github.com/ferry-sync/ferry/shared/release.roots=$roots"
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
 bins=()
 for p in $PLATFORMS; do
 	os=${p%-*} arch=${p#*-}
 	bin="$work/$p/ferry-agent"
-	[ "$os" = windows ] && bin="$bin.exe"
-	CGO_ENABLED=0 GOOS=$os GOARCH=$arch "$GO" build -trimpath -ldflags "$ldflags" -o "$bin" ./agent/cmd/ferry-agent
+	if [ "$os" = windows ]; then
+		# Signed for Windows as the MSI's ferry-agent.exe is.
+		[ -n "${sign_cert:-}" ] || { installer/deps.sh && authenticode_setup "$OUT"; }
+		CGO_ENABLED=0 GOOS=$os GOARCH=$arch "$GO" build -trimpath -ldflags "$ldflags" -o "$bin-unsigned.exe" ./agent/cmd/ferry-agent
+		authenticode_sign "$bin-unsigned.exe" "$bin.exe"
+		bin="$bin.exe"
+	else
+		CGO_ENABLED=0 GOOS=$os GOARCH=$arch "$GO" build -trimpath -ldflags "$ldflags" -o "$bin" ./agent/cmd/ferry-agent
+	fi
 	bins+=("$p=$bin")
 done
-mkdir -p "$OUT"
-OUT=$(cd "$OUT" && pwd)
 "$work/release" pack -version "$VERSION" -out "$OUT/releases/$VERSION" -key "$signing_key" -cert "$signing_cert" \
 	${revocations:+-revocations "$revocations"} -roots "$roots" "${bins[@]}"
