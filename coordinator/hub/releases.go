@@ -10,13 +10,15 @@ import (
 // Releases is what the hub needs of the catalog of the agent's releases
 // (coordinator/releases).
 type Releases interface {
-	// Archive returns the path of the archive named name of the release
-	// version, when that release is verified; false otherwise.
-	Archive(version, name string) (string, bool)
+	// File returns the path of the file named name (an archive,
+	// release.json or release.json.sig) of the release version, when
+	// that release is verified; false otherwise.
+	File(version, name string) (string, bool)
 }
 
 // serveRelease serves GET /agent/v1/releases/{version}/{file}: an
-// archive of a verified release, to an agent with a live credential.
+// archive of a verified release, or its release.json or
+// release.json.sig, to an agent with a live credential.
 // Range requests are answered (http.ServeContent), so that a download
 // cut short resumes where it stopped.
 func (h *Hub) serveRelease(w http.ResponseWriter, r *http.Request) {
@@ -26,15 +28,15 @@ func (h *Hub) serveRelease(w http.ResponseWriter, r *http.Request) {
 	}
 	var path string
 	if h.cfg.Releases != nil {
-		path, ok = h.cfg.Releases.Archive(r.PathValue("version"), r.PathValue("file"))
+		path, ok = h.cfg.Releases.File(r.PathValue("version"), r.PathValue("file"))
 	}
 	if !ok {
-		writeErr(w, http.StatusNotFound, protocol.CodeNotFound, "no such archive of a verified release")
+		writeErr(w, http.StatusNotFound, protocol.CodeNotFound, "no such file of a verified release")
 		return
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		writeErr(w, http.StatusNotFound, protocol.CodeNotFound, "no such archive of a verified release")
+		writeErr(w, http.StatusNotFound, protocol.CodeNotFound, "no such file of a verified release")
 		return
 	}
 	defer f.Close()

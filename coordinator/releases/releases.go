@@ -143,12 +143,17 @@ func (c *Catalog) scan() ([]string, error) {
 	return names, nil
 }
 
-// Archive returns the path of the archive named name of the verified
-// release version, or false.
-func (c *Catalog) Archive(version, name string) (string, bool) {
+// File returns the path of a file of the verified release version, or
+// false: an archive its manifest names, release.json or
+// release.json.sig (which an agent checks itself before it trusts the
+// archive).
+func (c *Catalog) File(version, name string) (string, bool) {
 	r, ok := c.Get(version)
 	if !ok || !r.Verified {
 		return "", false
+	}
+	if name == release.ManifestFile || name == release.SignatureFile {
+		return filepath.Join(c.dir, Folder, version, name), true
 	}
 	for _, a := range r.Manifest.Platforms {
 		if a.Name == name {

@@ -56,7 +56,7 @@ func TestArchiveChangedIsCheckedAgain(t *testing.T) {
 	if err != nil || len(list) != 2 || list[0].Version != "3.0.0" || list[0].Reason != "malformed" || !list[1].Verified {
 		t.Fatalf("List = %+v, %v; want 3.0.0 malformed, 2.0.0 verified", list, err)
 	}
-	if _, ok := cat.Archive("2.0.0", filepath.Base(archive)); !ok {
+	if _, ok := cat.File("2.0.0", filepath.Base(archive)); !ok {
 		t.Fatal("Archive of the verified release: not offered")
 	}
 	// Same size, other bytes, a later modification time.
@@ -70,7 +70,7 @@ func TestArchiveChangedIsCheckedAgain(t *testing.T) {
 	if r, ok := cat.Get("2.0.0"); !ok || r.Verified || r.Reason != "tampered" {
 		t.Errorf("Get after the archive changed: %+v, want tampered", r)
 	}
-	if _, ok := cat.Archive("2.0.0", filepath.Base(archive)); ok {
+	if _, ok := cat.File("2.0.0", filepath.Base(archive)); ok {
 		t.Error("the changed archive is still offered")
 	}
 	if _, ok := cat.Get("../2.0.0"); ok {

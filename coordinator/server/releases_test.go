@@ -107,6 +107,9 @@ func TestAgentReleases(t *testing.T) {
 	writeRelease(t, dir, "1.0.0", revoked, nil)
 	writeRelease(t, dir, "0.9.0", stranger, nil)
 	writeRelease(t, dir, "0.8.0", good, nil)
+	if err := os.WriteFile(filepath.Join(dir, "releases", "1.1.0", "notes.txt"), []byte("not offered"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tampered := filepath.Join(dir, "releases", "0.8.0", "ferry-agent-0.8.0-linux-amd64.tar.gz")
 	if err := os.WriteFile(tampered, []byte("not the agent"), 0o644); err != nil {
 		t.Fatal(err)
@@ -193,7 +196,10 @@ func TestAgentReleases(t *testing.T) {
 		{"a revoked agent", path, gone, 401},
 		{"a revoked signing key's release", protocol.ReleasesPath + "1.0.0/ferry-agent-1.0.0-linux-amd64.tar.gz", agent, 404},
 		{"a tampered archive", protocol.ReleasesPath + "0.8.0/ferry-agent-0.8.0-linux-amd64.tar.gz", agent, 404},
-		{"the manifest", protocol.ReleasesPath + "1.1.0/release.json", agent, 404},
+		{"the manifest", protocol.ReleasesPath + "1.1.0/release.json", agent, 200},
+		{"the signature", protocol.ReleasesPath + "1.1.0/release.json.sig", agent, 200},
+		{"a revoked release's manifest", protocol.ReleasesPath + "1.0.0/release.json", agent, 404},
+		{"another file in the folder", protocol.ReleasesPath + "1.1.0/notes.txt", agent, 404},
 		{"no such version", protocol.ReleasesPath + "9.9.9/ferry-agent-1.1.0-linux-amd64.tar.gz", agent, 404},
 		{"a path out of the folder", protocol.ReleasesPath + "1.1.0/..%2f..%2freleases%2f1.1.0%2frelease.json", agent, 404},
 	} {
