@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"archive/tar"
+	"bytes"
 	"compress/gzip"
 	"crypto/ed25519"
 	"crypto/sha256"
@@ -26,7 +27,9 @@ import (
 // with the new key, carrying the revocation list. A coordinator with
 // --downloads lists 1.2.0 verified and the two older releases refused as
 // revoked; an agent downloads 1.2.0's archive in two Range requests whose
-// bytes have the manifest's SHA-256; the callers who may not are refused.
+// bytes have the manifest's SHA-256, and its release.json and signature,
+// which the 1.0.0 agent's roots verify; the callers who may not are
+// refused.
 // One platform (this machine's) keeps the builds cheap.
 func TestReleases(t *testing.T) {
 	t.Parallel()
@@ -126,6 +129,17 @@ func TestReleases(t *testing.T) {
 	sum := sha256.Sum256(append(head, rest...))
 	if s1 != 206 || s2 != 206 || hex.EncodeToString(sum[:]) != archive.SHA256 {
 		t.Errorf("download in two ranges: %d, %d, SHA-256 %x, want 206, 206, %s", s1, s2, sum, archive.SHA256)
+	}
+	// The agent checks the release itself, with the roots compiled into it.
+	base := strings.TrimSuffix(archive.DownloadURL, archive.Name)
+	sm, manifest := download(base+release.ManifestFile, credential, "")
+	ss, sig := download(base+release.SignatureFile, credential, "")
+	m, _, err := release.VerifyManifest(manifest, sig, release.Trust{Roots: roots, Now: time.Now()})
+	if sm != 200 || ss != 200 || err != nil {
+		t.Fatalf("release.json %d, release.json.sig %d, checked with the 1.0.0 agent's roots: %v", sm, ss, err)
+	}
+	if err := release.VerifyArchive(bytes.NewReader(append(head, rest...)), m.Platforms[platform]); err != nil {
+		t.Errorf("the downloaded archive: %v", err)
 	}
 
 	// Who is refused: an API call without a key or with an agent's
