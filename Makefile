@@ -7,7 +7,7 @@ DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 BIN := bin
 
-.PHONY: help build deps test test-short race checks vet fmt bench run cross clean installers installer-deps
+.PHONY: help build deps test test-short race checks vet fmt bench run cross clean installers installer-deps release
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -68,8 +68,17 @@ run: build ## start a coordinator and a local agent on the sample book; show a s
 clean: ## remove build output and the local data directory
 	rm -rf $(BIN) ferry-data .run dist
 
+# The release keys: test ones are made in RELEASE_KEYS on the first make
+# release and reused; the agents the installers hold trust their root.
+RELEASE_KEYS ?= .release-keys
+RELEASE_ROOTS ?= $(shell cat $(RELEASE_KEYS)/root.pub 2>/dev/null)
+OUT ?= dist
+
 installers: ## build the agent's .deb (amd64, arm64), .tar.gz, signed .msi and SHA256SUMS into dist/
-	VERSION=$(VERSION) COMMIT=$(COMMIT) DATE=$(DATE) GO=$(GO) OUT=dist installer/build.sh
+	VERSION=$(VERSION) COMMIT=$(COMMIT) DATE=$(DATE) GO=$(GO) OUT=$(OUT) RELEASE_ROOTS="$(RELEASE_ROOTS)" installer/build.sh
+
+release: ## sign a release of the agent, VERSION=X.Y.Z, into dist/releases/X.Y.Z/: the archives, release.json and release.json.sig
+	VERSION=$(VERSION) COMMIT=$(COMMIT) DATE=$(DATE) GO=$(GO) OUT=$(OUT) RELEASE_KEYS=$(RELEASE_KEYS) installer/release.sh
 
 installer-deps: ## install the Debian packages the installers need (wixl, msitools, osslsigncode, openssl) when missing
 	installer/deps.sh

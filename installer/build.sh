@@ -6,10 +6,13 @@
 # Environment: VERSION, COMMIT, DATE (stamped into the binaries); OUT;
 # ARCHES (default "amd64 arm64"); NO_MSI=1 to skip the Windows installer;
 # SIGN_CERT and SIGN_KEY (PEM) to sign with a real certificate, otherwise
-# a test certificate is made at build time (kept in OUT/signing/).
+# a test certificate is made at build time (kept in OUT/signing/);
+# RELEASE_ROOTS, the release root public keys the agent trusts
+# (installer/release.sh).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+. installer/authenticode.sh
 GO=${GO:-go}
 VERSION=${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}
 COMMIT=${COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo none)}
@@ -17,6 +20,9 @@ DATE=${DATE:-$(date -u +%Y-%m-%dT%H:%M:%SZ)}
 OUT=${OUT:-$root/dist}
 ARCHES=${ARCHES:-amd64 arm64}
 ldflags="-s -w -X main.version=$VERSION -X main.commit=$COMMIT -X main.date=$DATE"
+if [ -n "${RELEASE_ROOTS:-}" ]; then
+	ldflags="$ldflags -X github.com/ferry-sync/ferry/shared/release.roots=$RELEASE_ROOTS"
+fi
 
 installer/deps.sh
 mkdir -p "$OUT"
@@ -63,28 +69,16 @@ done
 
 if [ -z "${NO_MSI:-}" ]; then
 	# Signing: a real certificate when given, else a test one made now.
-	cert=${SIGN_CERT:-}
-	key=${SIGN_KEY:-}
-	if [ -z "$cert" ]; then
-		install -d -m 0700 "$OUT/signing"
-		cert="$OUT/signing/test-cert.pem"
-		key="$OUT/signing/test-key.pem"
-		openssl req -x509 -newkey rsa:2048 -nodes -days 30 -keyout "$key" -out "$cert" \
-			-subj "/CN=Ferry test code signing" -addext "extendedKeyUsage=codeSigning" 2>/dev/null
-	fi
-	sign() { # IN OUT
-		osslsigncode sign -certs "$cert" -key "$key" -h sha256 -n "Ferry connector agent" \
-			-i https://github.com/ferry-sync/ferry -in "$1" -out "$2" >/dev/null
-	}
+	authenticode_setup "$OUT"
 	win="$work/windows"
 	install -d "$win"
 	build windows amd64 "$win/unsigned.exe"
-	sign "$win/unsigned.exe" "$win/ferry-agent.exe"
+	authenticode_sign "$win/unsigned.exe" "$win/ferry-agent.exe"
 	# wixl finds File sources relative to the .wxs it reads.
 	cp installer/windows/ferry-agent.wxs "$win/"
 	(cd "$win" && wixl -a x64 -D "Version=$msiver" -o unsigned.msi ferry-agent.wxs 2>wixl.log) ||
 		{ cat "$win/wixl.log" >&2; exit 1; }
-	sign "$win/unsigned.msi" "$OUT/ferry-agent-$VERSION-windows-amd64.msi"
+	authenticode_sign "$win/unsigned.msi" "$OUT/ferry-agent-$VERSION-windows-amd64.msi"
 fi
 
 shopt -s nullglob

@@ -60,6 +60,9 @@ type Config struct {
 	// Fleet (required) answers GET /fleet and the agents' connectivity and
 	// round trips.
 	Fleet fleet.Reader
+	// Releases lists the agent's releases (GET /agentReleases); nil:
+	// none.
+	Releases Releases
 }
 
 // Server is the REST API.
@@ -73,6 +76,7 @@ type Server struct {
 	links     *linkcode.Links
 	agents    Agents
 	fleet     fleet.Reader
+	releases  Releases
 	metrics   *metrics.Metrics
 	failures  *ratelimit.Failures
 	ready     atomic.Bool
@@ -91,7 +95,7 @@ func New(cfg Config) *Server {
 	s := &Server{
 		store: cfg.Store, queuer: cfg.Queuer, log: cfg.Logger,
 		publicURL: cfg.PublicURL, now: cfg.Now, codeTTL: cfg.LinkCodeTTL,
-		links: cfg.Links, agents: cfg.Agents, fleet: cfg.Fleet, metrics: cfg.Metrics, failures: cfg.AuthFailures, mux: http.NewServeMux(),
+		links: cfg.Links, agents: cfg.Agents, fleet: cfg.Fleet, releases: cfg.Releases, metrics: cfg.Metrics, failures: cfg.AuthFailures, mux: http.NewServeMux(),
 		sorts: make(chan struct{}, cmp.Or(max(cfg.SortScans, 0), 2)),
 	}
 	if s.links == nil {
@@ -216,6 +220,7 @@ func (s *Server) routes() []Route {
 		{"GET", "/agents/{agentId}/connectivity", sup, s.getConnectivity},
 		{"GET", "/agents/{agentId}/roundTrips", sup, s.getRoundTrips},
 		{"GET", "/fleet", sup, s.getFleet},
+		{"GET", "/agentReleases", sup, s.listAgentReleases},
 		{"POST", "/agents/{agentId}/diagnostics", sup, s.diagnoseAgent},
 		{"POST", "/agents/{agentId}/supportBundle", sup, s.requestBundle},
 		{"GET", "/agents/{agentId}/supportBundles", sup, s.listBundles},

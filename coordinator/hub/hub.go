@@ -77,6 +77,9 @@ type Config struct {
 	// OfflineAfter is how long an agent may be offline before it is
 	// reported offline (offline.go); DefaultOfflineAfter when 0.
 	OfflineAfter time.Duration
+	// Releases are the agent's releases agents may download
+	// (releases.go); nil: none.
+	Releases Releases
 }
 
 // DefaultUploadMemory is Config.UploadMemory's default: one page of the
@@ -229,6 +232,7 @@ func (h *Hub) Handler() http.Handler {
 	mux.HandleFunc("PUT "+protocol.DatasetsPath+"{id}/pages/{n}", datasetPath(h.servePage))
 	mux.HandleFunc("POST "+protocol.DatasetsPath+"{id}/commit", datasetPath(h.serveCommit))
 	mux.HandleFunc("PUT "+protocol.BundlesPath+"{id}", datasetPath(h.serveBundle))
+	mux.HandleFunc("GET "+protocol.ReleasesPath+"{version}/{file}", h.serveRelease)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusNotFound, protocol.CodeNotFound, "no such agent endpoint")
 	})

@@ -3,6 +3,7 @@
 package server
 
 import (
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"net"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/ferry-sync/ferry/coordinator/connlimit"
 	"github.com/ferry-sync/ferry/coordinator/proxyproto"
+	"github.com/ferry-sync/ferry/shared/release"
 )
 
 // Config is everything a coordinator is started with.
@@ -71,8 +73,14 @@ type Config struct {
 	// TLSCert and TLSKey, when set, serve HTTPS (and wss for agents).
 	TLSCert, TLSKey string
 	// Downloads is the directory of the agent's installers (make
-	// installers), offered on the link page and served at /downloads/.
+	// installers), offered on the link page and served at /downloads/,
+	// and of its signed releases (make release) in its releases/ folder,
+	// listed at GET /agentReleases and downloaded by agents.
 	Downloads string
+	// ReleaseRoots are root public keys (base64, separated by commas)
+	// whose releases the coordinator offers, besides those compiled into
+	// it (shared/release.Roots).
+	ReleaseRoots string
 	// Webhooks and schedules: see events.go.
 	Events EventsConfig
 	// MaxConnections is the most connections (agents' websockets, uploads,
@@ -221,6 +229,9 @@ func (c *Config) Validate() error {
 	if c.IdleTimeout <= 0 {
 		return errors.New("idle-timeout: must be positive")
 	}
+	if _, err := c.releaseRoots(); err != nil {
+		return err
+	}
 	if _, err := proxyproto.ParsePrefixes(c.ProxyProtocolFrom); err != nil {
 		return fmt.Errorf("proxy-protocol-from: %w", err)
 	}
@@ -236,4 +247,18 @@ func (c *Config) Validate() error {
 // isPostgres reports whether a store URL selects PostgreSQL.
 func isPostgres(url string) bool {
 	return strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://")
+}
+
+// releaseRoots are the root public keys the releases are checked against:
+// those compiled in and ReleaseRoots.
+func (c Config) releaseRoots() ([]ed25519.PublicKey, error) {
+	roots, err := release.Roots()
+	if err != nil {
+		return nil, err
+	}
+	given, err := release.ParsePublicKeys(c.ReleaseRoots)
+	if err != nil {
+		return nil, fmt.Errorf("release-roots: %w", err)
+	}
+	return append(roots, given...), nil
 }

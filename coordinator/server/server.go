@@ -28,10 +28,12 @@ import (
 	"github.com/ferry-sync/ferry/coordinator/publish"
 	"github.com/ferry-sync/ferry/coordinator/queue"
 	"github.com/ferry-sync/ferry/coordinator/ratelimit"
+	"github.com/ferry-sync/ferry/coordinator/releases"
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/coordinator/store/badgerstore"
 	"github.com/ferry-sync/ferry/coordinator/store/pgstore"
 	"github.com/ferry-sync/ferry/shared/protocol"
+	"github.com/ferry-sync/ferry/shared/release"
 	"github.com/ferry-sync/ferry/shared/tick"
 )
 
@@ -152,7 +154,11 @@ func build(ctx context.Context, cfg Config, st store.Backend, ln net.Listener, l
 	// store's change feed, not from the writers.
 	s.events = newEvents(cfg, st, st.Feed(), q, s.Metrics, log)
 	s.publisher = publish.New(publish.Config{Store: st, Logger: log.With("subsystem", "publish"), Metrics: s.Metrics})
-	s.Hub = hub.New(hub.Config{Store: st, Queuer: q, Publisher: s.publisher, Feed: st.Feed(), Logger: log.With("subsystem", "hub"),
+	hubReleases, apiReleases, err := cfg.releaseCatalog(log.With("subsystem", "releases"))
+	if err != nil {
+		return nil, err
+	}
+	s.Hub = hub.New(hub.Config{Releases: hubReleases, Store: st, Queuer: q, Publisher: s.publisher, Feed: st.Feed(), Logger: log.With("subsystem", "hub"),
 		LeaseTTL: cfg.LeaseTTL, Metrics: s.Metrics, AuthFailures: failures,
 		Replica: cfg.ReplicaID, SweepInterval: cfg.SweepInterval, OfflineAfter: cfg.OfflineAfter})
 	s.Metrics.WatchAgentsOnline(s.Hub)
@@ -163,7 +169,7 @@ func build(ctx context.Context, cfg Config, st store.Backend, ln net.Listener, l
 	s.API = api.New(api.Config{
 		Store: st, Queuer: q, Logger: log.With("subsystem", "api"),
 		PublicURL: cfg.PublicURL, LinkCodeTTL: cfg.LinkCodeTTL, WebhookAllowPrivate: cfg.Events.WebhookAllowPrivate,
-		Links: links, Agents: s.Hub, Metrics: s.Metrics, AuthFailures: failures, Fleet: s.fleet,
+		Links: links, Agents: s.Hub, Metrics: s.Metrics, AuthFailures: failures, Fleet: s.fleet, Releases: apiReleases,
 	})
 	s.Portal = portal.New(portal.Config{
 		Store: st, Queuer: q, Agents: s.Hub, Logger: log.With("subsystem", "portal"), PublicURL: cfg.PublicURL,
@@ -224,6 +230,21 @@ func build(ctx context.Context, cfg Config, st store.Backend, ln net.Listener, l
 		log.Info("profiler serving", "debugListen", s.debugLn.Addr().String())
 	}
 	return s, nil
+}
+
+// releaseCatalog is the catalog of the releases in the downloads
+// directory, as the hub and the API take it; nil for both without one.
+func (c Config) releaseCatalog(log *slog.Logger) (hub.Releases, api.Releases, error) {
+	if c.Downloads == "" {
+		return nil, nil, nil
+	}
+	roots, err := c.releaseRoots()
+	if err != nil {
+		return nil, nil, err
+	}
+	log.Info("agent releases offered", "downloads", c.Downloads, "roots", release.KeyIDs(roots))
+	cat := releases.New(c.Downloads, roots, nil, log)
+	return cat, cat, nil
 }
 
 // reserveForAgents lets a connection accepted into the reserve (the

@@ -23,6 +23,7 @@ const (
 	LinkPath      = "/agent/v1/link"
 	UnlinkPath    = "/agent/v1/unlink"
 	DatasetsPath  = "/agent/v1/datasets/" // + {id}/pages/{n} or {id}/commit
+	ReleasesPath  = "/agent/v1/releases/" // + {version}/{file}: a verified release's archive, release.json or .sig; Range answered
 	LeaseHeader   = "X-Ferry-Lease"
 	RecordsHeader = "X-Ferry-Records"
 	// PageBytesHeader is an uploaded page's size uncompressed, in bytes.

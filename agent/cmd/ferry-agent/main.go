@@ -10,6 +10,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
+
+	"github.com/ferry-sync/ferry/shared/release"
 )
 
 var (
@@ -32,7 +35,7 @@ commands:
   status    show bindings, connection state and datasets in hand
   diagnose  check each source is readable, free disk, the version, the clock and the credential against the coordinator
   bundle    write a support bundle (logs, config without secrets, diagnostics, books' metadata) to --out FILE
-  version   print version, commit and build date
+  version   print version, commit and build date, and the release roots trusted
 
 every command takes --config FILE (default ` + "%s" + `)
 `
@@ -69,7 +72,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return cmdBundle(rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "ferry-agent %s (commit %s, built %s)\n", version, commit, date)
-		return nil
+		return printRoots(stdout)
 	case "help", "-h", "--help":
 		fmt.Fprintf(stdout, usage, defaultConfigPath())
 		return nil
@@ -80,4 +83,19 @@ func run(args []string, stdout, stderr io.Writer) error {
 
 func newLogger(w io.Writer, level slog.Leveler) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// printRoots prints the release root public keys compiled into the agent
+// (make release), when there are any: the releases it would trust.
+func printRoots(w io.Writer) error {
+	roots, err := release.Roots()
+	if err != nil || len(roots) == 0 {
+		return err
+	}
+	keys := make([]string, len(roots))
+	for i, k := range roots {
+		keys[i] = release.FormatPublicKey(k)
+	}
+	_, err = fmt.Fprintf(w, "release roots: %s\n", strings.Join(keys, ","))
+	return err
 }
