@@ -33,7 +33,8 @@ type HAProxyOptions struct {
 	Backends []string
 	// CheckInterval is how often each replica's /readyz is checked; two
 	// failures in a row take it out of rotation, two successes put it
-	// back. 1s when 0.
+	// back. 1s when 0. A check may take up to 2s (or the interval, if
+	// longer) before it counts as failed.
 	CheckInterval time.Duration
 	// Log receives HAProxy's output (server state changes, errors).
 	Log io.Writer
@@ -75,7 +76,7 @@ defaults
     # Agents heartbeat every few seconds, so a channel is never this idle.
     timeout tunnel 1h
     timeout client-fin 5s
-    timeout check {{.Check}}
+    timeout check {{.CheckTimeout}}
 
 frontend ferry
     bind {{.Listen}}
@@ -173,6 +174,11 @@ func (h *HAProxy) writeConfig(path string) error {
 		"Listen":   h.opts.Listen,
 		"Backends": h.opts.Backends,
 		"Check":    fmt.Sprintf("%dms", h.opts.CheckInterval.Milliseconds()),
+		// A check may take longer than the interval between checks: on a
+		// loaded machine /readyz can take more than 200 ms, and two slow
+		// answers took a healthy replica out (502s). A stopped replica
+		// still fails at once (connection refused).
+		"CheckTimeout": fmt.Sprintf("%dms", max(h.opts.CheckInterval, 2*time.Second).Milliseconds()),
 	})
 	return errors.Join(err, f.Close())
 }
