@@ -110,6 +110,62 @@ func TestGeneratedPayments(t *testing.T) {
 	}
 }
 
+// TestPaymentsHeapFlat maps the payments of a generated book with many
+// payments, as XML and as SQLite, and takes the live heap (after a
+// collection) at the first, middle and last payment emitted: it must grow,
+// from before the fetch, by less than 1 MiB plus 16 bytes a payment. Held
+// per payment until the book is read, as documents come after the
+// transactions in an XML book, the payments took some 1,000 bytes each; the
+// connector now reads the book's documents first and maps each payment as
+// its transaction streams past, so the heap does not grow with them. The
+// book is small enough for make test's -race run (5,000 payments), and
+// bigger without the detector (25,000).
+func TestPaymentsHeapFlat(t *testing.T) {
+	txns := 100_000
+	if raceEnabled || testing.Short() {
+		txns = 20_000
+	}
+	payments := txns / 4
+	for _, bk := range []struct{ name, path string }{
+		{"xml", genPaymentsBook(t, txns)}, {"sqlite", genSQLiteBook(t, t.TempDir(), txns, true)},
+	} {
+		t.Run(bk.name, func(t *testing.T) {
+			src := open(t, bk.path)
+			base := liveHeap()
+			b, err := src.Fetch(t.Context(), dataset.Payments)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			var peak uint64
+			n := 0
+			err = b.Records(t.Context(), func(source.Record) error {
+				if n++; n == 1 || n == payments/2 || n == payments {
+					peak = max(peak, liveHeap())
+				}
+				return nil
+			})
+			if err != nil || n != payments {
+				t.Fatalf("%d payments, %v; want %d", n, err, payments)
+			}
+			grew := int64(peak) - int64(base)
+			bound := int64(1<<20 + 16*payments)
+			t.Logf("%d payments: live heap %+d KiB while they were mapped (bound %d KiB)", payments, grew>>10, bound>>10)
+			if grew > bound {
+				t.Errorf("the live heap grew by %d KiB mapping %d payments, want under %d KiB", grew>>10, payments, bound>>10)
+			}
+		})
+	}
+}
+
+// liveHeap is the heap reachable, right after a collection.
+func liveHeap() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
 // rawRead gunzips the book and counts its lines: the least any read of it
 // costs.
 func rawRead(b *testing.B, path string) int {

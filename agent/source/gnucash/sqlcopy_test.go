@@ -10,13 +10,17 @@ import (
 	"time"
 
 	"github.com/ferry-sync/ferry/agent/source"
+	"github.com/ferry-sync/ferry/agent/source/gnucash/gnucashtest"
 	"github.com/ferry-sync/ferry/shared/dataset"
 )
 
 // genSQLiteBook writes an SQLite book of txns transactions (two splits
 // each, as gnucashtest's XML books) into dir, made from the empty book
 // GnuCash saved, so its schema, page size and journal mode are GnuCash's.
-func genSQLiteBook(tb testing.TB, dir string, txns int) string {
+// With payments, as gnucashtest.Options.Payments, every transaction from
+// Receivables to Bank is the customer's payment on account: typed P, its
+// receivable split in the lot the customer owns.
+func genSQLiteBook(tb testing.TB, dir string, txns int, payments bool) string {
 	tb.Helper()
 	path := copyFile(tb, books+"empty-sqlite.gnucash", dir, "generated-sqlite.gnucash")
 	db, err := sql.Open("sqlite", path)
@@ -44,12 +48,20 @@ func genSQLiteBook(tb testing.TB, dir string, txns int) string {
 		exec(`INSERT INTO accounts (guid, name, account_type, commodity_guid, commodity_scu, non_std_scu, parent_guid, hidden, placeholder)
 			VALUES (?, ?, ?, ?, 100, 0, ?, 0, 0)`, a.GUID, a.Name, a.Type, gbp, root)
 	}
+	if payments {
+		exec(`INSERT INTO customers (guid, name, id, notes, active, discount_num, discount_denom, credit_num, credit_denom,
+			currency, tax_override) VALUES (?, 'Generated Customer', '000001', '', 1, 0, 1, 0, 1, ?, 0)`, gnucashtest.CustomerGUID, gbp)
+		exec("INSERT INTO lots (guid, account_guid, is_closed) VALUES (?, ?, 0)", gnucashtest.PaymentLotGUID, genAccounts[3].GUID)
+		const frame = "f1000000000000000000000000000001"
+		exec("INSERT INTO slots (obj_guid, name, slot_type, guid_val) VALUES (?, 'gncOwner', 9, ?)", gnucashtest.PaymentLotGUID, frame)
+		exec("INSERT INTO slots (obj_guid, name, slot_type, guid_val) VALUES (?, 'gncOwner/owner-guid', 5, ?)", frame, gnucashtest.CustomerGUID)
+	}
 	insTxn, err := tx.Prepare("INSERT INTO transactions (guid, currency_guid, num, post_date, enter_date, description) VALUES (?, ?, '', ?, ?, ?)")
 	if err != nil {
 		tb.Fatal(err)
 	}
 	insSplit, err := tx.Prepare(`INSERT INTO splits (guid, tx_guid, account_guid, memo, action, reconcile_state, value_num, value_denom,
-		quantity_num, quantity_denom) VALUES (?, ?, ?, ?, '', 'n', ?, 100, ?, 100)`)
+		quantity_num, quantity_denom, lot_guid) VALUES (?, ?, ?, ?, '', 'n', ?, 100, ?, 100, ?)`)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -58,12 +70,17 @@ func genSQLiteBook(tb testing.TB, dir string, txns int) string {
 		day := fmt.Sprintf("2024-%02d-%02d", i%12+1, i%28+1)
 		amount := i%9999 + 1
 		from, to := genAccounts[i%len(genAccounts)].GUID, genAccounts[(i+1)%len(genAccounts)].GUID
+		var lot any // NULL
+		if payments && from == genAccounts[3].GUID {
+			lot = gnucashtest.PaymentLotGUID
+			exec("INSERT INTO slots (obj_guid, name, slot_type, string_val) VALUES (?, 'trans-txn-type', 4, 'P')", guid)
+		}
 		_, err := insTxn.Exec(guid, gbp, day+" 10:59:00", day+" 12:00:00", fmt.Sprint("Generated transaction ", i))
 		if err == nil {
-			_, err = insSplit.Exec(fmt.Sprintf("5%031x", 2*i), guid, to, "", amount, amount)
+			_, err = insSplit.Exec(fmt.Sprintf("5%031x", 2*i), guid, to, "", amount, amount, nil)
 		}
 		if err == nil {
-			_, err = insSplit.Exec(fmt.Sprintf("5%031x", 2*i+1), guid, from, fmt.Sprint("line ", i), -amount, -amount)
+			_, err = insSplit.Exec(fmt.Sprintf("5%031x", 2*i+1), guid, from, fmt.Sprint("line ", i), -amount, -amount, lot)
 		}
 		if err != nil {
 			tb.Fatal(err)
@@ -205,7 +222,7 @@ func fetchJournal(tb testing.TB, ctx context.Context, src *Source) (int, error) 
 func TestSQLiteFetchWhileGnuCashWrites(t *testing.T) {
 	const txns = 20000
 	dir := t.TempDir()
-	book := genSQLiteBook(t, dir, txns)
+	book := genSQLiteBook(t, dir, txns, false)
 	tmp := t.TempDir()
 	src, err := OpenWith(book, Options{TempDir: tmp})
 	if err != nil {
@@ -238,7 +255,7 @@ func BenchmarkSQLiteFetchWhileWriting(b *testing.B) {
 	if testing.Short() {
 		b.Skip("generates a 1,000,000-split SQLite book")
 	}
-	book := genSQLiteBook(b, b.TempDir(), 500_000)
+	book := genSQLiteBook(b, b.TempDir(), 500_000, false)
 	for _, pace := range []time.Duration{0, 100 * time.Millisecond} {
 		b.Run(fmt.Sprintf("1M-splits/writer-every-%s", pace), func(b *testing.B) {
 			src, err := OpenWith(book, Options{TempDir: b.TempDir()})
