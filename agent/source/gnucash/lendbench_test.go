@@ -25,7 +25,9 @@ import (
 // per second and the peak heap in use while it runs; beside, in the same
 // run, the limit no mapping can beat, the raw read of the same book
 // (gunzip and a scan of its lines), and journalEntries, the type that maps
-// every transaction. Run it with -benchtime 1x: one read is a few seconds.
+// every transaction. Then the same transactions in an SQLite book
+// (sqlite/journalEntries, sqlite/payments): its journal is that format's
+// pace. Run it with -benchtime 1x: one read is a few seconds.
 //
 //	go test -run '^$' -bench LenderMillionSplits -benchtime 1x ./agent/source/gnucash/
 func BenchmarkLenderMillionSplits(b *testing.B) {
@@ -43,9 +45,17 @@ func BenchmarkLenderMillionSplits(b *testing.B) {
 		b.ReportMetric(float64(splits*b.N)/b.Elapsed().Seconds(), "splits/s")
 		b.ReportMetric(float64(peak>>20), "peak-heap-MiB")
 	})
-	src := open(b, path)
-	for _, dt := range []dataset.DataType{dataset.JournalEntries, dataset.Payments, dataset.BillPayments,
-		dataset.CreditNotes, dataset.BillCreditNotes, dataset.BankAccounts} {
+	benchTypes(b, open(b, path), splits, dataset.JournalEntries, dataset.Payments, dataset.BillPayments,
+		dataset.CreditNotes, dataset.BillCreditNotes, dataset.BankAccounts)
+	b.Run("sqlite", func(b *testing.B) {
+		benchTypes(b, open(b, genSQLiteBook(b, b.TempDir(), txns, true)), splits, dataset.JournalEntries, dataset.Payments)
+	})
+}
+
+// benchTypes reads each data type of src in a sub-benchmark: records and
+// splits (of a book of that many) per second, and the peak heap in use.
+func benchTypes(b *testing.B, src *Source, splits int, types ...dataset.DataType) {
+	for _, dt := range types {
 		b.Run(string(dt), func(b *testing.B) {
 			n := 0
 			peak := peakHeap(b, func() {
