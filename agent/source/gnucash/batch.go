@@ -34,11 +34,11 @@ var needs = map[dataset.DataType]part{
 	dataset.TaxRates:        partMeta | partTaxTables,
 	dataset.Customers:       partCustomers,
 	dataset.Suppliers:       partVendors,
-	dataset.Invoices:        partMeta | partTaxTables | partCustomers | partVendors | partInvoices,
-	dataset.Bills:           partMeta | partTaxTables | partCustomers | partVendors | partInvoices,
+	dataset.Invoices:        partMeta | partTaxTables | partCustomers | partVendors | partInvoices | partLots,
+	dataset.Bills:           partMeta | partTaxTables | partCustomers | partVendors | partInvoices | partLots,
 	dataset.JournalEntries:  partMeta,
-	dataset.CreditNotes:     partMeta | partTaxTables | partCustomers | partVendors | partInvoices,
-	dataset.BillCreditNotes: partMeta | partTaxTables | partCustomers | partVendors | partInvoices,
+	dataset.CreditNotes:     partMeta | partTaxTables | partCustomers | partVendors | partInvoices | partLots,
+	dataset.BillCreditNotes: partMeta | partTaxTables | partCustomers | partVendors | partInvoices | partLots,
 	dataset.Payments:        partMeta | partCustomers | partVendors | partInvoices | partLotOwners,
 	dataset.BillPayments:    partMeta | partCustomers | partVendors | partInvoices | partLotOwners,
 	dataset.BankAccounts:    partMeta | partBalances,
@@ -89,33 +89,30 @@ func (b *batch) journal(ctx context.Context, emit func(source.Record) error) err
 	return err
 }
 
-// payments reads the book, keeping what mapping needs of its payment and
-// lot-link transactions of this side as they stream past (the documents
-// their lots belong to may come after them in an XML book), and maps them
-// once it is read.
+// payments reads the book twice: first its documents, customers, vendors
+// and the owners of its lots (an XML book lists them after the
+// transactions, which this read drops unparsed), then its transactions,
+// each payment and lot link of this side mapped and emitted as it streams
+// past. Nothing is kept per payment, so the memory does not grow with
+// them: kept until the book was read, they took some 700 bytes each.
 func (b *batch) payments(ctx context.Context, emit func(source.Record) error) error {
-	var kept []*txn
-	side := "RECEIVABLE"
-	if b.dt == dataset.BillPayments {
-		side = "PAYABLE"
-	}
-	bk, err := b.l.load(ctx, needs[b.dt], func(bk *book, t *txn) error {
-		if t.typ != txnPayment && t.typ != txnLink {
-			return nil
-		}
-		if k := t.paymentPart(bk, side); k != nil {
-			if len(kept) >= maxKept {
-				return dataErrorf("the book holds more than %d payments", maxKept)
-			}
-			kept = append(kept, k)
-		}
-		return nil
-	})
+	bk, err := b.l.load(ctx, needs[b.dt], nil)
 	if err != nil {
 		return err
 	}
 	bk.loc = b.loc
-	return mapPayments(bk, b.dt == dataset.BillPayments, kept, emit)
+	p := newPayments(bk, b.dt == dataset.BillPayments)
+	_, err = b.l.load(ctx, partMeta|partTypes, func(_ *book, t *txn) error {
+		if t.typ != txnPayment && t.typ != txnLink {
+			return nil
+		}
+		rec, err := p.record(t)
+		if err != nil || rec == nil {
+			return err
+		}
+		return emit(rec)
+	})
+	return err
 }
 
 func (b *batch) mapBook(bk *book, emit func(source.Record) error) error {

@@ -36,13 +36,17 @@
 //
 // # Reading
 //
-// Every Fetch reads the book once, keeping only what its data type needs.
+// Every Fetch reads the book once, keeping only what its data type needs;
+// payments twice, their documents first (an XML book lists them after the
+// transactions) and then the transactions, each payment mapped as it
+// passes, the first read dropping the transactions unread. The second
+// read of an XML book reads the file Fetch opened again, the same version.
 // An XML book is read with encoding/xml's token decoder as a stream of
 // objects (an account, a transaction): transactions pass one at a time,
 // and a data type that needs none has them cut out of the byte stream
 // before the decoder, unread. An SQLite book's copy is read in one
-// read-only transaction, rows streamed. Memory does not grow with the number of
-// transactions: a generated book of 1,000,000 splits streams every type in
+// read-only transaction a read, rows streamed. Memory does not grow with the number of
+// transactions, nor of payments: a generated book of 1,000,000 splits streams every type in
 // about 5 MiB of heap. Accounts, commodities, customers, vendors, jobs, tax
 // tables, invoices and their entries are held while a Fetch reads: GnuCash
 // keeps those in memory too. The XML reader refuses DOCTYPE and other

@@ -114,10 +114,11 @@ func (s *Source) open(ctx context.Context) (loader, []source.Warning, error) {
 		f.Close()
 		return s.openSQLite(ctx)
 	}
-	// An XML book is read from the file opened here to its end: a save in
-	// GnuCash meanwhile renames a new file over the book, and this one
-	// stays the version it was.
+	// An XML book is read from the file opened here, to its end, as many
+	// times as the data type needs: a save in GnuCash meanwhile renames a
+	// new file over the book, and this one stays the version it was.
 	r, kind, closer := io.Reader(br), "", f.Close
+	reread := func() (io.Reader, error) { _, err := f.Seek(0, io.SeekStart); return f, err }
 	if bytes.HasPrefix(head, gzipMagic) {
 		gz, err := gzip.NewReader(br)
 		if err != nil {
@@ -125,13 +126,19 @@ func (s *Source) open(ctx context.Context) (loader, []source.Warning, error) {
 			return nil, nil, source.Fetchf(err, "%s is not a GnuCash book: it starts as a gzip file but cannot be decompressed (%v)", s.path, err)
 		}
 		r, kind, closer = gz, "compressed ", func() error { return errors.Join(gz.Close(), f.Close()) }
+		reread = func() (io.Reader, error) {
+			if _, err := f.Seek(0, io.SeekStart); err != nil {
+				return nil, err
+			}
+			return gz, gz.Reset(bufio.NewReaderSize(f, 64<<10))
+		}
 	}
 	l, err := s.openXML(bufio.NewReaderSize(r, 64<<10), kind)
 	if err != nil {
 		closer()
 		return nil, nil, err
 	}
-	l.closer = closer
+	l.closer, l.reread = closer, reread
 	var warnings []source.Warning
 	if w, ok := xmlLockWarning(s.path); ok {
 		warnings = append(warnings, w)

@@ -25,7 +25,9 @@ import (
 // per second and the peak heap in use while it runs; beside, in the same
 // run, the limit no mapping can beat, the raw read of the same book
 // (gunzip and a scan of its lines), and journalEntries, the type that maps
-// every transaction. Run it with -benchtime 1x: one read is a few seconds.
+// every transaction. Then the same transactions in an SQLite book
+// (sqlite/journalEntries, sqlite/payments): its journal is that format's
+// pace. Run it with -benchtime 1x: one read is a few seconds.
 //
 //	go test -run '^$' -bench LenderMillionSplits -benchtime 1x ./agent/source/gnucash/
 func BenchmarkLenderMillionSplits(b *testing.B) {
@@ -43,9 +45,17 @@ func BenchmarkLenderMillionSplits(b *testing.B) {
 		b.ReportMetric(float64(splits*b.N)/b.Elapsed().Seconds(), "splits/s")
 		b.ReportMetric(float64(peak>>20), "peak-heap-MiB")
 	})
-	src := open(b, path)
-	for _, dt := range []dataset.DataType{dataset.JournalEntries, dataset.Payments, dataset.BillPayments,
-		dataset.CreditNotes, dataset.BillCreditNotes, dataset.BankAccounts} {
+	benchTypes(b, open(b, path), splits, dataset.JournalEntries, dataset.Payments, dataset.BillPayments,
+		dataset.CreditNotes, dataset.BillCreditNotes, dataset.BankAccounts)
+	b.Run("sqlite", func(b *testing.B) {
+		benchTypes(b, open(b, genSQLiteBook(b, b.TempDir(), txns, true)), splits, dataset.JournalEntries, dataset.Payments)
+	})
+}
+
+// benchTypes reads each data type of src in a sub-benchmark: records and
+// splits (of a book of that many) per second, and the peak heap in use.
+func benchTypes(b *testing.B, src *Source, splits int, types ...dataset.DataType) {
+	for _, dt := range types {
 		b.Run(string(dt), func(b *testing.B) {
 			n := 0
 			peak := peakHeap(b, func() {
@@ -108,6 +118,63 @@ func TestGeneratedPayments(t *testing.T) {
 			t.Errorf("payment %s: %v, want %s on account by the customer", id, r, want)
 		}
 	}
+}
+
+// TestPaymentsHeapFlat maps the payments of a generated book with many
+// payments, as XML and as SQLite, and takes the live heap (after a
+// collection) at the first, middle and last payment emitted: it must grow,
+// from before the fetch, by less than 512 KiB plus 16 bytes a payment (it
+// grows some 150 KiB, the read's buffers). Held per payment until the book
+// was read, as documents come after the transactions in an XML book, the
+// payments took some 700 bytes each (17 MiB for 25,000); the connector now
+// reads the book's documents first and maps each payment as its
+// transaction streams past, so the heap does not grow with them. The book
+// is small enough for make test's -race run (2,500 payments, which held
+// 1.7 MiB), and bigger without the detector (25,000).
+func TestPaymentsHeapFlat(t *testing.T) {
+	txns := 100_000
+	if raceEnabled || testing.Short() {
+		txns = 10_000
+	}
+	payments := txns / 4
+	for _, bk := range []struct{ name, path string }{
+		{"xml", genPaymentsBook(t, txns)}, {"sqlite", genSQLiteBook(t, t.TempDir(), txns, true)},
+	} {
+		t.Run(bk.name, func(t *testing.T) {
+			src := open(t, bk.path)
+			base := liveHeap()
+			b, err := src.Fetch(t.Context(), dataset.Payments)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			var peak uint64
+			n := 0
+			err = b.Records(t.Context(), func(source.Record) error {
+				if n++; n == 1 || n == payments/2 || n == payments {
+					peak = max(peak, liveHeap())
+				}
+				return nil
+			})
+			if err != nil || n != payments {
+				t.Fatalf("%d payments, %v; want %d", n, err, payments)
+			}
+			grew := int64(peak) - int64(base)
+			bound := int64(512<<10 + 16*payments)
+			t.Logf("%d payments: live heap %+d KiB while they were mapped (bound %d KiB)", payments, grew>>10, bound>>10)
+			if grew > bound {
+				t.Errorf("the live heap grew by %d KiB mapping %d payments, want under %d KiB", grew>>10, payments, bound>>10)
+			}
+		})
+	}
+}
+
+// liveHeap is the heap reachable, right after a collection.
+func liveHeap() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
 }
 
 // rawRead gunzips the book and counts its lines: the least any read of it

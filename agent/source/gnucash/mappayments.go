@@ -9,7 +9,7 @@ import (
 	"github.com/ferry-sync/ferry/agent/source"
 )
 
-// mapPayments emits the customer payments, or with bills the vendor
+// newPayments maps the customer payments, or with bills the vendor
 // payments, of the book's payment (P) and lot-link (L) transactions.
 //
 // GnuCash records a payment as a transaction between the bank (or cash,
@@ -24,8 +24,10 @@ import (
 // pays, positive (a split crediting the receivable account, debiting the
 // payable one); its link's amount is the change in what is owed, its
 // negation. A link transaction's lines add up to 0, as Codat records a
-// credit note's use.
-func mapPayments(b *book, bills bool, txns []*txn, emit func(source.Record) error) error {
+// credit note's use. The book b must hold the documents, customers,
+// vendors and lot owners; the transactions are mapped one by one
+// (payments.record).
+func newPayments(b *book, bills bool) *payments {
 	p := &payments{docs: &docs{b: b, bills: bills, customers: byGUID(b.customers), vendors: byGUID(b.vendors)},
 		lots: map[string]*invoice{}}
 	p.sideType, p.sign = "RECEIVABLE", big.NewRat(-1, 1)
@@ -37,19 +39,7 @@ func mapPayments(b *book, bills bool, txns []*txn, emit func(source.Record) erro
 			p.lots[inv.postLot] = inv
 		}
 	}
-	for _, t := range txns {
-		rec, err := p.record(t)
-		if err != nil {
-			return err
-		}
-		if rec == nil {
-			continue
-		}
-		if err := emit(rec); err != nil {
-			return err
-		}
-	}
-	return nil
+	return p
 }
 
 // payments is what mapping payments looks things up in.
@@ -60,7 +50,8 @@ type payments struct {
 	sign     *big.Rat            // a split's value times sign is what its line pays
 }
 
-// record maps one transaction; nil when it is not a payment of this side
+// record maps one transaction, which it does not keep; nil when it is not
+// a payment of this side
 // (a vendor's, when customers' are mapped) or its party is neither a
 // customer nor a vendor (an employee's expenses paid).
 func (p *payments) record(t *txn) (source.Record, error) {

@@ -126,37 +126,6 @@ const (
 	txnLink    = "L" // documents' lots set against each other (a credit note used)
 )
 
-// clone copies t, which the loaders reuse, with its splits.
-func (t *txn) clone() *txn {
-	c := *t
-	c.splits = append([]split(nil), t.splits...)
-	return &c
-}
-
-// paymentPart copies what mapping a payment of side (RECEIVABLE, PAYABLE)
-// reads of t: its splits in accounts of that type, and the first other
-// split (the bank side), without memos or quantities. Nil when t has no
-// split of that side: it is the other side's payment, or none. Accounts
-// come before transactions in both formats, so bk knows every account.
-func (t *txn) paymentPart(bk *book, side string) *txn {
-	c := *t
-	c.splits = nil
-	other := false
-	for _, sp := range t.splits {
-		a := bk.accounts[sp.account]
-		isSide := a != nil && a.typ == side
-		if !isSide && other {
-			continue
-		}
-		other = other || !isSide
-		c.splits = append(c.splits, split{account: sp.account, lot: sp.lot, value: sp.value})
-	}
-	if len(c.splits) == 0 || other && len(c.splits) == 1 {
-		return nil
-	}
-	return &c
-}
-
 type split struct {
 	account, memo, lot string
 	value, quantity    *big.Rat
@@ -204,8 +173,10 @@ const (
 	partTaxTables                  // tax tables
 	partCustomers                  // customers
 	partVendors                    // vendors
-	partInvoices                   // invoices, entries, jobs, posted lots' balances, due dates
+	partInvoices                   // invoices, entries, jobs
+	partLots                       // posted lots' balances, due dates (read from the transactions)
 	partLotOwners                  // the owners of lots (payments on account)
+	partTypes                      // each streamed transaction's type (trans-txn-type)
 )
 
 // txnFunc is handed each transaction of a book being read.
@@ -217,7 +188,8 @@ type loader interface {
 	// transaction (template transactions of scheduled ones left out) to
 	// it with the book read so far: the accounts are in it when the book
 	// comes in GnuCash's order, accounts first. The *txn is reused after
-	// onTxn returns.
+	// onTxn returns. Each load of a loader reads the same version of the
+	// book from its start.
 	load(ctx context.Context, parts part, onTxn txnFunc) (*book, error)
 	close() error
 }

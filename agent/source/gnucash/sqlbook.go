@@ -66,6 +66,7 @@ func (l *sqlLoader) load(ctx context.Context, parts part, onTxn txnFunc) (*book,
 		{partCustomers | partInvoices, func() error { return r.contacts("customers", true, &r.book.customers) }},
 		{partVendors | partInvoices, func() error { return r.contacts("vendors", false, &r.book.vendors) }},
 		{partInvoices, r.invoices},
+		{partLots, r.posted},
 		{partLotOwners, r.lotOwners},
 	}
 	for _, s := range steps {
@@ -76,7 +77,7 @@ func (l *sqlLoader) load(ctx context.Context, parts part, onTxn txnFunc) (*book,
 		}
 	}
 	if onTxn != nil {
-		if err := r.transactions(onTxn, parts&partLotOwners != 0); err != nil {
+		if err := r.transactions(onTxn, parts&partTypes != 0); err != nil {
 			return nil, err
 		}
 	}
@@ -331,10 +332,7 @@ func (r *sqlReader) invoices() error {
 	if err != nil {
 		return err
 	}
-	if err := r.entries(); err != nil {
-		return err
-	}
-	return r.posted()
+	return r.entries()
 }
 
 // lotOwners reads which customer, vendor or job each lot belongs to, where
@@ -441,6 +439,7 @@ func (r *sqlReader) entries() error {
 // split in a template account belong to scheduled transactions and are
 // left out. With types, each transaction's type is read too (payments need
 // it; the journal, which reads every split, does not pay for the lookup).
+// The parts of the book are read before: onTxn gets the book whole.
 func (r *sqlReader) transactions(onTxn txnFunc, types bool) error {
 	var t txn
 	skip := false

@@ -10,13 +10,17 @@ import (
 	"time"
 
 	"github.com/ferry-sync/ferry/agent/source"
+	"github.com/ferry-sync/ferry/agent/source/gnucash/gnucashtest"
 	"github.com/ferry-sync/ferry/shared/dataset"
 )
 
 // genSQLiteBook writes an SQLite book of txns transactions (two splits
 // each, as gnucashtest's XML books) into dir, made from the empty book
 // GnuCash saved, so its schema, page size and journal mode are GnuCash's.
-func genSQLiteBook(tb testing.TB, dir string, txns int) string {
+// With payments, as gnucashtest.Options.Payments, every transaction from
+// Receivables to Bank is the customer's payment on account: typed P, its
+// receivable split in the lot the customer owns.
+func genSQLiteBook(tb testing.TB, dir string, txns int, payments bool) string {
 	tb.Helper()
 	path := copyFile(tb, books+"empty-sqlite.gnucash", dir, "generated-sqlite.gnucash")
 	db, err := sql.Open("sqlite", path)
@@ -44,30 +48,38 @@ func genSQLiteBook(tb testing.TB, dir string, txns int) string {
 		exec(`INSERT INTO accounts (guid, name, account_type, commodity_guid, commodity_scu, non_std_scu, parent_guid, hidden, placeholder)
 			VALUES (?, ?, ?, ?, 100, 0, ?, 0, 0)`, a.GUID, a.Name, a.Type, gbp, root)
 	}
-	insTxn, err := tx.Prepare("INSERT INTO transactions (guid, currency_guid, num, post_date, enter_date, description) VALUES (?, ?, '', ?, ?, ?)")
-	if err != nil {
-		tb.Fatal(err)
+	if payments {
+		exec(`INSERT INTO customers (guid, name, id, notes, active, discount_num, discount_denom, credit_num, credit_denom,
+			currency, tax_override) VALUES (?, 'Generated Customer', '000001', '', 1, 0, 1, 0, 1, ?, 0)`, gnucashtest.CustomerGUID, gbp)
+		exec("INSERT INTO lots (guid, account_guid, is_closed) VALUES (?, ?, 0)", gnucashtest.PaymentLotGUID, genAccounts[3].GUID)
+		const frame = "f1000000000000000000000000000001"
+		exec("INSERT INTO slots (obj_guid, name, slot_type, guid_val) VALUES (?, 'gncOwner', 9, ?)", gnucashtest.PaymentLotGUID, frame)
+		exec("INSERT INTO slots (obj_guid, name, slot_type, guid_val) VALUES (?, 'gncOwner/owner-guid', 5, ?)", frame, gnucashtest.CustomerGUID)
 	}
-	insSplit, err := tx.Prepare(`INSERT INTO splits (guid, tx_guid, account_guid, memo, action, reconcile_state, value_num, value_denom,
-		quantity_num, quantity_denom) VALUES (?, ?, ?, ?, '', 'n', ?, 100, ?, 100)`)
-	if err != nil {
-		tb.Fatal(err)
+	// The rows are made by SQLite itself, from a series of n: one statement
+	// a table, not one a row (the driver's cost a row is what -race slows).
+	series := "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i+1 FROM n WHERE i+1 < ?) "
+	account := func(k string) string { // genAccounts[k % len] by SQL
+		c := "CASE (" + k + ") % " + fmt.Sprint(len(genAccounts))
+		for j, a := range genAccounts {
+			c += fmt.Sprintf(" WHEN %d THEN '%s'", j, a.GUID)
+		}
+		return c + " END"
 	}
-	for i := range txns {
-		guid := fmt.Sprintf("7%031x", i)
-		day := fmt.Sprintf("2024-%02d-%02d", i%12+1, i%28+1)
-		amount := i%9999 + 1
-		from, to := genAccounts[i%len(genAccounts)].GUID, genAccounts[(i+1)%len(genAccounts)].GUID
-		_, err := insTxn.Exec(guid, gbp, day+" 10:59:00", day+" 12:00:00", fmt.Sprint("Generated transaction ", i))
-		if err == nil {
-			_, err = insSplit.Exec(fmt.Sprintf("5%031x", 2*i), guid, to, "", amount, amount)
-		}
-		if err == nil {
-			_, err = insSplit.Exec(fmt.Sprintf("5%031x", 2*i+1), guid, from, fmt.Sprint("line ", i), -amount, -amount)
-		}
-		if err != nil {
-			tb.Fatal(err)
-		}
+	exec(series+`INSERT INTO transactions (guid, currency_guid, num, post_date, enter_date, description)
+		SELECT printf('7%031x', i), ?, '', printf('2024-%02d-%02d 10:59:00', i%12+1, i%28+1),
+		printf('2024-%02d-%02d 12:00:00', i%12+1, i%28+1), 'Generated transaction ' || i FROM n`, txns, gbp)
+	exec(series+`INSERT INTO splits (guid, tx_guid, account_guid, memo, action, reconcile_state, value_num, value_denom,
+		quantity_num, quantity_denom) SELECT printf('5%031x', 2*i), printf('7%031x', i), `+account("i+1")+`, '', '', 'n',
+		i%9999+1, 100, i%9999+1, 100 FROM n`, txns)
+	// The split from Receivables (account 3) of a payment is in the lot.
+	exec(series+`INSERT INTO splits (guid, tx_guid, account_guid, memo, action, reconcile_state, value_num, value_denom,
+		quantity_num, quantity_denom, lot_guid) SELECT printf('5%031x', 2*i+1), printf('7%031x', i), `+account("i")+`,
+		'line ' || i, '', 'n', -(i%9999+1), 100, -(i%9999+1), 100, CASE WHEN ? AND i%4 = 3 THEN ? END FROM n`,
+		txns, payments, gnucashtest.PaymentLotGUID)
+	if payments {
+		exec(series+`INSERT INTO slots (obj_guid, name, slot_type, string_val)
+			SELECT printf('7%031x', i), 'trans-txn-type', 4, 'P' FROM n WHERE i%4 = 3`, txns)
 	}
 	if err := tx.Commit(); err != nil {
 		tb.Fatal(err)
@@ -205,7 +217,7 @@ func fetchJournal(tb testing.TB, ctx context.Context, src *Source) (int, error) 
 func TestSQLiteFetchWhileGnuCashWrites(t *testing.T) {
 	const txns = 20000
 	dir := t.TempDir()
-	book := genSQLiteBook(t, dir, txns)
+	book := genSQLiteBook(t, dir, txns, false)
 	tmp := t.TempDir()
 	src, err := OpenWith(book, Options{TempDir: tmp})
 	if err != nil {
@@ -238,7 +250,7 @@ func BenchmarkSQLiteFetchWhileWriting(b *testing.B) {
 	if testing.Short() {
 		b.Skip("generates a 1,000,000-split SQLite book")
 	}
-	book := genSQLiteBook(b, b.TempDir(), 500_000)
+	book := genSQLiteBook(b, b.TempDir(), 500_000, false)
 	for _, pace := range []time.Duration{0, 100 * time.Millisecond} {
 		b.Run(fmt.Sprintf("1M-splits/writer-every-%s", pace), func(b *testing.B) {
 			src, err := OpenWith(book, Options{TempDir: b.TempDir()})

@@ -11,11 +11,27 @@ import (
 
 // xmlLoader reads an XML book, compressed or not, in one pass per load.
 type xmlLoader struct {
-	r      io.Reader // the XML text
+	r io.Reader // the XML text, for the first load
+	// reread is the XML text again from its start, for each later load:
+	// the file Fetch opened read again, the version of the book it was
+	// then, whatever GnuCash saved over it since.
+	reread func() (io.Reader, error)
 	closer func() error
 }
 
 func (l *xmlLoader) close() error { return l.closer() }
+
+// text is the book's XML text for a load.
+func (l *xmlLoader) text() (io.Reader, error) {
+	if r := l.r; r != nil {
+		l.r = nil
+		return r, nil
+	}
+	if l.reread == nil {
+		return nil, errors.New("the book can be read only once")
+	}
+	return l.reread()
+}
 
 // maxKept bounds the objects a load keeps (accounts, commodities, business
 // objects): far above any real book, low enough to bound memory.
@@ -37,8 +53,12 @@ func (l *xmlLoader) load(ctx context.Context, parts part, onTxn txnFunc) (*book,
 	if !x.want("gnc:transaction") {
 		drop = append(drop, "gnc:transaction")
 	}
-	w := newWalker(l.r, drop...)
-	err := w.walk(ctx, x.want, func(name string, t *tree) error {
+	r, err := l.text()
+	if err != nil {
+		return nil, err
+	}
+	w := newWalker(r, drop...)
+	err = w.walk(ctx, x.want, func(name string, t *tree) error {
 		err := x.visit(name, t.root())
 		var de *dataError
 		if errors.As(err, &de) {
@@ -64,7 +84,7 @@ type xmlObjects struct {
 // wants is which objects each part reads.
 var wants = map[string]part{
 	"book:slots": partMeta, "gnc:commodity": partMeta, "gnc:account": partMeta | partBalances,
-	"gnc:transaction": partBalances | partInvoices, "gnc:GncTaxTable": partTaxTables | partInvoices,
+	"gnc:transaction": partBalances | partLots, "gnc:GncTaxTable": partTaxTables | partInvoices,
 	"gnc:GncCustomer": partCustomers | partInvoices, "gnc:GncVendor": partVendors | partInvoices,
 	"gnc:GncJob": partInvoices, "gnc:GncInvoice": partInvoices, "gnc:GncEntry": partInvoices,
 }
@@ -188,7 +208,7 @@ func (x *xmlObjects) transaction(n nodeRef) error {
 			return dataErrorf("transaction %s: date posted: %v", t.guid, err)
 		}
 	}
-	if due := slotValue(slots, "trans-date-due"); due.ok() && x.parts&partInvoices != 0 {
+	if due := slotValue(slots, "trans-date-due"); due.ok() && x.parts&partLots != 0 {
 		s, err := parseXMLStamp(due.child("ts:date").text())
 		if err != nil {
 			return dataErrorf("transaction %s: due date: %v", t.guid, err)
@@ -227,7 +247,7 @@ func (x *xmlObjects) sum(t *txn) {
 		if x.parts&partBalances != 0 {
 			add(x.book.balances, sp.account, sp.quantity)
 		}
-		if sp.lot != "" && x.parts&partInvoices != 0 {
+		if sp.lot != "" && x.parts&partLots != 0 {
 			add(x.book.lots, sp.lot, sp.quantity)
 		}
 	}
