@@ -2,10 +2,7 @@ package gnucash
 
 import (
 	"os"
-	"runtime"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/ferry-sync/ferry/agent/source"
 	"github.com/ferry-sync/ferry/shared/dataset"
@@ -32,44 +29,23 @@ func TestMillionSplits(t *testing.T) {
 	}
 	path := genBook(t, txns)
 	fi, _ := os.Stat(path)
-	runtime.GC()
-	var mu sync.Mutex
-	var peak uint64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		var ms runtime.MemStats
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			runtime.ReadMemStats(&ms)
-			mu.Lock()
-			peak = max(peak, ms.HeapInuse)
-			mu.Unlock()
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-		}
-	})
 	src := open(t, path)
 	want := map[dataset.DataType]int{dataset.Company: 1, dataset.ChartOfAccounts: len(genAccounts), dataset.TaxRates: 1,
 		dataset.Customers: 1, dataset.Invoices: 1, dataset.JournalEntries: txns, dataset.BankAccounts: 1}
-	for _, dt := range dataset.DataTypes {
-		b, err := src.Fetch(t.Context(), dt)
-		if err != nil {
-			t.Fatal(err)
+	peak := peakHeap(t, func() {
+		for _, dt := range dataset.DataTypes {
+			b, err := src.Fetch(t.Context(), dt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			err = b.Records(t.Context(), func(source.Record) error { n++; return nil })
+			b.Close()
+			if err != nil || n != want[dt] {
+				t.Errorf("%s: %d records, %v; want %d", dt, n, err, want[dt])
+			}
 		}
-		n := 0
-		err = b.Records(t.Context(), func(source.Record) error { n++; return nil })
-		b.Close()
-		if err != nil || n != want[dt] {
-			t.Errorf("%s: %d records, %v; want %d", dt, n, err, want[dt])
-		}
-	}
-	close(stop)
-	wg.Wait()
+	})
 	const bound = 150 << 20
 	t.Logf("%d splits, book %d MiB gzip: peak heap in use %d MiB streaming every type", 2*txns, fi.Size()>>20, peak>>20)
 	if peak > bound {

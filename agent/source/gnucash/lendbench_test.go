@@ -201,11 +201,12 @@ func rawRead(b *testing.B, path string) int {
 }
 
 // peakHeap runs fn while sampling the heap in use every 10 ms, and returns
-// the largest sample.
-func peakHeap(b *testing.B, fn func()) uint64 {
+// the largest sample. The sampler ends even when fn stops the test
+// (t.Fatal).
+func peakHeap(tb testing.TB, fn func()) (peak uint64) {
+	tb.Helper()
 	runtime.GC()
 	var mu sync.Mutex
-	var peak uint64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -224,8 +225,10 @@ func peakHeap(b *testing.B, fn func()) uint64 {
 			}
 		}
 	})
+	defer func() {
+		close(stop)
+		wg.Wait()
+	}()
 	fn()
-	close(stop)
-	wg.Wait()
-	return peak
+	return // peak, read once the sampler has ended
 }
