@@ -56,25 +56,29 @@ func (w *Worker) onOffer(s *session, o protocol.Offer) {
 	w.claimNext(s)
 }
 
-// claimNext sends claims for waiting offers while there is room.
+// claimNext sends claims for waiting offers while there is room. The
+// room is counted and the claim recorded under one hold of w.mu and s.mu:
+// it is called from the reader (an offer, a refusal) and from each job's
+// end at once, and two calls that both counted before either recorded
+// claimed one dataset too many, whose claimed the agent then ignored,
+// leaving it Fetching until its lease expired.
 func (w *Worker) claimNext(s *session) {
 	for {
 		w.mu.Lock()
 		s.mu.Lock()
 		inFlight := len(w.jobs) + len(s.claims)
-		s.mu.Unlock()
 		i := slices.IndexFunc(w.waiting, func(o protocol.Offer) bool { _, held := w.jobs[o.DatasetID]; return !held })
 		if i < 0 || inFlight >= w.cfg.Concurrency {
+			s.mu.Unlock()
 			w.mu.Unlock()
 			return
 		}
 		o := w.waiting[i]
 		w.waiting = slices.Delete(w.waiting, i, i+1)
-		w.mu.Unlock()
 		id := uuid.NewString()
-		s.mu.Lock()
 		s.claims[id] = o.DatasetID
 		s.mu.Unlock()
+		w.mu.Unlock()
 		if err := s.write(protocol.Message{Type: protocol.TypeClaim, ID: id, Claim: &protocol.Claim{DatasetID: o.DatasetID}}); err != nil {
 			return
 		}
