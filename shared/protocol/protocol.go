@@ -102,6 +102,9 @@ type Message struct {
 	// Support from afar (support.go).
 	SupportBundle *SupportBundle `json:"supportBundle,omitempty"`
 	LogLevel      *LogLevel      `json:"logLevel,omitempty"`
+	// Updates (update.go).
+	Update       *Update       `json:"update,omitempty"`
+	UpdateStatus *UpdateStatus `json:"updateStatus,omitempty"`
 }
 
 // Hello opens a connection.

@@ -46,7 +46,8 @@ func (m *Message) Validate() error {
 	payloads := 0
 	for _, p := range []bool{m.Hello != nil, m.Welcome != nil, m.Offer != nil, m.Claim != nil,
 		m.Claimed != nil, m.Report != nil, m.Heartbeat != nil, m.Error != nil, m.Revoked != nil,
-		m.Diagnose != nil, m.Diagnostics != nil, m.SupportBundle != nil, m.LogLevel != nil} {
+		m.Diagnose != nil, m.Diagnostics != nil, m.SupportBundle != nil, m.LogLevel != nil,
+		m.Update != nil, m.UpdateStatus != nil} {
 		if p {
 			payloads++
 		}
@@ -91,6 +92,8 @@ func (m *Message) Validate() error {
 		return m.validateDiagnostics()
 	case TypeSupportBundle, TypeLogLevel:
 		return m.validateSupport()
+	case TypeUpdate, TypeUpdateStatus:
+		return m.validateUpdate()
 	}
 	return fmt.Errorf("unknown type %q", truncate(string(m.Type), 32))
 }
