@@ -118,7 +118,7 @@ func (w *Worker) runSession(ctx, jobCtx context.Context) error {
 
 func (w *Worker) handshake(s *session) (*protocol.Welcome, error) {
 	hello := protocol.Hello{
-		Versions: []int{protocol.Version}, AgentVersion: w.cfg.Version, Hostname: Hostname(), OS: OSName(),
+		Versions: offeredVersions(), AgentVersion: w.cfg.Version, Hostname: Hostname(), OS: OSName(),
 		Capacity: w.cfg.Concurrency, Leases: w.leases(), Features: w.features(),
 	}
 	for _, b := range w.bindings() {
