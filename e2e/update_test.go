@@ -3,6 +3,7 @@ package e2e
 import (
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -66,7 +67,11 @@ type lazyReleases struct {
 // get makes the releases unless done; it fails the test if that failed.
 func (l *lazyReleases) get(t *testing.T) *updateFixture {
 	t.Helper()
-	l.once.Do(func() { l.fx, l.err = makeUpdateFixture(filepath.Join(filepath.Dir(binDir), "update")) })
+	l.once.Do(func() {
+		start := time.Now()
+		l.fx, l.err = makeUpdateFixture(filepath.Join(filepath.Dir(binDir), "update"))
+		t.Logf("made the update releases in %s", time.Since(start).Round(time.Second))
+	})
 	if l.err != nil {
 		t.Fatalf("make the update releases: %v", l.err)
 	}
@@ -96,11 +101,10 @@ func makeUpdateFixture(dir string) (*updateFixture, error) {
 		}
 		return nil
 	}
-	for _, r := range []struct{ version, platforms string }{{v100, "linux-amd64"}, {v110, "linux-amd64 linux-arm64"}} {
-		if err := run([]string{"PLATFORMS=" + r.platforms}, "make", "release", "VERSION="+r.version, "OUT="+dist, "RELEASE_KEYS="+keys); err != nil {
-			return nil, err
-		}
-		fx.releases[r.version] = filepath.Join(dist, "releases", r.version)
+	// 1.0.0 makes the keys; the other builds then run side by side.
+	fx.releases[v100] = filepath.Join(dist, "releases", v100)
+	if err := run([]string{"PLATFORMS=linux-amd64"}, "make", "release", "VERSION="+v100, "OUT="+dist, "RELEASE_KEYS="+keys); err != nil {
+		return nil, err
 	}
 	pub, err := os.ReadFile(filepath.Join(keys, "root.pub"))
 	if err != nil {
@@ -108,7 +112,31 @@ func makeUpdateFixture(dir string) (*updateFixture, error) {
 	}
 	fx.rootPub = strings.TrimSpace(string(pub))
 	tool := filepath.Join(dir, "release")
-	if err := run(nil, "go", "build", "-o", tool, "./installer/release"); err != nil {
+	// Starts but never healthy: built as installer/release.sh builds the
+	// agent, with the protocol versions of its hello changed.
+	unhealthy := filepath.Join(dir, "bin", vUnhealthy, "ferry-agent")
+	ldflags := "-s -w -X main.version=" + vUnhealthy + " -X main.commit=e2e -X main.date=2026-01-01T00:00:00Z" +
+		" -X github.com/ferry-sync/ferry/shared/release.roots=" + fx.rootPub +
+		" -X github.com/ferry-sync/ferry/agent/worker.protocolVersions=99"
+	fx.releases[v110] = filepath.Join(dist, "releases", v110)
+	builds := []func() error{
+		func() error {
+			return run([]string{"PLATFORMS=linux-amd64 linux-arm64"}, "make", "release", "VERSION="+v110, "OUT="+dist, "RELEASE_KEYS="+keys)
+		},
+		func() error { return run(nil, "go", "build", "-o", tool, "./installer/release") },
+		func() error {
+			return run([]string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64"}, "go", "build", "-trimpath", "-ldflags", ldflags,
+				"-o", unhealthy, "./agent/cmd/ferry-agent")
+		},
+	}
+	errs := make([]error, len(builds))
+	var wg sync.WaitGroup
+	for i, b := range builds {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = b() }()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	pack := func(version, out, keyDir string, extra []string, platformBins ...string) error {
@@ -138,16 +166,6 @@ func makeUpdateFixture(dir string) (*updateFixture, error) {
 		return nil, err
 	}
 
-	// Starts but never healthy: built as installer/release.sh builds the
-	// agent, with the protocol versions of its hello changed.
-	unhealthy := filepath.Join(dir, "bin", vUnhealthy, "ferry-agent")
-	ldflags := "-s -w -X main.version=" + vUnhealthy + " -X main.commit=e2e -X main.date=2026-01-01T00:00:00Z" +
-		" -X github.com/ferry-sync/ferry/shared/release.roots=" + fx.rootPub +
-		" -X github.com/ferry-sync/ferry/agent/worker.protocolVersions=99"
-	if err := run([]string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64"}, "go", "build", "-trimpath", "-ldflags", ldflags,
-		"-o", unhealthy, "./agent/cmd/ferry-agent"); err != nil {
-		return nil, err
-	}
 	fx.releases[vUnhealthy] = filepath.Join(dir, "releases", vUnhealthy)
 	if err := pack(vUnhealthy, fx.releases[vUnhealthy], keys, nil, "linux-amd64="+unhealthy); err != nil {
 		return nil, err
@@ -508,10 +526,11 @@ func waitRollout(t *testing.T, c *coordinator, version, status string, within ti
 	return r
 }
 
-// syncsAgain queues invoices for company and waits for Complete: the
-// agent serving it works.
+// syncsAgain waits for company's syncs to end, queues invoices and waits
+// for Complete: the agent serving it works.
 func syncsAgain(t *testing.T, c *coordinator, company, why string) {
 	t.Helper()
+	waitAllComplete(t, c, company, 90*time.Second)
 	var op struct{ ID string }
 	if s := c.do("POST", "/companies/"+company+"/data/queue/invoices", nil, &op); s != 200 {
 		t.Fatalf("queue invoices %s: %d", why, s)
