@@ -115,7 +115,7 @@ func unzip(src, dir string) error {
 func writeEntry(dir, name string, mode os.FileMode, r io.Reader) error {
 	clean := path.Clean(strings.ReplaceAll(name, `\`, "/"))
 	_, rel, ok := strings.Cut(clean, "/")
-	if !ok || path.IsAbs(clean) || rel == "" || !filepath.IsLocal(filepath.FromSlash(rel)) {
+	if !ok || !filepath.IsLocal(filepath.FromSlash(clean)) || rel == "" || !filepath.IsLocal(filepath.FromSlash(rel)) {
 		return fmt.Errorf("entry %q is not a file inside the archive's folder: %w", name, errUnsafe)
 	}
 	dst := filepath.Join(dir, filepath.FromSlash(rel))
