@@ -51,7 +51,7 @@ func TestSysVScriptSupervisesAsTheServiceUser(t *testing.T) {
 		"DAEMON=/usr/bin/ferry-agent\n",
 		"USER=ferry\n",
 		`--chuid "$USER" --output "$LOG" --exec "$DAEMON" -- run --respawn --service --config /etc/ferry/agent.json`,
-		"--retry TERM/30/KILL/5",
+		`--retry TERM/30/KILL/5 --pidfile "$PIDFILE" --name "$NAME"`,
 		"CONFIG_DIR=/etc/ferry\n",
 	} {
 		if !strings.Contains(script, want) {

@@ -65,6 +65,9 @@ type Supervisor struct {
 	After func(time.Duration) <-chan time.Time
 	// StateFile, when set, receives the SupervisorState as JSON.
 	StateFile string
+	// BeforeStart, when set, runs before each start (the self-update's
+	// health check: agent/update.Supervise).
+	BeforeStart func()
 
 	state SupervisorState
 }
@@ -98,6 +101,9 @@ func (s *Supervisor) Run(ctx context.Context) {
 	}
 	delay := s.MinDelay
 	for {
+		if s.BeforeStart != nil {
+			s.BeforeStart()
+		}
 		started := now()
 		p, err := s.Start()
 		if err != nil {
@@ -132,16 +138,19 @@ func (s *Supervisor) Run(ctx context.Context) {
 	}
 }
 
-// ExecSelf starts this executable again with args, sharing its output.
-// An exit's error carries the last line the agent wrote to standard error.
-func ExecSelf(args []string) func() (Proc, error) {
+// SupervisedEnv is set in the environment of an agent the supervisor
+// started: it is started again when it exits.
+const SupervisedEnv = "FERRY_AGENT_SUPERVISED"
+
+// ExecSelf starts the agent at exe (the self-update layout's link, so
+// that each start runs the version swapped in) with args, sharing its
+// output. An exit's error carries the last line the agent wrote to
+// standard error.
+func ExecSelf(exe string, args []string) func() (Proc, error) {
 	return func() (Proc, error) {
-		exe, err := os.Executable()
-		if err != nil {
-			return nil, err
-		}
 		tail := &lastLineWriter{}
 		cmd := exec.Command(exe, args...)
+		cmd.Env = append(os.Environ(), SupervisedEnv+"=1")
 		cmd.Stdout, cmd.Stderr = os.Stdout, io.MultiWriter(os.Stderr, tail)
 		if err := cmd.Start(); err != nil {
 			return nil, err

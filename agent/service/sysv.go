@@ -13,7 +13,9 @@ const LogFile = "/var/log/ferry-agent.log"
 // has no restart policy, so the script starts "run --respawn": a small
 // supervisor (Supervise) that starts the agent again after a crash, as
 // systemd's Restart=always does. start-stop-daemon drops to the service
-// user before anything runs.
+// user before anything runs. The running supervisor is found by its pid
+// file and process name, not by its executable: after a self-update the
+// link DAEMON names points at a newer binary than the supervisor runs.
 func (s Settings) SysVScript() string {
 	return fmt.Sprintf(`#!/bin/sh
 ### BEGIN INIT INFO
@@ -37,7 +39,7 @@ CONFIG_DIR=%[6]s
 [ -x "$DAEMON" ] || exit 5
 
 running() {
-	start-stop-daemon --status --pidfile "$PIDFILE" --exec "$DAEMON"
+	start-stop-daemon --status --pidfile "$PIDFILE" --name "$NAME"
 }
 
 case "$1" in
@@ -51,7 +53,7 @@ start)
 	;;
 stop)
 	echo "Stopping $NAME"
-	start-stop-daemon --stop --quiet --retry TERM/30/KILL/5 --pidfile "$PIDFILE" --exec "$DAEMON"
+	start-stop-daemon --stop --quiet --retry TERM/30/KILL/5 --pidfile "$PIDFILE" --name "$NAME"
 	rc=$?
 	rm -f "$PIDFILE"
 	[ $rc -le 1 ] || exit 1

@@ -72,6 +72,17 @@ type Error struct {
 	Err     error // the cause, if any, for errors.Is
 }
 
+// Locker is a Source that can tell whether the accounting program holds
+// its local data locked now, as a Fetch would find it (FetchBookLocked):
+// the agent does not update itself meanwhile.
+type Locker interface {
+	Locked() bool
+}
+
+// IsLocked reports whether err, from opening a file, says another
+// program holds it locked (a sharing or lock violation, on Windows).
+func IsLocked(err error) bool { return locked(err) }
+
 // FetchKind is what kind of FetchError e is, one of protocol's Fetch*
 // kinds: the book missing (its cause fs.ErrNotExist), locked by the
 // accounting program (a sharing or lock violation, on Windows), or

@@ -84,5 +84,8 @@ func (w *Worker) features() []string {
 	if w.cfg.LogLevel != nil {
 		fs = append(fs, protocol.FeatureLogLevel)
 	}
+	if w.cfg.Update != nil {
+		fs = append(fs, protocol.FeatureUpdate)
+	}
 	return fs
 }

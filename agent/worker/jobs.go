@@ -68,7 +68,7 @@ func (w *Worker) claimNext(s *session) {
 		s.mu.Lock()
 		inFlight := len(w.jobs) + len(s.claims)
 		i := slices.IndexFunc(w.waiting, func(o protocol.Offer) bool { _, held := w.jobs[o.DatasetID]; return !held })
-		if i < 0 || inFlight >= w.cfg.Concurrency {
+		if i < 0 || inFlight >= w.cfg.Concurrency || w.updating != "" {
 			s.mu.Unlock()
 			w.mu.Unlock()
 			return

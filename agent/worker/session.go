@@ -178,7 +178,7 @@ func (w *Worker) dispatch(jobCtx context.Context, s *session, m protocol.Message
 			w.setStatus(func(st *Status) { st.RTTMillis = time.Since(sent).Milliseconds() })
 			return
 		}
-		if !w.outbox.resolve(m.ReplyTo, nil) && !w.levelReportAcked(m.ReplyTo) {
+		if !w.outbox.resolve(m.ReplyTo, nil) && !w.levelReportAcked(m.ReplyTo) && !w.updateAcked(m.ReplyTo) {
 			w.ignoreUnasked(m)
 		}
 	case protocol.TypeError:
@@ -187,7 +187,7 @@ func (w *Worker) dispatch(jobCtx context.Context, s *session, m protocol.Message
 			w.claimNext(s)
 			return
 		}
-		if !w.outbox.resolve(m.ReplyTo, m.Error) {
+		if !w.outbox.resolve(m.ReplyTo, m.Error) && !w.updateAcked(m.ReplyTo) {
 			w.ignoreUnasked(m)
 		}
 	case protocol.TypeRevoked:
@@ -198,6 +198,8 @@ func (w *Worker) dispatch(jobCtx context.Context, s *session, m protocol.Message
 		w.onSupportBundle(jobCtx, m)
 	case protocol.TypeLogLevel:
 		w.onLogLevel(s, m)
+	case protocol.TypeUpdate:
+		w.onUpdate(jobCtx, s, m)
 	default:
 		w.ignoreUnasked(m)
 	}

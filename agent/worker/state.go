@@ -73,6 +73,7 @@ func (w *Worker) attach(s *session, welcome *protocol.Welcome) {
 	w.status.HeartbeatMillis = s.heartbeat.Milliseconds()
 	w.mu.Unlock()
 	w.outbox.resend(s)
+	w.sendUpdateStatuses(s)
 	w.writeStatus()
 }
 

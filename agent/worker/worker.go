@@ -21,6 +21,7 @@ import (
 	"github.com/hashicorp/go-retryablehttp"
 
 	"github.com/ferry-sync/ferry/agent/source"
+	"github.com/ferry-sync/ferry/agent/update"
 	"github.com/ferry-sync/ferry/shared/protocol"
 )
 
@@ -63,6 +64,9 @@ type Config struct {
 	// which goes through the agent's proxy). When either is set, the
 	// environment's proxy is not read: the dial goes where it must.
 	NetDial, DialTLS func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Update updates the agent when the coordinator says so
+	// (agent/update); nil: the agent does not offer it.
+	Update *update.Updater
 }
 
 // Worker is a running agent. Run it once.
@@ -83,6 +87,12 @@ type Worker struct {
 	// raise is the log level support raised (w.mu).
 	raise   raisedLevel
 	ignored rareLog // messages the agent did not ask for, or refused
+	// updating is the version an update taken on goes to, "" when none
+	// (w.mu): the agent claims nothing meanwhile.
+	updating string
+	// restart stops Run for the agent to restart (ErrRestart, or
+	// update.ErrRolledBack), which Run returns.
+	restart context.CancelCauseFunc
 }
 
 // New builds a worker.
@@ -102,14 +112,31 @@ func New(cfg Config) *Worker {
 // Run connects and serves until ctx ends; on the way out it cancels the
 // datasets in hand (their leases expire and they are queued again) and
 // waits for them.
+//
+// Run returns ErrRestart when a new version was swapped in, and
+// update.ErrRolledBack when this one was swapped out: the agent exits to
+// be started again through the link.
 func (w *Worker) Run(ctx context.Context) error {
+	parent := ctx
+	ctx, w.restart = context.WithCancelCause(ctx)
 	jobCtx, cancelJobs := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	if w.cfg.Update != nil && w.cfg.Update.Pending() != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); w.runHealthDeadline(ctx) }()
+	}
 	defer func() {
+		w.restart(nil)
 		cancelJobs()
 		w.jobWG.Wait()
+		wg.Wait()
 		w.stopRaise()
 	}()
-	return w.runConnectLoop(ctx, jobCtx)
+	err := w.runConnectLoop(ctx, jobCtx)
+	if cause := context.Cause(ctx); parent.Err() == nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return err
 }
 
 // runConnectLoop keeps a session up, reconnecting with exponential backoff

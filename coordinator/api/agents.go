@@ -31,6 +31,8 @@ type Agents interface {
 	// SetLogLevel raises an online agent's log level for d
 	// (store.ErrNotFound, hub.ErrOffline, hub.ErrUnsupported).
 	SetLogLevel(ctx context.Context, agentID, level string, d time.Duration) (store.Agent, error)
+	// SetUpdatePolicy sets an agent's update policy (store.ErrNotFound).
+	SetUpdatePolicy(ctx context.Context, agentID, policy string) (store.Agent, error)
 }
 
 // The agent statuses.
@@ -55,10 +57,17 @@ type agentView struct {
 	Revoked         string `json:"revoked,omitempty"`
 	// LogLevel is the log level support raised the agent's to, until
 	// LogLevelUntil; both left out when none is raised now.
-	LogLevel       string               `json:"logLevel,omitempty"`
-	LogLevelUntil  string               `json:"logLevelUntil,omitempty"`
-	Connections    []agentConnection    `json:"connections"`
-	DatasetsInHand []agentDatasetInHand `json:"datasetsInHand"`
+	LogLevel      string `json:"logLevel,omitempty"`
+	LogLevelUntil string `json:"logLevelUntil,omitempty"`
+	// UpdatePolicy is auto or pinned (store.Agent.Policy).
+	UpdatePolicy string `json:"updatePolicy"`
+	// BelowMinimumVersion: the agent's version is below MinimumVersion,
+	// the coordinator's --min-agent-version; it gets no work until it
+	// updates. MinimumVersion is left out when there is none.
+	BelowMinimumVersion bool                 `json:"belowMinimumVersion"`
+	MinimumVersion      string               `json:"minimumVersion,omitempty"`
+	Connections         []agentConnection    `json:"connections"`
+	DatasetsInHand      []agentDatasetInHand `json:"datasetsInHand"`
 }
 
 // agentConnection is one connection bound to an agent.
@@ -87,6 +96,7 @@ func viewOfAgent(st hub.AgentState) agentView {
 		ID: a.ID, Hostname: a.Hostname, OS: a.OS, AgentVersion: a.Version, Status: agentOffline,
 		Created: apiTime(a.Created), LastSeen: apiTime(a.LastSeen), Revoked: apiTime(a.Revoked),
 		Connections: []agentConnection{}, DatasetsInHand: []agentDatasetInHand{},
+		UpdatePolicy: a.Policy(), BelowMinimumVersion: st.BelowMinimum, MinimumVersion: st.MinimumVersion,
 	}
 	if a.LogLevel != "" && a.LogLevelUntil.After(time.Now()) {
 		v.LogLevel, v.LogLevelUntil = a.LogLevel, apiTime(a.LogLevelUntil)

@@ -46,3 +46,7 @@ func (noAgents) RequestBundle(context.Context, string) (store.SupportBundle, err
 func (noAgents) SetLogLevel(context.Context, string, string, time.Duration) (store.Agent, error) {
 	return store.Agent{}, hub.ErrOffline
 }
+
+func (noAgents) SetUpdatePolicy(context.Context, string, string) (store.Agent, error) {
+	return store.Agent{}, store.ErrNotFound
+}

@@ -132,3 +132,21 @@ func queuedSince(d store.Dataset) time.Time {
 	}
 	return d.Requested
 }
+
+// SetUpdatePolicy sets an agent's update policy (store.UpdateAuto or
+// store.UpdatePinned) and records a change as an agent event;
+// store.ErrNotFound when the agent is missing.
+func (h *Hub) SetUpdatePolicy(ctx context.Context, agentID, policy string) (store.Agent, error) {
+	var old string
+	a, err := h.st.UpdateAgent(ctx, agentID, func(a *store.Agent) error {
+		old, a.UpdatePolicy = a.Policy(), policy
+		return nil
+	})
+	if err != nil {
+		return store.Agent{}, err
+	}
+	if old != policy {
+		h.event(store.AgentEvent{AgentID: agentID, Type: store.EventUpdatePolicyChanged, Detail: old + " -> " + policy})
+	}
+	return a, nil
+}

@@ -25,6 +25,10 @@ type AgentState struct {
 	// has them, with the heartbeat's progress where it is ahead. A dataset
 	// the store no longer shows the agent has only its ID and Progress.
 	InHand []store.Dataset
+	// BelowMinimum: the agent's last known version is below
+	// MinimumVersion, the coordinator's --min-agent-version ("" for none).
+	BelowMinimum   bool
+	MinimumVersion string
 }
 
 // AgentState returns one agent's state; store.ErrNotFound if missing.
@@ -71,7 +75,8 @@ func (h *Hub) stateOf(ctx context.Context, a store.Agent, replica string) (Agent
 	if err != nil {
 		return AgentState{}, err
 	}
-	s := AgentState{Agent: a, Connections: conns, Online: online || replica != "", ReplicaID: replica}
+	s := AgentState{Agent: a, Connections: conns, Online: online || replica != "", ReplicaID: replica,
+		BelowMinimum: h.BelowMinimum(a.Version), MinimumVersion: h.cfg.MinAgentVersion}
 	if !online {
 		return s, nil
 	}

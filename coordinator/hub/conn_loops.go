@@ -88,13 +88,18 @@ func (c *agentConn) handle(m protocol.Message) {
 	case protocol.TypeLogLevel:
 		c.onLogLevel(m)
 	case protocol.TypeAck, protocol.TypeError:
-		// The agent acknowledges offers and revocations; nothing waits.
+		// The agent acknowledges offers and revocations; nothing waits
+		// but the minimum version's update.
+		c.minimumAnswered(m)
 	default:
 		c.enqueue(errorReply(m.ID, protocol.CodeBadMessage, "an agent may not send "+string(m.Type)))
 	}
 }
 
 func (c *agentConn) handleClaim(ctx context.Context, m protocol.Message) {
+	if c.refuseBelowMinimum(m) {
+		return
+	}
 	if c.claimHeld(ctx, m.Claim.DatasetID) {
 		c.enqueue(errorReply(m.ID, protocol.CodeNotQueued, "the connection is paused or outside its sync window; the dataset is offered again when it may run"))
 		return
@@ -154,6 +159,7 @@ func (c *agentConn) handleHeartbeat(ctx context.Context, m protocol.Message) {
 	c.rttMs, c.inHand = m.Heartbeat.RTTMillis, m.Heartbeat.InHand
 	c.mu.Unlock()
 	c.enqueue(protocol.Message{Type: protocol.TypeAck, ID: uuid.NewString(), ReplyTo: m.ID})
+	c.retryMinimumUpdate(len(m.Heartbeat.InHand))
 }
 
 // refuse answers a message with the protocol code of a store error.
@@ -223,8 +229,12 @@ func (c *agentConn) sendRevoked() bool {
 // source cannot provide ends NotSupported at once. The work of a
 // connection that is paused or outside its sync window is not offered;
 // the loop is kicked again when the earliest such window opens (a resume
-// or a changed window comes through the feed).
+// or a changed window comes through the feed). An agent below the minimum
+// version is offered nothing.
 func (c *agentConn) offerQueued() bool {
+	if c.min.below {
+		return true // nothing is offered below the minimum version
+	}
 	c.mu.Lock()
 	bindings := make(map[string][]dataset.DataType, len(c.bindings))
 	for k, v := range c.bindings {

@@ -80,6 +80,9 @@ type Config struct {
 	// Releases are the agent's releases agents may download
 	// (releases.go); nil: none.
 	Releases Releases
+	// MinAgentVersion is the oldest agent version given work
+	// (minversion.go); "" for none.
+	MinAgentVersion string
 }
 
 // DefaultUploadMemory is Config.UploadMemory's default: one page of the

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"os"
 
+	"github.com/ferry-sync/ferry/coordinator/releases"
 	"github.com/ferry-sync/ferry/shared/protocol"
 )
 
@@ -14,6 +15,8 @@ type Releases interface {
 	// release.json or release.json.sig) of the release version, when
 	// that release is verified; false otherwise.
 	File(version, name string) (string, bool)
+	// List returns the releases found, verified or not, newest first.
+	List() ([]releases.Release, error)
 }
 
 // serveRelease serves GET /agent/v1/releases/{version}/{file}: an

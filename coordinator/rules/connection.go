@@ -137,7 +137,14 @@ func CheckAgent(a store.Agent) error {
 	if err := CheckID("agent", a.ID); err != nil {
 		return err
 	}
-	return CheckHash("agent credential", a.CredentialHash)
+	if err := CheckHash("agent credential", a.CredentialHash); err != nil {
+		return err
+	}
+	switch a.UpdatePolicy {
+	case "", store.UpdateAuto, store.UpdatePinned:
+		return nil
+	}
+	return fmt.Errorf("agent %s: update policy %q is not %s or %s", a.ID, a.UpdatePolicy, store.UpdateAuto, store.UpdatePinned)
 }
 
 // ChangeAgent checks a, the agent old after a caller's change, and puts its

@@ -81,6 +81,11 @@ type Config struct {
 	// whose releases the coordinator offers, besides those compiled into
 	// it (shared/release.Roots).
 	ReleaseRoots string
+	// MinAgentVersion is the oldest agent version given work
+	// (--min-agent-version, a release version X.Y.Z): an older agent is
+	// welcomed, offered nothing and told to update (hub, minversion.go).
+	// Empty: no minimum.
+	MinAgentVersion string
 	// Webhooks and schedules: see events.go.
 	Events EventsConfig
 	// MaxConnections is the most connections (agents' websockets, uploads,
@@ -231,6 +236,11 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.releaseRoots(); err != nil {
 		return err
+	}
+	if c.MinAgentVersion != "" {
+		if err := release.CheckVersion(c.MinAgentVersion); err != nil {
+			return fmt.Errorf("min-agent-version: %w", err)
+		}
 	}
 	if _, err := proxyproto.ParsePrefixes(c.ProxyProtocolFrom); err != nil {
 		return fmt.Errorf("proxy-protocol-from: %w", err)

@@ -31,6 +31,26 @@ type Agent struct {
 	// been for longer than --agent-offline-after: the AgentOffline error
 	// of its connections, agent.offline); zero while it is not.
 	Offline time.Time `json:"offline,omitzero"`
+	// UpdatePolicy says whether rollouts update the agent: UpdateAuto
+	// (also when empty) or UpdatePinned. A minimum version
+	// (--min-agent-version) updates a pinned agent all the same.
+	UpdatePolicy string `json:"updatePolicy,omitempty"`
+}
+
+// The update policies of an agent (Agent.UpdatePolicy).
+const (
+	// UpdateAuto: rollouts update the agent; the default.
+	UpdateAuto = "auto"
+	// UpdatePinned: rollouts leave the agent at its version.
+	UpdatePinned = "pinned"
+)
+
+// Policy is the agent's update policy, UpdateAuto when none was set.
+func (a Agent) Policy() string {
+	if a.UpdatePolicy == "" {
+		return UpdateAuto
+	}
+	return a.UpdatePolicy
 }
 
 // Page is one staged upload page.

@@ -33,6 +33,13 @@ const (
 	// EventLogLevelChanged: support raised the agent's log level for a
 	// while, or the agent fell back to its own level (Detail says which).
 	EventLogLevelChanged AgentEventType = "LogLevelChanged"
+	// EventUpdatePolicyChanged: the client set the agent's update policy
+	// (Detail: "old -> new").
+	EventUpdatePolicyChanged AgentEventType = "UpdatePolicyChanged"
+	// EventBelowMinimumVersion: the agent connected with a version older
+	// than the coordinator's minimum (--min-agent-version); it is offered
+	// no work. Detail names both and the update it was sent, or why none.
+	EventBelowMinimumVersion AgentEventType = "BelowMinimumVersion"
 )
 
 // Why a control channel closed, as EventDisconnected's Reason says it.

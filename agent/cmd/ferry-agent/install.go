@@ -4,11 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 
 	"github.com/ferry-sync/ferry/agent/config"
 	"github.com/ferry-sync/ferry/agent/service"
+	"github.com/ferry-sync/ferry/agent/update"
 	"github.com/ferry-sync/ferry/shared/platform"
 )
 
@@ -74,13 +74,13 @@ func install(m *service.Manager, path string) error {
 }
 
 func newManager(configPath, user string) (*service.Manager, error) {
-	exe, err := os.Executable()
+	exe, err := executable()
 	if err != nil {
 		return nil, err
 	}
-	if exe, err = filepath.EvalSymlinks(exe); err != nil {
-		return nil, err
-	}
+	// In the self-update layout the service runs the link, so that an
+	// update takes effect at its next start.
+	exe = update.ServicePath(exe)
 	abs, err := filepath.Abs(configPath)
 	if err != nil {
 		return nil, err

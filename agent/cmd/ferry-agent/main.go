@@ -35,6 +35,7 @@ commands:
   status    show bindings, connection state and datasets in hand
   diagnose  check each source is readable, free disk, the version, the clock and the credential against the coordinator
   bundle    write a support bundle (logs, config without secrets, diagnostics, books' metadata) to --out FILE
+  selftest  check this binary can run here: read the config, open each bound book, reach the coordinator (--timeout; an update runs it before the swap)
   version   print version, commit and build date, and the release roots trusted
 
 every command takes --config FILE (default ` + "%s" + `)
@@ -70,6 +71,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return cmdDiagnose(rest, stdout, stderr)
 	case "bundle":
 		return cmdBundle(rest, stdout, stderr)
+	case "selftest":
+		return cmdSelfTest(rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "ferry-agent %s (commit %s, built %s)\n", version, commit, date)
 		return printRoots(stdout)

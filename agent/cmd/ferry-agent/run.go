@@ -53,6 +53,9 @@ func cmdRun(args []string, stderr io.Writer) error {
 	if *respawn {
 		return superviseRun(args, *path, log)
 	}
+	if err := countStart(*path); err != nil {
+		return err
+	}
 	if *asService {
 		return service.Run(func(ctx context.Context) error { return runAgent(ctx, *path, log, lv, true) },
 			func(err error) { log.Error("agent failed; the service manager will start it again", "err", err) })
@@ -72,7 +75,7 @@ func runAgent(ctx context.Context, path string, log *slog.Logger, level *slog.Le
 		if waitLink && !waitLinked(ctx, path, log) {
 			return nil
 		}
-		again, err := runWorker(ctx, path, log, level)
+		again, err := runWorker(ctx, path, log, level, waitLink || supervised())
 		if !again {
 			return err
 		}
@@ -81,9 +84,10 @@ func runAgent(ctx context.Context, path string, log *slog.Logger, level *slog.Le
 }
 
 // runWorker runs one worker until ctx ends, or until the config's agent
-// changes (true).
-func runWorker(ctx context.Context, path string, log *slog.Logger, level *slog.LevelVar) (bool, error) {
-	w, id, err := buildWorker(path, log, level)
+// changes (true). restartable: something starts the agent again when it
+// exits, so it may update itself.
+func runWorker(ctx context.Context, path string, log *slog.Logger, level *slog.LevelVar, restartable bool) (bool, error) {
+	w, id, err := buildWorker(path, log, level, restartable)
 	if err != nil {
 		return false, err
 	}
@@ -202,7 +206,7 @@ func openBindings(path string) ([]worker.Binding, error) {
 
 // buildWorker loads the config and opens every binding's source; it
 // returns the worker and the agentIdentity it was built on.
-func buildWorker(path string, log *slog.Logger, level *slog.LevelVar) (*worker.Worker, string, error) {
+func buildWorker(path string, log *slog.Logger, level *slog.LevelVar, restartable bool) (*worker.Worker, string, error) {
 	cfg, err := config.Load(path)
 	if err != nil {
 		return nil, "", err
@@ -222,6 +226,10 @@ func buildWorker(path string, log *slog.Logger, level *slog.LevelVar) (*worker.W
 		return nil, "", err
 	}
 	checks := remoteChecks(path, cfg, route)
+	up, err := newUpdater(path, cfg, route, restartable)
+	if err != nil {
+		return nil, "", err
+	}
 	wc := worker.Config{
 		Coordinator: cfg.Coordinator, Credential: cfg.Credential, Bindings: bindings,
 		Concurrency: cfg.Concurrency, Version: version, Logger: log, TLS: route.TLS,
@@ -230,6 +238,7 @@ func buildWorker(path string, log *slog.Logger, level *slog.LevelVar) (*worker.W
 		StatusFile: statusPath(path),
 		Checks:     checks,
 		Bundle:     writeBundle(path, checks),
+		Update:     up,
 	}
 	if level != nil {
 		wc.LogLevel, wc.BaseLevel = level, level.Level()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ferry-sync/ferry/agent/service"
+	"github.com/ferry-sync/ferry/agent/update"
 )
 
 // serviceLogger is the system log when there is one, else fallback (the
@@ -29,10 +30,26 @@ func superviseRun(args []string, configPath string, log *slog.Logger) error {
 	child := childArgs(args)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	exe, err := executable()
+	if err != nil {
+		return err
+	}
 	sup := service.Supervisor{
-		Start: service.ExecSelf(child), Log: log.With("subsystem", "supervisor"),
+		Start: service.ExecSelf(update.ServicePath(exe), child), Log: log.With("subsystem", "supervisor"),
 		MinDelay: time.Second, MaxDelay: time.Minute, StableAfter: time.Minute,
 		StateFile: service.SupervisorStatePath(configPath),
+	}
+	if l, err := update.FindLayout(exe); err == nil {
+		// The supervisor enforces an update's deadline even for a new
+		// version that crashes before it can count its own starts.
+		st := &update.State{Dir: update.StateDir(configPath)}
+		sup.BeforeStart = func() {
+			if rolled, err := update.Supervise(st, l, time.Now()); err != nil {
+				log.Error("check the update in progress", "err", err)
+			} else if rolled {
+				log.Warn("the new version was not healthy in time; the previous version is put back")
+			}
+		}
 	}
 	log.Info("supervising the agent", "args", child)
 	sup.Run(ctx)

@@ -37,7 +37,10 @@ type Options struct {
 	TempDir string
 }
 
-var _ source.Source = (*Source)(nil)
+var (
+	_ source.Source = (*Source)(nil)
+	_ source.Locker = (*Source)(nil)
+)
 
 // Open returns the source for the book at path. It does not look at the
 // file: the agent starts even while the book is missing (a network drive
@@ -58,6 +61,18 @@ func OpenWith(path string, o Options) (*Source, error) {
 		return nil, fmt.Errorf("gnucash: book %s: %w", path, err)
 	}
 	return &Source{path: abs, opts: o}, nil
+}
+
+// Locked reports whether GnuCash holds the book locked now: opening it
+// fails as a Fetch would with FetchBookLocked (only on Windows, where
+// GnuCash's open file can be shared with no reader).
+func (s *Source) Locked() bool {
+	f, err := OpenBookFile(s.path)
+	if err != nil {
+		return source.IsLocked(err)
+	}
+	f.Close()
+	return false
 }
 
 // Path is the book's absolute path.

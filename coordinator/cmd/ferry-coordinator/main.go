@@ -63,6 +63,7 @@ func run(args []string) error {
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key file (PEM)")
 	fs.StringVar(&cfg.Downloads, "downloads", "", "directory of the agent's installers (make installers: dist/), offered on link pages, and of its signed releases in its releases/ folder (make release), offered to agents")
 	fs.StringVar(&cfg.ReleaseRoots, "release-roots", os.Getenv("FERRY_RELEASE_ROOTS"), "root public keys (base64, separated by commas; make release: .release-keys/root.pub) whose signed releases are offered, besides those compiled in (default FERRY_RELEASE_ROOTS)")
+	fs.StringVar(&cfg.MinAgentVersion, "min-agent-version", "", "oldest agent version (X.Y.Z) given work: an older agent (or one whose version is not X.Y.Z, such as dev) is offered none and is told to update to the newest verified release at or above it (empty: no minimum)")
 	fs.BoolVar(&cfg.Events.WebhookAllowPrivate, "webhook-allow-private", false, "allow webhook URLs on loopback and private addresses (off: refused when created and when dialled)")
 	fs.DurationVar(&cfg.Events.WebhookDisableAfter, "webhook-disable-after", cfg.Events.WebhookDisableAfter, "disable a webhook consumer whose deliveries keep failing this long")
 	fs.DurationVar(&cfg.Events.WebhookMinBackoff, "webhook-min-backoff", cfg.Events.WebhookMinBackoff, "wait before the first retry of a failed webhook delivery (doubles per attempt)")

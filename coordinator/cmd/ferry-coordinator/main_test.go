@@ -61,3 +61,26 @@ func TestAdminKeyLength(t *testing.T) {
 		}
 	}
 }
+
+// TestMinAgentVersionFlag: a --min-agent-version that is not a release
+// version stops the start with a message naming the flag, before anything
+// is opened or bound; main then exits 1.
+func TestMinAgentVersionFlag(t *testing.T) {
+	t.Setenv("FERRY_ADMIN_KEY", strings.Repeat("k", 32))
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"1.2", "dev", "1.2.3.4", "01.2.3", "1.2.3-", "latest"} {
+		err := run([]string{"--listen", "127.0.0.1:0", "--data", filepath.Join(file, "data"), "--min-agent-version", v})
+		if err == nil || !strings.HasPrefix(err.Error(), "min-agent-version: ") {
+			t.Errorf("--min-agent-version %q: %v, want an error naming the flag", v, err)
+		}
+	}
+	// A good one passes the check: the start fails later, at the data
+	// directory that cannot be made.
+	err := run([]string{"--listen", "127.0.0.1:0", "--data", filepath.Join(file, "data"), "--min-agent-version", "1.2.3"})
+	if err == nil || strings.Contains(err.Error(), "min-agent-version") {
+		t.Errorf("--min-agent-version 1.2.3: %v, want a later error", err)
+	}
+}

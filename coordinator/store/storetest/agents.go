@@ -158,6 +158,22 @@ func testAgents(f *fixture) {
 	got, _ = f.s.Agent(f.ctx, "agent-1")
 	eq(f, "version after refused updates", got.Version, "1.2.3")
 	eq(f, "credential after refused updates", string(got.CredentialHash), "cred-new")
+
+	// The update policy: auto until set, kept, and nothing else refused.
+	eq(f, "default update policy", got.Policy(), store.UpdateAuto)
+	_, err = f.s.UpdateAgent(f.ctx, "agent-1", func(a *store.Agent) error { a.UpdatePolicy = store.UpdatePinned; return nil })
+	noErr(f, "UpdateAgent(pinned)", err)
+	got, _ = f.s.Agent(f.ctx, "agent-1")
+	eq(f, "stored update policy", got.Policy(), store.UpdatePinned)
+	if _, err = f.s.UpdateAgent(f.ctx, "agent-1", func(a *store.Agent) error { a.UpdatePolicy = "sometimes"; return nil }); err == nil {
+		f.Errorf("UpdateAgent with update policy \"sometimes\": got no error")
+	}
+	if err := f.s.CreateAgent(f.ctx, store.Agent{ID: "agent-bad-policy", CredentialHash: []byte("cred-bad-policy"),
+		Created: at(70), UpdatePolicy: "never"}); err == nil {
+		f.Errorf("CreateAgent with update policy \"never\": got no error")
+	}
+	got, _ = f.s.Agent(f.ctx, "agent-1")
+	eq(f, "update policy after a refused one", got.Policy(), store.UpdatePinned)
 }
 
 func testAgentConnections(f *fixture) {
