@@ -15,9 +15,12 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/ferry-sync/ferry/shared/protocol"
 	"github.com/ferry-sync/ferry/shared/release"
@@ -85,7 +88,7 @@ func (l *lazyReleases) get(t *testing.T) *updateFixture {
 // cannot-start and unhealthy releases, and the substitutes: 1.1.0 with a
 // byte of its archive changed, 1.1.0 signed by a key of another root,
 // 1.1.0 signed by a revoked key (the release carries the root's list
-// revoking it), and 1.0.0's files (a downgrade).
+// revoking it).
 func makeUpdateFixture(dir string) (*updateFixture, error) {
 	keys, dist := filepath.Join(dir, "keys"), filepath.Join(dir, "dist")
 	fx := &updateFixture{releases: map[string]string{}, substitutes: map[string]string{}}
@@ -218,8 +221,6 @@ func makeUpdateFixture(dir string) (*updateFixture, error) {
 	if err := pack(v110, sub("revoked"), keys, []string{"-revocations", revocations}, "linux-amd64="+amd); err != nil {
 		return nil, err
 	}
-	// downgrade: 1.0.0's signed files, an older release replayed.
-	fx.substitutes["downgrade"] = fx.releases[v100]
 	return fx, nil
 }
 
@@ -757,22 +758,28 @@ func TestAgentRolloutRollsBackUnhealthy(t *testing.T) {
 }
 
 // TestAgentUpdateRefusals: a rollout of 1.1.0 to four agents, each
-// downloading through a path that serves other files than the
-// coordinator verified (a compromised mirror or coordinator host): an
-// archive with a byte changed, a manifest signed by a key of an unknown
-// root, one signed by a revoked key, and 1.0.0's signed files (a
-// downgrade). Each agent refuses before anything is swapped: UpdateFailed
-// whose reason begins with release.Reason's word, at step verify, its
-// link still at 1.0.0, online at 1.0.0 and syncing.
+// connected through a compromised path (a mirror) that serves other
+// files than the coordinator verified: an archive with a byte changed, a
+// manifest signed by a key of an unknown root, one signed by a revoked
+// key; or that turns the update into one to 0.9.0, a downgrade. Each
+// agent refuses before anything is swapped: an UpdateFailed event and
+// webhook whose reason begins with release.Reason's word (at step verify;
+// the downgrade before it downloads anything), its link still at 1.0.0,
+// online at 1.0.0 and syncing.
 func TestAgentUpdateRefusals(t *testing.T) {
 	t.Parallel()
 	fx := updateReleases.get(t)
 	c := startUpdateCoordinator(t, fx, []string{v110})
 	rcv := updateHooks(t, c)
 	reasons := []string{"tampered", "unknownKey", "revoked", "downgrade"}
-	agents := map[string]*selfUpdating{}
+	agents, mirrors := map[string]*selfUpdating{}, map[string]*mirror{}
 	for _, reason := range reasons {
-		agents[reason] = startSelfUpdating(t, fx, c, releaseProxy(t, c, v110, fx.substitutes[reason]))
+		var rewrite func(*protocol.Message)
+		if reason == "downgrade" {
+			rewrite = func(m *protocol.Message) { m.Update.Version = "0.9.0" }
+		}
+		mirrors[reason] = startMirror(t, c, v110, fx.substitutes[reason], rewrite)
+		agents[reason] = startSelfUpdating(t, fx, c, mirrors[reason].url)
 	}
 	r := startRollout(t, c, v110, len(reasons), len(reasons), false)
 	if len(r.Canaries) != len(reasons) {
@@ -782,8 +789,8 @@ func TestAgentUpdateRefusals(t *testing.T) {
 		t.Run(reason, func(t *testing.T) {
 			a := agents[reason]
 			failed := waitEvent(t, c, a.id, protocol.UpdateFailed, 3*time.Minute)
-			if !strings.HasPrefix(failed.Detail, reason) && !strings.HasPrefix(failed.Reason, reason) {
-				t.Errorf("UpdateFailed event %+v, want its reason to begin with %q", failed, reason)
+			if !strings.HasPrefix(failed.Detail, reason) {
+				t.Errorf("UpdateFailed event %+v, want its detail to begin with %q", failed, reason)
 			}
 			var h updateHook
 			waitFor(t, time.Minute, "the agent.update.failed webhook", func() bool {
@@ -791,11 +798,19 @@ func TestAgentUpdateRefusals(t *testing.T) {
 				h, ok = hasHook(updateDeliveries(t, rcv), "agent.update.failed", a.id, v110)
 				return ok
 			})
-			if !strings.HasPrefix(h.Update.Reason, reason) || h.Update.Step != protocol.StepVerify {
-				t.Errorf("agent.update.failed %+v, want step %s and a reason beginning with %q", h.Update, protocol.StepVerify, reason)
+			if !strings.HasPrefix(h.Update.Reason, reason) {
+				t.Errorf("agent.update.failed %+v, want a reason beginning with %q", h.Update, reason)
+			}
+			if gets := mirrors[reason].releaseGets.Load(); reason == "downgrade" && gets != 0 {
+				t.Errorf("the agent asked for %d release files of the downgrade it refuses", gets)
+			} else if reason != "downgrade" && h.Update.Step != protocol.StepVerify {
+				t.Errorf("agent.update.failed at step %q, want %s", h.Update.Step, protocol.StepVerify)
 			}
 			if got, want := a.linkTarget(), filepath.Join("versions", v100, "ferry-agent"); got != want {
 				t.Errorf("the link points at %s, want %s (nothing swapped)", got, want)
+			}
+			if _, err := os.Stat(filepath.Join(a.root, "versions", v110)); err == nil {
+				t.Errorf("the refused release was unpacked in %s", a.root)
 			}
 			if _, ok := eventOf(t, c, a.id, protocol.UpdateSucceeded); ok {
 				t.Error("UpdateSucceeded reported")
@@ -806,24 +821,40 @@ func TestAgentUpdateRefusals(t *testing.T) {
 	}
 }
 
-// releaseProxy is a reverse proxy to c (the control channel and the API
-// pass through) that serves the files in substitute in place of
-// version's release files of the same name: the download path of a
-// compromised mirror. It returns its URL.
-func releaseProxy(t *testing.T, c *coordinator, version, substitute string) string {
+// mirror is a reverse proxy to a coordinator (the control channel and
+// the API pass through) that stands for a compromised path between the
+// agent and it: it serves the files in substitute in place of version's
+// release files of the same name, and passes each control message from
+// the coordinator through rewrite (nil: as it is).
+type mirror struct {
+	url string
+	// releaseGets counts the requests for version's release files.
+	releaseGets atomic.Int64
+}
+
+func startMirror(t *testing.T, c *coordinator, version, substitute string, rewrite func(*protocol.Message)) *mirror {
 	t.Helper()
 	target, err := url.Parse(c.url())
 	if err != nil {
 		t.Fatal(err)
 	}
+	m := &mirror{}
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	prefix := protocol.ReleasePath(version, "")
+	var relays sync.WaitGroup
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if name, ok := strings.CutPrefix(r.URL.Path, prefix); ok && !strings.ContainsAny(name, `/\`) && name != "" {
-			if path := filepath.Join(substitute, name); fileExists(path) {
+		if name, ok := strings.CutPrefix(r.URL.Path, prefix); ok {
+			m.releaseGets.Add(1)
+			if path := filepath.Join(substitute, name); substitute != "" && !strings.ContainsAny(name, `/\`) && fileExists(path) {
 				http.ServeFile(w, r, path)
 				return
 			}
+		}
+		if rewrite != nil && r.URL.Path == protocol.ConnectPath && websocket.IsWebSocketUpgrade(r) {
+			relays.Add(1)
+			defer relays.Done()
+			relayControl(t, w, r, "ws://"+c.addr+protocol.ConnectPath, rewrite)
+			return
 		}
 		proxy.ServeHTTP(w, r)
 	})}
@@ -833,8 +864,60 @@ func releaseProxy(t *testing.T, c *coordinator, version, substitute string) stri
 	}
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close(); <-done })
-	return "http://" + ln.Addr().String()
+	t.Cleanup(func() { _ = srv.Close(); <-done; relays.Wait() })
+	m.url = "http://" + ln.Addr().String()
+	return m
+}
+
+// relayControl relays an agent's control channel to the coordinator at
+// target, each coordinator message passed through rewrite, until either
+// side ends.
+func relayControl(t *testing.T, w http.ResponseWriter, r *http.Request, target string, rewrite func(*protocol.Message)) {
+	back, resp, err := websocket.DefaultDialer.Dial(target, http.Header{"Authorization": r.Header["Authorization"]})
+	if err != nil {
+		status := http.StatusBadGateway
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		http.Error(w, err.Error(), status)
+		return
+	}
+	defer back.Close()
+	front, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	defer front.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			kind, raw, err := front.ReadMessage()
+			if err != nil || back.WriteMessage(kind, raw) != nil {
+				back.Close()
+				return
+			}
+		}
+	}()
+	for {
+		kind, raw, err := back.ReadMessage()
+		if err != nil {
+			break
+		}
+		var msg protocol.Message
+		if kind == websocket.TextMessage && json.Unmarshal(raw, &msg) == nil && msg.Type == protocol.TypeUpdate {
+			rewrite(&msg)
+			if raw, err = json.Marshal(msg); err != nil {
+				t.Errorf("re-encode %s: %v", msg.Type, err)
+				break
+			}
+		}
+		if front.WriteMessage(kind, raw) != nil {
+			break
+		}
+	}
+	front.Close()
+	<-done
 }
 
 func fileExists(path string) bool {
