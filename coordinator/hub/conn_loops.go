@@ -158,8 +158,8 @@ func (c *agentConn) handleHeartbeat(ctx context.Context, m protocol.Message) {
 	c.mu.Lock()
 	c.rttMs, c.inHand = m.Heartbeat.RTTMillis, m.Heartbeat.InHand
 	c.mu.Unlock()
-	c.enqueue(protocol.Message{Type: protocol.TypeAck, ID: uuid.NewString(), ReplyTo: m.ID})
 	c.retryMinimumUpdate(len(m.Heartbeat.InHand))
+	c.enqueue(protocol.Message{Type: protocol.TypeAck, ID: uuid.NewString(), ReplyTo: m.ID})
 }
 
 // refuse answers a message with the protocol code of a store error.
