@@ -87,8 +87,12 @@ func (c *agentConn) handle(m protocol.Message) {
 		c.onDiagnostics(m)
 	case protocol.TypeLogLevel:
 		c.onLogLevel(m)
+	case protocol.TypeUpdateStatus:
+		c.onUpdateStatus(m)
 	case protocol.TypeAck, protocol.TypeError:
-		// The agent acknowledges offers and revocations; nothing waits.
+		// The agent acknowledges offers and revocations (nothing waits)
+		// and answers updates.
+		c.onAnswer(m)
 	default:
 		c.enqueue(errorReply(m.ID, protocol.CodeBadMessage, "an agent may not send "+string(m.Type)))
 	}

@@ -137,6 +137,9 @@ func CheckAgent(a store.Agent) error {
 	if err := CheckID("agent", a.ID); err != nil {
 		return err
 	}
+	if a.UpdatePolicy != "" && a.UpdatePolicy != store.UpdatePolicyAuto && a.UpdatePolicy != store.UpdatePolicyPinned {
+		return fmt.Errorf("agent %s: updatePolicy %q is not auto or pinned", a.ID, a.UpdatePolicy)
+	}
 	return CheckHash("agent credential", a.CredentialHash)
 }
 

@@ -31,6 +31,14 @@ type Agent struct {
 	// been for longer than --agent-offline-after: the AgentOffline error
 	// of its connections, agent.offline); zero while it is not.
 	Offline time.Time `json:"offline,omitzero"`
+	// UpdatePolicy is UpdatePolicyAuto (or empty, the same) or
+	// UpdatePolicyPinned.
+	UpdatePolicy string `json:"updatePolicy,omitempty"`
+	// Update is the agent's last update, as it reported it; nil before
+	// its first.
+	Update *AgentUpdate `json:"update,omitempty"`
+	// UpdateAsk is the update last asked of it; nil when none was.
+	UpdateAsk *UpdateAsk `json:"updateAsk,omitempty"`
 }
 
 // Page is one staged upload page.

@@ -33,6 +33,14 @@ const (
 	// EventLogLevelChanged: support raised the agent's log level for a
 	// while, or the agent fell back to its own level (Detail says which).
 	EventLogLevelChanged AgentEventType = "LogLevelChanged"
+	// The steps of an update, as the agent reported them
+	// (protocol.UpdateStarted and the others; Detail: the reason, Update:
+	// the report). Each sends the webhook event agent.update.* to the
+	// consumers of the companies of the agent's connections.
+	EventUpdateStarted    AgentEventType = "UpdateStarted"
+	EventUpdateSucceeded  AgentEventType = "UpdateSucceeded"
+	EventUpdateFailed     AgentEventType = "UpdateFailed"
+	EventUpdateRolledBack AgentEventType = "UpdateRolledBack"
 )
 
 // Why a control channel closed, as EventDisconnected's Reason says it.
@@ -62,6 +70,8 @@ type AgentEvent struct {
 	// hub leaves it empty when presence does not change (a connection
 	// superseded by a newer one, the coordinator stopping).
 	Connections []string `json:"connections,omitempty"`
+	// Update is an update event's report.
+	Update *AgentUpdate `json:"update,omitempty"`
 }
 
 // PresenceEventID is the id of the presence webhook event an agent event
