@@ -68,6 +68,19 @@ type agentView struct {
 	MinimumVersion      string               `json:"minimumVersion,omitempty"`
 	Connections         []agentConnection    `json:"connections"`
 	DatasetsInHand      []agentDatasetInHand `json:"datasetsInHand"`
+	// Update is the agent's last update, as it reported it; left out
+	// before its first.
+	Update *agentUpdateView `json:"update,omitempty"`
+}
+
+// agentUpdateView is an agent's last update.
+type agentUpdateView struct {
+	Version string `json:"version"`
+	From    string `json:"from,omitempty"`
+	Status  string `json:"status"`
+	Step    string `json:"step,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+	At      string `json:"at"`
 }
 
 // agentConnection is one connection bound to an agent.
@@ -100,6 +113,9 @@ func viewOfAgent(st hub.AgentState) agentView {
 	}
 	if a.LogLevel != "" && a.LogLevelUntil.After(time.Now()) {
 		v.LogLevel, v.LogLevelUntil = a.LogLevel, apiTime(a.LogLevelUntil)
+	}
+	if u := a.Update; u != nil {
+		v.Update = &agentUpdateView{Version: u.Version, From: u.From, Status: string(u.Status), Step: u.Step, Reason: u.Reason, At: apiTime(u.At)}
 	}
 	for _, c := range st.Connections {
 		v.Connections = append(v.Connections, agentConnection{ID: c.ID, CompanyID: c.CompanyID,

@@ -54,6 +54,9 @@ func (h *Hub) apply(c store.Change) {
 	for _, l := range c.LogLevels {
 		h.sendLogLevel(l)
 	}
+	for _, u := range c.Updates {
+		h.sendUpdate(u)
+	}
 	for _, cc := range c.Connections {
 		if cc.To != store.Linked {
 			h.Revoke(cc.ID, withdrawnReason(cc.To))

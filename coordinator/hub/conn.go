@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/ferry-sync/ferry/coordinator/connlimit"
+	"github.com/ferry-sync/ferry/coordinator/rules"
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/dataset"
 	"github.com/ferry-sync/ferry/shared/protocol"
@@ -79,10 +80,14 @@ type agentConn struct {
 	// to, as stored when it connected: sent again if it has not ended.
 	raised      string
 	raisedUntil time.Time
-	rttMs       int64
-	inHand      []protocol.Progress
-	lastSeen    time.Time
-	offered     map[string]bool // "dataset/attempt" offered by the last pass; write loop only
+	// ask is the update to send when the connection starts (nil for
+	// none); updates the update messages sent, by id, and their versions.
+	ask      *store.UpdateAsk
+	updates  map[string]string
+	rttMs    int64
+	inHand   []protocol.Progress
+	lastSeen time.Time
+	offered  map[string]bool // "dataset/attempt" offered by the last pass; write loop only
 	// offeredOn is the connection of each dataset offered by the last
 	// pass, for the claim's check of its sync gate (holds.go).
 	offeredOn map[string]string
@@ -221,6 +226,9 @@ func (c *agentConn) run() {
 	}
 	c.sendLogLevel(c.raised, c.raisedUntil)
 	c.belowMinimumStarted()
+	if c.ask != nil {
+		c.sendUpdate(c.ask.Version, c.ask.Reason)
+	}
 	c.close(c.readLoop())
 	wg.Wait()
 	h := c.h
@@ -267,6 +275,7 @@ func (c *agentConn) handshake(ctx context.Context, agent store.Agent) (*protocol
 	c.features = m.Hello.Features
 	c.min.version, c.min.below = m.Hello.AgentVersion, c.h.BelowMinimum(m.Hello.AgentVersion)
 	c.raised, c.raisedUntil = agent.LogLevel, agent.LogLevelUntil
+	c.ask = rules.UpdateOnConnect(agent, m.Hello.AgentVersion)
 	resumed := c.resume(ctx, m.Hello.Leases)
 	return m.Hello, protocol.Message{Type: protocol.TypeWelcome, ID: uuid.NewString(), ReplyTo: m.ID, Welcome: &protocol.Welcome{
 		Version: protocol.Version, AgentID: c.agentID, ServerTime: c.h.now().UTC(), Resumed: resumed,

@@ -87,10 +87,13 @@ func (c *agentConn) handle(m protocol.Message) {
 		c.onDiagnostics(m)
 	case protocol.TypeLogLevel:
 		c.onLogLevel(m)
+	case protocol.TypeUpdateStatus:
+		c.onUpdateStatus(m)
 	case protocol.TypeAck, protocol.TypeError:
-		// The agent acknowledges offers and revocations; nothing waits
-		// but the minimum version's update.
+		// The agent acknowledges offers and revocations (nothing waits)
+		// and answers updates: the minimum version's and the rollouts'.
 		c.minimumAnswered(m)
+		c.onAnswer(m)
 	default:
 		c.enqueue(errorReply(m.ID, protocol.CodeBadMessage, "an agent may not send "+string(m.Type)))
 	}

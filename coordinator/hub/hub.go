@@ -83,6 +83,10 @@ type Config struct {
 	// MinAgentVersion is the oldest agent version given work
 	// (minversion.go); "" for none.
 	MinAgentVersion string
+	// UpdateHealth is how long an updated agent has to connect and report
+	// healthy before it rolls back, sent in each update (update.go);
+	// DefaultUpdateHealth when 0.
+	UpdateHealth time.Duration
 }
 
 // DefaultUploadMemory is Config.UploadMemory's default: one page of the
@@ -164,6 +168,9 @@ func New(cfg Config) *Hub {
 	}
 	if cfg.Replica == "" {
 		cfg.Replica = "local"
+	}
+	if cfg.UpdateHealth <= 0 {
+		cfg.UpdateHealth = DefaultUpdateHealth
 	}
 	if cfg.SweepInterval <= 0 {
 		cfg.SweepInterval = DefaultSweepInterval

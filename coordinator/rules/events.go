@@ -90,18 +90,25 @@ func DeletedEvents(c store.Connection, now time.Time) []store.WebhookEvent {
 	}}
 }
 
+// agentWebhooks are the webhook event types of the agent events that
+// send one per connection.
+var agentWebhooks = map[store.AgentEventType]string{
+	store.EventConnected:        store.EventConnectionConnected,
+	store.EventDisconnected:     store.EventConnectionDisconnected,
+	store.EventUpdateStarted:    store.EventAgentUpdateStarted,
+	store.EventUpdateSucceeded:  store.EventAgentUpdateSucceeded,
+	store.EventUpdateFailed:     store.EventAgentUpdateFailed,
+	store.EventUpdateRolledBack: store.EventAgentUpdateRolledBack,
+}
+
 // PresenceEvents are the events of an agent's event e:
 // connection.connected or connection.disconnected, for a Connected or
-// Disconnected event, for each connection of conns that e names and that
-// is still bound to the agent. conns are the connections e names, as
-// stored (missing ones left out).
+// Disconnected event, agent.update.* for an Update* event, for each
+// connection of conns that e names and that is still bound to the agent.
+// conns are the connections e names, as stored (missing ones left out).
 func PresenceEvents(e store.AgentEvent, conns []store.Connection) []store.WebhookEvent {
-	typ := store.EventConnectionConnected
-	switch e.Type {
-	case store.EventConnected:
-	case store.EventDisconnected:
-		typ = store.EventConnectionDisconnected
-	default:
+	typ, ok := agentWebhooks[e.Type]
+	if !ok {
 		return nil
 	}
 	var out []store.WebhookEvent
@@ -111,7 +118,7 @@ func PresenceEvents(e store.AgentEvent, conns []store.Connection) []store.Webhoo
 		}
 		out = append(out, store.WebhookEvent{
 			ID: store.PresenceEventID(e.ID, c.ID), Type: typ, Generated: e.At,
-			CompanyID: c.CompanyID, ConnectionID: c.ID, AgentID: e.AgentID,
+			CompanyID: c.CompanyID, ConnectionID: c.ID, AgentID: e.AgentID, Update: e.Update,
 		})
 	}
 	return out

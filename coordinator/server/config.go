@@ -14,6 +14,7 @@ import (
 
 	"github.com/ferry-sync/ferry/coordinator/connlimit"
 	"github.com/ferry-sync/ferry/coordinator/proxyproto"
+	"github.com/ferry-sync/ferry/shared/protocol"
 	"github.com/ferry-sync/ferry/shared/release"
 )
 
@@ -50,6 +51,10 @@ type Config struct {
 	// reported offline (--agent-offline-after). hub.DefaultOfflineAfter
 	// when 0.
 	OfflineAfter time.Duration
+	// UpdateHealth is how long an updated agent has to connect and report
+	// healthy before it rolls back (--update-health).
+	// hub.DefaultUpdateHealth when 0.
+	UpdateHealth time.Duration
 	// PublicURL is the address clients and agents use; derived from Listen
 	// when empty.
 	PublicURL string
@@ -195,6 +200,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Store != "" && !isPostgres(c.Store) {
 		return errors.New("store: not a postgres:// or postgresql:// URL (empty: Badger in --data)")
+	}
+	if c.UpdateHealth != 0 && (c.UpdateHealth < time.Second || c.UpdateHealth.Milliseconds() > protocol.MaxUpdateHealth) {
+		return errors.New("update-health: must be 1s to 1h")
 	}
 	if len(c.ReplicaID) > 200 {
 		return errors.New("replica-id: at most 200 characters")

@@ -160,7 +160,8 @@ func build(ctx context.Context, cfg Config, st store.Backend, ln net.Listener, l
 	}
 	s.Hub = hub.New(hub.Config{Releases: hubReleases, Store: st, Queuer: q, Publisher: s.publisher, Feed: st.Feed(), Logger: log.With("subsystem", "hub"),
 		LeaseTTL: cfg.LeaseTTL, Metrics: s.Metrics, AuthFailures: failures,
-		Replica: cfg.ReplicaID, SweepInterval: cfg.SweepInterval, OfflineAfter: cfg.OfflineAfter, MinAgentVersion: cfg.MinAgentVersion})
+		Replica: cfg.ReplicaID, SweepInterval: cfg.SweepInterval, OfflineAfter: cfg.OfflineAfter, MinAgentVersion: cfg.MinAgentVersion,
+		UpdateHealth: cfg.UpdateHealth})
 	s.Metrics.WatchAgentsOnline(s.Hub)
 	s.Metrics.WatchDatasets(st)
 	s.Metrics.WatchWebhookOutbox(st)

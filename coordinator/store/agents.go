@@ -35,6 +35,11 @@ type Agent struct {
 	// (also when empty) or UpdatePinned. A minimum version
 	// (--min-agent-version) updates a pinned agent all the same.
 	UpdatePolicy string `json:"updatePolicy,omitempty"`
+	// Update is the agent's last update, as it reported it; nil before
+	// its first.
+	Update *AgentUpdate `json:"update,omitempty"`
+	// UpdateAsk is the update last asked of it; nil when none was.
+	UpdateAsk *UpdateAsk `json:"updateAsk,omitempty"`
 }
 
 // The update policies of an agent (Agent.UpdatePolicy).

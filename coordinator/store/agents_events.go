@@ -40,6 +40,14 @@ const (
 	// than the coordinator's minimum (--min-agent-version); it is offered
 	// no work. Detail names both and the update it was sent, or why none.
 	EventBelowMinimumVersion AgentEventType = "BelowMinimumVersion"
+	// The steps of an update, as the agent reported them
+	// (protocol.UpdateStarted and the others; Detail: the reason, Update:
+	// the report). Each sends the webhook event agent.update.* to the
+	// consumers of the companies of the agent's connections.
+	EventUpdateStarted    AgentEventType = "UpdateStarted"
+	EventUpdateSucceeded  AgentEventType = "UpdateSucceeded"
+	EventUpdateFailed     AgentEventType = "UpdateFailed"
+	EventUpdateRolledBack AgentEventType = "UpdateRolledBack"
 )
 
 // Why a control channel closed, as EventDisconnected's Reason says it.
@@ -69,6 +77,8 @@ type AgentEvent struct {
 	// hub leaves it empty when presence does not change (a connection
 	// superseded by a newer one, the coordinator stopping).
 	Connections []string `json:"connections,omitempty"`
+	// Update is an update event's report.
+	Update *AgentUpdate `json:"update,omitempty"`
 }
 
 // PresenceEventID is the id of the presence webhook event an agent event

@@ -79,6 +79,8 @@ type Change struct {
 	Bundles []BundleChange
 	// LogLevels are the agents whose raised log level the commit changed.
 	LogLevels []LogLevelChange
+	// Updates are the updates the commit asked of agents.
+	Updates []UpdateChange
 	// SyncWindows: the commit changed a company's or the client's sync
 	// window, which may open or close any connection's. (A connection's
 	// own window or pause is in Connections.)
@@ -138,7 +140,7 @@ type ConnectionChange struct {
 func (c *Change) Empty() bool {
 	return len(c.Datasets) == 0 && len(c.Connections) == 0 && len(c.RevokedAgents) == 0 &&
 		c.Deliveries == 0 && c.SyncDue.IsZero() && len(c.Channels) == 0 && len(c.Diagnostics) == 0 &&
-		len(c.Bundles) == 0 && len(c.LogLevels) == 0 && !c.SyncWindows
+		len(c.Bundles) == 0 && len(c.LogLevels) == 0 && len(c.Updates) == 0 && !c.SyncWindows
 }
 
 // ArmSync notes that the commit armed a scheduled sync due at due.

@@ -24,6 +24,12 @@ const (
 	EventAgentOnline             = "agent.online"
 	EventConnectionErrorRaised   = "connection.error.raised"
 	EventConnectionErrorResolved = "connection.error.resolved"
+	// An agent's update steps (its Update* agent events), one event per
+	// connection it serves.
+	EventAgentUpdateStarted    = "agent.update.started"
+	EventAgentUpdateSucceeded  = "agent.update.succeeded"
+	EventAgentUpdateFailed     = "agent.update.failed"
+	EventAgentUpdateRolledBack = "agent.update.rolledBack"
 )
 
 // EventTypes lists every webhook event type.
@@ -31,6 +37,7 @@ var EventTypes = []string{
 	EventReadCompleted, EventReadCompletedInitial, EventConnectionCreated, EventConnectionConnected, EventConnectionDisconnected,
 	EventConnectionReconnected, EventConnectionDeleted, EventConnectionFailed,
 	EventAgentOffline, EventAgentOnline, EventConnectionErrorRaised, EventConnectionErrorResolved,
+	EventAgentUpdateStarted, EventAgentUpdateSucceeded, EventAgentUpdateFailed, EventAgentUpdateRolledBack,
 }
 
 // MaxWebhooks is how many webhook consumers a client may have, as Codat.
@@ -110,6 +117,8 @@ type WebhookEvent struct {
 	// ConnectionErrors are the connection's Active errors at the change
 	// (rules.Deliveries fills them in).
 	ConnectionErrors []ConnectionError `json:"connectionErrors,omitempty"`
+	// Update is an agent.update.* event's report.
+	Update *AgentUpdate `json:"update,omitempty"`
 }
 
 // DatasetRead is one dataset of a read.completed.initial event.

@@ -65,6 +65,17 @@ type connectionEvent struct {
 	Connection       connectionRef    `json:"connection"`
 	AgentID          string           `json:"agentId,omitempty"`
 	Error            *connectionError `json:"error,omitempty"`
+	// Update is an agent.update.* event's report.
+	Update *updateReport `json:"update,omitempty"`
+}
+
+// updateReport is a step of an agent's update, in agent.update.* events.
+type updateReport struct {
+	Version string `json:"version"`
+	From    string `json:"from,omitempty"`
+	Status  string `json:"status"`
+	Step    string `json:"step,omitempty"`
+	Reason  string `json:"reason,omitempty"`
 }
 
 type connectionRef struct {
@@ -144,6 +155,9 @@ func Render(e store.WebhookEvent, publicURL string) ([]byte, error) {
 		if e.Error != nil {
 			ej := errorJSON(*e.Error)
 			ev.Error = &ej
+		}
+		if u := e.Update; u != nil {
+			ev.Update = &updateReport{Version: u.Version, From: u.From, Status: string(u.Status), Step: u.Step, Reason: u.Reason}
 		}
 		env.Payload = ev
 	}

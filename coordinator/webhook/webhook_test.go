@@ -174,6 +174,12 @@ func TestEveryEventTypeArrives(t *testing.T) {
 	must(t, err)
 	must(t, st.AddAgentEvent(ctx, store.AgentEvent{ID: "aev-3", AgentID: "agent-1", At: t0.Add(2 * time.Hour), Type: store.EventConnected,
 		Connections: []string{"conn-1"}}))
+	// An update's steps: agent.update.*, with the report.
+	for i, typ := range []store.AgentEventType{store.EventUpdateStarted, store.EventUpdateFailed, store.EventUpdateSucceeded, store.EventUpdateRolledBack} {
+		must(t, st.AddAgentEvent(ctx, store.AgentEvent{ID: fmt.Sprintf("aev-u%d", i), AgentID: "agent-1", At: t0.Add(2 * time.Hour), Type: typ,
+			Connections: []string{"conn-1"}, Update: &store.AgentUpdate{Version: "1.1.0", From: "1.0.0", Status: store.UpdateRolledBack,
+				Step: "health", Reason: "not healthy"}}))
+	}
 	// Deauthorized; a code tried after it expired: connection.failed;
 	// then linked again: connection.reconnected; then deleted.
 	_, err = st.UpdateConnection(ctx, "co-1", "conn-1", func(c *store.Connection) error { c.Status = store.Deauthorized; return nil })
@@ -246,6 +252,18 @@ func TestEveryEventTypeArrives(t *testing.T) {
 			AgentID string
 			Error   map[string]string
 		}
+	}
+	var upd struct {
+		Payload struct {
+			Connection struct{ ID string }
+			AgentID    string
+			Update     map[string]string
+		}
+	}
+	must(t, json.Unmarshal(types[store.EventAgentUpdateRolledBack].body, &upd))
+	if u := upd.Payload; u.AgentID != "agent-1" || u.Connection.ID != "conn-1" ||
+		fmt.Sprint(u.Update) != "map[from:1.0.0 reason:not healthy status:RolledBack step:health version:1.1.0]" {
+		t.Errorf("agent.update.rolledBack payload: %+v", u)
 	}
 	must(t, json.Unmarshal(types[store.EventAgentOffline].body, &offline))
 	op := offline.Payload

@@ -52,6 +52,7 @@ func run(args []string) error {
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long in-flight requests may take to finish on stop")
 	fs.DurationVar(&cfg.LeaseTTL, "lease-ttl", cfg.LeaseTTL, "how long an agent's lease lasts without a heartbeat")
 	fs.DurationVar(&cfg.OfflineAfter, "agent-offline-after", hub.DefaultOfflineAfter, "how long an agent may be offline before its connections get an AgentOffline error and agent.offline is sent")
+	fs.DurationVar(&cfg.UpdateHealth, "update-health", hub.DefaultUpdateHealth, "how long an updated agent has to connect and report healthy before it puts its old version back (sent in each update)")
 	fs.DurationVar(&cfg.EventRetention, "event-retention", cfg.EventRetention, "how long agent events are kept")
 	fs.DurationVar(&cfg.BundleRetention, "bundle-retention", cfg.BundleRetention, "how long support bundles are kept")
 	fs.IntVar(&cfg.MaxConnections, "max-connections", 0, "most connections served at once, more wait (0: the open-files limit less 1024 kept for the store; -1: no limit)")

@@ -115,6 +115,7 @@ func (b *Badger) UpdateAgent(ctx context.Context, id string, fn func(*store.Agen
 			return err
 		}
 		txn.change.RecordLogLevel(old, *a)
+		txn.change.RecordUpdateAsk(old, *a)
 		if !slices.Equal(a.CredentialHash, old.CredentialHash) {
 			if err := mustBeFree(txn, agentHashKey(a.CredentialHash), "credential of agent "+id); err != nil {
 				return err

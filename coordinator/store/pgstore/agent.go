@@ -90,6 +90,7 @@ func (p *PG) UpdateAgent(ctx context.Context, id string, fn func(*store.Agent) e
 			return err
 		}
 		t.change.RecordLogLevel(old, *a)
+		t.change.RecordUpdateAsk(old, *a)
 		return putAgent(ctx, t, &old, *a)
 	})
 }

@@ -68,6 +68,7 @@ type wireChange struct {
 	Diagnostics   []store.DiagnosticsChange `json:",omitempty"`
 	Bundles       []store.BundleChange      `json:",omitempty"`
 	LogLevels     []store.LogLevelChange    `json:",omitempty"`
+	Updates       []store.UpdateChange      `json:",omitempty"`
 	SyncWindows   bool                      `json:",omitempty"`
 	Overflow      int64                     `json:",omitempty"`
 }
@@ -79,7 +80,7 @@ func encodeChange(ctx context.Context, t *tx) ([]byte, error) {
 	c := t.change
 	payload, err := json.Marshal(wireChange{Datasets: c.Datasets, Connections: c.Connections,
 		RevokedAgents: c.RevokedAgents, Deliveries: c.Deliveries, SyncDue: c.SyncDue, Channels: c.Channels,
-		Diagnostics: c.Diagnostics, Bundles: c.Bundles, LogLevels: c.LogLevels, SyncWindows: c.SyncWindows})
+		Diagnostics: c.Diagnostics, Bundles: c.Bundles, LogLevels: c.LogLevels, Updates: c.Updates, SyncWindows: c.SyncWindows})
 	if err != nil {
 		return nil, fmt.Errorf("encode change: %w", err)
 	}
@@ -307,7 +308,7 @@ func (p *PG) decode(ctx context.Context, payload []byte) (store.Change, error) {
 		}
 	}
 	return store.Change{Datasets: w.Datasets, Connections: w.Connections, RevokedAgents: w.RevokedAgents,
-		Deliveries: w.Deliveries, SyncDue: w.SyncDue, Channels: w.Channels, Diagnostics: w.Diagnostics, Bundles: w.Bundles, LogLevels: w.LogLevels,
+		Deliveries: w.Deliveries, SyncDue: w.SyncDue, Channels: w.Channels, Diagnostics: w.Diagnostics, Bundles: w.Bundles, LogLevels: w.LogLevels, Updates: w.Updates,
 		SyncWindows: w.SyncWindows}, nil
 }
 
