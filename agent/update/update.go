@@ -78,6 +78,9 @@ func New(cfg Config) *Updater {
 	return &Updater{cfg: cfg}
 }
 
+// prepareTimeout bounds an update's download, unpacking and self-test.
+const prepareTimeout = 30 * time.Minute
+
 // Platform is this binary's release platform: "linux-amd64", …
 func Platform() string { return runtime.GOOS + "-" + runtime.GOARCH }
 
@@ -121,6 +124,10 @@ func (u *Updater) Check(v string) error {
 // unpacked beside the running version and self-tested. It returns the
 // new binary, or a *Failure.
 func (u *Updater) Prepare(ctx context.Context, v string) (string, error) {
+	// A download that stalls must not hold the agent off work for ever:
+	// the update fails, and the coordinator asks again (it resumes).
+	ctx, cancel := context.WithTimeout(ctx, prepareTimeout)
+	defer cancel()
 	dir := filepath.Join(u.cfg.State.Dir, "download", v)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fail(protocol.StepDownload, err)
