@@ -75,9 +75,12 @@ func RollBack(s *State, l Layout, p *Pending, reason string) error {
 	return ErrRolledBack
 }
 
-// finishRollback queues UpdateRolledBack (step health) and removes the
-// record.
+// finishRollback queues UpdateRolledBack (step health), remembers the
+// version so that it is refused from then on, and removes the record.
 func finishRollback(s *State, p *Pending, reason string) error {
+	if err := s.addRolledBack(p.To); err != nil {
+		return err
+	}
 	if _, err := s.Add(protocol.UpdateStatus{Event: protocol.UpdateRolledBack, From: p.From, To: p.To,
 		Step: protocol.StepHealth, Reason: reason}); err != nil {
 		return err
