@@ -143,8 +143,11 @@ func TestSupervisorRestartsWithBackoffAndStopsTheAgent(t *testing.T) {
 	n := 0
 	fired := make(chan time.Time)
 	close(fired)
+	var order []string
 	s := Supervisor{
+		BeforeStart: func() { order = append(order, "check") },
 		Start: func() (Proc, error) {
+			order = append(order, "start")
 			p := procs[n]
 			n++
 			started <- n
@@ -172,12 +175,48 @@ func TestSupervisorRestartsWithBackoffAndStopsTheAgent(t *testing.T) {
 	<-done
 	mu.Lock()
 	defer mu.Unlock()
+	if want := slices.Repeat([]string{"check", "start"}, len(procs)); !slices.Equal(order, want) {
+		t.Errorf("calls %v, want the update's check before every start: %v", order, want)
+	}
 	if want := []time.Duration{time.Second, 2 * time.Second, 3 * time.Second}; !slices.Equal(delays, want) {
 		t.Errorf("delays %v, want %v", delays, want)
 	}
 	st, err := ReadSupervisorState(s.StateFile)
 	if err != nil || st.Restarts != 3 || st.PID != os.Getpid() || st.AgentPID != 0 {
 		t.Errorf("supervisor state %+v (%v), want 3 restarts, this pid, no agent", st, err)
+	}
+}
+
+// The supervisor starts the agent through the path it is given (the
+// self-update layout's link), so a switched link takes effect at the next
+// start, and tells the agent it is supervised.
+func TestExecSelfStartsThroughTheLink(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "ran")
+	for _, v := range []string{"v1", "v2"} {
+		script := "#!/bin/sh\necho " + v + " $" + SupervisedEnv + " \"$@\" > " + out + "\n"
+		if err := os.WriteFile(filepath.Join(dir, v), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link := filepath.Join(dir, "ferry-agent")
+	start := ExecSelf(link, []string{"run", "--config", "agent.json"})
+	for _, v := range []string{"v1", "v2"} {
+		_ = os.Remove(link)
+		if err := os.Symlink(v, link); err != nil {
+			t.Fatal(err)
+		}
+		p, err := start()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := os.ReadFile(out)
+		if want := v + " 1 run --config agent.json\n"; string(got) != want {
+			t.Errorf("the agent started wrote %q, want %q", got, want)
+		}
 	}
 }
 

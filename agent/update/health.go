@@ -3,6 +3,8 @@ package update
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/ferry-sync/ferry/shared/protocol"
@@ -45,7 +47,8 @@ func Started(s *State, l Layout, v string, now time.Time) (*Pending, error) {
 
 // Healthy is called by the new version once it is connected (welcome
 // received): the swap is done; UpdateSucceeded is queued and the record
-// removed, and versions other than the new and the old are pruned.
+// removed, and versions other than the new and the old are pruned, with
+// the downloads.
 func Healthy(s *State, l Layout, v string) error {
 	p, err := s.Pending()
 	if err != nil || p == nil || p.To != v {
@@ -57,7 +60,7 @@ func Healthy(s *State, l Layout, v string) error {
 	if err := s.SetPending(nil); err != nil {
 		return err
 	}
-	return l.Prune(p.New, p.Old)
+	return errors.Join(l.Prune(p.New, p.Old), os.RemoveAll(filepath.Join(s.Dir, "download")))
 }
 
 // RollBack swaps the old version of p back in and reports why (queued,
@@ -72,9 +75,12 @@ func RollBack(s *State, l Layout, p *Pending, reason string) error {
 	return ErrRolledBack
 }
 
-// finishRollback queues UpdateRolledBack (step health) and removes the
-// record.
+// finishRollback queues UpdateRolledBack (step health), remembers the
+// version so that it is refused from then on, and removes the record.
 func finishRollback(s *State, p *Pending, reason string) error {
+	if err := s.addRolledBack(p.To); err != nil {
+		return err
+	}
 	if _, err := s.Add(protocol.UpdateStatus{Event: protocol.UpdateRolledBack, From: p.From, To: p.To,
 		Step: protocol.StepHealth, Reason: reason}); err != nil {
 		return err

@@ -42,6 +42,9 @@ func rolledBack(t *testing.T, l Layout, st *State, reason string) {
 	if p, _ := st.Pending(); p != nil {
 		t.Errorf("the record is still there: %+v", p)
 	}
+	if u := New(Config{Version: "1.0.0", State: st, Layout: l}); u.Check("1.1.0") == nil || !strings.HasPrefix(u.Check("1.1.0").Error(), "rolledBack") {
+		t.Errorf("Check(1.1.0) after its rollback = %v; want it refused, rolledBack", u.Check("1.1.0"))
+	}
 	qs := wantStatuses(t, st, protocol.UpdateRolledBack)
 	if s := qs[0].Status; s.Step != protocol.StepHealth || s.From != "1.0.0" || s.To != "1.1.0" || !strings.Contains(s.Reason, reason) {
 		t.Errorf("status %+v; want a rollback from 1.1.0 at step health, reason with %q", s, reason)

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 //	pending.json      the swap in progress (Pending), until the new
 //	                  version is healthy or rolled back
 //	revocations.json  the newest release revocation list seen
+//	rolledback.json   the versions swapped in here and rolled back
 //	download/V/       release.json, release.json.sig and the archive of V,
 //	                  kept partial between attempts
 type State struct {
@@ -128,6 +130,22 @@ func (s *State) KeepRevocations(r *release.Revocations) error {
 		return err
 	}
 	return writeJSON(s.path("revocations.json"), r)
+}
+
+// RolledBack are the versions that were swapped in here and rolled
+// back: the agent refuses them from then on.
+func (s *State) RolledBack() ([]string, error) {
+	var vs []string
+	return vs, readJSON(s.path("rolledback.json"), &vs)
+}
+
+// addRolledBack records that v was rolled back.
+func (s *State) addRolledBack(v string) error {
+	vs, err := s.RolledBack()
+	if err != nil || slices.Contains(vs, v) {
+		return err
+	}
+	return writeJSON(s.path("rolledback.json"), append(vs, v))
 }
 
 func (s *State) path(name string) string { return filepath.Join(s.Dir, name) }

@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -78,6 +79,9 @@ func New(cfg Config) *Updater {
 	return &Updater{cfg: cfg}
 }
 
+// prepareTimeout bounds an update's download, unpacking and self-test.
+const prepareTimeout = 30 * time.Minute
+
 // Platform is this binary's release platform: "linux-amd64", …
 func Platform() string { return runtime.GOOS + "-" + runtime.GOARCH }
 
@@ -102,8 +106,11 @@ func fail(step string, err error) *Failure {
 }
 
 // Check refuses, for good, an update to v: not newer than the running
-// version (the error wraps release.ErrDowngrade), or an agent that does
-// not run from a self-update layout.
+// version (the error wraps release.ErrDowngrade), a version that was
+// swapped in here and rolled back (it would be again: a newer release, or
+// deleting update/rolledback.json, lets the agent try), or an agent that
+// does not run from a self-update layout. The error begins with a word
+// (downgrade, malformed, rolledBack, noLayout).
 func (u *Updater) Check(v string) error {
 	if err := release.CheckUpgrade(u.cfg.Version, v); err != nil {
 		if release.Reason(err) != "" {
@@ -114,6 +121,13 @@ func (u *Updater) Check(v string) error {
 	if u.cfg.NoLayout != nil {
 		return fmt.Errorf("noLayout: %w", u.cfg.NoLayout)
 	}
+	rolled, err := u.cfg.State.RolledBack()
+	if err != nil {
+		return fmt.Errorf("malformed: the versions rolled back: %w", err)
+	}
+	if slices.Contains(rolled, v) {
+		return fmt.Errorf("rolledBack: %s was swapped in on this machine and rolled back, as it did not become healthy", v)
+	}
 	return nil
 }
 
@@ -121,6 +135,10 @@ func (u *Updater) Check(v string) error {
 // unpacked beside the running version and self-tested. It returns the
 // new binary, or a *Failure.
 func (u *Updater) Prepare(ctx context.Context, v string) (string, error) {
+	// A download that stalls must not hold the agent off work for ever:
+	// the update fails, and the coordinator asks again (it resumes).
+	ctx, cancel := context.WithTimeout(ctx, prepareTimeout)
+	defer cancel()
 	dir := filepath.Join(u.cfg.State.Dir, "download", v)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fail(protocol.StepDownload, err)

@@ -273,6 +273,9 @@ func TestGoodUpdateSwapsAndBecomesHealthy(t *testing.T) {
 		t.Errorf("the record is still there after the new version connected: %+v", p)
 	}
 	wantStatuses(t, st, protocol.UpdateSucceeded)
+	if _, err := os.Stat(filepath.Join(st.Dir, "download")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the download is kept after the update succeeded: %v", err)
+	}
 	// The old version stays for a rollback by hand; the link stays.
 	if _, err := os.Stat(l.Binary("1.0.0")); err != nil {
 		t.Errorf("the previous version was removed: %v", err)
