@@ -173,7 +173,7 @@ func build(ctx context.Context, cfg Config, st store.Backend, ln net.Listener, l
 	})
 	s.Portal = portal.New(portal.Config{
 		Store: st, Queuer: q, Agents: s.Hub, Logger: log.With("subsystem", "portal"), PublicURL: cfg.PublicURL,
-		Links: links, LinkCodeTTL: cfg.LinkCodeTTL, Fleet: s.fleet,
+		Links: links, LinkCodeTTL: cfg.LinkCodeTTL, Fleet: s.fleet, Releases: apiReleases,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/agent/", s.Hub.Handler())
