@@ -42,7 +42,9 @@ func TestMinAgentVersionBinaries(t *testing.T) {
 	if !a.BelowMinimumVersion || a.MinimumVersion != "1.0.0" || a.AgentVersion != "dev" {
 		t.Errorf("agent %+v: want version dev below the minimum 1.0.0", a)
 	}
-	var evs struct{ Results []struct{ Type, Detail string } }
+	var evs struct {
+		Results []struct{ Type, Detail string }
+	}
 	waitFor(t, time.Minute, "the BelowMinimumVersion event", func() bool {
 		c.do("GET", "/agents/"+a.ID+"/events", nil, &evs)
 		for _, e := range evs.Results {
