@@ -14,6 +14,9 @@ type Releases interface {
 	// List returns the releases found, newest first, each verified or
 	// with the reason why not.
 	List() ([]releases.Release, error)
+	// Get returns the release of a version, verified or not (and why);
+	// false when there is none.
+	Get(version string) (releases.Release, bool)
 }
 
 // releaseView is an agent release in GET /agentReleases.

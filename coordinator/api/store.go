@@ -138,6 +138,12 @@ type Store interface {
 
 	// Agent returns one agent; store.ErrNotFound if missing.
 	Agent(ctx context.Context, id string) (store.Agent, error)
+	// Agents returns every agent, oldest first.
+	Agents(ctx context.Context) ([]store.Agent, error)
+	// Channels returns the agents' channels held now.
+	Channels(ctx context.Context) ([]store.Channel, error)
+	// The rollouts of the agent's releases.
+	store.RolloutStore
 	// AgentEvents returns an agent's events, newest first (by At, then id);
 	// none is an empty list, not an error.
 	AgentEvents(ctx context.Context, agentID string) ([]store.AgentEvent, error)

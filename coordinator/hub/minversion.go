@@ -30,10 +30,6 @@ import (
 // again.
 const minimumRetry = 30 * time.Second
 
-// UpdateHealth is the health deadline an update gives the new version:
-// the --update-health flag's default.
-const UpdateHealth = 2 * time.Minute
-
 // minimumState is a connection's progress toward the minimum, on its
 // read goroutine (run, then readLoop) only.
 type minimumState struct {
@@ -112,7 +108,7 @@ func (c *agentConn) retryMinimumUpdate(inHand int) {
 func (c *agentConn) sendMinimumUpdate(version string) {
 	c.min.sentID, c.min.sent = uuid.NewString(), c.h.now()
 	c.enqueue(protocol.Message{Type: protocol.TypeUpdate, ID: c.min.sentID, Update: &protocol.Update{
-		Version: version, HealthMillis: UpdateHealth.Milliseconds(), Reason: "minimumVersion"}})
+		Version: version, HealthMillis: c.h.cfg.UpdateHealth.Milliseconds(), Reason: "minimumVersion"}})
 }
 
 // minimumAnswered takes the agent's answer to the minimum's update: a

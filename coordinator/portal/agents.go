@@ -24,6 +24,9 @@ type Agents interface {
 	AgentStates(ctx context.Context) ([]hub.AgentState, error)
 	// OnlineCount is how many agents are online across the replicas.
 	OnlineCount() int
+	// MinimumVersion is the oldest agent version given work
+	// (--min-agent-version); "" for none.
+	MinimumVersion() string
 	// Diagnose asks an online agent to check itself (hub.ErrOffline,
 	// hub.ErrNoAnswer).
 	Diagnose(ctx context.Context, agentID string) (hub.DiagnosticsReport, error)

@@ -20,6 +20,10 @@ type fleetData struct {
 	// status now; Failing those in an error status.
 	Failing []rules.Count
 	Moves   []rules.Count
+	// Minimum is the coordinator's minimum agent version ("" for none);
+	// Below the versions of the Versions table under it.
+	Minimum string
+	Below   map[string]bool
 }
 
 func (h *Handler) fleetPage(w http.ResponseWriter, r *http.Request, s *session) {
@@ -44,6 +48,10 @@ func (h *Handler) fleetPage(w http.ResponseWriter, r *http.Request, s *session) 
 		}
 	}
 	d.Moves, d.Failing = sortCounts(d.Moves), sortCounts(d.Failing)
+	d.Minimum, d.Below = h.agents.MinimumVersion(), map[string]bool{}
+	for _, v := range sum.Versions {
+		d.Below[v.Name] = rules.BelowMinimum(v.Name, d.Minimum)
+	}
 	h.render(w, r, http.StatusOK, "fleet", h.signedPage(r.Context(), s, "Fleet", d))
 }
 

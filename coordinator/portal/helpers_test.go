@@ -50,6 +50,13 @@ const testHeartbeat = 500 * time.Millisecond
 
 func newEnv(t *testing.T, publicURL string) *env {
 	t.Helper()
+	return newEnvWith(t, publicURL, nil)
+}
+
+// newEnvWith is newEnv with the hub's and the Portal's configurations
+// changed by edit first.
+func newEnvWith(t *testing.T, publicURL string, edit func(*hub.Config, *Config)) *env {
+	t.Helper()
 	st, err := badgerstore.Open(t.TempDir(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -71,10 +78,15 @@ func newEnv(t *testing.T, publicURL string) *env {
 	q := queue.New(st)
 	log := slog.New(slog.DiscardHandler)
 	pub := publish.New(publish.Config{Store: st, Logger: log})
-	hb := hub.New(hub.Config{Store: st, Queuer: q, Publisher: pub, Feed: st.Feed(), Logger: log, HeartbeatInterval: testHeartbeat, ExpiryInterval: time.Hour})
+	hcfg := hub.Config{Store: st, Queuer: q, Publisher: pub, Feed: st.Feed(), Logger: log, HeartbeatInterval: testHeartbeat, ExpiryInterval: time.Hour}
 	fl := fleet.New(fleet.Config{Store: st, Feed: st.Feed(), Logger: log})
-	h := New(Config{Store: st, Queuer: q, Agents: hb, Fleet: fl, Logger: log, PublicURL: publicURL,
-		LiveInterval: 5 * time.Millisecond})
+	pcfg := Config{Store: st, Queuer: q, Fleet: fl, Logger: log, PublicURL: publicURL, LiveInterval: 5 * time.Millisecond}
+	if edit != nil {
+		edit(&hcfg, &pcfg)
+	}
+	hb := hub.New(hcfg)
+	pcfg.Agents = hb
+	h := New(pcfg)
 	mux := http.NewServeMux()
 	mux.Handle("/agent/", hb.Handler())
 	mux.Handle("/portal/", h)

@@ -5,8 +5,9 @@
 // (updated live over Server-Sent Events) with a "Queue sync" button per data
 // type and "Queue all", each dataset's timeline and validation results,
 // the sync windows and pauses of connections, companies and the client,
-// and, for support staff, the agents: which are online, their events, a
-// remote diagnostic, and (client keys) revoking a credential.
+// and, for support staff, the agents: which are online, their versions
+// and update policies, their events, a remote diagnostic, and (client
+// keys) revoking a credential; and the agent's releases.
 //
 // Pages come from html/template, assets are embedded, and the one script is
 // hand-written: there is no build step. Sessions are server-side, in memory;
@@ -65,6 +66,9 @@ type Config struct {
 	// zero); LiveMax is how long one stream lasts before the browser is
 	// asked to reconnect, which checks the session again (10 minutes).
 	LiveInterval, LiveMax time.Duration
+	// Releases lists the agent's releases on the releases page; nil: the
+	// coordinator offers none.
+	Releases Releases
 }
 
 // Handler is the Portal. Mount it at /portal/; Close ends its live streams.
@@ -73,6 +77,7 @@ type Handler struct {
 	queuer    *queue.Queuer
 	agents    Agents
 	fleet     fleet.Reader
+	releases  Releases
 	log       *slog.Logger
 	publicURL string
 	links     *linkcode.Links
@@ -111,14 +116,14 @@ type navItem struct{ Name, Path string }
 // New builds the Portal.
 func New(cfg Config) *Handler {
 	h := &Handler{
-		store: cfg.Store, queuer: cfg.Queuer, agents: cfg.Agents, fleet: cfg.Fleet, log: cfg.Logger, publicURL: strings.TrimRight(cfg.PublicURL, "/"),
+		store: cfg.Store, queuer: cfg.Queuer, agents: cfg.Agents, fleet: cfg.Fleet, releases: cfg.Releases, log: cfg.Logger, publicURL: strings.TrimRight(cfg.PublicURL, "/"),
 		now: cfg.Now, liveEvery: cfg.LiveInterval, liveMax: cfg.LiveMax,
 		secure:   strings.HasPrefix(cfg.PublicURL, "https://"),
 		sessions: newSessions(cfg.Store, cfg.Logger, orDefault(cfg.SessionIdle, 2*time.Hour), orDefault(cfg.SessionLifetime, 12*time.Hour)),
 		failed:   ratelimit.NewFailures(cfg.Store, "signin", maxSignInFailures, 10*time.Minute, cfg.Logger),
 		origin:   http.NewCrossOriginProtection(),
 		mux:      http.NewServeMux(),
-		nav:      []navItem{{"Fleet", "/portal/fleet"}, {"Companies", "/portal/companies"}, {"Agents", "/portal/agents"}, {"Sync window", "/portal/syncWindow"}},
+		nav:      []navItem{{"Fleet", "/portal/fleet"}, {"Companies", "/portal/companies"}, {"Agents", "/portal/agents"}, {"Releases", "/portal/releases"}, {"Sync window", "/portal/syncWindow"}},
 		scans:    make(chan struct{}, statementScans),
 	}
 	h.links, h.codeTTL = cfg.Links, orDefault(cfg.LinkCodeTTL, 7*24*time.Hour)
@@ -182,6 +187,7 @@ func (h *Handler) routes() {
 	m.HandleFunc("POST /portal/agents/{agentId}/diagnostics", h.form(h.diagnose))
 	m.HandleFunc("GET /portal/agents/{agentId}/revoke", h.signedIn(h.revokePage))
 	m.HandleFunc("POST /portal/agents/{agentId}/revoke", h.form(h.revoke))
+	m.HandleFunc("GET /portal/releases", h.signedIn(h.releasesPage))
 	m.HandleFunc("GET /portal/static/{file}", h.asset)
 	m.HandleFunc("/portal/", h.signedIn(h.notFound))
 }

@@ -55,6 +55,11 @@ type Config struct {
 	// healthy before it rolls back (--update-health).
 	// hub.DefaultUpdateHealth when 0.
 	UpdateHealth time.Duration
+	// RolloutInterval is how often the leader moves the rollouts on, and
+	// RolloutRetry how long it waits before it asks again an agent that
+	// has not taken its update on; rollout.DefaultInterval and
+	// rollout.DefaultRetry when 0 (tests make them short).
+	RolloutInterval, RolloutRetry time.Duration
 	// PublicURL is the address clients and agents use; derived from Listen
 	// when empty.
 	PublicURL string

@@ -191,8 +191,8 @@ func TestMinAgentVersion(t *testing.T) {
 	if len(updates) != 1 {
 		t.Fatalf("the agent below the minimum got %d updates, want 1 (no repeat within 30 s)", len(updates))
 	}
-	if u := updates[0].Update; u.Version != "1.3.0" || u.Reason != "minimumVersion" || u.HealthMillis != hub.UpdateHealth.Milliseconds() {
-		t.Errorf("update %+v, want 1.3.0, reason minimumVersion, health %s", u, hub.UpdateHealth)
+	if u := updates[0].Update; u.Version != "1.3.0" || u.Reason != "minimumVersion" || u.HealthMillis != hub.DefaultUpdateHealth.Milliseconds() {
+		t.Errorf("update %+v, want 1.3.0, reason minimumVersion, health %s", u, hub.DefaultUpdateHealth)
 	}
 	send(t, oldAgent.ws, protocol.Message{Type: protocol.TypeClaim, ID: "claim-old", Claim: &protocol.Claim{DatasetID: oldDS}})
 	_, m := oldAgent.until("the claim's reply", func(m protocol.Message) bool { return m.ReplyTo == "claim-old" })

@@ -29,6 +29,7 @@ import (
 	"github.com/ferry-sync/ferry/coordinator/queue"
 	"github.com/ferry-sync/ferry/coordinator/ratelimit"
 	"github.com/ferry-sync/ferry/coordinator/releases"
+	"github.com/ferry-sync/ferry/coordinator/rollout"
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/coordinator/store/badgerstore"
 	"github.com/ferry-sync/ferry/coordinator/store/pgstore"
@@ -174,7 +175,7 @@ func build(ctx context.Context, cfg Config, st store.Backend, ln net.Listener, l
 	})
 	s.Portal = portal.New(portal.Config{
 		Store: st, Queuer: q, Agents: s.Hub, Logger: log.With("subsystem", "portal"), PublicURL: cfg.PublicURL,
-		Links: links, LinkCodeTTL: cfg.LinkCodeTTL, Fleet: s.fleet,
+		Links: links, LinkCodeTTL: cfg.LinkCodeTTL, Fleet: s.fleet, Releases: apiReleases,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/agent/", s.Hub.Handler())
@@ -368,7 +369,8 @@ func (s *Server) ReplicaID() string { return s.cfg.ReplicaID }
 const leaderLease = "leader"
 
 // runLeaderWork is what one replica alone runs, while it holds the leader
-// lease, until ctx ends: lease expiry, the events of coalesced credential
+// lease, until ctx ends: lease expiry, the rollouts of agent releases,
+// the events of coalesced credential
 // refusals, the offline reports of agents, the scheduler, webhook delivery
 // from the outbox, the release of the channels of replicas that are gone
 // (every leader TTL), the uploads a replica left unfinished, and the pruning of what the replicas share (agent
@@ -377,8 +379,13 @@ func (s *Server) runLeaderWork(ctx context.Context) {
 	s.events.start()
 	defer s.events.close()
 	var wg sync.WaitGroup
-	wg.Add(5)
+	wg.Add(6)
 	go func() { defer wg.Done(); s.Hub.RunExpiryLoop(ctx) }()
+	go func() {
+		defer wg.Done()
+		rollout.New(rollout.Config{Store: s.Store, Logger: s.log.With("subsystem", "rollout"),
+			Interval: s.cfg.RolloutInterval, Retry: s.cfg.RolloutRetry}).Run(ctx)
+	}()
 	go func() { defer wg.Done(); s.Hub.RunRefusalLoop(ctx) }()
 	go func() { defer wg.Done(); s.Hub.RunOfflineLoop(ctx) }()
 	go func() {

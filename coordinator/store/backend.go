@@ -39,6 +39,7 @@ type Backend interface {
 
 	UploadSlotStore
 	RefusalStore
+	RolloutStore
 
 	// Feed is the backend's change feed: after each transaction that
 	// creates a connection or changes its status or agent, creates a
@@ -46,13 +47,31 @@ type Backend interface {
 	// webhook deliveries in the outbox, arms a scheduled sync, or claims
 	// or releases an agent's control channel, or makes or answers a
 	// diagnostics request, or requests a support bundle, or changes an
-	// agent's raised log level, the
+	// agent's raised log level, or asks an agent for an update, the
 	// backend publishes one Change saying so; a transaction that
 	// fails, or changes nothing of that, publishes nothing.
 	Feed() *Feed
 
 	// Close flushes and releases the  It is safe to call once.
 	Close() error
+}
+
+// RolloutStore keeps the rollouts of agent releases, one per version.
+type RolloutStore interface {
+	// CreateRollout stores a new rollout, replacing a stored one of the
+	// same version that is no longer Running or Paused; ErrExists while
+	// any rollout (of any version) is Running or Paused: of concurrent
+	// creations at most one succeeds. It refuses a malformed rollout
+	// (rules.CheckRollout).
+	CreateRollout(ctx context.Context, r Rollout) error
+	// Rollout returns the rollout of a version; ErrNotFound if none.
+	Rollout(ctx context.Context, version string) (Rollout, error)
+	// Rollouts returns every rollout, oldest first.
+	Rollouts(ctx context.Context) ([]Rollout, error)
+	// UpdateRollout applies fn to the stored rollout of a version
+	// atomically and returns the result; ErrNotFound if none. It
+	// refuses a malformed result and a change of its version.
+	UpdateRollout(ctx context.Context, version string, fn func(*Rollout) error) (Rollout, error)
 }
 
 // CompanyStore keeps companies, the businesses sharing their data.
@@ -203,7 +222,8 @@ type AgentStore interface {
 	Agents(ctx context.Context) ([]Agent, error)
 	// UpdateAgent applies fn to the stored agent atomically; ErrNotFound.
 	// When the raised log level (LogLevel, LogLevelUntil) changes, the
-	// feed's Change carries it in LogLevels.
+	// feed's Change carries it in LogLevels; when UpdateAsk is set or
+	// changes, in Updates.
 	UpdateAgent(ctx context.Context, id string, fn func(*Agent) error) (Agent, error)
 	// AgentConnections returns the connections bound to the agent (any
 	// status), oldest first.

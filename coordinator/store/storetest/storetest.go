@@ -86,6 +86,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Backend) {
 		{"LookupBadIDs", testLookupBadIDs},
 		{"Bundles", testBundles},
 		{"LogLevelFeed", testLogLevelFeed},
+		{"Rollouts", testRollouts},
+		{"UpdateAskFeed", testUpdateAskFeed},
 	}
 	tests = append(tests, settingsTests...)
 	tests = append(tests, syncWindowTests...)
