@@ -764,8 +764,9 @@ func TestAgentRolloutRollsBackUnhealthy(t *testing.T) {
 // key; or that turns the update into one to 0.9.0, a downgrade. Each
 // agent refuses before anything is swapped: an UpdateFailed event and
 // webhook whose reason begins with release.Reason's word (at step verify;
-// the downgrade before it downloads anything), its link still at 1.0.0,
-// online at 1.0.0 and syncing.
+// the downgrade, refused with the update message, before it downloads
+// anything: "refused: downgrade: …"), its link still at 1.0.0, online at
+// 1.0.0 and syncing.
 func TestAgentUpdateRefusals(t *testing.T) {
 	t.Parallel()
 	fx := updateReleases.get(t)
@@ -788,8 +789,10 @@ func TestAgentUpdateRefusals(t *testing.T) {
 	for _, reason := range reasons {
 		t.Run(reason, func(t *testing.T) {
 			a := agents[reason]
+			// A refusal of the update message itself is recorded with
+			// "refused: " before the agent's reason (docs/api.md).
 			failed := waitEvent(t, c, a.id, protocol.UpdateFailed, 3*time.Minute)
-			if !strings.HasPrefix(failed.Detail, reason) {
+			if !strings.HasPrefix(strings.TrimPrefix(failed.Detail, "refused: "), reason) {
 				t.Errorf("UpdateFailed event %+v, want its detail to begin with %q", failed, reason)
 			}
 			var h updateHook
@@ -798,7 +801,7 @@ func TestAgentUpdateRefusals(t *testing.T) {
 				h, ok = hasHook(updateDeliveries(t, rcv), "agent.update.failed", a.id, v110)
 				return ok
 			})
-			if !strings.HasPrefix(h.Update.Reason, reason) {
+			if !strings.HasPrefix(strings.TrimPrefix(h.Update.Reason, "refused: "), reason) {
 				t.Errorf("agent.update.failed %+v, want a reason beginning with %q", h.Update, reason)
 			}
 			if gets := mirrors[reason].releaseGets.Load(); reason == "downgrade" && gets != 0 {
