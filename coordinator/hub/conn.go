@@ -104,9 +104,9 @@ type agentConn struct {
 	// epoch is the connection's claim of its agent's channel
 	// (channels.go), set before it is registered.
 	epoch uint64
-	// min is the connection's standing against the minimum agent
-	// version (minversion.go).
-	min minimumState
+	// min is the update of an agent below the minimum agent version
+	// (minversion.go); nil, costing an idle agent one word, for the others.
+	min *minimumState
 
 	send      chan *protocol.Message // pointers: an idle agent's empty queue is 32 words, not 32 messages
 	kickc     chan struct{}
@@ -273,7 +273,9 @@ func (c *agentConn) handshake(ctx context.Context, agent store.Agent) (*protocol
 	}
 	c.updateAgent(ctx, agent, m.Hello)
 	c.features = m.Hello.Features
-	c.min.version, c.min.below = m.Hello.AgentVersion, c.h.BelowMinimum(m.Hello.AgentVersion)
+	if c.h.BelowMinimum(m.Hello.AgentVersion) {
+		c.min = &minimumState{version: m.Hello.AgentVersion}
+	}
 	c.raised, c.raisedUntil = agent.LogLevel, agent.LogLevelUntil
 	c.ask = rules.UpdateOnConnect(agent, m.Hello.AgentVersion)
 	resumed := c.resume(ctx, m.Hello.Leases)

@@ -235,7 +235,7 @@ func (c *agentConn) sendRevoked() bool {
 // or a changed window comes through the feed). An agent below the minimum
 // version is offered nothing.
 func (c *agentConn) offerQueued() bool {
-	if c.min.below {
+	if c.min != nil {
 		return true // nothing is offered below the minimum version
 	}
 	c.mu.Lock()

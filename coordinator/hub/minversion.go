@@ -30,10 +30,10 @@ import (
 // again.
 const minimumRetry = 30 * time.Second
 
-// minimumState is a connection's progress toward the minimum, on its
-// read goroutine (run, then readLoop) only.
+// minimumState is the update of a connection below the minimum, set by
+// the handshake and then used on its read goroutine (run, then readLoop)
+// only.
 type minimumState struct {
-	below   bool      // the hello's version is below the minimum; set by the handshake
 	version string    // the hello's version
 	sentID  string    // the last update's message id
 	sent    time.Time // when it was sent
@@ -73,7 +73,7 @@ func (h *Hub) minimumTarget() (string, bool) {
 // belowMinimumStarted, on a welcomed connection below the minimum,
 // records the BelowMinimumVersion event and sends the first update.
 func (c *agentConn) belowMinimumStarted() {
-	if !c.min.below {
+	if c.min == nil {
 		return
 	}
 	detail := fmt.Sprintf("version %q is below the minimum %s: no work is offered until it updates", c.min.version, c.h.cfg.MinAgentVersion)
@@ -94,8 +94,8 @@ func (c *agentConn) belowMinimumStarted() {
 // retryMinimumUpdate sends update again at a heartbeat with nothing in
 // hand, minimumRetry after the last, until the agent refuses it.
 func (c *agentConn) retryMinimumUpdate(inHand int) {
-	m := &c.min
-	if !m.below || m.refused || inHand > 0 || m.sentID == "" || c.h.now().Sub(m.sent) < minimumRetry {
+	m := c.min
+	if m == nil || m.refused || inHand > 0 || m.sentID == "" || c.h.now().Sub(m.sent) < minimumRetry {
 		return
 	}
 	if target, ok := c.h.minimumTarget(); ok {
@@ -114,7 +114,7 @@ func (c *agentConn) sendMinimumUpdate(version string) {
 // minimumAnswered takes the agent's answer to the minimum's update: a
 // refusal for good stops the repeats and is an event.
 func (c *agentConn) minimumAnswered(m protocol.Message) {
-	if m.ReplyTo == "" || m.ReplyTo != c.min.sentID || m.Type != protocol.TypeError || m.Error.Code != protocol.CodeUpdateRefused {
+	if c.min == nil || m.ReplyTo == "" || m.ReplyTo != c.min.sentID || m.Type != protocol.TypeError || m.Error.Code != protocol.CodeUpdateRefused {
 		return
 	}
 	c.min.refused = true
@@ -125,7 +125,7 @@ func (c *agentConn) minimumAnswered(m protocol.Message) {
 // refuseBelowMinimum refuses a claim of an agent below the minimum;
 // false when the agent is not.
 func (c *agentConn) refuseBelowMinimum(m protocol.Message) bool {
-	if !c.min.below {
+	if c.min == nil {
 		return false
 	}
 	c.enqueue(errorReply(m.ID, protocol.CodeBusy, fmt.Sprintf(

@@ -88,7 +88,7 @@ func ofType(ms []protocol.Message, typ protocol.Type) []protocol.Message {
 	return out
 }
 
-// agentView is the part of GET /agents/{id} the minimum version shows.
+// minAgentView is the part of GET /agents/{id} the minimum version shows.
 type minAgentView struct {
 	AgentVersion        string
 	UpdatePolicy        string
