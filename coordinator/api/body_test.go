@@ -77,6 +77,7 @@ func bodyRoutes() map[string]bodyRoute {
 		"POST /connectionManagement/corsSettings": {`{"allowedOrigins":[]}`, map[string]string{
 			"allowedOrigins[1]": `{"allowedOrigins":["https://app.example.com","%s"]}`,
 		}},
+		"POST /agentReleases/{version}/rollout": {`{"canaryCount":1,"maxInFlight":5,"haltOnFailure":true}`, map[string]string{}},
 	}
 }
 
@@ -90,6 +91,9 @@ var noBody = map[string]bool{
 	"POST /companies/{companyId}/connections/{connectionId}/linkCode": true,
 	"POST /companies/{companyId}/connections/{connectionId}/pause":    true,
 	"POST /companies/{companyId}/connections/{connectionId}/resume":   true,
+	"POST /agentReleases/{version}/rollout/pause":                     true,
+	"POST /agentReleases/{version}/rollout/resume":                    true,
+	"POST /agentReleases/{version}/rollout/halt":                      true,
 }
 
 // bodyPath fills a route pattern with the test's objects.

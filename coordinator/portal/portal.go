@@ -179,6 +179,7 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /portal/companies/{companyId}/datasets/{datasetId}", h.signedIn(h.datasetPage))
 	m.HandleFunc("GET /portal/companies/{companyId}/datasets/{datasetId}/live", h.signedIn(h.datasetLive))
 	m.HandleFunc("GET /portal/fleet", h.signedIn(h.fleetPage))
+	m.HandleFunc("GET /portal/rollouts/{version}", h.signedIn(h.rolloutPage))
 	m.HandleFunc("GET /portal/companies/{companyId}/reports/{report}", h.signedIn(h.reportPage))
 	m.HandleFunc("GET /portal/agents", h.signedIn(h.agentsPage))
 	m.HandleFunc("GET /portal/agents/live", h.signedIn(h.agentsLive))

@@ -71,7 +71,7 @@ type findingsView struct {
 var pages = func() map[string]*template.Template {
 	layout := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/agent-parts.html", "templates/window-parts.html"))
 	out := map[string]*template.Template{}
-	for _, name := range []string{"fleet", "signin", "companies", "company", "dataset", "agents", "agent", "revoke", "linkcode", "error", "financials", "report", "syncwindow", "releases"} {
+	for _, name := range []string{"fleet", "signin", "companies", "company", "dataset", "agents", "agent", "revoke", "linkcode", "error", "financials", "report", "syncwindow", "releases", "rollout"} {
 		out[name] = template.Must(template.Must(layout.Clone()).ParseFS(assets, "templates/"+name+".html"))
 	}
 	return out

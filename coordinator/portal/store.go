@@ -91,6 +91,10 @@ type Store interface {
 
 	SessionStore
 	ratelimit.Counter
+
+	// Rollout returns the rollout of a release's version; store.ErrNotFound
+	// if none.
+	Rollout(ctx context.Context, version string) (store.Rollout, error)
 }
 
 // SessionStore keeps the signed-in sessions (store.SessionStore).

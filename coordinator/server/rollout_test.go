@@ -294,3 +294,41 @@ func hostileRollouts(t *testing.T, srv *Server, admin string) {
 		t.Errorf("a huge body: %d, want 413", resp.StatusCode)
 	}
 }
+
+// TestRolloutLeaderMoves: two replicas; the agents and the client use the
+// one that does not lead. The leader asks the canary, then stops; the
+// other takes the lead and goes on from the store: the canary's success
+// lets the next agent be asked, and the rollout completes.
+func TestRolloutLeaderMoves(t *testing.T) { onBackends(t, testRolloutLeaderMoves) }
+
+func testRolloutLeaderMoves(t *testing.T, on backend) {
+	rootPub, root := newEd25519(t)
+	dir := t.TempDir()
+	writeRelease(t, dir, "1.1.0", signingKey(t, root), nil)
+	srvs, stops := replicaSet(t, on, func(c *Config) {
+		c.Downloads, c.ReleaseRoots = dir, release.FormatPublicKey(rootPub)
+		c.RolloutInterval, c.RolloutRetry = 20*time.Millisecond, time.Minute
+	}, "replica-a", "replica-b")
+	waitFor(t, "a leader", func() bool { return srvs[0].Leading() || srvs[1].Leading() })
+	lead, other := 0, 1
+	if srvs[1].Leading() {
+		lead, other = 1, 0
+	}
+	f := srvs[other]
+	admin := testConfig(t).AdminKey
+	canary := newFleetAgent(t, f, "agent-1", "1.0.0")
+	next := newFleetAgent(t, f, "agent-2", "1.0.0")
+	var v rolloutView
+	if code := apiCall(t, f, admin, "POST", "/agentReleases/1.1.0/rollout", map[string]any{"canaryCount": 1, "maxInFlight": 1}, &v); code != 201 {
+		t.Fatalf("POST rollout: %d %s", code, v.Error)
+	}
+	m := canary.update()
+	stops[lead]()
+	waitFor(t, "the other to lead", f.Leading)
+	canary.take(m)
+	next.take(next.update())
+	v = waitRollout(t, f, admin, "1.1.0", "complete", func(v rolloutView) bool { return v.Status == "Complete" })
+	if v.Updated != 2 {
+		t.Fatalf("complete: %+v", v)
+	}
+}
