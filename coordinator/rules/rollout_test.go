@@ -29,7 +29,7 @@ func TestStepRollout(t *testing.T) {
 	for _, id := range []string{"a1", "a2", "a3", "a4", "a5"} {
 		agents[id] = store.Agent{ID: id, Version: "1.0.0"}
 	}
-	agents["pinned"] = store.Agent{ID: "pinned", Version: "1.0.0", UpdatePolicy: store.UpdatePolicyPinned}
+	agents["pinned"] = store.Agent{ID: "pinned", Version: "1.0.0", UpdatePolicy: store.UpdatePinned}
 	agents["new"] = store.Agent{ID: "new", Version: "1.1.0"}
 	agents["gone"] = store.Agent{ID: "gone", Version: "1.0.0", Revoked: t0}
 	online := map[string]bool{"a1": true, "a2": true, "a3": true, "a4": true, "pinned": true}
@@ -63,7 +63,7 @@ func TestStepRollout(t *testing.T) {
 	step(81*time.Second, "a2", "a3") // then two at a time
 	// a4 is pinned meanwhile: dropped while Pending.
 	a4 := agents["a4"]
-	a4.UpdatePolicy = store.UpdatePolicyPinned
+	a4.UpdatePolicy = store.UpdatePinned
 	agents["a4"] = a4
 	report("a2", store.UpdateUpdated, 90*time.Second)
 	step(91 * time.Second) // a4 dropped, a5 offline
