@@ -342,7 +342,8 @@ func installLayout(t *testing.T, fx *updateFixture, version string) string {
 
 // startSelfUpdating installs version 1.0.0, links it to a new company's
 // csv connection on c through url (the coordinator's, or a proxy's), and
-// runs it under `run --respawn` until the test ends.
+// runs it under `run --respawn` until the test ends; it returns once
+// the agent is online and its first syncs are Complete.
 func startSelfUpdating(t *testing.T, fx *updateFixture, c *coordinator, url string) *selfUpdating {
 	t.Helper()
 	a := &selfUpdating{t: t, c: c, root: installLayout(t, fx, v100), out: &syncBuffer{}}
@@ -371,6 +372,9 @@ func startSelfUpdating(t *testing.T, fx *updateFixture, c *coordinator, url stri
 		}
 	})
 	a.id = waitAgentOf(t, c, a.company)
+	// The first syncs end first: an agent with a dataset in hand answers
+	// an update busy, and the rollout asks again only 30 s later.
+	waitAllComplete(t, c, a.company, 90*time.Second)
 	return a
 }
 
@@ -580,7 +584,6 @@ func TestAgentRollout(t *testing.T) {
 	for _, a := range respawned {
 		ids = append(ids, a.id)
 		companies[a.id] = a.company
-		waitAllComplete(t, c, a.company, 90*time.Second)
 	}
 	waitAllComplete(t, c, serviceCompany, 90*time.Second)
 
