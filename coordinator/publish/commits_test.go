@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -244,5 +245,80 @@ func TestCommitOneTransaction(t *testing.T) {
 	}
 	if d, err := e.st.Dataset(t.Context(), e.co, d.ID); err != nil || d.Status != dataset.Mapping || d.LeaseID != lease {
 		t.Errorf("large after the refusal: %s under %q, %v; want Mapping under %q", d.Status, d.LeaseID, err, lease)
+	}
+}
+
+// gate is the Publisher's Store noting the pages read and finishes
+// made, by dataset, whose FinishUpload of dataset held waits for release.
+type gate struct {
+	Store
+	held    string
+	entered chan struct{}
+	release chan struct{}
+	mu      sync.Mutex
+	events  []string
+}
+
+func (g *gate) note(e string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.events = append(g.events, e)
+}
+
+func (g *gate) Pages(ctx context.Context, id string, fn func(store.Page) error) error {
+	g.note("pages " + id)
+	return g.Store.Pages(ctx, id, fn)
+}
+
+func (g *gate) FinishUpload(ctx context.Context, f store.Finish) (store.Dataset, error) {
+	if f.DatasetID == g.held {
+		close(g.entered)
+		<-g.release
+	}
+	d, err := g.Store.FinishUpload(ctx, f)
+	g.note("finished " + f.DatasetID)
+	return d, err
+}
+
+// TestCommitsOfACompanyTakeTurns: a company's second commit is neither
+// validated nor finished before its first has ended (it would validate
+// against the cache the first is replacing), as when each went through
+// the company's process loop. Without the company's turn the second
+// never waits and the test fails at its deadline.
+func TestCommitsOfACompanyTakeTurns(t *testing.T) {
+	e := newEnv(t)
+	first, lease1 := e.staged(dataset.Customers, nil, customerC001)
+	second, lease2 := e.staged(dataset.Invoices, nil)
+	g := &gate{Store: e.st, held: first.ID, entered: make(chan struct{}), release: make(chan struct{})}
+	e.pub = New(Config{Store: g, Logger: slog.New(slog.DiscardHandler), Now: time.Now})
+	errs := make(chan error, 2)
+	go func() { _, err := e.pub.Commit(t.Context(), first, e.agent, lease1); errs <- err }()
+	<-g.entered
+	go func() { _, err := e.pub.Commit(t.Context(), second, e.agent, lease2); errs <- err }()
+	waiting := func() bool {
+		e.pub.held.mu.Lock()
+		defer e.pub.held.mu.Unlock()
+		l := e.pub.held.locks[e.co]
+		return l != nil && l.users == 2
+	}
+	for deadline := time.Now().Add(10 * time.Second); !waiting(); {
+		if time.Now().After(deadline) {
+			close(g.release)
+			t.Fatal("the second commit of the company did not wait for the first")
+		}
+		runtime.Gosched()
+	}
+	close(g.release)
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{"pages " + first.ID, "finished " + first.ID, "pages " + second.ID, "finished " + second.ID}
+	if !slices.Equal(g.events, want) {
+		t.Errorf("store calls %q, want %q", g.events, want)
+	}
+	if n := len(e.pub.held.locks); n != 0 {
+		t.Errorf("%d company locks kept after the commits, want 0", n)
 	}
 }
