@@ -102,6 +102,10 @@ type Publisher interface {
 	// publisher is behind; it returns without when the publisher is
 	// closing, and the next start resumes the dataset.
 	Publish(companyID, datasetID string)
+	// Commit is the agent's commit of a small upload (d is Mapping under
+	// leaseID), validated and ended in one transaction with the commit;
+	// store.ErrTooLarge, with nothing changed, when it is not small.
+	Commit(ctx context.Context, d store.Dataset, agentID, leaseID string) (store.Dataset, error)
 }
 
 // Hub serves agents. Start runs its loops; Close stops them and every

@@ -216,8 +216,10 @@ func (c *countingReader) Read(p []byte) (int, error) {
 }
 
 // serveCommit checks an upload's counts and checksum against the staged
-// pages, then moves the dataset to Validating and hands it to the
-// Publisher.
+// pages. A small upload is then validated and ended with its commit, in
+// one transaction (Publisher.Commit), and the answer names the status it
+// ended in; a larger one moves to Validating and is handed to the
+// Publisher's loops.
 func (h *Hub) serveCommit(w http.ResponseWriter, r *http.Request) {
 	agent, ok := h.authenticate(w, r)
 	if !ok {
@@ -246,46 +248,57 @@ func (h *Hub) serveCommit(w http.ResponseWriter, r *http.Request) {
 		h.refuseHTTP(w, agent.ID, "commit", id, store.ErrStaleLease)
 		return
 	}
-	if err := h.checkUpload(r, id, req); err != nil {
+	small, err := h.checkUpload(r, id, req)
+	if err != nil {
 		h.log.Warn("commit refused", "agent", agent.ID, "dataset", id, "err", err)
 		writeErr(w, http.StatusConflict, protocol.CodeBadMessage, err.Error())
 		return
 	}
-	d, err = h.st.CommitUpload(r.Context(), agent.ID, id, req.LeaseID, h.now().UTC())
+	if small {
+		d, err = h.cfg.Publisher.Commit(r.Context(), d, agent.ID, req.LeaseID)
+	}
+	if !small || errors.Is(err, store.ErrTooLarge) {
+		d, err = h.st.CommitUpload(r.Context(), agent.ID, id, req.LeaseID, h.now().UTC())
+		if err == nil {
+			h.cfg.Publisher.Publish(d.CompanyID, d.ID)
+		}
+	}
 	if err != nil {
 		h.refuseHTTP(w, agent.ID, "commit", id, err)
 		return
 	}
-	h.log.Info("upload committed", "agent", agent.ID, "dataset", id, "company", d.CompanyID, "pages", req.Pages, "records", req.Records)
-	h.cfg.Publisher.Publish(d.CompanyID, d.ID)
+	h.log.Info("upload committed", "agent", agent.ID, "dataset", id, "company", d.CompanyID, "pages", req.Pages, "records", req.Records, "status", d.Status)
 	writeJSON(w, http.StatusOK, map[string]string{"status": string(d.Status)})
 }
 
 // checkUpload compares the commit with what was staged: pages 1..n, the
-// record count and the SHA-256 of the NDJSON in page order.
-func (h *Hub) checkUpload(r *http.Request, datasetID string, req protocol.CommitRequest) error {
+// record count and the SHA-256 of the NDJSON in page order. small is
+// whether the pages fit the one transaction of a small dataset's commit
+// (store.MaxFinishRecords, store.MaxFinishBytes).
+func (h *Hub) checkUpload(r *http.Request, datasetID string, req protocol.CommitRequest) (small bool, err error) {
 	sum := sha256.New()
-	pages, records := 0, 0
-	err := h.st.Pages(r.Context(), datasetID, func(p store.Page) error {
+	pages, records, size := 0, 0, 0
+	err = h.st.Pages(r.Context(), datasetID, func(p store.Page) error {
 		pages++
 		if p.N != pages {
 			return errors.New("page " + strconv.Itoa(pages) + " is missing")
 		}
 		records += p.Records
+		size += len(p.Data)
 		sum.Write(p.Data)
 		return nil
 	})
 	switch {
 	case err != nil:
-		return err
+		return false, err
 	case pages != req.Pages:
-		return errors.New("commit names " + strconv.Itoa(req.Pages) + " pages; " + strconv.Itoa(pages) + " were uploaded")
+		return false, errors.New("commit names " + strconv.Itoa(req.Pages) + " pages; " + strconv.Itoa(pages) + " were uploaded")
 	case records != req.Records:
-		return errors.New("commit names " + strconv.Itoa(req.Records) + " records; " + strconv.Itoa(records) + " were uploaded")
+		return false, errors.New("commit names " + strconv.Itoa(req.Records) + " records; " + strconv.Itoa(records) + " were uploaded")
 	case !bytes.Equal([]byte(hex.EncodeToString(sum.Sum(nil))), []byte(req.SHA256)):
-		return errors.New("checksum of the uploaded pages does not match the commit")
+		return false, errors.New("checksum of the uploaded pages does not match the commit")
 	}
-	return nil
+	return records <= store.MaxFinishRecords && size <= store.MaxFinishBytes, nil
 }
 
 func (h *Hub) refuseHTTP(w http.ResponseWriter, agentID, what, datasetID string, err error) {

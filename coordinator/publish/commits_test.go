@@ -2,8 +2,10 @@ package publish
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -166,5 +168,157 @@ func TestUnavailableStoreIsWaitedFor(t *testing.T) {
 	defer u.mu.Unlock()
 	if u.fails != -1 {
 		t.Errorf("%d failures left to make, want -1: three failed tries, then one that completed", u.fails)
+	}
+}
+
+// TestCommitOneTransaction: Publisher.Commit takes a small upload from
+// Mapping, its commit included, to its end in one write (one synced
+// commit), Validating, Processing and Complete each at its own time, a
+// later one than the entry before; a large one is refused with
+// store.ErrTooLarge and nothing written, still Mapping. It fails if the
+// commit goes back to a transaction of its own.
+func TestCommitOneTransaction(t *testing.T) {
+	e := newEnv(t)
+	w := &writeCounter{Store: e.st}
+	var (
+		mu    sync.Mutex
+		clock = e.now
+	)
+	tick := func() time.Time { // each reading a second later
+		mu.Lock()
+		defer mu.Unlock()
+		clock = clock.Add(time.Second)
+		return clock
+	}
+	e.pub = New(Config{Store: w, Logger: slog.New(slog.DiscardHandler), Now: tick})
+	many := make([]string, store.MaxFinishRecords+1)
+	for i := range many {
+		many[i] = fmt.Sprintf(`{"customerName":"Customer %d","id":"C%05d","status":"Active"}`, i, i)
+	}
+	tests := []struct {
+		name   string
+		recs   []string
+		status dataset.Status
+		path   []dataset.Status
+	}{
+		{"small", []string{customerC001}, dataset.Complete, []dataset.Status{dataset.Validating, dataset.Processing, dataset.Complete}},
+		{"small, failing validation", []string{`{"id":"C002","status":"Active"}`}, dataset.ValidationError, []dataset.Status{dataset.Validating, dataset.ValidationError}},
+		{"empty", nil, dataset.Complete, []dataset.Status{dataset.Validating, dataset.Processing, dataset.Complete}},
+	}
+	for _, tt := range tests {
+		d, lease := e.staged(dataset.Customers, nil, tt.recs...)
+		w.take()
+		out, err := e.pub.Commit(t.Context(), d, e.agent, lease)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if got, want := w.take(), []string{"FinishUpload"}; !slices.Equal(got, want) {
+			t.Errorf("%s: writes %q, want %q", tt.name, got, want)
+		}
+		stored, err := e.st.Dataset(t.Context(), e.co, d.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range []store.Dataset{out, stored} {
+			if d.Status != tt.status || d.LeaseID != "" || d.CommittedLease != lease {
+				t.Errorf("%s: %s, lease %q, committed lease %q; want %s, none, %q", tt.name, d.Status, d.LeaseID, d.CommittedLease, tt.status, lease)
+			}
+			tl := d.Timeline[len(d.Timeline)-len(tt.path):]
+			for i, s := range tl {
+				if s.To != tt.path[i] {
+					t.Errorf("%s: entry %d is %s, want %s", tt.name, i, s.To, tt.path[i])
+				}
+				if prev := d.Timeline[len(d.Timeline)-len(tt.path)+i-1]; !s.At.After(prev.At) {
+					t.Errorf("%s: %s at %v, not after %s at %v", tt.name, s.To, s.At, prev.To, prev.At)
+				}
+			}
+		}
+	}
+
+	d, lease := e.staged(dataset.Customers, nil, many...)
+	w.take()
+	if _, err := e.pub.Commit(t.Context(), d, e.agent, lease); !errors.Is(err, store.ErrTooLarge) {
+		t.Errorf("large: %v, want ErrTooLarge", err)
+	}
+	if got := w.take(); len(got) != 0 {
+		t.Errorf("large: writes %q, want none", got)
+	}
+	if d, err := e.st.Dataset(t.Context(), e.co, d.ID); err != nil || d.Status != dataset.Mapping || d.LeaseID != lease {
+		t.Errorf("large after the refusal: %s under %q, %v; want Mapping under %q", d.Status, d.LeaseID, err, lease)
+	}
+}
+
+// gate is the Publisher's Store noting the pages read and finishes
+// made, by dataset, whose FinishUpload of dataset held waits for release.
+type gate struct {
+	Store
+	held    string
+	entered chan struct{}
+	release chan struct{}
+	mu      sync.Mutex
+	events  []string
+}
+
+func (g *gate) note(e string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.events = append(g.events, e)
+}
+
+func (g *gate) Pages(ctx context.Context, id string, fn func(store.Page) error) error {
+	g.note("pages " + id)
+	return g.Store.Pages(ctx, id, fn)
+}
+
+func (g *gate) FinishUpload(ctx context.Context, f store.Finish) (store.Dataset, error) {
+	if f.DatasetID == g.held {
+		close(g.entered)
+		<-g.release
+	}
+	d, err := g.Store.FinishUpload(ctx, f)
+	g.note("finished " + f.DatasetID)
+	return d, err
+}
+
+// TestCommitsOfACompanyTakeTurns: a company's second commit is neither
+// validated nor finished before its first has ended (it would validate
+// against the cache the first is replacing), as when each went through
+// the company's process loop. Without the company's turn the second
+// never waits and the test fails at its deadline.
+func TestCommitsOfACompanyTakeTurns(t *testing.T) {
+	e := newEnv(t)
+	first, lease1 := e.staged(dataset.Customers, nil, customerC001)
+	second, lease2 := e.staged(dataset.Invoices, nil)
+	g := &gate{Store: e.st, held: first.ID, entered: make(chan struct{}), release: make(chan struct{})}
+	e.pub = New(Config{Store: g, Logger: slog.New(slog.DiscardHandler), Now: time.Now})
+	errs := make(chan error, 2)
+	go func() { _, err := e.pub.Commit(t.Context(), first, e.agent, lease1); errs <- err }()
+	<-g.entered
+	go func() { _, err := e.pub.Commit(t.Context(), second, e.agent, lease2); errs <- err }()
+	waiting := func() bool {
+		e.pub.held.mu.Lock()
+		defer e.pub.held.mu.Unlock()
+		l := e.pub.held.locks[e.co]
+		return l != nil && l.users == 2
+	}
+	for deadline := time.Now().Add(10 * time.Second); !waiting(); {
+		if time.Now().After(deadline) {
+			close(g.release)
+			t.Fatal("the second commit of the company did not wait for the first")
+		}
+		runtime.Gosched()
+	}
+	close(g.release)
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{"pages " + first.ID, "finished " + first.ID, "pages " + second.ID, "finished " + second.ID}
+	if !slices.Equal(g.events, want) {
+		t.Errorf("store calls %q, want %q", g.events, want)
+	}
+	if n := len(e.pub.held.locks); n != 0 {
+		t.Errorf("%d company locks kept after the commits, want 0", n)
 	}
 }

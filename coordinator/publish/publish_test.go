@@ -80,6 +80,18 @@ func (e *env) start() *env {
 // and commits it: the dataset is Validating, as the hub leaves it.
 func (e *env) committed(dt dataset.DataType, warnings []store.Warning, recs ...string) string {
 	e.t.Helper()
+	d, lease := e.staged(dt, warnings, recs...)
+	d, err := e.st.CommitUpload(e.t.Context(), e.agent, d.ID, lease, e.now)
+	if err != nil || d.Status != dataset.Validating {
+		e.t.Fatalf("commit: %s, %v", d.Status, err)
+	}
+	return d.ID
+}
+
+// staged is committed without the commit: the dataset is Mapping under
+// the lease it returns, its page staged.
+func (e *env) staged(dt dataset.DataType, warnings []store.Warning, recs ...string) (store.Dataset, string) {
+	e.t.Helper()
 	ctx := e.t.Context()
 	d, err := e.st.QueueDataset(ctx, store.QueueRequest{ID: uuid.NewString(), CompanyID: e.co, ConnectionID: e.conn,
 		DataType: dt, Now: e.now})
@@ -108,10 +120,10 @@ func (e *env) committed(dt dataset.DataType, warnings []store.Warning, recs ...s
 			e.t.Fatal(err)
 		}
 	}
-	if d, err = e.st.CommitUpload(ctx, e.agent, d.ID, lease, e.now); err != nil || d.Status != dataset.Validating {
-		e.t.Fatalf("commit: %s, %v", d.Status, err)
+	if d, err = e.st.Dataset(ctx, e.co, d.ID); err != nil {
+		e.t.Fatal(err)
 	}
-	return d.ID
+	return d, lease
 }
 
 // waitStatus waits (with a deadline) for a dataset to reach a status.

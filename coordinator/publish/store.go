@@ -58,7 +58,9 @@ type Store interface {
 	// hold more than store.MaxFinishRecords records or
 	// store.MaxFinishBytes bytes; store.ErrNotFound if the company or
 	// dataset is missing; store.ErrTransition unless the dataset is
-	// Validating. Each error leaves the store as it was.
+	// Validating. With f.LeaseID it is the agent's commit too, first in
+	// the same transaction (store.Backend's FinishUpload says how). Each
+	// error leaves the store as it was.
 	FinishUpload(ctx context.Context, f store.Finish) (store.Dataset, error)
 	// DataStatus returns, per data type that has ever been queued for the
 	// company, its newest and newest Complete datasets. Its cost does not

@@ -448,17 +448,37 @@ func CheckFinish(f *store.Finish) error {
 	if f.Now.Before(f.Validated) {
 		return fmt.Errorf("finish dataset %s: completed before it was validated", f.DatasetID)
 	}
+	if f.LeaseID != "" {
+		if err := CheckID("agent", f.AgentID); err != nil {
+			return fmt.Errorf("finish dataset %s: %w", f.DatasetID, err)
+		}
+		if f.Committed.IsZero() || f.Validated.Before(f.Committed) {
+			return fmt.Errorf("finish dataset %s: validated before it was committed", f.DatasetID)
+		}
+		f.Committed = f.Committed.UTC()
+	}
 	f.Validated, f.Now = f.Validated.UTC(), f.Now.UTC()
 	return nil
 }
 
 // Finish is the states d goes through, in order, as its validation ends
 // as f says: Processing at f.Validated then Complete at f.Now, or
-// ValidationError at f.Validated with f.Failure as its message. Each
-// state is a dataset of its own (its timeline is not shared with the
-// next), to be stored in turn. store.ErrTransition unless d is
-// Validating.
+// ValidationError at f.Validated with f.Failure as its message; with
+// f.LeaseID, Validating at f.Committed first (CommitUpload). Each state
+// is a dataset of its own (its timeline is not shared with the next), to
+// be stored in turn. Without f.LeaseID, store.ErrTransition unless d is
+// Validating. With it, the errors of CommitUpload; a commit sent again
+// (d's CommittedLease is f.LeaseID) is no state at all and no error.
 func Finish(d store.Dataset, f store.Finish) ([]store.Dataset, error) {
+	var steps []store.Dataset
+	if f.LeaseID != "" {
+		changed, err := CommitUpload(&d, f.AgentID, f.LeaseID, f.Committed)
+		if err != nil || !changed {
+			return nil, err
+		}
+		steps = append(steps, d)
+		d.Timeline = slices.Clone(d.Timeline)
+	}
 	if d.Status != dataset.Validating {
 		return nil, fmt.Errorf("finish dataset %s (%s): %w", d.ID, d.Status, store.ErrTransition)
 	}
@@ -466,7 +486,7 @@ func Finish(d store.Dataset, f store.Finish) ([]store.Dataset, error) {
 		if err := End(&d, dataset.ValidationError, f.Validated, f.Failure); err != nil {
 			return nil, err
 		}
-		return []store.Dataset{d}, nil
+		return append(steps, d), nil
 	}
 	if err := End(&d, dataset.Processing, f.Validated, ""); err != nil {
 		return nil, err
@@ -476,5 +496,5 @@ func Finish(d store.Dataset, f store.Finish) ([]store.Dataset, error) {
 	if err := End(&done, dataset.Complete, f.Now, ""); err != nil {
 		return nil, err
 	}
-	return []store.Dataset{d, done}, nil
+	return append(steps, d, done), nil
 }

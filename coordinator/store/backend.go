@@ -312,7 +312,13 @@ type UploadStore interface {
 	// staged pages hold more than MaxFinishRecords records or
 	// MaxFinishBytes bytes; ErrNotFound if the company or dataset is
 	// missing; ErrTransition unless the dataset is Validating (a second
-	// call, for one). Each error leaves the store as it was.
+	// call, for one). With f.LeaseID it is also the agent's commit, first
+	// in the same transaction, as CommitUpload at f.Committed: the
+	// dataset goes Mapping, Validating, then on as above, each
+	// transition at its own time; the errors are CommitUpload's, and a
+	// commit under a lease already committed (the dataset's
+	// CommittedLease) changes nothing and returns the dataset as it is.
+	// Each error leaves the store as it was.
 	FinishUpload(ctx context.Context, f Finish) (Dataset, error)
 	// CachedRecords calls fn with each record of the current snapshot of
 	// (company, data type) in id order, from one consistent read; no

@@ -295,6 +295,13 @@ type Finish struct {
 	Validated time.Time
 	// Now is the time of the Complete entry, at or after Validated.
 	Now time.Time
+	// LeaseID, when set, makes the call the agent's commit of its upload
+	// too, in the same transaction: the dataset is Mapping under this
+	// lease of AgentID's, and CommitUpload's move to Validating, at
+	// Committed, comes first. Empty, the dataset is Validating already.
+	LeaseID   string
+	AgentID   string
+	Committed time.Time
 }
 
 // ValidationResult holds what validation found in a dataset.

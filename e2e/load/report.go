@@ -92,7 +92,7 @@ func (r *report) print(w io.Writer) {
 		{"queue call sent → agent holds the lease p50 / p99", fmt.Sprintf("%s / %s", ms(r.QueueToLeaseP50), ms(r.QueueToLeaseP99))},
 		{"limit: raw websocket round trip p50 / p99", fmt.Sprintf("%s / %s", ms(b.WSRoundTripP50), ms(b.WSRoundTripP99))},
 		{"limit: one synced Badger write p50 / p99", fmt.Sprintf("%s / %s", ms(b.SyncWriteP50), ms(b.SyncWriteP99))},
-		{"small datasets through the whole lifecycle", measured(r.SmallDatasets, "-datasets", fmt.Sprintf("%.0f /s (%d datasets of %d records)", r.DatasetsPerSec, r.SmallDatasets, r.SmallRecords))},
+		{"small datasets through the whole lifecycle", measured(r.SmallDatasets, "-datasets", fmt.Sprintf("%.0f /s (%d datasets of %d records), %s the synced-write limit", r.DatasetsPerSec, r.SmallDatasets, r.SmallRecords, ratio(r.DatasetsPerSec, b.SyncWritesPerSec)))},
 		{"durable transitions", measured(r.SmallDatasets, "-datasets", fmt.Sprintf("%.0f /s", r.TransitionsPerSec))},
 		{"limit: synced Badger writes, 64 writers", fmt.Sprintf("%.0f /s", b.SyncWritesPerSec)},
 		{"records into the cache", measured(r.BigDatasets, "-big", fmt.Sprintf("%.0f /s (%d datasets of %d records), coordinator peak RSS %.0f MiB", r.RecordsPerSec, r.BigDatasets, r.BigRecords, float64(r.PeakRSSRecords)/(1<<20)))},

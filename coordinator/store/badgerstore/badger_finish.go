@@ -18,8 +18,8 @@ import (
 const maxFinishPageKeys = 256
 
 // FinishUpload reads the staged pages, writes the snapshot and swaps it
-// in within one transaction: a small dataset's coordinator steps cost
-// one synced commit instead of one each.
+// in within one transaction: a small dataset's coordinator steps, its
+// upload's commit included, cost one synced commit instead of one each.
 func (b *Badger) FinishUpload(ctx context.Context, f store.Finish) (store.Dataset, error) {
 	if err := rules.CheckFinish(&f); err != nil {
 		return store.Dataset{}, err
@@ -60,8 +60,13 @@ func finishUpload(ctx context.Context, txn *tx, f store.Finish) (store.Dataset, 
 	if err != nil {
 		return d, err
 	}
+	if f.LeaseID != "" {
+		if err := agentsDataset(txn, d, f.AgentID); err != nil {
+			return store.Dataset{}, err
+		}
+	}
 	steps, err := rules.Finish(d, f)
-	if err != nil {
+	if err != nil || len(steps) == 0 {
 		return d, err
 	}
 	t := string(d.DataType)

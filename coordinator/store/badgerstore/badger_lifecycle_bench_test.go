@@ -19,20 +19,43 @@ import (
 // lifecycleWorkers is the concurrency of BenchmarkLifecycle.
 const lifecycleWorkers = 32
 
+// lifecycleMode is how a benchmark's datasets go from their upload's
+// commit to Complete.
+type lifecycleMode int
+
+const (
+	// oneCommit: FinishUpload with the lease, the commit, the results,
+	// Processing, the cache and Complete in one transaction, as the hub
+	// ends a small upload.
+	oneCommit lifecycleMode = iota
+	// commitApart: CommitUpload to Validating, then FinishUpload, as a
+	// small dataset went before the commit was folded in (and as one left
+	// Validating by a restart is resumed).
+	commitApart
+	// steps: CommitUpload, then a transaction a step (SetValidation,
+	// Report to Processing, PublishCache), as a large dataset goes.
+	steps
+)
+
 // BenchmarkLifecycle is the small datasets per second the store takes
 // through their whole life (Queue, Claim to Fetching, Mapping, a page of
-// 20 records, CommitUpload to Validating, then FinishUpload: the results,
-// Processing, the cache and Complete in one transaction) from 32 workers,
-// each on a connection of its own, beside its limit: synced one-key
-// Badger commits from 32 workers, in the same run.
-func BenchmarkLifecycle(b *testing.B) { benchLifecycle(b, true) }
+// 20 records, then FinishUpload with the lease: the commit, the results,
+// Processing, the cache and Complete in one transaction) from 32
+// workers, each on a connection of its own, beside its limit: synced
+// one-key Badger commits from 32 workers, in the same run, and the ratio
+// of the two (datasets/raw-commit).
+func BenchmarkLifecycle(b *testing.B) { benchLifecycle(b, oneCommit) }
+
+// BenchmarkLifecycleCommitApart is BenchmarkLifecycle with the upload's
+// commit a transaction of its own before FinishUpload.
+func BenchmarkLifecycleCommitApart(b *testing.B) { benchLifecycle(b, commitApart) }
 
 // BenchmarkLifecycleSteps is BenchmarkLifecycle with the coordinator's
-// steps a transaction each (SetValidation, Report to Processing,
-// PublishCache), as datasets too large for FinishUpload go.
-func BenchmarkLifecycleSteps(b *testing.B) { benchLifecycle(b, false) }
+// steps a transaction each (CommitUpload, SetValidation, Report to
+// Processing, PublishCache), as datasets too large for FinishUpload go.
+func BenchmarkLifecycleSteps(b *testing.B) { benchLifecycle(b, steps) }
 
-func benchLifecycle(b *testing.B, finish bool) {
+func benchLifecycle(b *testing.B, mode lifecycleMode) {
 	s := benchStore(b, func(s store.Backend) {
 		ctx := context.Background()
 		for w := range lifecycleWorkers {
@@ -47,7 +70,7 @@ func benchLifecycle(b *testing.B, finish bool) {
 	b.ResetTimer()
 	runWorkers(b, b.N, &next, func(w, i int) error {
 		co := fmt.Sprint("co-", w)
-		return lifecycle(s, co, fmt.Sprint("ds-", i), sec(i), page, finish)
+		return lifecycle(s, co, fmt.Sprint("ds-", i), sec(i), page, mode)
 	})
 	rate := float64(b.N) / b.Elapsed().Seconds()
 	b.StopTimer()
@@ -67,10 +90,11 @@ func benchLifecycle(b *testing.B, finish bool) {
 	b.ReportMetric(rate, "datasets/s")
 	b.ReportMetric(rawRate, "raw-commits/s")
 	b.ReportMetric(rawRate/rate, "raw-commits/dataset")
+	b.ReportMetric(rate/rawRate, "datasets/raw-commit")
 }
 
 // lifecycle takes a new dataset of co from Queued to Complete.
-func lifecycle(s *badgerstore.Badger, co, id string, at time.Time, page store.Page, finish bool) error {
+func lifecycle(s *badgerstore.Badger, co, id string, at time.Time, page store.Page, mode lifecycleMode) error {
 	ctx := context.Background()
 	agent, lease := co+"-agent", "lease-"+id
 	_, err := s.QueueDataset(ctx, store.QueueRequest{ID: id, CompanyID: co, ConnectionID: co + "-conn",
@@ -85,16 +109,20 @@ func lifecycle(s *badgerstore.Badger, co, id string, at time.Time, page store.Pa
 		page.AgentID, page.DatasetID, page.LeaseID = agent, id, lease
 		err = s.PutPage(ctx, page)
 	}
-	if err == nil {
+	if err == nil && mode != oneCommit {
 		_, err = s.CommitUpload(ctx, agent, id, lease, at)
 	}
 	if err != nil {
 		return err
 	}
 	var d store.Dataset
-	if finish {
+	switch mode {
+	case oneCommit:
+		d, err = s.FinishUpload(ctx, store.Finish{CompanyID: co, DatasetID: id, Validated: at, Now: at,
+			AgentID: agent, LeaseID: lease, Committed: at})
+	case commitApart:
 		d, err = s.FinishUpload(ctx, store.Finish{CompanyID: co, DatasetID: id, Validated: at, Now: at})
-	} else {
+	case steps:
 		err = s.SetValidation(ctx, co, id, store.ValidationResult{})
 		if err == nil {
 			_, err = s.Report(ctx, store.Report{CompanyID: co, DatasetID: id, Actor: store.ActorCoordinator, To: dataset.Processing, Now: at})

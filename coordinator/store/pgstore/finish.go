@@ -59,8 +59,13 @@ func finishUpload(ctx context.Context, t *tx, f store.Finish, validation []byte)
 	if err != nil {
 		return d, err
 	}
+	if f.LeaseID != "" {
+		if err := agentsDataset(ctx, t, d, f.AgentID); err != nil {
+			return store.Dataset{}, err
+		}
+	}
 	steps, err := rules.Finish(d, f)
-	if err != nil {
+	if err != nil || len(steps) == 0 {
 		return d, err
 	}
 	if f.Failure == "" {

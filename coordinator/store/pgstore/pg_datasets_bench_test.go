@@ -97,6 +97,12 @@ func toProcessing(p *pgstore.PG, co, id string, at time.Time, pages []store.Page
 // toValidating takes a new dataset of co through an upload of pages to
 // Validating, as the agent leaves it.
 func toValidating(p *pgstore.PG, co, id string, at time.Time, pages []store.Page) error {
+	return staged(p, co, id, at, pages, true)
+}
+
+// staged takes a new dataset of co through an upload of pages, and to
+// Validating if commit.
+func staged(p *pgstore.PG, co, id string, at time.Time, pages []store.Page, commit bool) error {
 	ctx := context.Background()
 	agent, lease := co+"-agent", "lease-"+id
 	_, err := p.QueueDataset(ctx, store.QueueRequest{ID: id, CompanyID: co, ConnectionID: co + "-conn",
@@ -118,6 +124,9 @@ func toValidating(p *pgstore.PG, co, id string, at time.Time, pages []store.Page
 		if err := p.PutPage(ctx, pg); err != nil {
 			return fmt.Errorf("PutPage: %w", err)
 		}
+	}
+	if !commit {
+		return nil
 	}
 	if _, err = p.CommitUpload(ctx, agent, id, lease, at); err != nil {
 		return fmt.Errorf("CommitUpload: %w", err)
@@ -210,20 +219,41 @@ func rawCopy(b *testing.B, raw *pgxpool.Pool, id string, pages []store.Page) tim
 // lifecycleWorkers is the concurrency of BenchmarkLifecycle.
 const lifecycleWorkers = 32
 
+// lifecycleMode is how a benchmark's datasets go from their upload's
+// commit to Complete.
+type lifecycleMode int
+
+const (
+	// oneCommit: FinishUpload with the lease, the commit, the results,
+	// Processing, the cache and Complete in one transaction, as the hub
+	// ends a small upload.
+	oneCommit lifecycleMode = iota
+	// commitApart: CommitUpload to Validating, then FinishUpload, as a
+	// small dataset went before the commit was folded in.
+	commitApart
+	// steps: CommitUpload, then a transaction a step, as a large dataset
+	// goes.
+	steps
+)
+
 // BenchmarkLifecycle is the small datasets per second the store takes
 // through their whole life (Queue, Claim to Fetching, Mapping, a page of
-// 20 records, CommitUpload to Validating, then FinishUpload: the results,
-// Processing, the cache and Complete in one transaction) from 32 workers,
-// each on a connection of its own, beside the rate of raw single-row
-// INSERT commits from 32 workers, without and with a NOTIFY.
-func BenchmarkLifecycle(b *testing.B) { benchLifecycle(b, true) }
+// 20 records, then FinishUpload with the lease: the commit, the results,
+// Processing, the cache and Complete in one transaction) from 32
+// workers, each on a connection of its own, beside the rate of raw
+// single-row INSERT commits from 32 workers, without and with a NOTIFY.
+func BenchmarkLifecycle(b *testing.B) { benchLifecycle(b, oneCommit) }
+
+// BenchmarkLifecycleCommitApart is BenchmarkLifecycle with the upload's
+// commit a transaction of its own before FinishUpload.
+func BenchmarkLifecycleCommitApart(b *testing.B) { benchLifecycle(b, commitApart) }
 
 // BenchmarkLifecycleSteps is BenchmarkLifecycle with the coordinator's
 // steps a transaction each (SetValidation, Report to Processing,
 // PublishCache), as datasets too large for FinishUpload go.
-func BenchmarkLifecycleSteps(b *testing.B) { benchLifecycle(b, false) }
+func BenchmarkLifecycleSteps(b *testing.B) { benchLifecycle(b, steps) }
 
-func benchLifecycle(b *testing.B, finish bool) {
+func benchLifecycle(b *testing.B, mode lifecycleMode) {
 	url, p := benchDB(b, lifecycleWorkers)
 	for w := range lifecycleWorkers {
 		benchConn(b, p, fmt.Sprint("co-", w))
@@ -236,16 +266,20 @@ func benchLifecycle(b *testing.B, finish bool) {
 		co := fmt.Sprint("co-", w)
 		id := uuid.NewString() // as the API makes them
 		at := time.Unix(int64(i), 0)
-		if err := toValidating(p, co, id, at, []store.Page{page}); err != nil {
+		if err := staged(p, co, id, at, []store.Page{page}, mode != oneCommit); err != nil {
 			return err
 		}
 		var (
 			d   store.Dataset
 			err error
 		)
-		if finish {
+		switch mode {
+		case oneCommit:
+			d, err = p.FinishUpload(ctx, store.Finish{CompanyID: co, DatasetID: id, Validated: at, Now: at,
+				AgentID: co + "-agent", LeaseID: "lease-" + id, Committed: at})
+		case commitApart:
 			d, err = p.FinishUpload(ctx, store.Finish{CompanyID: co, DatasetID: id, Validated: at, Now: at})
-		} else {
+		case steps:
 			d, err = finishSteps(p, co, id, at)
 		}
 		if err == nil && d.Status != dataset.Complete {
@@ -285,6 +319,7 @@ func benchLifecycle(b *testing.B, finish bool) {
 	b.ReportMetric(rawRate/rate, "raw-commits/dataset")
 	b.ReportMetric(notifyRate, "raw-notify-commits/s")
 	b.ReportMetric(notifyRate/rate, "raw-notify-commits/dataset")
+	b.ReportMetric(rate/notifyRate, "datasets/raw-notify-commit")
 }
 
 // finishSteps takes a Validating dataset to Complete a transaction a

@@ -254,3 +254,100 @@ func testFinishUploadConcurrent(f *fixture) {
 	}
 	f.wantCounts("after concurrent finishes")
 }
+
+// testFinishUploadCommit: with a lease, FinishUpload is the agent's
+// commit too, in the same commit: Mapping, Validating, Processing,
+// Complete, each transition at its own time with its own entry in the
+// feed's one change. The commit's refusals leave the upload as it was,
+// and a commit sent again changes nothing.
+func testFinishUploadCommit(f *fixture) {
+	f.linked("co-1", "conn-1", "agent-1")
+	f.linked("co-2", "conn-2", "agent-2")
+	f.webhook("wh-1", store.EventReadCompleted)
+	cust := dataset.Customers
+	f.publish("co-1", "conn-1", "ds-0", cust, "agent-1", 0, page("ds-0", "old", "b"))
+	f.mapping("co-1", "conn-1", "ds-1", cust, "agent-1", "lease-1", 10)
+	f.putPage("agent-1", "ds-1", "lease-1", 1, page("ds-1", "b", "a"))
+	commit := func(agent, lease, failure string, sec int) store.Finish {
+		fin := finish("co-1", "ds-1", sec+7, failure)
+		fin.AgentID, fin.LeaseID, fin.Committed = agent, lease, at(sec)
+		return fin
+	}
+	refusals := []struct {
+		name string
+		fin  store.Finish
+		want error
+	}{
+		{"another agent", commit("agent-2", "lease-1", "", 13), store.ErrNotFound},
+		{"another lease", commit("agent-1", "lease-0", "", 13), store.ErrStaleLease},
+		{"another company", func() store.Finish { c := commit("agent-1", "lease-1", "", 13); c.CompanyID = "co-2"; return c }(), store.ErrNotFound},
+	}
+	for _, tt := range refusals {
+		_, err := f.s.FinishUpload(f.ctx, tt.fin)
+		wantErr(f, "FinishUpload with a commit, "+tt.name, err, tt.want)
+	}
+	bad := commit("agent-1", "lease-1", "", 13)
+	bad.Committed = at(30)
+	_, err := f.s.FinishUpload(f.ctx, bad)
+	if err == nil {
+		f.Errorf("FinishUpload committed after it was validated: no error")
+	}
+	d := f.dataset("co-1", "ds-1")
+	eq(f, "status after refusals", d.Status, dataset.Mapping)
+	eq(f, "lease after refusals", d.LeaseID, "lease-1")
+	eq(f, "pages after refusals", len(f.pages("ds-1")), 1)
+
+	sub := f.s.Feed().Subscribe(f.s.Feed().Head())
+	before := f.pending()
+	d, err = f.s.FinishUpload(f.ctx, commit("agent-1", "lease-1", "", 13))
+	noErr(f, "FinishUpload with a commit", err)
+	for _, d := range []store.Dataset{d, f.dataset("co-1", "ds-1")} {
+		eq(f, "status", d.Status, dataset.Complete)
+		eq(f, "lease", d.LeaseID, "")
+		eq(f, "committed lease", d.CommittedLease, "lease-1")
+		eqTime(f, "completed", d.Completed, at(21))
+		eq(f, "timeline", len(d.Timeline), 6)
+		checkTimeline(f, store.Dataset{ID: d.ID, Timeline: d.Timeline[len(d.Timeline)-3:]},
+			store.Transition{At: at(13), From: dataset.Mapping, To: dataset.Validating, Actor: store.ActorCoordinator, Attempt: 1, Message: "upload committed"},
+			store.Transition{At: at(20), From: dataset.Validating, To: dataset.Processing, Actor: store.ActorCoordinator, Attempt: 1},
+			store.Transition{At: at(21), From: dataset.Processing, To: dataset.Complete, Actor: store.ActorCoordinator, Attempt: 1})
+	}
+	c := f.changeOf(sub, "ds-1")
+	change := func(from, to dataset.Status) store.DatasetChange {
+		return store.DatasetChange{ID: "ds-1", CompanyID: "co-1", ConnectionID: "conn-1", DataType: cust, From: from, To: to}
+	}
+	eq(f, "the change's datasets", fmt.Sprint(c.Datasets), fmt.Sprint([]store.DatasetChange{
+		change(dataset.Mapping, dataset.Validating), change(dataset.Validating, dataset.Processing), change(dataset.Processing, dataset.Complete),
+	}))
+	eq(f, "deliveries in the outbox", f.pending(), before+1)
+	f.wantCached("records after a commit's FinishUpload", "co-1", cust, func(string) string { return "ds-1" }, "a", "b")
+	eq(f, "staged pages after a commit's FinishUpload", len(f.pages("ds-1")), 0)
+	un, err := f.s.Unprocessed(f.ctx)
+	noErr(f, "Unprocessed", err)
+	eq(f, "unprocessed", len(un), 0)
+	f.wantCounts("after a commit's FinishUpload")
+
+	// The commit sent again changes nothing, whichever call carries it.
+	d, err = f.s.FinishUpload(f.ctx, commit("agent-1", "lease-1", "", 40))
+	noErr(f, "FinishUpload with the commit again", err)
+	eq(f, "status after the commit again", d.Status, dataset.Complete)
+	eq(f, "timeline after the commit again", len(f.dataset("co-1", "ds-1").Timeline), 6)
+	_, err = f.s.CommitUpload(f.ctx, "agent-1", "ds-1", "lease-1", at(50))
+	noErr(f, "CommitUpload after", err)
+	eq(f, "timeline after CommitUpload", len(f.dataset("co-1", "ds-1").Timeline), 6)
+
+	// A failure: Validating, then ValidationError; the cache stays.
+	f.mapping("co-1", "conn-1", "ds-2", cust, "agent-1", "lease-2", 60)
+	f.putPage("agent-1", "ds-2", "lease-2", 1, page("ds-2", "x"))
+	fin := finish("co-1", "ds-2", 70, "1 validation errors; see the validation results")
+	fin.AgentID, fin.LeaseID, fin.Committed = "agent-1", "lease-2", at(65)
+	d, err = f.s.FinishUpload(f.ctx, fin)
+	noErr(f, "FinishUpload with a commit that fails", err)
+	eq(f, "status of a failure", d.Status, dataset.ValidationError)
+	checkTimeline(f, store.Dataset{ID: d.ID, Timeline: d.Timeline[len(d.Timeline)-2:]},
+		store.Transition{At: at(65), From: dataset.Mapping, To: dataset.Validating, Actor: store.ActorCoordinator, Attempt: 1, Message: "upload committed"},
+		store.Transition{At: at(70), From: dataset.Validating, To: dataset.ValidationError, Actor: store.ActorCoordinator, Attempt: 1, Message: fin.Failure})
+	f.wantCached("records after a failed commit", "co-1", cust, func(string) string { return "ds-1" }, "a", "b")
+	eq(f, "staged pages after a failed commit", len(f.pages("ds-2")), 0)
+	f.wantCounts("after a failed commit")
+}

@@ -81,6 +81,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Backend) {
 		{"FinishUploadFails", testFinishUploadFails},
 		{"FinishUploadRefusals", testFinishUploadRefusals},
 		{"FinishUploadConcurrent", testFinishUploadConcurrent},
+		{"FinishUploadCommit", testFinishUploadCommit},
 		{"DeleteCompanyData", testDeleteCompanyData},
 		{"InvalidInput", testInvalidInput},
 		{"LookupBadIDs", testLookupBadIDs},
