@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ferry-sync/ferry/agent/source"
 	"github.com/ferry-sync/ferry/shared/dataset"
@@ -285,4 +286,67 @@ func TestSQLiteReadTogetherWhileGnuCashWrites(t *testing.T) {
 			moved.FloatString(2), entries-txns)
 	}
 	t.Logf("%d writes while the book was read; the version read held %d of them", writes, entries-txns)
+}
+
+// BenchmarkFetchTypes reads every data type of a generated book with
+// payments (gnucashtest.Options.Payments; 200,000 splits, 100,000
+// transactions), as XML and as SQLite, in the same run both ways: one type
+// at a time (a Fetch each, 13 reads of the book; the agent's way before
+// FetchTypes) and all types in one read (FetchTypes). It reports each
+// way's rate, the book's splits per second of reading every type, their
+// ratio (x-faster: the time one type at a time took over the time of one
+// read) and each way's peak heap in use.
+//
+//	go test -run '^$' -bench FetchTypes -benchtime 1x ./agent/source/gnucash/
+func BenchmarkFetchTypes(b *testing.B) {
+	const txns, splits = 100_000, 200_000
+	for _, bk := range []struct{ name, path string }{
+		{"xml", genPaymentsBook(b, txns)}, {"sqlite", genSQLiteBook(b, b.TempDir(), txns, true)},
+	} {
+		b.Run(bk.name, func(b *testing.B) {
+			src := open(b, bk.path)
+			var alone, together time.Duration
+			var peakAlone, peakTogether uint64
+			count := func(source.Record) error { return nil }
+			for b.Loop() {
+				start := time.Now()
+				peakAlone = max(peakAlone, peakHeap(b, func() {
+					for _, dt := range dataset.DataTypes {
+						bt, err := src.Fetch(b.Context(), dt)
+						if err != nil {
+							b.Fatal(err)
+						}
+						if err := bt.Records(b.Context(), count); err != nil {
+							b.Fatal(err)
+						}
+						bt.Close()
+					}
+				}))
+				alone += time.Since(start)
+				start = time.Now()
+				peakTogether = max(peakTogether, peakHeap(b, func() {
+					mb, err := src.FetchTypes(b.Context(), dataset.DataTypes)
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer mb.Close()
+					var sinks []source.Sink
+					for _, dt := range dataset.DataTypes {
+						sinks = append(sinks, source.Sink{Type: dt, Emit: count, Done: func(err error) {
+							if err != nil {
+								b.Errorf("%s: %v", dt, err)
+							}
+						}})
+					}
+					mb.Records(b.Context(), sinks)
+				}))
+				together += time.Since(start)
+			}
+			b.ReportMetric(float64(splits*b.N)/alone.Seconds(), "one-type-at-a-time-splits/s")
+			b.ReportMetric(float64(splits*b.N)/together.Seconds(), "all-types-one-read-splits/s")
+			b.ReportMetric(alone.Seconds()/together.Seconds(), "x-faster")
+			b.ReportMetric(float64(peakAlone)/(1<<20), "one-type-at-a-time-peak-heap-MiB")
+			b.ReportMetric(float64(peakTogether)/(1<<20), "all-types-one-read-peak-heap-MiB")
+		})
+	}
 }
