@@ -73,15 +73,15 @@ func (w *Worker) onOffer(s *session, o protocol.Offer) {
 
 // claimNext starts the reads whose claims are all answered, and sends
 // claims for waiting offers while there is room: a read of a connection
-// whose claims are not all answered takes the connection's other offers,
-// up to perRead datasets; another connection's offer needs a read slot
-// of its own (w.cfg.Concurrency reads at once, those gathering claims
-// counted). The room is counted and the claim recorded under one hold of
-// w.mu and s.mu: it is called from the reader (an offer, a claimed, a
-// refusal) and from each dataset's end at once, and two calls that both
-// counted before either recorded claimed one dataset too many, whose
-// claimed the agent then ignored, leaving it Fetching until its lease
-// expired.
+// whose source reads several types at once (source.MultiSource) takes
+// the connection's other offers while its claims are not all answered,
+// up to perRead datasets; any other offer needs a read slot of its own
+// (w.cfg.Concurrency reads at once, those still claiming counted). The
+// room is counted and the claim recorded under one hold of w.mu and s.mu:
+// it is called from the reader (an offer, a claimed, a refusal) and from
+// each dataset's end at once, and two calls that both counted before
+// either recorded claimed one dataset too many, whose claimed the agent
+// then ignored, leaving it Fetching until its lease expired.
 func (w *Worker) claimNext(s *session) {
 	for {
 		w.mu.Lock()
@@ -109,16 +109,21 @@ func (w *Worker) claimNext(s *session) {
 // there is no room for any; claims are those not yet answered. Called with
 // w.mu and s.mu held.
 func (w *Worker) nextClaim(claims map[string]protocol.Offer) int {
-	size := map[string]int{} // by connection gathering: its claims and datasets
+	slots := w.reads
+	size := map[string]int{} // by connection gathering a read: its claims and datasets
 	claiming := map[string]bool{}
 	for _, o := range claims {
-		size[o.ConnectionID]++
 		claiming[o.DatasetID] = true
+		if w.shares(o.ConnectionID) {
+			size[o.ConnectionID]++
+		} else {
+			slots++
+		}
 	}
 	for conn, g := range w.gathering {
 		size[conn] += len(g.jobs)
 	}
-	slots := w.reads + len(size)
+	slots += len(size)
 	return slices.IndexFunc(w.waiting, func(o protocol.Offer) bool {
 		if _, held := w.jobs[o.DatasetID]; held || claiming[o.DatasetID] {
 			return false
@@ -128,6 +133,18 @@ func (w *Worker) nextClaim(claims map[string]protocol.Offer) int {
 		}
 		return slots < w.cfg.Concurrency
 	})
+}
+
+// shares reports whether the source of connection conn reads several
+// data types at once (source.MultiSource). Called with w.mu held.
+func (w *Worker) shares(conn string) bool {
+	for _, b := range w.cfg.Bindings {
+		if b.ConnectionID == conn {
+			_, ok := b.Source.(source.MultiSource)
+			return ok
+		}
+	}
+	return false
 }
 
 // perRead bounds the datasets one read of a source serves: one of each
@@ -141,8 +158,9 @@ var maxWaiting = protocol.MaxBindings * len(dataset.DataTypes)
 
 // startJob takes a claimed dataset of binding b (ok false: none) into the
 // read its connection is gathering, unless the agent already works on it,
-// and starts the reads whose claims are all answered. It is called with
-// w.mu held, and releases it.
+// and starts the reads whose claims are all answered; a dataset of a
+// source that reads one type at a time is a read of its own, started now.
+// It is called with w.mu held, and releases it.
 func (w *Worker) startJob(ctx context.Context, s *session, c protocol.Claimed, b Binding, ok bool) {
 	defer w.mu.Unlock()
 	log := w.log.With("dataset", c.DatasetID, "company", c.CompanyID, "dataType", c.DataType)
@@ -157,6 +175,10 @@ func (w *Worker) startJob(ctx context.Context, s *session, c protocol.Claimed, b
 	jctx, cancel := context.WithCancel(ctx)
 	j := &job{claimed: c, ctx: jctx, cancel: cancel}
 	w.jobs[c.DatasetID] = j
+	if _, ok := b.Source.(source.MultiSource); !ok {
+		w.startRead(&gathered{ctx: ctx, b: b, jobs: []*job{j}})
+		return
+	}
 	g := w.gathering[c.ConnectionID]
 	if g == nil {
 		g = &gathered{ctx: ctx, b: b}
@@ -181,19 +203,25 @@ func (w *Worker) startGathered(claims map[string]protocol.Offer) {
 			continue
 		}
 		delete(w.gathering, conn)
-		w.reads++
-		w.jobWG.Add(1)
-		go func() {
-			defer w.jobWG.Done()
-			w.runRead(g)
-			w.mu.Lock()
-			w.reads--
-			w.mu.Unlock()
-			if s := w.current(); s != nil {
-				w.claimNext(s)
-			}
-		}()
+		w.startRead(g)
 	}
+}
+
+// startRead runs the read of g in its own goroutine, owned by the worker.
+// Called with w.mu held.
+func (w *Worker) startRead(g *gathered) {
+	w.reads++
+	w.jobWG.Add(1)
+	go func() {
+		defer w.jobWG.Done()
+		w.runRead(g)
+		w.mu.Lock()
+		w.reads--
+		w.mu.Unlock()
+		if s := w.current(); s != nil {
+			w.claimNext(s)
+		}
+	}()
 }
 
 // endJob ends a dataset, successful or not (err).
