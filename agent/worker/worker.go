@@ -38,9 +38,9 @@ type Config struct {
 	Credential  string
 	Bindings    []Binding
 	// Concurrency is how many reads of the sources run at once (2 when
-	// unset). A read serves the datasets of one connection claimed
-	// together, up to one of each data type: a GnuCash book is read once
-	// for all of them.
+	// unset). A read of a source.MultiSource serves the datasets of its
+	// connection claimed together, up to one of each data type (a GnuCash
+	// book is read once for all of them); of another source, one dataset.
 	Concurrency int
 	Version     string
 	Logger      *slog.Logger
