@@ -24,7 +24,9 @@ type Config struct {
 	// Authorization header.
 	Credential string    `json:"credential,omitempty"`
 	Bindings   []Binding `json:"bindings"`
-	// Concurrency is how many datasets the agent works on at once.
+	// Concurrency is how many reads of its sources the agent runs at once:
+	// a GnuCash book's for the datasets of its connection claimed together
+	// (up to one of each data type), a CSV folder's for one dataset.
 	Concurrency int `json:"concurrency,omitempty"`
 	// Insecure allows plain http/ws to a host that is not loopback.
 	Insecure bool `json:"insecure,omitempty"`

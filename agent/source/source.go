@@ -134,3 +134,129 @@ func Check(ctx context.Context, dt dataset.DataType) error {
 	}
 	return ctx.Err()
 }
+
+// MultiSource is a Source that maps several data types from one read of
+// its data: a GnuCash book opened and parsed once for all of them, rather
+// than once per type. The agent reads the types queued together this way
+// (FetchTypes).
+type MultiSource interface {
+	Source
+	// FetchTypes is the Fetching phase of the data types dts read
+	// together: it opens and checks the local data once, and every type is
+	// read from that one version of it. Its error is what Fetch would
+	// return for each of them (an *Error of Status FetchError or
+	// AuthError, or ctx's); a type that cannot be read on its own account
+	// (not a data type) is told by the batch's Fetched.
+	FetchTypes(ctx context.Context, dts []dataset.DataType) (MultiBatch, error)
+}
+
+// MultiBatch is the Mapping phase of several data types read together.
+type MultiBatch interface {
+	// Fetched is what the Fetching phase found for dt, one of the types
+	// fetched: the warnings its Mapping report carries, or the *Error its
+	// dataset ends in (NotSupported, FetchError) when it is not read.
+	Fetched(dt dataset.DataType) ([]Warning, error)
+	// Records reads the data for the sinks' types and sends each type's
+	// records to its sink, in order within a type; the types' records
+	// interleave. Each sink's Done is called once, as soon as its type is
+	// finished, so that its dataset can be committed while the read goes
+	// on: with nil when every record was emitted, else with why not (an
+	// *Error of Status MapError for a fault in the data, the error its
+	// Emit returned, or ctx's). A sink whose Emit fails, or whose type
+	// meets a fault of its own, is done and the read goes on for the
+	// others; a fault in what every type reads (a broken book) ends each
+	// type still going. Records returns once every sink is done, and is
+	// called once. Memory must not grow with the number of records.
+	Records(ctx context.Context, sinks []Sink)
+	// Close releases what FetchTypes opened.
+	Close() error
+}
+
+// Sink is where a read of several data types sends the records of one.
+type Sink struct {
+	Type dataset.DataType
+	// Emit takes each record; an error ends this type's records.
+	Emit func(Record) error
+	// Done is called once, when the type is finished (see
+	// MultiBatch.Records).
+	Done func(error)
+}
+
+// FetchTypes opens src's data for the data types dts: once for all of them
+// when src is a MultiSource, else with a Fetch for each type (a folder of
+// CSV files, one per type, has nothing to share between them), whose
+// records are then read one type after another.
+func FetchTypes(ctx context.Context, src Source, dts []dataset.DataType) (MultiBatch, error) {
+	if ms, ok := src.(MultiSource); ok {
+		return ms.FetchTypes(ctx, dts)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	e := eachBatch{}
+	for _, dt := range dts {
+		if _, done := e[dt]; done {
+			continue
+		}
+		b, err := src.Fetch(ctx, dt)
+		if err != nil && ctx.Err() != nil {
+			e.Close()
+			return nil, ctx.Err()
+		}
+		e[dt] = fetched{b, err}
+	}
+	return e, nil
+}
+
+// fetched is one type's Fetch: its batch, or its error.
+type fetched struct {
+	b   Batch
+	err error
+}
+
+// eachBatch is FetchTypes of a Source that reads one type at a time.
+type eachBatch map[dataset.DataType]fetched
+
+func (e eachBatch) Fetched(dt dataset.DataType) ([]Warning, error) {
+	f, ok := e[dt]
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("%s was not fetched", dt)
+	case f.err != nil:
+		return nil, f.err
+	}
+	if w, ok := f.b.(Warner); ok {
+		return w.Warnings(), nil
+	}
+	return nil, nil
+}
+
+// Records reads each sink's type with its own batch, one after another.
+// A batch is read once: a second sink of the same type is refused.
+func (e eachBatch) Records(ctx context.Context, sinks []Sink) {
+	read := map[dataset.DataType]bool{}
+	for _, s := range sinks {
+		f := e[s.Type]
+		switch {
+		case f.b == nil:
+			s.Done(fmt.Errorf("%s was not fetched", s.Type))
+		case read[s.Type]:
+			s.Done(fmt.Errorf("%s is read once", s.Type))
+		case ctx.Err() != nil:
+			s.Done(ctx.Err())
+		default:
+			read[s.Type] = true
+			s.Done(f.b.Records(ctx, s.Emit))
+		}
+	}
+}
+
+func (e eachBatch) Close() error {
+	var errs []error
+	for _, f := range e {
+		if f.b != nil {
+			errs = append(errs, f.b.Close())
+		}
+	}
+	return errors.Join(errs...)
+}

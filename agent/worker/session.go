@@ -25,7 +25,7 @@ type session struct {
 	ws        *websocket.Conn
 	writeMu   sync.Mutex
 	heartbeat time.Duration
-	claims    map[string]string // claim message id -> dataset id
+	claims    map[string]protocol.Offer // claim message id -> the offer claimed
 	beats     map[string]time.Time
 	mu        sync.Mutex
 }
@@ -79,7 +79,7 @@ func (w *Worker) runSession(ctx, jobCtx context.Context) error {
 	}
 	defer ws.Close()
 	ws.SetReadLimit(protocol.MaxMessageBytes)
-	s := &session{ws: ws, claims: map[string]string{}, beats: map[string]time.Time{}}
+	s := &session{ws: ws, claims: map[string]protocol.Offer{}, beats: map[string]time.Time{}}
 	welcome, err := w.handshake(s)
 	if err != nil {
 		return err
@@ -182,8 +182,8 @@ func (w *Worker) dispatch(jobCtx context.Context, s *session, m protocol.Message
 			w.ignoreUnasked(m)
 		}
 	case protocol.TypeError:
-		if id, ok := s.forget(m.ReplyTo); ok {
-			w.log.Info("claim refused", "dataset", id, "code", m.Error.Code)
+		if o, ok := s.forget(m.ReplyTo); ok {
+			w.log.Info("claim refused", "dataset", o.DatasetID, "code", m.Error.Code)
 			w.claimNext(s)
 			return
 		}
@@ -205,9 +205,10 @@ func (w *Worker) dispatch(jobCtx context.Context, s *session, m protocol.Message
 	}
 }
 
-// onClaimed starts the dataset a claim of this session was granted. A
-// claimed that answers no claim of ours, or names another dataset than
-// the one claimed, starts nothing: the agent runs only what it asked for.
+// onClaimed takes the dataset a claim of this session was granted. A
+// claimed that answers no claim of ours, or names another dataset or
+// connection than the one claimed, starts nothing: the agent runs only
+// what it asked for.
 func (w *Worker) onClaimed(ctx context.Context, s *session, m protocol.Message) {
 	b, bound := w.binding(m.Claimed.ConnectionID)
 	// The claim is forgotten and its job added under one hold of w.mu, so
@@ -215,9 +216,9 @@ func (w *Worker) onClaimed(ctx context.Context, s *session, m protocol.Message) 
 	// and claims one dataset too many (whose claimed this agent would then
 	// have to ignore, leaving it Fetching until its lease expired).
 	w.mu.Lock()
-	id, asked := s.forget(m.ReplyTo)
-	if asked && id == m.Claimed.DatasetID {
-		w.startJob(ctx, *m.Claimed, b, bound)
+	o, asked := s.forget(m.ReplyTo)
+	if asked && o.DatasetID == m.Claimed.DatasetID && o.ConnectionID == m.Claimed.ConnectionID {
+		w.startJob(ctx, s, *m.Claimed, b, bound)
 		return
 	}
 	w.mu.Unlock()
@@ -243,12 +244,12 @@ func (r *rareLog) log(l *slog.Logger, msg string, args ...any) {
 	}
 }
 
-func (s *session) forget(claimID string) (string, bool) {
+func (s *session) forget(claimID string) (protocol.Offer, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	id, ok := s.claims[claimID]
+	o, ok := s.claims[claimID]
 	delete(s.claims, claimID)
-	return id, ok
+	return o, ok
 }
 
 func (s *session) beat(id string) (time.Time, bool) {

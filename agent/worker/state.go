@@ -82,6 +82,7 @@ func (w *Worker) detach(s *session) {
 	if w.session == s {
 		w.session = nil
 	}
+	w.startGathered(nil) // the claims of s will not be answered
 	w.status.Connected = false
 	w.mu.Unlock()
 	w.writeStatus()

@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"context"
 	"strings"
 	"testing"
 
@@ -9,35 +8,23 @@ import (
 	"github.com/ferry-sync/ferry/shared/protocol"
 )
 
-// warnBatch is a batch with warnings.
-type warnBatch struct{ ws []source.Warning }
-
-func (b warnBatch) Records(context.Context, func(source.Record) error) error { return nil }
-func (b warnBatch) Close() error                                             { return nil }
-func (b warnBatch) Warnings() []source.Warning                               { return b.ws }
-
-type plainBatch struct{}
-
-func (plainBatch) Records(context.Context, func(source.Record) error) error { return nil }
-func (plainBatch) Close() error                                             { return nil }
-
 // TestSourceWarnings: what a source says is cut to the protocol's bounds
 // before it is sent, so a source can never make its report refused.
 func TestSourceWarnings(t *testing.T) {
-	if got := sourceWarnings(plainBatch{}); got != nil {
-		t.Errorf("a batch without warnings gave %v", got)
+	if got := sourceWarnings(nil); got != nil {
+		t.Errorf("no warnings gave %v", got)
 	}
 	var many []source.Warning
 	for range protocol.MaxWarnings + 3 {
 		many = append(many, source.Warning{RuleID: "source.bookOpen", Message: "open"})
 	}
 	long := strings.Repeat("é", protocol.MaxWarningMessageBytes) // 2 bytes each: cut inside a rune
-	got := sourceWarnings(warnBatch{append([]source.Warning{
+	got := sourceWarnings(append([]source.Warning{
 		{RuleID: "source.bookOpen", Message: "line one\nline two\x07"},
 		{RuleID: "bad rule id", Message: "dropped"},
 		{RuleID: "source.long", Message: long},
 		{RuleID: "source.empty", Message: ""},
-	}, many...)})
+	}, many...))
 	if len(got) != protocol.MaxWarnings {
 		t.Fatalf("%d warnings sent, want %d", len(got), protocol.MaxWarnings)
 	}

@@ -38,6 +38,10 @@ type Config struct {
 	Coordinator string
 	Credential  string
 	Bindings    []Binding
+	// Concurrency is how many reads of the sources run at once (2 when
+	// unset). A read of a source.MultiSource serves the datasets of its
+	// connection claimed together, up to one of each data type (a GnuCash
+	// book is read once for all of them); of another source, one dataset.
 	Concurrency int
 	Version     string
 	Logger      *slog.Logger
@@ -82,6 +86,11 @@ type Worker struct {
 	status  Status
 	jobWG   sync.WaitGroup
 	diag    diagRuns
+	// gathering holds by connection the datasets claimed for its next
+	// read, which starts once its claims are all answered; reads counts
+	// the reads running (both w.mu).
+	gathering map[string]*gathered
+	reads     int
 	// bundling: a support bundle is being collected or uploaded (w.mu).
 	bundling bool
 	// raise is the log level support raised (w.mu).
@@ -106,7 +115,7 @@ func New(cfg Config) *Worker {
 	if cfg.BackoffMax == 0 {
 		cfg.BackoffMax = time.Minute
 	}
-	return &Worker{cfg: cfg, log: cfg.Logger, jobs: map[string]*job{}, outbox: newOutbox()}
+	return &Worker{cfg: cfg, log: cfg.Logger, jobs: map[string]*job{}, gathering: map[string]*gathered{}, outbox: newOutbox()}
 }
 
 // Run connects and serves until ctx ends; on the way out it cancels the

@@ -38,7 +38,7 @@ func startCoordinator(t *testing.T, data, addr string) *coordinator {
 // new credential.
 func (c *coordinator) linked(path string) (string, worker.Binding, string) {
 	c.t.Helper()
-	company, b, lr := c.link("", path)
+	company, b, lr := c.link("", "csv", path)
 	if lr.Credential == "" {
 		c.t.Fatal("a first link returned no credential")
 	}
@@ -48,24 +48,24 @@ func (c *coordinator) linked(path string) (string, worker.Binding, string) {
 // linkedTo links a new company's csv connection to the agent with cred.
 func (c *coordinator) linkedTo(cred, path string) (string, worker.Binding) {
 	c.t.Helper()
-	company, b, lr := c.link(cred, path)
+	company, b, lr := c.link(cred, "csv", path)
 	if lr.Credential != "" {
 		c.t.Fatalf("a link with a credential returned a new one: %+v", lr)
 	}
 	return company, b
 }
 
-// link creates a company and a csv connection and exchanges its code, with
-// the agent credential cred ("" for a new agent).
-func (c *coordinator) link(cred, path string) (string, worker.Binding, protocol.LinkResponse) {
+// link creates a company and a connection of platform key at path and
+// exchanges its code, with the agent credential cred ("" for a new agent).
+func (c *coordinator) link(cred, key, path string) (string, worker.Binding, protocol.LinkResponse) {
 	c.t.Helper()
 	var co, conn struct {
 		ID             string
 		ConnectionInfo map[string]string
 	}
 	c.API("POST", "/companies", map[string]string{"name": "Acme"}, &co)
-	c.API("POST", "/companies/"+co.ID+"/connections", map[string]string{"platformKey": "csv"}, &conn)
-	raw, _ := json.Marshal(protocol.LinkRequest{Code: conn.ConnectionInfo["linkCode"], PlatformKey: "csv"})
+	c.API("POST", "/companies/"+co.ID+"/connections", map[string]string{"platformKey": key}, &conn)
+	raw, _ := json.Marshal(protocol.LinkRequest{Code: conn.ConnectionInfo["linkCode"], PlatformKey: key})
 	req, _ := http.NewRequest("POST", c.URL+protocol.LinkPath, bytes.NewReader(raw))
 	if cred != "" {
 		req.Header.Set("Authorization", "Bearer "+cred)
@@ -79,7 +79,7 @@ func (c *coordinator) link(cred, path string) (string, worker.Binding, protocol.
 	if err := json.NewDecoder(resp.Body).Decode(&lr); err != nil || resp.StatusCode != 200 {
 		c.t.Fatalf("link: %d %v", resp.StatusCode, err)
 	}
-	src, err := sources.Open("csv", path)
+	src, err := sources.Open(key, path)
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -9,7 +9,8 @@ import (
 )
 
 // TestMillionSplits streams every data type of a generated book of
-// 1,000,000 splits (500,000 transactions) and samples the heap in use as
+// 1,000,000 splits (500,000 transactions) in one read, as the agent reads
+// the types queued together (FetchTypes), and samples the heap in use as
 // it goes: it must stay under 150 MB, as it must not grow with the book.
 // Under the race detector, which slows the read about tenfold, the book
 // has 10,000 splits: every type is still read through the same streaming
@@ -17,11 +18,11 @@ import (
 // only at the full size, which `go test` without -race reads, and which
 // make test checks with the real agent, without -race, in e2e's
 // TestMillionSplitBookAgentMemory (every type, the same generated book,
-// its peak RSS under 150 MiB). With 100,000 splits under -race this test
-// took 7 of make test's minutes: 13 reads of the book, one per type.
+// its peak RSS under 150 MiB). Read once per type, the book took 13
+// reads; BenchmarkFetchTypes compares the two.
 func TestMillionSplits(t *testing.T) {
 	if testing.Short() {
-		t.Skip("reads a 1,000,000-split book once per data type")
+		t.Skip("reads a 1,000,000-split book")
 	}
 	txns := 500_000
 	if raceEnabled {
@@ -33,21 +34,24 @@ func TestMillionSplits(t *testing.T) {
 	want := map[dataset.DataType]int{dataset.Company: 1, dataset.ChartOfAccounts: len(genAccounts), dataset.TaxRates: 1,
 		dataset.Customers: 1, dataset.Invoices: 1, dataset.JournalEntries: txns, dataset.BankAccounts: 1}
 	peak := peakHeap(t, func() {
-		for _, dt := range dataset.DataTypes {
-			b, err := src.Fetch(t.Context(), dt)
-			if err != nil {
-				t.Fatal(err)
-			}
-			n := 0
-			err = b.Records(t.Context(), func(source.Record) error { n++; return nil })
-			b.Close()
-			if err != nil || n != want[dt] {
-				t.Errorf("%s: %d records, %v; want %d", dt, n, err, want[dt])
-			}
+		mb, err := src.FetchTypes(t.Context(), dataset.DataTypes)
+		if err != nil {
+			t.Fatal(err)
 		}
+		defer mb.Close()
+		var sinks []source.Sink
+		for _, dt := range dataset.DataTypes {
+			n := 0
+			sinks = append(sinks, source.Sink{Type: dt, Emit: func(source.Record) error { n++; return nil }, Done: func(err error) {
+				if err != nil || n != want[dt] {
+					t.Errorf("%s: %d records, %v; want %d", dt, n, err, want[dt])
+				}
+			}})
+		}
+		mb.Records(t.Context(), sinks)
 	})
 	const bound = 150 << 20
-	t.Logf("%d splits, book %d MiB gzip: peak heap in use %d MiB streaming every type", 2*txns, fi.Size()>>20, peak>>20)
+	t.Logf("%d splits, book %d MiB gzip: peak heap in use %d MiB streaming every type in one read", 2*txns, fi.Size()>>20, peak>>20)
 	if peak > bound {
 		t.Errorf("peak heap in use %d MiB, want under %d MiB", peak>>20, bound>>20)
 	}

@@ -41,6 +41,14 @@
 // transactions) and then the transactions, each payment mapped as it
 // passes, the first read dropping the transactions unread. The second
 // read of an XML book reads the file Fetch opened again, the same version.
+// FetchTypes opens the book once for several types (an SQLite book is
+// copied once) and reads it once for all of them, keeping what any of
+// them needs, journal entries streamed, the others mapped from the book
+// read; payments then read the transactions a second time. A fault in a
+// part of the book that only some of the types read (a document's line)
+// would end them all: then each type still going is read again on its
+// own, as a Fetch of it would be, and only those that read the fault
+// fail.
 // An XML book is read with encoding/xml's token decoder as a stream of
 // objects (an account, a transaction): transactions pass one at a time,
 // and a data type that needs none has them cut out of the byte stream

@@ -8,9 +8,11 @@ import (
 	"io"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/ferry-sync/ferry/agent/source"
 	"github.com/ferry-sync/ferry/shared/dataset"
 )
 
@@ -22,7 +24,8 @@ func smallBook() string {
 	return b.String()
 }
 
-// readAll loads an XML book for every part and maps each data type.
+// readAll loads an XML book for every part and maps each data type, alone
+// and all of them in one read.
 func readAll(data []byte) error {
 	var errs []error
 	for _, parts := range []part{partMeta, partMeta | partBalances, partMeta | partTaxTables | partCustomers | partVendors | partInvoices | partLots} {
@@ -37,11 +40,15 @@ func readAll(data []byte) error {
 		}
 		errs = append(errs, err)
 	}
-	for _, dt := range []dataset.DataType{dataset.Payments, dataset.BillPayments} {
+	for _, dts := range [][]dataset.DataType{{dataset.Payments}, {dataset.BillPayments}, dataset.DataTypes} {
 		l := &xmlLoader{r: bytes.NewReader(data), closer: func() error { return nil },
 			reread: func() (io.Reader, error) { return bytes.NewReader(data), nil }}
-		b := &batch{l: l, dt: dt, name: "fuzz.gnucash", loc: time.UTC}
-		errs = append(errs, b.payments(context.Background(), func(map[string]any) error { return nil }))
+		r := &reading{l: l, name: "fuzz.gnucash", loc: time.UTC, loads: new(atomic.Int64)}
+		sinks := make([]source.Sink, len(dts))
+		for i, dt := range dts {
+			sinks[i] = source.Sink{Type: dt, Emit: func(source.Record) error { return nil }, Done: func(err error) { errs = append(errs, err) }}
+		}
+		r.Records(context.Background(), sinks)
 	}
 	l := &xmlLoader{r: bytes.NewReader(data), closer: func() error { return nil }}
 	_, err := l.load(context.Background(), partMeta, func(bk *book, t *txn) error { mapTxn(bk, t); return nil })

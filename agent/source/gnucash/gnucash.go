@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ferry-sync/ferry/agent/source"
@@ -23,6 +24,10 @@ import (
 type Source struct {
 	path string
 	opts Options
+	// opens and loads count the book's opens (one a Fetch or FetchTypes)
+	// and reads (a pass over an XML book's text, a read transaction on an
+	// SQLite book's copy), for the tests.
+	opens, loads atomic.Int64
 }
 
 // Options are a source's settings; the zero value is the default.
@@ -38,8 +43,8 @@ type Options struct {
 }
 
 var (
-	_ source.Source = (*Source)(nil)
-	_ source.Locker = (*Source)(nil)
+	_ source.MultiSource = (*Source)(nil)
+	_ source.Locker      = (*Source)(nil)
 )
 
 // Open returns the source for the book at path. It does not look at the
@@ -90,11 +95,32 @@ func (s *Source) Fetch(ctx context.Context, dt dataset.DataType) (source.Batch, 
 	if err := source.Check(ctx, dt); err != nil {
 		return nil, err
 	}
+	r, err := s.reading(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &batch{r: r, dt: dt}, nil
+}
+
+// FetchTypes is Fetch for several data types read together: the book is
+// checked and opened once (an SQLite book copied once), and Records reads
+// that one version of it for all of them, in one pass, two with payments
+// (see reading.read).
+func (s *Source) FetchTypes(ctx context.Context, _ []dataset.DataType) (source.MultiBatch, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return s.reading(ctx)
+}
+
+// reading opens the book for a fetch.
+func (s *Source) reading(ctx context.Context) (*reading, error) {
+	s.opens.Add(1)
 	l, warnings, err := s.open(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return &batch{l: l, dt: dt, name: filepath.Base(s.path), warnings: warnings, loc: s.opts.Location}, nil
+	return &reading{l: l, name: filepath.Base(s.path), warnings: warnings, loc: s.opts.Location, loads: &s.loads}, nil
 }
 
 var (

@@ -128,7 +128,7 @@ var bankTypes = map[string]bool{"BANK": true, "CREDIT": true, "CHECKING": true, 
 // mapAccounts emits every account but the root, in the book's order, and
 // the Imbalance accounts GnuCash would make for unbalanced transactions.
 func mapAccounts(b *book, emit func(source.Record) error) error {
-	made := imbalanceAccounts(b)
+	made, imbalances := imbalanceAccounts(b)
 	for _, g := range b.accountOrder {
 		a := b.accounts[g]
 		if g == b.rootGUID || a.typ == "ROOT" {
@@ -146,9 +146,12 @@ func mapAccounts(b *book, emit func(source.Record) error) error {
 		if a.scu <= 0 {
 			places = placesOf(b.fraction(a.cmdty))
 		}
-		bal := b.balances[g]
-		if bal == nil {
-			bal = new(big.Rat)
+		bal := new(big.Rat)
+		if r := b.balances[g]; r != nil {
+			bal.Set(r)
+		}
+		if r := imbalances[g]; r != nil {
+			bal.Add(bal, r)
 		}
 		rec := source.Record{"id": g, "name": a.name, "fullyQualifiedName": fullName(b, a), "type": typ,
 			"status": status, "currentBalance": decimal(bal, places), "isBankAccount": bankTypes[a.typ] && !b.suspense(a),
@@ -168,28 +171,30 @@ func mapAccounts(b *book, emit func(source.Record) error) error {
 	return nil
 }
 
-// imbalanceAccounts adds the imbalances to the balances of the book's
-// Imbalance accounts, and makes those it lacks, as GnuCash does when it
-// opens the book (it makes them BANK accounts; these are not flagged as
-// bank accounts here, as no bank holds them).
-func imbalanceAccounts(b *book) []source.Record {
+// imbalanceAccounts is what the book's Imbalance accounts hold beyond
+// their splits, by account, and the records of those it lacks, made as
+// GnuCash does when it opens the book (it makes them BANK accounts; these
+// are not flagged as bank accounts here, as no bank holds them). The book
+// is not changed: other types are mapped from it too.
+func imbalanceAccounts(b *book) ([]source.Record, map[string]*big.Rat) {
 	curs := make([]cmdty, 0, len(b.imbalances))
 	for c := range b.imbalances {
 		curs = append(curs, c)
 	}
 	slices.SortFunc(curs, func(x, y cmdty) int { return strings.Compare(x.space+x.id, y.space+y.id) })
 	var made []source.Record
+	held := map[string]*big.Rat{}
 	for _, c := range curs {
 		id, name, found := b.imbalanceAccount(c)
 		if found {
-			add(b.balances, id, b.imbalances[c])
+			add(held, id, b.imbalances[c])
 			continue
 		}
 		made = append(made, source.Record{"id": id, "name": name, "fullyQualifiedName": name, "type": "Asset",
 			"status": "Active", "currency": c.id, "currentBalance": decimal(b.imbalances[c], placesOf(b.fraction(c))),
 			"isBankAccount": false, "isPlaceholder": false})
 	}
-	return made
+	return made, held
 }
 
 // fullName is the account's name under its parents', root left out:
