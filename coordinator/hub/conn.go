@@ -56,9 +56,10 @@ const reasonHandshakeFailed = "newer connection failed its handshake"
 // readBuffer is an agent connection's read buffer, in bytes.
 const readBuffer = 1024
 
-// agentConn is one agent's live control channel, on two goroutines: run
-// reads and handles; writeLoop is the only writer, and offers queued work
-// when kicked.
+// agentConn is one agent's live control channel. run reads and handles
+// on the connection's one long-lived goroutine; a writer (writeLoop) runs
+// only while there is something to write or work to offer, one at a time,
+// and is the only one to write once the agent is welcomed.
 type agentConn struct {
 	h  *Hub
 	ws *websocket.Conn
@@ -99,6 +100,13 @@ type agentConn struct {
 	// epoch is the connection's claim of its agent's channel
 	// (channels.go), set before it is registered.
 	epoch uint64
+
+	// writing is whether a writer has the websocket (the handshake has it
+	// until run starts); stopped, that the connection has ended and no
+	// writer starts again. Both guarded by mu; writers counts the writer
+	// running, for run to wait for.
+	writing, stopped bool
+	writers          sync.WaitGroup
 
 	send      chan *protocol.Message // pointers: an idle agent's empty queue is 32 words, not 32 messages
 	kickc     chan struct{}
@@ -151,6 +159,7 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request, agent store.Agent) 
 		pending: map[string]chan protocol.Diagnostics{},
 		log:     h.log.With("agent", agent.ID, "remote", r.RemoteAddr),
 		send:    make(chan *protocol.Message, sendQueue), kickc: make(chan struct{}, 1), done: make(chan struct{}),
+		writing: true, // the handshake writes until run hands the websocket to the writers
 	}
 	h.supersede(c)
 	defer h.takeTurn(agent.ID)()
@@ -201,12 +210,12 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request, agent store.Agent) 
 	return c
 }
 
-// run is a welcomed connection's life: it reads here while writeLoop
-// writes, until either ends the connection; then it goes offline.
+// run is a welcomed connection's life: it reads here while writers
+// write, until either ends the connection; then it goes offline.
 func (c *agentConn) run() {
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); c.writeLoop() }()
+	c.mu.Lock()
+	c.writing = false // from now on the writers write (writeLoop)
+	c.mu.Unlock()
 	for _, id := range c.refused {
 		c.enqueue(protocol.Message{Type: protocol.TypeRevoked, ID: uuid.NewString(),
 			Revoked: &protocol.Revoked{ConnectionID: id, Reason: "this connection is not linked to this agent"}})
@@ -218,7 +227,7 @@ func (c *agentConn) run() {
 	}
 	c.sendLogLevel(c.raised, c.raisedUntil)
 	c.close(c.readLoop())
-	wg.Wait()
+	c.stopWriters()
 	h := c.h
 	offline, live := h.unregister(c)
 	// A newer claim, on another replica, has the agent: its end here is
@@ -351,12 +360,13 @@ func (c *agentConn) bound() []string {
 	return ids
 }
 
-// kick asks the write loop to offer queued work again.
+// kick asks a writer to offer queued work again.
 func (c *agentConn) kick() {
 	select {
 	case c.kickc <- struct{}{}:
 	default:
 	}
+	c.startWriter()
 }
 
 // revoke ends the binding now and has the write loop tell the agent,
@@ -371,14 +381,17 @@ func (c *agentConn) revoke(connectionID, reason string) {
 	c.kick()
 }
 
-// enqueue hands a message to the write loop, waiting for room. An agent
-// that stops reading stalls its write loop, whose write deadline then closes
-// the connection and ends the wait: backpressure, not unbounded memory.
+// enqueue hands a message to the writers, waiting for room. An agent that
+// stops reading stalls the writer, whose write deadline then closes the
+// connection and ends the wait: backpressure, not unbounded memory. (A
+// full queue has a writer: whoever queued its messages started one.)
 func (c *agentConn) enqueue(m protocol.Message) {
 	select {
 	case c.send <- &m:
 	case <-c.done:
+		return
 	}
+	c.startWriter()
 }
 
 // writeNow writes during the handshake, before the write loop runs.
