@@ -91,7 +91,7 @@ type agentConn struct {
 	// agent's queued work opens; write loop only.
 	wake    *time.Timer
 	revoked []protocol.Revoked                   // revocations the write loop sends at its next kick
-	pending map[string]chan protocol.Diagnostics // diagnose message id -> its waiting caller
+	pending map[string]chan protocol.Diagnostics // diagnose message id -> its waiting caller; nil until one waits
 	// replaced are the connections served by a welcomed connection this
 	// one replaced (guarded by the hub's mu): see supersede; replacedEpoch
 	// is that connection's claim.
@@ -156,9 +156,8 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request, agent store.Agent) 
 	ws.SetReadLimit(protocol.MaxMessageBytes)
 	c := &agentConn{
 		h: h, ws: ws, upgrade: upgrade, agentID: agent.ID, remote: r.RemoteAddr, connectedAt: h.now().UTC(), lastSeen: h.now().UTC(),
-		pending: map[string]chan protocol.Diagnostics{},
-		log:     h.log.With("agent", agent.ID, "remote", r.RemoteAddr),
-		send:    make(chan *protocol.Message, sendQueue), kickc: make(chan struct{}, 1), done: make(chan struct{}),
+		log:  h.log.With("agent", agent.ID, "remote", r.RemoteAddr),
+		send: make(chan *protocol.Message, sendQueue), kickc: make(chan struct{}, 1), done: make(chan struct{}),
 		writing: true, // the handshake writes until run hands the websocket to the writers
 	}
 	h.supersede(c)
@@ -269,7 +268,7 @@ func (c *agentConn) handshake(ctx context.Context, agent store.Agent) (*protocol
 		return nil, protocol.Message{}, err
 	}
 	c.updateAgent(ctx, agent, m.Hello)
-	c.features = m.Hello.Features
+	c.features = canonicalFeatures(m.Hello.Features)
 	c.raised, c.raisedUntil = agent.LogLevel, agent.LogLevelUntil
 	resumed := c.resume(ctx, m.Hello.Leases)
 	return m.Hello, protocol.Message{Type: protocol.TypeWelcome, ID: uuid.NewString(), ReplyTo: m.ID, Welcome: &protocol.Welcome{
@@ -294,9 +293,43 @@ func (c *agentConn) bind(ctx context.Context, bs []protocol.Binding) error {
 			c.refused = append(c.refused, b.ConnectionID)
 			continue
 		}
-		c.bindings[b.ConnectionID] = b.DataTypes
+		c.bindings[b.ConnectionID] = canonicalTypes(b.DataTypes)
 	}
 	return nil
+}
+
+// canonicalTypes are a hello's data types as dataset.DataTypes' own
+// strings where they are among them: the connection keeps them for its
+// life, and the decoded copies, one allocation each, are garbage.
+func canonicalTypes(ts []dataset.DataType) []dataset.DataType {
+	out := make([]dataset.DataType, len(ts))
+	for i, t := range ts {
+		out[i] = t
+		if j := slices.Index(dataset.DataTypes, t); j >= 0 {
+			out[i] = dataset.DataTypes[j]
+		}
+	}
+	return out
+}
+
+// knownFeatures are the optional messages this coordinator sends to an
+// agent whose hello lists them.
+var knownFeatures = []string{protocol.FeatureSupportBundle, protocol.FeatureLogLevel, protocol.FeatureUpdate}
+
+// canonicalFeatures are a hello's features as the protocol's own strings,
+// as canonicalTypes; an unknown feature is kept as it came.
+func canonicalFeatures(fs []string) []string {
+	if len(fs) == 0 {
+		return nil
+	}
+	out := make([]string, len(fs))
+	for i, f := range fs {
+		out[i] = f
+		if j := slices.Index(knownFeatures, f); j >= 0 {
+			out[i] = knownFeatures[j]
+		}
+	}
+	return out
 }
 
 // updateAgent stores what the hello says of the agent and when it was

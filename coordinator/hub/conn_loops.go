@@ -279,7 +279,12 @@ func (c *agentConn) offerQueued() bool {
 	// Dispatch latency counts each dataset's first offer (per attempt) on
 	// this connection; the offers of later passes are repeats.
 	offered := make(map[string]bool, len(c.offered))
-	defer func() { c.offered = offered }()
+	defer func() {
+		if len(offered) == 0 {
+			offered = nil // an idle agent keeps no map
+		}
+		c.offered = offered
+	}()
 	offeredOn := map[string]string{}
 	defer c.setOfferedOn(offeredOn)
 	var wake time.Time
