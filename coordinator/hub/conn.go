@@ -57,9 +57,10 @@ const reasonHandshakeFailed = "newer connection failed its handshake"
 // readBuffer is an agent connection's read buffer, in bytes.
 const readBuffer = 1024
 
-// agentConn is one agent's live control channel, on two goroutines: run
-// reads and handles; writeLoop is the only writer, and offers queued work
-// when kicked.
+// agentConn is one agent's live control channel. run reads and handles
+// on the connection's one long-lived goroutine; a writer (writeLoop) runs
+// only while there is something to write or work to offer, one at a time,
+// and is the only one to write once the agent is welcomed.
 type agentConn struct {
 	h  *Hub
 	ws *websocket.Conn
@@ -95,7 +96,7 @@ type agentConn struct {
 	// agent's queued work opens; write loop only.
 	wake    *time.Timer
 	revoked []protocol.Revoked                   // revocations the write loop sends at its next kick
-	pending map[string]chan protocol.Diagnostics // diagnose message id -> its waiting caller
+	pending map[string]chan protocol.Diagnostics // diagnose message id -> its waiting caller; nil until one waits
 	// replaced are the connections served by a welcomed connection this
 	// one replaced (guarded by the hub's mu): see supersede; replacedEpoch
 	// is that connection's claim.
@@ -107,6 +108,13 @@ type agentConn struct {
 	// min is the update of an agent below the minimum agent version
 	// (minversion.go); nil, costing an idle agent one word, for the others.
 	min *minimumState
+
+	// writing is whether a writer has the websocket (the handshake has it
+	// until run starts); stopped, that the connection has ended and no
+	// writer starts again. Both guarded by mu; writers counts the writer
+	// running, for run to wait for.
+	writing, stopped bool
+	writers          sync.WaitGroup
 
 	send      chan *protocol.Message // pointers: an idle agent's empty queue is 32 words, not 32 messages
 	kickc     chan struct{}
@@ -156,9 +164,9 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request, agent store.Agent) 
 	ws.SetReadLimit(protocol.MaxMessageBytes)
 	c := &agentConn{
 		h: h, ws: ws, upgrade: upgrade, agentID: agent.ID, remote: r.RemoteAddr, connectedAt: h.now().UTC(), lastSeen: h.now().UTC(),
-		pending: map[string]chan protocol.Diagnostics{},
-		log:     h.log.With("agent", agent.ID, "remote", r.RemoteAddr),
-		send:    make(chan *protocol.Message, sendQueue), kickc: make(chan struct{}, 1), done: make(chan struct{}),
+		log:  h.log.With("agent", agent.ID, "remote", r.RemoteAddr),
+		send: make(chan *protocol.Message, sendQueue), kickc: make(chan struct{}, 1), done: make(chan struct{}),
+		writing: true, // the handshake writes until run hands the websocket to the writers
 	}
 	h.supersede(c)
 	defer h.takeTurn(agent.ID)()
@@ -209,12 +217,12 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request, agent store.Agent) 
 	return c
 }
 
-// run is a welcomed connection's life: it reads here while writeLoop
-// writes, until either ends the connection; then it goes offline.
+// run is a welcomed connection's life: it reads here while writers
+// write, until either ends the connection; then it goes offline.
 func (c *agentConn) run() {
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); c.writeLoop() }()
+	c.mu.Lock()
+	c.writing = false // from now on the writers write (writeLoop)
+	c.mu.Unlock()
 	for _, id := range c.refused {
 		c.enqueue(protocol.Message{Type: protocol.TypeRevoked, ID: uuid.NewString(),
 			Revoked: &protocol.Revoked{ConnectionID: id, Reason: "this connection is not linked to this agent"}})
@@ -230,7 +238,7 @@ func (c *agentConn) run() {
 		c.sendUpdate(c.ask.Version, c.ask.Reason)
 	}
 	c.close(c.readLoop())
-	wg.Wait()
+	c.stopWriters()
 	h := c.h
 	offline, live := h.unregister(c)
 	// A newer claim, on another replica, has the agent: its end here is
@@ -272,7 +280,7 @@ func (c *agentConn) handshake(ctx context.Context, agent store.Agent) (*protocol
 		return nil, protocol.Message{}, err
 	}
 	c.updateAgent(ctx, agent, m.Hello)
-	c.features = m.Hello.Features
+	c.features = canonicalFeatures(m.Hello.Features)
 	if c.h.BelowMinimum(m.Hello.AgentVersion) {
 		c.min = &minimumState{version: m.Hello.AgentVersion}
 	}
@@ -301,9 +309,43 @@ func (c *agentConn) bind(ctx context.Context, bs []protocol.Binding) error {
 			c.refused = append(c.refused, b.ConnectionID)
 			continue
 		}
-		c.bindings[b.ConnectionID] = b.DataTypes
+		c.bindings[b.ConnectionID] = canonicalTypes(b.DataTypes)
 	}
 	return nil
+}
+
+// canonicalTypes are a hello's data types as dataset.DataTypes' own
+// strings where they are among them: the connection keeps them for its
+// life, and the decoded copies, one allocation each, are garbage.
+func canonicalTypes(ts []dataset.DataType) []dataset.DataType {
+	out := make([]dataset.DataType, len(ts))
+	for i, t := range ts {
+		out[i] = t
+		if j := slices.Index(dataset.DataTypes, t); j >= 0 {
+			out[i] = dataset.DataTypes[j]
+		}
+	}
+	return out
+}
+
+// knownFeatures are the optional messages this coordinator sends to an
+// agent whose hello lists them.
+var knownFeatures = []string{protocol.FeatureSupportBundle, protocol.FeatureLogLevel, protocol.FeatureUpdate}
+
+// canonicalFeatures are a hello's features as the protocol's own strings,
+// as canonicalTypes; an unknown feature is kept as it came.
+func canonicalFeatures(fs []string) []string {
+	if len(fs) == 0 {
+		return nil
+	}
+	out := make([]string, len(fs))
+	for i, f := range fs {
+		out[i] = f
+		if j := slices.Index(knownFeatures, f); j >= 0 {
+			out[i] = knownFeatures[j]
+		}
+	}
+	return out
 }
 
 // updateAgent stores what the hello says of the agent and when it was
@@ -367,12 +409,13 @@ func (c *agentConn) bound() []string {
 	return ids
 }
 
-// kick asks the write loop to offer queued work again.
+// kick asks a writer to offer queued work again.
 func (c *agentConn) kick() {
 	select {
 	case c.kickc <- struct{}{}:
 	default:
 	}
+	c.startWriter()
 }
 
 // revoke ends the binding now and has the write loop tell the agent,
@@ -387,14 +430,17 @@ func (c *agentConn) revoke(connectionID, reason string) {
 	c.kick()
 }
 
-// enqueue hands a message to the write loop, waiting for room. An agent
-// that stops reading stalls its write loop, whose write deadline then closes
-// the connection and ends the wait: backpressure, not unbounded memory.
+// enqueue hands a message to the writers, waiting for room. An agent that
+// stops reading stalls the writer, whose write deadline then closes the
+// connection and ends the wait: backpressure, not unbounded memory. (A
+// full queue has a writer: whoever queued its messages started one.)
 func (c *agentConn) enqueue(m protocol.Message) {
 	select {
 	case c.send <- &m:
 	case <-c.done:
+		return
 	}
+	c.startWriter()
 }
 
 // writeNow writes during the handshake, before the write loop runs.

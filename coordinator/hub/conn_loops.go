@@ -176,14 +176,15 @@ func (c *agentConn) refuse(m protocol.Message, err error) {
 	c.enqueue(errorReply(m.ID, code, msg))
 }
 
-// writeLoop is the connection's only writer. It writes what is queued
-// and, when kicked (on connect, when work is queued, when the agent ends a
-// dataset, when a binding is revoked), sends the revocations and offers
-// the agent's queued datasets itself: one goroutine per
-// agent fewer than an offer loop of its own, whose offers would have gone
-// through the same queue to this loop anyway.
+// writeLoop is the connection's writer: one runs at a time (startWriter),
+// and only while there is something to do, so that an idle agent costs the
+// one goroutine that reads. It writes what is queued and, when kicked (on
+// connect, when work is queued, when the agent ends a dataset, when a
+// binding is revoked, when a held window opens), sends the revocations and
+// offers the agent's queued datasets itself; it ends when both the queue
+// and the kick are empty.
 func (c *agentConn) writeLoop() {
-	defer c.armWake(time.Time{})
+	defer c.writers.Done()
 	for {
 		select {
 		case <-c.done:
@@ -196,8 +197,50 @@ func (c *agentConn) writeLoop() {
 			if !c.sendRevoked() || !c.offerQueued() {
 				return
 			}
+		default:
+			if c.rest() {
+				return
+			}
 		}
 	}
+}
+
+// startWriter starts a writer unless one runs, the handshake still writes
+// or the connection has ended.
+func (c *agentConn) startWriter() {
+	c.mu.Lock()
+	start := !c.writing && !c.stopped
+	if start {
+		c.writing = true
+		c.writers.Add(1)
+	}
+	c.mu.Unlock()
+	if start {
+		go c.writeLoop()
+	}
+}
+
+// rest ends the writer's turn if nothing waits, and reports whether it
+// did: what is queued or kicked after it sees nothing starts a writer
+// again, as writing is false by then.
+func (c *agentConn) rest() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.send) > 0 || len(c.kickc) > 0 {
+		return false
+	}
+	c.writing = false
+	return true
+}
+
+// stopWriters keeps writers from starting again once the connection has
+// ended, waits for the one running, and stops the held windows' timer.
+func (c *agentConn) stopWriters() {
+	c.mu.Lock()
+	c.stopped = true
+	c.mu.Unlock()
+	c.writers.Wait()
+	c.armWake(time.Time{})
 }
 
 // write writes one message; false when the connection is gone.
@@ -249,7 +292,12 @@ func (c *agentConn) offerQueued() bool {
 	// Dispatch latency counts each dataset's first offer (per attempt) on
 	// this connection; the offers of later passes are repeats.
 	offered := make(map[string]bool, len(c.offered))
-	defer func() { c.offered = offered }()
+	defer func() {
+		if len(offered) == 0 {
+			offered = nil // an idle agent keeps no map
+		}
+		c.offered = offered
+	}()
 	offeredOn := map[string]string{}
 	defer c.setOfferedOn(offeredOn)
 	var wake time.Time

@@ -87,6 +87,9 @@ func (c *agentConn) diagnose(ctx context.Context) (DiagnosticsReport, error) {
 	id := uuid.NewString()
 	answer := make(chan protocol.Diagnostics, 1)
 	c.mu.Lock()
+	if c.pending == nil {
+		c.pending = map[string]chan protocol.Diagnostics{}
+	}
 	c.pending[id] = answer
 	c.mu.Unlock()
 	defer func() {
