@@ -5,8 +5,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/ferry-sync/ferry/coordinator/rules"
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/protocol"
@@ -103,12 +101,10 @@ func (c *agentConn) retryMinimumUpdate(inHand int) {
 	}
 }
 
-// sendMinimumUpdate tells the agent to run version: the one place the
-// minimum's update is sent on the connection.
+// sendMinimumUpdate tells the agent to run version, reason
+// "minimumVersion".
 func (c *agentConn) sendMinimumUpdate(version string) {
-	c.min.sentID, c.min.sent = uuid.NewString(), c.h.now()
-	c.enqueue(protocol.Message{Type: protocol.TypeUpdate, ID: c.min.sentID, Update: &protocol.Update{
-		Version: version, HealthMillis: c.h.cfg.UpdateHealth.Milliseconds(), Reason: "minimumVersion"}})
+	c.min.sentID, c.min.sent = c.sendUpdate(version, "minimumVersion"), c.h.now()
 }
 
 // minimumAnswered takes the agent's answer to the minimum's update: a

@@ -44,10 +44,11 @@ func (h *Hub) sendUpdate(u store.UpdateChange) {
 }
 
 // sendUpdate sends the agent update, when it understands it, and notes
-// the message so that its answer is known.
-func (c *agentConn) sendUpdate(version, reason string) {
+// the message so that its answer is known: the one place an update is
+// sent. It returns the message's id, "" when nothing was sent.
+func (c *agentConn) sendUpdate(version, reason string) string {
 	if !slices.Contains(c.features, protocol.FeatureUpdate) {
-		return
+		return ""
 	}
 	m := protocol.Message{Type: protocol.TypeUpdate, ID: uuid.NewString(), Update: &protocol.Update{
 		Version: version, HealthMillis: c.h.cfg.UpdateHealth.Milliseconds(), Reason: reason}}
@@ -62,6 +63,7 @@ func (c *agentConn) sendUpdate(version, reason string) {
 	c.mu.Unlock()
 	c.log.Info("update sent", "version", version, "reason", reason)
 	c.enqueue(m)
+	return m.ID
 }
 
 // maxUpdatesSent bounds the update messages a connection remembers the
