@@ -23,7 +23,8 @@ func (f fakeReleases) List() ([]releases.Release, error) { return f, nil }
 // their reason (escaped) and the minimum version; the agents page, an
 // agent's page and the fleet page show each agent's version, its update
 // policy and whether it is below the minimum. Without a key the page is
-// not shown; without releases it says so.
+// not shown; without releases it says so. A release's rollout links to
+// its page.
 func TestReleasesAndAgentVersions(t *testing.T) {
 	cat := fakeReleases{
 		{Version: "1.1.0", Verified: true, Manifest: release.Manifest{Version: "1.1.0", Created: time.Now(),
@@ -40,6 +41,10 @@ func TestReleasesAndAgentVersions(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	if err := e.st.CreateRollout(t.Context(), store.Rollout{Version: "1.1.0", Status: store.RolloutRunning, CanaryCount: 1, MaxInFlight: 1,
+		Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
 	if resp, _ := e.browser().get("/portal/releases"); resp.StatusCode != http.StatusSeeOther {
 		t.Errorf("releases page without a session: %d, want 303 to sign-in", resp.StatusCode)
 	}
@@ -49,7 +54,8 @@ func TestReleasesAndAgentVersions(t *testing.T) {
 			t.Fatalf("releases page with the %s: %d", key, resp.StatusCode)
 		}
 		for _, want := range []string{`href="/portal/releases"`, `id="release-1.1.0"`, `<span class="status ok">Verified</span>`,
-			`<code>linux-amd64</code> <code>windows-amd64</code>`, `Refused: tampered`, `&lt;script&gt;`, `<strong id="minimum-version">1.0.0</strong>`} {
+			`<code>linux-amd64</code> <code>windows-amd64</code>`, `Refused: tampered`, `&lt;script&gt;`, `<strong id="minimum-version">1.0.0</strong>`,
+			`<td class="rollout"><a href="/portal/rollouts/1.1.0">Running</a></td>`, `<td class="rollout">none</td>`} {
 			if !strings.Contains(body, want) {
 				t.Errorf("releases page with the %s lacks %q:\n%s", key, want, body)
 			}

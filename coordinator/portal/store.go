@@ -95,6 +95,8 @@ type Store interface {
 	// Rollout returns the rollout of a release's version; store.ErrNotFound
 	// if none.
 	Rollout(ctx context.Context, version string) (store.Rollout, error)
+	// Rollouts returns every rollout.
+	Rollouts(ctx context.Context) ([]store.Rollout, error)
 }
 
 // SessionStore keeps the signed-in sessions (store.SessionStore).
