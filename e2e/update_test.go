@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/chromedp/chromedp"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -703,6 +704,39 @@ func TestAgentRolloutCannotStart(t *testing.T) {
 	}
 	if a := getAgent(t, c, other.id); a.AgentVersion != v100 {
 		t.Errorf("the other agent runs %s, want %s", a.AgentVersion, v100)
+	}
+	portalShowsHaltedRollout(t, c, vCannotStart, canary.id)
+}
+
+// portalShowsHaltedRollout signs in to the Portal in a real (headless)
+// chromium, follows the releases page's link to version's rollout and
+// reads it: Halted, the canary agent Failed, with the reason.
+func portalShowsHaltedRollout(t *testing.T, c *coordinator, version, canary string) {
+	t.Helper()
+	tab := browserTab(t, 2*time.Minute)
+	err := chromedp.Do(tab,
+		chromedp.Navigate(c.url()+"/"),
+		chromedp.WaitVisible(chromedp.ID("key")),
+		chromedp.SendKeys(chromedp.ID("key"), e2eKey),
+		chromedp.Click(chromedp.CSS(`#signin button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`form.signout`)),
+		chromedp.Navigate(c.url()+"/portal/releases"),
+		chromedp.Click(chromedp.CSS(`#release-`+strings.ReplaceAll(version, ".", `\.`)+` td.rollout a`)),
+		chromedp.WaitVisible(chromedp.ID("rollout-status")),
+	)
+	if err != nil {
+		t.Fatalf("the Portal's rollout page: %v", err)
+	}
+	status, err := chromedp.Run(tab, chromedp.Text(chromedp.ID("rollout-status")))
+	if err != nil {
+		t.Fatalf("the rollout's status: %v", err)
+	}
+	row, err := chromedp.Run(tab, chromedp.Text(chromedp.CSS(`#rollout-agents tr[data-status="Failed"]`)))
+	if err != nil {
+		t.Fatalf("the rollout's failed agent: %v", err)
+	}
+	if !strings.Contains(status, "Halted") || !strings.Contains(row, canary) || !strings.Contains(row, "canary") || !strings.Contains(row, "selftest") {
+		t.Errorf("the Portal shows the rollout %q, the failed row %q: want Halted, the canary %s failed at selftest", status, row, canary)
 	}
 }
 
