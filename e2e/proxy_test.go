@@ -63,7 +63,9 @@ func TestProxy(t *testing.T) {
 		t.Errorf("the config holds the proxy's password, given in a file: %s", raw)
 	}
 
-	// Squid logs a tunnel when it closes: the link's has.
+	// Squid logs a tunnel when it closes, and writes its log a moment
+	// later: the link's has closed.
+	waitFor(t, 30*time.Second, "squid's log of the link's tunnel", func() bool { return sq.tunnels(c.addr, "TCP_TUNNEL/200", "ferry") >= 1 })
 	if n := sq.tunnels(c.addr, "TCP_TUNNEL/200", "ferry"); n != 1 {
 		t.Errorf("squid logged %d tunnels to %s for the user ferry after the link; want the link's", n, c.addr)
 	}
