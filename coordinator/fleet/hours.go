@@ -85,7 +85,12 @@ func (n *names) of(s string) uint32 {
 	return i
 }
 
-func (n *names) name(i uint32) string { return n.all[i] }
+func (n *names) name(i uint32) string {
+	if i == 0 {
+		return ""
+	}
+	return n.all[i]
+}
 
 // statusIndex is s's index in dataset.Statuses; an unknown status is
 // stored as the first (the feed and the store hold only valid ones).
