@@ -3,72 +3,146 @@ package fleet
 import (
 	"context"
 	"errors"
+	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/ferry-sync/ferry/coordinator/rules"
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/dataset"
 )
 
-// hours keeps the datasets first seen in the last day (by the hour) with
-// their status now, and the counts they add up to, moved with each step:
-// a call reads the counts, not the datasets.
+// hours keeps the datasets first seen in the last day with their hour and
+// status now, and the counts they add up to, moved with each step: a call
+// reads the counts, not the datasets. A dataset is kept in a few bytes (its
+// id as a key, names as indexes into tables), as a coordinator holds every
+// dataset of the last day of its whole fleet.
 type hours struct {
 	mu       sync.Mutex
-	ds       map[string]*entry        // by dataset id
-	byHour   map[time.Time][]string   // the ids first seen in each hour
-	agentOf  map[string]string        // connection id -> agent id
+	ds       map[idKey]entry          // by dataset id
+	perHour  map[int32]int            // datasets first seen in each hour (hours since 1970)
+	agentOf  map[idKey]uint32         // connection id -> agent (names)
+	names    names                    // agent ids and data types, by index
 	statuses map[dataset.Status]int   // datasets by status now
 	types    map[dataset.DataType]int // datasets in an error status, by type
 	agents   map[string]int           // datasets in an error status, by agent
 }
 
-// entry is a dataset of the last day.
+// entry is a dataset of the last day: agent and dataType index names
+// (0: none), status indexes dataset.Statuses.
 type entry struct {
-	dataType dataset.DataType
-	status   dataset.Status
-	agent    string
+	hour     int32
+	agent    uint32
+	dataType uint32
+	status   uint8
+}
+
+// idKey is an id as a map key: a UUID in its canonical form as its 16
+// bytes, any other id as it is.
+type idKey struct {
+	uuid  [16]byte
+	other string
+}
+
+// keyOf is id's key, for a lookup: kept, it is to be cloned (keep).
+func keyOf(id string) idKey {
+	if u, err := uuid.Parse(id); err == nil && len(id) == 36 && strings.ToLower(id) == id {
+		return idKey{uuid: u}
+	}
+	return idKey{other: id}
+}
+
+// keep is k holding its own copy of an id that is not a UUID, not a part
+// of a larger decoded record.
+func (k idKey) keep() idKey {
+	k.other = strings.Clone(k.other)
+	return k
+}
+
+// names numbers strings from 1 (0 is the empty string), each kept once.
+type names struct {
+	index map[string]uint32
+	all   []string
+}
+
+func (n *names) of(s string) uint32 {
+	if s == "" {
+		return 0
+	}
+	if i, ok := n.index[s]; ok {
+		return i
+	}
+	if n.index == nil {
+		n.index, n.all = map[string]uint32{}, []string{""}
+	}
+	i := uint32(len(n.all))
+	n.index[s] = i
+	n.all = append(n.all, strings.Clone(s))
+	return i
+}
+
+func (n *names) name(i uint32) string {
+	if i == 0 {
+		return ""
+	}
+	return n.all[i]
+}
+
+// statusIndex is s's index in dataset.Statuses; an unknown status is
+// stored as the first (the feed and the store hold only valid ones).
+func statusIndex(s dataset.Status) uint8 {
+	return uint8(max(slices.Index(dataset.Statuses, s), 0))
 }
 
 func newHours() *hours {
-	return &hours{ds: map[string]*entry{}, byHour: map[time.Time][]string{}, agentOf: map[string]string{},
+	return &hours{ds: map[idKey]entry{}, perHour: map[int32]int{}, agentOf: map[idKey]uint32{},
 		statuses: map[dataset.Status]int{}, types: map[dataset.DataType]int{}, agents: map[string]int{}}
 }
 
-// add applies a step seen at at: a dataset not seen before is counted
-// from at's hour; a step back from a terminal status (a change delivered
-// late) is ignored.
-func (h *hours) add(at time.Time, s rules.FleetDatasetStep) {
-	e := h.ds[s.ID]
-	if e == nil {
-		e = &entry{dataType: s.DataType, agent: s.Agent}
-		h.ds[s.ID] = e
-		hour := at.UTC().Truncate(time.Hour)
-		h.byHour[hour] = append(h.byHour[hour], s.ID)
-	} else if e.status.Terminal() && !s.To.Terminal() {
+// hourOf is t's hour, in hours since 1970.
+func hourOf(t time.Time) int32 { return int32(t.Unix() / 3600) }
+
+// add applies a step seen at at to the dataset id of the data type, on the
+// connection conn: a dataset not seen before is counted from at's hour; a
+// step back from a terminal status (a change delivered late) is ignored.
+func (h *hours) add(at time.Time, id, conn string, dataType dataset.DataType, to dataset.Status) {
+	k := keyOf(id)
+	e, ok := h.ds[k]
+	if !ok {
+		k = k.keep()
+		e = entry{hour: hourOf(at), dataType: h.names.of(string(dataType)), agent: h.agentOf[keyOf(conn)]}
+		h.perHour[e.hour]++
+	} else if dataset.Statuses[e.status].Terminal() && !to.Terminal() {
 		return
 	} else {
 		h.count(e, -1)
 	}
-	e.status = s.To
+	e.status = statusIndex(to)
+	h.ds[k] = e
 	h.count(e, 1)
 }
 
 // count adds e to the counts n times (1 or -1).
-func (h *hours) count(e *entry, n int) {
-	h.statuses[e.status] += n
-	if !e.status.IsError() {
+func (h *hours) count(e entry, n int) {
+	status := dataset.Statuses[e.status]
+	h.statuses[status] += n
+	if !status.IsError() {
 		return
 	}
-	h.types[e.dataType] += n
-	if h.types[e.dataType] == 0 {
-		delete(h.types, e.dataType)
+	t := dataset.DataType(h.names.name(e.dataType))
+	h.types[t] += n
+	if h.types[t] == 0 {
+		delete(h.types, t)
 	}
-	if e.agent != "" {
-		h.agents[e.agent] += n
-		if h.agents[e.agent] == 0 {
-			delete(h.agents, e.agent)
+	if e.agent != 0 {
+		a := h.names.name(e.agent)
+		h.agents[a] += n
+		if h.agents[a] == 0 {
+			delete(h.agents, a)
 		}
 	}
 }
@@ -78,16 +152,21 @@ func (h *hours) count(e *entry, n int) {
 func (h *hours) sum(now time.Time) (map[dataset.Status]int, []rules.Count, []rules.Count) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	first := now.UTC().Add(-Day).Truncate(time.Hour)
-	for hour, ids := range h.byHour {
-		if !hour.Before(first) {
+	first := hourOf(now.Add(-Day))
+	for hour := range h.perHour {
+		if hour >= first {
 			continue
 		}
-		for _, id := range ids {
-			h.count(h.ds[id], -1)
-			delete(h.ds, id)
+		// An hour has left the day: one pass forgets its datasets and
+		// any other hour's that left with it.
+		for k, e := range h.ds {
+			if e.hour < first {
+				h.count(e, -1)
+				delete(h.ds, k)
+			}
 		}
-		delete(h.byHour, hour)
+		maps.DeleteFunc(h.perHour, func(hour int32, _ int) bool { return hour < first })
+		break
 	}
 	statuses := map[dataset.Status]int{}
 	for _, s := range dataset.Statuses {
@@ -108,15 +187,15 @@ func (f *Fleet) apply(c store.Change) {
 	defer h.mu.Unlock()
 	for _, cc := range c.Connections {
 		if cc.To == "" || cc.AgentID == "" {
-			delete(h.agentOf, cc.ID)
+			delete(h.agentOf, keyOf(cc.ID))
 		} else {
-			h.agentOf[cc.ID] = cc.AgentID
+			h.agentOf[keyOf(cc.ID).keep()] = h.names.of(cc.AgentID)
 		}
 	}
 	// The fleet's clock, not the feed's: the timelines' steps are on it.
 	at := f.now()
 	for _, d := range c.Datasets {
-		h.add(at, rules.FleetDatasetStep{ID: d.ID, DataType: d.DataType, To: d.To, Agent: h.agentOf[d.ConnectionID]})
+		h.add(at, d.ID, d.ConnectionID, d.DataType, d.To)
 	}
 }
 
@@ -139,7 +218,7 @@ func (f *Fleet) backfill(ctx context.Context) error {
 		}
 		for _, c := range conns {
 			if c.AgentID != "" {
-				fresh.agentOf[c.ID] = c.AgentID
+				fresh.agentOf[keyOf(c.ID).keep()] = fresh.names.of(c.AgentID)
 			}
 		}
 		ds, err := f.st.Datasets(ctx, co.ID)
@@ -150,13 +229,13 @@ func (f *Fleet) backfill(ctx context.Context) error {
 		}
 		for _, d := range ds {
 			if !d.Requested.Before(since) {
-				fresh.add(d.Requested, rules.FleetDatasetStep{ID: d.ID, DataType: d.DataType, To: d.Status, Agent: fresh.agentOf[d.ConnectionID]})
+				fresh.add(d.Requested, d.ID, d.ConnectionID, d.DataType, d.Status)
 			}
 		}
 	}
 	f.hours.mu.Lock()
 	defer f.hours.mu.Unlock()
 	h := f.hours
-	h.ds, h.byHour, h.agentOf, h.statuses, h.types, h.agents = fresh.ds, fresh.byHour, fresh.agentOf, fresh.statuses, fresh.types, fresh.agents
+	h.ds, h.perHour, h.agentOf, h.names, h.statuses, h.types, h.agents = fresh.ds, fresh.perHour, fresh.agentOf, fresh.names, fresh.statuses, fresh.types, fresh.agents
 	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/store"
-	"github.com/ferry-sync/ferry/shared/dataset"
 )
 
 // FleetAgents is what the fleet's agents add up to at one time.
@@ -114,15 +113,4 @@ func TopCounts(m map[string]int) []Count {
 	}
 	slices.SortFunc(out, func(a, b Count) int { return cmp.Or(cmp.Compare(b.N, a.N), cmp.Compare(a.Name, b.Name)) })
 	return out[:min(len(out), MaxFleetList)]
-}
-
-// FleetDatasetStep is a dataset's move into a status, as the fleet's
-// counts of the last 24 hours take it.
-type FleetDatasetStep struct {
-	ID       string
-	DataType dataset.DataType
-	To       dataset.Status
-	// Agent is the agent bound to the dataset's connection; empty when
-	// none.
-	Agent string
 }

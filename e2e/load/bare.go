@@ -70,36 +70,44 @@ func serveBare() error {
 	return srv.Close()
 }
 
+// bare is the bare server's memory: RSS before the connections and with
+// them idle, and the difference per connection.
+type bare struct {
+	Before, Idle int64
+	BytesPerConn float64
+}
+
 // measureBare starts the bare server, connects n websockets to it, each
 // from an agent's source address, says hello on each and reads the echo,
-// and returns the server's RSS per connection once they are idle.
-func measureBare(ctx context.Context, n int) (float64, error) {
+// and returns the server's RSS before the connections, once they are idle,
+// and per connection.
+func measureBare(ctx context.Context, n int) (bare, error) {
+	var b bare
 	self, err := os.Executable()
 	if err != nil {
-		return 0, err
+		return b, err
 	}
 	cmd := exec.CommandContext(ctx, self, "bare")
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		return 0, err
+		return b, err
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return 0, err
+		return b, err
 	}
 	if err := cmd.Start(); err != nil {
-		return 0, err
+		return b, err
 	}
 	defer func() { stdin.Close(); _ = cmd.Wait() }()
 	addr, err := bufio.NewReader(stdout).ReadString('\n')
 	if err != nil {
-		return 0, fmt.Errorf("bare server: %w", err)
+		return b, fmt.Errorf("bare server: %w", err)
 	}
 	addr = strings.TrimSpace(addr)
-	before, err := procRSS(cmd.Process.Pid)
-	if err != nil {
-		return 0, err
+	if b.Before, err = procRSS(cmd.Process.Pid); err != nil {
+		return b, err
 	}
 	conns := make([]*websocket.Conn, n)
 	var mu sync.Mutex
@@ -130,20 +138,20 @@ func measureBare(ctx context.Context, n int) (float64, error) {
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("bare connections: %w", err)
+		return b, fmt.Errorf("bare connections: %w", err)
 	}
 	// As measureIdle: settle, then read.
 	if err := sleep(ctx, 5*time.Second); err != nil {
-		return 0, err
+		return b, err
 	}
-	after, err := procRSS(cmd.Process.Pid)
-	if err != nil {
-		return 0, err
+	if b.Idle, err = procRSS(cmd.Process.Pid); err != nil {
+		return b, err
 	}
-	if after <= before {
-		return 0, errors.New("bare server: RSS did not grow")
+	if b.Idle <= b.Before {
+		return b, errors.New("bare server: RSS did not grow")
 	}
-	return float64(after-before) / float64(n), nil
+	b.BytesPerConn = float64(b.Idle-b.Before) / float64(n)
+	return b, nil
 }
 
 // procRSS is a process's resident memory in bytes, from /proc (as

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ferry-sync/ferry/e2e/sim"
@@ -372,12 +373,23 @@ func (l *loadRun) span(ctx context.Context, idx []int, ids map[int]string) (firs
 	return
 }
 
-// measureRestart kills the coordinator with SIGKILL, starts it again on
-// the same data, and times every agent's return, with the coordinator's
-// CPU meanwhile. The fresh process's memory before the agents return, and
-// after, give the memory per connected agent without the garbage of the
-// syncs the run made so far.
+// measureRestart pauses the agent processes (SIGSTOP), kills the
+// coordinator with SIGKILL, starts it again on the same data, reads its
+// memory once it has settled with no agent yet (settle), then resumes the
+// agents (SIGCONT) and times every agent's return from then, with the
+// coordinator's CPU meanwhile. The settled memory before the agents return,
+// and the idle memory after, give the memory per connected agent without
+// the garbage of the syncs the run made so far nor the restart's own.
 func (l *loadRun) measureRestart(ctx context.Context) error {
+	if err := l.g.Signal(syscall.SIGSTOP); err != nil {
+		return err
+	}
+	resumed := false
+	defer func() {
+		if !resumed {
+			_ = l.g.Signal(syscall.SIGCONT)
+		}
+	}()
 	l.c.Kill()
 	start := time.Now()
 	if err := l.c.Start(ctx); err != nil {
@@ -385,10 +397,18 @@ func (l *loadRun) measureRestart(ctx context.Context) error {
 	}
 	l.r.RestartReadySeconds = time.Since(start).Seconds()
 	var err error
-	if l.r.RSSBeforeAgents, err = l.c.RSS(); err != nil {
+	settleStart := time.Now()
+	if l.r.RSSBeforeAgents, err = settle(ctx, l.c.RSS); err != nil {
 		return err
 	}
+	l.r.RSSSettleSeconds = time.Since(settleStart).Seconds()
+	logf("restart: ready in %.1fs, RSS settled at %d MiB in %.1fs with the agents paused", l.r.RestartReadySeconds, l.r.RSSBeforeAgents>>20, l.r.RSSSettleSeconds)
 	cpu0, _ := l.c.CPU()
+	start = time.Now()
+	resumed = true
+	if err := l.g.Signal(syscall.SIGCONT); err != nil {
+		return err
+	}
 	// The agent processes report every 250 ms: wait for them to notice
 	// the loss before counting returns.
 	if err := waitUntil(ctx, 30*time.Second, func() bool { return l.g.Online() < l.o.agents }); err != nil {
@@ -401,8 +421,43 @@ func (l *loadRun) measureRestart(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%d of %d agents back: %w", l.g.Online(), l.o.agents, err)
 	}
-	logf("restart: ready in %.1fs, all agents back in %.1fs", l.r.RestartReadySeconds, l.r.ReconnectSeconds)
+	logf("restart: all agents back in %.1fs from their resumption", l.r.ReconnectSeconds)
 	return nil
+}
+
+// Settling: RSS is read every settleEvery; it has settled once the
+// readings of the last settleSpan are within settleBand of each other, or
+// after settleMax, whichever is first.
+const (
+	settleEvery = 500 * time.Millisecond
+	settleSpan  = 5 * time.Second
+	settleBand  = 1 << 20
+	settleMax   = 60 * time.Second
+)
+
+// settle reads rss until it holds still (see settleSpan) and returns the
+// last reading: a process just started is still opening its store and has
+// not yet had its first collection nor handed memory back.
+func settle(ctx context.Context, rss func() (int64, error)) (int64, error) {
+	n := int(settleSpan / settleEvery)
+	var last []int64
+	deadline := time.Now().Add(settleMax)
+	for {
+		v, err := rss()
+		if err != nil {
+			return 0, err
+		}
+		last = append(last, v)
+		if len(last) > n {
+			last = last[1:]
+		}
+		if len(last) == n && slices.Max(last)-slices.Min(last) <= settleBand || time.Now().After(deadline) {
+			return v, nil
+		}
+		if err := sleep(ctx, settleEvery); err != nil {
+			return 0, err
+		}
+	}
 }
 
 func (l *loadRun) measureBaseline(ctx context.Context) error {
@@ -411,7 +466,9 @@ func (l *loadRun) measureBaseline(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if l.r.BareBytesPerConn, err = measureBare(ctx, l.o.agents); err != nil || l.db == nil {
+	bare, err := measureBare(ctx, l.o.agents)
+	l.r.BareBytesPerConn, l.r.BareRSSBefore, l.r.BareRSSIdle = bare.BytesPerConn, bare.Before, bare.Idle
+	if err != nil || l.db == nil {
 		return err
 	}
 	l.r.PGBaseline, err = measurePGBaseline(ctx, l.db, queueCallers, l.o.bigRecords)

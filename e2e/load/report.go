@@ -26,6 +26,10 @@ type report struct {
 	// BareBytesPerConn is the limit BytesPerAgent is held against: RSS
 	// per idle bare websocket (bare.go), as many as the agents.
 	BareBytesPerConn float64
+	// BareRSSBefore and BareRSSIdle are the bare server's RSS before its
+	// connections and with them idle: the absolute figures RSSBeforeAgents
+	// and RSSIdle are set beside.
+	BareRSSBefore, BareRSSIdle int64
 
 	DispatchSamples                   int
 	DispatchVia                       string // where the datasets were queued
@@ -44,6 +48,10 @@ type report struct {
 	KillReplicaBackSeconds float64
 
 	RestartReadySeconds float64
+	// RSSSettleSeconds is how long the restarted coordinator took to hold
+	// its RSS still, the agents paused, before RSSBeforeAgents was read.
+	RSSSettleSeconds float64
+	// ReconnectSeconds is from the agents' resumption to every agent back.
 	ReconnectSeconds    float64
 	ReconnectCPUPercent float64
 
@@ -84,7 +92,8 @@ func (r *report) print(w io.Writer) {
 	rows := [][2]string{
 		{"agents connected", fmt.Sprintf("%d of %d (%d agent processes), %.1f s from the first connect", r.Connected, r.Agents, r.AgentProcesses, r.ConnectSeconds)},
 		{"setup through the API (company, connection, link each)", fmt.Sprintf("%.1f s, %.0f agents/s", r.SetupSeconds, float64(r.Agents)/max(r.SetupSeconds, 1e-9))},
-		{"coordinator RSS after a restart, before the agents return / idle with them", fmt.Sprintf("%.0f MiB / %.0f MiB", float64(r.RSSBeforeAgents)/(1<<20), float64(r.RSSIdle)/(1<<20))},
+		{"coordinator RSS after a restart, before the agents return / idle with them", fmt.Sprintf("%.0f MiB / %.0f MiB (settled %.1f s, the agents paused, before the first reading)", float64(r.RSSBeforeAgents)/(1<<20), float64(r.RSSIdle)/(1<<20), r.RSSSettleSeconds)},
+		{"limit: bare server's RSS before its connections / idle with them", fmt.Sprintf("%.0f MiB / %.0f MiB; idle coordinator %s the idle bare server", float64(r.BareRSSBefore)/(1<<20), float64(r.BareRSSIdle)/(1<<20), ratio(float64(r.RSSIdle), float64(r.BareRSSIdle)))},
 		{"coordinator memory per idle agent", fmt.Sprintf("%.1f KiB, %s the bare connection", r.BytesPerAgent/1024, ratio(r.BytesPerAgent, r.BareBytesPerConn))},
 		{"limit: RSS per idle bare websocket (gorilla, a goroutine, 1 KiB buffers)", fmt.Sprintf("%.1f KiB", r.BareBytesPerConn/1024)},
 		{"coordinator CPU, idle agents heartbeating", fmt.Sprintf("%.1f%% of a core", r.IdleCPUPercent)},
@@ -97,7 +106,7 @@ func (r *report) print(w io.Writer) {
 		{"limit: synced Badger writes, 64 writers", fmt.Sprintf("%.0f /s", b.SyncWritesPerSec)},
 		{"records into the cache", measured(r.BigDatasets, "-big", fmt.Sprintf("%.0f /s (%d datasets of %d records), coordinator peak RSS %.0f MiB", r.RecordsPerSec, r.BigDatasets, r.BigRecords, float64(r.PeakRSSRecords)/(1<<20)))},
 		{"limit: Badger WriteBatch of the same records", fmt.Sprintf("%.0f records/s, %.1f MB/s", b.BatchRecordsPerSec, b.BatchMBPerSec)},
-		{"after kill -9: coordinator ready / every agent back", fmt.Sprintf("%.1f s / %.1f s, coordinator CPU meanwhile %.0f%% of a core", r.RestartReadySeconds, r.ReconnectSeconds, r.ReconnectCPUPercent)},
+		{"after kill -9: coordinator ready / every agent back (from their resumption)", fmt.Sprintf("%.1f s / %.1f s, coordinator CPU meanwhile %.0f%% of a core", r.RestartReadySeconds, r.ReconnectSeconds, r.ReconnectCPUPercent)},
 	}
 	if r.Store == "postgres" {
 		rows = r.postgresRows()

@@ -144,6 +144,17 @@ func (g *Group) Pids() []int {
 	return out
 }
 
+// Signal sends sig to every process (SIGSTOP pauses them, SIGCONT resumes
+// them).
+func (g *Group) Signal(sig syscall.Signal) error {
+	for _, pid := range g.Pids() {
+		if err := syscall.Kill(pid, sig); err != nil {
+			return fmt.Errorf("signal agent process %d: %w", pid, err)
+		}
+	}
+	return nil
+}
+
 // Stop ends every process: standard input closes, and SIGKILL after 10 s.
 func (g *Group) Stop() {
 	g.mu.Lock()
