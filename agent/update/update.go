@@ -131,6 +131,13 @@ func (u *Updater) Check(v string) error {
 	return nil
 }
 
+// Able is nil when the agent can update itself, or why it cannot (it
+// does not run from a self-update layout, nothing would start the new
+// version, or the build trusts no release root). An agent that cannot
+// does not list the update feature in its hello, so no rollout counts it
+// and the coordinator says it needs installing anew.
+func (u *Updater) Able() error { return u.cfg.NoLayout }
+
 // Prepare makes version v ready to swap in: downloaded, verified,
 // unpacked beside the running version and self-tested. It returns the
 // new binary, or a *Failure.

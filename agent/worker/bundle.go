@@ -84,7 +84,7 @@ func (w *Worker) features() []string {
 	if w.cfg.LogLevel != nil {
 		fs = append(fs, protocol.FeatureLogLevel)
 	}
-	if w.cfg.Update != nil {
+	if w.cfg.Update != nil && w.cfg.Update.Able() == nil {
 		fs = append(fs, protocol.FeatureUpdate)
 	}
 	return fs

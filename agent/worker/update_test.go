@@ -227,3 +227,55 @@ func TestWorkerUpdate(t *testing.T) {
 	})
 	s.ws.Close()
 }
+
+// TestNoUpdateFeatureWithoutLayout: an agent that cannot update itself (a
+// .deb's, one run in the foreground) does not list the update feature, so
+// no rollout waits for it or counts its refusal as a failure; with a
+// layout it does.
+func TestNoUpdateFeatureWithoutLayout(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		noLayout error
+		want     bool
+	}{{"layout", nil, true}, {"no layout", update.ErrNoLayout, false}} {
+		t.Run(c.name, func(t *testing.T) {
+			hellos := make(chan protocol.Hello, 1)
+			hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				ws, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+				if err != nil {
+					return
+				}
+				defer ws.Close()
+				var m protocol.Message
+				if ws.ReadJSON(&m) == nil && m.Hello != nil {
+					select {
+					case hellos <- *m.Hello:
+					default:
+					}
+				}
+			}))
+			defer hs.Close()
+			pub, _, _ := ed25519.GenerateKey(rand.Reader)
+			up := update.New(update.Config{Version: "1.0.0", Coordinator: hs.URL, Credential: "fra_x", HTTP: hs.Client(),
+				State: &update.State{Dir: t.TempDir()}, Layout: update.Layout{Root: t.TempDir()}, NoLayout: c.noLayout,
+				Roots: []ed25519.PublicKey{pub}})
+			log := slog.New(slog.DiscardHandler)
+			w := worker.New(worker.Config{Coordinator: hs.URL, Credential: "fra_x", Concurrency: 1, Version: "1.0.0", Logger: log,
+				HTTP: upload.NewHTTPClient(log, nil), BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond,
+				Bindings: []worker.Binding{{ConnectionID: "conn-1", CompanyID: "co-1", Source: &blockingSource{}}}, Update: up})
+			ctx, cancel := context.WithCancel(context.Background())
+			var wg sync.WaitGroup
+			wg.Add(1)
+			go func() { defer wg.Done(); _ = w.Run(ctx) }()
+			defer func() { cancel(); wg.Wait() }()
+			select {
+			case h := <-hellos:
+				if got := slices.Contains(h.Features, protocol.FeatureUpdate); got != c.want {
+					t.Errorf("hello features %v: lists update %v, want %v", h.Features, got, c.want)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("no hello within 30 s")
+			}
+		})
+	}
+}

@@ -69,7 +69,8 @@ type Config struct {
 	// environment's proxy is not read: the dial goes where it must.
 	NetDial, DialTLS func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Update updates the agent when the coordinator says so
-	// (agent/update); nil: the agent does not offer it.
+	// (agent/update); nil, or one that is not Able: the agent does not
+	// offer it.
 	Update *update.Updater
 }
 
