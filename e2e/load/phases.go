@@ -8,7 +8,6 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/ferry-sync/ferry/e2e/sim"
@@ -381,13 +380,13 @@ func (l *loadRun) span(ctx context.Context, idx []int, ids map[int]string) (firs
 // and the idle memory after, give the memory per connected agent without
 // the garbage of the syncs the run made so far nor the restart's own.
 func (l *loadRun) measureRestart(ctx context.Context) error {
-	if err := l.g.Signal(syscall.SIGSTOP); err != nil {
+	if err := l.g.Pause(); err != nil {
 		return err
 	}
 	resumed := false
 	defer func() {
 		if !resumed {
-			_ = l.g.Signal(syscall.SIGCONT)
+			_ = l.g.Resume()
 		}
 	}()
 	l.c.Kill()
@@ -406,7 +405,7 @@ func (l *loadRun) measureRestart(ctx context.Context) error {
 	cpu0, _ := l.c.CPU()
 	start = time.Now()
 	resumed = true
-	if err := l.g.Signal(syscall.SIGCONT); err != nil {
+	if err := l.g.Resume(); err != nil {
 		return err
 	}
 	// The agent processes report every 250 ms: wait for them to notice

@@ -144,11 +144,16 @@ func (g *Group) Pids() []int {
 	return out
 }
 
-// Signal sends sig to every process (SIGSTOP pauses them, SIGCONT resumes
-// them).
-func (g *Group) Signal(sig syscall.Signal) error {
+// Pause stops every process (SIGSTOP) until Resume.
+func (g *Group) Pause() error { return g.signal(sigStop) }
+
+// Resume lets every paused process go on (SIGCONT).
+func (g *Group) Resume() error { return g.signal(sigCont) }
+
+// signal sends sig to every process.
+func (g *Group) signal(sig syscall.Signal) error {
 	for _, pid := range g.Pids() {
-		if err := syscall.Kill(pid, sig); err != nil {
+		if err := kill(pid, sig); err != nil {
 			return fmt.Errorf("signal agent process %d: %w", pid, err)
 		}
 	}
