@@ -42,9 +42,7 @@ type LiveAgent struct {
 
 // Live returns an agent's live connection; false when it is offline.
 func (h *Hub) Live(agentID string) (LiveAgent, bool) {
-	h.mu.Lock()
-	c := h.agents[agentID]
-	h.mu.Unlock()
+	c := h.local(agentID)
 	if c == nil {
 		return LiveAgent{}, false
 	}
@@ -149,4 +147,12 @@ func (h *Hub) SetUpdatePolicy(ctx context.Context, agentID, policy string) (stor
 		h.event(store.AgentEvent{AgentID: agentID, Type: store.EventUpdatePolicyChanged, Detail: old + " -> " + policy})
 	}
 	return a, nil
+}
+
+// local is the agent's connection on this replica; nil when its channel
+// is not here.
+func (h *Hub) local(agentID string) *agentConn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.agents[agentID]
 }

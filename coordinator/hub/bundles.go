@@ -55,9 +55,7 @@ func (h *Hub) RequestBundle(ctx context.Context, agentID string) (store.SupportB
 // isOnline says whether this replica, or another, holds the agent's
 // channel.
 func (h *Hub) isOnline(ctx context.Context, agentID string) bool {
-	h.mu.Lock()
-	c := h.agents[agentID]
-	h.mu.Unlock()
+	c := h.local(agentID)
 	if c != nil {
 		return true
 	}
@@ -68,9 +66,7 @@ func (h *Hub) isOnline(ctx context.Context, agentID string) bool {
 // sendBundle asks the agent for the bundle the change requested, when its
 // channel is here.
 func (h *Hub) sendBundle(b store.BundleChange) {
-	h.mu.Lock()
-	c := h.agents[b.AgentID]
-	h.mu.Unlock()
+	c := h.local(b.AgentID)
 	if c != nil {
 		c.askBundle(b.ID)
 	}

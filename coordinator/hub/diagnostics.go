@@ -63,9 +63,7 @@ const diagnosePoll = time.Second
 // clock check added (against the clock of the replica holding the
 // channel).
 func (h *Hub) Diagnose(ctx context.Context, agentID string) (DiagnosticsReport, error) {
-	h.mu.Lock()
-	c := h.agents[agentID]
-	h.mu.Unlock()
+	c := h.local(agentID)
 	if c != nil {
 		return c.diagnose(ctx)
 	}

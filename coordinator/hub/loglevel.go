@@ -53,9 +53,7 @@ func (h *Hub) SetLogLevel(ctx context.Context, agentID, level string, d time.Dur
 // sendLogLevel sends the agent its raised level, when its channel is here
 // and the level has not ended.
 func (h *Hub) sendLogLevel(l store.LogLevelChange) {
-	h.mu.Lock()
-	c := h.agents[l.AgentID]
-	h.mu.Unlock()
+	c := h.local(l.AgentID)
 	if c != nil {
 		c.sendLogLevel(l.Level, l.Until)
 	}

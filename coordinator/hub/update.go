@@ -35,9 +35,7 @@ var errReported = errors.New("update report taken already")
 // sendUpdate sends the agent the update the change asked of it, when its
 // channel is here.
 func (h *Hub) sendUpdate(u store.UpdateChange) {
-	h.mu.Lock()
-	c := h.agents[u.AgentID]
-	h.mu.Unlock()
+	c := h.local(u.AgentID)
 	if c != nil {
 		c.sendUpdate(u.Version, u.Reason)
 	}
