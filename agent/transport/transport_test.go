@@ -41,6 +41,11 @@ func newConnectProxy(t *testing.T, user, password string) *connectProxy {
 func (p *connectProxy) addr() string { return strings.TrimPrefix(p.srv.URL, "http://") }
 
 func (p *connectProxy) serve(w http.ResponseWriter, r *http.Request) {
+	// Counted from the start: the server's Close stops waiting for a
+	// connection once it is hijacked, so the cleanup's Wait must already
+	// see this handler when it adds its two copies.
+	p.wg.Add(1)
+	defer p.wg.Done()
 	if r.Method != http.MethodConnect {
 		http.Error(w, "CONNECT only", http.StatusMethodNotAllowed)
 		return
