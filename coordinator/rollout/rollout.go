@@ -3,8 +3,11 @@
 // which of them are online, lets rules.StepRollout say what each rollout
 // becomes and whom to ask for the update, and stores both. An ask is the
 // agent's store.UpdateAsk; the hub of the replica holding the agent's
-// channel sends it (coordinator/hub, update.go). All its state is in the
-// store: a new leader goes on where the last one stopped.
+// channel sends it (coordinator/hub, update.go). A member that took its
+// update on and then said nothing within Config.Deadline (offline, or
+// stuck) is failed on the agent's behalf (rules.TimeOutUpdate) with an
+// UpdateFailed event, so that it frees its place in flight. All its
+// state is in the store: a new leader goes on where the last one stopped.
 package rollout
 
 import (
@@ -13,6 +16,8 @@ import (
 	"log/slog"
 	"slices"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/ferry-sync/ferry/coordinator/rules"
 	"github.com/ferry-sync/ferry/coordinator/store"
@@ -34,12 +39,23 @@ type Store interface {
 	UpdateAgent(ctx context.Context, id string, fn func(*store.Agent) error) (store.Agent, error)
 	// Channels returns the agents' channels held now.
 	Channels(ctx context.Context) ([]store.Channel, error)
+	// AgentConnections returns the connections bound to the agent.
+	AgentConnections(ctx context.Context, agentID string) ([]store.Connection, error)
+	// AddAgentEvent stores an agent event and the webhook events it sends.
+	AddAgentEvent(ctx context.Context, e store.AgentEvent) error
 }
 
 // Defaults of Config.
 const (
 	DefaultInterval = 2 * time.Second
 	DefaultRetry    = 30 * time.Second
+	// DefaultUpdateTimeout is the time an agent is given, beyond the
+	// health deadline, to download, verify, unpack and self-test an
+	// update (--update-timeout).
+	DefaultUpdateTimeout = 10 * time.Minute
+	// DefaultDeadline is the default --update-health (2 minutes) and
+	// DefaultUpdateTimeout.
+	DefaultDeadline = 2*time.Minute + DefaultUpdateTimeout
 )
 
 // Config is an engine's store and pace.
@@ -53,6 +69,12 @@ type Config struct {
 	// update on (busy, or offline since) is asked again; DefaultRetry
 	// when 0.
 	Retry time.Duration
+	// Deadline is how long an agent that took an update on (reported
+	// UpdateStarted) has to report how it ended: --update-health plus
+	// --update-timeout. Past it the update is failed (rules.TimeOutUpdate),
+	// and an agent asked that never took it on and is offline has its
+	// ask withdrawn (rules.Pace). DefaultDeadline when 0.
+	Deadline time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -67,6 +89,9 @@ func New(cfg Config) *Engine {
 	}
 	if cfg.Retry <= 0 {
 		cfg.Retry = DefaultRetry
+	}
+	if cfg.Deadline <= 0 {
+		cfg.Deadline = DefaultDeadline
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -108,11 +133,64 @@ func (e *Engine) Pass(ctx context.Context) {
 		e.cfg.Logger.Error("read agents", "err", err)
 		return
 	}
+	now := e.cfg.Now().UTC()
 	for _, r := range rs {
-		if err := e.step(ctx, r.Version, agents, online); err != nil && ctx.Err() == nil {
+		err := e.timeOut(ctx, r, agents, now)
+		err = errors.Join(err, e.step(ctx, r.Version, agents, online, now))
+		if err != nil && ctx.Err() == nil {
 			e.cfg.Logger.Error("move rollout on", "version", r.Version, "err", err)
 		}
 	}
+}
+
+// timeOut fails the update of each member of r that took it on and said
+// nothing of it within the deadline, and records its UpdateFailed event;
+// agents gets the agents as stored.
+func (e *Engine) timeOut(ctx context.Context, r store.Rollout, agents map[string]store.Agent, now time.Time) error {
+	var errs []error
+	for _, m := range r.Members {
+		a, ok := agents[m.AgentID]
+		if !ok || m.Status != store.MemberUpdating || !rules.UpdateExpired(a, e.cfg.Deadline, now) {
+			continue
+		}
+		a, err := e.cfg.Store.UpdateAgent(ctx, m.AgentID, func(a *store.Agent) error {
+			if !rules.TimeOutUpdate(a, e.cfg.Deadline, now) {
+				return errUnchanged // it spoke meanwhile
+			}
+			return nil
+		})
+		if errors.Is(err, errUnchanged) || errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		agents[a.ID] = a
+		e.cfg.Logger.Warn("update timed out", "version", a.Update.Version, "agent", a.ID, "reason", a.Update.Reason)
+		errs = append(errs, e.failed(ctx, a, now))
+	}
+	return errors.Join(errs...)
+}
+
+// failed records the UpdateFailed event of a's timed-out update, which
+// sends agent.update.failed for each connection bound to it.
+func (e *Engine) failed(ctx context.Context, a store.Agent, now time.Time) error {
+	cs, err := e.cfg.Store.AgentConnections(ctx, a.ID)
+	if err != nil {
+		return err
+	}
+	var conns []string
+	for _, c := range cs {
+		conns = append(conns, c.ID)
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return err
+	}
+	u := *a.Update
+	return e.cfg.Store.AddAgentEvent(ctx, store.AgentEvent{ID: id.String(), AgentID: a.ID, At: now, Type: store.EventUpdateFailed,
+		Detail: u.Reason, Update: &u, Connections: conns})
 }
 
 // fleet reads the agents, by id, and which are online.
@@ -136,11 +214,11 @@ func (e *Engine) fleet(ctx context.Context) (map[string]store.Agent, map[string]
 }
 
 // step moves one rollout on and stores its asks.
-func (e *Engine) step(ctx context.Context, version string, agents map[string]store.Agent, online map[string]bool) error {
-	now := e.cfg.Now().UTC()
+func (e *Engine) step(ctx context.Context, version string, agents map[string]store.Agent, online map[string]bool, now time.Time) error {
 	var st rules.Step
+	pace := rules.Pace{Retry: e.cfg.Retry, Deadline: e.cfg.Deadline}
 	r, err := e.cfg.Store.UpdateRollout(ctx, version, func(r *store.Rollout) error {
-		st = rules.StepRollout(r, agents, online, updates, now, e.cfg.Retry)
+		st = rules.StepRollout(r, agents, online, updates, now, pace)
 		if !st.Changed {
 			return errUnchanged
 		}

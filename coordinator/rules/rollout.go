@@ -115,6 +115,19 @@ type Step struct {
 	Unask []string
 }
 
+// Pace is how long a rollout waits on its agents.
+type Pace struct {
+	// Retry: a member asked that has not taken the update on, online
+	// (busy), is asked again Retry after.
+	Retry time.Duration
+	// Deadline: a member asked that has not taken the update on and is
+	// offline Deadline after is Pending again, its ask withdrawn, so that
+	// its place in flight goes to another; it is asked again once online.
+	// (A member that took the update on and then said nothing within the
+	// deadline fails: the engine stores TimeOutUpdate on its agent.)
+	Deadline time.Duration
+}
+
 // StepRollout moves rollout r on at now, knowing the agents (by id),
 // which are online, and which update themselves (features): it takes
 // each member's state from its agent; drops a Pending member no longer
@@ -125,9 +138,10 @@ type Step struct {
 // Pending again); Running, it asks the next online Pending members,
 // canaries first and the rest only once no canary is Pending or Updating
 // (with HaltOnFailure a failed canary has halted the rollout), so that at
-// most MaxInFlight are Updating.
+// most MaxInFlight are Updating, and withdraws the asks not taken on by
+// members offline since pace.Deadline.
 func StepRollout(r *store.Rollout, agents map[string]store.Agent, online map[string]bool,
-	features func(store.Agent) bool, now time.Time, retry time.Duration) Step {
+	features func(store.Agent) bool, now time.Time, pace Pace) Step {
 	var st Step
 	if r.Status == store.RolloutComplete {
 		return st
@@ -174,8 +188,8 @@ func StepRollout(r *store.Rollout, agents map[string]store.Agent, online map[str
 		st.Changed = st.Changed || len(st.Unask) > 0
 		return st
 	}
-	st.Ask = askNext(r, agents, online, now, retry)
-	st.Changed = st.Changed || len(st.Ask) > 0
+	st.Ask, st.Unask = askNext(r, agents, online, now, pace)
+	st.Changed = st.Changed || len(st.Ask) > 0 || len(st.Unask) > 0
 	return st
 }
 
@@ -198,20 +212,27 @@ func unask(r *store.Rollout, agents map[string]store.Agent) []string {
 	return out
 }
 
-// askNext marks the members to ask now Updating, and returns them.
-func askNext(r *store.Rollout, agents map[string]store.Agent, online map[string]bool, now time.Time, retry time.Duration) []string {
-	var ask []string
+// askNext marks the members to ask now Updating, and those whose ask is
+// withdrawn Pending, and returns both.
+func askNext(r *store.Rollout, agents map[string]store.Agent, online map[string]bool, now time.Time, pace Pace) (ask, unask []string) {
 	inFlight := 0
 	for i, m := range r.Members {
 		if m.Status != store.MemberUpdating {
 			continue
 		}
-		inFlight++
 		// Asked, not taken on: busy, or it went offline before it got it.
-		if online[m.AgentID] && now.Sub(m.Asked) >= retry && !takenOn(r, m, agents[m.AgentID]) {
-			r.Members[i].Asked = now.UTC()
-			ask = append(ask, m.AgentID)
+		if !takenOn(r, m, agents[m.AgentID]) {
+			switch {
+			case online[m.AgentID] && now.Sub(m.Asked) >= pace.Retry:
+				r.Members[i].Asked = now.UTC()
+				ask = append(ask, m.AgentID)
+			case !online[m.AgentID] && now.Sub(m.Asked) >= pace.Deadline:
+				r.Members[i].Status = store.MemberPending
+				unask = append(unask, m.AgentID)
+				continue
+			}
 		}
+		inFlight++
 	}
 	canariesDone := !slices.ContainsFunc(r.Members, func(m store.RolloutMember) bool {
 		return m.Canary && (m.Status == store.MemberPending || m.Status == store.MemberUpdating)
@@ -227,5 +248,5 @@ func askNext(r *store.Rollout, agents map[string]store.Agent, online map[string]
 		inFlight++
 		ask = append(ask, m.AgentID)
 	}
-	return ask
+	return ask, unask
 }

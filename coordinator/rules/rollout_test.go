@@ -3,10 +3,12 @@ package rules
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/store"
+	"github.com/ferry-sync/ferry/shared/protocol"
 )
 
 func allUpdate(store.Agent) bool { return true }
@@ -40,7 +42,7 @@ func TestStepRollout(t *testing.T) {
 	}
 	step := func(at time.Duration, wantAsk ...string) Step {
 		t.Helper()
-		st := StepRollout(&r, agents, online, allUpdate, t0.Add(at), 30*time.Second)
+		st := StepRollout(&r, agents, online, allUpdate, t0.Add(at), Pace{Retry: 30 * time.Second, Deadline: time.Hour})
 		if !slices.Equal(st.Ask, wantAsk) {
 			t.Fatalf("pass at %s: asked %v, want %v (%s)", at, st.Ask, wantAsk, statuses(r))
 		}
@@ -100,4 +102,105 @@ func TestStepRollout(t *testing.T) {
 	if r.Status != store.RolloutRunning || r.Members[0].Status != store.MemberUpdating {
 		t.Fatalf("an old failure failed a new rollout: %s %s", r.Status, statuses(r))
 	}
+}
+
+// TestRolloutTimeout: a member that took its update on and then said
+// nothing within the deadline fails (its agent's update timed out),
+// which halts a rollout with haltOnFailure and frees its place in flight
+// in one without; the agent's late word replaces the timeout; a member
+// asked that never took it on and stayed offline goes back to Pending.
+func TestRolloutTimeout(t *testing.T) {
+	t0 := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	const deadline = 12 * time.Minute
+	pace := Pace{Retry: 30 * time.Second, Deadline: deadline}
+	agents := map[string]store.Agent{"a1": {ID: "a1", Version: "1.0.0"}, "a2": {ID: "a2", Version: "1.0.0"}}
+	online := map[string]bool{"a1": true, "a2": true}
+	list := []store.Agent{agents["a1"], agents["a2"]}
+	var r store.Rollout
+	step := func(at time.Duration, wantAsk ...string) Step {
+		t.Helper()
+		st := StepRollout(&r, agents, online, allUpdate, t0.Add(at), pace)
+		if !slices.Equal(st.Ask, wantAsk) {
+			t.Fatalf("pass at %s: asked %v, want %v (%s)", at, st.Ask, wantAsk, statuses(r))
+		}
+		return st
+	}
+	// report keeps the agent's report as the hub does.
+	report := func(id, event, reason string, at time.Duration) bool {
+		a := agents[id]
+		changed := ReportUpdate(&a, protocol.UpdateStatus{Event: event, From: "1.0.0", To: "1.1.0", Reason: reason}, t0.Add(at))
+		agents[id] = a
+		return changed
+	}
+	// expire does what the engine does at each pass before StepRollout.
+	expire := func(id string, at time.Duration) bool {
+		a := agents[id]
+		changed := TimeOutUpdate(&a, deadline, t0.Add(at))
+		agents[id] = a
+		return changed
+	}
+
+	for _, halt := range []bool{true, false} {
+		agents["a1"], agents["a2"], online["a1"] = list[0], list[1], true
+		r = NewRollout("1.1.0", 0, 1, halt, list, online, allUpdate, t0)
+		step(0, "a1")
+		report("a1", protocol.UpdateStarted, "", time.Second)
+		delete(online, "a1") // it swapped, and never came back
+		step(time.Minute)
+		if expire("a1", time.Second+deadline-time.Millisecond) {
+			t.Fatalf("timed out before the deadline: %+v", agents["a1"].Update)
+		}
+		if !expire("a1", time.Second+deadline) {
+			t.Fatal("not timed out at the deadline")
+		}
+		u := agents["a1"].Update
+		if u.Status != store.UpdateFailed || !strings.HasPrefix(u.Reason, "timeout: no status from the agent within 12m0s") {
+			t.Fatalf("timed out: %+v", u)
+		}
+		if expire("a1", 2*deadline) {
+			t.Fatal("timed out twice")
+		}
+		if halt {
+			step(deadline + 2*time.Second)
+			if r.Status != store.RolloutHalted || !strings.Contains(r.HaltReason, "agent a1 failed: Failed: timeout: no status") {
+				t.Fatalf("haltOnFailure after a timeout: %s %q", r.Status, r.HaltReason)
+			}
+		} else {
+			step(deadline+2*time.Second, "a2") // its place in flight is free
+			if got := statuses(r); got != "a1:Failed a2:Updating " {
+				t.Fatalf("after a1 timed out: %s", got)
+			}
+		}
+		// The agent comes back and says how it went: its word wins.
+		if !report("a1", protocol.UpdateFailed, "verify: bad signature", deadline+3*time.Second) {
+			t.Fatal("the agent's own failure, after the timeout, was taken for a report sent again")
+		}
+		step(deadline + 4*time.Second)
+		if r.Members[0].Status != store.MemberFailed || r.Members[0].Reason != "Failed: verify: bad signature" {
+			t.Fatalf("a1's own failure after the timeout: %s %q", r.Members[0].Status, r.Members[0].Reason)
+		}
+	}
+	// A late success: the member is Updated, not Failed too.
+	report("a1", protocol.UpdateSucceeded, "", deadline+5*time.Second)
+	a1 := agents["a1"]
+	a1.Version = "1.1.0"
+	agents["a1"] = a1
+	step(deadline + 6*time.Second)
+	if got := statuses(r); got != "a1:Updated a2:Updating " {
+		t.Fatalf("after a1's late success: %s", got)
+	}
+
+	// a2 was asked and went offline without taking it on: it keeps its
+	// place until the deadline, then is Pending, its ask withdrawn, and
+	// asked again once back.
+	delete(online, "a2")
+	asked := r.Members[1].Asked.Sub(t0)
+	if st := step(asked + deadline - time.Second); len(st.Unask) != 0 || r.Members[1].Status != store.MemberUpdating {
+		t.Fatalf("before the deadline: unasked %v, %s", st.Unask, statuses(r))
+	}
+	if st := step(asked + deadline); !slices.Equal(st.Unask, []string{"a2"}) || r.Members[1].Status != store.MemberPending {
+		t.Fatalf("offline past the deadline: unasked %v, %s", st.Unask, statuses(r))
+	}
+	online["a2"] = true
+	step(asked+deadline+time.Second, "a2")
 }

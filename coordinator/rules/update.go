@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/store"
@@ -18,11 +19,13 @@ var updateStates = map[string]store.UpdateState{
 
 // ReportUpdate is what the agent's report s, received at now, does to a:
 // its last update becomes s. It reports false, changing nothing, for a
-// report a has already taken (the same event for the same version: the
-// agent sends a report again until it is acknowledged).
+// report a has already taken (the same event for the same version, step
+// and reason: the agent sends a report again until it is acknowledged).
+// A report that comes after the coordinator gave up waiting
+// (TimeOutUpdate) replaces the timeout: the agent's word is the truth.
 func ReportUpdate(a *store.Agent, s protocol.UpdateStatus, now time.Time) bool {
 	st := updateStates[s.Event]
-	if u := a.Update; u != nil && u.Version == s.To && u.Status == st {
+	if u := a.Update; u != nil && u.Version == s.To && u.Status == st && u.Step == s.Step && u.Reason == s.Reason {
 		return false
 	}
 	a.Update = &store.AgentUpdate{Version: s.To, From: s.From, Status: st, Step: s.Step, Reason: s.Reason, At: now.UTC()}
@@ -35,6 +38,28 @@ func ReportUpdate(a *store.Agent, s protocol.UpdateStatus, now time.Time) bool {
 func RefuseUpdate(a *store.Agent, version, message string, now time.Time) bool {
 	return ReportUpdate(a, protocol.UpdateStatus{Event: protocol.UpdateFailed, From: a.Version, To: version,
 		Reason: "refused: " + message}, now)
+}
+
+// UpdateExpired says whether a took an update on (its last report is
+// Updating) and has said nothing of it since, deadline before now.
+func UpdateExpired(a store.Agent, deadline time.Duration, now time.Time) bool {
+	return a.Update != nil && a.Update.Status == store.UpdateUpdating && now.Sub(a.Update.At) >= deadline
+}
+
+// TimeOutUpdate is what the agent's silence does to a at now: an update
+// it took on and said nothing of within deadline (UpdateExpired) failed,
+// its reason saying so, as the agent resource and the UpdateFailed event
+// show it. It reports false, changing nothing, otherwise. The agent may
+// still speak later (it was offline with its report kept on disk): its
+// report then replaces the timeout (ReportUpdate).
+func TimeOutUpdate(a *store.Agent, deadline time.Duration, now time.Time) bool {
+	if !UpdateExpired(*a, deadline, now) {
+		return false
+	}
+	u := a.Update
+	a.Update = &store.AgentUpdate{Version: u.Version, From: u.From, Status: store.UpdateFailed,
+		Reason: fmt.Sprintf("timeout: no status from the agent within %s of its UpdateStarted", deadline), At: now.UTC()}
+	return true
 }
 
 // UpdateOnConnect is the update to send an agent of version v that

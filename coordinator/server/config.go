@@ -55,6 +55,11 @@ type Config struct {
 	// healthy before it rolls back (--update-health).
 	// hub.DefaultUpdateHealth when 0.
 	UpdateHealth time.Duration
+	// UpdateTimeout is how long an agent has, on top of UpdateHealth,
+	// to download, verify, unpack and self-test an update: one that took
+	// an update on and reported nothing more within their sum fails
+	// (--update-timeout). rollout.DefaultUpdateTimeout when 0.
+	UpdateTimeout time.Duration
 	// RolloutInterval is how often the leader moves the rollouts on, and
 	// RolloutRetry how long it waits before it asks again an agent that
 	// has not taken its update on; rollout.DefaultInterval and
@@ -208,6 +213,9 @@ func (c *Config) Validate() error {
 	}
 	if c.UpdateHealth != 0 && (c.UpdateHealth < time.Second || c.UpdateHealth.Milliseconds() > protocol.MaxUpdateHealth) {
 		return errors.New("update-health: must be 1s to 1h")
+	}
+	if c.UpdateTimeout < 0 || c.UpdateTimeout > 24*time.Hour {
+		return errors.New("update-timeout: must be 0 (the default) to 24h")
 	}
 	if len(c.ReplicaID) > 200 {
 		return errors.New("replica-id: at most 200 characters")

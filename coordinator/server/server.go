@@ -383,8 +383,9 @@ func (s *Server) runLeaderWork(ctx context.Context) {
 	go func() { defer wg.Done(); s.Hub.RunExpiryLoop(ctx) }()
 	go func() {
 		defer wg.Done()
+		deadline := cmp.Or(s.cfg.UpdateHealth, hub.DefaultUpdateHealth) + cmp.Or(s.cfg.UpdateTimeout, rollout.DefaultUpdateTimeout)
 		rollout.New(rollout.Config{Store: s.Store, Logger: s.log.With("subsystem", "rollout"),
-			Interval: s.cfg.RolloutInterval, Retry: s.cfg.RolloutRetry}).Run(ctx)
+			Interval: s.cfg.RolloutInterval, Retry: s.cfg.RolloutRetry, Deadline: deadline}).Run(ctx)
 	}()
 	go func() { defer wg.Done(); s.Hub.RunRefusalLoop(ctx) }()
 	go func() { defer wg.Done(); s.Hub.RunOfflineLoop(ctx) }()

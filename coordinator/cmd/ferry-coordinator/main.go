@@ -21,6 +21,7 @@ import (
 
 	"github.com/ferry-sync/ferry/coordinator/hub"
 	"github.com/ferry-sync/ferry/coordinator/memlimit"
+	"github.com/ferry-sync/ferry/coordinator/rollout"
 	"github.com/ferry-sync/ferry/coordinator/server"
 )
 
@@ -53,6 +54,7 @@ func run(args []string) error {
 	fs.DurationVar(&cfg.LeaseTTL, "lease-ttl", cfg.LeaseTTL, "how long an agent's lease lasts without a heartbeat")
 	fs.DurationVar(&cfg.OfflineAfter, "agent-offline-after", hub.DefaultOfflineAfter, "how long an agent may be offline before its connections get an AgentOffline error and agent.offline is sent")
 	fs.DurationVar(&cfg.UpdateHealth, "update-health", hub.DefaultUpdateHealth, "how long an updated agent has to connect and report healthy before it puts its old version back (sent in each update)")
+	fs.DurationVar(&cfg.UpdateTimeout, "update-timeout", rollout.DefaultUpdateTimeout, "how long an agent has, beyond --update-health, to download, verify, unpack and self-test an update; one that says nothing more within both fails (timeout)")
 	fs.DurationVar(&cfg.EventRetention, "event-retention", cfg.EventRetention, "how long agent events are kept")
 	fs.DurationVar(&cfg.BundleRetention, "bundle-retention", cfg.BundleRetention, "how long support bundles are kept")
 	fs.IntVar(&cfg.MaxConnections, "max-connections", 0, "most connections served at once, more wait (0: the open-files limit less 1024 kept for the store; -1: no limit)")
