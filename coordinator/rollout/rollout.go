@@ -51,8 +51,10 @@ const (
 	DefaultRetry    = 30 * time.Second
 	// DefaultUpdateTimeout is the time an agent is given, beyond the
 	// health deadline, to download, verify, unpack and self-test an
-	// update (--update-timeout).
-	DefaultUpdateTimeout = 10 * time.Minute
+	// update (--update-timeout): the agent's own bound on those steps
+	// (30 min, agent/update's prepareTimeout), after which it reports
+	// the failure itself, and 5 min for its restarts and reconnections.
+	DefaultUpdateTimeout = 35 * time.Minute
 	// DefaultDeadline is the default --update-health (2 minutes) and
 	// DefaultUpdateTimeout.
 	DefaultDeadline = 2*time.Minute + DefaultUpdateTimeout
