@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -56,6 +57,15 @@ func TestMSITablesAndSignatures(t *testing.T) {
 	wantRow(t, actions, "UnlinkAgent", "3154", "AgentExe", "unlink --all")
 	seq := run(t, "msiinfo", "export", msi, "InstallExecuteSequence")
 	wantRow(t, seq, "LinkAgent", "LINKCODE AND COORDINATOR AND BOOKPATH AND NOT REMOVE")
+	wantRow(t, seq, "SecureAgent", "NOT REMOVE")
+	wantRow(t, seq, "UnlinkAgent", `REMOVE="ALL" AND NOT UPGRADINGPRODUCTCODE`)
+	wantSequence(t, seq)
+	// The self-update layout is ferry-agent.exe's folder (agent/update's
+	// FindLayout on Windows), Program Files\Ferry, which SecureAgent's
+	// `install --registered` lets the service account change.
+	wantRow(t, run(t, "msiinfo", "export", msi, "Directory"), "INSTALLDIR", "ProgramFiles64Folder", "Ferry")
+	wantRow(t, run(t, "msiinfo", "export", msi, "Component"), "Agent", "{892B071D-6439-41A2-B84F-D76B804F37ED}", "INSTALLDIR")
+	wantRow(t, run(t, "msiinfo", "export", msi, "File"), "AgentExe", "Agent", "ferry-agent.exe")
 
 	cert := filepath.Join(out, "signing", "test-cert.pem")
 	if v := run(t, "osslsigncode", "verify", "-CAfile", cert, "-in", msi); !strings.Contains(v, "Signature verification: ok") {
@@ -84,6 +94,39 @@ func TestMSITablesAndSignatures(t *testing.T) {
 	if v, err := exec.Command("osslsigncode", "verify", "-CAfile", cert, "-in", bad).CombinedOutput(); err == nil {
 		t.Errorf("a tampered msi verified:\n%s", v)
 	}
+}
+
+// wantSequence checks the order of the custom actions in an export of
+// InstallExecuteSequence: each deferred one between InstallInitialize and
+// InstallFinalize (elsewhere Windows Installer fails with error 2762);
+// SecureAgent, which grants the service its config and its folder, after
+// the service is registered and before it starts; UnlinkAgent before the
+// service stops.
+func wantSequence(t *testing.T, export string) {
+	t.Helper()
+	at := map[string]int{}
+	for l := range strings.Lines(export) {
+		f := strings.Split(strings.TrimRight(l, "\r\n"), "\t")
+		if len(f) == 3 {
+			if n, err := strconv.Atoi(f[2]); err == nil {
+				at[f[0]] = n
+			}
+		}
+	}
+	before := func(a, b string) {
+		t.Helper()
+		if at[a] == 0 || at[b] == 0 || at[a] >= at[b] {
+			t.Errorf("InstallExecuteSequence: %s (%d) must come before %s (%d)", a, at[a], b, at[b])
+		}
+	}
+	for _, a := range []string{"SecureAgent", "LinkAgent", "UnlinkAgent"} {
+		before("InstallInitialize", a)
+		before(a, "InstallFinalize")
+	}
+	before("InstallServices", "SecureAgent")
+	before("SecureAgent", "LinkAgent")
+	before("LinkAgent", "StartServices")
+	before("UnlinkAgent", "StopServices")
 }
 
 // needMSITools skips unless wixl, msiinfo and osslsigncode are there or

@@ -35,6 +35,11 @@ func EnsureUser(name string) error {
 	return nil
 }
 
+// PrepareLayout: on Linux the self-update layout (/var/lib/ferry-agent) is
+// made the service account's by install.sh, which creates it; there is
+// nothing to grant here.
+func PrepareLayout(string, string) error { return nil }
+
 // PrepareConfig gives the configuration directory and file to the service
 // account alone: directory 0700, files 0600, owned by the account. It
 // refuses to finish while anything there is readable by others.

@@ -44,6 +44,18 @@ func PrepareConfig(path, account string) error {
 	return checkNotPublic(dir)
 }
 
+// PrepareLayout lets the service account change dir, the folder of the
+// agent's executable (the MSI's Program Files\Ferry, or wherever
+// `ferry-agent install` was run from), which is its self-update layout
+// (agent/update): an update unpacks each version in dir\versions\, then
+// renames the running ferry-agent.exe into it and moves the new one in.
+// That takes Modify on the folder and what it holds (adding, renaming and
+// deleting files and folders); the rest of the folder's ACL (SYSTEM and
+// Administrators in full, Users read and run, from Program Files) stays.
+func PrepareLayout(dir, account string) error {
+	return icacls(dir, "/grant", account+":(OI)(CI)M")
+}
+
 // checkNotPublic refuses a file whose ACL lets Everyone, Users or
 // Authenticated Users in (by SID: names differ between languages).
 func checkNotPublic(path string) error {

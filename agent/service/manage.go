@@ -60,6 +60,9 @@ func (m *Manager) Install(reads []Need) error {
 	if err := PrepareConfig(m.settings.ConfigPath, m.settings.User); err != nil {
 		return err
 	}
+	if err := PrepareLayout(filepath.Dir(m.settings.Executable), m.settings.User); err != nil {
+		return err
+	}
 	config := m.settings.ConfigPath
 	if _, err := os.Stat(config); err != nil {
 		config = filepath.Dir(config)
@@ -81,13 +84,17 @@ func existingParent(dir string) string {
 }
 
 // Secure sets up a service that another installer registered (the MSI's
-// ServiceInstall table): the restart policy and the configuration's
-// permissions.
+// ServiceInstall table): the restart policy, the configuration's
+// permissions, and the service account's access to the executable's
+// folder for self-update (PrepareLayout).
 func (m *Manager) Secure() error {
 	if err := setRecovery(Name, m.settings.RestartDelay); err != nil {
 		return err
 	}
-	return PrepareConfig(m.settings.ConfigPath, m.settings.User)
+	if err := PrepareConfig(m.settings.ConfigPath, m.settings.User); err != nil {
+		return err
+	}
+	return PrepareLayout(filepath.Dir(m.settings.Executable), m.settings.User)
 }
 
 // Uninstall stops the service if it runs and removes its registration.

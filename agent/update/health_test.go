@@ -8,6 +8,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -236,5 +237,69 @@ func TestFindLayoutRefusesOtherInstalls(t *testing.T) {
 	l := install(t, "1.0.0")
 	if got := ServicePath(l.Binary("1.0.0")); got != l.Link() {
 		t.Errorf("ServicePath = %s, want the link %s", got, l.Link())
+	}
+}
+
+// TestWindowsLayoutUpdatesTwiceAndRollsBack runs the Windows layout's
+// steps (renameRunning, renameSwapIn, Prune, as Swap, Healthy and
+// RollBack call them there) on Linux files: 1.0.0 runs from the root;
+// 1.1.0 is swapped in and healthy (both kept); 1.2.0 is swapped in and
+// rolled back (1.1.0 runs again); 1.3.0 is swapped in and healthy, and
+// only 1.1.0 and 1.3.0 are kept.
+func TestWindowsLayoutUpdatesTwiceAndRollsBack(t *testing.T) {
+	l := Layout{Root: t.TempDir()}
+	write := func(p, s string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(s), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func(p string) string { b, _ := os.ReadFile(p); return string(b) }
+	versions := func() []string {
+		es, _ := os.ReadDir(filepath.Join(l.Root, "versions"))
+		var out []string
+		for _, e := range es {
+			out = append(out, e.Name())
+		}
+		return out
+	}
+	write(l.Link(), "1.0.0") // the MSI's executable
+	// update unpacks next beside the running one, swaps, and is healthy.
+	update := func(from, to string) (old, next string) {
+		t.Helper()
+		write(l.Binary(to), to)
+		write(filepath.Join(l.Dir(to), "README"), to)
+		old, next = l.renameRunning(from), l.Binary(to)
+		if err := l.renameSwapIn(old, next); err != nil {
+			t.Fatal(err)
+		}
+		if read(l.Link()) != to || read(old) != from {
+			t.Fatalf("%s to %s: runs %q, %s holds %q", from, to, read(l.Link()), old, read(old))
+		}
+		return old, next
+	}
+	old, next := update("1.0.0", "1.1.0")
+	if err := l.Prune(next, old); err != nil { // Healthy
+		t.Fatal(err)
+	}
+	if got := versions(); !slices.Equal(got, []string{"1.0.0", "1.1.0"}) {
+		t.Fatalf("after 1.1.0 is healthy: versions %v", got)
+	}
+	old, next = update("1.1.0", "1.2.0")
+	if err := l.renameSwapIn(next, old); err != nil { // RollBack: Swap(p.New, p.Old)
+		t.Fatal(err)
+	}
+	if read(l.Link()) != "1.1.0" || read(next) != "1.2.0" {
+		t.Fatalf("after the rollback: runs %q, %s holds %q", read(l.Link()), next, read(next))
+	}
+	old, next = update("1.1.0", "1.3.0")
+	if err := l.Prune(next, old); err != nil {
+		t.Fatal(err)
+	}
+	if got := versions(); !slices.Equal(got, []string{"1.1.0", "1.3.0"}) {
+		t.Fatalf("after 1.3.0 is healthy: versions %v", got)
 	}
 }

@@ -67,6 +67,19 @@ func switchLink(link, binary string) error {
 	return syncDir(filepath.Dir(link))
 }
 
+// The Windows layout (layout_windows.go), kept here with no build tag so
+// that its tests run on Linux files: the service executes Root's
+// executable (Link) whichever version it is; a swap moves the running one
+// into its version's folder (renameRunning) and the new one in
+// (renameSwapIn).
+
+// renameRunning is where a swap moves the running executable of version
+// v: its versions folder.
+func (l Layout) renameRunning(v string) string { return l.Binary(v) }
+
+// renameSwapIn moves the running executable to old and next in its place.
+func (l Layout) renameSwapIn(old, next string) error { return renameSwap(l.Link(), old, next) }
+
 // renameSwap puts next at exe, the file there moved to old first: how
 // Windows swaps, where a running executable may be renamed but not
 // replaced or deleted. When next cannot be moved in, old is moved back.

@@ -13,9 +13,8 @@ func FindLayout(exe string) (Layout, error) {
 	return Layout{Root: filepath.Dir(exe)}, nil
 }
 
-// running is where a swap moves the running executable of version v:
-// its versions folder.
-func (l Layout) running(v string) (string, error) { return l.Binary(v), nil }
+// running is where a swap moves the running executable of version v.
+func (l Layout) running(v string) (string, error) { return l.renameRunning(v), nil }
 
 // swap moves the running executable to old and next in its place.
-func (l Layout) swap(old, next string) error { return renameSwap(l.Link(), old, next) }
+func (l Layout) swap(old, next string) error { return l.renameSwapIn(old, next) }

@@ -16,7 +16,7 @@ import (
 func cmdService(cmd string, args []string, stdout, stderr io.Writer) error {
 	fs, path := newFlags(cmd, stderr)
 	user := fs.String("user", service.DefaultUser, "the account the service runs as (install)")
-	registered := fs.Bool("registered", false, "install: the service is already registered (by the MSI); only set its restart policy and the config's permissions")
+	registered := fs.Bool("registered", false, "install: the service is already registered (by the MSI); only set its restart policy, the config's permissions and the service's access to the executable's folder (self-update)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
