@@ -45,6 +45,11 @@ type Store interface {
 	AddAgentEvent(ctx context.Context, e store.AgentEvent) error
 }
 
+// Metrics counts the agent events the engine records.
+type Metrics interface {
+	AgentEvent(typ string)
+}
+
 // Defaults of Config.
 const (
 	DefaultInterval = 2 * time.Second
@@ -64,6 +69,8 @@ const (
 type Config struct {
 	Store  Store
 	Logger *slog.Logger
+	// Metrics counts the events; nil counts nothing.
+	Metrics Metrics
 	// Interval is how often the rollouts are moved on; DefaultInterval
 	// when 0.
 	Interval time.Duration
@@ -191,6 +198,9 @@ func (e *Engine) failed(ctx context.Context, a store.Agent, now time.Time) error
 		return err
 	}
 	u := *a.Update
+	if e.cfg.Metrics != nil {
+		e.cfg.Metrics.AgentEvent(string(store.EventUpdateFailed))
+	}
 	return e.cfg.Store.AddAgentEvent(ctx, store.AgentEvent{ID: id.String(), AgentID: a.ID, At: now, Type: store.EventUpdateFailed,
 		Detail: u.Reason, Update: &u, Connections: conns})
 }

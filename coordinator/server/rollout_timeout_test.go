@@ -110,3 +110,18 @@ func TestRolloutTimeout(t *testing.T) {
 		t.Fatalf("agent.update.succeeded %s", rcv.ofType("agent.update.succeeded")[0])
 	}
 }
+
+func TestUpdateTimeoutValidated(t *testing.T) {
+	for _, d := range []time.Duration{-time.Second, 25 * time.Hour} {
+		cfg := testConfig(t)
+		cfg.UpdateTimeout = d
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "update-timeout") {
+			t.Errorf("update-timeout %s: %v, want an error naming update-timeout", d, err)
+		}
+	}
+	cfg := testConfig(t)
+	cfg.UpdateTimeout = 24 * time.Hour
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("update-timeout 24h: %v", err)
+	}
+}

@@ -384,7 +384,7 @@ func (s *Server) runLeaderWork(ctx context.Context) {
 	go func() {
 		defer wg.Done()
 		deadline := cmp.Or(s.cfg.UpdateHealth, hub.DefaultUpdateHealth) + cmp.Or(s.cfg.UpdateTimeout, rollout.DefaultUpdateTimeout)
-		rollout.New(rollout.Config{Store: s.Store, Logger: s.log.With("subsystem", "rollout"),
+		rollout.New(rollout.Config{Store: s.Store, Logger: s.log.With("subsystem", "rollout"), Metrics: s.Metrics,
 			Interval: s.cfg.RolloutInterval, Retry: s.cfg.RolloutRetry, Deadline: deadline}).Run(ctx)
 	}()
 	go func() { defer wg.Done(); s.Hub.RunRefusalLoop(ctx) }()
