@@ -19,7 +19,8 @@ import (
 const maxBadMessages = 20
 
 // readLoop reads and handles messages until the connection ends, and
-// returns why it ended.
+// returns why it ended. Each message is decoded and handled on a fresh
+// stack (onFreshStack), in the order read.
 func (c *agentConn) readLoop() string {
 	bad := 0
 	for {
@@ -31,21 +32,46 @@ func (c *agentConn) readLoop() string {
 		c.mu.Lock()
 		c.lastSeen = c.h.now().UTC()
 		c.mu.Unlock()
-		m, err := protocol.Decode(raw)
-		if err == nil && kind != websocket.TextMessage {
-			err = errors.New("binary messages are not part of the protocol")
-		}
-		if err != nil {
+		refused := false
+		onFreshStack(func() { refused = !c.take(kind, raw) })
+		if refused {
 			bad++
-			c.log.Warn("refused agent message", "err", err)
-			c.enqueue(errorReply(m.ID, protocol.CodeBadMessage, err.Error()))
 			if bad >= maxBadMessages {
 				return "too many bad messages"
 			}
-			continue
 		}
-		c.handle(m)
 	}
+}
+
+// onFreshStack runs f on a goroutine of its own and waits for it. A
+// goroutine's stack grows for its deepest call and the GC gives back at
+// most half of it at a time, and only while three quarters are unused:
+// a connection's read loop, idle nearly all its life, would keep what its
+// deepest store call grew (8 KiB or more) for as long as the agent stays
+// connected. A goroutine that ends frees its stack with it.
+func onFreshStack(f func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	<-done
+}
+
+// take decodes and handles one message read; false when it is refused
+// (a bad message, answered with an error).
+func (c *agentConn) take(kind int, raw []byte) bool {
+	m, err := protocol.Decode(raw)
+	if err == nil && kind != websocket.TextMessage {
+		err = errors.New("binary messages are not part of the protocol")
+	}
+	if err != nil {
+		c.log.Warn("refused agent message", "err", err)
+		c.enqueue(errorReply(m.ID, protocol.CodeBadMessage, err.Error()))
+		return false
+	}
+	c.handle(m)
+	return true
 }
 
 func readEndReason(err error, done chan struct{}) string {

@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/gorilla/websocket"
+
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/protocol"
 )
@@ -95,6 +98,65 @@ func waitLive(t *testing.T, h *Hub, agentID string) *agentConn {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("agent %s not online", agentID)
+		}
+	}
+}
+
+// TestIdleStackAfterHeartbeat has idle agents send a heartbeat each and
+// weighs the goroutine stacks the hub keeps for them afterwards. Handling
+// a heartbeat renews leases in the store, which takes a deep stack; a
+// goroutine's stack never shrinks below half of what it grew to (the GC
+// halves it only while a quarter is unused), so a read loop that handled
+// it itself would keep 8 KiB or more for its connection's life. The
+// handling runs on a goroutine of its own: the idle read loop keeps the
+// stack it had before the heartbeat.
+func TestIdleStackAfterHeartbeat(t *testing.T) {
+	const n = 200
+	bh := newBenchHub(t)
+	links := bh.link(n)
+	before := memNow()
+	conns := make([]*websocket.Conn, 0, n)
+	t.Cleanup(func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	for _, l := range links {
+		c, err := bh.dialWelcomed(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	for _, c := range conns {
+		hb := protocol.Message{Type: protocol.TypeHeartbeat, ID: uuid.NewString(), Heartbeat: &protocol.Heartbeat{SentAt: time.Now()}}
+		if err := c.WriteJSON(hb); err != nil {
+			t.Fatal(err)
+		}
+		if err := readUntilReply(c, hb.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := memNow()
+	perAgent := float64(after.stack-before.stack) / n
+	// The read loop's stack is 4 KiB (BenchmarkIdleAgentMemory); one
+	// that kept what the heartbeat grew would be 8 KiB or more.
+	if perAgent > 6<<10 {
+		t.Errorf("%.0f B of stack an idle agent after a heartbeat, want at most %d", perAgent, 6<<10)
+	}
+	t.Logf("%.0f B of stack an idle agent after a heartbeat", perAgent)
+}
+
+// readUntilReply reads messages until the one replying to id.
+func readUntilReply(c *websocket.Conn, id string) error {
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	for {
+		var m protocol.Message
+		if err := c.ReadJSON(&m); err != nil {
+			return err
+		}
+		if m.ReplyTo == id {
+			return nil
 		}
 	}
 }
