@@ -217,16 +217,21 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request, agent store.Agent) 
 	return c
 }
 
-// run is a welcomed connection's life: it reads here while writers
-// write, until either ends the connection; then it goes offline.
+// run is a welcomed connection's life: it sends what the connection
+// starts with and reads (read, on one goroutine after another) while
+// writers write, until either ends the connection (end).
 func (c *agentConn) run() {
 	c.mu.Lock()
 	c.writing = false // from now on the writers write (writeLoop)
 	c.mu.Unlock()
-	// Its store reads, as the messages' handling, leave no grown stack to
-	// the goroutine that then waits on the connection for its life.
-	onFreshStack(c.begin)
-	c.close(c.readLoop())
+	c.begin()
+	c.read(0)
+}
+
+// end ends the connection for reason, waits for its writer and takes the
+// agent offline.
+func (c *agentConn) end(reason string) {
+	c.close(reason)
 	c.stopWriters()
 	h := c.h
 	offline, live := h.unregister(c)

@@ -18,44 +18,41 @@ import (
 // maxBadMessages is how many refused messages end a connection.
 const maxBadMessages = 20
 
-// readLoop reads and handles messages until the connection ends, and
-// returns why it ended. Each message is decoded and handled on a fresh
-// stack (onFreshStack), in the order read.
-func (c *agentConn) readLoop() string {
-	bad := 0
-	for {
-		_ = c.ws.SetReadDeadline(time.Now().Add(3 * c.h.cfg.HeartbeatInterval))
-		kind, raw, err := c.ws.ReadMessage()
-		if err != nil {
-			return readEndReason(err, c.done)
-		}
-		c.mu.Lock()
-		c.lastSeen = c.h.now().UTC()
-		c.mu.Unlock()
-		refused := false
-		onFreshStack(func() { refused = !c.take(kind, raw) })
-		if refused {
-			bad++
-			if bad >= maxBadMessages {
-				return "too many bad messages"
-			}
+// read reads the connection's next message and handles it, then hands
+// the connection to a new goroutine, which reads the one after, and ends;
+// when the connection ends, the one reading ends it (end). So one
+// goroutine at a time reads, the messages are handled in the order the
+// agent sent them, and an idle agent's reader is never one that handled
+// something: a goroutine's stack grows for its deepest call (a store
+// transaction) and the GC gives back at most half of it at a time, and
+// only while three quarters are unused, so a reader that lived through
+// its handling would keep what the deepest grew (8 KiB or more) for as
+// long as the agent stays connected. So would one started during the
+// reconnect burst, when the runtime starts goroutines with the stack the
+// busy ones used on average (GODEBUG adaptivestackstart): its
+// replacement starts with what the idle ones use.
+func (c *agentConn) read(bad int) {
+	_ = c.ws.SetReadDeadline(time.Now().Add(3 * c.h.cfg.HeartbeatInterval))
+	kind, raw, err := c.ws.ReadMessage()
+	if err != nil {
+		c.end(readEndReason(err, c.done))
+		return
+	}
+	c.mu.Lock()
+	c.lastSeen = c.h.now().UTC()
+	c.mu.Unlock()
+	if !c.take(kind, raw) {
+		if bad++; bad >= maxBadMessages {
+			c.end("too many bad messages")
+			return
 		}
 	}
-}
-
-// onFreshStack runs f on a goroutine of its own and waits for it. A
-// goroutine's stack grows for its deepest call and the GC gives back at
-// most half of it at a time, and only while three quarters are unused:
-// a connection's read loop, idle nearly all its life, would keep what its
-// deepest store call grew (8 KiB or more) for as long as the agent stays
-// connected. A goroutine that ends frees its stack with it.
-func onFreshStack(f func()) {
-	done := make(chan struct{})
+	// This goroutine holds its count until the next one has its own.
+	c.h.connWG.Add(1)
 	go func() {
-		defer close(done)
-		f()
+		defer c.h.connWG.Done()
+		c.read(bad)
 	}()
-	<-done
 }
 
 // take decodes and handles one message read; false when it is refused
