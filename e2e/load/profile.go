@@ -10,12 +10,13 @@ import (
 	"time"
 )
 
-// saveHeap saves the coordinator's heap profile (after a collection) and
-// its text form, which ends with the runtime's MemStats, and the
-// goroutines, into the working
-// folder as heap-NAME.pb.gz and heap-NAME.txt, when -debug-listen is set:
-// `go tool pprof -base heap-settled.pb.gz heap-idle.pb.gz` is what the
-// agents' return added.
+// saveHeap saves, when -debug-listen is set, what the coordinator holds
+// into the working folder: its heap profile after a collection
+// (heap-NAME.pb.gz), the same as text ending in the runtime's MemStats
+// (heap-NAME.txt), its goroutines (goroutine-NAME.txt) and its mappings,
+// for what is resident outside the Go heap (smaps-NAME.txt). `go tool
+// pprof -base heap-settled.pb.gz heap-idle.pb.gz` is what the agents'
+// return added.
 func (l *loadRun) saveHeap(ctx context.Context, name string) error {
 	if l.o.debugListen == "" {
 		return nil
@@ -28,6 +29,13 @@ func (l *loadRun) saveHeap(ctx context.Context, name string) error {
 		if err := fetch(ctx, "http://"+l.o.debugListen+"/debug/pprof/"+f.path, filepath.Join(l.o.dir, f.file)); err != nil {
 			return fmt.Errorf("profile %s: %w", f.file, err)
 		}
+	}
+	smaps, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", l.c.Pid()))
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(l.o.dir, "smaps-"+name+".txt"), smaps, 0o644); err != nil {
+		return err
 	}
 	logf("profile: %s in %s", name, l.o.dir)
 	return nil
