@@ -94,8 +94,9 @@ func readEndReason(err error, done chan struct{}) string {
 	return store.ReasonConnectionLost
 }
 
-// handle answers one message; store work runs on the read goroutine, so an
-// agent's messages are handled in the order it sent them.
+// handle answers one message; store work runs on the goroutine that read
+// it, before the next is read (read), so an agent's messages are handled
+// in the order it sent them.
 func (c *agentConn) handle(m protocol.Message) {
 	ctx, cancel := context.WithTimeout(c.h.ctx, 30*time.Second)
 	defer cancel()
