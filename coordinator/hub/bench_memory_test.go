@@ -74,6 +74,15 @@ func memNow() memFigures {
 // dialIdle connects as l, says hello, waits for the welcome and keeps
 // only the network connection: an idle agent that reads nothing more.
 func (bh *benchHub) dialIdle(l benchLink) (net.Conn, error) {
+	ws, err := bh.dialWelcomed(l)
+	if err != nil {
+		return nil, err
+	}
+	return ws.NetConn(), nil
+}
+
+// dialWelcomed connects as l, says hello and waits for the welcome.
+func (bh *benchHub) dialWelcomed(l benchLink) (*websocket.Conn, error) {
 	d := websocket.Dialer{ReadBufferSize: 1024, WriteBufferSize: 1024}
 	hdr := http.Header{"Authorization": {"Bearer " + l.cred}}
 	ws, _, err := d.Dial("ws"+strings.TrimPrefix(bh.url, "http")+protocol.ConnectPath, hdr)
@@ -82,7 +91,8 @@ func (bh *benchHub) dialIdle(l benchLink) (net.Conn, error) {
 	}
 	err = ws.WriteJSON(protocol.Message{Type: protocol.TypeHello, ID: "hello", Hello: &protocol.Hello{
 		Versions: []int{protocol.Version}, Hostname: "bench", OS: "linux", AgentVersion: "bench",
-		Bindings: []protocol.Binding{{ConnectionID: l.connID, DataTypes: dataset.DataTypes}}, Capacity: 2}})
+		Bindings: []protocol.Binding{{ConnectionID: l.connID, DataTypes: dataset.DataTypes}}, Capacity: 2,
+		Features: []string{protocol.FeatureSupportBundle, protocol.FeatureLogLevel, protocol.FeatureUpdate}}})
 	if err == nil {
 		var m protocol.Message
 		_ = ws.SetReadDeadline(time.Now().Add(30 * time.Second))
@@ -92,5 +102,5 @@ func (bh *benchHub) dialIdle(l benchLink) (net.Conn, error) {
 		ws.Close()
 		return nil, err
 	}
-	return ws.NetConn(), nil
+	return ws, nil
 }

@@ -217,12 +217,39 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request, agent store.Agent) 
 	return c
 }
 
-// run is a welcomed connection's life: it reads here while writers
-// write, until either ends the connection; then it goes offline.
+// run is a welcomed connection's life: it sends what the connection
+// starts with and reads (read, on one goroutine after another) while
+// writers write, until either ends the connection (end).
 func (c *agentConn) run() {
 	c.mu.Lock()
 	c.writing = false // from now on the writers write (writeLoop)
 	c.mu.Unlock()
+	c.begin()
+	c.read(0)
+}
+
+// end ends the connection for reason, waits for its writer and takes the
+// agent offline.
+func (c *agentConn) end(reason string) {
+	c.close(reason)
+	c.stopWriters()
+	h := c.h
+	offline, live := h.unregister(c)
+	// A newer claim, on another replica, has the agent: its end here is
+	// no news.
+	if live && !h.release(c.agentID, c.epoch) {
+		offline = nil
+	}
+	h.seen(c.agentID)
+	h.event(store.AgentEvent{AgentID: c.agentID, Type: store.EventDisconnected, Reason: c.reason, RemoteAddress: c.remote,
+		Connections: offline})
+	c.log.Info("agent disconnected", "reason", c.reason)
+}
+
+// begin sends what a welcomed connection starts with: revocations of the
+// hello's bindings that are not the agent's, its queued work, waiting
+// support bundles, a raised log level, a needed update.
+func (c *agentConn) begin() {
 	for _, id := range c.refused {
 		c.enqueue(protocol.Message{Type: protocol.TypeRevoked, ID: uuid.NewString(),
 			Revoked: &protocol.Revoked{ConnectionID: id, Reason: "this connection is not linked to this agent"}})
@@ -237,19 +264,6 @@ func (c *agentConn) run() {
 	if c.ask != nil {
 		c.sendUpdate(c.ask.Version, c.ask.Reason)
 	}
-	c.close(c.readLoop())
-	c.stopWriters()
-	h := c.h
-	offline, live := h.unregister(c)
-	// A newer claim, on another replica, has the agent: its end here is
-	// no news.
-	if live && !h.release(c.agentID, c.epoch) {
-		offline = nil
-	}
-	h.seen(c.agentID)
-	h.event(store.AgentEvent{AgentID: c.agentID, Type: store.EventDisconnected, Reason: c.reason, RemoteAddress: c.remote,
-		Connections: offline})
-	c.log.Info("agent disconnected", "reason", c.reason)
 }
 
 // handshake reads the hello, checks the version and bindings, resumes

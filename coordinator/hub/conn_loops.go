@@ -18,34 +18,57 @@ import (
 // maxBadMessages is how many refused messages end a connection.
 const maxBadMessages = 20
 
-// readLoop reads and handles messages until the connection ends, and
-// returns why it ended.
-func (c *agentConn) readLoop() string {
-	bad := 0
-	for {
-		_ = c.ws.SetReadDeadline(time.Now().Add(3 * c.h.cfg.HeartbeatInterval))
-		kind, raw, err := c.ws.ReadMessage()
-		if err != nil {
-			return readEndReason(err, c.done)
-		}
-		c.mu.Lock()
-		c.lastSeen = c.h.now().UTC()
-		c.mu.Unlock()
-		m, err := protocol.Decode(raw)
-		if err == nil && kind != websocket.TextMessage {
-			err = errors.New("binary messages are not part of the protocol")
-		}
-		if err != nil {
-			bad++
-			c.log.Warn("refused agent message", "err", err)
-			c.enqueue(errorReply(m.ID, protocol.CodeBadMessage, err.Error()))
-			if bad >= maxBadMessages {
-				return "too many bad messages"
-			}
-			continue
-		}
-		c.handle(m)
+// read reads the connection's next message and handles it, then hands
+// the connection to a new goroutine, which reads the one after, and ends;
+// when the connection ends, the one reading ends it (end). So one
+// goroutine at a time reads, the messages are handled in the order the
+// agent sent them, and an idle agent's reader is never one that handled
+// something: a goroutine's stack grows for its deepest call (a store
+// transaction) and the GC gives back at most half of it at a time, and
+// only while three quarters are unused, so a reader that lived through
+// its handling would keep what the deepest grew (8 KiB or more) for as
+// long as the agent stays connected. So would one started during the
+// reconnect burst, when the runtime starts goroutines with the stack the
+// busy ones used on average (GODEBUG adaptivestackstart): its
+// replacement starts with what the idle ones use.
+func (c *agentConn) read(bad int) {
+	_ = c.ws.SetReadDeadline(time.Now().Add(3 * c.h.cfg.HeartbeatInterval))
+	kind, raw, err := c.ws.ReadMessage()
+	if err != nil {
+		c.end(readEndReason(err, c.done))
+		return
 	}
+	c.mu.Lock()
+	c.lastSeen = c.h.now().UTC()
+	c.mu.Unlock()
+	if !c.take(kind, raw) {
+		if bad++; bad >= maxBadMessages {
+			c.end("too many bad messages")
+			return
+		}
+	}
+	// This goroutine holds its count until the next one has its own.
+	c.h.connWG.Add(1)
+	go func() {
+		defer c.h.connWG.Done()
+		c.read(bad)
+	}()
+}
+
+// take decodes and handles one message read; false when it is refused
+// (a bad message, answered with an error).
+func (c *agentConn) take(kind int, raw []byte) bool {
+	m, err := protocol.Decode(raw)
+	if err == nil && kind != websocket.TextMessage {
+		err = errors.New("binary messages are not part of the protocol")
+	}
+	if err != nil {
+		c.log.Warn("refused agent message", "err", err)
+		c.enqueue(errorReply(m.ID, protocol.CodeBadMessage, err.Error()))
+		return false
+	}
+	c.handle(m)
+	return true
 }
 
 func readEndReason(err error, done chan struct{}) string {
@@ -71,8 +94,9 @@ func readEndReason(err error, done chan struct{}) string {
 	return store.ReasonConnectionLost
 }
 
-// handle answers one message; store work runs on the read goroutine, so an
-// agent's messages are handled in the order it sent them.
+// handle answers one message; store work runs on the goroutine that read
+// it, before the next is read (read), so an agent's messages are handled
+// in the order it sent them.
 func (c *agentConn) handle(m protocol.Message) {
 	ctx, cancel := context.WithTimeout(c.h.ctx, 30*time.Second)
 	defer cancel()

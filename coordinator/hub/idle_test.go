@@ -5,8 +5,12 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/websocket"
 
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/protocol"
@@ -95,6 +99,126 @@ func waitLive(t *testing.T, h *Hub, agentID string) *agentConn {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("agent %s not online", agentID)
+		}
+	}
+}
+
+// TestIdleStackAfterHeartbeat connects agents while the runtime starts
+// goroutines with large stacks, as during a reconnect burst (the runtime
+// starts them with the stack the goroutines of its last collection used
+// on average, GODEBUG adaptivestackstart), has each send a heartbeat once
+// the burst is over, and weighs the stacks the hub keeps for the idle
+// agents. Handling a heartbeat renews leases in the store, a deep stack
+// too; and a goroutine's stack never shrinks below half what it grew to
+// (the GC halves it only while three quarters are unused). The goroutine
+// that reads and handles a message hands the connection to a new one and
+// ends (read): the idle agent's reader has the stack an idle one needs.
+func TestIdleStackAfterHeartbeat(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector changes every goroutine's stack")
+	}
+	const n = 500
+	bh := newBenchHub(t)
+	links := bh.link(n)
+	before := memNow()
+	release := deepStacks(500, 12<<10)
+	conns := make([]*websocket.Conn, 0, n)
+	t.Cleanup(func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	for _, l := range links {
+		c, err := bh.dialWelcomed(l)
+		if err != nil {
+			release()
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	release() // the burst is over: new goroutines start small again
+	for _, c := range conns {
+		hb := protocol.Message{Type: protocol.TypeHeartbeat, ID: uuid.NewString(), Heartbeat: &protocol.Heartbeat{SentAt: time.Now()}}
+		if err := c.WriteJSON(hb); err != nil {
+			t.Fatal(err)
+		}
+		if err := readUntilReply(c, hb.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := memNow()
+	perAgent := float64(after.stack-before.stack) / n
+	// An idle reader's stack is 4 KiB (BenchmarkIdleAgentMemory), some
+	// 8 KiB when started while the heartbeats were handled; one that kept
+	// what the burst or the heartbeat grew is 8 KiB or more, all of them
+	// (10 KiB an agent here before read handed over).
+	if perAgent >= 8<<10 {
+		t.Errorf("%.0f B of stack an idle agent after a heartbeat, want under %d", perAgent, 8<<10)
+	}
+	t.Logf("%.0f B of stack an idle agent after a heartbeat, %d goroutines", perAgent, after.goroutines-before.goroutines)
+}
+
+// deepStacks starts n goroutines that each use about size bytes of stack
+// and collects while they wait, so that the runtime starts goroutines with
+// stacks of that size until its next collection without them; release
+// ends them and returns once the runtime starts goroutines small again.
+func deepStacks(n, size int) (release func()) {
+	stop := make(chan struct{})
+	var ready, ended sync.WaitGroup
+	ready.Add(n)
+	ended.Add(n)
+	for range n {
+		go func() {
+			defer ended.Done()
+			deep(size/256, ready.Done, stop)
+		}()
+	}
+	ready.Wait()
+	runtime.GC()
+	return func() {
+		close(stop)
+		ended.Wait()
+		// The runtime keeps the stacks of ended goroutines for new ones
+		// while they are of the starting size: collect, so that it is
+		// small again, and start and end goroutines enough to take and
+		// free the large ones kept.
+		runtime.GC()
+		var churn sync.WaitGroup
+		hold := make(chan struct{})
+		churn.Add(4 * n)
+		for range 4 * n {
+			go func() { defer churn.Done(); <-hold }()
+		}
+		close(hold)
+		churn.Wait()
+	}
+}
+
+// deep recurses depth frames of about 256 bytes each, then says so and
+// waits for stop.
+//
+//go:noinline
+func deep(depth int, reached func(), stop chan struct{}) byte {
+	var pad [200]byte
+	pad[depth%len(pad)] = byte(depth)
+	if depth == 0 {
+		reached()
+		<-stop
+		return pad[0]
+	}
+	return deep(depth-1, reached, stop) + pad[depth%len(pad)]
+}
+
+// readUntilReply reads messages until the one replying to id.
+func readUntilReply(c *websocket.Conn, id string) error {
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	for {
+		var m protocol.Message
+		if err := c.ReadJSON(&m); err != nil {
+			return err
+		}
+		if m.ReplyTo == id {
+			return nil
 		}
 	}
 }

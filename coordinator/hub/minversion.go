@@ -29,8 +29,8 @@ import (
 const minimumRetry = 30 * time.Second
 
 // minimumState is the update of a connection below the minimum, set by
-// the handshake and then used on its read goroutine (run, then readLoop)
-// only.
+// the handshake and then used by its readers (run, then read), one at a
+// time, only.
 type minimumState struct {
 	version string    // the hello's version
 	sentID  string    // the last update's message id

@@ -48,6 +48,9 @@ type options struct {
 	store      string
 	replicas   int
 	killRep    bool
+	// debugListen is the coordinator's --debug-listen; the tool saves
+	// its heap profiles there (profile.go).
+	debugListen string
 }
 
 func main() {
@@ -71,6 +74,7 @@ func main() {
 	flag.StringVar(&o.store, "store", "badger", "badger: one coordinator on its data folder; postgres: -replicas coordinators on a PostgreSQL server the tool starts (fsync on), behind HAProxy")
 	flag.IntVar(&o.replicas, "replicas", 1, "coordinator replicas (with -store postgres)")
 	flag.BoolVar(&o.killRep, "kill-replica", false, "with -store postgres and -replicas 2 or more: kill -9 the replica holding the most agents and time their return to the others")
+	flag.StringVar(&o.debugListen, "debug-listen", "", "with -store badger: the coordinator's --debug-listen (a loopback address); the tool saves its heap profile, settled before the agents return and idle with them, in the working folder")
 	flag.Parse()
 	if o.store != "badger" && o.store != "postgres" || o.replicas < 1 || o.replicas > 1 && o.store != "postgres" || o.killRep && o.replicas < 2 {
 		fmt.Fprintln(os.Stderr, "load: -store is badger (one coordinator) or postgres (-replicas 1 or more; -kill-replica needs 2 or more)")
@@ -114,7 +118,7 @@ func run(ctx context.Context, o options) (*report, error) {
 			// The tool is one client polling for thousands of companies from one
 			// address: the per-address cap, which is there for real clients,
 			// would measure the tool, not the coordinator.
-			"--max-connections-per-address", "-1")
+			append([]string{"--max-connections-per-address", "-1"}, debugArgs(o.debugListen)...)...)
 		defer stop()
 		if err != nil {
 			return nil, err
@@ -124,6 +128,14 @@ func run(ctx context.Context, o options) (*report, error) {
 	err := l.phases(ctx)
 	r.Finished = time.Now().UTC()
 	return r, err
+}
+
+// debugArgs are the coordinator's flags serving its profiler on addr, if any.
+func debugArgs(addr string) []string {
+	if addr == "" {
+		return nil
+	}
+	return []string{"--debug-listen", addr}
 }
 
 const loadKey = "load-admin-key-0123456789abcdefghijk"

@@ -172,6 +172,9 @@ func (l *loadRun) measureIdle(ctx context.Context) error {
 		return err
 	}
 	l.r.BytesPerAgent = float64(l.r.RSSIdle-l.r.RSSBeforeAgents) / float64(l.o.agents)
+	if err := l.saveHeap(ctx, "idle"); err != nil {
+		return err
+	}
 	logf("idle: RSS %d MiB, %.0f B/agent, CPU %.1f%%", l.r.RSSIdle>>20, l.r.BytesPerAgent, l.r.IdleCPUPercent)
 	return nil
 }
@@ -401,6 +404,9 @@ func (l *loadRun) measureRestart(ctx context.Context) error {
 		return err
 	}
 	l.r.RSSSettleSeconds = time.Since(settleStart).Seconds()
+	if err := l.saveHeap(ctx, "settled"); err != nil {
+		return err
+	}
 	logf("restart: ready in %.1fs, RSS settled at %d MiB in %.1fs with the agents paused", l.r.RestartReadySeconds, l.r.RSSBeforeAgents>>20, l.r.RSSSettleSeconds)
 	cpu0, _ := l.c.CPU()
 	start = time.Now()
