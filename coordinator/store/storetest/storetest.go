@@ -82,6 +82,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Backend) {
 		{"FinishUploadRefusals", testFinishUploadRefusals},
 		{"FinishUploadConcurrent", testFinishUploadConcurrent},
 		{"FinishUploadCommit", testFinishUploadCommit},
+		{"FinishUploadLastPage", testFinishUploadLastPage},
 		{"DeleteCompanyData", testDeleteCompanyData},
 		{"InvalidInput", testInvalidInput},
 		{"LookupBadIDs", testLookupBadIDs},
