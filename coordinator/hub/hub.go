@@ -105,7 +105,10 @@ type Publisher interface {
 	// Commit is the agent's commit of a small upload (d is Mapping under
 	// leaseID), validated and ended in one transaction with the commit;
 	// store.ErrTooLarge, with nothing changed, when it is not small.
-	Commit(ctx context.Context, d store.Dataset, agentID, leaseID string) (store.Dataset, error)
+	// last, unless nil, is the upload's last page, not yet staged, staged
+	// in the same transaction; with mapped not zero, d may be Fetching
+	// still, and the agent's move to Mapping at mapped comes first.
+	Commit(ctx context.Context, d store.Dataset, agentID, leaseID string, last *store.Page, mapped time.Time) (store.Dataset, error)
 }
 
 // Hub serves agents. Start runs its loops; Close stops them and every
@@ -245,6 +248,7 @@ func (h *Hub) Handler() http.Handler {
 	mux.HandleFunc("POST "+protocol.UnlinkPath, h.serveUnlink)
 	mux.HandleFunc("PUT "+protocol.DatasetsPath+"{id}/pages/{n}", datasetPath(h.servePage))
 	mux.HandleFunc("POST "+protocol.DatasetsPath+"{id}/commit", datasetPath(h.serveCommit))
+	mux.HandleFunc("PUT "+protocol.DatasetsPath+"{id}/pages/{n}/commit", datasetPath(h.serveLastPage))
 	mux.HandleFunc("PUT "+protocol.BundlesPath+"{id}", datasetPath(h.serveBundle))
 	mux.HandleFunc("GET "+protocol.ReleasesPath+"{version}/{file}", h.serveRelease)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
