@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"slices"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -30,8 +30,8 @@ type session struct {
 	// page may carry the commit, and its first page its Mapping.
 	lastPage bool
 	claims   map[string]protocol.Offer // claim message id -> the offer claimed
-	beats     map[string]time.Time
-	mu        sync.Mutex
+	beats    map[string]time.Time
+	mu       sync.Mutex
 }
 
 func (s *session) write(m protocol.Message) error {
