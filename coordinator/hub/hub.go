@@ -384,30 +384,59 @@ func HashCredential(secret string) []byte {
 // failure; a revoked one is recorded as a CredentialRefused event, at most
 // one an agent a minute), 500 when the store fails.
 func (h *Hub) authenticate(w http.ResponseWriter, r *http.Request) (store.Agent, bool) {
+	a, _, ok := h.authenticateFor(w, r, "")
+	return a, ok
+}
+
+// agentsDataset is the dataset an upload request names, read with its
+// credential: err is store.Backend's AgentDataset's.
+type agentsDataset struct {
+	d   store.Dataset
+	err error
+}
+
+// authenticateFor is authenticate for a request on dataset datasetID
+// (none when empty), read in the same read as the agent
+// (AgentDatasetByCredential): one read transaction where there were two,
+// each waiting on the writes in flight. The credential is read on every
+// request, so a revocation holds at once.
+func (h *Hub) authenticateFor(w http.ResponseWriter, r *http.Request, datasetID string) (store.Agent, agentsDataset, bool) {
 	if msg, refused := h.cfg.AuthFailures.Refuse(r.Context(), w, r.RemoteAddr, h.now()); refused {
 		refuseUnread(w, r, http.StatusTooManyRequests, protocol.CodeRateLimited, msg)
-		return store.Agent{}, false
+		return store.Agent{}, agentsDataset{}, false
 	}
 	scheme, secret, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !ok || !strings.EqualFold(scheme, "bearer") || secret == "" || len(secret) > 256 {
 		refuseUnread(w, r, http.StatusUnauthorized, protocol.CodeUnauthorized, "an agent credential is required: Authorization: Bearer fra_…")
-		return store.Agent{}, false
+		return store.Agent{}, agentsDataset{}, false
 	}
-	a, err := h.st.AgentByCredential(r.Context(), HashCredential(secret))
+	var (
+		a   store.Agent
+		ds  agentsDataset
+		err error
+	)
+	if datasetID == "" {
+		a, err = h.st.AgentByCredential(r.Context(), HashCredential(secret))
+	} else {
+		a, ds.d, ds.err = h.st.AgentDatasetByCredential(r.Context(), HashCredential(secret), datasetID)
+		if a.ID == "" {
+			err, ds.err = ds.err, nil
+		}
+	}
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		h.log.Error("look up agent credential", "err", err)
 		writeErr(w, http.StatusInternalServerError, protocol.CodeInternal, "internal error")
-		return store.Agent{}, false
+		return store.Agent{}, agentsDataset{}, false
 	}
 	if err == nil && a.Revoked.IsZero() {
-		return a, true
+		return a, ds, true
 	}
 	h.cfg.AuthFailures.Fail(r.Context(), r.RemoteAddr, h.now())
 	if err == nil {
 		h.refused(r.Context(), a.ID, r.RemoteAddr, r.Method+" "+r.URL.Path, h.now())
 	}
 	refuseUnread(w, r, http.StatusUnauthorized, protocol.CodeUnauthorized, "unknown or revoked agent credential")
-	return store.Agent{}, false
+	return store.Agent{}, agentsDataset{}, false
 }
 
 // writeErr answers an agent's HTTP call with a protocol error.

@@ -25,7 +25,7 @@ import (
 // that however many arrive at once, at most Config.UploadMemory bytes of
 // pages are expanded in memory.
 func (h *Hub) servePage(w http.ResponseWriter, r *http.Request) {
-	agent, ok := h.authenticate(w, r)
+	agent, ds, ok := h.authenticateFor(w, r, r.PathValue("id"))
 	if !ok {
 		return
 	}
@@ -34,7 +34,7 @@ func (h *Hub) servePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer end()
-	n, size, ok := h.admitPage(w, r, agent)
+	n, size, ok := h.admitPage(w, r, agent, ds)
 	if !ok {
 		return
 	}
@@ -75,7 +75,7 @@ func (h *Hub) servePage(w http.ResponseWriter, r *http.Request) {
 // its body: the page number, the declared size (0 when not given) and that
 // the agent may upload to the dataset under the lease it names. A refusal
 // is answered, the body unread.
-func (h *Hub) admitPage(w http.ResponseWriter, r *http.Request, agent store.Agent) (n, size int, ok bool) {
+func (h *Hub) admitPage(w http.ResponseWriter, r *http.Request, agent store.Agent, ds agentsDataset) (n, size int, ok bool) {
 	n, err := strconv.Atoi(r.PathValue("n"))
 	if err != nil || n < 1 || n > protocol.MaxPages {
 		refuseUnread(w, r, http.StatusBadRequest, protocol.CodeBadMessage, "page number must be 1 to "+strconv.Itoa(protocol.MaxPages))
@@ -86,7 +86,7 @@ func (h *Hub) admitPage(w http.ResponseWriter, r *http.Request, agent store.Agen
 		return 0, 0, false
 	}
 	id := r.PathValue("id")
-	if err := h.uploadable(r.Context(), agent.ID, id, r.Header.Get(protocol.LeaseHeader)); err != nil {
+	if err := uploadable(ds, agent.ID, id, r.Header.Get(protocol.LeaseHeader)); err != nil {
 		closeUnread(w, r)
 		h.refuseHTTP(w, agent.ID, "upload page", id, err)
 		return 0, 0, false
@@ -108,14 +108,14 @@ func declaredSize(h http.Header) (int, error) {
 }
 
 // uploadable checks, as PutPage will again, that the agent may upload to
-// the dataset under lease: ErrNotFound if its connection is not the
-// agent's, ErrStaleLease if the lease no longer holds it, ErrTransition if
-// it is not Mapping.
-func (h *Hub) uploadable(ctx context.Context, agentID, datasetID, lease string) error {
-	d, err := h.st.AgentDataset(ctx, agentID, datasetID)
+// the dataset, as read with its credential, under lease: ErrNotFound if its
+// connection is not the agent's, ErrStaleLease if the lease no longer
+// holds it, ErrTransition if it is not Mapping.
+func uploadable(ds agentsDataset, agentID, datasetID, lease string) error {
+	d := ds.d
 	switch {
-	case err != nil:
-		return err
+	case ds.err != nil:
+		return ds.err
 	case lease == "" || d.LeaseID != lease || d.LeaseAgent != agentID:
 		return fmt.Errorf("page of dataset %s: %w", datasetID, store.ErrStaleLease)
 	case d.Status != dataset.Mapping:
@@ -221,7 +221,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // ended in; a larger one moves to Validating and is handed to the
 // Publisher's loops.
 func (h *Hub) serveCommit(w http.ResponseWriter, r *http.Request) {
-	agent, ok := h.authenticate(w, r)
+	agent, ds, ok := h.authenticateFor(w, r, r.PathValue("id"))
 	if !ok {
 		return
 	}
@@ -235,8 +235,7 @@ func (h *Hub) serveCommit(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, protocol.CodeBadMessage, err.Error())
 		return
 	}
-	id := r.PathValue("id")
-	d, done, err := h.committable(r.Context(), agent.ID, id, req.LeaseID, false)
+	d, done, err := committable(ds, agent.ID, r.PathValue("id"), req.LeaseID, false)
 	if err != nil || done {
 		h.answerCommit(w, agent.ID, d, err)
 		return
@@ -253,7 +252,7 @@ func (h *Hub) serveCommit(w http.ResponseWriter, r *http.Request) {
 // transaction of its own.
 func (h *Hub) serveLastPage(w http.ResponseWriter, r *http.Request) {
 	mapped := h.now().UTC()
-	agent, ok := h.authenticate(w, r)
+	agent, ds, ok := h.authenticateFor(w, r, r.PathValue("id"))
 	if !ok {
 		return
 	}
@@ -266,8 +265,7 @@ func (h *Hub) serveLastPage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	id := r.PathValue("id")
-	d, done, err := h.committable(r.Context(), agent.ID, id, req.LeaseID, n == 1)
+	d, done, err := committable(ds, agent.ID, r.PathValue("id"), req.LeaseID, n == 1)
 	if err != nil || done {
 		closeUnread(w, r)
 		h.answerCommit(w, agent.ID, d, err)
@@ -309,15 +307,17 @@ func admitLastPage(w http.ResponseWriter, r *http.Request) (n, size int, req pro
 	return n, size, req, true
 }
 
-// committable reads the dataset an agent commits under lease. done is a
-// commit sent again (the dataset committed under that lease): answer it
-// as it is. Otherwise the lease must hold the dataset Mapping, or with
-// fetching, Fetching. Refusals are the store's errors.
-func (h *Hub) committable(ctx context.Context, agentID, id, lease string, fetching bool) (d store.Dataset, done bool, err error) {
-	d, err = h.st.AgentDataset(ctx, agentID, id)
+// committable checks the dataset an agent commits under lease, as read
+// with its credential. done is a commit sent again (the dataset committed
+// under that lease): answer it as it is. Otherwise the lease must hold
+// the dataset Mapping, or with fetching, Fetching. Refusals are the
+// store's errors.
+func committable(ds agentsDataset, agentID, id, lease string, fetching bool) (d store.Dataset, done bool, err error) {
+	d = ds.d
+	d.ID = id // for the refusal's log, when not found
 	switch {
-	case err != nil:
-		return d, false, err
+	case ds.err != nil:
+		return d, false, ds.err
 	case lease != "" && d.CommittedLease == lease:
 		return d, true, nil
 	case lease == "" || d.LeaseID != lease || d.LeaseAgent != agentID:

@@ -72,6 +72,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Backend) {
 		{"PutPage", testPutPage},
 		{"ClaimClearsPages", testClaimClearsPages},
 		{"CommitUpload", testCommitUpload},
+		{"AgentDatasetByCredential", testAgentDatasetByCredential},
 		{"Unprocessed", testUnprocessed},
 		{"PublishCache", testPublishCache},
 		{"PublishCacheReplace", testPublishCacheReplace},
