@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
+	"encoding"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -30,6 +31,17 @@ type Options struct {
 	// MaxBytes is the most uncompressed bytes in a page, unless one record
 	// alone is bigger: default 1 MiB, at most protocol.MaxPageBytes.
 	MaxBytes int
+	// LastPage sends the last page with the commit, in one request
+	// (protocol.FeatureLastPage: the coordinator's welcome must list it).
+	// A coordinator that does not know the request (a replica of an older
+	// version behind the same address) answers 404 or 405 without an
+	// error body: the writer then sends the page and the commit apart.
+	LastPage bool
+	// Mapping, unless nil, reports the dataset's move to Mapping, which
+	// the caller left to the upload: the writer calls it once, before its
+	// first request that does not carry the move itself (every request
+	// but a last page that is page 1).
+	Mapping func() error
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -78,6 +90,7 @@ type PageWriter struct {
 	written atomic.Int64
 	err     error                   // what broke the writer
 	commit  *protocol.CommitRequest // once committed
+	mapped  bool                    // Options.Mapping was called, or a request carried the move
 }
 
 // NewPageWriter returns a writer for dataset datasetID held under leaseID,
@@ -133,7 +146,8 @@ func (w *PageWriter) Write(rec any) error {
 }
 
 // Commit uploads the last page and commits the dataset, and returns what
-// it committed. A dataset with no records commits zero pages. After a
+// it committed: with Options.LastPage in one request, otherwise the page
+// then the commit. A dataset with no records commits zero pages. After a
 // failed commit call Commit again; once it succeeds it returns the same
 // request without calling the coordinator.
 func (w *PageWriter) Commit() (protocol.CommitRequest, error) {
@@ -143,10 +157,22 @@ func (w *PageWriter) Commit() (protocol.CommitRequest, error) {
 	if w.err != nil {
 		return protocol.CommitRequest{}, w.err
 	}
+	if w.records > 0 && w.opts.LastPage {
+		c, err := w.sendLast()
+		if err == nil || !errors.Is(err, errNoLastPage) {
+			if err == nil {
+				w.commit = &c
+			}
+			return c, err
+		}
+	}
 	if w.records > 0 {
 		if err := w.flush(); err != nil {
 			return protocol.CommitRequest{}, err
 		}
+	}
+	if err := w.ensureMapped(); err != nil {
+		return protocol.CommitRequest{}, err
 	}
 	c := protocol.CommitRequest{LeaseID: w.leaseID, Pages: w.pages, Records: w.Written(),
 		SHA256: hex.EncodeToString(w.sum.Sum(nil))}
@@ -166,10 +192,77 @@ func (w *PageWriter) Commit() (protocol.CommitRequest, error) {
 	return c, nil
 }
 
+// errNoLastPage: the coordinator does not know the last page's request.
+var errNoLastPage = errors.New("the coordinator does not take the last page with the commit")
+
+// sendLast uploads the page being filled as the last, with the commit.
+// A failure leaves the writer as it was, to send it again (the
+// coordinator takes it again as it takes a commit again); errNoLastPage
+// when the coordinator does not know the request.
+func (w *PageWriter) sendLast() (protocol.CommitRequest, error) {
+	n := w.pages + 1
+	if n > 1 {
+		if err := w.ensureMapped(); err != nil {
+			return protocol.CommitRequest{}, err
+		}
+	}
+	c := protocol.CommitRequest{LeaseID: w.leaseID, Pages: n, Records: w.Written(),
+		SHA256: hex.EncodeToString(appendSum(w.sum, w.page.Bytes()))}
+	err := w.upload(n, &c)
+	if errors.Is(err, errNoRoute) {
+		return c, errNoLastPage
+	}
+	if err != nil {
+		return c, fmt.Errorf("upload the last page, %d, with the commit: %w", n, err)
+	}
+	w.mapped = true
+	w.sum.Write(w.page.Bytes())
+	w.pages = n
+	w.page.Reset()
+	w.records = 0
+	return c, nil
+}
+
+// appendSum is the SHA-256 of what h has taken and then b, leaving h as
+// it was.
+func appendSum(h hash.Hash, b []byte) []byte {
+	m, ok := h.(encoding.BinaryMarshaler)
+	if !ok {
+		panic("upload: sha256 state cannot be copied")
+	}
+	state, err := m.MarshalBinary()
+	if err != nil {
+		panic(err)
+	}
+	c := sha256.New()
+	if err := c.(encoding.BinaryUnmarshaler).UnmarshalBinary(state); err != nil {
+		panic(err)
+	}
+	c.Write(b)
+	return c.Sum(nil)
+}
+
+// ensureMapped calls Options.Mapping once, unless a request carried the
+// move already.
+func (w *PageWriter) ensureMapped() error {
+	if w.mapped || w.opts.Mapping == nil {
+		return nil
+	}
+	if err := w.opts.Mapping(); err != nil {
+		w.err = err
+		return err
+	}
+	w.mapped = true
+	return nil
+}
+
 // flush gzips and uploads the page being filled.
 func (w *PageWriter) flush() error {
+	if err := w.ensureMapped(); err != nil {
+		return err
+	}
 	n := w.pages + 1
-	if err := w.upload(n); err != nil {
+	if err := w.upload(n, nil); err != nil {
 		w.err = fmt.Errorf("upload page %d: %w", n, err)
 		return w.err
 	}
@@ -180,7 +273,9 @@ func (w *PageWriter) flush() error {
 	return nil
 }
 
-func (w *PageWriter) upload(n int) error {
+// upload gzips and sends the page being filled as page n, or with
+// commit, unless nil, as the last page with that commit.
+func (w *PageWriter) upload(n int, commit *protocol.CommitRequest) error {
 	if n > protocol.MaxPages {
 		return fmt.Errorf("over %d pages", protocol.MaxPages)
 	}
@@ -193,7 +288,11 @@ func (w *PageWriter) upload(n int) error {
 	if w.body.Len() > protocol.MaxPageBytes {
 		return fmt.Errorf("%d bytes gzipped is over %d", w.body.Len(), protocol.MaxPageBytes)
 	}
-	req, err := retryablehttp.NewRequestWithContext(w.ctx, http.MethodPut, w.base+protocol.PagePath(w.datasetID, n), w.body.Bytes())
+	path := protocol.PagePath(w.datasetID, n)
+	if commit != nil {
+		path = protocol.LastPagePath(w.datasetID, n)
+	}
+	req, err := retryablehttp.NewRequestWithContext(w.ctx, http.MethodPut, w.base+path, w.body.Bytes())
 	if err != nil {
 		return err
 	}
@@ -201,6 +300,10 @@ func (w *PageWriter) upload(n int) error {
 	req.Header.Set("Content-Encoding", "gzip")
 	req.Header.Set(protocol.RecordsHeader, strconv.Itoa(w.records))
 	req.Header.Set(protocol.PageBytesHeader, strconv.Itoa(w.page.Len()))
+	if commit != nil {
+		req.Header.Set(protocol.CommitRecordsHeader, strconv.Itoa(commit.Records))
+		req.Header.Set(protocol.CommitSHA256Header, commit.SHA256)
+	}
 	return w.send(req)
 }
 
@@ -218,20 +321,29 @@ func (w *PageWriter) send(req *retryablehttp.Request) error {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		return nil
 	}
-	return refusal(resp)
+	e, fromBody := refusal(resp)
+	if !fromBody && (resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed) {
+		return fmt.Errorf("%w: %w", errNoRoute, e)
+	}
+	return e
 }
 
+// errNoRoute wraps the refusal of a 404 or 405 without an error body:
+// no handler for the request (a coordinator that does not know it),
+// rather than the coordinator's own refusal.
+var errNoRoute = errors.New("no such request at the coordinator")
+
 // refusal reads the coordinator's error from a response that is not a
-// success. One without a JSON error body (from a proxy, say) gets the code
-// its status implies.
-func refusal(resp *http.Response) *protocol.Error {
+// success, and whether it was in the body. One without a JSON error body
+// (from a proxy, say) gets the code its status implies.
+func refusal(resp *http.Response) (*protocol.Error, bool) {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, protocol.MaxMessageBytes))
 	var e protocol.Error
 	if json.Unmarshal(body, &e) == nil && e.Code != "" {
 		if e.Message == "" {
 			e.Message = resp.Status
 		}
-		return &e
+		return &e, true
 	}
 	code := protocol.CodeBadMessage
 	switch s := resp.StatusCode; {
@@ -246,5 +358,5 @@ func refusal(resp *http.Response) *protocol.Error {
 	case s < 400 || s >= 500:
 		code = protocol.CodeInternal
 	}
-	return &protocol.Error{Code: code, Message: "HTTP " + resp.Status}
+	return &protocol.Error{Code: code, Message: "HTTP " + resp.Status}, false
 }

@@ -77,7 +77,7 @@ func (w *Worker) sendBundle(ctx context.Context, id string) error {
 // features are the optional messages this worker understands, for its
 // hello.
 func (w *Worker) features() []string {
-	var fs []string
+	fs := []string{protocol.FeatureLastPage}
 	if w.cfg.Bundle != nil {
 		fs = append(fs, protocol.FeatureSupportBundle)
 	}

@@ -23,6 +23,7 @@ type job struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 	progress atomic.Int32
+	mapped   atomic.Bool // its move to Mapping was reported
 }
 
 // gathered are the datasets of one connection claimed for its next read,
@@ -291,11 +292,20 @@ func (w *Worker) sink(j *job, mb source.MultiBatch) (source.Sink, bool) {
 		w.endJob(j, w.fail(j.ctx, j, err))
 		return source.Sink{}, false
 	}
-	if err := w.reportWarnings(j.ctx, j, dataset.Mapping, sourceWarnings(warnings)); err != nil {
-		w.endJob(j, err)
-		return source.Sink{}, false
+	opts := upload.Options{Mapping: func() error { return w.report(j.ctx, j, dataset.Mapping, "", 0) }}
+	// With the coordinator's FeatureLastPage, the move to Mapping goes
+	// with the first page, unless the report must carry warnings: a small
+	// dataset's upload is one request.
+	if s := w.current(); s != nil && s.lastPage && len(warnings) == 0 {
+		opts.LastPage = true
+	} else {
+		opts.Mapping = nil
+		if err := w.reportWarnings(j.ctx, j, dataset.Mapping, sourceWarnings(warnings)); err != nil {
+			w.endJob(j, err)
+			return source.Sink{}, false
+		}
 	}
-	pw := upload.NewPageWriter(j.ctx, w.cfg.HTTP, w.cfg.Coordinator, w.cfg.Credential, c.DatasetID, c.LeaseID, upload.Options{})
+	pw := upload.NewPageWriter(j.ctx, w.cfg.HTTP, w.cfg.Coordinator, w.cfg.Credential, c.DatasetID, c.LeaseID, opts)
 	return source.Sink{Type: c.DataType, Emit: func(rec source.Record) error {
 		if err := j.ctx.Err(); err != nil {
 			return err
@@ -337,6 +347,13 @@ func (w *Worker) fail(ctx context.Context, j *job, err error) error {
 		status, msg, code = serr.Status, serr.Message, serr.FetchKind()
 	case errors.Is(err, upload.ErrBadRecord):
 		status = dataset.MapError
+		// Mapping first, if the upload had not reported it yet: only
+		// from Mapping does an agent move a dataset to MapError.
+		if !j.mapped.Load() {
+			if rerr := w.report(ctx, j, dataset.Mapping, "", 0); rerr != nil {
+				return errors.Join(err, rerr)
+			}
+		}
 	}
 	if rerr := w.send(ctx, j, status, msg, 0, nil, code); rerr != nil {
 		return errors.Join(err, rerr)
@@ -414,6 +431,7 @@ func (w *Worker) send(ctx context.Context, j *job, to dataset.Status, msg string
 	}
 	if to == dataset.Mapping {
 		j.progress.Store(40)
+		j.mapped.Store(true)
 	}
 	return nil
 }

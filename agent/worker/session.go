@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -25,9 +26,12 @@ type session struct {
 	ws        *websocket.Conn
 	writeMu   sync.Mutex
 	heartbeat time.Duration
-	claims    map[string]protocol.Offer // claim message id -> the offer claimed
-	beats     map[string]time.Time
-	mu        sync.Mutex
+	// lastPage: the welcome took FeatureLastPage, so an upload's last
+	// page may carry the commit, and its first page its Mapping.
+	lastPage bool
+	claims   map[string]protocol.Offer // claim message id -> the offer claimed
+	beats    map[string]time.Time
+	mu       sync.Mutex
 }
 
 func (s *session) write(m protocol.Message) error {
@@ -84,6 +88,7 @@ func (w *Worker) runSession(ctx, jobCtx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.lastPage = slices.Contains(welcome.Features, protocol.FeatureLastPage)
 	s.heartbeat = time.Duration(welcome.HeartbeatMillis) * time.Millisecond
 	if s.heartbeat <= 0 {
 		s.heartbeat = 15 * time.Second

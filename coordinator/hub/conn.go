@@ -304,7 +304,17 @@ func (c *agentConn) handshake(ctx context.Context, agent store.Agent) (*protocol
 	return m.Hello, protocol.Message{Type: protocol.TypeWelcome, ID: uuid.NewString(), ReplyTo: m.ID, Welcome: &protocol.Welcome{
 		Version: protocol.Version, AgentID: c.agentID, ServerTime: c.h.now().UTC(), Resumed: resumed,
 		HeartbeatMillis: c.h.cfg.HeartbeatInterval.Milliseconds(), LeaseMillis: c.h.cfg.LeaseTTL.Milliseconds(),
+		Features: takenFeatures(c.features),
 	}}, nil
+}
+
+// takenFeatures are the features of a hello a welcome lists back: those
+// the agent may use with this coordinator.
+func takenFeatures(fs []string) []string {
+	if slices.Contains(fs, protocol.FeatureLastPage) {
+		return []string{protocol.FeatureLastPage}
+	}
+	return nil
 }
 
 // bind keeps the hello's bindings that are this agent's Linked connections.
@@ -343,8 +353,9 @@ func canonicalTypes(ts []dataset.DataType) []dataset.DataType {
 }
 
 // knownFeatures are the optional messages this coordinator sends to an
-// agent whose hello lists them.
-var knownFeatures = []string{protocol.FeatureSupportBundle, protocol.FeatureLogLevel, protocol.FeatureUpdate}
+// agent whose hello lists them, and the requests it takes from one
+// (FeatureLastPage).
+var knownFeatures = []string{protocol.FeatureSupportBundle, protocol.FeatureLogLevel, protocol.FeatureUpdate, protocol.FeatureLastPage}
 
 // canonicalFeatures are a hello's features as the protocol's own strings,
 // as canonicalTypes; an unknown feature is kept as it came.

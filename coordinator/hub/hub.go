@@ -105,7 +105,10 @@ type Publisher interface {
 	// Commit is the agent's commit of a small upload (d is Mapping under
 	// leaseID), validated and ended in one transaction with the commit;
 	// store.ErrTooLarge, with nothing changed, when it is not small.
-	Commit(ctx context.Context, d store.Dataset, agentID, leaseID string) (store.Dataset, error)
+	// last, unless nil, is the upload's last page, not yet staged, staged
+	// in the same transaction; with mapped not zero, d may be Fetching
+	// still, and the agent's move to Mapping at mapped comes first.
+	Commit(ctx context.Context, d store.Dataset, agentID, leaseID string, last *store.Page, mapped time.Time) (store.Dataset, error)
 }
 
 // Hub serves agents. Start runs its loops; Close stops them and every
@@ -245,6 +248,7 @@ func (h *Hub) Handler() http.Handler {
 	mux.HandleFunc("POST "+protocol.UnlinkPath, h.serveUnlink)
 	mux.HandleFunc("PUT "+protocol.DatasetsPath+"{id}/pages/{n}", datasetPath(h.servePage))
 	mux.HandleFunc("POST "+protocol.DatasetsPath+"{id}/commit", datasetPath(h.serveCommit))
+	mux.HandleFunc("PUT "+protocol.DatasetsPath+"{id}/pages/{n}/commit", datasetPath(h.serveLastPage))
 	mux.HandleFunc("PUT "+protocol.BundlesPath+"{id}", datasetPath(h.serveBundle))
 	mux.HandleFunc("GET "+protocol.ReleasesPath+"{version}/{file}", h.serveRelease)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -380,30 +384,59 @@ func HashCredential(secret string) []byte {
 // failure; a revoked one is recorded as a CredentialRefused event, at most
 // one an agent a minute), 500 when the store fails.
 func (h *Hub) authenticate(w http.ResponseWriter, r *http.Request) (store.Agent, bool) {
+	a, _, ok := h.authenticateFor(w, r, "")
+	return a, ok
+}
+
+// agentsDataset is the dataset an upload request names, read with its
+// credential: err is store.Backend's AgentDataset's.
+type agentsDataset struct {
+	d   store.Dataset
+	err error
+}
+
+// authenticateFor is authenticate for a request on dataset datasetID
+// (none when empty), read in the same read as the agent
+// (AgentDatasetByCredential): one read transaction where there were two,
+// each waiting on the writes in flight. The credential is read on every
+// request, so a revocation holds at once.
+func (h *Hub) authenticateFor(w http.ResponseWriter, r *http.Request, datasetID string) (store.Agent, agentsDataset, bool) {
 	if msg, refused := h.cfg.AuthFailures.Refuse(r.Context(), w, r.RemoteAddr, h.now()); refused {
 		refuseUnread(w, r, http.StatusTooManyRequests, protocol.CodeRateLimited, msg)
-		return store.Agent{}, false
+		return store.Agent{}, agentsDataset{}, false
 	}
 	scheme, secret, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !ok || !strings.EqualFold(scheme, "bearer") || secret == "" || len(secret) > 256 {
 		refuseUnread(w, r, http.StatusUnauthorized, protocol.CodeUnauthorized, "an agent credential is required: Authorization: Bearer fra_…")
-		return store.Agent{}, false
+		return store.Agent{}, agentsDataset{}, false
 	}
-	a, err := h.st.AgentByCredential(r.Context(), HashCredential(secret))
+	var (
+		a   store.Agent
+		ds  agentsDataset
+		err error
+	)
+	if datasetID == "" {
+		a, err = h.st.AgentByCredential(r.Context(), HashCredential(secret))
+	} else {
+		a, ds.d, ds.err = h.st.AgentDatasetByCredential(r.Context(), HashCredential(secret), datasetID)
+		if a.ID == "" {
+			err, ds.err = ds.err, nil
+		}
+	}
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		h.log.Error("look up agent credential", "err", err)
 		writeErr(w, http.StatusInternalServerError, protocol.CodeInternal, "internal error")
-		return store.Agent{}, false
+		return store.Agent{}, agentsDataset{}, false
 	}
 	if err == nil && a.Revoked.IsZero() {
-		return a, true
+		return a, ds, true
 	}
 	h.cfg.AuthFailures.Fail(r.Context(), r.RemoteAddr, h.now())
 	if err == nil {
 		h.refused(r.Context(), a.ID, r.RemoteAddr, r.Method+" "+r.URL.Path, h.now())
 	}
 	refuseUnread(w, r, http.StatusUnauthorized, protocol.CodeUnauthorized, "unknown or revoked agent credential")
-	return store.Agent{}, false
+	return store.Agent{}, agentsDataset{}, false
 }
 
 // writeErr answers an agent's HTTP call with a protocol error.

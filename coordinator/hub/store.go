@@ -20,6 +20,11 @@ type Store interface {
 	// AgentByCredential finds an agent by its credential's hash;
 	// store.ErrNotFound.
 	AgentByCredential(ctx context.Context, hash []byte) (store.Agent, error)
+	// AgentDatasetByCredential is AgentByCredential and AgentDataset for
+	// that agent in one read: the zero Agent and store.ErrNotFound for an
+	// unknown credential, otherwise the agent (revoked too) and the
+	// dataset's lookup.
+	AgentDatasetByCredential(ctx context.Context, hash []byte, datasetID string) (store.Agent, store.Dataset, error)
 	// Agents returns every agent, oldest first.
 	Agents(ctx context.Context) ([]store.Agent, error)
 	// UpdateAgent applies fn to the stored agent atomically (a change

@@ -25,7 +25,7 @@ import (
 // that however many arrive at once, at most Config.UploadMemory bytes of
 // pages are expanded in memory.
 func (h *Hub) servePage(w http.ResponseWriter, r *http.Request) {
-	agent, ok := h.authenticate(w, r)
+	agent, ds, ok := h.authenticateFor(w, r, r.PathValue("id"))
 	if !ok {
 		return
 	}
@@ -34,7 +34,7 @@ func (h *Hub) servePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer end()
-	n, size, ok := h.admitPage(w, r, agent)
+	n, size, ok := h.admitPage(w, r, agent, ds)
 	if !ok {
 		return
 	}
@@ -75,7 +75,7 @@ func (h *Hub) servePage(w http.ResponseWriter, r *http.Request) {
 // its body: the page number, the declared size (0 when not given) and that
 // the agent may upload to the dataset under the lease it names. A refusal
 // is answered, the body unread.
-func (h *Hub) admitPage(w http.ResponseWriter, r *http.Request, agent store.Agent) (n, size int, ok bool) {
+func (h *Hub) admitPage(w http.ResponseWriter, r *http.Request, agent store.Agent, ds agentsDataset) (n, size int, ok bool) {
 	n, err := strconv.Atoi(r.PathValue("n"))
 	if err != nil || n < 1 || n > protocol.MaxPages {
 		refuseUnread(w, r, http.StatusBadRequest, protocol.CodeBadMessage, "page number must be 1 to "+strconv.Itoa(protocol.MaxPages))
@@ -86,7 +86,7 @@ func (h *Hub) admitPage(w http.ResponseWriter, r *http.Request, agent store.Agen
 		return 0, 0, false
 	}
 	id := r.PathValue("id")
-	if err := h.uploadable(r.Context(), agent.ID, id, r.Header.Get(protocol.LeaseHeader)); err != nil {
+	if err := uploadable(ds, agent.ID, id, r.Header.Get(protocol.LeaseHeader)); err != nil {
 		closeUnread(w, r)
 		h.refuseHTTP(w, agent.ID, "upload page", id, err)
 		return 0, 0, false
@@ -108,14 +108,14 @@ func declaredSize(h http.Header) (int, error) {
 }
 
 // uploadable checks, as PutPage will again, that the agent may upload to
-// the dataset under lease: ErrNotFound if its connection is not the
-// agent's, ErrStaleLease if the lease no longer holds it, ErrTransition if
-// it is not Mapping.
-func (h *Hub) uploadable(ctx context.Context, agentID, datasetID, lease string) error {
-	d, err := h.st.AgentDataset(ctx, agentID, datasetID)
+// the dataset, as read with its credential, under lease: ErrNotFound if its
+// connection is not the agent's, ErrStaleLease if the lease no longer
+// holds it, ErrTransition if it is not Mapping.
+func uploadable(ds agentsDataset, agentID, datasetID, lease string) error {
+	d := ds.d
 	switch {
-	case err != nil:
-		return err
+	case ds.err != nil:
+		return ds.err
 	case lease == "" || d.LeaseID != lease || d.LeaseAgent != agentID:
 		return fmt.Errorf("page of dataset %s: %w", datasetID, store.ErrStaleLease)
 	case d.Status != dataset.Mapping:
@@ -221,7 +221,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // ended in; a larger one moves to Validating and is handed to the
 // Publisher's loops.
 func (h *Hub) serveCommit(w http.ResponseWriter, r *http.Request) {
-	agent, ok := h.authenticate(w, r)
+	agent, ds, ok := h.authenticateFor(w, r, r.PathValue("id"))
 	if !ok {
 		return
 	}
@@ -235,50 +235,197 @@ func (h *Hub) serveCommit(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, protocol.CodeBadMessage, err.Error())
 		return
 	}
-	id := r.PathValue("id")
-	d, err := h.st.AgentDataset(r.Context(), agent.ID, id)
-	switch {
-	case err != nil:
-		h.refuseHTTP(w, agent.ID, "commit", id, err)
-		return
-	case req.LeaseID != "" && d.CommittedLease == req.LeaseID:
-		writeJSON(w, http.StatusOK, map[string]string{"status": string(d.Status)}) // a commit sent again
-		return
-	case req.LeaseID == "" || d.LeaseID != req.LeaseID:
-		h.refuseHTTP(w, agent.ID, "commit", id, store.ErrStaleLease)
+	d, done, err := committable(ds, agent.ID, r.PathValue("id"), req.LeaseID, false)
+	if err != nil || done {
+		h.answerCommit(w, agent.ID, d, err)
 		return
 	}
-	small, err := h.checkUpload(r, id, req)
+	h.commit(w, r, agent.ID, d, req, nil, time.Time{})
+}
+
+// serveLastPage takes an upload's last page and its commit in one
+// request (protocol.FeatureLastPage): the page is checked as servePage
+// checks one, the commit as serveCommit does, and a small upload is staged,
+// committed and ended in one transaction; page 1 of a dataset still
+// Fetching is the agent's move to Mapping too, at the request's arrival.
+// A larger upload goes the long way: Mapping, the page, the commit, each a
+// transaction of its own.
+func (h *Hub) serveLastPage(w http.ResponseWriter, r *http.Request) {
+	mapped := h.now().UTC()
+	agent, ds, ok := h.authenticateFor(w, r, r.PathValue("id"))
+	if !ok {
+		return
+	}
+	r, end, ok := h.startUpload(w, r, agent.ID)
+	if !ok {
+		return
+	}
+	defer end()
+	n, size, req, ok := admitLastPage(w, r)
+	if !ok {
+		return
+	}
+	d, done, err := committable(ds, agent.ID, r.PathValue("id"), req.LeaseID, n == 1)
+	if err != nil || done {
+		closeUnread(w, r)
+		h.answerCommit(w, agent.ID, d, err)
+		return
+	}
+	if d.Status != dataset.Fetching {
+		mapped = time.Time{}
+	}
+	page, ok := h.readPage(w, r, agent.ID, n, size)
+	if !ok {
+		return
+	}
+	h.commit(w, r, agent.ID, d, req, &page, mapped)
+}
+
+// admitLastPage reads what a last page's request says besides its body:
+// the page number, its declared size (0 when not given) and the commit's
+// headers. A refusal is answered, the body unread.
+func admitLastPage(w http.ResponseWriter, r *http.Request) (n, size int, req protocol.CommitRequest, ok bool) {
+	n, err := strconv.Atoi(r.PathValue("n"))
+	if err != nil || n < 1 || n > protocol.MaxPages {
+		refuseUnread(w, r, http.StatusBadRequest, protocol.CodeBadMessage, "page number must be 1 to "+strconv.Itoa(protocol.MaxPages))
+		return 0, 0, req, false
+	}
+	if size, err = declaredSize(r.Header); err != nil {
+		refuseUnread(w, r, http.StatusBadRequest, protocol.CodeBadMessage, err.Error())
+		return 0, 0, req, false
+	}
+	records, err := strconv.Atoi(r.Header.Get(protocol.CommitRecordsHeader))
+	req = protocol.CommitRequest{LeaseID: r.Header.Get(protocol.LeaseHeader), Pages: n, Records: records,
+		SHA256: r.Header.Get(protocol.CommitSHA256Header)}
+	if err == nil {
+		err = req.Validate()
+	}
 	if err != nil {
-		h.log.Warn("commit refused", "agent", agent.ID, "dataset", id, "err", err)
+		refuseUnread(w, r, http.StatusBadRequest, protocol.CodeBadMessage, "the commit's headers: "+err.Error())
+		return 0, 0, req, false
+	}
+	return n, size, req, true
+}
+
+// committable checks the dataset an agent commits under lease, as read
+// with its credential. done is a commit sent again (the dataset committed
+// under that lease): answer it as it is. Otherwise the lease must hold
+// the dataset Mapping, or with fetching, Fetching. Refusals are the
+// store's errors.
+func committable(ds agentsDataset, agentID, id, lease string, fetching bool) (d store.Dataset, done bool, err error) {
+	d = ds.d
+	d.ID = id // for the refusal's log, when not found
+	switch {
+	case ds.err != nil:
+		return d, false, ds.err
+	case lease != "" && d.CommittedLease == lease:
+		return d, true, nil
+	case lease == "" || d.LeaseID != lease || d.LeaseAgent != agentID:
+		return d, false, fmt.Errorf("commit dataset %s: %w", id, store.ErrStaleLease)
+	case d.Status != dataset.Mapping && (!fetching || d.Status != dataset.Fetching):
+		return d, false, fmt.Errorf("commit dataset %s (%s): %w", id, d.Status, store.ErrTransition)
+	}
+	return d, false, nil
+}
+
+// readPage reads a page's body within the upload budget, as servePage
+// does; a refusal is answered.
+func (h *Hub) readPage(w http.ResponseWriter, r *http.Request, agentID string, n, size int) (protocol.Page, bool) {
+	share := int64(cmp.Or(size, protocol.MaxPageExpandedBytes))
+	wait, cancel := context.WithTimeout(r.Context(), h.cfg.UploadWait)
+	err := h.pageBudget.acquire(wait, share)
+	cancel()
+	if err != nil {
+		w.Header().Set("Retry-After", "5")
+		refuseUnread(w, r, http.StatusServiceUnavailable, protocol.CodeBusy, "too many pages are being received; send it again later")
+		return protocol.Page{}, false
+	}
+	defer h.pageBudget.release(share)
+	page, body, err := decodeBody(r.Body, size)
+	if err != nil {
+		status, code := http.StatusBadRequest, protocol.CodeBadMessage
+		if errors.Is(err, protocol.ErrPageTooLarge) {
+			status, code = http.StatusRequestEntityTooLarge, protocol.CodeTooLarge
+		}
+		h.log.Warn("upload page refused", "agent", agentID, "dataset", r.PathValue("id"), "page", n, "err", err)
+		writeErr(w, status, code, err.Error())
+		return protocol.Page{}, false
+	}
+	h.cfg.Metrics.Uploaded(body, len(page.Records))
+	return page, true
+}
+
+// commit checks the commit req of d's upload against its staged pages and
+// last (nil when every page is staged), then ends it: a small upload in
+// one transaction, a larger one the long way (its Mapping at mapped if
+// not zero, its last page, then the commit), handed to the Publisher's
+// loops. It answers the agent.
+func (h *Hub) commit(w http.ResponseWriter, r *http.Request, agentID string, d store.Dataset, req protocol.CommitRequest, last *protocol.Page, mapped time.Time) {
+	var lastPage *store.Page
+	if last != nil {
+		lastPage = &store.Page{AgentID: agentID, DatasetID: d.ID, LeaseID: req.LeaseID, N: req.Pages,
+			Records: len(last.Records), Data: last.Raw, Lines: pageLines(*last)}
+	}
+	small, err := h.checkUpload(r.Context(), d.ID, req, lastPage)
+	if err != nil {
+		h.log.Warn("commit refused", "agent", agentID, "dataset", d.ID, "err", err)
 		writeErr(w, http.StatusConflict, protocol.CodeBadMessage, err.Error())
 		return
 	}
 	if small {
-		d, err = h.cfg.Publisher.Commit(r.Context(), d, agent.ID, req.LeaseID)
+		d, err = h.cfg.Publisher.Commit(r.Context(), d, agentID, req.LeaseID, lastPage, mapped)
 	}
 	if !small || errors.Is(err, store.ErrTooLarge) {
-		d, err = h.st.CommitUpload(r.Context(), agent.ID, id, req.LeaseID, h.now().UTC())
-		if err == nil {
-			h.cfg.Publisher.Publish(d.CompanyID, d.ID)
+		d, err = h.commitApart(r.Context(), d, agentID, req.LeaseID, lastPage, mapped)
+	}
+	if err == nil {
+		h.log.Info("upload committed", "agent", agentID, "dataset", d.ID, "company", d.CompanyID, "pages", req.Pages, "records", req.Records, "status", d.Status)
+	}
+	h.answerCommit(w, agentID, d, err)
+}
+
+// commitApart is the long way of an upload too large for one
+// transaction: the agent's Mapping (with mapped not zero), its last page
+// (unless nil), then CommitUpload, and the dataset handed to Publish.
+func (h *Hub) commitApart(ctx context.Context, d store.Dataset, agentID, lease string, last *store.Page, mapped time.Time) (store.Dataset, error) {
+	if !mapped.IsZero() {
+		_, err := h.st.Report(ctx, store.Report{CompanyID: d.CompanyID, DatasetID: d.ID, LeaseID: lease,
+			Actor: agentID, To: dataset.Mapping, Now: mapped})
+		if err != nil {
+			return d, err
 		}
 	}
+	if last != nil {
+		if err := h.st.PutPage(ctx, *last); err != nil {
+			return d, err
+		}
+	}
+	d, err := h.st.CommitUpload(ctx, agentID, d.ID, lease, h.now().UTC())
+	if err == nil {
+		h.cfg.Publisher.Publish(d.CompanyID, d.ID)
+	}
+	return d, err
+}
+
+// answerCommit answers a commit: the status the dataset is in, or the
+// refusal err.
+func (h *Hub) answerCommit(w http.ResponseWriter, agentID string, d store.Dataset, err error) {
 	if err != nil {
-		h.refuseHTTP(w, agent.ID, "commit", id, err)
+		h.refuseHTTP(w, agentID, "commit", d.ID, err)
 		return
 	}
-	h.log.Info("upload committed", "agent", agent.ID, "dataset", id, "company", d.CompanyID, "pages", req.Pages, "records", req.Records, "status", d.Status)
 	writeJSON(w, http.StatusOK, map[string]string{"status": string(d.Status)})
 }
 
-// checkUpload compares the commit with what was staged: pages 1..n, the
-// record count and the SHA-256 of the NDJSON in page order. small is
-// whether the pages fit the one transaction of a small dataset's commit
-// (store.MaxFinishRecords, store.MaxFinishBytes).
-func (h *Hub) checkUpload(r *http.Request, datasetID string, req protocol.CommitRequest) (small bool, err error) {
+// checkUpload compares the commit with what was staged, and last (nil
+// when every page is staged): pages 1..n, the record count and the
+// SHA-256 of the NDJSON in page order. When last is page 1 nothing staged
+// is read. small is whether the pages fit the one transaction of a small
+// dataset's commit (store.MaxFinishRecords, store.MaxFinishBytes).
+func (h *Hub) checkUpload(ctx context.Context, datasetID string, req protocol.CommitRequest, last *store.Page) (small bool, err error) {
 	sum := sha256.New()
 	pages, records, size := 0, 0, 0
-	err = h.st.Pages(r.Context(), datasetID, func(p store.Page) error {
+	add := func(p store.Page) error {
 		pages++
 		if p.N != pages {
 			return errors.New("page " + strconv.Itoa(pages) + " is missing")
@@ -287,7 +434,18 @@ func (h *Hub) checkUpload(r *http.Request, datasetID string, req protocol.Commit
 		size += len(p.Data)
 		sum.Write(p.Data)
 		return nil
-	})
+	}
+	if last == nil || last.N > 1 {
+		err = h.st.Pages(ctx, datasetID, func(p store.Page) error {
+			if last != nil && p.N == last.N {
+				return nil // the last page, staged by a request that failed after
+			}
+			return add(p)
+		})
+	}
+	if err == nil && last != nil {
+		err = add(*last)
+	}
 	switch {
 	case err != nil:
 		return false, err

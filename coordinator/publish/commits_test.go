@@ -208,7 +208,7 @@ func TestCommitOneTransaction(t *testing.T) {
 	for _, tt := range tests {
 		d, lease := e.staged(dataset.Customers, nil, tt.recs...)
 		w.take()
-		out, err := e.pub.Commit(t.Context(), d, e.agent, lease)
+		out, err := e.pub.Commit(t.Context(), d, e.agent, lease, nil, time.Time{})
 		if err != nil {
 			t.Fatalf("%s: %v", tt.name, err)
 		}
@@ -237,7 +237,7 @@ func TestCommitOneTransaction(t *testing.T) {
 
 	d, lease := e.staged(dataset.Customers, nil, many...)
 	w.take()
-	if _, err := e.pub.Commit(t.Context(), d, e.agent, lease); !errors.Is(err, store.ErrTooLarge) {
+	if _, err := e.pub.Commit(t.Context(), d, e.agent, lease, nil, time.Time{}); !errors.Is(err, store.ErrTooLarge) {
 		t.Errorf("large: %v, want ErrTooLarge", err)
 	}
 	if got := w.take(); len(got) != 0 {
@@ -292,9 +292,9 @@ func TestCommitsOfACompanyTakeTurns(t *testing.T) {
 	g := &gate{Store: e.st, held: first.ID, entered: make(chan struct{}), release: make(chan struct{})}
 	e.pub = New(Config{Store: g, Logger: slog.New(slog.DiscardHandler), Now: time.Now})
 	errs := make(chan error, 2)
-	go func() { _, err := e.pub.Commit(t.Context(), first, e.agent, lease1); errs <- err }()
+	go func() { _, err := e.pub.Commit(t.Context(), first, e.agent, lease1, nil, time.Time{}); errs <- err }()
 	<-g.entered
-	go func() { _, err := e.pub.Commit(t.Context(), second, e.agent, lease2); errs <- err }()
+	go func() { _, err := e.pub.Commit(t.Context(), second, e.agent, lease2, nil, time.Time{}); errs <- err }()
 	waiting := func() bool {
 		e.pub.held.mu.Lock()
 		defer e.pub.held.mu.Unlock()

@@ -209,7 +209,7 @@ func (p *Publisher) process(ctx context.Context, w item) error {
 // Warnings are kept and do not fail the dataset. A small dataset goes on
 // to Complete in the same transaction (finish).
 func (p *Publisher) validate(ctx context.Context, d store.Dataset) (store.Dataset, error) {
-	res, errs, small, err := p.runValidation(ctx, d)
+	res, errs, small, err := p.runValidation(ctx, d, nil)
 	if err != nil {
 		return d, err
 	}
@@ -257,16 +257,20 @@ func (p *Publisher) finish(ctx context.Context, d store.Dataset, res store.Valid
 
 // Commit is the agent's commit of a small upload, validated and ended
 // in the one transaction of Store.FinishUpload (f.LeaseID): d is the
-// dataset as the agent's connection sees it, Mapping under leaseID.
-// Validating is entered when the call starts, Processing (or
-// ValidationError) when validation ends, Complete at the commit: each
-// transition keeps its own time, and nothing is answered before all are
-// durable. The commit then costs the agent the validation's time, and no
-// reader sees Validating or Processing; in exchange the dataset takes one
-// synced commit where it took two, and no turn of a process loop.
-// store.ErrTooLarge, with nothing changed, when its records are more than
-// one transaction takes: commit it with Store.CommitUpload and hand it to
-// Publish.
+// dataset as the agent's connection sees it, Mapping under leaseID, or
+// still Fetching when the agent's last page, last, carries its move to
+// Mapping at mapped (FeatureLastPage). last, unless nil, is the upload's
+// last page, not yet staged: it is validated after the staged pages and
+// staged in the same transaction. Mapping is entered at mapped,
+// Validating when the call starts, Processing (or ValidationError) when
+// validation ends, Complete at the commit: each transition keeps its own
+// time, and nothing is answered before all are durable. The commit then
+// costs the agent the validation's time, and no reader sees Validating or
+// Processing; in exchange the dataset takes one synced commit where it
+// took two (three with its last page, four with Mapping), and no turn of
+// a process loop. store.ErrTooLarge, with nothing changed, when its
+// records are more than one transaction takes: stage the page, commit it
+// with Store.CommitUpload and hand it to Publish.
 //
 // A company's commits, and the datasets its process loop works on, are
 // validated and ended one at a time, in the order they take the
@@ -274,11 +278,11 @@ func (p *Publisher) finish(ctx context.Context, d store.Dataset, res store.Valid
 // validated against the cache that one leaves (an invoice against the
 // customers committed just before it), and two swaps of one company's
 // cache never race.
-func (p *Publisher) Commit(ctx context.Context, d store.Dataset, agentID, leaseID string) (store.Dataset, error) {
+func (p *Publisher) Commit(ctx context.Context, d store.Dataset, agentID, leaseID string, last *store.Page, mapped time.Time) (store.Dataset, error) {
 	unlock := p.held.lock(d.CompanyID)
 	defer unlock()
 	committed := p.now().UTC()
-	res, errs, small, err := p.runValidation(ctx, d)
+	res, errs, small, err := p.runValidation(ctx, d, last)
 	if err != nil {
 		return d, err
 	}
@@ -292,7 +296,7 @@ func (p *Publisher) Commit(ctx context.Context, d store.Dataset, agentID, leaseI
 	validated := p.now().UTC()
 	out, err := p.st.FinishUpload(ctx, store.Finish{CompanyID: d.CompanyID, DatasetID: d.ID,
 		Validation: res, Failure: failure, Validated: validated, Now: p.now().UTC(),
-		LeaseID: leaseID, AgentID: agentID, Committed: committed})
+		LeaseID: leaseID, AgentID: agentID, Committed: committed, Mapped: mapped, Page: last})
 	if err != nil || !slices.ContainsFunc(out.Timeline, func(t store.Transition) bool {
 		return t.To == dataset.Validating && t.At.Equal(committed)
 	}) {

@@ -18,13 +18,15 @@ const SourceValidator = "source"
 // runValidation applies the standard model's rules (shared/model) to the
 // dataset's staged records, page by page, and returns what they found and
 // how many errors in all (the result keeps at most model.MaxFindings of
-// each kind). References resolve against the company's cache. small
-// reports whether the records fit the one transaction of
-// Store.FinishUpload (store.MaxFinishRecords, store.MaxFinishBytes).
-func (p *Publisher) runValidation(ctx context.Context, d store.Dataset) (res store.ValidationResult, errs int, small bool, err error) {
+// each kind); last, unless nil, is a page not yet staged that follows
+// them (when it is page 1, nothing staged is read). References resolve
+// against the company's cache. small reports whether the records fit the
+// one transaction of Store.FinishUpload (store.MaxFinishRecords,
+// store.MaxFinishBytes).
+func (p *Publisher) runValidation(ctx context.Context, d store.Dataset, last *store.Page) (res store.ValidationResult, errs int, small bool, err error) {
 	v := model.NewValidator(d.DataType, &cacheLookup{ctx: ctx, st: p.st, companyID: d.CompanyID})
 	var records, bytes int
-	err = p.st.Pages(ctx, d.ID, func(p store.Page) error {
+	add := func(p store.Page) error {
 		bytes += len(p.Data)
 		for _, line := range ndjson.Lines(p.Data) {
 			records++
@@ -33,7 +35,13 @@ func (p *Publisher) runValidation(ctx context.Context, d store.Dataset) (res sto
 			}
 		}
 		return nil
-	})
+	}
+	if last == nil || last.N > 1 {
+		err = p.st.Pages(ctx, d.ID, add)
+	}
+	if err == nil && last != nil {
+		err = add(*last)
+	}
 	if err != nil {
 		return store.ValidationResult{}, 0, false, err
 	}

@@ -455,7 +455,20 @@ func CheckFinish(f *store.Finish) error {
 		if f.Committed.IsZero() || f.Validated.Before(f.Committed) {
 			return fmt.Errorf("finish dataset %s: validated before it was committed", f.DatasetID)
 		}
-		f.Committed = f.Committed.UTC()
+		if !f.Mapped.IsZero() && f.Committed.Before(f.Mapped) {
+			return fmt.Errorf("finish dataset %s: committed before it was mapped", f.DatasetID)
+		}
+		f.Committed, f.Mapped = f.Committed.UTC(), f.Mapped.UTC()
+	} else if !f.Mapped.IsZero() || f.Page != nil {
+		return fmt.Errorf("finish dataset %s: a page or a Mapping time without the agent's lease", f.DatasetID)
+	}
+	if p := f.Page; p != nil {
+		if p.AgentID != f.AgentID || p.LeaseID != f.LeaseID || p.DatasetID != f.DatasetID {
+			return fmt.Errorf("finish dataset %s: its page is not of its upload", f.DatasetID)
+		}
+		if p.N < 1 || p.Records < 1 || len(p.Data) == 0 {
+			return fmt.Errorf("finish dataset %s: page %d without records", f.DatasetID, p.N)
+		}
 	}
 	f.Validated, f.Now = f.Validated.UTC(), f.Now.UTC()
 	return nil
@@ -464,13 +477,22 @@ func CheckFinish(f *store.Finish) error {
 // Finish is the states d goes through, in order, as its validation ends
 // as f says: Processing at f.Validated then Complete at f.Now, or
 // ValidationError at f.Validated with f.Failure as its message; with
-// f.LeaseID, Validating at f.Committed first (CommitUpload). Each state
+// f.LeaseID, Validating at f.Committed first (CommitUpload), and before it,
+// with f.Mapped and d still Fetching, the agent's own move to Mapping at
+// f.Mapped (as its report would: the lease's agent is its mover). Each state
 // is a dataset of its own (its timeline is not shared with the next), to
 // be stored in turn. Without f.LeaseID, store.ErrTransition unless d is
 // Validating. With it, the errors of CommitUpload; a commit sent again
 // (d's CommittedLease is f.LeaseID) is no state at all and no error.
 func Finish(d store.Dataset, f store.Finish) ([]store.Dataset, error) {
 	var steps []store.Dataset
+	if !f.Mapped.IsZero() && d.Status == dataset.Fetching && leaseHeld(d, f.AgentID, f.LeaseID) {
+		if err := advance(&d, dataset.Agent, dataset.Mapping, f.Mapped, f.AgentID, ""); err != nil {
+			return nil, err
+		}
+		steps = append(steps, d)
+		d.Timeline = slices.Clone(d.Timeline)
+	}
 	if f.LeaseID != "" {
 		changed, err := CommitUpload(&d, f.AgentID, f.LeaseID, f.Committed)
 		if err != nil || !changed {

@@ -263,6 +263,14 @@ type UploadStore interface {
 	// connection is bound to; ErrNotFound for any other agent, as for a
 	// dataset that does not exist.
 	AgentDataset(ctx context.Context, agentID, datasetID string) (Dataset, error)
+	// AgentDatasetByCredential is AgentByCredential and AgentDataset for
+	// that agent from one read (an agent's upload request, authenticated
+	// and its dataset found without a second read waiting on the writes in
+	// flight). With no agent of that credential it returns the zero Agent
+	// and ErrNotFound; otherwise the agent as stored, a revoked one too
+	// (its Revoked set: the caller refuses it), and AgentDataset's dataset
+	// and error.
+	AgentDatasetByCredential(ctx context.Context, hash []byte, datasetID string) (Agent, Dataset, error)
 	// PutPage stages page n (from 1) of a Mapping dataset under its lease:
 	// ErrNotFound if the dataset's connection is not bound to p.AgentID,
 	// ErrStaleLease if the lease no longer holds it, ErrTransition if it is

@@ -302,6 +302,16 @@ type Finish struct {
 	LeaseID   string
 	AgentID   string
 	Committed time.Time
+	// Mapped, with LeaseID, is when the agent's upload began: a dataset
+	// still Fetching under the lease moves to Mapping at Mapped first, the
+	// agent its mover, as its report would (the agent's last page carried
+	// its Mapping). Zero, or a dataset already Mapping, adds no step.
+	Mapped time.Time
+	// Page, with LeaseID, is the upload's last page, not staged before: it
+	// is staged in the same transaction, as PutPage would (idempotent: a
+	// page of that number staged already is kept), before the staged
+	// pages are read. Its AgentID, LeaseID and DatasetID are f's.
+	Page *Page
 }
 
 // ValidationResult holds what validation found in a dataset.

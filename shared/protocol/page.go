@@ -32,6 +32,34 @@ import (
 // body is an Error, its Code saying why: CodeStaleLease, the agent drops the
 // work; CodeUnauthorized, CodeNotFound, CodeBadMessage, CodeTooLarge.
 
+// The last page with the commit (FeatureLastPage). An agent whose
+// hello lists FeatureLastPage, answered by a welcome that lists it too,
+// may send its upload's last page and the commit in one request: PUT
+// LastPagePath(id, n), the page as PUT PagePath would send it (body and
+// headers), with the commit's records and SHA-256 (as CommitRequest's;
+// its Pages is n) in CommitRecordsHeader and CommitSHA256Header. When n
+// is 1 the request is also the agent's move to Mapping, which it then
+// does not report: the dataset may still be Fetching under the lease.
+// The answer is the commit's. Sent again, it is acknowledged as a commit
+// sent again is. An agent with warnings for its Mapping report (the
+// report carries them) reports Mapping itself first.
+const (
+	// FeatureLastPage is listed in a hello by an agent that may send its
+	// last page with the commit, and in a welcome by a coordinator that
+	// takes it.
+	FeatureLastPage = "lastPage"
+	// CommitRecordsHeader is the upload's record count, every page's.
+	CommitRecordsHeader = "X-Ferry-Commit-Records"
+	// CommitSHA256Header is CommitRequest's SHA256 of every page.
+	CommitSHA256Header = "X-Ferry-Commit-Sha256"
+)
+
+// LastPagePath is the path the last page, n, of a dataset is uploaded to
+// with the commit.
+func LastPagePath(datasetID string, n int) string {
+	return PagePath(datasetID, n) + "/commit"
+}
+
 // PageContentType is the Content-Type of an uploaded page; its
 // Content-Encoding is gzip.
 const PageContentType = "application/x-ndjson"

@@ -148,6 +148,10 @@ type Welcome struct {
 	// Resumed are the hello's leases that still hold; the others are gone
 	// and the agent drops that work.
 	Resumed []Lease `json:"resumed,omitempty"`
+	// Features are the hello's features this coordinator takes up
+	// (FeatureLastPage). Optional and additive: an older coordinator
+	// lists none, and an older agent ignores the field.
+	Features []string `json:"features,omitempty"`
 }
 
 // Offer tells the agent a dataset is queued on one of its connections.

@@ -63,6 +63,9 @@ func (m *Message) Validate() error {
 			if m.Welcome.HeartbeatMillis < 100 || m.Welcome.LeaseMillis < m.Welcome.HeartbeatMillis {
 				return errors.New("welcome: heartbeat must be at least 100 ms and the lease at least one heartbeat")
 			}
+			if err := checkFeatures(m.Welcome.Features); err != nil {
+				return fmt.Errorf("welcome: %w", err)
+			}
 			return checkID("agentId", m.Welcome.AgentID)
 		})
 	case TypeOffer:

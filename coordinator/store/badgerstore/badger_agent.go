@@ -74,21 +74,47 @@ func (b *Badger) AgentByCredential(ctx context.Context, hash []byte) (store.Agen
 		return store.Agent{}, err
 	}
 	var a store.Agent
-	err := b.view(ctx, func(txn *tx) error {
-		id, err := getString(txn, agentHashKey(hash))
-		if err != nil {
-			return notFound(err, "agent", "with that credential")
-		}
-		if a, err = getAgent(txn, id); err != nil {
+	err := b.view(ctx, func(txn *tx) (err error) {
+		a, err = agentByCredential(txn, hash)
+		return err
+	})
+	return a, err
+}
+
+func (b *Badger) AgentDatasetByCredential(ctx context.Context, hash []byte, datasetID string) (store.Agent, store.Dataset, error) {
+	if err := rules.CheckHash("agent credential", hash); err != nil {
+		return store.Agent{}, store.Dataset{}, err
+	}
+	var (
+		a store.Agent
+		d store.Dataset
+	)
+	err := b.view(ctx, func(txn *tx) (err error) {
+		if a, err = agentByCredential(txn, hash); err != nil {
 			return err
 		}
-		if subtle.ConstantTimeCompare(a.CredentialHash, hash) != 1 {
-			return fmt.Errorf("agent %s: credential index out of date: %w", id, store.ErrNotFound)
+		if err := rules.LookupIDs("dataset", datasetID); err != nil {
+			return err
 		}
-		return nil
+		d, err = uploading(txn, a.ID, datasetID)
+		return err
 	})
+	return a, d, err
+}
+
+// agentByCredential finds the agent with the credential whose hash is
+// given: the zero Agent and ErrNotFound if none.
+func agentByCredential(txn *tx, hash []byte) (store.Agent, error) {
+	id, err := getString(txn, agentHashKey(hash))
+	if err != nil {
+		return store.Agent{}, notFound(err, "agent", "with that credential")
+	}
+	a, err := getAgent(txn, id)
 	if err != nil {
 		return store.Agent{}, err
+	}
+	if subtle.ConstantTimeCompare(a.CredentialHash, hash) != 1 {
+		return store.Agent{}, fmt.Errorf("agent %s: credential index out of date: %w", id, store.ErrNotFound)
 	}
 	return a, nil
 }

@@ -24,10 +24,17 @@ func (b *Badger) FinishUpload(ctx context.Context, f store.Finish) (store.Datase
 	if err := rules.CheckFinish(&f); err != nil {
 		return store.Dataset{}, err
 	}
+	var page []byte
+	if f.Page != nil {
+		var err error
+		if page, err = encodePage(*f.Page); err != nil {
+			return store.Dataset{}, err
+		}
+	}
 	var out store.Dataset
 	err := b.update(ctx, func(txn *tx) error {
 		var err error
-		out, err = finishUpload(ctx, txn, f)
+		out, err = finishUpload(ctx, txn, f, page)
 		return err
 	})
 	if errors.Is(err, badger.ErrTxnTooBig) {
@@ -49,9 +56,11 @@ func (b *Badger) FinishUpload(ctx context.Context, f store.Finish) (store.Datase
 	return out, nil
 }
 
-// finishUpload is FinishUpload's transaction. Every read comes before the
-// first write, as Badger wants no write while an iterator is open.
-func finishUpload(ctx context.Context, txn *tx, f store.Finish) (store.Dataset, error) {
+// finishUpload is FinishUpload's transaction; page is f.Page encoded.
+// Every read comes before the first write, as Badger wants no write while
+// an iterator is open, but for the last page's: staged first, it is read
+// with the others (a transaction's iterators see its own writes).
+func finishUpload(ctx context.Context, txn *tx, f store.Finish, page []byte) (store.Dataset, error) {
 	// Reading the company makes a concurrent DeleteCompany conflict.
 	if _, err := getCompany(txn, f.CompanyID); err != nil {
 		return store.Dataset{}, err
@@ -68,6 +77,16 @@ func finishUpload(ctx context.Context, txn *tx, f store.Finish) (store.Dataset, 
 	steps, err := rules.Finish(d, f)
 	if err != nil || len(steps) == 0 {
 		return d, err
+	}
+	if f.Page != nil {
+		k := pageKey(d.CompanyID, d.ID, f.LeaseID, f.Page.N)
+		if ok, err := exists(txn, k); err != nil {
+			return d, err
+		} else if !ok {
+			if err := txn.Set(k, page); err != nil {
+				return d, err
+			}
+		}
 	}
 	t := string(d.DataType)
 	var records []keyValue

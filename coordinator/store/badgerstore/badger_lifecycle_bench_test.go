@@ -35,6 +35,11 @@ const (
 	// steps: CommitUpload, then a transaction a step (SetValidation,
 	// Report to Processing, PublishCache), as a large dataset goes.
 	steps
+	// lastPage: no Mapping report and no page apart: FinishUpload with
+	// the lease, Mapped and the page, as the hub ends a small upload
+	// whose last page carries the commit (FeatureLastPage): queue,
+	// claim, and one transaction.
+	lastPage
 )
 
 // BenchmarkLifecycle is the small datasets per second the store takes
@@ -54,6 +59,11 @@ func BenchmarkLifecycleCommitApart(b *testing.B) { benchLifecycle(b, commitApart
 // steps a transaction each (CommitUpload, SetValidation, Report to
 // Processing, PublishCache), as datasets too large for FinishUpload go.
 func BenchmarkLifecycleSteps(b *testing.B) { benchLifecycle(b, steps) }
+
+// BenchmarkLifecycleLastPage is BenchmarkLifecycle with the agent's
+// Mapping, its page and the commit in the one transaction of
+// FinishUpload: three synced commits a dataset (queue, claim, finish).
+func BenchmarkLifecycleLastPage(b *testing.B) { benchLifecycle(b, lastPage) }
 
 func benchLifecycle(b *testing.B, mode lifecycleMode) {
 	s := benchStore(b, func(s store.Backend) {
@@ -102,11 +112,19 @@ func lifecycle(s *badgerstore.Badger, co, id string, at time.Time, page store.Pa
 	if err == nil {
 		_, err = s.Claim(ctx, store.ClaimRequest{DatasetID: id, AgentID: agent, LeaseID: lease, Now: at, TTL: time.Hour})
 	}
+	page.AgentID, page.DatasetID, page.LeaseID = agent, id, lease
+	if err == nil && mode == lastPage {
+		d, err := s.FinishUpload(ctx, store.Finish{CompanyID: co, DatasetID: id, Validated: at, Now: at,
+			AgentID: agent, LeaseID: lease, Committed: at, Mapped: at, Page: &page})
+		if err == nil && d.Status != dataset.Complete {
+			err = fmt.Errorf("dataset %s is %s", id, d.Status)
+		}
+		return err
+	}
 	if err == nil {
 		_, err = s.Report(ctx, store.Report{CompanyID: co, DatasetID: id, LeaseID: lease, Actor: agent, To: dataset.Mapping, Now: at})
 	}
 	if err == nil {
-		page.AgentID, page.DatasetID, page.LeaseID = agent, id, lease
 		err = s.PutPage(ctx, page)
 	}
 	if err == nil && mode != oneCommit {

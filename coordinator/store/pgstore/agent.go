@@ -71,6 +71,29 @@ func (p *PG) AgentByCredential(ctx context.Context, hash []byte) (store.Agent, e
 	return a, err
 }
 
+func (p *PG) AgentDatasetByCredential(ctx context.Context, hash []byte, datasetID string) (store.Agent, store.Dataset, error) {
+	if err := rules.CheckHash("agent credential", hash); err != nil {
+		return store.Agent{}, store.Dataset{}, err
+	}
+	var (
+		a store.Agent
+		d store.Dataset
+	)
+	err := p.view(ctx, func(t *tx) (err error) {
+		a, err = getDoc[store.Agent](ctx, t, "SELECT doc FROM agents WHERE credential_hash = $1", hash)
+		if err != nil {
+			a = store.Agent{}
+			return notFound(err, "agent", "with that credential")
+		}
+		if err := rules.LookupIDs("dataset", datasetID); err != nil {
+			return err
+		}
+		d, err = uploading(ctx, t, a.ID, datasetID)
+		return err
+	})
+	return a, d, err
+}
+
 func (p *PG) Agents(ctx context.Context) ([]store.Agent, error) {
 	var out []store.Agent
 	err := p.view(ctx, func(t *tx) (err error) {

@@ -32,10 +32,16 @@ func (p *PG) FinishUpload(ctx context.Context, f store.Finish) (store.Dataset, e
 	if err != nil {
 		return store.Dataset{}, err
 	}
+	var lines []byte
+	if f.Page != nil {
+		if lines, err = store.EncodeLines(*f.Page); err != nil {
+			return store.Dataset{}, err
+		}
+	}
 	var out store.Dataset
 	err = p.updateAt(ctx, pgx.ReadCommitted, func(t *tx) error {
 		var err error
-		out, err = finishUpload(ctx, t, f, doc)
+		out, err = finishUpload(ctx, t, f, doc, lines)
 		return err
 	})
 	if err != nil {
@@ -53,8 +59,8 @@ func (p *PG) FinishUpload(ctx context.Context, f store.Finish) (store.Dataset, e
 }
 
 // finishUpload is FinishUpload's transaction; validation is the
-// store.ValidationResult's JSON.
-func finishUpload(ctx context.Context, t *tx, f store.Finish, validation []byte) (store.Dataset, error) {
+// store.ValidationResult's JSON, lines f.Page's line index.
+func finishUpload(ctx context.Context, t *tx, f store.Finish, validation, lines []byte) (store.Dataset, error) {
 	d, err := lockFinishing(ctx, t, f.CompanyID, f.DatasetID)
 	if err != nil {
 		return d, err
@@ -67,6 +73,15 @@ func finishUpload(ctx context.Context, t *tx, f store.Finish, validation []byte)
 	steps, err := rules.Finish(d, f)
 	if err != nil || len(steps) == 0 {
 		return d, err
+	}
+	if pg := f.Page; pg != nil {
+		// Staged already: a page sent again.
+		_, err = t.Exec(ctx, `INSERT INTO pages (dataset_id, lease_id, n, agent_id, records, lines, data)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
+			d.ID, pg.LeaseID, pg.N, pg.AgentID, pg.Records, lines, pg.Data)
+		if err != nil {
+			return d, err
+		}
 	}
 	if f.Failure == "" {
 		if err := checkFinishSize(ctx, t, d); err != nil {

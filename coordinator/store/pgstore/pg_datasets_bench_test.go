@@ -234,6 +234,10 @@ const (
 	// steps: CommitUpload, then a transaction a step, as a large dataset
 	// goes.
 	steps
+	// lastPage: no Mapping report and no page apart: FinishUpload with
+	// the lease, Mapped and the page (FeatureLastPage): queue, claim, and
+	// one transaction.
+	lastPage
 )
 
 // BenchmarkLifecycle is the small datasets per second the store takes
@@ -253,6 +257,11 @@ func BenchmarkLifecycleCommitApart(b *testing.B) { benchLifecycle(b, commitApart
 // PublishCache), as datasets too large for FinishUpload go.
 func BenchmarkLifecycleSteps(b *testing.B) { benchLifecycle(b, steps) }
 
+// BenchmarkLifecycleLastPage is BenchmarkLifecycle with the agent's
+// Mapping, its page and the commit in the one transaction of
+// FinishUpload: three commits a dataset (queue, claim, finish).
+func BenchmarkLifecycleLastPage(b *testing.B) { benchLifecycle(b, lastPage) }
+
 func benchLifecycle(b *testing.B, mode lifecycleMode) {
 	url, p := benchDB(b, lifecycleWorkers)
 	for w := range lifecycleWorkers {
@@ -266,6 +275,9 @@ func benchLifecycle(b *testing.B, mode lifecycleMode) {
 		co := fmt.Sprint("co-", w)
 		id := uuid.NewString() // as the API makes them
 		at := time.Unix(int64(i), 0)
+		if mode == lastPage {
+			return lastPageLifecycle(p, co, id, at, page)
+		}
 		if err := staged(p, co, id, at, []store.Page{page}, mode != oneCommit); err != nil {
 			return err
 		}
@@ -320,6 +332,28 @@ func benchLifecycle(b *testing.B, mode lifecycleMode) {
 	b.ReportMetric(notifyRate, "raw-notify-commits/s")
 	b.ReportMetric(notifyRate/rate, "raw-notify-commits/dataset")
 	b.ReportMetric(rate/notifyRate, "datasets/raw-notify-commit")
+}
+
+// lastPageLifecycle queues and claims a dataset, then ends it with its
+// Mapping, page and commit in FinishUpload's one transaction.
+func lastPageLifecycle(p *pgstore.PG, co, id string, at time.Time, page store.Page) error {
+	ctx := context.Background()
+	agent, lease := co+"-agent", "lease-"+id
+	_, err := p.QueueDataset(ctx, store.QueueRequest{ID: id, CompanyID: co, ConnectionID: co + "-conn",
+		DataType: dataset.Customers, Now: at})
+	if err == nil {
+		_, err = p.Claim(ctx, store.ClaimRequest{DatasetID: id, AgentID: agent, LeaseID: lease, Now: at, TTL: time.Hour})
+	}
+	if err != nil {
+		return err
+	}
+	page.AgentID, page.DatasetID, page.LeaseID = agent, id, lease
+	d, err := p.FinishUpload(ctx, store.Finish{CompanyID: co, DatasetID: id, Validated: at, Now: at,
+		AgentID: agent, LeaseID: lease, Committed: at, Mapped: at, Page: &page})
+	if err == nil && d.Status != dataset.Complete {
+		err = fmt.Errorf("dataset %s is %s", id, d.Status)
+	}
+	return err
 }
 
 // finishSteps takes a Validating dataset to Complete a transaction a

@@ -581,3 +581,33 @@ func testUnprocessed(f *fixture) {
 	eqIDs(f, "unprocessed after the changes", list, "ds-v")
 	eq(f, "unprocessed status", list[0].Status, dataset.Processing)
 }
+
+// testAgentDatasetByCredential: one read gives the agent of a credential
+// and its dataset, as AgentByCredential and AgentDataset would: a revoked
+// agent as it is, another agent's dataset ErrNotFound with the agent, an
+// unknown credential the zero Agent and ErrNotFound.
+func testAgentDatasetByCredential(f *fixture) {
+	f.agent("agent-1", 1)
+	f.agent("agent-2", 2)
+	f.linked("co-1", "conn-1", "agent-1")
+	f.queue("co-1", "conn-1", "ds-1", dataset.Customers, 10)
+	a, d, err := f.s.AgentDatasetByCredential(f.ctx, []byte("cred-agent-1"), "ds-1")
+	noErr(f, "AgentDatasetByCredential", err)
+	eq(f, "agent", a.ID, "agent-1")
+	eq(f, "dataset", d.ID, "ds-1")
+	eq(f, "dataset status", d.Status, dataset.Queued)
+	a, _, err = f.s.AgentDatasetByCredential(f.ctx, []byte("cred-agent-2"), "ds-1")
+	wantErr(f, "another agent's dataset", err, store.ErrNotFound)
+	eq(f, "agent with another's dataset", a.ID, "agent-2")
+	a, _, err = f.s.AgentDatasetByCredential(f.ctx, []byte("cred-agent-1"), "ds-missing")
+	wantErr(f, "a missing dataset", err, store.ErrNotFound)
+	eq(f, "agent with a missing dataset", a.ID, "agent-1")
+	a, _, err = f.s.AgentDatasetByCredential(f.ctx, []byte("cred-unknown"), "ds-1")
+	wantErr(f, "an unknown credential", err, store.ErrNotFound)
+	eq(f, "agent of an unknown credential", a.ID, "")
+	_, err = f.s.UpdateAgent(f.ctx, "agent-1", func(a *store.Agent) error { a.Revoked = at(60); return nil })
+	noErr(f, "UpdateAgent", err)
+	a, _, err = f.s.AgentDatasetByCredential(f.ctx, []byte("cred-agent-1"), "ds-1")
+	noErr(f, "AgentDatasetByCredential of a revoked agent", err)
+	eqTime(f, "revoked", a.Revoked, at(60))
+}

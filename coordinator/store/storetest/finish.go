@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -350,4 +351,116 @@ func testFinishUploadCommit(f *fixture) {
 	f.wantCached("records after a failed commit", "co-1", cust, func(string) string { return "ds-1" }, "a", "b")
 	eq(f, "staged pages after a failed commit", len(f.pages("ds-2")), 0)
 	f.wantCounts("after a failed commit")
+}
+
+// testFinishUploadLastPage: with Mapped and Page, FinishUpload is the
+// agent's whole upload of a dataset still Fetching, in one commit: the
+// agent's Mapping at Mapped, its last page staged, the commit, Processing
+// and Complete, each transition at its own time, the feed's one change
+// carrying each. Refused, nothing is staged; sent again, nothing changes.
+func testFinishUploadLastPage(f *fixture) {
+	f.linked("co-1", "conn-1", "agent-1")
+	f.linked("co-2", "conn-2", "agent-2")
+	cust := dataset.Customers
+	f.publish("co-1", "conn-1", "ds-0", cust, "agent-1", 0, page("ds-0", "old"))
+	f.queue("co-1", "conn-1", "ds-1", cust, 10)
+	f.claim("ds-1", "agent-1", "lease-1", 11)
+	last := func(agent, lease string, n int, data []byte) store.Finish {
+		fin := finish("co-1", "ds-1", 20, "")
+		fin.AgentID, fin.LeaseID, fin.Mapped, fin.Committed = agent, lease, at(12), at(13)
+		fin.Page = &store.Page{AgentID: agent, DatasetID: "ds-1", LeaseID: lease, N: n,
+			Records: bytes.Count(data, []byte("\n")), Data: data}
+		return fin
+	}
+	refusals := []struct {
+		name string
+		fin  store.Finish
+		want error
+	}{
+		{"another agent", last("agent-2", "lease-1", 1, page("ds-1", "a")), store.ErrNotFound},
+		{"another lease", last("agent-1", "lease-0", 1, page("ds-1", "a")), store.ErrStaleLease},
+		{"another company", func() store.Finish {
+			c := last("agent-1", "lease-1", 1, page("ds-1", "a"))
+			c.CompanyID = "co-2"
+			return c
+		}(), store.ErrNotFound},
+	}
+	for _, tt := range refusals {
+		_, err := f.s.FinishUpload(f.ctx, tt.fin)
+		wantErr(f, "FinishUpload with its last page, "+tt.name, err, tt.want)
+	}
+	for name, bad := range map[string]func(*store.Finish){
+		"mapped after the commit":   func(fin *store.Finish) { fin.Mapped = at(14) },
+		"a page of another lease":   func(fin *store.Finish) { fin.Page.LeaseID = "lease-0" },
+		"a page without the lease":  func(fin *store.Finish) { fin.LeaseID = "" },
+		"a page without records":    func(fin *store.Finish) { fin.Page.Records, fin.Page.Data = 0, nil },
+		"a page of another dataset": func(fin *store.Finish) { fin.Page.DatasetID = "ds-0" },
+	} {
+		fin := last("agent-1", "lease-1", 1, page("ds-1", "a"))
+		bad(&fin)
+		if _, err := f.s.FinishUpload(f.ctx, fin); err == nil {
+			f.Errorf("FinishUpload with %s: no error", name)
+		}
+	}
+	d := f.dataset("co-1", "ds-1")
+	eq(f, "status after refusals", d.Status, dataset.Fetching)
+	eq(f, "pages after refusals", len(f.pages("ds-1")), 0)
+
+	sub := f.s.Feed().Subscribe(f.s.Feed().Head())
+	d, err := f.s.FinishUpload(f.ctx, last("agent-1", "lease-1", 1, page("ds-1", "a", "b")))
+	noErr(f, "FinishUpload with its last page", err)
+	for _, d := range []store.Dataset{d, f.dataset("co-1", "ds-1")} {
+		eq(f, "status", d.Status, dataset.Complete)
+		eq(f, "committed lease", d.CommittedLease, "lease-1")
+		checkTimeline(f, store.Dataset{ID: d.ID, Timeline: d.Timeline[len(d.Timeline)-4:]},
+			store.Transition{At: at(12), From: dataset.Fetching, To: dataset.Mapping, Actor: "agent-1", Attempt: 1},
+			store.Transition{At: at(13), From: dataset.Mapping, To: dataset.Validating, Actor: store.ActorCoordinator, Attempt: 1, Message: "upload committed"},
+			store.Transition{At: at(20), From: dataset.Validating, To: dataset.Processing, Actor: store.ActorCoordinator, Attempt: 1},
+			store.Transition{At: at(21), From: dataset.Processing, To: dataset.Complete, Actor: store.ActorCoordinator, Attempt: 1})
+	}
+	c := f.changeOf(sub, "ds-1")
+	change := func(from, to dataset.Status) store.DatasetChange {
+		return store.DatasetChange{ID: "ds-1", CompanyID: "co-1", ConnectionID: "conn-1", DataType: cust, From: from, To: to}
+	}
+	eq(f, "the change's datasets", fmt.Sprint(c.Datasets), fmt.Sprint([]store.DatasetChange{
+		change(dataset.Fetching, dataset.Mapping), change(dataset.Mapping, dataset.Validating),
+		change(dataset.Validating, dataset.Processing), change(dataset.Processing, dataset.Complete),
+	}))
+	f.wantCached("records after the last page's FinishUpload", "co-1", cust, func(string) string { return "ds-1" }, "a", "b")
+	eq(f, "staged pages after", len(f.pages("ds-1")), 0)
+	f.wantCounts("after the last page's FinishUpload")
+	// Sent again: nothing changes.
+	_, err = f.s.FinishUpload(f.ctx, last("agent-1", "lease-1", 1, page("ds-1", "a", "b")))
+	noErr(f, "FinishUpload with its last page again", err)
+	eq(f, "timeline after it again", len(f.dataset("co-1", "ds-1").Timeline), 6)
+
+	// The last of two pages of a dataset Mapping already: no Mapping step,
+	// and the snapshot is both pages, in order (a later line wins).
+	f.mapping("co-1", "conn-1", "ds-2", cust, "agent-1", "lease-2", 30)
+	f.putPage("agent-1", "ds-2", "lease-2", 1, page("ds-2a", "a", "b"))
+	fin := finish("co-1", "ds-2", 40, "")
+	data := page("ds-2b", "b")
+	fin.AgentID, fin.LeaseID, fin.Mapped, fin.Committed = "agent-1", "lease-2", at(34), at(35)
+	fin.Page = &store.Page{AgentID: "agent-1", DatasetID: "ds-2", LeaseID: "lease-2", N: 2, Records: 1, Data: data}
+	d, err = f.s.FinishUpload(f.ctx, fin)
+	noErr(f, "FinishUpload with the second of two pages", err)
+	eq(f, "timeline of two pages", len(d.Timeline), 6)
+	f.wantCached("records of two pages", "co-1", cust,
+		func(id string) string { return map[string]string{"a": "ds-2a", "b": "ds-2b"}[id] }, "a", "b")
+
+	// Too large: nothing changes, the dataset is still Fetching.
+	f.queue("co-1", "conn-1", "ds-3", cust, 50)
+	f.claim("ds-3", "agent-1", "lease-3", 51)
+	ids := make([]string, store.MaxFinishRecords+1)
+	for i := range ids {
+		ids[i] = fmt.Sprint("r", i)
+	}
+	fin = finish("co-1", "ds-3", 60, "")
+	data = page("ds-3", ids...)
+	fin.AgentID, fin.LeaseID, fin.Mapped, fin.Committed = "agent-1", "lease-3", at(52), at(53)
+	fin.Page = &store.Page{AgentID: "agent-1", DatasetID: "ds-3", LeaseID: "lease-3", N: 1, Records: len(ids), Data: data}
+	_, err = f.s.FinishUpload(f.ctx, fin)
+	wantErr(f, "FinishUpload with a last page too large", err, store.ErrTooLarge)
+	eq(f, "status after too large", f.dataset("co-1", "ds-3").Status, dataset.Fetching)
+	eq(f, "pages after too large", len(f.pages("ds-3")), 0)
 }
