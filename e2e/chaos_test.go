@@ -19,7 +19,7 @@ import (
 func TestChaos(t *testing.T) {
 	t.Parallel()
 	runChaos(t, []string{"coordinator killed"}, "-listen", freeAddr(t), "-agents", "40", "-per-process", "5", "-datasets", "200", "-seed", "8",
-		"-fault-every", "700ms", "-duration", "15s")
+		"-fault-every", "1s", "-duration", "15s")
 }
 
 // TestChaosReplicas is the chaos tool's short form on three replicas on
