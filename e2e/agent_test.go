@@ -37,6 +37,8 @@ func runAgent(t *testing.T, config string) *agentProc {
 func runAgentBin(t *testing.T, bin, config string, extra ...string) *agentProc {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(bin, "ferry-agent"), append([]string{"run", "--config", config}, extra...)...)
+	// Back within 2 s of a coordinator's restart, not up to a minute.
+	cmd.Env = append(os.Environ(), "FERRY_AGENT_RECONNECT_MAX=2s")
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {

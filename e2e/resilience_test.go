@@ -164,8 +164,8 @@ func TestCoordinatorKilledMidSync(t *testing.T) {
 	c.kill()
 	c = startCoordinator(t, data, addr, "--lease-ttl", "5s")
 
-	// Reconnecting takes up to ~1 min of backoff; the upload then resumes
-	// or starts again.
+	// The agent reconnects within its 2 s cap of backoff (runAgentBin); the
+	// upload then resumes or starts again.
 	d := waitDataset(t, c, company, id, 150*time.Second, "customers Complete after the restart", func(d datasetView) bool {
 		return d.Status == "Complete"
 	})

@@ -42,6 +42,7 @@ type options struct {
 	faultEach time.Duration
 	duration  time.Duration
 	settle    time.Duration
+	backoff   time.Duration
 	store     string
 	replicas  int
 }
@@ -61,6 +62,7 @@ func main() {
 	flag.DurationVar(&o.faultEach, "fault-every", time.Second, "how often a fault is drawn")
 	flag.DurationVar(&o.duration, "duration", time.Minute, "inject faults for at least this long (queueing stops at -datasets)")
 	flag.DurationVar(&o.settle, "settle", 3*time.Minute, "how long the system may take to settle after the last fault")
+	flag.DurationVar(&o.backoff, "backoff-max", 0, "cap of the agents' reconnect backoff (short, so that the agents are back soon after the last fault); 0: the agent's own, a minute")
 	flag.StringVar(&o.store, "store", "badger", "badger: one coordinator on its data folder; postgres: -replicas coordinators on a PostgreSQL server the tool starts, behind HAProxy")
 	flag.IntVar(&o.replicas, "replicas", 1, "coordinator replicas (with -store postgres)")
 	flag.Parse()
@@ -108,7 +110,7 @@ func run(ctx context.Context, o options) (*verdict, error) {
 	}
 	ch := &chaosRun{o: o, sys: sys, c: sys.api, proxy: proxy, agents: agents, acked: map[string]string{}, fetches: map[string]int{}}
 	ch.g = &sim.Group{File: file, Total: o.agents, PerProcess: o.perProc, Coordinator: "http://" + proxy.Addr(),
-		Records: o.records, OnEvent: ch.onEvent, Stderr: os.Stderr}
+		Records: o.records, BackoffMax: o.backoff, OnEvent: ch.onEvent, Stderr: os.Stderr}
 	if err := ch.g.Start(); err != nil {
 		return nil, err
 	}

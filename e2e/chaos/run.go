@@ -95,11 +95,11 @@ func (ch *chaosRun) runFaultLoop(ctx context.Context) {
 		ch.proxy.SetDelay(0)
 		ch.proxy.SetDown(false)
 	}()
-	// The first faults are one of each kind that loses work: a short run
-	// still has them all.
-	first := []int{0, 20, 40}
+	// The first faults are one of each kind, those that lose work first: a
+	// short run still has them all.
+	first := []int{0, 20, 40, 60, 70}
 	if ch.sys.db != nil {
-		first = append(first, 80)
+		first = []int{0, 20, 80, 40, 60, 70}
 	}
 	tick.Every(ctx, ch.o.faultEach, func(ctx context.Context) {
 		if len(first) > 0 {

@@ -56,6 +56,7 @@ func AgentsMain(args []string) error {
 	ramp := fs.Duration("ramp", 0, "spread the first connections over this long")
 	big := fs.Int("big", 0, "agents with an index below this have -big-records records")
 	bigRecords := fs.Int("big-records", 0, "records per dataset of the first -big agents")
+	backoffMax := fs.Duration("backoff-max", 0, "cap of each agent's reconnect backoff; 0: the agent's own (a minute)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -76,10 +77,10 @@ func AgentsMain(args []string) error {
 		}
 		return *records
 	}
-	return runAgents(ctx, all[*from:*to], *url, recs, *ramp, out)
+	return runAgents(ctx, all[*from:*to], *url, recs, *ramp, *backoffMax, out)
 }
 
-func runAgents(ctx context.Context, agents []Agent, url string, records func(index int) int, ramp time.Duration, out *eventWriter) error {
+func runAgents(ctx context.Context, agents []Agent, url string, records func(index int) int, ramp, backoffMax time.Duration, out *eventWriter) error {
 	discard := slog.New(slog.DiscardHandler)
 	hc := upload.NewHTTPClient(discard, nil)
 	tr := hc.HTTPClient.Transport.(*http.Transport)
@@ -97,7 +98,7 @@ func runAgents(ctx context.Context, agents []Agent, url string, records func(ind
 		workers[i] = worker.New(worker.Config{
 			Coordinator: url, Credential: a.Credential, Version: "sim", Logger: discard, HTTP: hc,
 			Bindings: []worker.Binding{{ConnectionID: a.ConnectionID, CompanyID: a.CompanyID, Source: src}},
-			NetDial:  DialFrom(SourceAddr(a.Index)),
+			NetDial:  DialFrom(SourceAddr(a.Index)), BackoffMax: backoffMax,
 		})
 	}
 	var wg sync.WaitGroup

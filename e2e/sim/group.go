@@ -25,6 +25,9 @@ type Group struct {
 	// Big agents (indexes 0..Big-1) have BigRecords records a dataset.
 	Big, BigRecords int
 	Ramp            time.Duration
+	// BackoffMax caps each agent's reconnect backoff; 0 is the agent's
+	// own cap (a minute).
+	BackoffMax time.Duration
 	// OnEvent sees every fetch and close event, from the goroutine
 	// reading that process.
 	OnEvent func(Event)
@@ -65,7 +68,7 @@ func (g *Group) StartProcess(i int) error {
 	from, to := i*g.PerProcess, min((i+1)*g.PerProcess, g.Total)
 	cmd := exec.Command(exe, "agents", "-agents", g.File, "-from", strconv.Itoa(from), "-to", strconv.Itoa(to),
 		"-coordinator", g.Coordinator, "-records", strconv.Itoa(g.Records), "-ramp", g.Ramp.String(),
-		"-big", strconv.Itoa(g.Big), "-big-records", strconv.Itoa(g.BigRecords))
+		"-big", strconv.Itoa(g.Big), "-big-records", strconv.Itoa(g.BigRecords), "-backoff-max", g.BackoffMax.String())
 	cmd.Stderr = g.Stderr
 	dieWithParent(cmd)
 	stdout, err := cmd.StdoutPipe()

@@ -243,7 +243,29 @@ func buildWorker(path string, log *slog.Logger, level *slog.LevelVar, restartabl
 	if level != nil {
 		wc.LogLevel, wc.BaseLevel = level, level.Level()
 	}
+	if wc.BackoffMax, err = reconnectMax(); err != nil {
+		return nil, "", err
+	}
 	return worker.New(wc), agentIdentity(cfg), nil
+}
+
+// reconnectMaxEnv caps the wait between attempts to reconnect to the
+// coordinator (a minute when unset): tests that restart a coordinator set
+// it short, so that the agent is back in seconds.
+const reconnectMaxEnv = "FERRY_AGENT_RECONNECT_MAX"
+
+// reconnectMax is reconnectMaxEnv's duration, 0 (the worker's default)
+// when unset; it is at least the first wait, a second.
+func reconnectMax() (time.Duration, error) {
+	s := os.Getenv(reconnectMaxEnv)
+	if s == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < time.Second {
+		return 0, fmt.Errorf("%s=%q: want a duration of at least 1s", reconnectMaxEnv, s)
+	}
+	return d, nil
 }
 
 // statusPath is where a running agent writes its status: beside the config.
