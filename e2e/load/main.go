@@ -48,6 +48,10 @@ type options struct {
 	store      string
 	replicas   int
 	killRep    bool
+	// profile, when set, is a folder for the coordinator's profiles of
+	// the dispatch phase (profile.go).
+	profile     string
+	profileSecs time.Duration
 }
 
 func main() {
@@ -71,6 +75,8 @@ func main() {
 	flag.StringVar(&o.store, "store", "badger", "badger: one coordinator on its data folder; postgres: -replicas coordinators on a PostgreSQL server the tool starts (fsync on), behind HAProxy")
 	flag.IntVar(&o.replicas, "replicas", 1, "coordinator replicas (with -store postgres)")
 	flag.BoolVar(&o.killRep, "kill-replica", false, "with -store postgres and -replicas 2 or more: kill -9 the replica holding the most agents and time their return to the others")
+	flag.StringVar(&o.profile, "profile", "", "with -store badger: serve the coordinator's profiler and write an execution trace and a CPU profile of the dispatch phase's first -profile-seconds into this folder")
+	flag.DurationVar(&o.profileSecs, "profile-seconds", 20*time.Second, "how long -profile traces")
 	flag.Parse()
 	if o.store != "badger" && o.store != "postgres" || o.replicas < 1 || o.replicas > 1 && o.store != "postgres" || o.killRep && o.replicas < 2 {
 		fmt.Fprintln(os.Stderr, "load: -store is badger (one coordinator) or postgres (-replicas 1 or more; -kill-replica needs 2 or more)")
@@ -110,11 +116,14 @@ func run(ctx context.Context, o options) (*report, error) {
 		l.o.dir, l.c, l.replicas, l.db = dir, cl.API, cl.Replicas, cl.DB
 		logf("PostgreSQL on port %d, %d replicas behind HAProxy on %s", cl.DB.Port, len(cl.Replicas), cl.LB.Addr)
 	} else {
-		c, dir, stop, err := sim.Launch(ctx, o.dir, o.bin, o.addr, loadKey,
-			// The tool is one client polling for thousands of companies from one
-			// address: the per-address cap, which is there for real clients,
-			// would measure the tool, not the coordinator.
-			"--max-connections-per-address", "-1")
+		// The tool is one client polling for thousands of companies from one
+		// address: the per-address cap, which is there for real clients,
+		// would measure the tool, not the coordinator.
+		args := []string{"--max-connections-per-address", "-1"}
+		if o.profile != "" {
+			args = append(args, "--debug-listen", debugAddr)
+		}
+		c, dir, stop, err := sim.Launch(ctx, o.dir, o.bin, o.addr, loadKey, args...)
 		defer stop()
 		if err != nil {
 			return nil, err

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// debugAddr is where the coordinator serves its profiler when -profile
+// is given (--debug-listen).
+const debugAddr = "127.0.0.1:18090"
+
+// captureProfiles fetches from the coordinator's profiler, in the
+// background, an execution trace (scheduler latency, GC, system calls:
+// go tool trace -pprof=sched FILE) and a CPU profile of the next
+// -profile-seconds into the -profile folder, named after phase; the
+// returned function waits for them. Without -profile it does nothing.
+func (l *loadRun) captureProfiles(ctx context.Context, phase string) func() {
+	if l.o.profile == "" || l.db != nil {
+		return func() {}
+	}
+	secs := int(l.o.profileSecs.Seconds())
+	var wg sync.WaitGroup
+	get := func(path, file string) {
+		defer wg.Done()
+		url := fmt.Sprintf("http://%s/debug/pprof/%s?seconds=%d", debugAddr, path, secs)
+		if err := fetchTo(ctx, url, filepath.Join(l.o.profile, file)); err != nil {
+			logf("profile %s: %v", path, err)
+		}
+	}
+	wg.Add(2)
+	go get("trace", phase+".trace")
+	go get("profile", phase+".cpu.pprof")
+	return wg.Wait
+}
+
+func fetchTo(ctx context.Context, url, file string) error {
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{Timeout: 10 * time.Minute}).Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
