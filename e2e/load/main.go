@@ -19,6 +19,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -179,7 +180,16 @@ func (l *loadRun) phases(ctx context.Context) error {
 		}
 		logf("phase %s", s.name)
 		if err := s.fn(ctx); err != nil {
-			return fmt.Errorf("%s: %w", s.name, err)
+			err = fmt.Errorf("%s: %w", s.name, err)
+			if s.name != "baseline" && ctx.Err() == nil {
+				// What was measured before the failure is still set
+				// beside its limits.
+				logf("phase baseline, after %v", err)
+				if berr := l.measureBaseline(ctx); berr != nil {
+					err = errors.Join(err, fmt.Errorf("baseline: %w", berr))
+				}
+			}
+			return err
 		}
 	}
 	return nil
