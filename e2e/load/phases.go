@@ -191,6 +191,9 @@ func (l *loadRun) measureIdle(ctx context.Context) error {
 // say who else ran.
 func (l *loadRun) measureDispatch(ctx context.Context) error {
 	n := min(l.o.dispatch, l.o.agents-l.o.big)
+	if n <= 0 {
+		return nil
+	}
 	samples := make([]dispatchSample, 0, n)
 	want := map[int]string{}
 	l.r.DispatchVia = "the coordinator"
@@ -202,21 +205,25 @@ func (l *loadRun) measureDispatch(ctx context.Context) error {
 	}
 	profiled := l.captureProfiles(ctx, "dispatch")
 	use := l.sampleUse(ctx)
-	for k := range n {
-		i := l.o.big + k*(l.o.agents-l.o.big)/n
-		s, err := l.dispatchOne(ctx, i)
-		if err != nil {
-			use()
-			profiled()
-			return err
+	err := func() error {
+		for k := range n {
+			i := l.o.big + k*(l.o.agents-l.o.big)/n
+			s, err := l.dispatchOne(ctx, i)
+			if err != nil {
+				return err
+			}
+			samples, want[i] = append(samples, s), s.id
+			if err := sleep(ctx, 10*time.Millisecond); err != nil {
+				return err
+			}
 		}
-		samples, want[i] = append(samples, s), s.id
-		if err := sleep(ctx, 10*time.Millisecond); err != nil {
-			return err
-		}
-	}
+		return nil
+	}()
 	l.r.DispatchUse = use()
 	profiled()
+	if err != nil {
+		return err
+	}
 	l.r.DispatchSamples = n
 	var fromAnswer, fromCall []time.Duration
 	for _, s := range samples {
