@@ -25,6 +25,11 @@ type baseline struct {
 	BatchMBPerSec                  float64
 }
 
+// DispatchLimit is what the dispatch p99 is held against: the offer out
+// and the claim back (one websocket round trip) and the claim's synced
+// write, each at its p99.
+func (b baseline) DispatchLimit() time.Duration { return b.WSRoundTripP99 + b.SyncWriteP99 }
+
 func measureBaseline(dir string, records int) (baseline, error) {
 	var b baseline
 	var err error

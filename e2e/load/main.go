@@ -19,6 +19,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -48,9 +49,10 @@ type options struct {
 	store      string
 	replicas   int
 	killRep    bool
-	// debugListen is the coordinator's --debug-listen; the tool saves
-	// its heap profiles there (profile.go).
-	debugListen string
+	// profile, when set, is a folder for the coordinator's profiles:
+	// heap settled and idle, CPU and trace of the dispatch (profile.go).
+	profile     string
+	profileSecs time.Duration
 }
 
 func main() {
@@ -74,7 +76,8 @@ func main() {
 	flag.StringVar(&o.store, "store", "badger", "badger: one coordinator on its data folder; postgres: -replicas coordinators on a PostgreSQL server the tool starts (fsync on), behind HAProxy")
 	flag.IntVar(&o.replicas, "replicas", 1, "coordinator replicas (with -store postgres)")
 	flag.BoolVar(&o.killRep, "kill-replica", false, "with -store postgres and -replicas 2 or more: kill -9 the replica holding the most agents and time their return to the others")
-	flag.StringVar(&o.debugListen, "debug-listen", "", "with -store badger: the coordinator's --debug-listen (a loopback address); the tool saves its heap profile, settled before the agents return and idle with them, in the working folder")
+	flag.StringVar(&o.profile, "profile", "", "with -store badger: serve the coordinator's profiler and write into this folder its heap profile, goroutines, MemStats and mappings settled before the agents return and idle with them, and an execution trace and a CPU profile of the dispatch phase's first -profile-seconds")
+	flag.DurationVar(&o.profileSecs, "profile-seconds", 20*time.Second, "how long -profile traces")
 	flag.Parse()
 	if o.store != "badger" && o.store != "postgres" || o.replicas < 1 || o.replicas > 1 && o.store != "postgres" || o.killRep && o.replicas < 2 {
 		fmt.Fprintln(os.Stderr, "load: -store is badger (one coordinator) or postgres (-replicas 1 or more; -kill-replica needs 2 or more)")
@@ -114,11 +117,14 @@ func run(ctx context.Context, o options) (*report, error) {
 		l.o.dir, l.c, l.replicas, l.db = dir, cl.API, cl.Replicas, cl.DB
 		logf("PostgreSQL on port %d, %d replicas behind HAProxy on %s", cl.DB.Port, len(cl.Replicas), cl.LB.Addr)
 	} else {
-		c, dir, stop, err := sim.Launch(ctx, o.dir, o.bin, o.addr, loadKey,
-			// The tool is one client polling for thousands of companies from one
-			// address: the per-address cap, which is there for real clients,
-			// would measure the tool, not the coordinator.
-			append([]string{"--max-connections-per-address", "-1"}, debugArgs(o.debugListen)...)...)
+		// The tool is one client polling for thousands of companies from one
+		// address: the per-address cap, which is there for real clients,
+		// would measure the tool, not the coordinator.
+		args := []string{"--max-connections-per-address", "-1"}
+		if o.profile != "" {
+			args = append(args, "--debug-listen", debugAddr)
+		}
+		c, dir, stop, err := sim.Launch(ctx, o.dir, o.bin, o.addr, loadKey, args...)
 		defer stop()
 		if err != nil {
 			return nil, err
@@ -128,14 +134,6 @@ func run(ctx context.Context, o options) (*report, error) {
 	err := l.phases(ctx)
 	r.Finished = time.Now().UTC()
 	return r, err
-}
-
-// debugArgs are the coordinator's flags serving its profiler on addr, if any.
-func debugArgs(addr string) []string {
-	if addr == "" {
-		return nil
-	}
-	return []string{"--debug-listen", addr}
 }
 
 const loadKey = "load-admin-key-0123456789abcdefghijk"
@@ -182,7 +180,16 @@ func (l *loadRun) phases(ctx context.Context) error {
 		}
 		logf("phase %s", s.name)
 		if err := s.fn(ctx); err != nil {
-			return fmt.Errorf("%s: %w", s.name, err)
+			err = fmt.Errorf("%s: %w", s.name, err)
+			if s.name != "baseline" && ctx.Err() == nil {
+				// What was measured before the failure is still set
+				// beside its limits.
+				logf("phase baseline, after %v", err)
+				if berr := l.measureBaseline(ctx); berr != nil {
+					err = errors.Join(err, fmt.Errorf("baseline: %w", berr))
+				}
+			}
+			return err
 		}
 	}
 	return nil

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -181,13 +183,21 @@ func (l *loadRun) measureIdle(ctx context.Context) error {
 
 // measureDispatch queues one dataset at a time, each on another agent, and
 // times it from the queue call's answer (and from its start) to the agent
-// holding the lease (the synthetic source's Fetch). On replicas each is
-// queued on a replica other than the one holding the agent's channel,
-// when there is one.
+// holding the lease (the synthetic source's Fetch, whose clock the agent
+// process reads). On replicas each is queued on a replica other than the
+// one holding the agent's channel, when there is one. Each sample is then
+// split at the coordinator's reading of the agent's claim (the Fetching
+// step of the dataset's timeline, by the coordinator's clock): before it,
+// the change feed, the offer and the agent's claim; after it, the synced
+// claim, the claimed message and the agent's start of the read. The CPU
+// of the coordinator, of the agent processes and of the machine meanwhile
+// say who else ran.
 func (l *loadRun) measureDispatch(ctx context.Context) error {
 	n := min(l.o.dispatch, l.o.agents-l.o.big)
-	var fromAnswer, fromCall []time.Duration
-	var used []int
+	if n <= 0 {
+		return nil
+	}
+	samples := make([]dispatchSample, 0, n)
 	want := map[int]string{}
 	l.r.DispatchVia = "the coordinator"
 	if l.db != nil {
@@ -196,44 +206,116 @@ func (l *loadRun) measureDispatch(ctx context.Context) error {
 			l.r.DispatchVia = "the agent's own replica (the only one)"
 		}
 	}
-	for k := range n {
-		i := l.o.big + k*(l.o.agents-l.o.big)/n
-		co := l.agents[i].CompanyID
-		via := l.c
-		if l.db != nil {
-			r, err := l.agentReplica(ctx, i)
+	profiled := l.captureProfiles(ctx, "dispatch")
+	use := l.sampleUse(ctx)
+	err := func() error {
+		for k := range n {
+			i := l.o.big + k*(l.o.agents-l.o.big)/n
+			s, err := l.dispatchOne(ctx, i)
 			if err != nil {
 				return err
 			}
-			via = l.replicas[(r+1)%len(l.replicas)]
+			samples, want[i] = append(samples, s), s.id
+			if err := sleep(ctx, 10*time.Millisecond); err != nil {
+				return err
+			}
 		}
-		l.events.drain(co)
-		sent := time.Now()
-		id, status, err := via.Queue(ctx, co, "customers")
-		answered := time.Now()
-		if err != nil || status != 200 {
-			return fmt.Errorf("queue on agent %d: status %d, %v", i, status, err)
-		}
-		select {
-		case at := <-l.events.ch(co):
-			t := time.Unix(0, at)
-			fromAnswer = append(fromAnswer, max(0, t.Sub(answered)))
-			fromCall = append(fromCall, t.Sub(sent))
-		case <-time.After(30 * time.Second):
-			return fmt.Errorf("agent %d did not start dataset %s within 30s", i, id)
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		used, want[i] = append(used, i), id
-		if err := sleep(ctx, 10*time.Millisecond); err != nil {
-			return err
-		}
+		return nil
+	}()
+	l.r.DispatchUse = use()
+	profiled()
+	if err != nil {
+		return err
 	}
 	l.r.DispatchSamples = n
+	var fromAnswer, fromCall []time.Duration
+	for _, s := range samples {
+		fromAnswer = append(fromAnswer, max(0, s.fetch.Sub(s.answered)))
+		fromCall = append(fromCall, s.fetch.Sub(s.sent))
+	}
 	l.r.DispatchP50, l.r.DispatchP99, l.r.DispatchMax = sim.Percentiles(fromAnswer)
 	l.r.QueueToLeaseP50, l.r.QueueToLeaseP99, _ = sim.Percentiles(fromCall)
 	logf("dispatch: p50 %s p99 %s max %s", l.r.DispatchP50, l.r.DispatchP99, l.r.DispatchMax)
-	return l.waitComplete(ctx, used, want)
+	if err := l.waitComplete(ctx, slices.Collect(maps.Keys(want)), want); err != nil {
+		return err
+	}
+	return l.splitDispatch(ctx, samples)
+}
+
+// dispatchSample is one dataset of the dispatch phase: when its queue call
+// was sent and answered, when the agent's source was asked for it (by the
+// agent process's clock) and when the coordinator read the agent's claim
+// (by its own, from the timeline: splitDispatch).
+type dispatchSample struct {
+	agent, id        string
+	sent, answered   time.Time
+	fetch, claimRead time.Time
+}
+
+// dispatchOne queues customers on agent i and waits for its Fetch.
+func (l *loadRun) dispatchOne(ctx context.Context, i int) (dispatchSample, error) {
+	co := l.agents[i].CompanyID
+	via := l.c
+	if l.db != nil {
+		r, err := l.agentReplica(ctx, i)
+		if err != nil {
+			return dispatchSample{}, err
+		}
+		via = l.replicas[(r+1)%len(l.replicas)]
+	}
+	l.events.drain(co)
+	s := dispatchSample{agent: co, sent: time.Now()}
+	id, status, err := via.Queue(ctx, co, "customers")
+	s.answered, s.id = time.Now(), id
+	if err != nil || status != 200 {
+		return s, fmt.Errorf("queue on agent %d: status %d, %v", i, status, err)
+	}
+	select {
+	case at := <-l.events.ch(co):
+		s.fetch = time.Unix(0, at)
+		return s, nil
+	case <-time.After(30 * time.Second):
+		return s, fmt.Errorf("agent %d did not start dataset %s within 30s", i, id)
+	case <-ctx.Done():
+		return s, ctx.Err()
+	}
+}
+
+// splitDispatch reads each sample's timeline for the time the coordinator
+// read the agent's claim, and sets the two legs' percentiles.
+func (l *loadRun) splitDispatch(ctx context.Context, samples []dispatchSample) error {
+	err := sim.Parallel(ctx, len(samples), 8, func(k int) error {
+		s := &samples[k]
+		d, err := l.c.Dataset(ctx, s.agent, s.id)
+		if err != nil {
+			return err
+		}
+		for _, st := range d.Timeline {
+			if st.To == "Fetching" {
+				s.claimRead = st.At
+				return nil
+			}
+		}
+		return fmt.Errorf("dataset %s has no Fetching step", s.id)
+	})
+	if err != nil {
+		return err
+	}
+	var offer, claim []time.Duration
+	for _, s := range samples {
+		offer = append(offer, max(0, s.claimRead.Sub(s.answered)))
+		claim = append(claim, max(0, s.fetch.Sub(s.claimRead)))
+	}
+	l.r.OfferLegP50, l.r.OfferLegP99, l.r.OfferLegMax = sim.Percentiles(offer)
+	l.r.ClaimLegP50, l.r.ClaimLegP99, l.r.ClaimLegMax = sim.Percentiles(claim)
+	slices.SortFunc(samples, func(a, b dispatchSample) int { return cmp.Compare(b.fetch.Sub(b.answered), a.fetch.Sub(a.answered)) })
+	for _, s := range samples[:min(5, len(samples))] {
+		logf("dispatch: slow sample %s: %s in all, offer leg %s, claim leg %s", s.id,
+			s.fetch.Sub(s.answered), s.claimRead.Sub(s.answered), s.fetch.Sub(s.claimRead))
+	}
+	logf("dispatch legs: answered → claim read p50 %s p99 %s max %s; claim read → Fetch p50 %s p99 %s max %s",
+		l.r.OfferLegP50, l.r.OfferLegP99, l.r.OfferLegMax, l.r.ClaimLegP50, l.r.ClaimLegP99, l.r.ClaimLegMax)
+	return nil
 }
 
 // measureDatasets queues small datasets on many agents at once and times

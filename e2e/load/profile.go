@@ -7,18 +7,23 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 )
 
-// saveHeap saves, when -debug-listen is set, what the coordinator holds
-// into the working folder: its heap profile after a collection
+// debugAddr is where the coordinator serves its profiler when -profile
+// is given (--debug-listen).
+const debugAddr = "127.0.0.1:18090"
+
+// saveHeap saves, with -profile, what the coordinator holds into the
+// -profile folder: its heap profile after a collection
 // (heap-NAME.pb.gz), the same as text ending in the runtime's MemStats
 // (heap-NAME.txt), its goroutines (goroutine-NAME.txt) and its mappings,
 // for what is resident outside the Go heap (smaps-NAME.txt). `go tool
 // pprof -base heap-settled.pb.gz heap-idle.pb.gz` is what the agents'
 // return added.
 func (l *loadRun) saveHeap(ctx context.Context, name string) error {
-	if l.o.debugListen == "" {
+	if l.o.profile == "" || l.db != nil {
 		return nil
 	}
 	for _, f := range []struct{ path, file string }{
@@ -26,7 +31,7 @@ func (l *loadRun) saveHeap(ctx context.Context, name string) error {
 		{"heap?debug=1", "heap-" + name + ".txt"},
 		{"goroutine?debug=1", "goroutine-" + name + ".txt"},
 	} {
-		if err := fetch(ctx, "http://"+l.o.debugListen+"/debug/pprof/"+f.path, filepath.Join(l.o.dir, f.file)); err != nil {
+		if err := fetchTo(ctx, "http://"+debugAddr+"/debug/pprof/"+f.path, filepath.Join(l.o.profile, f.file)); err != nil {
 			return fmt.Errorf("profile %s: %w", f.file, err)
 		}
 	}
@@ -34,29 +39,52 @@ func (l *loadRun) saveHeap(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(l.o.dir, "smaps-"+name+".txt"), smaps, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(l.o.profile, "smaps-"+name+".txt"), smaps, 0o644); err != nil {
 		return err
 	}
-	logf("profile: %s in %s", name, l.o.dir)
+	logf("profile: %s in %s", name, l.o.profile)
 	return nil
 }
 
-func fetch(ctx context.Context, url, path string) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+// captureProfiles fetches from the coordinator's profiler, in the
+// background, an execution trace (scheduler latency, GC, system calls:
+// go tool trace -pprof=sched FILE) and a CPU profile of the next
+// -profile-seconds into the -profile folder, named after phase; the
+// returned function waits for them. Without -profile it does nothing.
+func (l *loadRun) captureProfiles(ctx context.Context, phase string) func() {
+	if l.o.profile == "" || l.db != nil {
+		return func() {}
+	}
+	secs := int(l.o.profileSecs.Seconds())
+	var wg sync.WaitGroup
+	get := func(path, file string) {
+		defer wg.Done()
+		url := fmt.Sprintf("http://%s/debug/pprof/%s?seconds=%d", debugAddr, path, secs)
+		if err := fetchTo(ctx, url, filepath.Join(l.o.profile, file)); err != nil {
+			logf("profile %s: %v", path, err)
+		}
+	}
+	wg.Add(2)
+	go get("trace", phase+".trace")
+	go get("profile", phase+".cpu.pprof")
+	return wg.Wait
+}
+
+// fetchTo saves what url answers into file.
+func fetchTo(ctx context.Context, url, file string) error {
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := (&http.Client{Timeout: 10 * time.Minute}).Do(req)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode != 200 {
 		return fmt.Errorf("%s: %s", url, resp.Status)
 	}
-	f, err := os.Create(path)
+	f, err := os.Create(file)
 	if err != nil {
 		return err
 	}

@@ -31,17 +31,24 @@ type report struct {
 	// and RSSIdle are set beside.
 	BareRSSBefore, BareRSSIdle int64
 
-	DispatchSamples                   int
-	DispatchVia                       string // where the datasets were queued
-	DispatchP50, DispatchP99          time.Duration
-	DispatchMax                       time.Duration
-	QueueToLeaseP50, QueueToLeaseP99  time.Duration
-	SmallDatasets, SmallRecords       int
-	DatasetsPerSec, TransitionsPerSec float64
-	BigDatasets, BigRecords           int
-	RecordsPerSec                     float64
-	PeakRSSRecords                    int64
-	DatasetsUse, RecordsUse           use
+	DispatchSamples                  int
+	DispatchVia                      string // where the datasets were queued
+	DispatchP50, DispatchP99         time.Duration
+	DispatchMax                      time.Duration
+	QueueToLeaseP50, QueueToLeaseP99 time.Duration
+	// The dispatch split where the coordinator reads the agent's claim:
+	// the offer leg (queue answered → claim read: the change feed, the
+	// offer, the agent's claim) and the claim leg (claim read → Fetch:
+	// the synced claim, the claimed message, the agent's read starting).
+	OfferLegP50, OfferLegP99, OfferLegMax time.Duration
+	ClaimLegP50, ClaimLegP99, ClaimLegMax time.Duration
+	DispatchUse                           use
+	SmallDatasets, SmallRecords           int
+	DatasetsPerSec, TransitionsPerSec     float64
+	BigDatasets, BigRecords               int
+	RecordsPerSec                         float64
+	PeakRSSRecords                        int64
+	DatasetsUse, RecordsUse               use
 
 	AgentsPerReplica       []int
 	KilledAgents           int
@@ -75,6 +82,9 @@ func ratio(x, limit float64) string {
 	return fmt.Sprintf("%.2f×", x/limit)
 }
 
+// maxDispatch is the target for the slowest dispatch (issue #15).
+const maxDispatch = 20 * time.Millisecond
+
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/1e6) }
 
 // measured is figure, or says the phase was skipped when it measured n = 0
@@ -97,14 +107,20 @@ func (r *report) print(w io.Writer) {
 		{"coordinator memory per idle agent", fmt.Sprintf("%.1f KiB, %s the bare connection", r.BytesPerAgent/1024, ratio(r.BytesPerAgent, r.BareBytesPerConn))},
 		{"limit: RSS per idle bare websocket (gorilla, a goroutine, 1 KiB buffers)", fmt.Sprintf("%.1f KiB", r.BareBytesPerConn/1024)},
 		{"coordinator CPU, idle agents heartbeating", fmt.Sprintf("%.1f%% of a core", r.IdleCPUPercent)},
-		{"dispatch latency (queue answered → agent holds the lease) p50 / p99 / max", fmt.Sprintf("%s / %s / %s (%d samples)", ms(r.DispatchP50), ms(r.DispatchP99), ms(r.DispatchMax), r.DispatchSamples)},
+		{"dispatch latency (queue answered → agent holds the lease) p50 / p99 / max", measured(r.DispatchSamples, "-dispatch", fmt.Sprintf("%s / %s / %s (%d samples); p99 %s its limit (target ≤ 2×), max %s 20 ms (target ≤ 1×)",
+			ms(r.DispatchP50), ms(r.DispatchP99), ms(r.DispatchMax), r.DispatchSamples, ratio(float64(r.DispatchP99), float64(b.DispatchLimit())), ratio(float64(r.DispatchMax), float64(maxDispatch))))},
+		{"dispatch split where the coordinator reads the claim: answered → claim read / claim read → agent's Fetch, p50 / p99 / max", measured(r.DispatchSamples, "-dispatch", fmt.Sprintf("%s / %s / %s; %s / %s / %s",
+			ms(r.OfferLegP50), ms(r.OfferLegP99), ms(r.OfferLegMax), ms(r.ClaimLegP50), ms(r.ClaimLegP99), ms(r.ClaimLegMax)))},
+		{"machine during the dispatch", measured(r.DispatchSamples, "-dispatch", fmt.Sprintf("CPU: coordinator %.0f%%, agent processes %.0f%% (of a core); machine %.0f%% busy (both cores, every process)",
+			r.DispatchUse.CoordinatorCPUPercent, r.DispatchUse.AgentsCPUPercent, r.DispatchUse.MachineCPUPercent))},
 		{"queue call sent → agent holds the lease p50 / p99", fmt.Sprintf("%s / %s", ms(r.QueueToLeaseP50), ms(r.QueueToLeaseP99))},
 		{"limit: raw websocket round trip p50 / p99", fmt.Sprintf("%s / %s", ms(b.WSRoundTripP50), ms(b.WSRoundTripP99))},
 		{"limit: one synced Badger write p50 / p99", fmt.Sprintf("%s / %s", ms(b.SyncWriteP50), ms(b.SyncWriteP99))},
+		{"limit of the dispatch p99: websocket round trip p99 + synced write p99", ms(b.DispatchLimit())},
 		{"small datasets through the whole lifecycle", measured(r.SmallDatasets, "-datasets", fmt.Sprintf("%.0f /s (%d datasets of %d records), %s the synced-write limit", r.DatasetsPerSec, r.SmallDatasets, r.SmallRecords, ratio(r.DatasetsPerSec, b.SyncWritesPerSec)))},
 		{"durable transitions", measured(r.SmallDatasets, "-datasets", fmt.Sprintf("%.0f /s", r.TransitionsPerSec))},
 		{"limit: synced Badger writes, 64 writers", fmt.Sprintf("%.0f /s", b.SyncWritesPerSec)},
-		{"records into the cache", measured(r.BigDatasets, "-big", fmt.Sprintf("%.0f /s (%d datasets of %d records), coordinator peak RSS %.0f MiB", r.RecordsPerSec, r.BigDatasets, r.BigRecords, float64(r.PeakRSSRecords)/(1<<20)))},
+		{"records into the cache", measured(r.BigDatasets, "-big", fmt.Sprintf("%.0f /s (%d datasets of %d records), %s the WriteBatch limit (target ≥ 0.7×), coordinator peak RSS %.0f MiB", r.RecordsPerSec, r.BigDatasets, r.BigRecords, ratio(r.RecordsPerSec, b.BatchRecordsPerSec), float64(r.PeakRSSRecords)/(1<<20)))},
 		{"limit: Badger WriteBatch of the same records", fmt.Sprintf("%.0f records/s, %.1f MB/s", b.BatchRecordsPerSec, b.BatchMBPerSec)},
 		{"after kill -9: coordinator ready / every agent back (from their resumption)", fmt.Sprintf("%.1f s / %.1f s, coordinator CPU meanwhile %.0f%% of a core", r.RestartReadySeconds, r.ReconnectSeconds, r.ReconnectCPUPercent)},
 	}
