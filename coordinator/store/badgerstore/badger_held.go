@@ -13,17 +13,27 @@ import (
 	"github.com/ferry-sync/ferry/coordinator/store"
 )
 
-// Upload slots and refusal windows need no durability, and a Badger
-// store has one process: they are kept in its memory, not on disk, so
-// that an upload or a refused call costs no synced write. A restart
+// Upload slots, refusal windows and failure windows need no durability,
+// and a Badger store has one process: they are kept in its memory, not
+// on disk, so that an upload or a refused call costs no synced write, and
+// reading a failure window (on every agent request, ratelimit.Failures)
+// does not wait for the syncs in flight as a Badger read does. A restart
 // frees every slot and forgets what the windows counted.
 
-// held is the store's memory of upload slots and refusal windows.
+// held is the store's memory of upload slots, refusal windows and
+// failure windows.
 type held struct {
 	mu       sync.Mutex
 	slots    map[string][]uploadSlot   // by agent id
 	refusals map[string]*refusalWindow // by agent id
+	failures map[string]failureWindow  // by failure key
 }
+
+// maxHeldFailures bounds the failure windows held: past it, the ones
+// that ended are dropped, then the one ending soonest. Windows are kept
+// per address (an IPv6 /64), so filling it takes that many addresses
+// failing within one window; the one evicted starts counting again.
+const maxHeldFailures = 100_000
 
 // refusalWindow is an agent's window of refusals, ending at until.
 type refusalWindow struct {
@@ -111,4 +121,71 @@ func (b *Badger) TakeRefusals(ctx context.Context, now time.Time, every time.Dur
 	}
 	slices.SortFunc(out, func(a, b store.Refusals) int { return a.Since.Compare(b.Since) })
 	return out, nil
+}
+
+func (b *Badger) CountFailure(ctx context.Context, k string, now time.Time, window time.Duration) (int, time.Time, error) {
+	if err := checkName("failure key", k); err != nil {
+		return 0, time.Time{}, err
+	}
+	if window <= 0 {
+		return 0, time.Time{}, fmt.Errorf("failure key %s: window %s is not positive", k, window)
+	}
+	h := &b.held
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	w, ok := h.failures[k]
+	if !ok || !w.Until.After(now) {
+		if !ok && len(h.failures) >= maxHeldFailures {
+			h.evictFailure(now)
+		}
+		w = failureWindow{Until: now.Add(window).UTC()}
+	}
+	if h.failures == nil {
+		h.failures = map[string]failureWindow{}
+	}
+	w.N++
+	h.failures[k] = w
+	return w.N, w.Until, nil
+}
+
+func (b *Badger) Failures(ctx context.Context, k string, now time.Time) (int, time.Time, error) {
+	h := &b.held
+	h.mu.Lock()
+	w, ok := h.failures[k]
+	h.mu.Unlock()
+	if !ok || !w.Until.After(now) {
+		return 0, time.Time{}, nil
+	}
+	return w.N, w.Until, nil
+}
+
+// evictFailure makes room for one failure window: it drops those ended
+// at now or, when none has, the one ending soonest. h.mu is held.
+func (h *held) evictFailure(now time.Time) {
+	soonest := ""
+	for k, w := range h.failures {
+		if !w.Until.After(now) {
+			delete(h.failures, k)
+		} else if soonest == "" || w.Until.Before(h.failures[soonest].Until) {
+			soonest = k
+		}
+	}
+	if len(h.failures) >= maxHeldFailures {
+		delete(h.failures, soonest)
+	}
+}
+
+// pruneFailures drops the failure windows that ended at or before
+// before, and returns how many.
+func (h *held) pruneFailures(before time.Time) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for k, w := range h.failures {
+		if !w.Until.After(before) {
+			delete(h.failures, k)
+			n++
+		}
+	}
+	return n
 }

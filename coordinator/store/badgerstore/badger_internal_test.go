@@ -2,6 +2,7 @@ package badgerstore
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -50,3 +51,43 @@ var (
 	t0zero time.Time
 	epoch  = time.Unix(0, 0)
 )
+
+// TestHeldFailuresBounded fills the failure windows held to their bound:
+// an ended window goes first, then the one ending soonest, and the new
+// key is counted either way.
+func TestHeldFailuresBounded(t *testing.T) {
+	b := &Badger{}
+	ctx := t.Context()
+	t0 := time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)
+	fill := func(k string, window time.Duration) {
+		t.Helper()
+		if _, _, err := b.CountFailure(ctx, k, t0, window); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fill("auth:ended", time.Second)
+	fill("auth:soonest", 30*time.Second)
+	for i := 2; i < maxHeldFailures; i++ {
+		fill(fmt.Sprintf("auth:%d", i), time.Minute)
+	}
+	count := func(k string, at time.Time, gone string) {
+		t.Helper()
+		if n, _, err := b.CountFailure(ctx, k, at, time.Minute); err != nil || n != 1 {
+			t.Fatalf("CountFailure(%s) = %d, %v; want 1", k, n, err)
+		}
+		if got := len(b.held.failures); got != maxHeldFailures {
+			t.Errorf("%d windows held, want the bound %d", got, maxHeldFailures)
+		}
+		if _, ok := b.held.failures[gone]; ok {
+			t.Errorf("%s is still held", gone)
+		}
+		if n, _, _ := b.Failures(ctx, k, at); n != 1 {
+			t.Errorf("Failures(%s) = %d, want 1", k, n)
+		}
+	}
+	count("auth:new", t0.Add(2*time.Second), "auth:ended")     // it had ended
+	count("auth:newer", t0.Add(3*time.Second), "auth:soonest") // none had: the soonest to end
+	if n, _, _ := b.Failures(ctx, "auth:2", t0.Add(4*time.Second)); n != 1 {
+		t.Errorf("Failures(auth:2) = %d, want 1: only one window was to go each time", n)
+	}
+}

@@ -19,7 +19,8 @@ import (
 //	ch/<agent>        store.Channel: who holds the agent's control channel
 //	ll/<name>         leaderLease
 //	ses/<hex of id>   store.Session
-//	fl/<key>          failureWindow
+//	fl/<key>          failureWindow: written by versions before failure
+//	                  windows were held in memory; pruned, never read
 //	dg/<agent>        store.DiagnosticsRequest: the agent's one request
 
 func channelKey(agentID string) []byte     { return key("ch", agentID) }
@@ -274,57 +275,19 @@ func (b *Badger) PruneSessions(ctx context.Context, seenBefore, createdBefore ti
 	})
 }
 
-func (b *Badger) CountFailure(ctx context.Context, k string, now time.Time, window time.Duration) (int, time.Time, error) {
-	if err := checkName("failure key", k); err != nil {
-		return 0, time.Time{}, err
-	}
-	if window <= 0 {
-		return 0, time.Time{}, fmt.Errorf("failure key %s: window %s is not positive", k, window)
-	}
-	var w failureWindow
-	err := b.update(ctx, func(txn *tx) error {
-		w = failureWindow{}
-		if err := getJSON(txn, failureKey(k), &w); err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
-			return err
-		}
-		if !w.Until.After(now) {
-			w = failureWindow{Until: now.Add(window).UTC()}
-		}
-		w.N++
-		return setJSON(txn, failureKey(k), w)
-	})
-	if err != nil {
-		return 0, time.Time{}, err
-	}
-	return w.N, w.Until, nil
-}
-
-func (b *Badger) Failures(ctx context.Context, k string, now time.Time) (int, time.Time, error) {
-	if checkName("failure key", k) != nil {
-		return 0, time.Time{}, nil
-	}
-	var w failureWindow
-	err := b.view(ctx, func(txn *tx) error {
-		err := getJSON(txn, failureKey(k), &w)
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return nil
-		}
-		return err
-	})
-	if err != nil || !w.Until.After(now) {
-		return 0, time.Time{}, err
-	}
-	return w.N, w.Until, nil
-}
-
+// PruneFailures ends the windows held in memory (badger_held.go) that
+// ended at or before before, and deletes the windows older versions kept
+// on disk (fl/).
 func (b *Badger) PruneFailures(ctx context.Context, before time.Time) (int, error) {
-	return b.pruneWhere(ctx, prefix("fl"), func(v []byte) (bool, error) {
+	n := b.held.pruneFailures(before)
+	m, err := b.pruneWhere(ctx, prefix("fl"), func(v []byte) (bool, error) {
 		var w failureWindow
 		if err := json.Unmarshal(v, &w); err != nil {
 			return false, err
 		}
 		return !w.Until.After(before), nil
 	})
+	return n + m, err
 }
 
 // pruneWhere deletes the keys under p whose value due says are due, each
