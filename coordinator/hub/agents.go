@@ -72,15 +72,19 @@ func (h *Hub) Disconnect(agentID, reason string) bool {
 	return true
 }
 
-// event records an agent event; a failure is logged, never returned: the
-// event is for support, the connection goes on.
+// event records an agent event, at e.At (now when zero); a failure is
+// logged, never returned: the event is for support, the connection goes
+// on.
 func (h *Hub) event(e store.AgentEvent) {
 	// Version 7 ids sort by creation: events of one instant keep their order.
 	id, err := uuid.NewV7()
 	if err != nil {
 		id = uuid.New()
 	}
-	e.ID, e.At = id.String(), h.now().UTC()
+	e.ID = id.String()
+	if e.At.IsZero() {
+		e.At = h.now().UTC()
+	}
 	h.cfg.Metrics.AgentEvent(string(e.Type))
 	// Not the hub's context: a disconnect while closing is recorded too.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

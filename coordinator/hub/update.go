@@ -126,7 +126,11 @@ func (c *agentConn) takeUpdate(report func(*store.Agent) bool) error {
 		}
 	}
 	c.log.Info("update report", "version", u.Version, "status", u.Status, "step", u.Step, "reason", u.Reason)
-	c.h.event(store.AgentEvent{AgentID: c.agentID, Type: updateEvents[u.Status], RemoteAddress: c.remote,
+	// The event is the report's, at the time it was taken (u.At), not
+	// once the reads and writes after it are done: a rollout that moved
+	// on when it saw the canary's success must not show the next agents
+	// starting before it.
+	c.h.event(store.AgentEvent{AgentID: c.agentID, At: u.At, Type: updateEvents[u.Status], RemoteAddress: c.remote,
 		Detail: u.Reason, Update: &u, Connections: conns})
 	return nil
 }

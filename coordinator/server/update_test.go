@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -189,6 +190,18 @@ func testUpdateMessages(t *testing.T, on backend) {
 	if u := view.Update; u.Status != "Updated" || u.Version != "1.2.0" {
 		t.Fatalf("agent's update %+v, want 1.2.0 Updated", u)
 	}
+	// The event is at the time the report was taken, the update's At, not
+	// later: a rollout moves on from the update, and its next agents must
+	// not appear to start before the event.
+	var evs struct{ Results []struct{ Type, At string } }
+	apiCall(t, a, admin, "GET", "/agents/agent-1/events", nil, &evs)
+	i := slices.IndexFunc(evs.Results, func(e struct{ Type, At string }) bool { return e.Type == "UpdateSucceeded" })
+	if i < 0 {
+		t.Fatalf("no UpdateSucceeded event in %+v", evs.Results)
+	}
+	if at, want := mustTime(t, evs.Results[i].At), mustTime(t, view.Update.At); !at.Equal(want) {
+		t.Errorf("UpdateSucceeded at %s, want the update's %s", at, want)
+	}
 	// A malformed report is refused and changes nothing.
 	send(t, ws, protocol.Message{Type: protocol.TypeUpdateStatus, ID: "bad", UpdateStatus: &protocol.UpdateStatus{
 		Event: "UpdateExploded", From: "1.0.0", To: "1.3.0"}})
@@ -207,4 +220,13 @@ func equalStrings(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+func mustTime(t *testing.T, s string) time.Time {
+	t.Helper()
+	at, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return at
 }
