@@ -38,28 +38,13 @@ func (h *Hub) servePage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	share := int64(cmp.Or(size, protocol.MaxPageExpandedBytes))
-	wait, cancel := context.WithTimeout(r.Context(), h.cfg.UploadWait)
-	err := h.pageBudget.acquire(wait, share)
-	cancel()
-	if err != nil {
-		w.Header().Set("Retry-After", "5")
-		refuseUnread(w, r, http.StatusServiceUnavailable, protocol.CodeBusy, "too many pages are being received; send it again later")
+	page, release, ok := h.readPage(w, r, agent.ID, n, size)
+	if !ok {
 		return
 	}
-	defer h.pageBudget.release(share)
+	defer release()
 	id := r.PathValue("id")
-	page, body, err := decodeBody(r.Body, size)
-	if err != nil {
-		status, code := http.StatusBadRequest, protocol.CodeBadMessage
-		if errors.Is(err, protocol.ErrPageTooLarge) {
-			status, code = http.StatusRequestEntityTooLarge, protocol.CodeTooLarge
-		}
-		h.log.Warn("upload page refused", "agent", agent.ID, "dataset", id, "page", n, "err", err)
-		writeErr(w, status, code, err.Error())
-		return
-	}
-	err = h.st.PutPage(r.Context(), store.Page{
+	err := h.st.PutPage(r.Context(), store.Page{
 		AgentID: agent.ID, DatasetID: id, LeaseID: r.Header.Get(protocol.LeaseHeader),
 		N: n, Records: len(page.Records), Data: page.Raw, Lines: pageLines(page),
 	})
@@ -67,7 +52,6 @@ func (h *Hub) servePage(w http.ResponseWriter, r *http.Request) {
 		h.refuseHTTP(w, agent.ID, "upload page", id, err)
 		return
 	}
-	h.cfg.Metrics.Uploaded(body, len(page.Records))
 	writeJSON(w, http.StatusOK, map[string]int{"page": n, "records": len(page.Records)})
 }
 
@@ -274,10 +258,11 @@ func (h *Hub) serveLastPage(w http.ResponseWriter, r *http.Request) {
 	if d.Status != dataset.Fetching {
 		mapped = time.Time{}
 	}
-	page, ok := h.readPage(w, r, agent.ID, n, size)
+	page, release, ok := h.readPage(w, r, agent.ID, n, size)
 	if !ok {
 		return
 	}
+	defer release()
 	h.commit(w, r, agent.ID, d, req, &page, mapped)
 }
 
@@ -328,9 +313,10 @@ func committable(ds agentsDataset, agentID, id, lease string, fetching bool) (d 
 	return d, false, nil
 }
 
-// readPage reads a page's body within the upload budget, as servePage
-// does; a refusal is answered.
-func (h *Hub) readPage(w http.ResponseWriter, r *http.Request, agentID string, n, size int) (protocol.Page, bool) {
+// readPage reads a page's body within the upload budget, its share held
+// until the caller, done with the page, calls release; a refusal is
+// answered.
+func (h *Hub) readPage(w http.ResponseWriter, r *http.Request, agentID string, n, size int) (page protocol.Page, release func(), ok bool) {
 	share := int64(cmp.Or(size, protocol.MaxPageExpandedBytes))
 	wait, cancel := context.WithTimeout(r.Context(), h.cfg.UploadWait)
 	err := h.pageBudget.acquire(wait, share)
@@ -338,21 +324,22 @@ func (h *Hub) readPage(w http.ResponseWriter, r *http.Request, agentID string, n
 	if err != nil {
 		w.Header().Set("Retry-After", "5")
 		refuseUnread(w, r, http.StatusServiceUnavailable, protocol.CodeBusy, "too many pages are being received; send it again later")
-		return protocol.Page{}, false
+		return protocol.Page{}, nil, false
 	}
-	defer h.pageBudget.release(share)
+	release = func() { h.pageBudget.release(share) }
 	page, body, err := decodeBody(r.Body, size)
 	if err != nil {
+		release()
 		status, code := http.StatusBadRequest, protocol.CodeBadMessage
 		if errors.Is(err, protocol.ErrPageTooLarge) {
 			status, code = http.StatusRequestEntityTooLarge, protocol.CodeTooLarge
 		}
 		h.log.Warn("upload page refused", "agent", agentID, "dataset", r.PathValue("id"), "page", n, "err", err)
 		writeErr(w, status, code, err.Error())
-		return protocol.Page{}, false
+		return protocol.Page{}, nil, false
 	}
 	h.cfg.Metrics.Uploaded(body, len(page.Records))
-	return page, true
+	return page, release, true
 }
 
 // commit checks the commit req of d's upload against its staged pages and
