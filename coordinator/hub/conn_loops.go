@@ -360,12 +360,12 @@ func (c *agentConn) offerQueued() bool {
 }
 
 func (c *agentConn) notSupported(ctx context.Context, d store.Dataset) {
-	d, err := c.h.st.Report(ctx, store.Report{
+	ended, err := c.h.st.Report(ctx, store.Report{
 		CompanyID: d.CompanyID, DatasetID: d.ID, Actor: store.ActorCoordinator, To: dataset.NotSupported,
 		Message: "the agent's source does not provide " + string(d.DataType), Now: c.h.now().UTC(),
 	})
 	if err == nil {
-		c.h.ended(d)
+		c.h.ended(ended)
 	}
 	if err != nil && !errors.Is(err, store.ErrTransition) {
 		c.log.Error("mark dataset not supported", "dataset", d.ID, "err", err)
