@@ -40,6 +40,28 @@ import (
 // the second is a hash of the dataset id ("cach" in ASCII).
 const publishLock = 0x63616368
 
+// holdLock is the first key of the advisory locks between a reader taking
+// its hold on a snapshot (shared) and a deletion of that snapshot
+// (exclusive), the second a hash of the snapshot's dataset id ("hold"):
+// a deletion's check for holds then sees every hold taken before it,
+// and a reader whose snapshot is being deleted waits and finds it gone,
+// before it reads a record. Without it, a deletion that checked for holds
+// before a reader's hold committed went on deleting while the reader read
+// its first page.
+const holdLock = 0x686f6c64
+
+// deleteUnheld deletes snapshot id unless a reader holds it (and, when
+// max is positive, only if it has fewer than max records), in t.
+func deleteUnheld(ctx context.Context, t pgx.Tx, id string, max int) error {
+	if _, err := t.Exec(ctx, "SELECT pg_advisory_xact_lock($1, hashtext($2))", holdLock, id); err != nil {
+		return err
+	}
+	_, err := t.Exec(ctx, `DELETE FROM cache_snapshots s WHERE dataset_id = $1
+		AND NOT EXISTS (SELECT 1 FROM snapshot_readers r WHERE r.dataset_id = s.dataset_id AND r.until > now())
+		AND ($2 <= 0 OR (SELECT count(*) FROM (SELECT 1 FROM records WHERE dataset_id = $1 LIMIT $2) r) < $2)`, id, max)
+	return err
+}
+
 func (p *PG) PublishCache(ctx context.Context, companyID, datasetID string, now time.Time) (store.Dataset, error) {
 	if err := rules.LookupIDs("company", companyID, "dataset", datasetID); err != nil {
 		return store.Dataset{}, err
@@ -282,8 +304,7 @@ func (p *PG) dropOrphanSnapshots(ctx context.Context, companyID, dt string) erro
 		return err
 	}
 	for _, id := range orphans {
-		if _, err := p.pool.Exec(ctx, `DELETE FROM cache_snapshots s WHERE dataset_id = $1
-			AND NOT EXISTS (SELECT 1 FROM snapshot_readers r WHERE r.dataset_id = s.dataset_id AND r.until > now())`, id); err != nil {
+		if err := p.readCommitted(ctx, func(t *tx) error { return deleteUnheld(ctx, t, id, 0) }); err != nil {
 			return err
 		}
 	}
@@ -342,6 +363,12 @@ func (p *PG) startReading(ctx context.Context, companyID, dt string) (cur, token
 			return err
 		}
 		if cur, err = currentSnapshot(ctx, t, companyID, dt); err != nil || cur == "" {
+			return err
+		}
+		// Held against its deletion until this commits (holdLock); a
+		// deletion under way ends first, and the read then finds the
+		// snapshot gone before its first record and reads the new one.
+		if _, err := t.Exec(ctx, "SELECT pg_advisory_xact_lock_shared($1, hashtext($2))", holdLock, cur); err != nil {
 			return err
 		}
 		_, err := t.Exec(ctx, "INSERT INTO snapshot_readers (token, dataset_id, until) VALUES ($1, $2, now() + $3 * interval '1 microsecond')",

@@ -129,8 +129,9 @@ func checkFinishSize(ctx context.Context, t *tx, d store.Dataset) error {
 }
 
 // swapInSmall writes the snapshot of d, Processing, points the cache at
-// it and deletes the snapshot it replaces when that one is small (a
-// larger one is left to dropOrphanSnapshots, after the commit).
+// it and deletes the snapshot it replaces when that one is small and no
+// reader holds it (a larger or a held one is left to dropOrphanSnapshots,
+// after the commit, or to its last reader's stopReading).
 func swapInSmall(ctx context.Context, t *tx, d store.Dataset) error {
 	if err := writeSnapshot(ctx, t, d); err != nil {
 		return err
@@ -141,10 +142,7 @@ func swapInSmall(ctx context.Context, t *tx, d store.Dataset) error {
 		return err
 	}
 	if cur != "" && cur != d.ID {
-		_, err := t.Exec(ctx, `DELETE FROM cache_snapshots WHERE dataset_id = $1
-			AND (SELECT count(*) FROM (SELECT 1 FROM records WHERE dataset_id = $1 LIMIT $2) r) < $2`,
-			cur, store.MaxFinishRecords+1)
-		if err != nil {
+		if err := deleteUnheld(ctx, t, cur, store.MaxFinishRecords+1); err != nil {
 			return err
 		}
 	}

@@ -232,6 +232,52 @@ func testPublishCacheConsistent(f *fixture) {
 	f.wantCached("the last snapshot", "co-1", dataset.Customers, func(string) string { return last }, ids...)
 }
 
+// testPublishCacheReaderPaused pauses a reader after its first record
+// while a new small snapshot replaces the one it reads: the reader still
+// reads the whole of the one it started, and a reader after it the new.
+func testPublishCacheReaderPaused(f *fixture) {
+	f.linked("co-1", "conn-1", "agent-1")
+	// More than a page of PostgreSQL's reader, fewer than a small
+	// upload's bound, so the swap deletes the snapshot it replaces.
+	const n = 2500
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("r%04d", i)
+	}
+	pages := func(marker string) [][]byte {
+		return [][]byte{page(marker, ids[:n/2]...), page(marker, ids[n/2:]...)}
+	}
+	f.publish("co-1", "conn-1", "ds-0", dataset.Customers, "agent-1", 0, pages("ds-0")...)
+	paused, resume := make(chan struct{}), make(chan struct{})
+	markers := map[string]int{}
+	done := make(chan error, 1)
+	go func() {
+		done <- f.s.CachedRecords(f.ctx, "co-1", string(dataset.Customers), func(id string, r []byte) error {
+			if len(markers) == 0 {
+				close(paused)
+				<-resume
+			}
+			var v struct{ DS string }
+			if err := json.Unmarshal(r, &v); err != nil {
+				return err
+			}
+			markers[v.DS]++
+			return nil
+		})
+	}()
+	select {
+	case <-paused:
+	case err := <-done:
+		f.Fatalf("the read ended before its first record: %v", err)
+	}
+	f.publish("co-1", "conn-1", "ds-1", dataset.Customers, "agent-1", 100, pages("ds-1")...)
+	close(resume)
+	if err := <-done; err != nil || len(markers) != 1 || markers["ds-0"] != n {
+		f.Errorf("the paused read: %v (err %v), want %d records of ds-0", markers, err, n)
+	}
+	f.wantCached("after the paused read", "co-1", dataset.Customers, func(string) string { return "ds-1" }, ids...)
+}
+
 // testPublishCacheLarge publishes a dataset far larger than one Badger
 // transaction holds, then replaces it.
 func testPublishCacheLarge(f *fixture) {

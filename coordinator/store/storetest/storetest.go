@@ -77,6 +77,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Backend) {
 		{"PublishCache", testPublishCache},
 		{"PublishCacheReplace", testPublishCacheReplace},
 		{"PublishCacheConsistent", testPublishCacheConsistent},
+		{"PublishCacheReaderPaused", testPublishCacheReaderPaused},
 		{"PublishCacheLarge", testPublishCacheLarge},
 		{"FinishUpload", testFinishUpload},
 		{"FinishUploadFails", testFinishUploadFails},
