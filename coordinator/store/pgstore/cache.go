@@ -51,14 +51,14 @@ const publishLock = 0x63616368
 const holdLock = 0x686f6c64
 
 // deleteUnheld deletes snapshot id unless a reader holds it (and, when
-// max is positive, only if it has fewer than max records), in t.
-func deleteUnheld(ctx context.Context, t pgx.Tx, id string, max int) error {
+// bound is positive, only if it has fewer than bound records), in t.
+func deleteUnheld(ctx context.Context, t pgx.Tx, id string, bound int) error {
 	if _, err := t.Exec(ctx, "SELECT pg_advisory_xact_lock($1, hashtext($2))", holdLock, id); err != nil {
 		return err
 	}
 	_, err := t.Exec(ctx, `DELETE FROM cache_snapshots s WHERE dataset_id = $1
 		AND NOT EXISTS (SELECT 1 FROM snapshot_readers r WHERE r.dataset_id = s.dataset_id AND r.until > now())
-		AND ($2 <= 0 OR (SELECT count(*) FROM (SELECT 1 FROM records WHERE dataset_id = $1 LIMIT $2) r) < $2)`, id, max)
+		AND ($2 <= 0 OR (SELECT count(*) FROM (SELECT 1 FROM records WHERE dataset_id = $1 LIMIT $2) r) < $2)`, id, bound)
 	return err
 }
 

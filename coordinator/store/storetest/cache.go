@@ -168,21 +168,27 @@ func testPublishCacheReplace(f *fixture) {
 	f.wantCached("another type's records", "co-1", dataset.Suppliers, func(string) string { return "ds-s" }, "s")
 }
 
+// bigSnapshot returns the ids of a snapshot of more records than a page
+// of PostgreSQL's reader (1,000), so that a read spans pages, and its two
+// pages, each record marked with marker.
+func bigSnapshot() (ids []string, pages func(marker string) [][]byte) {
+	const n = 2500
+	ids = make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("r%04d", i)
+	}
+	return ids, func(marker string) [][]byte {
+		return [][]byte{page(marker, ids[:n/2]...), page(marker, ids[n/2:]...)}
+	}
+}
+
 // testPublishCacheConsistent reads the whole snapshot over and over while
 // new snapshots of the same ids replace it: every read must be one whole
 // snapshot, all its records of one dataset.
 func testPublishCacheConsistent(f *fixture) {
 	f.linked("co-1", "conn-1", "agent-1")
-	// More records than a page of PostgreSQL's reader (1,000), so that a
-	// read spans swaps between its pages.
-	const n = 2500
-	ids := make([]string, n)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("r%04d", i)
-	}
-	pages := func(marker string) [][]byte {
-		return [][]byte{page(marker, ids[:n/2]...), page(marker, ids[n/2:]...)}
-	}
+	ids, pages := bigSnapshot()
+	n := len(ids)
 	f.publish("co-1", "conn-1", "ds-0", dataset.Customers, "agent-1", 0, pages("ds-0")...)
 
 	stop := make(chan struct{})
@@ -233,20 +239,13 @@ func testPublishCacheConsistent(f *fixture) {
 }
 
 // testPublishCacheReaderPaused pauses a reader after its first record
-// while a new small snapshot replaces the one it reads: the reader still
-// reads the whole of the one it started, and a reader after it the new.
+// while a new snapshot replaces the one it reads and the one replaced is
+// dropped: the reader still reads the whole of the one it started, and a
+// reader after it the new.
 func testPublishCacheReaderPaused(f *fixture) {
 	f.linked("co-1", "conn-1", "agent-1")
-	// More than a page of PostgreSQL's reader, fewer than a small
-	// upload's bound, so the swap deletes the snapshot it replaces.
-	const n = 2500
-	ids := make([]string, n)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("r%04d", i)
-	}
-	pages := func(marker string) [][]byte {
-		return [][]byte{page(marker, ids[:n/2]...), page(marker, ids[n/2:]...)}
-	}
+	ids, pages := bigSnapshot()
+	n := len(ids)
 	f.publish("co-1", "conn-1", "ds-0", dataset.Customers, "agent-1", 0, pages("ds-0")...)
 	paused, resume := make(chan struct{}), make(chan struct{})
 	markers := map[string]int{}
