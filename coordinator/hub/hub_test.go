@@ -1,11 +1,10 @@
 package hub
 
 import (
-	"github.com/ferry-sync/ferry/coordinator/store/badgerstore"
-
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -28,6 +27,7 @@ import (
 	"github.com/ferry-sync/ferry/coordinator/publish"
 	"github.com/ferry-sync/ferry/coordinator/queue"
 	"github.com/ferry-sync/ferry/coordinator/store"
+	"github.com/ferry-sync/ferry/coordinator/store/badgerstore"
 	"github.com/ferry-sync/ferry/shared/dataset"
 	"github.com/ferry-sync/ferry/shared/protocol"
 )
@@ -284,10 +284,20 @@ func page(t *testing.T, recs ...string) ([]byte, []byte) {
 
 func (e *env) putPage(cred, datasetID, lease string, n int, body []byte) (int, []byte) {
 	e.t.Helper()
-	req, _ := http.NewRequestWithContext(context.Background(), "PUT", fmt.Sprintf("%s%s%s/pages/%d", e.url, protocol.DatasetsPath, datasetID, n), bytes.NewReader(body))
+	return e.upload(fmt.Sprintf("%s%s/pages/%d", protocol.DatasetsPath, datasetID, n), cred, lease, body, nil)
+}
+
+// upload PUTs a gzip body to path with an agent's credential, its lease
+// and headers, and returns the answer.
+func (e *env) upload(path, cred, lease string, body []byte, headers map[string]string) (int, []byte) {
+	e.t.Helper()
+	req, _ := http.NewRequestWithContext(context.Background(), "PUT", e.url+path, bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+cred)
 	req.Header.Set(protocol.LeaseHeader, lease)
 	req.Header.Set("Content-Encoding", "gzip")
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
@@ -295,6 +305,32 @@ func (e *env) putPage(cred, datasetID, lease string, n int, body []byte) (int, [
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, out
+}
+
+// hugePage is a page of valid records of random hex, over MaxPageBytes
+// even compressed.
+func hugePage() []byte {
+	var huge bytes.Buffer
+	hz := gzip.NewWriter(&huge)
+	noise := make([]byte, 1500)
+	for i := 0; huge.Len() <= protocol.MaxPageBytes; i++ {
+		rand.Read(noise)
+		fmt.Fprintf(hz, `{"id":"r%d","pad":"%x"}`+"\n", i, noise)
+		if i%100 == 0 {
+			hz.Flush()
+		}
+	}
+	hz.Close()
+	return huge.Bytes()
+}
+
+// bombBody is gzip expanding past MaxPageExpandedBytes.
+func bombBody() []byte {
+	var bomb bytes.Buffer
+	zw := gzip.NewWriter(&bomb)
+	zw.Write(bytes.Repeat([]byte("x"), protocol.MaxPageExpandedBytes+1))
+	zw.Close()
+	return bomb.Bytes()
 }
 
 func (e *env) commit(cred, datasetID string, req protocol.CommitRequest) (int, []byte) {

@@ -60,17 +60,27 @@ func TestSmallCommitOneTransaction(t *testing.T) {
 		if got := transactionsToComplete(t, sub, c.DatasetID); got != tt.changes {
 			t.Errorf("%s: %d transactions from the commit to Complete, want %d", tt.name, got, tt.changes)
 		}
-		d := e.dataset(c.DatasetID)
-		var path []string
-		for i, s := range d.Timeline {
-			path = append(path, string(s.To))
-			if i > 0 && s.At.Before(d.Timeline[i-1].At) {
-				t.Errorf("%s: %s at %v, before %s at %v", tt.name, s.To, s.At, d.Timeline[i-1].To, d.Timeline[i-1].At)
-			}
+		checkTimeline(t, tt.name, e.dataset(c.DatasetID), "")
+	}
+}
+
+// checkTimeline checks that d went the whole way to Complete, each
+// transition at or after the one before it; with mapper set, that the
+// agent mapper moved it to Mapping.
+func checkTimeline(t *testing.T, name string, d store.Dataset, mapper string) {
+	t.Helper()
+	var path []string
+	for i, s := range d.Timeline {
+		path = append(path, string(s.To))
+		if i > 0 && s.At.Before(d.Timeline[i-1].At) {
+			t.Errorf("%s: %s at %v, before %s at %v", name, s.To, s.At, d.Timeline[i-1].To, d.Timeline[i-1].At)
 		}
-		if got, want := strings.Join(path, ","), "Queued,Fetching,Mapping,Validating,Processing,Complete"; got != want {
-			t.Errorf("%s: timeline %s, want %s", tt.name, got, want)
+		if mapper != "" && s.To == dataset.Mapping && s.Actor != mapper {
+			t.Errorf("%s: Mapping moved by %q, want the agent %q", name, s.Actor, mapper)
 		}
+	}
+	if got, want := strings.Join(path, ","), "Queued,Fetching,Mapping,Validating,Processing,Complete"; got != want {
+		t.Errorf("%s: timeline %s, want %s", name, got, want)
 	}
 }
 

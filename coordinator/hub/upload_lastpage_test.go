@@ -1,14 +1,9 @@
 package hub
 
 import (
-	"bytes"
-	"compress/gzip"
-	"context"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,19 +21,8 @@ import (
 // records and checksum sum (protocol.LastPagePath).
 func (e *env) putLastPage(cred, datasetID, lease string, n int, body []byte, records int, sum string) (int, []byte) {
 	e.t.Helper()
-	req, _ := http.NewRequestWithContext(context.Background(), "PUT", e.url+protocol.LastPagePath(datasetID, n), bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+cred)
-	req.Header.Set(protocol.LeaseHeader, lease)
-	req.Header.Set("Content-Encoding", "gzip")
-	req.Header.Set(protocol.CommitRecordsHeader, strconv.Itoa(records))
-	req.Header.Set(protocol.CommitSHA256Header, sum)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, out
+	return e.upload(protocol.LastPagePath(datasetID, n), cred, lease, body, map[string]string{
+		protocol.CommitRecordsHeader: strconv.Itoa(records), protocol.CommitSHA256Header: sum})
 }
 
 // claimFetching links an agent whose hello lists FeatureLastPage, claims
@@ -112,19 +96,7 @@ func TestLastPageOneTransaction(t *testing.T) {
 			t.Errorf("%s: %d transactions from the last page to Complete, want %d", tt.name, got, tt.changes)
 		}
 		d := e.dataset(c.DatasetID)
-		var path []string
-		for i, s := range d.Timeline {
-			path = append(path, string(s.To))
-			if i > 0 && s.At.Before(d.Timeline[i-1].At) {
-				t.Errorf("%s: %s at %v, before %s at %v", tt.name, s.To, s.At, d.Timeline[i-1].To, d.Timeline[i-1].At)
-			}
-			if s.To == dataset.Mapping && s.Actor != agentID {
-				t.Errorf("%s: Mapping moved by %q, want the agent %q", tt.name, s.Actor, agentID)
-			}
-		}
-		if got, want := strings.Join(path, ","), "Queued,Fetching,Mapping,Validating,Processing,Complete"; got != want {
-			t.Errorf("%s: timeline %s, want %s", tt.name, got, want)
-		}
+		checkTimeline(t, tt.name, d, agentID)
 		// Sent again (its answer lost): answered, nothing changes.
 		status, out = e.putLastPage(cred, c.DatasetID, c.LeaseID, 1, body, len(tt.recs), checksum(raw))
 		if status != 200 || !strings.Contains(string(out), string(dataset.Complete)) {
@@ -181,17 +153,6 @@ func TestLastPageRefusals(t *testing.T) {
 	if err := e.hub.RevokeAgent(t.Context(), rw.AgentID, "test"); err != nil {
 		t.Fatal(err)
 	}
-	var huge bytes.Buffer
-	hz := gzip.NewWriter(&huge)
-	noise := make([]byte, 1500)
-	for i := 0; huge.Len() <= protocol.MaxPageBytes; i++ {
-		rand.Read(noise)
-		fmt.Fprintf(hz, `{"id":"r%d","pad":"%x"}`+"\n", i, noise)
-		if i%100 == 0 {
-			hz.Flush()
-		}
-	}
-	hz.Close()
 	tests := []struct {
 		name, cred, lease string
 		n                 int
@@ -211,7 +172,8 @@ func TestLastPageRefusals(t *testing.T) {
 		{"records under the pages", cred, c.LeaseID, 1, good, 0, sum, 400, protocol.CodeBadMessage},
 		{"not gzip", cred, c.LeaseID, 1, []byte(`{"id":"a"}`), 1, sum, 400, protocol.CodeBadMessage},
 		{"not json", cred, c.LeaseID, 1, mustPage(t, `{{{`), 1, sum, 400, protocol.CodeBadMessage},
-		{"huge", cred, c.LeaseID, 1, huge.Bytes(), 1, sum, 413, protocol.CodeTooLarge},
+		{"huge", cred, c.LeaseID, 1, hugePage(), 1, sum, 413, protocol.CodeTooLarge},
+		{"gzip bomb", cred, c.LeaseID, 1, bombBody(), 1, sum, 400, protocol.CodeBadMessage},
 		{"wrong count", cred, c.LeaseID, 1, good, 2, sum, 409, protocol.CodeBadMessage},
 		{"wrong checksum", cred, c.LeaseID, 1, good, 1, checksum([]byte("x")), 409, protocol.CodeBadMessage},
 	}

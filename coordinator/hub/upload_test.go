@@ -1,9 +1,6 @@
 package hub
 
 import (
-	"bytes"
-	"compress/gzip"
-	"crypto/rand"
 	"fmt"
 	"strings"
 	"testing"
@@ -91,22 +88,6 @@ func TestUploadRefusals(t *testing.T) {
 	e := newEnv(t)
 	_, c, cred := e.claimMapping()
 	good, raw := page(t, `{"id":"a"}`)
-	// Valid records of random hex: over MaxPageBytes even compressed.
-	var huge bytes.Buffer
-	hz := gzip.NewWriter(&huge)
-	noise := make([]byte, 1500)
-	for i := 0; huge.Len() <= protocol.MaxPageBytes; i++ {
-		rand.Read(noise)
-		fmt.Fprintf(hz, `{"id":"r%d","pad":"%x"}`+"\n", i, noise)
-		if i%100 == 0 {
-			hz.Flush()
-		}
-	}
-	hz.Close()
-	var bomb bytes.Buffer
-	zw := gzip.NewWriter(&bomb)
-	zw.Write(bytes.Repeat([]byte("x"), protocol.MaxPageExpandedBytes+1))
-	zw.Close()
 	tests := []struct {
 		name        string
 		cred, lease string
@@ -120,8 +101,8 @@ func TestUploadRefusals(t *testing.T) {
 		{"not gzip", cred, c.LeaseID, 1, []byte(`{"id":"a"}`), 400},
 		{"no id", cred, c.LeaseID, 1, mustPage(t, `{"name":"x"}`), 400},
 		{"not json", cred, c.LeaseID, 1, mustPage(t, `{{{`), 400},
-		{"gzip bomb", cred, c.LeaseID, 1, bomb.Bytes(), 400},
-		{"oversized", cred, c.LeaseID, 1, huge.Bytes(), 413},
+		{"gzip bomb", cred, c.LeaseID, 1, bombBody(), 400},
+		{"oversized", cred, c.LeaseID, 1, hugePage(), 413},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
