@@ -32,6 +32,17 @@ func (f *fixture) validating(co, conn, id string, dt dataset.DataType, agent str
 	f.upload(id, agent, lease, sec+3, pages...)
 }
 
+// wantMoves checks that change c moved customers dataset ds-1 of
+// conn-1 (co-1) along path, one status to the next, and nothing else.
+func wantMoves(f *fixture, c store.Change, path ...dataset.Status) {
+	f.Helper()
+	var want []store.DatasetChange
+	for i := 1; i < len(path); i++ {
+		want = append(want, store.DatasetChange{ID: "ds-1", CompanyID: "co-1", ConnectionID: "conn-1", DataType: dataset.Customers, From: path[i-1], To: path[i]})
+	}
+	eq(f, "the change's datasets", fmt.Sprint(c.Datasets), fmt.Sprint(want))
+}
+
 // changeOf waits for the feed's change that moves dataset id from
 // Validating, on sub.
 func (f *fixture) changeOf(sub *store.Subscription, id string) store.Change {
@@ -77,10 +88,7 @@ func testFinishUpload(f *fixture) {
 			store.Transition{At: at(21), From: dataset.Processing, To: dataset.Complete, Actor: store.ActorCoordinator, Attempt: 1})
 	}
 	c := f.changeOf(sub, "ds-1")
-	eq(f, "the change's datasets", fmt.Sprint(c.Datasets), fmt.Sprint([]store.DatasetChange{
-		{ID: "ds-1", CompanyID: "co-1", ConnectionID: "conn-1", DataType: cust, From: dataset.Validating, To: dataset.Processing},
-		{ID: "ds-1", CompanyID: "co-1", ConnectionID: "conn-1", DataType: cust, From: dataset.Processing, To: dataset.Complete},
-	}))
+	wantMoves(f, c, dataset.Validating, dataset.Processing, dataset.Complete)
 	eq(f, "the change's deliveries", c.Deliveries, 1)
 	eq(f, "deliveries in the outbox", f.pending(), before+1)
 	v, err := f.s.Validation(f.ctx, "co-1", "ds-1")
@@ -314,12 +322,7 @@ func testFinishUploadCommit(f *fixture) {
 			store.Transition{At: at(21), From: dataset.Processing, To: dataset.Complete, Actor: store.ActorCoordinator, Attempt: 1})
 	}
 	c := f.changeOf(sub, "ds-1")
-	change := func(from, to dataset.Status) store.DatasetChange {
-		return store.DatasetChange{ID: "ds-1", CompanyID: "co-1", ConnectionID: "conn-1", DataType: cust, From: from, To: to}
-	}
-	eq(f, "the change's datasets", fmt.Sprint(c.Datasets), fmt.Sprint([]store.DatasetChange{
-		change(dataset.Mapping, dataset.Validating), change(dataset.Validating, dataset.Processing), change(dataset.Processing, dataset.Complete),
-	}))
+	wantMoves(f, c, dataset.Mapping, dataset.Validating, dataset.Processing, dataset.Complete)
 	eq(f, "deliveries in the outbox", f.pending(), before+1)
 	f.wantCached("records after a commit's FinishUpload", "co-1", cust, func(string) string { return "ds-1" }, "a", "b")
 	eq(f, "staged pages after a commit's FinishUpload", len(f.pages("ds-1")), 0)
@@ -419,13 +422,7 @@ func testFinishUploadLastPage(f *fixture) {
 			store.Transition{At: at(21), From: dataset.Processing, To: dataset.Complete, Actor: store.ActorCoordinator, Attempt: 1})
 	}
 	c := f.changeOf(sub, "ds-1")
-	change := func(from, to dataset.Status) store.DatasetChange {
-		return store.DatasetChange{ID: "ds-1", CompanyID: "co-1", ConnectionID: "conn-1", DataType: cust, From: from, To: to}
-	}
-	eq(f, "the change's datasets", fmt.Sprint(c.Datasets), fmt.Sprint([]store.DatasetChange{
-		change(dataset.Fetching, dataset.Mapping), change(dataset.Mapping, dataset.Validating),
-		change(dataset.Validating, dataset.Processing), change(dataset.Processing, dataset.Complete),
-	}))
+	wantMoves(f, c, dataset.Fetching, dataset.Mapping, dataset.Validating, dataset.Processing, dataset.Complete)
 	f.wantCached("records after the last page's FinishUpload", "co-1", cust, func(string) string { return "ds-1" }, "a", "b")
 	eq(f, "staged pages after", len(f.pages("ds-1")), 0)
 	f.wantCounts("after the last page's FinishUpload")
