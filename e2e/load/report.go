@@ -62,9 +62,12 @@ type report struct {
 	KillReplicaBackSeconds float64
 
 	RestartReadySeconds float64
-	// RSSSettleSeconds is how long the restarted coordinator took to hold
-	// its RSS still, the agents paused, before RSSBeforeAgents was read.
+	// RSSSettleSeconds is how long the restarted coordinator took to
+	// settle (its RSS still and its CPU low for longer than memlimit's
+	// quiet return), the agents paused, before RSSBeforeAgents was read;
+	// RSSSettled is false when it had not settled by the deadline.
 	RSSSettleSeconds float64
+	RSSSettled       bool
 	// ReconnectSeconds is from the agents' resumption to every agent back.
 	ReconnectSeconds    float64
 	ReconnectCPUPercent float64
@@ -128,6 +131,9 @@ func (r *report) print(w io.Writer) {
 	settled := ""
 	if r.reached("restart") {
 		settled = fmt.Sprintf(" (settled %.1f s, the agents paused, before the first reading)", r.RSSSettleSeconds)
+		if !r.RSSSettled {
+			settled = fmt.Sprintf(" (not settled: read after %.1f s, the agents paused, its RSS or CPU still moving)", r.RSSSettleSeconds)
+		}
 	}
 	rows := [][2]string{
 		{"agents connected", fmt.Sprintf("%d of %d (%d agent processes), %.1f s from the first connect", r.Connected, r.Agents, r.AgentProcesses, r.ConnectSeconds)},

@@ -102,7 +102,7 @@ func TestReportMemoryRatio(t *testing.T) {
 // the ratio, and the settling before the first reading.
 func TestReportIdleRSS(t *testing.T) {
 	var b strings.Builder
-	(&report{Agents: 10, Phases: allPhases, RSSBeforeAgents: 40 << 20, RSSIdle: 90 << 20, RSSSettleSeconds: 7.5, BareRSSBefore: 10 << 20, BareRSSIdle: 30 << 20}).print(&b)
+	(&report{Agents: 10, Phases: allPhases, RSSBeforeAgents: 40 << 20, RSSIdle: 90 << 20, RSSSettleSeconds: 7.5, RSSSettled: true, BareRSSBefore: 10 << 20, BareRSSIdle: 30 << 20}).print(&b)
 	for _, want := range []string{
 		"| coordinator RSS after a restart, before the agents return / idle with them | 40 MiB / 90 MiB (settled 7.5 s, the agents paused, before the first reading) |",
 		"| limit: bare server's RSS before its connections / idle with them | 10 MiB / 30 MiB; idle coordinator 3.00× the idle bare server |",
