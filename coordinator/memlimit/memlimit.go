@@ -13,10 +13,10 @@
 // burst) the room is what the heap allocates in Spacing, up to the live
 // heap (what GOGC=100 gives), counted as the runtime counts it, so that
 // the limit does not make the GC run more often than once every Spacing;
-// the room narrows again once the GC has not been busy for Quiet. A process that
-// has not collected for Quiet is collected and its free memory returned
-// (debug.FreeOSMemory): the limit then follows what is live now, not what
-// the last burst held.
+// the room narrows again once the GC has not been busy for Quiet. A
+// process that has not collected for Quiet is collected and its free
+// memory returned (debug.FreeOSMemory): the limit then follows what is
+// live now, not what the last burst held.
 package memlimit
 
 import (
@@ -46,9 +46,10 @@ const (
 	MinHeadroom = 16 << 20
 	// Busy is the share of a core the GC takes, over Window, from which
 	// the limit leaves a burst's room. A reconnect burst's GC took
-	// 26–61% of a core; a publish's 2–9% over any Window, with single
-	// expensive collections of up to a third of a core in one second,
-	// whose room is the calm limit's (its peak is what the room adds).
+	// 26–61% of a core on a quiet machine; a publish's takes less over a
+	// Window, though single collections of its big heap take up to a
+	// third of a core in their second, and it keeps the calm limit (its
+	// peak memory is what a burst's room would add).
 	Busy = 0.15
 	// Window is how long the GC's share is measured over: long enough
 	// that one collection of a big heap does not make a burst.
