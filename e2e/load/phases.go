@@ -536,7 +536,8 @@ type settler struct {
 // restart (hundreds of MiB, held steady for seconds at a time), and only
 // Quiet after its last collection does memlimit collect and hand back
 // what the replay grew to; a span of CPU below 5% of a core is past the
-// replay, and a steady RSS over more than Quiet is past that return.
+// replay, and RSS still over more than Quiet is past that return, or a
+// process that collects on its own in its steady state.
 var restartSettle = settler{every: 500 * time.Millisecond, span: memlimit.Quiet + 2*time.Second, most: 2 * time.Minute, band: 1 << 20, cpu: 0.05}
 
 // settle reads the process's CPU time and RSS (read) until it has
