@@ -5,6 +5,7 @@ import (
 	"math"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"testing"
 	"time"
 
@@ -13,11 +14,21 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// The limit is the memory beyond the heap, the live heap and half of it
-// again, never less than MinHeadroom above what is live: it cannot sit
-// at or below the live heap, where the GC would run without pause.
+const mib = 1 << 20
+
+// goal is the heap goal the runtime derives from limit l for the process
+// sampled in s: the limit less what it counts beyond the heap's objects,
+// less its own headroom (5%, at least 1 MiB).
+func goal(s Sample, l int64) float64 {
+	g := float64(l) - float64(s.Other) - float64(s.Holes)
+	return g - max(g*runtimeHeadroom, mib)
+}
+
+// While calm the limit is what the process holds beyond the heap's
+// objects, the live heap and half of it again, never less than
+// MinHeadroom above what is live: it cannot sit at or below the live
+// heap, where the GC would run without pause.
 func TestLimit(t *testing.T) {
-	const mib = 1 << 20
 	for _, tc := range []struct {
 		name string
 		s    Sample
@@ -25,16 +36,150 @@ func TestLimit(t *testing.T) {
 	}{
 		{"nothing live yet", Sample{}, MinHeadroom},
 		{"small heap: the least headroom", Sample{Live: 20 * mib, Other: 10 * mib}, 30*mib + MinHeadroom},
-		{"idle agents: half the live heap", Sample{Live: 300 * mib, Other: 120 * mib}, 420*mib + 150*mib},
+		{"idle agents: half the live heap", Sample{Live: 300 * mib, Other: 120 * mib, Holes: 40 * mib}, 420*mib + 150*mib},
 		{"a big publish", Sample{Live: 2048 * mib, Other: 16 * mib}, 2064*mib + 1024*mib},
 		{"past int64", Sample{Live: math.MaxUint64 / 2, Other: math.MaxUint64 / 2}, math.MaxInt64},
 	} {
 		if got := Limit(tc.s); got != tc.want {
 			t.Errorf("%s: Limit(%+v) = %d, want %d", tc.name, tc.s, got, tc.want)
 		}
-		if live := float64(tc.s.Live) + float64(tc.s.Other); float64(Limit(tc.s)) < min(live, math.MaxInt64) {
-			t.Errorf("%s: Limit %d below what is held, %.0f", tc.name, Limit(tc.s), live)
+	}
+}
+
+// While the GC is busy the runtime's heap goal under the limit is the
+// live heap and room for what the heap allocates in Spacing, at least
+// half the live heap and at most the live heap again, however many holes
+// the heap's spans hold.
+func TestBurstLimit(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		s     Sample
+		alloc float64
+		room  float64
+	}{
+		{"small heap: the least headroom", Sample{Live: 20 * mib, Other: 10 * mib}, 0, MinHeadroom},
+		{"slow: half the live heap", Sample{Live: 100 * mib, Other: 40 * mib, Holes: 30 * mib}, 8 * mib, 50 * mib},
+		{"what it allocates in Spacing", Sample{Live: 100 * mib, Other: 40 * mib, Holes: 30 * mib}, 70 * mib, 70 * mib},
+		{"faster: the live heap, as GOGC=100", Sample{Live: 100 * mib, Other: 40 * mib, Holes: 30 * mib}, 900 * mib, 100 * mib},
+	} {
+		l := BurstLimit(tc.s, tc.alloc)
+		want := float64(tc.s.Live) + tc.room
+		if g := goal(tc.s, l); math.Abs(g-want) > want/1000 {
+			t.Errorf("%s: BurstLimit(%+v, %.0f) = %d: heap goal %.0f, want %.0f", tc.name, tc.s, tc.alloc, l, g, want)
 		}
+	}
+}
+
+// A connect storm as the coordinator saw it: the live heap growing from 20
+// to 60 MiB over 40 s while the heap allocates 60 MiB a second, its spans
+// full of holes, and the GC taking most of a core; then calm at 1 MiB a
+// second with little GC. Through the storm, from its first Window, and
+// for Quiet after it, the runtime's heap goal lets collections come at
+// most every Spacing (or as GOGC=100 would) and the limit does not fall;
+// once the GC has been calm over a Window and Quiet after, it is Limit's.
+func TestPolicyBurst(t *testing.T) {
+	var p Policy
+	start := time.Unix(1_800_000_000, 0)
+	s := Sample{At: start, Live: 20 * mib, Other: 30 * mib, Holes: 20 * mib}
+	last := p.Limit(s)
+	if last != Limit(s) {
+		t.Fatalf("first sample: limit %d, want Limit's %d", last, Limit(s))
+	}
+	for i := 1; i <= 70; i++ {
+		s.At = start.Add(time.Duration(i) * time.Second)
+		storm := i <= 40
+		rate, gc := uint64(mib), 0.02
+		if storm {
+			rate, gc = 60*mib, 0.6
+			s.Live = uint64(20+i) * mib
+			s.Other = uint64(30+i) * mib // the stacks grow with the handshakes
+			s.Holes = s.Live / 2
+		}
+		s.Allocs += rate
+		s.GCCPU += gc
+		l := p.Limit(s)
+		room := goal(s, l) - float64(s.Live)
+		window := int(Window / time.Second)
+		switch {
+		case i < window:
+			// Not yet a Window of samples: one busy second is no burst.
+			if want := Limit(s); l != want {
+				t.Fatalf("second %d, before a Window: limit %d, want Limit's %d", i, l, want)
+			}
+		case storm || i < 40+int(Quiet/time.Second):
+			// Collections no more often than every Spacing, or as often
+			// as GOGC=100 makes them when that is more.
+			if want := min(float64(60*mib)*Spacing.Seconds(), float64(s.Live)); room < want*0.999 {
+				t.Fatalf("second %d (storm %v): room %.1f MiB above %d MiB live, want at least %.1f MiB",
+					i, storm, room/mib, s.Live/mib, want/mib)
+			}
+			if l < last {
+				t.Fatalf("second %d: limit fell from %d to %d during the burst", i, last, l)
+			}
+		case i >= 40+window+int(Quiet/time.Second):
+			if want := Limit(s); l != want {
+				t.Fatalf("second %d, calm: limit %d, want Limit's %d", i, l, want)
+			}
+		}
+		last = l
+	}
+}
+
+// A publish as BenchmarkPublishCache's process saw it: a big live heap
+// allocating fast, one or two collections a second that take little of a
+// core, and now and then one collection of the big heap that takes a
+// third of a core in its second. Its limit stays the calm one
+// throughout: the room a burst gets is the publish's peak memory.
+func TestPolicyPublish(t *testing.T) {
+	var p Policy
+	start := time.Unix(1_800_000_000, 0)
+	s := Sample{At: start, Live: 180 * mib, Other: 20 * mib, Holes: 30 * mib}
+	for i := 1; i <= 60; i++ {
+		s.At = start.Add(time.Duration(i) * time.Second)
+		s.Allocs += 150 * mib
+		s.Live = uint64(180+i%40) * mib
+		gc := 0.03
+		if i%5 == 0 {
+			gc = 0.33
+		}
+		s.GCCPU += gc
+		if l, want := p.Limit(s), Limit(s); l != want {
+			t.Fatalf("second %d (GC %.2f of a core): limit %d, want the calm limit %d", i, gc, l, want)
+		}
+	}
+}
+
+var held [][]byte
+
+// The runtime's own heap goal under a burst's limit leaves the room
+// BurstLimit means, even in a heap full of holes (what a burst leaves once
+// its garbage is collected): the holes count against the limit as the
+// runtime reckons it, not as room.
+func TestLimitRoomInAFragmentedHeap(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	var all [][]byte
+	for i := range 400_000 {
+		all = append(all, make([]byte, 48+(i%7)*64))
+	}
+	for i := 0; i < len(all); i += 4 {
+		held = append(held, all[i])
+	}
+	all = nil
+	defer func() { held = nil }()
+	// Collected and the free spans returned, as after the quiet
+	// collection (free spans not yet returned count against the limit
+	// too, until the runtime's scavenger returns them).
+	debug.FreeOSMemory()
+	s := Read()
+	debug.SetMemoryLimit(BurstLimit(s, 0))
+	ms := []metrics.Sample{{Name: "/gc/heap/goal:bytes"}}
+	metrics.Read(ms)
+	// GOGC=100's goal (twice the live heap) is the lower when little is
+	// live.
+	live := float64(s.Live)
+	got, want := float64(ms[0].Value.Uint64()), min(live+max(live*Headroom, MinHeadroom), 2*live)
+	if got < want*0.95 {
+		t.Errorf("heap goal %.1f MiB for %.1f MiB live: want about %.1f MiB", got/mib, float64(s.Live)/mib, want/mib)
 	}
 }
 
@@ -50,14 +195,14 @@ func TestReadOther(t *testing.T) {
 	if s.Other == 0 || s.Other >= uint64(len(hold)) {
 		t.Errorf("other memory %d: want some, and not the %d of heap held", s.Other, len(hold))
 	}
-	if s.Cycles == 0 {
-		t.Error("no collection counted after runtime.GC")
+	if s.Cycles == 0 || s.Allocs < uint64(len(hold)) || s.GCCPU <= 0 {
+		t.Errorf("%d collections, %d bytes allocated, %f s of GC: want some, and the %d held", s.Cycles, s.Allocs, s.GCCPU, len(hold))
 	}
 	runtime.KeepAlive(hold)
 }
 
-// Run sets the limit Limit derives from the live heap, and puts back the
-// limit it found when its context ends.
+// Run sets the limit a Policy derives from the live heap, and puts back
+// the limit it found when its context ends.
 func TestRunSetsAndRestores(t *testing.T) {
 	found := debug.SetMemoryLimit(-1)
 	runtime.GC()
@@ -72,8 +217,8 @@ func TestRunSetsAndRestores(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	got, s := debug.SetMemoryLimit(-1), Read()
-	if got < MinHeadroom || got > 2*Limit(s) {
-		t.Errorf("limit %d, want near Limit(%+v) = %d", got, s, Limit(s))
+	if lo, hi := Limit(s)/2, 2*BurstLimit(s, math.MaxInt64); got < lo || got > hi {
+		t.Errorf("limit %d, want between %d and %d for %+v", got, lo, hi, s)
 	}
 	cancel()
 	<-done

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -12,6 +13,9 @@ import (
 // loadFigures are the load tool's figures (its -json) that issue #15's
 // targets are read from.
 type loadFigures struct {
+	// Phases are the phases the run finished: a figure of another was
+	// not measured, whatever its zero value.
+	Phases                                      []string
 	Agents                                      int
 	SmallDatasets, BigDatasets, DispatchSamples int
 	DatasetsPerSec, RecordsPerSec               float64
@@ -95,31 +99,46 @@ func msOf(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/1e6
 // are BenchmarkPublishCache's metrics (nil: not run).
 func targets(l loadFigures, pub map[string]float64) string {
 	b := l.Baseline
+	in := func(phases ...string) bool {
+		for _, p := range phases {
+			if !slices.Contains(l.Phases, p) {
+				return false
+			}
+		}
+		return true
+	}
 	var small, mem, p99, pmax, recs, peak string
-	if l.SmallDatasets > 0 {
+	if in("datasets") && l.SmallDatasets > 0 {
 		small = fmt.Sprintf("%.0f /s", l.DatasetsPerSec)
 	}
-	if l.BytesPerAgent > 0 {
+	if in("restart", "idle") && l.BytesPerAgent > 0 {
 		mem = fmt.Sprintf("%.1f KiB", l.BytesPerAgent/1024)
 	}
-	if l.DispatchSamples > 0 {
+	if in("dispatch") && l.DispatchSamples > 0 {
 		p99, pmax = msOf(l.DispatchP99), msOf(l.DispatchMax)
 	}
-	if l.BigDatasets > 0 {
+	if in("records") && l.BigDatasets > 0 {
 		recs = fmt.Sprintf("%.0f /s", l.RecordsPerSec)
 	}
 	if pub != nil {
 		peak = fmt.Sprintf("%.0f MiB", pub["peak-RSS-MiB"])
 	}
+	// limit is the limit measured in the baseline phase, or not measured.
+	limit := func(format string, args ...any) string {
+		if !in("baseline") {
+			return "not measured"
+		}
+		return fmt.Sprintf(format, args...)
+	}
 	rows := []target{
 		{"small datasets through the lifecycle (and ≥ 2,000 /s where the disk allows)", small,
-			fmt.Sprintf("%.0f synced Badger writes/s, 64 writers", b.SyncWritesPerSec), l.DatasetsPerSec, b.SyncWritesPerSec, false, 0.3},
+			limit("%.0f synced Badger writes/s, 64 writers", b.SyncWritesPerSec), l.DatasetsPerSec, b.SyncWritesPerSec, false, 0.3},
 		{"coordinator RSS per idle agent, after a `kill -9` and their return", mem,
-			fmt.Sprintf("%.1f KiB, a bare websocket's RSS", l.BareBytesPerConn/1024), l.BytesPerAgent, l.BareBytesPerConn, true, 1.5},
-		{"dispatch p99", p99, fmt.Sprintf("%s: websocket round trip p99 %s + synced write p99 %s", msOf(b.WSRoundTripP99+b.SyncWriteP99), msOf(b.WSRoundTripP99), msOf(b.SyncWriteP99)),
+			limit("%.1f KiB, a bare websocket's RSS", l.BareBytesPerConn/1024), l.BytesPerAgent, l.BareBytesPerConn, true, 1.5},
+		{"dispatch p99", p99, limit("%s: websocket round trip p99 %s + synced write p99 %s", msOf(b.WSRoundTripP99+b.SyncWriteP99), msOf(b.WSRoundTripP99), msOf(b.SyncWriteP99)),
 			float64(l.DispatchP99), float64(b.WSRoundTripP99 + b.SyncWriteP99), true, 2},
 		{"dispatch max", pmax, "20 ms (fixed)", float64(l.DispatchMax), float64(maxDispatch), true, 1},
-		{"records into the cache", recs, fmt.Sprintf("%.0f /s, a Badger WriteBatch of the same records", b.BatchRecordsPerSec), l.RecordsPerSec, b.BatchRecordsPerSec, false, 0.7},
+		{"records into the cache", recs, limit("%.0f /s, a Badger WriteBatch of the same records", b.BatchRecordsPerSec), l.RecordsPerSec, b.BatchRecordsPerSec, false, 0.7},
 		{"coordinator peak RSS publishing 500,000 journal entries (`BenchmarkPublishCache`)", peak, "300 MiB (fixed)", pub["peak-RSS-MiB"], publishPeak, true, 1},
 	}
 	var s strings.Builder

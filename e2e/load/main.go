@@ -187,10 +187,13 @@ func (l *loadRun) phases(ctx context.Context) error {
 				logf("phase baseline, after %v", err)
 				if berr := l.measureBaseline(ctx); berr != nil {
 					err = errors.Join(err, fmt.Errorf("baseline: %w", berr))
+				} else {
+					l.r.Phases = append(l.r.Phases, "baseline")
 				}
 			}
 			return err
 		}
+		l.r.Phases = append(l.r.Phases, s.name)
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ferry-sync/ferry/coordinator/memlimit"
 	"github.com/ferry-sync/ferry/e2e/sim"
 )
 
@@ -459,7 +460,7 @@ func (l *loadRun) span(ctx context.Context, idx []int, ids map[int]string) (firs
 
 // measureRestart pauses the agent processes (SIGSTOP), kills the
 // coordinator with SIGKILL, starts it again on the same data, reads its
-// memory once it has settled with no agent yet (settle), then resumes the
+// memory once it has settled with no agent yet (restartSettle), then resumes the
 // agents (SIGCONT) and times every agent's return from then, with the
 // coordinator's CPU meanwhile. The settled memory before the agents return,
 // and the idle memory after, give the memory per connected agent without
@@ -482,14 +483,22 @@ func (l *loadRun) measureRestart(ctx context.Context) error {
 	l.r.RestartReadySeconds = time.Since(start).Seconds()
 	var err error
 	settleStart := time.Now()
-	if l.r.RSSBeforeAgents, err = settle(ctx, l.c.RSS); err != nil {
+	read := func() (time.Duration, int64, error) {
+		c, err := l.c.CPU()
+		if err != nil {
+			return 0, 0, err
+		}
+		v, err := l.c.RSS()
+		return c, v, err
+	}
+	if l.r.RSSBeforeAgents, l.r.RSSSettled, err = restartSettle.settle(ctx, read); err != nil {
 		return err
 	}
 	l.r.RSSSettleSeconds = time.Since(settleStart).Seconds()
 	if err := l.saveHeap(ctx, "settled"); err != nil {
 		return err
 	}
-	logf("restart: ready in %.1fs, RSS settled at %d MiB in %.1fs with the agents paused", l.r.RestartReadySeconds, l.r.RSSBeforeAgents>>20, l.r.RSSSettleSeconds)
+	logf("restart: ready in %.1fs, RSS %d MiB after %.1fs with the agents paused (settled: %v)", l.r.RestartReadySeconds, l.r.RSSBeforeAgents>>20, l.r.RSSSettleSeconds, l.r.RSSSettled)
 	cpu0, _ := l.c.CPU()
 	start = time.Now()
 	resumed = true
@@ -512,37 +521,63 @@ func (l *loadRun) measureRestart(ctx context.Context) error {
 	return nil
 }
 
-// Settling: RSS is read every settleEvery; it has settled once the
-// readings of the last settleSpan are within settleBand of each other, or
-// after settleMax, whichever is first.
-const (
-	settleEvery = 500 * time.Millisecond
-	settleSpan  = 5 * time.Second
-	settleBand  = 1 << 20
-	settleMax   = 60 * time.Second
-)
+// settler says when a process just started has settled: its RSS is
+// read every every; it has settled once the readings of the last span are
+// within band of each other and the process took less than cpu of a core
+// over them, or after most, whichever is first.
+type settler struct {
+	every, span, most time.Duration
+	band              int64
+	cpu               float64
+}
 
-// settle reads rss until it holds still (see settleSpan) and returns the
-// last reading: a process just started is still opening its store and has
-// not yet had its first collection nor handed memory back.
-func settle(ctx context.Context, rss func() (int64, error)) (int64, error) {
-	n := int(settleSpan / settleEvery)
-	var last []int64
-	deadline := time.Now().Add(settleMax)
+// restartSettle is the restarted coordinator's settling. Its span is
+// longer than memlimit.Quiet: the coordinator replays its store after a
+// restart (hundreds of MiB, held steady for seconds at a time), and only
+// Quiet after its last collection does memlimit collect and hand back
+// what the replay grew to; a span of CPU below 5% of a core is past the
+// replay, and RSS still over more than Quiet is past that return, or a
+// process that collects on its own in its steady state.
+var restartSettle = settler{every: 500 * time.Millisecond, span: memlimit.Quiet + 2*time.Second, most: 2 * time.Minute, band: 1 << 20, cpu: 0.05}
+
+// settle reads the process's CPU time and RSS (read) until it has
+// settled (see settler) and returns the last RSS, and whether it settled
+// before
+// s.most: a process just started is still opening its store and
+// replaying it, and has not yet had its first collection nor handed
+// memory back.
+func (s settler) settle(ctx context.Context, read func() (time.Duration, int64, error)) (int64, bool, error) {
+	type reading struct {
+		at  time.Time
+		cpu time.Duration
+		rss int64
+	}
+	var last []reading
+	deadline := time.Now().Add(s.most)
 	for {
-		v, err := rss()
+		c, v, err := read()
 		if err != nil {
-			return 0, err
+			return 0, false, err
 		}
-		last = append(last, v)
-		if len(last) > n {
+		now := time.Now()
+		last = append(last, reading{now, c, v})
+		for len(last) > 1 && now.Sub(last[1].at) >= s.span {
 			last = last[1:]
 		}
-		if len(last) == n && slices.Max(last)-slices.Min(last) <= settleBand || time.Now().After(deadline) {
-			return v, nil
+		if first := last[0]; now.Sub(first.at) >= s.span {
+			lo, hi := v, v
+			for _, r := range last {
+				lo, hi = min(lo, r.rss), max(hi, r.rss)
+			}
+			if hi-lo <= s.band && (c-first.cpu).Seconds() < s.cpu*now.Sub(first.at).Seconds() {
+				return v, true, nil
+			}
 		}
-		if err := sleep(ctx, settleEvery); err != nil {
-			return 0, err
+		if now.After(deadline) {
+			return v, false, nil
+		}
+		if err := sleep(ctx, s.every); err != nil {
+			return 0, false, err
 		}
 	}
 }

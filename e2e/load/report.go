@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 )
 
@@ -16,6 +17,12 @@ type report struct {
 	Replicas          int
 	AgentProcesses    int
 	SetupSeconds      float64
+
+	// Phases are the phases the run finished (setup, connect, restart,
+	// idle, dispatch, datasets, records, kill-replica, baseline): a
+	// figure of a phase not among them was not measured, whatever its
+	// zero value says.
+	Phases []string
 
 	Connected       int
 	ConnectSeconds  float64
@@ -55,9 +62,12 @@ type report struct {
 	KillReplicaBackSeconds float64
 
 	RestartReadySeconds float64
-	// RSSSettleSeconds is how long the restarted coordinator took to hold
-	// its RSS still, the agents paused, before RSSBeforeAgents was read.
+	// RSSSettleSeconds is how long the restarted coordinator took to
+	// settle (its RSS still and its CPU low for longer than memlimit's
+	// quiet return), the agents paused, before RSSBeforeAgents was read;
+	// RSSSettled is false when it had not settled by the deadline.
 	RSSSettleSeconds float64
+	RSSSettled       bool
 	// ReconnectSeconds is from the agents' resumption to every agent back.
 	ReconnectSeconds    float64
 	ReconnectCPUPercent float64
@@ -96,33 +106,59 @@ func measured(n int, flag, figure string) string {
 	return figure
 }
 
+// in is figure when the run finished every one of phases, or says which
+// it did not finish: a phase never reached leaves its figures at 0.
+func (r *report) in(figure string, phases ...string) string {
+	for _, p := range phases {
+		if !r.reached(p) {
+			return "not measured (the run did not finish its " + p + " phase)"
+		}
+	}
+	return figure
+}
+
+// reached says whether the run finished phase.
+func (r *report) reached(phase string) bool { return slices.Contains(r.Phases, phase) }
+
+// mib is n bytes in MiB, or not measured when phase was not finished.
+func (r *report) mib(n int64, phase string) string {
+	return r.in(fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)), phase)
+}
+
 // print writes the figures as a Markdown table.
 func (r *report) print(w io.Writer) {
 	b := r.Baseline
+	settled := ""
+	if r.reached("restart") {
+		settled = fmt.Sprintf(" (settled %.1f s, the agents paused, before the first reading)", r.RSSSettleSeconds)
+		if !r.RSSSettled {
+			settled = fmt.Sprintf(" (not settled: read after %.1f s, the agents paused, its RSS or CPU still moving)", r.RSSSettleSeconds)
+		}
+	}
 	rows := [][2]string{
 		{"agents connected", fmt.Sprintf("%d of %d (%d agent processes), %.1f s from the first connect", r.Connected, r.Agents, r.AgentProcesses, r.ConnectSeconds)},
-		{"setup through the API (company, connection, link each)", fmt.Sprintf("%.1f s, %.0f agents/s", r.SetupSeconds, float64(r.Agents)/max(r.SetupSeconds, 1e-9))},
-		{"coordinator RSS after a restart, before the agents return / idle with them", fmt.Sprintf("%.0f MiB / %.0f MiB (settled %.1f s, the agents paused, before the first reading)", float64(r.RSSBeforeAgents)/(1<<20), float64(r.RSSIdle)/(1<<20), r.RSSSettleSeconds)},
-		{"limit: bare server's RSS before its connections / idle with them", fmt.Sprintf("%.0f MiB / %.0f MiB; idle coordinator %s the idle bare server", float64(r.BareRSSBefore)/(1<<20), float64(r.BareRSSIdle)/(1<<20), ratio(float64(r.RSSIdle), float64(r.BareRSSIdle)))},
-		{"coordinator memory per idle agent", fmt.Sprintf("%.1f KiB, %s the bare connection", r.BytesPerAgent/1024, ratio(r.BytesPerAgent, r.BareBytesPerConn))},
-		{"limit: RSS per idle bare websocket (gorilla, a goroutine, 1 KiB buffers)", fmt.Sprintf("%.1f KiB", r.BareBytesPerConn/1024)},
-		{"coordinator CPU, idle agents heartbeating", fmt.Sprintf("%.1f%% of a core", r.IdleCPUPercent)},
-		{"dispatch latency (queue answered → agent holds the lease) p50 / p99 / max", measured(r.DispatchSamples, "-dispatch", fmt.Sprintf("%s / %s / %s (%d samples); p99 %s its limit (target ≤ 2×), max %s 20 ms (target ≤ 1×)",
-			ms(r.DispatchP50), ms(r.DispatchP99), ms(r.DispatchMax), r.DispatchSamples, ratio(float64(r.DispatchP99), float64(b.DispatchLimit())), ratio(float64(r.DispatchMax), float64(maxDispatch))))},
-		{"dispatch split where the coordinator reads the claim: answered → claim read / claim read → agent's Fetch, p50 / p99 / max", measured(r.DispatchSamples, "-dispatch", fmt.Sprintf("%s / %s / %s; %s / %s / %s",
-			ms(r.OfferLegP50), ms(r.OfferLegP99), ms(r.OfferLegMax), ms(r.ClaimLegP50), ms(r.ClaimLegP99), ms(r.ClaimLegMax)))},
-		{"machine during the dispatch", measured(r.DispatchSamples, "-dispatch", fmt.Sprintf("CPU: coordinator %.0f%%, agent processes %.0f%% (of a core); machine %.0f%% busy (both cores, every process)",
-			r.DispatchUse.CoordinatorCPUPercent, r.DispatchUse.AgentsCPUPercent, r.DispatchUse.MachineCPUPercent))},
-		{"queue call sent → agent holds the lease p50 / p99", fmt.Sprintf("%s / %s", ms(r.QueueToLeaseP50), ms(r.QueueToLeaseP99))},
-		{"limit: raw websocket round trip p50 / p99", fmt.Sprintf("%s / %s", ms(b.WSRoundTripP50), ms(b.WSRoundTripP99))},
-		{"limit: one synced Badger write p50 / p99", fmt.Sprintf("%s / %s", ms(b.SyncWriteP50), ms(b.SyncWriteP99))},
-		{"limit of the dispatch p99: websocket round trip p99 + synced write p99", ms(b.DispatchLimit())},
-		{"small datasets through the whole lifecycle", measured(r.SmallDatasets, "-datasets", fmt.Sprintf("%.0f /s (%d datasets of %d records), %s the synced-write limit", r.DatasetsPerSec, r.SmallDatasets, r.SmallRecords, ratio(r.DatasetsPerSec, b.SyncWritesPerSec)))},
-		{"durable transitions", measured(r.SmallDatasets, "-datasets", fmt.Sprintf("%.0f /s", r.TransitionsPerSec))},
-		{"limit: synced Badger writes, 64 writers", fmt.Sprintf("%.0f /s", b.SyncWritesPerSec)},
-		{"records into the cache", measured(r.BigDatasets, "-big", fmt.Sprintf("%.0f /s (%d datasets of %d records), %s the WriteBatch limit (target ≥ 0.7×), coordinator peak RSS %.0f MiB", r.RecordsPerSec, r.BigDatasets, r.BigRecords, ratio(r.RecordsPerSec, b.BatchRecordsPerSec), float64(r.PeakRSSRecords)/(1<<20)))},
-		{"limit: Badger WriteBatch of the same records", fmt.Sprintf("%.0f records/s, %.1f MB/s", b.BatchRecordsPerSec, b.BatchMBPerSec)},
-		{"after kill -9: coordinator ready / every agent back (from their resumption)", fmt.Sprintf("%.1f s / %.1f s, coordinator CPU meanwhile %.0f%% of a core", r.RestartReadySeconds, r.ReconnectSeconds, r.ReconnectCPUPercent)},
+		{"setup through the API (company, connection, link each)", r.in(fmt.Sprintf("%.1f s, %.0f agents/s", r.SetupSeconds, float64(r.Agents)/max(r.SetupSeconds, 1e-9)), "setup")},
+		{"coordinator RSS after a restart, before the agents return / idle with them", fmt.Sprintf("%s / %s%s", r.mib(r.RSSBeforeAgents, "restart"), r.mib(r.RSSIdle, "idle"), settled)},
+		{"limit: bare server's RSS before its connections / idle with them", r.in(fmt.Sprintf("%.0f MiB / %.0f MiB; idle coordinator %s the idle bare server", float64(r.BareRSSBefore)/(1<<20), float64(r.BareRSSIdle)/(1<<20), r.in(ratio(float64(r.RSSIdle), float64(r.BareRSSIdle)), "idle")), "baseline")},
+		{"coordinator memory per idle agent", r.in(fmt.Sprintf("%.1f KiB, %s the bare connection", r.BytesPerAgent/1024, ratio(r.BytesPerAgent, r.BareBytesPerConn)), "restart", "idle")},
+		{"limit: RSS per idle bare websocket (gorilla, a goroutine, 1 KiB buffers)", r.in(fmt.Sprintf("%.1f KiB", r.BareBytesPerConn/1024), "baseline")},
+		{"coordinator CPU, idle agents heartbeating", r.in(fmt.Sprintf("%.1f%% of a core", r.IdleCPUPercent), "idle")},
+		{"dispatch latency (queue answered → agent holds the lease) p50 / p99 / max", r.in(measured(r.DispatchSamples, "-dispatch", fmt.Sprintf("%s / %s / %s (%d samples); p99 %s its limit (target ≤ 2×), max %s 20 ms (target ≤ 1×)",
+			ms(r.DispatchP50), ms(r.DispatchP99), ms(r.DispatchMax), r.DispatchSamples, ratio(float64(r.DispatchP99), float64(b.DispatchLimit())), ratio(float64(r.DispatchMax), float64(maxDispatch)))), "dispatch")},
+		{"dispatch split where the coordinator reads the claim: answered → claim read / claim read → agent's Fetch, p50 / p99 / max", r.in(measured(r.DispatchSamples, "-dispatch", fmt.Sprintf("%s / %s / %s; %s / %s / %s",
+			ms(r.OfferLegP50), ms(r.OfferLegP99), ms(r.OfferLegMax), ms(r.ClaimLegP50), ms(r.ClaimLegP99), ms(r.ClaimLegMax))), "dispatch")},
+		{"machine during the dispatch", r.in(measured(r.DispatchSamples, "-dispatch", fmt.Sprintf("CPU: coordinator %.0f%%, agent processes %.0f%% (of a core); machine %.0f%% busy (both cores, every process)",
+			r.DispatchUse.CoordinatorCPUPercent, r.DispatchUse.AgentsCPUPercent, r.DispatchUse.MachineCPUPercent)), "dispatch")},
+		{"queue call sent → agent holds the lease p50 / p99", r.in(measured(r.DispatchSamples, "-dispatch", fmt.Sprintf("%s / %s", ms(r.QueueToLeaseP50), ms(r.QueueToLeaseP99))), "dispatch")},
+		{"limit: raw websocket round trip p50 / p99", r.in(fmt.Sprintf("%s / %s", ms(b.WSRoundTripP50), ms(b.WSRoundTripP99)), "baseline")},
+		{"limit: one synced Badger write p50 / p99", r.in(fmt.Sprintf("%s / %s", ms(b.SyncWriteP50), ms(b.SyncWriteP99)), "baseline")},
+		{"limit of the dispatch p99: websocket round trip p99 + synced write p99", r.in(ms(b.DispatchLimit()), "baseline")},
+		{"small datasets through the whole lifecycle", r.in(measured(r.SmallDatasets, "-datasets", fmt.Sprintf("%.0f /s (%d datasets of %d records), %s the synced-write limit", r.DatasetsPerSec, r.SmallDatasets, r.SmallRecords, ratio(r.DatasetsPerSec, b.SyncWritesPerSec))), "datasets")},
+		{"durable transitions", r.in(measured(r.SmallDatasets, "-datasets", fmt.Sprintf("%.0f /s", r.TransitionsPerSec)), "datasets")},
+		{"limit: synced Badger writes, 64 writers", r.in(fmt.Sprintf("%.0f /s", b.SyncWritesPerSec), "baseline")},
+		{"records into the cache", r.in(measured(r.BigDatasets, "-big", fmt.Sprintf("%.0f /s (%d datasets of %d records), %s the WriteBatch limit (target ≥ 0.7×), coordinator peak RSS %.0f MiB", r.RecordsPerSec, r.BigDatasets, r.BigRecords, ratio(r.RecordsPerSec, b.BatchRecordsPerSec), float64(r.PeakRSSRecords)/(1<<20))), "records")},
+		{"limit: Badger WriteBatch of the same records", r.in(fmt.Sprintf("%.0f records/s, %.1f MB/s", b.BatchRecordsPerSec, b.BatchMBPerSec), "baseline")},
+		{"after kill -9: coordinator ready / every agent back (from their resumption)", r.in(fmt.Sprintf("%.1f s / %.1f s, coordinator CPU meanwhile %.0f%% of a core", r.RestartReadySeconds, r.ReconnectSeconds, r.ReconnectCPUPercent), "restart")},
 	}
 	if r.Store == "postgres" {
 		rows = r.postgresRows()
@@ -144,21 +180,21 @@ func (r *report) postgresRows() [][2]string {
 	rows := [][2]string{
 		{"store", fmt.Sprintf("PostgreSQL (fsync on), %d replica(s) behind HAProxy", r.Replicas)},
 		{"agents connected", fmt.Sprintf("%d of %d (%d agent processes), %.1f s from the first connect", r.Connected, r.Agents, r.AgentProcesses, r.ConnectSeconds)},
-		{"setup through the API (company, connection, link each)", fmt.Sprintf("%.1f s, %.0f agents/s", r.SetupSeconds, float64(r.Agents)/max(r.SetupSeconds, 1e-9))},
-		{"replicas' RSS before the agents connect / idle with them (summed)", fmt.Sprintf("%.0f MiB / %.0f MiB (%.1f KiB per agent)", float64(r.RSSBeforeAgents)/(1<<20), float64(r.RSSIdle)/(1<<20), r.BytesPerAgent/1024)},
-		{"replicas' CPU, idle agents heartbeating (summed)", fmt.Sprintf("%.1f%% of a core", r.IdleCPUPercent)},
+		{"setup through the API (company, connection, link each)", r.in(fmt.Sprintf("%.1f s, %.0f agents/s", r.SetupSeconds, float64(r.Agents)/max(r.SetupSeconds, 1e-9)), "setup")},
+		{"replicas' RSS before the agents connect / idle with them (summed)", r.in(fmt.Sprintf("%.0f MiB / %.0f MiB (%.1f KiB per agent)", float64(r.RSSBeforeAgents)/(1<<20), float64(r.RSSIdle)/(1<<20), r.BytesPerAgent/1024), "idle")},
+		{"replicas' CPU, idle agents heartbeating (summed)", r.in(fmt.Sprintf("%.1f%% of a core", r.IdleCPUPercent), "idle")},
 		{"dispatch latency, queued on " + r.DispatchVia + " (answered → agent holds the lease) p50 / p99 / max",
-			fmt.Sprintf("%s / %s / %s (%d samples); p99 %s the raw commit p99", ms(r.DispatchP50), ms(r.DispatchP99), ms(r.DispatchMax), r.DispatchSamples, ratio(float64(r.DispatchP99), float64(pb.CommitP99)))},
-		{"queue call sent → agent holds the lease p50 / p99", fmt.Sprintf("%s / %s", ms(r.QueueToLeaseP50), ms(r.QueueToLeaseP99))},
-		{"limit: one single-row INSERT commit, alone, p50 / p99", fmt.Sprintf("%s / %s", ms(pb.CommitP50), ms(pb.CommitP99))},
-		{"limit: raw websocket round trip p50 / p99", fmt.Sprintf("%s / %s", ms(b.WSRoundTripP50), ms(b.WSRoundTripP99))},
-		{"small datasets through the whole lifecycle", measured(r.SmallDatasets, "-datasets", fmt.Sprintf("%.0f /s (%d datasets of %d records)", r.DatasetsPerSec, r.SmallDatasets, r.SmallRecords))},
-		{"durable transitions", measured(r.SmallDatasets, "-datasets", fmt.Sprintf("%.0f /s, %s the raw commit rate", r.TransitionsPerSec, ratio(r.TransitionsPerSec, pb.CommitsPerSec)))},
-		{"limit: single-row INSERT commits, " + fmt.Sprint(pb.Writers) + " writers", fmt.Sprintf("%.0f /s", pb.CommitsPerSec)},
-		{"machine during the small datasets", measured(r.SmallDatasets, "-datasets", useRow(r.DatasetsUse))},
-		{"records into the cache", measured(r.BigDatasets, "-big", fmt.Sprintf("%.0f /s (%d datasets of %d records), %s the raw COPY, replicas' peak RSS %.0f MiB", r.RecordsPerSec, r.BigDatasets, r.BigRecords, ratio(r.RecordsPerSec, pb.CopyRecordsPerSec), float64(r.PeakRSSRecords)/(1<<20)))},
-		{"limit: COPY of the same record bodies, one transaction", fmt.Sprintf("%.0f records/s, %.1f MB/s", pb.CopyRecordsPerSec, pb.CopyMBPerSec)},
-		{"machine during the records", measured(r.BigDatasets, "-big", useRow(r.RecordsUse))},
+			r.in(measured(r.DispatchSamples, "-dispatch", fmt.Sprintf("%s / %s / %s (%d samples); p99 %s the raw commit p99", ms(r.DispatchP50), ms(r.DispatchP99), ms(r.DispatchMax), r.DispatchSamples, ratio(float64(r.DispatchP99), float64(pb.CommitP99)))), "dispatch")},
+		{"queue call sent → agent holds the lease p50 / p99", r.in(measured(r.DispatchSamples, "-dispatch", fmt.Sprintf("%s / %s", ms(r.QueueToLeaseP50), ms(r.QueueToLeaseP99))), "dispatch")},
+		{"limit: one single-row INSERT commit, alone, p50 / p99", r.in(fmt.Sprintf("%s / %s", ms(pb.CommitP50), ms(pb.CommitP99)), "baseline")},
+		{"limit: raw websocket round trip p50 / p99", r.in(fmt.Sprintf("%s / %s", ms(b.WSRoundTripP50), ms(b.WSRoundTripP99)), "baseline")},
+		{"small datasets through the whole lifecycle", r.in(measured(r.SmallDatasets, "-datasets", fmt.Sprintf("%.0f /s (%d datasets of %d records)", r.DatasetsPerSec, r.SmallDatasets, r.SmallRecords)), "datasets")},
+		{"durable transitions", r.in(measured(r.SmallDatasets, "-datasets", fmt.Sprintf("%.0f /s, %s the raw commit rate", r.TransitionsPerSec, ratio(r.TransitionsPerSec, pb.CommitsPerSec))), "datasets")},
+		{"limit: single-row INSERT commits, " + fmt.Sprint(pb.Writers) + " writers", r.in(fmt.Sprintf("%.0f /s", pb.CommitsPerSec), "baseline")},
+		{"machine during the small datasets", r.in(measured(r.SmallDatasets, "-datasets", useRow(r.DatasetsUse)), "datasets")},
+		{"records into the cache", r.in(measured(r.BigDatasets, "-big", fmt.Sprintf("%.0f /s (%d datasets of %d records), %s the raw COPY, replicas' peak RSS %.0f MiB", r.RecordsPerSec, r.BigDatasets, r.BigRecords, ratio(r.RecordsPerSec, pb.CopyRecordsPerSec), float64(r.PeakRSSRecords)/(1<<20))), "records")},
+		{"limit: COPY of the same record bodies, one transaction", r.in(fmt.Sprintf("%.0f records/s, %.1f MB/s", pb.CopyRecordsPerSec, pb.CopyMBPerSec), "baseline")},
+		{"machine during the records", r.in(measured(r.BigDatasets, "-big", useRow(r.RecordsUse)), "records")},
 	}
 	if r.KillReplicaBackSeconds > 0 {
 		rows = append(rows, [2]string{"after kill -9 of the replica holding the most agents: every agent back",

@@ -6,11 +6,47 @@ import (
 	"time"
 )
 
+// allPhases are the phases of a run on Badger that finished them all.
+var allPhases = []string{"setup", "connect", "restart", "idle", "dispatch", "datasets", "records", "baseline"}
+
+// A run whose agents never all came online measured nothing after the
+// connect: each of those figures says so, where it would print 0, and the
+// limits measured after the failure are printed.
+func TestReportUnfinishedPhases(t *testing.T) {
+	var b strings.Builder
+	(&report{Agents: 2000, Connected: 1894, AgentProcesses: 1, ConnectSeconds: 360, SetupSeconds: 80,
+		Phases: []string{"setup", "baseline"}, BareBytesPerConn: 10 << 10, BareRSSBefore: 14 << 20, BareRSSIdle: 35 << 20,
+		Baseline: baseline{SyncWritesPerSec: 3000, BatchRecordsPerSec: 90000, BatchMBPerSec: 30, WSRoundTripP50: 100 * time.Microsecond, WSRoundTripP99: 300 * time.Microsecond, SyncWriteP50: time.Millisecond, SyncWriteP99: 2 * time.Millisecond}}).print(&b)
+	out := b.String()
+	for _, want := range []string{
+		"| agents connected | 1894 of 2000 (1 agent processes), 360.0 s from the first connect |",
+		"| coordinator RSS after a restart, before the agents return / idle with them | not measured (the run did not finish its restart phase) / not measured (the run did not finish its idle phase) |",
+		"| limit: bare server's RSS before its connections / idle with them | 14 MiB / 35 MiB; idle coordinator not measured (the run did not finish its idle phase) the idle bare server |",
+		"| coordinator memory per idle agent | not measured (the run did not finish its restart phase) |",
+		"| coordinator CPU, idle agents heartbeating | not measured (the run did not finish its idle phase) |",
+		"| dispatch latency (queue answered → agent holds the lease) p50 / p99 / max | not measured (the run did not finish its dispatch phase) |",
+		"| queue call sent → agent holds the lease p50 / p99 | not measured (the run did not finish its dispatch phase) |",
+		"| small datasets through the whole lifecycle | not measured (the run did not finish its datasets phase) |",
+		"| records into the cache | not measured (the run did not finish its records phase) |",
+		"| after kill -9: coordinator ready / every agent back (from their resumption) | not measured (the run did not finish its restart phase) |",
+		"| limit: synced Badger writes, 64 writers | 3000 /s |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	for _, zero := range []string{"| 0 MiB", "| 0.0 KiB", " 0.00 ms", "| 0.0% of a core", "| 0.0 s /"} {
+		if strings.Contains(out, zero) {
+			t.Errorf("report prints %q for a figure not measured:\n%s", zero, out)
+		}
+	}
+}
+
 // A run with -datasets 0 and -big 0 says those phases were not measured,
 // not NaN or 0 /s.
 func TestReportSkippedPhases(t *testing.T) {
 	var b strings.Builder
-	(&report{Agents: 10, Connected: 10}).print(&b)
+	(&report{Agents: 10, Connected: 10, Phases: allPhases}).print(&b)
 	out := b.String()
 	for _, want := range []string{"| small datasets through the whole lifecycle | not measured (-datasets 0) |",
 		"| durable transitions | not measured (-datasets 0) |", "| records into the cache | not measured (-big 0) |"} {
@@ -28,7 +64,7 @@ func TestReportSkippedPhases(t *testing.T) {
 // rather than dividing by 0.
 func TestReportPostgres(t *testing.T) {
 	var b strings.Builder
-	(&report{Store: "postgres", Replicas: 3, Agents: 10, DispatchVia: "a replica other than the agent's",
+	(&report{Store: "postgres", Replicas: 3, Phases: allPhases, Agents: 10, DispatchVia: "a replica other than the agent's",
 		DispatchSamples: 5, DispatchP99: 20 * time.Millisecond, SmallDatasets: 4, TransitionsPerSec: 300,
 		BigDatasets: 1, RecordsPerSec: 50000, KillReplicaBackSeconds: 2.5, KilledAgents: 4, AgentsPerReplica: []int{4, 3, 3},
 		PGBaseline: pgBaseline{Writers: 32, CommitP99: 5 * time.Millisecond, CommitsPerSec: 3000}}).print(&b)
@@ -55,7 +91,7 @@ func TestReportMemoryRatio(t *testing.T) {
 		{0, "| coordinator memory per idle agent | 30.0 KiB, n/a the bare connection |"},
 	} {
 		var b strings.Builder
-		(&report{Agents: 10, BytesPerAgent: 30 << 10, BareBytesPerConn: tc.bare}).print(&b)
+		(&report{Agents: 10, Phases: allPhases, BytesPerAgent: 30 << 10, BareBytesPerConn: tc.bare}).print(&b)
 		if !strings.Contains(b.String(), tc.want) {
 			t.Errorf("report lacks %q:\n%s", tc.want, b.String())
 		}
@@ -66,7 +102,7 @@ func TestReportMemoryRatio(t *testing.T) {
 // the ratio, and the settling before the first reading.
 func TestReportIdleRSS(t *testing.T) {
 	var b strings.Builder
-	(&report{Agents: 10, RSSBeforeAgents: 40 << 20, RSSIdle: 90 << 20, RSSSettleSeconds: 7.5, BareRSSBefore: 10 << 20, BareRSSIdle: 30 << 20}).print(&b)
+	(&report{Agents: 10, Phases: allPhases, RSSBeforeAgents: 40 << 20, RSSIdle: 90 << 20, RSSSettleSeconds: 7.5, RSSSettled: true, BareRSSBefore: 10 << 20, BareRSSIdle: 30 << 20}).print(&b)
 	for _, want := range []string{
 		"| coordinator RSS after a restart, before the agents return / idle with them | 40 MiB / 90 MiB (settled 7.5 s, the agents paused, before the first reading) |",
 		"| limit: bare server's RSS before its connections / idle with them | 10 MiB / 30 MiB; idle coordinator 3.00× the idle bare server |",
