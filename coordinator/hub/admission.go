@@ -23,11 +23,13 @@ import (
 // progress when its agent has gone (a newer connection superseded it) or
 // its deadline passed stops before its next store step.
 
-// DefaultHandshakes is Config.Handshakes's default: measured in
-// docs/decisions.md ("Admission of the agents' handshakes"), the
-// handshakes per second against Badger stop growing well before it, and
-// a storm's store work stays short of the agents' wait.
-const DefaultHandshakes = 64
+// DefaultHandshakes is Config.Handshakes's default, from
+// BenchmarkHandshakeStorm (docs/decisions.md, "Admission of the agents'
+// handshakes"): against Badger on 2 cores the handshakes per second do not
+// grow past 8 to 16 at once, and 32 at once at the slowest rate measured
+// (about 70 a second) take well under a second each, far inside the
+// handshake's deadline.
+const DefaultHandshakes = 32
 
 // DefaultHandshakeWait is Config.HandshakeWait's default: a slot frees
 // in a few milliseconds when handshakes flow, so a longer wait means the
