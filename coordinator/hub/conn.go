@@ -244,14 +244,18 @@ func (h *Hub) welcome(ctx context.Context, c *agentConn, hello *protocol.Hello, 
 
 // failed ends c, whose handshake or claim failed with err, closing it
 // for reason. A connection superseded meanwhile just goes: its agent is
-// on a newer one. One past the handshake's deadline is told the
-// coordinator is busy, so that its agent waits before it comes back.
+// on a newer one, and one closed otherwise (the hub closing, a support
+// disconnect) is not refused again. One past the handshake's deadline is
+// told the coordinator is busy, so that its agent waits before it comes
+// back.
 func (h *Hub) failed(ctx context.Context, c *agentConn, reason string, err error) {
 	var timeout interface{ Timeout() bool }
 	switch {
 	case !h.isNewest(c):
 		c.log.Info("agent connection superseded during its handshake")
 		reason = store.ReasonSuperseded
+	case errors.Is(ctx.Err(), context.Canceled):
+		c.log.Info("agent connection closed during its handshake", "err", err)
 	case ctx.Err() != nil || errors.As(err, &timeout) && timeout.Timeout():
 		c.log.Warn("agent handshake timed out", "err", err)
 		c.writeNow(errorReply("", protocol.CodeBusy, "the coordinator is busy: the handshake ran out of time; retry later"))
