@@ -144,7 +144,7 @@ func checkRetryBy(retryable func(*http.Response, error) bool) retryablehttp.Chec
 // drawn at random between lo and lo·2^(attempt+1), capped at hi.
 func backoff(lo, hi time.Duration, attempt int, resp *http.Response) time.Duration {
 	if resp != nil {
-		if d, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+		if d, ok := RetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
 			d = min(max(d, lo), maxRetryAfter)
 			return d + rand.N(d/10+1)
 		}
@@ -159,9 +159,9 @@ func backoff(lo, hi time.Duration, attempt int, resp *http.Response) time.Durati
 	return lo + rand.N(ceil-lo+1)
 }
 
-// retryAfter parses a Retry-After header, delay-seconds or an HTTP date,
+// RetryAfter parses a Retry-After header, delay-seconds or an HTTP date,
 // as a wait from now.
-func retryAfter(h string, now time.Time) (time.Duration, bool) {
+func RetryAfter(h string, now time.Time) (time.Duration, bool) {
 	h = strings.TrimSpace(h)
 	if h == "" {
 		return 0, false

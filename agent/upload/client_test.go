@@ -121,9 +121,9 @@ func TestRetryAfterParse(t *testing.T) {
 		{"later", 0, false},
 	}
 	for _, tt := range tests {
-		got, ok := retryAfter(tt.h, now)
+		got, ok := RetryAfter(tt.h, now)
 		if got != tt.want || ok != tt.ok {
-			t.Errorf("retryAfter(%q) = %v, %v, want %v, %v", tt.h, got, ok, tt.want, tt.ok)
+			t.Errorf("RetryAfter(%q) = %v, %v, want %v, %v", tt.h, got, ok, tt.want, tt.ok)
 		}
 	}
 }

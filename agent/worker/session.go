@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 
+	"github.com/ferry-sync/ferry/agent/upload"
 	"github.com/ferry-sync/ferry/shared/lograte"
 	"github.com/ferry-sync/ferry/shared/protocol"
 	"github.com/ferry-sync/ferry/shared/tick"
@@ -70,6 +71,10 @@ func (w *Worker) runSession(ctx, jobCtx context.Context) error {
 		w.setStatus(func(s *Status) { s.LastError = ErrUnauthorized.Error() })
 		w.log.Error("credential refused by the coordinator", "hint", "run ferry-agent link again")
 		return ErrUnauthorized
+	}
+	if resp != nil && resp.StatusCode == http.StatusServiceUnavailable {
+		after, _ := upload.RetryAfter(resp.Header.Get("Retry-After"), time.Now())
+		err = &BusyError{After: after}
 	}
 	if resp != nil && resp.StatusCode == http.StatusBadRequest {
 		var perr protocol.Error
@@ -140,6 +145,9 @@ func (w *Worker) handshake(s *session) (*protocol.Welcome, error) {
 	m, err := protocol.Decode(raw)
 	if err != nil {
 		return nil, err
+	}
+	if m.Type == protocol.TypeError && m.Error.Code == protocol.CodeBusy {
+		return nil, &BusyError{}
 	}
 	if m.Type == protocol.TypeError {
 		return nil, fmt.Errorf("coordinator refused the handshake: %w", m.Error)

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -164,6 +165,10 @@ func (w *Worker) runConnectLoop(ctx, jobCtx context.Context) error {
 		}
 		failures++
 		delay := backoff(failures, w.cfg.BackoffMin, w.cfg.BackoffMax)
+		var busy *BusyError
+		if errors.As(err, &busy) {
+			delay = max(delay, busy.wait())
+		}
 		w.log.Warn("disconnected from the coordinator", "err", err, "retryIn", delay.Round(time.Millisecond))
 		select {
 		case <-ctx.Done():
@@ -205,6 +210,33 @@ func Hostname() string {
 
 // OSName is this machine's OS and architecture, as the agent reports them.
 func OSName() string { return runtime.GOOS + "/" + runtime.GOARCH }
+
+// BusyError is the coordinator's refusal of a connection while it is busy
+// with others' (503 busy before the upgrade, or a busy error in place of
+// the welcome): the agent waits at least After (protocol.BusyRetry when
+// the refusal did not say) and up to as much again, so that a fleet
+// refused at once comes back spread out, then dials again.
+type BusyError struct {
+	// After is the refusal's Retry-After; 0 when it had none.
+	After time.Duration
+}
+
+func (e *BusyError) Error() string {
+	if e.After > 0 {
+		return fmt.Sprintf("the coordinator is busy with other agents' connections: retry after %v", e.After)
+	}
+	return "the coordinator is busy with other agents' connections"
+}
+
+// wait is how long to wait before dialling again: uniform in [after,
+// 2·after].
+func (e *BusyError) wait() time.Duration {
+	after := e.After
+	if after <= 0 {
+		after = protocol.BusyRetry
+	}
+	return after + rand.N(after+1)
+}
 
 // ErrUnauthorized: the coordinator refused the credential.
 var ErrUnauthorized = errors.New("the coordinator refused this agent's credential (revoked or unlinked); run ferry-agent link again")

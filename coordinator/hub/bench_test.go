@@ -50,6 +50,13 @@ type benchHub struct {
 
 func newBenchHub(tb testing.TB) *benchHub {
 	tb.Helper()
+	return newBenchHubWith(tb, nil)
+}
+
+// newBenchHubWith is newBenchHub with the hub's Config changed by edit
+// first.
+func newBenchHubWith(tb testing.TB, edit func(*Config)) *benchHub {
+	tb.Helper()
 	st, err := badgerstore.Open(tb.TempDir(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		tb.Fatal(err)
@@ -58,7 +65,11 @@ func newBenchHub(tb testing.TB) *benchHub {
 	// A long lease keeps heartbeat timeouts (3 × LeaseTTL/4) out of a long
 	// run: the raw clients below send none.
 	pub := publish.New(publish.Config{Store: st, Logger: slog.New(slog.DiscardHandler)})
-	h := New(Config{Store: st, Queuer: q, Publisher: pub, Feed: st.Feed(), Logger: slog.New(slog.DiscardHandler), LeaseTTL: time.Hour})
+	cfg := Config{Store: st, Queuer: q, Publisher: pub, Feed: st.Feed(), Logger: slog.New(slog.DiscardHandler), LeaseTTL: time.Hour}
+	if edit != nil {
+		edit(&cfg)
+	}
+	h := New(cfg)
 	if err := h.Start(); err != nil {
 		st.Close()
 		tb.Fatal(err)

@@ -54,6 +54,12 @@ func refuseUpgrade(w http.ResponseWriter, r *http.Request, status int, reason er
 // the connection that replaced their live one failed before its welcome.
 const reasonHandshakeFailed = "newer connection failed its handshake"
 
+// Why a connection ended in its handshake, as its close frame says.
+const (
+	reasonHandshakeTimeout = "handshake timed out"
+	reasonStoreUnavailable = "coordinator store unavailable"
+)
+
 // readBuffer is an agent connection's read buffer, in bytes.
 const readBuffer = 1024
 
@@ -148,11 +154,17 @@ func (h *Hub) serveConnect(w http.ResponseWriter, r *http.Request) {
 	}()
 }
 
-// accept upgrades, makes the connection the agent's newest (closing an
-// older one at once), runs the handshake in the agent's turn, registers
-// the connection and welcomes the agent; nil when the connection ended
-// instead.
+// accept takes a handshake slot (admission.go), upgrades, makes the
+// connection the agent's newest (closing an older one at once), runs the
+// handshake in the agent's turn, registers the connection and welcomes the
+// agent; nil when the connection ended instead, or was refused before its
+// upgrade for want of a slot.
 func (h *Hub) accept(w http.ResponseWriter, r *http.Request, agent store.Agent) *agentConn {
+	done, ok := h.admit(w, r)
+	if !ok {
+		return nil
+	}
+	defer done()
 	upgrade := h.upgrades.Add(1)
 	ws, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
@@ -168,35 +180,48 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request, agent store.Agent) 
 		send: make(chan *protocol.Message, sendQueue), kickc: make(chan struct{}, 1), done: make(chan struct{}),
 		writing: true, // the handshake writes until run hands the websocket to the writers
 	}
+	// The handshake's store work stops at its deadline, or as soon as the
+	// connection closes (superseded, the hub closing): a handshake whose
+	// agent has gone writes nothing more.
+	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.HandshakeTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-c.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	h.supersede(c)
 	defer h.takeTurn(agent.ID)()
 	if !h.isNewest(c) {
 		return nil // a newer connection closed this one while it waited
 	}
-	hello, welcome, err := c.handshake(r.Context(), agent)
+	hello, welcome, err := c.handshake(ctx, agent)
 	if err != nil {
-		if !h.isNewest(c) {
-			c.log.Info("agent connection superseded during its handshake")
-			return nil
-		}
-		c.log.Warn("agent handshake refused", "err", err)
-		c.close("handshake refused")
-		h.abandon(c, reasonHandshakeFailed)
+		h.failed(ctx, c, "handshake refused", err)
 		return nil
 	}
+	if !h.welcome(ctx, c, hello, welcome) {
+		return nil
+	}
+	return c
+}
+
+// welcome claims and registers c, whose handshake went through, and
+// welcomes its agent; false when c ended instead.
+func (h *Hub) welcome(ctx context.Context, c *agentConn, hello *protocol.Hello, welcome protocol.Message) bool {
 	// Claimed, then registered, before the welcome: once an agent is
 	// welcomed, its connection is the live one and any older one, on any
 	// replica, is closed.
-	if err := h.claim(r.Context(), c); errors.Is(err, errSuperseded) {
+	if err := h.claim(ctx, c); errors.Is(err, errSuperseded) {
 		c.close(store.ReasonSuperseded)
 		h.drop(c)
-		return nil
+		return false
 	} else if err != nil {
 		// The agent retries; the abandon releases a claim made.
-		c.log.Error("agent connection refused", "err", err)
-		c.close("coordinator store unavailable")
-		h.abandon(c, reasonHandshakeFailed)
-		return nil
+		h.failed(ctx, c, reasonStoreUnavailable, err)
+		return false
 	}
 	// Counted before register: from then on a revocation may change them.
 	bindings := len(c.bindings)
@@ -206,7 +231,7 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request, agent store.Agent) 
 		// one already (then this close changes nothing).
 		c.close(store.ReasonShutdown)
 		h.abandon(c, store.ReasonShutdown)
-		return nil
+		return false
 	}
 	c.writeNow(welcome)
 	// Recording the event puts the connections' presence webhooks in the
@@ -214,7 +239,34 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request, agent store.Agent) 
 	h.event(store.AgentEvent{AgentID: c.agentID, Type: store.EventConnected, RemoteAddress: c.remote,
 		Detail: "version " + hello.AgentVersion, Connections: online})
 	c.log.Info("agent connected", "hostname", hello.Hostname, "os", hello.OS, "version", hello.AgentVersion, "bindings", bindings)
-	return c
+	return true
+}
+
+// failed ends c, whose handshake or claim failed with err, closing it
+// for reason. A connection superseded meanwhile just goes: its agent is
+// on a newer one, and one closed otherwise (the hub closing, a support
+// disconnect) is not refused again. One past the handshake's deadline is
+// told the coordinator is busy, so that its agent waits before it comes
+// back.
+func (h *Hub) failed(ctx context.Context, c *agentConn, reason string, err error) {
+	var timeout interface{ Timeout() bool }
+	switch {
+	case !h.isNewest(c):
+		c.log.Info("agent connection superseded during its handshake")
+		reason = store.ReasonSuperseded
+	case errors.Is(ctx.Err(), context.Canceled):
+		c.log.Info("agent connection closed during its handshake", "err", err)
+	case ctx.Err() != nil || errors.As(err, &timeout) && timeout.Timeout():
+		c.log.Warn("agent handshake timed out", "err", err)
+		c.writeNow(errorReply("", protocol.CodeBusy, "the coordinator is busy: the handshake ran out of time; retry later"))
+		reason = reasonHandshakeTimeout
+	case reason == reasonStoreUnavailable:
+		c.log.Error("agent connection refused", "err", err)
+	default:
+		c.log.Warn("agent handshake refused", "err", err)
+	}
+	c.close(reason)
+	h.abandon(c, reasonHandshakeFailed)
 }
 
 // run is a welcomed connection's life: it sends what the connection
@@ -267,9 +319,13 @@ func (c *agentConn) begin() {
 }
 
 // handshake reads the hello, checks the version and bindings, resumes
-// leases and returns the welcome to send.
+// leases and returns the welcome to send. The hello must come before
+// ctx's deadline; once ctx ends (the deadline, or the connection closed),
+// no further store step runs.
 func (c *agentConn) handshake(ctx context.Context, agent store.Agent) (*protocol.Hello, protocol.Message, error) {
-	_ = c.ws.SetReadDeadline(time.Now().Add(15 * time.Second))
+	if dl, ok := ctx.Deadline(); ok {
+		_ = c.ws.SetReadDeadline(dl)
+	}
 	_, raw, err := c.ws.ReadMessage()
 	if err != nil {
 		return nil, protocol.Message{}, err
@@ -293,14 +349,19 @@ func (c *agentConn) handshake(ctx context.Context, agent store.Agent) (*protocol
 	if err := c.bind(ctx, m.Hello.Bindings); err != nil {
 		return nil, protocol.Message{}, err
 	}
-	c.updateAgent(ctx, agent, m.Hello)
+	if err := c.updateAgent(ctx, agent, m.Hello); err != nil {
+		return nil, protocol.Message{}, err
+	}
 	c.features = canonicalFeatures(m.Hello.Features)
 	if c.h.BelowMinimum(m.Hello.AgentVersion) {
 		c.min = &minimumState{version: m.Hello.AgentVersion}
 	}
 	c.raised, c.raisedUntil = agent.LogLevel, agent.LogLevelUntil
 	c.ask = rules.UpdateOnConnect(agent, m.Hello.AgentVersion)
-	resumed := c.resume(ctx, m.Hello.Leases)
+	resumed, err := c.resume(ctx, m.Hello.Leases)
+	if err != nil {
+		return nil, protocol.Message{}, err
+	}
 	return m.Hello, protocol.Message{Type: protocol.TypeWelcome, ID: uuid.NewString(), ReplyTo: m.ID, Welcome: &protocol.Welcome{
 		Version: protocol.Version, AgentID: c.agentID, ServerTime: c.h.now().UTC(), Resumed: resumed,
 		HeartbeatMillis: c.h.cfg.HeartbeatInterval.Milliseconds(), LeaseMillis: c.h.cfg.LeaseTTL.Milliseconds(),
@@ -374,13 +435,18 @@ func canonicalFeatures(fs []string) []string {
 }
 
 // updateAgent stores what the hello says of the agent and when it was
-// seen; a new version is an event.
-func (c *agentConn) updateAgent(ctx context.Context, agent store.Agent, hello *protocol.Hello) {
+// seen; a new version is an event. A store failure is logged and the
+// handshake goes on; an error is returned when ctx has ended, and the
+// handshake stops.
+func (c *agentConn) updateAgent(ctx context.Context, agent store.Agent, hello *protocol.Hello) error {
 	_, err := c.h.st.UpdateAgent(ctx, c.agentID, func(a *store.Agent) error {
 		a.Hostname, a.OS, a.Version, a.LastSeen = hello.Hostname, hello.OS, hello.AgentVersion, c.connectedAt
 		a.Features = hello.Features
 		return nil
 	})
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
 	if err != nil {
 		c.log.Error("update agent", "err", err)
 	}
@@ -388,15 +454,23 @@ func (c *agentConn) updateAgent(ctx context.Context, agent store.Agent, hello *p
 		c.h.event(store.AgentEvent{AgentID: c.agentID, Type: store.EventVersionChanged, RemoteAddress: c.remote,
 			Detail: agent.Version + " -> " + hello.AgentVersion})
 	}
+	return nil
 }
 
 // resume renews the agent's leases and returns those of the hello that
-// still hold.
-func (c *agentConn) resume(ctx context.Context, leases []protocol.Lease) []protocol.Lease {
+// still hold. A store failure is logged and none are resumed; an error is
+// returned when ctx has ended, and the handshake stops.
+func (c *agentConn) resume(ctx context.Context, leases []protocol.Lease) ([]protocol.Lease, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	held, err := c.h.st.RenewLeases(ctx, c.agentID, c.h.now().Add(c.h.cfg.LeaseTTL))
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
 	if err != nil {
 		c.log.Error("renew leases on connect", "err", err)
-		return nil
+		return nil, nil
 	}
 	var out []protocol.Lease
 	for _, l := range leases {
@@ -409,6 +483,9 @@ func (c *agentConn) resume(ctx context.Context, leases []protocol.Lease) []proto
 	// the dataset is queued again.
 	revoked := 0
 	for _, d := range held {
+		if ctx.Err() != nil {
+			break
+		}
 		if !slices.ContainsFunc(leases, func(l protocol.Lease) bool { return l.DatasetID == d.ID && l.LeaseID == d.LeaseID }) {
 			if err := c.h.st.RevokeLease(ctx, c.agentID, d.CompanyID, d.ID); err != nil {
 				c.log.Error("revoke a lease the agent lost", "dataset", d.ID, "err", err)
@@ -420,7 +497,7 @@ func (c *agentConn) resume(ctx context.Context, leases []protocol.Lease) []proto
 	if revoked > 0 {
 		c.h.ExpireLeases(ctx)
 	}
-	return out
+	return out, ctx.Err()
 }
 
 // bound returns the ids of the connections the agent serves.

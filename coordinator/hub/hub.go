@@ -83,6 +83,17 @@ type Config struct {
 	// MinAgentVersion is the oldest agent version given work
 	// (minversion.go); "" for none.
 	MinAgentVersion string
+	// Handshakes bounds the agents' handshakes in progress at once, from
+	// the upgrade to the welcome and its Connected event (admission.go);
+	// DefaultHandshakes when 0.
+	Handshakes int
+	// HandshakeWait is how long an agent's upgrade waits for one of
+	// Handshakes before it is refused with 503 busy and Retry-After;
+	// DefaultHandshakeWait when 0.
+	HandshakeWait time.Duration
+	// HandshakeTimeout bounds a handshake from its upgrade to its welcome,
+	// the hello's arrival included; DefaultHandshakeTimeout when 0.
+	HandshakeTimeout time.Duration
 	// UpdateHealth is how long an updated agent has to connect and report
 	// healthy before it rolls back, sent in each update (update.go);
 	// DefaultUpdateHealth when 0.
@@ -119,6 +130,8 @@ type Hub struct {
 	log   *slog.Logger
 	now   func() time.Time
 	links *ratelimit.Limit // link attempts per address, per minute
+	// admission bounds the handshakes in progress (admission.go).
+	admission *admission
 	// pageBudget is the upload budget: bytes of pages being expanded.
 	pageBudget *budget
 	// online is the count of agents online across the replicas
@@ -185,11 +198,21 @@ func New(cfg Config) *Hub {
 	if cfg.OfflineAfter <= 0 {
 		cfg.OfflineAfter = DefaultOfflineAfter
 	}
+	if cfg.Handshakes <= 0 {
+		cfg.Handshakes = DefaultHandshakes
+	}
+	if cfg.HandshakeWait <= 0 {
+		cfg.HandshakeWait = DefaultHandshakeWait
+	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = DefaultHandshakeTimeout
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Hub{
 		cfg: cfg, st: cfg.Store, log: cfg.Logger, now: cfg.Now,
 		links:      ratelimit.NewLimit(cfg.Store, "link", cfg.LinkAttempts, time.Minute, cfg.Logger),
 		pageBudget: newBudget(cfg.UploadMemory),
+		admission:  newAdmission(cfg.Handshakes, cfg.HandshakeWait),
 		agents:     map[string]*agentConn{}, conns: map[string]*agentConn{},
 		newest: map[string]*agentConn{}, turns: map[string]*turn{}, answering: map[string]bool{},
 		ctx: ctx, cancel: cancel,

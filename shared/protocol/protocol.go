@@ -81,6 +81,13 @@ const (
 	CodeNotUpgrade Code = "not_websocket_upgrade"
 )
 
+// BusyRetry is how long an agent the coordinator refuses as busy waits at
+// least before it dials again, when the refusal does not say (a busy
+// error in the handshake); a refused upgrade says it in its Retry-After.
+// The agent adds up to as much again, so that a fleet refused at once
+// comes back spread out.
+const BusyRetry = 5 * time.Second
+
 // Message is the envelope of every control message: a type, the sender's
 // id for it, the id it answers, and the one payload its type calls for.
 type Message struct {
