@@ -41,7 +41,7 @@ const agentPeakBound = 150 << 20
 func TestMillionSplitBookAgentMemory(t *testing.T) {
 	// In parallel with the others: what it checks is memory (VmHWM), which
 	// other processes do not change; its times are only reported.
-	t.Parallel()
+	parallel(t)
 	if testing.Short() {
 		t.Skip("syncs a 1,000,000-split book")
 	}

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -36,9 +37,11 @@ var (
 )
 
 // TestMain builds the race binaries once for every test. Every test calls
-// t.Parallel (a new one must too): they run -parallel (GOMAXPROCS) at a
-// time, with no one-at-a-time phase before them.
+// parallel(t) (a new one must too): they run -parallel (GOMAXPROCS) at a
+// time, the longest first, with no one-at-a-time phase before them.
 func TestMain(m *testing.M) {
+	flag.Parse()
+	slots.takeParallelFlag()
 	dir, err := os.MkdirTemp("", "ferry-e2e-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -17,7 +17,7 @@ import (
 // the agent; then checks the signatures of the .msi and of the
 // ferry-agent.exe inside it with osslsigncode.
 func TestMSITablesAndSignatures(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	needMSITools(t)
 	out := t.TempDir()
 	cmd := exec.Command("bash", "../installer/build.sh")
