@@ -27,12 +27,13 @@ var binDir string
 
 // plainBuild and chaosBuild are built on first use, once for every test
 // that needs them, beside binDir: the binaries without the race detector
-// (the big book's memory test) and the chaos tool. The plain binaries are
+// (the big book's memory test, with genbook, which writes its book) and
+// the chaos tool. The plain binaries are
 // built as installer/build.sh builds the agent (no cgo, -trimpath), so the
 // installers' tests and they compile the agent's packages once.
 var (
 	plainBuild = &lazyBuild{name: "plain", flags: []string{"-trimpath"}, env: []string{"CGO_ENABLED=0"},
-		pkgs: []string{cmdDir("ferry-coordinator"), cmdDir("ferry-agent")}}
+		pkgs: []string{cmdDir("ferry-coordinator"), cmdDir("ferry-agent"), "./genbook"}}
 	chaosBuild = &lazyBuild{name: "chaos", pkgs: []string{"./chaos"}}
 )
 
