@@ -21,7 +21,7 @@ func TestMSITablesAndSignatures(t *testing.T) {
 	needMSITools(t)
 	out := t.TempDir()
 	cmd := exec.Command("bash", "../installer/build.sh")
-	cmd.Env = append(os.Environ(), "OUT="+out, "ARCHES=", "VERSION=1.2.3")
+	cmd.Env = append(os.Environ(), "OUT="+out, "ARCHES=", "VERSION=1.2.3") // the .msi alone
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("installer/build.sh: %v\n%s", err, b)
 	}
