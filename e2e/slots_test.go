@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // testCosts are the longest tests' rough durations in seconds (go test
@@ -75,6 +76,7 @@ func parallel(t *testing.T) {
 	slots.waiting[name]++
 	slots.mu.Unlock()
 	t.Parallel()
+	start := time.Now()
 	slots.mu.Lock()
 	for slots.free == 0 || !slots.longestWaiting(name) {
 		slots.cond.Wait()
@@ -86,6 +88,11 @@ func parallel(t *testing.T) {
 	// The next longest may be waiting for a slot that is still free.
 	slots.cond.Broadcast()
 	slots.mu.Unlock()
+	// go test's time for the test counts from t.Parallel: it includes
+	// this wait.
+	if waited := time.Since(start); waited >= time.Second {
+		t.Logf("waited %s for a slot", waited.Round(time.Second))
+	}
 	t.Cleanup(func() {
 		slots.mu.Lock()
 		slots.free++
