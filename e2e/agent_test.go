@@ -118,7 +118,7 @@ func waitAllComplete(t *testing.T, c *coordinator, company string, within time.D
 // TestLinkSyncReadBack links a real agent to the sample CSV book, lets the
 // first-link syncs run, and reads every record back through the API.
 func TestLinkSyncReadBack(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	c := startCoordinator(t, t.TempDir(), freeAddr(t))
 	company, conn, code := setupConnection(t, c, "csv")
 	config := linkAgent(t, c, code, "csv", sampleCSV)

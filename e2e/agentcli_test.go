@@ -13,7 +13,7 @@ import (
 // TestAgentStatusCommand checks what `ferry-agent status` says before,
 // while and after the agent runs, and the version and usage answers.
 func TestAgentStatusCommand(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	c := startCoordinator(t, t.TempDir(), freeAddr(t))
 	company, conn, code := setupConnection(t, c, "csv")
 	config := linkAgent(t, c, code, "csv", sampleCSV)

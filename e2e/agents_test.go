@@ -29,7 +29,7 @@ type eventsPage struct {
 // killed with SIGKILL it is Offline at once and its events say why, and
 // the metrics moved with it.
 func TestKilledAgentGoesOffline(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	c := startCoordinator(t, t.TempDir(), freeAddr(t), "--lease-ttl", "4s")
 	_, conn, code := setupConnection(t, c, "csv")
 	config := linkAgent(t, c, code, "csv", sampleCSV)

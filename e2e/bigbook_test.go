@@ -41,7 +41,7 @@ const agentPeakBound = 150 << 20
 func TestMillionSplitBookAgentMemory(t *testing.T) {
 	// In parallel with the others: what it checks is memory (VmHWM), which
 	// other processes do not change; its times are only reported.
-	t.Parallel()
+	parallel(t)
 	if testing.Short() {
 		t.Skip("syncs a 1,000,000-split book")
 	}
@@ -49,7 +49,7 @@ func TestMillionSplitBookAgentMemory(t *testing.T) {
 		t.Skip("reads the agent's memory from /proc")
 	}
 	bin := plainBuild.get(t)
-	book := writeBigBook(t, bigBookTransactions)
+	book := writeBigBook(t, bin, bigBookTransactions)
 	c := startCoordinatorBin(t, bin, t.TempDir(), freeAddr(t))
 	company, _, code := setupConnection(t, c, "gnucash")
 	types := bigBookTypes()
@@ -108,19 +108,14 @@ func firstLinkOnly(t *testing.T, c *coordinator, company string, dts []dataset.D
 }
 
 // writeBigBook writes a generated gzip book of txns transactions into a
-// temporary folder and returns its path.
-func writeBigBook(t *testing.T, txns int) string {
+// temporary folder, with the genbook of the folder bin, and returns its
+// path.
+func writeBigBook(t *testing.T, bin string, txns int) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "generated.gnucash")
-	f, err := os.Create(path)
+	out, err := exec.Command(filepath.Join(bin, "genbook"), "-transactions", strconv.Itoa(txns), "-o", path).CombinedOutput()
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := gnucashtest.WriteBook(f, txns); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
+		t.Fatalf("genbook: %v\n%s", err, out)
 	}
 	return path
 }

@@ -28,7 +28,7 @@ import (
 // few seconds: the agent logs at debug, falls back to info by itself, and
 // both are agent events.
 func TestSupportBundle(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	book := filepath.Join(t.TempDir(), "business-de.gnucash.xml")
 	raw, err := os.ReadFile(filepath.Join(gnucashBooks, "business-de.gnucash.xml"))
 	if err != nil {

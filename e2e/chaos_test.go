@@ -17,7 +17,7 @@ import (
 // are drawn from a fixed seed, logged, one of each kind first; the
 // verdict does not depend on their timing.
 func TestChaos(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	runChaos(t, []string{"coordinator killed"}, "-listen", freeAddr(t), "-agents", "40", "-per-process", "5", "-datasets", "200", "-seed", "8",
 		"-fault-every", "1s", "-duration", "15s")
 }
@@ -28,7 +28,7 @@ func TestChaos(t *testing.T) {
 // and started again, agent processes are killed and their connections
 // cut, delayed and refused; then every invariant must hold.
 func TestChaosReplicas(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	runChaos(t, []string{"replica killed", "database restarted"}, "-store", "postgres", "-replicas", "3", "-agents", "30", "-per-process", "5", "-datasets", "120", "-seed", "9",
 		"-fault-every", "1s", "-duration", "15s")
 }

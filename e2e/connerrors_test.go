@@ -58,7 +58,7 @@ func hookEvents(r *hookReceiver, typ string) []connError {
 // error is Resolved and agent.online and connection.error.resolved
 // follow.
 func TestAgentOfflineRaisesAndResolves(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	const after = 3 * time.Second
 	rcv := newHookReceiver(t)
 	c := startCoordinator(t, t.TempDir(), freeAddr(t), "--webhook-allow-private", "--agent-offline-after", after.String())
@@ -147,7 +147,7 @@ func containsError(errs []connError, e connError) bool {
 // unreadable, then removed, raises BookUnreadable, then BookMissing
 // (resolving the first); the book restored, the next sync resolves it.
 func TestBookErrorsRaiseAndResolve(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	c := startCoordinator(t, t.TempDir(), freeAddr(t))
 	book := filepath.Join(t.TempDir(), "books.gnucash")
 	good := filepath.Join(gnucashBooks, "business-de.gnucash.xml")

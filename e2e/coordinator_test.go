@@ -26,7 +26,7 @@ type pullOp struct {
 // transitions, kills the coordinator with SIGKILL, restarts it on the same
 // data directory and finds every one of them.
 func TestKill9LosesNothing(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	data := t.TempDir()
 	addr := freeAddr(t)
 	c := startCoordinator(t, data, addr)
@@ -94,7 +94,7 @@ func TestKill9LosesNothing(t *testing.T) {
 // TestAdminKeyAndCleanStop starts without FERRY_ADMIN_KEY: the key is
 // printed once and written owner-only; SIGTERM stops the process cleanly.
 func TestAdminKeyAndCleanStop(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	data := t.TempDir()
 	addr := freeAddr(t)
 	start := func() (*exec.Cmd, *syncBuffer, chan error) {
@@ -159,7 +159,7 @@ func TestAdminKeyAndCleanStop(t *testing.T) {
 }
 
 func TestBadFlags(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	for _, args := range [][]string{
 		{"--listen", "nonsense"},
 		{"--public-url", "ftp://x"},
@@ -183,7 +183,7 @@ func TestBadFlags(t *testing.T) {
 // shorter than 32 characters at start-up, with a message naming it and a
 // non-zero exit.
 func TestShortAdminKeyRefused(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "ferry-coordinator"), "--listen", freeAddr(t), "--data", t.TempDir())

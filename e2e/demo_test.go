@@ -10,7 +10,7 @@ import (
 // TestMakeRunDemo runs what `make run` runs, with -exit: a coordinator and
 // an agent on the sample book, every type Complete, records shown.
 func TestMakeRunDemo(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	book, _ := filepath.Abs("../testdata/sample-gnucash/books.gnucash")
 	cmd := exec.Command(filepath.Join(binDir, "demo"), "-exit", "-bin", binDir, "-dir", filepath.Join(t.TempDir(), "run"),
 		"-listen", freeAddr(t), "-path", book)

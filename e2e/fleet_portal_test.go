@@ -20,7 +20,7 @@ import (
 // among the artifacts (and as docs/screenshots/*.png with
 // FERRY_DOC_SCREENSHOTS=1).
 func TestFleetPagesInABrowser(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	c := startCoordinator(t, t.TempDir(), freeAddr(t))
 	company, _, code := setupConnection(t, c, "gnucash")
 	config := linkAgent(t, c, code, "gnucash", sampleBook)

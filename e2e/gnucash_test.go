@@ -47,7 +47,7 @@ func failure(t *testing.T, c *coordinator, company, dt string) string {
 // every dataset says the book was open, in its validation warnings and its
 // statusDescription.
 func TestOpenGnuCashBooksSync(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	dir := t.TempDir()
 	xmlBook := filepath.Join(dir, "firm.gnucash")
 	copyBook(t, filepath.Join(gnucashBooks, "business-de.gnucash.xml"), xmlBook)

@@ -52,7 +52,7 @@ func waitBackends(t *testing.T, h *sim.HAProxy, within time.Duration, what strin
 // taken out of rotation and its agent's channel is closed; once it answers
 // again it is back in rotation, the agent reconnects, and a sync completes.
 func TestHAProxy(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	listen := freeAddr(t)
 	c := startCoordinator(t, t.TempDir(), freeAddr(t), "--public-url", "http://"+listen, "--max-connections-per-address", "-1",
 		"--max-auth-failures", "3", sim.ProxyProtocolFrom[0], sim.ProxyProtocolFrom[1])

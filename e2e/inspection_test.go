@@ -51,7 +51,7 @@ func newInspectionCA(t *testing.T, dir string) (certFile, keyFile string) {
 // default), diagnose says so at its websocket step and the agent's log
 // names the cause.
 func TestTLSInspection(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	needSquid(t, true)
 	pki := newTestPKI(t)
 	c := startCoordinatorTLS(t, t.TempDir(), freeAddr(t), pki.roots, pki.certFile, pki.keyFile)

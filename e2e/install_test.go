@@ -26,7 +26,7 @@ import (
 // ferry-agent restart, and stops. Removal unlinks (Deauthorized), and
 // the purge leaves nothing behind: no files, no user.
 func TestLinuxInstallersRunTheAgentAsASysVService(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	needRootWithoutSystemd(t)
 	dist := buildDeb(t)
 	c := startCoordinator(t, t.TempDir(), freeAddr(t), "--downloads", dist)

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -26,19 +27,22 @@ var binDir string
 
 // plainBuild and chaosBuild are built on first use, once for every test
 // that needs them, beside binDir: the binaries without the race detector
-// (the big book's memory test) and the chaos tool. The plain binaries are
+// (the big book's memory test, with genbook, which writes its book) and
+// the chaos tool. The plain binaries are
 // built as installer/build.sh builds the agent (no cgo, -trimpath), so the
 // installers' tests and they compile the agent's packages once.
 var (
 	plainBuild = &lazyBuild{name: "plain", flags: []string{"-trimpath"}, env: []string{"CGO_ENABLED=0"},
-		pkgs: []string{cmdDir("ferry-coordinator"), cmdDir("ferry-agent")}}
+		pkgs: []string{cmdDir("ferry-coordinator"), cmdDir("ferry-agent"), "./genbook"}}
 	chaosBuild = &lazyBuild{name: "chaos", pkgs: []string{"./chaos"}}
 )
 
 // TestMain builds the race binaries once for every test. Every test calls
-// t.Parallel (a new one must too): they run -parallel (GOMAXPROCS) at a
-// time, with no one-at-a-time phase before them.
+// parallel(t) (a new one must too): they run -parallel (GOMAXPROCS) at a
+// time, the longest first, with no one-at-a-time phase before them.
 func TestMain(m *testing.M) {
+	flag.Parse()
+	slots.takeParallelFlag()
 	dir, err := os.MkdirTemp("", "ferry-e2e-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

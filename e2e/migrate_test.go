@@ -26,7 +26,7 @@ import (
 // second run into the same database is refused, naming what it holds. The
 // copy knows the linked agent by its credential and the admin key.
 func TestMigrateCommand(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	pg, err := pgtest.Start(pgtest.Options{})
 	if err != nil {
 		t.Fatalf("PostgreSQL for the test: %v", err)

@@ -16,7 +16,7 @@ import (
 // (its first link's datasets stay Queued), shows belowMinimumVersion and
 // minimumVersion on the agent, and records one BelowMinimumVersion event.
 func TestMinAgentVersionBinaries(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	cmd := exec.Command(filepath.Join(binDir, "ferry-coordinator"), "--listen", freeAddr(t), "--data", t.TempDir(),
 		"--min-agent-version", "1.2")
 	cmd.Env = append(os.Environ(), "FERRY_ADMIN_KEY="+e2eKey)

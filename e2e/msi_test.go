@@ -17,11 +17,11 @@ import (
 // the agent; then checks the signatures of the .msi and of the
 // ferry-agent.exe inside it with osslsigncode.
 func TestMSITablesAndSignatures(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	needMSITools(t)
 	out := t.TempDir()
 	cmd := exec.Command("bash", "../installer/build.sh")
-	cmd.Env = append(os.Environ(), "OUT="+out, "ARCHES=", "VERSION=1.2.3")
+	cmd.Env = append(os.Environ(), "OUT="+out, "ARCHES=", "VERSION=1.2.3") // the .msi alone
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("installer/build.sh: %v\n%s", err, b)
 	}

@@ -74,7 +74,7 @@ func browserTab(t *testing.T, within time.Duration) context.Context {
 // sample GnuCash book, saves a screenshot, sees the agent Online on the
 // agents page, and sees forged form posts refused.
 func TestPortalInABrowser(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	c := startCoordinator(t, t.TempDir(), freeAddr(t))
 	company, _, code := setupConnection(t, c, "gnucash")
 	config := linkAgent(t, c, code, "gnucash", sampleBook)

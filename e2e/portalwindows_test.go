@@ -101,7 +101,7 @@ func windowSpans(t *testing.T, c *coordinator, path string) (string, int) {
 // refused (404) and changes nothing; a support key sees the windows
 // without editors, and its post is refused (403).
 func TestPortalWindowLevels(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	c := startCoordinator(t, t.TempDir(), freeAddr(t))
 	company, conn, _ := setupConnection(t, c, "csv")
 	other, otherConn, _ := setupConnection(t, c, "csv")

@@ -19,7 +19,7 @@ import (
 // recovers when it returns; a running agent given wrong credentials keeps
 // running and logs the refusal, backing off.
 func TestProxy(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	sq := startSquid(t, squidOptions{user: "ferry", password: "pr0xy-secret"})
 	c := startCoordinator(t, t.TempDir(), freeAddr(t))
 	company, _, code := setupConnection(t, c, "csv")

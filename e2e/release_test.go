@@ -32,7 +32,7 @@ import (
 // refused.
 // One platform (this machine's) keeps the builds cheap.
 func TestReleases(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	dir := t.TempDir()
 	keys, out := filepath.Join(dir, "keys"), filepath.Join(dir, "dist")
 	platform := "linux-" + runtime.GOARCH

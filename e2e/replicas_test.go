@@ -35,7 +35,7 @@ func TestReplicas(t *testing.T) {
 	if testing.Short() {
 		t.Skip("replicas: not with -short")
 	}
-	t.Parallel()
+	parallel(t)
 	pg, err := pgtest.Start(pgtest.Options{})
 	if err != nil {
 		t.Fatal(err)

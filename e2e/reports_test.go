@@ -30,7 +30,7 @@ var lendingBooks = []string{"../agent/source/gnucash/testdata/lending.gnucash", 
 // Supplies, 8.00), and the same statements, its balance sheet balancing
 // at every month's end (netAssets = assets − liabilities = equity).
 func TestEveryBookEveryTypeAndReports(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	books, err := filepath.Glob(filepath.Join(gnucashBooks, "*.gnucash*"))
 	if err != nil || len(books) == 0 {
 		t.Fatalf("no books in %s (%v)", gnucashBooks, err)

@@ -18,7 +18,7 @@ const bigRows = 50_000
 // first-link datasets wait in Queued, API calls do not disturb them, and
 // the agent, once running, takes exactly those datasets to Complete.
 func TestAgentOfflineWhenQueued(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	c := startCoordinator(t, t.TempDir(), freeAddr(t))
 	company, conn, code := setupConnection(t, c, "csv")
 	config := linkAgent(t, c, code, "csv", sampleCSV)
@@ -109,7 +109,7 @@ func checkBigSync(t *testing.T, c *coordinator, company string) {
 // the lease expires, the dataset goes back to Queued for attempt 2, and
 // the restarted agent completes it with every record exactly once.
 func TestAgentKilledMidUpload(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	dir := t.TempDir()
 	writeBigCustomers(t, dir, bigRows)
 	c := startCoordinator(t, t.TempDir(), freeAddr(t), "--lease-ttl", "3s")
@@ -150,7 +150,7 @@ func TestAgentKilledMidUpload(t *testing.T) {
 // reconnects by itself and the dataset ends Complete, whether its lease
 // survived or it was queued again.
 func TestCoordinatorKilledMidSync(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	dir := t.TempDir()
 	writeBigCustomers(t, dir, bigRows)
 	data, addr := t.TempDir(), freeAddr(t)

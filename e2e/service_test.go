@@ -17,7 +17,7 @@ import (
 // be started again (its folder closed to the account), status says so
 // with the error instead of "running", and restart fails.
 func TestSysVServiceReportsWhatRuns(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	needRootWithoutSystemd(t)
 	base, err := os.MkdirTemp("", "ferry-e2e-service-")
 	if err != nil {

@@ -38,7 +38,7 @@ func heldDatasets(t *testing.T, c *coordinator, company string) map[string]strin
 // completes once the connection's own window includes now; a sync queued
 // on the paused connection waits, saying so, and completes on resume.
 func TestSyncWindowAndPause(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	c := startCoordinator(t, t.TempDir(), freeAddr(t))
 	held, heldConn, heldCode := setupConnection(t, c, "csv")
 	free, freeConn, freeCode := setupConnection(t, c, "csv")
@@ -102,7 +102,7 @@ func TestSyncWindowAndPause(t *testing.T) {
 // chromium: Pause, a window of one span set with the editor, a bad time
 // refused with a message naming it, then Resume; the API sees each change.
 func TestPortalPauseAndWindow(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	c := startCoordinator(t, t.TempDir(), freeAddr(t))
 	company, conn, _ := setupConnection(t, c, "csv")
 	tab := browserTab(t, 2*time.Minute)

@@ -86,7 +86,7 @@ func writePEM(t *testing.T, path, kind string, der []byte) {
 // refuses to link without it. It also refuses plain http to a host that is
 // not loopback before it sends anything.
 func TestTLS(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	pki := newTestPKI(t)
 	c := startCoordinatorTLS(t, t.TempDir(), freeAddr(t), pki.roots, pki.certFile, pki.keyFile)
 	company, conn, code := setupConnection(t, c, "csv")

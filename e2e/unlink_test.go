@@ -23,7 +23,7 @@ func logHas(log string, parts ...string) bool {
 // `ferry-agent unlink`. The agent loses each binding at once, the statuses
 // say who withdrew, and the data already synced stays readable.
 func TestUnlinkFromBothSides(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	c := startCoordinator(t, t.TempDir(), freeAddr(t))
 	coA, connA, codeA := setupConnection(t, c, "csv")
 	coB, connB, codeB := setupConnection(t, c, "csv")

@@ -553,7 +553,7 @@ func syncsAgain(t *testing.T, c *coordinator, company, why string) {
 // the rollout is Complete with 3 updated; the agent events and the
 // webhooks record each agent's UpdateStarted and UpdateSucceeded.
 func TestAgentRollout(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	needRootWithoutSystemd(t)
 	fx := updateReleases.get(t)
 	c := startUpdateCoordinator(t, fx, []string{v100, v110})
@@ -658,7 +658,7 @@ func TestAgentRollout(t *testing.T) {
 // runs 1.0.0), it syncs on; the rollout halts after the canary, and the
 // other agent is never told to update.
 func TestAgentRolloutCannotStart(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	fx := updateReleases.get(t)
 	c := startUpdateCoordinator(t, fx, []string{vCannotStart})
 	rcv := updateHooks(t, c)
@@ -748,7 +748,7 @@ func portalShowsHaltedRollout(t *testing.T, c *coordinator, version, canary stri
 // link at 1.0.0 again, the agent online at 1.0.0 and syncing; the
 // rollout halts, the other agent untouched.
 func TestAgentRolloutRollsBackUnhealthy(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	fx := updateReleases.get(t)
 	c := startUpdateCoordinator(t, fx, []string{vUnhealthy}, "--update-health", "5s")
 	rcv := updateHooks(t, c)
@@ -805,7 +805,7 @@ func TestAgentRolloutRollsBackUnhealthy(t *testing.T) {
 // anything: "refused: downgrade: …"), its link still at 1.0.0, online at
 // 1.0.0 and syncing.
 func TestAgentUpdateRefusals(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	fx := updateReleases.get(t)
 	c := startUpdateCoordinator(t, fx, []string{v110})
 	rcv := updateHooks(t, c)

@@ -111,7 +111,7 @@ func createHook(t *testing.T, c *coordinator, url string) string {
 // per data type and connection.disconnected, each signed as docs/api.md
 // says.
 func TestWebhookEvents(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	rcv := newHookReceiver(t)
 	c := startCoordinator(t, t.TempDir(), freeAddr(t), "--webhook-allow-private")
 	secret := createHook(t, c, rcv.URL+"/ferry")
@@ -166,7 +166,7 @@ func TestWebhookEvents(t *testing.T) {
 // the receiver holds the delivery of connection.created unanswered; after
 // a restart on the same data the same event (same id) is delivered again.
 func TestWebhookSurvivesKill9(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	rcv := newHookReceiver(t)
 	rcv.hold = make(chan struct{})
 	dir, addr := t.TempDir(), freeAddr(t)
@@ -212,7 +212,7 @@ func TestWebhookSurvivesKill9(t *testing.T) {
 // --webhook-allow-private refuses a consumer on loopback, with Codat's
 // error shape.
 func TestWebhookPrivateRefusedByDefault(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	rcv := newHookReceiver(t)
 	c := startCoordinator(t, t.TempDir(), freeAddr(t))
 	var e struct {

@@ -4,7 +4,8 @@
 #   ferry-agent-VERSION-linux-amd64.tar.gz, ...-linux-arm64.tar.gz (with install.sh)
 #   ferry-agent-VERSION-windows-amd64.msi (signed), and SHA256SUMS.
 # Environment: VERSION, COMMIT, DATE (stamped into the binaries); OUT;
-# ARCHES (default "amd64 arm64"); NO_MSI=1 to skip the Windows installer;
+# ARCHES (default "amd64 arm64"; set and empty: no Linux packages); NO_MSI=1
+# to skip the Windows installer;
 # SIGN_CERT and SIGN_KEY (PEM) to sign with a real certificate, otherwise
 # a test certificate is made at build time (kept in OUT/signing/);
 # RELEASE_ROOTS, the release root public keys the agent trusts
@@ -18,7 +19,7 @@ VERSION=${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo de
 COMMIT=${COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo none)}
 DATE=${DATE:-$(date -u +%Y-%m-%dT%H:%M:%SZ)}
 OUT=${OUT:-$root/dist}
-ARCHES=${ARCHES:-amd64 arm64}
+ARCHES=${ARCHES-amd64 arm64}
 ldflags="-s -w -X main.version=$VERSION -X main.commit=$COMMIT -X main.date=$DATE"
 if [ -n "${RELEASE_ROOTS:-}" ]; then
 	ldflags="$ldflags -X github.com/ferry-sync/ferry/shared/release.roots=$RELEASE_ROOTS"
