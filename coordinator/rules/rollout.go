@@ -77,13 +77,18 @@ func NewRollout(version string, canaryCount, maxInFlight int, haltOnFailure bool
 
 // MemberState is what an agent's own record says of its update in
 // rollout r: the status of member m, and the reason of a failure. A member
-// never asked stays as it is unless the agent runs the target already.
+// never asked stays as it is unless the agent runs the target already. A
+// member that took the update on is Updated when the agent says so: its
+// new version's hello comes a moment before the agent's UpdateSucceeded,
+// and the others are asked after the canaries' success, as their events
+// show.
 func MemberState(r store.Rollout, m store.RolloutMember, a store.Agent) (store.MemberStatus, string) {
-	if release.CheckVersion(a.Version) == nil && !Older(a.Version, r.Version) {
+	u := a.Update
+	taken := !m.Asked.IsZero() && u != nil && u.Version == r.Version && !u.At.Before(m.Asked)
+	if (!taken || u.Status != store.UpdateUpdating) && release.CheckVersion(a.Version) == nil && !Older(a.Version, r.Version) {
 		return store.MemberUpdated, ""
 	}
-	u := a.Update
-	if m.Asked.IsZero() || u == nil || u.Version != r.Version || u.At.Before(m.Asked) {
+	if !taken {
 		return m.Status, m.Reason
 	}
 	switch u.Status {

@@ -61,6 +61,15 @@ func TestStepRollout(t *testing.T) {
 	step(31*time.Second, "a1") // busy: asked again
 	report("a1", store.UpdateUpdating, 32*time.Second)
 	step(70 * time.Second) // taken on: not asked again
+	// The new version's hello: the agent runs 1.1.0, its UpdateSucceeded
+	// not yet taken. The others wait for the canary's word.
+	a1 := agents["a1"]
+	a1.Version = "1.1.0"
+	agents["a1"] = a1
+	step(75 * time.Second)
+	if got := statuses(r); !strings.HasPrefix(got, "a1:Updating ") {
+		t.Fatalf("the canary runs the target before its success: %s, want a1 Updating", got)
+	}
 	report("a1", store.UpdateUpdated, 80*time.Second)
 	step(81*time.Second, "a2", "a3") // then two at a time
 	// a4 is pinned meanwhile: dropped while Pending.
