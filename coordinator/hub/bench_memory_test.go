@@ -41,12 +41,17 @@ func BenchmarkIdleAgentMemory(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); len(bh.hub.online()) < n; time.Sleep(time.Millisecond) {
+	// Every agent online, and the connects' writers and offer passes
+	// ended: what is left is each idle agent's reader.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
+		online, extra := len(bh.hub.online()), runtime.NumGoroutine()-before.goroutines
+		if online == n && extra <= n {
+			break
+		}
 		if time.Now().After(deadline) {
-			b.Fatalf("%d agents online, want %d", len(bh.hub.online()), n)
+			b.Fatalf("%d agents online with %d goroutines more, want %d and at most %d", online, extra, n, n)
 		}
 	}
-	time.Sleep(time.Second) // the connect's offer passes and events settle
 	after := memNow()
 	heap := float64(after.heap-before.heap) / n
 	stack := float64(after.stack-before.stack) / n
