@@ -128,3 +128,13 @@ func OpenRaw(t testing.TB, dir string) *badger.DB {
 	}
 	return db
 }
+
+// MaxOpenUpdates is the bound on the update transactions open at once.
+const MaxOpenUpdates = maxOpenUpdates
+
+// PeakUpdates is the most update transactions that were open at once.
+func (b *Badger) PeakUpdates() int { return int(b.peakUpdates.Load()) }
+
+// SetMaxOpenUpdates sets the bound on the update transactions open at
+// once, before any is.
+func (b *Badger) SetMaxOpenUpdates(n int) { b.updates = make(chan struct{}, n) }
