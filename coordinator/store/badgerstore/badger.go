@@ -139,8 +139,7 @@ func openBadgerWith(opts badger.Options, logger *slog.Logger) (*Badger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open badger %s: %w", dir, err)
 	}
-	b := &Badger{db: db, log: logger, now: time.Now, deleteChunk: 500, feed: store.NewFeed(feedCapacity),
-		updates: make(chan struct{}, maxOpenUpdates)}
+	b := newBadger(db, logger)
 	if err := b.initCounts(context.Background()); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open badger %s: count datasets: %w", dir, err)
@@ -150,6 +149,12 @@ func openBadgerWith(opts badger.Options, logger *slog.Logger) (*Badger, error) {
 		return nil, fmt.Errorf("open badger %s: %w", dir, err)
 	}
 	return b, nil
+}
+
+// newBadger is the store on db, before Open's checks.
+func newBadger(db *badger.DB, logger *slog.Logger) *Badger {
+	return &Badger{db: db, log: logger, now: time.Now, deleteChunk: 500, feed: store.NewFeed(feedCapacity),
+		updates: make(chan struct{}, maxOpenUpdates)}
 }
 
 // Feed is the feed on which every committed change is published.

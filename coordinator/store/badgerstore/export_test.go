@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"testing"
-	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
@@ -109,7 +108,7 @@ func OpenWithoutScrub(dir string) (*Badger, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Badger{db: db, log: logger, now: time.Now, deleteChunk: 500}, nil
+	return newBadger(db, logger), nil
 }
 
 // DropWebhookRecord removes a consumer's record alone, as a DeleteWebhook
