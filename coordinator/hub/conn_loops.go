@@ -326,6 +326,8 @@ func (c *agentConn) offerQueued() bool {
 	defer c.setOfferedOn(offeredOn)
 	var wake time.Time
 	defer func() { c.armWake(wake) }()
+	var unsupported []store.Report
+	defer func() { c.notSupported(ctx, unsupported) }()
 	for connID, types := range bindings {
 		queued, err := c.h.st.QueuedDatasets(ctx, connID)
 		if err != nil {
@@ -344,7 +346,10 @@ func (c *agentConn) offerQueued() bool {
 		}
 		for _, d := range queued {
 			if !slices.Contains(types, d.DataType) {
-				c.notSupported(ctx, d)
+				unsupported = append(unsupported, store.Report{
+					CompanyID: d.CompanyID, DatasetID: d.ID, Actor: store.ActorCoordinator, To: dataset.NotSupported,
+					Message: "the agent's source does not provide " + string(d.DataType), Now: c.h.now().UTC(),
+				})
 				continue
 			}
 			k := fmt.Sprintf("%s/%d", d.ID, d.Attempt)
@@ -359,16 +364,19 @@ func (c *agentConn) offerQueued() bool {
 	return true
 }
 
-func (c *agentConn) notSupported(ctx context.Context, d store.Dataset) {
-	ended, err := c.h.st.Report(ctx, store.Report{
-		CompanyID: d.CompanyID, DatasetID: d.ID, Actor: store.ActorCoordinator, To: dataset.NotSupported,
-		Message: "the agent's source does not provide " + string(d.DataType), Now: c.h.now().UTC(),
-	})
-	if err == nil {
-		c.h.ended(ended)
-	}
-	if err != nil && !errors.Is(err, store.ErrTransition) {
-		c.log.Error("mark dataset not supported", "dataset", d.ID, "err", err)
+// notSupported applies an offer pass's NotSupported marks, in one store
+// transaction for each store.MaxReports of them: a pass at connect marks
+// every type of a connection's first link the source lacks, and thousands
+// of agents connect at once.
+func (c *agentConn) notSupported(ctx context.Context, marks []store.Report) {
+	for batch := range slices.Chunk(marks, store.MaxReports) {
+		ended, err := c.h.st.ReportAll(ctx, batch)
+		if err != nil {
+			c.log.Error("mark datasets not supported", "datasets", len(batch), "err", err)
+		}
+		for _, d := range ended {
+			c.h.ended(d)
+		}
 	}
 }
 

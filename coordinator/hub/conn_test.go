@@ -77,9 +77,12 @@ func TestDispatchOnQueue(t *testing.T) {
 	}
 }
 
+// An agent whose source lacks every queued type but one gets them all
+// NotSupported at once, in one store transaction: one change on the feed.
 func TestNotSupportedWithoutWaiting(t *testing.T) {
 	e := newEnv(t)
 	conn, cred := e.linked()
+	sub := e.st.Feed().Subscribe(e.st.Feed().Head())
 	e.connect(cred, []protocol.Binding{{ConnectionID: conn, DataTypes: []dataset.DataType{dataset.Customers}}})
 	hist, _ := e.st.Datasets(t.Context(), e.co)
 	for _, d := range hist {
@@ -92,6 +95,35 @@ func TestNotSupportedWithoutWaiting(t *testing.T) {
 			t.Errorf("%s NotSupported without a reason", d.DataType)
 		}
 	}
+	var commits []int // the NotSupported marks of each change that made any
+	for len(commits) == 0 || sum(commits) < len(hist)-1 {
+		changes, err := sub.Next(t.Context())
+		if err != nil {
+			t.Fatalf("feed: %v", err)
+		}
+		for _, c := range changes {
+			n := 0
+			for _, d := range c.Datasets {
+				if d.To == dataset.NotSupported {
+					n++
+				}
+			}
+			if n > 0 {
+				commits = append(commits, n)
+			}
+		}
+	}
+	if len(commits) != 1 {
+		t.Errorf("NotSupported marks committed %v at a time, want all %d in one", commits, len(hist)-1)
+	}
+}
+
+func sum(ns []int) int {
+	total := 0
+	for _, n := range ns {
+		total += n
+	}
+	return total
 }
 
 func TestReportFencing(t *testing.T) {

@@ -173,6 +173,11 @@ type Store interface {
 	// Reporting the status the dataset already has, under the same lease,
 	// changes nothing and succeeds: reports are idempotent.
 	Report(ctx context.Context, r store.Report) (store.Dataset, error)
+	// ReportAll applies reports (at most store.MaxReports) in one
+	// transaction, each as Report would; one refused with
+	// store.ErrTransition, store.ErrStaleLease or store.ErrNotFound is
+	// skipped. It returns the datasets of the reports applied.
+	ReportAll(ctx context.Context, rs []store.Report) ([]store.Dataset, error)
 	// RenewLeases extends every lease the agent holds to expire at until,
 	// and returns the datasets it holds.
 	RenewLeases(ctx context.Context, agentID string, until time.Time) ([]store.Dataset, error)

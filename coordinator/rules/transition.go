@@ -247,6 +247,27 @@ func EndWork(d *store.Dataset, now time.Time, why string) (bool, error) {
 	return false, nil
 }
 
+// CheckReports checks the reports of a ReportAll: at most
+// store.MaxReports, each as CheckReport does.
+func CheckReports(rs []store.Report) error {
+	if len(rs) > store.MaxReports {
+		return fmt.Errorf("report: %d reports is over %d", len(rs), store.MaxReports)
+	}
+	for _, r := range rs {
+		if err := CheckReport(r); err != nil {
+			return fmt.Errorf("report %s: %w", r.DatasetID, err)
+		}
+	}
+	return nil
+}
+
+// Skipped reports whether ReportAll skips a report Report refuses with
+// err: its dataset moved on (store.ErrTransition, store.ErrStaleLease) or
+// is gone (store.ErrNotFound) since the caller read it.
+func Skipped(err error) bool {
+	return errors.Is(err, store.ErrTransition) || errors.Is(err, store.ErrStaleLease) || errors.Is(err, store.ErrNotFound)
+}
+
 // CheckReport refuses a report that is not well formed.
 func CheckReport(r store.Report) error {
 	if err := LookupIDs("company", r.CompanyID, "dataset", r.DatasetID); err != nil {

@@ -170,6 +170,16 @@ type LeaseStore interface {
 	// dataset already has, under the same lease, changes nothing and
 	// succeeds: reports are idempotent.
 	Report(ctx context.Context, r Report) (Dataset, error)
+	// ReportAll applies reports (at most MaxReports) in one transaction, in
+	// order, each as Report would: its rules, timeline entry, events and
+	// change, a later report seeing what the earlier ones wrote (the last
+	// of a connection's first link to end emits read.completed.initial).
+	// A report Report would refuse with ErrTransition, ErrStaleLease or
+	// ErrNotFound (its dataset moved on, or is gone, since the caller read
+	// it) is skipped and the others applied. Any other refusal, of a report
+	// or of the store, applies none and is returned. It returns the
+	// datasets of the reports applied, as they left them, in order.
+	ReportAll(ctx context.Context, rs []Report) ([]Dataset, error)
 	// RenewLeases extends every lease the agent holds to expire at until,
 	// and returns the datasets it holds.
 	RenewLeases(ctx context.Context, agentID string, until time.Time) ([]Dataset, error)

@@ -269,6 +269,11 @@ type Report struct {
 	Warnings []Warning
 }
 
+// MaxReports is how many reports one ReportAll applies: an offer pass
+// marks a dozen datasets of a connection NotSupported at most, and the
+// bound keeps the transaction far inside Badger's limit on its size.
+const MaxReports = 100
+
 // MaxFinishRecords and MaxFinishBytes bound the staged records (their
 // count, and the bytes of their pages) that FinishUpload writes in one
 // transaction: inside Badger's limit on a transaction's size with its

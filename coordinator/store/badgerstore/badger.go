@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -39,6 +40,12 @@ type Badger struct {
 	// held is what needs no durability: upload slots and refusal
 	// windows (badger_held.go).
 	held held
+	// updates holds a slot for each update transaction open now, at most
+	// maxOpenUpdates of them.
+	updates chan struct{}
+	// openUpdates counts the update transactions open now, and
+	// peakUpdates is the most that were open at once.
+	openUpdates, peakUpdates atomic.Int64
 }
 
 // tx is one Badger transaction of the store, with the change it makes as
@@ -65,6 +72,18 @@ const feedCapacity = 4096
 // races. A loser runs again at once: its second run sees the winner's write
 // and usually ends without writing, so it cannot conflict again.
 const maxConflictRetries = 20
+
+// maxOpenUpdates bounds the update transactions open at once. Badger's
+// oracle keeps each committed transaction's keys until every transaction
+// that began reading before it commits has ended, and each commit checks
+// its reads against all of them, under the lock that orders commits: with
+// thousands of transactions open at once (waiting for their turn to sync),
+// each commit scans thousands, and the commits per second fall as the
+// writers grow (15,000 agents connecting at once never got online). 256
+// open at once still fill each synced write with as many commits as 64
+// writers do (BenchmarkConcurrentWriters prints both), and keep the scan
+// short.
+const maxOpenUpdates = 256
 
 // Open opens (or creates) the store in dir. Writes are synced to disk
 // before they are acknowledged. Badger's own messages go to logger, warnings
@@ -120,7 +139,7 @@ func openBadgerWith(opts badger.Options, logger *slog.Logger) (*Badger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open badger %s: %w", dir, err)
 	}
-	b := &Badger{db: db, log: logger, now: time.Now, deleteChunk: 500, feed: store.NewFeed(feedCapacity)}
+	b := newBadger(db, logger)
 	if err := b.initCounts(context.Background()); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open badger %s: count datasets: %w", dir, err)
@@ -130,6 +149,12 @@ func openBadgerWith(opts badger.Options, logger *slog.Logger) (*Badger, error) {
 		return nil, fmt.Errorf("open badger %s: %w", dir, err)
 	}
 	return b, nil
+}
+
+// newBadger is the store on db, before Open's checks.
+func newBadger(db *badger.DB, logger *slog.Logger) *Badger {
+	return &Badger{db: db, log: logger, now: time.Now, deleteChunk: 500, feed: store.NewFeed(feedCapacity),
+		updates: make(chan struct{}, maxOpenUpdates)}
 }
 
 // Feed is the feed on which every committed change is published.
@@ -166,8 +191,17 @@ func (b *Badger) Close() error {
 // again when the commit loses a race (badger.ErrConflict). fn may run more
 // than once, so it must leave nothing behind outside the transaction but the
 // results of its last run. Once it commits, the change its last run
-// recorded, if any, is published on the feed.
+// recorded, if any, is published on the feed. It waits (or ends with ctx)
+// while maxOpenUpdates others are open; fn must not call update itself.
 func (b *Badger) update(ctx context.Context, fn func(txn *tx) error) error {
+	select {
+	case b.updates <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-b.updates }()
+	b.notePeak(b.openUpdates.Add(1))
+	defer b.openUpdates.Add(-1)
 	for range maxConflictRetries {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -187,7 +221,19 @@ func (b *Badger) update(ctx context.Context, fn func(txn *tx) error) error {
 	return fmt.Errorf("transaction lost %d races in a row: %w", maxConflictRetries, badger.ErrConflict)
 }
 
-// view runs fn in a read-only transaction.
+// notePeak raises peakUpdates to open.
+func (b *Badger) notePeak(open int64) {
+	for {
+		peak := b.peakUpdates.Load()
+		if open <= peak || b.peakUpdates.CompareAndSwap(peak, open) {
+			return
+		}
+	}
+}
+
+// view runs fn in a read-only transaction. Views are not bounded as
+// updates are: they add nothing to what commits check, and they do not
+// wait for a sync.
 func (b *Badger) view(ctx context.Context, fn func(txn *tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err

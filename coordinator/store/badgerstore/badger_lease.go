@@ -51,31 +51,59 @@ func (b *Badger) Report(ctx context.Context, r store.Report) (store.Dataset, err
 	}
 	r.Now = r.Now.UTC()
 	var out store.Dataset
-	err := b.update(ctx, func(txn *tx) error {
-		// Reading the company makes a concurrent DeleteCompany conflict.
-		if _, err := getCompany(txn, r.CompanyID); err != nil {
-			return err
-		}
-		d, err := getDataset(txn, r.CompanyID, r.DatasetID)
-		if err != nil {
-			return err
-		}
-		if r.LeaseID != "" {
-			// An agent's report: on another agent's dataset it is the
-			// answer to an id that does not exist, whatever the state.
-			if err := agentsDataset(txn, d, r.Actor); err != nil {
-				return err
-			}
-		}
-		old := d
-		changed, err := rules.ApplyReport(&d, r)
-		out = d
-		if err != nil || !changed {
-			return err
-		}
-		return putDataset(txn, &old, &d)
+	err := b.update(ctx, func(txn *tx) (err error) {
+		out, err = applyReport(txn, r)
+		return err
 	})
 	return out, err
+}
+
+func (b *Badger) ReportAll(ctx context.Context, rs []store.Report) ([]store.Dataset, error) {
+	if err := rules.CheckReports(rs); err != nil {
+		return nil, err
+	}
+	var out []store.Dataset
+	err := b.update(ctx, func(txn *tx) error {
+		out = out[:0]
+		for _, r := range rs {
+			r.Now = r.Now.UTC()
+			d, err := applyReport(txn, r)
+			if rules.Skipped(err) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			out = append(out, d)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// applyReport applies r in txn and returns the dataset as it left it.
+func applyReport(txn *tx, r store.Report) (store.Dataset, error) {
+	// Reading the company makes a concurrent DeleteCompany conflict.
+	if _, err := getCompany(txn, r.CompanyID); err != nil {
+		return store.Dataset{}, err
+	}
+	d, err := getDataset(txn, r.CompanyID, r.DatasetID)
+	if err != nil {
+		return store.Dataset{}, err
+	}
+	if r.LeaseID != "" {
+		// An agent's report: on another agent's dataset it is the
+		// answer to an id that does not exist, whatever the state.
+		if err := agentsDataset(txn, d, r.Actor); err != nil {
+			return store.Dataset{}, err
+		}
+	}
+	old := d
+	changed, err := rules.ApplyReport(&d, r)
+	if err != nil || !changed {
+		return d, err
+	}
+	return d, putDataset(txn, &old, &d)
 }
 
 func (b *Badger) RenewLeases(ctx context.Context, agentID string, until time.Time) ([]store.Dataset, error) {

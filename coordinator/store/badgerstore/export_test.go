@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"testing"
-	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
@@ -109,7 +108,7 @@ func OpenWithoutScrub(dir string) (*Badger, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Badger{db: db, log: logger, now: time.Now, deleteChunk: 500}, nil
+	return newBadger(db, logger), nil
 }
 
 // DropWebhookRecord removes a consumer's record alone, as a DeleteWebhook
@@ -128,3 +127,13 @@ func OpenRaw(t testing.TB, dir string) *badger.DB {
 	}
 	return db
 }
+
+// MaxOpenUpdates is the bound on the update transactions open at once.
+const MaxOpenUpdates = maxOpenUpdates
+
+// PeakUpdates is the most update transactions that were open at once.
+func (b *Badger) PeakUpdates() int { return int(b.peakUpdates.Load()) }
+
+// SetMaxOpenUpdates sets the bound on the update transactions open at
+// once, before any is.
+func (b *Badger) SetMaxOpenUpdates(n int) { b.updates = make(chan struct{}, n) }

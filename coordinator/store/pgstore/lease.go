@@ -52,27 +52,55 @@ func (p *PG) Report(ctx context.Context, r store.Report) (store.Dataset, error) 
 	}
 	r.Now = r.Now.UTC()
 	var out store.Dataset
-	err := p.update(ctx, func(t *tx) error {
-		d, err := getDataset(ctx, t, r.CompanyID, r.DatasetID)
-		if err != nil {
-			return err
-		}
-		if r.LeaseID != "" {
-			// An agent's report: on another agent's dataset it is the
-			// answer to an id that does not exist, whatever the state.
-			if err := agentsDataset(ctx, t, d, r.Actor); err != nil {
-				return err
-			}
-		}
-		old := d
-		changed, err := rules.ApplyReport(&d, r)
-		out = d
-		if err != nil || !changed {
-			return err
-		}
-		return putDataset(ctx, t, &old, &d)
+	err := p.update(ctx, func(t *tx) (err error) {
+		out, err = applyReport(ctx, t, r)
+		return err
 	})
 	return out, err
+}
+
+func (p *PG) ReportAll(ctx context.Context, rs []store.Report) ([]store.Dataset, error) {
+	if err := rules.CheckReports(rs); err != nil {
+		return nil, err
+	}
+	var out []store.Dataset
+	err := p.update(ctx, func(t *tx) error {
+		out = out[:0]
+		for _, r := range rs {
+			r.Now = r.Now.UTC()
+			d, err := applyReport(ctx, t, r)
+			if rules.Skipped(err) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			out = append(out, d)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// applyReport applies r in t and returns the dataset as it left it.
+func applyReport(ctx context.Context, t *tx, r store.Report) (store.Dataset, error) {
+	d, err := getDataset(ctx, t, r.CompanyID, r.DatasetID)
+	if err != nil {
+		return store.Dataset{}, err
+	}
+	if r.LeaseID != "" {
+		// An agent's report: on another agent's dataset it is the
+		// answer to an id that does not exist, whatever the state.
+		if err := agentsDataset(ctx, t, d, r.Actor); err != nil {
+			return store.Dataset{}, err
+		}
+	}
+	old := d
+	changed, err := rules.ApplyReport(&d, r)
+	if err != nil || !changed {
+		return d, err
+	}
+	return d, putDataset(ctx, t, &old, &d)
 }
 
 // RenewLeases reads in a snapshot first whether the agent holds any lease:

@@ -55,6 +55,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Backend) {
 		{"ReportIdempotent", testReportIdempotent},
 		{"ReportProgress", testReportProgress},
 		{"ReportWarnings", testReportWarnings},
+		{"ReportAll", testReportAll},
+		{"ReportAllRefusals", testReportAllRefusals},
 		{"RenewLeases", testRenewLeases},
 		{"ExpireLeases", testExpireLeases},
 		{"RevokeLease", testRevokeLease},
