@@ -88,15 +88,25 @@ func emit(txn *tx, e store.WebhookEvent, conn store.Connection) error {
 // datasetEvents emits the events of d's change from old.
 func datasetEvents(txn *tx, old, d *store.Dataset) error {
 	evs := rules.DatasetEvents(old, d)
-	if len(evs) > 0 && len(d.FirstLink) > 0 {
+	if len(evs) > 0 && len(d.FirstLink) > 0 && d.Status.Terminal() && (old == nil || !old.Status.Terminal()) {
+		// The first link's others are read until one is missing or not
+		// terminal: InitialReadEvents has no event then, and an offer
+		// pass's ReportAll would otherwise read every sibling for each of
+		// its reports.
 		var firstLink []store.Dataset
 		for _, id := range d.FirstLink {
+			if id == d.ID {
+				continue
+			}
 			f, err := getDataset(txn, d.CompanyID, id)
 			if errors.Is(err, store.ErrNotFound) {
-				continue
+				break
 			}
 			if err != nil {
 				return err
+			}
+			if !f.Status.Terminal() {
+				break
 			}
 			firstLink = append(firstLink, f)
 		}
