@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/ferry-sync/ferry/shared/lograte"
@@ -46,10 +45,6 @@ type admission struct {
 	slots    chan struct{}
 	wait     time.Duration
 	refusals lograte.Limiter // logs the refusals at most once a minute
-
-	mu      sync.Mutex
-	running int // handshakes holding a slot
-	peak    int // the most at once since the hub started
 }
 
 func newAdmission(n int, wait time.Duration) *admission {
@@ -76,16 +71,7 @@ func (h *Hub) admit(w http.ResponseWriter, r *http.Request) (func(), bool) {
 			return nil, false
 		}
 	}
-	a.mu.Lock()
-	a.running++
-	a.peak = max(a.peak, a.running)
-	a.mu.Unlock()
-	return func() {
-		a.mu.Lock()
-		a.running--
-		a.mu.Unlock()
-		<-a.slots
-	}, true
+	return func() { <-a.slots }, true
 }
 
 // await waits up to a.wait for a slot; false when none freed in time or
@@ -101,12 +87,4 @@ func (a *admission) await(req, hub context.Context) bool {
 	case <-hub.Done():
 	}
 	return false
-}
-
-// handshakes returns the handshakes in progress and the most there were
-// at once.
-func (a *admission) handshakes() (running, peak int) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.running, a.peak
 }
