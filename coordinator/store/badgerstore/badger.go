@@ -43,9 +43,10 @@ type Badger struct {
 	// updates holds a slot for each update transaction open now, at most
 	// maxOpenUpdates of them.
 	updates chan struct{}
-	// openUpdates counts the update transactions open now, and
-	// peakUpdates is the most that were open at once.
-	openUpdates, peakUpdates atomic.Int64
+	// openUpdates counts the update transactions open now,
+	// peakUpdates is the most that were open at once, and begunUpdates
+	// is how many have begun.
+	openUpdates, peakUpdates, begunUpdates atomic.Int64
 }
 
 // tx is one Badger transaction of the store, with the change it makes as
@@ -200,6 +201,7 @@ func (b *Badger) update(ctx context.Context, fn func(txn *tx) error) error {
 		return ctx.Err()
 	}
 	defer func() { <-b.updates }()
+	b.begunUpdates.Add(1)
 	b.notePeak(b.openUpdates.Add(1))
 	defer b.openUpdates.Add(-1)
 	for range maxConflictRetries {
@@ -323,6 +325,14 @@ func scanKeys(txn *tx, p []byte, limit int) (keys, vals [][]byte, err error) {
 		vals = append(vals, v)
 	}
 	return keys, vals, nil
+}
+
+// anyKey reports whether any key is under p.
+func anyKey(txn *tx, p []byte) bool {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
+	defer it.Close()
+	it.Seek(p)
+	return it.ValidForPrefix(p)
 }
 
 // deletePrefix deletes every key under p but those under keep (nil for

@@ -106,6 +106,11 @@ func applyReport(txn *tx, r store.Report) (store.Dataset, error) {
 	return d, putDataset(txn, &old, &d)
 }
 
+// RenewLeases reads first, in a read-only transaction, whether the agent
+// holds any lease: most heartbeats come from agents that hold none, and an
+// update transaction would take one of the maxOpenUpdates slots the
+// writers wait for, and a place in what every commit checks. A lease taken
+// after that read is one a claim has just set, to its full length.
 func (b *Badger) RenewLeases(ctx context.Context, agentID string, until time.Time) ([]store.Dataset, error) {
 	if err := rules.LookupIDs("agent", agentID); err != nil {
 		return nil, err
@@ -114,8 +119,16 @@ func (b *Badger) RenewLeases(ctx context.Context, agentID string, until time.Tim
 		return nil, errors.New("renew leases: time is zero")
 	}
 	until = until.UTC()
+	var held bool
+	err := b.view(ctx, func(txn *tx) error {
+		held = anyKey(txn, leaseAgentPrefix(agentID))
+		return nil
+	})
+	if err != nil || !held {
+		return nil, err
+	}
 	var out []store.Dataset
-	err := b.update(ctx, func(txn *tx) error {
+	err = b.update(ctx, func(txn *tx) error {
 		out = out[:0]
 		keys, vals, err := scanKeys(txn, leaseAgentPrefix(agentID), 0)
 		if err != nil {

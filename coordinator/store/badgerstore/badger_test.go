@@ -313,3 +313,29 @@ func TestUpdateKeepsIDs(t *testing.T) {
 		t.Errorf("Company after refused updates: %v", err)
 	}
 }
+
+// A heartbeat from an agent that holds no lease begins no update
+// transaction: it would take a writer's slot and a place in what every
+// commit checks. One from an agent that holds a lease still renews it.
+func TestRenewLeasesWithoutLeaseBeginsNoUpdate(t *testing.T) {
+	s := openAt(t, t.TempDir())
+	fill(t, s, "co-1")
+	ctx := t.Context()
+	before := s.BegunUpdates()
+	held, err := s.RenewLeases(ctx, "agent-2", sec(100))
+	must(t, "RenewLeases(agent without leases)", err)
+	if len(held) != 0 {
+		t.Errorf("leases of an agent without any: got %v", held)
+	}
+	if got := s.BegunUpdates() - before; got != 0 {
+		t.Errorf("update transactions begun renewing no lease: got %d, want 0", got)
+	}
+	held, err = s.RenewLeases(ctx, "agent-1", sec(100))
+	must(t, "RenewLeases(agent with a lease)", err)
+	if len(held) != 1 || held[0].ID != "co-1-mapping" || !held[0].LeaseExpires.Equal(sec(100)) {
+		t.Errorf("renewed leases: got %+v, want co-1-mapping until %v", held, sec(100))
+	}
+	if got := s.BegunUpdates() - before; got != 1 {
+		t.Errorf("update transactions begun renewing a lease: got %d, want 1", got)
+	}
+}

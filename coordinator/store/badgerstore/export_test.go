@@ -134,6 +134,9 @@ const MaxOpenUpdates = maxOpenUpdates
 // PeakUpdates is the most update transactions that were open at once.
 func (b *Badger) PeakUpdates() int { return int(b.peakUpdates.Load()) }
 
+// BegunUpdates is how many update transactions have begun.
+func (b *Badger) BegunUpdates() int { return int(b.begunUpdates.Load()) }
+
 // SetMaxOpenUpdates sets the bound on the update transactions open at
 // once, before any is.
 func (b *Badger) SetMaxOpenUpdates(n int) { b.updates = make(chan struct{}, n) }
