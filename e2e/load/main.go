@@ -76,7 +76,7 @@ func main() {
 	flag.StringVar(&o.store, "store", "badger", "badger: one coordinator on its data folder; postgres: -replicas coordinators on a PostgreSQL server the tool starts (fsync on), behind HAProxy")
 	flag.IntVar(&o.replicas, "replicas", 1, "coordinator replicas (with -store postgres)")
 	flag.BoolVar(&o.killRep, "kill-replica", false, "with -store postgres and -replicas 2 or more: kill -9 the replica holding the most agents and time their return to the others")
-	flag.StringVar(&o.profile, "profile", "", "with -store badger: serve the coordinator's profiler and write into this folder its heap profile, goroutines, MemStats and mappings settled before the agents return and idle with them, and an execution trace and a CPU profile of the dispatch phase's first -profile-seconds")
+	flag.StringVar(&o.profile, "profile", "", "with -store badger: serve the coordinator's profiler and write into this folder its heap profile, goroutines, MemStats and mappings settled before the agents return and idle with them, a CPU profile of the idle phase, and an execution trace and a CPU profile of the dispatch phase's first -profile-seconds")
 	flag.DurationVar(&o.profileSecs, "profile-seconds", 20*time.Second, "how long -profile traces")
 	flag.Parse()
 	if o.store != "badger" && o.store != "postgres" || o.replicas < 1 || o.replicas > 1 && o.store != "postgres" || o.killRep && o.replicas < 2 {
@@ -122,7 +122,12 @@ func run(ctx context.Context, o options) (*report, error) {
 		// would measure the tool, not the coordinator.
 		args := []string{"--max-connections-per-address", "-1"}
 		if o.profile != "" {
-			args = append(args, "--debug-listen", debugAddr)
+			debug, err := debugAddr(o.addr)
+			if err != nil {
+				return nil, err
+			}
+			l.debug = debug
+			args = append(args, "--debug-listen", l.debug)
 		}
 		c, dir, stop, err := sim.Launch(ctx, o.dir, o.bin, o.addr, loadKey, args...)
 		defer stop()
@@ -152,6 +157,7 @@ type loadRun struct {
 	g        *sim.Group
 	agents   []sim.Agent
 	events   *events
+	debug    string // where the coordinator serves its profiler (-profile)
 }
 
 func (l *loadRun) phases(ctx context.Context) error {

@@ -163,7 +163,10 @@ func (l *loadRun) measureIdle(ctx context.Context) error {
 		return err
 	}
 	start := time.Now()
-	if err := sleep(ctx, l.o.idle); err != nil {
+	profiled := l.captureProfiles(ctx, "idle", l.o.idle, false)
+	err = sleep(ctx, l.o.idle)
+	profiled()
+	if err != nil {
 		return err
 	}
 	cpu1, err := l.cpu()
@@ -207,7 +210,7 @@ func (l *loadRun) measureDispatch(ctx context.Context) error {
 			l.r.DispatchVia = "the agent's own replica (the only one)"
 		}
 	}
-	profiled := l.captureProfiles(ctx, "dispatch")
+	profiled := l.captureProfiles(ctx, "dispatch", l.o.profileSecs, true)
 	use := l.sampleUse(ctx)
 	err := func() error {
 		for k := range n {

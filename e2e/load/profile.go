@@ -4,16 +4,29 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 )
 
-// debugAddr is where the coordinator serves its profiler when -profile
-// is given (--debug-listen).
-const debugAddr = "127.0.0.1:18090"
+// debugAddr is where the coordinator listening on addr serves its
+// profiler when -profile is given (--debug-listen): the port ten above
+// addr's, so that runs on other -listen ports do not collide.
+func debugAddr(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("-listen %q: %w", addr, err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p <= 0 || p+10 > 65535 {
+		return "", fmt.Errorf("-listen %q: port out of range", addr)
+	}
+	return net.JoinHostPort(host, strconv.Itoa(p+10)), nil
+}
 
 // saveHeap saves, with -profile, what the coordinator holds into the
 // -profile folder: its heap profile after a collection
@@ -31,7 +44,7 @@ func (l *loadRun) saveHeap(ctx context.Context, name string) error {
 		{"heap?debug=1", "heap-" + name + ".txt"},
 		{"goroutine?debug=1", "goroutine-" + name + ".txt"},
 	} {
-		if err := fetchTo(ctx, "http://"+debugAddr+"/debug/pprof/"+f.path, filepath.Join(l.o.profile, f.file)); err != nil {
+		if err := fetchTo(ctx, "http://"+l.debug+"/debug/pprof/"+f.path, filepath.Join(l.o.profile, f.file)); err != nil {
 			return fmt.Errorf("profile %s: %w", f.file, err)
 		}
 	}
@@ -47,26 +60,29 @@ func (l *loadRun) saveHeap(ctx context.Context, name string) error {
 }
 
 // captureProfiles fetches from the coordinator's profiler, in the
-// background, an execution trace (scheduler latency, GC, system calls:
-// go tool trace -pprof=sched FILE) and a CPU profile of the next
-// -profile-seconds into the -profile folder, named after phase; the
+// background, a CPU profile of the next span into the -profile folder
+// (PHASE.cpu.pprof) and, with trace, an execution trace (scheduler
+// latency, GC, system calls: go tool trace -pprof=sched PHASE.trace); the
 // returned function waits for them. Without -profile it does nothing.
-func (l *loadRun) captureProfiles(ctx context.Context, phase string) func() {
+func (l *loadRun) captureProfiles(ctx context.Context, phase string, span time.Duration, trace bool) func() {
 	if l.o.profile == "" || l.db != nil {
 		return func() {}
 	}
-	secs := int(l.o.profileSecs.Seconds())
+	secs := max(1, int(span.Seconds()))
 	var wg sync.WaitGroup
 	get := func(path, file string) {
 		defer wg.Done()
-		url := fmt.Sprintf("http://%s/debug/pprof/%s?seconds=%d", debugAddr, path, secs)
+		url := fmt.Sprintf("http://%s/debug/pprof/%s?seconds=%d", l.debug, path, secs)
 		if err := fetchTo(ctx, url, filepath.Join(l.o.profile, file)); err != nil {
 			logf("profile %s: %v", path, err)
 		}
 	}
-	wg.Add(2)
-	go get("trace", phase+".trace")
+	wg.Add(1)
 	go get("profile", phase+".cpu.pprof")
+	if trace {
+		wg.Add(1)
+		go get("trace", phase+".trace")
+	}
 	return wg.Wait
 }
 
