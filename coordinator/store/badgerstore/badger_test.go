@@ -339,3 +339,58 @@ func TestRenewLeasesWithoutLeaseBeginsNoUpdate(t *testing.T) {
 		t.Errorf("update transactions begun renewing a lease: got %d, want 1", got)
 	}
 }
+
+// An agent's lease-holder key is there while it holds a lease and goes
+// with its last one, so that a heartbeat of an agent that held leases
+// before reads one key, not the deleted entries of its lease index.
+func TestLeaseHolderKey(t *testing.T) {
+	s := openTest(t)
+	ctx := t.Context()
+	fill(t, s, "co-1")
+	fill(t, s, "co-2")
+	holders := func(want string) {
+		t.Helper()
+		if got := fmt.Sprint(keysUnder(t, s, "lh/")); got != want {
+			t.Errorf("lease-holder keys: got %s, want %s", got, want)
+		}
+	}
+	renewed := func(want string) {
+		t.Helper()
+		held, err := s.RenewLeases(ctx, "agent-1", sec(100))
+		must(t, "RenewLeases", err)
+		var got []string
+		for _, d := range held {
+			got = append(got, d.ID)
+		}
+		if fmt.Sprint(got) != want {
+			t.Errorf("renewed: got %v, want %s", got, want)
+		}
+	}
+	holders("[lh/agent-1]")
+	must(t, "RevokeLease", s.RevokeLease(ctx, "agent-1", "co-1", "co-1-mapping"))
+	holders("[lh/agent-1]")
+	renewed("[co-2-mapping]")
+	must(t, "RevokeLease", s.RevokeLease(ctx, "agent-1", "co-2", "co-2-mapping"))
+	holders("[]")
+	before := s.BegunUpdates()
+	renewed("[]")
+	if got := s.BegunUpdates() - before; got != 0 {
+		t.Errorf("update transactions begun renewing no lease: got %d, want 0", got)
+	}
+}
+
+// A store written before the lease-holder keys were kept gets them when it
+// opens: its agents' leases are still renewed.
+func TestLeaseHoldersOfAnOlderStore(t *testing.T) {
+	dir := t.TempDir()
+	b := openAt(t, dir)
+	fill(t, b, "co-1")
+	must(t, "ForgetLeaseHolders", b.ForgetLeaseHolders())
+	must(t, "Close", b.Close())
+	s := openAt(t, dir)
+	held, err := s.RenewLeases(t.Context(), "agent-1", sec(100))
+	must(t, "RenewLeases", err)
+	if len(held) != 1 || held[0].ID != "co-1-mapping" || !held[0].LeaseExpires.Equal(sec(100)) {
+		t.Errorf("renewed after reopen: got %+v, want co-1-mapping until %v", held, sec(100))
+	}
+}
