@@ -111,6 +111,13 @@ type agentConn struct {
 	// epoch is the connection's claim of its agent's channel
 	// (channels.go), set before it is registered.
 	epoch uint64
+	// leased is whether the agent may hold a lease: it held one when it
+	// connected (or the store could not say), it has tried a claim since,
+	// or the last renewal found one. Only then does a heartbeat renew its
+	// leases: a lease is only ever given to the agent through a claim of
+	// this connection, and the reader alone (which handles the claims and
+	// heartbeats one at a time, after the handshake) uses it.
+	leased bool
 	// min is the update of an agent below the minimum agent version
 	// (minversion.go); nil, costing an idle agent one word, for the others.
 	min *minimumState
@@ -465,6 +472,7 @@ func (c *agentConn) resume(ctx context.Context, leases []protocol.Lease) ([]prot
 		return nil, err
 	}
 	held, err := c.h.st.RenewLeases(ctx, c.agentID, c.h.now().Add(c.h.cfg.LeaseTTL))
+	c.leased = err != nil || len(held) > 0
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}

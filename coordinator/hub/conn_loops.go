@@ -131,6 +131,9 @@ func (c *agentConn) handleClaim(ctx context.Context, m protocol.Message) {
 		c.enqueue(errorReply(m.ID, protocol.CodeNotQueued, "the connection is paused or outside its sync window; the dataset is offered again when it may run"))
 		return
 	}
+	// A claim that fails may still have committed (a deadline): the
+	// heartbeats renew until a renewal finds no lease.
+	c.leased = true
 	d, err := c.h.st.Claim(ctx, store.ClaimRequest{
 		DatasetID: m.Claim.DatasetID, AgentID: c.agentID, LeaseID: uuid.NewString(),
 		Now: c.h.now().UTC(), TTL: c.h.cfg.LeaseTTL,
@@ -178,9 +181,16 @@ func storeWarnings(ws []protocol.Warning) []store.Warning {
 	return out
 }
 
+// handleHeartbeat renews the agent's leases, if it may hold any (leased):
+// most agents are idle, and their heartbeats cost no store read.
 func (c *agentConn) handleHeartbeat(ctx context.Context, m protocol.Message) {
-	if _, err := c.h.st.RenewLeases(ctx, c.agentID, c.h.now().Add(c.h.cfg.LeaseTTL)); err != nil {
-		c.log.Error("renew leases", "err", err)
+	if c.leased {
+		held, err := c.h.st.RenewLeases(ctx, c.agentID, c.h.now().Add(c.h.cfg.LeaseTTL))
+		if err != nil {
+			c.log.Error("renew leases", "err", err)
+		} else {
+			c.leased = len(held) > 0
+		}
 	}
 	c.mu.Lock()
 	c.rttMs, c.inHand = m.Heartbeat.RTTMillis, m.Heartbeat.InHand

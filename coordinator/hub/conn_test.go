@@ -406,3 +406,45 @@ func TestProgressReportsMoveTheDataset(t *testing.T) {
 		t.Errorf("progress %d (%s), want 70: it only rises", d.Progress, d.Status)
 	}
 }
+
+// A heartbeat renews leases only while the agent may hold one: an idle
+// agent's heartbeats read nothing from the store; after a claim they
+// renew, until a renewal finds no lease left.
+func TestIdleHeartbeatRenewsNothing(t *testing.T) {
+	var ws *watchedStore
+	e := newEnvWith(t, func(c *Config) {
+		ws = &watchedStore{Store: c.Store}
+		c.Store = ws
+	})
+	conn, cred := e.linked()
+	a, _ := e.connect(cred, all(conn))
+	renewals := func() int {
+		_, _, r := ws.counts()
+		return r
+	}
+	heartbeat := func(want int) {
+		t.Helper()
+		if m := a.reply(protocol.Message{Type: protocol.TypeHeartbeat, ID: uuid.NewString(), Heartbeat: &protocol.Heartbeat{SentAt: e.clock.Now()}}); m.Type != protocol.TypeAck {
+			t.Fatalf("heartbeat: %+v", m)
+		}
+		if got := renewals(); got != want {
+			t.Errorf("lease renewals: got %d, want %d", got, want)
+		}
+	}
+	connected := renewals() // the handshake's, which resumes leases
+	heartbeat(connected)
+	heartbeat(connected)
+	queued, _ := e.st.QueuedDatasets(t.Context(), conn)
+	c := a.claim(queued[0].ID).Claimed
+	heartbeat(connected + 1)
+	heartbeat(connected + 2)
+	d := e.dataset(c.DatasetID)
+	if d.LeaseID != c.LeaseID {
+		t.Fatalf("the claimed dataset's lease: got %q, want %q", d.LeaseID, c.LeaseID)
+	}
+	if err := e.st.RevokeLease(t.Context(), d.LeaseAgent, d.CompanyID, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	heartbeat(connected + 3) // finds no lease
+	heartbeat(connected + 3)
+}
