@@ -145,10 +145,6 @@ func openBadgerWith(opts badger.Options, logger *slog.Logger) (*Badger, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("open badger %s: count datasets: %w", dir, err)
 	}
-	if err := b.initLeaseHolders(context.Background()); err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("open badger %s: lease holders: %w", dir, err)
-	}
 	if err := b.scrubLinkCodes(context.Background()); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open badger %s: %w", dir, err)

@@ -69,9 +69,6 @@ func putDataset(txn *tx, old, d *store.Dataset) error {
 			return err
 		}
 	}
-	if err := keepLeaseHolders(txn, old, d); err != nil {
-		return err
-	}
 	if err := setJSON(txn, datasetKey(d.CompanyID, d.ID), d); err != nil {
 		return err
 	}

@@ -414,11 +414,6 @@ func (im *importer) dataset(d store.Dataset) error {
 			return err
 		}
 	}
-	if a := leaseAgent(&d); a != "" {
-		if err := im.set(leaseHolderKey(a), nil); err != nil {
-			return err
-		}
-	}
 	im.raise(&d, "latest")
 	if d.Status == dataset.Complete {
 		im.raise(&d, "complete")

@@ -99,7 +99,6 @@ func apiKeyKey(id string) []byte             { return key("k", id) }
 func apiKeyHashKey(hash []byte) []byte       { return key("kh", hex.EncodeToString(hash)) }
 func apiKeyOrderKey(k store.APIKey) []byte   { return key("ko", timeHex(k.Created), k.ID) }
 func leaseAgentPrefix(agent string) []byte   { return prefix("la", agent) }
-func leaseHolderKey(agent string) []byte     { return key("lh", agent) }
 func queuedPrefix(conn string) []byte        { return prefix("q", conn) }
 
 func agentKey(id string) []byte                { return key("ag", id) }

@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -108,13 +107,10 @@ func applyReport(txn *tx, r store.Report) (store.Dataset, error) {
 }
 
 // RenewLeases reads first, in a read-only transaction, whether the agent
-// holds any lease, from its lease-holder key (leaseHolderKey): most
-// heartbeats come from agents that hold none, and a point read that the
-// tables' Bloom filters answer costs far less than an iterator over the
-// lease index, which walks the deleted entries of every lease the agent
-// held before, and an update transaction would take one of the
-// maxOpenUpdates slots the writers wait for. A lease taken after that read
-// is one a claim has just set, to its full length.
+// holds any lease: most heartbeats come from agents that hold none, and an
+// update transaction would take one of the maxOpenUpdates slots the
+// writers wait for, and a place in what every commit checks. A lease taken
+// after that read is one a claim has just set, to its full length.
 func (b *Badger) RenewLeases(ctx context.Context, agentID string, until time.Time) ([]store.Dataset, error) {
 	if err := rules.LookupIDs("agent", agentID); err != nil {
 		return nil, err
@@ -124,9 +120,9 @@ func (b *Badger) RenewLeases(ctx context.Context, agentID string, until time.Tim
 	}
 	until = until.UTC()
 	var held bool
-	err := b.view(ctx, func(txn *tx) (err error) {
-		held, err = exists(txn, leaseHolderKey(agentID))
-		return err
+	err := b.view(ctx, func(txn *tx) error {
+		held = anyKey(txn, leaseAgentPrefix(agentID))
+		return nil
 	})
 	if err != nil || !held {
 		return nil, err
@@ -174,79 +170,6 @@ func (b *Badger) RevokeLease(ctx context.Context, agentID, companyID, datasetID 
 		old := d
 		rules.RevokeLease(&d)
 		return putDataset(txn, &old, &d)
-	})
-}
-
-// The lease holders
-//
-// lh/<agent> is present while the agent may hold a lease: it is set by
-// every commit that gives the agent a lease, and deleted by a commit that
-// ends one of its leases and finds no other left (the lease index,
-// la/<agent>/, is empty). Both orders of a claim and a concurrent end of
-// the agent's last lease keep it: the claim writes the key, which the end
-// read, so whichever commits second sees the other's write or conflicts
-// and runs again. A key left by a deleted company's leases only costs its
-// agent's heartbeats the read of the lease index.
-
-// leaseHolderMarker is present once the lease-holder keys are kept (see
-// initLeaseHolders).
-const leaseHolderMarker = "lhm"
-
-// leaseAgent is the agent whose lease d is in the lease index under, ""
-// for none.
-func leaseAgent(d *store.Dataset) string {
-	if d == nil || !rules.InFlight(d.Status) || d.LeaseID == "" {
-		return ""
-	}
-	return d.LeaseAgent
-}
-
-// keepLeaseHolders brings the lease-holder keys up to date for a dataset
-// that was old (nil for a new one) and is now d, after putDataset has
-// written its lease index entries.
-func keepLeaseHolders(txn *tx, old, d *store.Dataset) error {
-	was, is := leaseAgent(old), leaseAgent(d)
-	if was == is {
-		return nil
-	}
-	if is != "" {
-		if err := txn.Set(leaseHolderKey(is), nil); err != nil {
-			return err
-		}
-	}
-	if was == "" {
-		return nil
-	}
-	if ok, err := exists(txn, leaseHolderKey(was)); err != nil || !ok {
-		return err
-	}
-	if anyKey(txn, leaseAgentPrefix(was)) {
-		return nil
-	}
-	return txn.Delete(leaseHolderKey(was))
-}
-
-// initLeaseHolders writes the lease-holder key of every agent in the
-// lease index once, when the store does not keep them yet (a store
-// written before they were kept): it runs when the store opens, before
-// anything else writes.
-func (b *Badger) initLeaseHolders(ctx context.Context) error {
-	return b.update(ctx, func(txn *tx) error {
-		if ok, err := exists(txn, key(leaseHolderMarker)); err != nil || ok {
-			return err
-		}
-		keys, _, err := scanKeys(txn, prefix("la"), 0)
-		if err != nil {
-			return err
-		}
-		for _, k := range keys {
-			// la/<agent>/<dataset>: ids hold no '/'.
-			agent, _, _ := strings.Cut(string(k[len(prefix("la")):]), "/")
-			if err := txn.Set(leaseHolderKey(agent), nil); err != nil {
-				return err
-			}
-		}
-		return txn.Set(key(leaseHolderMarker), nil)
 	})
 }
 

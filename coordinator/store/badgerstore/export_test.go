@@ -134,35 +134,6 @@ const MaxOpenUpdates = maxOpenUpdates
 // PeakUpdates is the most update transactions that were open at once.
 func (b *Badger) PeakUpdates() int { return int(b.peakUpdates.Load()) }
 
-// ForgetLeaseHolders deletes the lease-holder keys and their marker, as
-// in a store written before they were kept.
-func (b *Badger) ForgetLeaseHolders() error {
-	return b.update(context.Background(), func(txn *tx) error {
-		keys, _, err := scanKeys(txn, prefix("lh"), 0)
-		if err != nil {
-			return err
-		}
-		for _, k := range append(keys, key(leaseHolderMarker)) {
-			if err := txn.Delete(k); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
-// ScanLeaseIndex reads whether the agent has an entry in the lease index
-// with an iterator, as RenewLeases did before the lease-holder keys: the
-// limit BenchmarkRenewLeasesWithoutLease compares them with.
-func (b *Badger) ScanLeaseIndex(ctx context.Context, agent string) (bool, error) {
-	var held bool
-	err := b.view(ctx, func(txn *tx) error {
-		held = anyKey(txn, leaseAgentPrefix(agent))
-		return nil
-	})
-	return held, err
-}
-
 // BegunUpdates is how many update transactions have begun.
 func (b *Badger) BegunUpdates() int { return int(b.begunUpdates.Load()) }
 
