@@ -30,12 +30,16 @@ func TestPublishLeavesResidentMemory(t *testing.T) {
 	_, err = s.Report(ctx, store.Report{CompanyID: "co-1", DatasetID: "ds-1", LeaseID: "lease-1", Actor: "agent-1", To: dataset.Mapping, Now: sec(2)})
 	must(t, "Report Mapping", err)
 	const pages = 16
+	// Records of about 1 KiB, as a customer with its addresses and notes
+	// takes: 16,000 of them fill the pages (of 60 bytes, 280,000 did, and
+	// the race detector's cost is per record).
+	notes := strings.Repeat("n", 960)
 	want := map[string]string{}
 	for n := range pages {
 		var b bytes.Buffer
 		for i := 0; b.Len() < 1<<20; i++ {
 			id := fmt.Sprintf("C%02d%06d", n, i)
-			rec := fmt.Sprintf(`{"id":%q,"customerName":"Customer %d of page %d"}`, id, i, n)
+			rec := fmt.Sprintf(`{"id":%q,"customerName":"Customer %d of page %d","notes":%q}`, id, i, n, notes)
 			want[id] = rec
 			b.WriteString(rec + "\n")
 		}

@@ -30,8 +30,21 @@ func open(t *testing.T, url string) *pgstore.PG {
 	return p
 }
 
+// migrated is a database with the schema applied, which the conformance
+// tests' databases copy: the migrations run once, not once a test
+// (TestMigrateConcurrently and TestMigrateRefusesNewer migrate empty
+// databases).
+var migrated = pgtest.NewTemplate(func(ctx context.Context, url string) error {
+	p, err := pgstore.Open(ctx, url, pgstore.Options{})
+	if err != nil {
+		return err
+	}
+	p.Close()
+	return nil
+})
+
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Backend { return open(t, pgtest.NewDatabase(t)) })
+	storetest.Run(t, func(t *testing.T) store.Backend { return open(t, migrated.NewDatabase(t)) })
 }
 
 // TestMigrateConcurrently: replicas opening one empty database at once all
