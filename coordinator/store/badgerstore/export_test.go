@@ -44,14 +44,15 @@ func (b *Badger) StartDeleteCompany(id string, keys int) error {
 	})
 }
 
-// WriteSnapshot does what a PublishCache cut short after writing its
-// records has done.
-func (b *Badger) WriteSnapshot(ctx context.Context, companyID, datasetID string) error {
-	d, _, err := b.publishable(ctx, companyID, datasetID)
+// WriteSnapshotCutShort does what a PublishCache cut short after
+// writing its records has done: the records written, the snapshot not
+// marked whole.
+func (b *Badger) WriteSnapshotCutShort(ctx context.Context, companyID, datasetID string) error {
+	d, _, _, err := b.publishable(ctx, companyID, datasetID)
 	if err != nil {
 		return err
 	}
-	return b.writeSnapshot(ctx, d)
+	return b.writeSnapshot(ctx, d, nil)
 }
 
 // ForgetCounts deletes the dataset counts, as in a store written before
