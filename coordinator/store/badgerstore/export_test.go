@@ -44,6 +44,14 @@ func (b *Badger) StartDeleteCompany(id string, keys int) error {
 	})
 }
 
+// SetChunkBytes makes writeSnapshot flush its batch after every n bytes
+// of pages until the test ends.
+func SetChunkBytes(t testing.TB, n int) {
+	old := chunkBytes
+	chunkBytes = n
+	t.Cleanup(func() { chunkBytes = old })
+}
+
 // WriteSnapshotCutShort does what a PublishCache cut short after
 // writing its records has done: the records written, the snapshot not
 // marked whole.
