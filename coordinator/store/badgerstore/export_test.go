@@ -130,7 +130,7 @@ func (b *Badger) DropWebhookRecord(id string) error {
 // (synced writes included), for the benchmarks' limits.
 func OpenRaw(t testing.TB, dir string) *badger.DB {
 	t.Helper()
-	db, err := badger.Open(tuned(badger.DefaultOptions(dir)).WithSyncWrites(true).WithLogger(nil))
+	db, err := badger.Open(Options(dir))
 	if err != nil {
 		t.Fatalf("open raw badger: %v", err)
 	}
