@@ -44,6 +44,11 @@ func (b *Badger) StartDeleteCompany(id string, keys int) error {
 	})
 }
 
+// DeleteRaw deletes one key, whatever it is.
+func (b *Badger) DeleteRaw(k string) error {
+	return b.update(context.Background(), func(txn *tx) error { return txn.Delete([]byte(k)) })
+}
+
 // SetChunkBytes makes writeSnapshot flush its batch after every n bytes
 // of pages until the test ends.
 func SetChunkBytes(t testing.TB, n int) {
