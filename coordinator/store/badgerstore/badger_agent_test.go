@@ -323,37 +323,3 @@ func TestWriteSnapshotKeys(t *testing.T) {
 		t.Errorf("keys after a failed dataset's snapshot and the next publish: got %q, want ds-3's record", got)
 	}
 }
-
-// TestPublishChunks publishes a snapshot written in many chunks, each
-// flushed before its pages' buffers hold the next pages: every record
-// keeps its own JSON (a buffer reused before its records were committed
-// would give them another record's).
-func TestPublishChunks(t *testing.T) {
-	badgerstore.SetChunkBytes(t, 1<<10)
-	b := openTest(t)
-	u := newUploader(t, b, "co-1")
-	u.mapping("ds-1", dataset.Customers, "lease-1")
-	const pages, perPage = 20, 20
-	for n := 1; n <= pages; n++ {
-		ids := make([]string, perPage)
-		for i := range ids {
-			ids[i] = fmt.Sprintf("r%02d-%02d", n, i)
-		}
-		u.put("ds-1", "lease-1", n, ids...)
-	}
-	u.processing("ds-1", "lease-1")
-	_, err := b.PublishCache(t.Context(), "co-1", "ds-1", sec(8))
-	must(t, "PublishCache", err)
-	count := 0
-	err = b.CachedRecords(t.Context(), "co-1", string(dataset.Customers), func(id string, rec []byte) error {
-		count++
-		if want := fmt.Sprintf("{\"id\":%q,\"ds\":\"ds-1\"}", id); string(rec) != want {
-			t.Errorf("record %s: got %s, want %s", id, rec, want)
-		}
-		return nil
-	})
-	must(t, "CachedRecords", err)
-	if count != pages*perPage {
-		t.Errorf("records: got %d, want %d", count, pages*perPage)
-	}
-}

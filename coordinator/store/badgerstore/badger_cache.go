@@ -119,30 +119,26 @@ func (b *Badger) publish(ctx context.Context, d store.Dataset, written bool, now
 // writeSnapshot writes the records of d's staged pages under its snapshot
 // prefix, in write batches, and returns once they are durable, calling
 // check (unless nil) with each record before it is written. Writing a
-// snapshot again writes the same records over it.
-//
-// It goes in chunks of chunkBytes of pages: the batch keeps the records
-// it is given until it commits them, so each chunk's pages are copies,
-// and once the chunk is flushed (durable) their buffers hold the next
-// chunk's pages: a snapshot of any size allocates about a chunk of pages,
-// not a copy of all of them, whose garbage made the GC run hard enough
-// for the memory limit to leave it a burst's room (memlimit.Busy). After
-// each chunk, and before the first, the store's mapped files leave the
-// process's resident memory (releaseFiles): the pages read and the
+// snapshot again writes the same records over it. The store's mapped
+// files leave the process's resident memory at the start and after every
+// releaseEvery bytes of pages (releaseFiles): the pages read and the
 // tables written are not kept resident.
 func (b *Badger) writeSnapshot(ctx context.Context, d store.Dataset, check func([]byte) error) error {
 	wb := b.db.NewWriteBatch()
-	defer func() { wb.Cancel() }()
+	defer wb.Cancel()
 	dir := b.db.Opts().Dir
 	defer releaseFiles(dir)
 	releaseFiles(dir)
-	var (
-		bufs pageBuffers
-		read int
-	)
+	read := 0
 	snap := snapshotPrefix(d.CompanyID, string(d.DataType), d.ID)
 	err := b.view(ctx, func(txn *tx) error {
-		return eachPage(ctx, txn, d, &bufs, func(p store.Page, index []byte) error {
+		// The batch keeps the records until it commits them: the pages are
+		// copies.
+		return eachPage(ctx, txn, d, true, func(p store.Page, index []byte) error {
+			if read += len(p.Data); read >= releaseEvery {
+				releaseFiles(dir)
+				read = 0
+			}
 			set := func(id, rec []byte) error {
 				if check != nil {
 					if err := check(rec); err != nil {
@@ -151,26 +147,10 @@ func (b *Badger) writeSnapshot(ctx context.Context, d store.Dataset, check func(
 				}
 				return wb.Set(snapshotKey(snap, id), rec)
 			}
-			var err error
 			if index != nil {
-				err = store.EachIndexed(index, p.Data, set)
-			} else {
-				err = eachRecord(p, func(id string, rec []byte) error { return set([]byte(id), rec) })
+				return store.EachIndexed(index, p.Data, set)
 			}
-			if err != nil {
-				return err
-			}
-			if read += len(p.Data); read < chunkBytes {
-				return nil
-			}
-			if err := wb.Flush(); err != nil {
-				return err
-			}
-			wb = b.db.NewWriteBatch()
-			bufs.recycle()
-			read = 0
-			releaseFiles(dir)
-			return nil
+			return eachRecord(p, func(id string, rec []byte) error { return set([]byte(id), rec) })
 		})
 	})
 	if err == nil {
@@ -181,11 +161,6 @@ func (b *Badger) writeSnapshot(ctx context.Context, d store.Dataset, check func(
 	}
 	return nil
 }
-
-// chunkBytes is how many bytes of pages writeSnapshot writes between two
-// flushes of its batch (and releases of the store's mapped files); a
-// variable for tests only.
-var chunkBytes = 16 << 20
 
 func (b *Badger) WriteSnapshot(ctx context.Context, companyID, datasetID string, check func(record []byte) error) error {
 	if err := rules.LookupIDs("company", companyID, "dataset", datasetID); err != nil {
@@ -244,6 +219,10 @@ func writable(txn *tx, companyID, id string) (store.Dataset, error) {
 	}
 	return d, nil
 }
+
+// releaseEvery is how many bytes of pages writeSnapshot reads between two
+// releases of the store's mapped files.
+const releaseEvery = 16 << 20
 
 // snapshotKey is the key of the record id in the snapshot under prefix
 // snap: recordKey's, in one allocation.

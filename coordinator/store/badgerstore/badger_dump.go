@@ -200,7 +200,7 @@ func (e *exporter) company(id string) error {
 		return err
 	}
 	for _, d := range unprocessed {
-		err := eachPage(e.ctx, e.txn, d, &pageBuffers{}, func(p store.Page, _ []byte) error { return e.fn(p) })
+		err := eachPage(e.ctx, e.txn, d, true, func(p store.Page, _ []byte) error { return e.fn(p) })
 		if err != nil {
 			return fmt.Errorf("pages of dataset %s: %w", d.ID, err)
 		}

@@ -150,7 +150,7 @@ func snapshotRecords(ctx context.Context, txn *tx, d store.Dataset) ([]keyValue,
 		bytes int
 	)
 	tooLarge := fmt.Errorf("finish dataset %s: %w", d.ID, store.ErrTooLarge)
-	err := eachPage(ctx, txn, d, &pageBuffers{}, func(p store.Page, index []byte) error {
+	err := eachPage(ctx, txn, d, true, func(p store.Page, index []byte) error {
 		if bytes += len(p.Data); bytes > store.MaxFinishBytes || len(out)+p.Records > store.MaxFinishRecords {
 			return tooLarge
 		}

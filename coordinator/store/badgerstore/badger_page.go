@@ -73,27 +73,6 @@ func decodePage(ds string, v []byte) (store.Page, []byte, error) {
 	}, index, nil
 }
 
-// pageBuffers holds the copies of pages eachPage makes: those held now,
-// and buffers free for the next ones (recycle).
-type pageBuffers struct{ held, free [][]byte }
-
-// next is a buffer for the next copy: a free one, or nil for a new one.
-func (p *pageBuffers) next() []byte {
-	if len(p.free) == 0 {
-		return nil
-	}
-	b := p.free[len(p.free)-1]
-	p.free = p.free[:len(p.free)-1]
-	return b[:0]
-}
-
-// recycle frees the buffers of the copies held, which nothing uses any
-// more, for the next copies.
-func (p *pageBuffers) recycle() {
-	p.free = append(p.free, p.held...)
-	p.held = p.held[:0]
-}
-
 // uploading loads the dataset an agent uploads to: ErrNotFound unless its
 // company is live and its connection is bound to the agent.
 func uploading(txn *tx, agentID, datasetID string) (store.Dataset, error) {
@@ -175,15 +154,15 @@ func (b *Badger) Pages(ctx context.Context, datasetID string, fn func(store.Page
 		if err != nil {
 			return err
 		}
-		return eachPage(ctx, txn, d, nil, func(p store.Page, _ []byte) error { return fn(p) })
+		return eachPage(ctx, txn, d, false, func(p store.Page, _ []byte) error { return fn(p) })
 	})
 }
 
 // eachPage calls fn with each page of d staged under its live or
 // committed lease, in page order, and its line index (nil if none). With
-// bufs, the page is a copy that fn may keep, in a buffer of bufs; without,
-// it is Badger's own and valid only until fn returns.
-func eachPage(ctx context.Context, txn *tx, d store.Dataset, bufs *pageBuffers, fn func(store.Page, []byte) error) error {
+// keep, the page is a copy that fn may keep; without, it is Badger's own
+// and valid only until fn returns.
+func eachPage(ctx context.Context, txn *tx, d store.Dataset, keep bool, fn func(store.Page, []byte) error) error {
 	lease := d.CommittedLease
 	if rules.InFlight(d.Status) {
 		lease = d.LeaseID
@@ -206,10 +185,9 @@ func eachPage(ctx context.Context, txn *tx, d store.Dataset, bufs *pageBuffers, 
 			return fn(page, index)
 		}
 		var err error
-		if bufs != nil {
+		if keep {
 			var v []byte
-			if v, err = it.Item().ValueCopy(bufs.next()); err == nil {
-				bufs.held = append(bufs.held, v)
+			if v, err = it.Item().ValueCopy(nil); err == nil {
 				err = each(v)
 			}
 		} else {

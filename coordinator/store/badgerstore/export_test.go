@@ -49,14 +49,6 @@ func (b *Badger) DeleteRaw(k string) error {
 	return b.update(context.Background(), func(txn *tx) error { return txn.Delete([]byte(k)) })
 }
 
-// SetChunkBytes makes writeSnapshot flush its batch after every n bytes
-// of pages until the test ends.
-func SetChunkBytes(t testing.TB, n int) {
-	old := chunkBytes
-	chunkBytes = n
-	t.Cleanup(func() { chunkBytes = old })
-}
-
 // WriteSnapshotCutShort does what a PublishCache cut short after
 // writing its records has done: the records written, the snapshot not
 // marked whole.
