@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dgraph-io/badger/v4"
 	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 
@@ -484,7 +485,8 @@ func benchInvoice(dst []byte, i int) []byte {
 // waits for the dataset to be Complete: each iteration a new dataset of
 // the same type, replacing the cache. It reports records/s end to end and
 // for each part: upload (pages and commit) and processing (validation and
-// publishing to the cache).
+// publishing to the cache), and end to end beside a Badger WriteBatch of
+// the same records measured in the same run.
 func BenchmarkUploadAndProcess(b *testing.B) {
 	bh := newBenchHub(b)
 	l := bh.link(1)[0]
@@ -521,7 +523,10 @@ func BenchmarkUploadAndProcess(b *testing.B) {
 	}
 	upload, process := pagesT+commitT, validateT+publishT
 	records := float64(benchRecords * b.N)
+	limit := writeBatchLimit(b)
 	b.ReportMetric(records/(upload+process).Seconds(), "records/s")
+	b.ReportMetric(limit, "writebatch-records/s")
+	b.ReportMetric(records/(upload+process).Seconds()/limit, "records/writebatch")
 	b.ReportMetric(records/upload.Seconds(), "upload-records/s")
 	b.ReportMetric(records/process.Seconds(), "process-records/s")
 	perOp := func(d time.Duration) float64 { return float64(d.Milliseconds()) / float64(b.N) }
@@ -530,6 +535,33 @@ func BenchmarkUploadAndProcess(b *testing.B) {
 	b.ReportMetric(perOp(validateT), "validate-ms/op")
 	b.ReportMetric(perOp(publishT), "publish-ms/op")
 	b.ReportMetric(float64(raw)/benchRecords, "B/record")
+}
+
+// writeBatchLimit writes the benchmark's invoices, keyed as the cache
+// keys them, in one Badger WriteBatch into a new database opened as the
+// store opens its own, and returns records per second: the limit of
+// records into the cache on this machine now.
+func writeBatchLimit(b *testing.B) float64 {
+	db, err := badger.Open(badgerstore.Options(b.TempDir()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	start := time.Now()
+	wb := db.NewWriteBatch()
+	defer wb.Cancel()
+	var line []byte
+	for i := range benchRecords {
+		line = benchInvoice(line[:0], i)
+		k := fmt.Appendf(nil, "rc/co/invoices/ds/%x", fmt.Sprintf("inv-%07d", i))
+		if err := wb.Set(k, bytes.Clone(line[:len(line)-1])); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := wb.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	return benchRecords / time.Since(start).Seconds()
 }
 
 // mapping queues an invoices dataset on l's connection and takes it to

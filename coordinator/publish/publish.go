@@ -204,12 +204,14 @@ func (p *Publisher) process(ctx context.Context, w item) error {
 	return nil
 }
 
-// validate runs the validation rules over the staged records, stores the
-// results, and moves the dataset on to Processing or ValidationError.
-// Warnings are kept and do not fail the dataset. A small dataset goes on
-// to Complete in the same transaction (finish).
+// validate runs the validation rules over the staged records, in the
+// pass that writes them as the dataset's snapshot, out of readers' sight
+// (PublishCache then only swaps it in), stores the results, and moves the
+// dataset on to Processing or ValidationError. Warnings are kept and do
+// not fail the dataset. A small dataset goes on to Complete in the same
+// transaction (finish).
 func (p *Publisher) validate(ctx context.Context, d store.Dataset) (store.Dataset, error) {
-	res, errs, small, err := p.runValidation(ctx, d, nil)
+	res, errs, small, err := p.validateWriting(ctx, d)
 	if err != nil {
 		return d, err
 	}

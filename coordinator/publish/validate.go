@@ -19,29 +19,51 @@ const SourceValidator = "source"
 // dataset's staged records, page by page, and returns what they found and
 // how many errors in all (the result keeps at most model.MaxFindings of
 // each kind); last, unless nil, is a page not yet staged that follows
-// them (when it is page 1, nothing staged is read). References resolve
-// against the company's cache. small reports whether the records fit the
-// one transaction of Store.FinishUpload (store.MaxFinishRecords,
-// store.MaxFinishBytes).
+// them (when it is page 1, nothing staged is read). small reports whether
+// the records fit the one transaction of Store.FinishUpload.
 func (p *Publisher) runValidation(ctx context.Context, d store.Dataset, last *store.Page) (res store.ValidationResult, errs int, small bool, err error) {
+	return p.validateRecords(ctx, d, func(add func([]byte) error) error {
+		each := func(pg store.Page) error {
+			for _, line := range ndjson.Lines(pg.Data) {
+				if err := add(line); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		var err error
+		if last == nil || last.N > 1 {
+			err = p.st.Pages(ctx, d.ID, each)
+		}
+		if err == nil && last != nil {
+			err = each(*last)
+		}
+		return err
+	})
+}
+
+// validateWriting is runValidation in the pass that writes the dataset's
+// snapshot (Store.WriteSnapshot): the records are read once, and Badger
+// writes them while the rules check the next ones.
+func (p *Publisher) validateWriting(ctx context.Context, d store.Dataset) (res store.ValidationResult, errs int, small bool, err error) {
+	return p.validateRecords(ctx, d, func(add func([]byte) error) error {
+		return p.st.WriteSnapshot(ctx, d.CompanyID, d.ID, add)
+	})
+}
+
+// validateRecords applies the rules to the records read calls add with,
+// in order. References resolve against the company's cache. small
+// reports whether the records fit the one transaction of
+// Store.FinishUpload (store.MaxFinishRecords, store.MaxFinishBytes, a
+// line's newline counted).
+func (p *Publisher) validateRecords(ctx context.Context, d store.Dataset, read func(add func([]byte) error) error) (res store.ValidationResult, errs int, small bool, err error) {
 	v := model.NewValidator(d.DataType, &cacheLookup{ctx: ctx, st: p.st, companyID: d.CompanyID})
 	var records, bytes int
-	add := func(p store.Page) error {
-		bytes += len(p.Data)
-		for _, line := range ndjson.Lines(p.Data) {
-			records++
-			if err := v.Add(line); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	if last == nil || last.N > 1 {
-		err = p.st.Pages(ctx, d.ID, add)
-	}
-	if err == nil && last != nil {
-		err = add(*last)
-	}
+	err = read(func(line []byte) error {
+		records++
+		bytes += len(line) + 1
+		return v.Add(line)
+	})
 	if err != nil {
 		return store.ValidationResult{}, 0, false, err
 	}

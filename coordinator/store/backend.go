@@ -316,6 +316,20 @@ type UploadStore interface {
 	// Publishing a dataset that is Complete and still the current snapshot
 	// succeeds and changes nothing.
 	PublishCache(ctx context.Context, companyID, datasetID string, now time.Time) (Dataset, error)
+	// WriteSnapshot writes the records of a Validating or Processing
+	// dataset's staged pages as its snapshot, out of every reader's sight,
+	// calling check with each record (its NDJSON line) in page order
+	// before it is written, and returns once the snapshot is durable: the
+	// validation's pass over the records is the snapshot's too, and
+	// PublishCache then swaps it in without writing it again. check's
+	// error stops it and is returned, the snapshot left unfinished. A
+	// snapshot written whole already is not written again, and check
+	// still sees every record. The snapshot of a dataset that ends
+	// otherwise (ValidationError) is an orphan, deleted by the next
+	// publish of its type. ErrNotFound if the company or dataset is
+	// missing, ErrTransition unless the dataset is Validating or
+	// Processing.
+	WriteSnapshot(ctx context.Context, companyID, datasetID string, check func(record []byte) error) error
 	// FinishUpload ends a small Validating dataset in one transaction, as
 	// SetValidation, Report and PublishCache called one after another
 	// would, with nothing half applied: it stores f.Validation; then, when

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"slices"
 	"strconv"
 	"unicode"
 	"unicode/utf8"
@@ -287,16 +286,16 @@ func RecordID(line []byte) (string, error) {
 	// json.Valid holds, so the scan below needs no bounds or syntax checks.
 	for i = skipSpace(line, i+1); line[i] != '}'; {
 		end := endOfString(line, i)
-		key, err := unquote(line[i:end])
+		key, err := unquoteBytes(line[i:end])
 		if err != nil {
 			return "", err
 		}
 		if !keys.add(key) {
-			return "", fmt.Errorf("key %q twice", truncate(key, 64))
+			return "", fmt.Errorf("key %q twice", truncate(string(key), 64))
 		}
 		i = skipSpace(line, skipSpace(line, end)+1) // past the colon
 		end = endOfValue(line, i)
-		if key == "id" {
+		if string(key) == "id" {
 			if line[i] != '"' {
 				return "", errors.New(`"id" is not a string`)
 			}
@@ -315,33 +314,37 @@ func RecordID(line []byte) (string, error) {
 	return id, CheckRecordID(id)
 }
 
-// keySet is the keys of an object: a slice while they are few, a map
-// once they are many, so that a record of 100,000 keys costs no more
-// than its size.
+// keySet is the keys of an object, decoded: an array of them while they
+// are few (no allocation for a record of a usual size), a map once they
+// are many, so that a record of 100,000 keys costs no more than its size.
 type keySet struct {
-	few  []string
+	n    int
+	few  [16][]byte
 	many map[string]bool
 }
 
-// add adds key, unless it is there already.
-func (k *keySet) add(key string) bool {
-	if k.many == nil && len(k.few) < 16 {
-		if slices.Contains(k.few, key) {
-			return false
+// add adds key, unless it is there already. The set keeps key.
+func (k *keySet) add(key []byte) bool {
+	if k.many == nil && k.n < len(k.few) {
+		for _, f := range k.few[:k.n] {
+			if bytes.Equal(f, key) {
+				return false
+			}
 		}
-		k.few = append(k.few, key)
+		k.few[k.n] = key
+		k.n++
 		return true
 	}
 	if k.many == nil {
-		k.many = make(map[string]bool, 32)
-		for _, f := range k.few {
-			k.many[f] = true
+		k.many = make(map[string]bool, 2*len(k.few))
+		for _, f := range k.few[:k.n] {
+			k.many[string(f)] = true
 		}
 	}
-	if k.many[key] {
+	if k.many[string(key)] {
 		return false
 	}
-	k.many[key] = true
+	k.many[string(key)] = true
 	return true
 }
 
@@ -386,6 +389,16 @@ func endOfValue(b []byte, i int) int {
 		i++
 	}
 	return i
+}
+
+// unquoteBytes decodes a JSON string, quotes included; without escapes
+// it is b's own bytes, between the quotes.
+func unquoteBytes(b []byte) ([]byte, error) {
+	if !bytes.ContainsRune(b, '\\') {
+		return b[1 : len(b)-1], nil
+	}
+	s, err := unquote(b)
+	return []byte(s), err
 }
 
 // unquote decodes a JSON string, quotes included.

@@ -217,6 +217,22 @@ func TestRecordID(t *testing.T) {
 	}
 }
 
+// TestRecordIDAllocs checks that RecordID allocates the id alone for a
+// record of a usual size: the coordinator checks every line of every page
+// it receives, and an allocation per key was most of a page's garbage.
+// An escaped key is decoded, and still compared with the others.
+func TestRecordIDAllocs(t *testing.T) {
+	rec := []byte(`{"id":"inv-0000042","invoiceNumber":"INV-42","customerRef":{"id":"cus-1","companyName":"Customer Ltd"},` +
+		`"issueDate":"2026-01-01T00:00:00Z","dueDate":"2026-02-01T00:00:00Z","currency":"GBP","subTotal":"10.00",` +
+		`"totalTaxAmount":"2.00","totalAmount":"12.00","amountDue":"12.00","status":"Submitted"}`)
+	if n := testing.AllocsPerRun(100, func() { RecordID(rec) }); n > 1 {
+		t.Errorf("RecordID of a record of 11 keys: %.0f allocations, want 1 (the id)", n)
+	}
+	if _, err := RecordID([]byte(`{"id":"x","a":1,"\u0061":2}`)); err == nil || !strings.Contains(err.Error(), `key "a" twice`) {
+		t.Errorf("RecordID with a key twice, once escaped = %v", err)
+	}
+}
+
 func TestRecordIDManyKeys(t *testing.T) {
 	// As many keys as fit in a record: linear, not quadratic, to check.
 	var b strings.Builder

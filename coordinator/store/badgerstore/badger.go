@@ -128,6 +128,13 @@ func tuned(o badger.Options) badger.Options {
 		WithValueThreshold(64 << 10)
 }
 
+// Options are the options Open opens Badger in dir with, for a
+// benchmark's limit: a WriteBatch into a database opened with them is
+// what the store's own writes are compared with.
+func Options(dir string) badger.Options {
+	return tuned(badger.DefaultOptions(dir)).WithSyncWrites(true).WithLogger(nil)
+}
+
 func openBadgerWith(opts badger.Options, logger *slog.Logger) (*Badger, error) {
 	dir := opts.Dir
 	if logger == nil {

@@ -160,7 +160,7 @@ func TestPublishCutShort(t *testing.T) {
 	u.mapping("ds-1", dataset.Customers, "lease-1")
 	u.put("ds-1", "lease-1", 1, "a", "b")
 	u.processing("ds-1", "lease-1")
-	must(t, "WriteSnapshot", b.WriteSnapshot(ctx, "co-1", "ds-1"))
+	must(t, "WriteSnapshotCutShort", b.WriteSnapshotCutShort(ctx, "co-1", "ds-1"))
 	if got := cachedIDs(t, b, "co-1", dataset.Customers); got != "[old]" {
 		t.Errorf("records before the swap: got %s, want [old]", got)
 	}
@@ -176,7 +176,7 @@ func TestPublishCutShort(t *testing.T) {
 	u.mapping("ds-2", dataset.Customers, "lease-2")
 	u.put("ds-2", "lease-2", 1, "orphan")
 	u.processing("ds-2", "lease-2")
-	must(t, "WriteSnapshot", b.WriteSnapshot(ctx, "co-1", "ds-2"))
+	must(t, "WriteSnapshotCutShort", b.WriteSnapshotCutShort(ctx, "co-1", "ds-2"))
 	u.report("ds-2", dataset.ProcessingError)
 	if len(keysUnder(t, b, "rc/co-1/customers/ds-2/")) != 1 {
 		t.Fatalf("the cut-short snapshot was not written")
@@ -276,5 +276,50 @@ func TestPublishByLineIndex(t *testing.T) {
 	must(t, "CachedRecord", err)
 	if got, want := string(rec), `{"id":"c\u0041"}`; got != want {
 		t.Errorf("record cA: got %s, want %s", got, want)
+	}
+}
+
+// TestWriteSnapshotKeys checks the keys of a snapshot written in the
+// validation's pass: its records and its mark while Validating, kept by
+// another publish of its type meanwhile; the mark deleted by the swap;
+// and a snapshot whose dataset failed validation deleted, mark and all,
+// by the next publish of its type.
+func TestWriteSnapshotKeys(t *testing.T) {
+	b := openTest(t)
+	ctx := t.Context()
+	u := newUploader(t, b, "co-1")
+	validating := func(id string, ids ...string) {
+		t.Helper()
+		u.mapping(id, dataset.Customers, "lease-"+id)
+		u.put(id, "lease-"+id, 1, ids...)
+		_, err := b.CommitUpload(ctx, "agent-1", id, "lease-"+id, sec(6))
+		must(t, "CommitUpload "+id, err)
+		must(t, "WriteSnapshot "+id, b.WriteSnapshot(ctx, "co-1", id, func([]byte) error { return nil }))
+	}
+	validating("ds-1", "a", "b")
+	// Another connection of the company publishes the type meanwhile.
+	other := uploader{t: t, s: b, co: "co-1", conn: "conn-2"}
+	must(t, "CreateConnection", b.CreateConnection(ctx,
+		store.Connection{ID: other.conn, CompanyID: "co-1", Status: store.Linked, AgentID: "agent-1", Created: sec(2)},
+		store.LinkCode{Hash: []byte("hash-conn-2"), Expires: sec(1000)}))
+	other.publish("ds-0", dataset.Customers, "other")
+	if got := keysUnder(t, b, "rc/co-1/customers/ds-1"); len(got) != 3 {
+		t.Errorf("a Validating dataset's snapshot after another publish: got keys %q, want its mark and 2 records", got)
+	}
+	// A record taken out of the written snapshot stays out: the swap
+	// writes none of them again.
+	must(t, "DeleteRaw", b.DeleteRaw(fmt.Sprintf("rc/co-1/customers/ds-1/%x", "b")))
+	u.report("ds-1", dataset.Processing)
+	_, err := b.PublishCache(ctx, "co-1", "ds-1", sec(8))
+	must(t, "PublishCache ds-1", err)
+	if got := keysUnder(t, b, "rc/co-1/customers/"); len(got) != 1 || strings.HasSuffix(got[0], "/ds-1") {
+		t.Errorf("keys after the swap: got %q, want ds-1's record a alone (the snapshot not written again)", got)
+	}
+
+	validating("ds-2", "x")
+	u.report("ds-2", dataset.ValidationError)
+	u.publish("ds-3", dataset.Customers, "z")
+	if got := keysUnder(t, b, "rc/co-1/customers/"); len(got) != 1 {
+		t.Errorf("keys after a failed dataset's snapshot and the next publish: got %q, want ds-3's record", got)
 	}
 }

@@ -41,12 +41,12 @@ func (b *Badger) PublishCache(ctx context.Context, companyID, datasetID string, 
 		return store.Dataset{}, errors.New("publish cache: time is zero")
 	}
 	now = now.UTC()
-	d, published, err := b.publishable(ctx, companyID, datasetID)
+	d, published, written, err := b.publishable(ctx, companyID, datasetID)
 	if err != nil {
 		return d, err
 	}
 	if !published {
-		if d, err = b.publish(ctx, d, now); err != nil {
+		if d, err = b.publish(ctx, d, written, now); err != nil {
 			return d, err
 		}
 	}
@@ -63,8 +63,9 @@ func (b *Badger) PublishCache(ctx context.Context, companyID, datasetID string, 
 }
 
 // publishable loads a dataset to publish; published reports that it is
-// Complete and its records current already.
-func (b *Badger) publishable(ctx context.Context, companyID, id string) (d store.Dataset, published bool, err error) {
+// Complete and its records current already, written that its snapshot is
+// written whole (WriteSnapshot).
+func (b *Badger) publishable(ctx context.Context, companyID, id string) (d store.Dataset, published, written bool, err error) {
 	err = b.view(ctx, func(txn *tx) error {
 		if _, err := getCompany(txn, companyID); err != nil {
 			return err
@@ -80,9 +81,10 @@ func (b *Badger) publishable(ctx context.Context, companyID, id string) (d store
 		if !published && d.Status != dataset.Processing {
 			return fmt.Errorf("publish dataset %s (%s): %w", id, d.Status, store.ErrTransition)
 		}
-		return nil
+		written, err = exists(txn, snapshotWrittenKey(companyID, string(d.DataType), id))
+		return err
 	})
-	return d, published, err
+	return d, published, written, err
 }
 
 // currentSnapshot is the id of the current snapshot of the type; "" if none.
@@ -97,8 +99,11 @@ func currentSnapshot(txn *tx, companyID, t string) (string, error) {
 // publish writes d's snapshot and swaps it in. A snapshot it fails to swap
 // in is left to dropOrphanSnapshots, which also deletes it at once when the
 // dataset is past Processing already (its company deleted, for one).
-func (b *Badger) publish(ctx context.Context, d store.Dataset, now time.Time) (store.Dataset, error) {
-	err := b.writeSnapshot(ctx, d)
+func (b *Badger) publish(ctx context.Context, d store.Dataset, written bool, now time.Time) (store.Dataset, error) {
+	var err error
+	if !written {
+		err = b.writeSnapshot(ctx, d, nil)
+	}
 	if err == nil {
 		var out store.Dataset
 		if out, err = b.swapSnapshot(ctx, d, now); err == nil {
@@ -112,12 +117,13 @@ func (b *Badger) publish(ctx context.Context, d store.Dataset, now time.Time) (s
 }
 
 // writeSnapshot writes the records of d's staged pages under its snapshot
-// prefix, in write batches, and returns once they are durable. Writing a
+// prefix, in write batches, and returns once they are durable, calling
+// check (unless nil) with each record before it is written. Writing a
 // snapshot again writes the same records over it. The store's mapped
 // files leave the process's resident memory at the start and after every
 // releaseEvery bytes of pages (releaseFiles): the pages read and the
 // tables written are not kept resident.
-func (b *Badger) writeSnapshot(ctx context.Context, d store.Dataset) error {
+func (b *Badger) writeSnapshot(ctx context.Context, d store.Dataset, check func([]byte) error) error {
 	wb := b.db.NewWriteBatch()
 	defer wb.Cancel()
 	dir := b.db.Opts().Dir
@@ -133,14 +139,18 @@ func (b *Badger) writeSnapshot(ctx context.Context, d store.Dataset) error {
 				releaseFiles(dir)
 				read = 0
 			}
-			if index != nil {
-				return store.EachIndexed(index, p.Data, func(id, rec []byte) error {
-					return wb.Set(snapshotKey(snap, id), rec)
-				})
+			set := func(id, rec []byte) error {
+				if check != nil {
+					if err := check(rec); err != nil {
+						return err
+					}
+				}
+				return wb.Set(snapshotKey(snap, id), rec)
 			}
-			return eachRecord(p, func(id string, rec []byte) error {
-				return wb.Set(snapshotKey(snap, []byte(id)), rec)
-			})
+			if index != nil {
+				return store.EachIndexed(index, p.Data, set)
+			}
+			return eachRecord(p, func(id string, rec []byte) error { return set([]byte(id), rec) })
 		})
 	})
 	if err == nil {
@@ -150,6 +160,64 @@ func (b *Badger) writeSnapshot(ctx context.Context, d store.Dataset) error {
 		return fmt.Errorf("publish dataset %s: %w", d.ID, err)
 	}
 	return nil
+}
+
+func (b *Badger) WriteSnapshot(ctx context.Context, companyID, datasetID string, check func(record []byte) error) error {
+	if err := rules.LookupIDs("company", companyID, "dataset", datasetID); err != nil {
+		return err
+	}
+	var (
+		d       store.Dataset
+		written bool
+	)
+	err := b.view(ctx, func(txn *tx) error {
+		var err error
+		if d, err = writable(txn, companyID, datasetID); err != nil {
+			return err
+		}
+		written, err = exists(txn, snapshotWrittenKey(companyID, string(d.DataType), d.ID))
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if written { // only the check is left to do
+		return b.Pages(ctx, datasetID, func(p store.Page) error {
+			for _, rec := range ndjson.Lines(p.Data) {
+				if err := check(rec); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if err := b.writeSnapshot(ctx, d, check); err != nil {
+		return err
+	}
+	// The mark says the snapshot is whole; a dataset that ended meanwhile
+	// leaves its snapshot an orphan, unmarked.
+	return b.update(ctx, func(txn *tx) error {
+		if _, err := writable(txn, companyID, datasetID); err != nil {
+			return err
+		}
+		return txn.Set(snapshotWrittenKey(companyID, string(d.DataType), d.ID), nil)
+	})
+}
+
+// writable loads a dataset whose snapshot may be written: Validating or
+// Processing, its company live.
+func writable(txn *tx, companyID, id string) (store.Dataset, error) {
+	if _, err := getCompany(txn, companyID); err != nil {
+		return store.Dataset{}, err
+	}
+	d, err := getDataset(txn, companyID, id)
+	if err != nil {
+		return d, err
+	}
+	if d.Status != dataset.Validating && d.Status != dataset.Processing {
+		return d, fmt.Errorf("write the snapshot of dataset %s (%s): %w", id, d.Status, store.ErrTransition)
+	}
+	return d, nil
 }
 
 // releaseEvery is how many bytes of pages writeSnapshot reads between two
@@ -208,6 +276,9 @@ func (b *Badger) swapSnapshot(ctx context.Context, d store.Dataset, now time.Tim
 		if err := txn.Set(cachePointerKey(d.CompanyID, t), []byte(cur.ID)); err != nil {
 			return err
 		}
+		if err := txn.Delete(snapshotWrittenKey(d.CompanyID, t, d.ID)); err != nil {
+			return err
+		}
 		out = cur
 		return putDataset(txn, &old, &cur)
 	})
@@ -215,9 +286,11 @@ func (b *Badger) swapSnapshot(ctx context.Context, d store.Dataset, now time.Tim
 }
 
 // dropOrphanSnapshots deletes the snapshots of the type that are neither
-// current nor of a Processing dataset. Such a snapshot can never become
-// current (only a Processing dataset's swap makes one current), so deleting
-// it in batches, in sight of readers, is safe.
+// current nor of a Validating or Processing dataset (WriteSnapshot writes
+// one while its dataset is Validating), with their written marks. Such a
+// snapshot can never become current (only a Processing dataset's swap
+// makes one current), so deleting it in batches, in sight of readers, is
+// safe.
 func (b *Badger) dropOrphanSnapshots(ctx context.Context, companyID, t string) error {
 	var orphans []string
 	err := b.view(ctx, func(txn *tx) error {
@@ -233,7 +306,7 @@ func (b *Badger) dropOrphanSnapshots(ctx context.Context, companyID, t string) e
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				return err
 			}
-			if err != nil || d.Status != dataset.Processing {
+			if err != nil || (d.Status != dataset.Processing && d.Status != dataset.Validating) {
 				orphans = append(orphans, id)
 			}
 		}
@@ -246,12 +319,15 @@ func (b *Badger) dropOrphanSnapshots(ctx context.Context, companyID, t string) e
 		if err := b.deletePrefix(ctx, snapshotPrefix(companyID, t, id), nil); err != nil {
 			return err
 		}
+		if err := b.update(ctx, func(txn *tx) error { return txn.Delete(snapshotWrittenKey(companyID, t, id)) }); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-// snapshotIDs lists the datasets with records under p, stepping over each
-// one's records with a seek.
+// snapshotIDs lists the datasets with records (or a written mark) under
+// p, stepping over each one's records with a seek.
 func snapshotIDs(txn *tx, p []byte) []string {
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
 	defer it.Close()

@@ -116,6 +116,9 @@ func finishUpload(ctx context.Context, txn *tx, f store.Finish, page []byte) (st
 			if err := txn.Set(cachePointerKey(d.CompanyID, t), []byte(d.ID)); err != nil {
 				return d, err
 			}
+			if err := txn.Delete(snapshotWrittenKey(d.CompanyID, t, d.ID)); err != nil {
+				return d, err
+			}
 			if err := deleteKeys(txn, replaced); err != nil {
 				return d, err
 			}

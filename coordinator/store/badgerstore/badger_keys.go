@@ -118,6 +118,11 @@ func recordKey(co, t, ds, id string) []byte {
 	return key("rc", co, t, ds, hex.EncodeToString([]byte(id)))
 }
 
+// snapshotWrittenKey marks a snapshot WriteSnapshot wrote whole: beside
+// its records' prefix, not under it, and deleted with the company's
+// records (rc/<company>/).
+func snapshotWrittenKey(co, t, ds string) []byte { return key("rc", co, t, ds) }
+
 // companyDataPrefixes are the prefixes of a company's bulk data.
 func companyDataPrefixes(co string) [][]byte {
 	return [][]byte{prefix("pg", co), prefix("pd", co), prefix("rc", co), prefix("cur", co)}

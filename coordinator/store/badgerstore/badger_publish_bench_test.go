@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -38,12 +39,13 @@ func journalEntry(i int) string {
 // BenchmarkPublishCache publishes a dataset of publishRecords journal
 // entries staged in pages of 1 MiB, as the coordinator does with its
 // memory limit controller running (memlimit.Run, its default), and
-// reports the process's peak RSS meanwhile beside the target, and the
+// reports the process's peak RSS meanwhile beside the target, the bytes
+// it allocated (whose garbage sets how hard the GC runs), and the
 // records per second beside a Badger WriteBatch of the same records into
 // a store opened with the same options, measured in the same run.
 func BenchmarkPublishCache(b *testing.B) {
 	ctx := b.Context()
-	var peak, secs, anon, file float64
+	var peak, secs, anon, file, alloc float64
 	for i := range b.N {
 		s := benchStore(b, func(s store.Backend) { stagePublish(b, s, publishRecords) })
 		mctx, cancel := context.WithCancel(ctx)
@@ -54,9 +56,13 @@ func BenchmarkPublishCache(b *testing.B) {
 		debug.FreeOSMemory()
 		resetPeakRSS(b)
 		stop := sampleRSS()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
 		start := time.Now()
 		_, err := s.PublishCache(ctx, "co-1", "ds-big", sec(10))
 		secs += time.Since(start).Seconds()
+		runtime.ReadMemStats(&after)
+		alloc = max(alloc, float64(after.TotalAlloc-before.TotalAlloc))
 		anonPeak, filePeak := stop()
 		peak = max(peak, float64(peakRSS(b)))
 		anon, file = max(anon, anonPeak), max(file, filePeak)
@@ -71,6 +77,7 @@ func BenchmarkPublishCache(b *testing.B) {
 	b.ReportMetric(peak/publishPeakTarget, "peak/target")
 	b.ReportMetric(anon/(1<<20), "peak-anon-MiB")
 	b.ReportMetric(file/(1<<20), "peak-file-MiB")
+	b.ReportMetric(alloc/(1<<20), "alloc-MiB")
 	b.ReportMetric(rate, "records/s")
 	b.ReportMetric(limit, "writebatch-records/s")
 	b.ReportMetric(rate/limit, "records/writebatch")

@@ -44,14 +44,20 @@ func (b *Badger) StartDeleteCompany(id string, keys int) error {
 	})
 }
 
-// WriteSnapshot does what a PublishCache cut short after writing its
-// records has done.
-func (b *Badger) WriteSnapshot(ctx context.Context, companyID, datasetID string) error {
-	d, _, err := b.publishable(ctx, companyID, datasetID)
+// DeleteRaw deletes one key, whatever it is.
+func (b *Badger) DeleteRaw(k string) error {
+	return b.update(context.Background(), func(txn *tx) error { return txn.Delete([]byte(k)) })
+}
+
+// WriteSnapshotCutShort does what a PublishCache cut short after
+// writing its records has done: the records written, the snapshot not
+// marked whole.
+func (b *Badger) WriteSnapshotCutShort(ctx context.Context, companyID, datasetID string) error {
+	d, _, _, err := b.publishable(ctx, companyID, datasetID)
 	if err != nil {
 		return err
 	}
-	return b.writeSnapshot(ctx, d)
+	return b.writeSnapshot(ctx, d, nil)
 }
 
 // ForgetCounts deletes the dataset counts, as in a store written before
@@ -121,7 +127,7 @@ func (b *Badger) DropWebhookRecord(id string) error {
 // (synced writes included), for the benchmarks' limits.
 func OpenRaw(t testing.TB, dir string) *badger.DB {
 	t.Helper()
-	db, err := badger.Open(tuned(badger.DefaultOptions(dir)).WithSyncWrites(true).WithLogger(nil))
+	db, err := badger.Open(Options(dir))
 	if err != nil {
 		t.Fatalf("open raw badger: %v", err)
 	}

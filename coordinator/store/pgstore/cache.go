@@ -129,14 +129,8 @@ func currentSnapshot(ctx context.Context, t pgx.Tx, companyID, dt string) (strin
 // in is left to dropOrphanSnapshots, which deletes it at once when the
 // dataset is past Processing already.
 func (p *PG) publish(ctx context.Context, d store.Dataset, now time.Time) (store.Dataset, error) {
-	err := pgx.BeginFunc(ctx, p.pool, func(t pgx.Tx) error { return writeSnapshot(ctx, t, d) })
-	var pe *pgconn.PgError
-	switch {
-	case errors.As(err, &pe) && pe.Code == "23503": // the company was deleted meanwhile
-		err = fmt.Errorf("publish dataset %s: company %s: %w", d.ID, d.CompanyID, store.ErrNotFound)
-	case err != nil:
-		err = fmt.Errorf("publish dataset %s: %w", d.ID, err)
-	default:
+	err := snapshotErr(d, pgx.BeginFunc(ctx, p.pool, func(t pgx.Tx) error { return writeSnapshot(ctx, t, d, nil) }))
+	if err == nil {
 		var out store.Dataset
 		if out, err = p.swapSnapshot(ctx, d, now); err == nil {
 			return out, nil
@@ -150,12 +144,14 @@ func (p *PG) publish(ctx context.Context, d store.Dataset, now time.Time) (store
 
 // writeSnapshot writes the records of d's staged pages as its snapshot, in
 // transaction t, one COPY per page, so that memory holds one page at a
-// time. Writers of one dataset take turns (an advisory lock until t ends),
-// and a snapshot is written whole or not at all, so a writer that finds d's
-// snapshot written already (by a publish whose swap failed, or that another
-// replica is swapping in) leaves it as it is. When d is no longer
-// Processing it writes nothing, and the swap says what happened.
-func writeSnapshot(ctx context.Context, t pgx.Tx, d store.Dataset) error {
+// time, calling check (unless nil) with each record first. Writers of one
+// dataset take turns (an advisory lock until t ends), and a snapshot is
+// written whole or not at all, so a writer that finds d's snapshot written
+// already (by WriteSnapshot, by a publish whose swap failed, or that
+// another replica is swapping in) leaves it as it is, and only checks its
+// records. When d is no longer Validating or Processing it writes nothing:
+// the swap says what happened (ErrTransition with a check).
+func writeSnapshot(ctx context.Context, t pgx.Tx, d store.Dataset, check func([]byte) error) error {
 	if _, err := t.Exec(ctx, "SELECT pg_advisory_xact_lock($1, hashtext($2))", publishLock, d.ID); err != nil {
 		return err
 	}
@@ -168,13 +164,41 @@ func writeSnapshot(ctx context.Context, t pgx.Tx, d store.Dataset) error {
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return err
 	}
-	if status != dataset.Processing || written {
+	switch {
+	case status != dataset.Processing && status != dataset.Validating && check != nil:
+		return fmt.Errorf("write the snapshot of dataset %s (%s): %w", d.ID, status, store.ErrTransition)
+	case status != dataset.Processing && status != dataset.Validating, written && check == nil:
 		return nil
+	case written:
+		return eachStagedPage(ctx, t, d, func(n int, _, data []byte) error {
+			for _, rec := range ndjson.Lines(data) {
+				if err := check(rec); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 	}
 	if _, err := t.Exec(ctx, "INSERT INTO cache_snapshots (dataset_id, company_id, data_type) VALUES ($1, $2, $3)",
 		d.ID, d.CompanyID, d.DataType); err != nil {
 		return err
 	}
+	src := &recordSource{dataset: d.ID, check: check}
+	return eachStagedPage(ctx, t, d, func(n int, lines, data []byte) error {
+		if err := src.page(n, lines, data); err != nil {
+			return err
+		}
+		if _, err := t.CopyFrom(ctx, pgx.Identifier{"records"}, recordColumns, src); err != nil {
+			return fmt.Errorf("page %d: %w", n, err)
+		}
+		return nil
+	})
+}
+
+// eachStagedPage calls fn with the number, line index and data of each
+// page of d staged under its live or committed lease, in page order, one
+// page in memory at a time.
+func eachStagedPage(ctx context.Context, t pgx.Tx, d store.Dataset, fn func(n int, lines, data []byte) error) error {
 	lease := pagesLease(d)
 	rows, err := t.Query(ctx, "SELECT n FROM pages WHERE dataset_id = $1 AND lease_id = $2 ORDER BY n", d.ID, lease)
 	if err != nil {
@@ -184,7 +208,6 @@ func writeSnapshot(ctx context.Context, t pgx.Tx, d store.Dataset) error {
 	if err != nil {
 		return err
 	}
-	src := &recordSource{dataset: d.ID}
 	for _, n := range ns {
 		var lines, data []byte
 		err := t.QueryRow(ctx, "SELECT lines, data FROM pages WHERE dataset_id = $1 AND lease_id = $2 AND n = $3",
@@ -192,12 +215,45 @@ func writeSnapshot(ctx context.Context, t pgx.Tx, d store.Dataset) error {
 		if err != nil {
 			return fmt.Errorf("page %d: %w", n, err)
 		}
-		if err := src.page(n, lines, data); err != nil {
+		if err := fn(n, lines, data); err != nil {
 			return err
 		}
-		if _, err := t.CopyFrom(ctx, pgx.Identifier{"records"}, recordColumns, src); err != nil {
-			return fmt.Errorf("page %d: %w", n, err)
+	}
+	return nil
+}
+
+func (p *PG) WriteSnapshot(ctx context.Context, companyID, datasetID string, check func(record []byte) error) error {
+	if err := rules.LookupIDs("company", companyID, "dataset", datasetID); err != nil {
+		return err
+	}
+	var d store.Dataset
+	err := p.view(ctx, func(t *tx) error {
+		if _, err := getCompany(ctx, t, companyID); err != nil {
+			return err
 		}
+		var err error
+		if d, err = getDataset(ctx, t, companyID, datasetID); err != nil {
+			return err
+		}
+		if d.Status != dataset.Validating && d.Status != dataset.Processing {
+			return fmt.Errorf("write the snapshot of dataset %s (%s): %w", datasetID, d.Status, store.ErrTransition)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return snapshotErr(d, pgx.BeginFunc(ctx, p.pool, func(t pgx.Tx) error { return writeSnapshot(ctx, t, d, check) }))
+}
+
+// snapshotErr is the error of writing d's snapshot, err, for the caller.
+func snapshotErr(d store.Dataset, err error) error {
+	var pe *pgconn.PgError
+	switch {
+	case errors.As(err, &pe) && pe.Code == "23503": // the company was deleted meanwhile
+		return fmt.Errorf("publish dataset %s: company %s: %w", d.ID, d.CompanyID, store.ErrNotFound)
+	case err != nil:
+		return fmt.Errorf("publish dataset %s: %w", d.ID, err)
 	}
 	return nil
 }
@@ -209,11 +265,13 @@ var recordColumns = []string{"dataset_id", "id", "seq", "body"}
 // in the order of the snapshot's lines.
 type recordSource struct {
 	dataset string
-	ids     []string
-	recs    [][]byte
-	i       int
-	seq     int64
-	row     []any
+	// check, unless nil, is called with each record as its page is read.
+	check func([]byte) error
+	ids   []string
+	recs  [][]byte
+	i     int
+	seq   int64
+	row   []any
 }
 
 // page makes the records of page n the rows to copy; their ids and JSON
@@ -221,6 +279,11 @@ type recordSource struct {
 func (s *recordSource) page(n int, lines, data []byte) error {
 	s.ids, s.recs, s.i = s.ids[:0], s.recs[:0], -1
 	add := func(id string, rec []byte) error {
+		if s.check != nil {
+			if err := s.check(rec); err != nil {
+				return err
+			}
+		}
 		s.ids, s.recs = append(s.ids, id), append(s.recs, rec)
 		return nil
 	}
@@ -232,7 +295,9 @@ func (s *recordSource) page(n int, lines, data []byte) error {
 		if err != nil {
 			return fmt.Errorf("page %d line %d: %w", n, line, err)
 		}
-		add(id, rec) //nolint:errcheck // add does not fail
+		if err := add(id, rec); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -284,7 +349,8 @@ func (p *PG) swapSnapshot(ctx context.Context, d store.Dataset, now time.Time) (
 }
 
 // dropOrphanSnapshots deletes the snapshots of the type that are neither
-// current nor of a Processing dataset nor held by a reader, each in a
+// current nor of a Validating or Processing dataset (WriteSnapshot writes
+// one while its dataset is Validating) nor held by a reader, each in a
 // statement of its own. Such a snapshot can never become current (only a
 // Processing dataset's swap makes one current), so deleting it in sight
 // of readers is safe: a reader that reads it holds it, and the last to
@@ -294,7 +360,7 @@ func (p *PG) dropOrphanSnapshots(ctx context.Context, companyID, dt string) erro
 		LEFT JOIN cache_current c ON c.company_id = s.company_id AND c.data_type = s.data_type
 		LEFT JOIN datasets d ON d.id = s.dataset_id
 		WHERE s.company_id = $1 AND s.data_type = $2 AND s.dataset_id IS DISTINCT FROM c.dataset_id
-			AND (d.status IS NULL OR d.status <> 'Processing')
+			AND (d.status IS NULL OR d.status NOT IN ('Validating', 'Processing'))
 			AND NOT EXISTS (SELECT 1 FROM snapshot_readers r WHERE r.dataset_id = s.dataset_id AND r.until > now())`, companyID, dt)
 	if err != nil {
 		return err

@@ -133,7 +133,7 @@ func checkFinishSize(ctx context.Context, t *tx, d store.Dataset) error {
 // reader holds it (a larger or a held one is left to dropOrphanSnapshots,
 // after the commit, or to its last reader's stopReading).
 func swapInSmall(ctx context.Context, t *tx, d store.Dataset) error {
-	if err := writeSnapshot(ctx, t, d); err != nil {
+	if err := writeSnapshot(ctx, t, d, nil); err != nil {
 		return err
 	}
 	dt := string(d.DataType)

@@ -341,3 +341,71 @@ func testDeleteCompanyData(f *fixture) {
 	err = f.s.Pages(f.ctx, "ds-1", func(store.Page) error { return errors.New("a page of a deleted dataset") })
 	wantErr(f, "Pages of a deleted dataset", err, store.ErrNotFound)
 }
+
+// testWriteSnapshot checks the snapshot written in the validation's pass:
+// check sees every record in page order (again when the snapshot is
+// written already), nothing shows before the swap, PublishCache swaps it
+// in whole, check's error is returned, and a snapshot whose dataset fails
+// validation never shows.
+func testWriteSnapshot(f *fixture) {
+	f.linked("co-1", "conn-1", "agent-1")
+	f.company("co-2", 0)
+	cust := dataset.Customers
+	f.publish("co-1", "conn-1", "ds-0", cust, "agent-1", 10, page("ds-0", "old"))
+	ds0 := func(string) string { return "ds-0" }
+
+	f.mapping("co-1", "conn-1", "ds-1", cust, "agent-1", "lease-1", 20)
+	f.upload("ds-1", "agent-1", "lease-1", 23, page("ds-1", "b", "a"), page("ds-1", "c"))
+	want := []string{rec("ds-1", "b"), rec("ds-1", "a"), rec("ds-1", "c")}
+	for _, pass := range []string{"first pass", "pass over a written snapshot"} {
+		var seen []string
+		err := f.s.WriteSnapshot(f.ctx, "co-1", "ds-1", func(r []byte) error {
+			seen = append(seen, string(r))
+			return nil
+		})
+		noErr(f, "WriteSnapshot, "+pass, err)
+		eq(f, "records checked, "+pass, fmt.Sprint(seen), fmt.Sprint(want))
+		f.wantCached("records before the swap, "+pass, "co-1", cust, ds0, "old")
+	}
+	f.report(coordReport("co-1", "ds-1", dataset.Processing, 24))
+	d, err := f.s.PublishCache(f.ctx, "co-1", "ds-1", at(25))
+	noErr(f, "PublishCache of a written snapshot", err)
+	eq(f, "status after the swap", d.Status, dataset.Complete)
+	f.wantCached("records after the swap", "co-1", cust, func(string) string { return "ds-1" }, "a", "b", "c")
+
+	f.mapping("co-1", "conn-1", "ds-2", cust, "agent-1", "lease-2", 30)
+	f.upload("ds-2", "agent-1", "lease-2", 33, page("ds-2", "x", "y"))
+	stop := errors.New("stop")
+	n := 0
+	err = f.s.WriteSnapshot(f.ctx, "co-1", "ds-2", func([]byte) error {
+		if n++; n == 2 {
+			return stop
+		}
+		return nil
+	})
+	wantErr(f, "WriteSnapshot, check fails", err, stop)
+	n = 0
+	noErr(f, "WriteSnapshot after a check failed", f.s.WriteSnapshot(f.ctx, "co-1", "ds-2", func([]byte) error { n++; return nil }))
+	eq(f, "records checked after a check failed", n, 2)
+	f.report(coordReport("co-1", "ds-2", dataset.ValidationError, 34))
+	f.wantCached("records after a validation error", "co-1", cust, func(string) string { return "ds-1" }, "a", "b", "c")
+	f.publish("co-1", "conn-1", "ds-3", cust, "agent-1", 40, page("ds-3", "z"))
+	f.wantCached("records after the next publish", "co-1", cust, func(string) string { return "ds-3" }, "z")
+
+	f.queue("co-1", "conn-1", "ds-q", dataset.Bills, 50)
+	refusals := []struct {
+		name, co, id string
+		want         error
+	}{
+		{"complete", "co-1", "ds-1", store.ErrTransition},
+		{"validation error", "co-1", "ds-2", store.ErrTransition},
+		{"queued", "co-1", "ds-q", store.ErrTransition},
+		{"missing dataset", "co-1", "ds-missing", store.ErrNotFound},
+		{"another company's dataset", "co-2", "ds-1", store.ErrNotFound},
+		{"missing company", "co-missing", "ds-1", store.ErrNotFound},
+	}
+	for _, tt := range refusals {
+		err := f.s.WriteSnapshot(f.ctx, tt.co, tt.id, func([]byte) error { return nil })
+		wantErr(f, "WriteSnapshot, "+tt.name, err, tt.want)
+	}
+}

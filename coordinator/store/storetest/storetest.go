@@ -81,6 +81,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Backend) {
 		{"PublishCacheConsistent", testPublishCacheConsistent},
 		{"PublishCacheReaderPaused", testPublishCacheReaderPaused},
 		{"PublishCacheLarge", testPublishCacheLarge},
+		{"WriteSnapshot", testWriteSnapshot},
 		{"FinishUpload", testFinishUpload},
 		{"FinishUploadFails", testFinishUploadFails},
 		{"FinishUploadRefusals", testFinishUploadRefusals},
