@@ -330,22 +330,31 @@ func (l *loadRun) measureDatasets(ctx context.Context) error {
 	for k := range idx {
 		idx[k] = l.o.big + k*(l.o.agents-l.o.big)/n
 	}
+	profiled := l.captureProfiles(ctx, "datasets")
 	use := l.sampleUse(ctx)
 	ids, err := l.queueAll(ctx, idx)
 	if err != nil {
 		use()
+		profiled()
 		return err
 	}
-	first, last, steps, err := l.span(ctx, idx, ids)
+	sp, err := l.span(ctx, idx, ids)
 	l.r.DatasetsUse = use()
+	profiled()
 	if err != nil {
 		return err
 	}
+	first, last, steps := sp.first, sp.last, sp.steps
 	secs := last.Sub(first).Seconds()
+	l.r.DatasetsQueueSeconds = sp.lastQueued.Sub(first).Seconds()
+	l.r.DatasetsClaimP50, l.r.DatasetsClaimP99, _ = sim.Percentiles(sp.claim)
+	l.r.DatasetsFinishP50, l.r.DatasetsFinishP99, _ = sim.Percentiles(sp.finish)
 	l.r.SmallDatasets, l.r.SmallRecords = n, l.o.records
 	l.r.DatasetsPerSec = float64(n) / secs
 	l.r.TransitionsPerSec = float64(steps) / secs
-	logf("datasets: %d in %.2fs: %.0f/s, %.0f transitions/s", n, secs, l.r.DatasetsPerSec, l.r.TransitionsPerSec)
+	logf("datasets: %d in %.2fs: %.0f/s, %.0f transitions/s; queued over %.2fs, Queued → Fetching p50 %s p99 %s, Fetching → Complete p50 %s p99 %s",
+		n, secs, l.r.DatasetsPerSec, l.r.TransitionsPerSec, l.r.DatasetsQueueSeconds,
+		l.r.DatasetsClaimP50, l.r.DatasetsClaimP99, l.r.DatasetsFinishP50, l.r.DatasetsFinishP99)
 	return nil
 }
 
@@ -367,11 +376,12 @@ func (l *loadRun) measureRecords(ctx context.Context) error {
 		use()
 		return err
 	}
-	first, last, _, err := l.span(ctx, idx, ids)
+	sp, err := l.span(ctx, idx, ids)
 	l.r.PeakRSSRecords, l.r.RecordsUse = peak(), use()
 	if err != nil {
 		return err
 	}
+	first, last := sp.first, sp.last
 	total := l.o.big * l.o.bigRecords
 	l.r.BigDatasets, l.r.BigRecords = l.o.big, l.o.bigRecords
 	l.r.RecordsPerSec = float64(total) / last.Sub(first).Seconds()
@@ -427,14 +437,23 @@ func (l *loadRun) queueAll(ctx context.Context, idx []int) (map[int]string, erro
 	return want, err
 }
 
-// span waits for the datasets to be Complete and reads their timelines:
-// the first Queued, the last Complete and how many transitions.
-func (l *loadRun) span(ctx context.Context, idx []int, ids map[int]string) (first, last time.Time, steps int, err error) {
-	if err = l.waitComplete(ctx, idx, ids); err != nil {
-		return
+// spanned is what the timelines of datasets queued at once say: the
+// first Queued, the last Queued, the last Complete, how many transitions,
+// and each one's Queued → Fetching and Fetching → Complete.
+type spanned struct {
+	first, lastQueued, last time.Time
+	steps                   int
+	claim, finish           []time.Duration
+}
+
+// span waits for the datasets to be Complete and reads their timelines.
+func (l *loadRun) span(ctx context.Context, idx []int, ids map[int]string) (spanned, error) {
+	var sp spanned
+	if err := l.waitComplete(ctx, idx, ids); err != nil {
+		return sp, err
 	}
 	var mu sync.Mutex
-	err = sim.Parallel(ctx, len(idx), 16, func(k int) error {
+	err := sim.Parallel(ctx, len(idx), 16, func(k int) error {
 		i := idx[k]
 		d, err := l.c.Dataset(ctx, l.agents[i].CompanyID, ids[i])
 		if err != nil {
@@ -443,19 +462,31 @@ func (l *loadRun) span(ctx context.Context, idx []int, ids map[int]string) (firs
 		if len(d.Timeline) == 0 {
 			return errors.New("dataset " + d.ID + " has no timeline")
 		}
+		q, c := d.Timeline[0].At, d.Timeline[len(d.Timeline)-1].At
+		var fetching time.Time
+		for _, st := range d.Timeline {
+			if st.To == "Fetching" && fetching.IsZero() {
+				fetching = st.At
+			}
+		}
 		mu.Lock()
 		defer mu.Unlock()
-		q, c := d.Timeline[0].At, d.Timeline[len(d.Timeline)-1].At
-		if first.IsZero() || q.Before(first) {
-			first = q
+		if sp.first.IsZero() || q.Before(sp.first) {
+			sp.first = q
 		}
-		if c.After(last) {
-			last = c
+		if q.After(sp.lastQueued) {
+			sp.lastQueued = q
 		}
-		steps += len(d.Timeline)
+		if c.After(sp.last) {
+			sp.last = c
+		}
+		if !fetching.IsZero() {
+			sp.claim, sp.finish = append(sp.claim, fetching.Sub(q)), append(sp.finish, c.Sub(fetching))
+		}
+		sp.steps += len(d.Timeline)
 		return nil
 	})
-	return
+	return sp, err
 }
 
 // measureRestart pauses the agent processes (SIGSTOP), kills the

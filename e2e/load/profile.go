@@ -11,10 +11,6 @@ import (
 	"time"
 )
 
-// debugAddr is where the coordinator serves its profiler when -profile
-// is given (--debug-listen).
-const debugAddr = "127.0.0.1:18090"
-
 // saveHeap saves, with -profile, what the coordinator holds into the
 // -profile folder: its heap profile after a collection
 // (heap-NAME.pb.gz), the same as text ending in the runtime's MemStats
@@ -31,7 +27,7 @@ func (l *loadRun) saveHeap(ctx context.Context, name string) error {
 		{"heap?debug=1", "heap-" + name + ".txt"},
 		{"goroutine?debug=1", "goroutine-" + name + ".txt"},
 	} {
-		if err := fetchTo(ctx, "http://"+debugAddr+"/debug/pprof/"+f.path, filepath.Join(l.o.profile, f.file)); err != nil {
+		if err := fetchTo(ctx, "http://"+l.o.debugAddr+"/debug/pprof/"+f.path, filepath.Join(l.o.profile, f.file)); err != nil {
 			return fmt.Errorf("profile %s: %w", f.file, err)
 		}
 	}
@@ -59,7 +55,7 @@ func (l *loadRun) captureProfiles(ctx context.Context, phase string) func() {
 	var wg sync.WaitGroup
 	get := func(path, file string) {
 		defer wg.Done()
-		url := fmt.Sprintf("http://%s/debug/pprof/%s?seconds=%d", debugAddr, path, secs)
+		url := fmt.Sprintf("http://%s/debug/pprof/%s?seconds=%d", l.o.debugAddr, path, secs)
 		if err := fetchTo(ctx, url, filepath.Join(l.o.profile, file)); err != nil {
 			logf("profile %s: %v", path, err)
 		}
