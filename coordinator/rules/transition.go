@@ -174,6 +174,13 @@ func Claim(d *store.Dataset, conn *store.Connection, c store.ClaimRequest) (with
 	return false, nil
 }
 
+// EarlierLeases reports whether d, just claimed, may have had a lease
+// before this one, and so pages staged under it: only a lost lease sends a
+// dataset back to Queued (expire), and that raises its attempt. A first
+// attempt's claim has none to delete, and its claimed answer need not wait
+// for the reads that would look.
+func EarlierLeases(d store.Dataset) bool { return d.Attempt > 1 }
+
 // RenewLease extends the lease of agentID on d to until; it reports
 // whether d changed. A dataset the agent holds no lease on, or whose lease
 // runs past until already, is left as it is.

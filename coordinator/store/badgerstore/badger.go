@@ -46,6 +46,11 @@ type Badger struct {
 	// openUpdates counts the update transactions open now, and
 	// peakUpdates is the most that were open at once.
 	openUpdates, peakUpdates atomic.Int64
+	// txns counts the transactions begun (views, runs of updates, write
+	// batches): each waits for the commits in flight to be synced before
+	// it reads (Badger's read timestamp), so on a path that waits for its
+	// answer each costs a sync while others write.
+	txns atomic.Int64
 }
 
 // tx is one Badger transaction of the store, with the change it makes as
@@ -207,6 +212,7 @@ func (b *Badger) update(ctx context.Context, fn func(txn *tx) error) error {
 			return err
 		}
 		var run *tx
+		b.txns.Add(1)
 		err := b.db.Update(func(t *badger.Txn) error {
 			run = &tx{Txn: t}
 			return fn(run)
@@ -238,6 +244,7 @@ func (b *Badger) view(ctx context.Context, fn func(txn *tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	b.txns.Add(1)
 	return b.db.View(func(t *badger.Txn) error { return fn(&tx{Txn: t}) })
 }
 
@@ -331,6 +338,7 @@ func scanKeys(txn *tx, p []byte, limit int) (keys, vals [][]byte, err error) {
 // them go a batch at a time, so it is only for keys no reader can reach
 // any more. Keys written after it starts may be left.
 func (b *Badger) deletePrefix(ctx context.Context, p, keep []byte) error {
+	b.txns.Add(1)
 	wb := b.db.NewWriteBatch()
 	defer wb.Cancel()
 	err := b.view(ctx, func(txn *tx) error {

@@ -39,7 +39,7 @@ func (b *Badger) Claim(ctx context.Context, c store.ClaimRequest) (store.Dataset
 	if err == nil && revoked {
 		return out, fmt.Errorf("claim %s: %s: %w", c.DatasetID, out.ErrorMessage, store.ErrNotQueued)
 	}
-	if err == nil {
+	if err == nil && rules.EarlierLeases(out) {
 		b.dropEarlierPages(ctx, out)
 	}
 	return out, err

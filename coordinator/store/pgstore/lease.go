@@ -40,7 +40,7 @@ func (p *PG) Claim(ctx context.Context, c store.ClaimRequest) (store.Dataset, er
 	if err == nil && revoked {
 		return out, fmt.Errorf("claim %s: %s: %w", c.DatasetID, out.ErrorMessage, store.ErrNotQueued)
 	}
-	if err == nil {
+	if err == nil && rules.EarlierLeases(out) {
 		p.dropEarlierPages(ctx, out)
 	}
 	return out, err
