@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -54,14 +55,28 @@ func (q *Queuer) Settings(ctx context.Context, companyID string) ([]Setting, err
 
 // Queue queues one data type for a company, on the named connection or, when
 // connectionID is empty, on the company's only live connection.
+// The connection and the settings are read at once: each read waits for
+// the commits in flight to be synced (a Badger read takes the newest
+// commit's timestamp and waits for it), so one after the other they would
+// wait twice before the queue's own commit.
 func (q *Queuer) Queue(ctx context.Context, companyID string, dt dataset.DataType, connectionID, why string) (store.Dataset, error) {
+	var (
+		settings []Setting
+		serr     error
+		wg       sync.WaitGroup
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		settings, serr = q.Settings(ctx, companyID)
+	}()
 	conn, err := q.pickConnection(ctx, companyID, connectionID)
+	wg.Wait()
 	if err != nil {
 		return store.Dataset{}, err
 	}
-	settings, err := q.Settings(ctx, companyID)
-	if err != nil {
-		return store.Dataset{}, fmt.Errorf("sync settings: %w", err)
+	if serr != nil {
+		return store.Dataset{}, fmt.Errorf("sync settings: %w", serr)
 	}
 	return q.queueOn(ctx, conn, uuid.NewString(), nil, dt, orderOf(settings, dt), why)
 }
