@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 
+	"github.com/ferry-sync/ferry/coordinator/rules"
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/dataset"
 )
@@ -34,13 +35,17 @@ func (s *Server) queueDataType(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ds, err := s.queuer.Queue(r.Context(), companyID, dt, r.URL.Query().Get("connectionId"), "queued by API")
+	ds, gate, err := s.queuer.QueueGate(r.Context(), companyID, dt, r.URL.Query().Get("connectionId"), "queued by API")
 	if err != nil {
 		return err
 	}
 	s.log.Info("dataset queued", "company", companyID, "dataset", ds.ID, "dataType", dt)
 	v := pullOperationView(ds, false)
-	s.holds(r.Context()).describe(ds, &v)
+	h := s.holds(r.Context())
+	if gate != nil {
+		h.gates[ds.ConnectionID] = rules.HoldAt(*gate, s.now())
+	}
+	h.describe(ds, &v)
 	writeJSON(w, http.StatusOK, v)
 	return nil
 }

@@ -13,50 +13,80 @@ import (
 	"github.com/ferry-sync/ferry/shared/dataset"
 )
 
-// meeting is the queuer's store whose reads of the connections and of the
-// settings each wait until the other has begun, or until a deadline.
-type meeting struct {
-	queue.Store
-	mu                  sync.Mutex
-	conns, settings     chan struct{}
-	connsOnce, settOnce sync.Once
-	met                 bool
+// pair is two store calls that should run at once: each waits, until a
+// deadline, for the other to begin.
+type pair struct {
+	mu   sync.Mutex
+	a, b chan struct{}
+	once [2]sync.Once
+	met  bool
 }
 
-// wait marks this read begun and, if it is the first, waits for the
-// other: they met if the other began while this one waited.
-func (m *meeting) wait(mine *sync.Once, mineCh, other chan struct{}) {
+func newPair() *pair { return &pair{a: make(chan struct{}), b: make(chan struct{})} }
+
+// arrive marks call i (0 or 1) begun and, if it is the first, waits for
+// the other: they met if the other began while this one waited.
+func (p *pair) arrive(i int) {
+	mine, other := p.a, p.b
+	if i == 1 {
+		mine, other = p.b, p.a
+	}
 	select {
 	case <-other:
-		mine.Do(func() { close(mineCh) })
+		p.once[i].Do(func() { close(mine) })
 		return // the other waits for this one
 	default:
 	}
-	mine.Do(func() { close(mineCh) })
+	p.once[i].Do(func() { close(mine) })
 	select {
 	case <-other:
-		m.mu.Lock()
-		m.met = true
-		m.mu.Unlock()
+		p.mu.Lock()
+		p.met = true
+		p.mu.Unlock()
 	case <-time.After(5 * time.Second):
 	}
 }
 
+func (p *pair) together() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.met
+}
+
+// meeting is the queuer's store whose reads of the connections and of the
+// settings meet, and whose gate read and queue commit meet.
+type meeting struct {
+	queue.Store
+	reads, commit *pair
+}
+
 func (m *meeting) Connections(ctx context.Context, companyID string) ([]store.Connection, error) {
-	m.wait(&m.connsOnce, m.conns, m.settings)
+	m.reads.arrive(0)
 	return m.Store.Connections(ctx, companyID)
 }
 
 func (m *meeting) EffectiveSyncSettings(ctx context.Context, companyID string) ([]store.SyncSetting, error) {
-	m.wait(&m.settOnce, m.settings, m.conns)
+	m.reads.arrive(1)
 	return m.Store.EffectiveSyncSettings(ctx, companyID)
 }
 
-// TestQueueReadsAtOnce: Queue reads the company's connections and its
-// sync settings at once. Each store read waits for the commits in flight
-// to be synced, so read one after the other they cost the queue call a
-// sync more while datasets move. It fails (each read waiting out its
-// deadline for the other) if the reads go back to one after the other.
+func (m *meeting) SyncGate(ctx context.Context, connectionID string) (store.SyncGate, error) {
+	m.commit.arrive(0)
+	return m.Store.SyncGate(ctx, connectionID)
+}
+
+func (m *meeting) QueueDataset(ctx context.Context, q store.QueueRequest) (store.Dataset, error) {
+	m.commit.arrive(1)
+	return m.Store.QueueDataset(ctx, q)
+}
+
+// TestQueueReadsAtOnce: a queue call reads the company's connections and
+// its sync settings at once, then the connection's gate (for the
+// answer's description of a hold) at once with its commit. Each store
+// read waits for the commits in flight to be synced, so one after the
+// other they cost the queue answer a sync each while datasets move. It
+// fails (each call waiting out its deadline for the other) if either pair
+// goes back to one after the other.
 func TestQueueReadsAtOnce(t *testing.T) {
 	st, err := badgerstore.Open(t.TempDir(), slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -72,17 +102,23 @@ func TestQueueReadsAtOnce(t *testing.T) {
 	if err := st.CreateConnection(ctx, c, store.LinkCode{Hash: []byte("hash"), CompanyID: "co", ConnectionID: "conn", Expires: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	m := &meeting{Store: st, conns: make(chan struct{}), settings: make(chan struct{})}
+	m := &meeting{Store: st, reads: newPair(), commit: newPair()}
 	q := queue.New(m)
-	d, err := q.Queue(ctx, "co", dataset.Invoices, "", "test")
+	d, gate, err := q.QueueGate(ctx, "co", dataset.Invoices, "", "test")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if d.Status != dataset.Queued || d.ConnectionID != "conn" {
 		t.Errorf("queued %+v, want Queued on conn", d)
 	}
-	if !m.met {
+	if gate == nil || gate.ConnectionID != "conn" {
+		t.Errorf("gate %+v, want conn's", gate)
+	}
+	if !m.reads.together() {
 		t.Error("the connections and the settings were read one after the other, want at once")
+	}
+	if !m.commit.together() {
+		t.Error("the gate was read apart from the queue's commit, want at once")
 	}
 	if _, err := q.Queue(ctx, "nope", dataset.Invoices, "", "test"); err == nil {
 		t.Error("queue on a missing company: no error")
