@@ -46,9 +46,13 @@ type options struct {
 	bigRecords int
 	jsonOut    string
 	setupConc  int
-	store      string
-	replicas   int
-	killRep    bool
+	// queueCallers is how many API callers queue at once in the
+	// datasets and records phases (and the writers of PostgreSQL's raw
+	// commit rate).
+	queueCallers int
+	store        string
+	replicas     int
+	killRep      bool
 	// profile, when set, is a folder for the coordinator's profiles:
 	// heap settled and idle, CPU and trace of the dispatch (profile.go).
 	profile     string
@@ -74,6 +78,7 @@ func main() {
 	flag.IntVar(&o.bigRecords, "big-records", 50000, "records in each big dataset")
 	flag.StringVar(&o.jsonOut, "json", "", "also write the figures as JSON to this file")
 	flag.IntVar(&o.setupConc, "setup-concurrency", 64, "API calls at once while making companies, connections and links")
+	flag.IntVar(&o.queueCallers, "queue-callers", 32, "API callers queueing at once in the datasets and records phases: each waits for its answer, so the small datasets per second is at most this over the queue call's latency")
 	flag.StringVar(&o.store, "store", "badger", "badger: one coordinator on its data folder; postgres: -replicas coordinators on a PostgreSQL server the tool starts (fsync on), behind HAProxy")
 	flag.IntVar(&o.replicas, "replicas", 1, "coordinator replicas (with -store postgres)")
 	flag.BoolVar(&o.killRep, "kill-replica", false, "with -store postgres and -replicas 2 or more: kill -9 the replica holding the most agents and time their return to the others")

@@ -349,7 +349,7 @@ func (l *loadRun) measureDatasets(ctx context.Context) error {
 	l.r.DatasetsQueueSeconds = sp.lastQueued.Sub(first).Seconds()
 	l.r.DatasetsClaimP50, l.r.DatasetsClaimP99, _ = sim.Percentiles(sp.claim)
 	l.r.DatasetsFinishP50, l.r.DatasetsFinishP99, _ = sim.Percentiles(sp.finish)
-	l.r.SmallDatasets, l.r.SmallRecords = n, l.o.records
+	l.r.SmallDatasets, l.r.SmallRecords, l.r.QueueCallers = n, l.o.records, l.o.queueCallers
 	l.r.DatasetsPerSec = float64(n) / secs
 	l.r.TransitionsPerSec = float64(steps) / secs
 	logf("datasets: %d in %.2fs: %.0f/s, %.0f transitions/s; queued over %.2fs, Queued → Fetching p50 %s p99 %s, Fetching → Complete p50 %s p99 %s",
@@ -414,15 +414,11 @@ func (l *loadRun) samplePeakRSS() func() int64 {
 	return func() int64 { close(done); wg.Wait(); return peak.Load() }
 }
 
-// queueCallers is how many callers queue at once in the datasets and
-// records phases, and so how many writers the raw commit rate uses.
-const queueCallers = 32
-
-// queueAll queues customers on each agent in idx from queueCallers
+// queueAll queues customers on each agent in idx from -queue-callers
 // callers at once.
 func (l *loadRun) queueAll(ctx context.Context, idx []int) (map[int]string, error) {
 	ids := make([]string, len(idx))
-	err := sim.Parallel(ctx, len(idx), queueCallers, func(k int) error {
+	err := sim.Parallel(ctx, len(idx), l.o.queueCallers, func(k int) error {
 		id, status, err := l.c.Queue(ctx, l.agents[idx[k]].CompanyID, "customers")
 		if err != nil || status != 200 {
 			return fmt.Errorf("queue on agent %d: status %d, %v", idx[k], status, err)
@@ -624,7 +620,7 @@ func (l *loadRun) measureBaseline(ctx context.Context) error {
 	if err != nil || l.db == nil {
 		return err
 	}
-	l.r.PGBaseline, err = measurePGBaseline(ctx, l.db, queueCallers, l.o.bigRecords)
+	l.r.PGBaseline, err = measurePGBaseline(ctx, l.db, l.o.queueCallers, l.o.bigRecords)
 	return err
 }
 

@@ -57,6 +57,7 @@ type report struct {
 	// dataset's Queued → Fetching (the feed, the offer, the claim) and
 	// Fetching → Complete (the agent's read, its upload, the end).
 	DatasetsQueueSeconds                 float64
+	QueueCallers                         int
 	DatasetsClaimP50, DatasetsClaimP99   time.Duration
 	DatasetsFinishP50, DatasetsFinishP99 time.Duration
 	BigDatasets, BigRecords              int
@@ -160,7 +161,7 @@ func (r *report) print(w io.Writer) {
 		{"limit: raw websocket round trip p50 / p99", r.in(fmt.Sprintf("%s / %s", ms(b.WSRoundTripP50), ms(b.WSRoundTripP99)), "baseline")},
 		{"limit: one synced Badger write p50 / p99", r.in(fmt.Sprintf("%s / %s", ms(b.SyncWriteP50), ms(b.SyncWriteP99)), "baseline")},
 		{"limit of the dispatch p99: websocket round trip p99 + synced write p99", r.in(ms(b.DispatchLimit()), "baseline")},
-		{"small datasets through the whole lifecycle", r.in(measured(r.SmallDatasets, "-datasets", fmt.Sprintf("%.0f /s (%d datasets of %d records), %s the synced-write limit", r.DatasetsPerSec, r.SmallDatasets, r.SmallRecords, ratio(r.DatasetsPerSec, b.SyncWritesPerSec))), "datasets")},
+		{"small datasets through the whole lifecycle", r.in(measured(r.SmallDatasets, "-datasets", fmt.Sprintf("%.0f /s (%d datasets of %d records, queued by %d API callers), %s the synced-write limit", r.DatasetsPerSec, r.SmallDatasets, r.SmallRecords, r.QueueCallers, ratio(r.DatasetsPerSec, b.SyncWritesPerSec))), "datasets")},
 		{"durable transitions", r.in(measured(r.SmallDatasets, "-datasets", fmt.Sprintf("%.0f /s", r.TransitionsPerSec)), "datasets")},
 		{"small datasets split: queue calls (first → last Queued) / Queued → Fetching p50, p99 / Fetching → Complete p50, p99", r.in(measured(r.SmallDatasets, "-datasets", fmt.Sprintf("%.2f s / %s, %s / %s, %s",
 			r.DatasetsQueueSeconds, ms(r.DatasetsClaimP50), ms(r.DatasetsClaimP99), ms(r.DatasetsFinishP50), ms(r.DatasetsFinishP99))), "datasets")},
