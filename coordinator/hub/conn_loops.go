@@ -127,10 +127,6 @@ func (c *agentConn) handleClaim(ctx context.Context, m protocol.Message) {
 	if c.refuseBelowMinimum(m) {
 		return
 	}
-	if c.claimHeld(ctx, m.Claim.DatasetID) {
-		c.enqueue(errorReply(m.ID, protocol.CodeNotQueued, "the connection is paused or outside its sync window; the dataset is offered again when it may run"))
-		return
-	}
 	d, err := c.h.st.Claim(ctx, store.ClaimRequest{
 		DatasetID: m.Claim.DatasetID, AgentID: c.agentID, LeaseID: uuid.NewString(),
 		Now: c.h.now().UTC(), TTL: c.h.cfg.LeaseTTL,
@@ -322,8 +318,6 @@ func (c *agentConn) offerQueued() bool {
 		}
 		c.offered = offered
 	}()
-	offeredOn := map[string]string{}
-	defer c.setOfferedOn(offeredOn)
 	var wake time.Time
 	defer func() { c.armWake(wake) }()
 	var unsupported []store.Report
@@ -336,9 +330,6 @@ func (c *agentConn) offerQueued() bool {
 		}
 		if len(queued) == 0 {
 			continue
-		}
-		for _, d := range queued {
-			offeredOn[d.ID] = connID // held or offered: claimHeld checks either
 		}
 		if hold, ok := c.h.hold(ctx, connID); !ok || hold.Held() {
 			wake = earliest(wake, hold.Opens)

@@ -30,8 +30,15 @@ func (p *PG) Claim(ctx context.Context, c store.ClaimRequest) (store.Dataset, er
 		if err != nil {
 			return err
 		}
+		var gate store.SyncGate
+		if conn != nil && conn.Status == store.Linked {
+			// A company being deleted has no window to hold it.
+			if gate, err = syncGate(ctx, t, *conn); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
 		old := d
-		if revoked, err = rules.Claim(&d, conn, c); err != nil {
+		if revoked, err = rules.Claim(&d, conn, gate, c); err != nil {
 			return err
 		}
 		out = d
