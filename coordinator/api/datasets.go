@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 
+	"github.com/ferry-sync/ferry/coordinator/rules"
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/dataset"
 )
@@ -24,22 +25,27 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
+// queueDataType queues one type. It reads no company of its own: the
+// queuer's reads answer the company's ErrNotFound, and each read here
+// would wait for the commits in flight (a Badger read waits for the
+// newest commit) before the queue's own.
 func (s *Server) queueDataType(w http.ResponseWriter, r *http.Request) error {
 	companyID := r.PathValue("companyId")
-	if _, err := s.store.Company(r.Context(), companyID); err != nil {
-		return err
-	}
 	dt, err := dataTypeParam(r)
 	if err != nil {
 		return err
 	}
-	ds, err := s.queuer.Queue(r.Context(), companyID, dt, r.URL.Query().Get("connectionId"), "queued by API")
+	ds, gate, err := s.queuer.QueueGate(r.Context(), companyID, dt, r.URL.Query().Get("connectionId"), "queued by API")
 	if err != nil {
 		return err
 	}
 	s.log.Info("dataset queued", "company", companyID, "dataset", ds.ID, "dataType", dt)
 	v := pullOperationView(ds, false)
-	s.holds(r.Context()).describe(ds, &v)
+	h := s.holds(r.Context())
+	if gate != nil {
+		h.gates[ds.ConnectionID] = rules.HoldAt(*gate, s.now())
+	}
+	h.describe(ds, &v)
 	writeJSON(w, http.StatusOK, v)
 	return nil
 }

@@ -95,9 +95,6 @@ type agentConn struct {
 	inHand   []protocol.Progress
 	lastSeen time.Time
 	offered  map[string]bool // "dataset/attempt" offered by the last pass; write loop only
-	// offeredOn is the connection of each dataset offered by the last
-	// pass, for the claim's check of its sync gate (holds.go).
-	offeredOn map[string]string
 	// wake kicks the write loop when the earliest closed window of the
 	// agent's queued work opens; write loop only.
 	wake    *time.Timer

@@ -127,10 +127,6 @@ func (c *agentConn) handleClaim(ctx context.Context, m protocol.Message) {
 	if c.refuseBelowMinimum(m) {
 		return
 	}
-	if c.claimHeld(ctx, m.Claim.DatasetID) {
-		c.enqueue(errorReply(m.ID, protocol.CodeNotQueued, "the connection is paused or outside its sync window; the dataset is offered again when it may run"))
-		return
-	}
 	// A claim that fails may still have committed (a deadline): the
 	// heartbeats renew until a renewal finds no lease.
 	c.leased = true
@@ -332,8 +328,6 @@ func (c *agentConn) offerQueued() bool {
 		}
 		c.offered = offered
 	}()
-	offeredOn := map[string]string{}
-	defer c.setOfferedOn(offeredOn)
 	var wake time.Time
 	defer func() { c.armWake(wake) }()
 	var unsupported []store.Report
@@ -346,9 +340,6 @@ func (c *agentConn) offerQueued() bool {
 		}
 		if len(queued) == 0 {
 			continue
-		}
-		for _, d := range queued {
-			offeredOn[d.ID] = connID // held or offered: claimHeld checks either
 		}
 		if hold, ok := c.h.hold(ctx, connID); !ok || hold.Held() {
 			wake = earliest(wake, hold.Opens)

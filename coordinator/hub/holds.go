@@ -14,7 +14,8 @@ import (
 // The work of a connection that is paused, or outside its sync window, is
 // not offered (offerQueued asks hold before each connection's offers), and
 // a claim of a dataset offered before the pause or before the window
-// closed is refused (claimHeld), so that the agent's waiting offers do not
+// closed is refused by the store, which reads the gate in the claim's
+// transaction (rules.Claim), so that the agent's waiting offers do not
 // start it either; a dataset already running when either happens goes on
 // to its end. Work held by a window is offered when the window opens: the
 // write loop arms one timer (wake) for the earliest opening among its
@@ -36,32 +37,6 @@ func (h *Hub) hold(ctx context.Context, connectionID string) (rules.Hold, bool) 
 		return rules.Hold{}, false
 	}
 	return rules.HoldAt(g, h.now()), true
-}
-
-// claimHeld reports whether the claim of a dataset queued at the last
-// offer pass must be refused because its connection is held now. Another
-// dataset is left to the store, which refuses what is not this agent's or
-// not Queued.
-func (c *agentConn) claimHeld(ctx context.Context, datasetID string) bool {
-	c.mu.Lock()
-	connID, ok := c.offeredOn[datasetID]
-	c.mu.Unlock()
-	if !ok {
-		return false
-	}
-	hold, ok := c.h.hold(ctx, connID)
-	return ok && hold.Held()
-}
-
-// setOfferedOn records the connections of the datasets the last pass
-// offered.
-func (c *agentConn) setOfferedOn(m map[string]string) {
-	if len(m) == 0 {
-		m = nil // an idle agent keeps no map
-	}
-	c.mu.Lock()
-	c.offeredOn = m
-	c.mu.Unlock()
 }
 
 // armWake sets the write loop's timer to kick it at t, replacing any;

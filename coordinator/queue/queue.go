@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -33,6 +34,7 @@ type Store interface {
 	EffectiveSyncSettings(ctx context.Context, companyID string) ([]store.SyncSetting, error)
 	QueueDataset(ctx context.Context, q store.QueueRequest) (store.Dataset, error)
 	Report(ctx context.Context, r store.Report) (store.Dataset, error)
+	SyncGate(ctx context.Context, connectionID string) (store.SyncGate, error)
 }
 
 // Queuer queues datasets. Its fields are set once before use.
@@ -55,15 +57,54 @@ func (q *Queuer) Settings(ctx context.Context, companyID string) ([]Setting, err
 // Queue queues one data type for a company, on the named connection or, when
 // connectionID is empty, on the company's only live connection.
 func (q *Queuer) Queue(ctx context.Context, companyID string, dt dataset.DataType, connectionID, why string) (store.Dataset, error) {
+	d, _, err := q.queue(ctx, companyID, dt, connectionID, why, false)
+	return d, err
+}
+
+// QueueGate is Queue that also returns the sync gate of the dataset's
+// connection (its pause and the window in force), for an answer that says
+// what holds the work; nil when it could not be read.
+func (q *Queuer) QueueGate(ctx context.Context, companyID string, dt dataset.DataType, connectionID, why string) (store.Dataset, *store.SyncGate, error) {
+	return q.queue(ctx, companyID, dt, connectionID, why, true)
+}
+
+// queue is Queue, reading the connection's gate too when gate is set.
+// Each read waits for the commits in flight to be synced (a Badger read
+// takes the newest commit's timestamp and waits for it), so the reads
+// that do not depend on each other go at once: the connection and the
+// settings, then the gate and the queue's commit.
+func (q *Queuer) queue(ctx context.Context, companyID string, dt dataset.DataType, connectionID, why string, gate bool) (store.Dataset, *store.SyncGate, error) {
+	var (
+		settings []Setting
+		serr     error
+		g        *store.SyncGate
+		wg       sync.WaitGroup
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		settings, serr = q.Settings(ctx, companyID)
+	}()
 	conn, err := q.pickConnection(ctx, companyID, connectionID)
+	wg.Wait()
 	if err != nil {
-		return store.Dataset{}, err
+		return store.Dataset{}, nil, err
 	}
-	settings, err := q.Settings(ctx, companyID)
-	if err != nil {
-		return store.Dataset{}, fmt.Errorf("sync settings: %w", err)
+	if serr != nil {
+		return store.Dataset{}, nil, fmt.Errorf("sync settings: %w", serr)
 	}
-	return q.queueOn(ctx, conn, uuid.NewString(), nil, dt, orderOf(settings, dt), why)
+	if gate {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if got, err := q.Store.SyncGate(ctx, conn.ID); err == nil {
+				g = &got
+			}
+		}()
+	}
+	d, err := q.queueOn(ctx, conn, uuid.NewString(), nil, dt, orderOf(settings, dt), why)
+	wg.Wait()
+	return d, g, err
 }
 
 // QueueAll queues every fetchOnFirstLink type of the company's settings that

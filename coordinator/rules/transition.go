@@ -154,10 +154,14 @@ func CheckClaim(c *store.ClaimRequest) error {
 // Claim applies an agent's claim to d, a dataset of the connection conn
 // (nil when missing). It is store.ErrNotFound unless the connection is
 // bound to the claiming agent and past PendingAuth, store.ErrNotQueued
-// unless d is Queued. On a Linked connection d moves to Fetching under the
-// claim's new lease; on a withdrawn one it ends in AuthError, and withdrawn
-// is true: the claim fails, but d's change is to be stored.
-func Claim(d *store.Dataset, conn *store.Connection, c store.ClaimRequest) (withdrawn bool, err error) {
+// unless d is Queued or its Linked connection is held at the claim's time
+// by gate, its pause and the sync window in force (read in the claim's
+// transaction: a claim offered before a pause or before the window closed
+// is refused, whoever paused it). On a Linked connection d moves to
+// Fetching under the claim's new lease; on a withdrawn one it ends in
+// AuthError, and withdrawn is true: the claim fails, but d's change is to
+// be stored.
+func Claim(d *store.Dataset, conn *store.Connection, gate store.SyncGate, c store.ClaimRequest) (withdrawn bool, err error) {
 	if conn == nil || conn.AgentID != c.AgentID || conn.Status == store.PendingAuth {
 		return false, fmt.Errorf("dataset %s for agent %s: %w", d.ID, c.AgentID, store.ErrNotFound)
 	}
@@ -167,12 +171,22 @@ func Claim(d *store.Dataset, conn *store.Connection, c store.ClaimRequest) (with
 	if conn.Status != store.Linked {
 		return true, End(d, dataset.AuthError, c.Now, "connection is "+string(conn.Status))
 	}
+	if HoldAt(gate, c.Now).Held() {
+		return false, fmt.Errorf("claim %s: the connection is paused or outside its sync window: %w", d.ID, store.ErrNotQueued)
+	}
 	if err := advance(d, dataset.Coordinator, dataset.Fetching, c.Now, c.AgentID, "claimed"); err != nil {
 		return false, err
 	}
 	d.LeaseID, d.LeaseAgent, d.LeaseExpires = c.LeaseID, c.AgentID, c.Now.Add(c.TTL)
 	return false, nil
 }
+
+// EarlierLeases reports whether d, just claimed, may have had a lease
+// before this one, and so pages staged under it: only a lost lease sends a
+// dataset back to Queued (expire), and that raises its attempt. A first
+// attempt's claim has none to delete, and its claimed answer need not wait
+// for the reads that would look.
+func EarlierLeases(d store.Dataset) bool { return d.Attempt > 1 }
 
 // RenewLease extends the lease of agentID on d to until; it reports
 // whether d changed. A dataset the agent holds no lease on, or whose lease

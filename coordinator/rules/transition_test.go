@@ -216,27 +216,30 @@ func TestClaim(t *testing.T) {
 		name      string
 		d         store.Dataset
 		conn      *store.Connection
+		gate      store.SyncGate
 		err       error
 		withdrawn bool
 		want      dataset.Status
 	}{
-		{"claimed", free(dataset.Queued), conn(store.Linked, "agent-1"), nil, false, dataset.Fetching},
-		{"connection missing", free(dataset.Queued), nil, store.ErrNotFound, false, dataset.Queued},
-		{"another agent's", free(dataset.Queued), conn(store.Linked, "agent-2"), store.ErrNotFound, false, dataset.Queued},
-		{"pending auth", free(dataset.Queued), conn(store.PendingAuth, "agent-1"), store.ErrNotFound, false, dataset.Queued},
-		{"not queued", held(dataset.Fetching), conn(store.Linked, "agent-1"), store.ErrNotQueued, false, dataset.Fetching},
-		{"deauthorized", free(dataset.Queued), conn(store.Deauthorized, "agent-1"), nil, true, dataset.AuthError},
-		{"unlinked", free(dataset.Queued), conn(store.Unlinked, "agent-1"), nil, true, dataset.AuthError},
+		{"claimed", free(dataset.Queued), conn(store.Linked, "agent-1"), store.SyncGate{}, nil, false, dataset.Fetching},
+		{"paused", free(dataset.Queued), conn(store.Linked, "agent-1"), store.SyncGate{PausedSince: at(1)}, store.ErrNotQueued, false, dataset.Queued},
+		{"paused but withdrawn", free(dataset.Queued), conn(store.Deauthorized, "agent-1"), store.SyncGate{PausedSince: at(1)}, nil, true, dataset.AuthError},
+		{"connection missing", free(dataset.Queued), nil, store.SyncGate{}, store.ErrNotFound, false, dataset.Queued},
+		{"another agent's", free(dataset.Queued), conn(store.Linked, "agent-2"), store.SyncGate{}, store.ErrNotFound, false, dataset.Queued},
+		{"pending auth", free(dataset.Queued), conn(store.PendingAuth, "agent-1"), store.SyncGate{}, store.ErrNotFound, false, dataset.Queued},
+		{"not queued", held(dataset.Fetching), conn(store.Linked, "agent-1"), store.SyncGate{}, store.ErrNotQueued, false, dataset.Fetching},
+		{"deauthorized", free(dataset.Queued), conn(store.Deauthorized, "agent-1"), store.SyncGate{}, nil, true, dataset.AuthError},
+		{"unlinked", free(dataset.Queued), conn(store.Unlinked, "agent-1"), store.SyncGate{}, nil, true, dataset.AuthError},
 	}
 	for _, tt := range tests {
 		d := tt.d
-		withdrawn, err := Claim(&d, tt.conn, c)
+		withdrawn, err := Claim(&d, tt.conn, tt.gate, c)
 		if !errors.Is(err, tt.err) || withdrawn != tt.withdrawn || d.Status != tt.want {
 			t.Errorf("%s: got %s, withdrawn %v, err %v; want %s, %v, %v", tt.name, d.Status, withdrawn, err, tt.want, tt.withdrawn, tt.err)
 		}
 	}
 	d := free(dataset.Queued)
-	if _, err := Claim(&d, conn(store.Linked, "agent-1"), c); err != nil {
+	if _, err := Claim(&d, conn(store.Linked, "agent-1"), store.SyncGate{}, c); err != nil {
 		t.Fatal(err)
 	}
 	if d.LeaseID != "lease-2" || d.LeaseAgent != "agent-1" || !d.LeaseExpires.Equal(at(65)) || d.Progress != store.StageProgress(dataset.Fetching) {

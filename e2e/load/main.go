@@ -46,13 +46,18 @@ type options struct {
 	bigRecords int
 	jsonOut    string
 	setupConc  int
-	store      string
-	replicas   int
-	killRep    bool
+	// queueCallers is how many API callers queue at once in the
+	// datasets and records phases (and the writers of PostgreSQL's raw
+	// commit rate).
+	queueCallers int
+	store        string
+	replicas     int
+	killRep      bool
 	// profile, when set, is a folder for the coordinator's profiles:
 	// heap settled and idle, CPU and trace of the dispatch (profile.go).
 	profile     string
 	profileSecs time.Duration
+	debugAddr   string
 }
 
 func main() {
@@ -73,11 +78,13 @@ func main() {
 	flag.IntVar(&o.bigRecords, "big-records", 50000, "records in each big dataset")
 	flag.StringVar(&o.jsonOut, "json", "", "also write the figures as JSON to this file")
 	flag.IntVar(&o.setupConc, "setup-concurrency", 64, "API calls at once while making companies, connections and links")
+	flag.IntVar(&o.queueCallers, "queue-callers", 32, "API callers queueing at once in the datasets and records phases: each waits for its answer, so the small datasets per second is at most this over the queue call's latency")
 	flag.StringVar(&o.store, "store", "badger", "badger: one coordinator on its data folder; postgres: -replicas coordinators on a PostgreSQL server the tool starts (fsync on), behind HAProxy")
 	flag.IntVar(&o.replicas, "replicas", 1, "coordinator replicas (with -store postgres)")
 	flag.BoolVar(&o.killRep, "kill-replica", false, "with -store postgres and -replicas 2 or more: kill -9 the replica holding the most agents and time their return to the others")
-	flag.StringVar(&o.profile, "profile", "", "with -store badger: serve the coordinator's profiler and write into this folder its heap profile, goroutines, MemStats and mappings settled before the agents return and idle with them, a CPU profile of the idle phase, and an execution trace and a CPU profile of the dispatch phase's first -profile-seconds")
+	flag.StringVar(&o.profile, "profile", "", "with -store badger: serve the coordinator's profiler and write into this folder its heap profile, goroutines, MemStats and mappings settled before the agents return and idle with them, and an execution trace and a CPU profile of the first -profile-seconds of the dispatch phase and of the datasets phase, and a CPU profile of the idle phase")
 	flag.DurationVar(&o.profileSecs, "profile-seconds", 20*time.Second, "how long -profile traces")
+	flag.StringVar(&o.debugAddr, "debug-listen", "127.0.0.1:18090", "with -profile: where the coordinator serves its profiler")
 	flag.Parse()
 	if o.store != "badger" && o.store != "postgres" || o.replicas < 1 || o.replicas > 1 && o.store != "postgres" || o.killRep && o.replicas < 2 {
 		fmt.Fprintln(os.Stderr, "load: -store is badger (one coordinator) or postgres (-replicas 1 or more; -kill-replica needs 2 or more)")
@@ -122,12 +129,7 @@ func run(ctx context.Context, o options) (*report, error) {
 		// would measure the tool, not the coordinator.
 		args := []string{"--max-connections-per-address", "-1"}
 		if o.profile != "" {
-			debug, err := debugAddr(o.addr)
-			if err != nil {
-				return nil, err
-			}
-			l.debug = debug
-			args = append(args, "--debug-listen", l.debug)
+			args = append(args, "--debug-listen", o.debugAddr)
 		}
 		c, dir, stop, err := sim.Launch(ctx, o.dir, o.bin, o.addr, loadKey, args...)
 		defer stop()
@@ -157,7 +159,6 @@ type loadRun struct {
 	g        *sim.Group
 	agents   []sim.Agent
 	events   *events
-	debug    string // where the coordinator serves its profiler (-profile)
 }
 
 func (l *loadRun) phases(ctx context.Context) error {

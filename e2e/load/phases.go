@@ -333,22 +333,31 @@ func (l *loadRun) measureDatasets(ctx context.Context) error {
 	for k := range idx {
 		idx[k] = l.o.big + k*(l.o.agents-l.o.big)/n
 	}
+	profiled := l.captureProfiles(ctx, "datasets", l.o.profileSecs, true)
 	use := l.sampleUse(ctx)
 	ids, err := l.queueAll(ctx, idx)
 	if err != nil {
 		use()
+		profiled()
 		return err
 	}
-	first, last, steps, err := l.span(ctx, idx, ids)
+	sp, err := l.span(ctx, idx, ids)
 	l.r.DatasetsUse = use()
+	profiled()
 	if err != nil {
 		return err
 	}
+	first, last, steps := sp.first, sp.last, sp.steps
 	secs := last.Sub(first).Seconds()
-	l.r.SmallDatasets, l.r.SmallRecords = n, l.o.records
+	l.r.DatasetsQueueSeconds = sp.lastQueued.Sub(first).Seconds()
+	l.r.DatasetsClaimP50, l.r.DatasetsClaimP99, _ = sim.Percentiles(sp.claim)
+	l.r.DatasetsFinishP50, l.r.DatasetsFinishP99, _ = sim.Percentiles(sp.finish)
+	l.r.SmallDatasets, l.r.SmallRecords, l.r.QueueCallers = n, l.o.records, l.o.queueCallers
 	l.r.DatasetsPerSec = float64(n) / secs
 	l.r.TransitionsPerSec = float64(steps) / secs
-	logf("datasets: %d in %.2fs: %.0f/s, %.0f transitions/s", n, secs, l.r.DatasetsPerSec, l.r.TransitionsPerSec)
+	logf("datasets: %d in %.2fs: %.0f/s, %.0f transitions/s; queued over %.2fs, Queued → Fetching p50 %s p99 %s, Fetching → Complete p50 %s p99 %s",
+		n, secs, l.r.DatasetsPerSec, l.r.TransitionsPerSec, l.r.DatasetsQueueSeconds,
+		l.r.DatasetsClaimP50, l.r.DatasetsClaimP99, l.r.DatasetsFinishP50, l.r.DatasetsFinishP99)
 	return nil
 }
 
@@ -370,11 +379,12 @@ func (l *loadRun) measureRecords(ctx context.Context) error {
 		use()
 		return err
 	}
-	first, last, _, err := l.span(ctx, idx, ids)
+	sp, err := l.span(ctx, idx, ids)
 	l.r.PeakRSSRecords, l.r.RecordsUse = peak(), use()
 	if err != nil {
 		return err
 	}
+	first, last := sp.first, sp.last
 	total := l.o.big * l.o.bigRecords
 	l.r.BigDatasets, l.r.BigRecords = l.o.big, l.o.bigRecords
 	l.r.RecordsPerSec = float64(total) / last.Sub(first).Seconds()
@@ -407,15 +417,11 @@ func (l *loadRun) samplePeakRSS() func() int64 {
 	return func() int64 { close(done); wg.Wait(); return peak.Load() }
 }
 
-// queueCallers is how many callers queue at once in the datasets and
-// records phases, and so how many writers the raw commit rate uses.
-const queueCallers = 32
-
-// queueAll queues customers on each agent in idx from queueCallers
+// queueAll queues customers on each agent in idx from -queue-callers
 // callers at once.
 func (l *loadRun) queueAll(ctx context.Context, idx []int) (map[int]string, error) {
 	ids := make([]string, len(idx))
-	err := sim.Parallel(ctx, len(idx), queueCallers, func(k int) error {
+	err := sim.Parallel(ctx, len(idx), l.o.queueCallers, func(k int) error {
 		id, status, err := l.c.Queue(ctx, l.agents[idx[k]].CompanyID, "customers")
 		if err != nil || status != 200 {
 			return fmt.Errorf("queue on agent %d: status %d, %v", idx[k], status, err)
@@ -430,14 +436,23 @@ func (l *loadRun) queueAll(ctx context.Context, idx []int) (map[int]string, erro
 	return want, err
 }
 
-// span waits for the datasets to be Complete and reads their timelines:
-// the first Queued, the last Complete and how many transitions.
-func (l *loadRun) span(ctx context.Context, idx []int, ids map[int]string) (first, last time.Time, steps int, err error) {
-	if err = l.waitComplete(ctx, idx, ids); err != nil {
-		return
+// spanned is what the timelines of datasets queued at once say: the
+// first Queued, the last Queued, the last Complete, how many transitions,
+// and each one's Queued → Fetching and Fetching → Complete.
+type spanned struct {
+	first, lastQueued, last time.Time
+	steps                   int
+	claim, finish           []time.Duration
+}
+
+// span waits for the datasets to be Complete and reads their timelines.
+func (l *loadRun) span(ctx context.Context, idx []int, ids map[int]string) (spanned, error) {
+	var sp spanned
+	if err := l.waitComplete(ctx, idx, ids); err != nil {
+		return sp, err
 	}
 	var mu sync.Mutex
-	err = sim.Parallel(ctx, len(idx), 16, func(k int) error {
+	err := sim.Parallel(ctx, len(idx), 16, func(k int) error {
 		i := idx[k]
 		d, err := l.c.Dataset(ctx, l.agents[i].CompanyID, ids[i])
 		if err != nil {
@@ -446,19 +461,31 @@ func (l *loadRun) span(ctx context.Context, idx []int, ids map[int]string) (firs
 		if len(d.Timeline) == 0 {
 			return errors.New("dataset " + d.ID + " has no timeline")
 		}
+		q, c := d.Timeline[0].At, d.Timeline[len(d.Timeline)-1].At
+		var fetching time.Time
+		for _, st := range d.Timeline {
+			if st.To == "Fetching" && fetching.IsZero() {
+				fetching = st.At
+			}
+		}
 		mu.Lock()
 		defer mu.Unlock()
-		q, c := d.Timeline[0].At, d.Timeline[len(d.Timeline)-1].At
-		if first.IsZero() || q.Before(first) {
-			first = q
+		if sp.first.IsZero() || q.Before(sp.first) {
+			sp.first = q
 		}
-		if c.After(last) {
-			last = c
+		if q.After(sp.lastQueued) {
+			sp.lastQueued = q
 		}
-		steps += len(d.Timeline)
+		if c.After(sp.last) {
+			sp.last = c
+		}
+		if !fetching.IsZero() {
+			sp.claim, sp.finish = append(sp.claim, fetching.Sub(q)), append(sp.finish, c.Sub(fetching))
+		}
+		sp.steps += len(d.Timeline)
 		return nil
 	})
-	return
+	return sp, err
 }
 
 // measureRestart pauses the agent processes (SIGSTOP), kills the
@@ -596,7 +623,7 @@ func (l *loadRun) measureBaseline(ctx context.Context) error {
 	if err != nil || l.db == nil {
 		return err
 	}
-	l.r.PGBaseline, err = measurePGBaseline(ctx, l.db, queueCallers, l.o.bigRecords)
+	l.r.PGBaseline, err = measurePGBaseline(ctx, l.db, l.o.queueCallers, l.o.bigRecords)
 	return err
 }
 

@@ -4,29 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"time"
 )
-
-// debugAddr is where the coordinator listening on addr serves its
-// profiler when -profile is given (--debug-listen): the port ten above
-// addr's, so that runs on other -listen ports do not collide.
-func debugAddr(addr string) (string, error) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", fmt.Errorf("-listen %q: %w", addr, err)
-	}
-	p, err := strconv.Atoi(port)
-	if err != nil || p <= 0 || p+10 > 65535 {
-		return "", fmt.Errorf("-listen %q: port out of range", addr)
-	}
-	return net.JoinHostPort(host, strconv.Itoa(p+10)), nil
-}
 
 // saveHeap saves, with -profile, what the coordinator holds into the
 // -profile folder: its heap profile after a collection
@@ -44,7 +27,7 @@ func (l *loadRun) saveHeap(ctx context.Context, name string) error {
 		{"heap?debug=1", "heap-" + name + ".txt"},
 		{"goroutine?debug=1", "goroutine-" + name + ".txt"},
 	} {
-		if err := fetchTo(ctx, "http://"+l.debug+"/debug/pprof/"+f.path, filepath.Join(l.o.profile, f.file)); err != nil {
+		if err := fetchTo(ctx, "http://"+l.o.debugAddr+"/debug/pprof/"+f.path, filepath.Join(l.o.profile, f.file)); err != nil {
 			return fmt.Errorf("profile %s: %w", f.file, err)
 		}
 	}
@@ -72,7 +55,7 @@ func (l *loadRun) captureProfiles(ctx context.Context, phase string, span time.D
 	var wg sync.WaitGroup
 	get := func(path, file string) {
 		defer wg.Done()
-		url := fmt.Sprintf("http://%s/debug/pprof/%s?seconds=%d", l.debug, path, secs)
+		url := fmt.Sprintf("http://%s/debug/pprof/%s?seconds=%d", l.o.debugAddr, path, secs)
 		if err := fetchTo(ctx, url, filepath.Join(l.o.profile, file)); err != nil {
 			logf("profile %s: %v", path, err)
 		}

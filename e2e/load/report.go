@@ -52,10 +52,18 @@ type report struct {
 	DispatchUse                           use
 	SmallDatasets, SmallRecords           int
 	DatasetsPerSec, TransitionsPerSec     float64
-	BigDatasets, BigRecords               int
-	RecordsPerSec                         float64
-	PeakRSSRecords                        int64
-	DatasetsUse, RecordsUse               use
+	// The small datasets' path split: how long the queue calls took
+	// (the first Queued to the last, by the timelines), and each
+	// dataset's Queued → Fetching (the feed, the offer, the claim) and
+	// Fetching → Complete (the agent's read, its upload, the end).
+	DatasetsQueueSeconds                 float64
+	QueueCallers                         int
+	DatasetsClaimP50, DatasetsClaimP99   time.Duration
+	DatasetsFinishP50, DatasetsFinishP99 time.Duration
+	BigDatasets, BigRecords              int
+	RecordsPerSec                        float64
+	PeakRSSRecords                       int64
+	DatasetsUse, RecordsUse              use
 
 	AgentsPerReplica       []int
 	KilledAgents           int
@@ -153,8 +161,12 @@ func (r *report) print(w io.Writer) {
 		{"limit: raw websocket round trip p50 / p99", r.in(fmt.Sprintf("%s / %s", ms(b.WSRoundTripP50), ms(b.WSRoundTripP99)), "baseline")},
 		{"limit: one synced Badger write p50 / p99", r.in(fmt.Sprintf("%s / %s", ms(b.SyncWriteP50), ms(b.SyncWriteP99)), "baseline")},
 		{"limit of the dispatch p99: websocket round trip p99 + synced write p99", r.in(ms(b.DispatchLimit()), "baseline")},
-		{"small datasets through the whole lifecycle", r.in(measured(r.SmallDatasets, "-datasets", fmt.Sprintf("%.0f /s (%d datasets of %d records), %s the synced-write limit", r.DatasetsPerSec, r.SmallDatasets, r.SmallRecords, ratio(r.DatasetsPerSec, b.SyncWritesPerSec))), "datasets")},
+		{"small datasets through the whole lifecycle", r.in(measured(r.SmallDatasets, "-datasets", fmt.Sprintf("%.0f /s (%d datasets of %d records, queued by %d API callers), %s the synced-write limit", r.DatasetsPerSec, r.SmallDatasets, r.SmallRecords, r.QueueCallers, ratio(r.DatasetsPerSec, b.SyncWritesPerSec))), "datasets")},
 		{"durable transitions", r.in(measured(r.SmallDatasets, "-datasets", fmt.Sprintf("%.0f /s", r.TransitionsPerSec)), "datasets")},
+		{"small datasets split: queue calls (first → last Queued) / Queued → Fetching p50, p99 / Fetching → Complete p50, p99", r.in(measured(r.SmallDatasets, "-datasets", fmt.Sprintf("%.2f s / %s, %s / %s, %s",
+			r.DatasetsQueueSeconds, ms(r.DatasetsClaimP50), ms(r.DatasetsClaimP99), ms(r.DatasetsFinishP50), ms(r.DatasetsFinishP99))), "datasets")},
+		{"machine during the small datasets", r.in(measured(r.SmallDatasets, "-datasets", fmt.Sprintf("CPU: coordinator %.0f%%, agent processes %.0f%% (of a core); machine %.0f%% busy (both cores, every process)",
+			r.DatasetsUse.CoordinatorCPUPercent, r.DatasetsUse.AgentsCPUPercent, r.DatasetsUse.MachineCPUPercent)), "datasets")},
 		{"limit: synced Badger writes, 64 writers", r.in(fmt.Sprintf("%.0f /s", b.SyncWritesPerSec), "baseline")},
 		{"records into the cache", r.in(measured(r.BigDatasets, "-big", fmt.Sprintf("%.0f /s (%d datasets of %d records), %s the WriteBatch limit (target ≥ 0.7×), coordinator peak RSS %.0f MiB", r.RecordsPerSec, r.BigDatasets, r.BigRecords, ratio(r.RecordsPerSec, b.BatchRecordsPerSec), float64(r.PeakRSSRecords)/(1<<20))), "records")},
 		{"limit: Badger WriteBatch of the same records", r.in(fmt.Sprintf("%.0f records/s, %.1f MB/s", b.BatchRecordsPerSec, b.BatchMBPerSec), "baseline")},

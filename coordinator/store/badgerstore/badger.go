@@ -47,6 +47,11 @@ type Badger struct {
 	// peakUpdates is the most that were open at once, and begunUpdates
 	// is how many have begun.
 	openUpdates, peakUpdates, begunUpdates atomic.Int64
+	// txns counts the transactions begun (views, runs of updates, write
+	// batches): each waits for the commits in flight to be synced before
+	// it reads (Badger's read timestamp), so on a path that waits for its
+	// answer each costs a sync while others write.
+	txns atomic.Int64
 }
 
 // tx is one Badger transaction of the store, with the change it makes as
@@ -216,6 +221,7 @@ func (b *Badger) update(ctx context.Context, fn func(txn *tx) error) error {
 			return err
 		}
 		var run *tx
+		b.txns.Add(1)
 		err := b.db.Update(func(t *badger.Txn) error {
 			run = &tx{Txn: t}
 			return fn(run)
@@ -247,6 +253,7 @@ func (b *Badger) view(ctx context.Context, fn func(txn *tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	b.txns.Add(1)
 	return b.db.View(func(t *badger.Txn) error { return fn(&tx{Txn: t}) })
 }
 
@@ -348,6 +355,7 @@ func anyKey(txn *tx, p []byte) bool {
 // them go a batch at a time, so it is only for keys no reader can reach
 // any more. Keys written after it starts may be left.
 func (b *Badger) deletePrefix(ctx context.Context, p, keep []byte) error {
+	b.txns.Add(1)
 	wb := b.db.NewWriteBatch()
 	defer wb.Cancel()
 	err := b.view(ctx, func(txn *tx) error {

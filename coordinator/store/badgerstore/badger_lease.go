@@ -29,8 +29,15 @@ func (b *Badger) Claim(ctx context.Context, c store.ClaimRequest) (store.Dataset
 		if err != nil {
 			return err
 		}
+		var gate store.SyncGate
+		if conn != nil && conn.Status == store.Linked {
+			// A company being deleted has no window to hold it.
+			if gate, err = syncGate(txn, *conn); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
 		old := d
-		if revoked, err = rules.Claim(&d, conn, c); err != nil {
+		if revoked, err = rules.Claim(&d, conn, gate, c); err != nil {
 			return err
 		}
 		out = d
@@ -39,7 +46,7 @@ func (b *Badger) Claim(ctx context.Context, c store.ClaimRequest) (store.Dataset
 	if err == nil && revoked {
 		return out, fmt.Errorf("claim %s: %s: %w", c.DatasetID, out.ErrorMessage, store.ErrNotQueued)
 	}
-	if err == nil {
+	if err == nil && rules.EarlierLeases(out) {
 		b.dropEarlierPages(ctx, out)
 	}
 	return out, err

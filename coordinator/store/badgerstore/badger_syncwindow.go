@@ -69,21 +69,27 @@ func (b *Badger) SyncGate(ctx context.Context, connectionID string) (store.SyncG
 		if err != nil {
 			return notFound(err, "connection", connectionID)
 		}
-		company, err := getCompany(txn, co)
+		c, err := getConnection(txn, co, connectionID)
 		if err != nil {
 			return err
 		}
-		c, err := getConnection(txn, company.ID, connectionID)
-		if err != nil {
-			return err
-		}
-		client, err := profileWindow(txn)
-		if err != nil {
-			return err
-		}
-		g = store.SyncGate{ConnectionID: c.ID, CompanyID: c.CompanyID, PausedSince: c.PausedSince}
-		g.Window, g.Source = rules.EffectiveWindow(c.SyncWindow, company.SyncWindow, client)
-		return nil
+		g, err = syncGate(txn, c)
+		return err
 	})
 	return g, err
+}
+
+// syncGate is connection c's pause and the sync window in force for it.
+func syncGate(txn *tx, c store.Connection) (store.SyncGate, error) {
+	company, err := getCompany(txn, c.CompanyID)
+	if err != nil {
+		return store.SyncGate{}, err
+	}
+	client, err := profileWindow(txn)
+	if err != nil {
+		return store.SyncGate{}, err
+	}
+	g := store.SyncGate{ConnectionID: c.ID, CompanyID: c.CompanyID, PausedSince: c.PausedSince}
+	g.Window, g.Source = rules.EffectiveWindow(c.SyncWindow, company.SyncWindow, client)
+	return g, nil
 }

@@ -20,6 +20,10 @@ func OpenUnsynced(dir string, logger *slog.Logger) (*Badger, error) {
 	return openBadger(dir, logger, false)
 }
 
+// Transactions is how many transactions the store has begun (views, runs
+// of updates, write batches).
+func (b *Badger) Transactions() int64 { return b.txns.Load() }
+
 // SetDeleteChunk sets how many keys one DeleteCompany transaction removes.
 func (b *Badger) SetDeleteChunk(n int) { b.deleteChunk = n }
 

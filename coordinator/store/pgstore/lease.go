@@ -30,8 +30,15 @@ func (p *PG) Claim(ctx context.Context, c store.ClaimRequest) (store.Dataset, er
 		if err != nil {
 			return err
 		}
+		var gate store.SyncGate
+		if conn != nil && conn.Status == store.Linked {
+			// A company being deleted has no window to hold it.
+			if gate, err = syncGate(ctx, t, *conn); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
 		old := d
-		if revoked, err = rules.Claim(&d, conn, c); err != nil {
+		if revoked, err = rules.Claim(&d, conn, gate, c); err != nil {
 			return err
 		}
 		out = d
@@ -40,7 +47,7 @@ func (p *PG) Claim(ctx context.Context, c store.ClaimRequest) (store.Dataset, er
 	if err == nil && revoked {
 		return out, fmt.Errorf("claim %s: %s: %w", c.DatasetID, out.ErrorMessage, store.ErrNotQueued)
 	}
-	if err == nil {
+	if err == nil && rules.EarlierLeases(out) {
 		p.dropEarlierPages(ctx, out)
 	}
 	return out, err

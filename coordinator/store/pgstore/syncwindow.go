@@ -96,3 +96,32 @@ func (p *PG) SyncGate(ctx context.Context, connectionID string) (store.SyncGate,
 	g.Window, g.Source = rules.EffectiveWindow(c.SyncWindow, company, client)
 	return g, nil
 }
+
+// syncGate is connection c's pause and the sync window in force for it,
+// read in t; store.ErrNotFound when its company is gone.
+func syncGate(ctx context.Context, t *tx, c store.Connection) (store.SyncGate, error) {
+	var coWin, clientWin []byte
+	err := t.QueryRow(ctx, `SELECT co.doc->'syncWindow', (SELECT doc FROM settings WHERE name = 'syncWindow')
+		FROM companies co WHERE co.id = $1`, c.CompanyID).Scan(&coWin, &clientWin)
+	if errNoRows(err) {
+		return store.SyncGate{}, fmt.Errorf("company %s: %w", c.CompanyID, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.SyncGate{}, err
+	}
+	var company, client *store.SyncWindow
+	for _, d := range []struct {
+		raw []byte
+		v   any
+	}{{coWin, &company}, {clientWin, &client}} {
+		if len(d.raw) == 0 {
+			continue
+		}
+		if err := json.Unmarshal(d.raw, d.v); err != nil {
+			return store.SyncGate{}, fmt.Errorf("sync gate of connection %s: %w", c.ID, err)
+		}
+	}
+	g := store.SyncGate{ConnectionID: c.ID, CompanyID: c.CompanyID, PausedSince: c.PausedSince}
+	g.Window, g.Source = rules.EffectiveWindow(c.SyncWindow, company, client)
+	return g, nil
+}

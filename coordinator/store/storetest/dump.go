@@ -46,7 +46,6 @@ func Populate(t *testing.T, s store.Backend) {
 	_, err = s.UpdateAgent(f.ctx, "agent-2", func(a *store.Agent) error { a.Revoked = at(5); return nil })
 	noErr(f, "UpdateAgent", err)
 	noErr(f, "SetProfileSyncSettings", s.SetProfileSyncSettings(f.ctx, []store.SyncSetting{{DataType: dumpTypes[1], SyncSchedule: 12, SyncOrder: 3}}))
-	noErr(f, "SetProfileSyncWindow", s.SetProfileSyncWindow(f.ctx, &store.SyncWindow{TimeZone: "Europe/London", Windows: []store.Window{{Days: []string{"Mon"}, Start: "19:00", End: "07:00"}}}))
 	_, err = s.UpdateProfile(f.ctx, func(p *store.Profile) error {
 		*p = store.Profile{Name: "Lender", RedirectURL: "https://app.example.com/{companyId}", WhiteListURLs: []string{"https://app.example.com"},
 			ConfirmCompanyName: true, AllowedOrigins: []string{"https://app.example.com"}}
@@ -65,11 +64,6 @@ func Populate(t *testing.T, s store.Backend) {
 	f.connectionAt("co-1", "conn-1", store.Linked, dumpAgent, 12)
 	f.connectionAt("co-1", dumpPending, store.PendingAuth, "", 13)
 	f.connectionAt("co-2", "conn-2", store.Linked, dumpAgent, 14)
-	_, err = s.UpdateConnection(f.ctx, "co-2", "conn-2", func(c *store.Connection) error {
-		c.PausedSince, c.SyncWindow = at(15), &store.SyncWindow{TimeZone: "UTC", Windows: []store.Window{}}
-		return nil
-	})
-	noErr(f, "UpdateConnection", err)
 
 	f.publish("co-1", "conn-1", "ds-complete", dumpTypes[0], dumpAgent, 20, page("v1", "r1", "r2"), page("v1", "r3"))
 	noErr(f, "SetValidation", s.SetValidation(f.ctx, "co-1", "ds-complete", store.ValidationResult{
@@ -82,6 +76,14 @@ func Populate(t *testing.T, s store.Backend) {
 	f.report(coordReport("co-1", dumpUnprocessed, dataset.Processing, 44))
 	f.queue("co-1", "conn-1", "ds-queued", dumpTypes[3], 50)
 	f.fail("co-2", f.queue("co-2", "conn-2", "ds-failed", dumpTypes[0], 60).ID, dumpAgent, 61)
+	// Paused, and the client's window set, once its dataset has failed:
+	// the work of a held connection is not claimed.
+	noErr(f, "SetProfileSyncWindow", s.SetProfileSyncWindow(f.ctx, &store.SyncWindow{TimeZone: "Europe/London", Windows: []store.Window{{Days: []string{"Mon"}, Start: "19:00", End: "07:00"}}}))
+	_, err = s.UpdateConnection(f.ctx, "co-2", "conn-2", func(c *store.Connection) error {
+		c.PausedSince, c.SyncWindow = at(15), &store.SyncWindow{TimeZone: "UTC", Windows: []store.Window{}}
+		return nil
+	})
+	noErr(f, "UpdateConnection", err)
 
 	noErr(f, "AddAgentEvent", s.AddAgentEvent(f.ctx, store.AgentEvent{
 		ID: "aev-1", AgentID: dumpAgent, At: at(70), Type: store.EventConnected, Detail: "1.0.0",

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/dataset"
@@ -528,4 +529,36 @@ func testRevokeLease(f *fixture) {
 	d := f.dataset("co-1", "ds-a")
 	eq(f, "status", d.Status, dataset.Queued)
 	eq(f, "attempt", d.Attempt, 2)
+}
+
+// testClaimHeld: a claim of a dataset whose connection is paused, or
+// outside the sync window in force, at the claim's time is refused with
+// ErrNotQueued and changes nothing, read in the claim's own transaction
+// (an offer made before the pause or before the window closed does not
+// start the work); once resumed and inside the window it is claimed.
+func testClaimHeld(f *fixture) {
+	f.linked("co-1", "conn-1", "agent-1")
+	f.queue("co-1", "conn-1", "ds-1", dataset.Customers, 1)
+	pause := func(since time.Time) {
+		_, err := f.s.UpdateConnection(f.ctx, "co-1", "conn-1", func(c *store.Connection) error {
+			c.PausedSince = since
+			return nil
+		})
+		noErr(f, "UpdateConnection", err)
+	}
+	claim := func(sec int) error {
+		_, err := f.s.Claim(f.ctx, store.ClaimRequest{DatasetID: "ds-1", AgentID: "agent-1", LeaseID: "lease-1", Now: at(sec), TTL: ttl})
+		return err
+	}
+	pause(at(2))
+	wantErr(f, "Claim of a paused connection's dataset", claim(3), store.ErrNotQueued)
+	eq(f, "status after the refused claim", f.dataset("co-1", "ds-1").Status, dataset.Queued)
+	pause(time.Time{})
+	// t0 is a Saturday: a window on Sundays alone is closed.
+	sundays := &store.SyncWindow{TimeZone: "UTC", Windows: []store.Window{{Days: []string{"Sun"}, Start: "00:00", End: "00:00"}}}
+	noErr(f, "SetProfileSyncWindow", f.s.SetProfileSyncWindow(f.ctx, sundays))
+	wantErr(f, "Claim outside the client's window", claim(4), store.ErrNotQueued)
+	noErr(f, "SetProfileSyncWindow", f.s.SetProfileSyncWindow(f.ctx, nil))
+	noErr(f, "Claim once resumed, with no window", claim(5))
+	eq(f, "status after the claim", f.dataset("co-1", "ds-1").Status, dataset.Fetching)
 }

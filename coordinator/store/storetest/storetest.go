@@ -73,6 +73,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Backend) {
 		{"ReplaceLinkCode", testReplaceLinkCode},
 		{"PutPage", testPutPage},
 		{"ClaimClearsPages", testClaimClearsPages},
+		{"ClaimHeld", testClaimHeld},
 		{"CommitUpload", testCommitUpload},
 		{"AgentDatasetByCredential", testAgentDatasetByCredential},
 		{"Unprocessed", testUnprocessed},

@@ -1,0 +1,48 @@
+package badgerstore_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/ferry-sync/ferry/coordinator/store"
+	"github.com/ferry-sync/ferry/shared/dataset"
+)
+
+// TestClaimOneTransaction: a first attempt's claim is one transaction.
+// Each transaction Badger begins waits for the commits in flight to be
+// synced, and the agent's claimed answer waits for the claim, so with
+// datasets moving on other connections each extra one costs the claim a
+// sync. A later attempt's claim also deletes the pages its lost lease
+// staged. It fails if the first claim goes back to looking for earlier
+// pages (a write batch and a view after the claim's commit).
+func TestClaimOneTransaction(t *testing.T) {
+	s := openTest(t)
+	ctx := t.Context()
+	must(t, "CreateCompany", s.CreateCompany(ctx, store.Company{ID: "co", Created: sec(0)}))
+	must(t, "CreateConnection", s.CreateConnection(ctx,
+		store.Connection{ID: "conn", CompanyID: "co", Status: store.Linked, AgentID: "agent-1", Created: sec(0)},
+		store.LinkCode{Hash: []byte("hash"), CompanyID: "co", ConnectionID: "conn", Expires: sec(1000)}))
+	_, err := s.QueueDataset(ctx, store.QueueRequest{ID: "ds", CompanyID: "co", ConnectionID: "conn", DataType: dataset.Customers, Now: sec(1)})
+	must(t, "QueueDataset", err)
+	claim := func(lease string, at time.Time) int64 {
+		before := s.Transactions()
+		_, err := s.Claim(ctx, store.ClaimRequest{DatasetID: "ds", AgentID: "agent-1", LeaseID: lease, Now: at, TTL: time.Minute})
+		must(t, "Claim "+lease, err)
+		return s.Transactions() - before
+	}
+	if n := claim("lease-1", sec(2)); n != 1 {
+		t.Errorf("first attempt's claim: %d transactions, want 1", n)
+	}
+	_, err = s.Report(ctx, store.Report{CompanyID: "co", DatasetID: "ds", LeaseID: "lease-1", Actor: "agent-1", To: dataset.Mapping, Now: sec(3)})
+	must(t, "Report Mapping", err)
+	must(t, "PutPage", s.PutPage(ctx, store.Page{AgentID: "agent-1", DatasetID: "ds", LeaseID: "lease-1", N: 1, Records: 1,
+		Data: []byte(`{"id":"C1","customerName":"C","status":"Active"}` + "\n"), Lines: []store.Line{{ID: "C1", Start: 0, End: 49}}}))
+	_, err = s.ExpireLeases(ctx, sec(2).Add(time.Minute))
+	must(t, "ExpireLeases", err)
+	if n := claim("lease-2", sec(100)); n < 2 {
+		t.Errorf("second attempt's claim: %d transactions, want the claim and the deletion of the first lease's pages", n)
+	}
+	if keys := keysMentioning(t, s, "lease-1"); len(keys) != 0 {
+		t.Errorf("pages of the lost lease left after the second claim: %q", keys)
+	}
+}
