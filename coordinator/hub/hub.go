@@ -21,6 +21,7 @@ import (
 	"github.com/ferry-sync/ferry/coordinator/metrics"
 	"github.com/ferry-sync/ferry/coordinator/queue"
 	"github.com/ferry-sync/ferry/coordinator/ratelimit"
+	"github.com/ferry-sync/ferry/coordinator/rules"
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/protocol"
 )
@@ -481,6 +482,8 @@ func storeErr(err error) (int, protocol.Code, string) {
 		return http.StatusNotFound, protocol.CodeNotFound, "no such dataset for this agent"
 	case errors.Is(err, store.ErrStaleLease):
 		return http.StatusConflict, protocol.CodeStaleLease, "the lease no longer holds this dataset"
+	case errors.Is(err, rules.ErrHeld):
+		return http.StatusConflict, protocol.CodeNotQueued, "the connection is paused or outside its sync window; the dataset is offered again when it may run"
 	case errors.Is(err, store.ErrNotQueued):
 		return http.StatusConflict, protocol.CodeNotQueued, "the dataset is no longer queued"
 	case errors.Is(err, store.ErrTransition), errors.As(err, &busy):

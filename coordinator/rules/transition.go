@@ -172,7 +172,7 @@ func Claim(d *store.Dataset, conn *store.Connection, gate store.SyncGate, c stor
 		return true, End(d, dataset.AuthError, c.Now, "connection is "+string(conn.Status))
 	}
 	if HoldAt(gate, c.Now).Held() {
-		return false, fmt.Errorf("claim %s: the connection is paused or outside its sync window: %w", d.ID, store.ErrNotQueued)
+		return false, fmt.Errorf("claim %s: %w", d.ID, ErrHeld)
 	}
 	if err := advance(d, dataset.Coordinator, dataset.Fetching, c.Now, c.AgentID, "claimed"); err != nil {
 		return false, err
@@ -180,6 +180,10 @@ func Claim(d *store.Dataset, conn *store.Connection, gate store.SyncGate, c stor
 	d.LeaseID, d.LeaseAgent, d.LeaseExpires = c.LeaseID, c.AgentID, c.Now.Add(c.TTL)
 	return false, nil
 }
+
+// ErrHeld is the claim of a dataset whose connection is paused or outside
+// its sync window: store.ErrNotQueued, with the reason the agent is told.
+var ErrHeld = fmt.Errorf("the connection is paused or outside its sync window; the dataset is offered again when it may run: %w", store.ErrNotQueued)
 
 // EarlierLeases reports whether d, just claimed, may have had a lease
 // before this one, and so pages staged under it: only a lost lease sends a
