@@ -23,14 +23,7 @@ const SourceValidator = "source"
 // the records fit the one transaction of Store.FinishUpload.
 func (p *Publisher) runValidation(ctx context.Context, d store.Dataset, last *store.Page) (res store.ValidationResult, errs int, small bool, err error) {
 	return p.validateRecords(ctx, d, func(add func([]byte) error) error {
-		each := func(pg store.Page) error {
-			for _, line := range ndjson.Lines(pg.Data) {
-				if err := add(line); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
+		each := func(pg store.Page) error { return ndjson.Each(pg.Data, add) }
 		var err error
 		if last == nil || last.N > 1 {
 			err = p.st.Pages(ctx, d.ID, each)

@@ -35,6 +35,17 @@ func Lines(data []byte) iter.Seq2[int, []byte] {
 	}
 }
 
+// Each calls fn with each line Lines yields, in order, and stops at
+// fn's first error, which it returns.
+func Each(data []byte, fn func(line []byte) error) error {
+	for _, line := range Lines(data) {
+		if err := fn(line); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Trim returns line without the JSON white space (space, tab, '\r',
 // '\n') at either end.
 func Trim(line []byte) []byte {

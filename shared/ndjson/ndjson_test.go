@@ -63,6 +63,26 @@ func TestLinesStopsWhenTold(t *testing.T) {
 	}
 }
 
+// TestEach: Each calls fn with the lines Lines yields and stops at fn's
+// first error, which it returns.
+func TestEach(t *testing.T) {
+	var got []string
+	stop := errors.New("stop")
+	err := Each([]byte("{\"a\":1}\n\n {\"b\":2}\n{\"c\":3}\n{\"d\":4}"), func(line []byte) error {
+		got = append(got, string(line))
+		if len(got) == 3 {
+			return stop
+		}
+		return nil
+	})
+	if err != stop || !slices.Equal(got, []string{`{"a":1}`, `{"b":2}`, `{"c":3}`}) {
+		t.Fatalf("Each gave %q and %v; want the first three lines and the stop", got, err)
+	}
+	if err := Each(nil, func([]byte) error { return stop }); err != nil {
+		t.Fatalf("Each of nothing: %v, want nil", err)
+	}
+}
+
 func TestTrim(t *testing.T) {
 	for in, want := range map[string]string{"": "", " \t\r\n": "", " {} \r\n": "{}", "{ }": "{ }", "\v{}": "\v{}"} {
 		if got := string(Trim([]byte(in))); got != want {

@@ -182,14 +182,7 @@ func (b *Badger) WriteSnapshot(ctx context.Context, companyID, datasetID string,
 		return err
 	}
 	if written { // only the check is left to do
-		return b.Pages(ctx, datasetID, func(p store.Page) error {
-			for _, rec := range ndjson.Lines(p.Data) {
-				if err := check(rec); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+		return b.Pages(ctx, datasetID, func(p store.Page) error { return ndjson.Each(p.Data, check) })
 	}
 	if err := b.writeSnapshot(ctx, d, check); err != nil {
 		return err

@@ -170,14 +170,7 @@ func writeSnapshot(ctx context.Context, t pgx.Tx, d store.Dataset, check func([]
 	case status != dataset.Processing && status != dataset.Validating, written && check == nil:
 		return nil
 	case written:
-		return eachStagedPage(ctx, t, d, func(n int, _, data []byte) error {
-			for _, rec := range ndjson.Lines(data) {
-				if err := check(rec); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+		return eachStagedPage(ctx, t, d, func(_ int, _, data []byte) error { return ndjson.Each(data, check) })
 	}
 	if _, err := t.Exec(ctx, "INSERT INTO cache_snapshots (dataset_id, company_id, data_type) VALUES ($1, $2, $3)",
 		d.ID, d.CompanyID, d.DataType); err != nil {
