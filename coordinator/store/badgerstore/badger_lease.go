@@ -56,7 +56,6 @@ func (b *Badger) Report(ctx context.Context, r store.Report) (store.Dataset, err
 	if err := rules.CheckReport(r); err != nil {
 		return store.Dataset{}, err
 	}
-	r.Now = r.Now.UTC()
 	var out store.Dataset
 	err := b.update(ctx, func(txn *tx) (err error) {
 		out, err = applyReport(txn, r)
@@ -73,7 +72,6 @@ func (b *Badger) ReportAll(ctx context.Context, rs []store.Report) ([]store.Data
 	err := b.update(ctx, func(txn *tx) error {
 		out = out[:0]
 		for _, r := range rs {
-			r.Now = r.Now.UTC()
 			d, err := applyReport(txn, r)
 			if rules.Skipped(err) {
 				continue
@@ -88,8 +86,10 @@ func (b *Badger) ReportAll(ctx context.Context, rs []store.Report) ([]store.Data
 	return out, err
 }
 
-// applyReport applies r in txn and returns the dataset as it left it.
+// applyReport applies r, its time in UTC, in txn and returns the
+// dataset as it left it.
 func applyReport(txn *tx, r store.Report) (store.Dataset, error) {
+	r.Now = r.Now.UTC()
 	// Reading the company makes a concurrent DeleteCompany conflict.
 	if _, err := getCompany(txn, r.CompanyID); err != nil {
 		return store.Dataset{}, err

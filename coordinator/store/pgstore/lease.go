@@ -57,7 +57,6 @@ func (p *PG) Report(ctx context.Context, r store.Report) (store.Dataset, error) 
 	if err := rules.CheckReport(r); err != nil {
 		return store.Dataset{}, err
 	}
-	r.Now = r.Now.UTC()
 	var out store.Dataset
 	err := p.update(ctx, func(t *tx) (err error) {
 		out, err = applyReport(ctx, t, r)
@@ -74,7 +73,6 @@ func (p *PG) ReportAll(ctx context.Context, rs []store.Report) ([]store.Dataset,
 	err := p.update(ctx, func(t *tx) error {
 		out = out[:0]
 		for _, r := range rs {
-			r.Now = r.Now.UTC()
 			d, err := applyReport(ctx, t, r)
 			if rules.Skipped(err) {
 				continue
@@ -89,8 +87,10 @@ func (p *PG) ReportAll(ctx context.Context, rs []store.Report) ([]store.Dataset,
 	return out, err
 }
 
-// applyReport applies r in t and returns the dataset as it left it.
+// applyReport applies r, its time in UTC, in t and returns the
+// dataset as it left it.
 func applyReport(ctx context.Context, t *tx, r store.Report) (store.Dataset, error) {
+	r.Now = r.Now.UTC()
 	d, err := getDataset(ctx, t, r.CompanyID, r.DatasetID)
 	if err != nil {
 		return store.Dataset{}, err
