@@ -11,9 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-	"github.com/gorilla/websocket"
-
 	"github.com/ferry-sync/ferry/agent/upload"
 	"github.com/ferry-sync/ferry/agent/worker"
 	"github.com/ferry-sync/ferry/shared/protocol"
@@ -40,17 +37,12 @@ func (c *busyCoordinator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(protocol.Error{Code: protocol.CodeBusy, Message: "busy"})
 		return
 	}
-	ws, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
-	if err != nil {
+	ws, hello, ok := agentHello(w, r)
+	if !ok {
 		return
 	}
 	defer ws.Close()
-	var hello protocol.Message
-	if ws.ReadJSON(&hello) != nil {
-		return
-	}
-	_ = ws.WriteJSON(protocol.Message{Type: protocol.TypeWelcome, ID: uuid.NewString(), ReplyTo: hello.ID,
-		Welcome: &protocol.Welcome{Version: protocol.Version, AgentID: "agent-1", HeartbeatMillis: 60000, LeaseMillis: 180000}})
+	_ = welcome(ws, hello)
 	for ws.ReadJSON(&hello) == nil {
 	}
 }

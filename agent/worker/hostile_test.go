@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/gorilla/websocket"
 
 	"github.com/ferry-sync/ferry/agent/source"
 	"github.com/ferry-sync/ferry/agent/upload"
@@ -59,18 +58,13 @@ type hostile struct {
 }
 
 func (h *hostile) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ws, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
-	if err != nil {
+	ws, hello, ok := agentHello(w, r)
+	if !ok {
 		return
 	}
 	defer ws.Close()
-	var hello protocol.Message
-	if ws.ReadJSON(&hello) != nil {
-		return
-	}
 	send := func(m protocol.Message) bool { return ws.WriteJSON(m) == nil }
-	send(protocol.Message{Type: protocol.TypeWelcome, ID: uuid.NewString(), ReplyTo: hello.ID,
-		Welcome: &protocol.Welcome{Version: protocol.Version, AgentID: "agent-1", HeartbeatMillis: 60000, LeaseMillis: 180000}})
+	_ = welcome(ws, hello)
 	offer := func(id string) protocol.Offer {
 		return protocol.Offer{DatasetID: id, CompanyID: "co-1", ConnectionID: "conn-1", DataType: dataset.Customers, Attempt: 1}
 	}

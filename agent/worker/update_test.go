@@ -53,17 +53,15 @@ func (s *scripted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no such release", http.StatusNotFound)
 		return
 	}
-	ws, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
-	if err != nil {
+	ws, hello, ok := agentHello(w, r)
+	if !ok {
 		return
 	}
-	var hello protocol.Message
-	if ws.ReadJSON(&hello) != nil || !slices.Contains(hello.Hello.Features, protocol.FeatureUpdate) {
+	if hello.Hello == nil || !slices.Contains(hello.Hello.Features, protocol.FeatureUpdate) {
 		ws.Close()
 		return
 	}
-	_ = ws.WriteJSON(protocol.Message{Type: protocol.TypeWelcome, ID: uuid.NewString(), ReplyTo: hello.ID,
-		Welcome: &protocol.Welcome{Version: protocol.Version, AgentID: "agent-1", HeartbeatMillis: 60000, LeaseMillis: 180000}})
+	_ = welcome(ws, hello)
 	s.conns <- ws
 }
 
