@@ -8,7 +8,6 @@ import (
 	"net/http"
 
 	"github.com/ferry-sync/ferry/coordinator/api/paging"
-	"github.com/ferry-sync/ferry/coordinator/queue"
 	"github.com/ferry-sync/ferry/coordinator/store"
 )
 
@@ -84,7 +83,7 @@ func classify(err error) *Error {
 		return errorf(http.StatusNotFound, CodeNotFound, "not found")
 	case errors.Is(err, store.ErrUnlinked):
 		return errorf(http.StatusConflict, CodeUnlinked, "the connection is unlinked; link it again before queueing")
-	case errors.Is(err, queue.ErrNoConnection), errors.Is(err, queue.ErrAmbiguous):
+	case errors.Is(err, store.ErrNoConnection), errors.Is(err, store.ErrAmbiguous):
 		return errorf(http.StatusConflict, CodeNoConnection, "%s", err.Error())
 	}
 	return &Error{Status: http.StatusInternalServerError, Code: CodeInternal,

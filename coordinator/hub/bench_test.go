@@ -569,8 +569,9 @@ func writeBatchLimit(b *testing.B) float64 {
 func (bh *benchHub) mapping(l benchLink) (datasetID, lease string) {
 	bh.tb.Helper()
 	ctx, now := context.Background(), time.Now().UTC()
-	ds, err := bh.st.QueueDataset(ctx, store.QueueRequest{ID: uuid.NewString(), CompanyID: bh.co, ConnectionID: l.connID,
+	queued, err := bh.st.QueueDataset(ctx, store.QueueRequest{ID: uuid.NewString(), CompanyID: bh.co, ConnectionID: l.connID,
 		DataType: dataset.Invoices, Now: now})
+	ds := queued.Dataset
 	if err == nil {
 		ds, err = bh.st.Claim(ctx, store.ClaimRequest{DatasetID: ds.ID, AgentID: l.agentID, LeaseID: uuid.NewString(), Now: now, TTL: time.Hour})
 	}

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/linkcode"
-	"github.com/ferry-sync/ferry/coordinator/queue"
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/dataset"
 	"github.com/ferry-sync/ferry/shared/platform"
@@ -324,7 +323,7 @@ func (h *Handler) afterQueue(w http.ResponseWriter, r *http.Request, s *session,
 		h.sessions.setFlash(r.Context(), s, ok(), false)
 	case errors.As(err, &busy):
 		h.sessions.setFlash(r.Context(), s, fmt.Sprintf("Already in progress: dataset %s is %s.", busy.DatasetID, busy.Status), true)
-	case errors.Is(err, queue.ErrNoConnection), errors.Is(err, queue.ErrAmbiguous):
+	case errors.Is(err, store.ErrNoConnection), errors.Is(err, store.ErrAmbiguous):
 		h.sessions.setFlash(r.Context(), s, "Not queued: "+err.Error()+".", true)
 	case errors.Is(err, store.ErrUnlinked):
 		h.sessions.setFlash(r.Context(), s, "Not queued: the connection is unlinked.", true)

@@ -93,11 +93,12 @@ func (e *env) committed(dt dataset.DataType, warnings []store.Warning, recs ...s
 func (e *env) staged(dt dataset.DataType, warnings []store.Warning, recs ...string) (store.Dataset, string) {
 	e.t.Helper()
 	ctx := e.t.Context()
-	d, err := e.st.QueueDataset(ctx, store.QueueRequest{ID: uuid.NewString(), CompanyID: e.co, ConnectionID: e.conn,
+	queued, err := e.st.QueueDataset(ctx, store.QueueRequest{ID: uuid.NewString(), CompanyID: e.co, ConnectionID: e.conn,
 		DataType: dt, Now: e.now})
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	d := queued.Dataset
 	lease := uuid.NewString()
 	if _, err := e.st.Claim(ctx, store.ClaimRequest{DatasetID: d.ID, AgentID: e.agent, LeaseID: lease, Now: e.now, TTL: time.Hour}); err != nil {
 		e.t.Fatal(err)

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -19,22 +18,13 @@ import (
 	"github.com/ferry-sync/ferry/shared/platform"
 )
 
-// Errors of Queue besides the store's.
-var (
-	// ErrNoConnection: the company has no connection that can take the type.
-	ErrNoConnection = errors.New("company has no data connection")
-	// ErrAmbiguous: the company has several connections and none was named.
-	ErrAmbiguous = errors.New("company has several data connections; name one with connectionId")
-)
-
 // Store is what the Queuer needs of the store.
 type Store interface {
 	Connection(ctx context.Context, companyID, id string) (store.Connection, error)
 	Connections(ctx context.Context, companyID string) ([]store.Connection, error)
 	EffectiveSyncSettings(ctx context.Context, companyID string) ([]store.SyncSetting, error)
-	QueueDataset(ctx context.Context, q store.QueueRequest) (store.Dataset, error)
+	QueueDataset(ctx context.Context, q store.QueueRequest) (store.Queued, error)
 	Report(ctx context.Context, r store.Report) (store.Dataset, error)
-	SyncGate(ctx context.Context, connectionID string) (store.SyncGate, error)
 }
 
 // Queuer queues datasets. Its fields are set once before use.
@@ -57,54 +47,25 @@ func (q *Queuer) Settings(ctx context.Context, companyID string) ([]Setting, err
 // Queue queues one data type for a company, on the named connection or, when
 // connectionID is empty, on the company's only live connection.
 func (q *Queuer) Queue(ctx context.Context, companyID string, dt dataset.DataType, connectionID, why string) (store.Dataset, error) {
-	d, _, err := q.queue(ctx, companyID, dt, connectionID, why, false)
+	d, _, err := q.QueueGate(ctx, companyID, dt, connectionID, why)
 	return d, err
 }
 
 // QueueGate is Queue that also returns the sync gate of the dataset's
 // connection (its pause and the window in force), for an answer that says
-// what holds the work; nil when it could not be read.
+// what holds the work. The store picks the connection, reads the type's
+// sync order and the gate in the transaction that queues: each read of
+// its own would wait for the commits in flight to be synced (a Badger
+// read takes the newest commit's timestamp and waits for it).
 func (q *Queuer) QueueGate(ctx context.Context, companyID string, dt dataset.DataType, connectionID, why string) (store.Dataset, *store.SyncGate, error) {
-	return q.queue(ctx, companyID, dt, connectionID, why, true)
-}
-
-// queue is Queue, reading the connection's gate too when gate is set.
-// Each read waits for the commits in flight to be synced (a Badger read
-// takes the newest commit's timestamp and waits for it), so the reads
-// that do not depend on each other go at once: the connection and the
-// settings, then the gate and the queue's commit.
-func (q *Queuer) queue(ctx context.Context, companyID string, dt dataset.DataType, connectionID, why string, gate bool) (store.Dataset, *store.SyncGate, error) {
-	var (
-		settings []Setting
-		serr     error
-		g        *store.SyncGate
-		wg       sync.WaitGroup
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		settings, serr = q.Settings(ctx, companyID)
-	}()
-	conn, err := q.pickConnection(ctx, companyID, connectionID)
-	wg.Wait()
+	d, err := q.queueOn(ctx, store.QueueRequest{
+		ID: uuid.NewString(), CompanyID: companyID, ConnectionID: connectionID,
+		DataType: dt, OrderBySettings: true, Message: why,
+	})
 	if err != nil {
 		return store.Dataset{}, nil, err
 	}
-	if serr != nil {
-		return store.Dataset{}, nil, fmt.Errorf("sync settings: %w", serr)
-	}
-	if gate {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if got, err := q.Store.SyncGate(ctx, conn.ID); err == nil {
-				g = &got
-			}
-		}()
-	}
-	d, err := q.queueOn(ctx, conn, uuid.NewString(), nil, dt, orderOf(settings, dt), why)
-	wg.Wait()
-	return d, g, err
+	return d.Dataset, &d.Gate, nil
 }
 
 // QueueAll queues every fetchOnFirstLink type of the company's settings that
@@ -142,7 +103,10 @@ func (q *Queuer) queueAll(ctx context.Context, companyID, connectionID, why stri
 			names = ids
 		}
 		for i, s := range settings {
-			ds, err := q.queueOn(ctx, conn, ids[i], names, s.DataType, s.SyncOrder, why)
+			ds, err := q.queueOn(ctx, store.QueueRequest{
+				ID: ids[i], FirstLink: names, CompanyID: conn.CompanyID, ConnectionID: conn.ID,
+				DataType: s.DataType, SyncOrder: s.SyncOrder, Message: why,
+			})
 			var busy *store.InProgressError
 			switch {
 			case errors.As(err, &busy):
@@ -150,49 +114,28 @@ func (q *Queuer) queueAll(ctx context.Context, companyID, connectionID, why stri
 			case err != nil:
 				return queued, err
 			}
-			queued = append(queued, ds)
+			queued = append(queued, ds.Dataset)
 		}
 	}
 	return queued, nil
 }
 
-func (q *Queuer) queueOn(ctx context.Context, conn store.Connection, id string, firstLink []string, dt dataset.DataType, order int, why string) (store.Dataset, error) {
-	ds, err := q.Store.QueueDataset(ctx, store.QueueRequest{
-		ID:           id,
-		FirstLink:    firstLink,
-		CompanyID:    conn.CompanyID,
-		ConnectionID: conn.ID,
-		DataType:     dt,
-		SyncOrder:    order,
-		Now:          q.Now().UTC(),
-		Message:      why,
-	})
+// queueOn queues r at the clock's time. A type the connection's platform
+// does not provide ends NotSupported at once.
+func (q *Queuer) queueOn(ctx context.Context, r store.QueueRequest) (store.Queued, error) {
+	r.Now = q.Now().UTC()
+	ds, err := q.Store.QueueDataset(ctx, r)
 	if err != nil {
 		return ds, err
 	}
-	if integ, ok := platform.Lookup(conn.PlatformKey); ok && ds.Status == dataset.Queued && !integ.Supports(dt) {
-		return q.Store.Report(ctx, store.Report{
+	if integ, ok := platform.Lookup(ds.Connection.PlatformKey); ok && ds.Status == dataset.Queued && !integ.Supports(r.DataType) {
+		ds.Dataset, err = q.Store.Report(ctx, store.Report{
 			CompanyID: ds.CompanyID, DatasetID: ds.ID, Actor: store.ActorCoordinator,
 			To: dataset.NotSupported, Now: q.Now().UTC(),
-			Message: fmt.Sprintf("%s does not provide %s", integ.Name, dt),
+			Message: fmt.Sprintf("%s does not provide %s", integ.Name, r.DataType),
 		})
 	}
-	return ds, nil
-}
-
-// pickConnection finds the connection to queue on.
-func (q *Queuer) pickConnection(ctx context.Context, companyID, connectionID string) (store.Connection, error) {
-	if connectionID != "" {
-		return q.Store.Connection(ctx, companyID, connectionID)
-	}
-	conns, err := q.liveConnections(ctx, companyID, "")
-	if err != nil {
-		return store.Connection{}, err
-	}
-	if len(conns) > 1 {
-		return store.Connection{}, ErrAmbiguous
-	}
-	return conns[0], nil
+	return ds, err
 }
 
 // liveConnections returns the named connection, or every connection of the
@@ -216,16 +159,7 @@ func (q *Queuer) liveConnections(ctx context.Context, companyID, connectionID st
 		}
 	}
 	if len(live) == 0 {
-		return nil, ErrNoConnection
+		return nil, store.ErrNoConnection
 	}
 	return live, nil
-}
-
-func orderOf(settings []Setting, dt dataset.DataType) int {
-	for _, s := range settings {
-		if s.DataType == dt {
-			return s.SyncOrder
-		}
-	}
-	return len(settings)
 }

@@ -2,8 +2,9 @@ package queue_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,81 +14,40 @@ import (
 	"github.com/ferry-sync/ferry/shared/dataset"
 )
 
-// pair is two store calls that should run at once: each waits, until a
-// deadline, for the other to begin.
-type pair struct {
-	mu   sync.Mutex
-	a, b chan struct{}
-	once [2]sync.Once
-	met  bool
-}
-
-func newPair() *pair { return &pair{a: make(chan struct{}), b: make(chan struct{})} }
-
-// arrive marks call i (0 or 1) begun and, if it is the first, waits for
-// the other: they met if the other began while this one waited.
-func (p *pair) arrive(i int) {
-	mine, other := p.a, p.b
-	if i == 1 {
-		mine, other = p.b, p.a
-	}
-	select {
-	case <-other:
-		p.once[i].Do(func() { close(mine) })
-		return // the other waits for this one
-	default:
-	}
-	p.once[i].Do(func() { close(mine) })
-	select {
-	case <-other:
-		p.mu.Lock()
-		p.met = true
-		p.mu.Unlock()
-	case <-time.After(5 * time.Second):
-	}
-}
-
-func (p *pair) together() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.met
-}
-
-// meeting is the queuer's store whose reads of the connections and of the
-// settings meet, and whose gate read and queue commit meet.
-type meeting struct {
+// counting is the queuer's store counting its calls.
+type counting struct {
 	queue.Store
-	reads, commit *pair
+	calls atomic.Int64
 }
 
-func (m *meeting) Connections(ctx context.Context, companyID string) ([]store.Connection, error) {
-	m.reads.arrive(0)
-	return m.Store.Connections(ctx, companyID)
+func (c *counting) Connection(ctx context.Context, companyID, id string) (store.Connection, error) {
+	c.calls.Add(1)
+	return c.Store.Connection(ctx, companyID, id)
 }
 
-func (m *meeting) EffectiveSyncSettings(ctx context.Context, companyID string) ([]store.SyncSetting, error) {
-	m.reads.arrive(1)
-	return m.Store.EffectiveSyncSettings(ctx, companyID)
+func (c *counting) Connections(ctx context.Context, companyID string) ([]store.Connection, error) {
+	c.calls.Add(1)
+	return c.Store.Connections(ctx, companyID)
 }
 
-func (m *meeting) SyncGate(ctx context.Context, connectionID string) (store.SyncGate, error) {
-	m.commit.arrive(0)
-	return m.Store.SyncGate(ctx, connectionID)
+func (c *counting) EffectiveSyncSettings(ctx context.Context, companyID string) ([]store.SyncSetting, error) {
+	c.calls.Add(1)
+	return c.Store.EffectiveSyncSettings(ctx, companyID)
 }
 
-func (m *meeting) QueueDataset(ctx context.Context, q store.QueueRequest) (store.Dataset, error) {
-	m.commit.arrive(1)
-	return m.Store.QueueDataset(ctx, q)
+func (c *counting) QueueDataset(ctx context.Context, q store.QueueRequest) (store.Queued, error) {
+	c.calls.Add(1)
+	return c.Store.QueueDataset(ctx, q)
 }
 
-// TestQueueReadsAtOnce: a queue call reads the company's connections and
-// its sync settings at once, then the connection's gate (for the
-// answer's description of a hold) at once with its commit. Each store
-// read waits for the commits in flight to be synced, so one after the
-// other they cost the queue answer a sync each while datasets move. It
-// fails (each call waiting out its deadline for the other) if either pair
-// goes back to one after the other.
-func TestQueueReadsAtOnce(t *testing.T) {
+// TestQueueOneStoreCall: a queue call is one store call, the queue's
+// transaction, which picks the connection, reads the type's sync order
+// and the gate (for the answer's description of a hold) as it writes.
+// Each store read waits for the commits in flight to be synced, so every
+// read besides costs the queue answer a sync while datasets move. It
+// fails if the queuer reads the connections, the settings or the gate
+// on its own again.
+func TestQueueOneStoreCall(t *testing.T) {
 	st, err := badgerstore.Open(t.TempDir(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -102,25 +62,26 @@ func TestQueueReadsAtOnce(t *testing.T) {
 	if err := st.CreateConnection(ctx, c, store.LinkCode{Hash: []byte("hash"), CompanyID: "co", ConnectionID: "conn", Expires: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	m := &meeting{Store: st, reads: newPair(), commit: newPair()}
+	if err := st.SetCompanySyncSettings(ctx, store.CompanySyncSettings{CompanyID: "co",
+		Settings: []store.SyncSetting{{DataType: dataset.Invoices, SyncSchedule: 24, SyncOrder: 9}}, OverridesDefaults: true}); err != nil {
+		t.Fatal(err)
+	}
+	m := &counting{Store: st}
 	q := queue.New(m)
 	d, gate, err := q.QueueGate(ctx, "co", dataset.Invoices, "", "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Status != dataset.Queued || d.ConnectionID != "conn" {
-		t.Errorf("queued %+v, want Queued on conn", d)
+	if d.Status != dataset.Queued || d.ConnectionID != "conn" || d.SyncOrder != 9 {
+		t.Errorf("queued %+v, want Queued on conn with the settings' sync order 9", d)
 	}
 	if gate == nil || gate.ConnectionID != "conn" {
 		t.Errorf("gate %+v, want conn's", gate)
 	}
-	if !m.reads.together() {
-		t.Error("the connections and the settings were read one after the other, want at once")
+	if n := m.calls.Load(); n != 1 {
+		t.Errorf("a queue call made %d store calls, want 1", n)
 	}
-	if !m.commit.together() {
-		t.Error("the gate was read apart from the queue's commit, want at once")
-	}
-	if _, err := q.Queue(ctx, "nope", dataset.Invoices, "", "test"); err == nil {
-		t.Error("queue on a missing company: no error")
+	if _, err := q.Queue(ctx, "nope", dataset.Invoices, "", "test"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("queue on a missing company: %v, want ErrNotFound", err)
 	}
 }

@@ -83,8 +83,13 @@ func CheckQueueRequest(q *store.QueueRequest) error {
 	if err := CheckID("dataset", q.ID); err != nil {
 		return err
 	}
-	if err := LookupIDs("company", q.CompanyID, "connection", q.ConnectionID); err != nil {
+	if err := LookupIDs("company", q.CompanyID); err != nil {
 		return err
+	}
+	if q.ConnectionID != "" {
+		if err := LookupIDs("connection", q.ConnectionID); err != nil {
+			return err
+		}
 	}
 	if !q.DataType.Valid() {
 		return fmt.Errorf("queue: unknown data type %q", q.DataType)
@@ -115,6 +120,36 @@ func newDataset(q store.QueueRequest) store.Dataset {
 			At: q.Now, To: dataset.Queued, Actor: store.ActorCoordinator, Attempt: 1, Message: q.Message,
 		}},
 	}
+}
+
+// PickConnection is the connection a queue request that names none goes
+// on: the only one of conns that is not Unlinked; store.ErrNoConnection
+// when there is none, store.ErrAmbiguous when there are several.
+func PickConnection(conns []store.Connection) (store.Connection, error) {
+	var live []store.Connection
+	for _, c := range conns {
+		if c.Status != store.Unlinked {
+			live = append(live, c)
+		}
+	}
+	switch len(live) {
+	case 0:
+		return store.Connection{}, store.ErrNoConnection
+	case 1:
+		return live[0], nil
+	}
+	return store.Connection{}, store.ErrAmbiguous
+}
+
+// SyncOrder is the type's sync order in settings; a type they do not
+// name goes after every one they do.
+func SyncOrder(settings []store.SyncSetting, dt dataset.DataType) int {
+	for _, s := range settings {
+		if s.DataType == dt {
+			return s.SyncOrder
+		}
+	}
+	return len(settings)
 }
 
 // Queue is the dataset q creates on connection conn: store.ErrUnlinked on

@@ -120,11 +120,17 @@ type ConnectionStore interface {
 // DatasetStore queues datasets and reads them.
 type DatasetStore interface {
 	// QueueDataset creates a dataset in Queued (or in AuthError at once when
-	// the connection is Deauthorized) with the first timeline entry. It
-	// refuses with *InProgressError when the type has a non-terminal dataset
-	// on the connection, ErrUnlinked on an Unlinked connection, and
-	// ErrNotFound when the company or connection is missing.
-	QueueDataset(ctx context.Context, q QueueRequest) (Dataset, error)
+	// the connection is Deauthorized) with the first timeline entry, and
+	// returns it with its connection and that connection's sync gate, all
+	// read in the one transaction that writes it (a queue call waits for
+	// no other read). With no ConnectionID it picks the company's only
+	// connection that is not Unlinked (ErrNoConnection, ErrAmbiguous);
+	// with OrderBySettings the sync order is the type's in the company's
+	// settings in force. It refuses with *InProgressError when the type
+	// has a non-terminal dataset on the connection, ErrUnlinked on an
+	// Unlinked connection, and ErrNotFound when the company or connection
+	// is missing.
+	QueueDataset(ctx context.Context, q QueueRequest) (Queued, error)
 	// Dataset returns one dataset of a company; ErrNotFound if missing.
 	Dataset(ctx context.Context, companyID, id string) (Dataset, error)
 	// Datasets returns a company's datasets, newest requested first;

@@ -59,6 +59,12 @@ var (
 	// changed nothing, and the caller takes the dataset the long way
 	// (SetValidation, Report, PublishCache).
 	ErrTooLarge = errors.New("dataset too large for one transaction")
+	// ErrNoConnection: a queue request names no connection and the
+	// company has none that is not Unlinked.
+	ErrNoConnection = errors.New("company has no data connection")
+	// ErrAmbiguous: a queue request names no connection and the company
+	// has several that are not Unlinked.
+	ErrAmbiguous = errors.New("company has several data connections; name one with connectionId")
 )
 
 // InProgressError is returned by QueueDataset when the data type already has
@@ -224,17 +230,33 @@ type TypeStatus struct {
 
 // QueueRequest asks for a new dataset.
 type QueueRequest struct {
-	ID           string
-	CompanyID    string
+	ID        string
+	CompanyID string
+	// ConnectionID is the connection to queue on; empty, the company's
+	// only connection that is not Unlinked, picked in the queue's
+	// transaction (ErrNoConnection, ErrAmbiguous).
 	ConnectionID string
 	DataType     dataset.DataType
-	SyncOrder    int
-	Now          time.Time
+	// SyncOrder is the dataset's place in its connection's dispatch
+	// order, unless OrderBySettings.
+	SyncOrder int
+	// OrderBySettings takes the sync order from the company's sync
+	// settings in force, read in the queue's transaction.
+	OrderBySettings bool
+	Now             time.Time
 	// Message goes into the first timeline entry ("queued by API", ...).
 	Message string
 	// FirstLink are the ids of the datasets the connection's first link
 	// queues, ID among them, when it is one of them.
 	FirstLink []string
+}
+
+// Queued is what QueueDataset made: the dataset, the connection it is
+// on and that connection's sync gate, all as of the queue's transaction.
+type Queued struct {
+	Dataset
+	Connection Connection
+	Gate       SyncGate
 }
 
 // ClaimRequest is an agent's claim of a dataset.

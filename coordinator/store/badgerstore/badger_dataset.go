@@ -155,30 +155,59 @@ func raisePointer(txn *tx, d *store.Dataset, which string) error {
 	return setJSON(txn, k, statusPointer{ID: d.ID, Requested: d.Requested})
 }
 
-func (b *Badger) QueueDataset(ctx context.Context, q store.QueueRequest) (store.Dataset, error) {
+func (b *Badger) QueueDataset(ctx context.Context, q store.QueueRequest) (store.Queued, error) {
 	if err := rules.CheckQueueRequest(&q); err != nil {
-		return store.Dataset{}, err
+		return store.Queued{}, err
 	}
-	var out store.Dataset
+	var out store.Queued
 	err := b.update(ctx, func(txn *tx) error {
-		conn, err := getConnection(txn, q.CompanyID, q.ConnectionID)
+		r := q // a retry picks the connection and the order again
+		conn, err := queueConnection(txn, r.CompanyID, r.ConnectionID)
 		if err != nil {
 			return err
 		}
-		d, err := rules.Queue(q, conn)
+		r.ConnectionID = conn.ID
+		if r.OrderBySettings {
+			settings, err := effectiveSettings(txn, r.CompanyID)
+			if err != nil {
+				return err
+			}
+			r.SyncOrder = rules.SyncOrder(settings, r.DataType)
+		}
+		d, err := rules.Queue(r, conn)
 		if err != nil {
 			return err
 		}
-		if err := mustBeFree(txn, datasetIndexKey(q.ID), "dataset "+q.ID); err != nil {
+		if err := mustBeFree(txn, datasetIndexKey(r.ID), "dataset "+r.ID); err != nil {
 			return err
 		}
-		if err := checkNotInProgress(txn, q); err != nil {
+		if err := checkNotInProgress(txn, r); err != nil {
 			return err
 		}
-		out = d
+		gate, err := syncGate(txn, conn)
+		if err != nil {
+			return err
+		}
+		out = store.Queued{Dataset: d, Connection: conn, Gate: gate}
 		return putDataset(txn, nil, &d)
 	})
 	return out, err
+}
+
+// queueConnection is the connection id of the company, or when id is
+// empty the one rules.PickConnection picks of its connections.
+func queueConnection(txn *tx, companyID, id string) (store.Connection, error) {
+	if id != "" {
+		return getConnection(txn, companyID, id)
+	}
+	if _, err := getCompany(txn, companyID); err != nil {
+		return store.Connection{}, err
+	}
+	conns, err := listValues[store.Connection](txn, prefix("c", companyID, "conn"))
+	if err != nil {
+		return store.Connection{}, err
+	}
+	return rules.PickConnection(conns)
 }
 
 // checkNotInProgress is an *InProgressError when the type has a non-terminal

@@ -46,3 +46,24 @@ func TestClaimOneTransaction(t *testing.T) {
 		t.Errorf("pages of the lost lease left after the second claim: %q", keys)
 	}
 }
+
+// TestQueueOneTransaction: a queue that picks the connection, reads the
+// sync order from the settings and returns the gate is one transaction:
+// each other would wait again for the commits in flight to be synced.
+func TestQueueOneTransaction(t *testing.T) {
+	s := openTest(t)
+	ctx := t.Context()
+	must(t, "CreateCompany", s.CreateCompany(ctx, store.Company{ID: "co", Created: sec(0)}))
+	must(t, "CreateConnection", s.CreateConnection(ctx,
+		store.Connection{ID: "conn", CompanyID: "co", Status: store.Linked, AgentID: "agent-1", Created: sec(0)},
+		store.LinkCode{Hash: []byte("hash"), CompanyID: "co", ConnectionID: "conn", Expires: sec(1000)}))
+	before := s.Transactions()
+	q, err := s.QueueDataset(ctx, store.QueueRequest{ID: "ds", CompanyID: "co", DataType: dataset.Customers, OrderBySettings: true, Now: sec(1)})
+	must(t, "QueueDataset", err)
+	if n := s.Transactions() - before; n != 1 {
+		t.Errorf("queue: %d transactions, want 1", n)
+	}
+	if q.ConnectionID != "conn" || q.Gate.ConnectionID != "conn" {
+		t.Errorf("queued on %q with the gate of %q, want conn's", q.ConnectionID, q.Gate.ConnectionID)
+	}
+}

@@ -175,36 +175,65 @@ func completed(ctx context.Context, t *tx, d *store.Dataset) error {
 // first: a read of the lookup's index page would make every concurrent
 // queue call on that page conflict. The key of dataset_active refuses a
 // second non-terminal dataset, and a view then says which one holds it.
-func (p *PG) QueueDataset(ctx context.Context, q store.QueueRequest) (store.Dataset, error) {
+func (p *PG) QueueDataset(ctx context.Context, q store.QueueRequest) (store.Queued, error) {
 	if err := rules.CheckQueueRequest(&q); err != nil {
-		return store.Dataset{}, err
+		return store.Queued{}, err
 	}
-	var out store.Dataset
+	var out store.Queued
 	queue := func(t *tx) error {
-		conn, err := getConnection(ctx, t, q.CompanyID, q.ConnectionID)
+		r := q // a retry picks the connection and the order again
+		conn, err := queueConnection(ctx, t, r.CompanyID, r.ConnectionID)
 		if err != nil {
 			return err
 		}
-		d, err := rules.Queue(q, conn)
+		r.ConnectionID = conn.ID
+		if r.OrderBySettings {
+			settings, err := effectiveSettings(ctx, t, r.CompanyID)
+			if err != nil {
+				return err
+			}
+			r.SyncOrder = rules.SyncOrder(settings, r.DataType)
+		}
+		d, err := rules.Queue(r, conn)
 		if err != nil {
 			return err
 		}
-		out = d
+		gate, err := syncGate(ctx, t, conn)
+		if err != nil {
+			return err
+		}
+		out = store.Queued{Dataset: d, Connection: conn, Gate: gate}
 		return putDataset(ctx, t, nil, &d)
 	}
 	for run := 1; ; run++ {
 		err := p.update(ctx, queue)
 		switch constraint(err) {
 		case "datasets_pkey":
-			return out, fmt.Errorf("dataset %s: %w", q.ID, store.ErrExists)
+			return store.Queued{}, fmt.Errorf("dataset %s: %w", q.ID, store.ErrExists)
 		case "dataset_active_pkey":
-			if err := p.inProgress(ctx, q); err != nil || run == 3 {
-				return out, err
+			if err := p.inProgress(ctx, out.ConnectionID, q.DataType); err != nil || run == 3 {
+				return store.Queued{}, err
 			}
 			continue // it ended meanwhile
 		}
 		return out, err
 	}
+}
+
+// queueConnection is the connection id of the company, or when id is
+// empty the one rules.PickConnection picks of its connections.
+func queueConnection(ctx context.Context, t *tx, companyID, id string) (store.Connection, error) {
+	if id != "" {
+		return getConnection(ctx, t, companyID, id)
+	}
+	if _, err := getCompany(ctx, t, companyID); err != nil {
+		return store.Connection{}, err
+	}
+	conns, err := listDocs[store.Connection](ctx, t, "SELECT doc FROM connections WHERE company_id = $1", companyID)
+	if err != nil {
+		return store.Connection{}, err
+	}
+	return rules.PickConnection(conns)
 }
 
 // constraint is the name of the unique constraint err violates; "" for
@@ -219,14 +248,14 @@ func constraint(err error) string {
 
 // inProgress is an *InProgressError naming the type's non-terminal dataset
 // on the connection; nil if it has none.
-func (p *PG) inProgress(ctx context.Context, q store.QueueRequest) error {
+func (p *PG) inProgress(ctx context.Context, connectionID string, dt dataset.DataType) error {
 	return p.view(ctx, func(t *tx) error {
 		var (
 			id     string
 			status dataset.Status
 		)
 		err := t.QueryRow(ctx, `SELECT d.id, d.status FROM dataset_active a JOIN datasets d ON d.id = a.dataset_id
-			WHERE a.connection_id = $1 AND a.data_type = $2`, q.ConnectionID, q.DataType).Scan(&id, &status)
+			WHERE a.connection_id = $1 AND a.data_type = $2`, connectionID, dt).Scan(&id, &status)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}

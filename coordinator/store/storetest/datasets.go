@@ -445,3 +445,74 @@ func testLookupBadIDs(f *fixture) {
 	d := f.dataset("co-1", "ds-1")
 	eq(f, "dataset status after lookups of bad ids", d.Status, dataset.Queued)
 }
+
+// testQueuePick: a queue request that names no connection goes on the
+// company's only connection that is not Unlinked; with OrderBySettings
+// its sync order is the type's in the settings in force; the answer
+// carries the connection and its gate, all read in the queue's
+// transaction.
+func testQueuePick(f *fixture) {
+	f.linked("co-1", "conn-1", "agent-1")
+	f.connection("co-1", "conn-gone", store.Unlinked, "agent-1")
+	noErr(f, "SetCompanySyncSettings", f.s.SetCompanySyncSettings(f.ctx, store.CompanySyncSettings{
+		CompanyID: "co-1", OverridesDefaults: true,
+		Settings: []store.SyncSetting{
+			{DataType: dataset.Customers, SyncSchedule: 24, SyncOrder: 5},
+			{DataType: dataset.Invoices, SyncSchedule: 24, SyncOrder: 2},
+		},
+	}))
+	_, err := f.s.UpdateConnection(f.ctx, "co-1", "conn-1", func(c *store.Connection) error {
+		c.PausedSince = at(1)
+		return nil
+	})
+	noErr(f, "pause conn-1", err)
+	queue := func(id string, dt dataset.DataType, bySettings bool) (store.Queued, error) {
+		return f.s.QueueDataset(f.ctx, store.QueueRequest{
+			ID: id, CompanyID: "co-1", DataType: dt, SyncOrder: 1, OrderBySettings: bySettings, Now: at(2),
+		})
+	}
+	q, err := queue("ds-1", dataset.Invoices, true)
+	noErr(f, "QueueDataset with no connection", err)
+	eq(f, "picked connection", q.ConnectionID, "conn-1")
+	eq(f, "answer's connection", q.Connection.ID, "conn-1")
+	eq(f, "answer's connection's platform", q.Connection.PlatformKey, "gnucash")
+	eq(f, "sync order from the settings", q.SyncOrder, 2)
+	eq(f, "gate's connection", q.Gate.ConnectionID, "conn-1")
+	eqTime(f, "gate's pause", q.Gate.PausedSince, at(1))
+	eq(f, "stored sync order", f.dataset("co-1", "ds-1").SyncOrder, 2)
+	settings, err := f.s.EffectiveSyncSettings(f.ctx, "co-1")
+	noErr(f, "EffectiveSyncSettings", err)
+	want := len(settings) // a type they do not name goes last
+	for _, s := range settings {
+		if s.DataType == dataset.Bills {
+			want = s.SyncOrder
+		}
+	}
+	q, err = queue("ds-2", dataset.Bills, true)
+	noErr(f, "QueueDataset of bills", err)
+	eq(f, "sync order of bills, as the settings in force say", q.SyncOrder, want)
+	q, err = queue("ds-3", dataset.Suppliers, false)
+	noErr(f, "QueueDataset with its own sync order", err)
+	eq(f, "sync order asked for", q.SyncOrder, 1)
+	_, err = queue("ds-4", dataset.Invoices, true)
+	var busy *store.InProgressError
+	if !errors.As(err, &busy) || busy.DatasetID != "ds-1" {
+		f.Errorf("queue again on the picked connection: got %v, want *InProgressError naming ds-1", err)
+	}
+
+	f.linked("co-2", "conn-2a", "agent-2")
+	f.connection("co-2", "conn-2b", store.Deauthorized, "agent-2")
+	f.company("co-3", 0)
+	f.connection("co-3", "conn-3", store.Unlinked, "agent-3")
+	for _, tt := range []struct {
+		name, company string
+		want          error
+	}{
+		{"two live connections", "co-2", store.ErrAmbiguous},
+		{"only an Unlinked connection", "co-3", store.ErrNoConnection},
+		{"missing company", "co-missing", store.ErrNotFound},
+	} {
+		_, err := f.s.QueueDataset(f.ctx, store.QueueRequest{ID: "ds-x", CompanyID: tt.company, DataType: dataset.Customers, Now: at(3)})
+		wantErr(f, "QueueDataset, "+tt.name, err, tt.want)
+	}
+}

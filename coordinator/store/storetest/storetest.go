@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Backend) {
 		{"WithdrawnLosesCode", testWithdrawnLosesCode},
 		{"QueueDataset", testQueueDataset},
 		{"QueueRefusals", testQueueRefusals},
+		{"QueuePick", testQueuePick},
 		{"QueueConcurrent", testQueueConcurrent},
 		{"Datasets", testDatasets},
 		{"DataStatus", testDataStatus},
@@ -166,7 +167,7 @@ func (f *fixture) queueOrder(co, conn, id string, dt dataset.DataType, order, se
 	if err != nil {
 		f.Fatalf("QueueDataset(%s): %v", id, err)
 	}
-	return d
+	return d.Dataset
 }
 
 // claim claims dataset id for agent under lease at(sec).
