@@ -104,7 +104,7 @@ func (l *loadRun) connect(ctx context.Context) error {
 	logf("connect: %d agents online in %.1fs", l.o.agents, l.r.ConnectSeconds)
 	// The first link queued every type: customers syncs, the rest end
 	// NotSupported. Wait for that wave to end before measuring.
-	return l.waitComplete(ctx, l.allCompanies(), nil)
+	return l.waitComplete(ctx, l.allCompanies())
 }
 
 func (l *loadRun) allCompanies() []int {
@@ -116,27 +116,64 @@ func (l *loadRun) allCompanies() []int {
 }
 
 // waitComplete polls dataStatus until the customers dataset of every agent
-// in idx is Complete and, when want is given, is want[i].
-func (l *loadRun) waitComplete(ctx context.Context, idx []int, want map[int]string) error {
+// in idx is Complete: the first link's wave, whose ids the tool does not
+// know.
+func (l *loadRun) waitComplete(ctx context.Context, idx []int) error {
+	return l.poll(ctx, idx, func(i int) (bool, error) {
+		id, status, err := l.c.Latest(ctx, l.agents[i].CompanyID, "customers")
+		if err != nil {
+			return false, err
+		}
+		if sim.Terminal(status) && status != "Complete" {
+			return false, fmt.Errorf("agent %d: customers dataset %s ended %s", i, id, status)
+		}
+		return status == "Complete", nil
+	})
+}
+
+// waitDatasets polls each dataset of ids (by agent) by its id, as a
+// client that queued it would (Codat's get-pull-operation), until it is
+// Complete, and returns each as last read, timeline and all. One dataset's
+// read costs the coordinator far less than the company's dataStatus,
+// which reads every type's newest and newest Complete datasets.
+func (l *loadRun) waitDatasets(ctx context.Context, ids map[int]string) (map[int]sim.Dataset, error) {
+	var mu sync.Mutex
+	done := make(map[int]sim.Dataset, len(ids))
+	err := l.poll(ctx, slices.Collect(maps.Keys(ids)), func(i int) (bool, error) {
+		d, err := l.c.Dataset(ctx, l.agents[i].CompanyID, ids[i])
+		if err != nil {
+			return false, err
+		}
+		if sim.Terminal(d.Status) && d.Status != "Complete" {
+			return false, fmt.Errorf("agent %d: customers dataset %s ended %s", i, d.ID, d.Status)
+		}
+		if d.Status != "Complete" {
+			return false, nil
+		}
+		mu.Lock()
+		done[i] = d
+		mu.Unlock()
+		return true, nil
+	})
+	return done, err
+}
+
+// poll asks complete of every agent in idx, 8 at once, once a second,
+// until each has answered true once.
+func (l *loadRun) poll(ctx context.Context, idx []int, complete func(i int) (bool, error)) error {
 	pending := slices.Clone(idx)
 	deadline := time.Now().Add(10 * time.Minute)
 	for len(pending) > 0 {
 		var mu sync.Mutex
 		var still []int
 		err := sim.Parallel(ctx, len(pending), 8, func(k int) error {
-			i := pending[k]
-			id, status, err := l.c.Latest(ctx, l.agents[i].CompanyID, "customers")
-			if err != nil {
+			ok, err := complete(pending[k])
+			if err != nil || ok {
 				return err
 			}
-			if sim.Terminal(status) && status != "Complete" {
-				return fmt.Errorf("agent %d: customers dataset %s ended %s", i, id, status)
-			}
-			if status != "Complete" || (want != nil && want[i] != id) {
-				mu.Lock()
-				still = append(still, i)
-				mu.Unlock()
-			}
+			mu.Lock()
+			still = append(still, pending[k])
+			mu.Unlock()
 			return nil
 		})
 		if err != nil {
@@ -147,7 +184,9 @@ func (l *loadRun) waitComplete(ctx context.Context, idx []int, want map[int]stri
 			if time.Now().After(deadline) {
 				return fmt.Errorf("%d datasets not Complete after 10 minutes", len(pending))
 			}
-			time.Sleep(time.Second)
+			if err := sleep(ctx, time.Second); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -240,7 +279,7 @@ func (l *loadRun) measureDispatch(ctx context.Context) error {
 	l.r.DispatchP50, l.r.DispatchP99, l.r.DispatchMax = sim.Percentiles(fromAnswer)
 	l.r.QueueToLeaseP50, l.r.QueueToLeaseP99, _ = sim.Percentiles(fromCall)
 	logf("dispatch: p50 %s p99 %s max %s", l.r.DispatchP50, l.r.DispatchP99, l.r.DispatchMax)
-	if err := l.waitComplete(ctx, slices.Collect(maps.Keys(want)), want); err != nil {
+	if _, err := l.waitDatasets(ctx, want); err != nil {
 		return err
 	}
 	return l.splitDispatch(ctx, samples)
@@ -448,18 +487,14 @@ type spanned struct {
 // span waits for the datasets to be Complete and reads their timelines.
 func (l *loadRun) span(ctx context.Context, idx []int, ids map[int]string) (spanned, error) {
 	var sp spanned
-	if err := l.waitComplete(ctx, idx, ids); err != nil {
+	done, err := l.waitDatasets(ctx, ids)
+	if err != nil {
 		return sp, err
 	}
-	var mu sync.Mutex
-	err := sim.Parallel(ctx, len(idx), 16, func(k int) error {
-		i := idx[k]
-		d, err := l.c.Dataset(ctx, l.agents[i].CompanyID, ids[i])
-		if err != nil {
-			return err
-		}
+	for _, i := range idx {
+		d := done[i]
 		if len(d.Timeline) == 0 {
-			return errors.New("dataset " + d.ID + " has no timeline")
+			return sp, errors.New("dataset " + d.ID + " has no timeline")
 		}
 		q, c := d.Timeline[0].At, d.Timeline[len(d.Timeline)-1].At
 		var fetching time.Time
@@ -468,8 +503,6 @@ func (l *loadRun) span(ctx context.Context, idx []int, ids map[int]string) (span
 				fetching = st.At
 			}
 		}
-		mu.Lock()
-		defer mu.Unlock()
 		if sp.first.IsZero() || q.Before(sp.first) {
 			sp.first = q
 		}
@@ -483,9 +516,8 @@ func (l *loadRun) span(ctx context.Context, idx []int, ids map[int]string) (span
 			sp.claim, sp.finish = append(sp.claim, fetching.Sub(q)), append(sp.finish, c.Sub(fetching))
 		}
 		sp.steps += len(d.Timeline)
-		return nil
-	})
-	return sp, err
+	}
+	return sp, nil
 }
 
 // measureRestart pauses the agent processes (SIGSTOP), kills the
