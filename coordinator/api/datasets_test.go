@@ -130,7 +130,7 @@ func TestQueueAll(t *testing.T) {
 		t.Errorf("queue all replaced the invoices dataset in progress")
 	}
 	// Dispatch order is the sync order: company first, bank accounts last.
-	queued, err := e.st.QueuedDatasets(t.Context(), first.ConnectionID)
+	queued, _, err := e.st.QueuedDatasets(t.Context(), first.ConnectionID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 
+	"github.com/ferry-sync/ferry/coordinator/rules"
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/dataset"
 	"github.com/ferry-sync/ferry/shared/protocol"
@@ -333,15 +334,15 @@ func (c *agentConn) offerQueued() bool {
 	var unsupported []store.Report
 	defer func() { c.notSupported(ctx, unsupported) }()
 	for connID, types := range bindings {
-		queued, err := c.h.st.QueuedDatasets(ctx, connID)
+		queued, gate, err := c.h.st.QueuedDatasets(ctx, connID)
 		if err != nil {
 			c.log.Error("list queued datasets", "connection", connID, "err", err)
 			continue
 		}
-		if len(queued) == 0 {
-			continue
+		if gate == nil {
+			continue // nothing queued, or the connection is gone
 		}
-		if hold, ok := c.h.hold(ctx, connID); !ok || hold.Held() {
+		if hold := rules.HoldAt(*gate, c.h.now()); hold.Held() {
 			wake = earliest(wake, hold.Opens)
 			continue
 		}

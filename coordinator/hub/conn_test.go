@@ -34,7 +34,7 @@ func TestOffersOnConnectAndClaim(t *testing.T) {
 		m := a.expect(protocol.TypeOffer)
 		offered[m.Offer.DatasetID] = true
 	}
-	queued, _ := e.st.QueuedDatasets(t.Context(), conn)
+	queued, _, _ := e.st.QueuedDatasets(t.Context(), conn)
 	first := queued[0]
 	if !offered[first.ID] || first.DataType != dataset.Company {
 		t.Fatalf("offers %v do not hold the first queued dataset %s", offered, first.ID)
@@ -60,7 +60,7 @@ func TestDispatchOnQueue(t *testing.T) {
 		a.expect(protocol.TypeOffer)
 	}
 	// Finish one type so it can be queued again while the agent is idle.
-	queued, _ := e.st.QueuedDatasets(t.Context(), conn)
+	queued, _, _ := e.st.QueuedDatasets(t.Context(), conn)
 	c := a.claim(queued[0].ID).Claimed
 	if m := a.report(c, dataset.FetchError, c.LeaseID); m.Type != protocol.TypeAck {
 		t.Fatalf("report: %+v", m)
@@ -130,7 +130,7 @@ func TestReportFencing(t *testing.T) {
 	e := newEnv(t)
 	conn, cred := e.linked()
 	a, _ := e.connect(cred, all(conn))
-	queued, _ := e.st.QueuedDatasets(t.Context(), conn)
+	queued, _, _ := e.st.QueuedDatasets(t.Context(), conn)
 	c := a.claim(queued[0].ID).Claimed
 
 	tests := []struct {
@@ -183,7 +183,7 @@ func TestAgentCannotTouchAnotherCompany(t *testing.T) {
 	conn2, code := e.connection("co-2")
 	r2 := e.link(code, "")
 	a1, _ := e.connect(cred1, append(all(conn1), all(conn2)...)) // names a binding it does not have
-	other, _ := e.st.QueuedDatasets(t.Context(), conn2)
+	other, _, _ := e.st.QueuedDatasets(t.Context(), conn2)
 	// Claim another company's dataset: not found.
 	if m := a1.claim(other[0].ID); m.Type != protocol.TypeError || m.Error.Code != protocol.CodeNotFound {
 		t.Errorf("claim of another company's dataset: %+v", m)
@@ -222,7 +222,7 @@ func TestLeaseExpiryRequeuesThenFails(t *testing.T) {
 	e := newEnv(t)
 	conn, cred := e.linked()
 	a, _ := e.connect(cred, all(conn))
-	queued, _ := e.st.QueuedDatasets(t.Context(), conn)
+	queued, _, _ := e.st.QueuedDatasets(t.Context(), conn)
 	id := queued[0].ID
 	for attempt := 1; attempt <= 3; attempt++ {
 		m := a.claim(id)
@@ -252,7 +252,7 @@ func TestHeartbeatRenewsLease(t *testing.T) {
 	e := newEnv(t)
 	conn, cred := e.linked()
 	a, _ := e.connect(cred, all(conn))
-	queued, _ := e.st.QueuedDatasets(t.Context(), conn)
+	queued, _, _ := e.st.QueuedDatasets(t.Context(), conn)
 	c := a.claim(queued[0].ID).Claimed
 	for range 4 {
 		e.clock.Add(40 * time.Second)
@@ -270,7 +270,7 @@ func TestResumeAfterReconnect(t *testing.T) {
 	e := newEnv(t)
 	conn, cred := e.linked()
 	a, _ := e.connect(cred, all(conn))
-	queued, _ := e.st.QueuedDatasets(t.Context(), conn)
+	queued, _, _ := e.st.QueuedDatasets(t.Context(), conn)
 	c := a.claim(queued[0].ID).Claimed
 	a.ws.Close()
 	lost := protocol.Lease{DatasetID: queued[1].ID, LeaseID: "never-held"}
@@ -290,7 +290,7 @@ func TestLeaseNotNamedOnReconnectIsQueuedAgain(t *testing.T) {
 	e := newEnv(t)
 	conn, cred := e.linked()
 	a, _ := e.connect(cred, all(conn))
-	queued, _ := e.st.QueuedDatasets(t.Context(), conn)
+	queued, _, _ := e.st.QueuedDatasets(t.Context(), conn)
 	c := a.claim(queued[0].ID).Claimed
 	a.ws.Close()
 	b, w := e.connect(cred, all(conn))
@@ -390,7 +390,7 @@ func TestProgressReportsMoveTheDataset(t *testing.T) {
 	e := newEnv(t)
 	conn, cred := e.linked()
 	a, _ := e.connect(cred, all(conn))
-	queued, _ := e.st.QueuedDatasets(t.Context(), conn)
+	queued, _, _ := e.st.QueuedDatasets(t.Context(), conn)
 	c := a.claim(queued[0].ID).Claimed
 	if m := a.report(c, dataset.Mapping, c.LeaseID); m.Type != protocol.TypeAck {
 		t.Fatalf("report Mapping: %+v", m)
@@ -434,7 +434,7 @@ func TestIdleHeartbeatRenewsNothing(t *testing.T) {
 	connected := renewals() // the handshake's, which resumes leases
 	heartbeat(connected)
 	heartbeat(connected)
-	queued, _ := e.st.QueuedDatasets(t.Context(), conn)
+	queued, _, _ := e.st.QueuedDatasets(t.Context(), conn)
 	c := a.claim(queued[0].ID).Claimed
 	heartbeat(connected + 1)
 	heartbeat(connected + 2)

@@ -27,7 +27,7 @@ func TestFirstLinkFollowsSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	conn, _ := e.linked()
-	queued, err := e.st.QueuedDatasets(ctx, conn)
+	queued, _, err := e.st.QueuedDatasets(ctx, conn)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -104,7 +104,7 @@ func twoCompanies(e *env) (mine, theirs *agent, myConn, theirConn string) {
 func TestForeignDatasetLooksMissing(t *testing.T) {
 	e := newEnv(t)
 	mine, theirs, myConn, theirConn := twoCompanies(e)
-	queued, err := e.st.QueuedDatasets(t.Context(), theirConn)
+	queued, _, err := e.st.QueuedDatasets(t.Context(), theirConn)
 	if err != nil || len(queued) < 4 {
 		t.Fatalf("queued datasets of the other company: %d, %v", len(queued), err)
 	}
@@ -121,7 +121,7 @@ func TestForeignDatasetLooksMissing(t *testing.T) {
 	// And a dataset of the agent's own company, on another agent's connection.
 	sameConn, sameCode := e.connection(e.co)
 	same, _ := e.connect(e.link(sameCode, "").Credential, all(sameConn))
-	sameQueued, _ := e.st.QueuedDatasets(t.Context(), sameConn)
+	sameQueued, _, _ := e.st.QueuedDatasets(t.Context(), sameConn)
 	foreign := map[string]protocol.Claimed{
 		"Queued":                         {Offer: offerOf(queued[0]), LeaseID: "lease-guess"},
 		"Fetching":                       *fetching,

@@ -1,18 +1,14 @@
 package hub
 
 import (
-	"context"
-	"errors"
 	"time"
-
-	"github.com/ferry-sync/ferry/coordinator/rules"
-	"github.com/ferry-sync/ferry/coordinator/store"
 )
 
 // Pauses and sync windows
 //
 // The work of a connection that is paused, or outside its sync window, is
-// not offered (offerQueued asks hold before each connection's offers), and
+// not offered (offerQueued reads the gate with each connection's queued
+// work, in one read, and asks rules.HoldAt), and
 // a claim of a dataset offered before the pause or before the window
 // closed is refused by the store, which reads the gate in the claim's
 // transaction (rules.Claim), so that the agent's waiting offers do not
@@ -24,20 +20,6 @@ import (
 // changed is Change.SyncWindows (changes.go): both kick the agents
 // concerned, whichever replica made the change. The sweep is the safety
 // net for a change the feed lost.
-
-// hold is what holds the connection's queued work now; ok is false when
-// the store could not say (the work waits for the next pass, as when its
-// queue could not be read), or the connection is gone.
-func (h *Hub) hold(ctx context.Context, connectionID string) (rules.Hold, bool) {
-	g, err := h.st.SyncGate(ctx, connectionID)
-	if err != nil {
-		if !errors.Is(err, store.ErrNotFound) && ctx.Err() == nil {
-			h.log.Error("read the sync gate", "connection", connectionID, "err", err)
-		}
-		return rules.Hold{}, false
-	}
-	return rules.HoldAt(g, h.now()), true
-}
 
 // armWake sets the write loop's timer to kick it at t, replacing any;
 // zero t stops it. Write loop only.

@@ -1,9 +1,7 @@
 package hub
 
 import (
-	"context"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -212,41 +210,5 @@ func TestRunningWorkFinishesWhenHeld(t *testing.T) {
 				t.Errorf("the running dataset is %s at %d%%, want Mapping at 50%%", d.Status, d.Progress)
 			}
 		})
-	}
-}
-
-// gateReads is the hub's store counting its reads of sync gates.
-type gateReads struct {
-	Store
-	n atomic.Int64
-}
-
-func (g *gateReads) SyncGate(ctx context.Context, connectionID string) (store.SyncGate, error) {
-	g.n.Add(1)
-	return g.Store.SyncGate(ctx, connectionID)
-}
-
-// TestClaimReadsNoGate: the hub reads no sync gate before a claim; the
-// store checks the hold in the claim's transaction (rules.Claim). Each
-// read waits for the commits in flight to be synced, and the agent's
-// claimed answer waits for it. It fails if the hub reads the gate before
-// the claim again.
-func TestClaimReadsNoGate(t *testing.T) {
-	var reads *gateReads
-	e := newEnvWith(t, func(c *Config) {
-		reads = &gateReads{Store: c.Store}
-		c.Store = reads
-	})
-	held, _, a := e.twoConnections()
-	e.queueInStore(held, "ds-1", dataset.Customers)
-	if m := a.expect(protocol.TypeOffer); m.Offer.DatasetID != "ds-1" {
-		t.Fatalf("offer %+v, want ds-1", m.Offer)
-	}
-	before := reads.n.Load()
-	if m := a.claim("ds-1"); m.Type != protocol.TypeClaimed {
-		t.Fatalf("claim: %+v", m)
-	}
-	if n := reads.n.Load() - before; n != 0 {
-		t.Errorf("a claim read %d sync gates, want 0", n)
 	}
 }

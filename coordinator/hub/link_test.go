@@ -24,7 +24,7 @@ func TestLinkExchange(t *testing.T) {
 		t.Errorf("after link: %+v", c)
 	}
 	// First link queued every fetchOnFirstLink type.
-	queued, err := e.st.QueuedDatasets(t.Context(), conn)
+	queued, _, err := e.st.QueuedDatasets(t.Context(), conn)
 	if err != nil || len(queued) != len(dataset.DataTypes) {
 		t.Errorf("first link queued %d datasets (%v), want %d", len(queued), err, len(dataset.DataTypes))
 	}

@@ -160,7 +160,7 @@ func TestSweepOffersWhatTheFeedMissed(t *testing.T) {
 	conn, cred := e.linked()
 	// Linking queued every type: one ends, to be queued again once the
 	// agent is connected.
-	queued, err := e.st.QueuedDatasets(t.Context(), conn)
+	queued, _, err := e.st.QueuedDatasets(t.Context(), conn)
 	if err != nil || len(queued) == 0 {
 		t.Fatalf("queued at link: %d, %v", len(queued), err)
 	}

@@ -148,11 +148,11 @@ type Store interface {
 	// Datasets on the control channel: offers, claims, reports, leases.
 
 	// QueuedDatasets returns the Queued datasets of a connection in dispatch
-	// order: sync order, then requested time.
-	QueuedDatasets(ctx context.Context, connectionID string) ([]store.Dataset, error)
-	// SyncGate returns a connection's pause and the sync window in force
-	// for it, from one consistent read; store.ErrNotFound if missing.
-	SyncGate(ctx context.Context, connectionID string) (store.SyncGate, error)
+	// order: sync order, then requested time, and, read with them, the
+	// connection's pause and sync window in force; the gate is nil when
+	// nothing is queued or the connection is gone. The hub reads no gate
+	// of its own: an offer reads it here, a claim in its transaction.
+	QueuedDatasets(ctx context.Context, connectionID string) ([]store.Dataset, *store.SyncGate, error)
 	// QueuedConnections returns the ids of the connections that have at
 	// least one Queued dataset, each once, in id order. Its cost grows
 	// with the Queued datasets, not the history or the connections.

@@ -70,7 +70,7 @@ func TestPageRefusedBeforeItsBodyIsRead(t *testing.T) {
 	e := newEnv(t)
 	a, c, cred := e.claimMapping()
 	_, other, _ := e.claimMapping() // another agent's dataset, in Mapping
-	queued, err := e.st.QueuedDatasets(t.Context(), c.ConnectionID)
+	queued, _, err := e.st.QueuedDatasets(t.Context(), c.ConnectionID)
 	if err != nil || len(queued) == 0 {
 		t.Fatalf("queued datasets: %v, %v", queued, err)
 	}

@@ -41,7 +41,7 @@ func (e *env) claimFetching() (*protocol.Claimed, string, *protocol.Welcome) {
 		Versions: []int{1}, Hostname: "pc-1", OS: "linux", AgentVersion: "test", Bindings: all(conn), Capacity: 2,
 		Features: []string{protocol.FeatureLastPage}}})
 	w := a.expect(protocol.TypeWelcome).Welcome
-	queued, _ := e.st.QueuedDatasets(e.t.Context(), conn)
+	queued, _, _ := e.st.QueuedDatasets(e.t.Context(), conn)
 	return a.claim(queued[0].ID).Claimed, cred, w
 }
 

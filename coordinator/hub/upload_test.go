@@ -15,7 +15,7 @@ func (e *env) claimMapping() (*agent, *protocol.Claimed, string) {
 	e.t.Helper()
 	conn, cred := e.linked()
 	a, _ := e.connect(cred, all(conn))
-	queued, _ := e.st.QueuedDatasets(e.t.Context(), conn)
+	queued, _, _ := e.st.QueuedDatasets(e.t.Context(), conn)
 	c := a.claim(queued[0].ID).Claimed
 	if m := a.report(c, dataset.Mapping, c.LeaseID); m.Type != protocol.TypeAck {
 		e.t.Fatalf("report Mapping: %+v", m)
@@ -135,7 +135,7 @@ func TestPageForDatasetNotMapping(t *testing.T) {
 	e := newEnv(t)
 	conn, cred := e.linked()
 	a, _ := e.connect(cred, all(conn))
-	queued, _ := e.st.QueuedDatasets(t.Context(), conn)
+	queued, _, _ := e.st.QueuedDatasets(t.Context(), conn)
 	c := a.claim(queued[0].ID).Claimed // Fetching, not Mapping
 	status, out := e.putPage(cred, c.DatasetID, c.LeaseID, 1, mustPage(t, `{"id":"a"}`))
 	if status != 409 || code(t, out) != protocol.CodeTransition {

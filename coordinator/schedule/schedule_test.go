@@ -102,7 +102,7 @@ func (e *env) linkedConnection(co string) {
 func (e *env) completeAll(co string) {
 	ctx := e.t.Context()
 	conn := co + "-conn"
-	queued, err := e.st.QueuedDatasets(ctx, conn)
+	queued, _, err := e.st.QueuedDatasets(ctx, conn)
 	must(e.t, err)
 	now := e.clock.Now()
 	for _, d := range queued {
@@ -312,7 +312,7 @@ func TestLoopRunsAndStops(t *testing.T) {
 	defer s.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		q, err := e.st.QueuedDatasets(context.Background(), "co-1-conn")
+		q, _, err := e.st.QueuedDatasets(context.Background(), "co-1-conn")
 		must(t, err)
 		if len(q) == len(dataset.DataTypes) {
 			return
@@ -351,7 +351,7 @@ func TestLoopWakesWhenArmed(t *testing.T) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			q, err := e.st.QueuedDatasets(ctx, "co-1-conn")
+			q, _, err := e.st.QueuedDatasets(ctx, "co-1-conn")
 			must(t, err)
 			for _, d := range q {
 				if d.DataType == want {

@@ -148,8 +148,11 @@ type DatasetStore interface {
 	// not the history.
 	DatasetCounts(ctx context.Context) (map[dataset.Status]int, error)
 	// QueuedDatasets returns the Queued datasets of a connection in dispatch
-	// order: sync order, then requested time.
-	QueuedDatasets(ctx context.Context, connectionID string) ([]Dataset, error)
+	// order: sync order, then requested time, and, when there is any, the
+	// connection's sync gate read with them (an offer waits for one read,
+	// not two); the gate is nil when nothing is queued or the connection
+	// is gone.
+	QueuedDatasets(ctx context.Context, connectionID string) ([]Dataset, *SyncGate, error)
 	// QueuedConnections returns the ids of the connections that have at
 	// least one Queued dataset, each once, in id order. Its cost grows
 	// with the Queued datasets, not the history or the connections.

@@ -318,19 +318,34 @@ func pointedDataset(txn *tx, companyID string, t dataset.DataType, which string)
 	return d, err == nil, err
 }
 
-func (b *Badger) QueuedDatasets(ctx context.Context, connectionID string) ([]store.Dataset, error) {
+func (b *Badger) QueuedDatasets(ctx context.Context, connectionID string) ([]store.Dataset, *store.SyncGate, error) {
 	if err := rules.LookupIDs("connection", connectionID); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var out []store.Dataset
+	var (
+		out  []store.Dataset
+		gate *store.SyncGate
+	)
 	err := b.view(ctx, func(txn *tx) error {
 		var err error
 		out, err = listIndex(txn, queuedPrefix(connectionID), func(id string, co []byte) (store.Dataset, error) {
 			return getDataset(txn, string(co), id)
 		})
+		if err != nil || len(out) == 0 {
+			return err
+		}
+		c, err := findConnection(txn, out[0].CompanyID, connectionID)
+		if err != nil || c == nil {
+			return err // nil: the connection is gone
+		}
+		g, err := syncGate(txn, *c)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil // its company is gone
+		}
+		gate = &g
 		return err
 	})
-	return out, err
+	return out, gate, err
 }
 
 func (b *Badger) QueuedConnections(ctx context.Context) ([]string, error) {

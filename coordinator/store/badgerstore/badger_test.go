@@ -134,7 +134,7 @@ func TestReopen(t *testing.T) {
 	if ts := status[dataset.Customers]; ts.LatestSuccessful == nil || ts.LatestSuccessful.ID != "co-1-done" {
 		t.Errorf("customers status after reopen: got %+v", ts)
 	}
-	q, err := s.QueuedDatasets(ctx, "conn-co-1")
+	q, _, err := s.QueuedDatasets(ctx, "conn-co-1")
 	must(t, "QueuedDatasets after reopen", err)
 	if len(q) != 1 || q[0].ID != "co-1-queued" {
 		t.Errorf("queued after reopen: got %v, want [co-1-queued]", q)
@@ -285,7 +285,7 @@ func TestConcurrentWritersConflict(t *testing.T) {
 			t.Errorf("concurrent call: %v", err)
 		}
 	}
-	q, err := b.QueuedDatasets(ctx, "conn-1")
+	q, _, err := b.QueuedDatasets(ctx, "conn-1")
 	must(t, "QueuedDatasets", err)
 	if len(q) != 0 {
 		t.Errorf("datasets left Queued on an unlinked connection: %v", q)

@@ -346,18 +346,33 @@ func (p *PG) DataStatus(ctx context.Context, companyID string) (map[dataset.Data
 	return out, err
 }
 
-func (p *PG) QueuedDatasets(ctx context.Context, connectionID string) ([]store.Dataset, error) {
+func (p *PG) QueuedDatasets(ctx context.Context, connectionID string) ([]store.Dataset, *store.SyncGate, error) {
 	if err := rules.LookupIDs("connection", connectionID); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var out []store.Dataset
+	var (
+		out  []store.Dataset
+		gate *store.SyncGate
+	)
 	err := p.view(ctx, func(t *tx) error {
 		var err error
 		out, err = listDocs[store.Dataset](ctx, t, `SELECT d.doc FROM dataset_queue q JOIN datasets d ON d.id = q.dataset_id
 			WHERE q.connection_id = $1 ORDER BY q.sync_order, q.requested, q.dataset_id`, connectionID)
+		if err != nil || len(out) == 0 {
+			return err
+		}
+		c, err := findConnection(ctx, t, out[0].CompanyID, connectionID)
+		if err != nil || c == nil {
+			return err // nil: the connection is gone
+		}
+		g, err := syncGate(ctx, t, *c)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil // its company is gone
+		}
+		gate = &g
 		return err
 	})
-	return out, err
+	return out, gate, err
 }
 
 func (p *PG) QueuedConnections(ctx context.Context) ([]string, error) {

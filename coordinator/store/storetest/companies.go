@@ -199,7 +199,7 @@ func testDeleteConnection(f *fixture) {
 	eq(f, "datasets still readable", len(list), 3)
 	eq(f, "synced dataset status", f.dataset("co-1", "ds-done").Status, dataset.Complete)
 	eq(f, "queued dataset ended", f.dataset("co-1", "ds-queued").Status, dataset.AuthError)
-	q, err := f.s.QueuedDatasets(f.ctx, "conn-1")
+	q, _, err := f.s.QueuedDatasets(f.ctx, "conn-1")
 	noErr(f, "QueuedDatasets", err)
 	eq(f, "queued datasets of a deleted connection", len(q), 0)
 
@@ -264,7 +264,7 @@ func checkCompanyGone(f *fixture, co string) {
 	wantErr(f, "DataStatus after delete", err, store.ErrNotFound)
 	_, err = f.s.Validation(f.ctx, co, "ds-1")
 	wantErr(f, "Validation after delete", err, store.ErrNotFound)
-	q, err := f.s.QueuedDatasets(f.ctx, "conn-1")
+	q, _, err := f.s.QueuedDatasets(f.ctx, "conn-1")
 	noErr(f, "QueuedDatasets after delete", err)
 	eq(f, "queued datasets after delete", len(q), 0)
 	_, err = f.s.Claim(f.ctx, store.ClaimRequest{DatasetID: "ds-3", AgentID: "agent-1", LeaseID: "l", Now: at(30), TTL: ttl})

@@ -104,7 +104,7 @@ func testQueueRefusals(f *fixture) {
 			At: at(13), From: dataset.Queued, To: dataset.AuthError, Actor: store.ActorCoordinator, Attempt: 1,
 		})
 	}
-	q, err := f.s.QueuedDatasets(f.ctx, "conn-deauth")
+	q, _, err := f.s.QueuedDatasets(f.ctx, "conn-deauth")
 	noErr(f, "QueuedDatasets", err)
 	eq(f, "queued on a Deauthorized connection", len(q), 0)
 }
@@ -255,14 +255,14 @@ func testQueuedDatasets(f *fixture) {
 	f.claim("ds-claimed", "agent-1", "lease-1", 6)
 	f.report(coordReport("co-1", "ds-ended", dataset.NotSupported, 6))
 
-	q, err := f.s.QueuedDatasets(f.ctx, "conn-1")
+	q, _, err := f.s.QueuedDatasets(f.ctx, "conn-1")
 	noErr(f, "QueuedDatasets", err)
 	eqIDs(f, "dispatch order", q, "ds-negative", "ds-order1-early", "ds-order1-late", "ds-order2")
 	for _, d := range q {
 		eq(f, d.ID+" status", d.Status, dataset.Queued)
 		eq(f, d.ID+" company", d.CompanyID, "co-1")
 	}
-	q, err = f.s.QueuedDatasets(f.ctx, "conn-unknown")
+	q, _, err = f.s.QueuedDatasets(f.ctx, "conn-unknown")
 	noErr(f, "QueuedDatasets(unknown connection)", err)
 	eq(f, "queued on an unknown connection", len(q), 0)
 
@@ -498,6 +498,21 @@ func testQueuePick(f *fixture) {
 	var busy *store.InProgressError
 	if !errors.As(err, &busy) || busy.DatasetID != "ds-1" {
 		f.Errorf("queue again on the picked connection: got %v, want *InProgressError naming ds-1", err)
+	}
+
+	// The offer's read: the queued datasets with the gate read with them.
+	queued, gate, err := f.s.QueuedDatasets(f.ctx, "conn-1")
+	noErr(f, "QueuedDatasets", err)
+	eq(f, "queued on conn-1", len(queued), 3)
+	if gate == nil {
+		f.Fatalf("QueuedDatasets(conn-1): no gate, want conn-1's")
+	}
+	eq(f, "QueuedDatasets' gate's connection", gate.ConnectionID, "conn-1")
+	eqTime(f, "QueuedDatasets' gate's pause", gate.PausedSince, at(1))
+	queued, gate, err = f.s.QueuedDatasets(f.ctx, "conn-gone")
+	noErr(f, "QueuedDatasets(nothing queued)", err)
+	if len(queued) != 0 || gate != nil {
+		f.Errorf("QueuedDatasets(nothing queued) = %d, gate %+v; want none and no gate", len(queued), gate)
 	}
 
 	f.linked("co-2", "conn-2a", "agent-2")

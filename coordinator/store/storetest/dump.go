@@ -145,7 +145,10 @@ func CheckCopy(t *testing.T, from, to store.Backend) {
 	same("Datasets", func(s store.Backend) (any, error) { return s.Datasets(ctx, "co-1") })
 	same("DataStatus", func(s store.Backend) (any, error) { return s.DataStatus(ctx, "co-1") })
 	same("DatasetCounts", func(s store.Backend) (any, error) { return s.DatasetCounts(ctx) })
-	same("QueuedDatasets", func(s store.Backend) (any, error) { return s.QueuedDatasets(ctx, "conn-1") })
+	same("QueuedDatasets", func(s store.Backend) (any, error) {
+		q, g, err := s.QueuedDatasets(ctx, "conn-1")
+		return []any{q, g}, err
+	})
 	same("Unprocessed", func(s store.Backend) (any, error) { return s.Unprocessed(ctx) })
 	same("Validation", func(s store.Backend) (any, error) { return s.Validation(ctx, "co-1", "ds-complete") })
 	same("ProfileSyncSettings", func(s store.Backend) (any, error) { return s.ProfileSyncSettings(ctx) })
@@ -187,7 +190,7 @@ func checkCopyLives(t *testing.T, to store.Backend) {
 	if err != nil || len(moved) != 1 || moved[0].ID != dumpInFlight || moved[0].Status != dataset.Queued {
 		t.Errorf("ExpireLeases on the copy: %+v, %v; want %s back in Queued", moved, err, dumpInFlight)
 	}
-	q, err := to.QueuedDatasets(ctx, "conn-1")
+	q, _, err := to.QueuedDatasets(ctx, "conn-1")
 	if err != nil || !slices.Contains(ids(q), dumpInFlight) {
 		t.Errorf("QueuedDatasets on the copy after the lease expired: %v, %v; want %s among them", ids(q), err, dumpInFlight)
 	}

@@ -26,7 +26,7 @@ func testClaim(f *fixture) {
 			At: at(10), From: dataset.Queued, To: dataset.Fetching, Actor: "agent-1", Attempt: 1,
 		})
 	}
-	q, err := f.s.QueuedDatasets(f.ctx, "conn-1")
+	q, _, err := f.s.QueuedDatasets(f.ctx, "conn-1")
 	noErr(f, "QueuedDatasets", err)
 	eq(f, "queued after the claim", len(q), 0)
 }
@@ -397,7 +397,7 @@ func testExpireLeases(f *fixture) {
 		}
 	}
 	eq(f, "lease not yet expired", f.dataset("co-1", "ds-later").Status, dataset.Fetching)
-	q, err := f.s.QueuedDatasets(f.ctx, "conn-1")
+	q, _, err := f.s.QueuedDatasets(f.ctx, "conn-1")
 	noErr(f, "QueuedDatasets", err)
 	eq(f, "queued again", len(q), 2)
 
