@@ -26,9 +26,9 @@ import (
 const queueCallers = 32
 
 // BenchmarkQueueCalls is queue calls per second through the API (the
-// key, the queuer's reads, the commit, the answer's sync gate) on a real
-// Badger, from queueCallers callers at once, each on a company of its
-// own, beside its limit measured in the same run: synced one-key Badger
+// key, then the queue's one transaction, which picks the connection and
+// reads the sync order and the gate) on a real Badger, from queueCallers
+// callers at once, each on a company of its own, beside its limit measured in the same run: synced one-key Badger
 // commits from as many writers. The ratio (queues/raw-commit) is what
 // the load tool's small datasets per second cannot pass while its
 // callers queue them: every read of a queue call waits for the commits
