@@ -26,8 +26,8 @@ func truncate(s string, n int) string {
 }
 
 // queueDataType queues one type. It reads no company of its own: the
-// queuer's reads answer the company's ErrNotFound, and each read here
-// would wait for the commits in flight (a Badger read waits for the
+// queue's transaction answers the company's ErrNotFound, and each read
+// here would wait for the commits in flight (a Badger read waits for the
 // newest commit) before the queue's own.
 func (s *Server) queueDataType(w http.ResponseWriter, r *http.Request) error {
 	companyID := r.PathValue("companyId")
