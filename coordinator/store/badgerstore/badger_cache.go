@@ -124,25 +124,6 @@ func (b *Badger) publish(ctx context.Context, d store.Dataset, written bool, now
 // releaseEvery bytes of pages (releaseFiles): the pages read and the
 // tables written are not kept resident.
 func (b *Badger) writeSnapshot(ctx context.Context, d store.Dataset, check func([]byte) error) error {
-	whole, stale, err := b.prewrittenWhole(ctx, d)
-	switch {
-	case err != nil:
-		return fmt.Errorf("publish dataset %s: %w", d.ID, err)
-	case whole && check == nil:
-		return nil
-	case whole:
-		return b.Pages(ctx, d.ID, func(p store.Page) error { return ndjson.Each(p.Data, check) })
-	case stale:
-		// Records of another lease, or of pages written in part: none may
-		// stay beside the ones written now.
-		t := string(d.DataType)
-		if err := b.deletePrefix(ctx, snapshotPrefix(d.CompanyID, t, d.ID), nil); err != nil {
-			return fmt.Errorf("publish dataset %s: %w", d.ID, err)
-		}
-		if err := b.update(ctx, func(txn *tx) error { return txn.Delete(prewrittenKey(d.CompanyID, t, d.ID)) }); err != nil {
-			return fmt.Errorf("publish dataset %s: %w", d.ID, err)
-		}
-	}
 	wb := b.db.NewWriteBatch()
 	defer wb.Cancel()
 	dir := b.db.Opts().Dir
@@ -150,7 +131,7 @@ func (b *Badger) writeSnapshot(ctx context.Context, d store.Dataset, check func(
 	releaseFiles(dir)
 	read := 0
 	snap := snapshotPrefix(d.CompanyID, string(d.DataType), d.ID)
-	err = b.view(ctx, func(txn *tx) error {
+	err := b.view(ctx, func(txn *tx) error {
 		// The batch keeps the records until it commits them: the pages are
 		// copies.
 		return eachPage(ctx, txn, d, true, func(p store.Page, index []byte) error {
@@ -214,31 +195,6 @@ func (b *Badger) WriteSnapshot(ctx context.Context, companyID, datasetID string,
 		}
 		return txn.Set(snapshotWrittenKey(companyID, string(d.DataType), d.ID), nil)
 	})
-}
-
-// prewrittenWhole reports whether PutPage wrote d's snapshot whole as its
-// pages arrived (prewrite): every page staged under the lease whose pages
-// are read, and none other. stale reports that it wrote some records, but
-// not all of them or not of that lease.
-func (b *Badger) prewrittenWhole(ctx context.Context, d store.Dataset) (whole, stale bool, err error) {
-	lease := d.CommittedLease
-	if rules.InFlight(d.Status) {
-		lease = d.LeaseID
-	}
-	err = b.view(ctx, func(txn *tx) error {
-		v, err := getString(txn, prewrittenKey(d.CompanyID, string(d.DataType), d.ID))
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		pages, _ := keysUnder(txn, leasePagesPrefix(d.CompanyID, d.ID, lease), maxPageNumber)
-		whole = lease != "" && v == prewritten(lease, len(pages))
-		stale = !whole
-		return nil
-	})
-	return whole, stale, err
 }
 
 // writable loads a dataset whose snapshot may be written: Validating or
@@ -316,9 +272,6 @@ func (b *Badger) swapSnapshot(ctx context.Context, d store.Dataset, now time.Tim
 		if err := txn.Delete(snapshotWrittenKey(d.CompanyID, t, d.ID)); err != nil {
 			return err
 		}
-		if err := txn.Delete(prewrittenKey(d.CompanyID, t, d.ID)); err != nil {
-			return err
-		}
 		out = cur
 		return putDataset(txn, &old, &cur)
 	})
@@ -346,7 +299,7 @@ func (b *Badger) dropOrphanSnapshots(ctx context.Context, companyID, t string) e
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				return err
 			}
-			if err != nil || !(d.Status == dataset.Processing || d.Status == dataset.Validating || rules.InFlight(d.Status)) {
+			if err != nil || (d.Status != dataset.Processing && d.Status != dataset.Validating) {
 				orphans = append(orphans, id)
 			}
 		}
@@ -359,15 +312,7 @@ func (b *Badger) dropOrphanSnapshots(ctx context.Context, companyID, t string) e
 		if err := b.deletePrefix(ctx, snapshotPrefix(companyID, t, id), nil); err != nil {
 			return err
 		}
-		// The marks go last: a page that wrote records meanwhile loses its
-		// mark with them, and its snapshot is written whole (prewrite).
-		err := b.update(ctx, func(txn *tx) error {
-			if err := txn.Delete(snapshotWrittenKey(companyID, t, id)); err != nil {
-				return err
-			}
-			return txn.Delete(prewrittenKey(companyID, t, id))
-		})
-		if err != nil {
+		if err := b.update(ctx, func(txn *tx) error { return txn.Delete(snapshotWrittenKey(companyID, t, id)) }); err != nil {
 			return err
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -92,9 +91,6 @@ func finishUpload(ctx context.Context, txn *tx, f store.Finish, page []byte) (st
 	t := string(d.DataType)
 	var records []keyValue
 	if f.Failure == "" {
-		if err := noOtherLeases(txn, d, f.LeaseID); err != nil {
-			return d, err
-		}
 		if records, err = snapshotRecords(ctx, txn, d); err != nil {
 			return d, err
 		}
@@ -123,9 +119,6 @@ func finishUpload(ctx context.Context, txn *tx, f store.Finish, page []byte) (st
 			if err := txn.Delete(snapshotWrittenKey(d.CompanyID, t, d.ID)); err != nil {
 				return d, err
 			}
-			if err := txn.Delete(prewrittenKey(d.CompanyID, t, d.ID)); err != nil {
-				return d, err
-			}
 			if err := deleteKeys(txn, replaced); err != nil {
 				return d, err
 			}
@@ -141,26 +134,6 @@ func finishUpload(ctx context.Context, txn *tx, f store.Finish, page []byte) (st
 		}
 	}
 	return prev, nil
-}
-
-// noOtherLeases is ErrTooLarge when PutPage wrote records of a lease
-// other than the upload's into d's snapshot (prewrite): they would stay
-// beside the upload's unless deleted first, which one transaction cannot
-// promise to do.
-func noOtherLeases(txn *tx, d store.Dataset, lease string) error {
-	if lease == "" {
-		lease = d.CommittedLease
-	}
-	v, err := getString(txn, prewrittenKey(d.CompanyID, string(d.DataType), d.ID))
-	switch {
-	case errors.Is(err, badger.ErrKeyNotFound):
-		return nil
-	case err != nil:
-		return err
-	case !strings.HasPrefix(v, lease+"/"):
-		return fmt.Errorf("finish dataset %s: records of another lease in its snapshot: %w", d.ID, store.ErrTooLarge)
-	}
-	return nil
 }
 
 // keyValue is one write of a transaction.

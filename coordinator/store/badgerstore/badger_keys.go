@@ -34,7 +34,6 @@ import (
 //	pg/<company>/<ds>/<lease>/<n>      staged upload page n (8 digits): pageValue
 //	pd/<company>/<ds>                  an ended dataset whose pages are to be deleted
 //	rc/<company>/<type>/<ds>/<id>      cached record of snapshot ds; id in hex
-//	rp/<company>/<type>/<ds>           <lease>/<n>: pages 1 to n written into snapshot ds
 //	cur/<company>/<type>               id of the current snapshot of the type
 //
 // Pages are keyed by lease, so an earlier attempt's pages are out of sight
@@ -124,13 +123,9 @@ func recordKey(co, t, ds, id string) []byte {
 // records (rc/<company>/).
 func snapshotWrittenKey(co, t, ds string) []byte { return key("rc", co, t, ds) }
 
-// prewrittenKey says how many pages of which lease PutPage wrote into the
-// snapshot of dataset ds (prewritten).
-func prewrittenKey(co, t, ds string) []byte { return key("rp", co, t, ds) }
-
 // companyDataPrefixes are the prefixes of a company's bulk data.
 func companyDataPrefixes(co string) [][]byte {
-	return [][]byte{prefix("pg", co), prefix("pd", co), prefix("rc", co), prefix("rp", co), prefix("cur", co)}
+	return [][]byte{prefix("pg", co), prefix("pd", co), prefix("rc", co), prefix("cur", co)}
 }
 
 func linkCodeRefKey(co, conn string, hash []byte) []byte {

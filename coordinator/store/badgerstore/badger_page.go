@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -125,7 +124,7 @@ func (b *Badger) PutPage(ctx context.Context, p store.Page) error {
 	if err != nil {
 		return err
 	}
-	err = b.update(ctx, func(txn *tx) error {
+	return b.update(ctx, func(txn *tx) error {
 		d, err := uploading(txn, p.AgentID, p.DatasetID)
 		if err != nil {
 			return err
@@ -141,85 +140,7 @@ func (b *Badger) PutPage(ctx context.Context, p store.Page) error {
 		}
 		return txn.Set(k, val)
 	})
-	if err == nil {
-		b.prewrite(p, val[len(val)-len(p.Data):])
-	}
-	return err
 }
-
-// prewrite writes the records of page p, just staged, into its dataset's
-// snapshot, so that the snapshot is written as the pages arrive and the
-// validation that follows has only to check the records (writeSnapshot).
-// It commits without waiting: the write shares its sync with the next
-// page's, and the agent's upload does not wait for it; data is the page's
-// data as staged (p.Data may be the caller's to reuse). It writes them
-// only when pages 1 to p.N-1 of p's lease were written so: page 1 into an
-// empty snapshot, each later page after the one before it (the mark
-// prewrittenKey, in the same transaction, so a write that fails or is lost
-// in a crash leaves the mark where it was). A page out of turn, without a
-// line index, or too large for one transaction is not written, and the
-// pages after it are not either: writeSnapshot then deletes what is there
-// and writes the snapshot whole.
-func (b *Badger) prewrite(p store.Page, data []byte) {
-	if len(p.Lines) != p.Records || len(p.Lines) == 0 {
-		return
-	}
-	txn := &tx{Txn: b.db.NewTransaction(true)}
-	if ok, err := b.stagePrewrite(txn, p, data); err != nil || !ok {
-		txn.Discard()
-		return
-	}
-	b.txns.Add(1)
-	txn.CommitWith(func(error) {})
-}
-
-// stagePrewrite sets in txn the records of page p and the mark, and
-// reports whether it did (prewrite).
-func (b *Badger) stagePrewrite(txn *tx, p store.Page, data []byte) (bool, error) {
-	d, err := uploading(txn, p.AgentID, p.DatasetID)
-	if err != nil {
-		return false, err
-	}
-	if err := rules.CanStage(d, p); err != nil {
-		return false, err
-	}
-	t := string(d.DataType)
-	snap := snapshotPrefix(d.CompanyID, t, d.ID)
-	// Badger's estimate of the transaction's size, with a quarter to
-	// spare.
-	size := 0
-	for _, l := range p.Lines {
-		size += len(snap) + 2*len(l.ID) + l.End - l.Start + 32
-	}
-	if size > int(b.db.MaxBatchSize())*3/4 || int64(len(p.Lines)+4) > b.db.MaxBatchCount() {
-		return false, nil
-	}
-	mark := prewrittenKey(d.CompanyID, t, d.ID)
-	v, err := getString(txn, mark)
-	switch {
-	case errors.Is(err, badger.ErrKeyNotFound):
-		if p.N != 1 {
-			return false, nil
-		}
-		if keys, _ := keysUnder(txn, snap, 1); len(keys) > 0 {
-			return false, nil // records of an earlier lease, or of a write cut short
-		}
-	case err != nil:
-		return false, err
-	case v != prewritten(p.LeaseID, p.N-1):
-		return false, nil
-	}
-	for _, l := range p.Lines {
-		if err := txn.Set(snapshotKey(snap, []byte(l.ID)), data[l.Start:l.End:l.End]); err != nil {
-			return false, err
-		}
-	}
-	return true, txn.Set(mark, []byte(prewritten(p.LeaseID, p.N)))
-}
-
-// prewritten is the value of prewrittenKey once pages 1 to n of the lease
-// are written into the snapshot.
-func prewritten(lease string, n int) string { return fmt.Sprintf("%s/%08d", lease, n) }
 
 // Pages reads the pages one at a time, without prefetching and without
 // copying them out of Badger, so that a dataset of many large pages never
@@ -328,39 +249,6 @@ func (b *Badger) dropEarlierPages(ctx context.Context, d store.Dataset) {
 		b.log.Warn("pages of an earlier attempt left; the next claim or the end of the dataset deletes them",
 			"dataset", d.ID, "company", d.CompanyID, "err", err)
 	}
-	if err := b.dropEarlierRecords(ctx, d); err != nil && ctx.Err() == nil {
-		b.log.Warn("records an earlier attempt wrote into its snapshot left; its validation deletes them",
-			"dataset", d.ID, "company", d.CompanyID, "err", err)
-	}
-}
-
-// dropEarlierRecords deletes the records an earlier lease of d wrote into
-// its snapshot (prewrite), then their mark, so that d's new lease may
-// write its own.
-func (b *Badger) dropEarlierRecords(ctx context.Context, d store.Dataset) error {
-	t := string(d.DataType)
-	mark := prewrittenKey(d.CompanyID, t, d.ID)
-	earlier := func(txn *tx) (bool, error) {
-		v, err := getString(txn, mark)
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return false, nil
-		}
-		return err == nil && !strings.HasPrefix(v, d.LeaseID+"/"), err
-	}
-	var found bool
-	err := b.view(ctx, func(txn *tx) (err error) { found, err = earlier(txn); return err })
-	if err != nil || !found {
-		return err
-	}
-	if err := b.deletePrefix(ctx, snapshotPrefix(d.CompanyID, t, d.ID), nil); err != nil {
-		return err
-	}
-	return b.update(ctx, func(txn *tx) error {
-		if found, err := earlier(txn); err != nil || !found {
-			return err
-		}
-		return txn.Delete(mark)
-	})
 }
 
 // dropEndedPages deletes the staged pages of every dataset that ended
