@@ -35,6 +35,9 @@ type Badger struct {
 	deleteChunk int
 	// sweep is held by the dropEndedPages call sweeping now.
 	sweep sync.Mutex
+	// staged counts the bytes of pages PutPage staged since it last
+	// released the store's mapped files (releaseFiles).
+	staged atomic.Int64
 	// feed receives what each committed transaction changed.
 	feed *store.Feed
 	// held is what needs no durability: upload slots and refusal

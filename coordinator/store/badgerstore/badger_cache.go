@@ -213,8 +213,8 @@ func writable(txn *tx, companyID, id string) (store.Dataset, error) {
 	return d, nil
 }
 
-// releaseEvery is how many bytes of pages writeSnapshot reads between two
-// releases of the store's mapped files.
+// releaseEvery is how many bytes of pages writeSnapshot reads, and PutPage
+// stages, between two releases of the store's mapped files.
 const releaseEvery = 16 << 20
 
 // snapshotKey is the key of the record id in the snapshot under prefix
