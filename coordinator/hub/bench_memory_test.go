@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"runtime/metrics"
 	"strings"
 	"testing"
 	"time"
@@ -57,13 +58,14 @@ func BenchmarkIdleAgentMemory(b *testing.B) {
 	stack := float64(after.stack-before.stack) / n
 	b.ReportMetric(heap, "heap-B/agent")
 	b.ReportMetric(stack, "stack-B/agent")
+	b.ReportMetric(float64(after.scanned-before.scanned)/n, "stack-used-B/agent")
 	b.ReportMetric((heap+stack)/1024, "KiB/agent")
 	b.ReportMetric(float64(after.goroutines-before.goroutines)/n, "goroutines/agent")
 }
 
 type memFigures struct {
-	heap, stack uint64
-	goroutines  int
+	heap, stack, scanned uint64
+	goroutines           int
 }
 
 // memNow collects twice (what the first frees, finalizers included, goes
@@ -73,7 +75,9 @@ func memNow() memFigures {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return memFigures{heap: ms.HeapAlloc, stack: ms.StackInuse, goroutines: runtime.NumGoroutine()}
+	sc := []metrics.Sample{{Name: "/gc/scan/stack:bytes"}}
+	metrics.Read(sc)
+	return memFigures{heap: ms.HeapAlloc, stack: ms.StackInuse, scanned: sc[0].Value.Uint64(), goroutines: runtime.NumGoroutine()}
 }
 
 // dialIdle connects as l, says hello, waits for the welcome and keeps
