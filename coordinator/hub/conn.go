@@ -25,9 +25,8 @@ import (
 const sendQueue = 32
 
 // upgrader keeps an idle agent small: a read buffer of its own of 256
-// bytes (readBuffer) rather than the HTTP
-// server's 4 KiB one it could take over, and a write buffer from the pool
-// only while a message is written.
+// bytes (readBuffer) rather than the HTTP server's 4 KiB one it could take
+// over, and a write buffer from the pool only while a message is written.
 var upgrader = websocket.Upgrader{
 	ReadBufferSize:  readBuffer,
 	WriteBufferPool: &sync.Pool{},
