@@ -84,7 +84,7 @@ func (c *agentConn) sendWaitingBundles() {
 	defer cancel()
 	bs, err := c.h.st.Bundles(ctx, c.agentID)
 	if err != nil {
-		c.log.Warn("read the agent's support bundles", "err", err)
+		c.logger().Warn("read the agent's support bundles", "err", err)
 		return
 	}
 	since := c.h.now().Add(-bundleWait)

@@ -105,7 +105,7 @@ const reasonNotLinked = "no longer linked to this agent"
 func (h *Hub) recheck(ctx context.Context) {
 	for _, c := range h.online() {
 		if err := h.recheckAgent(ctx, c); err != nil && ctx.Err() == nil {
-			c.log.Error("check agent after a change feed gap", "err", err)
+			c.logger().Error("check agent after a change feed gap", "err", err)
 		}
 	}
 }

@@ -37,7 +37,7 @@ func (h *Hub) claim(ctx context.Context, c *agentConn) error {
 		return fmt.Errorf("read the agent's channel: %w", err)
 	}
 	if ch.Epoch > epoch {
-		c.log.Info("agent connection superseded on another replica during its handshake", "replica", ch.Replica)
+		c.logger().Info("agent connection superseded on another replica during its handshake", "replica", ch.Replica)
 		return errSuperseded
 	}
 	return nil
@@ -83,7 +83,7 @@ func (h *Hub) claimed(cc store.ChannelChange) {
 		}
 	}
 	h.mu.Unlock()
-	c.log.Info("agent connection superseded on another replica", "replica", cc.Replica, "epoch", cc.Epoch)
+	c.logger().Info("agent connection superseded on another replica", "replica", cc.Replica, "epoch", cc.Epoch)
 	c.close(store.ReasonSuperseded)
 }
 

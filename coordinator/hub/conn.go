@@ -24,10 +24,9 @@ import (
 // sender waits for room. Small, because every idle agent carries it.
 const sendQueue = 32
 
-// upgrader keeps an idle agent small: a read buffer of its own of 1 KiB
-// (most messages fit; a longer one takes more reads) rather than the HTTP
-// server's 4 KiB one it could take over, and a write buffer from the pool
-// only while a message is written.
+// upgrader keeps an idle agent small: a read buffer of its own of 256
+// bytes (readBuffer) rather than the HTTP server's 4 KiB one it could take
+// over, and a write buffer from the pool only while a message is written.
 var upgrader = websocket.Upgrader{
 	ReadBufferSize:  readBuffer,
 	WriteBufferPool: &sync.Pool{},
@@ -60,8 +59,11 @@ const (
 	reasonStoreUnavailable = "coordinator store unavailable"
 )
 
-// readBuffer is an agent connection's read buffer, in bytes.
-const readBuffer = 1024
+// readBuffer is an agent connection's read buffer, in bytes. The
+// websocket reads the agent's TCP connection a frame at a time (frames.go),
+// so the buffer holds a frame's header and a short frame, a heartbeat's
+// whole; a longer payload is read past it, into the message.
+const readBuffer = 256
 
 // agentConn is one agent's live control channel. run reads and handles
 // on the connection's one long-lived goroutine; a writer (writeLoop) runs
@@ -77,12 +79,11 @@ type agentConn struct {
 	agentID     string
 	remote      string
 	connectedAt time.Time
-	log         *slog.Logger
 
 	mu       sync.Mutex
-	bindings map[string][]dataset.DataType // connection id -> types its source provides
-	refused  []string                      // hello bindings that are not this agent's
-	features []string                      // the optional messages the hello says the agent understands
+	bindings []binding // the connections the agent serves
+	refused  []string  // hello bindings that are not this agent's
+	features []string  // the optional messages the hello says the agent understands
 	// raised and raisedUntil are the log level support raised the agent's
 	// to, as stored when it connected: sent again if it has not ended.
 	raised      string
@@ -133,6 +134,21 @@ type agentConn struct {
 	reason    string
 }
 
+// logger is the connection's logger, made when a line is logged: an idle
+// agent's connection keeps none (a handler's attributes are formatted
+// when they are added, a few hundred bytes each connection).
+func (c *agentConn) logger() *slog.Logger {
+	return c.h.log.With("agent", c.agentID, "remote", c.remote)
+}
+
+// binding is a connection an agent serves and the types its source
+// provides. An agent keeps its few in a slice: a map of one costs a few
+// hundred bytes an idle agent.
+type binding struct {
+	conn  string
+	types []dataset.DataType
+}
+
 // serveConnect authenticates an agent, upgrades to a websocket and runs
 // the handshake, then hands the connection to a goroutine of the hub's and
 // returns: the HTTP server's goroutine, with the request, the response and
@@ -170,7 +186,7 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request, agent store.Agent) 
 	}
 	defer done()
 	upgrade := h.upgrades.Add(1)
-	ws, err := upgrader.Upgrade(w, r, nil)
+	ws, err := upgrader.Upgrade(framedWriter{w}, r, nil)
 	if err != nil {
 		return nil // the upgrader has answered
 	}
@@ -180,7 +196,6 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request, agent store.Agent) 
 	ws.SetReadLimit(protocol.MaxMessageBytes)
 	c := &agentConn{
 		h: h, ws: ws, upgrade: upgrade, agentID: agent.ID, remote: r.RemoteAddr, connectedAt: h.now().UTC(), lastSeen: h.now().UTC(),
-		log:  h.log.With("agent", agent.ID, "remote", r.RemoteAddr),
 		send: make(chan *protocol.Message, sendQueue), kickc: make(chan struct{}, 1), done: make(chan struct{}),
 		writing: true, // the handshake writes until run hands the websocket to the writers
 	}
@@ -242,7 +257,7 @@ func (h *Hub) welcome(ctx context.Context, c *agentConn, hello *protocol.Hello, 
 	// outbox, in the same store transaction.
 	h.event(store.AgentEvent{AgentID: c.agentID, Type: store.EventConnected, RemoteAddress: c.remote,
 		Detail: "version " + hello.AgentVersion, Connections: online})
-	c.log.Info("agent connected", "hostname", hello.Hostname, "os", hello.OS, "version", hello.AgentVersion, "bindings", bindings)
+	c.logger().Info("agent connected", "hostname", hello.Hostname, "os", hello.OS, "version", hello.AgentVersion, "bindings", bindings)
 	return true
 }
 
@@ -256,18 +271,18 @@ func (h *Hub) failed(ctx context.Context, c *agentConn, reason string, err error
 	var timeout interface{ Timeout() bool }
 	switch {
 	case !h.isNewest(c):
-		c.log.Info("agent connection superseded during its handshake")
+		c.logger().Info("agent connection superseded during its handshake")
 		reason = store.ReasonSuperseded
 	case errors.Is(ctx.Err(), context.Canceled):
-		c.log.Info("agent connection closed during its handshake", "err", err)
+		c.logger().Info("agent connection closed during its handshake", "err", err)
 	case ctx.Err() != nil || errors.As(err, &timeout) && timeout.Timeout():
-		c.log.Warn("agent handshake timed out", "err", err)
+		c.logger().Warn("agent handshake timed out", "err", err)
 		c.writeNow(errorReply("", protocol.CodeBusy, "the coordinator is busy: the handshake ran out of time; retry later"))
 		reason = reasonHandshakeTimeout
 	case reason == reasonStoreUnavailable:
-		c.log.Error("agent connection refused", "err", err)
+		c.logger().Error("agent connection refused", "err", err)
 	default:
-		c.log.Warn("agent handshake refused", "err", err)
+		c.logger().Warn("agent handshake refused", "err", err)
 	}
 	c.close(reason)
 	h.abandon(c, reasonHandshakeFailed)
@@ -299,7 +314,7 @@ func (c *agentConn) end(reason string) {
 	h.seen(c.agentID)
 	h.event(store.AgentEvent{AgentID: c.agentID, Type: store.EventDisconnected, Reason: c.reason, RemoteAddress: c.remote,
 		Connections: offline})
-	c.log.Info("agent disconnected", "reason", c.reason)
+	c.logger().Info("agent disconnected", "reason", c.reason)
 }
 
 // begin sends what a welcomed connection starts with: revocations of the
@@ -388,17 +403,18 @@ func (c *agentConn) bind(ctx context.Context, bs []protocol.Binding) error {
 	if err != nil {
 		return err
 	}
-	c.bindings = map[string][]dataset.DataType{}
+	c.bindings = nil
 	for _, b := range bs {
 		owned := slices.ContainsFunc(conns, func(cn store.Connection) bool {
 			return cn.ID == b.ConnectionID && cn.Status == store.Linked
 		})
 		if !owned {
-			c.log.Warn("hello names a connection not linked to this agent", "connection", b.ConnectionID)
+			c.logger().Warn("hello names a connection not linked to this agent", "connection", b.ConnectionID)
 			c.refused = append(c.refused, b.ConnectionID)
 			continue
 		}
-		c.bindings[b.ConnectionID] = canonicalTypes(b.DataTypes)
+		c.bindings = slices.DeleteFunc(c.bindings, func(x binding) bool { return x.conn == b.ConnectionID })
+		c.bindings = append(c.bindings, binding{conn: b.ConnectionID, types: canonicalTypes(b.DataTypes)})
 	}
 	return nil
 }
@@ -452,7 +468,7 @@ func (c *agentConn) updateAgent(ctx context.Context, agent store.Agent, hello *p
 		return ctx.Err()
 	}
 	if err != nil {
-		c.log.Error("update agent", "err", err)
+		c.logger().Error("update agent", "err", err)
 	}
 	if agent.Version != "" && agent.Version != hello.AgentVersion {
 		c.h.event(store.AgentEvent{AgentID: c.agentID, Type: store.EventVersionChanged, RemoteAddress: c.remote,
@@ -474,7 +490,7 @@ func (c *agentConn) resume(ctx context.Context, leases []protocol.Lease) ([]prot
 		return nil, ctx.Err()
 	}
 	if err != nil {
-		c.log.Error("renew leases on connect", "err", err)
+		c.logger().Error("renew leases on connect", "err", err)
 		return nil, nil
 	}
 	var out []protocol.Lease
@@ -493,7 +509,7 @@ func (c *agentConn) resume(ctx context.Context, leases []protocol.Lease) ([]prot
 		}
 		if !slices.ContainsFunc(leases, func(l protocol.Lease) bool { return l.DatasetID == d.ID && l.LeaseID == d.LeaseID }) {
 			if err := c.h.st.RevokeLease(ctx, c.agentID, d.CompanyID, d.ID); err != nil {
-				c.log.Error("revoke a lease the agent lost", "dataset", d.ID, "err", err)
+				c.logger().Error("revoke a lease the agent lost", "dataset", d.ID, "err", err)
 				continue
 			}
 			revoked++
@@ -510,8 +526,8 @@ func (c *agentConn) bound() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ids := make([]string, 0, len(c.bindings))
-	for id := range c.bindings {
-		ids = append(ids, id)
+	for _, b := range c.bindings {
+		ids = append(ids, b.conn)
 	}
 	return ids
 }
@@ -530,7 +546,7 @@ func (c *agentConn) kick() {
 // loop calls it.
 func (c *agentConn) revoke(connectionID, reason string) {
 	c.mu.Lock()
-	delete(c.bindings, connectionID)
+	c.bindings = slices.DeleteFunc(c.bindings, func(b binding) bool { return b.conn == connectionID })
 	c.revoked = append(c.revoked, protocol.Revoked{ConnectionID: connectionID, Reason: reason})
 	c.mu.Unlock()
 	c.h.forget(connectionID, c)

@@ -34,6 +34,9 @@ const maxBadMessages = 20
 // replacement starts with what the idle ones use.
 func (c *agentConn) read(bad int) {
 	_ = c.ws.SetReadDeadline(time.Now().Add(3 * c.h.cfg.HeartbeatInterval))
+	if f, ok := c.ws.NetConn().(*frameConn); ok {
+		f.wait() // the idle reader's stack: see frames.go
+	}
 	kind, raw, err := c.ws.ReadMessage()
 	if err != nil {
 		c.end(readEndReason(err, c.done))
@@ -64,7 +67,7 @@ func (c *agentConn) take(kind int, raw []byte) bool {
 		err = errors.New("binary messages are not part of the protocol")
 	}
 	if err != nil {
-		c.log.Warn("refused agent message", "err", err)
+		c.logger().Warn("refused agent message", "err", err)
 		c.enqueue(errorReply(m.ID, protocol.CodeBadMessage, err.Error()))
 		return false
 	}
@@ -139,7 +142,7 @@ func (c *agentConn) handleClaim(ctx context.Context, m protocol.Message) {
 		c.refuse(m, err)
 		return
 	}
-	c.log.Info("dataset claimed", "dataset", d.ID, "company", d.CompanyID, "dataType", d.DataType, "attempt", d.Attempt)
+	c.logger().Info("dataset claimed", "dataset", d.ID, "company", d.CompanyID, "dataType", d.DataType, "attempt", d.Attempt)
 	c.enqueue(protocol.Message{Type: protocol.TypeClaimed, ID: uuid.NewString(), ReplyTo: m.ID,
 		Claimed: &protocol.Claimed{Offer: offerOf(d), LeaseID: d.LeaseID}})
 }
@@ -160,7 +163,7 @@ func (c *agentConn) handleReport(ctx context.Context, m protocol.Message) {
 	c.enqueue(protocol.Message{Type: protocol.TypeAck, ID: uuid.NewString(), ReplyTo: m.ID})
 	if d.Status.Terminal() {
 		c.h.ended(d)
-		c.log.Info("dataset ended by agent", "dataset", d.ID, "status", d.Status, "message", d.ErrorMessage)
+		c.logger().Info("dataset ended by agent", "dataset", d.ID, "status", d.Status, "message", d.ErrorMessage)
 		c.kick()
 	}
 }
@@ -184,7 +187,7 @@ func (c *agentConn) handleHeartbeat(ctx context.Context, m protocol.Message) {
 	if c.leased {
 		held, err := c.h.st.RenewLeases(ctx, c.agentID, c.h.now().Add(c.h.cfg.LeaseTTL))
 		if err != nil {
-			c.log.Error("renew leases", "err", err)
+			c.logger().Error("renew leases", "err", err)
 		} else {
 			c.leased = len(held) > 0
 		}
@@ -200,9 +203,9 @@ func (c *agentConn) handleHeartbeat(ctx context.Context, m protocol.Message) {
 func (c *agentConn) refuse(m protocol.Message, err error) {
 	_, code, msg := storeErr(err)
 	if code == protocol.CodeInternal {
-		c.log.Error("agent message failed", "type", m.Type, "err", err)
+		c.logger().Error("agent message failed", "type", m.Type, "err", err)
 	} else {
-		c.log.Info("agent message refused", "type", m.Type, "code", code)
+		c.logger().Info("agent message refused", "type", m.Type, "code", code)
 	}
 	c.enqueue(errorReply(m.ID, code, msg))
 }
@@ -313,10 +316,7 @@ func (c *agentConn) offerQueued() bool {
 		return true // nothing is offered below the minimum version
 	}
 	c.mu.Lock()
-	bindings := make(map[string][]dataset.DataType, len(c.bindings))
-	for k, v := range c.bindings {
-		bindings[k] = v
-	}
+	bindings := slices.Clone(c.bindings)
 	c.mu.Unlock()
 	ctx, cancel := context.WithTimeout(c.h.ctx, 30*time.Second)
 	defer cancel()
@@ -333,10 +333,11 @@ func (c *agentConn) offerQueued() bool {
 	defer func() { c.armWake(wake) }()
 	var unsupported []store.Report
 	defer func() { c.notSupported(ctx, unsupported) }()
-	for connID, types := range bindings {
+	for _, b := range bindings {
+		connID, types := b.conn, b.types
 		queued, gate, err := c.h.st.QueuedDatasets(ctx, connID)
 		if err != nil {
-			c.log.Error("list queued datasets", "connection", connID, "err", err)
+			c.logger().Error("list queued datasets", "connection", connID, "err", err)
 			continue
 		}
 		if gate == nil {
@@ -374,7 +375,7 @@ func (c *agentConn) notSupported(ctx context.Context, marks []store.Report) {
 	for batch := range slices.Chunk(marks, store.MaxReports) {
 		ended, err := c.h.st.ReportAll(ctx, batch)
 		if err != nil {
-			c.log.Error("mark datasets not supported", "datasets", len(batch), "err", err)
+			c.logger().Error("mark datasets not supported", "datasets", len(batch), "err", err)
 		}
 		for _, d := range ended {
 			c.h.ended(d)

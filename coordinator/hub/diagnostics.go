@@ -125,7 +125,7 @@ func (c *agentConn) onDiagnostics(m protocol.Message) {
 	answer := c.pending[m.ReplyTo]
 	c.mu.Unlock()
 	if answer == nil {
-		c.log.Info("diagnostics nobody waits for", "replyTo", m.ReplyTo)
+		c.logger().Info("diagnostics nobody waits for", "replyTo", m.ReplyTo)
 		return
 	}
 	select {

@@ -86,7 +86,7 @@ func (c *agentConn) belowMinimumStarted() {
 		detail += "; told to update to " + target
 	}
 	c.h.event(store.AgentEvent{AgentID: c.agentID, Type: store.EventBelowMinimumVersion, RemoteAddress: c.remote, Detail: detail})
-	c.log.Warn("agent below the minimum version", "version", c.min.version, "minimum", c.h.cfg.MinAgentVersion, "update", target)
+	c.logger().Warn("agent below the minimum version", "version", c.min.version, "minimum", c.h.cfg.MinAgentVersion, "update", target)
 }
 
 // retryMinimumUpdate sends update again at a heartbeat with nothing in

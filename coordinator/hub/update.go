@@ -59,7 +59,7 @@ func (c *agentConn) sendUpdate(version, reason string) string {
 	}
 	c.updates[m.ID] = version
 	c.mu.Unlock()
-	c.log.Info("update sent", "version", version, "reason", reason)
+	c.logger().Info("update sent", "version", version, "reason", reason)
 	c.enqueue(m)
 	return m.ID
 }
@@ -80,12 +80,12 @@ func (c *agentConn) onAnswer(m protocol.Message) {
 	}
 	switch m.Error.Code {
 	case protocol.CodeBusy:
-		c.log.Info("update postponed: the agent is busy", "version", version, "message", m.Error.Message)
+		c.logger().Info("update postponed: the agent is busy", "version", version, "message", m.Error.Message)
 	case protocol.CodeUpdateRefused:
-		c.log.Warn("update refused", "version", version, "message", m.Error.Message)
+		c.logger().Warn("update refused", "version", version, "message", m.Error.Message)
 		c.takeUpdate(func(a *store.Agent) bool { return rules.RefuseUpdate(a, version, m.Error.Message, c.h.now()) })
 	default:
-		c.log.Warn("update answered with an error", "version", version, "code", m.Error.Code, "message", m.Error.Message)
+		c.logger().Warn("update answered with an error", "version", version, "code", m.Error.Code, "message", m.Error.Message)
 	}
 }
 
@@ -115,7 +115,7 @@ func (c *agentConn) takeUpdate(report func(*store.Agent) bool) error {
 		return nil
 	}
 	if err != nil {
-		c.log.Error("store update report", "err", err)
+		c.logger().Error("store update report", "err", err)
 		return err
 	}
 	u := *a.Update
@@ -125,7 +125,7 @@ func (c *agentConn) takeUpdate(report func(*store.Agent) bool) error {
 			conns = append(conns, cn.ID)
 		}
 	}
-	c.log.Info("update report", "version", u.Version, "status", u.Status, "step", u.Step, "reason", u.Reason)
+	c.logger().Info("update report", "version", u.Version, "status", u.Status, "step", u.Step, "reason", u.Reason)
 	// The event is the report's, at the time it was taken (u.At), not
 	// once the reads and writes after it are done: a rollout that moved
 	// on when it saw the canary's success must not show the next agents
