@@ -91,6 +91,25 @@ func memNow() memFigures {
 	return memFigures{heap: ms.HeapAlloc, stack: ms.StackInuse, scanned: sc[0].Value.Uint64(), goroutines: runtime.NumGoroutine()}
 }
 
+// dialAllIdle connects every link as an idle agent (dialIdle), each
+// connection closed when the test ends.
+func (bh *benchHub) dialAllIdle(t *testing.T, links []benchLink) {
+	t.Helper()
+	conns := make([]net.Conn, 0, len(links))
+	t.Cleanup(func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	for _, l := range links {
+		c, err := bh.dialIdle(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+}
+
 // dialIdle connects as l, says hello, waits for the welcome and keeps
 // only the network connection: an idle agent that reads nothing more.
 func (bh *benchHub) dialIdle(l benchLink) (net.Conn, error) {

@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"net"
 	"runtime"
 	"slices"
 	"strings"
@@ -24,19 +23,7 @@ func TestIdleConnectionOneGoroutine(t *testing.T) {
 	bh := newBenchHub(t)
 	links := bh.link(n)
 	base := runtime.NumGoroutine()
-	conns := make([]net.Conn, 0, n)
-	t.Cleanup(func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	for _, l := range links {
-		c, err := bh.dialIdle(l)
-		if err != nil {
-			t.Fatal(err)
-		}
-		conns = append(conns, c)
-	}
+	bh.dialAllIdle(t, links)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		online, extra := len(bh.hub.online()), runtime.NumGoroutine()-base
