@@ -144,8 +144,13 @@ func TestPortalInABrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#status-invoices a.status`)),
 		chromedp.WaitVisible(chromedp.ID("timeline")),
 	)
-	timeline, err := chromedp.Run(tab, chromedp.Text(chromedp.ID("timeline")))
-	if err != nil || !strings.Contains(timeline, "queued in the Portal") || !strings.Contains(timeline, "Complete") {
+	// The page localises its times once loaded, replacing the cells: read
+	// the timeline until it holds both lines, with a deadline.
+	_, err = chromedp.Run(tab, chromedp.Poll[bool](
+		`(t => t !== null && t.innerText.includes("queued in the Portal") && t.innerText.includes("Complete"))(document.getElementById("timeline"))`,
+		chromedp.WithPollingTimeout(30*time.Second)))
+	if err != nil {
+		timeline, _ := chromedp.Run(tab, chromedp.Text(chromedp.ID("timeline")))
 		t.Errorf("timeline: %q, %v", timeline, err)
 	}
 	screenshot(t, tab, "portal-timeline.png")

@@ -274,10 +274,12 @@ func (m *Metrics) WebhookDelivery(outcome string, sinceGenerated time.Duration) 
 	if m == nil {
 		return
 	}
-	m.hookDeliveries.WithLabelValues(outcome).Inc()
+	// The latency first: a scrape that counts the delivery sees its
+	// latency too.
 	if outcome == WebhookDelivered {
 		m.hookLatency.Observe(max(sinceGenerated, 0).Seconds())
 	}
+	m.hookDeliveries.WithLabelValues(outcome).Inc()
 }
 
 // Outbox is the part of the store the webhook backlog gauge reads.
