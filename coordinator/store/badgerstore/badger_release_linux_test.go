@@ -22,13 +22,7 @@ func TestPublishLeavesResidentMemory(t *testing.T) {
 	dir := t.TempDir()
 	s := openAt(t, dir)
 	ctx := t.Context()
-	benchConnections(t, s, "co-1", 1)
-	_, err := s.QueueDataset(ctx, store.QueueRequest{ID: "ds-1", CompanyID: "co-1", ConnectionID: "co-1-conn-0", DataType: dataset.Customers, Now: sec(0)})
-	must(t, "QueueDataset", err)
-	_, err = s.Claim(ctx, store.ClaimRequest{DatasetID: "ds-1", AgentID: "agent-1", LeaseID: "lease-1", Now: sec(1), TTL: time.Hour})
-	must(t, "Claim", err)
-	_, err = s.Report(ctx, store.Report{CompanyID: "co-1", DatasetID: "ds-1", LeaseID: "lease-1", Actor: "agent-1", To: dataset.Mapping, Now: sec(2)})
-	must(t, "Report Mapping", err)
+	mapping(t, s)
 	const pages = 16
 	// Records of about 1 KiB, as a customer with its addresses and notes
 	// takes: 16,000 of them fill the pages (of 60 bytes, 280,000 did, and
@@ -46,7 +40,7 @@ func TestPublishLeavesResidentMemory(t *testing.T) {
 		must(t, "PutPage", s.PutPage(ctx, store.Page{AgentID: "agent-1", DatasetID: "ds-1", LeaseID: "lease-1", N: n + 1,
 			Records: bytes.Count(b.Bytes(), []byte("\n")), Data: b.Bytes()}))
 	}
-	_, err = s.CommitUpload(ctx, "agent-1", "ds-1", "lease-1", sec(3))
+	_, err := s.CommitUpload(ctx, "agent-1", "ds-1", "lease-1", sec(3))
 	must(t, "CommitUpload", err)
 	_, err = s.Report(ctx, store.Report{CompanyID: "co-1", DatasetID: "ds-1", Actor: store.ActorCoordinator, To: dataset.Processing, Now: sec(4)})
 	must(t, "Report Processing", err)
@@ -77,13 +71,7 @@ func TestPublishLeavesResidentMemory(t *testing.T) {
 func TestStagingLeavesResidentMemory(t *testing.T) {
 	s := openAt(t, t.TempDir())
 	ctx := t.Context()
-	benchConnections(t, s, "co-1", 1)
-	_, err := s.QueueDataset(ctx, store.QueueRequest{ID: "ds-1", CompanyID: "co-1", ConnectionID: "co-1-conn-0", DataType: dataset.Customers, Now: sec(0)})
-	must(t, "QueueDataset", err)
-	_, err = s.Claim(ctx, store.ClaimRequest{DatasetID: "ds-1", AgentID: "agent-1", LeaseID: "lease-1", Now: sec(1), TTL: time.Hour})
-	must(t, "Claim", err)
-	_, err = s.Report(ctx, store.Report{CompanyID: "co-1", DatasetID: "ds-1", LeaseID: "lease-1", Actor: "agent-1", To: dataset.Mapping, Now: sec(2)})
-	must(t, "Report Mapping", err)
+	mapping(t, s)
 	const pages = 48
 	rec := fmt.Sprintf(`{"id":"C1","customerName":"Customer","notes":%q}`+"\n", strings.Repeat("n", 1<<20-64))
 	before := rssFile(t)
@@ -94,6 +82,19 @@ func TestStagingLeavesResidentMemory(t *testing.T) {
 	if grew := rssFile(t) - before; grew > pages<<20/2 {
 		t.Errorf("RssFile grew by %d KiB staging %d MiB of pages, want less than half of them: they stayed resident", grew>>10, pages)
 	}
+}
+
+// mapping is dataset ds-1 of customers on company co-1, claimed by
+// agent-1 under lease-1 and in Mapping: ready for its pages.
+func mapping(t *testing.T, s store.Backend) {
+	ctx := t.Context()
+	benchConnections(t, s, "co-1", 1)
+	_, err := s.QueueDataset(ctx, store.QueueRequest{ID: "ds-1", CompanyID: "co-1", ConnectionID: "co-1-conn-0", DataType: dataset.Customers, Now: sec(0)})
+	must(t, "QueueDataset", err)
+	_, err = s.Claim(ctx, store.ClaimRequest{DatasetID: "ds-1", AgentID: "agent-1", LeaseID: "lease-1", Now: sec(1), TTL: time.Hour})
+	must(t, "Claim", err)
+	_, err = s.Report(ctx, store.Report{CompanyID: "co-1", DatasetID: "ds-1", LeaseID: "lease-1", Actor: "agent-1", To: dataset.Mapping, Now: sec(2)})
+	must(t, "Report Mapping", err)
 }
 
 // rssFile is the process's file-backed resident memory (RssFile), in bytes.

@@ -18,10 +18,7 @@ import (
 func TestClaimOneTransaction(t *testing.T) {
 	s := openTest(t)
 	ctx := t.Context()
-	must(t, "CreateCompany", s.CreateCompany(ctx, store.Company{ID: "co", Created: sec(0)}))
-	must(t, "CreateConnection", s.CreateConnection(ctx,
-		store.Connection{ID: "conn", CompanyID: "co", Status: store.Linked, AgentID: "agent-1", Created: sec(0)},
-		store.LinkCode{Hash: []byte("hash"), CompanyID: "co", ConnectionID: "conn", Expires: sec(1000)}))
+	linked(t, s)
 	_, err := s.QueueDataset(ctx, store.QueueRequest{ID: "ds", CompanyID: "co", ConnectionID: "conn", DataType: dataset.Customers, Now: sec(1)})
 	must(t, "QueueDataset", err)
 	claim := func(lease string, at time.Time) int64 {
@@ -53,10 +50,7 @@ func TestClaimOneTransaction(t *testing.T) {
 func TestQueueOneTransaction(t *testing.T) {
 	s := openTest(t)
 	ctx := t.Context()
-	must(t, "CreateCompany", s.CreateCompany(ctx, store.Company{ID: "co", Created: sec(0)}))
-	must(t, "CreateConnection", s.CreateConnection(ctx,
-		store.Connection{ID: "conn", CompanyID: "co", Status: store.Linked, AgentID: "agent-1", Created: sec(0)},
-		store.LinkCode{Hash: []byte("hash"), CompanyID: "co", ConnectionID: "conn", Expires: sec(1000)}))
+	linked(t, s)
 	before := s.Transactions()
 	q, err := s.QueueDataset(ctx, store.QueueRequest{ID: "ds", CompanyID: "co", DataType: dataset.Customers, OrderBySettings: true, Now: sec(1)})
 	must(t, "QueueDataset", err)
@@ -66,4 +60,13 @@ func TestQueueOneTransaction(t *testing.T) {
 	if q.ConnectionID != "conn" || q.Gate.ConnectionID != "conn" {
 		t.Errorf("queued on %q with the gate of %q, want conn's", q.ConnectionID, q.Gate.ConnectionID)
 	}
+}
+
+// linked is company co with connection conn, linked to agent-1.
+func linked(t *testing.T, s store.Backend) {
+	ctx := t.Context()
+	must(t, "CreateCompany", s.CreateCompany(ctx, store.Company{ID: "co", Created: sec(0)}))
+	must(t, "CreateConnection", s.CreateConnection(ctx,
+		store.Connection{ID: "conn", CompanyID: "co", Status: store.Linked, AgentID: "agent-1", Created: sec(0)},
+		store.LinkCode{Hash: []byte("hash"), CompanyID: "co", ConnectionID: "conn", Expires: sec(1000)}))
 }
