@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"runtime"
@@ -145,4 +146,44 @@ func TestIdleReaderWaitsOnTheSocket(t *testing.T) {
 		t.Errorf("an idle reader uses %.0f B of stack, want at most %d", used, 2048-928)
 	}
 	t.Logf("an idle reader uses %.0f B of stack", used)
+}
+
+// TestHugeFrameHeaderDropsItsAgent: an agent declares a frame of 2^64-1
+// bytes (frameConn's count of what is left wraps with the mask's 4). The
+// websocket's read limit refuses it and the hub closes that agent's
+// connection; another agent's heartbeat is answered all the same.
+func TestHugeFrameHeaderDropsItsAgent(t *testing.T) {
+	bh := newBenchHub(t)
+	links := bh.link(2)
+	bad, err := bh.dialWelcomed(links[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bad.Close()
+	good, err := bh.dialWelcomed(links[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer good.Close()
+	header := []byte{0x81, 0x80 | 127, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0}
+	if _, err := bad.NetConn().Write(append(header, "xxxx"...)); err != nil {
+		t.Fatal(err)
+	}
+	_ = bad.SetReadDeadline(time.Now().Add(30 * time.Second))
+	for {
+		if _, _, err := bad.ReadMessage(); err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatalf("the hub kept the connection of the agent that sent the huge frame: %v", err)
+			}
+			break
+		}
+	}
+	hb := protocol.Message{Type: protocol.TypeHeartbeat, ID: uuid.NewString(), Heartbeat: &protocol.Heartbeat{SentAt: time.Now()}}
+	if err := good.WriteJSON(hb); err != nil {
+		t.Fatal(err)
+	}
+	if err := readUntilReply(good, hb.ID); err != nil {
+		t.Fatalf("the other agent's heartbeat not answered: %v", err)
+	}
 }
