@@ -299,7 +299,8 @@ type UploadStore interface {
 	PutPage(ctx context.Context, p Page) error
 	// Pages calls fn with each page staged under the dataset's lease (or,
 	// once committed, under its CommittedLease) in page order; pages of an
-	// earlier attempt are never seen. ErrNotFound if the dataset is missing.
+	// earlier attempt are never seen; a Complete dataset has none (its
+	// records are the cache's). ErrNotFound if the dataset is missing.
 	// The page's Data may be the store's own: valid only until fn returns,
 	// and never to be changed.
 	Pages(ctx context.Context, datasetID string, fn func(Page) error) error
@@ -318,7 +319,9 @@ type UploadStore interface {
 	// company's cached records of its data type and moves the dataset to
 	// Complete, atomically: a reader sees the old snapshot or the new one,
 	// never a mix. The previous snapshot and the staged pages are deleted
-	// (with those of datasets that ended since, failed ones for instance).
+	// (with those of datasets that ended since, failed ones for instance);
+	// a store may keep the pages as the new snapshot's storage, out of
+	// Pages' sight, until the next publish replaces it.
 	// Records are the NDJSON lines of the pages, keyed by their id; of two
 	// lines with one id the later is kept. ErrNotFound if the company or
 	// dataset is missing, ErrTransition if the dataset is not Processing.

@@ -28,6 +28,15 @@ func EncodeLines(p Page) ([]byte, error) {
 // index, as EncodeLines wrote it; the id shares index and the JSON data.
 // An index that does not fit data is an error.
 func EachIndexed(index, data []byte, fn func(id, rec []byte) error) error {
+	return EachLine(index, len(data), func(id []byte, start, n int) error {
+		return fn(id, data[start:start+n:start+n])
+	})
+}
+
+// EachLine calls fn with the id, start and length of each line of a
+// page's index, as EncodeLines wrote it, in data of size bytes; the id
+// shares index. An index that does not fit the data is an error.
+func EachLine(index []byte, size int, fn func(id []byte, start, n int) error) error {
 	for len(index) > 0 {
 		var f [3]uint64
 		var id []byte
@@ -44,10 +53,10 @@ func EachIndexed(index, data []byte, fn func(id, rec []byte) error) error {
 				id, index = index[:n], index[n:]
 			}
 		}
-		if f[1] > uint64(len(data)) || f[2] > uint64(len(data))-f[1] {
+		if f[1] > uint64(size) || f[2] > uint64(size)-f[1] {
 			return errors.New("bad page index")
 		}
-		if err := fn(id, data[f[1]:f[1]+f[2]:f[1]+f[2]]); err != nil {
+		if err := fn(id, int(f[1]), int(f[2])); err != nil {
 			return err
 		}
 	}

@@ -118,11 +118,13 @@ func (b *Badger) publish(ctx context.Context, d store.Dataset, written bool, now
 
 // writeSnapshot writes the records of d's staged pages under its snapshot
 // prefix, in write batches, and returns once they are durable, calling
-// check (unless nil) with each record before it is written. Writing a
-// snapshot again writes the same records over it. The store's mapped
-// files leave the process's resident memory at the start and after every
-// releaseEvery bytes of pages (releaseFiles): the pages read and the
-// tables written are not kept resident.
+// check (unless nil) with each record before it is written. A record of a
+// page with a line index is written as a reference into its page
+// (appendRef), one without as its JSON. Writing a snapshot again writes
+// the same records over it. The store's mapped files leave the process's
+// resident memory at the start and after every releaseEvery bytes of
+// pages (releaseFiles): the pages read and the tables written are not
+// kept resident.
 func (b *Badger) writeSnapshot(ctx context.Context, d store.Dataset, check func([]byte) error) error {
 	wb := b.db.NewWriteBatch()
 	defer wb.Cancel()
@@ -132,25 +134,33 @@ func (b *Badger) writeSnapshot(ctx context.Context, d store.Dataset, check func(
 	read := 0
 	snap := snapshotPrefix(d.CompanyID, string(d.DataType), d.ID)
 	err := b.view(ctx, func(txn *tx) error {
-		// The batch keeps the records until it commits them: the pages are
-		// copies.
-		return eachPage(ctx, txn, d, true, func(p store.Page, index []byte) error {
+		// The pages are Badger's own, valid until fn returns: the batch
+		// keeps references, and copies of the records without one.
+		return eachPage(ctx, txn, d, false, func(p store.Page, index []byte) error {
 			if read += len(p.Data); read >= releaseEvery {
 				releaseFiles(dir)
 				read = 0
 			}
-			set := func(id, rec []byte) error {
-				if check != nil {
-					if err := check(rec); err != nil {
-						return err
-					}
+			checked := func(rec []byte) error {
+				if check == nil {
+					return nil
 				}
-				return wb.Set(snapshotKey(snap, id), rec)
+				return check(rec)
 			}
 			if index != nil {
-				return store.EachIndexed(index, p.Data, set)
+				return store.EachLine(index, len(p.Data), func(id []byte, start, n int) error {
+					if err := checked(p.Data[start : start+n : start+n]); err != nil {
+						return err
+					}
+					return wb.Set(snapshotKey(snap, id), appendRef(make([]byte, 0, 16), p.N, start, n))
+				})
 			}
-			return eachRecord(p, func(id string, rec []byte) error { return set([]byte(id), rec) })
+			return eachRecord(p, func(id string, rec []byte) error {
+				if err := checked(rec); err != nil {
+					return err
+				}
+				return wb.Set(snapshotKey(snap, []byte(id)), bytes.Clone(rec))
+			})
 		})
 	})
 	if err == nil {
@@ -273,7 +283,10 @@ func (b *Badger) swapSnapshot(ctx context.Context, d store.Dataset, now time.Tim
 			return err
 		}
 		out = cur
-		return putDataset(txn, &old, &cur)
+		if err := putDataset(txn, &old, &cur); err != nil {
+			return err
+		}
+		return keepSnapshotPages(txn, d.CompanyID, ptr, cur.ID)
 	})
 	return out, err
 }
@@ -351,6 +364,7 @@ func (b *Badger) CachedRecords(ctx context.Context, companyID string, dt string,
 			return err
 		}
 		p := snapshotPrefix(companyID, dt, cur)
+		vals := snapshotValues{txn: txn, co: companyID, ds: cur}
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
 		defer it.Close()
 		n := 0
@@ -366,6 +380,9 @@ func (b *Badger) CachedRecords(ctx context.Context, companyID string, dt string,
 				return fmt.Errorf("cached record key %s: %w", item.Key(), err)
 			}
 			v, err := item.ValueCopy(nil)
+			if err == nil {
+				v, err = vals.record(v)
+			}
 			if err != nil {
 				return err
 			}
@@ -400,7 +417,11 @@ func (b *Badger) CachedRecord(ctx context.Context, companyID string, dt string, 
 		if err != nil {
 			return notFound(err, dt+" record", fmt.Sprintf("%q", id))
 		}
-		rec, err = item.ValueCopy(nil)
+		if rec, err = item.ValueCopy(nil); err != nil {
+			return err
+		}
+		vals := snapshotValues{txn: txn, co: companyID, ds: cur}
+		rec, err = vals.record(rec)
 		return err
 	})
 	return rec, err

@@ -245,10 +245,14 @@ func (e *exporter) dataset(d store.Dataset) error {
 // snapshot yields the records of the current snapshot ds of the type.
 func (e *exporter) snapshot(co, t, ds string) error {
 	p := snapshotPrefix(co, t, ds)
+	vals := snapshotValues{txn: e.txn, co: co, ds: ds}
 	return e.each(p, func(k, v []byte) error {
 		id, err := hex.DecodeString(string(k[len(p):]))
 		if err != nil {
 			return fmt.Errorf("cached record key %s: %w", k, err)
+		}
+		if v, err = vals.record(v); err != nil {
+			return err
 		}
 		return e.fn(store.CachedRecord{CompanyID: co, DataType: dataset.DataType(t), DatasetID: ds, ID: string(id), Data: v})
 	})

@@ -40,15 +40,15 @@ func TestCopyRoundTrip(t *testing.T) {
 }
 
 // sameKeys fails unless the two stores hold the same keys with the same
-// values: the indexes an import builds are those the store's own writes
-// built. The source's dataset counts are folded first, as the import
+// values (CopiedKeys): the indexes an import builds are those the store's
+// own writes built. The source's dataset counts are folded first, as the import
 // writes them folded.
 func sameKeys(t *testing.T, src, dst *badgerstore.Badger) {
 	t.Helper()
 	_, err := src.DatasetCounts(t.Context())
 	must(t, "DatasetCounts", err)
 	raw := func(b *badgerstore.Badger) map[string]string {
-		keys, vals, err := b.RawKeys()
+		keys, vals, err := b.CopiedKeys()
 		must(t, "RawKeys", err)
 		m := make(map[string]string, len(keys))
 		for i, k := range keys {

@@ -99,6 +99,10 @@ func finishUpload(ctx context.Context, txn *tx, f store.Finish, page []byte) (st
 	if err != nil {
 		return d, err
 	}
+	oldCur, err := currentSnapshot(txn, d.CompanyID, t)
+	if err != nil {
+		return d, err
+	}
 	pageKeys, allPages := keysUnder(txn, datasetPagesPrefix(d.CompanyID, d.ID), maxFinishPageKeys)
 
 	if err := setJSON(txn, validationKey(d.CompanyID, d.ID), f.Validation); err != nil {
@@ -125,6 +129,12 @@ func finishUpload(ctx context.Context, txn *tx, f store.Finish, page []byte) (st
 		}
 		if err := putDataset(txn, &prev, s); err != nil {
 			return d, err
+		}
+		if s.Status == dataset.Complete && oldCur != "" && oldCur != d.ID {
+			// The replaced snapshot's references leave its pages unused.
+			if err := txn.Set(endedPagesKey(d.CompanyID, oldCur), nil); err != nil {
+				return d, err
+			}
 		}
 		prev = *s
 	}

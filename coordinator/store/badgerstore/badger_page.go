@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/ferry-sync/ferry/shared/dataset"
 )
 
 // maxPageNumber is the highest page number the 8-digit page keys hold.
@@ -160,7 +162,9 @@ func (b *Badger) Pages(ctx context.Context, datasetID string, fn func(store.Page
 	}
 	return b.view(ctx, func(txn *tx) error {
 		d, err := datasetByID(txn, datasetID)
-		if err != nil {
+		if err != nil || d.Status == dataset.Complete {
+			// A Complete dataset's pages, if still stored, are its
+			// snapshot's records (badger_snapref.go), no longer staged.
 			return err
 		}
 		return eachPage(ctx, txn, d, false, func(p store.Page, _ []byte) error { return fn(p) })
@@ -172,10 +176,7 @@ func (b *Badger) Pages(ctx context.Context, datasetID string, fn func(store.Page
 // keep, the page is a copy that fn may keep; without, it is Badger's own
 // and valid only until fn returns.
 func eachPage(ctx context.Context, txn *tx, d store.Dataset, keep bool, fn func(store.Page, []byte) error) error {
-	lease := d.CommittedLease
-	if rules.InFlight(d.Status) {
-		lease = d.LeaseID
-	}
+	lease := stagedLease(d)
 	if lease == "" {
 		return nil
 	}

@@ -84,7 +84,8 @@ func BenchmarkPublishCache(b *testing.B) {
 }
 
 // stagePublish makes a company, a connection and a dataset of n journal
-// entries staged in pages of about 1 MiB, taken to Processing.
+// entries staged in pages of about 1 MiB with their line index, as the
+// hub stages them, taken to Processing.
 func stagePublish(b *testing.B, s store.Backend, n int) {
 	ctx := context.Background()
 	benchConnections(b, s, "co-1", 1)
@@ -95,17 +96,22 @@ func stagePublish(b *testing.B, s store.Backend, n int) {
 	must(b, "Claim", err)
 	_, err = s.Report(ctx, store.Report{CompanyID: "co-1", DatasetID: id, LeaseID: lease, Actor: agent, To: dataset.Mapping, Now: sec(2)})
 	must(b, "Report Mapping", err)
-	var page strings.Builder
+	var (
+		page  strings.Builder
+		lines []store.Line // as the hub stages a page: with its line index
+	)
 	pages, records := 0, 0
 	flush := func() {
 		pages++
-		p := store.Page{AgentID: agent, DatasetID: id, LeaseID: lease, N: pages, Records: records, Data: []byte(page.String())}
+		p := store.Page{AgentID: agent, DatasetID: id, LeaseID: lease, N: pages, Records: records, Data: []byte(page.String()), Lines: lines}
 		must(b, "PutPage", s.PutPage(ctx, p))
 		page.Reset()
-		records = 0
+		records, lines = 0, nil
 	}
 	for i := range n {
+		start := page.Len()
 		page.WriteString(journalEntry(i))
+		lines = append(lines, store.Line{ID: fmt.Sprintf("JE%08d", i), Start: start, End: page.Len()})
 		page.WriteByte('\n')
 		if records++; page.Len() >= 1<<20 {
 			flush()

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
@@ -150,3 +151,36 @@ func (b *Badger) BegunUpdates() int { return int(b.begunUpdates.Load()) }
 // SetMaxOpenUpdates sets the bound on the update transactions open at
 // once, before any is.
 func (b *Badger) SetMaxOpenUpdates(n int) { b.updates = make(chan struct{}, n) }
+
+// CopiedKeys is RawKeys as a copy holds them (Export, then Import): the
+// cached records' references resolved to the records, and without the
+// pages that current snapshots refer to, which a dump does not hold.
+func (b *Badger) CopiedKeys() (keys, vals [][]byte, err error) {
+	err = b.view(context.Background(), func(txn *tx) error {
+		all, allVals, err := scanKeys(txn, nil, 0)
+		if err != nil {
+			return err
+		}
+		current := map[string]bool{} // <company>/<dataset>
+		for i, k := range all {
+			if f := strings.Split(string(k), "/"); f[0] == "cur" {
+				current[f[1]+"/"+string(allVals[i])] = true
+			}
+		}
+		for i, k := range all {
+			v := allVals[i]
+			switch f := strings.Split(string(k), "/"); {
+			case f[0] == "pg" && current[f[1]+"/"+f[2]]:
+				continue
+			case f[0] == "rc" && len(f) == 5:
+				sv := snapshotValues{txn: txn, co: f[1], ds: f[3]}
+				if v, err = sv.record(v); err != nil {
+					return err
+				}
+			}
+			keys, vals = append(keys, k), append(vals, v)
+		}
+		return nil
+	})
+	return keys, vals, err
+}

@@ -1,0 +1,124 @@
+package badgerstore
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/ferry-sync/ferry/coordinator/rules"
+	"github.com/ferry-sync/ferry/coordinator/store"
+)
+
+// References into staged pages
+//
+// A snapshot written from its dataset's staged pages (writeSnapshot) does
+// not copy the records: the value under each record's key is a reference
+// to the record in the staged page that holds it. The records are written
+// once, with the pages, and the snapshot's write is its keys alone. The
+// pages of the current snapshot's dataset stay staged: its swap takes the
+// dataset's ended-pages mark off and puts one on the dataset it replaces
+// (swapSnapshot, finishUpload), whose pages dropEndedPages then deletes.
+// A record written otherwise (FinishUpload's one transaction, Import, a
+// page without a line index) is its JSON.
+//
+// A reference is refMark, a byte no JSON starts with, then the page's
+// number, the record's start in the page's data and its length, as
+// uvarints.
+const refMark = 0
+
+// appendRef appends the reference to the record of n bytes at start in
+// the data of page page.
+func appendRef(dst []byte, page, start, n int) []byte {
+	dst = append(dst, refMark)
+	dst = binary.AppendUvarint(dst, uint64(page))
+	dst = binary.AppendUvarint(dst, uint64(start))
+	return binary.AppendUvarint(dst, uint64(n))
+}
+
+// parseRef is the page, start and length of reference v.
+func parseRef(v []byte) (page, start, n int, err error) {
+	var f [3]uint64
+	v = v[1:]
+	for i := range f {
+		x, w := binary.Uvarint(v)
+		if w <= 0 || x > maxPageBytes {
+			return 0, 0, 0, fmt.Errorf("bad cached record reference")
+		}
+		f[i], v = x, v[w:]
+	}
+	return int(f[0]), int(f[1]), int(f[2]), nil
+}
+
+// maxPageBytes bounds every number of a reference: a page's data is
+// smaller.
+const maxPageBytes = 1 << 40
+
+// snapshotValues resolves the values of the snapshot of one dataset, in
+// one transaction.
+type snapshotValues struct {
+	txn    *tx
+	co, ds string
+	lease  string // the staged pages' lease; "" until the first reference
+}
+
+// record is the record stored as value v: v itself, or the record a
+// reference points at, copied out of its page.
+func (s *snapshotValues) record(v []byte) ([]byte, error) {
+	if len(v) == 0 || v[0] != refMark {
+		return v, nil
+	}
+	page, start, n, err := parseRef(v)
+	if err != nil {
+		return nil, err
+	}
+	if s.lease == "" {
+		d, err := getDataset(s.txn, s.co, s.ds)
+		if err != nil {
+			return nil, err
+		}
+		if s.lease = stagedLease(d); s.lease == "" {
+			return nil, fmt.Errorf("cached records of dataset %s: no staged pages", s.ds)
+		}
+	}
+	item, err := s.txn.Get(pageKey(s.co, s.ds, s.lease, page))
+	if err != nil {
+		return nil, fmt.Errorf("cached record in page %d of dataset %s: %w", page, s.ds, err)
+	}
+	var rec []byte
+	err = item.Value(func(pv []byte) error {
+		p, _, err := decodePage(s.ds, pv)
+		if err != nil {
+			return err
+		}
+		if start > len(p.Data) || n > len(p.Data)-start {
+			return fmt.Errorf("cached record out of page %d of dataset %s", page, s.ds)
+		}
+		rec = append([]byte(nil), p.Data[start:start+n]...)
+		return nil
+	})
+	return rec, err
+}
+
+// stagedLease is the lease d's staged pages are under: its live lease
+// while it is uploaded, its committed one after.
+func stagedLease(d store.Dataset) string {
+	if rules.InFlight(d.Status) {
+		return d.LeaseID
+	}
+	return d.CommittedLease
+}
+
+// keepSnapshotPages moves the ended-pages mark in the transaction that
+// makes dataset cur's snapshot current in place of dataset old's ("" for
+// none): cur's pages stay, for the references into them, and old's go
+// (dropEndedPages).
+func keepSnapshotPages(txn *tx, co, old, cur string) error {
+	if old == cur {
+		return nil
+	}
+	if old != "" {
+		if err := txn.Set(endedPagesKey(co, old), nil); err != nil {
+			return err
+		}
+	}
+	return txn.Delete(endedPagesKey(co, cur))
+}

@@ -1,0 +1,88 @@
+package badgerstore_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/ferry-sync/ferry/coordinator/store"
+	"github.com/ferry-sync/ferry/shared/dataset"
+)
+
+// TestSnapshotReferencesPages publishes a dataset of indexed pages (as
+// the hub stages them): the snapshot's values are references into the
+// pages, not copies of the records (each record is written once), and
+// after a reopen the cache reads every record back whole; the next
+// publish deletes the replaced snapshot's pages.
+func TestSnapshotReferencesPages(t *testing.T) {
+	dir := t.TempDir()
+	b := openAt(t, dir)
+	u := newUploader(t, b, "co-1")
+	u.mapping("ds-1", dataset.Customers, "lease-1")
+	want := map[string]string{}
+	for n := 1; n <= 3; n++ {
+		var data strings.Builder
+		var lines []store.Line
+		for i := range 50 {
+			id := fmt.Sprintf("c-%d-%02d", n, i)
+			rec := fmt.Sprintf(`{"id":%q,"name":"customer %s","pad":%q}`, id, id, strings.Repeat("x", 200))
+			lines = append(lines, store.Line{ID: id, Start: data.Len(), End: data.Len() + len(rec)})
+			data.WriteString(rec + "\n")
+			want[id] = rec
+		}
+		must(t, "PutPage", b.PutPage(t.Context(), store.Page{AgentID: "agent-1", DatasetID: "ds-1", LeaseID: "lease-1",
+			N: n, Records: 50, Data: []byte(data.String()), Lines: lines}))
+	}
+	u.processing("ds-1", "lease-1")
+	_, err := b.PublishCache(t.Context(), "co-1", "ds-1", sec(8))
+	must(t, "PublishCache", err)
+
+	keys, vals, err := b.RawKeys()
+	must(t, "RawKeys", err)
+	refs := 0
+	for i, k := range keys {
+		if strings.HasPrefix(string(k), "rc/co-1/customers/ds-1/") {
+			if len(vals[i]) > 16 {
+				t.Fatalf("snapshot value of %s: %d bytes %q; want a reference into its page", k, len(vals[i]), vals[i])
+			}
+			refs++
+		}
+	}
+	if refs != len(want) {
+		t.Fatalf("snapshot keys: got %d, want %d", refs, len(want))
+	}
+	var staged int
+	must(t, "Pages", b.Pages(t.Context(), "ds-1", func(store.Page) error { staged++; return nil }))
+	if staged != 0 {
+		t.Errorf("pages of the Complete dataset: got %d, want none", staged)
+	}
+
+	must(t, "Close", b.Close())
+	b = openAt(t, dir)
+	got := map[string]string{}
+	must(t, "CachedRecords", b.CachedRecords(t.Context(), "co-1", string(dataset.Customers), func(id string, rec []byte) error {
+		got[id] = string(rec)
+		return nil
+	}))
+	if len(got) != len(want) {
+		t.Fatalf("cached records after a reopen: got %d, want %d", len(got), len(want))
+	}
+	for id, rec := range want {
+		if got[id] != rec {
+			t.Errorf("cached record %s: got %q, want %q", id, got[id], rec)
+		}
+	}
+	one, err := b.CachedRecord(t.Context(), "co-1", string(dataset.Customers), "c-2-07")
+	if err != nil || string(one) != want["c-2-07"] {
+		t.Errorf("CachedRecord c-2-07: got %q, %v; want %q", one, err, want["c-2-07"])
+	}
+
+	u = newUploader(t, b, "co-1")
+	u.publish("ds-2", dataset.Customers, "z")
+	if left := keysUnder(t, b, "pg/co-1/ds-1/"); len(left) > 0 {
+		t.Errorf("pages of the replaced snapshot after the next publish: %v", left)
+	}
+	if left := keysUnder(t, b, "rc/co-1/customers/ds-1"); len(left) > 0 {
+		t.Errorf("replaced snapshot after the next publish: %v", left)
+	}
+}
