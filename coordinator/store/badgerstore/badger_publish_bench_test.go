@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dgraph-io/badger/v4"
+
 	"github.com/ferry-sync/ferry/coordinator/memlimit"
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/dataset"
@@ -42,10 +44,11 @@ func journalEntry(i int) string {
 // reports the process's peak RSS meanwhile beside the target, the bytes
 // it allocated (whose garbage sets how hard the GC runs), and the
 // records per second beside a Badger WriteBatch of the same records into
-// a store opened with the same options, measured in the same run.
+// a store opened with the same options, measured in the same run; and
+// how fast the published records are read back (CachedRecords).
 func BenchmarkPublishCache(b *testing.B) {
 	ctx := b.Context()
-	var peak, secs, anon, file, alloc float64
+	var peak, secs, anon, file, alloc, reads float64
 	for i := range b.N {
 		s := benchStore(b, func(s store.Backend) { stagePublish(b, s, publishRecords) })
 		mctx, cancel := context.WithCancel(ctx)
@@ -69,9 +72,15 @@ func BenchmarkPublishCache(b *testing.B) {
 		cancel()
 		<-done
 		must(b, fmt.Sprint("PublishCache, run ", i), err)
+		start, n := time.Now(), 0
+		must(b, "CachedRecords", s.CachedRecords(ctx, "co-1", string(dataset.JournalEntries), func(string, []byte) error { n++; return nil }))
+		reads += time.Since(start).Seconds()
+		if n != publishRecords {
+			b.Fatalf("cached records: got %d, want %d", n, publishRecords)
+		}
 		must(b, "close", s.Close())
 	}
-	limit := writeBatchLimit(b, publishRecords)
+	limit, readLimit := writeBatchLimit(b, publishRecords)
 	rate := float64(b.N*publishRecords) / secs
 	b.ReportMetric(peak/(1<<20), "peak-RSS-MiB")
 	b.ReportMetric(peak/publishPeakTarget, "peak/target")
@@ -81,6 +90,9 @@ func BenchmarkPublishCache(b *testing.B) {
 	b.ReportMetric(rate, "records/s")
 	b.ReportMetric(limit, "writebatch-records/s")
 	b.ReportMetric(rate/limit, "records/writebatch")
+	b.ReportMetric(float64(b.N*publishRecords)/reads, "read-records/s")
+	b.ReportMetric(readLimit, "writebatch-read-records/s")
+	b.ReportMetric(float64(b.N*publishRecords)/reads/readLimit, "read/writebatch-read")
 }
 
 // stagePublish makes a company, a connection and a dataset of n journal
@@ -127,9 +139,10 @@ func stagePublish(b *testing.B, s store.Backend, n int) {
 }
 
 // writeBatchLimit writes n journal entries in one Badger WriteBatch into a
-// new database opened with the store's options, and returns records per
-// second.
-func writeBatchLimit(b *testing.B, n int) float64 {
+// new database opened with the store's options, reads them back as the
+// cache's records were read before they were references (an iterator,
+// each value copied), and returns records per second of each.
+func writeBatchLimit(b *testing.B, n int) (write, read float64) {
 	db := badgerstore.OpenRaw(b, b.TempDir())
 	defer db.Close()
 	start := time.Now()
@@ -139,7 +152,19 @@ func writeBatchLimit(b *testing.B, n int) float64 {
 		must(b, "WriteBatch Set", wb.Set(fmt.Appendf(nil, "rc/co-1/journalEntries/ds-big/%x", fmt.Sprintf("JE%08d", i)), []byte(journalEntry(i))))
 	}
 	must(b, "WriteBatch Flush", wb.Flush())
-	return float64(n) / time.Since(start).Seconds()
+	write = float64(n) / time.Since(start).Seconds()
+	start = time.Now()
+	must(b, "read back", db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte("rc/co-1/journalEntries/ds-big/")})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			if _, err := it.Item().ValueCopy(nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	return write, float64(n) / time.Since(start).Seconds()
 }
 
 // resetPeakRSS resets the process's peak RSS (VmHWM) to its RSS now.

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	"github.com/dgraph-io/badger/v4"
+
 	"github.com/ferry-sync/ferry/coordinator/rules"
 	"github.com/ferry-sync/ferry/coordinator/store"
 )
@@ -58,6 +60,16 @@ type snapshotValues struct {
 	txn    *tx
 	co, ds string
 	lease  string // the staged pages' lease; "" until the first reference
+	// pages are the pages read so far, so that a page is looked up and
+	// its header decoded once however many records it holds.
+	pages map[int]stagedPage
+}
+
+// stagedPage is a page a snapshot refers to: its item, and where its
+// data starts in the item's value.
+type stagedPage struct {
+	item *badger.Item
+	data int
 }
 
 // record is the record stored as value v: v itself, or the record a
@@ -66,36 +78,58 @@ func (s *snapshotValues) record(v []byte) ([]byte, error) {
 	if len(v) == 0 || v[0] != refMark {
 		return v, nil
 	}
-	page, start, n, err := parseRef(v)
+	n, start, length, err := parseRef(v)
 	if err != nil {
 		return nil, err
+	}
+	page, err := s.page(n)
+	if err != nil {
+		return nil, err
+	}
+	var rec []byte
+	err = page.item.Value(func(pv []byte) error {
+		data := pv[min(page.data, len(pv)):]
+		if start > len(data) || length > len(data)-start {
+			return fmt.Errorf("cached record out of page %d of dataset %s", n, s.ds)
+		}
+		rec = append([]byte(nil), data[start:start+length]...)
+		return nil
+	})
+	return rec, err
+}
+
+// page looks up page n of the snapshot's dataset, once.
+func (s *snapshotValues) page(n int) (stagedPage, error) {
+	if p, ok := s.pages[n]; ok {
+		return p, nil
 	}
 	if s.lease == "" {
 		d, err := getDataset(s.txn, s.co, s.ds)
 		if err != nil {
-			return nil, err
+			return stagedPage{}, err
 		}
 		if s.lease = stagedLease(d); s.lease == "" {
-			return nil, fmt.Errorf("cached records of dataset %s: no staged pages", s.ds)
+			return stagedPage{}, fmt.Errorf("cached records of dataset %s: no staged pages", s.ds)
 		}
 	}
-	item, err := s.txn.Get(pageKey(s.co, s.ds, s.lease, page))
+	item, err := s.txn.Get(pageKey(s.co, s.ds, s.lease, n))
 	if err != nil {
-		return nil, fmt.Errorf("cached record in page %d of dataset %s: %w", page, s.ds, err)
+		return stagedPage{}, fmt.Errorf("cached record in page %d of dataset %s: %w", n, s.ds, err)
 	}
-	var rec []byte
+	p := stagedPage{item: item}
 	err = item.Value(func(pv []byte) error {
-		p, _, err := decodePage(s.ds, pv)
-		if err != nil {
-			return err
-		}
-		if start > len(p.Data) || n > len(p.Data)-start {
-			return fmt.Errorf("cached record out of page %d of dataset %s", page, s.ds)
-		}
-		rec = append([]byte(nil), p.Data[start:start+n]...)
-		return nil
+		page, _, err := decodePage(s.ds, pv)
+		p.data = len(pv) - len(page.Data)
+		return err
 	})
-	return rec, err
+	if err != nil {
+		return stagedPage{}, err
+	}
+	if s.pages == nil {
+		s.pages = map[int]stagedPage{}
+	}
+	s.pages[n] = p
+	return p, nil
 }
 
 // stagedLease is the lease d's staged pages are under: its live lease
