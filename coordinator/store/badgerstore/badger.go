@@ -55,6 +55,8 @@ type Badger struct {
 	// it reads (Badger's read timestamp), so on a path that waits for its
 	// answer each costs a sync while others write.
 	txns atomic.Int64
+	// decodes counts the documents transactions decoded (getDoc).
+	decodes atomic.Int64
 }
 
 // tx is one Badger transaction of the store, with the change it makes as
@@ -63,6 +65,45 @@ type Badger struct {
 type tx struct {
 	*badger.Txn
 	change store.Change
+	// docs are the documents the transaction decoded (getDoc), by key: a
+	// company, a connection, a dataset read by several helpers of one
+	// transaction is decoded once. Set and Delete drop a key's entry, so
+	// a read after a write decodes what was written; the map goes with
+	// the transaction (a run again after a conflict starts empty).
+	docs map[string]any
+	// decodes counts the documents getDoc decoded, for tests.
+	decodes int
+}
+
+// Set writes k in the transaction, dropping what getDoc holds of it.
+func (t *tx) Set(k, v []byte) error {
+	delete(t.docs, string(k))
+	return t.Txn.Set(k, v)
+}
+
+// Delete deletes k in the transaction, dropping what getDoc holds of it.
+func (t *tx) Delete(k []byte) error {
+	delete(t.docs, string(k))
+	return t.Txn.Delete(k)
+}
+
+// getDoc decodes the value at k as a T once a transaction and returns a
+// clone of it, which the caller may change; badger.ErrKeyNotFound if
+// missing. Every read of a key through getDoc must use the same T.
+func getDoc[T any](txn *tx, k []byte, clone func(T) T) (T, error) {
+	if v, ok := txn.docs[string(k)].(T); ok {
+		return clone(v), nil
+	}
+	var v T
+	if err := getJSON(txn, k, &v); err != nil {
+		return v, err
+	}
+	txn.decodes++
+	if txn.docs == nil {
+		txn.docs = make(map[string]any)
+	}
+	txn.docs[string(k)] = v
+	return clone(v), nil
 }
 
 // ErrLocked: another process (a coordinator, most likely) has the store
@@ -227,6 +268,7 @@ func (b *Badger) update(ctx context.Context, fn func(txn *tx) error) error {
 		b.txns.Add(1)
 		err := b.db.Update(func(t *badger.Txn) error {
 			run = &tx{Txn: t}
+			defer func() { b.decodes.Add(int64(run.decodes)) }()
 			return fn(run)
 		})
 		if err == nil && !run.change.Empty() {
@@ -257,7 +299,11 @@ func (b *Badger) view(ctx context.Context, fn func(txn *tx) error) error {
 		return err
 	}
 	b.txns.Add(1)
-	return b.db.View(func(t *badger.Txn) error { return fn(&tx{Txn: t}) })
+	return b.db.View(func(t *badger.Txn) error {
+		run := &tx{Txn: t}
+		defer func() { b.decodes.Add(int64(run.decodes)) }()
+		return fn(run)
+	})
 }
 
 // getJSON decodes the value at k into v; badger.ErrKeyNotFound if missing.

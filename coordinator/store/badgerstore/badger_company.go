@@ -53,8 +53,8 @@ func putCompany(txn *tx, old *store.Company, c store.Company) error {
 
 // getCompany returns a live company; ErrNotFound if missing or being deleted.
 func getCompany(txn *tx, id string) (store.Company, error) {
-	var rec companyRecord
-	if err := getJSON(txn, companyKey(id), &rec); err != nil {
+	rec, err := getDoc(txn, companyKey(id), cloneCompany)
+	if err != nil {
 		return store.Company{}, notFound(err, "company", id)
 	}
 	if rec.Deleting {

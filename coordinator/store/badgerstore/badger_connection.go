@@ -93,16 +93,14 @@ func getConnection(txn *tx, companyID, id string) (store.Connection, error) {
 	if _, err := getCompany(txn, companyID); err != nil {
 		return store.Connection{}, err
 	}
-	var c store.Connection
-	err := getJSON(txn, connKey(companyID, id), &c)
+	c, err := getDoc(txn, connKey(companyID, id), cloneConnection)
 	return c, notFound(err, "connection", id)
 }
 
 // findConnection returns the stored connection, whether or not its company
 // is live; nil if missing.
 func findConnection(txn *tx, companyID, id string) (*store.Connection, error) {
-	var c store.Connection
-	err := getJSON(txn, connKey(companyID, id), &c)
+	c, err := getDoc(txn, connKey(companyID, id), cloneConnection)
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return nil, nil
 	}

@@ -32,8 +32,7 @@ func (p statusPointer) newer(d *store.Dataset) bool {
 }
 
 func getDataset(txn *tx, companyID, id string) (store.Dataset, error) {
-	var d store.Dataset
-	err := getJSON(txn, datasetKey(companyID, id), &d)
+	d, err := getDoc(txn, datasetKey(companyID, id), cloneDataset)
 	return d, notFound(err, "dataset", id)
 }
 

@@ -25,6 +25,10 @@ func OpenUnsynced(dir string, logger *slog.Logger) (*Badger, error) {
 // of updates, write batches).
 func (b *Badger) Transactions() int64 { return b.txns.Load() }
 
+// Decodes is how many documents the store's transactions have decoded
+// (getDoc): a company, a connection or a dataset, once a transaction.
+func (b *Badger) Decodes() int64 { return b.decodes.Load() }
+
 // SetDeleteChunk sets how many keys one DeleteCompany transaction removes.
 func (b *Badger) SetDeleteChunk(n int) { b.deleteChunk = n }
 
