@@ -34,7 +34,8 @@ func (h *Hub) runChangesLoop(ctx context.Context, sub *store.Subscription) {
 
 // apply acts on one change. Revoked credentials come first: their agents
 // are gone before the Deauthorized connections of the same revocation are
-// revoked, so they are not told of those.
+// revoked, so they are not told of those. It is handed only the changes
+// concerns accepts: what it acts on, concerns must accept.
 func (h *Hub) apply(c store.Change) {
 	if len(c.Channels) > 0 {
 		h.channelsChanged()
