@@ -144,7 +144,7 @@ func (f *Fleet) Start() {
 	go func() {
 		defer f.wg.Done()
 		read()
-		sub.Follow(ctx, f.apply, func(*store.GapError) { read() })
+		sub.Follow(ctx, nil, f.apply, func(*store.GapError) { read() })
 	}()
 }
 

@@ -22,7 +22,7 @@ import (
 // need not tell the hub. After a gap in the feed it checks every live
 // agent against the store instead.
 func (h *Hub) runChangesLoop(ctx context.Context, sub *store.Subscription) {
-	sub.Follow(ctx, h.apply, func(gap *store.GapError) {
+	sub.Follow(ctx, concerns, h.apply, func(gap *store.GapError) {
 		h.log.Warn("change feed gap: checking every live agent against the store", "err", gap)
 		h.cfg.Metrics.FeedGap("hub")
 		h.channelsChanged()
@@ -34,7 +34,8 @@ func (h *Hub) runChangesLoop(ctx context.Context, sub *store.Subscription) {
 
 // apply acts on one change. Revoked credentials come first: their agents
 // are gone before the Deauthorized connections of the same revocation are
-// revoked, so they are not told of those.
+// revoked, so they are not told of those. It is handed only the changes
+// concerns accepts: what it acts on, concerns must accept.
 func (h *Hub) apply(c store.Change) {
 	if len(c.Channels) > 0 {
 		h.channelsChanged()
@@ -72,13 +73,33 @@ func (h *Hub) apply(c store.Change) {
 		}
 	}
 	for _, d := range c.Datasets {
-		// A dataset that ends frees a place in its agent's hands for the
-		// connection's queued work.
-		if d.To == dataset.Queued || d.To.Terminal() {
+		if offers(d) {
 			h.Notify(d.ConnectionID)
 		}
 	}
 }
+
+// concerns reports whether apply acts on c: the feed wakes the hub's loop
+// for these changes only. Most commits of a dataset's lifecycle (claimed,
+// uploading, validating, processing) concern it not, and each wake-up
+// would put the loop in the run queue beside the dispatch it serves.
+func concerns(c store.Change) bool {
+	if len(c.Channels) > 0 || len(c.RevokedAgents) > 0 || len(c.Diagnostics) > 0 || len(c.Bundles) > 0 ||
+		len(c.LogLevels) > 0 || len(c.Updates) > 0 || len(c.Connections) > 0 || c.SyncWindows {
+		return true
+	}
+	for _, d := range c.Datasets {
+		if offers(d) {
+			return true
+		}
+	}
+	return false
+}
+
+// offers reports whether a dataset's change makes the hub offer its
+// connection's queued work again: it was queued, or it ended and so freed
+// a place in its agent's hands.
+func offers(d store.DatasetChange) bool { return d.To == dataset.Queued || d.To.Terminal() }
 
 // withdrawnReason is what the agent is told when a connection it serves
 // becomes status (empty: deleted).

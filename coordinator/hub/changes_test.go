@@ -101,3 +101,39 @@ func TestGapRechecksAgents(t *testing.T) {
 		}
 	}
 }
+
+// TestConcerns: the feed wakes the hub's loop for every change apply acts
+// on, and not for a dataset moving between the steps of its run (claimed,
+// mapping, validating, processing), most of a busy coordinator's commits.
+func TestConcerns(t *testing.T) {
+	moved := func(to dataset.Status) []store.DatasetChange {
+		return []store.DatasetChange{{ID: "ds", CompanyID: "co", ConnectionID: "conn", DataType: dataset.Bills, To: to}}
+	}
+	for _, tc := range []struct {
+		name string
+		c    store.Change
+		want bool
+	}{
+		{"queued", store.Change{Datasets: moved(dataset.Queued)}, true},
+		{"complete", store.Change{Datasets: moved(dataset.Complete)}, true},
+		{"fetch error", store.Change{Datasets: moved(dataset.FetchError)}, true},
+		{"channel", store.Change{Channels: []store.ChannelChange{{AgentID: "a"}}}, true},
+		{"revoked agent", store.Change{RevokedAgents: []string{"a"}}, true},
+		{"diagnostics", store.Change{Diagnostics: []store.DiagnosticsChange{{AgentID: "a"}}}, true},
+		{"bundle", store.Change{Bundles: []store.BundleChange{{AgentID: "a"}}}, true},
+		{"log level", store.Change{LogLevels: []store.LogLevelChange{{AgentID: "a"}}}, true},
+		{"update", store.Change{Updates: []store.UpdateChange{{}}}, true},
+		{"connection", store.Change{Connections: []store.ConnectionChange{{ID: "conn"}}}, true},
+		{"sync windows", store.Change{SyncWindows: true}, true},
+		{"fetching", store.Change{Datasets: moved(dataset.Fetching)}, false},
+		{"mapping", store.Change{Datasets: moved(dataset.Mapping)}, false},
+		{"validating", store.Change{Datasets: moved(dataset.Validating)}, false},
+		{"processing", store.Change{Datasets: moved(dataset.Processing)}, false},
+		{"deliveries", store.Change{Deliveries: 1}, false},
+		{"sync due", store.Change{SyncDue: time.Now()}, false},
+	} {
+		if got := concerns(tc.c); got != tc.want {
+			t.Errorf("%s: concerns = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -167,7 +167,7 @@ func (m *Metrics) WatchFeed(f Feed) {
 // on sub, until ctx ends. Changes lost in a gap are not counted (the gap
 // is).
 func (m *Metrics) Follow(ctx context.Context, sub *store.Subscription) {
-	sub.Follow(ctx, func(c store.Change) {
+	sub.Follow(ctx, nil, func(c store.Change) {
 		for _, d := range c.Datasets {
 			m.transitions.WithLabelValues(string(d.To)).Inc()
 		}

@@ -240,6 +240,13 @@ func (e *GapError) Error() string {
 // Feed is an in-process change feed: a ring of the last changes, which
 // subscribers read in order after their cursor. Publishing never waits for
 // a subscriber. The zero Feed is not usable; NewFeed builds one.
+//
+// A subscriber waiting for some changes only (Wait, Follow with a want)
+// is woken by those alone: the publication passes it over the others,
+// moving its cursor past them. Every commit wakes only the loops it
+// concerns, not all five of them: on a busy machine each woken loop
+// waits for a CPU ahead of, or behind, the one the commit is for (the
+// hub's offer of a queued dataset).
 type Feed struct {
 	mu    sync.Mutex
 	ring  []Change // the last len(ring) changes, oldest at start
@@ -248,6 +255,18 @@ type Feed struct {
 	head  uint64
 	// wake is closed at the next publication; nil when nobody waits.
 	wake chan struct{}
+	// waiters wait for the changes their want accepts.
+	waiters []*waiter
+	// woken counts the waiters woken (tests count them).
+	woken uint64
+}
+
+// waiter is a subscription waiting, at the head, for a change want
+// accepts; ch is closed when one is published (or a gap opens).
+type waiter struct {
+	s    *Subscription
+	want func(Change) bool
+	ch   chan struct{}
 }
 
 // NewFeed returns a feed that keeps the last capacity changes (at least 1).
@@ -289,10 +308,20 @@ func (f *Feed) Lost() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.head++
+	f.wakeAll()
+}
+
+// wakeAll wakes every waiting subscriber.
+func (f *Feed) wakeAll() {
 	if f.wake != nil {
 		close(f.wake)
 		f.wake = nil
 	}
+	for _, w := range f.waiters {
+		f.woken++
+		close(w.ch)
+	}
+	f.waiters = nil
 }
 
 func (f *Feed) append(c Change) {
@@ -306,11 +335,26 @@ func (f *Feed) append(c Change) {
 		f.ring[f.start] = c
 		f.start = (f.start + 1) % len(f.ring)
 	}
+	gap := c.Seq != f.head+1
 	f.head = c.Seq
 	if f.wake != nil {
 		close(f.wake)
 		f.wake = nil
 	}
+	// A waiter was at the head before c: it is passed over c unless it
+	// wants c or c leaves a gap (which it must see).
+	kept := f.waiters[:0]
+	for _, w := range f.waiters {
+		if gap || w.want(c) {
+			f.woken++
+			close(w.ch)
+			continue
+		}
+		w.s.cursor = c.Seq
+		kept = append(kept, w)
+	}
+	clear(f.waiters[len(kept):])
+	f.waiters = kept
 }
 
 // Head is the sequence number of the last change published; 0 before the
@@ -345,25 +389,45 @@ func (s *Subscription) Cursor() uint64 { return s.cursor }
 // after the cursor is missing it returns a *GapError and moves the cursor to
 // the head. It returns ctx's error when ctx ends first.
 func (s *Subscription) Next(ctx context.Context) ([]Change, error) {
+	return s.next(ctx, nil)
+}
+
+// next is Next, woken only by a change want accepts (every change when
+// want is nil): while it waits at the head the others move its cursor
+// past them. What it returns after waiting may still hold changes want
+// does not accept, published before it woke.
+func (s *Subscription) next(ctx context.Context, want func(Change) bool) ([]Change, error) {
 	for {
-		changes, wake, err := s.read()
+		changes, wake, err := s.read(want)
 		if err != nil || len(changes) > 0 {
 			return changes, err
 		}
 		select {
 		case <-ctx.Done():
+			s.f.leave(s)
 			return nil, ctx.Err()
 		case <-wake:
 		}
 	}
 }
 
-// Follow hands each change to apply, in order, and each gap to gap (the
-// subscriber then reads what it watches from the store), until ctx ends.
-// It is the loop of a subscriber that has nothing else to wait for.
-func (s *Subscription) Follow(ctx context.Context, apply func(Change), gap func(*GapError)) {
+// leave drops the waiter of s, if it still waits: its cursor is then the
+// owner's alone again.
+func (f *Feed) leave(s *Subscription) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.waiters = slices.DeleteFunc(f.waiters, func(w *waiter) bool { return w.s == s })
+}
+
+// Follow hands each change want accepts (every change when want is nil)
+// to apply, in order, and each gap to gap (the subscriber then reads what
+// it watches from the store), until ctx ends. It is the loop of a
+// subscriber that has nothing else to wait for. want runs under the
+// feed's lock as each change is published: it must be quick and must not
+// use the feed.
+func (s *Subscription) Follow(ctx context.Context, want func(Change) bool, apply func(Change), gap func(*GapError)) {
 	for {
-		changes, err := s.Next(ctx)
+		changes, err := s.next(ctx, want)
 		var g *GapError
 		switch {
 		case errors.As(err, &g):
@@ -373,7 +437,9 @@ func (s *Subscription) Follow(ctx context.Context, apply func(Change), gap func(
 			return
 		}
 		for _, c := range changes {
-			apply(c)
+			if want == nil || want(c) {
+				apply(c)
+			}
 		}
 	}
 }
@@ -382,12 +448,13 @@ func (s *Subscription) Follow(ctx context.Context, apply func(Change), gap func(
 // arrives (true, nil), or a gap in the feed, which may have hidden such a
 // change (true and the *GapError: read the store afresh, as after a wake);
 // false when ctx ended. It is the sleep of a loop that also has work due
-// at a time it knows, such as a retry or a schedule.
+// at a time it knows, such as a retry or a schedule. Only a change wake
+// accepts wakes it (wake runs under the feed's lock, as Follow's want).
 func (s *Subscription) Wait(ctx context.Context, wait time.Duration, wake func(Change) bool) (bool, *GapError) {
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	for {
-		changes, err := s.Next(wctx)
+		changes, err := s.next(wctx, wake)
 		var gap *GapError
 		switch {
 		case ctx.Err() != nil:
@@ -403,13 +470,19 @@ func (s *Subscription) Wait(ctx context.Context, wait time.Duration, wake func(C
 	}
 }
 
-// read returns the changes after the cursor, or a gap, or a channel closed
-// at the next publication when there is nothing yet.
-func (s *Subscription) read() ([]Change, <-chan struct{}, error) {
+// read returns the changes after the cursor, or a gap, or when there is
+// nothing yet a channel closed at the next publication want accepts
+// (any, when want is nil).
+func (s *Subscription) read(want func(Change) bool) ([]Change, <-chan struct{}, error) {
 	f := s.f
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if s.cursor == f.head {
+		if want != nil {
+			w := &waiter{s: s, want: want, ch: make(chan struct{})}
+			f.waiters = append(f.waiters, w)
+			return nil, w.ch, nil
+		}
 		if f.wake == nil {
 			f.wake = make(chan struct{})
 		}

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -224,7 +225,7 @@ func TestSubscriptionFollow(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		sub.Follow(ctx, func(c store.Change) {
+		sub.Follow(ctx, nil, func(c store.Change) {
 			got = append(got, c.Deliveries)
 			if c.Deliveries == 4 {
 				cancel()
@@ -274,5 +275,86 @@ func TestFeedLost(t *testing.T) {
 		if got := read(t, sub, 1); len(got) != 1 || got[0].Deliveries != 3 || got[0].Seq != 3 {
 			t.Errorf("after the gap: read %+v, want change 3 alone", got)
 		}
+	}
+}
+
+// waitParked waits until n subscribers wait on f for the changes they want.
+func waitParked(t *testing.T, f *store.Feed, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); f.Waiting() != n; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d subscribers waiting, want %d", f.Waiting(), n)
+		}
+		runtime.Gosched()
+	}
+}
+
+// TestFeedWakesOnlyForWantedChanges: a subscriber waiting for some
+// changes (Wait's wake, Follow's want) is not woken by the others, which
+// move its cursor past them, and is woken by the first it wants; a gap
+// wakes it too.
+func TestFeedWakesOnlyForWantedChanges(t *testing.T) {
+	f := store.NewFeed(4) // fewer than the changes passed over: no gap from them
+	sub := f.Subscribe(f.Head())
+	type result struct {
+		woke bool
+		gap  *store.GapError
+	}
+	done := make(chan result)
+	go func() {
+		woke, gap := sub.Wait(t.Context(), time.Hour, func(c store.Change) bool { return c.Deliveries > 0 })
+		done <- result{woke, gap}
+	}()
+	waitParked(t, f, 1)
+	for range 100 {
+		f.Publish(store.Change{SyncWindows: true})
+	}
+	if n := f.Woken(); n != 0 {
+		t.Fatalf("100 unwanted changes woke the waiter %d times, want 0", n)
+	}
+	f.Publish(change(1))
+	if r := <-done; !r.woke || r.gap != nil {
+		t.Fatalf("Wait = %v, %v after the change it wants; want true, no gap", r.woke, r.gap)
+	}
+	if n, c := f.Woken(), sub.Cursor(); n != 1 || c != 101 {
+		t.Fatalf("woken %d times, cursor %d; want 1 and 101", n, c)
+	}
+
+	// Follow with a want: applies the wanted changes only, woken once each.
+	ctx, cancel := context.WithCancel(t.Context())
+	applied := make(chan store.Change, 10)
+	followed := make(chan struct{})
+	go func() {
+		defer close(followed)
+		sub.Follow(ctx, func(c store.Change) bool { return c.Deliveries > 0 }, func(c store.Change) { applied <- c },
+			func(g *store.GapError) { t.Errorf("gap %v", g) })
+	}()
+	waitParked(t, f, 1)
+	for range 50 {
+		f.Publish(store.Change{SyncWindows: true})
+	}
+	f.Publish(change(2))
+	if c := <-applied; c.Deliveries != 2 || c.Seq != 152 {
+		t.Fatalf("applied %+v, want the change of seq 152", c)
+	}
+	waitParked(t, f, 1)
+	if n := f.Woken(); n != 2 {
+		t.Fatalf("woken %d times in all, want 2", n)
+	}
+	cancel()
+	<-followed
+
+	// A gap wakes a waiter whatever it wants.
+	go func() {
+		woke, gap := sub.Wait(t.Context(), time.Hour, func(c store.Change) bool { return c.Deliveries > 0 })
+		done <- result{woke, gap}
+	}()
+	waitParked(t, f, 1)
+	f.Lost()
+	if r := <-done; !r.woke || r.gap == nil {
+		t.Fatalf("Wait = %v, %v after a lost change; want true and a gap", r.woke, r.gap)
+	}
+	if f.Waiting() != 0 {
+		t.Fatalf("%d still waiting", f.Waiting())
 	}
 }
