@@ -143,7 +143,7 @@ func (c *agentConn) handleClaim(ctx context.Context, m protocol.Message) {
 		return
 	}
 	c.logger().Info("dataset claimed", "dataset", d.ID, "company", d.CompanyID, "dataType", d.DataType, "attempt", d.Attempt)
-	c.enqueue(protocol.Message{Type: protocol.TypeClaimed, ID: uuid.NewString(), ReplyTo: m.ID,
+	c.reply(protocol.Message{Type: protocol.TypeClaimed, ID: uuid.NewString(), ReplyTo: m.ID,
 		Claimed: &protocol.Claimed{Offer: offerOf(d), LeaseID: d.LeaseID}})
 }
 
@@ -160,7 +160,7 @@ func (c *agentConn) handleReport(ctx context.Context, m protocol.Message) {
 		c.refuse(m, err)
 		return
 	}
-	c.enqueue(protocol.Message{Type: protocol.TypeAck, ID: uuid.NewString(), ReplyTo: m.ID})
+	c.reply(protocol.Message{Type: protocol.TypeAck, ID: uuid.NewString(), ReplyTo: m.ID})
 	if d.Status.Terminal() {
 		c.h.ended(d)
 		c.logger().Info("dataset ended by agent", "dataset", d.ID, "status", d.Status, "message", d.ErrorMessage)
@@ -196,7 +196,32 @@ func (c *agentConn) handleHeartbeat(ctx context.Context, m protocol.Message) {
 	c.rttMs, c.inHand = m.Heartbeat.RTTMillis, m.Heartbeat.InHand
 	c.mu.Unlock()
 	c.retryMinimumUpdate(len(m.Heartbeat.InHand))
-	c.enqueue(protocol.Message{Type: protocol.TypeAck, ID: uuid.NewString(), ReplyTo: m.ID})
+	c.reply(protocol.Message{Type: protocol.TypeAck, ID: uuid.NewString(), ReplyTo: m.ID})
+}
+
+// reply answers the message the reader handles. When no writer runs, the
+// reader writes it itself, then whatever else is queued or kicked
+// (writeLoop), rather than starting a writer for it: the reader hands the
+// reading on and ends once the message is handled (read), so the stack
+// the writing grows ends with it, and a heartbeat costs one new goroutine
+// (the next reader) rather than two.
+func (c *agentConn) reply(m protocol.Message) {
+	c.mu.Lock()
+	mine := !c.writing && !c.stopped
+	if mine {
+		c.writing = true
+		c.writers.Add(1)
+	}
+	c.mu.Unlock()
+	if !mine {
+		c.enqueue(m)
+		return
+	}
+	if !c.write(&m) {
+		c.writers.Done()
+		return
+	}
+	c.writeLoop()
 }
 
 // refuse answers a message with the protocol code of a store error.

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"runtime"
+	"runtime/metrics"
 	"slices"
 	"strings"
 	"sync"
@@ -208,4 +209,47 @@ func readUntilReply(c *websocket.Conn, id string) error {
 			return nil
 		}
 	}
+}
+
+// TestHeartbeatStartsOneGoroutine sends heartbeats one at a time: each
+// starts one goroutine, the reader that reads the next; its answer is
+// written by the reader that handled it, not by a writer started for it.
+func TestHeartbeatStartsOneGoroutine(t *testing.T) {
+	const n = 50
+	bh := newBenchHub(t)
+	l := bh.link(1)[0]
+	ws, err := bh.dialWelcomed(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	c := waitLive(t, bh.hub, l.agentID)
+	// The writer that offered the queued work at connect has ended.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		c.mu.Lock()
+		writing := c.writing
+		c.mu.Unlock()
+		if !writing {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the connection's writer still runs")
+		}
+	}
+	before := goroutinesCreated()
+	for range n {
+		if err := heartbeatRaw(ws.NetConn()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := goroutinesCreated() - before; got > n+n/10 {
+		t.Errorf("%d heartbeats started %d goroutines, want about %d (one each)", n, got, n)
+	}
+}
+
+// goroutinesCreated is how many goroutines the process has started.
+func goroutinesCreated() uint64 {
+	s := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }
