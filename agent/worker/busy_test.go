@@ -86,3 +86,96 @@ func TestWorkerWaitsOutBusyRefusals(t *testing.T) {
 		}
 	}
 }
+
+// flakyCoordinator fails the first failures dials with 500, welcomes the
+// next and closes it at once (a coordinator killed), then welcomes and
+// keeps the agent.
+type flakyCoordinator struct {
+	failures int
+	mu       sync.Mutex
+	dials    int
+}
+
+func (c *flakyCoordinator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c.mu.Lock()
+	c.dials++
+	n := c.dials
+	c.mu.Unlock()
+	if n <= c.failures {
+		http.Error(w, "down", http.StatusInternalServerError)
+		return
+	}
+	ws, hello, ok := agentHello(w, r)
+	if !ok {
+		return
+	}
+	defer ws.Close()
+	if err := welcome(ws, hello); err != nil || n == c.failures+1 {
+		return
+	}
+	for ws.ReadJSON(&hello) == nil {
+	}
+}
+
+// retryLog keeps the waits the worker logs before each dial again.
+type retryLog struct {
+	mu    sync.Mutex
+	waits []time.Duration
+}
+
+func (h *retryLog) Enabled(context.Context, slog.Level) bool { return true }
+func (h *retryLog) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *retryLog) WithGroup(string) slog.Handler            { return h }
+func (h *retryLog) Handle(_ context.Context, r slog.Record) error {
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "retryIn" {
+			h.mu.Lock()
+			h.waits = append(h.waits, a.Value.Duration())
+			h.mu.Unlock()
+		}
+		return true
+	})
+	return nil
+}
+
+func (h *retryLog) all() []time.Duration {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]time.Duration(nil), h.waits...)
+}
+
+// TestWelcomeStartsTheBackoffAgain: an agent that failed to connect six
+// times in a row, then was welcomed and lost the connection at once (a
+// coordinator killed), waits the first failure's backoff before it
+// dials again, not the seventh's.
+func TestWelcomeStartsTheBackoffAgain(t *testing.T) {
+	const failures = 6
+	const lo = 10 * time.Millisecond
+	fc := &flakyCoordinator{failures: failures}
+	srv := httptest.NewServer(fc)
+	defer srv.Close()
+	rl := &retryLog{}
+	log := slog.New(rl)
+	w := worker.New(worker.Config{
+		Coordinator: srv.URL, Credential: "fra_test", Concurrency: 1, Version: "test", Logger: log,
+		HTTP: upload.NewHTTPClient(log, nil), BackoffMin: lo, BackoffMax: 10 * time.Minute,
+		StatusFile: filepath.Join(t.TempDir(), "status.json"),
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = w.Run(ctx) }()
+	defer func() { cancel(); wg.Wait() }()
+	waitFor(t, time.Minute, "the agent connected again after the lost connection", func() bool {
+		fc.mu.Lock()
+		defer fc.mu.Unlock()
+		return fc.dials > failures+1 && w.Status().Connected
+	})
+	waits := rl.all()
+	if len(waits) != failures+1 {
+		t.Fatalf("the worker logged %d waits, want %d: %v", len(waits), failures+1, waits)
+	}
+	if got := waits[failures]; got > 2*lo {
+		t.Errorf("after the welcomed connection was lost the agent waited %v, want at most %v (the first failure's backoff); waits %v", got, 2*lo, waits)
+	}
+}

@@ -59,18 +59,19 @@ func connectURL(base string) (string, error) {
 	return u.String(), nil
 }
 
-// runSession dials, shakes hands and serves one connection until it ends.
-func (w *Worker) runSession(ctx, jobCtx context.Context) error {
+// runSession dials, shakes hands and serves one connection until it ends;
+// welcomed is whether the coordinator welcomed it.
+func (w *Worker) runSession(ctx, jobCtx context.Context) (welcomed bool, err error) {
 	target, err := connectURL(w.cfg.Coordinator)
 	if err != nil {
-		return err
+		return false, err
 	}
 	hdr := http.Header{"Authorization": {"Bearer " + w.cfg.Credential}}
 	ws, resp, err := w.dialer().DialContext(ctx, target, hdr)
 	if resp != nil && resp.StatusCode == http.StatusUnauthorized {
 		w.setStatus(func(s *Status) { s.LastError = ErrUnauthorized.Error() })
 		w.log.Error("credential refused by the coordinator", "hint", "run ferry-agent link again")
-		return ErrUnauthorized
+		return false, ErrUnauthorized
 	}
 	if resp != nil && resp.StatusCode == http.StatusServiceUnavailable {
 		after, _ := upload.RetryAfter(resp.Header.Get("Retry-After"), time.Now())
@@ -84,14 +85,14 @@ func (w *Worker) runSession(ctx, jobCtx context.Context) error {
 	}
 	if err != nil {
 		w.setStatus(func(s *Status) { s.LastError = err.Error() })
-		return fmt.Errorf("connect: %w", err)
+		return false, fmt.Errorf("connect: %w", err)
 	}
 	defer ws.Close()
 	ws.SetReadLimit(protocol.MaxMessageBytes)
 	s := &session{ws: ws, claims: map[string]protocol.Offer{}, beats: map[string]time.Time{}}
 	welcome, err := w.handshake(s)
 	if err != nil {
-		return err
+		return false, err
 	}
 	s.lastPage = slices.Contains(welcome.Features, protocol.FeatureLastPage)
 	s.heartbeat = time.Duration(welcome.HeartbeatMillis) * time.Millisecond
@@ -123,7 +124,7 @@ func (w *Worker) runSession(ctx, jobCtx context.Context) error {
 	err = w.readLoop(jobCtx, s)
 	cancel()
 	wg.Wait()
-	return err
+	return true, err
 }
 
 func (w *Worker) handshake(s *session) (*protocol.Welcome, error) {

@@ -151,16 +151,21 @@ func (w *Worker) Run(ctx context.Context) error {
 }
 
 // runConnectLoop keeps a session up, reconnecting with exponential backoff
-// and full jitter, until ctx ends.
+// and full jitter, until ctx ends. The backoff grows with the attempts
+// that failed in a row: a session the coordinator welcomed, or one that
+// lasted BackoffMax, starts the count again. (Counted from the session's
+// start only, an agent refused a few times as busy in a reconnect burst
+// and welcomed then kept its grown backoff for a minute, and waited up to
+// a minute to come back after the coordinator's next restart.)
 func (w *Worker) runConnectLoop(ctx, jobCtx context.Context) error {
 	failures := 0
 	for {
 		started := time.Now()
-		err := w.runSession(ctx, jobCtx)
+		welcomed, err := w.runSession(ctx, jobCtx)
 		if ctx.Err() != nil {
 			return nil
 		}
-		if time.Since(started) > w.cfg.BackoffMax {
+		if welcomed || time.Since(started) > w.cfg.BackoffMax {
 			failures = 0
 		}
 		failures++

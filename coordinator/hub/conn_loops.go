@@ -1,10 +1,12 @@
 package hub
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -37,15 +39,25 @@ func (c *agentConn) read(bad int) {
 	if f, ok := c.ws.NetConn().(*frameConn); ok {
 		f.wait() // the idle reader's stack: see frames.go
 	}
-	kind, raw, err := c.ws.ReadMessage()
+	kind, r, err := c.ws.NextReader()
+	buf := messages.Get().(*bytes.Buffer)
+	if err == nil {
+		buf.Reset()
+		_, err = buf.ReadFrom(r)
+	}
 	if err != nil {
+		messages.Put(buf)
 		c.end(readEndReason(err, c.done))
 		return
 	}
 	c.mu.Lock()
 	c.lastSeen = c.h.now().UTC()
 	c.mu.Unlock()
-	if !c.take(kind, raw) {
+	ok := c.take(kind, buf.Bytes())
+	if buf.Cap() <= maxPooledMessage {
+		messages.Put(buf)
+	}
+	if !ok {
 		if bad++; bad >= maxBadMessages {
 			c.end("too many bad messages")
 			return
@@ -58,6 +70,14 @@ func (c *agentConn) read(bad int) {
 		c.read(bad)
 	}()
 }
+
+// messages are the buffers the readers read a message into: a message is
+// decoded (copied out) before its buffer is put back, so a heartbeat
+// allocates no buffer of its own. One grown past maxPooledMessage (an
+// agent's rare long message) is left to the GC.
+var messages = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooledMessage = 16 << 10
 
 // take decodes and handles one message read; false when it is refused
 // (a bad message, answered with an error).
@@ -102,15 +122,17 @@ func readEndReason(err error, done chan struct{}) string {
 // it, before the next is read (read), so an agent's messages are handled
 // in the order it sent them.
 func (c *agentConn) handle(m protocol.Message) {
-	ctx, cancel := context.WithTimeout(c.h.ctx, 30*time.Second)
-	defer cancel()
 	switch m.Type {
 	case protocol.TypeClaim:
+		ctx, cancel := c.storeContext()
+		defer cancel()
 		c.handleClaim(ctx, m)
 	case protocol.TypeReport:
+		ctx, cancel := c.storeContext()
+		defer cancel()
 		c.handleReport(ctx, m)
 	case protocol.TypeHeartbeat:
-		c.handleHeartbeat(ctx, m)
+		c.handleHeartbeat(m)
 	case protocol.TypeDiagnostics:
 		c.onDiagnostics(m)
 	case protocol.TypeLogLevel:
@@ -143,7 +165,7 @@ func (c *agentConn) handleClaim(ctx context.Context, m protocol.Message) {
 		return
 	}
 	c.logger().Info("dataset claimed", "dataset", d.ID, "company", d.CompanyID, "dataType", d.DataType, "attempt", d.Attempt)
-	c.enqueue(protocol.Message{Type: protocol.TypeClaimed, ID: uuid.NewString(), ReplyTo: m.ID,
+	c.reply(protocol.Message{Type: protocol.TypeClaimed, ID: uuid.NewString(), ReplyTo: m.ID,
 		Claimed: &protocol.Claimed{Offer: offerOf(d), LeaseID: d.LeaseID}})
 }
 
@@ -160,7 +182,7 @@ func (c *agentConn) handleReport(ctx context.Context, m protocol.Message) {
 		c.refuse(m, err)
 		return
 	}
-	c.enqueue(protocol.Message{Type: protocol.TypeAck, ID: uuid.NewString(), ReplyTo: m.ID})
+	c.reply(protocol.Message{Type: protocol.TypeAck, ID: uuid.NewString(), ReplyTo: m.ID})
 	if d.Status.Terminal() {
 		c.h.ended(d)
 		c.logger().Info("dataset ended by agent", "dataset", d.ID, "status", d.Status, "message", d.ErrorMessage)
@@ -181,11 +203,20 @@ func storeWarnings(ws []protocol.Warning) []store.Warning {
 	return out
 }
 
+// storeContext is the context of a message's store work: 30 s, and no
+// longer than the hub.
+func (c *agentConn) storeContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(c.h.ctx, 30*time.Second)
+}
+
 // handleHeartbeat renews the agent's leases, if it may hold any (leased):
-// most agents are idle, and their heartbeats cost no store read.
-func (c *agentConn) handleHeartbeat(ctx context.Context, m protocol.Message) {
+// most agents are idle, and their heartbeats cost no store read, nor a
+// context and its timer.
+func (c *agentConn) handleHeartbeat(m protocol.Message) {
 	if c.leased {
+		ctx, cancel := c.storeContext()
 		held, err := c.h.st.RenewLeases(ctx, c.agentID, c.h.now().Add(c.h.cfg.LeaseTTL))
+		cancel()
 		if err != nil {
 			c.logger().Error("renew leases", "err", err)
 		} else {
@@ -196,7 +227,32 @@ func (c *agentConn) handleHeartbeat(ctx context.Context, m protocol.Message) {
 	c.rttMs, c.inHand = m.Heartbeat.RTTMillis, m.Heartbeat.InHand
 	c.mu.Unlock()
 	c.retryMinimumUpdate(len(m.Heartbeat.InHand))
-	c.enqueue(protocol.Message{Type: protocol.TypeAck, ID: uuid.NewString(), ReplyTo: m.ID})
+	c.reply(protocol.Message{Type: protocol.TypeAck, ID: uuid.NewString(), ReplyTo: m.ID})
+}
+
+// reply answers the message the reader handles. When no writer runs, the
+// reader writes it itself, then whatever else is queued or kicked
+// (writeLoop), rather than starting a writer for it: the reader hands the
+// reading on and ends once the message is handled (read), so the stack
+// the writing grows ends with it, and a heartbeat costs one new goroutine
+// (the next reader) rather than two.
+func (c *agentConn) reply(m protocol.Message) {
+	c.mu.Lock()
+	mine := !c.writing && !c.stopped
+	if mine {
+		c.writing = true
+		c.writers.Add(1)
+	}
+	c.mu.Unlock()
+	if !mine {
+		c.enqueue(m)
+		return
+	}
+	if !c.write(&m) {
+		c.writers.Done()
+		return
+	}
+	c.writeLoop()
 }
 
 // refuse answers a message with the protocol code of a store error.

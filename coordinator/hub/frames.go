@@ -41,19 +41,42 @@ func (w framedWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // frameConn is an agent's connection as the websocket reads it: a read
 // returns at most the rest of the frame it is in, as far as its header
 // has said (the first two bytes of a header, then its extended length,
-// then the mask and the payload). The reads a message takes are two for
-// a frame of up to 125 bytes, three for a longer one.
+// then the mask and the payload). When the wait before a message has
+// seen the frame's header on the socket (ahead), the whole frame is
+// known: a read may take all of it, and a heartbeat, which fits the
+// websocket's buffer, takes one read rather than two.
 type frameConn struct {
 	net.Conn
 	raw syscall.RawConn
 	// head is the header read so far (its first two bytes, then its
 	// extended length); in is how much of it; left is what remains of
-	// the frame once its length is known (the mask and the payload).
+	// the frame once its length is known (the mask and the payload, or
+	// the whole frame when ahead saw its header). wait peeks into head
+	// between frames.
 	head [10]byte
 	in   uint8
 	left uint64
-	// peek is where wait peeks at the socket.
-	peek [1]byte
+}
+
+// ahead takes b, the start of the socket's next bytes as wait peeked
+// them between two frames: when they hold the frame's header up to its
+// extended length of 16 bits (a frame under 64 KiB), the frame's length
+// is known, and the next reads may read to its end.
+func (f *frameConn) ahead(b []byte) {
+	if f.in != 0 || f.left != 0 || len(b) < 2 {
+		return
+	}
+	head, size := uint64(2), uint64(b[1]&0x7f)
+	switch {
+	case size == 126 && len(b) >= 4:
+		head, size = 4, uint64(b[2])<<8|uint64(b[3])
+	case size >= 126:
+		return // a longer frame, or its length not all peeked: read as it comes
+	}
+	if b[1]&0x80 != 0 {
+		size += 4 // the mask
+	}
+	f.left = head + size
 }
 
 // Read reads from the connection, to the end of the current frame at most.

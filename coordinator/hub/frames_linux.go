@@ -29,11 +29,17 @@ func socket(nc net.Conn) syscall.RawConn {
 // wait returns once the socket has something to read, has ended, or its
 // read deadline has passed: the websocket's read then says which. Nothing
 // of a message is buffered between two (Read), so the socket is where the
-// next one is.
+// next one is; what the peek saw of the next frame's header tells the
+// reads where that frame ends (ahead).
 func (f *frameConn) wait() {
+	var n uintptr
+	var errno syscall.Errno
 	_ = f.raw.Read(func(fd uintptr) bool {
-		_, _, e := syscall.Syscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&f.peek[0])), 1,
+		n, _, errno = syscall.Syscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&f.head[0])), 4,
 			syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
-		return e != syscall.EAGAIN
+		return errno != syscall.EAGAIN
 	})
+	if errno == 0 {
+		f.ahead(f.head[:min(n, 4)])
+	}
 }

@@ -6,14 +6,19 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/gorilla/websocket"
 
 	"github.com/ferry-sync/ferry/shared/protocol"
 )
@@ -46,7 +51,8 @@ type readerConn struct {
 func (c readerConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 // TestFrameConnStopsAtFrameEnd reads frames of each header length through
-// a large buffer, as the websocket does: once a frame is read, nothing of
+// a large buffer, as the websocket does, with and without the wait's peek
+// at each frame's header first (ahead): once a frame is read, nothing of
 // the next is in the buffer, and the frames come through whole.
 func TestFrameConnStopsAtFrameEnd(t *testing.T) {
 	frames := [][]byte{
@@ -56,18 +62,24 @@ func TestFrameConnStopsAtFrameEnd(t *testing.T) {
 		frame(nil),
 		frame([]byte("last")),
 	}
-	src := bytes.NewReader(bytes.Join(frames, nil))
-	br := bufio.NewReaderSize(&frameConn{Conn: readerConn{r: src}}, 4096)
-	for i, want := range frames {
-		got := make([]byte, len(want))
-		if _, err := io.ReadFull(br, got); err != nil {
-			t.Fatalf("frame %d: %v", i, err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Fatalf("frame %d: read %d bytes that differ from the frame's", i, len(got))
-		}
-		if n := br.Buffered(); n != 0 {
-			t.Errorf("frame %d read: %d bytes of the next buffered, want 0", i, n)
+	for _, peek := range []bool{false, true} {
+		src := bytes.NewReader(bytes.Join(frames, nil))
+		fc := &frameConn{Conn: readerConn{r: src}}
+		br := bufio.NewReaderSize(fc, 4096)
+		for i, want := range frames {
+			if peek {
+				fc.ahead(want[:min(len(want), 4)])
+			}
+			got := make([]byte, len(want))
+			if _, err := io.ReadFull(br, got); err != nil {
+				t.Fatalf("peek %v, frame %d: %v", peek, i, err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("peek %v, frame %d: read %d bytes that differ from the frame's", peek, i, len(got))
+			}
+			if n := br.Buffered(); n != 0 {
+				t.Errorf("peek %v, frame %d read: %d bytes of the next buffered, want 0", peek, i, n)
+			}
 		}
 	}
 }
@@ -185,5 +197,92 @@ func TestHugeFrameHeaderDropsItsAgent(t *testing.T) {
 	}
 	if err := readUntilReply(good, hb.ID); err != nil {
 		t.Fatalf("the other agent's heartbeat not answered: %v", err)
+	}
+}
+
+// countingConn counts the reads of the connection under a frameConn.
+type countingConn struct {
+	net.Conn
+	reads *atomic.Int64
+}
+
+func (c countingConn) Read(p []byte) (int, error) {
+	c.reads.Add(1)
+	return c.Conn.Read(p)
+}
+
+// countingWriter is framedWriter with the reads of the frameConn's
+// connection counted.
+type countingWriter struct {
+	http.ResponseWriter
+	reads *atomic.Int64
+}
+
+func (w countingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	nc, brw, err := framedWriter{w.ResponseWriter}.Hijack()
+	if f, ok := nc.(*frameConn); ok {
+		f.Conn = countingConn{Conn: f.Conn, reads: w.reads}
+	}
+	return nc, brw, err
+}
+
+// TestHeartbeatTakesOneRead reads heartbeats, one at a time, as an idle
+// agent's reader does (wait, then the websocket's read, through the
+// hub's upgrader): the wait's peek shows the frame's header, and the
+// websocket reads the whole frame in one read of the socket.
+func TestHeartbeatTakesOneRead(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the reader waits on the socket on Linux only")
+	}
+	const n = 20
+	var reads atomic.Int64
+	served := make(chan error, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := upgrader.Upgrade(countingWriter{w, &reads}, r, nil)
+		if err != nil {
+			served <- err
+			return
+		}
+		defer ws.Close()
+		f, ok := ws.NetConn().(*frameConn)
+		if !ok {
+			served <- fmt.Errorf("the websocket reads a %T, want a *frameConn", ws.NetConn())
+			return
+		}
+		reads.Store(0)
+		for range n {
+			f.wait()
+			_, raw, err := ws.ReadMessage()
+			if err == nil {
+				err = ws.WriteMessage(websocket.TextMessage, raw)
+			}
+			if err != nil {
+				served <- err
+				return
+			}
+		}
+		served <- nil
+	}))
+	defer srv.Close()
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	for range n {
+		hb := protocol.Message{Type: protocol.TypeHeartbeat, ID: uuid.NewString(), Heartbeat: &protocol.Heartbeat{SentAt: time.Now(),
+			RTTMillis: 3}}
+		if err := ws.WriteJSON(hb); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := ws.ReadMessage(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+	if got := reads.Load(); got != n {
+		t.Errorf("%d heartbeats took %d reads of the socket, want %d (one each)", n, got, n)
 	}
 }

@@ -1,7 +1,10 @@
 package hub
 
 import (
+	"encoding/json"
+	"io"
 	"runtime"
+	"runtime/metrics"
 	"slices"
 	"strings"
 	"sync"
@@ -208,4 +211,105 @@ func readUntilReply(c *websocket.Conn, id string) error {
 			return nil
 		}
 	}
+}
+
+// TestHeartbeatStartsOneGoroutine sends heartbeats one at a time: each
+// starts one goroutine, the reader that reads the next; its answer is
+// written by the reader that handled it, not by a writer started for it.
+func TestHeartbeatStartsOneGoroutine(t *testing.T) {
+	const n = 50
+	bh := newBenchHub(t)
+	l := bh.link(1)[0]
+	ws, err := bh.dialWelcomed(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	c := waitLive(t, bh.hub, l.agentID)
+	// The writer that offered the queued work at connect has ended.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		c.mu.Lock()
+		writing := c.writing
+		c.mu.Unlock()
+		if !writing {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the connection's writer still runs")
+		}
+	}
+	before := goroutinesCreated()
+	for range n {
+		if err := heartbeatRaw(ws.NetConn()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := goroutinesCreated() - before; got > n+n/10 {
+		t.Errorf("%d heartbeats started %d goroutines, want about %d (one each)", n, got, n)
+	}
+}
+
+// goroutinesCreated is how many goroutines the process has started.
+func goroutinesCreated() uint64 {
+	s := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+// TestHeartbeatAllocates sends the same heartbeat again and again, the
+// answers read into one buffer, so that what the process allocates is
+// the hub's: a heartbeat allocates its decoded message and its answer,
+// not a buffer to read it into, nor a context and its timer for the
+// store work an idle agent's heartbeat does not do. Each heartbeat's
+// garbage is a share of the GC's work while the agents idle.
+func TestHeartbeatAllocates(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates on its own")
+	}
+	const n, most = 500, 1200
+	bh := newBenchHub(t)
+	l := bh.link(1)[0]
+	ws, err := bh.dialWelcomed(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	nc := ws.NetConn()
+	raw, err := json.Marshal(protocol.Message{Type: protocol.TypeHeartbeat, ID: uuid.NewString(), Heartbeat: &protocol.Heartbeat{SentAt: time.Now()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hb := frame(raw)
+	var answer [4096]byte
+	beat := func() {
+		if _, err := nc.Write(hb); err != nil {
+			t.Fatal(err)
+		}
+		// The answer, an ack under 126 bytes, in one frame.
+		if _, err := io.ReadFull(nc, answer[:2]); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(nc, answer[2:2+answer[1]&0x7f]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 50 { // the pools and the connection's writer warm
+		beat()
+	}
+	before := heapAllocated()
+	for range n {
+		beat()
+	}
+	if per := (heapAllocated() - before) / n; per > most {
+		t.Errorf("a heartbeat allocates %d B, want at most %d", per, most)
+	} else {
+		t.Logf("a heartbeat allocates %d B", per)
+	}
+}
+
+// heapAllocated is how many bytes the process has allocated on the heap.
+func heapAllocated() uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }

@@ -58,6 +58,8 @@ type options struct {
 	profile     string
 	profileSecs time.Duration
 	debugAddr   string
+	// reuse takes the agents an earlier run linked in dir.
+	reuse bool
 }
 
 func main() {
@@ -84,8 +86,13 @@ func main() {
 	flag.BoolVar(&o.killRep, "kill-replica", false, "with -store postgres and -replicas 2 or more: kill -9 the replica holding the most agents and time their return to the others")
 	flag.StringVar(&o.profile, "profile", "", "with -store badger: serve the coordinator's profiler and write into this folder its heap profile, goroutines, MemStats and mappings settled before the agents return and idle with them, and an execution trace and a CPU profile of the first -profile-seconds of the dispatch phase and of the datasets phase, and a CPU profile of the idle phase")
 	flag.DurationVar(&o.profileSecs, "profile-seconds", 20*time.Second, "how long -profile traces")
+	flag.BoolVar(&o.reuse, "reuse", false, "with -dir and -store badger: the agents an earlier run with the same -agents linked in -dir (its agents.json and the coordinator's data) rather than new ones, skipping the setup")
 	flag.StringVar(&o.debugAddr, "debug-listen", "127.0.0.1:18090", "with -profile: where the coordinator serves its profiler")
 	flag.Parse()
+	if o.reuse && (o.dir == "" || o.store != "badger") {
+		fmt.Fprintln(os.Stderr, "load: -reuse needs -dir and -store badger")
+		os.Exit(2)
+	}
 	if o.store != "badger" && o.store != "postgres" || o.replicas < 1 || o.replicas > 1 && o.store != "postgres" || o.killRep && o.replicas < 2 {
 		fmt.Fprintln(os.Stderr, "load: -store is badger (one coordinator) or postgres (-replicas 1 or more; -kill-replica needs 2 or more)")
 		os.Exit(2)

@@ -61,6 +61,15 @@ func (e *events) drain(company string) {
 }
 
 func (l *loadRun) setup(ctx context.Context) error {
+	path := filepath.Join(l.o.dir, "agents.json")
+	if l.o.reuse {
+		agents, err := sim.LoadAgents(path)
+		if err == nil && len(agents) != l.o.agents {
+			err = fmt.Errorf("%s holds %d agents, not -agents %d", path, len(agents), l.o.agents)
+		}
+		l.agents = agents
+		return err
+	}
 	start := time.Now()
 	// Linked straight to a coordinator: the link exchange limits each
 	// source address, and through HAProxy every agent would share one.
@@ -70,7 +79,7 @@ func (l *loadRun) setup(ctx context.Context) error {
 	}
 	l.agents = agents
 	l.r.SetupSeconds = time.Since(start).Seconds()
-	return sim.SaveAgents(filepath.Join(l.o.dir, "agents.json"), agents)
+	return sim.SaveAgents(path, agents)
 }
 
 func (l *loadRun) connect(ctx context.Context) error {
