@@ -97,6 +97,14 @@ func main() {
 		fmt.Fprintln(os.Stderr, "load: -store is badger (one coordinator) or postgres (-replicas 1 or more; -kill-replica needs 2 or more)")
 		os.Exit(2)
 	}
+	if o.profile != "" {
+		// The profiles are written minutes into the run: a folder that
+		// cannot be made fails now, not after the setup.
+		if err := os.MkdirAll(o.profile, 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, "load: -profile:", err)
+			os.Exit(2)
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	r, err := run(ctx, o)
