@@ -104,6 +104,9 @@ type Worker struct {
 	// restart stops Run for the agent to restart (ErrRestart, or
 	// update.ErrRolledBack), which Run returns.
 	restart context.CancelCauseFunc
+	// after is the connect loop's timer (time.After; tests count the
+	// waits without them).
+	after func(time.Duration) <-chan time.Time
 }
 
 // New builds a worker.
@@ -117,7 +120,8 @@ func New(cfg Config) *Worker {
 	if cfg.BackoffMax == 0 {
 		cfg.BackoffMax = time.Minute
 	}
-	return &Worker{cfg: cfg, log: cfg.Logger, jobs: map[string]*job{}, gathering: map[string]*gathered{}, outbox: newOutbox()}
+	return &Worker{cfg: cfg, log: cfg.Logger, jobs: map[string]*job{}, gathering: map[string]*gathered{}, outbox: newOutbox(),
+		after: time.After}
 }
 
 // Run connects and serves until ctx ends; on the way out it cancels the
@@ -156,7 +160,10 @@ func (w *Worker) Run(ctx context.Context) error {
 // lasted BackoffMax, starts the count again. (Counted from the session's
 // start only, an agent refused a few times as busy in a reconnect burst
 // and welcomed then kept its grown backoff for a minute, and waited up to
-// a minute to come back after the coordinator's next restart.)
+// a minute to come back after the coordinator's next restart.) A busy
+// refusal is not a failure: the coordinator is up and said when to come
+// back, from its queue, so the agent waits that (BusyError.wait) and its
+// backoff does not grow.
 func (w *Worker) runConnectLoop(ctx, jobCtx context.Context) error {
 	failures := 0
 	for {
@@ -168,17 +175,21 @@ func (w *Worker) runConnectLoop(ctx, jobCtx context.Context) error {
 		if welcomed || time.Since(started) > w.cfg.BackoffMax {
 			failures = 0
 		}
-		failures++
-		delay := backoff(failures, w.cfg.BackoffMin, w.cfg.BackoffMax)
-		var busy *BusyError
+		var (
+			busy  *BusyError
+			delay time.Duration
+		)
 		if errors.As(err, &busy) {
-			delay = max(delay, busy.wait())
+			delay = busy.wait()
+		} else {
+			failures++
+			delay = backoff(failures, w.cfg.BackoffMin, w.cfg.BackoffMax)
 		}
 		w.log.Warn("disconnected from the coordinator", "err", err, "retryIn", delay.Round(time.Millisecond))
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(delay):
+		case <-w.after(delay):
 		}
 	}
 }
@@ -218,9 +229,13 @@ func OSName() string { return runtime.GOOS + "/" + runtime.GOARCH }
 
 // BusyError is the coordinator's refusal of a connection while it is busy
 // with others' (503 busy before the upgrade, or a busy error in place of
-// the welcome): the agent waits at least After (protocol.BusyRetry when
-// the refusal did not say) and up to as much again, so that a fleet
-// refused at once comes back spread out, then dials again.
+// the welcome): the agent waits After (protocol.BusyRetry when the
+// refusal did not say) and up to a second and a quarter of it more, then
+// dials again. The coordinator spreads the fleet it refuses over the time
+// it needs to admit it (each refusal's Retry-After is a later turn); the
+// second undoes the header's rounding to whole seconds, and the quarter
+// spreads agents told the same long wait (a coordinator at its longest
+// Retry-After, or an older one that told every agent the same 5 s).
 type BusyError struct {
 	// After is the refusal's Retry-After; 0 when it had none.
 	After time.Duration
@@ -234,14 +249,17 @@ func (e *BusyError) Error() string {
 }
 
 // wait is how long to wait before dialling again: uniform in [after,
-// 2·after].
+// after + 1 s + after/4].
 func (e *BusyError) wait() time.Duration {
 	after := e.After
 	if after <= 0 {
 		after = protocol.BusyRetry
 	}
-	return after + rand.N(after+1)
+	return after + rand.N(busyJitter(after)+1)
 }
+
+// busyJitter is the most a busy refusal's wait adds to its Retry-After.
+func busyJitter(after time.Duration) time.Duration { return time.Second + after/4 }
 
 // ErrUnauthorized: the coordinator refused the credential.
 var ErrUnauthorized = errors.New("the coordinator refused this agent's credential (revoked or unlinked); run ferry-agent link again")

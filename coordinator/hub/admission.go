@@ -3,24 +3,39 @@ package hub
 import (
 	"context"
 	"net/http"
-	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/ferry-sync/ferry/coordinator/ratelimit"
 	"github.com/ferry-sync/ferry/shared/lograte"
 	"github.com/ferry-sync/ferry/shared/protocol"
 )
 
-// Admission of the agents' handshakes. A handshake (the upgrade, the
-// hello, the store work of bind, resume, claim and register, the welcome
-// and its Connected event) is a handful of synced store writes; run by
-// the thousand at once, each takes longer than the agent waits for its
-// welcome, the agent gives up and dials again, and the abandoned work
-// piles up behind the new connection (a congestion collapse). So a
-// bounded number run at once: an upgrade waits a little for a slot, and
-// is refused when none frees, before the upgrade, with 503 busy and a
-// Retry-After the agent honours (with jitter). A handshake still in
+// Admission of the agents' handshakes. A handshake (the credential's
+// read, the upgrade, the hello, the store work of bind, resume, claim and
+// register, the welcome and its Connected event) is a handful of synced
+// store writes; run by the thousand at once, each takes longer than the
+// agent waits for its welcome, the agent gives up and dials again, and
+// the abandoned work piles up behind the new connection (a congestion
+// collapse). So a bounded number run at once: a dial waits a little for a
+// slot, and is refused when none frees, before its credential is read and
+// before the upgrade, with 503 busy and a Retry-After the agent honours
+// (with jitter): a refusal costs no store read. A handshake still in
 // progress when its agent has gone (a newer connection superseded it) or
 // its deadline passed stops before its next store step.
+//
+// The Retry-After is the coordinator's queue: the admission measures how
+// long a handshake holds its slot (a moving average, hold), so at its
+// bound it admits one handshake every hold/slots (Little's law); each
+// refused dial is booked the next such turn after the dials waiting for a
+// slot (at most HandshakeWait's worth: by then each has a slot or is
+// refused and booked) and the refused dials booked before it. N agents refused at once
+// are told about 1, 2, …, N turns from now: they come back spread over
+// the time the coordinator needs to admit them, not all together after a
+// fixed wait (a wave refused again) nor later than it needs. At least a
+// second, at most MaxBusyRetry: past it the booking stops there, and the
+// agents told the longest wait are refused again and booked anew.
 
 // DefaultHandshakes is Config.Handshakes's default, from
 // BenchmarkHandshakeStorm (docs/decisions.md, "Admission of the agents'
@@ -40,43 +55,66 @@ const DefaultHandshakeWait = 2 * time.Second
 // gives up on work the agent would abandon, not after it.
 const DefaultHandshakeTimeout = 10 * time.Second
 
-// admission bounds the handshakes in progress.
+// MaxBusyRetry bounds a busy refusal's Retry-After.
+const MaxBusyRetry = time.Minute
+
+// holdWeight is the weight of the moving average of a slot's hold: each
+// handshake moves it by 1/holdWeight of the difference, so it follows the
+// last hundred or so.
+const holdWeight = 32
+
+// admission bounds the handshakes in progress and books the refused
+// dials' returns.
 type admission struct {
 	slots    chan struct{}
 	wait     time.Duration
-	refusals lograte.Limiter // logs the refusals at most once a minute
+	now      func() time.Time // the admission's own clock: a hold is measured in real time
+	waiting  atomic.Int64     // dials waiting for a slot
+	refusals lograte.Limiter  // logs the refusals at most once a minute
+
+	mu     sync.Mutex
+	hold   time.Duration // moving average of a slot's hold; 0 before the first
+	booked time.Time     // the last return booked for a refused dial
 }
 
 func newAdmission(n int, wait time.Duration) *admission {
-	return &admission{slots: make(chan struct{}, n), wait: wait}
+	return &admission{slots: make(chan struct{}, n), wait: wait, now: time.Now}
 }
 
 // admit takes a handshake slot for r, waiting up to the hub's
 // HandshakeWait, and returns the function that gives it back. When none
 // frees in time (or the hub is closing, or the caller left), it answers
-// r itself, 503 busy with Retry-After, and returns false.
+// r itself, 503 busy with the Retry-After retryAfter books, and returns
+// false.
 func (h *Hub) admit(w http.ResponseWriter, r *http.Request) (func(), bool) {
 	a := h.admission
 	select {
 	case a.slots <- struct{}{}:
 	default:
 		if !a.await(r.Context(), h.ctx) {
+			after := a.retryAfter()
 			if n, ok := a.refusals.Allow(""); ok {
 				h.log.Warn("agent connections refused: the handshakes in progress are at their bound",
-					"handshakes", cap(a.slots), "refused", n)
+					"handshakes", cap(a.slots), "refused", n, "retryAfter", after)
 			}
-			w.Header().Set("Retry-After", strconv.Itoa(int(protocol.BusyRetry/time.Second)))
+			w.Header().Set("Retry-After", ratelimit.RetryAfter(after))
 			writeErr(w, http.StatusServiceUnavailable, protocol.CodeBusy,
 				"the coordinator is busy with other agents' connections; retry after the Retry-After")
 			return nil, false
 		}
 	}
-	return func() { <-a.slots }, true
+	start := a.now()
+	return func() {
+		a.held(a.now().Sub(start))
+		<-a.slots
+	}, true
 }
 
 // await waits up to a.wait for a slot; false when none freed in time or
 // either context ended.
 func (a *admission) await(req, hub context.Context) bool {
+	a.waiting.Add(1)
+	defer a.waiting.Add(-1)
 	t := time.NewTimer(a.wait)
 	defer t.Stop()
 	select {
@@ -87,4 +125,40 @@ func (a *admission) await(req, hub context.Context) bool {
 	case <-hub.Done():
 	}
 	return false
+}
+
+// held adds a slot's hold d to the moving average.
+func (a *admission) held(d time.Duration) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.hold == 0 {
+		a.hold = max(d, 1)
+		return
+	}
+	a.hold += (d - a.hold) / holdWeight
+}
+
+// retryAfter books a refused dial's return: one turn (hold/slots; the
+// wait for a slot taken as the hold before any was measured) after the
+// later of the last booking and the turns of the dials waiting now (at
+// most the wait), within [1 s, MaxBusyRetry] from now.
+func (a *admission) retryAfter() time.Duration {
+	now := a.now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	hold := a.hold
+	if hold == 0 {
+		hold = a.wait
+	}
+	turn := hold / time.Duration(cap(a.slots))
+	// The dials waiting now take their turns first, up to the wait: by its
+	// end each has a slot or is refused and booked behind.
+	if first := now.Add(min(time.Duration(a.waiting.Load())*turn, a.wait)); a.booked.Before(first) {
+		a.booked = first
+	}
+	a.booked = a.booked.Add(turn)
+	if last := now.Add(MaxBusyRetry); a.booked.After(last) {
+		a.booked = last
+	}
+	return max(a.booked.Sub(now), time.Second)
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -27,6 +29,7 @@ type watchedStore struct {
 	mu              sync.Mutex
 	open, peak      int
 	claims, renewal int
+	credentials     int // AgentByCredential's calls
 	// hold, when not nil, holds the first UpdateAgent until it is closed;
 	// held is closed once it is held.
 	hold, held chan struct{}
@@ -79,19 +82,34 @@ func (s *watchedStore) RenewLeases(ctx context.Context, agentID string, until ti
 	return s.Store.RenewLeases(ctx, agentID, until)
 }
 
+func (s *watchedStore) AgentByCredential(ctx context.Context, hash []byte) (store.Agent, error) {
+	s.mu.Lock()
+	s.credentials++
+	s.mu.Unlock()
+	return s.Store.AgentByCredential(ctx, hash)
+}
+
+func (s *watchedStore) credentialReads() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.credentials
+}
+
 func (s *watchedStore) counts() (peak, claims, renewals int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.peak, s.claims, s.renewal
 }
 
-// busyRefusal checks a refused upgrade's answer: 503, Retry-After, the
-// error shape with code busy. It returns what is wrong, "" when nothing.
+// busyRefusal checks a refused upgrade's answer: 503, Retry-After in
+// whole seconds within [1, MaxBusyRetry], the error shape with code busy.
+// It returns what is wrong, "" when nothing.
 func busyRefusal(resp *http.Response) string {
 	var perr protocol.Error
 	err := json.NewDecoder(resp.Body).Decode(&perr)
-	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "5" || err != nil ||
-		perr.Code != protocol.CodeBusy || perr.Message == "" {
+	after, aerr := strconv.Atoi(resp.Header.Get("Retry-After"))
+	if resp.StatusCode != http.StatusServiceUnavailable || aerr != nil || after < 1 || after > int(MaxBusyRetry/time.Second) ||
+		err != nil || perr.Code != protocol.CodeBusy || perr.Message == "" {
 		return resp.Status + " Retry-After " + resp.Header.Get("Retry-After") + " " + string(perr.Code)
 	}
 	return ""
@@ -275,9 +293,10 @@ func TestHandshakePastItsDeadline(t *testing.T) {
 // TestUpgradeFloodFromOneAddress: one address floods the control channel
 // (unknown credentials, and upgrades with one agent's credential that
 // never say hello) while honest agents connect: the unknown credentials
-// are refused before any handshake slot, the flood's upgrades supersede
-// each other and hold at most their slots, never more handshakes run
-// than the bound, and every honest agent ends online.
+// are refused, never upgraded (401 or 429 in a slot, busy when none
+// frees: then unread), the flood's upgrades supersede each other and hold
+// at most their slots, never more handshakes run than the bound, and
+// every honest agent ends online.
 func TestUpgradeFloodFromOneAddress(t *testing.T) {
 	const slots, flood, honest = 4, 100, 20
 	var ws *watchedStore
@@ -316,8 +335,15 @@ func TestUpgradeFloodFromOneAddress(t *testing.T) {
 				t.Error("an unknown credential was upgraded")
 				return
 			}
-			if resp == nil || resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusTooManyRequests {
-				t.Errorf("an unknown credential: %v, %v; want 401 or 429", resp, err)
+			switch {
+			case resp == nil:
+				t.Errorf("an unknown credential: %v; want 401, 429 or busy", err)
+			case resp.StatusCode == http.StatusServiceUnavailable:
+				if bad := busyRefusal(resp); bad != "" {
+					t.Errorf("an unknown credential refused with %s", bad)
+				}
+			case resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusTooManyRequests:
+				t.Errorf("an unknown credential: %v, %v; want 401, 429 or busy", resp.Status, err)
 			}
 		}()
 		go func() {
@@ -348,5 +374,153 @@ func TestUpgradeFloodFromOneAddress(t *testing.T) {
 	}
 	if peak, _, _ := ws.counts(); peak > slots {
 		t.Errorf("%d handshakes at once, want at most %d", peak, slots)
+	}
+}
+
+// TestBusyRefusalReadsNoCredential: while the one handshake slot is held
+// (its store work held), dials are refused as busy without a read of
+// their credential: the store sees the held handshake's read alone.
+func TestBusyRefusalReadsNoCredential(t *testing.T) {
+	var ws *watchedStore
+	e := newEnvWith(t, func(c *Config) {
+		ws = &watchedStore{Store: c.Store, hold: make(chan struct{}), held: make(chan struct{})}
+		c.Store, c.Handshakes, c.HandshakeWait = ws, 1, 20*time.Millisecond
+	})
+	conn, cred := e.linked()
+	first, _, err := e.dial(cred)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	a := &agent{t: t, ws: first, cred: cred}
+	a.send(protocol.Message{Type: protocol.TypeHello, ID: "hello", Hello: &protocol.Hello{
+		Versions: []int{1}, Hostname: "pc-1", OS: "linux", AgentVersion: "test", Bindings: all(conn), Capacity: 2}})
+	<-ws.held // the handshake holds the slot
+	for _, c := range []string{cred, "fra_unknown"} {
+		for range 3 {
+			ws2, resp, err := e.dial(c)
+			if err == nil {
+				ws2.Close()
+				t.Fatal("a dial was upgraded while the one slot was held")
+			}
+			if resp == nil {
+				t.Fatal(err)
+			}
+			if bad := busyRefusal(resp); bad != "" {
+				t.Fatalf("a dial while the slot was held: %s, want busy", bad)
+			}
+		}
+	}
+	if got := ws.credentialReads(); got != 1 {
+		t.Errorf("%d credential reads, want 1 (the held handshake's): the busy refusals read the store", got)
+	}
+	close(ws.hold)
+	a.expect(protocol.TypeWelcome)
+}
+
+// TestBusyRetryAfterGrowsWithTheQueue: dials refused together are told
+// later and later turns, so that they come back spread: 20 at once
+// against one held slot (a turn of 200 ms, the wait, before any hold is
+// measured) are told from 1 s up to 4 s, not one Retry-After for all.
+func TestBusyRetryAfterGrowsWithTheQueue(t *testing.T) {
+	const n = 20
+	var ws *watchedStore
+	e := newEnvWith(t, func(c *Config) {
+		ws = &watchedStore{Store: c.Store, hold: make(chan struct{}), held: make(chan struct{})}
+		c.Store, c.Handshakes, c.HandshakeWait = ws, 1, 200*time.Millisecond
+	})
+	conn, cred := e.linked()
+	first, _, err := e.dial(cred)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	a := &agent{t: t, ws: first, cred: cred}
+	a.send(protocol.Message{Type: protocol.TypeHello, ID: "hello", Hello: &protocol.Hello{
+		Versions: []int{1}, Hostname: "pc-1", OS: "linux", AgentVersion: "test", Bindings: all(conn), Capacity: 2}})
+	<-ws.held
+	var (
+		mu     sync.Mutex
+		afters []int
+		wg     sync.WaitGroup
+	)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, resp, err := e.dial(cred)
+			if err == nil {
+				c.Close()
+				t.Error("a dial was upgraded while the one slot was held")
+				return
+			}
+			if resp == nil {
+				t.Error(err)
+				return
+			}
+			if bad := busyRefusal(resp); bad != "" {
+				t.Errorf("refused with %s", bad)
+			}
+			after, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+			mu.Lock()
+			afters = append(afters, after)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	close(ws.hold)
+	a.expect(protocol.TypeWelcome)
+	slices.Sort(afters)
+	if len(afters) != n || afters[0] != 1 || afters[n-1] < 3 {
+		t.Errorf("the Retry-After of %d dials refused together: %v; want from 1 s to at least 3 s", n, afters)
+	}
+}
+
+// TestRetryAfterBooksTurns: the admission books each refusal one turn
+// (hold/slots) after the last booking and the dials waiting, within
+// [1 s, MaxBusyRetry]; once the bookings have passed, a refusal is told
+// the minimum again.
+func TestRetryAfterBooksTurns(t *testing.T) {
+	now := time.Date(2026, 12, 6, 15, 0, 0, 0, time.UTC)
+	a := newAdmission(4, 2*time.Second)
+	a.now = func() time.Time { return now }
+	if got := a.retryAfter(); got != time.Second {
+		t.Errorf("first refusal before any hold measured: %v, want 1s (a turn of 500ms, the wait over 4 slots)", got)
+	}
+	a.booked = time.Time{}
+	a.held(400 * time.Millisecond) // a turn of 100 ms
+	for k := 1; k <= 30; k++ {
+		want := max(time.Duration(k)*100*time.Millisecond, time.Second)
+		if got := a.retryAfter(); got != want {
+			t.Fatalf("refusal %d: Retry-After %v, want %v", k, got, want)
+		}
+	}
+	now = now.Add(time.Minute) // the bookings have passed
+	a.waiting.Store(10)        // 10 dials wait for a slot: 1 s of turns
+	if got, want := a.retryAfter(), 1100*time.Millisecond; got != want {
+		t.Errorf("refusal behind 10 waiting dials: %v, want %v", got, want)
+	}
+	now = now.Add(time.Minute)
+	a.waiting.Store(50) // 5 s of turns, but the wait is 2 s: the rest are refused and booked behind
+	if got, want := a.retryAfter(), 2100*time.Millisecond; got != want {
+		t.Errorf("refusal behind 50 waiting dials: %v, want %v", got, want)
+	}
+	a.waiting.Store(0)
+	for range 1000 {
+		a.retryAfter()
+	}
+	if got := a.retryAfter(); got != MaxBusyRetry {
+		t.Errorf("refusal after 1,000 more: %v, want the bound %v", got, MaxBusyRetry)
+	}
+	now = now.Add(2 * MaxBusyRetry)
+	if got := a.retryAfter(); got != time.Second {
+		t.Errorf("refusal once the bookings passed: %v, want 1s", got)
+	}
+	for range 200 {
+		a.held(8 * time.Second) // the average follows longer holds: a turn of about 2 s
+	}
+	now = now.Add(time.Minute)
+	if got := a.retryAfter(); got < 1900*time.Millisecond || got > 2*time.Second {
+		t.Errorf("after 200 holds of 8 s: %v, want about a turn, 2s", got)
 	}
 }

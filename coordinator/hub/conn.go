@@ -149,11 +149,20 @@ type binding struct {
 	types []dataset.DataType
 }
 
-// serveConnect authenticates an agent, upgrades to a websocket and runs
-// the handshake, then hands the connection to a goroutine of the hub's and
-// returns: the HTTP server's goroutine, with the request, the response and
-// the server's buffers it holds, is not kept for the connection's life.
+// serveConnect takes a handshake slot (admission.go), authenticates an
+// agent, upgrades to a websocket and runs the handshake, then hands the
+// connection to a goroutine of the hub's and returns: the HTTP server's
+// goroutine, with the request, the response and the server's buffers it
+// holds, is not kept for the connection's life. The slot comes first, so
+// that a dial refused as busy costs no store read (at a restart, the
+// whole fleet's dials are refused a few times each); a credential is read
+// in the slot, and a bad one refused there, never upgraded.
 func (h *Hub) serveConnect(w http.ResponseWriter, r *http.Request) {
+	done, ok := h.admit(w, r)
+	if !ok {
+		return
+	}
+	defer done()
 	agent, ok := h.authenticate(w, r)
 	if !ok {
 		h.log.Info("agent connection refused", "remote", r.RemoteAddr)
@@ -174,17 +183,11 @@ func (h *Hub) serveConnect(w http.ResponseWriter, r *http.Request) {
 	}()
 }
 
-// accept takes a handshake slot (admission.go), upgrades, makes the
-// connection the agent's newest (closing an older one at once), runs the
-// handshake in the agent's turn, registers the connection and welcomes the
-// agent; nil when the connection ended instead, or was refused before its
-// upgrade for want of a slot.
+// accept upgrades, makes the connection the agent's newest (closing an
+// older one at once), runs the handshake in the agent's turn, registers
+// the connection and welcomes the agent; nil when the connection ended
+// instead.
 func (h *Hub) accept(w http.ResponseWriter, r *http.Request, agent store.Agent) *agentConn {
-	done, ok := h.admit(w, r)
-	if !ok {
-		return nil
-	}
-	defer done()
 	upgrade := h.upgrades.Add(1)
 	ws, err := upgrader.Upgrade(framedWriter{w}, r, nil)
 	if err != nil {

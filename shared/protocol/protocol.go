@@ -83,9 +83,9 @@ const (
 
 // BusyRetry is how long an agent the coordinator refuses as busy waits at
 // least before it dials again, when the refusal does not say (a busy
-// error in the handshake); a refused upgrade says it in its Retry-After.
-// The agent adds up to as much again, so that a fleet refused at once
-// comes back spread out.
+// error in the handshake); a refused upgrade says it in its Retry-After,
+// from the coordinator's queue. The agent adds up to a second and a
+// quarter of it more (agent/worker's BusyError).
 const BusyRetry = 5 * time.Second
 
 // Message is the envelope of every control message: a type, the sender's
