@@ -116,11 +116,21 @@ func (n *notes) add(payload []byte) {
 }
 
 // take removes and returns up to maxNotesBatch waiting payloads, oldest
-// first.
+// first, and none equal to another: PostgreSQL delivers one of the
+// identical notifications a transaction sends (two asks of the same
+// update, say), so the second waits for the next batch.
 func (n *notes) take() [][]byte {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	k := min(len(n.pending), maxNotesBatch)
+	seen := make(map[string]bool, k)
+	for i, p := range n.pending[:k] {
+		if seen[string(p)] {
+			k = i
+			break
+		}
+		seen[string(p)] = true
+	}
 	batch := n.pending[:k:k]
 	n.pending = n.pending[k:]
 	if len(n.pending) == 0 {
