@@ -20,17 +20,20 @@ import (
 // coming back ends the report in the transaction of its Connected event.
 //
 // A pass costs what changed, not the fleet. The leader's first pass
-// reads every agent and channel and keeps, of the agents no replica
-// holds, not revoked and not reported yet, when each falls due; the
-// passes after it read the change feed and the store only for those: an
-// agent the feed names (a channel claimed or released, a credential
-// revoked, an agent created) is read at the next pass, and one that falls
-// due when it does. Any other agent's report cannot change until the feed
-// names it: an online agent's, a revoked one's, or one reported already,
-// which connecting ends. After a gap in the feed the pass reads everything
-// again, and every offlineReadAll OfflineAfters in case a replica stopped
-// between a commit and its notification (PostgreSQL): such a lost change
-// delays a report by that much at most.
+// reads every agent and channel and keeps the agents reported offline,
+// and, of those no replica holds that are not revoked nor reported, when
+// each falls due; the passes after it read the change feed and the store
+// only for the agents it names and those due: an agent released, revoked
+// or created is read at the next pass, one claimed only when it is
+// reported (its Connected event ends the report; the pass does when that
+// write failed), and one that falls due when it does. Any other agent's
+// report cannot change until the feed names it. When the feed names more
+// than an eighth of the agents (a burst of returns or departures) the
+// pass reads everything instead, which costs less than as many reads of
+// one; so it does after a gap in the feed, and every offlineReadAll
+// OfflineAfters in case a replica stopped between a commit and its
+// notification (PostgreSQL): such a lost change delays a report by that
+// much at most.
 
 // DefaultOfflineAfter is Config.OfflineAfter's default.
 const DefaultOfflineAfter = 15 * time.Minute
@@ -56,6 +59,32 @@ type offlineWatch struct {
 	// due are the agents whose report may change, and when: the zero time
 	// for the next pass.
 	due map[string]time.Time
+	// reported are the agents reported offline.
+	reported map[string]bool
+	// agents is how many agents the last full read found.
+	agents int
+}
+
+// note marks for the next pass the agents c names whose report may
+// change, and reports how many.
+func (w *offlineWatch) note(c store.Change) int {
+	n := 0
+	mark := func(id string) { w.due[id] = time.Time{}; n++ }
+	for _, ch := range c.Channels {
+		switch {
+		case ch.Replica == "" || w.reported[ch.AgentID]:
+			mark(ch.AgentID) // released, or back while reported
+		default:
+			delete(w.due, ch.AgentID) // online: not due while it is
+		}
+	}
+	for _, id := range c.RevokedAgents {
+		mark(id)
+	}
+	for _, id := range c.NewAgents {
+		mark(id)
+	}
+	return n
 }
 
 // RunOfflineLoop checks every offlineInterval, until ctx ends, which
@@ -82,19 +111,12 @@ func (h *Hub) CheckOffline(ctx context.Context) {
 	now := h.now().UTC()
 	if w.sub != nil && now.Sub(w.read) < offlineReadAll*h.cfg.OfflineAfter {
 		changes, err := w.sub.Poll()
-		if err != nil {
-			w.sub = nil // a gap: read everything
-		}
+		named := 0
 		for _, c := range changes {
-			for _, ch := range c.Channels {
-				w.due[ch.AgentID] = time.Time{}
-			}
-			for _, id := range c.RevokedAgents {
-				w.due[id] = time.Time{}
-			}
-			for _, id := range c.NewAgents {
-				w.due[id] = time.Time{}
-			}
+			named += w.note(c)
+		}
+		if err != nil || named > w.agents/8 {
+			w.sub = nil // a gap, or a burst: read everything
 		}
 	} else {
 		w.sub = nil
@@ -109,7 +131,7 @@ func (h *Hub) CheckOffline(ctx context.Context) {
 		if at.After(now) {
 			continue
 		}
-		next, err := h.checkOffline(ctx, id, now)
+		next, reported, err := h.checkOffline(ctx, id, now)
 		if err != nil {
 			h.offlineErr(ctx, err)
 			return
@@ -118,6 +140,11 @@ func (h *Hub) CheckOffline(ctx context.Context) {
 			delete(w.due, id)
 		} else {
 			w.due[id] = next
+		}
+		if reported {
+			w.reported[id] = true
+		} else {
+			delete(w.reported, id)
 		}
 	}
 }
@@ -140,49 +167,53 @@ func (h *Hub) readPresence(ctx context.Context, now time.Time) error {
 	for _, ch := range chans {
 		online[ch.AgentID] = ch.Replica != ""
 	}
-	due := map[string]time.Time{}
+	due, reported := map[string]time.Time{}, map[string]bool{}
 	for _, a := range agents {
+		if !a.Offline.IsZero() {
+			reported[a.ID] = true
+		}
 		if rules.OfflineDue(a, online[a.ID], now, h.cfg.OfflineAfter) != !a.Offline.IsZero() {
 			due[a.ID] = time.Time{}
 		} else if next := offlineNext(a, online[a.ID], h.cfg.OfflineAfter); !next.IsZero() {
 			due[a.ID] = next
 		}
 	}
-	w.sub, w.read, w.due = sub, now, due
+	w.sub, w.read, w.due, w.reported, w.agents = sub, now, due, reported, len(agents)
 	return nil
 }
 
 // checkOffline reads one agent and its channel, changes its report when
 // it must (store CheckAgentOffline), and returns when it may change next
-// without the feed naming it: zero for never.
-func (h *Hub) checkOffline(ctx context.Context, id string, now time.Time) (time.Time, error) {
+// without the feed naming it (zero for never) and whether it is reported
+// offline now.
+func (h *Hub) checkOffline(ctx context.Context, id string, now time.Time) (time.Time, bool, error) {
 	a, err := h.st.Agent(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return time.Time{}, nil // deleted
+		return time.Time{}, false, nil // deleted
 	}
 	if err != nil {
-		return time.Time{}, err
+		return time.Time{}, false, err
 	}
 	ch, err := h.st.Channel(ctx, id)
 	if err != nil {
-		return time.Time{}, err
+		return time.Time{}, false, err
 	}
 	online := ch.Replica != ""
 	due := rules.OfflineDue(a, online, now, h.cfg.OfflineAfter)
 	if due != !a.Offline.IsZero() {
 		changed, err := h.st.CheckAgentOffline(ctx, id, now, h.cfg.OfflineAfter)
 		if err != nil {
-			return time.Time{}, err
+			return time.Time{}, false, err
 		}
 		if changed {
 			h.log.Info("agent presence report changed", "agent", id, "offline", !online)
 		}
-		if due {
-			return time.Time{}, nil // reported now
-		}
 		a.Offline = time.Time{}
+		if due {
+			a.Offline = now
+		}
 	}
-	return offlineNext(a, online, h.cfg.OfflineAfter), nil
+	return offlineNext(a, online, h.cfg.OfflineAfter), !a.Offline.IsZero(), nil
 }
 
 // offlineNext is when agent a, online or not, falls due to be reported

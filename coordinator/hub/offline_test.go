@@ -158,6 +158,29 @@ func TestCheckOfflineReadsWhatChanged(t *testing.T) {
 	}
 	pass("after the reports", 0, 0)
 
+	// Back, its Connected event not stored: the pass ends the report.
+	if _, err := e.st.ClaimChannel(ctx, "agent-007", "replica-b"); err != nil {
+		t.Fatal(err)
+	}
+	pass("after a reported agent's claim", 1, 1)
+	if reported("agent-007") {
+		t.Error("an agent online again still reported offline")
+	}
+	// A burst: 20 of the agents leave and come back (an eighth is 12).
+	for i := 20; i < 40; i++ {
+		id := fmt.Sprintf("agent-%03d", i)
+		if _, err := e.st.ReleaseChannel(ctx, id, epochs[id]); err != nil {
+			t.Fatal(err)
+		}
+		epoch, err := e.st.ClaimChannel(ctx, id, "replica-b")
+		if err != nil {
+			t.Fatal(err)
+		}
+		epochs[id] = epoch
+	}
+	pass("after a burst", n+1, n)
+	pass("after the burst", 0, 0)
+
 	newAgent("new")
 	pass("after an agent is created", 1, 1)
 	if _, err := e.st.UpdateAgent(ctx, "quiet", func(a *store.Agent) error { a.Revoked = e.clock.Now(); return nil }); err != nil {
