@@ -153,8 +153,11 @@ type Hub struct {
 	// diagWake is closed at the next diagnostics answer stored anywhere;
 	// nil when nobody waits.
 	diagWake chan struct{}
-	closed   bool
-	connWG   sync.WaitGroup // agent connection handlers
+	// offline is the leader's watch over the agents' presence reports
+	// (offline.go).
+	offline offlineWatch
+	closed  bool
+	connWG  sync.WaitGroup // agent connection handlers
 
 	ctx    context.Context
 	cancel context.CancelFunc

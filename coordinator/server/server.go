@@ -391,7 +391,8 @@ func (s *Server) runLeaderWork(ctx context.Context) {
 	go func() { defer wg.Done(); s.Hub.RunOfflineLoop(ctx) }()
 	go func() {
 		defer wg.Done()
-		tick.Every(ctx, cmp.Or(s.cfg.LeaderTTL, leader.DefaultTTL), s.releaseDeadClaims)
+		claims := newClaimWatch(s.Store, s.Store.Feed(), s.cfg.ReplicaID, s.log)
+		tick.Every(ctx, cmp.Or(s.cfg.LeaderTTL, leader.DefaultTTL), func(ctx context.Context) { claims.pass(ctx, time.Now()) })
 	}()
 	go func() { defer wg.Done(); s.runResumeLoop(ctx) }()
 	tick.Every(ctx, s.cfg.GCInterval, s.pruneShared)

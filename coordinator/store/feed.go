@@ -63,6 +63,8 @@ type Change struct {
 	Connections []ConnectionChange
 	// RevokedAgents are the agents whose credential the commit revoked.
 	RevokedAgents []string
+	// NewAgents are the agents the commit created.
+	NewAgents []string
 	// Deliveries is how many webhook deliveries the commit put in the
 	// outbox, each due at once.
 	Deliveries int
@@ -138,7 +140,7 @@ type ConnectionChange struct {
 
 // Empty reports whether c records nothing.
 func (c *Change) Empty() bool {
-	return len(c.Datasets) == 0 && len(c.Connections) == 0 && len(c.RevokedAgents) == 0 &&
+	return len(c.Datasets) == 0 && len(c.Connections) == 0 && len(c.RevokedAgents) == 0 && len(c.NewAgents) == 0 &&
 		c.Deliveries == 0 && c.SyncDue.IsZero() && len(c.Channels) == 0 && len(c.Diagnostics) == 0 &&
 		len(c.Bundles) == 0 && len(c.LogLevels) == 0 && len(c.Updates) == 0 && !c.SyncWindows
 }
@@ -188,8 +190,11 @@ func (ch *Change) RecordConnection(old, c *Connection) {
 }
 
 // RecordAgent notes a, which was old before (nil for a new agent), when
-// its credential was revoked by this write.
+// it is new or its credential was revoked by this write.
 func (ch *Change) RecordAgent(old *Agent, a Agent) {
+	if old == nil {
+		ch.NewAgents = append(ch.NewAgents, a.ID)
+	}
 	if !a.Revoked.IsZero() && (old == nil || old.Revoked.IsZero()) {
 		ch.RevokedAgents = append(ch.RevokedAgents, a.ID)
 	}
@@ -417,6 +422,16 @@ func (f *Feed) leave(s *Subscription) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.waiters = slices.DeleteFunc(f.waiters, func(w *waiter) bool { return w.s == s })
+}
+
+// Poll returns the changes after the cursor published by now, without
+// waiting (none when there are none), moving the cursor past them; a
+// *GapError as Next. It is the read of a subscriber that acts on its
+// changes at times of its own, such as a periodic pass: a pass that comes
+// after more changes than the ring holds gets the gap.
+func (s *Subscription) Poll() ([]Change, error) {
+	changes, _, err := s.read(nil)
+	return changes, err
 }
 
 // Follow hands each change want accepts (every change when want is nil)

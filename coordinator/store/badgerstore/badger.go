@@ -43,6 +43,8 @@ type Badger struct {
 	// held is what needs no durability: upload slots and refusal
 	// windows (badger_held.go).
 	held held
+	// queued is QueuedConnections' last answer (badger_dataset.go).
+	queued queuedCache
 	// updates holds a slot for each update transaction open now, at most
 	// maxOpenUpdates of them.
 	updates chan struct{}
@@ -271,6 +273,9 @@ func (b *Badger) update(ctx context.Context, fn func(txn *tx) error) error {
 			defer func() { b.decodes.Add(int64(run.decodes)) }()
 			return fn(run)
 		})
+		if err == nil && (len(run.change.Datasets) > 0 || len(run.change.Connections) > 0) {
+			b.queued.moved()
+		}
 		if err == nil && !run.change.Empty() {
 			b.feed.Publish(run.change)
 		}

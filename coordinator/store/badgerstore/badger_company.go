@@ -122,6 +122,7 @@ func (b *Badger) DeleteCompany(ctx context.Context, id string) error {
 			return fmt.Errorf("delete company %s: %w", id, err)
 		}
 	}
+	b.queued.moved() // its queued datasets went with no Change
 	// With the datasets gone nothing writes pages or markers any more; a
 	// PublishCache cut off by the deletion deletes what it wrote itself.
 	for _, p := range companyDataPrefixes(id) {

@@ -8,7 +8,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -347,9 +350,43 @@ func (b *Badger) QueuedDatasets(ctx context.Context, connectionID string) ([]sto
 	return out, gate, err
 }
 
+// queuedCache is QueuedConnections' last answer, kept while no commit
+// has moved a dataset or a connection since: the hub's sweep asks every
+// few seconds, and a walk of the queued index steps over the deleted
+// entry of every dataset dequeued since Badger last compacted them (the
+// fleet's first-link datasets, the day's syncs), however few are queued.
+// A connection gains its first queued dataset, or loses its last, only
+// by a dataset's move (new, or to or from Queued: a Change.Datasets
+// entry), a connection's deletion (Change.Connections), a company's
+// deletion or an Import, and each of these moves the generation once it
+// has committed. An answer
+// walked at generation g is served while the generation is g: a commit
+// that moved it after g was read may be missing from the walk, and one
+// that moved it before is in it.
+type queuedCache struct {
+	gen   atomic.Uint64
+	mu    sync.Mutex
+	at    uint64 // the generation conns was walked at
+	ok    bool   // conns is an answer
+	conns []string
+}
+
+// moved notes a commit that may have changed which connections have
+// queued work.
+func (q *queuedCache) moved() { q.gen.Add(1) }
+
 func (b *Badger) QueuedConnections(ctx context.Context) ([]string, error) {
+	gen := b.queued.gen.Load()
+	b.queued.mu.Lock()
+	if b.queued.ok && b.queued.at == gen {
+		out := slices.Clone(b.queued.conns)
+		b.queued.mu.Unlock()
+		return out, nil
+	}
+	b.queued.mu.Unlock()
 	var out []string
 	err := b.view(ctx, func(txn *tx) error {
+		out = nil
 		p := prefix("q")
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
 		defer it.Close()
@@ -361,7 +398,13 @@ func (b *Badger) QueuedConnections(ctx context.Context) ([]string, error) {
 		}
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	b.queued.mu.Lock()
+	b.queued.at, b.queued.ok, b.queued.conns = gen, true, slices.Clone(out)
+	b.queued.mu.Unlock()
+	return out, nil
 }
 
 func (b *Badger) SetValidation(ctx context.Context, companyID, datasetID string, v store.ValidationResult) error {

@@ -285,6 +285,7 @@ func (b *Badger) Import(ctx context.Context, items func(yield func(store.Item) e
 	if err == nil {
 		err = im.wb.Flush()
 	}
+	b.queued.moved() // the queued index, as far as it got
 	if err != nil {
 		return fmt.Errorf("import: %w", err)
 	}

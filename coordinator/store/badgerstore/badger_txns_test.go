@@ -1,6 +1,8 @@
 package badgerstore_test
 
 import (
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -101,4 +103,43 @@ func TestFinishDecodesEachDocumentOnce(t *testing.T) {
 	if !c.LastSync.Equal(sec(3)) {
 		t.Errorf("connection's last sync %v, want %v (written by the transaction that had read it)", c.LastSync, sec(3))
 	}
+}
+
+// TestQueuedConnectionsReadsAfterAMove: QueuedConnections walks the
+// queued index (a transaction) only when a dataset or a connection moved
+// since its last walk: the hub's sweep asks every few seconds, and each
+// walk steps over the deleted entries of the datasets dequeued before.
+func TestQueuedConnectionsReadsAfterAMove(t *testing.T) {
+	s := openTest(t)
+	ctx := t.Context()
+	linked(t, s)
+	queued := func(what string, walks int64, want ...string) {
+		t.Helper()
+		before := s.Transactions()
+		got, err := s.QueuedConnections(ctx)
+		must(t, "QueuedConnections "+what, err)
+		if n := s.Transactions() - before; n != walks || !slices.Equal(got, want) {
+			t.Errorf("%s: %v in %d transactions, want %v in %d", what, got, n, want, walks)
+		}
+	}
+	for i := range 50 { // history: 50 datasets queued and ended
+		id := fmt.Sprintf("ds-%02d", i)
+		_, err := s.QueueDataset(ctx, store.QueueRequest{ID: id, CompanyID: "co", ConnectionID: "conn", DataType: dataset.Customers, Now: sec(i)})
+		must(t, "QueueDataset", err)
+		_, err = s.Report(ctx, store.Report{CompanyID: "co", DatasetID: id, Actor: store.ActorCoordinator, To: dataset.NotSupported, Now: sec(i)})
+		must(t, "Report", err)
+	}
+	queued("the first", 1)
+	queued("nothing moved", 0)
+	_, _, err := s.AcquireLease(ctx, "leader", "replica-a", sec(100), time.Minute)
+	must(t, "AcquireLease", err)
+	queued("after a write that moves no dataset", 0)
+	_, err = s.QueueDataset(ctx, store.QueueRequest{ID: "ds-new", CompanyID: "co", ConnectionID: "conn", DataType: dataset.Customers, Now: sec(100)})
+	must(t, "QueueDataset", err)
+	queued("after a queue", 1, "conn")
+	queued("nothing moved again", 0, "conn")
+	_, err = s.Claim(ctx, store.ClaimRequest{DatasetID: "ds-new", AgentID: "agent-1", LeaseID: "lease", Now: sec(101), TTL: time.Minute})
+	must(t, "Claim", err)
+	queued("after the claim", 1)
+	queued("at rest", 0)
 }

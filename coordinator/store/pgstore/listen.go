@@ -62,6 +62,7 @@ type wireChange struct {
 	Datasets      []store.DatasetChange     `json:",omitempty"`
 	Connections   []store.ConnectionChange  `json:",omitempty"`
 	RevokedAgents []string                  `json:",omitempty"`
+	NewAgents     []string                  `json:",omitempty"`
 	Deliveries    int                       `json:",omitempty"`
 	SyncDue       time.Time                 `json:",omitzero"`
 	Channels      []store.ChannelChange     `json:",omitempty"`
@@ -79,7 +80,7 @@ type wireChange struct {
 func encodeChange(ctx context.Context, t *tx) ([]byte, error) {
 	c := t.change
 	payload, err := json.Marshal(wireChange{Datasets: c.Datasets, Connections: c.Connections,
-		RevokedAgents: c.RevokedAgents, Deliveries: c.Deliveries, SyncDue: c.SyncDue, Channels: c.Channels,
+		RevokedAgents: c.RevokedAgents, NewAgents: c.NewAgents, Deliveries: c.Deliveries, SyncDue: c.SyncDue, Channels: c.Channels,
 		Diagnostics: c.Diagnostics, Bundles: c.Bundles, LogLevels: c.LogLevels, Updates: c.Updates, SyncWindows: c.SyncWindows})
 	if err != nil {
 		return nil, fmt.Errorf("encode change: %w", err)
@@ -116,11 +117,21 @@ func (n *notes) add(payload []byte) {
 }
 
 // take removes and returns up to maxNotesBatch waiting payloads, oldest
-// first.
+// first, and none equal to another: PostgreSQL delivers one of the
+// identical notifications a transaction sends (two asks of the same
+// update, say), so the second waits for the next batch.
 func (n *notes) take() [][]byte {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	k := min(len(n.pending), maxNotesBatch)
+	seen := make(map[string]bool, k)
+	for i, p := range n.pending[:k] {
+		if seen[string(p)] {
+			k = i
+			break
+		}
+		seen[string(p)] = true
+	}
 	batch := n.pending[:k:k]
 	n.pending = n.pending[k:]
 	if len(n.pending) == 0 {
@@ -307,7 +318,7 @@ func (p *PG) decode(ctx context.Context, payload []byte) (store.Change, error) {
 			return store.Change{}, fmt.Errorf("decode large change %d: %w", w.Overflow, err)
 		}
 	}
-	return store.Change{Datasets: w.Datasets, Connections: w.Connections, RevokedAgents: w.RevokedAgents,
+	return store.Change{Datasets: w.Datasets, Connections: w.Connections, RevokedAgents: w.RevokedAgents, NewAgents: w.NewAgents,
 		Deliveries: w.Deliveries, SyncDue: w.SyncDue, Channels: w.Channels, Diagnostics: w.Diagnostics, Bundles: w.Bundles, LogLevels: w.LogLevels, Updates: w.Updates,
 		SyncWindows: w.SyncWindows}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -173,5 +174,24 @@ func TestFeedAcrossRestart(t *testing.T) {
 	cs, err := next(t, sub)
 	if err != nil || len(cs) != 1 || len(cs[0].Connections) != 1 || cs[0].Connections[0].ID != "cn" {
 		t.Fatalf("after the gap: Next = %+v, %v; want the new connection", cs, err)
+	}
+}
+
+// TestNotesBatchHoldsNoTwin: a batch of notifications holds no two equal
+// payloads (PostgreSQL would deliver one of them): the second waits for
+// the next batch.
+func TestNotesBatchHoldsNoTwin(t *testing.T) {
+	n := &notes{wake: make(chan struct{}, 1)}
+	for _, p := range []string{"a", "b", "a", "c"} {
+		n.add([]byte(p))
+	}
+	for i, want := range []string{"a b", "a c", ""} {
+		var got []string
+		for _, p := range n.take() {
+			got = append(got, string(p))
+		}
+		if strings.Join(got, " ") != want {
+			t.Errorf("batch %d = %q, want %q", i, got, want)
+		}
 	}
 }

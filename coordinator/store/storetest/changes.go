@@ -41,6 +41,9 @@ func testFeed(f *fixture) {
 		t.Errorf("a company and a webhook published %d changes, want none: no subscriber acts on them", feed.Head())
 	}
 	must("CreateAgent", b.CreateAgent(ctx, store.Agent{ID: "ag", CredentialHash: []byte("h"), Created: now}))
+	if c := next("CreateAgent"); !slices.Equal(c.NewAgents, []string{"ag"}) {
+		t.Errorf("CreateAgent: new agents %v, want [ag]", c.NewAgents)
+	}
 	conn := store.Connection{ID: "cn", CompanyID: "co", PlatformKey: "gnucash", Status: store.Linked, Created: now, AgentID: "ag"}
 	must("CreateConnection", b.CreateConnection(ctx, conn, store.LinkCode{Hash: []byte("code"), Expires: now.Add(time.Hour)}))
 	c := next("CreateConnection")

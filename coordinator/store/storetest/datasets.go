@@ -276,6 +276,20 @@ func testQueuedDatasets(f *fixture) {
 	if !slices.Equal(conns, []string{"conn-1", "conn-2"}) {
 		f.Errorf("QueuedConnections = %v, want [conn-1 conn-2]", conns)
 	}
+	// Asked again after each move: conn-2's last dataset claimed, then
+	// new work on conn-3.
+	f.claim("ds-elsewhere", "agent-1", "lease-2", 8)
+	conns, err = f.s.QueuedConnections(f.ctx)
+	noErr(f, "QueuedConnections after a claim", err)
+	if !slices.Equal(conns, []string{"conn-1"}) {
+		f.Errorf("QueuedConnections after conn-2's claim = %v, want [conn-1]", conns)
+	}
+	f.queue("co-1", "conn-3", "ds-3b", dataset.Invoices, 9)
+	conns, err = f.s.QueuedConnections(f.ctx)
+	noErr(f, "QueuedConnections after a queue", err)
+	if !slices.Equal(conns, []string{"conn-1", "conn-3"}) {
+		f.Errorf("QueuedConnections after a queue on conn-3 = %v, want [conn-1 conn-3]", conns)
+	}
 }
 
 func testValidation(f *fixture) {
