@@ -237,14 +237,7 @@ func (c *agentConn) handleHeartbeat(m protocol.Message) {
 // the writing grows ends with it, and a heartbeat costs one new goroutine
 // (the next reader) rather than two.
 func (c *agentConn) reply(m protocol.Message) {
-	c.mu.Lock()
-	mine := !c.writing && !c.stopped
-	if mine {
-		c.writing = true
-		c.writers.Add(1)
-	}
-	c.mu.Unlock()
-	if !mine {
+	if !c.takeWriting() {
 		c.enqueue(m)
 		return
 	}
@@ -295,17 +288,24 @@ func (c *agentConn) writeLoop() {
 	}
 }
 
-// startWriter starts a writer unless one runs, the handshake still writes
-// or the connection has ended.
-func (c *agentConn) startWriter() {
+// takeWriting makes the caller the connection's writer unless one runs,
+// the handshake still writes or the connection has ended: true when it
+// is, and then it must end with c.writers.Done.
+func (c *agentConn) takeWriting() bool {
 	c.mu.Lock()
-	start := !c.writing && !c.stopped
-	if start {
+	defer c.mu.Unlock()
+	take := !c.writing && !c.stopped
+	if take {
 		c.writing = true
 		c.writers.Add(1)
 	}
-	c.mu.Unlock()
-	if start {
+	return take
+}
+
+// startWriter starts a writer unless one runs, the handshake still writes
+// or the connection has ended.
+func (c *agentConn) startWriter() {
+	if c.takeWriting() {
 		go c.writeLoop()
 	}
 }
