@@ -2,7 +2,6 @@ package protocol
 
 import (
 	"bufio"
-	"bytes"
 	"compress/gzip"
 	"encoding/json"
 	"errors"
@@ -11,7 +10,6 @@ import (
 	"net/url"
 	"strconv"
 	"unicode"
-	"unicode/utf8"
 
 	"github.com/ferry-sync/ferry/shared/ndjson"
 )
@@ -256,159 +254,6 @@ func badPage(line int, err error) error {
 		return fmt.Errorf("%w: gzip stream cut short", ErrBadPage)
 	}
 	return fmt.Errorf("%w: gzip: %v", ErrBadPage, err)
-}
-
-// RecordID checks one NDJSON line as DecodePage does and returns the
-// record's id: at most MaxRecordBytes of UTF-8, one JSON object with no
-// top-level key twice, and a string "id" of 1 to MaxRecordIDBytes bytes
-// without control characters. An agent calls it on each record before
-// uploading, so that what it sends is what the coordinator accepts.
-func RecordID(line []byte) (string, error) {
-	if len(line) > MaxRecordBytes {
-		return "", fmt.Errorf("record over %d bytes", MaxRecordBytes)
-	}
-	if !utf8.Valid(line) {
-		return "", errors.New("not UTF-8")
-	}
-	if !json.Valid(line) {
-		var v json.RawMessage
-		return "", fmt.Errorf("not JSON: %v", json.Unmarshal(line, &v))
-	}
-	i := skipSpace(line, 0)
-	if line[i] != '{' {
-		return "", errors.New("not a JSON object")
-	}
-	var (
-		id    string
-		found bool
-		keys  keySet
-	)
-	// json.Valid holds, so the scan below needs no bounds or syntax checks.
-	for i = skipSpace(line, i+1); line[i] != '}'; {
-		end := endOfString(line, i)
-		key, err := unquoteBytes(line[i:end])
-		if err != nil {
-			return "", err
-		}
-		if !keys.add(key) {
-			return "", fmt.Errorf("key %q twice", truncate(string(key), 64))
-		}
-		i = skipSpace(line, skipSpace(line, end)+1) // past the colon
-		end = endOfValue(line, i)
-		if string(key) == "id" {
-			if line[i] != '"' {
-				return "", errors.New(`"id" is not a string`)
-			}
-			if id, err = unquote(line[i:end]); err != nil {
-				return "", err
-			}
-			found = true
-		}
-		if i = skipSpace(line, end); line[i] == ',' {
-			i = skipSpace(line, i+1)
-		}
-	}
-	if !found {
-		return "", errors.New(`no "id"`)
-	}
-	return id, CheckRecordID(id)
-}
-
-// keySet is the keys of an object, decoded: an array of them while they
-// are few (no allocation for a record of a usual size), a map once they
-// are many, so that a record of 100,000 keys costs no more than its size.
-type keySet struct {
-	n    int
-	few  [16][]byte
-	many map[string]bool
-}
-
-// add adds key, unless it is there already. The set keeps key.
-func (k *keySet) add(key []byte) bool {
-	if k.many == nil && k.n < len(k.few) {
-		for _, f := range k.few[:k.n] {
-			if bytes.Equal(f, key) {
-				return false
-			}
-		}
-		k.few[k.n] = key
-		k.n++
-		return true
-	}
-	if k.many == nil {
-		k.many = make(map[string]bool, 2*len(k.few))
-		for _, f := range k.few[:k.n] {
-			k.many[string(f)] = true
-		}
-	}
-	if k.many[string(key)] {
-		return false
-	}
-	k.many[string(key)] = true
-	return true
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
-		i++
-	}
-	return i
-}
-
-// endOfString returns the index after the JSON string that starts at b[i].
-func endOfString(b []byte, i int) int {
-	for i++; b[i] != '"'; i++ {
-		if b[i] == '\\' {
-			i++
-		}
-	}
-	return i + 1
-}
-
-// endOfValue returns the index after the JSON value that starts at b[i].
-func endOfValue(b []byte, i int) int {
-	switch b[i] {
-	case '"':
-		return endOfString(b, i)
-	case '{', '[':
-		depth := 0
-		for ; ; i++ {
-			switch b[i] {
-			case '"':
-				i = endOfString(b, i) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return i + 1
-				}
-			}
-		}
-	}
-	for i < len(b) && !bytes.ContainsRune([]byte(",}] \t\r\n"), rune(b[i])) {
-		i++
-	}
-	return i
-}
-
-// unquoteBytes decodes a JSON string, quotes included; without escapes
-// it is b's own bytes, between the quotes.
-func unquoteBytes(b []byte) ([]byte, error) {
-	if !bytes.ContainsRune(b, '\\') {
-		return b[1 : len(b)-1], nil
-	}
-	s, err := unquote(b)
-	return []byte(s), err
-}
-
-// unquote decodes a JSON string, quotes included.
-func unquote(b []byte) (string, error) {
-	if !bytes.ContainsRune(b, '\\') {
-		return string(b[1 : len(b)-1]), nil
-	}
-	var s string
-	err := json.Unmarshal(b, &s)
-	return s, err
 }
 
 // CheckRecordID checks a record's id: 1 to MaxRecordIDBytes bytes, no
