@@ -81,6 +81,9 @@ type Store interface {
 	// grow with the length of the history. store.ErrNotFound if the company
 	// is missing.
 	DataStatus(ctx context.Context, companyID string) (map[dataset.DataType]store.TypeStatus, error)
-	// CachedRecord returns one cached record; store.ErrNotFound if missing.
-	CachedRecord(ctx context.Context, companyID string, dt string, id string) ([]byte, error)
+	// CachedRecordExists reports whether the current snapshot of
+	// (company, data type) holds a record with that id, without reading
+	// the record: false, nil when it does not or there is no snapshot;
+	// store.ErrNotFound if the company is missing.
+	CachedRecordExists(ctx context.Context, companyID string, dt string, id string) (bool, error)
 }

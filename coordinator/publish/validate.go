@@ -2,7 +2,6 @@ package publish
 
 import (
 	"context"
-	"errors"
 
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/dataset"
@@ -80,7 +79,7 @@ func (p *Publisher) validateRecords(ctx context.Context, d store.Dataset, read f
 // referenced record exists when it is in the company's cache of its type,
 // the records of that type's last Complete dataset.
 //
-// The cache alone cannot say "never synced": CachedRecord is ErrNotFound,
+// The cache alone cannot say "never synced": CachedRecordExists is false,
 // and CachedRecords calls nothing, both for a type with no snapshot and for
 // one whose last sync held no records. DataStatus can: a type has a
 // snapshot exactly when it has a Complete dataset (PublishCache completes
@@ -109,12 +108,5 @@ func (l *cacheLookup) Exists(dt dataset.DataType, id string) (bool, error) {
 	if !l.synced[dt] {
 		return false, model.ErrNoCache
 	}
-	_, err := l.st.CachedRecord(l.ctx, l.companyID, string(dt), id)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return false, nil
-	case err != nil:
-		return false, err
-	}
-	return true, nil
+	return l.st.CachedRecordExists(l.ctx, l.companyID, string(dt), id)
 }

@@ -370,6 +370,11 @@ type UploadStore interface {
 	CachedRecords(ctx context.Context, companyID string, dt string, fn func(id string, record []byte) error) error
 	// CachedRecord returns one cached record; ErrNotFound if missing.
 	CachedRecord(ctx context.Context, companyID string, dt string, id string) ([]byte, error)
+	// CachedRecordExists reports whether the current snapshot of
+	// (company, data type) holds a record with that id, without reading
+	// the record: false, nil when it does not or there is no snapshot;
+	// ErrNotFound if the company is missing.
+	CachedRecordExists(ctx context.Context, companyID string, dt string, id string) (bool, error)
 }
 
 // SettingsStore keeps the sync settings, client-wide and per company, and the

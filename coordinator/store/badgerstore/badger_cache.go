@@ -426,3 +426,30 @@ func (b *Badger) CachedRecord(ctx context.Context, companyID string, dt string, 
 	})
 	return rec, err
 }
+
+func (b *Badger) CachedRecordExists(ctx context.Context, companyID string, dt string, id string) (bool, error) {
+	if err := rules.LookupIDs("company", companyID, "data type", dt); err != nil {
+		return false, err
+	}
+	var found bool
+	err := b.view(ctx, func(txn *tx) error {
+		if _, err := getCompany(txn, companyID); err != nil {
+			return err
+		}
+		cur, err := currentSnapshot(txn, companyID, dt)
+		if err != nil || cur == "" || id == "" || len(id) > maxCachedIDLen {
+			return err
+		}
+		// The key alone: a record's value may be a reference into a
+		// staged page, which existence does not need to resolve.
+		switch _, err := txn.Get(recordKey(companyID, dt, cur, id)); {
+		case errors.Is(err, badger.ErrKeyNotFound):
+			return nil
+		case err != nil:
+			return err
+		}
+		found = true
+		return nil
+	})
+	return found, err
+}

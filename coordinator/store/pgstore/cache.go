@@ -556,3 +556,21 @@ func (p *PG) CachedRecord(ctx context.Context, companyID string, dt string, id s
 	})
 	return rec, err
 }
+
+func (p *PG) CachedRecordExists(ctx context.Context, companyID string, dt string, id string) (bool, error) {
+	if err := rules.LookupIDs("company", companyID, "data type", dt); err != nil {
+		return false, err
+	}
+	var found bool
+	err := p.view(ctx, func(t *tx) error {
+		if _, err := getCompany(ctx, t, companyID); err != nil {
+			return err
+		}
+		cur, err := currentSnapshot(ctx, t, companyID, dt)
+		if err != nil || cur == "" || id == "" || !utf8.ValidString(id) || strings.ContainsRune(id, 0) {
+			return err
+		}
+		return t.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM records WHERE dataset_id = $1 AND id = $2)", cur, id).Scan(&found)
+	})
+	return found, err
+}

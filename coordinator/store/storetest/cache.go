@@ -105,6 +105,18 @@ func testPublishCache(f *fixture) {
 		_, err := f.s.CachedRecord(f.ctx, tt.co, tt.dt, tt.id)
 		wantErr(f, "CachedRecord, "+tt.name, err, store.ErrNotFound)
 	}
+	for _, id := range ids {
+		found, err := f.s.CachedRecordExists(f.ctx, "co-1", string(cust), id)
+		noErr(f, "CachedRecordExists "+id, err)
+		eq(f, "CachedRecordExists "+id, found, true)
+	}
+	for _, tt := range misses[:len(misses)-1] {
+		found, err := f.s.CachedRecordExists(f.ctx, tt.co, tt.dt, tt.id)
+		noErr(f, "CachedRecordExists, "+tt.name, err)
+		eq(f, "CachedRecordExists, "+tt.name, found, false)
+	}
+	_, err = f.s.CachedRecordExists(f.ctx, "co-missing", string(cust), "b")
+	wantErr(f, "CachedRecordExists, missing company", err, store.ErrNotFound)
 	got, _ := f.cached("co-1", dataset.Suppliers)
 	eq(f, "records of a type without a snapshot", len(got), 0)
 	err = f.s.CachedRecords(f.ctx, "co-missing", string(cust), func(string, []byte) error { return nil })
@@ -153,6 +165,9 @@ func testPublishCacheReplace(f *fixture) {
 	}, "a/slash", "d")
 	_, err := f.s.CachedRecord(f.ctx, "co-1", string(cust), "b")
 	wantErr(f, "CachedRecord of a replaced snapshot", err, store.ErrNotFound)
+	found, err := f.s.CachedRecordExists(f.ctx, "co-1", string(cust), "b")
+	noErr(f, "CachedRecordExists of a replaced snapshot", err)
+	eq(f, "CachedRecordExists of a replaced snapshot", found, false)
 	_, err = f.s.PublishCache(f.ctx, "co-1", "ds-1", at(50))
 	wantErr(f, "PublishCache of a replaced snapshot", err, store.ErrTransition)
 	f.wantCached("records after a refused publish", "co-1", cust, func(id string) string {

@@ -446,6 +446,7 @@ func testLookupBadIDs(f *fixture) {
 			}},
 			{"CommitUpload", func() error { _, err := f.s.CommitUpload(f.ctx, "agent-1", bad, "l", at(2)); return err }},
 			{"CachedRecord", func() error { _, err := f.s.CachedRecord(f.ctx, bad, "invoices", "r"); return err }},
+			{"CachedRecordExists", func() error { _, err := f.s.CachedRecordExists(f.ctx, bad, "invoices", "r"); return err }},
 			{"CompanySyncSettings", func() error { _, err := f.s.CompanySyncSettings(f.ctx, bad); return err }},
 			{"DeleteAPIKey", func() error { return f.s.DeleteAPIKey(f.ctx, bad) }},
 			{"Webhook", func() error { _, err := f.s.Webhook(f.ctx, bad); return err }},
