@@ -3,8 +3,13 @@ package model
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math"
+	"math/big"
+	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestDecimalRoundTrip(t *testing.T) {
@@ -132,4 +137,67 @@ func TestDecimalJSON(t *testing.T) {
 			t.Errorf("%s: %v, want ErrNotDecimal", in, err)
 		}
 	}
+}
+
+// TestParseCoef checks the uint64 path of parseCoef against big.Int's
+// SetString on both sides of its 19 digits, leading zeros included.
+func TestParseCoef(t *testing.T) {
+	digits := []string{"0", "00", "7", "0007", "10", "1234567890", "999999999999999999", "1000000000000000000",
+		"9999999999999999999", "18446744073709551615", "18446744073709551616", "00000000000000000000000001",
+		"99999999999999999999999999999999999999"}
+	for n := 1; n <= 40; n++ {
+		digits = append(digits, strings.Repeat("9", n), "1"+strings.Repeat("0", n-1), strings.Repeat("0", n-1)+"5")
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 10000 {
+		b := make([]byte, 1+r.IntN(25))
+		for i := range b {
+			b[i] = byte('0' + r.IntN(10))
+		}
+		digits = append(digits, string(b))
+	}
+	for _, d := range digits {
+		want, _ := new(big.Int).SetString(d, 10)
+		if got := parseCoef(d); got.Cmp(want) != 0 {
+			t.Errorf("parseCoef(%q) = %v, want %v", d, got, want)
+		}
+	}
+}
+
+// BenchmarkParseDecimal reads amounts as the records carry them and
+// reports ns per amount beside big.Int's SetString of the same digits,
+// measured in the same run (parse/setstring): SetString alone was most of
+// ParseDecimal before it read short amounts through a uint64.
+func BenchmarkParseDecimal(b *testing.B) {
+	var amounts, digits []string
+	for i := range 1000 {
+		cents := 1000 + (i*7919)%900000
+		amounts = append(amounts, fmt.Sprintf("%d.%02d", cents/100, cents%100))
+		digits = append(digits, fmt.Sprintf("%d%02d", cents/100, cents%100))
+	}
+	per := func(f func(i int)) float64 {
+		start, n := time.Now(), 0
+		for ; time.Since(start) < 50*time.Millisecond; n++ {
+			for i := range amounts {
+				f(i)
+			}
+		}
+		return float64(time.Since(start).Nanoseconds()) / float64(n*len(amounts))
+	}
+	for b.Loop() {
+		for _, a := range amounts {
+			if _, err := ParseDecimal(a); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.StopTimer()
+	parse, setString := math.Inf(1), math.Inf(1)
+	for range 5 {
+		parse = min(parse, per(func(i int) { _, _ = ParseDecimal(amounts[i]) }))
+		setString = min(setString, per(func(i int) { _, _ = new(big.Int).SetString(digits[i], 10) }))
+	}
+	b.ReportMetric(parse, "parse-ns/amount")
+	b.ReportMetric(setString, "setstring-ns/amount")
+	b.ReportMetric(parse/setString, "parse/setstring")
 }
