@@ -91,3 +91,41 @@ func TestSnapshotReferencesPages(t *testing.T) {
 		t.Errorf("replaced snapshot after the next publish: %v", left)
 	}
 }
+
+// TestCachedRecordExistsReadsKeyAlone checks that existence is the
+// record's key alone: with the staged page a snapshot's records refer to
+// gone, CachedRecord cannot read a record back, and CachedRecordExists
+// still finds it, as it did when validation asked CachedRecord (which
+// resolved the reference into the page) for every reference.
+func TestCachedRecordExistsReadsKeyAlone(t *testing.T) {
+	b := openTest(t)
+	u := newUploader(t, b, "co-1")
+	u.mapping("ds-1", dataset.Customers, "lease-1")
+	var data strings.Builder
+	var lines []store.Line
+	for _, id := range []string{"c-1", "c-2"} {
+		rec := fmt.Sprintf(`{"id":%q,"name":"customer %s"}`, id, id)
+		lines = append(lines, store.Line{ID: id, Start: data.Len(), End: data.Len() + len(rec)})
+		data.WriteString(rec + "\n")
+	}
+	must(t, "PutPage", b.PutPage(t.Context(), store.Page{AgentID: "agent-1", DatasetID: "ds-1", LeaseID: "lease-1",
+		N: 1, Records: len(lines), Data: []byte(data.String()), Lines: lines}))
+	u.processing("ds-1", "lease-1")
+	_, err := b.PublishCache(t.Context(), "co-1", "ds-1", sec(8))
+	must(t, "PublishCache", err)
+
+	pages := keysUnder(t, b, "pg/co-1/ds-1/")
+	if len(pages) != 1 {
+		t.Fatalf("staged pages of the snapshot: %q, want one", pages)
+	}
+	must(t, "DeleteRaw", b.DeleteRaw(pages[0]))
+	cust := string(dataset.Customers)
+	if rec, err := b.CachedRecord(t.Context(), "co-1", cust, "c-2"); err == nil {
+		t.Fatalf("CachedRecord with its page gone = %q; want an error (the value is a reference)", rec)
+	}
+	for id, want := range map[string]bool{"c-1": true, "c-2": true, "c-3": false} {
+		if found, err := b.CachedRecordExists(t.Context(), "co-1", cust, id); err != nil || found != want {
+			t.Errorf("CachedRecordExists(%s) with the page gone = %v, %v; want %v", id, found, err, want)
+		}
+	}
+}
