@@ -64,6 +64,10 @@ func Decode(dt dataset.DataType, raw []byte) (Record, error) {
 		}
 		return nil, fmt.Errorf("%w: not a JSON object", ErrMalformed)
 	}
+	if decodePlain(raw, rec) {
+		return rec, nil
+	}
+	rec = New(dt) // decodePlain gave up: json.Unmarshal decides, from the start
 	if err := json.Unmarshal(raw, rec); err != nil {
 		return nil, describe(err)
 	}
