@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ferry-sync/ferry/shared/dataset"
+	"github.com/ferry-sync/ferry/shared/jsonlex"
 )
 
 // The plain records' decoder
@@ -156,43 +157,27 @@ func decodePlain(raw []byte, rec Record) bool {
 	if ps == nil {
 		return false
 	}
-	r := plainReader{b: raw}
-	r.space()
+	r := plainReader{jsonlex.Lexer{B: raw}}
+	r.Space()
 	if !r.object(ps, v) {
 		return false
 	}
-	r.space()
-	return r.i == len(raw)
+	r.Space()
+	return r.I == len(raw)
 }
 
-// plainReader reads a plain record from b at i; each method returns
-// false where b is not one.
-type plainReader struct {
-	b []byte
-	i int
-}
-
-func (r *plainReader) peek() byte {
-	if r.i < len(r.b) {
-		return r.b[r.i]
-	}
-	return 0
-}
-
-func (r *plainReader) space() {
-	for r.i < len(r.b) && (r.b[r.i] == ' ' || r.b[r.i] == '\t' || r.b[r.i] == '\r' || r.b[r.i] == '\n') {
-		r.i++
-	}
-}
+// plainReader reads a plain record from B at I; each method returns
+// false where B is not one.
+type plainReader struct{ jsonlex.Lexer }
 
 // object reads an object of struct s into v: each key a field's, once.
 func (r *plainReader) object(s *plainStruct, v reflect.Value) bool {
-	if r.peek() != '{' {
+	if r.Peek() != '{' {
 		return false
 	}
-	r.i++
-	if r.space(); r.peek() == '}' {
-		r.i++
+	r.I++
+	if r.Space(); r.Peek() == '}' {
+		r.I++
 		return true
 	}
 	var set uint64
@@ -201,11 +186,11 @@ func (r *plainReader) object(s *plainStruct, v reflect.Value) bool {
 		if !ok {
 			return false
 		}
-		if r.space(); r.peek() != ':' {
+		if r.Space(); r.Peek() != ':' {
 			return false
 		}
-		r.i++
-		r.space()
+		r.I++
+		r.Space()
 		n, ok := s.byName[string(key)]
 		if !ok || set&(1<<n) != 0 {
 			return false
@@ -215,13 +200,13 @@ func (r *plainReader) object(s *plainStruct, v reflect.Value) bool {
 		if !r.value(f, v.FieldByIndex(f.index)) {
 			return false
 		}
-		r.space()
-		switch r.peek() {
+		r.Space()
+		switch r.Peek() {
 		case ',':
-			r.i++
-			r.space()
+			r.I++
+			r.Space()
 		case '}':
-			r.i++
+			r.I++
 			return true
 		default:
 			return false
@@ -240,24 +225,24 @@ func (r *plainReader) value(f *plainField, v reflect.Value) bool {
 		v.SetString(string(s))
 	case plainBool:
 		switch {
-		case r.literal("true"):
+		case r.Literal("true"):
 			v.SetBool(true)
-		case r.literal("false"):
+		case r.Literal("false"):
 			v.SetBool(false)
 		default:
 			return false
 		}
 	case plainDecimal:
-		start := r.i
-		if r.peek() == '"' {
+		start := r.I
+		if r.Peek() == '"' {
 			if _, ok := r.str(); !ok {
 				return false
 			}
-		} else if !r.number() {
+		} else if !r.Number() {
 			return false
 		}
 		d := new(Decimal)
-		if d.UnmarshalJSON(r.b[start:r.i]) != nil {
+		if d.UnmarshalJSON(r.B[start:r.I]) != nil {
 			return false
 		}
 		v.Set(reflect.ValueOf(d))
@@ -277,13 +262,13 @@ func (r *plainReader) value(f *plainField, v reflect.Value) bool {
 
 // array reads an array of objects of struct s into slice v.
 func (r *plainReader) array(s *plainStruct, v reflect.Value) bool {
-	if r.peek() != '[' {
+	if r.Peek() != '[' {
 		return false
 	}
-	r.i++
+	r.I++
 	sl := reflect.MakeSlice(v.Type(), 0, 0)
-	if r.space(); r.peek() == ']' {
-		r.i++
+	if r.Space(); r.Peek() == ']' {
+		r.I++
 		v.Set(sl)
 		return true
 	}
@@ -293,13 +278,13 @@ func (r *plainReader) array(s *plainStruct, v reflect.Value) bool {
 			return false
 		}
 		sl = reflect.Append(sl, e)
-		r.space()
-		switch r.peek() {
+		r.Space()
+		switch r.Peek() {
 		case ',':
-			r.i++
-			r.space()
+			r.I++
+			r.Space()
 		case ']':
-			r.i++
+			r.I++
 			v.Set(sl)
 			return true
 		default:
@@ -311,15 +296,15 @@ func (r *plainReader) array(s *plainStruct, v reflect.Value) bool {
 // str reads a string without escapes or control characters, of valid
 // UTF-8, and returns what is between its quotes.
 func (r *plainReader) str() ([]byte, bool) {
-	if r.peek() != '"' {
+	if r.Peek() != '"' {
 		return nil, false
 	}
-	start, ascii := r.i+1, true
-	for i := start; i < len(r.b); i++ {
-		switch c := r.b[i]; {
+	start, ascii := r.I+1, true
+	for i := start; i < len(r.B); i++ {
+		switch c := r.B[i]; {
 		case c == '"':
-			r.i = i + 1
-			s := r.b[start:i]
+			r.I = i + 1
+			s := r.B[start:i]
 			return s, ascii || utf8.Valid(s)
 		case c < 0x20 || c == '\\':
 			return nil, false
@@ -328,51 +313,4 @@ func (r *plainReader) str() ([]byte, bool) {
 		}
 	}
 	return nil, false
-}
-
-// number reads a JSON number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-func (r *plainReader) number() bool {
-	if r.peek() == '-' {
-		r.i++
-	}
-	switch c := r.peek(); {
-	case c == '0':
-		r.i++
-	case c >= '1' && c <= '9':
-		r.digits()
-	default:
-		return false
-	}
-	if r.peek() == '.' {
-		r.i++
-		if !r.digits() {
-			return false
-		}
-	}
-	if c := r.peek(); c == 'e' || c == 'E' {
-		r.i++
-		if c := r.peek(); c == '+' || c == '-' {
-			r.i++
-		}
-		if !r.digits() {
-			return false
-		}
-	}
-	return true
-}
-
-func (r *plainReader) digits() bool {
-	start := r.i
-	for r.i < len(r.b) && r.b[r.i] >= '0' && r.b[r.i] <= '9' {
-		r.i++
-	}
-	return r.i > start
-}
-
-func (r *plainReader) literal(lit string) bool {
-	if len(r.b)-r.i < len(lit) || string(r.b[r.i:r.i+len(lit)]) != lit {
-		return false
-	}
-	r.i += len(lit)
-	return true
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"unicode/utf8"
+
+	"github.com/ferry-sync/ferry/shared/jsonlex"
 )
 
 // RecordID checks one NDJSON line as DecodePage does and returns the
@@ -24,7 +26,7 @@ func RecordID(line []byte) (string, error) {
 	if !utf8.Valid(line) {
 		return "", errors.New("not UTF-8")
 	}
-	s := jsonScan{b: line}
+	s := jsonScan{Lexer: jsonlex.Lexer{B: line}}
 	id, err, ok := s.record()
 	if !ok {
 		if !json.Valid(line) {
@@ -40,11 +42,10 @@ func RecordID(line []byte) (string, error) {
 // which json.Valid refuses a value.
 const maxNesting = 10000
 
-// jsonScan reads JSON text b from i: each method returns false, at once,
-// where b is not JSON.
+// jsonScan reads JSON text B from I: each method returns false, at once,
+// where B is not JSON.
 type jsonScan struct {
-	b     []byte
-	i     int
+	jsonlex.Lexer
 	depth int // arrays and objects open
 }
 
@@ -53,8 +54,8 @@ type jsonScan struct {
 // is JSON and an object. A record that is not JSON is refused as such
 // whatever its keys, as the scan that read it first refused it.
 func (s *jsonScan) record() (id string, err error, ok bool) {
-	s.space()
-	if s.peek() != '{' {
+	s.Space()
+	if s.Peek() != '{' {
 		return "", nil, false
 	}
 	var (
@@ -76,7 +77,7 @@ func (s *jsonScan) record() (id string, err error, ok bool) {
 			found = true
 		}
 	})
-	if s.space(); !ok || s.i != len(s.b) {
+	if s.Space(); !ok || s.I != len(s.B) {
 		return "", nil, false
 	}
 	switch {
@@ -88,18 +89,9 @@ func (s *jsonScan) record() (id string, err error, ok bool) {
 	return id, CheckRecordID(id), true
 }
 
-func (s *jsonScan) peek() byte {
-	if s.i < len(s.b) {
-		return s.b[s.i]
-	}
-	return 0
-}
-
-func (s *jsonScan) space() { s.i = skipSpace(s.b, s.i) }
-
 // value reads one JSON value.
 func (s *jsonScan) value() bool {
-	switch c := s.peek(); {
+	switch c := s.Peek(); {
 	case c == '"':
 		return s.str()
 	case c == '{':
@@ -107,13 +99,13 @@ func (s *jsonScan) value() bool {
 	case c == '[':
 		return s.array()
 	case c == '-' || c >= '0' && c <= '9':
-		return s.number()
+		return s.Number()
 	case c == 't':
-		return s.literal("true")
+		return s.Literal("true")
 	case c == 'f':
-		return s.literal("false")
+		return s.Literal("false")
 	case c == 'n':
-		return s.literal("null")
+		return s.Literal("null")
 	}
 	return false
 }
@@ -124,38 +116,38 @@ func (s *jsonScan) object(member func(key []byte, err error, value []byte)) bool
 	if s.depth++; s.depth > maxNesting {
 		return false
 	}
-	s.i++
-	if s.space(); s.peek() == '}' {
-		s.i++
+	s.I++
+	if s.Space(); s.Peek() == '}' {
+		s.I++
 		s.depth--
 		return true
 	}
 	for {
-		start := s.i
-		if s.peek() != '"' || !s.str() {
+		start := s.I
+		if s.Peek() != '"' || !s.str() {
 			return false
 		}
-		end := s.i
-		if s.space(); s.peek() != ':' {
+		end := s.I
+		if s.Space(); s.Peek() != ':' {
 			return false
 		}
-		s.i++
-		s.space()
-		v := s.i
+		s.I++
+		s.Space()
+		v := s.I
 		if !s.value() {
 			return false
 		}
 		if member != nil {
-			key, err := unquoteBytes(s.b[start:end])
-			member(key, err, s.b[v:s.i])
+			key, err := unquoteBytes(s.B[start:end])
+			member(key, err, s.B[v:s.I])
 		}
-		s.space()
-		switch s.peek() {
+		s.Space()
+		switch s.Peek() {
 		case ',':
-			s.i++
-			s.space()
+			s.I++
+			s.Space()
 		case '}':
-			s.i++
+			s.I++
 			s.depth--
 			return true
 		default:
@@ -169,9 +161,9 @@ func (s *jsonScan) array() bool {
 	if s.depth++; s.depth > maxNesting {
 		return false
 	}
-	s.i++
-	if s.space(); s.peek() == ']' {
-		s.i++
+	s.I++
+	if s.Space(); s.Peek() == ']' {
+		s.I++
 		s.depth--
 		return true
 	}
@@ -179,13 +171,13 @@ func (s *jsonScan) array() bool {
 		if !s.value() {
 			return false
 		}
-		s.space()
-		switch s.peek() {
+		s.Space()
+		switch s.Peek() {
 		case ',':
-			s.i++
-			s.space()
+			s.I++
+			s.Space()
 		case ']':
-			s.i++
+			s.I++
 			s.depth--
 			return true
 		default:
@@ -196,14 +188,14 @@ func (s *jsonScan) array() bool {
 
 // str reads a string: no control characters, and only JSON's escapes.
 func (s *jsonScan) str() bool {
-	b := s.b
-	for i := s.i + 1; i < len(b); i++ {
+	b := s.B
+	for i := s.I + 1; i < len(b); i++ {
 		if plain[b[i]] {
 			continue
 		}
 		switch c := b[i]; {
 		case c == '"':
-			s.i = i + 1
+			s.I = i + 1
 			return true
 		case c < 0x20:
 			return false
@@ -231,54 +223,6 @@ var plain = func() (p [256]bool) {
 
 func isHex(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
-}
-
-// number reads a number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-func (s *jsonScan) number() bool {
-	if s.peek() == '-' {
-		s.i++
-	}
-	switch c := s.peek(); {
-	case c == '0':
-		s.i++
-	case c >= '1' && c <= '9':
-		s.digits()
-	default:
-		return false
-	}
-	if s.peek() == '.' {
-		s.i++
-		if !s.digits() {
-			return false
-		}
-	}
-	if c := s.peek(); c == 'e' || c == 'E' {
-		s.i++
-		if c := s.peek(); c == '+' || c == '-' {
-			s.i++
-		}
-		if !s.digits() {
-			return false
-		}
-	}
-	return true
-}
-
-// digits reads one or more digits.
-func (s *jsonScan) digits() bool {
-	start := s.i
-	for c := s.peek(); c >= '0' && c <= '9'; c = s.peek() {
-		s.i++
-	}
-	return s.i > start
-}
-
-func (s *jsonScan) literal(lit string) bool {
-	if !bytes.HasPrefix(s.b[s.i:], []byte(lit)) {
-		return false
-	}
-	s.i += len(lit)
-	return true
 }
 
 // keySet is the keys of an object, decoded: an array of them while they
@@ -313,13 +257,6 @@ func (k *keySet) add(key []byte) bool {
 	}
 	k.many[string(key)] = true
 	return true
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
-		i++
-	}
-	return i
 }
 
 // unquoteBytes decodes a JSON string, quotes included; without escapes

@@ -9,7 +9,17 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/ferry-sync/ferry/shared/jsonlex"
 )
+
+// skipSpace is the index of the first byte at or after i that is not
+// JSON's white space.
+func skipSpace(b []byte, i int) int {
+	l := jsonlex.Lexer{B: b, I: i}
+	l.Space()
+	return l.I
+}
 
 // recordIDBefore is RecordID as it was before it read a line once:
 // json.Valid, then a walk of the keys. RecordID must accept and refuse
