@@ -333,10 +333,19 @@ func (c *agentConn) stopWriters() {
 	c.armWake(time.Time{})
 }
 
-// write writes one message; false when the connection is gone.
+// write writes one message; false when the connection is gone. An ack
+// (every heartbeat's answer) is written without reflection.
 func (c *agentConn) write(m *protocol.Message) bool {
 	_ = c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	if err := c.ws.WriteJSON(*m); err != nil {
+	var err error
+	buf := messages.Get().(*bytes.Buffer)
+	if ack, ok := protocol.AppendAck(buf.AvailableBuffer(), *m); ok {
+		err = c.ws.WriteMessage(websocket.TextMessage, ack)
+	} else {
+		err = c.ws.WriteJSON(*m)
+	}
+	messages.Put(buf)
+	if err != nil {
 		// The agent's end is gone (or stopped reading for the write
 		// deadline); the read loop may not have seen it yet.
 		c.close(store.ReasonConnectionLost)

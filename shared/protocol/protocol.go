@@ -263,7 +263,9 @@ func Decode(b []byte) (Message, error) {
 	if len(b) > MaxMessageBytes {
 		return m, fmt.Errorf("%w: %d bytes is over %d", ErrBadMessage, len(b), MaxMessageBytes)
 	}
-	if err := json.Unmarshal(b, &m); err != nil {
+	if hb, ok := decodeHeartbeat(b); ok {
+		m = hb
+	} else if err := json.Unmarshal(b, &m); err != nil {
 		return m, fmt.Errorf("%w: %v", ErrBadMessage, err)
 	}
 	if err := m.Validate(); err != nil {

@@ -45,6 +45,8 @@ type Badger struct {
 	held held
 	// queued is QueuedConnections' last answer (badger_dataset.go).
 	queued queuedCache
+	// leases is when ExpireLeases walks again (badger_lease.go).
+	leases leaseCache
 	// updates holds a slot for each update transaction open now, at most
 	// maxOpenUpdates of them.
 	updates chan struct{}
@@ -75,6 +77,9 @@ type tx struct {
 	docs map[string]any
 	// decodes counts the documents getDoc decoded, for tests.
 	decodes int
+	// leased is set when the transaction sets a key in the lease index
+	// (leaseCache).
+	leased bool
 }
 
 // Set writes k in the transaction, dropping what getDoc holds of it.
@@ -275,6 +280,9 @@ func (b *Badger) update(ctx context.Context, fn func(txn *tx) error) error {
 		})
 		if err == nil && (len(run.change.Datasets) > 0 || len(run.change.Connections) > 0) {
 			b.queued.moved()
+		}
+		if err == nil && run.leased {
+			b.leases.moved()
 		}
 		if err == nil && !run.change.Empty() {
 			b.feed.Publish(run.change)

@@ -70,6 +70,7 @@ func putDataset(txn *tx, old, d *store.Dataset) error {
 		if err := txn.Set([]byte(k), v); err != nil {
 			return err
 		}
+		txn.leased = txn.leased || strings.HasPrefix(k, "lx/")
 	}
 	if err := setJSON(txn, datasetKey(d.CompanyID, d.ID), d); err != nil {
 		return err

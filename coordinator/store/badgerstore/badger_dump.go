@@ -286,6 +286,7 @@ func (b *Badger) Import(ctx context.Context, items func(yield func(store.Item) e
 		err = im.wb.Flush()
 	}
 	b.queued.moved() // the queued index, as far as it got
+	b.leases.moved() // and the lease index
 	if err != nil {
 		return fmt.Errorf("import: %w", err)
 	}

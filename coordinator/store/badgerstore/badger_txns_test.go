@@ -143,3 +143,53 @@ func TestQueuedConnectionsReadsAfterAMove(t *testing.T) {
 	queued("after the claim", 1)
 	queued("at rest", 0)
 }
+
+// TestExpireLeasesReadsAfterALease: ExpireLeases walks the lease index (a
+// transaction) only when a lease entered it since its last walk or the
+// first lease it found has fallen due: the leader expires leases every
+// second, and each walk steps over the deleted entries of the leases
+// ended before, so an idle fleet's passes read nothing.
+func TestExpireLeasesReadsAfterALease(t *testing.T) {
+	s := openTest(t)
+	ctx := t.Context()
+	linked(t, s)
+	expire := func(what string, at time.Time, txns int64, want ...string) {
+		t.Helper()
+		before := s.Transactions()
+		moved, err := s.ExpireLeases(ctx, at)
+		must(t, "ExpireLeases "+what, err)
+		var got []string
+		for _, d := range moved {
+			got = append(got, d.ID)
+		}
+		if n := s.Transactions() - before; n != txns || !slices.Equal(got, want) {
+			t.Errorf("%s: %v moved in %d transactions, want %v in %d", what, got, n, want, txns)
+		}
+	}
+	claim := func(id string, at time.Time) {
+		t.Helper()
+		_, err := s.QueueDataset(ctx, store.QueueRequest{ID: id, CompanyID: "co", ConnectionID: "conn", DataType: dataset.Customers, Now: at})
+		must(t, "QueueDataset", err)
+		_, err = s.Claim(ctx, store.ClaimRequest{DatasetID: id, AgentID: "agent-1", LeaseID: "lease-" + id, Now: at, TTL: time.Minute})
+		must(t, "Claim", err)
+	}
+	for i := range 20 { // history: 20 leases held and ended
+		id := fmt.Sprintf("ds-%02d", i)
+		claim(id, sec(i))
+		_, err := s.Report(ctx, store.Report{CompanyID: "co", DatasetID: id, LeaseID: "lease-" + id, Actor: "agent-1", To: dataset.FetchError, Message: "gone", Now: sec(i)})
+		must(t, "Report", err)
+	}
+	expire("the first", sec(30), 1)
+	expire("nothing held", sec(31), 0)
+	expire("a day on", sec(86400), 0)
+	_, _, err := s.AcquireLease(ctx, "leader", "replica-a", sec(100), time.Minute)
+	must(t, "AcquireLease", err)
+	expire("after a write that sets no lease", sec(101), 0)
+	claim("ds-held", sec(100000))
+	expire("after a claim", sec(100001), 1)
+	expire("before it is due", sec(100059), 0)
+	// Due: a walk, and the expiry's own transaction.
+	expire("when it is due", sec(100060), 2, "ds-held")
+	expire("after the expiry", sec(100061), 1)
+	expire("at rest", sec(100062), 0)
+}

@@ -362,6 +362,33 @@ func testRenewLeases(f *fixture) {
 	eq(f, "datasets of an agent without leases", len(held), 0)
 }
 
+// testExpireAfterQuietPasses: passes that find nothing due do not hide
+// a lease claimed after them, one due before the lease they found, nor
+// the one they found once it falls due (a store may skip the passes
+// that nothing since can have made due).
+func testExpireAfterQuietPasses(f *fixture) {
+	f.linked("co-1", "conn-1", "agent-1")
+	expire := func(what string, sec int, want ...string) {
+		f.Helper()
+		moved, err := f.s.ExpireLeases(f.ctx, at(sec))
+		noErr(f, "ExpireLeases "+what, err)
+		eqIDs(f, what, moved, want...)
+	}
+	expire("nothing held", 0)
+	expire("nothing held again", 1)
+	f.queue("co-1", "conn-1", "ds-a", dataset.Customers, 0)
+	f.claim("ds-a", "agent-1", "lease-a", 40) // due at 100
+	expire("before it is due", 41)
+	expire("before it is due again", 42)
+	f.queue("co-1", "conn-1", "ds-b", dataset.Suppliers, 0)
+	f.claim("ds-b", "agent-1", "lease-b", 20) // due at 80, before ds-a
+	expire("before either is due", 79)
+	expire("the later claim, due first", 80, "ds-b")
+	expire("the first not yet due", 99)
+	expire("the first, due", 100, "ds-a")
+	expire("nothing held at the end", 101)
+}
+
 func testExpireLeases(f *fixture) {
 	f.linked("co-1", "conn-1", "agent-1")
 	f.queue("co-1", "conn-1", "ds-f", dataset.Customers, 0)

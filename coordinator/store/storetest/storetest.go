@@ -60,6 +60,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Backend) {
 		{"ReportAllRefusals", testReportAllRefusals},
 		{"RenewLeases", testRenewLeases},
 		{"ExpireLeases", testExpireLeases},
+		{"ExpireLeasesAfterQuietPasses", testExpireAfterQuietPasses},
 		{"RevokeLease", testRevokeLease},
 		{"ExpireLeasesAttempts", testExpireAttempts},
 		{"Validation", testValidation},
