@@ -34,8 +34,17 @@ import (
 // are told about 1, 2, …, N turns from now: they come back spread over
 // the time the coordinator needs to admit them, not all together after a
 // fixed wait (a wave refused again) nor later than it needs. At least a
-// second, at most MaxBusyRetry: past it the booking stops there, and the
-// agents told the longest wait are refused again and booked anew.
+// second, and never further ahead than the storm of refusals has lasted,
+// twice over (at least protocol.BusyRetry, at most MaxBusyRetry): past it
+// the booking stops there, and the agents told the longest wait are
+// refused again and booked anew. The rate a storm's first refusals are
+// booked at is measured in its first seconds (the whole fleet dialling at
+// once, Badger cold after a restart), often ten times below what the
+// coordinator admits a few seconds later; a booking a minute ahead on it
+// leaves the slots empty while the agents wait out their Retry-After. So
+// the horizon grows with the storm, as an agent's backoff grows with its
+// failures: the first refused come back within seconds, and are booked
+// again, further if need be, on the rate measured since.
 
 // DefaultHandshakes is Config.Handshakes's default, from
 // BenchmarkHandshakeStorm (docs/decisions.md, "Admission of the agents'
@@ -75,6 +84,7 @@ type admission struct {
 	mu     sync.Mutex
 	hold   time.Duration // moving average of a slot's hold; 0 before the first
 	booked time.Time     // the last return booked for a refused dial
+	storm  time.Time     // the first refusal since the bookings last all passed
 }
 
 func newAdmission(n int, wait time.Duration) *admission {
@@ -141,7 +151,7 @@ func (a *admission) held(d time.Duration) {
 // retryAfter books a refused dial's return: one turn (hold/slots; the
 // wait for a slot taken as the hold before any was measured) after the
 // later of the last booking and the turns of the dials waiting now (at
-// most the wait), within [1 s, MaxBusyRetry] from now.
+// most the wait), at least 1 s and at most the horizon from now.
 func (a *admission) retryAfter() time.Duration {
 	now := a.now()
 	a.mu.Lock()
@@ -151,14 +161,26 @@ func (a *admission) retryAfter() time.Duration {
 		hold = a.wait
 	}
 	turn := hold / time.Duration(cap(a.slots))
+	if !a.booked.After(now) { // every booking has passed: a storm begins
+		a.storm = now
+	}
 	// The dials waiting now take their turns first, up to the wait: by its
 	// end each has a slot or is refused and booked behind.
 	if first := now.Add(min(time.Duration(a.waiting.Load())*turn, a.wait)); a.booked.Before(first) {
 		a.booked = first
 	}
 	a.booked = a.booked.Add(turn)
-	if last := now.Add(MaxBusyRetry); a.booked.After(last) {
+	if last := now.Add(horizon(now.Sub(a.storm))); a.booked.After(last) {
 		a.booked = last
 	}
 	return max(a.booked.Sub(now), time.Second)
+}
+
+// horizon is how far ahead a refusal is booked at most, a storm of
+// refusals age old: twice its age, within [protocol.BusyRetry,
+// MaxBusyRetry]. A refused agent comes back within about three times the
+// age it was refused at, to a coordinator whose rate has been measured
+// over that much longer; after half a minute the bound is MaxBusyRetry.
+func horizon(age time.Duration) time.Duration {
+	return min(max(2*age, protocol.BusyRetry), MaxBusyRetry)
 }
