@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/ratelimit"
@@ -28,9 +27,10 @@ import (
 // The Retry-After is the coordinator's queue: the admission measures how
 // long a handshake holds its slot (a moving average, hold), so at its
 // bound it admits one handshake every hold/slots (Little's law); each
-// refused dial is booked the next such turn after the dials waiting for a
-// slot (at most HandshakeWait's worth: by then each has a slot or is
-// refused and booked) and the refused dials booked before it. N agents refused at once
+// refused dial is booked the next such turn after the refused dials
+// booked before it (not after the dials waiting for a slot: in a storm
+// they are refused with it, and a dial back early waits in the queue that
+// keeps the slots taken). N agents refused at once
 // are told about 1, 2, …, N turns from now: they come back spread over
 // the time the coordinator needs to admit them, not all together after a
 // fixed wait (a wave refused again) nor later than it needs. At least a
@@ -78,7 +78,6 @@ type admission struct {
 	slots    chan struct{}
 	wait     time.Duration
 	now      func() time.Time // the admission's own clock: a hold is measured in real time
-	waiting  atomic.Int64     // dials waiting for a slot
 	refusals lograte.Limiter  // logs the refusals at most once a minute
 
 	mu     sync.Mutex
@@ -123,8 +122,6 @@ func (h *Hub) admit(w http.ResponseWriter, r *http.Request) (func(), bool) {
 // await waits up to a.wait for a slot; false when none freed in time or
 // either context ended.
 func (a *admission) await(req, hub context.Context) bool {
-	a.waiting.Add(1)
-	defer a.waiting.Add(-1)
 	t := time.NewTimer(a.wait)
 	defer t.Stop()
 	select {
@@ -150,8 +147,8 @@ func (a *admission) held(d time.Duration) {
 
 // retryAfter books a refused dial's return: one turn (hold/slots; the
 // wait for a slot taken as the hold before any was measured) after the
-// later of the last booking and the turns of the dials waiting now (at
-// most the wait), at least 1 s and at most the horizon from now.
+// later of the last booking and now, at least 1 s and at most the horizon
+// from now.
 func (a *admission) retryAfter() time.Duration {
 	now := a.now()
 	a.mu.Lock()
@@ -164,10 +161,12 @@ func (a *admission) retryAfter() time.Duration {
 	if !a.booked.After(now) { // every booking has passed: a storm begins
 		a.storm = now
 	}
-	// The dials waiting now take their turns first, up to the wait: by its
-	// end each has a slot or is refused and booked behind.
-	if first := now.Add(min(time.Duration(a.waiting.Load())*turn, a.wait)); a.booked.Before(first) {
-		a.booked = first
+	// Not behind the dials waiting now: in a storm they arrived with this
+	// one and are refused with it, not admitted ahead of it, and a dial
+	// booked early waits in the queue (up to the wait) that keeps the
+	// slots taken.
+	if a.booked.Before(now) {
+		a.booked = now
 	}
 	a.booked = a.booked.Add(turn)
 	if last := now.Add(horizon(now.Sub(a.storm))); a.booked.After(last) {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -477,7 +478,7 @@ func TestBusyRetryAfterGrowsWithTheQueue(t *testing.T) {
 }
 
 // TestRetryAfterBooksTurns: the admission books each refusal one turn
-// (hold/slots) after the last booking and the dials waiting, within
+// (hold/slots) after the last booking, within
 // 1 s and the storm's horizon; once the bookings have passed, a refusal
 // is told the minimum again.
 func TestRetryAfterBooksTurns(t *testing.T) {
@@ -496,16 +497,6 @@ func TestRetryAfterBooksTurns(t *testing.T) {
 		}
 	}
 	now = now.Add(time.Minute) // the bookings have passed
-	a.waiting.Store(10)        // 10 dials wait for a slot: 1 s of turns
-	if got, want := a.retryAfter(), 1100*time.Millisecond; got != want {
-		t.Errorf("refusal behind 10 waiting dials: %v, want %v", got, want)
-	}
-	now = now.Add(time.Minute)
-	a.waiting.Store(50) // 5 s of turns, but the wait is 2 s: the rest are refused and booked behind
-	if got, want := a.retryAfter(), 2100*time.Millisecond; got != want {
-		t.Errorf("refusal behind 50 waiting dials: %v, want %v", got, want)
-	}
-	a.waiting.Store(0)
 	for range 1000 {
 		a.retryAfter()
 	}
@@ -569,4 +560,34 @@ func TestRetryAfterHorizonGrowsWithTheStorm(t *testing.T) {
 	if got := longest(3000); got != protocol.BusyRetry {
 		t.Errorf("a new storm's start: the longest told %v, want %v", got, protocol.BusyRetry)
 	}
+}
+
+// TestRetryAfterNotBehindTheWaitingDials: a refusal while hundreds of
+// dials wait for a slot (a storm: they came with it, and are refused with
+// it) is booked a turn from now, not after their turns: booked behind
+// them, the whole wave came back 2 s and more after the slots had
+// emptied. synctest: the dials are all waiting before the refusal.
+func TestRetryAfterNotBehindTheWaitingDials(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a := newAdmission(4, 2*time.Second)
+		a.held(400 * time.Millisecond) // a turn of 100 ms
+		for range cap(a.slots) {
+			a.slots <- struct{}{}
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		var wg sync.WaitGroup
+		for range 300 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				a.await(ctx, ctx)
+			}()
+		}
+		synctest.Wait() // every dial waits for a slot
+		if got := a.retryAfter(); got != time.Second {
+			t.Errorf("a refusal while 300 dials wait: %v, want 1s (a turn from now)", got)
+		}
+		cancel()
+		wg.Wait()
+	})
 }
