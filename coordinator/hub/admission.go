@@ -158,15 +158,12 @@ func (a *admission) retryAfter() time.Duration {
 		hold = a.wait
 	}
 	turn := hold / time.Duration(cap(a.slots))
-	if !a.booked.After(now) { // every booking has passed: a storm begins
-		a.storm = now
-	}
-	// Not behind the dials waiting now: in a storm they arrived with this
-	// one and are refused with it, not admitted ahead of it, and a dial
-	// booked early waits in the queue (up to the wait) that keeps the
-	// slots taken.
-	if a.booked.Before(now) {
-		a.booked = now
+	// Every booking has passed: a storm begins. Not behind the dials
+	// waiting now: in a storm they arrived with this one and are refused
+	// with it, not admitted ahead of it, and a dial booked early waits in
+	// the queue (up to the wait) that keeps the slots taken.
+	if !a.booked.After(now) {
+		a.storm, a.booked = now, now
 	}
 	a.booked = a.booked.Add(turn)
 	if last := now.Add(horizon(now.Sub(a.storm))); a.booked.After(last) {
