@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/ratelimit"
@@ -28,14 +27,24 @@ import (
 // The Retry-After is the coordinator's queue: the admission measures how
 // long a handshake holds its slot (a moving average, hold), so at its
 // bound it admits one handshake every hold/slots (Little's law); each
-// refused dial is booked the next such turn after the dials waiting for a
-// slot (at most HandshakeWait's worth: by then each has a slot or is
-// refused and booked) and the refused dials booked before it. N agents refused at once
+// refused dial is booked the next such turn after the refused dials
+// booked before it (not after the dials waiting for a slot: in a storm
+// they are refused with it, and a dial back early waits in the queue that
+// keeps the slots taken). N agents refused at once
 // are told about 1, 2, …, N turns from now: they come back spread over
 // the time the coordinator needs to admit them, not all together after a
 // fixed wait (a wave refused again) nor later than it needs. At least a
-// second, at most MaxBusyRetry: past it the booking stops there, and the
-// agents told the longest wait are refused again and booked anew.
+// second, and never further ahead than the storm of refusals has lasted,
+// twice over (at least protocol.BusyRetry, at most MaxBusyRetry): past it
+// the booking stops there, and the agents told the longest wait are
+// refused again and booked anew. The rate a storm's first refusals are
+// booked at is measured in its first seconds (the whole fleet dialling at
+// once, Badger cold after a restart), often ten times below what the
+// coordinator admits a few seconds later; a booking a minute ahead on it
+// leaves the slots empty while the agents wait out their Retry-After. So
+// the horizon grows with the storm, as an agent's backoff grows with its
+// failures: the first refused come back within seconds, and are booked
+// again, further if need be, on the rate measured since.
 
 // DefaultHandshakes is Config.Handshakes's default, from
 // BenchmarkHandshakeStorm (docs/decisions.md, "Admission of the agents'
@@ -69,12 +78,12 @@ type admission struct {
 	slots    chan struct{}
 	wait     time.Duration
 	now      func() time.Time // the admission's own clock: a hold is measured in real time
-	waiting  atomic.Int64     // dials waiting for a slot
 	refusals lograte.Limiter  // logs the refusals at most once a minute
 
 	mu     sync.Mutex
 	hold   time.Duration // moving average of a slot's hold; 0 before the first
 	booked time.Time     // the last return booked for a refused dial
+	storm  time.Time     // the first refusal since the bookings last all passed
 }
 
 func newAdmission(n int, wait time.Duration) *admission {
@@ -113,8 +122,6 @@ func (h *Hub) admit(w http.ResponseWriter, r *http.Request) (func(), bool) {
 // await waits up to a.wait for a slot; false when none freed in time or
 // either context ended.
 func (a *admission) await(req, hub context.Context) bool {
-	a.waiting.Add(1)
-	defer a.waiting.Add(-1)
 	t := time.NewTimer(a.wait)
 	defer t.Stop()
 	select {
@@ -140,8 +147,8 @@ func (a *admission) held(d time.Duration) {
 
 // retryAfter books a refused dial's return: one turn (hold/slots; the
 // wait for a slot taken as the hold before any was measured) after the
-// later of the last booking and the turns of the dials waiting now (at
-// most the wait), within [1 s, MaxBusyRetry] from now.
+// later of the last booking and now, at least 1 s and at most the horizon
+// from now.
 func (a *admission) retryAfter() time.Duration {
 	now := a.now()
 	a.mu.Lock()
@@ -151,14 +158,25 @@ func (a *admission) retryAfter() time.Duration {
 		hold = a.wait
 	}
 	turn := hold / time.Duration(cap(a.slots))
-	// The dials waiting now take their turns first, up to the wait: by its
-	// end each has a slot or is refused and booked behind.
-	if first := now.Add(min(time.Duration(a.waiting.Load())*turn, a.wait)); a.booked.Before(first) {
-		a.booked = first
+	// Every booking has passed: a storm begins. Not behind the dials
+	// waiting now: in a storm they arrived with this one and are refused
+	// with it, not admitted ahead of it, and a dial booked early waits in
+	// the queue (up to the wait) that keeps the slots taken.
+	if !a.booked.After(now) {
+		a.storm, a.booked = now, now
 	}
 	a.booked = a.booked.Add(turn)
-	if last := now.Add(MaxBusyRetry); a.booked.After(last) {
+	if last := now.Add(horizon(now.Sub(a.storm))); a.booked.After(last) {
 		a.booked = last
 	}
 	return max(a.booked.Sub(now), time.Second)
+}
+
+// horizon is how far ahead a refusal is booked at most, a storm of
+// refusals age old: twice its age, within [protocol.BusyRetry,
+// MaxBusyRetry]. A refused agent comes back within about three times the
+// age it was refused at, to a coordinator whose rate has been measured
+// over that much longer; after half a minute the bound is MaxBusyRetry.
+func horizon(age time.Duration) time.Duration {
+	return min(max(2*age, protocol.BusyRetry), MaxBusyRetry)
 }

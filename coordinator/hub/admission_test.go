@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -477,9 +478,9 @@ func TestBusyRetryAfterGrowsWithTheQueue(t *testing.T) {
 }
 
 // TestRetryAfterBooksTurns: the admission books each refusal one turn
-// (hold/slots) after the last booking and the dials waiting, within
-// [1 s, MaxBusyRetry]; once the bookings have passed, a refusal is told
-// the minimum again.
+// (hold/slots) after the last booking, within
+// 1 s and the storm's horizon; once the bookings have passed, a refusal
+// is told the minimum again.
 func TestRetryAfterBooksTurns(t *testing.T) {
 	now := time.Date(2026, 12, 6, 15, 0, 0, 0, time.UTC)
 	a := newAdmission(4, 2*time.Second)
@@ -496,21 +497,11 @@ func TestRetryAfterBooksTurns(t *testing.T) {
 		}
 	}
 	now = now.Add(time.Minute) // the bookings have passed
-	a.waiting.Store(10)        // 10 dials wait for a slot: 1 s of turns
-	if got, want := a.retryAfter(), 1100*time.Millisecond; got != want {
-		t.Errorf("refusal behind 10 waiting dials: %v, want %v", got, want)
-	}
-	now = now.Add(time.Minute)
-	a.waiting.Store(50) // 5 s of turns, but the wait is 2 s: the rest are refused and booked behind
-	if got, want := a.retryAfter(), 2100*time.Millisecond; got != want {
-		t.Errorf("refusal behind 50 waiting dials: %v, want %v", got, want)
-	}
-	a.waiting.Store(0)
 	for range 1000 {
 		a.retryAfter()
 	}
-	if got := a.retryAfter(); got != MaxBusyRetry {
-		t.Errorf("refusal after 1,000 more: %v, want the bound %v", got, MaxBusyRetry)
+	if got := a.retryAfter(); got != protocol.BusyRetry {
+		t.Errorf("refusal after 1,000 more at once: %v, want a young storm's horizon %v", got, protocol.BusyRetry)
 	}
 	now = now.Add(2 * MaxBusyRetry)
 	if got := a.retryAfter(); got != time.Second {
@@ -523,4 +514,80 @@ func TestRetryAfterBooksTurns(t *testing.T) {
 	if got := a.retryAfter(); got < 1900*time.Millisecond || got > 2*time.Second {
 		t.Errorf("after 200 holds of 8 s: %v, want about a turn, 2s", got)
 	}
+}
+
+// TestRetryAfterHorizonGrowsWithTheStorm: a storm's first refusals are
+// booked no further ahead than protocol.BusyRetry, however slow the
+// handshakes measured then (a restart: 3,000 dials refused at once behind
+// holds of a second, 160 a second, which a minute of bookings would not
+// hold); while the storm goes on, the horizon is twice its age, up to
+// MaxBusyRetry; once every booking has passed, a new storm starts short.
+func TestRetryAfterHorizonGrowsWithTheStorm(t *testing.T) {
+	now := time.Date(2026, 12, 6, 15, 0, 0, 0, time.UTC)
+	a := newAdmission(32, 2*time.Second)
+	a.now = func() time.Time { return now }
+	for range 200 {
+		a.held(time.Second) // cold: a turn of 31 ms
+	}
+	longest := func(n int) time.Duration {
+		var d time.Duration
+		for range n {
+			d = max(d, a.retryAfter())
+		}
+		return d
+	}
+	if got := longest(3000); got != protocol.BusyRetry {
+		t.Errorf("3,000 refused at the storm's start: the longest told %v, want %v (a minute's bookings on the first seconds' rate)",
+			got, protocol.BusyRetry)
+	}
+	for _, c := range []struct{ age, want time.Duration }{
+		{4 * time.Second, 8 * time.Second},
+		{10 * time.Second, 20 * time.Second},
+		{20 * time.Second, 40 * time.Second},
+		{40 * time.Second, MaxBusyRetry},
+		{5 * time.Minute, MaxBusyRetry},
+	} {
+		// The storm goes on: refusals every second, each past the bookings.
+		for now.Before(time.Date(2026, 12, 6, 15, 0, 0, 0, time.UTC).Add(c.age)) {
+			now = now.Add(time.Second)
+			longest(200)
+		}
+		if got := longest(3000); got != c.want {
+			t.Errorf("the storm %v old: the longest told %v, want %v", c.age, got, c.want)
+		}
+	}
+	now = now.Add(MaxBusyRetry + time.Second) // every booking has passed
+	if got := longest(3000); got != protocol.BusyRetry {
+		t.Errorf("a new storm's start: the longest told %v, want %v", got, protocol.BusyRetry)
+	}
+}
+
+// TestRetryAfterNotBehindTheWaitingDials: a refusal while hundreds of
+// dials wait for a slot (a storm: they came with it, and are refused with
+// it) is booked a turn from now, not after their turns: booked behind
+// them, the whole wave came back 2 s and more after the slots had
+// emptied. synctest: the dials are all waiting before the refusal.
+func TestRetryAfterNotBehindTheWaitingDials(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a := newAdmission(4, 2*time.Second)
+		a.held(400 * time.Millisecond) // a turn of 100 ms
+		for range cap(a.slots) {
+			a.slots <- struct{}{}
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		var wg sync.WaitGroup
+		for range 300 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				a.await(ctx, ctx)
+			}()
+		}
+		synctest.Wait() // every dial waits for a slot
+		if got := a.retryAfter(); got != time.Second {
+			t.Errorf("a refusal while 300 dials wait: %v, want 1s (a turn from now)", got)
+		}
+		cancel()
+		wg.Wait()
+	})
 }
