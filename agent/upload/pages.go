@@ -67,10 +67,10 @@ func (o Options) withDefaults() (Options, error) {
 var ErrBadRecord = errors.New("bad record")
 
 // PagesInFlight is how many pages a PageWriter has sent and not yet seen
-// acknowledged at most: the coordinator's store commits pages that arrive
-// together with one sync, and the next page is encoded and gzipped while
-// the earlier ones are written.
-const PagesInFlight = 4
+// acknowledged at most (protocol.PagesInFlight): the coordinator's store
+// commits pages that arrive together with one sync, and the next page is
+// encoded and gzipped while the earlier ones are written.
+const PagesInFlight = protocol.PagesInFlight
 
 // PageWriter uploads one dataset's records: Write buffers each as a line
 // of NDJSON and, when the page is full, gzips it and sends it while the
