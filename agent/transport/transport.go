@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/ferry-sync/ferry/agent/config"
+	"github.com/ferry-sync/ferry/shared/protocol"
 )
 
 // How a Path found its proxy.
@@ -212,6 +213,9 @@ func (p *Path) HTTPTransport() *http.Transport {
 	t.DialContext, t.DialTLSContext = p.DialContext, p.DialTLSContext
 	t.TLSClientConfig = p.TLS.Clone()
 	t.ForceAttemptHTTP2 = false
+	// Kept open between pages: two datasets' pages in flight, each a
+	// connection (HTTP/1.1), not a TLS handshake each.
+	t.MaxIdleConnsPerHost = 2 * protocol.PagesInFlight
 	return t
 }
 

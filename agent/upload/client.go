@@ -21,6 +21,7 @@ import (
 	"github.com/hashicorp/go-retryablehttp"
 
 	"github.com/ferry-sync/ferry/agent/transport"
+	"github.com/ferry-sync/ferry/shared/protocol"
 )
 
 // The retry policy.
@@ -47,7 +48,9 @@ func NewHTTPClient(logger *slog.Logger, transport http.RoundTripper) *retryableh
 		logger = slog.New(slog.DiscardHandler)
 	}
 	if transport == nil {
-		transport = http.DefaultTransport.(*http.Transport).Clone()
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 2 * protocol.PagesInFlight // as transport.Path's
+		transport = t
 	}
 	c := retryablehttp.NewClient()
 	c.HTTPClient = &http.Client{

@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -65,13 +66,28 @@ func (o Options) withDefaults() (Options, error) {
 // mapping; the writer stays usable.
 var ErrBadRecord = errors.New("bad record")
 
+// PagesInFlight is how many pages a PageWriter has sent and not yet seen
+// acknowledged at most (protocol.PagesInFlight): the coordinator's store
+// commits pages that arrive together with one sync, and the next page is
+// encoded and gzipped while the earlier ones are written.
+const PagesInFlight = protocol.PagesInFlight
+
 // PageWriter uploads one dataset's records: Write buffers each as a line
-// of NDJSON and sends a page when it is full, Commit sends the last page
-// and the commit. It holds at most one page in memory. A failed upload
-// breaks it: every later call returns that error. Its methods are not
-// safe for concurrent use, except Written.
+// of NDJSON and, when the page is full, gzips it and sends it while the
+// next one fills; Commit waits until every page sent is acknowledged,
+// then sends the last page and the commit. At most PagesInFlight pages
+// are in flight (each retried on its own as one would be alone), so it
+// holds at most PagesInFlight gzipped pages (each at most
+// protocol.MaxPageBytes; 300 KiB for a page of 1 MiB of invoices) and
+// the page being filled (Options.MaxBytes). The first failed upload
+// breaks it: the pages still in flight are abandoned, and the call that
+// sees the failure (a Write that fills a page, or Commit) returns it once
+// every request the writer started has ended; every later call returns
+// it too. Its methods are not safe for concurrent use, except Written;
+// Close abandons what is in flight.
 type PageWriter struct {
-	ctx        context.Context
+	ctx        context.Context // the requests'; ended by Close
+	stop       context.CancelFunc
 	client     *retryablehttp.Client
 	base       string // the coordinator's URL, without a trailing slash
 	credential string
@@ -79,13 +95,17 @@ type PageWriter struct {
 	leaseID    string
 	opts       Options
 
-	line    bytes.Buffer  // the record being written
-	enc     *json.Encoder // into line
-	page    bytes.Buffer  // the page being filled, uncompressed
-	records int           // in page
-	body    bytes.Buffer  // the page, gzipped
-	zw      *gzip.Writer  // into body
-	sum     hash.Hash     // SHA-256 of the pages sent
+	line    bytes.Buffer   // the record being written
+	enc     *json.Encoder  // into line
+	page    bytes.Buffer   // the page being filled, uncompressed
+	records int            // in page
+	zw      *gzip.Writer   // into each page's body
+	sum     hash.Hash      // SHA-256 of the pages sent
+	slots   chan struct{}  // one held by each page in flight
+	sending sync.WaitGroup // the pages in flight
+	failMu  sync.Mutex
+	failed  error         // the first page in flight that failed
+	broken  chan struct{} // closed with failed set
 	pages   int           // sent
 	written atomic.Int64
 	err     error                   // what broke the writer
@@ -98,11 +118,13 @@ type PageWriter struct {
 // Its requests use ctx. Bad options or URL are returned by the first
 // Write or Commit.
 func NewPageWriter(ctx context.Context, client *retryablehttp.Client, baseURL, credential, datasetID, leaseID string, opts Options) *PageWriter {
-	w := &PageWriter{ctx: ctx, client: client, base: strings.TrimSuffix(baseURL, "/"),
-		credential: credential, datasetID: datasetID, leaseID: leaseID, sum: sha256.New()}
+	w := &PageWriter{client: client, base: strings.TrimSuffix(baseURL, "/"),
+		credential: credential, datasetID: datasetID, leaseID: leaseID, sum: sha256.New(),
+		slots: make(chan struct{}, PagesInFlight), broken: make(chan struct{})}
+	w.ctx, w.stop = context.WithCancel(ctx)
 	w.enc = json.NewEncoder(&w.line)
 	w.enc.SetEscapeHTML(false)
-	w.zw = gzip.NewWriter(&w.body)
+	w.zw = gzip.NewWriter(io.Discard)
 	w.opts, w.err = opts.withDefaults()
 	if u, err := url.Parse(w.base); w.err == nil && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
 		w.err = fmt.Errorf("upload: coordinator URL %q is not an http or https URL", baseURL)
@@ -145,29 +167,34 @@ func (w *PageWriter) Write(rec any) error {
 	return nil
 }
 
-// Commit uploads the last page and commits the dataset, and returns what
-// it committed: with Options.LastPage in one request, otherwise the page
-// then the commit. A dataset with no records commits zero pages. After a
-// failed commit call Commit again; once it succeeds it returns the same
-// request without calling the coordinator.
+// Commit waits for the pages in flight, uploads the last page and
+// commits the dataset, and returns what it committed: with
+// Options.LastPage in one request, otherwise the page then the commit. A
+// dataset with no records commits zero pages. After a failed commit call
+// Commit again; once it succeeds it returns the same request without
+// calling the coordinator.
 func (w *PageWriter) Commit() (protocol.CommitRequest, error) {
 	if w.commit != nil {
 		return *w.commit, nil
 	}
-	if w.err != nil {
-		return protocol.CommitRequest{}, w.err
+	if err := w.drain(); err != nil {
+		return protocol.CommitRequest{}, err
 	}
 	if w.records > 0 && w.opts.LastPage {
 		c, err := w.sendLast()
 		if err == nil || !errors.Is(err, errNoLastPage) {
 			if err == nil {
 				w.commit = &c
+				w.stop()
 			}
 			return c, err
 		}
 	}
 	if w.records > 0 {
 		if err := w.flush(); err != nil {
+			return protocol.CommitRequest{}, err
+		}
+		if err := w.drain(); err != nil {
 			return protocol.CommitRequest{}, err
 		}
 	}
@@ -189,7 +216,51 @@ func (w *PageWriter) Commit() (protocol.CommitRequest, error) {
 		return c, fmt.Errorf("commit %d pages: %w", c.Pages, err)
 	}
 	w.commit = &c
+	w.stop()
 	return c, nil
+}
+
+// Close abandons the pages in flight, if any, and returns once their
+// requests have ended; the writer is of no further use. After Commit
+// returned it has nothing to do.
+func (w *PageWriter) Close() {
+	w.stop()
+	w.sending.Wait()
+}
+
+// drain waits until every page in flight is acknowledged, or one failed:
+// then, once the others' requests ended too, it breaks the writer.
+func (w *PageWriter) drain() error {
+	w.sending.Wait()
+	return w.breakIfFailed()
+}
+
+// breakIfFailed breaks the writer with the failure of a page in flight,
+// once every request in flight has ended, and returns what broke it.
+func (w *PageWriter) breakIfFailed() error {
+	if w.err != nil {
+		return w.err
+	}
+	w.failMu.Lock()
+	err := w.failed
+	w.failMu.Unlock()
+	if err != nil {
+		w.sending.Wait() // the failure ended the others' context
+		w.err = err
+	}
+	return w.err
+}
+
+// fail records the first failure of a page in flight and abandons the
+// others.
+func (w *PageWriter) fail(err error) {
+	w.failMu.Lock()
+	defer w.failMu.Unlock()
+	if w.failed == nil {
+		w.failed = err
+		w.stop()
+		close(w.broken)
+	}
 }
 
 // errNoLastPage: the coordinator does not know the last page's request.
@@ -208,7 +279,10 @@ func (w *PageWriter) sendLast() (protocol.CommitRequest, error) {
 	}
 	c := protocol.CommitRequest{LeaseID: w.leaseID, Pages: n, Records: w.Written(),
 		SHA256: hex.EncodeToString(appendSum(w.sum, w.page.Bytes()))}
-	err := w.upload(n, &c)
+	body, err := w.gzipPage(n)
+	if err == nil {
+		err = w.put(n, body, w.records, w.page.Len(), &c)
+	}
 	if errors.Is(err, errNoRoute) {
 		return c, errNoLastPage
 	}
@@ -256,50 +330,78 @@ func (w *PageWriter) ensureMapped() error {
 	return nil
 }
 
-// flush gzips and uploads the page being filled.
+// flush gzips the page being filled and sends it, once fewer than
+// PagesInFlight pages are in flight. A failure of a page in flight, its
+// own or an earlier one's, breaks the writer.
 func (w *PageWriter) flush() error {
 	if err := w.ensureMapped(); err != nil {
 		return err
 	}
+	select {
+	case w.slots <- struct{}{}:
+	case <-w.broken:
+	}
+	if err := w.breakIfFailed(); err != nil {
+		return err
+	}
 	n := w.pages + 1
-	if err := w.upload(n, nil); err != nil {
+	body, err := w.gzipPage(n)
+	if err != nil {
+		<-w.slots
 		w.err = fmt.Errorf("upload page %d: %w", n, err)
 		return w.err
 	}
+	records, size := w.records, w.page.Len()
 	w.sum.Write(w.page.Bytes())
 	w.pages = n
 	w.page.Reset()
 	w.records = 0
+	w.sending.Add(1)
+	go func() {
+		defer w.sending.Done()
+		defer func() { <-w.slots }()
+		if err := w.put(n, body, records, size, nil); err != nil {
+			w.fail(fmt.Errorf("upload page %d: %w", n, err))
+		}
+	}()
 	return nil
 }
 
-// upload gzips and sends the page being filled as page n, or with
-// commit, unless nil, as the last page with that commit.
-func (w *PageWriter) upload(n int, commit *protocol.CommitRequest) error {
+// gzipPage gzips the page being filled, page n. Each page's body is
+// its own: the HTTP transport may still read a request's body after the
+// response came.
+func (w *PageWriter) gzipPage(n int) ([]byte, error) {
 	if n > protocol.MaxPages {
-		return fmt.Errorf("over %d pages", protocol.MaxPages)
+		return nil, fmt.Errorf("over %d pages", protocol.MaxPages)
 	}
-	w.body.Reset()
-	w.zw.Reset(&w.body)
+	body := bytes.NewBuffer(make([]byte, 0, w.page.Len()/4+512))
+	w.zw.Reset(body)
 	w.zw.Write(w.page.Bytes()) // into a bytes.Buffer: no error
 	if err := w.zw.Close(); err != nil {
-		return err
+		return nil, err
 	}
-	if w.body.Len() > protocol.MaxPageBytes {
-		return fmt.Errorf("%d bytes gzipped is over %d", w.body.Len(), protocol.MaxPageBytes)
+	if body.Len() > protocol.MaxPageBytes {
+		return nil, fmt.Errorf("%d bytes gzipped is over %d", body.Len(), protocol.MaxPageBytes)
 	}
+	return body.Bytes(), nil
+}
+
+// put sends page n, gzipped in body, of records records and size bytes
+// uncompressed, or with commit, unless nil, as the last page with that
+// commit.
+func (w *PageWriter) put(n int, body []byte, records, size int, commit *protocol.CommitRequest) error {
 	path := protocol.PagePath(w.datasetID, n)
 	if commit != nil {
 		path = protocol.LastPagePath(w.datasetID, n)
 	}
-	req, err := retryablehttp.NewRequestWithContext(w.ctx, http.MethodPut, w.base+path, w.body.Bytes())
+	req, err := retryablehttp.NewRequestWithContext(w.ctx, http.MethodPut, w.base+path, body)
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", protocol.PageContentType)
 	req.Header.Set("Content-Encoding", "gzip")
-	req.Header.Set(protocol.RecordsHeader, strconv.Itoa(w.records))
-	req.Header.Set(protocol.PageBytesHeader, strconv.Itoa(w.page.Len()))
+	req.Header.Set(protocol.RecordsHeader, strconv.Itoa(records))
+	req.Header.Set(protocol.PageBytesHeader, strconv.Itoa(size))
 	if commit != nil {
 		req.Header.Set(protocol.CommitRecordsHeader, strconv.Itoa(commit.Records))
 		req.Header.Set(protocol.CommitSHA256Header, commit.SHA256)

@@ -38,7 +38,7 @@ type coordinator struct {
 	// before the contract does; attempt counts requests to that path.
 	fault func(w http.ResponseWriter, r *http.Request, attempt int) bool
 	// dropAfterStore, when set, says whether to drop the connection
-	// instead of answering, once page n is stored.
+	// instead of answering, once page n is stored; called under mu.
 	dropAfterStore func(n int) bool
 	attempts       map[string]int
 }
@@ -119,13 +119,13 @@ func (c *coordinator) put(w http.ResponseWriter, r *http.Request) {
 		c.pages[n], c.records[n] = page.Raw, page.Records
 		c.stores++
 	}
-	drop := c.dropAfterStore
+	drop := c.dropAfterStore != nil && c.dropAfterStore(n) // pages arrive at once
 	c.mu.Unlock()
 	if again && !bytes.Equal(stored, page.Raw) {
 		refuse(w, http.StatusConflict, protocol.CodeBadMessage, "page differs from the one stored")
 		return
 	}
-	if drop != nil && drop(n) {
+	if drop {
 		conn, _, err := w.(http.Hijacker).Hijack()
 		if err != nil {
 			c.t.Error(err)
@@ -308,10 +308,13 @@ func TestStaleLeaseIsNotRetried(t *testing.T) {
 	c, srv := newCoordinator(t)
 	client, waits := testClient(t, nil)
 	w := NewPageWriter(t.Context(), client, srv.URL, c.credential, c.id, "lease-0", Options{MaxRecords: 1})
-	err := w.Write(invoice{ID: "a"})
+	if err := w.Write(invoice{ID: "a"}); err != nil {
+		t.Fatalf("Write = %v, want the page sent, its answer not awaited", err)
+	}
+	_, err := w.Commit()
 	var perr *protocol.Error
 	if !errors.As(err, &perr) || perr.Code != protocol.CodeStaleLease {
-		t.Fatalf("Write = %v, want a *protocol.Error with %s", err, protocol.CodeStaleLease)
+		t.Fatalf("Commit = %v, want a *protocol.Error with %s", err, protocol.CodeStaleLease)
 	}
 	if n := c.attempts[protocol.PagePath(c.id, 1)]; n != 1 || len(waits()) != 0 {
 		t.Errorf("%d attempts, %d waits, want 1 attempt", n, len(waits()))
@@ -504,8 +507,11 @@ func TestCancelStopsUpload(t *testing.T) {
 		return time.Hour
 	}
 	w := NewPageWriter(ctx, client, srv.URL, c.credential, c.id, c.lease, Options{MaxRecords: 1})
-	if err := w.Write(invoice{ID: "a"}); !errors.Is(err, context.Canceled) {
-		t.Errorf("Write = %v, want context.Canceled", err)
+	if err := w.Write(invoice{ID: "a"}); err != nil {
+		t.Fatalf("Write = %v, want the page sent, its answer not awaited", err)
+	}
+	if _, err := w.Commit(); !errors.Is(err, context.Canceled) {
+		t.Errorf("Commit = %v, want context.Canceled", err)
 	}
 }
 

@@ -323,6 +323,7 @@ func (w *Worker) sink(j *job, mb source.MultiBatch) (source.Sink, bool) {
 				err = fmt.Errorf("commit: %w", err)
 			}
 		}
+		pw.Close() // the pages in flight of an upload that failed
 		if err != nil {
 			err = w.fail(j.ctx, j, err)
 		}

@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -446,7 +447,7 @@ const (
 
 // benchPages builds the gzip NDJSON pages of benchRecords invoices of about
 // 300 bytes each, and the commit's checksum and uncompressed size.
-func benchPages() (pages [][]byte, sum string, raw int) {
+func benchPages() (pages []benchPage, sum string, raw int) {
 	h := sha256.New()
 	var line []byte
 	for p := range benchRecords / benchPageRecords {
@@ -462,9 +463,15 @@ func benchPages() (pages [][]byte, sum string, raw int) {
 		zw := gzip.NewWriter(&gz)
 		zw.Write(nd.Bytes())
 		zw.Close()
-		pages = append(pages, gz.Bytes())
+		pages = append(pages, benchPage{gzip: gz.Bytes(), size: nd.Len()})
 	}
 	return pages, hex.EncodeToString(h.Sum(nil)), raw
+}
+
+// benchPage is a page as the agent sends it: gzipped, with its size.
+type benchPage struct {
+	gzip []byte
+	size int // uncompressed (protocol.PageBytesHeader)
 }
 
 // benchInvoice appends invoice i as one NDJSON line: amounts are exact
@@ -481,7 +488,9 @@ func benchInvoice(dst []byte, i int) []byte {
 }
 
 // BenchmarkUploadAndProcess uploads 100,000 invoices per iteration in
-// pages of 1000, one PUT after another as the agent does, commits, and
+// pages of 1000, protocol.PagesInFlight PUTs in flight as the agent
+// keeps them (agent/upload.PageWriter), each declaring its size, commits
+// once every page is answered, and
 // waits for the dataset to be Complete: each iteration a new dataset of
 // the same type, replacing the cache. It reports records/s end to end and
 // for each part: upload (pages and commit) and processing (validation and
@@ -491,7 +500,7 @@ func BenchmarkUploadAndProcess(b *testing.B) {
 	bh := newBenchHub(b)
 	l := bh.link(1)[0]
 	pages, sum, raw := benchPages()
-	tr := &http.Transport{}
+	tr := &http.Transport{MaxIdleConnsPerHost: protocol.PagesInFlight}
 	b.Cleanup(tr.CloseIdleConnections)
 	client := &http.Client{Transport: tr}
 	b.SetBytes(int64(raw))
@@ -504,8 +513,8 @@ func BenchmarkUploadAndProcess(b *testing.B) {
 		ds, lease := bh.mapping(l)
 		b.StartTimer()
 		start := time.Now()
-		for n, p := range pages {
-			bh.do(client, http.MethodPut, protocol.PagePath(ds, n+1), l, lease, p)
+		if err := bh.putPages(client, ds, l, lease, pages); err != nil {
+			b.Fatal(err)
 		}
 		uploaded := time.Now()
 		commit, _ := json.Marshal(protocol.CommitRequest{LeaseID: lease, Pages: len(pages), Records: benchRecords, SHA256: sum})
@@ -588,9 +597,41 @@ func (bh *benchHub) mapping(l benchLink) (datasetID, lease string) {
 // do makes one agent call of the data plane and fails unless it is a 200.
 func (bh *benchHub) do(client *http.Client, method, path string, l benchLink, lease string, body []byte) {
 	bh.tb.Helper()
+	if err := bh.send(client, method, path, l, lease, body, 0); err != nil {
+		bh.tb.Fatal(err)
+	}
+}
+
+// putPages uploads a dataset's pages with protocol.PagesInFlight of them
+// in flight at most, as the agent does, and returns the first failure
+// once every request has ended.
+func (bh *benchHub) putPages(client *http.Client, ds string, l benchLink, lease string, pages []benchPage) error {
+	slots := make(chan struct{}, protocol.PagesInFlight)
+	errs := make(chan error, len(pages))
+	var wg sync.WaitGroup
+	for n, p := range pages {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			errs <- bh.send(client, http.MethodPut, protocol.PagePath(ds, n+1), l, lease, p.gzip, p.size)
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// send makes an agent's upload call; size, unless 0, is a page's
+// declared size.
+func (bh *benchHub) send(client *http.Client, method, path string, l benchLink, lease string, body []byte, size int) error {
 	req, err := http.NewRequest(method, bh.url+path, bytes.NewReader(body))
 	if err != nil {
-		bh.tb.Fatal(err)
+		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+l.cred)
 	req.Header.Set(protocol.LeaseHeader, lease)
@@ -598,18 +639,22 @@ func (bh *benchHub) do(client *http.Client, method, path string, l benchLink, le
 		req.Header.Set("Content-Type", protocol.PageContentType)
 		req.Header.Set("Content-Encoding", "gzip")
 		req.Header.Set(protocol.RecordsHeader, fmt.Sprint(benchPageRecords))
+		if size > 0 {
+			req.Header.Set(protocol.PageBytesHeader, strconv.Itoa(size))
+		}
 	} else {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		bh.tb.Fatal(err)
+		return err
 	}
 	out, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		bh.tb.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, out)
+		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, out)
 	}
+	return nil
 }
 
 // waitComplete polls the store every millisecond until the dataset is

@@ -66,7 +66,7 @@ type Config struct {
 	AuthFailures *ratelimit.Failures
 	// UploadsPerAgent is how many upload requests (pages, commits) one
 	// agent may have in flight, across the replicas sharing the store;
-	// more are 429. 4 when 0.
+	// more are 429. DefaultUploadsPerAgent when 0.
 	UploadsPerAgent int
 	// Replica is this coordinator's id among the replicas sharing the
 	// store, recorded as the holder of the channels it serves
@@ -106,6 +106,12 @@ type Config struct {
 // about three times its size while it is decoded and stored (the page, its
 // copy in the store's write, the store's write buffer).
 const DefaultUploadMemory = protocol.MaxPageExpandedBytes
+
+// DefaultUploadsPerAgent is Config.UploadsPerAgent's default: the pages
+// in flight of the two datasets an agent works on at once by default
+// (protocol.PagesInFlight each). What they hold in memory is bounded by
+// UploadMemory, for all agents together, not by this.
+const DefaultUploadsPerAgent = 2 * protocol.PagesInFlight
 
 // Publisher takes the uploads agents commit on from Validating to
 // Complete (publish.Publisher).
@@ -188,7 +194,7 @@ func New(cfg Config) *Hub {
 		cfg.UploadWait = 30 * time.Second
 	}
 	if cfg.UploadsPerAgent == 0 {
-		cfg.UploadsPerAgent = 4
+		cfg.UploadsPerAgent = DefaultUploadsPerAgent
 	}
 	if cfg.Replica == "" {
 		cfg.Replica = "local"

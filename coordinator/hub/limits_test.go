@@ -309,18 +309,20 @@ func TestAgentCredentialFailuresLimited(t *testing.T) {
 }
 
 // TestUploadsPerAgentLimited: an agent may have UploadsPerAgent upload
-// requests in flight; one more is 429 with Retry-After, and goes through
-// once one ends.
+// requests in flight, by default its two datasets' pages in flight
+// (protocol.PagesInFlight each: the 5th was refused when it was 4); one
+// more is 429 with Retry-After, and goes through once one ends.
 func TestUploadsPerAgentLimited(t *testing.T) {
-	// A budget all five pages fit at once: this test is about the count
+	const slots = 2 * protocol.PagesInFlight
+	// A budget all the pages fit at once: this test is about the count
 	// per agent, not the memory of pages (TestUploadBudgetBoundsPagesInFlight).
-	e := newEnvWith(t, func(c *Config) { c.UploadMemory = 8 * protocol.MaxPageExpandedBytes })
+	e := newEnvWith(t, func(c *Config) { c.UploadMemory = (slots + 1) * protocol.MaxPageExpandedBytes })
 	_, c, cred := e.claimMapping()
 	agents, _ := e.st.Agents(t.Context())
-	// allHeld says whether the agent's 4 slots are held: a slot taken
+	// allHeld says whether the agent's slots are held: a slot taken
 	// here is returned at once.
 	allHeld := func() bool {
-		token, err := e.st.TakeUploadSlot(t.Context(), agents[0].ID, 4, e.clock.Now(), time.Minute)
+		token, err := e.st.TakeUploadSlot(t.Context(), agents[0].ID, slots, e.clock.Now(), time.Minute)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -334,7 +336,7 @@ func TestUploadsPerAgentLimited(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	var pipes []*io.PipeWriter
-	for i := range 4 {
+	for i := range slots {
 		pr, pw := io.Pipe()
 		pipes = append(pipes, pw)
 		req, _ := http.NewRequestWithContext(t.Context(), "PUT",
@@ -353,15 +355,15 @@ func TestUploadsPerAgentLimited(t *testing.T) {
 			pw.Close()
 		}
 	}()
-	waitUntil(t, "4 uploads in flight", allHeld)
+	waitUntil(t, fmt.Sprint(slots, " uploads in flight"), allHeld)
 	p, _ := page(t, `{"id":"a","companyName":"Acme"}`)
-	status, out := e.putPage(cred, c.DatasetID, c.LeaseID, 5, p)
+	status, out := e.putPage(cred, c.DatasetID, c.LeaseID, slots+1, p)
 	if status != http.StatusTooManyRequests || code(t, out) != protocol.CodeRateLimited {
-		t.Fatalf("a 5th upload at once: %d %s, want 429 %s", status, out, protocol.CodeRateLimited)
+		t.Fatalf("upload %d at once: %d %s, want 429 %s", slots+1, status, out, protocol.CodeRateLimited)
 	}
 	pipes[0].CloseWithError(errors.New("gone"))
 	waitUntil(t, "an upload to end", func() bool { return !allHeld() })
-	if status, out := e.putPage(cred, c.DatasetID, c.LeaseID, 5, p); status != 200 {
+	if status, out := e.putPage(cred, c.DatasetID, c.LeaseID, slots+1, p); status != 200 {
 		t.Errorf("an upload once one ended: %d %s, want 200", status, out)
 	}
 }

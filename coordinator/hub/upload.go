@@ -148,8 +148,8 @@ const uploadSlotTTL = 3 * time.Minute
 // answers 429 when it holds UploadsPerAgent already, whichever replicas
 // its requests went to: one credential cannot hold more of the
 // coordinators' connections and memory than its uploads need (an agent
-// works on 2 datasets at once, one request each). The agent's HTTP client
-// retries after Retry-After. It returns the request to go on with, whose
+// works on 2 datasets at once, protocol.PagesInFlight requests each). The
+// agent's HTTP client retries after Retry-After. It returns the request to go on with, whose
 // context ends with the slot, and the function that ends the upload.
 func (h *Hub) startUpload(w http.ResponseWriter, r *http.Request, agentID string) (*http.Request, func(), bool) {
 	started := time.Now()

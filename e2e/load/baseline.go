@@ -36,8 +36,7 @@ func measureBaseline(dir string, records int) (baseline, error) {
 	if b.WSRoundTripP50, b.WSRoundTripP99, err = wsRoundTrip(2000); err != nil {
 		return b, fmt.Errorf("websocket round trip: %w", err)
 	}
-	db, err := badger.Open(badger.DefaultOptions(dir).WithSyncWrites(true).WithLogger(nil).
-		WithMemTableSize(8 << 20).WithNumMemtables(2).WithNumCompactors(2).WithBlockCacheSize(64 << 20).WithValueThreshold(64 << 10))
+	db, err := openBaseline(dir)
 	if err != nil {
 		return b, err
 	}
@@ -62,24 +61,47 @@ func measureBaseline(dir string, records int) (baseline, error) {
 	}
 	b.SyncWritesPerSec = float64(writers*each) / time.Since(start).Seconds()
 
-	// The records phase's bytes: the same JSON records, written in one
-	// WriteBatch and flushed, as a cache swap writes them.
-	start = time.Now()
+	b.BatchRecordsPerSec, b.BatchMBPerSec, err = writeBatch(db, records)
+	return b, err
+}
+
+// openBaseline opens a Badger database in dir as the baselines use it.
+func openBaseline(dir string) (*badger.DB, error) {
+	return badger.Open(badger.DefaultOptions(dir).WithSyncWrites(true).WithLogger(nil).
+		WithMemTableSize(8 << 20).WithNumMemtables(2).WithNumCompactors(2).WithBlockCacheSize(64 << 20).WithValueThreshold(64 << 10))
+}
+
+// writeBatch writes the records phase's bytes, the same JSON records, in
+// one WriteBatch and flushes it, as a cache swap writes them, and
+// returns records and MB per second.
+func writeBatch(db *badger.DB, records int) (recordsPerSec, mbPerSec float64, err error) {
+	start := time.Now()
 	wb := db.NewWriteBatch()
 	bytes := 0
 	for i := range records {
 		raw := fmt.Appendf(nil, `{"id":"C%07d","customerName":"Customer %d of 0 Ltd","emailAddress":"accounts%d@example.com","status":"Active","modifiedDate":"2026-01-01T00:00:00Z"}`, i, i, i)
 		bytes += len(raw)
 		if err := wb.Set(fmt.Appendf(nil, "rec/%07d", i), raw); err != nil {
-			return b, err
+			return 0, 0, err
 		}
 	}
 	if err := wb.Flush(); err != nil {
-		return b, err
+		return 0, 0, err
 	}
 	secs := time.Since(start).Seconds()
-	b.BatchRecordsPerSec, b.BatchMBPerSec = float64(records)/secs, float64(bytes)/secs/1e6
-	return b, nil
+	return float64(records) / secs, float64(bytes) / secs / 1e6, nil
+}
+
+// measureBatchLimit is writeBatch into a new database in dir, removed
+// after.
+func measureBatchLimit(dir string, records int) (float64, error) {
+	db, err := openBaseline(dir)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { db.Close(); os.RemoveAll(dir) }()
+	perSec, _, err := writeBatch(db, records)
+	return perSec, err
 }
 
 // wsRoundTrip echoes n small text messages over a loopback websocket,

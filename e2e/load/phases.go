@@ -420,6 +420,13 @@ func (l *loadRun) measureRecords(ctx context.Context) error {
 	for i := range idx {
 		idx[i] = i
 	}
+	// The limit just before the phase, beside the baseline's after the
+	// run: on a shared machine it moves between the two.
+	before, err := measureBatchLimit(filepath.Join(l.o.dir, "batch-before"), l.o.bigRecords)
+	if err != nil {
+		return fmt.Errorf("the WriteBatch limit before the records: %w", err)
+	}
+	l.r.BatchRecordsPerSecBefore = before
 	peak, use := l.samplePeakRSS(), l.sampleUse(ctx)
 	ids, err := l.queueAll(ctx, idx)
 	if err != nil {
@@ -436,7 +443,8 @@ func (l *loadRun) measureRecords(ctx context.Context) error {
 	total := l.o.big * l.o.bigRecords
 	l.r.BigDatasets, l.r.BigRecords = l.o.big, l.o.bigRecords
 	l.r.RecordsPerSec = float64(total) / last.Sub(first).Seconds()
-	logf("records: %d in %.2fs: %.0f/s, peak RSS %d MiB", total, last.Sub(first).Seconds(), l.r.RecordsPerSec, l.r.PeakRSSRecords>>20)
+	logf("records: %d in %.2fs: %.0f/s (%s the WriteBatch limit of %.0f/s measured just before), peak RSS %d MiB",
+		total, last.Sub(first).Seconds(), l.r.RecordsPerSec, ratio(l.r.RecordsPerSec, before), before, l.r.PeakRSSRecords>>20)
 	return nil
 }
 

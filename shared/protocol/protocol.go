@@ -39,6 +39,10 @@ const (
 	MaxRecordBytes       = 1 << 20  // one NDJSON line
 	MaxPages             = 100000   // pages in one dataset
 	MaxBindings          = 200      // connections one agent serves
+	// PagesInFlight is how many pages of one dataset an agent has sent
+	// and not yet seen answered, at most; the last page, or the commit,
+	// goes once every earlier page is answered.
+	PagesInFlight = 4
 )
 
 // Type says what a message is.
