@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferry-sync/ferry/coordinator/hub"
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/dataset"
 	"github.com/ferry-sync/ferry/shared/protocol"
@@ -103,8 +104,9 @@ func portalBrowser(t *testing.T, srv *Server, key string) func(srv *Server, path
 }
 
 // TestReplicasShareUploadLimit: an agent's uploads split across two
-// replicas are held to one limit: with 2 in flight on A and 2 on B, a
-// 5th is 429 on either; once one ends, another goes through.
+// replicas are held to one limit (hub.DefaultUploadsPerAgent): with half
+// of it in flight on A and half on B, one more is 429 on either; once
+// one ends, another goes through.
 func TestReplicasShareUploadLimit(t *testing.T) { onBackends(t, testReplicasShareUploadLimit) }
 
 func testReplicasShareUploadLimit(t *testing.T, on backend) {
@@ -128,7 +130,9 @@ func testReplicasShareUploadLimit(t *testing.T, on backend) {
 			pw.Close()
 		}
 	}()
-	for i, srv := range []*Server{a, a, b, b} {
+	const limit = hub.DefaultUploadsPerAgent
+	for i := range limit {
+		srv := []*Server{a, b}[i%2]
 		pr, pw := io.Pipe()
 		pipes = append(pipes, pw)
 		wg.Go(func() {
@@ -140,7 +144,7 @@ func testReplicasShareUploadLimit(t *testing.T, on backend) {
 	// The probe's slot ended a minute ago for every real take, so it
 	// never makes an upload of the test's refused.
 	allHeld := func() bool {
-		token, err := a.Store.TakeUploadSlot(t.Context(), "agent-1", 4, time.Now().Add(-time.Minute), time.Millisecond)
+		token, err := a.Store.TakeUploadSlot(t.Context(), "agent-1", limit, time.Now().Add(-time.Minute), time.Millisecond)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -152,15 +156,15 @@ func testReplicasShareUploadLimit(t *testing.T, on backend) {
 		}
 		return false
 	}
-	waitFor(t, "4 uploads in flight, 2 on each replica", allHeld)
+	waitFor(t, "the limit's uploads in flight, half on each replica", allHeld)
 	for _, srv := range srvs {
-		resp, err := put(srv, 5, strings.NewReader("x"))
+		resp, err := put(srv, limit+1, strings.NewReader("x"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
-			t.Errorf("a 5th upload on %s: %d (Retry-After %q), want 429 with Retry-After", srv.ReplicaID(), resp.StatusCode, resp.Header.Get("Retry-After"))
+			t.Errorf("one upload more than %d on %s: %d (Retry-After %q), want 429 with Retry-After", limit, srv.ReplicaID(), resp.StatusCode, resp.Header.Get("Retry-After"))
 		}
 	}
 	pipes[0].CloseWithError(errors.New("gone"))
@@ -170,7 +174,7 @@ func testReplicasShareUploadLimit(t *testing.T, on backend) {
 	zw := gzip.NewWriter(&page)
 	zw.Write(raw)
 	zw.Close()
-	if code, out := agentCall(t, b, cred, "PUT", protocol.PagePath(ds, 5), page.Bytes(), map[string]string{
+	if code, out := agentCall(t, b, cred, "PUT", protocol.PagePath(ds, limit+1), page.Bytes(), map[string]string{
 		protocol.LeaseHeader: lease, protocol.RecordsHeader: "1", protocol.PageBytesHeader: strconv.Itoa(len(raw)),
 		"Content-Type": protocol.PageContentType, "Content-Encoding": "gzip"}); code != 200 {
 		t.Errorf("an upload on B once one on A ended: %d %s, want 200", code, out)
