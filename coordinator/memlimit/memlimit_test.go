@@ -106,6 +106,10 @@ func TestPolicyBurst(t *testing.T) {
 		s.GCCPU += gc
 		l := p.Limit(s)
 		room := goal(s, l) - float64(s.Live)
+		if room < MinHeadroom*0.999 {
+			t.Fatalf("second %d: limit %d leaves a heap goal %.1f MiB above %d MiB live, %d MiB of holes: want at least MinHeadroom",
+				i, l, room/mib, s.Live/mib, s.Holes/mib)
+		}
 		window := int(Window / time.Second)
 		switch {
 		case i < window:
@@ -136,7 +140,9 @@ func TestPolicyBurst(t *testing.T) {
 // allocating fast, one or two collections a second that take little of a
 // core, and now and then one collection of the big heap that takes a
 // third of a core in its second. Its limit stays the calm one
-// throughout: the room a burst gets is the publish's peak memory.
+// throughout (the room a burst gets is the publish's peak memory), and
+// leaves the runtime's heap goal Headroom above the live heap, its holes
+// counted against the limit.
 func TestPolicyPublish(t *testing.T) {
 	var p Policy
 	start := time.Unix(1_800_000_000, 0)
@@ -150,8 +156,12 @@ func TestPolicyPublish(t *testing.T) {
 			gc = 0.33
 		}
 		s.GCCPU += gc
-		if l, want := p.Limit(s), Limit(s); l != want {
+		l, want := p.Limit(s), Limit(s)
+		if l != want {
 			t.Fatalf("second %d (GC %.2f of a core): limit %d, want the calm limit %d", i, gc, l, want)
+		}
+		if room, most := goal(s, l)-float64(s.Live), float64(s.Live)*Headroom; math.Abs(room-most) > most/1000 {
+			t.Fatalf("second %d: heap goal %.1f MiB above %d MiB live, want Headroom of it, %.1f MiB", i, room/mib, s.Live/mib, most/mib)
 		}
 	}
 }
