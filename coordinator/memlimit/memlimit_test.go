@@ -241,6 +241,7 @@ func TestCalmLimitAfterQuietCollection(t *testing.T) {
 	sink = nil
 	got := cycles() - before
 	room := max(float64(s.Live)*Headroom, MinHeadroom)
+	t.Logf("%d collections while %d MiB were allocated above %.1f MiB live (%.1f MiB of holes)", got, allocated/mib, float64(s.Live)/mib, float64(s.Holes)/mib)
 	if most := uint64(allocated/room) + 2; got > most {
 		t.Errorf("%d collections while %d MiB were allocated above %.1f MiB live (%.1f MiB of holes): want at most %d, one per %.1f MiB",
 			got, allocated/mib, float64(s.Live)/mib, float64(s.Holes)/mib, most, room/mib)
