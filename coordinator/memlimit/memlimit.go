@@ -4,15 +4,17 @@
 // it the GC lets the heap grow to twice what is live (GOGC=100) and the
 // runtime keeps what a burst grew to long after the burst.
 //
-// The limit is derived, not set by hand: it follows the live heap after
-// each collection, with room above it for the heap to grow, so it can
-// never sit below what is live and keep the GC running without pause.
-// While the process is calm the room is half the live heap (Headroom, at
-// least MinHeadroom), and the process's memory stays below the limit.
-// While the GC takes more than Busy of a core over Window (a reconnect
-// burst) the room is what the heap allocates in Spacing, up to the live
-// heap (what GOGC=100 gives), counted as the runtime counts it, so that
-// the limit does not make the GC run more often than once every Spacing;
+// The limit is derived, not set by hand: it is what the runtime counts
+// against it as in use after each collection (the live heap, the holes
+// in the heap's spans, stacks and the runtime's own memory), with room
+// above it for the heap to grow, so that the runtime's heap goal is the
+// live heap and that room: it can never sit at or below what is live
+// and keep the GC running without pause. While the process is calm the
+// room is half the live heap (Headroom, at least MinHeadroom). While the
+// GC takes more than Busy of a core over Window (a reconnect burst) the
+// room is what the heap allocates in Spacing, up to the live heap (what
+// GOGC=100 gives), so that the limit does not make the GC run more often
+// than once every Spacing;
 // the room narrows again once the GC has not been busy for Quiet. A
 // process that has not collected for Quiet is collected and its free
 // memory returned (debug.FreeOSMemory): the limit then follows what is
@@ -148,14 +150,14 @@ func (p *Policy) Limit(s Sample) int64 {
 }
 
 // Limit is the soft memory limit for the process sampled in s while it is
-// calm: what it holds beyond the heap's objects, the live heap, and room
-// for the heap to grow (Headroom of the live heap, at least MinHeadroom)
-// in which the holes in its spans count: new objects fill them, so the
-// process's memory stays below the limit.
-func Limit(s Sample) int64 {
-	room := max(float64(s.Live)*Headroom, MinHeadroom)
-	return clamp(float64(s.Other) + float64(s.Live) + room)
-}
+// calm: BurstLimit's with nothing allocated, so that the runtime's heap
+// goal is the live heap and Headroom of it (at least MinHeadroom) above
+// all it counts as in use, the holes in the heap's spans with the rest.
+// Counted as room, the holes left a heap goal at the live heap whenever
+// they outgrew the room, as after the quiet collection in an idle
+// coordinator's fragmented heap: the GC then ran without pause until
+// the holes filled.
+func Limit(s Sample) int64 { return BurstLimit(s, 0) }
 
 // BurstLimit is the soft memory limit for the process sampled in s while
 // the GC is busy and its heap allocates alloc bytes in Spacing: the

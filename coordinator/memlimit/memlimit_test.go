@@ -24,25 +24,32 @@ func goal(s Sample, l int64) float64 {
 	return g - max(g*runtimeHeadroom, mib)
 }
 
-// While calm the limit is what the process holds beyond the heap's
-// objects, the live heap and half of it again, never less than
-// MinHeadroom above what is live: it cannot sit at or below the live
-// heap, where the GC would run without pause.
+// While calm the runtime's heap goal under the limit is the live heap and
+// half of it again, never less than MinHeadroom above it, however many
+// holes the heap's spans hold: the limit cannot leave the goal at or
+// below what is live, where the GC would run without pause. (An idle
+// coordinator after the quiet collection holds more holes than room:
+// counted as room, they left its goal at the live heap.)
 func TestLimit(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		s    Sample
-		want int64
+		room float64
 	}{
 		{"nothing live yet", Sample{}, MinHeadroom},
-		{"small heap: the least headroom", Sample{Live: 20 * mib, Other: 10 * mib}, 30*mib + MinHeadroom},
-		{"idle agents: half the live heap", Sample{Live: 300 * mib, Other: 120 * mib, Holes: 40 * mib}, 420*mib + 150*mib},
-		{"a big publish", Sample{Live: 2048 * mib, Other: 16 * mib}, 2064*mib + 1024*mib},
-		{"past int64", Sample{Live: math.MaxUint64 / 2, Other: math.MaxUint64 / 2}, math.MaxInt64},
+		{"small heap: the least headroom", Sample{Live: 20 * mib, Other: 10 * mib}, MinHeadroom},
+		{"idle coordinator after the quiet collection: more holes than room", Sample{Live: 29 * mib, Other: 20 * mib, Holes: 24 * mib}, MinHeadroom},
+		{"idle agents: half the live heap", Sample{Live: 300 * mib, Other: 120 * mib, Holes: 200 * mib}, 150 * mib},
+		{"a big publish", Sample{Live: 2048 * mib, Other: 16 * mib, Holes: 64 * mib}, 1024 * mib},
 	} {
-		if got := Limit(tc.s); got != tc.want {
-			t.Errorf("%s: Limit(%+v) = %d, want %d", tc.name, tc.s, got, tc.want)
+		l := Limit(tc.s)
+		want := float64(tc.s.Live) + tc.room
+		if g := goal(tc.s, l); math.Abs(g-want) > want/1000 {
+			t.Errorf("%s: Limit(%+v) = %d: heap goal %.1f MiB, want %.1f MiB", tc.name, tc.s, l, g/mib, want/mib)
 		}
+	}
+	if got := Limit(Sample{Live: math.MaxUint64 / 2, Other: math.MaxUint64 / 2}); got != math.MaxInt64 {
+		t.Errorf("past int64: Limit = %d, want %d", got, int64(math.MaxInt64))
 	}
 }
 
@@ -99,6 +106,10 @@ func TestPolicyBurst(t *testing.T) {
 		s.GCCPU += gc
 		l := p.Limit(s)
 		room := goal(s, l) - float64(s.Live)
+		if room < MinHeadroom*0.999 {
+			t.Fatalf("second %d: limit %d leaves a heap goal %.1f MiB above %d MiB live, %d MiB of holes: want at least MinHeadroom",
+				i, l, room/mib, s.Live/mib, s.Holes/mib)
+		}
 		window := int(Window / time.Second)
 		switch {
 		case i < window:
@@ -129,7 +140,9 @@ func TestPolicyBurst(t *testing.T) {
 // allocating fast, one or two collections a second that take little of a
 // core, and now and then one collection of the big heap that takes a
 // third of a core in its second. Its limit stays the calm one
-// throughout: the room a burst gets is the publish's peak memory.
+// throughout (the room a burst gets is the publish's peak memory), and
+// leaves the runtime's heap goal Headroom above the live heap, its holes
+// counted against the limit.
 func TestPolicyPublish(t *testing.T) {
 	var p Policy
 	start := time.Unix(1_800_000_000, 0)
@@ -143,8 +156,12 @@ func TestPolicyPublish(t *testing.T) {
 			gc = 0.33
 		}
 		s.GCCPU += gc
-		if l, want := p.Limit(s), Limit(s); l != want {
+		l, want := p.Limit(s), Limit(s)
+		if l != want {
 			t.Fatalf("second %d (GC %.2f of a core): limit %d, want the calm limit %d", i, gc, l, want)
+		}
+		if room, most := goal(s, l)-float64(s.Live), float64(s.Live)*Headroom; math.Abs(room-most) > most/1000 {
+			t.Fatalf("second %d: heap goal %.1f MiB above %d MiB live, want Headroom of it, %.1f MiB", i, room/mib, s.Live/mib, most/mib)
 		}
 	}
 }
@@ -157,19 +174,10 @@ var held [][]byte
 // runtime reckons it, not as room.
 func TestLimitRoomInAFragmentedHeap(t *testing.T) {
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
-	var all [][]byte
-	for i := range 400_000 {
-		all = append(all, make([]byte, 48+(i%7)*64))
-	}
-	for i := 0; i < len(all); i += 4 {
-		held = append(held, all[i])
-	}
-	all = nil
-	defer func() { held = nil }()
 	// Collected and the free spans returned, as after the quiet
 	// collection (free spans not yet returned count against the limit
 	// too, until the runtime's scavenger returns them).
-	debug.FreeOSMemory()
+	defer fragment()()
 	s := Read()
 	debug.SetMemoryLimit(BurstLimit(s, 0))
 	ms := []metrics.Sample{{Name: "/gc/heap/goal:bytes"}}
@@ -180,6 +188,63 @@ func TestLimitRoomInAFragmentedHeap(t *testing.T) {
 	got, want := float64(ms[0].Value.Uint64()), min(live+max(live*Headroom, MinHeadroom), 2*live)
 	if got < want*0.95 {
 		t.Errorf("heap goal %.1f MiB for %.1f MiB live: want about %.1f MiB", got/mib, float64(s.Live)/mib, want/mib)
+	}
+}
+
+var sink []byte
+
+// fragment fills the heap with small objects of several sizes and keeps
+// a quarter of them, so that its spans hold three times as much in holes
+// as in live objects (what an idle coordinator's heap holds once a
+// connect's garbage is collected), and collects and returns the free
+// spans, as the controller does after Quiet. It returns a func that lets
+// go of what is kept.
+func fragment() func() {
+	var all [][]byte
+	for i := range 400_000 {
+		all = append(all, make([]byte, 48+(i%7)*64))
+	}
+	for i := 0; i < len(all); i += 4 {
+		held = append(held, all[i])
+	}
+	all = nil
+	debug.FreeOSMemory()
+	return func() { held = nil }
+}
+
+// cycles is how many collections have ended so far.
+func cycles() uint64 {
+	ms := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(ms)
+	return ms[0].Value.Uint64()
+}
+
+// Under the calm limit, set after the quiet collection of a fragmented
+// heap, the runtime collects as often as the limit's room means (once
+// per Headroom of the live heap allocated, at least MinHeadroom), not
+// back to back: the holes count against the limit as the runtime counts
+// them, not as room. The heap allocates objects of a size the holes do
+// not fit, as new connections' buffers would.
+func TestCalmLimitAfterQuietCollection(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	defer fragment()()
+	s := Read()
+	if s.Holes < s.Live {
+		t.Fatalf("%.1f MiB of holes beside %.1f MiB live: want a fragmented heap", float64(s.Holes)/mib, float64(s.Live)/mib)
+	}
+	debug.SetMemoryLimit(Limit(s))
+	const allocated = 64 * mib
+	before := cycles()
+	for range allocated / 1024 {
+		sink = make([]byte, 1024)
+	}
+	sink = nil
+	got := cycles() - before
+	room := max(float64(s.Live)*Headroom, MinHeadroom)
+	t.Logf("%d collections while %d MiB were allocated above %.1f MiB live (%.1f MiB of holes)", got, allocated/mib, float64(s.Live)/mib, float64(s.Holes)/mib)
+	if most := uint64(allocated/room) + 2; got > most {
+		t.Errorf("%d collections while %d MiB were allocated above %.1f MiB live (%.1f MiB of holes): want at most %d, one per %.1f MiB",
+			got, allocated/mib, float64(s.Live)/mib, float64(s.Holes)/mib, most, room/mib)
 	}
 }
 
