@@ -256,33 +256,42 @@ func TestSupersededHandshakeStopsItsStoreWork(t *testing.T) {
 	}
 }
 
+// heldHandshake starts a hub, set by edit, whose store holds a
+// handshake's store work until the test closes ws.hold, and returns once
+// a linked agent's handshake (a, bound to conn with cred) is held there.
+func heldHandshake(t *testing.T, edit func(*Config)) (e *env, ws *watchedStore, a *agent, conn, cred string) {
+	t.Helper()
+	e = newEnvWith(t, func(c *Config) {
+		ws = &watchedStore{Store: c.Store, hold: make(chan struct{}), held: make(chan struct{})}
+		c.Store = ws
+		edit(c)
+	})
+	conn, cred = e.linked()
+	first, _, err := e.dial(cred)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { first.Close() })
+	a = &agent{t: t, ws: first, cred: cred}
+	a.send(protocol.Message{Type: protocol.TypeHello, ID: "hello", Hello: &protocol.Hello{
+		Versions: []int{1}, Hostname: "pc-1", OS: "linux", AgentVersion: "test", Bindings: all(conn), Capacity: 2}})
+	<-ws.held
+	return e, ws, a, conn, cred
+}
+
 // TestHandshakePastItsDeadline: a handshake whose store work outlasts its
 // deadline stops there: the agent is told busy (so that it waits before
 // it comes back), the channel is not claimed, and the agent's next
 // connection is welcomed.
 func TestHandshakePastItsDeadline(t *testing.T) {
-	var ws *watchedStore
-	e := newEnvWith(t, func(c *Config) {
-		ws = &watchedStore{Store: c.Store, hold: make(chan struct{}), held: make(chan struct{})}
-		c.Store, c.HandshakeTimeout = ws, 2*time.Second
-	})
-	conn, cred := e.linked()
-	first, _, err := e.dial(cred)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer first.Close()
-	a := &agent{t: t, ws: first, cred: cred}
-	a.send(protocol.Message{Type: protocol.TypeHello, ID: "hello", Hello: &protocol.Hello{
-		Versions: []int{1}, Hostname: "pc-1", OS: "linux", AgentVersion: "test", Bindings: all(conn), Capacity: 2}})
-	<-ws.held
+	e, ws, a, conn, cred := heldHandshake(t, func(c *Config) { c.HandshakeTimeout = 2 * time.Second })
 	// Held past the deadline: released once the agent has been told.
 	m := a.expect(protocol.TypeError)
 	close(ws.hold)
 	if m.Error.Code != protocol.CodeBusy {
 		t.Errorf("the answer past the deadline: %+v, want code %s", m.Error, protocol.CodeBusy)
 	}
-	if got := closedBy(first); got != reasonHandshakeTimeout {
+	if got := closedBy(a.ws); got != reasonHandshakeTimeout {
 		t.Errorf("connection ended with %q, want %q", got, reasonHandshakeTimeout)
 	}
 	e.connect(cred, all(conn))
@@ -382,21 +391,7 @@ func TestUpgradeFloodFromOneAddress(t *testing.T) {
 // (its store work held), dials are refused as busy without a read of
 // their credential: the store sees the held handshake's read alone.
 func TestBusyRefusalReadsNoCredential(t *testing.T) {
-	var ws *watchedStore
-	e := newEnvWith(t, func(c *Config) {
-		ws = &watchedStore{Store: c.Store, hold: make(chan struct{}), held: make(chan struct{})}
-		c.Store, c.Handshakes, c.HandshakeWait = ws, 1, 20*time.Millisecond
-	})
-	conn, cred := e.linked()
-	first, _, err := e.dial(cred)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer first.Close()
-	a := &agent{t: t, ws: first, cred: cred}
-	a.send(protocol.Message{Type: protocol.TypeHello, ID: "hello", Hello: &protocol.Hello{
-		Versions: []int{1}, Hostname: "pc-1", OS: "linux", AgentVersion: "test", Bindings: all(conn), Capacity: 2}})
-	<-ws.held // the handshake holds the slot
+	e, ws, a, _, cred := heldHandshake(t, func(c *Config) { c.Handshakes, c.HandshakeWait = 1, 20*time.Millisecond })
 	for _, c := range []string{cred, "fra_unknown"} {
 		for range 3 {
 			ws2, resp, err := e.dial(c)
@@ -425,21 +420,7 @@ func TestBusyRefusalReadsNoCredential(t *testing.T) {
 // measured) are told from 1 s up to 4 s, not one Retry-After for all.
 func TestBusyRetryAfterGrowsWithTheQueue(t *testing.T) {
 	const n = 20
-	var ws *watchedStore
-	e := newEnvWith(t, func(c *Config) {
-		ws = &watchedStore{Store: c.Store, hold: make(chan struct{}), held: make(chan struct{})}
-		c.Store, c.Handshakes, c.HandshakeWait = ws, 1, 200*time.Millisecond
-	})
-	conn, cred := e.linked()
-	first, _, err := e.dial(cred)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer first.Close()
-	a := &agent{t: t, ws: first, cred: cred}
-	a.send(protocol.Message{Type: protocol.TypeHello, ID: "hello", Hello: &protocol.Hello{
-		Versions: []int{1}, Hostname: "pc-1", OS: "linux", AgentVersion: "test", Bindings: all(conn), Capacity: 2}})
-	<-ws.held
+	e, ws, a, _, cred := heldHandshake(t, func(c *Config) { c.Handshakes, c.HandshakeWait = 1, 200*time.Millisecond })
 	var (
 		mu     sync.Mutex
 		afters []int
