@@ -397,20 +397,31 @@ func (b *Badger) CachedRecords(ctx context.Context, companyID string, dt string,
 // maxCachedIDLen bounds the id CachedRecord looks up, so the key fits.
 const maxCachedIDLen = 16 << 10
 
+// cachedSnapshot is the current snapshot of (company, data type) that
+// could hold a record with id: "" when there is none, or id cannot be a
+// record's key; ErrNotFound if the company is missing.
+func cachedSnapshot(txn *tx, companyID, dt, id string) (string, error) {
+	if _, err := getCompany(txn, companyID); err != nil {
+		return "", err
+	}
+	cur, err := currentSnapshot(txn, companyID, dt)
+	if err != nil || id == "" || len(id) > maxCachedIDLen {
+		return "", err
+	}
+	return cur, nil
+}
+
 func (b *Badger) CachedRecord(ctx context.Context, companyID string, dt string, id string) ([]byte, error) {
 	if err := rules.LookupIDs("company", companyID, "data type", dt); err != nil {
 		return nil, err
 	}
 	var rec []byte
 	err := b.view(ctx, func(txn *tx) error {
-		if _, err := getCompany(txn, companyID); err != nil {
-			return err
-		}
-		cur, err := currentSnapshot(txn, companyID, dt)
+		cur, err := cachedSnapshot(txn, companyID, dt, id)
 		if err != nil {
 			return err
 		}
-		if cur == "" || id == "" || len(id) > maxCachedIDLen {
+		if cur == "" {
 			return fmt.Errorf("%s record %q: %w", dt, id, store.ErrNotFound)
 		}
 		item, err := txn.Get(recordKey(companyID, dt, cur, id))
@@ -433,11 +444,8 @@ func (b *Badger) CachedRecordExists(ctx context.Context, companyID string, dt st
 	}
 	var found bool
 	err := b.view(ctx, func(txn *tx) error {
-		if _, err := getCompany(txn, companyID); err != nil {
-			return err
-		}
-		cur, err := currentSnapshot(txn, companyID, dt)
-		if err != nil || cur == "" || id == "" || len(id) > maxCachedIDLen {
+		cur, err := cachedSnapshot(txn, companyID, dt, id)
+		if err != nil || cur == "" {
 			return err
 		}
 		// The key alone: a record's value may be a reference into a

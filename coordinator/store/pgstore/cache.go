@@ -532,22 +532,32 @@ func (p *PG) stopReading(companyID, dt, cur, token string) {
 	}
 }
 
+// cachedSnapshot is the current snapshot of (company, data type) that
+// could hold a record with id: "" when there is none, or id cannot be a
+// record's (no stored id holds a NUL or invalid UTF-8, which a text
+// parameter cannot); ErrNotFound if the company is missing.
+func cachedSnapshot(ctx context.Context, t *tx, companyID, dt, id string) (string, error) {
+	if _, err := getCompany(ctx, t, companyID); err != nil {
+		return "", err
+	}
+	cur, err := currentSnapshot(ctx, t, companyID, dt)
+	if err != nil || id == "" || !utf8.ValidString(id) || strings.ContainsRune(id, 0) {
+		return "", err
+	}
+	return cur, nil
+}
+
 func (p *PG) CachedRecord(ctx context.Context, companyID string, dt string, id string) ([]byte, error) {
 	if err := rules.LookupIDs("company", companyID, "data type", dt); err != nil {
 		return nil, err
 	}
 	var rec []byte
 	err := p.view(ctx, func(t *tx) error {
-		if _, err := getCompany(ctx, t, companyID); err != nil {
-			return err
-		}
-		cur, err := currentSnapshot(ctx, t, companyID, dt)
+		cur, err := cachedSnapshot(ctx, t, companyID, dt, id)
 		if err != nil {
 			return err
 		}
-		// No stored id holds a NUL or invalid UTF-8, which a text
-		// parameter cannot.
-		if cur == "" || id == "" || !utf8.ValidString(id) || strings.ContainsRune(id, 0) {
+		if cur == "" {
 			return fmt.Errorf("%s record %q: %w", dt, id, store.ErrNotFound)
 		}
 		err = t.QueryRow(ctx, "SELECT body FROM records WHERE dataset_id = $1 AND id = $2 ORDER BY seq DESC LIMIT 1",
@@ -563,11 +573,8 @@ func (p *PG) CachedRecordExists(ctx context.Context, companyID string, dt string
 	}
 	var found bool
 	err := p.view(ctx, func(t *tx) error {
-		if _, err := getCompany(ctx, t, companyID); err != nil {
-			return err
-		}
-		cur, err := currentSnapshot(ctx, t, companyID, dt)
-		if err != nil || cur == "" || id == "" || !utf8.ValidString(id) || strings.ContainsRune(id, 0) {
+		cur, err := cachedSnapshot(ctx, t, companyID, dt, id)
+		if err != nil || cur == "" {
 			return err
 		}
 		return t.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM records WHERE dataset_id = $1 AND id = $2)", cur, id).Scan(&found)
