@@ -83,30 +83,12 @@ type bare struct {
 // and per connection.
 func measureBare(ctx context.Context, n int) (bare, error) {
 	var b bare
-	self, err := os.Executable()
+	addr, pid, stop, err := startBare(ctx)
 	if err != nil {
 		return b, err
 	}
-	cmd := exec.CommandContext(ctx, self, "bare")
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return b, err
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return b, err
-	}
-	if err := cmd.Start(); err != nil {
-		return b, err
-	}
-	defer func() { stdin.Close(); _ = cmd.Wait() }()
-	addr, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		return b, fmt.Errorf("bare server: %w", err)
-	}
-	addr = strings.TrimSpace(addr)
-	if b.Before, err = procRSS(cmd.Process.Pid); err != nil {
+	defer stop()
+	if b.Before, err = procRSS(pid); err != nil {
 		return b, err
 	}
 	conns := make([]*websocket.Conn, n)
@@ -144,7 +126,7 @@ func measureBare(ctx context.Context, n int) (bare, error) {
 	if err := sleep(ctx, 5*time.Second); err != nil {
 		return b, err
 	}
-	if b.Idle, err = procRSS(cmd.Process.Pid); err != nil {
+	if b.Idle, err = procRSS(pid); err != nil {
 		return b, err
 	}
 	if b.Idle <= b.Before {
@@ -152,6 +134,91 @@ func measureBare(ctx context.Context, n int) (bare, error) {
 	}
 	b.BytesPerConn = float64(b.Idle-b.Before) / float64(n)
 	return b, nil
+}
+
+// startBare starts the bare server (this tool as `TOOL bare`) and returns
+// its address, its pid and what stops it.
+func startBare(ctx context.Context) (addr string, pid int, stop func(), err error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", 0, nil, err
+	}
+	cmd := exec.CommandContext(ctx, self, "bare")
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return "", 0, nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", 0, nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", 0, nil, err
+	}
+	stop = func() { stdin.Close(); _ = cmd.Wait() }
+	addr, err = bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		stop()
+		return "", 0, nil, fmt.Errorf("bare server: %w", err)
+	}
+	return strings.TrimSpace(addr), cmd.Process.Pid, stop, nil
+}
+
+// startRoundTrips starts the bare server and sends it one small message
+// over a websocket every pause, reading each echo, until the returned
+// function is called, which returns each round trip's time. It is the
+// machine's own latency between two processes at that moment: what the
+// coordinator's and the agents' scheduling also meet.
+func startRoundTrips(ctx context.Context, pause time.Duration) (func() ([]time.Duration, error), error) {
+	addr, _, stop, err := startBare(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d := websocket.Dialer{ReadBufferSize: bareBuffer, WriteBufferSize: bareBuffer}
+	c, _, err := d.DialContext(ctx, "ws://"+addr, nil)
+	if err != nil {
+		stop()
+		return nil, fmt.Errorf("bare server: %w", err)
+	}
+	done := make(chan struct{})
+	var lat []time.Duration
+	var loopErr error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			start := time.Now()
+			if err := c.WriteMessage(websocket.TextMessage, roundTripMessage); err != nil {
+				loopErr = err
+				return
+			}
+			if _, _, err := c.ReadMessage(); err != nil {
+				loopErr = err
+				return
+			}
+			lat = append(lat, time.Since(start))
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				loopErr = ctx.Err()
+				return
+			case <-time.After(pause):
+			}
+		}
+	}()
+	return func() ([]time.Duration, error) {
+		close(done)
+		wg.Wait()
+		c.Close()
+		stop()
+		if loopErr == nil && len(lat) == 0 {
+			loopErr = errors.New("no round trip")
+		}
+		return lat, loopErr
+	}, nil
 }
 
 // procRSS is a process's resident memory in bytes, from /proc (as

@@ -104,6 +104,9 @@ func measureBatchLimit(dir string, records int) (float64, error) {
 	return perSec, err
 }
 
+// roundTripMessage is what the round trips send: an offer's size.
+var roundTripMessage = []byte(`{"type":"offer","id":"8b0f7c52-3a56-4a43-9f0e-1e1f4b0c6f2d","offer":{"datasetId":"4a1c","companyId":"9f2e","connectionId":"77aa","dataType":"customers","attempt":1}}`)
+
 // wsRoundTrip echoes n small text messages over a loopback websocket,
 // one at a time, and returns the p50 and p99 of the round trips.
 func wsRoundTrip(n int) (p50, p99 time.Duration, err error) {
@@ -134,11 +137,10 @@ func wsRoundTrip(n int) (p50, p99 time.Duration, err error) {
 		return 0, 0, err
 	}
 	defer c.Close()
-	msg := []byte(`{"type":"offer","id":"8b0f7c52-3a56-4a43-9f0e-1e1f4b0c6f2d","offer":{"datasetId":"4a1c","companyId":"9f2e","connectionId":"77aa","dataType":"customers","attempt":1}}`)
 	lat := make([]time.Duration, 0, n)
 	for range n {
 		start := time.Now()
-		if err := c.WriteMessage(websocket.TextMessage, msg); err != nil {
+		if err := c.WriteMessage(websocket.TextMessage, roundTripMessage); err != nil {
 			return 0, 0, err
 		}
 		if _, _, err := c.ReadMessage(); err != nil {

@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -126,7 +127,7 @@ func run(ctx context.Context, o options) (*report, error) {
 	if o.big >= o.agents {
 		return nil, fmt.Errorf("-big %d must be below -agents %d", o.big, o.agents)
 	}
-	r := &report{Agents: o.agents, Store: o.store, Replicas: o.replicas, Started: time.Now().UTC()}
+	r := &report{Agents: o.agents, Store: o.store, Replicas: o.replicas, Started: time.Now().UTC(), Cores: runtime.NumCPU()}
 	l := &loadRun{o: o, r: r, events: newEvents(), killed: -1}
 	if o.store == "postgres" {
 		// The cluster's replicas allow any number of connections per

@@ -206,22 +206,15 @@ func (l *loadRun) measureIdle(ctx context.Context) error {
 	if err := sleep(ctx, 5*time.Second); err != nil {
 		return err
 	}
-	cpu0, err := l.cpu()
-	if err != nil {
-		return err
-	}
-	start := time.Now()
 	profiled := l.captureProfiles(ctx, "idle", l.o.idle, false)
-	err = sleep(ctx, l.o.idle)
+	use := l.sampleUse(ctx)
+	err := sleep(ctx, l.o.idle)
+	u := use()
 	profiled()
 	if err != nil {
 		return err
 	}
-	cpu1, err := l.cpu()
-	if err != nil {
-		return err
-	}
-	l.r.IdleCPUPercent = 100 * (cpu1 - cpu0).Seconds() / time.Since(start).Seconds()
+	l.r.IdleCPUPercent, l.r.IdleAgentsCPUPercent = u.CoordinatorCPUPercent, u.AgentsCPUPercent
 	if l.r.RSSIdle, err = l.rss(); err != nil {
 		return err
 	}
@@ -229,7 +222,7 @@ func (l *loadRun) measureIdle(ctx context.Context) error {
 	if err := l.saveHeap(ctx, "idle"); err != nil {
 		return err
 	}
-	logf("idle: RSS %d MiB, %.0f B/agent, CPU %.1f%%", l.r.RSSIdle>>20, l.r.BytesPerAgent, l.r.IdleCPUPercent)
+	logf("idle: RSS %d MiB, %.0f B/agent, CPU %.1f%% (agent processes %.1f%%)", l.r.RSSIdle>>20, l.r.BytesPerAgent, l.r.IdleCPUPercent, l.r.IdleAgentsCPUPercent)
 	return nil
 }
 
@@ -260,7 +253,13 @@ func (l *loadRun) measureDispatch(ctx context.Context) error {
 	}
 	profiled := l.captureProfiles(ctx, "dispatch", l.o.profileSecs, true)
 	use := l.sampleUse(ctx)
-	err := func() error {
+	probe, err := startRoundTrips(ctx, 10*time.Millisecond)
+	if err != nil {
+		use()
+		profiled()
+		return err
+	}
+	err = func() error {
 		for k := range n {
 			i := l.o.big + k*(l.o.agents-l.o.big)/n
 			s, err := l.dispatchOne(ctx, i)
@@ -276,9 +275,15 @@ func (l *loadRun) measureDispatch(ctx context.Context) error {
 	}()
 	l.r.DispatchUse = use()
 	profiled()
+	rtt, perr := probe()
 	if err != nil {
 		return err
 	}
+	if perr != nil {
+		return fmt.Errorf("round trips beside the dispatch: %w", perr)
+	}
+	l.r.ProbeRoundTrips = len(rtt)
+	l.r.ProbeP50, l.r.ProbeP99, l.r.ProbeMax = sim.Percentiles(rtt)
 	l.r.DispatchSamples = n
 	var fromAnswer, fromCall []time.Duration
 	for _, s := range samples {

@@ -120,6 +120,7 @@ type use struct {
 	PostgresCPUPercent    float64 // % of one core, the postmaster and its children
 	AgentsCPUPercent      float64 // % of one core, the agent processes
 	MachineCPUPercent     float64 // % of every core together
+	Seconds               float64 // how long it was sampled
 	ActiveBackends        float64 // active client backends, on average
 	Waits                 string  // the commonest wait events of active backends, with their share
 }
@@ -176,7 +177,7 @@ func (l *loadRun) sampleUse(ctx context.Context) func() use {
 		secs := time.Since(start).Seconds()
 		c1, _ := l.cpu()
 		m1busy, m1all := machineCPU()
-		u := use{CoordinatorCPUPercent: 100 * (c1 - c0).Seconds() / secs, AgentsCPUPercent: 100 * (l.agentsCPU() - a0).Seconds() / secs}
+		u := use{CoordinatorCPUPercent: 100 * (c1 - c0).Seconds() / secs, AgentsCPUPercent: 100 * (l.agentsCPU() - a0).Seconds() / secs, Seconds: secs}
 		if m1all > m0all {
 			u.MachineCPUPercent = 100 * float64(m1busy-m0busy) / float64(m1all-m0all)
 		}

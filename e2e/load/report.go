@@ -30,6 +30,12 @@ type report struct {
 	RSSIdle         int64
 	BytesPerAgent   float64
 	IdleCPUPercent  float64
+	// IdleAgentsCPUPercent is the agent processes' CPU over the same
+	// idle time: what their heartbeats take, apart from any dataset.
+	IdleAgentsCPUPercent float64
+	// Cores is how many CPUs the machine has (runtime.NumCPU): what the
+	// coordinator and the agent processes share.
+	Cores int
 	// BareBytesPerConn is the limit BytesPerAgent is held against: RSS
 	// per idle bare websocket (bare.go), as many as the agents.
 	BareBytesPerConn float64
@@ -50,8 +56,16 @@ type report struct {
 	OfferLegP50, OfferLegP99, OfferLegMax time.Duration
 	ClaimLegP50, ClaimLegP99, ClaimLegMax time.Duration
 	DispatchUse                           use
-	SmallDatasets, SmallRecords           int
-	DatasetsPerSec, TransitionsPerSec     float64
+	// The machine's own round trip beside the dispatch: a websocket
+	// between the tool and the bare server (another process), one small
+	// message there and back every 10 ms, as the dispatch paces its
+	// samples, for as long as the dispatch phase ran. Where its p99 is
+	// near the dispatch's, the machine's scheduling is the tail, not the
+	// coordinator.
+	ProbeRoundTrips                   int
+	ProbeP50, ProbeP99, ProbeMax      time.Duration
+	SmallDatasets, SmallRecords       int
+	DatasetsPerSec, TransitionsPerSec float64
 	// The small datasets' path split: how long the queue calls took
 	// (the first Queued to the last, by the timelines), and each
 	// dataset's Queued → Fetching (the feed, the offer, the claim) and
@@ -160,6 +174,8 @@ func (r *report) print(w io.Writer) {
 			ms(r.OfferLegP50), ms(r.OfferLegP99), ms(r.OfferLegMax), ms(r.ClaimLegP50), ms(r.ClaimLegP99), ms(r.ClaimLegMax))), "dispatch")},
 		{"machine during the dispatch", r.in(measured(r.DispatchSamples, "-dispatch", fmt.Sprintf("CPU: coordinator %.0f%%, agent processes %.0f%% (of a core); machine %.0f%% busy (both cores, every process)",
 			r.DispatchUse.CoordinatorCPUPercent, r.DispatchUse.AgentsCPUPercent, r.DispatchUse.MachineCPUPercent)), "dispatch")},
+		{"meanwhile: a websocket round trip between two processes (the tool and the bare server), one every 10 ms, p50 / p99 / max", r.in(measured(r.ProbeRoundTrips, "-dispatch", fmt.Sprintf("%s / %s / %s (%d round trips); the dispatch p99 is %s this p99",
+			ms(r.ProbeP50), ms(r.ProbeP99), ms(r.ProbeMax), r.ProbeRoundTrips, ratio(float64(r.DispatchP99), float64(r.ProbeP99)))), "dispatch")},
 		{"queue call sent → agent holds the lease p50 / p99", r.in(measured(r.DispatchSamples, "-dispatch", fmt.Sprintf("%s / %s", ms(r.QueueToLeaseP50), ms(r.QueueToLeaseP99))), "dispatch")},
 		{"limit: raw websocket round trip p50 / p99", r.in(fmt.Sprintf("%s / %s", ms(b.WSRoundTripP50), ms(b.WSRoundTripP99)), "baseline")},
 		{"limit: one synced Badger write p50 / p99", r.in(fmt.Sprintf("%s / %s", ms(b.SyncWriteP50), ms(b.SyncWriteP99)), "baseline")},
@@ -170,6 +186,7 @@ func (r *report) print(w io.Writer) {
 			r.DatasetsQueueSeconds, ms(r.DatasetsClaimP50), ms(r.DatasetsClaimP99), ms(r.DatasetsFinishP50), ms(r.DatasetsFinishP99))), "datasets")},
 		{"machine during the small datasets", r.in(measured(r.SmallDatasets, "-datasets", fmt.Sprintf("CPU: coordinator %.0f%%, agent processes %.0f%% (of a core); machine %.0f%% busy (both cores, every process)",
 			r.DatasetsUse.CoordinatorCPUPercent, r.DatasetsUse.AgentsCPUPercent, r.DatasetsUse.MachineCPUPercent)), "datasets")},
+		{"CPU a small dataset above the idle coordinator's and agent processes' / the most the machine's cores allow at that cost", r.in(measured(r.SmallDatasets, "-datasets", r.datasetsCeiling()), "idle", "datasets")},
 		{"limit: synced Badger writes, 64 writers", r.in(fmt.Sprintf("%.0f /s", b.SyncWritesPerSec), "baseline")},
 		{"records into the cache", r.in(measured(r.BigDatasets, "-big", fmt.Sprintf("%.0f /s (%d datasets of %d records), %s the WriteBatch limit after the run, %s the one just before the phase (target ≥ 0.7×), coordinator peak RSS %.0f MiB", r.RecordsPerSec, r.BigDatasets, r.BigRecords, ratio(r.RecordsPerSec, b.BatchRecordsPerSec), ratio(r.RecordsPerSec, r.BatchRecordsPerSecBefore), float64(r.PeakRSSRecords)/(1<<20))), "records")},
 		{"limit: Badger WriteBatch of the same records, after the run / just before the records phase", r.in(fmt.Sprintf("%.0f / %.0f records/s, %.1f MB/s after", b.BatchRecordsPerSec, r.BatchRecordsPerSecBefore, b.BatchMBPerSec), "baseline")},
@@ -218,4 +235,35 @@ func (r *report) postgresRows() [][2]string {
 		rows = append(rows, [2]string{"after kill -9 of a replica", "not measured (-kill-replica not given)"})
 	}
 	return rows
+}
+
+// cpuPerDataset is the CPU in ms a small dataset took of a process (the
+// coordinator or the agent processes) above what it takes idle: its
+// share of a core in the datasets phase less its idle share, over the
+// phase, per dataset. It is 0 when the phase took no more than idle.
+func (r *report) cpuPerDataset(phasePercent, idlePercent float64) float64 {
+	if r.SmallDatasets == 0 || phasePercent <= idlePercent {
+		return 0
+	}
+	return (phasePercent - idlePercent) / 100 * r.DatasetsUse.Seconds * 1000 / float64(r.SmallDatasets)
+}
+
+// datasetsCeiling is the CPU a small dataset took of the coordinator and
+// of the agent processes, and the most small datasets a second the
+// machine's cores could take at that cost once the idle coordinator and
+// agents have theirs: with the agents beside the coordinator, as in the
+// run, and with the coordinator alone (real agents are on their own
+// machines). Each is set beside the synced-write limit: a ceiling below
+// the target says the CPU a dataset, not the disk, bounds the figure.
+func (r *report) datasetsCeiling() string {
+	coord := r.cpuPerDataset(r.DatasetsUse.CoordinatorCPUPercent, r.IdleCPUPercent)
+	agents := r.cpuPerDataset(r.DatasetsUse.AgentsCPUPercent, r.IdleAgentsCPUPercent)
+	if coord == 0 || r.Cores == 0 {
+		return "n/a (the coordinator took no more CPU than idle)"
+	}
+	free := float64(r.Cores) - r.IdleCPUPercent/100
+	alone := free / (coord / 1000)
+	both := (free - r.IdleAgentsCPUPercent/100) / ((coord + agents) / 1000)
+	return fmt.Sprintf("coordinator %.2f ms, agent processes %.2f ms / %.0f /s on %d cores with the agents beside it (%s the synced-write limit), %.0f /s with the coordinator alone (%s)",
+		coord, agents, both, r.Cores, ratio(both, r.Baseline.SyncWritesPerSec), alone, ratio(alone, r.Baseline.SyncWritesPerSec))
 }

@@ -112,3 +112,39 @@ func TestReportIdleRSS(t *testing.T) {
 		}
 	}
 }
+
+// The small datasets' CPU is printed per dataset above each process's
+// idle share, with the most the machine's cores allow at that cost, with
+// the agents beside the coordinator and without them, each beside the
+// synced-write limit; n/a when the phase took no more than idle.
+func TestReportDatasetsCeiling(t *testing.T) {
+	r := report{Agents: 10, Phases: allPhases, Cores: 2, IdleCPUPercent: 20, IdleAgentsCPUPercent: 30, SmallDatasets: 2000,
+		DatasetsUse: use{CoordinatorCPUPercent: 120, AgentsCPUPercent: 70, Seconds: 10}, Baseline: baseline{SyncWritesPerSec: 5000}}
+	var b strings.Builder
+	r.print(&b)
+	want := "| CPU a small dataset above the idle coordinator's and agent processes' / the most the machine's cores allow at that cost | coordinator 5.00 ms, agent processes 2.00 ms / 214 /s on 2 cores with the agents beside it (0.04× the synced-write limit), 360 /s with the coordinator alone (0.07×) |"
+	if !strings.Contains(b.String(), want) {
+		t.Errorf("report lacks %q:\n%s", want, b.String())
+	}
+	r.DatasetsUse.CoordinatorCPUPercent = 15
+	b.Reset()
+	r.print(&b)
+	if want := "n/a (the coordinator took no more CPU than idle)"; !strings.Contains(b.String(), want) {
+		t.Errorf("report lacks %q:\n%s", want, b.String())
+	}
+	if strings.Contains(b.String(), "NaN") || strings.Contains(b.String(), "Inf") {
+		t.Errorf("report holds NaN or Inf:\n%s", b.String())
+	}
+}
+
+// The round trip between two processes beside the dispatch is printed
+// with the dispatch p99 over its p99.
+func TestReportDispatchProbe(t *testing.T) {
+	var b strings.Builder
+	(&report{Agents: 10, Phases: allPhases, DispatchSamples: 300, DispatchP99: 20 * time.Millisecond,
+		ProbeRoundTrips: 900, ProbeP50: 250 * time.Microsecond, ProbeP99: 4 * time.Millisecond, ProbeMax: 20 * time.Millisecond}).print(&b)
+	want := "| meanwhile: a websocket round trip between two processes (the tool and the bare server), one every 10 ms, p50 / p99 / max | 0.25 ms / 4.00 ms / 20.00 ms (900 round trips); the dispatch p99 is 5.00× this p99 |"
+	if !strings.Contains(b.String(), want) {
+		t.Errorf("report lacks %q:\n%s", want, b.String())
+	}
+}
