@@ -104,6 +104,14 @@ func finishUpload(ctx context.Context, txn *tx, f store.Finish, page []byte) (st
 		return d, err
 	}
 	pageKeys, allPages := keysUnder(txn, datasetPagesPrefix(d.CompanyID, d.ID), maxFinishPageKeys)
+	// The snapshot replaced keeps its dataset's pages staged when its
+	// records refer to them (a publish's); one written by this very
+	// function deleted its pages with it, and a mark for it would cost
+	// dropEndedPages a synced commit to delete for nothing.
+	oldPages := false
+	if oldCur != "" && oldCur != d.ID {
+		oldPages = anyUnder(txn, datasetPagesPrefix(d.CompanyID, oldCur))
+	}
 
 	if err := setJSON(txn, validationKey(d.CompanyID, d.ID), f.Validation); err != nil {
 		return d, err
@@ -130,7 +138,7 @@ func finishUpload(ctx context.Context, txn *tx, f store.Finish, page []byte) (st
 		if err := putDataset(txn, &prev, s); err != nil {
 			return d, err
 		}
-		if s.Status == dataset.Complete && oldCur != "" && oldCur != d.ID {
+		if s.Status == dataset.Complete && oldPages {
 			// The replaced snapshot's references leave its pages unused.
 			if err := txn.Set(endedPagesKey(d.CompanyID, oldCur), nil); err != nil {
 				return d, err
@@ -207,6 +215,14 @@ func keysUnder(txn *tx, p []byte, limit int) ([][]byte, bool) {
 		keys = append(keys, it.Item().KeyCopy(nil))
 	}
 	return keys, true
+}
+
+// anyUnder reports whether a key is under p.
+func anyUnder(txn *tx, p []byte) bool {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
+	defer it.Close()
+	it.Seek(p)
+	return it.ValidForPrefix(p)
 }
 
 // deleteKeys deletes keys in txn.

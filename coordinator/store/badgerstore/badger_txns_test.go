@@ -193,3 +193,49 @@ func TestExpireLeasesReadsAfterALease(t *testing.T) {
 	expire("after the expiry", sec(100061), 1)
 	expire("at rest", sec(100062), 0)
 }
+
+// TestFinishReplacingMarksOnlyStagedPages: a small dataset's FinishUpload
+// that replaces a snapshot FinishUpload wrote (whose pages went with it)
+// takes as many transactions as one that replaces nothing, and leaves no
+// ended-pages mark: a mark for pages already deleted cost each small
+// dataset a later synced commit, in dropEndedPages on some upload's
+// answer path. A published snapshot keeps its pages staged (its records
+// refer to them): the finish that replaces it marks them, and they are
+// swept.
+func TestFinishReplacingMarksOnlyStagedPages(t *testing.T) {
+	s := openTest(t)
+	ctx := t.Context()
+	u := newUploader(t, s, "co")
+	u.publish("ds-big", dataset.Customers, "a", "b")
+	if left := keysUnder(t, s, "pg/co/ds-big/"); len(left) == 0 {
+		t.Fatal("a published snapshot's pages are not staged: the test needs them to be")
+	}
+	finish := func(u uploader, id, lease string) int64 {
+		t.Helper()
+		_, err := s.QueueDataset(ctx, store.QueueRequest{ID: id, CompanyID: u.co, ConnectionID: u.conn, DataType: dataset.Customers, Now: sec(10)})
+		must(t, "QueueDataset "+id, err)
+		u.claim(id, lease)
+		page := store.Page{AgentID: "agent-1", DatasetID: id, LeaseID: lease, N: 1, Records: 1,
+			Data: []byte(`{"id":"C1","customerName":"C","status":"Active"}` + "\n"), Lines: []store.Line{{ID: "C1", Start: 0, End: 49}}}
+		before := s.Transactions()
+		d, err := s.FinishUpload(ctx, store.Finish{CompanyID: u.co, DatasetID: id, Validated: sec(11), Now: sec(11),
+			AgentID: "agent-1", LeaseID: lease, Committed: sec(11), Mapped: sec(11), Page: &page})
+		must(t, "FinishUpload "+id, err)
+		if d.Status != dataset.Complete {
+			t.Fatalf("dataset %s %s, want Complete", id, d.Status)
+		}
+		return s.Transactions() - before
+	}
+	finish(u, "ds-1", "lease-1")
+	if left := keysUnder(t, s, "pg/co/ds-big/"); len(left) > 0 {
+		t.Errorf("pages of the published snapshot a finish replaced: %v", left)
+	}
+	alone := finish(newUploader(t, s, "co-2"), "ds-first", "lease-first")
+	replacing := finish(u, "ds-2", "lease-2")
+	if replacing != alone {
+		t.Errorf("a finish replacing a small snapshot: %d transactions, one replacing nothing: %d; want equal", replacing, alone)
+	}
+	if left := keysUnder(t, s, "pd/"); len(left) > 0 {
+		t.Errorf("ended-pages marks left: %v", left)
+	}
+}
