@@ -307,6 +307,14 @@ const (
 	MaxFinishBytes   = 512 << 10
 )
 
+// EndedPagesPerSweep bounds the ended datasets whose staged pages one
+// FinishUpload or PublishCache deletes after its commit, before it
+// answers; the rest wait for the next. Each ended dataset adds at most
+// one to sweep and each sweep takes up to this many, so a backlog (a
+// burst of big datasets ending) drains over the next calls rather than
+// holding one upload's answer while it deletes them all.
+const EndedPagesPerSweep = 64
+
 // Finish is how the coordinator's validation of a Validating dataset
 // ended, for FinishUpload.
 type Finish struct {

@@ -261,8 +261,9 @@ func (b *Badger) dropEarlierPages(ctx context.Context, d store.Dataset) {
 	}
 }
 
-// dropEndedPages deletes the staged pages of every dataset that ended
-// since the last call (putDataset marks them), then the marks.
+// dropEndedPages deletes the staged pages of up to
+// store.EndedPagesPerSweep datasets that ended (putDataset marks them),
+// then their marks.
 //
 // Only one call sweeps at a time: publishes running at once would each
 // scan the same marks and race to delete them; the one sweeping deletes
@@ -275,7 +276,7 @@ func (b *Badger) dropEndedPages(ctx context.Context) error {
 	var marks [][]byte
 	err := b.view(ctx, func(txn *tx) error {
 		var err error
-		marks, _, err = scanKeys(txn, prefix("pd"), 0)
+		marks, _, err = scanKeys(txn, prefix("pd"), store.EndedPagesPerSweep)
 		return err
 	})
 	if err != nil {

@@ -239,3 +239,47 @@ func TestFinishReplacingMarksOnlyStagedPages(t *testing.T) {
 		t.Errorf("ended-pages marks left: %v", left)
 	}
 }
+
+// TestSweepIsBounded: a finish sweeps the pages of at most
+// store.EndedPagesPerSweep ended datasets before it answers, the rest
+// wait for the next. A sweep took every mark there was, one synced
+// commit each, on the answer path of the upload that happened to take
+// it: a backlog held that answer for seconds.
+func TestSweepIsBounded(t *testing.T) {
+	s := openTest(t)
+	ctx := t.Context()
+	u := newUploader(t, s, "co")
+	ended := store.EndedPagesPerSweep + 10
+	for i := range ended {
+		id, lease := fmt.Sprintf("ended-%03d", i), fmt.Sprintf("lease-%03d", i)
+		u.mapping(id, dataset.Customers, lease)
+		u.put(id, lease, 1, "a")
+		_, err := s.Report(ctx, store.Report{CompanyID: "co", DatasetID: id, LeaseID: lease, Actor: "agent-1", To: dataset.MapError, Now: sec(6)})
+		must(t, "Report MapError "+id, err)
+	}
+	if n := len(keysUnder(t, s, "pd/")); n != ended {
+		t.Fatalf("%d ended-pages marks, want %d", n, ended)
+	}
+	finish := func(id, lease string) {
+		t.Helper()
+		_, err := s.QueueDataset(ctx, store.QueueRequest{ID: id, CompanyID: "co", ConnectionID: u.conn, DataType: dataset.Customers, Now: sec(10)})
+		must(t, "QueueDataset "+id, err)
+		u.claim(id, lease)
+		page := store.Page{AgentID: "agent-1", DatasetID: id, LeaseID: lease, N: 1, Records: 1,
+			Data: []byte(`{"id":"C1","customerName":"C","status":"Active"}` + "\n"), Lines: []store.Line{{ID: "C1", Start: 0, End: 49}}}
+		_, err = s.FinishUpload(ctx, store.Finish{CompanyID: "co", DatasetID: id, Validated: sec(11), Now: sec(11),
+			AgentID: "agent-1", LeaseID: lease, Committed: sec(11), Mapped: sec(11), Page: &page})
+		must(t, "FinishUpload "+id, err)
+	}
+	finish("small-1", "lease-s1")
+	if n := len(keysUnder(t, s, "pd/")); n != ended-store.EndedPagesPerSweep {
+		t.Errorf("after one finish: %d marks left, want %d", n, ended-store.EndedPagesPerSweep)
+	}
+	finish("small-2", "lease-s2")
+	if left := keysUnder(t, s, "pd/"); len(left) > 0 {
+		t.Errorf("after two finishes: marks left %v", left)
+	}
+	if left := keysUnder(t, s, "pg/co/ended-"); len(left) > 0 {
+		t.Errorf("after two finishes: pages of ended datasets left %v", left)
+	}
+}

@@ -167,13 +167,13 @@ func (p *PG) dropEarlierPages(ctx context.Context, d store.Dataset) {
 	}
 }
 
-// dropEndedPages deletes the staged pages of every dataset that ended
-// since the last call (putDataset marks them), with their marks, a batch
-// of datasets a statement. Replicas sweeping at once share the marks: each
-// takes those no other holds (SKIP LOCKED).
+// dropEndedPages deletes the staged pages of up to
+// store.EndedPagesPerSweep datasets that ended (putDataset marks them),
+// with their marks, a batch of datasets a statement. Replicas sweeping at
+// once share the marks: each takes those no other holds (SKIP LOCKED).
 func (p *PG) dropEndedPages(ctx context.Context) error {
 	const batch = 16
-	for {
+	for range store.EndedPagesPerSweep / batch {
 		var n int
 		err := p.pool.QueryRow(ctx, `WITH ended AS (
 				DELETE FROM ended_pages WHERE dataset_id IN
@@ -185,4 +185,5 @@ func (p *PG) dropEndedPages(ctx context.Context) error {
 			return err
 		}
 	}
+	return nil
 }

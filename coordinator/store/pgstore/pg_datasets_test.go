@@ -344,3 +344,68 @@ func TestPublishCacheCompanyDeleted(t *testing.T) {
 		t.Errorf("%d rows of records and snapshots left", rows)
 	}
 }
+
+// TestSweepIsBounded: a finish sweeps the pages of at most
+// store.EndedPagesPerSweep ended datasets before it answers, the rest
+// wait for the next (as on Badger).
+func TestSweepIsBounded(t *testing.T) {
+	ps, url := twoReplicas(t, "co")
+	p, ctx := ps[0], t.Context()
+	at := func(s int) time.Time { return time.Unix(int64(s), 0).UTC() }
+	run := func(id, lease string) {
+		t.Helper()
+		if _, err := p.QueueDataset(ctx, store.QueueRequest{ID: id, CompanyID: "co", ConnectionID: "co-conn", DataType: dataset.Customers, Now: at(1)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Claim(ctx, store.ClaimRequest{DatasetID: id, AgentID: "co-agent", LeaseID: lease, Now: at(2), TTL: time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ended := store.EndedPagesPerSweep + 10
+	for i := range ended {
+		id, lease := fmt.Sprintf("ended-%03d", i), fmt.Sprintf("lease-%03d", i)
+		run(id, lease)
+		if _, err := p.Report(ctx, store.Report{CompanyID: "co", DatasetID: id, LeaseID: lease, Actor: "co-agent", To: dataset.Mapping, Now: at(3)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.PutPage(ctx, store.Page{AgentID: "co-agent", DatasetID: id, LeaseID: lease, N: 1, Records: 1, Data: []byte(`{"id":"a"}` + "\n")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Report(ctx, store.Report{CompanyID: "co", DatasetID: id, LeaseID: lease, Actor: "co-agent", To: dataset.MapError, Now: at(4)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn := connect(t, url)
+	count := func(table string) int {
+		t.Helper()
+		var n int
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM "+table).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := count("ended_pages"); n != ended {
+		t.Fatalf("%d ended datasets marked, want %d", n, ended)
+	}
+	finish := func(id, lease string) {
+		t.Helper()
+		run(id, lease)
+		page := store.Page{AgentID: "co-agent", DatasetID: id, LeaseID: lease, N: 1, Records: 1,
+			Data: []byte(`{"id":"C1","customerName":"C","status":"Active"}` + "\n"), Lines: []store.Line{{ID: "C1", Start: 0, End: 49}}}
+		if _, err := p.FinishUpload(ctx, store.Finish{CompanyID: "co", DatasetID: id, Validated: at(5), Now: at(5),
+			AgentID: "co-agent", LeaseID: lease, Committed: at(5), Mapped: at(5), Page: &page}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	finish("small-1", "lease-s1")
+	if n := count("ended_pages"); n != ended-store.EndedPagesPerSweep {
+		t.Errorf("after one finish: %d marks left, want %d", n, ended-store.EndedPagesPerSweep)
+	}
+	finish("small-2", "lease-s2")
+	if n := count("ended_pages"); n != 0 {
+		t.Errorf("after two finishes: %d marks left", n)
+	}
+	if n := count("pages"); n != 0 {
+		t.Errorf("after two finishes: %d pages left", n)
+	}
+}
