@@ -204,7 +204,6 @@ func TestExpireLeasesReadsAfterALease(t *testing.T) {
 // swept.
 func TestFinishReplacingMarksOnlyStagedPages(t *testing.T) {
 	s := openTest(t)
-	ctx := t.Context()
 	u := newUploader(t, s, "co")
 	u.publish("ds-big", dataset.Customers, "a", "b")
 	if left := keysUnder(t, s, "pg/co/ds-big/"); len(left) == 0 {
@@ -212,18 +211,8 @@ func TestFinishReplacingMarksOnlyStagedPages(t *testing.T) {
 	}
 	finish := func(u uploader, id, lease string) int64 {
 		t.Helper()
-		_, err := s.QueueDataset(ctx, store.QueueRequest{ID: id, CompanyID: u.co, ConnectionID: u.conn, DataType: dataset.Customers, Now: sec(10)})
-		must(t, "QueueDataset "+id, err)
-		u.claim(id, lease)
-		page := store.Page{AgentID: "agent-1", DatasetID: id, LeaseID: lease, N: 1, Records: 1,
-			Data: []byte(`{"id":"C1","customerName":"C","status":"Active"}` + "\n"), Lines: []store.Line{{ID: "C1", Start: 0, End: 49}}}
 		before := s.Transactions()
-		d, err := s.FinishUpload(ctx, store.Finish{CompanyID: u.co, DatasetID: id, Validated: sec(11), Now: sec(11),
-			AgentID: "agent-1", LeaseID: lease, Committed: sec(11), Mapped: sec(11), Page: &page})
-		must(t, "FinishUpload "+id, err)
-		if d.Status != dataset.Complete {
-			t.Fatalf("dataset %s %s, want Complete", id, d.Status)
-		}
+		u.finishSmall(id, lease)
 		return s.Transactions() - before
 	}
 	finish(u, "ds-1", "lease-1")
@@ -260,26 +249,34 @@ func TestSweepIsBounded(t *testing.T) {
 	if n := len(keysUnder(t, s, "pd/")); n != ended {
 		t.Fatalf("%d ended-pages marks, want %d", n, ended)
 	}
-	finish := func(id, lease string) {
-		t.Helper()
-		_, err := s.QueueDataset(ctx, store.QueueRequest{ID: id, CompanyID: "co", ConnectionID: u.conn, DataType: dataset.Customers, Now: sec(10)})
-		must(t, "QueueDataset "+id, err)
-		u.claim(id, lease)
-		page := store.Page{AgentID: "agent-1", DatasetID: id, LeaseID: lease, N: 1, Records: 1,
-			Data: []byte(`{"id":"C1","customerName":"C","status":"Active"}` + "\n"), Lines: []store.Line{{ID: "C1", Start: 0, End: 49}}}
-		_, err = s.FinishUpload(ctx, store.Finish{CompanyID: "co", DatasetID: id, Validated: sec(11), Now: sec(11),
-			AgentID: "agent-1", LeaseID: lease, Committed: sec(11), Mapped: sec(11), Page: &page})
-		must(t, "FinishUpload "+id, err)
-	}
-	finish("small-1", "lease-s1")
+	u.finishSmall("small-1", "lease-s1")
 	if n := len(keysUnder(t, s, "pd/")); n != ended-store.EndedPagesPerSweep {
 		t.Errorf("after one finish: %d marks left, want %d", n, ended-store.EndedPagesPerSweep)
 	}
-	finish("small-2", "lease-s2")
+	u.finishSmall("small-2", "lease-s2")
 	if left := keysUnder(t, s, "pd/"); len(left) > 0 {
 		t.Errorf("after two finishes: marks left %v", left)
 	}
 	if left := keysUnder(t, s, "pg/co/ended-"); len(left) > 0 {
 		t.Errorf("after two finishes: pages of ended datasets left %v", left)
+	}
+}
+
+// finishSmall queues a customers dataset, claims it under lease and
+// finishes it with one page of one record in its last-page
+// FinishUpload, the dataset Complete after.
+func (u uploader) finishSmall(id, lease string) {
+	u.t.Helper()
+	ctx := u.t.Context()
+	_, err := u.s.QueueDataset(ctx, store.QueueRequest{ID: id, CompanyID: u.co, ConnectionID: u.conn, DataType: dataset.Customers, Now: sec(10)})
+	must(u.t, "QueueDataset "+id, err)
+	u.claim(id, lease)
+	page := store.Page{AgentID: "agent-1", DatasetID: id, LeaseID: lease, N: 1, Records: 1,
+		Data: []byte(`{"id":"C1","customerName":"C","status":"Active"}` + "\n"), Lines: []store.Line{{ID: "C1", Start: 0, End: 49}}}
+	d, err := u.s.FinishUpload(ctx, store.Finish{CompanyID: u.co, DatasetID: id, Validated: sec(11), Now: sec(11),
+		AgentID: "agent-1", LeaseID: lease, Committed: sec(11), Mapped: sec(11), Page: &page})
+	must(u.t, "FinishUpload "+id, err)
+	if d.Status != dataset.Complete {
+		u.t.Fatalf("dataset %s %s, want Complete", id, d.Status)
 	}
 }
