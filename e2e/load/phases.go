@@ -206,15 +206,25 @@ func (l *loadRun) measureIdle(ctx context.Context) error {
 	if err := sleep(ctx, 5*time.Second); err != nil {
 		return err
 	}
+	cpu0, err := l.cpu()
+	if err != nil {
+		return err
+	}
+	agents0 := l.agentsCPU()
+	start := time.Now()
 	profiled := l.captureProfiles(ctx, "idle", l.o.idle, false)
-	use := l.sampleUse(ctx)
-	err := sleep(ctx, l.o.idle)
-	u := use()
+	err = sleep(ctx, l.o.idle)
 	profiled()
 	if err != nil {
 		return err
 	}
-	l.r.IdleCPUPercent, l.r.IdleAgentsCPUPercent = u.CoordinatorCPUPercent, u.AgentsCPUPercent
+	cpu1, err := l.cpu()
+	if err != nil {
+		return err
+	}
+	secs := time.Since(start).Seconds()
+	l.r.IdleCPUPercent = 100 * (cpu1 - cpu0).Seconds() / secs
+	l.r.IdleAgentsCPUPercent = 100 * (l.agentsCPU() - agents0).Seconds() / secs
 	if l.r.RSSIdle, err = l.rss(); err != nil {
 		return err
 	}
