@@ -74,3 +74,20 @@ func (l *Lexer) Literal(lit string) bool {
 	l.I += len(lit)
 	return true
 }
+
+// Next reads what follows a member of an object or an element of an
+// array, after any space: a comma and the space after it (more is true)
+// or close, '}' or ']' (more is false). ok is false for anything else.
+func (l *Lexer) Next(close byte) (more, ok bool) {
+	l.Space()
+	switch l.Peek() {
+	case ',':
+		l.I++
+		l.Space()
+		return true, true
+	case close:
+		l.I++
+		return false, true
+	}
+	return false, false
+}

@@ -37,3 +37,28 @@ func TestLiteralAndSpace(t *testing.T) {
 		t.Error("at the end: Peek is not 0, or Digits read something")
 	}
 }
+
+// TestNext: after a member or element, a comma says more (and its space
+// is read), the closing byte says the end, anything else is refused
+// where it stands.
+func TestNext(t *testing.T) {
+	for _, tc := range []struct {
+		in       string
+		close    byte
+		more, ok bool
+		at       int
+	}{
+		{" , \"b\"", '}', true, true, 3},
+		{" }x", '}', false, true, 2},
+		{"]", ']', false, true, 1},
+		{" ]", '}', false, false, 1},
+		{" :", ']', false, false, 1},
+		{"", '}', false, false, 0},
+	} {
+		l := Lexer{B: []byte(tc.in)}
+		more, ok := l.Next(tc.close)
+		if more != tc.more || ok != tc.ok || l.I != tc.at {
+			t.Errorf("Next(%q) on %q: more %v ok %v at %d, want %v %v at %d", tc.close, tc.in, more, ok, l.I, tc.more, tc.ok, tc.at)
+		}
+	}
+}

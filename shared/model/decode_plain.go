@@ -200,16 +200,8 @@ func (r *plainReader) object(s *plainStruct, v reflect.Value) bool {
 		if !r.value(f, v.FieldByIndex(f.index)) {
 			return false
 		}
-		r.Space()
-		switch r.Peek() {
-		case ',':
-			r.I++
-			r.Space()
-		case '}':
-			r.I++
-			return true
-		default:
-			return false
+		if more, ok := r.Next('}'); !ok || !more {
+			return ok
 		}
 	}
 }
@@ -278,17 +270,13 @@ func (r *plainReader) array(s *plainStruct, v reflect.Value) bool {
 			return false
 		}
 		sl = reflect.Append(sl, e)
-		r.Space()
-		switch r.Peek() {
-		case ',':
-			r.I++
-			r.Space()
-		case ']':
-			r.I++
+		more, ok := r.Next(']')
+		if !ok {
+			return false
+		}
+		if !more {
 			v.Set(sl)
 			return true
-		default:
-			return false
 		}
 	}
 }

@@ -141,17 +141,9 @@ func (s *jsonScan) object(member func(key []byte, err error, value []byte)) bool
 			key, err := unquoteBytes(s.B[start:end])
 			member(key, err, s.B[v:s.I])
 		}
-		s.Space()
-		switch s.Peek() {
-		case ',':
-			s.I++
-			s.Space()
-		case '}':
-			s.I++
+		if more, ok := s.Next('}'); !ok || !more {
 			s.depth--
-			return true
-		default:
-			return false
+			return ok
 		}
 	}
 }
@@ -171,17 +163,9 @@ func (s *jsonScan) array() bool {
 		if !s.value() {
 			return false
 		}
-		s.Space()
-		switch s.Peek() {
-		case ',':
-			s.I++
-			s.Space()
-		case ']':
-			s.I++
+		if more, ok := s.Next(']'); !ok || !more {
 			s.depth--
-			return true
-		default:
-			return false
+			return ok
 		}
 	}
 }
