@@ -35,6 +35,8 @@ type Badger struct {
 	deleteChunk int
 	// sweep is held by the dropEndedPages call sweeping now.
 	sweep sync.Mutex
+	// marks is when dropEndedPages looks for marks again (badger_page.go).
+	marks markCache
 	// staged counts the bytes of pages PutPage staged since it last
 	// released the store's mapped files (releaseFiles).
 	staged atomic.Int64
@@ -80,17 +82,28 @@ type tx struct {
 	// leased is set when the transaction sets a key in the lease index
 	// (leaseCache).
 	leased bool
+	// marks are the ended-pages marks the transaction sets and does not
+	// delete again (markCache): a finish marks its own dataset's pages
+	// ended and deletes them and the mark at once.
+	marks map[string]struct{}
 }
 
 // Set writes k in the transaction, dropping what getDoc holds of it.
 func (t *tx) Set(k, v []byte) error {
 	delete(t.docs, string(k))
+	if bytes.HasPrefix(k, endedPagesPrefix) {
+		if t.marks == nil {
+			t.marks = map[string]struct{}{}
+		}
+		t.marks[string(k)] = struct{}{}
+	}
 	return t.Txn.Set(k, v)
 }
 
 // Delete deletes k in the transaction, dropping what getDoc holds of it.
 func (t *tx) Delete(k []byte) error {
 	delete(t.docs, string(k))
+	delete(t.marks, string(k))
 	return t.Txn.Delete(k)
 }
 
@@ -283,6 +296,9 @@ func (b *Badger) update(ctx context.Context, fn func(txn *tx) error) error {
 		}
 		if err == nil && run.leased {
 			b.leases.moved()
+		}
+		if err == nil && len(run.marks) > 0 {
+			b.marks.moved()
 		}
 		if err == nil && !run.change.Empty() {
 			b.feed.Publish(run.change)

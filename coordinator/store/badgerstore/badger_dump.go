@@ -287,6 +287,7 @@ func (b *Badger) Import(ctx context.Context, items func(yield func(store.Item) e
 	}
 	b.queued.moved() // the queued index, as far as it got
 	b.leases.moved() // and the lease index
+	b.marks.moved()  // and the ended-pages marks
 	if err != nil {
 		return fmt.Errorf("import: %w", err)
 	}

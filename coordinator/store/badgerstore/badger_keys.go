@@ -171,3 +171,6 @@ func lastSegment(k []byte) string {
 	s := string(k)
 	return s[strings.LastIndexByte(s, '/')+1:]
 }
+
+// endedPagesPrefix is the prefix of every ended-pages mark (endedPagesKey).
+var endedPagesPrefix = prefix("pd")

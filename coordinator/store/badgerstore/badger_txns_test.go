@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ferry-sync/ferry/coordinator/store"
+	"github.com/ferry-sync/ferry/coordinator/store/badgerstore"
 	"github.com/ferry-sync/ferry/shared/dataset"
 )
 
@@ -278,5 +279,46 @@ func (u uploader) finishSmall(id, lease string) {
 	must(u.t, "FinishUpload "+id, err)
 	if d.Status != dataset.Complete {
 		u.t.Fatalf("dataset %s %s, want Complete", id, d.Status)
+	}
+}
+
+// TestSweepLooksOnlyAfterAMark: a finish looks for ended-pages marks (a
+// view) only when one may have been set since a sweep last left none: most
+// small datasets set none, and the scan steps over every swept mark's
+// deleted entry until Badger compacts them. A mark set later, or left by
+// an earlier process, is still swept.
+func TestSweepLooksOnlyAfterAMark(t *testing.T) {
+	dir := t.TempDir()
+	s := openAt(t, dir)
+	u := newUploader(t, s, "co")
+	finish := func(s *badgerstore.Badger, id, lease string) int64 {
+		t.Helper()
+		before := s.Transactions()
+		newUploader(t, s, "co").finishSmall(id, lease)
+		return s.Transactions() - before
+	}
+	looked := finish(s, "ds-1", "lease-1") // a store just opened looks
+	if quiet := finish(s, "ds-2", "lease-2"); quiet != looked-1 {
+		t.Errorf("a finish with no mark set since the last sweep: %d transactions, the first: %d; want one fewer", quiet, looked)
+	}
+	// A dataset that ends with staged pages marks them.
+	u.mapping("ended", dataset.Customers, "lease-e")
+	u.put("ended", "lease-e", 1, "a")
+	_, err := s.Report(t.Context(), store.Report{CompanyID: "co", DatasetID: "ended", LeaseID: "lease-e", Actor: "agent-1", To: dataset.MapError, Now: sec(6)})
+	must(t, "Report MapError", err)
+	finish(s, "ds-3", "lease-3")
+	if left := keysUnder(t, s, "pg/co/ended/"); len(left) > 0 {
+		t.Errorf("a finish after a mark left the ended dataset's pages: %v", left)
+	}
+	// A mark an earlier process left is swept by the next one's first finish.
+	u.mapping("ended-2", dataset.Customers, "lease-e2")
+	u.put("ended-2", "lease-e2", 1, "a")
+	_, err = s.Report(t.Context(), store.Report{CompanyID: "co", DatasetID: "ended-2", LeaseID: "lease-e2", Actor: "agent-1", To: dataset.MapError, Now: sec(6)})
+	must(t, "Report MapError", err)
+	must(t, "Close", s.Close())
+	s = openAt(t, dir)
+	finish(s, "ds-4", "lease-4")
+	if left := keysUnder(t, s, "pd/"); len(left) > 0 {
+		t.Errorf("marks left after the reopened store's first finish: %v", left)
 	}
 }
