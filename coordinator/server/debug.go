@@ -1,6 +1,7 @@
 package server
 
 import (
+	"expvar"
 	"fmt"
 	"net"
 	"net/http"
@@ -8,10 +9,12 @@ import (
 	"time"
 )
 
-// The profiler (net/http/pprof) is served only when --debug-listen names
-// a loopback address, on a listener of its own: never on the public
-// listener, whatever its path, and never to another machine. It needs no
-// key: whoever can reach a loopback port can already read the process.
+// The profiler (net/http/pprof) and the process's expvar counters
+// (/debug/vars: Badger's reads, table seeks and compaction, the runtime's
+// MemStats) are served only when --debug-listen names a loopback address,
+// on a listener of its own: never on the public listener, whatever its
+// path, and never to another machine. They need no key: whoever can reach
+// a loopback port can already read the process.
 
 // checkDebugListen refuses a --debug-listen that is not a loopback
 // host:port.
@@ -29,9 +32,11 @@ func checkDebugListen(addr string) error {
 	return nil
 }
 
-// newDebugServer serves the profiler's endpoints under /debug/pprof/.
+// newDebugServer serves the profiler's endpoints under /debug/pprof/ and
+// the expvar counters at /debug/vars.
 func newDebugServer() *http.Server {
 	mux := http.NewServeMux()
+	mux.Handle("/debug/vars", expvar.Handler())
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

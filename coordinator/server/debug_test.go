@@ -30,6 +30,14 @@ func TestProfilerOnlyOnDebugListen(t *testing.T) {
 	if code, body := get("http://" + srv.Addr() + "/debug/pprof/goroutine?debug=1"); code == 200 || strings.Contains(body, "goroutine profile") {
 		t.Errorf("the profiler on the public listener: %d %.80q, want none", code, body)
 	}
+	// Badger's counters: the load tool reads its table seeks and
+	// compaction around a phase.
+	if code, body := get("http://" + srv.DebugAddr() + "/debug/vars"); code != 200 || !strings.Contains(body, `"badger_get_num_lsm"`) {
+		t.Errorf("expvar on --debug-listen: %d %.80q, want 200 and Badger's counters", code, body)
+	}
+	if code, body := get("http://" + srv.Addr() + "/debug/vars"); code == 200 || strings.Contains(body, "badger_get") {
+		t.Errorf("expvar on the public listener: %d %.80q, want none", code, body)
+	}
 
 	plain := serve(t, testConfig(t))
 	if plain.DebugAddr() != "" {

@@ -85,10 +85,10 @@ func main() {
 	flag.StringVar(&o.store, "store", "badger", "badger: one coordinator on its data folder; postgres: -replicas coordinators on a PostgreSQL server the tool starts (fsync on), behind HAProxy")
 	flag.IntVar(&o.replicas, "replicas", 1, "coordinator replicas (with -store postgres)")
 	flag.BoolVar(&o.killRep, "kill-replica", false, "with -store postgres and -replicas 2 or more: kill -9 the replica holding the most agents and time their return to the others")
-	flag.StringVar(&o.profile, "profile", "", "with -store badger: serve the coordinator's profiler and write into this folder its heap profile, goroutines, MemStats and mappings settled before the agents return and idle with them, and an execution trace and a CPU profile of the first -profile-seconds of the dispatch phase and of the datasets phase, and a CPU profile of the idle phase")
+	flag.StringVar(&o.profile, "profile", "", "with -store badger: write into this folder, from the coordinator's profiler, its heap profile, goroutines, MemStats and mappings settled before the agents return and idle with them, and an execution trace and a CPU profile of the first -profile-seconds of the dispatch phase and of the datasets phase, and a CPU profile of the idle phase")
 	flag.DurationVar(&o.profileSecs, "profile-seconds", 20*time.Second, "how long -profile traces")
 	flag.BoolVar(&o.reuse, "reuse", false, "with -dir and -store badger: the agents an earlier run with the same -agents linked in -dir (its agents.json and the coordinator's data) rather than new ones, skipping the setup")
-	flag.StringVar(&o.debugAddr, "debug-listen", "127.0.0.1:18090", "with -profile: where the coordinator serves its profiler")
+	flag.StringVar(&o.debugAddr, "debug-listen", "127.0.0.1:18090", "with -store badger: where the coordinator serves its profiler and Badger's counters")
 	flag.Parse()
 	if o.reuse && (o.dir == "" || o.store != "badger") {
 		fmt.Fprintln(os.Stderr, "load: -reuse needs -dir and -store badger")
@@ -143,10 +143,10 @@ func run(ctx context.Context, o options) (*report, error) {
 		// The tool is one client polling for thousands of companies from one
 		// address: the per-address cap, which is there for real clients,
 		// would measure the tool, not the coordinator.
-		args := []string{"--max-connections-per-address", "-1"}
-		if o.profile != "" {
-			args = append(args, "--debug-listen", o.debugAddr)
-		}
+		// The debug listener serves Badger's counters (every run reads
+		// them around the dispatch and the small datasets) and, with
+		// -profile, the profiler.
+		args := []string{"--max-connections-per-address", "-1", "--debug-listen", o.debugAddr}
 		c, dir, stop, err := sim.Launch(ctx, o.dir, o.bin, o.addr, loadKey, args...)
 		defer stop()
 		if err != nil {

@@ -262,7 +262,7 @@ func (l *loadRun) measureDispatch(ctx context.Context) error {
 		}
 	}
 	profiled := l.captureProfiles(ctx, "dispatch", l.o.profileSecs, true)
-	use := l.sampleUse(ctx)
+	use, lsm := l.sampleUse(ctx), l.sampleLSM(ctx)
 	probe, err := startRoundTrips(ctx, 10*time.Millisecond)
 	if err != nil {
 		use()
@@ -283,7 +283,7 @@ func (l *loadRun) measureDispatch(ctx context.Context) error {
 		}
 		return nil
 	}()
-	l.r.DispatchUse = use()
+	l.r.DispatchUse, l.r.DispatchLSM = use(), lsm()
 	profiled()
 	rtt, perr := probe()
 	if err != nil {
@@ -397,7 +397,7 @@ func (l *loadRun) measureDatasets(ctx context.Context) error {
 		idx[k] = l.o.big + k*(l.o.agents-l.o.big)/n
 	}
 	profiled := l.captureProfiles(ctx, "datasets", l.o.profileSecs, true)
-	use := l.sampleUse(ctx)
+	use, lsm := l.sampleUse(ctx), l.sampleLSM(ctx)
 	ids, err := l.queueAll(ctx, idx)
 	if err != nil {
 		use()
@@ -405,7 +405,7 @@ func (l *loadRun) measureDatasets(ctx context.Context) error {
 		return err
 	}
 	sp, err := l.span(ctx, idx, ids)
-	l.r.DatasetsUse = use()
+	l.r.DatasetsUse, l.r.DatasetsLSM = use(), lsm()
 	profiled()
 	if err != nil {
 		return err

@@ -81,6 +81,11 @@ type report struct {
 	RecordsPerSec            float64
 	PeakRSSRecords           int64
 	DatasetsUse, RecordsUse  use
+	// DispatchLSM and DatasetsLSM are what Badger did during the dispatch
+	// and the small datasets (lsmUse): whether it compacted then, and
+	// how many table seeks a point read cost, which say why two runs of
+	// one fleet differ.
+	DispatchLSM, DatasetsLSM lsmUse
 
 	AgentsPerReplica       []int
 	KilledAgents           int
@@ -176,6 +181,7 @@ func (r *report) print(w io.Writer) {
 			r.DispatchUse.CoordinatorCPUPercent, r.DispatchUse.AgentsCPUPercent, r.DispatchUse.MachineCPUPercent)), "dispatch")},
 		{"meanwhile: a websocket round trip between two processes (the tool and the bare server), one every 10 ms, p50 / p99 / max", r.in(measured(r.ProbeRoundTrips, "-dispatch", fmt.Sprintf("%s / %s / %s (%d round trips); the dispatch p99 is %s this p99",
 			ms(r.ProbeP50), ms(r.ProbeP99), ms(r.ProbeMax), r.ProbeRoundTrips, ratio(float64(r.DispatchP99), float64(r.ProbeP99)))), "dispatch")},
+		{"Badger during the dispatch (its counters)", r.in(measured(r.DispatchSamples, "-dispatch", r.DispatchLSM.String()), "dispatch")},
 		{"queue call sent → agent holds the lease p50 / p99", r.in(measured(r.DispatchSamples, "-dispatch", fmt.Sprintf("%s / %s", ms(r.QueueToLeaseP50), ms(r.QueueToLeaseP99))), "dispatch")},
 		{"limit: raw websocket round trip p50 / p99", r.in(fmt.Sprintf("%s / %s", ms(b.WSRoundTripP50), ms(b.WSRoundTripP99)), "baseline")},
 		{"limit: one synced Badger write p50 / p99", r.in(fmt.Sprintf("%s / %s", ms(b.SyncWriteP50), ms(b.SyncWriteP99)), "baseline")},
@@ -186,6 +192,7 @@ func (r *report) print(w io.Writer) {
 			r.DatasetsQueueSeconds, ms(r.DatasetsClaimP50), ms(r.DatasetsClaimP99), ms(r.DatasetsFinishP50), ms(r.DatasetsFinishP99))), "datasets")},
 		{"machine during the small datasets", r.in(measured(r.SmallDatasets, "-datasets", fmt.Sprintf("CPU: coordinator %.0f%%, agent processes %.0f%% (of a core); machine %.0f%% busy (both cores, every process)",
 			r.DatasetsUse.CoordinatorCPUPercent, r.DatasetsUse.AgentsCPUPercent, r.DatasetsUse.MachineCPUPercent)), "datasets")},
+		{"Badger during the small datasets (its counters)", r.in(measured(r.SmallDatasets, "-datasets", r.DatasetsLSM.String()), "datasets")},
 		{"CPU a small dataset above the idle coordinator's and agent processes' / the most the machine's cores allow at that cost", r.in(measured(r.SmallDatasets, "-datasets", r.datasetsCeiling()), "idle", "datasets")},
 		{"limit: synced Badger writes, 64 writers", r.in(fmt.Sprintf("%.0f /s", b.SyncWritesPerSec), "baseline")},
 		{"records into the cache", r.in(measured(r.BigDatasets, "-big", fmt.Sprintf("%.0f /s (%d datasets of %d records), %s the WriteBatch limit after the run, %s the one just before the phase (target ≥ 0.7×), coordinator peak RSS %.0f MiB", r.RecordsPerSec, r.BigDatasets, r.BigRecords, ratio(r.RecordsPerSec, b.BatchRecordsPerSec), ratio(r.RecordsPerSec, r.BatchRecordsPerSecBefore), float64(r.PeakRSSRecords)/(1<<20))), "records")},
@@ -217,6 +224,7 @@ func (r *report) postgresRows() [][2]string {
 		{"replicas' CPU, idle agents heartbeating (summed)", r.in(fmt.Sprintf("%.1f%% of a core", r.IdleCPUPercent), "idle")},
 		{"dispatch latency, queued on " + r.DispatchVia + " (answered → agent holds the lease) p50 / p99 / max",
 			r.in(measured(r.DispatchSamples, "-dispatch", fmt.Sprintf("%s / %s / %s (%d samples); p99 %s the raw commit p99", ms(r.DispatchP50), ms(r.DispatchP99), ms(r.DispatchMax), r.DispatchSamples, ratio(float64(r.DispatchP99), float64(pb.CommitP99)))), "dispatch")},
+		{"Badger during the dispatch (its counters)", r.in(measured(r.DispatchSamples, "-dispatch", r.DispatchLSM.String()), "dispatch")},
 		{"queue call sent → agent holds the lease p50 / p99", r.in(measured(r.DispatchSamples, "-dispatch", fmt.Sprintf("%s / %s", ms(r.QueueToLeaseP50), ms(r.QueueToLeaseP99))), "dispatch")},
 		{"limit: one single-row INSERT commit, alone, p50 / p99", r.in(fmt.Sprintf("%s / %s", ms(pb.CommitP50), ms(pb.CommitP99)), "baseline")},
 		{"limit: raw websocket round trip p50 / p99", r.in(fmt.Sprintf("%s / %s", ms(b.WSRoundTripP50), ms(b.WSRoundTripP99)), "baseline")},

@@ -45,7 +45,7 @@ func run(args []string) error {
 	cfg.AdminKey = os.Getenv("FERRY_ADMIN_KEY")
 	fs := flag.NewFlagSet("ferry-coordinator", flag.ContinueOnError)
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to listen on")
-	fs.StringVar(&cfg.DebugListen, "debug-listen", "", "loopback address on which to serve the Go profiler (/debug/pprof/), apart from the API, e.g. 127.0.0.1:6060 (empty: not served)")
+	fs.StringVar(&cfg.DebugListen, "debug-listen", "", "loopback address on which to serve the Go profiler (/debug/pprof/) and the expvar counters (/debug/vars: Badger's reads and compaction, MemStats), apart from the API, e.g. 127.0.0.1:6060 (empty: not served)")
 	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "directory for the store and the admin key")
 	fs.StringVar(&cfg.Store, "store", os.Getenv("FERRY_STORE"), "the store shared by the coordinator's replicas: postgres://USER@HOST:PORT/DB?... (default FERRY_STORE; empty: Badger in --data, for one coordinator)")
 	fs.StringVar(&cfg.ReplicaID, "replica-id", os.Getenv("FERRY_REPLICA_ID"), "this coordinator's id among the replicas sharing --store (default FERRY_REPLICA_ID, else the host's name and the listener's port)")
