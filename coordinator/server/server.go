@@ -420,18 +420,27 @@ func (s *Server) runResumeLoop(ctx context.Context) {
 
 // runGCLoop folds the dataset counts' pending changes and reclaims the
 // space of replaced cache snapshots and staged pages every GCInterval,
-// until ctx ends: each replica's own upkeep of its store.
+// until ctx ends: each replica's own upkeep of its store. It folds once
+// at start too: a coordinator restarted more often than GCInterval (a
+// crash loop, deploys minutes apart) would otherwise never fold, and
+// every dataset transition adds a pending change.
 func (s *Server) runGCLoop(ctx context.Context) {
+	s.foldCounts(ctx)
 	tick.Every(ctx, s.cfg.GCInterval, s.collectGarbage)
+}
+
+// foldCounts folds the dataset counts' pending changes (reading them
+// does): without a scraper, these stay bounded by one GC interval's
+// transitions.
+func (s *Server) foldCounts(ctx context.Context) {
+	if _, err := s.Store.DatasetCounts(ctx); err != nil && ctx.Err() == nil {
+		s.log.Error("fold dataset counts", "err", err)
+	}
 }
 
 // collectGarbage is one pass of the GC loop.
 func (s *Server) collectGarbage(ctx context.Context) {
-	// Reading the dataset counts folds their pending changes: without a
-	// scraper, these stay bounded by one GC interval's transitions.
-	if _, err := s.Store.DatasetCounts(ctx); err != nil && ctx.Err() == nil {
-		s.log.Error("fold dataset counts", "err", err)
-	}
+	s.foldCounts(ctx)
 	gc, ok := s.Store.(interface{ CollectGarbage() (int, error) })
 	if !ok {
 		return
