@@ -224,7 +224,6 @@ func (r *report) postgresRows() [][2]string {
 		{"replicas' CPU, idle agents heartbeating (summed)", r.in(fmt.Sprintf("%.1f%% of a core", r.IdleCPUPercent), "idle")},
 		{"dispatch latency, queued on " + r.DispatchVia + " (answered → agent holds the lease) p50 / p99 / max",
 			r.in(measured(r.DispatchSamples, "-dispatch", fmt.Sprintf("%s / %s / %s (%d samples); p99 %s the raw commit p99", ms(r.DispatchP50), ms(r.DispatchP99), ms(r.DispatchMax), r.DispatchSamples, ratio(float64(r.DispatchP99), float64(pb.CommitP99)))), "dispatch")},
-		{"Badger during the dispatch (its counters)", r.in(measured(r.DispatchSamples, "-dispatch", r.DispatchLSM.String()), "dispatch")},
 		{"queue call sent → agent holds the lease p50 / p99", r.in(measured(r.DispatchSamples, "-dispatch", fmt.Sprintf("%s / %s", ms(r.QueueToLeaseP50), ms(r.QueueToLeaseP99))), "dispatch")},
 		{"limit: one single-row INSERT commit, alone, p50 / p99", r.in(fmt.Sprintf("%s / %s", ms(pb.CommitP50), ms(pb.CommitP99)), "baseline")},
 		{"limit: raw websocket round trip p50 / p99", r.in(fmt.Sprintf("%s / %s", ms(b.WSRoundTripP50), ms(b.WSRoundTripP99)), "baseline")},

@@ -78,6 +78,9 @@ func TestReportPostgres(t *testing.T) {
 	if strings.Contains(out, "NaN") || strings.Contains(out, "Inf") {
 		t.Errorf("report holds NaN or Inf:\n%s", out)
 	}
+	if strings.Contains(out, "Badger") {
+		t.Errorf("a PostgreSQL run's report has a Badger row:\n%s", out)
+	}
 }
 
 // Memory per idle agent is printed beside the bare connection of the same
