@@ -35,6 +35,9 @@ type watchedStore struct {
 	// held is closed once it is held.
 	hold, held chan struct{}
 	holding    bool
+	// gate, when not nil, holds every handshake's first store call until
+	// it is closed: the handshakes in progress stay in progress.
+	gate chan struct{}
 }
 
 func (s *watchedStore) AgentConnections(ctx context.Context, agentID string) ([]store.Connection, error) {
@@ -42,6 +45,12 @@ func (s *watchedStore) AgentConnections(ctx context.Context, agentID string) ([]
 	s.open++
 	s.peak = max(s.peak, s.open)
 	s.mu.Unlock()
+	if s.gate != nil {
+		select {
+		case <-s.gate:
+		case <-ctx.Done():
+		}
+	}
 	return s.Store.AgentConnections(ctx, agentID)
 }
 
@@ -120,13 +129,17 @@ func busyRefusal(resp *http.Response) string {
 // after each busy refusal (the agent's wait is the agent's: see
 // agent/worker), and returns the live connection and the refusals it
 // met; a refusal of another shape, or any other failure, is an error.
-func stormAgent(url string, l benchLink) (*websocket.Conn, int, string) {
+// refusal, unless nil, is called at each busy refusal.
+func stormAgent(url string, l benchLink, refusal func()) (*websocket.Conn, int, string) {
 	refused := 0
 	hdr := http.Header{"Authorization": {"Bearer " + l.cred}}
 	for {
 		ws, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(url, "http")+protocol.ConnectPath, hdr)
 		if resp != nil && resp.StatusCode == http.StatusServiceUnavailable {
 			refused++
+			if refusal != nil {
+				refusal()
+			}
 			if bad := busyRefusal(resp); bad != "" {
 				return nil, refused, "refused with " + bad
 			}
@@ -158,12 +171,16 @@ func errString(err error) string {
 // TestHandshakeStorm: 100 agents arriving at once against a real Badger
 // store, with room for 8 handshakes: never more than 8 are in progress
 // (seen from the store), those refused get 503 busy with Retry-After and
-// the error shape, and every agent, dialling again, ends online.
+// the error shape, and every agent, dialling again, ends online. The
+// store holds the handshakes until the first refusal: on a machine fast
+// enough, 100 handshakes never filled the slots for HandshakeWait.
 func TestHandshakeStorm(t *testing.T) {
 	const n, slots = 100, 8
 	var ws *watchedStore
+	gate := make(chan struct{})
+	var opened sync.Once
 	bh := newBenchHubWith(t, func(c *Config) {
-		ws = &watchedStore{Store: c.Store}
+		ws = &watchedStore{Store: c.Store, gate: gate}
 		c.Store, c.Handshakes, c.HandshakeWait = ws, slots, 100*time.Millisecond
 	})
 	links := bh.link(n)
@@ -182,7 +199,7 @@ func TestHandshakeStorm(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, r, bad := stormAgent(bh.url, l)
+			c, r, bad := stormAgent(bh.url, l, func() { opened.Do(func() { close(gate) }) })
 			mu.Lock()
 			defer mu.Unlock()
 			refused += r
@@ -368,7 +385,7 @@ func TestUpgradeFloodFromOneAddress(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, _, bad := stormAgent(bh.url, l)
+			c, _, bad := stormAgent(bh.url, l, nil)
 			if bad != "" {
 				t.Errorf("%s: %s", l.agentID, bad)
 				return

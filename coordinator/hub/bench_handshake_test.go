@@ -46,7 +46,7 @@ func benchStorm(b *testing.B, n, slots int) {
 		go func() {
 			defer wg.Done()
 			t0 := time.Now()
-			c, _, bad := stormAgent(bh.url, l)
+			c, _, bad := stormAgent(bh.url, l, nil)
 			mu.Lock()
 			defer mu.Unlock()
 			if bad != "" {
