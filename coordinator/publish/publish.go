@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"slices"
 	"sync"
@@ -39,7 +38,7 @@ type Publisher struct {
 	now func() time.Time
 	m   *metrics.Metrics
 
-	work   []chan item // datasets to process, one queue per process loop
+	work   *workQueue // datasets to process
 	held   companyLocks
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -52,9 +51,12 @@ type item struct{ companyID, datasetID string }
 // processLoops is how many datasets are validated and published at once.
 // Each step of a dataset is a synced write, so one loop waits on the disk
 // most of the time; several share each sync (Badger batches concurrent
-// commits). A company's datasets always go to the same loop, one at a
-// time, so two swaps of one company's cache never race.
+// commits). A company's datasets are taken one at a time, in order
+// (workQueue), so two swaps of one company's cache never race.
 const processLoops = 8
+
+// maxWaiting bounds the datasets waiting for a loop.
+const maxWaiting = 4096
 
 // New builds a Publisher.
 func New(cfg Config) *Publisher {
@@ -62,19 +64,15 @@ func New(cfg Config) *Publisher {
 		cfg.Now = time.Now
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &Publisher{st: cfg.Store, log: cfg.Logger, now: cfg.Now, m: cfg.Metrics,
-		work: make([]chan item, processLoops), ctx: ctx, cancel: cancel}
-	for i := range p.work {
-		p.work[i] = make(chan item, 4096/processLoops)
-	}
-	return p
+	return &Publisher{st: cfg.Store, log: cfg.Logger, now: cfg.Now, m: cfg.Metrics,
+		work: newWorkQueue(maxWaiting), ctx: ctx, cancel: cancel}
 }
 
 // Start runs the process loops.
 func (p *Publisher) Start() error {
-	p.wg.Add(len(p.work))
-	for _, q := range p.work {
-		go func() { defer p.wg.Done(); p.runProcessLoop(p.ctx, q) }()
+	p.wg.Add(processLoops)
+	for range processLoops {
+		go func() { defer p.wg.Done(); p.runProcessLoop(p.ctx) }()
 	}
 	return nil
 }
@@ -111,34 +109,29 @@ func (p *Publisher) Close() {
 	p.wg.Wait()
 }
 
-// Publish hands a committed dataset, in Validating, to its company's
-// process loop, waiting for room: the commit call that brought it waits
+// Publish hands a committed dataset, in Validating, to the process
+// loops, waiting for room: the commit call that brought it waits
 // too, which slows the agents down while processing is behind. (Dropping
 // it when the queue was full left it in Validating until the next start:
 // the load tool's 15,000 first-link syncs dropped 10,639.) It returns
 // without when the Publisher is closing; the next start resumes the
 // dataset.
 func (p *Publisher) Publish(companyID, datasetID string) {
-	f := fnv.New32a()
-	f.Write([]byte(companyID))
-	select {
-	case p.work[f.Sum32()%uint32(len(p.work))] <- item{companyID: companyID, datasetID: datasetID}:
-	case <-p.ctx.Done():
-	}
+	p.work.put(p.ctx, item{companyID: companyID, datasetID: datasetID})
 }
 
-// runProcessLoop validates and publishes the committed uploads of its
-// queue, one at a time, until ctx ends.
-func (p *Publisher) runProcessLoop(ctx context.Context, work <-chan item) {
+// runProcessLoop validates and publishes the committed uploads it takes
+// from the queue, one at a time, until ctx ends.
+func (p *Publisher) runProcessLoop(ctx context.Context) {
 	for {
-		select {
-		case <-ctx.Done():
+		w, ok := p.work.take(ctx)
+		if !ok {
 			return
-		case w := <-work:
-			unlock := p.held.lock(w.companyID)
-			p.processWaiting(ctx, w)
-			unlock()
 		}
+		unlock := p.held.lock(w.companyID)
+		p.processWaiting(ctx, w)
+		unlock()
+		p.work.done(w.companyID)
 	}
 }
 
