@@ -562,7 +562,8 @@ func writeBatchLimit(b *testing.B) float64 {
 	var line []byte
 	for i := range benchRecords {
 		line = benchInvoice(line[:0], i)
-		k := fmt.Appendf(nil, "rc/co/invoices/ds/%x", fmt.Sprintf("inv-%07d", i))
+		// A snapshot's prefix is 24 hex digits (badgerstore's snapshotPrefix).
+		k := fmt.Appendf(nil, "rs/%024x/%x", 1, fmt.Sprintf("inv-%07d", i))
 		if err := wb.Set(k, bytes.Clone(line[:len(line)-1])); err != nil {
 			b.Fatal(err)
 		}

@@ -189,12 +189,16 @@ func openBadger(dir string, logger *slog.Logger, syncWrites bool) (*Badger, erro
 // keys once and fills whatever room it has, which then stays live (16 MiB
 // was about 34 KiB of RSS an agent at 1,000 agents, with the memory
 // limit's room).
+// valueThreshold is the size from which Badger keeps a value in its value
+// log, not in its tables (staged pages).
+const valueThreshold = 64 << 10
+
 func tuned(o badger.Options) badger.Options {
 	return o.WithMemTableSize(8 << 20).
 		WithNumMemtables(2).
 		WithNumCompactors(2).
 		WithBlockCacheSize(4 << 20).
-		WithValueThreshold(64 << 10)
+		WithValueThreshold(valueThreshold)
 }
 
 // Options are the options Open opens Badger in dir with, for a
@@ -224,6 +228,10 @@ func openBadgerWith(opts badger.Options, logger *slog.Logger) (*Badger, error) {
 	if err := b.scrubLinkCodes(context.Background()); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open badger %s: %w", dir, err)
+	}
+	if err := b.moveSnapshotKeys(context.Background()); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open badger %s: move cached records: %w", dir, err)
 	}
 	return b, nil
 }

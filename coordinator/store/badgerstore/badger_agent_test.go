@@ -100,6 +100,14 @@ func (u uploader) publish(id string, dt dataset.DataType, ids ...string) {
 }
 
 // cachedIDs returns the ids of the current snapshot.
+// snapshotKeys is b.SnapshotKeys(co, t) as one string.
+func snapshotKeys(t testing.TB, b *badgerstore.Badger, co string, dt dataset.DataType) string {
+	t.Helper()
+	keys, err := b.SnapshotKeys(co, string(dt))
+	must(t, "SnapshotKeys", err)
+	return fmt.Sprint(keys)
+}
+
 func cachedIDs(t testing.TB, s store.Backend, co string, dt dataset.DataType) string {
 	t.Helper()
 	var ids []string
@@ -141,7 +149,10 @@ func TestSpaceReclaimed(t *testing.T) {
 	if left := keysUnder(t, b, "pg/co-1/ds-3/"); len(left) != 1 {
 		t.Errorf("pages of the current snapshot: got %v, want its one page", left)
 	}
-	for _, p := range []string{"rc/co-1/suppliers/ds-2/", "pg/co-1/ds-2/", "pg/co-1/ds-f/", "pd/"} {
+	if got, want := snapshotKeys(t, b, "co-1", dataset.Suppliers), fmt.Sprintf("[ds-3/%x]", "d"); got != want {
+		t.Errorf("snapshot keys after a publish: got %s, want %s", got, want)
+	}
+	for _, p := range []string{"pg/co-1/ds-2/", "pg/co-1/ds-f/", "pd/"} {
 		if left := keysUnder(t, b, p); len(left) > 0 {
 			t.Errorf("keys under %s after a publish: %v", p, left)
 		}
@@ -182,12 +193,12 @@ func TestPublishCutShort(t *testing.T) {
 	u.processing("ds-2", "lease-2")
 	must(t, "WriteSnapshotCutShort", b.WriteSnapshotCutShort(ctx, "co-1", "ds-2"))
 	u.report("ds-2", dataset.ProcessingError)
-	if len(keysUnder(t, b, "rc/co-1/customers/ds-2/")) != 1 {
-		t.Fatalf("the cut-short snapshot was not written")
+	if got, want := snapshotKeys(t, b, "co-1", dataset.Customers), fmt.Sprintf("[ds-1/%x ds-1/%x ds-2/%x]", "a", "b", "orphan"); got != want {
+		t.Fatalf("the cut-short snapshot: got keys %s, want %s", got, want)
 	}
 	u.publish("ds-3", dataset.Customers, "c")
-	if left := keysUnder(t, b, "rc/co-1/customers/"); len(left) != 1 {
-		t.Errorf("snapshot keys after the next publish: got %v, want ds-3's record only", left)
+	if got, want := snapshotKeys(t, b, "co-1", dataset.Customers), fmt.Sprintf("[ds-3/%x]", "c"); got != want {
+		t.Errorf("snapshot keys after the next publish: got %s, want ds-3's record only, %s", got, want)
 	}
 }
 
@@ -307,23 +318,23 @@ func TestWriteSnapshotKeys(t *testing.T) {
 		store.Connection{ID: other.conn, CompanyID: "co-1", Status: store.Linked, AgentID: "agent-1", Created: sec(2)},
 		store.LinkCode{Hash: []byte("hash-conn-2"), Expires: sec(1000)}))
 	other.publish("ds-0", dataset.Customers, "other")
-	if got := keysUnder(t, b, "rc/co-1/customers/ds-1"); len(got) != 3 {
-		t.Errorf("a Validating dataset's snapshot after another publish: got keys %q, want its mark and 2 records", got)
+	if got, want := snapshotKeys(t, b, "co-1", dataset.Customers), fmt.Sprintf("[ds-0/%x ds-1 ds-1/%x ds-1/%x]", "other", "a", "b"); got != want {
+		t.Errorf("a Validating dataset's snapshot after another publish: got keys %s, want its mark and 2 records beside the current, %s", got, want)
 	}
 	// A record taken out of the written snapshot stays out: the swap
 	// writes none of them again.
-	must(t, "DeleteRaw", b.DeleteRaw(fmt.Sprintf("rc/co-1/customers/ds-1/%x", "b")))
+	must(t, "DeleteRaw", b.DeleteRaw(badgerstore.SnapshotPrefix("co-1", "customers", "ds-1")+fmt.Sprintf("%x", "b")))
 	u.report("ds-1", dataset.Processing)
 	_, err := b.PublishCache(ctx, "co-1", "ds-1", sec(8))
 	must(t, "PublishCache ds-1", err)
-	if got := keysUnder(t, b, "rc/co-1/customers/"); len(got) != 1 || strings.HasSuffix(got[0], "/ds-1") {
-		t.Errorf("keys after the swap: got %q, want ds-1's record a alone (the snapshot not written again)", got)
+	if got, want := snapshotKeys(t, b, "co-1", dataset.Customers), fmt.Sprintf("[ds-1/%x]", "a"); got != want {
+		t.Errorf("keys after the swap: got %s, want ds-1's record a alone (the snapshot not written again), %s", got, want)
 	}
 
 	validating("ds-2", "x")
 	u.report("ds-2", dataset.ValidationError)
 	u.publish("ds-3", dataset.Customers, "z")
-	if got := keysUnder(t, b, "rc/co-1/customers/"); len(got) != 1 {
-		t.Errorf("keys after a failed dataset's snapshot and the next publish: got %q, want ds-3's record", got)
+	if got, want := snapshotKeys(t, b, "co-1", dataset.Customers), fmt.Sprintf("[ds-3/%x]", "z"); got != want {
+		t.Errorf("keys after a failed dataset's snapshot and the next publish: got %s, want ds-3's record, %s", got, want)
 	}
 }

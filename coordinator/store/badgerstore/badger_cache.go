@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -133,6 +134,17 @@ func (b *Badger) writeSnapshot(ctx context.Context, d store.Dataset, check func(
 	releaseFiles(dir)
 	read := 0
 	snap := snapshotPrefix(d.CompanyID, string(d.DataType), d.ID)
+	// The entry goes before the first record and again after the last: a
+	// dropOrphanSnapshots that deleted it meanwhile (the dataset ended)
+	// would otherwise leave records nothing lists.
+	entry := func() error {
+		return b.update(ctx, func(txn *tx) error {
+			return txn.Set(snapshotEntryKey(d.CompanyID, string(d.DataType), d.ID), nil)
+		})
+	}
+	if err := entry(); err != nil {
+		return fmt.Errorf("publish dataset %s: %w", d.ID, err)
+	}
 	err := b.view(ctx, func(txn *tx) error {
 		// The pages are Badger's own, valid until fn returns: the batch
 		// keeps references, and copies of the records without one.
@@ -165,6 +177,9 @@ func (b *Badger) writeSnapshot(ctx context.Context, d store.Dataset, check func(
 	})
 	if err == nil {
 		err = wb.Flush()
+	}
+	if err == nil {
+		err = entry()
 	}
 	if err != nil {
 		return fmt.Errorf("publish dataset %s: %w", d.ID, err)
@@ -304,7 +319,7 @@ func (b *Badger) dropOrphanSnapshots(ctx context.Context, companyID, t string) e
 		if err != nil {
 			return err
 		}
-		for _, id := range snapshotIDs(txn, prefix("rc", companyID, t)) {
+		for _, id := range companySnapshots(txn, companyID, t) {
 			if id == cur {
 				continue
 			}
@@ -325,28 +340,30 @@ func (b *Badger) dropOrphanSnapshots(ctx context.Context, companyID, t string) e
 		if err := b.deletePrefix(ctx, snapshotPrefix(companyID, t, id), nil); err != nil {
 			return err
 		}
-		if err := b.update(ctx, func(txn *tx) error { return txn.Delete(snapshotWrittenKey(companyID, t, id)) }); err != nil {
+		if err := b.update(ctx, func(txn *tx) error {
+			return deleteKeys(txn, [][]byte{snapshotWrittenKey(companyID, t, id), snapshotEntryKey(companyID, t, id)})
+		}); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// snapshotIDs lists the datasets with records (or a written mark) under
-// p, stepping over each one's records with a seek.
-func snapshotIDs(txn *tx, p []byte) []string {
+// companySnapshots lists the company's snapshots of the type that may
+// have records (an entry) or a written mark, in id order.
+func companySnapshots(txn *tx, companyID, t string) []string {
+	ids := append(lastSegments(txn, prefix("sn", companyID, t)), lastSegments(txn, prefix("rc", companyID, t))...)
+	slices.Sort(ids)
+	return slices.Compact(ids)
+}
+
+// lastSegments lists what follows p in the keys under p.
+func lastSegments(txn *tx, p []byte) []string {
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
 	defer it.Close()
 	var ids []string
-	for it.Seek(p); it.ValidForPrefix(p); {
-		rest := it.Item().Key()[len(p):]
-		id := string(rest)
-		if i := bytes.IndexByte(rest, '/'); i >= 0 {
-			id = string(rest[:i])
-		}
-		ids = append(ids, id)
-		// Record keys are hex, all below 0xff.
-		it.Seek(append(prefix(string(p)+id), 0xff))
+	for it.Seek(p); it.ValidForPrefix(p); it.Next() {
+		ids = append(ids, string(it.Item().Key()[len(p):]))
 	}
 	return ids
 }

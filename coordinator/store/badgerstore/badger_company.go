@@ -125,7 +125,20 @@ func (b *Badger) DeleteCompany(ctx context.Context, id string) error {
 	b.queued.moved() // its queued datasets went with no Change
 	// With the datasets gone nothing writes pages or markers any more; a
 	// PublishCache cut off by the deletion deletes what it wrote itself.
-	for _, p := range companyDataPrefixes(id) {
+	// Each snapshot's records go before the entries that list them.
+	var snapshots [][]byte
+	err := b.view(ctx, func(txn *tx) error {
+		for _, e := range lastSegments(txn, prefix("sn", id)) {
+			if t, ds, ok := strings.Cut(e, "/"); ok {
+				snapshots = append(snapshots, snapshotPrefix(id, t, ds))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("delete company %s: %w", id, err)
+	}
+	for _, p := range append(snapshots, companyDataPrefixes(id)...) {
 		if err := b.deletePrefix(ctx, p, nil); err != nil {
 			return fmt.Errorf("delete company %s: %w", id, err)
 		}

@@ -269,6 +269,7 @@ func (b *Badger) Import(ctx context.Context, items func(yield func(store.Item) e
 		companies:   map[string]bool{},
 		pointers:    map[string]statusPointer{},
 		snapshots:   map[string]string{},
+		entries:     map[string]bool{},
 		unprocessed: map[string]string{},
 		counts:      map[dataset.Status]int{},
 	}
@@ -302,8 +303,10 @@ type importer struct {
 	companies map[string]bool
 	// pointers are the DataStatus pointers, by key.
 	pointers map[string]statusPointer
-	// snapshots are the current snapshots, dataset id by pointer key.
+	// snapshots are the current snapshots, dataset id by pointer key;
+	// entries their entries (sn/) written.
 	snapshots map[string]string
+	entries   map[string]bool
 	// unprocessed are the companies of the datasets in Validating or
 	// Processing, whose pages may follow, by dataset id.
 	unprocessed map[string]string
@@ -365,6 +368,12 @@ func (im *importer) put(it store.Item) error {
 			return err
 		}
 		im.snapshots[string(cachePointerKey(v.CompanyID, string(v.DataType)))] = v.DatasetID
+		if entry := snapshotEntryKey(v.CompanyID, string(v.DataType), v.DatasetID); !im.entries[string(entry)] {
+			im.entries[string(entry)] = true
+			if err := im.set(entry, nil); err != nil {
+				return err
+			}
+		}
 		return im.set(recordKey(v.CompanyID, string(v.DataType), v.DatasetID, v.ID), v.Data)
 	case store.Page:
 		return im.page(v)

@@ -120,6 +120,11 @@ func finishUpload(ctx context.Context, txn *tx, f store.Finish, page []byte) (st
 	for i := range steps {
 		s := &steps[i]
 		if s.Status == dataset.Complete {
+			if len(records) > 0 {
+				if err := txn.Set(snapshotEntryKey(d.CompanyID, t, d.ID), nil); err != nil {
+					return d, err
+				}
+			}
 			for _, r := range records {
 				if err := txn.Set(r.k, r.v); err != nil {
 					return d, err
@@ -187,19 +192,21 @@ func snapshotRecords(ctx context.Context, txn *tx, d store.Dataset) ([]keyValue,
 	return out, err
 }
 
-// replacedSnapshot lists the keys of the snapshot d's replaces, to delete
-// with the swap; none when it holds more than MaxFinishRecords records
-// (dropOrphanSnapshots deletes it after the commit).
+// replacedSnapshot lists the keys of the snapshot d's replaces, its entry
+// last, to delete with the swap; none when it holds more than
+// MaxFinishRecords records (dropOrphanSnapshots deletes it after the
+// commit).
 func replacedSnapshot(txn *tx, d store.Dataset) ([][]byte, error) {
-	cur, err := currentSnapshot(txn, d.CompanyID, string(d.DataType))
+	t := string(d.DataType)
+	cur, err := currentSnapshot(txn, d.CompanyID, t)
 	if err != nil || cur == "" || cur == d.ID {
 		return nil, err
 	}
-	keys, all := keysUnder(txn, snapshotPrefix(d.CompanyID, string(d.DataType), cur), store.MaxFinishRecords)
+	keys, all := keysUnder(txn, snapshotPrefix(d.CompanyID, t, cur), store.MaxFinishRecords)
 	if !all {
 		return nil, nil
 	}
-	return keys, nil
+	return append(keys, snapshotEntryKey(d.CompanyID, t, cur)), nil
 }
 
 // keysUnder returns the keys under p, without their values, and true; or

@@ -4,6 +4,7 @@ import (
 	"github.com/ferry-sync/ferry/coordinator/rules"
 	"github.com/ferry-sync/ferry/coordinator/store"
 
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"strings"
@@ -33,12 +34,21 @@ import (
 //
 //	pg/<company>/<ds>/<lease>/<n>      staged upload page n (8 digits): pageValue
 //	pd/<company>/<ds>                  an ended dataset whose pages are to be deleted
-//	rc/<company>/<type>/<ds>/<id>      cached record of snapshot ds; id in hex
+//	sn/<company>/<type>/<ds>           snapshot ds may have records (under rs/)
+//	rc/<company>/<type>/<ds>           snapshot ds is written whole (WriteSnapshot)
 //	cur/<company>/<type>               id of the current snapshot of the type
+//	rs/<snapshot>/<id>                 cached record of a snapshot; id in hex
 //
 // Pages are keyed by lease, so an earlier attempt's pages are out of sight
 // the moment a new claim commits, however long their deletion takes.
 // Record ids are hex-encoded: any id fits, and hex keeps their byte order.
+// A snapshot's records are under a short prefix, not under the company's:
+// <snapshot> is 12 bytes of SHA-256 of <company>/<type>/<ds> in hex
+// (snapshotPrefix). Badger writes every key whole into its log and its
+// memtable, so a record's key of ~90 bytes of prefix cost a publish twice
+// the time of its ~20 (docs/decisions.md, session 17). The sn/ entry is
+// written before the first record and deleted after the last: it is how
+// a company's snapshots are found (dropOrphanSnapshots, DeleteCompany).
 //
 // Global indexes, each kept by the write that changes what it indexes:
 //
@@ -107,25 +117,33 @@ func agentOrderKey(a store.Agent) []byte       { return key("ago", timeHex(a.Cre
 func agentConnKey(agent, conn string) []byte   { return key("ac", agent, conn) }
 func endedPagesKey(co, ds string) []byte       { return key("pd", co, ds) }
 func cachePointerKey(co, t string) []byte      { return key("cur", co, t) }
-func snapshotPrefix(co, t, ds string) []byte   { return prefix("rc", co, t, ds) }
+func snapshotEntryKey(co, t, ds string) []byte { return key("sn", co, t, ds) }
 func datasetPagesPrefix(co, ds string) []byte  { return prefix("pg", co, ds) }
 func leasePagesPrefix(co, ds, l string) []byte { return prefix("pg", co, ds, l) }
 func pageKey(co, ds, lease string, n int) []byte {
 	return key("pg", co, ds, lease, fmt.Sprintf("%08d", n))
 }
 
-func recordKey(co, t, ds, id string) []byte {
-	return key("rc", co, t, ds, hex.EncodeToString([]byte(id)))
+// snapshotPrefix is the prefix of the records of snapshot ds of the type.
+// 96 bits of a hash of ids the store chose keep two snapshots apart
+// (their collision is a chance of 1 in 2^96 a pair).
+func snapshotPrefix(co, t, ds string) []byte {
+	h := sha256.Sum256([]byte(co + "/" + t + "/" + ds))
+	return prefix("rs", hex.EncodeToString(h[:12]))
 }
 
-// snapshotWrittenKey marks a snapshot WriteSnapshot wrote whole: beside
-// its records' prefix, not under it, and deleted with the company's
-// records (rc/<company>/).
+func recordKey(co, t, ds, id string) []byte {
+	return snapshotKey(snapshotPrefix(co, t, ds), []byte(id))
+}
+
+// snapshotWrittenKey marks a snapshot WriteSnapshot wrote whole; deleted
+// with the company's bulk data (rc/<company>/).
 func snapshotWrittenKey(co, t, ds string) []byte { return key("rc", co, t, ds) }
 
-// companyDataPrefixes are the prefixes of a company's bulk data.
+// companyDataPrefixes are the prefixes of a company's bulk data, deleted
+// after its snapshots' records (which sn/<company>/ lists).
 func companyDataPrefixes(co string) [][]byte {
-	return [][]byte{prefix("pg", co), prefix("pd", co), prefix("rc", co), prefix("cur", co)}
+	return [][]byte{prefix("pg", co), prefix("pd", co), prefix("rc", co), prefix("cur", co), prefix("sn", co)}
 }
 
 func linkCodeRefKey(co, conn string, hash []byte) []byte {

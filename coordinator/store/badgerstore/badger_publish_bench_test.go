@@ -149,13 +149,13 @@ func writeBatchLimit(b *testing.B, n int) (write, read float64) {
 	wb := db.NewWriteBatch()
 	defer wb.Cancel()
 	for i := range n {
-		must(b, "WriteBatch Set", wb.Set(fmt.Appendf(nil, "rc/co-1/journalEntries/ds-big/%x", fmt.Sprintf("JE%08d", i)), []byte(journalEntry(i))))
+		must(b, "WriteBatch Set", wb.Set(fmt.Appendf(nil, "%s%x", badgerstore.SnapshotPrefix("co-1", "journalEntries", "ds-big"), fmt.Sprintf("JE%08d", i)), []byte(journalEntry(i))))
 	}
 	must(b, "WriteBatch Flush", wb.Flush())
 	write = float64(n) / time.Since(start).Seconds()
 	start = time.Now()
 	must(b, "read back", db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte("rc/co-1/journalEntries/ds-big/")})
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(badgerstore.SnapshotPrefix("co-1", "journalEntries", "ds-big"))})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			if _, err := it.Item().ValueCopy(nil); err != nil {

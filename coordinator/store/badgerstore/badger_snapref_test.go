@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/ferry-sync/ferry/coordinator/store"
+	"github.com/ferry-sync/ferry/coordinator/store/badgerstore"
 	"github.com/ferry-sync/ferry/shared/dataset"
 )
 
@@ -46,7 +47,7 @@ func TestSnapshotReferencesPages(t *testing.T) {
 	must(t, "RawKeys", err)
 	refs := 0
 	for i, k := range keys {
-		if strings.HasPrefix(string(k), "rc/co-1/customers/ds-1/") {
+		if strings.HasPrefix(string(k), badgerstore.SnapshotPrefix("co-1", "customers", "ds-1")) {
 			if len(vals[i]) > 16 {
 				t.Fatalf("snapshot value of %s: %d bytes %q; want a reference into its page", k, len(vals[i]), vals[i])
 			}
@@ -87,8 +88,8 @@ func TestSnapshotReferencesPages(t *testing.T) {
 	if left := keysUnder(t, b, "pg/co-1/ds-1/"); len(left) > 0 {
 		t.Errorf("pages of the replaced snapshot after the next publish: %v", left)
 	}
-	if left := keysUnder(t, b, "rc/co-1/customers/ds-1"); len(left) > 0 {
-		t.Errorf("replaced snapshot after the next publish: %v", left)
+	if got, want := snapshotKeys(t, b, "co-1", dataset.Customers), fmt.Sprintf("[ds-2/%x]", "z"); got != want {
+		t.Errorf("snapshots after the next publish: got %s, want ds-2's record alone, %s", got, want)
 	}
 }
 

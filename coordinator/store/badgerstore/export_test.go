@@ -5,7 +5,9 @@ import (
 
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 
@@ -165,10 +167,14 @@ func (b *Badger) CopiedKeys() (keys, vals [][]byte, err error) {
 		if err != nil {
 			return err
 		}
-		current := map[string]bool{} // <company>/<dataset>
+		current := map[string]bool{}        // <company>/<dataset>
+		snapshots := map[string][2]string{} // company and dataset by records' prefix
 		for i, k := range all {
-			if f := strings.Split(string(k), "/"); f[0] == "cur" {
+			switch f := strings.Split(string(k), "/"); f[0] {
+			case "cur":
 				current[f[1]+"/"+string(allVals[i])] = true
+			case "sn":
+				snapshots[string(snapshotPrefix(f[1], f[2], f[3]))] = [2]string{f[1], f[3]}
 			}
 		}
 		for i, k := range all {
@@ -176,8 +182,12 @@ func (b *Badger) CopiedKeys() (keys, vals [][]byte, err error) {
 			switch f := strings.Split(string(k), "/"); {
 			case f[0] == "pg" && current[f[1]+"/"+f[2]]:
 				continue
-			case f[0] == "rc" && len(f) == 5:
-				sv := snapshotValues{txn: txn, co: f[1], ds: f[3]}
+			case f[0] == "rs":
+				s, ok := snapshots[f[0]+"/"+f[1]+"/"]
+				if !ok {
+					return fmt.Errorf("record %s of no snapshot", k)
+				}
+				sv := snapshotValues{txn: txn, co: s[0], ds: s[1]}
 				if v, err = sv.record(v); err != nil {
 					return err
 				}
@@ -188,3 +198,45 @@ func (b *Badger) CopiedKeys() (keys, vals [][]byte, err error) {
 	})
 	return keys, vals, err
 }
+
+// SnapshotKeys lists the cached records and written marks of the
+// company's snapshots of type t, named as the rc/ layout named them:
+// <ds>/<id in hex> and <ds>, sorted; a record no snapshot's entry lists,
+// of any company, is ?/<its key>, and an entry with no record nor mark
+// is "<ds> entry".
+func (b *Badger) SnapshotKeys(co, t string) (out []string, err error) {
+	err = b.view(context.Background(), func(txn *tx) error {
+		owners := map[string]string{} // records' prefix: <company>/<type>/<ds>
+		for _, e := range lastSegments(txn, prefix("sn")) {
+			f := strings.Split(e, "/")
+			owners[string(snapshotPrefix(f[0], f[1], f[2]))] = e
+		}
+		for _, ds := range lastSegments(txn, prefix("rc", co, t)) {
+			out = append(out, ds)
+		}
+		listed := map[string]bool{}
+		for _, k := range lastSegments(txn, prefix("rs")) {
+			snap, id, _ := strings.Cut(k, "/")
+			owner, ok := owners["rs/"+snap+"/"]
+			switch {
+			case !ok:
+				out = append(out, "?/rs/"+k)
+			case strings.HasPrefix(owner, co+"/"+t+"/"):
+				ds := strings.TrimPrefix(owner, co+"/"+t+"/")
+				listed[ds] = true
+				out = append(out, ds+"/"+id)
+			}
+		}
+		for _, e := range lastSegments(txn, prefix("sn", co, t)) {
+			if !listed[e] && !slices.Contains(out, e) {
+				out = append(out, e+" entry")
+			}
+		}
+		return nil
+	})
+	slices.Sort(out)
+	return out, err
+}
+
+// SnapshotPrefix is the prefix of the keys of snapshot ds's records.
+func SnapshotPrefix(co, t, ds string) string { return string(snapshotPrefix(co, t, ds)) }
