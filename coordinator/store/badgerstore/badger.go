@@ -35,8 +35,9 @@ type Badger struct {
 	deleteChunk int
 	// sweep is held by the dropEndedPages call sweeping now.
 	sweep sync.Mutex
-	// marks is when dropEndedPages looks for marks again (badger_page.go).
-	marks markCache
+	// marks is whether dropEndedPages' last sweep left no mark
+	// (badger_page.go).
+	marks answer[struct{}]
 	// staged counts the bytes of pages PutPage staged since it last
 	// released the store's mapped files (releaseFiles).
 	staged atomic.Int64
@@ -46,9 +47,10 @@ type Badger struct {
 	// windows (badger_held.go).
 	held held
 	// queued is QueuedConnections' last answer (badger_dataset.go).
-	queued queuedCache
-	// leases is when ExpireLeases walks again (badger_lease.go).
-	leases leaseCache
+	queued answer[[]string]
+	// leases is ExpireLeases' last walk that found nothing due: the first
+	// entry's key up to its time, nil if none (badger_lease.go).
+	leases answer[[]byte]
 	// updates holds a slot for each update transaction open now, at most
 	// maxOpenUpdates of them.
 	updates chan struct{}

@@ -10,8 +10,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -351,7 +349,7 @@ func (b *Badger) QueuedDatasets(ctx context.Context, connectionID string) ([]sto
 	return out, gate, err
 }
 
-// queuedCache is QueuedConnections' last answer, kept while no commit
+// QueuedConnections' last answer is kept (Badger.queued) while no commit
 // has moved a dataset or a connection since: the hub's sweep asks every
 // few seconds, and a walk of the queued index steps over the deleted
 // entry of every dataset dequeued since Badger last compacted them (the
@@ -360,31 +358,12 @@ func (b *Badger) QueuedDatasets(ctx context.Context, connectionID string) ([]sto
 // by a dataset's move (new, or to or from Queued: a Change.Datasets
 // entry), a connection's deletion (Change.Connections), a company's
 // deletion or an Import, and each of these moves the generation once it
-// has committed. An answer
-// walked at generation g is served while the generation is g: a commit
-// that moved it after g was read may be missing from the walk, and one
-// that moved it before is in it.
-type queuedCache struct {
-	gen   atomic.Uint64
-	mu    sync.Mutex
-	at    uint64 // the generation conns was walked at
-	ok    bool   // conns is an answer
-	conns []string
-}
-
-// moved notes a commit that may have changed which connections have
-// queued work.
-func (q *queuedCache) moved() { q.gen.Add(1) }
-
+// has committed.
 func (b *Badger) QueuedConnections(ctx context.Context) ([]string, error) {
-	gen := b.queued.gen.Load()
-	b.queued.mu.Lock()
-	if b.queued.ok && b.queued.at == gen {
-		out := slices.Clone(b.queued.conns)
-		b.queued.mu.Unlock()
-		return out, nil
+	if conns, ok := b.queued.get(); ok {
+		return slices.Clone(conns), nil
 	}
-	b.queued.mu.Unlock()
+	gen := b.queued.generation()
 	var out []string
 	err := b.view(ctx, func(txn *tx) error {
 		out = nil
@@ -402,9 +381,7 @@ func (b *Badger) QueuedConnections(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.queued.mu.Lock()
-	b.queued.at, b.queued.ok, b.queued.conns = gen, true, slices.Clone(out)
-	b.queued.mu.Unlock()
+	b.queued.keep(gen, slices.Clone(out))
 	return out, nil
 }
 

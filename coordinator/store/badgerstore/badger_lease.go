@@ -8,8 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -192,16 +190,23 @@ func (b *Badger) ExpireLeases(ctx context.Context, now time.Time) ([]store.Datas
 	}
 	now = now.UTC()
 	end := key("lx", timeHex(now))
-	if b.leases.nothingDue(end) {
+	// The leader expires leases every second, and a walk steps over the
+	// deleted entry of every lease ended since Badger last compacted them
+	// (every claim's), however few leases are held. A lease falls due by
+	// time alone, and one enters the index (a claim, a renewal, an Import)
+	// only by a commit that sets a key in it (tx.leased), which moves the
+	// generation: a walk that found nothing due holds while the
+	// generation has not moved and the time is before the first entry's.
+	if next, ok := b.leases.get(); ok && (next == nil || string(next) > string(end)) {
 		return nil, nil
 	}
-	gen := b.leases.gen.Load()
+	gen := b.leases.generation()
 	due, next, err := b.dueLeases(ctx, end)
 	if err != nil {
 		return nil, err
 	}
 	if len(due) == 0 {
-		b.leases.walked(gen, next)
+		b.leases.keep(gen, next)
 	}
 	var moved []store.Dataset
 	for _, ref := range due {
@@ -222,46 +227,6 @@ func (b *Badger) ExpireLeases(ctx context.Context, now time.Time) ([]store.Datas
 		}
 	}
 	return moved, nil
-}
-
-// leaseCache says when ExpireLeases must walk the lease index again: the
-// leader expires leases every second, and a walk steps over the deleted
-// entry of every lease ended since Badger last compacted them (every
-// claim's), however few leases are held, so an idle fleet's passes read
-// nothing. A lease falls due by time alone, and one enters the index (a
-// claim, a renewal, an Import) only by a commit that sets a key in it
-// (tx.leased), which moves the generation once it has committed. A walk
-// at generation g that found nothing due, and next as the first entry's
-// time (nil: none), holds while the generation is g and the time is
-// before next: a commit that moved it after g was read may be missing
-// from the walk, and one that moved it before is in it.
-type leaseCache struct {
-	gen  atomic.Uint64
-	mu   sync.Mutex
-	at   uint64 // the generation next was walked at
-	ok   bool   // next is an answer
-	next []byte // the first entry's key up to its time; nil: none
-}
-
-// moved notes a commit that set a key in the lease index.
-func (l *leaseCache) moved() { l.gen.Add(1) }
-
-// nothingDue reports whether the last walk still holds at end (the lease
-// index's key of now): no lease has entered the index since, and the
-// first one it found expires after end.
-func (l *leaseCache) nothingDue(end []byte) bool {
-	gen := l.gen.Load()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.ok && l.at == gen && (l.next == nil || string(l.next) > string(end))
-}
-
-// walked keeps a walk at generation gen that found nothing due and next
-// as the first entry.
-func (l *leaseCache) walked(gen uint64, next []byte) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.at, l.ok, l.next = gen, true, next
 }
 
 // dueLeases lists the in-flight datasets whose lease expired at or before

@@ -9,8 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -266,14 +264,20 @@ func (b *Badger) dropEarlierPages(ctx context.Context, d store.Dataset) {
 // dropEndedPages deletes the staged pages of up to
 // store.EndedPagesPerSweep datasets that ended (putDataset marks them),
 // then their marks. It looks only when a mark may have been set since a
-// sweep last found none left (markCache).
+// sweep last found none left (Badger.marks): it runs after every finish
+// and publish, and its scan steps over the deleted entry of every mark
+// swept since Badger last compacted them, however few are left, while
+// most small datasets set none (a finish marks only a replaced
+// snapshot's pages still staged). A mark is set only by a commit that
+// sets a key under endedPagesPrefix and leaves it set (tx.marks) or by an
+// Import, each of which moves the generation once it has committed.
 //
 // Only one call sweeps at a time: publishes running at once would each
 // scan the same marks and race to delete them; the one sweeping deletes
 // what the others would have.
 func (b *Badger) dropEndedPages(ctx context.Context) error {
-	gen := b.marks.gen.Load()
-	if b.marks.none(gen) || !b.sweep.TryLock() {
+	gen := b.marks.generation()
+	if _, none := b.marks.get(); none || !b.sweep.TryLock() {
 		return nil
 	}
 	defer b.sweep.Unlock()
@@ -297,42 +301,7 @@ func (b *Badger) dropEndedPages(ctx context.Context) error {
 		}
 	}
 	if len(marks) < store.EndedPagesPerSweep {
-		b.marks.swept(gen)
+		b.marks.keep(gen, struct{}{})
 	}
 	return nil
-}
-
-// markCache says when dropEndedPages must look for ended-pages marks: it
-// runs after every finish and publish, and its scan steps over the
-// deleted entry of every mark swept since Badger last compacted them,
-// however few are left, while most small datasets set none (a finish
-// marks only a replaced snapshot's pages still staged). A mark is set
-// only by a commit that sets a key under endedPagesPrefix and leaves it
-// set (tx.marks) or by an Import, each of which moves the generation
-// once it has committed. A sweep at generation g that left no mark holds
-// while the generation is g: a commit that moved it after g was read may
-// be missing from the scan, and one that moved it before is in it. A
-// store just opened has no answer, so its first sweep looks.
-type markCache struct {
-	gen atomic.Uint64
-	mu  sync.Mutex
-	at  uint64 // the generation of the last sweep that left no mark
-	ok  bool   // at is an answer
-}
-
-// moved notes a commit that may have set a mark.
-func (m *markCache) moved() { m.gen.Add(1) }
-
-// none reports whether no mark has been set since a sweep at gen left none.
-func (m *markCache) none(gen uint64) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.ok && m.at == gen
-}
-
-// swept keeps a sweep at generation gen that left no mark.
-func (m *markCache) swept(gen uint64) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.at, m.ok = gen, true
 }
