@@ -458,8 +458,11 @@ func (l *loadRun) measureRecords(ctx context.Context) error {
 	total := l.o.big * l.o.bigRecords
 	l.r.BigDatasets, l.r.BigRecords = l.o.big, l.o.bigRecords
 	l.r.RecordsPerSec = float64(total) / last.Sub(first).Seconds()
-	logf("records: %d in %.2fs: %.0f/s (%s the WriteBatch limit of %.0f/s measured just before), peak RSS %d MiB",
-		total, last.Sub(first).Seconds(), l.r.RecordsPerSec, ratio(l.r.RecordsPerSec, before), before, l.r.PeakRSSRecords>>20)
+	l.r.RecordsUploadP50, _, l.r.RecordsUploadMax = sim.Percentiles(sp.upload)
+	l.r.RecordsProcessP50, _, l.r.RecordsProcessMax = sim.Percentiles(sp.process)
+	logf("records: %d in %.2fs: %.0f/s (%s the WriteBatch limit of %.0f/s measured just before), peak RSS %d MiB; upload p50 %s max %s, Validating → Complete p50 %s max %s",
+		total, last.Sub(first).Seconds(), l.r.RecordsPerSec, ratio(l.r.RecordsPerSec, before), before, l.r.PeakRSSRecords>>20,
+		l.r.RecordsUploadP50, l.r.RecordsUploadMax, l.r.RecordsProcessP50, l.r.RecordsProcessMax)
 	return nil
 }
 
@@ -514,6 +517,9 @@ type spanned struct {
 	first, lastQueued, last time.Time
 	steps                   int
 	claim, finish           []time.Duration
+	// upload is Fetching → Validating, process Validating → the end, of
+	// each dataset that has both.
+	upload, process []time.Duration
 }
 
 // span waits for the datasets to be Complete and reads their timelines.
@@ -529,10 +535,13 @@ func (l *loadRun) span(ctx context.Context, idx []int, ids map[int]string) (span
 			return sp, errors.New("dataset " + d.ID + " has no timeline")
 		}
 		q, c := d.Timeline[0].At, d.Timeline[len(d.Timeline)-1].At
-		var fetching time.Time
+		var fetching, validating time.Time
 		for _, st := range d.Timeline {
 			if st.To == "Fetching" && fetching.IsZero() {
 				fetching = st.At
+			}
+			if st.To == "Validating" && validating.IsZero() {
+				validating = st.At
 			}
 		}
 		if sp.first.IsZero() || q.Before(sp.first) {
@@ -546,6 +555,9 @@ func (l *loadRun) span(ctx context.Context, idx []int, ids map[int]string) (span
 		}
 		if !fetching.IsZero() {
 			sp.claim, sp.finish = append(sp.claim, fetching.Sub(q)), append(sp.finish, c.Sub(fetching))
+			if !validating.IsZero() {
+				sp.upload, sp.process = append(sp.upload, validating.Sub(fetching)), append(sp.process, c.Sub(validating))
+			}
 		}
 		sp.steps += len(d.Timeline)
 	}

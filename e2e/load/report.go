@@ -79,8 +79,12 @@ type report struct {
 	// before the records phase (Baseline's is measured after the run).
 	BatchRecordsPerSecBefore float64
 	RecordsPerSec            float64
-	PeakRSSRecords           int64
-	DatasetsUse, RecordsUse  use
+	// The big datasets' Fetching → Validating (their upload) and
+	// Validating → Complete (validation, the snapshot's write, the swap).
+	RecordsUploadP50, RecordsUploadMax   time.Duration
+	RecordsProcessP50, RecordsProcessMax time.Duration
+	PeakRSSRecords                       int64
+	DatasetsUse, RecordsUse              use
 	// DispatchLSM and DatasetsLSM are what Badger did during the dispatch
 	// and the small datasets (lsmUse): whether it compacted then, and
 	// how many table seeks a point read cost, which say why two runs of
@@ -126,6 +130,20 @@ func ratio(x, limit float64) string {
 const maxDispatch = 20 * time.Millisecond
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/1e6) }
+
+// badger is u as a run on Badger reads it.
+func (u use) badger() string {
+	return fmt.Sprintf("CPU: coordinator %.0f%%, agent processes %.0f%% (of a core); machine %.0f%% busy (both cores, every process)",
+		u.CoordinatorCPUPercent, u.AgentsCPUPercent, u.MachineCPUPercent)
+}
+
+// recordsSplit is the row of the big datasets' two halves: where a
+// records run's time goes.
+func (r *report) recordsSplit() [2]string {
+	return [2]string{"records split: Fetching → Validating (the upload) / Validating → Complete (validation, the snapshot's write, the swap), p50 / max",
+		r.in(measured(r.BigDatasets, "-big", fmt.Sprintf("%s, %s / %s, %s", ms(r.RecordsUploadP50), ms(r.RecordsUploadMax),
+			ms(r.RecordsProcessP50), ms(r.RecordsProcessMax))), "records")}
+}
 
 // measured is figure, or says the phase was skipped when it measured n = 0
 // (its flag was 0).
@@ -177,8 +195,7 @@ func (r *report) print(w io.Writer) {
 			ms(r.DispatchP50), ms(r.DispatchP99), ms(r.DispatchMax), r.DispatchSamples, ratio(float64(r.DispatchP99), float64(b.DispatchLimit())), ratio(float64(r.DispatchMax), float64(maxDispatch)))), "dispatch")},
 		{"dispatch split where the coordinator reads the claim: answered → claim read / claim read → agent's Fetch, p50 / p99 / max", r.in(measured(r.DispatchSamples, "-dispatch", fmt.Sprintf("%s / %s / %s; %s / %s / %s",
 			ms(r.OfferLegP50), ms(r.OfferLegP99), ms(r.OfferLegMax), ms(r.ClaimLegP50), ms(r.ClaimLegP99), ms(r.ClaimLegMax))), "dispatch")},
-		{"machine during the dispatch", r.in(measured(r.DispatchSamples, "-dispatch", fmt.Sprintf("CPU: coordinator %.0f%%, agent processes %.0f%% (of a core); machine %.0f%% busy (both cores, every process)",
-			r.DispatchUse.CoordinatorCPUPercent, r.DispatchUse.AgentsCPUPercent, r.DispatchUse.MachineCPUPercent)), "dispatch")},
+		{"machine during the dispatch", r.in(measured(r.DispatchSamples, "-dispatch", r.DispatchUse.badger()), "dispatch")},
 		{"meanwhile: a websocket round trip between two processes (the tool and the bare server), one every 10 ms, p50 / p99 / max", r.in(measured(r.ProbeRoundTrips, "-dispatch", fmt.Sprintf("%s / %s / %s (%d round trips); the dispatch p99 is %s this p99",
 			ms(r.ProbeP50), ms(r.ProbeP99), ms(r.ProbeMax), r.ProbeRoundTrips, ratio(float64(r.DispatchP99), float64(r.ProbeP99)))), "dispatch")},
 		{"Badger during the dispatch (its counters)", r.in(measured(r.DispatchSamples, "-dispatch", r.DispatchLSM.String()), "dispatch")},
@@ -190,12 +207,13 @@ func (r *report) print(w io.Writer) {
 		{"durable transitions", r.in(measured(r.SmallDatasets, "-datasets", fmt.Sprintf("%.0f /s", r.TransitionsPerSec)), "datasets")},
 		{"small datasets split: queue calls (first → last Queued) / Queued → Fetching p50, p99 / Fetching → Complete p50, p99", r.in(measured(r.SmallDatasets, "-datasets", fmt.Sprintf("%.2f s / %s, %s / %s, %s",
 			r.DatasetsQueueSeconds, ms(r.DatasetsClaimP50), ms(r.DatasetsClaimP99), ms(r.DatasetsFinishP50), ms(r.DatasetsFinishP99))), "datasets")},
-		{"machine during the small datasets", r.in(measured(r.SmallDatasets, "-datasets", fmt.Sprintf("CPU: coordinator %.0f%%, agent processes %.0f%% (of a core); machine %.0f%% busy (both cores, every process)",
-			r.DatasetsUse.CoordinatorCPUPercent, r.DatasetsUse.AgentsCPUPercent, r.DatasetsUse.MachineCPUPercent)), "datasets")},
+		{"machine during the small datasets", r.in(measured(r.SmallDatasets, "-datasets", r.DatasetsUse.badger()), "datasets")},
 		{"Badger during the small datasets (its counters)", r.in(measured(r.SmallDatasets, "-datasets", r.DatasetsLSM.String()), "datasets")},
 		{"CPU a small dataset above the idle coordinator's and agent processes' / the most the machine's cores allow at that cost", r.in(measured(r.SmallDatasets, "-datasets", r.datasetsCeiling()), "idle", "datasets")},
 		{"limit: synced Badger writes, 64 writers", r.in(fmt.Sprintf("%.0f /s", b.SyncWritesPerSec), "baseline")},
 		{"records into the cache", r.in(measured(r.BigDatasets, "-big", fmt.Sprintf("%.0f /s (%d datasets of %d records), %s the WriteBatch limit after the run, %s the one just before the phase (target ≥ 0.7×), coordinator peak RSS %.0f MiB", r.RecordsPerSec, r.BigDatasets, r.BigRecords, ratio(r.RecordsPerSec, b.BatchRecordsPerSec), ratio(r.RecordsPerSec, r.BatchRecordsPerSecBefore), float64(r.PeakRSSRecords)/(1<<20))), "records")},
+		r.recordsSplit(),
+		{"machine during the records", r.in(measured(r.BigDatasets, "-big", r.RecordsUse.badger()), "records")},
 		{"limit: Badger WriteBatch of the same records, after the run / just before the records phase", r.in(fmt.Sprintf("%.0f / %.0f records/s, %.1f MB/s after", b.BatchRecordsPerSec, r.BatchRecordsPerSecBefore, b.BatchMBPerSec), "baseline")},
 		{"after kill -9: coordinator ready / every agent back (from their resumption)", r.in(fmt.Sprintf("%.1f s / %.1f s, coordinator CPU meanwhile %.0f%% of a core", r.RestartReadySeconds, r.ReconnectSeconds, r.ReconnectCPUPercent), "restart")},
 	}
@@ -232,6 +250,7 @@ func (r *report) postgresRows() [][2]string {
 		{"limit: single-row INSERT commits, " + fmt.Sprint(pb.Writers) + " writers", r.in(fmt.Sprintf("%.0f /s", pb.CommitsPerSec), "baseline")},
 		{"machine during the small datasets", r.in(measured(r.SmallDatasets, "-datasets", useRow(r.DatasetsUse)), "datasets")},
 		{"records into the cache", r.in(measured(r.BigDatasets, "-big", fmt.Sprintf("%.0f /s (%d datasets of %d records), %s the raw COPY, replicas' peak RSS %.0f MiB", r.RecordsPerSec, r.BigDatasets, r.BigRecords, ratio(r.RecordsPerSec, pb.CopyRecordsPerSec), float64(r.PeakRSSRecords)/(1<<20))), "records")},
+		r.recordsSplit(),
 		{"limit: COPY of the same record bodies, one transaction", r.in(fmt.Sprintf("%.0f records/s, %.1f MB/s", pb.CopyRecordsPerSec, pb.CopyMBPerSec), "baseline")},
 		{"machine during the records", r.in(measured(r.BigDatasets, "-big", useRow(r.RecordsUse)), "records")},
 	}

@@ -151,3 +151,27 @@ func TestReportDispatchProbe(t *testing.T) {
 		t.Errorf("report lacks %q:\n%s", want, b.String())
 	}
 }
+
+// The records phase says where its time went: the big datasets' upload
+// and their Validating → Complete, and the machine meanwhile; a run
+// with -big 0 says it measured neither.
+func TestReportRecordsSplit(t *testing.T) {
+	var b strings.Builder
+	(&report{Agents: 10, Phases: allPhases, BigDatasets: 4, BigRecords: 50000, RecordsPerSec: 80000,
+		RecordsUploadP50: 900 * time.Millisecond, RecordsUploadMax: 1100 * time.Millisecond,
+		RecordsProcessP50: 1300 * time.Millisecond, RecordsProcessMax: 1700 * time.Millisecond,
+		RecordsUse: use{CoordinatorCPUPercent: 120, AgentsCPUPercent: 20, MachineCPUPercent: 75}}).print(&b)
+	for _, want := range []string{
+		"| records split: Fetching → Validating (the upload) / Validating → Complete (validation, the snapshot's write, the swap), p50 / max | 900.00 ms, 1100.00 ms / 1300.00 ms, 1700.00 ms |",
+		"| machine during the records | CPU: coordinator 120%, agent processes 20% (of a core); machine 75% busy (both cores, every process) |",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, b.String())
+		}
+	}
+	b.Reset()
+	(&report{Agents: 10, Phases: allPhases}).print(&b)
+	if want := "| records split: Fetching → Validating (the upload) / Validating → Complete (validation, the snapshot's write, the swap), p50 / max | not measured (-big 0) |"; !strings.Contains(b.String(), want) {
+		t.Errorf("report lacks %q:\n%s", want, b.String())
+	}
+}
