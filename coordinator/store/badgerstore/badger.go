@@ -176,6 +176,10 @@ func openBadger(dir string, logger *slog.Logger, syncWrites bool) (*Badger, erro
 	return openBadgerWith(tuned(badger.DefaultOptions(dir)).WithSyncWrites(syncWrites), logger)
 }
 
+// valueThreshold is the size from which Badger keeps a value in its value
+// log, not in its tables (staged pages).
+const valueThreshold = 64 << 10
+
 // tuned bounds Badger's memory for a coordinator that also serves the API:
 // small memtables, two of them, two compactors, a smaller block cache, and
 // values over 64 KiB (upload pages) kept in the value log rather than the
@@ -191,10 +195,6 @@ func openBadger(dir string, logger *slog.Logger, syncWrites bool) (*Badger, erro
 // keys once and fills whatever room it has, which then stays live (16 MiB
 // was about 34 KiB of RSS an agent at 1,000 agents, with the memory
 // limit's room).
-// valueThreshold is the size from which Badger keeps a value in its value
-// log, not in its tables (staged pages).
-const valueThreshold = 64 << 10
-
 func tuned(o badger.Options) badger.Options {
 	return o.WithMemTableSize(8 << 20).
 		WithNumMemtables(2).
