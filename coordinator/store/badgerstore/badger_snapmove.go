@@ -38,15 +38,19 @@ func (b *Badger) moveSnapshotKeys(ctx context.Context) error {
 		return err
 	}
 	moved := 0
+	// Each scan starts after the last key the one before moved: from rc/
+	// it would step over the deleted entry of every record moved so far
+	// (150,000 records took 22.6 s so).
+	p := prefix("rc")
+	from := p
 	for {
 		var chunk []keyValue
 		err := b.view(ctx, func(txn *tx) error {
 			chunk = nil
-			p := prefix("rc")
 			it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
 			defer it.Close()
 			size := 0
-			for it.Seek(p); it.ValidForPrefix(p) && len(chunk) < moveChunk && size < moveChunkBytes; it.Next() {
+			for it.Seek(from); it.ValidForPrefix(p) && len(chunk) < moveChunk && size < moveChunkBytes; it.Next() {
 				item := it.Item()
 				if bytes.Count(item.Key(), []byte("/")) != 4 {
 					continue // rc/<company>/<type>/<ds>: a written mark, which stays
@@ -65,6 +69,9 @@ func (b *Badger) moveSnapshotKeys(ctx context.Context) error {
 				return err
 			}
 			break
+		}
+		if moved == 0 {
+			b.log.Info("moving cached records to their snapshots' short keys, once; the store serves when it is done")
 		}
 		err = b.update(ctx, func(txn *tx) error {
 			entries := map[string]bool{}
@@ -89,6 +96,7 @@ func (b *Badger) moveSnapshotKeys(ctx context.Context) error {
 			return err
 		}
 		moved += len(chunk)
+		from = append(chunk[len(chunk)-1].k, 0)
 	}
 	if moved > 0 {
 		b.log.Info("cached records moved to their snapshots' short keys", "records", moved)

@@ -3,8 +3,10 @@ package badgerstore_test
 import (
 	"bytes"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -30,43 +32,7 @@ func TestSnapshotKeysMovedAtOpen(t *testing.T) {
 	want := cachedIDs(t, b, "co-1", dataset.Customers)
 	must(t, "Close", b.Close())
 
-	// Back to the old layout, as a store written before holds it.
-	db := badgerstore.OpenRaw(t, dir)
-	snap := []byte(badgerstore.SnapshotPrefix("co-1", "customers", "ds-1"))
-	err := db.Update(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: snap})
-		var keys, vals [][]byte
-		for it.Seek(snap); it.ValidForPrefix(snap); it.Next() {
-			v, err := it.Item().ValueCopy(nil)
-			if err != nil {
-				it.Close()
-				return err
-			}
-			keys, vals = append(keys, it.Item().KeyCopy(nil)), append(vals, v)
-		}
-		it.Close()
-		if len(keys) != len(ids) {
-			return fmt.Errorf("%d records under the snapshot's prefix, want %d", len(keys), len(ids))
-		}
-		for i, k := range keys {
-			old := append([]byte("rc/co-1/customers/ds-1/"), bytes.TrimPrefix(k, snap)...)
-			if err := txn.Set(old, vals[i]); err != nil {
-				return err
-			}
-			if err := txn.Delete(k); err != nil {
-				return err
-			}
-		}
-		for _, k := range []string{"sn/co-1/customers/ds-1", "mg/snapshot-keys-moved"} {
-			if err := txn.Delete([]byte(k)); err != nil {
-				return err
-			}
-		}
-		// A written mark of a snapshot not swapped in yet.
-		return txn.Set([]byte("rc/co-1/customers/ds-9"), nil)
-	})
-	must(t, "rewrite to the old layout", err)
-	must(t, "close raw", db.Close())
+	toOldLayout(t, dir, len(ids), "rc/co-1/customers/ds-9")
 
 	b = openAt(t, dir)
 	if got := cachedIDs(t, b, "co-1", dataset.Customers); got != want {
@@ -88,4 +54,86 @@ func TestSnapshotKeysMovedAtOpen(t *testing.T) {
 	if got, want := snapshotKeys(t, b, "co-1", dataset.Customers), fmt.Sprintf("[ds-2/%x]", "z"); got != want {
 		t.Errorf("snapshots after the next publish: got %.200s, want %s", got, want)
 	}
+}
+
+// toOldLayout rewrites the records of co-1's customers snapshot ds-1 in
+// the store at dir (closed) under rc/, as a store written before short
+// snapshot keys holds them, with no entry and no move marker; it fails
+// unless there are records of them, and sets each of marks (written
+// marks of the old layout).
+func toOldLayout(t testing.TB, dir string, records int, marks ...string) {
+	t.Helper()
+	db := badgerstore.OpenRaw(t, dir)
+	snap := []byte(badgerstore.SnapshotPrefix("co-1", "customers", "ds-1"))
+	var keys, vals [][]byte
+	err := db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: snap})
+		defer it.Close()
+		for it.Seek(snap); it.ValidForPrefix(snap); it.Next() {
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			keys, vals = append(keys, it.Item().KeyCopy(nil)), append(vals, v)
+		}
+		return nil
+	})
+	must(t, "read the snapshot", err)
+	if len(keys) != records {
+		t.Fatalf("%d records under the snapshot's prefix, want %d", len(keys), records)
+	}
+	wb := db.NewWriteBatch()
+	for i, k := range keys {
+		must(t, "set old key", wb.Set(append([]byte("rc/co-1/customers/ds-1/"), bytes.TrimPrefix(k, snap)...), vals[i]))
+		must(t, "delete new key", wb.Delete(k))
+	}
+	for _, k := range append([]string{"sn/co-1/customers/ds-1", "mg/snapshot-keys-moved"}, marks...) {
+		if strings.HasPrefix(k, "rc/") {
+			must(t, "set mark", wb.Set([]byte(k), nil))
+		} else {
+			must(t, "delete", wb.Delete([]byte(k)))
+		}
+	}
+	must(t, "rewrite to the old layout", wb.Flush())
+	must(t, "close raw", db.Close())
+}
+
+// BenchmarkSnapshotKeysMove times the one-time move of a store's cached
+// records at open: records moved a second (b.N stores of 20,000 records).
+func BenchmarkSnapshotKeysMove(b *testing.B) {
+	const n = 20000
+	var ids []string
+	for i := range n {
+		ids = append(ids, fmt.Sprintf("c-%06d", i))
+	}
+	var moving time.Duration
+	for range b.N {
+		b.StopTimer()
+		dir := b.TempDir()
+		s, err := badgerstore.OpenUnsynced(dir, slog.New(slog.DiscardHandler))
+		must(b, "open", err)
+		u := newUploader(b, s, "co-1")
+		u.publish("ds-1", dataset.Customers, ids...)
+		must(b, "close", s.Close())
+		toOldLayout(b, dir, n)
+		b.StartTimer()
+		start := time.Now()
+		s, err = badgerstore.Open(dir, slog.New(slog.DiscardHandler))
+		moving += time.Since(start)
+		must(b, "open with the move", err)
+		b.StopTimer()
+		if got := cachedCount(b, s); got != n {
+			b.Fatalf("%d records after the move, want %d", got, n)
+		}
+		must(b, "close", s.Close())
+	}
+	b.ReportMetric(float64(n*b.N)/moving.Seconds(), "records/s")
+}
+
+// cachedCount is how many of co-1's customers are cached.
+func cachedCount(t testing.TB, s *badgerstore.Badger) int {
+	t.Helper()
+	n := 0
+	must(t, "CachedRecords", s.CachedRecords(t.Context(), "co-1", string(dataset.Customers), func(string, []byte) error { n++; return nil }))
+	return n
 }
