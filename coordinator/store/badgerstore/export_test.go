@@ -167,27 +167,24 @@ func (b *Badger) CopiedKeys() (keys, vals [][]byte, err error) {
 		if err != nil {
 			return err
 		}
-		current := map[string]bool{}        // <company>/<dataset>
-		snapshots := map[string][2]string{} // company and dataset by records' prefix
+		current := map[string]bool{} // <company>/<dataset>
 		for i, k := range all {
-			switch f := strings.Split(string(k), "/"); f[0] {
-			case "cur":
+			if f := strings.Split(string(k), "/"); f[0] == "cur" {
 				current[f[1]+"/"+string(allVals[i])] = true
-			case "sn":
-				snapshots[string(snapshotPrefix(f[1], f[2], f[3]))] = [2]string{f[1], f[3]}
 			}
 		}
+		owners := snapshotOwners(txn)
 		for i, k := range all {
 			v := allVals[i]
 			switch f := strings.Split(string(k), "/"); {
 			case f[0] == "pg" && current[f[1]+"/"+f[2]]:
 				continue
 			case f[0] == "rs":
-				s, ok := snapshots[f[0]+"/"+f[1]+"/"]
+				o, ok := owners[f[0]+"/"+f[1]+"/"]
 				if !ok {
 					return fmt.Errorf("record %s of no snapshot", k)
 				}
-				sv := snapshotValues{txn: txn, co: s[0], ds: s[1]}
+				sv := snapshotValues{txn: txn, co: o[0], ds: o[2]}
 				if v, err = sv.record(v); err != nil {
 					return err
 				}
@@ -206,11 +203,7 @@ func (b *Badger) CopiedKeys() (keys, vals [][]byte, err error) {
 // is "<ds> entry".
 func (b *Badger) SnapshotKeys(co, t string) (out []string, err error) {
 	err = b.view(context.Background(), func(txn *tx) error {
-		owners := map[string]string{} // records' prefix: <company>/<type>/<ds>
-		for _, e := range lastSegments(txn, prefix("sn")) {
-			f := strings.Split(e, "/")
-			owners[string(snapshotPrefix(f[0], f[1], f[2]))] = e
-		}
+		owners := snapshotOwners(txn)
 		for _, ds := range lastSegments(txn, prefix("rc", co, t)) {
 			out = append(out, ds)
 		}
@@ -221,10 +214,9 @@ func (b *Badger) SnapshotKeys(co, t string) (out []string, err error) {
 			switch {
 			case !ok:
 				out = append(out, "?/rs/"+k)
-			case strings.HasPrefix(owner, co+"/"+t+"/"):
-				ds := strings.TrimPrefix(owner, co+"/"+t+"/")
-				listed[ds] = true
-				out = append(out, ds+"/"+id)
+			case owner[0] == co && owner[1] == t:
+				listed[owner[2]] = true
+				out = append(out, owner[2]+"/"+id)
 			}
 		}
 		for _, e := range lastSegments(txn, prefix("sn", co, t)) {
@@ -236,6 +228,17 @@ func (b *Badger) SnapshotKeys(co, t string) (out []string, err error) {
 	})
 	slices.Sort(out)
 	return out, err
+}
+
+// snapshotOwners are the company, type and dataset of each snapshot an
+// entry lists, by the prefix of its records' keys.
+func snapshotOwners(txn *tx) map[string][3]string {
+	owners := map[string][3]string{}
+	for _, e := range lastSegments(txn, prefix("sn")) {
+		f := strings.Split(e, "/")
+		owners[string(snapshotPrefix(f[0], f[1], f[2]))] = [3]string{f[0], f[1], f[2]}
+	}
+	return owners
 }
 
 // SnapshotPrefix is the prefix of the keys of snapshot ds's records.
