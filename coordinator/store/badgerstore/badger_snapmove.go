@@ -64,10 +64,10 @@ func (b *Badger) moveSnapshotKeys(ctx context.Context) error {
 			}
 			return nil
 		})
-		if err != nil || len(chunk) == 0 {
-			if err != nil {
-				return err
-			}
+		if err != nil {
+			return err
+		}
+		if len(chunk) == 0 {
 			break
 		}
 		if moved == 0 {
