@@ -33,6 +33,9 @@ type Badger struct {
 	// with the index entries that go with them, to stay well inside
 	// Badger's limit on the size of a transaction.
 	deleteChunk int
+	// sortBytes bounds the memory one snapshot's sort holds before it
+	// writes a sorted run (snapshotSorter).
+	sortBytes int
 	// sweep is held by the dropEndedPages call sweeping now.
 	sweep sync.Mutex
 	// marks is whether dropEndedPages' last sweep left no mark
@@ -235,12 +238,16 @@ func openBadgerWith(opts badger.Options, logger *slog.Logger) (*Badger, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("open badger %s: move cached records: %w", dir, err)
 	}
+	if err := b.chunkSnapshots(context.Background()); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open badger %s: write cached records as chunks: %w", dir, err)
+	}
 	return b, nil
 }
 
 // newBadger is the store on db, before Open's checks.
 func newBadger(db *badger.DB, logger *slog.Logger) *Badger {
-	return &Badger{db: db, log: logger, now: time.Now, deleteChunk: 500, feed: store.NewFeed(feedCapacity),
+	return &Badger{db: db, log: logger, now: time.Now, deleteChunk: 500, sortBytes: sortBytes, feed: store.NewFeed(feedCapacity),
 		updates: make(chan struct{}, maxOpenUpdates)}
 }
 

@@ -323,7 +323,7 @@ func TestWriteSnapshotKeys(t *testing.T) {
 	}
 	// A record taken out of the written snapshot stays out: the swap
 	// writes none of them again.
-	must(t, "DeleteRaw", b.DeleteRaw(badgerstore.SnapshotPrefix("co-1", "customers", "ds-1")+fmt.Sprintf("%x", "b")))
+	must(t, "DeleteCachedRecord", b.DeleteCachedRecord("co-1", "customers", "ds-1", "b"))
 	u.report("ds-1", dataset.Processing)
 	_, err := b.PublishCache(ctx, "co-1", "ds-1", sec(8))
 	must(t, "PublishCache ds-1", err)

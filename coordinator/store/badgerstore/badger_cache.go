@@ -4,9 +4,7 @@ import (
 	"github.com/ferry-sync/ferry/coordinator/rules"
 	"github.com/ferry-sync/ferry/coordinator/store"
 
-	"bytes"
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -20,7 +18,7 @@ import (
 )
 
 // The cache of synced records. A snapshot is the records of one dataset,
-// under rc/<company>/<type>/<dataset>/, and the pointer cur/<company>/<type>
+// in chunks under snapshotPrefix, and the pointer cur/<company>/<type>
 // names the current one. PublishCache writes a snapshot in write batches,
 // out of every reader's sight, then in one small transaction points the
 // pointer at it and completes the dataset; a reader reads the pointer and
@@ -117,15 +115,15 @@ func (b *Badger) publish(ctx context.Context, d store.Dataset, written bool, now
 	return d, err
 }
 
-// writeSnapshot writes the records of d's staged pages under its snapshot
-// prefix, in write batches, and returns once they are durable, calling
-// check (unless nil) with each record before it is written. A record of a
-// page with a line index is written as a reference into its page
-// (appendRef), one without as its JSON. Writing a snapshot again writes
-// the same records over it. The store's mapped files leave the process's
-// resident memory at the start and after every releaseEvery bytes of
-// pages (releaseFiles): the pages read and the tables written are not
-// kept resident.
+// writeSnapshot writes the records of d's staged pages as its snapshot's
+// chunks, sorted (snapshotSorter), in write batches, and returns once they
+// are durable, calling check (unless nil) with each record before it is
+// added. A record of a page with a line index is kept as a reference into
+// its page (appendRef), one without as its JSON. Writing a snapshot again
+// writes it anew: what an earlier write cut short left goes first. The
+// store's mapped files leave the process's resident memory at the start
+// and after every releaseEvery bytes of pages (releaseFiles): the pages
+// read and the tables written are not kept resident.
 func (b *Badger) writeSnapshot(ctx context.Context, d store.Dataset, check func([]byte) error) error {
 	wb := b.db.NewWriteBatch()
 	defer wb.Cancel()
@@ -134,9 +132,9 @@ func (b *Badger) writeSnapshot(ctx context.Context, d store.Dataset, check func(
 	releaseFiles(dir)
 	read := 0
 	snap := snapshotPrefix(d.CompanyID, string(d.DataType), d.ID)
-	// The entry goes before the first record and again after the last: a
+	// The entry goes before the first chunk and again after the last: a
 	// dropOrphanSnapshots that deleted it meanwhile (the dataset ended)
-	// would otherwise leave records nothing lists.
+	// would otherwise leave chunks nothing lists.
 	entry := func() error {
 		return b.update(ctx, func(txn *tx) error {
 			return txn.Set(snapshotEntryKey(d.CompanyID, string(d.DataType), d.ID), nil)
@@ -145,9 +143,16 @@ func (b *Badger) writeSnapshot(ctx context.Context, d store.Dataset, check func(
 	if err := entry(); err != nil {
 		return fmt.Errorf("publish dataset %s: %w", d.ID, err)
 	}
+	// An earlier write of this snapshot, cut short, may have left chunks
+	// and runs bounded otherwise than this one's.
+	if err := b.deletePrefix(ctx, snap, nil); err != nil {
+		return fmt.Errorf("publish dataset %s: %w", d.ID, err)
+	}
+	sorter := snapshotSorter{ctx: ctx, b: b, snap: snap, write: wb.Set}
+	var ref []byte
 	err := b.view(ctx, func(txn *tx) error {
-		// The pages are Badger's own, valid until fn returns: the batch
-		// keeps references, and copies of the records without one.
+		// The pages are Badger's own, valid until fn returns: the sorter
+		// copies what it keeps.
 		return eachPage(ctx, txn, d, false, func(p store.Page, index []byte) error {
 			if read += len(p.Data); read >= releaseEvery {
 				releaseFiles(dir)
@@ -164,17 +169,21 @@ func (b *Badger) writeSnapshot(ctx context.Context, d store.Dataset, check func(
 					if err := checked(p.Data[start : start+n : start+n]); err != nil {
 						return err
 					}
-					return wb.Set(snapshotKey(snap, id), appendRef(make([]byte, 0, 16), p.N, start, n))
+					ref = appendRef(ref[:0], p.N, start, n)
+					return sorter.add(id, ref)
 				})
 			}
 			return eachRecord(p, func(id string, rec []byte) error {
 				if err := checked(rec); err != nil {
 					return err
 				}
-				return wb.Set(snapshotKey(snap, []byte(id)), bytes.Clone(rec))
+				return sorter.add([]byte(id), rec)
 			})
 		})
 	})
+	if err == nil {
+		err = sorter.finish()
+	}
 	if err == nil {
 		err = wb.Flush()
 	}
@@ -241,15 +250,6 @@ func writable(txn *tx, companyID, id string) (store.Dataset, error) {
 // releaseEvery is how many bytes of pages writeSnapshot reads, and PutPage
 // stages, between two releases of the store's mapped files.
 const releaseEvery = 16 << 20
-
-// snapshotKey is the key of the record id in the snapshot under prefix
-// snap: recordKey's, in one allocation.
-func snapshotKey(snap, id []byte) []byte {
-	k := make([]byte, len(snap)+hex.EncodedLen(len(id)))
-	copy(k, snap)
-	hex.Encode(k[len(snap):], id)
-	return k
-}
 
 // eachRecord calls fn with the id and JSON of each NDJSON line of p, a
 // page stored without a line index; the JSON shares p.Data.
@@ -380,43 +380,26 @@ func (b *Badger) CachedRecords(ctx context.Context, companyID string, dt string,
 		if err != nil || cur == "" {
 			return err
 		}
-		p := snapshotPrefix(companyID, dt, cur)
 		vals := snapshotValues{txn: txn, co: companyID, ds: cur}
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
-		defer it.Close()
-		n := 0
-		for it.Seek(p); it.ValidForPrefix(p); it.Next() {
-			if n++; n%1024 == 0 {
-				if err := ctx.Err(); err != nil {
-					return err
+		return eachChunk(ctx, txn, chunksPrefix(snapshotPrefix(companyID, dt, cur)), func(c []byte) error {
+			return eachEntry(c, func(id, v []byte) (bool, error) {
+				rec, err := vals.record(v)
+				if err != nil {
+					return false, err
 				}
-			}
-			item := it.Item()
-			id, err := hex.DecodeString(string(item.Key()[len(p):]))
-			if err != nil {
-				return fmt.Errorf("cached record key %s: %w", item.Key(), err)
-			}
-			v, err := item.ValueCopy(nil)
-			if err == nil {
-				v, err = vals.record(v)
-			}
-			if err != nil {
-				return err
-			}
-			if err := fn(string(id), v); err != nil {
-				return err
-			}
-		}
-		return nil
+				return true, fn(string(id), rec)
+			})
+		})
 	})
 }
 
-// maxCachedIDLen bounds the id CachedRecord looks up, so the key fits.
+// maxCachedIDLen bounds the id CachedRecord looks up, so the key it
+// seeks fits.
 const maxCachedIDLen = 16 << 10
 
 // cachedSnapshot is the current snapshot of (company, data type) that
 // could hold a record with id: "" when there is none, or id cannot be a
-// record's key; ErrNotFound if the company is missing.
+// record's; ErrNotFound if the company is missing.
 func cachedSnapshot(txn *tx, companyID, dt, id string) (string, error) {
 	if _, err := getCompany(txn, companyID); err != nil {
 		return "", err
@@ -441,15 +424,15 @@ func (b *Badger) CachedRecord(ctx context.Context, companyID string, dt string, 
 		if cur == "" {
 			return fmt.Errorf("%s record %q: %w", dt, id, store.ErrNotFound)
 		}
-		item, err := txn.Get(recordKey(companyID, dt, cur, id))
+		v, found, err := findEntry(txn, chunksPrefix(snapshotPrefix(companyID, dt, cur)), id)
 		if err != nil {
-			return notFound(err, dt+" record", fmt.Sprintf("%q", id))
-		}
-		if rec, err = item.ValueCopy(nil); err != nil {
 			return err
 		}
+		if !found {
+			return fmt.Errorf("%s record %q: %w", dt, id, store.ErrNotFound)
+		}
 		vals := snapshotValues{txn: txn, co: companyID, ds: cur}
-		rec, err = vals.record(rec)
+		rec, err = vals.record(v)
 		return err
 	})
 	return rec, err
@@ -465,16 +448,10 @@ func (b *Badger) CachedRecordExists(ctx context.Context, companyID string, dt st
 		if err != nil || cur == "" {
 			return err
 		}
-		// The key alone: a record's value may be a reference into a
+		// The entry alone: a record's value may be a reference into a
 		// staged page, which existence does not need to resolve.
-		switch _, err := txn.Get(recordKey(companyID, dt, cur, id)); {
-		case errors.Is(err, badger.ErrKeyNotFound):
-			return nil
-		case err != nil:
-			return err
-		}
-		found = true
-		return nil
+		_, found, err = findEntry(txn, chunksPrefix(snapshotPrefix(companyID, dt, cur)), id)
+		return err
 	})
 	return found, err
 }

@@ -3,8 +3,8 @@ package badgerstore
 import (
 	"github.com/ferry-sync/ferry/coordinator/store"
 
+	"bytes"
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -244,17 +244,15 @@ func (e *exporter) dataset(d store.Dataset) error {
 
 // snapshot yields the records of the current snapshot ds of the type.
 func (e *exporter) snapshot(co, t, ds string) error {
-	p := snapshotPrefix(co, t, ds)
 	vals := snapshotValues{txn: e.txn, co: co, ds: ds}
-	return e.each(p, func(k, v []byte) error {
-		id, err := hex.DecodeString(string(k[len(p):]))
-		if err != nil {
-			return fmt.Errorf("cached record key %s: %w", k, err)
-		}
-		if v, err = vals.record(v); err != nil {
-			return err
-		}
-		return e.fn(store.CachedRecord{CompanyID: co, DataType: dataset.DataType(t), DatasetID: ds, ID: string(id), Data: v})
+	return eachChunk(e.ctx, e.txn, chunksPrefix(snapshotPrefix(co, t, ds)), func(c []byte) error {
+		return eachEntry(c, func(id, v []byte) (bool, error) {
+			rec, err := vals.record(v)
+			if err != nil {
+				return false, err
+			}
+			return true, e.fn(store.CachedRecord{CompanyID: co, DataType: dataset.DataType(t), DatasetID: ds, ID: string(id), Data: rec})
+		})
 	})
 }
 
@@ -265,6 +263,8 @@ func (e *exporter) snapshot(co, t, ds string) error {
 // which a store checked when it stored them: a dump comes from Export.
 func (b *Badger) Import(ctx context.Context, items func(yield func(store.Item) error) error) error {
 	im := &importer{
+		ctx:         ctx,
+		b:           b,
 		wb:          b.db.NewWriteBatch(),
 		companies:   map[string]bool{},
 		pointers:    map[string]statusPointer{},
@@ -298,7 +298,9 @@ func (b *Badger) Import(ctx context.Context, items func(yield func(store.Item) e
 // importer is one Import: its write batch and what it keeps to write at
 // the end or to check the items that follow.
 type importer struct {
-	wb *badger.WriteBatch
+	ctx context.Context
+	b   *Badger
+	wb  *badger.WriteBatch
 	// companies are the ids of the companies imported.
 	companies map[string]bool
 	// pointers are the DataStatus pointers, by key.
@@ -307,6 +309,9 @@ type importer struct {
 	// entries their entries (sn/) written.
 	snapshots map[string]string
 	entries   map[string]bool
+	// sorter sorts the records of the snapshot being imported (a dump
+	// holds each snapshot's records together) into its chunks.
+	sorter *snapshotSorter
 	// unprocessed are the companies of the datasets in Validating or
 	// Processing, whose pages may follow, by dataset id.
 	unprocessed map[string]string
@@ -368,13 +373,21 @@ func (im *importer) put(it store.Item) error {
 			return err
 		}
 		im.snapshots[string(cachePointerKey(v.CompanyID, string(v.DataType)))] = v.DatasetID
-		if entry := snapshotEntryKey(v.CompanyID, string(v.DataType), v.DatasetID); !im.entries[string(entry)] {
+		snap := snapshotPrefix(v.CompanyID, string(v.DataType), v.DatasetID)
+		switch entry := snapshotEntryKey(v.CompanyID, string(v.DataType), v.DatasetID); {
+		case !im.entries[string(entry)]:
+			if err := im.endSnapshot(); err != nil {
+				return err
+			}
 			im.entries[string(entry)] = true
 			if err := im.set(entry, nil); err != nil {
 				return err
 			}
+			im.sorter = &snapshotSorter{ctx: im.ctx, b: im.b, snap: snap, write: im.set}
+		case im.sorter == nil || !bytes.Equal(im.sorter.snap, snap):
+			return fmt.Errorf("cached records of dataset %s apart from its others in the dump", v.DatasetID)
 		}
-		return im.set(recordKey(v.CompanyID, string(v.DataType), v.DatasetID, v.ID), v.Data)
+		return im.sorter.add([]byte(v.ID), v.Data)
 	case store.Page:
 		return im.page(v)
 	case store.Delivery:
@@ -468,7 +481,20 @@ func (im *importer) page(p store.Page) error {
 // finish writes what the importer gathered: the DataStatus pointers, the
 // current snapshots and the dataset counts (which replace those the empty
 // store began with).
+// endSnapshot writes the chunks of the snapshot being imported, if any.
+func (im *importer) endSnapshot() error {
+	if im.sorter == nil {
+		return nil
+	}
+	err := im.sorter.finish()
+	im.sorter = nil
+	return err
+}
+
 func (im *importer) finish() error {
+	if err := im.endSnapshot(); err != nil {
+		return err
+	}
 	for k, p := range im.pointers {
 		if err := im.json([]byte(k), p); err != nil {
 			return err

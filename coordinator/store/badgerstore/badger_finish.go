@@ -162,33 +162,38 @@ func finishUpload(ctx context.Context, txn *tx, f store.Finish, page []byte) (st
 // keyValue is one write of a transaction.
 type keyValue struct{ k, v []byte }
 
-// snapshotRecords are the writes of d's snapshot: the records of its
-// staged pages under their keys, in page order (of two lines with one id
-// the later is written last, and kept). store.ErrTooLarge past
-// MaxFinishRecords records or MaxFinishBytes bytes.
+// snapshotRecords are the writes of d's snapshot: the chunks of the
+// records of its staged pages (of two lines with one id the later is
+// kept). store.ErrTooLarge past MaxFinishRecords records or
+// MaxFinishBytes bytes.
 func snapshotRecords(ctx context.Context, txn *tx, d store.Dataset) ([]keyValue, error) {
-	snap := snapshotPrefix(d.CompanyID, string(d.DataType), d.ID)
 	var (
-		out   []keyValue
-		bytes int
+		out            []keyValue
+		bytes, records int
 	)
+	sorter := snapshotSorter{ctx: ctx, snap: snapshotPrefix(d.CompanyID, string(d.DataType), d.ID),
+		write: func(k, v []byte) error { out = append(out, keyValue{k: k, v: v}); return nil }}
 	tooLarge := fmt.Errorf("finish dataset %s: %w", d.ID, store.ErrTooLarge)
-	err := eachPage(ctx, txn, d, true, func(p store.Page, index []byte) error {
-		if bytes += len(p.Data); bytes > store.MaxFinishBytes || len(out)+p.Records > store.MaxFinishRecords {
+	// The sorter copies what it keeps: the pages' values need no copy.
+	err := eachPage(ctx, txn, d, false, func(p store.Page, index []byte) error {
+		if bytes += len(p.Data); bytes > store.MaxFinishBytes || records+p.Records > store.MaxFinishRecords {
 			return tooLarge
 		}
 		add := func(id, rec []byte) error {
-			if len(out) == store.MaxFinishRecords {
+			if records == store.MaxFinishRecords {
 				return tooLarge
 			}
-			out = append(out, keyValue{k: snapshotKey(snap, id), v: rec})
-			return nil
+			records++
+			return sorter.add(id, rec)
 		}
 		if index != nil {
 			return store.EachIndexed(index, p.Data, add)
 		}
 		return eachRecord(p, func(id string, rec []byte) error { return add([]byte(id), rec) })
 	})
+	if err == nil {
+		err = sorter.finish()
+	}
 	return out, err
 }
 

@@ -34,22 +34,22 @@ import (
 //
 //	pg/<company>/<ds>/<lease>/<n>      staged upload page n (8 digits): pageValue
 //	pd/<company>/<ds>                  an ended dataset whose pages are to be deleted
-//	sn/<company>/<type>/<ds>           snapshot ds may have records (under rs/)
+//	sn/<company>/<type>/<ds>           snapshot ds may have records (under rb/)
 //	rc/<company>/<type>/<ds>           snapshot ds is written whole (WriteSnapshot)
 //	cur/<company>/<type>               id of the current snapshot of the type
-//	rs/<snapshot>/<id>                 cached record of a snapshot; id in hex
+//	rb/<snapshot>/c<last id>           a chunk of a snapshot's records (badger_chunks.go)
+//	rb/<snapshot>/r<run>/<last id>     a chunk of a sorted run, while it is written
 //
 // Pages are keyed by lease, so an earlier attempt's pages are out of sight
 // the moment a new claim commits, however long their deletion takes.
-// Record ids are hex-encoded: any id fits, and hex keeps their byte order.
 // A snapshot's records are under a short prefix, not under the company's:
 // <snapshot> is 12 bytes of SHA-256 of <company>/<type>/<ds> in hex
-// (snapshotPrefix): 28 bytes of prefix where there were about 90. Badger
-// writes every key whole into its log and its memtable, and writing a big
-// snapshot's keys is most of its publish (docs/decisions.md, session 17:
-// 4 datasets of 50,000 records, 2.2–2.7 s against 2.7–3.8 s). The sn/ entry is
-// written before the first record and deleted after the last: it is how
-// a company's snapshots are found (dropOrphanSnapshots, DeleteCompany).
+// (snapshotPrefix): 28 bytes of prefix where there were about 90. The sn/
+// entry is written before the first chunk and deleted after the last: it
+// is how a company's snapshots are found (dropOrphanSnapshots,
+// DeleteCompany). Stores written before kept one key a record, under
+// rc/<company>/<type>/<ds>/<id>, then rs/<snapshot>/<id in hex>; they are
+// moved once at open (badger_snapmove.go).
 //
 // Global indexes, each kept by the write that changes what it indexes:
 //
@@ -125,16 +125,18 @@ func pageKey(co, ds, lease string, n int) []byte {
 	return key("pg", co, ds, lease, fmt.Sprintf("%08d", n))
 }
 
-// snapshotPrefix is the prefix of the records of snapshot ds of the type.
+// snapshotPrefix is the prefix of the chunks of snapshot ds of the type.
 // 96 bits of a hash of ids the store chose keep two snapshots apart
 // (their collision is a chance of 1 in 2^96 a pair).
-func snapshotPrefix(co, t, ds string) []byte {
-	h := sha256.Sum256([]byte(co + "/" + t + "/" + ds))
-	return prefix("rs", hex.EncodeToString(h[:12]))
-}
+func snapshotPrefix(co, t, ds string) []byte { return prefix("rb", snapshotHash(co, t, ds)) }
 
-func recordKey(co, t, ds, id string) []byte {
-	return snapshotKey(snapshotPrefix(co, t, ds), []byte(id))
+// oneKeyPrefix is where a store written before chunks kept snapshot ds's
+// records, one key each: <prefix><id in hex>.
+func oneKeyPrefix(co, t, ds string) []byte { return prefix("rs", snapshotHash(co, t, ds)) }
+
+func snapshotHash(co, t, ds string) string {
+	h := sha256.Sum256([]byte(co + "/" + t + "/" + ds))
+	return hex.EncodeToString(h[:12])
 }
 
 // snapshotWrittenKey marks a snapshot WriteSnapshot wrote whole; deleted

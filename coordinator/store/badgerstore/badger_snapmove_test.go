@@ -1,7 +1,6 @@
 package badgerstore_test
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -32,7 +31,7 @@ func TestSnapshotKeysMovedAtOpen(t *testing.T) {
 	want := cachedIDs(t, b, "co-1", dataset.Customers)
 	must(t, "Close", b.Close())
 
-	toOldLayout(t, dir, len(ids), "rc/co-1/customers/ds-9")
+	toOldLayout(t, dir, rcLayout, len(ids), "rc/co-1/customers/ds-9")
 
 	b = openAt(t, dir)
 	if got := cachedIDs(t, b, "co-1", dataset.Customers); got != want {
@@ -56,43 +55,56 @@ func TestSnapshotKeysMovedAtOpen(t *testing.T) {
 	}
 }
 
+// The layouts of cached records before chunks: a key a record under
+// rc/<company>/<type>/<ds>/ (no entry, no marker), then under the
+// snapshot's short prefix (with its entry).
+const (
+	rcLayout = "rc"
+	rsLayout = "rs"
+)
+
 // toOldLayout rewrites the records of co-1's customers snapshot ds-1 in
-// the store at dir (closed) under rc/, as a store written before short
-// snapshot keys holds them, with no entry and no move marker; it fails
+// the store at dir (closed) as a store written in layout holds them, a
+// key a record, with the markers of the moves since deleted; it fails
 // unless there are records of them, and sets each of marks (written
 // marks of the old layout).
-func toOldLayout(t testing.TB, dir string, records int, marks ...string) {
+func toOldLayout(t testing.TB, dir, layout string, records int, marks ...string) {
 	t.Helper()
+	b := openAt(t, dir)
+	ids, vals, err := b.SnapshotEntries("co-1", "customers", "ds-1")
+	must(t, "read the snapshot", err)
+	must(t, "close", b.Close())
+	if len(ids) != records {
+		t.Fatalf("%d records in the snapshot's chunks, want %d", len(ids), records)
+	}
 	db := badgerstore.OpenRaw(t, dir)
 	snap := []byte(badgerstore.SnapshotPrefix("co-1", "customers", "ds-1"))
-	var keys, vals [][]byte
-	err := db.View(func(txn *badger.Txn) error {
+	var chunks [][]byte
+	err = db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: snap})
 		defer it.Close()
 		for it.Seek(snap); it.ValidForPrefix(snap); it.Next() {
-			v, err := it.Item().ValueCopy(nil)
-			if err != nil {
-				return err
-			}
-			keys, vals = append(keys, it.Item().KeyCopy(nil)), append(vals, v)
+			chunks = append(chunks, it.Item().KeyCopy(nil))
 		}
 		return nil
 	})
-	must(t, "read the snapshot", err)
-	if len(keys) != records {
-		t.Fatalf("%d records under the snapshot's prefix, want %d", len(keys), records)
-	}
+	must(t, "read the chunks' keys", err)
 	wb := db.NewWriteBatch()
-	for i, k := range keys {
-		must(t, "set old key", wb.Set(append([]byte("rc/co-1/customers/ds-1/"), bytes.TrimPrefix(k, snap)...), vals[i]))
-		must(t, "delete new key", wb.Delete(k))
+	for _, k := range chunks {
+		must(t, "delete chunk", wb.Delete(k))
 	}
-	for _, k := range append([]string{"sn/co-1/customers/ds-1", "mg/snapshot-keys-moved"}, marks...) {
-		if strings.HasPrefix(k, "rc/") {
-			must(t, "set mark", wb.Set([]byte(k), nil))
-		} else {
-			must(t, "delete", wb.Delete([]byte(k)))
-		}
+	old, gone := badgerstore.OneKeyPrefix("co-1", "customers", "ds-1"), []string{"mg/snapshot-chunks"}
+	if layout == rcLayout {
+		old, gone = "rc/co-1/customers/ds-1/", append(gone, "sn/co-1/customers/ds-1", "mg/snapshot-keys-moved")
+	}
+	for i, id := range ids {
+		must(t, "set old key", wb.Set(fmt.Appendf(nil, "%s%x", old, id), vals[i]))
+	}
+	for _, k := range gone {
+		must(t, "delete", wb.Delete([]byte(k)))
+	}
+	for _, k := range marks {
+		must(t, "set mark", wb.Set([]byte(k), nil))
 	}
 	must(t, "rewrite to the old layout", wb.Flush())
 	must(t, "close raw", db.Close())
@@ -115,7 +127,7 @@ func BenchmarkSnapshotKeysMove(b *testing.B) {
 		u := newUploader(b, s, "co-1")
 		u.publish("ds-1", dataset.Customers, ids...)
 		must(b, "close", s.Close())
-		toOldLayout(b, dir, n)
+		toOldLayout(b, dir, rcLayout, n)
 		b.StartTimer()
 		start := time.Now()
 		s, err = badgerstore.Open(dir, slog.New(slog.DiscardHandler))

@@ -13,9 +13,10 @@ import (
 // References into staged pages
 //
 // A snapshot written from its dataset's staged pages (writeSnapshot) does
-// not copy the records: the value under each record's key is a reference
-// to the record in the staged page that holds it. The records are written
-// once, with the pages, and the snapshot's write is its keys alone. The
+// not copy the records: a record's value in its chunk (badger_chunks.go)
+// is a reference to the record in the staged page that holds it. The
+// records are written once, with the pages, and the snapshot's write is
+// its ids and references alone. The
 // pages of the current snapshot's dataset stay staged: its swap takes the
 // dataset's ended-pages mark off and puts one on the dataset it replaces
 // (swapSnapshot, finishUpload), whose pages dropEndedPages then deletes.

@@ -3,6 +3,7 @@ package badgerstore
 import (
 	"github.com/ferry-sync/ferry/coordinator/store"
 
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -58,6 +59,48 @@ func (b *Badger) StartDeleteCompany(id string, keys int) error {
 // DeleteRaw deletes one key, whatever it is.
 func (b *Badger) DeleteRaw(k string) error {
 	return b.update(context.Background(), func(txn *tx) error { return txn.Delete([]byte(k)) })
+}
+
+// SetSortBytes sets the memory a snapshot's sort holds before it writes
+// a sorted run; before any publish.
+func (b *Badger) SetSortBytes(n int) { b.sortBytes = n }
+
+// DeleteCachedRecord takes record id out of snapshot ds's chunks, as if
+// it had never been written; an error if no chunk holds it.
+func (b *Badger) DeleteCachedRecord(co, t, ds, id string) error {
+	return b.update(context.Background(), func(txn *tx) error {
+		p := chunksPrefix(snapshotPrefix(co, t, ds))
+		var k, c []byte
+		err := func() error {
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
+			defer it.Close()
+			it.Seek(append(bytes.Clone(p), id...))
+			if !it.ValidForPrefix(p) {
+				return fmt.Errorf("no chunk holds %q", id)
+			}
+			k = it.Item().KeyCopy(nil)
+			var err error
+			c, err = it.Item().ValueCopy(nil)
+			return err
+		}()
+		if err != nil {
+			return err
+		}
+		var out, last []byte
+		err = eachEntry(c, func(eid, v []byte) (bool, error) {
+			if string(eid) != id {
+				out, last = appendEntry(out, eid, v), eid
+			}
+			return true, nil
+		})
+		if err != nil {
+			return err
+		}
+		if err := txn.Delete(k); err != nil || len(out) == 0 {
+			return err
+		}
+		return txn.Set(append(bytes.Clone(p), last...), out)
+	})
 }
 
 // WriteSnapshotCutShort does what a PublishCache cut short after
@@ -158,9 +201,11 @@ func (b *Badger) BegunUpdates() int { return int(b.begunUpdates.Load()) }
 // once, before any is.
 func (b *Badger) SetMaxOpenUpdates(n int) { b.updates = make(chan struct{}, n) }
 
-// CopiedKeys is RawKeys as a copy holds them (Export, then Import): the
-// cached records' references resolved to the records, and without the
-// pages that current snapshots refer to, which a dump does not hold.
+// CopiedKeys is RawKeys as a copy holds them (Export, then Import): each
+// chunk of cached records as a key a record (<snapshot prefix><id in
+// hex>, chunk bounds depend on the values' sizes) and the references
+// resolved to the records, and without the pages that current snapshots
+// refer to, which a dump does not hold.
 func (b *Badger) CopiedKeys() (keys, vals [][]byte, err error) {
 	err = b.view(context.Background(), func(txn *tx) error {
 		all, allVals, err := scanKeys(txn, nil, 0)
@@ -175,32 +220,61 @@ func (b *Badger) CopiedKeys() (keys, vals [][]byte, err error) {
 		}
 		owners := snapshotOwners(txn)
 		for i, k := range all {
-			v := allVals[i]
 			switch f := strings.Split(string(k), "/"); {
 			case f[0] == "pg" && current[f[1]+"/"+f[2]]:
-				continue
-			case f[0] == "rs":
-				o, ok := owners[f[0]+"/"+f[1]+"/"]
-				if !ok {
-					return fmt.Errorf("record %s of no snapshot", k)
-				}
-				sv := snapshotValues{txn: txn, co: o[0], ds: o[2]}
-				if v, err = sv.record(v); err != nil {
+			case f[0] == "rb":
+				err := chunkRecords(txn, owners, k, allVals[i], func(o [3]string, id, v []byte) error {
+					sv := snapshotValues{txn: txn, co: o[0], ds: o[2]}
+					rec, err := sv.record(v)
+					keys, vals = append(keys, fmt.Appendf(snapshotPrefix(o[0], o[1], o[2]), "%x", id)), append(vals, rec)
+					return err
+				})
+				if err != nil {
 					return err
 				}
+			default:
+				keys, vals = append(keys, k), append(vals, allVals[i])
 			}
-			keys, vals = append(keys, k), append(vals, v)
 		}
 		return nil
 	})
 	return keys, vals, err
 }
 
+// chunkRecords calls fn with each record of chunk k (value v) and the
+// company, type and dataset of its snapshot; an error for a chunk of no
+// snapshot or of a sorted run.
+func chunkRecords(txn *tx, owners map[string][3]string, k, v []byte, fn func(o [3]string, id, v []byte) error) error {
+	snap, rest, _ := strings.Cut(strings.TrimPrefix(string(k), "rb/"), "/")
+	o, ok := owners["rb/"+snap+"/"]
+	switch {
+	case !ok:
+		return fmt.Errorf("chunk %q of no snapshot", k)
+	case !strings.HasPrefix(rest, "c"):
+		return fmt.Errorf("key %q of a sorted run left", k)
+	}
+	return eachEntry(v, func(id, v []byte) (bool, error) { return true, fn(o, id, v) })
+}
+
+// SnapshotEntries are the ids and stored values (references into pages,
+// or JSON) of snapshot ds's records, read from its chunks, in order.
+func (b *Badger) SnapshotEntries(co, t, ds string) (ids []string, vals [][]byte, err error) {
+	err = b.view(context.Background(), func(txn *tx) error {
+		return eachChunk(context.Background(), txn, chunksPrefix(snapshotPrefix(co, t, ds)), func(c []byte) error {
+			return eachEntry(c, func(id, v []byte) (bool, error) {
+				ids, vals = append(ids, string(id)), append(vals, v)
+				return true, nil
+			})
+		})
+	})
+	return ids, vals, err
+}
+
 // SnapshotKeys lists the cached records and written marks of the
 // company's snapshots of type t, named as the rc/ layout named them:
-// <ds>/<id in hex> and <ds>, sorted; a record no snapshot's entry lists,
-// of any company, is ?/<its key>, and an entry with no record nor mark
-// is "<ds> entry".
+// <ds>/<id in hex> and <ds>, sorted; a chunk no snapshot's entry lists
+// or of a sorted run, of any company, is ?/<its key>, and an entry with
+// no record nor mark is "<ds> entry".
 func (b *Badger) SnapshotKeys(co, t string) (out []string, err error) {
 	err = b.view(context.Background(), func(txn *tx) error {
 		owners := snapshotOwners(txn)
@@ -208,15 +282,20 @@ func (b *Badger) SnapshotKeys(co, t string) (out []string, err error) {
 			out = append(out, ds)
 		}
 		listed := map[string]bool{}
-		for _, k := range lastSegments(txn, prefix("rs")) {
-			snap, id, _ := strings.Cut(k, "/")
-			owner, ok := owners["rs/"+snap+"/"]
-			switch {
-			case !ok:
-				out = append(out, "?/rs/"+k)
-			case owner[0] == co && owner[1] == t:
-				listed[owner[2]] = true
-				out = append(out, owner[2]+"/"+id)
+		keys, vals, err := scanKeys(txn, prefix("rb"), 0)
+		if err != nil {
+			return err
+		}
+		for i, k := range keys {
+			err := chunkRecords(txn, owners, k, vals[i], func(o [3]string, id, _ []byte) error {
+				if o[0] == co && o[1] == t {
+					listed[o[2]] = true
+					out = append(out, fmt.Sprintf("%s/%x", o[2], id))
+				}
+				return nil
+			})
+			if err != nil {
+				out = append(out, "?/"+string(k))
 			}
 		}
 		for _, e := range lastSegments(txn, prefix("sn", co, t)) {
@@ -231,7 +310,7 @@ func (b *Badger) SnapshotKeys(co, t string) (out []string, err error) {
 }
 
 // snapshotOwners are the company, type and dataset of each snapshot an
-// entry lists, by the prefix of its records' keys.
+// entry lists, by the prefix of its chunks' keys.
 func snapshotOwners(txn *tx) map[string][3]string {
 	owners := map[string][3]string{}
 	for _, e := range lastSegments(txn, prefix("sn")) {
@@ -241,5 +320,9 @@ func snapshotOwners(txn *tx) map[string][3]string {
 	return owners
 }
 
-// SnapshotPrefix is the prefix of the keys of snapshot ds's records.
+// SnapshotPrefix is the prefix of the keys of snapshot ds's chunks.
 func SnapshotPrefix(co, t, ds string) string { return string(snapshotPrefix(co, t, ds)) }
+
+// OneKeyPrefix is the prefix under which a store written before chunks
+// kept snapshot ds's records, a key a record.
+func OneKeyPrefix(co, t, ds string) string { return string(oneKeyPrefix(co, t, ds)) }
