@@ -95,7 +95,8 @@ type PageWriter struct {
 	leaseID    string
 	opts       Options
 
-	line    bytes.Buffer   // the record being written
+	rec     []byte         // the record being written (appendRecord)
+	line    bytes.Buffer   // or, when appendRecord cannot, encoded into it
 	enc     *json.Encoder  // into line
 	page    bytes.Buffer   // the page being filled, uncompressed
 	records int            // in page
@@ -143,11 +144,17 @@ func (w *PageWriter) Write(rec any) error {
 	if w.commit != nil {
 		return errors.New("upload: write after commit")
 	}
-	w.line.Reset()
-	if err := w.enc.Encode(rec); err != nil {
-		return fmt.Errorf("%w: %v", ErrBadRecord, err)
+	line, ok := appendRecord(w.rec[:0], rec)
+	if ok {
+		line = append(line, '\n')
+		w.rec = line
+	} else {
+		w.line.Reset()
+		if err := w.enc.Encode(rec); err != nil {
+			return fmt.Errorf("%w: %v", ErrBadRecord, err)
+		}
+		line = w.line.Bytes()
 	}
-	line := w.line.Bytes()
 	if _, err := protocol.RecordID(line[:len(line)-1]); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadRecord, err)
 	}
