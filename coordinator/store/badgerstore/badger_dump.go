@@ -478,9 +478,6 @@ func (im *importer) page(p store.Page) error {
 	return im.set(pageKey(co, p.DatasetID, p.LeaseID, p.N), val)
 }
 
-// finish writes what the importer gathered: the DataStatus pointers, the
-// current snapshots and the dataset counts (which replace those the empty
-// store began with).
 // endSnapshot writes the chunks of the snapshot being imported, if any.
 func (im *importer) endSnapshot() error {
 	if im.sorter == nil {
@@ -491,6 +488,9 @@ func (im *importer) endSnapshot() error {
 	return err
 }
 
+// finish writes what the importer gathered: the chunks of the last
+// snapshot, the DataStatus pointers, the current snapshots and the
+// dataset counts (which replace those the empty store began with).
 func (im *importer) finish() error {
 	if err := im.endSnapshot(); err != nil {
 		return err

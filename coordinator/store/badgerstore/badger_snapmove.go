@@ -29,10 +29,11 @@ const (
 )
 
 // moveSnapshotKeys moves every record left under rc/ to its snapshot's
-// oneKeyPrefix, a chunk a transaction (each record written at its new key and
-// deleted at its old, with its snapshot's entry), then sets the marker. A
-// move cut short goes on at the next open; readers see each record at one
-// key or the other, never both, as the store opens before it serves.
+// oneKeyPrefix, a chunk a transaction (each record written at its new key
+// and deleted at its old, with its snapshot's entry), then sets the
+// marker. A move cut short goes on at the next open; readers see each
+// record at one key or the other, never both, as the store opens before
+// it serves.
 func (b *Badger) moveSnapshotKeys(ctx context.Context) error {
 	var done bool
 	err := b.view(ctx, func(txn *tx) error {
