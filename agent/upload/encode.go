@@ -62,37 +62,29 @@ func appendValue(dst []byte, v any, depth int) ([]byte, bool) {
 	case map[string]any:
 		return appendObject(dst, v, depth)
 	case []any:
-		if v == nil {
-			return append(dst, "null"...), true
-		}
-		dst = append(dst, '[')
-		for i, e := range v {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			var ok bool
-			if dst, ok = appendValue(dst, e, depth+1); !ok {
-				return dst, false
-			}
-		}
-		return append(dst, ']'), true
+		return appendArray(dst, v, depth, appendValue)
 	case []map[string]any:
-		if v == nil {
-			return append(dst, "null"...), true
-		}
-		dst = append(dst, '[')
-		for i, e := range v {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			var ok bool
-			if dst, ok = appendObject(dst, e, depth+1); !ok {
-				return dst, false
-			}
-		}
-		return append(dst, ']'), true
+		return appendArray(dst, v, depth, appendObject)
 	}
 	return dst, false
+}
+
+// appendArray appends a, each element with appendElem.
+func appendArray[T any](dst []byte, a []T, depth int, appendElem func([]byte, T, int) ([]byte, bool)) ([]byte, bool) {
+	if a == nil {
+		return append(dst, "null"...), true
+	}
+	dst = append(dst, '[')
+	for i, e := range a {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		var ok bool
+		if dst, ok = appendElem(dst, e, depth+1); !ok {
+			return dst, false
+		}
+	}
+	return append(dst, ']'), true
 }
 
 // appendObject appends m with its keys in order, as encoding/json does.

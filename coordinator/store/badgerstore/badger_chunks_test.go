@@ -118,17 +118,8 @@ func TestPublishSortsInRuns(t *testing.T) {
 // short left is not read.
 func TestSnapshotChunkedAtOpen(t *testing.T) {
 	dir := t.TempDir()
-	b := openAt(t, dir)
-	u := newUploader(t, b, "co-1")
-	var ids []string
-	for i := range 1234 {
-		ids = append(ids, fmt.Sprintf("c-%04d", i))
-	}
-	u.publish("ds-1", dataset.Customers, ids...)
-	want := cachedIDs(t, b, "co-1", dataset.Customers)
-	must(t, "Close", b.Close())
-
-	toOldLayout(t, dir, rsLayout, len(ids))
+	want := publishForMove(t, dir)
+	toOldLayout(t, dir, rsLayout, movedRecords)
 	db := badgerstore.OpenRaw(t, dir)
 	// What a move cut short after its first chunk may have left.
 	stale := fmt.Appendf(nil, "%sczzz", badgerstore.SnapshotPrefix("co-1", "customers", "ds-1"))
@@ -137,14 +128,8 @@ func TestSnapshotChunkedAtOpen(t *testing.T) {
 	}))
 	must(t, "close raw", db.Close())
 
-	b = openAt(t, dir)
-	if got := cachedIDs(t, b, "co-1", dataset.Customers); got != want {
-		t.Errorf("cached records after the move: got %d bytes of ids, want %d", len(got), len(want))
-	}
-	rec, err := b.CachedRecord(t.Context(), "co-1", "customers", "c-0777")
-	if err != nil || !strings.Contains(string(rec), "c-0777") {
-		t.Errorf("CachedRecord c-0777 after the move: got %q, %v", rec, err)
-	}
+	b := openAt(t, dir)
+	checkMoved(t, b, want)
 	if left := keysUnder(t, b, "rs/"); len(left) != 0 {
 		t.Errorf("keys under rs/ after the move: got %d (the first %q), want none", len(left), left[:min(len(left), 2)])
 	}

@@ -21,26 +21,10 @@ import (
 // move transaction holds.
 func TestSnapshotKeysMovedAtOpen(t *testing.T) {
 	dir := t.TempDir()
+	want := publishForMove(t, dir)
+	toOldLayout(t, dir, rcLayout, movedRecords, "rc/co-1/customers/ds-9")
 	b := openAt(t, dir)
-	u := newUploader(t, b, "co-1")
-	var ids []string
-	for i := range 1234 {
-		ids = append(ids, fmt.Sprintf("c-%04d", i))
-	}
-	u.publish("ds-1", dataset.Customers, ids...)
-	want := cachedIDs(t, b, "co-1", dataset.Customers)
-	must(t, "Close", b.Close())
-
-	toOldLayout(t, dir, rcLayout, len(ids), "rc/co-1/customers/ds-9")
-
-	b = openAt(t, dir)
-	if got := cachedIDs(t, b, "co-1", dataset.Customers); got != want {
-		t.Errorf("cached records after the move: got %d bytes of ids, want %d", len(got), len(want))
-	}
-	rec, err := b.CachedRecord(t.Context(), "co-1", "customers", "c-0777")
-	if err != nil || !strings.Contains(string(rec), "c-0777") {
-		t.Errorf("CachedRecord c-0777 after the move: got %q, %v", rec, err)
-	}
+	checkMoved(t, b, want)
 	if left := keysUnder(t, b, "rc/"); fmt.Sprint(left) != "[rc/co-1/customers/ds-9]" {
 		t.Errorf("keys under rc/ after the move: got %d (the first %q), want the written mark alone", len(left), left[:min(len(left), 2)])
 	}
@@ -48,10 +32,44 @@ func TestSnapshotKeysMovedAtOpen(t *testing.T) {
 		t.Errorf("the moved snapshot is not listed by its entry: %.200s", got)
 	}
 
-	u = newUploader(t, b, "co-1")
+	u := newUploader(t, b, "co-1")
 	u.publish("ds-2", dataset.Customers, "z")
 	if got, want := snapshotKeys(t, b, "co-1", dataset.Customers), fmt.Sprintf("[ds-2/%x]", "z"); got != want {
 		t.Errorf("snapshots after the next publish: got %.200s, want %s", got, want)
+	}
+}
+
+// movedRecords is how many records the tests of the moves publish: more
+// than one move transaction holds.
+const movedRecords = 1234
+
+// publishForMove publishes movedRecords customers of co-1 as dataset ds-1
+// in a new store at dir, closes it, and returns their ids as cachedIDs
+// reads them.
+func publishForMove(t *testing.T, dir string) string {
+	t.Helper()
+	b := openAt(t, dir)
+	u := newUploader(t, b, "co-1")
+	var ids []string
+	for i := range movedRecords {
+		ids = append(ids, fmt.Sprintf("c-%04d", i))
+	}
+	u.publish("ds-1", dataset.Customers, ids...)
+	want := cachedIDs(t, b, "co-1", dataset.Customers)
+	must(t, "Close", b.Close())
+	return want
+}
+
+// checkMoved fails unless b, opened after a move, reads back the ids
+// want, and record c-0777 by its id.
+func checkMoved(t *testing.T, b *badgerstore.Badger, want string) {
+	t.Helper()
+	if got := cachedIDs(t, b, "co-1", dataset.Customers); got != want {
+		t.Errorf("cached records after the move: got %d bytes of ids, want %d", len(got), len(want))
+	}
+	rec, err := b.CachedRecord(t.Context(), "co-1", "customers", "c-0777")
+	if err != nil || !strings.Contains(string(rec), "c-0777") {
+		t.Errorf("CachedRecord c-0777 after the move: got %q, %v", rec, err)
 	}
 }
 
