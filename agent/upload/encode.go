@@ -14,8 +14,8 @@ import (
 // strings, json.Number, float64, ints, bools and nil. ok is false for
 // anything else (and past maxEncodeDepth), which the caller hands to
 // encoding/json. encoding/json reflects on each value and sorts each
-// map's keys through reflect; this was a third of the agent's CPU a
-// record (docs/decisions.md, session 18).
+// map's keys through reflect: a third of the load tool's agent CPU in
+// its records phase (docs/decisions.md, session 18).
 func appendRecord(dst []byte, rec any) ([]byte, bool) {
 	start := len(dst)
 	dst, ok := appendValue(dst, rec, 0)
@@ -26,7 +26,7 @@ func appendRecord(dst []byte, rec any) ([]byte, bool) {
 }
 
 // maxEncodeDepth bounds the nesting appendRecord follows; encoding/json
-// takes what is deeper, and reports a cycle.
+// takes what is deeper (and finds a cycle, where there is one).
 const maxEncodeDepth = 64
 
 func appendValue(dst []byte, v any, depth int) ([]byte, bool) {
