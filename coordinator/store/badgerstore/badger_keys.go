@@ -38,7 +38,7 @@ import (
 //	rc/<company>/<type>/<ds>           snapshot ds is written whole (WriteSnapshot)
 //	cur/<company>/<type>               id of the current snapshot of the type
 //	rb/<snapshot>/c<last id>           a chunk of a snapshot's records (badger_chunks.go)
-//	rb/<snapshot>/r<run>/<last id>     a chunk of a sorted run, while it is written
+//	rb/<snapshot>/r<run><last id>      a chunk of a sorted run (run: 4 bytes), while it is written
 //
 // Pages are keyed by lease, so an earlier attempt's pages are out of sight
 // the moment a new claim commits, however long their deletion takes.
