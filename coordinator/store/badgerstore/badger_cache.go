@@ -380,16 +380,7 @@ func (b *Badger) CachedRecords(ctx context.Context, companyID string, dt string,
 		if err != nil || cur == "" {
 			return err
 		}
-		vals := snapshotValues{txn: txn, co: companyID, ds: cur}
-		return eachChunk(ctx, txn, chunksPrefix(snapshotPrefix(companyID, dt, cur)), func(c []byte) error {
-			return eachEntry(c, func(id, v []byte) (bool, error) {
-				rec, err := vals.record(v)
-				if err != nil {
-					return false, err
-				}
-				return true, fn(string(id), rec)
-			})
-		})
+		return eachCachedRecord(ctx, txn, companyID, dt, cur, func(id, rec []byte) error { return fn(string(id), rec) })
 	})
 }
 

@@ -122,6 +122,22 @@ func eachChunk(ctx context.Context, txn *tx, p []byte, fn func(chunk []byte) err
 	return nil
 }
 
+// eachCachedRecord calls fn with the id and the record of each record of
+// snapshot ds of the type, in id order, a reference resolved to the
+// record in its page.
+func eachCachedRecord(ctx context.Context, txn *tx, co, t, ds string, fn func(id, rec []byte) error) error {
+	vals := snapshotValues{txn: txn, co: co, ds: ds}
+	return eachChunk(ctx, txn, chunksPrefix(snapshotPrefix(co, t, ds)), func(c []byte) error {
+		return eachEntry(c, func(id, v []byte) (bool, error) {
+			rec, err := vals.record(v)
+			if err != nil {
+				return false, err
+			}
+			return true, fn(id, rec)
+		})
+	})
+}
+
 // findEntry is the value of record id in the chunks under p
 // (chunksPrefix): the first chunk whose last id is not before id holds it
 // if any does. nil, false when none does.

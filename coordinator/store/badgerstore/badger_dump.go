@@ -244,15 +244,8 @@ func (e *exporter) dataset(d store.Dataset) error {
 
 // snapshot yields the records of the current snapshot ds of the type.
 func (e *exporter) snapshot(co, t, ds string) error {
-	vals := snapshotValues{txn: e.txn, co: co, ds: ds}
-	return eachChunk(e.ctx, e.txn, chunksPrefix(snapshotPrefix(co, t, ds)), func(c []byte) error {
-		return eachEntry(c, func(id, v []byte) (bool, error) {
-			rec, err := vals.record(v)
-			if err != nil {
-				return false, err
-			}
-			return true, e.fn(store.CachedRecord{CompanyID: co, DataType: dataset.DataType(t), DatasetID: ds, ID: string(id), Data: rec})
-		})
+	return eachCachedRecord(e.ctx, e.txn, co, t, ds, func(id, rec []byte) error {
+		return e.fn(store.CachedRecord{CompanyID: co, DataType: dataset.DataType(t), DatasetID: ds, ID: string(id), Data: rec})
 	})
 }
 
