@@ -43,6 +43,43 @@ type Options struct {
 	// first request that does not carry the move itself (every request
 	// but a last page that is page 1).
 	Mapping func() error
+	// Window, unless nil, is shared by the agent's page writers: each of
+	// their requests holds one of its slots while it is made (its retries
+	// included), so that together they have no more in flight than the
+	// coordinator takes from one agent (protocol.UploadsPerAgent).
+	Window *Window
+}
+
+// Window bounds the upload requests in flight of the page writers that
+// share it: an agent's, whose credential the coordinator holds to
+// protocol.UploadsPerAgent requests at once. Without it an agent
+// uploading three datasets at once would have 12 pages in flight, and
+// the coordinator would answer four of them 429, to be sent again a
+// second later.
+type Window struct{ slots chan struct{} }
+
+// NewWindow returns a window of n requests at once.
+func NewWindow(n int) *Window { return &Window{slots: make(chan struct{}, n)} }
+
+// take waits for a slot, or until ctx ends. A nil window has room for
+// every request.
+func (win *Window) take(ctx context.Context) error {
+	if win == nil {
+		return nil
+	}
+	select {
+	case win.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// give returns a slot take took.
+func (win *Window) give() {
+	if win != nil {
+		<-win.slots
+	}
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -422,11 +459,15 @@ func (w *PageWriter) put(n int, body []byte, records, size int, commit *protocol
 	return w.send(req)
 }
 
-// send makes the request with the agent's credential and lease; a refusal
-// is a *protocol.Error.
+// send makes the request with the agent's credential and lease, in a
+// slot of the agent's window; a refusal is a *protocol.Error.
 func (w *PageWriter) send(req *retryablehttp.Request) error {
 	req.Header.Set("Authorization", "Bearer "+w.credential)
 	req.Header.Set(protocol.LeaseHeader, w.leaseID)
+	if err := w.opts.Window.take(req.Context()); err != nil {
+		return err
+	}
+	defer w.opts.Window.give()
 	resp, err := w.client.Do(req)
 	if err != nil {
 		return err

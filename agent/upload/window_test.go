@@ -2,6 +2,7 @@ package upload
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -156,5 +157,75 @@ func TestFailureInFlightEndsTheOthers(t *testing.T) {
 	}
 	if _, err2 := w.Commit(); err2 != err {
 		t.Errorf("Commit after the failure = %v, want %v", err2, err)
+	}
+}
+
+// TestWritersShareTheWindow: three page writers sharing a Window have no
+// more requests in flight together than protocol.UploadsPerAgent, the
+// coordinator's slots for one agent; each alone would have
+// PagesInFlight, 12 in all. The fakes hold every page until the test
+// lets them go: with the window, 8 are held and the window is full (the
+// others wait for a slot); without it, more than 8 arrive.
+func TestWritersShareTheWindow(t *testing.T) {
+	const writers, pages = 3, PagesInFlight + 1
+	f := newInFlight()
+	release := make(chan struct{})
+	win := NewWindow(protocol.UploadsPerAgent)
+	client, _ := testClient(t, nil)
+	var (
+		ws   []*PageWriter
+		fake []*coordinator
+	)
+	for range writers {
+		c, srv := newCoordinator(t)
+		c.fault = func(w http.ResponseWriter, r *http.Request, attempt int) bool {
+			if strings.Contains(r.URL.Path, "/pages/") {
+				f.enter()
+				defer f.leave()
+				<-release
+			}
+			return false
+		}
+		fake = append(fake, c)
+		ws = append(ws, c.writer(t, srv, client, Options{MaxRecords: 10, Window: win}))
+	}
+	errs := make(chan error, writers)
+	for _, w := range ws {
+		go func() {
+			for i := range pages * 10 {
+				if err := w.Write(invoice{ID: fmt.Sprintf("inv-%05d", i), TotalAmount: "1"}); err != nil {
+					errs <- err
+					return
+				}
+			}
+			_, err := w.Commit()
+			errs <- err
+		}()
+	}
+	met := f.waitFor(10*time.Second, func() bool {
+		return f.now > protocol.UploadsPerAgent || f.now == protocol.UploadsPerAgent && len(win.slots) == cap(win.slots)
+	})
+	f.mu.Lock()
+	held := f.now
+	f.mu.Unlock()
+	close(release)
+	for range writers {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if !met || held != protocol.UploadsPerAgent {
+		t.Errorf("%d pages held at once by the writers together, want the window's %d", held, protocol.UploadsPerAgent)
+	}
+	if f.most > protocol.UploadsPerAgent {
+		t.Errorf("%d pages in flight at once, want at most %d", f.most, protocol.UploadsPerAgent)
+	}
+	for i, c := range fake {
+		if c.stores != pages || len(c.commits) != 1 {
+			t.Errorf("writer %d: %d pages stored, %d commits; want %d and 1", i, c.stores, len(c.commits), pages)
+		}
+	}
+	if n := len(win.slots); n != 0 {
+		t.Errorf("%d slots of the window still held after every commit", n)
 	}
 }

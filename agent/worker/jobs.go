@@ -292,7 +292,7 @@ func (w *Worker) sink(j *job, mb source.MultiBatch) (source.Sink, bool) {
 		w.endJob(j, w.fail(j.ctx, j, err))
 		return source.Sink{}, false
 	}
-	opts := upload.Options{Mapping: func() error { return w.report(j.ctx, j, dataset.Mapping, "", 0) }}
+	opts := upload.Options{Window: w.uploads, Mapping: func() error { return w.report(j.ctx, j, dataset.Mapping, "", 0) }}
 	// With the coordinator's FeatureLastPage, the move to Mapping goes
 	// with the first page, unless the report must carry warnings: a small
 	// dataset's upload is one request.

@@ -23,6 +23,7 @@ import (
 
 	"github.com/ferry-sync/ferry/agent/source"
 	"github.com/ferry-sync/ferry/agent/update"
+	"github.com/ferry-sync/ferry/agent/upload"
 	"github.com/ferry-sync/ferry/shared/protocol"
 )
 
@@ -107,6 +108,9 @@ type Worker struct {
 	// after is the connect loop's timer (time.After; tests count the
 	// waits without them).
 	after func(time.Duration) <-chan time.Time
+	// uploads is the window its page writers share: no more requests
+	// in flight than the coordinator takes from one agent.
+	uploads *upload.Window
 }
 
 // New builds a worker.
@@ -121,7 +125,7 @@ func New(cfg Config) *Worker {
 		cfg.BackoffMax = time.Minute
 	}
 	return &Worker{cfg: cfg, log: cfg.Logger, jobs: map[string]*job{}, gathering: map[string]*gathered{}, outbox: newOutbox(),
-		after: time.After}
+		after: time.After, uploads: upload.NewWindow(protocol.UploadsPerAgent)}
 }
 
 // Run connects and serves until ctx ends; on the way out it cancels the

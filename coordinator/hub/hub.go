@@ -107,11 +107,11 @@ type Config struct {
 // copy in the store's write, the store's write buffer).
 const DefaultUploadMemory = protocol.MaxPageExpandedBytes
 
-// DefaultUploadsPerAgent is Config.UploadsPerAgent's default: the pages
-// in flight of the two datasets an agent works on at once by default
-// (protocol.PagesInFlight each). What they hold in memory is bounded by
+// DefaultUploadsPerAgent is Config.UploadsPerAgent's default: the
+// requests an agent's page writers have in flight together at most
+// (protocol.UploadsPerAgent). What they hold in memory is bounded by
 // UploadMemory, for all agents together, not by this.
-const DefaultUploadsPerAgent = 2 * protocol.PagesInFlight
+const DefaultUploadsPerAgent = protocol.UploadsPerAgent
 
 // Publisher takes the uploads agents commit on from Validating to
 // Complete (publish.Publisher).

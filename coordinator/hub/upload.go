@@ -147,10 +147,12 @@ const uploadSlotTTL = 3 * time.Minute
 // startUpload takes one of the agent's upload slots in the store, or
 // answers 429 when it holds UploadsPerAgent already, whichever replicas
 // its requests went to: one credential cannot hold more of the
-// coordinators' connections and memory than its uploads need (an agent
-// works on 2 datasets at once, protocol.PagesInFlight requests each). The
-// agent's HTTP client retries after Retry-After. It returns the request to go on with, whose
-// context ends with the slot, and the function that ends the upload.
+// coordinators' connections and memory than its uploads need (an
+// agent's page writers share a window of protocol.UploadsPerAgent
+// requests, so an agent meets the bound only when it is set lower). The
+// agent's HTTP client retries after Retry-After. It returns the request
+// to go on with, whose context ends with the slot, and the function that
+// ends the upload.
 func (h *Hub) startUpload(w http.ResponseWriter, r *http.Request, agentID string) (*http.Request, func(), bool) {
 	started := time.Now()
 	token, err := h.st.TakeUploadSlot(r.Context(), agentID, h.cfg.UploadsPerAgent, h.now(), uploadSlotTTL)

@@ -43,6 +43,12 @@ const (
 	// and not yet seen answered, at most; the last page, or the commit,
 	// goes once every earlier page is answered.
 	PagesInFlight = 4
+	// UploadsPerAgent is how many upload requests (pages, last pages,
+	// commits) an agent has in flight at most, all its datasets
+	// together: the coordinator holds an agent's credential to as many
+	// (more are answered 429), and the agent's page writers share a
+	// window of as many. Two datasets' pages in flight.
+	UploadsPerAgent = 2 * PagesInFlight
 )
 
 // Type says what a message is.
