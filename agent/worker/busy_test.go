@@ -6,12 +6,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/ferry-sync/ferry/agent/upload"
 	"github.com/ferry-sync/ferry/agent/worker"
 	"github.com/ferry-sync/ferry/shared/protocol"
 )
@@ -63,18 +61,8 @@ func (c *busyCoordinator) gaps() []time.Duration {
 func TestWorkerWaitsOutBusyRefusals(t *testing.T) {
 	bc := &busyCoordinator{refusals: 2}
 	srv := httptest.NewServer(bc)
-	defer srv.Close()
-	log := slog.New(slog.DiscardHandler)
-	w := worker.New(worker.Config{
-		Coordinator: srv.URL, Credential: "fra_test", Concurrency: 1, Version: "test", Logger: log,
-		HTTP: upload.NewHTTPClient(log, nil), BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
-		StatusFile: filepath.Join(t.TempDir(), "status.json"),
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = w.Run(ctx) }()
-	defer func() { cancel(); wg.Wait() }()
+	t.Cleanup(srv.Close)
+	w := startWorker(t, worker.Config{Coordinator: srv.URL, Credential: "fra_test", Concurrency: 1})
 	waitFor(t, 30*time.Second, "the agent connected after its refusals", func() bool { return w.Status().Connected })
 	gaps := bc.gaps()
 	if len(gaps) != 2 {
@@ -153,19 +141,10 @@ func TestWelcomeStartsTheBackoffAgain(t *testing.T) {
 	const lo = 10 * time.Millisecond
 	fc := &flakyCoordinator{failures: failures}
 	srv := httptest.NewServer(fc)
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	rl := &retryLog{}
-	log := slog.New(rl)
-	w := worker.New(worker.Config{
-		Coordinator: srv.URL, Credential: "fra_test", Concurrency: 1, Version: "test", Logger: log,
-		HTTP: upload.NewHTTPClient(log, nil), BackoffMin: lo, BackoffMax: 10 * time.Minute,
-		StatusFile: filepath.Join(t.TempDir(), "status.json"),
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = w.Run(ctx) }()
-	defer func() { cancel(); wg.Wait() }()
+	w := startWorker(t, worker.Config{Coordinator: srv.URL, Credential: "fra_test", Concurrency: 1, Logger: slog.New(rl),
+		BackoffMin: lo, BackoffMax: 10 * time.Minute})
 	waitFor(t, time.Minute, "the agent connected again after the lost connection", func() bool {
 		fc.mu.Lock()
 		defer fc.mu.Unlock()

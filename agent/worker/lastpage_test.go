@@ -1,13 +1,11 @@
 package worker_test
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -48,20 +46,8 @@ func (l *requestLog) count(method, suffix string) int {
 // the test ends.
 func runLogged(t *testing.T, url string, b worker.Binding, cred string, l *requestLog) {
 	t.Helper()
-	log := slog.New(slog.DiscardHandler)
-	w := worker.New(worker.Config{
-		Coordinator: url, Credential: cred, Bindings: []worker.Binding{b}, Concurrency: 2, Version: "test",
-		Logger: log, HTTP: upload.NewHTTPClient(log, l), BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
-		StatusFile: filepath.Join(t.TempDir(), "status.json"),
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := w.Run(ctx); err != nil {
-			t.Errorf("worker: %v", err)
-		}
-	})
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	startWorker(t, worker.Config{Coordinator: url, Credential: cred, Bindings: []worker.Binding{b}, Concurrency: 2,
+		HTTP: upload.NewHTTPClient(slog.New(slog.DiscardHandler), l)})
 }
 
 // TestWorkerLastPage: against a coordinator whose welcome takes

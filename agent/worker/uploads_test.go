@@ -1,7 +1,6 @@
 package worker_test
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -97,21 +96,8 @@ func TestUploadsStayInTheAgentsWindow(t *testing.T) {
 		companies, bindings = append(companies, company), append(bindings, b)
 	}
 	seen := &uploadsSeen{next: http.DefaultTransport.(*http.Transport).Clone(), released: make(chan struct{})}
-	log := slog.New(slog.DiscardHandler)
-	w := worker.New(worker.Config{
-		Coordinator: c.URL, Credential: cred, Bindings: bindings, Concurrency: 3, Version: "test",
-		Logger: log, HTTP: upload.NewHTTPClient(log, seen), BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
-		StatusFile: filepath.Join(t.TempDir(), "status.json"),
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("worker: %v", err)
-		}
-	}()
+	startWorker(t, worker.Config{Coordinator: c.URL, Credential: cred, Bindings: bindings, Concurrency: 3,
+		HTTP: upload.NewHTTPClient(slog.New(slog.DiscardHandler), seen)})
 	for _, co := range companies {
 		waitFor(t, 60*time.Second, "company "+co+"'s customers Complete", func() bool { return c.statuses(co)["customers"] == "Complete" })
 	}

@@ -2,6 +2,7 @@ package worker_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -116,24 +117,36 @@ func allComplete(m map[string]string) bool {
 	return len(m) > 0
 }
 
-// runWorker runs a worker until the test ends.
+// runWorker runs a worker of b with cred against c until the test ends.
 func runWorker(t *testing.T, c *coordinator, b worker.Binding, cred string) *worker.Worker {
 	t.Helper()
-	log := slog.New(slog.DiscardHandler)
-	w := worker.New(worker.Config{
-		Coordinator: c.URL, Credential: cred, Bindings: []worker.Binding{b}, Concurrency: 2, Version: "test",
-		Logger: log, HTTP: upload.NewHTTPClient(log, nil), BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
-		StatusFile: filepath.Join(t.TempDir(), "status.json"),
-	})
+	return startWorker(t, worker.Config{Coordinator: c.URL, Credential: cred, Bindings: []worker.Binding{b}, Concurrency: 2})
+}
+
+// startWorker runs a worker of cfg until the test ends; an error from its
+// Run fails the test. Zero fields take the tests' defaults: version
+// "test", no log, the agent's HTTP client, reconnects after 20 to 200 ms,
+// a status file in a temporary folder.
+func startWorker(t *testing.T, cfg worker.Config) *worker.Worker {
+	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.HTTP == nil {
+		cfg.HTTP = upload.NewHTTPClient(cfg.Logger, nil)
+	}
+	cfg.Version = cmp.Or(cfg.Version, "test")
+	cfg.BackoffMin = cmp.Or(cfg.BackoffMin, 20*time.Millisecond)
+	cfg.BackoffMax = cmp.Or(cfg.BackoffMax, 200*time.Millisecond)
+	cfg.StatusFile = cmp.Or(cfg.StatusFile, filepath.Join(t.TempDir(), "status.json"))
+	w := worker.New(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		if err := w.Run(ctx); err != nil {
 			t.Errorf("worker: %v", err)
 		}
-	}()
+	})
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	return w
 }
