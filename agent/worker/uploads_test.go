@@ -103,7 +103,7 @@ func TestUploadsStayInTheAgentsWindow(t *testing.T) {
 	}
 	seen.mu.Lock()
 	defer seen.mu.Unlock()
-	if seen.most > protocol.UploadsPerAgent || seen.most < protocol.UploadsPerAgent {
+	if seen.most != protocol.UploadsPerAgent {
 		t.Errorf("%d upload requests in flight at once, want the window's %d", seen.most, protocol.UploadsPerAgent)
 	}
 	if seen.tooMany > 0 {
