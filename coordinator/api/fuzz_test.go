@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferry-sync/ferry/coordinator/fleet"
 	"github.com/ferry-sync/ferry/coordinator/queue"
 	"github.com/ferry-sync/ferry/coordinator/store"
 )
@@ -105,7 +106,8 @@ func fuzzServer(f *testing.F) (*Server, *badgerstore.Badger) {
 	}
 	f.Cleanup(func() { st.Close() })
 	now := func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }
-	srv := New(Config{Store: st, Queuer: queue.New(st), Agents: noAgents{}, Logger: slog.New(slog.DiscardHandler), Now: now})
+	fl := fleet.New(fleet.Config{Store: st, Feed: st.Feed(), Logger: slog.New(slog.DiscardHandler), Now: now})
+	srv := New(Config{Store: st, Queuer: queue.New(st), Agents: noAgents{}, Logger: slog.New(slog.DiscardHandler), Now: now, Fleet: fl})
 	if err := EnsureKey(f.Context(), st, adminKey, "admin", store.ScopeClient, now()); err != nil {
 		f.Fatal(err)
 	}
