@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/ferry-sync/ferry/shared/dataset"
 )
 
 // TestFlagsDocumented: every flag the two binaries define is in
@@ -26,6 +28,28 @@ func TestFlagsDocumented(t *testing.T) {
 		for _, name := range flags {
 			if !strings.Contains(string(doc), "`--"+name) {
 				t.Errorf("%s: flag --%s is not in docs/operations.md", dir, name)
+			}
+		}
+	}
+}
+
+// TestDataTypesDocumented: the API reference's list of data types, and
+// its section on the synced data, name every type the coordinator takes.
+func TestDataTypesDocumented(t *testing.T) {
+	doc, err := os.ReadFile("docs/api.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, start := range []string{"Data types: ", "The thirteen data types are "} {
+		i := strings.Index(string(doc), start)
+		if i < 0 {
+			t.Errorf("docs/api.md has no paragraph starting %q", start)
+			continue
+		}
+		para, _, _ := strings.Cut(string(doc[i:]), "\n\n")
+		for _, dt := range dataset.DataTypes {
+			if !strings.Contains(para, "`"+string(dt)+"`") {
+				t.Errorf("docs/api.md's paragraph %q does not name %s", start, dt)
 			}
 		}
 	}
