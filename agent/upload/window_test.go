@@ -1,6 +1,7 @@
 package upload
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -227,5 +228,40 @@ func TestWritersShareTheWindow(t *testing.T) {
 	}
 	if n := len(win.slots); n != 0 {
 		t.Errorf("%d slots of the window still held after every commit", n)
+	}
+}
+
+// TestWaitForTheWindowEndsWithTheWriter: a writer whose requests wait for
+// a slot of a full window gives up when its context ends: Commit returns
+// the cancellation rather than waiting for a slot that is not given back
+// (a take that ignored the context hangs here), no request was made, and
+// the window's slots are as the others left them.
+func TestWaitForTheWindowEndsWithTheWriter(t *testing.T) {
+	c, srv := newCoordinator(t)
+	win := NewWindow(1)
+	if err := win.take(t.Context()); err != nil { // another writer's request
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	client, _ := testClient(t, nil)
+	w := NewPageWriter(ctx, client, srv.URL, c.credential, c.id, c.lease, Options{MaxRecords: 1, Window: win})
+	for i := range PagesInFlight {
+		if err := w.Write(invoice{ID: fmt.Sprintf("inv-%d", i)}); err != nil {
+			t.Fatalf("Write = %v, want the page handed to a request that waits for the window", err)
+		}
+	}
+	cancel()
+	if _, err := w.Commit(); !errors.Is(err, context.Canceled) {
+		t.Errorf("Commit = %v, want context.Canceled", err)
+	}
+	w.Close()
+	c.mu.Lock()
+	puts := c.puts
+	c.mu.Unlock()
+	if puts != 0 {
+		t.Errorf("%d pages reached the coordinator through a full window", puts)
+	}
+	if n := len(win.slots); n != 1 {
+		t.Errorf("%d slots held after the writer gave up, want the other writer's 1", n)
 	}
 }
