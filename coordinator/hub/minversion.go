@@ -102,9 +102,11 @@ func (c *agentConn) retryMinimumUpdate(inHand int) {
 }
 
 // sendMinimumUpdate tells the agent to run version, reason
-// "minimumVersion".
+// "minimumVersion". The time is read before the message goes: read after,
+// it could be later than the agent's answer to it.
 func (c *agentConn) sendMinimumUpdate(version string) {
-	c.min.sentID, c.min.sent = c.sendUpdate(version, "minimumVersion"), c.h.now()
+	sent := c.h.now()
+	c.min.sentID, c.min.sent = c.sendUpdate(version, "minimumVersion"), sent
 }
 
 // minimumAnswered takes the agent's answer to the minimum's update: a
