@@ -66,7 +66,9 @@ type Config struct {
 	AuthFailures *ratelimit.Failures
 	// UploadsPerAgent is how many upload requests (pages, commits) one
 	// agent may have in flight, across the replicas sharing the store;
-	// more are 429. DefaultUploadsPerAgent when 0.
+	// more are 429. protocol.UploadsPerAgent when 0: the requests an
+	// agent's page writers have in flight together at most. What they hold
+	// in memory is bounded by UploadMemory, for all agents together.
 	UploadsPerAgent int
 	// Replica is this coordinator's id among the replicas sharing the
 	// store, recorded as the holder of the channels it serves
@@ -106,12 +108,6 @@ type Config struct {
 // about three times its size while it is decoded and stored (the page, its
 // copy in the store's write, the store's write buffer).
 const DefaultUploadMemory = protocol.MaxPageExpandedBytes
-
-// DefaultUploadsPerAgent is Config.UploadsPerAgent's default: the
-// requests an agent's page writers have in flight together at most
-// (protocol.UploadsPerAgent). What they hold in memory is bounded by
-// UploadMemory, for all agents together, not by this.
-const DefaultUploadsPerAgent = protocol.UploadsPerAgent
 
 // Publisher takes the uploads agents commit on from Validating to
 // Complete (publish.Publisher).
@@ -194,7 +190,7 @@ func New(cfg Config) *Hub {
 		cfg.UploadWait = 30 * time.Second
 	}
 	if cfg.UploadsPerAgent == 0 {
-		cfg.UploadsPerAgent = DefaultUploadsPerAgent
+		cfg.UploadsPerAgent = protocol.UploadsPerAgent
 	}
 	if cfg.Replica == "" {
 		cfg.Replica = "local"

@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ferry-sync/ferry/coordinator/hub"
 	"github.com/ferry-sync/ferry/coordinator/store"
 	"github.com/ferry-sync/ferry/shared/dataset"
 	"github.com/ferry-sync/ferry/shared/protocol"
@@ -104,7 +103,7 @@ func portalBrowser(t *testing.T, srv *Server, key string) func(srv *Server, path
 }
 
 // TestReplicasShareUploadLimit: an agent's uploads split across two
-// replicas are held to one limit (hub.DefaultUploadsPerAgent): with half
+// replicas are held to one limit (protocol.UploadsPerAgent): with half
 // of it in flight on A and half on B, one more is 429 on either; once
 // one ends, another goes through.
 func TestReplicasShareUploadLimit(t *testing.T) { onBackends(t, testReplicasShareUploadLimit) }
@@ -130,7 +129,7 @@ func testReplicasShareUploadLimit(t *testing.T, on backend) {
 			pw.Close()
 		}
 	}()
-	const limit = hub.DefaultUploadsPerAgent
+	const limit = protocol.UploadsPerAgent
 	for i := range limit {
 		srv := []*Server{a, b}[i%2]
 		pr, pw := io.Pipe()
